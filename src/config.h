@@ -1,0 +1,76 @@
+/*
+ * config.h - server configuration.
+ *
+ * Every setting has one name, used both as its environment variable and as
+ * its key in the optional config file (KEY = value lines, '#' comments).
+ * Precedence, lowest first: built-in default, config file, environment,
+ * command-line option. The table in config.c is the single source of truth;
+ * `sealauth serve --help` and docs/configuration.md are written from it.
+ */
+#ifndef SEALAUTH_CONFIG_H
+#define SEALAUTH_CONFIG_H
+
+#include <stdio.h>
+
+#include "errors.h"
+
+struct config {
+	char *listen;		 /* host:port */
+	char *data_dir;		 /* everything the embedded default writes */
+	char *config_file;	 /* optional KEY = value file */
+	char *public_url;	 /* our external base URL, JWT issuer */
+	char *database_url;	 /* durable store URL */
+	char *redis_url;	 /* ephemeral store URL, empty: in-process */
+	char *server_private_key_path;
+	char *otp_secret_master; /* secret, wiped on free */
+	char *fcm_service_account_path;
+	char *cors_origins;	 /* comma-separated origins */
+	char *ws_origins;	 /* comma-separated; empty: public_url + cors */
+	char *trusted_proxies;	 /* comma-separated IPs or CIDRs */
+	char *rate_limits;	 /* class=count/seconds,... */
+	char *log_level;
+	char *trust_dir;	 /* trust environment, empty: data_dir/trust */
+	long threads;		 /* HTTP worker threads, 0: one per core */
+	long connection_limit;
+	long connection_memory;	 /* bytes per connection for MHD */
+	long connection_timeout; /* seconds */
+	long body_limit;	 /* bytes */
+	long ws_idle_timeout;	 /* seconds */
+	long ws_max_message;	 /* bytes */
+	long ws_max_connections;
+	long audit_batch_max;	 /* rows per group commit */
+	long session_ttl;	 /* seconds */
+	long jwt_ttl;		 /* seconds */
+	long hsts_max_age;	 /* seconds, 0: no HSTS header */
+	long test_routes;	 /* 1: enable the test-only routes */
+};
+
+/* config_defaults fills every field with its default (strings allocated). */
+enum sa_err config_defaults(struct config *cfg);
+
+/*
+ * config_load applies the config file named by SEALAUTH_CONFIG or
+ * cfg->config_file (if any), then the environment. On error it prints the
+ * offending key and reason to err and returns SA_ERR_CONFIG.
+ */
+enum sa_err config_load(struct config *cfg, FILE *err);
+
+/* config_set sets one setting by name ("SEALAUTH_LISTEN") from text. */
+enum sa_err config_set(struct config *cfg, const char *name, const char *value,
+		       FILE *err);
+
+/* config_set_option sets one setting by its long option ("listen"). Returns
+ * SA_ERR_NOT_FOUND if no setting has that option. */
+enum sa_err config_set_option(struct config *cfg, const char *opt,
+			      const char *value, FILE *err);
+
+/* config_print_help writes every setting with option, variable, default. */
+void config_print_help(FILE *out);
+
+/* config_print_markdown writes the settings table for docs. */
+void config_print_markdown(FILE *out);
+
+/* config_free frees every string and wipes the secret ones. */
+void config_free(struct config *cfg);
+
+#endif

@@ -1,0 +1,185 @@
+/*
+ * store.h - the storage interface.
+ *
+ * Two kinds of store sit behind const struct vtables:
+ *  - the durable store (SQLite embedded default, PostgreSQL) holds what must
+ *    survive a restart: the audit log, enrollments, services, admin data;
+ *  - the ephemeral store (in-process default, Redis) holds what may be lost:
+ *    sessions with a TTL, rate-limit counters, publish/subscribe.
+ *
+ * Callers use the wrappers below, never a vtable directly. The backend is
+ * chosen from a URL in one place (dstore_open, estore_open):
+ *   sqlite:///path/to/file.db or a bare path   -> store_sqlite.c
+ *   postgres://... or postgresql://...         -> store_pg.c (later)
+ *   mem: or an empty URL                       -> store_mem.c
+ *   redis://host:port/db                       -> store_redis.c (later)
+ *
+ * Every function is safe to call from any thread.
+ */
+#ifndef SEALAUTH_STORE_H
+#define SEALAUTH_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "errors.h"
+
+/* ---- Durable store ---------------------------------------------------- */
+
+struct dstore;
+
+/*
+ * One audit row. On input to dstore_audit_append only ts_ms, event, ip, ua,
+ * subject and detail are read; seq, prev_hash and hash are filled in by the
+ * store inside the same transaction that writes the row, so the chain stays
+ * linear even with several server instances writing.
+ */
+struct audit_row {
+	int64_t seq;	       /* 1, 2, 3, ... */
+	int64_t ts_ms;	       /* unix milliseconds */
+	const char *event;     /* "enroll.ok", "auth.approved", ... */
+	const char *ip;	       /* client IP or "" */
+	const char *ua;	       /* user agent or "" */
+	const char *subject;   /* token id, admin id, or "" */
+	const char *detail;    /* compact JSON object text, or "{}" */
+	unsigned char prev_hash[32];
+	unsigned char hash[32];
+};
+
+/* Called once per row by dstore_audit_iter; a non-zero return stops the walk. */
+typedef int (*audit_row_cb)(const struct audit_row *row, void *arg);
+
+struct dstore_ops {
+	const char *name;
+	enum sa_err (*open)(const char *url, struct dstore **out);
+	void (*close)(struct dstore *ds);
+	enum sa_err (*ping)(struct dstore *ds);
+	enum sa_err (*audit_append)(struct dstore *ds, struct audit_row *rows,
+				    size_t n);
+	enum sa_err (*audit_iter)(struct dstore *ds, int64_t from_seq,
+				  int64_t limit, audit_row_cb cb, void *arg);
+	enum sa_err (*audit_count)(struct dstore *ds, int64_t *out);
+	enum sa_err (*meta_get)(struct dstore *ds, const char *key, char **out);
+	enum sa_err (*meta_set)(struct dstore *ds, const char *key,
+				const char *value);
+};
+
+/* Every durable backend starts with this header so wrappers find the ops. */
+struct dstore_base {
+	const struct dstore_ops *ops;
+};
+
+/*
+ * dstore_open picks the backend from the URL, opens it and runs pending
+ * migrations. On success *out owns the connection; close with dstore_close.
+ */
+enum sa_err dstore_open(const char *url, struct dstore **out);
+void dstore_close(struct dstore *ds);
+const char *dstore_name(struct dstore *ds);
+enum sa_err dstore_ping(struct dstore *ds);
+
+/*
+ * dstore_audit_append writes n rows in one transaction, durable (fsynced)
+ * before it returns SA_OK. It fills seq, prev_hash and hash of each row
+ * (hash = audit_row_hash of the row with the previous row's hash).
+ */
+enum sa_err dstore_audit_append(struct dstore *ds, struct audit_row *rows,
+				size_t n);
+/* dstore_audit_iter calls cb for rows with seq >= from_seq in order, at most
+ * limit rows (limit <= 0: all). Row pointers are valid during the call only. */
+enum sa_err dstore_audit_iter(struct dstore *ds, int64_t from_seq,
+			      int64_t limit, audit_row_cb cb, void *arg);
+enum sa_err dstore_audit_count(struct dstore *ds, int64_t *out);
+
+/* A small key/value table for server metadata; *out is malloc'd. A missing
+ * key gives SA_ERR_NOT_FOUND. */
+enum sa_err dstore_meta_get(struct dstore *ds, const char *key, char **out);
+enum sa_err dstore_meta_set(struct dstore *ds, const char *key,
+			    const char *value);
+
+/*
+ * audit_row_hash computes SHA-256(prev_hash || seq || ts_ms || event || ip ||
+ * ua || subject || detail), each integer as 8 bytes big-endian and each
+ * string as a 4-byte big-endian length followed by its bytes, so no two rows
+ * hash alike by moving bytes between fields. Defined in audit.c.
+ */
+void audit_row_hash(const struct audit_row *row,
+		    const unsigned char prev_hash[32], unsigned char out[32]);
+
+/* ---- Ephemeral store -------------------------------------------------- */
+
+struct estore;
+
+/* Receives a published message; runs on a store-owned thread. */
+typedef void (*estore_msg_cb)(const char *channel, const void *msg, size_t n,
+			      void *arg);
+
+#define ESTORE_KEY_MAX 256	 /* bytes, keys longer are refused */
+#define ESTORE_VALUE_MAX 65536 /* bytes, values longer are refused */
+
+/* Flags for estore_set. */
+#define ESTORE_NX 1 /* only set when the key does not exist */
+#define ESTORE_XX 2 /* only set when the key exists (keeps nothing else) */
+
+struct estore_ops {
+	const char *name;
+	enum sa_err (*open)(const char *url, struct estore **out);
+	void (*close)(struct estore *es);
+	enum sa_err (*ping)(struct estore *es);
+	enum sa_err (*set)(struct estore *es, const char *key, const void *val,
+			   size_t n, uint64_t ttl_ms, int flags);
+	enum sa_err (*get)(struct estore *es, const char *key,
+			   unsigned char **val, size_t *n, int64_t *ttl_ms);
+	enum sa_err (*del)(struct estore *es, const char *key, int *existed);
+	enum sa_err (*incr)(struct estore *es, const char *key,
+			    uint64_t window_ms, int64_t *count,
+			    int64_t *ttl_ms);
+	enum sa_err (*publish)(struct estore *es, const char *channel,
+			       const void *msg, size_t n);
+	enum sa_err (*subscribe)(struct estore *es, const char *channel,
+				 estore_msg_cb cb, void *arg);
+	size_t (*count)(struct estore *es);
+};
+
+struct estore_base {
+	const struct estore_ops *ops;
+};
+
+enum sa_err estore_open(const char *url, struct estore **out);
+void estore_close(struct estore *es);
+const char *estore_name(struct estore *es);
+enum sa_err estore_ping(struct estore *es);
+
+/*
+ * estore_set stores a copy of val under key for ttl_ms milliseconds (0: no
+ * expiry). With ESTORE_NX it fails with SA_ERR_CONFLICT if the key exists;
+ * with ESTORE_XX with SA_ERR_NOT_FOUND if it does not.
+ */
+enum sa_err estore_set(struct estore *es, const char *key, const void *val,
+		       size_t n, uint64_t ttl_ms, int flags);
+/* estore_get copies the value into a new NUL-terminated buffer *val (caller
+ * frees) and reports its remaining TTL (-1 none); SA_ERR_NOT_FOUND if absent
+ * or expired. ttl_ms may be NULL. */
+enum sa_err estore_get(struct estore *es, const char *key,
+		       unsigned char **val, size_t *n, int64_t *ttl_ms);
+/* estore_del removes key; *existed (may be NULL) tells whether it was there,
+ * so exactly one of two racing callers sees 1. */
+enum sa_err estore_del(struct estore *es, const char *key, int *existed);
+/*
+ * estore_incr adds one to a counter and returns the new count. The first
+ * increment creates the counter with a lifetime of window_ms; later ones do
+ * not extend it (a fixed window). *ttl_ms is the time left in the window.
+ */
+enum sa_err estore_incr(struct estore *es, const char *key,
+			uint64_t window_ms, int64_t *count, int64_t *ttl_ms);
+/* estore_publish delivers msg to every subscriber of channel, in every
+ * instance sharing the store. */
+enum sa_err estore_publish(struct estore *es, const char *channel,
+			   const void *msg, size_t n);
+/* estore_subscribe registers cb for a channel for the life of the store. */
+enum sa_err estore_subscribe(struct estore *es, const char *channel,
+			     estore_msg_cb cb, void *arg);
+/* estore_count is the number of live keys (for /health and tests). */
+size_t estore_count(struct estore *es);
+
+#endif
