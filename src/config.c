@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -290,6 +291,46 @@ config_load(struct config *cfg, FILE *err)
 				cfg->log_level);
 		return SA_ERR_CONFIG;
 	}
+	return SA_OK;
+}
+
+/* derive sets an empty field to prefix ‖ a ‖ suffix. */
+static enum sa_err
+derive(char **field, const char *prefix, const char *a, const char *suffix)
+{
+	char *v = NULL;
+
+	if (*field != NULL && **field != '\0')
+		return SA_OK;
+	if (asprintf(&v, "%s%s%s", prefix, a, suffix) < 0)
+		return SA_ERR_NOMEM;
+	free(*field);
+	*field = v;
+	return SA_OK;
+}
+
+enum sa_err
+config_resolve(struct config *cfg, FILE *err)
+{
+	enum sa_err rc;
+	const char *colon = strrchr(cfg->listen, ':');
+
+	if (colon == NULL || colon == cfg->listen || colon[1] == '\0') {
+		if (err != NULL)
+			fprintf(err, "sealauth: SEALAUTH_LISTEN: \"%s\" is not "
+				     "HOST:PORT\n", cfg->listen);
+		return SA_ERR_CONFIG;
+	}
+	if (cfg->data_dir[0] == '\0') {
+		if (err != NULL)
+			fprintf(err, "sealauth: SEALAUTH_DATA_DIR is empty\n");
+		return SA_ERR_CONFIG;
+	}
+	if ((rc = derive(&cfg->database_url, "sqlite://", cfg->data_dir,
+			 "/sealauth.db")) != SA_OK ||
+	    (rc = derive(&cfg->trust_dir, "", cfg->data_dir, "/trust")) != SA_OK ||
+	    (rc = derive(&cfg->public_url, "http://", cfg->listen, "")) != SA_OK)
+		return rc;
 	return SA_OK;
 }
 

@@ -55,6 +55,13 @@ enum sa_err config_defaults(struct config *cfg);
  */
 enum sa_err config_load(struct config *cfg, FILE *err);
 
+/*
+ * config_resolve fills the settings whose defaults derive from others:
+ * database_url (sqlite://DATA_DIR/sealauth.db), trust_dir (DATA_DIR/trust),
+ * public_url (http://LISTEN), and checks the listen address.
+ */
+enum sa_err config_resolve(struct config *cfg, FILE *err);
+
 /* config_set sets one setting by name ("SEALAUTH_LISTEN") from text. */
 enum sa_err config_set(struct config *cfg, const char *name, const char *value,
 		       FILE *err);
