@@ -17,6 +17,7 @@ struct command {
 
 static const struct command commands[] = {
 	{"config", cmd_config, "print every setting (help or markdown)"},
+	{"audit", cmd_audit, "verify the audit chain and print recent events"},
 };
 
 static void

@@ -110,7 +110,9 @@ void audit_row_hash(const struct audit_row *row,
 
 struct estore;
 
-/* Receives a published message; runs on a store-owned thread. */
+/* Receives a published message. The in-process store calls it in the
+ * publisher's thread; a networked store calls it on a store-owned thread.
+ * Either way it must be quick and thread-safe. */
 typedef void (*estore_msg_cb)(const char *channel, const void *msg, size_t n,
 			      void *arg);
 
@@ -181,5 +183,11 @@ enum sa_err estore_subscribe(struct estore *es, const char *channel,
 			     estore_msg_cb cb, void *arg);
 /* estore_count is the number of live keys (for /health and tests). */
 size_t estore_count(struct estore *es);
+
+/* ---- Backends --------------------------------------------------------- */
+
+/* The vtables, for store.c only; everything else goes through the wrappers. */
+extern const struct dstore_ops store_sqlite_ops;
+extern const struct estore_ops store_mem_ops;
 
 #endif

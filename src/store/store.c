@@ -1,0 +1,190 @@
+/*
+ * store.c - the storage wrappers and the one place that picks a backend.
+ *
+ * Callers hold a struct dstore or struct estore whose first member is the
+ * backend's base header; the wrappers below find the vtable through it.
+ */
+#include <string.h>
+
+#include "log.h"
+#include "store/store.h"
+#include "util.h"
+
+#define DS_OPS(ds) (((struct dstore_base *)(void *)(ds))->ops)
+#define ES_OPS(es) (((struct estore_base *)(void *)(es))->ops)
+
+/*
+ * store_scheme_later tells whether url names a backend that is part of the
+ * design but not built into this binary yet, and logs that it is not.
+ */
+static int
+store_scheme_later(const char *url, const char *const *schemes, size_t n,
+		   const char *which)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (str_has_prefix(url, schemes[i])) {
+			log_error("store.backend",
+				  "%s backend \"%s\" is not built in yet", which,
+				  schemes[i]);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * dstore_open maps the URL to a backend: sqlite://PATH or a bare path is
+ * SQLite; postgres:// and postgresql:// are refused until that backend
+ * lands; any other scheme is a configuration error.
+ */
+enum sa_err
+dstore_open(const char *url, struct dstore **out)
+{
+	static const char *const later[] = {"postgres://", "postgresql://"};
+
+	if (url == NULL || url[0] == '\0') {
+		log_error("store.backend", "the database URL is empty");
+		return SA_ERR_CONFIG;
+	}
+	if (store_scheme_later(url, later, ARRAY_LEN(later), "durable"))
+		return SA_ERR_CONFIG;
+	if (str_has_prefix(url, "sqlite://") || strstr(url, "://") == NULL)
+		return store_sqlite_ops.open(url, out);
+	log_error("store.backend", "unknown durable store URL scheme");
+	return SA_ERR_CONFIG;
+}
+
+void
+dstore_close(struct dstore *ds)
+{
+	if (ds != NULL)
+		DS_OPS(ds)->close(ds);
+}
+
+const char *
+dstore_name(struct dstore *ds)
+{
+	return DS_OPS(ds)->name;
+}
+
+enum sa_err
+dstore_ping(struct dstore *ds)
+{
+	return DS_OPS(ds)->ping(ds);
+}
+
+enum sa_err
+dstore_audit_append(struct dstore *ds, struct audit_row *rows, size_t n)
+{
+	if (n == 0)
+		return SA_OK;
+	return DS_OPS(ds)->audit_append(ds, rows, n);
+}
+
+enum sa_err
+dstore_audit_iter(struct dstore *ds, int64_t from_seq, int64_t limit,
+		  audit_row_cb cb, void *arg)
+{
+	return DS_OPS(ds)->audit_iter(ds, from_seq, limit, cb, arg);
+}
+
+enum sa_err
+dstore_audit_count(struct dstore *ds, int64_t *out)
+{
+	return DS_OPS(ds)->audit_count(ds, out);
+}
+
+enum sa_err
+dstore_meta_get(struct dstore *ds, const char *key, char **out)
+{
+	return DS_OPS(ds)->meta_get(ds, key, out);
+}
+
+enum sa_err
+dstore_meta_set(struct dstore *ds, const char *key, const char *value)
+{
+	return DS_OPS(ds)->meta_set(ds, key, value);
+}
+
+/*
+ * estore_open maps the URL to a backend: "mem:" or an empty URL is the
+ * in-process store; redis:// is refused until that backend lands.
+ */
+enum sa_err
+estore_open(const char *url, struct estore **out)
+{
+	static const char *const later[] = {"redis://", "rediss://"};
+
+	if (url == NULL || url[0] == '\0' || str_has_prefix(url, "mem:"))
+		return store_mem_ops.open(url == NULL ? "" : url, out);
+	if (store_scheme_later(url, later, ARRAY_LEN(later), "ephemeral"))
+		return SA_ERR_CONFIG;
+	log_error("store.backend", "unknown ephemeral store URL scheme");
+	return SA_ERR_CONFIG;
+}
+
+void
+estore_close(struct estore *es)
+{
+	if (es != NULL)
+		ES_OPS(es)->close(es);
+}
+
+const char *
+estore_name(struct estore *es)
+{
+	return ES_OPS(es)->name;
+}
+
+enum sa_err
+estore_ping(struct estore *es)
+{
+	return ES_OPS(es)->ping(es);
+}
+
+enum sa_err
+estore_set(struct estore *es, const char *key, const void *val, size_t n,
+	   uint64_t ttl_ms, int flags)
+{
+	return ES_OPS(es)->set(es, key, val, n, ttl_ms, flags);
+}
+
+enum sa_err
+estore_get(struct estore *es, const char *key, unsigned char **val, size_t *n,
+	   int64_t *ttl_ms)
+{
+	return ES_OPS(es)->get(es, key, val, n, ttl_ms);
+}
+
+enum sa_err
+estore_del(struct estore *es, const char *key, int *existed)
+{
+	return ES_OPS(es)->del(es, key, existed);
+}
+
+enum sa_err
+estore_incr(struct estore *es, const char *key, uint64_t window_ms,
+	    int64_t *count, int64_t *ttl_ms)
+{
+	return ES_OPS(es)->incr(es, key, window_ms, count, ttl_ms);
+}
+
+enum sa_err
+estore_publish(struct estore *es, const char *channel, const void *msg,
+	       size_t n)
+{
+	return ES_OPS(es)->publish(es, channel, msg, n);
+}
+
+enum sa_err
+estore_subscribe(struct estore *es, const char *channel, estore_msg_cb cb,
+		 void *arg)
+{
+	return ES_OPS(es)->subscribe(es, channel, cb, arg);
+}
+
+size_t
+estore_count(struct estore *es)
+{
+	return ES_OPS(es)->count(es);
+}

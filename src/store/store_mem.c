@@ -1,0 +1,727 @@
+/*
+ * store_mem.c - the in-process ephemeral store: sessions with a TTL,
+ * rate-limit counters and publish/subscribe inside one process.
+ *
+ * Keys live in MEM_STRIPES independent hash tables, each behind its own
+ * mutex, so threads on the login hot path rarely wait for one another. A
+ * key's stripe comes from the top bits of a SipHash keyed with random bytes
+ * at open (keys carry client input such as IPs and token ids, so a fixed
+ * hash would let a client pile every key into one chain); its bucket from
+ * the low bits. Each stripe is open hashing with power-of-two buckets that
+ * double when the load passes one entry per bucket.
+ *
+ * Expiry is absolute, in monotonic milliseconds. An expired entry is
+ * invisible at once: every lookup removes it when it meets it. A background
+ * thread also wakes every second and sweeps up to MEM_SWEEP_BUCKETS buckets
+ * of each stripe, resuming where it stopped, so keys nobody reads again are
+ * freed too without holding a stripe lock for long. estore_close stops it.
+ *
+ * Subscribers of a channel are called synchronously in the publisher's
+ * thread, in subscription order, with no store lock held: callbacks must be
+ * quick and thread-safe, and may use the store.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "store/store.h"
+#include "util.h"
+
+#define MEM_STRIPES 16		/* a power of two */
+#define MEM_STRIPE_SHIFT 60	/* 64 - log2(MEM_STRIPES) */
+#define MEM_MIN_BUCKETS 64
+#define MEM_MAX_BUCKETS (1u << 24) /* per stripe */
+#define MEM_SWEEP_BUCKETS 4096	/* per stripe and sweep */
+#define MEM_SWEEP_MS 1000
+#define MEM_MAX_BYTES ((size_t)512 << 20) /* keys, values and entries */
+#define MEM_SUBS_MAX 1024
+#define MEM_COUNTER_CAP 24 /* room for any int64 in decimal and a NUL */
+
+struct mem_entry {
+	struct mem_entry *next;
+	uint64_t hash;
+	uint64_t expires; /* monotonic ms; 0: never */
+	unsigned char *val; /* vlen bytes and a NUL, vcap allocated */
+	size_t vlen, vcap;
+	size_t klen;
+	char key[]; /* klen bytes and a NUL */
+};
+
+struct mem_stripe {
+	pthread_mutex_t mu;
+	struct mem_entry **buckets;
+	size_t mask; /* buckets - 1 */
+	size_t count;
+	size_t bytes;
+	size_t sweep_at;
+} __attribute__((aligned(64)));
+
+struct mem_sub {
+	char *channel;
+	estore_msg_cb cb;
+	void *arg;
+};
+
+struct estore {
+	struct estore_base base;
+	struct mem_stripe stripes[MEM_STRIPES];
+	uint64_t sip_k0, sip_k1;
+	/* Subscriptions are only ever appended to a fixed array, so a
+	 * publisher may read entries [0, nsubs) after dropping sub_mu. */
+	pthread_mutex_t sub_mu;
+	struct mem_sub subs[MEM_SUBS_MAX];
+	size_t nsubs;
+	/* The sweeper thread. */
+	pthread_t sweeper;
+	int sweeper_started;
+	pthread_mutex_t stop_mu;
+	pthread_cond_t stop_cv;
+	int stopping;
+};
+
+#define MEM_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define MEM_SIPROUND                                                          \
+	do {                                                                  \
+		v0 += v1;                                                     \
+		v1 = MEM_ROTL(v1, 13);                                        \
+		v1 ^= v0;                                                     \
+		v0 = MEM_ROTL(v0, 32);                                        \
+		v2 += v3;                                                     \
+		v3 = MEM_ROTL(v3, 16);                                        \
+		v3 ^= v2;                                                     \
+		v0 += v3;                                                     \
+		v3 = MEM_ROTL(v3, 21);                                        \
+		v3 ^= v0;                                                     \
+		v2 += v1;                                                     \
+		v1 = MEM_ROTL(v1, 17);                                        \
+		v1 ^= v2;                                                     \
+		v2 = MEM_ROTL(v2, 32);                                        \
+	} while (0)
+
+/* mem_siphash is SipHash-2-4 of n bytes under the store's random key. */
+static uint64_t
+mem_siphash(const struct estore *es, const void *in, size_t n)
+{
+	const unsigned char *p = in;
+	uint64_t v0 = 0x736f6d6570736575ULL ^ es->sip_k0;
+	uint64_t v1 = 0x646f72616e646f6dULL ^ es->sip_k1;
+	uint64_t v2 = 0x6c7967656e657261ULL ^ es->sip_k0;
+	uint64_t v3 = 0x7465646279746573ULL ^ es->sip_k1;
+	uint64_t b = (uint64_t)n << 56, m;
+	size_t i, tail = n & 7;
+
+	for (i = 0; i + 8 <= n; i += 8) {
+		m = 0;
+		for (int j = 7; j >= 0; j--)
+			m = (m << 8) | p[i + (size_t)j];
+		v3 ^= m;
+		MEM_SIPROUND;
+		MEM_SIPROUND;
+		v0 ^= m;
+	}
+	for (size_t j = 0; j < tail; j++)
+		b |= (uint64_t)p[i + j] << (8 * j);
+	v3 ^= b;
+	MEM_SIPROUND;
+	MEM_SIPROUND;
+	v0 ^= b;
+	v2 ^= 0xff;
+	MEM_SIPROUND;
+	MEM_SIPROUND;
+	MEM_SIPROUND;
+	MEM_SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* mem_key_len bounds a key or channel name: 1..ESTORE_KEY_MAX bytes, or 0
+ * when it is missing, empty or too long. */
+static size_t
+mem_key_len(const char *key)
+{
+	size_t n = key ? strnlen(key, ESTORE_KEY_MAX + 1) : 0;
+
+	return n <= ESTORE_KEY_MAX ? n : 0;
+}
+
+/* mem_expires turns a TTL into an absolute monotonic deadline (0: none). */
+static uint64_t
+mem_expires(uint64_t now, uint64_t ttl_ms)
+{
+	if (ttl_ms == 0)
+		return 0;
+	return ttl_ms > UINT64_MAX - now ? UINT64_MAX : now + ttl_ms;
+}
+
+static int
+mem_expired(const struct mem_entry *e, uint64_t now)
+{
+	return e->expires != 0 && now >= e->expires;
+}
+
+static size_t
+mem_entry_bytes(const struct mem_entry *e)
+{
+	return sizeof(*e) + e->klen + 1 + e->vcap;
+}
+
+static struct mem_stripe *
+mem_stripe_of(struct estore *es, uint64_t hash)
+{
+	return &es->stripes[hash >> MEM_STRIPE_SHIFT];
+}
+
+/* mem_unlink removes the entry *link points at and frees it; the caller
+ * holds the stripe lock. */
+static void
+mem_unlink(struct mem_stripe *s, struct mem_entry **link)
+{
+	struct mem_entry *e = *link;
+
+	*link = e->next;
+	s->count--;
+	s->bytes -= mem_entry_bytes(e);
+	free(e->val);
+	free(e);
+}
+
+/*
+ * mem_find returns the link that points at the live entry for key, or NULL.
+ * Expired entries met on the way are removed. The caller holds the lock.
+ */
+static struct mem_entry **
+mem_find(struct mem_stripe *s, const char *key, size_t klen, uint64_t hash,
+	 uint64_t now)
+{
+	struct mem_entry **link = &s->buckets[hash & s->mask];
+
+	while (*link != NULL) {
+		struct mem_entry *e = *link;
+
+		if (mem_expired(e, now)) {
+			mem_unlink(s, link);
+			continue;
+		}
+		if (e->hash == hash && e->klen == klen &&
+		    memcmp(e->key, key, klen) == 0)
+			return link;
+		link = &e->next;
+	}
+	return NULL;
+}
+
+/* mem_grow doubles the buckets of a stripe; on failure the table stays as
+ * it is (longer chains, still correct). The caller holds the lock. */
+static void
+mem_grow(struct mem_stripe *s)
+{
+	size_t n = s->mask + 1, nn = n * 2;
+	struct mem_entry **nb;
+
+	if (nn > MEM_MAX_BUCKETS || (nb = calloc(nn, sizeof(*nb))) == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct mem_entry *e = s->buckets[i], *next;
+
+		for (; e != NULL; e = next) {
+			next = e->next;
+			e->next = nb[e->hash & (nn - 1)];
+			nb[e->hash & (nn - 1)] = e;
+		}
+	}
+	free(s->buckets);
+	s->buckets = nb;
+	s->mask = nn - 1;
+	s->sweep_at = 0;
+}
+
+/* mem_insert links a new entry into its bucket if the byte budget allows;
+ * the caller holds the lock. */
+static enum sa_err
+mem_insert(struct mem_stripe *s, struct mem_entry *e)
+{
+	size_t b = mem_entry_bytes(e);
+
+	if (s->bytes + b > MEM_MAX_BYTES / MEM_STRIPES)
+		return SA_ERR_UNAVAILABLE;
+	if (s->count >= s->mask + 1)
+		mem_grow(s);
+	e->next = s->buckets[e->hash & s->mask];
+	s->buckets[e->hash & s->mask] = e;
+	s->count++;
+	s->bytes += b;
+	return SA_OK;
+}
+
+/* mem_entry_new allocates an unlinked entry for key with no value. */
+static struct mem_entry *
+mem_entry_new(const char *key, size_t klen, uint64_t hash)
+{
+	struct mem_entry *e = calloc(1, sizeof(*e) + klen + 1);
+
+	if (e == NULL)
+		return NULL;
+	e->hash = hash;
+	e->klen = klen;
+	memcpy(e->key, key, klen);
+	return e;
+}
+
+/*
+ * mem_sweep removes expired entries from up to max buckets of a stripe,
+ * starting where the last sweep stopped. The caller holds the lock.
+ */
+static void
+mem_sweep(struct mem_stripe *s, size_t max, uint64_t now)
+{
+	size_t n = s->mask + 1;
+
+	if (max > n)
+		max = n;
+	for (size_t i = 0; i < max; i++) {
+		struct mem_entry **link = &s->buckets[s->sweep_at];
+
+		while (*link != NULL) {
+			if (mem_expired(*link, now))
+				mem_unlink(s, link);
+			else
+				link = &(*link)->next;
+		}
+		s->sweep_at = (s->sweep_at + 1) & s->mask;
+	}
+}
+
+/* mem_sweeper wakes every MEM_SWEEP_MS and sweeps a slice of each stripe
+ * until the store is closed. */
+static void *
+mem_sweeper(void *arg)
+{
+	struct estore *es = arg;
+
+	for (;;) {
+		struct timespec until;
+		int stop;
+
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += MEM_SWEEP_MS / 1000;
+		pthread_mutex_lock(&es->stop_mu);
+		while (!es->stopping &&
+		       pthread_cond_timedwait(&es->stop_cv, &es->stop_mu,
+					      &until) != ETIMEDOUT)
+			;
+		stop = es->stopping;
+		pthread_mutex_unlock(&es->stop_mu);
+		if (stop)
+			break;
+		uint64_t now = now_mono_ms();
+		for (size_t i = 0; i < MEM_STRIPES; i++) {
+			pthread_mutex_lock(&es->stripes[i].mu);
+			mem_sweep(&es->stripes[i], MEM_SWEEP_BUCKETS, now);
+			pthread_mutex_unlock(&es->stripes[i].mu);
+		}
+	}
+	return NULL;
+}
+
+static void mem_close(struct estore *es);
+
+/* mem_open creates an empty store and starts its sweeper; the URL ("mem:"
+ * or "") carries no options. *out owns the store. */
+static enum sa_err
+mem_open(const char *url, struct estore **out)
+{
+	struct estore *es;
+	pthread_condattr_t ca;
+	unsigned char key[16];
+	enum sa_err rc;
+
+	(void)url;
+	if ((es = calloc(1, sizeof(*es))) == NULL)
+		return SA_ERR_NOMEM;
+	es->base.ops = &store_mem_ops;
+	pthread_mutex_init(&es->sub_mu, NULL);
+	pthread_mutex_init(&es->stop_mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&es->stop_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	for (size_t i = 0; i < MEM_STRIPES; i++) {
+		struct mem_stripe *s = &es->stripes[i];
+
+		pthread_mutex_init(&s->mu, NULL);
+		s->mask = MEM_MIN_BUCKETS - 1;
+		if ((s->buckets = calloc(MEM_MIN_BUCKETS,
+					 sizeof(*s->buckets))) == NULL) {
+			rc = SA_ERR_NOMEM;
+			goto out;
+		}
+	}
+	if ((rc = rand_bytes(key, sizeof(key))) != SA_OK)
+		goto out;
+	memcpy(&es->sip_k0, key, 8);
+	memcpy(&es->sip_k1, key + 8, 8);
+	if (pthread_create(&es->sweeper, NULL, mem_sweeper, es) != 0) {
+		rc = SA_ERR_INTERNAL;
+		goto out;
+	}
+	es->sweeper_started = 1;
+	*out = es;
+	es = NULL;
+	rc = SA_OK;
+out:
+	if (es != NULL)
+		mem_close(es);
+	return rc;
+}
+
+/* mem_close stops the sweeper and frees every entry and subscription. */
+static void
+mem_close(struct estore *es)
+{
+	if (es == NULL)
+		return;
+	if (es->sweeper_started) {
+		pthread_mutex_lock(&es->stop_mu);
+		es->stopping = 1;
+		pthread_cond_signal(&es->stop_cv);
+		pthread_mutex_unlock(&es->stop_mu);
+		pthread_join(es->sweeper, NULL);
+	}
+	for (size_t i = 0; i < MEM_STRIPES; i++) {
+		struct mem_stripe *s = &es->stripes[i];
+
+		for (size_t b = 0; s->buckets != NULL && b <= s->mask; b++)
+			while (s->buckets[b] != NULL)
+				mem_unlink(s, &s->buckets[b]);
+		free(s->buckets);
+		pthread_mutex_destroy(&s->mu);
+	}
+	for (size_t i = 0; i < es->nsubs; i++)
+		free(es->subs[i].channel);
+	pthread_cond_destroy(&es->stop_cv);
+	pthread_mutex_destroy(&es->stop_mu);
+	pthread_mutex_destroy(&es->sub_mu);
+	free(es);
+}
+
+static enum sa_err
+mem_ping(struct estore *es)
+{
+	(void)es;
+	return SA_OK;
+}
+
+/*
+ * mem_set stores a copy of val. The copy and a fresh entry are allocated
+ * before the stripe lock is taken so the lock is held only for the table
+ * update; whichever is unused is freed afterwards.
+ */
+static enum sa_err
+mem_set(struct estore *es, const char *key, const void *val, size_t n,
+	uint64_t ttl_ms, int flags)
+{
+	size_t klen = mem_key_len(key);
+	struct mem_entry *fresh = NULL, **link;
+	struct mem_stripe *s;
+	unsigned char *copy = NULL;
+	uint64_t hash, now;
+	enum sa_err rc;
+
+	if (klen == 0 || n > ESTORE_VALUE_MAX || (val == NULL && n > 0) ||
+	    (flags & ~(ESTORE_NX | ESTORE_XX)) != 0 ||
+	    flags == (ESTORE_NX | ESTORE_XX))
+		return SA_ERR_VALIDATION;
+	hash = mem_siphash(es, key, klen);
+	s = mem_stripe_of(es, hash);
+	if ((copy = malloc(n + 1)) == NULL ||
+	    (fresh = mem_entry_new(key, klen, hash)) == NULL) {
+		rc = SA_ERR_NOMEM;
+		goto out;
+	}
+	if (n > 0)
+		memcpy(copy, val, n);
+	copy[n] = '\0';
+
+	pthread_mutex_lock(&s->mu);
+	now = now_mono_ms();
+	link = mem_find(s, key, klen, hash, now);
+	if (link != NULL && (flags & ESTORE_NX)) {
+		rc = SA_ERR_CONFLICT;
+	} else if (link == NULL && (flags & ESTORE_XX)) {
+		rc = SA_ERR_NOT_FOUND;
+	} else if (link != NULL && s->bytes - (*link)->vcap + n + 1 >
+					   MEM_MAX_BYTES / MEM_STRIPES) {
+		rc = SA_ERR_UNAVAILABLE;
+	} else if (link != NULL) {
+		struct mem_entry *e = *link;
+		unsigned char *old = e->val;
+
+		s->bytes = s->bytes - e->vcap + n + 1;
+		e->val = copy;
+		e->vlen = n;
+		e->vcap = n + 1;
+		e->expires = mem_expires(now, ttl_ms);
+		copy = old;
+		rc = SA_OK;
+	} else {
+		fresh->val = copy;
+		fresh->vlen = n;
+		fresh->vcap = n + 1;
+		fresh->expires = mem_expires(now, ttl_ms);
+		if ((rc = mem_insert(s, fresh)) == SA_OK) {
+			fresh = NULL;
+			copy = NULL;
+		} else {
+			fresh->val = NULL;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+out:
+	free(copy);
+	free(fresh);
+	return rc;
+}
+
+/* mem_get copies the value into a new NUL-terminated buffer (caller frees). */
+static enum sa_err
+mem_get(struct estore *es, const char *key, unsigned char **val, size_t *n,
+	int64_t *ttl_ms)
+{
+	size_t klen = mem_key_len(key);
+	struct mem_entry **link;
+	struct mem_stripe *s;
+	unsigned char *copy = NULL;
+	uint64_t hash, now;
+	size_t len = 0;
+	int64_t ttl = -1;
+	enum sa_err rc;
+
+	if (klen == 0)
+		return SA_ERR_VALIDATION;
+	hash = mem_siphash(es, key, klen);
+	s = mem_stripe_of(es, hash);
+	pthread_mutex_lock(&s->mu);
+	now = now_mono_ms();
+	if ((link = mem_find(s, key, klen, hash, now)) == NULL) {
+		rc = SA_ERR_NOT_FOUND;
+	} else if ((copy = malloc((*link)->vlen + 1)) == NULL) {
+		rc = SA_ERR_NOMEM;
+	} else {
+		len = (*link)->vlen;
+		memcpy(copy, (*link)->val, len + 1);
+		if ((*link)->expires != 0)
+			ttl = (int64_t)((*link)->expires - now);
+		rc = SA_OK;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (rc == SA_OK) {
+		*val = copy;
+		if (n != NULL)
+			*n = len;
+		if (ttl_ms != NULL)
+			*ttl_ms = ttl;
+	}
+	return rc;
+}
+
+static enum sa_err
+mem_del(struct estore *es, const char *key, int *existed)
+{
+	size_t klen = mem_key_len(key);
+	struct mem_entry **link;
+	struct mem_stripe *s;
+	uint64_t hash;
+	int found = 0;
+
+	if (klen == 0)
+		return SA_ERR_VALIDATION;
+	hash = mem_siphash(es, key, klen);
+	s = mem_stripe_of(es, hash);
+	pthread_mutex_lock(&s->mu);
+	if ((link = mem_find(s, key, klen, hash, now_mono_ms())) != NULL) {
+		mem_unlink(s, link);
+		found = 1;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (existed != NULL)
+		*existed = found;
+	return SA_OK;
+}
+
+/* mem_counter_value parses a counter stored as decimal text; -1 if the value
+ * is not a non-negative counter. */
+static int64_t
+mem_counter_value(const struct mem_entry *e)
+{
+	int64_t v = 0;
+
+	if (e->vlen == 0 || e->vlen > 19)
+		return -1;
+	for (size_t i = 0; i < e->vlen; i++) {
+		if (e->val[i] < '0' || e->val[i] > '9')
+			return -1;
+		v = v * 10 + (e->val[i] - '0');
+	}
+	return v;
+}
+
+/*
+ * mem_incr adds one to the counter at key, creating it at 1 with a lifetime
+ * of window_ms (0: none). The count is kept as decimal text, so estore_get
+ * reads it as Redis would. A key holding something that is not a counter, or
+ * a counter at INT64_MAX, gives SA_ERR_CONFLICT.
+ */
+static enum sa_err
+mem_incr(struct estore *es, const char *key, uint64_t window_ms,
+	 int64_t *count, int64_t *ttl_ms)
+{
+	size_t klen = mem_key_len(key);
+	struct mem_entry *fresh = NULL, *e, **link;
+	struct mem_stripe *s;
+	uint64_t hash, now;
+	int64_t v = 0, ttl = -1;
+	enum sa_err rc;
+
+	if (klen == 0)
+		return SA_ERR_VALIDATION;
+	hash = mem_siphash(es, key, klen);
+	s = mem_stripe_of(es, hash);
+	pthread_mutex_lock(&s->mu);
+	now = now_mono_ms();
+	if ((link = mem_find(s, key, klen, hash, now)) != NULL) {
+		e = *link;
+		if ((v = mem_counter_value(e)) < 0 || v == INT64_MAX) {
+			rc = SA_ERR_CONFLICT;
+			goto out;
+		}
+		if (e->vcap < MEM_COUNTER_CAP) {
+			unsigned char *nv = realloc(e->val, MEM_COUNTER_CAP);
+			if (nv == NULL) {
+				rc = SA_ERR_NOMEM;
+				goto out;
+			}
+			s->bytes += MEM_COUNTER_CAP - e->vcap;
+			e->val = nv;
+			e->vcap = MEM_COUNTER_CAP;
+		}
+		v++;
+	} else {
+		/* The first hit opens the window; later hits do not move it. */
+		if ((fresh = mem_entry_new(key, klen, hash)) == NULL ||
+		    (fresh->val = malloc(MEM_COUNTER_CAP)) == NULL) {
+			rc = SA_ERR_NOMEM;
+			goto out;
+		}
+		fresh->vcap = MEM_COUNTER_CAP;
+		fresh->expires = mem_expires(now, window_ms);
+		if ((rc = mem_insert(s, fresh)) != SA_OK)
+			goto out;
+		e = fresh;
+		fresh = NULL;
+		v = 1;
+	}
+	e->vlen = (size_t)snprintf((char *)e->val, MEM_COUNTER_CAP, "%lld",
+				   (long long)v);
+	if (e->expires != 0)
+		ttl = (int64_t)(e->expires - now);
+	rc = SA_OK;
+out:
+	pthread_mutex_unlock(&s->mu);
+	if (fresh != NULL) {
+		free(fresh->val);
+		free(fresh);
+	}
+	if (rc == SA_OK) {
+		*count = v;
+		if (ttl_ms != NULL)
+			*ttl_ms = ttl;
+	}
+	return rc;
+}
+
+/*
+ * mem_publish calls every subscriber of channel in this thread, with no
+ * lock held, and returns once all have returned.
+ */
+static enum sa_err
+mem_publish(struct estore *es, const char *channel, const void *msg, size_t n)
+{
+	size_t clen = mem_key_len(channel), nsubs;
+
+	if (clen == 0 || n > ESTORE_VALUE_MAX || (msg == NULL && n > 0))
+		return SA_ERR_VALIDATION;
+	pthread_mutex_lock(&es->sub_mu);
+	nsubs = es->nsubs;
+	pthread_mutex_unlock(&es->sub_mu);
+	for (size_t i = 0; i < nsubs; i++) {
+		const struct mem_sub *sub = &es->subs[i];
+
+		if (strcmp(sub->channel, channel) == 0)
+			sub->cb(channel, msg, n, sub->arg);
+	}
+	return SA_OK;
+}
+
+/* mem_subscribe adds cb for channel until the store is closed; at most
+ * MEM_SUBS_MAX subscriptions per store (SA_ERR_UNAVAILABLE beyond). */
+static enum sa_err
+mem_subscribe(struct estore *es, const char *channel, estore_msg_cb cb,
+	      void *arg)
+{
+	size_t clen = mem_key_len(channel);
+	enum sa_err rc = SA_OK;
+	char *copy;
+
+	if (clen == 0 || cb == NULL)
+		return SA_ERR_VALIDATION;
+	if ((copy = strdup(channel)) == NULL)
+		return SA_ERR_NOMEM;
+	pthread_mutex_lock(&es->sub_mu);
+	if (es->nsubs >= MEM_SUBS_MAX) {
+		rc = SA_ERR_UNAVAILABLE;
+	} else {
+		es->subs[es->nsubs].channel = copy;
+		es->subs[es->nsubs].cb = cb;
+		es->subs[es->nsubs].arg = arg;
+		es->nsubs++;
+		copy = NULL;
+	}
+	pthread_mutex_unlock(&es->sub_mu);
+	free(copy);
+	return rc;
+}
+
+/* mem_count walks every stripe, dropping expired entries, and returns the
+ * number of live keys. It is O(keys): for /health and tests. */
+static size_t
+mem_count(struct estore *es)
+{
+	size_t total = 0;
+
+	for (size_t i = 0; i < MEM_STRIPES; i++) {
+		struct mem_stripe *s = &es->stripes[i];
+
+		pthread_mutex_lock(&s->mu);
+		mem_sweep(s, s->mask + 1, now_mono_ms());
+		total += s->count;
+		pthread_mutex_unlock(&s->mu);
+	}
+	return total;
+}
+
+const struct estore_ops store_mem_ops = {
+	.name = "mem",
+	.open = mem_open,
+	.close = mem_close,
+	.ping = mem_ping,
+	.set = mem_set,
+	.get = mem_get,
+	.del = mem_del,
+	.incr = mem_incr,
+	.publish = mem_publish,
+	.subscribe = mem_subscribe,
+	.count = mem_count,
+};

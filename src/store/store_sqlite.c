@@ -1,0 +1,727 @@
+/*
+ * store_sqlite.c - the embedded durable store on SQLite.
+ *
+ * One sqlite3 handle opened with SQLITE_OPEN_FULLMUTEX serves every thread.
+ * Each operation also holds ds->mu for its whole length: on a shared handle a
+ * transaction begun by one thread would otherwise swallow the statements of
+ * another (and roll them back with its own), and a reader would see rows not
+ * yet committed. The database runs in WAL mode with synchronous=FULL, so a
+ * committed audit row has been fsynced.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "log.h"
+#include "store/store.h"
+#include "util.h"
+
+#define SQLITE_BUSY_MS 5000
+#define SQLITE_META_KEY_MAX 128
+#define SQLITE_META_VALUE_MAX 65536
+#define SQLITE_ITER_PAGE 256 /* rows read per lock hold in audit_iter */
+
+struct dstore {
+	struct dstore_base base;
+	sqlite3 *db;
+	pthread_mutex_t mu;
+	sqlite3_stmt *ins_audit; /* prepared once, used under mu */
+};
+
+/*
+ * The schema, one migration per entry, applied in order, each in its own
+ * transaction; schema_migrations records which ran. Never edit an entry that
+ * has shipped: add a new one.
+ */
+static const char *const sqlite_migrations[] = {
+	/* 1: metadata and the append-only, hash-chained audit log. */
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE audit ("
+	" seq INTEGER PRIMARY KEY,"
+	" ts_ms INTEGER NOT NULL,"
+	" event TEXT NOT NULL,"
+	" ip TEXT NOT NULL,"
+	" ua TEXT NOT NULL,"
+	" subject TEXT NOT NULL,"
+	" detail TEXT NOT NULL,"
+	" prev_hash BLOB NOT NULL CHECK (length(prev_hash) = 32),"
+	" hash BLOB NOT NULL CHECK (length(hash) = 32));"
+	/* The database itself refuses to rewrite history (SPEC section 8). */
+	"CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+	" BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;"
+	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+	" BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;",
+};
+
+/* sqlite_err maps a SQLite result code to the project's error enum. */
+static enum sa_err
+sqlite_err(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return SA_OK;
+	case SQLITE_NOMEM:
+		return SA_ERR_NOMEM;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return SA_ERR_UNAVAILABLE;
+	case SQLITE_IOERR:
+	case SQLITE_FULL:
+	case SQLITE_CANTOPEN:
+	case SQLITE_READONLY:
+		return SA_ERR_IO;
+	case SQLITE_CONSTRAINT:
+		return SA_ERR_CONFLICT;
+	default:
+		return SA_ERR_INTERNAL;
+	}
+}
+
+/* sqlite_fail logs the handle's last error for an operation and maps rc. */
+static enum sa_err
+sqlite_fail(struct dstore *ds, const char *what, int rc)
+{
+	log_error("store.sqlite", "%s: %s (%d)", what, sqlite3_errmsg(ds->db),
+		  sqlite3_extended_errcode(ds->db));
+	return sqlite_err(rc);
+}
+
+/* sqlite_exec runs SQL without results; the caller holds ds->mu. */
+static enum sa_err
+sqlite_exec(struct dstore *ds, const char *sql)
+{
+	int rc = sqlite3_exec(ds->db, sql, NULL, NULL, NULL);
+
+	if (rc != SQLITE_OK)
+		return sqlite_fail(ds, sql, rc);
+	return SA_OK;
+}
+
+/* sqlite_rollback ends a failed transaction; a failure here is only logged
+ * since the caller already reports the first error. */
+static void
+sqlite_rollback(struct dstore *ds)
+{
+	if (!sqlite3_get_autocommit(ds->db))
+		(void)sqlite_exec(ds, "ROLLBACK");
+}
+
+/*
+ * sqlite_path extracts the file path from "sqlite://PATH" or a bare path
+ * into a bounded buffer.
+ */
+static enum sa_err
+sqlite_path(const char *url, char path[PATH_MAX])
+{
+	const char *p = str_has_prefix(url, "sqlite://") ? url + 9 : url;
+	size_t n = strlen(p);
+
+	if (n == 0 || n >= PATH_MAX) {
+		log_error("store.sqlite", "the database path is empty or too long");
+		return SA_ERR_CONFIG;
+	}
+	memcpy(path, p, n + 1);
+	return SA_OK;
+}
+
+/*
+ * sqlite_prepare_file creates the parent directory (0700) and the database
+ * file (0600) before SQLite opens it, so neither is ever readable by others;
+ * SQLite gives the -wal and -shm files the mode of the database file.
+ */
+static enum sa_err
+sqlite_prepare_file(const char *path)
+{
+	char dir[PATH_MAX];
+	char *slash;
+	int fd;
+
+	memcpy(dir, path, strlen(path) + 1);
+	slash = strrchr(dir, '/');
+	if (slash != NULL && slash != dir) {
+		*slash = '\0';
+		if (mkdir_p(dir, 0700) != SA_OK) {
+			log_error("store.sqlite", "cannot create %s: %s", dir,
+				  strerror(errno));
+			return SA_ERR_IO;
+		}
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		log_error("store.sqlite", "cannot open %s: %s", path,
+			  strerror(errno));
+		return SA_ERR_IO;
+	}
+	close(fd);
+	return SA_OK;
+}
+
+/*
+ * sqlite_pragma sets a pragma and, when want is not NULL, checks that the
+ * value it reports back equals want (journal_mode answers with the mode it
+ * really chose).
+ */
+static enum sa_err
+sqlite_pragma(struct dstore *ds, const char *sql, const char *want)
+{
+	sqlite3_stmt *st = NULL;
+	enum sa_err rc = SA_ERR_INTERNAL;
+	int r;
+
+	if ((r = sqlite3_prepare_v2(ds->db, sql, -1, &st, NULL)) != SQLITE_OK) {
+		rc = sqlite_fail(ds, sql, r);
+		goto out;
+	}
+	r = sqlite3_step(st);
+	if (r != SQLITE_ROW && r != SQLITE_DONE) {
+		rc = sqlite_fail(ds, sql, r);
+		goto out;
+	}
+	if (want != NULL) {
+		const char *got = r == SQLITE_ROW ? (const char *)
+							    sqlite3_column_text(st, 0)
+						  : NULL;
+		if (got == NULL || strcasecmp(got, want) != 0) {
+			log_error("store.sqlite", "%s gave %s, not %s", sql,
+				  got ? got : "nothing", want);
+			goto out;
+		}
+	}
+	rc = SA_OK;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* sqlite_query_int64 runs a one-value query; *out is set on success. */
+static enum sa_err
+sqlite_query_int64(struct dstore *ds, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *st = NULL;
+	enum sa_err rc;
+	int r;
+
+	if ((r = sqlite3_prepare_v2(ds->db, sql, -1, &st, NULL)) != SQLITE_OK) {
+		rc = sqlite_fail(ds, sql, r);
+		goto out;
+	}
+	if ((r = sqlite3_step(st)) != SQLITE_ROW) {
+		rc = sqlite_fail(ds, sql, r == SQLITE_DONE ? SQLITE_ERROR : r);
+		goto out;
+	}
+	*out = sqlite3_column_int64(st, 0);
+	rc = SA_OK;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * sqlite_migrate applies the migrations the database has not seen, each in
+ * one transaction. A database that has migrations this binary does not know
+ * is refused rather than written with an older idea of the schema.
+ */
+static enum sa_err
+sqlite_migrate(struct dstore *ds)
+{
+	enum sa_err rc;
+	int64_t have = 0;
+
+	rc = sqlite_exec(ds, "CREATE TABLE IF NOT EXISTS schema_migrations"
+			     " (version INTEGER PRIMARY KEY)");
+	if (rc != SA_OK)
+		return rc;
+	rc = sqlite_query_int64(
+		ds, "SELECT coalesce(max(version), 0) FROM schema_migrations",
+		&have);
+	if (rc != SA_OK)
+		return rc;
+	if (have > (int64_t)ARRAY_LEN(sqlite_migrations)) {
+		log_error("store.sqlite",
+			  "database schema version %lld is newer than this "
+			  "binary knows (%zu)",
+			  (long long)have, ARRAY_LEN(sqlite_migrations));
+		return SA_ERR_CONFIG;
+	}
+	for (size_t i = 0; i < ARRAY_LEN(sqlite_migrations); i++) {
+		int64_t version = (int64_t)i + 1, done = 0;
+		char sql[96];
+
+		if ((rc = sqlite_exec(ds, "BEGIN IMMEDIATE")) != SA_OK)
+			return rc;
+		/* Re-read inside the write lock: another process may have
+		 * migrated between our first look and now. */
+		snprintf(sql, sizeof(sql),
+			 "SELECT count(*) FROM schema_migrations WHERE "
+			 "version = %lld",
+			 (long long)version);
+		if ((rc = sqlite_query_int64(ds, sql, &done)) != SA_OK)
+			goto fail;
+		if (done == 0) {
+			if ((rc = sqlite_exec(ds, sqlite_migrations[i])) != SA_OK)
+				goto fail;
+			snprintf(sql, sizeof(sql),
+				 "INSERT INTO schema_migrations (version) "
+				 "VALUES (%lld)",
+				 (long long)version);
+			if ((rc = sqlite_exec(ds, sql)) != SA_OK)
+				goto fail;
+			log_info("store.migrate", "applied migration %lld",
+				 (long long)version);
+		}
+		if ((rc = sqlite_exec(ds, "COMMIT")) != SA_OK)
+			goto fail;
+	}
+	return SA_OK;
+fail:
+	sqlite_rollback(ds);
+	return rc;
+}
+
+static void sqlite_close(struct dstore *ds);
+
+/*
+ * sqlite_open opens (creating if needed) the database named by url, sets
+ * the pragmas and runs pending migrations. *out owns the handle.
+ */
+static enum sa_err
+sqlite_open(const char *url, struct dstore **out)
+{
+	char path[PATH_MAX];
+	struct dstore *ds = NULL;
+	enum sa_err rc;
+	int r;
+
+	if ((rc = sqlite_path(url, path)) != SA_OK)
+		goto out;
+	if ((rc = sqlite_prepare_file(path)) != SA_OK)
+		goto out;
+	if ((ds = calloc(1, sizeof(*ds))) == NULL) {
+		rc = SA_ERR_NOMEM;
+		goto out;
+	}
+	ds->base.ops = &store_sqlite_ops;
+	pthread_mutex_init(&ds->mu, NULL);
+	r = sqlite3_open_v2(path, &ds->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX |
+				    SQLITE_OPEN_NOFOLLOW,
+			    NULL);
+	if (r != SQLITE_OK) {
+		rc = ds->db ? sqlite_fail(ds, "open", r) : SA_ERR_NOMEM;
+		goto out;
+	}
+	sqlite3_extended_result_codes(ds->db, 1);
+	sqlite3_busy_timeout(ds->db, SQLITE_BUSY_MS);
+	if ((rc = sqlite_pragma(ds, "PRAGMA journal_mode=WAL", "wal")) != SA_OK ||
+	    (rc = sqlite_pragma(ds, "PRAGMA synchronous=FULL", NULL)) != SA_OK ||
+	    (rc = sqlite_pragma(ds, "PRAGMA foreign_keys=ON", NULL)) != SA_OK)
+		goto out;
+	if ((rc = sqlite_migrate(ds)) != SA_OK)
+		goto out;
+	r = sqlite3_prepare_v3(ds->db,
+			       "INSERT INTO audit (seq, ts_ms, event, ip, ua, "
+			       "subject, detail, prev_hash, hash) VALUES "
+			       "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			       -1, SQLITE_PREPARE_PERSISTENT, &ds->ins_audit,
+			       NULL);
+	if (r != SQLITE_OK) {
+		rc = sqlite_fail(ds, "prepare audit insert", r);
+		goto out;
+	}
+	*out = ds;
+	ds = NULL;
+	rc = SA_OK;
+out:
+	if (ds != NULL)
+		sqlite_close(ds);
+	return rc;
+}
+
+/* sqlite_close finalizes statements and closes the handle. */
+static void
+sqlite_close(struct dstore *ds)
+{
+	if (ds == NULL)
+		return;
+	sqlite3_finalize(ds->ins_audit);
+	if (ds->db != NULL && sqlite3_close_v2(ds->db) != SQLITE_OK)
+		log_warn("store.sqlite", "close: %s", sqlite3_errmsg(ds->db));
+	pthread_mutex_destroy(&ds->mu);
+	free(ds);
+}
+
+static enum sa_err
+sqlite_ping(struct dstore *ds)
+{
+	int64_t one = 0;
+	enum sa_err rc;
+
+	pthread_mutex_lock(&ds->mu);
+	rc = sqlite_query_int64(ds, "SELECT 1", &one);
+	pthread_mutex_unlock(&ds->mu);
+	if (rc == SA_OK && one != 1)
+		rc = SA_ERR_INTERNAL;
+	return rc;
+}
+
+/*
+ * sqlite_tail reads the last row's seq and hash; an empty log gives seq 0
+ * and the genesis hash of 32 zero bytes. The caller holds the write lock.
+ */
+static enum sa_err
+sqlite_tail(struct dstore *ds, int64_t *seq, unsigned char hash[32])
+{
+	static const char sql[] =
+		"SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
+	sqlite3_stmt *st = NULL;
+	enum sa_err rc;
+	int r;
+
+	if ((r = sqlite3_prepare_v2(ds->db, sql, -1, &st, NULL)) != SQLITE_OK) {
+		rc = sqlite_fail(ds, sql, r);
+		goto out;
+	}
+	r = sqlite3_step(st);
+	if (r == SQLITE_DONE) {
+		*seq = 0;
+		memset(hash, 0, 32);
+		rc = SA_OK;
+		goto out;
+	}
+	if (r != SQLITE_ROW) {
+		rc = sqlite_fail(ds, sql, r);
+		goto out;
+	}
+	if (sqlite3_column_bytes(st, 1) != 32) {
+		/* Chaining onto a damaged tail would hide the damage. */
+		log_error("store.sqlite", "the last audit row has a malformed hash");
+		rc = SA_ERR_INTERNAL;
+		goto out;
+	}
+	*seq = sqlite3_column_int64(st, 0);
+	memcpy(hash, sqlite3_column_blob(st, 1), 32);
+	rc = SA_OK;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* sqlite_insert_row binds one chained row to the prepared insert and runs it. */
+static enum sa_err
+sqlite_insert_row(struct dstore *ds, const struct audit_row *row)
+{
+	sqlite3_stmt *st = ds->ins_audit;
+	int r;
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if ((r = sqlite3_bind_int64(st, 1, row->seq)) != SQLITE_OK ||
+	    (r = sqlite3_bind_int64(st, 2, row->ts_ms)) != SQLITE_OK ||
+	    (r = sqlite3_bind_text(st, 3, row->event, -1, SQLITE_STATIC)) !=
+		    SQLITE_OK ||
+	    (r = sqlite3_bind_text(st, 4, row->ip, -1, SQLITE_STATIC)) !=
+		    SQLITE_OK ||
+	    (r = sqlite3_bind_text(st, 5, row->ua, -1, SQLITE_STATIC)) !=
+		    SQLITE_OK ||
+	    (r = sqlite3_bind_text(st, 6, row->subject, -1, SQLITE_STATIC)) !=
+		    SQLITE_OK ||
+	    (r = sqlite3_bind_text(st, 7, row->detail, -1, SQLITE_STATIC)) !=
+		    SQLITE_OK ||
+	    (r = sqlite3_bind_blob(st, 8, row->prev_hash, 32, SQLITE_STATIC)) !=
+		    SQLITE_OK ||
+	    (r = sqlite3_bind_blob(st, 9, row->hash, 32, SQLITE_STATIC)) !=
+		    SQLITE_OK)
+		return sqlite_fail(ds, "bind audit row", r);
+	r = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (r != SQLITE_DONE)
+		return sqlite_fail(ds, "insert audit row", r);
+	return SA_OK;
+}
+
+/*
+ * sqlite_audit_append chains and inserts n rows in one BEGIN IMMEDIATE
+ * transaction. The chain is computed on copies; seq, prev_hash and hash of
+ * the caller's rows are written only after COMMIT succeeded, so a failed
+ * append leaves them as they were.
+ */
+static enum sa_err
+sqlite_audit_append(struct dstore *ds, struct audit_row *rows, size_t n)
+{
+	struct audit_row *chained = NULL;
+	unsigned char prev[32];
+	int64_t seq = 0;
+	enum sa_err rc;
+
+	if ((chained = calloc(n, sizeof(*chained))) == NULL)
+		return SA_ERR_NOMEM;
+	pthread_mutex_lock(&ds->mu);
+	if ((rc = sqlite_exec(ds, "BEGIN IMMEDIATE")) != SA_OK)
+		goto out;
+	if ((rc = sqlite_tail(ds, &seq, prev)) != SA_OK)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		chained[i] = rows[i];
+		chained[i].seq = ++seq;
+		memcpy(chained[i].prev_hash, prev, 32);
+		audit_row_hash(&chained[i], prev, chained[i].hash);
+		if ((rc = sqlite_insert_row(ds, &chained[i])) != SA_OK)
+			goto out;
+		memcpy(prev, chained[i].hash, 32);
+	}
+	rc = sqlite_exec(ds, "COMMIT");
+out:
+	if (rc != SA_OK)
+		sqlite_rollback(ds);
+	pthread_mutex_unlock(&ds->mu);
+	if (rc == SA_OK) {
+		for (size_t i = 0; i < n; i++) {
+			rows[i].seq = chained[i].seq;
+			memcpy(rows[i].prev_hash, chained[i].prev_hash, 32);
+			memcpy(rows[i].hash, chained[i].hash, 32);
+		}
+	}
+	free(chained);
+	return rc;
+}
+
+/* A page of rows copied out of SQLite so callbacks run without the lock. */
+struct sqlite_page {
+	struct audit_row rows[SQLITE_ITER_PAGE];
+	size_t n;
+};
+
+static void
+sqlite_page_clear(struct sqlite_page *pg)
+{
+	for (size_t i = 0; i < pg->n; i++) {
+		free((char *)pg->rows[i].event);
+		free((char *)pg->rows[i].ip);
+		free((char *)pg->rows[i].ua);
+		free((char *)pg->rows[i].subject);
+		free((char *)pg->rows[i].detail);
+	}
+	pg->n = 0;
+}
+
+static char *
+sqlite_col_strdup(sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	return strdup(t ? (const char *)t : "");
+}
+
+/*
+ * sqlite_read_page copies up to want rows with seq >= from_seq into pg. A
+ * row whose hash columns are not 32 bytes is refused with SA_ERR_INTERNAL
+ * (the rows before it are still in pg).
+ */
+static enum sa_err
+sqlite_read_page(struct dstore *ds, int64_t from_seq, size_t want,
+		 struct sqlite_page *pg)
+{
+	static const char sql[] =
+		"SELECT seq, ts_ms, event, ip, ua, subject, detail, prev_hash, "
+		"hash FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?";
+	sqlite3_stmt *st = NULL;
+	enum sa_err rc;
+	int r;
+
+	pthread_mutex_lock(&ds->mu);
+	if ((r = sqlite3_prepare_v2(ds->db, sql, -1, &st, NULL)) != SQLITE_OK) {
+		rc = sqlite_fail(ds, sql, r);
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, from_seq);
+	sqlite3_bind_int64(st, 2, (int64_t)want);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		struct audit_row *row = &pg->rows[pg->n];
+
+		memset(row, 0, sizeof(*row));
+		if (sqlite3_column_bytes(st, 7) != 32 ||
+		    sqlite3_column_bytes(st, 8) != 32) {
+			log_error("store.sqlite",
+				  "audit row %lld has a malformed hash",
+				  (long long)sqlite3_column_int64(st, 0));
+			rc = SA_ERR_INTERNAL;
+			goto out;
+		}
+		row->seq = sqlite3_column_int64(st, 0);
+		row->ts_ms = sqlite3_column_int64(st, 1);
+		row->event = sqlite_col_strdup(st, 2);
+		row->ip = sqlite_col_strdup(st, 3);
+		row->ua = sqlite_col_strdup(st, 4);
+		row->subject = sqlite_col_strdup(st, 5);
+		row->detail = sqlite_col_strdup(st, 6);
+		memcpy(row->prev_hash, sqlite3_column_blob(st, 7), 32);
+		memcpy(row->hash, sqlite3_column_blob(st, 8), 32);
+		pg->n++;
+		if (!row->event || !row->ip || !row->ua || !row->subject ||
+		    !row->detail) {
+			rc = SA_ERR_NOMEM;
+			goto out;
+		}
+	}
+	rc = r == SQLITE_DONE ? SA_OK : sqlite_fail(ds, sql, r);
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&ds->mu);
+	return rc;
+}
+
+/*
+ * sqlite_audit_iter walks rows with seq >= from_seq in pages, calling cb
+ * outside the lock so a long walk (audit verify) does not stall the writer
+ * and cb may itself use the store. Rows are append-only, so paging by seq
+ * sees each row once.
+ */
+static enum sa_err
+sqlite_audit_iter(struct dstore *ds, int64_t from_seq, int64_t limit,
+		  audit_row_cb cb, void *arg)
+{
+	struct sqlite_page *pg;
+	enum sa_err rc = SA_OK;
+	int64_t left = limit > 0 ? limit : INT64_MAX;
+	int stop = 0;
+
+	if ((pg = calloc(1, sizeof(*pg))) == NULL)
+		return SA_ERR_NOMEM;
+	while (left > 0 && !stop) {
+		size_t want = left < SQLITE_ITER_PAGE ? (size_t)left
+						      : SQLITE_ITER_PAGE;
+		enum sa_err read_rc = sqlite_read_page(ds, from_seq, want, pg);
+		size_t got = pg->n;
+
+		/* Hand over the good rows before a bad one, so a verifier
+		 * learns how far the chain was readable. */
+		for (size_t i = 0; i < pg->n && !stop; i++) {
+			stop = cb(&pg->rows[i], arg) != 0;
+			left--;
+		}
+		if (got > 0)
+			from_seq = pg->rows[got - 1].seq + 1;
+		sqlite_page_clear(pg);
+		if (read_rc != SA_OK) {
+			rc = stop ? SA_OK : read_rc;
+			break;
+		}
+		if (got < want)
+			break;
+	}
+	free(pg);
+	return rc;
+}
+
+static enum sa_err
+sqlite_audit_count(struct dstore *ds, int64_t *out)
+{
+	enum sa_err rc;
+	int64_t n = 0;
+
+	pthread_mutex_lock(&ds->mu);
+	rc = sqlite_query_int64(ds, "SELECT count(*) FROM audit", &n);
+	pthread_mutex_unlock(&ds->mu);
+	if (rc == SA_OK)
+		*out = n;
+	return rc;
+}
+
+/* sqlite_meta_key_ok bounds metadata keys; values are bounded by the caller
+ * of meta_set below. */
+static int
+sqlite_meta_key_ok(const char *key)
+{
+	size_t n = key ? strnlen(key, SQLITE_META_KEY_MAX + 1) : 0;
+
+	return n > 0 && n <= SQLITE_META_KEY_MAX;
+}
+
+/* sqlite_meta_get copies the value of key into a new string (caller frees). */
+static enum sa_err
+sqlite_meta_get(struct dstore *ds, const char *key, char **out)
+{
+	static const char sql[] = "SELECT value FROM meta WHERE key = ?";
+	sqlite3_stmt *st = NULL;
+	char *v = NULL;
+	enum sa_err rc;
+	int r;
+
+	if (!sqlite_meta_key_ok(key))
+		return SA_ERR_VALIDATION;
+	pthread_mutex_lock(&ds->mu);
+	if ((r = sqlite3_prepare_v2(ds->db, sql, -1, &st, NULL)) != SQLITE_OK) {
+		rc = sqlite_fail(ds, sql, r);
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	if (r == SQLITE_DONE) {
+		rc = SA_ERR_NOT_FOUND;
+		goto out;
+	}
+	if (r != SQLITE_ROW) {
+		rc = sqlite_fail(ds, sql, r);
+		goto out;
+	}
+	if ((v = sqlite_col_strdup(st, 0)) == NULL) {
+		rc = SA_ERR_NOMEM;
+		goto out;
+	}
+	*out = v;
+	rc = SA_OK;
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&ds->mu);
+	return rc;
+}
+
+/* sqlite_meta_set inserts or replaces key's value. */
+static enum sa_err
+sqlite_meta_set(struct dstore *ds, const char *key, const char *value)
+{
+	static const char sql[] =
+		"INSERT INTO meta (key, value) VALUES (?, ?) "
+		"ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+	sqlite3_stmt *st = NULL;
+	enum sa_err rc;
+	int r;
+
+	if (!sqlite_meta_key_ok(key) || value == NULL ||
+	    strnlen(value, SQLITE_META_VALUE_MAX + 1) > SQLITE_META_VALUE_MAX)
+		return SA_ERR_VALIDATION;
+	pthread_mutex_lock(&ds->mu);
+	if ((r = sqlite3_prepare_v2(ds->db, sql, -1, &st, NULL)) != SQLITE_OK) {
+		rc = sqlite_fail(ds, sql, r);
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	rc = r == SQLITE_DONE ? SA_OK : sqlite_fail(ds, sql, r);
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&ds->mu);
+	return rc;
+}
+
+const struct dstore_ops store_sqlite_ops = {
+	.name = "sqlite",
+	.open = sqlite_open,
+	.close = sqlite_close,
+	.ping = sqlite_ping,
+	.audit_append = sqlite_audit_append,
+	.audit_iter = sqlite_audit_iter,
+	.audit_count = sqlite_audit_count,
+	.meta_get = sqlite_meta_get,
+	.meta_set = sqlite_meta_set,
+};
