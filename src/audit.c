@@ -174,8 +174,8 @@ audit_detail_text(const char *event, json_t *detail, char **out)
 		log_warn("audit.detail",
 			 "detail of %s is %zu bytes, over %d; not stored",
 			 event, n, AUDIT_DETAIL_MAX);
-		snprintf(marker, sizeof(marker), "{\"detail_omitted_bytes\":%zu}",
-			 n);
+		snprintf(marker, sizeof(marker),
+			 "{\"detail_omitted_bytes\":%zu}", n);
 		free(text);
 		if ((text = strdup(marker)) == NULL)
 			return SA_ERR_NOMEM;
@@ -218,8 +218,9 @@ audit_writer(void *arg)
 			a->batch[i] = a->taken[i]->row;
 		rc = dstore_audit_append(a->ds, a->batch, k);
 		if (rc != SA_OK)
-			log_error("audit.write", "%zu audit rows not written: %s",
-				  k, sa_err_str(rc));
+			log_error("audit.write",
+				  "%zu audit rows not written: %s", k,
+				  sa_err_str(rc));
 
 		pthread_mutex_lock(&a->mu);
 		if (rc == SA_OK) {
@@ -289,8 +290,8 @@ audit_log(struct audit *a, const char *event, const char *ip, const char *ua,
 	memset(&p, 0, sizeof(p));
 	n = event ? strnlen(event, AUDIT_EVENT_MAX + 1) : 0;
 	if (n == 0 || n > AUDIT_EVENT_MAX ||
-	    (subject && strnlen(subject, AUDIT_SUBJECT_MAX + 1) >
-				AUDIT_SUBJECT_MAX)) {
+	    (subject &&
+	     strnlen(subject, AUDIT_SUBJECT_MAX + 1) > AUDIT_SUBJECT_MAX)) {
 		rc = SA_ERR_VALIDATION;
 		goto out;
 	}
@@ -386,8 +387,7 @@ audit_verify_row(const struct audit_row *row, void *arg)
 	if (row->seq != st->last_seq + 1) {
 		res->first_bad_seq = row->seq;
 		snprintf(res->reason, sizeof(res->reason),
-			 "seq %" PRId64 " follows seq %" PRId64
-			 ": %s",
+			 "seq %" PRId64 " follows seq %" PRId64 ": %s",
 			 row->seq, st->last_seq,
 			 row->seq > st->last_seq + 1 ? "rows are missing"
 						     : "out of order");

@@ -17,12 +17,12 @@
 #include "errors.h"
 #include "store/store.h"
 
-#define AUDIT_EVENT_MAX 64	  /* bytes; longer events are refused */
-#define AUDIT_IP_MAX 64		  /* bytes; longer addresses are truncated */
-#define AUDIT_UA_MAX 512	  /* bytes; longer user agents are truncated */
-#define AUDIT_SUBJECT_MAX 256	  /* bytes; longer subjects are refused */
-#define AUDIT_DETAIL_MAX 8192	  /* bytes of compact JSON text */
-#define AUDIT_QUEUE_MAX 65536	  /* events waiting; audit_log blocks beyond */
+#define AUDIT_EVENT_MAX 64    /* bytes; longer events are refused */
+#define AUDIT_IP_MAX 64	      /* bytes; longer addresses are truncated */
+#define AUDIT_UA_MAX 512      /* bytes; longer user agents are truncated */
+#define AUDIT_SUBJECT_MAX 256 /* bytes; longer subjects are refused */
+#define AUDIT_DETAIL_MAX 8192 /* bytes of compact JSON text */
+#define AUDIT_QUEUE_MAX 65536 /* events waiting; audit_log blocks beyond */
 
 struct audit;
 

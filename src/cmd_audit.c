@@ -23,29 +23,30 @@
 static void
 cmd_audit_usage(FILE *out)
 {
-	fprintf(out,
-		"usage: sealauth audit verify [OPTIONS]\n"
-		"       sealauth audit tail [-n N] [--json] [OPTIONS]\n"
-		"\n"
-		"verify  walks the whole hash chain of the audit log and checks "
-		"that every\n"
-		"        row follows the previous one (seq, prev_hash) and "
-		"that its hash\n"
-		"        matches its contents. Exit 0 and \"audit chain intact: "
-		"N rows\", or\n"
-		"        exit 1 naming the first broken seq and why.\n"
-		"tail    prints the last N events (default %d), oldest first, in "
-		"columns,\n"
-		"        or one JSON object per line with --json.\n"
-		"\n"
-		"OPTIONS are the server's configuration options; the ones that "
-		"matter here:\n"
-		"  --data-dir DIR       the data directory (database "
-		"DIR/sealauth.db)\n"
-		"  --database-url URL   the durable store (sqlite://PATH)\n"
-		"  --config FILE        a config file\n"
-		"Run `sealauth config` for all of them.\n",
-		AUDIT_TAIL_DEFAULT);
+	fprintf(
+	    out,
+	    "usage: sealauth audit verify [OPTIONS]\n"
+	    "       sealauth audit tail [-n N] [--json] [OPTIONS]\n"
+	    "\n"
+	    "verify  walks the whole hash chain of the audit log and checks "
+	    "that every\n"
+	    "        row follows the previous one (seq, prev_hash) and "
+	    "that its hash\n"
+	    "        matches its contents. Exit 0 and \"audit chain intact: "
+	    "N rows\", or\n"
+	    "        exit 1 naming the first broken seq and why.\n"
+	    "tail    prints the last N events (default %d), oldest first, in "
+	    "columns,\n"
+	    "        or one JSON object per line with --json.\n"
+	    "\n"
+	    "OPTIONS are the server's configuration options; the ones that "
+	    "matter here:\n"
+	    "  --data-dir DIR       the data directory (database "
+	    "DIR/sealauth.db)\n"
+	    "  --database-url URL   the durable store (sqlite://PATH)\n"
+	    "  --config FILE        a config file\n"
+	    "Run `sealauth config` for all of them.\n",
+	    AUDIT_TAIL_DEFAULT);
 }
 
 /* cmd_audit_time formats unix milliseconds as ISO 8601 UTC with ms. */
@@ -119,16 +120,18 @@ cmd_audit_print_json(const struct audit_row *row, void *arg)
 	hash = hex_encode(row->hash, 32);
 	o = json_pack("{s:I, s:s, s:I, s:o, s:o, s:o, s:o, s:o*, s:s?, s:s?}",
 		      "seq", (json_int_t)row->seq, "ts", when, "ts_ms",
-		      (json_int_t)row->ts_ms, "event", cmd_audit_jstr(row->event),
-		      "ip", cmd_audit_jstr(row->ip), "ua", cmd_audit_jstr(row->ua),
-		      "subject", cmd_audit_jstr(row->subject), "detail", detail,
+		      (json_int_t)row->ts_ms, "event",
+		      cmd_audit_jstr(row->event), "ip", cmd_audit_jstr(row->ip),
+		      "ua", cmd_audit_jstr(row->ua), "subject",
+		      cmd_audit_jstr(row->subject), "detail", detail,
 		      "prev_hash", prev, "hash", hash);
 	if (o != NULL)
 		text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (text != NULL)
 		printf("%s\n", text);
 	else
-		fprintf(stderr, "sealauth: cannot format audit row %" PRId64 "\n",
+		fprintf(stderr,
+			"sealauth: cannot format audit row %" PRId64 "\n",
 			row->seq);
 	free(text);
 	free(prev);
@@ -233,9 +236,9 @@ cmd_audit_tail(struct dstore *ds, long lines, int json)
 	if (!json)
 		printf("%8s  %-24s  %-22s  %-15s  %-20s  %s\n", "SEQ",
 		       "TIME (UTC)", "EVENT", "IP", "SUBJECT", "DETAIL");
-	rc = dstore_audit_iter(ds, from, 0,
-			       json ? cmd_audit_print_json : cmd_audit_print_row,
-			       NULL);
+	rc = dstore_audit_iter(
+	    ds, from, 0, json ? cmd_audit_print_json : cmd_audit_print_row,
+	    NULL);
 	if (rc != SA_OK)
 		goto fail;
 	return 0;
@@ -273,7 +276,8 @@ cmd_audit(int argc, char **argv)
 		if ((status = cmd_audit_lines(&cli, &lines)) != 0)
 			goto out;
 	} else if (strcmp(sub, "verify") != 0) {
-		fprintf(stderr, "sealauth: unknown audit command \"%s\"\n\n", sub);
+		fprintf(stderr, "sealauth: unknown audit command \"%s\"\n\n",
+			sub);
 		cmd_audit_usage(stderr);
 		status = 2;
 		goto out;

@@ -24,8 +24,8 @@ store_scheme_later(const char *url, const char *const *schemes, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		if (str_has_prefix(url, schemes[i])) {
 			log_error("store.backend",
-				  "%s backend \"%s\" is not built in yet", which,
-				  schemes[i]);
+				  "%s backend \"%s\" is not built in yet",
+				  which, schemes[i]);
 			return 1;
 		}
 	}

@@ -31,11 +31,11 @@
 #include "store/store.h"
 #include "util.h"
 
-#define MEM_STRIPES 16		/* a power of two */
-#define MEM_STRIPE_SHIFT 60	/* 64 - log2(MEM_STRIPES) */
+#define MEM_STRIPES 16	    /* a power of two */
+#define MEM_STRIPE_SHIFT 60 /* 64 - log2(MEM_STRIPES) */
 #define MEM_MIN_BUCKETS 64
 #define MEM_MAX_BUCKETS (1u << 24) /* per stripe */
-#define MEM_SWEEP_BUCKETS 4096	/* per stripe and sweep */
+#define MEM_SWEEP_BUCKETS 4096	   /* per stripe and sweep */
 #define MEM_SWEEP_MS 1000
 #define MEM_MAX_BYTES ((size_t)512 << 20) /* keys, values and entries */
 #define MEM_SUBS_MAX 1024
@@ -44,7 +44,7 @@
 struct mem_entry {
 	struct mem_entry *next;
 	uint64_t hash;
-	uint64_t expires; /* monotonic ms; 0: never */
+	uint64_t expires;   /* monotonic ms; 0: never */
 	unsigned char *val; /* vlen bytes and a NUL, vcap allocated */
 	size_t vlen, vcap;
 	size_t klen;
@@ -84,22 +84,22 @@ struct estore {
 };
 
 #define MEM_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define MEM_SIPROUND                                                          \
-	do {                                                                  \
-		v0 += v1;                                                     \
-		v1 = MEM_ROTL(v1, 13);                                        \
-		v1 ^= v0;                                                     \
-		v0 = MEM_ROTL(v0, 32);                                        \
-		v2 += v3;                                                     \
-		v3 = MEM_ROTL(v3, 16);                                        \
-		v3 ^= v2;                                                     \
-		v0 += v3;                                                     \
-		v3 = MEM_ROTL(v3, 21);                                        \
-		v3 ^= v0;                                                     \
-		v2 += v1;                                                     \
-		v1 = MEM_ROTL(v1, 17);                                        \
-		v1 ^= v2;                                                     \
-		v2 = MEM_ROTL(v2, 32);                                        \
+#define MEM_SIPROUND                                                           \
+	do {                                                                   \
+		v0 += v1;                                                      \
+		v1 = MEM_ROTL(v1, 13);                                         \
+		v1 ^= v0;                                                      \
+		v0 = MEM_ROTL(v0, 32);                                         \
+		v2 += v3;                                                      \
+		v3 = MEM_ROTL(v3, 16);                                         \
+		v3 ^= v2;                                                      \
+		v0 += v3;                                                      \
+		v3 = MEM_ROTL(v3, 21);                                         \
+		v3 ^= v0;                                                      \
+		v2 += v1;                                                      \
+		v1 = MEM_ROTL(v1, 17);                                         \
+		v1 ^= v2;                                                      \
+		v2 = MEM_ROTL(v2, 32);                                         \
 	} while (0)
 
 /* mem_siphash is SipHash-2-4 of n bytes under the store's random key. */
@@ -453,7 +453,7 @@ mem_set(struct estore *es, const char *key, const void *val, size_t n,
 	} else if (link == NULL && (flags & ESTORE_XX)) {
 		rc = SA_ERR_NOT_FOUND;
 	} else if (link != NULL && s->bytes - (*link)->vcap + n + 1 >
-					   MEM_MAX_BYTES / MEM_STRIPES) {
+				       MEM_MAX_BYTES / MEM_STRIPES) {
 		rc = SA_ERR_UNAVAILABLE;
 	} else if (link != NULL) {
 		struct mem_entry *e = *link;
@@ -575,8 +575,8 @@ mem_counter_value(const struct mem_entry *e)
  * a counter at INT64_MAX, gives SA_ERR_CONFLICT.
  */
 static enum sa_err
-mem_incr(struct estore *es, const char *key, uint64_t window_ms,
-	 int64_t *count, int64_t *ttl_ms)
+mem_incr(struct estore *es, const char *key, uint64_t window_ms, int64_t *count,
+	 int64_t *ttl_ms)
 {
 	size_t klen = mem_key_len(key);
 	struct mem_entry *fresh = NULL, *e, **link;
@@ -713,15 +713,15 @@ mem_count(struct estore *es)
 }
 
 const struct estore_ops store_mem_ops = {
-	.name = "mem",
-	.open = mem_open,
-	.close = mem_close,
-	.ping = mem_ping,
-	.set = mem_set,
-	.get = mem_get,
-	.del = mem_del,
-	.incr = mem_incr,
-	.publish = mem_publish,
-	.subscribe = mem_subscribe,
-	.count = mem_count,
+    .name = "mem",
+    .open = mem_open,
+    .close = mem_close,
+    .ping = mem_ping,
+    .set = mem_set,
+    .get = mem_get,
+    .del = mem_del,
+    .incr = mem_incr,
+    .publish = mem_publish,
+    .subscribe = mem_subscribe,
+    .count = mem_count,
 };

@@ -41,23 +41,23 @@ struct dstore {
  * has shipped: add a new one.
  */
 static const char *const sqlite_migrations[] = {
-	/* 1: metadata and the append-only, hash-chained audit log. */
-	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-	"CREATE TABLE audit ("
-	" seq INTEGER PRIMARY KEY,"
-	" ts_ms INTEGER NOT NULL,"
-	" event TEXT NOT NULL,"
-	" ip TEXT NOT NULL,"
-	" ua TEXT NOT NULL,"
-	" subject TEXT NOT NULL,"
-	" detail TEXT NOT NULL,"
-	" prev_hash BLOB NOT NULL CHECK (length(prev_hash) = 32),"
-	" hash BLOB NOT NULL CHECK (length(hash) = 32));"
-	/* The database itself refuses to rewrite history (SPEC section 8). */
-	"CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
-	" BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;"
-	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
-	" BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;",
+    /* 1: metadata and the append-only, hash-chained audit log. */
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE audit ("
+    " seq INTEGER PRIMARY KEY,"
+    " ts_ms INTEGER NOT NULL,"
+    " event TEXT NOT NULL,"
+    " ip TEXT NOT NULL,"
+    " ua TEXT NOT NULL,"
+    " subject TEXT NOT NULL,"
+    " detail TEXT NOT NULL,"
+    " prev_hash BLOB NOT NULL CHECK (length(prev_hash) = 32),"
+    " hash BLOB NOT NULL CHECK (length(hash) = 32));"
+    /* The database itself refuses to rewrite history (SPEC section 8). */
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+    " BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;"
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+    " BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;",
 };
 
 /* sqlite_err maps a SQLite result code to the project's error enum. */
@@ -126,7 +126,8 @@ sqlite_path(const char *url, char path[PATH_MAX])
 	size_t n = strlen(p);
 
 	if (n == 0 || n >= PATH_MAX) {
-		log_error("store.sqlite", "the database path is empty or too long");
+		log_error("store.sqlite",
+			  "the database path is empty or too long");
 		return SA_ERR_CONFIG;
 	}
 	memcpy(path, p, n + 1);
@@ -187,9 +188,9 @@ sqlite_pragma(struct dstore *ds, const char *sql, const char *want)
 		goto out;
 	}
 	if (want != NULL) {
-		const char *got = r == SQLITE_ROW ? (const char *)
-							    sqlite3_column_text(st, 0)
-						  : NULL;
+		const char *got = r == SQLITE_ROW
+				      ? (const char *)sqlite3_column_text(st, 0)
+				      : NULL;
 		if (got == NULL || strcasecmp(got, want) != 0) {
 			log_error("store.sqlite", "%s gave %s, not %s", sql,
 				  got ? got : "nothing", want);
@@ -241,8 +242,8 @@ sqlite_migrate(struct dstore *ds)
 	if (rc != SA_OK)
 		return rc;
 	rc = sqlite_query_int64(
-		ds, "SELECT coalesce(max(version), 0) FROM schema_migrations",
-		&have);
+	    ds, "SELECT coalesce(max(version), 0) FROM schema_migrations",
+	    &have);
 	if (rc != SA_OK)
 		return rc;
 	if (have > (int64_t)ARRAY_LEN(sqlite_migrations)) {
@@ -267,7 +268,8 @@ sqlite_migrate(struct dstore *ds)
 		if ((rc = sqlite_query_int64(ds, sql, &done)) != SA_OK)
 			goto fail;
 		if (done == 0) {
-			if ((rc = sqlite_exec(ds, sqlite_migrations[i])) != SA_OK)
+			if ((rc = sqlite_exec(ds, sqlite_migrations[i])) !=
+			    SA_OK)
 				goto fail;
 			snprintf(sql, sizeof(sql),
 				 "INSERT INTO schema_migrations (version) "
@@ -313,7 +315,7 @@ sqlite_open(const char *url, struct dstore **out)
 	pthread_mutex_init(&ds->mu, NULL);
 	r = sqlite3_open_v2(path, &ds->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX |
-				    SQLITE_OPEN_NOFOLLOW,
+				SQLITE_OPEN_NOFOLLOW,
 			    NULL);
 	if (r != SQLITE_OK) {
 		rc = ds->db ? sqlite_fail(ds, "open", r) : SA_ERR_NOMEM;
@@ -321,8 +323,10 @@ sqlite_open(const char *url, struct dstore **out)
 	}
 	sqlite3_extended_result_codes(ds->db, 1);
 	sqlite3_busy_timeout(ds->db, SQLITE_BUSY_MS);
-	if ((rc = sqlite_pragma(ds, "PRAGMA journal_mode=WAL", "wal")) != SA_OK ||
-	    (rc = sqlite_pragma(ds, "PRAGMA synchronous=FULL", NULL)) != SA_OK ||
+	if ((rc = sqlite_pragma(ds, "PRAGMA journal_mode=WAL", "wal")) !=
+		SA_OK ||
+	    (rc = sqlite_pragma(ds, "PRAGMA synchronous=FULL", NULL)) !=
+		SA_OK ||
 	    (rc = sqlite_pragma(ds, "PRAGMA foreign_keys=ON", NULL)) != SA_OK)
 		goto out;
 	if ((rc = sqlite_migrate(ds)) != SA_OK)
@@ -381,7 +385,7 @@ static enum sa_err
 sqlite_tail(struct dstore *ds, int64_t *seq, unsigned char hash[32])
 {
 	static const char sql[] =
-		"SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
+	    "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
 	sqlite3_stmt *st = NULL;
 	enum sa_err rc;
 	int r;
@@ -403,7 +407,8 @@ sqlite_tail(struct dstore *ds, int64_t *seq, unsigned char hash[32])
 	}
 	if (sqlite3_column_bytes(st, 1) != 32) {
 		/* Chaining onto a damaged tail would hide the damage. */
-		log_error("store.sqlite", "the last audit row has a malformed hash");
+		log_error("store.sqlite",
+			  "the last audit row has a malformed hash");
 		rc = SA_ERR_INTERNAL;
 		goto out;
 	}
@@ -415,7 +420,8 @@ out:
 	return rc;
 }
 
-/* sqlite_insert_row binds one chained row to the prepared insert and runs it. */
+/* sqlite_insert_row binds one chained row to the prepared insert and runs it.
+ */
 static enum sa_err
 sqlite_insert_row(struct dstore *ds, const struct audit_row *row)
 {
@@ -427,19 +433,19 @@ sqlite_insert_row(struct dstore *ds, const struct audit_row *row)
 	if ((r = sqlite3_bind_int64(st, 1, row->seq)) != SQLITE_OK ||
 	    (r = sqlite3_bind_int64(st, 2, row->ts_ms)) != SQLITE_OK ||
 	    (r = sqlite3_bind_text(st, 3, row->event, -1, SQLITE_STATIC)) !=
-		    SQLITE_OK ||
+		SQLITE_OK ||
 	    (r = sqlite3_bind_text(st, 4, row->ip, -1, SQLITE_STATIC)) !=
-		    SQLITE_OK ||
+		SQLITE_OK ||
 	    (r = sqlite3_bind_text(st, 5, row->ua, -1, SQLITE_STATIC)) !=
-		    SQLITE_OK ||
+		SQLITE_OK ||
 	    (r = sqlite3_bind_text(st, 6, row->subject, -1, SQLITE_STATIC)) !=
-		    SQLITE_OK ||
+		SQLITE_OK ||
 	    (r = sqlite3_bind_text(st, 7, row->detail, -1, SQLITE_STATIC)) !=
-		    SQLITE_OK ||
+		SQLITE_OK ||
 	    (r = sqlite3_bind_blob(st, 8, row->prev_hash, 32, SQLITE_STATIC)) !=
-		    SQLITE_OK ||
+		SQLITE_OK ||
 	    (r = sqlite3_bind_blob(st, 9, row->hash, 32, SQLITE_STATIC)) !=
-		    SQLITE_OK)
+		SQLITE_OK)
 		return sqlite_fail(ds, "bind audit row", r);
 	r = sqlite3_step(st);
 	sqlite3_reset(st);
@@ -531,8 +537,8 @@ sqlite_read_page(struct dstore *ds, int64_t from_seq, size_t want,
 		 struct sqlite_page *pg)
 {
 	static const char sql[] =
-		"SELECT seq, ts_ms, event, ip, ua, subject, detail, prev_hash, "
-		"hash FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?";
+	    "SELECT seq, ts_ms, event, ip, ua, subject, detail, prev_hash, "
+	    "hash FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?";
 	sqlite3_stmt *st = NULL;
 	enum sa_err rc;
 	int r;
@@ -597,8 +603,8 @@ sqlite_audit_iter(struct dstore *ds, int64_t from_seq, int64_t limit,
 	if ((pg = calloc(1, sizeof(*pg))) == NULL)
 		return SA_ERR_NOMEM;
 	while (left > 0 && !stop) {
-		size_t want = left < SQLITE_ITER_PAGE ? (size_t)left
-						      : SQLITE_ITER_PAGE;
+		size_t want =
+		    left < SQLITE_ITER_PAGE ? (size_t)left : SQLITE_ITER_PAGE;
 		enum sa_err read_rc = sqlite_read_page(ds, from_seq, want, pg);
 		size_t got = pg->n;
 
@@ -690,8 +696,8 @@ static enum sa_err
 sqlite_meta_set(struct dstore *ds, const char *key, const char *value)
 {
 	static const char sql[] =
-		"INSERT INTO meta (key, value) VALUES (?, ?) "
-		"ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+	    "INSERT INTO meta (key, value) VALUES (?, ?) "
+	    "ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 	sqlite3_stmt *st = NULL;
 	enum sa_err rc;
 	int r;
@@ -715,13 +721,13 @@ out:
 }
 
 const struct dstore_ops store_sqlite_ops = {
-	.name = "sqlite",
-	.open = sqlite_open,
-	.close = sqlite_close,
-	.ping = sqlite_ping,
-	.audit_append = sqlite_audit_append,
-	.audit_iter = sqlite_audit_iter,
-	.audit_count = sqlite_audit_count,
-	.meta_get = sqlite_meta_get,
-	.meta_set = sqlite_meta_set,
+    .name = "sqlite",
+    .open = sqlite_open,
+    .close = sqlite_close,
+    .ping = sqlite_ping,
+    .audit_append = sqlite_audit_append,
+    .audit_iter = sqlite_audit_iter,
+    .audit_count = sqlite_audit_count,
+    .meta_get = sqlite_meta_get,
+    .meta_set = sqlite_meta_set,
 };

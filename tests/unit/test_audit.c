@@ -169,9 +169,9 @@ test_log_fields_and_bounds(void **state)
 				   json_pack("{s:i, s:s}", "z", 1, "a", "b")),
 			 SA_OK);
 	/* Row 2: no detail, NULL ip/ua/subject. */
-	assert_int_equal(audit_log(a, "trust.refresh_failed", NULL, NULL, NULL,
-				   NULL),
-			 SA_OK);
+	assert_int_equal(
+	    audit_log(a, "trust.refresh_failed", NULL, NULL, NULL, NULL),
+	    SA_OK);
 	/* Row 3: an over-long user agent is cut to 512 bytes without
 	 * splitting the two-byte character that straddles the limit. */
 	memset(ua, 'u', sizeof(ua));
@@ -183,7 +183,8 @@ test_log_fields_and_bounds(void **state)
 	memset(ip, '1', sizeof(ip));
 	ip[sizeof(ip) - 1] = '\0';
 	assert_int_equal(audit_log(a, "auth.started", ip, ua, "", NULL), SA_OK);
-	/* Row 4: an oversized detail is replaced by a marker, the event kept. */
+	/* Row 4: an oversized detail is replaced by a marker, the event kept.
+	 */
 	memset(bigdetail, 'x', 8999);
 	bigdetail[8999] = '\0';
 	assert_int_equal(audit_log(a, "admin.action", "", "", "admin-1",
@@ -202,9 +203,9 @@ test_log_fields_and_bounds(void **state)
 	subject[257] = '\0';
 	assert_int_equal(audit_log(a, "auth.rejected", "", "", subject, NULL),
 			 SA_ERR_VALIDATION);
-	assert_int_equal(audit_log(a, "auth.rejected", "", "", "",
-				   json_pack("[i]", 1)),
-			 SA_ERR_VALIDATION);
+	assert_int_equal(
+	    audit_log(a, "auth.rejected", "", "", "", json_pack("[i]", 1)),
+	    SA_ERR_VALIDATION);
 	event[64] = '\0'; /* exactly 64 bytes is fine */
 	assert_int_equal(audit_log(a, event, "", "", "", NULL), SA_OK);
 
@@ -458,8 +459,9 @@ test_verify_changed_prev_hash(void **state)
 	struct audit_verify_result res;
 
 	write_chain(f->db);
-	tamper(f->db, "DROP TRIGGER audit_no_update;"
-		      "UPDATE audit SET prev_hash = zeroblob(32) WHERE seq = 7");
+	tamper(f->db,
+	       "DROP TRIGGER audit_no_update;"
+	       "UPDATE audit SET prev_hash = zeroblob(32) WHERE seq = 7");
 	verify_path(f->db, &res);
 	assert_int_equal(res.first_bad_seq, 7);
 	assert_non_null(strstr(res.reason, "prev_hash"));
@@ -491,8 +493,8 @@ failing_append(struct dstore *ds, struct audit_row *rows, size_t n)
 }
 
 static const struct dstore_ops failing_ops = {
-	.name = "failing",
-	.audit_append = failing_append,
+    .name = "failing",
+    .audit_append = failing_append,
 };
 
 struct fail_worker {
@@ -512,8 +514,8 @@ fail_run(void *arg)
 static void
 test_store_failure_reaches_every_caller(void **state)
 {
-	struct failing_store fs = {{&failing_ops},
-				   PTHREAD_MUTEX_INITIALIZER, 0, 0};
+	struct failing_store fs = {
+	    {&failing_ops}, PTHREAD_MUTEX_INITIALIZER, 0, 0};
 	struct fail_worker w[6];
 	pthread_t t[6];
 	struct audit *a = NULL;
@@ -554,22 +556,21 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_row_hash_encoding),
-		cmocka_unit_test_setup_teardown(test_log_fields_and_bounds,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_group_commit, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_verify_modified_row, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_verify_rehashed_row, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_verify_deleted_row, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_verify_changed_prev_hash,
-						setup, teardown),
-		cmocka_unit_test(test_store_failure_reaches_every_caller),
-		cmocka_unit_test_setup_teardown(test_verify_empty_log, setup,
-						teardown),
+	    cmocka_unit_test(test_row_hash_encoding),
+	    cmocka_unit_test_setup_teardown(test_log_fields_and_bounds, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_verify_modified_row, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_verify_rehashed_row, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_verify_deleted_row, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_verify_changed_prev_hash,
+					    setup, teardown),
+	    cmocka_unit_test(test_store_failure_reaches_every_caller),
+	    cmocka_unit_test_setup_teardown(test_verify_empty_log, setup,
+					    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -113,9 +113,8 @@ test_nx_xx(void **state)
 	assert_string_equal((char *)v, "dd");
 	assert_true(ttl > 4000 && ttl <= 5000);
 	free(v);
-	assert_int_equal(
-		estore_set(es, "k", "e", 1, 0, ESTORE_NX | ESTORE_XX),
-		SA_ERR_VALIDATION);
+	assert_int_equal(estore_set(es, "k", "e", 1, 0, ESTORE_NX | ESTORE_XX),
+			 SA_ERR_VALIDATION);
 
 	/* NX succeeds again once the key expired. */
 	assert_int_equal(estore_set(es, "t", "1", 1, 20, 0), SA_OK);
@@ -260,8 +259,7 @@ on_msg(const char *channel, const void *msg, size_t n, void *arg)
 
 	pthread_mutex_lock(&in->mu);
 	in->n++;
-	snprintf(in->last, sizeof(in->last), "%.*s", (int)n,
-		 (const char *)msg);
+	snprintf(in->last, sizeof(in->last), "%.*s", (int)n, (const char *)msg);
 	snprintf(in->channel, sizeof(in->channel), "%s", channel);
 	pthread_mutex_unlock(&in->mu);
 }
@@ -274,8 +272,10 @@ test_pubsub_two_subscribers(void **state)
 	struct inbox b = {PTHREAD_MUTEX_INITIALIZER, 0, "", ""};
 	struct inbox other = {PTHREAD_MUTEX_INITIALIZER, 0, "", ""};
 
-	assert_int_equal(estore_subscribe(es, "session:abc", on_msg, &a), SA_OK);
-	assert_int_equal(estore_subscribe(es, "session:abc", on_msg, &b), SA_OK);
+	assert_int_equal(estore_subscribe(es, "session:abc", on_msg, &a),
+			 SA_OK);
+	assert_int_equal(estore_subscribe(es, "session:abc", on_msg, &b),
+			 SA_OK);
 	assert_int_equal(estore_subscribe(es, "session:xyz", on_msg, &other),
 			 SA_OK);
 	assert_int_equal(estore_publish(es, "session:abc", "approved", 8),
@@ -289,7 +289,8 @@ test_pubsub_two_subscribers(void **state)
 	assert_int_equal(other.n, 0);
 	assert_int_equal(estore_publish(es, "session:none", "x", 1), SA_OK);
 	assert_int_equal(a.n + b.n + other.n, 2);
-	assert_int_equal(estore_subscribe(es, "c", NULL, &a), SA_ERR_VALIDATION);
+	assert_int_equal(estore_subscribe(es, "c", NULL, &a),
+			 SA_ERR_VALIDATION);
 }
 
 static void
@@ -352,8 +353,8 @@ smoke_worker(void *arg)
 		if (estore_incr(s->es, "shared", 0, &count, NULL) != SA_OK ||
 		    count < 1)
 			s->failures++;
-		if (i % 3 == 0 && (estore_del(s->es, key, &existed) != SA_OK ||
-				   existed != 1))
+		if (i % 3 == 0 &&
+		    (estore_del(s->es, key, &existed) != SA_OK || existed != 1))
 			s->failures++;
 	}
 	return NULL;
@@ -391,22 +392,22 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_set_get_ttl_expiry, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_expired_keys_not_counted,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_nx_xx, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_incr_fixed_window, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_del_race_exactly_once,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pubsub_two_subscribers,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_many_keys_grow, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_concurrency_smoke, setup,
-						teardown),
+	    cmocka_unit_test_setup_teardown(test_set_get_ttl_expiry, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_expired_keys_not_counted,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_nx_xx, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_incr_fixed_window, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_del_race_exactly_once, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pubsub_two_subscribers, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_many_keys_grow, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrency_smoke, setup,
+					    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

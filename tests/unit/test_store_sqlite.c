@@ -156,8 +156,9 @@ test_newer_schema_refused(void **state)
 	dstore_close(ds);
 	ds = NULL;
 	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "INSERT INTO schema_migrations "
-					  "VALUES (999)",
+	assert_int_equal(sqlite3_exec(db,
+				      "INSERT INTO schema_migrations "
+				      "VALUES (999)",
 				      NULL, NULL, NULL),
 			 SQLITE_OK);
 	sqlite3_close(db);
@@ -241,8 +242,7 @@ test_audit_append_iter_count(void **state)
 	struct audit_row rows[3] = {mkrow("a.one", "{}"),
 				    mkrow("a.two", "{\"k\":1}"),
 				    mkrow("a.three", "{}")};
-	struct audit_row more[2] = {mkrow("b.one", "{}"),
-				    mkrow("b.two", "{}")};
+	struct audit_row more[2] = {mkrow("b.one", "{}"), mkrow("b.two", "{}")};
 	unsigned char zero[32] = {0}, h[32];
 	struct collect c;
 	int64_t n = 0;
@@ -378,20 +378,20 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_open_creates_private_files,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_migrations_idempotent,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_newer_schema_refused,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_audit_append_iter_count,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_failed_append_leaves_nothing,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_update_delete_refused_by_db,
-						setup, teardown),
-		cmocka_unit_test(test_backend_choice),
+	    cmocka_unit_test_setup_teardown(test_open_creates_private_files,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_migrations_idempotent, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_audit_append_iter_count, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_failed_append_leaves_nothing,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_update_delete_refused_by_db,
+					    setup, teardown),
+	    cmocka_unit_test(test_backend_choice),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
