@@ -129,7 +129,7 @@ utf8_append(char *dst, size_t cap, const char *src, size_t n, size_t limit)
 
 /* ---------------------------------------------------------------- errors */
 
-static void
+static void __attribute__((format(printf, 4, 0)))
 error_vset(struct schema_error *err, enum sa_err code, const char *field,
 	   const char *fmt, va_list ap)
 {
