@@ -39,6 +39,12 @@
 #include "util.h"
 #include "xmldsig.h"
 
+/* The OpenSSL back end is linked in; its pkg-config cflags must be used. */
+#if !defined(XMLSEC_CRYPTO_OPENSSL) ||                                         \
+    !defined(XMLSEC_NO_CRYPTO_DYNAMIC_LOADING)
+#error "compile with the cflags of pkg-config xmlsec1-openssl"
+#endif
+
 #define NS_DSIG "http://www.w3.org/2000/09/xmldsig#"
 #define NS_XADES "http://uri.etsi.org/01903/v1.3.2#"
 

@@ -2,6 +2,7 @@
  * test_xmldsig.c - safe parsing and enveloped signature checks, driven by
  * testdata/tsl/cases.json (real EU trusted lists) plus our own attacks.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -745,6 +746,61 @@ test_b64(void **state)
 			     SA_OK);
 }
 
+struct worker {
+	const unsigned char *xml;
+	size_t len;
+	EVP_PKEY *key;
+	int valid;
+};
+
+static void *
+worker_run(void *arg)
+{
+	struct worker *w = arg;
+
+	for (int i = 0; i < 3; i++) {
+		xmlDocPtr doc = NULL;
+		struct xmldsig_result res;
+
+		if (xmldsig_parse(w->xml, w->len, &doc, NULL, 0) != SA_OK)
+			continue;
+		if (xmldsig_verify(doc, &w->key, 1, &res) == SA_OK)
+			w->valid++;
+		xmldsig_result_clear(&res);
+		xmlFreeDoc(doc);
+	}
+	return NULL;
+}
+
+/* Parsing and verification run concurrently in several threads. */
+static void
+test_threads(void **state)
+{
+	const char *files[] = {"lists/ie-tl.xml", "lists/fi-v5.xml",
+			       "lists/tl-ecdsa-brainpool.xml",
+			       "lists/eu-lotl.xml"};
+	const char *names[] = {"ie-tl.xml", "fi-v5.xml",
+			       "tl-ecdsa-brainpool.xml", "eu-lotl.xml"};
+	struct worker w[4];
+	pthread_t th[4];
+
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		w[i].xml = load(files[i], &w[i].len);
+		w[i].key = signer_key(first_signer(case_named(names[i])));
+		w[i].valid = 0;
+	}
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(
+		    pthread_create(&th[i], NULL, worker_run, &w[i]), 0);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(w[i].valid, 3);
+		free((void *)w[i].xml);
+		EVP_PKEY_free(w[i].key);
+	}
+}
+
 static int
 setup(void **state)
 {
@@ -781,6 +837,7 @@ main(void)
 	    cmocka_unit_test(test_wrapping),
 	    cmocka_unit_test(test_parse_refusals),
 	    cmocka_unit_test(test_b64),
+	    cmocka_unit_test(test_threads),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
