@@ -781,6 +781,22 @@ test_refusals(void **state)
 			 SA_ERR_TRUST_LIST);
 	assert_non_null(strstr(why, "more than 256"));
 	buf_free(&b);
+	/* comments and processing instructions are not part of a value */
+	{
+		char *x =
+		    wrap_si("<TSLVersionIdentifier>5</TSLVersionIdentifier>"
+			    "<TSLSequenceNumber> 1<!-- c -->2<?pi x?>"
+			    "</TSLSequenceNumber>",
+			    "");
+		struct tsl *t = NULL;
+
+		assert_int_equal(tsl_parse((unsigned char *)x, strlen(x), &t,
+					   why, sizeof(why)),
+				 SA_OK);
+		assert_int_equal(t->sequence, 12);
+		tsl_free(t);
+		free(x);
+	}
 	/* a DOCTYPE never reaches the TSL reader */
 	assert_int_equal(parse_str("<!DOCTYPE x [<!ENTITY e \"v\">]>"
 				   "<TrustServiceStatusList xmlns=\"" TSL_NS
