@@ -111,7 +111,10 @@ keys_do_rotate(struct keys *k, int64_t now)
 	enum sa_err rc;
 
 	if ((rc = keys_rotate(k, now, kid)) != SA_OK) {
-		fprintf(stderr, "sealauth: keys rotate: %s\n", sa_err_str(rc));
+		/* Refusals were explained by keys_rotate itself. */
+		if (rc != SA_ERR_FORBIDDEN && rc != SA_ERR_CONFLICT)
+			fprintf(stderr, "sealauth: keys rotate: %s\n",
+				sa_err_str(rc));
 		return 1;
 	}
 	printf("new key %s is published\n", kid);

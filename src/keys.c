@@ -393,6 +393,7 @@ ring_write(struct keys *k)
 {
 	json_t *root = NULL, *arr;
 	char *text = NULL;
+	size_t textlen;
 	enum sa_err rc = SA_ERR_NOMEM;
 
 	if ((arr = json_array()) == NULL)
@@ -419,7 +420,10 @@ ring_write(struct keys *k)
 	}
 	if ((text = json_dumps(root, JSON_INDENT(2))) == NULL)
 		goto out;
-	rc = write_file_atomic(k->ring_path, text, strlen(text), 0600);
+	/* Written with a final newline in place of the NUL. */
+	textlen = strlen(text);
+	text[textlen] = '\n';
+	rc = write_file_atomic(k->ring_path, text, textlen + 1, 0600);
 	if (rc != SA_OK) {
 		keys_say(k->err, "cannot write %s: %s", k->ring_path,
 			 sa_err_str(rc));
@@ -879,14 +883,15 @@ keys_list_json(struct keys *k, int64_t now)
 			      (e->state == KEYS_ACTIVE && has_next);
 		int64_t ret =
 		    e->state == KEYS_RETIRED ? e->retired_at : next_at;
-		json_t *o =
-		    json_pack("{s:s, s:s, s:I, s:I, s:o, s:o}", "kid", e->kid,
-			      "state", keys_state_name(e->state), "created_at",
-			      (json_int_t)e->created_at, "activate_at",
-			      (json_int_t)e->activate_at, "retired_at",
-			      time_or_null(ret, retires), "unpublish_at",
-			      time_or_null(ret + k->jwt_ttl + KEYS_RETIRE_SLACK,
-					   retires));
+		/* An external key has no history we know of. */
+		json_t *o = json_pack(
+		    "{s:s, s:s, s:o, s:o, s:o, s:o}", "kid", e->kid, "state",
+		    keys_state_name(e->state), "created_at",
+		    time_or_null(e->created_at, !k->external), "activate_at",
+		    time_or_null(e->activate_at, !k->external), "retired_at",
+		    time_or_null(ret, retires), "unpublish_at",
+		    time_or_null(ret + k->jwt_ttl + KEYS_RETIRE_SLACK,
+				 retires));
 		if (o == NULL || json_array_append_new(arr, o) != 0) {
 			json_decref(arr);
 			arr = NULL;
