@@ -604,8 +604,12 @@ sync_locked(struct keys *k, int64_t now)
 		return;
 	if (!k->external) {
 		fd = ring_lock(k);
-		if (fd >= 0)
-			(void)ring_refresh(k);
+		/* A ring on disk we cannot read is left for an operator to
+		 * see, not overwritten with ours. */
+		if (fd >= 0 && ring_refresh(k) != SA_OK) {
+			ring_unlock(fd);
+			fd = -1;
+		}
 	}
 	if (apply_due(k, now, dropped, &ndropped) && fd >= 0)
 		persisted = ring_write(k) == SA_OK;
