@@ -87,6 +87,10 @@ static const struct setting settings[] = {
 	  "login session and OTP lifetime, seconds"),
 	L("SEALAUTH_JWT_TTL", NULL, jwt_ttl, "300", 30, 86400,
 	  "lifetime of issued JWTs, seconds"),
+	L("SEALAUTH_KEY_PUBLISH_DELAY", "publish-delay", key_publish_delay, "600",
+	  0, 2592000,
+	  "seconds a rotated-in signing key is published before it signs "
+	  "(longer than the JWKS cache time, 300 s)"),
 	L("SEALAUTH_HSTS_MAX_AGE", NULL, hsts_max_age, "63072000", 0, 126144000,
 	  "Strict-Transport-Security max-age; 0 leaves the header out"),
 	L("SEALAUTH_TEST_ROUTES", NULL, test_routes, "0", 0, 1,

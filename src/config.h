@@ -41,6 +41,7 @@ struct config {
 	long audit_batch_max;	 /* rows per group commit */
 	long session_ttl;	 /* seconds */
 	long jwt_ttl;		 /* seconds */
+	long key_publish_delay;	 /* seconds a rotated key is published before it signs */
 	long hsts_max_age;	 /* seconds, 0: no HSTS header */
 	long test_routes;	 /* 1: enable the test-only routes */
 };
