@@ -17,6 +17,7 @@ struct command {
 
 static const struct command commands[] = {
 	{"config", cmd_config, "print every setting (help or markdown)"},
+	{"vds", cmd_vds, "inspect a seal or check its signature"},
 };
 
 static void
