@@ -57,7 +57,8 @@ c40_encode(const char *text, size_t n, unsigned char *out, size_t outsz,
 	}
 	if (n - i == 2) {
 		unsigned int v = 1600u * (unsigned int)c40_value(text[i]) +
-				 40u * (unsigned int)c40_value(text[i + 1]) + 1u;
+				 40u * (unsigned int)c40_value(text[i + 1]) +
+				 1u;
 		out[j++] = (unsigned char)(v >> 8);
 		out[j++] = (unsigned char)(v & 0xff);
 	} else if (n - i == 1) {

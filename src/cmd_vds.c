@@ -23,14 +23,15 @@
 static void
 vds_usage(FILE *out)
 {
-	fprintf(out,
-		"usage: sealauth vds inspect SEAL\n"
-		"       sealauth vds verify SEAL --cert PEM\n\n"
-		"SEAL is the seal as hex, base32, base45 or base64 text, \"-\" "
-		"to read it\nfrom standard input, or @FILE to read it (text or "
-		"raw bytes) from a file.\ninspect prints the decoded seal as "
-		"JSON; verify checks only its signature\nagainst the public key "
-		"of the certificate (no chain, no validity dates).\n");
+	fprintf(
+	    out,
+	    "usage: sealauth vds inspect SEAL\n"
+	    "       sealauth vds verify SEAL --cert PEM\n\n"
+	    "SEAL is the seal as hex, base32, base45 or base64 text, \"-\" "
+	    "to read it\nfrom standard input, or @FILE to read it (text or "
+	    "raw bytes) from a file.\ninspect prints the decoded seal as "
+	    "JSON; verify checks only its signature\nagainst the public key "
+	    "of the certificate (no chain, no validity dates).\n");
 }
 
 /*
@@ -158,7 +159,8 @@ cmd_vds(int argc, char **argv)
 			goto out;
 		ret = 1;
 		j = vds_to_json(v);
-		s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+		s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER)
+		      : NULL;
 		json_decref(j);
 		if (s == NULL) {
 			fprintf(stderr, "sealauth: out of memory\n");
@@ -170,8 +172,10 @@ cmd_vds(int argc, char **argv)
 	} else if (strcmp(what, "verify") == 0 && cert != NULL) {
 		pub = load_pubkey(cert);
 		if (pub == NULL) {
-			fprintf(stderr, "sealauth: cannot read a certificate "
-					"or public key from %s\n", cert);
+			fprintf(stderr,
+				"sealauth: cannot read a certificate "
+				"or public key from %s\n",
+				cert);
 			goto out;
 		}
 		if ((ret = load_seal(cli.argv[1], &v)) != 0)

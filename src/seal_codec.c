@@ -9,8 +9,7 @@
 #include "util.h"
 
 static const char b32_alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-static const char b45_alpha[] =
-    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
+static const char b45_alpha[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
 
 const char *
 seal_encoding_name(enum seal_encoding enc)
@@ -183,8 +182,8 @@ is_hex_text(const char *s, size_t n)
 
 /* try_decode decodes text as one candidate encoding. */
 static enum sa_err
-try_decode(enum seal_encoding enc, const char *s, size_t n,
-	   unsigned char **out, size_t *outlen)
+try_decode(enum seal_encoding enc, const char *s, size_t n, unsigned char **out,
+	   size_t *outlen)
 {
 	switch (enc) {
 	case SEAL_ENC_HEX:
@@ -231,7 +230,8 @@ seal_codec_decode(const char *text, size_t n, unsigned char **out,
 		*which = SEAL_ENC_RAW;
 		return SA_OK;
 	}
-	while (n > 0 && (text[0] == '\n' || text[0] == '\r' || text[0] == '\t')) {
+	while (n > 0 &&
+	       (text[0] == '\n' || text[0] == '\r' || text[0] == '\t')) {
 		text++;
 		n--;
 	}

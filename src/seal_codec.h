@@ -15,8 +15,8 @@
 
 #include "errors.h"
 
-#define SEAL_MAX_BYTES 8192  /* a decoded seal is at most this long */
-#define SEAL_MAX_TEXT 16384  /* longer input is refused before decoding */
+#define SEAL_MAX_BYTES 8192 /* a decoded seal is at most this long */
+#define SEAL_MAX_TEXT 16384 /* longer input is refused before decoding */
 
 /* The order of the values is the detection order. */
 enum seal_encoding {

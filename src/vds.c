@@ -106,24 +106,69 @@ mp_check(const unsigned char *p, size_t n, size_t *pos, int depth)
 		len = b & 0x1f;
 	} else {
 		switch (b) {
-		case 0xc4: case 0xd9: lenbytes = 1; break;
-		case 0xc5: case 0xda: lenbytes = 2; break;
-		case 0xc6: case 0xdb: lenbytes = 4; break;
-		case 0xc7: lenbytes = 1; len = 1; break; /* + type byte */
-		case 0xc8: lenbytes = 2; len = 1; break;
-		case 0xc9: lenbytes = 4; len = 1; break;
-		case 0xca: len = 4; break;
-		case 0xcb: len = 8; break;
-		case 0xcc: case 0xd0: len = 1; break;
-		case 0xcd: case 0xd1: len = 2; break;
-		case 0xce: case 0xd2: len = 4; break;
-		case 0xcf: case 0xd3: len = 8; break;
-		case 0xd4: len = 2; break;
-		case 0xd5: len = 3; break;
-		case 0xd6: len = 5; break;
-		case 0xd7: len = 9; break;
-		case 0xd8: len = 17; break;
-		default: return -1; /* 0xc1 is never used */
+		case 0xc4:
+		case 0xd9:
+			lenbytes = 1;
+			break;
+		case 0xc5:
+		case 0xda:
+			lenbytes = 2;
+			break;
+		case 0xc6:
+		case 0xdb:
+			lenbytes = 4;
+			break;
+		case 0xc7:
+			lenbytes = 1;
+			len = 1;
+			break; /* + type byte */
+		case 0xc8:
+			lenbytes = 2;
+			len = 1;
+			break;
+		case 0xc9:
+			lenbytes = 4;
+			len = 1;
+			break;
+		case 0xca:
+			len = 4;
+			break;
+		case 0xcb:
+			len = 8;
+			break;
+		case 0xcc:
+		case 0xd0:
+			len = 1;
+			break;
+		case 0xcd:
+		case 0xd1:
+			len = 2;
+			break;
+		case 0xce:
+		case 0xd2:
+			len = 4;
+			break;
+		case 0xcf:
+		case 0xd3:
+			len = 8;
+			break;
+		case 0xd4:
+			len = 2;
+			break;
+		case 0xd5:
+			len = 3;
+			break;
+		case 0xd6:
+			len = 5;
+			break;
+		case 0xd7:
+			len = 9;
+			break;
+		case 0xd8:
+			len = 17;
+			break;
+		default:
+			return -1; /* 0xc1 is never used */
 		}
 		if (lenbytes > 0) {
 			size_t l = 0;
@@ -234,7 +279,8 @@ static int
 id_ok(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z')))
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'A' && s[i] <= 'Z')))
 			return 0;
 	return 1;
 }
@@ -247,8 +293,8 @@ struct claim_spec {
 	int required;
 };
 static const struct claim_spec claim_specs[] = {
-    {"tid", CK_TID, 1},	 {"gn", CK_NAME, 1},  {"fn", CK_NAME, 1},
-    {"dob", CK_DATE, 1}, {"nat", CK_NAT, 0},  {"doc", CK_DOC, 0},
+    {"tid", CK_TID, 1},	 {"gn", CK_NAME, 1},   {"fn", CK_NAME, 1},
+    {"dob", CK_DATE, 1}, {"nat", CK_NAT, 0},   {"doc", CK_DOC, 0},
     {"exp", CK_DATE, 0}, {"photo", CK_BIN, 0}, {"face", CK_BIN, 0},
 };
 
@@ -324,8 +370,9 @@ iso_parse_payload(struct vds *v, char *why, size_t whylen)
 
 	msgpack_unpacked_init(&up);
 	if (n == 0 || mp_check(p, n, &pos, 0) != 0 || pos != n) {
-		vds_set_why(why, whylen, "payload: not one valid MessagePack "
-					 "object");
+		vds_set_why(why, whylen,
+			    "payload: not one valid MessagePack "
+			    "object");
 		goto out;
 	}
 	if (msgpack_unpack_next(&up, (const char *)p, n, &off) !=
@@ -350,8 +397,10 @@ iso_parse_payload(struct vds *v, char *why, size_t whylen)
 		const struct claim_spec *spec = NULL;
 
 		if (k->type != MSGPACK_OBJECT_STR) {
-			vds_set_why(why, whylen, "payload: key %u is not a "
-						 "string", (unsigned)i);
+			vds_set_why(why, whylen,
+				    "payload: key %u is not a "
+				    "string",
+				    (unsigned)i);
 			goto out;
 		}
 		for (uint32_t j = 0; j < i; j++) {
@@ -359,8 +408,12 @@ iso_parse_payload(struct vds *v, char *why, size_t whylen)
 			if (o->via.str.size == k->via.str.size &&
 			    memcmp(o->via.str.ptr, k->via.str.ptr,
 				   k->via.str.size) == 0) {
-				vds_set_why(why, whylen, "payload: duplicate key "
-					    "\"%.*s\"", (int)(k->via.str.size > 32 ? 32 : k->via.str.size),
+				vds_set_why(why, whylen,
+					    "payload: duplicate key "
+					    "\"%.*s\"",
+					    (int)(k->via.str.size > 32
+						      ? 32
+						      : k->via.str.size),
 					    k->via.str.ptr);
 				goto out;
 			}
@@ -377,7 +430,8 @@ iso_parse_payload(struct vds *v, char *why, size_t whylen)
 					? ISO_IGNORED_NAME
 					: k->via.str.size;
 			if (v->nignored < ISO_MAX_IGNORED) {
-				memcpy(v->ignored[v->nignored], k->via.str.ptr, kl);
+				memcpy(v->ignored[v->nignored], k->via.str.ptr,
+				       kl);
 				v->ignored[v->nignored][kl] = '\0';
 				v->nignored++;
 			}
@@ -390,8 +444,10 @@ iso_parse_payload(struct vds *v, char *why, size_t whylen)
 			if (val->type != MSGPACK_OBJECT_BIN ||
 			    !claim_value_ok(CK_BIN, val->via.bin.ptr,
 					    val->via.bin.size)) {
-				vds_set_why(why, whylen, "claim %s: expected "
-					    "non-empty binary", key);
+				vds_set_why(why, whylen,
+					    "claim %s: expected "
+					    "non-empty binary",
+					    key);
 				goto out;
 			}
 			*dst = malloc(val->via.bin.size);
@@ -414,8 +470,10 @@ iso_parse_payload(struct vds *v, char *why, size_t whylen)
 			    !claim_value_ok(spec->kind, val->via.str.ptr,
 					    val->via.str.size) ||
 			    val->via.str.size >= cap) {
-				vds_set_why(why, whylen, "claim %s: missing "
-					    "or invalid value", key);
+				vds_set_why(why, whylen,
+					    "claim %s: missing "
+					    "or invalid value",
+					    key);
 				goto out;
 			}
 			memcpy(slot, val->via.str.ptr, val->via.str.size);
@@ -451,8 +509,10 @@ iso_parse(struct vds *v, char *why, size_t whylen)
 	size_t idlen, plen;
 
 	if (v->len < VDS_ISO_HEADER_LEN + VDS_ISO_SIG_LEN) {
-		vds_set_why(why, whylen, "seal: %zu bytes, shorter than header "
-			    "and signature", v->len);
+		vds_set_why(why, whylen,
+			    "seal: %zu bytes, shorter than header "
+			    "and signature",
+			    v->len);
 		return SA_ERR_SEAL_DECODE;
 	}
 	if (b[1] != ISO_VERSION) {
@@ -465,8 +525,9 @@ iso_parse(struct vds *v, char *why, size_t whylen)
 	 * 0, so exactly 8 characters come out. */
 	if (c40_decode(b + 2, 6, ids, sizeof(ids), &idlen) != SA_OK ||
 	    idlen != 8 || !id_ok(ids, 8)) {
-		vds_set_why(why, whylen, "header: CA id / cert id is not 8 "
-					 "C40 characters of [0-9A-Z]");
+		vds_set_why(why, whylen,
+			    "header: CA id / cert id is not 8 "
+			    "C40 characters of [0-9A-Z]");
 		return SA_ERR_SEAL_DECODE;
 	}
 	memcpy(v->core.ca_id, ids, 4);
@@ -475,13 +536,15 @@ iso_parse(struct vds *v, char *why, size_t whylen)
 	v->core.cert_id[4] = '\0';
 	snprintf(v->manifest, sizeof(v->manifest), "%02X%02X%02X", b[8], b[9],
 		 b[10]);
-	v->core.signing_time = (int64_t)((uint32_t)b[11] << 24 |
-					 (uint32_t)b[12] << 16 |
-					 (uint32_t)b[13] << 8 | b[14]);
+	v->core.signing_time =
+	    (int64_t)((uint32_t)b[11] << 24 | (uint32_t)b[12] << 16 |
+		      (uint32_t)b[13] << 8 | b[14]);
 	plen = (size_t)b[15] << 8 | b[16];
 	if (plen > v->len - VDS_ISO_HEADER_LEN - VDS_ISO_SIG_LEN) {
-		vds_set_why(why, whylen, "header: payload length %zu runs past "
-			    "the end of the seal", plen);
+		vds_set_why(why, whylen,
+			    "header: payload length %zu runs past "
+			    "the end of the seal",
+			    plen);
 		return SA_ERR_SEAL_DECODE;
 	}
 	v->core.header_len = VDS_ISO_HEADER_LEN;
@@ -527,8 +590,8 @@ vds_decode(const unsigned char *seal, size_t n, struct vds **out, char *why,
 	} else {
 		v->format = VDS_FORMAT_ICAO;
 		v->version = seal[1];
-		rc = vds_icao_parse(v->seal, n, &v->core, &v->icao, why,
-				    whylen);
+		rc =
+		    vds_icao_parse(v->seal, n, &v->core, &v->icao, why, whylen);
 	}
 	if (rc != SA_OK)
 		goto out;
@@ -632,8 +695,8 @@ key_is_p256(EVP_PKEY *k)
 
 /* iso_tbs writes header(17) || SHA-256(payload), the message signed. */
 static void
-iso_tbs(const unsigned char *header, const unsigned char *payload,
-	size_t plen, unsigned char tbs[VDS_ISO_HEADER_LEN + 32])
+iso_tbs(const unsigned char *header, const unsigned char *payload, size_t plen,
+	unsigned char tbs[VDS_ISO_HEADER_LEN + 32])
 {
 	memcpy(tbs, header, VDS_ISO_HEADER_LEN);
 	sha256(payload, plen, tbs + VDS_ISO_HEADER_LEN);
@@ -651,11 +714,20 @@ vds_verify_signature(const struct vds *v, EVP_PKEY *pub)
 		if (v->core.sig_len == 0)
 			return SA_ERR_SEAL_SIGNATURE; /* unsigned seal */
 		switch (v->core.sig_len / 2) {
-		case 28: md = EVP_sha224(); break;
-		case 32: md = EVP_sha256(); break;
-		case 48: md = EVP_sha384(); break;
-		case 64: md = EVP_sha512(); break;
-		default: return SA_ERR_SEAL_SIGNATURE;
+		case 28:
+			md = EVP_sha224();
+			break;
+		case 32:
+			md = EVP_sha256();
+			break;
+		case 48:
+			md = EVP_sha384();
+			break;
+		case 64:
+			md = EVP_sha512();
+			break;
+		default:
+			return SA_ERR_SEAL_SIGNATURE;
 		}
 		return vds_ecdsa_verify(pub, md, v->seal, v->core.signed_len,
 					v->seal + v->core.sig_off,
@@ -798,7 +870,8 @@ iso_json(const struct vds *v, json_t *o)
 	    json_put(h, "signingTime", json_string(when)) ||
 	    json_put(h, "signingTimeUnix",
 		     json_integer((json_int_t)v->core.signing_time)) ||
-	    json_put(h, "payloadLength", json_integer((json_int_t)v->payload_len)) ||
+	    json_put(h, "payloadLength",
+		     json_integer((json_int_t)v->payload_len)) ||
 	    json_put(o, "auxLength", json_integer((json_int_t)v->aux_len)))
 		return -1;
 	if (!v->has_claims)
@@ -809,9 +882,9 @@ iso_json(const struct vds *v, json_t *o)
 	struct {
 		const char *k, *val;
 	} str[] = {
-	    {"tid", v->claims.token_id},     {"gn", v->claims.given_name},
-	    {"fn", v->claims.family_name},   {"dob", v->claims.birth_date},
-	    {"nat", v->claims.nationality},  {"doc", v->claims.document},
+	    {"tid", v->claims.token_id},    {"gn", v->claims.given_name},
+	    {"fn", v->claims.family_name},  {"dob", v->claims.birth_date},
+	    {"nat", v->claims.nationality}, {"doc", v->claims.document},
 	    {"exp", v->claims.expiry},
 	};
 	for (size_t i = 0; i < ARRAY_LEN(str); i++)
@@ -843,10 +916,11 @@ vds_to_json(const struct vds *v)
 	if (o == NULL)
 		return NULL;
 	vds_fingerprint(v, fp);
-	bad = json_put(o, "format", json_string(v->format == VDS_FORMAT_ICAO
-							? "icao-9303-13"
-							: "iso-22376")) ||
-	      json_put(o, "version", json_integer(v->version));
+	bad =
+	    json_put(o, "format",
+		     json_string(v->format == VDS_FORMAT_ICAO ? "icao-9303-13"
+							      : "iso-22376")) ||
+	    json_put(o, "version", json_integer(v->version));
 	if (!bad && v->format == VDS_FORMAT_ICAO)
 		bad = vds_icao_json(v, o) != SA_OK;
 	else if (!bad)
@@ -880,10 +954,14 @@ iso_pack_claims(msgpack_packer *pk, const struct vds_claims *c)
 		const unsigned char *b;
 		size_t blen;
 	} items[] = {
-	    {"tid", c->token_id, NULL, 0},   {"gn", c->given_name, NULL, 0},
-	    {"fn", c->family_name, NULL, 0}, {"dob", c->birth_date, NULL, 0},
-	    {"nat", c->nationality, NULL, 0}, {"doc", c->document, NULL, 0},
-	    {"exp", c->expiry, NULL, 0},     {"photo", NULL, c->photo, c->photo_len},
+	    {"tid", c->token_id, NULL, 0},
+	    {"gn", c->given_name, NULL, 0},
+	    {"fn", c->family_name, NULL, 0},
+	    {"dob", c->birth_date, NULL, 0},
+	    {"nat", c->nationality, NULL, 0},
+	    {"doc", c->document, NULL, 0},
+	    {"exp", c->expiry, NULL, 0},
+	    {"photo", NULL, c->photo, c->photo_len},
 	    {"face", NULL, c->face, c->face_len},
 	};
 	size_t count = 0;
@@ -897,7 +975,8 @@ iso_pack_claims(msgpack_packer *pk, const struct vds_claims *c)
 		size_t kl = strlen(items[i].k);
 		if (items[i].s ? items[i].s[0] == '\0' : items[i].b == NULL)
 			continue;
-		if (msgpack_pack_str(pk, kl) || msgpack_pack_str_body(pk, items[i].k, kl))
+		if (msgpack_pack_str(pk, kl) ||
+		    msgpack_pack_str_body(pk, items[i].k, kl))
 			return -1;
 		if (items[i].s != NULL) {
 			size_t sl = strlen(items[i].s);
@@ -905,7 +984,8 @@ iso_pack_claims(msgpack_packer *pk, const struct vds_claims *c)
 			    msgpack_pack_str_body(pk, items[i].s, sl))
 				return -1;
 		} else if (msgpack_pack_bin(pk, items[i].blen) ||
-			   msgpack_pack_bin_body(pk, items[i].b, items[i].blen)) {
+			   msgpack_pack_bin_body(pk, items[i].b,
+						 items[i].blen)) {
 			return -1;
 		}
 	}
@@ -965,8 +1045,7 @@ iso_sign(EVP_PKEY *key, const unsigned char *msg, size_t msglen,
 	    EVP_DigestSign(ctx, der, &derlen, msg, msglen) != 1)
 		goto out;
 	sig = d2i_ECDSA_SIG(NULL, &p, (long)derlen);
-	if (sig == NULL ||
-	    BN_bn2binpad(ECDSA_SIG_get0_r(sig), rs, 32) != 32 ||
+	if (sig == NULL || BN_bn2binpad(ECDSA_SIG_get0_r(sig), rs, 32) != 32 ||
 	    BN_bn2binpad(ECDSA_SIG_get0_s(sig), rs + 32, 32) != 32)
 		goto out;
 	rc = SA_OK;
@@ -977,10 +1056,9 @@ out:
 }
 
 enum sa_err
-vds_encode_iso(const char *ca_id, const char *cert_id,
-	       const char *manifest_hex, uint32_t signing_time,
-	       const struct vds_claims *claims, EVP_PKEY *signer,
-	       unsigned char **out, size_t *outlen)
+vds_encode_iso(const char *ca_id, const char *cert_id, const char *manifest_hex,
+	       uint32_t signing_time, const struct vds_claims *claims,
+	       EVP_PKEY *signer, unsigned char **out, size_t *outlen)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;

@@ -25,11 +25,11 @@
 #define VDS_MAX_BYTES SEAL_MAX_BYTES
 #define VDS_ISO_HEADER_LEN 17
 #define VDS_ISO_SIG_LEN 64
-#define VDS_ID_MAX 48	   /* CA id / signer, cert id / cert reference */
-#define VDS_NAME_MAX 128   /* gn, fn: UTF-8 bytes */
-#define VDS_DOC_MAX 64	   /* doc */
-#define VDS_TID_MAX 64	   /* tid */
-#define VDS_WHY_MAX 128	   /* a reason string fits in this many bytes */
+#define VDS_ID_MAX 48	 /* CA id / signer, cert id / cert reference */
+#define VDS_NAME_MAX 128 /* gn, fn: UTF-8 bytes */
+#define VDS_DOC_MAX 64	 /* doc */
+#define VDS_TID_MAX 64	 /* tid */
+#define VDS_WHY_MAX 128	 /* a reason string fits in this many bytes */
 #define VDS_PROFILE_MANIFEST "0A0001"
 
 enum vds_format {

@@ -18,8 +18,8 @@
 #include "vds.h"
 
 #define ICAO_MAGIC 0xdc
-#define ICAO_V3 0x02 /* raw version byte of ICAO "version 3" */
-#define ICAO_V4 0x03 /* raw version byte of ICAO "version 4" */
+#define ICAO_V3 0x02	      /* raw version byte of ICAO "version 3" */
+#define ICAO_V4 0x03	      /* raw version byte of ICAO "version 4" */
 #define ICAO_MAX_FEATURES 255 /* one per tag 0x00..0xFE */
 
 struct icao_feature {
@@ -54,8 +54,8 @@ struct vds_icao {
 };
 
 #define TAGS(a) a, ARRAY_LEN(a)
-static const struct icao_tag_info tags_arrival[] = {
-    {2, "MRZ", "mrz"}, {3, "AZR", "c40"}};
+static const struct icao_tag_info tags_arrival[] = {{2, "MRZ", "mrz"},
+						    {3, "AZR", "c40"}};
 static const struct icao_tag_info tags_sticker_id[] = {
     {1, "DOCUMENT_NUMBER", "c40"}, {2, "AGS", "c40"}, {3, "ADDRESS", "c40"}};
 static const struct icao_tag_info tags_sticker_pp[] = {
@@ -64,28 +64,32 @@ static const struct icao_tag_info tags_sticker_pp[] = {
     {3, "POSTAL_CODE", "c40"}};
 static const struct icao_tag_info tags_etd[] = {{2, "MRZ", "mrz"}};
 static const struct icao_tag_info tags_visa[] = {
-    {1, "MRZ_MRVA", "mrz-mrva"},     {2, "MRZ_MRVB", "mrz-mrvb"},
-    {3, "NUMBER_OF_ENTRIES", "bytes"}, {4, "DURATION_OF_STAY", "bytes"},
-    {5, "PASSPORT_NUMBER", "c40"},   {6, "VISA_TYPE", "bytes"},
+    {1, "MRZ_MRVA", "mrz-mrva"},	{2, "MRZ_MRVB", "mrz-mrvb"},
+    {3, "NUMBER_OF_ENTRIES", "bytes"},	{4, "DURATION_OF_STAY", "bytes"},
+    {5, "PASSPORT_NUMBER", "c40"},	{6, "VISA_TYPE", "bytes"},
     {7, "ADDITIONAL_FEATURES", "bytes"}};
-static const struct icao_tag_info tags_rp[] = {
-    {2, "MRZ", "mrz"}, {3, "PASSPORT_NUMBER", "c40"}};
+static const struct icao_tag_info tags_rp[] = {{2, "MRZ", "mrz"},
+					       {3, "PASSPORT_NUMBER", "c40"}};
 static const struct icao_tag_info tags_sic[] = {
     {1, "SOCIAL_INSURANCE_NUMBER", "c40"},
     {2, "SURNAME", "utf8"},
     {3, "FIRST_NAME", "utf8"},
     {4, "BIRTH_NAME", "utf8"}};
-static const struct icao_tag_info tags_supp[] = {
-    {4, "MRZ", "mrz"}, {5, "SHEET_NUMBER", "c40"}};
+static const struct icao_tag_info tags_supp[] = {{4, "MRZ", "mrz"},
+						 {5, "SHEET_NUMBER", "c40"}};
 static const struct icao_tag_info tags_admin_v8[] = {
     {0, "DOC_PROFILE_NUMBER", "bytes"}, {4, "SURNAME", "utf8"},
     {5, "ACADEMIC_DEGREE", "utf8"},	{6, "FIRST_NAME", "utf8"},
     {13, "MOVING_DATE", "utf8"},	{15, "DATE_OF_NOTIFICATION", "utf8"}};
 static const struct icao_tag_info tags_admin_v9[] = {
-    {0, "DOC_PROFILE_NUMBER", "bytes"}, {1, "VALID_FROM", "utf8"},
-    {2, "VALID_TO", "utf8"},		{3, "PROFILE_URI", "utf8"},
-    {4, "CERTIFICATE_URI", "utf8"},	{5, "STATUS_URI", "utf8"},
-    {6, "STATUS_LIST_INDEX", "bytes"},	{10, "SURNAME", "utf8"}};
+    {0, "DOC_PROFILE_NUMBER", "bytes"},
+    {1, "VALID_FROM", "utf8"},
+    {2, "VALID_TO", "utf8"},
+    {3, "PROFILE_URI", "utf8"},
+    {4, "CERTIFICATE_URI", "utf8"},
+    {5, "STATUS_URI", "utf8"},
+    {6, "STATUS_LIST_INDEX", "bytes"},
+    {10, "SURNAME", "utf8"}};
 
 /* Document references as in vdstools' VdsDocumentTypes.json. */
 static const struct icao_doc_type doc_types[] = {
@@ -105,7 +109,8 @@ static int
 is_alnum_upper(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z')))
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'A' && s[i] <= 'Z')))
 			return 0;
 	return 1;
 }
@@ -167,8 +172,9 @@ icao_header(const unsigned char *b, size_t n, struct vds_core *core,
 	}
 	for (size_t i = 0; i < tl; i++) {
 		if (!(txt[i] == ' ' || (txt[i] >= 'A' && txt[i] <= 'Z'))) {
-			vds_set_why(why, whylen, "header: country is not "
-						 "letters");
+			vds_set_why(why, whylen,
+				    "header: country is not "
+				    "letters");
 			return 0;
 		}
 	}
@@ -182,9 +188,10 @@ icao_header(const unsigned char *b, size_t n, struct vds_core *core,
 		if (n < pos + 6 ||
 		    c40_decode(b + pos, 6, txt, sizeof(txt), &tl) != SA_OK ||
 		    tl != 9 || !is_alnum_upper(txt, 9)) {
-			vds_set_why(why, whylen, "header: signer and "
-						 "reference are not 9 C40 "
-						 "characters");
+			vds_set_why(why, whylen,
+				    "header: signer and "
+				    "reference are not 9 C40 "
+				    "characters");
 			return 0;
 		}
 		memcpy(core->ca_id, txt, 4);
@@ -197,8 +204,9 @@ icao_header(const unsigned char *b, size_t n, struct vds_core *core,
 		if (n < pos + 4 ||
 		    c40_decode(b + pos, 4, txt, sizeof(txt), &tl) != SA_OK ||
 		    tl != 6 || !is_alnum_upper(txt, 6)) {
-			vds_set_why(why, whylen, "header: signer and length are "
-						 "not 6 C40 characters");
+			vds_set_why(why, whylen,
+				    "header: signer and length are "
+				    "not 6 C40 characters");
 			return 0;
 		}
 		memcpy(core->ca_id, txt, 4);
@@ -208,19 +216,22 @@ icao_header(const unsigned char *b, size_t n, struct vds_core *core,
 			/* TR-03171 writes the length in decimal. */
 			if (!isdigit((unsigned char)txt[4]) ||
 			    !isdigit((unsigned char)txt[5])) {
-				vds_set_why(why, whylen, "header: DEZV reference "
-							 "length is not decimal");
+				vds_set_why(why, whylen,
+					    "header: DEZV reference "
+					    "length is not decimal");
 				return 0;
 			}
-			reflen = (size_t)(txt[4] - '0') * 10 + (size_t)(txt[5] - '0');
+			reflen = (size_t)(txt[4] - '0') * 10 +
+				 (size_t)(txt[5] - '0');
 			ic->quirks |= VDS_QUIRK_DECIMAL_LEN;
 		} else {
 			char *end;
 			char hex[3] = {txt[4], txt[5], '\0'};
 			if (!isxdigit((unsigned char)txt[4]) ||
 			    !isxdigit((unsigned char)txt[5])) {
-				vds_set_why(why, whylen, "header: reference "
-							 "length is not hex");
+				vds_set_why(why, whylen,
+					    "header: reference "
+					    "length is not hex");
 				return 0;
 			}
 			reflen = strtoul(hex, &end, 16);
@@ -236,7 +247,8 @@ icao_header(const unsigned char *b, size_t n, struct vds_core *core,
 			    c40_decode(b + pos, 2, rest, sizeof(rest), &rl) !=
 				SA_OK ||
 			    rl != 3 || !is_alnum_upper(rest, 3)) {
-				vds_set_why(why, whylen, "header: zero "
+				vds_set_why(why, whylen,
+					    "header: zero "
 					    "reference length without a "
 					    "version-3 reference");
 				return 0;
@@ -251,9 +263,11 @@ icao_header(const unsigned char *b, size_t n, struct vds_core *core,
 			    c40_decode(b + pos, refbytes, txt, sizeof(txt),
 				       &tl) != SA_OK ||
 			    tl != reflen || !is_alnum_upper(txt, tl)) {
-				vds_set_why(why, whylen, "header: certificate "
+				vds_set_why(why, whylen,
+					    "header: certificate "
 					    "reference of %zu characters does "
-					    "not decode", reflen);
+					    "not decode",
+					    reflen);
 				return 0;
 			}
 			memcpy(core->cert_id, txt, tl + 1);
@@ -261,8 +275,9 @@ icao_header(const unsigned char *b, size_t n, struct vds_core *core,
 		}
 	}
 	if (n < pos + 8) {
-		vds_set_why(why, whylen, "header: truncated in the dates or "
-					 "document reference");
+		vds_set_why(why, whylen,
+			    "header: truncated in the dates or "
+			    "document reference");
 		return 0;
 	}
 	if (!icao_date(b + pos, ic->issue_date, &issue_unix)) {
@@ -337,8 +352,9 @@ vds_icao_parse(const unsigned char *seal, size_t n, struct vds_core *core,
 	memset(&c, 0, sizeof(c));
 	if (n < 2 || seal[0] != ICAO_MAGIC ||
 	    (seal[1] != ICAO_V3 && seal[1] != ICAO_V4)) {
-		vds_set_why(why, whylen, "header: not an ICAO seal of version "
-					 "3 or 4");
+		vds_set_why(why, whylen,
+			    "header: not an ICAO seal of version "
+			    "3 or 4");
 		return SA_ERR_SEAL_DECODE;
 	}
 	ic = calloc(1, sizeof(*ic));
@@ -355,25 +371,30 @@ vds_icao_parse(const unsigned char *seal, size_t n, struct vds_core *core,
 
 		pos++;
 		if (icao_tlv_len(seal, n, &pos, &len, &ic->quirks) != 0) {
-			vds_set_why(why, whylen, "message zone: tag 0x%02x at "
+			vds_set_why(why, whylen,
+				    "message zone: tag 0x%02x at "
 				    "offset %zu has a bad or overlong length",
 				    tag, start);
 			goto out;
 		}
 		if (tag == 0xff) {
 			size_t half = len / 2;
-			if (len % 2 != 0 ||
-			    (half != 28 && half != 32 && half != 48 && half != 64)) {
-				vds_set_why(why, whylen, "signature: %zu bytes "
+			if (len % 2 != 0 || (half != 28 && half != 32 &&
+					     half != 48 && half != 64)) {
+				vds_set_why(why, whylen,
+					    "signature: %zu bytes "
 					    "is not r || s of a supported "
-					    "size", len);
+					    "size",
+					    len);
 				goto out;
 			}
 			/* Nothing may follow the signature: it would be
 			 * unsigned data presented as part of the seal. */
 			if (pos + len != n) {
-				vds_set_why(why, whylen, "signature: %zu bytes "
-					    "follow it", n - pos - len);
+				vds_set_why(why, whylen,
+					    "signature: %zu bytes "
+					    "follow it",
+					    n - pos - len);
 				goto out;
 			}
 			c.signed_len = start;
@@ -384,8 +405,10 @@ vds_icao_parse(const unsigned char *seal, size_t n, struct vds_core *core,
 		/* Two values for one tag would leave the reader to pick
 		 * one: refuse. */
 		if (seen[tag]) {
-			vds_set_why(why, whylen, "message zone: tag 0x%02x "
-				    "appears twice", tag);
+			vds_set_why(why, whylen,
+				    "message zone: tag 0x%02x "
+				    "appears twice",
+				    tag);
 			goto out;
 		}
 		seen[tag] = 1;
@@ -560,8 +583,8 @@ utf8_ok(const unsigned char *s, size_t n)
 }
 
 enum sa_err
-vds_feature_text(const struct vds *v, unsigned int tag, char *out,
-		 size_t outsz, const char **name, const char **coding)
+vds_feature_text(const struct vds *v, unsigned int tag, char *out, size_t outsz,
+		 const char **name, const char **coding)
 {
 	const struct vds_icao *ic = vds_icao_part(v);
 	const struct icao_tag_info *ti;
@@ -656,10 +679,13 @@ vds_icao_cert_matches(const struct vds *v, X509 *cert)
 	} else {
 		X509_NAME *subj = X509_get_subject_name(cert);
 		char c[8], cn[8], name[16], *serial = NULL;
-		BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+		BIGNUM *bn =
+		    ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
 		if (subj == NULL || bn == NULL ||
-		    X509_NAME_get_text_by_NID(subj, NID_countryName, c, sizeof(c)) != 2 ||
-		    X509_NAME_get_text_by_NID(subj, NID_commonName, cn, sizeof(cn)) != 2 ||
+		    X509_NAME_get_text_by_NID(subj, NID_countryName, c,
+					      sizeof(c)) != 2 ||
+		    X509_NAME_get_text_by_NID(subj, NID_commonName, cn,
+					      sizeof(cn)) != 2 ||
 		    (serial = BN_bn2hex(bn)) == NULL)
 			goto out;
 		snprintf(name, sizeof(name), "%s%s", c, cn);
@@ -729,7 +755,8 @@ vds_icao_json(const struct vds *v, json_t *obj)
 		hex = hex_encode(f->value, f->len);
 		if (text == NULL || hex == NULL)
 			goto out;
-		if (vds_feature_text(v, f->tag, text, cap, &name, &coding) != SA_OK) {
+		if (vds_feature_text(v, f->tag, text, cap, &name, &coding) !=
+		    SA_OK) {
 			const struct icao_tag_info *ti = tag_info(ic, f->tag);
 			name = ti ? ti->name : "UNKNOWN";
 			coding = ti ? ti->coding : "bytes";

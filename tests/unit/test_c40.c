@@ -70,9 +70,11 @@ test_round_trip_every_char(void **state)
 
 	(void)state;
 	for (size_t len = 1; len <= strlen(all); len++) {
-		assert_int_equal(c40_encode(all, len, enc, sizeof(enc), &n), SA_OK);
+		assert_int_equal(c40_encode(all, len, enc, sizeof(enc), &n),
+				 SA_OK);
 		assert_int_equal(n, (len + 2) / 3 * 2);
-		assert_int_equal(c40_decode(enc, n, dec, sizeof(dec), &m), SA_OK);
+		assert_int_equal(c40_decode(enc, n, dec, sizeof(dec), &m),
+				 SA_OK);
 		assert_int_equal(m, len);
 		assert_memory_equal(dec, all, len);
 	}
@@ -105,18 +107,18 @@ test_decode_refused(void **state)
 		const char *bytes;
 		size_t len;
 	} bad[] = {
-	    {"\xd9", 1},		 /* odd length */
-	    {"\x00\x00", 2},		 /* value -1 */
-	    {"\x00\x01", 2},		 /* all padding */
-	    {"\x06\x41", 2},		 /* c1 = 1, a shift value */
-	    {"\x0c\x81", 2},		 /* c1 = 2 */
-	    {"\xfa\x01", 2},		 /* c1 = 40, out of range */
-	    {"\xfe\x45\xd9\xc5", 4},	 /* single form not last */
-	    {"\xfe\x00", 2},		 /* single form of nothing */
-	    {"\xfe\x62", 2},		 /* single form of 'a' */
-	    {"\xfe\x3d", 2},		 /* single form of '<' */
-	    {"\x3a\x99\xd9\xc5", 4},	 /* padding before the last pair */
-	    {"\x57\x86", 2},		 /* (14, 0, 5): padding inside */
+	    {"\xd9", 1},	     /* odd length */
+	    {"\x00\x00", 2},	     /* value -1 */
+	    {"\x00\x01", 2},	     /* all padding */
+	    {"\x06\x41", 2},	     /* c1 = 1, a shift value */
+	    {"\x0c\x81", 2},	     /* c1 = 2 */
+	    {"\xfa\x01", 2},	     /* c1 = 40, out of range */
+	    {"\xfe\x45\xd9\xc5", 4}, /* single form not last */
+	    {"\xfe\x00", 2},	     /* single form of nothing */
+	    {"\xfe\x62", 2},	     /* single form of 'a' */
+	    {"\xfe\x3d", 2},	     /* single form of '<' */
+	    {"\x3a\x99\xd9\xc5", 4}, /* padding before the last pair */
+	    {"\x57\x86", 2},	     /* (14, 0, 5): padding inside */
 	};
 
 	(void)state;
@@ -127,9 +129,9 @@ test_decode_refused(void **state)
 		assert_int_equal(n, 99);
 	}
 	/* Output bounded: "UTO" needs 4 bytes with the NUL. */
-	assert_int_equal(c40_decode((const unsigned char *)"\xd9\xc5", 2, out, 3,
-				    &n),
-			 SA_ERR_SEAL_DECODE);
+	assert_int_equal(
+	    c40_decode((const unsigned char *)"\xd9\xc5", 2, out, 3, &n),
+	    SA_ERR_SEAL_DECODE);
 	assert_int_equal(n, 99);
 }
 

@@ -41,8 +41,8 @@ load_hex_seal(const char *name, size_t *len)
 	assert_int_equal(read_file(path, 1 << 16, &text, &tl), SA_OK);
 	while (tl > 0 && (text[tl - 1] == '\n' || text[tl - 1] == '\r'))
 		tl--;
-	assert_int_equal(hex_decode((const char *)text, tl, 1 << 16, &bytes, len),
-			 SA_OK);
+	assert_int_equal(
+	    hex_decode((const char *)text, tl, 1 << 16, &bytes, len), SA_OK);
 	free(text);
 	free(path);
 	return bytes;
@@ -62,8 +62,8 @@ make_iso_seal(size_t *len)
 	strcpy(c.given_name, "Erika");
 	strcpy(c.family_name, "Mustermann");
 	strcpy(c.birth_date, "1964-08-12");
-	assert_int_equal(vds_encode_iso("DEMO", "0001", "0A0001", 1700000000, &c,
-					k, &seal, len),
+	assert_int_equal(vds_encode_iso("DEMO", "0001", "0A0001", 1700000000,
+					&c, k, &seal, len),
 			 SA_OK);
 	EVP_PKEY_free(k);
 	return seal;
@@ -77,9 +77,9 @@ expect_decodes(const char *text, const unsigned char *want, size_t wantlen,
 	size_t outlen = 0;
 	enum seal_encoding which = SEAL_ENC_RAW;
 
-	assert_int_equal(seal_codec_decode(text, strlen(text), &out, &outlen,
-					   &which),
-			 SA_OK);
+	assert_int_equal(
+	    seal_codec_decode(text, strlen(text), &out, &outlen, &which),
+	    SA_OK);
 	assert_int_equal(which, enc);
 	assert_int_equal(outlen, wantlen);
 	assert_memory_equal(out, want, wantlen);
@@ -108,7 +108,8 @@ every_encoding(const unsigned char *seal, size_t n)
 	for (size_t i = 0; i < ARRAY_LEN(encs); i++) {
 		char *s = NULL, *nl = NULL;
 		enum seal_encoding want = encs[i];
-		assert_int_equal(seal_codec_encode(seal, n, encs[i], &s), SA_OK);
+		assert_int_equal(seal_codec_encode(seal, n, encs[i], &s),
+				 SA_OK);
 		/* base64url text without '-' or '_' is also base64 text of
 		 * the same bytes, and base64 is tried first. */
 		if (want == SEAL_ENC_BASE64URL && strpbrk(s, "-_") == NULL)
@@ -213,9 +214,10 @@ test_rfc_vectors(void **state)
 	(void)state;
 	for (size_t i = 0; i < ARRAY_LEN(v); i++) {
 		char *s = NULL;
-		assert_int_equal(seal_codec_encode((const unsigned char *)v[i].in,
-						   strlen(v[i].in), v[i].enc, &s),
-				 SA_OK);
+		assert_int_equal(
+		    seal_codec_encode((const unsigned char *)v[i].in,
+				      strlen(v[i].in), v[i].enc, &s),
+		    SA_OK);
 		assert_string_equal(s, v[i].out);
 		free(s);
 	}
@@ -229,10 +231,11 @@ test_refused(void **state)
 	enum seal_encoding which = SEAL_ENC_BASE64;
 	char *text, *s = NULL;
 	const char *not_seals[] = {
-	    "", "\n", "hello world", "00ff", "dc", "Zm9vYmFy",
-	    "dc04aabb",	  /* hex, but version 4 is unknown */
-	    "GGW",	  /* base45 group over 65535 */
-	    "3Q======", /* base32 with spare bits set (0xDC + 1 bit) */
+	    "",		 "\n",	     "hello world", "00ff",
+	    "dc",	 "Zm9vYmFy", "dc04aabb", /* hex, but version 4 is
+						    unknown */
+	    "GGW",				 /* base45 group over 65535 */
+	    "3Q======",	 /* base32 with spare bits set (0xDC + 1 bit) */
 	    "dc03d9c5=", /* stray padding */
 	};
 
@@ -254,9 +257,9 @@ test_refused(void **state)
 	memset(text, 'A', SEAL_MAX_TEXT + 1);
 	memcpy(text, "dc03", 4);
 	text[SEAL_MAX_TEXT + 1] = '\0';
-	assert_int_equal(seal_codec_decode(text, SEAL_MAX_TEXT + 1, &out, &outlen,
-					   &which),
-			 SA_ERR_BODY_TOO_LARGE);
+	assert_int_equal(
+	    seal_codec_decode(text, SEAL_MAX_TEXT + 1, &out, &outlen, &which),
+	    SA_ERR_BODY_TOO_LARGE);
 	free(text);
 
 	/* A seal of 8 KiB + 1 bytes is refused in any form. */
@@ -264,12 +267,13 @@ test_refused(void **state)
 	assert_non_null(big);
 	big[0] = 0xdc;
 	big[1] = 0x03;
-	assert_int_equal(seal_codec_decode((const char *)big, SEAL_MAX_BYTES + 1,
-					   &out, &outlen, &which),
+	assert_int_equal(seal_codec_decode((const char *)big,
+					   SEAL_MAX_BYTES + 1, &out, &outlen,
+					   &which),
 			 SA_ERR_BODY_TOO_LARGE);
-	assert_int_equal(seal_codec_encode(big, SEAL_MAX_BYTES + 1,
-					   SEAL_ENC_BASE64, &s),
-			 SA_ERR_BAD_REQUEST);
+	assert_int_equal(
+	    seal_codec_encode(big, SEAL_MAX_BYTES + 1, SEAL_ENC_BASE64, &s),
+	    SA_ERR_BAD_REQUEST);
 	/* base64 of 8193 bytes is under the text limit but decodes too big. */
 	s = b64_encode(big, SEAL_MAX_BYTES + 1);
 	assert_non_null(s);

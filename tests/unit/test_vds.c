@@ -66,8 +66,8 @@ encode_full(size_t *len)
 	unsigned char *seal = NULL;
 
 	full_claims(&c);
-	assert_int_equal(vds_encode_iso("DEMO", "0001", "0A0001", 1700000000, &c,
-					signer_key, &seal, len),
+	assert_int_equal(vds_encode_iso("DEMO", "0001", "0A0001", 1700000000,
+					&c, signer_key, &seal, len),
 			 SA_OK);
 	return seal;
 }
@@ -130,7 +130,8 @@ test_header_constant_matches_encoder(void **state)
 {
 	size_t n = 0, m = 0;
 	unsigned char *seal = encode_full(&n);
-	unsigned char *built = build_seal((const unsigned char *)"\x80", 1, 1, &m);
+	unsigned char *built =
+	    build_seal((const unsigned char *)"\x80", 1, 1, &m);
 
 	(void)state;
 	/* 0x6553F100 = 1700000000: the helper's header equals ours. */
@@ -218,12 +219,10 @@ test_signature_input_is_header_and_payload_hash(void **state)
 			 1);
 	derlen = i2d_ECDSA_SIG(sig, &der);
 	assert_true(derlen > 0);
-	assert_int_equal(EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL,
-					      signer_key),
-			 1);
-	assert_int_equal(EVP_DigestVerify(ctx, der, (size_t)derlen, tbs,
-					  sizeof(tbs)),
-			 1);
+	assert_int_equal(
+	    EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, signer_key), 1);
+	assert_int_equal(
+	    EVP_DigestVerify(ctx, der, (size_t)derlen, tbs, sizeof(tbs)), 1);
 	EVP_MD_CTX_free(ctx);
 	OPENSSL_free(der);
 	ECDSA_SIG_free(sig);
@@ -246,8 +245,9 @@ test_tamper_every_byte(void **state)
 			seal[i] ^= (unsigned char)(1u << bit);
 			if (vds_decode(seal, n, &v, NULL, 0) == SA_OK) {
 				decoded++;
-				assert_int_equal(vds_verify_signature(v, signer_key),
-						 SA_ERR_SEAL_SIGNATURE);
+				assert_int_equal(
+				    vds_verify_signature(v, signer_key),
+				    SA_ERR_SEAL_SIGNATURE);
 				vds_free(v);
 			}
 			seal[i] ^= (unsigned char)(1u << bit);
@@ -441,12 +441,12 @@ test_invalid_values(void **state)
 	    {"tid", "#7", "claim tid"},
 	    {"tid", NULL, "claim tid"},
 	    {"gn", "", "claim gn"},
-	    {"gn", "Er\xc3", "claim gn"},	  /* cut UTF-8 */
+	    {"gn", "Er\xc3", "claim gn"},    /* cut UTF-8 */
 	    {"gn", "E\xc0\xaf", "claim gn"}, /* overlong */
 	    {"gn", "Eri\x01ka", "claim gn"},
 	    {"fn", "\xed\xa0\x80", "claim fn"}, /* surrogate */
 	};
-	const char *base[] = {"tid", "tok-1",	  "gn",	 "Erika",
+	const char *base[] = {"tid", "tok-1",	   "gn",  "Erika",
 			      "fn",  "Mustermann", "dob", "1964-08-12"};
 
 	(void)state;
@@ -460,25 +460,27 @@ test_invalid_values(void **state)
 	}
 	/* Optional claims are checked too when present. */
 	{
-		const char *kv[] = {"tid", "t", "gn", "E", "fn", "M",
-				    "dob", "1964-08-12", "nat", "deu"};
+		const char *kv[] = {"tid", "t",	  "gn",		"E",   "fn",
+				    "M",   "dob", "1964-08-12", "nat", "deu"};
 		map_bad(kv, 5, "claim nat");
 	}
 	{
-		const char *kv[] = {"tid", "t", "gn", "E", "fn", "M",
-				    "dob", "1964-08-12", "exp", "2031-02-30"};
+		const char *kv[] = {"tid", "t",		"gn",  "E",
+				    "fn",  "M",		"dob", "1964-08-12",
+				    "exp", "2031-02-30"};
 		map_bad(kv, 5, "claim exp");
 	}
 	{
 		/* photo must be binary, not a string. */
-		const char *kv[] = {"tid", "t", "gn", "E", "fn", "M",
-				    "dob", "1964-08-12", "photo", "RIFF"};
+		const char *kv[] = {"tid",   "t",   "gn",  "E",
+				    "fn",    "M",   "dob", "1964-08-12",
+				    "photo", "RIFF"};
 		map_bad(kv, 5, "claim photo");
 	}
 	{
 		char tid[VDS_TID_MAX + 2];
-		const char *kv[] = {"tid", tid, "gn", "E", "fn", "M",
-				    "dob", "1964-08-12"};
+		const char *kv[] = {"tid", tid, "gn",  "E",
+				    "fn",  "M", "dob", "1964-08-12"};
 		memset(tid, 'x', VDS_TID_MAX + 1);
 		tid[VDS_TID_MAX + 1] = '\0';
 		map_bad(kv, 4, "claim tid");
@@ -499,13 +501,13 @@ test_duplicate_and_odd_keys(void **state)
 {
 	(void)state;
 	{
-		const char *kv[] = {"tid", "t", "gn", "E", "fn", "M",
-				    "dob", "1964-08-12", "tid", "u"};
+		const char *kv[] = {"tid", "t",	  "gn",		"E",   "fn",
+				    "M",   "dob", "1964-08-12", "tid", "u"};
 		map_bad(kv, 5, "duplicate key \"tid\"");
 	}
 	{
 		/* Duplicates are refused for unknown keys too. */
-		const char *kv[] = {"tid", "t", "gn", "E", "fn", "M",
+		const char *kv[] = {"tid", "t",		 "gn", "E", "fn", "M",
 				    "dob", "1964-08-12", "zz", "1", "zz", "2"};
 		map_bad(kv, 6, "duplicate key");
 	}
@@ -513,8 +515,9 @@ test_duplicate_and_odd_keys(void **state)
 	payload_bad((const unsigned char *)"\x81\x01\xa1x", 4, "not a string");
 	/* Unknown keys are ignored, and shown. */
 	{
-		const char *kv[] = {"tid", "t", "gn", "E", "fn", "M",
-				    "dob", "1964-08-12", "zz", "#5", "extra", NULL};
+		const char *kv[] = {"tid", "t",	 "gn",	  "E",
+				    "fn",  "M",	 "dob",	  "1964-08-12",
+				    "zz",  "#5", "extra", NULL};
 		size_t plen = 0, n = 0;
 		unsigned char *p = pack_map(kv, 6, &plen);
 		unsigned char *s = build_seal(p, plen, plen, &n);
@@ -523,7 +526,8 @@ test_duplicate_and_odd_keys(void **state)
 		assert_non_null(j);
 		ign = json_object_get(j, "ignoredKeys");
 		assert_int_equal(json_array_size(ign), 2);
-		assert_string_equal(json_string_value(json_array_get(ign, 0)), "zz");
+		assert_string_equal(json_string_value(json_array_get(ign, 0)),
+				    "zz");
 		assert_string_equal(json_string_value(json_array_get(ign, 1)),
 				    "extra");
 		json_decref(j);
@@ -541,16 +545,16 @@ test_hostile_lengths(void **state)
 	/* map32 claiming 4 billion pairs in 5 bytes. */
 	static const unsigned char map32[] = {0xdf, 0xff, 0xff, 0xff, 0xff};
 	/* array32 of 4 billion items as a value. */
-	static const unsigned char arr32[] = {0x81, 0xa1, 'x', 0xdd, 0xff,
-					      0xff, 0xff, 0xff};
+	static const unsigned char arr32[] = {0x81, 0xa1, 'x',	0xdd,
+					      0xff, 0xff, 0xff, 0xff};
 	/* str32 of 4 GiB. */
-	static const unsigned char str32[] = {0x81, 0xa1, 'x', 0xdb, 0xff,
+	static const unsigned char str32[] = {0x81, 0xa1, 'x',	0xdb, 0xff,
 					      0xff, 0xff, 0xff, 'a'};
 	/* bin16 longer than what is left. */
-	static const unsigned char bin16[] = {0x81, 0xa1, 'x', 0xc5, 0x01, 0x00,
-					      'a'};
+	static const unsigned char bin16[] = {0x81, 0xa1, 'x', 0xc5,
+					      0x01, 0x00, 'a'};
 	/* ext32 with a huge length. */
-	static const unsigned char ext32[] = {0x81, 0xa1, 'x', 0xc9, 0x7f,
+	static const unsigned char ext32[] = {0x81, 0xa1, 'x',	0xc9, 0x7f,
 					      0xff, 0xff, 0xff, 0x01};
 	unsigned char deep[64];
 
@@ -698,13 +702,15 @@ test_json(void **state)
 	assert_string_equal(json_string_value(json_object_get(j, "format")),
 			    "iso-22376");
 	h = json_object_get(j, "header");
-	assert_string_equal(json_string_value(json_object_get(h, "caId")), "DEMO");
+	assert_string_equal(json_string_value(json_object_get(h, "caId")),
+			    "DEMO");
 	assert_string_equal(json_string_value(json_object_get(h, "certId")),
 			    "0001");
 	assert_string_equal(json_string_value(json_object_get(h, "manifestId")),
 			    "0A0001");
-	assert_string_equal(json_string_value(json_object_get(h, "signingTime")),
-			    "2023-11-14T22:13:20Z");
+	assert_string_equal(
+	    json_string_value(json_object_get(h, "signingTime")),
+	    "2023-11-14T22:13:20Z");
 	c = json_object_get(j, "claims");
 	assert_string_equal(json_string_value(json_object_get(c, "tid")),
 			    "DE-1234567");
@@ -712,14 +718,14 @@ test_json(void **state)
 			    "Perschweiß");
 	assert_string_equal(json_string_value(json_object_get(c, "face")),
 			    "AQIDBAUGBwg=");
-	assert_int_equal(strlen(json_string_value(json_object_get(j, "signature"))),
-			 128);
+	assert_int_equal(
+	    strlen(json_string_value(json_object_get(j, "signature"))), 128);
 	assert_int_equal(json_integer_value(json_object_get(j, "signedLength")),
 			 (json_int_t)(n - 64));
 	vds_fingerprint(v, fp);
 	fphex = hex_encode(fp, 32);
-	assert_string_equal(json_string_value(json_object_get(j, "fingerprint")),
-			    fphex);
+	assert_string_equal(
+	    json_string_value(json_object_get(j, "fingerprint")), fphex);
 	free(fphex);
 	json_decref(j);
 	vds_free(v);

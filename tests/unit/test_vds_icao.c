@@ -43,8 +43,8 @@ load_seal(const char *rel, size_t *len)
 	assert_int_equal(read_file(path, 1 << 16, &text, &tl), SA_OK);
 	while (tl > 0 && (text[tl - 1] == '\n' || text[tl - 1] == '\r'))
 		tl--;
-	assert_int_equal(hex_decode((const char *)text, tl, 1 << 16, &bytes, len),
-			 SA_OK);
+	assert_int_equal(
+	    hex_decode((const char *)text, tl, 1 << 16, &bytes, len), SA_OK);
 	free(text);
 	free(path);
 	return bytes;
@@ -124,17 +124,20 @@ run_case(void **state)
 	assert_string_equal(vds_icao_sig_date(v), jstr(h, "sigDate"));
 	assert_int_equal(vds_icao_feature_ref(v),
 			 json_integer_value(json_object_get(h, "featureRef")));
-	assert_int_equal(vds_icao_type_category(v),
-			 json_integer_value(json_object_get(h, "typeCategory")));
+	assert_int_equal(
+	    vds_icao_type_category(v),
+	    json_integer_value(json_object_get(h, "typeCategory")));
 	assert_int_equal(vds_version(v),
 			 json_integer_value(json_object_get(h, "version")));
 	vds_header(v, &len);
-	assert_int_equal(len, json_integer_value(json_object_get(c, "headerLength")));
+	assert_int_equal(
+	    len, json_integer_value(json_object_get(c, "headerLength")));
 	assert_string_equal(vds_icao_document_type(v), jstr(c, "documentType"));
 
-	json_object_foreach(json_object_get(c, "features"), key, val) {
-		json_t *info = json_object_get(json_object_get(c, "featureInfo"),
-					       key);
+	json_object_foreach(json_object_get(c, "features"), key, val)
+	{
+		json_t *info =
+		    json_object_get(json_object_get(c, "featureInfo"), key);
 		char text[1024];
 		const char *name = NULL, *coding = NULL;
 		unsigned int tag = (unsigned int)atoi(key);
@@ -173,18 +176,19 @@ run_case(void **state)
 		json_t *m = json_object_get(c, "certMatchesHeader");
 		assert_true(json_is_boolean(sv));
 		assert_int_equal(vds_verify_signature(v, pub),
-				 json_is_true(sv) ? SA_OK : SA_ERR_SEAL_SIGNATURE);
+				 json_is_true(sv) ? SA_OK
+						  : SA_ERR_SEAL_SIGNATURE);
 		assert_int_equal(vds_icao_cert_matches(v, x), json_is_true(m));
 		X509_free(x);
 	} else {
 		/* No certificate: no key we hold may verify it. */
-		static const char *certs[] = {"certs/UTTS5B.pem",
-					      "certs/DETS27.pem",
-					      "certs/DETS32.pem"};
+		static const char *certs[] = {
+		    "certs/UTTS5B.pem", "certs/DETS27.pem", "certs/DETS32.pem"};
 		for (size_t i = 0; i < ARRAY_LEN(certs); i++) {
 			X509 *x = load_cert(certs[i]);
-			assert_int_equal(vds_verify_signature(v, X509_get0_pubkey(x)),
-					 SA_ERR_SEAL_SIGNATURE);
+			assert_int_equal(
+			    vds_verify_signature(v, X509_get0_pubkey(x)),
+			    SA_ERR_SEAL_SIGNATURE);
 			X509_free(x);
 		}
 	}
@@ -192,10 +196,12 @@ run_case(void **state)
 		/* The JSON view carries the same header. */
 		json_t *j = vds_to_json(v);
 		assert_non_null(j);
-		assert_string_equal(jstr(json_object_get(j, "header"), "documentType"),
-				    jstr(c, "documentType"));
-		assert_int_equal(json_array_size(json_object_get(j, "features")),
-				 vds_icao_feature_count(v));
+		assert_string_equal(
+		    jstr(json_object_get(j, "header"), "documentType"),
+		    jstr(c, "documentType"));
+		assert_int_equal(
+		    json_array_size(json_object_get(j, "features")),
+		    vds_icao_feature_count(v));
 		json_decref(j);
 	}
 	vds_free(v);
@@ -449,10 +455,14 @@ test_hostile_structure(void **state)
 static void
 test_truncation_every_seal(void **state)
 {
-	static const char *names[] = {
-	    "resident_permit", "visa_224bit_sig", "meldebescheinigung",
-	    "uto_visa", "dezv_sha1_certref", "ankunftsnw_papier2",
-	    "administrative_document_v9_with_status", "social_insurance"};
+	static const char *names[] = {"resident_permit",
+				      "visa_224bit_sig",
+				      "meldebescheinigung",
+				      "uto_visa",
+				      "dezv_sha1_certref",
+				      "ankunftsnw_papier2",
+				      "administrative_document_v9_with_status",
+				      "social_insurance"};
 	X509 *x = load_cert("certs/UTTS5B.pem");
 	X509 *y = load_cert("certs/DETS32.pem");
 
@@ -469,12 +479,12 @@ test_truncation_every_seal(void **state)
 			memcpy(t, b, len);
 			if (vds_decode(t, len, &v, NULL, 0) == SA_OK) {
 				assert_null(vds_signature(v, &(size_t){0}));
-				assert_int_equal(
-				    vds_verify_signature(v, X509_get0_pubkey(x)),
-				    SA_ERR_SEAL_SIGNATURE);
-				assert_int_equal(
-				    vds_verify_signature(v, X509_get0_pubkey(y)),
-				    SA_ERR_SEAL_SIGNATURE);
+				assert_int_equal(vds_verify_signature(
+						     v, X509_get0_pubkey(x)),
+						 SA_ERR_SEAL_SIGNATURE);
+				assert_int_equal(vds_verify_signature(
+						     v, X509_get0_pubkey(y)),
+						 SA_ERR_SEAL_SIGNATURE);
 				vds_free(v);
 			}
 			free(t);
@@ -540,8 +550,8 @@ main(void)
 		tests[i].initial_state = c;
 	}
 	memcpy(tests + ncases, fixed, sizeof(fixed));
-	rc = _cmocka_run_group_tests("vds_icao", tests, ncases + ARRAY_LEN(fixed),
-				     NULL, NULL);
+	rc = _cmocka_run_group_tests("vds_icao", tests,
+				     ncases + ARRAY_LEN(fixed), NULL, NULL);
 	free(tests);
 	json_decref(cases);
 	free(path);
