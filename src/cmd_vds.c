@@ -184,6 +184,10 @@ cmd_vds(int argc, char **argv)
 			printf("signature valid\n");
 			ret = 0;
 		} else {
+			size_t len;
+			if (vds_signature(v, &len) == NULL)
+				fprintf(stderr, "sealauth: the seal carries no "
+						"signature\n");
 			printf("signature INVALID\n");
 			ret = 1;
 		}

@@ -746,7 +746,8 @@ vds_icao_json(const struct vds *v, json_t *obj)
 	h = NULL;
 	for (size_t i = 0; i < ic->nfeatures; i++) {
 		const struct icao_feature *f = &ic->features[i];
-		const char *name = NULL, *coding = NULL;
+		const struct icao_tag_info *ti;
+		const char *name, *coding;
 		size_t cap = 3 * f->len + 4;
 		json_t *fo = json_object();
 		if (fo == NULL || json_array_append_new(fa, fo) != 0)
@@ -755,19 +756,20 @@ vds_icao_json(const struct vds *v, json_t *obj)
 		hex = hex_encode(f->value, f->len);
 		if (text == NULL || hex == NULL)
 			goto out;
-		if (vds_feature_text(v, f->tag, text, cap, &name, &coding) !=
-		    SA_OK) {
-			const struct icao_tag_info *ti = tag_info(ic, f->tag);
-			name = ti ? ti->name : "UNKNOWN";
-			coding = ti ? ti->coding : "bytes";
-			if (jput(fo, "value", json_null()))
-				goto out;
-		} else if (jput(fo, "value", json_string(text))) {
-			goto out;
-		}
+		ti = tag_info(ic, f->tag);
+		name = ti ? ti->name : "UNKNOWN";
+		coding = ti ? ti->coding : "bytes";
 		if (jput(fo, "tag", json_integer(f->tag)) ||
 		    jput(fo, "name", json_string(name)) ||
-		    jput(fo, "coding", json_string(coding)) ||
+		    jput(fo, "coding", json_string(coding)))
+			goto out;
+		/* A value that is not valid in its coding shows as null;
+		 * the hex is always there. */
+		if (jput(fo, "value",
+			 vds_feature_text(v, f->tag, text, cap, NULL, NULL) ==
+				 SA_OK
+			     ? json_string(text)
+			     : json_null()) ||
 		    jput(fo, "hex", json_string(hex)))
 			goto out;
 		free(text);
