@@ -9,5 +9,6 @@ int cmd_serve(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_vds(int argc, char **argv);
 
 #endif

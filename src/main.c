@@ -19,6 +19,7 @@ static const struct command commands[] = {
 	{"config", cmd_config, "print every setting (help or markdown)"},
 	{"keys", cmd_keys, "list, rotate and publish the token signing keys"},
 	{"audit", cmd_audit, "verify the audit chain and print recent events"},
+	{"vds", cmd_vds, "inspect a seal or check its signature"},
 };
 
 static void

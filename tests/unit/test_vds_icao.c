@@ -1,0 +1,559 @@
+/*
+ * test_vds_icao.c - ICAO 9303-13 / BSI TR-03137 seals: every case of
+ * testdata/vds/cases.json as its own test, then the quirk decisions of
+ * docs/seals.md and hostile inputs.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <openssl/pem.h>
+
+#include "util.h"
+#include "vds.h"
+
+static char *
+testdata_path(const char *rel)
+{
+	const char *dir = getenv("SEALAUTH_TESTDATA");
+	char *p = NULL;
+
+	if (dir == NULL || dir[0] == '\0')
+		assert_true(asprintf(&p, "%s/../shared/testdata/vds/%s",
+				     SEALAUTH_SOURCE_DIR, rel) > 0);
+	else
+		assert_true(asprintf(&p, "%s/vds/%s", dir, rel) > 0);
+	return p;
+}
+
+/* load_seal reads a testdata seal (hex text) as exactly-sized bytes. */
+static unsigned char *
+load_seal(const char *rel, size_t *len)
+{
+	char *path = testdata_path(rel);
+	unsigned char *text = NULL, *bytes = NULL;
+	size_t tl = 0;
+
+	assert_int_equal(read_file(path, 1 << 16, &text, &tl), SA_OK);
+	while (tl > 0 && (text[tl - 1] == '\n' || text[tl - 1] == '\r'))
+		tl--;
+	assert_int_equal(
+	    hex_decode((const char *)text, tl, 1 << 16, &bytes, len), SA_OK);
+	free(text);
+	free(path);
+	return bytes;
+}
+
+static X509 *
+load_cert(const char *rel)
+{
+	char *path = testdata_path(rel);
+	FILE *f = fopen(path, "r");
+	X509 *x;
+
+	assert_non_null(f);
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	assert_non_null(x);
+	fclose(f);
+	free(path);
+	return x;
+}
+
+static struct vds *
+decode_name(const char *name)
+{
+	char rel[128];
+	size_t n = 0;
+	unsigned char *b;
+	struct vds *v = NULL;
+	char why[VDS_WHY_MAX] = "";
+
+	snprintf(rel, sizeof(rel), "seals/%s.hex", name);
+	b = load_seal(rel, &n);
+	if (vds_decode(b, n, &v, why, sizeof(why)) != SA_OK)
+		fail_msg("%s: %s", name, why);
+	free(b);
+	return v;
+}
+
+static const char *
+jstr(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+/*
+ * run_case checks one cases.json entry: header fields, header length,
+ * document type, feature values with their names and codings, signed
+ * length, signature validity against the case's certificate, and
+ * whether the header reference names that certificate.
+ */
+static void
+run_case(void **state)
+{
+	json_t *c = *state, *h = json_object_get(c, "header");
+	const char *expect = jstr(c, "expect"), *key, *certrel;
+	size_t n = 0, len = 0;
+	unsigned char *b = load_seal(jstr(c, "seal"), &n);
+	struct vds *v = NULL;
+	char why[VDS_WHY_MAX] = "";
+	enum sa_err rc = vds_decode(b, n, &v, why, sizeof(why));
+	json_t *val, *sl, *sv;
+
+	if (strcmp(expect, "malformed") == 0) {
+		assert_int_equal(rc, SA_ERR_SEAL_DECODE);
+		assert_null(v);
+		assert_true(why[0] != '\0');
+		free(b);
+		return;
+	}
+	if (rc != SA_OK)
+		fail_msg("%s: %s", jstr(c, "name"), why);
+	assert_int_equal(vds_format(v), VDS_FORMAT_ICAO);
+	assert_string_equal(vds_icao_country(v), jstr(h, "country"));
+	assert_string_equal(vds_ca_id(v), jstr(h, "signer"));
+	if (json_object_get(h, "certRef") != NULL)
+		assert_string_equal(vds_cert_id(v), jstr(h, "certRef"));
+	assert_string_equal(vds_icao_issue_date(v), jstr(h, "issueDate"));
+	assert_string_equal(vds_icao_sig_date(v), jstr(h, "sigDate"));
+	assert_int_equal(vds_icao_feature_ref(v),
+			 json_integer_value(json_object_get(h, "featureRef")));
+	assert_int_equal(
+	    vds_icao_type_category(v),
+	    json_integer_value(json_object_get(h, "typeCategory")));
+	assert_int_equal(vds_version(v),
+			 json_integer_value(json_object_get(h, "version")));
+	vds_header(v, &len);
+	assert_int_equal(
+	    len, json_integer_value(json_object_get(c, "headerLength")));
+	assert_string_equal(vds_icao_document_type(v), jstr(c, "documentType"));
+
+	json_object_foreach(json_object_get(c, "features"), key, val)
+	{
+		json_t *info =
+		    json_object_get(json_object_get(c, "featureInfo"), key);
+		char text[1024];
+		const char *name = NULL, *coding = NULL;
+		unsigned int tag = (unsigned int)atoi(key);
+		assert_int_equal(vds_feature_text(v, tag, text, sizeof(text),
+						  &name, &coding),
+				 SA_OK);
+		assert_string_equal(text, json_string_value(val));
+		assert_string_equal(name, jstr(info, "name"));
+		assert_string_equal(coding, jstr(info, "coding"));
+	}
+
+	sl = json_object_get(c, "signedLength");
+	sv = json_object_get(c, "signatureValid");
+	if (json_is_integer(sl)) {
+		const unsigned char *sig;
+		size_t at = (size_t)json_integer_value(sl);
+		vds_signed_bytes(v, &len);
+		assert_int_equal(len, at);
+		sig = vds_signature(v, &len);
+		assert_non_null(sig);
+		/* "FF <len>" at signedLength, then r || s closes the seal. */
+		assert_int_equal(b[at], 0xff);
+		assert_int_equal(b[at + 1], len);
+		assert_int_equal(at + 2 + len, n);
+		assert_memory_equal(sig, b + n - len, len);
+	} else {
+		/* No 0xFF tag: the decision is to decode, expose no
+		 * signature, and never verify. */
+		assert_null(vds_signature(v, &len));
+		assert_int_equal(len, 0);
+	}
+	certrel = jstr(c, "cert");
+	if (certrel != NULL) {
+		X509 *x = load_cert(certrel);
+		EVP_PKEY *pub = X509_get0_pubkey(x);
+		json_t *m = json_object_get(c, "certMatchesHeader");
+		assert_true(json_is_boolean(sv));
+		assert_int_equal(vds_verify_signature(v, pub),
+				 json_is_true(sv) ? SA_OK
+						  : SA_ERR_SEAL_SIGNATURE);
+		assert_int_equal(vds_icao_cert_matches(v, x), json_is_true(m));
+		X509_free(x);
+	} else {
+		/* No certificate: no key we hold may verify it. */
+		static const char *certs[] = {
+		    "certs/UTTS5B.pem", "certs/DETS27.pem", "certs/DETS32.pem"};
+		for (size_t i = 0; i < ARRAY_LEN(certs); i++) {
+			X509 *x = load_cert(certs[i]);
+			assert_int_equal(
+			    vds_verify_signature(v, X509_get0_pubkey(x)),
+			    SA_ERR_SEAL_SIGNATURE);
+			X509_free(x);
+		}
+	}
+	{
+		/* The JSON view carries the same header. */
+		json_t *j = vds_to_json(v);
+		assert_non_null(j);
+		assert_string_equal(
+		    jstr(json_object_get(j, "header"), "documentType"),
+		    jstr(c, "documentType"));
+		assert_int_equal(
+		    json_array_size(json_object_get(j, "features")),
+		    vds_icao_feature_count(v));
+		json_decref(j);
+	}
+	vds_free(v);
+	free(b);
+}
+
+/* ankunftsnw_papier2: version byte 0x03, reference length "00", then
+ * the fixed 9-character form. Decision: read as signer DEME, reference
+ * "00008" (the same as ankunftsnw_papier), flagged as a quirk. */
+static void
+test_quirk_zero_reference_length(void **state)
+{
+	struct vds *v = decode_name("ankunftsnw_papier2");
+	struct vds *w = decode_name("ankunftsnw_papier");
+	size_t a, b;
+
+	(void)state;
+	assert_string_equal(vds_ca_id(v), "DEME");
+	assert_string_equal(vds_cert_id(v), "00008");
+	assert_string_equal(vds_cert_id(w), "00008");
+	assert_true(vds_icao_quirks(v) & VDS_QUIRK_ZERO_REF_LEN);
+	assert_false(vds_icao_quirks(w) & VDS_QUIRK_ZERO_REF_LEN);
+	/* Same message zone and r || s, different headers. */
+	vds_header(v, &a);
+	vds_header(w, &b);
+	assert_int_equal(a, 18);
+	assert_int_equal(b, 20);
+	vds_free(v);
+	vds_free(w);
+}
+
+/* uto_visa: tag 0x03 with length byte 0x80. Decision: 0x80 means 128,
+ * giving one tag 0x03 of 128 bytes (not 0 + an invented tag 0x64). */
+static void
+test_quirk_length_0x80(void **state)
+{
+	struct vds *v = decode_name("uto_visa");
+	const unsigned char *val;
+	size_t len = 0;
+
+	(void)state;
+	assert_true(vds_icao_quirks(v) & VDS_QUIRK_LEN_0X80);
+	assert_int_equal(vds_icao_feature_count(v), 2);
+	val = vds_icao_feature_by_tag(v, 3, &len);
+	assert_non_null(val);
+	assert_int_equal(len, 128);
+	assert_int_equal(val[0], 0x64);
+	assert_int_equal(val[1], 0x7e);
+	assert_null(vds_icao_feature_by_tag(v, 0x64, &len));
+	vds_signed_bytes(v, &len);
+	assert_int_equal(len, 198);
+	vds_free(v);
+}
+
+/* DEZV: the reference length is decimal ("40" = 40 characters); the
+ * seal whose DEZV length is hex ("20" meaning 32) is refused. */
+static void
+test_quirk_dezv_decimal_length(void **state)
+{
+	struct vds *v = decode_name("dezv_sha1_certref");
+	unsigned char *b;
+	size_t n = 0;
+	char why[VDS_WHY_MAX] = "";
+	struct vds *w = NULL;
+
+	(void)state;
+	assert_true(vds_icao_quirks(v) & VDS_QUIRK_DECIMAL_LEN);
+	assert_int_equal(strlen(vds_cert_id(v)), 40);
+	vds_free(v);
+	b = load_seal("seals/dezv_hex_length.hex", &n);
+	assert_int_equal(vds_decode(b, n, &w, why, sizeof(why)),
+			 SA_ERR_SEAL_DECODE);
+	assert_non_null(strstr(why, "certificate reference"));
+	/* A non-DEZV signer reads the same "20" as hex, 32 characters,
+	 * and the header then parses: turn the C40 triple "V20" (bytes 6
+	 * and 7) into "W20" by adding 1600. */
+	{
+		unsigned int t = (unsigned int)b[6] << 8 | b[7];
+		t += 1600;
+		b[6] = (unsigned char)(t >> 8);
+		b[7] = (unsigned char)t;
+	}
+	w = NULL;
+	assert_int_equal(vds_decode(b, n, &w, why, sizeof(why)), SA_OK);
+	assert_string_equal(vds_ca_id(w), "DEZW");
+	assert_string_equal(vds_cert_id(w), "00112233445566778899AABBCCDDEEFF");
+	assert_string_equal(vds_icao_issue_date(w), "2024-09-27");
+	assert_false(vds_icao_quirks(w) & VDS_QUIRK_DECIMAL_LEN);
+	vds_free(w);
+	free(b);
+}
+
+/* meldebescheinigung: the reference is a placeholder. Decision: keep it
+ * as is; a key is only ever found through the trust chain, so the seal
+ * verifies against UTTS5B only when a caller passes that key, and
+ * vds_icao_cert_matches says the header does not name it. */
+static void
+test_quirk_placeholder_reference(void **state)
+{
+	struct vds *v = decode_name("meldebescheinigung");
+	X509 *x = load_cert("certs/UTTS5B.pem");
+	size_t len = 0;
+
+	(void)state;
+	assert_string_equal(vds_cert_id(v),
+			    "00112233445566778899AABBCCDDEEFF00112233");
+	assert_false(vds_icao_cert_matches(v, x));
+	assert_int_equal(vds_verify_signature(v, X509_get0_pubkey(x)), SA_OK);
+	/* Tag 0x07 has length 0 and is kept. */
+	len = 99;
+	assert_non_null(vds_icao_feature_by_tag(v, 7, &len));
+	assert_int_equal(len, 0);
+	X509_free(x);
+	vds_free(v);
+}
+
+/* Three country forms: "UTO", "D  " (C40 spaces) and "D" (0xFE form). */
+static void
+test_country_forms(void **state)
+{
+	struct vds *a = decode_name("resident_permit");
+	struct vds *b = decode_name("arrival_attestation");
+	struct vds *c = decode_name("ankunftsnw_papier");
+
+	(void)state;
+	assert_string_equal(vds_icao_country(a), "UTO");
+	assert_string_equal(vds_icao_country_code(a), "UTO");
+	assert_string_equal(vds_icao_country(b), "D  ");
+	assert_string_equal(vds_icao_country_code(b), "D");
+	assert_string_equal(vds_icao_country(c), "D");
+	assert_string_equal(vds_icao_country_code(c), "D");
+	vds_free(a);
+	vds_free(b);
+	vds_free(c);
+}
+
+/* Unsigned administrative documents decode but never verify. */
+static void
+test_unsigned_never_verifies(void **state)
+{
+	struct vds *v = decode_name("administrative_document_v9_basic");
+	X509 *x = load_cert("certs/UTTS5B.pem");
+	json_t *j;
+	size_t len = 0, n = 0;
+
+	(void)state;
+	assert_null(vds_signature(v, &len));
+	vds_signed_bytes(v, &len);
+	vds_header(v, &n);
+	assert_true(len > n);
+	assert_int_equal(vds_verify_signature(v, X509_get0_pubkey(x)),
+			 SA_ERR_SEAL_SIGNATURE);
+	j = vds_to_json(v);
+	assert_true(json_is_null(json_object_get(j, "signature")));
+	json_decref(j);
+	X509_free(x);
+	vds_free(v);
+}
+
+/* The 3-byte date 0F 71 34 is 1012020, MMDDYYYY = 01-01-2020, and the
+ * signing time is that day at 00:00 UTC. */
+static void
+test_date_coding(void **state)
+{
+	struct vds *v = decode_name("resident_permit");
+	const unsigned char *h;
+	size_t len = 0;
+
+	(void)state;
+	h = vds_header(v, &len);
+	assert_memory_equal(h + 10, "\x0f\x71\x34", 3);
+	assert_string_equal(vds_icao_issue_date(v), "2020-01-01");
+	assert_string_equal(vds_icao_sig_date(v), "2023-07-26");
+	assert_int_equal(vds_signing_time(v), 1690329600);
+	vds_free(v);
+}
+
+static void
+expect_refused(const unsigned char *b, size_t n, const char *want)
+{
+	struct vds *v = NULL;
+	char why[VDS_WHY_MAX] = "";
+
+	assert_int_equal(vds_decode(b, n, &v, why, sizeof(why)),
+			 SA_ERR_SEAL_DECODE);
+	assert_null(v);
+	if (strstr(why, want) == NULL)
+		fail_msg("reason \"%s\" does not mention \"%s\"", why, want);
+}
+
+/* patched copies resident_permit (142 bytes: header 18, tags 02 and 03,
+ * FF 40 at 76) and changes it. */
+static void
+test_hostile_structure(void **state)
+{
+	size_t n = 0;
+	unsigned char *b = load_seal("seals/resident_permit.hex", &n);
+	unsigned char *t = malloc(n + 300);
+
+	(void)state;
+	assert_int_equal(n, 142);
+	assert_int_equal(b[76], 0xff);
+	assert_int_equal(b[18], 0x02);
+#define RESET() memcpy(t, b, n)
+	RESET();
+	t[1] = 0x04;
+	expect_refused(t, n, "version");
+	RESET();
+	t[10] = 0xff; /* issue date 16 xxx xxx: month 16 */
+	expect_refused(t, n, "issue date");
+	RESET();
+	t[15] = 0x00;
+	t[14] = 0x00;
+	t[13] = 0x00; /* signature date 0 */
+	expect_refused(t, n, "signature date");
+	RESET();
+	t[19] = 0x82; /* long form length of 0x3005 bytes */
+	expect_refused(t, n, "length");
+	RESET();
+	t[19] = 0x83; /* 3-byte lengths are never needed under 8 KiB */
+	expect_refused(t, n, "length");
+	RESET();
+	t[19] = 0x81; /* non-minimal: 0x81 0x5c would be 92 < 128 */
+	expect_refused(t, n, "length");
+	RESET();
+	t[19] = 0x7f; /* runs past the end */
+	expect_refused(t, n, "length");
+	RESET();
+	t[77] = 0x3e; /* r || s of 62 bytes: odd halves */
+	expect_refused(t, n, "signature");
+	RESET();
+	t[n] = 0x00; /* a byte after the signature */
+	expect_refused(t, n + 1, "follow");
+	RESET();
+	t[68] = 0x02; /* tag 0x03 -> 0x02: duplicate tag */
+	expect_refused(t, n, "twice");
+	/* Only a header, no message zone. */
+	expect_refused(b, 18, "no features");
+	/* Non-C40 bytes in the signer. */
+	RESET();
+	t[4] = 0xfe;
+	expect_refused(t, n, "signer");
+#undef RESET
+	free(t);
+	free(b);
+}
+
+/* Cutting any seal at any length never crashes; a signed seal cut short
+ * either fails to decode or (cut just before its 0xFF tag, leaving an
+ * unsigned seal) no longer verifies. */
+static void
+test_truncation_every_seal(void **state)
+{
+	static const char *names[] = {"resident_permit",
+				      "visa_224bit_sig",
+				      "meldebescheinigung",
+				      "uto_visa",
+				      "dezv_sha1_certref",
+				      "ankunftsnw_papier2",
+				      "administrative_document_v9_with_status",
+				      "social_insurance"};
+	X509 *x = load_cert("certs/UTTS5B.pem");
+	X509 *y = load_cert("certs/DETS32.pem");
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(names); i++) {
+		char rel[128];
+		size_t n = 0;
+		unsigned char *b;
+		snprintf(rel, sizeof(rel), "seals/%s.hex", names[i]);
+		b = load_seal(rel, &n);
+		for (size_t len = 0; len < n; len++) {
+			unsigned char *t = malloc(len ? len : 1);
+			struct vds *v = NULL;
+			memcpy(t, b, len);
+			if (vds_decode(t, len, &v, NULL, 0) == SA_OK) {
+				assert_null(vds_signature(v, &(size_t){0}));
+				assert_int_equal(vds_verify_signature(
+						     v, X509_get0_pubkey(x)),
+						 SA_ERR_SEAL_SIGNATURE);
+				assert_int_equal(vds_verify_signature(
+						     v, X509_get0_pubkey(y)),
+						 SA_ERR_SEAL_SIGNATURE);
+				vds_free(v);
+			}
+			free(t);
+		}
+		free(b);
+	}
+	X509_free(x);
+	X509_free(y);
+}
+
+/* A signature by a key of the wrong size is refused, not mis-hashed. */
+static void
+test_wrong_curve_size(void **state)
+{
+	struct vds *v = decode_name("visa_224bit_sig");
+	X509 *x = load_cert("certs/UTTS5B.pem"); /* 256-bit key */
+
+	(void)state;
+	assert_int_equal(vds_verify_signature(v, X509_get0_pubkey(x)),
+			 SA_ERR_SEAL_SIGNATURE);
+	X509_free(x);
+	vds_free(v);
+}
+
+int
+main(void)
+{
+	char *path = testdata_path("cases.json");
+	json_error_t err;
+	json_t *cases = json_load_file(path, 0, &err);
+	static const struct CMUnitTest fixed[] = {
+	    cmocka_unit_test(test_quirk_zero_reference_length),
+	    cmocka_unit_test(test_quirk_length_0x80),
+	    cmocka_unit_test(test_quirk_dezv_decimal_length),
+	    cmocka_unit_test(test_quirk_placeholder_reference),
+	    cmocka_unit_test(test_country_forms),
+	    cmocka_unit_test(test_unsigned_never_verifies),
+	    cmocka_unit_test(test_date_coding),
+	    cmocka_unit_test(test_hostile_structure),
+	    cmocka_unit_test(test_truncation_every_seal),
+	    cmocka_unit_test(test_wrong_curve_size),
+	};
+	struct CMUnitTest *tests;
+	size_t ncases, i;
+	int rc;
+
+	if (cases == NULL || !json_is_array(cases)) {
+		fprintf(stderr, "cannot load %s: %s\n", path, err.text);
+		return 1;
+	}
+	ncases = json_array_size(cases);
+	if (ncases < 23) {
+		fprintf(stderr, "%s: only %zu cases\n", path, ncases);
+		return 1;
+	}
+	tests = calloc(ncases + ARRAY_LEN(fixed), sizeof(*tests));
+	if (tests == NULL)
+		return 1;
+	for (i = 0; i < ncases; i++) {
+		json_t *c = json_array_get(cases, i);
+		tests[i].name = json_string_value(json_object_get(c, "name"));
+		tests[i].test_func = run_case;
+		tests[i].initial_state = c;
+	}
+	memcpy(tests + ncases, fixed, sizeof(fixed));
+	rc = _cmocka_run_group_tests("vds_icao", tests,
+				     ncases + ARRAY_LEN(fixed), NULL, NULL);
+	free(tests);
+	json_decref(cases);
+	free(path);
+	return rc;
+}
