@@ -43,7 +43,7 @@ char *hex_encode(const unsigned char *in, size_t n);	 /* lowercase */
 
 /*
  * Decoders allocate *out (caller frees) and set *outlen on success. Input is
- * bounded by maxin characters; whitespace is refused except in b64_decode_ws.
+ * bounded by maxin characters; whitespace is refused.
  * b64_decode accepts the standard alphabet with or without padding;
  * b64url_decode the URL-safe one without padding.
  */
