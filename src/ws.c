@@ -119,7 +119,8 @@ struct ws_server {
 	struct ws_cmd *cmd_head, *cmd_tail;
 	uint64_t next_id;
 	int stopping; /* no more adopts */
-	struct ws_cmd stop_cmd;
+	struct ws_cmd
+	    *stop_cmd; /* allocated up front so stopping cannot fail */
 
 	atomic_size_t count;
 
@@ -686,8 +687,7 @@ ws_wake_cb(evutil_socket_t fd, short what, void *arg)
 			ws_drain(ws);
 			break;
 		}
-		if (cmd != &ws->stop_cmd)
-			free(cmd);
+		free(cmd);
 	}
 }
 
@@ -744,9 +744,9 @@ ws_free(struct ws_server *ws)
 		next = cmd->next;
 		if (cmd->type == WS_CMD_ADOPT)
 			conn_free(cmd->conn);
-		if (cmd != &ws->stop_cmd)
-			free(cmd);
+		free(cmd);
 	}
+	free(ws->stop_cmd);
 	if (ws->wake != NULL)
 		event_free(ws->wake);
 	if (ws->sweep != NULL)
@@ -781,11 +781,11 @@ ws_server_start(const struct ws_config *cfg, struct ws_server **out)
 	ws->cfg = *cfg;
 	if (ws->cfg.max_queued_bytes == 0)
 		ws->cfg.max_queued_bytes = WS_DEFAULT_QUEUE;
-	ws->stop_cmd.type = WS_CMD_STOP;
 	atomic_init(&ws->count, 0);
 	ws->map_size = WS_MAP_MIN;
 	ws->map = calloc(ws->map_size, sizeof(*ws->map));
-	if (ws->map == NULL) {
+	ws->stop_cmd = calloc(1, sizeof(*ws->stop_cmd));
+	if (ws->map == NULL || ws->stop_cmd == NULL) {
 		rc = SA_ERR_NOMEM;
 		goto out;
 	}
@@ -819,7 +819,9 @@ ws_server_stop(struct ws_server *ws)
 		return;
 	pthread_mutex_lock(&ws->lock);
 	ws->stopping = 1;
-	wake = cmd_push(ws, &ws->stop_cmd);
+	ws->stop_cmd->type = WS_CMD_STOP;
+	wake = cmd_push(ws, ws->stop_cmd);
+	ws->stop_cmd = NULL; /* the loop thread frees it */
 	pthread_mutex_unlock(&ws->lock);
 	if (wake)
 		ws_wake(ws);
