@@ -535,9 +535,25 @@ conn_io(struct ws_conn *c, short what)
 
 	c->rx_budget = WS_READ_BUDGET;
 	if ((what & EV_READ) && wslay_event_want_read(ctx)) {
-		if (wslay_event_recv(ctx) != 0 &&
-		    !(c->flags & (WS_F_EOF | WS_F_IOERR)))
-			c->flags |= WS_F_IOERR;
+		int r = wslay_event_recv(ctx);
+
+		if (r == 0 || (c->flags & (WS_F_EOF | WS_F_IOERR))) {
+			/* fine, or the socket is done: conn_update ends it */
+		} else if (r == WSLAY_ERR_CALLBACK_FAILURE) {
+			/*
+			 * wslay's frame layer refused a header (a fragmented
+			 * or oversized control frame, a non-minimal length).
+			 * wslay stopped reading and queued a close frame
+			 * without status code; it goes out below and on_close
+			 * reports 1002.
+			 */
+			if (c->code == 0)
+				c->code = WSLAY_CODE_PROTOCOL_ERROR;
+		} else {
+			/* Out of memory; wslay stopped reading. */
+			conn_close_frame(c, WSLAY_CODE_INTERNAL_SERVER_ERROR,
+					 NULL, 0);
+		}
 	}
 	if (!(c->flags & (WS_F_EOF | WS_F_IOERR)) &&
 	    wslay_event_want_write(ctx)) {

@@ -448,16 +448,20 @@ test_ping_pong(void **state)
 	ws_server_stop(ws);
 }
 
-/* t_protocol_close sends raw bytes and expects a close with code. */
+/*
+ * t_protocol_close_as sends raw bytes and expects a close frame with
+ * wire_code (0: none) and on_close with code.
+ */
 static void
-t_protocol_close(long max_message, const void *frame, size_t n, int code)
+t_protocol_close_as(long max_message, const void *frame, size_t n,
+		    int wire_code, int code)
 {
 	struct ws_server *ws = t_start(60, max_message, 10, 0);
 	struct tconn tc;
 
 	t_open(ws, &tc, NULL, 0);
 	t_write(tc.cfd, frame, n);
-	assert_int_equal(t_expect_close(&tc, T_WAIT_MS, NULL, 0), code);
+	assert_int_equal(t_expect_close(&tc, T_WAIT_MS, NULL, 0), wire_code);
 	t_send_close(&tc, (uint16_t)code);
 	assert_int_equal(t_wait(&tc.releases, 1, T_WAIT_MS), 1);
 	assert_int_equal(tc.code, code);
@@ -466,6 +470,12 @@ t_protocol_close(long max_message, const void *frame, size_t n, int code)
 	assert_int_equal(ws_count(ws), 0);
 	close(tc.cfd);
 	ws_server_stop(ws);
+}
+
+static void
+t_protocol_close(long max_message, const void *frame, size_t n, int code)
+{
+	t_protocol_close_as(max_message, frame, n, code, code);
 }
 
 static void
@@ -511,6 +521,42 @@ test_unmasked_frame(void **state)
 	unsigned char f[64];
 
 	t_protocol_close(1024, f, t_frame(f, 1, 0x1, "hello", 5, 0), 1002);
+}
+
+static void
+test_protocol_errors(void **state)
+{
+	unsigned char f[256], big[126];
+	size_t n;
+
+	/* A continuation with no message to continue. */
+	t_protocol_close(1024, f, t_frame(f, 1, 0x0, "abc", 3, 1), 1002);
+	/* A reserved opcode. */
+	t_protocol_close(1024, f, t_frame(f, 1, 0x3, "abc", 3, 1), 1002);
+	/* A reserved bit. */
+	n = t_frame(f, 1, 0x1, "abc", 3, 1);
+	f[0] |= 0x40;
+	t_protocol_close(1024, f, n, 1002);
+	/* A new message while one is still unfinished. */
+	n = t_frame(f, 0, 0x1, "abc", 3, 1);
+	n += t_frame(f + n, 1, 0x1, "def", 3, 1);
+	t_protocol_close(1024, f, n, 1002);
+	/*
+	 * Errors found by wslay's frame layer get a close frame without a
+	 * status code (wslay's choice); on_close still reports 1002. A
+	 * fragmented control frame:
+	 */
+	t_protocol_close_as(1024, f, t_frame(f, 0, 0x9, "p", 1, 1), 0, 1002);
+	/* A control frame over 125 bytes. */
+	memset(big, 'p', sizeof(big));
+	t_protocol_close_as(1024, f, t_frame(f, 1, 0x9, big, 126, 1), 0, 1002);
+	/* A 16-bit length that would have fit in 7 bits. */
+	n = t_frame(f, 1, 0x1, "abc", 3, 1);
+	memmove(f + 4, f + 2, n - 2);
+	f[1] = 0x80 | 126;
+	f[2] = 0;
+	f[3] = 3;
+	t_protocol_close_as(1024, f, n + 2, 0, 1002);
 }
 
 struct t_job {
@@ -806,7 +852,7 @@ test_thousand_connections(void **state)
 	free(tc);
 }
 
-#if !defined(__SANITIZE_ADDRESS__)
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 static size_t
 t_heap(void)
 {
@@ -838,8 +884,8 @@ t_rss_kb(void)
 static void
 test_memory_idle(void **state)
 {
-#if defined(__SANITIZE_ADDRESS__)
-	print_message("memory: skipped under AddressSanitizer (its allocator "
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	print_message("memory: skipped under a sanitizer (its allocator "
 		      "does not report through mallinfo2)\n");
 	skip();
 #else
@@ -920,6 +966,7 @@ main(void)
 	    cmocka_unit_test(test_binary_refused),
 	    cmocka_unit_test(test_invalid_utf8),
 	    cmocka_unit_test(test_unmasked_frame),
+	    cmocka_unit_test(test_protocol_errors),
 	    cmocka_unit_test(test_send_from_thread),
 	    cmocka_unit_test(test_close_from_thread),
 	    cmocka_unit_test(test_close_without_reply),
