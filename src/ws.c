@@ -55,11 +55,10 @@
 #define WS_MAP_MIN 64
 
 enum ws_flag {
-	WS_F_STARTED = 1 << 0, /* on_open ran, the event is registered */
-	WS_F_EOF = 1 << 1,     /* the peer closed its end */
-	WS_F_IOERR = 1 << 2,   /* a socket error or wslay failure */
-	WS_F_PINGED = 1 << 3,  /* an idle ping is outstanding */
-	WS_F_CLOSING = 1 << 4, /* a close is under way; deadline_ms set */
+	WS_F_EOF = 1 << 0,     /* the peer closed its end */
+	WS_F_IOERR = 1 << 1,   /* a socket error or wslay failure */
+	WS_F_PINGED = 1 << 2,  /* an idle ping is outstanding */
+	WS_F_CLOSING = 1 << 3, /* a close is under way; deadline_ms set */
 };
 
 struct ws_conn {
@@ -584,7 +583,6 @@ conn_start(struct ws_server *ws, struct ws_conn *c)
 	if (ws->conns != NULL)
 		ws->conns->prev = c;
 	ws->conns = c;
-	c->flags |= WS_F_STARTED;
 	c->events = EV_READ;
 	if (event_add(c->ev, NULL) != 0) {
 		c->events = 0;
