@@ -6,12 +6,19 @@
 
 #include "cli.h"
 
+static int
+cli_fail(struct cli *cli)
+{
+	config_free(&cli->cfg);
+	return 2;
+}
+
 int
 cli_parse(struct cli *cli, int argc, char **argv)
 {
 	memset(cli, 0, sizeof(*cli));
 	if (config_defaults(&cli->cfg) != SA_OK)
-		return 2;
+		return cli_fail(cli);
 	/* The config file may be named on the command line; find it first so
 	 * the environment and options still override it. */
 	for (int i = 1; i < argc; i++) {
@@ -21,7 +28,7 @@ cli_parse(struct cli *cli, int argc, char **argv)
 			config_set(&cli->cfg, "SEALAUTH_CONFIG", argv[i] + 9, NULL);
 	}
 	if (config_load(&cli->cfg, stderr) != SA_OK)
-		return 2;
+		return cli_fail(cli);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -45,17 +52,17 @@ cli_parse(struct cli *cli, int argc, char **argv)
 					continue;
 				}
 				if (rc != SA_ERR_NOT_FOUND)
-					return 2;
+					return cli_fail(cli);
 			}
 		}
 		if (cli->argc >= CLI_MAX_ARGS) {
 			fprintf(stderr, "sealauth: too many arguments\n");
-			return 2;
+			return cli_fail(cli);
 		}
 		cli->argv[cli->argc++] = argv[i];
 	}
 	if (config_resolve(&cli->cfg, stderr) != SA_OK)
-		return 2;
+		return cli_fail(cli);
 	return 0;
 }
 

@@ -25,7 +25,8 @@ struct cli {
  * cli_parse loads defaults, the config file and the environment, then the
  * configuration options found in argv[1..]; everything else is kept in
  * cli->argv. It resolves derived defaults (config_resolve). On error it
- * prints why to stderr and returns 2 (the usage exit status); 0 on success.
+ * prints why to stderr, frees what it loaded and returns 2 (the usage exit
+ * status); on success it returns 0 and the caller calls cli_free.
  */
 int cli_parse(struct cli *cli, int argc, char **argv);
 
@@ -38,6 +39,7 @@ int cli_flag(struct cli *cli, const char *name);
  * *bad to 1. */
 const char *cli_value(struct cli *cli, const char *name, int *bad);
 
+/* cli_free frees the configuration; calling it twice is harmless. */
 void cli_free(struct cli *cli);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -286,6 +287,15 @@ cmd_audit(int argc, char **argv)
 		fprintf(stderr, "sealauth: unexpected argument \"%s\"\n",
 			cli.argv[1]);
 		status = 2;
+		goto out;
+	}
+	/* Reading an audit log must not create one: a mistyped --data-dir
+	 * would otherwise report an empty, "intact" chain. */
+	if (str_has_prefix(cli.cfg.database_url, "sqlite://") &&
+	    access(cli.cfg.database_url + 9, F_OK) != 0) {
+		fprintf(stderr, "sealauth: no database at %s\n",
+			cli.cfg.database_url + 9);
+		status = 1;
 		goto out;
 	}
 	if (dstore_open(cli.cfg.database_url, &ds) != SA_OK) {

@@ -16,6 +16,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+	{"serve", cmd_serve, "run the authentication server"},
 	{"config", cmd_config, "print every setting (help or markdown)"},
 	{"keys", cmd_keys, "list, rotate and publish the token signing keys"},
 	{"audit", cmd_audit, "verify the audit chain and print recent events"},

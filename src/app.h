@@ -1,0 +1,53 @@
+/*
+ * app.h - the running server's shared state, built by cmd_serve.c and
+ * handed to every handler through http_req_app.
+ */
+#ifndef SEALAUTH_APP_H
+#define SEALAUTH_APP_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "errors.h"
+#include "netaddr.h"
+
+struct audit;
+struct dstore;
+struct estore;
+struct http_server;
+struct keys;
+struct ratelimit;
+struct ws_server;
+
+struct app {
+	struct config cfg;
+	struct cidr_list trusted_proxies;
+	char **cors_origins;	/* NULL-terminated */
+	char **ws_origins;	/* NULL-terminated */
+	struct dstore *ds;
+	struct estore *es;
+	struct audit *audit;
+	struct keys *keys;
+	struct ratelimit *rl;
+	struct ws_server *ws;
+	struct http_server *http;
+	unsigned int schema_flags; /* vflags for schema_validate */
+	uint64_t started_mono_ms;
+	int64_t started_unix;
+};
+
+/* app_origin_allowed tells whether origin is in a NULL-terminated list. */
+int app_origin_allowed(char *const *list, const char *origin);
+
+/*
+ * app_audit records a security event for a request (IP and user agent taken
+ * from it; req may be NULL for server events). detail is stolen. Returns the
+ * audit error: the caller must not report the action as done if it fails.
+ */
+struct http_request;
+enum sa_err app_audit(struct app *app, struct http_request *req,
+		      const char *event, const char *subject, json_t *detail);
+
+#endif

@@ -1,0 +1,126 @@
+"""The WebSocket layer through the real server, with a real client."""
+import asyncio
+import socket
+
+import pytest
+import websockets
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 30))
+
+
+def ws_url(server, path="/test/ws"):
+    return f"ws://127.0.0.1:{server.port}{path}"
+
+
+def test_echo_and_server_close_code(server):
+    async def go():
+        async with websockets.connect(ws_url(server), origin=server.base) as ws:
+            await ws.send("hello")
+            assert await ws.recv() == "hello"
+            await ws.send("x" * 3000)
+            assert await ws.recv() == "x" * 3000
+            await ws.send("close:4009")
+            with pytest.raises(websockets.ConnectionClosed) as e:
+                await ws.recv()
+            return e.value.code
+    assert run(go()) == 4009
+
+
+def test_foreign_origin_is_refused(server):
+    async def go():
+        with pytest.raises(websockets.InvalidStatusCode) as e:
+            async with websockets.connect(ws_url(server),
+                                          origin="https://evil.example"):
+                pass
+        return e.value.status_code
+    assert run(go()) == 403
+    # The refusal is a security event.
+    out = server.cli("audit", "tail", "-n", "50", "--json").stdout
+    assert "ws.origin_refused" in out
+
+
+def test_route_can_refuse_before_upgrade(server):
+    async def go():
+        with pytest.raises(websockets.InvalidStatusCode) as e:
+            async with websockets.connect(ws_url(server, "/test/ws?refuse=1")):
+                pass
+        return e.value.status_code
+    assert run(go()) == 403
+
+
+def raw_handshake(server, headers):
+    s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    req = "GET /test/ws HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(
+        f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    s.sendall(req.encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    return data.decode("latin1")
+
+
+def test_handshake_checks(server):
+    base = {"Upgrade": "websocket", "Connection": "Upgrade",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Version": "13"}
+    ok = raw_handshake(server, base)
+    assert ok.startswith("HTTP/1.1 101")
+    # RFC 6455's own example key and accept value.
+    assert "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in ok
+    v8 = dict(base, **{"Sec-WebSocket-Version": "8"})
+    r = raw_handshake(server, v8)
+    assert r.startswith("HTTP/1.1 426")
+    assert "Sec-WebSocket-Version: 13" in r
+    badkey = dict(base, **{"Sec-WebSocket-Key": "short"})
+    assert raw_handshake(server, badkey).startswith("HTTP/1.1 400")
+    noup = {k: v for k, v in base.items() if k != "Upgrade"}
+    assert raw_handshake(server, noup).startswith("HTTP/1.1 400")
+
+
+def test_many_connections_and_ids(server):
+    async def go():
+        conns = [await websockets.connect(ws_url(server)) for _ in range(50)]
+        ids = set()
+        for c in conns:
+            await c.send("id")
+            ids.add(await c.recv())
+        for c in conns:
+            await c.close()
+        return ids
+    ids = run(go())
+    assert len(ids) == 50
+
+
+def test_idle_connection_is_pinged_then_closed(make_server):
+    s = make_server(env={"SEALAUTH_WS_IDLE_TIMEOUT": "5"}).start()
+
+    async def go():
+        # A client that never answers pings: the server must give up on it.
+        ws = await websockets.connect(ws_url(s), ping_interval=None,
+                                      open_timeout=5)
+        # websockets answers pings automatically; stop reading so pongs are
+        # not produced and the connection looks dead from the server side.
+        ws.transport.pause_reading()
+        await asyncio.sleep(13)
+        ws.transport.resume_reading()
+        with pytest.raises(websockets.ConnectionClosed):
+            for _ in range(10):
+                await asyncio.wait_for(ws.recv(), 2)
+        await ws.close()
+    run(go())
+
+
+def test_oversized_message_closes_1009(server):
+    async def go():
+        async with websockets.connect(ws_url(server), max_size=None) as ws:
+            await ws.send("y" * 5000)  # SEALAUTH_WS_MAX_MESSAGE is 4096
+            with pytest.raises(websockets.ConnectionClosed) as e:
+                await ws.recv()
+            return e.value.code
+    assert run(go()) == 1009

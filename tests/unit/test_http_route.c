@@ -1,0 +1,65 @@
+/*
+ * test_http_route.c - route pattern matching.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "http.h"
+
+static void
+test_match(void **state)
+{
+	char scratch[64];
+	const char *p[HTTP_PARAMS_MAX];
+	size_t n = 99;
+
+	assert_true(http_route_match("/health", "/health", scratch, sizeof(scratch),
+				     p, &n));
+	assert_int_equal(n, 0);
+	assert_false(http_route_match("/health", "/health/", scratch,
+				      sizeof(scratch), p, &n));
+	assert_false(http_route_match("/health", "/healt", scratch, sizeof(scratch),
+				      p, &n));
+	assert_true(http_route_match("/ws/session/{id}", "/ws/session/sess_ab",
+				     scratch, sizeof(scratch), p, &n));
+	assert_int_equal(n, 1);
+	assert_string_equal(p[0], "sess_ab");
+	/* A parameter is one non-empty segment. */
+	assert_false(http_route_match("/ws/session/{id}", "/ws/session/", scratch,
+				      sizeof(scratch), p, &n));
+	assert_false(http_route_match("/ws/session/{id}", "/ws/session/a/b",
+				      scratch, sizeof(scratch), p, &n));
+	assert_true(http_route_match("/a/{x}/b/{y}", "/a/1/b/22", scratch,
+				     sizeof(scratch), p, &n));
+	assert_int_equal(n, 2);
+	assert_string_equal(p[0], "1");
+	assert_string_equal(p[1], "22");
+}
+
+static void
+test_scratch_is_bounded(void **state)
+{
+	char scratch[8];
+	const char *p[HTTP_PARAMS_MAX];
+	size_t n;
+
+	assert_false(http_route_match("/a/{x}", "/a/0123456789", scratch,
+				      sizeof(scratch), p, &n));
+	assert_false(http_route_match("/{a}/{b}/{c}/{d}/{e}", "/1/2/3/4/5", scratch,
+				      sizeof(scratch), p, &n));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_match),
+	    cmocka_unit_test(test_scratch_is_bounded),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,97 @@
+/*
+ * test_otp.c - the code derivation of SPEC §3.2 bit for bit, and the
+ * WebSocket token.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "otp.h"
+
+#define SECRET "sealauth-test-master-secret-0001"
+
+static void
+test_spec_vectors(void **state)
+{
+	char otp[OTP_DIGITS + 1];
+
+	assert_int_equal(otp_derive((const unsigned char *)SECRET, strlen(SECRET),
+				    "sess_test", "tok-1", 1700000000, otp),
+			 SA_OK);
+	assert_string_equal(otp, "961377");
+	assert_int_equal(otp_derive((const unsigned char *)SECRET, strlen(SECRET),
+				    "sess_A1b2C3", "DE-1234567", 1800000123, otp),
+			 SA_OK);
+	assert_string_equal(otp, "610739");
+}
+
+static void
+test_every_input_changes_the_code(void **state)
+{
+	char a[7], b[7], c[7], d[7], e[7];
+	const unsigned char *s = (const unsigned char *)SECRET;
+
+	otp_derive(s, strlen(SECRET), "sess_test", "tok-1", 1700000000, a);
+	otp_derive(s, strlen(SECRET), "sess_tesu", "tok-1", 1700000000, b);
+	otp_derive(s, strlen(SECRET), "sess_test", "tok-2", 1700000000, c);
+	otp_derive(s, strlen(SECRET), "sess_test", "tok-1", 1700000001, d);
+	otp_derive((const unsigned char *)"sealauth-test-master-secret-0002",
+		   strlen(SECRET), "sess_test", "tok-1", 1700000000, e);
+	assert_string_not_equal(a, b);
+	assert_string_not_equal(a, c);
+	assert_string_not_equal(a, d);
+	assert_string_not_equal(a, e);
+	/* The separators keep "ab"+"c" and "a"+"bc" apart. */
+	otp_derive(s, strlen(SECRET), "ab", "c", 1, a);
+	otp_derive(s, strlen(SECRET), "a", "bc", 1, b);
+	assert_string_not_equal(a, b);
+}
+
+static void
+test_short_secret_refused(void **state)
+{
+	char otp[7];
+	assert_int_equal(otp_derive((const unsigned char *)"short", 5, "s", "t", 1,
+				    otp),
+			 SA_ERR_CONFIG);
+	assert_int_equal(otp_derive((const unsigned char *)"0123456789abcdef", 16,
+				    "s", "t", 1, otp),
+			 SA_OK);
+	assert_int_equal(strlen(otp), 6);
+}
+
+static void
+test_hash_and_ws_token(void **state)
+{
+	char h[65], tok[44];
+	const unsigned char *s = (const unsigned char *)SECRET;
+
+	otp_hash("961377", h);
+	assert_int_equal(strlen(h), 64);
+	assert_string_not_equal(h, "961377");
+	assert_int_equal(otp_ws_token(s, strlen(SECRET), "sess_x", "r1", tok), SA_OK);
+	assert_int_equal(strlen(tok), 43);
+	assert_true(otp_ws_token_check(s, strlen(SECRET), "sess_x", "r1", tok));
+	assert_false(otp_ws_token_check(s, strlen(SECRET), "sess_y", "r1", tok));
+	assert_false(otp_ws_token_check(s, strlen(SECRET), "sess_x", "r2", tok));
+	tok[5] ^= 1;
+	assert_false(otp_ws_token_check(s, strlen(SECRET), "sess_x", "r1", tok));
+	assert_false(otp_ws_token_check(s, strlen(SECRET), "sess_x", "r1", "short"));
+	assert_false(otp_ws_token_check(s, strlen(SECRET), "sess_x", "r1", NULL));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_spec_vectors),
+	    cmocka_unit_test(test_every_input_changes_the_code),
+	    cmocka_unit_test(test_short_secret_refused),
+	    cmocka_unit_test(test_hash_and_ws_token),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
