@@ -6,6 +6,8 @@
  */
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "log.h"
 #include "store/store.h"
 #include "util.h"
@@ -104,6 +106,86 @@ enum sa_err
 dstore_meta_set(struct dstore *ds, const char *key, const char *value)
 {
 	return DS_OPS(ds)->meta_set(ds, key, value);
+}
+
+static int
+enroll_token_ok(const char *token_id)
+{
+	size_t n = token_id ? strlen(token_id) : 0;
+	return n > 0 && n <= ENROLL_TOKEN_MAX;
+}
+
+enum sa_err
+dstore_enroll_put(struct dstore *ds, const struct enrollment *e,
+		  struct enrollment *prev, int *had_prev)
+{
+	struct enrollment scratch;
+	int had = 0;
+	enum sa_err rc;
+
+	if (!enroll_token_ok(e->token_id) || e->public_key_pem == NULL ||
+	    e->claims == NULL)
+		return SA_ERR_VALIDATION;
+	memset(&scratch, 0, sizeof(scratch));
+	rc = DS_OPS(ds)->enroll_put(ds, e, prev ? prev : &scratch, &had);
+	if (prev == NULL)
+		enrollment_free(&scratch);
+	if (had_prev != NULL)
+		*had_prev = rc == SA_OK ? had : 0;
+	return rc;
+}
+
+enum sa_err
+dstore_enroll_get(struct dstore *ds, const char *token_id,
+		  struct enrollment *out)
+{
+	if (!enroll_token_ok(token_id))
+		return SA_ERR_NOT_FOUND;
+	return DS_OPS(ds)->enroll_get(ds, token_id, out);
+}
+
+enum sa_err
+dstore_enroll_revoke(struct dstore *ds, const char *token_id, int64_t when,
+		     const char *reason)
+{
+	if (!enroll_token_ok(token_id))
+		return SA_ERR_VALIDATION;
+	return DS_OPS(ds)->enroll_revoke(ds, token_id, when, reason ? reason : "");
+}
+
+enum sa_err
+dstore_enroll_revoke_fingerprint(struct dstore *ds, const char *fingerprint,
+				 int64_t when, int *count)
+{
+	int n = 0;
+	enum sa_err rc;
+
+	if (fingerprint == NULL || strlen(fingerprint) != 64)
+		return SA_ERR_VALIDATION;
+	rc = DS_OPS(ds)->enroll_revoke_fingerprint(ds, fingerprint, when, &n);
+	if (count != NULL)
+		*count = n;
+	return rc;
+}
+
+enum sa_err
+dstore_enroll_count(struct dstore *ds, int64_t *out)
+{
+	return DS_OPS(ds)->enroll_count(ds, out);
+}
+
+void
+enrollment_free(struct enrollment *e)
+{
+	if (e == NULL)
+		return;
+	free(e->public_key_pem);
+	free(e->fcm_token);
+	free(e->push_endpoint);
+	if (e->claims != NULL)
+		OPENSSL_cleanse(e->claims, strlen(e->claims));
+	free(e->claims);
+	memset(e, 0, sizeof(*e));
 }
 
 /*

@@ -49,6 +49,30 @@ struct audit_row {
 /* Called once per row by dstore_audit_iter; a non-zero return stops the walk. */
 typedef int (*audit_row_cb)(const struct audit_row *row, void *arg);
 
+/*
+ * An enrollment: the binding of a seal's token id to a device key (SPEC §2).
+ * There is no user table. Strings marked (heap) are owned by the struct and
+ * freed by enrollment_free; the others are fixed buffers.
+ */
+#define ENROLL_TOKEN_MAX 64
+#define ENROLL_DEVICE_MAX 128
+struct enrollment {
+	char token_id[ENROLL_TOKEN_MAX + 1];
+	char device_id[ENROLL_DEVICE_MAX + 1];
+	char *public_key_pem;	     /* (heap) SPKI PEM of the device key */
+	char *fcm_token;	     /* (heap) or NULL */
+	char *push_endpoint;	     /* (heap) or NULL: UnifiedPush URL */
+	char trust_level[16];	     /* "high", ... from the trust chain */
+	char *claims;		     /* (heap) identity JSON (claims.h) */
+	char seal_fingerprint[65];   /* hex SHA-256 of the seal's signed bytes */
+	int64_t created_at;	     /* unix seconds */
+	int64_t expires_at;	     /* unix seconds */
+	int64_t revoked_at;	     /* 0: not revoked */
+};
+
+/* enrollment_free frees the heap strings (claims are wiped) and zeroes e. */
+void enrollment_free(struct enrollment *e);
+
 struct dstore_ops {
 	const char *name;
 	enum sa_err (*open)(const char *url, struct dstore **out);
@@ -62,6 +86,16 @@ struct dstore_ops {
 	enum sa_err (*meta_get)(struct dstore *ds, const char *key, char **out);
 	enum sa_err (*meta_set)(struct dstore *ds, const char *key,
 				const char *value);
+	enum sa_err (*enroll_put)(struct dstore *ds, const struct enrollment *e,
+				  struct enrollment *prev, int *had_prev);
+	enum sa_err (*enroll_get)(struct dstore *ds, const char *token_id,
+				  struct enrollment *out);
+	enum sa_err (*enroll_revoke)(struct dstore *ds, const char *token_id,
+				     int64_t when, const char *reason);
+	enum sa_err (*enroll_revoke_fingerprint)(struct dstore *ds,
+						 const char *fingerprint,
+						 int64_t when, int *count);
+	enum sa_err (*enroll_count)(struct dstore *ds, int64_t *out);
 };
 
 /* Every durable backend starts with this header so wrappers find the ops. */
@@ -96,6 +130,32 @@ enum sa_err dstore_audit_count(struct dstore *ds, int64_t *out);
 enum sa_err dstore_meta_get(struct dstore *ds, const char *key, char **out);
 enum sa_err dstore_meta_set(struct dstore *ds, const char *key,
 			    const char *value);
+
+/*
+ * dstore_enroll_put stores an enrollment, replacing the token id's previous
+ * binding in the same transaction. When there was one, *had_prev is 1 and
+ * *prev holds it (the caller frees it with enrollment_free), so the old
+ * device can be told. A token id that was revoked is refused with
+ * SA_ERR_TOKEN_REVOKED and nothing is written. prev may be NULL.
+ */
+enum sa_err dstore_enroll_put(struct dstore *ds, const struct enrollment *e,
+			      struct enrollment *prev, int *had_prev);
+/* dstore_enroll_get fills *out (free with enrollment_free); SA_ERR_NOT_FOUND
+ * if the token id was never enrolled. A revoked one is returned with
+ * revoked_at set. */
+enum sa_err dstore_enroll_get(struct dstore *ds, const char *token_id,
+			      struct enrollment *out);
+/* dstore_enroll_revoke revokes a token id for good: its enrollment is
+ * marked and it can never be enrolled again. Revoking twice is not an
+ * error. */
+enum sa_err dstore_enroll_revoke(struct dstore *ds, const char *token_id,
+				 int64_t when, const char *reason);
+/* dstore_enroll_revoke_fingerprint revokes every enrollment made with the
+ * seal of that fingerprint (the VRL lists seals); *count says how many. */
+enum sa_err dstore_enroll_revoke_fingerprint(struct dstore *ds,
+					     const char *fingerprint,
+					     int64_t when, int *count);
+enum sa_err dstore_enroll_count(struct dstore *ds, int64_t *out);
 
 /*
  * audit_row_hash computes SHA-256(prev_hash || seq || ts_ms || event || ip ||

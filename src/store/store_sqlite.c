@@ -58,6 +58,24 @@ static const char *const sqlite_migrations[] = {
     " BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;"
     "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
     " BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;",
+    /* 2: enrollments (token id -> device key) and revoked token ids. */
+    "CREATE TABLE enrollments ("
+    " token_id TEXT PRIMARY KEY,"
+    " device_id TEXT NOT NULL,"
+    " public_key_pem TEXT NOT NULL,"
+    " fcm_token TEXT,"
+    " push_endpoint TEXT,"
+    " trust_level TEXT NOT NULL,"
+    " claims TEXT NOT NULL,"
+    " seal_fingerprint TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL,"
+    " revoked_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX enrollments_fingerprint ON enrollments (seal_fingerprint);"
+    "CREATE TABLE revoked_tokens ("
+    " token_id TEXT PRIMARY KEY,"
+    " revoked_at INTEGER NOT NULL,"
+    " reason TEXT NOT NULL);",
 };
 
 /* sqlite_err maps a SQLite result code to the project's error enum. */
@@ -720,6 +738,298 @@ out:
 	return rc;
 }
 
+/* ---- Enrollments -------------------------------------------------------- */
+
+static enum sa_err
+sqlite_prepare(struct dstore *ds, const char *sql, sqlite3_stmt **st)
+{
+	int r = sqlite3_prepare_v2(ds->db, sql, -1, st, NULL);
+
+	if (r != SQLITE_OK)
+		return sqlite_fail(ds, sql, r);
+	return SA_OK;
+}
+
+static char *
+col_strdup_or_null(sqlite3_stmt *st, int col)
+{
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return NULL;
+	return sqlite_col_strdup(st, col);
+}
+
+static void
+col_copy(sqlite3_stmt *st, int col, char *out, size_t cap)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	snprintf(out, cap, "%s", t ? (const char *)t : "");
+}
+
+/* enroll_read loads one token id's row; the caller holds ds->mu. */
+static enum sa_err
+enroll_read(struct dstore *ds, const char *token_id, struct enrollment *out)
+{
+	static const char sql[] =
+	    "SELECT token_id, device_id, public_key_pem, fcm_token, push_endpoint,"
+	    " trust_level, claims, seal_fingerprint, created_at, expires_at,"
+	    " revoked_at FROM enrollments WHERE token_id = ?";
+	sqlite3_stmt *st = NULL;
+	struct enrollment e;
+	enum sa_err rc;
+	int r;
+
+	memset(&e, 0, sizeof(e));
+	if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, token_id, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	if (r == SQLITE_DONE) {
+		rc = SA_ERR_NOT_FOUND;
+		goto out;
+	}
+	if (r != SQLITE_ROW) {
+		rc = sqlite_fail(ds, sql, r);
+		goto out;
+	}
+	col_copy(st, 0, e.token_id, sizeof(e.token_id));
+	col_copy(st, 1, e.device_id, sizeof(e.device_id));
+	e.public_key_pem = sqlite_col_strdup(st, 2);
+	e.fcm_token = col_strdup_or_null(st, 3);
+	e.push_endpoint = col_strdup_or_null(st, 4);
+	col_copy(st, 5, e.trust_level, sizeof(e.trust_level));
+	e.claims = sqlite_col_strdup(st, 6);
+	col_copy(st, 7, e.seal_fingerprint, sizeof(e.seal_fingerprint));
+	e.created_at = sqlite3_column_int64(st, 8);
+	e.expires_at = sqlite3_column_int64(st, 9);
+	e.revoked_at = sqlite3_column_int64(st, 10);
+	if (e.public_key_pem == NULL || e.claims == NULL ||
+	    (sqlite3_column_type(st, 3) != SQLITE_NULL && e.fcm_token == NULL) ||
+	    (sqlite3_column_type(st, 4) != SQLITE_NULL && e.push_endpoint == NULL)) {
+		enrollment_free(&e);
+		rc = SA_ERR_NOMEM;
+		goto out;
+	}
+	*out = e;
+	rc = SA_OK;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static enum sa_err
+sqlite_enroll_get(struct dstore *ds, const char *token_id,
+		  struct enrollment *out)
+{
+	enum sa_err rc;
+
+	pthread_mutex_lock(&ds->mu);
+	rc = enroll_read(ds, token_id, out);
+	pthread_mutex_unlock(&ds->mu);
+	return rc;
+}
+
+/* token_revoked tells whether a token id is on the revoked list. */
+static enum sa_err
+token_revoked(struct dstore *ds, const char *token_id, int *revoked)
+{
+	static const char sql[] = "SELECT 1 FROM revoked_tokens WHERE token_id = ?";
+	sqlite3_stmt *st = NULL;
+	enum sa_err rc;
+	int r;
+
+	if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, token_id, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW || r == SQLITE_DONE) {
+		*revoked = r == SQLITE_ROW;
+		rc = SA_OK;
+	} else {
+		rc = sqlite_fail(ds, sql, r);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * sqlite_enroll_put replaces the binding inside one IMMEDIATE transaction,
+ * so the revoked check, the read of the old binding and the write cannot be
+ * interleaved with another writer.
+ */
+static enum sa_err
+sqlite_enroll_put(struct dstore *ds, const struct enrollment *e,
+		  struct enrollment *prev, int *had_prev)
+{
+	static const char sql[] =
+	    "INSERT OR REPLACE INTO enrollments (token_id, device_id,"
+	    " public_key_pem, fcm_token, push_endpoint, trust_level, claims,"
+	    " seal_fingerprint, created_at, expires_at, revoked_at)"
+	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)";
+	struct enrollment old;
+	sqlite3_stmt *st = NULL;
+	enum sa_err rc;
+	int revoked = 0, had = 0, r;
+
+	memset(&old, 0, sizeof(old));
+	pthread_mutex_lock(&ds->mu);
+	if ((rc = sqlite_exec(ds, "BEGIN IMMEDIATE")) != SA_OK)
+		goto out;
+	if ((rc = token_revoked(ds, e->token_id, &revoked)) != SA_OK)
+		goto out;
+	if (revoked) {
+		rc = SA_ERR_TOKEN_REVOKED;
+		goto out;
+	}
+	rc = enroll_read(ds, e->token_id, &old);
+	if (rc == SA_OK)
+		had = 1;
+	else if (rc != SA_ERR_NOT_FOUND)
+		goto out;
+	if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, e->token_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, e->device_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, e->public_key_pem, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, e->fcm_token, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, e->push_endpoint, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, e->trust_level, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, e->claims, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, e->seal_fingerprint, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 9, e->created_at);
+	sqlite3_bind_int64(st, 10, e->expires_at);
+	if ((r = sqlite3_step(st)) != SQLITE_DONE) {
+		rc = sqlite_fail(ds, sql, r);
+		goto out;
+	}
+	rc = sqlite_exec(ds, "COMMIT");
+out:
+	sqlite3_finalize(st);
+	if (rc != SA_OK)
+		sqlite_rollback(ds);
+	pthread_mutex_unlock(&ds->mu);
+	if (rc == SA_OK && had) {
+		*prev = old;
+		*had_prev = 1;
+	} else {
+		enrollment_free(&old);
+		*had_prev = 0;
+	}
+	return rc;
+}
+
+static enum sa_err
+sqlite_enroll_revoke(struct dstore *ds, const char *token_id, int64_t when,
+		     const char *reason)
+{
+	static const char ins[] = "INSERT OR IGNORE INTO revoked_tokens"
+				  " (token_id, revoked_at, reason) VALUES (?, ?, ?)";
+	static const char upd[] = "UPDATE enrollments SET revoked_at = ?"
+				  " WHERE token_id = ? AND revoked_at = 0";
+	sqlite3_stmt *st = NULL;
+	enum sa_err rc;
+	int r;
+
+	pthread_mutex_lock(&ds->mu);
+	if ((rc = sqlite_exec(ds, "BEGIN IMMEDIATE")) != SA_OK)
+		goto out;
+	if ((rc = sqlite_prepare(ds, ins, &st)) != SA_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, token_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, when);
+	sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
+	if ((r = sqlite3_step(st)) != SQLITE_DONE) {
+		rc = sqlite_fail(ds, ins, r);
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if ((rc = sqlite_prepare(ds, upd, &st)) != SA_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, when);
+	sqlite3_bind_text(st, 2, token_id, -1, SQLITE_STATIC);
+	if ((r = sqlite3_step(st)) != SQLITE_DONE) {
+		rc = sqlite_fail(ds, upd, r);
+		goto out;
+	}
+	rc = sqlite_exec(ds, "COMMIT");
+out:
+	sqlite3_finalize(st);
+	if (rc != SA_OK)
+		sqlite_rollback(ds);
+	pthread_mutex_unlock(&ds->mu);
+	return rc;
+}
+
+/*
+ * sqlite_enroll_revoke_fingerprint revokes the token ids enrolled with a
+ * seal: each goes on the revoked list, so the same seal cannot be enrolled
+ * again under that token id either.
+ */
+static enum sa_err
+sqlite_enroll_revoke_fingerprint(struct dstore *ds, const char *fingerprint,
+				 int64_t when, int *count)
+{
+	static const char ins[] =
+	    "INSERT OR IGNORE INTO revoked_tokens (token_id, revoked_at, reason)"
+	    " SELECT token_id, ?, 'seal on the revocation list' FROM enrollments"
+	    " WHERE seal_fingerprint = ? AND revoked_at = 0";
+	static const char upd[] = "UPDATE enrollments SET revoked_at = ?"
+				  " WHERE seal_fingerprint = ? AND revoked_at = 0";
+	sqlite3_stmt *st = NULL;
+	enum sa_err rc;
+	int r;
+
+	pthread_mutex_lock(&ds->mu);
+	if ((rc = sqlite_exec(ds, "BEGIN IMMEDIATE")) != SA_OK)
+		goto out;
+	for (int pass = 0; pass < 2; pass++) {
+		const char *sql = pass == 0 ? ins : upd;
+		if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
+			goto out;
+		sqlite3_bind_int64(st, 1, when);
+		sqlite3_bind_text(st, 2, fingerprint, -1, SQLITE_STATIC);
+		if ((r = sqlite3_step(st)) != SQLITE_DONE) {
+			rc = sqlite_fail(ds, sql, r);
+			goto out;
+		}
+		if (pass == 1)
+			*count = sqlite3_changes(ds->db);
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	rc = sqlite_exec(ds, "COMMIT");
+out:
+	sqlite3_finalize(st);
+	if (rc != SA_OK)
+		sqlite_rollback(ds);
+	pthread_mutex_unlock(&ds->mu);
+	return rc;
+}
+
+static enum sa_err
+sqlite_enroll_count(struct dstore *ds, int64_t *out)
+{
+	static const char sql[] = "SELECT count(*) FROM enrollments"
+				  " WHERE revoked_at = 0";
+	sqlite3_stmt *st = NULL;
+	enum sa_err rc;
+	int r;
+
+	pthread_mutex_lock(&ds->mu);
+	if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
+		goto out;
+	if ((r = sqlite3_step(st)) != SQLITE_ROW) {
+		rc = sqlite_fail(ds, sql, r);
+		goto out;
+	}
+	*out = sqlite3_column_int64(st, 0);
+	rc = SA_OK;
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&ds->mu);
+	return rc;
+}
+
 const struct dstore_ops store_sqlite_ops = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -730,4 +1040,9 @@ const struct dstore_ops store_sqlite_ops = {
     .audit_count = sqlite_audit_count,
     .meta_get = sqlite_meta_get,
     .meta_set = sqlite_meta_set,
+    .enroll_put = sqlite_enroll_put,
+    .enroll_get = sqlite_enroll_get,
+    .enroll_revoke = sqlite_enroll_revoke,
+    .enroll_revoke_fingerprint = sqlite_enroll_revoke_fingerprint,
+    .enroll_count = sqlite_enroll_count,
 };
