@@ -550,6 +550,28 @@ test_up_slow_endpoint_times_out(void **state)
 	fake_stop(f);
 }
 
+/* One worker sends five messages over one kept-alive connection. */
+static void
+test_up_connection_reused(void **state)
+{
+	struct fake *f = fake_start();
+	struct pusher *p = open_pusher(NULL, 1, 2000, 3, 10, 1, 0);
+	struct outcome o[5];
+	char url[128];
+
+	memset(o, 0, sizeof(o));
+	fake_url(f, "127.0.0.1", "http", "/up/ka", url, sizeof(url));
+	for (int i = 0; i < 5; i++) {
+		send_up(p, url, &o[i]);
+		assert_true(wait_total(i + 1));
+		assert_int_equal(o[i].rc, SA_OK);
+	}
+	assert_int_equal(fake_count(f, &f->requests), 5);
+	assert_int_equal(fake_count(f, &f->connections), 1);
+	push_close(p);
+	fake_stop(f);
+}
+
 /* Without allow_private_targets nothing may reach a loopback endpoint, by
  * address or by name, over http or https. */
 static void
@@ -947,6 +969,7 @@ main(void)
 	    cmocka_unit_test_setup(test_up_410_is_final, setup),
 	    cmocka_unit_test_setup(test_up_503_then_200_retries, setup),
 	    cmocka_unit_test_setup(test_up_slow_endpoint_times_out, setup),
+	    cmocka_unit_test_setup(test_up_connection_reused, setup),
 	    cmocka_unit_test_setup(test_up_private_targets_refused, setup),
 	    cmocka_unit_test_setup(test_up_plain_http_only_on_loopback, setup),
 	    cmocka_unit_test_setup(test_up_redirect_not_followed, setup),
