@@ -375,8 +375,9 @@ push_open(const struct push_config *cfg, struct pusher **out)
 		p->up_prov = &push_unifiedpush_provider;
 		p->describe = "unifiedpush";
 		if (p->fcm_path != NULL) {
-			rc = push_fcm_open(p->fcm_path, p->fcm_token_url,
-					   p->fcm_send_url, &p->fcm);
+			rc = push_fcm_open(
+			    p->fcm_path, p->fcm_token_url, p->fcm_send_url,
+			    p->cfg.allow_private_targets, &p->fcm);
 			if (rc != SA_OK)
 				goto out;
 			p->fcm_prov = &push_fcm_provider;

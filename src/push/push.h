@@ -155,11 +155,13 @@ struct push_fcm;
  * push_fcm_open reads the service-account JSON at path (at most 64 KiB):
  * type "service_account", project_id, client_email, private_key (RSA PEM)
  * and token_uri. token_url and send_url override the token URI and the send
- * base (NULL: from the file, https://fcm.googleapis.com). The key text is
- * wiped once the EVP_PKEY holds the key. *out is freed with push_fcm_close.
+ * base (NULL: from the file, https://fcm.googleapis.com); both must be https
+ * unless allow_http. The key text is wiped once the EVP_PKEY holds the key.
+ * *out is freed with push_fcm_close.
  */
 enum sa_err push_fcm_open(const char *path, const char *token_url,
-			  const char *send_url, struct push_fcm **out);
+			  const char *send_url, int allow_http,
+			  struct push_fcm **out);
 void push_fcm_close(struct push_fcm *f);
 
 /* ---- HTTP (push_http.c) ---- */

@@ -86,12 +86,13 @@ fcm_project_ok(const char *s)
 	return 1;
 }
 
-/* fcm_url_ok accepts an absolute http(s) URL; https is enforced per
- * request by the protocol list (http only with private targets). */
+/* fcm_url_ok accepts an https URL, or an http one when allowed (tests and
+ * development only: the bearer token would cross the wire in clear). */
 static int
-fcm_url_ok(const char *s)
+fcm_url_ok(const char *s, int allow_http)
 {
-	return str_has_prefix(s, "https://") || str_has_prefix(s, "http://");
+	return str_has_prefix(s, "https://") ||
+	       (allow_http && str_has_prefix(s, "http://"));
 }
 
 /*
@@ -137,7 +138,7 @@ out:
  */
 enum sa_err
 push_fcm_open(const char *path, const char *token_url, const char *send_url,
-	      struct push_fcm **out)
+	      int allow_http, struct push_fcm **out)
 {
 	unsigned char *text = NULL;
 	size_t len = 0;
@@ -185,16 +186,17 @@ push_fcm_open(const char *path, const char *token_url, const char *send_url,
 	}
 	if (token_url == NULL || token_url[0] == '\0')
 		token_url = uri;
-	if (!fcm_url_ok(token_url)) {
+	if (!fcm_url_ok(token_url, allow_http)) {
 		log_error("push.fcm.account",
 			  "service account: field \"token_uri\" is not an "
-			  "http(s) URL");
+			  "https URL");
 		goto out;
 	}
 	if (send_url == NULL || send_url[0] == '\0')
 		send_url = FCM_DEFAULT_SEND_URL;
-	if (!fcm_url_ok(send_url) || strlen(send_url) > FCM_FIELD_MAX) {
-		log_error("push.fcm.account", "FCM send URL is not an http(s) "
+	if (!fcm_url_ok(send_url, allow_http) ||
+	    strlen(send_url) > FCM_FIELD_MAX) {
+		log_error("push.fcm.account", "FCM send URL is not an https "
 					      "URL");
 		goto out;
 	}

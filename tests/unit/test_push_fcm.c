@@ -941,6 +941,13 @@ test_fcm_bad_accounts(void **state)
 	open_expect_refused(path, "token_uri");
 	unlink(path);
 
+	/* Plain http would carry the assertion in clear: only with private
+	 * targets allowed (tests). */
+	a = good_account("http://127.0.0.1:9/token");
+	write_account(a, path);
+	open_expect_refused(path, "token_uri");
+	unlink(path);
+
 	write_account(json_pack("[s]", "not an object"), path);
 	open_expect_refused(path, "not a JSON object");
 	unlink(path);
