@@ -1,0 +1,534 @@
+/*
+ * push.c - the push interface: provider choice, the bounded queue and the
+ * worker threads that deliver and retry.
+ *
+ * Jobs wait in two lists under one mutex: "ready" (FIFO) and "later"
+ * (retries, sorted by their not-before time). A retry waiting for its
+ * backoff therefore never holds a worker: the workers take ready jobs, and
+ * a waiting worker sleeps on the condition variable until either a job is
+ * queued or the earliest retry is due. Every accepted job leaves the pusher
+ * through job_finish, which runs the callback exactly once.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+
+#include "log.h"
+#include "push/push.h"
+#include "util.h"
+
+#define PUSH_WORKERS_MAX 64
+#define PUSH_ATTEMPTS_MAX 10
+#define PUSH_TIMEOUT_MAX 60000
+#define PUSH_BACKOFF_MAX 30000 /* also the cap of any one retry delay */
+#define PUSH_QUEUE_MAX 1000000
+
+struct push_job {
+	struct push_job *next;
+	const struct push_provider *prov;
+	char *target;
+	json_t *msg;
+	char *body; /* msg as compact JSON */
+	size_t body_len;
+	push_done_cb cb;
+	void *arg;
+	int attempts;
+	uint64_t not_before_ms;
+	struct push_result last;
+};
+
+struct push_worker {
+	struct pusher *p;
+	pthread_t thread;
+	int started;
+	CURL *service;
+	CURL *device;
+};
+
+struct pusher {
+	struct push_config cfg; /* defaults applied; strings below */
+	char *mode;
+	char *fcm_path;
+	char *fcm_token_url;
+	char *fcm_send_url;
+	const char *describe; /* for push_mode */
+	const struct push_provider *fcm_prov;
+	const struct push_provider *up_prov;
+	struct push_fcm *fcm;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* work arrived, or shutting down */
+	struct push_job *ready, *ready_tail;
+	struct push_job *later; /* sorted by not_before_ms */
+	size_t queued;		/* ready + later */
+	int stopping;
+	_Atomic uint64_t abort_at_ms;
+
+	struct push_worker *workers;
+	int nworkers;
+};
+
+void
+push_result_set(struct push_result *res, enum sa_err rc, int retry,
+		const char *fmt, ...)
+{
+	va_list ap;
+
+	res->rc = rc;
+	res->retry = retry;
+	va_start(ap, fmt);
+	vsnprintf(res->reason, sizeof(res->reason), fmt, ap);
+	va_end(ap);
+}
+
+static void
+job_free(struct push_job *j)
+{
+	if (j == NULL)
+		return;
+	free(j->target);
+	json_decref(j->msg);
+	if (j->body != NULL)
+		OPENSSL_cleanse(j->body, j->body_len); /* may hold a code */
+	free(j->body);
+	free(j);
+}
+
+/*
+ * job_finish reports the outcome of a job that leaves the pusher, logs
+ * failures (so none goes unnoticed even without a callback) and frees it.
+ */
+static void
+job_finish(struct push_job *j, enum sa_err rc, const char *reason)
+{
+	if (rc != SA_OK) {
+		json_t *f = json_pack("{s:s, s:s, s:s, s:i}", "msg", reason,
+				      "provider", j->prov->name, "error",
+				      sa_err_code(rc), "attempts", j->attempts);
+		log_json(SA_LOG_WARN, "push.failed", f);
+	}
+	if (j->cb != NULL)
+		j->cb(rc, reason, j->attempts, j->arg);
+	job_free(j);
+}
+
+/* Queue operations; the caller holds p->mu. */
+static void
+queue_ready(struct pusher *p, struct push_job *j)
+{
+	j->next = NULL;
+	if (p->ready_tail != NULL)
+		p->ready_tail->next = j;
+	else
+		p->ready = j;
+	p->ready_tail = j;
+	p->queued++;
+}
+
+static void
+queue_later(struct pusher *p, struct push_job *j)
+{
+	struct push_job **pp = &p->later;
+
+	while (*pp != NULL && (*pp)->not_before_ms <= j->not_before_ms)
+		pp = &(*pp)->next;
+	j->next = *pp;
+	*pp = j;
+	p->queued++;
+}
+
+/*
+ * queue_take removes the next job to run: the head of ready, else a due
+ * retry, else (when any is set) any job at all for shutdown. NULL when
+ * nothing is due; *wait_ms then says how long until the first retry is.
+ */
+static struct push_job *
+queue_take(struct pusher *p, int any, uint64_t *wait_ms)
+{
+	struct push_job *j = NULL;
+	uint64_t now = now_mono_ms();
+
+	*wait_ms = 0;
+	if (p->ready != NULL) {
+		j = p->ready;
+		p->ready = j->next;
+		if (p->ready == NULL)
+			p->ready_tail = NULL;
+	} else if (p->later != NULL &&
+		   (any || p->later->not_before_ms <= now)) {
+		j = p->later;
+		p->later = j->next;
+	} else if (p->later != NULL) {
+		*wait_ms = p->later->not_before_ms - now;
+	}
+	if (j != NULL) {
+		j->next = NULL;
+		p->queued--;
+	}
+	return j;
+}
+
+/* cond_wait_ms waits on the pusher's condition for at most ms. */
+static void
+cond_wait_ms(struct pusher *p, uint64_t ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+}
+
+/* retry_delay_ms is backoff_ms doubled per earlier attempt, raised to the
+ * service's Retry-After hint, and capped. */
+static uint64_t
+retry_delay_ms(const struct pusher *p, const struct push_job *j)
+{
+	uint64_t d = (uint64_t)p->cfg.backoff_ms;
+
+	for (int i = 1; i < j->attempts && d < PUSH_BACKOFF_MAX; i++)
+		d *= 2;
+	if (j->last.retry_after_ms > 0 && (uint64_t)j->last.retry_after_ms > d)
+		d = (uint64_t)j->last.retry_after_ms;
+	return d > PUSH_BACKOFF_MAX ? PUSH_BACKOFF_MAX : d;
+}
+
+/*
+ * worker_attempt runs one attempt of j and decides what happens next: done
+ * (callback), or back into the queue to wait for its retry.
+ */
+static void
+worker_attempt(struct push_worker *w, struct push_job *j)
+{
+	struct pusher *p = w->p;
+	struct push_call call = {
+	    .cfg = &p->cfg,
+	    .fcm = p->fcm,
+	    .service = w->service,
+	    .device = w->device,
+	    .abort_at_ms = &p->abort_at_ms,
+	    .target = j->target,
+	    .msg = j->msg,
+	    .body = j->body,
+	    .body_len = j->body_len,
+	};
+	char reason[PUSH_REASON_MAX + 48];
+
+	memset(&j->last, 0, sizeof(j->last));
+	j->attempts++;
+	j->prov->send(&call, &j->last);
+	if (j->last.rc == SA_OK || !j->last.retry ||
+	    j->attempts >= p->cfg.max_attempts) {
+		job_finish(j, j->last.rc, j->last.reason);
+		return;
+	}
+	pthread_mutex_lock(&p->mu);
+	if (p->stopping) {
+		pthread_mutex_unlock(&p->mu);
+		snprintf(reason, sizeof(reason),
+			 "shutting down; last attempt: %s", j->last.reason);
+		job_finish(j, SA_ERR_SHUTTING_DOWN, reason);
+		return;
+	}
+	j->not_before_ms = now_mono_ms() + retry_delay_ms(p, j);
+	queue_later(p, j);
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	log_debug("push.retry", "%s attempt %d failed, will retry: %s",
+		  j->prov->name, j->attempts, j->last.reason);
+}
+
+/*
+ * worker_main takes jobs until the pusher stops; then it fails what is
+ * still queued with SA_ERR_SHUTTING_DOWN, so callbacks keep running on
+ * worker threads, and exits when the queue is empty.
+ */
+static void *
+worker_main(void *arg)
+{
+	struct push_worker *w = arg;
+	struct pusher *p = w->p;
+	struct push_job *j;
+	uint64_t wait_ms;
+
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		j = queue_take(p, p->stopping, &wait_ms);
+		if (j == NULL) {
+			if (p->stopping)
+				break;
+			if (wait_ms > 0)
+				cond_wait_ms(p, wait_ms);
+			else
+				pthread_cond_wait(&p->cv, &p->mu);
+			continue;
+		}
+		int stopping = p->stopping;
+		pthread_mutex_unlock(&p->mu);
+		if (stopping)
+			job_finish(j, SA_ERR_SHUTTING_DOWN,
+				   j->attempts > 0
+				       ? "shutting down before the retry"
+				       : "shutting down before sending");
+		else
+			worker_attempt(w, j);
+		pthread_mutex_lock(&p->mu);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+/* config_defaults fills zero fields and checks ranges. */
+static enum sa_err
+config_defaults(struct push_config *c)
+{
+	if (c->timeout_ms == 0)
+		c->timeout_ms = 5000;
+	if (c->max_attempts == 0)
+		c->max_attempts = 3;
+	if (c->backoff_ms == 0)
+		c->backoff_ms = 500;
+	if (c->workers == 0)
+		c->workers = 2;
+	if (c->queue_max == 0)
+		c->queue_max = 10000;
+	if (c->timeout_ms < 0 || c->timeout_ms > PUSH_TIMEOUT_MAX ||
+	    c->max_attempts < 0 || c->max_attempts > PUSH_ATTEMPTS_MAX ||
+	    c->backoff_ms < 0 || c->backoff_ms > PUSH_BACKOFF_MAX ||
+	    c->workers < 0 || c->workers > PUSH_WORKERS_MAX ||
+	    c->queue_max > PUSH_QUEUE_MAX) {
+		log_error("push.config", "push settings out of range "
+					 "(timeout_ms, max_attempts, "
+					 "backoff_ms, workers or queue_max)");
+		return SA_ERR_CONFIG;
+	}
+	return SA_OK;
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return s != NULL && s[0] != '\0' ? strdup(s) : NULL;
+}
+
+/*
+ * push_open: see push.h. The providers are chosen here, once: mode "log"
+ * and "none" replace both real providers; otherwise FCM needs its service
+ * account and UnifiedPush needs nothing.
+ */
+enum sa_err
+push_open(const struct push_config *cfg, struct pusher **out)
+{
+	struct pusher *p = NULL;
+	const char *mode = cfg->mode;
+	enum sa_err rc;
+
+	if ((rc = push_http_global_init()) != SA_OK)
+		return rc;
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return SA_ERR_NOMEM;
+	pthread_mutex_init(&p->mu, NULL);
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&p->cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	p->cfg = *cfg;
+	if ((rc = config_defaults(&p->cfg)) != SA_OK)
+		goto out;
+	if (mode == NULL || mode[0] == '\0')
+		mode = "auto";
+	rc = SA_ERR_NOMEM;
+	p->mode = strdup(mode);
+	p->fcm_path = dup_or_null(cfg->fcm_service_account_path);
+	p->fcm_token_url = dup_or_null(cfg->fcm_token_url);
+	p->fcm_send_url = dup_or_null(cfg->fcm_send_url);
+	if (p->mode == NULL)
+		goto out;
+	p->cfg.mode = p->mode;
+	p->cfg.fcm_service_account_path = p->fcm_path;
+	p->cfg.fcm_token_url = p->fcm_token_url;
+	p->cfg.fcm_send_url = p->fcm_send_url;
+
+	if (strcmp(mode, "log") == 0) {
+		p->fcm_prov = p->up_prov = &push_log_provider;
+		p->describe = "log";
+	} else if (strcmp(mode, "none") == 0) {
+		p->fcm_prov = p->up_prov = &push_none_provider;
+		p->describe = "none";
+	} else if (strcmp(mode, "auto") == 0) {
+		p->up_prov = &push_unifiedpush_provider;
+		p->describe = "unifiedpush";
+		if (p->fcm_path != NULL) {
+			rc = push_fcm_open(
+			    p->fcm_path, p->fcm_token_url, p->fcm_send_url,
+			    p->cfg.allow_private_targets, &p->fcm);
+			if (rc != SA_OK)
+				goto out;
+			p->fcm_prov = &push_fcm_provider;
+			p->describe = "fcm+unifiedpush";
+		}
+	} else {
+		log_error("push.config", "push mode must be auto, log or none");
+		rc = SA_ERR_CONFIG;
+		goto out;
+	}
+
+	rc = SA_ERR_NOMEM;
+	p->workers = calloc((size_t)p->cfg.workers, sizeof(*p->workers));
+	if (p->workers == NULL)
+		goto out;
+	for (int i = 0; i < p->cfg.workers; i++) {
+		struct push_worker *w = &p->workers[i];
+		w->p = p;
+		w->service = curl_easy_init();
+		w->device = curl_easy_init();
+		p->nworkers++;
+		if (w->service == NULL || w->device == NULL)
+			goto out;
+		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+			rc = SA_ERR_INTERNAL;
+			goto out;
+		}
+		w->started = 1;
+	}
+	log_info("push.open", "push mode %s, %d workers", p->describe,
+		 p->nworkers);
+	*out = p;
+	p = NULL;
+	rc = SA_OK;
+out:
+	push_close(p);
+	return rc;
+}
+
+/*
+ * push_send: see push.h. The target and the message are checked here so a
+ * caller learns at once about what can never be delivered.
+ */
+enum sa_err
+push_send(struct pusher *p, const struct push_target *t, json_t *msg,
+	  push_done_cb cb, void *arg)
+{
+	struct push_job *j = NULL;
+	const char *target;
+	size_t max;
+	enum sa_err rc = SA_ERR_BAD_REQUEST;
+
+	if (!json_is_object(msg) || t == NULL ||
+	    (t->fcm_token == NULL) == (t->endpoint == NULL))
+		goto out;
+	target = t->fcm_token != NULL ? t->fcm_token : t->endpoint;
+	max = t->fcm_token != NULL ? PUSH_FCM_TOKEN_MAX : PUSH_ENDPOINT_MAX;
+	if (target[0] == '\0' || strnlen(target, max + 1) > max)
+		goto out;
+	for (const char *c = target; *c; c++)
+		if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f)
+			goto out; /* tokens and URLs are printable ASCII */
+	rc = SA_ERR_NOMEM;
+	j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		goto out;
+	j->prov = t->fcm_token != NULL ? p->fcm_prov : p->up_prov;
+	if (j->prov == NULL) {
+		rc = SA_ERR_PUSH;
+		log_warn("push.send", "FCM is not configured");
+		goto out;
+	}
+	j->target = strdup(target);
+	j->body = json_dumps(msg, JSON_COMPACT);
+	if (j->target == NULL || j->body == NULL)
+		goto out;
+	j->body_len = strlen(j->body);
+	if (j->body_len > PUSH_MSG_MAX) {
+		rc = SA_ERR_BAD_REQUEST;
+		goto out;
+	}
+	j->msg = msg;
+	msg = NULL;
+	j->cb = cb;
+	j->arg = arg;
+
+	pthread_mutex_lock(&p->mu);
+	if (p->stopping)
+		rc = SA_ERR_SHUTTING_DOWN;
+	else if (p->queued >= p->cfg.queue_max)
+		rc = SA_ERR_UNAVAILABLE;
+	else {
+		queue_ready(p, j);
+		j = NULL;
+		pthread_cond_signal(&p->cv);
+		rc = SA_OK;
+	}
+	pthread_mutex_unlock(&p->mu);
+	if (rc == SA_ERR_UNAVAILABLE)
+		log_warn("push.send", "push queue full (%zu messages)",
+			 p->cfg.queue_max);
+out:
+	job_free(j);
+	json_decref(msg);
+	return rc;
+}
+
+/*
+ * push_close: see push.h. Transfers in flight get until now + timeout_ms,
+ * then their progress callback aborts them; queued jobs are failed by the
+ * workers as they drain the queue.
+ */
+void
+push_close(struct pusher *p)
+{
+	struct push_job *j;
+	uint64_t wait_ms;
+
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stopping = 1;
+	atomic_store(&p->abort_at_ms,
+		     now_mono_ms() + (uint64_t)p->cfg.timeout_ms);
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	for (int i = 0; i < p->nworkers; i++) {
+		struct push_worker *w = &p->workers[i];
+		if (w->started)
+			pthread_join(w->thread, NULL);
+		if (w->service != NULL)
+			curl_easy_cleanup(w->service);
+		if (w->device != NULL)
+			curl_easy_cleanup(w->device);
+	}
+	/* Only when no worker ever started can jobs remain here. */
+	while ((j = queue_take(p, 1, &wait_ms)) != NULL)
+		job_finish(j, SA_ERR_SHUTTING_DOWN, "shutting down");
+	free(p->workers);
+	push_fcm_close(p->fcm);
+	free(p->mode);
+	free(p->fcm_path);
+	free(p->fcm_token_url);
+	free(p->fcm_send_url);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	free(p);
+}
+
+const char *
+push_mode(const struct pusher *p)
+{
+	return p->describe;
+}

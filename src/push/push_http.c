@@ -1,0 +1,345 @@
+/*
+ * push_http.c - the libcurl plumbing shared by the push providers: one
+ * global initialisation, a bounded POST on a caller-owned easy handle, and
+ * the address rules that keep device-supplied endpoints off internal
+ * networks (SSRF).
+ */
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "push/push.h"
+#include "util.h"
+
+static pthread_once_t http_once = PTHREAD_ONCE_INIT;
+static CURLcode http_init_rc = CURLE_FAILED_INIT;
+
+static void
+http_init_once(void)
+{
+	http_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+enum sa_err
+push_http_global_init(void)
+{
+	pthread_once(&http_once, http_init_once);
+	return http_init_rc == CURLE_OK ? SA_OK : SA_ERR_INTERNAL;
+}
+
+/*
+ * http_v4_refused classifies an IPv4 address given in host byte order.
+ * Besides the ranges the design names, the IETF protocol block and the
+ * benchmarking and documentation ranges are refused: nothing legitimate
+ * lives there.
+ */
+static const char *
+http_v4_refused(uint32_t a)
+{
+	static const struct {
+		uint32_t net, mask;
+		const char *why;
+	} v4[] = {
+	    {0x00000000, 0xff000000, "unspecified"}, /* 0/8 */
+	    {0x0a000000, 0xff000000, "private"},     /* 10/8 */
+	    {0x64400000, 0xffc00000, "shared address space (CGNAT)"},
+	    {0x7f000000, 0xff000000, "loopback"},   /* 127/8 */
+	    {0xa9fe0000, 0xffff0000, "link-local"}, /* 169.254/16 */
+	    {0xac100000, 0xfff00000, "private"},    /* 172.16/12 */
+	    {0xc0000000, 0xffffff00, "reserved"},   /* 192.0.0/24 */
+	    {0xc0000200, 0xffffff00, "reserved"},   /* 192.0.2/24 */
+	    {0xc0a80000, 0xffff0000, "private"},    /* 192.168/16 */
+	    {0xc6120000, 0xfffe0000, "reserved"},   /* 198.18/15 */
+	    {0xc6336400, 0xffffff00, "reserved"},   /* 198.51.100/24 */
+	    {0xcb007100, 0xffffff00, "reserved"},   /* 203.0.113/24 */
+	    {0xe0000000, 0xf0000000, "multicast"},  /* 224/4 */
+	    {0xf0000000, 0xf0000000, "reserved"},   /* 240/4, broadcast */
+	};
+
+	for (size_t i = 0; i < ARRAY_LEN(v4); i++)
+		if ((a & v4[i].mask) == v4[i].net)
+			return v4[i].why;
+	return NULL;
+}
+
+static uint32_t
+http_be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/*
+ * http_v6_refused classifies an IPv6 address. Forms that embed an IPv4
+ * address (mapped, compatible, NAT64, 6to4) are judged by that address, as
+ * the packets end up there.
+ */
+static const char *
+http_v6_refused(const unsigned char *b)
+{
+	static const unsigned char zero[16];
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0,	   0,
+						 0, 0, 0, 0, 0xff, 0xff};
+	static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b};
+
+	if (memcmp(b, zero, 16) == 0)
+		return "unspecified";
+	if (memcmp(b, zero, 15) == 0 && b[15] == 1)
+		return "loopback";
+	if (memcmp(b, mapped, 12) == 0 || memcmp(b, nat64, 12) == 0)
+		return http_v4_refused(http_be32(b + 12));
+	if (memcmp(b, zero, 12) == 0) /* IPv4-compatible, deprecated */
+		return "reserved";
+	if (b[0] == 0x20 && b[1] == 0x02) /* 6to4 */
+		return http_v4_refused(http_be32(b + 2));
+	if ((b[0] & 0xfe) == 0xfc) /* fc00::/7 */
+		return "private";
+	if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) /* fe80::/10 */
+		return "link-local";
+	if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) /* fec0::/10, site-local */
+		return "private";
+	if (b[0] == 0xff)
+		return "multicast";
+	if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8)
+		return "reserved"; /* 2001:db8::/32, documentation */
+	return NULL;
+}
+
+const char *
+push_http_addr_refused(const struct sockaddr *sa, socklen_t len)
+{
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *s4 = (const void *)sa;
+		return http_v4_refused(ntohl(s4->sin_addr.s_addr));
+	}
+	if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+		return http_v6_refused(s6->sin6_addr.s6_addr);
+	}
+	return "reserved"; /* not an internet address at all */
+}
+
+int
+push_http_is_loopback(const struct sockaddr *sa, socklen_t len)
+{
+	const char *why = push_http_addr_refused(sa, len);
+
+	return why != NULL && strcmp(why, "loopback") == 0;
+}
+
+/* State of one transfer, shared with the callbacks. */
+struct http_xfer {
+	const struct push_http_req *rq;
+	struct push_http_resp *resp;
+	int plain;    /* the URL is http:// */
+	int refused;  /* the address rules refused a connection */
+	int overflow; /* the body passed PUSH_HTTP_BODY_MAX */
+	int aborted;  /* the pusher is shutting down */
+};
+
+/*
+ * http_opensocket is where the address rules are enforced: curl calls it
+ * with the address it is about to connect to, after name resolution, so a
+ * name that resolves to an internal address is caught, whatever the name.
+ */
+static curl_socket_t
+http_opensocket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+	struct http_xfer *x = clientp;
+	const struct sockaddr *sa = &addr->addr;
+	socklen_t len = addr->addrlen;
+	const char *why;
+
+	if (purpose != CURLSOCKTYPE_IPCXN)
+		goto refuse;
+	if (x->rq->device) {
+		why = push_http_addr_refused(sa, len);
+		if (why != NULL && !x->rq->allow_private) {
+			snprintf(x->resp->error, sizeof(x->resp->error),
+				 "endpoint address refused: %s", why);
+			goto refuse;
+		}
+		/* Plain http would expose the message on the wire; it is
+		 * only for development against a loopback distributor. */
+		if (x->plain && !push_http_is_loopback(sa, len)) {
+			snprintf(x->resp->error, sizeof(x->resp->error),
+				 "endpoint refused: http:// only on loopback");
+			goto refuse;
+		}
+	}
+	return socket(addr->family, addr->socktype | SOCK_CLOEXEC,
+		      addr->protocol);
+refuse:
+	x->refused = 1;
+	return CURL_SOCKET_BAD;
+}
+
+/* http_write keeps at most PUSH_HTTP_BODY_MAX bytes; more aborts. */
+static size_t
+http_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct http_xfer *x = userdata;
+	struct push_http_resp *r = x->resp;
+	size_t n = size * nmemb;
+
+	if (n > PUSH_HTTP_BODY_MAX - r->body_len) {
+		x->overflow = 1;
+		return 0;
+	}
+	memcpy(r->body + r->body_len, ptr, n);
+	r->body_len += n;
+	r->body[r->body_len] = '\0';
+	return n;
+}
+
+/* http_progress aborts the transfer once the pusher's deadline passes. */
+static int
+http_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
+	      curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct http_xfer *x = clientp;
+	uint64_t at;
+
+	if (x->rq->abort_at_ms == NULL)
+		return 0;
+	at = atomic_load(x->rq->abort_at_ms);
+	if (at != 0 && now_mono_ms() >= at) {
+		x->aborted = 1;
+		return 1;
+	}
+	return 0;
+}
+
+#define SETOPT(h, opt, val)                                                    \
+	do {                                                                   \
+		if (curl_easy_setopt((h), (opt), (val)) != CURLE_OK)           \
+			goto setopt_failed;                                    \
+	} while (0)
+
+/*
+ * push_http_post: see push.h. The handle is reset before use, which keeps
+ * its connection cache, so consecutive posts to one service reuse a
+ * keep-alive connection.
+ */
+enum sa_err
+push_http_post(void *h, const struct push_http_req *rq,
+	       struct push_http_resp *resp)
+{
+	struct http_xfer x = {rq, resp, 0, 0, 0, 0};
+	char errbuf[CURL_ERROR_SIZE] = "";
+	const char *protocols;
+	CURLcode cc;
+	curl_off_t ra = 0;
+	long status = 0;
+
+	resp->status = 0;
+	resp->retry_after_ms = 0;
+	resp->body[0] = '\0';
+	resp->body_len = 0;
+	resp->error[0] = '\0';
+	if (rq->abort_at_ms != NULL && atomic_load(rq->abort_at_ms) != 0 &&
+	    now_mono_ms() >= atomic_load(rq->abort_at_ms)) {
+		snprintf(resp->error, sizeof(resp->error), "shutting down");
+		return SA_ERR_SHUTTING_DOWN;
+	}
+	x.plain = strncasecmp(rq->url, "http://", 7) == 0;
+	protocols = rq->allow_private ? "http,https" : "https";
+
+	curl_easy_reset(h);
+	SETOPT(h, CURLOPT_URL, rq->url);
+	SETOPT(h, CURLOPT_PROTOCOLS_STR, protocols);
+	SETOPT(h, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+	SETOPT(h, CURLOPT_FOLLOWLOCATION, 0L);
+	SETOPT(h, CURLOPT_NOSIGNAL, 1L);
+	SETOPT(h, CURLOPT_PROXY, ""); /* an environment proxy would hide
+					 the address we must check */
+	SETOPT(h, CURLOPT_TIMEOUT_MS, rq->timeout_ms);
+	SETOPT(h, CURLOPT_CONNECTTIMEOUT_MS, rq->timeout_ms);
+	SETOPT(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	SETOPT(h, CURLOPT_USERAGENT, "sealauth/" SEALAUTH_VERSION);
+	SETOPT(h, CURLOPT_POST, 1L);
+	SETOPT(h, CURLOPT_POSTFIELDS, rq->body);
+	SETOPT(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+	SETOPT(h, CURLOPT_HTTPHEADER, (struct curl_slist *)rq->headers);
+	SETOPT(h, CURLOPT_OPENSOCKETFUNCTION, http_opensocket);
+	SETOPT(h, CURLOPT_OPENSOCKETDATA, &x);
+	SETOPT(h, CURLOPT_WRITEFUNCTION, http_write);
+	SETOPT(h, CURLOPT_WRITEDATA, &x);
+	SETOPT(h, CURLOPT_NOPROGRESS, 0L);
+	SETOPT(h, CURLOPT_XFERINFOFUNCTION, http_progress);
+	SETOPT(h, CURLOPT_XFERINFODATA, &x);
+	SETOPT(h, CURLOPT_ERRORBUFFER, errbuf);
+	SETOPT(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)PUSH_HTTP_BODY_MAX);
+
+	cc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK &&
+	    ra > 0)
+		resp->retry_after_ms = ra > 3600 ? 3600000L : (long)ra * 1000L;
+	/* The handle keeps pointers to our stack; drop them. */
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+
+	if (x.aborted) {
+		snprintf(resp->error, sizeof(resp->error), "shutting down");
+		return SA_ERR_SHUTTING_DOWN;
+	}
+	if (x.refused) {
+		if (resp->error[0] == '\0')
+			snprintf(resp->error, sizeof(resp->error),
+				 "connection refused by the address rules");
+		return SA_ERR_FORBIDDEN;
+	}
+	if (cc == CURLE_UNSUPPORTED_PROTOCOL) {
+		snprintf(resp->error, sizeof(resp->error),
+			 "URL scheme not allowed (%s only)", protocols);
+		return SA_ERR_FORBIDDEN;
+	}
+	if (status > 0 &&
+	    (cc == CURLE_OK || x.overflow || cc == CURLE_FILESIZE_EXCEEDED)) {
+		/* An over-long body still carries a status that decides. */
+		resp->status = status;
+		return SA_OK;
+	}
+	snprintf(resp->error, sizeof(resp->error), "%s",
+		 errbuf[0] ? errbuf : curl_easy_strerror(cc));
+	if (cc == CURLE_OPERATION_TIMEDOUT)
+		return SA_ERR_TIMEOUT;
+	return SA_ERR_IO;
+
+setopt_failed:
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+	snprintf(resp->error, sizeof(resp->error), "curl option refused");
+	return SA_ERR_INTERNAL;
+}
+
+void
+push_http_transport_result(enum sa_err rc, const struct push_http_resp *resp,
+			   struct push_result *res)
+{
+	switch (rc) {
+	case SA_ERR_TIMEOUT:
+		push_result_set(res, SA_ERR_TIMEOUT, 1, "timeout: %s",
+				resp->error);
+		break;
+	case SA_ERR_IO:
+		push_result_set(res, SA_ERR_PUSH, 1, "transport: %s",
+				resp->error);
+		break;
+	case SA_ERR_SHUTTING_DOWN:
+		push_result_set(res, SA_ERR_SHUTTING_DOWN, 0, "%s",
+				resp->error);
+		break;
+	case SA_ERR_FORBIDDEN:
+		push_result_set(res, SA_ERR_PUSH, 0, "%s", resp->error);
+		break;
+	default:
+		push_result_set(res, rc, 0, "%s", resp->error);
+		break;
+	}
+}
