@@ -20,6 +20,9 @@ struct http_server;
 struct keys;
 struct ratelimit;
 struct ws_server;
+struct pusher;
+struct services;
+struct trust;
 
 struct app {
 	struct config cfg;
@@ -33,6 +36,12 @@ struct app {
 	struct ratelimit *rl;
 	struct ws_server *ws;
 	struct http_server *http;
+	struct services *services;
+	struct pusher *push;
+	struct trust *trust;
+	int trust_demo;		     /* the demo trust environment is in use */
+	unsigned char *otp_secret;   /* OTP_SECRET_MASTER bytes, wiped at exit */
+	size_t otp_secret_len;
 	unsigned int schema_flags; /* vflags for schema_validate */
 	uint64_t started_mono_ms;
 	int64_t started_unix;

@@ -226,6 +226,12 @@ http_res_error(struct http_response *res, enum sa_err err, const char *field,
 }
 
 void
+http_res_status(struct http_response *res, unsigned int status)
+{
+	res->status = status;
+}
+
+void
 http_res_header(struct http_response *res, const char *name, const char *value)
 {
 	if (res->nheaders >= RES_HEADERS_MAX)

@@ -100,6 +100,11 @@ enum sa_err http_res_error(struct http_response *res, enum sa_err err,
 			   const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* http_res_status overrides the status of a prepared response (for the few
+ * places where SPEC gives one error two statuses, e.g. 409 for a revoked
+ * token at enrollment, 403 at login). */
+void http_res_status(struct http_response *res, unsigned int status);
+
 /* http_res_header adds a header (copied); at most a few per response. */
 void http_res_header(struct http_response *res, const char *name,
 		     const char *value);
