@@ -130,6 +130,7 @@ out:
 
 /* ---- the key store ----------------------------------------------------- */
 
+/* device_id_ok tells whether id is 1..DEVICE_ID_MAX of [A-Za-z0-9._:-]. */
 static int
 device_id_ok(const char *id)
 {
@@ -305,6 +306,7 @@ device_open(const char *dir, FILE *err, struct device **out)
 	struct device *d;
 	char *pub = NULL;
 	const char *stored;
+	struct stat st;
 	json_error_t je;
 	enum sa_err rc;
 
@@ -316,6 +318,17 @@ device_open(const char *dir, FILE *err, struct device **out)
 	}
 	if ((rc = path_in(dir, DEVICE_KEY_FILE, path)) != SA_OK)
 		goto out;
+	/* As for the server's own keys: a private key others may read is
+	 * refused, not used. */
+	if (stat(path, &st) == 0 && (st.st_mode & 077) != 0) {
+		if (err)
+			fprintf(err,
+				"sealauth: %s has mode %03o; others may "
+				"access it (chmod 600 %s)\n",
+				path, (unsigned int)(st.st_mode & 0777), path);
+		rc = SA_ERR_FORBIDDEN;
+		goto out;
+	}
 	if ((rc = read_file(path, ECDSA_PEM_MAX, &text, &len)) != SA_OK) {
 		if (err)
 			fprintf(err,
@@ -677,6 +690,7 @@ struct push_req {
 	int too_large;
 };
 
+/* reply queues a JSON answer (copied) on a push connection. */
 static enum MHD_Result
 reply(struct MHD_Connection *c, unsigned int status, const char *json)
 {
@@ -1026,6 +1040,10 @@ parse_iso(const char *s)
 	return (int64_t)timegm(&tm);
 }
 
+/*
+ * print_block shows a login push the way a phone would: service, code,
+ * scopes, where the login was started and when it expires.
+ */
 static void
 print_block(FILE *f, const json_t *m, int64_t now)
 {
@@ -1071,6 +1089,7 @@ print_block(FILE *f, const json_t *m, int64_t now)
 	fflush(f);
 }
 
+/* emit writes one JSON event line to f (may be NULL); it steals ev. */
 static void
 emit(FILE *f, json_t *ev)
 {

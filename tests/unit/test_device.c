@@ -404,6 +404,59 @@ enrolled(struct fixture *fx)
 	return d;
 }
 
+static size_t
+discard(char *p, size_t size, size_t nmemb, void *userdata)
+{
+	(void)p;
+	(void)userdata;
+	return size * nmemb;
+}
+
+struct chunks {
+	size_t left;
+};
+
+static size_t
+read_spaces(char *p, size_t size, size_t nmemb, void *userdata)
+{
+	struct chunks *c = userdata;
+	size_t n = size * nmemb < c->left ? size * nmemb : c->left;
+
+	memset(p, ' ', n);
+	c->left -= n;
+	return n;
+}
+
+/*
+ * post_chunked POSTs n spaces with chunked transfer encoding, so the
+ * listener learns the size only while reading; returns the HTTP status.
+ */
+static long
+post_chunked(unsigned int port, size_t n)
+{
+	char url[128];
+	long status = 0;
+	struct chunks ch = {n};
+	struct curl_slist *h = NULL;
+	CURL *c = curl_easy_init();
+
+	assert_non_null(c);
+	h = curl_slist_append(h, "Transfer-Encoding: chunked");
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/push", port);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+	curl_easy_setopt(c, CURLOPT_POST, 1L);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_READFUNCTION, read_spaces);
+	curl_easy_setopt(c, CURLOPT_READDATA, &ch);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	curl_slist_free_all(h);
+	return status;
+}
+
 /* post_push POSTs a body to the listener and returns the HTTP status. */
 static long
 post_push(unsigned int port, const char *path, const char *body, size_t n)
@@ -420,8 +473,7 @@ post_push(unsigned int port, const char *path, const char *body, size_t n)
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)n);
 	}
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, fwrite);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, stderr);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
 	if (curl_easy_perform(c) == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_cleanup(c);
@@ -700,6 +752,23 @@ test_open_refuses_swapped_key(void **state)
 	assert_int_equal(rename(from, to), 0);
 	assert_int_equal(device_open(fx->dir, NULL, &d), SA_ERR_VALIDATION);
 	assert_null(d);
+}
+
+static void
+test_open_refuses_readable_key(void **state)
+{
+	struct fixture *fx = *state;
+	char key[256];
+	struct device *d = NULL;
+
+	assert_int_equal(device_init(fx->dir, "dev-m", 0, NULL), SA_OK);
+	snprintf(key, sizeof(key), "%s/device-key.pem", fx->dir);
+	assert_int_equal(chmod(key, 0640), 0);
+	assert_int_equal(device_open(fx->dir, NULL, &d), SA_ERR_FORBIDDEN);
+	assert_null(d);
+	assert_int_equal(chmod(key, 0600), 0);
+	assert_int_equal(device_open(fx->dir, NULL, &d), SA_OK);
+	device_close(d);
 }
 
 static void
@@ -1026,6 +1095,8 @@ test_listen_refuses_bad_pushes(void **state)
 	assert_int_equal(post_push(port, "/push", big, DEVICE_PUSH_MAX + 4096),
 			 413);
 	free(big);
+	assert_int_equal(post_chunked(port, DEVICE_PUSH_MAX + 1), 413);
+	assert_int_equal(post_chunked(port, 100), 400);
 	assert_int_equal(post_push(port, "/push", NULL, 0), 405);
 	assert_int_equal(post_push(port, "/elsewhere", "{}", 2), 404);
 	/* Still listening: a good push is answered. */
@@ -1130,6 +1201,7 @@ main(void)
 	    T(test_sign_verify_checks_with_openssl),
 	    T(test_init_modes_and_overwrite),
 	    T(test_open_refuses_swapped_key),
+	    T(test_open_refuses_readable_key),
 	    T(test_enroll_stores_token),
 	    T(test_enroll_fcm_and_seal_file),
 	    T(test_enroll_refused_keeps_device),
