@@ -11,6 +11,14 @@
 
 enum sa_err api_health(struct http_request *req, struct http_response *res);
 enum sa_err api_jwks(struct http_request *req, struct http_response *res);
+enum sa_err api_enroll(struct http_request *req, struct http_response *res);
+enum sa_err api_initiate(struct http_request *req, struct http_response *res);
+enum sa_err api_verify(struct http_request *req, struct http_response *res);
+
+struct schema;
+extern const struct schema api_enroll_schema;
+extern const struct schema api_initiate_schema;
+extern const struct schema api_verify_schema;
 
 /*
  * api_routes returns the route table; test-only routes are included when

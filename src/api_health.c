@@ -4,10 +4,14 @@
  * 200 when every dependency answers, 503 when one does not, so a load
  * balancer takes a degraded instance out of rotation. The body says which.
  */
+#include <string.h>
+
 #include "api.h"
 #include "app.h"
 #include "http.h"
+#include "push/push.h"
 #include "store/store.h"
+#include "trust.h"
 #include "util.h"
 #include "ws.h"
 
@@ -45,12 +49,24 @@ api_health(struct http_request *req, struct http_response *res)
 	    (json_int_t)((now_mono_ms() - app->started_mono_ms) / 1000), "checks",
 	    "database", check(db, dstore_name(app->ds), t1 - t0, &degraded),
 	    "sessions", check(es, estore_name(app->es), t2 - t1, &degraded),
-	    /* Filled in when the trust chain exists. */
 	    "trust", "status", "not_configured", "detail",
-	    "no trust environment is loaded yet", "websockets", "connections",
+	    "no trust environment is loaded", "websockets", "connections",
 	    (json_int_t)(app->ws ? ws_count(app->ws) : 0));
 	if (body == NULL)
 		return SA_ERR_NOMEM;
+	if (app->trust != NULL) {
+		json_t *t = trust_status_json(app->trust, now_unix());
+		const char *st = json_string_value(json_object_get(t, "status"));
+		/* Stale lists still verify until they expire; failed ones do not. */
+		if (st == NULL || strcmp(st, "failed") == 0)
+			degraded = 1;
+		json_object_set_new(json_object_get(body, "checks"), "trust", t);
+	} else {
+		degraded = 1;
+	}
+	if (app->push != NULL)
+		json_object_set_new(json_object_get(body, "checks"), "push",
+				    json_pack("{s:s}", "mode", push_mode(app->push)));
 	if (degraded)
 		json_object_set_new(body, "status", json_string("degraded"));
 	http_res_json(res, degraded ? 503 : 200, body);

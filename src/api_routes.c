@@ -4,12 +4,21 @@
  */
 #include "api.h"
 #include "api_test.h"
+#include "session_ws.h"
 
 static const struct route routes[] = {
 	{"GET", "/health", 0, NULL, "health", api_health, NULL, NULL},
 	{"GET", "/jwks", ROUTE_CORS, NULL, "default", api_jwks, NULL, NULL},
 	{"GET", "/.well-known/jwks.json", ROUTE_CORS, NULL, "default", api_jwks,
 	 NULL, NULL},
+	{"POST", "/enroll", ROUTE_JSON_BODY, &api_enroll_schema, "enroll",
+	 api_enroll, NULL, NULL},
+	{"POST", "/auth/initiate", ROUTE_JSON_BODY | ROUTE_CORS,
+	 &api_initiate_schema, "initiate", api_initiate, NULL, NULL},
+	{"POST", "/auth/verify", ROUTE_JSON_BODY, &api_verify_schema, "verify",
+	 api_verify, NULL, NULL},
+	{"GET", "/ws/session/{sessionId}", ROUTE_WEBSOCKET, NULL, "ws", NULL,
+	 session_ws_prepare, &session_ws_handler},
 	API_TEST_ROUTES
 };
 

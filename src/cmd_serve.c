@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <openssl/crypto.h>
+
 #include "api.h"
 #include "app.h"
 #include "audit.h"
@@ -22,10 +24,19 @@
 #include "http.h"
 #include "keys.h"
 #include "log.h"
+#include "otp.h"
+#include "push/push.h"
 #include "ratelimit.h"
+#include "schema.h"
+#include "services.h"
+#include "session_ws.h"
 #include "store/store.h"
+#include "trust.h"
 #include "util.h"
 #include "ws.h"
+
+#define OTP_SECRET_FILE "otp-secret"
+#define OTP_SECRET_GENERATED 32
 
 static void
 serve_usage(FILE *out)
@@ -131,11 +142,135 @@ build_origins(struct app *app)
 	return SA_OK;
 }
 
+/*
+ * load_otp_secret takes OTP_SECRET_MASTER as its bytes, or on the embedded
+ * default reads DATA_DIR/otp-secret, generating 32 random bytes into it
+ * (mode 0600) on first start.
+ */
+static enum sa_err
+load_otp_secret(struct app *app)
+{
+	char path[4096];
+	unsigned char fresh[OTP_SECRET_GENERATED], *data = NULL;
+	size_t n = 0, given = strlen(app->cfg.otp_secret_master);
+	struct stat st;
+	enum sa_err rc;
+
+	if (given > 0) {
+		if (given < OTP_SECRET_MIN || given > OTP_SECRET_MAX) {
+			fprintf(stderr, "sealauth: OTP_SECRET_MASTER must be %d to %d "
+					"bytes (32 recommended)\n",
+				OTP_SECRET_MIN, OTP_SECRET_MAX);
+			return SA_ERR_CONFIG;
+		}
+		app->otp_secret = malloc(given);
+		if (app->otp_secret == NULL)
+			return SA_ERR_NOMEM;
+		memcpy(app->otp_secret, app->cfg.otp_secret_master, given);
+		app->otp_secret_len = given;
+		/* Held once: the copy in the configuration is wiped now. */
+		OPENSSL_cleanse(app->cfg.otp_secret_master, given);
+		return SA_OK;
+	}
+	snprintf(path, sizeof(path), "%s/%s", app->cfg.data_dir, OTP_SECRET_FILE);
+	if (stat(path, &st) != 0) {
+		if ((rc = rand_bytes(fresh, sizeof(fresh))) != SA_OK ||
+		    (rc = write_file_atomic(path, fresh, sizeof(fresh), 0600)) != SA_OK) {
+			log_error("serve.otp_secret", "cannot create %s", path);
+			OPENSSL_cleanse(fresh, sizeof(fresh));
+			return rc ? rc : SA_ERR_IO;
+		}
+		OPENSSL_cleanse(fresh, sizeof(fresh));
+		log_info("serve.otp_secret", "generated the OTP master secret in %s",
+			 path);
+	} else if ((st.st_mode & 077) != 0) {
+		fprintf(stderr, "sealauth: %s is readable by others (mode %03o); "
+				"run chmod 600 on it\n",
+			path, (unsigned int)(st.st_mode & 0777));
+		return SA_ERR_CONFIG;
+	}
+	if ((rc = read_file(path, OTP_SECRET_MAX, &data, &n)) != SA_OK)
+		return rc;
+	if (n < OTP_SECRET_MIN) {
+		OPENSSL_cleanse(data, n);
+		free(data);
+		fprintf(stderr, "sealauth: %s holds fewer than %d bytes\n", path,
+			OTP_SECRET_MIN);
+		return SA_ERR_CONFIG;
+	}
+	app->otp_secret = data;
+	app->otp_secret_len = n;
+	return SA_OK;
+}
+
+/*
+ * open_trust loads the trust chain: the configured governance list, or on
+ * the embedded default the demo environment in the trust directory,
+ * created on first start.
+ */
+static enum sa_err
+open_trust(struct app *app)
+{
+	struct trust_config tc;
+	struct trust_result tr;
+	char *storage = NULL;
+	int created = 0;
+	enum sa_err rc;
+
+	if (app->cfg.trust_governance_url[0] == '\0') {
+		if ((rc = trust_demo_ensure(app->cfg.trust_dir, &created)) != SA_OK) {
+			log_error("serve.trust", "cannot create the demo trust "
+						 "environment in %s", app->cfg.trust_dir);
+			return rc;
+		}
+		if (created)
+			log_warn("serve.trust",
+				 "created a DEMO trust environment in %s: seals "
+				 "from `sealauth trust issue --dir %s` are trusted, "
+				 "no real ones",
+				 app->cfg.trust_dir, app->cfg.trust_dir);
+	}
+	memset(&tc, 0, sizeof(tc));
+	if ((rc = trust_config_from(&app->cfg, &tc, &storage, &app->trust_demo)) !=
+	    SA_OK)
+		goto out;
+	memset(&tr, 0, sizeof(tr));
+	rc = trust_open(&tc, &app->trust, &tr);
+	if (rc != SA_OK && app->trust == NULL)
+		goto out;
+	if (rc != SA_OK) {
+		/* Serve anyway: /health says degraded, enrollment says why. */
+		log_error("serve.trust", "the trust chain did not load: %s (%s)",
+			  tr.reason, tr.step);
+		app_audit(app, NULL, "trust.refresh_failed", "",
+			  trust_result_json(&tr));
+		rc = SA_OK;
+	}
+	if (app->trust_demo)
+		log_warn("serve.trust", "trusting the DEMO environment only");
+out:
+	free(storage);
+	return rc;
+}
+
 /* periodic runs once a second on the main thread. */
 static void
 periodic(struct app *app)
 {
+	struct trust_result tr;
+	enum sa_err rc;
+
 	keys_reload(app->keys);
+	if (app->trust != NULL) {
+		memset(&tr, 0, sizeof(tr));
+		rc = trust_refresh(app->trust, now_unix(), 0, &tr);
+		if (rc != SA_OK && rc != SA_ERR_NOT_FOUND) {
+			log_warn("trust.refresh", "trust refresh failed, keeping the "
+						  "last good lists: %s", tr.reason);
+			app_audit(app, NULL, "trust.refresh_failed", "",
+				  trust_result_json(&tr));
+		}
+	}
 }
 
 static void
@@ -148,11 +283,20 @@ app_close(struct app *app)
 	app->ws = NULL;
 	http_server_stop(app->http);
 	app->http = NULL;
+	/* Push callbacks write audit rows: close push before the audit log. */
+	push_close(app->push);
+	app->push = NULL;
+	session_events_stop();
 	if (app->audit != NULL)
 		audit_close(app->audit);
 	app->audit = NULL;
 	ratelimit_free(app->rl);
 	keys_close(app->keys);
+	trust_close(app->trust);
+	services_free(app->services);
+	if (app->otp_secret != NULL)
+		OPENSSL_cleanse(app->otp_secret, app->otp_secret_len);
+	free(app->otp_secret);
 	if (app->es != NULL)
 		estore_close(app->es);
 	if (app->ds != NULL)
@@ -168,6 +312,8 @@ cmd_serve(int argc, char **argv)
 	struct app app;
 	struct keys_config kc;
 	struct ws_config wc;
+	struct push_config pc;
+	char *demo_origin = NULL;
 	const struct route *routes;
 	size_t nroutes;
 	sigset_t sigs;
@@ -244,6 +390,38 @@ cmd_serve(int argc, char **argv)
 		fprintf(stderr, "sealauth: %s\n", why);
 		goto out;
 	}
+	if (load_otp_secret(&app) != SA_OK)
+		goto out;
+	demo_origin = origin_of(app.cfg.public_url);
+	if (services_load(app.cfg.services_file, demo_origin, &app.services, why,
+			  sizeof(why)) != SA_OK) {
+		fprintf(stderr, "sealauth: %s\n", why);
+		goto out;
+	}
+	memset(&pc, 0, sizeof(pc));
+	pc.mode = app.cfg.push_mode;
+	pc.fcm_service_account_path = app.cfg.fcm_service_account_path;
+	pc.fcm_token_url = app.cfg.fcm_token_url[0] ? app.cfg.fcm_token_url : NULL;
+	pc.fcm_send_url = app.cfg.fcm_send_url;
+	pc.allow_private_targets = (int)app.cfg.push_allow_private;
+	pc.workers = (int)app.cfg.push_workers;
+	if ((err = push_open(&pc, &app.push)) != SA_OK) {
+		log_error("serve.push", "cannot start push delivery: %s",
+			  sa_err_str(err));
+		goto out;
+	}
+	if (app.cfg.push_allow_private) {
+		app.schema_flags |= SCHEMA_LOOPBACK_HTTP;
+		log_warn("serve.push", "loopback and private push endpoints are "
+				       "allowed; development only");
+	}
+	if (open_trust(&app) != SA_OK)
+		goto out;
+	if ((err = session_events_start(&app)) != SA_OK) {
+		log_error("serve.events", "cannot subscribe to session events: %s",
+			  sa_err_str(err));
+		goto out;
+	}
 	memset(&wc, 0, sizeof(wc));
 	wc.idle_timeout_s = app.cfg.ws_idle_timeout;
 	wc.max_message = app.cfg.ws_max_message;
@@ -260,11 +438,13 @@ cmd_serve(int argc, char **argv)
 		log_warn("serve.test_routes",
 			 "test-only routes are enabled; never use this in production");
 	log_json(SA_LOG_INFO, "serve.ready",
-		 json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:I}", "msg",
-			   "sealauth is ready", "listen", app.cfg.listen, "port",
-			   (int)http_server_port(app.http), "database",
-			   dstore_name(app.ds), "sessions", estore_name(app.es),
-			   "version", SEALAUTH_VERSION, "startupMs",
+		 json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:b, s:s, s:I}",
+			   "msg", "sealauth is ready", "listen", app.cfg.listen,
+			   "port", (int)http_server_port(app.http), "url",
+			   app.cfg.public_url, "database", dstore_name(app.ds),
+			   "sessions", estore_name(app.es), "trustDemo",
+			   app.trust_demo, "push", push_mode(app.push), "version",
+			   SEALAUTH_VERSION, "startupMs",
 			   (json_int_t)(now_mono_ms() - t0)));
 	app_audit(&app, NULL, "server.start", "",
 		  json_pack("{s:s, s:s}", "version", SEALAUTH_VERSION, "listen",
@@ -281,6 +461,7 @@ cmd_serve(int argc, char **argv)
 	app_audit(&app, NULL, "server.stop", "", json_pack("{s:i}", "signal", sig));
 	rc = 0;
 out:
+	free(demo_origin);
 	app_close(&app);
 	config_free(&app.cfg);
 	cli_free(&cli);

@@ -30,6 +30,10 @@ struct config {
 	char *rate_limits;	 /* class=count/seconds,... */
 	char *log_level;
 	char *trust_dir;	 /* trust environment, empty: data_dir/trust */
+	char *services_file;	 /* relying parties (JSON); empty: demo service */
+	char *push_mode;	 /* auto, log or none */
+	char *fcm_token_url;	 /* override of the service account's token_uri */
+	char *fcm_send_url;	 /* FCM API base URL */
 	long threads;		 /* HTTP worker threads, 0: one per core */
 	long connection_limit;
 	long connection_memory;	 /* bytes per connection for MHD */
@@ -43,6 +47,8 @@ struct config {
 	long jwt_ttl;		 /* seconds */
 	long key_publish_delay;	 /* seconds a rotated key is published before it signs */
 	long hsts_max_age;	 /* seconds, 0: no HSTS header */
+	long push_allow_private; /* 1: loopback/private push endpoints (development) */
+	long push_workers;
 	long test_routes;	 /* 1: enable the test-only routes */
 };
 
