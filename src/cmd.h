@@ -10,5 +10,6 @@ int cmd_keys(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_vds(int argc, char **argv);
+int cmd_trust(int argc, char **argv);
 
 #endif

@@ -30,6 +30,8 @@ struct config {
 	char *rate_limits;	 /* class=count/seconds,... */
 	char *log_level;
 	char *trust_dir;	 /* trust environment, empty: data_dir/trust */
+	char *trust_governance_url;  /* empty: the demo environment */
+	char *trust_governance_cert; /* pinned governance certificate (PEM) */
 	long threads;		 /* HTTP worker threads, 0: one per core */
 	long connection_limit;
 	long connection_memory;	 /* bytes per connection for MHD */
@@ -43,6 +45,9 @@ struct config {
 	long jwt_ttl;		 /* seconds */
 	long key_publish_delay;	 /* seconds a rotated key is published before it signs */
 	long hsts_max_age;	 /* seconds, 0: no HSTS header */
+	long trust_ttl;		      /* seconds between list refreshes */
+	long trust_max_list_bytes;    /* cap on each fetched trust document */
+	long trust_fetch_timeout_ms;  /* per https fetch */
 	long test_routes;	 /* 1: enable the test-only routes */
 };
 

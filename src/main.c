@@ -20,6 +20,7 @@ static const struct command commands[] = {
 	{"keys", cmd_keys, "list, rotate and publish the token signing keys"},
 	{"audit", cmd_audit, "verify the audit chain and print recent events"},
 	{"vds", cmd_vds, "inspect a seal or check its signature"},
+	{"trust", cmd_trust, "build the demo trust environment, check the chain"},
 };
 
 static void
