@@ -34,6 +34,8 @@ struct config {
 	char *push_mode;	 /* auto, log or none */
 	char *fcm_token_url;	 /* override of the service account's token_uri */
 	char *fcm_send_url;	 /* FCM API base URL */
+	char *trust_governance_url;  /* empty: the demo environment */
+	char *trust_governance_cert; /* pinned governance certificate (PEM) */
 	long threads;		 /* HTTP worker threads, 0: one per core */
 	long connection_limit;
 	long connection_memory;	 /* bytes per connection for MHD */
@@ -49,6 +51,9 @@ struct config {
 	long hsts_max_age;	 /* seconds, 0: no HSTS header */
 	long push_allow_private; /* 1: loopback/private push endpoints (development) */
 	long push_workers;
+	long trust_ttl;		      /* seconds between list refreshes */
+	long trust_max_list_bytes;    /* cap on each fetched trust document */
+	long trust_fetch_timeout_ms;  /* per https fetch */
 	long test_routes;	 /* 1: enable the test-only routes */
 };
 

@@ -22,6 +22,7 @@ static const struct command commands[] = {
 	{"audit", cmd_audit, "verify the audit chain and print recent events"},
 	{"vds", cmd_vds, "inspect a seal or check its signature"},
 	{"device", cmd_device, "simulate a phone: enroll, receive pushes, approve or reject"},
+	{"trust", cmd_trust, "build the demo trust environment, check the chain"},
 };
 
 static void

@@ -1,0 +1,848 @@
+/*
+ * test_trust.c - the trust chain end to end through demo environments:
+ * a good seal verifies with its claims, and each broken link fails at the
+ * step that names it.
+ */
+#define _XOPEN_SOURCE 700
+#include <ftw.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "trust.h"
+#include "util.h"
+#include "vds.h"
+
+#define T0 1800000000LL /* the injected "now" of every environment */
+#define DAY 86400LL
+#define YEAR (365 * DAY)
+
+static char root[64];
+static int dir_seq;
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	snprintf(root, sizeof(root), "/tmp/test_trust.XXXXXX");
+	return mkdtemp(root) != NULL ? 0 : -1;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	return nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* env builds a demo environment with opts (now = T0 unless set). */
+static char *
+env(struct trust_demo_opts *o)
+{
+	struct trust_demo_opts def;
+	char *dir = NULL;
+
+	if (o == NULL) {
+		memset(&def, 0, sizeof(def));
+		o = &def;
+	}
+	if (o->now == 0)
+		o->now = T0;
+	assert_true(asprintf(&dir, "%s/env%d", root, dir_seq++) > 0);
+	assert_int_equal(trust_demo_build(dir, o), SA_OK);
+	return dir;
+}
+
+static void
+path_of(char *out, size_t n, const char *dir, const char *rel)
+{
+	assert_true((size_t)snprintf(out, n, "%s/%s", dir, rel) < n);
+}
+
+/* open_at creates a handle on dir (pin: a PEM path, NULL for the
+ * environment's own) and refreshes it at now. */
+static enum sa_err
+open_at(const char *dir, const char *pin, size_t max, int64_t ttl,
+	int64_t now, struct trust **t, struct trust_result *res)
+{
+	struct trust_config tc;
+	char url[512], cert[512];
+
+	snprintf(url, sizeof(url), "file://%s/lists/governance.xml", dir);
+	path_of(cert, sizeof(cert), dir, "governance.pem");
+	memset(&tc, 0, sizeof(tc));
+	tc.governance_url = url;
+	tc.governance_cert_path = pin != NULL ? pin : cert;
+	tc.ttl = ttl;
+	tc.max_list_bytes = max;
+	assert_int_equal(trust_new(&tc, t), SA_OK);
+	return trust_refresh(*t, now, 1, res);
+}
+
+static void
+claims(struct vds_claims *c, const char *tid)
+{
+	memset(c, 0, sizeof(*c));
+	strcpy(c->given_name, "ANNA");
+	strcpy(c->family_name, "MEIER");
+	strcpy(c->birth_date, "1990-01-02");
+	strcpy(c->nationality, "DEU");
+	strcpy(c->document, "X1234567");
+	strcpy(c->token_id, tid);
+}
+
+/* issue signs a seal with the demo signer of dir at time st. */
+static struct vds *
+issue(const char *dir, int64_t st, const char *tid)
+{
+	struct vds_claims c;
+	unsigned char *b = NULL;
+	size_t n = 0;
+	struct vds *v = NULL;
+
+	claims(&c, tid);
+	assert_int_equal(trust_demo_issue(dir, &c, st, &b, &n), SA_OK);
+	assert_int_equal(vds_decode(b, n, &v, NULL, 0), SA_OK);
+	free(b);
+	return v;
+}
+
+static EVP_PKEY *
+signer_key(const char *dir)
+{
+	char p[512];
+	FILE *f;
+	EVP_PKEY *k;
+
+	path_of(p, sizeof(p), dir, "private/signer.key");
+	f = fopen(p, "r");
+	assert_non_null(f);
+	k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	assert_non_null(k);
+	return k;
+}
+
+/* seal_with signs a seal with any key and header ids. */
+static struct vds *
+seal_with(EVP_PKEY *k, const char *ca, const char *cert, const char *manifest,
+	  int64_t st)
+{
+	struct vds_claims c;
+	unsigned char *b = NULL;
+	size_t n = 0;
+	struct vds *v = NULL;
+
+	claims(&c, "TID-OTHER");
+	assert_int_equal(vds_encode_iso(ca, cert, manifest, (uint32_t)st, &c, k,
+					&b, &n),
+			 SA_OK);
+	assert_int_equal(vds_decode(b, n, &v, NULL, 0), SA_OK);
+	free(b);
+	return v;
+}
+
+/* expect_step verifies seal at now and asserts the error and step. */
+static void
+expect_step(struct trust *t, const struct vds *seal, int64_t now,
+	    enum sa_err err, const char *step)
+{
+	struct trust_result res;
+	enum sa_err rc = trust_verify_seal(t, seal, now, &res);
+
+	if (rc != err || strcmp(res.step, step) != 0)
+		fail_msg("want %s/%s, got %s/%s: %s", sa_err_code(err), step,
+			 sa_err_code(rc), res.step, res.reason);
+	assert_int_equal(res.err, err);
+	assert_true(res.reason[0] != '\0');
+}
+
+/* load_fails opens dir at now and asserts the refresh step. */
+static void
+load_fails(const char *dir, const char *pin, size_t max, int64_t now,
+	   enum sa_err err, const char *step)
+{
+	struct trust *t = NULL;
+	struct trust_result res;
+	enum sa_err rc = open_at(dir, pin, max, 3600, now, &t, &res);
+
+	if (rc != err || strcmp(res.step, step) != 0)
+		fail_msg("want %s/%s, got %s/%s: %s", sa_err_code(err), step,
+			 sa_err_code(rc), res.step, res.reason);
+	/* nothing loaded: every seal is refused */
+	{
+		struct vds *v = issue(dir, now, "TID-X");
+
+		expect_step(t, v, now, SA_ERR_TRUST_GOVERNANCE, "governance");
+		vds_free(v);
+	}
+	trust_close(t);
+}
+
+/* tamper replaces the first occurrence of from (same length) in a file. */
+static void
+tamper(const char *dir, const char *rel, const char *from, const char *to)
+{
+	char p[512];
+	unsigned char *b = NULL;
+	size_t n = 0;
+	char *hit;
+
+	assert_int_equal(strlen(from), strlen(to));
+	path_of(p, sizeof(p), dir, rel);
+	assert_int_equal(read_file(p, 1 << 22, &b, &n), SA_OK);
+	hit = strstr((char *)b, from);
+	assert_non_null(hit);
+	memcpy(hit, to, strlen(to));
+	assert_int_equal(write_file_atomic(p, b, n, 0644), SA_OK);
+	free(b);
+}
+
+static void
+test_round_trip_with_claims(void **state)
+{
+	char *dir = env(NULL);
+	struct trust *t = NULL;
+	struct trust_result res;
+	struct vds *v;
+	const struct vds_claims *c;
+	json_t *st;
+
+	(void)state;
+	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
+	v = issue(dir, T0 + 5, "TID-1");
+	assert_int_equal(trust_verify_seal(t, v, T0 + 10, &res), SA_OK);
+	assert_string_equal(res.step, "");
+	assert_string_equal(res.ca_id, "DEMO");
+	assert_string_equal(res.cert_id, "0001");
+	assert_string_equal(res.iac, "DEMO");
+	assert_string_equal(res.manifest, "0A0001");
+	assert_string_equal(res.trust_level, "high");
+	assert_int_equal(res.demo, 1);
+	assert_int_equal(res.signing_time, T0 + 5);
+	assert_non_null(strstr(res.signer_subject, "CN=sealauth DEMO seal signer"));
+	c = vds_claims(v);
+	assert_non_null(c);
+	assert_string_equal(c->given_name, "ANNA");
+	assert_string_equal(c->token_id, "TID-1");
+
+	/* a second verification is served from the signer cache */
+	assert_int_equal(trust_verify_seal(t, v, T0 + 11, &res), SA_OK);
+	st = trust_status_json(t, T0 + 11);
+	assert_string_equal(json_string_value(json_object_get(st, "status")),
+			    "fresh");
+	assert_true(json_is_true(json_object_get(st, "demo")));
+	assert_int_equal(json_integer_value(json_object_get(
+			     json_object_get(st, "counts"), "signers")),
+			 1);
+	assert_int_equal(json_integer_value(json_object_get(
+			     json_object_get(st, "counts"), "cas")),
+			 1);
+	json_decref(st);
+	vds_free(v);
+	trust_close(t);
+	free(dir);
+}
+
+static void
+test_sample_seal_and_bytes_entry(void **state)
+{
+	char *dir = env(NULL), p[512];
+	struct trust *t = NULL;
+	struct trust_result res;
+	unsigned char *text = NULL, *b = NULL;
+	size_t tn = 0, n = 0;
+
+	(void)state;
+	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
+	path_of(p, sizeof(p), dir, "samples/DEMO0001.b64");
+	assert_int_equal(read_file(p, 65536, &text, &tn), SA_OK);
+	assert_int_equal(b64_decode((char *)text, tn, 65536, &b, &n), SA_OK);
+	assert_int_equal(trust_verify_seal_bytes(t, b, n, T0 + 1, &res), SA_OK);
+	/* truncated: the signature is cut */
+	expect_step(t, NULL, T0, SA_ERR_SEAL_DECODE, "decode");
+	assert_int_equal(trust_verify_seal_bytes(t, b, n - 10, T0 + 1, &res),
+			 SA_ERR_SEAL_DECODE);
+	assert_string_equal(res.step, "decode");
+	assert_int_equal(trust_verify_seal_bytes(t, b, 5, T0 + 1, &res),
+			 SA_ERR_SEAL_DECODE);
+	assert_string_equal(res.step, "decode");
+	/* oversized: more than 8 KiB */
+	{
+		unsigned char *big = calloc(1, VDS_MAX_BYTES + 100);
+
+		assert_non_null(big);
+		memcpy(big, b, n);
+		assert_int_equal(trust_verify_seal_bytes(t, big, VDS_MAX_BYTES + 100,
+							 T0 + 1, &res),
+				 SA_ERR_SEAL_DECODE);
+		assert_string_equal(res.step, "decode");
+		free(big);
+	}
+	free(text);
+	free(b);
+	trust_close(t);
+	free(dir);
+}
+
+static void
+test_tampered_lists(void **state)
+{
+	static const struct {
+		const char *file, *from, *to;
+	} cases[] = {
+	    {"lists/governance.xml", "sealauth DEMO scheme operator",
+	     "sealauth DEMO scheme 0perator"},
+	    {"lists/scheme-DEMO.xml", "sealauth DEMO TSL operator<",
+	     "sealauth DEMO TSL 0perator<"},
+	    {"lists/tsl-DEMO.xml", "sealauth DEMO CA operator",
+	     "sealauth DEMO CA 0perator"},
+	    {"lists/vrl-DEMO.xml", "<SequenceNumber>1<",
+	     "<SequenceNumber>2<"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		char *dir = env(NULL);
+
+		tamper(dir, cases[i].file, cases[i].from, cases[i].to);
+		load_fails(dir, NULL, 0, T0, SA_ERR_TRUST_LIST_SIG,
+			   "list-signature");
+		free(dir);
+	}
+}
+
+static void
+test_wrong_governance_key(void **state)
+{
+	char *dir = env(NULL), *other = env(NULL), pin[512];
+
+	(void)state;
+	/* the other environment's governance certificate is pinned */
+	path_of(pin, sizeof(pin), other, "governance.pem");
+	load_fails(dir, pin, 0, T0, SA_ERR_TRUST_GOVERNANCE, "governance");
+	free(dir);
+	free(other);
+}
+
+static void
+test_list_over_size_cap(void **state)
+{
+	char *dir = env(NULL);
+
+	(void)state;
+	load_fails(dir, NULL, 2048, T0, SA_ERR_TRUST_LIST, "list");
+	free(dir);
+}
+
+static void
+test_expired_lists(void **state)
+{
+	struct trust_demo_opts o;
+	char *dir;
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	o.list_next_update = T0 + DAY;
+	dir = env(&o);
+	load_fails(dir, NULL, 0, T0 + 2 * DAY, SA_ERR_TRUST_EXPIRY, "expiry");
+	free(dir);
+}
+
+static void
+test_unknown_ca_and_missing_signer(void **state)
+{
+	char *dir = env(NULL);
+	struct trust *t = NULL;
+	struct trust_result res;
+	EVP_PKEY *k = signer_key(dir);
+	struct vds *v;
+
+	(void)state;
+	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
+	v = seal_with(k, "XXXX", "0001", "0A0001", T0);
+	expect_step(t, v, T0, SA_ERR_TRUST_CHAIN, "chain");
+	vds_free(v);
+	/* a cert id with no published certificate */
+	v = seal_with(k, "DEMO", "0002", "0A0001", T0);
+	expect_step(t, v, T0, SA_ERR_TRUST_CHAIN, "chain");
+	expect_step(t, v, T0 + 1, SA_ERR_TRUST_CHAIN, "chain"); /* cached */
+	vds_free(v);
+	EVP_PKEY_free(k);
+	trust_close(t);
+	free(dir);
+}
+
+static void
+test_wrong_signing_key(void **state)
+{
+	char *dir = env(NULL);
+	struct trust *t = NULL;
+	struct trust_result res;
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	struct vds *v;
+
+	(void)state;
+	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
+	v = seal_with(k, "DEMO", "0001", "0A0001", T0);
+	expect_step(t, v, T0, SA_ERR_SEAL_SIGNATURE, "signature");
+	vds_free(v);
+	EVP_PKEY_free(k);
+	trust_close(t);
+	free(dir);
+}
+
+static void
+test_signer_validity(void **state)
+{
+	struct trust_demo_opts o;
+	struct trust *t = NULL;
+	struct trust_result res;
+	struct vds *v;
+	char *dir;
+
+	(void)state;
+	/* expired when it signed */
+	memset(&o, 0, sizeof(o));
+	o.ca_not_before = T0 - 5 * YEAR; /* the CA must cover the signing time */
+	o.signer_not_before = T0 - 2 * YEAR;
+	o.signer_not_after = T0 - DAY;
+	dir = env(&o);
+	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
+	v = issue(dir, T0, "TID-2");
+	expect_step(t, v, T0, SA_ERR_TRUST_EXPIRY, "expiry");
+	vds_free(v);
+	/* valid when it signed, expired now: still good */
+	v = issue(dir, T0 - YEAR, "TID-3");
+	assert_int_equal(trust_verify_seal(t, v, T0, &res), SA_OK);
+	vds_free(v);
+	/* not yet valid when it signed */
+	v = issue(dir, T0 - 3 * YEAR, "TID-4");
+	expect_step(t, v, T0, SA_ERR_TRUST_EXPIRY, "expiry");
+	vds_free(v);
+	/* signed in the future (beyond the clock skew allowed) */
+	v = issue(dir, T0 - YEAR, "TID-5");
+	expect_step(t, v, T0 - YEAR - TRUST_CLOCK_SKEW - 1, SA_ERR_TRUST_EXPIRY,
+		    "expiry");
+	trust_verify_seal(t, v, T0 - YEAR - TRUST_CLOCK_SKEW - 1, &res);
+	assert_non_null(strstr(res.reason, "future"));
+	vds_free(v);
+	trust_close(t);
+	free(dir);
+}
+
+static void
+test_ca_expired_now(void **state)
+{
+	struct trust_demo_opts o;
+	struct trust *t = NULL;
+	struct trust_result res;
+	struct vds *v;
+	char *dir;
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	o.ca_not_before = T0 - 3 * YEAR;
+	o.ca_not_after = T0 - DAY;
+	o.signer_not_before = T0 - 2 * YEAR;
+	o.signer_not_after = T0 + YEAR;
+	dir = env(&o);
+	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
+	/* signed while the CA was valid, but the CA is not trusted now */
+	v = issue(dir, T0 - YEAR, "TID-6");
+	expect_step(t, v, T0, SA_ERR_TRUST_EXPIRY, "expiry");
+	vds_free(v);
+	trust_close(t);
+	free(dir);
+}
+
+static void
+test_crl(void **state)
+{
+	struct trust_demo_opts o;
+	struct trust *t = NULL;
+	struct trust_result res;
+	struct vds *v;
+	char *dir;
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	o.revoke_signer = 1;
+	dir = env(&o);
+	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
+	v = issue(dir, T0, "TID-7");
+	expect_step(t, v, T0, SA_ERR_TRUST_REVOKED, "revocation");
+	vds_free(v);
+	trust_close(t);
+	free(dir);
+
+	/* a CRL past its nextUpdate is an expiry failure */
+	memset(&o, 0, sizeof(o));
+	o.crl_next_update = T0 + DAY;
+	dir = env(&o);
+	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
+	v = issue(dir, T0, "TID-8");
+	assert_int_equal(trust_verify_seal(t, v, T0 + 10, &res), SA_OK);
+	expect_step(t, v, T0 + 2 * DAY, SA_ERR_TRUST_EXPIRY, "expiry");
+	vds_free(v);
+	trust_close(t);
+	free(dir);
+}
+
+static void
+test_usage(void **state)
+{
+	struct trust_demo_opts o;
+	struct trust *t = NULL;
+	struct trust_result res;
+	struct vds *v;
+	char *dir;
+
+	(void)state;
+	/* UsageList without the manifest */
+	memset(&o, 0, sizeof(o));
+	o.usage_manifest = "0A0002";
+	dir = env(&o);
+	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
+	v = issue(dir, T0, "TID-9");
+	expect_step(t, v, T0, SA_ERR_TRUST_USAGE, "usage");
+	vds_free(v);
+	trust_close(t);
+	free(dir);
+
+	/* no UsageList at all */
+	memset(&o, 0, sizeof(o));
+	o.no_usage_list = 1;
+	dir = env(&o);
+	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
+	v = issue(dir, T0, "TID-10");
+	expect_step(t, v, T0, SA_ERR_TRUST_USAGE, "usage");
+	vds_free(v);
+	trust_close(t);
+	free(dir);
+
+	/* the scheme list does not scope the TSL to the manifest */
+	memset(&o, 0, sizeof(o));
+	o.scheme_manifests = "0A0002 0A0003";
+	dir = env(&o);
+	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
+	v = issue(dir, T0, "TID-11");
+	expect_step(t, v, T0, SA_ERR_TRUST_USAGE, "usage");
+	vds_free(v);
+	trust_close(t);
+	free(dir);
+}
+
+/*
+ * A seal put on the VRL is refused after the next refresh, not before the
+ * TTL has passed; a failed refresh keeps the last good set until it
+ * expires, and the status says so.
+ */
+static void
+test_vrl_ttl_and_last_good_set(void **state)
+{
+	char *dir = env(NULL);
+	struct trust *t = NULL;
+	struct trust_result res;
+	struct vds *v, *w;
+	uint64_t seq = 0;
+	json_t *st;
+
+	(void)state;
+	assert_int_equal(open_at(dir, NULL, 0, 600, T0, &t, &res), SA_OK);
+	v = issue(dir, T0, "TID-12");
+	w = issue(dir, T0, "TID-13");
+	assert_int_equal(trust_verify_seal(t, v, T0, &res), SA_OK);
+	assert_int_equal(trust_demo_revoke(dir, v, T0 + 50, &seq), SA_OK);
+	assert_int_equal(seq, 2);
+
+	/* within the TTL nothing is fetched */
+	assert_int_equal(trust_refresh(t, T0 + 100, 0, &res), SA_OK);
+	assert_int_equal(trust_verify_seal(t, v, T0 + 100, &res), SA_OK);
+	/* past the TTL the new VRL is loaded */
+	assert_int_equal(trust_refresh(t, T0 + 700, 0, &res), SA_OK);
+	expect_step(t, v, T0 + 700, SA_ERR_TRUST_REVOKED, "revocation");
+	assert_int_equal(trust_verify_seal(t, w, T0 + 700, &res), SA_OK);
+
+	/* a refresh that fails keeps the last good set */
+	tamper(dir, "lists/tsl-DEMO.xml", "sealauth DEMO CA operator",
+	       "sealauth DEMO CA 0perator");
+	assert_int_equal(trust_refresh(t, T0 + 1400, 0, &res),
+			 SA_ERR_TRUST_LIST_SIG);
+	assert_string_equal(res.step, "list-signature");
+	assert_int_equal(trust_verify_seal(t, w, T0 + 1400, &res), SA_OK);
+	expect_step(t, v, T0 + 1400, SA_ERR_TRUST_REVOKED, "revocation");
+	st = trust_status_json(t, T0 + 1400);
+	assert_string_equal(json_string_value(json_object_get(st, "status")),
+			    "stale");
+	assert_string_equal(json_string_value(json_object_get(
+				json_object_get(st, "last_error"), "step")),
+			    "list-signature");
+	json_decref(st);
+	/* once the last good lists pass their NextUpdate, nothing verifies */
+	expect_step(t, w, T0 + YEAR + 1, SA_ERR_TRUST_EXPIRY, "expiry");
+	st = trust_status_json(t, T0 + YEAR + 1);
+	assert_string_equal(json_string_value(json_object_get(st, "status")),
+			    "failed");
+	json_decref(st);
+	vds_free(v);
+	vds_free(w);
+	trust_close(t);
+	free(dir);
+}
+
+struct race {
+	struct trust *t;
+	struct vds *seal;
+	int failures;
+};
+
+static void *
+verify_loop(void *arg)
+{
+	struct race *r = arg;
+	struct trust_result res;
+
+	for (int i = 0; i < 300; i++)
+		if (trust_verify_seal(r->t, r->seal, T0 + 1, &res) != SA_OK)
+			__atomic_add_fetch(&r->failures, 1, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+/* Verifications running while the set is swapped all see a whole set. */
+static void
+test_concurrent_verify_and_refresh(void **state)
+{
+	char *dir = env(NULL);
+	struct trust_result res;
+	struct race r;
+	pthread_t th[4];
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &r.t, &res), SA_OK);
+	r.seal = issue(dir, T0, "TID-14");
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, verify_loop, &r), 0);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(trust_refresh(r.t, T0 + 1, 1, &res), SA_OK);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	assert_int_equal(r.failures, 0);
+	vds_free(r.seal);
+	trust_close(r.t);
+	free(dir);
+}
+
+static void
+test_url_rules(void **state)
+{
+	char *out = NULL;
+	unsigned char *b = NULL;
+	size_t n = 0;
+	char why[200];
+
+	(void)state;
+	assert_int_equal(trust_url_check("https://trust.example/gov.xml", 0),
+			 SA_OK);
+	assert_int_equal(trust_url_check("file:///var/lib/x.xml", 0), SA_OK);
+	assert_int_equal(trust_url_check("http://trust.example/gov.xml", 0),
+			 SA_ERR_CONFIG);
+	assert_int_equal(trust_url_check("http://127.0.0.1:8080/g.xml", 0),
+			 SA_ERR_CONFIG);
+	assert_int_equal(trust_url_check("http://127.0.0.1:8080/g.xml", 1),
+			 SA_OK);
+	assert_int_equal(trust_url_check("http://127.0.0.1.evil.example/", 1),
+			 SA_ERR_CONFIG);
+	assert_int_equal(trust_url_check("http://example.com/", 1),
+			 SA_ERR_CONFIG);
+	assert_int_equal(trust_url_check("ftp://example.com/x", 0),
+			 SA_ERR_CONFIG);
+	assert_int_equal(trust_url_check("file://relative/x", 0),
+			 SA_ERR_CONFIG);
+	assert_int_equal(trust_url_check("https:///nohost", 0), SA_ERR_CONFIG);
+	assert_int_equal(trust_url_check("https://a.example/x y", 0),
+			 SA_ERR_CONFIG);
+
+	assert_int_equal(
+	    trust_url_resolve("https://t.example/l/gov.xml", "s.xml", &out),
+	    SA_OK);
+	assert_string_equal(out, "https://t.example/l/s.xml");
+	free(out);
+	assert_int_equal(trust_url_resolve("file:///d/lists/tsl.xml",
+					   "ca/signers", &out),
+			 SA_OK);
+	assert_string_equal(out, "file:///d/lists/ca/signers");
+	free(out);
+	assert_int_equal(trust_url_resolve("file:///d/g.xml",
+					   "https://o.example/s.xml", &out),
+			 SA_OK);
+	assert_string_equal(out, "https://o.example/s.xml");
+	free(out);
+	out = NULL;
+	assert_int_equal(trust_url_resolve("file:///d/g.xml", "../x", &out),
+			 SA_ERR_CONFIG);
+	assert_int_equal(trust_url_resolve("file:///d/g.xml", "a/../../x", &out),
+			 SA_ERR_CONFIG);
+	assert_int_equal(trust_url_resolve("file:///d/g.xml", "/etc/x", &out),
+			 SA_ERR_CONFIG);
+	assert_null(out);
+
+	/* https is refused for a URL the rules refuse, before any I/O */
+	assert_int_equal(trust_fetch("http://trust.example/", 1024, 1000, 0,
+				     &b, &n, why, sizeof(why)),
+			 SA_ERR_CONFIG);
+	assert_int_equal(trust_fetch("file:///nonexistent/sealauth/x.xml", 1024,
+				     1000, 0, &b, &n, why, sizeof(why)),
+			 SA_ERR_UNAVAILABLE);
+	assert_null(b);
+}
+
+static void
+test_fetch_file_cap(void **state)
+{
+	char p[512], url[600];
+	unsigned char data[3000], *b = NULL;
+	size_t n = 0;
+	char why[200] = "";
+
+	(void)state;
+	memset(data, 'x', sizeof(data));
+	path_of(p, sizeof(p), root, "blob");
+	assert_int_equal(write_file_atomic(p, data, sizeof(data), 0644), SA_OK);
+	snprintf(url, sizeof(url), "file://%s", p);
+	assert_int_equal(trust_fetch(url, 2999, 1000, 0, &b, &n, why,
+				     sizeof(why)),
+			 SA_ERR_BODY_TOO_LARGE);
+	assert_non_null(strstr(why, "larger than"));
+	assert_int_equal(trust_fetch(url, 3000, 1000, 0, &b, &n, why,
+				     sizeof(why)),
+			 SA_OK);
+	assert_int_equal(n, 3000);
+	free(b);
+}
+
+static void
+test_demo_ensure_and_layout(void **state)
+{
+	char dir[256], p[512];
+	int created = -1;
+	struct stat st;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/ensure", root);
+	assert_int_equal(trust_demo_ensure(dir, &created), SA_OK);
+	assert_int_equal(created, 1);
+	assert_int_equal(trust_demo_ensure(dir, &created), SA_OK);
+	assert_int_equal(created, 0);
+	path_of(p, sizeof(p), dir, "private");
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	{
+		static const char *const keys[] = {"governance", "scheme", "tsl",
+						   "ca", "signer"};
+
+		for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+			char rel[64];
+
+			snprintf(rel, sizeof(rel), "private/%s.key", keys[i]);
+			path_of(p, sizeof(p), dir, rel);
+			assert_int_equal(stat(p, &st), 0);
+			assert_int_equal(st.st_mode & 0777, 0600);
+		}
+	}
+	path_of(p, sizeof(p), dir, "lists/manifests/0A0001.json");
+	{
+		json_error_t err;
+		json_t *m = json_load_file(p, 0, &err);
+
+		assert_non_null(m);
+		assert_string_equal(
+		    json_string_value(json_object_get(m, "manifest")), "0A0001");
+		json_decref(m);
+	}
+}
+
+/* trust_config_from picks the demo environment when no URL is set. */
+static void
+test_config_from(void **state)
+{
+	struct config cfg;
+	struct trust_config tc;
+	char *storage = NULL;
+	int demo = -1;
+
+	(void)state;
+	assert_int_equal(config_defaults(&cfg), SA_OK);
+	free(cfg.trust_dir);
+	cfg.trust_dir = strdup("/srv/trust");
+	assert_int_equal(trust_config_from(&cfg, &tc, &storage, &demo), SA_OK);
+	assert_int_equal(demo, 1);
+	assert_string_equal(tc.governance_url,
+			    "file:///srv/trust/lists/governance.xml");
+	assert_string_equal(tc.governance_cert_path,
+			    "/srv/trust/governance.pem");
+	assert_int_equal(tc.ttl, 3600);
+	free(storage);
+	assert_int_equal(config_set(&cfg, "SEALAUTH_TRUST_GOVERNANCE_URL",
+				    "https://gov.example/g.xml", NULL),
+			 SA_OK);
+	assert_int_equal(trust_config_from(&cfg, &tc, &storage, &demo),
+			 SA_ERR_CONFIG);
+	assert_int_equal(config_set(&cfg, "SEALAUTH_TRUST_GOVERNANCE_CERT",
+				    "/etc/gov.pem", NULL),
+			 SA_OK);
+	assert_int_equal(trust_config_from(&cfg, &tc, &storage, &demo), SA_OK);
+	assert_int_equal(demo, 0);
+	assert_string_equal(tc.governance_url, "https://gov.example/g.xml");
+	assert_string_equal(tc.governance_cert_path, "/etc/gov.pem");
+	free(storage);
+	config_free(&cfg);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_round_trip_with_claims),
+	    cmocka_unit_test(test_sample_seal_and_bytes_entry),
+	    cmocka_unit_test(test_tampered_lists),
+	    cmocka_unit_test(test_wrong_governance_key),
+	    cmocka_unit_test(test_list_over_size_cap),
+	    cmocka_unit_test(test_expired_lists),
+	    cmocka_unit_test(test_unknown_ca_and_missing_signer),
+	    cmocka_unit_test(test_wrong_signing_key),
+	    cmocka_unit_test(test_signer_validity),
+	    cmocka_unit_test(test_ca_expired_now),
+	    cmocka_unit_test(test_crl),
+	    cmocka_unit_test(test_usage),
+	    cmocka_unit_test(test_vrl_ttl_and_last_good_set),
+	    cmocka_unit_test(test_concurrent_verify_and_refresh),
+	    cmocka_unit_test(test_url_rules),
+	    cmocka_unit_test(test_fetch_file_cap),
+	    cmocka_unit_test(test_demo_ensure_and_layout),
+	    cmocka_unit_test(test_config_from),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
