@@ -499,7 +499,8 @@ enum sa_err
 claims_scopes_known(const char *const *scopes, size_t n, size_t *bad)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (i >= CLAIMS_SCOPES_MAX || scope_claims(scopes[i]) == 0) {
+		if (i >= CLAIMS_SCOPES_MAX || scopes == NULL ||
+		    scope_claims(scopes[i]) == 0) {
 			if (bad != NULL)
 				*bad = i;
 			return SA_ERR_SCOPE;

@@ -299,6 +299,8 @@ test_unknown_scope_refused_with_its_index(void **state)
 	assert_int_equal(claims_scopes_known(g, 2, NULL), SA_ERR_SCOPE);
 	assert_int_equal(claims_scopes_known(a, 1, &bad), SA_OK);
 	assert_int_equal(claims_scopes_known(NULL, 0, &bad), SA_OK);
+	assert_int_equal(claims_scopes_known(NULL, 2, &bad), SA_ERR_SCOPE);
+	assert_int_equal(bad, 0);
 
 	/* Known scopes, but more than CLAIMS_SCOPES_MAX of them. */
 	for (size_t i = 0; i < ARRAY_LEN(many); i++)
