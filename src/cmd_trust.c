@@ -29,23 +29,24 @@
 static void
 trust_usage(FILE *out)
 {
-	fprintf(out,
-		"usage: sealauth trust demo --dir DIR\n"
-		"       sealauth trust issue --dir DIR --given-name G "
-		"--family-name F --dob YYYY-MM-DD\n"
-		"                            --nationality NAT --document DOC "
-		"[--token-id T]\n"
-		"                            [--expiry YYYY-MM-DD] [--photo "
-		"FILE] [--json]\n"
-		"       sealauth trust revoke --dir DIR SEAL\n"
-		"       sealauth trust verify-seal [--dir DIR] SEAL\n"
-		"       sealauth trust check [--dir DIR]\n\n"
-		"demo builds a demo trust environment (governance, scheme, "
-		"TSL, CA, signer,\nCRL, VRL) in DIR; issue prints a seal signed "
-		"by its signer as base64;\nrevoke puts a seal on its VRL; "
-		"verify-seal runs the whole chain against a\nseal; check "
-		"fetches and validates the chain and prints each list.\n"
-		"SEAL is the seal text, \"-\" for standard input or @FILE.\n");
+	fprintf(
+	    out,
+	    "usage: sealauth trust demo --dir DIR\n"
+	    "       sealauth trust issue --dir DIR --given-name G "
+	    "--family-name F --dob YYYY-MM-DD\n"
+	    "                            --nationality NAT --document DOC "
+	    "[--token-id T]\n"
+	    "                            [--expiry YYYY-MM-DD] [--photo "
+	    "FILE] [--json]\n"
+	    "       sealauth trust revoke --dir DIR SEAL\n"
+	    "       sealauth trust verify-seal [--dir DIR] SEAL\n"
+	    "       sealauth trust check [--dir DIR]\n\n"
+	    "demo builds a demo trust environment (governance, scheme, "
+	    "TSL, CA, signer,\nCRL, VRL) in DIR; issue prints a seal signed "
+	    "by its signer as base64;\nrevoke puts a seal on its VRL; "
+	    "verify-seal runs the whole chain against a\nseal; check "
+	    "fetches and validates the chain and prints each list.\n"
+	    "SEAL is the seal text, \"-\" for standard input or @FILE.\n");
 }
 
 /* read_seal reads SEAL (text, "-" or @FILE) and decodes it to bytes. */
@@ -66,7 +67,8 @@ read_seal(const char *arg, unsigned char **out, size_t *outlen)
 
 		buf_init(&b, SEAL_MAX_TEXT);
 		rc = SA_OK;
-		while (rc == SA_OK && (r = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
+		while (rc == SA_OK &&
+		       (r = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
 			rc = buf_append(&b, chunk, r);
 		if (rc == SA_OK && b.data == NULL)
 			rc = buf_append(&b, "", 0);
@@ -115,8 +117,9 @@ dir_config(const char *dir, struct trust_config *tc, char **storage)
 static void
 print_json(json_t *j)
 {
-	char *s = j != NULL ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER)
-			    : NULL;
+	char *s = j != NULL
+		      ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER)
+		      : NULL;
 
 	if (s != NULL)
 		printf("%s\n", s);
@@ -138,7 +141,8 @@ open_chain(struct cli *cli, const char *dir, struct trust **t)
 	else
 		rc = trust_config_from(&cli->cfg, &tc, &storage, &demo);
 	if (rc != SA_OK) {
-		fprintf(stderr, "sealauth: no usable trust configuration (%s)\n",
+		fprintf(stderr,
+			"sealauth: no usable trust configuration (%s)\n",
 			sa_err_str(rc));
 		goto out;
 	}
@@ -224,7 +228,8 @@ do_verify(struct cli *cli, const char *dir, const char *arg)
 	if (o != NULL && rc == SA_OK) {
 		json_t *seal = vds_to_json(v);
 
-		json_object_set_new(o, "seal", seal != NULL ? seal : json_null());
+		json_object_set_new(o, "seal",
+				    seal != NULL ? seal : json_null());
 	}
 	print_json(o);
 	if (rc != SA_OK) {
@@ -297,8 +302,8 @@ do_issue(struct cli *cli, const char *dir)
 		goto out;
 	ret = 1;
 	if (photo != NULL) {
-		if (read_file(photo, SEAL_MAX_BYTES, &photo_bytes, &photo_len) !=
-		    SA_OK) {
+		if (read_file(photo, SEAL_MAX_BYTES, &photo_bytes,
+			      &photo_len) != SA_OK) {
 			fprintf(stderr, "sealauth: cannot read %s\n", photo);
 			goto out;
 		}
@@ -308,15 +313,17 @@ do_issue(struct cli *cli, const char *dir)
 	rc = trust_demo_issue(dir, &c, now_unix(), &seal, &seal_len);
 	if (rc != SA_OK) {
 		fprintf(stderr, "sealauth: cannot issue the seal: %s\n",
-			rc == SA_ERR_CONFIG ? "no demo signer key in the directory"
-					    : sa_err_str(rc));
+			rc == SA_ERR_CONFIG
+			    ? "no demo signer key in the directory"
+			    : sa_err_str(rc));
 		goto out;
 	}
 	b64 = b64_encode(seal, seal_len);
 	if (b64 == NULL)
 		goto out;
 	if (json) {
-		json_t *o = json_pack("{s:s, s:s}", "seal", b64, "tokenId", tid);
+		json_t *o =
+		    json_pack("{s:s, s:s}", "seal", b64, "tokenId", tid);
 
 		print_json(o);
 		json_decref(o);
@@ -399,8 +406,9 @@ cmd_trust(int argc, char **argv)
 		enum sa_err rc = trust_demo_build(dir, NULL);
 
 		if (rc != SA_OK) {
-			fprintf(stderr, "sealauth: cannot build the demo "
-					"environment in %s: %s\n",
+			fprintf(stderr,
+				"sealauth: cannot build the demo "
+				"environment in %s: %s\n",
 				dir, sa_err_str(rc));
 			ret = 1;
 			goto out;

@@ -98,7 +98,8 @@ struct trust_load {
 };
 
 static void set_result(struct trust_result *res, enum sa_err err,
-		       const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+		       const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* step_of names the step an error code stands for. */
 static const char *
@@ -156,7 +157,8 @@ id_ok(const char *s)
 	if (s == NULL || strlen(s) != 4)
 		return 0;
 	for (int i = 0; i < 4; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z')))
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'A' && s[i] <= 'Z')))
 			return 0;
 	return 1;
 }
@@ -170,7 +172,8 @@ iac_ok(const char *s)
 	if (n == 0 || n > 16)
 		return 0;
 	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z')))
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'A' && s[i] <= 'Z')))
 			return 0;
 	return 1;
 }
@@ -248,7 +251,7 @@ snap_put(struct trust *t, struct trust_snap *s)
 
 /* certs_of parses the DER certificates of a pointer (caller frees). */
 static enum sa_err
-certs_of(const struct tsl_cert *c, size_t n, STACK_OF(X509) **out)
+certs_of(const struct tsl_cert *c, size_t n, STACK_OF(X509) * *out)
 {
 	STACK_OF(X509) *sk = sk_X509_new_null();
 
@@ -304,8 +307,8 @@ check_times(struct trust_load *ld, const char *kind, const char *url,
 	if (next <= ld->now) {
 		iso8601_utc(next, nx);
 		set_result(ld->res, SA_ERR_TRUST_EXPIRY,
-			   "%s list %.120s: NextUpdate %s has passed", kind, url,
-			   nx);
+			   "%s list %.120s: NextUpdate %s has passed", kind,
+			   url, nx);
 		return SA_ERR_TRUST_EXPIRY;
 	}
 	if (issued > ld->now + TRUST_CLOCK_SKEW) {
@@ -323,8 +326,8 @@ check_times(struct trust_load *ld, const char *kind, const char *url,
  * (oversize as a malformed list, the rest as the fetch step).
  */
 static enum sa_err
-fetch_doc(struct trust_load *ld, const char *kind, const char *url,
-	  size_t max, unsigned char **out, size_t *outlen)
+fetch_doc(struct trust_load *ld, const char *kind, const char *url, size_t max,
+	  unsigned char **out, size_t *outlen)
 {
 	char why[256] = "";
 	enum sa_err rc;
@@ -356,15 +359,15 @@ fetch_doc(struct trust_load *ld, const char *kind, const char *url,
 static enum sa_err
 signature_failure(struct trust_load *ld, const char *kind, const char *url,
 		  enum sa_err rc, const struct xmldsig_result *xr,
-		  STACK_OF(X509) *announced)
+		  STACK_OF(X509) * announced)
 {
 	if (rc == SA_ERR_TRUST_LIST_SIG && xr->signer != NULL) {
 		EVP_PKEY *k = X509_get0_pubkey(xr->signer);
 		int known = 0;
 
 		for (int i = 0; k != NULL && i < sk_X509_num(announced); i++)
-			if (EVP_PKEY_eq(k, X509_get0_pubkey(
-					       sk_X509_value(announced, i))) == 1)
+			if (EVP_PKEY_eq(k, X509_get0_pubkey(sk_X509_value(
+					       announced, i))) == 1)
 				known = 1;
 		if (!known) {
 			char subj[128];
@@ -396,7 +399,7 @@ signature_failure(struct trust_load *ld, const char *kind, const char *url,
  */
 static enum sa_err
 load_list(struct trust_load *ld, const char *kind, const char *url,
-	  STACK_OF(X509) *announced, const char *type, const char *type2,
+	  STACK_OF(X509) * announced, const char *type, const char *type2,
 	  const char *iac, struct tsl **out)
 {
 	unsigned char *xml = NULL;
@@ -417,7 +420,8 @@ load_list(struct trust_load *ld, const char *kind, const char *url,
 		set_result(ld->res, rc, "%s list %.120s: %s", kind, url, why);
 		goto out;
 	}
-	for (int i = 0; i < sk_X509_num(announced) && nkeys < TSL_MAX_CERTS; i++)
+	for (int i = 0; i < sk_X509_num(announced) && nkeys < TSL_MAX_CERTS;
+	     i++)
 		keys[nkeys++] = X509_get0_pubkey(sk_X509_value(announced, i));
 	rc = tsl_verify(l, keys, nkeys, &xr);
 	if (rc != SA_OK) {
@@ -428,8 +432,8 @@ load_list(struct trust_load *ld, const char *kind, const char *url,
 	if (strcmp(l->type, type) != 0 &&
 	    (type2 == NULL || strcmp(l->type, type2) != 0)) {
 		rc = SA_ERR_TRUST_GOVERNANCE;
-		set_result(ld->res, rc, "%s list %.100s has TSLType %.80s", kind,
-			   url, l->type);
+		set_result(ld->res, rc, "%s list %.100s has TSLType %.80s",
+			   kind, url, l->type);
 		goto out;
 	}
 	if (iac != NULL &&
@@ -491,9 +495,8 @@ parse_manifests(const char *s, struct trust_scope *sc)
 			return -1;
 		memcpy(tok, s, 6);
 		tok[6] = '\0';
-		if (usagelist_parse_manifest(tok,
-					     sc->manifests[sc->nmanifests]) !=
-		    SA_OK)
+		if (usagelist_parse_manifest(
+			tok, sc->manifests[sc->nmanifests]) != SA_OK)
 			return -1;
 		sc->nmanifests++;
 		s += n;
@@ -592,8 +595,9 @@ load_ca(struct trust_load *ld, const char *tsl_url, size_t scope,
 	ca.cert = d2i_X509(NULL, &p, (long)svc->certs[0].len);
 	if (ca.cert == NULL || p != svc->certs[0].der + svc->certs[0].len) {
 		rc = SA_ERR_TRUST_LIST;
-		set_result(ld->res, rc, "TSL %.120s: CA %s certificate does "
-					"not parse",
+		set_result(ld->res, rc,
+			   "TSL %.120s: CA %s certificate does "
+			   "not parse",
 			   tsl_url, ca.ca_id);
 		goto out;
 	}
@@ -716,7 +720,8 @@ load_tsl(struct trust_load *ld, const char *scheme_url, const char *iac,
 	enum sa_err rc;
 
 	memset(&sc, 0, sizeof(sc));
-	if (ptr->tsl_type == NULL || strcmp(ptr->tsl_type, TRUST_TYPE_TSL) != 0 ||
+	if (ptr->tsl_type == NULL ||
+	    strcmp(ptr->tsl_type, TRUST_TYPE_TSL) != 0 ||
 	    ptr->territory == NULL || strcmp(ptr->territory, iac) != 0 ||
 	    ptr->ncerts == 0) {
 		rc = SA_ERR_TRUST_GOVERNANCE;
@@ -867,7 +872,7 @@ load_all(struct trust_load *ld)
 	struct trust *t = ld->t;
 	STACK_OF(X509) *pinned = sk_X509_new_null();
 	struct tsl *gov = NULL;
-	char (*seen)[17] = NULL;
+	char(*seen)[17] = NULL;
 	enum sa_err rc;
 
 	if (pinned == NULL || !sk_X509_push(pinned, t->gov_cert)) {
@@ -1040,8 +1045,9 @@ trust_open(const struct trust_config *cfg, struct trust **out,
 	enum sa_err rc = trust_new(cfg, &t);
 
 	if (rc != SA_OK) {
-		set_result(res, rc, "cannot read the pinned governance "
-				    "certificate or the URL is not allowed");
+		set_result(res, rc,
+			   "cannot read the pinned governance "
+			   "certificate or the URL is not allowed");
 		return rc;
 	}
 	rc = trust_refresh(t, now_unix(), 1, res);
@@ -1224,14 +1230,16 @@ verify_in(struct trust_snap *s, const struct vds *seal, int64_t now,
 	}
 	if (vds_format(seal) != VDS_FORMAT_ISO22376 || manifest == NULL) {
 		rc = SA_ERR_TRUST_CHAIN;
-		set_result(res, rc, "only ISO 22376 seals are anchored in the "
-				    "trust chain");
+		set_result(res, rc,
+			   "only ISO 22376 seals are anchored in the "
+			   "trust chain");
 		goto out;
 	}
 	if (!id_ok(ca_id) || !id_ok(cert_id)) {
 		rc = SA_ERR_TRUST_CHAIN;
-		set_result(res, rc, "CA id or cert id is not 4 characters of "
-				    "[0-9A-Z]");
+		set_result(res, rc,
+			   "CA id or cert id is not 4 characters of "
+			   "[0-9A-Z]");
 		goto out;
 	}
 	for (size_t i = 0; i < s->ncas; i++)
@@ -1303,8 +1311,8 @@ verify_in(struct trust_snap *s, const struct vds *seal, int64_t now,
 	if (X509_CRL_get0_nextUpdate(ca->crl) == NULL ||
 	    asn1_before(X509_CRL_get0_nextUpdate(ca->crl), now + 1)) {
 		rc = SA_ERR_TRUST_EXPIRY;
-		set_result(res, rc, "the CRL of CA %s has passed its nextUpdate",
-			   ca_id);
+		set_result(res, rc,
+			   "the CRL of CA %s has passed its nextUpdate", ca_id);
 		goto out;
 	}
 	ctx = X509_STORE_CTX_new();
@@ -1367,7 +1375,8 @@ verify_in(struct trust_snap *s, const struct vds *seal, int64_t now,
 	vds_fingerprint(seal, fp);
 	if (vrl_contains(sc->vrl, fp)) {
 		rc = SA_ERR_TRUST_REVOKED;
-		set_result(res, rc, "the seal is on the VRL of IAC %s", sc->iac);
+		set_result(res, rc, "the seal is on the VRL of IAC %s",
+			   sc->iac);
 		goto out;
 	}
 	subject_of(signer, res->signer_subject, sizeof(res->signer_subject));
@@ -1482,22 +1491,22 @@ trust_status_json(struct trust *t, int64_t now)
 				signers++;
 		pthread_mutex_unlock(&s->signers_lock);
 	}
-	o = json_pack(
-	    "{s:s, s:b, s:o, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I}}", "status",
-	    status, "demo", s != NULL && s->demo, "loaded_at",
-	    time_or_null(s != NULL ? s->loaded_at : 0), "expires_at",
-	    time_or_null(s != NULL ? s->expires_at : 0), "next_refresh",
-	    time_or_null(t->next_refresh), "last_error",
-	    t->last_failed ? json_pack("{s:s, s:s, s:s}", "step",
-				       t->last_err.step, "error",
-				       sa_err_code(t->last_err.err), "reason",
-				       t->last_err.reason)
-			   : json_null(),
-	    "counts", "lists",
-	    (json_int_t)(s != NULL ? json_array_size(s->lists) : 0), "cas",
-	    (json_int_t)(s != NULL ? s->ncas : 0), "signers",
-	    (json_int_t)signers, "revoked_seals",
-	    (json_int_t)(s != NULL ? s->nrevoked : 0));
+	o = json_pack("{s:s, s:b, s:o, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I}}",
+		      "status", status, "demo", s != NULL && s->demo,
+		      "loaded_at", time_or_null(s != NULL ? s->loaded_at : 0),
+		      "expires_at", time_or_null(s != NULL ? s->expires_at : 0),
+		      "next_refresh", time_or_null(t->next_refresh),
+		      "last_error",
+		      t->last_failed ? json_pack("{s:s, s:s, s:s}", "step",
+						 t->last_err.step, "error",
+						 sa_err_code(t->last_err.err),
+						 "reason", t->last_err.reason)
+				     : json_null(),
+		      "counts", "lists",
+		      (json_int_t)(s != NULL ? json_array_size(s->lists) : 0),
+		      "cas", (json_int_t)(s != NULL ? s->ncas : 0), "signers",
+		      (json_int_t)signers, "revoked_seals",
+		      (json_int_t)(s != NULL ? s->nrevoked : 0));
 	pthread_mutex_unlock(&t->lock);
 	return o;
 }

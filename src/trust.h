@@ -37,14 +37,14 @@
 #define TRUST_LEVEL_HIGH "high"
 
 /* Bounds of one trust set. */
-#define TRUST_MAX_LISTS 256	       /* scheme lists + TSLs */
-#define TRUST_MAX_CAS 1024	       /* CA services, all TSLs */
-#define TRUST_MAX_SIGNERS 4096	       /* cached signer certificates */
-#define TRUST_MAX_CERT_BYTES 65536     /* a signer certificate file */
-#define TRUST_MAX_URL 2048	       /* a list or certificate URL */
-#define TRUST_MAX_MANIFESTS 64	       /* manifest ids per TSL */
-#define TRUST_NEGATIVE_RETRY 60	       /* seconds before refetching a miss */
-#define TRUST_CLOCK_SKEW 300	       /* seconds of clock skew tolerated */
+#define TRUST_MAX_LISTS 256	   /* scheme lists + TSLs */
+#define TRUST_MAX_CAS 1024	   /* CA services, all TSLs */
+#define TRUST_MAX_SIGNERS 4096	   /* cached signer certificates */
+#define TRUST_MAX_CERT_BYTES 65536 /* a signer certificate file */
+#define TRUST_MAX_URL 2048	   /* a list or certificate URL */
+#define TRUST_MAX_MANIFESTS 64	   /* manifest ids per TSL */
+#define TRUST_NEGATIVE_RETRY 60	   /* seconds before refetching a miss */
+#define TRUST_CLOCK_SKEW 300	   /* seconds of clock skew tolerated */
 
 struct trust;
 
@@ -75,10 +75,10 @@ struct trust_result {
 	char signer_subject[256]; /* RFC 2253 subject of the signer */
 	char ca_id[8];
 	char cert_id[8];
-	char iac[17];		  /* issuing authority code */
+	char iac[17]; /* issuing authority code */
 	char manifest[7];
-	char trust_level[8];	  /* "high" */
-	int demo;		  /* the chain is the demo environment */
+	char trust_level[8]; /* "high" */
+	int demo;	     /* the chain is the demo environment */
 	int64_t signing_time;
 };
 
@@ -189,15 +189,15 @@ enum sa_err trust_fetch(const char *url, size_t max, long timeout_ms,
  */
 struct trust_demo_opts {
 	int64_t now;
-	int64_t list_next_update;   /* default now + 365 days */
-	int64_t ca_not_before;	    /* default now - 1 day */
-	int64_t ca_not_after;	    /* default now + 10 years */
-	int64_t signer_not_before;  /* default now - 1 day */
-	int64_t signer_not_after;   /* default now + 2 years */
-	int64_t crl_next_update;    /* default now + 365 days */
-	int revoke_signer;	    /* put the signer on the CRL */
-	int no_usage_list;	    /* signer without UsageList */
-	const char *usage_manifest; /* UsageList entry, default "0A0001" */
+	int64_t list_next_update;     /* default now + 365 days */
+	int64_t ca_not_before;	      /* default now - 1 day */
+	int64_t ca_not_after;	      /* default now + 10 years */
+	int64_t signer_not_before;    /* default now - 1 day */
+	int64_t signer_not_after;     /* default now + 2 years */
+	int64_t crl_next_update;      /* default now + 365 days */
+	int revoke_signer;	      /* put the signer on the CRL */
+	int no_usage_list;	      /* signer without UsageList */
+	const char *usage_manifest;   /* UsageList entry, default "0A0001" */
 	const char *scheme_manifests; /* scheme scope, default "0A0001" */
 };
 

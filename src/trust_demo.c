@@ -141,7 +141,8 @@ make_cert(struct demo_party *p, const char *cn, const struct demo_party *issuer,
 	if (!X509_set_issuer_name(x, X509_get_subject_name(iss_cert)))
 		goto out;
 	if (!add_ext(x, iss_cert, NID_basic_constraints,
-		     is_ca ? "critical,CA:TRUE,pathlen:0" : "critical,CA:FALSE") ||
+		     is_ca ? "critical,CA:TRUE,pathlen:0"
+			   : "critical,CA:FALSE") ||
 	    !add_ext(x, iss_cert, NID_key_usage,
 		     is_ca ? "critical,keyCertSign,cRLSign"
 			   : "critical,digitalSignature") ||
@@ -338,7 +339,8 @@ build_crl(const char *dir, const struct demo_party *ca, X509 *revoked,
 			goto out;
 		r = NULL;
 	}
-	if (!X509_CRL_sort(crl) || X509_CRL_sign(crl, ca->key, EVP_sha256()) <= 0)
+	if (!X509_CRL_sort(crl) ||
+	    X509_CRL_sign(crl, ca->key, EVP_sha256()) <= 0)
 		goto out;
 	n = i2d_X509_CRL(crl, &der);
 	if (n <= 0)
@@ -486,8 +488,8 @@ write_conf(const char *dir)
 static enum sa_err
 make_dirs(const char *dir)
 {
-	static const char *const subs[] = {"lists/ca/signers", "lists/manifests",
-					   "certs", "samples"};
+	static const char *const subs[] = {
+	    "lists/ca/signers", "lists/manifests", "certs", "samples"};
 	char path[PATH_MAX];
 	enum sa_err rc;
 
@@ -571,20 +573,18 @@ trust_demo_build(const char *dir, const struct trust_demo_opts *opts)
 	    (rc = make_cert(&tslop, "sealauth DEMO TSL operator", NULL, 1,
 			    now - DAY, now + 3650 * DAY, 0, NULL, 0)) !=
 		SA_OK ||
-	    (rc = make_cert(&ca, "sealauth DEMO CA " TRUST_DEMO_CA_ID, NULL, 1,
-			    o->ca_not_before != 0 ? o->ca_not_before
-						  : now - DAY,
-			    o->ca_not_after != 0 ? o->ca_not_after
-						 : now + 3650 * DAY,
-			    1, NULL, 0)) != SA_OK ||
-	    (rc = make_cert(&signer, "sealauth DEMO seal signer 0001", &ca,
-			    0x0001,
-			    o->signer_not_before != 0 ? o->signer_not_before
-						      : now - DAY,
-			    o->signer_not_after != 0 ? o->signer_not_after
-						     : now + 730 * DAY,
-			    0, o->no_usage_list ? NULL : usage,
-			    o->no_usage_list ? 0 : 1)) != SA_OK)
+	    (rc = make_cert(
+		 &ca, "sealauth DEMO CA " TRUST_DEMO_CA_ID, NULL, 1,
+		 o->ca_not_before != 0 ? o->ca_not_before : now - DAY,
+		 o->ca_not_after != 0 ? o->ca_not_after : now + 3650 * DAY, 1,
+		 NULL, 0)) != SA_OK ||
+	    (rc = make_cert(
+		 &signer, "sealauth DEMO seal signer 0001", &ca, 0x0001,
+		 o->signer_not_before != 0 ? o->signer_not_before : now - DAY,
+		 o->signer_not_after != 0 ? o->signer_not_after
+					  : now + 730 * DAY,
+		 0, o->no_usage_list ? NULL : usage,
+		 o->no_usage_list ? 0 : 1)) != SA_OK)
 		goto out;
 
 	if ((rc = write_key(abs, "private/governance.key", gov.key)) != SA_OK ||
@@ -598,15 +598,15 @@ trust_demo_build(const char *dir, const struct trust_demo_opts *opts)
 	    (rc = write_cert(abs, "certs/tsl.pem", tslop.cert)) != SA_OK ||
 	    (rc = write_cert(abs, "lists/ca/" TRUST_DEMO_CA_ID ".pem",
 			     ca.cert)) != SA_OK ||
-	    (rc = write_cert(abs,
-			     "lists/ca/signers/" TRUST_DEMO_CA_ID
-			     TRUST_DEMO_CERT_ID ".pem",
-			     signer.cert)) != SA_OK)
+	    (rc = write_cert(
+		 abs,
+		 "lists/ca/signers/" TRUST_DEMO_CA_ID TRUST_DEMO_CERT_ID ".pem",
+		 signer.cert)) != SA_OK)
 		goto out;
-	if ((rc = build_crl(abs, &ca, o->revoke_signer ? signer.cert : NULL, now,
-			    o->crl_next_update != 0 ? o->crl_next_update
-						    : now + 365 * DAY)) !=
-	    SA_OK)
+	if ((rc =
+		 build_crl(abs, &ca, o->revoke_signer ? signer.cert : NULL, now,
+			   o->crl_next_update != 0 ? o->crl_next_update
+						   : now + 365 * DAY)) != SA_OK)
 		goto out;
 	memset(&v, 0, sizeof(v));
 	v.sequence = 1;
@@ -631,8 +631,8 @@ trust_demo_build(const char *dir, const struct trust_demo_opts *opts)
 		rc = SA_ERR_NOMEM;
 		goto out;
 	}
-	rc = write_bytes(abs, "samples/" TRUST_DEMO_CA_ID TRUST_DEMO_CERT_ID
-			      ".b64",
+	rc = write_bytes(abs,
+			 "samples/" TRUST_DEMO_CA_ID TRUST_DEMO_CERT_ID ".b64",
 			 b64, strlen(b64));
 out:
 	free(b64);

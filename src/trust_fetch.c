@@ -146,7 +146,8 @@ fetch_curl(const char *url, size_t max, long timeout_ms, int allow_http,
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	/* only the scheme we asked for, and no redirects: a list's location
 	 * is what the signed level above says, nothing else */
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, allow_http ? "http" : "https");
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR,
+			 allow_http ? "http" : "https");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -200,7 +201,8 @@ trust_fetch(const char *url, size_t max, long timeout_ms,
 	enum sa_err rc;
 
 	if (trust_url_check(url, allow_http_loopback) != SA_OK) {
-		fetch_why(why, whylen, "URL \"%.200s\" is not https:// or file://",
+		fetch_why(why, whylen,
+			  "URL \"%.200s\" is not https:// or file://",
 			  url != NULL ? url : "");
 		return SA_ERR_CONFIG;
 	}

@@ -292,7 +292,7 @@ vrl_build(const struct vrl *v, EVP_PKEY *key, X509 *cert, unsigned char **out,
 	xmlChar *mem = NULL;
 	int size = 0;
 	unsigned char *copy = NULL;
-	unsigned char (*sorted)[32] = NULL;
+	unsigned char(*sorted)[32] = NULL;
 	char num[32], t[21];
 	enum sa_err rc;
 

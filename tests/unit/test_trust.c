@@ -82,8 +82,8 @@ path_of(char *out, size_t n, const char *dir, const char *rel)
 /* open_at creates a handle on dir (pin: a PEM path, NULL for the
  * environment's own) and refreshes it at now. */
 static enum sa_err
-open_at(const char *dir, const char *pin, size_t max, int64_t ttl,
-	int64_t now, struct trust **t, struct trust_result *res)
+open_at(const char *dir, const char *pin, size_t max, int64_t ttl, int64_t now,
+	struct trust **t, struct trust_result *res)
 {
 	struct trust_config tc;
 	char url[512], cert[512];
@@ -154,9 +154,9 @@ seal_with(EVP_PKEY *k, const char *ca, const char *cert, const char *manifest,
 	struct vds *v = NULL;
 
 	claims(&c, "TID-OTHER");
-	assert_int_equal(vds_encode_iso(ca, cert, manifest, (uint32_t)st, &c, k,
-					&b, &n),
-			 SA_OK);
+	assert_int_equal(
+	    vds_encode_iso(ca, cert, manifest, (uint32_t)st, &c, k, &b, &n),
+	    SA_OK);
 	assert_int_equal(vds_decode(b, n, &v, NULL, 0), SA_OK);
 	free(b);
 	return v;
@@ -240,7 +240,8 @@ test_round_trip_with_claims(void **state)
 	assert_string_equal(res.trust_level, "high");
 	assert_int_equal(res.demo, 1);
 	assert_int_equal(res.signing_time, T0 + 5);
-	assert_non_null(strstr(res.signer_subject, "CN=sealauth DEMO seal signer"));
+	assert_non_null(
+	    strstr(res.signer_subject, "CN=sealauth DEMO seal signer"));
 	c = vds_claims(v);
 	assert_non_null(c);
 	assert_string_equal(c->given_name, "ANNA");
@@ -293,8 +294,8 @@ test_sample_seal_and_bytes_entry(void **state)
 
 		assert_non_null(big);
 		memcpy(big, b, n);
-		assert_int_equal(trust_verify_seal_bytes(t, big, VDS_MAX_BYTES + 100,
-							 T0 + 1, &res),
+		assert_int_equal(trust_verify_seal_bytes(
+				     t, big, VDS_MAX_BYTES + 100, T0 + 1, &res),
 				 SA_ERR_SEAL_DECODE);
 		assert_string_equal(res.step, "decode");
 		free(big);
@@ -317,8 +318,7 @@ test_tampered_lists(void **state)
 	     "sealauth DEMO TSL 0perator<"},
 	    {"lists/tsl-DEMO.xml", "sealauth DEMO CA operator",
 	     "sealauth DEMO CA 0perator"},
-	    {"lists/vrl-DEMO.xml", "<SequenceNumber>1<",
-	     "<SequenceNumber>2<"},
+	    {"lists/vrl-DEMO.xml", "<SequenceNumber>1<", "<SequenceNumber>2<"},
 	};
 
 	(void)state;
@@ -424,7 +424,8 @@ test_signer_validity(void **state)
 	(void)state;
 	/* expired when it signed */
 	memset(&o, 0, sizeof(o));
-	o.ca_not_before = T0 - 5 * YEAR; /* the CA must cover the signing time */
+	o.ca_not_before =
+	    T0 - 5 * YEAR; /* the CA must cover the signing time */
 	o.signer_not_before = T0 - 2 * YEAR;
 	o.signer_not_after = T0 - DAY;
 	dir = env(&o);
@@ -643,7 +644,8 @@ test_concurrent_verify_and_refresh(void **state)
 	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &r.t, &res), SA_OK);
 	r.seal = issue(dir, T0, "TID-14");
 	for (int i = 0; i < 4; i++)
-		assert_int_equal(pthread_create(&th[i], NULL, verify_loop, &r), 0);
+		assert_int_equal(pthread_create(&th[i], NULL, verify_loop, &r),
+				 0);
 	for (int i = 0; i < 10; i++)
 		assert_int_equal(trust_refresh(r.t, T0 + 1, 1, &res), SA_OK);
 	for (int i = 0; i < 4; i++)
@@ -689,9 +691,9 @@ test_url_rules(void **state)
 	    SA_OK);
 	assert_string_equal(out, "https://t.example/l/s.xml");
 	free(out);
-	assert_int_equal(trust_url_resolve("file:///d/lists/tsl.xml",
-					   "ca/signers", &out),
-			 SA_OK);
+	assert_int_equal(
+	    trust_url_resolve("file:///d/lists/tsl.xml", "ca/signers", &out),
+	    SA_OK);
 	assert_string_equal(out, "file:///d/lists/ca/signers");
 	free(out);
 	assert_int_equal(trust_url_resolve("file:///d/g.xml",
@@ -702,15 +704,16 @@ test_url_rules(void **state)
 	out = NULL;
 	assert_int_equal(trust_url_resolve("file:///d/g.xml", "../x", &out),
 			 SA_ERR_CONFIG);
-	assert_int_equal(trust_url_resolve("file:///d/g.xml", "a/../../x", &out),
-			 SA_ERR_CONFIG);
+	assert_int_equal(
+	    trust_url_resolve("file:///d/g.xml", "a/../../x", &out),
+	    SA_ERR_CONFIG);
 	assert_int_equal(trust_url_resolve("file:///d/g.xml", "/etc/x", &out),
 			 SA_ERR_CONFIG);
 	assert_null(out);
 
 	/* https is refused for a URL the rules refuse, before any I/O */
-	assert_int_equal(trust_fetch("http://trust.example/", 1024, 1000, 0,
-				     &b, &n, why, sizeof(why)),
+	assert_int_equal(trust_fetch("http://trust.example/", 1024, 1000, 0, &b,
+				     &n, why, sizeof(why)),
 			 SA_ERR_CONFIG);
 	assert_int_equal(trust_fetch("file:///nonexistent/sealauth/x.xml", 1024,
 				     1000, 0, &b, &n, why, sizeof(why)),
@@ -731,13 +734,12 @@ test_fetch_file_cap(void **state)
 	path_of(p, sizeof(p), root, "blob");
 	assert_int_equal(write_file_atomic(p, data, sizeof(data), 0644), SA_OK);
 	snprintf(url, sizeof(url), "file://%s", p);
-	assert_int_equal(trust_fetch(url, 2999, 1000, 0, &b, &n, why,
-				     sizeof(why)),
-			 SA_ERR_BODY_TOO_LARGE);
+	assert_int_equal(
+	    trust_fetch(url, 2999, 1000, 0, &b, &n, why, sizeof(why)),
+	    SA_ERR_BODY_TOO_LARGE);
 	assert_non_null(strstr(why, "larger than"));
-	assert_int_equal(trust_fetch(url, 3000, 1000, 0, &b, &n, why,
-				     sizeof(why)),
-			 SA_OK);
+	assert_int_equal(
+	    trust_fetch(url, 3000, 1000, 0, &b, &n, why, sizeof(why)), SA_OK);
 	assert_int_equal(n, 3000);
 	free(b);
 }
@@ -759,8 +761,8 @@ test_demo_ensure_and_layout(void **state)
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
 	{
-		static const char *const keys[] = {"governance", "scheme", "tsl",
-						   "ca", "signer"};
+		static const char *const keys[] = {"governance", "scheme",
+						   "tsl", "ca", "signer"};
 
 		for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
 			char rel[64];
@@ -778,7 +780,8 @@ test_demo_ensure_and_layout(void **state)
 
 		assert_non_null(m);
 		assert_string_equal(
-		    json_string_value(json_object_get(m, "manifest")), "0A0001");
+		    json_string_value(json_object_get(m, "manifest")),
+		    "0A0001");
 		json_decref(m);
 	}
 }

@@ -53,9 +53,10 @@ test_long_forms_round_trip(void **state)
 		unsigned char *der = NULL;
 		size_t len = 0, n = 0, body = 5 * sizes[k];
 
-		assert_int_equal(usagelist_encode((const unsigned char(*)[3])ids,
-						  sizes[k], &der, &len),
-				 SA_OK);
+		assert_int_equal(
+		    usagelist_encode((const unsigned char(*)[3])ids, sizes[k],
+				     &der, &len),
+		    SA_OK);
 		if (body < 128) {
 			assert_int_equal(der[1], body);
 		} else if (body < 256) {
@@ -74,12 +75,14 @@ test_long_forms_round_trip(void **state)
 		unsigned char *der = NULL;
 		size_t len = 0;
 
-		assert_int_equal(usagelist_encode((const unsigned char(*)[3])ids,
-						  0, &der, &len),
-				 SA_ERR_VALIDATION);
-		assert_int_equal(usagelist_encode((const unsigned char(*)[3])ids,
-						  65, &der, &len),
-				 SA_ERR_VALIDATION);
+		assert_int_equal(
+		    usagelist_encode((const unsigned char(*)[3])ids, 0, &der,
+				     &len),
+		    SA_ERR_VALIDATION);
+		assert_int_equal(
+		    usagelist_encode((const unsigned char(*)[3])ids, 65, &der,
+				     &len),
+		    SA_ERR_VALIDATION);
 	}
 }
 
@@ -179,7 +182,8 @@ test_certificate_extension(void **state)
 {
 	EVP_PKEY *k = EVP_EC_gen("P-256");
 	X509 *x, *y, *z;
-	const unsigned char ids[2][3] = {{0x0A, 0x00, 0x01}, {0x0A, 0x00, 0x02}};
+	const unsigned char ids[2][3] = {{0x0A, 0x00, 0x01},
+					 {0x0A, 0x00, 0x02}};
 	unsigned char got[USAGELIST_MAX][3];
 	size_t n = 0;
 	ASN1_OBJECT *oid;

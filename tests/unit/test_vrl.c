@@ -71,9 +71,8 @@ static enum sa_err
 load_text(const char *xml, struct vrl **out)
 {
 	char why[200] = "";
-	enum sa_err rc =
-	    vrl_load((const unsigned char *)xml, strlen(xml), &key, 1, out,
-		     why, sizeof(why));
+	enum sa_err rc = vrl_load((const unsigned char *)xml, strlen(xml), &key,
+				  1, out, why, sizeof(why));
 
 	if (rc != SA_OK)
 		assert_true(why[0] != '\0');
