@@ -19,6 +19,7 @@
 #include "log.h"
 #include "otp.h"
 #include "push/push.h"
+#include "schema.h"
 #include "services.h"
 #include "session.h"
 #include "session_ws.h"
@@ -449,7 +450,7 @@ api_verify(struct http_request *req, struct http_response *res)
 			if (strcmp(g, s.scopes[j]) == 0)
 				break;
 		if (j == s.nscopes) {
-			char field[32];
+			char field[48];
 			snprintf(field, sizeof(field), "grantedScopes[%zu]", i);
 			rc = fail_attempt(req, res, &s, SA_ERR_SCOPE, field,
 					  "a granted scope was not requested");

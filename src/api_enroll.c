@@ -15,6 +15,7 @@
 #include "ecdsa.h"
 #include "log.h"
 #include "push/push.h"
+#include "schema.h"
 #include "seal_codec.h"
 #include "store/store.h"
 #include "trust.h"

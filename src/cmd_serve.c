@@ -438,7 +438,7 @@ cmd_serve(int argc, char **argv)
 		log_warn("serve.test_routes",
 			 "test-only routes are enabled; never use this in production");
 	log_json(SA_LOG_INFO, "serve.ready",
-		 json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:b, s:s, s:I}",
+		 json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:b, s:s, s:s, s:I}",
 			   "msg", "sealauth is ready", "listen", app.cfg.listen,
 			   "port", (int)http_server_port(app.http), "url",
 			   app.cfg.public_url, "database", dstore_name(app.ds),

@@ -891,7 +891,6 @@ http_server_start(struct app *app, const struct route *routes, size_t nroutes,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)app->cfg.connection_memory,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)app->cfg.connection_timeout,
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
-	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, srv,
 	    MHD_OPTION_END);
 	if (srv->d == NULL) {

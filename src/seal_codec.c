@@ -227,7 +227,8 @@ seal_codec_decode(const char *text, size_t n, unsigned char **out,
 		memcpy(d, text, n);
 		*out = d;
 		*outlen = n;
-		*which = SEAL_ENC_RAW;
+		if (which != NULL)
+			*which = SEAL_ENC_RAW;
 		return SA_OK;
 	}
 	while (n > 0 &&
@@ -253,7 +254,8 @@ seal_codec_decode(const char *text, size_t n, unsigned char **out,
 			}
 			*out = d;
 			*outlen = dlen;
-			*which = order[i];
+			if (which != NULL)
+				*which = order[i];
 			return SA_OK;
 		}
 		free(d);

@@ -40,7 +40,7 @@ int seal_looks_like(const unsigned char *b, size_t n);
 /*
  * seal_codec_decode detects the encoding of n bytes of text and decodes it
  * into a new buffer (*out, caller frees) of *outlen bytes; *which says the
- * encoding found. CR, LF and TAB around the text are ignored (never spaces:
+ * encoding found (which may be NULL). CR, LF and TAB around the text are ignored (never spaces:
  * space is a base45 digit). Input over SEAL_MAX_TEXT or a result over
  * SEAL_MAX_BYTES: SA_ERR_BODY_TOO_LARGE. No candidate decoding to a seal:
  * SA_ERR_SEAL_DECODE. Out-parameters are set only on success.
