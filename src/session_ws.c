@@ -186,18 +186,19 @@ expire_cb(evutil_socket_t fd, short what, void *p)
 }
 
 /*
- * stored_final returns the final event kept with a session (approved,
- * rejected), or NULL: a browser that connects after the phone answered
- * still learns the outcome.
+ * stored_value returns a value kept with a session ("sess:{id}:{what}") as
+ * a new string, or NULL. "event" is the final event (approved, rejected),
+ * so a browser that connects after the phone answered still learns the
+ * outcome; "push" is the reason a push failed.
  */
 static char *
-stored_final(struct estore *es, const char *session_id)
+stored_value(struct estore *es, const char *session_id, const char *what)
 {
 	char key[ESTORE_KEY_MAX];
 	unsigned char *val = NULL;
 	size_t n = 0;
 
-	snprintf(key, sizeof(key), "sess:%s:event", session_id);
+	snprintf(key, sizeof(key), "sess:%s:%s", session_id, what);
 	if (estore_get(es, key, &val, &n, NULL) != SA_OK)
 		return NULL;
 	return (char *)val;
@@ -238,7 +239,7 @@ session_ws_open(struct ws_server *ws, uint64_t id, void *arg)
 	a->registered = 1;
 	if (old != 0 && old != id)
 		ws_close(ws, old, 4009, "replaced by a newer connection");
-	if ((final = stored_final(app->es, s.id)) != NULL) {
+	if ((final = stored_value(app->es, s.id, "event")) != NULL) {
 		ws_send_text(ws, id, final, strlen(final));
 		free(final);
 		ws_close(ws, id, 1000, "done");
@@ -256,6 +257,14 @@ session_ws_open(struct ws_server *ws, uint64_t id, void *arg)
 	if (ev != NULL)
 		send_json(ws, id, ev);
 	json_decref(ev);
+	/* A push that failed before the browser connected is still told. */
+	if ((final = stored_value(app->es, s.id, "push")) != NULL) {
+		ev = json_pack("{s:s, s:s}", "type", "push_failed", "reason", final);
+		if (ev != NULL)
+			send_json(ws, id, ev);
+		json_decref(ev);
+		free(final);
+	}
 	a->timer = evtimer_new(ws_event_base(ws), expire_cb, a);
 	if (a->timer != NULL) {
 		int64_t left = s.expires_at - now_unix();

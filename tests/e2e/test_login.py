@@ -1,0 +1,467 @@
+"""The X.1280 login end to end (SPEC §2, §3, §5) with real clients: HTTP,
+a WebSocket client, ECDSA signing by the test's own crypto library, and the
+JWT checked with PyJWT against /jwks."""
+import asyncio
+import json
+import os
+import subprocess
+import time
+
+import jwt
+import pytest
+import requests
+import websockets
+
+from conftest import BIN
+from phone import Phone, PushInbox
+
+LOGIN_ENV = {
+    "SEALAUTH_PUSH_ALLOW_PRIVATE": "1",
+    "SEALAUTH_RATE_LIMITS": "enroll=1000/3600,initiate=1000/60,verify=1000/60,ws=1000/60",
+}
+
+
+@pytest.fixture
+def inbox():
+    box = PushInbox()
+    yield box
+    box.close()
+
+
+@pytest.fixture
+def login_server(make_server):
+    return make_server(env=LOGIN_ENV).start()
+
+
+def issue_seal(server, token_id, **kw):
+    args = {"given-name": "Erika", "family-name": "Mustermann",
+            "dob": "1990-04-01", "nationality": "DEU", "document": "C01X00T47"}
+    args.update({k.replace("_", "-"): v for k, v in kw.items()})
+    cmd = ["trust", "issue", "--dir", os.path.join(server.data_dir, "trust"),
+           "--token-id", token_id]
+    for k, v in args.items():
+        cmd += [f"--{k}", v]
+    return server.cli(*cmd).stdout.strip()
+
+
+def enrolled_phone(server, inbox, token_id="DE-1234567", **kw):
+    phone = Phone(server, inbox)
+    r = phone.enroll(issue_seal(server, token_id, **kw))
+    assert r.status_code == 200, r.text
+    return phone
+
+
+def initiate(server, token_id, scopes=("identity:name",), service="demo",
+             headers=None):
+    return requests.post(server.base + "/auth/initiate", timeout=10,
+                         headers=headers,
+                         json={"tokenId": token_id, "serviceId": service,
+                               "scopes": list(scopes)})
+
+
+def jwks_key(server, kid):
+    for k in requests.get(server.base + "/jwks", timeout=5).json()["keys"]:
+        if k["kid"] == kid:
+            return jwt.algorithms.ECAlgorithm.from_jwk(json.dumps(k))
+    raise AssertionError(f"kid {kid} not in /jwks")
+
+
+def verify_jwt(server, token, aud="demo"):
+    kid = jwt.get_unverified_header(token)["kid"]
+    return jwt.decode(token, jwks_key(server, kid), algorithms=["ES256"],
+                      audience=aud, issuer=server.base)
+
+
+def audit_events(server):
+    out = server.cli("audit", "tail", "--json", "-n", "500").stdout
+    return [json.loads(l) for l in out.splitlines() if l.strip()]
+
+
+def ws_url(server, sess):
+    return (f"ws://127.0.0.1:{server.port}/ws/session/{sess['sessionId']}"
+            f"?token={sess['wsToken']}")
+
+
+def test_enroll_then_login_approved_over_websocket(login_server, inbox):
+    s = login_server
+    phone = enrolled_phone(s, inbox)
+    scopes = ["identity:name", "identity:age_over_18", "identity:nationality"]
+    r = initiate(s, phone.token_id, scopes,
+                 headers={"Origin": s.base, "User-Agent": "e2e-browser"})
+    assert r.status_code == 200, r.text
+    sess = r.json()
+    assert sess["sessionId"].startswith("sess_")
+    assert len(sess["autoPassword"]) == 6 and sess["autoPassword"].isdigit()
+    assert sess["expiresAt"].endswith("Z")
+    push = inbox.next()
+    # The phone sees the same code and where the login came from.
+    assert push["sessionId"] == sess["sessionId"]
+    assert push["otp"] == sess["autoPassword"]
+    assert push["serviceName"] == "sealauth demo"
+    assert push["scopes"] == scopes
+    assert push["origin"] == s.base
+    assert push["requestIp"] == "127.0.0.1"
+    assert push["userAgent"] == "e2e-browser"
+    assert push["random"] == sess["random"]
+
+    async def browser():
+        async with websockets.connect(ws_url(s, sess), origin=s.base) as ws:
+            ready = json.loads(await ws.recv())
+            assert ready == {"type": "otp_ready",
+                             "autoPassword": sess["autoPassword"],
+                             "expiresAt": sess["expiresAt"]}
+            granted = ["identity:name", "identity:age_over_18"]
+            answer = await asyncio.to_thread(
+                phone.answer, sess["sessionId"], push["otp"], "approve", granted)
+            assert answer.status_code == 200, answer.text
+            done = json.loads(await ws.recv())
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+            return answer.json(), done, closed.value.code
+
+    answer, done, code = asyncio.run(asyncio.wait_for(browser(), 30))
+    assert code == 1000
+    assert done["type"] == "approved"
+    assert done["jwt"] == answer["jwt"]
+    assert done["hash"] == answer["hash"]
+    assert done["random"] == sess["random"]
+    claims = verify_jwt(s, answer["jwt"])
+    assert claims["sub"] == phone.token_id
+    assert claims["aud"] == "demo"
+    assert claims["givenName"] == "Erika"
+    assert claims["familyName"] == "Mustermann"
+    assert claims["ageOver18"] is True
+    # Requested but not granted, and never requested: absent.
+    assert "nationality" not in claims
+    assert "dateOfBirth" not in claims and "documentNumber" not in claims
+    for k in ("iat", "nbf", "exp", "jti", "auth_time", "amr"):
+        assert k in claims
+    assert claims["exp"] > claims["iat"]
+    events = [e["event"] for e in audit_events(s)]
+    for ev in ("enroll.ok", "auth.initiate", "push.sent", "auth.approved"):
+        assert ev in events
+    # The code is never stored: only its hash appears in the audit log.
+    log = s.cli("audit", "tail", "--json", "-n", "500").stdout
+    assert sess["autoPassword"] not in log
+
+
+def test_raw_signature_and_late_websocket(login_server, inbox):
+    s = login_server
+    phone = enrolled_phone(s, inbox)
+    sess = initiate(s, phone.token_id).json()
+    push = inbox.next()
+    r = phone.answer(sess["sessionId"], push["otp"], scopes=["identity:name"],
+                     raw=True)
+    assert r.status_code == 200, r.text
+    # A browser that connects after the approval still learns it.
+
+    async def late():
+        async with websockets.connect(ws_url(s, sess), origin=s.base) as ws:
+            return json.loads(await ws.recv())
+    ev = asyncio.run(asyncio.wait_for(late(), 10))
+    assert ev["type"] == "approved" and ev["jwt"] == r.json()["jwt"]
+
+
+def test_user_rejects(login_server, inbox):
+    s = login_server
+    phone = enrolled_phone(s, inbox)
+    sess = initiate(s, phone.token_id).json()
+    push = inbox.next()
+
+    async def go():
+        async with websockets.connect(ws_url(s, sess), origin=s.base) as ws:
+            await ws.recv()
+            r = await asyncio.to_thread(phone.answer, sess["sessionId"],
+                                        push["otp"], "reject", [])
+            assert r.status_code == 200 and r.json() == {"rejected": True}
+            return json.loads(await ws.recv())
+    ev = asyncio.run(asyncio.wait_for(go(), 20))
+    assert ev == {"type": "rejected", "reason": "User rejected"}
+    # A rejected session cannot be approved afterwards.
+    r = phone.answer(sess["sessionId"], push["otp"], scopes=["identity:name"])
+    assert r.status_code == 409
+    assert "auth.rejected" in [e["event"] for e in audit_events(s)]
+
+
+def test_wrong_code_bad_signature_and_too_many_attempts(login_server, inbox):
+    s = login_server
+    phone = enrolled_phone(s, inbox)
+    thief = Phone(s)
+    sess = initiate(s, phone.token_id).json()
+    push = inbox.next()
+    wrong = "000000" if push["otp"] != "000000" else "111111"
+
+    async def go():
+        async with websockets.connect(ws_url(s, sess), origin=s.base) as ws:
+            await ws.recv()
+            r1 = await asyncio.to_thread(phone.answer, sess["sessionId"], wrong,
+                                         "approve", ["identity:name"])
+            e1 = json.loads(await ws.recv())
+            r2 = await asyncio.to_thread(phone.answer, sess["sessionId"],
+                                         push["otp"], "approve",
+                                         ["identity:name"], None, None, False,
+                                         None, thief)
+            e2 = json.loads(await ws.recv())
+            r3 = await asyncio.to_thread(phone.answer, sess["sessionId"], wrong,
+                                         "approve", ["identity:name"])
+            e3 = json.loads(await ws.recv())
+            return (r1, e1), (r2, e2), (r3, e3)
+    (r1, e1), (r2, e2), (r3, e3) = asyncio.run(asyncio.wait_for(go(), 30))
+    assert r1.status_code == 401 and r1.json()["error"] == "invalid_otp"
+    assert e1["type"] == "rejected" and e1["reason"] == "Invalid OTP"
+    assert e1["final"] is False and e1["attemptsLeft"] == 2
+    assert r2.status_code == 401 and r2.json()["error"] == "invalid_signature"
+    assert e2["reason"] == "Invalid signature" and e2["attemptsLeft"] == 1
+    assert r3.status_code == 401
+    assert e3 == {"type": "rejected", "reason": "Too many attempts"}
+    # Even the right answer is refused now.
+    r4 = phone.answer(sess["sessionId"], push["otp"], scopes=["identity:name"])
+    assert r4.status_code == 429 and r4.json()["error"] == "too_many_attempts"
+    events = [e["event"] for e in audit_events(s)]
+    assert events.count("auth.verify_failed") == 3
+
+
+def test_replay_is_refused(login_server, inbox):
+    s = login_server
+    phone = enrolled_phone(s, inbox)
+    sess = initiate(s, phone.token_id).json()
+    push = inbox.next()
+    ts = int(time.time())
+    first = phone.answer(sess["sessionId"], push["otp"], scopes=["identity:name"],
+                         ts=ts)
+    assert first.status_code == 200
+    again = phone.answer(sess["sessionId"], push["otp"], scopes=["identity:name"],
+                         ts=ts)
+    assert again.status_code == 409 and again.json()["error"] == "replay"
+
+
+def test_scope_escalation_is_refused(login_server, inbox):
+    s = login_server
+    phone = enrolled_phone(s, inbox)
+    sess = initiate(s, phone.token_id, ["identity:age_over_18"]).json()
+    push = inbox.next()
+    # Granting more than was asked, even correctly signed.
+    r = phone.answer(sess["sessionId"], push["otp"],
+                     scopes=["identity:age_over_18", "identity:full"])
+    assert r.status_code == 422 and r.json()["field"] == "grantedScopes[1]"
+    # Signing fewer scopes than are sent breaks the signature.
+    r = phone.answer(sess["sessionId"], push["otp"],
+                     scopes=["identity:age_over_18"], sign_scopes=[])
+    assert r.status_code == 401 and r.json()["error"] == "invalid_signature"
+    r = phone.answer(sess["sessionId"], push["otp"], scopes=["identity:age_over_18"])
+    assert r.status_code == 200
+    claims = verify_jwt(s, r.json()["jwt"])
+    assert claims["ageOver18"] is True and "givenName" not in claims
+    # A service may not ask for scopes it is not registered for.
+    r = initiate(s, phone.token_id, ["identity:name", "identity:everything"])
+    assert r.status_code == 422 and r.json()["error"] == "scope_not_allowed"
+    assert r.json()["field"] == "scopes[1]"
+    r = initiate(s, phone.token_id, ["openid"])
+    assert r.status_code == 400 and r.json()["field"] == "scopes[0]"
+    r = initiate(s, phone.token_id, ["identity:name"], service="nope")
+    assert r.status_code == 422 and r.json()["field"] == "serviceId"
+
+
+def test_timestamp_window(login_server, inbox):
+    s = login_server
+    phone = enrolled_phone(s, inbox)
+    sess = initiate(s, phone.token_id).json()
+    push = inbox.next()
+    old = phone.answer(sess["sessionId"], push["otp"], scopes=["identity:name"],
+                       ts=int(time.time()) - 120)
+    assert old.status_code == 400
+    assert old.json()["error"] == "timestamp_out_of_window"
+    ok = phone.answer(sess["sessionId"], push["otp"], scopes=["identity:name"],
+                      ts=int(time.time()) - 20)
+    assert ok.status_code == 200
+
+
+def test_session_expires(make_server, inbox):
+    s = make_server(env=dict(LOGIN_ENV, SEALAUTH_SESSION_TTL="10")).start()
+    phone = enrolled_phone(s, inbox)
+    sess = initiate(s, phone.token_id).json()
+    push = inbox.next()
+
+    async def go():
+        async with websockets.connect(ws_url(s, sess), origin=s.base) as ws:
+            await ws.recv()
+            ev = json.loads(await asyncio.wait_for(ws.recv(), 20))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+            return ev, closed.value.code
+    ev, code = asyncio.run(asyncio.wait_for(go(), 30))
+    assert ev == {"type": "expired"} and code == 1000
+    r = phone.answer(sess["sessionId"], push["otp"], scopes=["identity:name"])
+    assert r.status_code == 404
+    assert "auth.expired" in [e["event"] for e in audit_events(s)]
+
+
+def test_websocket_close_codes(login_server, inbox):
+    s = login_server
+    phone = enrolled_phone(s, inbox)
+    sess = initiate(s, phone.token_id).json()
+
+    async def closed_with(url):
+        async with websockets.connect(url, origin=s.base) as ws:
+            with pytest.raises(websockets.ConnectionClosed) as e:
+                await ws.recv()
+            return e.value.code
+
+    async def go():
+        bad = await closed_with(ws_url(s, dict(sess, wsToken="x" * 43)))
+        missing = await closed_with(ws_url(s, dict(sess, sessionId="sess_" + "A" * 22)))
+        first = await websockets.connect(ws_url(s, sess), origin=s.base)
+        assert json.loads(await first.recv())["type"] == "otp_ready"
+        second = await websockets.connect(ws_url(s, sess), origin=s.base)
+        assert json.loads(await second.recv())["type"] == "otp_ready"
+        with pytest.raises(websockets.ConnectionClosed) as e:
+            await first.recv()
+        await second.close()
+        return bad, missing, e.value.code
+    assert asyncio.run(asyncio.wait_for(go(), 20)) == (4001, 4004, 4009)
+
+
+def test_initiate_errors(login_server, inbox):
+    s = login_server
+    phone = enrolled_phone(s, inbox)
+    r = initiate(s, "NOT-ENROLLED")
+    assert r.status_code == 404 and r.json()["error"] == "not_enrolled"
+    r = initiate(s, phone.token_id, headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403 and r.json()["error"] == "origin_not_allowed"
+    s.cli("trust", "--help", check=False)
+
+
+def test_initiate_rate_limits_per_token(make_server, inbox):
+    s = make_server(env=dict(LOGIN_ENV, SEALAUTH_RATE_LIMITS=
+                             "enroll=1000/3600,initiate=3/60")).start()
+    phone = enrolled_phone(s, inbox)
+    codes = [initiate(s, phone.token_id).status_code for _ in range(5)]
+    assert codes == [200, 200, 200, 429, 429]
+
+
+def test_enroll_refusals(login_server, inbox):
+    s = login_server
+    phone = Phone(s, inbox)
+    seal = issue_seal(s, "DE-REVOKE-1")
+    # A seal revoked on the VRL is refused after the next refresh.
+    s.cli("trust", "revoke", "--dir", os.path.join(s.data_dir, "trust"), seal)
+    s.stop()
+    s.start()
+    r = phone.enroll(seal)
+    assert r.status_code == 422
+    assert r.json()["step"] == "revocation"
+    # A seal that is not a seal.
+    r = phone.enroll("ABCDEFGHIJKLMNOPQRSTUVWXYZ012345")
+    assert r.status_code in (400, 422)
+    # A tampered seal: flip one payload character.
+    good = issue_seal(s, "DE-TAMPER-1")
+    bad = good[:40] + ("A" if good[40] != "A" else "B") + good[41:]
+    r = phone.enroll(bad)
+    assert r.status_code == 422 and r.json()["step"] in ("decode", "signature")
+    # A device key that is not P-256.
+    r = phone.enroll(good, publicKeyPem="-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+    assert r.status_code == 400 and r.json()["field"] == "publicKeyPem"
+    # Both push targets at once.
+    r = phone.enroll(good, fcmToken="tok")
+    assert r.status_code == 400
+    events = [e["event"] for e in audit_events(s)]
+    assert "enroll.refused" in events
+
+
+def test_reenrollment_replaces_and_notifies_the_old_device(login_server, inbox):
+    s = login_server
+    old = enrolled_phone(s, inbox, token_id="DE-MOVE-1")
+    new_inbox = PushInbox()
+    try:
+        new = Phone(s, new_inbox)
+        r = new.enroll(issue_seal(s, "DE-MOVE-1"))
+        assert r.status_code == 200
+        notice = inbox.next()
+        assert notice["type"] == "enrollment_replaced"
+        assert notice["newDeviceId"] == new.device_id
+        sess = initiate(s, "DE-MOVE-1").json()
+        push = new_inbox.next()
+        assert push["sessionId"] == sess["sessionId"]
+        # The old device's key no longer works.
+        r = old.answer(sess["sessionId"], push["otp"], scopes=["identity:name"])
+        assert r.status_code == 401
+        r = new.answer(sess["sessionId"], push["otp"], scopes=["identity:name"])
+        assert r.status_code == 200
+    finally:
+        new_inbox.close()
+    assert "enroll.replaced" in [e["event"] for e in audit_events(s)]
+
+
+def test_push_failure_is_reported_to_the_browser(login_server):
+    s = login_server
+    dead = PushInbox(status=410)
+    try:
+        phone = enrolled_phone(s, dead, token_id="DE-GONE-1")
+        sess = initiate(s, phone.token_id).json()
+
+        async def go():
+            async with websockets.connect(ws_url(s, sess), origin=s.base) as ws:
+                first = json.loads(await ws.recv())
+                if first["type"] == "otp_ready":
+                    first = json.loads(await asyncio.wait_for(ws.recv(), 15))
+                return first
+        ev = asyncio.run(asyncio.wait_for(go(), 20))
+        assert ev["type"] == "push_failed" and ev["reason"]
+    finally:
+        dead.close()
+    assert "push.failed" in [e["event"] for e in audit_events(s)]
+
+
+def test_token_signed_before_rotation_still_verifies(make_server, inbox):
+    s = make_server(env=dict(LOGIN_ENV, SEALAUTH_KEY_PUBLISH_DELAY="0")).start()
+    phone = enrolled_phone(s, inbox)
+    sess = initiate(s, phone.token_id).json()
+    push = inbox.next()
+    before = phone.answer(sess["sessionId"], push["otp"],
+                          scopes=["identity:name"]).json()["jwt"]
+    kid_before = jwt.get_unverified_header(before)["kid"]
+    s.cli("keys", "rotate")
+    deadline = time.monotonic() + 10
+    after = None
+    while time.monotonic() < deadline:
+        sess = initiate(s, phone.token_id).json()
+        push = inbox.next()
+        after = phone.answer(sess["sessionId"], push["otp"],
+                             scopes=["identity:name"]).json()["jwt"]
+        if jwt.get_unverified_header(after)["kid"] != kid_before:
+            break
+        time.sleep(0.5)
+    assert jwt.get_unverified_header(after)["kid"] != kid_before
+    # Both the old and the new token verify against the published keys.
+    assert verify_jwt(s, before)["sub"] == phone.token_id
+    assert verify_jwt(s, after)["sub"] == phone.token_id
+
+
+def test_device_simulator_against_the_server(login_server, tmp_path):
+    s = login_server
+    dev = str(tmp_path / "dev")
+    port = None
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    seal = issue_seal(s, "DE-SIM-1")
+    s.cli("device", "init", "--dir", dev)
+    s.cli("device", "enroll", "--dir", dev, "--server", s.base,
+          "--listen-port", str(port), seal)
+    listener = subprocess.Popen(
+        [BIN, "device", "listen", "--dir", dev, "--listen-port", str(port),
+         "--approve", "--json", "--count", "1", "--timeout", "20"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        sess = initiate(s, "DE-SIM-1").json()
+        out, err = listener.communicate(timeout=30)
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+    assert listener.returncode == 0, err
+    lines = [json.loads(l) for l in out.splitlines() if l.strip()]
+    pushes = [l["message"] for l in lines if l.get("event") == "push"]
+    assert pushes and pushes[0]["otp"] == sess["autoPassword"], lines
+    assert any("jwt" in json.dumps(l) for l in lines)
