@@ -40,6 +40,7 @@ struct app {
 	struct pusher *push;
 	struct trust *trust;
 	int trust_demo;		     /* the demo trust environment is in use */
+	uint64_t trust_generation;   /* trust set whose VRLs were applied */
 	unsigned char *otp_secret;   /* OTP_SECRET_MASTER bytes, wiped at exit */
 	size_t otp_secret_len;
 	unsigned int schema_flags; /* vflags for schema_validate */

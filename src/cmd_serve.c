@@ -253,6 +253,44 @@ out:
 	return rc;
 }
 
+/*
+ * apply_vrls revokes the enrollments made with seals that the current trust
+ * set's VRLs list, once per new set (SPEC §4.2: an existing enrollment is
+ * revoked on the next refresh).
+ */
+static void
+apply_vrls(struct app *app)
+{
+	unsigned char (*fps)[32] = NULL;
+	uint64_t gen = 0;
+	size_t n = 0;
+	int64_t now = now_unix();
+
+	if (app->trust == NULL ||
+	    trust_revoked_seals(app->trust, &gen, &fps, &n) != SA_OK)
+		return;
+	if (gen == app->trust_generation) {
+		free(fps);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char *hex = hex_encode(fps[i], 32);
+		int count = 0;
+		if (hex == NULL)
+			break;
+		if (dstore_enroll_revoke_fingerprint(app->ds, hex, now, &count) ==
+			SA_OK &&
+		    count > 0)
+			app_audit(app, NULL, "enroll.revoked", "",
+				  json_pack("{s:s, s:i, s:s}", "sealFingerprint", hex,
+					    "enrollments", count, "reason",
+					    "seal on the revocation list"));
+		free(hex);
+	}
+	free(fps);
+	app->trust_generation = gen;
+}
+
 /* periodic runs once a second on the main thread. */
 static void
 periodic(struct app *app)
@@ -270,6 +308,7 @@ periodic(struct app *app)
 			app_audit(app, NULL, "trust.refresh_failed", "",
 				  trust_result_json(&tr));
 		}
+		apply_vrls(app);
 	}
 }
 
@@ -417,6 +456,7 @@ cmd_serve(int argc, char **argv)
 	}
 	if (open_trust(&app) != SA_OK)
 		goto out;
+	apply_vrls(&app);
 	if ((err = session_events_start(&app)) != SA_OK) {
 		log_error("serve.events", "cannot subscribe to session events: %s",
 			  sa_err_str(err));

@@ -86,6 +86,7 @@ struct trust {
 	int last_failed;
 	struct trust_result last_err;
 	json_t *failed_lists;
+	uint64_t generation; /* bumped each time a new snapshot is installed */
 };
 
 /* A refresh in progress. */
@@ -1013,6 +1014,7 @@ done:
 	if (rc == SA_OK) {
 		old = t->snap;
 		t->snap = s;
+		t->generation++;
 		t->last_failed = 0;
 		memset(&t->last_err, 0, sizeof(t->last_err));
 		t->next_refresh = now + t->ttl;
@@ -1493,10 +1495,10 @@ trust_status_json(struct trust *t, int64_t now)
 	}
 	o = json_pack("{s:s, s:b, s:o, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I}}",
 		      "status", status, "demo", s != NULL && s->demo,
-		      "loaded_at", time_or_null(s != NULL ? s->loaded_at : 0),
-		      "expires_at", time_or_null(s != NULL ? s->expires_at : 0),
-		      "next_refresh", time_or_null(t->next_refresh),
-		      "last_error",
+		      "loadedAt", time_or_null(s != NULL ? s->loaded_at : 0),
+		      "expiresAt", time_or_null(s != NULL ? s->expires_at : 0),
+		      "nextRefresh", time_or_null(t->next_refresh),
+		      "lastError",
 		      t->last_failed ? json_pack("{s:s, s:s, s:s}", "step",
 						 t->last_err.step, "error",
 						 sa_err_code(t->last_err.err),
@@ -1505,10 +1507,40 @@ trust_status_json(struct trust *t, int64_t now)
 		      "counts", "lists",
 		      (json_int_t)(s != NULL ? json_array_size(s->lists) : 0),
 		      "cas", (json_int_t)(s != NULL ? s->ncas : 0), "signers",
-		      (json_int_t)signers, "revoked_seals",
+		      (json_int_t)signers, "revokedSeals",
 		      (json_int_t)(s != NULL ? s->nrevoked : 0));
 	pthread_mutex_unlock(&t->lock);
 	return o;
+}
+
+enum sa_err
+trust_revoked_seals(struct trust *t, uint64_t *generation,
+		    unsigned char (**fps)[32], size_t *n)
+{
+	struct trust_snap *s;
+	unsigned char (*out)[32] = NULL;
+	size_t total = 0, k = 0;
+	enum sa_err rc = SA_OK;
+
+	pthread_mutex_lock(&t->lock);
+	s = t->snap;
+	if (s != NULL) {
+		total = s->nrevoked;
+		if (total > 0 && (out = calloc(total, sizeof(*out))) == NULL)
+			rc = SA_ERR_NOMEM;
+		for (size_t i = 0; rc == SA_OK && i < s->nscopes; i++) {
+			const struct vrl *v = s->scopes[i].vrl;
+			for (size_t j = 0; v != NULL && j < v->n && k < total; j++)
+				memcpy(out[k++], v->fps[j], 32);
+		}
+	}
+	if (rc == SA_OK) {
+		*generation = t->generation;
+		*fps = out;
+		*n = k;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return rc;
 }
 
 json_t *

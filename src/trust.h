@@ -153,6 +153,15 @@ json_t *trust_status_json(struct trust *t, int64_t now);
  */
 json_t *trust_lists_json(struct trust *t);
 
+/*
+ * trust_revoked_seals copies the fingerprints on every VRL of the current
+ * set into a new array (*fps, caller frees; n entries) and reports the set's
+ * generation, which changes whenever a refresh installs new lists, so the
+ * caller can revoke existing enrollments once per new set.
+ */
+enum sa_err trust_revoked_seals(struct trust *t, uint64_t *generation,
+				unsigned char (**fps)[32], size_t *n);
+
 /* trust_close releases the handle; no call may be running on it. */
 void trust_close(struct trust *t);
 

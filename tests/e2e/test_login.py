@@ -465,3 +465,22 @@ def test_device_simulator_against_the_server(login_server, tmp_path):
     pushes = [l["message"] for l in lines if l.get("event") == "push"]
     assert pushes and pushes[0]["otp"] == sess["autoPassword"], lines
     assert any("jwt" in json.dumps(l) for l in lines)
+
+
+def test_vrl_revokes_an_existing_enrollment(login_server, inbox):
+    s = login_server
+    seal = issue_seal(s, "DE-VRL-1")
+    phone = Phone(s, inbox)
+    assert phone.enroll(seal).status_code == 200
+    assert initiate(s, "DE-VRL-1").status_code == 200
+    inbox.next()
+    s.cli("trust", "revoke", "--dir", os.path.join(s.data_dir, "trust"), seal)
+    # The next load of the lists (a restart forces one) applies the VRL.
+    s.stop()
+    s.start()
+    r = initiate(s, "DE-VRL-1")
+    assert r.status_code == 403 and r.json()["error"] == "token_revoked"
+    # And the token id cannot be enrolled again, even with a fresh seal.
+    r = Phone(s, inbox).enroll(issue_seal(s, "DE-VRL-1"))
+    assert r.status_code == 409
+    assert "enroll.revoked" in [e["event"] for e in audit_events(s)]

@@ -597,7 +597,7 @@ test_vrl_ttl_and_last_good_set(void **state)
 	assert_string_equal(json_string_value(json_object_get(st, "status")),
 			    "stale");
 	assert_string_equal(json_string_value(json_object_get(
-				json_object_get(st, "last_error"), "step")),
+				json_object_get(st, "lastError"), "step")),
 			    "list-signature");
 	json_decref(st);
 	/* once the last good lists pass their NextUpdate, nothing verifies */
