@@ -484,3 +484,103 @@ def test_vrl_revokes_an_existing_enrollment(login_server, inbox):
     r = Phone(s, inbox).enroll(issue_seal(s, "DE-VRL-1"))
     assert r.status_code == 409
     assert "enroll.revoked" in [e["event"] for e in audit_events(s)]
+
+
+class FakeFcm:
+    """A local stand-in for Google's OAuth2 token endpoint and the FCM HTTP v1
+    send endpoint, checking what the server sends like the real ones would."""
+
+    def __init__(self, tmp_path):
+        import http.server
+        import queue
+        import threading
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.sent = queue.Queue()
+        self.token_requests = 0
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def reply(self, status, body):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(n).decode()
+                if self.path == "/token":
+                    from urllib.parse import parse_qs
+                    form = parse_qs(body)
+                    assert form["grant_type"] == [
+                        "urn:ietf:params:oauth:grant-type:jwt-bearer"]
+                    claims = jwt.decode(form["assertion"][0],
+                                        fake.key.public_key(),
+                                        algorithms=["RS256"],
+                                        audience=fake.token_url)
+                    assert claims["iss"] == "sealauth@test-project.iam.example"
+                    assert "firebase.messaging" in claims["scope"]
+                    fake.token_requests += 1
+                    return self.reply(200, {"access_token": "fake-access-token",
+                                            "expires_in": 3600,
+                                            "token_type": "Bearer"})
+                if self.path == "/v1/projects/test-project/messages:send":
+                    if self.headers.get("Authorization") != "Bearer fake-access-token":
+                        return self.reply(401, {"error": {"status": "UNAUTHENTICATED"}})
+                    fake.sent.put(json.loads(body))
+                    return self.reply(200, {"name": "projects/test-project/messages/1"})
+                return self.reply(404, {"error": {"status": "NOT_FOUND"}})
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.token_url = self.base + "/token"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        pem = self.key.private_bytes(serialization.Encoding.PEM,
+                                     serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption()).decode()
+        self.account = tmp_path / "service-account.json"
+        self.account.write_text(json.dumps({
+            "type": "service_account", "project_id": "test-project",
+            "private_key_id": "k1", "private_key": pem,
+            "client_email": "sealauth@test-project.iam.example",
+            "token_uri": self.token_url}))
+        os.chmod(self.account, 0o600)
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_login_through_fcm_http_v1(make_server, tmp_path):
+    fcm = FakeFcm(tmp_path)
+    try:
+        s = make_server(env=dict(LOGIN_ENV, FCM_SERVICE_ACCOUNT_PATH=str(fcm.account),
+                                 SEALAUTH_FCM_SEND_URL=fcm.base)).start()
+        phone = Phone(s)
+        r = phone.enroll(issue_seal(s, "DE-FCM-1"), fcmToken="device-registration-token")
+        assert r.status_code == 200, r.text
+        codes = []
+        for _ in range(2):
+            sess = initiate(s, "DE-FCM-1").json()
+            msg = fcm.sent.get(timeout=15)["message"]
+            assert msg["token"] == "device-registration-token"
+            data = msg["data"]
+            # FCM data values are strings.
+            assert all(isinstance(v, str) for v in data.values())
+            assert data["sessionId"] == sess["sessionId"]
+            assert data["otp"] == sess["autoPassword"]
+            codes.append(data["otp"])
+            r = phone.answer(sess["sessionId"], data["otp"], scopes=["identity:name"])
+            assert r.status_code == 200
+        # The access token is cached, not fetched per message.
+        assert fcm.token_requests == 1
+    finally:
+        fcm.close()
