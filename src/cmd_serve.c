@@ -353,6 +353,7 @@ cmd_serve(int argc, char **argv)
 	struct ws_config wc;
 	struct push_config pc;
 	char *demo_origin = NULL;
+	int allow_private;
 	const struct route *routes;
 	size_t nroutes;
 	sigset_t sigs;
@@ -437,26 +438,31 @@ cmd_serve(int argc, char **argv)
 		fprintf(stderr, "sealauth: %s\n", why);
 		goto out;
 	}
+	if (open_trust(&app) != SA_OK)
+		goto out;
+	apply_vrls(&app);
 	memset(&pc, 0, sizeof(pc));
 	pc.mode = app.cfg.push_mode;
 	pc.fcm_service_account_path = app.cfg.fcm_service_account_path;
 	pc.fcm_token_url = app.cfg.fcm_token_url[0] ? app.cfg.fcm_token_url : NULL;
 	pc.fcm_send_url = app.cfg.fcm_send_url;
-	pc.allow_private_targets = (int)app.cfg.push_allow_private;
+	/* Loopback push endpoints (the phone simulator) are a development
+	 * convenience: by default only with the demo trust environment. */
+	allow_private = app.cfg.push_allow_private == 1 ||
+			(app.cfg.push_allow_private == -1 && app.trust_demo);
+	pc.allow_private_targets = allow_private;
 	pc.workers = (int)app.cfg.push_workers;
 	if ((err = push_open(&pc, &app.push)) != SA_OK) {
 		log_error("serve.push", "cannot start push delivery: %s",
 			  sa_err_str(err));
 		goto out;
 	}
-	if (app.cfg.push_allow_private) {
+	if (allow_private) {
 		app.schema_flags |= SCHEMA_LOOPBACK_HTTP;
 		log_warn("serve.push", "loopback and private push endpoints are "
 				       "allowed; development only");
 	}
-	if (open_trust(&app) != SA_OK)
-		goto out;
-	apply_vrls(&app);
+
 	if ((err = session_events_start(&app)) != SA_OK) {
 		log_error("serve.events", "cannot subscribe to session events: %s",
 			  sa_err_str(err));

@@ -74,9 +74,10 @@ static const struct setting settings[] = {
 	  "OAuth2 token URL; empty: the service account's token_uri"),
 	S("SEALAUTH_FCM_SEND_URL", NULL, fcm_send_url, "https://fcm.googleapis.com",
 	  "FCM HTTP v1 API base URL"),
-	L("SEALAUTH_PUSH_ALLOW_PRIVATE", NULL, push_allow_private, "0", 0, 1,
+	L("SEALAUTH_PUSH_ALLOW_PRIVATE", NULL, push_allow_private, "-1", -1, 1,
 	  "1 lets devices use loopback and private push endpoints (plain http "
-	  "on loopback too); development and tests only"),
+	  "on loopback too; development only), 0 refuses them, -1: allowed "
+	  "only while the demo trust environment is in use"),
 	L("SEALAUTH_PUSH_WORKERS", NULL, push_workers, "2", 1, 64,
 	  "threads sending push messages"),
 	S("SEALAUTH_TRUST_GOVERNANCE_URL", "trust-governance-url",

@@ -49,7 +49,7 @@ struct config {
 	long jwt_ttl;		 /* seconds */
 	long key_publish_delay;	 /* seconds a rotated key is published before it signs */
 	long hsts_max_age;	 /* seconds, 0: no HSTS header */
-	long push_allow_private; /* 1: loopback/private push endpoints (development) */
+	long push_allow_private; /* 1 allow loopback/private push targets, 0 refuse, -1 demo only */
 	long push_workers;
 	long trust_ttl;		      /* seconds between list refreshes */
 	long trust_max_list_bytes;    /* cap on each fetched trust document */

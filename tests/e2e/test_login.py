@@ -480,8 +480,9 @@ def test_vrl_revokes_an_existing_enrollment(login_server, inbox):
     s.start()
     r = initiate(s, "DE-VRL-1")
     assert r.status_code == 403 and r.json()["error"] == "token_revoked"
-    # And the token id cannot be enrolled again, even with a fresh seal.
-    r = Phone(s, inbox).enroll(issue_seal(s, "DE-VRL-1"))
+    # And the token id cannot be enrolled again, even with a fresh seal
+    # (another document number, so not the fingerprint on the VRL).
+    r = Phone(s, inbox).enroll(issue_seal(s, "DE-VRL-1", document="C02"))
     assert r.status_code == 409
     assert "enroll.revoked" in [e["event"] for e in audit_events(s)]
 
