@@ -103,52 +103,6 @@ static const char *const eu_codes[] = {
 /* Longest base64 text of a CLAIMS_PHOTO_MAX-byte photo. */
 #define PHOTO_B64_MAX (((CLAIMS_PHOTO_MAX + 2) / 3) * 4)
 
-/*
- * utf8_text_ok accepts well-formed UTF-8 (no overlong forms, surrogates or
- * values past U+10FFFF) without C0 or C1 control characters or DEL.
- */
-static int
-utf8_text_ok(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned int c = s[i], need, cp;
-		if (c < 0x20 || c == 0x7f)
-			return 0;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			need = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			need = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			need = 3;
-			cp = c & 0x07;
-		} else {
-			return 0;
-		}
-		if (n - i - 1 < need)
-			return 0;
-		for (unsigned int k = 1; k <= need; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-			return 0;
-		if (cp < 0xa0)
-			return 0; /* C1 controls */
-		i += need + 1;
-	}
-	return 1;
-}
-
 static int
 is_leap(int y)
 {
@@ -211,7 +165,7 @@ static int
 name_ok(const char *s, size_t n)
 {
 	return n <= CLAIMS_NAME_MAX &&
-	       utf8_text_ok((const unsigned char *)s, n);
+	       utf8_valid(s, n, UTF8_NO_C0 | UTF8_NO_C1);
 }
 
 static int
@@ -607,27 +561,6 @@ is_combining(unsigned int cp)
 }
 
 /*
- * utf8_next decodes the code point at s[*i] of well-formed UTF-8 (checked
- * by identity_ok) and advances *i past it.
- */
-static unsigned int
-utf8_next(const unsigned char *s, size_t *i)
-{
-	unsigned int c = s[*i], need, cp;
-
-	if (c < 0x80) {
-		(*i)++;
-		return c;
-	}
-	need = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1;
-	cp = c & (0x3f >> need);
-	for (unsigned int k = 1; k <= need; k++)
-		cp = cp << 6 | (s[*i + k] & 0x3f);
-	*i += need + 1;
-	return cp;
-}
-
-/*
  * initial_len returns in *start and the result the byte span of the first
  * letter of name: the first code point after any leading spaces together
  * with the combining marks that follow it. 0 when the name is empty or
@@ -638,19 +571,19 @@ initial_len(const char *name, size_t *start)
 {
 	const unsigned char *s = (const unsigned char *)name;
 	size_t n = strlen(name), i = 0, j;
+	uint32_t cp = 0;
 
 	while (i < n && s[i] == ' ')
 		i++;
 	if (i == n)
 		return 0;
 	*start = i;
-	j = i;
-	utf8_next(s, &j);
+	j = i + utf8_next(s + i, n - i, &cp);
 	while (j < n) {
-		size_t k = j;
-		if (!is_combining(utf8_next(s, &k)))
+		size_t k = utf8_next(s + j, n - j, &cp);
+		if (k == 0 || !is_combining(cp))
 			break;
-		j = k;
+		j += k;
 	}
 	return j - i;
 }

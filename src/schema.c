@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "schema.h"
+#include "util.h"
 
 /* Longest pattern source accepted, and most distinct patterns cached. */
 #define PATTERN_SRC_MAX 1024
@@ -30,65 +31,6 @@ static const char pem_end[] = "-----END PUBLIC KEY-----";
 static const char scope_prefix[] = "identity:";
 
 /* ---------------------------------------------------------------- UTF-8 */
-
-/*
- * utf8_next decodes one UTF-8 sequence at s (n bytes available) into *cp and
- * returns its length, or 0 when the bytes are not well-formed UTF-8
- * (overlong forms, surrogates and values past U+10FFFF are refused).
- */
-static size_t
-utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	uint32_t c;
-	size_t len;
-
-	if (n == 0)
-		return 0;
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	}
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		c = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		c = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		c = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
-	    c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return len;
-}
-
-static int
-utf8_valid(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	uint32_t cp;
-
-	while (n > 0) {
-		size_t k = utf8_next(p, n, &cp);
-		if (k == 0)
-			return 0;
-		p += k;
-		n -= k;
-	}
-	return 1;
-}
 
 /*
  * utf8_append copies at most n bytes of src to the NUL-terminated string
@@ -833,7 +775,7 @@ string_plain(struct vctx *c, const json_t *v)
 	/* jansson can carry \u0000; C consumers would see a shorter string. */
 	if (memchr(s, '\0', n) != NULL)
 		return fail(c, "must not contain NUL characters");
-	if (!utf8_valid(s, n))
+	if (!utf8_valid(s, n, 0))
 		return fail(c, "must be valid UTF-8");
 	return SA_OK;
 }

@@ -411,6 +411,64 @@ mkdir_p(const char *path, unsigned int mode)
 	return SA_OK;
 }
 
+size_t
+utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
+{
+	uint32_t c;
+	size_t len;
+
+	if (n == 0)
+		return 0;
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	}
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		len = 2;
+		c = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		c = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		c = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = (c << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
+	    c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return len;
+}
+
+int
+utf8_valid(const void *s, size_t n, unsigned int flags)
+{
+	const unsigned char *p = s;
+	uint32_t cp;
+
+	while (n > 0) {
+		size_t k = utf8_next(p, n, &cp);
+		if (k == 0)
+			return 0;
+		if ((flags & UTF8_NO_C0) && (cp < 0x20 || cp == 0x7f))
+			return 0;
+		if ((flags & UTF8_NO_C1) && cp >= 0x80 && cp < 0xa0)
+			return 0;
+		p += k;
+		n -= k;
+	}
+	return 1;
+}
+
 int
 str_has_prefix(const char *s, const char *prefix)
 {

@@ -84,6 +84,19 @@ enum sa_err write_file_atomic(const char *path, const void *data, size_t n,
 /* mkdir_p creates a directory and its parents with the given mode. */
 enum sa_err mkdir_p(const char *path, unsigned int mode);
 
+/*
+ * utf8_next decodes the character at s (n bytes available) into *cp and
+ * returns its length, or 0 if the bytes are not well-formed UTF-8 (an
+ * overlong form, a surrogate, a value past U+10FFFF, a truncated sequence).
+ */
+size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp);
+
+#define UTF8_NO_C0 0x1 /* also refuse U+0000..U+001F and U+007F */
+#define UTF8_NO_C1 0x2 /* also refuse U+0080..U+009F */
+
+/* utf8_valid tells whether n bytes are well-formed UTF-8 under flags. */
+int utf8_valid(const void *s, size_t n, unsigned int flags);
+
 /* str_has_prefix tells whether s starts with prefix. */
 int str_has_prefix(const char *s, const char *prefix);
 

@@ -222,50 +222,6 @@ iso_date_ok(const char *s, size_t n)
 	return date_valid(y, m, d);
 }
 
-/* utf8_text_ok accepts well-formed UTF-8 without control characters. */
-static int
-utf8_text_ok(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned int c = s[i], need, cp;
-		if (c < 0x20 || c == 0x7f)
-			return 0;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			need = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			need = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			need = 3;
-			cp = c & 0x07;
-		} else {
-			return 0;
-		}
-		if (n - i - 1 < need)
-			return 0;
-		for (unsigned int k = 1; k <= need; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		/* No overlong forms, surrogates or values past U+10FFFF. */
-		if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-			return 0;
-		if (cp >= 0x80 && cp < 0xa0)
-			return 0; /* C1 controls */
-		i += need + 1;
-	}
-	return 1;
-}
-
 static int
 ascii_range_ok(const char *s, size_t n, unsigned char lo, unsigned char hi)
 {
@@ -308,7 +264,7 @@ claim_value_ok(enum claim_kind kind, const char *s, size_t n)
 	switch (kind) {
 	case CK_NAME:
 		return n >= 1 && n <= VDS_NAME_MAX &&
-		       utf8_text_ok((const unsigned char *)s, n);
+		       utf8_valid(s, n, UTF8_NO_C0 | UTF8_NO_C1);
 	case CK_DATE:
 		return iso_date_ok(s, n);
 	case CK_NAT:

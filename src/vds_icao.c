@@ -545,43 +545,6 @@ tag_info(const struct vds_icao *ic, unsigned int tag)
 	return NULL;
 }
 
-/* utf8_ok accepts well-formed UTF-8 without C0 controls. */
-static int
-utf8_ok(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned int c = s[i], need, cp;
-		if (c < 0x20 || c == 0x7f)
-			return 0;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			need = 1, cp = c & 0x1f;
-		else if (c >= 0xe0 && c <= 0xef)
-			need = 2, cp = c & 0x0f;
-		else if (c >= 0xf0 && c <= 0xf4)
-			need = 3, cp = c & 0x07;
-		else
-			return 0;
-		if (n - i - 1 < need)
-			return 0;
-		for (unsigned int k = 1; k <= need; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-			return 0;
-		i += need + 1;
-	}
-	return 1;
-}
-
 enum sa_err
 vds_feature_text(const struct vds *v, unsigned int tag, char *out, size_t outsz,
 		 const char **name, const char **coding)
@@ -604,7 +567,7 @@ vds_feature_text(const struct vds *v, unsigned int tag, char *out, size_t outsz,
 			snprintf(out + 2 * i, 3, "%02x", val[i]);
 		out[2 * len] = '\0';
 	} else if (strcmp(cod, "utf8") == 0) {
-		if (!utf8_ok(val, len))
+		if (!utf8_valid(val, len, UTF8_NO_C0))
 			return SA_ERR_SEAL_DECODE;
 		if (outsz < len + 1)
 			return SA_ERR_INTERNAL;

@@ -140,46 +140,6 @@ ws_evthread_init(void)
 	ws_evthread_rc = evthread_use_pthreads();
 }
 
-/*
- * utf8_valid tells whether n bytes are well-formed UTF-8 (no overlong forms,
- * no surrogates, nothing above U+10FFFF).
- */
-static int
-utf8_valid(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned char b = s[i];
-		size_t k;
-		uint32_t cp, min;
-
-		if (b < 0x80) {
-			i++;
-			continue;
-		} else if ((b & 0xe0) == 0xc0) {
-			k = 1, cp = b & 0x1f, min = 0x80;
-		} else if ((b & 0xf0) == 0xe0) {
-			k = 2, cp = b & 0x0f, min = 0x800;
-		} else if ((b & 0xf8) == 0xf0) {
-			k = 3, cp = b & 0x07, min = 0x10000;
-		} else {
-			return 0;
-		}
-		if (n - i <= k)
-			return 0;
-		for (size_t j = 1; j <= k; j++) {
-			if ((s[i + j] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + j] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += k + 1;
-	}
-	return 1;
-}
-
 /* close_code_sendable tells whether an application may send this code. */
 static int
 close_code_sendable(uint16_t code)
@@ -398,7 +358,7 @@ conn_msg_cb(wslay_event_context_ptr ctx,
 	if (m->opcode != WSLAY_TEXT_FRAME)
 		return;
 	/* wslay checks UTF-8 too; this guards the handler if it ever stops. */
-	if (!utf8_valid(m->msg, m->msg_length)) {
+	if (!utf8_valid(m->msg, m->msg_length, 0)) {
 		conn_close_frame(c, WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA, NULL,
 				 0);
 		return;
@@ -949,7 +909,7 @@ ws_send_text(struct ws_server *ws, uint64_t id, const char *msg, size_t n)
 		return SA_ERR_INTERNAL;
 	if (n > ws->cfg.max_queued_bytes)
 		return SA_ERR_BODY_TOO_LARGE;
-	if (!utf8_valid((const unsigned char *)msg, n))
+	if (!utf8_valid(msg, n, 0))
 		return SA_ERR_BAD_REQUEST;
 	/* Room for a close reason too, should this turn into one. */
 	cmd = malloc(sizeof(*cmd) + size);
@@ -1017,7 +977,7 @@ ws_close(struct ws_server *ws, uint64_t id, uint16_t code, const char *reason)
 			       ((unsigned char)reason[len] & 0xc0) == 0x80)
 				len--;
 		}
-		if (!utf8_valid((const unsigned char *)reason, len))
+		if (!utf8_valid(reason, len, 0))
 			return SA_ERR_BAD_REQUEST;
 	}
 	cmd = malloc(sizeof(*cmd) + WS_MAX_REASON);

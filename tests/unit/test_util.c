@@ -1,0 +1,130 @@
+/*
+ * test_util.c - bounded buffers, encodings and UTF-8.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "util.h"
+
+static void
+test_buf_is_bounded(void **state)
+{
+	struct buf b;
+
+	buf_init(&b, 8);
+	assert_int_equal(buf_append(&b, "12345", 5), SA_OK);
+	assert_int_equal(buf_append(&b, "678", 3), SA_OK);
+	assert_int_equal(b.len, 8);
+	assert_string_equal((char *)b.data, "12345678");
+	assert_int_equal(buf_append(&b, "9", 1), SA_ERR_BODY_TOO_LARGE);
+	assert_int_equal(b.len, 8);
+	assert_int_equal(buf_append(&b, "x", SIZE_MAX), SA_ERR_BODY_TOO_LARGE);
+	buf_free(&b);
+}
+
+static void
+test_base64_round_trips_and_strictness(void **state)
+{
+	const unsigned char in[] = {0xfb, 0xff, 0x00, 0x10, 0x83};
+	unsigned char *out = NULL;
+	size_t n = 0;
+	char *e;
+
+	for (size_t len = 0; len <= sizeof(in); len++) {
+		e = b64_encode(in, len);
+		assert_int_equal(b64_decode(e, strlen(e), 100, &out, &n), SA_OK);
+		assert_int_equal(n, len);
+		assert_memory_equal(out, in, len);
+		free(out);
+		free(e);
+		e = b64url_encode(in, len);
+		assert_null(strchr(e, '='));
+		assert_int_equal(b64url_decode(e, strlen(e), 100, &out, &n), SA_OK);
+		assert_int_equal(n, len);
+		free(out);
+		free(e);
+	}
+	/* RFC 4648 vectors. */
+	e = b64_encode((const unsigned char *)"foobar", 6);
+	assert_string_equal(e, "Zm9vYmFy");
+	free(e);
+	/* Non-zero leftover bits, bad characters, misplaced padding. */
+	assert_int_not_equal(b64_decode("Zh==", 4, 100, &out, &n), SA_OK);
+	assert_int_not_equal(b64_decode("Zm9v YmFy", 9, 100, &out, &n), SA_OK);
+	assert_int_not_equal(b64_decode("Zg=a", 4, 100, &out, &n), SA_OK);
+	assert_int_not_equal(b64_decode("Z", 1, 100, &out, &n), SA_OK);
+	assert_int_not_equal(b64url_decode("+/", 2, 100, &out, &n), SA_OK);
+	assert_int_equal(b64_decode("Zm9vYmFy", 8, 7, &out, &n), SA_ERR_BODY_TOO_LARGE);
+}
+
+static void
+test_hex(void **state)
+{
+	unsigned char *out = NULL;
+	size_t n = 0;
+	char *e = hex_encode((const unsigned char *)"\x01\xab", 2);
+
+	assert_string_equal(e, "01ab");
+	free(e);
+	assert_int_equal(hex_decode("01AB", 4, 10, &out, &n), SA_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(out[1], 0xab);
+	free(out);
+	assert_int_not_equal(hex_decode("0", 1, 10, &out, &n), SA_OK);
+	assert_int_not_equal(hex_decode("0g", 2, 10, &out, &n), SA_OK);
+}
+
+static void
+test_utf8(void **state)
+{
+	uint32_t cp = 0;
+
+	assert_true(utf8_valid("plain ascii", 11, 0));
+	assert_true(utf8_valid("\xc3\x9c" "lrich", 7, UTF8_NO_C0 | UTF8_NO_C1));
+	assert_int_equal(utf8_next((const unsigned char *)"\xf0\x9d\x94\x84", 4, &cp), 4);
+	assert_int_equal(cp, 0x1d504);
+	/* Overlong, surrogate, past U+10FFFF, truncated, stray continuation. */
+	assert_false(utf8_valid("\xc0\xaf", 2, 0));
+	assert_false(utf8_valid("\xe0\x80\xaf", 3, 0));
+	assert_false(utf8_valid("\xed\xa0\x80", 3, 0));
+	assert_false(utf8_valid("\xf4\x90\x80\x80", 4, 0));
+	assert_false(utf8_valid("\xe2\x82", 2, 0));
+	assert_false(utf8_valid("\x80", 1, 0));
+	/* Controls only under the flags. */
+	assert_true(utf8_valid("a\tb", 3, 0));
+	assert_false(utf8_valid("a\tb", 3, UTF8_NO_C0));
+	assert_false(utf8_valid("\x7f", 1, UTF8_NO_C0));
+	assert_true(utf8_valid("\xc2\x85", 2, UTF8_NO_C0));
+	assert_false(utf8_valid("\xc2\x85", 2, UTF8_NO_C1));
+	assert_true(utf8_valid("\xc2\xa0", 2, UTF8_NO_C0 | UTF8_NO_C1));
+}
+
+static void
+test_ct_equal_and_time(void **state)
+{
+	char when[21];
+
+	assert_true(ct_equal("abc", "abc", 3));
+	assert_false(ct_equal("abc", "abd", 3));
+	iso8601_utc(1700000000, when);
+	assert_string_equal(when, "2023-11-14T22:13:20Z");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_buf_is_bounded),
+	    cmocka_unit_test(test_base64_round_trips_and_strictness),
+	    cmocka_unit_test(test_hex),
+	    cmocka_unit_test(test_utf8),
+	    cmocka_unit_test(test_ct_equal_and_time),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
