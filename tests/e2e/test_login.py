@@ -585,3 +585,14 @@ def test_login_through_fcm_http_v1(make_server, tmp_path):
         assert fcm.token_requests == 1
     finally:
         fcm.close()
+
+
+def test_enroll_rate_limit_is_five_an_hour_by_default(make_server, inbox):
+    s = make_server(env={"SEALAUTH_PUSH_ALLOW_PRIVATE": "1"}).start()
+    codes = []
+    for i in range(7):
+        r = Phone(s, inbox).enroll(issue_seal(s, f"DE-RL-{i}"))
+        codes.append(r.status_code)
+        if r.status_code == 429:
+            assert int(r.headers["Retry-After"]) > 60
+    assert codes == [200] * 5 + [429] * 2
