@@ -1,0 +1,135 @@
+/*
+ * test_session.c - login sessions in the in-process store.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "session.h"
+#include "store/store.h"
+#include "util.h"
+
+static void
+make_session(struct session *s, int64_t now)
+{
+	memset(s, 0, sizeof(*s));
+	assert_int_equal(session_new_ids(s->id, s->random), SA_OK);
+	snprintf(s->token_id, sizeof(s->token_id), "DE-1234567");
+	snprintf(s->service_id, sizeof(s->service_id), "demo");
+	snprintf(s->service_name, sizeof(s->service_name), "sealauth demo");
+	snprintf(s->scopes[0], sizeof(s->scopes[0]), "identity:name");
+	snprintf(s->scopes[1], sizeof(s->scopes[1]), "identity:age_over_18");
+	s->nscopes = 2;
+	s->issued_at = now;
+	s->expires_at = now + 60;
+	snprintf(s->otp_hash, sizeof(s->otp_hash), "%064d", 7);
+	snprintf(s->origin, sizeof(s->origin), "https://shop.example");
+	snprintf(s->ip, sizeof(s->ip), "203.0.113.7");
+	snprintf(s->ua, sizeof(s->ua), "Mozilla/5.0");
+	s->mode = SERVICE_MODE_TYPE;
+}
+
+static void
+test_ids(void **state)
+{
+	char a[SESSION_ID_LEN + 1], b[SESSION_ID_LEN + 1], r[SESSION_RANDOM_LEN + 1];
+
+	assert_int_equal(session_new_ids(a, r), SA_OK);
+	assert_int_equal(session_new_ids(b, r), SA_OK);
+	assert_true(session_id_valid(a));
+	assert_string_not_equal(a, b);
+	assert_int_equal(strlen(r), SESSION_RANDOM_LEN);
+	assert_false(session_id_valid("sess_short"));
+	assert_false(session_id_valid("xxxx_AAAAAAAAAAAAAAAAAAAAAA"));
+	assert_false(session_id_valid("sess_AAAAAAAAAAAAAAAAAAAAA/"));
+	assert_false(session_id_valid(NULL));
+}
+
+static void
+test_save_load_round_trip(void **state)
+{
+	struct estore *es;
+	struct session s, got;
+	int64_t now = now_unix();
+
+	assert_int_equal(estore_open("mem:", &es), SA_OK);
+	make_session(&s, now);
+	assert_int_equal(session_save(es, &s, now), SA_OK);
+	/* Ids never repeat: a second save of the same id is refused. */
+	assert_int_equal(session_save(es, &s, now), SA_ERR_CONFLICT);
+	assert_int_equal(session_load(es, s.id, &got), SA_OK);
+	assert_string_equal(got.token_id, "DE-1234567");
+	assert_string_equal(got.service_name, "sealauth demo");
+	assert_int_equal(got.nscopes, 2);
+	assert_string_equal(got.scopes[1], "identity:age_over_18");
+	assert_int_equal(got.expires_at, now + 60);
+	assert_string_equal(got.otp_hash, s.otp_hash);
+	assert_string_equal(got.random, s.random);
+	assert_string_equal(got.ua, "Mozilla/5.0");
+	assert_int_equal(got.mode, SERVICE_MODE_TYPE);
+	assert_int_equal(session_load(es, "sess_AAAAAAAAAAAAAAAAAAAAAA", &got),
+			 SA_ERR_SESSION_UNKNOWN);
+	assert_int_equal(session_load(es, "nonsense", &got), SA_ERR_SESSION_UNKNOWN);
+	estore_close(es);
+}
+
+static void
+test_finish_once_and_attempts(void **state)
+{
+	struct estore *es;
+	struct session s;
+	enum session_end prior = SESSION_OPEN;
+	int64_t now = now_unix(), count = 0;
+
+	assert_int_equal(estore_open("mem:", &es), SA_OK);
+	make_session(&s, now);
+	assert_int_equal(session_save(es, &s, now), SA_OK);
+	assert_int_equal(session_state(es, s.id), SESSION_OPEN);
+	for (int i = 1; i <= 3; i++) {
+		assert_int_equal(session_fail(es, &s, now, &count), SA_OK);
+		assert_int_equal(count, i);
+	}
+	assert_int_equal(session_finish(es, &s, SESSION_APPROVED, now, &prior),
+			 SA_OK);
+	assert_int_equal(session_finish(es, &s, SESSION_REJECTED, now, &prior),
+			 SA_ERR_REPLAY);
+	assert_int_equal(prior, SESSION_APPROVED);
+	assert_int_equal(session_state(es, s.id), SESSION_APPROVED);
+	estore_close(es);
+}
+
+static void
+test_session_expires(void **state)
+{
+	struct estore *es;
+	struct session s, got;
+	int64_t now = now_unix();
+
+	assert_int_equal(estore_open("mem:", &es), SA_OK);
+	make_session(&s, now);
+	s.expires_at = now + 1;
+	assert_int_equal(session_save(es, &s, now), SA_OK);
+	assert_int_equal(session_load(es, s.id, &got), SA_OK);
+	for (int i = 0; i < 40 && session_load(es, s.id, &got) == SA_OK; i++)
+		usleep(100000);
+	assert_int_equal(session_load(es, s.id, &got), SA_ERR_SESSION_UNKNOWN);
+	estore_close(es);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_ids),
+	    cmocka_unit_test(test_save_load_round_trip),
+	    cmocka_unit_test(test_finish_once_and_attempts),
+	    cmocka_unit_test(test_session_expires),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
