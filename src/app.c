@@ -4,6 +4,7 @@
 #include "app.h"
 #include "audit.h"
 #include "http.h"
+#include "log.h"
 
 enum sa_err
 app_audit(struct app *app, struct http_request *req, const char *event,
@@ -16,4 +17,29 @@ app_audit(struct app *app, struct http_request *req, const char *event,
 	return audit_log(app->audit, event, req ? http_req_ip(req) : "",
 			 req ? http_req_ua(req) : "", subject ? subject : "",
 			 detail);
+}
+
+static void
+async_done(enum sa_err rc, void *arg)
+{
+	if (rc != SA_OK)
+		log_error("audit.async", "an audit event was not written: %s",
+			  sa_err_str(rc));
+}
+
+void
+app_audit_async(struct app *app, const char *event, const char *subject,
+		json_t *detail)
+{
+	enum sa_err rc;
+
+	if (app->audit == NULL) {
+		json_decref(detail);
+		return;
+	}
+	rc = audit_log_cb(app->audit, event, "", "", subject ? subject : "",
+			  detail, async_done, NULL);
+	if (rc != SA_OK)
+		log_error("audit.async", "audit event %s not queued: %s", event,
+			  sa_err_str(rc));
 }

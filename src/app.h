@@ -60,4 +60,12 @@ struct http_request;
 enum sa_err app_audit(struct app *app, struct http_request *req,
 		      const char *event, const char *subject, json_t *detail);
 
+/*
+ * app_audit_async queues a server-side event without waiting for it to be
+ * durable; for code that must not block (the WebSocket loop). A failure to
+ * write it is logged.
+ */
+void app_audit_async(struct app *app, const char *event, const char *subject,
+		     json_t *detail);
+
 #endif

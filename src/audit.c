@@ -31,6 +31,9 @@ struct audit_pending {
 	enum sa_err rc;
 	int done;
 	pthread_cond_t cv; /* signalled under a->mu when done is set */
+	audit_done_cb cb;  /* async nodes: called after the commit, then freed */
+	void *cb_arg;
+	int async;
 	struct audit_pending *next;
 };
 
@@ -222,12 +225,25 @@ audit_writer(void *arg)
 				  "%zu audit rows not written: %s", k,
 				  sa_err_str(rc));
 
+		/* Asynchronous callers learn the outcome outside the lock. */
+		for (size_t i = 0; i < k; i++) {
+			struct audit_pending *p = a->taken[i];
+			if (!p->async)
+				continue;
+			if (p->cb != NULL)
+				p->cb(rc, p->cb_arg);
+			free(p->detail);
+			free(p);
+			a->taken[i] = NULL;
+		}
 		pthread_mutex_lock(&a->mu);
 		if (rc == SA_OK) {
 			a->batches++;
 			a->rows += k;
 		}
 		for (size_t i = 0; i < k; i++) {
+			if (a->taken[i] == NULL)
+				continue;
 			a->taken[i]->rc = rc;
 			a->taken[i]->done = 1;
 			pthread_cond_signal(&a->taken[i]->cv);
@@ -279,51 +295,69 @@ audit_open(struct dstore *ds, size_t batch_max, struct audit **out)
 	return SA_OK;
 }
 
+/* pending_fill validates and copies one event into a queue node. */
+static enum sa_err
+pending_fill(struct audit_pending *p, const char *event, const char *ip,
+	     const char *ua, const char *subject, json_t *detail)
+{
+	size_t n = event ? strnlen(event, AUDIT_EVENT_MAX + 1) : 0;
+	enum sa_err rc;
+
+	if (n == 0 || n > AUDIT_EVENT_MAX ||
+	    (subject && strnlen(subject, AUDIT_SUBJECT_MAX + 1) > AUDIT_SUBJECT_MAX))
+		return SA_ERR_VALIDATION;
+	memcpy(p->event, event, n + 1);
+	audit_copy_cut(p->ip, ip, AUDIT_IP_MAX);
+	audit_copy_cut(p->ua, ua, AUDIT_UA_MAX);
+	audit_copy_cut(p->subject, subject, AUDIT_SUBJECT_MAX);
+	if ((rc = audit_detail_text(p->event, detail, &p->detail)) != SA_OK)
+		return rc;
+	p->row.ts_ms = audit_now_ms();
+	p->row.event = p->event;
+	p->row.ip = p->ip;
+	p->row.ua = p->ua;
+	p->row.subject = p->subject;
+	p->row.detail = p->detail;
+	return SA_OK;
+}
+
+/*
+ * enqueue_locked appends a node, waiting for room (a full queue makes the
+ * caller wait rather than lose the event). The caller holds a->mu and has
+ * counted itself in a->active.
+ */
+static enum sa_err
+enqueue_locked(struct audit *a, struct audit_pending *p)
+{
+	while (a->queued >= AUDIT_QUEUE_MAX && !a->closing)
+		pthread_cond_wait(&a->cv_room, &a->mu);
+	if (a->closing)
+		return SA_ERR_SHUTTING_DOWN;
+	if (a->tail != NULL)
+		a->tail->next = p;
+	else
+		a->head = p;
+	a->tail = p;
+	a->queued++;
+	pthread_cond_signal(&a->cv_work);
+	return SA_OK;
+}
+
 enum sa_err
 audit_log(struct audit *a, const char *event, const char *ip, const char *ua,
 	  const char *subject, json_t *detail)
 {
 	struct audit_pending p;
 	enum sa_err rc;
-	size_t n;
 
 	memset(&p, 0, sizeof(p));
-	n = event ? strnlen(event, AUDIT_EVENT_MAX + 1) : 0;
-	if (n == 0 || n > AUDIT_EVENT_MAX ||
-	    (subject &&
-	     strnlen(subject, AUDIT_SUBJECT_MAX + 1) > AUDIT_SUBJECT_MAX)) {
-		rc = SA_ERR_VALIDATION;
+	if ((rc = pending_fill(&p, event, ip, ua, subject, detail)) != SA_OK)
 		goto out;
-	}
-	memcpy(p.event, event, n + 1);
-	audit_copy_cut(p.ip, ip, AUDIT_IP_MAX);
-	audit_copy_cut(p.ua, ua, AUDIT_UA_MAX);
-	audit_copy_cut(p.subject, subject, AUDIT_SUBJECT_MAX);
-	if ((rc = audit_detail_text(p.event, detail, &p.detail)) != SA_OK)
-		goto out;
-	p.row.ts_ms = audit_now_ms();
-	p.row.event = p.event;
-	p.row.ip = p.ip;
-	p.row.ua = p.ua;
-	p.row.subject = p.subject;
-	p.row.detail = p.detail;
 	pthread_cond_init(&p.cv, NULL);
-
 	pthread_mutex_lock(&a->mu);
 	a->active++;
-	/* A full queue makes the caller wait rather than lose the event. */
-	while (a->queued >= AUDIT_QUEUE_MAX && !a->closing)
-		pthread_cond_wait(&a->cv_room, &a->mu);
-	if (a->closing) {
-		rc = SA_ERR_SHUTTING_DOWN;
-	} else {
-		if (a->tail != NULL)
-			a->tail->next = &p;
-		else
-			a->head = &p;
-		a->tail = &p;
-		a->queued++;
-		pthread_cond_signal(&a->cv_work);
+	rc = enqueue_locked(a, &p);
+	if (rc == SA_OK) {
 		while (!p.done)
 			pthread_cond_wait(&p.cv, &a->mu);
 		rc = p.rc;
@@ -335,6 +369,41 @@ audit_log(struct audit *a, const char *event, const char *ip, const char *ua,
 out:
 	free(p.detail);
 	json_decref(detail);
+	return rc;
+}
+
+enum sa_err
+audit_log_cb(struct audit *a, const char *event, const char *ip,
+	     const char *ua, const char *subject, json_t *detail,
+	     audit_done_cb cb, void *arg)
+{
+	struct audit_pending *p = calloc(1, sizeof(*p));
+	enum sa_err rc;
+
+	if (p == NULL) {
+		json_decref(detail);
+		return SA_ERR_NOMEM;
+	}
+	rc = pending_fill(p, event, ip, ua, subject, detail);
+	json_decref(detail);
+	if (rc != SA_OK) {
+		free(p->detail);
+		free(p);
+		return rc;
+	}
+	p->async = 1;
+	p->cb = cb;
+	p->cb_arg = arg;
+	pthread_mutex_lock(&a->mu);
+	a->active++;
+	rc = enqueue_locked(a, p);
+	if (--a->active == 0)
+		pthread_cond_signal(&a->cv_idle);
+	pthread_mutex_unlock(&a->mu);
+	if (rc != SA_OK) {
+		free(p->detail);
+		free(p);
+	}
 	return rc;
 }
 

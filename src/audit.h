@@ -59,6 +59,19 @@ enum sa_err audit_log(struct audit *a, const char *event, const char *ip,
  */
 void audit_close(struct audit *a);
 
+/*
+ * audit_log_cb queues one event like audit_log but returns at once (it
+ * waits only while the queue is full). cb (may be NULL) runs on the writer
+ * thread once the event is durable or its write failed, with the outcome;
+ * it must be quick. For events whose report does not wait on them, such as
+ * those raised on the WebSocket loop thread, which must not block. On an
+ * error return cb is never called.
+ */
+typedef void (*audit_done_cb)(enum sa_err rc, void *arg);
+enum sa_err audit_log_cb(struct audit *a, const char *event, const char *ip,
+			 const char *ua, const char *subject, json_t *detail,
+			 audit_done_cb cb, void *arg);
+
 /* audit_stats reports how many transactions (batches) and rows the writer
  * has committed so far. Either pointer may be NULL. */
 void audit_stats(struct audit *a, uint64_t *batches, uint64_t *rows);

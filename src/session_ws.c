@@ -179,8 +179,9 @@ expire_cb(evutil_socket_t fd, short what, void *p)
 		return;
 	if (map_get(a->session_id, 0) != a->id)
 		return;
-	app_audit(app, NULL, "auth.expired", "",
-		  json_pack("{s:s}", "sessionId", a->session_id));
+	/* The loop thread must not wait for the disk. */
+	app_audit_async(app, "auth.expired", "",
+			json_pack("{s:s}", "sessionId", a->session_id));
 	ws_send_text(app->ws, a->id, "{\"type\":\"expired\"}", 18);
 	ws_close(app->ws, a->id, 1000, "expired");
 }
@@ -226,8 +227,8 @@ session_ws_open(struct ws_server *ws, uint64_t id, void *arg)
 	if (a->token_missing ||
 	    !otp_ws_token_check(app->otp_secret, app->otp_secret_len, s.id,
 				s.random, a->token)) {
-		app_audit(app, NULL, "ws.bad_token", s.token_id,
-			  json_pack("{s:s}", "sessionId", s.id));
+		app_audit_async(app, "ws.bad_token", s.token_id,
+				json_pack("{s:s}", "sessionId", s.id));
 		ws_close(ws, id, 4001, "bad token");
 		return;
 	}

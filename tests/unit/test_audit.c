@@ -552,6 +552,57 @@ test_verify_empty_log(void **state)
 	assert_int_equal(res.first_bad_seq, 0);
 }
 
+struct async_count {
+	pthread_mutex_t mu;
+	int ok, failed;
+};
+
+static void
+async_cb(enum sa_err rc, void *arg)
+{
+	struct async_count *c = arg;
+
+	pthread_mutex_lock(&c->mu);
+	if (rc == SA_OK)
+		c->ok++;
+	else
+		c->failed++;
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void
+test_async_events(void **state)
+{
+	struct fixture *f = *state;
+	struct dstore *ds = NULL;
+	struct audit *a = NULL;
+	struct audit_verify_result res;
+	struct async_count c = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+	int64_t n = 0;
+
+	assert_int_equal(dstore_open(f->db, &ds), SA_OK);
+	assert_int_equal(audit_open(ds, 64, &a), SA_OK);
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(audit_log_cb(a, "test.async", "127.0.0.1", "ua",
+					      "s", json_pack("{s:i}", "i", i),
+					      async_cb, &c),
+				 SA_OK);
+	/* A synchronous event queued after them is durable after them too. */
+	assert_int_equal(audit_log(a, "test.sync", "", "", "", NULL), SA_OK);
+	assert_int_equal(c.ok, 1000);
+	assert_int_equal(c.failed, 0);
+	/* A bad event is refused at once and its callback never runs. */
+	assert_int_equal(audit_log_cb(a, "", "", "", "", NULL, async_cb, &c),
+			 SA_ERR_VALIDATION);
+	audit_close(a);
+	assert_int_equal(c.ok + c.failed, 1000);
+	assert_int_equal(dstore_audit_count(ds, &n), SA_OK);
+	assert_int_equal(n, 1001);
+	assert_int_equal(audit_verify(ds, &res), SA_OK);
+	assert_int_equal(res.first_bad_seq, 0);
+	dstore_close(ds);
+}
+
 int
 main(void)
 {
@@ -560,6 +611,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_log_fields_and_bounds, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_async_events, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_verify_modified_row, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_verify_rehashed_row, setup,
