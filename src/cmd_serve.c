@@ -230,22 +230,36 @@ open_trust(struct app *app)
 				 "no real ones",
 				 app->cfg.trust_dir, app->cfg.trust_dir);
 	}
+	if (trust_fetch_set_ca_file(app->cfg.trust_ca_file) != SA_OK) {
+		fprintf(stderr, "sealauth: SEALAUTH_TRUST_CA_FILE is too long\n");
+		return SA_ERR_CONFIG;
+	}
 	memset(&tc, 0, sizeof(tc));
 	if ((rc = trust_config_from(&app->cfg, &tc, &storage, &app->trust_demo)) !=
-	    SA_OK)
+	    SA_OK) {
+		log_error("serve.trust", "the trust settings are incomplete: %s "
+					 "(a governance URL needs "
+					 "SEALAUTH_TRUST_GOVERNANCE_CERT)",
+			  sa_err_str(rc));
 		goto out;
+	}
 	memset(&tr, 0, sizeof(tr));
-	rc = trust_open(&tc, &app->trust, &tr);
-	if (rc != SA_OK && app->trust == NULL)
+	if ((rc = trust_new(&tc, &app->trust)) != SA_OK) {
+		log_error("serve.trust", "the trust configuration is unusable: %s "
+					 "(check SEALAUTH_TRUST_GOVERNANCE_URL and "
+					 "SEALAUTH_TRUST_GOVERNANCE_CERT)",
+			  sa_err_str(rc));
 		goto out;
-	if (rc != SA_OK) {
-		/* Serve anyway: /health says degraded, enrollment says why. */
-		log_error("serve.trust", "the trust chain did not load: %s (%s)",
+	}
+	if (trust_refresh(app->trust, now_unix(), 1, &tr) != SA_OK) {
+		/* Serve anyway: /health says degraded, enrollment says why, and
+		 * the next refresh may succeed. */
+		log_error("serve.trust", "the trust chain did not load: %s (step %s)",
 			  tr.reason, tr.step);
 		app_audit(app, NULL, "trust.refresh_failed", "",
 			  trust_result_json(&tr));
-		rc = SA_OK;
 	}
+	rc = SA_OK;
 	if (app->trust_demo)
 		log_warn("serve.trust", "trusting the DEMO environment only");
 out:

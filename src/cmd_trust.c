@@ -136,6 +136,10 @@ open_chain(struct cli *cli, const char *dir, struct trust **t)
 	int demo = 0, ret = 1;
 	enum sa_err rc;
 
+	if (trust_fetch_set_ca_file(cli->cfg.trust_ca_file) != SA_OK) {
+		fprintf(stderr, "sealauth: SEALAUTH_TRUST_CA_FILE is too long\n");
+		goto out;
+	}
 	if (dir != NULL)
 		rc = dir_config(dir, &tc, &storage);
 	else

@@ -88,6 +88,9 @@ static const struct setting settings[] = {
 	  trust_governance_cert, "",
 	  "pinned governance certificate (PEM path); required with a "
 	  "governance URL"),
+	S("SEALAUTH_TRUST_CA_FILE", NULL, trust_ca_file, "",
+	  "PEM bundle of the CAs trusted for https:// trust list URLs; empty: "
+	  "the system store"),
 	L("SEALAUTH_TRUST_TTL", NULL, trust_ttl, "3600", 60, 86400,
 	  "seconds between trust list refreshes"),
 	L("SEALAUTH_TRUST_MAX_LIST_BYTES", NULL, trust_max_list_bytes,

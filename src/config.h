@@ -36,6 +36,7 @@ struct config {
 	char *fcm_send_url;	 /* FCM API base URL */
 	char *trust_governance_url;  /* empty: the demo environment */
 	char *trust_governance_cert; /* pinned governance certificate (PEM) */
+	char *trust_ca_file;	     /* CAs for https:// list URLs; empty: system */
 	long threads;		 /* HTTP worker threads, 0: one per core */
 	long connection_limit;
 	long connection_memory;	 /* bytes per connection for MHD */

@@ -183,6 +183,13 @@ json_t *trust_result_json(const struct trust_result *res);
  */
 enum sa_err trust_url_check(const char *url, int allow_http_loopback);
 enum sa_err trust_url_resolve(const char *base, const char *ref, char **out);
+/*
+ * trust_fetch_set_ca_file names a PEM bundle of the CAs trusted for https://
+ * list URLs instead of the system store ("" or NULL: the system store).
+ * Call it once at start-up, before any fetch.
+ */
+enum sa_err trust_fetch_set_ca_file(const char *path);
+
 enum sa_err trust_fetch(const char *url, size_t max, long timeout_ms,
 			int allow_http_loopback, unsigned char **out,
 			size_t *outlen, char *why, size_t whylen);

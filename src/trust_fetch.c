@@ -12,6 +12,9 @@
 #include "trust.h"
 #include "util.h"
 
+/* Set once at start-up, before any thread fetches; read-only afterwards. */
+static char fetch_ca_file[4096];
+
 static void fetch_why(char *why, size_t whylen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -151,6 +154,8 @@ fetch_curl(const char *url, size_t max, long timeout_ms, int allow_http,
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (fetch_ca_file[0] != '\0')
+		curl_easy_setopt(c, CURLOPT_CAINFO, fetch_ca_file);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
@@ -191,6 +196,17 @@ out:
 	if (c != NULL)
 		curl_easy_cleanup(c);
 	return rc;
+}
+
+enum sa_err
+trust_fetch_set_ca_file(const char *path)
+{
+	if (path == NULL)
+		path = "";
+	if (strlen(path) >= sizeof(fetch_ca_file))
+		return SA_ERR_CONFIG;
+	snprintf(fetch_ca_file, sizeof(fetch_ca_file), "%s", path);
+	return SA_OK;
 }
 
 enum sa_err
