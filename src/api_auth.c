@@ -81,9 +81,12 @@ push_done(enum sa_err rc, const char *reason, int attempts, void *arg)
 	char key[ESTORE_KEY_MAX];
 	int64_t left = c->expires_at - now_unix();
 
-	app_audit(app, NULL, rc == SA_OK ? "push.sent" : "push.failed", c->token_id,
-		  json_pack("{s:s, s:s, s:i}", "sessionId", c->session_id, "reason",
-			    reason ? reason : "", "attempts", attempts));
+	/* Queued, not awaited: push workers must keep sending. */
+	app_audit_async(app, rc == SA_OK ? "push.sent" : "push.failed",
+			c->token_id,
+			json_pack("{s:s, s:s, s:i}", "sessionId", c->session_id,
+				  "reason", reason ? reason : "", "attempts",
+				  attempts));
 	if (rc != SA_OK) {
 		snprintf(key, sizeof(key), "sess:%s:push", c->session_id);
 		if (reason == NULL)

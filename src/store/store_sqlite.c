@@ -33,6 +33,7 @@ struct dstore {
 	sqlite3 *db;
 	pthread_mutex_t mu;
 	sqlite3_stmt *ins_audit; /* prepared once, used under mu */
+	sqlite3_stmt *sel_enroll; /* the login hot path: prepared once too */
 };
 
 /*
@@ -359,6 +360,16 @@ sqlite_open(const char *url, struct dstore **out)
 		rc = sqlite_fail(ds, "prepare audit insert", r);
 		goto out;
 	}
+	r = sqlite3_prepare_v3(
+	    ds->db,
+	    "SELECT token_id, device_id, public_key_pem, fcm_token, push_endpoint,"
+	    " trust_level, claims, seal_fingerprint, created_at, expires_at,"
+	    " revoked_at FROM enrollments WHERE token_id = ?",
+	    -1, SQLITE_PREPARE_PERSISTENT, &ds->sel_enroll, NULL);
+	if (r != SQLITE_OK) {
+		rc = sqlite_fail(ds, "prepare enrollment select", r);
+		goto out;
+	}
 	*out = ds;
 	ds = NULL;
 	rc = SA_OK;
@@ -375,6 +386,7 @@ sqlite_close(struct dstore *ds)
 	if (ds == NULL)
 		return;
 	sqlite3_finalize(ds->ins_audit);
+	sqlite3_finalize(ds->sel_enroll);
 	if (ds->db != NULL && sqlite3_close_v2(ds->db) != SQLITE_OK)
 		log_warn("store.sqlite", "close: %s", sqlite3_errmsg(ds->db));
 	pthread_mutex_destroy(&ds->mu);
@@ -769,18 +781,13 @@ col_copy(sqlite3_stmt *st, int col, char *out, size_t cap)
 static enum sa_err
 enroll_read(struct dstore *ds, const char *token_id, struct enrollment *out)
 {
-	static const char sql[] =
-	    "SELECT token_id, device_id, public_key_pem, fcm_token, push_endpoint,"
-	    " trust_level, claims, seal_fingerprint, created_at, expires_at,"
-	    " revoked_at FROM enrollments WHERE token_id = ?";
-	sqlite3_stmt *st = NULL;
+	static const char sql[] = "SELECT ... FROM enrollments";
+	sqlite3_stmt *st = ds->sel_enroll;
 	struct enrollment e;
 	enum sa_err rc;
 	int r;
 
 	memset(&e, 0, sizeof(e));
-	if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
-		return rc;
 	sqlite3_bind_text(st, 1, token_id, -1, SQLITE_STATIC);
 	r = sqlite3_step(st);
 	if (r == SQLITE_DONE) {
@@ -812,7 +819,8 @@ enroll_read(struct dstore *ds, const char *token_id, struct enrollment *out)
 	*out = e;
 	rc = SA_OK;
 out:
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	return rc;
 }
 
