@@ -24,7 +24,7 @@ struct ratelimit {
 
 /* The defaults of SPEC §8; "default" applies to routes naming no class. */
 static const char default_spec[] =
-    "initiate=10/60,enroll=5/3600,verify=60/60,admin=60/60,ws=60/60,"
+    "initiate=10/60,enroll=5/3600,verify=600/60,admin=60/60,ws=60/60,"
     "default=600/60";
 
 static struct rl_class *
