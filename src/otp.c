@@ -1,6 +1,7 @@
 /*
  * otp.c - login codes and WebSocket tokens, HMAC-SHA256 over OpenSSL.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,20 +13,30 @@
 #include "otp.h"
 #include "util.h"
 
+/* The HMAC implementation is fetched once: fetching is costly and the
+ * object is shared safely between threads (each use has its own context). */
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+static EVP_MAC *hmac_impl;
+
+static void
+hmac_fetch(void)
+{
+	hmac_impl = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
 /* hmac_parts computes HMAC-SHA256 over parts joined by single 0x00 bytes. */
 static enum sa_err
 hmac_parts(const unsigned char *secret, size_t secret_len,
 	   const char *const *parts, size_t nparts, unsigned char mac[32])
 {
-	EVP_MAC *m = NULL;
 	EVP_MAC_CTX *ctx = NULL;
 	OSSL_PARAM params[2];
 	size_t maclen = 0;
 	enum sa_err rc = SA_ERR_INTERNAL;
 	static const unsigned char zero = 0;
 
-	m = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	if (m == NULL || (ctx = EVP_MAC_CTX_new(m)) == NULL)
+	pthread_once(&hmac_once, hmac_fetch);
+	if (hmac_impl == NULL || (ctx = EVP_MAC_CTX_new(hmac_impl)) == NULL)
 		goto out;
 	params[0] = OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0);
 	params[1] = OSSL_PARAM_construct_end();
@@ -43,7 +54,6 @@ hmac_parts(const unsigned char *secret, size_t secret_len,
 	rc = SA_OK;
 out:
 	EVP_MAC_CTX_free(ctx);
-	EVP_MAC_free(m);
 	return rc;
 }
 
