@@ -15,6 +15,7 @@
 #include "claims.h"
 #include "ecdsa.h"
 #include "jwt.h"
+#include "keycache.h"
 #include "keys.h"
 #include "log.h"
 #include "otp.h"
@@ -467,8 +468,8 @@ api_verify(struct http_request *req, struct http_response *res)
 		goto out;
 	}
 	/* The signature binds session, code, time, decision and scopes. */
-	if (ecdsa_pubkey_from_pem(e.public_key_pem, strlen(e.public_key_pem),
-				  &key) != SA_OK ||
+	if (keycache_pubkey(e.public_key_pem, strlen(e.public_key_pem), &key) !=
+		SA_OK ||
 	    b64_decode(sig64, strlen(sig64), 200, &sig, &siglen) != SA_OK ||
 	    verify_message(s.id, otp, ts, decision, granted, &msg) != SA_OK ||
 	    ecdsa_verify_sha256(key, msg.data, msg.len, sig, siglen) != SA_OK) {

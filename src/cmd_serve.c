@@ -22,6 +22,7 @@
 #include "cli.h"
 #include "cmd.h"
 #include "http.h"
+#include "keycache.h"
 #include "keys.h"
 #include "log.h"
 #include "otp.h"
@@ -346,6 +347,7 @@ app_close(struct app *app)
 	ratelimit_free(app->rl);
 	keys_close(app->keys);
 	trust_close(app->trust);
+	keycache_clear();
 	services_free(app->services);
 	if (app->otp_secret != NULL)
 		OPENSSL_cleanse(app->otp_secret, app->otp_secret_len);
