@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,12 +29,26 @@
 #define SQLITE_META_VALUE_MAX 65536
 #define SQLITE_ITER_PAGE 256 /* rows read per lock hold in audit_iter */
 
+#define SQLITE_READERS 4
+
+struct sqlite_reader {
+	pthread_mutex_t mu;
+	sqlite3 *db;
+	sqlite3_stmt *sel_enroll;
+};
+
 struct dstore {
 	struct dstore_base base;
 	sqlite3 *db;
 	pthread_mutex_t mu;
 	sqlite3_stmt *ins_audit; /* prepared once, used under mu */
-	sqlite3_stmt *sel_enroll; /* the login hot path: prepared once too */
+	sqlite3_stmt *sel_enroll; /* for reads inside write transactions */
+	/*
+	 * Reads on the login hot path go through their own connections: in WAL
+	 * mode they neither wait for the writer's lock nor for its fsync.
+	 */
+	struct sqlite_reader readers[SQLITE_READERS];
+	atomic_uint next_reader;
 };
 
 /*
@@ -78,6 +93,11 @@ static const char *const sqlite_migrations[] = {
     " revoked_at INTEGER NOT NULL,"
     " reason TEXT NOT NULL);",
 };
+
+#define ENROLL_SELECT                                                          \
+	"SELECT token_id, device_id, public_key_pem, fcm_token, push_endpoint," \
+	" trust_level, claims, seal_fingerprint, created_at, expires_at,"        \
+	" revoked_at FROM enrollments WHERE token_id = ?"
 
 /* sqlite_err maps a SQLite result code to the project's error enum. */
 static enum sa_err
@@ -332,6 +352,8 @@ sqlite_open(const char *url, struct dstore **out)
 	}
 	ds->base.ops = &store_sqlite_ops;
 	pthread_mutex_init(&ds->mu, NULL);
+	for (size_t i = 0; i < SQLITE_READERS; i++)
+		pthread_mutex_init(&ds->readers[i].mu, NULL);
 	r = sqlite3_open_v2(path, &ds->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX |
 				SQLITE_OPEN_NOFOLLOW,
@@ -360,15 +382,30 @@ sqlite_open(const char *url, struct dstore **out)
 		rc = sqlite_fail(ds, "prepare audit insert", r);
 		goto out;
 	}
-	r = sqlite3_prepare_v3(
-	    ds->db,
-	    "SELECT token_id, device_id, public_key_pem, fcm_token, push_endpoint,"
-	    " trust_level, claims, seal_fingerprint, created_at, expires_at,"
-	    " revoked_at FROM enrollments WHERE token_id = ?",
-	    -1, SQLITE_PREPARE_PERSISTENT, &ds->sel_enroll, NULL);
+	r = sqlite3_prepare_v3(ds->db, ENROLL_SELECT, -1,
+			       SQLITE_PREPARE_PERSISTENT, &ds->sel_enroll, NULL);
 	if (r != SQLITE_OK) {
 		rc = sqlite_fail(ds, "prepare enrollment select", r);
 		goto out;
+	}
+	for (size_t i = 0; i < SQLITE_READERS; i++) {
+		struct sqlite_reader *rd = &ds->readers[i];
+		r = sqlite3_open_v2(path, &rd->db,
+				    SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+					SQLITE_OPEN_NOFOLLOW,
+				    NULL);
+		if (r == SQLITE_OK) {
+			sqlite3_busy_timeout(rd->db, SQLITE_BUSY_MS);
+			r = sqlite3_prepare_v3(rd->db, ENROLL_SELECT, -1,
+					       SQLITE_PREPARE_PERSISTENT,
+					       &rd->sel_enroll, NULL);
+		}
+		if (r != SQLITE_OK) {
+			log_error("store.sqlite", "open reader: %s",
+				  rd->db ? sqlite3_errmsg(rd->db) : "out of memory");
+			rc = sqlite_err(r);
+			goto out;
+		}
 	}
 	*out = ds;
 	ds = NULL;
@@ -387,6 +424,12 @@ sqlite_close(struct dstore *ds)
 		return;
 	sqlite3_finalize(ds->ins_audit);
 	sqlite3_finalize(ds->sel_enroll);
+	for (size_t i = 0; i < SQLITE_READERS; i++) {
+		sqlite3_finalize(ds->readers[i].sel_enroll);
+		if (ds->readers[i].db != NULL)
+			sqlite3_close_v2(ds->readers[i].db);
+		pthread_mutex_destroy(&ds->readers[i].mu);
+	}
 	if (ds->db != NULL && sqlite3_close_v2(ds->db) != SQLITE_OK)
 		log_warn("store.sqlite", "close: %s", sqlite3_errmsg(ds->db));
 	pthread_mutex_destroy(&ds->mu);
@@ -777,12 +820,14 @@ col_copy(sqlite3_stmt *st, int col, char *out, size_t cap)
 	snprintf(out, cap, "%s", t ? (const char *)t : "");
 }
 
-/* enroll_read loads one token id's row; the caller holds ds->mu. */
+/*
+ * enroll_read loads one token id's row with st (ENROLL_SELECT prepared on
+ * db); the caller holds the lock that guards that connection.
+ */
 static enum sa_err
-enroll_read(struct dstore *ds, const char *token_id, struct enrollment *out)
+enroll_read(sqlite3 *db, sqlite3_stmt *st, const char *token_id,
+	    struct enrollment *out)
 {
-	static const char sql[] = "SELECT ... FROM enrollments";
-	sqlite3_stmt *st = ds->sel_enroll;
 	struct enrollment e;
 	enum sa_err rc;
 	int r;
@@ -795,7 +840,9 @@ enroll_read(struct dstore *ds, const char *token_id, struct enrollment *out)
 		goto out;
 	}
 	if (r != SQLITE_ROW) {
-		rc = sqlite_fail(ds, sql, r);
+		log_error("store.sqlite", "read enrollment: %s (%d)",
+			  sqlite3_errmsg(db), sqlite3_extended_errcode(db));
+		rc = sqlite_err(r);
 		goto out;
 	}
 	col_copy(st, 0, e.token_id, sizeof(e.token_id));
@@ -830,9 +877,12 @@ sqlite_enroll_get(struct dstore *ds, const char *token_id,
 {
 	enum sa_err rc;
 
-	pthread_mutex_lock(&ds->mu);
-	rc = enroll_read(ds, token_id, out);
-	pthread_mutex_unlock(&ds->mu);
+	struct sqlite_reader *rd =
+	    &ds->readers[atomic_fetch_add(&ds->next_reader, 1) % SQLITE_READERS];
+
+	pthread_mutex_lock(&rd->mu);
+	rc = enroll_read(rd->db, rd->sel_enroll, token_id, out);
+	pthread_mutex_unlock(&rd->mu);
 	return rc;
 }
 
@@ -888,7 +938,7 @@ sqlite_enroll_put(struct dstore *ds, const struct enrollment *e,
 		rc = SA_ERR_TOKEN_REVOKED;
 		goto out;
 	}
-	rc = enroll_read(ds, e->token_id, &old);
+	rc = enroll_read(ds->db, ds->sel_enroll, e->token_id, &old);
 	if (rc == SA_OK)
 		had = 1;
 	else if (rc != SA_ERR_NOT_FOUND)
