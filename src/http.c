@@ -765,6 +765,12 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
+		/*
+		 * An oversized body is drained, not kept, and answered 413 at
+		 * its end: answering mid-upload makes MHD close a socket with
+		 * unread data, the peer gets a reset instead of the answer.
+		 * The connection timeout bounds how long a drain can last.
+		 */
 		if (req->early == SA_OK &&
 		    buf_append(&req->body, upload_data, *upload_data_size) != SA_OK)
 			req->early = SA_ERR_BODY_TOO_LARGE;
