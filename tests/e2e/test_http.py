@@ -224,3 +224,21 @@ def test_forwarded_for_only_from_trusted_proxies(make_server):
     r = post(proxied, "/test/echo", {"name": "x"},
              headers={"X-Forwarded-For": "garbage, 203.0.113.9"})
     assert r.json()["ip"] == "203.0.113.9"
+
+
+def test_access_log_lines_carry_the_request_id_and_no_query(server):
+    r = requests.get(server.base + "/health?token=secret-value", timeout=5)
+    rid = r.headers["X-Request-Id"]
+    import time
+    for _ in range(50):
+        lines = [l for l in server.log_lines() if l.get("req") == rid]
+        if lines:
+            break
+        time.sleep(0.05)
+    assert lines, "no log line for the request"
+    line = lines[0]
+    assert line["event"] == "http.request"
+    assert line["status"] == 200 and line["path"] == "/health"
+    assert line["level"] == "info" and line["ts"].endswith("Z")
+    # Query strings may carry tokens: they are never logged.
+    assert "secret-value" not in server.read_log()
