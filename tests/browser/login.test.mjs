@@ -51,6 +51,10 @@ if (!fs.existsSync(BIN)) {
 const children = new Set();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sealauth-browser-'));
 fs.mkdirSync(OUT, { recursive: true });
+for (const f of fs.readdirSync(OUT)) {
+  if (f.endsWith('.log') || f.endsWith('.png'))
+    fs.rmSync(path.join(OUT, f));
+}
 
 function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
@@ -501,6 +505,12 @@ async function main() {
   } finally {
     await browser.close().catch(() => {});
   }
+
+  await test('the server shuts down cleanly on SIGTERM', async () => {
+    server.kill('SIGTERM');
+    const r = await withTimeout(server.exited, 30000, 'the server exiting');
+    assertEq(r.code, 0, `server exit status (see ${OUT}/server.log)`);
+  });
 }
 
 let fatal = null;
