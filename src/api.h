@@ -62,6 +62,7 @@ enum sa_err api_static_get(const struct api_static_set *set, const char *name,
  * of tags or "*", may be NULL) matches the quoted etag. */
 int api_static_etag_match(const char *if_none_match, const char *etag);
 
+/* api_static_free frees a set and its files; NULL is ignored. */
 void api_static_free(struct api_static_set *set);
 
 struct schema;

@@ -280,6 +280,8 @@ async function main() {
     SEALAUTH_PUSH_ALLOW_PRIVATE: '1',
     SEALAUTH_WEB_DIR: path.join(ROOT, 'web'),
     SEALAUTH_LOG_LEVEL: 'warn',
+    // The cases start more logins a minute than the default limit allows.
+    SEALAUTH_RATE_LIMITS: 'initiate=100/60',
   });
   const serverGone = server.exited.then((r) => {
     throw new Error(`the server exited early (${r.code ?? r.sig}); see ${OUT}/server.log`);
@@ -420,6 +422,38 @@ async function main() {
         assertEq(await page.locator('#sig-status').getAttribute('data-state'), 'failed', 'signature state');
         const line = await page.locator('#sig-status').textContent();
         assert(/INVALID/.test(line) && !/^Signature verified/.test(line), `signature line: ${line}`);
+        await withTimeout(ph.child.exited, 10000, 'the phone exiting');
+      } finally {
+        await context.close();
+      }
+    });
+
+    await test('socket drop: the page reconnects once and still signs in', async () => {
+      // The first socket is dropped by the route before it reaches the
+      // server; the page must open a second one, which the server answers
+      // with the outcome it kept (the phone has approved by then).
+      const ph = await phone('--approve', phonePort, devDir);
+      const { context, page } = await newPage(browser, { width: 1280, height: 900 });
+      let sockets = 0;
+      try {
+        await page.routeWebSocket(/\/ws\/session\//, (ws) => {
+          sockets++;
+          if (sockets === 1) {
+            setTimeout(() => ws.close({ code: 1011, reason: 'dropped by the test' }), 200);
+            return;
+          }
+          ws.connectToServer();
+        });
+        await page.goto(`${base}/`);
+        await fillForm(page, TOKEN_ID, ['identity:age_over_18']);
+        await page.getByRole('button', { name: 'Log in with your phone' }).click();
+        await ph.event('answer', 20000);
+        await page.waitForFunction(() =>
+          document.getElementById('status-text').textContent.startsWith('Connection lost'),
+        null, { timeout: 10000 });
+        await page.getByRole('heading', { name: 'Signed in' }).waitFor({ state: 'visible' });
+        assertEq(sockets, 2, 'WebSocket connections opened');
+        assertEq(await page.locator('#claims dd[data-claim="ageOver18"]').textContent(), 'yes', 'ageOver18');
         await withTimeout(ph.child.exited, 10000, 'the phone exiting');
       } finally {
         await context.close();
