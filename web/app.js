@@ -220,6 +220,7 @@
     $('code').textContent = groupCode(l.code);
     $('code').setAttribute('aria-label', 'Login code ' + String(l.code).split('').join(' '));
     $('code').dataset.code = l.code;
+    $('code').dataset.state = 'live';
     $('countdown-bar').max = l.total;
     $('countdown-box').hidden = false;
     setStatus('Waiting for your phone…', 'wait');
@@ -248,6 +249,7 @@
     l.final = true;
     clearInterval(l.timer);
     $('countdown-box').hidden = true;
+    $('code').dataset.state = 'ended';
     setStatus(text, tone);
     if (l.ws && l.ws.readyState <= WebSocket.OPEN)
       l.ws.close(1000);

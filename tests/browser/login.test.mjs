@@ -282,6 +282,8 @@ async function main() {
     SEALAUTH_LOG_LEVEL: 'warn',
     // The cases start more logins a minute than the default limit allows.
     SEALAUTH_RATE_LIMITS: 'initiate=100/60',
+    // Short sessions, so the expiry case does not wait two minutes.
+    SEALAUTH_SESSION_TTL: '15',
   });
   const serverGone = server.exited.then((r) => {
     throw new Error(`the server exited early (${r.code ?? r.sig}); see ${OUT}/server.log`);
@@ -513,7 +515,7 @@ async function main() {
       }
     });
 
-    await test('phone unreachable: push_failed is shown with the code', async () => {
+    await test('phone unreachable: push_failed is shown with the code, then the expiry', async () => {
       // Nothing listens on the phone's port: the server's three push
       // attempts fail within a few seconds.
       const { context, page } = await newPage(browser, { width: 1280, height: 900 });
@@ -531,6 +533,12 @@ async function main() {
         assert(/^\d{3}\s\d{3}$/.test(await page.locator('#code').textContent()), 'code grouped 3+3');
         assert(/^\d:\d\d$/.test(await page.locator('#countdown').textContent()), 'countdown shown');
         await page.screenshot({ path: path.join(OUT, 'push-failed-phone.png'), fullPage: true });
+        // Then the session runs out (SEALAUTH_SESSION_TTL=15).
+        await page.waitForFunction(() =>
+          document.getElementById('status-text').textContent === 'The code expired — start again.',
+        null, { timeout: 25000 });
+        assert(await page.locator('#countdown-box').isHidden(), 'the countdown is gone');
+        await page.screenshot({ path: path.join(OUT, 'expired-phone.png'), fullPage: true });
         assertEq(page.problems.join('\n'), '', 'no console errors or CSP violations');
       } finally {
         await context.close();
