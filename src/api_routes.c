@@ -17,6 +17,9 @@ static const struct route routes[] = {
 	 &api_initiate_schema, "initiate", api_initiate, NULL, NULL},
 	{"POST", "/auth/verify", ROUTE_JSON_BODY, &api_verify_schema, "verify",
 	 api_verify, NULL, NULL},
+	{"GET", "/", ROUTE_HTML, NULL, "default", api_index, NULL, NULL},
+	{"GET", "/static/{file}", 0, NULL, "default", api_static_file, NULL,
+	 NULL},
 	{"GET", "/ws/session/{sessionId}", ROUTE_WEBSOCKET, NULL, "ws", NULL,
 	 session_ws_prepare, &session_ws_handler},
 	API_TEST_ROUTES

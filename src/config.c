@@ -91,6 +91,10 @@ static const struct setting settings[] = {
 	S("SEALAUTH_TRUST_CA_FILE", NULL, trust_ca_file, "",
 	  "PEM bundle of the CAs trusted for https:// trust list URLs; empty: "
 	  "the system store"),
+	S("SEALAUTH_WEB_DIR", "web-dir", web_dir, "",
+	  "directory of the login page's files (index.html, app.js, style.css), "
+	  "read once at the first request; empty: the web/ directory of the "
+	  "source tree the binary was built from"),
 	L("SEALAUTH_TRUST_TTL", NULL, trust_ttl, "3600", 60, 86400,
 	  "seconds between trust list refreshes"),
 	L("SEALAUTH_TRUST_MAX_LIST_BYTES", NULL, trust_max_list_bytes,
@@ -366,7 +370,8 @@ config_resolve(struct config *cfg, FILE *err)
 	if ((rc = derive(&cfg->database_url, "sqlite://", cfg->data_dir,
 			 "/sealauth.db")) != SA_OK ||
 	    (rc = derive(&cfg->trust_dir, "", cfg->data_dir, "/trust")) != SA_OK ||
-	    (rc = derive(&cfg->public_url, "http://", cfg->listen, "")) != SA_OK)
+	    (rc = derive(&cfg->public_url, "http://", cfg->listen, "")) != SA_OK ||
+	    (rc = derive(&cfg->web_dir, "", SEALAUTH_SOURCE_DIR, "/web")) != SA_OK)
 		return rc;
 	return SA_OK;
 }

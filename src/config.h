@@ -37,6 +37,7 @@ struct config {
 	char *trust_governance_url;  /* empty: the demo environment */
 	char *trust_governance_cert; /* pinned governance certificate (PEM) */
 	char *trust_ca_file;	     /* CAs for https:// list URLs; empty: system */
+	char *web_dir;		 /* the login page's files; empty: SOURCE_DIR/web */
 	long threads;		 /* HTTP worker threads, 0: one per core */
 	long connection_limit;
 	long connection_memory;	 /* bytes per connection for MHD */
@@ -71,7 +72,8 @@ enum sa_err config_load(struct config *cfg, FILE *err);
 /*
  * config_resolve fills the settings whose defaults derive from others:
  * database_url (sqlite://DATA_DIR/sealauth.db), trust_dir (DATA_DIR/trust),
- * public_url (http://LISTEN), and checks the listen address.
+ * public_url (http://LISTEN), web_dir (the source tree's web/), and checks
+ * the listen address.
  */
 enum sa_err config_resolve(struct config *cfg, FILE *err);
 

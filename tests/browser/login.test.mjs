@@ -1,0 +1,572 @@
+// login.test.mjs - the login page at / in Debian's Chromium, against the real
+// server on loopback and the phone simulator (`sealauth device listen`).
+//
+// Cases: approve (code on the page equals the phone's, signed in, claims,
+// signature verified in the browser), reject, unknown token id (server's
+// error next to the field), phone unreachable (push_failed shown), and the
+// static file serving behind the page (CSP, ETag/304, name check).
+//
+// Environment: SEALAUTH_BIN (default build/sealauth), SEALAUTH_BROWSER_OUT
+// (screenshots and logs; default build/browser), CHROMIUM (default
+// /usr/bin/chromium). Exit status 0 when every case passed, 1 otherwise, 77
+// when Chromium or playwright-core is missing (ctest reports a skip).
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '..', '..');
+const BIN = path.resolve(process.env.SEALAUTH_BIN || path.join(ROOT, 'build', 'sealauth'));
+const OUT = path.resolve(process.env.SEALAUTH_BROWSER_OUT || path.join(ROOT, 'build', 'browser'));
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const TOKEN_ID = 'DE-1234567';
+
+const SKIP = 77;
+
+function skip(why) {
+  console.log(`SKIPPED: browser test: ${why}`);
+  process.exit(SKIP);
+}
+
+if (!fs.existsSync(CHROMIUM))
+  skip(`${CHROMIUM} not found (scripts/setup --test installs Debian's chromium)`);
+let chromium;
+try {
+  ({ chromium } = await import('playwright-core'));
+} catch (e) {
+  skip(`playwright-core is not installed (run npm ci in tests/browser): ${e.message}`);
+}
+if (!fs.existsSync(BIN)) {
+  console.error(`browser test: ${BIN} not found (build first or set SEALAUTH_BIN)`);
+  process.exit(1);
+}
+
+// ---- Processes ------------------------------------------------------------
+
+const children = new Set();
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sealauth-browser-'));
+fs.mkdirSync(OUT, { recursive: true });
+for (const f of fs.readdirSync(OUT)) {
+  if (f.endsWith('.log') || f.endsWith('.png'))
+    fs.rmSync(path.join(OUT, f));
+}
+
+function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+// withTimeout rejects when p does not settle within ms.
+function withTimeout(p, ms, what) {
+  let t;
+  return Promise.race([
+    p.finally(() => clearTimeout(t)),
+    new Promise((_, rej) => {
+      t = setTimeout(() => rej(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+    }),
+  ]);
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// start runs BIN with args; stdout lines go to onLine, everything to a log.
+function start(name, args, env, onLine) {
+  const log = fs.createWriteStream(path.join(OUT, `${name}.log`), { flags: 'a' });
+  const child = spawn(BIN, args, {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  let rest = '';
+  child.stdout.on('data', (d) => {
+    log.write(d);
+    rest += d.toString('utf8');
+    let i;
+    while ((i = rest.indexOf('\n')) >= 0) {
+      const line = rest.slice(0, i);
+      rest = rest.slice(i + 1);
+      if (onLine)
+        onLine(line);
+    }
+  });
+  child.stderr.on('data', (d) => log.write(d));
+  child.exited = new Promise((resolve) => {
+    child.on('exit', (code, sig) => {
+      children.delete(child);
+      log.end();
+      resolve({ code, sig });
+    });
+  });
+  return child;
+}
+
+// run runs BIN to completion and returns its stdout; fails on non-zero exit.
+async function run(args, env = {}, ms = 30000) {
+  let out = '';
+  const child = start('commands', args, env, (l) => { out += l + '\n'; });
+  const { code, sig } = await withTimeout(child.exited, ms, `sealauth ${args[0]} ${args[1] || ''}`);
+  if (code !== 0)
+    throw new Error(`sealauth ${args.join(' ')} exited ${code ?? sig} (see ${OUT}/commands.log)`);
+  return out.trim();
+}
+
+async function stopAll() {
+  for (const c of [...children]) {
+    c.kill('SIGTERM');
+    const r = await Promise.race([c.exited, sleep(3000).then(() => null)]);
+    if (r === null) {
+      c.kill('SIGKILL');
+      await Promise.race([c.exited, sleep(2000)]);
+    }
+  }
+}
+
+async function waitFor(check, ms, what) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    try {
+      if (await check())
+        return;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(100);
+  }
+  throw new Error(`timed out after ${ms} ms: ${what}${last ? ` (${last.message})` : ''}`);
+}
+
+function portOpen(port) {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port }, () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on('error', () => resolve(false));
+    s.setTimeout(1000, () => {
+      s.destroy();
+      resolve(false);
+    });
+  });
+}
+
+// rawGet sends a GET with the path exactly as given.
+function rawGet(port, p) {
+  return withTimeout(new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: p }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    });
+    req.on('error', reject);
+  }), 10000, `GET ${p}`);
+}
+
+// ---- The phone --------------------------------------------------------------
+
+// phone starts `device listen` for one push and collects its JSON events.
+async function phone(decision, port, devDir) {
+  const events = [];
+  const waiters = [];
+  const child = start('phone', ['device', 'listen', '--dir', devDir, '--listen-port', String(port),
+    decision, '--json', '--count', '1', '--timeout', '90'], {}, (line) => {
+    let ev;
+    try {
+      ev = JSON.parse(line);
+    } catch {
+      return;
+    }
+    events.push(ev);
+    for (const w of [...waiters])
+      w();
+  });
+  await waitFor(() => portOpen(port), 10000, 'the phone listening');
+  return {
+    child,
+    // next resolves with the first event of that kind.
+    event(kind, ms) {
+      return withTimeout(new Promise((resolve) => {
+        const look = () => {
+          const ev = events.find((e) => e.event === kind);
+          if (ev) {
+            resolve(ev);
+            return true;
+          }
+          return false;
+        };
+        if (!look())
+          waiters.push(look);
+      }), ms, `the phone's ${kind} event`);
+    },
+  };
+}
+
+// ---- Cases ------------------------------------------------------------------
+
+const results = [];
+
+async function test(name, fn) {
+  const t0 = Date.now();
+  try {
+    await withTimeout(fn(), 90000, name);
+    results.push({ name, ok: true });
+    console.log(`ok    ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    results.push({ name, ok: false });
+    console.log(`FAIL  ${name}: ${e.stack || e}`);
+  }
+}
+
+function assert(cond, msg) {
+  if (!cond)
+    throw new Error(`assertion failed: ${msg}`);
+}
+
+function assertEq(got, want, what) {
+  if (got !== want)
+    throw new Error(`${what}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
+}
+
+// newPage opens a page that records console errors, page errors and CSP
+// violations, so a case fails when the page breaks its own policy.
+async function newPage(browser, viewport) {
+  const context = await browser.newContext({ viewport, deviceScaleFactor: 1 });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20000);
+  page.problems = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error')
+      page.problems.push(`console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => page.problems.push(`page error: ${e.message}`));
+  return { context, page };
+}
+
+async function fillForm(page, tokenId, scopes) {
+  await page.getByLabel('Token ID').fill(tokenId);
+  for (const cb of await page.locator('input[name="scope"]').all()) {
+    const v = await cb.getAttribute('value');
+    if (scopes.includes(v))
+      await cb.check();
+    else
+      await cb.uncheck();
+  }
+}
+
+async function main() {
+  const serverPort = await freePort();
+  const phonePort = await freePort();
+  const base = `http://127.0.0.1:${serverPort}`;
+  const dataDir = path.join(tmp, 'data');
+  const devDir = path.join(tmp, 'device');
+
+  const server = start('server', ['serve', '--data-dir', dataDir], {
+    SEALAUTH_LISTEN: `127.0.0.1:${serverPort}`,
+    SEALAUTH_PUSH_ALLOW_PRIVATE: '1',
+    SEALAUTH_WEB_DIR: path.join(ROOT, 'web'),
+    SEALAUTH_LOG_LEVEL: 'warn',
+    // The cases start more logins a minute than the default limit allows.
+    SEALAUTH_RATE_LIMITS: 'initiate=100/60',
+    // Short sessions, so the expiry case does not wait two minutes.
+    SEALAUTH_SESSION_TTL: '15',
+  });
+  const serverGone = server.exited.then((r) => {
+    throw new Error(`the server exited early (${r.code ?? r.sig}); see ${OUT}/server.log`);
+  });
+  serverGone.catch(() => {});
+  await Promise.race([
+    waitFor(async () => (await fetch(`${base}/health`)).status > 0, 30000, 'the server answering /health'),
+    serverGone,
+  ]);
+
+  const seal = await run(['trust', 'issue', '--dir', path.join(dataDir, 'trust'), '--given-name', 'Erika',
+    '--family-name', 'Mustermann', '--dob', '1990-04-01', '--nationality', 'DEU', '--document', 'C01X00T47',
+    '--token-id', TOKEN_ID]);
+  await run(['device', 'init', '--dir', devDir]);
+  await run(['device', 'enroll', '--dir', devDir, '--server', base, '--listen-port', String(phonePort), seal]);
+
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    timeout: 30000,
+  });
+  try {
+    await test('static files: page CSP, ETag and 304, name check', async () => {
+      const r = await fetch(`${base}/`);
+      assertEq(r.status, 200, 'GET / status');
+      assertEq(r.headers.get('content-type'), 'text/html; charset=utf-8', 'GET / Content-Type');
+      const csp = r.headers.get('content-security-policy') || '';
+      assert(csp.includes("script-src 'self'") && csp.includes("connect-src 'self'") &&
+        !csp.includes('unsafe-inline'), `page CSP: ${csp}`);
+      assertEq(r.headers.get('cache-control'), 'no-cache', 'GET / Cache-Control');
+      const html = await r.text();
+      assert(html.includes('Log in with your phone'), 'index.html served');
+      const etag = r.headers.get('etag');
+      assert(/^"[0-9a-f]{64}"$/.test(etag || ''), `ETag ${etag}`);
+      const r304 = await fetch(`${base}/`, { headers: { 'If-None-Match': etag } });
+      assertEq(r304.status, 304, 'GET / with If-None-Match');
+      const js = await fetch(`${base}/static/app.js`);
+      assertEq(js.status, 200, 'app.js status');
+      assertEq(js.headers.get('content-type'), 'text/javascript; charset=utf-8', 'app.js type');
+      const body = Buffer.from(await js.arrayBuffer());
+      const disk = fs.readFileSync(path.join(ROOT, 'web', 'app.js'));
+      assert(body.equals(disk), 'app.js is the file on disk');
+      const css = await fetch(`${base}/static/style.css`);
+      assertEq(css.headers.get('content-type'), 'text/css; charset=utf-8', 'style.css type');
+      // Sent as they are (fetch would normalise the dot segments away).
+      for (const bad of ['/static/..%2fCMakeLists.txt', '/static/.gitignore', '/static/nope.js',
+        '/static/index', '/static/%2e%2e', '/static/..', '/static/a%00.js', '/index.html',
+        `/static/${'a'.repeat(70)}.js`]) {
+        const b = await rawGet(serverPort, bad);
+        assertEq(b.status, 404, `GET ${bad}`);
+        assertEq(JSON.parse(b.body).error, 'not_found', `GET ${bad} error`);
+      }
+    });
+
+    await test('approve: code matches the phone, signed in with verified claims', async () => {
+      const ph = await phone('--approve', phonePort, devDir);
+      const { context, page } = await newPage(browser, { width: 1280, height: 900 });
+      try {
+        await page.goto(`${base}/`);
+        await page.screenshot({ path: path.join(OUT, 'form-desktop.png'), fullPage: true });
+        await fillForm(page, TOKEN_ID, ['identity:name', 'identity:age_over_18']);
+        await page.getByRole('button', { name: 'Log in with your phone' }).click();
+        // The phone approves at once, so the page may already have moved
+        // on to "Signed in": read the code the page put on screen.
+        await page.waitForFunction(() => document.getElementById('code').textContent !== '');
+        const shown = (await page.locator('#code').textContent()).replace(/\s/g, '');
+        assert(/^\d{6}$/.test(shown), `a six-digit code is shown (${shown})`);
+        const push = await ph.event('push', 20000);
+        assertEq(shown, push.message.otp, 'the code on the page equals the phone\'s');
+        assertEq(push.message.serviceName, 'sealauth demo', 'service name pushed');
+        const answer = await ph.event('answer', 20000);
+        assertEq(answer.status, 200, 'the server accepted the approval');
+
+        await page.getByRole('heading', { name: 'Signed in' }).waitFor({ state: 'visible' });
+        const claim = (n) => page.locator(`#claims dd[data-claim="${n}"]`).textContent();
+        assertEq(await claim('givenName'), 'Erika', 'givenName');
+        assertEq(await claim('familyName'), 'Mustermann', 'familyName');
+        assertEq(await claim('ageOver18'), 'yes', 'ageOver18');
+        assertEq(await page.locator('#claims dd').count(), 3, 'only the granted claims are shown');
+        assertEq(await page.locator('#claims dt').first().textContent(), 'Given name', 'human label');
+
+        await page.waitForFunction(() =>
+          document.getElementById('sig-status').dataset.state !== 'pending', null, { timeout: 10000 });
+        const jwks = await (await fetch(`${base}/jwks`)).json();
+        const jwt = await page.locator('#jwt').textContent();
+        assertEq(jwt, answer.response.jwt, 'the raw JWT is the one the server issued');
+        const kid = JSON.parse(Buffer.from(jwt.split('.')[0], 'base64url')).kid;
+        assert(jwks.keys.some((k) => k.kid === kid), 'the kid is published in /jwks');
+        assertEq(await page.locator('#sig-status').textContent(),
+          `Signature verified against /jwks (kid ${kid}).`, 'signature line');
+        assertEq(await page.locator('#sig-status').getAttribute('data-state'), 'ok', 'signature state');
+        await page.locator('details.raw summary').click();
+        await page.screenshot({ path: path.join(OUT, 'signed-in-desktop.png'), fullPage: true });
+        await page.setViewportSize({ width: 390, height: 844 });
+        await page.screenshot({ path: path.join(OUT, 'signed-in-phone.png'), fullPage: true });
+        assertEq(page.problems.join('\n'), '', 'no console errors or CSP violations');
+        const exit = await withTimeout(ph.child.exited, 10000, 'the phone exiting');
+        assertEq(exit.code, 0, 'phone exit status');
+      } finally {
+        await context.close();
+      }
+    });
+
+    await test('tampered token: the signature line does not say verified', async () => {
+      // The page's check must be able to fail: flip one byte of the
+      // signature in the approved frame and the line must say so.
+      const ph = await phone('--approve', phonePort, devDir);
+      const { context, page } = await newPage(browser, { width: 1280, height: 900 });
+      try {
+        await page.routeWebSocket(/\/ws\/session\//, (ws) => {
+          const server = ws.connectToServer();
+          server.onMessage((m) => {
+            let ev = null;
+            try {
+              ev = JSON.parse(m);
+            } catch {
+              /* passed on as it is */
+            }
+            if (ev && ev.type === 'approved') {
+              const [h, p, s] = ev.jwt.split('.');
+              const sig = Buffer.from(s, 'base64url');
+              sig[10] ^= 0x01;
+              ev.jwt = `${h}.${p}.${sig.toString('base64url')}`;
+              ws.send(JSON.stringify(ev));
+              return;
+            }
+            ws.send(m);
+          });
+        });
+        await page.goto(`${base}/`);
+        await fillForm(page, TOKEN_ID, ['identity:name']);
+        await page.getByRole('button', { name: 'Log in with your phone' }).click();
+        await ph.event('answer', 20000);
+        await page.getByRole('heading', { name: 'Signed in' }).waitFor({ state: 'visible' });
+        await page.waitForFunction(() =>
+          document.getElementById('sig-status').dataset.state !== 'pending', null, { timeout: 10000 });
+        assertEq(await page.locator('#sig-status').getAttribute('data-state'), 'failed', 'signature state');
+        const line = await page.locator('#sig-status').textContent();
+        assert(/INVALID/.test(line) && !/^Signature verified/.test(line), `signature line: ${line}`);
+        await withTimeout(ph.child.exited, 10000, 'the phone exiting');
+      } finally {
+        await context.close();
+      }
+    });
+
+    await test('socket drop: the page reconnects once and still signs in', async () => {
+      // The first socket is dropped by the route before it reaches the
+      // server; the page must open a second one, which the server answers
+      // with the outcome it kept (the phone has approved by then).
+      const ph = await phone('--approve', phonePort, devDir);
+      const { context, page } = await newPage(browser, { width: 1280, height: 900 });
+      let sockets = 0;
+      try {
+        await page.routeWebSocket(/\/ws\/session\//, (ws) => {
+          sockets++;
+          if (sockets === 1) {
+            setTimeout(() => ws.close({ code: 1011, reason: 'dropped by the test' }), 200);
+            return;
+          }
+          ws.connectToServer();
+        });
+        await page.goto(`${base}/`);
+        await fillForm(page, TOKEN_ID, ['identity:age_over_18']);
+        await page.getByRole('button', { name: 'Log in with your phone' }).click();
+        await ph.event('answer', 20000);
+        await page.waitForFunction(() =>
+          document.getElementById('status-text').textContent.startsWith('Connection lost'),
+        null, { timeout: 10000 });
+        await page.getByRole('heading', { name: 'Signed in' }).waitFor({ state: 'visible' });
+        assertEq(sockets, 2, 'WebSocket connections opened');
+        assertEq(await page.locator('#claims dd[data-claim="ageOver18"]').textContent(), 'yes', 'ageOver18');
+        await withTimeout(ph.child.exited, 10000, 'the phone exiting');
+      } finally {
+        await context.close();
+      }
+    });
+
+    await test('reject: the page shows the rejection', async () => {
+      const ph = await phone('--reject', phonePort, devDir);
+      const { context, page } = await newPage(browser, { width: 390, height: 844 });
+      try {
+        await page.goto(`${base}/`);
+        await page.screenshot({ path: path.join(OUT, 'form-phone.png'), fullPage: true });
+        await fillForm(page, TOKEN_ID, ['identity:name', 'identity:age_over_18']);
+        await page.getByRole('button', { name: 'Log in with your phone' }).click();
+        const push = await ph.event('push', 20000);
+        const answer = await ph.event('answer', 20000);
+        assertEq(answer.decision, 'reject', 'the phone rejected');
+        await page.waitForFunction(() =>
+          document.getElementById('status').dataset.tone === 'error', null, { timeout: 15000 });
+        const status = await page.locator('#status-text').textContent();
+        assert(status.includes('Login rejected') && status.includes('User rejected'), `status: ${status}`);
+        assertEq((await page.locator('#code').textContent()).replace(/\s/g, ''), push.message.otp,
+          'the code stays on the page');
+        assert(await page.locator('#step-done').isHidden(), 'not signed in');
+        await page.screenshot({ path: path.join(OUT, 'rejected-phone.png'), fullPage: true });
+        assertEq(page.problems.join('\n'), '', 'no console errors or CSP violations');
+        await withTimeout(ph.child.exited, 10000, 'the phone exiting');
+      } finally {
+        await context.close();
+      }
+    });
+
+    await test('unknown token id: the server\'s error next to the field', async () => {
+      const { context, page } = await newPage(browser, { width: 1280, height: 900 });
+      try {
+        await page.goto(`${base}/`);
+        await fillForm(page, 'XX-0000000', ['identity:name']);
+        const resp = page.waitForResponse((r) => r.url().endsWith('/auth/initiate'));
+        await page.getByRole('button', { name: 'Log in with your phone' }).click();
+        const r = await resp;
+        assertEq(r.status(), 404, 'initiate status');
+        const body = await r.json();
+        assertEq(body.field, 'tokenId', 'the error names the field');
+        const err = page.locator('#token-id-error');
+        await err.waitFor({ state: 'visible' });
+        assertEq(await err.textContent(), body.message, 'the server\'s message next to the field');
+        assertEq(await page.getByLabel('Token ID').getAttribute('aria-invalid'), 'true', 'aria-invalid');
+        const described = await page.getByLabel('Token ID').getAttribute('aria-describedby');
+        assert(described.split(' ').includes('token-id-error'), 'the error describes the field');
+        assert(await page.locator('#form-error').isHidden(), 'no error elsewhere');
+        assert(await page.locator('#step-code').isHidden(), 'no code shown');
+        await page.screenshot({ path: path.join(OUT, 'unknown-token-desktop.png'), fullPage: true });
+        assertEq(page.problems.filter((p) => !p.includes('404')).join('\n'), '',
+          'no console errors besides the 404 itself');
+      } finally {
+        await context.close();
+      }
+    });
+
+    await test('phone unreachable: push_failed is shown with the code, then the expiry', async () => {
+      // Nothing listens on the phone's port: the server's three push
+      // attempts fail within a few seconds.
+      const { context, page } = await newPage(browser, { width: 1280, height: 900 });
+      try {
+        await page.goto(`${base}/`);
+        await fillForm(page, TOKEN_ID, ['identity:age_over_18']);
+        await page.getByRole('button', { name: 'Log in with your phone' }).click();
+        await page.locator('#code').waitFor({ state: 'visible' });
+        await page.screenshot({ path: path.join(OUT, 'code-desktop.png'), fullPage: true });
+        await page.setViewportSize({ width: 390, height: 844 });
+        await page.screenshot({ path: path.join(OUT, 'code-phone.png'), fullPage: true });
+        await page.waitForFunction(() =>
+          document.getElementById('status-text').textContent.startsWith('We could not reach your phone'),
+        null, { timeout: 20000 });
+        assert(/^\d{3}\s\d{3}$/.test(await page.locator('#code').textContent()), 'code grouped 3+3');
+        assert(/^\d:\d\d$/.test(await page.locator('#countdown').textContent()), 'countdown shown');
+        await page.screenshot({ path: path.join(OUT, 'push-failed-phone.png'), fullPage: true });
+        // Then the session runs out (SEALAUTH_SESSION_TTL=15).
+        await page.waitForFunction(() =>
+          document.getElementById('status-text').textContent === 'The code expired — start again.',
+        null, { timeout: 25000 });
+        assert(await page.locator('#countdown-box').isHidden(), 'the countdown is gone');
+        await page.screenshot({ path: path.join(OUT, 'expired-phone.png'), fullPage: true });
+        assertEq(page.problems.join('\n'), '', 'no console errors or CSP violations');
+      } finally {
+        await context.close();
+      }
+    });
+  } finally {
+    await browser.close().catch(() => {});
+  }
+
+  await test('the server shuts down cleanly on SIGTERM', async () => {
+    server.kill('SIGTERM');
+    const r = await withTimeout(server.exited, 30000, 'the server exiting');
+    assertEq(r.code, 0, `server exit status (see ${OUT}/server.log)`);
+  });
+}
+
+let fatal = null;
+try {
+  await main();
+} catch (e) {
+  fatal = e;
+  console.log(`FAIL  setup: ${e.stack || e}`);
+} finally {
+  await stopAll();
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+const passed = results.filter((r) => r.ok).length;
+const failed = results.length - passed + (fatal ? 1 : 0);
+console.log(`screenshots and logs: ${OUT}`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 && passed > 0 ? 0 : 1);
