@@ -1201,7 +1201,8 @@ rd_on_disconnect(const redisAsyncContext *ac, int status)
  * rd_listener_connect opens the async connection and queues AUTH and
  * SUBSCRIBE for every channel; hiredis sends them once connected. hiredis
  * 0.14 has no connect timeout for async contexts, so a timer provides one.
- * Loop thread.
+ * A host name is resolved here, synchronously, on the loop thread: give
+ * an address or a name the local resolver answers at once. Loop thread.
  */
 static void
 rd_listener_connect(struct rd_listener *l)

@@ -29,7 +29,7 @@ REDIS_BIN = shutil.which("redis-server")
 LIMITS = "enroll=1000/3600,initiate=1000/60,verify=1000/60,ws=1000/60"
 
 pytestmark = pytest.mark.skipif(
-    REDIS_BIN is None,
+    REDIS_BIN is None or shutil.which("redis-cli") is None,
     reason="redis-server is not installed (scripts/setup --test installs it)")
 
 

@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -253,16 +254,22 @@ redis_stop(struct redis_proc *s)
 	s->pid = 0;
 }
 
+static int
+remove_entry(const char *path, const struct stat *st, int flag,
+	     struct FTW *ftw)
+{
+	if (remove(path) != 0)
+		fprintf(stderr, "could not remove %s\n", path);
+	return 0;
+}
+
 static void
 stop_all(void)
 {
 	for (int i = 0; i < MAX_SERVERS; i++)
 		redis_stop(&servers[i]);
 	if (tmp_root[0] != '\0') {
-		char cmd[300];
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_root);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not remove %s\n", tmp_root);
+		nftw(tmp_root, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 		tmp_root[0] = '\0';
 	}
 }
