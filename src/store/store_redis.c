@@ -177,7 +177,8 @@ rd_evthread_init(void)
 static struct timeval
 rd_tv(uint64_t ms)
 {
-	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+	struct timeval tv = {(time_t)(ms / 1000),
+			     (suseconds_t)(ms % 1000) * 1000};
 
 	return tv;
 }
@@ -301,8 +302,9 @@ rd_parse_url(const char *url, struct rd_target *t, char *why, size_t whylen)
 				int hi = c + 2 < at ? rd_hexval(c[1]) : -1;
 				int lo = hi >= 0 ? rd_hexval(c[2]) : -1;
 				if (lo < 0) {
-					snprintf(why, whylen, "bad percent-encoding "
-							      "in the password");
+					snprintf(why, whylen,
+						 "bad percent-encoding "
+						 "in the password");
 					goto bad;
 				}
 				ch = (char)(hi * 16 + lo);
@@ -318,7 +320,8 @@ rd_parse_url(const char *url, struct rd_target *t, char *why, size_t whylen)
 			t->password[n++] = ch;
 		}
 		if (n == 0) {
-			snprintf(why, whylen, "the password after ':' is empty");
+			snprintf(why, whylen,
+				 "the password after ':' is empty");
 			return -1;
 		}
 		t->password_len = n;
@@ -350,8 +353,9 @@ rd_parse_url(const char *url, struct rd_target *t, char *why, size_t whylen)
 	}
 	for (const char *c = host; c < host_end; c++) {
 		if (!rd_host_char(*c, v6)) {
-			snprintf(why, whylen, "the host has a character that "
-					      "is not allowed");
+			snprintf(why, whylen,
+				 "the host has a character that "
+				 "is not allowed");
 			goto bad;
 		}
 	}
@@ -376,8 +380,9 @@ rd_parse_url(const char *url, struct rd_target *t, char *why, size_t whylen)
 		}
 		if (e > p + 1) {
 			if (rd_digits(p + 1, e, &v) != 0 || v > RD_DB_MAX) {
-				snprintf(why, whylen, "the path must be a "
-						      "database number");
+				snprintf(why, whylen,
+					 "the path must be a "
+					 "database number");
 				goto bad;
 			}
 			t->db = (int)v;
@@ -393,8 +398,9 @@ rd_parse_url(const char *url, struct rd_target *t, char *why, size_t whylen)
 		p += strlen("prefix=");
 		v = (long)strlen(p);
 		if (v < 1 || v > RD_PREFIX_MAX) {
-			snprintf(why, whylen, "the prefix must be 1 to %d "
-					      "characters",
+			snprintf(why, whylen,
+				 "the prefix must be 1 to %d "
+				 "characters",
 				 RD_PREFIX_MAX);
 			goto bad;
 		}
@@ -445,8 +451,9 @@ rd_note_down(struct estore *es, const char *reason, int holdoff)
 		es->holdoff_until = now_mono_ms() + RD_HOLDOFF_MS;
 	pthread_mutex_unlock(&es->pool_mu);
 	if (first)
-		log_warn("store.redis", "Redis at %s is unavailable: %s; sessions, "
-					"rate limits and events fail until it is back",
+		log_warn("store.redis",
+			 "Redis at %s is unavailable: %s; sessions, "
+			 "rate limits and events fail until it is back",
 			 es->where, reason);
 }
 
@@ -461,7 +468,8 @@ rd_note_up(struct estore *es)
 	es->holdoff_until = 0;
 	pthread_mutex_unlock(&es->pool_mu);
 	if (was)
-		log_info("store.redis", "Redis at %s is reachable again", es->where);
+		log_info("store.redis", "Redis at %s is reachable again",
+			 es->where);
 }
 
 /* rd_simple runs one command on a context during setup and tells whether
@@ -502,7 +510,8 @@ rd_conn_open(struct estore *es, redisContext **out)
 	/* Right after a failed connect, fail at once rather than pile up. */
 	if (holdoff != 0 && now_mono_ms() < holdoff)
 		return SA_ERR_UNAVAILABLE;
-	c = redisConnectWithTimeout(es->t.host, es->t.port, rd_tv(RD_CONNECT_MS));
+	c = redisConnectWithTimeout(es->t.host, es->t.port,
+				    rd_tv(RD_CONNECT_MS));
 	if (c == NULL || c->err) {
 		rd_note_down(es, c ? c->errstr : "out of memory", 1);
 		goto out;
@@ -527,10 +536,12 @@ rd_conn_open(struct estore *es, redisContext **out)
 	if (es->t.db != 0) {
 		argv[0] = "SELECT";
 		len[0] = 6;
-		len[1] = (size_t)snprintf(dbtext, sizeof(dbtext), "%d", es->t.db);
+		len[1] =
+		    (size_t)snprintf(dbtext, sizeof(dbtext), "%d", es->t.db);
 		argv[1] = dbtext;
 		if (!rd_simple(c, 2, argv, len, err, sizeof(err))) {
-			log_error("store.redis", "Redis at %s refused SELECT %d: %s",
+			log_error("store.redis",
+				  "Redis at %s refused SELECT %d: %s",
 				  es->where, es->t.db, err);
 			rd_note_down(es, "SELECT failed", 1);
 			goto out;
@@ -574,8 +585,8 @@ rd_acquire(struct estore *es, redisContext **out, int *reused)
 
 	pthread_mutex_lock(&es->pool_mu);
 	while (es->nidle == 0 && es->nlive >= RD_POOL_MAX) {
-		if (pthread_cond_timedwait(&es->pool_cv, &es->pool_mu, &until) ==
-		    ETIMEDOUT) {
+		if (pthread_cond_timedwait(&es->pool_cv, &es->pool_mu,
+					   &until) == ETIMEDOUT) {
 			pthread_mutex_unlock(&es->pool_mu);
 			return SA_ERR_UNAVAILABLE;
 		}
@@ -648,8 +659,8 @@ rd_arg_str(struct rd_cmd *cmd, const char *s)
  * connection. Redis error replies are replies, not failures.
  */
 static enum sa_err
-rd_exec(struct estore *es, struct rd_cmd *cmds, size_t n,
-	redisReply **replies, int repeat)
+rd_exec(struct estore *es, struct rd_cmd *cmds, size_t n, redisReply **replies,
+	int repeat)
 {
 	redisContext *c;
 	int reused = 0;
@@ -662,9 +673,9 @@ rd_exec(struct estore *es, struct rd_cmd *cmds, size_t n,
 		if ((rc = rd_acquire(es, &c, &reused)) != SA_OK)
 			return rc;
 		for (size_t i = 0; i < n && !broken; i++)
-			broken = redisAppendCommandArgv(c, cmds[i].argc,
-							cmds[i].argv,
-							cmds[i].len) != REDIS_OK;
+			broken = redisAppendCommandArgv(
+				     c, cmds[i].argc, cmds[i].argv,
+				     cmds[i].len) != REDIS_OK;
 		while (!broken && got < n) {
 			void *r = NULL;
 
@@ -680,8 +691,9 @@ rd_exec(struct estore *es, struct rd_cmd *cmds, size_t n,
 		while (got > 0)
 			freeReplyObject(replies[--got]);
 		if (!reused || attempt > 0 || !repeat)
-			rd_note_down(es, c->errstr[0] ? c->errstr : "connection lost",
-				     0);
+			rd_note_down(
+			    es, c->errstr[0] ? c->errstr : "connection lost",
+			    0);
 		rd_release(es, c, 1);
 		if (!reused || attempt > 0 || !repeat)
 			return SA_ERR_UNAVAILABLE;
@@ -692,9 +704,9 @@ rd_exec(struct estore *es, struct rd_cmd *cmds, size_t n,
 static enum sa_err
 rd_reply_err(struct estore *es, const redisReply *r, const char *what)
 {
-	static const char *const busy[] = {"LOADING", "BUSY", "OOM", "READONLY",
-					   "NOAUTH", "MASTERDOWN", "TRYAGAIN",
-					   "CLUSTERDOWN", "NOPERM"};
+	static const char *const busy[] = {
+	    "LOADING",	  "BUSY",     "OOM",	     "READONLY", "NOAUTH",
+	    "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "NOPERM"};
 	const char *s = r->str ? r->str : "";
 
 	/* A key that holds something other than a counter or a string. */
@@ -703,13 +715,15 @@ rd_reply_err(struct estore *es, const redisReply *r, const char *what)
 		return SA_ERR_CONFLICT;
 	for (size_t i = 0; i < ARRAY_LEN(busy); i++) {
 		if (str_has_prefix(s, busy[i])) {
-			log_warn("store.redis", "Redis at %s refused %s: %.200s",
-				 es->where, what, s);
+			log_warn("store.redis",
+				 "Redis at %s refused %s: %.200s", es->where,
+				 what, s);
 			return SA_ERR_UNAVAILABLE;
 		}
 	}
-	log_error("store.redis", "Redis at %s answered %s with an error: %.200s",
-		  es->where, what, s);
+	log_error("store.redis",
+		  "Redis at %s answered %s with an error: %.200s", es->where,
+		  what, s);
 	return SA_ERR_INTERNAL;
 }
 
@@ -1048,13 +1062,15 @@ rd_listener_down(struct rd_listener *l, const char *reason)
 	if (!l->outage) {
 		l->outage = 1;
 		l->down_since = now_mono_ms();
-		log_warn("store.redis",
-			 "the subscriber connection to Redis at %s is down (%s); "
-			 "reconnecting; events published meanwhile are lost",
-			 es->where, reason);
+		log_warn(
+		    "store.redis",
+		    "the subscriber connection to Redis at %s is down (%s); "
+		    "reconnecting; events published meanwhile are lost",
+		    es->where, reason);
 	} else {
-		log_debug("store.redis", "subscriber reconnect to %s failed: %s",
-			  es->where, reason);
+		log_debug("store.redis",
+			  "subscriber reconnect to %s failed: %s", es->where,
+			  reason);
 	}
 }
 
@@ -1078,8 +1094,9 @@ rd_on_message(redisAsyncContext *ac, void *reply, void *privdata)
 		return;
 	kind = r->element[0];
 	ch = r->element[1];
-	if (kind->type != REDIS_REPLY_STRING || ch->type != REDIS_REPLY_STRING ||
-	    ch->len >= sizeof(name) || ch->len < es->t.prefix_len ||
+	if (kind->type != REDIS_REPLY_STRING ||
+	    ch->type != REDIS_REPLY_STRING || ch->len >= sizeof(name) ||
+	    ch->len < es->t.prefix_len ||
 	    memcmp(ch->str, es->t.prefix, es->t.prefix_len) != 0)
 		return;
 	memcpy(name, ch->str, ch->len);
@@ -1100,7 +1117,8 @@ rd_on_message(redisAsyncContext *ac, void *reply, void *privdata)
 				 "the subscriber is back on Redis at %s after "
 				 "%llu ms and has subscribed again",
 				 es->where,
-				 (unsigned long long)(now_mono_ms() - l->down_since));
+				 (unsigned long long)(now_mono_ms() -
+						      l->down_since));
 		}
 		return;
 	}
@@ -1114,8 +1132,8 @@ rd_on_message(redisAsyncContext *ac, void *reply, void *privdata)
 		const struct rd_sub *s = &es->subs[i];
 
 		if (strcmp(s->channel, channel) == 0)
-			s->cb(s->channel, r->element[2]->str, r->element[2]->len,
-			      s->arg);
+			s->cb(s->channel, r->element[2]->str,
+			      r->element[2]->len, s->arg);
 	}
 }
 
@@ -1126,8 +1144,9 @@ rd_on_auth(redisAsyncContext *ac, void *reply, void *privdata)
 	redisReply *r = reply;
 
 	if (r != NULL && r->type == REDIS_REPLY_ERROR)
-		log_error("store.redis", "Redis at %s refused the subscriber's "
-					 "AUTH: %.200s",
+		log_error("store.redis",
+			  "Redis at %s refused the subscriber's "
+			  "AUTH: %.200s",
 			  l->es->where, r->str);
 }
 
@@ -1151,7 +1170,8 @@ rd_listener_send(struct rd_listener *l)
 		size_t j;
 
 		for (j = 0; j < i; j++)
-			if (strcmp(es->subs[j].channel, es->subs[i].channel) == 0)
+			if (strcmp(es->subs[j].channel, es->subs[i].channel) ==
+			    0)
 				break;
 		if (j < i) {
 			/* Already subscribed on this connection. */
@@ -1413,8 +1433,9 @@ rd_listener_stop(struct estore *es)
 		/* Called from a subscriber callback: the loop cannot be freed
 		 * under itself. It ends after this callback; it is left. */
 		pthread_detach(l->thread);
-		log_error("store.redis", "the store was closed from a subscriber "
-					 "callback; its loop is left behind");
+		log_error("store.redis",
+			  "the store was closed from a subscriber "
+			  "callback; its loop is left behind");
 		return;
 	}
 	if (l->private_loop) {
@@ -1424,14 +1445,15 @@ rd_listener_stop(struct estore *es)
 		return;
 	}
 	pthread_mutex_lock(&es->sub_mu);
-	while (!l->stopped &&
-	       pthread_cond_timedwait(&es->sub_cv, &es->sub_mu, &until) != ETIMEDOUT)
+	while (!l->stopped && pthread_cond_timedwait(&es->sub_cv, &es->sub_mu,
+						     &until) != ETIMEDOUT)
 		;
 	stopped = l->stopped;
 	pthread_mutex_unlock(&es->sub_mu);
 	if (!stopped) {
-		log_error("store.redis", "the event loop did not close the Redis "
-					 "subscriber; leaving it");
+		log_error("store.redis",
+			  "the event loop did not close the Redis "
+			  "subscriber; leaving it");
 		return;
 	}
 	rd_listener_free(l);
@@ -1487,7 +1509,8 @@ rd_subscribe(struct estore *es, const char *channel, estore_msg_cb cb,
 	pthread_mutex_lock(&es->sub_mu);
 	on_loop = l->have_tid && pthread_equal(l->loop_tid, pthread_self());
 	while (!on_loop && !s->live && !es->sub_down &&
-	       pthread_cond_timedwait(&es->sub_cv, &es->sub_mu, &until) != ETIMEDOUT)
+	       pthread_cond_timedwait(&es->sub_cv, &es->sub_mu, &until) !=
+		   ETIMEDOUT)
 		;
 	pthread_mutex_unlock(&es->sub_mu);
 	return SA_OK;
@@ -1576,8 +1599,9 @@ rd_open(const char *url, struct estore **out)
 		 es->where, es->t.db, es->t.prefix_len ? ", key prefix " : "",
 		 es->t.prefix);
 	if (rd_ping(es) != SA_OK)
-		log_warn("store.redis", "Redis at %s does not answer yet; the "
-					"server starts and retries on each call",
+		log_warn("store.redis",
+			 "Redis at %s does not answer yet; the "
+			 "server starts and retries on each call",
 			 es->where);
 	*out = es;
 	es = NULL;

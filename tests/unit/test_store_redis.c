@@ -255,8 +255,7 @@ redis_stop(struct redis_proc *s)
 }
 
 static int
-remove_entry(const char *path, const struct stat *st, int flag,
-	     struct FTW *ftw)
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	if (remove(path) != 0)
 		fprintf(stderr, "could not remove %s\n", path);
@@ -287,8 +286,9 @@ group_setup(void **state)
 
 	log_set_level(SA_LOG_ERROR);
 	if (!redis_in_path()) {
-		fprintf(stderr, "redis-server is not installed; skipping the Redis "
-				"store tests (scripts/setup --test installs it)\n");
+		fprintf(stderr,
+			"redis-server is not installed; skipping the Redis "
+			"store tests (scripts/setup --test installs it)\n");
 		return 0;
 	}
 	snprintf(tmp_root, sizeof(tmp_root), "%s/sealauth-redis-XXXXXX",
@@ -545,7 +545,7 @@ test_bounds(void **state)
 	assert_int_equal(estore_incr(es, key, 0, &count, NULL),
 			 SA_ERR_VALIDATION);
 	assert_int_equal(estore_count(es), 0); /* nothing reached Redis */
-	key[ESTORE_KEY_MAX] = '\0';		/* exactly the maximum */
+	key[ESTORE_KEY_MAX] = '\0';	       /* exactly the maximum */
 	assert_int_equal(estore_set(es, key, "v", 1, 0, 0), SA_OK);
 	assert_int_equal(estore_set(es, "", "v", 1, 0, 0), SA_ERR_VALIDATION);
 	assert_int_equal(estore_set(es, NULL, "v", 1, 0, 0), SA_ERR_VALIDATION);
@@ -792,8 +792,8 @@ test_url_checks(void **state)
 	}
 	/* A valid URL with nobody listening opens (the server must start
 	 * without Redis) and reports unavailable, quickly. */
-	snprintf(url, sizeof(url), "redis://:pw%%40x@127.0.0.1:%d/2?prefix=a:",
-		 port);
+	snprintf(url, sizeof(url),
+		 "redis://:pw%%40x@127.0.0.1:%d/2?prefix=a:", port);
 	assert_int_equal(estore_open(url, &es), SA_OK);
 	t0 = now_mono_ms();
 	assert_int_equal(estore_ping(es), SA_ERR_UNAVAILABLE);
@@ -987,7 +987,8 @@ test_redis_down_and_back(void **state)
 	t0 = now_mono_ms();
 	assert_int_equal(estore_ping(es), SA_ERR_UNAVAILABLE);
 	assert_int_equal(estore_set(es, "k", "w", 1, 0, 0), SA_ERR_UNAVAILABLE);
-	assert_int_equal(estore_get(es, "k", &v, NULL, NULL), SA_ERR_UNAVAILABLE);
+	assert_int_equal(estore_get(es, "k", &v, NULL, NULL),
+			 SA_ERR_UNAVAILABLE);
 	assert_null(v);
 	assert_int_equal(estore_del(es, "k", &existed), SA_ERR_UNAVAILABLE);
 	assert_int_equal(estore_incr(es, "c", 1000, &count, NULL),
@@ -1022,7 +1023,8 @@ test_redis_down_and_back(void **state)
 	/* The subscriber reconnects with a backoff of at most 5 s. */
 	until = now_mono_ms() + 15000;
 	while (now_mono_ms() < until) {
-		assert_int_equal(estore_publish(es, "events", "after", 5), SA_OK);
+		assert_int_equal(estore_publish(es, "events", "after", 5),
+				 SA_OK);
 		if ((got = inbox_wait(&in, 2, 200)) >= 2)
 			break;
 	}
@@ -1053,7 +1055,8 @@ main(void)
 	    cmocka_unit_test(test_url_checks),
 	    cmocka_unit_test(test_prefix_isolation),
 	    cmocka_unit_test(test_password_and_database),
-	    cmocka_unit_test_setup_teardown(test_attached_loop, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_attached_loop, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_redis_down_and_back, setup,
 					    teardown),
 	};
