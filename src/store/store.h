@@ -252,8 +252,9 @@ size_t estore_count(struct estore *es);
  * estore_attach_loop moves the store's subscriber connection, if it has one
  * (Redis), onto base: a libevent loop that another thread runs (the
  * WebSocket loop), instead of a private loop thread. Callbacks given to
- * estore_subscribe then run on that loop's thread. base must keep running
- * until estore_detach_loop returns. The in-process store has no subscriber
+ * estore_subscribe then run on that loop's thread. base must have been
+ * created after evthread_use_pthreads and keep running until
+ * estore_detach_loop returns. The in-process store has no subscriber
  * connection: a no-op there.
  *
  * estore_detach_loop closes the subscriber connection on the attached loop
