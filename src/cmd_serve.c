@@ -2,7 +2,10 @@
  * cmd_serve.c - `sealauth serve`: build the shared state, start the HTTP
  * server and the WebSocket loop, and stop cleanly on SIGTERM or SIGINT.
  *
- * Shutdown order matters: stop accepting, close WebSockets (MHD needs every
+ * Start-up order: the session store's subscriber is attached to the
+ * WebSocket loop once that loop runs, and session events are subscribed
+ * after that. Shutdown order matters: stop accepting, detach the
+ * subscriber from the WebSocket loop, close WebSockets (MHD needs every
  * upgraded socket released before it stops), let running handlers finish
  * (their audit rows are durable before they answer), then drain the audit
  * queue and close the stores. Nothing accepted is lost.
@@ -332,6 +335,12 @@ app_close(struct app *app)
 {
 	if (app->http != NULL)
 		http_server_quiesce(app->http);
+	/* The store's subscriber lives on the WebSocket loop: close it while
+	 * that loop still runs, before ws_server_stop frees the loop. Events
+	 * published from here on are not delivered; final ones stay stored
+	 * with their session. */
+	if (app->es != NULL)
+		estore_detach_loop(app->es);
 	if (app->ws != NULL)
 		ws_server_stop(app->ws);
 	app->ws = NULL;
@@ -479,17 +488,25 @@ cmd_serve(int argc, char **argv)
 				       "allowed; development only");
 	}
 
-	if ((err = session_events_start(&app)) != SA_OK) {
-		log_error("serve.events", "cannot subscribe to session events: %s",
-			  sa_err_str(err));
-		goto out;
-	}
 	memset(&wc, 0, sizeof(wc));
 	wc.idle_timeout_s = app.cfg.ws_idle_timeout;
 	wc.max_message = app.cfg.ws_max_message;
 	wc.max_connections = app.cfg.ws_max_connections;
 	if ((err = ws_server_start(&wc, &app.ws)) != SA_OK) {
 		log_error("serve.ws", "cannot start the WebSocket loop: %s",
+			  sa_err_str(err));
+		goto out;
+	}
+	/* The Redis subscriber runs on the WebSocket loop, where the events
+	 * it delivers are written; subscribe only once it is attached. */
+	if ((err = estore_attach_loop(app.es, ws_event_base(app.ws))) != SA_OK) {
+		log_error("serve.events", "cannot attach the session store to the "
+					  "WebSocket loop: %s",
+			  sa_err_str(err));
+		goto out;
+	}
+	if ((err = session_events_start(&app)) != SA_OK) {
+		log_error("serve.events", "cannot subscribe to session events: %s",
 			  sa_err_str(err));
 		goto out;
 	}

@@ -45,7 +45,8 @@ static const struct setting settings[] = {
 	  "durable store: sqlite:///path or postgres://...; empty: "
 	  "DATA_DIR/sealauth.db"),
 	S("REDIS_URL", "redis-url", redis_url, "",
-	  "ephemeral store: redis://host:port/db; empty: in-process"),
+	  "ephemeral store: redis://[:password@]host[:port][/db][?prefix=P]; "
+	  "empty: in-process"),
 	S("SERVER_PRIVATE_KEY_PATH", "key", server_private_key_path, "",
 	  "ECDSA P-256 signing key (PEM); empty: DATA_DIR/keys, generated"),
 	K("OTP_SECRET_MASTER", NULL, otp_secret_master,

@@ -190,15 +190,18 @@ enrollment_free(struct enrollment *e)
 
 /*
  * estore_open maps the URL to a backend: "mem:" or an empty URL is the
- * in-process store; redis:// is refused until that backend lands.
+ * in-process store; redis:// is Redis (store_redis.c checks the rest of
+ * the URL); rediss:// (TLS) is not built in.
  */
 enum sa_err
 estore_open(const char *url, struct estore **out)
 {
-	static const char *const later[] = {"redis://", "rediss://"};
+	static const char *const later[] = {"rediss://"};
 
 	if (url == NULL || url[0] == '\0' || str_has_prefix(url, "mem:"))
 		return store_mem_ops.open(url == NULL ? "" : url, out);
+	if (str_has_prefix(url, "redis://"))
+		return store_redis_ops.open(url, out);
 	if (store_scheme_later(url, later, ARRAY_LEN(later), "ephemeral"))
 		return SA_ERR_CONFIG;
 	log_error("store.backend", "unknown ephemeral store URL scheme");
@@ -269,4 +272,19 @@ size_t
 estore_count(struct estore *es)
 {
 	return ES_OPS(es)->count(es);
+}
+
+enum sa_err
+estore_attach_loop(struct estore *es, struct event_base *base)
+{
+	if (ES_OPS(es)->attach_loop == NULL)
+		return SA_OK;
+	return ES_OPS(es)->attach_loop(es, base);
+}
+
+void
+estore_detach_loop(struct estore *es)
+{
+	if (es != NULL && ES_OPS(es)->detach_loop != NULL)
+		ES_OPS(es)->detach_loop(es);
 }

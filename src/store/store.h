@@ -12,7 +12,7 @@
  *   sqlite:///path/to/file.db or a bare path   -> store_sqlite.c
  *   postgres://... or postgresql://...         -> store_pg.c (later)
  *   mem: or an empty URL                       -> store_mem.c
- *   redis://host:port/db                       -> store_redis.c (later)
+ *   redis://[:password@]host[:port][/db][?prefix=P]  -> store_redis.c
  *
  * Every function is safe to call from any thread.
  */
@@ -169,6 +169,7 @@ void audit_row_hash(const struct audit_row *row,
 /* ---- Ephemeral store -------------------------------------------------- */
 
 struct estore;
+struct event_base;
 
 /* Receives a published message. The in-process store calls it in the
  * publisher's thread; a networked store calls it on a store-owned thread.
@@ -201,6 +202,9 @@ struct estore_ops {
 	enum sa_err (*subscribe)(struct estore *es, const char *channel,
 				 estore_msg_cb cb, void *arg);
 	size_t (*count)(struct estore *es);
+	/* Optional (NULL: the backend has no subscriber connection). */
+	enum sa_err (*attach_loop)(struct estore *es, struct event_base *base);
+	void (*detach_loop)(struct estore *es);
 };
 
 struct estore_base {
@@ -244,10 +248,28 @@ enum sa_err estore_subscribe(struct estore *es, const char *channel,
 /* estore_count is the number of live keys (for /health and tests). */
 size_t estore_count(struct estore *es);
 
+/*
+ * estore_attach_loop moves the store's subscriber connection, if it has one
+ * (Redis), onto base: a libevent loop that another thread runs (the
+ * WebSocket loop), instead of a private loop thread. Callbacks given to
+ * estore_subscribe then run on that loop's thread. base must have been
+ * created after evthread_use_pthreads and keep running until
+ * estore_detach_loop returns. The in-process store has no subscriber
+ * connection: a no-op there.
+ *
+ * estore_detach_loop closes the subscriber connection on the attached loop
+ * and waits until that is done, so the caller may then stop and free the
+ * loop; no message is delivered afterwards. Call it before the loop stops.
+ * A no-op when no loop is attached.
+ */
+enum sa_err estore_attach_loop(struct estore *es, struct event_base *base);
+void estore_detach_loop(struct estore *es);
+
 /* ---- Backends --------------------------------------------------------- */
 
 /* The vtables, for store.c only; everything else goes through the wrappers. */
 extern const struct dstore_ops store_sqlite_ops;
 extern const struct estore_ops store_mem_ops;
+extern const struct estore_ops store_redis_ops;
 
 #endif

@@ -362,7 +362,7 @@ test_backend_choice(void **state)
 	assert_int_equal(dstore_open("", &ds), SA_ERR_CONFIG);
 	assert_int_equal(dstore_open("sqlite://", &ds), SA_ERR_CONFIG);
 	assert_null(ds);
-	assert_int_equal(estore_open("redis://localhost:6379/0", &es),
+	assert_int_equal(estore_open("rediss://localhost:6379/0", &es),
 			 SA_ERR_CONFIG);
 	assert_int_equal(estore_open("memcached://x", &es), SA_ERR_CONFIG);
 	assert_null(es);
