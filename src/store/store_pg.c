@@ -616,6 +616,60 @@ out:
 	return rc;
 }
 
+/*
+ * pg_migrate brings the schema up to date. A database that is already
+ * current is only read (no lock, no DDL), so a role with no more than the
+ * privileges of docs/operations.md can run the server once an owner has
+ * migrated; pending migrations are applied by pg_migrate_one.
+ */
+static enum sa_err
+pg_migrate(struct pg_slot *s)
+{
+	char known[24];
+	const char *vals[1] = {known};
+	const struct pg_query exists = {
+	    .sql = "SELECT to_regclass('schema_migrations') IS NOT NULL"};
+	const struct pg_query have = {
+	    .sql = "SELECT coalesce(max(version), 0),"
+		   " count(*) FILTER (WHERE version <= $1::bigint)"
+		   " FROM schema_migrations",
+	    .nparams = 1,
+	    .values = vals};
+	PGresult *r = NULL;
+	enum sa_err rc;
+
+	snprintf(known, sizeof(known), "%zu", ARRAY_LEN(pg_migrations));
+	if ((rc = pg_exec(s, "migration check", &exists, PGRES_TUPLES_OK,
+			  &r)) != SA_OK)
+		return rc;
+	if (strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
+		PQclear(r);
+		r = NULL;
+		if ((rc = pg_exec(s, "migration check", &have, PGRES_TUPLES_OK,
+				  &r)) != SA_OK)
+			return rc;
+		if (pg_col_int64(r, 0, 0) > (int64_t)ARRAY_LEN(pg_migrations)) {
+			log_error("store.pg",
+				  "database schema version %" PRId64
+				  " is newer than this binary knows (%zu)",
+				  pg_col_int64(r, 0, 0),
+				  ARRAY_LEN(pg_migrations));
+			PQclear(r);
+			return SA_ERR_CONFIG;
+		}
+		if (pg_col_int64(r, 0, 1) ==
+		    (int64_t)ARRAY_LEN(pg_migrations)) {
+			PQclear(r);
+			return SA_OK;
+		}
+	}
+	PQclear(r);
+	for (size_t v = 1; v <= ARRAY_LEN(pg_migrations); v++)
+		if ((rc = pg_migrate_one(s, v)) != SA_OK)
+			return rc;
+	return SA_OK;
+}
+
 static void pg_close(struct dstore *ds);
 
 /*
@@ -667,9 +721,8 @@ pg_open(const char *url, struct dstore **out)
 	}
 	if ((rc = pg_acquire(ds, &s)) != SA_OK)
 		goto out;
-	for (size_t v = 1; v <= ARRAY_LEN(pg_migrations); v++)
-		if ((rc = pg_migrate_one(s, v)) != SA_OK)
-			goto out;
+	if ((rc = pg_migrate(s)) != SA_OK)
+		goto out;
 	pg_release(ds, s);
 	s = NULL;
 	*out = ds;

@@ -1078,6 +1078,78 @@ test_concurrent_enroll_put(void **state)
 	dstore_close(ds[1]);
 }
 
+/* raw_as runs sql on f's database as role and returns its status. */
+static ExecStatusType
+raw_as(const struct fixture *f, const char *role, const char *sql)
+{
+	char ci[160];
+	PGconn *c;
+	PGresult *r;
+	ExecStatusType st;
+
+	snprintf(ci, sizeof(ci), "postgres://%s@127.0.0.1:%d/%s", role, cl.port,
+		 f->db);
+	c = PQconnectdb(ci);
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	r = PQexec(c, sql);
+	st = PQresultStatus(r);
+	PQclear(r);
+	PQfinish(c);
+	return st;
+}
+
+static void
+test_least_privilege_role(void **state)
+{
+	struct fixture *f = *state;
+	struct dstore *ds = NULL;
+	struct audit_row r = mkrow("p.app", "{}");
+	struct enrollment e;
+	char url[160], sql[256];
+
+	NEED_CLUSTER();
+	snprintf(sql, sizeof(sql), "CREATE ROLE app_%s LOGIN", f->db);
+	raw_ok(f, sql);
+	snprintf(url, sizeof(url), "postgres://app_%s@127.0.0.1:%d/%s", f->db,
+		 cl.port, f->db);
+	/* Not migrated yet and not allowed to create tables: refused. */
+	raw_ok(f, "REVOKE CREATE ON SCHEMA public FROM PUBLIC");
+	assert_int_equal(dstore_open(url, &ds), SA_ERR_CONFIG);
+	assert_null(ds);
+
+	/* The owner migrates; the application role gets only what the
+	 * operations guide grants, and runs. */
+	assert_int_equal(dstore_open(f->url, &ds), SA_OK);
+	dstore_close(ds);
+	ds = NULL;
+	snprintf(sql, sizeof(sql),
+		 "GRANT SELECT ON schema_migrations TO app_%s;"
+		 "GRANT SELECT, INSERT ON audit TO app_%s;"
+		 "GRANT SELECT, INSERT, UPDATE ON meta, enrollments,"
+		 " revoked_tokens TO app_%s",
+		 f->db, f->db, f->db);
+	raw_ok(f, sql);
+	assert_int_equal(dstore_open(url, &ds), SA_OK);
+	assert_int_equal(dstore_audit_append(ds, &r, 1), SA_OK);
+	assert_int_equal(dstore_meta_set(ds, "k", "v"), SA_OK);
+	fill_enrollment(&e, "tok-p", "dev", FP_A);
+	assert_int_equal(dstore_enroll_put(ds, &e, NULL, NULL), SA_OK);
+	enrollment_free(&e);
+	fill_enrollment(&e, "tok-p", "dev-2", FP_A);
+	assert_int_equal(dstore_enroll_put(ds, &e, NULL, NULL), SA_OK);
+	enrollment_free(&e);
+	assert_int_equal(dstore_enroll_revoke(ds, "tok-p", 5, "x"), SA_OK);
+	assert_intact(ds, 1);
+	dstore_close(ds);
+	/* That role cannot switch the append-only triggers off. */
+	snprintf(sql, sizeof(sql), "app_%s", f->db);
+	assert_int_equal(
+	    raw_as(f, sql, "ALTER TABLE audit DISABLE TRIGGER audit_no_update"),
+	    PGRES_FATAL_ERROR);
+	assert_int_equal(raw_as(f, sql, "TRUNCATE audit"), PGRES_FATAL_ERROR);
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM audit"), 1);
+}
+
 static void
 test_server_stopped_then_restarted(void **state)
 {
@@ -1158,6 +1230,8 @@ main(void)
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_enrollments, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_enroll_put, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_least_privilege_role, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_server_stopped_then_restarted,
 					    setup, teardown),
