@@ -36,20 +36,19 @@ store_scheme_later(const char *url, const char *const *schemes, size_t n,
 
 /*
  * dstore_open maps the URL to a backend: sqlite://PATH or a bare path is
- * SQLite; postgres:// and postgresql:// are refused until that backend
- * lands; any other scheme is a configuration error.
+ * SQLite; postgres:// and postgresql:// are PostgreSQL; any other scheme is
+ * a configuration error.
  */
 enum sa_err
 dstore_open(const char *url, struct dstore **out)
 {
-	static const char *const later[] = {"postgres://", "postgresql://"};
-
 	if (url == NULL || url[0] == '\0') {
 		log_error("store.backend", "the database URL is empty");
 		return SA_ERR_CONFIG;
 	}
-	if (store_scheme_later(url, later, ARRAY_LEN(later), "durable"))
-		return SA_ERR_CONFIG;
+	if (str_has_prefix(url, "postgres://") ||
+	    str_has_prefix(url, "postgresql://"))
+		return store_pg_ops.open(url, out);
 	if (str_has_prefix(url, "sqlite://") || strstr(url, "://") == NULL)
 		return store_sqlite_ops.open(url, out);
 	log_error("store.backend", "unknown durable store URL scheme");

@@ -10,7 +10,7 @@
  * Callers use the wrappers below, never a vtable directly. The backend is
  * chosen from a URL in one place (dstore_open, estore_open):
  *   sqlite:///path/to/file.db or a bare path   -> store_sqlite.c
- *   postgres://... or postgresql://...         -> store_pg.c (later)
+ *   postgres://... or postgresql://...         -> store_pg.c
  *   mem: or an empty URL                       -> store_mem.c
  *   redis://[:password@]host[:port][/db][?prefix=P]  -> store_redis.c
  *
@@ -269,6 +269,7 @@ void estore_detach_loop(struct estore *es);
 
 /* The vtables, for store.c only; everything else goes through the wrappers. */
 extern const struct dstore_ops store_sqlite_ops;
+extern const struct dstore_ops store_pg_ops;
 extern const struct estore_ops store_mem_ops;
 extern const struct estore_ops store_redis_ops;
 

@@ -354,10 +354,6 @@ test_backend_choice(void **state)
 	struct estore *es = NULL;
 
 	(void)state;
-	assert_int_equal(dstore_open("postgres://db/sealauth", &ds),
-			 SA_ERR_CONFIG);
-	assert_int_equal(dstore_open("postgresql://db/sealauth", &ds),
-			 SA_ERR_CONFIG);
 	assert_int_equal(dstore_open("ftp://x/y", &ds), SA_ERR_CONFIG);
 	assert_int_equal(dstore_open("", &ds), SA_ERR_CONFIG);
 	assert_int_equal(dstore_open("sqlite://", &ds), SA_ERR_CONFIG);

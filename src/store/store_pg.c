@@ -1,0 +1,1478 @@
+/*
+ * store_pg.c - the durable store on PostgreSQL (libpq).
+ *
+ * A small pool of connections (PG_POOL_MAX, opened lazily) serves every
+ * thread: an operation takes one connection for its whole length, so a
+ * transaction never mixes with another thread's statements. A connection
+ * found broken when it is taken (the server restarted, the network dropped
+ * it) is reconnected once; when that fails the operation answers
+ * SA_ERR_UNAVAILABLE and the process keeps running, so /health can say so
+ * and the next operation tries again.
+ *
+ * Several server instances may share one database. Migrations run at open,
+ * each in one transaction under an advisory lock, so two instances starting
+ * together do not migrate twice. Audit appends from every instance are
+ * serialised by another advisory lock held until COMMIT, which keeps the
+ * hash chain linear; the rows of a batch go to the server in pipeline mode,
+ * so a batch costs one round trip when this instance still knows the tail
+ * of the chain and two when it must read it first.
+ *
+ * Every statement is parameterised; values never become SQL text.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+#include <openssl/crypto.h>
+
+#include "log.h"
+#include "store/store.h"
+#include "util.h"
+
+#define PG_POOL_MAX 8		 /* connections per store handle */
+#define PG_ACQUIRE_WAIT_MS 30000 /* longest wait for a free connection */
+#define PG_CONNECT_TIMEOUT "10"	 /* seconds, unless the URL says */
+#define PG_URL_MAX 4096
+#define PG_META_KEY_MAX 128
+#define PG_META_VALUE_MAX 65536
+#define PG_ITER_PAGE 256 /* rows read per connection hold in audit_iter */
+#define PG_MSG_MAX 256
+
+/*
+ * Advisory lock keys. They only need to differ from each other and from
+ * keys other applications might use on the same database.
+ */
+#define PG_LOCK_MIGRATE "91556913348609"  /* 0x5345414c0001: "SEAL" 1 */
+#define PG_LOCK_AUDIT "91556913348610"	  /* 0x5345414c0002: "SEAL" 2 */
+#define PG_LOCK_ENROLL_CLASS "1397047628" /* "SEAL"; two keys: class, token */
+
+struct pg_slot {
+	PGconn *conn;	      /* NULL until first used */
+	int busy;	      /* taken by an operation */
+	int broken;	      /* reconnect before the next use */
+	char state[6];	      /* SQLSTATE of the last error, or "" */
+	char msg[PG_MSG_MAX]; /* its primary message */
+};
+
+struct dstore {
+	struct dstore_base base;
+	char *url; /* may hold a password: wiped on close */
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* a slot became free */
+	struct pg_slot slot[PG_POOL_MAX];
+	/* The last audit row this handle saw committed (under mu). */
+	int tail_known;
+	int64_t tail_seq;
+	unsigned char tail_hash[32];
+};
+
+/*
+ * The schema, one migration per entry, applied in order, each in its own
+ * transaction; schema_migrations records which ran. Never edit an entry that
+ * has shipped: add a new one. The tables match store_sqlite.c.
+ */
+static const char *const pg_migrations[] = {
+    /* 1: metadata and the append-only, hash-chained audit log. */
+    "CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);"
+    "CREATE TABLE audit ("
+    " seq bigint PRIMARY KEY,"
+    " ts_ms bigint NOT NULL,"
+    " event text NOT NULL,"
+    " ip text NOT NULL,"
+    " ua text NOT NULL,"
+    " subject text NOT NULL,"
+    " detail text NOT NULL,"
+    " prev_hash bytea NOT NULL CHECK (octet_length(prev_hash) = 32),"
+    " hash bytea NOT NULL CHECK (octet_length(hash) = 32));"
+    /* The database itself refuses to rewrite history (SPEC section 8). */
+    "CREATE FUNCTION audit_append_only() RETURNS trigger"
+    " LANGUAGE plpgsql AS $$ BEGIN"
+    " RAISE EXCEPTION 'audit log is append-only'"
+    " USING ERRCODE = 'restrict_violation';"
+    " END $$;"
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+    " FOR EACH ROW EXECUTE FUNCTION audit_append_only();"
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+    " FOR EACH ROW EXECUTE FUNCTION audit_append_only();"
+    "CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit"
+    " FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();",
+    /* 2: enrollments (token id -> device key) and revoked token ids. */
+    "CREATE TABLE enrollments ("
+    " token_id text PRIMARY KEY,"
+    " device_id text NOT NULL,"
+    " public_key_pem text NOT NULL,"
+    " fcm_token text,"
+    " push_endpoint text,"
+    " trust_level text NOT NULL,"
+    " claims text NOT NULL,"
+    " seal_fingerprint text NOT NULL,"
+    " created_at bigint NOT NULL,"
+    " expires_at bigint NOT NULL,"
+    " revoked_at bigint NOT NULL DEFAULT 0);"
+    "CREATE INDEX enrollments_fingerprint ON enrollments (seal_fingerprint);"
+    "CREATE TABLE revoked_tokens ("
+    " token_id text PRIMARY KEY,"
+    " revoked_at bigint NOT NULL,"
+    " reason text NOT NULL);",
+};
+
+/* One statement of a pipeline: its SQL and parameters (text unless
+ * formats says otherwise) and whether its rows come back in binary. */
+struct pg_query {
+	const char *sql;
+	int nparams;
+	const char *const *values;
+	const int *lengths;
+	const int *formats;
+	int binary;
+};
+
+/* ---- Errors ------------------------------------------------------------- */
+
+/*
+ * pg_state_err maps a SQLSTATE to the project's error enum: the server or
+ * the network being away is SA_ERR_UNAVAILABLE, a constraint is a conflict,
+ * a refused login or a missing database is configuration.
+ */
+static enum sa_err
+pg_state_err(const char *st)
+{
+	if (st == NULL || strlen(st) != 5)
+		return SA_ERR_INTERNAL;
+	if (strncmp(st, "08", 2) == 0 || strncmp(st, "53", 2) == 0 ||
+	    strcmp(st, "57P01") == 0 || strcmp(st, "57P02") == 0 ||
+	    strcmp(st, "57P03") == 0 || strcmp(st, "55P03") == 0)
+		return SA_ERR_UNAVAILABLE;
+	if (strcmp(st, "57014") == 0)
+		return SA_ERR_TIMEOUT;
+	if (strncmp(st, "23", 2) == 0 || strncmp(st, "40", 2) == 0)
+		return SA_ERR_CONFLICT;
+	if (strncmp(st, "22", 2) == 0)
+		return SA_ERR_VALIDATION;
+	if (strncmp(st, "28", 2) == 0 || strcmp(st, "3D000") == 0 ||
+	    strcmp(st, "42501") == 0)
+		return SA_ERR_CONFIG;
+	return SA_ERR_INTERNAL;
+}
+
+/* pg_copy_msg copies a libpq message into dst without its line breaks. */
+static void
+pg_copy_msg(char *dst, size_t cap, const char *msg)
+{
+	size_t i = 0;
+
+	for (; msg != NULL && *msg != '\0' && i + 1 < cap; msg++)
+		dst[i++] = (*msg == '\n' || *msg == '\r') ? ' ' : *msg;
+	while (i > 0 && dst[i - 1] == ' ')
+		i--;
+	dst[i] = '\0';
+}
+
+/*
+ * pg_note records the error of r (or, with r NULL or without a SQLSTATE,
+ * of the connection) in the slot and returns its mapping. A connection
+ * that went bad is marked for reconnection.
+ */
+static enum sa_err
+pg_note(struct pg_slot *s, const PGresult *r)
+{
+	const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	const char *m =
+	    r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+	if (PQstatus(s->conn) != CONNECTION_OK)
+		s->broken = 1;
+	pg_copy_msg(s->msg, sizeof(s->msg),
+		    m != NULL ? m : PQerrorMessage(s->conn));
+	if (st != NULL && strlen(st) == 5) {
+		memcpy(s->state, st, 6);
+		return pg_state_err(st);
+	}
+	s->state[0] = '\0';
+	return s->broken ? SA_ERR_UNAVAILABLE : SA_ERR_INTERNAL;
+}
+
+/* pg_report logs the error pg_note recorded for an operation and returns
+ * rc, so callers can write "return pg_report(s, what, pg_note(s, r))". */
+static enum sa_err
+pg_report(struct pg_slot *s, const char *what, enum sa_err rc)
+{
+	log_error("store.pg", "%s: %s (SQLSTATE %s)", what, s->msg,
+		  s->state[0] ? s->state : "none");
+	return rc;
+}
+
+/* pg_fail is pg_note and pg_report in one. */
+static enum sa_err
+pg_fail(struct pg_slot *s, const char *what, const PGresult *r)
+{
+	return pg_report(s, what, pg_note(s, r));
+}
+
+/*
+ * pg_notice routes server notices, and errors sent to an idle connection,
+ * to the log instead of stderr. A FATAL one ("terminating connection due to
+ * administrator command") means the server is closing this connection, so
+ * the slot (arg) is marked for reconnection before anyone uses it.
+ */
+static void
+pg_notice(void *arg, const PGresult *r)
+{
+	const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+	const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+	struct pg_slot *s = arg;
+	char msg[PG_MSG_MAX];
+
+	if (sev != NULL &&
+	    (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0))
+		s->broken = 1;
+	pg_copy_msg(msg, sizeof(msg), m ? m : PQresultErrorMessage(r));
+	if (sev != NULL &&
+	    (strcmp(sev, "NOTICE") == 0 || strcmp(sev, "INFO") == 0 ||
+	     strcmp(sev, "LOG") == 0 || strncmp(sev, "DEBUG", 5) == 0))
+		log_debug("store.pg", "server: %s", msg);
+	else
+		log_warn("store.pg", "server %s: %s", sev ? sev : "message",
+			 msg);
+}
+
+/* ---- Connections and the pool ------------------------------------------- */
+
+/*
+ * pg_connect opens the connection of slot s to ds->url. The URL goes to libpq
+ * as it is; defaults for the connect timeout, the client encoding and the
+ * application name come first, so the URL can override each of them. On
+ * failure the reason is logged (libpq never puts the password in it).
+ */
+static enum sa_err
+pg_connect(struct dstore *ds, struct pg_slot *s)
+{
+	static const char *const keys[] = {"connect_timeout", "client_encoding",
+					   "fallback_application_name",
+					   "dbname", NULL};
+	const char *vals[] = {PG_CONNECT_TIMEOUT, "UTF8", "sealauth", ds->url,
+			      NULL};
+	char msg[PG_MSG_MAX];
+	PGconn *c;
+
+	c = PQconnectdbParams(keys, vals, 1);
+	if (c == NULL)
+		return SA_ERR_NOMEM;
+	if (PQstatus(c) != CONNECTION_OK) {
+		pg_copy_msg(msg, sizeof(msg), PQerrorMessage(c));
+		log_error("store.pg", "cannot connect: %s", msg);
+		PQfinish(c);
+		return SA_ERR_UNAVAILABLE;
+	}
+	PQsetNoticeReceiver(c, pg_notice, s);
+	s->conn = c;
+	s->broken = 0;
+	return SA_OK;
+}
+
+/*
+ * pg_ready makes the slot's connection usable: it opens one if the slot has
+ * none, and otherwise reads whatever the server sent while the connection
+ * was idle (no round trip), which reveals a connection the server closed
+ * or said it is closing.
+ * A broken connection is reset once; if that fails it is dropped and the
+ * caller gets SA_ERR_UNAVAILABLE.
+ */
+static enum sa_err
+pg_ready(struct dstore *ds, struct pg_slot *s)
+{
+	char msg[PG_MSG_MAX];
+
+	s->state[0] = '\0';
+	s->msg[0] = '\0';
+	if (s->conn == NULL)
+		return pg_connect(ds, s);
+	/* PQconsumeInput reads, PQisBusy parses (which runs pg_notice). */
+	if (!s->broken && PQstatus(s->conn) == CONNECTION_OK &&
+	    PQconsumeInput(s->conn) && !PQisBusy(s->conn) &&
+	    PQstatus(s->conn) == CONNECTION_OK && !s->broken &&
+	    PQtransactionStatus(s->conn) == PQTRANS_IDLE)
+		return SA_OK;
+	log_info("store.pg", "reconnecting a broken database connection");
+	PQreset(s->conn);
+	if (PQstatus(s->conn) == CONNECTION_OK) {
+		s->broken = 0;
+		return SA_OK;
+	}
+	pg_copy_msg(msg, sizeof(msg), PQerrorMessage(s->conn));
+	log_error("store.pg", "cannot reconnect: %s", msg);
+	PQfinish(s->conn);
+	s->conn = NULL;
+	s->broken = 0;
+	return SA_ERR_UNAVAILABLE;
+}
+
+/* pg_release gives a slot back to the pool. */
+static void
+pg_release(struct dstore *ds, struct pg_slot *s)
+{
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&ds->mu);
+	s->busy = 0;
+	pthread_cond_signal(&ds->cv);
+	pthread_mutex_unlock(&ds->mu);
+}
+
+/*
+ * pg_acquire takes a slot for the caller's exclusive use, preferring one
+ * with an open connection, waiting at most PG_ACQUIRE_WAIT_MS when all are
+ * busy (SA_ERR_TIMEOUT). Connecting happens outside the pool lock. The
+ * caller gives the slot back with pg_release.
+ */
+static enum sa_err
+pg_acquire(struct dstore *ds, struct pg_slot **out)
+{
+	struct pg_slot *s = NULL;
+	struct timespec dl;
+	enum sa_err rc;
+
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += PG_ACQUIRE_WAIT_MS / 1000;
+	pthread_mutex_lock(&ds->mu);
+	for (;;) {
+		for (size_t i = 0; i < PG_POOL_MAX && s == NULL; i++)
+			if (!ds->slot[i].busy && ds->slot[i].conn != NULL)
+				s = &ds->slot[i];
+		for (size_t i = 0; i < PG_POOL_MAX && s == NULL; i++)
+			if (!ds->slot[i].busy)
+				s = &ds->slot[i];
+		if (s != NULL)
+			break;
+		if (pthread_cond_timedwait(&ds->cv, &ds->mu, &dl) ==
+		    ETIMEDOUT) {
+			pthread_mutex_unlock(&ds->mu);
+			log_error("store.pg",
+				  "no database connection free after %d ms",
+				  PG_ACQUIRE_WAIT_MS);
+			return SA_ERR_TIMEOUT;
+		}
+	}
+	s->busy = 1;
+	pthread_mutex_unlock(&ds->mu);
+	if ((rc = pg_ready(ds, s)) != SA_OK) {
+		pg_release(ds, s);
+		return rc;
+	}
+	*out = s;
+	return SA_OK;
+}
+
+/*
+ * pg_exec runs one parameterised statement (text parameters unless formats
+ * says otherwise) and checks that it ended with status want. On success
+ * *out (may be NULL) receives the result, which the caller clears; on
+ * failure the error is logged under what and mapped.
+ */
+static enum sa_err
+pg_exec(struct pg_slot *s, const char *what, const struct pg_query *q,
+	ExecStatusType want, PGresult **out)
+{
+	PGresult *r;
+	enum sa_err rc;
+
+	r = PQexecParams(s->conn, q->sql, q->nparams, NULL, q->values,
+			 q->lengths, q->formats, q->binary);
+	if (r == NULL || PQresultStatus(r) != want) {
+		rc = pg_fail(s, what, r);
+		PQclear(r);
+		return rc;
+	}
+	if (out != NULL)
+		*out = r;
+	else
+		PQclear(r);
+	return SA_OK;
+}
+
+/* pg_exec0 runs a statement without parameters or rows. */
+static enum sa_err
+pg_exec0(struct pg_slot *s, const char *sql)
+{
+	struct pg_query q = {.sql = sql};
+
+	return pg_exec(s, sql, &q, PGRES_COMMAND_OK, NULL);
+}
+
+/* pg_rollback ends a transaction a failure left open; the caller already
+ * reports the first error, so a failure here only marks the connection. */
+static void
+pg_rollback(struct pg_slot *s)
+{
+	PGresult *r;
+	PGTransactionStatusType ts;
+
+	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK)
+		return;
+	ts = PQtransactionStatus(s->conn);
+	if (ts != PQTRANS_INTRANS && ts != PQTRANS_INERROR)
+		return;
+	r = PQexec(s->conn, "ROLLBACK");
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		s->broken = 1;
+	PQclear(r);
+}
+
+/*
+ * pg_pipeline sends the n statements in pipeline mode followed by one sync,
+ * so they cost one round trip, and collects their results. res (n entries,
+ * may be NULL) receives the result of each statement that returned rows;
+ * the caller clears them, also on failure. The first failing statement
+ * stops the rest (the server skips them) and its error is recorded with
+ * pg_note and returned, not logged, so the caller decides how loud it is.
+ */
+static enum sa_err
+pg_pipeline(struct pg_slot *s, const struct pg_query *qs, size_t n,
+	    PGresult **res)
+{
+	enum sa_err rc = SA_OK;
+	PGresult *r;
+
+	if (res != NULL)
+		memset(res, 0, n * sizeof(*res));
+	if (!PQenterPipelineMode(s->conn))
+		return pg_note(s, NULL);
+	for (size_t i = 0; i < n; i++) {
+		if (!PQsendQueryParams(s->conn, qs[i].sql, qs[i].nparams, NULL,
+				       qs[i].values, qs[i].lengths,
+				       qs[i].formats, qs[i].binary)) {
+			/* Only a dead connection refuses to queue. */
+			rc = pg_note(s, NULL);
+			s->broken = 1;
+			return rc;
+		}
+	}
+	if (!PQpipelineSync(s->conn)) {
+		rc = pg_note(s, NULL);
+		s->broken = 1;
+		return rc;
+	}
+	for (size_t i = 0; i < n; i++) {
+		ExecStatusType st;
+
+		if ((r = PQgetResult(s->conn)) == NULL) {
+			rc = pg_note(s, NULL);
+			s->broken = 1;
+			return rc;
+		}
+		st = PQresultStatus(r);
+		if (st == PGRES_FATAL_ERROR) {
+			if (rc == SA_OK)
+				rc = pg_note(s, r);
+		} else if (st == PGRES_TUPLES_OK && res != NULL) {
+			res[i] = r;
+			r = NULL;
+		} else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK &&
+			   st != PGRES_PIPELINE_ABORTED && rc == SA_OK) {
+			rc = pg_note(s, r);
+		}
+		PQclear(r);
+		/* Each statement's results end with a NULL. */
+		while ((r = PQgetResult(s->conn)) != NULL) {
+			if (PQresultStatus(r) == PGRES_FATAL_ERROR &&
+			    rc == SA_OK)
+				rc = pg_note(s, r);
+			PQclear(r);
+			if (PQstatus(s->conn) != CONNECTION_OK)
+				break;
+		}
+		if (PQstatus(s->conn) != CONNECTION_OK) {
+			s->broken = 1;
+			return rc != SA_OK ? rc : pg_note(s, NULL);
+		}
+	}
+	r = PQgetResult(s->conn);
+	if (r == NULL || PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
+		if (rc == SA_OK)
+			rc = pg_note(s, r);
+		s->broken = 1;
+	}
+	PQclear(r);
+	if (!PQexitPipelineMode(s->conn)) {
+		if (rc == SA_OK)
+			rc = pg_note(s, NULL);
+		s->broken = 1;
+	}
+	return rc;
+}
+
+/* pg_clear_all clears n results (NULL entries are skipped). */
+static void
+pg_clear_all(PGresult **res, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		PQclear(res[i]);
+		res[i] = NULL;
+	}
+}
+
+/* pg_int64 parses a text-format integer column. */
+static int64_t
+pg_col_int64(const PGresult *r, int row, int col)
+{
+	return strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+/* pg_be64 decodes a binary-format bigint column (8 bytes big-endian). */
+static enum sa_err
+pg_be64(const PGresult *r, int row, int col, int64_t *out)
+{
+	const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, col);
+	uint64_t v = 0;
+
+	if (PQgetisnull(r, row, col) || PQgetlength(r, row, col) != 8)
+		return SA_ERR_INTERNAL;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	*out = (int64_t)v;
+	return SA_OK;
+}
+
+/* ---- Migrations, open and close ----------------------------------------- */
+
+/*
+ * pg_migrate_one applies migration version (1-based) unless it ran before,
+ * in one transaction under the migration lock, so an instance starting at
+ * the same time waits and then sees it applied. A database that records a
+ * migration this binary does not know is refused (SA_ERR_CONFIG) rather
+ * than written with an older idea of the schema.
+ */
+static enum sa_err
+pg_migrate_one(struct pg_slot *s, size_t version)
+{
+	char ver[24];
+	const char *vals[1] = {ver};
+	const struct pg_query qs[] = {
+	    {.sql = "BEGIN"},
+	    {.sql = "SELECT pg_advisory_xact_lock(" PG_LOCK_MIGRATE ")"},
+	    {.sql = "CREATE TABLE IF NOT EXISTS schema_migrations ("
+		    " version bigint PRIMARY KEY,"
+		    " applied_at timestamptz NOT NULL DEFAULT now())"},
+	    {.sql = "SELECT coalesce(max(version), 0),"
+		    " count(*) FILTER (WHERE version = $1::bigint)"
+		    " FROM schema_migrations",
+	     .nparams = 1,
+	     .values = vals},
+	};
+	const struct pg_query ins = {
+	    .sql = "INSERT INTO schema_migrations (version) VALUES ($1)",
+	    .nparams = 1,
+	    .values = vals};
+	PGresult *res[ARRAY_LEN(qs)];
+	PGresult *r = NULL;
+	int64_t have, done;
+	enum sa_err rc;
+
+	snprintf(ver, sizeof(ver), "%zu", version);
+	if ((rc = pg_pipeline(s, qs, ARRAY_LEN(qs), res)) != SA_OK) {
+		pg_report(s, "migration check", rc);
+		goto out;
+	}
+	if (res[3] == NULL || PQntuples(res[3]) != 1) {
+		rc = SA_ERR_INTERNAL;
+		goto out;
+	}
+	have = pg_col_int64(res[3], 0, 0);
+	done = pg_col_int64(res[3], 0, 1);
+	if (have > (int64_t)ARRAY_LEN(pg_migrations)) {
+		log_error("store.pg",
+			  "database schema version %" PRId64
+			  " is newer than this binary knows (%zu)",
+			  have, ARRAY_LEN(pg_migrations));
+		rc = SA_ERR_CONFIG;
+		goto out;
+	}
+	if (done == 0) {
+		/* Constant DDL of several statements: the simple protocol,
+		 * inside the transaction opened above. */
+		r = PQexec(s->conn, pg_migrations[version - 1]);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			rc = pg_fail(s, "migration", r);
+			goto out;
+		}
+		if ((rc = pg_exec(s, "record migration", &ins, PGRES_COMMAND_OK,
+				  NULL)) != SA_OK)
+			goto out;
+	}
+	if ((rc = pg_exec0(s, "COMMIT")) != SA_OK)
+		goto out;
+	if (done == 0)
+		log_info("store.migrate", "applied migration %zu", version);
+out:
+	PQclear(r);
+	pg_clear_all(res, ARRAY_LEN(qs));
+	if (rc != SA_OK)
+		pg_rollback(s);
+	return rc;
+}
+
+/*
+ * pg_migrate brings the schema up to date. A database that is already
+ * current is only read (no lock, no DDL), so a role with no more than the
+ * privileges of docs/operations.md can run the server once an owner has
+ * migrated; pending migrations are applied by pg_migrate_one.
+ */
+static enum sa_err
+pg_migrate(struct pg_slot *s)
+{
+	char known[24];
+	const char *vals[1] = {known};
+	const struct pg_query exists = {
+	    .sql = "SELECT to_regclass('schema_migrations') IS NOT NULL"};
+	const struct pg_query have = {
+	    .sql = "SELECT coalesce(max(version), 0),"
+		   " count(*) FILTER (WHERE version <= $1::bigint)"
+		   " FROM schema_migrations",
+	    .nparams = 1,
+	    .values = vals};
+	PGresult *r = NULL;
+	enum sa_err rc;
+
+	snprintf(known, sizeof(known), "%zu", ARRAY_LEN(pg_migrations));
+	if ((rc = pg_exec(s, "migration check", &exists, PGRES_TUPLES_OK,
+			  &r)) != SA_OK)
+		return rc;
+	if (strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
+		PQclear(r);
+		r = NULL;
+		if ((rc = pg_exec(s, "migration check", &have, PGRES_TUPLES_OK,
+				  &r)) != SA_OK)
+			return rc;
+		if (pg_col_int64(r, 0, 0) > (int64_t)ARRAY_LEN(pg_migrations)) {
+			log_error("store.pg",
+				  "database schema version %" PRId64
+				  " is newer than this binary knows (%zu)",
+				  pg_col_int64(r, 0, 0),
+				  ARRAY_LEN(pg_migrations));
+			PQclear(r);
+			return SA_ERR_CONFIG;
+		}
+		if (pg_col_int64(r, 0, 1) ==
+		    (int64_t)ARRAY_LEN(pg_migrations)) {
+			PQclear(r);
+			return SA_OK;
+		}
+	}
+	PQclear(r);
+	for (size_t v = 1; v <= ARRAY_LEN(pg_migrations); v++)
+		if ((rc = pg_migrate_one(s, v)) != SA_OK)
+			return rc;
+	return SA_OK;
+}
+
+static void pg_close(struct dstore *ds);
+
+/*
+ * pg_open checks the URL, connects and runs pending migrations. A URL libpq
+ * cannot parse is SA_ERR_CONFIG; a server that does not answer is
+ * SA_ERR_UNAVAILABLE. *out owns the pool; close it with dstore_close.
+ */
+static enum sa_err
+pg_open(const char *url, struct dstore **out)
+{
+	PQconninfoOption *opts = NULL;
+	struct dstore *ds = NULL;
+	struct pg_slot *s = NULL;
+	char *err = NULL;
+	enum sa_err rc;
+
+	if (strnlen(url, PG_URL_MAX + 1) > PG_URL_MAX) {
+		log_error("store.pg", "the database URL is too long");
+		return SA_ERR_CONFIG;
+	}
+	if ((opts = PQconninfoParse(url, &err)) == NULL) {
+		char msg[PG_MSG_MAX];
+		char *cut;
+
+		if (err == NULL)
+			return SA_ERR_NOMEM;
+		/* Some messages quote the whole URL, password and all. */
+		if ((cut = strstr(err, " in URI")) != NULL ||
+		    (cut = strstr(err, url)) != NULL)
+			*cut = '\0';
+		pg_copy_msg(msg, sizeof(msg), err);
+		log_error("store.pg", "invalid database URL: %s", msg);
+		PQfreemem(err);
+		return SA_ERR_CONFIG;
+	}
+	PQconninfoFree(opts);
+	if (!PQisthreadsafe()) {
+		log_error("store.pg", "libpq is not built thread-safe");
+		return SA_ERR_CONFIG;
+	}
+	if ((ds = calloc(1, sizeof(*ds))) == NULL)
+		return SA_ERR_NOMEM;
+	ds->base.ops = &store_pg_ops;
+	pthread_mutex_init(&ds->mu, NULL);
+	pthread_cond_init(&ds->cv, NULL);
+	if ((ds->url = strdup(url)) == NULL) {
+		rc = SA_ERR_NOMEM;
+		goto out;
+	}
+	if ((rc = pg_acquire(ds, &s)) != SA_OK)
+		goto out;
+	if ((rc = pg_migrate(s)) != SA_OK)
+		goto out;
+	pg_release(ds, s);
+	s = NULL;
+	*out = ds;
+	ds = NULL;
+	rc = SA_OK;
+out:
+	pg_release(ds, s);
+	if (ds != NULL)
+		pg_close(ds);
+	return rc;
+}
+
+/* pg_close closes every connection and frees ds; no operation may be
+ * running. */
+static void
+pg_close(struct dstore *ds)
+{
+	if (ds == NULL)
+		return;
+	for (size_t i = 0; i < PG_POOL_MAX; i++)
+		if (ds->slot[i].conn != NULL)
+			PQfinish(ds->slot[i].conn);
+	if (ds->url != NULL) {
+		OPENSSL_cleanse(ds->url, strlen(ds->url));
+		free(ds->url);
+	}
+	pthread_cond_destroy(&ds->cv);
+	pthread_mutex_destroy(&ds->mu);
+	free(ds);
+}
+
+/* pg_ping runs SELECT 1 on a pooled connection. */
+static enum sa_err
+pg_ping(struct dstore *ds)
+{
+	const struct pg_query q = {.sql = "SELECT 1"};
+	struct pg_slot *s = NULL;
+	PGresult *r = NULL;
+	enum sa_err rc;
+
+	if ((rc = pg_acquire(ds, &s)) != SA_OK)
+		return rc;
+	rc = pg_exec(s, "ping", &q, PGRES_TUPLES_OK, &r);
+	if (rc == SA_OK &&
+	    (PQntuples(r) != 1 || strcmp(PQgetvalue(r, 0, 0), "1") != 0))
+		rc = SA_ERR_INTERNAL;
+	PQclear(r);
+	pg_release(ds, s);
+	return rc;
+}
+
+/* ---- Audit log ---------------------------------------------------------- */
+
+/* The parameters of one audit insert; values point into the row. */
+struct pg_audit_params {
+	char seq[24], ts[24];
+	const char *values[9];
+	int lengths[9];
+	int formats[9];
+};
+
+static const char pg_audit_insert[] =
+    "INSERT INTO audit (seq, ts_ms, event, ip, ua, subject, detail,"
+    " prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+/* pg_audit_bind fills p for a chained row; the hashes go in binary. */
+static void
+pg_audit_bind(struct pg_audit_params *p, const struct audit_row *row,
+	      struct pg_query *q)
+{
+	memset(p, 0, sizeof(*p));
+	snprintf(p->seq, sizeof(p->seq), "%" PRId64, row->seq);
+	snprintf(p->ts, sizeof(p->ts), "%" PRId64, row->ts_ms);
+	p->values[0] = p->seq;
+	p->values[1] = p->ts;
+	/* A NULL field is SQL NULL, which NOT NULL refuses: the batch fails
+	 * rather than storing a row that hashes as if it were "". */
+	p->values[2] = row->event;
+	p->values[3] = row->ip;
+	p->values[4] = row->ua;
+	p->values[5] = row->subject;
+	p->values[6] = row->detail;
+	p->values[7] = (const char *)row->prev_hash;
+	p->values[8] = (const char *)row->hash;
+	p->lengths[7] = p->lengths[8] = 32;
+	p->formats[7] = p->formats[8] = 1;
+	memset(q, 0, sizeof(*q));
+	q->sql = pg_audit_insert;
+	q->nparams = 9;
+	q->values = p->values;
+	q->lengths = p->lengths;
+	q->formats = p->formats;
+}
+
+/* pg_audit_chain gives rows[0..n) their places after (seq, prev) in
+ * chained, computing each hash. */
+static void
+pg_audit_chain(const struct audit_row *rows, struct audit_row *chained,
+	       size_t n, int64_t seq, const unsigned char prev[32])
+{
+	const unsigned char *p = prev;
+
+	for (size_t i = 0; i < n; i++) {
+		chained[i] = rows[i];
+		chained[i].seq = ++seq;
+		memcpy(chained[i].prev_hash, p, 32);
+		audit_row_hash(&chained[i], p, chained[i].hash);
+		p = chained[i].hash;
+	}
+}
+
+/*
+ * pg_audit_tail reads the last row's seq and hash from a binary result; an
+ * empty log gives seq 0 and the genesis hash of 32 zero bytes.
+ */
+static enum sa_err
+pg_audit_tail(const PGresult *r, int64_t *seq, unsigned char hash[32])
+{
+	if (r == NULL)
+		return SA_ERR_INTERNAL;
+	if (PQntuples(r) == 0) {
+		*seq = 0;
+		memset(hash, 0, 32);
+		return SA_OK;
+	}
+	if (pg_be64(r, 0, 0, seq) != SA_OK || PQgetlength(r, 0, 1) != 32) {
+		/* Chaining onto a damaged tail would hide the damage. */
+		log_error("store.pg", "the last audit row is malformed");
+		return SA_ERR_INTERNAL;
+	}
+	memcpy(hash, PQgetvalue(r, 0, 1), 32);
+	return SA_OK;
+}
+
+/*
+ * pg_audit_write writes one attempt of a batch in one transaction: it
+ * takes the audit lock (held until COMMIT, so instances append one at a
+ * time), asks for synchronous commit whatever the server default, and
+ * inserts the rows chained after the tail. With known set the tail is
+ * (*seq, prev) and everything, COMMIT included, is one pipeline; otherwise
+ * the tail is read under the lock first, a second round trip. chained gets
+ * the rows as written. Errors are recorded in s, not logged.
+ */
+static enum sa_err
+pg_audit_write(struct pg_slot *s, const struct audit_row *rows,
+	       struct audit_row *chained, struct pg_audit_params *params,
+	       struct pg_query *qs, size_t n, int known, int64_t seq,
+	       const unsigned char prev[32])
+{
+	static const struct pg_query head[] = {
+	    {.sql = "BEGIN"},
+	    {.sql = "SET LOCAL synchronous_commit = on"},
+	    {.sql = "SELECT pg_advisory_xact_lock(" PG_LOCK_AUDIT ")"},
+	    {.sql = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+	     .binary = 1},
+	};
+	const size_t nhead = known ? 3 : 4;
+	unsigned char tail[32];
+	PGresult *res[4] = {NULL};
+	size_t k = 0;
+	enum sa_err rc;
+
+	memcpy(tail, prev, 32);
+	for (size_t i = 0; i < nhead; i++)
+		qs[k++] = head[i];
+	if (!known) {
+		rc = pg_pipeline(s, qs, k, res);
+		if (rc == SA_OK)
+			rc = pg_audit_tail(res[3], &seq, tail);
+		pg_clear_all(res, ARRAY_LEN(res));
+		if (rc != SA_OK)
+			return rc;
+		k = 0;
+	}
+	pg_audit_chain(rows, chained, n, seq, tail);
+	for (size_t i = 0; i < n; i++)
+		pg_audit_bind(&params[i], &chained[i], &qs[k++]);
+	qs[k++] = (struct pg_query){.sql = "COMMIT"};
+	return pg_pipeline(s, qs, k, NULL);
+}
+
+/*
+ * pg_audit_append chains and inserts n rows in one transaction. It first
+ * trusts the tail this handle last committed: if another instance appended
+ * since, the first row's seq is taken (unique violation) and the batch is
+ * written again after reading the real tail. seq, prev_hash and hash of the
+ * caller's rows are written only after COMMIT succeeded.
+ */
+static enum sa_err
+pg_audit_append(struct dstore *ds, struct audit_row *rows, size_t n)
+{
+	struct audit_row *chained = NULL;
+	struct pg_audit_params *params = NULL;
+	struct pg_query *qs = NULL;
+	struct pg_slot *s = NULL;
+	unsigned char prev[32];
+	int64_t seq;
+	int known;
+	enum sa_err rc;
+
+	chained = calloc(n, sizeof(*chained));
+	params = calloc(n, sizeof(*params));
+	qs = calloc(n + 5, sizeof(*qs));
+	if (chained == NULL || params == NULL || qs == NULL) {
+		rc = SA_ERR_NOMEM;
+		goto out;
+	}
+	if ((rc = pg_acquire(ds, &s)) != SA_OK)
+		goto out;
+	pthread_mutex_lock(&ds->mu);
+	known = ds->tail_known;
+	seq = ds->tail_seq;
+	memcpy(prev, ds->tail_hash, 32);
+	pthread_mutex_unlock(&ds->mu);
+	rc = pg_audit_write(s, rows, chained, params, qs, n, known, seq, prev);
+	if (rc != SA_OK && known && strcmp(s->state, "23505") == 0) {
+		log_debug("store.pg", "audit tail moved; reading it again");
+		pg_rollback(s);
+		rc =
+		    pg_audit_write(s, rows, chained, params, qs, n, 0, 0, prev);
+	}
+	if (rc != SA_OK) {
+		pg_report(s, "audit append", rc);
+		pg_rollback(s);
+		goto out;
+	}
+	pthread_mutex_lock(&ds->mu);
+	if (!ds->tail_known || chained[n - 1].seq > ds->tail_seq) {
+		ds->tail_known = 1;
+		ds->tail_seq = chained[n - 1].seq;
+		memcpy(ds->tail_hash, chained[n - 1].hash, 32);
+	}
+	pthread_mutex_unlock(&ds->mu);
+	for (size_t i = 0; i < n; i++) {
+		rows[i].seq = chained[i].seq;
+		memcpy(rows[i].prev_hash, chained[i].prev_hash, 32);
+		memcpy(rows[i].hash, chained[i].hash, 32);
+	}
+out:
+	pg_release(ds, s);
+	free(qs);
+	free(params);
+	free(chained);
+	return rc;
+}
+
+/* A page of rows copied out of a result so callbacks run without holding a
+ * connection. */
+struct pg_page {
+	struct audit_row rows[PG_ITER_PAGE];
+	size_t n;
+};
+
+static void
+pg_page_clear(struct pg_page *pg)
+{
+	for (size_t i = 0; i < pg->n; i++) {
+		free((char *)pg->rows[i].event);
+		free((char *)pg->rows[i].ip);
+		free((char *)pg->rows[i].ua);
+		free((char *)pg->rows[i].subject);
+		free((char *)pg->rows[i].detail);
+	}
+	pg->n = 0;
+}
+
+/* pg_col_strndup copies a column's bytes into a new string. */
+static char *
+pg_col_strndup(const PGresult *r, int row, int col)
+{
+	return strndup(PQgetvalue(r, row, col),
+		       (size_t)PQgetlength(r, row, col));
+}
+
+/*
+ * pg_read_page copies up to want rows with seq >= from_seq into pg. A row
+ * whose hash columns are not 32 bytes is refused with SA_ERR_INTERNAL (the
+ * rows before it are still in pg).
+ */
+static enum sa_err
+pg_read_page(struct dstore *ds, int64_t from_seq, size_t want,
+	     struct pg_page *pg)
+{
+	char from[24], lim[24];
+	const char *vals[2] = {from, lim};
+	const struct pg_query q = {
+	    .sql = "SELECT seq, ts_ms, event, ip, ua, subject, detail,"
+		   " prev_hash, hash FROM audit WHERE seq >= $1"
+		   " ORDER BY seq LIMIT $2",
+	    .nparams = 2,
+	    .values = vals,
+	    .binary = 1};
+	struct pg_slot *s = NULL;
+	PGresult *r = NULL;
+	enum sa_err rc;
+
+	snprintf(from, sizeof(from), "%" PRId64, from_seq);
+	snprintf(lim, sizeof(lim), "%zu", want);
+	if ((rc = pg_acquire(ds, &s)) != SA_OK)
+		return rc;
+	if ((rc = pg_exec(s, "audit read", &q, PGRES_TUPLES_OK, &r)) != SA_OK)
+		goto out;
+	for (int i = 0; i < PQntuples(r) && pg->n < want; i++) {
+		struct audit_row *row = &pg->rows[pg->n];
+
+		memset(row, 0, sizeof(*row));
+		if (pg_be64(r, i, 0, &row->seq) != SA_OK ||
+		    pg_be64(r, i, 1, &row->ts_ms) != SA_OK ||
+		    PQgetlength(r, i, 7) != 32 || PQgetlength(r, i, 8) != 32) {
+			log_error(
+			    "store.pg",
+			    "an audit row after seq %" PRId64 " is malformed",
+			    pg->n > 0 ? pg->rows[pg->n - 1].seq : from_seq - 1);
+			rc = SA_ERR_INTERNAL;
+			goto out;
+		}
+		row->event = pg_col_strndup(r, i, 2);
+		row->ip = pg_col_strndup(r, i, 3);
+		row->ua = pg_col_strndup(r, i, 4);
+		row->subject = pg_col_strndup(r, i, 5);
+		row->detail = pg_col_strndup(r, i, 6);
+		memcpy(row->prev_hash, PQgetvalue(r, i, 7), 32);
+		memcpy(row->hash, PQgetvalue(r, i, 8), 32);
+		pg->n++;
+		if (!row->event || !row->ip || !row->ua || !row->subject ||
+		    !row->detail) {
+			rc = SA_ERR_NOMEM;
+			goto out;
+		}
+	}
+	rc = SA_OK;
+out:
+	PQclear(r);
+	pg_release(ds, s);
+	return rc;
+}
+
+/*
+ * pg_audit_iter walks rows with seq >= from_seq in pages, calling cb with
+ * no connection held, so a long walk (audit verify) does not tie up the
+ * pool and cb may itself use the store. Rows are append-only, so paging by
+ * seq sees each row once.
+ */
+static enum sa_err
+pg_audit_iter(struct dstore *ds, int64_t from_seq, int64_t limit,
+	      audit_row_cb cb, void *arg)
+{
+	struct pg_page *pg;
+	enum sa_err rc = SA_OK;
+	int64_t left = limit > 0 ? limit : INT64_MAX;
+	int stop = 0;
+
+	if ((pg = calloc(1, sizeof(*pg))) == NULL)
+		return SA_ERR_NOMEM;
+	while (left > 0 && !stop) {
+		size_t want = left < PG_ITER_PAGE ? (size_t)left : PG_ITER_PAGE;
+		enum sa_err read_rc = pg_read_page(ds, from_seq, want, pg);
+		size_t got = pg->n;
+
+		/* Hand over the good rows before a bad one, so a verifier
+		 * learns how far the chain was readable. */
+		for (size_t i = 0; i < pg->n && !stop; i++) {
+			stop = cb(&pg->rows[i], arg) != 0;
+			left--;
+		}
+		if (got > 0)
+			from_seq = pg->rows[got - 1].seq + 1;
+		pg_page_clear(pg);
+		if (read_rc != SA_OK) {
+			rc = stop ? SA_OK : read_rc;
+			break;
+		}
+		if (got < want)
+			break;
+	}
+	free(pg);
+	return rc;
+}
+
+/* pg_query_int64 runs a one-value query without parameters. */
+static enum sa_err
+pg_query_int64(struct dstore *ds, const char *sql, int64_t *out)
+{
+	const struct pg_query q = {.sql = sql};
+	struct pg_slot *s = NULL;
+	PGresult *r = NULL;
+	enum sa_err rc;
+
+	if ((rc = pg_acquire(ds, &s)) != SA_OK)
+		return rc;
+	rc = pg_exec(s, sql, &q, PGRES_TUPLES_OK, &r);
+	if (rc == SA_OK && (PQntuples(r) != 1 || PQgetisnull(r, 0, 0)))
+		rc = SA_ERR_INTERNAL;
+	if (rc == SA_OK)
+		*out = pg_col_int64(r, 0, 0);
+	PQclear(r);
+	pg_release(ds, s);
+	return rc;
+}
+
+static enum sa_err
+pg_audit_count(struct dstore *ds, int64_t *out)
+{
+	return pg_query_int64(ds, "SELECT count(*) FROM audit", out);
+}
+
+/* ---- Metadata ----------------------------------------------------------- */
+
+static int
+pg_meta_key_ok(const char *key)
+{
+	size_t n = key ? strnlen(key, PG_META_KEY_MAX + 1) : 0;
+
+	return n > 0 && n <= PG_META_KEY_MAX;
+}
+
+/* pg_meta_get copies the value of key into a new string (caller frees). */
+static enum sa_err
+pg_meta_get(struct dstore *ds, const char *key, char **out)
+{
+	const char *vals[1] = {key};
+	const struct pg_query q = {.sql =
+				       "SELECT value FROM meta WHERE key = $1",
+				   .nparams = 1,
+				   .values = vals};
+	struct pg_slot *s = NULL;
+	PGresult *r = NULL;
+	char *v;
+	enum sa_err rc;
+
+	if (!pg_meta_key_ok(key))
+		return SA_ERR_VALIDATION;
+	if ((rc = pg_acquire(ds, &s)) != SA_OK)
+		return rc;
+	if ((rc = pg_exec(s, "meta get", &q, PGRES_TUPLES_OK, &r)) != SA_OK)
+		goto out;
+	if (PQntuples(r) == 0) {
+		rc = SA_ERR_NOT_FOUND;
+		goto out;
+	}
+	if ((v = pg_col_strndup(r, 0, 0)) == NULL) {
+		rc = SA_ERR_NOMEM;
+		goto out;
+	}
+	*out = v;
+out:
+	PQclear(r);
+	pg_release(ds, s);
+	return rc;
+}
+
+/* pg_meta_set inserts or replaces key's value. */
+static enum sa_err
+pg_meta_set(struct dstore *ds, const char *key, const char *value)
+{
+	const char *vals[2] = {key, value};
+	const struct pg_query q = {
+	    .sql = "INSERT INTO meta (key, value) VALUES ($1, $2)"
+		   " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+	    .nparams = 2,
+	    .values = vals};
+	struct pg_slot *s = NULL;
+	enum sa_err rc;
+
+	if (!pg_meta_key_ok(key) || value == NULL ||
+	    strnlen(value, PG_META_VALUE_MAX + 1) > PG_META_VALUE_MAX)
+		return SA_ERR_VALIDATION;
+	if ((rc = pg_acquire(ds, &s)) != SA_OK)
+		return rc;
+	rc = pg_exec(s, "meta set", &q, PGRES_COMMAND_OK, NULL);
+	pg_release(ds, s);
+	return rc;
+}
+
+/* ---- Enrollments -------------------------------------------------------- */
+
+#define PG_ENROLL_COLS                                                         \
+	"token_id, device_id, public_key_pem, fcm_token, push_endpoint,"       \
+	" trust_level, claims, seal_fingerprint, created_at, expires_at,"      \
+	" revoked_at"
+
+/* pg_col_copy copies a text column into a fixed buffer, cutting it. */
+static void
+pg_col_copy(const PGresult *r, int row, int col, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s", PQgetvalue(r, row, col));
+}
+
+/* pg_col_strdup_or_null copies a text column, NULL for SQL NULL; *nomem
+ * is set when a copy failed. */
+static char *
+pg_col_strdup_or_null(const PGresult *r, int row, int col, int *nomem)
+{
+	char *v;
+
+	if (PQgetisnull(r, row, col))
+		return NULL;
+	if ((v = pg_col_strndup(r, row, col)) == NULL)
+		*nomem = 1;
+	return v;
+}
+
+/*
+ * pg_enroll_from fills *out from row 0 of a text result of PG_ENROLL_COLS
+ * (the caller frees it with enrollment_free); SA_ERR_NOT_FOUND if the
+ * result has no row.
+ */
+static enum sa_err
+pg_enroll_from(const PGresult *r, struct enrollment *out)
+{
+	struct enrollment e;
+	int nomem = 0;
+
+	if (r == NULL || PQntuples(r) == 0)
+		return SA_ERR_NOT_FOUND;
+	memset(&e, 0, sizeof(e));
+	pg_col_copy(r, 0, 0, e.token_id, sizeof(e.token_id));
+	pg_col_copy(r, 0, 1, e.device_id, sizeof(e.device_id));
+	e.public_key_pem = pg_col_strdup_or_null(r, 0, 2, &nomem);
+	e.fcm_token = pg_col_strdup_or_null(r, 0, 3, &nomem);
+	e.push_endpoint = pg_col_strdup_or_null(r, 0, 4, &nomem);
+	pg_col_copy(r, 0, 5, e.trust_level, sizeof(e.trust_level));
+	e.claims = pg_col_strdup_or_null(r, 0, 6, &nomem);
+	pg_col_copy(r, 0, 7, e.seal_fingerprint, sizeof(e.seal_fingerprint));
+	e.created_at = pg_col_int64(r, 0, 8);
+	e.expires_at = pg_col_int64(r, 0, 9);
+	e.revoked_at = pg_col_int64(r, 0, 10);
+	if (nomem || e.public_key_pem == NULL || e.claims == NULL) {
+		enrollment_free(&e);
+		return SA_ERR_NOMEM;
+	}
+	*out = e;
+	return SA_OK;
+}
+
+static enum sa_err
+pg_enroll_get(struct dstore *ds, const char *token_id, struct enrollment *out)
+{
+	const char *vals[1] = {token_id};
+	const struct pg_query q = {.sql =
+				       "SELECT " PG_ENROLL_COLS
+				       " FROM enrollments WHERE token_id = $1",
+				   .nparams = 1,
+				   .values = vals};
+	struct pg_slot *s = NULL;
+	PGresult *r = NULL;
+	enum sa_err rc;
+
+	if ((rc = pg_acquire(ds, &s)) != SA_OK)
+		return rc;
+	if ((rc = pg_exec(s, "enrollment get", &q, PGRES_TUPLES_OK, &r)) ==
+	    SA_OK)
+		rc = pg_enroll_from(r, out);
+	PQclear(r);
+	pg_release(ds, s);
+	return rc;
+}
+
+/* The enrollment lock: the two-key advisory lock of a token id, shared by
+ * put and revoke so neither can slip between the other's check and write. */
+#define PG_ENROLL_LOCK                                                         \
+	"SELECT pg_advisory_xact_lock(" PG_LOCK_ENROLL_CLASS ", hashtext($1))"
+
+/*
+ * pg_enroll_put replaces the binding in one transaction: under the token
+ * id's lock it locks the old row (FOR UPDATE, which also waits out a
+ * revocation by fingerprint touching it), then checks the revoked list and
+ * upserts. Two round trips: the reads, then the write and COMMIT.
+ */
+static enum sa_err
+pg_enroll_put(struct dstore *ds, const struct enrollment *e,
+	      struct enrollment *prev, int *had_prev)
+{
+	char created[24], expires[24];
+	const char *key[1] = {e->token_id};
+	const char *vals[10] = {e->token_id,	   e->device_id,
+				e->public_key_pem, e->fcm_token,
+				e->push_endpoint,  e->trust_level,
+				e->claims,	   e->seal_fingerprint,
+				created,	   expires};
+	const struct pg_query reads[] = {
+	    {.sql = "BEGIN"},
+	    {.sql = PG_ENROLL_LOCK, .nparams = 1, .values = key},
+	    {.sql = "SELECT " PG_ENROLL_COLS " FROM enrollments"
+		    " WHERE token_id = $1 FOR UPDATE",
+	     .nparams = 1,
+	     .values = key},
+	    {.sql = "SELECT 1 FROM revoked_tokens WHERE token_id = $1",
+	     .nparams = 1,
+	     .values = key},
+	};
+	const struct pg_query writes[] = {
+	    {.sql = "INSERT INTO enrollments (" PG_ENROLL_COLS ")"
+		    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0)"
+		    " ON CONFLICT (token_id) DO UPDATE SET"
+		    " device_id = excluded.device_id,"
+		    " public_key_pem = excluded.public_key_pem,"
+		    " fcm_token = excluded.fcm_token,"
+		    " push_endpoint = excluded.push_endpoint,"
+		    " trust_level = excluded.trust_level,"
+		    " claims = excluded.claims,"
+		    " seal_fingerprint = excluded.seal_fingerprint,"
+		    " created_at = excluded.created_at,"
+		    " expires_at = excluded.expires_at,"
+		    " revoked_at = 0",
+	     .nparams = 10,
+	     .values = vals},
+	    {.sql = "COMMIT"},
+	};
+	PGresult *res[ARRAY_LEN(reads)];
+	struct enrollment old;
+	struct pg_slot *s = NULL;
+	int had = 0;
+	enum sa_err rc;
+
+	memset(&old, 0, sizeof(old));
+	memset(res, 0, sizeof(res));
+	snprintf(created, sizeof(created), "%" PRId64, e->created_at);
+	snprintf(expires, sizeof(expires), "%" PRId64, e->expires_at);
+	if ((rc = pg_acquire(ds, &s)) != SA_OK)
+		goto out;
+	if ((rc = pg_pipeline(s, reads, ARRAY_LEN(reads), res)) != SA_OK) {
+		pg_report(s, "enrollment put", rc);
+		goto out;
+	}
+	if (res[3] == NULL || PQntuples(res[3]) > 0) {
+		rc = res[3] == NULL ? SA_ERR_INTERNAL : SA_ERR_TOKEN_REVOKED;
+		goto out;
+	}
+	rc = pg_enroll_from(res[2], &old);
+	if (rc == SA_OK)
+		had = 1;
+	else if (rc != SA_ERR_NOT_FOUND)
+		goto out;
+	if ((rc = pg_pipeline(s, writes, ARRAY_LEN(writes), NULL)) != SA_OK)
+		pg_report(s, "enrollment put", rc);
+out:
+	pg_clear_all(res, ARRAY_LEN(res));
+	if (s != NULL && rc != SA_OK)
+		pg_rollback(s);
+	pg_release(ds, s);
+	if (rc == SA_OK && had) {
+		*prev = old;
+		*had_prev = 1;
+	} else {
+		enrollment_free(&old);
+		*had_prev = 0;
+	}
+	return rc;
+}
+
+/*
+ * pg_enroll_revoke puts the token id on the revoked list (the first
+ * revocation's time and reason stay) and marks its enrollment, in one
+ * transaction under the token id's lock: one round trip.
+ */
+static enum sa_err
+pg_enroll_revoke(struct dstore *ds, const char *token_id, int64_t when,
+		 const char *reason)
+{
+	char at[24];
+	const char *key[1] = {token_id};
+	const char *ins[3] = {token_id, at, reason};
+	const char *upd[2] = {at, token_id};
+	const struct pg_query qs[] = {
+	    {.sql = "BEGIN"},
+	    {.sql = PG_ENROLL_LOCK, .nparams = 1, .values = key},
+	    {.sql = "INSERT INTO revoked_tokens (token_id, revoked_at, reason)"
+		    " VALUES ($1, $2, $3) ON CONFLICT (token_id) DO NOTHING",
+	     .nparams = 3,
+	     .values = ins},
+	    {.sql = "UPDATE enrollments SET revoked_at = $1"
+		    " WHERE token_id = $2 AND revoked_at = 0",
+	     .nparams = 2,
+	     .values = upd},
+	    {.sql = "COMMIT"},
+	};
+	struct pg_slot *s = NULL;
+	enum sa_err rc;
+
+	snprintf(at, sizeof(at), "%" PRId64, when);
+	if ((rc = pg_acquire(ds, &s)) != SA_OK)
+		return rc;
+	if ((rc = pg_pipeline(s, qs, ARRAY_LEN(qs), NULL)) != SA_OK) {
+		pg_report(s, "enrollment revoke", rc);
+		pg_rollback(s);
+	}
+	pg_release(ds, s);
+	return rc;
+}
+
+/*
+ * pg_enroll_revoke_fingerprint revokes the live enrollments made with a
+ * seal and puts their token ids on the revoked list, in one statement (so
+ * one transaction); *count is how many enrollments it revoked.
+ */
+static enum sa_err
+pg_enroll_revoke_fingerprint(struct dstore *ds, const char *fingerprint,
+			     int64_t when, int *count)
+{
+	char at[24];
+	const char *vals[2] = {at, fingerprint};
+	const struct pg_query q = {
+	    .sql = "WITH r AS (UPDATE enrollments SET revoked_at = $1"
+		   " WHERE seal_fingerprint = $2 AND revoked_at = 0"
+		   " RETURNING token_id),"
+		   " i AS (INSERT INTO revoked_tokens (token_id, revoked_at,"
+		   " reason) SELECT token_id, $1, 'seal on the revocation list'"
+		   " FROM r ON CONFLICT (token_id) DO NOTHING)"
+		   " SELECT count(*) FROM r",
+	    .nparams = 2,
+	    .values = vals};
+	struct pg_slot *s = NULL;
+	PGresult *r = NULL;
+	enum sa_err rc;
+
+	snprintf(at, sizeof(at), "%" PRId64, when);
+	if ((rc = pg_acquire(ds, &s)) != SA_OK)
+		return rc;
+	rc = pg_exec(s, "enrollment revoke by fingerprint", &q, PGRES_TUPLES_OK,
+		     &r);
+	if (rc == SA_OK && PQntuples(r) != 1)
+		rc = SA_ERR_INTERNAL;
+	if (rc == SA_OK)
+		*count = (int)pg_col_int64(r, 0, 0);
+	PQclear(r);
+	pg_release(ds, s);
+	return rc;
+}
+
+static enum sa_err
+pg_enroll_count(struct dstore *ds, int64_t *out)
+{
+	return pg_query_int64(
+	    ds, "SELECT count(*) FROM enrollments WHERE revoked_at = 0", out);
+}
+
+const struct dstore_ops store_pg_ops = {
+    .name = "postgres",
+    .open = pg_open,
+    .close = pg_close,
+    .ping = pg_ping,
+    .audit_append = pg_audit_append,
+    .audit_iter = pg_audit_iter,
+    .audit_count = pg_audit_count,
+    .meta_get = pg_meta_get,
+    .meta_set = pg_meta_set,
+    .enroll_put = pg_enroll_put,
+    .enroll_get = pg_enroll_get,
+    .enroll_revoke = pg_enroll_revoke,
+    .enroll_revoke_fingerprint = pg_enroll_revoke_fingerprint,
+    .enroll_count = pg_enroll_count,
+};
