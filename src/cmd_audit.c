@@ -44,7 +44,7 @@ cmd_audit_usage(FILE *out)
 	    "matter here:\n"
 	    "  --data-dir DIR       the data directory (database "
 	    "DIR/sealauth.db)\n"
-	    "  --database-url URL   the durable store (sqlite://PATH)\n"
+	    "  --database-url URL   the durable store (sqlite://PATH or postgres://...)\n"
 	    "  --config FILE        a config file\n"
 	    "Run `sealauth config` for all of them.\n",
 	    AUDIT_TAIL_DEFAULT);
