@@ -15,21 +15,6 @@
 /* Set once at start-up, before any thread fetches; read-only afterwards. */
 static char fetch_ca_file[4096];
 
-static void fetch_why(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-fetch_why(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whylen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
-
 /* url_ok_chars refuses control characters, spaces and backslashes. */
 static int
 url_ok_chars(const char *u)
@@ -166,23 +151,23 @@ fetch_curl(const char *url, size_t max, long timeout_ms, int allow_http,
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "sealauth/" SEALAUTH_VERSION);
 	cc = curl_easy_perform(c);
 	if (s.too_large || cc == CURLE_FILESIZE_EXCEEDED) {
-		fetch_why(why, whylen, "%s: larger than %zu bytes", url, max);
+		why_set(why, whylen, "%s: larger than %zu bytes", url, max);
 		rc = SA_ERR_BODY_TOO_LARGE;
 		goto out;
 	}
 	if (cc == CURLE_OPERATION_TIMEDOUT) {
-		fetch_why(why, whylen, "%s: timed out", url);
+		why_set(why, whylen, "%s: timed out", url);
 		rc = SA_ERR_TIMEOUT;
 		goto out;
 	}
 	if (cc != CURLE_OK) {
-		fetch_why(why, whylen, "%s: %s", url,
+		why_set(why, whylen, "%s: %s", url,
 			  errbuf[0] ? errbuf : curl_easy_strerror(cc));
 		goto out;
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	if (status != 200) {
-		fetch_why(why, whylen, "%s: HTTP status %ld", url, status);
+		why_set(why, whylen, "%s: HTTP status %ld", url, status);
 		goto out;
 	}
 	if (s.b.data == NULL && (rc = buf_append(&s.b, "", 0)) != SA_OK)
@@ -217,7 +202,7 @@ trust_fetch(const char *url, size_t max, long timeout_ms,
 	enum sa_err rc;
 
 	if (trust_url_check(url, allow_http_loopback) != SA_OK) {
-		fetch_why(why, whylen,
+		why_set(why, whylen,
 			  "URL \"%.200s\" is not https:// or file://",
 			  url != NULL ? url : "");
 		return SA_ERR_CONFIG;
@@ -225,10 +210,10 @@ trust_fetch(const char *url, size_t max, long timeout_ms,
 	if (str_has_prefix(url, "file://")) {
 		rc = read_file(url + 7, max, out, outlen);
 		if (rc == SA_ERR_BODY_TOO_LARGE)
-			fetch_why(why, whylen, "%s: larger than %zu bytes", url,
+			why_set(why, whylen, "%s: larger than %zu bytes", url,
 				  max);
 		else if (rc != SA_OK)
-			fetch_why(why, whylen, "%s: cannot read the file", url);
+			why_set(why, whylen, "%s: cannot read the file", url);
 		if (rc != SA_OK && rc != SA_ERR_BODY_TOO_LARGE &&
 		    rc != SA_ERR_NOMEM)
 			rc = SA_ERR_UNAVAILABLE;

@@ -97,6 +97,10 @@ size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp);
 /* utf8_valid tells whether n bytes are well-formed UTF-8 under flags. */
 int utf8_valid(const void *s, size_t n, unsigned int flags);
 
+/* why_set formats a reason into why (whylen bytes); nothing if why is NULL. */
+void why_set(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* str_has_prefix tells whether s starts with prefix. */
 int str_has_prefix(const char *s, const char *prefix);
 

@@ -44,18 +44,6 @@ struct vds {
 	struct vds_icao *icao;
 };
 
-void
-vds_set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whylen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
-
 /*
  * mp_check walks one MessagePack object at *pos without trusting any count
  * or length: every length must fit in what is left and every container
@@ -326,7 +314,7 @@ iso_parse_payload(struct vds *v, char *why, size_t whylen)
 
 	msgpack_unpacked_init(&up);
 	if (n == 0 || mp_check(p, n, &pos, 0) != 0 || pos != n) {
-		vds_set_why(why, whylen,
+		why_set(why, whylen,
 			    "payload: not one valid MessagePack "
 			    "object");
 		goto out;
@@ -334,16 +322,16 @@ iso_parse_payload(struct vds *v, char *why, size_t whylen)
 	if (msgpack_unpack_next(&up, (const char *)p, n, &off) !=
 		MSGPACK_UNPACK_SUCCESS ||
 	    off != n) {
-		vds_set_why(why, whylen, "payload: MessagePack does not parse");
+		why_set(why, whylen, "payload: MessagePack does not parse");
 		goto out;
 	}
 	if (up.data.type != MSGPACK_OBJECT_MAP) {
-		vds_set_why(why, whylen, "payload: not a map");
+		why_set(why, whylen, "payload: not a map");
 		goto out;
 	}
 	map = &up.data.via.map;
 	if (map->size > ISO_MAX_KEYS) {
-		vds_set_why(why, whylen, "payload: more than %d keys",
+		why_set(why, whylen, "payload: more than %d keys",
 			    ISO_MAX_KEYS);
 		goto out;
 	}
@@ -353,7 +341,7 @@ iso_parse_payload(struct vds *v, char *why, size_t whylen)
 		const struct claim_spec *spec = NULL;
 
 		if (k->type != MSGPACK_OBJECT_STR) {
-			vds_set_why(why, whylen,
+			why_set(why, whylen,
 				    "payload: key %u is not a "
 				    "string",
 				    (unsigned)i);
@@ -364,7 +352,7 @@ iso_parse_payload(struct vds *v, char *why, size_t whylen)
 			if (o->via.str.size == k->via.str.size &&
 			    memcmp(o->via.str.ptr, k->via.str.ptr,
 				   k->via.str.size) == 0) {
-				vds_set_why(why, whylen,
+				why_set(why, whylen,
 					    "payload: duplicate key "
 					    "\"%.*s\"",
 					    (int)(k->via.str.size > 32
@@ -400,7 +388,7 @@ iso_parse_payload(struct vds *v, char *why, size_t whylen)
 			if (val->type != MSGPACK_OBJECT_BIN ||
 			    !claim_value_ok(CK_BIN, val->via.bin.ptr,
 					    val->via.bin.size)) {
-				vds_set_why(why, whylen,
+				why_set(why, whylen,
 					    "claim %s: expected "
 					    "non-empty binary",
 					    key);
@@ -426,7 +414,7 @@ iso_parse_payload(struct vds *v, char *why, size_t whylen)
 			    !claim_value_ok(spec->kind, val->via.str.ptr,
 					    val->via.str.size) ||
 			    val->via.str.size >= cap) {
-				vds_set_why(why, whylen,
+				why_set(why, whylen,
 					    "claim %s: missing "
 					    "or invalid value",
 					    key);
@@ -440,7 +428,7 @@ iso_parse_payload(struct vds *v, char *why, size_t whylen)
 	if (want_claims) {
 		for (size_t s = 0; s < ARRAY_LEN(claim_specs); s++) {
 			if (claim_specs[s].required && !(seen & (1u << s))) {
-				vds_set_why(why, whylen, "claim %s: missing",
+				why_set(why, whylen, "claim %s: missing",
 					    claim_specs[s].key);
 				goto out;
 			}
@@ -465,14 +453,14 @@ iso_parse(struct vds *v, char *why, size_t whylen)
 	size_t idlen, plen;
 
 	if (v->len < VDS_ISO_HEADER_LEN + VDS_ISO_SIG_LEN) {
-		vds_set_why(why, whylen,
+		why_set(why, whylen,
 			    "seal: %zu bytes, shorter than header "
 			    "and signature",
 			    v->len);
 		return SA_ERR_SEAL_DECODE;
 	}
 	if (b[1] != ISO_VERSION) {
-		vds_set_why(why, whylen, "header: version 0x%02x not supported",
+		why_set(why, whylen, "header: version 0x%02x not supported",
 			    b[1]);
 		return SA_ERR_SEAL_DECODE;
 	}
@@ -481,7 +469,7 @@ iso_parse(struct vds *v, char *why, size_t whylen)
 	 * 0, so exactly 8 characters come out. */
 	if (c40_decode(b + 2, 6, ids, sizeof(ids), &idlen) != SA_OK ||
 	    idlen != 8 || !id_ok(ids, 8)) {
-		vds_set_why(why, whylen,
+		why_set(why, whylen,
 			    "header: CA id / cert id is not 8 "
 			    "C40 characters of [0-9A-Z]");
 		return SA_ERR_SEAL_DECODE;
@@ -497,7 +485,7 @@ iso_parse(struct vds *v, char *why, size_t whylen)
 		      (uint32_t)b[13] << 8 | b[14]);
 	plen = (size_t)b[15] << 8 | b[16];
 	if (plen > v->len - VDS_ISO_HEADER_LEN - VDS_ISO_SIG_LEN) {
-		vds_set_why(why, whylen,
+		why_set(why, whylen,
 			    "header: payload length %zu runs past "
 			    "the end of the seal",
 			    plen);
@@ -522,12 +510,12 @@ vds_decode(const unsigned char *seal, size_t n, struct vds **out, char *why,
 	enum sa_err rc;
 
 	if (n > VDS_MAX_BYTES) {
-		vds_set_why(why, whylen, "seal: %zu bytes, over the %d limit",
+		why_set(why, whylen, "seal: %zu bytes, over the %d limit",
 			    n, VDS_MAX_BYTES);
 		return SA_ERR_BODY_TOO_LARGE;
 	}
 	if (n < 2 || (seal[0] != ISO_MAGIC && seal[0] != 0xdc)) {
-		vds_set_why(why, whylen, "seal: unknown magic byte");
+		why_set(why, whylen, "seal: unknown magic byte");
 		return SA_ERR_SEAL_DECODE;
 	}
 	v = calloc(1, sizeof(*v));

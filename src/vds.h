@@ -212,8 +212,5 @@ enum sa_err vds_icao_json(const struct vds *v, json_t *obj);
 enum sa_err vds_ecdsa_verify(EVP_PKEY *pub, const EVP_MD *md,
 			     const unsigned char *msg, size_t msglen,
 			     const unsigned char *rs, size_t rslen);
-/* vds_set_why formats a reason into why (if not NULL). */
-void vds_set_why(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 #endif

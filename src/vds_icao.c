@@ -160,19 +160,19 @@ icao_header(const unsigned char *b, size_t n, struct vds_core *core,
 	int64_t issue_unix;
 
 	if (n < 4) {
-		vds_set_why(why, whylen, "header: truncated in the country");
+		why_set(why, whylen, "header: truncated in the country");
 		return 0;
 	}
 	/* Three country forms occur: "UTO", "D<<" (C40 spaces) and "D"
 	 * (the 0xFE single-character pair). All mean a 1-3 letter code. */
 	if (c40_decode(b + 2, 2, txt, sizeof(txt), &tl) != SA_OK || tl == 0 ||
 	    txt[0] == ' ') {
-		vds_set_why(why, whylen, "header: country is not C40 text");
+		why_set(why, whylen, "header: country is not C40 text");
 		return 0;
 	}
 	for (size_t i = 0; i < tl; i++) {
 		if (!(txt[i] == ' ' || (txt[i] >= 'A' && txt[i] <= 'Z'))) {
-			vds_set_why(why, whylen,
+			why_set(why, whylen,
 				    "header: country is not "
 				    "letters");
 			return 0;
@@ -188,7 +188,7 @@ icao_header(const unsigned char *b, size_t n, struct vds_core *core,
 		if (n < pos + 6 ||
 		    c40_decode(b + pos, 6, txt, sizeof(txt), &tl) != SA_OK ||
 		    tl != 9 || !is_alnum_upper(txt, 9)) {
-			vds_set_why(why, whylen,
+			why_set(why, whylen,
 				    "header: signer and "
 				    "reference are not 9 C40 "
 				    "characters");
@@ -204,7 +204,7 @@ icao_header(const unsigned char *b, size_t n, struct vds_core *core,
 		if (n < pos + 4 ||
 		    c40_decode(b + pos, 4, txt, sizeof(txt), &tl) != SA_OK ||
 		    tl != 6 || !is_alnum_upper(txt, 6)) {
-			vds_set_why(why, whylen,
+			why_set(why, whylen,
 				    "header: signer and length are "
 				    "not 6 C40 characters");
 			return 0;
@@ -216,7 +216,7 @@ icao_header(const unsigned char *b, size_t n, struct vds_core *core,
 			/* TR-03171 writes the length in decimal. */
 			if (!isdigit((unsigned char)txt[4]) ||
 			    !isdigit((unsigned char)txt[5])) {
-				vds_set_why(why, whylen,
+				why_set(why, whylen,
 					    "header: DEZV reference "
 					    "length is not decimal");
 				return 0;
@@ -229,7 +229,7 @@ icao_header(const unsigned char *b, size_t n, struct vds_core *core,
 			char hex[3] = {txt[4], txt[5], '\0'};
 			if (!isxdigit((unsigned char)txt[4]) ||
 			    !isxdigit((unsigned char)txt[5])) {
-				vds_set_why(why, whylen,
+				why_set(why, whylen,
 					    "header: reference "
 					    "length is not hex");
 				return 0;
@@ -247,7 +247,7 @@ icao_header(const unsigned char *b, size_t n, struct vds_core *core,
 			    c40_decode(b + pos, 2, rest, sizeof(rest), &rl) !=
 				SA_OK ||
 			    rl != 3 || !is_alnum_upper(rest, 3)) {
-				vds_set_why(why, whylen,
+				why_set(why, whylen,
 					    "header: zero "
 					    "reference length without a "
 					    "version-3 reference");
@@ -263,7 +263,7 @@ icao_header(const unsigned char *b, size_t n, struct vds_core *core,
 			    c40_decode(b + pos, refbytes, txt, sizeof(txt),
 				       &tl) != SA_OK ||
 			    tl != reflen || !is_alnum_upper(txt, tl)) {
-				vds_set_why(why, whylen,
+				why_set(why, whylen,
 					    "header: certificate "
 					    "reference of %zu characters does "
 					    "not decode",
@@ -275,17 +275,17 @@ icao_header(const unsigned char *b, size_t n, struct vds_core *core,
 		}
 	}
 	if (n < pos + 8) {
-		vds_set_why(why, whylen,
+		why_set(why, whylen,
 			    "header: truncated in the dates or "
 			    "document reference");
 		return 0;
 	}
 	if (!icao_date(b + pos, ic->issue_date, &issue_unix)) {
-		vds_set_why(why, whylen, "header: invalid issue date");
+		why_set(why, whylen, "header: invalid issue date");
 		return 0;
 	}
 	if (!icao_date(b + pos + 3, ic->sig_date, &core->signing_time)) {
-		vds_set_why(why, whylen, "header: invalid signature date");
+		why_set(why, whylen, "header: invalid signature date");
 		return 0;
 	}
 	ic->feature_ref = b[pos + 6];
@@ -352,7 +352,7 @@ vds_icao_parse(const unsigned char *seal, size_t n, struct vds_core *core,
 	memset(&c, 0, sizeof(c));
 	if (n < 2 || seal[0] != ICAO_MAGIC ||
 	    (seal[1] != ICAO_V3 && seal[1] != ICAO_V4)) {
-		vds_set_why(why, whylen,
+		why_set(why, whylen,
 			    "header: not an ICAO seal of version "
 			    "3 or 4");
 		return SA_ERR_SEAL_DECODE;
@@ -371,7 +371,7 @@ vds_icao_parse(const unsigned char *seal, size_t n, struct vds_core *core,
 
 		pos++;
 		if (icao_tlv_len(seal, n, &pos, &len, &ic->quirks) != 0) {
-			vds_set_why(why, whylen,
+			why_set(why, whylen,
 				    "message zone: tag 0x%02x at "
 				    "offset %zu has a bad or overlong length",
 				    tag, start);
@@ -381,7 +381,7 @@ vds_icao_parse(const unsigned char *seal, size_t n, struct vds_core *core,
 			size_t half = len / 2;
 			if (len % 2 != 0 || (half != 28 && half != 32 &&
 					     half != 48 && half != 64)) {
-				vds_set_why(why, whylen,
+				why_set(why, whylen,
 					    "signature: %zu bytes "
 					    "is not r || s of a supported "
 					    "size",
@@ -391,7 +391,7 @@ vds_icao_parse(const unsigned char *seal, size_t n, struct vds_core *core,
 			/* Nothing may follow the signature: it would be
 			 * unsigned data presented as part of the seal. */
 			if (pos + len != n) {
-				vds_set_why(why, whylen,
+				why_set(why, whylen,
 					    "signature: %zu bytes "
 					    "follow it",
 					    n - pos - len);
@@ -405,7 +405,7 @@ vds_icao_parse(const unsigned char *seal, size_t n, struct vds_core *core,
 		/* Two values for one tag would leave the reader to pick
 		 * one: refuse. */
 		if (seen[tag]) {
-			vds_set_why(why, whylen,
+			why_set(why, whylen,
 				    "message zone: tag 0x%02x "
 				    "appears twice",
 				    tag);
@@ -419,7 +419,7 @@ vds_icao_parse(const unsigned char *seal, size_t n, struct vds_core *core,
 		pos += len;
 	}
 	if (ic->nfeatures == 0) {
-		vds_set_why(why, whylen, "message zone: no features");
+		why_set(why, whylen, "message zone: no features");
 		goto out;
 	}
 	*core = c;

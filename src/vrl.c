@@ -15,21 +15,6 @@
 
 #define NS_DSIG "http://www.w3.org/2000/09/xmldsig#"
 
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whylen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
-
 static int
 fp_cmp(const void *a, const void *b)
 {
@@ -114,7 +99,7 @@ parse_doc(xmlDocPtr doc, struct vrl *v, char *why, size_t whylen)
 	char text[80];
 
 	if (root == NULL || !is_vrl_el(root, "SealRevocationList")) {
-		set_why(why, whylen, "root is not SealRevocationList in %s",
+		why_set(why, whylen, "root is not SealRevocationList in %s",
 			VRL_NS);
 		return SA_ERR_TRUST_LIST;
 	}
@@ -126,7 +111,7 @@ parse_doc(xmlDocPtr doc, struct vrl *v, char *why, size_t whylen)
 		    strcmp((const char *)c->name, "Signature") == 0)
 			continue;
 		if (node_text(c, text, sizeof(text)) != 0) {
-			set_why(why, whylen, "element %.40s is not short text",
+			why_set(why, whylen, "element %.40s is not short text",
 				(const char *)c->name);
 			return SA_ERR_TRUST_LIST;
 		}
@@ -135,30 +120,30 @@ parse_doc(xmlDocPtr doc, struct vrl *v, char *why, size_t whylen)
 
 			if (text[0] < '0' || text[0] > '9' ||
 			    strlen(text) > 19) {
-				set_why(why, whylen, "bad SequenceNumber");
+				why_set(why, whylen, "bad SequenceNumber");
 				return SA_ERR_TRUST_LIST;
 			}
 			v->sequence = strtoull(text, &end, 10);
 			if (*end != '\0') {
-				set_why(why, whylen, "bad SequenceNumber");
+				why_set(why, whylen, "bad SequenceNumber");
 				return SA_ERR_TRUST_LIST;
 			}
 			have_seq = 1;
 		} else if (is_vrl_el(c, "IssueTime") && !have_issued) {
 			if (tsl_parse_time(text, &v->issued) != SA_OK) {
-				set_why(why, whylen, "bad IssueTime");
+				why_set(why, whylen, "bad IssueTime");
 				return SA_ERR_TRUST_LIST;
 			}
 			have_issued = 1;
 		} else if (is_vrl_el(c, "NextUpdate") && !have_next) {
 			if (tsl_parse_time(text, &v->next_update) != SA_OK) {
-				set_why(why, whylen, "bad NextUpdate");
+				why_set(why, whylen, "bad NextUpdate");
 				return SA_ERR_TRUST_LIST;
 			}
 			have_next = 1;
 		} else if (is_vrl_el(c, "Revoked")) {
 			if (v->n >= VRL_MAX_ENTRIES) {
-				set_why(why, whylen, "more than %d entries",
+				why_set(why, whylen, "more than %d entries",
 					VRL_MAX_ENTRIES);
 				return SA_ERR_TRUST_LIST;
 			}
@@ -172,7 +157,7 @@ parse_doc(xmlDocPtr doc, struct vrl *v, char *why, size_t whylen)
 				cap = ncap;
 			}
 			if (parse_fp(text, v->fps[v->n]) != 0) {
-				set_why(why, whylen,
+				why_set(why, whylen,
 					"Revoked is not 64 lowercase hex "
 					"digits");
 				return SA_ERR_TRUST_LIST;
@@ -181,13 +166,13 @@ parse_doc(xmlDocPtr doc, struct vrl *v, char *why, size_t whylen)
 		} else {
 			/* unknown or repeated elements: two values invite
 			 * two readings */
-			set_why(why, whylen, "unexpected or repeated %.40s",
+			why_set(why, whylen, "unexpected or repeated %.40s",
 				(const char *)c->name);
 			return SA_ERR_TRUST_LIST;
 		}
 	}
 	if (!have_seq || !have_issued || !have_next) {
-		set_why(why, whylen,
+		why_set(why, whylen,
 			"SequenceNumber, IssueTime and NextUpdate are "
 			"required");
 		return SA_ERR_TRUST_LIST;
@@ -196,7 +181,7 @@ parse_doc(xmlDocPtr doc, struct vrl *v, char *why, size_t whylen)
 		qsort(v->fps, v->n, 32, fp_cmp);
 		for (size_t i = 1; i < v->n; i++)
 			if (memcmp(v->fps[i - 1], v->fps[i], 32) == 0) {
-				set_why(why, whylen, "duplicate entry");
+				why_set(why, whylen, "duplicate entry");
 				return SA_ERR_TRUST_LIST;
 			}
 	}
@@ -226,7 +211,7 @@ vrl_load(const unsigned char *xml, size_t n, EVP_PKEY *const *pinned,
 		goto out;
 	rc = xmldsig_verify(doc, pinned, npinned, &res);
 	if (rc != SA_OK) {
-		set_why(why, whylen, "signature: %s", res.reason);
+		why_set(why, whylen, "signature: %s", res.reason);
 		goto out;
 	}
 	*out = v;

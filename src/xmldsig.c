@@ -156,21 +156,6 @@ quiet_thread(void)
 	xmlsec_last_error[0] = '\0';
 }
 
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whylen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
-
 /* What the parser hooks record while a document is parsed. */
 struct parse_state {
 	int saw_doctype;
@@ -220,17 +205,17 @@ xmldsig_parse(const unsigned char *xml, size_t n, xmlDocPtr *out, char *why,
 	memset(&ps, 0, sizeof(ps));
 	rc = xmldsig_global_init();
 	if (rc != SA_OK) {
-		set_why(why, whylen, "XML libraries failed to initialise");
+		why_set(why, whylen, "XML libraries failed to initialise");
 		return rc;
 	}
 	quiet_thread();
 	rc = SA_ERR_TRUST_LIST;
 	if (xml == NULL || n == 0) {
-		set_why(why, whylen, "empty document");
+		why_set(why, whylen, "empty document");
 		goto out;
 	}
 	if (n > XMLDSIG_MAX_DOC) {
-		set_why(why, whylen, "document of %zu bytes exceeds %u", n,
+		why_set(why, whylen, "document of %zu bytes exceeds %u", n,
 			XMLDSIG_MAX_DOC);
 		goto out;
 	}
@@ -251,17 +236,17 @@ xmldsig_parse(const unsigned char *xml, size_t n, xmlDocPtr *out, char *why,
 				XML_PARSE_NONET | XML_PARSE_NOERROR |
 				    XML_PARSE_NOWARNING);
 	if (ps.saw_doctype || (doc != NULL && doc->intSubset != NULL)) {
-		set_why(why, whylen, "document has a DOCTYPE");
+		why_set(why, whylen, "document has a DOCTYPE");
 		goto out;
 	}
 	if (doc == NULL || !ctxt->wellFormed) {
-		set_why(why, whylen, "XML parse error at line %d: %s",
+		why_set(why, whylen, "XML parse error at line %d: %s",
 			ps.err_line,
 			ps.err[0] != '\0' ? ps.err : "not well-formed");
 		goto out;
 	}
 	if (xmlDocGetRootElement(doc) == NULL) {
-		set_why(why, whylen, "document has no root element");
+		why_set(why, whylen, "document has no root element");
 		goto out;
 	}
 	*out = doc;
@@ -442,7 +427,7 @@ check_reference(xmlDocPtr doc, xmlNodePtr sig, xmlNodePtr ref, int *ndoc,
 	int is_doc;
 
 	if (uri == NULL) {
-		set_why(res->reason, sizeof(res->reason),
+		why_set(res->reason, sizeof(res->reason),
 			"a Reference has no URI");
 		goto out;
 	}
@@ -469,20 +454,20 @@ check_reference(xmlDocPtr doc, xmlNodePtr sig, xmlNodePtr ref, int *ndoc,
 		c = next_elem(c);
 	}
 	if (is_doc && ntrans == 0) {
-		set_why(res->reason, sizeof(res->reason),
+		why_set(res->reason, sizeof(res->reason),
 			"the URI=\"\" Reference lacks the enveloped-signature "
 			"transform");
 		goto out;
 	}
 	if (!is_elem(c, NS_DSIG, "DigestMethod")) {
-		set_why(res->reason, sizeof(res->reason),
+		why_set(res->reason, sizeof(res->reason),
 			"a Reference has no DigestMethod");
 		goto out;
 	}
 	xmlFree(alg);
 	alg = alg_of(c);
 	if (!in_list(alg, digest_algs, ARRAY_LEN(digest_algs))) {
-		set_why(res->reason, sizeof(res->reason),
+		why_set(res->reason, sizeof(res->reason),
 			"digest method %s is not allowed",
 			alg != NULL ? (const char *)alg : "(none)");
 		goto out;
@@ -495,28 +480,28 @@ check_reference(xmlDocPtr doc, xmlNodePtr sig, xmlNodePtr ref, int *ndoc,
 	/* Any other reference must name our own SignedProperties. */
 	if (uri[0] != '#' || uri[1] == '\0' ||
 	    xmlValidateNCName(uri + 1, 0) != 0) {
-		set_why(res->reason, sizeof(res->reason),
+		why_set(res->reason, sizeof(res->reason),
 			"Reference URI \"%.80s\" is not a same-document Id",
 			(const char *)uri);
 		goto out;
 	}
 	if (type != NULL &&
 	    !xmlStrEqual(type, (const xmlChar *)ALG_XADES_SP_TYPE)) {
-		set_why(res->reason, sizeof(res->reason),
+		why_set(res->reason, sizeof(res->reason),
 			"Reference type %.80s is not SignedProperties",
 			(const char *)type);
 		goto out;
 	}
 	sp = find_signed_properties(sig, uri + 1);
 	if (sp == NULL) {
-		set_why(res->reason, sizeof(res->reason),
+		why_set(res->reason, sizeof(res->reason),
 			"Reference %.80s does not point at this signature's "
 			"SignedProperties",
 			(const char *)uri);
 		goto out;
 	}
 	if (!id_is_unique(doc, sp, uri + 1) || !register_id(doc, sp, uri + 1)) {
-		set_why(res->reason, sizeof(res->reason),
+		why_set(res->reason, sizeof(res->reason),
 			"Id %.80s is not unique in the document",
 			(const char *)uri + 1);
 		goto out;
@@ -525,7 +510,7 @@ check_reference(xmlDocPtr doc, xmlNodePtr sig, xmlNodePtr ref, int *ndoc,
 	ret = 0;
 	goto out;
 bad_transform:
-	set_why(res->reason, sizeof(res->reason),
+	why_set(res->reason, sizeof(res->reason),
 		"Reference \"%.80s\" has a transform outside the profile "
 		"(%.80s)",
 		(const char *)uri, alg != NULL ? (const char *)alg : "?");
@@ -552,51 +537,51 @@ check_profile(xmlDocPtr doc, xmlNodePtr sig, size_t *nrefs,
 	size_t n = 0;
 
 	if (!is_elem(si, NS_DSIG, "SignedInfo")) {
-		set_why(res->reason, sizeof(res->reason),
+		why_set(res->reason, sizeof(res->reason),
 			"ds:Signature does not start with SignedInfo");
 		goto out;
 	}
 	if (!is_elem(next_elem(si), NS_DSIG, "SignatureValue")) {
-		set_why(res->reason, sizeof(res->reason),
+		why_set(res->reason, sizeof(res->reason),
 			"SignedInfo is not followed by SignatureValue");
 		goto out;
 	}
 	c = first_elem(si);
 	if (!is_elem(c, NS_DSIG, "CanonicalizationMethod")) {
-		set_why(res->reason, sizeof(res->reason),
+		why_set(res->reason, sizeof(res->reason),
 			"SignedInfo has no CanonicalizationMethod");
 		goto out;
 	}
 	alg = alg_of(c);
 	if (!in_list(alg, c14n_algs, ARRAY_LEN(c14n_algs))) {
-		set_why(res->reason, sizeof(res->reason),
+		why_set(res->reason, sizeof(res->reason),
 			"canonicalisation %.80s is not allowed",
 			alg != NULL ? (const char *)alg : "(none)");
 		goto out;
 	}
 	c = next_elem(c);
 	if (!is_elem(c, NS_DSIG, "SignatureMethod")) {
-		set_why(res->reason, sizeof(res->reason),
+		why_set(res->reason, sizeof(res->reason),
 			"SignedInfo has no SignatureMethod");
 		goto out;
 	}
 	xmlFree(alg);
 	alg = alg_of(c);
 	if (!in_list(alg, sig_algs, ARRAY_LEN(sig_algs))) {
-		set_why(res->reason, sizeof(res->reason),
+		why_set(res->reason, sizeof(res->reason),
 			"signature method %.80s is not allowed",
 			alg != NULL ? (const char *)alg : "(none)");
 		goto out;
 	}
 	if (first_elem(c) != NULL) {
 		/* HMACOutputLength and friends have no place here */
-		set_why(res->reason, sizeof(res->reason),
+		why_set(res->reason, sizeof(res->reason),
 			"SignatureMethod has parameters");
 		goto out;
 	}
 	for (c = next_elem(c); c != NULL; c = next_elem(c)) {
 		if (!is_elem(c, NS_DSIG, "Reference")) {
-			set_why(res->reason, sizeof(res->reason),
+			why_set(res->reason, sizeof(res->reason),
 				"SignedInfo holds %.40s, not a Reference",
 				(const char *)c->name);
 			goto out;
@@ -606,7 +591,7 @@ check_profile(xmlDocPtr doc, xmlNodePtr sig, size_t *nrefs,
 		n++;
 	}
 	if (ndoc != 1) {
-		set_why(
+		why_set(
 		    res->reason, sizeof(res->reason),
 		    "SignedInfo has %d whole-document (URI=\"\") references; "
 		    "exactly one is required",
@@ -614,7 +599,7 @@ check_profile(xmlDocPtr doc, xmlNodePtr sig, size_t *nrefs,
 		goto out;
 	}
 	if (nprops > 1) {
-		set_why(res->reason, sizeof(res->reason),
+		why_set(res->reason, sizeof(res->reason),
 			"SignedInfo references SignedProperties %d times",
 			nprops);
 		goto out;
@@ -795,7 +780,7 @@ try_key(xmlNodePtr sig, EVP_PKEY *pkey, size_t nrefs,
 	xmlsec_last_error[0] = '\0';
 	ret = 0;
 	if (xmlSecDSigCtxVerify(ctx, sig) < 0) {
-		set_why(res->reason, sizeof(res->reason),
+		why_set(res->reason, sizeof(res->reason),
 			"signature not verified: %s",
 			xmlsec_last_error[0] != '\0' ? xmlsec_last_error
 						     : "xmlsec error");
@@ -807,7 +792,7 @@ try_key(xmlNodePtr sig, EVP_PKEY *pkey, size_t nrefs,
 		    xmlSecPtrListGetItem(&ctx->signedInfoReferences, i);
 
 		if (r == NULL || r->status != xmlSecDSigStatusSucceeded) {
-			set_why(res->reason, sizeof(res->reason),
+			why_set(res->reason, sizeof(res->reason),
 				"digest of Reference \"%.80s\" does not match",
 				r != NULL && r->uri != NULL
 				    ? (const char *)r->uri
@@ -819,13 +804,13 @@ try_key(xmlNodePtr sig, EVP_PKEY *pkey, size_t nrefs,
 			have_doc = 1;
 	}
 	if (ctx->status != xmlSecDSigStatusSucceeded) {
-		set_why(res->reason, sizeof(res->reason),
+		why_set(res->reason, sizeof(res->reason),
 			"SignatureValue does not verify with the pinned key");
 		goto out;
 	}
 	/* Every reference we checked must have been processed and verified. */
 	if ((size_t)n != nrefs || !have_doc) {
-		set_why(res->reason, sizeof(res->reason),
+		why_set(res->reason, sizeof(res->reason),
 			"only %u of %zu references were verified",
 			(unsigned int)n, nrefs);
 		goto out;
@@ -881,26 +866,26 @@ xmldsig_verify(xmlDocPtr doc, EVP_PKEY *const *pinned, size_t npinned,
 	res->status = XMLDSIG_MALFORMED;
 	rc = xmldsig_global_init();
 	if (rc != SA_OK) {
-		set_why(res->reason, sizeof(res->reason),
+		why_set(res->reason, sizeof(res->reason),
 			"XML libraries failed to initialise");
 		return rc;
 	}
 	quiet_thread();
 	root = doc != NULL ? xmlDocGetRootElement(doc) : NULL;
 	if (root == NULL) {
-		set_why(res->reason, sizeof(res->reason), "no root element");
+		why_set(res->reason, sizeof(res->reason), "no root element");
 		return SA_ERR_TRUST_LIST;
 	}
 	nsig = count_signatures(root, &sig);
 	if (nsig == 0) {
 		res->status = XMLDSIG_NO_SIGNATURE;
-		set_why(res->reason, sizeof(res->reason),
+		why_set(res->reason, sizeof(res->reason),
 			"the document has no ds:Signature");
 		return SA_ERR_TRUST_LIST_SIG;
 	}
 	/* One signature only, as DSS requires: which one would we believe? */
 	if (nsig > 1) {
-		set_why(res->reason, sizeof(res->reason),
+		why_set(res->reason, sizeof(res->reason),
 			"the document has %zu ds:Signature elements; exactly "
 			"one is required",
 			nsig);
@@ -908,7 +893,7 @@ xmldsig_verify(xmlDocPtr doc, EVP_PKEY *const *pinned, size_t npinned,
 	}
 	/* Enveloped means child of the root: anywhere else signs a part. */
 	if (sig->parent != root) {
-		set_why(res->reason, sizeof(res->reason),
+		why_set(res->reason, sizeof(res->reason),
 			"ds:Signature is not a child of the root element");
 		return SA_ERR_TRUST_LIST;
 	}
@@ -917,7 +902,7 @@ xmldsig_verify(xmlDocPtr doc, EVP_PKEY *const *pinned, size_t npinned,
 	res->signer = keyinfo_cert(sig);
 	res->status = XMLDSIG_BAD_SIGNATURE;
 	if (npinned == 0) {
-		set_why(res->reason, sizeof(res->reason), "no pinned key");
+		why_set(res->reason, sizeof(res->reason), "no pinned key");
 		return SA_ERR_TRUST_LIST_SIG;
 	}
 	for (size_t i = 0; i < npinned; i++) {
@@ -927,14 +912,14 @@ xmldsig_verify(xmlDocPtr doc, EVP_PKEY *const *pinned, size_t npinned,
 			continue;
 		ok = try_key(sig, pinned[i], nrefs, res);
 		if (ok < 0) {
-			set_why(res->reason, sizeof(res->reason),
+			why_set(res->reason, sizeof(res->reason),
 				"could not set up signature verification");
 			return SA_ERR_INTERNAL;
 		}
 		if (ok == 1) {
 			res->status = XMLDSIG_VALID;
 			res->key_index = (int)i;
-			set_why(res->reason, sizeof(res->reason),
+			why_set(res->reason, sizeof(res->reason),
 				"verified with pinned key %zu", i);
 			return SA_OK;
 		}
