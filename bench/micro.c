@@ -72,6 +72,8 @@ struct micro_env {
 	struct estore *es;
 	json_t *verify_body;
 	char verify_body_text[1024];
+	char pub_pem[512];
+	struct dstore *ds; /* SQLite, one enrollment stored */
 	char tmp_dir[1024];
 	char trust_dir[1024 + 32];
 };
@@ -170,6 +172,35 @@ bench_verify(struct micro_env *env, uint64_t iters)
 					strlen(env->verify_msg), env->verify_sig,
 					sizeof(env->verify_sig)) != SA_OK)
 			return -1;
+	return 0;
+}
+
+static int
+bench_pubkey_pem(struct micro_env *env, uint64_t iters)
+{
+	EVP_PKEY *k;
+	uint64_t i;
+
+	for (i = 0; i < iters; i++) {
+		if (ecdsa_pubkey_from_pem(env->pub_pem, strlen(env->pub_pem),
+					  &k) != SA_OK)
+			return -1;
+		EVP_PKEY_free(k);
+	}
+	return 0;
+}
+
+static int
+bench_enroll_get(struct micro_env *env, uint64_t iters)
+{
+	struct enrollment e;
+	uint64_t i;
+
+	for (i = 0; i < iters; i++) {
+		if (dstore_enroll_get(env->ds, "BENCH-000001", &e) != SA_OK)
+			return -1;
+		enrollment_free(&e);
+	}
 	return 0;
 }
 
@@ -426,8 +457,12 @@ micro_setup(struct micro_env *env)
 	unsigned char *pem = NULL;
 	size_t pem_len;
 	X509 *cert = NULL;
-	BIO *bio = NULL;
-	int rc = -1;
+	BIO *bio = NULL, *pb = NULL;
+	struct enrollment en;
+	char url[1024 + 80];
+	char *pp;
+	long pn;
+	int had_prev = 0, rc = -1;
 
 	if (rand_bytes(env->otp_secret, sizeof(env->otp_secret)) != SA_OK ||
 	    ecdsa_generate_p256(&env->key) != SA_OK)
@@ -503,6 +538,29 @@ micro_setup(struct micro_env *env)
 		goto out;
 	}
 
+	if ((pb = BIO_new(BIO_s_mem())) == NULL ||
+	    PEM_write_bio_PUBKEY(pb, env->key) != 1 ||
+	    (pn = BIO_get_mem_data(pb, &pp)) <= 0 ||
+	    (size_t)pn >= sizeof(env->pub_pem))
+		goto out;
+	memcpy(env->pub_pem, pp, (size_t)pn);
+	env->pub_pem[pn] = '\0';
+	snprintf(url, sizeof(url), "sqlite://%s/enroll.db", env->trust_dir);
+	memset(&en, 0, sizeof(en));
+	snprintf(en.token_id, sizeof(en.token_id), "BENCH-000001");
+	snprintf(en.device_id, sizeof(en.device_id), "bench-device");
+	en.public_key_pem = env->pub_pem;
+	en.fcm_token = (char *)"bench-fcm-token";
+	snprintf(en.trust_level, sizeof(en.trust_level), "high");
+	en.claims = (char *)"{\"givenName\":\"ERIKA\",\"familyName\":"
+			    "\"MUSTERMANN\"}";
+	memset(en.seal_fingerprint, 'a', 64);
+	en.created_at = now_unix();
+	en.expires_at = en.created_at + 86400 * 365;
+	if (dstore_open(url, &env->ds) != SA_OK ||
+	    dstore_enroll_put(env->ds, &en, NULL, &had_prev) != SA_OK)
+		goto out;
+
 	if (estore_open("mem:", &env->es) != SA_OK ||
 	    bench_estore_set(env, MICRO_ESTORE_KEYS) != 0)
 		goto out;
@@ -530,6 +588,7 @@ out:
 	free(sig_b64);
 	free(pem);
 	BIO_free(bio);
+	BIO_free(pb);
 	X509_free(cert);
 	return rc;
 }
@@ -548,6 +607,8 @@ micro_teardown(struct micro_env *env)
 		trust_close(env->trust);
 	if (env->es != NULL)
 		estore_close(env->es);
+	if (env->ds != NULL)
+		dstore_close(env->ds);
 	micro_rm_tree(env->trust_dir);
 	OPENSSL_cleanse(env->otp_secret, sizeof(env->otp_secret));
 }
@@ -608,6 +669,8 @@ main(int argc, char **argv)
 	    {"jwt_sign_es256", bench_jwt},
 	    {"ecdsa_sign_sha256_raw", bench_sign},
 	    {"ecdsa_verify_sha256", bench_verify},
+	    {"ecdsa_pubkey_from_pem", bench_pubkey_pem},
+	    {"dstore_enroll_get (sqlite)", bench_enroll_get},
 	    {"vds_decode", bench_vds_decode},
 	    {"vds_decode+verify_signature", bench_vds_decode_verify},
 	    {"trust_verify_seal (warm)", bench_trust_verify},
