@@ -107,8 +107,11 @@ static const struct setting settings[] = {
 	  "HTTP worker threads; 0: four per core (handlers wait for audit commits)"),
 	L("SEALAUTH_CONNECTION_LIMIT", NULL, connection_limit, "20000", 16,
 	  1000000, "maximum concurrent HTTP connections"),
-	L("SEALAUTH_CONNECTION_MEMORY", NULL, connection_memory, "16384", 4096,
-	  1048576, "bytes of header memory per HTTP connection"),
+	L("SEALAUTH_CONNECTION_MEMORY", NULL, connection_memory, "8192", 4096,
+	  1048576,
+	  "bytes of header memory per HTTP connection; upgraded WebSockets keep "
+	  "it, so it sets most of their cost (4096: about 16.8 KB per idle "
+	  "socket, but header blocks over about 3 KB are refused)"),
 	L("SEALAUTH_CONNECTION_TIMEOUT", NULL, connection_timeout, "30", 1, 3600,
 	  "seconds an idle HTTP connection is kept"),
 	L("SEALAUTH_BODY_LIMIT", NULL, body_limit, "65536", 1024, 16777216,
