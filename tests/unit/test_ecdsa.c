@@ -554,10 +554,76 @@ test_private_pem_round_trip(void **state)
 	EVP_PKEY_free(back);
 }
 
+/* pem_of_spki wraps DER in a PUBLIC KEY PEM block. */
+static char *
+pem_of_spki(const unsigned char *der, size_t n)
+{
+	char *b64 = b64_encode(der, n), *pem = NULL;
+
+	assert_non_null(b64);
+	assert_true(asprintf(&pem, "-----BEGIN PUBLIC KEY-----\n%s\n"
+				   "-----END PUBLIC KEY-----\n", b64) > 0);
+	free(b64);
+	return pem;
+}
+
+static void
+test_fast_pubkey_path_checks_the_point(void **state)
+{
+	static const unsigned char prefix[26] = {
+	    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d,
+	    0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01,
+	    0x07, 0x03, 0x42, 0x00};
+	unsigned char der[91], x[32], y[32];
+	EVP_PKEY *key = NULL, *back = NULL;
+	char *pem;
+
+	/* A real key parses and keeps its point. */
+	assert_int_equal(ecdsa_generate_p256(&key), SA_OK);
+	assert_int_equal(ecdsa_pubkey_xy(key, x, y), SA_OK);
+	memcpy(der, prefix, 26);
+	der[26] = 0x04;
+	memcpy(der + 27, x, 32);
+	memcpy(der + 59, y, 32);
+	pem = pem_of_spki(der, sizeof(der));
+	assert_int_equal(ecdsa_pubkey_from_pem(pem, strlen(pem), &back), SA_OK);
+	assert_int_equal(EVP_PKEY_eq(key, back), 1);
+	EVP_PKEY_free(back);
+	back = NULL;
+	free(pem);
+	/* A point off the curve is refused. */
+	der[90] ^= 1;
+	pem = pem_of_spki(der, sizeof(der));
+	assert_int_equal(ecdsa_pubkey_from_pem(pem, strlen(pem), &back),
+			 SA_ERR_VALIDATION);
+	assert_null(back);
+	free(pem);
+	/* (0, 0) is no point either. */
+	memset(der + 27, 0, 64);
+	pem = pem_of_spki(der, sizeof(der));
+	assert_int_equal(ecdsa_pubkey_from_pem(pem, strlen(pem), &back),
+			 SA_ERR_VALIDATION);
+	free(pem);
+	/* Trailing text after the block is refused on both paths. */
+	memcpy(der + 27, x, 32);
+	memcpy(der + 59, y, 32);
+	pem = pem_of_spki(der, sizeof(der));
+	{
+		char *junk = NULL;
+		assert_true(asprintf(&junk, "%sjunk\n", pem) > 0);
+		assert_int_equal(ecdsa_pubkey_from_pem(junk, strlen(junk), &back),
+				 SA_ERR_VALIDATION);
+		free(junk);
+	}
+	free(pem);
+	EVP_PKEY_free(key);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_fast_pubkey_path_checks_the_point),
 	    cmocka_unit_test(test_rfc7515_a3_der_matches_raw),
 	    cmocka_unit_test(test_rfc7515_a3_verifies_both_encodings),
 	    cmocka_unit_test(test_a3_coordinates_and_private_forms),
