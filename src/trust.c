@@ -45,6 +45,10 @@ struct trust_signer {
 	char cert_id[5];
 	X509 *cert;
 	int64_t fetched_at;
+	/* The chain (signature, CRL, validity) checked out for any signing
+	 * time in [ok_from, ok_to]: nothing else in it depends on the time. */
+	int ok;
+	int64_t ok_from, ok_to;
 };
 
 /*
@@ -1205,6 +1209,73 @@ asn1_before(const ASN1_TIME *a, int64_t t)
 	return a != NULL && X509_cmp_time(a, &tt) < 0;
 }
 
+/* asn1_unix converts an ASN1_TIME to Unix seconds; 0 on failure. */
+static int64_t
+asn1_unix(const ASN1_TIME *a)
+{
+	struct tm tm;
+
+	if (a == NULL || ASN1_TIME_to_tm(a, &tm) != 1)
+		return 0;
+	return (int64_t)timegm(&tm);
+}
+
+/*
+ * chain_cached tells whether this snapshot already verified the signer's
+ * chain for a signing time window holding st. X509_verify_cert (with the
+ * CRL) costs more than the seal's own signature; within one snapshot its
+ * outcome depends on the signing time only through the validity windows
+ * of the signer and the CA, which the cached window is.
+ */
+static int
+chain_cached(struct trust_snap *s, size_t ca, const char *cert_id, X509 *cert,
+	     int64_t st)
+{
+	int hit = 0;
+
+	pthread_mutex_lock(&s->signers_lock);
+	for (size_t i = 0; i < s->nsigners; i++) {
+		struct trust_signer *e = &s->signers[i];
+		if (e->ca == ca && e->cert == cert &&
+		    strcmp(e->cert_id, cert_id) == 0) {
+			hit = e->ok && st >= e->ok_from && st <= e->ok_to;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->signers_lock);
+	return hit;
+}
+
+/* chain_remember records a successful chain check's validity window. */
+static void
+chain_remember(struct trust_snap *s, size_t ca, const char *cert_id, X509 *cert,
+	       X509 *ca_cert)
+{
+	int64_t from = asn1_unix(X509_get0_notBefore(cert));
+	int64_t to = asn1_unix(X509_get0_notAfter(cert));
+	int64_t cfrom = asn1_unix(X509_get0_notBefore(ca_cert));
+	int64_t cto = asn1_unix(X509_get0_notAfter(ca_cert));
+
+	if (from == 0 || to == 0 || cfrom == 0 || cto == 0)
+		return;
+	if (cfrom > from)
+		from = cfrom;
+	if (cto < to)
+		to = cto;
+	pthread_mutex_lock(&s->signers_lock);
+	for (size_t i = 0; i < s->nsigners; i++) {
+		struct trust_signer *e = &s->signers[i];
+		if (e->ca == ca && e->cert == cert &&
+		    strcmp(e->cert_id, cert_id) == 0) {
+			e->ok = 1;
+			e->ok_from = from;
+			e->ok_to = to;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->signers_lock);
+}
+
 /* verify_in verifies a decoded seal against one snapshot. */
 static enum sa_err
 verify_in(struct trust_snap *s, const struct vds *seal, int64_t now,
@@ -1317,6 +1388,8 @@ verify_in(struct trust_snap *s, const struct vds *seal, int64_t now,
 			   "the CRL of CA %s has passed its nextUpdate", ca_id);
 		goto out;
 	}
+	if (chain_cached(s, ci, cert_id, signer, st))
+		goto chain_ok;
 	ctx = X509_STORE_CTX_new();
 	if (ctx == NULL || !X509_STORE_CTX_init(ctx, ca->store, signer, NULL)) {
 		rc = SA_ERR_NOMEM;
@@ -1355,6 +1428,8 @@ verify_in(struct trust_snap *s, const struct vds *seal, int64_t now,
 		}
 		goto out;
 	}
+	chain_remember(s, ci, cert_id, signer, ca->cert);
+chain_ok:
 	if (!(X509_get_extension_flags(signer) & EXFLAG_KUSAGE) ||
 	    !(X509_get_key_usage(signer) & KU_DIGITAL_SIGNATURE)) {
 		rc = SA_ERR_TRUST_USAGE;

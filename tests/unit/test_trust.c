@@ -437,6 +437,14 @@ test_signer_validity(void **state)
 	v = issue(dir, T0 - YEAR, "TID-3");
 	assert_int_equal(trust_verify_seal(t, v, T0, &res), SA_OK);
 	vds_free(v);
+	/* a checked chain is remembered only for its validity window: after
+	 * that success, a seal signed outside it still fails */
+	v = issue(dir, T0, "TID-2b");
+	expect_step(t, v, T0, SA_ERR_TRUST_EXPIRY, "expiry");
+	vds_free(v);
+	v = issue(dir, T0 - YEAR + 60, "TID-3b");
+	assert_int_equal(trust_verify_seal(t, v, T0, &res), SA_OK);
+	vds_free(v);
 	/* not yet valid when it signed */
 	v = issue(dir, T0 - 3 * YEAR, "TID-4");
 	expect_step(t, v, T0, SA_ERR_TRUST_EXPIRY, "expiry");
