@@ -437,10 +437,6 @@ ecdsa_privkey_from_pem(const char *pem, size_t n, EVP_PKEY **out)
 
 	if (!pem_check_shape(pem, n, begins))
 		return SA_ERR_VALIDATION;
-	/* The common case, uncompressed P-256, without the slow decoder. */
-	if ((rc = pubkey_fast(pem, n, out)) != SA_ERR_NOT_FOUND)
-		return rc;
-	rc = SA_ERR_VALIDATION;
 	if ((bio = BIO_new_mem_buf(pem, (int)n)) == NULL)
 		return SA_ERR_NOMEM;
 	key = PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL);
