@@ -137,6 +137,10 @@ enum sa_err dstore_meta_set(struct dstore *ds, const char *key,
  * *prev holds it (the caller frees it with enrollment_free), so the old
  * device can be told. A token id that was revoked is refused with
  * SA_ERR_TOKEN_REVOKED and nothing is written. prev may be NULL.
+ * The write is committed, but a backend may leave it to the next audit
+ * append on the same store to make it durable: callers audit the
+ * enrollment and wait for that before they report it (SQLite does this to
+ * save an fsync; it is durable at once elsewhere).
  */
 enum sa_err dstore_enroll_put(struct dstore *ds, const struct enrollment *e,
 			      struct enrollment *prev, int *had_prev);

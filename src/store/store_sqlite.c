@@ -930,6 +930,15 @@ sqlite_enroll_put(struct dstore *ds, const struct enrollment *e,
 
 	memset(&old, 0, sizeof(old));
 	pthread_mutex_lock(&ds->mu);
+	/*
+	 * This commit does not wait for its own fsync: the audit row that
+	 * reports the enrollment is appended next on the same WAL, and its
+	 * synchronous commit makes every earlier frame durable too, before the
+	 * client is answered (store.h: dstore_enroll_put). One fsync per
+	 * enrollment instead of two.
+	 */
+	if ((rc = sqlite_exec(ds, "PRAGMA synchronous=NORMAL")) != SA_OK)
+		goto out;
 	if ((rc = sqlite_exec(ds, "BEGIN IMMEDIATE")) != SA_OK)
 		goto out;
 	if ((rc = token_revoked(ds, e->token_id, &revoked)) != SA_OK)
@@ -964,6 +973,9 @@ out:
 	sqlite3_finalize(st);
 	if (rc != SA_OK)
 		sqlite_rollback(ds);
+	/* Everything else on this connection commits durably. */
+	if (sqlite_exec(ds, "PRAGMA synchronous=FULL") != SA_OK)
+		log_error("store.sqlite", "cannot restore synchronous=FULL");
 	pthread_mutex_unlock(&ds->mu);
 	if (rc == SA_OK && had) {
 		*prev = old;
