@@ -242,3 +242,15 @@ def test_access_log_lines_carry_the_request_id_and_no_query(server):
     assert line["level"] == "info" and line["ts"].endswith("Z")
     # Query strings may carry tokens: they are never logged.
     assert "secret-value" not in server.read_log()
+
+
+def test_a_second_server_cannot_take_the_same_port(server, tmp_path):
+    import subprocess
+    from conftest import BIN
+    env = dict(server.env, SEALAUTH_DATA_DIR=str(tmp_path / "other"))
+    r = subprocess.run([BIN, "serve"], env=env, capture_output=True, text=True,
+                       timeout=20)
+    assert r.returncode != 0
+    assert "cannot listen" in r.stderr
+    # The first one still answers.
+    assert requests.get(server.base + "/health", timeout=5).status_code == 200
