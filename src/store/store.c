@@ -174,6 +174,56 @@ dstore_enroll_count(struct dstore *ds, int64_t *out)
 }
 
 void
+audit_page_clear(struct audit_page *pg)
+{
+	for (size_t i = 0; i < pg->n; i++) {
+		free((char *)pg->rows[i].event);
+		free((char *)pg->rows[i].ip);
+		free((char *)pg->rows[i].ua);
+		free((char *)pg->rows[i].subject);
+		free((char *)pg->rows[i].detail);
+	}
+	pg->n = 0;
+}
+
+enum sa_err
+audit_walk(struct dstore *ds, int64_t from_seq, int64_t limit, audit_row_cb cb,
+	   void *arg, audit_page_reader read_page)
+{
+	struct audit_page *pg;
+	enum sa_err rc = SA_OK;
+	int64_t left = limit > 0 ? limit : INT64_MAX;
+	int stop = 0;
+
+	if ((pg = calloc(1, sizeof(*pg))) == NULL)
+		return SA_ERR_NOMEM;
+	while (left > 0 && !stop) {
+		size_t want =
+		    left < AUDIT_PAGE_ROWS ? (size_t)left : AUDIT_PAGE_ROWS;
+		enum sa_err read_rc = read_page(ds, from_seq, want, pg);
+		size_t got = pg->n;
+
+		/* Hand over the good rows before a bad one, so a verifier
+		 * learns how far the chain was readable. */
+		for (size_t i = 0; i < pg->n && !stop; i++) {
+			stop = cb(&pg->rows[i], arg) != 0;
+			left--;
+		}
+		if (got > 0)
+			from_seq = pg->rows[got - 1].seq + 1;
+		audit_page_clear(pg);
+		if (read_rc != SA_OK) {
+			rc = stop ? SA_OK : read_rc;
+			break;
+		}
+		if (got < want)
+			break;
+	}
+	free(pg);
+	return rc;
+}
+
+void
 enrollment_free(struct enrollment *e)
 {
 	if (e == NULL)

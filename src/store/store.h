@@ -170,6 +170,24 @@ enum sa_err dstore_enroll_count(struct dstore *ds, int64_t *out);
 void audit_row_hash(const struct audit_row *row,
 		    const unsigned char prev_hash[32], unsigned char out[32]);
 
+/*
+ * For backends: a page of audit rows whose strings are malloc'd, and the
+ * paged walk that both durable backends use for audit_iter. read_page
+ * fills pg with up to want rows of seq >= from (SA_ERR_INTERNAL for a bad
+ * row, after the good ones before it); the walk hands the rows to cb
+ * without any lock held and frees them.
+ */
+#define AUDIT_PAGE_ROWS 256
+struct audit_page {
+	struct audit_row rows[AUDIT_PAGE_ROWS];
+	size_t n;
+};
+void audit_page_clear(struct audit_page *pg);
+typedef enum sa_err (*audit_page_reader)(struct dstore *ds, int64_t from,
+					 size_t want, struct audit_page *pg);
+enum sa_err audit_walk(struct dstore *ds, int64_t from_seq, int64_t limit,
+		       audit_row_cb cb, void *arg, audit_page_reader read_page);
+
 /* ---- Ephemeral store -------------------------------------------------- */
 
 struct estore;

@@ -40,7 +40,6 @@
 #define PG_URL_MAX 4096
 #define PG_META_KEY_MAX 128
 #define PG_META_VALUE_MAX 65536
-#define PG_ITER_PAGE 256 /* rows read per connection hold in audit_iter */
 #define PG_MSG_MAX 256
 
 /*
@@ -971,24 +970,6 @@ out:
 
 /* A page of rows copied out of a result so callbacks run without holding a
  * connection. */
-struct pg_page {
-	struct audit_row rows[PG_ITER_PAGE];
-	size_t n;
-};
-
-static void
-pg_page_clear(struct pg_page *pg)
-{
-	for (size_t i = 0; i < pg->n; i++) {
-		free((char *)pg->rows[i].event);
-		free((char *)pg->rows[i].ip);
-		free((char *)pg->rows[i].ua);
-		free((char *)pg->rows[i].subject);
-		free((char *)pg->rows[i].detail);
-	}
-	pg->n = 0;
-}
-
 /* pg_col_strndup copies a column's bytes into a new string. */
 static char *
 pg_col_strndup(const PGresult *r, int row, int col)
@@ -1004,7 +985,7 @@ pg_col_strndup(const PGresult *r, int row, int col)
  */
 static enum sa_err
 pg_read_page(struct dstore *ds, int64_t from_seq, size_t want,
-	     struct pg_page *pg)
+	     struct audit_page *pg)
 {
 	char from[24], lim[24];
 	const char *vals[2] = {from, lim};
@@ -1070,36 +1051,7 @@ static enum sa_err
 pg_audit_iter(struct dstore *ds, int64_t from_seq, int64_t limit,
 	      audit_row_cb cb, void *arg)
 {
-	struct pg_page *pg;
-	enum sa_err rc = SA_OK;
-	int64_t left = limit > 0 ? limit : INT64_MAX;
-	int stop = 0;
-
-	if ((pg = calloc(1, sizeof(*pg))) == NULL)
-		return SA_ERR_NOMEM;
-	while (left > 0 && !stop) {
-		size_t want = left < PG_ITER_PAGE ? (size_t)left : PG_ITER_PAGE;
-		enum sa_err read_rc = pg_read_page(ds, from_seq, want, pg);
-		size_t got = pg->n;
-
-		/* Hand over the good rows before a bad one, so a verifier
-		 * learns how far the chain was readable. */
-		for (size_t i = 0; i < pg->n && !stop; i++) {
-			stop = cb(&pg->rows[i], arg) != 0;
-			left--;
-		}
-		if (got > 0)
-			from_seq = pg->rows[got - 1].seq + 1;
-		pg_page_clear(pg);
-		if (read_rc != SA_OK) {
-			rc = stop ? SA_OK : read_rc;
-			break;
-		}
-		if (got < want)
-			break;
-	}
-	free(pg);
-	return rc;
+	return audit_walk(ds, from_seq, limit, cb, arg, pg_read_page);
 }
 
 /* pg_query_int64 runs a one-value query without parameters. */

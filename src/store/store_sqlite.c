@@ -27,7 +27,6 @@
 #define SQLITE_BUSY_MS 5000
 #define SQLITE_META_KEY_MAX 128
 #define SQLITE_META_VALUE_MAX 65536
-#define SQLITE_ITER_PAGE 256 /* rows read per lock hold in audit_iter */
 
 #define SQLITE_READERS 4
 
@@ -574,24 +573,6 @@ out:
 }
 
 /* A page of rows copied out of SQLite so callbacks run without the lock. */
-struct sqlite_page {
-	struct audit_row rows[SQLITE_ITER_PAGE];
-	size_t n;
-};
-
-static void
-sqlite_page_clear(struct sqlite_page *pg)
-{
-	for (size_t i = 0; i < pg->n; i++) {
-		free((char *)pg->rows[i].event);
-		free((char *)pg->rows[i].ip);
-		free((char *)pg->rows[i].ua);
-		free((char *)pg->rows[i].subject);
-		free((char *)pg->rows[i].detail);
-	}
-	pg->n = 0;
-}
-
 static char *
 sqlite_col_strdup(sqlite3_stmt *st, int col)
 {
@@ -607,7 +588,7 @@ sqlite_col_strdup(sqlite3_stmt *st, int col)
  */
 static enum sa_err
 sqlite_read_page(struct dstore *ds, int64_t from_seq, size_t want,
-		 struct sqlite_page *pg)
+		 struct audit_page *pg)
 {
 	static const char sql[] =
 	    "SELECT seq, ts_ms, event, ip, ua, subject, detail, prev_hash, "
@@ -668,37 +649,7 @@ static enum sa_err
 sqlite_audit_iter(struct dstore *ds, int64_t from_seq, int64_t limit,
 		  audit_row_cb cb, void *arg)
 {
-	struct sqlite_page *pg;
-	enum sa_err rc = SA_OK;
-	int64_t left = limit > 0 ? limit : INT64_MAX;
-	int stop = 0;
-
-	if ((pg = calloc(1, sizeof(*pg))) == NULL)
-		return SA_ERR_NOMEM;
-	while (left > 0 && !stop) {
-		size_t want =
-		    left < SQLITE_ITER_PAGE ? (size_t)left : SQLITE_ITER_PAGE;
-		enum sa_err read_rc = sqlite_read_page(ds, from_seq, want, pg);
-		size_t got = pg->n;
-
-		/* Hand over the good rows before a bad one, so a verifier
-		 * learns how far the chain was readable. */
-		for (size_t i = 0; i < pg->n && !stop; i++) {
-			stop = cb(&pg->rows[i], arg) != 0;
-			left--;
-		}
-		if (got > 0)
-			from_seq = pg->rows[got - 1].seq + 1;
-		sqlite_page_clear(pg);
-		if (read_rc != SA_OK) {
-			rc = stop ? SA_OK : read_rc;
-			break;
-		}
-		if (got < want)
-			break;
-	}
-	free(pg);
-	return rc;
+	return audit_walk(ds, from_seq, limit, cb, arg, sqlite_read_page);
 }
 
 static enum sa_err
