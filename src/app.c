@@ -1,10 +1,23 @@
 /*
  * app.c - helpers over the shared server state.
  */
+#include <string.h>
+
 #include "app.h"
 #include "audit.h"
 #include "http.h"
 #include "log.h"
+
+int
+app_origin_allowed(char *const *list, const char *origin)
+{
+	if (list == NULL || origin == NULL)
+		return 0;
+	for (size_t i = 0; list[i] != NULL; i++)
+		if (strcmp(list[i], origin) == 0)
+			return 1;
+	return 0;
+}
 
 enum sa_err
 app_audit(struct app *app, struct http_request *req, const char *event,

@@ -284,7 +284,9 @@ apply_vrls(struct app *app)
 	size_t n = 0;
 	int64_t now = now_unix();
 
+	/* Once a second: copy the fingerprints only when the set changed. */
 	if (app->trust == NULL ||
+	    trust_generation(app->trust) == app->trust_generation ||
 	    trust_revoked_seals(app->trust, &gen, &fps, &n) != SA_OK)
 		return;
 	if (gen == app->trust_generation) {

@@ -344,17 +344,6 @@ route_find(struct http_request *req, const char *method)
 
 /* ---- Headers ------------------------------------------------------------ */
 
-int
-app_origin_allowed(char *const *list, const char *origin)
-{
-	if (list == NULL || origin == NULL)
-		return 0;
-	for (size_t i = 0; list[i] != NULL; i++)
-		if (strcmp(list[i], origin) == 0)
-			return 1;
-	return 0;
-}
-
 static void
 add_cors(struct http_request *req, struct MHD_Response *r)
 {
@@ -456,7 +445,8 @@ limit_hit(struct http_request *req, struct http_response *res, const char *cls,
 		return SA_OK;
 	if (first) {
 		/* Audited once per window and key, so a flood cannot flood the log. */
-		app_audit(app, req, "ratelimit.refused", kind[0] == 'i' ? "" : key,
+		app_audit(app, req, "ratelimit.refused",
+			  strcmp(kind, "ip") == 0 ? "" : key,
 			  json_pack("{s:s, s:s, s:s}", "class", cls, "kind", kind,
 				    "path", req->path));
 	}

@@ -1588,6 +1588,17 @@ trust_status_json(struct trust *t, int64_t now)
 	return o;
 }
 
+uint64_t
+trust_generation(struct trust *t)
+{
+	uint64_t g;
+
+	pthread_mutex_lock(&t->lock);
+	g = t->generation;
+	pthread_mutex_unlock(&t->lock);
+	return g;
+}
+
 enum sa_err
 trust_revoked_seals(struct trust *t, uint64_t *generation,
 		    unsigned char (**fps)[32], size_t *n)

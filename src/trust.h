@@ -162,6 +162,9 @@ json_t *trust_lists_json(struct trust *t);
 enum sa_err trust_revoked_seals(struct trust *t, uint64_t *generation,
 				unsigned char (**fps)[32], size_t *n);
 
+/* trust_generation is the current set's generation, without copying. */
+uint64_t trust_generation(struct trust *t);
+
 /* trust_close releases the handle; no call may be running on it. */
 void trust_close(struct trust *t);
 
