@@ -102,6 +102,16 @@ push_done(enum sa_err rc, const char *reason, int attempts, void *arg)
 	free(c);
 }
 
+/* drop_session ends a session that cannot go on. */
+static void
+drop_session(struct app *app, const char *id)
+{
+	char key[ESTORE_KEY_MAX];
+
+	snprintf(key, sizeof(key), "sess:%s", id);
+	estore_del(app->es, key, NULL);
+}
+
 static json_t *
 scopes_json(char scopes[][65], size_t n)
 {
@@ -212,10 +222,24 @@ api_initiate(struct http_request *req, struct http_response *res)
 			"userAgent", s.ua, "matchMode", service_mode_name(s.mode));
 	if (msg != NULL && s.mode == SERVICE_MODE_COMPARE)
 		json_object_set_new(msg, "otp", json_string(otp));
+	/* Recorded before anything reaches the phone: no audit, no login. */
+	rc = app_audit(app, req, "auth.initiate", token,
+		       json_pack("{s:s, s:s, s:o, s:s, s:s}", "sessionId", s.id,
+				 "serviceId", s.service_id, "scopes",
+				 scopes_json(s.scopes, s.nscopes), "otpHash",
+				 s.otp_hash, "origin", s.origin));
+	if (rc != SA_OK) {
+		drop_session(app, s.id);
+		json_decref(msg);
+		http_res_error(res, rc, NULL, NULL);
+		goto out;
+	}
 	t.fcm_token = e.fcm_token;
 	t.endpoint = e.push_endpoint;
 	pc = calloc(1, sizeof(*pc));
 	if (pc == NULL || msg == NULL) {
+		drop_session(app, s.id);
+		free(pc);
 		json_decref(msg);
 		rc = http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
 		goto out;
@@ -228,9 +252,7 @@ api_initiate(struct http_request *req, struct http_response *res)
 		       : SA_ERR_PUSH;
 	if (rc != SA_OK) {
 		/* Nothing will reach the phone: end the session now. */
-		char key[ESTORE_KEY_MAX];
-		snprintf(key, sizeof(key), "sess:%s", s.id);
-		estore_del(app->es, key, NULL);
+		drop_session(app, s.id);
 		free(pc);
 		app_audit(app, req, "push.failed", token,
 			  json_pack("{s:s, s:s}", "sessionId", s.id, "reason",
@@ -239,15 +261,6 @@ api_initiate(struct http_request *req, struct http_response *res)
 				    "the login could not be sent to the phone: %s",
 				    t.fcm_token || t.endpoint ? sa_err_str(rc)
 							      : "the device has no push target");
-		goto out;
-	}
-	rc = app_audit(app, req, "auth.initiate", token,
-		       json_pack("{s:s, s:s, s:o, s:s, s:s}", "sessionId", s.id,
-				 "serviceId", s.service_id, "scopes",
-				 scopes_json(s.scopes, s.nscopes), "otpHash",
-				 s.otp_hash, "origin", s.origin));
-	if (rc != SA_OK) {
-		http_res_error(res, rc, NULL, NULL);
 		goto out;
 	}
 	http_res_json(res, 200,

@@ -2,10 +2,15 @@
  * audit.c - the audit log: row hashing, the group-commit writer and the
  * chain verifier.
  *
- * Callers of audit_log queue a node that lives on their own stack and sleep
- * on it; one writer thread takes up to batch_max queued nodes, writes them
- * in one transaction and wakes each caller with the outcome. Under load many
- * events share one fsync; alone, an event waits for exactly one.
+ * Callers of audit_log queue a node that lives on their own stack. Whoever
+ * finds no write in progress becomes the writer (the leader): it takes up
+ * to batch_max queued nodes, writes them in one transaction with the lock
+ * released, wakes each caller in the batch with the outcome and hands the
+ * pen to the next waiting caller. Events queued during a write share the
+ * next fsync; alone, an event is written by its own thread with no
+ * hand-off at all. Asynchronous events (audit_log_cb), queued by threads
+ * that must not wait, are written by the next leader or, when no caller is
+ * waiting, by a writer thread kept for them.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -42,12 +47,14 @@ struct audit {
 	size_t batch_max;
 	pthread_t thread;
 	pthread_mutex_t mu;
-	pthread_cond_t cv_work; /* the writer waits for nodes or closing */
+	pthread_cond_t cv_work; /* the writer thread waits for async nodes */
 	pthread_cond_t cv_room; /* callers wait for queue room */
 	pthread_cond_t cv_idle; /* audit_close waits for callers to leave */
 	struct audit_pending *head, *tail;
 	size_t queued;
 	size_t active; /* callers inside audit_log */
+	int writing;   /* a batch is being written (by a leader or the thread) */
+	size_t sync_queued; /* synchronous nodes in the queue */
 	int closing;
 	uint64_t batches, rows;
 	/* Writer-only scratch space, batch_max entries each. */
@@ -188,9 +195,87 @@ audit_detail_text(const char *event, json_t *detail, char **out)
 }
 
 /*
- * audit_writer is the writer thread: it takes up to batch_max queued nodes,
- * writes them in one transaction and hands each caller the outcome. On
- * closing it drains the queue before it exits.
+ * handoff_locked passes the pen after a write: to the first queued
+ * synchronous caller, which is waiting anyway, or, when only asynchronous
+ * events wait (or the log is closing), to the writer thread.
+ */
+static void
+handoff_locked(struct audit *a)
+{
+	for (struct audit_pending *p = a->head; a->sync_queued > 0 && p != NULL;
+	     p = p->next) {
+		if (!p->async) {
+			pthread_cond_signal(&p->cv);
+			return;
+		}
+	}
+	if (a->head != NULL || a->closing)
+		pthread_cond_signal(&a->cv_work);
+}
+
+/*
+ * write_batch_locked writes up to batch_max nodes from the head of the
+ * queue in one transaction and hands each caller the outcome. The caller
+ * holds a->mu with no write in progress; the lock is released during the
+ * write and held again on return.
+ */
+static void
+write_batch_locked(struct audit *a)
+{
+	size_t k = 0;
+	enum sa_err rc;
+
+	a->writing = 1;
+	while (a->head != NULL && k < a->batch_max) {
+		if (!a->head->async)
+			a->sync_queued--;
+		a->taken[k++] = a->head;
+		a->head = a->head->next;
+	}
+	if (a->head == NULL)
+		a->tail = NULL;
+	a->queued -= k;
+	pthread_cond_broadcast(&a->cv_room);
+	pthread_mutex_unlock(&a->mu);
+
+	/* The nodes stay valid: their owners wait until done. */
+	for (size_t i = 0; i < k; i++)
+		a->batch[i] = a->taken[i]->row;
+	rc = dstore_audit_append(a->ds, a->batch, k);
+	if (rc != SA_OK)
+		log_error("audit.write", "%zu audit rows not written: %s", k,
+			  sa_err_str(rc));
+
+	/* Asynchronous callers learn the outcome outside the lock. */
+	for (size_t i = 0; i < k; i++) {
+		struct audit_pending *p = a->taken[i];
+		if (!p->async)
+			continue;
+		if (p->cb != NULL)
+			p->cb(rc, p->cb_arg);
+		free(p->detail);
+		free(p);
+		a->taken[i] = NULL;
+	}
+	pthread_mutex_lock(&a->mu);
+	if (rc == SA_OK) {
+		a->batches++;
+		a->rows += k;
+	}
+	for (size_t i = 0; i < k; i++) {
+		if (a->taken[i] == NULL)
+			continue;
+		a->taken[i]->rc = rc;
+		a->taken[i]->done = 1;
+		pthread_cond_signal(&a->taken[i]->cv);
+	}
+	a->writing = 0;
+	handoff_locked(a);
+}
+
+/*
+ * audit_writer is the writer thread: it writes asynchronous events that no
+ * waiting caller picked up. On closing it drains the queue before it exits.
  */
 static void *
 audit_writer(void *arg)
@@ -199,55 +284,13 @@ audit_writer(void *arg)
 
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
-		size_t k = 0;
-		enum sa_err rc;
-
-		while (a->head == NULL && !a->closing)
-			pthread_cond_wait(&a->cv_work, &a->mu);
-		if (a->head == NULL)
+		if (a->head != NULL && !a->writing) {
+			write_batch_locked(a);
+			continue;
+		}
+		if (a->closing && a->head == NULL && !a->writing)
 			break;
-		while (a->head != NULL && k < a->batch_max) {
-			a->taken[k++] = a->head;
-			a->head = a->head->next;
-		}
-		if (a->head == NULL)
-			a->tail = NULL;
-		a->queued -= k;
-		pthread_cond_broadcast(&a->cv_room);
-		pthread_mutex_unlock(&a->mu);
-
-		/* The nodes stay valid: their owners sleep until done. */
-		for (size_t i = 0; i < k; i++)
-			a->batch[i] = a->taken[i]->row;
-		rc = dstore_audit_append(a->ds, a->batch, k);
-		if (rc != SA_OK)
-			log_error("audit.write",
-				  "%zu audit rows not written: %s", k,
-				  sa_err_str(rc));
-
-		/* Asynchronous callers learn the outcome outside the lock. */
-		for (size_t i = 0; i < k; i++) {
-			struct audit_pending *p = a->taken[i];
-			if (!p->async)
-				continue;
-			if (p->cb != NULL)
-				p->cb(rc, p->cb_arg);
-			free(p->detail);
-			free(p);
-			a->taken[i] = NULL;
-		}
-		pthread_mutex_lock(&a->mu);
-		if (rc == SA_OK) {
-			a->batches++;
-			a->rows += k;
-		}
-		for (size_t i = 0; i < k; i++) {
-			if (a->taken[i] == NULL)
-				continue;
-			a->taken[i]->rc = rc;
-			a->taken[i]->done = 1;
-			pthread_cond_signal(&a->taken[i]->cv);
-		}
+		pthread_cond_wait(&a->cv_work, &a->mu);
 	}
 	pthread_mutex_unlock(&a->mu);
 	return NULL;
@@ -339,7 +382,16 @@ enqueue_locked(struct audit *a, struct audit_pending *p)
 		a->head = p;
 	a->tail = p;
 	a->queued++;
-	pthread_cond_signal(&a->cv_work);
+	/*
+	 * A synchronous caller writes itself if nobody is writing. An
+	 * asynchronous one cannot wait: the writer thread is told, unless a
+	 * write is in progress or a synchronous caller is about to lead, since
+	 * those take it along (handoff_locked).
+	 */
+	if (!p->async)
+		a->sync_queued++;
+	else if (!a->writing && a->sync_queued == 0)
+		pthread_cond_signal(&a->cv_work);
 	return SA_OK;
 }
 
@@ -358,8 +410,12 @@ audit_log(struct audit *a, const char *event, const char *ip, const char *ua,
 	a->active++;
 	rc = enqueue_locked(a, &p);
 	if (rc == SA_OK) {
-		while (!p.done)
-			pthread_cond_wait(&p.cv, &a->mu);
+		while (!p.done) {
+			if (!a->writing)
+				write_batch_locked(a);
+			else
+				pthread_cond_wait(&p.cv, &a->mu);
+		}
 		rc = p.rc;
 	}
 	if (--a->active == 0)

@@ -9,6 +9,7 @@
  * the first: answering on the first call makes MHD drop keep-alive.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 
 #include "app.h"
 #include "http.h"
+#include "listener.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "schema.h"
@@ -68,6 +70,7 @@ struct http_request {
 struct http_server {
 	struct app *app;
 	struct MHD_Daemon *d;
+	struct listener *listener;
 	const struct route *routes;
 	size_t nroutes;
 	unsigned int port;
@@ -699,20 +702,13 @@ new_request(struct http_server *srv, struct MHD_Connection *conn,
 	struct http_request *req = calloc(1, sizeof(*req));
 	const union MHD_ConnectionInfo *ci;
 	struct netaddr peer, client;
-	unsigned char rnd[12];
-	char *id;
-
 	if (req == NULL)
 		return NULL;
 	req->srv = srv;
 	req->conn = conn;
 	req->start_ms = now_mono_ms();
 	buf_init(&req->body, (size_t)srv->app->cfg.body_limit);
-	if (rand_bytes(rnd, sizeof(rnd)) == SA_OK &&
-	    (id = b64url_encode(rnd, sizeof(rnd))) != NULL) {
-		snprintf(req->id, sizeof(req->id), "%s", id);
-		free(id);
-	}
+	request_id(req->id);
 	snprintf(req->method, sizeof(req->method), "%s", method);
 	req->path = strndup(url, PATH_MAX_LEN);
 	if (req->path == NULL) {
@@ -847,6 +843,18 @@ resolve_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
 	return SA_OK;
 }
 
+/* add_conn hands an accepted socket to the workers (listener_cb). MHD
+ * closes it when it cannot take it, at the connection limit for one. */
+static void
+add_conn(int fd, const struct sockaddr *addr, socklen_t len, void *arg)
+{
+	struct http_server *srv = arg;
+
+	if (MHD_add_connection(srv->d, fd, addr, len) != MHD_YES)
+		log_debug("http.accept", "connection refused: %s",
+			  strerror(errno));
+}
+
 enum sa_err
 http_server_start(struct app *app, const struct route *routes, size_t nroutes,
 		  struct http_server **out)
@@ -855,7 +863,6 @@ http_server_start(struct app *app, const struct route *routes, size_t nroutes,
 	struct sockaddr_storage ss;
 	socklen_t sslen = 0;
 	unsigned int flags, threads;
-	const union MHD_DaemonInfo *di;
 	enum sa_err rc;
 
 	if (srv == NULL)
@@ -879,32 +886,40 @@ http_server_start(struct app *app, const struct route *routes, size_t nroutes,
 				       : 4 * (unsigned int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (threads < 4)
 		threads = 4;
-	/* ITC lets a thread-pool daemon be quiesced on shutdown. */
+	if ((rc = listener_open((struct sockaddr *)&ss, sslen, 4096,
+				&srv->listener, &srv->port)) != SA_OK) {
+		log_error("http.listen", "cannot listen on %s", app->cfg.listen);
+		free(srv);
+		return rc;
+	}
+	/* Our accept thread adds connections (listener.h); ITC wakes the
+	 * worker that receives one, and lets the daemon stop cleanly. */
 	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_UPGRADE |
-		MHD_USE_ERROR_LOG | MHD_USE_ITC;
-	if (ss.ss_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
+		MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET;
 	srv->d = MHD_start_daemon(
 	    flags, 0, NULL, NULL, access_cb, srv,
 	    /* First, so that MHD's own messages all go to our log. */
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, threads,
 	    /* The default caps near 1020 even with epoll: set it explicitly. */
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)app->cfg.connection_limit,
 	    /* Small, because upgraded WebSockets keep their pool. */
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)app->cfg.connection_memory,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)app->cfg.connection_timeout,
-	    MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, srv,
 	    MHD_OPTION_END);
 	if (srv->d == NULL) {
-		log_error("http.listen", "cannot listen on %s", app->cfg.listen);
+		log_error("http.listen", "cannot start the HTTP workers");
+		listener_close(srv->listener);
 		free(srv);
 		return SA_ERR_IO;
 	}
-	di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
-	srv->port = di ? di->port : 0;
+	if ((rc = listener_start(srv->listener, add_conn, srv)) != SA_OK) {
+		MHD_stop_daemon(srv->d);
+		listener_close(srv->listener);
+		free(srv);
+		return rc;
+	}
 	*out = srv;
 	return SA_OK;
 }
@@ -918,9 +933,8 @@ http_server_port(const struct http_server *srv)
 void
 http_server_quiesce(struct http_server *srv)
 {
-	MHD_socket s = MHD_quiesce_daemon(srv->d);
-	if (s != MHD_INVALID_SOCKET)
-		close(s);
+	listener_close(srv->listener);
+	srv->listener = NULL;
 }
 
 void
@@ -928,6 +942,7 @@ http_server_stop(struct http_server *srv)
 {
 	if (srv == NULL)
 		return;
+	listener_close(srv->listener);
 	MHD_stop_daemon(srv->d);
 	free(srv);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "session.h"
 #include "store/store.h"
@@ -14,14 +15,16 @@
 enum sa_err
 session_new_ids(char id[SESSION_ID_LEN + 1], char random[SESSION_RANDOM_LEN + 1])
 {
-	unsigned char a[16], b[16];
+	unsigned char r[32];
 	char *ea = NULL, *eb = NULL;
 	enum sa_err rc = SA_ERR_NOMEM;
 
-	if (rand_bytes(a, sizeof(a)) != SA_OK || rand_bytes(b, sizeof(b)) != SA_OK)
+	/* One draw for both: each DRBG call costs a system call. */
+	if (rand_bytes(r, sizeof(r)) != SA_OK)
 		return SA_ERR_INTERNAL;
-	ea = b64url_encode(a, sizeof(a));
-	eb = b64url_encode(b, sizeof(b));
+	ea = b64url_encode(r, 16);
+	eb = b64url_encode(r + 16, 16);
+	OPENSSL_cleanse(r, sizeof(r));
 	if (ea != NULL && eb != NULL) {
 		snprintf(id, SESSION_ID_LEN + 1, "sess_%s", ea);
 		snprintf(random, SESSION_RANDOM_LEN + 1, "%s", eb);

@@ -293,29 +293,42 @@ const struct ws_handler session_ws_handler = {session_ws_open, NULL,
 					      session_ws_close};
 
 /*
- * on_event delivers a published event to the local socket of its session,
- * if this instance holds it. Message: {"sessionId", "final", "event"}.
+ * The message published for a session event is "{sessionId} {final}
+ * {event}": the 27-character id, "0" or "1", and the event's JSON text as
+ * the browser receives it. A receiver finds the socket from the id and
+ * forwards the text unparsed; the event is serialised once, where it is
+ * made.
  */
+#define MSG_HEAD (SESSION_ID_LEN + 3)
+
+/* on_event delivers a published event to the local socket of its session,
+ * if this instance holds it. */
 static void
 on_event(const char *channel, const void *msg, size_t n, void *arg)
 {
 	struct app *app = arg;
-	json_t *o = json_loadb(msg, n, 0, NULL);
-	const char *sid = json_string_value(json_object_get(o, "sessionId"));
-	json_t *ev = json_object_get(o, "event");
-	int final = json_is_true(json_object_get(o, "final"));
+	const char *m = msg;
+	char sid[SESSION_ID_LEN + 1];
+	int final;
 	uint64_t id;
 
-	if (sid == NULL || !json_is_object(ev) || app->ws == NULL)
-		goto out;
+	(void)channel;
+	if (n <= MSG_HEAD || m[SESSION_ID_LEN] != ' ' ||
+	    (m[SESSION_ID_LEN + 1] != '0' && m[SESSION_ID_LEN + 1] != '1') ||
+	    m[SESSION_ID_LEN + 2] != ' ' || m[MSG_HEAD] != '{' ||
+	    app->ws == NULL)
+		return;
+	memcpy(sid, m, SESSION_ID_LEN);
+	sid[SESSION_ID_LEN] = '\0';
+	if (!session_id_valid(sid))
+		return;
+	final = m[SESSION_ID_LEN + 1] == '1';
 	id = map_get(sid, final);
 	if (id == 0)
-		goto out;
-	send_json(app->ws, id, ev);
+		return;
+	ws_send_text(app->ws, id, m + MSG_HEAD, n - MSG_HEAD);
 	if (final)
 		ws_close(app->ws, id, 1000, "done");
-out:
-	json_decref(o);
 }
 
 enum sa_err
@@ -328,29 +341,35 @@ enum sa_err
 session_publish(struct app *app, const char *session_id, json_t *event,
 		int final, int64_t expires_at)
 {
-	json_t *msg;
-	char *text = NULL;
+	char *text = NULL, *msg = NULL;
+	size_t n;
 	enum sa_err rc = SA_ERR_NOMEM;
 
 	if (event == NULL)
 		return SA_ERR_NOMEM;
+	if (!session_id_valid(session_id))
+		return SA_ERR_INTERNAL;
+	if ((text = json_dumps(event, JSON_COMPACT)) == NULL)
+		goto out;
+	n = strlen(text);
 	if (final) {
-		char key[ESTORE_KEY_MAX], *ev = json_dumps(event, JSON_COMPACT);
+		char key[ESTORE_KEY_MAX];
 		int64_t left = expires_at - now_unix();
 		snprintf(key, sizeof(key), "sess:%s:event", session_id);
-		if (ev != NULL)
-			estore_set(app->es, key, ev, strlen(ev),
-				   (uint64_t)(left > 0 ? left : 1) * 1000u, 0);
-		free(ev);
+		estore_set(app->es, key, text, n,
+			   (uint64_t)(left > 0 ? left : 1) * 1000u, 0);
 	}
-	msg = json_pack("{s:s, s:b, s:o}", "sessionId", session_id, "final", final,
-			"event", event);
-	if (msg == NULL)
-		return SA_ERR_NOMEM;
-	text = json_dumps(msg, JSON_COMPACT);
-	if (text != NULL)
-		rc = estore_publish(app->es, EVENTS_CHANNEL, text, strlen(text));
+	if ((msg = malloc(MSG_HEAD + n)) == NULL)
+		goto out;
+	memcpy(msg, session_id, SESSION_ID_LEN);
+	msg[SESSION_ID_LEN] = ' ';
+	msg[SESSION_ID_LEN + 1] = final ? '1' : '0';
+	msg[SESSION_ID_LEN + 2] = ' ';
+	memcpy(msg + MSG_HEAD, text, n);
+	rc = estore_publish(app->es, EVENTS_CHANNEL, msg, MSG_HEAD + n);
+out:
+	free(msg);
 	free(text);
-	json_decref(msg);
+	json_decref(event);
 	return rc;
 }

@@ -267,6 +267,40 @@ rand_bytes(void *buf, size_t n)
 	return SA_OK;
 }
 
+/* splitmix64: a fast generator with full 64-bit state mixing. */
+static uint64_t
+splitmix64(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+void
+request_id(char out[17])
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	static _Thread_local uint64_t state;
+	static _Thread_local int seeded;
+	uint64_t a, b;
+
+	if (!seeded) {
+		if (rand_bytes(&state, sizeof(state)) != SA_OK)
+			state = (uint64_t)now_mono_ms() ^ (uint64_t)(uintptr_t)&state;
+		seeded = 1;
+	}
+	a = splitmix64(&state);
+	b = splitmix64(&state);
+	for (int i = 0; i < 8; i++) {
+		out[i] = b64[(a >> (6 * i)) & 63];
+		out[8 + i] = b64[(b >> (6 * i)) & 63];
+	}
+	out[16] = '\0';
+}
+
 int
 ct_equal(const void *a, const void *b, size_t n)
 {

@@ -57,6 +57,14 @@ enum sa_err hex_decode(const char *in, size_t n, size_t maxin,
 /* rand_bytes fills buf with cryptographically secure random bytes. */
 enum sa_err rand_bytes(void *buf, size_t n);
 
+/*
+ * request_id writes a fresh 16-character base64url identifier for log
+ * correlation: unpredictable to clients but not a secret, so it comes from a
+ * per-thread generator seeded once from rand_bytes rather than from the
+ * DRBG (which costs a system call per draw).
+ */
+void request_id(char out[17]);
+
 /* ct_equal compares two byte strings in time that depends only on n. */
 int ct_equal(const void *a, const void *b, size_t n);
 

@@ -852,8 +852,10 @@ ws_adopt(struct ws_server *ws, int fd, const char *extra_in, size_t extra_len,
 	c->ev = event_new(ws->base, fd, EV_READ | EV_PERSIST, conn_event_cb, c);
 	if (c->ev == NULL)
 		goto out;
+	/* MHD's sockets are usually non-blocking already: skip the write. */
 	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+	if (fl < 0 ||
+	    (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)) {
 		rc = SA_ERR_IO;
 		goto out;
 	}

@@ -418,6 +418,38 @@ out:
 }
 
 /*
+ * local_send runs a local provider's one attempt on the calling thread and
+ * finishes j (the callback runs before this returns).
+ */
+static enum sa_err
+local_send(struct pusher *p, struct push_job *j)
+{
+	struct push_call call = {
+	    .cfg = &p->cfg,
+	    .fcm = p->fcm,
+	    .abort_at_ms = &p->abort_at_ms,
+	    .target = j->target,
+	    .msg = j->msg,
+	    .body = j->body,
+	    .body_len = j->body_len,
+	};
+	int stopping;
+
+	pthread_mutex_lock(&p->mu);
+	stopping = p->stopping;
+	pthread_mutex_unlock(&p->mu);
+	if (stopping) {
+		job_free(j);
+		return SA_ERR_SHUTTING_DOWN;
+	}
+	memset(&j->last, 0, sizeof(j->last));
+	j->attempts++;
+	j->prov->send(&call, &j->last);
+	job_finish(j, j->last.rc, j->last.reason);
+	return SA_OK;
+}
+
+/*
  * push_send: see push.h. The target and the message are checked here so a
  * caller learns at once about what can never be delivered.
  */
@@ -463,6 +495,11 @@ push_send(struct pusher *p, const struct push_target *t, json_t *msg,
 	msg = NULL;
 	j->cb = cb;
 	j->arg = arg;
+	if (j->prov->local) {
+		rc = local_send(p, j);
+		j = NULL;
+		goto out;
+	}
 
 	pthread_mutex_lock(&p->mu);
 	if (p->stopping)

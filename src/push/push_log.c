@@ -55,9 +55,11 @@ push_none_send(const struct push_call *call, struct push_result *res)
 const struct push_provider push_log_provider = {
     .name = "log",
     .send = push_log_send,
+    .local = 1,
 };
 
 const struct push_provider push_none_provider = {
     .name = "none",
     .send = push_none_send,
+    .local = 1,
 };
