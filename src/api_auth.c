@@ -122,6 +122,89 @@ scopes_json(char scopes[][65], size_t n)
 	return a;
 }
 
+/*
+ * What the answer to an initiation needs once its audit row is durable:
+ * the push goes out only then (no audit, no login).
+ */
+struct initiate_cont {
+	enum sa_err audit_rc;
+	struct app *app;
+	char session_id[SESSION_ID_LEN + 1];
+	char token_id[ENROLL_TOKEN_MAX + 1];
+	int64_t expires_at;
+	char otp[OTP_DIGITS + 1];
+	char wstok[44];
+	char random[SESSION_RANDOM_LEN + 1];
+	char when[21];
+	char *fcm_token, *endpoint;
+	json_t *msg; /* the push message */
+};
+
+static void
+initiate_cont_free(struct initiate_cont *c)
+{
+	if (c == NULL)
+		return;
+	free(c->fcm_token);
+	free(c->endpoint);
+	json_decref(c->msg); /* holds the code in compare mode */
+	OPENSSL_cleanse(c, sizeof(*c));
+	free(c);
+}
+
+/* initiate_answer sends the push and answers the browser (http_cont). */
+static enum sa_err
+initiate_answer(struct http_request *req, struct http_response *res,
+		void *arg)
+{
+	struct initiate_cont *c = arg;
+	struct app *app = c->app;
+	struct push_target t = {c->fcm_token, c->endpoint};
+	struct push_ctx *pc = NULL;
+	enum sa_err rc = SA_OK;
+
+	if (res == NULL)
+		goto out;
+	if (c->audit_rc != SA_OK) {
+		drop_session(app, c->session_id);
+		rc = http_res_error(res, c->audit_rc, NULL, NULL);
+		goto out;
+	}
+	if ((pc = calloc(1, sizeof(*pc))) == NULL) {
+		drop_session(app, c->session_id);
+		rc = http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
+		goto out;
+	}
+	pc->app = app;
+	memcpy(pc->session_id, c->session_id, sizeof(pc->session_id));
+	memcpy(pc->token_id, c->token_id, sizeof(pc->token_id));
+	pc->expires_at = c->expires_at;
+	rc = app->push ? push_send(app->push, &t, c->msg, push_done, pc)
+		       : SA_ERR_PUSH;
+	c->msg = NULL; /* stolen by push_send */
+	if (rc != SA_OK) {
+		/* Nothing will reach the phone: end the session now. */
+		drop_session(app, c->session_id);
+		free(pc);
+		app_audit(app, req, "push.failed", c->token_id,
+			  json_pack("{s:s, s:s}", "sessionId", c->session_id,
+				    "reason", sa_err_str(rc)));
+		rc = http_res_error(res, SA_ERR_PUSH, NULL,
+				    "the login could not be sent to the phone: %s",
+				    t.fcm_token || t.endpoint ? sa_err_str(rc)
+							      : "the device has no push target");
+		goto out;
+	}
+	http_res_json(res, 200,
+		      json_pack("{s:s, s:s, s:s, s:s, s:s}", "sessionId",
+				c->session_id, "autoPassword", c->otp, "wsToken",
+				c->wstok, "random", c->random, "expiresAt",
+				c->when));
+out:
+	initiate_cont_free(c);
+	return rc;
+}
+
 enum sa_err
 api_initiate(struct http_request *req, struct http_response *res)
 {
@@ -133,8 +216,7 @@ api_initiate(struct http_request *req, struct http_response *res)
 	const struct service *svc;
 	struct enrollment e;
 	struct session s;
-	struct push_target t;
-	struct push_ctx *pc = NULL;
+	struct initiate_cont *c = NULL;
 	char otp[OTP_DIGITS + 1] = "", wstok[44], when[21];
 	json_t *msg;
 	size_t i;
@@ -222,51 +304,37 @@ api_initiate(struct http_request *req, struct http_response *res)
 			"userAgent", s.ua, "matchMode", service_mode_name(s.mode));
 	if (msg != NULL && s.mode == SERVICE_MODE_COMPARE)
 		json_object_set_new(msg, "otp", json_string(otp));
-	/* Recorded before anything reaches the phone: no audit, no login. */
-	rc = app_audit(app, req, "auth.initiate", token,
-		       json_pack("{s:s, s:s, s:o, s:s, s:s}", "sessionId", s.id,
-				 "serviceId", s.service_id, "scopes",
-				 scopes_json(s.scopes, s.nscopes), "otpHash",
-				 s.otp_hash, "origin", s.origin));
-	if (rc != SA_OK) {
+	if (msg == NULL || (c = calloc(1, sizeof(*c))) == NULL) {
 		drop_session(app, s.id);
-		json_decref(msg);
-		http_res_error(res, rc, NULL, NULL);
-		goto out;
-	}
-	t.fcm_token = e.fcm_token;
-	t.endpoint = e.push_endpoint;
-	pc = calloc(1, sizeof(*pc));
-	if (pc == NULL || msg == NULL) {
-		drop_session(app, s.id);
-		free(pc);
 		json_decref(msg);
 		rc = http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
 		goto out;
 	}
-	pc->app = app;
-	memcpy(pc->session_id, s.id, sizeof(s.id));
-	memcpy(pc->token_id, s.token_id, sizeof(pc->token_id));
-	pc->expires_at = s.expires_at;
-	rc = app->push ? push_send(app->push, &t, msg, push_done, pc)
-		       : SA_ERR_PUSH;
-	if (rc != SA_OK) {
-		/* Nothing will reach the phone: end the session now. */
+	c->app = app;
+	memcpy(c->session_id, s.id, sizeof(c->session_id));
+	memcpy(c->token_id, s.token_id, sizeof(c->token_id));
+	c->expires_at = s.expires_at;
+	memcpy(c->otp, otp, sizeof(c->otp));
+	memcpy(c->wstok, wstok, sizeof(c->wstok));
+	memcpy(c->random, s.random, sizeof(c->random));
+	memcpy(c->when, when, sizeof(c->when));
+	c->msg = msg;
+	if ((e.fcm_token && !(c->fcm_token = strdup(e.fcm_token))) ||
+	    (e.push_endpoint && !(c->endpoint = strdup(e.push_endpoint)))) {
 		drop_session(app, s.id);
-		free(pc);
-		app_audit(app, req, "push.failed", token,
-			  json_pack("{s:s, s:s}", "sessionId", s.id, "reason",
-				    sa_err_str(rc)));
-		rc = http_res_error(res, SA_ERR_PUSH, NULL,
-				    "the login could not be sent to the phone: %s",
-				    t.fcm_token || t.endpoint ? sa_err_str(rc)
-							      : "the device has no push target");
+		initiate_cont_free(c);
+		rc = http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
 		goto out;
 	}
-	http_res_json(res, 200,
-		      json_pack("{s:s, s:s, s:s, s:s, s:s}", "sessionId", s.id,
-				"autoPassword", otp, "wsToken", wstok, "random",
-				s.random, "expiresAt", when));
+	/* Recorded before anything reaches the phone: no audit, no login.
+	 * The worker moves on while the row is committed. */
+	app_audit_park(app, req, "auth.initiate", token,
+		       json_pack("{s:s, s:s, s:o, s:s, s:s}", "sessionId", s.id,
+				 "serviceId", s.service_id, "scopes",
+				 scopes_json(s.scopes, s.nscopes), "otpHash",
+				 s.otp_hash, "origin", s.origin),
+		       &c->audit_rc, initiate_answer, c);
+	rc = SA_OK;
 out:
 	OPENSSL_cleanse(otp, sizeof(otp));
 	enrollment_free(&e);
@@ -408,6 +476,47 @@ out:
 	return rc;
 }
 
+/* What the answer to an approval needs once its audit row is durable. */
+struct approve_cont {
+	enum sa_err audit_rc;
+	struct app *app;
+	char session_id[SESSION_ID_LEN + 1];
+	char random[SESSION_RANDOM_LEN + 1];
+	char when[21];
+	int64_t expires_at;
+	char *jwt, *hash;
+};
+
+/* approve_answer hands the token to the browser and the phone (http_cont). */
+static enum sa_err
+approve_answer(struct http_request *req, struct http_response *res, void *arg)
+{
+	struct approve_cont *c = arg;
+	enum sa_err rc = SA_OK;
+
+	(void)req;
+	if (res == NULL)
+		goto out;
+	if (c->audit_rc != SA_OK) {
+		rc = http_res_error(res, c->audit_rc, NULL, NULL);
+		goto out;
+	}
+	session_publish(c->app, c->session_id,
+			json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "approved",
+				  "jwt", c->jwt, "hash", c->hash, "random",
+				  c->random, "expiresAt", c->when),
+			1, c->expires_at);
+	http_res_json(res, 200,
+		      json_pack("{s:s, s:s, s:s, s:s}", "jwt", c->jwt, "hash",
+				c->hash, "random", c->random, "expiresAt",
+				c->when));
+out:
+	free(c->jwt);
+	free(c->hash);
+	free(c);
+	return rc;
+}
+
 enum sa_err
 api_verify(struct http_request *req, struct http_response *res)
 {
@@ -427,6 +536,7 @@ api_verify(struct http_request *req, struct http_response *res)
 	EVP_PKEY *key = NULL;
 	unsigned char *sig = NULL, digest[32];
 	char hash_hex[65], when[21], *jwt = NULL, *hash = NULL;
+	struct approve_cont *c = NULL;
 	size_t siglen = 0, i;
 	int64_t now = now_unix();
 	enum sa_err rc;
@@ -525,22 +635,24 @@ api_verify(struct http_request *req, struct http_response *res)
 	sha256(jwt, strlen(jwt), digest);
 	hash = b64url_encode(digest, sizeof(digest));
 	iso8601_utc(now + app->cfg.jwt_ttl, when);
-	rc = app_audit(app, req, "auth.approved", s.token_id,
-		       json_pack("{s:s, s:s, s:O, s:s}", "sessionId", s.id,
-				 "serviceId", s.service_id, "grantedScopes",
-				 granted, "tokenHash", hash ? hash : ""));
-	if (rc != SA_OK || hash == NULL) {
-		http_res_error(res, rc ? rc : SA_ERR_NOMEM, NULL, NULL);
+	if (hash == NULL || (c = calloc(1, sizeof(*c))) == NULL) {
+		rc = http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
 		goto out;
 	}
-	session_publish(app, s.id,
-			json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "approved",
-				  "jwt", jwt, "hash", hash, "random", s.random,
-				  "expiresAt", when),
-			1, s.expires_at);
-	http_res_json(res, 200,
-		      json_pack("{s:s, s:s, s:s, s:s}", "jwt", jwt, "hash", hash,
-				"random", s.random, "expiresAt", when));
+	c->app = app;
+	memcpy(c->session_id, s.id, sizeof(c->session_id));
+	memcpy(c->random, s.random, sizeof(c->random));
+	memcpy(c->when, when, sizeof(c->when));
+	c->expires_at = s.expires_at;
+	c->jwt = jwt;
+	c->hash = hash;
+	jwt = hash = NULL;
+	/* The token leaves only once its issuance is durable. */
+	app_audit_park(app, req, "auth.approved", s.token_id,
+		       json_pack("{s:s, s:s, s:O, s:s}", "sessionId", s.id,
+				 "serviceId", s.service_id, "grantedScopes",
+				 granted, "tokenHash", c->hash),
+		       &c->audit_rc, approve_answer, c);
 	rc = SA_OK;
 out:
 	free(jwt);

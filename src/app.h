@@ -57,8 +57,23 @@ int app_origin_allowed(char *const *list, const char *origin);
  * audit error: the caller must not report the action as done if it fails.
  */
 struct http_request;
+struct http_response;
 enum sa_err app_audit(struct app *app, struct http_request *req,
 		      const char *event, const char *subject, json_t *detail);
+
+/*
+ * app_audit_park records a request's security event without holding its
+ * worker: the request is parked (http_req_park) until the event is durable,
+ * then cont answers with *audit_rc set to the outcome (the caller must not
+ * report the action as done unless it is SA_OK). audit_rc lives in arg.
+ * detail is stolen.
+ */
+enum sa_err app_audit_park(struct app *app, struct http_request *req,
+			   const char *event, const char *subject,
+			   json_t *detail, enum sa_err *audit_rc,
+			   enum sa_err (*cont)(struct http_request *,
+					       struct http_response *, void *),
+			   void *arg);
 
 /*
  * app_audit_async queues a server-side event without waiting for it to be

@@ -34,6 +34,14 @@ struct audit;
 enum sa_err audit_open(struct dstore *ds, size_t batch_max, struct audit **out);
 
 /*
+ * audit_set_commit_gap makes the writer thread (which writes the events of
+ * parked requests and asynchronous callers) start a commit at most every us
+ * microseconds: under load the events of that interval share one fsync. A
+ * commit after a quiet spell starts at once. 0, the default, never waits.
+ */
+void audit_set_commit_gap(struct audit *a, unsigned int us);
+
+/*
  * audit_log appends one event and returns only when it is durable
  * (committed). detail (may be NULL, meaning {}) must be a JSON object; the
  * reference is stolen in every case. Safe from any thread; concurrent
@@ -58,6 +66,9 @@ enum sa_err audit_log(struct audit *a, const char *event, const char *ip,
  * returned.
  */
 void audit_close(struct audit *a);
+/* audit_close_stats closes a like audit_close and reports the rows written
+ * and the commits they took, for the shutdown log line. */
+void audit_close_stats(struct audit *a, uint64_t *batches, uint64_t *rows);
 
 /*
  * audit_log_cb queues one event like audit_log but returns at once (it

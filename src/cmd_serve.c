@@ -11,6 +11,7 @@
  * queue and close the stores. Nothing accepted is lost.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -352,8 +353,12 @@ app_close(struct app *app)
 	push_close(app->push);
 	app->push = NULL;
 	session_events_stop();
-	if (app->audit != NULL)
-		audit_close(app->audit);
+	if (app->audit != NULL) {
+		uint64_t batches = 0, rows = 0;
+		audit_close_stats(app->audit, &batches, &rows);
+		log_info("serve.audit", "%" PRIu64 " audit rows written in %" PRIu64
+			 " commits", rows, batches);
+	}
 	app->audit = NULL;
 	ratelimit_free(app->rl);
 	keys_close(app->keys);
@@ -442,6 +447,7 @@ cmd_serve(int argc, char **argv)
 			  sa_err_str(err));
 		goto out;
 	}
+	audit_set_commit_gap(app.audit, (unsigned int)app.cfg.audit_commit_gap_us);
 	memset(&kc, 0, sizeof(kc));
 	kc.data_dir = app.cfg.data_dir;
 	kc.private_key_path = app.cfg.server_private_key_path;

@@ -124,6 +124,10 @@ static const struct setting settings[] = {
 	  10000000, "maximum concurrent WebSocket connections"),
 	L("SEALAUTH_AUDIT_BATCH_MAX", NULL, audit_batch_max, "512", 1, 65536,
 	  "audit rows written per group commit at most"),
+	L("SEALAUTH_AUDIT_COMMIT_GAP_US", NULL, audit_commit_gap_us, "1000", 0,
+	  100000,
+	  "least microseconds between audit commits under load; events of the "
+	  "gap share one fsync (0: commit at once)"),
 	L("SEALAUTH_SESSION_TTL", NULL, session_ttl, "120", 10, 3600,
 	  "login session and OTP lifetime, seconds"),
 	L("SEALAUTH_JWT_TTL", NULL, jwt_ttl, "300", 30, 86400,

@@ -11,11 +11,13 @@
 #include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -31,6 +33,7 @@
 
 #define RES_HEADERS_MAX 8
 #define PATH_MAX_LEN 2048
+#define PARK_DRAIN_S 30 /* shutdown waits this long for parked requests */
 /* Route parameters are short ids; a smaller request struct also keeps
  * glibc from consolidating its free lists on every request. */
 #define PARAMS_MAX_LEN 256
@@ -65,6 +68,8 @@ struct http_request {
 	uint64_t start_ms;
 	unsigned int status; /* what was answered, for the access log */
 	int upgraded;
+	http_cont cont;	     /* set while parked (http_req_park) */
+	void *cont_arg;
 };
 
 struct http_server {
@@ -74,6 +79,12 @@ struct http_server {
 	const struct route *routes;
 	size_t nroutes;
 	unsigned int port;
+	/* Parked requests whose continuation has not answered yet;
+	 * http_server_stop waits for them (MHD must not stop with a
+	 * suspended connection). */
+	pthread_mutex_t park_mu;
+	pthread_cond_t park_cv;
+	size_t parked;
 };
 
 /* Carries what the upgrade callback needs past the request's lifetime. */
@@ -159,6 +170,35 @@ json_t *
 http_req_json(const struct http_request *req)
 {
 	return req->json;
+}
+
+void
+http_req_park(struct http_request *req, http_cont cont, void *arg)
+{
+	struct http_server *srv = req->srv;
+
+	pthread_mutex_lock(&srv->park_mu);
+	srv->parked++;
+	pthread_mutex_unlock(&srv->park_mu);
+	req->cont = cont;
+	req->cont_arg = arg;
+	MHD_suspend_connection(req->conn);
+}
+
+void
+http_req_unpark(struct http_request *req)
+{
+	MHD_resume_connection(req->conn);
+}
+
+/* park_done counts a parked request as answered. */
+static void
+park_done(struct http_server *srv)
+{
+	pthread_mutex_lock(&srv->park_mu);
+	if (--srv->parked == 0)
+		pthread_cond_broadcast(&srv->park_cv);
+	pthread_mutex_unlock(&srv->park_mu);
 }
 
 /* ---- Responses ---------------------------------------------------------- */
@@ -689,6 +729,11 @@ handle_request(struct http_request *req)
 				  "this endpoint takes no request body");
 	}
 	rc = r->handler(req, &res);
+	if (req->cont != NULL) {
+		/* Parked: the continuation answers after http_req_unpark. */
+		res_free(&res);
+		return MHD_YES;
+	}
 	if (res.status == 0)
 		http_res_error(&res, rc == SA_OK ? SA_ERR_INTERNAL : rc, NULL, NULL);
 	return send_response(req, &res);
@@ -732,6 +777,24 @@ new_request(struct http_server *srv, struct MHD_Connection *conn,
 	return req;
 }
 
+/* resume_request answers a parked request through its continuation. */
+static enum MHD_Result
+resume_request(struct http_request *req)
+{
+	struct http_response res = {0};
+	http_cont cont = req->cont;
+	enum MHD_Result ok;
+	enum sa_err rc;
+
+	req->cont = NULL;
+	rc = cont(req, &res, req->cont_arg);
+	if (res.status == 0)
+		http_res_error(&res, rc == SA_OK ? SA_ERR_INTERNAL : rc, NULL, NULL);
+	ok = send_response(req, &res);
+	park_done(req->srv);
+	return ok;
+}
+
 static enum MHD_Result
 access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 	  const char *method, const char *version, const char *upload_data,
@@ -768,6 +831,8 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 	}
 	if (req->status != 0)
 		return MHD_YES;
+	if (req->cont != NULL)
+		return resume_request(req);
 	return handle_request(req);
 }
 
@@ -779,6 +844,12 @@ completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	if (req == NULL)
 		return;
+	if (req->cont != NULL) {
+		/* Ended while parked: the continuation only frees its arg. */
+		req->cont(req, NULL, req->cont_arg);
+		req->cont = NULL;
+		park_done(req->srv);
+	}
 	if (log_enabled(SA_LOG_INFO)) {
 		/* The path only: query strings may carry tokens. */
 		log_json(SA_LOG_INFO, "http.request",
@@ -886,6 +957,8 @@ http_server_start(struct app *app, const struct route *routes, size_t nroutes,
 				       : 4 * (unsigned int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (threads < 4)
 		threads = 4;
+	pthread_mutex_init(&srv->park_mu, NULL);
+	pthread_cond_init(&srv->park_cv, NULL);
 	if ((rc = listener_open((struct sockaddr *)&ss, sslen, 4096,
 				&srv->listener, &srv->port)) != SA_OK) {
 		log_error("http.listen", "cannot listen on %s", app->cfg.listen);
@@ -895,7 +968,8 @@ http_server_start(struct app *app, const struct route *routes, size_t nroutes,
 	/* Our accept thread adds connections (listener.h); ITC wakes the
 	 * worker that receives one, and lets the daemon stop cleanly. */
 	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_UPGRADE |
-		MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET;
+		MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+		MHD_USE_NO_LISTEN_SOCKET;
 	srv->d = MHD_start_daemon(
 	    flags, 0, NULL, NULL, access_cb, srv,
 	    /* First, so that MHD's own messages all go to our log. */
@@ -943,6 +1017,25 @@ http_server_stop(struct http_server *srv)
 	if (srv == NULL)
 		return;
 	listener_close(srv->listener);
+	/* Parked requests wait for audit commits, which go on until the
+	 * audit log closes after this: let them answer first. */
+	pthread_mutex_lock(&srv->park_mu);
+	if (srv->parked > 0) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += PARK_DRAIN_S;
+		while (srv->parked > 0 &&
+		       pthread_cond_timedwait(&srv->park_cv, &srv->park_mu,
+					      &until) == 0)
+			;
+		if (srv->parked > 0)
+			log_error("http.stop", "%zu parked requests did not "
+					       "finish within %d s",
+				  srv->parked, PARK_DRAIN_S);
+	}
+	pthread_mutex_unlock(&srv->park_mu);
 	MHD_stop_daemon(srv->d);
+	pthread_cond_destroy(&srv->park_cv);
+	pthread_mutex_destroy(&srv->park_mu);
 	free(srv);
 }

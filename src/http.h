@@ -7,7 +7,8 @@
  * The request path, in order: route lookup (404/405) -> CORS preflight ->
  * per-IP rate limit of the route's class (429) -> body size and
  * Content-Type (413/415) -> JSON parse and schema (400) -> handler.
- * Handlers run on MHD worker threads and may block briefly (audit commit).
+ * Handlers run on MHD worker threads and may block briefly (audit commit);
+ * the login's hot handlers park their request instead (http_req_park).
  */
 #ifndef SEALAUTH_HTTP_H
 #define SEALAUTH_HTTP_H
@@ -80,6 +81,26 @@ json_t *http_req_json(const struct http_request *req);
  */
 enum sa_err http_req_limit(struct http_request *req, struct http_response *res,
 			   const char *cls, const char *kind, const char *key);
+
+/*
+ * A continuation writes the response of a parked request once the work it
+ * waited for is done; it runs on an MHD worker, where a handler would.
+ */
+typedef enum sa_err (*http_cont)(struct http_request *req,
+				 struct http_response *res, void *arg);
+
+/*
+ * http_req_park suspends the request's connection: the handler then starts
+ * work that ends, on any thread, with http_req_unpark(req), and returns
+ * without a response (anything it put in res is discarded). The worker
+ * serves other connections meanwhile. After http_req_unpark, cont(req, res,
+ * arg) runs on a worker and answers; it owns arg. If the connection ends
+ * without being resumed, cont runs once with res NULL, only to free arg.
+ * Park before starting the work, so the work can never finish first.
+ */
+void http_req_park(struct http_request *req, http_cont cont, void *arg);
+/* http_req_unpark resumes a parked request; safe from any thread, once. */
+void http_req_unpark(struct http_request *req);
 
 /* ---- Responses ---------------------------------------------------------- */
 

@@ -603,6 +603,58 @@ test_async_events(void **state)
 	dstore_close(ds);
 }
 
+/* wait_ok waits (bounded) until n callbacks have reported success. */
+static void
+wait_ok(struct async_count *c, int n)
+{
+	for (int i = 0; i < 10000; i++) {
+		int ok;
+		pthread_mutex_lock(&c->mu);
+		ok = c->ok;
+		pthread_mutex_unlock(&c->mu);
+		if (ok >= n)
+			return;
+		usleep(1000);
+	}
+	fail_msg("callbacks did not arrive");
+}
+
+/*
+ * The writer thread keeps at least the commit gap between commits: events
+ * queued just after one commit all share the next one. The first event of
+ * an idle log is committed without waiting for the gap.
+ */
+static void
+test_commit_gap(void **state)
+{
+	struct fixture *f = *state;
+	struct dstore *ds = NULL;
+	struct audit *a = NULL;
+	struct async_count c = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+	uint64_t batches = 0, rows = 0;
+
+	assert_int_equal(dstore_open(f->db, &ds), SA_OK);
+	assert_int_equal(audit_open(ds, 64, &a), SA_OK);
+	audit_set_commit_gap(a, 300000);
+	assert_int_equal(audit_log_cb(a, "test.first", "", "", "", NULL,
+				      async_cb, &c),
+			 SA_OK);
+	wait_ok(&c, 1);
+	audit_stats(a, &batches, &rows);
+	assert_int_equal(batches, 1);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(audit_log_cb(a, "test.gap", "", "", "",
+					      json_pack("{s:i}", "i", i),
+					      async_cb, &c),
+				 SA_OK);
+	wait_ok(&c, 11);
+	audit_stats(a, &batches, &rows);
+	assert_int_equal(rows, 11);
+	assert_int_equal(batches, 2);
+	audit_close(a);
+	dstore_close(ds);
+}
+
 int
 main(void)
 {
@@ -612,6 +664,7 @@ main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_async_events, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_commit_gap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_verify_modified_row, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_verify_rehashed_row, setup,

@@ -893,8 +893,11 @@ test_mode_none_and_log_never_send(void **state)
 	p = open_pusher("none", 1, 1000, 3, 10, 1, 0);
 	assert_string_equal(push_mode(p), "none");
 	assert_int_equal(push_send(p, &up, login_msg(), on_done, &o[0]), SA_OK);
+	/* No network, so no worker: done before push_send returned. */
+	assert_int_equal(o[0].calls, 1);
 	assert_int_equal(push_send(p, &fcm, login_msg(), on_done, &o[1]),
 			 SA_OK);
+	assert_int_equal(o[1].calls, 1);
 	assert_true(wait_total(2));
 	push_close(p);
 

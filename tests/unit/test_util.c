@@ -116,6 +116,25 @@ test_ct_equal_and_time(void **state)
 	assert_string_equal(when, "2023-11-14T22:13:20Z");
 }
 
+/* Request ids: 16 base64url characters, never the same twice here. */
+static void
+test_request_id(void **state)
+{
+	char prev[17] = "", id[17];
+
+	(void)state;
+	for (int i = 0; i < 1000; i++) {
+		request_id(id);
+		assert_int_equal(strlen(id), 16);
+		assert_int_equal(strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					    "abcdefghijklmnopqrstuvwxyz"
+					    "0123456789-_"),
+				 16);
+		assert_string_not_equal(id, prev);
+		memcpy(prev, id, sizeof(id));
+	}
+}
+
 int
 main(void)
 {
@@ -125,6 +144,7 @@ main(void)
 	    cmocka_unit_test(test_hex),
 	    cmocka_unit_test(test_utf8),
 	    cmocka_unit_test(test_ct_equal_and_time),
+	    cmocka_unit_test(test_request_id),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
