@@ -82,6 +82,7 @@ struct ws_conn {
 	short events;	  /* what ev currently waits for */
 	uint16_t code;	  /* close code we initiated, or 0 */
 	uint8_t flags;	  /* enum ws_flag; loop thread */
+	uint8_t heard;	  /* the peer has sent at least one byte */
 	uint8_t overflow; /* send commands over the bound; ws->lock */
 };
 
@@ -262,6 +263,7 @@ conn_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 			n = len;
 		memcpy(buf, c->extra + c->extra_off, n);
 		c->extra_off += n;
+		c->heard = 1;
 		if (c->extra_off == c->extra_len) {
 			free(c->extra);
 			c->extra = NULL;
@@ -281,6 +283,7 @@ conn_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 		r = recv(c->fd, buf, len, 0);
 	} while (r < 0 && errno == EINTR);
 	if (r > 0) {
+		c->heard = 1;
 		c->rx_budget -= (size_t)r;
 		c->last_rx_ms = now_mono_ms();
 		c->flags &= ~WS_F_PINGED;
@@ -322,6 +325,47 @@ conn_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
 	return -1;
 }
 
+static const struct wslay_event_callbacks conn_wslay_cbs;
+
+/*
+ * conn_ctx returns the connection's wslay context, making it again if the
+ * connection was idle (conn_rest); NULL when out of memory.
+ */
+static wslay_event_context_ptr
+conn_ctx(struct ws_conn *c)
+{
+	if (c->ctx == NULL) {
+		if (wslay_event_context_server_init(&c->ctx, &conn_wslay_cbs,
+						    c) != 0) {
+			c->ctx = NULL;
+			return NULL;
+		}
+		wslay_event_config_set_max_recv_msg_length(
+		    c->ctx, (uint64_t)c->ws->cfg.max_message);
+	}
+	return c->ctx;
+}
+
+/*
+ * conn_rest frees the wslay context of a connection that is only waiting:
+ * wslay's buffers are most of an idle socket's memory. Safe only while the
+ * context holds no state: nothing queued to send, no close under way, and
+ * nothing ever received (so no partial frame is buffered); a browser
+ * waiting for its login sends nothing until the end.
+ */
+static void
+conn_rest(struct ws_conn *c)
+{
+	if (c->ctx == NULL || c->heard || c->extra != NULL || c->code != 0 ||
+	    (c->flags & WS_F_CLOSING) || wslay_event_want_write(c->ctx) ||
+	    wslay_event_get_close_sent(c->ctx) ||
+	    wslay_event_get_close_received(c->ctx) ||
+	    !wslay_event_get_read_enabled(c->ctx))
+		return;
+	wslay_event_context_free(c->ctx);
+	c->ctx = NULL;
+}
+
 /*
  * conn_close_frame queues a close frame with our code unless a close is
  * already under way; the connection then waits for the peer's answer.
@@ -330,7 +374,8 @@ static void
 conn_close_frame(struct ws_conn *c, uint16_t code, const char *reason,
 		 size_t reason_len)
 {
-	if (c->code != 0 || wslay_event_get_close_sent(c->ctx))
+	if (c->code != 0 || conn_ctx(c) == NULL ||
+	    wslay_event_get_close_sent(c->ctx))
 		return;
 	if (wslay_event_queue_close(c->ctx, code, (const uint8_t *)reason,
 				    reason_len) == 0)
@@ -384,6 +429,8 @@ conn_end_code(const struct ws_conn *c)
 {
 	if (c->code != 0)
 		return c->code;
+	if (c->ctx == NULL)
+		return 1006; /* idle: no close frame either way */
 	if (wslay_event_get_close_sent(c->ctx))
 		return wslay_event_get_status_code_sent(c->ctx);
 	if (wslay_event_get_close_received(c->ctx))
@@ -445,21 +492,32 @@ static int
 conn_update(struct ws_conn *c)
 {
 	wslay_event_context_ptr ctx = c->ctx;
-	int rd = wslay_event_get_read_enabled(ctx);
-	int wr = wslay_event_want_write(ctx);
+	int rd, wr;
 	short want;
 
-	if ((c->flags & (WS_F_EOF | WS_F_IOERR)) ||
-	    (wslay_event_get_close_sent(ctx) &&
-	     (wslay_event_get_close_received(ctx) || !rd)) ||
-	    (!rd && !wr)) {
+	if (c->flags & (WS_F_EOF | WS_F_IOERR)) {
 		conn_end(c);
 		return 1;
 	}
-	if (!(c->flags & WS_F_CLOSING) &&
-	    (c->code != 0 || !rd || wslay_event_get_close_sent(ctx))) {
-		c->flags |= WS_F_CLOSING;
-		c->deadline_ms = now_mono_ms() + WS_CLOSE_GRACE_MS;
+	if (ctx == NULL) {
+		/* Idle (conn_rest): waiting to read, nothing to write. */
+		rd = 1;
+		wr = 0;
+	} else {
+		rd = wslay_event_get_read_enabled(ctx);
+		wr = wslay_event_want_write(ctx);
+		if ((wslay_event_get_close_sent(ctx) &&
+		     (wslay_event_get_close_received(ctx) || !rd)) ||
+		    (!rd && !wr)) {
+			conn_end(c);
+			return 1;
+		}
+		if (!(c->flags & WS_F_CLOSING) &&
+		    (c->code != 0 || !rd || wslay_event_get_close_sent(ctx))) {
+			c->flags |= WS_F_CLOSING;
+			c->deadline_ms = now_mono_ms() + WS_CLOSE_GRACE_MS;
+		}
+		conn_rest(c);
 	}
 	want = (short)((rd ? EV_READ : 0) | (wr ? EV_WRITE : 0));
 	if (want != c->events) {
@@ -490,8 +548,13 @@ conn_event_cb(evutil_socket_t fd, short what, void *arg)
 static void
 conn_io(struct ws_conn *c, short what)
 {
-	wslay_event_context_ptr ctx = c->ctx;
+	wslay_event_context_ptr ctx = conn_ctx(c);
 
+	if (ctx == NULL) {
+		c->flags |= WS_F_IOERR; /* out of memory */
+		conn_update(c);
+		return;
+	}
 	c->rx_budget = WS_READ_BUDGET;
 	if ((what & EV_READ) && wslay_event_want_read(ctx)) {
 		int r = wslay_event_recv(ctx);
@@ -566,7 +629,8 @@ conn_send(struct ws_conn *c, const unsigned char *msg, size_t n)
 	struct wslay_event_msg m = {WSLAY_TEXT_FRAME, msg, n};
 	size_t queued;
 
-	if (c->code != 0 || !wslay_event_get_write_enabled(c->ctx))
+	if (c->code != 0 || conn_ctx(c) == NULL ||
+	    !wslay_event_get_write_enabled(c->ctx))
 		return;
 	queued = wslay_event_get_queued_msg_length(c->ctx);
 	if (queued > c->ws->cfg.max_queued_bytes - n) {
@@ -693,7 +757,8 @@ ws_sweep_cb(evutil_socket_t fd, short what, void *arg)
 			   !(c->flags & WS_F_PINGED)) {
 			struct wslay_event_msg m = {WSLAY_PING, NULL, 0};
 			c->flags |= WS_F_PINGED;
-			if (wslay_event_queue_msg(c->ctx, &m) == 0)
+			if (conn_ctx(c) != NULL &&
+			    wslay_event_queue_msg(c->ctx, &m) == 0)
 				conn_io(c, EV_WRITE);
 		}
 	}

@@ -22,10 +22,14 @@
 
 #include "log.h"
 #include "store/store.h"
+#include "store/enroll_cache.h"
 #include "util.h"
 
 #define SQLITE_BUSY_MS 5000
-#define SQLITE_MMAP "268435456" /* bytes of the file readers map */
+/* Enough for the logins of a busy minute on one server; the TTL covers the
+ * seconds between a login's initiation and its verification. */
+#define ENROLL_CACHE_SLOTS 16384
+#define ENROLL_CACHE_TTL_MS 60000
 #define SQLITE_META_KEY_MAX 128
 #define SQLITE_META_VALUE_MAX 65536
 
@@ -52,6 +56,9 @@ struct dstore {
 	 */
 	struct sqlite_reader readers[SQLITE_READERS];
 	atomic_uint next_reader;
+	/* Enrollments read by logins; every write below drops what it
+	 * changed (enroll_cache.h). */
+	struct enroll_cache *cache;
 };
 
 /*
@@ -347,6 +354,23 @@ fail:
 static void sqlite_close(struct dstore *ds);
 
 /*
+ * sqlite_cache_open makes the enrollment cache of the database at path. Its
+ * versions live in "PATH-cache", mapped by every server that opens the
+ * database, so a write by one invalidates the others' entries too.
+ */
+static enum sa_err
+sqlite_cache_open(const char *path, struct enroll_cache **out)
+{
+	char shared[PATH_MAX + 8];
+
+	if ((size_t)snprintf(shared, sizeof(shared), "%s-cache", path) >=
+	    sizeof(shared))
+		return SA_ERR_CONFIG;
+	return enroll_cache_open(shared, ENROLL_CACHE_SLOTS,
+				 ENROLL_CACHE_TTL_MS, out);
+}
+
+/*
  * sqlite_open opens (creating if needed) the database named by url, sets
  * the pragmas and runs pending migrations. *out owns the handle.
  */
@@ -367,6 +391,11 @@ sqlite_open(const char *url, struct dstore **out)
 		goto out;
 	}
 	ds->base.ops = &store_sqlite_ops;
+	if ((rc = sqlite_cache_open(path, &ds->cache)) != SA_OK) {
+		free(ds);
+		ds = NULL;
+		goto out;
+	}
 	pthread_mutex_init(&ds->mu, NULL);
 	for (size_t i = 0; i < SQLITE_READERS; i++)
 		pthread_mutex_init(&ds->readers[i].mu, NULL);
@@ -426,18 +455,9 @@ sqlite_open(const char *url, struct dstore **out)
 				    NULL);
 		if (r == SQLITE_OK) {
 			sqlite3_busy_timeout(rd->db, SQLITE_BUSY_MS);
-			/*
-			 * Every commit of the writer empties a reader's page
-			 * cache (WAL mode), so each lookup reads its pages
-			 * again: from a memory map that is a copy, not a
-			 * system call.
-			 */
-			r = sqlite3_exec(rd->db, "PRAGMA mmap_size=" SQLITE_MMAP,
-					 NULL, NULL, NULL);
-			if (r == SQLITE_OK)
-				r = sqlite3_prepare_v3(rd->db, ENROLL_SELECT, -1,
-						       SQLITE_PREPARE_PERSISTENT,
-						       &rd->sel_enroll, NULL);
+			r = sqlite3_prepare_v3(rd->db, ENROLL_SELECT, -1,
+					       SQLITE_PREPARE_PERSISTENT,
+					       &rd->sel_enroll, NULL);
 		}
 		if (r != SQLITE_OK) {
 			log_error("store.sqlite", "open reader: %s",
@@ -475,6 +495,7 @@ sqlite_close(struct dstore *ds)
 	if (ds->db != NULL && sqlite3_close_v2(ds->db) != SQLITE_OK)
 		log_warn("store.sqlite", "close: %s", sqlite3_errmsg(ds->db));
 	pthread_mutex_destroy(&ds->mu);
+	enroll_cache_free(ds->cache);
 	free(ds);
 }
 
@@ -863,14 +884,19 @@ static enum sa_err
 sqlite_enroll_get(struct dstore *ds, const char *token_id,
 		  struct enrollment *out)
 {
+	struct enroll_cache_ticket t;
 	enum sa_err rc;
 
+	if (enroll_cache_get(ds->cache, token_id, out, &t))
+		return SA_OK;
 	struct sqlite_reader *rd =
 	    &ds->readers[atomic_fetch_add(&ds->next_reader, 1) % SQLITE_READERS];
 
 	pthread_mutex_lock(&rd->mu);
 	rc = enroll_read(rd->db, rd->sel_enroll, token_id, out);
 	pthread_mutex_unlock(&rd->mu);
+	if (rc == SA_OK)
+		enroll_cache_put(ds->cache, out, &t);
 	return rc;
 }
 
@@ -964,6 +990,8 @@ out:
 	/* Everything else on this connection commits durably. */
 	if (sqlite_exec(ds, "PRAGMA synchronous=FULL") != SA_OK)
 		log_error("store.sqlite", "cannot restore synchronous=FULL");
+	/* After the commit, so no read of the old row can be kept. */
+	enroll_cache_forget(ds->cache, e->token_id);
 	pthread_mutex_unlock(&ds->mu);
 	if (rc == SA_OK && had) {
 		*prev = old;
@@ -1014,6 +1042,7 @@ out:
 	sqlite3_finalize(st);
 	if (rc != SA_OK)
 		sqlite_rollback(ds);
+	enroll_cache_forget(ds->cache, token_id);
 	pthread_mutex_unlock(&ds->mu);
 	return rc;
 }
@@ -1060,6 +1089,7 @@ out:
 	sqlite3_finalize(st);
 	if (rc != SA_OK)
 		sqlite_rollback(ds);
+	enroll_cache_clear(ds->cache);
 	pthread_mutex_unlock(&ds->mu);
 	return rc;
 }
