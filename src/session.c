@@ -1,11 +1,11 @@
 /*
- * session.c - login sessions as JSON in the ephemeral store.
+ * session.c - login sessions in the ephemeral store.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
 #include <openssl/crypto.h>
 
 #include "session.h"
@@ -61,45 +61,119 @@ ttl_ms(const struct session *s, int64_t now)
 	return left > 0 ? (uint64_t)left * 1000u : 1u;
 }
 
+/*
+ * A session is stored as "S1" and then its fields, each as its length in
+ * decimal, ':' and its bytes: no field can be confused with the next
+ * whatever bytes it holds, and reading it back is a few bounded copies
+ * (a JSON round trip cost more than the rest of the session handling).
+ */
+#define SESSION_TAG "S1"
+#define SESSION_TEXT_MAX 4096
+
+struct rec {
+	char *p;
+	size_t n, cap;
+	int ok;
+};
+
+static void
+put_bytes(struct rec *w, const char *s, size_t len)
+{
+	int k;
+
+	if (!w->ok)
+		return;
+	k = snprintf(w->p + w->n, w->cap - w->n, "%zu:", len);
+	if (k < 0 || (size_t)k >= w->cap - w->n ||
+	    len > w->cap - w->n - (size_t)k) {
+		w->ok = 0;
+		return;
+	}
+	w->n += (size_t)k;
+	memcpy(w->p + w->n, s, len);
+	w->n += len;
+}
+
+static void
+put_str(struct rec *w, const char *s)
+{
+	put_bytes(w, s, strlen(s));
+}
+
+static void
+put_int(struct rec *w, int64_t v)
+{
+	char t[24];
+
+	snprintf(t, sizeof(t), "%lld", (long long)v);
+	put_str(w, t);
+}
+
+/* get_str copies the next field into out (cap bytes with the NUL). */
+static int
+get_str(struct rec *r, char *out, size_t cap)
+{
+	size_t len = 0, i = r->n;
+
+	if (!r->ok)
+		return 0;
+	while (i < r->cap && r->p[i] >= '0' && r->p[i] <= '9' && i - r->n < 5)
+		len = len * 10 + (size_t)(r->p[i++] - '0');
+	if (i == r->n || i >= r->cap || r->p[i] != ':' || len >= cap ||
+	    len > r->cap - i - 1) {
+		r->ok = 0;
+		return 0;
+	}
+	memcpy(out, r->p + i + 1, len);
+	out[len] = '\0';
+	r->n = i + 1 + len;
+	return 1;
+}
+
+static int
+get_int(struct rec *r, int64_t *v)
+{
+	char t[24], *end;
+	long long x;
+
+	if (!get_str(r, t, sizeof(t)))
+		return 0;
+	errno = 0;
+	x = strtoll(t, &end, 10);
+	if (t[0] == '\0' || *end != '\0' || errno != 0) {
+		r->ok = 0;
+		return 0;
+	}
+	*v = x;
+	return 1;
+}
+
 enum sa_err
 session_save(struct estore *es, const struct session *s, int64_t now)
 {
-	char key[ESTORE_KEY_MAX];
-	json_t *o, *scopes;
-	char *text;
-	enum sa_err rc;
+	char key[ESTORE_KEY_MAX], text[SESSION_TEXT_MAX];
+	struct rec w = {text, 0, sizeof(text), 1};
 
-	scopes = json_array();
-	for (size_t i = 0; scopes != NULL && i < s->nscopes; i++)
-		json_array_append_new(scopes, json_string(s->scopes[i]));
-	o = json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:i}",
-		      "tokenId", s->token_id, "serviceId", s->service_id,
-		      "serviceName", s->service_name, "scopes", scopes,
-		      "issuedAt", (json_int_t)s->issued_at, "expiresAt",
-		      (json_int_t)s->expires_at, "otpHash", s->otp_hash, "random",
-		      s->random, "origin", s->origin, "ip", s->ip, "ua", s->ua,
-		      "mode", (int)s->mode);
-	if (o == NULL)
-		return SA_ERR_NOMEM;
-	text = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (text == NULL)
-		return SA_ERR_NOMEM;
-	key_of(key, sizeof(key), s->id, "");
-	rc = estore_set(es, key, text, strlen(text), ttl_ms(s, now), ESTORE_NX);
-	free(text);
-	return rc;
-}
-
-static enum sa_err
-copy_str(const json_t *o, const char *name, char *out, size_t cap)
-{
-	const char *v = json_string_value(json_object_get(o, name));
-
-	if (v == NULL || strlen(v) >= cap)
+	memcpy(text, SESSION_TAG, 2);
+	w.n = 2;
+	put_str(&w, s->token_id);
+	put_str(&w, s->service_id);
+	put_str(&w, s->service_name);
+	put_int(&w, s->issued_at);
+	put_int(&w, s->expires_at);
+	put_str(&w, s->otp_hash);
+	put_str(&w, s->random);
+	put_str(&w, s->origin);
+	put_str(&w, s->ip);
+	put_str(&w, s->ua);
+	put_int(&w, (int64_t)s->mode);
+	put_int(&w, (int64_t)s->nscopes);
+	for (size_t i = 0; i < s->nscopes && i < SERVICE_SCOPES_MAX; i++)
+		put_str(&w, s->scopes[i]);
+	if (!w.ok)
 		return SA_ERR_INTERNAL;
-	memcpy(out, v, strlen(v) + 1);
-	return SA_OK;
+	key_of(key, sizeof(key), s->id, "");
+	return estore_set(es, key, text, w.n, ttl_ms(s, now), ESTORE_NX);
 }
 
 enum sa_err
@@ -107,9 +181,10 @@ session_load(struct estore *es, const char *id, struct session *out)
 {
 	char key[ESTORE_KEY_MAX];
 	unsigned char *val = NULL;
-	size_t n = 0, i;
-	json_t *o = NULL, *scopes, *v;
+	size_t n = 0;
+	int64_t mode = 0, nscopes = 0;
 	struct session s;
+	struct rec r;
 	enum sa_err rc;
 
 	if (!session_id_valid(id))
@@ -122,35 +197,34 @@ session_load(struct estore *es, const char *id, struct session *out)
 		return rc;
 	memset(&s, 0, sizeof(s));
 	snprintf(s.id, sizeof(s.id), "%s", id);
-	o = json_loadb((const char *)val, n, JSON_REJECT_DUPLICATES, NULL);
-	rc = SA_ERR_INTERNAL;
-	if (o == NULL)
+	r = (struct rec){(char *)val, 2, n, n >= 2 && memcmp(val, SESSION_TAG, 2) == 0};
+	get_str(&r, s.token_id, sizeof(s.token_id));
+	get_str(&r, s.service_id, sizeof(s.service_id));
+	get_str(&r, s.service_name, sizeof(s.service_name));
+	get_int(&r, &s.issued_at);
+	get_int(&r, &s.expires_at);
+	get_str(&r, s.otp_hash, sizeof(s.otp_hash));
+	get_str(&r, s.random, sizeof(s.random));
+	get_str(&r, s.origin, sizeof(s.origin));
+	get_str(&r, s.ip, sizeof(s.ip));
+	get_str(&r, s.ua, sizeof(s.ua));
+	get_int(&r, &mode);
+	get_int(&r, &nscopes);
+	if (!r.ok || nscopes < 0 || nscopes > SERVICE_SCOPES_MAX) {
+		rc = SA_ERR_INTERNAL;
 		goto out;
-	if (copy_str(o, "tokenId", s.token_id, sizeof(s.token_id)) != SA_OK ||
-	    copy_str(o, "serviceId", s.service_id, sizeof(s.service_id)) != SA_OK ||
-	    copy_str(o, "serviceName", s.service_name, sizeof(s.service_name)) != SA_OK ||
-	    copy_str(o, "otpHash", s.otp_hash, sizeof(s.otp_hash)) != SA_OK ||
-	    copy_str(o, "random", s.random, sizeof(s.random)) != SA_OK ||
-	    copy_str(o, "origin", s.origin, sizeof(s.origin)) != SA_OK ||
-	    copy_str(o, "ip", s.ip, sizeof(s.ip)) != SA_OK ||
-	    copy_str(o, "ua", s.ua, sizeof(s.ua)) != SA_OK)
-		goto out;
-	s.issued_at = json_integer_value(json_object_get(o, "issuedAt"));
-	s.expires_at = json_integer_value(json_object_get(o, "expiresAt"));
-	s.mode = (enum service_mode)json_integer_value(json_object_get(o, "mode"));
-	scopes = json_object_get(o, "scopes");
-	if (!json_is_array(scopes) || json_array_size(scopes) > SERVICE_SCOPES_MAX)
-		goto out;
-	json_array_foreach(scopes, i, v) {
-		const char *sc = json_string_value(v);
-		if (sc == NULL || strlen(sc) >= sizeof(s.scopes[0]))
-			goto out;
-		memcpy(s.scopes[s.nscopes++], sc, strlen(sc) + 1);
 	}
+	for (int64_t i = 0; i < nscopes; i++)
+		get_str(&r, s.scopes[i], sizeof(s.scopes[0]));
+	if (!r.ok || r.n != n) {
+		rc = SA_ERR_INTERNAL;
+		goto out;
+	}
+	s.nscopes = (size_t)nscopes;
+	s.mode = (enum service_mode)mode;
 	*out = s;
 	rc = SA_OK;
 out:
-	json_decref(o);
 	free(val);
 	return rc;
 }

@@ -79,6 +79,64 @@ test_save_load_round_trip(void **state)
 	estore_close(es);
 }
 
+/*
+ * Field values that look like the record's own syntax (lengths, colons)
+ * or hold control bytes come back unchanged; the largest session fits.
+ */
+static void
+test_hostile_fields_and_full_size(void **state)
+{
+	struct estore *es;
+	struct session s, got;
+	int64_t now = now_unix();
+
+	assert_int_equal(estore_open("mem:", &es), SA_OK);
+	make_session(&s, now);
+	memset(s.ua, '9', sizeof(s.ua) - 1);
+	s.ua[sizeof(s.ua) - 1] = '\0';
+	memcpy(s.ua, "12:\x1f\x01:3:", 8);
+	memset(s.origin, 0, sizeof(s.origin));
+	snprintf(s.origin, sizeof(s.origin), "4:abc");
+	memset(s.service_name, 'n', sizeof(s.service_name) - 1);
+	s.service_name[sizeof(s.service_name) - 1] = '\0';
+	s.nscopes = SERVICE_SCOPES_MAX;
+	for (size_t i = 0; i < SERVICE_SCOPES_MAX; i++) {
+		memset(s.scopes[i], 'a' + (int)(i % 26), sizeof(s.scopes[i]) - 1);
+		s.scopes[i][sizeof(s.scopes[i]) - 1] = '\0';
+	}
+	s.mode = SERVICE_MODE_COMPARE;
+	assert_int_equal(session_save(es, &s, now), SA_OK);
+	assert_int_equal(session_load(es, s.id, &got), SA_OK);
+	assert_memory_equal(&got, &s, sizeof(s));
+	estore_close(es);
+}
+
+/* A damaged stored value is refused, never half read. */
+static void
+test_damaged_value(void **state)
+{
+	struct estore *es;
+	struct session s, got;
+	char key[64];
+	int64_t now = now_unix();
+	static const char *bad[] = {
+	    "",	 "S1", "{\"tokenId\":\"x\"}", "S1999999:abc", "S13:ab",
+	    "S1x:abc", "S110:DE-1234567" /* ends after one field */,
+	};
+
+	assert_int_equal(estore_open("mem:", &es), SA_OK);
+	make_session(&s, now);
+	snprintf(key, sizeof(key), "sess:%s", s.id);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		estore_del(es, key, NULL);
+		assert_int_equal(estore_set(es, key, bad[i], strlen(bad[i]),
+					    60000, 0),
+				 SA_OK);
+		assert_int_not_equal(session_load(es, s.id, &got), SA_OK);
+	}
+	estore_close(es);
+}
+
 static void
 test_finish_once_and_attempts(void **state)
 {
@@ -128,6 +186,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_ids),
 	    cmocka_unit_test(test_save_load_round_trip),
+	    cmocka_unit_test(test_hostile_fields_and_full_size),
+	    cmocka_unit_test(test_damaged_value),
 	    cmocka_unit_test(test_finish_once_and_attempts),
 	    cmocka_unit_test(test_session_expires),
 	};
