@@ -119,8 +119,9 @@ get_str(struct rec *r, char *out, size_t cap)
 		return 0;
 	while (i < r->cap && r->p[i] >= '0' && r->p[i] <= '9' && i - r->n < 5)
 		len = len * 10 + (size_t)(r->p[i++] - '0');
+	/* Values are C strings when saved: a NUL inside is damage. */
 	if (i == r->n || i >= r->cap || r->p[i] != ':' || len >= cap ||
-	    len > r->cap - i - 1) {
+	    len > r->cap - i - 1 || memchr(r->p + i + 1, '\0', len) != NULL) {
 		r->ok = 0;
 		return 0;
 	}

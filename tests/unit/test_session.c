@@ -123,6 +123,7 @@ test_damaged_value(void **state)
 	    "",	 "S1", "{\"tokenId\":\"x\"}", "S1999999:abc", "S13:ab",
 	    "S1x:abc", "S110:DE-1234567" /* ends after one field */,
 	};
+	static const char nul[] = "S110:DE-12\0\0\0\0567";
 
 	assert_int_equal(estore_open("mem:", &es), SA_OK);
 	make_session(&s, now);
@@ -134,6 +135,11 @@ test_damaged_value(void **state)
 				 SA_OK);
 		assert_int_not_equal(session_load(es, s.id, &got), SA_OK);
 	}
+	/* A NUL inside a field: never cut short silently. */
+	estore_del(es, key, NULL);
+	assert_int_equal(estore_set(es, key, nul, sizeof(nul) - 1, 60000, 0),
+			 SA_OK);
+	assert_int_not_equal(session_load(es, s.id, &got), SA_OK);
 	estore_close(es);
 }
 
