@@ -48,6 +48,7 @@
 #define WS_CLOSE_GRACE_MS 2000 /* wait this long for the peer's close */
 #define WS_STOP_GRACE_MS 1000  /* at shutdown, wait this long for all */
 #define WS_SWEEP_MS 500	       /* idle sweep period */
+#define WS_REST_MS 1000	       /* quiet time before conn_rest */
 #define WS_READ_BUDGET 65536   /* bytes read per wakeup, for fairness */
 #define WS_DEFAULT_QUEUE (1024 * 1024)
 #define WS_MAX_EXTRA (1024 * 1024) /* bytes the HTTP layer may hand over */
@@ -73,6 +74,7 @@ struct ws_conn {
 	unsigned char *extra; /* bytes read past the handshake, served first */
 	size_t extra_len, extra_off;
 	uint64_t last_rx_ms;  /* monotonic time of the last byte received */
+	uint64_t last_io_ms;  /* monotonic time of the last conn_io */
 	uint64_t deadline_ms; /* end by then once WS_F_CLOSING */
 	size_t pending;	      /* bytes of queued send commands; ws->lock */
 	size_t rx_budget;
@@ -517,7 +519,6 @@ conn_update(struct ws_conn *c)
 			c->flags |= WS_F_CLOSING;
 			c->deadline_ms = now_mono_ms() + WS_CLOSE_GRACE_MS;
 		}
-		conn_rest(c);
 	}
 	want = (short)((rd ? EV_READ : 0) | (wr ? EV_WRITE : 0));
 	if (want != c->events) {
@@ -556,6 +557,7 @@ conn_io(struct ws_conn *c, short what)
 		return;
 	}
 	c->rx_budget = WS_READ_BUDGET;
+	c->last_io_ms = now_mono_ms();
 	if ((what & EV_READ) && wslay_event_want_read(ctx)) {
 		int r = wslay_event_recv(ctx);
 
@@ -749,6 +751,10 @@ ws_sweep_cb(evutil_socket_t fd, short what, void *arg)
 				conn_end(c);
 			continue;
 		}
+		/* Quiet for a while: let go of the wslay context. Not at
+		 * once, so a busy connection does not make it twice. */
+		if (c->ctx != NULL && now - c->last_io_ms >= WS_REST_MS)
+			conn_rest(c);
 		if (c->last_rx_ms >= now)
 			continue;
 		if (now - c->last_rx_ms >= 2 * idle_ms) {

@@ -393,6 +393,38 @@ test_echo_and_peer_close(void **state)
 	assert_int_equal(tc.releases, 1);
 }
 
+/*
+ * A connection quiet for a second loses its wslay context (the sweep runs
+ * twice a second); everything still works afterwards: a message from the
+ * server, one from the client, the close handshake, and a peer that just
+ * goes away.
+ */
+static void
+test_idle_rest_and_wake(void **state)
+{
+	struct ws_server *ws = t_start(60, 1024, 10, 0);
+	struct tconn tc, quiet;
+
+	t_open(ws, &tc, NULL, 0);
+	t_open(ws, &quiet, NULL, 0);
+	usleep(1700 * 1000);
+	assert_int_equal(ws_send_text(ws, tc.id, "late", 4), SA_OK);
+	t_expect(&tc, 0x1, "late");
+	t_send(&tc, 1, 0x1, "hello", 5);
+	t_expect(&tc, 0x1, "hello");
+	assert_int_equal(ws_close(ws, tc.id, 1000, "done"), SA_OK);
+	assert_int_equal(t_expect_close(&tc, T_WAIT_MS, NULL, 0), 1000);
+	t_send_close(&tc, 1000);
+	assert_int_equal(t_wait(&tc.releases, 1, T_WAIT_MS), 1);
+	assert_int_equal(tc.code, 1000);
+	close(tc.cfd);
+	/* The resting one's peer leaves without a close frame. */
+	close(quiet.cfd);
+	assert_int_equal(t_wait(&quiet.releases, 1, T_WAIT_MS), 1);
+	assert_int_equal(quiet.code, 1006);
+	ws_server_stop(ws);
+}
+
 static void
 test_extra_in(void **state)
 {
@@ -959,6 +991,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_accept_key),
 	    cmocka_unit_test(test_echo_and_peer_close),
+	    cmocka_unit_test(test_idle_rest_and_wake),
 	    cmocka_unit_test(test_extra_in),
 	    cmocka_unit_test(test_fragmented_with_ping),
 	    cmocka_unit_test(test_ping_pong),
