@@ -25,6 +25,8 @@
 #include "log.h"
 #include "util.h"
 
+#define AUDIT_SPARE_MAX 1024 /* spent async nodes kept for reuse */
+
 /* One queued event; owned by the audit_log caller, on its stack. */
 struct audit_pending {
 	struct audit_row row;
@@ -55,6 +57,10 @@ struct audit {
 	size_t active; /* callers inside audit_log */
 	int writing;   /* a batch is being written (by a leader or the thread) */
 	size_t sync_queued; /* synchronous nodes in the queue */
+	/* Spent asynchronous nodes kept for reuse: each is over 1 KiB, and
+	 * allocations of that size make glibc consolidate its free lists. */
+	struct audit_pending *spare;
+	size_t nspare;
 	uint64_t gap_us;    /* the writer thread's least time between commits */
 	uint64_t last_us;   /* when the last batch started */
 	int closing;
@@ -244,6 +250,7 @@ handoff_locked(struct audit *a)
 static void
 write_batch_locked(struct audit *a)
 {
+	struct audit_pending *spent = NULL;
 	size_t k = 0;
 	enum sa_err rc;
 
@@ -277,10 +284,23 @@ write_batch_locked(struct audit *a)
 		if (p->cb != NULL)
 			p->cb(rc, p->cb_arg);
 		free(p->detail);
-		free(p);
+		p->detail = NULL;
+		p->next = spent;
+		spent = p;
 		a->taken[i] = NULL;
 	}
 	pthread_mutex_lock(&a->mu);
+	while (spent != NULL) {
+		struct audit_pending *p = spent;
+		spent = p->next;
+		if (a->nspare < AUDIT_SPARE_MAX) {
+			p->next = a->spare;
+			a->spare = p;
+			a->nspare++;
+		} else {
+			free(p);
+		}
+	}
 	if (rc == SA_OK) {
 		a->batches++;
 		a->rows += k;
@@ -335,6 +355,11 @@ audit_writer(void *arg)
 static void
 audit_free(struct audit *a)
 {
+	while (a->spare != NULL) {
+		struct audit_pending *p = a->spare;
+		a->spare = p->next;
+		free(p);
+	}
 	pthread_cond_destroy(&a->cv_work);
 	pthread_cond_destroy(&a->cv_room);
 	pthread_cond_destroy(&a->cv_idle);
@@ -474,10 +499,18 @@ audit_log_cb(struct audit *a, const char *event, const char *ip,
 	     const char *ua, const char *subject, json_t *detail,
 	     audit_done_cb cb, void *arg)
 {
-	struct audit_pending *p = calloc(1, sizeof(*p));
+	struct audit_pending *p;
 	enum sa_err rc;
 
-	if (p == NULL) {
+	pthread_mutex_lock(&a->mu);
+	if ((p = a->spare) != NULL) {
+		a->spare = p->next;
+		a->nspare--;
+	}
+	pthread_mutex_unlock(&a->mu);
+	if (p != NULL)
+		memset(p, 0, sizeof(*p));
+	else if ((p = calloc(1, sizeof(*p))) == NULL) {
 		json_decref(detail);
 		return SA_ERR_NOMEM;
 	}
