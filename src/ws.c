@@ -49,6 +49,7 @@
 #define WS_STOP_GRACE_MS 1000  /* at shutdown, wait this long for all */
 #define WS_SWEEP_MS 500	       /* idle sweep period */
 #define WS_REST_MS 1000	       /* quiet time before conn_rest */
+#define WS_REST_CROWD 1024     /* open sockets above which rest is at once */
 #define WS_READ_BUDGET 65536   /* bytes read per wakeup, for fairness */
 #define WS_DEFAULT_QUEUE (1024 * 1024)
 #define WS_MAX_EXTRA (1024 * 1024) /* bytes the HTTP layer may hand over */
@@ -519,6 +520,10 @@ conn_update(struct ws_conn *c)
 			c->flags |= WS_F_CLOSING;
 			c->deadline_ms = now_mono_ms() + WS_CLOSE_GRACE_MS;
 		}
+		/* With many sockets open, memory counts more than the CPU
+		 * to rebuild a context: rest as soon as nothing is under way. */
+		if (atomic_load(&c->ws->count) > WS_REST_CROWD)
+			conn_rest(c);
 	}
 	want = (short)((rd ? EV_READ : 0) | (wr ? EV_WRITE : 0));
 	if (want != c->events) {
