@@ -339,19 +339,21 @@ app_close(struct app *app)
 	if (app->http != NULL)
 		http_server_quiesce(app->http);
 	/* The store's subscriber lives on the WebSocket loop: close it while
-	 * that loop still runs, before ws_server_stop frees the loop. Events
+	 * that loop still runs, before ws_server_halt ends the loop. Events
 	 * published from here on are not delivered; final ones stay stored
-	 * with their session. */
+	 * with their session. The server itself stays allocated until every
+	 * thread that may still publish (HTTP handlers and parked requests,
+	 * push callbacks) has stopped. */
 	if (app->es != NULL)
 		estore_detach_loop(app->es);
-	if (app->ws != NULL)
-		ws_server_stop(app->ws);
-	app->ws = NULL;
+	ws_server_halt(app->ws);
 	http_server_stop(app->http);
 	app->http = NULL;
 	/* Push callbacks write audit rows: close push before the audit log. */
 	push_close(app->push);
 	app->push = NULL;
+	ws_server_free(app->ws);
+	app->ws = NULL;
 	session_events_stop();
 	if (app->audit != NULL) {
 		uint64_t batches = 0, rows = 0;

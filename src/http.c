@@ -1022,16 +1022,27 @@ http_server_stop(struct http_server *srv)
 	pthread_mutex_lock(&srv->park_mu);
 	if (srv->parked > 0) {
 		struct timespec until;
+		size_t left;
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += PARK_DRAIN_S;
 		while (srv->parked > 0 &&
 		       pthread_cond_timedwait(&srv->park_cv, &srv->park_mu,
 					      &until) == 0)
 			;
-		if (srv->parked > 0)
+		if ((left = srv->parked) > 0) {
+			pthread_mutex_unlock(&srv->park_mu);
+			/*
+			 * Their audit rows are still being written and will
+			 * resume them later: stopping MHD now would free what
+			 * those resumptions use. Leave the daemon to the
+			 * process's exit.
+			 */
 			log_error("http.stop", "%zu parked requests did not "
-					       "finish within %d s",
-				  srv->parked, PARK_DRAIN_S);
+					       "finish within %d s; the HTTP "
+					       "workers are left running",
+				  left, PARK_DRAIN_S);
+			return;
+		}
 	}
 	pthread_mutex_unlock(&srv->park_mu);
 	MHD_stop_daemon(srv->d);

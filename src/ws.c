@@ -111,6 +111,7 @@ struct ws_server {
 	struct event_base *base;
 	struct event *wake;  /* activated by other threads to run commands */
 	struct event *sweep; /* periodic idle and deadline check */
+	int halted;	     /* ws_server_halt ran; the caller's thread only */
 	struct event *stop_timer;
 	pthread_t thread;
 	int thread_started;
@@ -861,12 +862,13 @@ out:
 }
 
 void
-ws_server_stop(struct ws_server *ws)
+ws_server_halt(struct ws_server *ws)
 {
 	int wake;
 
-	if (ws == NULL)
+	if (ws == NULL || ws->halted)
 		return;
+	ws->halted = 1;
 	pthread_mutex_lock(&ws->lock);
 	ws->stopping = 1;
 	ws->stop_cmd->type = WS_CMD_STOP;
@@ -876,7 +878,21 @@ ws_server_stop(struct ws_server *ws)
 	if (wake)
 		ws_wake(ws);
 	pthread_join(ws->thread, NULL);
+}
+
+void
+ws_server_free(struct ws_server *ws)
+{
+	if (ws == NULL)
+		return;
+	ws_server_halt(ws);
 	ws_free(ws);
+}
+
+void
+ws_server_stop(struct ws_server *ws)
+{
+	ws_server_free(ws);
 }
 
 enum sa_err

@@ -596,3 +596,48 @@ def test_enroll_rate_limit_is_five_an_hour_by_default(make_server, inbox):
         if r.status_code == 429:
             assert int(r.headers["Retry-After"]) > 60
     assert codes == [200] * 5 + [429] * 2
+
+
+def test_sigterm_answers_parked_logins_and_loses_none(make_server, inbox):
+    """Initiations are answered from the audit writer's commit (the request
+    is parked meanwhile). A stop in the middle of many of them must still
+    exit cleanly, and every initiation that was answered 200 must have its
+    audit row."""
+    import sqlite3
+    import threading
+    s = make_server(env=LOGIN_ENV).start()
+    enrolled_phone(s, inbox)
+    answered, stop = [], threading.Event()
+
+    def client():
+        sess = requests.Session()
+        for _ in range(300):
+            if stop.is_set():
+                break
+            try:
+                r = sess.post(s.base + "/auth/initiate", timeout=5,
+                              json={"tokenId": "DE-1234567",
+                                    "serviceId": "demo",
+                                    "scopes": ["identity:name"]})
+            except requests.RequestException:
+                break
+            if r.status_code == 200:
+                answered.append(r.json()["sessionId"])
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.7)
+    assert s.stop() == 0
+    stop.set()
+    for t in threads:
+        t.join(10)
+    assert answered, "no initiation was answered before the stop"
+    db = sqlite3.connect(os.path.join(s.data_dir, "sealauth.db"))
+    try:
+        rows = db.execute("SELECT detail FROM audit WHERE event = "
+                          "'auth.initiate'").fetchall()
+    finally:
+        db.close()
+    logged = {json.loads(d)["sessionId"] for (d,) in rows}
+    assert [x for x in answered if x not in logged] == []
