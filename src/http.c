@@ -79,12 +79,12 @@ struct http_server {
 	const struct route *routes;
 	size_t nroutes;
 	unsigned int port;
-	/* Parked requests whose continuation has not answered yet;
-	 * http_server_stop waits for them (MHD must not stop with a
-	 * suspended connection). */
+	/* Handlers running or parked; http_server_stop refuses new ones and
+	 * waits for these (MHD must not stop with a suspended connection). */
 	pthread_mutex_t park_mu;
 	pthread_cond_t park_cv;
-	size_t parked;
+	size_t active;
+	int stopping;
 };
 
 /* Carries what the upgrade callback needs past the request's lifetime. */
@@ -175,11 +175,7 @@ http_req_json(const struct http_request *req)
 void
 http_req_park(struct http_request *req, http_cont cont, void *arg)
 {
-	struct http_server *srv = req->srv;
-
-	pthread_mutex_lock(&srv->park_mu);
-	srv->parked++;
-	pthread_mutex_unlock(&srv->park_mu);
+	/* Still counted in srv->active from handle_request. */
 	req->cont = cont;
 	req->cont_arg = arg;
 	MHD_suspend_connection(req->conn);
@@ -191,12 +187,25 @@ http_req_unpark(struct http_request *req)
 	MHD_resume_connection(req->conn);
 }
 
-/* park_done counts a parked request as answered. */
+/* handler_enter counts a handler in, unless the server is stopping. */
+static int
+handler_enter(struct http_server *srv)
+{
+	int ok;
+
+	pthread_mutex_lock(&srv->park_mu);
+	if ((ok = !srv->stopping))
+		srv->active++;
+	pthread_mutex_unlock(&srv->park_mu);
+	return ok;
+}
+
+/* park_done counts a handler (or its parked request) as answered. */
 static void
 park_done(struct http_server *srv)
 {
 	pthread_mutex_lock(&srv->park_mu);
-	if (--srv->parked == 0)
+	if (--srv->active == 0)
 		pthread_cond_broadcast(&srv->park_cv);
 	pthread_mutex_unlock(&srv->park_mu);
 }
@@ -728,12 +737,15 @@ handle_request(struct http_request *req)
 		return send_error(req, SA_ERR_BAD_REQUEST, NULL,
 				  "this endpoint takes no request body");
 	}
+	if (!handler_enter(req->srv))
+		return send_error(req, SA_ERR_SHUTTING_DOWN, NULL, NULL);
 	rc = r->handler(req, &res);
 	if (req->cont != NULL) {
 		/* Parked: the continuation answers after http_req_unpark. */
 		res_free(&res);
 		return MHD_YES;
 	}
+	park_done(req->srv);
 	if (res.status == 0)
 		http_res_error(&res, rc == SA_OK ? SA_ERR_INTERNAL : rc, NULL, NULL);
 	return send_response(req, &res);
@@ -1020,16 +1032,17 @@ http_server_stop(struct http_server *srv)
 	/* Parked requests wait for audit commits, which go on until the
 	 * audit log closes after this: let them answer first. */
 	pthread_mutex_lock(&srv->park_mu);
-	if (srv->parked > 0) {
+	srv->stopping = 1; /* new requests get 503 from here on */
+	if (srv->active > 0) {
 		struct timespec until;
 		size_t left;
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += PARK_DRAIN_S;
-		while (srv->parked > 0 &&
+		while (srv->active > 0 &&
 		       pthread_cond_timedwait(&srv->park_cv, &srv->park_mu,
 					      &until) == 0)
 			;
-		if ((left = srv->parked) > 0) {
+		if ((left = srv->active) > 0) {
 			pthread_mutex_unlock(&srv->park_mu);
 			/*
 			 * Their audit rows are still being written and will
@@ -1037,9 +1050,9 @@ http_server_stop(struct http_server *srv)
 			 * those resumptions use. Leave the daemon to the
 			 * process's exit.
 			 */
-			log_error("http.stop", "%zu parked requests did not "
-					       "finish within %d s; the HTTP "
-					       "workers are left running",
+			log_error("http.stop", "%zu requests did not finish "
+					       "within %d s; the HTTP workers "
+					       "are left running",
 				  left, PARK_DRAIN_S);
 			return;
 		}

@@ -113,6 +113,23 @@ class Server:
                 self.tmp.cleanup()
 
 
+def stop_under_load(server, client, threads=4, settle=0.7):
+    """Runs client(stop_event) on several threads, stops the server with
+    SIGTERM while they work, and returns its exit status once they end."""
+    import threading
+    stop = threading.Event()
+    workers = [threading.Thread(target=client, args=(stop,))
+               for _ in range(threads)]
+    for t in workers:
+        t.start()
+    time.sleep(settle)
+    rc = server.stop()
+    stop.set()
+    for t in workers:
+        t.join(10)
+    return rc
+
+
 @pytest.fixture
 def make_server():
     made = []

@@ -120,11 +120,13 @@ def test_keys_survive_a_restart(make_server):
 
 
 def test_sigterm_loses_no_acknowledged_write(make_server):
+    from conftest import stop_under_load
     s = make_server().start()
     acked = []
-    stop = threading.Event()
+    counter = iter(range(1000000))
 
-    def writer(n):
+    def writer(stop):
+        n = next(counter)
         sess = requests.Session()
         i = 0
         while not stop.is_set() and i < 400:
@@ -136,14 +138,7 @@ def test_sigterm_loses_no_acknowledged_write(make_server):
                 acked.append(f"test.w{n}.{i}")
             i += 1
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
-    for t in threads:
-        t.start()
-    time.sleep(0.7)
-    assert s.stop() == 0
-    stop.set()
-    for t in threads:
-        t.join(10)
+    assert stop_under_load(s, writer, threads=6) == 0
     events = {row[1] for row in audit_rows(s)}
     assert acked, "no write was acknowledged before the stop"
     missing = [e for e in acked if e not in events]
