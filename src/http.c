@@ -13,6 +13,7 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,10 +82,10 @@ struct http_server {
 	unsigned int port;
 	/* Handlers running or parked; http_server_stop refuses new ones and
 	 * waits for these (MHD must not stop with a suspended connection). */
-	pthread_mutex_t park_mu;
+	pthread_mutex_t park_mu; /* only for waking http_server_stop */
 	pthread_cond_t park_cv;
-	size_t active;
-	int stopping;
+	atomic_size_t active;
+	atomic_int stopping;
 };
 
 /* Carries what the upgrade callback needs past the request's lifetime. */
@@ -188,26 +189,35 @@ http_req_unpark(struct http_request *req)
 }
 
 /* handler_enter counts a handler in, unless the server is stopping. */
+static void park_done(struct http_server *srv);
+
+/*
+ * handler_enter counts a handler in, unless the server is stopping. The
+ * count goes up before stopping is read and http_server_stop sets stopping
+ * before it reads the count (both sequentially consistent), so either the
+ * handler sees stopping or the stop sees the handler.
+ */
 static int
 handler_enter(struct http_server *srv)
 {
-	int ok;
-
-	pthread_mutex_lock(&srv->park_mu);
-	if ((ok = !srv->stopping))
-		srv->active++;
-	pthread_mutex_unlock(&srv->park_mu);
-	return ok;
+	atomic_fetch_add(&srv->active, 1);
+	if (atomic_load(&srv->stopping)) {
+		park_done(srv);
+		return 0;
+	}
+	return 1;
 }
 
 /* park_done counts a handler (or its parked request) as answered. */
 static void
 park_done(struct http_server *srv)
 {
-	pthread_mutex_lock(&srv->park_mu);
-	if (--srv->active == 0)
+	if (atomic_fetch_sub(&srv->active, 1) == 1 &&
+	    atomic_load(&srv->stopping)) {
+		pthread_mutex_lock(&srv->park_mu);
 		pthread_cond_broadcast(&srv->park_cv);
-	pthread_mutex_unlock(&srv->park_mu);
+		pthread_mutex_unlock(&srv->park_mu);
+	}
 }
 
 /* ---- Responses ---------------------------------------------------------- */
@@ -1031,18 +1041,18 @@ http_server_stop(struct http_server *srv)
 	listener_close(srv->listener);
 	/* Parked requests wait for audit commits, which go on until the
 	 * audit log closes after this: let them answer first. */
+	atomic_store(&srv->stopping, 1); /* new requests get 503 from here */
 	pthread_mutex_lock(&srv->park_mu);
-	srv->stopping = 1; /* new requests get 503 from here on */
-	if (srv->active > 0) {
+	if (atomic_load(&srv->active) > 0) {
 		struct timespec until;
 		size_t left;
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += PARK_DRAIN_S;
-		while (srv->active > 0 &&
+		while (atomic_load(&srv->active) > 0 &&
 		       pthread_cond_timedwait(&srv->park_cv, &srv->park_mu,
 					      &until) == 0)
 			;
-		if ((left = srv->active) > 0) {
+		if ((left = atomic_load(&srv->active)) > 0) {
 			pthread_mutex_unlock(&srv->park_mu);
 			/*
 			 * Their audit rows are still being written and will
