@@ -104,7 +104,7 @@ static const struct setting settings[] = {
 	L("SEALAUTH_TRUST_FETCH_TIMEOUT", NULL, trust_fetch_timeout_ms, "10000",
 	  100, 120000, "timeout of one trust list fetch, milliseconds"),
 	L("SEALAUTH_THREADS", "threads", threads, "0", 0, 256,
-	  "HTTP worker threads; 0: four per core (handlers wait for audit commits)"),
+	  "HTTP worker threads; 0: four per core (writes other than logins wait for their audit commit)"),
 	L("SEALAUTH_CONNECTION_LIMIT", NULL, connection_limit, "20000", 16,
 	  1000000, "maximum concurrent HTTP connections"),
 	L("SEALAUTH_CONNECTION_MEMORY", NULL, connection_memory, "8192", 4096,
