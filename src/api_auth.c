@@ -102,16 +102,6 @@ push_done(enum sa_err rc, const char *reason, int attempts, void *arg)
 	free(c);
 }
 
-/* drop_session ends a session that cannot go on. */
-static void
-drop_session(struct app *app, const char *id)
-{
-	char key[ESTORE_KEY_MAX];
-
-	snprintf(key, sizeof(key), "sess:%s", id);
-	estore_del(app->es, key, NULL);
-}
-
 static json_t *
 scopes_json(char scopes[][65], size_t n)
 {
@@ -166,12 +156,12 @@ initiate_answer(struct http_request *req, struct http_response *res,
 	if (res == NULL)
 		goto out;
 	if (c->audit_rc != SA_OK) {
-		drop_session(app, c->session_id);
+		session_drop(app->es, c->session_id);
 		rc = http_res_error(res, c->audit_rc, NULL, NULL);
 		goto out;
 	}
 	if ((pc = calloc(1, sizeof(*pc))) == NULL) {
-		drop_session(app, c->session_id);
+		session_drop(app->es, c->session_id);
 		rc = http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
 		goto out;
 	}
@@ -184,7 +174,7 @@ initiate_answer(struct http_request *req, struct http_response *res,
 	c->msg = NULL; /* stolen by push_send */
 	if (rc != SA_OK) {
 		/* Nothing will reach the phone: end the session now. */
-		drop_session(app, c->session_id);
+		session_drop(app->es, c->session_id);
 		free(pc);
 		app_audit(app, req, "push.failed", c->token_id,
 			  json_pack("{s:s, s:s}", "sessionId", c->session_id,
@@ -305,7 +295,7 @@ api_initiate(struct http_request *req, struct http_response *res)
 	if (msg != NULL && s.mode == SERVICE_MODE_COMPARE)
 		json_object_set_new(msg, "otp", json_string(otp));
 	if (msg == NULL || (c = calloc(1, sizeof(*c))) == NULL) {
-		drop_session(app, s.id);
+		session_drop(app->es, s.id);
 		json_decref(msg);
 		rc = http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
 		goto out;
@@ -321,7 +311,7 @@ api_initiate(struct http_request *req, struct http_response *res)
 	c->msg = msg;
 	if ((e.fcm_token && !(c->fcm_token = strdup(e.fcm_token))) ||
 	    (e.push_endpoint && !(c->endpoint = strdup(e.push_endpoint)))) {
-		drop_session(app, s.id);
+		session_drop(app->es, s.id);
 		initiate_cont_free(c);
 		rc = http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
 		goto out;

@@ -202,26 +202,6 @@ audit_detail_text(const char *event, json_t *detail, char **out)
 	return SA_OK;
 }
 
-static uint64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-/* cond_wait_until_us waits on cv (a monotonic-clock condition) until the
- * monotonic time due, in microseconds, or a signal. */
-static void
-cond_wait_until_us(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t due)
-{
-	struct timespec ts = {(time_t)(due / 1000000u),
-			      (long)(due % 1000000u) * 1000L};
-
-	pthread_cond_timedwait(cv, mu, &ts);
-}
-
 /*
  * handoff_locked passes the pen after a write: to the first queued
  * synchronous caller, which is waiting anyway, or, when only asynchronous
@@ -255,7 +235,7 @@ write_batch_locked(struct audit *a)
 	enum sa_err rc;
 
 	a->writing = 1;
-	a->last_us = mono_us();
+	a->last_us = now_mono_us();
 	while (a->head != NULL && k < a->batch_max) {
 		if (!a->head->async)
 			a->sync_queued--;
@@ -336,8 +316,9 @@ audit_writer(void *arg)
 			 * an idle log commits without delay.
 			 */
 			if (!a->closing && a->queued < a->batch_max &&
-			    mono_us() < due) {
-				cond_wait_until_us(&a->cv_work, &a->mu, due);
+			    now_mono_us() < due) {
+				struct timespec ts = mono_at_us(due);
+				pthread_cond_timedwait(&a->cv_work, &a->mu, &ts);
 				continue;
 			}
 			write_batch_locked(a);
@@ -381,13 +362,7 @@ audit_open(struct dstore *ds, size_t batch_max, struct audit **out)
 	a->ds = ds;
 	a->batch_max = batch_max;
 	pthread_mutex_init(&a->mu, NULL);
-	{
-		pthread_condattr_t ca;
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&a->cv_work, &ca);
-		pthread_condattr_destroy(&ca);
-	}
+	cond_init_mono(&a->cv_work); /* for the commit gap's timed wait */
 	pthread_cond_init(&a->cv_room, NULL);
 	pthread_cond_init(&a->cv_idle, NULL);
 	a->batch = calloc(batch_max, sizeof(*a->batch));

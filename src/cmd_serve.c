@@ -352,7 +352,7 @@ app_close(struct app *app)
 	/* Push callbacks write audit rows: close push before the audit log. */
 	push_close(app->push);
 	app->push = NULL;
-	ws_server_free(app->ws);
+	ws_server_stop(app->ws);
 	app->ws = NULL;
 	session_events_stop();
 	if (app->audit != NULL) {

@@ -981,7 +981,7 @@ http_server_start(struct app *app, const struct route *routes, size_t nroutes,
 	if (threads < 4)
 		threads = 4;
 	pthread_mutex_init(&srv->park_mu, NULL);
-	pthread_cond_init(&srv->park_cv, NULL);
+	cond_init_mono(&srv->park_cv);
 	if ((rc = listener_open((struct sockaddr *)&ss, sslen, 4096,
 				&srv->listener, &srv->port)) != SA_OK) {
 		log_error("http.listen", "cannot listen on %s", app->cfg.listen);
@@ -1045,10 +1045,8 @@ http_server_stop(struct http_server *srv)
 	atomic_store(&srv->stopping, 1); /* new requests get 503 from here */
 	pthread_mutex_lock(&srv->park_mu);
 	if (atomic_load(&srv->active) > 0) {
-		struct timespec until;
+		struct timespec until = mono_deadline_ms(PARK_DRAIN_S * 1000u);
 		size_t left;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += PARK_DRAIN_S;
 		while (atomic_load(&srv->active) > 0 &&
 		       pthread_cond_timedwait(&srv->park_cv, &srv->park_mu,
 					      &until) == 0)

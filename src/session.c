@@ -77,8 +77,9 @@ struct rec {
 };
 
 static void
-put_bytes(struct rec *w, const char *s, size_t len)
+put_str(struct rec *w, const char *s)
 {
+	size_t len = strlen(s);
 	int k;
 
 	if (!w->ok)
@@ -92,12 +93,6 @@ put_bytes(struct rec *w, const char *s, size_t len)
 	w->n += (size_t)k;
 	memcpy(w->p + w->n, s, len);
 	w->n += len;
-}
-
-static void
-put_str(struct rec *w, const char *s)
-{
-	put_bytes(w, s, strlen(s));
 }
 
 static void
@@ -228,6 +223,15 @@ session_load(struct estore *es, const char *id, struct session *out)
 out:
 	free(val);
 	return rc;
+}
+
+void
+session_drop(struct estore *es, const char *id)
+{
+	char key[ESTORE_KEY_MAX];
+
+	key_of(key, sizeof(key), id, "");
+	estore_del(es, key, NULL);
 }
 
 enum sa_err

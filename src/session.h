@@ -63,6 +63,9 @@ enum sa_err session_save(struct estore *es, const struct session *s,
  * exist or has expired. */
 enum sa_err session_load(struct estore *es, const char *id, struct session *out);
 
+/* session_drop removes a session that cannot go on (its push failed). */
+void session_drop(struct estore *es, const char *id);
+
 /* session_fail counts one failed attempt and returns the new count. */
 enum sa_err session_fail(struct estore *es, const struct session *s,
 			 int64_t now, int64_t *count);

@@ -301,6 +301,16 @@ request_id(char out[17])
 	out[16] = '\0';
 }
 
+uint64_t
+fnv1a(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
 int
 ct_equal(const void *a, const void *b, size_t n)
 {
@@ -321,6 +331,40 @@ now_mono_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t
+now_mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void
+cond_init_mono(pthread_cond_t *cv)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+struct timespec
+mono_at_us(uint64_t us)
+{
+	struct timespec ts = {(time_t)(us / 1000000u),
+			      (long)(us % 1000000u) * 1000L};
+
+	return ts;
+}
+
+struct timespec
+mono_deadline_ms(uint64_t ms)
+{
+	return mono_at_us(now_mono_us() + ms * 1000u);
 }
 
 void

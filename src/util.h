@@ -5,6 +5,7 @@
 #ifndef SEALAUTH_UTIL_H
 #define SEALAUTH_UTIL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -65,12 +66,31 @@ enum sa_err rand_bytes(void *buf, size_t n);
  */
 void request_id(char out[17]);
 
+/*
+ * fnv1a hashes a string with 64-bit FNV-1a: fast, not keyed, so only for
+ * tables where a crafted collision costs a slower lookup, not more memory.
+ */
+uint64_t fnv1a(const char *s);
+
 /* ct_equal compares two byte strings in time that depends only on n. */
 int ct_equal(const void *a, const void *b, size_t n);
 
-/* now_unix is the wall clock in seconds; now_mono_ms a monotonic clock. */
+/* now_unix is the wall clock in seconds; now_mono_ms and now_mono_us a
+ * monotonic clock. */
 int64_t now_unix(void);
 uint64_t now_mono_ms(void);
+uint64_t now_mono_us(void);
+
+/*
+ * Timed waits on the monotonic clock, so a change of the wall clock cannot
+ * stretch or cut them: cond_init_mono makes a condition variable that
+ * measures its timeouts on it; mono_at_us turns a monotonic time in
+ * microseconds into the deadline pthread_cond_timedwait takes, and
+ * mono_deadline_ms gives the deadline ms from now.
+ */
+void cond_init_mono(pthread_cond_t *cv);
+struct timespec mono_at_us(uint64_t us);
+struct timespec mono_deadline_ms(uint64_t ms);
 
 /* iso8601_utc writes "YYYY-MM-DDTHH:MM:SSZ" (21 bytes with NUL). */
 void iso8601_utc(int64_t t, char out[21]);

@@ -759,7 +759,7 @@ ws_sweep_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		/* Quiet for a while: let go of the wslay context. Not at
 		 * once, so a busy connection does not make it twice. */
-		if (c->ctx != NULL && now - c->last_io_ms >= WS_REST_MS)
+		if (now - c->last_io_ms >= WS_REST_MS)
 			conn_rest(c);
 		if (c->last_rx_ms >= now)
 			continue;
@@ -881,18 +881,12 @@ ws_server_halt(struct ws_server *ws)
 }
 
 void
-ws_server_free(struct ws_server *ws)
+ws_server_stop(struct ws_server *ws)
 {
 	if (ws == NULL)
 		return;
 	ws_server_halt(ws);
 	ws_free(ws);
-}
-
-void
-ws_server_stop(struct ws_server *ws)
-{
-	ws_server_free(ws);
 }
 
 enum sa_err
@@ -935,12 +929,8 @@ ws_adopt(struct ws_server *ws, int fd, const char *extra_in, size_t extra_len,
 		memcpy(c->extra, extra_in, extra_len);
 		c->extra_len = extra_len;
 	}
-	if (wslay_event_context_server_init(&c->ctx, &conn_wslay_cbs, c) != 0) {
-		c->ctx = NULL;
+	if (conn_ctx(c) == NULL)
 		goto out;
-	}
-	wslay_event_config_set_max_recv_msg_length(
-	    c->ctx, (uint64_t)ws->cfg.max_message);
 	c->ev = event_new(ws->base, fd, EV_READ | EV_PERSIST, conn_event_cb, c);
 	if (c->ev == NULL)
 		goto out;

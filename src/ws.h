@@ -48,13 +48,12 @@ enum sa_err ws_server_start(const struct ws_config *cfg, struct ws_server **out)
  * ws_server_halt closes every connection with 1001 (going away), runs their
  * on_close callbacks and stops the loop thread. The server stays allocated:
  * other threads may still call ws_send_text or ws_close, which then find no
- * connection (SA_ERR_NOT_FOUND). Free it with ws_server_free once no other
- * thread can.
+ * connection (SA_ERR_NOT_FOUND).
  */
 void ws_server_halt(struct ws_server *ws);
-void ws_server_free(struct ws_server *ws);
 
-/* ws_server_stop is ws_server_halt then ws_server_free. */
+/* ws_server_stop halts the server if that has not happened yet and frees
+ * it; no other thread may use it any more. */
 void ws_server_stop(struct ws_server *ws);
 
 /*

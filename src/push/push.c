@@ -179,15 +179,8 @@ queue_take(struct pusher *p, int any, uint64_t *wait_ms)
 static void
 cond_wait_ms(struct pusher *p, uint64_t ms)
 {
-	struct timespec ts;
+	struct timespec ts = mono_deadline_ms(ms);
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += (time_t)(ms / 1000);
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
 	pthread_cond_timedwait(&p->cv, &p->mu, &ts);
 }
 
@@ -209,26 +202,38 @@ retry_delay_ms(const struct pusher *p, const struct push_job *j)
  * worker_attempt runs one attempt of j and decides what happens next: done
  * (callback), or back into the queue to wait for its retry.
  */
+/*
+ * attempt_once makes one delivery attempt of j with the given transfer
+ * handles (NULL for local providers) and leaves the outcome in j->last.
+ */
 static void
-worker_attempt(struct push_worker *w, struct push_job *j)
+attempt_once(struct pusher *p, struct push_job *j, void *service,
+	     void *device)
 {
-	struct pusher *p = w->p;
 	struct push_call call = {
 	    .cfg = &p->cfg,
 	    .fcm = p->fcm,
-	    .service = w->service,
-	    .device = w->device,
+	    .service = service,
+	    .device = device,
 	    .abort_at_ms = &p->abort_at_ms,
 	    .target = j->target,
 	    .msg = j->msg,
 	    .body = j->body,
 	    .body_len = j->body_len,
 	};
-	char reason[PUSH_REASON_MAX + 48];
 
 	memset(&j->last, 0, sizeof(j->last));
 	j->attempts++;
 	j->prov->send(&call, &j->last);
+}
+
+static void
+worker_attempt(struct push_worker *w, struct push_job *j)
+{
+	struct pusher *p = w->p;
+	char reason[PUSH_REASON_MAX + 48];
+
+	attempt_once(p, j, w->service, w->device);
 	if (j->last.rc == SA_OK || !j->last.retry ||
 	    j->attempts >= p->cfg.max_attempts) {
 		job_finish(j, j->last.rc, j->last.reason);
@@ -341,13 +346,7 @@ push_open(const struct push_config *cfg, struct pusher **out)
 	if (p == NULL)
 		return SA_ERR_NOMEM;
 	pthread_mutex_init(&p->mu, NULL);
-	{
-		pthread_condattr_t ca;
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&p->cv, &ca);
-		pthread_condattr_destroy(&ca);
-	}
+	cond_init_mono(&p->cv);
 	p->cfg = *cfg;
 	if ((rc = config_defaults(&p->cfg)) != SA_OK)
 		goto out;
@@ -418,38 +417,6 @@ out:
 }
 
 /*
- * local_send runs a local provider's one attempt on the calling thread and
- * finishes j (the callback runs before this returns).
- */
-static enum sa_err
-local_send(struct pusher *p, struct push_job *j)
-{
-	struct push_call call = {
-	    .cfg = &p->cfg,
-	    .fcm = p->fcm,
-	    .abort_at_ms = &p->abort_at_ms,
-	    .target = j->target,
-	    .msg = j->msg,
-	    .body = j->body,
-	    .body_len = j->body_len,
-	};
-	int stopping;
-
-	pthread_mutex_lock(&p->mu);
-	stopping = p->stopping;
-	pthread_mutex_unlock(&p->mu);
-	if (stopping) {
-		job_free(j);
-		return SA_ERR_SHUTTING_DOWN;
-	}
-	memset(&j->last, 0, sizeof(j->last));
-	j->attempts++;
-	j->prov->send(&call, &j->last);
-	job_finish(j, j->last.rc, j->last.reason);
-	return SA_OK;
-}
-
-/*
  * push_send: see push.h. The target and the message are checked here so a
  * caller learns at once about what can never be delivered.
  */
@@ -495,15 +462,12 @@ push_send(struct pusher *p, const struct push_target *t, json_t *msg,
 	msg = NULL;
 	j->cb = cb;
 	j->arg = arg;
-	if (j->prov->local) {
-		rc = local_send(p, j);
-		j = NULL;
-		goto out;
-	}
 
 	pthread_mutex_lock(&p->mu);
 	if (p->stopping)
 		rc = SA_ERR_SHUTTING_DOWN;
+	else if (j->prov->local)
+		rc = SA_OK; /* runs below, on this thread */
 	else if (p->queued >= p->cfg.queue_max)
 		rc = SA_ERR_UNAVAILABLE;
 	else {
@@ -516,6 +480,12 @@ push_send(struct pusher *p, const struct push_target *t, json_t *msg,
 	if (rc == SA_ERR_UNAVAILABLE)
 		log_warn("push.send", "push queue full (%zu messages)",
 			 p->cfg.queue_max);
+	if (rc == SA_OK && j != NULL) {
+		/* A local provider: no I/O, never a retry (push.h). */
+		attempt_once(p, j, NULL, NULL);
+		job_finish(j, j->last.rc, j->last.reason);
+		j = NULL;
+	}
 out:
 	job_free(j);
 	json_decref(msg);

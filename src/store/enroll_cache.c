@@ -2,7 +2,8 @@
  * enroll_cache.c - a small, short-lived cache of enrollment records.
  *
  * Direct-mapped: a token id hashes to one slot, and a newer token id that
- * hashes to the same slot replaces the entry. Slots are guarded by striped
+ * hashes to the same slot replaces the entry (so crafted collisions cost
+ * only database reads). Slots are guarded by striped
  * locks held only to compare and copy. The versions the entries are checked
  * against live in shared memory (enroll_cache.h) and change only by atomic
  * increments, which are lock-free on every platform this builds for.
@@ -52,16 +53,6 @@ struct enroll_cache {
 
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2,
 	       "shared versions need lock-free 64-bit atomics");
-
-static uint64_t
-hash_token(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
 
 /* enrollment_copy deep-copies src into *dst; SA_ERR_NOMEM leaves *dst
  * empty. */
@@ -200,7 +191,7 @@ int
 enroll_cache_get(struct enroll_cache *c, const char *token_id,
 		 struct enrollment *out, struct enroll_cache_ticket *t)
 {
-	size_t i = (size_t)hash_token(token_id) & c->mask;
+	size_t i = (size_t)fnv1a(token_id) & c->mask;
 	pthread_mutex_t *mu = &c->mu[i % STRIPES];
 	struct slot *s = &c->slots[i];
 	uint64_t now = now_mono_ms();
@@ -224,7 +215,7 @@ void
 enroll_cache_put(struct enroll_cache *c, const struct enrollment *e,
 		 const struct enroll_cache_ticket *t)
 {
-	size_t i = (size_t)hash_token(e->token_id) & c->mask;
+	size_t i = (size_t)fnv1a(e->token_id) & c->mask;
 	pthread_mutex_t *mu = &c->mu[i % STRIPES];
 	struct slot *s = &c->slots[i];
 
@@ -247,7 +238,7 @@ enroll_cache_put(struct enroll_cache *c, const struct enrollment *e,
 void
 enroll_cache_forget(struct enroll_cache *c, const char *token_id)
 {
-	size_t i = (size_t)hash_token(token_id) & c->mask;
+	size_t i = (size_t)fnv1a(token_id) & c->mask;
 	pthread_mutex_t *mu = &c->mu[i % STRIPES];
 
 	if (c->coarse) {

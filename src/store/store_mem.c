@@ -302,11 +302,9 @@ mem_sweeper(void *arg)
 	struct estore *es = arg;
 
 	for (;;) {
-		struct timespec until;
+		struct timespec until = mono_deadline_ms(MEM_SWEEP_MS);
 		int stop;
 
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += MEM_SWEEP_MS / 1000;
 		pthread_mutex_lock(&es->stop_mu);
 		while (!es->stopping &&
 		       pthread_cond_timedwait(&es->stop_cv, &es->stop_mu,
@@ -334,7 +332,6 @@ static enum sa_err
 mem_open(const char *url, struct estore **out)
 {
 	struct estore *es;
-	pthread_condattr_t ca;
 	unsigned char key[16];
 	enum sa_err rc;
 
@@ -344,10 +341,7 @@ mem_open(const char *url, struct estore **out)
 	es->base.ops = &store_mem_ops;
 	pthread_mutex_init(&es->sub_mu, NULL);
 	pthread_mutex_init(&es->stop_mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&es->stop_cv, &ca);
-	pthread_condattr_destroy(&ca);
+	cond_init_mono(&es->stop_cv);
 	for (size_t i = 0; i < MEM_STRIPES; i++) {
 		struct mem_stripe *s = &es->stripes[i];
 

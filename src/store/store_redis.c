@@ -183,33 +183,6 @@ rd_tv(uint64_t ms)
 	return tv;
 }
 
-/* rd_deadline is a CLOCK_MONOTONIC time ms from now, for timed waits. */
-static struct timespec
-rd_deadline(uint64_t ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += (time_t)(ms / 1000);
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return ts;
-}
-
-static void
-rd_cond_init(pthread_cond_t *cv)
-{
-	pthread_condattr_t ca;
-
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(cv, &ca);
-	pthread_condattr_destroy(&ca);
-}
-
 /* ---- URL ----------------------------------------------------------------- */
 
 static int
@@ -579,7 +552,7 @@ rd_stale(redisContext *c)
 static enum sa_err
 rd_acquire(struct estore *es, redisContext **out, int *reused)
 {
-	struct timespec until = rd_deadline(RD_POOL_WAIT_MS);
+	struct timespec until = mono_deadline_ms(RD_POOL_WAIT_MS);
 	redisContext *c = NULL;
 	enum sa_err rc;
 
@@ -1416,7 +1389,7 @@ static void
 rd_listener_stop(struct estore *es)
 {
 	struct rd_listener *l = es->listener;
-	struct timespec until = rd_deadline(RD_LOOP_WAIT_MS);
+	struct timespec until = mono_deadline_ms(RD_LOOP_WAIT_MS);
 	int on_loop, stopped;
 
 	if (l == NULL)
@@ -1471,7 +1444,7 @@ rd_subscribe(struct estore *es, const char *channel, estore_msg_cb cb,
 	     void *arg)
 {
 	char name[RD_NAME_MAX];
-	struct timespec until = rd_deadline(RD_SUBSCRIBE_WAIT_MS);
+	struct timespec until = mono_deadline_ms(RD_SUBSCRIBE_WAIT_MS);
 	struct rd_sub *s;
 	struct rd_listener *l;
 	enum sa_err rc = SA_OK;
@@ -1577,8 +1550,8 @@ rd_open(const char *url, struct estore **out)
 	pthread_mutex_init(&es->pool_mu, NULL);
 	pthread_mutex_init(&es->sub_mu, NULL);
 	pthread_mutex_init(&es->life_mu, NULL);
-	rd_cond_init(&es->pool_cv);
-	rd_cond_init(&es->sub_cv);
+	cond_init_mono(&es->pool_cv);
+	cond_init_mono(&es->sub_cv);
 	if (rd_parse_url(url, &es->t, why, sizeof(why)) != 0) {
 		log_error("store.redis", "REDIS_URL is not valid: %s", why);
 		rc = SA_ERR_CONFIG;
