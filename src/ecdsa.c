@@ -373,46 +373,6 @@ out:
 	return rc;
 }
 
-enum sa_err
-ecdsa_pubkey_from_pem(const char *pem, size_t n, EVP_PKEY **out)
-{
-	static const char *const begins[] = {"-----BEGIN PUBLIC KEY-----",
-					     NULL};
-	BIO *bio = NULL;
-	EVP_PKEY *key = NULL;
-	EVP_PKEY_CTX *pctx = NULL;
-	enum sa_err rc = SA_ERR_VALIDATION;
-
-	if (!pem_check_shape(pem, n, begins))
-		return SA_ERR_VALIDATION;
-	/* The common case, uncompressed P-256, without the slow decoder. */
-	if ((rc = pubkey_fast(pem, n, out)) != SA_ERR_NOT_FOUND)
-		return rc;
-	rc = SA_ERR_VALIDATION;
-	if ((bio = BIO_new_mem_buf(pem, (int)n)) == NULL)
-		return SA_ERR_NOMEM;
-	if ((key = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL)) == NULL)
-		goto out;
-	if (!bio_rest_is_space(bio) || !ecdsa_is_p256(key))
-		goto out;
-	if ((pctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL)) == NULL) {
-		rc = SA_ERR_NOMEM;
-		goto out;
-	}
-	if (EVP_PKEY_public_check(pctx) != 1)
-		goto out;
-	*out = key;
-	key = NULL;
-	rc = SA_OK;
-out:
-	if (rc != SA_OK)
-		ERR_clear_error();
-	EVP_PKEY_CTX_free(pctx);
-	EVP_PKEY_free(key);
-	BIO_free(bio);
-	return rc;
-}
-
 /* no_password makes PEM reading fail on encrypted keys instead of asking. */
 static int
 no_password(char *buf, int size, int rwflag, void *u)
@@ -424,22 +384,24 @@ no_password(char *buf, int size, int rwflag, void *u)
 	return -1;
 }
 
-enum sa_err
-ecdsa_privkey_from_pem(const char *pem, size_t n, EVP_PKEY **out)
+/*
+ * pem_read_p256 reads one PEM key of n bytes: a public key, or with
+ * private set a private key (never asking for a password). Trailing bytes
+ * and other curves are refused, and OpenSSL checks the key: the point is
+ * on the curve, and a private scalar is in range and matches its point.
+ */
+static enum sa_err
+pem_read_p256(const char *pem, size_t n, int private, EVP_PKEY **out)
 {
-	static const char *const begins[] = {"-----BEGIN PRIVATE KEY-----",
-					     "-----BEGIN EC PRIVATE KEY-----",
-					     NULL};
 	BIO *bio = NULL;
 	EVP_PKEY *key = NULL;
 	EVP_PKEY_CTX *pctx = NULL;
 	enum sa_err rc = SA_ERR_VALIDATION;
 
-	if (!pem_check_shape(pem, n, begins))
-		return SA_ERR_VALIDATION;
 	if ((bio = BIO_new_mem_buf(pem, (int)n)) == NULL)
 		return SA_ERR_NOMEM;
-	key = PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL);
+	key = private ? PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL)
+		      : PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
 	if (key == NULL)
 		goto out;
 	if (!bio_rest_is_space(bio) || !ecdsa_is_p256(key))
@@ -448,8 +410,7 @@ ecdsa_privkey_from_pem(const char *pem, size_t n, EVP_PKEY **out)
 		rc = SA_ERR_NOMEM;
 		goto out;
 	}
-	/* The private scalar must be in range and match the public point. */
-	if (EVP_PKEY_check(pctx) != 1)
+	if ((private ? EVP_PKEY_check(pctx) : EVP_PKEY_public_check(pctx)) != 1)
 		goto out;
 	*out = key;
 	key = NULL;
@@ -461,6 +422,33 @@ out:
 	EVP_PKEY_free(key);
 	BIO_free(bio);
 	return rc;
+}
+
+enum sa_err
+ecdsa_pubkey_from_pem(const char *pem, size_t n, EVP_PKEY **out)
+{
+	static const char *const begins[] = {"-----BEGIN PUBLIC KEY-----",
+					     NULL};
+	enum sa_err rc;
+
+	if (!pem_check_shape(pem, n, begins))
+		return SA_ERR_VALIDATION;
+	/* The common case, uncompressed P-256, without the slow decoder. */
+	if ((rc = pubkey_fast(pem, n, out)) != SA_ERR_NOT_FOUND)
+		return rc;
+	return pem_read_p256(pem, n, 0, out);
+}
+
+enum sa_err
+ecdsa_privkey_from_pem(const char *pem, size_t n, EVP_PKEY **out)
+{
+	static const char *const begins[] = {"-----BEGIN PRIVATE KEY-----",
+					     "-----BEGIN EC PRIVATE KEY-----",
+					     NULL};
+
+	if (!pem_check_shape(pem, n, begins))
+		return SA_ERR_VALIDATION;
+	return pem_read_p256(pem, n, 1, out);
 }
 
 enum sa_err
