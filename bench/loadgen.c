@@ -65,25 +65,25 @@
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 
-#include "ecdsa.h"
-#include "errors.h"
-#include "log.h"
-#include "trust.h"
-#include "util.h"
-#include "vds.h"
+#include "crypto/ecdsa.h"
+#include "core/errors.h"
+#include "core/log.h"
+#include "trust/trust.h"
+#include "core/util.h"
+#include "seal/vds.h"
 
 #define LG_MAX_THREADS 16
-#define LG_MAX_HEADER 16384	    /* bytes of response headers */
-#define LG_MAX_BODY (1u << 20)	    /* bytes of one response body */
-#define LG_MAX_FRAME 65536	    /* bytes of one WebSocket frame */
-#define LG_MAX_SAMPLES (4u << 20)   /* samples kept per step and thread */
-#define LG_MAX_USERS 100000	    /* enrolled devices */
-#define LG_MAX_ENROLL 200000	    /* seals issued for --enroll */
-#define LG_MAX_IDLE 100000	    /* --idle-ws connections */
-#define LG_SETUP_PARALLEL 32	    /* set-up requests in flight per thread */
-#define LG_IDLE_CONNECTING 128	    /* handshakes in flight per thread */
-#define LG_LATE_NS 1000000u	    /* a start later than 1 ms is late */
-#define LG_ERROR_RETRY_MS 10	    /* closed loop pause after a failure */
+#define LG_MAX_HEADER 16384	  /* bytes of response headers */
+#define LG_MAX_BODY (1u << 20)	  /* bytes of one response body */
+#define LG_MAX_FRAME 65536	  /* bytes of one WebSocket frame */
+#define LG_MAX_SAMPLES (4u << 20) /* samples kept per step and thread */
+#define LG_MAX_USERS 100000	  /* enrolled devices */
+#define LG_MAX_ENROLL 200000	  /* seals issued for --enroll */
+#define LG_MAX_IDLE 100000	  /* --idle-ws connections */
+#define LG_SETUP_PARALLEL 32	  /* set-up requests in flight per thread */
+#define LG_IDLE_CONNECTING 128	  /* handshakes in flight per thread */
+#define LG_LATE_NS 1000000u	  /* a start later than 1 ms is late */
+#define LG_ERROR_RETRY_MS 10	  /* closed loop pause after a failure */
 #define LG_WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 enum lg_mode { LG_MODE_LOGIN, LG_MODE_ENROLL, LG_MODE_IDLE };
@@ -108,13 +108,13 @@ enum lg_step {
 };
 
 static const char *const lg_step_names[LG_STEPS] = {
-    "initiate",		/* request written -> 200 read */
+    "initiate",		    /* request written -> 200 read */
     "ws_open_to_otp_ready", /* connect started -> otp_ready frame */
-    "verify",		/* request written -> 200 read */
-    "verify_to_approved",	/* verify written -> approved frame */
-    "flow",			/* (scheduled) start -> close 1000 */
-    "enroll",		/* request written -> 200 read */
-    "idle_ws_open",		/* connect started -> otp_ready frame */
+    "verify",		    /* request written -> 200 read */
+    "verify_to_approved",   /* verify written -> approved frame */
+    "flow",		    /* (scheduled) start -> close 1000 */
+    "enroll",		    /* request written -> 200 read */
+    "idle_ws_open",	    /* connect started -> otp_ready frame */
 };
 
 enum lg_errkind {
@@ -135,9 +135,13 @@ enum lg_errkind {
 };
 
 static const char *const lg_err_names[LG_E_COUNT] = {
-    "connect", "io",	   "http_parse", "initiate_status", "ws_handshake",
-    "ws_protocol", "ws_event", "verify_status", "ws_close", "enroll_status",
-    "timeout",	   "local", "overload",
+    "connect",	    "io",
+    "http_parse",   "initiate_status",
+    "ws_handshake", "ws_protocol",
+    "ws_event",	    "verify_status",
+    "ws_close",	    "enroll_status",
+    "timeout",	    "local",
+    "overload",
 };
 
 /* An enrolled device: the token id and the phone's key. */
@@ -156,10 +160,10 @@ struct lg_samples {
 
 enum lg_flow_kind {
 	LG_F_LOGIN,
-	LG_F_ENROLL,	 /* the measured enrollment */
-	LG_F_SETUP,	 /* enroll one user's device */
-	LG_F_IDLE_INIT,	 /* initiate one idle session */
-	LG_F_IDLE_WS,	 /* open and hold one WebSocket */
+	LG_F_ENROLL,	/* the measured enrollment */
+	LG_F_SETUP,	/* enroll one user's device */
+	LG_F_IDLE_INIT, /* initiate one idle session */
+	LG_F_IDLE_WS,	/* open and hold one WebSocket */
 };
 
 struct lg_worker;
@@ -171,8 +175,8 @@ enum lg_ws_state { LG_WS_HANDSHAKE, LG_WS_OPEN, LG_WS_CLOSING };
 struct lg_conn {
 	struct lg_worker *w;
 	struct bufferevent *bev;
-	struct lg_flow *flow; /* owner while busy, NULL when idle */
-	struct lg_conn *prev, *next;	   /* every connection of the worker */
+	struct lg_flow *flow;	     /* owner while busy, NULL when idle */
+	struct lg_conn *prev, *next; /* every connection of the worker */
 	struct lg_conn *idle_next, *idle_prev; /* HTTP pool */
 	int is_ws;
 	int connected;
@@ -536,7 +540,8 @@ lg_http_read(struct lg_conn *c)
 		pos = evbuffer_search(in, "\r\n\r\n", 4, NULL);
 		if (pos.pos < 0) {
 			if (evbuffer_get_length(in) > LG_MAX_HEADER)
-				lg_flow_fail(f, LG_E_HTTP, "%s: headers too long",
+				lg_flow_fail(f, LG_E_HTTP,
+					     "%s: headers too long",
 					     f->req_path);
 			return;
 		}
@@ -767,9 +772,9 @@ lg_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (!c->connected) {
-		lg_flow_fail(f, LG_E_CONNECT, "connect: %s",
-			     evutil_socket_error_to_string(
-				 EVUTIL_SOCKET_ERROR()));
+		lg_flow_fail(
+		    f, LG_E_CONNECT, "connect: %s",
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 		return;
 	}
 	if (!c->is_ws && c->requests > 1 && !c->got_bytes && !f->retried) {
@@ -1009,8 +1014,9 @@ lg_on_http(struct lg_flow *f, int status, const char *body, size_t n)
 	case LG_F_IDLE_INIT:
 		if (!f->t_ws && strcmp(f->req_path, "/auth/initiate") == 0) {
 			if (status != 200) {
-				lg_flow_fail(f, LG_E_INITIATE, "initiate %d: %.120s",
-					     status, body);
+				lg_flow_fail(f, LG_E_INITIATE,
+					     "initiate %d: %.120s", status,
+					     body);
 				return;
 			}
 			o = json_loadb(body, n, 0, NULL);
@@ -1048,8 +1054,8 @@ lg_on_http(struct lg_flow *f, int status, const char *body, size_t n)
 		}
 		/* /auth/verify */
 		if (status != 200) {
-			lg_flow_fail(f, LG_E_VERIFY, "verify %d: %.120s", status,
-				     body);
+			lg_flow_fail(f, LG_E_VERIFY, "verify %d: %.120s",
+				     status, body);
 			return;
 		}
 		if (strstr(body, "\"jwt\"") == NULL) {
@@ -1064,9 +1070,10 @@ lg_on_http(struct lg_flow *f, int status, const char *body, size_t n)
 		return;
 	case LG_F_ENROLL:
 	case LG_F_SETUP:
-		if (status != 200 || strstr(body, "\"enrolled\":true") == NULL) {
-			lg_flow_fail(f, LG_E_ENROLL, "enroll %d: %.120s", status,
-				     body);
+		if (status != 200 ||
+		    strstr(body, "\"enrolled\":true") == NULL) {
+			lg_flow_fail(f, LG_E_ENROLL, "enroll %d: %.120s",
+				     status, body);
 			return;
 		}
 		if (f->kind == LG_F_ENROLL && lg_in_window(f))
@@ -1307,11 +1314,13 @@ lg_start_next(struct lg_worker *w)
 			snprintf(vc.token_id, sizeof(vc.token_id), "%s",
 				 u->token_id);
 			snprintf(vc.expiry, sizeof(vc.expiry), "2035-01-01");
-			if (bio == NULL || PEM_write_bio_PUBKEY(bio, u->key) != 1 ||
+			if (bio == NULL ||
+			    PEM_write_bio_PUBKEY(bio, u->key) != 1 ||
 			    (pn = BIO_get_mem_data(bio, &pp)) <= 0 ||
 			    (size_t)pn >= sizeof(pem) ||
-			    trust_demo_issue(r->o.trust_dir, &vc, now_unix() - 60,
-					     &seal, &seal_len) != SA_OK) {
+			    trust_demo_issue(r->o.trust_dir, &vc,
+					     now_unix() - 60, &seal,
+					     &seal_len) != SA_OK) {
 				BIO_free(bio);
 				free(seal);
 				w->failed_setup = 1;
@@ -1327,8 +1336,8 @@ lg_start_next(struct lg_worker *w)
 				w->failed_setup = 1;
 				return 0;
 			}
-			return lg_start_post(w, LG_F_SETUP, "/enroll", body, 0) ==
-			       0;
+			return lg_start_post(w, LG_F_SETUP, "/enroll", body,
+					     0) == 0;
 		}
 		return 0;
 	case LG_PH_MAIN:
@@ -1460,7 +1469,8 @@ lg_arrival_cb(evutil_socket_t fd, short what, void *arg)
 		if (r->o.uniform) {
 			gap = (uint64_t)(1e9 / w->rate);
 		} else {
-			u = ((double)(lg_rand(w) >> 11) + 1.0) / 9007199254740993.0;
+			u = ((double)(lg_rand(w) >> 11) + 1.0) /
+			    9007199254740993.0;
 			gap = (uint64_t)(-log(u) / w->rate * 1e9);
 		}
 		w->next_arrival += gap ? gap : 1;
@@ -1513,9 +1523,9 @@ lg_run_main(struct lg_worker *w)
 	if (r->o.mode == LG_MODE_LOGIN && r->o.rate > 0) {
 		w->rate = r->o.rate / r->o.threads;
 		/* stagger the threads' first arrivals across one gap */
-		w->next_arrival =
-		    r->t0 + (uint64_t)(1e9 / w->rate) * (uint64_t)w->idx /
-				(uint64_t)r->o.threads;
+		w->next_arrival = r->t0 + (uint64_t)(1e9 / w->rate) *
+					      (uint64_t)w->idx /
+					      (uint64_t)r->o.threads;
 		lg_arrival_cb(-1, 0, w);
 	} else {
 		w->target = (size_t)r->o.concurrency / (size_t)r->o.threads +
@@ -1609,9 +1619,9 @@ lg_worker_main(void *arg)
 		pthread_barrier_wait(&r->barrier); /* RSS before read */
 		w->phase = LG_PH_IDLE_OPEN;
 		w->idle_next = 0;
-		w->idle_total = (r->o.idle_n + (size_t)r->o.threads - 1 -
-				 (size_t)w->idx) /
-				(size_t)r->o.threads;
+		w->idle_total =
+		    (r->o.idle_n + (size_t)r->o.threads - 1 - (size_t)w->idx) /
+		    (size_t)r->o.threads;
 		lg_run_closed(w, LG_IDLE_CONNECTING, 100);
 		pthread_barrier_wait(&r->barrier); /* all open */
 		pthread_barrier_wait(&r->barrier); /* held; RSS after read */
@@ -1732,8 +1742,8 @@ lg_report(struct lg_run *r, double bound, json_t *extra)
 	int t, e, s;
 	const char *mode = r->o.mode == LG_MODE_ENROLL ? "enroll"
 			   : r->o.mode == LG_MODE_IDLE ? "idle-ws"
-			   : r->o.rate > 0		   ? "login-open"
-							   : "login-closed";
+			   : r->o.rate > 0	       ? "login-open"
+						       : "login-closed";
 
 	for (t = 0; t < r->o.threads; t++) {
 		struct lg_worker *w = &r->w[t];
@@ -1812,13 +1822,13 @@ lg_report(struct lg_run *r, double bound, json_t *extra)
 	for (s = 0; s < LG_STEPS; s++) {
 		if ((st = lg_step_json(r, (enum lg_step)s)) == NULL)
 			continue;
-		printf("  %-22s %8lld %9.3f %9.3f %9.3f %9.3f\n",
-		       lg_step_names[s],
-		       (long long)json_integer_value(json_object_get(st, "count")),
-		       json_real_value(json_object_get(st, "p50")),
-		       json_real_value(json_object_get(st, "p95")),
-		       json_real_value(json_object_get(st, "p99")),
-		       json_real_value(json_object_get(st, "max")));
+		printf(
+		    "  %-22s %8lld %9.3f %9.3f %9.3f %9.3f\n", lg_step_names[s],
+		    (long long)json_integer_value(json_object_get(st, "count")),
+		    json_real_value(json_object_get(st, "p50")),
+		    json_real_value(json_object_get(st, "p95")),
+		    json_real_value(json_object_get(st, "p99")),
+		    json_real_value(json_object_get(st, "max")));
 		json_object_set_new(steps, lg_step_names[s], st);
 	}
 	json_object_set_new(res, "mode", json_string(mode));
@@ -1837,7 +1847,8 @@ lg_report(struct lg_run *r, double bound, json_t *extra)
 			    json_integer((json_int_t)window_done));
 	json_object_set_new(res, "perSecond", json_real(fps));
 	json_object_set_new(res, "lateStarts", json_integer((json_int_t)late));
-	json_object_set_new(res, "maxLateMs", json_real((double)max_late / 1e6));
+	json_object_set_new(res, "maxLateMs",
+			    json_real((double)max_late / 1e6));
 	json_object_set_new(res, "errors", json_integer((json_int_t)errors));
 	json_object_set_new(res, "setupErrors",
 			    json_integer((json_int_t)setup_errors));
@@ -1845,10 +1856,11 @@ lg_report(struct lg_run *r, double bound, json_t *extra)
 	json_object_set_new(res, "errorSamples", samples);
 	json_object_set_new(res, "steps", steps);
 	json_object_set_new(res, "cryptoBoundPerCore", json_real(bound));
-	json_object_set_new(res, "serverCores", json_integer(r->o.server_cores));
-	json_object_set_new(res, "fractionOfBound",
-			    json_real(bound > 0 ? fps / (bound * r->o.server_cores)
-						: 0));
+	json_object_set_new(res, "serverCores",
+			    json_integer(r->o.server_cores));
+	json_object_set_new(
+	    res, "fractionOfBound",
+	    json_real(bound > 0 ? fps / (bound * r->o.server_cores) : 0));
 	if (extra != NULL)
 		json_object_update(res, extra);
 	return res;
@@ -1857,31 +1869,35 @@ lg_report(struct lg_run *r, double bound, json_t *extra)
 static void
 lg_usage(void)
 {
-	fprintf(stderr,
-		"usage: bench_loadgen --port P --trust-dir DIR [options]\n"
-		"  --host 127.0.0.1      loopback address of the server\n"
-		"  --concurrency C       closed loop: C flows in flight (default 32)\n"
-		"  --rate R              open loop: R flow starts per second\n"
-		"  --uniform             open loop: uniform, not Poisson, arrivals\n"
-		"  --duration S          measured seconds (default 10)\n"
-		"  --warmup S            seconds before measuring (default 2)\n"
-		"  --threads T           event loops (default 1)\n"
-		"  --users U             devices enrolled for logins (default: "
-		"max(C, 64))\n"
-		"  --enroll              measure POST /enroll instead\n"
-		"  --enroll-count N      seals issued up front for --enroll\n"
-		"  --idle-ws N           hold N idle WebSockets; needs "
-		"--server-pid\n"
-		"  --hold S              seconds to hold them (default 5)\n"
-		"  --server-pid PID      the server, for its RSS\n"
-		"  --server-cores N      cores the server may use (default: all)\n"
-		"  --bound-seconds S     time spent on the crypto bound (default 1; "
-		"0 skips)\n"
-		"  --timeout-ms MS       one flow's limit (default 10000)\n"
-		"  --max-inflight N      open loop: skip arrivals beyond N "
-		"(default 10000)\n"
-		"  --prefix P            token id prefix (default BENCH<pid>)\n"
-		"  --json FILE           write the figures as JSON\n");
+	fprintf(
+	    stderr,
+	    "usage: bench_loadgen --port P --trust-dir DIR [options]\n"
+	    "  --host 127.0.0.1      loopback address of the server\n"
+	    "  --concurrency C       closed loop: C flows in flight (default "
+	    "32)\n"
+	    "  --rate R              open loop: R flow starts per second\n"
+	    "  --uniform             open loop: uniform, not Poisson, "
+	    "arrivals\n"
+	    "  --duration S          measured seconds (default 10)\n"
+	    "  --warmup S            seconds before measuring (default 2)\n"
+	    "  --threads T           event loops (default 1)\n"
+	    "  --users U             devices enrolled for logins (default: "
+	    "max(C, 64))\n"
+	    "  --enroll              measure POST /enroll instead\n"
+	    "  --enroll-count N      seals issued up front for --enroll\n"
+	    "  --idle-ws N           hold N idle WebSockets; needs "
+	    "--server-pid\n"
+	    "  --hold S              seconds to hold them (default 5)\n"
+	    "  --server-pid PID      the server, for its RSS\n"
+	    "  --server-cores N      cores the server may use (default: all)\n"
+	    "  --bound-seconds S     time spent on the crypto bound (default "
+	    "1; "
+	    "0 skips)\n"
+	    "  --timeout-ms MS       one flow's limit (default 10000)\n"
+	    "  --max-inflight N      open loop: skip arrivals beyond N "
+	    "(default 10000)\n"
+	    "  --prefix P            token id prefix (default BENCH<pid>)\n"
+	    "  --json FILE           write the figures as JSON\n");
 }
 
 static int
@@ -1958,7 +1974,8 @@ lg_parse(int argc, char **argv, struct lg_opts *o)
 	/* loopback only: this tool never sends load anywhere else */
 	if (inet_pton(AF_INET, o->host, &a4) != 1 ||
 	    (ntohl(a4.s_addr) >> 24) != 127) {
-		fprintf(stderr, "loadgen: --host must be a 127.0.0.0/8 address\n");
+		fprintf(stderr,
+			"loadgen: --host must be a 127.0.0.0/8 address\n");
 		return -1;
 	}
 	n = o->users ? o->users : (o->concurrency > 64 ? o->concurrency : 64);
@@ -2163,8 +2180,10 @@ main(int argc, char **argv)
 			NULL ||
 		    (w->arrival_ev = evtimer_new(w->base, lg_arrival_cb, w)) ==
 			NULL ||
-		    (w->stop_ev = evtimer_new(w->base, lg_stop_cb, w)) == NULL ||
-		    (w->drain_ev = evtimer_new(w->base, lg_drain_cb, w)) == NULL)
+		    (w->stop_ev = evtimer_new(w->base, lg_stop_cb, w)) ==
+			NULL ||
+		    (w->drain_ev = evtimer_new(w->base, lg_drain_cb, w)) ==
+			NULL)
 			goto out;
 		for (i = (size_t)t; i < r->nusers; i += (size_t)r->o.threads)
 			nu++;
@@ -2233,7 +2252,8 @@ main(int argc, char **argv)
 				    json_integer((json_int_t)idle_failed));
 		json_object_set_new(extra, "rssBeforeKiB",
 				    json_integer(rss_before));
-		json_object_set_new(extra, "rssAfterKiB", json_integer(rss_after));
+		json_object_set_new(extra, "rssAfterKiB",
+				    json_integer(rss_after));
 		json_object_set_new(
 		    extra, "bytesPerConnection",
 		    json_real(held ? (double)(rss_after - rss_before) * 1024.0 /

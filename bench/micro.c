@@ -32,18 +32,18 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "api.h"
-#include "audit.h"
-#include "ecdsa.h"
-#include "errors.h"
-#include "jwt.h"
-#include "log.h"
-#include "otp.h"
-#include "schema.h"
+#include "api/api.h"
+#include "audit/audit.h"
+#include "crypto/ecdsa.h"
+#include "core/errors.h"
+#include "crypto/jwt.h"
+#include "core/log.h"
+#include "crypto/otp.h"
+#include "core/schema.h"
 #include "store/store.h"
-#include "trust.h"
-#include "util.h"
-#include "vds.h"
+#include "trust/trust.h"
+#include "core/util.h"
+#include "seal/vds.h"
 
 #define MICRO_MAX_RESULTS 32
 #define MICRO_AUDIT_THREADS 8
@@ -168,9 +168,9 @@ bench_verify(struct micro_env *env, uint64_t iters)
 	uint64_t i;
 
 	for (i = 0; i < iters; i++)
-		if (ecdsa_verify_sha256(env->key, env->verify_msg,
-					strlen(env->verify_msg), env->verify_sig,
-					sizeof(env->verify_sig)) != SA_OK)
+		if (ecdsa_verify_sha256(
+			env->key, env->verify_msg, strlen(env->verify_msg),
+			env->verify_sig, sizeof(env->verify_sig)) != SA_OK)
 			return -1;
 	return 0;
 }
@@ -243,8 +243,8 @@ bench_trust_verify(struct micro_env *env, uint64_t iters)
 	uint64_t i;
 
 	for (i = 0; i < iters; i++)
-		if (trust_verify_seal(env->trust, env->seal_decoded,
-				      now_unix(), &res) != SA_OK)
+		if (trust_verify_seal(env->trust, env->seal_decoded, now_unix(),
+				      &res) != SA_OK)
 			return -1;
 	return 0;
 }
@@ -476,11 +476,11 @@ micro_setup(struct micro_env *env)
 		goto out;
 	env->claims = json_pack(
 	    "{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:I, s:[s], s:s, s:s}", "iss",
-	    "http://127.0.0.1:8080", "sub", "BENCH-000001", "aud", "demo", "exp",
-	    (json_int_t)1800000300, "iat", (json_int_t)1800000000, "nbf",
-	    (json_int_t)1800000000, "jti", "3q2-7wEjRWeJq83vEjRWeA", "auth_time",
-	    (json_int_t)1800000000, "amr", "x1280", "givenName", "Erika",
-	    "familyName", "Mustermann");
+	    "http://127.0.0.1:8080", "sub", "BENCH-000001", "aud", "demo",
+	    "exp", (json_int_t)1800000300, "iat", (json_int_t)1800000000, "nbf",
+	    (json_int_t)1800000000, "jti", "3q2-7wEjRWeJq83vEjRWeA",
+	    "auth_time", (json_int_t)1800000000, "amr", "x1280", "givenName",
+	    "Erika", "familyName", "Mustermann");
 	if (env->claims == NULL)
 		goto out;
 
@@ -637,8 +637,9 @@ micro_print(const struct micro_result *r, size_t n, const char *path)
 			      "ops", (json_int_t)r[i].ops, "seconds",
 			      r[i].seconds, "opsPerSec", ops_s, "nsPerOp", ns);
 		if (o != NULL && r[i].commits > 0)
-			json_object_set_new(o, "commits",
-					    json_integer((json_int_t)r[i].commits));
+			json_object_set_new(
+			    o, "commits",
+			    json_integer((json_int_t)r[i].commits));
 		if (o == NULL || json_array_append_new(arr, o) != 0)
 			rc = -1;
 	}

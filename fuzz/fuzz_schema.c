@@ -15,8 +15,8 @@
 
 #include <jansson.h>
 
-#include "api.h"
-#include "schema.h"
+#include "api/api.h"
+#include "core/schema.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "session.h"
+#include "login/session.h"
 #include "store/store.h"
-#include "util.h"
+#include "core/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

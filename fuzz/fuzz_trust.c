@@ -9,8 +9,8 @@
 
 #include <openssl/evp.h>
 
-#include "usagelist.h"
-#include "vrl.h"
+#include "trust/usagelist.h"
+#include "trust/vrl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

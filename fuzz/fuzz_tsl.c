@@ -14,8 +14,8 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "tsl.h"
-#include "xmldsig.h"
+#include "trust/tsl.h"
+#include "trust/xmldsig.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

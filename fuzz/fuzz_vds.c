@@ -9,8 +9,8 @@
 
 #include <openssl/evp.h>
 
-#include "seal_codec.h"
-#include "vds.h"
+#include "seal/seal_codec.h"
+#include "seal/vds.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

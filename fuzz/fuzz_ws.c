@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "ws.h"
+#include "net/ws.h"
 
 #define FZ_MAX_INPUT 65536 /* stays well inside a socketpair's buffers */
 

@@ -20,9 +20,9 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "push/push.h"
-#include "util.h"
+#include "core/util.h"
 
 #define PUSH_WORKERS_MAX 64
 #define PUSH_ATTEMPTS_MAX 10
@@ -207,8 +207,7 @@ retry_delay_ms(const struct pusher *p, const struct push_job *j)
  * handles (NULL for local providers) and leaves the outcome in j->last.
  */
 static void
-attempt_once(struct pusher *p, struct push_job *j, void *service,
-	     void *device)
+attempt_once(struct pusher *p, struct push_job *j, void *service, void *device)
 {
 	struct push_call call = {
 	    .cfg = &p->cfg,

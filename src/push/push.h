@@ -24,7 +24,7 @@
 
 #include <jansson.h>
 
-#include "errors.h"
+#include "core/errors.h"
 
 struct pusher;
 

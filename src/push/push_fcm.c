@@ -20,9 +20,9 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "push/push.h"
-#include "util.h"
+#include "core/util.h"
 
 #define FCM_ACCOUNT_MAX 65536 /* bytes of the service-account file */
 #define FCM_FIELD_MAX 2048    /* bytes of project_id, client_email, URIs */

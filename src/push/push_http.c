@@ -14,7 +14,7 @@
 #include <curl/curl.h>
 
 #include "push/push.h"
-#include "util.h"
+#include "core/util.h"
 
 static pthread_once_t http_once = PTHREAD_ONCE_INIT;
 static CURLcode http_init_rc = CURLE_FAILED_INIT;

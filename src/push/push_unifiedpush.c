@@ -12,7 +12,7 @@
 #include <curl/curl.h>
 
 #include "push/push.h"
-#include "util.h"
+#include "core/util.h"
 
 /*
  * up_check_url parses the endpoint and refuses anything but an absolute

@@ -18,9 +18,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "store/enroll_cache.h"
-#include "util.h"
+#include "core/util.h"
 
 #define STRIPES 64
 #define SHARED_MAGIC 0x5345414c43414331ULL /* "SEALCAC1" */
@@ -120,8 +120,9 @@ shared_map(struct enroll_cache *c, const char *path, size_t slots)
 		c->sh->slots = slots;
 		c->sh->magic = SHARED_MAGIC;
 	} else if (c->sh->slots != slots) {
-		log_warn("store.cache", "%s is laid out for %llu slots, not "
-					"%zu: enrollments are not cached",
+		log_warn("store.cache",
+			 "%s is laid out for %llu slots, not "
+			 "%zu: enrollments are not cached",
 			 path, (unsigned long long)c->sh->slots, slots);
 		c->coarse = 1;
 	}

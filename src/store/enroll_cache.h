@@ -40,8 +40,8 @@ struct enroll_cache_ticket {
  * for ttl_ms each. shared names the version file, created (0600) if needed
  * and mapped shared; NULL keeps the versions in this process only (tests).
  */
-enum sa_err enroll_cache_open(const char *shared, size_t slots,
-			      uint64_t ttl_ms, struct enroll_cache **out);
+enum sa_err enroll_cache_open(const char *shared, size_t slots, uint64_t ttl_ms,
+			      struct enroll_cache **out);
 /* enroll_cache_free wipes and frees every entry. NULL is ignored. */
 void enroll_cache_free(struct enroll_cache *c);
 

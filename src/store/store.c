@@ -8,9 +8,9 @@
 
 #include <openssl/crypto.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "store/store.h"
-#include "util.h"
+#include "core/util.h"
 
 #define DS_OPS(ds) (((struct dstore_base *)(void *)(ds))->ops)
 #define ES_OPS(es) (((struct estore_base *)(void *)(es))->ops)
@@ -149,7 +149,8 @@ dstore_enroll_revoke(struct dstore *ds, const char *token_id, int64_t when,
 {
 	if (!enroll_token_ok(token_id))
 		return SA_ERR_VALIDATION;
-	return DS_OPS(ds)->enroll_revoke(ds, token_id, when, reason ? reason : "");
+	return DS_OPS(ds)->enroll_revoke(ds, token_id, when,
+					 reason ? reason : "");
 }
 
 enum sa_err

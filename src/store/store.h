@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "errors.h"
+#include "core/errors.h"
 
 /* ---- Durable store ---------------------------------------------------- */
 
@@ -35,18 +35,19 @@ struct dstore;
  * linear even with several server instances writing.
  */
 struct audit_row {
-	int64_t seq;	       /* 1, 2, 3, ... */
-	int64_t ts_ms;	       /* unix milliseconds */
-	const char *event;     /* "enroll.ok", "auth.approved", ... */
-	const char *ip;	       /* client IP or "" */
-	const char *ua;	       /* user agent or "" */
-	const char *subject;   /* token id, admin id, or "" */
-	const char *detail;    /* compact JSON object text, or "{}" */
+	int64_t seq;	     /* 1, 2, 3, ... */
+	int64_t ts_ms;	     /* unix milliseconds */
+	const char *event;   /* "enroll.ok", "auth.approved", ... */
+	const char *ip;	     /* client IP or "" */
+	const char *ua;	     /* user agent or "" */
+	const char *subject; /* token id, admin id, or "" */
+	const char *detail;  /* compact JSON object text, or "{}" */
 	unsigned char prev_hash[32];
 	unsigned char hash[32];
 };
 
-/* Called once per row by dstore_audit_iter; a non-zero return stops the walk. */
+/* Called once per row by dstore_audit_iter; a non-zero return stops the walk.
+ */
 typedef int (*audit_row_cb)(const struct audit_row *row, void *arg);
 
 /*
@@ -59,15 +60,15 @@ typedef int (*audit_row_cb)(const struct audit_row *row, void *arg);
 struct enrollment {
 	char token_id[ENROLL_TOKEN_MAX + 1];
 	char device_id[ENROLL_DEVICE_MAX + 1];
-	char *public_key_pem;	     /* (heap) SPKI PEM of the device key */
-	char *fcm_token;	     /* (heap) or NULL */
-	char *push_endpoint;	     /* (heap) or NULL: UnifiedPush URL */
-	char trust_level[16];	     /* "high", ... from the trust chain */
-	char *claims;		     /* (heap) identity JSON (claims.h) */
-	char seal_fingerprint[65];   /* hex SHA-256 of the seal's signed bytes */
-	int64_t created_at;	     /* unix seconds */
-	int64_t expires_at;	     /* unix seconds */
-	int64_t revoked_at;	     /* 0: not revoked */
+	char *public_key_pem;	   /* (heap) SPKI PEM of the device key */
+	char *fcm_token;	   /* (heap) or NULL */
+	char *push_endpoint;	   /* (heap) or NULL: UnifiedPush URL */
+	char trust_level[16];	   /* "high", ... from the trust chain */
+	char *claims;		   /* (heap) identity JSON (claims.h) */
+	char seal_fingerprint[65]; /* hex SHA-256 of the seal's signed bytes */
+	int64_t created_at;	   /* unix seconds */
+	int64_t expires_at;	   /* unix seconds */
+	int64_t revoked_at;	   /* 0: not revoked */
 };
 
 /* enrollment_free frees the heap strings (claims are wiped) and zeroes e. */
@@ -199,7 +200,7 @@ struct event_base;
 typedef void (*estore_msg_cb)(const char *channel, const void *msg, size_t n,
 			      void *arg);
 
-#define ESTORE_KEY_MAX 256	 /* bytes, keys longer are refused */
+#define ESTORE_KEY_MAX 256     /* bytes, keys longer are refused */
 #define ESTORE_VALUE_MAX 65536 /* bytes, values longer are refused */
 
 /* Flags for estore_set. */
@@ -248,8 +249,8 @@ enum sa_err estore_set(struct estore *es, const char *key, const void *val,
 /* estore_get copies the value into a new NUL-terminated buffer *val (caller
  * frees) and reports its remaining TTL (-1 none); SA_ERR_NOT_FOUND if absent
  * or expired. ttl_ms may be NULL. */
-enum sa_err estore_get(struct estore *es, const char *key,
-		       unsigned char **val, size_t *n, int64_t *ttl_ms);
+enum sa_err estore_get(struct estore *es, const char *key, unsigned char **val,
+		       size_t *n, int64_t *ttl_ms);
 /* estore_del removes key; *existed (may be NULL) tells whether it was there,
  * so exactly one of two racing callers sees 1. */
 enum sa_err estore_del(struct estore *es, const char *key, int *existed);
@@ -258,8 +259,8 @@ enum sa_err estore_del(struct estore *es, const char *key, int *existed);
  * increment creates the counter with a lifetime of window_ms; later ones do
  * not extend it (a fixed window). *ttl_ms is the time left in the window.
  */
-enum sa_err estore_incr(struct estore *es, const char *key,
-			uint64_t window_ms, int64_t *count, int64_t *ttl_ms);
+enum sa_err estore_incr(struct estore *es, const char *key, uint64_t window_ms,
+			int64_t *count, int64_t *ttl_ms);
 /* estore_publish delivers msg to every subscriber of channel, in every
  * instance sharing the store. */
 enum sa_err estore_publish(struct estore *es, const char *channel,

@@ -27,9 +27,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "store/store.h"
-#include "util.h"
+#include "core/util.h"
 
 #define MEM_STRIPES 16	    /* a power of two */
 #define MEM_STRIPE_SHIFT 60 /* 64 - log2(MEM_STRIPES) */

@@ -30,9 +30,9 @@
 #include <libpq-fe.h>
 #include <openssl/crypto.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "store/store.h"
-#include "util.h"
+#include "core/util.h"
 
 #define PG_POOL_MAX 8		 /* connections per store handle */
 #define PG_ACQUIRE_WAIT_MS 30000 /* longest wait for a free connection */

@@ -55,9 +55,9 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "store/store.h"
-#include "util.h"
+#include "core/util.h"
 
 #define RD_DEFAULT_PORT 6379
 #define RD_HOST_MAX 255

@@ -20,10 +20,10 @@
 
 #include <sqlite3.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "store/store.h"
 #include "store/enroll_cache.h"
-#include "util.h"
+#include "core/util.h"
 
 #define SQLITE_BUSY_MS 5000
 /* Enough for the logins of a busy minute on one server; the TTL covers the
@@ -45,7 +45,7 @@ struct dstore {
 	struct dstore_base base;
 	sqlite3 *db;
 	pthread_mutex_t mu;
-	sqlite3_stmt *ins_audit; /* prepared once, used under mu */
+	sqlite3_stmt *ins_audit;  /* prepared once, used under mu */
 	sqlite3_stmt *sel_enroll; /* for reads inside write transactions */
 	/* The audit writer's other statements, prepared once: parsing SQL on
 	 * every batch showed in profiles. */
@@ -105,8 +105,9 @@ static const char *const sqlite_migrations[] = {
 };
 
 #define ENROLL_SELECT                                                          \
-	"SELECT token_id, device_id, public_key_pem, fcm_token, push_endpoint," \
-	" trust_level, claims, seal_fingerprint, created_at, expires_at,"        \
+	"SELECT token_id, device_id, public_key_pem, fcm_token, "              \
+	"push_endpoint,"                                                       \
+	" trust_level, claims, seal_fingerprint, created_at, expires_at,"      \
 	" revoked_at FROM enrollments WHERE token_id = ?"
 
 /* sqlite_err maps a SQLite result code to the project's error enum. */
@@ -428,15 +429,16 @@ sqlite_open(const char *url, struct dstore **out)
 		goto out;
 	}
 	r = sqlite3_prepare_v3(ds->db, ENROLL_SELECT, -1,
-			       SQLITE_PREPARE_PERSISTENT, &ds->sel_enroll, NULL);
+			       SQLITE_PREPARE_PERSISTENT, &ds->sel_enroll,
+			       NULL);
 	if (r == SQLITE_OK)
 		r = sqlite3_prepare_v3(ds->db, "BEGIN IMMEDIATE", -1,
 				       SQLITE_PREPARE_PERSISTENT, &ds->st_begin,
 				       NULL);
 	if (r == SQLITE_OK)
 		r = sqlite3_prepare_v3(ds->db, "COMMIT", -1,
-				       SQLITE_PREPARE_PERSISTENT, &ds->st_commit,
-				       NULL);
+				       SQLITE_PREPARE_PERSISTENT,
+				       &ds->st_commit, NULL);
 	if (r == SQLITE_OK)
 		r = sqlite3_prepare_v3(ds->db,
 				       "SELECT seq, hash FROM audit"
@@ -450,7 +452,8 @@ sqlite_open(const char *url, struct dstore **out)
 	for (size_t i = 0; i < SQLITE_READERS; i++) {
 		struct sqlite_reader *rd = &ds->readers[i];
 		r = sqlite3_open_v2(path, &rd->db,
-				    SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+				    SQLITE_OPEN_READWRITE |
+					SQLITE_OPEN_NOMUTEX |
 					SQLITE_OPEN_NOFOLLOW,
 				    NULL);
 		if (r == SQLITE_OK) {
@@ -461,7 +464,8 @@ sqlite_open(const char *url, struct dstore **out)
 		}
 		if (r != SQLITE_OK) {
 			log_error("store.sqlite", "open reader: %s",
-				  rd->db ? sqlite3_errmsg(rd->db) : "out of memory");
+				  rd->db ? sqlite3_errmsg(rd->db)
+					 : "out of memory");
 			rc = sqlite_err(r);
 			goto out;
 		}
@@ -866,8 +870,10 @@ enroll_read(sqlite3 *db, sqlite3_stmt *st, const char *token_id,
 	e.expires_at = sqlite3_column_int64(st, 9);
 	e.revoked_at = sqlite3_column_int64(st, 10);
 	if (e.public_key_pem == NULL || e.claims == NULL ||
-	    (sqlite3_column_type(st, 3) != SQLITE_NULL && e.fcm_token == NULL) ||
-	    (sqlite3_column_type(st, 4) != SQLITE_NULL && e.push_endpoint == NULL)) {
+	    (sqlite3_column_type(st, 3) != SQLITE_NULL &&
+	     e.fcm_token == NULL) ||
+	    (sqlite3_column_type(st, 4) != SQLITE_NULL &&
+	     e.push_endpoint == NULL)) {
 		enrollment_free(&e);
 		rc = SA_ERR_NOMEM;
 		goto out;
@@ -890,7 +896,8 @@ sqlite_enroll_get(struct dstore *ds, const char *token_id,
 	if (enroll_cache_get(ds->cache, token_id, out, &t))
 		return SA_OK;
 	struct sqlite_reader *rd =
-	    &ds->readers[atomic_fetch_add(&ds->next_reader, 1) % SQLITE_READERS];
+	    &ds->readers[atomic_fetch_add(&ds->next_reader, 1) %
+			 SQLITE_READERS];
 
 	pthread_mutex_lock(&rd->mu);
 	rc = enroll_read(rd->db, rd->sel_enroll, token_id, out);
@@ -904,7 +911,8 @@ sqlite_enroll_get(struct dstore *ds, const char *token_id,
 static enum sa_err
 token_revoked(struct dstore *ds, const char *token_id, int *revoked)
 {
-	static const char sql[] = "SELECT 1 FROM revoked_tokens WHERE token_id = ?";
+	static const char sql[] =
+	    "SELECT 1 FROM revoked_tokens WHERE token_id = ?";
 	sqlite3_stmt *st = NULL;
 	enum sa_err rc;
 	int r;
@@ -1007,8 +1015,9 @@ static enum sa_err
 sqlite_enroll_revoke(struct dstore *ds, const char *token_id, int64_t when,
 		     const char *reason)
 {
-	static const char ins[] = "INSERT OR IGNORE INTO revoked_tokens"
-				  " (token_id, revoked_at, reason) VALUES (?, ?, ?)";
+	static const char ins[] =
+	    "INSERT OR IGNORE INTO revoked_tokens"
+	    " (token_id, revoked_at, reason) VALUES (?, ?, ?)";
 	static const char upd[] = "UPDATE enrollments SET revoked_at = ?"
 				  " WHERE token_id = ? AND revoked_at = 0";
 	sqlite3_stmt *st = NULL;
@@ -1057,11 +1066,14 @@ sqlite_enroll_revoke_fingerprint(struct dstore *ds, const char *fingerprint,
 				 int64_t when, int *count)
 {
 	static const char ins[] =
-	    "INSERT OR IGNORE INTO revoked_tokens (token_id, revoked_at, reason)"
-	    " SELECT token_id, ?, 'seal on the revocation list' FROM enrollments"
+	    "INSERT OR IGNORE INTO revoked_tokens (token_id, revoked_at, "
+	    "reason)"
+	    " SELECT token_id, ?, 'seal on the revocation list' FROM "
+	    "enrollments"
 	    " WHERE seal_fingerprint = ? AND revoked_at = 0";
-	static const char upd[] = "UPDATE enrollments SET revoked_at = ?"
-				  " WHERE seal_fingerprint = ? AND revoked_at = 0";
+	static const char upd[] =
+	    "UPDATE enrollments SET revoked_at = ?"
+	    " WHERE seal_fingerprint = ? AND revoked_at = 0";
 	sqlite3_stmt *st = NULL;
 	enum sa_err rc;
 	int r;

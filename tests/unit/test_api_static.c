@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "api.h"
-#include "util.h"
+#include "api/api.h"
+#include "core/util.h"
 
 static void
 test_name_check(void **state)

@@ -19,10 +19,10 @@
 
 #include <sqlite3.h>
 
-#include "audit.h"
-#include "log.h"
+#include "audit/audit.h"
+#include "core/log.h"
 #include "store/store.h"
-#include "util.h"
+#include "core/util.h"
 
 struct fixture {
 	char dir[64];
@@ -583,10 +583,10 @@ test_async_events(void **state)
 	assert_int_equal(dstore_open(f->db, &ds), SA_OK);
 	assert_int_equal(audit_open(ds, 64, &a), SA_OK);
 	for (int i = 0; i < 1000; i++)
-		assert_int_equal(audit_log_cb(a, "test.async", "127.0.0.1", "ua",
-					      "s", json_pack("{s:i}", "i", i),
-					      async_cb, &c),
-				 SA_OK);
+		assert_int_equal(
+		    audit_log_cb(a, "test.async", "127.0.0.1", "ua", "s",
+				 json_pack("{s:i}", "i", i), async_cb, &c),
+		    SA_OK);
 	/* A synchronous event queued after them is durable after them too. */
 	assert_int_equal(audit_log(a, "test.sync", "", "", "", NULL), SA_OK);
 	assert_int_equal(c.ok, 1000);
@@ -636,9 +636,9 @@ test_commit_gap(void **state)
 	assert_int_equal(dstore_open(f->db, &ds), SA_OK);
 	assert_int_equal(audit_open(ds, 64, &a), SA_OK);
 	audit_set_commit_gap(a, 300000);
-	assert_int_equal(audit_log_cb(a, "test.first", "", "", "", NULL,
-				      async_cb, &c),
-			 SA_OK);
+	assert_int_equal(
+	    audit_log_cb(a, "test.first", "", "", "", NULL, async_cb, &c),
+	    SA_OK);
 	wait_ok(&c, 1);
 	audit_stats(a, &batches, &rows);
 	assert_int_equal(batches, 1);

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "c40.h"
+#include "seal/c40.h"
 
 static void
 check_encode(const char *text, const unsigned char *want, size_t wantlen)

@@ -15,9 +15,9 @@
 
 #include <openssl/evp.h>
 
-#include "claims.h"
-#include "util.h"
-#include "vds.h"
+#include "login/claims.h"
+#include "core/util.h"
+#include "seal/vds.h"
 
 /* A few bytes that look like the start of a WEBP file, with bytes that
  * need every base64 character class. */

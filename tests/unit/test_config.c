@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "config.h"
+#include "core/config.h"
 
 static void
 write_text(const char *path, const char *text)
@@ -34,7 +34,8 @@ test_defaults_and_resolve(void **state)
 	assert_string_equal(c.data_dir, "./sealauth-data");
 	assert_int_equal(c.body_limit, 65536);
 	assert_int_equal(config_resolve(&c, NULL), SA_OK);
-	assert_string_equal(c.database_url, "sqlite://./sealauth-data/sealauth.db");
+	assert_string_equal(c.database_url,
+			    "sqlite://./sealauth-data/sealauth.db");
 	assert_string_equal(c.trust_dir, "./sealauth-data/trust");
 	assert_string_equal(c.public_url, "http://127.0.0.1:8080");
 	config_free(&c);
@@ -49,9 +50,10 @@ test_file_then_env_then_option(void **state)
 
 	assert_true(fd >= 0);
 	close(fd);
-	write_text(path, "# a comment\n\nSEALAUTH_LISTEN = 127.0.0.1:9000\n"
-			 "SEALAUTH_BODY_LIMIT = 2048\nOTP_SECRET_MASTER = \"s3cr3t "
-			 "with spaces\"\n");
+	write_text(path,
+		   "# a comment\n\nSEALAUTH_LISTEN = 127.0.0.1:9000\n"
+		   "SEALAUTH_BODY_LIMIT = 2048\nOTP_SECRET_MASTER = \"s3cr3t "
+		   "with spaces\"\n");
 	setenv("SEALAUTH_CONFIG", path, 1);
 	setenv("SEALAUTH_BODY_LIMIT", "4096", 1);
 	assert_int_equal(config_defaults(&c), SA_OK);
@@ -59,7 +61,8 @@ test_file_then_env_then_option(void **state)
 	assert_string_equal(c.listen, "127.0.0.1:9000");
 	assert_int_equal(c.body_limit, 4096); /* environment beats the file */
 	assert_string_equal(c.otp_secret_master, "s3cr3t with spaces");
-	assert_int_equal(config_set_option(&c, "listen", "[::1]:7000", NULL), SA_OK);
+	assert_int_equal(config_set_option(&c, "listen", "[::1]:7000", NULL),
+			 SA_OK);
 	assert_string_equal(c.listen, "[::1]:7000");
 	assert_int_equal(config_set_option(&c, "no-such-option", "1", NULL),
 			 SA_ERR_NOT_FOUND);
@@ -84,8 +87,10 @@ test_errors_name_the_setting(void **state)
 	unsetenv("SEALAUTH_CONFIG");
 	assert_int_equal(config_defaults(&c), SA_OK);
 	err = open_memstream(&text, &len);
-	assert_int_equal(config_set(&c, "SEALAUTH_THREADS", "-1", err), SA_ERR_CONFIG);
-	assert_int_equal(config_set(&c, "SEALAUTH_THREADS", "2x", err), SA_ERR_CONFIG);
+	assert_int_equal(config_set(&c, "SEALAUTH_THREADS", "-1", err),
+			 SA_ERR_CONFIG);
+	assert_int_equal(config_set(&c, "SEALAUTH_THREADS", "2x", err),
+			 SA_ERR_CONFIG);
 	assert_int_equal(config_set(&c, "NOPE", "1", err), SA_ERR_CONFIG);
 	write_text(path, "SEALAUTH_LISTEN\n");
 	setenv("SEALAUTH_CONFIG", path, 1);

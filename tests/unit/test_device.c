@@ -34,9 +34,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cmd.h"
-#include "device.h"
-#include "util.h"
+#include "cmd/cmd.h"
+#include "cmd/device.h"
+#include "core/util.h"
 
 #define SEAL_TEXT "DE02TESTSEALTEXT0123456789"
 #define TOKEN_ID "tok-test-1"

@@ -14,8 +14,8 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "ecdsa.h"
-#include "util.h"
+#include "crypto/ecdsa.h"
+#include "core/util.h"
 
 /*
  * RFC 7515 Appendix A.3 (ES256): the key, the JWS signing input and the
@@ -561,8 +561,10 @@ pem_of_spki(const unsigned char *der, size_t n)
 	char *b64 = b64_encode(der, n), *pem = NULL;
 
 	assert_non_null(b64);
-	assert_true(asprintf(&pem, "-----BEGIN PUBLIC KEY-----\n%s\n"
-				   "-----END PUBLIC KEY-----\n", b64) > 0);
+	assert_true(asprintf(&pem,
+			     "-----BEGIN PUBLIC KEY-----\n%s\n"
+			     "-----END PUBLIC KEY-----\n",
+			     b64) > 0);
 	free(b64);
 	return pem;
 }
@@ -571,9 +573,9 @@ static void
 test_fast_pubkey_path_checks_the_point(void **state)
 {
 	static const unsigned char prefix[26] = {
-	    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d,
-	    0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01,
-	    0x07, 0x03, 0x42, 0x00};
+	    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48,
+	    0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
+	    0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00};
 	unsigned char der[91], x[32], y[32];
 	EVP_PKEY *key = NULL, *back = NULL;
 	char *pem;
@@ -611,8 +613,9 @@ test_fast_pubkey_path_checks_the_point(void **state)
 	{
 		char *junk = NULL;
 		assert_true(asprintf(&junk, "%sjunk\n", pem) > 0);
-		assert_int_equal(ecdsa_pubkey_from_pem(junk, strlen(junk), &back),
-				 SA_ERR_VALIDATION);
+		assert_int_equal(
+		    ecdsa_pubkey_from_pem(junk, strlen(junk), &back),
+		    SA_ERR_VALIDATION);
 		free(junk);
 	}
 	free(pem);

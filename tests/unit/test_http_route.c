@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "http.h"
+#include "net/http.h"
 
 static void
 test_match(void **state)
@@ -18,20 +18,20 @@ test_match(void **state)
 	const char *p[HTTP_PARAMS_MAX];
 	size_t n = 99;
 
-	assert_true(http_route_match("/health", "/health", scratch, sizeof(scratch),
-				     p, &n));
+	assert_true(http_route_match("/health", "/health", scratch,
+				     sizeof(scratch), p, &n));
 	assert_int_equal(n, 0);
 	assert_false(http_route_match("/health", "/health/", scratch,
 				      sizeof(scratch), p, &n));
-	assert_false(http_route_match("/health", "/healt", scratch, sizeof(scratch),
-				      p, &n));
+	assert_false(http_route_match("/health", "/healt", scratch,
+				      sizeof(scratch), p, &n));
 	assert_true(http_route_match("/ws/session/{id}", "/ws/session/sess_ab",
 				     scratch, sizeof(scratch), p, &n));
 	assert_int_equal(n, 1);
 	assert_string_equal(p[0], "sess_ab");
 	/* A parameter is one non-empty segment. */
-	assert_false(http_route_match("/ws/session/{id}", "/ws/session/", scratch,
-				      sizeof(scratch), p, &n));
+	assert_false(http_route_match("/ws/session/{id}", "/ws/session/",
+				      scratch, sizeof(scratch), p, &n));
 	assert_false(http_route_match("/ws/session/{id}", "/ws/session/a/b",
 				      scratch, sizeof(scratch), p, &n));
 	assert_true(http_route_match("/a/{x}/b/{y}", "/a/1/b/22", scratch,
@@ -50,8 +50,8 @@ test_scratch_is_bounded(void **state)
 
 	assert_false(http_route_match("/a/{x}", "/a/0123456789", scratch,
 				      sizeof(scratch), p, &n));
-	assert_false(http_route_match("/{a}/{b}/{c}/{d}/{e}", "/1/2/3/4/5", scratch,
-				      sizeof(scratch), p, &n));
+	assert_false(http_route_match("/{a}/{b}/{c}/{d}/{e}", "/1/2/3/4/5",
+				      scratch, sizeof(scratch), p, &n));
 }
 
 int

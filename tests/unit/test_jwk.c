@@ -12,9 +12,9 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
-#include "ecdsa.h"
-#include "jwk.h"
-#include "util.h"
+#include "crypto/ecdsa.h"
+#include "crypto/jwk.h"
+#include "core/util.h"
 
 /*
  * The example EC public key of RFC 7517 Appendix A.1 (x and y as printed

@@ -14,10 +14,10 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "ecdsa.h"
-#include "jwk.h"
-#include "jwt.h"
-#include "util.h"
+#include "crypto/ecdsa.h"
+#include "crypto/jwk.h"
+#include "crypto/jwt.h"
+#include "core/util.h"
 
 #define NOW 1700000100
 

@@ -12,8 +12,8 @@
 #include <cmocka.h>
 #include <openssl/pem.h>
 
-#include "ecdsa.h"
-#include "keycache.h"
+#include "crypto/ecdsa.h"
+#include "crypto/keycache.h"
 
 static char *
 public_pem(void)
@@ -68,7 +68,8 @@ hammer(void *arg)
 {
 	for (int i = 0; i < 200; i++) {
 		EVP_PKEY *k = NULL;
-		if (keycache_pubkey(shared_pem, strlen(shared_pem), &k) != SA_OK)
+		if (keycache_pubkey(shared_pem, strlen(shared_pem), &k) !=
+		    SA_OK)
 			return (void *)1;
 		EVP_PKEY_free(k);
 	}

@@ -25,11 +25,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ecdsa.h"
-#include "jwk.h"
-#include "jwt.h"
-#include "keys.h"
-#include "util.h"
+#include "crypto/ecdsa.h"
+#include "crypto/jwk.h"
+#include "crypto/jwt.h"
+#include "crypto/keys.h"
+#include "core/util.h"
 
 #define TTL 300
 #define GONE_AFTER (TTL + KEYS_RETIRE_SLACK)

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "netaddr.h"
+#include "net/netaddr.h"
 
 static void
 client_of(const char *peer, const char *xff, const char *trusted, char *out)
@@ -50,9 +50,9 @@ test_cidr_lists(void **state)
 	struct netaddr a;
 	size_t bad = 99;
 
-	assert_int_equal(cidr_list_parse("10.0.0.0/8, 192.168.1.7,fd00::/8", &l,
-					 NULL),
-			 SA_OK);
+	assert_int_equal(
+	    cidr_list_parse("10.0.0.0/8, 192.168.1.7,fd00::/8", &l, NULL),
+	    SA_OK);
 	assert_int_equal(l.n, 3);
 	netaddr_parse("10.200.3.4", &a);
 	assert_true(cidr_list_contains(&l, &a));

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "otp.h"
+#include "crypto/otp.h"
 
 #define SECRET "sealauth-test-master-secret-0001"
 
@@ -19,12 +19,14 @@ test_spec_vectors(void **state)
 {
 	char otp[OTP_DIGITS + 1];
 
-	assert_int_equal(otp_derive((const unsigned char *)SECRET, strlen(SECRET),
-				    "sess_test", "tok-1", 1700000000, otp),
+	assert_int_equal(otp_derive((const unsigned char *)SECRET,
+				    strlen(SECRET), "sess_test", "tok-1",
+				    1700000000, otp),
 			 SA_OK);
 	assert_string_equal(otp, "961377");
-	assert_int_equal(otp_derive((const unsigned char *)SECRET, strlen(SECRET),
-				    "sess_A1b2C3", "DE-1234567", 1800000123, otp),
+	assert_int_equal(otp_derive((const unsigned char *)SECRET,
+				    strlen(SECRET), "sess_A1b2C3", "DE-1234567",
+				    1800000123, otp),
 			 SA_OK);
 	assert_string_equal(otp, "610739");
 }
@@ -55,11 +57,11 @@ static void
 test_short_secret_refused(void **state)
 {
 	char otp[7];
-	assert_int_equal(otp_derive((const unsigned char *)"short", 5, "s", "t", 1,
-				    otp),
-			 SA_ERR_CONFIG);
-	assert_int_equal(otp_derive((const unsigned char *)"0123456789abcdef", 16,
-				    "s", "t", 1, otp),
+	assert_int_equal(
+	    otp_derive((const unsigned char *)"short", 5, "s", "t", 1, otp),
+	    SA_ERR_CONFIG);
+	assert_int_equal(otp_derive((const unsigned char *)"0123456789abcdef",
+				    16, "s", "t", 1, otp),
 			 SA_OK);
 	assert_int_equal(strlen(otp), 6);
 }
@@ -73,15 +75,21 @@ test_hash_and_ws_token(void **state)
 	otp_hash("961377", h);
 	assert_int_equal(strlen(h), 64);
 	assert_string_not_equal(h, "961377");
-	assert_int_equal(otp_ws_token(s, strlen(SECRET), "sess_x", "r1", tok), SA_OK);
+	assert_int_equal(otp_ws_token(s, strlen(SECRET), "sess_x", "r1", tok),
+			 SA_OK);
 	assert_int_equal(strlen(tok), 43);
 	assert_true(otp_ws_token_check(s, strlen(SECRET), "sess_x", "r1", tok));
-	assert_false(otp_ws_token_check(s, strlen(SECRET), "sess_y", "r1", tok));
-	assert_false(otp_ws_token_check(s, strlen(SECRET), "sess_x", "r2", tok));
+	assert_false(
+	    otp_ws_token_check(s, strlen(SECRET), "sess_y", "r1", tok));
+	assert_false(
+	    otp_ws_token_check(s, strlen(SECRET), "sess_x", "r2", tok));
 	tok[5] ^= 1;
-	assert_false(otp_ws_token_check(s, strlen(SECRET), "sess_x", "r1", tok));
-	assert_false(otp_ws_token_check(s, strlen(SECRET), "sess_x", "r1", "short"));
-	assert_false(otp_ws_token_check(s, strlen(SECRET), "sess_x", "r1", NULL));
+	assert_false(
+	    otp_ws_token_check(s, strlen(SECRET), "sess_x", "r1", tok));
+	assert_false(
+	    otp_ws_token_check(s, strlen(SECRET), "sess_x", "r1", "short"));
+	assert_false(
+	    otp_ws_token_check(s, strlen(SECRET), "sess_x", "r1", NULL));
 }
 
 int

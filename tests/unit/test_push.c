@@ -22,9 +22,9 @@
 
 #include <microhttpd.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "push/push.h"
-#include "util.h"
+#include "core/util.h"
 
 /* Every wait in this file gives up after this long. */
 #define DEADLINE_MS 10000

@@ -25,9 +25,9 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "push/push.h"
-#include "util.h"
+#include "core/util.h"
 
 #define DEADLINE_MS 10000
 #define PROJECT "sealauth-test-1"

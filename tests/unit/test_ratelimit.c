@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "ratelimit.h"
+#include "store/ratelimit.h"
 #include "store/store.h"
 
 static void
@@ -42,14 +42,16 @@ test_bad_specs(void **state)
 	struct estore *es;
 	struct ratelimit *rl = NULL;
 	char why[256] = "";
-	const char *bad[] = {"enroll", "enroll=5", "enroll=5/0", "enroll=-1/60",
-			     "Enroll=5/60", "enroll=5/60x", "a=1/1,,b=2/2"};
+	const char *bad[] = {"enroll",	     "enroll=5",    "enroll=5/0",
+			     "enroll=-1/60", "Enroll=5/60", "enroll=5/60x",
+			     "a=1/1,,b=2/2"};
 
 	assert_int_equal(estore_open("mem:", &es), SA_OK);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		why[0] = '\0';
-		assert_int_equal(ratelimit_new(es, bad[i], &rl, why, sizeof(why)),
-				 SA_ERR_CONFIG);
+		assert_int_equal(
+		    ratelimit_new(es, bad[i], &rl, why, sizeof(why)),
+		    SA_ERR_CONFIG);
 		assert_non_null(strstr(why, "SEALAUTH_RATE_LIMITS"));
 	}
 	estore_close(es);
@@ -65,27 +67,32 @@ test_limit_and_first_refusal(void **state)
 	int first = 0;
 
 	assert_int_equal(estore_open("mem:", &es), SA_OK);
-	assert_int_equal(ratelimit_new(es, "t=3/60,off=0/60", &rl, why, sizeof(why)),
-			 SA_OK);
+	assert_int_equal(
+	    ratelimit_new(es, "t=3/60,off=0/60", &rl, why, sizeof(why)), SA_OK);
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(ratelimit_hit(rl, "t", "ip", "1.2.3.4", &retry, &first),
-				 SA_OK);
-	assert_int_equal(ratelimit_hit(rl, "t", "ip", "1.2.3.4", &retry, &first),
-			 SA_ERR_RATE_LIMITED);
+		assert_int_equal(
+		    ratelimit_hit(rl, "t", "ip", "1.2.3.4", &retry, &first),
+		    SA_OK);
+	assert_int_equal(
+	    ratelimit_hit(rl, "t", "ip", "1.2.3.4", &retry, &first),
+	    SA_ERR_RATE_LIMITED);
 	assert_true(first);
 	assert_true(retry >= 1 && retry <= 60);
-	assert_int_equal(ratelimit_hit(rl, "t", "ip", "1.2.3.4", &retry, &first),
-			 SA_ERR_RATE_LIMITED);
+	assert_int_equal(
+	    ratelimit_hit(rl, "t", "ip", "1.2.3.4", &retry, &first),
+	    SA_ERR_RATE_LIMITED);
 	assert_false(first);
 	/* Other keys and kinds have their own counters. */
-	assert_int_equal(ratelimit_hit(rl, "t", "ip", "5.6.7.8", NULL, NULL), SA_OK);
+	assert_int_equal(ratelimit_hit(rl, "t", "ip", "5.6.7.8", NULL, NULL),
+			 SA_OK);
 	assert_int_equal(ratelimit_hit(rl, "t", "token", "1.2.3.4", NULL, NULL),
 			 SA_OK);
 	/* Unknown classes and a zero count are unlimited. */
 	for (int i = 0; i < 100; i++) {
-		assert_int_equal(ratelimit_hit(rl, "nothing", "ip", "x", NULL, NULL),
-				 SA_OK);
-		assert_int_equal(ratelimit_hit(rl, "off", "ip", "x", NULL, NULL), SA_OK);
+		assert_int_equal(
+		    ratelimit_hit(rl, "nothing", "ip", "x", NULL, NULL), SA_OK);
+		assert_int_equal(
+		    ratelimit_hit(rl, "off", "ip", "x", NULL, NULL), SA_OK);
 	}
 	ratelimit_free(rl);
 	estore_close(es);
@@ -101,12 +108,15 @@ test_long_keys_are_hashed(void **state)
 	memset(key, 'k', sizeof(key) - 1);
 	key[sizeof(key) - 1] = '\0';
 	assert_int_equal(estore_open("mem:", &es), SA_OK);
-	assert_int_equal(ratelimit_new(es, "t=1/60", &rl, why, sizeof(why)), SA_OK);
-	assert_int_equal(ratelimit_hit(rl, "t", "token", key, NULL, NULL), SA_OK);
+	assert_int_equal(ratelimit_new(es, "t=1/60", &rl, why, sizeof(why)),
+			 SA_OK);
+	assert_int_equal(ratelimit_hit(rl, "t", "token", key, NULL, NULL),
+			 SA_OK);
 	assert_int_equal(ratelimit_hit(rl, "t", "token", key, NULL, NULL),
 			 SA_ERR_RATE_LIMITED);
 	key[500] = 'j';
-	assert_int_equal(ratelimit_hit(rl, "t", "token", key, NULL, NULL), SA_OK);
+	assert_int_equal(ratelimit_hit(rl, "t", "token", key, NULL, NULL),
+			 SA_OK);
 	ratelimit_free(rl);
 	estore_close(es);
 }

@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "schema.h"
+#include "core/schema.h"
 
 /* ------------------------------------------------------------- schemas */
 

@@ -12,9 +12,9 @@
 #include <cmocka.h>
 #include <openssl/evp.h>
 
-#include "seal_codec.h"
-#include "util.h"
-#include "vds.h"
+#include "seal/seal_codec.h"
+#include "core/util.h"
+#include "seal/vds.h"
 
 static char *
 testdata_path(const char *rel)

@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "log.h"
-#include "services.h"
+#include "core/log.h"
+#include "login/services.h"
 
 static char path[] = "/tmp/sealauth-services-XXXXXX";
 
@@ -50,9 +50,9 @@ test_demo_registry(void **state)
 	const struct service *svc;
 	char why[256] = "";
 
-	assert_int_equal(services_load(NULL, "http://127.0.0.1:8080", &s, why,
-				       sizeof(why)),
-			 SA_OK);
+	assert_int_equal(
+	    services_load(NULL, "http://127.0.0.1:8080", &s, why, sizeof(why)),
+	    SA_OK);
 	assert_int_equal(services_count(s), 1);
 	svc = services_find(s, "demo");
 	assert_non_null(svc);
@@ -74,12 +74,14 @@ test_file_registry(void **state)
 	const struct service *svc;
 	char why[256] = "";
 
-	write_services("{\"services\": [{\"serviceId\": \"shop\", \"name\": \"Shop\","
-		       " \"scopes\": [\"identity:age_over_18\"], \"origins\":"
-		       " [\"https://shop.example\"], \"matchMode\": \"type\"},"
-		       " {\"serviceId\": \"bank\", \"name\": \"Bank\", \"scopes\":"
-		       " [\"identity:full\"]}]}");
-	assert_int_equal(services_load(path, NULL, &s, why, sizeof(why)), SA_OK);
+	write_services(
+	    "{\"services\": [{\"serviceId\": \"shop\", \"name\": \"Shop\","
+	    " \"scopes\": [\"identity:age_over_18\"], \"origins\":"
+	    " [\"https://shop.example\"], \"matchMode\": \"type\"},"
+	    " {\"serviceId\": \"bank\", \"name\": \"Bank\", \"scopes\":"
+	    " [\"identity:full\"]}]}");
+	assert_int_equal(services_load(path, NULL, &s, why, sizeof(why)),
+			 SA_OK);
 	assert_int_equal(services_count(s), 2);
 	assert_null(services_find(s, "demo")); /* a file replaces the demo */
 	svc = services_find(s, "shop");
@@ -101,20 +103,26 @@ test_bad_files_name_the_problem(void **state)
 		const char *text, *want;
 	} cases[] = {
 	    {"not json", "services file"},
-	    {"{\"services\": [{\"serviceId\": \"a b\", \"name\": \"x\", \"scopes\":"
+	    {"{\"services\": [{\"serviceId\": \"a b\", \"name\": \"x\", "
+	     "\"scopes\":"
 	     " [\"identity:name\"]}]}",
 	     "serviceId"},
-	    {"{\"services\": [{\"serviceId\": \"a\", \"name\": \"x\", \"scopes\":"
+	    {"{\"services\": [{\"serviceId\": \"a\", \"name\": \"x\", "
+	     "\"scopes\":"
 	     " [\"identity:bogus\"]}]}",
 	     "unknown scope"},
-	    {"{\"services\": [{\"serviceId\": \"a\", \"name\": \"x\", \"scopes\":"
-	     " [\"identity:name\"], \"origins\": [\"https://x.example/path\"]}]}",
+	    {"{\"services\": [{\"serviceId\": \"a\", \"name\": \"x\", "
+	     "\"scopes\":"
+	     " [\"identity:name\"], \"origins\": "
+	     "[\"https://x.example/path\"]}]}",
 	     "origins"},
-	    {"{\"services\": [{\"serviceId\": \"a\", \"name\": \"x\", \"scopes\":"
+	    {"{\"services\": [{\"serviceId\": \"a\", \"name\": \"x\", "
+	     "\"scopes\":"
 	     " [\"identity:name\"]}, {\"serviceId\": \"a\", \"name\": \"y\","
 	     " \"scopes\": [\"identity:name\"]}]}",
 	     "twice"},
-	    {"{\"services\": [{\"serviceId\": \"a\", \"name\": \"x\", \"scopes\":"
+	    {"{\"services\": [{\"serviceId\": \"a\", \"name\": \"x\", "
+	     "\"scopes\":"
 	     " [\"identity:name\"], \"matchMode\": \"guess\"}]}",
 	     "matchMode"},
 	    {"{\"services\": [], \"extra\": 1}", "extra"},
@@ -125,15 +133,16 @@ test_bad_files_name_the_problem(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		write_services(cases[i].text);
 		why[0] = '\0';
-		assert_int_equal(services_load(path, NULL, &s, why, sizeof(why)),
-				 SA_ERR_CONFIG);
+		assert_int_equal(
+		    services_load(path, NULL, &s, why, sizeof(why)),
+		    SA_ERR_CONFIG);
 		if (strstr(why, cases[i].want) == NULL)
 			fail_msg("case %zu: \"%s\" does not mention %s", i, why,
 				 cases[i].want);
 	}
 	why[0] = '\0';
-	assert_int_equal(services_load("/nonexistent/services.json", NULL, &s, why,
-				       sizeof(why)),
+	assert_int_equal(services_load("/nonexistent/services.json", NULL, &s,
+				       why, sizeof(why)),
 			 SA_ERR_CONFIG);
 	assert_non_null(strstr(why, "cannot read"));
 }

@@ -11,9 +11,9 @@
 
 #include <cmocka.h>
 
-#include "session.h"
+#include "login/session.h"
 #include "store/store.h"
-#include "util.h"
+#include "core/util.h"
 
 static void
 make_session(struct session *s, int64_t now)
@@ -38,7 +38,8 @@ make_session(struct session *s, int64_t now)
 static void
 test_ids(void **state)
 {
-	char a[SESSION_ID_LEN + 1], b[SESSION_ID_LEN + 1], r[SESSION_RANDOM_LEN + 1];
+	char a[SESSION_ID_LEN + 1], b[SESSION_ID_LEN + 1],
+	    r[SESSION_RANDOM_LEN + 1];
 
 	assert_int_equal(session_new_ids(a, r), SA_OK);
 	assert_int_equal(session_new_ids(b, r), SA_OK);
@@ -75,7 +76,8 @@ test_save_load_round_trip(void **state)
 	assert_int_equal(got.mode, SERVICE_MODE_TYPE);
 	assert_int_equal(session_load(es, "sess_AAAAAAAAAAAAAAAAAAAAAA", &got),
 			 SA_ERR_SESSION_UNKNOWN);
-	assert_int_equal(session_load(es, "nonsense", &got), SA_ERR_SESSION_UNKNOWN);
+	assert_int_equal(session_load(es, "nonsense", &got),
+			 SA_ERR_SESSION_UNKNOWN);
 	estore_close(es);
 }
 
@@ -101,7 +103,8 @@ test_hostile_fields_and_full_size(void **state)
 	s.service_name[sizeof(s.service_name) - 1] = '\0';
 	s.nscopes = SERVICE_SCOPES_MAX;
 	for (size_t i = 0; i < SERVICE_SCOPES_MAX; i++) {
-		memset(s.scopes[i], 'a' + (int)(i % 26), sizeof(s.scopes[i]) - 1);
+		memset(s.scopes[i], 'a' + (int)(i % 26),
+		       sizeof(s.scopes[i]) - 1);
 		s.scopes[i][sizeof(s.scopes[i]) - 1] = '\0';
 	}
 	s.mode = SERVICE_MODE_COMPARE;
@@ -120,8 +123,13 @@ test_damaged_value(void **state)
 	char key[64];
 	int64_t now = now_unix();
 	static const char *bad[] = {
-	    "",	 "S1", "{\"tokenId\":\"x\"}", "S1999999:abc", "S13:ab",
-	    "S1x:abc", "S110:DE-1234567" /* ends after one field */,
+	    "",
+	    "S1",
+	    "{\"tokenId\":\"x\"}",
+	    "S1999999:abc",
+	    "S13:ab",
+	    "S1x:abc",
+	    "S110:DE-1234567" /* ends after one field */,
 	};
 	static const char nul[] = "S110:DE-12\0\0\0\0567";
 
@@ -130,9 +138,9 @@ test_damaged_value(void **state)
 	snprintf(key, sizeof(key), "sess:%s", s.id);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		estore_del(es, key, NULL);
-		assert_int_equal(estore_set(es, key, bad[i], strlen(bad[i]),
-					    60000, 0),
-				 SA_OK);
+		assert_int_equal(
+		    estore_set(es, key, bad[i], strlen(bad[i]), 60000, 0),
+		    SA_OK);
 		assert_int_not_equal(session_load(es, s.id, &got), SA_OK);
 	}
 	/* A NUL inside a field: never cut short silently. */

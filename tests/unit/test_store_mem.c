@@ -14,9 +14,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "store/store.h"
-#include "util.h"
+#include "core/util.h"
 
 static int
 setup(void **state)

@@ -37,10 +37,10 @@
 
 #include <libpq-fe.h>
 
-#include "audit.h"
-#include "log.h"
+#include "audit/audit.h"
+#include "core/log.h"
 #include "store/store.h"
-#include "util.h"
+#include "core/util.h"
 
 struct cluster {
 	int ok;		 /* the server runs; tests may use it */

@@ -36,9 +36,9 @@
 #include <event2/thread.h>
 #include <hiredis/hiredis.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "store/store.h"
-#include "util.h"
+#include "core/util.h"
 
 #define REDIS_BIN "redis-server"
 #define START_WAIT_MS 10000

@@ -17,9 +17,9 @@
 
 #include <sqlite3.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "store/store.h"
-#include "util.h"
+#include "core/util.h"
 
 struct fixture {
 	char dir[64];
@@ -378,7 +378,8 @@ fill_enrollment(struct enrollment *e, const char *tok, const char *dev,
 	memset(e, 0, sizeof(*e));
 	snprintf(e->token_id, sizeof(e->token_id), "%s", tok);
 	snprintf(e->device_id, sizeof(e->device_id), "%s", dev);
-	e->public_key_pem = strdup("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n");
+	e->public_key_pem = strdup(
+	    "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n");
 	e->push_endpoint = strdup("https://push.example/abc");
 	snprintf(e->trust_level, sizeof(e->trust_level), "high");
 	e->claims = strdup("{\"givenName\":\"Erika\"}");
@@ -400,7 +401,8 @@ test_enrollments(void **state)
 	int64_t n = -1;
 
 	assert_int_equal(dstore_open(f->url, &ds), SA_OK);
-	assert_int_equal(dstore_enroll_get(ds, "tok-1", &got), SA_ERR_NOT_FOUND);
+	assert_int_equal(dstore_enroll_get(ds, "tok-1", &got),
+			 SA_ERR_NOT_FOUND);
 	fill_enrollment(&e, "tok-1", "dev-a", FP_A);
 	assert_int_equal(dstore_enroll_put(ds, &e, &prev, &had), SA_OK);
 	assert_int_equal(had, 0);
@@ -434,13 +436,16 @@ test_enrollments(void **state)
 	assert_int_equal(n, 1);
 
 	/* Revocation sticks: the token id can never be enrolled again. */
-	assert_int_equal(dstore_enroll_revoke(ds, "tok-1", 1700000100, "test"), SA_OK);
-	assert_int_equal(dstore_enroll_revoke(ds, "tok-1", 1700000200, "again"), SA_OK);
+	assert_int_equal(dstore_enroll_revoke(ds, "tok-1", 1700000100, "test"),
+			 SA_OK);
+	assert_int_equal(dstore_enroll_revoke(ds, "tok-1", 1700000200, "again"),
+			 SA_OK);
 	assert_int_equal(dstore_enroll_get(ds, "tok-1", &got), SA_OK);
 	assert_int_equal(got.revoked_at, 1700000100);
 	enrollment_free(&got);
 	fill_enrollment(&e, "tok-1", "dev-c", FP_A);
-	assert_int_equal(dstore_enroll_put(ds, &e, NULL, &had), SA_ERR_TOKEN_REVOKED);
+	assert_int_equal(dstore_enroll_put(ds, &e, NULL, &had),
+			 SA_ERR_TOKEN_REVOKED);
 	enrollment_free(&e);
 	assert_int_equal(dstore_enroll_get(ds, "tok-1", &got), SA_OK);
 	assert_string_equal(got.device_id, "dev-b"); /* nothing was written */
@@ -448,18 +453,21 @@ test_enrollments(void **state)
 	assert_int_equal(dstore_enroll_count(ds, &n), SA_OK);
 	assert_int_equal(n, 0);
 
-	/* Revoking by seal fingerprint (the VRL) hits every token of that seal. */
+	/* Revoking by seal fingerprint (the VRL) hits every token of that seal.
+	 */
 	fill_enrollment(&e, "tok-2", "dev-d", FP_B);
 	assert_int_equal(dstore_enroll_put(ds, &e, NULL, NULL), SA_OK);
 	enrollment_free(&e);
 	fill_enrollment(&e, "tok-3", "dev-e", FP_A);
 	assert_int_equal(dstore_enroll_put(ds, &e, NULL, NULL), SA_OK);
 	enrollment_free(&e);
-	assert_int_equal(dstore_enroll_revoke_fingerprint(ds, FP_B, 1700000300, &count),
-			 SA_OK);
+	assert_int_equal(
+	    dstore_enroll_revoke_fingerprint(ds, FP_B, 1700000300, &count),
+	    SA_OK);
 	assert_int_equal(count, 1);
-	assert_int_equal(dstore_enroll_revoke_fingerprint(ds, FP_B, 1700000400, &count),
-			 SA_OK);
+	assert_int_equal(
+	    dstore_enroll_revoke_fingerprint(ds, FP_B, 1700000400, &count),
+	    SA_OK);
 	assert_int_equal(count, 0);
 	assert_int_equal(dstore_enroll_get(ds, "tok-2", &got), SA_OK);
 	assert_int_equal(got.revoked_at, 1700000300);
@@ -468,18 +476,21 @@ test_enrollments(void **state)
 	assert_int_equal(got.revoked_at, 0);
 	enrollment_free(&got);
 	fill_enrollment(&e, "tok-2", "dev-f", FP_A);
-	assert_int_equal(dstore_enroll_put(ds, &e, NULL, NULL), SA_ERR_TOKEN_REVOKED);
+	assert_int_equal(dstore_enroll_put(ds, &e, NULL, NULL),
+			 SA_ERR_TOKEN_REVOKED);
 	enrollment_free(&e);
 
-	/* Bounds: the longest token id fits; bad keys never reach the backend. */
+	/* Bounds: the longest token id fits; bad keys never reach the backend.
+	 */
 	fill_enrollment(&e, "x", "dev", FP_A);
 	memset(e.token_id, 'x', sizeof(e.token_id) - 1);
 	e.token_id[sizeof(e.token_id) - 1] = '\0';
 	assert_int_equal(dstore_enroll_put(ds, &e, NULL, NULL), SA_OK);
 	enrollment_free(&e);
 	assert_int_equal(dstore_enroll_get(ds, "", &got), SA_ERR_NOT_FOUND);
-	assert_int_equal(dstore_enroll_revoke_fingerprint(ds, "short", 1, &count),
-			 SA_ERR_VALIDATION);
+	assert_int_equal(
+	    dstore_enroll_revoke_fingerprint(ds, "short", 1, &count),
+	    SA_ERR_VALIDATION);
 	dstore_close(ds);
 
 	/* Everything survives a reopen. */

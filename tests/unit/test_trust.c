@@ -20,9 +20,9 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "trust.h"
-#include "util.h"
-#include "vds.h"
+#include "trust/trust.h"
+#include "core/util.h"
+#include "seal/vds.h"
 
 #define T0 1800000000LL /* the injected "now" of every environment */
 #define DAY 86400LL

@@ -16,9 +16,9 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "tsl.h"
-#include "util.h"
-#include "xmldsig.h"
+#include "trust/tsl.h"
+#include "core/util.h"
+#include "trust/xmldsig.h"
 
 static char testdata[1024];
 static json_t *cases;

@@ -15,8 +15,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "usagelist.h"
-#include "util.h"
+#include "trust/usagelist.h"
+#include "core/util.h"
 
 static void
 test_one_entry_exact_der(void **state)

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "util.h"
+#include "core/util.h"
 
 static void
 test_buf_is_bounded(void **state)
@@ -38,14 +38,16 @@ test_base64_round_trips_and_strictness(void **state)
 
 	for (size_t len = 0; len <= sizeof(in); len++) {
 		e = b64_encode(in, len);
-		assert_int_equal(b64_decode(e, strlen(e), 100, &out, &n), SA_OK);
+		assert_int_equal(b64_decode(e, strlen(e), 100, &out, &n),
+				 SA_OK);
 		assert_int_equal(n, len);
 		assert_memory_equal(out, in, len);
 		free(out);
 		free(e);
 		e = b64url_encode(in, len);
 		assert_null(strchr(e, '='));
-		assert_int_equal(b64url_decode(e, strlen(e), 100, &out, &n), SA_OK);
+		assert_int_equal(b64url_decode(e, strlen(e), 100, &out, &n),
+				 SA_OK);
 		assert_int_equal(n, len);
 		free(out);
 		free(e);
@@ -60,7 +62,8 @@ test_base64_round_trips_and_strictness(void **state)
 	assert_int_not_equal(b64_decode("Zg=a", 4, 100, &out, &n), SA_OK);
 	assert_int_not_equal(b64_decode("Z", 1, 100, &out, &n), SA_OK);
 	assert_int_not_equal(b64url_decode("+/", 2, 100, &out, &n), SA_OK);
-	assert_int_equal(b64_decode("Zm9vYmFy", 8, 7, &out, &n), SA_ERR_BODY_TOO_LARGE);
+	assert_int_equal(b64_decode("Zm9vYmFy", 8, 7, &out, &n),
+			 SA_ERR_BODY_TOO_LARGE);
 }
 
 static void
@@ -86,8 +89,11 @@ test_utf8(void **state)
 	uint32_t cp = 0;
 
 	assert_true(utf8_valid("plain ascii", 11, 0));
-	assert_true(utf8_valid("\xc3\x9c" "lrich", 7, UTF8_NO_C0 | UTF8_NO_C1));
-	assert_int_equal(utf8_next((const unsigned char *)"\xf0\x9d\x94\x84", 4, &cp), 4);
+	assert_true(utf8_valid("\xc3\x9c"
+			       "lrich",
+			       7, UTF8_NO_C0 | UTF8_NO_C1));
+	assert_int_equal(
+	    utf8_next((const unsigned char *)"\xf0\x9d\x94\x84", 4, &cp), 4);
 	assert_int_equal(cp, 0x1d504);
 	/* Overlong, surrogate, past U+10FFFF, truncated, stray continuation. */
 	assert_false(utf8_valid("\xc0\xaf", 2, 0));

@@ -14,8 +14,8 @@
 #include <msgpack.h>
 #include <openssl/evp.h>
 
-#include "util.h"
-#include "vds.h"
+#include "core/util.h"
+#include "seal/vds.h"
 
 static EVP_PKEY *signer_key, *other_key, *brainpool_key;
 

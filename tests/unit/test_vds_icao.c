@@ -15,8 +15,8 @@
 #include <jansson.h>
 #include <openssl/pem.h>
 
-#include "util.h"
-#include "vds.h"
+#include "core/util.h"
+#include "seal/vds.h"
 
 static char *
 testdata_path(const char *rel)

@@ -12,9 +12,9 @@
 #include <cmocka.h>
 #include <openssl/evp.h>
 
-#include "util.h"
-#include "vrl.h"
-#include "xmldsig.h"
+#include "core/util.h"
+#include "trust/vrl.h"
+#include "trust/xmldsig.h"
 
 static EVP_PKEY *key, *other;
 

@@ -25,8 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "util.h"
-#include "ws.h"
+#include "core/util.h"
+#include "net/ws.h"
 
 #define T_WAIT_MS 5000
 

@@ -19,8 +19,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "util.h"
-#include "xmldsig.h"
+#include "core/util.h"
+#include "trust/xmldsig.h"
 
 static char testdata[1024];
 static json_t *cases;

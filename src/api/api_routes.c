@@ -1,0 +1,34 @@
+/*
+ * api_routes.c - the route table: every endpoint, its schema and its
+ * rate-limit class, in one place.
+ */
+#include "api/api.h"
+#include "api/api_test.h"
+#include "login/session_ws.h"
+
+static const struct route routes[] = {
+    {"GET", "/health", 0, NULL, "health", api_health, NULL, NULL},
+    {"GET", "/jwks", ROUTE_CORS, NULL, "default", api_jwks, NULL, NULL},
+    {"GET", "/.well-known/jwks.json", ROUTE_CORS, NULL, "default", api_jwks,
+     NULL, NULL},
+    {"POST", "/enroll", ROUTE_JSON_BODY, &api_enroll_schema, "enroll",
+     api_enroll, NULL, NULL},
+    {"POST", "/auth/initiate", ROUTE_JSON_BODY | ROUTE_CORS,
+     &api_initiate_schema, "initiate", api_initiate, NULL, NULL},
+    {"POST", "/auth/verify", ROUTE_JSON_BODY, &api_verify_schema, "verify",
+     api_verify, NULL, NULL},
+    {"GET", "/", ROUTE_HTML, NULL, "default", api_index, NULL, NULL},
+    {"GET", "/static/{file}", 0, NULL, "default", api_static_file, NULL, NULL},
+    {"GET", "/ws/session/{sessionId}", ROUTE_WEBSOCKET, NULL, "ws", NULL,
+     session_ws_prepare, &session_ws_handler},
+    API_TEST_ROUTES};
+
+/* Test-only routes come last, so the production table is a prefix. */
+static const size_t routes_test = API_TEST_ROUTE_COUNT;
+
+const struct route *
+api_routes(int with_test, size_t *n)
+{
+	*n = sizeof(routes) / sizeof(routes[0]) - (with_test ? 0 : routes_test);
+	return routes;
+}

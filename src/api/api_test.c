@@ -1,0 +1,111 @@
+/*
+ * api_test.c - test-only endpoints (SEALAUTH_TEST_ROUTES=1).
+ *
+ * POST /test/echo validates its body against a schema covering each field
+ * type and answers it back; POST /test/audit/{event} writes one audit row
+ * and answers only once it is durable; GET /test/ws is a WebSocket that
+ * echoes text and obeys a few commands ("close:CODE", "id").
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api_test.h"
+#include "app/app.h"
+#include "core/log.h"
+#include "core/util.h"
+
+static const struct schema_field tag_item =
+    SCHEMA_STRING(NULL, SCHEMA_REQUIRED, 1, 16, SCHEMA_FMT_TOKEN);
+
+static const struct schema_field echo_fields[] = {
+    SCHEMA_STRING("name", SCHEMA_REQUIRED, 1, 16, SCHEMA_FMT_TOKEN),
+    SCHEMA_INTEGER("count", SCHEMA_OPTIONAL, 0, 10),
+    SCHEMA_ARRAY("tags", SCHEMA_OPTIONAL | SCHEMA_UNIQUE, 0, 4, &tag_item),
+    SCHEMA_ENUM("mode", SCHEMA_OPTIONAL, "a", "b"),
+    SCHEMA_STRING("fcmToken", SCHEMA_OPTIONAL, 1, 64, SCHEMA_FMT_TOKEN),
+    SCHEMA_STRING("pushEndpoint", SCHEMA_OPTIONAL, 1, 256,
+		  SCHEMA_FMT_HTTPS_URL),
+    SCHEMA_END,
+};
+
+static const struct schema_rule echo_rules[] = {
+    SCHEMA_AT_MOST_ONE_OF("fcmToken", "pushEndpoint"),
+    SCHEMA_RULES_END,
+};
+
+const struct schema api_test_echo_schema = {echo_fields, echo_rules};
+
+enum sa_err
+api_test_echo(struct http_request *req, struct http_response *res)
+{
+	http_res_json(res, 200,
+		      json_pack("{s:O, s:s}", "echo", http_req_json(req), "ip",
+				http_req_ip(req)));
+	return SA_OK;
+}
+
+enum sa_err
+api_test_audit(struct http_request *req, struct http_response *res)
+{
+	const char *event = http_req_param(req, 0);
+	enum sa_err rc;
+
+	rc = app_audit(http_req_app(req), req, event, "test-subject",
+		       json_pack("{s:s}", "req", http_req_id(req)));
+	if (rc != SA_OK)
+		return http_res_error(res, rc, "event",
+				      "audit write failed: %s", sa_err_str(rc));
+	http_res_json(res, 200, json_pack("{s:b}", "audited", 1));
+	return SA_OK;
+}
+
+struct test_ws {
+	char req[24];
+};
+
+enum sa_err
+api_test_ws_prepare(struct http_request *req, void **arg)
+{
+	struct test_ws *t;
+
+	/* ?refuse=1 shows that a route can refuse before the 101. */
+	if (http_req_query(req, "refuse") != NULL)
+		return SA_ERR_FORBIDDEN;
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return SA_ERR_NOMEM;
+	snprintf(t->req, sizeof(t->req), "%s", http_req_id(req));
+	*arg = t;
+	return SA_OK;
+}
+
+static void
+test_ws_text(struct ws_server *ws, uint64_t id, const char *msg, size_t n,
+	     void *arg)
+{
+	char out[64];
+
+	if (n > 6 && memcmp(msg, "close:", 6) == 0) {
+		char code[8] = "";
+		memcpy(code, msg + 6, n - 6 < 7 ? n - 6 : 7);
+		ws_close(ws, id, (uint16_t)atoi(code), "requested");
+		return;
+	}
+	if (n == 2 && memcmp(msg, "id", 2) == 0) {
+		int len = snprintf(out, sizeof(out), "id:%llu",
+				   (unsigned long long)id);
+		ws_send_text(ws, id, out, (size_t)len);
+		return;
+	}
+	ws_send_text(ws, id, msg, n);
+}
+
+static void
+test_ws_close(struct ws_server *ws, uint64_t id, uint16_t code, void *arg)
+{
+	free(arg);
+}
+
+const struct ws_handler api_test_ws_handler = {NULL, test_ws_text,
+					       test_ws_close};

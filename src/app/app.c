@@ -1,0 +1,104 @@
+/*
+ * app.c - helpers over the shared server state.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/app.h"
+#include "audit/audit.h"
+#include "net/http.h"
+#include "core/log.h"
+
+int
+app_origin_allowed(char *const *list, const char *origin)
+{
+	if (list == NULL || origin == NULL)
+		return 0;
+	for (size_t i = 0; list[i] != NULL; i++)
+		if (strcmp(list[i], origin) == 0)
+			return 1;
+	return 0;
+}
+
+enum sa_err
+app_audit(struct app *app, struct http_request *req, const char *event,
+	  const char *subject, json_t *detail)
+{
+	if (app->audit == NULL) {
+		json_decref(detail);
+		return SA_ERR_UNAVAILABLE;
+	}
+	return audit_log(app->audit, event, req ? http_req_ip(req) : "",
+			 req ? http_req_ua(req) : "", subject ? subject : "",
+			 detail);
+}
+
+/* What the audit callback needs to wake a parked request. */
+struct park_ctx {
+	struct http_request *req;
+	enum sa_err *audit_rc;
+};
+
+static void
+park_audited(enum sa_err rc, void *arg)
+{
+	struct park_ctx *p = arg;
+	struct http_request *req = p->req;
+
+	*p->audit_rc = rc;
+	free(p);
+	http_req_unpark(req);
+}
+
+enum sa_err
+app_audit_park(struct app *app, struct http_request *req, const char *event,
+	       const char *subject, json_t *detail, enum sa_err *audit_rc,
+	       http_cont cont, void *arg)
+{
+	struct park_ctx *p = malloc(sizeof(*p));
+	enum sa_err rc;
+
+	http_req_park(req, cont, arg);
+	if (p == NULL || app->audit == NULL) {
+		json_decref(detail);
+		rc = p == NULL ? SA_ERR_NOMEM : SA_ERR_UNAVAILABLE;
+		goto fail;
+	}
+	p->req = req;
+	p->audit_rc = audit_rc;
+	rc = audit_log_cb(app->audit, event, http_req_ip(req), http_req_ua(req),
+			  subject ? subject : "", detail, park_audited, p);
+	if (rc == SA_OK)
+		return SA_OK;
+fail:
+	/* Not queued: the continuation answers with the error at once. */
+	free(p);
+	*audit_rc = rc;
+	http_req_unpark(req);
+	return rc;
+}
+
+static void
+async_done(enum sa_err rc, void *arg)
+{
+	if (rc != SA_OK)
+		log_error("audit.async", "an audit event was not written: %s",
+			  sa_err_str(rc));
+}
+
+void
+app_audit_async(struct app *app, const char *event, const char *subject,
+		json_t *detail)
+{
+	enum sa_err rc;
+
+	if (app->audit == NULL) {
+		json_decref(detail);
+		return;
+	}
+	rc = audit_log_cb(app->audit, event, "", "", subject ? subject : "",
+			  detail, async_done, NULL);
+	if (rc != SA_OK)
+		log_error("audit.async", "audit event %s not queued: %s", event,
+			  sa_err_str(rc));
+}

@@ -1,0 +1,86 @@
+/*
+ * app.h - the running server's shared state, built by cmd_serve.c and
+ * handed to every handler through http_req_app.
+ */
+#ifndef SEALAUTH_APP_H
+#define SEALAUTH_APP_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "core/config.h"
+#include "core/errors.h"
+#include "net/netaddr.h"
+
+struct audit;
+struct dstore;
+struct estore;
+struct http_server;
+struct keys;
+struct ratelimit;
+struct ws_server;
+struct pusher;
+struct services;
+struct trust;
+
+struct app {
+	struct config cfg;
+	struct cidr_list trusted_proxies;
+	char **cors_origins; /* NULL-terminated */
+	char **ws_origins;   /* NULL-terminated */
+	struct dstore *ds;
+	struct estore *es;
+	struct audit *audit;
+	struct keys *keys;
+	struct ratelimit *rl;
+	struct ws_server *ws;
+	struct http_server *http;
+	struct services *services;
+	struct pusher *push;
+	struct trust *trust;
+	int trust_demo;		   /* the demo trust environment is in use */
+	uint64_t trust_generation; /* trust set whose VRLs were applied */
+	unsigned char *otp_secret; /* OTP_SECRET_MASTER bytes, wiped at exit */
+	size_t otp_secret_len;
+	unsigned int schema_flags; /* vflags for schema_validate */
+	uint64_t started_mono_ms;
+	int64_t started_unix;
+};
+
+/* app_origin_allowed tells whether origin is in a NULL-terminated list. */
+int app_origin_allowed(char *const *list, const char *origin);
+
+/*
+ * app_audit records a security event for a request (IP and user agent taken
+ * from it; req may be NULL for server events). detail is stolen. Returns the
+ * audit error: the caller must not report the action as done if it fails.
+ */
+struct http_request;
+struct http_response;
+enum sa_err app_audit(struct app *app, struct http_request *req,
+		      const char *event, const char *subject, json_t *detail);
+
+/*
+ * app_audit_park records a request's security event without holding its
+ * worker: the request is parked (http_req_park) until the event is durable,
+ * then cont answers with *audit_rc set to the outcome (the caller must not
+ * report the action as done unless it is SA_OK). audit_rc lives in arg.
+ * detail is stolen.
+ */
+enum sa_err app_audit_park(struct app *app, struct http_request *req,
+			   const char *event, const char *subject,
+			   json_t *detail, enum sa_err *audit_rc,
+			   enum sa_err (*cont)(struct http_request *,
+					       struct http_response *, void *),
+			   void *arg);
+
+/*
+ * app_audit_async queues a server-side event without waiting for it to be
+ * durable; for code that must not block (the WebSocket loop). A failure to
+ * write it is logged.
+ */
+void app_audit_async(struct app *app, const char *event, const char *subject,
+		     json_t *detail);
+
+#endif

@@ -1,0 +1,643 @@
+/*
+ * audit.c - the audit log: row hashing, the group-commit writer and the
+ * chain verifier.
+ *
+ * Callers of audit_log queue a node that lives on their own stack. Whoever
+ * finds no write in progress becomes the writer (the leader): it takes up
+ * to batch_max queued nodes, writes them in one transaction with the lock
+ * released, wakes each caller in the batch with the outcome and hands the
+ * pen to the next waiting caller. Events queued during a write share the
+ * next fsync; alone, an event is written by its own thread with no
+ * hand-off at all. Asynchronous events (audit_log_cb), queued by threads
+ * that must not wait, are written by the next leader or, when no caller is
+ * waiting, by a writer thread kept for them.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "audit/audit.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#define AUDIT_SPARE_MAX 1024 /* spent async nodes kept for reuse */
+
+/* One queued event; owned by the audit_log caller, on its stack. */
+struct audit_pending {
+	struct audit_row row;
+	char event[AUDIT_EVENT_MAX + 1];
+	char ip[AUDIT_IP_MAX + 1];
+	char ua[AUDIT_UA_MAX + 1];
+	char subject[AUDIT_SUBJECT_MAX + 1];
+	char *detail; /* malloc'd JSON text */
+	enum sa_err rc;
+	int done;
+	pthread_cond_t cv; /* signalled under a->mu when done is set */
+	audit_done_cb cb; /* async nodes: called after the commit, then freed */
+	void *cb_arg;
+	int async;
+	struct audit_pending *next;
+};
+
+struct audit {
+	struct dstore *ds;
+	size_t batch_max;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv_work; /* the writer thread waits for async nodes */
+	pthread_cond_t cv_room; /* callers wait for queue room */
+	pthread_cond_t cv_idle; /* audit_close waits for callers to leave */
+	struct audit_pending *head, *tail;
+	size_t queued;
+	size_t active; /* callers inside audit_log */
+	int writing; /* a batch is being written (by a leader or the thread) */
+	size_t sync_queued; /* synchronous nodes in the queue */
+	/* Spent asynchronous nodes kept for reuse: each is over 1 KiB, and
+	 * allocations of that size make glibc consolidate its free lists. */
+	struct audit_pending *spare;
+	size_t nspare;
+	uint64_t gap_us;  /* the writer thread's least time between commits */
+	uint64_t last_us; /* when the last batch started */
+	int closing;
+	uint64_t batches, rows;
+	/* Writer-only scratch space, batch_max entries each. */
+	struct audit_row *batch;
+	struct audit_pending **taken;
+};
+
+static void
+audit_hash_u64(EVP_MD_CTX *md, uint64_t v, int *ok)
+{
+	unsigned char b[8];
+
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		b[i] = (unsigned char)v;
+	*ok &= EVP_DigestUpdate(md, b, sizeof(b));
+}
+
+static void
+audit_hash_str(EVP_MD_CTX *md, const char *s, int *ok)
+{
+	size_t n = s ? strlen(s) : 0;
+	unsigned char b[4];
+
+	if (n > UINT32_MAX) {
+		*ok = 0;
+		return;
+	}
+	b[0] = (unsigned char)(n >> 24);
+	b[1] = (unsigned char)(n >> 16);
+	b[2] = (unsigned char)(n >> 8);
+	b[3] = (unsigned char)n;
+	*ok &= EVP_DigestUpdate(md, b, sizeof(b));
+	if (n > 0)
+		*ok &= EVP_DigestUpdate(md, s, n);
+}
+
+/*
+ * audit_row_hash computes the chain hash of a row as documented in
+ * store/store.h. NULL strings hash as empty ones. If the digest cannot be
+ * computed at all (out of memory inside OpenSSL) the process aborts: a
+ * wrong hash would silently break the chain and there is no correct value
+ * to return instead.
+ */
+void
+audit_row_hash(const struct audit_row *row, const unsigned char prev_hash[32],
+	       unsigned char out[32])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned int len = 0;
+	int ok = md != NULL;
+
+	if (ok)
+		ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	if (ok)
+		ok = EVP_DigestUpdate(md, prev_hash, 32);
+	if (ok) {
+		audit_hash_u64(md, (uint64_t)row->seq, &ok);
+		audit_hash_u64(md, (uint64_t)row->ts_ms, &ok);
+		audit_hash_str(md, row->event, &ok);
+		audit_hash_str(md, row->ip, &ok);
+		audit_hash_str(md, row->ua, &ok);
+		audit_hash_str(md, row->subject, &ok);
+		audit_hash_str(md, row->detail, &ok);
+	}
+	if (ok)
+		ok = EVP_DigestFinal_ex(md, out, &len) && len == 32;
+	EVP_MD_CTX_free(md);
+	if (!ok) {
+		log_error("audit.hash", "cannot compute SHA-256");
+		abort();
+	}
+}
+
+/* audit_now_ms is the wall clock in unix milliseconds. */
+static int64_t
+audit_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * audit_copy_cut copies s (NULL: "") into dst of max+1 bytes, cutting it to
+ * at most max bytes without splitting a UTF-8 sequence.
+ */
+static void
+audit_copy_cut(char *dst, const char *s, size_t max)
+{
+	size_t n = s ? strnlen(s, max + 1) : 0;
+
+	if (n > max) {
+		n = max;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	if (n > 0)
+		memcpy(dst, s, n);
+	dst[n] = '\0';
+}
+
+/*
+ * audit_detail_text turns detail (not stolen here) into compact JSON text
+ * with sorted keys, so the same detail always stores and hashes alike. An
+ * oversized text is replaced by a marker that keeps the event.
+ */
+static enum sa_err
+audit_detail_text(const char *event, json_t *detail, char **out)
+{
+	char *text;
+	size_t n;
+
+	if (detail == NULL) {
+		text = strdup("{}");
+	} else {
+		if (!json_is_object(detail))
+			return SA_ERR_VALIDATION;
+		text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
+	}
+	if (text == NULL)
+		return SA_ERR_NOMEM;
+	n = strlen(text);
+	if (n > AUDIT_DETAIL_MAX) {
+		char marker[64];
+
+		log_warn("audit.detail",
+			 "detail of %s is %zu bytes, over %d; not stored",
+			 event, n, AUDIT_DETAIL_MAX);
+		snprintf(marker, sizeof(marker),
+			 "{\"detail_omitted_bytes\":%zu}", n);
+		free(text);
+		if ((text = strdup(marker)) == NULL)
+			return SA_ERR_NOMEM;
+	}
+	*out = text;
+	return SA_OK;
+}
+
+/*
+ * handoff_locked passes the pen after a write: to the first queued
+ * synchronous caller, which is waiting anyway, or, when only asynchronous
+ * events wait (or the log is closing), to the writer thread.
+ */
+static void
+handoff_locked(struct audit *a)
+{
+	for (struct audit_pending *p = a->head; a->sync_queued > 0 && p != NULL;
+	     p = p->next) {
+		if (!p->async) {
+			pthread_cond_signal(&p->cv);
+			return;
+		}
+	}
+	if (a->head != NULL || a->closing)
+		pthread_cond_signal(&a->cv_work);
+}
+
+/*
+ * write_batch_locked writes up to batch_max nodes from the head of the
+ * queue in one transaction and hands each caller the outcome. The caller
+ * holds a->mu with no write in progress; the lock is released during the
+ * write and held again on return.
+ */
+static void
+write_batch_locked(struct audit *a)
+{
+	struct audit_pending *spent = NULL;
+	size_t k = 0;
+	enum sa_err rc;
+
+	a->writing = 1;
+	a->last_us = now_mono_us();
+	while (a->head != NULL && k < a->batch_max) {
+		if (!a->head->async)
+			a->sync_queued--;
+		a->taken[k++] = a->head;
+		a->head = a->head->next;
+	}
+	if (a->head == NULL)
+		a->tail = NULL;
+	a->queued -= k;
+	pthread_cond_broadcast(&a->cv_room);
+	pthread_mutex_unlock(&a->mu);
+
+	/* The nodes stay valid: their owners wait until done. */
+	for (size_t i = 0; i < k; i++)
+		a->batch[i] = a->taken[i]->row;
+	rc = dstore_audit_append(a->ds, a->batch, k);
+	if (rc != SA_OK)
+		log_error("audit.write", "%zu audit rows not written: %s", k,
+			  sa_err_str(rc));
+
+	/* Asynchronous callers learn the outcome outside the lock. */
+	for (size_t i = 0; i < k; i++) {
+		struct audit_pending *p = a->taken[i];
+		if (!p->async)
+			continue;
+		if (p->cb != NULL)
+			p->cb(rc, p->cb_arg);
+		free(p->detail);
+		p->detail = NULL;
+		p->next = spent;
+		spent = p;
+		a->taken[i] = NULL;
+	}
+	pthread_mutex_lock(&a->mu);
+	while (spent != NULL) {
+		struct audit_pending *p = spent;
+		spent = p->next;
+		if (a->nspare < AUDIT_SPARE_MAX) {
+			p->next = a->spare;
+			a->spare = p;
+			a->nspare++;
+		} else {
+			free(p);
+		}
+	}
+	if (rc == SA_OK) {
+		a->batches++;
+		a->rows += k;
+	}
+	for (size_t i = 0; i < k; i++) {
+		if (a->taken[i] == NULL)
+			continue;
+		a->taken[i]->rc = rc;
+		a->taken[i]->done = 1;
+		pthread_cond_signal(&a->taken[i]->cv);
+	}
+	a->writing = 0;
+	handoff_locked(a);
+}
+
+/*
+ * audit_writer is the writer thread: it writes asynchronous events that no
+ * waiting caller picked up. On closing it drains the queue before it exits.
+ */
+static void *
+audit_writer(void *arg)
+{
+	struct audit *a = arg;
+
+	pthread_mutex_lock(&a->mu);
+	for (;;) {
+		if (a->head != NULL && !a->writing) {
+			uint64_t due = a->last_us + a->gap_us;
+			/*
+			 * Right after a commit, wait out the gap: what arrives
+			 * meanwhile shares the next fsync, which costs far
+			 * more than a row. A full batch or closing goes at
+			 * once; an idle log commits without delay.
+			 */
+			if (!a->closing && a->queued < a->batch_max &&
+			    now_mono_us() < due) {
+				struct timespec ts = mono_at_us(due);
+				pthread_cond_timedwait(&a->cv_work, &a->mu,
+						       &ts);
+				continue;
+			}
+			write_batch_locked(a);
+			continue;
+		}
+		if (a->closing && a->head == NULL && !a->writing)
+			break;
+		pthread_cond_wait(&a->cv_work, &a->mu);
+	}
+	pthread_mutex_unlock(&a->mu);
+	return NULL;
+}
+
+/* audit_free releases a writer whose thread is not running. */
+static void
+audit_free(struct audit *a)
+{
+	while (a->spare != NULL) {
+		struct audit_pending *p = a->spare;
+		a->spare = p->next;
+		free(p);
+	}
+	pthread_cond_destroy(&a->cv_work);
+	pthread_cond_destroy(&a->cv_room);
+	pthread_cond_destroy(&a->cv_idle);
+	pthread_mutex_destroy(&a->mu);
+	free(a->batch);
+	free(a->taken);
+	free(a);
+}
+
+enum sa_err
+audit_open(struct dstore *ds, size_t batch_max, struct audit **out)
+{
+	struct audit *a;
+
+	if (ds == NULL || batch_max == 0 || batch_max > AUDIT_QUEUE_MAX)
+		return SA_ERR_CONFIG;
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return SA_ERR_NOMEM;
+	a->ds = ds;
+	a->batch_max = batch_max;
+	pthread_mutex_init(&a->mu, NULL);
+	cond_init_mono(&a->cv_work); /* for the commit gap's timed wait */
+	pthread_cond_init(&a->cv_room, NULL);
+	pthread_cond_init(&a->cv_idle, NULL);
+	a->batch = calloc(batch_max, sizeof(*a->batch));
+	a->taken = calloc(batch_max, sizeof(*a->taken));
+	if (a->batch == NULL || a->taken == NULL) {
+		audit_free(a);
+		return SA_ERR_NOMEM;
+	}
+	if (pthread_create(&a->thread, NULL, audit_writer, a) != 0) {
+		audit_free(a);
+		return SA_ERR_INTERNAL;
+	}
+	*out = a;
+	return SA_OK;
+}
+
+/* pending_fill validates and copies one event into a queue node. */
+static enum sa_err
+pending_fill(struct audit_pending *p, const char *event, const char *ip,
+	     const char *ua, const char *subject, json_t *detail)
+{
+	size_t n = event ? strnlen(event, AUDIT_EVENT_MAX + 1) : 0;
+	enum sa_err rc;
+
+	if (n == 0 || n > AUDIT_EVENT_MAX ||
+	    (subject &&
+	     strnlen(subject, AUDIT_SUBJECT_MAX + 1) > AUDIT_SUBJECT_MAX))
+		return SA_ERR_VALIDATION;
+	memcpy(p->event, event, n + 1);
+	audit_copy_cut(p->ip, ip, AUDIT_IP_MAX);
+	audit_copy_cut(p->ua, ua, AUDIT_UA_MAX);
+	audit_copy_cut(p->subject, subject, AUDIT_SUBJECT_MAX);
+	if ((rc = audit_detail_text(p->event, detail, &p->detail)) != SA_OK)
+		return rc;
+	p->row.ts_ms = audit_now_ms();
+	p->row.event = p->event;
+	p->row.ip = p->ip;
+	p->row.ua = p->ua;
+	p->row.subject = p->subject;
+	p->row.detail = p->detail;
+	return SA_OK;
+}
+
+/*
+ * enqueue_locked appends a node, waiting for room (a full queue makes the
+ * caller wait rather than lose the event). The caller holds a->mu and has
+ * counted itself in a->active.
+ */
+static enum sa_err
+enqueue_locked(struct audit *a, struct audit_pending *p)
+{
+	while (a->queued >= AUDIT_QUEUE_MAX && !a->closing)
+		pthread_cond_wait(&a->cv_room, &a->mu);
+	if (a->closing)
+		return SA_ERR_SHUTTING_DOWN;
+	if (a->tail != NULL)
+		a->tail->next = p;
+	else
+		a->head = p;
+	a->tail = p;
+	a->queued++;
+	/*
+	 * A synchronous caller writes itself if nobody is writing. An
+	 * asynchronous one cannot wait: the writer thread is told, unless a
+	 * write is in progress or a synchronous caller is about to lead, since
+	 * those take it along (handoff_locked).
+	 */
+	if (!p->async)
+		a->sync_queued++;
+	else if (!a->writing && a->sync_queued == 0)
+		pthread_cond_signal(&a->cv_work);
+	return SA_OK;
+}
+
+enum sa_err
+audit_log(struct audit *a, const char *event, const char *ip, const char *ua,
+	  const char *subject, json_t *detail)
+{
+	struct audit_pending p;
+	enum sa_err rc;
+
+	memset(&p, 0, sizeof(p));
+	if ((rc = pending_fill(&p, event, ip, ua, subject, detail)) != SA_OK)
+		goto out;
+	pthread_cond_init(&p.cv, NULL);
+	pthread_mutex_lock(&a->mu);
+	a->active++;
+	rc = enqueue_locked(a, &p);
+	if (rc == SA_OK) {
+		while (!p.done) {
+			if (!a->writing)
+				write_batch_locked(a);
+			else
+				pthread_cond_wait(&p.cv, &a->mu);
+		}
+		rc = p.rc;
+	}
+	if (--a->active == 0)
+		pthread_cond_signal(&a->cv_idle);
+	pthread_mutex_unlock(&a->mu);
+	pthread_cond_destroy(&p.cv);
+out:
+	free(p.detail);
+	json_decref(detail);
+	return rc;
+}
+
+enum sa_err
+audit_log_cb(struct audit *a, const char *event, const char *ip, const char *ua,
+	     const char *subject, json_t *detail, audit_done_cb cb, void *arg)
+{
+	struct audit_pending *p;
+	enum sa_err rc;
+
+	pthread_mutex_lock(&a->mu);
+	if ((p = a->spare) != NULL) {
+		a->spare = p->next;
+		a->nspare--;
+	}
+	pthread_mutex_unlock(&a->mu);
+	if (p != NULL)
+		memset(p, 0, sizeof(*p));
+	else if ((p = calloc(1, sizeof(*p))) == NULL) {
+		json_decref(detail);
+		return SA_ERR_NOMEM;
+	}
+	rc = pending_fill(p, event, ip, ua, subject, detail);
+	json_decref(detail);
+	if (rc != SA_OK) {
+		free(p->detail);
+		free(p);
+		return rc;
+	}
+	p->async = 1;
+	p->cb = cb;
+	p->cb_arg = arg;
+	pthread_mutex_lock(&a->mu);
+	a->active++;
+	rc = enqueue_locked(a, p);
+	if (--a->active == 0)
+		pthread_cond_signal(&a->cv_idle);
+	pthread_mutex_unlock(&a->mu);
+	if (rc != SA_OK) {
+		free(p->detail);
+		free(p);
+	}
+	return rc;
+}
+
+/* audit_close_drain stops the writer after the queue is empty and waits
+ * for every caller to leave. */
+static void
+audit_close_drain(struct audit *a)
+{
+	pthread_mutex_lock(&a->mu);
+	a->closing = 1;
+	pthread_cond_broadcast(&a->cv_work);
+	pthread_cond_broadcast(&a->cv_room);
+	pthread_mutex_unlock(&a->mu);
+	pthread_join(a->thread, NULL);
+	/* Callers woken by closing still hold pointers into a. */
+	pthread_mutex_lock(&a->mu);
+	while (a->active > 0)
+		pthread_cond_wait(&a->cv_idle, &a->mu);
+	pthread_mutex_unlock(&a->mu);
+}
+
+void
+audit_close(struct audit *a)
+{
+	if (a == NULL)
+		return;
+	audit_close_drain(a);
+	audit_free(a);
+}
+
+void
+audit_set_commit_gap(struct audit *a, unsigned int us)
+{
+	pthread_mutex_lock(&a->mu);
+	a->gap_us = us;
+	pthread_mutex_unlock(&a->mu);
+}
+
+void
+audit_close_stats(struct audit *a, uint64_t *batches, uint64_t *rows)
+{
+	audit_close_drain(a);
+	*batches = a->batches;
+	*rows = a->rows;
+	audit_free(a);
+}
+
+void
+audit_stats(struct audit *a, uint64_t *batches, uint64_t *rows)
+{
+	pthread_mutex_lock(&a->mu);
+	if (batches != NULL)
+		*batches = a->batches;
+	if (rows != NULL)
+		*rows = a->rows;
+	pthread_mutex_unlock(&a->mu);
+}
+
+struct audit_verify_state {
+	struct audit_verify_result *res;
+	int64_t last_seq;
+	unsigned char prev[32];
+};
+
+/* audit_verify_row checks one row against the chain so far; it stops the
+ * walk at the first bad row. */
+static int
+audit_verify_row(const struct audit_row *row, void *arg)
+{
+	struct audit_verify_state *st = arg;
+	struct audit_verify_result *res = st->res;
+	unsigned char h[32];
+
+	res->rows++;
+	if (row->seq != st->last_seq + 1) {
+		res->first_bad_seq = row->seq;
+		snprintf(res->reason, sizeof(res->reason),
+			 "seq %" PRId64 " follows seq %" PRId64 ": %s",
+			 row->seq, st->last_seq,
+			 row->seq > st->last_seq + 1 ? "rows are missing"
+						     : "out of order");
+		return 1;
+	}
+	if (memcmp(row->prev_hash, st->prev, 32) != 0) {
+		res->first_bad_seq = row->seq;
+		if (st->last_seq == 0)
+			snprintf(res->reason, sizeof(res->reason),
+				 "prev_hash of the first row is not the "
+				 "genesis hash (32 zero bytes)");
+		else
+			snprintf(res->reason, sizeof(res->reason),
+				 "prev_hash does not match the hash of seq "
+				 "%" PRId64,
+				 st->last_seq);
+		return 1;
+	}
+	audit_row_hash(row, st->prev, h);
+	if (memcmp(h, row->hash, 32) != 0) {
+		res->first_bad_seq = row->seq;
+		snprintf(res->reason, sizeof(res->reason),
+			 "hash does not match the row's contents (the row "
+			 "was modified)");
+		return 1;
+	}
+	st->last_seq = row->seq;
+	memcpy(st->prev, row->hash, 32);
+	return 0;
+}
+
+enum sa_err
+audit_verify(struct dstore *ds, struct audit_verify_result *res)
+{
+	struct audit_verify_state st;
+	enum sa_err rc;
+
+	memset(res, 0, sizeof(*res));
+	memset(&st, 0, sizeof(st));
+	st.res = res;
+	rc = dstore_audit_iter(ds, 1, 0, audit_verify_row, &st);
+	if (rc == SA_ERR_INTERNAL && res->first_bad_seq == 0) {
+		/* The store hands over every good row before one it cannot
+		 * read, so the unreadable one comes right after. */
+		res->first_bad_seq = st.last_seq + 1;
+		snprintf(res->reason, sizeof(res->reason),
+			 "the row after seq %" PRId64
+			 " is unreadable (malformed columns)",
+			 st.last_seq);
+		rc = SA_OK;
+	}
+	return rc;
+}

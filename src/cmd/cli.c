@@ -1,0 +1,126 @@
+/*
+ * cli.c - configuration options shared by every subcommand.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/cli.h"
+
+static int
+cli_fail(struct cli *cli)
+{
+	config_free(&cli->cfg);
+	return 2;
+}
+
+int
+cli_parse(struct cli *cli, int argc, char **argv)
+{
+	memset(cli, 0, sizeof(*cli));
+	if (config_defaults(&cli->cfg) != SA_OK)
+		return cli_fail(cli);
+	/* The config file may be named on the command line; find it first so
+	 * the environment and options still override it. */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			config_set(&cli->cfg, "SEALAUTH_CONFIG", argv[i + 1],
+				   NULL);
+		else if (strncmp(argv[i], "--config=", 9) == 0)
+			config_set(&cli->cfg, "SEALAUTH_CONFIG", argv[i] + 9,
+				   NULL);
+	}
+	if (config_load(&cli->cfg, stderr) != SA_OK)
+		return cli_fail(cli);
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			cli->help = 1;
+			continue;
+		}
+		if (strncmp(a, "--", 2) == 0 && a[2] != '\0') {
+			char name[64];
+			const char *eq = strchr(a, '='), *val = NULL;
+			size_t n = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+			if (n < sizeof(name)) {
+				memcpy(name, a + 2, n);
+				name[n] = '\0';
+				val = eq ? eq + 1
+					 : (i + 1 < argc ? argv[i + 1] : NULL);
+				enum sa_err rc =
+				    val ? config_set_option(&cli->cfg, name,
+							    val, stderr)
+					: SA_ERR_NOT_FOUND;
+				if (rc == SA_OK) {
+					if (eq == NULL)
+						i++;
+					continue;
+				}
+				if (rc != SA_ERR_NOT_FOUND)
+					return cli_fail(cli);
+			}
+		}
+		if (cli->argc >= CLI_MAX_ARGS) {
+			fprintf(stderr, "sealauth: too many arguments\n");
+			return cli_fail(cli);
+		}
+		cli->argv[cli->argc++] = argv[i];
+	}
+	if (config_resolve(&cli->cfg, stderr) != SA_OK)
+		return cli_fail(cli);
+	return 0;
+}
+
+static void
+cli_remove(struct cli *cli, int i, int n)
+{
+	for (int j = i; j + n < cli->argc; j++)
+		cli->argv[j] = cli->argv[j + n];
+	cli->argc -= n;
+}
+
+int
+cli_flag(struct cli *cli, const char *name)
+{
+	for (int i = 0; i < cli->argc; i++) {
+		if (strncmp(cli->argv[i], "--", 2) == 0 &&
+		    strcmp(cli->argv[i] + 2, name) == 0) {
+			cli_remove(cli, i, 1);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+const char *
+cli_value(struct cli *cli, const char *name, int *bad)
+{
+	size_t n = strlen(name);
+
+	for (int i = 0; i < cli->argc; i++) {
+		const char *a = cli->argv[i];
+		if (strncmp(a, "--", 2) != 0 || strncmp(a + 2, name, n) != 0)
+			continue;
+		if (a[2 + n] == '=') {
+			cli_remove(cli, i, 1);
+			return a + 3 + n;
+		}
+		if (a[2 + n] != '\0')
+			continue;
+		if (i + 1 >= cli->argc) {
+			fprintf(stderr, "sealauth: --%s needs a value\n", name);
+			*bad = 1;
+			cli_remove(cli, i, 1);
+			return NULL;
+		}
+		const char *v = cli->argv[i + 1];
+		cli_remove(cli, i, 2);
+		return v;
+	}
+	return NULL;
+}
+
+void
+cli_free(struct cli *cli)
+{
+	config_free(&cli->cfg);
+}

@@ -1,0 +1,45 @@
+/*
+ * cli.h - shared command-line handling for subcommands.
+ *
+ * Every subcommand accepts the configuration options of the settings table
+ * (`--data-dir DIR`, `--listen=ADDR`, ...) on top of its own flags, so a
+ * command always sees the same configuration the server would.
+ */
+#ifndef SEALAUTH_CLI_H
+#define SEALAUTH_CLI_H
+
+#include "core/config.h"
+
+#define CLI_MAX_ARGS 32
+
+struct cli {
+	struct config cfg;
+	/* Arguments that are not configuration options, in order. Flags of
+	 * the subcommand itself ("--json", "-n") stay here for it to read. */
+	int argc;
+	char *argv[CLI_MAX_ARGS];
+	int help; /* --help or -h was given */
+};
+
+/*
+ * cli_parse loads defaults, the config file and the environment, then the
+ * configuration options found in argv[1..]; everything else is kept in
+ * cli->argv. It resolves derived defaults (config_resolve). On error it
+ * prints why to stderr, frees what it loaded and returns 2 (the usage exit
+ * status); on success it returns 0 and the caller calls cli_free.
+ */
+int cli_parse(struct cli *cli, int argc, char **argv);
+
+/* cli_flag removes "--name" from the kept arguments and tells whether it was
+ * there. */
+int cli_flag(struct cli *cli, const char *name);
+
+/* cli_value removes "--name VALUE" or "--name=VALUE" and returns VALUE, or
+ * NULL if absent. A flag without its value is reported to stderr and sets
+ * *bad to 1. */
+const char *cli_value(struct cli *cli, const char *name, int *bad);
+
+/* cli_free frees the configuration; calling it twice is harmless. */
+void cli_free(struct cli *cli);
+
+#endif

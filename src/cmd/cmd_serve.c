@@ -1,0 +1,587 @@
+/*
+ * cmd_serve.c - `sealauth serve`: build the shared state, start the HTTP
+ * server and the WebSocket loop, and stop cleanly on SIGTERM or SIGINT.
+ *
+ * Start-up order: the session store's subscriber is attached to the
+ * WebSocket loop once that loop runs, and session events are subscribed
+ * after that. Shutdown order matters: stop accepting, detach the
+ * subscriber from the WebSocket loop, close WebSockets (MHD needs every
+ * upgraded socket released before it stops), let running handlers finish
+ * (their audit rows are durable before they answer), then drain the audit
+ * queue and close the stores. Nothing accepted is lost.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/crypto.h>
+
+#include "api/api.h"
+#include "app/app.h"
+#include "audit/audit.h"
+#include "cmd/cli.h"
+#include "cmd/cmd.h"
+#include "net/http.h"
+#include "crypto/keycache.h"
+#include "crypto/keys.h"
+#include "core/log.h"
+#include "crypto/otp.h"
+#include "push/push.h"
+#include "store/ratelimit.h"
+#include "core/schema.h"
+#include "login/services.h"
+#include "login/session_ws.h"
+#include "store/store.h"
+#include "trust/trust.h"
+#include "core/util.h"
+#include "net/ws.h"
+
+#define OTP_SECRET_FILE "otp-secret"
+#define OTP_SECRET_GENERATED 32
+
+static void
+serve_usage(FILE *out)
+{
+	fprintf(
+	    out,
+	    "usage: sealauth serve [OPTIONS]\n\n"
+	    "Runs the server. With no settings it uses the embedded default: "
+	    "SQLite and\nkeys in --data-dir, in-process sessions, listening "
+	    "on 127.0.0.1:8080.\n\nEvery setting can be given as an option "
+	    "(where it has one), an environment\nvariable, or a line in the "
+	    "config file:\n\n");
+	config_print_help(out);
+}
+
+/* split_list turns "a, b,c" into a NULL-terminated array of copies. */
+static char **
+split_list(const char *text)
+{
+	size_t n = 1;
+	char **out;
+	const char *p = text;
+
+	for (const char *c = text; *c; c++)
+		n += *c == ',';
+	out = calloc(n + 1, sizeof(*out));
+	if (out == NULL)
+		return NULL;
+	n = 0;
+	while (*p != '\0') {
+		size_t len = strcspn(p, ",");
+		const char *s = p, *e = p + len;
+		while (s < e && *s == ' ')
+			s++;
+		while (e > s && e[-1] == ' ')
+			e--;
+		if (e > s && (out[n] = strndup(s, (size_t)(e - s))) != NULL)
+			n++;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return out;
+}
+
+static void
+free_list(char **l)
+{
+	if (l == NULL)
+		return;
+	for (size_t i = 0; l[i] != NULL; i++)
+		free(l[i]);
+	free(l);
+}
+
+/* origin_of reduces a URL to scheme://host[:port]. */
+static char *
+origin_of(const char *url)
+{
+	const char *s = strstr(url, "://");
+	size_t n;
+
+	if (s == NULL)
+		return NULL;
+	n = (size_t)(s + 3 - url) + strcspn(s + 3, "/?#");
+	return strndup(url, n);
+}
+
+static enum sa_err
+build_origins(struct app *app)
+{
+	size_t bad = 0;
+	char *joined = NULL, *pub;
+
+	if (cidr_list_parse(app->cfg.trusted_proxies, &app->trusted_proxies,
+			    &bad) != SA_OK) {
+		fprintf(
+		    stderr,
+		    "sealauth: SEALAUTH_TRUSTED_PROXIES: entry %zu is not an "
+		    "IP address or CIDR\n",
+		    bad + 1);
+		return SA_ERR_CONFIG;
+	}
+	for (const char *c = app->cfg.cors_origins; *c; c++) {
+		if (*c == '*') {
+			fprintf(stderr,
+				"sealauth: SEALAUTH_CORS_ORIGINS: \"*\" is "
+				"not allowed; list the origins\n");
+			return SA_ERR_CONFIG;
+		}
+	}
+	app->cors_origins = split_list(app->cfg.cors_origins);
+	if (app->cfg.ws_origins[0] != '\0') {
+		app->ws_origins = split_list(app->cfg.ws_origins);
+	} else {
+		pub = origin_of(app->cfg.public_url);
+		if (asprintf(&joined, "%s,%s", pub ? pub : "",
+			     app->cfg.cors_origins) < 0)
+			joined = NULL;
+		free(pub);
+		app->ws_origins = joined ? split_list(joined) : NULL;
+		free(joined);
+	}
+	if (app->cors_origins == NULL || app->ws_origins == NULL)
+		return SA_ERR_NOMEM;
+	return SA_OK;
+}
+
+/*
+ * load_otp_secret takes OTP_SECRET_MASTER as its bytes, or on the embedded
+ * default reads DATA_DIR/otp-secret, generating 32 random bytes into it
+ * (mode 0600) on first start.
+ */
+static enum sa_err
+load_otp_secret(struct app *app)
+{
+	char path[4096];
+	unsigned char fresh[OTP_SECRET_GENERATED], *data = NULL;
+	size_t n = 0, given = strlen(app->cfg.otp_secret_master);
+	struct stat st;
+	enum sa_err rc;
+
+	if (given > 0) {
+		if (given < OTP_SECRET_MIN || given > OTP_SECRET_MAX) {
+			fprintf(stderr,
+				"sealauth: OTP_SECRET_MASTER must be %d to %d "
+				"bytes (32 recommended)\n",
+				OTP_SECRET_MIN, OTP_SECRET_MAX);
+			return SA_ERR_CONFIG;
+		}
+		app->otp_secret = malloc(given);
+		if (app->otp_secret == NULL)
+			return SA_ERR_NOMEM;
+		memcpy(app->otp_secret, app->cfg.otp_secret_master, given);
+		app->otp_secret_len = given;
+		/* Held once: the copy in the configuration is wiped now. */
+		OPENSSL_cleanse(app->cfg.otp_secret_master, given);
+		return SA_OK;
+	}
+	snprintf(path, sizeof(path), "%s/%s", app->cfg.data_dir,
+		 OTP_SECRET_FILE);
+	if (stat(path, &st) != 0) {
+		if ((rc = rand_bytes(fresh, sizeof(fresh))) != SA_OK ||
+		    (rc = write_file_atomic(path, fresh, sizeof(fresh),
+					    0600)) != SA_OK) {
+			log_error("serve.otp_secret", "cannot create %s", path);
+			OPENSSL_cleanse(fresh, sizeof(fresh));
+			return rc ? rc : SA_ERR_IO;
+		}
+		OPENSSL_cleanse(fresh, sizeof(fresh));
+		log_info("serve.otp_secret",
+			 "generated the OTP master secret in %s", path);
+	} else if ((st.st_mode & 077) != 0) {
+		fprintf(stderr,
+			"sealauth: %s is readable by others (mode %03o); "
+			"run chmod 600 on it\n",
+			path, (unsigned int)(st.st_mode & 0777));
+		return SA_ERR_CONFIG;
+	}
+	if ((rc = read_file(path, OTP_SECRET_MAX, &data, &n)) != SA_OK)
+		return rc;
+	if (n < OTP_SECRET_MIN) {
+		OPENSSL_cleanse(data, n);
+		free(data);
+		fprintf(stderr, "sealauth: %s holds fewer than %d bytes\n",
+			path, OTP_SECRET_MIN);
+		return SA_ERR_CONFIG;
+	}
+	app->otp_secret = data;
+	app->otp_secret_len = n;
+	return SA_OK;
+}
+
+/*
+ * open_trust loads the trust chain: the configured governance list, or on
+ * the embedded default the demo environment in the trust directory,
+ * created on first start.
+ */
+static enum sa_err
+open_trust(struct app *app)
+{
+	struct trust_config tc;
+	struct trust_result tr;
+	char *storage = NULL;
+	int created = 0;
+	enum sa_err rc;
+
+	if (app->cfg.trust_governance_url[0] == '\0') {
+		if ((rc = trust_demo_ensure(app->cfg.trust_dir, &created)) !=
+		    SA_OK) {
+			log_error("serve.trust",
+				  "cannot create the demo trust "
+				  "environment in %s",
+				  app->cfg.trust_dir);
+			return rc;
+		}
+		if (created)
+			log_warn(
+			    "serve.trust",
+			    "created a DEMO trust environment in %s: seals "
+			    "from `sealauth trust issue --dir %s` are trusted, "
+			    "no real ones",
+			    app->cfg.trust_dir, app->cfg.trust_dir);
+	}
+	if (trust_fetch_set_ca_file(app->cfg.trust_ca_file) != SA_OK) {
+		fprintf(stderr,
+			"sealauth: SEALAUTH_TRUST_CA_FILE is too long\n");
+		return SA_ERR_CONFIG;
+	}
+	memset(&tc, 0, sizeof(tc));
+	if ((rc = trust_config_from(&app->cfg, &tc, &storage,
+				    &app->trust_demo)) != SA_OK) {
+		log_error("serve.trust",
+			  "the trust settings are incomplete: %s "
+			  "(a governance URL needs "
+			  "SEALAUTH_TRUST_GOVERNANCE_CERT)",
+			  sa_err_str(rc));
+		goto out;
+	}
+	memset(&tr, 0, sizeof(tr));
+	if ((rc = trust_new(&tc, &app->trust)) != SA_OK) {
+		log_error("serve.trust",
+			  "the trust configuration is unusable: %s "
+			  "(check SEALAUTH_TRUST_GOVERNANCE_URL and "
+			  "SEALAUTH_TRUST_GOVERNANCE_CERT)",
+			  sa_err_str(rc));
+		goto out;
+	}
+	if (trust_refresh(app->trust, now_unix(), 1, &tr) != SA_OK) {
+		/* Serve anyway: /health says degraded, enrollment says why, and
+		 * the next refresh may succeed. */
+		log_error("serve.trust",
+			  "the trust chain did not load: %s (step %s)",
+			  tr.reason, tr.step);
+		app_audit(app, NULL, "trust.refresh_failed", "",
+			  trust_result_json(&tr));
+	}
+	rc = SA_OK;
+	if (app->trust_demo)
+		log_warn("serve.trust", "trusting the DEMO environment only");
+out:
+	free(storage);
+	return rc;
+}
+
+/*
+ * apply_vrls revokes the enrollments made with seals that the current trust
+ * set's VRLs list, once per new set (SPEC §4.2: an existing enrollment is
+ * revoked on the next refresh).
+ */
+static void
+apply_vrls(struct app *app)
+{
+	unsigned char(*fps)[32] = NULL;
+	uint64_t gen = 0;
+	size_t n = 0;
+	int64_t now = now_unix();
+
+	/* Once a second: copy the fingerprints only when the set changed. */
+	if (app->trust == NULL ||
+	    trust_generation(app->trust) == app->trust_generation ||
+	    trust_revoked_seals(app->trust, &gen, &fps, &n) != SA_OK)
+		return;
+	if (gen == app->trust_generation) {
+		free(fps);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char *hex = hex_encode(fps[i], 32);
+		int count = 0;
+		if (hex == NULL)
+			break;
+		if (dstore_enroll_revoke_fingerprint(app->ds, hex, now,
+						     &count) == SA_OK &&
+		    count > 0)
+			app_audit(app, NULL, "enroll.revoked", "",
+				  json_pack("{s:s, s:i, s:s}",
+					    "sealFingerprint", hex,
+					    "enrollments", count, "reason",
+					    "seal on the revocation list"));
+		free(hex);
+	}
+	free(fps);
+	app->trust_generation = gen;
+}
+
+/* periodic runs once a second on the main thread. */
+static void
+periodic(struct app *app)
+{
+	struct trust_result tr;
+	enum sa_err rc;
+
+	keys_reload(app->keys);
+	if (app->trust != NULL) {
+		memset(&tr, 0, sizeof(tr));
+		rc = trust_refresh(app->trust, now_unix(), 0, &tr);
+		if (rc != SA_OK && rc != SA_ERR_NOT_FOUND) {
+			log_warn("trust.refresh",
+				 "trust refresh failed, keeping the "
+				 "last good lists: %s",
+				 tr.reason);
+			app_audit(app, NULL, "trust.refresh_failed", "",
+				  trust_result_json(&tr));
+		}
+		apply_vrls(app);
+	}
+}
+
+static void
+app_close(struct app *app)
+{
+	if (app->http != NULL)
+		http_server_quiesce(app->http);
+	/* The store's subscriber lives on the WebSocket loop: close it while
+	 * that loop still runs, before ws_server_halt ends the loop. Events
+	 * published from here on are not delivered; final ones stay stored
+	 * with their session. The server itself stays allocated until every
+	 * thread that may still publish (HTTP handlers and parked requests,
+	 * push callbacks) has stopped. */
+	if (app->es != NULL)
+		estore_detach_loop(app->es);
+	ws_server_halt(app->ws);
+	http_server_stop(app->http);
+	app->http = NULL;
+	/* Push callbacks write audit rows: close push before the audit log. */
+	push_close(app->push);
+	app->push = NULL;
+	ws_server_stop(app->ws);
+	app->ws = NULL;
+	session_events_stop();
+	if (app->audit != NULL) {
+		uint64_t batches = 0, rows = 0;
+		audit_close_stats(app->audit, &batches, &rows);
+		log_info("serve.audit",
+			 "%" PRIu64 " audit rows written in %" PRIu64
+			 " commits",
+			 rows, batches);
+	}
+	app->audit = NULL;
+	ratelimit_free(app->rl);
+	keys_close(app->keys);
+	trust_close(app->trust);
+	keycache_clear();
+	services_free(app->services);
+	if (app->otp_secret != NULL)
+		OPENSSL_cleanse(app->otp_secret, app->otp_secret_len);
+	free(app->otp_secret);
+	if (app->es != NULL)
+		estore_close(app->es);
+	if (app->ds != NULL)
+		dstore_close(app->ds);
+	free_list(app->cors_origins);
+	free_list(app->ws_origins);
+}
+
+int
+cmd_serve(int argc, char **argv)
+{
+	struct cli cli;
+	struct app app;
+	struct keys_config kc;
+	struct ws_config wc;
+	struct push_config pc;
+	char *demo_origin = NULL;
+	int allow_private;
+	const struct route *routes;
+	size_t nroutes;
+	sigset_t sigs;
+	char why[256] = "";
+	int rc = 1, sig;
+	enum sa_err err;
+	uint64_t t0 = now_mono_ms();
+
+	memset(&app, 0, sizeof(app));
+	if (cli_parse(&cli, argc, argv) != 0)
+		return 2;
+	if (cli.help) {
+		serve_usage(stdout);
+		cli_free(&cli);
+		return 0;
+	}
+	if (cli.argc > 0) {
+		fprintf(stderr, "sealauth serve: unknown argument \"%s\"\n\n",
+			cli.argv[0]);
+		serve_usage(stderr);
+		cli_free(&cli);
+		return 2;
+	}
+	app.cfg = cli.cfg; /* the app owns the configuration from here on */
+	memset(&cli.cfg, 0, sizeof(cli.cfg));
+	log_set_level((enum log_level)log_parse_level(app.cfg.log_level));
+	app.started_mono_ms = t0;
+	app.started_unix = now_unix();
+
+	/* Signals are taken synchronously by this thread only. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (build_origins(&app) != SA_OK)
+		goto out;
+	umask(077);
+	if (mkdir_p(app.cfg.data_dir, 0700) != SA_OK) {
+		log_error("serve.data_dir",
+			  "cannot create data directory %s: %s",
+			  app.cfg.data_dir, strerror(errno));
+		goto out;
+	}
+	if ((err = dstore_open(app.cfg.database_url, &app.ds)) != SA_OK) {
+		log_error("serve.database", "cannot open the database: %s",
+			  sa_err_str(err));
+		goto out;
+	}
+	if ((err = estore_open(app.cfg.redis_url, &app.es)) != SA_OK) {
+		log_error("serve.sessions", "cannot open the session store: %s",
+			  sa_err_str(err));
+		goto out;
+	}
+	if ((err = audit_open(app.ds, (size_t)app.cfg.audit_batch_max,
+			      &app.audit)) != SA_OK) {
+		log_error("serve.audit", "cannot start the audit log: %s",
+			  sa_err_str(err));
+		goto out;
+	}
+	audit_set_commit_gap(app.audit,
+			     (unsigned int)app.cfg.audit_commit_gap_us);
+	memset(&kc, 0, sizeof(kc));
+	kc.data_dir = app.cfg.data_dir;
+	kc.private_key_path = app.cfg.server_private_key_path;
+	kc.jwt_ttl = app.cfg.jwt_ttl;
+	kc.publish_delay = app.cfg.key_publish_delay;
+	if ((err = keys_open(&kc, &app.keys)) != SA_OK) {
+		log_error("serve.keys", "cannot load the signing keys: %s",
+			  sa_err_str(err));
+		goto out;
+	}
+	if ((err = ratelimit_new(app.es, app.cfg.rate_limits, &app.rl, why,
+				 sizeof(why))) != SA_OK) {
+		fprintf(stderr, "sealauth: %s\n", why);
+		goto out;
+	}
+	if (load_otp_secret(&app) != SA_OK)
+		goto out;
+	demo_origin = origin_of(app.cfg.public_url);
+	if (services_load(app.cfg.services_file, demo_origin, &app.services,
+			  why, sizeof(why)) != SA_OK) {
+		fprintf(stderr, "sealauth: %s\n", why);
+		goto out;
+	}
+	if (open_trust(&app) != SA_OK)
+		goto out;
+	apply_vrls(&app);
+	memset(&pc, 0, sizeof(pc));
+	pc.mode = app.cfg.push_mode;
+	pc.fcm_service_account_path = app.cfg.fcm_service_account_path;
+	pc.fcm_token_url =
+	    app.cfg.fcm_token_url[0] ? app.cfg.fcm_token_url : NULL;
+	pc.fcm_send_url = app.cfg.fcm_send_url;
+	/* Loopback push endpoints (the phone simulator) are a development
+	 * convenience: by default only with the demo trust environment. */
+	allow_private = app.cfg.push_allow_private == 1 ||
+			(app.cfg.push_allow_private == -1 && app.trust_demo);
+	pc.allow_private_targets = allow_private;
+	pc.workers = (int)app.cfg.push_workers;
+	if ((err = push_open(&pc, &app.push)) != SA_OK) {
+		log_error("serve.push", "cannot start push delivery: %s",
+			  sa_err_str(err));
+		goto out;
+	}
+	if (allow_private) {
+		app.schema_flags |= SCHEMA_LOOPBACK_HTTP;
+		log_warn("serve.push",
+			 "loopback and private push endpoints are "
+			 "allowed; development only");
+	}
+
+	memset(&wc, 0, sizeof(wc));
+	wc.idle_timeout_s = app.cfg.ws_idle_timeout;
+	wc.max_message = app.cfg.ws_max_message;
+	wc.max_connections = app.cfg.ws_max_connections;
+	if ((err = ws_server_start(&wc, &app.ws)) != SA_OK) {
+		log_error("serve.ws", "cannot start the WebSocket loop: %s",
+			  sa_err_str(err));
+		goto out;
+	}
+	/* The Redis subscriber runs on the WebSocket loop, where the events
+	 * it delivers are written; subscribe only once it is attached. */
+	if ((err = estore_attach_loop(app.es, ws_event_base(app.ws))) !=
+	    SA_OK) {
+		log_error("serve.events",
+			  "cannot attach the session store to the "
+			  "WebSocket loop: %s",
+			  sa_err_str(err));
+		goto out;
+	}
+	if ((err = session_events_start(&app)) != SA_OK) {
+		log_error("serve.events",
+			  "cannot subscribe to session events: %s",
+			  sa_err_str(err));
+		goto out;
+	}
+	routes = api_routes((int)app.cfg.test_routes, &nroutes);
+	if ((err = http_server_start(&app, routes, nroutes, &app.http)) !=
+	    SA_OK)
+		goto out;
+	if (app.cfg.test_routes)
+		log_warn("serve.test_routes", "test-only routes are enabled; "
+					      "never use this in production");
+	log_json(SA_LOG_INFO, "serve.ready",
+		 json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:b, s:s, s:s, s:I}",
+			   "msg", "sealauth is ready", "listen", app.cfg.listen,
+			   "port", (int)http_server_port(app.http), "url",
+			   app.cfg.public_url, "database", dstore_name(app.ds),
+			   "sessions", estore_name(app.es), "trustDemo",
+			   app.trust_demo, "push", push_mode(app.push),
+			   "version", SEALAUTH_VERSION, "startupMs",
+			   (json_int_t)(now_mono_ms() - t0)));
+	app_audit(&app, NULL, "server.start", "",
+		  json_pack("{s:s, s:s}", "version", SEALAUTH_VERSION, "listen",
+			    app.cfg.listen));
+
+	for (;;) {
+		struct timespec ts = {1, 0};
+		sig = sigtimedwait(&sigs, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+		periodic(&app);
+	}
+	log_info("serve.stop", "stopping on signal %d", sig);
+	app_audit(&app, NULL, "server.stop", "",
+		  json_pack("{s:i}", "signal", sig));
+	rc = 0;
+out:
+	free(demo_origin);
+	app_close(&app);
+	config_free(&app.cfg);
+	cli_free(&cli);
+	return rc;
+}

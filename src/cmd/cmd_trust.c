@@ -1,0 +1,441 @@
+/*
+ * cmd_trust.c - `sealauth trust`: the demo trust environment and checks of
+ * the configured chain.
+ *
+ *   sealauth trust demo --dir DIR
+ *   sealauth trust issue --dir DIR --given-name G --family-name F --dob D
+ *                        --nationality N --document DOC [--token-id T]
+ *                        [--expiry E] [--photo FILE] [--json]
+ *   sealauth trust revoke --dir DIR SEAL
+ *   sealauth trust verify-seal [--dir DIR] SEAL
+ *   sealauth trust check [--dir DIR]
+ *
+ * Without --dir, verify-seal and check use the configured chain
+ * (SEALAUTH_TRUST_GOVERNANCE_URL and _CERT, or the demo environment in the
+ * trust directory).
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cli.h"
+#include "cmd/cmd.h"
+#include "seal/seal_codec.h"
+#include "trust/trust.h"
+#include "core/util.h"
+#include "seal/vds.h"
+
+static void
+trust_usage(FILE *out)
+{
+	fprintf(
+	    out,
+	    "usage: sealauth trust demo --dir DIR\n"
+	    "       sealauth trust issue --dir DIR --given-name G "
+	    "--family-name F --dob YYYY-MM-DD\n"
+	    "                            --nationality NAT --document DOC "
+	    "[--token-id T]\n"
+	    "                            [--expiry YYYY-MM-DD] [--photo "
+	    "FILE] [--json]\n"
+	    "       sealauth trust revoke --dir DIR SEAL\n"
+	    "       sealauth trust verify-seal [--dir DIR] SEAL\n"
+	    "       sealauth trust check [--dir DIR]\n\n"
+	    "demo builds a demo trust environment (governance, scheme, "
+	    "TSL, CA, signer,\nCRL, VRL) in DIR; issue prints a seal signed "
+	    "by its signer as base64;\nrevoke puts a seal on its VRL; "
+	    "verify-seal runs the whole chain against a\nseal; check "
+	    "fetches and validates the chain and prints each list.\n"
+	    "SEAL is the seal text, \"-\" for standard input or @FILE.\n");
+}
+
+/* read_seal reads SEAL (text, "-" or @FILE) and decodes it to bytes. */
+static enum sa_err
+read_seal(const char *arg, unsigned char **out, size_t *outlen)
+{
+	unsigned char *text = NULL;
+	size_t tlen = 0;
+	struct buf b;
+	enum seal_encoding enc;
+	enum sa_err rc;
+
+	if (arg[0] == '@') {
+		rc = read_file(arg + 1, SEAL_MAX_TEXT, &text, &tlen);
+	} else if (strcmp(arg, "-") == 0) {
+		unsigned char chunk[4096];
+		size_t r;
+
+		buf_init(&b, SEAL_MAX_TEXT);
+		rc = SA_OK;
+		while (rc == SA_OK &&
+		       (r = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
+			rc = buf_append(&b, chunk, r);
+		if (rc == SA_OK && b.data == NULL)
+			rc = buf_append(&b, "", 0);
+		if (rc != SA_OK) {
+			buf_free(&b);
+			return rc;
+		}
+		text = b.data;
+		tlen = b.len;
+	} else {
+		tlen = strlen(arg);
+		if (tlen > SEAL_MAX_TEXT)
+			return SA_ERR_BODY_TOO_LARGE;
+		text = (unsigned char *)strdup(arg);
+		rc = text != NULL ? SA_OK : SA_ERR_NOMEM;
+	}
+	if (rc != SA_OK)
+		return rc;
+	rc = seal_codec_decode((const char *)text, tlen, out, outlen, &enc);
+	free(text);
+	return rc;
+}
+
+/* dir_config fills tc for the demo environment in dir. */
+static enum sa_err
+dir_config(const char *dir, struct trust_config *tc, char **storage)
+{
+	char abs[PATH_MAX];
+	char *buf = NULL;
+	int n;
+
+	if (realpath(dir, abs) == NULL)
+		return SA_ERR_CONFIG;
+	n = asprintf(&buf, "file://%s/lists/governance.xml%c%s/governance.pem",
+		     abs, '\0', abs);
+	if (n < 0)
+		return SA_ERR_NOMEM;
+	memset(tc, 0, sizeof(*tc));
+	tc->governance_url = buf;
+	tc->governance_cert_path = buf + strlen(buf) + 1;
+	tc->ttl = 3600;
+	*storage = buf;
+	return SA_OK;
+}
+
+static void
+print_json(json_t *j)
+{
+	char *s = j != NULL
+		      ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER)
+		      : NULL;
+
+	if (s != NULL)
+		printf("%s\n", s);
+	free(s);
+}
+
+/* open_chain loads the chain named by --dir or the configuration. */
+static int
+open_chain(struct cli *cli, const char *dir, struct trust **t)
+{
+	struct trust_config tc;
+	struct trust_result res;
+	char *storage = NULL;
+	int demo = 0, ret = 1;
+	enum sa_err rc;
+
+	if (trust_fetch_set_ca_file(cli->cfg.trust_ca_file) != SA_OK) {
+		fprintf(stderr,
+			"sealauth: SEALAUTH_TRUST_CA_FILE is too long\n");
+		goto out;
+	}
+	if (dir != NULL)
+		rc = dir_config(dir, &tc, &storage);
+	else
+		rc = trust_config_from(&cli->cfg, &tc, &storage, &demo);
+	if (rc != SA_OK) {
+		fprintf(stderr,
+			"sealauth: no usable trust configuration (%s)\n",
+			sa_err_str(rc));
+		goto out;
+	}
+	if (dir == NULL) {
+		tc.ttl = cli->cfg.trust_ttl;
+		tc.max_list_bytes = (size_t)cli->cfg.trust_max_list_bytes;
+		tc.fetch_timeout_ms = cli->cfg.trust_fetch_timeout_ms;
+	}
+	rc = trust_new(&tc, t);
+	if (rc != SA_OK) {
+		fprintf(stderr,
+			"sealauth: cannot read the pinned governance "
+			"certificate %s or the URL %s is not allowed\n",
+			tc.governance_cert_path, tc.governance_url);
+		goto out;
+	}
+	rc = trust_refresh(*t, now_unix(), 1, &res);
+	if (rc != SA_OK) {
+		json_t *lists = trust_lists_json(*t);
+		json_t *o = json_pack("{s:s, s:o, s:o}", "governance_url",
+				      tc.governance_url, "lists",
+				      lists != NULL ? lists : json_array(),
+				      "result", trust_result_json(&res));
+
+		print_json(o);
+		json_decref(o);
+		fprintf(stderr, "sealauth: trust chain failed at step %s: %s\n",
+			res.step, res.reason);
+		trust_close(*t);
+		*t = NULL;
+		goto out;
+	}
+	ret = 0;
+out:
+	free(storage);
+	return ret;
+}
+
+static int
+do_check(struct cli *cli, const char *dir)
+{
+	struct trust *t = NULL;
+	json_t *o;
+
+	if (open_chain(cli, dir, &t) != 0)
+		return 1;
+	o = json_pack("{s:o, s:o}", "status", trust_status_json(t, now_unix()),
+		      "lists", trust_lists_json(t));
+	print_json(o);
+	json_decref(o);
+	trust_close(t);
+	return 0;
+}
+
+static int
+do_verify(struct cli *cli, const char *dir, const char *arg)
+{
+	struct trust *t = NULL;
+	struct trust_result res;
+	unsigned char *bytes = NULL;
+	size_t n = 0;
+	struct vds *v = NULL;
+	char why[VDS_WHY_MAX] = "";
+	json_t *o = NULL;
+	int ret = 1;
+	enum sa_err rc;
+
+	rc = read_seal(arg, &bytes, &n);
+	if (rc == SA_OK)
+		rc = vds_decode(bytes, n, &v, why, sizeof(why));
+	if (rc != SA_OK) {
+		o = json_pack("{s:b, s:s, s:s, s:s}", "valid", 0, "step",
+			      "decode", "error", "seal_decode", "reason",
+			      why[0] ? why : sa_err_str(rc));
+		print_json(o);
+		fprintf(stderr, "sealauth: step decode failed\n");
+		goto out;
+	}
+	if (open_chain(cli, dir, &t) != 0)
+		goto out;
+	rc = trust_verify_seal(t, v, now_unix(), &res);
+	o = trust_result_json(&res);
+	if (o != NULL && rc == SA_OK) {
+		json_t *seal = vds_to_json(v);
+
+		json_object_set_new(o, "seal",
+				    seal != NULL ? seal : json_null());
+	}
+	print_json(o);
+	if (rc != SA_OK) {
+		fprintf(stderr, "sealauth: step %s failed: %s\n", res.step,
+			res.reason);
+		goto out;
+	}
+	ret = 0;
+out:
+	json_decref(o);
+	trust_close(t);
+	vds_free(v);
+	free(bytes);
+	return ret;
+}
+
+static int
+copy_claim(char *dst, size_t dstsz, const char *src, const char *what)
+{
+	if (src == NULL)
+		return 0;
+	if (strlen(src) >= dstsz) {
+		fprintf(stderr, "sealauth: --%s is too long\n", what);
+		return -1;
+	}
+	strcpy(dst, src);
+	return 0;
+}
+
+static int
+do_issue(struct cli *cli, const char *dir)
+{
+	struct vds_claims c;
+	const char *gn, *fn, *dob, *nat, *doc, *tid, *exp, *photo;
+	unsigned char *photo_bytes = NULL, *seal = NULL, rnd[8];
+	size_t photo_len = 0, seal_len = 0;
+	char *b64 = NULL, *rhex = NULL, tidbuf[32];
+	int bad = 0, json = cli_flag(cli, "json"), ret = 2;
+	enum sa_err rc;
+
+	gn = cli_value(cli, "given-name", &bad);
+	fn = cli_value(cli, "family-name", &bad);
+	dob = cli_value(cli, "dob", &bad);
+	nat = cli_value(cli, "nationality", &bad);
+	doc = cli_value(cli, "document", &bad);
+	tid = cli_value(cli, "token-id", &bad);
+	exp = cli_value(cli, "expiry", &bad);
+	photo = cli_value(cli, "photo", &bad);
+	if (bad || gn == NULL || fn == NULL || dob == NULL || cli->argc != 1) {
+		trust_usage(stderr);
+		goto out;
+	}
+	memset(&c, 0, sizeof(c));
+	if (tid == NULL) {
+		if (rand_bytes(rnd, sizeof(rnd)) != SA_OK ||
+		    (rhex = hex_encode(rnd, sizeof(rnd))) == NULL)
+			goto out;
+		snprintf(tidbuf, sizeof(tidbuf), "DEMO-%s", rhex);
+		tid = tidbuf;
+	}
+	if (copy_claim(c.given_name, sizeof(c.given_name), gn, "given-name") ||
+	    copy_claim(c.family_name, sizeof(c.family_name), fn,
+		       "family-name") ||
+	    copy_claim(c.birth_date, sizeof(c.birth_date), dob, "dob") ||
+	    copy_claim(c.nationality, sizeof(c.nationality), nat,
+		       "nationality") ||
+	    copy_claim(c.document, sizeof(c.document), doc, "document") ||
+	    copy_claim(c.token_id, sizeof(c.token_id), tid, "token-id") ||
+	    copy_claim(c.expiry, sizeof(c.expiry), exp, "expiry"))
+		goto out;
+	ret = 1;
+	if (photo != NULL) {
+		if (read_file(photo, SEAL_MAX_BYTES, &photo_bytes,
+			      &photo_len) != SA_OK) {
+			fprintf(stderr, "sealauth: cannot read %s\n", photo);
+			goto out;
+		}
+		c.photo = photo_bytes;
+		c.photo_len = photo_len;
+	}
+	rc = trust_demo_issue(dir, &c, now_unix(), &seal, &seal_len);
+	if (rc != SA_OK) {
+		fprintf(stderr, "sealauth: cannot issue the seal: %s\n",
+			rc == SA_ERR_CONFIG
+			    ? "no demo signer key in the directory"
+			    : sa_err_str(rc));
+		goto out;
+	}
+	b64 = b64_encode(seal, seal_len);
+	if (b64 == NULL)
+		goto out;
+	if (json) {
+		json_t *o =
+		    json_pack("{s:s, s:s}", "seal", b64, "tokenId", tid);
+
+		print_json(o);
+		json_decref(o);
+	} else {
+		printf("%s\n", b64);
+		fprintf(stderr, "token id: %s\n", tid);
+	}
+	ret = 0;
+out:
+	free(rhex);
+	free(b64);
+	free(seal);
+	free(photo_bytes);
+	return ret;
+}
+
+static int
+do_revoke(const char *dir, const char *arg)
+{
+	unsigned char *bytes = NULL;
+	size_t n = 0;
+	struct vds *v = NULL;
+	uint64_t seq = 0;
+	char why[VDS_WHY_MAX] = "";
+	int ret = 1;
+	enum sa_err rc;
+
+	rc = read_seal(arg, &bytes, &n);
+	if (rc == SA_OK)
+		rc = vds_decode(bytes, n, &v, why, sizeof(why));
+	if (rc != SA_OK) {
+		fprintf(stderr, "sealauth: seal malformed: %s\n",
+			why[0] ? why : sa_err_str(rc));
+		goto out;
+	}
+	rc = trust_demo_revoke(dir, v, now_unix(), &seq);
+	if (rc != SA_OK) {
+		fprintf(stderr, "sealauth: cannot update the VRL: %s\n",
+			sa_err_str(rc));
+		goto out;
+	}
+	{
+		unsigned char fp[32];
+		char *hex;
+
+		vds_fingerprint(v, fp);
+		hex = hex_encode(fp, sizeof(fp));
+		printf("revoked %s (VRL sequence %llu)\n", hex ? hex : "",
+		       (unsigned long long)seq);
+		free(hex);
+	}
+	ret = 0;
+out:
+	vds_free(v);
+	free(bytes);
+	return ret;
+}
+
+int
+cmd_trust(int argc, char **argv)
+{
+	struct cli cli;
+	const char *dir, *what;
+	int bad = 0, ret = 2;
+
+	if (cli_parse(&cli, argc, argv) != 0)
+		return 2;
+	if (cli.help) {
+		trust_usage(stdout);
+		ret = 0;
+		goto out;
+	}
+	dir = cli_value(&cli, "dir", &bad);
+	if (bad || cli.argc < 1) {
+		trust_usage(stderr);
+		goto out;
+	}
+	what = cli.argv[0];
+	if (strcmp(what, "demo") == 0 && dir != NULL && cli.argc == 1) {
+		enum sa_err rc = trust_demo_build(dir, NULL);
+
+		if (rc != SA_OK) {
+			fprintf(stderr,
+				"sealauth: cannot build the demo "
+				"environment in %s: %s\n",
+				dir, sa_err_str(rc));
+			ret = 1;
+			goto out;
+		}
+		printf("demo trust environment written to %s\n"
+		       "  SEALAUTH_CONFIG=%s/trust.conf selects it; "
+		       "a sample seal is in %s/samples/\n",
+		       dir, dir, dir);
+		ret = 0;
+	} else if (strcmp(what, "issue") == 0 && dir != NULL) {
+		ret = do_issue(&cli, dir);
+	} else if (strcmp(what, "revoke") == 0 && dir != NULL &&
+		   cli.argc == 2) {
+		ret = do_revoke(dir, cli.argv[1]);
+	} else if (strcmp(what, "verify-seal") == 0 && cli.argc == 2) {
+		ret = do_verify(&cli, dir, cli.argv[1]);
+	} else if (strcmp(what, "check") == 0 && cli.argc == 1) {
+		ret = do_check(&cli, dir);
+	} else {
+		trust_usage(stderr);
+	}
+out:
+	cli_free(&cli);
+	return ret;
+}

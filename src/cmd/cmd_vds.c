@@ -1,0 +1,202 @@
+/*
+ * cmd_vds.c - `sealauth vds`: inspect a seal and check its signature.
+ *
+ *   sealauth vds inspect SEAL
+ *   sealauth vds verify SEAL --cert PEM
+ *
+ * SEAL is the seal text itself (hex, base32, base45, base64), "-" for
+ * standard input, or @FILE (text or raw bytes).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/pem.h>
+
+#include "cmd/cli.h"
+#include "cmd/cmd.h"
+#include "seal/seal_codec.h"
+#include "core/util.h"
+#include "seal/vds.h"
+
+static void
+vds_usage(FILE *out)
+{
+	fprintf(
+	    out,
+	    "usage: sealauth vds inspect SEAL\n"
+	    "       sealauth vds verify SEAL --cert PEM\n\n"
+	    "SEAL is the seal as hex, base32, base45 or base64 text, \"-\" "
+	    "to read it\nfrom standard input, or @FILE to read it (text or "
+	    "raw bytes) from a file.\ninspect prints the decoded seal as "
+	    "JSON; verify checks only its signature\nagainst the public key "
+	    "of the certificate (no chain, no validity dates).\n");
+}
+
+/*
+ * read_seal_arg reads the SEAL argument's bytes into a new buffer (caller
+ * frees), bounded by SEAL_MAX_TEXT.
+ */
+static enum sa_err
+read_seal_arg(const char *arg, unsigned char **out, size_t *outlen)
+{
+	struct buf b;
+	unsigned char chunk[4096];
+	enum sa_err rc;
+
+	if (arg[0] == '@')
+		return read_file(arg + 1, SEAL_MAX_TEXT, out, outlen);
+	buf_init(&b, SEAL_MAX_TEXT);
+	if (strcmp(arg, "-") == 0) {
+		size_t r;
+		while ((r = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
+			if ((rc = buf_append(&b, chunk, r)) != SA_OK)
+				goto fail;
+		if (ferror(stdin)) {
+			rc = SA_ERR_IO;
+			goto fail;
+		}
+	} else if ((rc = buf_append(&b, arg, strlen(arg))) != SA_OK) {
+		goto fail;
+	}
+	if (b.data == NULL && (rc = buf_append(&b, "", 0)) != SA_OK)
+		goto fail;
+	*out = b.data;
+	*outlen = b.len;
+	return SA_OK;
+fail:
+	buf_free(&b);
+	return rc;
+}
+
+/* load_seal reads, detects and decodes the seal named by arg. */
+static int
+load_seal(const char *arg, struct vds **out)
+{
+	unsigned char *text = NULL, *bytes = NULL;
+	size_t tlen = 0, blen = 0;
+	enum seal_encoding enc;
+	char why[VDS_WHY_MAX] = "";
+	enum sa_err rc;
+	int ret = 1;
+
+	rc = read_seal_arg(arg, &text, &tlen);
+	if (rc != SA_OK) {
+		fprintf(stderr, "sealauth: cannot read the seal: %s\n",
+			sa_err_str(rc));
+		goto out;
+	}
+	rc = seal_codec_decode((const char *)text, tlen, &bytes, &blen, &enc);
+	if (rc != SA_OK) {
+		fprintf(stderr, "sealauth: seal malformed: %s\n",
+			rc == SA_ERR_BODY_TOO_LARGE
+			    ? "too large"
+			    : "not hex, base32, base45 or base64 of a seal");
+		goto out;
+	}
+	rc = vds_decode(bytes, blen, out, why, sizeof(why));
+	if (rc != SA_OK) {
+		fprintf(stderr, "sealauth: seal malformed: %s\n",
+			why[0] ? why : sa_err_str(rc));
+		goto out;
+	}
+	ret = 0;
+out:
+	free(text);
+	free(bytes);
+	return ret;
+}
+
+/* load_pubkey reads a certificate (or a bare public key) from a PEM file. */
+static EVP_PKEY *
+load_pubkey(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	X509 *x = NULL;
+	EVP_PKEY *k = NULL;
+
+	if (f == NULL)
+		return NULL;
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	if (x != NULL) {
+		k = X509_get_pubkey(x);
+		X509_free(x);
+	} else {
+		rewind(f);
+		k = PEM_read_PUBKEY(f, NULL, NULL, NULL);
+	}
+	fclose(f);
+	return k;
+}
+
+int
+cmd_vds(int argc, char **argv)
+{
+	struct cli cli;
+	struct vds *v = NULL;
+	EVP_PKEY *pub = NULL;
+	const char *cert = NULL, *what;
+	int bad = 0, ret = 2;
+
+	if (cli_parse(&cli, argc, argv) != 0)
+		return 2;
+	if (cli.help) {
+		vds_usage(stdout);
+		ret = 0;
+		goto out;
+	}
+	cert = cli_value(&cli, "cert", &bad);
+	if (bad || cli.argc != 2) {
+		vds_usage(stderr);
+		goto out;
+	}
+	what = cli.argv[0];
+	if (strcmp(what, "inspect") == 0 && cert == NULL) {
+		json_t *j;
+		char *s;
+		if ((ret = load_seal(cli.argv[1], &v)) != 0)
+			goto out;
+		ret = 1;
+		j = vds_to_json(v);
+		s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER)
+		      : NULL;
+		json_decref(j);
+		if (s == NULL) {
+			fprintf(stderr, "sealauth: out of memory\n");
+			goto out;
+		}
+		printf("%s\n", s);
+		free(s);
+		ret = 0;
+	} else if (strcmp(what, "verify") == 0 && cert != NULL) {
+		pub = load_pubkey(cert);
+		if (pub == NULL) {
+			fprintf(stderr,
+				"sealauth: cannot read a certificate "
+				"or public key from %s\n",
+				cert);
+			goto out;
+		}
+		if ((ret = load_seal(cli.argv[1], &v)) != 0)
+			goto out;
+		if (vds_verify_signature(v, pub) == SA_OK) {
+			printf("signature valid\n");
+			ret = 0;
+		} else {
+			size_t len;
+			if (vds_signature(v, &len) == NULL)
+				fprintf(stderr, "sealauth: the seal carries no "
+						"signature\n");
+			printf("signature INVALID\n");
+			ret = 1;
+		}
+	} else {
+		vds_usage(stderr);
+	}
+out:
+	EVP_PKEY_free(pub);
+	vds_free(v);
+	cli_free(&cli);
+	return ret;
+}

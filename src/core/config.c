@@ -1,0 +1,440 @@
+/*
+ * config.c - the settings table and its loaders.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "core/util.h"
+
+enum setting_type { SET_STR, SET_SECRET, SET_LONG };
+
+struct setting {
+	const char *name;   /* environment variable and config-file key */
+	const char *option; /* long option of `sealauth serve`, or NULL */
+	enum setting_type type;
+	size_t offset;
+	const char *def;
+	long min, max; /* for SET_LONG */
+	const char *help;
+};
+
+#define S(n, o, f, d, h)                                                       \
+	{                                                                      \
+		n, o, SET_STR, offsetof(struct config, f), d, 0, 0, h          \
+	}
+#define K(n, o, f, h)                                                          \
+	{                                                                      \
+		n, o, SET_SECRET, offsetof(struct config, f), "", 0, 0, h      \
+	}
+#define L(n, o, f, d, lo, hi, h)                                               \
+	{                                                                      \
+		n, o, SET_LONG, offsetof(struct config, f), d, lo, hi, h       \
+	}
+
+static const struct setting settings[] = {
+    S("SEALAUTH_LISTEN", "listen", listen, "127.0.0.1:8080",
+      "address and port to listen on (IPv6 as [::1]:8080)"),
+    S("SEALAUTH_DATA_DIR", "data-dir", data_dir, "./sealauth-data",
+      "directory for everything the embedded default writes"),
+    S("SEALAUTH_CONFIG", "config", config_file, "",
+      "optional config file of KEY = value lines"),
+    S("SEALAUTH_PUBLIC_URL", "public-url", public_url, "",
+      "external base URL (JWT issuer); empty: http://LISTEN"),
+    S("DATABASE_URL", "database-url", database_url, "",
+      "durable store: sqlite:///path or postgres://...; empty: "
+      "DATA_DIR/sealauth.db"),
+    S("REDIS_URL", "redis-url", redis_url, "",
+      "ephemeral store: redis://[:password@]host[:port][/db][?prefix=P]; "
+      "empty: in-process"),
+    S("SERVER_PRIVATE_KEY_PATH", "key", server_private_key_path, "",
+      "ECDSA P-256 signing key (PEM); empty: DATA_DIR/keys, generated"),
+    K("OTP_SECRET_MASTER", NULL, otp_secret_master,
+      "OTP master secret (>= 16 bytes); empty: generated into DATA_DIR"),
+    S("FCM_SERVICE_ACCOUNT_PATH", NULL, fcm_service_account_path, "",
+      "Firebase service-account JSON for FCM HTTP v1 push"),
+    S("SEALAUTH_CORS_ORIGINS", "cors-origins", cors_origins, "",
+      "comma-separated origins allowed by CORS (never *)"),
+    S("SEALAUTH_WS_ORIGINS", NULL, ws_origins, "",
+      "comma-separated origins allowed to open WebSockets; empty: the "
+      "public URL and the CORS origins"),
+    S("SEALAUTH_TRUSTED_PROXIES", "trusted-proxies", trusted_proxies, "",
+      "comma-separated proxy IPs or CIDRs whose X-Forwarded-For is used"),
+    S("SEALAUTH_RATE_LIMITS", "rate-limits", rate_limits, "",
+      "per-class limits, e.g. initiate=10/60,enroll=5/3600 (count/seconds)"),
+    S("SEALAUTH_LOG_LEVEL", "log-level", log_level, "info",
+      "debug, info, warn, error or off"),
+    S("SEALAUTH_TRUST_DIR", "trust-dir", trust_dir, "",
+      "trust environment directory; empty: DATA_DIR/trust"),
+    S("SEALAUTH_SERVICES_FILE", "services", services_file, "",
+      "relying parties, a JSON file (docs/api.md); empty: the demo service"),
+    S("SEALAUTH_PUSH_MODE", "push-mode", push_mode, "auto",
+      "auto (FCM and UnifiedPush), log (print, send nothing) or none "
+      "(benchmarks)"),
+    S("SEALAUTH_FCM_TOKEN_URL", NULL, fcm_token_url, "",
+      "OAuth2 token URL; empty: the service account's token_uri"),
+    S("SEALAUTH_FCM_SEND_URL", NULL, fcm_send_url, "https://fcm.googleapis.com",
+      "FCM HTTP v1 API base URL"),
+    L("SEALAUTH_PUSH_ALLOW_PRIVATE", NULL, push_allow_private, "-1", -1, 1,
+      "1 lets devices use loopback and private push endpoints (plain http "
+      "on loopback too; development only), 0 refuses them, -1: allowed "
+      "only while the demo trust environment is in use"),
+    L("SEALAUTH_PUSH_WORKERS", NULL, push_workers, "2", 1, 64,
+      "threads sending push messages"),
+    S("SEALAUTH_TRUST_GOVERNANCE_URL", "trust-governance-url",
+      trust_governance_url, "",
+      "governance list URL (https:// or file://); empty: the demo "
+      "environment in the trust directory"),
+    S("SEALAUTH_TRUST_GOVERNANCE_CERT", "trust-governance-cert",
+      trust_governance_cert, "",
+      "pinned governance certificate (PEM path); required with a "
+      "governance URL"),
+    S("SEALAUTH_TRUST_CA_FILE", NULL, trust_ca_file, "",
+      "PEM bundle of the CAs trusted for https:// trust list URLs; empty: "
+      "the system store"),
+    S("SEALAUTH_WEB_DIR", "web-dir", web_dir, "",
+      "directory of the login page's files (index.html, app.js, style.css), "
+      "read once at the first request; empty: the web/ directory of the "
+      "source tree the binary was built from"),
+    L("SEALAUTH_TRUST_TTL", NULL, trust_ttl, "3600", 60, 86400,
+      "seconds between trust list refreshes"),
+    L("SEALAUTH_TRUST_MAX_LIST_BYTES", NULL, trust_max_list_bytes, "4194304",
+      4096, 4194304, "largest trust list, VRL or CRL fetched, bytes"),
+    L("SEALAUTH_TRUST_FETCH_TIMEOUT", NULL, trust_fetch_timeout_ms, "10000",
+      100, 120000, "timeout of one trust list fetch, milliseconds"),
+    L("SEALAUTH_THREADS", "threads", threads, "0", 0, 256,
+      "HTTP worker threads; 0: four per core (writes other than logins wait "
+      "for their audit commit)"),
+    L("SEALAUTH_CONNECTION_LIMIT", NULL, connection_limit, "20000", 16, 1000000,
+      "maximum concurrent HTTP connections"),
+    L("SEALAUTH_CONNECTION_MEMORY", NULL, connection_memory, "8192", 4096,
+      1048576,
+      "bytes of header memory per HTTP connection; upgraded WebSockets keep "
+      "it, so it sets most of their cost (4096: about 16.8 KB per idle "
+      "socket, but header blocks over about 3 KB are refused)"),
+    L("SEALAUTH_CONNECTION_TIMEOUT", NULL, connection_timeout, "30", 1, 3600,
+      "seconds an idle HTTP connection is kept"),
+    L("SEALAUTH_BODY_LIMIT", NULL, body_limit, "65536", 1024, 16777216,
+      "maximum request body in bytes"),
+    L("SEALAUTH_WS_IDLE_TIMEOUT", NULL, ws_idle_timeout, "60", 5, 86400,
+      "seconds of WebSocket silence before a ping, twice that before close"),
+    L("SEALAUTH_WS_MAX_MESSAGE", NULL, ws_max_message, "4096", 128, 1048576,
+      "largest WebSocket message accepted from a client, bytes"),
+    L("SEALAUTH_WS_MAX_CONNECTIONS", NULL, ws_max_connections, "100000", 1,
+      10000000, "maximum concurrent WebSocket connections"),
+    L("SEALAUTH_AUDIT_BATCH_MAX", NULL, audit_batch_max, "512", 1, 65536,
+      "audit rows written per group commit at most"),
+    L("SEALAUTH_AUDIT_COMMIT_GAP_US", NULL, audit_commit_gap_us, "1000", 0,
+      100000,
+      "least microseconds between audit commits under load; events of the "
+      "gap share one fsync (0: commit at once)"),
+    L("SEALAUTH_SESSION_TTL", NULL, session_ttl, "120", 10, 3600,
+      "login session and OTP lifetime, seconds"),
+    L("SEALAUTH_JWT_TTL", NULL, jwt_ttl, "300", 30, 86400,
+      "lifetime of issued JWTs, seconds"),
+    L("SEALAUTH_KEY_PUBLISH_DELAY", "publish-delay", key_publish_delay, "600",
+      0, 2592000,
+      "seconds a rotated-in signing key is published before it signs "
+      "(longer than the JWKS cache time, 300 s)"),
+    L("SEALAUTH_HSTS_MAX_AGE", NULL, hsts_max_age, "63072000", 0, 126144000,
+      "Strict-Transport-Security max-age; 0 leaves the header out"),
+    L("SEALAUTH_TEST_ROUTES", NULL, test_routes, "0", 0, 1,
+      "1 enables /test/* routes used by the test suite; never in production"),
+};
+
+static char **
+str_field(struct config *cfg, const struct setting *s)
+{
+	return (char **)((char *)cfg + s->offset);
+}
+
+static long *
+long_field(struct config *cfg, const struct setting *s)
+{
+	return (long *)((char *)cfg + s->offset);
+}
+
+static const struct setting *
+setting_by_name(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_LEN(settings); i++)
+		if (strcmp(settings[i].name, name) == 0)
+			return &settings[i];
+	return NULL;
+}
+
+static void
+free_str(const struct setting *s, char **p)
+{
+	if (*p != NULL && s->type == SET_SECRET)
+		OPENSSL_cleanse(*p, strlen(*p));
+	free(*p);
+	*p = NULL;
+}
+
+static enum sa_err
+apply(struct config *cfg, const struct setting *s, const char *value, FILE *err)
+{
+	char *end = NULL;
+	long v;
+
+	if (s->type == SET_LONG) {
+		errno = 0;
+		v = strtol(value, &end, 10);
+		if (errno != 0 || end == value || *end != '\0' || v < s->min ||
+		    v > s->max) {
+			if (err != NULL)
+				fprintf(err,
+					"sealauth: %s: \"%s\" is not a whole "
+					"number from %ld to %ld\n",
+					s->name, value, s->min, s->max);
+			return SA_ERR_CONFIG;
+		}
+		*long_field(cfg, s) = v;
+		return SA_OK;
+	}
+	char *copy = strdup(value);
+	if (copy == NULL)
+		return SA_ERR_NOMEM;
+	free_str(s, str_field(cfg, s));
+	*str_field(cfg, s) = copy;
+	return SA_OK;
+}
+
+enum sa_err
+config_defaults(struct config *cfg)
+{
+	enum sa_err rc;
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < ARRAY_LEN(settings); i++)
+		if ((rc = apply(cfg, &settings[i], settings[i].def, NULL)) !=
+		    SA_OK)
+			return rc;
+	return SA_OK;
+}
+
+enum sa_err
+config_set(struct config *cfg, const char *name, const char *value, FILE *err)
+{
+	const struct setting *s = setting_by_name(name);
+
+	if (s == NULL) {
+		if (err != NULL)
+			fprintf(err, "sealauth: unknown setting %s\n", name);
+		return SA_ERR_CONFIG;
+	}
+	return apply(cfg, s, value, err);
+}
+
+enum sa_err
+config_set_option(struct config *cfg, const char *opt, const char *value,
+		  FILE *err)
+{
+	for (size_t i = 0; i < ARRAY_LEN(settings); i++)
+		if (settings[i].option != NULL &&
+		    strcmp(settings[i].option, opt) == 0)
+			return apply(cfg, &settings[i], value, err);
+	return SA_ERR_NOT_FOUND;
+}
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/*
+ * load_file reads KEY = value lines. Values may be wrapped in double quotes.
+ * An unknown key is an error, so a typo never silently falls back to a
+ * default.
+ */
+static enum sa_err
+load_file(struct config *cfg, const char *path, FILE *err)
+{
+	unsigned char *text = NULL;
+	size_t len;
+	enum sa_err rc;
+	char *line, *save = NULL;
+	int lineno = 0;
+
+	rc = read_file(path, 1 << 20, &text, &len);
+	if (rc != SA_OK) {
+		if (err != NULL)
+			fprintf(err, "sealauth: cannot read config file %s\n",
+				path);
+		return SA_ERR_CONFIG;
+	}
+	for (line = strtok_r((char *)text, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *eq, *key, *val;
+		lineno++;
+		line = trim(line);
+		if (*line == '\0' || *line == '#')
+			continue;
+		eq = strchr(line, '=');
+		if (eq == NULL) {
+			if (err != NULL)
+				fprintf(
+				    err,
+				    "sealauth: %s:%d: expected KEY = value\n",
+				    path, lineno);
+			rc = SA_ERR_CONFIG;
+			goto out;
+		}
+		*eq = '\0';
+		key = trim(line);
+		val = trim(eq + 1);
+		size_t vl = strlen(val);
+		if (vl >= 2 && val[0] == '"' && val[vl - 1] == '"') {
+			val[vl - 1] = '\0';
+			val++;
+		}
+		if (strcmp(key, "SEALAUTH_CONFIG") == 0)
+			continue;
+		if ((rc = config_set(cfg, key, val, err)) != SA_OK) {
+			if (err != NULL)
+				fprintf(err, "sealauth: in %s line %d\n", path,
+					lineno);
+			goto out;
+		}
+	}
+	rc = SA_OK;
+out:
+	OPENSSL_cleanse(text, len);
+	free(text);
+	return rc;
+}
+
+enum sa_err
+config_load(struct config *cfg, FILE *err)
+{
+	const char *file = getenv("SEALAUTH_CONFIG");
+	enum sa_err rc;
+
+	if (file == NULL || *file == '\0')
+		file = cfg->config_file;
+	if (file != NULL && *file != '\0') {
+		char *copy = strdup(file);
+		if (copy == NULL)
+			return SA_ERR_NOMEM;
+		rc = load_file(cfg, copy, err);
+		free(copy);
+		if (rc != SA_OK)
+			return rc;
+	}
+	for (size_t i = 0; i < ARRAY_LEN(settings); i++) {
+		const char *v = getenv(settings[i].name);
+		if (v != NULL &&
+		    (rc = apply(cfg, &settings[i], v, err)) != SA_OK)
+			return rc;
+	}
+	if (log_parse_level(cfg->log_level) < 0) {
+		if (err != NULL)
+			fprintf(err,
+				"sealauth: SEALAUTH_LOG_LEVEL: \"%s\" is not "
+				"debug, info, warn, error or off\n",
+				cfg->log_level);
+		return SA_ERR_CONFIG;
+	}
+	return SA_OK;
+}
+
+/* derive sets an empty field to prefix ‖ a ‖ suffix. */
+static enum sa_err
+derive(char **field, const char *prefix, const char *a, const char *suffix)
+{
+	char *v = NULL;
+
+	if (*field != NULL && **field != '\0')
+		return SA_OK;
+	if (asprintf(&v, "%s%s%s", prefix, a, suffix) < 0)
+		return SA_ERR_NOMEM;
+	free(*field);
+	*field = v;
+	return SA_OK;
+}
+
+enum sa_err
+config_resolve(struct config *cfg, FILE *err)
+{
+	enum sa_err rc;
+	const char *colon = strrchr(cfg->listen, ':');
+
+	if (colon == NULL || colon == cfg->listen || colon[1] == '\0') {
+		if (err != NULL)
+			fprintf(err,
+				"sealauth: SEALAUTH_LISTEN: \"%s\" is not "
+				"HOST:PORT\n",
+				cfg->listen);
+		return SA_ERR_CONFIG;
+	}
+	if (cfg->data_dir[0] == '\0') {
+		if (err != NULL)
+			fprintf(err, "sealauth: SEALAUTH_DATA_DIR is empty\n");
+		return SA_ERR_CONFIG;
+	}
+	if ((rc = derive(&cfg->database_url, "sqlite://", cfg->data_dir,
+			 "/sealauth.db")) != SA_OK ||
+	    (rc = derive(&cfg->trust_dir, "", cfg->data_dir, "/trust")) !=
+		SA_OK ||
+	    (rc = derive(&cfg->public_url, "http://", cfg->listen, "")) !=
+		SA_OK ||
+	    (rc = derive(&cfg->web_dir, "", SEALAUTH_SOURCE_DIR, "/web")) !=
+		SA_OK)
+		return rc;
+	return SA_OK;
+}
+
+void
+config_print_help(FILE *out)
+{
+	for (size_t i = 0; i < ARRAY_LEN(settings); i++) {
+		const struct setting *s = &settings[i];
+		char opt[64] = "";
+		if (s->option != NULL)
+			snprintf(opt, sizeof(opt), "--%s", s->option);
+		fprintf(out, "  %-22s %-28s %s", opt, s->name, s->help);
+		if (s->type != SET_SECRET && s->def[0] != '\0')
+			fprintf(out, " [%s]", s->def);
+		fputc('\n', out);
+	}
+}
+
+void
+config_print_markdown(FILE *out)
+{
+	fprintf(out, "| variable / file key | option | default | meaning |\n");
+	fprintf(out, "|---|---|---|---|\n");
+	for (size_t i = 0; i < ARRAY_LEN(settings); i++) {
+		const struct setting *s = &settings[i];
+		fprintf(out, "| `%s` | %s%s%s | %s%s%s | %s |\n", s->name,
+			s->option ? "`--" : "", s->option ? s->option : "",
+			s->option ? "`" : "", s->def[0] ? "`" : "",
+			s->def[0] ? s->def : "(empty)", s->def[0] ? "`" : "",
+			s->help);
+	}
+}
+
+void
+config_free(struct config *cfg)
+{
+	for (size_t i = 0; i < ARRAY_LEN(settings); i++)
+		if (settings[i].type != SET_LONG)
+			free_str(&settings[i], str_field(cfg, &settings[i]));
+}

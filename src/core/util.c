@@ -1,0 +1,568 @@
+/*
+ * util.c - encodings, randomness, time and buffers.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "core/util.h"
+
+void
+buf_init(struct buf *b, size_t max)
+{
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+	b->max = max;
+}
+
+enum sa_err
+buf_append(struct buf *b, const void *p, size_t n)
+{
+	size_t need, cap;
+	unsigned char *d;
+
+	if (n > b->max || b->len > b->max - n)
+		return SA_ERR_BODY_TOO_LARGE;
+	need = b->len + n + 1;
+	if (need > b->cap) {
+		cap = b->cap ? b->cap : 256;
+		while (cap < need)
+			cap *= 2;
+		if (cap > b->max + 1)
+			cap = b->max + 1;
+		d = realloc(b->data, cap);
+		if (d == NULL)
+			return SA_ERR_NOMEM;
+		b->data = d;
+		b->cap = cap;
+	}
+	if (n > 0)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return SA_OK;
+}
+
+void
+buf_free(struct buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+void
+buf_free_secret(struct buf *b)
+{
+	if (b->data != NULL)
+		OPENSSL_cleanse(b->data, b->cap);
+	buf_free(b);
+}
+
+static const char b64_std[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char b64_url[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static char *
+b64_encode_with(const unsigned char *in, size_t n, const char *alpha, int pad)
+{
+	size_t outlen = 4 * ((n + 2) / 3) + 1, j = 0;
+	char *out;
+
+	if (n > SIZE_MAX / 2)
+		return NULL;
+	out = malloc(outlen);
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16;
+		size_t rem = n - i;
+		if (rem > 1)
+			v |= (uint32_t)in[i + 1] << 8;
+		if (rem > 2)
+			v |= in[i + 2];
+		out[j++] = alpha[(v >> 18) & 63];
+		out[j++] = alpha[(v >> 12) & 63];
+		if (rem > 1)
+			out[j++] = alpha[(v >> 6) & 63];
+		else if (pad)
+			out[j++] = '=';
+		if (rem > 2)
+			out[j++] = alpha[v & 63];
+		else if (pad)
+			out[j++] = '=';
+	}
+	out[j] = '\0';
+	return out;
+}
+
+char *
+b64_encode(const unsigned char *in, size_t n)
+{
+	return b64_encode_with(in, n, b64_std, 1);
+}
+
+char *
+b64url_encode(const unsigned char *in, size_t n)
+{
+	return b64_encode_with(in, n, b64_url, 0);
+}
+
+char *
+hex_encode(const unsigned char *in, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	char *out;
+
+	if (n > SIZE_MAX / 2 - 1)
+		return NULL;
+	out = malloc(2 * n + 1);
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+	return out;
+}
+
+static int
+b64_value(char c, int url)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (!url && c == '+')
+		return 62;
+	if (!url && c == '/')
+		return 63;
+	if (url && c == '-')
+		return 62;
+	if (url && c == '_')
+		return 63;
+	return -1;
+}
+
+/*
+ * b64_decode_with decodes base64 strictly: only alphabet characters, padding
+ * only at the end (and only where the alphabet allows it), no bits left over.
+ */
+static enum sa_err
+b64_decode_with(const char *in, size_t n, size_t maxin, int url,
+		unsigned char **out, size_t *outlen)
+{
+	unsigned char *o = NULL;
+	size_t j = 0, pad = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+	enum sa_err rc = SA_ERR_BAD_REQUEST;
+
+	if (n > maxin)
+		return SA_ERR_BODY_TOO_LARGE;
+	while (!url && n > 0 && in[n - 1] == '=' && pad < 2) {
+		n--;
+		pad++;
+	}
+	if (n % 4 == 1 || (pad > 0 && (n + pad) % 4 != 0))
+		return SA_ERR_BAD_REQUEST;
+	o = malloc(n * 3 / 4 + 1);
+	if (o == NULL)
+		return SA_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		int v = b64_value(in[i], url);
+		if (v < 0)
+			goto out;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			o[j++] = (unsigned char)(acc >> bits);
+		}
+	}
+	/* Leftover bits must be zero, so each input has one encoding. */
+	if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
+		goto out;
+	*out = o;
+	*outlen = j;
+	o = NULL;
+	rc = SA_OK;
+out:
+	free(o);
+	return rc;
+}
+
+enum sa_err
+b64_decode(const char *in, size_t n, size_t maxin, unsigned char **out,
+	   size_t *outlen)
+{
+	return b64_decode_with(in, n, maxin, 0, out, outlen);
+}
+
+enum sa_err
+b64url_decode(const char *in, size_t n, size_t maxin, unsigned char **out,
+	      size_t *outlen)
+{
+	return b64_decode_with(in, n, maxin, 1, out, outlen);
+}
+
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+enum sa_err
+hex_decode(const char *in, size_t n, size_t maxin, unsigned char **out,
+	   size_t *outlen)
+{
+	unsigned char *o;
+
+	if (n > maxin)
+		return SA_ERR_BODY_TOO_LARGE;
+	if (n % 2 != 0)
+		return SA_ERR_BAD_REQUEST;
+	o = malloc(n / 2 + 1);
+	if (o == NULL)
+		return SA_ERR_NOMEM;
+	for (size_t i = 0; i < n; i += 2) {
+		int hi = hex_value(in[i]), lo = hex_value(in[i + 1]);
+		if (hi < 0 || lo < 0) {
+			free(o);
+			return SA_ERR_BAD_REQUEST;
+		}
+		o[i / 2] = (unsigned char)(hi << 4 | lo);
+	}
+	*out = o;
+	*outlen = n / 2;
+	return SA_OK;
+}
+
+enum sa_err
+rand_bytes(void *buf, size_t n)
+{
+	if (n > INT_MAX || RAND_bytes(buf, (int)n) != 1)
+		return SA_ERR_INTERNAL;
+	return SA_OK;
+}
+
+/* splitmix64: a fast generator with full 64-bit state mixing. */
+static uint64_t
+splitmix64(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+void
+request_id(char out[17])
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	static _Thread_local uint64_t state;
+	static _Thread_local int seeded;
+	uint64_t a, b;
+
+	if (!seeded) {
+		if (rand_bytes(&state, sizeof(state)) != SA_OK)
+			state = (uint64_t)now_mono_ms() ^
+				(uint64_t)(uintptr_t)&state;
+		seeded = 1;
+	}
+	a = splitmix64(&state);
+	b = splitmix64(&state);
+	for (int i = 0; i < 8; i++) {
+		out[i] = b64[(a >> (6 * i)) & 63];
+		out[8 + i] = b64[(b >> (6 * i)) & 63];
+	}
+	out[16] = '\0';
+}
+
+uint64_t
+fnv1a(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+int
+ct_equal(const void *a, const void *b, size_t n)
+{
+	return CRYPTO_memcmp(a, b, n) == 0;
+}
+
+int64_t
+now_unix(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+uint64_t
+now_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t
+now_mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void
+cond_init_mono(pthread_cond_t *cv)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+struct timespec
+mono_at_us(uint64_t us)
+{
+	struct timespec ts = {(time_t)(us / 1000000u),
+			      (long)(us % 1000000u) * 1000L};
+
+	return ts;
+}
+
+struct timespec
+mono_deadline_ms(uint64_t ms)
+{
+	return mono_at_us(now_mono_us() + ms * 1000u);
+}
+
+void
+iso8601_utc(int64_t t, char out[21])
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	gmtime_r(&tt, &tm);
+	if (strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		out[0] = '\0';
+}
+
+void
+sha256(const void *in, size_t n, unsigned char out[32])
+{
+	unsigned int len = 32;
+	EVP_Digest(in, n, out, &len, EVP_sha256(), NULL);
+}
+
+enum sa_err
+read_file(const char *path, size_t max, unsigned char **out, size_t *outlen)
+{
+	struct buf b;
+	unsigned char chunk[8192];
+	enum sa_err rc = SA_ERR_IO;
+	struct stat st;
+	int fd;
+
+	buf_init(&b, max);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return SA_ERR_IO;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		goto out;
+	for (;;) {
+		ssize_t r = read(fd, chunk, sizeof(chunk));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			goto out;
+		if (r == 0)
+			break;
+		if ((rc = buf_append(&b, chunk, (size_t)r)) != SA_OK)
+			goto out;
+		rc = SA_ERR_IO;
+	}
+	if (b.data == NULL && (rc = buf_append(&b, "", 0)) != SA_OK)
+		goto out;
+	*out = b.data;
+	*outlen = b.len;
+	b.data = NULL;
+	rc = SA_OK;
+out:
+	OPENSSL_cleanse(chunk, sizeof(chunk));
+	buf_free_secret(&b);
+	close(fd);
+	return rc;
+}
+
+enum sa_err
+write_file_atomic(const char *path, const void *data, size_t n,
+		  unsigned int mode)
+{
+	char tmp[PATH_MAX];
+	const unsigned char *p = data;
+	enum sa_err rc = SA_ERR_IO;
+	int fd;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >=
+	    (int)sizeof(tmp))
+		return SA_ERR_IO;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return SA_ERR_IO;
+	if (fchmod(fd, mode) != 0)
+		goto out;
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			goto out;
+		p += w;
+		n -= (size_t)w;
+	}
+	if (fsync(fd) != 0)
+		goto out;
+	if (close(fd) != 0) {
+		fd = -1;
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0)
+		goto out;
+	rc = SA_OK;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc != SA_OK)
+		unlink(tmp);
+	return rc;
+}
+
+enum sa_err
+mkdir_p(const char *path, unsigned int mode)
+{
+	char tmp[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(tmp))
+		return SA_ERR_IO;
+	memcpy(tmp, path, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (tmp[i] != '/' && tmp[i] != '\0')
+			continue;
+		char c = tmp[i];
+		tmp[i] = '\0';
+		if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+			return SA_ERR_IO;
+		tmp[i] = c;
+	}
+	return SA_OK;
+}
+
+size_t
+utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
+{
+	uint32_t c;
+	size_t len;
+
+	if (n == 0)
+		return 0;
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	}
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		len = 2;
+		c = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		c = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		c = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = (c << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
+	    c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return len;
+}
+
+int
+utf8_valid(const void *s, size_t n, unsigned int flags)
+{
+	const unsigned char *p = s;
+	uint32_t cp;
+
+	while (n > 0) {
+		size_t k = utf8_next(p, n, &cp);
+		if (k == 0)
+			return 0;
+		if ((flags & UTF8_NO_C0) && (cp < 0x20 || cp == 0x7f))
+			return 0;
+		if ((flags & UTF8_NO_C1) && cp >= 0x80 && cp < 0xa0)
+			return 0;
+		p += k;
+		n -= k;
+	}
+	return 1;
+}
+
+void
+why_set(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || whylen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
+
+int
+str_has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}

@@ -1,0 +1,135 @@
+/*
+ * util.h - small helpers shared by every module: encodings, randomness,
+ * time, constant-time comparison and a bounded growable buffer.
+ */
+#ifndef SEALAUTH_UTIL_H
+#define SEALAUTH_UTIL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "core/errors.h"
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * A growable byte buffer with a hard maximum (after curl's dynbuf). The data
+ * is always NUL-terminated for convenience; len does not count the NUL.
+ */
+struct buf {
+	unsigned char *data;
+	size_t len;
+	size_t cap;
+	size_t max; /* appends past this fail with SA_ERR_BODY_TOO_LARGE */
+};
+
+/* buf_init prepares an empty buffer that may hold at most max bytes. */
+void buf_init(struct buf *b, size_t max);
+/* buf_append copies n bytes to the end of the buffer. */
+enum sa_err buf_append(struct buf *b, const void *p, size_t n);
+/* buf_free releases the memory; the buffer may be reused after buf_init. */
+void buf_free(struct buf *b);
+/* buf_free_secret wipes the contents, then frees. */
+void buf_free_secret(struct buf *b);
+
+/*
+ * Encoders write a NUL-terminated string into a newly allocated buffer that
+ * the caller frees; they return NULL only when out of memory.
+ */
+char *b64_encode(const unsigned char *in, size_t n);
+char *b64url_encode(const unsigned char *in, size_t n); /* no padding */
+char *hex_encode(const unsigned char *in, size_t n);	/* lowercase */
+
+/*
+ * Decoders allocate *out (caller frees) and set *outlen on success. Input is
+ * bounded by maxin characters; whitespace is refused.
+ * b64_decode accepts the standard alphabet with or without padding;
+ * b64url_decode the URL-safe one without padding.
+ */
+enum sa_err b64_decode(const char *in, size_t n, size_t maxin,
+		       unsigned char **out, size_t *outlen);
+enum sa_err b64url_decode(const char *in, size_t n, size_t maxin,
+			  unsigned char **out, size_t *outlen);
+enum sa_err hex_decode(const char *in, size_t n, size_t maxin,
+		       unsigned char **out, size_t *outlen);
+
+/* rand_bytes fills buf with cryptographically secure random bytes. */
+enum sa_err rand_bytes(void *buf, size_t n);
+
+/*
+ * request_id writes a fresh 16-character base64url identifier for log
+ * correlation: unpredictable to clients but not a secret, so it comes from a
+ * per-thread generator seeded once from rand_bytes rather than from the
+ * DRBG (which costs a system call per draw).
+ */
+void request_id(char out[17]);
+
+/*
+ * fnv1a hashes a string with 64-bit FNV-1a: fast, not keyed, so only for
+ * tables where a crafted collision costs a slower lookup, not more memory.
+ */
+uint64_t fnv1a(const char *s);
+
+/* ct_equal compares two byte strings in time that depends only on n. */
+int ct_equal(const void *a, const void *b, size_t n);
+
+/* now_unix is the wall clock in seconds; now_mono_ms and now_mono_us a
+ * monotonic clock. */
+int64_t now_unix(void);
+uint64_t now_mono_ms(void);
+uint64_t now_mono_us(void);
+
+/*
+ * Timed waits on the monotonic clock, so a change of the wall clock cannot
+ * stretch or cut them: cond_init_mono makes a condition variable that
+ * measures its timeouts on it; mono_at_us turns a monotonic time in
+ * microseconds into the deadline pthread_cond_timedwait takes, and
+ * mono_deadline_ms gives the deadline ms from now.
+ */
+void cond_init_mono(pthread_cond_t *cv);
+struct timespec mono_at_us(uint64_t us);
+struct timespec mono_deadline_ms(uint64_t ms);
+
+/* iso8601_utc writes "YYYY-MM-DDTHH:MM:SSZ" (21 bytes with NUL). */
+void iso8601_utc(int64_t t, char out[21]);
+
+/* sha256 writes the 32-byte digest of n bytes. */
+void sha256(const void *in, size_t n, unsigned char out[32]);
+
+/*
+ * read_file reads a whole regular file of at most max bytes into a new
+ * NUL-terminated buffer (caller frees). write_file_atomic writes data to a
+ * temporary file beside path with the given mode, fsyncs it and renames it
+ * over path.
+ */
+enum sa_err read_file(const char *path, size_t max, unsigned char **out,
+		      size_t *outlen);
+enum sa_err write_file_atomic(const char *path, const void *data, size_t n,
+			      unsigned int mode);
+
+/* mkdir_p creates a directory and its parents with the given mode. */
+enum sa_err mkdir_p(const char *path, unsigned int mode);
+
+/*
+ * utf8_next decodes the character at s (n bytes available) into *cp and
+ * returns its length, or 0 if the bytes are not well-formed UTF-8 (an
+ * overlong form, a surrogate, a value past U+10FFFF, a truncated sequence).
+ */
+size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp);
+
+#define UTF8_NO_C0 0x1 /* also refuse U+0000..U+001F and U+007F */
+#define UTF8_NO_C1 0x2 /* also refuse U+0080..U+009F */
+
+/* utf8_valid tells whether n bytes are well-formed UTF-8 under flags. */
+int utf8_valid(const void *s, size_t n, unsigned int flags);
+
+/* why_set formats a reason into why (whylen bytes); nothing if why is NULL. */
+void why_set(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* str_has_prefix tells whether s starts with prefix. */
+int str_has_prefix(const char *s, const char *prefix);
+
+#endif

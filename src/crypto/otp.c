@@ -1,0 +1,139 @@
+/*
+ * otp.c - login codes and WebSocket tokens, HMAC-SHA256 over OpenSSL.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "crypto/otp.h"
+#include "core/util.h"
+
+/* The HMAC implementation is fetched once: fetching is costly and the
+ * object is shared safely between threads (each use has its own context). */
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+static EVP_MAC *hmac_impl;
+
+static void
+hmac_fetch(void)
+{
+	hmac_impl = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
+/* hmac_parts computes HMAC-SHA256 over parts joined by single 0x00 bytes. */
+static enum sa_err
+hmac_parts(const unsigned char *secret, size_t secret_len,
+	   const char *const *parts, size_t nparts, unsigned char mac[32])
+{
+	EVP_MAC_CTX *ctx = NULL;
+	OSSL_PARAM params[2];
+	size_t maclen = 0;
+	enum sa_err rc = SA_ERR_INTERNAL;
+	static const unsigned char zero = 0;
+
+	pthread_once(&hmac_once, hmac_fetch);
+	if (hmac_impl == NULL || (ctx = EVP_MAC_CTX_new(hmac_impl)) == NULL)
+		goto out;
+	params[0] =
+	    OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if (EVP_MAC_init(ctx, secret, secret_len, params) != 1)
+		goto out;
+	for (size_t i = 0; i < nparts; i++) {
+		if (i > 0 && EVP_MAC_update(ctx, &zero, 1) != 1)
+			goto out;
+		if (EVP_MAC_update(ctx, (const unsigned char *)parts[i],
+				   strlen(parts[i])) != 1)
+			goto out;
+	}
+	if (EVP_MAC_final(ctx, mac, &maclen, 32) != 1 || maclen != 32)
+		goto out;
+	rc = SA_OK;
+out:
+	EVP_MAC_CTX_free(ctx);
+	return rc;
+}
+
+enum sa_err
+otp_derive(const unsigned char *secret, size_t secret_len,
+	   const char *session_id, const char *token_id, int64_t issued_at,
+	   char out[OTP_DIGITS + 1])
+{
+	unsigned char mac[32];
+	char when[24];
+	const char *parts[4];
+	uint32_t v;
+	unsigned int off;
+	enum sa_err rc;
+
+	if (secret_len < OTP_SECRET_MIN || secret_len > OTP_SECRET_MAX)
+		return SA_ERR_CONFIG;
+	snprintf(when, sizeof(when), "%lld", (long long)issued_at);
+	parts[0] = "sealauth-otp-v1";
+	parts[1] = session_id;
+	parts[2] = token_id;
+	parts[3] = when;
+	if ((rc = hmac_parts(secret, secret_len, parts, 4, mac)) != SA_OK)
+		return rc;
+	off = mac[31] & 0x0f;
+	v = ((uint32_t)(mac[off] & 0x7f) << 24) |
+	    ((uint32_t)mac[off + 1] << 16) | ((uint32_t)mac[off + 2] << 8) |
+	    mac[off + 3];
+	snprintf(out, OTP_DIGITS + 1, "%06u", (unsigned int)(v % 1000000u));
+	OPENSSL_cleanse(mac, sizeof(mac));
+	return SA_OK;
+}
+
+void
+otp_hash(const char *otp, char out[65])
+{
+	unsigned char d[32];
+	static const char hexd[] = "0123456789abcdef";
+
+	sha256(otp, strlen(otp), d);
+	for (size_t i = 0; i < 32; i++) {
+		out[2 * i] = hexd[d[i] >> 4];
+		out[2 * i + 1] = hexd[d[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+enum sa_err
+otp_ws_token(const unsigned char *secret, size_t secret_len,
+	     const char *session_id, const char *random, char out[44])
+{
+	unsigned char mac[32];
+	const char *parts[3] = {"sealauth-ws-v1", session_id, random};
+	char *enc;
+	enum sa_err rc;
+
+	if (secret_len < OTP_SECRET_MIN || secret_len > OTP_SECRET_MAX)
+		return SA_ERR_CONFIG;
+	if ((rc = hmac_parts(secret, secret_len, parts, 3, mac)) != SA_OK)
+		return rc;
+	enc = b64url_encode(mac, sizeof(mac));
+	OPENSSL_cleanse(mac, sizeof(mac));
+	if (enc == NULL)
+		return SA_ERR_NOMEM;
+	memcpy(out, enc, 44); /* 43 characters and the NUL */
+	free(enc);
+	return SA_OK;
+}
+
+int
+otp_ws_token_check(const unsigned char *secret, size_t secret_len,
+		   const char *session_id, const char *random,
+		   const char *token)
+{
+	char want[44];
+
+	if (token == NULL || strlen(token) != 43)
+		return 0;
+	if (otp_ws_token(secret, secret_len, session_id, random, want) != SA_OK)
+		return 0;
+	return ct_equal(want, token, 43);
+}

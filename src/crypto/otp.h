@@ -1,0 +1,45 @@
+/*
+ * otp.h - the login code ("autoPassword") of SPEC §3.2 and the WebSocket
+ * token that lets a browser watch its own session.
+ */
+#ifndef SEALAUTH_OTP_H
+#define SEALAUTH_OTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/errors.h"
+
+#define OTP_SECRET_MIN 16 /* bytes; 32 recommended */
+#define OTP_SECRET_MAX 1024
+#define OTP_DIGITS 6
+
+/*
+ * otp_derive computes the six-digit code:
+ *   HMAC-SHA256(secret, "sealauth-otp-v1" 0x00 sessionId 0x00 tokenId 0x00
+ *               issuedAt as decimal unix seconds)
+ * dynamically truncated as in RFC 4226 §5.3 (offset = mac[31] & 0x0f),
+ * modulo 10^6, zero-padded. It is deterministic: the same inputs give the
+ * same code. A secret shorter than OTP_SECRET_MIN bytes is refused.
+ */
+enum sa_err otp_derive(const unsigned char *secret, size_t secret_len,
+		       const char *session_id, const char *token_id,
+		       int64_t issued_at, char out[OTP_DIGITS + 1]);
+
+/* otp_hash writes the hex SHA-256 of a code: only this is ever stored. */
+void otp_hash(const char *otp, char out[65]);
+
+/*
+ * otp_ws_token computes the token a browser presents to open the session's
+ * WebSocket: base64url(HMAC-SHA256(secret, "sealauth-ws-v1" 0x00 sessionId
+ * 0x00 random)), 43 characters. otp_ws_token_check recomputes it and
+ * compares in constant time.
+ */
+enum sa_err otp_ws_token(const unsigned char *secret, size_t secret_len,
+			 const char *session_id, const char *random,
+			 char out[44]);
+int otp_ws_token_check(const unsigned char *secret, size_t secret_len,
+		       const char *session_id, const char *random,
+		       const char *token);
+
+#endif

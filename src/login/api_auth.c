@@ -1,0 +1,669 @@
+/*
+ * api_auth.c - the X.1280 login (SPEC §3): POST /auth/initiate starts a
+ * session and pushes its code to the phone; POST /auth/verify takes the
+ * phone's signed answer and, on approval, issues the token (SPEC §5).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "login/login.h"
+#include "app/app.h"
+#include "login/claims.h"
+#include "crypto/ecdsa.h"
+#include "crypto/jwt.h"
+#include "crypto/keycache.h"
+#include "crypto/keys.h"
+#include "core/log.h"
+#include "crypto/otp.h"
+#include "push/push.h"
+#include "core/schema.h"
+#include "login/services.h"
+#include "login/session.h"
+#include "login/session_ws.h"
+#include "store/store.h"
+#include "core/util.h"
+
+#define VERIFY_WINDOW 30 /* seconds of clock difference accepted (SPEC §3.5)  \
+			  */
+#define VERIFY_MESSAGE_MAX 4096
+
+static const struct schema_field scope_item =
+    SCHEMA_STRING(NULL, SCHEMA_REQUIRED, 1, 64, SCHEMA_FMT_SCOPE);
+
+static const struct schema_field initiate_fields[] = {
+    SCHEMA_STRING("tokenId", SCHEMA_REQUIRED, 1, ENROLL_TOKEN_MAX,
+		  SCHEMA_FMT_PRINTABLE),
+    SCHEMA_STRING("serviceId", SCHEMA_REQUIRED, 1, SERVICE_ID_MAX,
+		  SCHEMA_FMT_TOKEN),
+    SCHEMA_ARRAY("scopes", SCHEMA_REQUIRED | SCHEMA_UNIQUE, 0,
+		 SERVICE_SCOPES_MAX, &scope_item),
+    SCHEMA_END,
+};
+const struct schema api_initiate_schema = {initiate_fields, NULL};
+
+static const struct schema_field verify_fields[] = {
+    SCHEMA_STRING("sessionId", SCHEMA_REQUIRED, SESSION_ID_LEN, SESSION_ID_LEN,
+		  SCHEMA_FMT_TOKEN),
+    SCHEMA_STRING("tokenId", SCHEMA_REQUIRED, 1, ENROLL_TOKEN_MAX,
+		  SCHEMA_FMT_PRINTABLE),
+    SCHEMA_STRING("otp", SCHEMA_REQUIRED, OTP_DIGITS, OTP_DIGITS,
+		  SCHEMA_FMT_DIGITS),
+    SCHEMA_INTEGER("timestamp", SCHEMA_REQUIRED, 0, 4102444800LL),
+    SCHEMA_ENUM("decision", SCHEMA_REQUIRED, "approve", "reject"),
+    SCHEMA_ARRAY("grantedScopes", SCHEMA_REQUIRED | SCHEMA_UNIQUE, 0,
+		 SERVICE_SCOPES_MAX, &scope_item),
+    SCHEMA_STRING("signature", SCHEMA_REQUIRED, 16, 200, SCHEMA_FMT_BASE64),
+    SCHEMA_END,
+};
+const struct schema api_verify_schema = {verify_fields, NULL};
+
+/* ---- Initiate ------------------------------------------------------------ */
+
+struct push_ctx {
+	struct app *app;
+	char session_id[SESSION_ID_LEN + 1];
+	char token_id[ENROLL_TOKEN_MAX + 1];
+	int64_t expires_at;
+};
+
+/*
+ * push_done runs on a push worker once delivery succeeded or finally
+ * failed. A failure is audited, kept with the session and sent to the
+ * browser, so it is never silent.
+ */
+static void
+push_done(enum sa_err rc, const char *reason, int attempts, void *arg)
+{
+	struct push_ctx *c = arg;
+	struct app *app = c->app;
+	char key[ESTORE_KEY_MAX];
+	int64_t left = c->expires_at - now_unix();
+
+	/* Queued, not awaited: push workers must keep sending. */
+	app_audit_async(
+	    app, rc == SA_OK ? "push.sent" : "push.failed", c->token_id,
+	    json_pack("{s:s, s:s, s:i}", "sessionId", c->session_id, "reason",
+		      reason ? reason : "", "attempts", attempts));
+	if (rc != SA_OK) {
+		snprintf(key, sizeof(key), "sess:%s:push", c->session_id);
+		if (reason == NULL)
+			reason = sa_err_str(rc);
+		estore_set(app->es, key, reason, strlen(reason),
+			   (uint64_t)(left > 0 ? left : 1) * 1000u, 0);
+		session_publish(app, c->session_id,
+				json_pack("{s:s, s:s}", "type", "push_failed",
+					  "reason", reason),
+				0, c->expires_at);
+	}
+	free(c);
+}
+
+static json_t *
+scopes_json(char scopes[][65], size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a != NULL && i < n; i++)
+		json_array_append_new(a, json_string(scopes[i]));
+	return a;
+}
+
+/*
+ * What the answer to an initiation needs once its audit row is durable:
+ * the push goes out only then (no audit, no login).
+ */
+struct initiate_cont {
+	enum sa_err audit_rc;
+	struct app *app;
+	char session_id[SESSION_ID_LEN + 1];
+	char token_id[ENROLL_TOKEN_MAX + 1];
+	int64_t expires_at;
+	char otp[OTP_DIGITS + 1];
+	char wstok[44];
+	char random[SESSION_RANDOM_LEN + 1];
+	char when[21];
+	char *fcm_token, *endpoint;
+	json_t *msg; /* the push message */
+};
+
+static void
+initiate_cont_free(struct initiate_cont *c)
+{
+	if (c == NULL)
+		return;
+	free(c->fcm_token);
+	free(c->endpoint);
+	json_decref(c->msg); /* holds the code in compare mode */
+	OPENSSL_cleanse(c, sizeof(*c));
+	free(c);
+}
+
+/* initiate_answer sends the push and answers the browser (http_cont). */
+static enum sa_err
+initiate_answer(struct http_request *req, struct http_response *res, void *arg)
+{
+	struct initiate_cont *c = arg;
+	struct app *app = c->app;
+	struct push_target t = {c->fcm_token, c->endpoint};
+	struct push_ctx *pc = NULL;
+	enum sa_err rc = SA_OK;
+
+	if (res == NULL)
+		goto out;
+	if (c->audit_rc != SA_OK) {
+		session_drop(app->es, c->session_id);
+		rc = http_res_error(res, c->audit_rc, NULL, NULL);
+		goto out;
+	}
+	if ((pc = calloc(1, sizeof(*pc))) == NULL) {
+		session_drop(app->es, c->session_id);
+		rc = http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
+		goto out;
+	}
+	pc->app = app;
+	memcpy(pc->session_id, c->session_id, sizeof(pc->session_id));
+	memcpy(pc->token_id, c->token_id, sizeof(pc->token_id));
+	pc->expires_at = c->expires_at;
+	rc = app->push ? push_send(app->push, &t, c->msg, push_done, pc)
+		       : SA_ERR_PUSH;
+	c->msg = NULL; /* stolen by push_send */
+	if (rc != SA_OK) {
+		/* Nothing will reach the phone: end the session now. */
+		session_drop(app->es, c->session_id);
+		free(pc);
+		app_audit(app, req, "push.failed", c->token_id,
+			  json_pack("{s:s, s:s}", "sessionId", c->session_id,
+				    "reason", sa_err_str(rc)));
+		rc = http_res_error(
+		    res, SA_ERR_PUSH, NULL,
+		    "the login could not be sent to the phone: %s",
+		    t.fcm_token || t.endpoint
+			? sa_err_str(rc)
+			: "the device has no push target");
+		goto out;
+	}
+	http_res_json(res, 200,
+		      json_pack("{s:s, s:s, s:s, s:s, s:s}", "sessionId",
+				c->session_id, "autoPassword", c->otp,
+				"wsToken", c->wstok, "random", c->random,
+				"expiresAt", c->when));
+out:
+	initiate_cont_free(c);
+	return rc;
+}
+
+enum sa_err
+api_initiate(struct http_request *req, struct http_response *res)
+{
+	struct app *app = http_req_app(req);
+	json_t *body = http_req_json(req),
+	       *scopes = json_object_get(body, "scopes");
+	const char *token = json_string_value(json_object_get(body, "tokenId"));
+	const char *sid = json_string_value(json_object_get(body, "serviceId"));
+	const char *origin = http_req_origin(req);
+	const struct service *svc;
+	struct enrollment e;
+	struct session s;
+	struct initiate_cont *c = NULL;
+	char otp[OTP_DIGITS + 1] = "", wstok[44], when[21];
+	json_t *msg;
+	size_t i;
+	enum sa_err rc;
+	int64_t now = now_unix();
+
+	memset(&e, 0, sizeof(e));
+	memset(&s, 0, sizeof(s));
+	/* Per token id as well as per IP: one victim, many attackers. */
+	if ((rc = http_req_limit(req, res, "initiate", "token", token)) !=
+	    SA_OK)
+		return rc;
+	rc = dstore_enroll_get(app->ds, token, &e);
+	if (rc == SA_ERR_NOT_FOUND) {
+		rc = http_res_error(res, SA_ERR_NOT_ENROLLED, "tokenId", NULL);
+		goto out;
+	}
+	if (rc != SA_OK) {
+		http_res_error(res, rc, NULL, NULL);
+		goto out;
+	}
+	if (e.revoked_at != 0 || e.expires_at < now) {
+		rc = http_res_error(res, SA_ERR_TOKEN_REVOKED, "tokenId",
+				    e.revoked_at
+					? "this token id has been revoked"
+					: "this enrollment has expired");
+		goto out;
+	}
+	svc = services_find(app->services, sid);
+	if (svc == NULL) {
+		rc = http_res_error(res, SA_ERR_UNPROCESSABLE, "serviceId",
+				    "unknown service");
+		goto out;
+	}
+	if (!service_allows_origin(svc, origin)) {
+		app_audit(app, req, "auth.origin_refused", token,
+			  json_pack("{s:s, s:s}", "serviceId", svc->id,
+				    "origin", origin));
+		rc = http_res_error(
+		    res, SA_ERR_ORIGIN, "Origin",
+		    "this service does not start logins from %s", origin);
+		goto out;
+	}
+	for (i = 0; i < json_array_size(scopes); i++) {
+		const char *sc = json_string_value(json_array_get(scopes, i));
+		char field[32];
+		if (!service_allows_scope(svc, sc)) {
+			snprintf(field, sizeof(field), "scopes[%zu]", i);
+			rc = http_res_error(res, SA_ERR_SCOPE, field,
+					    "service %s may not ask for %s",
+					    svc->id, sc);
+			goto out;
+		}
+		snprintf(s.scopes[s.nscopes++], sizeof(s.scopes[0]), "%s", sc);
+	}
+	if ((rc = session_new_ids(s.id, s.random)) != SA_OK) {
+		http_res_error(res, rc, NULL, NULL);
+		goto out;
+	}
+	snprintf(s.token_id, sizeof(s.token_id), "%s", token);
+	snprintf(s.service_id, sizeof(s.service_id), "%s", svc->id);
+	snprintf(s.service_name, sizeof(s.service_name), "%s", svc->name);
+	snprintf(s.origin, sizeof(s.origin), "%s", origin ? origin : "");
+	snprintf(s.ip, sizeof(s.ip), "%s", http_req_ip(req));
+	snprintf(s.ua, sizeof(s.ua), "%s", http_req_ua(req));
+	s.mode = svc->mode;
+	s.issued_at = now;
+	s.expires_at = now + app->cfg.session_ttl;
+	if ((rc = otp_derive(app->otp_secret, app->otp_secret_len, s.id, token,
+			     now, otp)) != SA_OK ||
+	    (rc = otp_ws_token(app->otp_secret, app->otp_secret_len, s.id,
+			       s.random, wstok)) != SA_OK) {
+		http_res_error(res, rc, NULL, NULL);
+		goto out;
+	}
+	otp_hash(otp, s.otp_hash);
+	if ((rc = session_save(app->es, &s, now)) != SA_OK) {
+		http_res_error(res, rc, NULL,
+			       "the session could not be stored");
+		goto out;
+	}
+	iso8601_utc(s.expires_at, when);
+	/* What the phone shows, so the user can spot a relayed login. */
+	msg = json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s}",
+			"sessionId", s.id, "serviceName", s.service_name,
+			"scopes", scopes_json(s.scopes, s.nscopes), "random",
+			s.random, "expiresAt", when, "origin", s.origin,
+			"requestIp", s.ip, "userAgent", s.ua, "matchMode",
+			service_mode_name(s.mode));
+	if (msg != NULL && s.mode == SERVICE_MODE_COMPARE)
+		json_object_set_new(msg, "otp", json_string(otp));
+	if (msg == NULL || (c = calloc(1, sizeof(*c))) == NULL) {
+		session_drop(app->es, s.id);
+		json_decref(msg);
+		rc = http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
+		goto out;
+	}
+	c->app = app;
+	memcpy(c->session_id, s.id, sizeof(c->session_id));
+	memcpy(c->token_id, s.token_id, sizeof(c->token_id));
+	c->expires_at = s.expires_at;
+	memcpy(c->otp, otp, sizeof(c->otp));
+	memcpy(c->wstok, wstok, sizeof(c->wstok));
+	memcpy(c->random, s.random, sizeof(c->random));
+	memcpy(c->when, when, sizeof(c->when));
+	c->msg = msg;
+	if ((e.fcm_token && !(c->fcm_token = strdup(e.fcm_token))) ||
+	    (e.push_endpoint && !(c->endpoint = strdup(e.push_endpoint)))) {
+		session_drop(app->es, s.id);
+		initiate_cont_free(c);
+		rc = http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
+		goto out;
+	}
+	/* Recorded before anything reaches the phone: no audit, no login.
+	 * The worker moves on while the row is committed. */
+	app_audit_park(app, req, "auth.initiate", token,
+		       json_pack("{s:s, s:s, s:o, s:s, s:s}", "sessionId", s.id,
+				 "serviceId", s.service_id, "scopes",
+				 scopes_json(s.scopes, s.nscopes), "otpHash",
+				 s.otp_hash, "origin", s.origin),
+		       &c->audit_rc, initiate_answer, c);
+	rc = SA_OK;
+out:
+	OPENSSL_cleanse(otp, sizeof(otp));
+	enrollment_free(&e);
+	return rc;
+}
+
+/* ---- Verify -------------------------------------------------------------- */
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * verify_message builds "sealauth-verify-v1|sid|otp|ts|decision|scopes" with
+ * the granted scopes sorted bytewise and comma-joined (SPEC §3.5).
+ */
+static enum sa_err
+verify_message(const char *sid, const char *otp, long long ts,
+	       const char *decision, const json_t *granted, struct buf *out)
+{
+	const char *sorted[SERVICE_SCOPES_MAX];
+	size_t n = json_array_size(granted);
+	char head[256];
+	enum sa_err rc;
+
+	if (n > SERVICE_SCOPES_MAX)
+		return SA_ERR_VALIDATION;
+	for (size_t i = 0; i < n; i++)
+		sorted[i] = json_string_value(json_array_get(granted, i));
+	qsort(sorted, n, sizeof(sorted[0]), cmp_str);
+	snprintf(head, sizeof(head), "sealauth-verify-v1|%s|%s|%lld|%s|", sid,
+		 otp, ts, decision);
+	if ((rc = buf_append(out, head, strlen(head))) != SA_OK)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if ((i > 0 && (rc = buf_append(out, ",", 1)) != SA_OK) ||
+		    (rc = buf_append(out, sorted[i], strlen(sorted[i]))) !=
+			SA_OK)
+			return rc;
+	}
+	return SA_OK;
+}
+
+/*
+ * fail_attempt counts a failed verification. The third failure ends the
+ * session: the browser hears "Too many attempts". Earlier ones tell the
+ * browser what went wrong and how many tries are left.
+ */
+static enum sa_err
+fail_attempt(struct http_request *req, struct http_response *res,
+	     const struct session *s, enum sa_err why, const char *field,
+	     const char *reason)
+{
+	struct app *app = http_req_app(req);
+	int64_t count = SESSION_MAX_ATTEMPTS, now = now_unix();
+	json_t *ev;
+
+	session_fail(app->es, s, now, &count);
+	app_audit(app, req, "auth.verify_failed", s->token_id,
+		  json_pack("{s:s, s:s, s:I}", "sessionId", s->id, "reason",
+			    reason, "attempt", (json_int_t)count));
+	if (count >= SESSION_MAX_ATTEMPTS &&
+	    session_finish(app->es, s, SESSION_TOO_MANY, now, NULL) == SA_OK) {
+		app_audit(app, req, "auth.rejected", s->token_id,
+			  json_pack("{s:s, s:s}", "sessionId", s->id, "reason",
+				    "Too many attempts"));
+		session_publish(app, s->id,
+				json_pack("{s:s, s:s}", "type", "rejected",
+					  "reason", "Too many attempts"),
+				1, s->expires_at);
+	} else if (count < SESSION_MAX_ATTEMPTS) {
+		ev = json_pack("{s:s, s:s, s:b, s:I}", "type", "rejected",
+			       "reason", reason, "final", 0, "attemptsLeft",
+			       (json_int_t)(SESSION_MAX_ATTEMPTS - count));
+		session_publish(app, s->id, ev, 0, s->expires_at);
+	}
+	return http_res_error(res, why, field, "%s", reason);
+}
+
+/* issue_token signs the JWT of SPEC §5 for an approved session. */
+static enum sa_err
+issue_token(struct app *app, const struct session *s,
+	    const struct enrollment *e, const json_t *granted, int64_t now,
+	    char **jwt_out)
+{
+	struct identity id;
+	const char *scopes[SERVICE_SCOPES_MAX];
+	size_t n = json_array_size(granted);
+	json_t *claims = NULL, *idj = NULL, *amr;
+	EVP_PKEY *key = NULL;
+	char kid[44], jti[23], *jtie = NULL,
+			       scope_text[SERVICE_SCOPES_MAX * 65];
+	unsigned char rnd[16];
+	enum sa_err rc;
+
+	memset(&id, 0, sizeof(id));
+	scope_text[0] = '\0';
+	for (size_t i = 0; i < n && i < SERVICE_SCOPES_MAX; i++) {
+		scopes[i] = json_string_value(json_array_get(granted, i));
+		if (i > 0)
+			strcat(scope_text, " ");
+		strncat(scope_text, scopes[i], 64);
+	}
+	idj = json_loads(e->claims, JSON_REJECT_DUPLICATES, NULL);
+	if (idj == NULL) {
+		rc = SA_ERR_INTERNAL;
+		goto out;
+	}
+	if ((rc = claims_identity_from_json(idj, &id)) != SA_OK)
+		goto out;
+	if ((rc = rand_bytes(rnd, sizeof(rnd))) != SA_OK ||
+	    (jtie = b64url_encode(rnd, sizeof(rnd))) == NULL) {
+		rc = rc ? rc : SA_ERR_NOMEM;
+		goto out;
+	}
+	snprintf(jti, sizeof(jti), "%s", jtie);
+	/* RFC 8176: a hardware-held key, user presence, two factors. */
+	amr = json_pack("[s, s, s]", "hwk", "user", "mfa");
+	claims = json_pack(
+	    "{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:I, s:o, s:s}", "iss",
+	    app->cfg.public_url, "sub", s->token_id, "aud", s->service_id,
+	    "exp", (json_int_t)(now + app->cfg.jwt_ttl), "iat", (json_int_t)now,
+	    "nbf", (json_int_t)now, "jti", jti, "auth_time", (json_int_t)now,
+	    "amr", amr, "scope", scope_text);
+	if (claims == NULL) {
+		rc = SA_ERR_NOMEM;
+		goto out;
+	}
+	if ((rc = claims_add(&id, scopes, n, now, claims)) != SA_OK)
+		goto out;
+	if ((rc = keys_signing_key(app->keys, now, &key, kid)) != SA_OK)
+		goto out;
+	rc = jwt_sign_es256(key, kid, claims, jwt_out);
+out:
+	EVP_PKEY_free(key);
+	free(jtie);
+	json_decref(claims);
+	json_decref(idj);
+	claims_identity_clear(&id);
+	return rc;
+}
+
+/* What the answer to an approval needs once its audit row is durable. */
+struct approve_cont {
+	enum sa_err audit_rc;
+	struct app *app;
+	char session_id[SESSION_ID_LEN + 1];
+	char random[SESSION_RANDOM_LEN + 1];
+	char when[21];
+	int64_t expires_at;
+	char *jwt, *hash;
+};
+
+/* approve_answer hands the token to the browser and the phone (http_cont). */
+static enum sa_err
+approve_answer(struct http_request *req, struct http_response *res, void *arg)
+{
+	struct approve_cont *c = arg;
+	enum sa_err rc = SA_OK;
+
+	(void)req;
+	if (res == NULL)
+		goto out;
+	if (c->audit_rc != SA_OK) {
+		rc = http_res_error(res, c->audit_rc, NULL, NULL);
+		goto out;
+	}
+	session_publish(c->app, c->session_id,
+			json_pack("{s:s, s:s, s:s, s:s, s:s}", "type",
+				  "approved", "jwt", c->jwt, "hash", c->hash,
+				  "random", c->random, "expiresAt", c->when),
+			1, c->expires_at);
+	http_res_json(res, 200,
+		      json_pack("{s:s, s:s, s:s, s:s}", "jwt", c->jwt, "hash",
+				c->hash, "random", c->random, "expiresAt",
+				c->when));
+out:
+	free(c->jwt);
+	free(c->hash);
+	free(c);
+	return rc;
+}
+
+enum sa_err
+api_verify(struct http_request *req, struct http_response *res)
+{
+	struct app *app = http_req_app(req);
+	json_t *body = http_req_json(req);
+	const char *sid = json_string_value(json_object_get(body, "sessionId"));
+	const char *token = json_string_value(json_object_get(body, "tokenId"));
+	const char *otp = json_string_value(json_object_get(body, "otp"));
+	const char *decision =
+	    json_string_value(json_object_get(body, "decision"));
+	const char *sig64 =
+	    json_string_value(json_object_get(body, "signature"));
+	json_t *granted = json_object_get(body, "grantedScopes");
+	long long ts = json_integer_value(json_object_get(body, "timestamp"));
+	struct session s;
+	struct enrollment e;
+	enum session_end prior = SESSION_OPEN;
+	struct buf msg;
+	EVP_PKEY *key = NULL;
+	unsigned char *sig = NULL, digest[32];
+	char hash_hex[65], when[21], *jwt = NULL, *hash = NULL;
+	struct approve_cont *c = NULL;
+	size_t siglen = 0, i;
+	int64_t now = now_unix();
+	enum sa_err rc;
+
+	memset(&e, 0, sizeof(e));
+	buf_init(&msg, VERIFY_MESSAGE_MAX);
+	rc = session_load(app->es, sid, &s);
+	if (rc != SA_OK) {
+		http_res_error(res, rc, "sessionId",
+			       rc == SA_ERR_SESSION_UNKNOWN
+				   ? "no such session, or it has expired"
+				   : NULL);
+		goto out;
+	}
+	prior = session_state(app->es, s.id);
+	if (prior != SESSION_OPEN) {
+		rc =
+		    prior == SESSION_TOO_MANY
+			? http_res_error(
+			      res, SA_ERR_TOO_MANY_ATTEMPTS, NULL,
+			      "this session was rejected after too many "
+			      "failed attempts")
+			: http_res_error(res, SA_ERR_REPLAY, "sessionId", NULL);
+		goto out;
+	}
+	if (strcmp(token, s.token_id) != 0) {
+		rc = fail_attempt(req, res, &s, SA_ERR_BAD_SIGNATURE, "tokenId",
+				  "Invalid signature");
+		goto out;
+	}
+	if (ts < now - VERIFY_WINDOW || ts > now + VERIFY_WINDOW) {
+		rc = fail_attempt(req, res, &s, SA_ERR_CLOCK_SKEW, "timestamp",
+				  "timestamp is outside the allowed window");
+		goto out;
+	}
+	for (i = 0; i < json_array_size(granted); i++) {
+		const char *g = json_string_value(json_array_get(granted, i));
+		size_t j;
+		for (j = 0; j < s.nscopes; j++)
+			if (strcmp(g, s.scopes[j]) == 0)
+				break;
+		if (j == s.nscopes) {
+			char field[48];
+			snprintf(field, sizeof(field), "grantedScopes[%zu]", i);
+			rc = fail_attempt(req, res, &s, SA_ERR_SCOPE, field,
+					  "a granted scope was not requested");
+			goto out;
+		}
+	}
+	if ((rc = dstore_enroll_get(app->ds, s.token_id, &e)) != SA_OK ||
+	    e.revoked_at != 0) {
+		rc = http_res_error(res, SA_ERR_TOKEN_REVOKED, "tokenId",
+				    "the enrollment is no longer valid");
+		goto out;
+	}
+	/* The signature binds session, code, time, decision and scopes. */
+	if (keycache_pubkey(e.public_key_pem, strlen(e.public_key_pem), &key) !=
+		SA_OK ||
+	    b64_decode(sig64, strlen(sig64), 200, &sig, &siglen) != SA_OK ||
+	    verify_message(s.id, otp, ts, decision, granted, &msg) != SA_OK ||
+	    ecdsa_verify_sha256(key, msg.data, msg.len, sig, siglen) != SA_OK) {
+		rc = fail_attempt(req, res, &s, SA_ERR_BAD_SIGNATURE,
+				  "signature", "Invalid signature");
+		goto out;
+	}
+	otp_hash(otp, hash_hex);
+	if (!ct_equal(hash_hex, s.otp_hash, 64)) {
+		rc = fail_attempt(req, res, &s, SA_ERR_BAD_OTP, "otp",
+				  "Invalid OTP");
+		goto out;
+	}
+	if (strcmp(decision, "reject") == 0) {
+		if ((rc = session_finish(app->es, &s, SESSION_REJECTED, now,
+					 &prior)) != SA_OK) {
+			http_res_error(res, rc, "sessionId", NULL);
+			goto out;
+		}
+		app_audit(app, req, "auth.rejected", s.token_id,
+			  json_pack("{s:s, s:s}", "sessionId", s.id, "reason",
+				    "User rejected"));
+		session_publish(app, s.id,
+				json_pack("{s:s, s:s}", "type", "rejected",
+					  "reason", "User rejected"),
+				1, s.expires_at);
+		http_res_json(res, 200, json_pack("{s:b}", "rejected", 1));
+		rc = SA_OK;
+		goto out;
+	}
+	/* Only one approval per session, even against a racing replay. */
+	if ((rc = session_finish(app->es, &s, SESSION_APPROVED, now, &prior)) !=
+	    SA_OK) {
+		http_res_error(res, rc, "sessionId", NULL);
+		goto out;
+	}
+	if ((rc = issue_token(app, &s, &e, granted, now, &jwt)) != SA_OK) {
+		http_res_error(res, rc, NULL, "the token could not be issued");
+		goto out;
+	}
+	sha256(jwt, strlen(jwt), digest);
+	hash = b64url_encode(digest, sizeof(digest));
+	iso8601_utc(now + app->cfg.jwt_ttl, when);
+	if (hash == NULL || (c = calloc(1, sizeof(*c))) == NULL) {
+		rc = http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
+		goto out;
+	}
+	c->app = app;
+	memcpy(c->session_id, s.id, sizeof(c->session_id));
+	memcpy(c->random, s.random, sizeof(c->random));
+	memcpy(c->when, when, sizeof(c->when));
+	c->expires_at = s.expires_at;
+	c->jwt = jwt;
+	c->hash = hash;
+	jwt = hash = NULL;
+	/* The token leaves only once its issuance is durable. */
+	app_audit_park(app, req, "auth.approved", s.token_id,
+		       json_pack("{s:s, s:s, s:O, s:s}", "sessionId", s.id,
+				 "serviceId", s.service_id, "grantedScopes",
+				 granted, "tokenHash", c->hash),
+		       &c->audit_rc, approve_answer, c);
+	rc = SA_OK;
+out:
+	free(jwt);
+	free(hash);
+	free(sig);
+	buf_free(&msg);
+	EVP_PKEY_free(key);
+	enrollment_free(&e);
+	return rc;
+}

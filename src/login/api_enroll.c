@@ -1,0 +1,279 @@
+/*
+ * api_enroll.c - POST /enroll (SPEC §2): bind a seal's token id to a
+ * device key after the seal passed the whole trust chain.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "login/login.h"
+#include "app/app.h"
+#include "login/claims.h"
+#include "crypto/ecdsa.h"
+#include "core/log.h"
+#include "push/push.h"
+#include "core/schema.h"
+#include "seal/seal_codec.h"
+#include "store/store.h"
+#include "trust/trust.h"
+#include "core/util.h"
+#include "seal/vds.h"
+
+/* An enrollment lives as long as the seal's document, at most this long. */
+#define ENROLL_MAX_LIFETIME (5 * 365 * 86400LL)
+
+static const struct schema_field enroll_fields[] = {
+    SCHEMA_STRING("vdsData", SCHEMA_REQUIRED, 16, 16384, SCHEMA_FMT_SEAL_TEXT),
+    SCHEMA_STRING("publicKeyPem", SCHEMA_REQUIRED, 64, 2048, SCHEMA_FMT_PEM),
+    SCHEMA_STRING("deviceId", SCHEMA_REQUIRED, 1, ENROLL_DEVICE_MAX,
+		  SCHEMA_FMT_TOKEN),
+    SCHEMA_STRING("fcmToken", SCHEMA_OPTIONAL, 1, 4096, SCHEMA_FMT_TOKEN),
+    SCHEMA_STRING("pushEndpoint", SCHEMA_OPTIONAL, 1, 2048,
+		  SCHEMA_FMT_HTTPS_URL),
+    SCHEMA_END,
+};
+static const struct schema_rule enroll_rules[] = {
+    SCHEMA_AT_MOST_ONE_OF("fcmToken", "pushEndpoint"),
+    SCHEMA_RULES_END,
+};
+const struct schema api_enroll_schema = {enroll_fields, enroll_rules};
+
+/* date_end parses YYYY-MM-DD into the last second of that day, UTC. */
+static int64_t
+date_end(const char *date)
+{
+	struct tm tm;
+	char *end;
+
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(date, "%Y-%m-%d", &tm);
+	if (end == NULL || *end != '\0')
+		return 0;
+	return (int64_t)timegm(&tm) + 86399;
+}
+
+/* refuse answers 422 for a seal that failed a check, naming the step, and
+ * audits the refusal. */
+static enum sa_err
+refuse(struct http_request *req, struct http_response *res,
+       const struct trust_result *tr)
+{
+	struct app *app = http_req_app(req);
+	json_t *body;
+
+	app_audit(
+	    app, req, "enroll.refused", "",
+	    json_pack("{s:s, s:s}", "step", tr->step, "reason", tr->reason));
+	body = json_pack("{s:s, s:s, s:s, s:s}", "error", sa_err_code(tr->err),
+			 "message", tr->reason, "step", tr->step, "field",
+			 "vdsData");
+	http_res_json(res, 422, body);
+	return tr->err;
+}
+
+struct notice {
+	struct app *app;
+	char token_id[ENROLL_TOKEN_MAX + 1];
+};
+
+static void
+notice_done(enum sa_err rc, const char *reason, int attempts, void *arg)
+{
+	struct notice *n = arg;
+
+	app_audit_async(
+	    n->app, rc == SA_OK ? "push.sent" : "push.failed", n->token_id,
+	    json_pack("{s:s, s:s, s:i}", "kind", "enrollment_replaced",
+		      "reason", reason ? reason : "", "attempts", attempts));
+	free(n);
+}
+
+/* tell_old_device pushes a notice to the device a re-enrollment replaced. */
+static void
+tell_old_device(struct app *app, const struct enrollment *old,
+		const char *new_device)
+{
+	struct push_target t = {old->fcm_token, old->push_endpoint};
+	struct notice *n;
+	char when[21];
+	json_t *msg;
+
+	if (app->push == NULL || (t.fcm_token == NULL && t.endpoint == NULL))
+		return;
+	n = calloc(1, sizeof(*n));
+	if (n == NULL)
+		return;
+	n->app = app;
+	snprintf(n->token_id, sizeof(n->token_id), "%s", old->token_id);
+	iso8601_utc(now_unix(), when);
+	msg = json_pack("{s:s, s:s, s:s, s:s}", "type", "enrollment_replaced",
+			"tokenId", old->token_id, "newDeviceId", new_device,
+			"at", when);
+	if (push_send(app->push, &t, msg, notice_done, n) != SA_OK) {
+		app_audit(app, NULL, "push.failed", old->token_id,
+			  json_pack("{s:s}", "kind", "enrollment_replaced"));
+		free(n);
+	}
+}
+
+enum sa_err
+api_enroll(struct http_request *req, struct http_response *res)
+{
+	struct app *app = http_req_app(req);
+	json_t *body = http_req_json(req);
+	const char *text = json_string_value(json_object_get(body, "vdsData"));
+	const char *pem =
+	    json_string_value(json_object_get(body, "publicKeyPem"));
+	const char *device =
+	    json_string_value(json_object_get(body, "deviceId"));
+	const char *fcm = json_string_value(json_object_get(body, "fcmToken"));
+	const char *endpoint =
+	    json_string_value(json_object_get(body, "pushEndpoint"));
+	unsigned char *bytes = NULL, fp[32];
+	size_t nbytes = 0;
+	struct vds *seal = NULL;
+	struct trust_result tr;
+	const struct vds_claims *vc;
+	struct identity id;
+	struct enrollment e, prev;
+	EVP_PKEY *key = NULL;
+	json_t *idj = NULL;
+	char why[256] = "", when[21], *fphex = NULL;
+	int64_t now = now_unix(), doc_end;
+	int had_prev = 0;
+	enum sa_err rc;
+
+	memset(&tr, 0, sizeof(tr));
+	memset(&id, 0, sizeof(id));
+	memset(&e, 0, sizeof(e));
+	memset(&prev, 0, sizeof(prev));
+
+	/* The device key first: a bad request is 400, not a seal problem. */
+	if (ecdsa_pubkey_from_pem(pem, strlen(pem), &key) != SA_OK) {
+		rc = http_res_error(
+		    res, SA_ERR_VALIDATION, "publicKeyPem",
+		    "must be an ECDSA P-256 public key (SPKI PEM)");
+		goto out;
+	}
+	tr.err = SA_ERR_SEAL_DECODE;
+	snprintf(tr.step, sizeof(tr.step), "decode");
+	if (seal_codec_decode(text, strlen(text), &bytes, &nbytes, NULL) !=
+	    SA_OK) {
+		snprintf(
+		    tr.reason, sizeof(tr.reason),
+		    "the seal is not base64, base45, base32 or hex of a seal");
+		rc = refuse(req, res, &tr);
+		goto out;
+	}
+	if (vds_decode(bytes, nbytes, &seal, why, sizeof(why)) != SA_OK) {
+		snprintf(tr.reason, sizeof(tr.reason), "%s", why);
+		rc = refuse(req, res, &tr);
+		goto out;
+	}
+	vc = vds_claims(seal);
+	if (vc == NULL) {
+		snprintf(
+		    tr.reason, sizeof(tr.reason),
+		    "the seal carries no identity claims of manifest 0A0001");
+		rc = refuse(req, res, &tr);
+		goto out;
+	}
+	if (app->trust == NULL ||
+	    trust_verify_seal(app->trust, seal, now, &tr) != SA_OK) {
+		if (app->trust == NULL) {
+			tr.err = SA_ERR_TRUST_GOVERNANCE;
+			snprintf(tr.step, sizeof(tr.step), "governance");
+			snprintf(tr.reason, sizeof(tr.reason),
+				 "no trust environment is loaded");
+		}
+		rc = refuse(req, res, &tr);
+		goto out;
+	}
+	doc_end = vc->expiry[0] ? date_end(vc->expiry) : 0;
+	if (vc->expiry[0] && doc_end < now) {
+		tr.err = SA_ERR_TRUST_EXPIRY;
+		snprintf(tr.step, sizeof(tr.step), "expiry");
+		snprintf(tr.reason, sizeof(tr.reason),
+			 "the document expired on %s", vc->expiry);
+		rc = refuse(req, res, &tr);
+		goto out;
+	}
+	if ((rc = claims_identity_from_vds(vc, tr.trust_level, &id)) != SA_OK ||
+	    (idj = claims_identity_to_json(&id)) == NULL) {
+		rc = http_res_error(res, rc ? rc : SA_ERR_NOMEM, NULL, NULL);
+		goto out;
+	}
+	vds_fingerprint(seal, fp);
+	fphex = hex_encode(fp, sizeof(fp));
+	snprintf(e.token_id, sizeof(e.token_id), "%s", vc->token_id);
+	snprintf(e.device_id, sizeof(e.device_id), "%s", device);
+	e.public_key_pem = strdup(pem);
+	e.fcm_token = fcm ? strdup(fcm) : NULL;
+	e.push_endpoint = endpoint ? strdup(endpoint) : NULL;
+	snprintf(e.trust_level, sizeof(e.trust_level), "%s", tr.trust_level);
+	e.claims = json_dumps(idj, JSON_COMPACT | JSON_SORT_KEYS);
+	snprintf(e.seal_fingerprint, sizeof(e.seal_fingerprint), "%s",
+		 fphex ? fphex : "");
+	e.created_at = now;
+	e.expires_at = now + ENROLL_MAX_LIFETIME;
+	if (doc_end > 0 && doc_end < e.expires_at)
+		e.expires_at = doc_end;
+	if (e.public_key_pem == NULL || e.claims == NULL || fphex == NULL ||
+	    (fcm && e.fcm_token == NULL) ||
+	    (endpoint && e.push_endpoint == NULL)) {
+		rc = http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
+		goto out;
+	}
+	rc = dstore_enroll_put(app->ds, &e, &prev, &had_prev);
+	if (rc == SA_ERR_TOKEN_REVOKED) {
+		app_audit(app, req, "enroll.refused", e.token_id,
+			  json_pack("{s:s}", "step", "revoked-token"));
+		http_res_error(res, rc, "vdsData",
+			       "this token id has been revoked");
+		http_res_status(res, 409);
+		goto out;
+	}
+	if (rc != SA_OK) {
+		http_res_error(res, rc, NULL,
+			       "the enrollment could not be stored");
+		goto out;
+	}
+	if (had_prev) {
+		app_audit(app, req, "enroll.replaced", e.token_id,
+			  json_pack("{s:s, s:s}", "oldDeviceId", prev.device_id,
+				    "newDeviceId", e.device_id));
+		tell_old_device(app, &prev, e.device_id);
+	}
+	rc = app_audit(app, req, "enroll.ok", e.token_id,
+		       json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "deviceId",
+				 e.device_id, "iac", tr.iac, "ca", tr.ca_id,
+				 "manifest", tr.manifest, "sealFingerprint",
+				 e.seal_fingerprint, "demo", tr.demo));
+	if (rc != SA_OK) {
+		/* Stored but not audited: say so rather than report success. */
+		log_error("enroll.audit",
+			  "enrollment of %s stored but not audited",
+			  e.token_id);
+		http_res_error(res, rc, NULL,
+			       "the enrollment could not be audited");
+		goto out;
+	}
+	iso8601_utc(e.expires_at, when);
+	http_res_json(res, 200,
+		      json_pack("{s:b, s:s, s:s}", "enrolled", 1, "tokenId",
+				e.token_id, "expiresAt", when));
+	rc = SA_OK;
+out:
+	enrollment_free(&e);
+	enrollment_free(&prev);
+	claims_identity_clear(&id);
+	json_decref(idj);
+	free(fphex);
+	free(bytes);
+	vds_free(seal);
+	EVP_PKEY_free(key);
+	return rc;
+}

@@ -1,0 +1,287 @@
+/*
+ * session.c - login sessions in the ephemeral store.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "login/session.h"
+#include "store/store.h"
+#include "core/util.h"
+
+enum sa_err
+session_new_ids(char id[SESSION_ID_LEN + 1],
+		char random[SESSION_RANDOM_LEN + 1])
+{
+	unsigned char r[32];
+	char *ea = NULL, *eb = NULL;
+	enum sa_err rc = SA_ERR_NOMEM;
+
+	/* One draw for both: each DRBG call costs a system call. */
+	if (rand_bytes(r, sizeof(r)) != SA_OK)
+		return SA_ERR_INTERNAL;
+	ea = b64url_encode(r, 16);
+	eb = b64url_encode(r + 16, 16);
+	OPENSSL_cleanse(r, sizeof(r));
+	if (ea != NULL && eb != NULL) {
+		snprintf(id, SESSION_ID_LEN + 1, "sess_%s", ea);
+		snprintf(random, SESSION_RANDOM_LEN + 1, "%s", eb);
+		rc = SA_OK;
+	}
+	free(ea);
+	free(eb);
+	return rc;
+}
+
+int
+session_id_valid(const char *text)
+{
+	if (text == NULL || strlen(text) != SESSION_ID_LEN ||
+	    strncmp(text, "sess_", 5) != 0)
+		return 0;
+	for (const char *p = text + 5; *p; p++)
+		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+			return 0;
+	return 1;
+}
+
+static void
+key_of(char *out, size_t n, const char *id, const char *suffix)
+{
+	snprintf(out, n, "sess:%s%s", id, suffix);
+}
+
+static uint64_t
+ttl_ms(const struct session *s, int64_t now)
+{
+	int64_t left = s->expires_at - now;
+	return left > 0 ? (uint64_t)left * 1000u : 1u;
+}
+
+/*
+ * A session is stored as "S1" and then its fields, each as its length in
+ * decimal, ':' and its bytes: no field can be confused with the next
+ * whatever bytes it holds, and reading it back is a few bounded copies
+ * (a JSON round trip cost more than the rest of the session handling).
+ */
+#define SESSION_TAG "S1"
+#define SESSION_TEXT_MAX 4096
+
+struct rec {
+	char *p;
+	size_t n, cap;
+	int ok;
+};
+
+static void
+put_str(struct rec *w, const char *s)
+{
+	size_t len = strlen(s);
+	int k;
+
+	if (!w->ok)
+		return;
+	k = snprintf(w->p + w->n, w->cap - w->n, "%zu:", len);
+	if (k < 0 || (size_t)k >= w->cap - w->n ||
+	    len > w->cap - w->n - (size_t)k) {
+		w->ok = 0;
+		return;
+	}
+	w->n += (size_t)k;
+	memcpy(w->p + w->n, s, len);
+	w->n += len;
+}
+
+static void
+put_int(struct rec *w, int64_t v)
+{
+	char t[24];
+
+	snprintf(t, sizeof(t), "%lld", (long long)v);
+	put_str(w, t);
+}
+
+/* get_str copies the next field into out (cap bytes with the NUL). */
+static int
+get_str(struct rec *r, char *out, size_t cap)
+{
+	size_t len = 0, i = r->n;
+
+	if (!r->ok)
+		return 0;
+	while (i < r->cap && r->p[i] >= '0' && r->p[i] <= '9' && i - r->n < 5)
+		len = len * 10 + (size_t)(r->p[i++] - '0');
+	/* Values are C strings when saved: a NUL inside is damage. */
+	if (i == r->n || i >= r->cap || r->p[i] != ':' || len >= cap ||
+	    len > r->cap - i - 1 || memchr(r->p + i + 1, '\0', len) != NULL) {
+		r->ok = 0;
+		return 0;
+	}
+	memcpy(out, r->p + i + 1, len);
+	out[len] = '\0';
+	r->n = i + 1 + len;
+	return 1;
+}
+
+static int
+get_int(struct rec *r, int64_t *v)
+{
+	char t[24], *end;
+	long long x;
+
+	if (!get_str(r, t, sizeof(t)))
+		return 0;
+	errno = 0;
+	x = strtoll(t, &end, 10);
+	if (t[0] == '\0' || *end != '\0' || errno != 0) {
+		r->ok = 0;
+		return 0;
+	}
+	*v = x;
+	return 1;
+}
+
+enum sa_err
+session_save(struct estore *es, const struct session *s, int64_t now)
+{
+	char key[ESTORE_KEY_MAX], text[SESSION_TEXT_MAX];
+	struct rec w = {text, 0, sizeof(text), 1};
+
+	memcpy(text, SESSION_TAG, 2);
+	w.n = 2;
+	put_str(&w, s->token_id);
+	put_str(&w, s->service_id);
+	put_str(&w, s->service_name);
+	put_int(&w, s->issued_at);
+	put_int(&w, s->expires_at);
+	put_str(&w, s->otp_hash);
+	put_str(&w, s->random);
+	put_str(&w, s->origin);
+	put_str(&w, s->ip);
+	put_str(&w, s->ua);
+	put_int(&w, (int64_t)s->mode);
+	put_int(&w, (int64_t)s->nscopes);
+	for (size_t i = 0; i < s->nscopes && i < SERVICE_SCOPES_MAX; i++)
+		put_str(&w, s->scopes[i]);
+	if (!w.ok)
+		return SA_ERR_INTERNAL;
+	key_of(key, sizeof(key), s->id, "");
+	return estore_set(es, key, text, w.n, ttl_ms(s, now), ESTORE_NX);
+}
+
+enum sa_err
+session_load(struct estore *es, const char *id, struct session *out)
+{
+	char key[ESTORE_KEY_MAX];
+	unsigned char *val = NULL;
+	size_t n = 0;
+	int64_t mode = 0, nscopes = 0;
+	struct session s;
+	struct rec r;
+	enum sa_err rc;
+
+	if (!session_id_valid(id))
+		return SA_ERR_SESSION_UNKNOWN;
+	key_of(key, sizeof(key), id, "");
+	rc = estore_get(es, key, &val, &n, NULL);
+	if (rc == SA_ERR_NOT_FOUND)
+		return SA_ERR_SESSION_UNKNOWN;
+	if (rc != SA_OK)
+		return rc;
+	memset(&s, 0, sizeof(s));
+	snprintf(s.id, sizeof(s.id), "%s", id);
+	r = (struct rec){(char *)val, 2, n,
+			 n >= 2 && memcmp(val, SESSION_TAG, 2) == 0};
+	get_str(&r, s.token_id, sizeof(s.token_id));
+	get_str(&r, s.service_id, sizeof(s.service_id));
+	get_str(&r, s.service_name, sizeof(s.service_name));
+	get_int(&r, &s.issued_at);
+	get_int(&r, &s.expires_at);
+	get_str(&r, s.otp_hash, sizeof(s.otp_hash));
+	get_str(&r, s.random, sizeof(s.random));
+	get_str(&r, s.origin, sizeof(s.origin));
+	get_str(&r, s.ip, sizeof(s.ip));
+	get_str(&r, s.ua, sizeof(s.ua));
+	get_int(&r, &mode);
+	get_int(&r, &nscopes);
+	if (!r.ok || nscopes < 0 || nscopes > SERVICE_SCOPES_MAX) {
+		rc = SA_ERR_INTERNAL;
+		goto out;
+	}
+	for (int64_t i = 0; i < nscopes; i++)
+		get_str(&r, s.scopes[i], sizeof(s.scopes[0]));
+	if (!r.ok || r.n != n) {
+		rc = SA_ERR_INTERNAL;
+		goto out;
+	}
+	s.nscopes = (size_t)nscopes;
+	s.mode = (enum service_mode)mode;
+	*out = s;
+	rc = SA_OK;
+out:
+	free(val);
+	return rc;
+}
+
+void
+session_drop(struct estore *es, const char *id)
+{
+	char key[ESTORE_KEY_MAX];
+
+	key_of(key, sizeof(key), id, "");
+	estore_del(es, key, NULL);
+}
+
+enum sa_err
+session_fail(struct estore *es, const struct session *s, int64_t now,
+	     int64_t *count)
+{
+	char key[ESTORE_KEY_MAX];
+
+	key_of(key, sizeof(key), s->id, ":fail");
+	return estore_incr(es, key, ttl_ms(s, now), count, NULL);
+}
+
+static const char *const end_names[] = {"open", "approved", "rejected",
+					"too_many_attempts"};
+
+enum sa_err
+session_finish(struct estore *es, const struct session *s, enum session_end how,
+	       int64_t now, enum session_end *prior)
+{
+	char key[ESTORE_KEY_MAX];
+	const char *v = end_names[how];
+	enum sa_err rc;
+
+	key_of(key, sizeof(key), s->id, ":done");
+	/* Kept as long as the session, so a replay gets 409, not 404. */
+	rc = estore_set(es, key, v, strlen(v), ttl_ms(s, now), ESTORE_NX);
+	if (rc == SA_ERR_CONFLICT) {
+		if (prior != NULL)
+			*prior = session_state(es, s->id);
+		return SA_ERR_REPLAY;
+	}
+	return rc;
+}
+
+enum session_end
+session_state(struct estore *es, const char *id)
+{
+	char key[ESTORE_KEY_MAX];
+	unsigned char *val = NULL;
+	size_t n = 0;
+	enum session_end how = SESSION_OPEN;
+
+	key_of(key, sizeof(key), id, ":done");
+	if (estore_get(es, key, &val, &n, NULL) != SA_OK)
+		return SESSION_OPEN;
+	for (int i = 1; i < 4; i++)
+		if (strcmp((const char *)val, end_names[i]) == 0)
+			how = (enum session_end)i;
+	free(val);
+	return how;
+}

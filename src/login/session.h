@@ -1,0 +1,85 @@
+/*
+ * session.h - login sessions in the ephemeral store (SPEC §3).
+ *
+ * A session lives under "sess:{id}" for the OTP lifetime. It holds what the
+ * verification needs and nothing that would let a reader of the store log
+ * in: the code itself is never stored, only its SHA-256. Two more keys go
+ * with it: "sess:{id}:fail" counts failed verification attempts and
+ * "sess:{id}:done" is set once, with NX, when the session ends, so exactly
+ * one of two racing verifications can approve it.
+ */
+#ifndef SEALAUTH_SESSION_H
+#define SEALAUTH_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/errors.h"
+#include "login/services.h"
+
+struct estore;
+
+#define SESSION_ID_LEN 27     /* "sess_" + 22 base64url characters */
+#define SESSION_RANDOM_LEN 22 /* 16 random bytes, base64url */
+#define SESSION_MAX_ATTEMPTS 3
+
+struct session {
+	char id[SESSION_ID_LEN + 1];
+	char token_id[65];
+	char service_id[SERVICE_ID_MAX + 1];
+	char service_name[SERVICE_NAME_MAX + 1];
+	size_t nscopes;
+	char scopes[SERVICE_SCOPES_MAX][65];
+	int64_t issued_at;
+	int64_t expires_at;
+	char otp_hash[65];
+	char random[SESSION_RANDOM_LEN + 1];
+	char origin[257];
+	char ip[64];
+	char ua[257];
+	enum service_mode mode;
+};
+
+/* How a session ended, as stored under "sess:{id}:done". */
+enum session_end {
+	SESSION_OPEN = 0,
+	SESSION_APPROVED = 1,
+	SESSION_REJECTED = 2, /* the user said no */
+	SESSION_TOO_MANY = 3, /* too many failed attempts */
+};
+
+/* session_new_id writes a fresh "sess_…" id and a fresh random. */
+enum sa_err session_new_ids(char id[SESSION_ID_LEN + 1],
+			    char random[SESSION_RANDOM_LEN + 1]);
+
+/* session_id_valid tells whether text has the shape of a session id. */
+int session_id_valid(const char *text);
+
+/* session_save stores s until its expires_at (NX: ids never repeat). */
+enum sa_err session_save(struct estore *es, const struct session *s,
+			 int64_t now);
+
+/* session_load reads a live session; SA_ERR_SESSION_UNKNOWN if it does not
+ * exist or has expired. */
+enum sa_err session_load(struct estore *es, const char *id,
+			 struct session *out);
+
+/* session_drop removes a session that cannot go on (its push failed). */
+void session_drop(struct estore *es, const char *id);
+
+/* session_fail counts one failed attempt and returns the new count. */
+enum sa_err session_fail(struct estore *es, const struct session *s,
+			 int64_t now, int64_t *count);
+
+/*
+ * session_finish marks the session ended. It succeeds for exactly one
+ * caller; the others get SA_ERR_REPLAY and *prior says how it had ended.
+ */
+enum sa_err session_finish(struct estore *es, const struct session *s,
+			   enum session_end how, int64_t now,
+			   enum session_end *prior);
+
+/* session_state reads how a session ended (SESSION_OPEN if it has not). */
+enum session_end session_state(struct estore *es, const char *id);
+
+#endif

@@ -1,0 +1,376 @@
+/*
+ * session_ws.c - session WebSockets and event delivery.
+ *
+ * The connection map (session id -> connection id) is this instance's only
+ * state; it is guarded by one mutex and touched briefly. Callbacks from ws.c
+ * run on the WebSocket loop thread; session events arrive on whatever thread
+ * published them (the in-process store) or on the Redis subscriber.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "app/app.h"
+#include "net/http.h"
+#include "core/log.h"
+#include "crypto/otp.h"
+#include "login/session.h"
+#include "login/session_ws.h"
+#include "store/store.h"
+#include "core/util.h"
+#include "net/ws.h"
+
+#define EVENTS_CHANNEL "sealauth:session"
+#define MAP_BUCKETS 4096
+
+struct conn_entry {
+	struct conn_entry *next;
+	char session_id[SESSION_ID_LEN + 1];
+	uint64_t conn_id;
+};
+
+struct ws_arg {
+	struct app *app;
+	char session_id[SESSION_ID_LEN + 1];
+	char token[64];
+	int token_missing;
+	struct event *timer;
+	uint64_t id;
+	int registered;
+};
+
+static pthread_mutex_t map_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct conn_entry *map[MAP_BUCKETS];
+
+static size_t
+bucket_of(const char *session_id)
+{
+	/* Session ids are random: a keyed hash would buy nothing. */
+	return (size_t)(fnv1a(session_id) % MAP_BUCKETS);
+}
+
+/* map_put registers conn for a session and returns the connection it
+ * replaces (0 if none). */
+static uint64_t
+map_put(const char *session_id, uint64_t conn, int *ok)
+{
+	size_t b = bucket_of(session_id);
+	struct conn_entry *e;
+	uint64_t old = 0;
+
+	*ok = 1;
+	pthread_mutex_lock(&map_mu);
+	for (e = map[b]; e != NULL; e = e->next)
+		if (strcmp(e->session_id, session_id) == 0)
+			break;
+	if (e != NULL) {
+		old = e->conn_id;
+		e->conn_id = conn;
+	} else if ((e = calloc(1, sizeof(*e))) != NULL) {
+		snprintf(e->session_id, sizeof(e->session_id), "%s",
+			 session_id);
+		e->conn_id = conn;
+		e->next = map[b];
+		map[b] = e;
+	} else {
+		*ok = 0;
+	}
+	pthread_mutex_unlock(&map_mu);
+	return old;
+}
+
+/* map_get finds a session's connection; with take, removes the entry. */
+static uint64_t
+map_get(const char *session_id, int take)
+{
+	size_t b = bucket_of(session_id);
+	struct conn_entry **pp, *e;
+	uint64_t id = 0;
+
+	pthread_mutex_lock(&map_mu);
+	for (pp = &map[b]; (e = *pp) != NULL; pp = &e->next) {
+		if (strcmp(e->session_id, session_id) != 0)
+			continue;
+		id = e->conn_id;
+		if (take) {
+			*pp = e->next;
+			free(e);
+		}
+		break;
+	}
+	pthread_mutex_unlock(&map_mu);
+	return id;
+}
+
+/* map_drop removes a session's entry only if it still names conn. */
+static void
+map_drop(const char *session_id, uint64_t conn)
+{
+	size_t b = bucket_of(session_id);
+	struct conn_entry **pp, *e;
+
+	pthread_mutex_lock(&map_mu);
+	for (pp = &map[b]; (e = *pp) != NULL; pp = &e->next) {
+		if (strcmp(e->session_id, session_id) == 0 &&
+		    e->conn_id == conn) {
+			*pp = e->next;
+			free(e);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&map_mu);
+}
+
+void
+session_events_stop(void)
+{
+	pthread_mutex_lock(&map_mu);
+	for (size_t b = 0; b < MAP_BUCKETS; b++) {
+		while (map[b] != NULL) {
+			struct conn_entry *e = map[b];
+			map[b] = e->next;
+			free(e);
+		}
+	}
+	pthread_mutex_unlock(&map_mu);
+}
+
+enum sa_err
+session_ws_prepare(struct http_request *req, void **arg)
+{
+	struct ws_arg *a = calloc(1, sizeof(*a));
+	const char *id = http_req_param(req, 0),
+		   *token = http_req_query(req, "token");
+
+	if (a == NULL)
+		return SA_ERR_NOMEM;
+	a->app = http_req_app(req);
+	snprintf(a->session_id, sizeof(a->session_id), "%s",
+		 session_id_valid(id) ? id : "");
+	if (token == NULL || strlen(token) >= sizeof(a->token))
+		a->token_missing = 1;
+	else
+		snprintf(a->token, sizeof(a->token), "%s", token);
+	*arg = a;
+	return SA_OK;
+}
+
+static void
+send_json(struct ws_server *ws, uint64_t id, json_t *ev)
+{
+	char *text = json_dumps(ev, JSON_COMPACT);
+
+	if (text != NULL)
+		ws_send_text(ws, id, text, strlen(text));
+	free(text);
+}
+
+/* expire_cb runs on the loop thread when a session's lifetime is over. */
+static void
+expire_cb(evutil_socket_t fd, short what, void *p)
+{
+	struct ws_arg *a = p;
+	struct app *app = a->app;
+
+	if (session_state(app->es, a->session_id) != SESSION_OPEN)
+		return;
+	if (map_get(a->session_id, 0) != a->id)
+		return;
+	/* The loop thread must not wait for the disk. */
+	app_audit_async(app, "auth.expired", "",
+			json_pack("{s:s}", "sessionId", a->session_id));
+	ws_send_text(app->ws, a->id, "{\"type\":\"expired\"}", 18);
+	ws_close(app->ws, a->id, 1000, "expired");
+}
+
+/*
+ * stored_value returns a value kept with a session ("sess:{id}:{what}") as
+ * a new string, or NULL. "event" is the final event (approved, rejected),
+ * so a browser that connects after the phone answered still learns the
+ * outcome; "push" is the reason a push failed.
+ */
+static char *
+stored_value(struct estore *es, const char *session_id, const char *what)
+{
+	char key[ESTORE_KEY_MAX];
+	unsigned char *val = NULL;
+	size_t n = 0;
+
+	snprintf(key, sizeof(key), "sess:%s:%s", session_id, what);
+	if (estore_get(es, key, &val, &n, NULL) != SA_OK)
+		return NULL;
+	return (char *)val;
+}
+
+static void
+session_ws_open(struct ws_server *ws, uint64_t id, void *arg)
+{
+	struct ws_arg *a = arg;
+	struct app *app = a->app;
+	struct session s;
+	char otp[OTP_DIGITS + 1], when[21], *final;
+	struct timeval tv;
+	uint64_t old;
+	int ok;
+	json_t *ev;
+
+	a->id = id;
+	if (a->session_id[0] == '\0' ||
+	    session_load(app->es, a->session_id, &s) != SA_OK) {
+		ws_close(ws, id, 4004, "no such session");
+		return;
+	}
+	/* The token binds the socket to the browser that started the login. */
+	if (a->token_missing ||
+	    !otp_ws_token_check(app->otp_secret, app->otp_secret_len, s.id,
+				s.random, a->token)) {
+		app_audit_async(app, "ws.bad_token", s.token_id,
+				json_pack("{s:s}", "sessionId", s.id));
+		ws_close(ws, id, 4001, "bad token");
+		return;
+	}
+	old = map_put(s.id, id, &ok);
+	if (!ok) {
+		ws_close(ws, id, 1011, "out of memory");
+		return;
+	}
+	a->registered = 1;
+	if (old != 0 && old != id)
+		ws_close(ws, old, 4009, "replaced by a newer connection");
+	if ((final = stored_value(app->es, s.id, "event")) != NULL) {
+		ws_send_text(ws, id, final, strlen(final));
+		free(final);
+		ws_close(ws, id, 1000, "done");
+		return;
+	}
+	if (otp_derive(app->otp_secret, app->otp_secret_len, s.id, s.token_id,
+		       s.issued_at, otp) != SA_OK) {
+		ws_close(ws, id, 1011, "internal error");
+		return;
+	}
+	iso8601_utc(s.expires_at, when);
+	ev = json_pack("{s:s, s:s, s:s}", "type", "otp_ready", "autoPassword",
+		       otp, "expiresAt", when);
+	memset(otp, 0, sizeof(otp));
+	if (ev != NULL)
+		send_json(ws, id, ev);
+	json_decref(ev);
+	/* A push that failed before the browser connected is still told. */
+	if ((final = stored_value(app->es, s.id, "push")) != NULL) {
+		ev = json_pack("{s:s, s:s}", "type", "push_failed", "reason",
+			       final);
+		if (ev != NULL)
+			send_json(ws, id, ev);
+		json_decref(ev);
+		free(final);
+	}
+	a->timer = evtimer_new(ws_event_base(ws), expire_cb, a);
+	if (a->timer != NULL) {
+		int64_t left = s.expires_at - now_unix();
+		tv.tv_sec = left > 0 ? (time_t)left : 0;
+		tv.tv_usec = 0;
+		evtimer_add(a->timer, &tv);
+	}
+}
+
+static void
+session_ws_close(struct ws_server *ws, uint64_t id, uint16_t code, void *arg)
+{
+	struct ws_arg *a = arg;
+
+	if (a == NULL)
+		return;
+	if (a->timer != NULL)
+		event_free(a->timer);
+	if (a->registered)
+		map_drop(a->session_id, id);
+	free(a);
+}
+
+const struct ws_handler session_ws_handler = {session_ws_open, NULL,
+					      session_ws_close};
+
+/*
+ * The message published for a session event is "{sessionId} {final}
+ * {event}": the 27-character id, "0" or "1", and the event's JSON text as
+ * the browser receives it. A receiver finds the socket from the id and
+ * forwards the text unparsed; the event is serialised once, where it is
+ * made.
+ */
+#define MSG_HEAD (SESSION_ID_LEN + 3)
+
+/* on_event delivers a published event to the local socket of its session,
+ * if this instance holds it. */
+static void
+on_event(const char *channel, const void *msg, size_t n, void *arg)
+{
+	struct app *app = arg;
+	const char *m = msg;
+	char sid[SESSION_ID_LEN + 1];
+	int final;
+	uint64_t id;
+
+	(void)channel;
+	if (n <= MSG_HEAD || m[SESSION_ID_LEN] != ' ' ||
+	    (m[SESSION_ID_LEN + 1] != '0' && m[SESSION_ID_LEN + 1] != '1') ||
+	    m[SESSION_ID_LEN + 2] != ' ' || m[MSG_HEAD] != '{' ||
+	    app->ws == NULL)
+		return;
+	memcpy(sid, m, SESSION_ID_LEN);
+	sid[SESSION_ID_LEN] = '\0';
+	if (!session_id_valid(sid))
+		return;
+	final = m[SESSION_ID_LEN + 1] == '1';
+	id = map_get(sid, final);
+	if (id == 0)
+		return;
+	ws_send_text(app->ws, id, m + MSG_HEAD, n - MSG_HEAD);
+	if (final)
+		ws_close(app->ws, id, 1000, "done");
+}
+
+enum sa_err
+session_events_start(struct app *app)
+{
+	return estore_subscribe(app->es, EVENTS_CHANNEL, on_event, app);
+}
+
+enum sa_err
+session_publish(struct app *app, const char *session_id, json_t *event,
+		int final, int64_t expires_at)
+{
+	char *text = NULL, *msg = NULL;
+	size_t n;
+	enum sa_err rc = SA_ERR_NOMEM;
+
+	if (event == NULL)
+		return SA_ERR_NOMEM;
+	if (!session_id_valid(session_id))
+		return SA_ERR_INTERNAL;
+	if ((text = json_dumps(event, JSON_COMPACT)) == NULL)
+		goto out;
+	n = strlen(text);
+	if (final) {
+		char key[ESTORE_KEY_MAX];
+		int64_t left = expires_at - now_unix();
+		snprintf(key, sizeof(key), "sess:%s:event", session_id);
+		estore_set(app->es, key, text, n,
+			   (uint64_t)(left > 0 ? left : 1) * 1000u, 0);
+	}
+	if ((msg = malloc(MSG_HEAD + n)) == NULL)
+		goto out;
+	memcpy(msg, session_id, SESSION_ID_LEN);
+	msg[SESSION_ID_LEN] = ' ';
+	msg[SESSION_ID_LEN + 1] = final ? '1' : '0';
+	msg[SESSION_ID_LEN + 2] = ' ';
+	memcpy(msg + MSG_HEAD, text, n);
+	rc = estore_publish(app->es, EVENTS_CHANNEL, msg, MSG_HEAD + n);
+out:
+	free(msg);
+	free(text);
+	json_decref(event);
+	return rc;
+}

@@ -1,0 +1,43 @@
+/*
+ * session_ws.h - the browser's live view of its login (SPEC §3.4):
+ * GET /ws/session/{sessionId}?token={wsToken}.
+ *
+ * Events: otp_ready when the socket opens, then approved / rejected /
+ * expired, which end the session and close the socket with 1000. Close codes
+ * 4001 (bad token), 4004 (no such session) and 4009 (a newer connection for
+ * the same session replaced this one). Events are published on the
+ * ephemeral store's "sealauth:session" channel, so the instance that holds a
+ * browser's socket delivers them whichever instance verified the phone.
+ */
+#ifndef SEALAUTH_SESSION_WS_H
+#define SEALAUTH_SESSION_WS_H
+
+#include <jansson.h>
+
+#include "core/errors.h"
+
+struct app;
+struct http_request;
+struct ws_handler;
+
+extern const struct ws_handler session_ws_handler;
+
+/* session_ws_prepare is the route's ws_prepare: it never refuses, since the
+ * verdict is given as a close code once the socket is open. */
+enum sa_err session_ws_prepare(struct http_request *req, void **arg);
+
+/* session_events_start subscribes this instance to session events. */
+enum sa_err session_events_start(struct app *app);
+/* session_events_stop forgets the connection map (after ws_server_stop). */
+void session_events_stop(void);
+
+/*
+ * session_publish sends an event ({"type": ...}) to the browser of a
+ * session, wherever its socket is. A final event ends the socket and is
+ * kept with the session so a browser that connects late still receives it.
+ * The reference to event is stolen.
+ */
+enum sa_err session_publish(struct app *app, const char *session_id,
+			    json_t *event, int final, int64_t expires_at);
+
+#endif

@@ -1,0 +1,1097 @@
+/*
+ * http.c - the HTTP server on libmicrohttpd.
+ *
+ * Threads: MHD runs an epoll thread pool (one thread per core by default);
+ * every handler runs on one of those threads. A request's state lives in a
+ * struct http_request allocated on the first call of the access handler and
+ * freed in the completion callback, where the access log line is written.
+ * Responses are queued only on a later call of the access handler, never on
+ * the first: answering on the first call makes MHD drop keep-alive.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "app/app.h"
+#include "net/http.h"
+#include "net/listener.h"
+#include "core/log.h"
+#include "store/ratelimit.h"
+#include "core/schema.h"
+#include "core/util.h"
+#include "net/ws.h"
+
+#define RES_HEADERS_MAX 8
+#define PATH_MAX_LEN 2048
+#define PARK_DRAIN_S 30 /* shutdown waits this long for parked requests */
+/* Route parameters are short ids; a smaller request struct also keeps
+ * glibc from consolidating its free lists on every request. */
+#define PARAMS_MAX_LEN 256
+
+struct http_response {
+	unsigned int status;
+	char *body;
+	size_t len;
+	const char *ctype;
+	size_t nheaders;
+	char *hname[RES_HEADERS_MAX];
+	char *hval[RES_HEADERS_MAX];
+};
+
+struct http_request {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	char id[24];
+	char ip[NETADDR_TEXT_MAX];
+	const char *ua;
+	const char *origin;
+	char method[16];
+	char *path;
+	const struct route *route;
+	char allow[64]; /* methods of a path matched with another method */
+	char scratch[PARAMS_MAX_LEN];
+	const char *params[HTTP_PARAMS_MAX];
+	size_t nparams;
+	struct buf body;
+	enum sa_err early; /* an error found while the body streams in */
+	json_t *json;
+	uint64_t start_ms;
+	unsigned int status; /* what was answered, for the access log */
+	int upgraded;
+	http_cont cont; /* set while parked (http_req_park) */
+	void *cont_arg;
+};
+
+struct http_server {
+	struct app *app;
+	struct MHD_Daemon *d;
+	struct listener *listener;
+	const struct route *routes;
+	size_t nroutes;
+	unsigned int port;
+	/* Handlers running or parked; http_server_stop refuses new ones and
+	 * waits for these (MHD must not stop with a suspended connection). */
+	pthread_mutex_t park_mu; /* only for waking http_server_stop */
+	pthread_cond_t park_cv;
+	atomic_size_t active;
+	atomic_int stopping;
+};
+
+/* Carries what the upgrade callback needs past the request's lifetime. */
+struct upgrade_ctx {
+	struct app *app;
+	const struct ws_handler *ws;
+	void *arg;
+	char id[24];
+};
+
+static const char csp_api[] =
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'none'";
+static const char csp_html[] =
+    "default-src 'none'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; font-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/* ---- Accessors ---------------------------------------------------------- */
+
+struct app *
+http_req_app(struct http_request *req)
+{
+	return req->srv->app;
+}
+
+const char *
+http_req_id(const struct http_request *req)
+{
+	return req->id;
+}
+
+const char *
+http_req_ip(const struct http_request *req)
+{
+	return req->ip;
+}
+
+const char *
+http_req_ua(const struct http_request *req)
+{
+	return req->ua ? req->ua : "";
+}
+
+const char *
+http_req_origin(const struct http_request *req)
+{
+	return req->origin;
+}
+
+const char *
+http_req_method(const struct http_request *req)
+{
+	return req->method;
+}
+
+const char *
+http_req_path(const struct http_request *req)
+{
+	return req->path;
+}
+
+const char *
+http_req_param(const struct http_request *req, size_t i)
+{
+	return i < req->nparams ? req->params[i] : NULL;
+}
+
+const char *
+http_req_query(struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND,
+					   name);
+}
+
+const char *
+http_req_header(struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+json_t *
+http_req_json(const struct http_request *req)
+{
+	return req->json;
+}
+
+void
+http_req_park(struct http_request *req, http_cont cont, void *arg)
+{
+	/* Still counted in srv->active from handle_request. */
+	req->cont = cont;
+	req->cont_arg = arg;
+	MHD_suspend_connection(req->conn);
+}
+
+void
+http_req_unpark(struct http_request *req)
+{
+	MHD_resume_connection(req->conn);
+}
+
+/* handler_enter counts a handler in, unless the server is stopping. */
+static void park_done(struct http_server *srv);
+
+/*
+ * handler_enter counts a handler in, unless the server is stopping. The
+ * count goes up before stopping is read and http_server_stop sets stopping
+ * before it reads the count (both sequentially consistent), so either the
+ * handler sees stopping or the stop sees the handler.
+ */
+static int
+handler_enter(struct http_server *srv)
+{
+	atomic_fetch_add(&srv->active, 1);
+	if (atomic_load(&srv->stopping)) {
+		park_done(srv);
+		return 0;
+	}
+	return 1;
+}
+
+/* park_done counts a handler (or its parked request) as answered. */
+static void
+park_done(struct http_server *srv)
+{
+	if (atomic_fetch_sub(&srv->active, 1) == 1 &&
+	    atomic_load(&srv->stopping)) {
+		pthread_mutex_lock(&srv->park_mu);
+		pthread_cond_broadcast(&srv->park_cv);
+		pthread_mutex_unlock(&srv->park_mu);
+	}
+}
+
+/* ---- Responses ---------------------------------------------------------- */
+
+static void
+res_reset(struct http_response *res)
+{
+	free(res->body);
+	res->body = NULL;
+	res->len = 0;
+}
+
+void
+http_res_bytes(struct http_response *res, unsigned int status,
+	       const char *content_type, const void *data, size_t n)
+{
+	res_reset(res);
+	res->status = status;
+	res->ctype = content_type;
+	res->body = malloc(n + 1);
+	if (res->body == NULL) {
+		res->status = 500;
+		res->ctype = "text/plain";
+		return;
+	}
+	memcpy(res->body, data, n);
+	res->len = n;
+}
+
+void
+http_res_json(struct http_response *res, unsigned int status, json_t *body)
+{
+	char *text =
+	    body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+	json_decref(body);
+	res_reset(res);
+	if (text == NULL) {
+		res->status = 500;
+		res->ctype = "application/json";
+		res->body = strdup(
+		    "{\"error\":\"internal\",\"message\":\"out of memory\"}");
+		res->len = res->body ? strlen(res->body) : 0;
+		return;
+	}
+	res->status = status;
+	res->ctype = "application/json";
+	res->body = text;
+	res->len = strlen(text);
+}
+
+enum sa_err
+http_res_error(struct http_response *res, enum sa_err err, const char *field,
+	       const char *fmt, ...)
+{
+	char msg[512];
+	json_t *body;
+
+	if (fmt != NULL) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+	} else {
+		snprintf(msg, sizeof(msg), "%s", sa_err_str(err));
+	}
+	body =
+	    json_pack("{s:s, s:s}", "error", sa_err_code(err), "message", msg);
+	if (body != NULL && field != NULL)
+		json_object_set_new(body, "field", json_string(field));
+	http_res_json(res, sa_err_http(err), body);
+	return err;
+}
+
+void
+http_res_status(struct http_response *res, unsigned int status)
+{
+	res->status = status;
+}
+
+void
+http_res_header(struct http_response *res, const char *name, const char *value)
+{
+	if (res->nheaders >= RES_HEADERS_MAX)
+		return;
+	res->hname[res->nheaders] = strdup(name);
+	res->hval[res->nheaders] = strdup(value);
+	if (res->hname[res->nheaders] == NULL ||
+	    res->hval[res->nheaders] == NULL) {
+		free(res->hname[res->nheaders]);
+		free(res->hval[res->nheaders]);
+		return;
+	}
+	res->nheaders++;
+}
+
+static int
+res_has_header(const struct http_response *res, const char *name)
+{
+	for (size_t i = 0; i < res->nheaders; i++)
+		if (strcasecmp(res->hname[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+res_free(struct http_response *res)
+{
+	res_reset(res);
+	for (size_t i = 0; i < res->nheaders; i++) {
+		free(res->hname[i]);
+		free(res->hval[i]);
+	}
+	res->nheaders = 0;
+}
+
+/* ---- Routing ------------------------------------------------------------ */
+
+int
+http_route_match(const char *pattern, const char *path, char *scratch,
+		 size_t scratch_len, const char *params[HTTP_PARAMS_MAX],
+		 size_t *nparams)
+{
+	size_t n = 0, used = 0;
+	const char *p = pattern, *s = path;
+
+	while (*p != '\0' && *s != '\0') {
+		if (*p == '{') {
+			const char *close = strchr(p, '}');
+			size_t len = strcspn(s, "/");
+			if (close == NULL || len == 0 || n >= HTTP_PARAMS_MAX ||
+			    used + len + 1 > scratch_len)
+				return 0;
+			memcpy(scratch + used, s, len);
+			scratch[used + len] = '\0';
+			params[n++] = scratch + used;
+			used += len + 1;
+			p = close + 1;
+			s += len;
+			continue;
+		}
+		if (*p != *s)
+			return 0;
+		p++;
+		s++;
+	}
+	if (*p != '\0' || *s != '\0')
+		return 0;
+	*nparams = n;
+	return 1;
+}
+
+static int
+method_is(const char *route_method, const char *method)
+{
+	if (strcmp(route_method, method) == 0)
+		return 1;
+	return strcmp(method, "HEAD") == 0 && strcmp(route_method, "GET") == 0;
+}
+
+/*
+ * route_find looks up the route for method and path. When the path exists
+ * only with other methods, req->allow lists them (for 405 and preflights).
+ */
+static const struct route *
+route_find(struct http_request *req, const char *method)
+{
+	const struct http_server *srv = req->srv;
+	const char *params[HTTP_PARAMS_MAX];
+	size_t np = 0;
+
+	req->allow[0] = '\0';
+	for (size_t i = 0; i < srv->nroutes; i++) {
+		const struct route *r = &srv->routes[i];
+		if (!http_route_match(r->pattern, req->path, req->scratch,
+				      sizeof(req->scratch), params, &np))
+			continue;
+		if (method_is(r->method, method)) {
+			memcpy(req->params, params, sizeof(params));
+			req->nparams = np;
+			return r;
+		}
+		size_t used = strlen(req->allow);
+		snprintf(req->allow + used, sizeof(req->allow) - used, "%s%s",
+			 used ? ", " : "", r->method);
+	}
+	return NULL;
+}
+
+/* ---- Headers ------------------------------------------------------------ */
+
+static void
+add_cors(struct http_request *req, struct MHD_Response *r)
+{
+	struct app *app = req->srv->app;
+
+	if (req->route == NULL || !(req->route->flags & ROUTE_CORS) ||
+	    !app_origin_allowed(app->cors_origins, req->origin))
+		return;
+	/* The exact origin, never "*": credentials may be sent. */
+	MHD_add_response_header(r, "Access-Control-Allow-Origin", req->origin);
+	MHD_add_response_header(r, "Access-Control-Allow-Credentials", "true");
+	MHD_add_response_header(r, "Access-Control-Expose-Headers",
+				"Retry-After, X-Request-Id");
+}
+
+static void
+add_common_headers(struct http_request *req, struct MHD_Response *r, int html)
+{
+	struct app *app = req->srv->app;
+	char hsts[64];
+
+	MHD_add_response_header(r, "Content-Security-Policy",
+				html ? csp_html : csp_api);
+	if (app->cfg.hsts_max_age > 0) {
+		snprintf(hsts, sizeof(hsts), "max-age=%ld; includeSubDomains",
+			 app->cfg.hsts_max_age);
+		MHD_add_response_header(r, "Strict-Transport-Security", hsts);
+	}
+	MHD_add_response_header(r, "X-Frame-Options", "DENY");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(r, "Cross-Origin-Opener-Policy", "same-origin");
+	MHD_add_response_header(r, "Permissions-Policy",
+				"camera=(), microphone=(), geolocation=()");
+	MHD_add_response_header(r, "X-Request-Id", req->id);
+	MHD_add_response_header(r, "Vary", "Origin");
+	add_cors(req, r);
+}
+
+/* ---- Sending ------------------------------------------------------------ */
+
+static enum MHD_Result
+send_response(struct http_request *req, struct http_response *res)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ok;
+	int html = req->route && (req->route->flags & ROUTE_HTML);
+
+	if (res->status == 0)
+		http_res_error(res, SA_ERR_INTERNAL, NULL, NULL);
+	r = MHD_create_response_from_buffer(res->len, res->body,
+					    MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		res_free(res);
+		return MHD_NO;
+	}
+	res->body = NULL; /* owned by the response now */
+	if (res->ctype != NULL)
+		MHD_add_response_header(r, "Content-Type", res->ctype);
+	if ((!html || (req->route->flags & ROUTE_NO_STORE)) &&
+	    !res_has_header(res, "Cache-Control"))
+		MHD_add_response_header(r, "Cache-Control", "no-store");
+	add_common_headers(req, r, html);
+	for (size_t i = 0; i < res->nheaders; i++)
+		MHD_add_response_header(r, res->hname[i], res->hval[i]);
+	req->status = res->status;
+	ok = MHD_queue_response(req->conn, res->status, r);
+	MHD_destroy_response(r);
+	res_free(res);
+	return ok;
+}
+
+static enum MHD_Result
+send_error(struct http_request *req, enum sa_err err, const char *field,
+	   const char *msg)
+{
+	struct http_response res = {0};
+
+	http_res_error(&res, err, field, msg ? "%s" : NULL, msg);
+	if (err == SA_ERR_METHOD && req->allow[0] != '\0')
+		http_res_header(&res, "Allow", req->allow);
+	return send_response(req, &res);
+}
+
+/* ---- Rate limits -------------------------------------------------------- */
+
+static enum sa_err
+limit_hit(struct http_request *req, struct http_response *res, const char *cls,
+	  const char *kind, const char *key)
+{
+	struct app *app = req->srv->app;
+	int64_t retry = 0;
+	int first = 0;
+	char ra[24];
+
+	if (app->rl == NULL ||
+	    ratelimit_hit(app->rl, cls, kind, key, &retry, &first) == SA_OK)
+		return SA_OK;
+	if (first) {
+		/* Audited once per window and key, so a flood cannot flood the
+		 * log. */
+		app_audit(app, req, "ratelimit.refused",
+			  strcmp(kind, "ip") == 0 ? "" : key,
+			  json_pack("{s:s, s:s, s:s}", "class", cls, "kind",
+				    kind, "path", req->path));
+	}
+	snprintf(ra, sizeof(ra), "%lld", (long long)retry);
+	http_res_error(res, SA_ERR_RATE_LIMITED, NULL,
+		       "too many requests; retry in %lld s", (long long)retry);
+	http_res_header(res, "Retry-After", ra);
+	return SA_ERR_RATE_LIMITED;
+}
+
+enum sa_err
+http_req_limit(struct http_request *req, struct http_response *res,
+	       const char *cls, const char *kind, const char *key)
+{
+	return limit_hit(req, res, cls, kind, key);
+}
+
+/* ---- WebSocket upgrade -------------------------------------------------- */
+
+static void
+release_upgrade(void *handle)
+{
+	MHD_upgrade_action(handle, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+static void
+upgrade_cb(void *cls, struct MHD_Connection *conn, void *con_cls,
+	   const char *extra_in, size_t extra_in_size, MHD_socket sock,
+	   struct MHD_UpgradeResponseHandle *urh)
+{
+	struct upgrade_ctx *u = cls;
+	uint64_t id = 0;
+	enum sa_err rc;
+
+	rc = ws_adopt(u->app->ws, sock, extra_in, extra_in_size,
+		      release_upgrade, urh, u->ws, u->arg, &id);
+	if (rc != SA_OK) {
+		log_msg(SA_LOG_WARN, "ws.adopt", u->id,
+			"WebSocket not adopted: %s", sa_err_str(rc));
+		/* id 0: never adopted; on_close frees the argument. */
+		if (u->ws->on_close != NULL)
+			u->ws->on_close(u->app->ws, 0, 1013, u->arg);
+		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+	}
+	free(u);
+}
+
+static int
+header_has_token(const char *value, const char *token)
+{
+	size_t tl = strlen(token);
+
+	if (value == NULL)
+		return 0;
+	while (*value != '\0') {
+		while (*value == ' ' || *value == '\t' || *value == ',')
+			value++;
+		size_t n = strcspn(value, ",");
+		size_t m = n;
+		while (m > 0 && (value[m - 1] == ' ' || value[m - 1] == '\t'))
+			m--;
+		if (m == tl && strncasecmp(value, token, tl) == 0)
+			return 1;
+		value += n;
+	}
+	return 0;
+}
+
+/*
+ * handle_upgrade checks the opening handshake of RFC 6455 §4.2.1 and the
+ * Origin allow-list (browsers always send Origin, so a cross-site page cannot
+ * open our sockets), then answers 101 and hands the socket to ws.c.
+ */
+static enum MHD_Result
+handle_upgrade(struct http_request *req)
+{
+	struct app *app = req->srv->app;
+	struct http_response res = {0};
+	const char *key, *version;
+	char accept[29];
+	struct upgrade_ctx *u = NULL;
+	struct MHD_Response *r;
+	enum MHD_Result ok;
+	void *arg = NULL;
+	enum sa_err rc;
+
+	if (strcmp(req->method, "GET") != 0)
+		return send_error(req, SA_ERR_METHOD, NULL, NULL);
+	if (!header_has_token(http_req_header(req, "Upgrade"), "websocket") ||
+	    !header_has_token(http_req_header(req, "Connection"), "upgrade"))
+		return send_error(req, SA_ERR_BAD_REQUEST, "Upgrade",
+				  "this endpoint needs a WebSocket upgrade");
+	version = http_req_header(req, "Sec-WebSocket-Version");
+	if (version == NULL || strcmp(version, "13") != 0) {
+		http_res_error(&res, SA_ERR_BAD_REQUEST,
+			       "Sec-WebSocket-Version",
+			       "WebSocket version 13 is required");
+		res.status = 426;
+		http_res_header(&res, "Sec-WebSocket-Version", "13");
+		return send_response(req, &res);
+	}
+	key = http_req_header(req, "Sec-WebSocket-Key");
+	if (key == NULL || ws_accept_key(key, accept) != SA_OK)
+		return send_error(
+		    req, SA_ERR_BAD_REQUEST, "Sec-WebSocket-Key",
+		    "Sec-WebSocket-Key must be base64 of 16 bytes");
+	if (req->origin != NULL &&
+	    !app_origin_allowed(app->ws_origins, req->origin)) {
+		app_audit(app, req, "ws.origin_refused", "",
+			  json_pack("{s:s, s:s}", "origin", req->origin, "path",
+				    req->path));
+		return send_error(req, SA_ERR_ORIGIN, "Origin", NULL);
+	}
+	if (req->route->ws_prepare != NULL &&
+	    (rc = req->route->ws_prepare(req, &arg)) != SA_OK)
+		return send_error(req, rc, NULL, NULL);
+	u = calloc(1, sizeof(*u));
+	if (u == NULL)
+		goto fail;
+	u->app = app;
+	u->ws = req->route->ws;
+	u->arg = arg;
+	memcpy(u->id, req->id, sizeof(u->id));
+	r = MHD_create_response_for_upgrade(upgrade_cb, u);
+	if (r == NULL)
+		goto fail;
+	MHD_add_response_header(r, "Upgrade", "websocket");
+	MHD_add_response_header(r, "Sec-WebSocket-Accept", accept);
+	MHD_add_response_header(r, "X-Request-Id", req->id);
+	req->status = 101;
+	req->upgraded = 1;
+	ok = MHD_queue_response(req->conn, MHD_HTTP_SWITCHING_PROTOCOLS, r);
+	MHD_destroy_response(r);
+	if (ok != MHD_YES) {
+		/* The callback will never run: free what it would have owned.
+		 */
+		free(u);
+		if (req->route->ws->on_close != NULL)
+			req->route->ws->on_close(app->ws, 0, 1011, arg);
+	}
+	return ok;
+fail:
+	free(u);
+	if (req->route->ws->on_close != NULL)
+		req->route->ws->on_close(app->ws, 0, 1011, arg);
+	return send_error(req, SA_ERR_NOMEM, NULL, NULL);
+}
+
+/* ---- The request path --------------------------------------------------- */
+
+static int
+content_type_is_json(const char *ct)
+{
+	size_t n;
+
+	if (ct == NULL)
+		return 0;
+	n = strcspn(ct, ";");
+	while (n > 0 && ct[n - 1] == ' ')
+		n--;
+	if (n != strlen("application/json") ||
+	    strncasecmp(ct, "application/json", n) != 0)
+		return 0;
+	ct += strcspn(ct, ";");
+	if (*ct == '\0')
+		return 1;
+	ct++;
+	while (*ct == ' ')
+		ct++;
+	/* Only UTF-8 is JSON (RFC 8259 §8.1). */
+	return strncasecmp(ct, "charset=utf-8", 13) == 0 &&
+	       (ct[13] == '\0' || ct[13] == ' ' || ct[13] == ';');
+}
+
+static enum MHD_Result
+handle_preflight(struct http_request *req)
+{
+	struct app *app = req->srv->app;
+	struct http_response res = {0};
+	const char *want =
+	    http_req_header(req, "Access-Control-Request-Method");
+	const struct route *r;
+
+	if (want == NULL || req->origin == NULL) {
+		/* A plain OPTIONS: say what the path allows. */
+		route_find(req, "OPTIONS");
+		http_res_bytes(&res, req->allow[0] ? 204 : 404, NULL, "", 0);
+		if (req->allow[0])
+			http_res_header(&res, "Allow", req->allow);
+		return send_response(req, &res);
+	}
+	r = route_find(req, want);
+	if (r == NULL || !(r->flags & ROUTE_CORS) ||
+	    !app_origin_allowed(app->cors_origins, req->origin))
+		return send_error(
+		    req, SA_ERR_ORIGIN, "Origin",
+		    "cross-origin requests from this origin are not allowed");
+	req->route = r;
+	http_res_bytes(&res, 204, NULL, "", 0);
+	http_res_header(&res, "Access-Control-Allow-Methods", r->method);
+	http_res_header(&res, "Access-Control-Allow-Headers",
+			"Content-Type, Authorization");
+	http_res_header(&res, "Access-Control-Max-Age", "600");
+	return send_response(req, &res);
+}
+
+static enum MHD_Result
+handle_request(struct http_request *req)
+{
+	struct app *app = req->srv->app;
+	struct http_response res = {0};
+	const struct route *r = req->route;
+	struct schema_error serr;
+	enum sa_err rc;
+
+	if (strcmp(req->method, "OPTIONS") == 0)
+		return handle_preflight(req);
+	if (r == NULL)
+		return send_error(
+		    req, req->allow[0] ? SA_ERR_METHOD : SA_ERR_NOT_FOUND, NULL,
+		    NULL);
+	if (req->early != SA_OK)
+		return send_error(req, req->early, NULL, NULL);
+	if (limit_hit(req, &res, r->rate_class ? r->rate_class : "default",
+		      "ip", req->ip) != SA_OK)
+		return send_response(req, &res);
+	if (r->flags & ROUTE_WEBSOCKET)
+		return handle_upgrade(req);
+	if (r->flags & ROUTE_JSON_BODY) {
+		if (!content_type_is_json(http_req_header(req, "Content-Type")))
+			return send_error(req, SA_ERR_UNSUPPORTED_MEDIA,
+					  "Content-Type", NULL);
+		memset(&serr, 0, sizeof(serr));
+		rc = schema_parse_json(
+		    (const char *)req->body.data, req->body.len,
+		    (size_t)app->cfg.body_limit, &req->json, &serr);
+		if (rc == SA_OK && r->schema != NULL)
+			rc = schema_validate(r->schema, req->json,
+					     app->schema_flags, &serr);
+		if (rc != SA_OK)
+			return send_error(
+			    req, rc, serr.field[0] ? serr.field : NULL,
+			    serr.message[0] ? serr.message : NULL);
+	} else if (req->body.len > 0) {
+		return send_error(req, SA_ERR_BAD_REQUEST, NULL,
+				  "this endpoint takes no request body");
+	}
+	if (!handler_enter(req->srv))
+		return send_error(req, SA_ERR_SHUTTING_DOWN, NULL, NULL);
+	rc = r->handler(req, &res);
+	if (req->cont != NULL) {
+		/* Parked: the continuation answers after http_req_unpark. */
+		res_free(&res);
+		return MHD_YES;
+	}
+	park_done(req->srv);
+	if (res.status == 0)
+		http_res_error(&res, rc == SA_OK ? SA_ERR_INTERNAL : rc, NULL,
+			       NULL);
+	return send_response(req, &res);
+}
+
+/* new_request sets up a request on the first call of the access handler. */
+static struct http_request *
+new_request(struct http_server *srv, struct MHD_Connection *conn,
+	    const char *url, const char *method)
+{
+	struct http_request *req = calloc(1, sizeof(*req));
+	const union MHD_ConnectionInfo *ci;
+	struct netaddr peer, client;
+	if (req == NULL)
+		return NULL;
+	req->srv = srv;
+	req->conn = conn;
+	req->start_ms = now_mono_ms();
+	buf_init(&req->body, (size_t)srv->app->cfg.body_limit);
+	request_id(req->id);
+	snprintf(req->method, sizeof(req->method), "%s", method);
+	req->path = strndup(url, PATH_MAX_LEN);
+	if (req->path == NULL) {
+		free(req);
+		return NULL;
+	}
+	if (strlen(url) >= PATH_MAX_LEN)
+		req->early = SA_ERR_NOT_FOUND;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	memset(&peer, 0, sizeof(peer));
+	if (ci != NULL && ci->client_addr != NULL)
+		netaddr_from_sockaddr(ci->client_addr, &peer);
+	netaddr_client(&peer,
+		       MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						   "X-Forwarded-For"),
+		       &srv->app->trusted_proxies, &client);
+	netaddr_format(&client, req->ip);
+	req->ua =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "User-Agent");
+	req->origin =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+	if (strcmp(method, "OPTIONS") != 0)
+		req->route = route_find(req, method);
+	return req;
+}
+
+/* resume_request answers a parked request through its continuation. */
+static enum MHD_Result
+resume_request(struct http_request *req)
+{
+	struct http_response res = {0};
+	http_cont cont = req->cont;
+	enum MHD_Result ok;
+	enum sa_err rc;
+
+	req->cont = NULL;
+	rc = cont(req, &res, req->cont_arg);
+	if (res.status == 0)
+		http_res_error(&res, rc == SA_OK ? SA_ERR_INTERNAL : rc, NULL,
+			       NULL);
+	ok = send_response(req, &res);
+	park_done(req->srv);
+	return ok;
+}
+
+static enum MHD_Result
+access_cb(void *cls, struct MHD_Connection *conn, const char *url,
+	  const char *method, const char *version, const char *upload_data,
+	  size_t *upload_data_size, void **con_cls)
+{
+	struct http_server *srv = cls;
+	struct http_request *req = *con_cls;
+
+	if (req == NULL) {
+		const char *cl;
+		req = new_request(srv, conn, url, method);
+		if (req == NULL)
+			return MHD_NO;
+		*con_cls = req;
+		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						 "Content-Length");
+		if (cl != NULL &&
+		    strtoull(cl, NULL, 10) >
+			(unsigned long long)srv->app->cfg.body_limit)
+			req->early = SA_ERR_BODY_TOO_LARGE;
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		/*
+		 * An oversized body is drained, not kept, and answered 413 at
+		 * its end: answering mid-upload makes MHD close a socket with
+		 * unread data, the peer gets a reset instead of the answer.
+		 * The connection timeout bounds how long a drain can last.
+		 */
+		if (req->early == SA_OK &&
+		    buf_append(&req->body, upload_data, *upload_data_size) !=
+			SA_OK)
+			req->early = SA_ERR_BODY_TOO_LARGE;
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (req->status != 0)
+		return MHD_YES;
+	if (req->cont != NULL)
+		return resume_request(req);
+	return handle_request(req);
+}
+
+static void
+completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
+	     enum MHD_RequestTerminationCode toe)
+{
+	struct http_request *req = *con_cls;
+
+	if (req == NULL)
+		return;
+	if (req->cont != NULL) {
+		/* Ended while parked: the continuation only frees its arg. */
+		req->cont(req, NULL, req->cont_arg);
+		req->cont = NULL;
+		park_done(req->srv);
+	}
+	if (log_enabled(SA_LOG_INFO)) {
+		/* The path only: query strings may carry tokens. */
+		log_json(SA_LOG_INFO, "http.request",
+			 json_pack("{s:s, s:s, s:s, s:i, s:I, s:s, s:b}", "req",
+				   req->id, "method", req->method, "path",
+				   req->path, "status", (int)req->status, "ms",
+				   (json_int_t)(now_mono_ms() - req->start_ms),
+				   "ip", req->ip, "ok",
+				   toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
+	}
+	json_decref(req->json);
+	buf_free(&req->body);
+	free(req->path);
+	free(req);
+	*con_cls = NULL;
+}
+
+/* MHD's messages are printf formats of its own. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	log_warn("http.mhd", "%s", msg);
+}
+
+/* ---- Start and stop ----------------------------------------------------- */
+
+static enum sa_err
+resolve_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[256];
+	const char *colon = strrchr(listen, ':');
+	struct addrinfo hints, *res = NULL;
+	size_t hl;
+
+	if (colon == NULL)
+		return SA_ERR_CONFIG;
+	hl = (size_t)(colon - listen);
+	if (hl >= 2 && listen[0] == '[' && listen[hl - 1] == ']') {
+		listen++;
+		hl -= 2;
+	}
+	if (hl == 0 || hl >= sizeof(host))
+		return SA_ERR_CONFIG;
+	memcpy(host, listen, hl);
+	host[hl] = '\0';
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || res == NULL)
+		return SA_ERR_CONFIG;
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return SA_OK;
+}
+
+/* add_conn hands an accepted socket to the workers (listener_cb). MHD
+ * closes it when it cannot take it, at the connection limit for one. */
+static void
+add_conn(int fd, const struct sockaddr *addr, socklen_t len, void *arg)
+{
+	struct http_server *srv = arg;
+
+	if (MHD_add_connection(srv->d, fd, addr, len) != MHD_YES)
+		log_debug("http.accept", "connection refused: %s",
+			  strerror(errno));
+}
+
+enum sa_err
+http_server_start(struct app *app, const struct route *routes, size_t nroutes,
+		  struct http_server **out)
+{
+	struct http_server *srv = calloc(1, sizeof(*srv));
+	struct sockaddr_storage ss;
+	socklen_t sslen = 0;
+	unsigned int flags, threads;
+	enum sa_err rc;
+
+	if (srv == NULL)
+		return SA_ERR_NOMEM;
+	srv->app = app;
+	srv->routes = routes;
+	srv->nroutes = nroutes;
+	if ((rc = resolve_listen(app->cfg.listen, &ss, &sslen)) != SA_OK) {
+		log_error("http.listen", "cannot resolve listen address %s",
+			  app->cfg.listen);
+		free(srv);
+		return rc;
+	}
+	/*
+	 * Login requests park while their audit row commits, but the other
+	 * writes (enrollment, revocation) wait for it on the worker, so a
+	 * thread per core would leave cores idle meanwhile. Measured on 2
+	 * cores with parked logins: 4 threads about 2,300 logins/s, 8 about
+	 * 2,550, 16 about 2,500.
+	 */
+	threads = app->cfg.threads > 0
+		      ? (unsigned int)app->cfg.threads
+		      : 4 * (unsigned int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (threads < 4)
+		threads = 4;
+	pthread_mutex_init(&srv->park_mu, NULL);
+	cond_init_mono(&srv->park_cv);
+	if ((rc = listener_open((struct sockaddr *)&ss, sslen, 4096,
+				&srv->listener, &srv->port)) != SA_OK) {
+		log_error("http.listen", "cannot listen on %s",
+			  app->cfg.listen);
+		free(srv);
+		return rc;
+	}
+	/* Our accept thread adds connections (listener.h); ITC wakes the
+	 * worker that receives one, and lets the daemon stop cleanly. */
+	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_UPGRADE |
+		MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+		MHD_USE_NO_LISTEN_SOCKET;
+	srv->d = MHD_start_daemon(
+	    flags, 0, NULL, NULL, access_cb, srv,
+	    /* First, so that MHD's own messages all go to our log. */
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+	    MHD_OPTION_THREAD_POOL_SIZE, threads,
+	    /* The default caps near 1020 even with epoll: set it explicitly. */
+	    MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned int)app->cfg.connection_limit,
+	    /* Small, because upgraded WebSockets keep their pool. */
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)app->cfg.connection_memory, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned int)app->cfg.connection_timeout,
+	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, srv, MHD_OPTION_END);
+	if (srv->d == NULL) {
+		log_error("http.listen", "cannot start the HTTP workers");
+		listener_close(srv->listener);
+		free(srv);
+		return SA_ERR_IO;
+	}
+	if ((rc = listener_start(srv->listener, add_conn, srv)) != SA_OK) {
+		MHD_stop_daemon(srv->d);
+		listener_close(srv->listener);
+		free(srv);
+		return rc;
+	}
+	*out = srv;
+	return SA_OK;
+}
+
+unsigned int
+http_server_port(const struct http_server *srv)
+{
+	return srv->port;
+}
+
+void
+http_server_quiesce(struct http_server *srv)
+{
+	listener_close(srv->listener);
+	srv->listener = NULL;
+}
+
+void
+http_server_stop(struct http_server *srv)
+{
+	if (srv == NULL)
+		return;
+	listener_close(srv->listener);
+	/* Parked requests wait for audit commits, which go on until the
+	 * audit log closes after this: let them answer first. */
+	atomic_store(&srv->stopping, 1); /* new requests get 503 from here */
+	pthread_mutex_lock(&srv->park_mu);
+	if (atomic_load(&srv->active) > 0) {
+		struct timespec until = mono_deadline_ms(PARK_DRAIN_S * 1000u);
+		size_t left;
+		while (atomic_load(&srv->active) > 0 &&
+		       pthread_cond_timedwait(&srv->park_cv, &srv->park_mu,
+					      &until) == 0)
+			;
+		if ((left = atomic_load(&srv->active)) > 0) {
+			pthread_mutex_unlock(&srv->park_mu);
+			/*
+			 * Their audit rows are still being written and will
+			 * resume them later: stopping MHD now would free what
+			 * those resumptions use. Leave the daemon to the
+			 * process's exit.
+			 */
+			log_error("http.stop",
+				  "%zu requests did not finish "
+				  "within %d s; the HTTP workers "
+				  "are left running",
+				  left, PARK_DRAIN_S);
+			return;
+		}
+	}
+	pthread_mutex_unlock(&srv->park_mu);
+	MHD_stop_daemon(srv->d);
+	pthread_cond_destroy(&srv->park_cv);
+	pthread_mutex_destroy(&srv->park_mu);
+	free(srv);
+}

@@ -1,0 +1,154 @@
+/*
+ * http.h - the HTTP server: libmicrohttpd in epoll thread-pool mode, a
+ * route table, JSON bodies validated before any handler runs, one error
+ * shape, security headers and CORS on every response, per-IP rate limits,
+ * and the WebSocket upgrade handed to ws.c.
+ *
+ * The request path, in order: route lookup (404/405) -> CORS preflight ->
+ * per-IP rate limit of the route's class (429) -> body size and
+ * Content-Type (413/415) -> JSON parse and schema (400) -> handler.
+ * Handlers run on MHD worker threads and may block briefly (audit commit);
+ * the login's hot handlers park their request instead (http_req_park).
+ */
+#ifndef SEALAUTH_HTTP_H
+#define SEALAUTH_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "core/errors.h"
+#include "net/netaddr.h"
+
+struct app;
+struct http_server;
+struct http_request;
+struct http_response;
+struct schema;
+struct ws_handler;
+
+/* Route flags. */
+#define ROUTE_JSON_BODY 0x01 /* a JSON object body is required */
+#define ROUTE_WEBSOCKET 0x02 /* GET upgraded to a WebSocket */
+#define ROUTE_CORS 0x04	     /* configured origins may call it cross-origin */
+#define ROUTE_HTML 0x08	     /* serves a page: page CSP instead of API CSP */
+#define ROUTE_NO_STORE 0x10  /* Cache-Control: no-store (default for JSON) */
+
+#define HTTP_PARAMS_MAX 4
+
+typedef enum sa_err (*http_handler)(struct http_request *req,
+				    struct http_response *res);
+
+struct route {
+	const char *method;  /* "GET", "POST", "DELETE" */
+	const char *pattern; /* "/ws/session/{id}": {x} matches a segment */
+	unsigned int flags;
+	const struct schema *schema; /* for ROUTE_JSON_BODY */
+	const char *rate_class;	     /* NULL: "default" */
+	http_handler handler;	     /* not used for WebSocket routes */
+	/*
+	 * WebSocket routes: ws_prepare runs before the 101 answer and may
+	 * refuse with an HTTP error (it returns the error) or set *arg, the
+	 * per-connection pointer the handler's callbacks receive.
+	 */
+	enum sa_err (*ws_prepare)(struct http_request *req, void **arg);
+	const struct ws_handler *ws;
+};
+
+/* ---- Request accessors (valid during the handler only) ---------------- */
+
+struct app *http_req_app(struct http_request *req);
+const char *http_req_id(const struct http_request *req);
+const char *http_req_ip(const struct http_request *req);     /* client IP */
+const char *http_req_ua(const struct http_request *req);     /* "" if none */
+const char *http_req_origin(const struct http_request *req); /* NULL if none */
+const char *http_req_method(const struct http_request *req);
+const char *http_req_path(const struct http_request *req);
+/* The i-th {param} of the route pattern. */
+const char *http_req_param(const struct http_request *req, size_t i);
+/* A query-string argument, or NULL. */
+const char *http_req_query(struct http_request *req, const char *name);
+/* A request header, or NULL. */
+const char *http_req_header(struct http_request *req, const char *name);
+/* The validated JSON body (borrowed), or NULL for routes without one. */
+json_t *http_req_json(const struct http_request *req);
+
+/*
+ * http_req_limit applies rate-limit class cls to another key than the IP
+ * (kind "token", key the token id). On refusal it fills res with 429 and
+ * Retry-After and returns SA_ERR_RATE_LIMITED: the handler returns it.
+ */
+enum sa_err http_req_limit(struct http_request *req, struct http_response *res,
+			   const char *cls, const char *kind, const char *key);
+
+/*
+ * A continuation writes the response of a parked request once the work it
+ * waited for is done; it runs on an MHD worker, where a handler would.
+ */
+typedef enum sa_err (*http_cont)(struct http_request *req,
+				 struct http_response *res, void *arg);
+
+/*
+ * http_req_park suspends the request's connection: the handler then starts
+ * work that ends, on any thread, with http_req_unpark(req), and returns
+ * without a response (anything it put in res is discarded). The worker
+ * serves other connections meanwhile. After http_req_unpark, cont(req, res,
+ * arg) runs on a worker and answers; it owns arg. If the connection ends
+ * without being resumed, cont runs once with res NULL, only to free arg.
+ * Park before starting the work, so the work can never finish first.
+ */
+void http_req_park(struct http_request *req, http_cont cont, void *arg);
+/* http_req_unpark resumes a parked request; safe from any thread, once. */
+void http_req_unpark(struct http_request *req);
+
+/* ---- Responses ---------------------------------------------------------- */
+
+/* http_res_json answers status with a JSON body (the reference is stolen). */
+void http_res_json(struct http_response *res, unsigned int status,
+		   json_t *body);
+
+/* http_res_bytes answers with a body copied from data. */
+void http_res_bytes(struct http_response *res, unsigned int status,
+		    const char *content_type, const void *data, size_t n);
+
+/*
+ * http_res_error answers with the status of err and the body
+ * {"error": sa_err_code, "message": text, "field": field}; field may be NULL
+ * and fmt may be NULL for the error's default text. Returns err, so a
+ * handler can write "return http_res_error(res, SA_ERR_SCOPE, ...)".
+ */
+enum sa_err http_res_error(struct http_response *res, enum sa_err err,
+			   const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* http_res_status overrides the status of a prepared response (for the few
+ * places where SPEC gives one error two statuses, e.g. 409 for a revoked
+ * token at enrollment, 403 at login). */
+void http_res_status(struct http_response *res, unsigned int status);
+
+/* http_res_header adds a header (copied); at most a few per response. */
+void http_res_header(struct http_response *res, const char *name,
+		     const char *value);
+
+/* ---- Server ------------------------------------------------------------- */
+
+/*
+ * http_server_start binds cfg->listen and serves the routes (the table must
+ * outlive the server). The actual port is returned by http_server_port.
+ */
+enum sa_err http_server_start(struct app *app, const struct route *routes,
+			      size_t nroutes, struct http_server **out);
+unsigned int http_server_port(const struct http_server *srv);
+/* http_server_quiesce stops accepting new connections. */
+void http_server_quiesce(struct http_server *srv);
+/* http_server_stop waits for running handlers, closes connections, frees. */
+void http_server_stop(struct http_server *srv);
+
+/* http_route_match matches a path against a pattern, filling params with
+ * pointers into a copy held in scratch; exposed for tests. */
+int http_route_match(const char *pattern, const char *path, char *scratch,
+		     size_t scratch_len, const char *params[HTTP_PARAMS_MAX],
+		     size_t *nparams);
+
+#endif

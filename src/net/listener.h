@@ -1,0 +1,42 @@
+/*
+ * listener.h - the listening socket and its accept thread.
+ *
+ * With a thread pool, MHD puts the listening socket into every worker's
+ * epoll set, so each new connection wakes every worker and all but one of
+ * them find nothing to accept (measured: four failed accept4 calls and as
+ * many needless wake-ups per login with 8 workers). Instead one thread
+ * blocks in accept4, where the kernel wakes exactly one waiter, and hands
+ * each connection to a worker with MHD_add_connection.
+ */
+#ifndef SEALAUTH_LISTENER_H
+#define SEALAUTH_LISTENER_H
+
+#include <sys/socket.h>
+
+#include "core/errors.h"
+
+struct listener;
+
+/* Called on the accept thread with a new non-blocking socket, which the
+ * callee owns from then on (it closes it on failure). */
+typedef void (*listener_cb)(int fd, const struct sockaddr *addr, socklen_t len,
+			    void *arg);
+
+/*
+ * listener_open binds and listens on addr (SO_REUSEADDR, never
+ * SO_REUSEPORT, so a second server cannot share the port; IPv6 sockets are
+ * IPv6 only). *port is the bound port. SA_ERR_IO when the address cannot
+ * be bound.
+ */
+enum sa_err listener_open(const struct sockaddr *addr, socklen_t len,
+			  int backlog, struct listener **out,
+			  unsigned int *port);
+
+/* listener_start starts the accept thread. */
+enum sa_err listener_start(struct listener *l, listener_cb cb, void *arg);
+
+/* listener_close stops accepting (new connections are refused from then
+ * on), joins the accept thread and frees l. NULL is ignored. */
+void listener_close(struct listener *l);
+
+#endif

@@ -1,0 +1,1142 @@
+/*
+ * ws.c - WebSocket connections on one libevent loop thread.
+ *
+ * Threads. Everything about a connection (its wslay context, its event, the
+ * list the idle sweep walks) belongs to the loop thread. Other threads reach
+ * the loop through a command queue guarded by ws->lock and a user event that
+ * wakes the loop. The same lock guards the id map, so ws_send_text and
+ * ws_close answer SA_ERR_NOT_FOUND exactly when the id is not live at the
+ * moment of the call; a command for a connection that ends before the loop
+ * gets to it is dropped, as if the peer had gone a moment earlier.
+ *
+ * Memory. A connection is one struct ws_conn, one struct event and a wslay
+ * context (wslay keeps its own 4 KiB input buffer, which is where the socket
+ * is read into, and a 4 KiB output buffer). Nothing else is allocated per
+ * connection while it is idle.
+ *
+ * Ending. A connection ends once: its close handshake completed, the peer
+ * went away or broke the protocol, or the grace period after a close frame
+ * ran out. Ending stops watching the fd, calls on_close with the close code,
+ * then release(handle); ws.c never closes the fd.
+ *
+ * Close codes chosen here: 1003 for binary messages (we only speak text),
+ * 1008 when a peer reads so slowly that its send queue exceeds
+ * max_queued_bytes, 1001 for a peer that stayed silent through a ping and
+ * another idle period (it is most likely gone; a slow but live browser
+ * treats 1001 as a reason to reconnect) and at shutdown, 1011 when memory
+ * runs out. wslay itself answers 1002 (protocol error, including unmasked
+ * client frames), 1007 (invalid UTF-8) and 1009 (message too big).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <openssl/evp.h>
+#include <wslay/wslay.h>
+
+#include "core/util.h"
+#include "net/ws.h"
+
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define WS_CLOSE_GRACE_MS 2000 /* wait this long for the peer's close */
+#define WS_STOP_GRACE_MS 1000  /* at shutdown, wait this long for all */
+#define WS_SWEEP_MS 500	       /* idle sweep period */
+#define WS_REST_MS 1000	       /* quiet time before conn_rest */
+#define WS_REST_CROWD 1024     /* open sockets above which rest is at once */
+#define WS_READ_BUDGET 65536   /* bytes read per wakeup, for fairness */
+#define WS_DEFAULT_QUEUE (1024 * 1024)
+#define WS_MAX_EXTRA (1024 * 1024) /* bytes the HTTP layer may hand over */
+#define WS_MAX_REASON 123	   /* a close frame's payload is at most 125 */
+#define WS_MAP_MIN 64
+
+enum ws_flag {
+	WS_F_EOF = 1 << 0,     /* the peer closed its end */
+	WS_F_IOERR = 1 << 1,   /* a socket error or wslay failure */
+	WS_F_PINGED = 1 << 2,  /* an idle ping is outstanding */
+	WS_F_CLOSING = 1 << 3, /* a close is under way; deadline_ms set */
+};
+
+struct ws_conn {
+	struct ws_server *ws;
+	uint64_t id;
+	wslay_event_context_ptr ctx;
+	struct event *ev;
+	const struct ws_handler *h;
+	void *arg;
+	void (*release)(void *handle);
+	void *handle;
+	unsigned char *extra; /* bytes read past the handshake, served first */
+	size_t extra_len, extra_off;
+	uint64_t last_rx_ms;  /* monotonic time of the last byte received */
+	uint64_t last_io_ms;  /* monotonic time of the last conn_io */
+	uint64_t deadline_ms; /* end by then once WS_F_CLOSING */
+	size_t pending;	      /* bytes of queued send commands; ws->lock */
+	size_t rx_budget;
+	struct ws_conn *prev, *next; /* all started connections; loop thread */
+	struct ws_conn *hnext;	     /* id map chain; ws->lock */
+	int fd;
+	short events;	  /* what ev currently waits for */
+	uint16_t code;	  /* close code we initiated, or 0 */
+	uint8_t flags;	  /* enum ws_flag; loop thread */
+	uint8_t heard;	  /* the peer has sent at least one byte */
+	uint8_t overflow; /* send commands over the bound; ws->lock */
+};
+
+enum ws_cmd_type {
+	WS_CMD_ADOPT,
+	WS_CMD_SEND,
+	WS_CMD_CLOSE,
+	WS_CMD_STOP,
+};
+
+struct ws_cmd {
+	struct ws_cmd *next;
+	enum ws_cmd_type type;
+	uint64_t id;
+	struct ws_conn *conn; /* WS_CMD_ADOPT */
+	uint16_t code;	      /* WS_CMD_CLOSE */
+	size_t len;
+	unsigned char data[]; /* the text, or the close reason */
+};
+
+struct ws_server {
+	struct ws_config cfg;
+	struct event_base *base;
+	struct event *wake;  /* activated by other threads to run commands */
+	struct event *sweep; /* periodic idle and deadline check */
+	int halted;	     /* ws_server_halt ran; the caller's thread only */
+	struct event *stop_timer;
+	pthread_t thread;
+	int thread_started;
+
+	pthread_mutex_t lock; /* guards everything down to "loop thread" */
+	struct ws_conn **map; /* id -> connection, chained */
+	size_t map_size;      /* a power of two */
+	size_t map_count;
+	struct ws_cmd *cmd_head, *cmd_tail;
+	uint64_t next_id;
+	int stopping; /* no more adopts */
+	struct ws_cmd
+	    *stop_cmd; /* allocated up front so stopping cannot fail */
+
+	atomic_size_t count;
+
+	/* loop thread */
+	struct ws_conn *conns;
+	int draining;
+};
+
+static pthread_once_t ws_evthread_once = PTHREAD_ONCE_INIT;
+static int ws_evthread_rc;
+
+static void conn_io(struct ws_conn *c, short what);
+static void conn_event_cb(evutil_socket_t fd, short what, void *arg);
+
+static void
+ws_evthread_init(void)
+{
+	ws_evthread_rc = evthread_use_pthreads();
+}
+
+/* close_code_sendable tells whether an application may send this code. */
+static int
+close_code_sendable(uint16_t code)
+{
+	return (code >= 1000 && code <= 1003) ||
+	       (code >= 1007 && code <= 1011) || (code >= 3000 && code <= 4999);
+}
+
+static size_t
+map_slot(const struct ws_server *ws, uint64_t id)
+{
+	return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 32) &
+	       (ws->map_size - 1);
+}
+
+/* map_find returns the live connection with this id or NULL; ws->lock. */
+static struct ws_conn *
+map_find(struct ws_server *ws, uint64_t id)
+{
+	struct ws_conn *c;
+
+	for (c = ws->map[map_slot(ws, id)]; c != NULL; c = c->hnext)
+		if (c->id == id)
+			return c;
+	return NULL;
+}
+
+/*
+ * map_insert adds a connection; ws->lock. It grows the table when it gets
+ * crowded; if that allocation fails the chains just get longer.
+ */
+static void
+map_insert(struct ws_server *ws, struct ws_conn *c)
+{
+	size_t slot;
+
+	if (ws->map_count >= ws->map_size) {
+		size_t nsize = ws->map_size * 2, osize = ws->map_size;
+		struct ws_conn **nmap = calloc(nsize, sizeof(*nmap));
+		struct ws_conn **omap = ws->map;
+
+		if (nmap != NULL) {
+			ws->map = nmap;
+			ws->map_size = nsize;
+			for (size_t i = 0; i < osize; i++) {
+				struct ws_conn *e = omap[i], *next;
+				for (; e != NULL; e = next) {
+					next = e->hnext;
+					slot = map_slot(ws, e->id);
+					e->hnext = ws->map[slot];
+					ws->map[slot] = e;
+				}
+			}
+			free(omap);
+		}
+	}
+	slot = map_slot(ws, c->id);
+	c->hnext = ws->map[slot];
+	ws->map[slot] = c;
+	ws->map_count++;
+}
+
+/* map_remove takes a connection out of the map; ws->lock. */
+static void
+map_remove(struct ws_server *ws, struct ws_conn *c)
+{
+	struct ws_conn **pp;
+
+	for (pp = &ws->map[map_slot(ws, c->id)]; *pp != NULL;
+	     pp = &(*pp)->hnext) {
+		if (*pp == c) {
+			*pp = c->hnext;
+			ws->map_count--;
+			return;
+		}
+	}
+}
+
+/*
+ * cmd_push appends a command; ws->lock. It returns 1 when the queue was
+ * empty, in which case the caller wakes the loop after unlocking.
+ */
+static int
+cmd_push(struct ws_server *ws, struct ws_cmd *cmd)
+{
+	int was_empty = ws->cmd_head == NULL;
+
+	cmd->next = NULL;
+	if (ws->cmd_tail != NULL)
+		ws->cmd_tail->next = cmd;
+	else
+		ws->cmd_head = cmd;
+	ws->cmd_tail = cmd;
+	return was_empty;
+}
+
+static void
+ws_wake(struct ws_server *ws)
+{
+	event_active(ws->wake, EV_READ, 0);
+}
+
+/*
+ * The wslay receive callback serves the bytes handed over by the HTTP layer
+ * first, then reads the socket. It stops after WS_READ_BUDGET bytes per
+ * wakeup so that one busy peer cannot starve the others (the level-triggered
+ * event brings us back). End of stream and errors are reported to wslay as
+ * a callback failure and remembered in the flags.
+ */
+static ssize_t
+conn_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
+	     void *user_data)
+{
+	struct ws_conn *c = user_data;
+	ssize_t r;
+
+	if (c->extra != NULL) {
+		size_t n = c->extra_len - c->extra_off;
+		if (n > len)
+			n = len;
+		memcpy(buf, c->extra + c->extra_off, n);
+		c->extra_off += n;
+		c->heard = 1;
+		if (c->extra_off == c->extra_len) {
+			free(c->extra);
+			c->extra = NULL;
+		}
+		c->last_rx_ms = now_mono_ms();
+		c->flags &= ~WS_F_PINGED;
+		wslay_event_set_error(ctx, 0);
+		return (ssize_t)n;
+	}
+	if (c->rx_budget == 0) {
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		return -1;
+	}
+	if (len > c->rx_budget)
+		len = c->rx_budget;
+	do {
+		r = recv(c->fd, buf, len, 0);
+	} while (r < 0 && errno == EINTR);
+	if (r > 0) {
+		c->heard = 1;
+		c->rx_budget -= (size_t)r;
+		c->last_rx_ms = now_mono_ms();
+		c->flags &= ~WS_F_PINGED;
+		wslay_event_set_error(ctx, 0);
+		return r;
+	}
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		return -1;
+	}
+	c->flags |= r == 0 ? WS_F_EOF : WS_F_IOERR;
+	wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+	return -1;
+}
+
+static ssize_t
+conn_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
+	     int flags, void *user_data)
+{
+	struct ws_conn *c = user_data;
+	int sflags = MSG_NOSIGNAL;
+	ssize_t r;
+
+	if (flags & WSLAY_MSG_MORE)
+		sflags |= MSG_MORE;
+	do {
+		r = send(c->fd, data, len, sflags);
+	} while (r < 0 && errno == EINTR);
+	if (r >= 0) {
+		wslay_event_set_error(ctx, 0);
+		return r;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+	} else {
+		c->flags |= WS_F_IOERR;
+		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+	}
+	return -1;
+}
+
+static const struct wslay_event_callbacks conn_wslay_cbs;
+
+/*
+ * conn_ctx returns the connection's wslay context, making it again if the
+ * connection was idle (conn_rest); NULL when out of memory.
+ */
+static wslay_event_context_ptr
+conn_ctx(struct ws_conn *c)
+{
+	if (c->ctx == NULL) {
+		if (wslay_event_context_server_init(&c->ctx, &conn_wslay_cbs,
+						    c) != 0) {
+			c->ctx = NULL;
+			return NULL;
+		}
+		wslay_event_config_set_max_recv_msg_length(
+		    c->ctx, (uint64_t)c->ws->cfg.max_message);
+	}
+	return c->ctx;
+}
+
+/*
+ * conn_rest frees the wslay context of a connection that is only waiting:
+ * wslay's buffers are most of an idle socket's memory. Safe only while the
+ * context holds no state: nothing queued to send, no close under way, and
+ * nothing ever received (so no partial frame is buffered); a browser
+ * waiting for its login sends nothing until the end.
+ */
+static void
+conn_rest(struct ws_conn *c)
+{
+	if (c->ctx == NULL || c->heard || c->extra != NULL || c->code != 0 ||
+	    (c->flags & WS_F_CLOSING) || wslay_event_want_write(c->ctx) ||
+	    wslay_event_get_close_sent(c->ctx) ||
+	    wslay_event_get_close_received(c->ctx) ||
+	    !wslay_event_get_read_enabled(c->ctx))
+		return;
+	wslay_event_context_free(c->ctx);
+	c->ctx = NULL;
+}
+
+/*
+ * conn_close_frame queues a close frame with our code unless a close is
+ * already under way; the connection then waits for the peer's answer.
+ */
+static void
+conn_close_frame(struct ws_conn *c, uint16_t code, const char *reason,
+		 size_t reason_len)
+{
+	if (c->code != 0 || conn_ctx(c) == NULL ||
+	    wslay_event_get_close_sent(c->ctx))
+		return;
+	if (wslay_event_queue_close(c->ctx, code, (const uint8_t *)reason,
+				    reason_len) == 0)
+		c->code = code;
+}
+
+/*
+ * The wslay message callback passes complete text messages to the handler.
+ * Binary messages end the connection with 1003. Once a close is under way
+ * further messages are dropped.
+ */
+static void
+conn_msg_cb(wslay_event_context_ptr ctx,
+	    const struct wslay_event_on_msg_recv_arg *m, void *user_data)
+{
+	struct ws_conn *c = user_data;
+
+	if (c->code != 0 || wslay_event_get_close_received(ctx))
+		return;
+	if (m->opcode == WSLAY_BINARY_FRAME) {
+		conn_close_frame(c, WSLAY_CODE_UNSUPPORTED_DATA, "text only",
+				 9);
+		return;
+	}
+	if (m->opcode != WSLAY_TEXT_FRAME)
+		return;
+	/* wslay checks UTF-8 too; this guards the handler if it ever stops. */
+	if (!utf8_valid(m->msg, m->msg_length, 0)) {
+		conn_close_frame(c, WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA, NULL,
+				 0);
+		return;
+	}
+	if (c->h->on_text != NULL)
+		c->h->on_text(c->ws, c->id, (const char *)m->msg, m->msg_length,
+			      c->arg);
+}
+
+static const struct wslay_event_callbacks conn_wslay_cbs = {
+    .recv_callback = conn_recv_cb,
+    .send_callback = conn_send_cb,
+    .on_msg_recv_callback = conn_msg_cb,
+};
+
+/*
+ * conn_end_code is the code on_close reports: the one we sent first, else
+ * the one the close handshake settled on (wslay echoes the peer's), else
+ * 1006 for a connection that ended without a close frame going out.
+ */
+static uint16_t
+conn_end_code(const struct ws_conn *c)
+{
+	if (c->code != 0)
+		return c->code;
+	if (c->ctx == NULL)
+		return 1006; /* idle: no close frame either way */
+	if (wslay_event_get_close_sent(c->ctx))
+		return wslay_event_get_status_code_sent(c->ctx);
+	if (wslay_event_get_close_received(c->ctx))
+		return wslay_event_get_status_code_received(c->ctx);
+	return WSLAY_CODE_ABNORMAL_CLOSURE;
+}
+
+/*
+ * conn_free releases what ws_adopt allocated; it does not touch the fd, the
+ * handle or the handler's arg.
+ */
+static void
+conn_free(struct ws_conn *c)
+{
+	if (c->ev != NULL)
+		event_free(c->ev);
+	if (c->ctx != NULL)
+		wslay_event_context_free(c->ctx);
+	free(c->extra);
+	free(c);
+}
+
+/*
+ * conn_end ends a started connection on the loop thread: it leaves the id
+ * map and the list, stops watching the fd, then calls on_close once and
+ * release once, in that order, and frees the connection.
+ */
+static void
+conn_end(struct ws_conn *c)
+{
+	struct ws_server *ws = c->ws;
+	uint16_t code = conn_end_code(c);
+
+	pthread_mutex_lock(&ws->lock);
+	map_remove(ws, c);
+	pthread_mutex_unlock(&ws->lock);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		ws->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	event_del(c->ev);
+	atomic_fetch_sub(&ws->count, 1);
+	if (c->h->on_close != NULL)
+		c->h->on_close(ws, c->id, code, c->arg);
+	c->release(c->handle);
+	conn_free(c);
+	if (ws->draining && ws->conns == NULL)
+		event_base_loopbreak(ws->base);
+}
+
+/*
+ * conn_update decides, after any I/O, whether the connection is over and
+ * otherwise what to wait for. It returns 1 when the connection was ended
+ * (and freed).
+ */
+static int
+conn_update(struct ws_conn *c)
+{
+	wslay_event_context_ptr ctx = c->ctx;
+	int rd, wr;
+	short want;
+
+	if (c->flags & (WS_F_EOF | WS_F_IOERR)) {
+		conn_end(c);
+		return 1;
+	}
+	if (ctx == NULL) {
+		/* Idle (conn_rest): waiting to read, nothing to write. */
+		rd = 1;
+		wr = 0;
+	} else {
+		rd = wslay_event_get_read_enabled(ctx);
+		wr = wslay_event_want_write(ctx);
+		if ((wslay_event_get_close_sent(ctx) &&
+		     (wslay_event_get_close_received(ctx) || !rd)) ||
+		    (!rd && !wr)) {
+			conn_end(c);
+			return 1;
+		}
+		if (!(c->flags & WS_F_CLOSING) &&
+		    (c->code != 0 || !rd || wslay_event_get_close_sent(ctx))) {
+			c->flags |= WS_F_CLOSING;
+			c->deadline_ms = now_mono_ms() + WS_CLOSE_GRACE_MS;
+		}
+		/* With many sockets open, memory counts more than the CPU
+		 * to rebuild a context: rest as soon as nothing is under way.
+		 */
+		if (atomic_load(&c->ws->count) > WS_REST_CROWD)
+			conn_rest(c);
+	}
+	want = (short)((rd ? EV_READ : 0) | (wr ? EV_WRITE : 0));
+	if (want != c->events) {
+		event_del(c->ev);
+		event_assign(c->ev, c->ws->base, c->fd, want | EV_PERSIST,
+			     conn_event_cb, c);
+		if (event_add(c->ev, NULL) != 0) {
+			c->flags |= WS_F_IOERR;
+			conn_end(c);
+			return 1;
+		}
+		c->events = want;
+	}
+	return 0;
+}
+
+static void
+conn_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn_io(arg, what);
+}
+
+/*
+ * conn_io reads (when what has EV_READ) and writes what wslay has queued,
+ * then lets conn_update settle the connection's state. The connection may
+ * be freed on return.
+ */
+static void
+conn_io(struct ws_conn *c, short what)
+{
+	wslay_event_context_ptr ctx = conn_ctx(c);
+
+	if (ctx == NULL) {
+		c->flags |= WS_F_IOERR; /* out of memory */
+		conn_update(c);
+		return;
+	}
+	c->rx_budget = WS_READ_BUDGET;
+	c->last_io_ms = now_mono_ms();
+	if ((what & EV_READ) && wslay_event_want_read(ctx)) {
+		int r = wslay_event_recv(ctx);
+
+		if (r == 0 || (c->flags & (WS_F_EOF | WS_F_IOERR))) {
+			/* fine, or the socket is done: conn_update ends it */
+		} else if (r == WSLAY_ERR_CALLBACK_FAILURE) {
+			/*
+			 * wslay's frame layer refused a header (a fragmented
+			 * or oversized control frame, a non-minimal length).
+			 * wslay stopped reading and queued a close frame
+			 * without status code; it goes out below and on_close
+			 * reports 1002.
+			 */
+			if (c->code == 0)
+				c->code = WSLAY_CODE_PROTOCOL_ERROR;
+		} else {
+			/* Out of memory; wslay stopped reading. */
+			conn_close_frame(c, WSLAY_CODE_INTERNAL_SERVER_ERROR,
+					 NULL, 0);
+		}
+	}
+	if (!(c->flags & (WS_F_EOF | WS_F_IOERR)) &&
+	    wslay_event_want_write(ctx)) {
+		if (wslay_event_send(ctx) != 0)
+			c->flags |= WS_F_IOERR;
+	}
+	conn_update(c);
+}
+
+/*
+ * conn_close queues our close frame and pushes it out. The connection may
+ * be freed on return.
+ */
+static void
+conn_close(struct ws_conn *c, uint16_t code, const char *reason,
+	   size_t reason_len)
+{
+	conn_close_frame(c, code, reason, reason_len);
+	conn_io(c, EV_WRITE);
+}
+
+/* conn_start runs an adopted connection's first steps on the loop thread. */
+static void
+conn_start(struct ws_server *ws, struct ws_conn *c)
+{
+	c->next = ws->conns;
+	c->prev = NULL;
+	if (ws->conns != NULL)
+		ws->conns->prev = c;
+	ws->conns = c;
+	c->events = EV_READ;
+	if (event_add(c->ev, NULL) != 0) {
+		c->events = 0;
+		c->code = WSLAY_CODE_INTERNAL_SERVER_ERROR;
+	}
+	if (c->h->on_open != NULL)
+		c->h->on_open(ws, c->id, c->arg);
+	if (c->events == 0) {
+		c->flags |= WS_F_IOERR;
+		conn_end(c);
+		return;
+	}
+	/* The handed-over bytes will not make the socket readable. */
+	conn_io(c, EV_READ);
+}
+
+/* conn_send queues a text message from a send command. */
+static void
+conn_send(struct ws_conn *c, const unsigned char *msg, size_t n)
+{
+	struct wslay_event_msg m = {WSLAY_TEXT_FRAME, msg, n};
+	size_t queued;
+
+	if (c->code != 0 || conn_ctx(c) == NULL ||
+	    !wslay_event_get_write_enabled(c->ctx))
+		return;
+	queued = wslay_event_get_queued_msg_length(c->ctx);
+	if (queued > c->ws->cfg.max_queued_bytes - n) {
+		/* A peer that does not read must not make us buffer forever. */
+		conn_close(c, WSLAY_CODE_POLICY_VIOLATION, "too slow", 8);
+		return;
+	}
+	switch (wslay_event_queue_msg(c->ctx, &m)) {
+	case 0:
+	case WSLAY_ERR_NO_MORE_MSG:
+		break;
+	default:
+		conn_close(c, WSLAY_CODE_INTERNAL_SERVER_ERROR, NULL, 0);
+		return;
+	}
+	conn_io(c, EV_WRITE);
+}
+
+/*
+ * ws_drain starts the shutdown on the loop thread: every connection gets a
+ * 1001 close frame; the loop ends when all have answered or the stop timer
+ * fires.
+ */
+static void
+ws_drain(struct ws_server *ws)
+{
+	struct ws_conn *c, *next;
+	struct timeval tv = {WS_STOP_GRACE_MS / 1000,
+			     (WS_STOP_GRACE_MS % 1000) * 1000};
+
+	ws->draining = 1;
+	for (c = ws->conns; c != NULL; c = next) {
+		next = c->next;
+		conn_close(c, WSLAY_CODE_GOING_AWAY, "server stopping", 15);
+	}
+	if (ws->conns == NULL)
+		event_base_loopbreak(ws->base);
+	else
+		evtimer_add(ws->stop_timer, &tv);
+}
+
+static void
+ws_stop_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ws_server *ws = arg;
+
+	while (ws->conns != NULL) {
+		if (ws->conns->code == 0)
+			ws->conns->code = WSLAY_CODE_GOING_AWAY;
+		conn_end(ws->conns);
+	}
+	event_base_loopbreak(ws->base);
+}
+
+/* ws_wake_cb runs the commands queued by other threads, in order. */
+static void
+ws_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ws_server *ws = arg;
+	struct ws_cmd *cmd, *next;
+	struct ws_conn *c;
+
+	pthread_mutex_lock(&ws->lock);
+	cmd = ws->cmd_head;
+	ws->cmd_head = ws->cmd_tail = NULL;
+	pthread_mutex_unlock(&ws->lock);
+
+	for (; cmd != NULL; cmd = next) {
+		next = cmd->next;
+		switch (cmd->type) {
+		case WS_CMD_ADOPT:
+			conn_start(ws, cmd->conn);
+			break;
+		case WS_CMD_SEND:
+			pthread_mutex_lock(&ws->lock);
+			c = map_find(ws, cmd->id);
+			if (c != NULL)
+				c->pending -= cmd->len;
+			pthread_mutex_unlock(&ws->lock);
+			if (c != NULL)
+				conn_send(c, cmd->data, cmd->len);
+			break;
+		case WS_CMD_CLOSE:
+			pthread_mutex_lock(&ws->lock);
+			c = map_find(ws, cmd->id);
+			pthread_mutex_unlock(&ws->lock);
+			if (c != NULL)
+				conn_close(c, cmd->code,
+					   (const char *)cmd->data, cmd->len);
+			break;
+		case WS_CMD_STOP:
+			ws_drain(ws);
+			break;
+		}
+		free(cmd);
+	}
+}
+
+/*
+ * ws_sweep_cb walks all connections: closing ones past their deadline end;
+ * a peer silent for idle_timeout_s gets a ping, and after another
+ * idle_timeout_s of silence a 1001 close.
+ */
+static void
+ws_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ws_server *ws = arg;
+	struct ws_conn *c, *next;
+	uint64_t now = now_mono_ms();
+	uint64_t idle_ms = (uint64_t)ws->cfg.idle_timeout_s * 1000;
+
+	for (c = ws->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->flags & WS_F_CLOSING) {
+			if (now >= c->deadline_ms)
+				conn_end(c);
+			continue;
+		}
+		/* Quiet for a while: let go of the wslay context. Not at
+		 * once, so a busy connection does not make it twice. */
+		if (now - c->last_io_ms >= WS_REST_MS)
+			conn_rest(c);
+		if (c->last_rx_ms >= now)
+			continue;
+		if (now - c->last_rx_ms >= 2 * idle_ms) {
+			conn_close(c, WSLAY_CODE_GOING_AWAY, "idle", 4);
+		} else if (now - c->last_rx_ms >= idle_ms &&
+			   !(c->flags & WS_F_PINGED)) {
+			struct wslay_event_msg m = {WSLAY_PING, NULL, 0};
+			c->flags |= WS_F_PINGED;
+			if (conn_ctx(c) != NULL &&
+			    wslay_event_queue_msg(c->ctx, &m) == 0)
+				conn_io(c, EV_WRITE);
+		}
+	}
+}
+
+static void *
+ws_loop(void *arg)
+{
+	struct ws_server *ws = arg;
+
+	event_base_loop(ws->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	return NULL;
+}
+
+/* ws_free releases a server whose loop thread is not running. */
+static void
+ws_free(struct ws_server *ws)
+{
+	struct ws_cmd *cmd, *next;
+
+	for (cmd = ws->cmd_head; cmd != NULL; cmd = next) {
+		next = cmd->next;
+		if (cmd->type == WS_CMD_ADOPT)
+			conn_free(cmd->conn);
+		free(cmd);
+	}
+	free(ws->stop_cmd);
+	if (ws->wake != NULL)
+		event_free(ws->wake);
+	if (ws->sweep != NULL)
+		event_free(ws->sweep);
+	if (ws->stop_timer != NULL)
+		event_free(ws->stop_timer);
+	if (ws->base != NULL)
+		event_base_free(ws->base);
+	pthread_mutex_destroy(&ws->lock);
+	free(ws->map);
+	free(ws);
+}
+
+enum sa_err
+ws_server_start(const struct ws_config *cfg, struct ws_server **out)
+{
+	struct ws_server *ws = NULL;
+	struct timeval tv = {WS_SWEEP_MS / 1000, (WS_SWEEP_MS % 1000) * 1000};
+	enum sa_err rc = SA_ERR_INTERNAL;
+
+	if (cfg == NULL || cfg->idle_timeout_s < 1 ||
+	    cfg->idle_timeout_s > 86400 || cfg->max_message < 1 ||
+	    cfg->max_message > INT32_MAX || cfg->max_connections < 1)
+		return SA_ERR_CONFIG;
+	pthread_once(&ws_evthread_once, ws_evthread_init);
+	if (ws_evthread_rc != 0)
+		return SA_ERR_INTERNAL;
+	ws = calloc(1, sizeof(*ws));
+	if (ws == NULL)
+		return SA_ERR_NOMEM;
+	pthread_mutex_init(&ws->lock, NULL);
+	ws->cfg = *cfg;
+	if (ws->cfg.max_queued_bytes == 0)
+		ws->cfg.max_queued_bytes = WS_DEFAULT_QUEUE;
+	atomic_init(&ws->count, 0);
+	ws->map_size = WS_MAP_MIN;
+	ws->map = calloc(ws->map_size, sizeof(*ws->map));
+	ws->stop_cmd = calloc(1, sizeof(*ws->stop_cmd));
+	if (ws->map == NULL || ws->stop_cmd == NULL) {
+		rc = SA_ERR_NOMEM;
+		goto out;
+	}
+	ws->base = event_base_new();
+	if (ws->base == NULL)
+		goto out;
+	ws->wake = event_new(ws->base, -1, 0, ws_wake_cb, ws);
+	ws->sweep = event_new(ws->base, -1, EV_PERSIST, ws_sweep_cb, ws);
+	ws->stop_timer = evtimer_new(ws->base, ws_stop_timer_cb, ws);
+	if (ws->wake == NULL || ws->sweep == NULL || ws->stop_timer == NULL ||
+	    event_add(ws->sweep, &tv) != 0)
+		goto out;
+	if (pthread_create(&ws->thread, NULL, ws_loop, ws) != 0)
+		goto out;
+	ws->thread_started = 1;
+	*out = ws;
+	ws = NULL;
+	rc = SA_OK;
+out:
+	if (ws != NULL)
+		ws_free(ws);
+	return rc;
+}
+
+void
+ws_server_halt(struct ws_server *ws)
+{
+	int wake;
+
+	if (ws == NULL || ws->halted)
+		return;
+	ws->halted = 1;
+	pthread_mutex_lock(&ws->lock);
+	ws->stopping = 1;
+	ws->stop_cmd->type = WS_CMD_STOP;
+	wake = cmd_push(ws, ws->stop_cmd);
+	ws->stop_cmd = NULL; /* the loop thread frees it */
+	pthread_mutex_unlock(&ws->lock);
+	if (wake)
+		ws_wake(ws);
+	pthread_join(ws->thread, NULL);
+}
+
+void
+ws_server_stop(struct ws_server *ws)
+{
+	if (ws == NULL)
+		return;
+	ws_server_halt(ws);
+	ws_free(ws);
+}
+
+enum sa_err
+ws_adopt(struct ws_server *ws, int fd, const char *extra_in, size_t extra_len,
+	 void (*release)(void *handle), void *handle,
+	 const struct ws_handler *h, void *arg, uint64_t *id)
+{
+	struct ws_conn *c = NULL;
+	struct ws_cmd *cmd = NULL;
+	enum sa_err rc = SA_ERR_NOMEM;
+	uint64_t nid;
+	int reserved = 0, wake, fl;
+
+	if (ws == NULL || fd < 0 || release == NULL || h == NULL ||
+	    id == NULL || (extra_in == NULL && extra_len > 0))
+		return SA_ERR_INTERNAL;
+	if (extra_len > WS_MAX_EXTRA)
+		return SA_ERR_BODY_TOO_LARGE;
+	if (atomic_fetch_add(&ws->count, 1) >=
+	    (size_t)ws->cfg.max_connections) {
+		atomic_fetch_sub(&ws->count, 1);
+		return SA_ERR_UNAVAILABLE;
+	}
+	reserved = 1;
+	c = calloc(1, sizeof(*c));
+	cmd = calloc(1, sizeof(*cmd));
+	if (c == NULL || cmd == NULL)
+		goto out;
+	c->ws = ws;
+	c->fd = fd;
+	c->h = h;
+	c->arg = arg;
+	c->release = release;
+	c->handle = handle;
+	c->last_rx_ms = now_mono_ms();
+	if (extra_len > 0) {
+		c->extra = malloc(extra_len);
+		if (c->extra == NULL)
+			goto out;
+		memcpy(c->extra, extra_in, extra_len);
+		c->extra_len = extra_len;
+	}
+	if (conn_ctx(c) == NULL)
+		goto out;
+	c->ev = event_new(ws->base, fd, EV_READ | EV_PERSIST, conn_event_cb, c);
+	if (c->ev == NULL)
+		goto out;
+	/* MHD's sockets are usually non-blocking already: skip the write. */
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 ||
+	    (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)) {
+		rc = SA_ERR_IO;
+		goto out;
+	}
+	cmd->type = WS_CMD_ADOPT;
+	cmd->conn = c;
+
+	pthread_mutex_lock(&ws->lock);
+	if (ws->stopping) {
+		pthread_mutex_unlock(&ws->lock);
+		rc = SA_ERR_SHUTTING_DOWN;
+		goto out;
+	}
+	c->id = ++ws->next_id;
+	cmd->id = c->id;
+	nid = c->id; /* once queued, c and cmd belong to the loop thread */
+	map_insert(ws, c);
+	wake = cmd_push(ws, cmd);
+	pthread_mutex_unlock(&ws->lock);
+	if (wake)
+		ws_wake(ws);
+	*id = nid;
+	c = NULL;
+	cmd = NULL;
+	rc = SA_OK;
+out:
+	if (c != NULL)
+		conn_free(c);
+	free(cmd);
+	if (rc != SA_OK && reserved)
+		atomic_fetch_sub(&ws->count, 1);
+	return rc;
+}
+
+/*
+ * ws_send_text copies the message into a command. Beyond the header's
+ * contract: SA_ERR_BAD_REQUEST for a message that is not UTF-8 (the browser
+ * would fail the connection), SA_ERR_BODY_TOO_LARGE for one larger than the
+ * whole send queue, and SA_ERR_UNAVAILABLE when the connection's queued
+ * commands already hold max_queued_bytes: the message is dropped and the
+ * connection closed with 1008. SA_OK means the connection was live; as with
+ * any socket, delivery is not guaranteed.
+ */
+enum sa_err
+ws_send_text(struct ws_server *ws, uint64_t id, const char *msg, size_t n)
+{
+	struct ws_cmd *cmd = NULL;
+	struct ws_conn *c;
+	enum sa_err rc = SA_OK;
+	size_t size = n > WS_MAX_REASON ? n : WS_MAX_REASON;
+	int wake = 0;
+
+	if (ws == NULL || (msg == NULL && n > 0))
+		return SA_ERR_INTERNAL;
+	if (n > ws->cfg.max_queued_bytes)
+		return SA_ERR_BODY_TOO_LARGE;
+	if (!utf8_valid(msg, n, 0))
+		return SA_ERR_BAD_REQUEST;
+	/* Room for a close reason too, should this turn into one. */
+	cmd = malloc(sizeof(*cmd) + size);
+	if (cmd == NULL)
+		return SA_ERR_NOMEM;
+	cmd->type = WS_CMD_SEND;
+	cmd->id = id;
+	cmd->conn = NULL;
+	cmd->code = 0;
+	cmd->len = n;
+	if (n > 0)
+		memcpy(cmd->data, msg, n);
+
+	pthread_mutex_lock(&ws->lock);
+	c = map_find(ws, id);
+	if (c == NULL) {
+		rc = SA_ERR_NOT_FOUND;
+	} else if (c->overflow) {
+		rc = SA_ERR_UNAVAILABLE;
+	} else if (c->pending > ws->cfg.max_queued_bytes - n) {
+		c->overflow = 1;
+		cmd->type = WS_CMD_CLOSE;
+		cmd->code = WSLAY_CODE_POLICY_VIOLATION;
+		cmd->len = 8;
+		memcpy(cmd->data, "too slow", 8);
+		wake = cmd_push(ws, cmd);
+		cmd = NULL;
+		rc = SA_ERR_UNAVAILABLE;
+	} else {
+		c->pending += n;
+		wake = cmd_push(ws, cmd);
+		cmd = NULL;
+	}
+	pthread_mutex_unlock(&ws->lock);
+	if (wake)
+		ws_wake(ws);
+	free(cmd);
+	return rc;
+}
+
+/*
+ * ws_close queues a close command. Beyond the header's contract: code must
+ * be one an application may send (1000-1003, 1007-1011, 3000-4999) and the
+ * reason valid UTF-8, else SA_ERR_BAD_REQUEST; a reason longer than 123
+ * bytes is cut at a character boundary. A second close of the same
+ * connection keeps the first code.
+ */
+enum sa_err
+ws_close(struct ws_server *ws, uint64_t id, uint16_t code, const char *reason)
+{
+	struct ws_cmd *cmd;
+	size_t len = 0;
+	enum sa_err rc = SA_OK;
+	int wake = 0;
+
+	if (ws == NULL)
+		return SA_ERR_INTERNAL;
+	if (!close_code_sendable(code))
+		return SA_ERR_BAD_REQUEST;
+	if (reason != NULL) {
+		len = strnlen(reason, WS_MAX_REASON + 1);
+		if (len > WS_MAX_REASON) {
+			len = WS_MAX_REASON;
+			while (len > 0 &&
+			       ((unsigned char)reason[len] & 0xc0) == 0x80)
+				len--;
+		}
+		if (!utf8_valid(reason, len, 0))
+			return SA_ERR_BAD_REQUEST;
+	}
+	cmd = malloc(sizeof(*cmd) + WS_MAX_REASON);
+	if (cmd == NULL)
+		return SA_ERR_NOMEM;
+	cmd->type = WS_CMD_CLOSE;
+	cmd->id = id;
+	cmd->conn = NULL;
+	cmd->code = code;
+	cmd->len = len;
+	if (len > 0)
+		memcpy(cmd->data, reason, len);
+
+	pthread_mutex_lock(&ws->lock);
+	if (map_find(ws, id) == NULL) {
+		rc = SA_ERR_NOT_FOUND;
+	} else {
+		wake = cmd_push(ws, cmd);
+		cmd = NULL;
+	}
+	pthread_mutex_unlock(&ws->lock);
+	if (wake)
+		ws_wake(ws);
+	free(cmd);
+	return rc;
+}
+
+size_t
+ws_count(struct ws_server *ws)
+{
+	return ws != NULL ? atomic_load(&ws->count) : 0;
+}
+
+struct event_base *
+ws_event_base(struct ws_server *ws)
+{
+	return ws->base;
+}
+
+enum sa_err
+ws_accept_key(const char *key, char out[29])
+{
+	unsigned char *raw = NULL, md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	size_t rawlen = 0, keylen;
+	char buf[24 + sizeof(WS_GUID)], *enc = NULL;
+	enum sa_err rc = SA_ERR_BAD_REQUEST;
+
+	if (key == NULL)
+		return SA_ERR_BAD_REQUEST;
+	/* 16 bytes are exactly 24 base64 characters with "==" padding. */
+	keylen = strnlen(key, 25);
+	if (keylen != 24 || key[22] != '=' || key[23] != '=')
+		goto out;
+	if (b64_decode(key, keylen, 24, &raw, &rawlen) != SA_OK || rawlen != 16)
+		goto out;
+	memcpy(buf, key, 24);
+	memcpy(buf + 24, WS_GUID, sizeof(WS_GUID) - 1);
+	rc = SA_ERR_INTERNAL;
+	if (EVP_Digest(buf, 24 + sizeof(WS_GUID) - 1, md, &mdlen, EVP_sha1(),
+		       NULL) != 1 ||
+	    mdlen != 20)
+		goto out;
+	enc = b64_encode(md, mdlen);
+	if (enc == NULL) {
+		rc = SA_ERR_NOMEM;
+		goto out;
+	}
+	if (strlen(enc) != 28)
+		goto out;
+	memcpy(out, enc, 29);
+	rc = SA_OK;
+out:
+	free(raw);
+	free(enc);
+	return rc;
+}

@@ -1,0 +1,216 @@
+/*
+ * vds.h - Visible Digital Seals: decode, verify, fingerprint, encode.
+ *
+ * Two formats share one entry point, chosen by the first byte:
+ *  - 0xDE: the ISO 22376 seal of our profile (SPEC §4.1), decoded in vds.c;
+ *  - 0xDC: ICAO Doc 9303-13 / BSI TR-03137 seals (versions 3 and 4),
+ *    decoded in vds_icao.c.
+ * A decoded seal is an opaque struct vds; every pointer an accessor returns
+ * points into it and lives until vds_free. docs/seals.md describes both
+ * layouts and every decision taken on malformed or odd input.
+ */
+#ifndef SEALAUTH_VDS_H
+#define SEALAUTH_VDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "core/errors.h"
+#include "seal/seal_codec.h"
+
+#define VDS_MAX_BYTES SEAL_MAX_BYTES
+#define VDS_ISO_HEADER_LEN 17
+#define VDS_ISO_SIG_LEN 64
+#define VDS_ID_MAX 48	 /* CA id / signer, cert id / cert reference */
+#define VDS_NAME_MAX 128 /* gn, fn: UTF-8 bytes */
+#define VDS_DOC_MAX 64	 /* doc */
+#define VDS_TID_MAX 64	 /* tid */
+#define VDS_WHY_MAX 128	 /* a reason string fits in this many bytes */
+#define VDS_PROFILE_MANIFEST "0A0001"
+
+enum vds_format {
+	VDS_FORMAT_ISO22376 = 1, /* magic 0xDE */
+	VDS_FORMAT_ICAO = 2,	 /* magic 0xDC */
+};
+
+struct vds;
+
+/*
+ * The claims of our profile (manifest 0A0001). Strings are NUL-terminated
+ * and empty when absent (only nat, doc and exp may be absent). photo and
+ * face point to bytes owned by the struct vds (or, for vds_encode_iso, by
+ * the caller) and are NULL when absent.
+ */
+struct vds_claims {
+	char given_name[VDS_NAME_MAX + 1];  /* gn */
+	char family_name[VDS_NAME_MAX + 1]; /* fn */
+	char birth_date[11];		    /* dob, YYYY-MM-DD */
+	char nationality[4];		    /* nat, 3 uppercase letters */
+	char document[VDS_DOC_MAX + 1];	    /* doc */
+	char token_id[VDS_TID_MAX + 1];	    /* tid, printable ASCII */
+	char expiry[11];		    /* exp, YYYY-MM-DD */
+	const unsigned char *photo;	    /* photo, WEBP bytes */
+	size_t photo_len;
+	const unsigned char *face; /* face, template bytes */
+	size_t face_len;
+};
+
+/*
+ * vds_decode parses n bytes of seal (not its text form: see seal_codec.h)
+ * and sets *out to a new struct vds that the caller frees with vds_free.
+ * It checks structure only, never the signature. Seals over VDS_MAX_BYTES,
+ * unknown magic or version, lengths that run past the end, bad C40 or
+ * dates, and (ISO) a payload that is not a valid profile map give
+ * SA_ERR_SEAL_DECODE (SA_ERR_BODY_TOO_LARGE for the size) and, when why is
+ * not NULL, a NUL-terminated reason in why (whylen bytes, VDS_WHY_MAX
+ * suffice) that names the offending field. *out is set only on success;
+ * why is written only on failure.
+ */
+enum sa_err vds_decode(const unsigned char *seal, size_t n, struct vds **out,
+		       char *why, size_t whylen);
+
+/* vds_free releases a decoded seal (NULL is fine). */
+void vds_free(struct vds *v);
+
+/*
+ * vds_verify_signature checks the seal's signature with the public key
+ * pub (the caller keeps ownership). ISO: ECDSA P-256 with SHA-256 over
+ * header(17) || SHA-256(payload). ICAO: ECDSA with the hash chosen by the
+ * size of r (28: SHA-224, 32: SHA-256, 48: SHA-384, 64: SHA-512) over
+ * header || message zone, on whatever curve pub has (its order must be as
+ * long as r). SA_OK when valid; SA_ERR_SEAL_SIGNATURE when invalid, when
+ * the seal carries no signature, or when the key does not fit.
+ */
+enum sa_err vds_verify_signature(const struct vds *v, EVP_PKEY *pub);
+
+/* vds_fingerprint writes SHA-256 of the signed bytes (the VRL entry). */
+void vds_fingerprint(const struct vds *v, unsigned char out[32]);
+
+/* Accessors valid for both formats. */
+enum vds_format vds_format(const struct vds *v);
+unsigned int vds_version(const struct vds *v); /* the raw version byte */
+/* ISO: the CA id; ICAO: the signer identifier ("UTTS"). */
+const char *vds_ca_id(const struct vds *v);
+/* ISO: the cert id; ICAO: the certificate reference ("5B"); may be "". */
+const char *vds_cert_id(const struct vds *v);
+/* ISO: the signing time; ICAO: the signature date at 00:00 UTC. */
+int64_t vds_signing_time(const struct vds *v);
+/* The header bytes (17 for ISO; 18 to 44+ for ICAO). */
+const unsigned char *vds_header(const struct vds *v, size_t *len);
+/* The bytes the signature covers (ISO: header || payload; ICAO: header ||
+ * message zone; for an unsigned ICAO seal, the whole seal). */
+const unsigned char *vds_signed_bytes(const struct vds *v, size_t *len);
+/* The raw r || s, or NULL (and *len 0) when the seal has no signature. */
+const unsigned char *vds_signature(const struct vds *v, size_t *len);
+
+/* ISO accessors; NULL (or empty) for ICAO seals. */
+const char *vds_manifest_id(const struct vds *v); /* "0A0001" */
+/* The profile claims when the manifest is 0A0001, else NULL. */
+const struct vds_claims *vds_claims(const struct vds *v);
+const unsigned char *vds_payload(const struct vds *v, size_t *len);
+/* Unsigned aux data after the signature, or NULL and *len 0. */
+const unsigned char *vds_aux(const struct vds *v, size_t *len);
+
+/* ICAO accessors; NULL / 0 for ISO seals. */
+const char *vds_icao_country(const struct vds *v); /* raw C40: "D  " */
+/* The country with C40 padding spaces removed: "UTO", "D". */
+const char *vds_icao_country_code(const struct vds *v);
+const char *vds_icao_issue_date(const struct vds *v); /* YYYY-MM-DD */
+const char *vds_icao_sig_date(const struct vds *v);   /* YYYY-MM-DD */
+unsigned int vds_icao_feature_ref(const struct vds *v);
+unsigned int vds_icao_type_category(const struct vds *v);
+/* The document type name for (featureRef, typeCategory), or "UNKNOWN". */
+const char *vds_icao_document_type(const struct vds *v);
+size_t vds_icao_feature_count(const struct vds *v);
+/* The i-th feature of the message zone, in seal order; SA_ERR_NOT_FOUND
+ * past the end. */
+enum sa_err vds_icao_feature(const struct vds *v, size_t i, unsigned int *tag,
+			     const unsigned char **value, size_t *len);
+/* The value of the feature with that tag, or NULL. */
+const unsigned char *vds_icao_feature_by_tag(const struct vds *v,
+					     unsigned int tag, size_t *len);
+
+/* Header oddities accepted on purpose (docs/seals.md), as bit flags. */
+#define VDS_QUIRK_ZERO_REF_LEN 0x01 /* version 4 byte, version 3 layout */
+#define VDS_QUIRK_LEN_0X80 0x02	    /* a feature length byte 0x80 = 128 */
+#define VDS_QUIRK_DECIMAL_LEN 0x04  /* DEZV reference length in decimal */
+unsigned int vds_icao_quirks(const struct vds *v);
+
+/*
+ * vds_icao_cert_matches tells whether the header's signer and certificate
+ * reference name cert: a DEZV reference is the upper-case SHA-1 of the
+ * certificate DER; any other is subject C || CN as the signer and the
+ * serial number in hex (leading zeros ignored) as the reference. 0 for ISO
+ * seals.
+ */
+int vds_icao_cert_matches(const struct vds *v, X509 *cert);
+
+/*
+ * vds_feature_text renders the feature with that tag as text in out
+ * (outsz bytes) according to the coding known for the document type:
+ * "c40", "mrz" (C40 with '<' for space, two lines of equal length),
+ * "mrz-mrva" (44 + rest), "mrz-mrvb" (36 + rest), "utf8", or "bytes"
+ * (lowercase hex, also for tags of unknown documents). *name and *coding
+ * (may be NULL) get static strings ("MRZ", "mrz"; "UNKNOWN" for unknown
+ * tags). SA_ERR_NOT_FOUND when the tag is absent, SA_ERR_SEAL_DECODE when
+ * the value is not valid in its coding, SA_ERR_INTERNAL when out is small.
+ */
+enum sa_err vds_feature_text(const struct vds *v, unsigned int tag, char *out,
+			     size_t outsz, const char **name,
+			     const char **coding);
+
+/*
+ * vds_to_json describes the seal as a new JSON object (caller decrefs):
+ * format, version, header fields, claims (ISO) or features (ICAO), the
+ * signature in hex, signedLength and the fingerprint. NULL on no memory.
+ */
+json_t *vds_to_json(const struct vds *v);
+
+/*
+ * vds_encode_iso builds and signs an ISO 22376 seal of our profile: ca_id
+ * and cert_id are 4 characters of [0-9A-Z], manifest_hex 6 hex digits,
+ * claims must pass the checks vds_decode applies (tid, gn, fn, dob
+ * required). signer is a P-256 private key (caller keeps it). The seal is
+ * written to a new buffer (*out, caller frees) of *outlen bytes.
+ * SA_ERR_VALIDATION for bad input (including a seal over VDS_MAX_BYTES),
+ * SA_ERR_INTERNAL when signing fails.
+ */
+enum sa_err vds_encode_iso(const char *ca_id, const char *cert_id,
+			   const char *manifest_hex, uint32_t signing_time,
+			   const struct vds_claims *claims, EVP_PKEY *signer,
+			   unsigned char **out, size_t *outlen);
+
+/*
+ * Module-internal interface between vds.c and vds_icao.c; other modules
+ * use the accessors above.
+ */
+struct vds_icao;
+struct vds_core {
+	size_t header_len;
+	size_t signed_len;
+	size_t sig_off; /* offset of r || s; 0 when unsigned */
+	size_t sig_len;
+	int64_t signing_time;
+	char ca_id[VDS_ID_MAX + 1];
+	char cert_id[VDS_ID_MAX + 1];
+};
+/* vds_icao_parse parses an ICAO seal whose bytes stay alive (and
+ * unchanged) as long as *out; fills core and a new *out. */
+enum sa_err vds_icao_parse(const unsigned char *seal, size_t n,
+			   struct vds_core *core, struct vds_icao **out,
+			   char *why, size_t whylen);
+void vds_icao_free(struct vds_icao *ic);
+/* vds_icao_part returns the ICAO part of v, or NULL for ISO seals. */
+const struct vds_icao *vds_icao_part(const struct vds *v);
+/* vds_icao_json adds the ICAO header and features to obj. */
+enum sa_err vds_icao_json(const struct vds *v, json_t *obj);
+/* vds_ecdsa_verify checks raw r || s over msg with md and pub. */
+enum sa_err vds_ecdsa_verify(EVP_PKEY *pub, const EVP_MD *md,
+			     const unsigned char *msg, size_t msglen,
+			     const unsigned char *rs, size_t rslen);
+
+#endif

@@ -1,0 +1,225 @@
+/*
+ * trust_fetch.c - fetch trust documents over https:// (libcurl) or from
+ * file:// URLs, with a size cap enforced while reading.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "trust/trust.h"
+#include "core/util.h"
+
+/* Set once at start-up, before any thread fetches; read-only afterwards. */
+static char fetch_ca_file[4096];
+
+/* url_ok_chars refuses control characters, spaces and backslashes. */
+static int
+url_ok_chars(const char *u)
+{
+	for (const unsigned char *p = (const unsigned char *)u; *p; p++)
+		if (*p <= 0x20 || *p >= 0x7f || *p == '\\')
+			return 0;
+	return 1;
+}
+
+/* http_host_is_loopback tells whether an http:// URL names a loopback host. */
+static int
+http_host_is_loopback(const char *rest)
+{
+	static const char *const hosts[] = {"127.0.0.1", "[::1]", "localhost"};
+
+	for (size_t i = 0; i < ARRAY_LEN(hosts); i++) {
+		size_t n = strlen(hosts[i]);
+
+		if (strncmp(rest, hosts[i], n) == 0 &&
+		    (rest[n] == '/' || rest[n] == ':' || rest[n] == '\0'))
+			return 1;
+	}
+	return 0;
+}
+
+enum sa_err
+trust_url_check(const char *url, int allow_http_loopback)
+{
+	if (url == NULL || strlen(url) > TRUST_MAX_URL || !url_ok_chars(url))
+		return SA_ERR_CONFIG;
+	if (str_has_prefix(url, "https://"))
+		return url[8] != '\0' && url[8] != '/' ? SA_OK : SA_ERR_CONFIG;
+	if (str_has_prefix(url, "file://"))
+		return url[7] == '/' ? SA_OK : SA_ERR_CONFIG;
+	if (allow_http_loopback && str_has_prefix(url, "http://") &&
+	    http_host_is_loopback(url + 7))
+		return SA_OK;
+	return SA_ERR_CONFIG;
+}
+
+enum sa_err
+trust_url_resolve(const char *base, const char *ref, char **out)
+{
+	const char *slash, *colon;
+	char *r;
+	size_t blen;
+
+	if (ref == NULL || ref[0] == '\0' || strlen(ref) > TRUST_MAX_URL)
+		return SA_ERR_CONFIG;
+	colon = strstr(ref, "://");
+	if (colon != NULL) {
+		r = strdup(ref);
+		if (r == NULL)
+			return SA_ERR_NOMEM;
+		*out = r;
+		return SA_OK;
+	}
+	/* a relative location stays below its list's directory */
+	if (ref[0] == '/' || strcmp(ref, "..") == 0 ||
+	    str_has_prefix(ref, "../") || strstr(ref, "/../") != NULL ||
+	    (strlen(ref) >= 3 && strcmp(ref + strlen(ref) - 3, "/..") == 0) ||
+	    strchr(ref, ':') != NULL || strchr(ref, '?') != NULL ||
+	    strchr(ref, '#') != NULL)
+		return SA_ERR_CONFIG;
+	slash = base != NULL ? strrchr(base, '/') : NULL;
+	if (slash == NULL || strstr(base, "://") == NULL)
+		return SA_ERR_CONFIG;
+	blen = (size_t)(slash - base) + 1;
+	if (blen + strlen(ref) > TRUST_MAX_URL)
+		return SA_ERR_CONFIG;
+	r = malloc(blen + strlen(ref) + 1);
+	if (r == NULL)
+		return SA_ERR_NOMEM;
+	memcpy(r, base, blen);
+	strcpy(r + blen, ref);
+	*out = r;
+	return SA_OK;
+}
+
+struct sink {
+	struct buf b;
+	int too_large;
+};
+
+static size_t
+on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct sink *s = userdata;
+	size_t n = size * nmemb;
+	enum sa_err rc = buf_append(&s->b, ptr, n);
+
+	if (rc == SA_ERR_BODY_TOO_LARGE)
+		s->too_large = 1;
+	return rc == SA_OK ? n : 0; /* 0 aborts the transfer */
+}
+
+/* fetch_curl fetches an https:// (or loopback http://) URL. */
+static enum sa_err
+fetch_curl(const char *url, size_t max, long timeout_ms, int allow_http,
+	   unsigned char **out, size_t *outlen, char *why, size_t whylen)
+{
+	CURL *c = NULL;
+	struct sink s;
+	CURLcode cc;
+	long status = 0;
+	char errbuf[CURL_ERROR_SIZE] = "";
+	enum sa_err rc = SA_ERR_UNAVAILABLE;
+
+	memset(&s, 0, sizeof(s));
+	buf_init(&s.b, max);
+	c = curl_easy_init();
+	if (c == NULL) {
+		rc = SA_ERR_NOMEM;
+		goto out;
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	/* only the scheme we asked for, and no redirects: a list's location
+	 * is what the signed level above says, nothing else */
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR,
+			 allow_http ? "http" : "https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (fetch_ca_file[0] != '\0')
+		curl_easy_setopt(c, CURLOPT_CAINFO, fetch_ca_file);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "sealauth/" SEALAUTH_VERSION);
+	cc = curl_easy_perform(c);
+	if (s.too_large || cc == CURLE_FILESIZE_EXCEEDED) {
+		why_set(why, whylen, "%s: larger than %zu bytes", url, max);
+		rc = SA_ERR_BODY_TOO_LARGE;
+		goto out;
+	}
+	if (cc == CURLE_OPERATION_TIMEDOUT) {
+		why_set(why, whylen, "%s: timed out", url);
+		rc = SA_ERR_TIMEOUT;
+		goto out;
+	}
+	if (cc != CURLE_OK) {
+		why_set(why, whylen, "%s: %s", url,
+			errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		goto out;
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 200) {
+		why_set(why, whylen, "%s: HTTP status %ld", url, status);
+		goto out;
+	}
+	if (s.b.data == NULL && (rc = buf_append(&s.b, "", 0)) != SA_OK)
+		goto out;
+	*out = s.b.data;
+	*outlen = s.b.len;
+	s.b.data = NULL;
+	rc = SA_OK;
+out:
+	buf_free(&s.b);
+	if (c != NULL)
+		curl_easy_cleanup(c);
+	return rc;
+}
+
+enum sa_err
+trust_fetch_set_ca_file(const char *path)
+{
+	if (path == NULL)
+		path = "";
+	if (strlen(path) >= sizeof(fetch_ca_file))
+		return SA_ERR_CONFIG;
+	snprintf(fetch_ca_file, sizeof(fetch_ca_file), "%s", path);
+	return SA_OK;
+}
+
+enum sa_err
+trust_fetch(const char *url, size_t max, long timeout_ms,
+	    int allow_http_loopback, unsigned char **out, size_t *outlen,
+	    char *why, size_t whylen)
+{
+	enum sa_err rc;
+
+	if (trust_url_check(url, allow_http_loopback) != SA_OK) {
+		why_set(why, whylen,
+			"URL \"%.200s\" is not https:// or file://",
+			url != NULL ? url : "");
+		return SA_ERR_CONFIG;
+	}
+	if (str_has_prefix(url, "file://")) {
+		rc = read_file(url + 7, max, out, outlen);
+		if (rc == SA_ERR_BODY_TOO_LARGE)
+			why_set(why, whylen, "%s: larger than %zu bytes", url,
+				max);
+		else if (rc != SA_OK)
+			why_set(why, whylen, "%s: cannot read the file", url);
+		if (rc != SA_OK && rc != SA_ERR_BODY_TOO_LARGE &&
+		    rc != SA_ERR_NOMEM)
+			rc = SA_ERR_UNAVAILABLE;
+		return rc;
+	}
+	return fetch_curl(url, max, timeout_ms,
+			  allow_http_loopback && str_has_prefix(url, "http://"),
+			  out, outlen, why, whylen);
+}
