@@ -174,6 +174,16 @@ struct schema_error {
 		.name = (n), .type = SCHEMA_T_ARRAY, .flags = (fl),            \
 		.min_len = (lo), .max_len = (hi), .items = (item)              \
 	}
+/*
+ * SCHEMA_OPAQUE_OBJECT accepts any JSON object of at most 64 KiB (as
+ * serialised) without looking inside: for settings another module validates
+ * with its own schema (a relying party's OpenID Connect or SAML settings).
+ */
+#define SCHEMA_OPAQUE_OBJECT(n, fl)                                            \
+	{                                                                      \
+		.name = (n), .type = SCHEMA_T_OBJECT, .flags = (fl),           \
+		.object = NULL, .max_len = 65536                               \
+	}
 #define SCHEMA_OBJECT(n, fl, sub)                                              \
 	{                                                                      \
 		.name = (n), .type = SCHEMA_T_OBJECT, .flags = (fl),           \

@@ -32,6 +32,8 @@ static const struct schema_field service_fields[] = {
     SCHEMA_ARRAY("origins", SCHEMA_OPTIONAL | SCHEMA_UNIQUE, 0,
 		 SERVICE_ORIGINS_MAX, &origin_item),
     SCHEMA_ENUM("matchMode", SCHEMA_OPTIONAL, "compare", "type"),
+    SCHEMA_OPAQUE_OBJECT("oidc", SCHEMA_OPTIONAL),
+    SCHEMA_OPAQUE_OBJECT("saml", SCHEMA_OPTIONAL),
     SCHEMA_END,
 };
 static const struct schema service_schema = {service_fields, NULL};
@@ -50,6 +52,8 @@ service_clear(struct service *svc)
 		free(svc->scopes[i]);
 	for (size_t i = 0; i < svc->norigins; i++)
 		free(svc->origins[i]);
+	json_decref(svc->oidc);
+	json_decref(svc->saml);
 	memset(svc, 0, sizeof(*svc));
 }
 
@@ -90,6 +94,12 @@ service_from_json(const json_t *o, struct service *svc, char *why,
 		 json_string_value(json_object_get(o, "name")));
 	svc->mode = mode && strcmp(mode, "type") == 0 ? SERVICE_MODE_TYPE
 						      : SERVICE_MODE_COMPARE;
+	if ((v = json_object_get(o, "oidc")) != NULL &&
+	    (svc->oidc = json_deep_copy(v)) == NULL)
+		return SA_ERR_NOMEM;
+	if ((v = json_object_get(o, "saml")) != NULL &&
+	    (svc->saml = json_deep_copy(v)) == NULL)
+		return SA_ERR_NOMEM;
 	json_array_foreach(scopes, i, v)
 	{
 		bad_scope[0] = json_string_value(v);

@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "core/errors.h"
 
 #define SERVICE_ID_MAX 64
@@ -34,6 +36,13 @@ struct service {
 	size_t norigins;
 	char *origins[SERVICE_ORIGINS_MAX];
 	enum service_mode mode;
+	/*
+	 * Protocol settings, owned by the record and validated by the
+	 * protocol's module (NULL when the service does not use it): "oidc"
+	 * for an OpenID Connect client, "saml" for a SAML service provider.
+	 */
+	json_t *oidc;
+	json_t *saml;
 };
 
 struct services;

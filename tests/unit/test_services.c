@@ -79,7 +79,8 @@ test_file_registry(void **state)
 	    " \"scopes\": [\"identity:age_over_18\"], \"origins\":"
 	    " [\"https://shop.example\"], \"matchMode\": \"type\"},"
 	    " {\"serviceId\": \"bank\", \"name\": \"Bank\", \"scopes\":"
-	    " [\"identity:full\"]}]}");
+	    " [\"identity:full\"], \"oidc\": {\"redirectUris\":"
+	    " [\"https://bank.example/cb\"]}}]}");
 	assert_int_equal(services_load(path, NULL, &s, why, sizeof(why)),
 			 SA_OK);
 	assert_int_equal(services_count(s), 2);
@@ -90,7 +91,15 @@ test_file_registry(void **state)
 	assert_true(service_allows_scope(svc, "identity:age_over_18"));
 	assert_false(service_allows_scope(svc, "identity:name"));
 	assert_true(service_allows_origin(svc, "https://shop.example"));
+	assert_null(svc->oidc);
+	assert_null(svc->saml);
 	svc = services_find(s, "bank");
+	/* Protocol settings are kept whole for their module to read. */
+	assert_non_null(svc->oidc);
+	assert_string_equal(json_string_value(json_array_get(
+				json_object_get(svc->oidc, "redirectUris"), 0)),
+			    "https://bank.example/cb");
+	assert_null(svc->saml);
 	assert_false(service_allows_origin(svc, "https://shop.example"));
 	assert_true(service_allows_origin(svc, NULL));
 	services_free(s);
@@ -126,6 +135,9 @@ test_bad_files_name_the_problem(void **state)
 	     " [\"identity:name\"], \"matchMode\": \"guess\"}]}",
 	     "matchMode"},
 	    {"{\"services\": [], \"extra\": 1}", "extra"},
+	    {"{\"services\": [{\"serviceId\": \"a\", \"name\": \"x\", "
+	     "\"scopes\": [\"identity:name\"], \"saml\": [1]}]}",
+	     "saml"},
 	};
 	struct services *s = NULL;
 	char why[256];
