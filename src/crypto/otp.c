@@ -102,18 +102,18 @@ otp_hash(const char *otp, char out[65])
 	out[64] = '\0';
 }
 
-enum sa_err
-otp_ws_token(const unsigned char *secret, size_t secret_len,
-	     const char *session_id, const char *random, char out[44])
+/* mac_b64url computes base64url(HMAC-SHA256(secret, parts)) into out. */
+static enum sa_err
+mac_b64url(const unsigned char *secret, size_t secret_len,
+	   const char *const *parts, size_t nparts, char out[44])
 {
 	unsigned char mac[32];
-	const char *parts[3] = {"sealauth-ws-v1", session_id, random};
 	char *enc;
 	enum sa_err rc;
 
 	if (secret_len < OTP_SECRET_MIN || secret_len > OTP_SECRET_MAX)
 		return SA_ERR_CONFIG;
-	if ((rc = hmac_parts(secret, secret_len, parts, 3, mac)) != SA_OK)
+	if ((rc = hmac_parts(secret, secret_len, parts, nparts, mac)) != SA_OK)
 		return rc;
 	enc = b64url_encode(mac, sizeof(mac));
 	OPENSSL_cleanse(mac, sizeof(mac));
@@ -122,6 +122,27 @@ otp_ws_token(const unsigned char *secret, size_t secret_len,
 	memcpy(out, enc, 44); /* 43 characters and the NUL */
 	free(enc);
 	return SA_OK;
+}
+
+enum sa_err
+otp_ws_token(const unsigned char *secret, size_t secret_len,
+	     const char *session_id, const char *random, char out[44])
+{
+	const char *parts[3] = {"sealauth-ws-v1", session_id, random};
+
+	return mac_b64url(secret, secret_len, parts, 3, out);
+}
+
+enum sa_err
+otp_pairwise_sub(const unsigned char *secret, size_t secret_len,
+		 const char *sector, const char *authority,
+		 const char *token_id, char out[44])
+{
+	const char *parts[4] = {"sealauth-sub-v1", sector, authority, token_id};
+
+	if (sector[0] == '\0' || token_id[0] == '\0')
+		return SA_ERR_INTERNAL;
+	return mac_b64url(secret, secret_len, parts, 4, out);
 }
 
 int

@@ -42,4 +42,18 @@ int otp_ws_token_check(const unsigned char *secret, size_t secret_len,
 		       const char *session_id, const char *random,
 		       const char *token);
 
+/*
+ * otp_pairwise_sub derives the subject ("sub") a relying party sees for a
+ * person: base64url(HMAC-SHA256(secret, "sealauth-sub-v1" 0x00 sector 0x00
+ * authority 0x00 tokenId)), 43 characters. sector names the relying party
+ * (a service id, an OpenID Connect client's sector, a SAML SP's entity id);
+ * authority is the issuing authority that vouched for the token id ("" when
+ * none is known). The same person gets the same subject at one relying party
+ * every time and unlinkable subjects at two. The secret is the OTP master
+ * secret: changing it changes every pairwise subject.
+ */
+enum sa_err otp_pairwise_sub(const unsigned char *secret, size_t secret_len,
+			     const char *sector, const char *authority,
+			     const char *token_id, char out[44]);
+
 #endif

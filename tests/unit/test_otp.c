@@ -92,6 +92,38 @@ test_hash_and_ws_token(void **state)
 	    otp_ws_token_check(s, strlen(SECRET), "sess_x", "r1", NULL));
 }
 
+static void
+test_pairwise_subject(void **state)
+{
+	char a[44], b[44];
+	const unsigned char *s = (const unsigned char *)SECRET;
+
+	/* The vector was computed independently (Python hmac). */
+	assert_int_equal(
+	    otp_pairwise_sub(s, strlen(SECRET), "shop", "DEU", "DE-1234567", a),
+	    SA_OK);
+	assert_string_equal(a, "HtDHQTVvJa6NTOp0sie9-0DOGuWx6Rs97VYTzONWZYo");
+	/* Another relying party, or another authority, sees another
+	 * subject; the same inputs always give the same one. */
+	assert_int_equal(
+	    otp_pairwise_sub(s, strlen(SECRET), "bank", "DEU", "DE-1234567", b),
+	    SA_OK);
+	assert_string_not_equal(a, b);
+	assert_int_equal(
+	    otp_pairwise_sub(s, strlen(SECRET), "shop", "FRA", "DE-1234567", b),
+	    SA_OK);
+	assert_string_not_equal(a, b);
+	assert_int_equal(
+	    otp_pairwise_sub(s, strlen(SECRET), "shop", "DEU", "DE-1234567", b),
+	    SA_OK);
+	assert_string_equal(a, b);
+	assert_int_equal(
+	    otp_pairwise_sub(s, strlen(SECRET), "", "DEU", "DE-1234567", b),
+	    SA_ERR_INTERNAL);
+	assert_int_equal(otp_pairwise_sub(s, 4, "shop", "DEU", "DE-1", b),
+			 SA_ERR_CONFIG);
+}
+
 int
 main(void)
 {
@@ -100,6 +132,7 @@ main(void)
 	    cmocka_unit_test(test_every_input_changes_the_code),
 	    cmocka_unit_test(test_short_secret_refused),
 	    cmocka_unit_test(test_hash_and_ws_token),
+	    cmocka_unit_test(test_pairwise_subject),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
