@@ -1,0 +1,122 @@
+/*
+ * trust_int.h - what the files of the trust chain share and nobody else
+ * sees: the handle, the immutable snapshots it swaps in, and the helpers
+ * that name a refusal's step. trust.c owns the handle, trust_load.c builds
+ * snapshots, trust_verify.c checks seals against one, trust_snap.c hands
+ * them out and describes them.
+ */
+#ifndef SEALAUTH_TRUST_INT_H
+#define SEALAUTH_TRUST_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <openssl/x509.h>
+
+#include "trust/trust.h"
+
+/* One TSL and what the scheme list scoped it to. */
+struct trust_scope {
+	char iac[17];
+	unsigned char manifests[TRUST_MAX_MANIFESTS][3];
+	size_t nmanifests;
+	struct vrl *vrl;
+};
+
+/* One granted CA service. */
+struct trust_ca {
+	char ca_id[5];
+	size_t scope; /* index into snap->scopes */
+	X509 *cert;
+	X509_CRL *crl;
+	X509_STORE *store; /* the CA and its CRL, nothing else */
+	char *signer_base;
+};
+
+/* A cached signer certificate, or a miss (cert NULL) to retry later. */
+struct trust_signer {
+	size_t ca;
+	char cert_id[5];
+	X509 *cert;
+	int64_t fetched_at;
+	/* The chain (signature, CRL, validity) checked out for any signing
+	 * time in [ok_from, ok_to]: nothing else in it depends on the time. */
+	int ok;
+	int64_t ok_from, ok_to;
+};
+
+/*
+ * A verified trust set. Immutable after loading except for the signer
+ * cache, which has its own lock. refs is guarded by trust->lock.
+ */
+struct trust_snap {
+	int refs;
+	int demo;
+	int64_t loaded_at;
+	int64_t expires_at; /* earliest NextUpdate of every list and VRL */
+	struct trust_scope *scopes;
+	size_t nscopes;
+	struct trust_ca *cas;
+	size_t ncas;
+	size_t nrevoked;
+	json_t *lists;
+	pthread_mutex_t signers_lock;
+	struct trust_signer *signers;
+	size_t nsigners;
+	size_t fetch_max;
+	long fetch_timeout_ms;
+	int allow_http;
+};
+
+struct trust {
+	char *gov_url;
+	X509 *gov_cert;
+	int64_t ttl;
+	size_t max_list_bytes;
+	long fetch_timeout_ms;
+	int allow_http;
+
+	pthread_mutex_t refresh_lock; /* one refresh at a time */
+	pthread_mutex_t lock;	      /* everything below */
+	struct trust_snap *snap;
+	int64_t last_attempt;
+	int64_t next_refresh;
+	int last_failed;
+	struct trust_result last_err;
+	json_t *failed_lists;
+	uint64_t generation; /* bumped each time a new snapshot is installed */
+};
+
+/* A refresh in progress. */
+struct trust_load {
+	struct trust *t;
+	int64_t now;
+	struct trust_snap *s;
+	struct trust_result *res;
+	size_t nlists;
+};
+
+/*
+ * trust_set_result fills res (may be NULL) with err, the step it stands
+ * for and a reason formatted like printf.
+ */
+void trust_set_result(struct trust_result *res, enum sa_err err,
+		      const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* trust_id_ok tells whether s is exactly 4 characters of [0-9A-Z]. */
+int trust_id_ok(const char *s);
+
+/* trust_subject_of writes the RFC 2253 subject of x into out ("" on error). */
+void trust_subject_of(X509 *x, char *out, size_t outsz);
+
+/*
+ * trust_snap_get returns the current set with a new reference, or NULL;
+ * trust_snap_put drops a reference (the last one frees the set);
+ * trust_snap_free frees a set no one references.
+ */
+struct trust_snap *trust_snap_get(struct trust *t);
+void trust_snap_put(struct trust *t, struct trust_snap *s);
+void trust_snap_free(struct trust_snap *s);
+
+#endif

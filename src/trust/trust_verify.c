@@ -1,0 +1,500 @@
+/*
+ * trust_verify.c - check a seal against one snapshot: find its CA, fetch
+ * and cache its signer certificate, verify the seal's signature, the path
+ * to the CA with its CRL, the key usage, the UsageList and the VRL
+ * (trust.h, docs/trust.md).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/bn.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "core/util.h"
+#include "trust/trust_int.h"
+#include "trust/usagelist.h"
+#include "trust/vrl.h"
+
+/* parse_cert reads one certificate in PEM or DER. */
+static X509 *
+parse_cert(const unsigned char *b, size_t n)
+{
+	const unsigned char *p = b;
+	X509 *x = d2i_X509(NULL, &p, (long)n);
+	BIO *bio;
+
+	if (x != NULL && p == b + n)
+		return x;
+	X509_free(x);
+	bio = BIO_new_mem_buf(b, (int)n);
+	if (bio == NULL)
+		return NULL;
+	x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	return x;
+}
+
+/* serial_matches tells whether the low 2 bytes of the serial, as 4
+ * uppercase hex digits, are the cert id. */
+static int
+serial_matches(X509 *x, const char *cert_id)
+{
+	const ASN1_INTEGER *serial = X509_get0_serialNumber(x);
+	BIGNUM *bn = serial != NULL ? ASN1_INTEGER_to_BN(serial, NULL) : NULL;
+	unsigned char low[2] = {0, 0};
+	char hex[5];
+	int ok = 0;
+
+	if (bn != NULL && !BN_is_negative(bn)) {
+		int n = BN_num_bytes(bn);
+		unsigned char *all = n > 0 ? malloc((size_t)n) : NULL;
+
+		if (n > 0 && all != NULL && BN_bn2bin(bn, all) == n) {
+			low[1] = all[n - 1];
+			if (n > 1)
+				low[0] = all[n - 2];
+		}
+		free(all);
+		snprintf(hex, sizeof(hex), "%02X%02X", low[0], low[1]);
+		ok = strcmp(hex, cert_id) == 0;
+	}
+	BN_free(bn);
+	return ok;
+}
+
+/*
+ * signer_get returns the signer certificate (ca, cert_id) with a new
+ * reference, fetching it on a miss. NULL (and why filled) when it cannot
+ * be had; a miss is remembered for TRUST_NEGATIVE_RETRY seconds.
+ */
+static X509 *
+signer_get(struct trust_snap *s, size_t ca, const char *cert_id, int64_t now,
+	   char *why, size_t whylen)
+{
+	struct trust_ca *c = &s->cas[ca];
+	struct trust_signer *e = NULL;
+	X509 *x = NULL;
+	char *url = NULL;
+	unsigned char *b = NULL;
+	size_t len = 0;
+	char fwhy[200] = "";
+
+	pthread_mutex_lock(&s->signers_lock);
+	for (size_t i = 0; i < s->nsigners; i++)
+		if (s->signers[i].ca == ca &&
+		    strcmp(s->signers[i].cert_id, cert_id) == 0) {
+			e = &s->signers[i];
+			break;
+		}
+	if (e != NULL && e->cert != NULL) {
+		x = e->cert;
+		X509_up_ref(x);
+	} else if (e != NULL && now - e->fetched_at < TRUST_NEGATIVE_RETRY) {
+		snprintf(why, whylen,
+			 "signer certificate %s%s of CA %s is not available",
+			 c->ca_id, cert_id, c->ca_id);
+		pthread_mutex_unlock(&s->signers_lock);
+		return NULL;
+	}
+	pthread_mutex_unlock(&s->signers_lock);
+	if (x != NULL)
+		return x;
+
+	/* fetch without the lock held: other seals keep verifying */
+	if (asprintf(&url, "%s/%s%s.pem", c->signer_base, c->ca_id, cert_id) <
+	    0) {
+		url = NULL;
+		snprintf(why, whylen, "out of memory");
+		return NULL;
+	}
+	if (trust_fetch(url, s->fetch_max, s->fetch_timeout_ms, s->allow_http,
+			&b, &len, fwhy, sizeof(fwhy)) == SA_OK)
+		x = parse_cert(b, len);
+	if (x == NULL)
+		snprintf(why, whylen,
+			 "signer certificate %s%s not found or unreadable "
+			 "(%.150s)",
+			 c->ca_id, cert_id, fwhy[0] ? fwhy : url);
+	free(b);
+	free(url);
+
+	pthread_mutex_lock(&s->signers_lock);
+	e = NULL;
+	for (size_t i = 0; i < s->nsigners; i++)
+		if (s->signers[i].ca == ca &&
+		    strcmp(s->signers[i].cert_id, cert_id) == 0) {
+			e = &s->signers[i];
+			break;
+		}
+	if (e == NULL && s->nsigners < TRUST_MAX_SIGNERS) {
+		struct trust_signer *n =
+		    realloc(s->signers, (s->nsigners + 1) * sizeof(*n));
+
+		if (n != NULL) {
+			s->signers = n;
+			e = &s->signers[s->nsigners++];
+			memset(e, 0, sizeof(*e));
+			e->ca = ca;
+			snprintf(e->cert_id, sizeof(e->cert_id), "%s", cert_id);
+		}
+	}
+	if (e != NULL) {
+		if (e->cert == NULL && x != NULL) {
+			e->cert = x;
+			X509_up_ref(x);
+		} else if (e->cert != NULL && x != NULL) {
+			/* another thread cached it first: use that one */
+			X509_free(x);
+			x = e->cert;
+			X509_up_ref(x);
+		}
+		e->fetched_at = now;
+	}
+	pthread_mutex_unlock(&s->signers_lock);
+	return x;
+}
+
+/*
+ * crl_time_cb accepts a CRL outside its validity at the seal's signing
+ * time: the CRL that counts is the current one, and its freshness is
+ * checked against now before path validation.
+ */
+static int
+crl_time_cb(int ok, X509_STORE_CTX *ctx)
+{
+	int e = X509_STORE_CTX_get_error(ctx);
+
+	if (!ok && (e == X509_V_ERR_CRL_NOT_YET_VALID ||
+		    e == X509_V_ERR_CRL_HAS_EXPIRED))
+		return 1;
+	return ok;
+}
+
+static int
+asn1_before(const ASN1_TIME *a, int64_t t)
+{
+	time_t tt = (time_t)t;
+
+	return a != NULL && X509_cmp_time(a, &tt) < 0;
+}
+
+/* asn1_unix converts an ASN1_TIME to Unix seconds; 0 on failure. */
+static int64_t
+asn1_unix(const ASN1_TIME *a)
+{
+	struct tm tm;
+
+	if (a == NULL || ASN1_TIME_to_tm(a, &tm) != 1)
+		return 0;
+	return (int64_t)timegm(&tm);
+}
+
+/*
+ * chain_cached tells whether this snapshot already verified the signer's
+ * chain for a signing time window holding st. X509_verify_cert (with the
+ * CRL) costs more than the seal's own signature; within one snapshot its
+ * outcome depends on the signing time only through the validity windows
+ * of the signer and the CA, which the cached window is.
+ */
+static int
+chain_cached(struct trust_snap *s, size_t ca, const char *cert_id, X509 *cert,
+	     int64_t st)
+{
+	int hit = 0;
+
+	pthread_mutex_lock(&s->signers_lock);
+	for (size_t i = 0; i < s->nsigners; i++) {
+		struct trust_signer *e = &s->signers[i];
+		if (e->ca == ca && e->cert == cert &&
+		    strcmp(e->cert_id, cert_id) == 0) {
+			hit = e->ok && st >= e->ok_from && st <= e->ok_to;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->signers_lock);
+	return hit;
+}
+
+/* chain_remember records a successful chain check's validity window. */
+static void
+chain_remember(struct trust_snap *s, size_t ca, const char *cert_id, X509 *cert,
+	       X509 *ca_cert)
+{
+	int64_t from = asn1_unix(X509_get0_notBefore(cert));
+	int64_t to = asn1_unix(X509_get0_notAfter(cert));
+	int64_t cfrom = asn1_unix(X509_get0_notBefore(ca_cert));
+	int64_t cto = asn1_unix(X509_get0_notAfter(ca_cert));
+
+	if (from == 0 || to == 0 || cfrom == 0 || cto == 0)
+		return;
+	if (cfrom > from)
+		from = cfrom;
+	if (cto < to)
+		to = cto;
+	pthread_mutex_lock(&s->signers_lock);
+	for (size_t i = 0; i < s->nsigners; i++) {
+		struct trust_signer *e = &s->signers[i];
+		if (e->ca == ca && e->cert == cert &&
+		    strcmp(e->cert_id, cert_id) == 0) {
+			e->ok = 1;
+			e->ok_from = from;
+			e->ok_to = to;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->signers_lock);
+}
+
+/* verify_in verifies a decoded seal against one snapshot. */
+static enum sa_err
+verify_in(struct trust_snap *s, const struct vds *seal, int64_t now,
+	  struct trust_result *res)
+{
+	const char *ca_id = vds_ca_id(seal), *cert_id = vds_cert_id(seal);
+	const char *manifest = vds_manifest_id(seal);
+	int64_t st = vds_signing_time(seal);
+	struct trust_ca *ca = NULL;
+	struct trust_scope *sc;
+	X509 *signer = NULL;
+	X509_STORE_CTX *ctx = NULL;
+	EVP_PKEY *pub;
+	unsigned char want[3], fp[32];
+	char why[256] = "", ts[21];
+	size_t ci = 0;
+	int found = 0;
+	enum sa_err rc;
+
+	if (now >= s->expires_at) {
+		iso8601_utc(s->expires_at, ts);
+		rc = SA_ERR_TRUST_EXPIRY;
+		trust_set_result(res, rc, "the trust lists expired at %s", ts);
+		goto out;
+	}
+	if (vds_format(seal) != VDS_FORMAT_ISO22376 || manifest == NULL) {
+		rc = SA_ERR_TRUST_CHAIN;
+		trust_set_result(res, rc,
+				 "only ISO 22376 seals are anchored in the "
+				 "trust chain");
+		goto out;
+	}
+	if (!trust_id_ok(ca_id) || !trust_id_ok(cert_id)) {
+		rc = SA_ERR_TRUST_CHAIN;
+		trust_set_result(res, rc,
+				 "CA id or cert id is not 4 characters of "
+				 "[0-9A-Z]");
+		goto out;
+	}
+	for (size_t i = 0; i < s->ncas; i++)
+		if (strcmp(s->cas[i].ca_id, ca_id) == 0) {
+			ca = &s->cas[i];
+			ci = i;
+			break;
+		}
+	if (ca == NULL) {
+		rc = SA_ERR_TRUST_CHAIN;
+		trust_set_result(res, rc, "CA %s is not granted in any TSL",
+				 ca_id);
+		goto out;
+	}
+	sc = &s->scopes[ca->scope];
+	if (usagelist_parse_manifest(manifest, want) != SA_OK) {
+		rc = SA_ERR_TRUST_USAGE;
+		trust_set_result(res, rc, "manifest id %s is not 6 hex digits",
+				 manifest);
+		goto out;
+	}
+	for (size_t i = 0; i < sc->nmanifests; i++)
+		if (memcmp(sc->manifests[i], want, 3) == 0)
+			found = 1;
+	if (!found) {
+		rc = SA_ERR_TRUST_USAGE;
+		trust_set_result(
+		    res, rc,
+		    "the TSL of CA %s (IAC %s) may not serve manifest "
+		    "%s",
+		    ca_id, sc->iac, manifest);
+		goto out;
+	}
+	signer = signer_get(s, ci, cert_id, now, why, sizeof(why));
+	if (signer == NULL) {
+		rc = SA_ERR_TRUST_CHAIN;
+		trust_set_result(res, rc, "%s", why);
+		goto out;
+	}
+	if (!serial_matches(signer, cert_id)) {
+		rc = SA_ERR_TRUST_CHAIN;
+		trust_set_result(
+		    res, rc,
+		    "certificate %s%s has a serial number whose low "
+		    "bytes are not %s",
+		    ca_id, cert_id, cert_id);
+		goto out;
+	}
+	pub = X509_get0_pubkey(signer);
+	if (pub == NULL || vds_verify_signature(seal, pub) != SA_OK) {
+		rc = SA_ERR_SEAL_SIGNATURE;
+		trust_set_result(
+		    res, rc,
+		    "the seal signature does not verify with the key "
+		    "of certificate %s%s",
+		    ca_id, cert_id);
+		goto out;
+	}
+	if (st > now + TRUST_CLOCK_SKEW) {
+		rc = SA_ERR_TRUST_EXPIRY;
+		trust_set_result(res, rc, "the seal is signed in the future");
+		goto out;
+	}
+	/* the CA must be trusted now, whenever the seal was signed */
+	if (asn1_before(X509_get0_notAfter(ca->cert), now) ||
+	    !asn1_before(X509_get0_notBefore(ca->cert), now + 1)) {
+		rc = SA_ERR_TRUST_EXPIRY;
+		trust_set_result(res, rc, "CA %s certificate is not valid now",
+				 ca_id);
+		goto out;
+	}
+	/* the CRL must be current now: an expired CRL proves nothing */
+	if (X509_CRL_get0_nextUpdate(ca->crl) == NULL ||
+	    asn1_before(X509_CRL_get0_nextUpdate(ca->crl), now + 1)) {
+		rc = SA_ERR_TRUST_EXPIRY;
+		trust_set_result(res, rc,
+				 "the CRL of CA %s has passed its nextUpdate",
+				 ca_id);
+		goto out;
+	}
+	if (chain_cached(s, ci, cert_id, signer, st))
+		goto chain_ok;
+	ctx = X509_STORE_CTX_new();
+	if (ctx == NULL || !X509_STORE_CTX_init(ctx, ca->store, signer, NULL)) {
+		rc = SA_ERR_NOMEM;
+		trust_set_result(res, rc, "out of memory");
+		goto out;
+	}
+	/* the signer must have been valid when it signed */
+	X509_STORE_CTX_set_time(ctx, 0, (time_t)st);
+	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_CRL_CHECK |
+					  X509_V_FLAG_PARTIAL_CHAIN);
+	X509_STORE_CTX_set_verify_cb(ctx, crl_time_cb);
+	if (X509_verify_cert(ctx) != 1) {
+		int e = X509_STORE_CTX_get_error(ctx);
+
+		if (e == X509_V_ERR_CERT_HAS_EXPIRED ||
+		    e == X509_V_ERR_CERT_NOT_YET_VALID) {
+			rc = SA_ERR_TRUST_EXPIRY;
+			trust_set_result(
+			    res, rc,
+			    "certificate %s%s was not valid when the "
+			    "seal was signed (%s)",
+			    ca_id, cert_id, X509_verify_cert_error_string(e));
+		} else if (e == X509_V_ERR_CERT_REVOKED) {
+			rc = SA_ERR_TRUST_REVOKED;
+			trust_set_result(
+			    res, rc,
+			    "certificate %s%s is revoked by the CRL of "
+			    "CA %s",
+			    ca_id, cert_id, ca_id);
+		} else {
+			rc = SA_ERR_TRUST_CHAIN;
+			trust_set_result(
+			    res, rc,
+			    "certificate %s%s does not chain to CA %s: "
+			    "%s",
+			    ca_id, cert_id, ca_id,
+			    X509_verify_cert_error_string(e));
+		}
+		goto out;
+	}
+	chain_remember(s, ci, cert_id, signer, ca->cert);
+chain_ok:
+	if (!(X509_get_extension_flags(signer) & EXFLAG_KUSAGE) ||
+	    !(X509_get_key_usage(signer) & KU_DIGITAL_SIGNATURE)) {
+		rc = SA_ERR_TRUST_USAGE;
+		trust_set_result(
+		    res, rc,
+		    "certificate %s%s lacks key usage digitalSignature", ca_id,
+		    cert_id);
+		goto out;
+	}
+	rc = usagelist_cert_allows(signer, manifest);
+	if (rc != SA_OK) {
+		trust_set_result(
+		    res, SA_ERR_TRUST_USAGE,
+		    rc == SA_ERR_NOT_FOUND
+			? "certificate %s%s has no UsageList"
+			: "the UsageList of certificate %s%s does not "
+			  "authorise the manifest",
+		    ca_id, cert_id);
+		rc = SA_ERR_TRUST_USAGE;
+		goto out;
+	}
+	vds_fingerprint(seal, fp);
+	if (vrl_contains(sc->vrl, fp)) {
+		rc = SA_ERR_TRUST_REVOKED;
+		trust_set_result(res, rc, "the seal is on the VRL of IAC %s",
+				 sc->iac);
+		goto out;
+	}
+	trust_subject_of(signer, res->signer_subject,
+			 sizeof(res->signer_subject));
+	snprintf(res->ca_id, sizeof(res->ca_id), "%s", ca_id);
+	snprintf(res->cert_id, sizeof(res->cert_id), "%s", cert_id);
+	snprintf(res->iac, sizeof(res->iac), "%s", sc->iac);
+	snprintf(res->manifest, sizeof(res->manifest), "%s", manifest);
+	snprintf(res->trust_level, sizeof(res->trust_level), "%s",
+		 TRUST_LEVEL_HIGH);
+	res->demo = s->demo;
+	res->signing_time = st;
+	rc = SA_OK;
+	trust_set_result(res, rc, "ok");
+out:
+	X509_STORE_CTX_free(ctx);
+	X509_free(signer);
+	return rc;
+}
+
+enum sa_err
+trust_verify_seal(struct trust *t, const struct vds *seal, int64_t now,
+		  struct trust_result *res)
+{
+	struct trust_snap *s;
+	enum sa_err rc;
+
+	memset(res, 0, sizeof(*res));
+	if (seal == NULL) {
+		trust_set_result(res, SA_ERR_SEAL_DECODE, "no seal");
+		return res->err;
+	}
+	s = t != NULL ? trust_snap_get(t) : NULL;
+	if (s == NULL) {
+		trust_set_result(res, SA_ERR_TRUST_GOVERNANCE,
+				 "no trust lists are loaded");
+		return res->err;
+	}
+	rc = verify_in(s, seal, now, res);
+	trust_snap_put(t, s);
+	return rc;
+}
+
+enum sa_err
+trust_verify_seal_bytes(struct trust *t, const unsigned char *seal, size_t n,
+			int64_t now, struct trust_result *res)
+{
+	struct vds *v = NULL;
+	char why[VDS_WHY_MAX] = "";
+	enum sa_err rc;
+
+	memset(res, 0, sizeof(*res));
+	rc = vds_decode(seal, n, &v, why, sizeof(why));
+	if (rc != SA_OK) {
+		trust_set_result(res, SA_ERR_SEAL_DECODE, "%s",
+				 why[0] ? why : sa_err_str(rc));
+		return SA_ERR_SEAL_DECODE;
+	}
+	rc = trust_verify_seal(t, v, now, res);
+	vds_free(v);
+	return rc;
+}
