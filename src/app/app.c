@@ -8,16 +8,45 @@
 #include "audit/audit.h"
 #include "net/http.h"
 #include "core/log.h"
+#include "store/ratelimit.h"
 
-int
-app_origin_allowed(char *const *list, const char *origin)
+static enum sa_err
+http_audit_hook(void *ctx, struct http_request *req, const char *event,
+		const char *subject, json_t *detail)
 {
-	if (list == NULL || origin == NULL)
-		return 0;
-	for (size_t i = 0; list[i] != NULL; i++)
-		if (strcmp(list[i], origin) == 0)
-			return 1;
-	return 0;
+	return app_audit(ctx, req, event, subject, detail);
+}
+
+static enum sa_err
+http_limit_hook(void *ctx, const char *cls, const char *kind, const char *key,
+		int64_t *retry, int *first)
+{
+	struct app *app = ctx;
+
+	if (app->rl == NULL)
+		return SA_OK;
+	return ratelimit_hit(app->rl, cls, kind, key, retry, first);
+}
+
+void
+app_http_config(struct app *app, struct http_config *hc)
+{
+	memset(hc, 0, sizeof(*hc));
+	hc->listen = app->cfg.listen;
+	hc->threads = app->cfg.threads;
+	hc->connection_limit = app->cfg.connection_limit;
+	hc->connection_memory = app->cfg.connection_memory;
+	hc->connection_timeout = app->cfg.connection_timeout;
+	hc->body_limit = app->cfg.body_limit;
+	hc->hsts_max_age = app->cfg.hsts_max_age;
+	hc->schema_flags = app->schema_flags;
+	hc->trusted_proxies = &app->trusted_proxies;
+	hc->cors_origins = app->cors_origins;
+	hc->ws_origins = app->ws_origins;
+	hc->ws = app->ws;
+	hc->ctx = app;
+	hc->audit = http_audit_hook;
+	hc->limit = http_limit_hook;
 }
 
 enum sa_err

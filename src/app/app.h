@@ -1,6 +1,6 @@
 /*
  * app.h - the running server's shared state, built by cmd_serve.c and
- * handed to every handler through http_req_app.
+ * handed to every handler as the HTTP layer's user pointer (http_req_app).
  */
 #ifndef SEALAUTH_APP_H
 #define SEALAUTH_APP_H
@@ -11,6 +11,7 @@
 
 #include "core/config.h"
 #include "core/errors.h"
+#include "net/http.h"
 #include "net/netaddr.h"
 
 struct audit;
@@ -48,16 +49,23 @@ struct app {
 	int64_t started_unix;
 };
 
-/* app_origin_allowed tells whether origin is in a NULL-terminated list. */
-int app_origin_allowed(char *const *list, const char *origin);
+/* http_req_app is the application serving a request: the typed view of
+ * the user pointer that app_http_config gives the HTTP layer. */
+static inline struct app *
+http_req_app(struct http_request *req)
+{
+	return (struct app *)http_req_ctx(req);
+}
+
+/* app_http_config fills the HTTP layer's settings and hooks from app (the
+ * strings and lists stay owned by app). */
+void app_http_config(struct app *app, struct http_config *hc);
 
 /*
  * app_audit records a security event for a request (IP and user agent taken
  * from it; req may be NULL for server events). detail is stolen. Returns the
  * audit error: the caller must not report the action as done if it fails.
  */
-struct http_request;
-struct http_response;
 enum sa_err app_audit(struct app *app, struct http_request *req,
 		      const char *event, const char *subject, json_t *detail);
 

@@ -406,6 +406,7 @@ cmd_serve(int argc, char **argv)
 	struct keys_config kc;
 	struct ws_config wc;
 	struct push_config pc;
+	struct http_config hc;
 	char *demo_origin = NULL;
 	int allow_private;
 	const struct route *routes;
@@ -548,8 +549,8 @@ cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	routes = api_routes((int)app.cfg.test_routes, &nroutes);
-	if ((err = http_server_start(&app, routes, nroutes, &app.http)) !=
-	    SA_OK)
+	app_http_config(&app, &hc);
+	if ((err = http_server_start(&hc, routes, nroutes, &app.http)) != SA_OK)
 		goto out;
 	if (app.cfg.test_routes)
 		log_warn("serve.test_routes", "test-only routes are enabled; "

@@ -23,11 +23,9 @@
 
 #include <microhttpd.h>
 
-#include "app/app.h"
 #include "net/http.h"
 #include "net/listener.h"
 #include "core/log.h"
-#include "store/ratelimit.h"
 #include "core/schema.h"
 #include "core/util.h"
 #include "net/ws.h"
@@ -74,7 +72,7 @@ struct http_request {
 };
 
 struct http_server {
-	struct app *app;
+	struct http_config cfg;
 	struct MHD_Daemon *d;
 	struct listener *listener;
 	const struct route *routes;
@@ -90,7 +88,7 @@ struct http_server {
 
 /* Carries what the upgrade callback needs past the request's lifetime. */
 struct upgrade_ctx {
-	struct app *app;
+	struct ws_server *ws_server;
 	const struct ws_handler *ws;
 	void *arg;
 	char id[24];
@@ -106,10 +104,10 @@ static const char csp_html[] =
 
 /* ---- Accessors ---------------------------------------------------------- */
 
-struct app *
-http_req_app(struct http_request *req)
+void *
+http_req_ctx(struct http_request *req)
 {
-	return req->srv->app;
+	return req->srv->cfg.ctx;
 }
 
 const char *
@@ -409,13 +407,36 @@ route_find(struct http_request *req, const char *method)
 
 /* ---- Headers ------------------------------------------------------------ */
 
+int
+http_origin_allowed(char *const *list, const char *origin)
+{
+	if (list == NULL || origin == NULL)
+		return 0;
+	for (size_t i = 0; list[i] != NULL; i++)
+		if (strcmp(list[i], origin) == 0)
+			return 1;
+	return 0;
+}
+
+/* req_audit records a refusal through the application's hook. */
+static void
+req_audit(struct http_request *req, const char *event, const char *subject,
+	  json_t *detail)
+{
+	const struct http_config *cfg = &req->srv->cfg;
+
+	if (cfg->audit == NULL) {
+		json_decref(detail);
+		return;
+	}
+	cfg->audit(cfg->ctx, req, event, subject, detail);
+}
+
 static void
 add_cors(struct http_request *req, struct MHD_Response *r)
 {
-	struct app *app = req->srv->app;
-
 	if (req->route == NULL || !(req->route->flags & ROUTE_CORS) ||
-	    !app_origin_allowed(app->cors_origins, req->origin))
+	    !http_origin_allowed(req->srv->cfg.cors_origins, req->origin))
 		return;
 	/* The exact origin, never "*": credentials may be sent. */
 	MHD_add_response_header(r, "Access-Control-Allow-Origin", req->origin);
@@ -427,14 +448,14 @@ add_cors(struct http_request *req, struct MHD_Response *r)
 static void
 add_common_headers(struct http_request *req, struct MHD_Response *r, int html)
 {
-	struct app *app = req->srv->app;
+	long hsts_max_age = req->srv->cfg.hsts_max_age;
 	char hsts[64];
 
 	MHD_add_response_header(r, "Content-Security-Policy",
 				html ? csp_html : csp_api);
-	if (app->cfg.hsts_max_age > 0) {
+	if (hsts_max_age > 0) {
 		snprintf(hsts, sizeof(hsts), "max-age=%ld; includeSubDomains",
-			 app->cfg.hsts_max_age);
+			 hsts_max_age);
 		MHD_add_response_header(r, "Strict-Transport-Security", hsts);
 	}
 	MHD_add_response_header(r, "X-Frame-Options", "DENY");
@@ -499,18 +520,18 @@ static enum sa_err
 limit_hit(struct http_request *req, struct http_response *res, const char *cls,
 	  const char *kind, const char *key)
 {
-	struct app *app = req->srv->app;
+	const struct http_config *cfg = &req->srv->cfg;
 	int64_t retry = 0;
 	int first = 0;
 	char ra[24];
 
-	if (app->rl == NULL ||
-	    ratelimit_hit(app->rl, cls, kind, key, &retry, &first) == SA_OK)
+	if (cfg->limit == NULL ||
+	    cfg->limit(cfg->ctx, cls, kind, key, &retry, &first) == SA_OK)
 		return SA_OK;
 	if (first) {
 		/* Audited once per window and key, so a flood cannot flood the
 		 * log. */
-		app_audit(app, req, "ratelimit.refused",
+		req_audit(req, "ratelimit.refused",
 			  strcmp(kind, "ip") == 0 ? "" : key,
 			  json_pack("{s:s, s:s, s:s}", "class", cls, "kind",
 				    kind, "path", req->path));
@@ -546,14 +567,14 @@ upgrade_cb(void *cls, struct MHD_Connection *conn, void *con_cls,
 	uint64_t id = 0;
 	enum sa_err rc;
 
-	rc = ws_adopt(u->app->ws, sock, extra_in, extra_in_size,
+	rc = ws_adopt(u->ws_server, sock, extra_in, extra_in_size,
 		      release_upgrade, urh, u->ws, u->arg, &id);
 	if (rc != SA_OK) {
 		log_msg(SA_LOG_WARN, "ws.adopt", u->id,
 			"WebSocket not adopted: %s", sa_err_str(rc));
 		/* id 0: never adopted; on_close frees the argument. */
 		if (u->ws->on_close != NULL)
-			u->ws->on_close(u->app->ws, 0, 1013, u->arg);
+			u->ws->on_close(u->ws_server, 0, 1013, u->arg);
 		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
 	}
 	free(u);
@@ -588,7 +609,7 @@ header_has_token(const char *value, const char *token)
 static enum MHD_Result
 handle_upgrade(struct http_request *req)
 {
-	struct app *app = req->srv->app;
+	struct ws_server *wss = req->srv->cfg.ws;
 	struct http_response res = {0};
 	const char *key, *version;
 	char accept[29];
@@ -619,8 +640,8 @@ handle_upgrade(struct http_request *req)
 		    req, SA_ERR_BAD_REQUEST, "Sec-WebSocket-Key",
 		    "Sec-WebSocket-Key must be base64 of 16 bytes");
 	if (req->origin != NULL &&
-	    !app_origin_allowed(app->ws_origins, req->origin)) {
-		app_audit(app, req, "ws.origin_refused", "",
+	    !http_origin_allowed(req->srv->cfg.ws_origins, req->origin)) {
+		req_audit(req, "ws.origin_refused", "",
 			  json_pack("{s:s, s:s}", "origin", req->origin, "path",
 				    req->path));
 		return send_error(req, SA_ERR_ORIGIN, "Origin", NULL);
@@ -631,7 +652,7 @@ handle_upgrade(struct http_request *req)
 	u = calloc(1, sizeof(*u));
 	if (u == NULL)
 		goto fail;
-	u->app = app;
+	u->ws_server = wss;
 	u->ws = req->route->ws;
 	u->arg = arg;
 	memcpy(u->id, req->id, sizeof(u->id));
@@ -650,13 +671,13 @@ handle_upgrade(struct http_request *req)
 		 */
 		free(u);
 		if (req->route->ws->on_close != NULL)
-			req->route->ws->on_close(app->ws, 0, 1011, arg);
+			req->route->ws->on_close(wss, 0, 1011, arg);
 	}
 	return ok;
 fail:
 	free(u);
 	if (req->route->ws->on_close != NULL)
-		req->route->ws->on_close(app->ws, 0, 1011, arg);
+		req->route->ws->on_close(wss, 0, 1011, arg);
 	return send_error(req, SA_ERR_NOMEM, NULL, NULL);
 }
 
@@ -689,7 +710,6 @@ content_type_is_json(const char *ct)
 static enum MHD_Result
 handle_preflight(struct http_request *req)
 {
-	struct app *app = req->srv->app;
 	struct http_response res = {0};
 	const char *want =
 	    http_req_header(req, "Access-Control-Request-Method");
@@ -705,7 +725,7 @@ handle_preflight(struct http_request *req)
 	}
 	r = route_find(req, want);
 	if (r == NULL || !(r->flags & ROUTE_CORS) ||
-	    !app_origin_allowed(app->cors_origins, req->origin))
+	    !http_origin_allowed(req->srv->cfg.cors_origins, req->origin))
 		return send_error(
 		    req, SA_ERR_ORIGIN, "Origin",
 		    "cross-origin requests from this origin are not allowed");
@@ -721,7 +741,7 @@ handle_preflight(struct http_request *req)
 static enum MHD_Result
 handle_request(struct http_request *req)
 {
-	struct app *app = req->srv->app;
+	const struct http_config *cfg = &req->srv->cfg;
 	struct http_response res = {0};
 	const struct route *r = req->route;
 	struct schema_error serr;
@@ -745,12 +765,12 @@ handle_request(struct http_request *req)
 			return send_error(req, SA_ERR_UNSUPPORTED_MEDIA,
 					  "Content-Type", NULL);
 		memset(&serr, 0, sizeof(serr));
-		rc = schema_parse_json(
-		    (const char *)req->body.data, req->body.len,
-		    (size_t)app->cfg.body_limit, &req->json, &serr);
+		rc = schema_parse_json((const char *)req->body.data,
+				       req->body.len, (size_t)cfg->body_limit,
+				       &req->json, &serr);
 		if (rc == SA_OK && r->schema != NULL)
 			rc = schema_validate(r->schema, req->json,
-					     app->schema_flags, &serr);
+					     cfg->schema_flags, &serr);
 		if (rc != SA_OK)
 			return send_error(
 			    req, rc, serr.field[0] ? serr.field : NULL,
@@ -787,7 +807,7 @@ new_request(struct http_server *srv, struct MHD_Connection *conn,
 	req->srv = srv;
 	req->conn = conn;
 	req->start_ms = now_mono_ms();
-	buf_init(&req->body, (size_t)srv->app->cfg.body_limit);
+	buf_init(&req->body, (size_t)srv->cfg.body_limit);
 	request_id(req->id);
 	snprintf(req->method, sizeof(req->method), "%s", method);
 	req->path = strndup(url, PATH_MAX_LEN);
@@ -804,7 +824,7 @@ new_request(struct http_server *srv, struct MHD_Connection *conn,
 	netaddr_client(&peer,
 		       MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						   "X-Forwarded-For"),
-		       &srv->app->trusted_proxies, &client);
+		       srv->cfg.trusted_proxies, &client);
 	netaddr_format(&client, req->ip);
 	req->ua =
 	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "User-Agent");
@@ -850,9 +870,8 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 		*con_cls = req;
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						 "Content-Length");
-		if (cl != NULL &&
-		    strtoull(cl, NULL, 10) >
-			(unsigned long long)srv->app->cfg.body_limit)
+		if (cl != NULL && strtoull(cl, NULL, 10) >
+				      (unsigned long long)srv->cfg.body_limit)
 			req->early = SA_ERR_BODY_TOO_LARGE;
 		return MHD_YES;
 	}
@@ -968,8 +987,8 @@ add_conn(int fd, const struct sockaddr *addr, socklen_t len, void *arg)
 }
 
 enum sa_err
-http_server_start(struct app *app, const struct route *routes, size_t nroutes,
-		  struct http_server **out)
+http_server_start(const struct http_config *cfg, const struct route *routes,
+		  size_t nroutes, struct http_server **out)
 {
 	struct http_server *srv = calloc(1, sizeof(*srv));
 	struct sockaddr_storage ss;
@@ -979,12 +998,12 @@ http_server_start(struct app *app, const struct route *routes, size_t nroutes,
 
 	if (srv == NULL)
 		return SA_ERR_NOMEM;
-	srv->app = app;
+	srv->cfg = *cfg;
 	srv->routes = routes;
 	srv->nroutes = nroutes;
-	if ((rc = resolve_listen(app->cfg.listen, &ss, &sslen)) != SA_OK) {
+	if ((rc = resolve_listen(cfg->listen, &ss, &sslen)) != SA_OK) {
 		log_error("http.listen", "cannot resolve listen address %s",
-			  app->cfg.listen);
+			  cfg->listen);
 		free(srv);
 		return rc;
 	}
@@ -995,8 +1014,8 @@ http_server_start(struct app *app, const struct route *routes, size_t nroutes,
 	 * cores with parked logins: 4 threads about 2,300 logins/s, 8 about
 	 * 2,550, 16 about 2,500.
 	 */
-	threads = app->cfg.threads > 0
-		      ? (unsigned int)app->cfg.threads
+	threads = cfg->threads > 0
+		      ? (unsigned int)cfg->threads
 		      : 4 * (unsigned int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (threads < 4)
 		threads = 4;
@@ -1004,8 +1023,7 @@ http_server_start(struct app *app, const struct route *routes, size_t nroutes,
 	cond_init_mono(&srv->park_cv);
 	if ((rc = listener_open((struct sockaddr *)&ss, sslen, 4096,
 				&srv->listener, &srv->port)) != SA_OK) {
-		log_error("http.listen", "cannot listen on %s",
-			  app->cfg.listen);
+		log_error("http.listen", "cannot listen on %s", cfg->listen);
 		free(srv);
 		return rc;
 	}
@@ -1020,13 +1038,12 @@ http_server_start(struct app *app, const struct route *routes, size_t nroutes,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
 	    MHD_OPTION_THREAD_POOL_SIZE, threads,
 	    /* The default caps near 1020 even with epoll: set it explicitly. */
-	    MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned int)app->cfg.connection_limit,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->connection_limit,
 	    /* Small, because upgraded WebSockets keep their pool. */
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    (size_t)app->cfg.connection_memory, MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned int)app->cfg.connection_timeout,
-	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, srv, MHD_OPTION_END);
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->connection_memory,
+	    MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned int)cfg->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED,
+	    completed_cb, srv, MHD_OPTION_END);
 	if (srv->d == NULL) {
 		log_error("http.listen", "cannot start the HTTP workers");
 		listener_close(srv->listener);

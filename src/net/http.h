@@ -21,12 +21,12 @@
 #include "core/errors.h"
 #include "net/netaddr.h"
 
-struct app;
 struct http_server;
 struct http_request;
 struct http_response;
 struct schema;
 struct ws_handler;
+struct ws_server;
 
 /* Route flags. */
 #define ROUTE_JSON_BODY 0x01 /* a JSON object body is required */
@@ -58,7 +58,8 @@ struct route {
 
 /* ---- Request accessors (valid during the handler only) ---------------- */
 
-struct app *http_req_app(struct http_request *req);
+/* The user pointer given to http_server_start (the application). */
+void *http_req_ctx(struct http_request *req);
 const char *http_req_id(const struct http_request *req);
 const char *http_req_ip(const struct http_request *req);     /* client IP */
 const char *http_req_ua(const struct http_request *req);     /* "" if none */
@@ -134,16 +135,52 @@ void http_res_header(struct http_response *res, const char *name,
 /* ---- Server ------------------------------------------------------------- */
 
 /*
+ * What the HTTP layer needs from the application, given once at start: its
+ * settings and the hooks through which it audits refusals and applies rate
+ * limits. Strings, lists and the WebSocket server must outlive the server.
+ */
+struct http_config {
+	const char *listen; /* host:port */
+	long threads;	    /* worker threads, 0: four per core */
+	long connection_limit;
+	long connection_memory;	   /* bytes per connection for MHD */
+	long connection_timeout;   /* seconds */
+	long body_limit;	   /* bytes */
+	long hsts_max_age;	   /* seconds, 0: no HSTS header */
+	unsigned int schema_flags; /* vflags for schema_validate */
+	const struct cidr_list *trusted_proxies; /* may set X-Forwarded-For */
+	char *const *cors_origins;		 /* NULL-terminated */
+	char *const *ws_origins;		 /* NULL-terminated */
+	struct ws_server *ws; /* takes the upgraded WebSockets */
+	void *ctx;	      /* handed back by http_req_ctx and to the hooks */
+	/*
+	 * audit records a refusal as a security event (detail stolen); may be
+	 * NULL. limit counts a hit of rate-limit class cls for kind/key and
+	 * answers SA_ERR_RATE_LIMITED with *retry seconds, *first set on the
+	 * first refusal of a window; NULL: no limits.
+	 */
+	enum sa_err (*audit)(void *ctx, struct http_request *req,
+			     const char *event, const char *subject,
+			     json_t *detail);
+	enum sa_err (*limit)(void *ctx, const char *cls, const char *kind,
+			     const char *key, int64_t *retry, int *first);
+};
+
+/*
  * http_server_start binds cfg->listen and serves the routes (the table must
  * outlive the server). The actual port is returned by http_server_port.
  */
-enum sa_err http_server_start(struct app *app, const struct route *routes,
-			      size_t nroutes, struct http_server **out);
+enum sa_err http_server_start(const struct http_config *cfg,
+			      const struct route *routes, size_t nroutes,
+			      struct http_server **out);
 unsigned int http_server_port(const struct http_server *srv);
 /* http_server_quiesce stops accepting new connections. */
 void http_server_quiesce(struct http_server *srv);
 /* http_server_stop waits for running handlers, closes connections, frees. */
 void http_server_stop(struct http_server *srv);
+
+/* http_origin_allowed tells whether origin is in a NULL-terminated list. */
+int http_origin_allowed(char *const *list, const char *origin);
 
 /* http_route_match matches a path against a pattern, filling params with
  * pointers into a copy held in scratch; exposed for tests. */

@@ -54,12 +54,26 @@ test_scratch_is_bounded(void **state)
 				      scratch, sizeof(scratch), p, &n));
 }
 
+static void
+test_origin_allowed(void **state)
+{
+	char a[] = "https://a.example", b[] = "https://b.example";
+	char *list[] = {a, b, NULL};
+
+	assert_true(http_origin_allowed(list, "https://b.example"));
+	assert_false(http_origin_allowed(list, "https://b.example.evil"));
+	assert_false(http_origin_allowed(list, "https://B.example"));
+	assert_false(http_origin_allowed(list, NULL));
+	assert_false(http_origin_allowed(NULL, "https://a.example"));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_match),
 	    cmocka_unit_test(test_scratch_is_bounded),
+	    cmocka_unit_test(test_origin_allowed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
