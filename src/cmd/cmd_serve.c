@@ -38,6 +38,7 @@
 #include "store/store.h"
 #include "trust/trust.h"
 #include "core/util.h"
+#include "net/netaddr.h"
 #include "net/ws.h"
 
 #define OTP_SECRET_FILE "otp-secret"
@@ -97,17 +98,27 @@ free_list(char **l)
 	free(l);
 }
 
-/* origin_of reduces a URL to scheme://host[:port]. */
+/*
+ * origin_of reduces a URL to scheme://host[:port]; for a loopback URL it
+ * returns every loopback name of it, comma-separated (127.0.0.1, localhost
+ * and [::1]), so the demo works whichever name a person types.
+ */
 static char *
 origin_of(const char *url)
 {
 	const char *s = strstr(url, "://");
+	char *one, all[512];
 	size_t n;
 
 	if (s == NULL)
 		return NULL;
 	n = (size_t)(s + 3 - url) + strcspn(s + 3, "/?#");
-	return strndup(url, n);
+	if ((one = strndup(url, n)) == NULL)
+		return NULL;
+	if (netaddr_loopback_origins(one, all, sizeof(all)) != SA_OK)
+		return one;
+	free(one);
+	return strdup(all);
 }
 
 static enum sa_err

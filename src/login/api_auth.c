@@ -27,8 +27,9 @@
 #include "store/store.h"
 #include "core/util.h"
 
-#define VERIFY_WINDOW 30 /* seconds of clock difference accepted (SPEC §3.5)  \
-			  */
+#define VERIFY_WINDOW                                                          \
+	30 /* seconds of clock difference accepted (SPEC §3.5)                \
+	    */
 #define VERIFY_MESSAGE_MAX 4096
 
 static const struct schema_field scope_item =
@@ -249,7 +250,10 @@ api_initiate(struct http_request *req, struct http_response *res)
 				    "origin", origin));
 		rc = http_res_error(
 		    res, SA_ERR_ORIGIN, "Origin",
-		    "this service does not start logins from %s", origin);
+		    "this service does not start logins from %s: list it in "
+		    "the service's \"origins\" (for the demo service, set "
+		    "SEALAUTH_PUBLIC_URL to the address you open)",
+		    origin);
 		goto out;
 	}
 	for (i = 0; i < json_array_size(scopes); i++) {

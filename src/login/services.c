@@ -145,10 +145,20 @@ load_demo(struct services *s, const char *demo_origin)
 			return rc;
 		svc->nscopes++;
 	}
-	if (demo_origin != NULL && *demo_origin != '\0') {
-		if ((rc = add_string(&svc->origins[0], demo_origin)) != SA_OK)
-			return rc;
-		svc->norigins = 1;
+	/* demo_origin may list several origins, comma-separated (the
+	 * loopback names of one server). */
+	for (const char *o = demo_origin; o != NULL && *o != '\0';) {
+		size_t len = strcspn(o, ",");
+
+		if (len > 0 && svc->norigins < SERVICE_ORIGINS_MAX) {
+			if ((svc->origins[svc->norigins] = strndup(o, len)) ==
+			    NULL)
+				return SA_ERR_NOMEM;
+			svc->norigins++;
+		}
+		o += len;
+		if (*o == ',')
+			o++;
 	}
 	return SA_OK;
 }

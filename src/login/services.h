@@ -49,8 +49,8 @@ struct services;
 
 /*
  * services_load reads the registry from a JSON file, or builds the demo
- * registry when path is NULL or empty (demo_origin is then the one origin the
- * demo service accepts). Every entry is validated; a bad one fails the whole
+ * registry when path is NULL or empty (demo_origin then lists the origins the
+ * demo service accepts, comma-separated). Every entry is validated; a bad one fails the whole
  * load with why naming the entry and field.
  */
 enum sa_err services_load(const char *path, const char *demo_origin,

@@ -201,3 +201,29 @@ netaddr_client(const struct netaddr *peer, const char *xff,
 	}
 	*out = cur;
 }
+
+enum sa_err
+netaddr_loopback_origins(const char *origin, char *out, size_t n)
+{
+	static const char *const hosts[] = {"127.0.0.1", "localhost", "[::1]"};
+	const char *rest = NULL, *port;
+	int w;
+
+	if (strncmp(origin, "http://", 7) == 0) {
+		for (size_t i = 0; i < 3 && rest == NULL; i++) {
+			size_t hl = strlen(hosts[i]);
+
+			if (strncmp(origin + 7, hosts[i], hl) == 0 &&
+			    (origin[7 + hl] == ':' || origin[7 + hl] == '\0'))
+				rest = origin + 7 + hl;
+		}
+	}
+	if (rest == NULL) {
+		w = snprintf(out, n, "%s", origin);
+		return w >= 0 && (size_t)w < n ? SA_OK : SA_ERR_BAD_REQUEST;
+	}
+	port = rest; /* ":8080" or "" */
+	w = snprintf(out, n, "http://%s%s,http://%s%s,http://%s%s", hosts[0],
+		     port, hosts[1], port, hosts[2], port);
+	return w >= 0 && (size_t)w < n ? SA_OK : SA_ERR_BAD_REQUEST;
+}

@@ -58,4 +58,13 @@ int cidr_list_contains(const struct cidr_list *l, const struct netaddr *a);
 void netaddr_client(const struct netaddr *peer, const char *xff,
 		    const struct cidr_list *trusted, struct netaddr *out);
 
+/*
+ * netaddr_loopback_origins writes into out the browser origins that name
+ * one loopback server: for "http://127.0.0.1:8080", "http://localhost:8080"
+ * or "http://[::1]:8080" it writes all three, comma-separated, so a person
+ * who types either name reaches a working page. Any other origin is copied
+ * unchanged. Returns SA_ERR_BAD_REQUEST when out is too small.
+ */
+enum sa_err netaddr_loopback_origins(const char *origin, char *out, size_t n);
+
 #endif

@@ -429,20 +429,34 @@ push_send(struct pusher *p, const struct push_target *t, json_t *msg,
 	enum sa_err rc = SA_ERR_BAD_REQUEST;
 
 	if (!json_is_object(msg) || t == NULL ||
-	    (t->fcm_token == NULL) == (t->endpoint == NULL))
+	    (t->fcm_token != NULL && t->endpoint != NULL))
 		goto out;
-	target = t->fcm_token != NULL ? t->fcm_token : t->endpoint;
-	max = t->fcm_token != NULL ? PUSH_FCM_TOKEN_MAX : PUSH_ENDPOINT_MAX;
-	if (target[0] == '\0' || strnlen(target, max + 1) > max)
-		goto out;
-	for (const char *c = target; *c; c++)
-		if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f)
-			goto out; /* tokens and URLs are printable ASCII */
+	if (t->fcm_token == NULL && t->endpoint == NULL) {
+		/* A device enrolled without a push target: modes log and
+		 * none send nothing anywhere, so its logins still start;
+		 * a real provider has nowhere to send. */
+		if (p->fcm_prov == NULL || !p->fcm_prov->local) {
+			rc = SA_ERR_PUSH;
+			goto out;
+		}
+		target = "(no push target)";
+	} else {
+		target = t->fcm_token != NULL ? t->fcm_token : t->endpoint;
+		max = t->fcm_token != NULL ? PUSH_FCM_TOKEN_MAX
+					   : PUSH_ENDPOINT_MAX;
+		if (target[0] == '\0' || strnlen(target, max + 1) > max)
+			goto out;
+		for (const char *c = target; *c; c++)
+			if ((unsigned char)*c <= 0x20 ||
+			    (unsigned char)*c >= 0x7f)
+				goto out; /* tokens and URLs are printable */
+	}
 	rc = SA_ERR_NOMEM;
 	j = calloc(1, sizeof(*j));
 	if (j == NULL)
 		goto out;
-	j->prov = t->fcm_token != NULL ? p->fcm_prov : p->up_prov;
+	j->prov = t->fcm_token != NULL || t->endpoint == NULL ? p->fcm_prov
+							      : p->up_prov;
 	if (j->prov == NULL) {
 		rc = SA_ERR_PUSH;
 		log_warn("push.send", "FCM is not configured");

@@ -105,6 +105,35 @@ test_forwarded_for(void **state)
 	assert_string_equal(out, "2001:db8::5");
 }
 
+static void
+test_loopback_origins(void **state)
+{
+	char out[256], tiny[8];
+
+	assert_int_equal(
+	    netaddr_loopback_origins("http://127.0.0.1:8080", out, sizeof(out)),
+	    SA_OK);
+	assert_string_equal(out, "http://127.0.0.1:8080,http://localhost:8080,"
+				 "http://[::1]:8080");
+	assert_int_equal(
+	    netaddr_loopback_origins("http://localhost", out, sizeof(out)),
+	    SA_OK);
+	assert_string_equal(out,
+			    "http://127.0.0.1,http://localhost,http://[::1]");
+	/* Not loopback, or not plain http: unchanged. */
+	assert_int_equal(
+	    netaddr_loopback_origins("https://id.example", out, sizeof(out)),
+	    SA_OK);
+	assert_string_equal(out, "https://id.example");
+	assert_int_equal(netaddr_loopback_origins("http://localhost.evil:80",
+						  out, sizeof(out)),
+			 SA_OK);
+	assert_string_equal(out, "http://localhost.evil:80");
+	assert_int_equal(
+	    netaddr_loopback_origins("http://127.0.0.1:1", tiny, sizeof(tiny)),
+	    SA_ERR_BAD_REQUEST);
+}
+
 int
 main(void)
 {
@@ -112,6 +141,7 @@ main(void)
 	    cmocka_unit_test(test_parse_and_format),
 	    cmocka_unit_test(test_cidr_lists),
 	    cmocka_unit_test(test_forwarded_for),
+	    cmocka_unit_test(test_loopback_origins),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -881,8 +881,9 @@ test_mode_none_and_log_never_send(void **state)
 {
 	struct fake *f = fake_start();
 	struct pusher *p;
-	struct outcome o[4];
+	struct outcome o[6];
 	struct push_target up = {NULL, NULL}, fcm = {"fcm-token-abc", NULL};
+	struct push_target none = {NULL, NULL};
 	struct capture cap;
 	char url[128], *logged;
 
@@ -898,7 +899,11 @@ test_mode_none_and_log_never_send(void **state)
 	assert_int_equal(push_send(p, &fcm, login_msg(), on_done, &o[1]),
 			 SA_OK);
 	assert_int_equal(o[1].calls, 1);
-	assert_true(wait_total(2));
+	/* A device enrolled without a push target still logs in. */
+	assert_int_equal(push_send(p, &none, login_msg(), on_done, &o[4]),
+			 SA_OK);
+	assert_int_equal(o[4].calls, 1);
+	assert_true(wait_total(3));
 	push_close(p);
 
 	log_set_level(SA_LOG_INFO);
@@ -907,13 +912,16 @@ test_mode_none_and_log_never_send(void **state)
 	assert_int_equal(push_send(p, &up, login_msg(), on_done, &o[2]), SA_OK);
 	assert_int_equal(push_send(p, &fcm, login_msg(), on_done, &o[3]),
 			 SA_OK);
-	assert_true(wait_total(4));
+	assert_int_equal(push_send(p, &none, login_msg(), on_done, &o[5]),
+			 SA_OK);
+	assert_true(wait_total(6));
 	assert_string_equal(push_mode(p), "log");
 	push_close(p);
 	logged = capture_stop(&cap);
 	log_set_level(SA_LOG_OFF);
 
-	for (int i = 0; i < 4; i++) {
+	assert_non_null(strstr(logged, "(no push target)"));
+	for (int i = 0; i < 6; i++) {
 		assert_int_equal(o[i].calls, 1);
 		assert_int_equal(o[i].rc, SA_OK);
 		assert_int_equal(o[i].attempts, 1);
@@ -945,8 +953,9 @@ test_send_refusals(void **state)
 
 	assert_int_equal(push_send(p, &both, login_msg(), on_done, &o),
 			 SA_ERR_BAD_REQUEST);
+	/* No target: a real provider has nowhere to send. */
 	assert_int_equal(push_send(p, &none, login_msg(), on_done, &o),
-			 SA_ERR_BAD_REQUEST);
+			 SA_ERR_PUSH);
 	assert_int_equal(push_send(p, &space, login_msg(), on_done, &o),
 			 SA_ERR_BAD_REQUEST);
 	/* FCM without a service account fails at once. */
