@@ -22,7 +22,7 @@ struct keys;
 struct ratelimit;
 struct ws_server;
 struct pusher;
-struct services;
+struct service_registry;
 struct trust;
 
 struct app {
@@ -37,7 +37,7 @@ struct app {
 	struct ratelimit *rl;
 	struct ws_server *ws;
 	struct http_server *http;
-	struct services *services;
+	struct service_registry *services; /* relying parties */
 	struct pusher *push;
 	struct trust *trust;
 	int trust_demo;		   /* the demo trust environment is in use */

@@ -397,7 +397,7 @@ app_close(struct app *app)
 	keys_close(app->keys);
 	trust_close(app->trust);
 	keycache_clear();
-	services_free(app->services);
+	services_close(app->services);
 	if (app->otp_secret != NULL)
 		OPENSSL_cleanse(app->otp_secret, app->otp_secret_len);
 	free(app->otp_secret);
@@ -502,9 +502,23 @@ cmd_serve(int argc, char **argv)
 	if (load_otp_secret(&app) != SA_OK)
 		goto out;
 	demo_origin = origin_of(app.cfg.public_url);
-	if (services_load(app.cfg.services_file, demo_origin, &app.services,
-			  why, sizeof(why)) != SA_OK) {
+	if ((err = services_open(app.ds, &app.services)) != SA_OK) {
+		log_error("serve.services",
+			  "cannot read the service registry: %s",
+			  sa_err_str(err));
+		goto out;
+	}
+	/* Modules that keep settings in service records install their checks
+	 * here, before the file is seeded. */
+	if (services_seed(app.services, app.cfg.services_file, demo_origin, why,
+			  sizeof(why)) != SA_OK) {
 		fprintf(stderr, "sealauth: %s\n", why);
+		goto out;
+	}
+	if ((err = services_watch(app.services)) != SA_OK) {
+		log_error("serve.services",
+			  "cannot watch the service registry: %s",
+			  sa_err_str(err));
 		goto out;
 	}
 	if (open_trust(&app) != SA_OK)

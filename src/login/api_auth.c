@@ -206,6 +206,7 @@ api_initiate(struct http_request *req, struct http_response *res)
 	const char *token = json_string_value(json_object_get(body, "tokenId"));
 	const char *sid = json_string_value(json_object_get(body, "serviceId"));
 	const char *origin = http_req_origin(req);
+	struct services *reg = NULL;
 	const struct service *svc;
 	struct enrollment e;
 	struct session s;
@@ -238,7 +239,8 @@ api_initiate(struct http_request *req, struct http_response *res)
 					: "this enrollment has expired");
 		goto out;
 	}
-	svc = services_find(app->services, sid);
+	reg = services_get(app->services);
+	svc = services_find(reg, sid);
 	if (svc == NULL) {
 		rc = http_res_error(res, SA_ERR_UNPROCESSABLE, "serviceId",
 				    "unknown service");
@@ -336,6 +338,7 @@ api_initiate(struct http_request *req, struct http_response *res)
 		       &c->audit_rc, initiate_answer, c);
 	rc = SA_OK;
 out:
+	services_put(reg);
 	OPENSSL_cleanse(otp, sizeof(otp));
 	enrollment_free(&e);
 	return rc;

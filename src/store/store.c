@@ -174,6 +174,57 @@ dstore_enroll_count(struct dstore *ds, int64_t *out)
 	return DS_OPS(ds)->enroll_count(ds, out);
 }
 
+/* service_row_ok bounds a record before any backend sees it. */
+static int
+service_row_ok(const struct service_row *r)
+{
+	const char *json[] = {r->scopes, r->origins, r->settings};
+	size_t n = r->id ? strnlen(r->id, 65) : 0;
+
+	if (n == 0 || n > 64 || r->name == NULL ||
+	    strnlen(r->name, 257) > 256 || r->match_mode == NULL ||
+	    strnlen(r->match_mode, 17) > 16)
+		return 0;
+	for (size_t i = 0; i < ARRAY_LEN(json); i++)
+		if (json[i] == NULL ||
+		    strnlen(json[i], SERVICE_ROW_JSON_MAX + 1) >
+			SERVICE_ROW_JSON_MAX)
+			return 0;
+	return 1;
+}
+
+enum sa_err
+dstore_services_version(struct dstore *ds, int64_t *out)
+{
+	return DS_OPS(ds)->services_version(ds, out);
+}
+
+enum sa_err
+dstore_services_read(struct dstore *ds, int64_t *version, service_row_cb cb,
+		     void *arg)
+{
+	return DS_OPS(ds)->services_read(ds, version, cb, arg);
+}
+
+enum sa_err
+dstore_service_write(struct dstore *ds, const struct service_row *row,
+		     enum dstore_write how)
+{
+	if (!service_row_ok(row) || how < DSTORE_CREATE || how > DSTORE_UPSERT)
+		return SA_ERR_VALIDATION;
+	return DS_OPS(ds)->service_write(ds, row, how);
+}
+
+enum sa_err
+dstore_service_delete(struct dstore *ds, const char *id)
+{
+	size_t n = id ? strnlen(id, 65) : 0;
+
+	if (n == 0 || n > 64)
+		return SA_ERR_NOT_FOUND;
+	return DS_OPS(ds)->service_delete(ds, id);
+}
+
 void
 audit_page_clear(struct audit_page *pg)
 {

@@ -26,6 +26,9 @@
 
 /* ---- Durable store ---------------------------------------------------- */
 
+/* Both durable backends have this many migrations, in the same order. */
+#define DSTORE_MIGRATIONS 3
+
 struct dstore;
 
 /*
@@ -74,6 +77,36 @@ struct enrollment {
 /* enrollment_free frees the heap strings (claims are wiped) and zeroes e. */
 void enrollment_free(struct enrollment *e);
 
+/*
+ * A relying party ("service") as the durable store keeps it: the fields
+ * every protocol shares in columns, the protocols' own settings in one JSON
+ * object ({"oidc": {...}, "saml": {...}}) that the store never looks
+ * inside. scopes and origins are JSON arrays of strings. The registry
+ * (login/services.c) validates a record before it is written and again when
+ * it is read. On reads every string is valid during the callback only.
+ */
+#define SERVICE_ROW_JSON_MAX (256 * 1024) /* bytes of any JSON column */
+struct service_row {
+	const char *id;
+	const char *name;
+	const char *scopes;	/* JSON array text */
+	const char *origins;	/* JSON array text */
+	const char *match_mode; /* "compare" or "type" */
+	int enabled;
+	const char *settings; /* JSON object text, "{}" when none */
+	int64_t created_at;   /* unix seconds; kept by an update */
+	int64_t updated_at;
+};
+
+typedef int (*service_row_cb)(const struct service_row *row, void *arg);
+
+/* How a write treats a record that exists (or does not). */
+enum dstore_write {
+	DSTORE_CREATE = 1, /* refused with SA_ERR_CONFLICT if it exists */
+	DSTORE_UPDATE = 2, /* refused with SA_ERR_NOT_FOUND if it does not */
+	DSTORE_UPSERT = 3, /* either */
+};
+
 struct dstore_ops {
 	const char *name;
 	enum sa_err (*open)(const char *url, struct dstore **out);
@@ -97,6 +130,13 @@ struct dstore_ops {
 						 const char *fingerprint,
 						 int64_t when, int *count);
 	enum sa_err (*enroll_count)(struct dstore *ds, int64_t *out);
+	enum sa_err (*services_version)(struct dstore *ds, int64_t *out);
+	enum sa_err (*services_read)(struct dstore *ds, int64_t *version,
+				     service_row_cb cb, void *arg);
+	enum sa_err (*service_write)(struct dstore *ds,
+				     const struct service_row *row,
+				     enum dstore_write how);
+	enum sa_err (*service_delete)(struct dstore *ds, const char *id);
 };
 
 /* Every durable backend starts with this header so wrappers find the ops. */
@@ -161,6 +201,25 @@ enum sa_err dstore_enroll_revoke_fingerprint(struct dstore *ds,
 					     const char *fingerprint,
 					     int64_t when, int *count);
 enum sa_err dstore_enroll_count(struct dstore *ds, int64_t *out);
+
+/*
+ * The relying-party registry. Every write (dstore_service_write,
+ * dstore_service_delete) adds one to the registry's version in the same
+ * transaction, so a server that sees a new version knows to read the
+ * records again; every server sharing the database polls it.
+ * dstore_services_read reports the version, then calls cb for every
+ * record in id order (a non-zero return stops the walk). The version is
+ * read first: a write that lands between the two is read again at the
+ * next poll, never missed.
+ */
+enum sa_err dstore_services_version(struct dstore *ds, int64_t *out);
+enum sa_err dstore_services_read(struct dstore *ds, int64_t *version,
+				 service_row_cb cb, void *arg);
+enum sa_err dstore_service_write(struct dstore *ds,
+				 const struct service_row *row,
+				 enum dstore_write how);
+/* dstore_service_delete removes a record; SA_ERR_NOT_FOUND if absent. */
+enum sa_err dstore_service_delete(struct dstore *ds, const char *id);
 
 /*
  * audit_row_hash computes SHA-256(prev_hash || seq || ts_ms || event || ip ||

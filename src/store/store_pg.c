@@ -118,7 +118,21 @@ static const char *const pg_migrations[] = {
     " token_id text PRIMARY KEY,"
     " revoked_at bigint NOT NULL,"
     " reason text NOT NULL);",
+    /* 3: the relying-party registry; protocol settings in one JSON column.
+     * Its version is the meta row "services.version". */
+    "CREATE TABLE services ("
+    " id text PRIMARY KEY,"
+    " name text NOT NULL,"
+    " scopes text NOT NULL,"
+    " origins text NOT NULL,"
+    " match_mode text NOT NULL,"
+    " enabled boolean NOT NULL,"
+    " settings text NOT NULL,"
+    " created_at bigint NOT NULL,"
+    " updated_at bigint NOT NULL);",
 };
+_Static_assert(ARRAY_LEN(pg_migrations) == DSTORE_MIGRATIONS,
+	       "store.h counts the migrations");
 
 /* One statement of a pipeline: its SQL and parameters (text unless
  * formats says otherwise) and whether its rows come back in binary. */
@@ -1412,6 +1426,149 @@ pg_enroll_count(struct dstore *ds, int64_t *out)
 	    ds, "SELECT count(*) FROM enrollments WHERE revoked_at = 0", out);
 }
 
+/* ---- Relying parties ---------------------------------------------------- */
+
+#define PG_SERVICES_VERSION                                                    \
+	"SELECT coalesce((SELECT value::bigint FROM meta"                      \
+	" WHERE key = 'services.version'), 0)"
+
+/* The tail of every registry write: bump the version when the write (the
+ * CTE "w") touched a row, and say so by returning one row. */
+#define PG_SERVICES_BUMP                                                       \
+	" INSERT INTO meta (key, value) SELECT 'services.version', '1'"        \
+	" WHERE EXISTS (SELECT 1 FROM w)"                                      \
+	" ON CONFLICT (key) DO UPDATE SET"                                     \
+	" value = (meta.value::bigint + 1)::text RETURNING 1"
+
+static enum sa_err
+pg_services_version(struct dstore *ds, int64_t *out)
+{
+	return pg_query_int64(ds, PG_SERVICES_VERSION, out);
+}
+
+/*
+ * pg_services_read reads the version, then the records; the callbacks run
+ * on the result after the connection went back to the pool.
+ */
+static enum sa_err
+pg_services_read(struct dstore *ds, int64_t *version, service_row_cb cb,
+		 void *arg)
+{
+	const struct pg_query q = {
+	    .sql = "SELECT id, name, scopes, origins, match_mode,"
+		   " enabled::int, settings, created_at, updated_at"
+		   " FROM services ORDER BY id"};
+	struct pg_slot *s = NULL;
+	PGresult *r = NULL;
+	int64_t v = 0;
+	enum sa_err rc;
+
+	if ((rc = pg_query_int64(ds, PG_SERVICES_VERSION, &v)) != SA_OK)
+		return rc;
+	if ((rc = pg_acquire(ds, &s)) != SA_OK)
+		return rc;
+	rc = pg_exec(s, "services read", &q, PGRES_TUPLES_OK, &r);
+	pg_release(ds, s);
+	if (rc != SA_OK)
+		goto out;
+	for (int i = 0; i < PQntuples(r); i++) {
+		struct service_row row = {
+		    .id = PQgetvalue(r, i, 0),
+		    .name = PQgetvalue(r, i, 1),
+		    .scopes = PQgetvalue(r, i, 2),
+		    .origins = PQgetvalue(r, i, 3),
+		    .match_mode = PQgetvalue(r, i, 4),
+		    .enabled = (int)pg_col_int64(r, i, 5),
+		    .settings = PQgetvalue(r, i, 6),
+		    .created_at = pg_col_int64(r, i, 7),
+		    .updated_at = pg_col_int64(r, i, 8),
+		};
+		if (cb(&row, arg) != 0)
+			break;
+	}
+	*version = v;
+out:
+	PQclear(r);
+	return rc;
+}
+
+/*
+ * pg_service_write writes a record and bumps the version in one statement
+ * (so one transaction). A create that meets an existing id, or an update
+ * that meets none, touches no row and returns none.
+ */
+static enum sa_err
+pg_service_write(struct dstore *ds, const struct service_row *row,
+		 enum dstore_write how)
+{
+	static const char *const sql[] = {
+	    [DSTORE_CREATE] =
+		"WITH w AS (INSERT INTO services (id, name, scopes, origins,"
+		" match_mode, enabled, settings, created_at, updated_at)"
+		" VALUES ($1, $2, $3, $4, $5, $6::boolean, $7, $8, $9)"
+		" ON CONFLICT (id) DO NOTHING RETURNING 1)" PG_SERVICES_BUMP,
+	    [DSTORE_UPDATE] =
+		"WITH w AS (UPDATE services SET name = $2, scopes = $3,"
+		" origins = $4, match_mode = $5, enabled = $6::boolean,"
+		" settings = $7, updated_at = $9 WHERE id = $1"
+		" AND $8::bigint IS NOT NULL RETURNING 1)" PG_SERVICES_BUMP,
+	    [DSTORE_UPSERT] =
+		"WITH w AS (INSERT INTO services (id, name, scopes, origins,"
+		" match_mode, enabled, settings, created_at, updated_at)"
+		" VALUES ($1, $2, $3, $4, $5, $6::boolean, $7, $8, $9)"
+		" ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
+		" scopes = excluded.scopes, origins = excluded.origins,"
+		" match_mode = excluded.match_mode,"
+		" enabled = excluded.enabled, settings = excluded.settings,"
+		" updated_at = excluded.updated_at RETURNING "
+		"1)" PG_SERVICES_BUMP,
+	};
+	char created[24], updated[24];
+	const char *vals[9] = {
+	    row->id,	   row->name,	    row->scopes,
+	    row->origins,  row->match_mode, row->enabled ? "true" : "false",
+	    row->settings, created,	    updated};
+	const struct pg_query q = {
+	    .sql = sql[how], .nparams = 9, .values = vals};
+	struct pg_slot *s = NULL;
+	PGresult *r = NULL;
+	enum sa_err rc;
+
+	snprintf(created, sizeof(created), "%" PRId64, row->created_at);
+	snprintf(updated, sizeof(updated), "%" PRId64, row->updated_at);
+	if ((rc = pg_acquire(ds, &s)) != SA_OK)
+		return rc;
+	rc = pg_exec(s, "service write", &q, PGRES_TUPLES_OK, &r);
+	if (rc == SA_OK && PQntuples(r) == 0)
+		rc = how == DSTORE_CREATE ? SA_ERR_CONFLICT : SA_ERR_NOT_FOUND;
+	PQclear(r);
+	pg_release(ds, s);
+	return rc;
+}
+
+static enum sa_err
+pg_service_delete(struct dstore *ds, const char *id)
+{
+	const char *vals[1] = {id};
+	const struct pg_query q = {
+	    .sql = "WITH w AS (DELETE FROM services WHERE id = $1"
+		   " RETURNING 1)" PG_SERVICES_BUMP,
+	    .nparams = 1,
+	    .values = vals};
+	struct pg_slot *s = NULL;
+	PGresult *r = NULL;
+	enum sa_err rc;
+
+	if ((rc = pg_acquire(ds, &s)) != SA_OK)
+		return rc;
+	rc = pg_exec(s, "service delete", &q, PGRES_TUPLES_OK, &r);
+	if (rc == SA_OK && PQntuples(r) == 0)
+		rc = SA_ERR_NOT_FOUND;
+	PQclear(r);
+	pg_release(ds, s);
+	return rc;
+}
+
 const struct dstore_ops store_pg_ops = {
     .name = "postgres",
     .open = pg_open,
@@ -1427,4 +1584,8 @@ const struct dstore_ops store_pg_ops = {
     .enroll_revoke = pg_enroll_revoke,
     .enroll_revoke_fingerprint = pg_enroll_revoke_fingerprint,
     .enroll_count = pg_enroll_count,
+    .services_version = pg_services_version,
+    .services_read = pg_services_read,
+    .service_write = pg_service_write,
+    .service_delete = pg_service_delete,
 };

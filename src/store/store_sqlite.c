@@ -102,7 +102,21 @@ static const char *const sqlite_migrations[] = {
     " token_id TEXT PRIMARY KEY,"
     " revoked_at INTEGER NOT NULL,"
     " reason TEXT NOT NULL);",
+    /* 3: the relying-party registry; protocol settings in one JSON column.
+     * Its version is the meta row "services.version". */
+    "CREATE TABLE services ("
+    " id TEXT PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " scopes TEXT NOT NULL,"
+    " origins TEXT NOT NULL,"
+    " match_mode TEXT NOT NULL,"
+    " enabled INTEGER NOT NULL,"
+    " settings TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL);",
 };
+_Static_assert(ARRAY_LEN(sqlite_migrations) == DSTORE_MIGRATIONS,
+	       "store.h counts the migrations");
 
 #define ENROLL_SELECT                                                          \
 	"SELECT token_id, device_id, public_key_pem, fcm_token, "              \
@@ -1130,6 +1144,200 @@ out:
 	return rc;
 }
 
+/* ---- Relying parties ---------------------------------------------------- */
+
+#define SERVICES_VERSION_SQL                                                   \
+	"SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta"             \
+	" WHERE key = 'services.version'), 0)"
+
+static enum sa_err
+sqlite_services_version(struct dstore *ds, int64_t *out)
+{
+	enum sa_err rc;
+	int64_t v = 0;
+
+	pthread_mutex_lock(&ds->mu);
+	rc = sqlite_query_int64(ds, SERVICES_VERSION_SQL, &v);
+	pthread_mutex_unlock(&ds->mu);
+	if (rc == SA_OK)
+		*out = v;
+	return rc;
+}
+
+/*
+ * sqlite_services_read reads the version and the records in one read
+ * transaction, copying nothing: the callback runs under the lock and must
+ * not use the store.
+ */
+static enum sa_err
+sqlite_services_read(struct dstore *ds, int64_t *version, service_row_cb cb,
+		     void *arg)
+{
+	static const char sql[] =
+	    "SELECT id, name, scopes, origins, match_mode, enabled, settings,"
+	    " created_at, updated_at FROM services ORDER BY id";
+	sqlite3_stmt *st = NULL;
+	enum sa_err rc;
+	int64_t v = 0;
+	int r;
+
+	pthread_mutex_lock(&ds->mu);
+	if ((rc = sqlite_exec(ds, "BEGIN")) != SA_OK)
+		goto out;
+	if ((rc = sqlite_query_int64(ds, SERVICES_VERSION_SQL, &v)) != SA_OK)
+		goto out;
+	if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
+		goto out;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		struct service_row row = {
+		    .id = (const char *)sqlite3_column_text(st, 0),
+		    .name = (const char *)sqlite3_column_text(st, 1),
+		    .scopes = (const char *)sqlite3_column_text(st, 2),
+		    .origins = (const char *)sqlite3_column_text(st, 3),
+		    .match_mode = (const char *)sqlite3_column_text(st, 4),
+		    .enabled = sqlite3_column_int(st, 5),
+		    .settings = (const char *)sqlite3_column_text(st, 6),
+		    .created_at = sqlite3_column_int64(st, 7),
+		    .updated_at = sqlite3_column_int64(st, 8),
+		};
+		if (!row.id || !row.name || !row.scopes || !row.origins ||
+		    !row.match_mode || !row.settings) {
+			rc = SA_ERR_NOMEM;
+			goto out;
+		}
+		if (cb(&row, arg) != 0)
+			break;
+	}
+	if (r != SQLITE_ROW && r != SQLITE_DONE) {
+		rc = sqlite_fail(ds, sql, r);
+		goto out;
+	}
+	rc = sqlite_exec(ds, "COMMIT");
+out:
+	sqlite3_finalize(st);
+	if (rc != SA_OK)
+		sqlite_rollback(ds);
+	pthread_mutex_unlock(&ds->mu);
+	if (rc == SA_OK)
+		*version = v;
+	return rc;
+}
+
+/* services_bump adds one to the registry version; inside the caller's
+ * transaction, under ds->mu. */
+static enum sa_err
+services_bump(struct dstore *ds)
+{
+	return sqlite_exec(
+	    ds, "INSERT INTO meta (key, value) VALUES ('services.version', '1')"
+		" ON CONFLICT (key) DO UPDATE SET"
+		" value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)");
+}
+
+/*
+ * sqlite_service_write inserts or updates a record and bumps the version in
+ * one IMMEDIATE transaction; how decides what an existing (or missing)
+ * record means. An update keeps created_at.
+ */
+static enum sa_err
+sqlite_service_write(struct dstore *ds, const struct service_row *row,
+		     enum dstore_write how)
+{
+	static const char ins[] =
+	    "INSERT INTO services (id, name, scopes, origins, match_mode,"
+	    " enabled, settings, created_at, updated_at)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+	    " ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
+	    " scopes = excluded.scopes, origins = excluded.origins,"
+	    " match_mode = excluded.match_mode, enabled = excluded.enabled,"
+	    " settings = excluded.settings, updated_at = excluded.updated_at";
+	sqlite3_stmt *st = NULL;
+	int64_t exists = 0;
+	enum sa_err rc;
+	int r;
+
+	pthread_mutex_lock(&ds->mu);
+	if ((rc = sqlite_exec(ds, "BEGIN IMMEDIATE")) != SA_OK)
+		goto out;
+	if ((rc = sqlite_prepare(ds,
+				 "SELECT count(*) FROM services WHERE id = ?",
+				 &st)) != SA_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, row->id, -1, SQLITE_STATIC);
+	if ((r = sqlite3_step(st)) != SQLITE_ROW) {
+		rc = sqlite_fail(ds, "service exists", r);
+		goto out;
+	}
+	exists = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (how == DSTORE_CREATE && exists) {
+		rc = SA_ERR_CONFLICT;
+		goto out;
+	}
+	if (how == DSTORE_UPDATE && !exists) {
+		rc = SA_ERR_NOT_FOUND;
+		goto out;
+	}
+	if ((rc = sqlite_prepare(ds, ins, &st)) != SA_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, row->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, row->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, row->scopes, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, row->origins, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, row->match_mode, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 6, row->enabled ? 1 : 0);
+	sqlite3_bind_text(st, 7, row->settings, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 8, row->created_at);
+	sqlite3_bind_int64(st, 9, row->updated_at);
+	if ((r = sqlite3_step(st)) != SQLITE_DONE) {
+		rc = sqlite_fail(ds, ins, r);
+		goto out;
+	}
+	if ((rc = services_bump(ds)) != SA_OK)
+		goto out;
+	rc = sqlite_exec(ds, "COMMIT");
+out:
+	sqlite3_finalize(st);
+	if (rc != SA_OK)
+		sqlite_rollback(ds);
+	pthread_mutex_unlock(&ds->mu);
+	return rc;
+}
+
+static enum sa_err
+sqlite_service_delete(struct dstore *ds, const char *id)
+{
+	static const char del[] = "DELETE FROM services WHERE id = ?";
+	sqlite3_stmt *st = NULL;
+	enum sa_err rc;
+	int r;
+
+	pthread_mutex_lock(&ds->mu);
+	if ((rc = sqlite_exec(ds, "BEGIN IMMEDIATE")) != SA_OK)
+		goto out;
+	if ((rc = sqlite_prepare(ds, del, &st)) != SA_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if ((r = sqlite3_step(st)) != SQLITE_DONE) {
+		rc = sqlite_fail(ds, del, r);
+		goto out;
+	}
+	if (sqlite3_changes(ds->db) == 0) {
+		rc = SA_ERR_NOT_FOUND;
+		goto out;
+	}
+	if ((rc = services_bump(ds)) != SA_OK)
+		goto out;
+	rc = sqlite_exec(ds, "COMMIT");
+out:
+	sqlite3_finalize(st);
+	if (rc != SA_OK)
+		sqlite_rollback(ds);
+	pthread_mutex_unlock(&ds->mu);
+	return rc;
+}
+
 const struct dstore_ops store_sqlite_ops = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -1145,4 +1353,8 @@ const struct dstore_ops store_sqlite_ops = {
     .enroll_revoke = sqlite_enroll_revoke,
     .enroll_revoke_fingerprint = sqlite_enroll_revoke_fingerprint,
     .enroll_count = sqlite_enroll_count,
+    .services_version = sqlite_services_version,
+    .services_read = sqlite_services_read,
+    .service_write = sqlite_service_write,
+    .service_delete = sqlite_service_delete,
 };

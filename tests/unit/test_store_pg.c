@@ -40,6 +40,7 @@
 #include "audit/audit.h"
 #include "core/log.h"
 #include "store/store.h"
+#include "store_contract.h"
 #include "core/util.h"
 
 struct cluster {
@@ -469,10 +470,11 @@ test_migrations_idempotent(void **state)
 		ds = NULL;
 		/* One row per migration, however often the store opens. */
 		assert_int_equal(
-		    raw_int(f, "SELECT count(*) FROM schema_migrations"), 2);
+		    raw_int(f, "SELECT count(*) FROM schema_migrations"),
+		    DSTORE_MIGRATIONS);
 		assert_int_equal(
 		    raw_int(f, "SELECT max(version) FROM schema_migrations"),
-		    2);
+		    DSTORE_MIGRATIONS);
 	}
 	assert_int_equal(raw_int(f, "SELECT count(*) FROM pg_trigger WHERE "
 				    "tgrelid = 'audit'::regclass AND NOT "
@@ -521,7 +523,7 @@ test_concurrent_open_migrates_once(void **state)
 		assert_int_equal(args[i].rc, SA_OK);
 	}
 	assert_int_equal(raw_int(f, "SELECT count(*) FROM schema_migrations"),
-			 2);
+			 DSTORE_MIGRATIONS);
 }
 
 static void
@@ -539,7 +541,7 @@ test_newer_schema_refused(void **state)
 	assert_null(ds);
 	/* Refused without touching anything. */
 	assert_int_equal(raw_int(f, "SELECT count(*) FROM schema_migrations"),
-			 3);
+			 DSTORE_MIGRATIONS + 1);
 }
 
 static void
@@ -1202,10 +1204,29 @@ test_server_stopped_then_restarted(void **state)
 	dstore_close(ds);
 }
 
+/* The registry's contract (store_contract.h) on this backend. */
+static void
+test_services_contract(void **state)
+{
+	struct fixture *f = *state;
+	struct dstore *ds = NULL, *ds2 = NULL;
+
+	NEED_CLUSTER();
+	assert_int_equal(dstore_open(f->url, &ds), SA_OK);
+	contract_services(ds);
+	assert_int_equal(dstore_service_delete(ds, "b-rp"), SA_OK);
+	assert_int_equal(dstore_open(f->url, &ds2), SA_OK);
+	contract_registry(ds, ds2);
+	dstore_close(ds2);
+	dstore_close(ds);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_services_contract, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_open_ping_name, setup,
 					    teardown),
 	    cmocka_unit_test(test_bad_urls),

@@ -19,6 +19,7 @@
 
 #include "core/log.h"
 #include "store/store.h"
+#include "store_contract.h"
 #include "core/util.h"
 
 struct fixture {
@@ -132,10 +133,10 @@ test_migrations_idempotent(void **state)
 		/* One row per migration, however often the store opens. */
 		assert_int_equal(raw_int(f->db, "SELECT count(*) FROM "
 						"schema_migrations"),
-				 2);
+				 DSTORE_MIGRATIONS);
 		assert_int_equal(raw_int(f->db, "SELECT max(version) FROM "
 						"schema_migrations"),
-				 2);
+				 DSTORE_MIGRATIONS);
 	}
 	/* A bare path names the same database. */
 	assert_int_equal(dstore_open(f->db, &ds), SA_OK);
@@ -501,10 +502,28 @@ test_enrollments(void **state)
 	dstore_close(ds);
 }
 
+/* The registry's contract (store_contract.h) on this backend. */
+static void
+test_services_contract(void **state)
+{
+	struct fixture *f = *state;
+	struct dstore *ds = NULL, *ds2 = NULL;
+
+	assert_int_equal(dstore_open(f->url, &ds), SA_OK);
+	contract_services(ds);
+	assert_int_equal(dstore_service_delete(ds, "b-rp"), SA_OK);
+	assert_int_equal(dstore_open(f->url, &ds2), SA_OK);
+	contract_registry(ds, ds2);
+	dstore_close(ds2);
+	dstore_close(ds);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_services_contract, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_open_creates_private_files,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migrations_idempotent, setup,
