@@ -3,6 +3,12 @@
  * to compare with the phone, follow the session over its WebSocket, and
  * show the verified claims of the token once the phone approved.
  *
+ * Opened as /?login=ID the page runs a login a relying party asked for
+ * through OpenID Connect or SAML: the service and the scopes come from that
+ * pending request (GET /login/pending/ID) and cannot be changed here, and
+ * once the phone approved, the browser goes on to /login/continue, which
+ * hands the login back to the relying party.
+ *
  * Server data only ever reaches the page through textContent (never
  * innerHTML), and the page loads nothing from another origin.
  */
@@ -11,8 +17,11 @@
 (function () {
   const $ = (id) => document.getElementById(id);
 
-  const SERVICE_ID = document.body.dataset.serviceId || 'demo';
-  const SERVICE_NAME = document.body.dataset.serviceName || SERVICE_ID;
+  let SERVICE_ID = document.body.dataset.serviceId || 'demo';
+  let SERVICE_NAME = document.body.dataset.serviceName || SERVICE_ID;
+  /* The pending federation request, when opened as /?login=ID. */
+  const LOGIN_ID = new URLSearchParams(location.search).get('login');
+  let pending = null;
 
   /* Human labels for the claims of SPEC §5, in display order. */
   const CLAIM_LABELS = [
@@ -162,7 +171,9 @@
     ev.preventDefault();
     clearErrors();
     const tokenId = $('token-id').value.trim();
-    const scopes = Array.from(
+    if (LOGIN_ID !== null && pending === null)
+      return;
+    const scopes = pending ? pending.scopes.slice() : Array.from(
       document.querySelectorAll('input[name="scope"]:checked'), (i) => i.value);
     if (tokenId === '') {
       showError('tokenId', 'Enter the token ID of your ID seal.');
@@ -178,7 +189,9 @@
       res = await fetch('/auth/initiate', {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-        body: JSON.stringify({ tokenId, serviceId: SERVICE_ID, scopes }),
+        body: JSON.stringify(pending
+          ? { tokenId, serviceId: SERVICE_ID, scopes, login: pending.login }
+          : { tokenId, serviceId: SERVICE_ID, scopes }),
         cache: 'no-store',
         credentials: 'same-origin',
       });
@@ -366,6 +379,14 @@
     clearInterval(l.timer);
     if (l.ws && l.ws.readyState <= WebSocket.OPEN)
       l.ws.close(1000);
+    if (pending) {
+      /* The relying party gets the login from the server, not from here. */
+      $('countdown-box').hidden = true;
+      setStatus('Approved — returning to ' + SERVICE_NAME + '…', 'ok');
+      location.assign('/login/continue?login=' + encodeURIComponent(pending.login) +
+        '&session=' + encodeURIComponent(l.sessionId));
+      return;
+    }
     const jwt = typeof ev.jwt === 'string' ? ev.jwt : '';
     let header = null;
     let payload = null;
@@ -524,9 +545,52 @@
     $('token-id').focus();
   }
 
+  /*
+   * loadPending reads the relying party's request and locks the form to
+   * it: its service, its scopes (shown ticked, not editable) and the token
+   * id it suggested.
+   */
+  async function loadPending() {
+    $('login-button').disabled = true;
+    let res;
+    let body = null;
+    try {
+      res = await fetch('/login/pending/' + encodeURIComponent(LOGIN_ID), {
+        cache: 'no-store', headers: { Accept: 'application/json' },
+      });
+      body = await res.json().catch(() => null);
+    } catch (e) {
+      showError(null, 'The server cannot be reached. Check your connection and reload.');
+      return;
+    }
+    if (!res.ok || body === null || !Array.isArray(body.scopes)) {
+      showError(null, 'This login request has expired or is unknown. ' +
+        'Go back to the website and sign in again.');
+      return;
+    }
+    pending = body;
+    SERVICE_ID = body.serviceId;
+    SERVICE_NAME = body.serviceName || body.serviceId;
+    for (const el of [$('service-name'), $('service-name-top')])
+      el.textContent = SERVICE_NAME;
+    const wanted = new Set(body.scopes);
+    for (const input of document.querySelectorAll('input[name="scope"]')) {
+      input.checked = wanted.has(input.value);
+      input.disabled = true;
+    }
+    $('scopes-hint').textContent = SERVICE_NAME + ' asks for what is ticked; ' +
+      'you approve it on your phone.';
+    if (body.loginHint && $('token-id').value === '')
+      $('token-id').value = body.loginHint;
+    document.body.dataset.login = body.login;
+    $('login-button').disabled = false;
+  }
+
   document.addEventListener('DOMContentLoaded', () => {
     for (const el of [$('service-name'), $('service-name-top')])
       el.textContent = SERVICE_NAME;
+    if (LOGIN_ID !== null)
+      loadPending();
     $('login-form').addEventListener('submit', initiate);
     $('restart-button').addEventListener('click', restart);
     $('again-button').addEventListener('click', restart);

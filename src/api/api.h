@@ -70,4 +70,11 @@ void api_static_free(struct api_static_set *set);
  */
 const struct route *api_routes(int with_test, size_t *n);
 
+/*
+ * api_weblogin_protocols returns the table of protocols a browser login
+ * hands back to (login/weblogin.h), with the test protocol when with_test.
+ */
+struct weblogin_protocol;
+const struct weblogin_protocol *api_weblogin_protocols(int with_test);
+
 #endif

@@ -5,6 +5,7 @@
 #include "api/api.h"
 #include "api/api_test.h"
 #include "login/session_ws.h"
+#include "login/weblogin.h"
 
 static const struct route routes[] = {
     {"GET", "/health", 0, NULL, "health", api_health, NULL, NULL},
@@ -17,6 +18,10 @@ static const struct route routes[] = {
      &api_initiate_schema, "initiate", api_initiate, NULL, NULL},
     {"POST", "/auth/verify", ROUTE_JSON_BODY, &api_verify_schema, "verify",
      api_verify, NULL, NULL},
+    {"GET", "/login/pending/{id}", 0, NULL, "default", api_login_pending, NULL,
+     NULL},
+    {"GET", "/login/continue", ROUTE_HTML | ROUTE_NO_STORE, NULL, "default",
+     api_login_continue, NULL, NULL},
     {"GET", "/", ROUTE_HTML, NULL, "default", api_index, NULL, NULL},
     {"GET", "/static/{file}", 0, NULL, "default", api_static_file, NULL, NULL},
     {"GET", "/ws/session/{sessionId}", ROUTE_WEBSOCKET, NULL, "ws", NULL,
@@ -31,4 +36,16 @@ api_routes(int with_test, size_t *n)
 {
 	*n = sizeof(routes) / sizeof(routes[0]) - (with_test ? 0 : routes_test);
 	return routes;
+}
+
+/* The protocols a browser login hands back to, by name (weblogin.h); the
+ * test protocol only with the test routes. */
+static const struct weblogin_protocol protocols[] = {
+    API_TEST_WEBLOGIN_PROTOCOLS{NULL, NULL},
+};
+
+const struct weblogin_protocol *
+api_weblogin_protocols(int with_test)
+{
+	return with_test ? protocols : protocols + API_TEST_WEBLOGIN_COUNT;
 }

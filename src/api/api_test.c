@@ -4,7 +4,10 @@
  * POST /test/echo validates its body against a schema covering each field
  * type and answers it back; POST /test/audit/{event} writes one audit row
  * and answers only once it is durable; GET /test/ws is a WebSocket that
- * echoes text and obeys a few commands ("close:CODE", "id").
+ * echoes text and obeys a few commands ("close:CODE", "id"). POST
+ * /test/weblogin starts a browser login for the "test" protocol, whose
+ * continuation answers what it was handed; GET /test/sso shows the
+ * request's provider session.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +17,7 @@
 #include "app/app.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "login/weblogin.h"
 
 static const struct schema_field tag_item =
     SCHEMA_STRING(NULL, SCHEMA_REQUIRED, 1, 16, SCHEMA_FMT_TOKEN);
@@ -109,3 +113,82 @@ test_ws_close(struct ws_server *ws, uint64_t id, uint16_t code, void *arg)
 
 const struct ws_handler api_test_ws_handler = {NULL, test_ws_text,
 					       test_ws_close};
+
+static const struct schema_field wl_scope_item =
+    SCHEMA_STRING(NULL, SCHEMA_REQUIRED, 1, 64, SCHEMA_FMT_SCOPE);
+
+static const struct schema_field weblogin_fields[] = {
+    SCHEMA_STRING("serviceId", SCHEMA_REQUIRED, 1, SERVICE_ID_MAX,
+		  SCHEMA_FMT_TOKEN),
+    SCHEMA_ARRAY("scopes", SCHEMA_REQUIRED | SCHEMA_UNIQUE, 0,
+		 SERVICE_SCOPES_MAX, &wl_scope_item),
+    SCHEMA_STRING("loginHint", SCHEMA_OPTIONAL, 1, ENROLL_TOKEN_MAX,
+		  SCHEMA_FMT_PRINTABLE),
+    SCHEMA_END,
+};
+const struct schema api_test_weblogin_schema = {weblogin_fields, NULL};
+
+enum sa_err
+api_test_weblogin(struct http_request *req, struct http_response *res)
+{
+	json_t *body = http_req_json(req),
+	       *sc = json_object_get(body, "scopes");
+	const char *scopes[SERVICE_SCOPES_MAX];
+	char id[WEBLOGIN_ID_LEN + 1];
+	size_t n = json_array_size(sc);
+	enum sa_err rc;
+
+	for (size_t i = 0; i < n; i++)
+		scopes[i] = json_string_value(json_array_get(sc, i));
+	rc = weblogin_begin(
+	    http_req_app(req), "test",
+	    json_string_value(json_object_get(body, "serviceId")), scopes, n,
+	    json_string_value(json_object_get(body, "loginHint")),
+	    json_pack("{s:s}", "note", "from /test/weblogin"), id);
+	if (rc != SA_OK)
+		return http_res_error(res, rc, NULL, NULL);
+	http_res_json(
+	    res, 200,
+	    json_pack("{s:s, s:s++}", "login", id, "url", "/?login=", id));
+	return SA_OK;
+}
+
+static json_t *
+sso_json(const struct weblogin_sso *s)
+{
+	return json_pack(
+	    "{s:s, s:s, s:I, s:I, s:O, s:O}", "sid", s->sid, "tokenId",
+	    s->token_id, "authTime", (json_int_t)s->auth_time, "expiresAt",
+	    (json_int_t)s->expires_at, "amr", s->amr, "rps", s->rps);
+}
+
+enum sa_err
+api_test_sso(struct http_request *req, struct http_response *res)
+{
+	struct weblogin_sso s;
+	enum sa_err rc;
+
+	if ((rc = weblogin_session_get(req, &s)) != SA_OK)
+		return http_res_error(res, rc, NULL, "no provider session");
+	http_res_json(res, 200, sso_json(&s));
+	weblogin_sso_clear(&s);
+	return SA_OK;
+}
+
+enum sa_err
+api_test_weblogin_cont(struct http_request *req, struct http_response *res,
+		       const struct weblogin_done *done)
+{
+	json_t *g = json_array();
+
+	(void)req;
+	for (size_t i = 0; g != NULL && i < done->ngranted; i++)
+		json_array_append_new(g, json_string(done->granted[i]));
+	http_res_json(res, 200,
+		      json_pack("{s:s, s:s, s:s, s:O, s:o, s:o}", "login",
+				done->pending->id, "serviceId",
+				done->pending->service_id, "sessionId",
+				done->session_id, "data", done->pending->data,
+				"granted", g, "sso", sso_json(done->sso)));
+	return SA_OK;
+}

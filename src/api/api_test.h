@@ -15,6 +15,14 @@ extern const struct ws_handler api_test_ws_handler;
 enum sa_err api_test_echo(struct http_request *req, struct http_response *res);
 enum sa_err api_test_audit(struct http_request *req, struct http_response *res);
 enum sa_err api_test_ws_prepare(struct http_request *req, void **arg);
+extern const struct schema api_test_weblogin_schema;
+enum sa_err api_test_weblogin(struct http_request *req,
+			      struct http_response *res);
+enum sa_err api_test_sso(struct http_request *req, struct http_response *res);
+struct weblogin_done;
+enum sa_err api_test_weblogin_cont(struct http_request *req,
+				   struct http_response *res,
+				   const struct weblogin_done *done);
 
 #define API_TEST_ROUTES                                                        \
 	{"POST",                                                               \
@@ -28,7 +36,21 @@ enum sa_err api_test_ws_prepare(struct http_request *req, void **arg);
 	    {"POST", "/test/audit/{event}", 0,	  NULL,                        \
 	     "test", api_test_audit,	    NULL, NULL},                       \
 	    {"GET", "/test/ws", ROUTE_WEBSOCKET,     NULL,                     \
-	     "ws",  NULL,	api_test_ws_prepare, &api_test_ws_handler},
-#define API_TEST_ROUTE_COUNT 3
+	     "ws",  NULL,	api_test_ws_prepare, &api_test_ws_handler},    \
+	    {"POST",                                                           \
+	     "/test/weblogin",                                                 \
+	     ROUTE_JSON_BODY,                                                  \
+	     &api_test_weblogin_schema,                                        \
+	     "test",                                                           \
+	     api_test_weblogin,                                                \
+	     NULL,                                                             \
+	     NULL},                                                            \
+	    {"GET", "/test/sso", 0, NULL, "test", api_test_sso, NULL, NULL},
+#define API_TEST_ROUTE_COUNT 5
+
+/* A protocol for the browser login hand-off whose continuation answers
+ * what it was handed as JSON. */
+#define API_TEST_WEBLOGIN_PROTOCOLS {"test", api_test_weblogin_cont},
+#define API_TEST_WEBLOGIN_COUNT 1
 
 #endif

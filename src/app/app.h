@@ -24,6 +24,7 @@ struct ws_server;
 struct pusher;
 struct service_registry;
 struct trust;
+struct weblogin_protocol;
 
 struct app {
 	struct config cfg;
@@ -45,6 +46,9 @@ struct app {
 	unsigned char *otp_secret; /* OTP_SECRET_MASTER bytes, wiped at exit */
 	size_t otp_secret_len;
 	unsigned int schema_flags; /* vflags for schema_validate */
+	/* Protocols a browser login hands back to (login/weblogin.h), a table
+	 * ending with a NULL name; set at start. */
+	const struct weblogin_protocol *weblogin_protocols;
 	uint64_t started_mono_ms;
 	int64_t started_unix;
 };

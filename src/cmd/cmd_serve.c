@@ -573,6 +573,8 @@ cmd_serve(int argc, char **argv)
 			  sa_err_str(err));
 		goto out;
 	}
+	app.weblogin_protocols =
+	    api_weblogin_protocols((int)app.cfg.test_routes);
 	routes = api_routes((int)app.cfg.test_routes, &nroutes);
 	app_http_config(&app, &hc);
 	if ((err = http_server_start(&hc, routes, nroutes, &app.http)) != SA_OK)

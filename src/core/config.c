@@ -138,6 +138,9 @@ static const struct setting settings[] = {
       "gap share one fsync (0: commit at once)"),
     L("SEALAUTH_SESSION_TTL", NULL, session_ttl, "120", 10, 3600,
       "login session and OTP lifetime, seconds"),
+    L("SEALAUTH_SSO_TTL", NULL, sso_ttl, "28800", 60, 2592000,
+      "lifetime of the provider session cookie that gives single sign-on "
+      "across OpenID Connect and SAML relying parties, seconds"),
     L("SEALAUTH_JWT_TTL", NULL, jwt_ttl, "300", 30, 86400,
       "lifetime of issued JWTs, seconds"),
     L("SEALAUTH_KEY_PUBLISH_DELAY", "publish-delay", key_publish_delay, "600",

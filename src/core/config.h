@@ -49,6 +49,7 @@ struct config {
 	long audit_batch_max;	  /* rows per group commit */
 	long audit_commit_gap_us; /* least time between commits under load */
 	long session_ttl;	  /* seconds */
+	long sso_ttl;		  /* provider session, seconds */
 	long jwt_ttl;		  /* seconds */
 	long key_publish_delay;	 /* seconds a rotated key is published before it
 				    signs */

@@ -78,7 +78,11 @@
 	  "timestamp is outside the allowed window")                           \
 	X(SA_ERR_PUSH, 70, "push_failed", 502, "push delivery failed")         \
 	X(SA_ERR_LAST_PASSKEY, 80, "last_passkey_protected", 409,              \
-	  "the last passkey cannot be revoked")
+	  "the last passkey cannot be revoked")                                \
+	X(SA_ERR_LOGIN_UNKNOWN, 104, "login_request_not_found", 404,           \
+	  "no such login request, or it has expired")                          \
+	X(SA_ERR_LOGIN_MISMATCH, 105, "login_mismatch", 403,                   \
+	  "this login was not approved for that request")
 
 enum sa_err {
 #define SA_ERR_ENUM(name, value, code, http, text) name = value,

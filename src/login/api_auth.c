@@ -24,6 +24,7 @@
 #include "login/services.h"
 #include "login/session.h"
 #include "login/session_ws.h"
+#include "login/weblogin.h"
 #include "store/store.h"
 #include "core/util.h"
 
@@ -42,6 +43,8 @@ static const struct schema_field initiate_fields[] = {
 		  SCHEMA_FMT_TOKEN),
     SCHEMA_ARRAY("scopes", SCHEMA_REQUIRED | SCHEMA_UNIQUE, 0,
 		 SERVICE_SCOPES_MAX, &scope_item),
+    SCHEMA_STRING("login", SCHEMA_OPTIONAL, WEBLOGIN_ID_LEN, WEBLOGIN_ID_LEN,
+		  SCHEMA_FMT_TOKEN),
     SCHEMA_END,
 };
 const struct schema api_initiate_schema = {initiate_fields, NULL};
@@ -197,6 +200,66 @@ out:
 	return rc;
 }
 
+/*
+ * origin_is_ours tells whether a browser's Origin is the one of our public
+ * URL (the login page's), or absent.
+ */
+static int
+origin_is_ours(const struct app *app, const char *origin)
+{
+	size_t n;
+
+	if (origin == NULL)
+		return 1;
+	n = strlen(origin);
+	return strncmp(app->cfg.public_url, origin, n) == 0 &&
+	       (app->cfg.public_url[n] == '\0' ||
+		app->cfg.public_url[n] == '/');
+}
+
+/*
+ * initiate_check_login checks a login started for a pending federation
+ * request: the request must be live, name this service and exactly these
+ * scopes, and the login must come from our own login page. On refusal it
+ * fills res and returns the error.
+ */
+static enum sa_err
+initiate_check_login(struct http_request *req, struct http_response *res,
+		     const char *login, const struct service *svc,
+		     const json_t *scopes)
+{
+	struct app *app = http_req_app(req);
+	struct weblogin_pending p;
+	size_t i, j;
+	enum sa_err rc;
+
+	if ((rc = weblogin_load(app, login, &p)) != SA_OK)
+		return http_res_error(res, rc, "login", NULL);
+	rc = SA_ERR_UNPROCESSABLE;
+	if (strcmp(p.service_id, svc->id) != 0 ||
+	    json_array_size(scopes) != p.nscopes)
+		goto refuse;
+	for (i = 0; i < p.nscopes; i++) {
+		const char *sc = json_string_value(json_array_get(scopes, i));
+		for (j = 0; j < p.nscopes; j++)
+			if (strcmp(sc, p.scopes[j]) == 0)
+				break;
+		if (j == p.nscopes)
+			goto refuse;
+	}
+	weblogin_pending_clear(&p);
+	if (!origin_is_ours(app, http_req_origin(req)))
+		return http_res_error(res, SA_ERR_ORIGIN, "Origin",
+				      "a federation login starts only from "
+				      "this server's login page");
+	return SA_OK;
+refuse:
+	weblogin_pending_clear(&p);
+	return http_res_error(res, rc, "login",
+			      "the login request names another service or "
+			      "other scopes");
+}
+
 enum sa_err
 api_initiate(struct http_request *req, struct http_response *res)
 {
@@ -207,6 +270,7 @@ api_initiate(struct http_request *req, struct http_response *res)
 	const char *sid = json_string_value(json_object_get(body, "serviceId"));
 	const char *origin = http_req_origin(req);
 	struct services *reg = NULL;
+	const char *login = json_string_value(json_object_get(body, "login"));
 	const struct service *svc;
 	struct enrollment e;
 	struct session s;
@@ -246,7 +310,13 @@ api_initiate(struct http_request *req, struct http_response *res)
 				    "unknown service");
 		goto out;
 	}
-	if (!service_allows_origin(svc, origin)) {
+	if (login != NULL) {
+		/* A federation login: what the relying party asked for, from
+		 * our own login page, not what the form might say. */
+		if ((rc = initiate_check_login(req, res, login, svc, scopes)) !=
+		    SA_OK)
+			goto out;
+	} else if (!service_allows_origin(svc, origin)) {
 		app_audit(app, req, "auth.origin_refused", token,
 			  json_pack("{s:s, s:s}", "serviceId", svc->id,
 				    "origin", origin));
@@ -296,6 +366,13 @@ api_initiate(struct http_request *req, struct http_response *res)
 			       "the session could not be stored");
 		goto out;
 	}
+	if (login != NULL && (rc = weblogin_bind_session(
+				  app, s.id, login, s.expires_at)) != SA_OK) {
+		session_drop(app->es, s.id);
+		http_res_error(res, rc, NULL,
+			       "the session could not be stored");
+		goto out;
+	}
 	iso8601_utc(s.expires_at, when);
 	/* What the phone shows, so the user can spot a relayed login. */
 	msg = json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s}",
@@ -331,10 +408,11 @@ api_initiate(struct http_request *req, struct http_response *res)
 	/* Recorded before anything reaches the phone: no audit, no login.
 	 * The worker moves on while the row is committed. */
 	app_audit_park(app, req, "auth.initiate", token,
-		       json_pack("{s:s, s:s, s:o, s:s, s:s}", "sessionId", s.id,
-				 "serviceId", s.service_id, "scopes",
+		       json_pack("{s:s, s:s, s:o, s:s, s:s, s:s?}", "sessionId",
+				 s.id, "serviceId", s.service_id, "scopes",
 				 scopes_json(s.scopes, s.nscopes), "otpHash",
-				 s.otp_hash, "origin", s.origin),
+				 s.otp_hash, "origin", s.origin, "login",
+				 login),
 		       &c->audit_rc, initiate_answer, c);
 	rc = SA_OK;
 out:
@@ -637,6 +715,13 @@ api_verify(struct http_request *req, struct http_response *res)
 	if ((rc = session_finish(app->es, &s, SESSION_APPROVED, now, &prior)) !=
 	    SA_OK) {
 		http_res_error(res, rc, "sessionId", NULL);
+		goto out;
+	}
+	/* A federation login may now continue, before anyone hears of the
+	 * approval. */
+	if ((rc = weblogin_session_approved(app, &s, granted, now)) != SA_OK) {
+		http_res_error(res, rc, NULL,
+			       "the approval could not be recorded");
 		goto out;
 	}
 	if ((rc = issue_token(app, &s, &e, granted, now, &jwt)) != SA_OK) {

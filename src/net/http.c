@@ -171,6 +171,48 @@ http_req_json(const struct http_request *req)
 	return req->json;
 }
 
+const char *
+http_req_body(const struct http_request *req, size_t *n)
+{
+	*n = req->body.len;
+	return (const char *)req->body.data;
+}
+
+const char *
+http_req_cookie(struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, name);
+}
+
+struct query_walk {
+	int (*cb)(void *arg, const char *name, const char *value);
+	void *arg;
+	size_t n;
+};
+
+static enum MHD_Result
+query_one(void *cls, enum MHD_ValueKind kind, const char *key,
+	  const char *value)
+{
+	struct query_walk *w = cls;
+
+	(void)kind;
+	w->n++;
+	return w->cb(w->arg, key, value) == 0 ? MHD_YES : MHD_NO;
+}
+
+size_t
+http_req_query_each(struct http_request *req,
+		    int (*cb)(void *arg, const char *name, const char *value),
+		    void *arg)
+{
+	struct query_walk w = {cb, arg, 0};
+
+	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_one,
+				  &w);
+	return w.n;
+}
+
 void
 http_req_park(struct http_request *req, http_cont cont, void *arg)
 {
@@ -683,8 +725,10 @@ fail:
 
 /* ---- The request path --------------------------------------------------- */
 
+/* content_type_is tells whether ct names the media type want, with any
+ * parameters. */
 static int
-content_type_is_json(const char *ct)
+content_type_is(const char *ct, const char *want)
 {
 	size_t n;
 
@@ -693,8 +737,13 @@ content_type_is_json(const char *ct)
 	n = strcspn(ct, ";");
 	while (n > 0 && ct[n - 1] == ' ')
 		n--;
-	if (n != strlen("application/json") ||
-	    strncasecmp(ct, "application/json", n) != 0)
+	return n == strlen(want) && strncasecmp(ct, want, n) == 0;
+}
+
+static int
+content_type_is_json(const char *ct)
+{
+	if (!content_type_is(ct, "application/json"))
 		return 0;
 	ct += strcspn(ct, ";");
 	if (*ct == '\0')
@@ -775,6 +824,12 @@ handle_request(struct http_request *req)
 			return send_error(
 			    req, rc, serr.field[0] ? serr.field : NULL,
 			    serr.message[0] ? serr.message : NULL);
+	} else if (r->flags & ROUTE_FORM_BODY) {
+		if (req->body.len > 0 &&
+		    !content_type_is(http_req_header(req, "Content-Type"),
+				     "application/x-www-form-urlencoded"))
+			return send_error(req, SA_ERR_UNSUPPORTED_MEDIA,
+					  "Content-Type", NULL);
 	} else if (req->body.len > 0) {
 		return send_error(req, SA_ERR_BAD_REQUEST, NULL,
 				  "this endpoint takes no request body");

@@ -34,6 +34,9 @@ struct ws_server;
 #define ROUTE_CORS 0x04	     /* configured origins may call it cross-origin */
 #define ROUTE_HTML 0x08	     /* serves a page: page CSP instead of API CSP */
 #define ROUTE_NO_STORE 0x10  /* Cache-Control: no-store (default for JSON) */
+/* An application/x-www-form-urlencoded body is accepted (and may be empty);
+ * the handler reads it with http_req_body and parses it itself. */
+#define ROUTE_FORM_BODY 0x20
 
 #define HTTP_PARAMS_MAX 4
 
@@ -74,6 +77,20 @@ const char *http_req_query(struct http_request *req, const char *name);
 const char *http_req_header(struct http_request *req, const char *name);
 /* The validated JSON body (borrowed), or NULL for routes without one. */
 json_t *http_req_json(const struct http_request *req);
+/* The raw body of a ROUTE_FORM_BODY route (borrowed, not NUL-terminated;
+ * *n is 0 for none). */
+const char *http_req_body(const struct http_request *req, size_t *n);
+/* A cookie of the Cookie header, or NULL. */
+const char *http_req_cookie(struct http_request *req, const char *name);
+/*
+ * http_req_query_each calls cb for every query-string argument in order
+ * (value NULL for "?flag" without '='); a non-zero return stops the walk.
+ * Returns the number of arguments seen.
+ */
+size_t http_req_query_each(struct http_request *req,
+			   int (*cb)(void *arg, const char *name,
+				     const char *value),
+			   void *arg);
 
 /*
  * http_req_limit applies rate-limit class cls to another key than the IP
