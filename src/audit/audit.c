@@ -1,6 +1,6 @@
 /*
- * audit.c - the audit log: row hashing, the group-commit writer and the
- * chain verifier.
+ * audit.c - the audit log: the group-commit writer and the chain verifier
+ * (rows are hashed by audit_row_hash, store/audit_rows.c).
  *
  * Callers of audit_log queue a node that lives on their own stack. Whoever
  * finds no write in progress becomes the writer (the leader): it takes up
@@ -18,8 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include <openssl/evp.h>
 
 #include "audit/audit.h"
 #include "core/log.h"
@@ -69,72 +67,6 @@ struct audit {
 	struct audit_row *batch;
 	struct audit_pending **taken;
 };
-
-static void
-audit_hash_u64(EVP_MD_CTX *md, uint64_t v, int *ok)
-{
-	unsigned char b[8];
-
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		b[i] = (unsigned char)v;
-	*ok &= EVP_DigestUpdate(md, b, sizeof(b));
-}
-
-static void
-audit_hash_str(EVP_MD_CTX *md, const char *s, int *ok)
-{
-	size_t n = s ? strlen(s) : 0;
-	unsigned char b[4];
-
-	if (n > UINT32_MAX) {
-		*ok = 0;
-		return;
-	}
-	b[0] = (unsigned char)(n >> 24);
-	b[1] = (unsigned char)(n >> 16);
-	b[2] = (unsigned char)(n >> 8);
-	b[3] = (unsigned char)n;
-	*ok &= EVP_DigestUpdate(md, b, sizeof(b));
-	if (n > 0)
-		*ok &= EVP_DigestUpdate(md, s, n);
-}
-
-/*
- * audit_row_hash computes the chain hash of a row as documented in
- * store/store.h. NULL strings hash as empty ones. If the digest cannot be
- * computed at all (out of memory inside OpenSSL) the process aborts: a
- * wrong hash would silently break the chain and there is no correct value
- * to return instead.
- */
-void
-audit_row_hash(const struct audit_row *row, const unsigned char prev_hash[32],
-	       unsigned char out[32])
-{
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned int len = 0;
-	int ok = md != NULL;
-
-	if (ok)
-		ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-	if (ok)
-		ok = EVP_DigestUpdate(md, prev_hash, 32);
-	if (ok) {
-		audit_hash_u64(md, (uint64_t)row->seq, &ok);
-		audit_hash_u64(md, (uint64_t)row->ts_ms, &ok);
-		audit_hash_str(md, row->event, &ok);
-		audit_hash_str(md, row->ip, &ok);
-		audit_hash_str(md, row->ua, &ok);
-		audit_hash_str(md, row->subject, &ok);
-		audit_hash_str(md, row->detail, &ok);
-	}
-	if (ok)
-		ok = EVP_DigestFinal_ex(md, out, &len) && len == 32;
-	EVP_MD_CTX_free(md);
-	if (!ok) {
-		log_error("audit.hash", "cannot compute SHA-256");
-		abort();
-	}
-}
 
 /* audit_now_ms is the wall clock in unix milliseconds. */
 static int64_t

@@ -21,7 +21,7 @@
 #include <openssl/crypto.h>
 
 #include "core/log.h"
-#include "push/push.h"
+#include "push/push_int.h"
 #include "core/util.h"
 
 #define PUSH_WORKERS_MAX 64
@@ -86,6 +86,32 @@ push_result_set(struct push_result *res, enum sa_err rc, int retry,
 	va_start(ap, fmt);
 	vsnprintf(res->reason, sizeof(res->reason), fmt, ap);
 	va_end(ap);
+}
+
+void
+push_result_transport(enum sa_err rc, const struct push_http_resp *resp,
+		      struct push_result *res)
+{
+	switch (rc) {
+	case SA_ERR_TIMEOUT:
+		push_result_set(res, SA_ERR_TIMEOUT, 1, "timeout: %s",
+				resp->error);
+		break;
+	case SA_ERR_IO:
+		push_result_set(res, SA_ERR_PUSH, 1, "transport: %s",
+				resp->error);
+		break;
+	case SA_ERR_SHUTTING_DOWN:
+		push_result_set(res, SA_ERR_SHUTTING_DOWN, 0, "%s",
+				resp->error);
+		break;
+	case SA_ERR_FORBIDDEN:
+		push_result_set(res, SA_ERR_PUSH, 0, "%s", resp->error);
+		break;
+	default:
+		push_result_set(res, rc, 0, "%s", resp->error);
+		break;
+	}
 }
 
 static void

@@ -21,7 +21,7 @@
 #include <openssl/pem.h>
 
 #include "core/log.h"
-#include "push/push.h"
+#include "push/push_int.h"
 #include "core/util.h"
 
 #define FCM_ACCOUNT_MAX 65536 /* bytes of the service-account file */
@@ -421,7 +421,7 @@ fcm_fetch_token(struct push_fcm *f, const struct push_call *call, char *out,
 	rq.abort_at_ms = call->abort_at_ms;
 	rc = push_http_post(call->service, &rq, resp);
 	if (rc != SA_OK) {
-		push_http_transport_result(rc, resp, res);
+		push_result_transport(rc, resp, res);
 		snprintf(why, sizeof(why), "%s", res->reason);
 		snprintf(res->reason, sizeof(res->reason), "FCM token: %.200s",
 			 why);
@@ -655,7 +655,7 @@ fcm_send(const struct push_call *call, struct push_result *res)
 			goto out;
 		rc = fcm_post_message(f, call, token, body, resp);
 		if (rc != SA_OK) {
-			push_http_transport_result(rc, resp, res);
+			push_result_transport(rc, resp, res);
 			goto out;
 		}
 		if (resp->status != 401)

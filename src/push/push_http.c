@@ -13,7 +13,7 @@
 
 #include <curl/curl.h>
 
-#include "push/push.h"
+#include "push/push_int.h"
 #include "core/util.h"
 
 static pthread_once_t http_once = PTHREAD_ONCE_INIT;
@@ -316,30 +316,4 @@ setopt_failed:
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 	snprintf(resp->error, sizeof(resp->error), "curl option refused");
 	return SA_ERR_INTERNAL;
-}
-
-void
-push_http_transport_result(enum sa_err rc, const struct push_http_resp *resp,
-			   struct push_result *res)
-{
-	switch (rc) {
-	case SA_ERR_TIMEOUT:
-		push_result_set(res, SA_ERR_TIMEOUT, 1, "timeout: %s",
-				resp->error);
-		break;
-	case SA_ERR_IO:
-		push_result_set(res, SA_ERR_PUSH, 1, "transport: %s",
-				resp->error);
-		break;
-	case SA_ERR_SHUTTING_DOWN:
-		push_result_set(res, SA_ERR_SHUTTING_DOWN, 0, "%s",
-				resp->error);
-		break;
-	case SA_ERR_FORBIDDEN:
-		push_result_set(res, SA_ERR_PUSH, 0, "%s", resp->error);
-		break;
-	default:
-		push_result_set(res, rc, 0, "%s", resp->error);
-		break;
-	}
 }

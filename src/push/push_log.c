@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "push/push.h"
+#include "push/push_int.h"
 
 /*
  * log_target_hint keeps the first characters of a target so a developer can

@@ -11,7 +11,7 @@
 
 #include <curl/curl.h>
 
-#include "push/push.h"
+#include "push/push_int.h"
 #include "core/util.h"
 
 /*
@@ -102,7 +102,7 @@ up_send(const struct push_call *call, struct push_result *res)
 	rq.abort_at_ms = call->abort_at_ms;
 	rc = push_http_post(call->device, &rq, resp);
 	if (rc != SA_OK) {
-		push_http_transport_result(rc, resp, res);
+		push_result_transport(rc, resp, res);
 		goto out;
 	}
 	st = resp->status;

@@ -14,35 +14,12 @@
 
 #include "seal/c40.h"
 #include "core/util.h"
-#include "seal/vds.h"
+#include "seal/vds_int.h"
 
 #define ISO_MAGIC 0xde
 #define ISO_VERSION 0x02
-#define ISO_MAX_KEYS 64	    /* a profile map needs 9; more is refused */
-#define ISO_MAX_DEPTH 8	    /* nesting accepted in ignored values */
-#define ISO_MAX_IGNORED 16  /* ignored key names kept for display */
-#define ISO_IGNORED_NAME 32 /* ... each cut to this many bytes */
-
-struct vds {
-	enum vds_format format;
-	unsigned int version;
-	unsigned char *seal; /* owned copy of the seal bytes */
-	size_t len;
-	struct vds_core core;
-
-	/* ISO only. */
-	char manifest[7];
-	size_t payload_off, payload_len;
-	size_t aux_off, aux_len;
-	int has_claims;
-	struct vds_claims claims;
-	unsigned char *photo, *face; /* owned; claims points here */
-	size_t nignored;
-	char ignored[ISO_MAX_IGNORED][ISO_IGNORED_NAME + 1];
-
-	/* ICAO only. */
-	struct vds_icao *icao;
-};
+#define ISO_MAX_KEYS 64 /* a profile map needs 9; more is refused */
+#define ISO_MAX_DEPTH 8 /* nesting accepted in ignored values */
 
 /*
  * mp_check walks one MessagePack object at *pos without trusting any count
@@ -566,7 +543,8 @@ vds_free(struct vds *v)
 	free(v);
 }
 
-enum sa_err
+/* vds_ecdsa_verify checks raw r || s over msg with md and pub. */
+static enum sa_err
 vds_ecdsa_verify(EVP_PKEY *pub, const EVP_MD *md, const unsigned char *msg,
 		 size_t msglen, const unsigned char *rs, size_t rslen)
 {
@@ -770,12 +748,6 @@ vds_aux(const struct vds *v, size_t *len)
 {
 	*len = v->format == VDS_FORMAT_ISO22376 ? v->aux_len : 0;
 	return *len ? v->seal + v->aux_off : NULL;
-}
-
-const struct vds_icao *
-vds_icao_part(const struct vds *v)
-{
-	return v->icao;
 }
 
 static int

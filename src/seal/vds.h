@@ -184,33 +184,4 @@ enum sa_err vds_encode_iso(const char *ca_id, const char *cert_id,
 			   const struct vds_claims *claims, EVP_PKEY *signer,
 			   unsigned char **out, size_t *outlen);
 
-/*
- * Module-internal interface between vds.c and vds_icao.c; other modules
- * use the accessors above.
- */
-struct vds_icao;
-struct vds_core {
-	size_t header_len;
-	size_t signed_len;
-	size_t sig_off; /* offset of r || s; 0 when unsigned */
-	size_t sig_len;
-	int64_t signing_time;
-	char ca_id[VDS_ID_MAX + 1];
-	char cert_id[VDS_ID_MAX + 1];
-};
-/* vds_icao_parse parses an ICAO seal whose bytes stay alive (and
- * unchanged) as long as *out; fills core and a new *out. */
-enum sa_err vds_icao_parse(const unsigned char *seal, size_t n,
-			   struct vds_core *core, struct vds_icao **out,
-			   char *why, size_t whylen);
-void vds_icao_free(struct vds_icao *ic);
-/* vds_icao_part returns the ICAO part of v, or NULL for ISO seals. */
-const struct vds_icao *vds_icao_part(const struct vds *v);
-/* vds_icao_json adds the ICAO header and features to obj. */
-enum sa_err vds_icao_json(const struct vds *v, json_t *obj);
-/* vds_ecdsa_verify checks raw r || s over msg with md and pub. */
-enum sa_err vds_ecdsa_verify(EVP_PKEY *pub, const EVP_MD *md,
-			     const unsigned char *msg, size_t msglen,
-			     const unsigned char *rs, size_t rslen);
-
 #endif

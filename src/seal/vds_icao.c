@@ -15,7 +15,7 @@
 
 #include "seal/c40.h"
 #include "core/util.h"
-#include "seal/vds.h"
+#include "seal/vds_int.h"
 
 #define ICAO_MAGIC 0xdc
 #define ICAO_V3 0x02	      /* raw version byte of ICAO "version 3" */
@@ -440,49 +440,49 @@ vds_icao_free(struct vds_icao *ic)
 const char *
 vds_icao_country(const struct vds *v)
 {
-	const struct vds_icao *ic = vds_icao_part(v);
+	const struct vds_icao *ic = v->icao;
 	return ic ? ic->country : NULL;
 }
 
 const char *
 vds_icao_country_code(const struct vds *v)
 {
-	const struct vds_icao *ic = vds_icao_part(v);
+	const struct vds_icao *ic = v->icao;
 	return ic ? ic->country_code : NULL;
 }
 
 const char *
 vds_icao_issue_date(const struct vds *v)
 {
-	const struct vds_icao *ic = vds_icao_part(v);
+	const struct vds_icao *ic = v->icao;
 	return ic ? ic->issue_date : NULL;
 }
 
 const char *
 vds_icao_sig_date(const struct vds *v)
 {
-	const struct vds_icao *ic = vds_icao_part(v);
+	const struct vds_icao *ic = v->icao;
 	return ic ? ic->sig_date : NULL;
 }
 
 unsigned int
 vds_icao_feature_ref(const struct vds *v)
 {
-	const struct vds_icao *ic = vds_icao_part(v);
+	const struct vds_icao *ic = v->icao;
 	return ic ? ic->feature_ref : 0;
 }
 
 unsigned int
 vds_icao_type_category(const struct vds *v)
 {
-	const struct vds_icao *ic = vds_icao_part(v);
+	const struct vds_icao *ic = v->icao;
 	return ic ? ic->type_category : 0;
 }
 
 const char *
 vds_icao_document_type(const struct vds *v)
 {
-	const struct vds_icao *ic = vds_icao_part(v);
+	const struct vds_icao *ic = v->icao;
 	if (ic == NULL)
 		return NULL;
 	return ic->doc ? ic->doc->name : "UNKNOWN";
@@ -491,14 +491,14 @@ vds_icao_document_type(const struct vds *v)
 unsigned int
 vds_icao_quirks(const struct vds *v)
 {
-	const struct vds_icao *ic = vds_icao_part(v);
+	const struct vds_icao *ic = v->icao;
 	return ic ? ic->quirks : 0;
 }
 
 size_t
 vds_icao_feature_count(const struct vds *v)
 {
-	const struct vds_icao *ic = vds_icao_part(v);
+	const struct vds_icao *ic = v->icao;
 	return ic ? ic->nfeatures : 0;
 }
 
@@ -506,7 +506,7 @@ enum sa_err
 vds_icao_feature(const struct vds *v, size_t i, unsigned int *tag,
 		 const unsigned char **value, size_t *len)
 {
-	const struct vds_icao *ic = vds_icao_part(v);
+	const struct vds_icao *ic = v->icao;
 
 	if (ic == NULL || i >= ic->nfeatures)
 		return SA_ERR_NOT_FOUND;
@@ -519,7 +519,7 @@ vds_icao_feature(const struct vds *v, size_t i, unsigned int *tag,
 const unsigned char *
 vds_icao_feature_by_tag(const struct vds *v, unsigned int tag, size_t *len)
 {
-	const struct vds_icao *ic = vds_icao_part(v);
+	const struct vds_icao *ic = v->icao;
 
 	*len = 0;
 	if (ic == NULL)
@@ -549,7 +549,7 @@ enum sa_err
 vds_feature_text(const struct vds *v, unsigned int tag, char *out, size_t outsz,
 		 const char **name, const char **coding)
 {
-	const struct vds_icao *ic = vds_icao_part(v);
+	const struct vds_icao *ic = v->icao;
 	const struct icao_tag_info *ti;
 	const unsigned char *val;
 	const char *cod;
@@ -622,7 +622,7 @@ skip_zeros(const char *s)
 int
 vds_icao_cert_matches(const struct vds *v, X509 *cert)
 {
-	const struct vds_icao *ic = vds_icao_part(v);
+	const struct vds_icao *ic = v->icao;
 	const char *signer = vds_ca_id(v), *ref = vds_cert_id(v);
 	int match = 0;
 
@@ -670,7 +670,7 @@ jput(json_t *o, const char *k, json_t *val)
 enum sa_err
 vds_icao_json(const struct vds *v, json_t *obj)
 {
-	const struct vds_icao *ic = vds_icao_part(v);
+	const struct vds_icao *ic = v->icao;
 	json_t *h = json_object(), *q = json_array(), *fa = json_array();
 	char *text = NULL, *hex = NULL;
 	enum sa_err rc = SA_ERR_NOMEM;

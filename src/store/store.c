@@ -1,19 +1,17 @@
 /*
  * store.c - the storage wrappers and the one place that picks a backend.
  *
- * Callers hold a struct dstore or struct estore whose first member is the
- * backend's base header; the wrappers below find the vtable through it.
+ * Callers hold a struct dstore or struct estore, the interface each backend
+ * embeds as its first member (store_int.h); the wrappers call through its
+ * vtable.
  */
 #include <string.h>
 
 #include <openssl/crypto.h>
 
 #include "core/log.h"
-#include "store/store.h"
+#include "store/store_int.h"
 #include "core/util.h"
-
-#define DS_OPS(ds) (((struct dstore_base *)(void *)(ds))->ops)
-#define ES_OPS(es) (((struct estore_base *)(void *)(es))->ops)
 
 /*
  * store_scheme_later tells whether url names a backend that is part of the
@@ -59,19 +57,19 @@ void
 dstore_close(struct dstore *ds)
 {
 	if (ds != NULL)
-		DS_OPS(ds)->close(ds);
+		ds->ops->close(ds);
 }
 
 const char *
 dstore_name(struct dstore *ds)
 {
-	return DS_OPS(ds)->name;
+	return ds->ops->name;
 }
 
 enum sa_err
 dstore_ping(struct dstore *ds)
 {
-	return DS_OPS(ds)->ping(ds);
+	return ds->ops->ping(ds);
 }
 
 enum sa_err
@@ -79,32 +77,32 @@ dstore_audit_append(struct dstore *ds, struct audit_row *rows, size_t n)
 {
 	if (n == 0)
 		return SA_OK;
-	return DS_OPS(ds)->audit_append(ds, rows, n);
+	return ds->ops->audit_append(ds, rows, n);
 }
 
 enum sa_err
 dstore_audit_iter(struct dstore *ds, int64_t from_seq, int64_t limit,
 		  audit_row_cb cb, void *arg)
 {
-	return DS_OPS(ds)->audit_iter(ds, from_seq, limit, cb, arg);
+	return ds->ops->audit_iter(ds, from_seq, limit, cb, arg);
 }
 
 enum sa_err
 dstore_audit_count(struct dstore *ds, int64_t *out)
 {
-	return DS_OPS(ds)->audit_count(ds, out);
+	return ds->ops->audit_count(ds, out);
 }
 
 enum sa_err
 dstore_meta_get(struct dstore *ds, const char *key, char **out)
 {
-	return DS_OPS(ds)->meta_get(ds, key, out);
+	return ds->ops->meta_get(ds, key, out);
 }
 
 enum sa_err
 dstore_meta_set(struct dstore *ds, const char *key, const char *value)
 {
-	return DS_OPS(ds)->meta_set(ds, key, value);
+	return ds->ops->meta_set(ds, key, value);
 }
 
 static int
@@ -126,7 +124,7 @@ dstore_enroll_put(struct dstore *ds, const struct enrollment *e,
 	    e->claims == NULL)
 		return SA_ERR_VALIDATION;
 	memset(&scratch, 0, sizeof(scratch));
-	rc = DS_OPS(ds)->enroll_put(ds, e, prev ? prev : &scratch, &had);
+	rc = ds->ops->enroll_put(ds, e, prev ? prev : &scratch, &had);
 	if (prev == NULL)
 		enrollment_free(&scratch);
 	if (had_prev != NULL)
@@ -140,7 +138,7 @@ dstore_enroll_get(struct dstore *ds, const char *token_id,
 {
 	if (!enroll_token_ok(token_id))
 		return SA_ERR_NOT_FOUND;
-	return DS_OPS(ds)->enroll_get(ds, token_id, out);
+	return ds->ops->enroll_get(ds, token_id, out);
 }
 
 enum sa_err
@@ -149,8 +147,7 @@ dstore_enroll_revoke(struct dstore *ds, const char *token_id, int64_t when,
 {
 	if (!enroll_token_ok(token_id))
 		return SA_ERR_VALIDATION;
-	return DS_OPS(ds)->enroll_revoke(ds, token_id, when,
-					 reason ? reason : "");
+	return ds->ops->enroll_revoke(ds, token_id, when, reason ? reason : "");
 }
 
 enum sa_err
@@ -162,7 +159,7 @@ dstore_enroll_revoke_fingerprint(struct dstore *ds, const char *fingerprint,
 
 	if (fingerprint == NULL || strlen(fingerprint) != 64)
 		return SA_ERR_VALIDATION;
-	rc = DS_OPS(ds)->enroll_revoke_fingerprint(ds, fingerprint, when, &n);
+	rc = ds->ops->enroll_revoke_fingerprint(ds, fingerprint, when, &n);
 	if (count != NULL)
 		*count = n;
 	return rc;
@@ -171,7 +168,7 @@ dstore_enroll_revoke_fingerprint(struct dstore *ds, const char *fingerprint,
 enum sa_err
 dstore_enroll_count(struct dstore *ds, int64_t *out)
 {
-	return DS_OPS(ds)->enroll_count(ds, out);
+	return ds->ops->enroll_count(ds, out);
 }
 
 /* service_row_ok bounds a record before any backend sees it. */
@@ -196,14 +193,14 @@ service_row_ok(const struct service_row *r)
 enum sa_err
 dstore_services_version(struct dstore *ds, int64_t *out)
 {
-	return DS_OPS(ds)->services_version(ds, out);
+	return ds->ops->services_version(ds, out);
 }
 
 enum sa_err
 dstore_services_read(struct dstore *ds, int64_t *version, service_row_cb cb,
 		     void *arg)
 {
-	return DS_OPS(ds)->services_read(ds, version, cb, arg);
+	return ds->ops->services_read(ds, version, cb, arg);
 }
 
 enum sa_err
@@ -212,7 +209,7 @@ dstore_service_write(struct dstore *ds, const struct service_row *row,
 {
 	if (!service_row_ok(row) || how < DSTORE_CREATE || how > DSTORE_UPSERT)
 		return SA_ERR_VALIDATION;
-	return DS_OPS(ds)->service_write(ds, row, how);
+	return ds->ops->service_write(ds, row, how);
 }
 
 enum sa_err
@@ -222,57 +219,7 @@ dstore_service_delete(struct dstore *ds, const char *id)
 
 	if (n == 0 || n > 64)
 		return SA_ERR_NOT_FOUND;
-	return DS_OPS(ds)->service_delete(ds, id);
-}
-
-void
-audit_page_clear(struct audit_page *pg)
-{
-	for (size_t i = 0; i < pg->n; i++) {
-		free((char *)pg->rows[i].event);
-		free((char *)pg->rows[i].ip);
-		free((char *)pg->rows[i].ua);
-		free((char *)pg->rows[i].subject);
-		free((char *)pg->rows[i].detail);
-	}
-	pg->n = 0;
-}
-
-enum sa_err
-audit_walk(struct dstore *ds, int64_t from_seq, int64_t limit, audit_row_cb cb,
-	   void *arg, audit_page_reader read_page)
-{
-	struct audit_page *pg;
-	enum sa_err rc = SA_OK;
-	int64_t left = limit > 0 ? limit : INT64_MAX;
-	int stop = 0;
-
-	if ((pg = calloc(1, sizeof(*pg))) == NULL)
-		return SA_ERR_NOMEM;
-	while (left > 0 && !stop) {
-		size_t want =
-		    left < AUDIT_PAGE_ROWS ? (size_t)left : AUDIT_PAGE_ROWS;
-		enum sa_err read_rc = read_page(ds, from_seq, want, pg);
-		size_t got = pg->n;
-
-		/* Hand over the good rows before a bad one, so a verifier
-		 * learns how far the chain was readable. */
-		for (size_t i = 0; i < pg->n && !stop; i++) {
-			stop = cb(&pg->rows[i], arg) != 0;
-			left--;
-		}
-		if (got > 0)
-			from_seq = pg->rows[got - 1].seq + 1;
-		audit_page_clear(pg);
-		if (read_rc != SA_OK) {
-			rc = stop ? SA_OK : read_rc;
-			break;
-		}
-		if (got < want)
-			break;
-	}
-	free(pg);
-	return rc;
+	return ds->ops->service_delete(ds, id);
 }
 
 void
@@ -313,79 +260,79 @@ void
 estore_close(struct estore *es)
 {
 	if (es != NULL)
-		ES_OPS(es)->close(es);
+		es->ops->close(es);
 }
 
 const char *
 estore_name(struct estore *es)
 {
-	return ES_OPS(es)->name;
+	return es->ops->name;
 }
 
 enum sa_err
 estore_ping(struct estore *es)
 {
-	return ES_OPS(es)->ping(es);
+	return es->ops->ping(es);
 }
 
 enum sa_err
 estore_set(struct estore *es, const char *key, const void *val, size_t n,
 	   uint64_t ttl_ms, int flags)
 {
-	return ES_OPS(es)->set(es, key, val, n, ttl_ms, flags);
+	return es->ops->set(es, key, val, n, ttl_ms, flags);
 }
 
 enum sa_err
 estore_get(struct estore *es, const char *key, unsigned char **val, size_t *n,
 	   int64_t *ttl_ms)
 {
-	return ES_OPS(es)->get(es, key, val, n, ttl_ms);
+	return es->ops->get(es, key, val, n, ttl_ms);
 }
 
 enum sa_err
 estore_del(struct estore *es, const char *key, int *existed)
 {
-	return ES_OPS(es)->del(es, key, existed);
+	return es->ops->del(es, key, existed);
 }
 
 enum sa_err
 estore_incr(struct estore *es, const char *key, uint64_t window_ms,
 	    int64_t *count, int64_t *ttl_ms)
 {
-	return ES_OPS(es)->incr(es, key, window_ms, count, ttl_ms);
+	return es->ops->incr(es, key, window_ms, count, ttl_ms);
 }
 
 enum sa_err
 estore_publish(struct estore *es, const char *channel, const void *msg,
 	       size_t n)
 {
-	return ES_OPS(es)->publish(es, channel, msg, n);
+	return es->ops->publish(es, channel, msg, n);
 }
 
 enum sa_err
 estore_subscribe(struct estore *es, const char *channel, estore_msg_cb cb,
 		 void *arg)
 {
-	return ES_OPS(es)->subscribe(es, channel, cb, arg);
+	return es->ops->subscribe(es, channel, cb, arg);
 }
 
 size_t
 estore_count(struct estore *es)
 {
-	return ES_OPS(es)->count(es);
+	return es->ops->count(es);
 }
 
 enum sa_err
 estore_attach_loop(struct estore *es, struct event_base *base)
 {
-	if (ES_OPS(es)->attach_loop == NULL)
+	if (es->ops->attach_loop == NULL)
 		return SA_OK;
-	return ES_OPS(es)->attach_loop(es, base);
+	return es->ops->attach_loop(es, base);
 }
 
 void
 estore_detach_loop(struct estore *es)
 {
-	if (es != NULL && ES_OPS(es)->detach_loop != NULL)
-		ES_OPS(es)->detach_loop(es);
+	if (es != NULL && es->ops->detach_loop != NULL)
+		es->ops->detach_loop(es);
 }

@@ -1,7 +1,7 @@
 /*
  * store.h - the storage interface.
  *
- * Two kinds of store sit behind const struct vtables:
+ * Two kinds of store sit behind const struct vtables (store_int.h):
  *  - the durable store (SQLite embedded default, PostgreSQL) holds what must
  *    survive a restart: the audit log, enrollments, services, admin data;
  *  - the ephemeral store (in-process default, Redis) holds what may be lost:
@@ -107,43 +107,6 @@ enum dstore_write {
 	DSTORE_UPSERT = 3, /* either */
 };
 
-struct dstore_ops {
-	const char *name;
-	enum sa_err (*open)(const char *url, struct dstore **out);
-	void (*close)(struct dstore *ds);
-	enum sa_err (*ping)(struct dstore *ds);
-	enum sa_err (*audit_append)(struct dstore *ds, struct audit_row *rows,
-				    size_t n);
-	enum sa_err (*audit_iter)(struct dstore *ds, int64_t from_seq,
-				  int64_t limit, audit_row_cb cb, void *arg);
-	enum sa_err (*audit_count)(struct dstore *ds, int64_t *out);
-	enum sa_err (*meta_get)(struct dstore *ds, const char *key, char **out);
-	enum sa_err (*meta_set)(struct dstore *ds, const char *key,
-				const char *value);
-	enum sa_err (*enroll_put)(struct dstore *ds, const struct enrollment *e,
-				  struct enrollment *prev, int *had_prev);
-	enum sa_err (*enroll_get)(struct dstore *ds, const char *token_id,
-				  struct enrollment *out);
-	enum sa_err (*enroll_revoke)(struct dstore *ds, const char *token_id,
-				     int64_t when, const char *reason);
-	enum sa_err (*enroll_revoke_fingerprint)(struct dstore *ds,
-						 const char *fingerprint,
-						 int64_t when, int *count);
-	enum sa_err (*enroll_count)(struct dstore *ds, int64_t *out);
-	enum sa_err (*services_version)(struct dstore *ds, int64_t *out);
-	enum sa_err (*services_read)(struct dstore *ds, int64_t *version,
-				     service_row_cb cb, void *arg);
-	enum sa_err (*service_write)(struct dstore *ds,
-				     const struct service_row *row,
-				     enum dstore_write how);
-	enum sa_err (*service_delete)(struct dstore *ds, const char *id);
-};
-
-/* Every durable backend starts with this header so wrappers find the ops. */
-struct dstore_base {
-	const struct dstore_ops *ops;
-};
-
 /*
  * dstore_open picks the backend from the URL, opens it and runs pending
  * migrations. On success *out owns the connection; close with dstore_close.
@@ -225,28 +188,10 @@ enum sa_err dstore_service_delete(struct dstore *ds, const char *id);
  * audit_row_hash computes SHA-256(prev_hash || seq || ts_ms || event || ip ||
  * ua || subject || detail), each integer as 8 bytes big-endian and each
  * string as a 4-byte big-endian length followed by its bytes, so no two rows
- * hash alike by moving bytes between fields. Defined in audit.c.
+ * hash alike by moving bytes between fields. Defined in audit_rows.c.
  */
 void audit_row_hash(const struct audit_row *row,
 		    const unsigned char prev_hash[32], unsigned char out[32]);
-
-/*
- * For backends: a page of audit rows whose strings are malloc'd, and the
- * paged walk that both durable backends use for audit_iter. read_page
- * fills pg with up to want rows of seq >= from (SA_ERR_INTERNAL for a bad
- * row, after the good ones before it); the walk hands the rows to cb
- * without any lock held and frees them.
- */
-#define AUDIT_PAGE_ROWS 256
-struct audit_page {
-	struct audit_row rows[AUDIT_PAGE_ROWS];
-	size_t n;
-};
-void audit_page_clear(struct audit_page *pg);
-typedef enum sa_err (*audit_page_reader)(struct dstore *ds, int64_t from,
-					 size_t want, struct audit_page *pg);
-enum sa_err audit_walk(struct dstore *ds, int64_t from_seq, int64_t limit,
-		       audit_row_cb cb, void *arg, audit_page_reader read_page);
 
 /* ---- Ephemeral store -------------------------------------------------- */
 
@@ -265,33 +210,6 @@ typedef void (*estore_msg_cb)(const char *channel, const void *msg, size_t n,
 /* Flags for estore_set. */
 #define ESTORE_NX 1 /* only set when the key does not exist */
 #define ESTORE_XX 2 /* only set when the key exists (keeps nothing else) */
-
-struct estore_ops {
-	const char *name;
-	enum sa_err (*open)(const char *url, struct estore **out);
-	void (*close)(struct estore *es);
-	enum sa_err (*ping)(struct estore *es);
-	enum sa_err (*set)(struct estore *es, const char *key, const void *val,
-			   size_t n, uint64_t ttl_ms, int flags);
-	enum sa_err (*get)(struct estore *es, const char *key,
-			   unsigned char **val, size_t *n, int64_t *ttl_ms);
-	enum sa_err (*del)(struct estore *es, const char *key, int *existed);
-	enum sa_err (*incr)(struct estore *es, const char *key,
-			    uint64_t window_ms, int64_t *count,
-			    int64_t *ttl_ms);
-	enum sa_err (*publish)(struct estore *es, const char *channel,
-			       const void *msg, size_t n);
-	enum sa_err (*subscribe)(struct estore *es, const char *channel,
-				 estore_msg_cb cb, void *arg);
-	size_t (*count)(struct estore *es);
-	/* Optional (NULL: the backend has no subscriber connection). */
-	enum sa_err (*attach_loop)(struct estore *es, struct event_base *base);
-	void (*detach_loop)(struct estore *es);
-};
-
-struct estore_base {
-	const struct estore_ops *ops;
-};
 
 enum sa_err estore_open(const char *url, struct estore **out);
 void estore_close(struct estore *es);
@@ -346,13 +264,5 @@ size_t estore_count(struct estore *es);
  */
 enum sa_err estore_attach_loop(struct estore *es, struct event_base *base);
 void estore_detach_loop(struct estore *es);
-
-/* ---- Backends --------------------------------------------------------- */
-
-/* The vtables, for store.c only; everything else goes through the wrappers. */
-extern const struct dstore_ops store_sqlite_ops;
-extern const struct dstore_ops store_pg_ops;
-extern const struct estore_ops store_mem_ops;
-extern const struct estore_ops store_redis_ops;
 
 #endif

@@ -28,7 +28,7 @@
 #include <time.h>
 
 #include "core/log.h"
-#include "store/store.h"
+#include "store/store_int.h"
 #include "core/util.h"
 
 #define MEM_STRIPES 16	    /* a power of two */
@@ -66,8 +66,8 @@ struct mem_sub {
 	void *arg;
 };
 
-struct estore {
-	struct estore_base base;
+struct mem_store {
+	struct estore base; /* first: the interface */
 	struct mem_stripe stripes[MEM_STRIPES];
 	uint64_t sip_k0, sip_k1;
 	/* Subscriptions are only ever appended to a fixed array, so a
@@ -82,6 +82,13 @@ struct estore {
 	pthread_cond_t stop_cv;
 	int stopping;
 };
+
+/* mem_of finds the backend's state from the interface it embeds first. */
+static inline struct mem_store *
+mem_of(struct estore *store)
+{
+	return (struct mem_store *)store;
+}
 
 #define MEM_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 #define MEM_SIPROUND                                                           \
@@ -104,7 +111,7 @@ struct estore {
 
 /* mem_siphash is SipHash-2-4 of n bytes under the store's random key. */
 static uint64_t
-mem_siphash(const struct estore *es, const void *in, size_t n)
+mem_siphash(const struct mem_store *es, const void *in, size_t n)
 {
 	const unsigned char *p = in;
 	uint64_t v0 = 0x736f6d6570736575ULL ^ es->sip_k0;
@@ -169,7 +176,7 @@ mem_entry_bytes(const struct mem_entry *e)
 }
 
 static struct mem_stripe *
-mem_stripe_of(struct estore *es, uint64_t hash)
+mem_stripe_of(struct mem_store *es, uint64_t hash)
 {
 	return &es->stripes[hash >> MEM_STRIPE_SHIFT];
 }
@@ -299,7 +306,7 @@ mem_sweep(struct mem_stripe *s, size_t max, uint64_t now)
 static void *
 mem_sweeper(void *arg)
 {
-	struct estore *es = arg;
+	struct mem_store *es = arg;
 
 	for (;;) {
 		struct timespec until = mono_deadline_ms(MEM_SWEEP_MS);
@@ -331,7 +338,7 @@ static void mem_close(struct estore *es);
 static enum sa_err
 mem_open(const char *url, struct estore **out)
 {
-	struct estore *es;
+	struct mem_store *es;
 	unsigned char key[16];
 	enum sa_err rc;
 
@@ -362,19 +369,20 @@ mem_open(const char *url, struct estore **out)
 		goto out;
 	}
 	es->sweeper_started = 1;
-	*out = es;
+	*out = &es->base;
 	es = NULL;
 	rc = SA_OK;
 out:
 	if (es != NULL)
-		mem_close(es);
+		mem_close(&es->base);
 	return rc;
 }
 
 /* mem_close stops the sweeper and frees every entry and subscription. */
 static void
-mem_close(struct estore *es)
+mem_close(struct estore *store)
 {
+	struct mem_store *es = mem_of(store);
 	if (es == NULL)
 		return;
 	if (es->sweeper_started) {
@@ -402,8 +410,9 @@ mem_close(struct estore *es)
 }
 
 static enum sa_err
-mem_ping(struct estore *es)
+mem_ping(struct estore *store)
 {
+	struct mem_store *es = mem_of(store);
 	(void)es;
 	return SA_OK;
 }
@@ -414,9 +423,10 @@ mem_ping(struct estore *es)
  * update; whichever is unused is freed afterwards.
  */
 static enum sa_err
-mem_set(struct estore *es, const char *key, const void *val, size_t n,
+mem_set(struct estore *store, const char *key, const void *val, size_t n,
 	uint64_t ttl_ms, int flags)
 {
+	struct mem_store *es = mem_of(store);
 	size_t klen = mem_key_len(key);
 	struct mem_entry *fresh = NULL, **link;
 	struct mem_stripe *s;
@@ -481,9 +491,10 @@ out:
 
 /* mem_get copies the value into a new NUL-terminated buffer (caller frees). */
 static enum sa_err
-mem_get(struct estore *es, const char *key, unsigned char **val, size_t *n,
+mem_get(struct estore *store, const char *key, unsigned char **val, size_t *n,
 	int64_t *ttl_ms)
 {
+	struct mem_store *es = mem_of(store);
 	size_t klen = mem_key_len(key);
 	struct mem_entry **link;
 	struct mem_stripe *s;
@@ -522,8 +533,9 @@ mem_get(struct estore *es, const char *key, unsigned char **val, size_t *n,
 }
 
 static enum sa_err
-mem_del(struct estore *es, const char *key, int *existed)
+mem_del(struct estore *store, const char *key, int *existed)
 {
+	struct mem_store *es = mem_of(store);
 	size_t klen = mem_key_len(key);
 	struct mem_entry **link;
 	struct mem_stripe *s;
@@ -569,9 +581,10 @@ mem_counter_value(const struct mem_entry *e)
  * a counter at INT64_MAX, gives SA_ERR_CONFLICT.
  */
 static enum sa_err
-mem_incr(struct estore *es, const char *key, uint64_t window_ms, int64_t *count,
-	 int64_t *ttl_ms)
+mem_incr(struct estore *store, const char *key, uint64_t window_ms,
+	 int64_t *count, int64_t *ttl_ms)
 {
+	struct mem_store *es = mem_of(store);
 	size_t klen = mem_key_len(key);
 	struct mem_entry *fresh = NULL, *e, **link;
 	struct mem_stripe *s;
@@ -641,8 +654,10 @@ out:
  * lock held, and returns once all have returned.
  */
 static enum sa_err
-mem_publish(struct estore *es, const char *channel, const void *msg, size_t n)
+mem_publish(struct estore *store, const char *channel, const void *msg,
+	    size_t n)
 {
+	struct mem_store *es = mem_of(store);
 	size_t clen = mem_key_len(channel), nsubs;
 
 	if (clen == 0 || n > ESTORE_VALUE_MAX || (msg == NULL && n > 0))
@@ -662,9 +677,10 @@ mem_publish(struct estore *es, const char *channel, const void *msg, size_t n)
 /* mem_subscribe adds cb for channel until the store is closed; at most
  * MEM_SUBS_MAX subscriptions per store (SA_ERR_UNAVAILABLE beyond). */
 static enum sa_err
-mem_subscribe(struct estore *es, const char *channel, estore_msg_cb cb,
+mem_subscribe(struct estore *store, const char *channel, estore_msg_cb cb,
 	      void *arg)
 {
+	struct mem_store *es = mem_of(store);
 	size_t clen = mem_key_len(channel);
 	enum sa_err rc = SA_OK;
 	char *copy;
@@ -691,8 +707,9 @@ mem_subscribe(struct estore *es, const char *channel, estore_msg_cb cb,
 /* mem_count walks every stripe, dropping expired entries, and returns the
  * number of live keys. It is O(keys): for /health and tests. */
 static size_t
-mem_count(struct estore *es)
+mem_count(struct estore *store)
 {
+	struct mem_store *es = mem_of(store);
 	size_t total = 0;
 
 	for (size_t i = 0; i < MEM_STRIPES; i++) {

@@ -31,7 +31,7 @@
 #include <openssl/crypto.h>
 
 #include "core/log.h"
-#include "store/store.h"
+#include "store/store_int.h"
 #include "core/util.h"
 
 #define PG_POOL_MAX 8		 /* connections per store handle */
@@ -58,9 +58,9 @@ struct pg_slot {
 	char msg[PG_MSG_MAX]; /* its primary message */
 };
 
-struct dstore {
-	struct dstore_base base;
-	char *url; /* may hold a password: wiped on close */
+struct pg_store {
+	struct dstore base; /* first: the interface */
+	char *url;	    /* may hold a password: wiped on close */
 	pthread_mutex_t mu;
 	pthread_cond_t cv; /* a slot became free */
 	struct pg_slot slot[PG_POOL_MAX];
@@ -69,6 +69,13 @@ struct dstore {
 	int64_t tail_seq;
 	unsigned char tail_hash[32];
 };
+
+/* pg_of finds the backend's state from the interface it embeds first. */
+static inline struct pg_store *
+pg_of(struct dstore *store)
+{
+	return (struct pg_store *)store;
+}
 
 /*
  * The schema, one migration per entry, applied in order, each in its own
@@ -263,7 +270,7 @@ pg_notice(void *arg, const PGresult *r)
  * failure the reason is logged (libpq never puts the password in it).
  */
 static enum sa_err
-pg_connect(struct dstore *ds, struct pg_slot *s)
+pg_connect(struct pg_store *ds, struct pg_slot *s)
 {
 	static const char *const keys[] = {"connect_timeout", "client_encoding",
 					   "fallback_application_name",
@@ -297,7 +304,7 @@ pg_connect(struct dstore *ds, struct pg_slot *s)
  * caller gets SA_ERR_UNAVAILABLE.
  */
 static enum sa_err
-pg_ready(struct dstore *ds, struct pg_slot *s)
+pg_ready(struct pg_store *ds, struct pg_slot *s)
 {
 	char msg[PG_MSG_MAX];
 
@@ -327,7 +334,7 @@ pg_ready(struct dstore *ds, struct pg_slot *s)
 
 /* pg_release gives a slot back to the pool. */
 static void
-pg_release(struct dstore *ds, struct pg_slot *s)
+pg_release(struct pg_store *ds, struct pg_slot *s)
 {
 	if (s == NULL)
 		return;
@@ -344,7 +351,7 @@ pg_release(struct dstore *ds, struct pg_slot *s)
  * caller gives the slot back with pg_release.
  */
 static enum sa_err
-pg_acquire(struct dstore *ds, struct pg_slot **out)
+pg_acquire(struct pg_store *ds, struct pg_slot **out)
 {
 	struct pg_slot *s = NULL;
 	struct timespec dl;
@@ -694,7 +701,7 @@ static enum sa_err
 pg_open(const char *url, struct dstore **out)
 {
 	PQconninfoOption *opts = NULL;
-	struct dstore *ds = NULL;
+	struct pg_store *ds = NULL;
 	struct pg_slot *s = NULL;
 	char *err = NULL;
 	enum sa_err rc;
@@ -738,21 +745,22 @@ pg_open(const char *url, struct dstore **out)
 		goto out;
 	pg_release(ds, s);
 	s = NULL;
-	*out = ds;
+	*out = &ds->base;
 	ds = NULL;
 	rc = SA_OK;
 out:
 	pg_release(ds, s);
 	if (ds != NULL)
-		pg_close(ds);
+		pg_close(&ds->base);
 	return rc;
 }
 
 /* pg_close closes every connection and frees ds; no operation may be
  * running. */
 static void
-pg_close(struct dstore *ds)
+pg_close(struct dstore *store)
 {
+	struct pg_store *ds = pg_of(store);
 	if (ds == NULL)
 		return;
 	for (size_t i = 0; i < PG_POOL_MAX; i++)
@@ -769,8 +777,9 @@ pg_close(struct dstore *ds)
 
 /* pg_ping runs SELECT 1 on a pooled connection. */
 static enum sa_err
-pg_ping(struct dstore *ds)
+pg_ping(struct dstore *store)
 {
+	struct pg_store *ds = pg_of(store);
 	const struct pg_query q = {.sql = "SELECT 1"};
 	struct pg_slot *s = NULL;
 	PGresult *r = NULL;
@@ -925,8 +934,9 @@ pg_audit_write(struct pg_slot *s, const struct audit_row *rows,
  * caller's rows are written only after COMMIT succeeded.
  */
 static enum sa_err
-pg_audit_append(struct dstore *ds, struct audit_row *rows, size_t n)
+pg_audit_append(struct dstore *store, struct audit_row *rows, size_t n)
 {
+	struct pg_store *ds = pg_of(store);
 	struct audit_row *chained = NULL;
 	struct pg_audit_params *params = NULL;
 	struct pg_query *qs = NULL;
@@ -998,9 +1008,10 @@ pg_col_strndup(const PGresult *r, int row, int col)
  * rows before it are still in pg).
  */
 static enum sa_err
-pg_read_page(struct dstore *ds, int64_t from_seq, size_t want,
+pg_read_page(struct dstore *store, int64_t from_seq, size_t want,
 	     struct audit_page *pg)
 {
+	struct pg_store *ds = pg_of(store);
 	char from[24], lim[24];
 	const char *vals[2] = {from, lim};
 	const struct pg_query q = {
@@ -1062,15 +1073,15 @@ out:
  * seq sees each row once.
  */
 static enum sa_err
-pg_audit_iter(struct dstore *ds, int64_t from_seq, int64_t limit,
+pg_audit_iter(struct dstore *store, int64_t from_seq, int64_t limit,
 	      audit_row_cb cb, void *arg)
 {
-	return audit_walk(ds, from_seq, limit, cb, arg, pg_read_page);
+	return audit_walk(store, from_seq, limit, cb, arg, pg_read_page);
 }
 
 /* pg_query_int64 runs a one-value query without parameters. */
 static enum sa_err
-pg_query_int64(struct dstore *ds, const char *sql, int64_t *out)
+pg_query_int64(struct pg_store *ds, const char *sql, int64_t *out)
 {
 	const struct pg_query q = {.sql = sql};
 	struct pg_slot *s = NULL;
@@ -1090,8 +1101,9 @@ pg_query_int64(struct dstore *ds, const char *sql, int64_t *out)
 }
 
 static enum sa_err
-pg_audit_count(struct dstore *ds, int64_t *out)
+pg_audit_count(struct dstore *store, int64_t *out)
 {
+	struct pg_store *ds = pg_of(store);
 	return pg_query_int64(ds, "SELECT count(*) FROM audit", out);
 }
 
@@ -1107,8 +1119,9 @@ pg_meta_key_ok(const char *key)
 
 /* pg_meta_get copies the value of key into a new string (caller frees). */
 static enum sa_err
-pg_meta_get(struct dstore *ds, const char *key, char **out)
+pg_meta_get(struct dstore *store, const char *key, char **out)
 {
+	struct pg_store *ds = pg_of(store);
 	const char *vals[1] = {key};
 	const struct pg_query q = {.sql =
 				       "SELECT value FROM meta WHERE key = $1",
@@ -1142,8 +1155,9 @@ out:
 
 /* pg_meta_set inserts or replaces key's value. */
 static enum sa_err
-pg_meta_set(struct dstore *ds, const char *key, const char *value)
+pg_meta_set(struct dstore *store, const char *key, const char *value)
 {
+	struct pg_store *ds = pg_of(store);
 	const char *vals[2] = {key, value};
 	const struct pg_query q = {
 	    .sql = "INSERT INTO meta (key, value) VALUES ($1, $2)"
@@ -1225,8 +1239,10 @@ pg_enroll_from(const PGresult *r, struct enrollment *out)
 }
 
 static enum sa_err
-pg_enroll_get(struct dstore *ds, const char *token_id, struct enrollment *out)
+pg_enroll_get(struct dstore *store, const char *token_id,
+	      struct enrollment *out)
 {
+	struct pg_store *ds = pg_of(store);
 	const char *vals[1] = {token_id};
 	const struct pg_query q = {.sql =
 				       "SELECT " PG_ENROLL_COLS
@@ -1259,9 +1275,10 @@ pg_enroll_get(struct dstore *ds, const char *token_id, struct enrollment *out)
  * upserts. Two round trips: the reads, then the write and COMMIT.
  */
 static enum sa_err
-pg_enroll_put(struct dstore *ds, const struct enrollment *e,
+pg_enroll_put(struct dstore *store, const struct enrollment *e,
 	      struct enrollment *prev, int *had_prev)
 {
+	struct pg_store *ds = pg_of(store);
 	char created[24], expires[24];
 	const char *key[1] = {e->token_id};
 	const char *vals[10] = {e->token_id,	   e->device_id,
@@ -1346,9 +1363,10 @@ out:
  * transaction under the token id's lock: one round trip.
  */
 static enum sa_err
-pg_enroll_revoke(struct dstore *ds, const char *token_id, int64_t when,
+pg_enroll_revoke(struct dstore *store, const char *token_id, int64_t when,
 		 const char *reason)
 {
+	struct pg_store *ds = pg_of(store);
 	char at[24];
 	const char *key[1] = {token_id};
 	const char *ins[3] = {token_id, at, reason};
@@ -1386,9 +1404,10 @@ pg_enroll_revoke(struct dstore *ds, const char *token_id, int64_t when,
  * one transaction); *count is how many enrollments it revoked.
  */
 static enum sa_err
-pg_enroll_revoke_fingerprint(struct dstore *ds, const char *fingerprint,
+pg_enroll_revoke_fingerprint(struct dstore *store, const char *fingerprint,
 			     int64_t when, int *count)
 {
+	struct pg_store *ds = pg_of(store);
 	char at[24];
 	const char *vals[2] = {at, fingerprint};
 	const struct pg_query q = {
@@ -1420,8 +1439,9 @@ pg_enroll_revoke_fingerprint(struct dstore *ds, const char *fingerprint,
 }
 
 static enum sa_err
-pg_enroll_count(struct dstore *ds, int64_t *out)
+pg_enroll_count(struct dstore *store, int64_t *out)
 {
+	struct pg_store *ds = pg_of(store);
 	return pg_query_int64(
 	    ds, "SELECT count(*) FROM enrollments WHERE revoked_at = 0", out);
 }
@@ -1441,8 +1461,9 @@ pg_enroll_count(struct dstore *ds, int64_t *out)
 	" value = (meta.value::bigint + 1)::text RETURNING 1"
 
 static enum sa_err
-pg_services_version(struct dstore *ds, int64_t *out)
+pg_services_version(struct dstore *store, int64_t *out)
 {
+	struct pg_store *ds = pg_of(store);
 	return pg_query_int64(ds, PG_SERVICES_VERSION, out);
 }
 
@@ -1451,9 +1472,10 @@ pg_services_version(struct dstore *ds, int64_t *out)
  * on the result after the connection went back to the pool.
  */
 static enum sa_err
-pg_services_read(struct dstore *ds, int64_t *version, service_row_cb cb,
+pg_services_read(struct dstore *store, int64_t *version, service_row_cb cb,
 		 void *arg)
 {
+	struct pg_store *ds = pg_of(store);
 	const struct pg_query q = {
 	    .sql = "SELECT id, name, scopes, origins, match_mode,"
 		   " enabled::int, settings, created_at, updated_at"
@@ -1498,9 +1520,10 @@ out:
  * that meets none, touches no row and returns none.
  */
 static enum sa_err
-pg_service_write(struct dstore *ds, const struct service_row *row,
+pg_service_write(struct dstore *store, const struct service_row *row,
 		 enum dstore_write how)
 {
+	struct pg_store *ds = pg_of(store);
 	static const char *const sql[] = {
 	    [DSTORE_CREATE] =
 		"WITH w AS (INSERT INTO services (id, name, scopes, origins,"
@@ -1547,8 +1570,9 @@ pg_service_write(struct dstore *ds, const struct service_row *row,
 }
 
 static enum sa_err
-pg_service_delete(struct dstore *ds, const char *id)
+pg_service_delete(struct dstore *store, const char *id)
 {
+	struct pg_store *ds = pg_of(store);
 	const char *vals[1] = {id};
 	const struct pg_query q = {
 	    .sql = "WITH w AS (DELETE FROM services WHERE id = $1"

@@ -56,7 +56,7 @@
 #include <openssl/evp.h>
 
 #include "core/log.h"
-#include "store/store.h"
+#include "store/store_int.h"
 #include "core/util.h"
 
 #define RD_DEFAULT_PORT 6379
@@ -113,7 +113,7 @@ struct rd_sub {
  * loop sees the listener or guarded by the store's sub_mu.
  */
 struct rd_listener {
-	struct estore *es;
+	struct redis_store *es;
 	struct event_base *base;
 	int private_loop;
 	pthread_t thread;
@@ -136,8 +136,8 @@ struct rd_listener {
 	int stopped;
 };
 
-struct estore {
-	struct estore_base base;
+struct redis_store {
+	struct estore base; /* first: the interface */
 	struct rd_target t;
 	char script_sha[41];
 	char where[RD_HOST_MAX + 16]; /* host:port for messages */
@@ -164,6 +164,13 @@ struct estore {
 	struct event_base *attached; /* the loop to use, or NULL: private */
 	int detached;		     /* no listener until attached again */
 };
+
+/* rd_of finds the backend's state from the interface it embeds first. */
+static inline struct redis_store *
+rd_of(struct estore *store)
+{
+	return (struct redis_store *)store;
+}
 
 static pthread_once_t rd_evthread_once = PTHREAD_ONCE_INIT;
 static int rd_evthread_rc;
@@ -397,7 +404,7 @@ bad:
 /* rd_name writes prefix ‖ key into buf (RD_NAME_MAX bytes) and returns its
  * length, or 0 when key is missing, empty or longer than ESTORE_KEY_MAX. */
 static size_t
-rd_name(const struct estore *es, const char *key, char *buf)
+rd_name(const struct redis_store *es, const char *key, char *buf)
 {
 	size_t n = key ? strnlen(key, ESTORE_KEY_MAX + 1) : 0;
 
@@ -413,7 +420,7 @@ rd_name(const struct estore *es, const char *key, char *buf)
 
 /* rd_note_down logs the first failure of an outage; later ones are quiet. */
 static void
-rd_note_down(struct estore *es, const char *reason, int holdoff)
+rd_note_down(struct redis_store *es, const char *reason, int holdoff)
 {
 	int first;
 
@@ -431,7 +438,7 @@ rd_note_down(struct estore *es, const char *reason, int holdoff)
 }
 
 static void
-rd_note_up(struct estore *es)
+rd_note_up(struct redis_store *es)
 {
 	int was;
 
@@ -468,7 +475,7 @@ rd_simple(redisContext *c, int argc, const char **argv, const size_t *len,
  * owns the context (redisFree).
  */
 static enum sa_err
-rd_conn_open(struct estore *es, redisContext **out)
+rd_conn_open(struct redis_store *es, redisContext **out)
 {
 	redisContext *c = NULL;
 	char err[256] = "", dbtext[8];
@@ -550,7 +557,7 @@ rd_stale(redisContext *c)
  * from the pool. Give it back with rd_release.
  */
 static enum sa_err
-rd_acquire(struct estore *es, redisContext **out, int *reused)
+rd_acquire(struct redis_store *es, redisContext **out, int *reused)
 {
 	struct timespec until = mono_deadline_ms(RD_POOL_WAIT_MS);
 	redisContext *c = NULL;
@@ -591,7 +598,7 @@ rd_acquire(struct estore *es, redisContext **out, int *reused)
 
 /* rd_release returns a context to the pool, or drops it when broken. */
 static void
-rd_release(struct estore *es, redisContext *c, int broken)
+rd_release(struct redis_store *es, redisContext *c, int broken)
 {
 	pthread_mutex_lock(&es->pool_mu);
 	if (broken)
@@ -632,8 +639,8 @@ rd_arg_str(struct rd_cmd *cmd, const char *s)
  * connection. Redis error replies are replies, not failures.
  */
 static enum sa_err
-rd_exec(struct estore *es, struct rd_cmd *cmds, size_t n, redisReply **replies,
-	int repeat)
+rd_exec(struct redis_store *es, struct rd_cmd *cmds, size_t n,
+	redisReply **replies, int repeat)
 {
 	redisContext *c;
 	int reused = 0;
@@ -675,7 +682,7 @@ rd_exec(struct estore *es, struct rd_cmd *cmds, size_t n, redisReply **replies,
 
 /* rd_reply_err maps a Redis error reply to an error. */
 static enum sa_err
-rd_reply_err(struct estore *es, const redisReply *r, const char *what)
+rd_reply_err(struct redis_store *es, const redisReply *r, const char *what)
 {
 	static const char *const busy[] = {
 	    "LOADING",	  "BUSY",     "OOM",	     "READONLY", "NOAUTH",
@@ -703,8 +710,9 @@ rd_reply_err(struct estore *es, const redisReply *r, const char *what)
 /* ---- Store operations ---------------------------------------------------- */
 
 static enum sa_err
-rd_ping(struct estore *es)
+rd_ping(struct estore *store)
 {
+	struct redis_store *es = rd_of(store);
 	struct rd_cmd cmd = {0};
 	redisReply *r = NULL;
 	enum sa_err rc;
@@ -727,9 +735,10 @@ rd_ping(struct estore *es)
  * checked before anything is sent, as in the in-process store.
  */
 static enum sa_err
-rd_set(struct estore *es, const char *key, const void *val, size_t n,
+rd_set(struct estore *store, const char *key, const void *val, size_t n,
        uint64_t ttl_ms, int flags)
 {
+	struct redis_store *es = rd_of(store);
 	char name[RD_NAME_MAX], ttl[24];
 	size_t nlen = rd_name(es, key, name);
 	struct rd_cmd cmd = {0};
@@ -776,9 +785,10 @@ rd_set(struct estore *es, const char *key, const void *val, size_t n,
  * commands is returned with a TTL of 0.
  */
 static enum sa_err
-rd_get(struct estore *es, const char *key, unsigned char **val, size_t *n,
+rd_get(struct estore *store, const char *key, unsigned char **val, size_t *n,
        int64_t *ttl_ms)
 {
+	struct redis_store *es = rd_of(store);
 	char name[RD_NAME_MAX];
 	size_t nlen = rd_name(es, key, name);
 	struct rd_cmd cmds[2] = {{0}, {0}};
@@ -834,8 +844,9 @@ out:
 /* rd_del is DEL: atomic in Redis, so of racing callers exactly one sees 1.
  * It is never repeated, which could make both see 0. */
 static enum sa_err
-rd_del(struct estore *es, const char *key, int *existed)
+rd_del(struct estore *store, const char *key, int *existed)
 {
+	struct redis_store *es = rd_of(store);
 	char name[RD_NAME_MAX];
 	size_t nlen = rd_name(es, key, name);
 	struct rd_cmd cmd = {0};
@@ -867,9 +878,10 @@ rd_del(struct estore *es, const char *key, int *existed)
  * A key holding something that is not a counter gives SA_ERR_CONFLICT.
  */
 static enum sa_err
-rd_incr(struct estore *es, const char *key, uint64_t window_ms, int64_t *count,
-	int64_t *ttl_ms)
+rd_incr(struct estore *store, const char *key, uint64_t window_ms,
+	int64_t *count, int64_t *ttl_ms)
 {
+	struct redis_store *es = rd_of(store);
 	char name[RD_NAME_MAX], win[24];
 	size_t nlen = rd_name(es, key, name);
 	struct rd_cmd cmd;
@@ -917,8 +929,9 @@ rd_incr(struct estore *es, const char *key, uint64_t window_ms, int64_t *count,
 /* rd_publish is PUBLISH on the prefixed channel; subscribers in every
  * instance connected to this Redis receive it, on their loop thread. */
 static enum sa_err
-rd_publish(struct estore *es, const char *channel, const void *msg, size_t n)
+rd_publish(struct estore *store, const char *channel, const void *msg, size_t n)
 {
+	struct redis_store *es = rd_of(store);
 	char name[RD_NAME_MAX];
 	size_t nlen = rd_name(es, channel, name);
 	struct rd_cmd cmd = {0};
@@ -948,8 +961,9 @@ rd_publish(struct estore *es, const char *channel, const void *msg, size_t n)
  * Redis does not answer.
  */
 static size_t
-rd_count(struct estore *es)
+rd_count(struct estore *store)
 {
+	struct redis_store *es = rd_of(store);
 	char cursor[32] = "0", match[RD_PREFIX_MAX + 2];
 	struct rd_cmd cmd;
 	redisReply *r = NULL;
@@ -1020,7 +1034,7 @@ rd_listener_retry(struct rd_listener *l)
 static void
 rd_listener_down(struct rd_listener *l, const char *reason)
 {
-	struct estore *es = l->es;
+	struct redis_store *es = l->es;
 
 	pthread_mutex_lock(&es->sub_mu);
 	for (size_t i = 0; i < es->nsubs; i++)
@@ -1057,7 +1071,7 @@ static void
 rd_on_message(redisAsyncContext *ac, void *reply, void *privdata)
 {
 	struct rd_listener *l = privdata;
-	struct estore *es = l->es;
+	struct redis_store *es = l->es;
 	redisReply *r = reply, *kind, *ch;
 	char name[RD_NAME_MAX];
 	const char *channel;
@@ -1128,7 +1142,7 @@ rd_on_auth(redisAsyncContext *ac, void *reply, void *privdata)
 static void
 rd_listener_send(struct rd_listener *l)
 {
-	struct estore *es = l->es;
+	struct redis_store *es = l->es;
 	char name[RD_NAME_MAX];
 	size_t n;
 
@@ -1200,7 +1214,7 @@ rd_on_disconnect(const redisAsyncContext *ac, int status)
 static void
 rd_listener_connect(struct rd_listener *l)
 {
-	struct estore *es = l->es;
+	struct redis_store *es = l->es;
 	struct timeval tv = rd_tv(RD_SUB_CONNECT_MS);
 	redisAsyncContext *ac;
 
@@ -1287,7 +1301,7 @@ static void
 rd_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct rd_listener *l = arg;
-	struct estore *es = l->es;
+	struct redis_store *es = l->es;
 	redisAsyncContext *ac = l->ac;
 
 	rd_note_loop_thread(l);
@@ -1339,7 +1353,7 @@ rd_listener_free(struct rd_listener *l)
  * life_mu; es->listener is set on success.
  */
 static enum sa_err
-rd_listener_start(struct estore *es, struct event_base *base)
+rd_listener_start(struct redis_store *es, struct event_base *base)
 {
 	struct rd_listener *l;
 
@@ -1386,7 +1400,7 @@ fail:
  * life_mu.
  */
 static void
-rd_listener_stop(struct estore *es)
+rd_listener_stop(struct redis_store *es)
 {
 	struct rd_listener *l = es->listener;
 	struct timespec until = mono_deadline_ms(RD_LOOP_WAIT_MS);
@@ -1440,9 +1454,10 @@ rd_listener_stop(struct estore *es)
  * at once: the channel is subscribed when the connection comes back.
  */
 static enum sa_err
-rd_subscribe(struct estore *es, const char *channel, estore_msg_cb cb,
+rd_subscribe(struct estore *store, const char *channel, estore_msg_cb cb,
 	     void *arg)
 {
+	struct redis_store *es = rd_of(store);
 	char name[RD_NAME_MAX];
 	struct timespec until = mono_deadline_ms(RD_SUBSCRIBE_WAIT_MS);
 	struct rd_sub *s;
@@ -1491,8 +1506,9 @@ rd_subscribe(struct estore *es, const char *channel, estore_msg_cb cb,
 
 /* rd_attach_loop moves the subscriber onto base (see store.h). */
 static enum sa_err
-rd_attach_loop(struct estore *es, struct event_base *base)
+rd_attach_loop(struct estore *store, struct event_base *base)
 {
+	struct redis_store *es = rd_of(store);
 	enum sa_err rc = SA_OK;
 	size_t nsubs;
 
@@ -1514,8 +1530,9 @@ rd_attach_loop(struct estore *es, struct event_base *base)
 }
 
 static void
-rd_detach_loop(struct estore *es)
+rd_detach_loop(struct estore *store)
 {
+	struct redis_store *es = rd_of(store);
 	pthread_mutex_lock(&es->life_mu);
 	if (es->attached != NULL) {
 		rd_listener_stop(es);
@@ -1538,7 +1555,7 @@ static void rd_close(struct estore *es);
 static enum sa_err
 rd_open(const char *url, struct estore **out)
 {
-	struct estore *es;
+	struct redis_store *es;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 	char why[160];
@@ -1571,25 +1588,26 @@ rd_open(const char *url, struct estore **out)
 	log_info("store.redis", "sessions in Redis at %s, database %d%s%s",
 		 es->where, es->t.db, es->t.prefix_len ? ", key prefix " : "",
 		 es->t.prefix);
-	if (rd_ping(es) != SA_OK)
+	if (rd_ping(&es->base) != SA_OK)
 		log_warn("store.redis",
 			 "Redis at %s does not answer yet; the "
 			 "server starts and retries on each call",
 			 es->where);
-	*out = es;
+	*out = &es->base;
 	es = NULL;
 	rc = SA_OK;
 out:
 	if (es != NULL)
-		rd_close(es);
+		rd_close(&es->base);
 	return rc;
 }
 
 /* rd_close stops the subscriber, closes every pooled connection and wipes
  * the password. No call may be running on the store. */
 static void
-rd_close(struct estore *es)
+rd_close(struct estore *store)
 {
+	struct redis_store *es = rd_of(store);
 	if (es == NULL)
 		return;
 	pthread_mutex_lock(&es->life_mu);

@@ -21,7 +21,7 @@
 #include <sqlite3.h>
 
 #include "core/log.h"
-#include "store/store.h"
+#include "store/store_int.h"
 #include "store/enroll_cache.h"
 #include "core/util.h"
 
@@ -41,8 +41,8 @@ struct sqlite_reader {
 	sqlite3_stmt *sel_enroll;
 };
 
-struct dstore {
-	struct dstore_base base;
+struct sqlite_store {
+	struct dstore base; /* first: the interface */
 	sqlite3 *db;
 	pthread_mutex_t mu;
 	sqlite3_stmt *ins_audit;  /* prepared once, used under mu */
@@ -60,6 +60,13 @@ struct dstore {
 	 * changed (enroll_cache.h). */
 	struct enroll_cache *cache;
 };
+
+/* sqlite_of finds the backend's state from the interface it embeds first. */
+static inline struct sqlite_store *
+sqlite_of(struct dstore *store)
+{
+	return (struct sqlite_store *)store;
+}
 
 /*
  * The schema, one migration per entry, applied in order, each in its own
@@ -152,7 +159,7 @@ sqlite_err(int rc)
 
 /* sqlite_fail logs the handle's last error for an operation and maps rc. */
 static enum sa_err
-sqlite_fail(struct dstore *ds, const char *what, int rc)
+sqlite_fail(struct sqlite_store *ds, const char *what, int rc)
 {
 	log_error("store.sqlite", "%s: %s (%d)", what, sqlite3_errmsg(ds->db),
 		  sqlite3_extended_errcode(ds->db));
@@ -161,7 +168,7 @@ sqlite_fail(struct dstore *ds, const char *what, int rc)
 
 /* sqlite_exec runs SQL without results; the caller holds ds->mu. */
 static enum sa_err
-sqlite_exec(struct dstore *ds, const char *sql)
+sqlite_exec(struct sqlite_store *ds, const char *sql)
 {
 	int rc = sqlite3_exec(ds->db, sql, NULL, NULL, NULL);
 
@@ -173,7 +180,7 @@ sqlite_exec(struct dstore *ds, const char *sql)
 /* sqlite_run steps a prepared statement that returns no rows and resets it;
  * the caller holds ds->mu. */
 static enum sa_err
-sqlite_run(struct dstore *ds, sqlite3_stmt *st)
+sqlite_run(struct sqlite_store *ds, sqlite3_stmt *st)
 {
 	int r = sqlite3_step(st);
 
@@ -186,7 +193,7 @@ sqlite_run(struct dstore *ds, sqlite3_stmt *st)
 /* sqlite_rollback ends a failed transaction; a failure here is only logged
  * since the caller already reports the first error. */
 static void
-sqlite_rollback(struct dstore *ds)
+sqlite_rollback(struct sqlite_store *ds)
 {
 	if (!sqlite3_get_autocommit(ds->db))
 		(void)sqlite_exec(ds, "ROLLBACK");
@@ -249,7 +256,7 @@ sqlite_prepare_file(const char *path)
  * really chose).
  */
 static enum sa_err
-sqlite_pragma(struct dstore *ds, const char *sql, const char *want)
+sqlite_pragma(struct sqlite_store *ds, const char *sql, const char *want)
 {
 	sqlite3_stmt *st = NULL;
 	enum sa_err rc = SA_ERR_INTERNAL;
@@ -282,7 +289,7 @@ out:
 
 /* sqlite_query_int64 runs a one-value query; *out is set on success. */
 static enum sa_err
-sqlite_query_int64(struct dstore *ds, const char *sql, int64_t *out)
+sqlite_query_int64(struct sqlite_store *ds, const char *sql, int64_t *out)
 {
 	sqlite3_stmt *st = NULL;
 	enum sa_err rc;
@@ -309,7 +316,7 @@ out:
  * is refused rather than written with an older idea of the schema.
  */
 static enum sa_err
-sqlite_migrate(struct dstore *ds)
+sqlite_migrate(struct sqlite_store *ds)
 {
 	enum sa_err rc;
 	int64_t have = 0;
@@ -393,7 +400,7 @@ static enum sa_err
 sqlite_open(const char *url, struct dstore **out)
 {
 	char path[PATH_MAX];
-	struct dstore *ds = NULL;
+	struct sqlite_store *ds = NULL;
 	enum sa_err rc;
 	int r;
 
@@ -484,19 +491,20 @@ sqlite_open(const char *url, struct dstore **out)
 			goto out;
 		}
 	}
-	*out = ds;
+	*out = &ds->base;
 	ds = NULL;
 	rc = SA_OK;
 out:
 	if (ds != NULL)
-		sqlite_close(ds);
+		sqlite_close(&ds->base);
 	return rc;
 }
 
 /* sqlite_close finalizes statements and closes the handle. */
 static void
-sqlite_close(struct dstore *ds)
+sqlite_close(struct dstore *store)
 {
+	struct sqlite_store *ds = sqlite_of(store);
 	if (ds == NULL)
 		return;
 	sqlite3_finalize(ds->ins_audit);
@@ -518,8 +526,9 @@ sqlite_close(struct dstore *ds)
 }
 
 static enum sa_err
-sqlite_ping(struct dstore *ds)
+sqlite_ping(struct dstore *store)
 {
+	struct sqlite_store *ds = sqlite_of(store);
 	int64_t one = 0;
 	enum sa_err rc;
 
@@ -536,7 +545,7 @@ sqlite_ping(struct dstore *ds)
  * and the genesis hash of 32 zero bytes. The caller holds the write lock.
  */
 static enum sa_err
-sqlite_tail(struct dstore *ds, int64_t *seq, unsigned char hash[32])
+sqlite_tail(struct sqlite_store *ds, int64_t *seq, unsigned char hash[32])
 {
 	sqlite3_stmt *st = ds->st_tail;
 	enum sa_err rc;
@@ -571,7 +580,7 @@ out:
 /* sqlite_insert_row binds one chained row to the prepared insert and runs it.
  */
 static enum sa_err
-sqlite_insert_row(struct dstore *ds, const struct audit_row *row)
+sqlite_insert_row(struct sqlite_store *ds, const struct audit_row *row)
 {
 	sqlite3_stmt *st = ds->ins_audit;
 	int r;
@@ -609,8 +618,9 @@ sqlite_insert_row(struct dstore *ds, const struct audit_row *row)
  * append leaves them as they were.
  */
 static enum sa_err
-sqlite_audit_append(struct dstore *ds, struct audit_row *rows, size_t n)
+sqlite_audit_append(struct dstore *store, struct audit_row *rows, size_t n)
 {
+	struct sqlite_store *ds = sqlite_of(store);
 	struct audit_row *chained = NULL;
 	unsigned char prev[32];
 	int64_t seq = 0;
@@ -663,9 +673,10 @@ sqlite_col_strdup(sqlite3_stmt *st, int col)
  * (the rows before it are still in pg).
  */
 static enum sa_err
-sqlite_read_page(struct dstore *ds, int64_t from_seq, size_t want,
+sqlite_read_page(struct dstore *store, int64_t from_seq, size_t want,
 		 struct audit_page *pg)
 {
+	struct sqlite_store *ds = sqlite_of(store);
 	static const char sql[] =
 	    "SELECT seq, ts_ms, event, ip, ua, subject, detail, prev_hash, "
 	    "hash FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?";
@@ -722,15 +733,16 @@ out:
  * sees each row once.
  */
 static enum sa_err
-sqlite_audit_iter(struct dstore *ds, int64_t from_seq, int64_t limit,
+sqlite_audit_iter(struct dstore *store, int64_t from_seq, int64_t limit,
 		  audit_row_cb cb, void *arg)
 {
-	return audit_walk(ds, from_seq, limit, cb, arg, sqlite_read_page);
+	return audit_walk(store, from_seq, limit, cb, arg, sqlite_read_page);
 }
 
 static enum sa_err
-sqlite_audit_count(struct dstore *ds, int64_t *out)
+sqlite_audit_count(struct dstore *store, int64_t *out)
 {
+	struct sqlite_store *ds = sqlite_of(store);
 	enum sa_err rc;
 	int64_t n = 0;
 
@@ -754,8 +766,9 @@ sqlite_meta_key_ok(const char *key)
 
 /* sqlite_meta_get copies the value of key into a new string (caller frees). */
 static enum sa_err
-sqlite_meta_get(struct dstore *ds, const char *key, char **out)
+sqlite_meta_get(struct dstore *store, const char *key, char **out)
 {
+	struct sqlite_store *ds = sqlite_of(store);
 	static const char sql[] = "SELECT value FROM meta WHERE key = ?";
 	sqlite3_stmt *st = NULL;
 	char *v = NULL;
@@ -793,8 +806,9 @@ out:
 
 /* sqlite_meta_set inserts or replaces key's value. */
 static enum sa_err
-sqlite_meta_set(struct dstore *ds, const char *key, const char *value)
+sqlite_meta_set(struct dstore *store, const char *key, const char *value)
 {
+	struct sqlite_store *ds = sqlite_of(store);
 	static const char sql[] =
 	    "INSERT INTO meta (key, value) VALUES (?, ?) "
 	    "ON CONFLICT (key) DO UPDATE SET value = excluded.value";
@@ -823,7 +837,7 @@ out:
 /* ---- Enrollments -------------------------------------------------------- */
 
 static enum sa_err
-sqlite_prepare(struct dstore *ds, const char *sql, sqlite3_stmt **st)
+sqlite_prepare(struct sqlite_store *ds, const char *sql, sqlite3_stmt **st)
 {
 	int r = sqlite3_prepare_v2(ds->db, sql, -1, st, NULL);
 
@@ -901,9 +915,10 @@ out:
 }
 
 static enum sa_err
-sqlite_enroll_get(struct dstore *ds, const char *token_id,
+sqlite_enroll_get(struct dstore *store, const char *token_id,
 		  struct enrollment *out)
 {
+	struct sqlite_store *ds = sqlite_of(store);
 	struct enroll_cache_ticket t;
 	enum sa_err rc;
 
@@ -923,7 +938,7 @@ sqlite_enroll_get(struct dstore *ds, const char *token_id,
 
 /* token_revoked tells whether a token id is on the revoked list. */
 static enum sa_err
-token_revoked(struct dstore *ds, const char *token_id, int *revoked)
+token_revoked(struct sqlite_store *ds, const char *token_id, int *revoked)
 {
 	static const char sql[] =
 	    "SELECT 1 FROM revoked_tokens WHERE token_id = ?";
@@ -951,9 +966,10 @@ token_revoked(struct dstore *ds, const char *token_id, int *revoked)
  * interleaved with another writer.
  */
 static enum sa_err
-sqlite_enroll_put(struct dstore *ds, const struct enrollment *e,
+sqlite_enroll_put(struct dstore *store, const struct enrollment *e,
 		  struct enrollment *prev, int *had_prev)
 {
+	struct sqlite_store *ds = sqlite_of(store);
 	static const char sql[] =
 	    "INSERT OR REPLACE INTO enrollments (token_id, device_id,"
 	    " public_key_pem, fcm_token, push_endpoint, trust_level, claims,"
@@ -1026,9 +1042,10 @@ out:
 }
 
 static enum sa_err
-sqlite_enroll_revoke(struct dstore *ds, const char *token_id, int64_t when,
+sqlite_enroll_revoke(struct dstore *store, const char *token_id, int64_t when,
 		     const char *reason)
 {
+	struct sqlite_store *ds = sqlite_of(store);
 	static const char ins[] =
 	    "INSERT OR IGNORE INTO revoked_tokens"
 	    " (token_id, revoked_at, reason) VALUES (?, ?, ?)";
@@ -1076,9 +1093,10 @@ out:
  * again under that token id either.
  */
 static enum sa_err
-sqlite_enroll_revoke_fingerprint(struct dstore *ds, const char *fingerprint,
+sqlite_enroll_revoke_fingerprint(struct dstore *store, const char *fingerprint,
 				 int64_t when, int *count)
 {
+	struct sqlite_store *ds = sqlite_of(store);
 	static const char ins[] =
 	    "INSERT OR IGNORE INTO revoked_tokens (token_id, revoked_at, "
 	    "reason)"
@@ -1121,8 +1139,9 @@ out:
 }
 
 static enum sa_err
-sqlite_enroll_count(struct dstore *ds, int64_t *out)
+sqlite_enroll_count(struct dstore *store, int64_t *out)
 {
+	struct sqlite_store *ds = sqlite_of(store);
 	static const char sql[] = "SELECT count(*) FROM enrollments"
 				  " WHERE revoked_at = 0";
 	sqlite3_stmt *st = NULL;
@@ -1151,8 +1170,9 @@ out:
 	" WHERE key = 'services.version'), 0)"
 
 static enum sa_err
-sqlite_services_version(struct dstore *ds, int64_t *out)
+sqlite_services_version(struct dstore *store, int64_t *out)
 {
+	struct sqlite_store *ds = sqlite_of(store);
 	enum sa_err rc;
 	int64_t v = 0;
 
@@ -1170,9 +1190,10 @@ sqlite_services_version(struct dstore *ds, int64_t *out)
  * not use the store.
  */
 static enum sa_err
-sqlite_services_read(struct dstore *ds, int64_t *version, service_row_cb cb,
+sqlite_services_read(struct dstore *store, int64_t *version, service_row_cb cb,
 		     void *arg)
 {
+	struct sqlite_store *ds = sqlite_of(store);
 	static const char sql[] =
 	    "SELECT id, name, scopes, origins, match_mode, enabled, settings,"
 	    " created_at, updated_at FROM services ORDER BY id";
@@ -1226,7 +1247,7 @@ out:
 /* services_bump adds one to the registry version; inside the caller's
  * transaction, under ds->mu. */
 static enum sa_err
-services_bump(struct dstore *ds)
+services_bump(struct sqlite_store *ds)
 {
 	return sqlite_exec(
 	    ds, "INSERT INTO meta (key, value) VALUES ('services.version', '1')"
@@ -1240,9 +1261,10 @@ services_bump(struct dstore *ds)
  * record means. An update keeps created_at.
  */
 static enum sa_err
-sqlite_service_write(struct dstore *ds, const struct service_row *row,
+sqlite_service_write(struct dstore *store, const struct service_row *row,
 		     enum dstore_write how)
 {
+	struct sqlite_store *ds = sqlite_of(store);
 	static const char ins[] =
 	    "INSERT INTO services (id, name, scopes, origins, match_mode,"
 	    " enabled, settings, created_at, updated_at)"
@@ -1306,8 +1328,9 @@ out:
 }
 
 static enum sa_err
-sqlite_service_delete(struct dstore *ds, const char *id)
+sqlite_service_delete(struct dstore *store, const char *id)
 {
+	struct sqlite_store *ds = sqlite_of(store);
 	static const char del[] = "DELETE FROM services WHERE id = ?";
 	sqlite3_stmt *st = NULL;
 	enum sa_err rc;

@@ -21,7 +21,7 @@
 
 #include "audit/audit.h"
 #include "core/log.h"
-#include "store/store.h"
+#include "store/store_int.h"
 #include "core/util.h"
 
 struct fixture {
@@ -470,7 +470,7 @@ test_verify_changed_prev_hash(void **state)
 /* A durable store whose writes always fail, to see the error reach every
  * caller of a batch. */
 struct failing_store {
-	struct dstore_base base;
+	struct dstore base; /* first: the interface */
 	pthread_mutex_t mu;
 	int appends;
 	size_t rows;
@@ -479,7 +479,7 @@ struct failing_store {
 static enum sa_err
 failing_append(struct dstore *ds, struct audit_row *rows, size_t n)
 {
-	struct failing_store *fs = (struct failing_store *)(void *)ds;
+	struct failing_store *fs = (struct failing_store *)ds;
 	struct timespec ts = {0, 20 * 1000000L};
 
 	(void)rows;
@@ -522,8 +522,7 @@ test_store_failure_reaches_every_caller(void **state)
 	uint64_t batches = 1, rows = 1;
 
 	(void)state;
-	assert_int_equal(audit_open((struct dstore *)(void *)&fs, 64, &a),
-			 SA_OK);
+	assert_int_equal(audit_open(&fs.base, 64, &a), SA_OK);
 	for (int i = 0; i < 6; i++) {
 		w[i] = (struct fail_worker){a, SA_OK};
 		assert_int_equal(pthread_create(&t[i], NULL, fail_run, &w[i]),

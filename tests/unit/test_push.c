@@ -23,7 +23,7 @@
 #include <microhttpd.h>
 
 #include "core/log.h"
-#include "push/push.h"
+#include "push/push_int.h"
 #include "core/util.h"
 
 /* Every wait in this file gives up after this long. */

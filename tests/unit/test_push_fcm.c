@@ -26,7 +26,7 @@
 #include <openssl/pem.h>
 
 #include "core/log.h"
-#include "push/push.h"
+#include "push/push_int.h"
 #include "core/util.h"
 
 #define DEADLINE_MS 10000

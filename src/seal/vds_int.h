@@ -1,0 +1,60 @@
+/*
+ * vds_int.h - what vds.c (the format dispatch and the ISO 22376 part) and
+ * vds_icao.c (the ICAO Doc 9303 part) share; private to src/seal. Other
+ * modules use the accessors of vds.h. vds.c calls down into the ICAO part
+ * (parse, json, free); the ICAO part reads struct vds and calls nothing in
+ * vds.c.
+ */
+#ifndef SEALAUTH_VDS_INT_H
+#define SEALAUTH_VDS_INT_H
+
+#include "seal/vds.h"
+
+#define ISO_MAX_IGNORED 16  /* ignored key names kept for display */
+#define ISO_IGNORED_NAME 32 /* ... each cut to this many bytes */
+
+/* What both formats find in a seal's header and signature. */
+struct vds_core {
+	size_t header_len;
+	size_t signed_len;
+	size_t sig_off; /* offset of r || s; 0 when unsigned */
+	size_t sig_len;
+	int64_t signing_time;
+	char ca_id[VDS_ID_MAX + 1];
+	char cert_id[VDS_ID_MAX + 1];
+};
+
+struct vds_icao;
+
+/* A decoded seal of either format. */
+struct vds {
+	enum vds_format format;
+	unsigned int version;
+	unsigned char *seal; /* owned copy of the seal bytes */
+	size_t len;
+	struct vds_core core;
+
+	/* ISO only. */
+	char manifest[7];
+	size_t payload_off, payload_len;
+	size_t aux_off, aux_len;
+	int has_claims;
+	struct vds_claims claims;
+	unsigned char *photo, *face; /* owned; claims points here */
+	size_t nignored;
+	char ignored[ISO_MAX_IGNORED][ISO_IGNORED_NAME + 1];
+
+	/* ICAO only. */
+	struct vds_icao *icao;
+};
+
+/* vds_icao_parse parses an ICAO seal whose bytes stay alive (and
+ * unchanged) as long as *out; fills core and a new *out. */
+enum sa_err vds_icao_parse(const unsigned char *seal, size_t n,
+			   struct vds_core *core, struct vds_icao **out,
+			   char *why, size_t whylen);
+void vds_icao_free(struct vds_icao *ic);
+/* vds_icao_json adds the ICAO header and features to obj. */
+enum sa_err vds_icao_json(const struct vds *v, json_t *obj);
+
+#endif
