@@ -513,11 +513,17 @@ run_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * run_start_stop starts device_listen_run on a thread with a stop flag (may
+ * be NULL), set before the thread starts so the loop cannot miss it.
+ */
 static void
-run_start(struct run *r, struct device *d, enum device_mode mode,
-	  unsigned int count, unsigned int timeout)
+run_start_stop(struct run *r, struct device *d, enum device_mode mode,
+	       unsigned int count, unsigned int timeout,
+	       volatile sig_atomic_t *stop)
 {
 	memset(r, 0, sizeof(*r));
+	r->o.stop = stop;
 	r->d = d;
 	assert_int_equal(device_listener_start(0, &r->l), SA_OK);
 	assert_true(device_listener_port(r->l) > 0);
@@ -530,6 +536,13 @@ run_start(struct run *r, struct device *d, enum device_mode mode,
 	assert_non_null(r->o.json);
 	r->rc = SA_ERR_INTERNAL;
 	assert_int_equal(pthread_create(&r->th, NULL, run_thread, r), 0);
+}
+
+static void
+run_start(struct run *r, struct device *d, enum device_mode mode,
+	  unsigned int count, unsigned int timeout)
+{
+	run_start_stop(r, d, mode, count, timeout, NULL);
 }
 
 /* run_join waits (bounded) for the loop to end and returns its result. */
@@ -1059,8 +1072,7 @@ test_listen_count_and_timeout(void **state)
 	/* The stop flag ends it too. */
 	{
 		volatile sig_atomic_t stop = 1;
-		run_start(&r, d, DEVICE_MODE_APPROVE, 0, 0);
-		r.o.stop = &stop;
+		run_start_stop(&r, d, DEVICE_MODE_APPROVE, 0, 0, &stop);
 		assert_int_equal(run_join(&r), SA_OK);
 		fclose(r.o.out);
 		fclose(r.o.json);
