@@ -66,6 +66,10 @@ api_health(struct http_request *req, struct http_response *res)
 			degraded = 1;
 		json_object_set_new(json_object_get(body, "checks"), "trust",
 				    t);
+		/* What the seal parsers accepted of issuer quirks. */
+		json_object_set_new(
+		    t, "sealQuirks",
+		    seal_stats_json(&app->seal_stats, app->cfg.seal_quirks));
 	} else {
 		degraded = 1;
 	}

@@ -13,6 +13,7 @@
 #include "core/errors.h"
 #include "net/http.h"
 #include "net/netaddr.h"
+#include "seal/seal_stats.h"
 
 struct audit;
 struct dstore;
@@ -41,8 +42,9 @@ struct app {
 	struct service_registry *services; /* relying parties */
 	struct pusher *push;
 	struct trust *trust;
-	int trust_demo;		   /* the demo trust environment is in use */
-	uint64_t trust_generation; /* trust set whose VRLs were applied */
+	struct seal_stats seal_stats; /* quirks met at enrollment (/health) */
+	int trust_demo;		      /* the demo trust environment is in use */
+	uint64_t trust_generation;    /* trust set whose VRLs were applied */
 	unsigned char *otp_secret; /* OTP_SECRET_MASTER bytes, wiped at exit */
 	size_t otp_secret_len;
 	unsigned int schema_flags; /* vflags for schema_validate */

@@ -104,6 +104,10 @@ static const struct setting settings[] = {
       "directory of the login page's files (index.html, app.js, style.css), "
       "read once at the first request; empty: the web/ directory of the "
       "source tree the binary was built from"),
+    S("SEALAUTH_SEAL_QUIRKS", NULL, seal_quirks, "accept",
+      "accept or refuse, at enrollment, seals that need an issuer quirk "
+      "or a legacy header to decode (docs/seals.md); vds inspect always "
+      "decodes them"),
     L("SEALAUTH_TRUST_TTL", NULL, trust_ttl, "3600", 60, 86400,
       "seconds between trust list refreshes"),
     L("SEALAUTH_TRUST_MAX_LIST_BYTES", NULL, trust_max_list_bytes, "4194304",
@@ -346,6 +350,15 @@ config_load(struct config *cfg, FILE *err)
 		if (v != NULL &&
 		    (rc = apply(cfg, &settings[i], v, err)) != SA_OK)
 			return rc;
+	}
+	if (strcmp(cfg->seal_quirks, "accept") != 0 &&
+	    strcmp(cfg->seal_quirks, "refuse") != 0) {
+		if (err != NULL)
+			fprintf(err,
+				"sealauth: SEALAUTH_SEAL_QUIRKS: \"%s\" is not "
+				"accept or refuse\n",
+				cfg->seal_quirks);
+		return SA_ERR_CONFIG;
 	}
 	if (log_parse_level(cfg->log_level) < 0) {
 		if (err != NULL)

@@ -142,6 +142,7 @@ api_enroll(struct http_request *req, struct http_response *res)
 	EVP_PKEY *key = NULL;
 	json_t *idj = NULL;
 	char why[256] = "", when[21], *fphex = NULL;
+	const char *what = "";
 	int64_t now = now_unix(), doc_end;
 	int had_prev = 0;
 	enum sa_err rc;
@@ -170,6 +171,39 @@ api_enroll(struct http_request *req, struct http_response *res)
 	}
 	if (vds_decode(bytes, nbytes, &seal, why, sizeof(why)) != SA_OK) {
 		snprintf(tr.reason, sizeof(tr.reason), "%s", why);
+		rc = refuse(req, res, &tr);
+		goto out;
+	}
+	/* Issuer quirks are counted for /health and, under
+	 * SEALAUTH_SEAL_QUIRKS=refuse, refused before any trust work. */
+	if (vds_quirks(seal) != 0) {
+		int no = strcmp(app->cfg.seal_quirks, "refuse") == 0;
+		seal_stats_count(&app->seal_stats, vds_quirks(seal), no);
+		if (no) {
+			char names[128] = "";
+			for (unsigned int i = 0; i < VDS_QUIRK_COUNT; i++)
+				if (vds_quirks(seal) & (1u << i))
+					snprintf(names + strlen(names),
+						 sizeof(names) - strlen(names),
+						 "%s%s", names[0] ? ", " : "",
+						 vds_quirk_name(i));
+			tr.err = SA_ERR_SEAL_DECODE;
+			snprintf(tr.step, sizeof(tr.step), "quirks");
+			snprintf(tr.reason, sizeof(tr.reason),
+				 "the seal needs issuer quirks to decode (%s), "
+				 "and SEALAUTH_SEAL_QUIRKS=refuse",
+				 names);
+			rc = refuse(req, res, &tr);
+			goto out;
+		}
+	}
+	if (!vds_can_enroll(seal, &what)) {
+		snprintf(tr.step, sizeof(tr.step), "document");
+		snprintf(tr.reason, sizeof(tr.reason),
+			 "%s %s is not an identity document and cannot enroll",
+			 vds_format(seal) == VDS_FORMAT_ICAO ? "document type"
+							     : "manifest",
+			 what);
 		rc = refuse(req, res, &tr);
 		goto out;
 	}

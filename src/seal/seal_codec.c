@@ -39,8 +39,14 @@ seal_looks_like(const unsigned char *b, size_t n)
 	if (b[0] == 0xde)
 		return b[1] == 0x02;
 	if (b[0] == 0xdc)
-		return b[1] == 0x02 || b[1] == 0x03;
+		return b[1] <= 0x03;
 	return 0;
+}
+
+int
+seal_has_magic(const unsigned char *b, size_t n)
+{
+	return n >= 2 && (b[0] == 0xdc || b[0] == 0xde);
 }
 
 static int
@@ -218,7 +224,7 @@ seal_codec_decode(const char *text, size_t n, unsigned char **out,
 	if (n > SEAL_MAX_TEXT)
 		return SA_ERR_BODY_TOO_LARGE;
 	/* Raw bytes start with a byte no text encoding produces. */
-	if (seal_looks_like(u, n)) {
+	if (seal_has_magic(u, n)) {
 		if (n > SEAL_MAX_BYTES)
 			return SA_ERR_BODY_TOO_LARGE;
 		d = malloc(n);
@@ -241,25 +247,32 @@ seal_codec_decode(const char *text, size_t n, unsigned char **out,
 		n--;
 	if (n == 0)
 		return SA_ERR_SEAL_DECODE;
-	for (size_t i = 0; i < ARRAY_LEN(order); i++) {
-		enum sa_err rc = try_decode(order[i], text, n, &d, &dlen);
-		if (rc == SA_ERR_NOMEM)
-			return rc;
-		if (rc != SA_OK)
-			continue;
-		if (seal_looks_like(d, dlen)) {
-			if (dlen > SEAL_MAX_BYTES) {
-				free(d);
-				return SA_ERR_BODY_TOO_LARGE;
+	/* Pass 0 wants a seal of a version we read; pass 1 settles for the
+	 * magic byte, so that the parser can name what is wrong with the
+	 * header (an unsupported version, say) instead of the encoding. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < ARRAY_LEN(order); i++) {
+			enum sa_err rc =
+			    try_decode(order[i], text, n, &d, &dlen);
+			if (rc == SA_ERR_NOMEM)
+				return rc;
+			if (rc != SA_OK)
+				continue;
+			if (pass == 0 ? seal_looks_like(d, dlen)
+				      : seal_has_magic(d, dlen)) {
+				if (dlen > SEAL_MAX_BYTES) {
+					free(d);
+					return SA_ERR_BODY_TOO_LARGE;
+				}
+				*out = d;
+				*outlen = dlen;
+				if (which != NULL)
+					*which = order[i];
+				return SA_OK;
 			}
-			*out = d;
-			*outlen = dlen;
-			if (which != NULL)
-				*which = order[i];
-			return SA_OK;
+			free(d);
+			d = NULL;
 		}
-		free(d);
-		d = NULL;
 	}
 	return SA_ERR_SEAL_DECODE;
 }

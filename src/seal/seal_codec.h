@@ -4,8 +4,10 @@
  *
  * Detection is deterministic: the candidates are tried in the fixed order
  * of enum seal_encoding and the first whose characters all belong to its
- * alphabet, that decodes strictly, and whose bytes start like a seal
- * (0xDE 0x02, or 0xDC 0x02 / 0xDC 0x03) wins. docs/seals.md explains why
+ * alphabet, that decodes strictly, and whose bytes start like a seal we
+ * read (0xDE 0x02, or 0xDC 0x00 to 0xDC 0x03) wins. When none does, the
+ * first that decodes to a seal's magic byte (0xDC or 0xDE) wins, so that
+ * the parser refuses it with the real reason. docs/seals.md explains why
  * the order cannot mistake one seal encoding for another in practice.
  */
 #ifndef SEALAUTH_SEAL_CODEC_H
@@ -32,18 +34,23 @@ enum seal_encoding {
 const char *seal_encoding_name(enum seal_encoding enc);
 
 /*
- * seal_looks_like tells whether n bytes start like a seal of either format
- * (magic and version byte).
+ * seal_looks_like tells whether n bytes start like a seal of a version we
+ * read (magic and version byte).
  */
 int seal_looks_like(const unsigned char *b, size_t n);
+
+/* seal_has_magic tells whether n >= 2 bytes start with 0xDC or 0xDE. */
+int seal_has_magic(const unsigned char *b, size_t n);
 
 /*
  * seal_codec_decode detects the encoding of n bytes of text and decodes it
  * into a new buffer (*out, caller frees) of *outlen bytes; *which says the
  * encoding found (which may be NULL). CR, LF and TAB around the text are
- * ignored (never spaces: space is a base45 digit). Input over SEAL_MAX_TEXT or
- * a result over SEAL_MAX_BYTES: SA_ERR_BODY_TOO_LARGE. No candidate decoding to
- * a seal: SA_ERR_SEAL_DECODE. Out-parameters are set only on success.
+ * ignored (never spaces: space is a base45 digit). Input that starts with
+ * a magic byte is taken as raw bytes. Input over SEAL_MAX_TEXT or a result
+ * over SEAL_MAX_BYTES: SA_ERR_BODY_TOO_LARGE. No candidate decoding to a
+ * seal's magic byte: SA_ERR_SEAL_DECODE. Out-parameters are set only on
+ * success.
  */
 enum sa_err seal_codec_decode(const char *text, size_t n, unsigned char **out,
 			      size_t *outlen, enum seal_encoding *which);

@@ -12,8 +12,8 @@
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 
-#include "seal/c40.h"
 #include "core/util.h"
+#include "seal/c40.h"
 #include "seal/vds_int.h"
 
 #define ISO_MAGIC 0xde
@@ -423,51 +423,54 @@ out:
  * 17-byte header, payload, 64-byte r || s, then unsigned aux data.
  */
 static enum sa_err
-iso_parse(struct vds *v, char *why, size_t whylen)
+iso_parse(struct vds *v, struct vds_rd *rd)
 {
 	const unsigned char *b = v->seal;
 	char ids[16];
 	size_t idlen, plen;
 
-	if (v->len < VDS_ISO_HEADER_LEN + VDS_ISO_SIG_LEN) {
-		why_set(why, whylen,
-			"seal: %zu bytes, shorter than header "
-			"and signature",
-			v->len);
-		return SA_ERR_SEAL_DECODE;
-	}
-	if (b[1] != ISO_VERSION) {
-		why_set(why, whylen, "header: version 0x%02x not supported",
-			b[1]);
-		return SA_ERR_SEAL_DECODE;
-	}
+	vds_rd_note(rd, 0, 1, "magic", "0xDE (ISO 22376)");
+	if (b[1] != ISO_VERSION)
+		return vds_rd_fail(rd, 1, "unsupported seal version 0x%02x",
+				   b[1]);
+	vds_rd_note(rd, 1, 1, "version", "0x%02x", b[1]);
 	v->version = b[1];
+	if (v->len < VDS_ISO_HEADER_LEN + VDS_ISO_SIG_LEN)
+		return vds_rd_fail(rd, v->len,
+				   "seal: %zu bytes, shorter than header "
+				   "and signature",
+				   v->len);
 	/* 9 C40 characters: CA id (4), cert id (4), then the padding value
 	 * 0, so exactly 8 characters come out. */
 	if (c40_decode(b + 2, 6, ids, sizeof(ids), &idlen) != SA_OK ||
-	    idlen != 8 || !id_ok(ids, 8)) {
-		why_set(why, whylen,
-			"header: CA id / cert id is not 8 "
-			"C40 characters of [0-9A-Z]");
-		return SA_ERR_SEAL_DECODE;
-	}
+	    idlen != 8 || !id_ok(ids, 8))
+		return vds_rd_fail(rd, 2,
+				   "header: CA id / cert id is not 8 "
+				   "C40 characters of [0-9A-Z]");
 	memcpy(v->core.ca_id, ids, 4);
 	v->core.ca_id[4] = '\0';
 	memcpy(v->core.cert_id, ids + 4, 4);
 	v->core.cert_id[4] = '\0';
+	vds_rd_note(rd, 2, 6, "caId+certId", "\"%s\" + \"%s\"", v->core.ca_id,
+		    v->core.cert_id);
 	snprintf(v->manifest, sizeof(v->manifest), "%02X%02X%02X", b[8], b[9],
 		 b[10]);
+	vds_rd_note(rd, 8, 3, "manifestId", "%s", v->manifest);
 	v->core.signing_time =
 	    (int64_t)((uint32_t)b[11] << 24 | (uint32_t)b[12] << 16 |
 		      (uint32_t)b[13] << 8 | b[14]);
-	plen = (size_t)b[15] << 8 | b[16];
-	if (plen > v->len - VDS_ISO_HEADER_LEN - VDS_ISO_SIG_LEN) {
-		why_set(why, whylen,
-			"header: payload length %zu runs past "
-			"the end of the seal",
-			plen);
-		return SA_ERR_SEAL_DECODE;
+	{
+		char when[21];
+		iso8601_utc(v->core.signing_time, when);
+		vds_rd_note(rd, 11, 4, "signingTime", "%s", when);
 	}
+	plen = (size_t)b[15] << 8 | b[16];
+	if (plen > v->len - VDS_ISO_HEADER_LEN - VDS_ISO_SIG_LEN)
+		return vds_rd_fail(rd, 15,
+				   "header: payload length %zu runs past "
+				   "the end of the seal",
+				   plen);
+	vds_rd_note(rd, 15, 2, "payloadLength", "%zu", plen);
 	v->core.header_len = VDS_ISO_HEADER_LEN;
 	v->payload_off = VDS_ISO_HEADER_LEN;
 	v->payload_len = plen;
@@ -476,25 +479,48 @@ iso_parse(struct vds *v, char *why, size_t whylen)
 	v->core.sig_len = VDS_ISO_SIG_LEN;
 	v->aux_off = v->core.sig_off + VDS_ISO_SIG_LEN;
 	v->aux_len = v->len - v->aux_off;
-	return iso_parse_payload(v, why, whylen);
+	vds_rd_note(rd, v->core.sig_off, VDS_ISO_SIG_LEN, "signature",
+		    "r || s, 2 x 32 bytes");
+	if (v->aux_len > 0)
+		vds_rd_note(rd, v->aux_off, v->aux_len, "aux",
+			    "%zu unsigned bytes", v->aux_len);
+	{
+		enum sa_err rc = iso_parse_payload(v, rd->why, rd->whylen);
+		if (rc == SA_ERR_SEAL_DECODE && rd->tr != NULL) {
+			rd->tr->failed = 1;
+			rd->tr->fail_offset = v->payload_off;
+		}
+		return rc;
+	}
 }
 
 enum sa_err
 vds_decode(const unsigned char *seal, size_t n, struct vds **out, char *why,
 	   size_t whylen)
 {
+	return vds_decode_traced(seal, n, out, why, whylen, NULL);
+}
+
+enum sa_err
+vds_decode_traced(const unsigned char *seal, size_t n, struct vds **out,
+		  char *why, size_t whylen, struct vds_trace *trace)
+{
 	struct vds *v = NULL;
+	struct vds_rd rd = {seal, n, why, whylen, trace};
 	enum sa_err rc;
 
+	if (trace != NULL)
+		memset(trace, 0, sizeof(*trace));
 	if (n > VDS_MAX_BYTES) {
 		why_set(why, whylen, "seal: %zu bytes, over the %d limit", n,
 			VDS_MAX_BYTES);
 		return SA_ERR_BODY_TOO_LARGE;
 	}
-	if (n < 2 || (seal[0] != ISO_MAGIC && seal[0] != 0xdc)) {
-		why_set(why, whylen, "seal: unknown magic byte");
-		return SA_ERR_SEAL_DECODE;
-	}
+	if (n < 2)
+		return vds_rd_fail(&rd, n, "seal: %zu bytes, too short", n);
+	if (seal[0] != ISO_MAGIC && seal[0] != 0xdc)
+		return vds_rd_fail(&rd, 0, "seal: unknown magic byte 0x%02x",
+				   seal[0]);
 	v = calloc(1, sizeof(*v));
 	if (v == NULL)
 		return SA_ERR_NOMEM;
@@ -505,14 +531,14 @@ vds_decode(const unsigned char *seal, size_t n, struct vds **out, char *why,
 	}
 	memcpy(v->seal, seal, n);
 	v->len = n;
+	rd.b = v->seal;
 	if (seal[0] == ISO_MAGIC) {
 		v->format = VDS_FORMAT_ISO22376;
-		rc = iso_parse(v, why, whylen);
+		rc = iso_parse(v, &rd);
 	} else {
 		v->format = VDS_FORMAT_ICAO;
 		v->version = seal[1];
-		rc =
-		    vds_icao_parse(v->seal, n, &v->core, &v->icao, why, whylen);
+		rc = vds_icao_parse(&rd, &v->core, &v->icao);
 	}
 	if (rc != SA_OK)
 		goto out;
@@ -750,8 +776,42 @@ vds_aux(const struct vds *v, size_t *len)
 	return *len ? v->seal + v->aux_off : NULL;
 }
 
+unsigned int
+vds_quirks(const struct vds *v)
+{
+	return v->core.quirks;
+}
+
+unsigned int
+vds_icao_quirks(const struct vds *v)
+{
+	return v->format == VDS_FORMAT_ICAO ? v->core.quirks : 0;
+}
+
+const char *
+vds_quirk_name(unsigned int i)
+{
+	static const char *const names[VDS_QUIRK_COUNT] = {
+	    "zero-ref-length", "length-0x80", "decimal-ref-length",
+	    "legacy-version", "fixed-ref-v4"};
+	return i < VDS_QUIRK_COUNT ? names[i] : "unknown";
+}
+
+int
+vds_can_enroll(const struct vds *v, const char **what)
+{
+	if (v->format == VDS_FORMAT_ICAO) {
+		if (what != NULL)
+			*what = vds_icao_document_type(v);
+		return vds_icao_identity(v->icao);
+	}
+	if (what != NULL)
+		*what = v->manifest;
+	return v->has_claims;
+}
+
 static int
-json_put(json_t *o, const char *k, json_t *val)
+vds_json_put(json_t *o, const char *k, json_t *val)
 {
 	return val == NULL || json_object_set_new(o, k, val) != 0 ? -1 : 0;
 }
@@ -766,7 +826,7 @@ json_put_bytes(json_t *o, const char *k, const unsigned char *b, size_t n,
 
 	if (s == NULL)
 		return -1;
-	r = json_put(o, k, json_string(s));
+	r = vds_json_put(o, k, json_string(s));
 	free(s);
 	return r;
 }
@@ -777,23 +837,23 @@ iso_json(const struct vds *v, json_t *o)
 	json_t *h = json_object(), *c = NULL, *ign = NULL;
 	char when[21];
 
-	if (h == NULL || json_put(o, "header", h) != 0)
+	if (h == NULL || vds_json_put(o, "header", h) != 0)
 		return -1;
 	iso8601_utc(v->core.signing_time, when);
-	if (json_put(h, "caId", json_string(v->core.ca_id)) ||
-	    json_put(h, "certId", json_string(v->core.cert_id)) ||
-	    json_put(h, "manifestId", json_string(v->manifest)) ||
-	    json_put(h, "signingTime", json_string(when)) ||
-	    json_put(h, "signingTimeUnix",
-		     json_integer((json_int_t)v->core.signing_time)) ||
-	    json_put(h, "payloadLength",
-		     json_integer((json_int_t)v->payload_len)) ||
-	    json_put(o, "auxLength", json_integer((json_int_t)v->aux_len)))
+	if (vds_json_put(h, "caId", json_string(v->core.ca_id)) ||
+	    vds_json_put(h, "certId", json_string(v->core.cert_id)) ||
+	    vds_json_put(h, "manifestId", json_string(v->manifest)) ||
+	    vds_json_put(h, "signingTime", json_string(when)) ||
+	    vds_json_put(h, "signingTimeUnix",
+			 json_integer((json_int_t)v->core.signing_time)) ||
+	    vds_json_put(h, "payloadLength",
+			 json_integer((json_int_t)v->payload_len)) ||
+	    vds_json_put(o, "auxLength", json_integer((json_int_t)v->aux_len)))
 		return -1;
 	if (!v->has_claims)
-		return json_put(o, "claims", json_null());
+		return vds_json_put(o, "claims", json_null());
 	c = json_object();
-	if (c == NULL || json_put(o, "claims", c) != 0)
+	if (c == NULL || vds_json_put(o, "claims", c) != 0)
 		return -1;
 	struct {
 		const char *k, *val;
@@ -805,7 +865,7 @@ iso_json(const struct vds *v, json_t *o)
 	};
 	for (size_t i = 0; i < ARRAY_LEN(str); i++)
 		if (str[i].val[0] != '\0' &&
-		    json_put(c, str[i].k, json_string(str[i].val)) != 0)
+		    vds_json_put(c, str[i].k, json_string(str[i].val)) != 0)
 			return -1;
 	if (v->claims.photo != NULL &&
 	    json_put_bytes(c, "photo", v->claims.photo, v->claims.photo_len, 0))
@@ -814,7 +874,7 @@ iso_json(const struct vds *v, json_t *o)
 	    json_put_bytes(c, "face", v->claims.face, v->claims.face_len, 0))
 		return -1;
 	ign = json_array();
-	if (ign == NULL || json_put(o, "ignoredKeys", ign) != 0)
+	if (ign == NULL || vds_json_put(o, "ignoredKeys", ign) != 0)
 		return -1;
 	for (size_t i = 0; i < v->nignored; i++)
 		if (json_array_append_new(ign, json_string(v->ignored[i])) != 0)
@@ -832,11 +892,23 @@ vds_to_json(const struct vds *v)
 	if (o == NULL)
 		return NULL;
 	vds_fingerprint(v, fp);
-	bad =
-	    json_put(o, "format",
-		     json_string(v->format == VDS_FORMAT_ICAO ? "icao-9303-13"
-							      : "iso-22376")) ||
-	    json_put(o, "version", json_integer(v->version));
+	bad = vds_json_put(o, "format",
+			   json_string(v->format == VDS_FORMAT_ICAO
+					   ? "icao-9303-13"
+					   : "iso-22376")) ||
+	      vds_json_put(o, "version", json_integer(v->version));
+	if (!bad) {
+		json_t *q = json_array();
+		bad = q == NULL || vds_json_put(o, "quirks", q) != 0;
+		for (unsigned int i = 0; !bad && i < VDS_QUIRK_COUNT; i++)
+			if (v->core.quirks & (1u << i))
+				bad =
+				    json_array_append_new(
+					q, json_string(vds_quirk_name(i))) != 0;
+	}
+	if (!bad)
+		bad = vds_json_put(o, "canEnroll",
+				   json_boolean(vds_can_enroll(v, NULL)));
 	if (!bad && v->format == VDS_FORMAT_ICAO)
 		bad = vds_icao_json(v, o) != SA_OK;
 	else if (!bad)
@@ -847,11 +919,11 @@ vds_to_json(const struct vds *v)
 					     v->seal + v->core.sig_off,
 					     v->core.sig_len, 1);
 		else
-			bad = json_put(o, "signature", json_null());
+			bad = vds_json_put(o, "signature", json_null());
 	}
 	bad = bad ||
-	      json_put(o, "signedLength",
-		       json_integer((json_int_t)v->core.signed_len)) ||
+	      vds_json_put(o, "signedLength",
+			   json_integer((json_int_t)v->core.signed_len)) ||
 	      json_put_bytes(o, "fingerprint", fp, sizeof(fp), 1);
 	if (bad) {
 		json_decref(o);

@@ -73,6 +73,55 @@ struct vds_claims {
 enum sa_err vds_decode(const unsigned char *seal, size_t n, struct vds **out,
 		       char *why, size_t whylen);
 
+/*
+ * What --explain prints: each field as the parser read it, in seal order,
+ * and on failure the offset of the byte that failed. Fields past
+ * VDS_TRACE_MAX are dropped (ntotal still counts them).
+ */
+#define VDS_TRACE_MAX 64
+struct vds_trace_field {
+	size_t offset, len;
+	char name[32];
+	char value[96];
+};
+struct vds_trace {
+	size_t n, ntotal;
+	struct vds_trace_field f[VDS_TRACE_MAX];
+	int failed;
+	size_t fail_offset;
+};
+
+/* vds_decode_traced is vds_decode that also fills *trace (may be NULL),
+ * on success and on failure alike. */
+enum sa_err vds_decode_traced(const unsigned char *seal, size_t n,
+			      struct vds **out, char *why, size_t whylen,
+			      struct vds_trace *trace);
+
+/*
+ * Oddities of real issuers that the decoder accepts on purpose
+ * (docs/seals.md), as bit flags. Each is named in vds_to_json, counted at
+ * enrollment and refused there when SEALAUTH_SEAL_QUIRKS=refuse.
+ */
+#define VDS_QUIRK_ZERO_REF_LEN 0x01 /* v4 byte, length "00", v3 layout */
+#define VDS_QUIRK_LEN_0X80 0x02	    /* a feature length byte 0x80 = 128 */
+#define VDS_QUIRK_DECIMAL_LEN 0x04  /* DEZV reference length in decimal */
+#define VDS_QUIRK_LEGACY 0x08	    /* ICAO version byte 0x00 or 0x01 */
+#define VDS_QUIRK_FIXED_REF_V4 0x10 /* v4 byte over the fixed v3 layout */
+#define VDS_QUIRK_COUNT 5
+/* vds_quirks returns the quirk bits of either format. */
+unsigned int vds_quirks(const struct vds *v);
+/* vds_quirk_name names the i-th quirk bit (0 .. VDS_QUIRK_COUNT-1):
+ * "zero-ref-length", "length-0x80", ... */
+const char *vds_quirk_name(unsigned int i);
+
+/*
+ * vds_can_enroll tells whether the seal's document is an identity
+ * document whose claims may enroll: our profile and the identity
+ * manifests (ISO), the identity document types (ICAO). *what (may be
+ * NULL) gets the document type or manifest name for a refusal.
+ */
+int vds_can_enroll(const struct vds *v, const char **what);
+
 /* vds_free releases a decoded seal (NULL is fine). */
 void vds_free(struct vds *v);
 
@@ -134,10 +183,7 @@ enum sa_err vds_icao_feature(const struct vds *v, size_t i, unsigned int *tag,
 const unsigned char *vds_icao_feature_by_tag(const struct vds *v,
 					     unsigned int tag, size_t *len);
 
-/* Header oddities accepted on purpose (docs/seals.md), as bit flags. */
-#define VDS_QUIRK_ZERO_REF_LEN 0x01 /* version 4 byte, version 3 layout */
-#define VDS_QUIRK_LEN_0X80 0x02	    /* a feature length byte 0x80 = 128 */
-#define VDS_QUIRK_DECIMAL_LEN 0x04  /* DEZV reference length in decimal */
+/* The ICAO quirks (bits of vds_quirks), kept for existing callers. */
 unsigned int vds_icao_quirks(const struct vds *v);
 
 /*
@@ -162,6 +208,16 @@ int vds_icao_cert_matches(const struct vds *v, X509 *cert);
 enum sa_err vds_feature_text(const struct vds *v, unsigned int tag, char *out,
 			     size_t outsz, const char **name,
 			     const char **coding);
+
+/*
+ * vds_icao_catalogue_row gives row i of the ICAO / BSI document type
+ * catalogue (docs/seals.md prints it): the name, the document reference,
+ * whether it is an identity document, and where it is defined. NULL past
+ * the last row.
+ */
+const char *vds_icao_catalogue_row(size_t i, unsigned int *ref,
+				   unsigned int *cat, int *identity,
+				   const char **source);
 
 /*
  * vds_to_json describes the seal as a new JSON object (caller decrefs):

@@ -1,8 +1,9 @@
 /*
  * vds_icao.c - ICAO Doc 9303-13 / BSI TR-03137 seals (magic 0xDC): the
- * C40 header of versions 3 and 4, the TLV message zone and the 0xFF
- * signature zone. Reached through vds_decode; see docs/seals.md for the
- * layout and for every quirk we accept or refuse.
+ * C40 header of versions 1 to 4, the TLV message zone and the 0xFF
+ * signature zone, and the catalogue of document types with the names and
+ * codings of their features. Reached through vds_decode; docs/seals.md
+ * describes the layout and every quirk we accept or refuse.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -13,8 +14,8 @@
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 
-#include "seal/c40.h"
 #include "core/util.h"
+#include "seal/c40.h"
 #include "seal/vds_int.h"
 
 #define ICAO_MAGIC 0xdc
@@ -28,16 +29,40 @@ struct icao_feature {
 	size_t len;
 };
 
-/* A feature coding known for a document type. */
+/* How a feature's bytes are read (docs/seals.md, "Feature codings"). */
+enum icao_coding {
+	COD_BYTES, /* lower-case hex; also every tag a type does not name */
+	COD_C40,
+	COD_MRZ,  /* C40, '<' for space, two lines of equal length */
+	COD_MRVA, /* C40 MRZ of a type A visa: 44 + 44 */
+	COD_MRVB, /* C40 MRZ of a type B visa: 36 + 36 */
+	COD_UTF8,
+	COD_UINT, /* big-endian unsigned number, 1 to 4 bytes */
+};
+static const char *const coding_names[] = {
+    [COD_BYTES] = "bytes",   [COD_C40] = "c40",	      [COD_MRZ] = "mrz",
+    [COD_MRVA] = "mrz-mrva", [COD_MRVB] = "mrz-mrvb", [COD_UTF8] = "utf8",
+    [COD_UINT] = "uint",
+};
+
+/* A feature known for a document type. */
 struct icao_tag_info {
 	unsigned int tag;
 	const char *name;
-	const char *coding; /* c40, mrz, mrz-mrva, mrz-mrvb, utf8, bytes */
+	enum icao_coding coding;
 };
 
+/*
+ * One row of the catalogue: the document reference (featureRef,
+ * typeCategory), the name vdstools and the specifications use, whether it
+ * is an identity document (only those may enroll), where it is defined,
+ * and its features.
+ */
 struct icao_doc_type {
 	unsigned int feature_ref, type_category;
 	const char *name;
+	int identity;
+	const char *source;
 	const struct icao_tag_info *tags;
 	size_t ntags;
 };
@@ -47,62 +72,87 @@ struct vds_icao {
 	char country_code[4]; /* without padding spaces, e.g. "D" */
 	char issue_date[11], sig_date[11];
 	unsigned int feature_ref, type_category;
-	unsigned int quirks;
 	const struct icao_doc_type *doc; /* NULL when unknown */
 	size_t nfeatures;
 	struct icao_feature features[ICAO_MAX_FEATURES];
 };
 
 #define TAGS(a) a, ARRAY_LEN(a)
-static const struct icao_tag_info tags_arrival[] = {{2, "MRZ", "mrz"},
-						    {3, "AZR", "c40"}};
+static const struct icao_tag_info tags_arrival[] = {{2, "MRZ", COD_MRZ},
+						    {3, "AZR", COD_C40}};
 static const struct icao_tag_info tags_sticker_id[] = {
-    {1, "DOCUMENT_NUMBER", "c40"}, {2, "AGS", "c40"}, {3, "ADDRESS", "c40"}};
+    {1, "DOCUMENT_NUMBER", COD_C40},
+    {2, "AGS", COD_C40},
+    {3, "ADDRESS", COD_C40}};
 static const struct icao_tag_info tags_sticker_pp[] = {
-    {1, "DOCUMENT_NUMBER", "c40"},
-    {2, "AGS", "c40"},
-    {3, "POSTAL_CODE", "c40"}};
-static const struct icao_tag_info tags_etd[] = {{2, "MRZ", "mrz"}};
+    {1, "DOCUMENT_NUMBER", COD_C40},
+    {2, "AGS", COD_C40},
+    {3, "POSTAL_CODE", COD_C40}};
+static const struct icao_tag_info tags_etd[] = {{2, "MRZ", COD_MRZ}};
 static const struct icao_tag_info tags_visa[] = {
-    {1, "MRZ_MRVA", "mrz-mrva"},	{2, "MRZ_MRVB", "mrz-mrvb"},
-    {3, "NUMBER_OF_ENTRIES", "bytes"},	{4, "DURATION_OF_STAY", "bytes"},
-    {5, "PASSPORT_NUMBER", "c40"},	{6, "VISA_TYPE", "bytes"},
-    {7, "ADDITIONAL_FEATURES", "bytes"}};
-static const struct icao_tag_info tags_rp[] = {{2, "MRZ", "mrz"},
-					       {3, "PASSPORT_NUMBER", "c40"}};
+    {1, "MRZ_MRVA", COD_MRVA},
+    {2, "MRZ_MRVB", COD_MRVB},
+    {3, "NUMBER_OF_ENTRIES", COD_UINT},
+    {4, "DURATION_OF_STAY", COD_BYTES},
+    {5, "PASSPORT_NUMBER", COD_C40},
+    {6, "VISA_TYPE", COD_BYTES},
+    {7, "ADDITIONAL_FEATURES", COD_BYTES}};
+static const struct icao_tag_info tags_rp[] = {{2, "MRZ", COD_MRZ},
+					       {3, "PASSPORT_NUMBER", COD_C40}};
 static const struct icao_tag_info tags_sic[] = {
-    {1, "SOCIAL_INSURANCE_NUMBER", "c40"},
-    {2, "SURNAME", "utf8"},
-    {3, "FIRST_NAME", "utf8"},
-    {4, "BIRTH_NAME", "utf8"}};
-static const struct icao_tag_info tags_supp[] = {{4, "MRZ", "mrz"},
-						 {5, "SHEET_NUMBER", "c40"}};
+    {1, "SOCIAL_INSURANCE_NUMBER", COD_C40},
+    {2, "SURNAME", COD_UTF8},
+    {3, "FIRST_NAME", COD_UTF8},
+    {4, "BIRTH_NAME", COD_UTF8}};
+static const struct icao_tag_info tags_supp[] = {{4, "MRZ", COD_MRZ},
+						 {5, "SHEET_NUMBER", COD_C40}};
 static const struct icao_tag_info tags_admin_v8[] = {
-    {0, "DOC_PROFILE_NUMBER", "bytes"}, {4, "SURNAME", "utf8"},
-    {5, "ACADEMIC_DEGREE", "utf8"},	{6, "FIRST_NAME", "utf8"},
-    {13, "MOVING_DATE", "utf8"},	{15, "DATE_OF_NOTIFICATION", "utf8"}};
+    {0, "DOC_PROFILE_NUMBER", COD_BYTES},
+    {4, "SURNAME", COD_UTF8},
+    {5, "ACADEMIC_DEGREE", COD_UTF8},
+    {6, "FIRST_NAME", COD_UTF8},
+    {7, "COMMON_FIRST_NAME", COD_UTF8},
+    {8, "DATE_OF_BIRTH", COD_UTF8},
+    {9, "STREET", COD_UTF8},
+    {10, "HOUSE_NUMBER", COD_UTF8},
+    {11, "POSTAL_CODE", COD_UTF8},
+    {12, "CITY", COD_UTF8},
+    {13, "MOVING_DATE", COD_UTF8},
+    {14, "HOUSING_STATUS", COD_UINT},
+    {15, "DATE_OF_NOTIFICATION", COD_UTF8}};
 static const struct icao_tag_info tags_admin_v9[] = {
-    {0, "DOC_PROFILE_NUMBER", "bytes"},
-    {1, "VALID_FROM", "utf8"},
-    {2, "VALID_TO", "utf8"},
-    {3, "PROFILE_URI", "utf8"},
-    {4, "CERTIFICATE_URI", "utf8"},
-    {5, "STATUS_URI", "utf8"},
-    {6, "STATUS_LIST_INDEX", "bytes"},
-    {10, "SURNAME", "utf8"}};
+    {0, "DOC_PROFILE_NUMBER", COD_BYTES},
+    {1, "VALID_FROM", COD_UTF8},
+    {2, "VALID_TO", COD_UTF8},
+    {3, "PROFILE_URI", COD_UTF8},
+    {4, "CERTIFICATE_URI", COD_UTF8},
+    {5, "STATUS_URI", COD_UTF8},
+    {6, "STATUS_LIST_INDEX", COD_BYTES},
+    {10, "SURNAME", COD_UTF8}};
 
-/* Document references as in vdstools' VdsDocumentTypes.json. */
+/* The catalogue. docs/seals.md prints the same rows; a test keeps them
+ * equal (test_catalogue_documented). */
 static const struct icao_doc_type doc_types[] = {
-    {0xfd, 0x02, "ARRIVAL_ATTESTATION", TAGS(tags_arrival)},
-    {0xf9, 0x08, "ADDRESS_STICKER_ID", TAGS(tags_sticker_id)},
-    {0xf8, 0x0a, "ADDRESS_STICKER_PASSPORT", TAGS(tags_sticker_pp)},
-    {0x5e, 0x03, "EMERGENCY_TRAVEL_DOCUMENT", TAGS(tags_etd)},
-    {0x5d, 0x01, "VISA", TAGS(tags_visa)},
-    {0xfb, 0x06, "RESIDENCE_PERMIT", TAGS(tags_rp)},
-    {0xfc, 0x04, "SOCIAL_INSURANCE_CARD", TAGS(tags_sic)},
-    {0xfa, 0x06, "SUPPLEMENTARY_SHEET", TAGS(tags_supp)},
-    {0x01, 0xc8, "ADMINISTRATIVE_DOCUMENTS_V8", TAGS(tags_admin_v8)},
-    {0x01, 0xc9, "ADMINISTRATIVE_DOCUMENTS_V9", TAGS(tags_admin_v9)},
+    {0x5d, 0x01, "VISA", 1, "ICAO 9303-13, BSI TR-03137 5", TAGS(tags_visa)},
+    {0x5e, 0x03, "EMERGENCY_TRAVEL_DOCUMENT", 1, "ICAO 9303-13",
+     TAGS(tags_etd)},
+    {0x5f, 0x03, "EMERGENCY_TRAVEL_DOCUMENT_BIOMETRIC", 1,
+     "ICAO 9303-13 (biometric variant)", TAGS(tags_etd)},
+    {0xfd, 0x02, "ARRIVAL_ATTESTATION", 1, "BSI TR-03137 6",
+     TAGS(tags_arrival)},
+    {0xfb, 0x06, "RESIDENCE_PERMIT", 1, "BSI TR-03137 8", TAGS(tags_rp)},
+    {0xfa, 0x06, "SUPPLEMENTARY_SHEET", 0, "BSI TR-03137 8.3", TAGS(tags_supp)},
+    {0xfc, 0x04, "SOCIAL_INSURANCE_CARD", 0, "BSI TR-03137 7", TAGS(tags_sic)},
+    {0xf9, 0x08, "ADDRESS_STICKER_ID", 0, "BSI TR-03137 9",
+     TAGS(tags_sticker_id)},
+    {0xf9, 0x0c, "ADDRESS_STICKER_RP", 0, "BSI TR-03137",
+     TAGS(tags_sticker_id)},
+    {0xf8, 0x0a, "ADDRESS_STICKER_PASSPORT", 0, "BSI TR-03137 10",
+     TAGS(tags_sticker_pp)},
+    {0x01, 0xc8, "ADMINISTRATIVE_DOCUMENTS_V8", 0, "BSI TR-03171",
+     TAGS(tags_admin_v8)},
+    {0x01, 0xc9, "ADMINISTRATIVE_DOCUMENTS_V9", 0, "BSI TR-03171",
+     TAGS(tags_admin_v9)},
 };
 
 static int
@@ -147,154 +197,225 @@ icao_date(const unsigned char *b, char out[11], int64_t *unix_day)
 	return 1;
 }
 
+/* dates_at tells whether two valid dates start at b[pos]. */
+static int
+dates_at(const unsigned char *b, size_t n, size_t pos)
+{
+	char d[11];
+	int64_t t;
+
+	return n >= pos + 8 && icao_date(b + pos, d, &t) &&
+	       icao_date(b + pos + 3, d, &t);
+}
+
 /*
- * icao_header parses the header at the start of seal into core and ic and
- * returns its length, or 0 with a reason in why.
+ * fixed_ref reads the fixed 9-character signer (4) + reference (5) of
+ * the version-3 layout at b[4..10) into core; 1 on success.
  */
-static size_t
-icao_header(const unsigned char *b, size_t n, struct vds_core *core,
-	    struct vds_icao *ic, char *why, size_t whylen)
+static int
+fixed_ref(const unsigned char *b, size_t n, struct vds_core *core)
+{
+	char txt[16];
+	size_t tl;
+
+	if (n < 10 || c40_decode(b + 4, 6, txt, sizeof(txt), &tl) != SA_OK ||
+	    tl != 9 || !is_alnum_upper(txt, 9))
+		return 0;
+	memcpy(core->ca_id, txt, 4);
+	core->ca_id[4] = '\0';
+	memcpy(core->cert_id, txt + 4, 6);
+	return 1;
+}
+
+/*
+ * v4_ref reads the version-4 signer, reference length and reference at
+ * b[4..). On success it fills core and *end (the offset after the
+ * reference) and returns SA_OK; otherwise a reason in why and the offset
+ * that failed in *bad. *reflen gets the length read (when it was read).
+ */
+static enum sa_err
+v4_ref(const unsigned char *b, size_t n, struct vds_core *core, size_t *end,
+       size_t *reflen, size_t *bad, char *why, size_t whylen)
 {
 	char txt[C40_MAX_CHARS + 1];
-	size_t pos = 4, tl, reflen, refbytes;
-	int64_t issue_unix;
+	size_t tl, len, bytes, pos = 4;
 
-	if (n < 4) {
-		why_set(why, whylen, "header: truncated in the country");
-		return 0;
+	*bad = pos;
+	if (n < pos + 4 ||
+	    c40_decode(b + pos, 4, txt, sizeof(txt), &tl) != SA_OK || tl != 6 ||
+	    !is_alnum_upper(txt, 6)) {
+		why_set(why, whylen,
+			"header: signer and reference length are not 6 C40 "
+			"characters");
+		return SA_ERR_SEAL_DECODE;
 	}
+	memcpy(core->ca_id, txt, 4);
+	core->ca_id[4] = '\0';
+	*bad = pos + 2;
+	if (strcmp(core->ca_id, "DEZV") == 0) {
+		/* TR-03171 writes the length in decimal. */
+		if (!isdigit((unsigned char)txt[4]) ||
+		    !isdigit((unsigned char)txt[5])) {
+			why_set(why, whylen,
+				"header: DEZV reference length \"%c%c\" is "
+				"not decimal",
+				txt[4], txt[5]);
+			return SA_ERR_SEAL_DECODE;
+		}
+		len = (size_t)(txt[4] - '0') * 10 + (size_t)(txt[5] - '0');
+		core->quirks |= VDS_QUIRK_DECIMAL_LEN;
+	} else {
+		char hex[3] = {txt[4], txt[5], '\0'};
+		if (!isxdigit((unsigned char)txt[4]) ||
+		    !isxdigit((unsigned char)txt[5])) {
+			why_set(why, whylen,
+				"header: reference length \"%c%c\" is not hex",
+				txt[4], txt[5]);
+			return SA_ERR_SEAL_DECODE;
+		}
+		len = strtoul(hex, NULL, 16);
+	}
+	*reflen = len;
+	pos += 4;
+	*bad = pos;
+	if (len == 0 || len > VDS_ID_MAX) {
+		why_set(why, whylen,
+			"header: certificate reference length %zu out of range "
+			"(1 to %d)",
+			len, VDS_ID_MAX);
+		return SA_ERR_SEAL_DECODE;
+	}
+	bytes = c40_encoded_len(len);
+	if (n - pos < bytes ||
+	    c40_decode(b + pos, bytes, txt, sizeof(txt), &tl) != SA_OK ||
+	    tl != len || !is_alnum_upper(txt, tl)) {
+		why_set(why, whylen,
+			"header: certificate reference of %zu characters does "
+			"not decode",
+			len);
+		return SA_ERR_SEAL_DECODE;
+	}
+	memcpy(core->cert_id, txt, tl + 1);
+	*end = pos + bytes;
+	return SA_OK;
+}
+
+/*
+ * icao_header parses the header at the start of rd->b into core and ic
+ * and sets *hlen to its length. The version byte picks the layout:
+ * 0x00-0x02 the fixed 9-character signer + reference, 0x03 the signer +
+ * length + reference of version 4, or, for the issuers that write a 0x03
+ * over the fixed layout, that layout (flagged) when the version-4 reading
+ * does not give a header whose dates are valid.
+ */
+static enum sa_err
+icao_header(struct vds_rd *rd, struct vds_core *core, struct vds_icao *ic,
+	    size_t *hlen)
+{
+	const unsigned char *b = rd->b;
+	size_t n = rd->n, pos, tl, reflen = 0, bad = 0, v4end = 0;
+	unsigned int ver = b[1];
+	char txt[16], v4why[VDS_WHY_MAX] = "";
+	int64_t issue_unix;
+	enum sa_err v4rc = SA_ERR_SEAL_DECODE;
+	struct vds_core v4;
+	int fixed = 0;
+
+	vds_rd_note(rd, 0, 1, "magic", "0xDC (ICAO 9303-13 / BSI TR-03137)");
+	if (ver > ICAO_V4)
+		return vds_rd_fail(rd, 1, "unsupported seal version 0x%02x",
+				   ver);
+	vds_rd_note(rd, 1, 1, "version", "0x%02x (ICAO version %u%s)", ver,
+		    ver + 1, ver < ICAO_V3 ? ", legacy" : "");
+	if (ver < ICAO_V3)
+		core->quirks |= VDS_QUIRK_LEGACY;
+	if (n < 4)
+		return vds_rd_fail(rd, 2, "header: truncated in the country");
 	/* Three country forms occur: "UTO", "D<<" (C40 spaces) and "D"
 	 * (the 0xFE single-character pair). All mean a 1-3 letter code. */
 	if (c40_decode(b + 2, 2, txt, sizeof(txt), &tl) != SA_OK || tl == 0 ||
-	    txt[0] == ' ') {
-		why_set(why, whylen, "header: country is not C40 text");
-		return 0;
-	}
-	for (size_t i = 0; i < tl; i++) {
-		if (!(txt[i] == ' ' || (txt[i] >= 'A' && txt[i] <= 'Z'))) {
-			why_set(why, whylen,
-				"header: country is not "
-				"letters");
-			return 0;
-		}
-	}
+	    txt[0] == ' ')
+		return vds_rd_fail(rd, 2, "header: country is not C40 text");
+	for (size_t i = 0; i < tl; i++)
+		if (!(txt[i] == ' ' || (txt[i] >= 'A' && txt[i] <= 'Z')))
+			return vds_rd_fail(rd, 2,
+					   "header: country is not letters");
 	memcpy(ic->country, txt, tl + 1);
 	memcpy(ic->country_code, txt, tl + 1);
 	while (tl > 0 && ic->country_code[tl - 1] == ' ')
 		ic->country_code[--tl] = '\0';
+	vds_rd_note(rd, 2, 2, "country", "\"%s\"", ic->country);
 
-	if (b[1] == ICAO_V3) {
-		/* Version 3: a fixed 9-character signer (4) + reference (5). */
-		if (n < pos + 6 ||
-		    c40_decode(b + pos, 6, txt, sizeof(txt), &tl) != SA_OK ||
-		    tl != 9 || !is_alnum_upper(txt, 9)) {
-			why_set(why, whylen,
-				"header: signer and "
-				"reference are not 9 C40 "
-				"characters");
-			return 0;
+	if (ver == ICAO_V4) {
+		memset(&v4, 0, sizeof(v4));
+		v4rc = v4_ref(b, n, &v4, &v4end, &reflen, &bad, v4why,
+			      sizeof(v4why));
+		/* German arrival attestations write 0x03 over the fixed
+		 * layout (vdstools reads signers DEME and DES1 so): when the
+		 * version-4 reading gives no valid dates and the fixed one
+		 * does, the fixed one is meant. DEZV is TR-03171, always
+		 * version 4: never reread. */
+		fixed = (v4rc != SA_OK || !dates_at(b, n, v4end)) &&
+			strcmp(v4.ca_id, "DEZV") != 0 &&
+			fixed_ref(b, n, core) && dates_at(b, n, 10);
+		if (v4rc == SA_OK && !fixed) {
+			memcpy(core->ca_id, v4.ca_id, sizeof(v4.ca_id));
+			memcpy(core->cert_id, v4.cert_id, sizeof(v4.cert_id));
+			core->quirks |= v4.quirks;
+			vds_rd_note(rd, 4, 4, "signer+length",
+				    "\"%s\", %zu characters%s", core->ca_id,
+				    reflen,
+				    v4.quirks & VDS_QUIRK_DECIMAL_LEN
+					? " (decimal, TR-03171)"
+					: "");
+			vds_rd_note(rd, 8, v4end - 8, "certificateReference",
+				    "\"%s\"", core->cert_id);
+			pos = v4end;
+			goto dates;
 		}
-		memcpy(core->ca_id, txt, 4);
-		core->ca_id[4] = '\0';
-		memcpy(core->cert_id, txt + 4, 6);
-		pos += 6;
-	} else {
-		/* Version 4: signer (4) + reference length (2), then the
-		 * reference in its own C40 run. */
-		if (n < pos + 4 ||
-		    c40_decode(b + pos, 4, txt, sizeof(txt), &tl) != SA_OK ||
-		    tl != 6 || !is_alnum_upper(txt, 6)) {
-			why_set(why, whylen,
-				"header: signer and length are "
-				"not 6 C40 characters");
-			return 0;
+		if (!fixed) {
+			if (v4.ca_id[0] != '\0')
+				vds_rd_note(rd, 4, 4, "signer+length", "\"%s\"",
+					    v4.ca_id);
+			return vds_rd_fail(rd, bad, "%s", v4why);
 		}
-		memcpy(core->ca_id, txt, 4);
-		core->ca_id[4] = '\0';
-		pos += 4;
-		if (strcmp(core->ca_id, "DEZV") == 0) {
-			/* TR-03171 writes the length in decimal. */
-			if (!isdigit((unsigned char)txt[4]) ||
-			    !isdigit((unsigned char)txt[5])) {
-				why_set(why, whylen,
-					"header: DEZV reference "
-					"length is not decimal");
-				return 0;
-			}
-			reflen = (size_t)(txt[4] - '0') * 10 +
-				 (size_t)(txt[5] - '0');
-			ic->quirks |= VDS_QUIRK_DECIMAL_LEN;
-		} else {
-			char *end;
-			char hex[3] = {txt[4], txt[5], '\0'};
-			if (!isxdigit((unsigned char)txt[4]) ||
-			    !isxdigit((unsigned char)txt[5])) {
-				why_set(why, whylen,
-					"header: reference "
-					"length is not hex");
-				return 0;
-			}
-			reflen = strtoul(hex, &end, 16);
-		}
-		if (reflen == 0) {
-			/* A version-4 byte over the fixed version-3 layout
-			 * (seen in German arrival attestations): a zero-length
-			 * reference names no certificate, and the next pair
-			 * completes the 9-character form "DEME00008". */
-			char rest[8];
-			size_t rl;
-			if (n < pos + 2 ||
-			    c40_decode(b + pos, 2, rest, sizeof(rest), &rl) !=
-				SA_OK ||
-			    rl != 3 || !is_alnum_upper(rest, 3)) {
-				why_set(why, whylen,
-					"header: zero "
-					"reference length without a "
-					"version-3 reference");
-				return 0;
-			}
-			snprintf(core->cert_id, sizeof(core->cert_id), "%c%c%s",
-				 txt[4], txt[5], rest);
-			ic->quirks |= VDS_QUIRK_ZERO_REF_LEN;
-			pos += 2;
-		} else {
-			refbytes = c40_encoded_len(reflen);
-			if (reflen > VDS_ID_MAX || n - pos < refbytes ||
-			    c40_decode(b + pos, refbytes, txt, sizeof(txt),
-				       &tl) != SA_OK ||
-			    tl != reflen || !is_alnum_upper(txt, tl)) {
-				why_set(why, whylen,
-					"header: certificate "
-					"reference of %zu characters does "
-					"not decode",
-					reflen);
-				return 0;
-			}
-			memcpy(core->cert_id, txt, tl + 1);
-			pos += refbytes;
-		}
+		core->quirks |= reflen == 0 && bad == 8
+				    ? VDS_QUIRK_ZERO_REF_LEN
+				    : VDS_QUIRK_FIXED_REF_V4;
+	} else if (!fixed_ref(b, n, core)) {
+		return vds_rd_fail(rd, 4,
+				   n < 10 ? "header: truncated in the signer "
+					    "and reference"
+					  : "header: signer and reference are "
+					    "not 9 C40 characters");
 	}
-	if (n < pos + 8) {
-		why_set(why, whylen,
-			"header: truncated in the dates or "
-			"document reference");
-		return 0;
-	}
-	if (!icao_date(b + pos, ic->issue_date, &issue_unix)) {
-		why_set(why, whylen, "header: invalid issue date");
-		return 0;
-	}
-	if (!icao_date(b + pos + 3, ic->sig_date, &core->signing_time)) {
-		why_set(why, whylen, "header: invalid signature date");
-		return 0;
-	}
+	vds_rd_note(rd, 4, 6, "signer+reference", "\"%s\" + \"%s\"%s",
+		    core->ca_id, core->cert_id,
+		    ver == ICAO_V4 ? " (fixed layout under version 4)" : "");
+	pos = 10;
+dates:
+	if (n < pos + 8)
+		return vds_rd_fail(rd, pos,
+				   "header: truncated in the dates or "
+				   "document reference");
+	if (!icao_date(b + pos, ic->issue_date, &issue_unix))
+		return vds_rd_fail(rd, pos, "header: invalid issue date");
+	vds_rd_note(rd, pos, 3, "issueDate", "%s", ic->issue_date);
+	if (!icao_date(b + pos + 3, ic->sig_date, &core->signing_time))
+		return vds_rd_fail(rd, pos + 3,
+				   "header: invalid signature date");
+	vds_rd_note(rd, pos + 3, 3, "sigDate", "%s", ic->sig_date);
 	ic->feature_ref = b[pos + 6];
 	ic->type_category = b[pos + 7];
 	for (size_t i = 0; i < ARRAY_LEN(doc_types); i++)
 		if (doc_types[i].feature_ref == ic->feature_ref &&
 		    doc_types[i].type_category == ic->type_category)
 			ic->doc = &doc_types[i];
-	return pos + 8;
+	vds_rd_note(rd, pos + 6, 2, "documentRef", "%02X %02X (%s)",
+		    ic->feature_ref, ic->type_category,
+		    ic->doc ? ic->doc->name : "UNKNOWN");
+	*hlen = pos + 8;
+	return SA_OK;
 }
 
 /*
@@ -339,64 +460,73 @@ icao_tlv_len(const unsigned char *b, size_t n, size_t *pos, size_t *len,
 	return 0;
 }
 
-enum sa_err
-vds_icao_parse(const unsigned char *seal, size_t n, struct vds_core *core,
-	       struct vds_icao **out, char *why, size_t whylen)
+/* tag_info finds the name and coding of a tag for the document type. */
+static const struct icao_tag_info *
+tag_info(const struct vds_icao *ic, unsigned int tag)
 {
+	if (ic->doc == NULL)
+		return NULL;
+	for (size_t i = 0; i < ic->doc->ntags; i++)
+		if (ic->doc->tags[i].tag == tag)
+			return &ic->doc->tags[i];
+	return NULL;
+}
+
+enum sa_err
+vds_icao_parse(struct vds_rd *rd, struct vds_core *core, struct vds_icao **out)
+{
+	const unsigned char *seal = rd->b;
+	size_t n = rd->n;
 	struct vds_icao *ic = NULL;
 	struct vds_core c;
 	enum sa_err rc = SA_ERR_SEAL_DECODE;
 	unsigned char seen[256] = {0};
-	size_t pos;
+	size_t pos = 0;
 
 	memset(&c, 0, sizeof(c));
-	if (n < 2 || seal[0] != ICAO_MAGIC ||
-	    (seal[1] != ICAO_V3 && seal[1] != ICAO_V4)) {
-		why_set(why, whylen,
-			"header: not an ICAO seal of version "
-			"3 or 4");
-		return SA_ERR_SEAL_DECODE;
-	}
+	if (n < 2 || seal[0] != ICAO_MAGIC)
+		return vds_rd_fail(rd, 0, "header: not an ICAO seal");
 	ic = calloc(1, sizeof(*ic));
 	if (ic == NULL)
 		return SA_ERR_NOMEM;
-	pos = icao_header(seal, n, &c, ic, why, whylen);
-	if (pos == 0)
+	if ((rc = icao_header(rd, &c, ic, &pos)) != SA_OK)
 		goto out;
+	rc = SA_ERR_SEAL_DECODE;
 	c.header_len = pos;
 	c.signed_len = n; /* unless a signature zone follows */
 	while (pos < n) {
+		const struct icao_tag_info *ti;
 		unsigned int tag = seal[pos];
 		size_t start = pos, len;
 
 		pos++;
-		if (icao_tlv_len(seal, n, &pos, &len, &ic->quirks) != 0) {
-			why_set(why, whylen,
-				"message zone: tag 0x%02x at "
-				"offset %zu has a bad or overlong length",
-				tag, start);
+		if (icao_tlv_len(seal, n, &pos, &len, &c.quirks) != 0) {
+			vds_rd_fail(rd, start + 1,
+				    "message zone: tag 0x%02x at offset %zu "
+				    "has a bad or overlong length",
+				    tag, start);
 			goto out;
 		}
 		if (tag == 0xff) {
 			size_t half = len / 2;
 			if (len % 2 != 0 || (half != 28 && half != 32 &&
 					     half != 48 && half != 64)) {
-				why_set(why, whylen,
-					"signature: %zu bytes "
-					"is not r || s of a supported "
-					"size",
-					len);
+				vds_rd_fail(rd, start,
+					    "signature: %zu bytes is not r || "
+					    "s of a supported size",
+					    len);
 				goto out;
 			}
 			/* Nothing may follow the signature: it would be
 			 * unsigned data presented as part of the seal. */
 			if (pos + len != n) {
-				why_set(why, whylen,
-					"signature: %zu bytes "
-					"follow it",
-					n - pos - len);
+				vds_rd_fail(rd, pos + len,
+					    "signature: %zu bytes follow it",
+					    n - pos - len);
 				goto out;
 			}
+			vds_rd_note(rd, start, pos + len - start, "signature",
+				    "r || s, 2 x %zu bytes", half);
 			c.signed_len = start;
 			c.sig_off = pos;
 			c.sig_len = len;
@@ -405,13 +535,16 @@ vds_icao_parse(const unsigned char *seal, size_t n, struct vds_core *core,
 		/* Two values for one tag would leave the reader to pick
 		 * one: refuse. */
 		if (seen[tag]) {
-			why_set(why, whylen,
-				"message zone: tag 0x%02x "
-				"appears twice",
-				tag);
+			vds_rd_fail(rd, start,
+				    "message zone: tag 0x%02x appears twice",
+				    tag);
 			goto out;
 		}
 		seen[tag] = 1;
+		ti = tag_info(ic, tag);
+		vds_rd_note(rd, start, pos + len - start, "feature",
+			    "tag 0x%02x %s, %zu bytes", tag,
+			    ti ? ti->name : "UNKNOWN", len);
 		ic->features[ic->nfeatures].tag = tag;
 		ic->features[ic->nfeatures].value = seal + pos;
 		ic->features[ic->nfeatures].len = len;
@@ -419,7 +552,7 @@ vds_icao_parse(const unsigned char *seal, size_t n, struct vds_core *core,
 		pos += len;
 	}
 	if (ic->nfeatures == 0) {
-		why_set(why, whylen, "message zone: no features");
+		vds_rd_fail(rd, c.header_len, "message zone: no features");
 		goto out;
 	}
 	*core = c;
@@ -429,6 +562,27 @@ vds_icao_parse(const unsigned char *seal, size_t n, struct vds_core *core,
 out:
 	free(ic);
 	return rc;
+}
+
+int
+vds_icao_identity(const struct vds_icao *ic)
+{
+	return ic != NULL && ic->doc != NULL && ic->doc->identity;
+}
+
+/* vds_icao_catalogue_row gives row i of the catalogue for docs and tests;
+ * NULL past the end. */
+const char *
+vds_icao_catalogue_row(size_t i, unsigned int *ref, unsigned int *cat,
+		       int *identity, const char **source)
+{
+	if (i >= ARRAY_LEN(doc_types))
+		return NULL;
+	*ref = doc_types[i].feature_ref;
+	*cat = doc_types[i].type_category;
+	*identity = doc_types[i].identity;
+	*source = doc_types[i].source;
+	return doc_types[i].name;
 }
 
 void
@@ -488,13 +642,6 @@ vds_icao_document_type(const struct vds *v)
 	return ic->doc ? ic->doc->name : "UNKNOWN";
 }
 
-unsigned int
-vds_icao_quirks(const struct vds *v)
-{
-	const struct vds_icao *ic = v->icao;
-	return ic ? ic->quirks : 0;
-}
-
 size_t
 vds_icao_feature_count(const struct vds *v)
 {
@@ -533,18 +680,6 @@ vds_icao_feature_by_tag(const struct vds *v, unsigned int tag, size_t *len)
 	return NULL;
 }
 
-/* tag_info finds the name and coding of a tag for the document type. */
-static const struct icao_tag_info *
-tag_info(const struct vds_icao *ic, unsigned int tag)
-{
-	if (ic->doc == NULL)
-		return NULL;
-	for (size_t i = 0; i < ic->doc->ntags; i++)
-		if (ic->doc->tags[i].tag == tag)
-			return &ic->doc->tags[i];
-	return NULL;
-}
-
 enum sa_err
 vds_feature_text(const struct vds *v, unsigned int tag, char *out, size_t outsz,
 		 const char **name, const char **coding)
@@ -552,39 +687,56 @@ vds_feature_text(const struct vds *v, unsigned int tag, char *out, size_t outsz,
 	const struct vds_icao *ic = v->icao;
 	const struct icao_tag_info *ti;
 	const unsigned char *val;
-	const char *cod;
+	enum icao_coding cod;
 	char txt[C40_MAX_CHARS + 2];
 	size_t len, tl, split = 0;
 
 	if (ic == NULL || (val = vds_icao_feature_by_tag(v, tag, &len)) == NULL)
 		return SA_ERR_NOT_FOUND;
 	ti = tag_info(ic, tag);
-	cod = ti ? ti->coding : "bytes";
-	if (strcmp(cod, "bytes") == 0) {
+	cod = ti ? ti->coding : COD_BYTES;
+	switch (cod) {
+	case COD_BYTES:
 		if (outsz < 2 * len + 1)
 			return SA_ERR_INTERNAL;
 		for (size_t i = 0; i < len; i++)
 			snprintf(out + 2 * i, 3, "%02x", val[i]);
 		out[2 * len] = '\0';
-	} else if (strcmp(cod, "utf8") == 0) {
+		break;
+	case COD_UINT: {
+		unsigned long u = 0;
+		if (len < 1 || len > 4)
+			return SA_ERR_SEAL_DECODE;
+		for (size_t i = 0; i < len; i++)
+			u = u << 8 | val[i];
+		if ((size_t)snprintf(out, outsz, "%lu", u) >= outsz)
+			return SA_ERR_INTERNAL;
+		break;
+	}
+	case COD_UTF8:
 		if (!utf8_valid(val, len, UTF8_NO_C0))
 			return SA_ERR_SEAL_DECODE;
 		if (outsz < len + 1)
 			return SA_ERR_INTERNAL;
 		memcpy(out, val, len);
 		out[len] = '\0';
-	} else {
-		if (c40_decode(val, len, txt, sizeof(txt) - 1, &tl) != SA_OK)
+		break;
+	case COD_C40:
+	case COD_MRZ:
+	case COD_MRVA:
+	case COD_MRVB:
+		if (len > C40_MAX_CHARS / 3 * 2 ||
+		    c40_decode(val, len, txt, sizeof(txt) - 1, &tl) != SA_OK)
 			return SA_ERR_SEAL_DECODE;
-		if (strncmp(cod, "mrz", 3) == 0) {
+		if (cod != COD_C40) {
 			/* MRZ filler is '<'; lines are split where ICAO
 			 * 9303-13 puts the line break. */
 			for (size_t i = 0; i < tl; i++)
 				if (txt[i] == ' ')
 					txt[i] = '<';
-			split = strcmp(cod, "mrz-mrva") == 0   ? 44
-				: strcmp(cod, "mrz-mrvb") == 0 ? 36
-							       : tl / 2;
+			split = cod == COD_MRVA	  ? 44
+				: cod == COD_MRVB ? 36
+						  : tl / 2;
 			if (split == 0 || split >= tl)
 				return SA_ERR_SEAL_DECODE;
 			memmove(txt + split + 1, txt + split, tl - split + 1);
@@ -594,11 +746,12 @@ vds_feature_text(const struct vds *v, unsigned int tag, char *out, size_t outsz,
 		if (outsz < tl + 1)
 			return SA_ERR_INTERNAL;
 		memcpy(out, txt, tl + 1);
+		break;
 	}
 	if (name != NULL)
 		*name = ti ? ti->name : "UNKNOWN";
 	if (coding != NULL)
-		*coding = cod;
+		*coding = coding_names[cod];
 	return SA_OK;
 }
 
@@ -667,19 +820,119 @@ jput(json_t *o, const char *k, json_t *val)
 	return val == NULL || json_object_set_new(o, k, val) != 0 ? -1 : 0;
 }
 
+/*
+ * mrz_date turns YYMMDD into YYYY-MM-DD: a birth date takes the century
+ * that puts it at or before the seal's signature year, any other date the
+ * 2000s. 0 when the digits do not name a day.
+ */
+static int
+mrz_date(const char *s, int birth, int sig_year, char out[11])
+{
+	int y, m, d;
+
+	for (int i = 0; i < 6; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	y = (s[0] - '0') * 10 + (s[1] - '0');
+	m = (s[2] - '0') * 10 + (s[3] - '0');
+	d = (s[4] - '0') * 10 + (s[5] - '0');
+	if (m < 1 || m > 12 || d < 1 || d > 31)
+		return 0;
+	y += 2000;
+	if (birth && y > sig_year)
+		y -= 100;
+	snprintf(out, 11, "%04d-%02d-%02d", y, m, d);
+	return 1;
+}
+
+/* mrz_field adds s[off, off+len) with the '<' fillers trimmed to o. */
+static int
+mrz_field(json_t *o, const char *k, const char *s, size_t len)
+{
+	char buf[48];
+
+	while (len > 0 && s[len - 1] == '<')
+		len--;
+	if (len >= sizeof(buf))
+		len = sizeof(buf) - 1;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	return jput(o, k, json_string(buf));
+}
+
+/*
+ * mrz_json reads the typed values of a two-line MRZ (ICAO 9303 TD2 / MRV
+ * layout, as the seals carry it): document code, issuing state, names,
+ * document number, nationality, birth date, sex, expiry. NULL when the
+ * text is not such an MRZ (it still shows as text).
+ */
+static json_t *
+mrz_json(const char *text, int sig_year)
+{
+	const char *nl = strchr(text, '\n'), *l2, *sep;
+	size_t w;
+	json_t *o = NULL;
+	char date[11], given[48];
+	size_t gl = 0;
+
+	if (nl == NULL)
+		return NULL;
+	w = (size_t)(nl - text);
+	l2 = nl + 1;
+	if (w < 30 || strlen(l2) < 28)
+		return NULL;
+	o = json_object();
+	if (o == NULL)
+		return NULL;
+	if (mrz_field(o, "documentCode", text, 2) ||
+	    mrz_field(o, "issuingState", text + 2, 3) ||
+	    mrz_field(o, "documentNumber", l2, 9) ||
+	    mrz_field(o, "nationality", l2 + 10, 3) ||
+	    mrz_field(o, "sex", l2 + 20, 1))
+		goto bad;
+	/* Names: SURNAME<<GIVEN<NAMES, '<' between given names. */
+	sep = strstr(text + 5, "<<");
+	if (sep == NULL || sep > nl)
+		sep = nl;
+	if (mrz_field(o, "surname", text + 5, (size_t)(sep - text - 5)))
+		goto bad;
+	for (const char *p = sep + 2;
+	     sep != nl && p < nl && gl < sizeof(given) - 1; p++)
+		given[gl++] = *p == '<' ? ' ' : *p;
+	while (gl > 0 && given[gl - 1] == ' ')
+		gl--;
+	given[gl] = '\0';
+	if (jput(o, "givenNames", json_string(given)))
+		goto bad;
+	if (mrz_date(l2 + 13, 1, sig_year, date) &&
+	    jput(o, "birthDate", json_string(date)))
+		goto bad;
+	if (mrz_date(l2 + 21, 0, sig_year, date) &&
+	    jput(o, "expiryDate", json_string(date)))
+		goto bad;
+	return o;
+bad:
+	json_decref(o);
+	return NULL;
+}
+
 enum sa_err
 vds_icao_json(const struct vds *v, json_t *obj)
 {
 	const struct vds_icao *ic = v->icao;
-	json_t *h = json_object(), *q = json_array(), *fa = json_array();
+	json_t *h = NULL, *fa = NULL;
 	char *text = NULL, *hex = NULL;
 	enum sa_err rc = SA_ERR_NOMEM;
 	size_t hl;
 
-	if (h == NULL || q == NULL || fa == NULL || ic == NULL)
+	if (ic == NULL)
+		return SA_ERR_INTERNAL;
+	h = json_object();
+	if (h == NULL || jput(obj, "header", h) != 0)
 		goto out;
 	vds_header(v, &hl);
-	if (jput(h, "country", json_string(ic->country)) ||
+	if (jput(h, "legacy", json_boolean(vds_version(v) < ICAO_V3)) ||
+	    jput(h, "country", json_string(ic->country)) ||
 	    jput(h, "countryCode", json_string(ic->country_code)) ||
 	    jput(h, "signer", json_string(vds_ca_id(v))) ||
 	    jput(h, "certRef", json_string(vds_cert_id(v))) ||
@@ -688,68 +941,49 @@ vds_icao_json(const struct vds *v, json_t *obj)
 	    jput(h, "featureRef", json_integer(ic->feature_ref)) ||
 	    jput(h, "typeCategory", json_integer(ic->type_category)) ||
 	    jput(h, "headerLength", json_integer((json_int_t)hl)) ||
-	    jput(h, "documentType", json_string(vds_icao_document_type(v))))
+	    jput(h, "documentType", json_string(vds_icao_document_type(v))) ||
+	    jput(h, "identityDocument", json_boolean(vds_icao_identity(ic))))
 		goto out;
-	if ((ic->quirks & VDS_QUIRK_ZERO_REF_LEN &&
-	     json_array_append_new(q, json_string("zero-ref-length")) != 0) ||
-	    (ic->quirks & VDS_QUIRK_LEN_0X80 &&
-	     json_array_append_new(q, json_string("length-0x80")) != 0) ||
-	    (ic->quirks & VDS_QUIRK_DECIMAL_LEN &&
-	     json_array_append_new(q, json_string("decimal-ref-length")) != 0))
+	fa = json_array();
+	if (fa == NULL || jput(obj, "features", fa) != 0)
 		goto out;
-	if (jput(h, "quirks", q) != 0) {
-		q = NULL;
-		goto out;
-	}
-	q = NULL;
-	if (jput(obj, "header", h) != 0) {
-		h = NULL;
-		goto out;
-	}
-	h = NULL;
 	for (size_t i = 0; i < ic->nfeatures; i++) {
 		const struct icao_feature *f = &ic->features[i];
-		const struct icao_tag_info *ti;
-		const char *name, *coding;
-		size_t cap = 3 * f->len + 4;
+		const struct icao_tag_info *ti = tag_info(ic, f->tag);
+		enum icao_coding cod = ti ? ti->coding : COD_BYTES;
+		size_t cap = 3 * f->len + 16;
 		json_t *fo = json_object();
+		int ok;
 		if (fo == NULL || json_array_append_new(fa, fo) != 0)
 			goto out;
 		text = malloc(cap);
 		hex = hex_encode(f->value, f->len);
 		if (text == NULL || hex == NULL)
 			goto out;
-		ti = tag_info(ic, f->tag);
-		name = ti ? ti->name : "UNKNOWN";
-		coding = ti ? ti->coding : "bytes";
 		if (jput(fo, "tag", json_integer(f->tag)) ||
-		    jput(fo, "name", json_string(name)) ||
-		    jput(fo, "coding", json_string(coding)))
+		    jput(fo, "name", json_string(ti ? ti->name : "UNKNOWN")) ||
+		    jput(fo, "coding", json_string(coding_names[cod])))
 			goto out;
 		/* A value that is not valid in its coding shows as null;
 		 * the hex is always there. */
-		if (jput(fo, "value",
-			 vds_feature_text(v, f->tag, text, cap, NULL, NULL) ==
-				 SA_OK
-			     ? json_string(text)
-			     : json_null()) ||
+		ok =
+		    vds_feature_text(v, f->tag, text, cap, NULL, NULL) == SA_OK;
+		if (jput(fo, "value", ok ? json_string(text) : json_null()) ||
 		    jput(fo, "hex", json_string(hex)))
 			goto out;
+		if (ok &&
+		    (cod == COD_MRZ || cod == COD_MRVA || cod == COD_MRVB)) {
+			json_t *m = mrz_json(text, atoi(ic->sig_date));
+			if (m != NULL && jput(fo, "mrz", m) != 0)
+				goto out;
+		}
 		free(text);
 		free(hex);
 		text = hex = NULL;
 	}
-	if (jput(obj, "features", fa) != 0) {
-		fa = NULL;
-		goto out;
-	}
-	fa = NULL;
 	rc = SA_OK;
 out:
 	free(text);
 	free(hex);
-	json_decref(h);
-	json_decref(q);
-	json_decref(fa);
 	return rc;
 }

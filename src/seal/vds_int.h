@@ -2,8 +2,9 @@
  * vds_int.h - what vds.c (the format dispatch and the ISO 22376 part) and
  * vds_icao.c (the ICAO Doc 9303 part) share; private to src/seal. Other
  * modules use the accessors of vds.h. vds.c calls down into the ICAO part
- * (parse, json, free); the ICAO part reads struct vds and calls nothing in
- * vds.c.
+ * (parse, json, free, identity); the ICAO part reads struct vds and calls
+ * nothing in vds.c. Both report what they read through the reader of
+ * vds_trace.c.
  */
 #ifndef SEALAUTH_VDS_INT_H
 #define SEALAUTH_VDS_INT_H
@@ -20,6 +21,7 @@ struct vds_core {
 	size_t sig_off; /* offset of r || s; 0 when unsigned */
 	size_t sig_len;
 	int64_t signing_time;
+	unsigned int quirks; /* VDS_QUIRK_* */
 	char ca_id[VDS_ID_MAX + 1];
 	char cert_id[VDS_ID_MAX + 1];
 };
@@ -48,13 +50,34 @@ struct vds {
 	struct vds_icao *icao;
 };
 
-/* vds_icao_parse parses an ICAO seal whose bytes stay alive (and
- * unchanged) as long as *out; fills core and a new *out. */
-enum sa_err vds_icao_parse(const unsigned char *seal, size_t n,
-			   struct vds_core *core, struct vds_icao **out,
-			   char *why, size_t whylen);
+/*
+ * A parser's view of the seal bytes: the reason buffer for a refusal and
+ * the optional trace that --explain prints (vds_trace.c). vds_rd_note
+ * records one field as read (value printf-style, cut to fit); vds_rd_fail
+ * writes the reason, records the failing offset, and returns
+ * SA_ERR_SEAL_DECODE.
+ */
+struct vds_rd {
+	const unsigned char *b;
+	size_t n;
+	char *why;
+	size_t whylen;
+	struct vds_trace *tr;
+};
+void vds_rd_note(struct vds_rd *rd, size_t off, size_t len, const char *field,
+		 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+enum sa_err vds_rd_fail(struct vds_rd *rd, size_t off, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* vds_icao_parse parses an ICAO seal whose bytes (rd->b) stay alive and
+ * unchanged as long as *out; fills core and a new *out. */
+enum sa_err vds_icao_parse(struct vds_rd *rd, struct vds_core *core,
+			   struct vds_icao **out);
 void vds_icao_free(struct vds_icao *ic);
 /* vds_icao_json adds the ICAO header and features to obj. */
 enum sa_err vds_icao_json(const struct vds *v, json_t *obj);
+/* vds_icao_identity tells whether the document type is an identity
+ * document (its catalogue row says so); 0 for unknown types. */
+int vds_icao_identity(const struct vds_icao *ic);
 
 #endif

@@ -238,8 +238,7 @@ test_refused(void **state)
 	char *text, *s = NULL;
 	const char *not_seals[] = {
 	    "",		 "\n",	     "hello world", "00ff",
-	    "dc",	 "Zm9vYmFy", "dc04aabb", /* hex, but version 4 is
-						    unknown */
+	    "dc",	 "Zm9vYmFy", "cc04aabb", /* hex, no magic byte */
 	    "GGW",				 /* base45 group over 65535 */
 	    "3Q======",	 /* base32 with spare bits set (0xDC + 1 bit) */
 	    "dc03d9c5=", /* stray padding */
@@ -256,6 +255,22 @@ test_refused(void **state)
 	assert_string_equal((char *)out, "untouched");
 	assert_int_equal(outlen, 7);
 	assert_int_equal(which, SEAL_ENC_BASE64);
+
+	/* Text that decodes to a magic byte with a version we do not read
+	 * still gives its bytes, so that vds_decode can name the version
+	 * instead of the encoding being blamed. */
+	assert_int_equal(
+	    seal_codec_decode("dc04aabb", 8, &out, &outlen, &which), SA_OK);
+	assert_int_equal(which, SEAL_ENC_HEX);
+	assert_int_equal(outlen, 4);
+	assert_memory_equal(out, "\xdc\x04\xaa\xbb", 4);
+	free(out);
+	/* A version we read wins over an earlier encoding that only gives
+	 * the magic byte: pass 0 looks at every encoding first. */
+	assert_true(seal_looks_like((const unsigned char *)"\xdc\x00", 2));
+	assert_true(seal_looks_like((const unsigned char *)"\xdc\x01", 2));
+	assert_false(seal_looks_like((const unsigned char *)"\xdc\x04", 2));
+	assert_false(seal_looks_like((const unsigned char *)"\xde\x01", 2));
 
 	/* Text over 16 KiB is refused before decoding. */
 	text = malloc(SEAL_MAX_TEXT + 2);

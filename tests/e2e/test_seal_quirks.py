@@ -1,0 +1,78 @@
+"""Seals with issuer quirks at enrollment, in /health and in `vds inspect`."""
+import os
+
+import requests
+
+from conftest import BIN
+from phone import Phone
+from test_tools import run, vds
+
+ENV = {
+    "SEALAUTH_PUSH_ALLOW_PRIVATE": "1",
+    "SEALAUTH_RATE_LIMITS": "enroll=1000/3600,test=1000/60",
+}
+
+
+def quirk_counts(server):
+    h = requests.get(server.base + "/health", timeout=10).json()
+    return h["checks"]["trust"]["sealQuirks"]
+
+
+def test_quirk_policy_refuse_counts_and_refuses(make_server):
+    s = make_server(env=dict(ENV, SEALAUTH_SEAL_QUIRKS="refuse")).start()
+    phone = Phone(s, None)
+    r = phone.enroll(vds("ankunftsnw_papier2"))
+    assert r.status_code == 422
+    body = r.json()
+    assert body["step"] == "quirks"
+    assert "zero-ref-length" in body["message"]
+    q = quirk_counts(s)
+    assert q["policy"] == "refuse"
+    assert q["quirks"]["zero-ref-length"] == {"seen": 1, "refused": 1}
+    assert q["quirks"]["legacy-version"] == {"seen": 0, "refused": 0}
+
+
+def test_quirk_policy_accept_counts_and_goes_on(make_server):
+    s = make_server(env=ENV).start()
+    phone = Phone(s, None)
+    # Accepted: the seal goes on to the next check, which it fails
+    # (an ICAO seal carries no claims of our profile).
+    r = phone.enroll(vds("ankunftsnw_papier2"))
+    assert r.status_code == 422
+    assert r.json()["step"] != "quirks"
+    q = quirk_counts(s)
+    assert q["policy"] == "accept"
+    assert q["quirks"]["zero-ref-length"] == {"seen": 1, "refused": 0}
+    # A document that is not an identity document never enrolls.
+    r = phone.enroll(vds("social_insurance"))
+    assert r.status_code == 422
+    assert r.json()["step"] == "document"
+    assert "SOCIAL_INSURANCE_CARD" in r.json()["message"]
+
+
+def test_bad_quirk_policy_is_a_config_error(tmp_path):
+    env = dict(os.environ, SEALAUTH_SEAL_QUIRKS="maybe",
+               SEALAUTH_DATA_DIR=str(tmp_path))
+    import subprocess
+    r = subprocess.run([BIN, "serve", "--help"], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert "SEALAUTH_SEAL_QUIRKS" in r.stderr
+
+
+def test_inspect_explain_names_the_failing_byte():
+    seal = vds("resident_permit")
+    r = run("vds", "inspect", "--explain", seal)
+    assert r.returncode == 0, r.stderr
+    assert "certificateReference" in r.stdout and "decoded" in r.stdout
+    # Version byte 0x07: refused for the version, not for the encoding.
+    bad = seal[:2] + "07" + seal[4:]
+    r = run("vds", "inspect", "--explain", bad)
+    assert r.returncode == 1
+    assert "refused at byte 1: unsupported seal version 0x07" in r.stdout
+    assert "not hex" not in r.stderr
+    # Legacy version 0x01 decodes, flagged.
+    aa = vds("arrival_attestation")
+    r = run("vds", "inspect", aa[:2] + "01" + aa[4:])
+    assert r.returncode == 0, r.stderr
+    assert '"legacy-version"' in r.stdout
