@@ -21,42 +21,29 @@
 #include <openssl/evp.h>
 
 #include "core/errors.h"
+#include "login/verify_msg.h"
 
 #define DEVICE_KEY_FILE "device-key.pem"
 #define DEVICE_INFO_FILE "device.json"
-#define DEVICE_INFO_MAX 65536	  /* largest device.json read back */
-#define DEVICE_PUSH_MAX 16384	  /* largest push body accepted */
-#define DEVICE_REPLY_MAX 65536	  /* largest server answer read */
-#define DEVICE_ID_MAX 128	  /* deviceId length */
-#define DEVICE_SESSION_MAX 128	  /* sessionId length */
-#define DEVICE_SCOPES_MAX 64	  /* scopes in one request */
-#define DEVICE_SCOPE_MAX 128	  /* length of one scope */
+#define DEVICE_INFO_MAX 65536  /* largest device.json read back */
+#define DEVICE_PUSH_MAX 16384  /* largest push body accepted */
+#define DEVICE_REPLY_MAX 65536 /* largest server answer read */
+#define DEVICE_ID_MAX 128      /* deviceId length */
+#define DEVICE_SESSION_MAX VERIFY_MSG_SESSION_MAX /* sessionId length */
+#define DEVICE_SCOPES_MAX VERIFY_MSG_SCOPES_MAX	  /* scopes in one answer */
+#define DEVICE_SCOPE_MAX VERIFY_MSG_SCOPE_MAX	  /* length of one scope */
 #define DEVICE_FIELD_MAX 1024	  /* other push fields (origin, UA, ...) */
 #define DEVICE_URL_MAX 2048	  /* server URL and push endpoint */
 #define DEVICE_FCM_TOKEN_MAX 4096 /* FCM registration token */
 #define DEVICE_OTP_LEN 6	  /* the code is six digits */
 #define DEVICE_DEFAULT_PORT 8787  /* where `listen` serves by default */
 #define DEVICE_QUEUE_MAX 32	  /* pushes waiting to be answered */
-#define DEVICE_MESSAGE_PREFIX "sealauth-verify-v1"
 
 /*
- * device_verify_message builds the text a verification signs (SPEC §3.5):
- * "sealauth-verify-v1|{session}|{otp}|{ts}|{decision}|{scopes}", the scopes
- * sorted bytewise and joined with commas (the caller's array is not
- * reordered). decision is "approve" or "reject". Ambiguous input is refused
- * with SA_ERR_VALIDATION: a '|' in session or otp, an empty or ','-holding
- * scope, more than DEVICE_SCOPES_MAX scopes. *out is a new NUL-terminated
- * string the caller frees.
- */
-enum sa_err device_verify_message(const char *session, const char *otp,
-				  int64_t ts, const char *decision,
-				  const char *const scopes[], size_t n,
-				  char **out);
-
-/*
- * device_sign_verify signs the device_verify_message text with a P-256
- * private key (borrowed) and sets *b64sig to the standard base64 of the raw
- * r||s signature (64 bytes), a new string the caller frees.
+ * device_sign_verify signs the verification message (login/verify_msg.h)
+ * with a P-256 private key (borrowed) and sets *b64sig to the standard
+ * base64 of the raw r||s signature (64 bytes), a new string the caller
+ * frees.
  */
 enum sa_err device_sign_verify(EVP_PKEY *key, const char *session,
 			       const char *otp, int64_t ts,

@@ -22,6 +22,7 @@
 #include "push/push.h"
 #include "core/schema.h"
 #include "login/services.h"
+#include "login/verify_msg.h"
 #include "login/session.h"
 #include "login/session_ws.h"
 #include "login/weblogin.h"
@@ -31,7 +32,6 @@
 #define VERIFY_WINDOW                                                          \
 	30 /* seconds of clock difference accepted (SPEC §3.5)                \
 	    */
-#define VERIFY_MESSAGE_MAX 4096
 
 static const struct schema_field scope_item =
     SCHEMA_STRING(NULL, SCHEMA_REQUIRED, 1, 64, SCHEMA_FMT_SCOPE);
@@ -424,41 +424,23 @@ out:
 
 /* ---- Verify -------------------------------------------------------------- */
 
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /*
- * verify_message builds "sealauth-verify-v1|sid|otp|ts|decision|scopes" with
- * the granted scopes sorted bytewise and comma-joined (SPEC §3.5).
+ * verify_message builds the signed text of an answer (login/verify_msg.h)
+ * from the request's grantedScopes array, already checked to hold strings.
  */
 static enum sa_err
 verify_message(const char *sid, const char *otp, long long ts,
-	       const char *decision, const json_t *granted, struct buf *out)
+	       const char *decision, const json_t *granted, char **out)
 {
-	const char *sorted[SERVICE_SCOPES_MAX];
+	const char *scopes[SERVICE_SCOPES_MAX];
 	size_t n = json_array_size(granted);
-	char head[256];
-	enum sa_err rc;
 
 	if (n > SERVICE_SCOPES_MAX)
 		return SA_ERR_VALIDATION;
 	for (size_t i = 0; i < n; i++)
-		sorted[i] = json_string_value(json_array_get(granted, i));
-	qsort(sorted, n, sizeof(sorted[0]), cmp_str);
-	snprintf(head, sizeof(head), "sealauth-verify-v1|%s|%s|%lld|%s|", sid,
-		 otp, ts, decision);
-	if ((rc = buf_append(out, head, strlen(head))) != SA_OK)
-		return rc;
-	for (size_t i = 0; i < n; i++) {
-		if ((i > 0 && (rc = buf_append(out, ",", 1)) != SA_OK) ||
-		    (rc = buf_append(out, sorted[i], strlen(sorted[i]))) !=
-			SA_OK)
-			return rc;
-	}
-	return SA_OK;
+		scopes[i] = json_string_value(json_array_get(granted, i));
+	return verify_msg_build(sid, otp, (int64_t)ts, decision, scopes, n,
+				out);
 }
 
 /*
@@ -618,7 +600,7 @@ api_verify(struct http_request *req, struct http_response *res)
 	struct session s;
 	struct enrollment e;
 	enum session_end prior = SESSION_OPEN;
-	struct buf msg;
+	char *msg = NULL;
 	EVP_PKEY *key = NULL;
 	unsigned char *sig = NULL, digest[32];
 	char hash_hex[65], when[21], *jwt = NULL, *hash = NULL;
@@ -628,7 +610,6 @@ api_verify(struct http_request *req, struct http_response *res)
 	enum sa_err rc;
 
 	memset(&e, 0, sizeof(e));
-	buf_init(&msg, VERIFY_MESSAGE_MAX);
 	rc = session_load(app->es, sid, &s);
 	if (rc != SA_OK) {
 		http_res_error(res, rc, "sessionId",
@@ -683,7 +664,7 @@ api_verify(struct http_request *req, struct http_response *res)
 		SA_OK ||
 	    b64_decode(sig64, strlen(sig64), 200, &sig, &siglen) != SA_OK ||
 	    verify_message(s.id, otp, ts, decision, granted, &msg) != SA_OK ||
-	    ecdsa_verify_sha256(key, msg.data, msg.len, sig, siglen) != SA_OK) {
+	    ecdsa_verify_sha256(key, msg, strlen(msg), sig, siglen) != SA_OK) {
 		rc = fail_attempt(req, res, &s, SA_ERR_BAD_SIGNATURE,
 				  "signature", "Invalid signature");
 		goto out;
@@ -754,7 +735,7 @@ out:
 	free(jwt);
 	free(hash);
 	free(sig);
-	buf_free(&msg);
+	free(msg);
 	EVP_PKEY_free(key);
 	enrollment_free(&e);
 	return rc;

@@ -36,6 +36,7 @@
 
 #include "cmd/cmd.h"
 #include "cmd/device.h"
+#include "login/verify_msg.h"
 #include "core/util.h"
 
 #define SEAL_TEXT "DE02TESTSEALTEXT0123456789"
@@ -173,34 +174,33 @@ fake_verify(struct fake *f, struct MHD_Connection *c, json_t *body)
 	const char *sig = json_string_value(json_object_get(body, "signature"));
 	json_t *ts = json_object_get(body, "timestamp");
 	json_t *gs = json_object_get(body, "grantedScopes"), *v;
-	char msg[4096];
-	size_t i, off;
+	const char *scopes[VERIFY_MSG_SCOPES_MAX];
+	char *msg = NULL;
+	size_t i, n = 0;
 	int sorted = json_is_array(gs), ts_ok, sig_ok = 0;
 	unsigned int status;
 	const char *prev = NULL;
 
 	ts_ok = json_is_integer(ts) && llabs((long long)json_integer_value(ts) -
 					     (long long)time(NULL)) <= 30;
-	if (sid != NULL && otp != NULL && dec != NULL && sig != NULL && ts_ok &&
-	    sorted) {
-		off = (size_t)snprintf(
-		    msg, sizeof(msg), "sealauth-verify-v1|%s|%s|%lld|%s|", sid,
-		    otp, (long long)json_integer_value(ts), dec);
-		json_array_foreach(gs, i, v)
-		{
-			const char *s = json_string_value(v);
-			if (s == NULL || (prev != NULL && strcmp(prev, s) >= 0))
-				sorted = 0;
-			if (s != NULL)
-				off += (size_t)snprintf(
-				    msg + off, sizeof(msg) - off, "%s%s",
-				    i ? "," : "", s);
-			prev = s;
-		}
+	json_array_foreach(gs, i, v)
+	{
+		const char *s = json_string_value(v);
+		if (s == NULL || n >= VERIFY_MSG_SCOPES_MAX ||
+		    (prev != NULL && strcmp(prev, s) >= 0))
+			sorted = 0;
+		else
+			scopes[n++] = s;
+		prev = s;
+	}
+	if (sig != NULL && ts_ok && sorted &&
+	    verify_msg_build(sid, otp, json_integer_value(ts), dec, scopes, n,
+			     &msg) == SA_OK) {
 		pthread_mutex_lock(&f->mu);
 		sig_ok = check_sig(f->device_pub, msg, sig);
 		pthread_mutex_unlock(&f->mu);
 	}
+	free(msg);
 	pthread_mutex_lock(&f->mu);
 	f->verifies++;
 	json_decref(f->verify_body);
@@ -595,65 +595,6 @@ body_str(const json_t *body, const char *name)
 }
 
 /* ---- tests -------------------------------------------------------------- */
-
-static void
-test_message_vector(void **state)
-{
-	const char *in[] = {"identity:name", "identity:age_over_18",
-			    "identity:Name", "identity:document"};
-	char *msg = NULL;
-
-	(void)state;
-	assert_int_equal(device_verify_message("sess_A1b2C3", "610739",
-					       1800000123, "approve", in, 4,
-					       &msg),
-			 SA_OK);
-	/* Bytewise: 'N' (0x4e) sorts before 'a' (0x61), unlike a locale. */
-	assert_string_equal(msg, "sealauth-verify-v1|sess_A1b2C3|610739|"
-				 "1800000123|approve|identity:Name,"
-				 "identity:age_over_18,identity:document,"
-				 "identity:name");
-	free(msg);
-	/* The caller's array keeps its order. */
-	assert_string_equal(in[0], "identity:name");
-	assert_string_equal(in[2], "identity:Name");
-
-	msg = NULL;
-	assert_int_equal(device_verify_message("sess_test", "961377",
-					       1700000000, "reject", NULL, 0,
-					       &msg),
-			 SA_OK);
-	assert_string_equal(msg,
-			    "sealauth-verify-v1|sess_test|961377|1700000000|"
-			    "reject|");
-	free(msg);
-}
-
-static void
-test_message_refuses_ambiguous(void **state)
-{
-	const char *comma[] = {"a,b"};
-	const char *empty[] = {""};
-	char *msg = NULL;
-
-	(void)state;
-	assert_int_equal(
-	    device_verify_message("s|x", "1", 1, "approve", NULL, 0, &msg),
-	    SA_ERR_VALIDATION);
-	assert_int_equal(
-	    device_verify_message("s", "1|2", 1, "approve", NULL, 0, &msg),
-	    SA_ERR_VALIDATION);
-	assert_int_equal(
-	    device_verify_message("s", "1", 1, "maybe", NULL, 0, &msg),
-	    SA_ERR_VALIDATION);
-	assert_int_equal(
-	    device_verify_message("s", "1", 1, "approve", comma, 1, &msg),
-	    SA_ERR_VALIDATION);
-	assert_int_equal(
-	    device_verify_message("s", "1", 1, "approve", empty, 1, &msg),
-	    SA_ERR_VALIDATION);
-	assert_null(msg);
-}
 
 static void
 test_sign_verify_checks_with_openssl(void **state)
@@ -1208,8 +1149,6 @@ main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_message_vector),
-	    cmocka_unit_test(test_message_refuses_ambiguous),
 	    T(test_sign_verify_checks_with_openssl),
 	    T(test_init_modes_and_overwrite),
 	    T(test_open_refuses_swapped_key),
