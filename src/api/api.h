@@ -13,6 +13,13 @@
 
 enum sa_err api_health(struct http_request *req, struct http_response *res);
 enum sa_err api_jwks(struct http_request *req, struct http_response *res);
+/* GET /metrics on the main listener: only with the metrics bearer token. */
+enum sa_err api_metrics(struct http_request *req, struct http_response *res);
+/* GET /metrics on the private metrics listener: no token. */
+enum sa_err api_metrics_private(struct http_request *req,
+				struct http_response *res);
+/* api_metrics_routes is the route table of the private metrics listener. */
+const struct route *api_metrics_routes(size_t *n);
 
 /* ---- The login page (api_static.c) -------------------------------------- */
 

@@ -24,6 +24,8 @@ static const struct route routes[] = {
      api_login_continue, NULL, NULL},
     {"GET", "/", ROUTE_HTML, NULL, "default", api_index, NULL, NULL},
     {"GET", "/static/{file}", 0, NULL, "default", api_static_file, NULL, NULL},
+    {"GET", "/metrics", ROUTE_NO_STORE, NULL, "default", api_metrics, NULL,
+     NULL},
     {"GET", "/ws/session/{sessionId}", ROUTE_WEBSOCKET, NULL, "ws", NULL,
      session_ws_prepare, &session_ws_handler},
     API_TEST_ROUTES};

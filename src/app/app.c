@@ -8,6 +8,7 @@
 #include "audit/audit.h"
 #include "net/http.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "store/ratelimit.h"
 
 static enum sa_err
@@ -22,10 +23,40 @@ http_limit_hook(void *ctx, const char *cls, const char *kind, const char *key,
 		int64_t *retry, int *first)
 {
 	struct app *app = ctx;
+	enum sa_err rc;
 
 	if (app->rl == NULL)
 		return SA_OK;
-	return ratelimit_hit(app->rl, cls, kind, key, retry, first);
+	rc = ratelimit_hit(app->rl, cls, kind, key, retry, first);
+	if (rc == SA_ERR_RATE_LIMITED)
+		metrics_add(app->metrics, M_RATELIMIT, cls, NULL, 1);
+	return rc;
+}
+
+static void
+http_observe_hook(void *ctx, const char *route, const char *status_class,
+		  uint64_t elapsed_us)
+{
+	struct app *app = ctx;
+
+	metrics_observe(app->metrics, M_HTTP, route, status_class, elapsed_us);
+}
+
+/*
+ * count_event counts an audit event in the metrics, with its "reason" or
+ * "step" detail (a fixed text from the code) where it has one.
+ */
+static void
+count_event(struct app *app, const char *event, const json_t *detail)
+{
+	const char *why;
+
+	if (app->metrics == NULL)
+		return;
+	why = json_string_value(json_object_get(detail, "reason"));
+	if (why == NULL || strcmp(event, "enroll.refused") == 0)
+		why = json_string_value(json_object_get(detail, "step"));
+	metrics_event(app->metrics, event, why);
 }
 
 void
@@ -47,6 +78,7 @@ app_http_config(struct app *app, struct http_config *hc)
 	hc->ctx = app;
 	hc->audit = http_audit_hook;
 	hc->limit = http_limit_hook;
+	hc->observe = app->metrics ? http_observe_hook : NULL;
 }
 
 enum sa_err
@@ -57,6 +89,7 @@ app_audit(struct app *app, struct http_request *req, const char *event,
 		json_decref(detail);
 		return SA_ERR_UNAVAILABLE;
 	}
+	count_event(app, event, detail);
 	return audit_log(app->audit, event, req ? http_req_ip(req) : "",
 			 req ? http_req_ua(req) : "", subject ? subject : "",
 			 detail);
@@ -95,6 +128,7 @@ app_audit_park(struct app *app, struct http_request *req, const char *event,
 	}
 	p->req = req;
 	p->audit_rc = audit_rc;
+	count_event(app, event, detail);
 	rc = audit_log_cb(app->audit, event, http_req_ip(req), http_req_ua(req),
 			  subject ? subject : "", detail, park_audited, p);
 	if (rc == SA_OK)
@@ -125,6 +159,7 @@ app_audit_async(struct app *app, const char *event, const char *subject,
 		json_decref(detail);
 		return;
 	}
+	count_event(app, event, detail);
 	rc = audit_log_cb(app->audit, event, "", "", subject ? subject : "",
 			  detail, async_done, NULL);
 	if (rc != SA_OK)

@@ -26,6 +26,7 @@ struct pusher;
 struct service_registry;
 struct trust;
 struct weblogin_protocol;
+struct metrics;
 
 struct app {
 	struct config cfg;
@@ -43,8 +44,10 @@ struct app {
 	struct pusher *push;
 	struct trust *trust;
 	struct seal_stats seal_stats; /* quirks met at enrollment (/health) */
-	int trust_demo;		      /* the demo trust environment is in use */
-	uint64_t trust_generation;    /* trust set whose VRLs were applied */
+	struct metrics *metrics; /* counters for GET /metrics; may be NULL */
+	struct http_server *metrics_http; /* SEALAUTH_METRICS_LISTEN */
+	int trust_demo;		   /* the demo trust environment is in use */
+	uint64_t trust_generation; /* trust set whose VRLs were applied */
 	unsigned char *otp_secret; /* OTP_SECRET_MASTER bytes, wiped at exit */
 	size_t otp_secret_len;
 	unsigned int schema_flags; /* vflags for schema_validate */

@@ -21,6 +21,7 @@
 
 #include "audit/audit.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/util.h"
 
 #define AUDIT_SPARE_MAX 1024 /* spent async nodes kept for reuse */
@@ -45,6 +46,7 @@ struct audit_pending {
 struct audit {
 	struct dstore *ds;
 	size_t batch_max;
+	struct metrics *metrics; /* commit latency; may be NULL */
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv_work; /* the writer thread waits for async nodes */
@@ -184,6 +186,9 @@ write_batch_locked(struct audit *a)
 	for (size_t i = 0; i < k; i++)
 		a->batch[i] = a->taken[i]->row;
 	rc = dstore_audit_append(a->ds, a->batch, k);
+	if (rc == SA_OK)
+		metrics_observe(a->metrics, M_AUDIT_COMMIT, NULL, NULL,
+				now_mono_us() - a->last_us);
 	if (rc != SA_OK)
 		log_error("audit.write", "%zu audit rows not written: %s", k,
 			  sa_err_str(rc));
@@ -572,4 +577,23 @@ audit_verify(struct dstore *ds, struct audit_verify_result *res)
 		rc = SA_OK;
 	}
 	return rc;
+}
+
+void
+audit_set_metrics(struct audit *a, struct metrics *m)
+{
+	pthread_mutex_lock(&a->mu);
+	a->metrics = m;
+	pthread_mutex_unlock(&a->mu);
+}
+
+size_t
+audit_queue_depth(struct audit *a)
+{
+	size_t n;
+
+	pthread_mutex_lock(&a->mu);
+	n = a->queued;
+	pthread_mutex_unlock(&a->mu);
+	return n;
 }

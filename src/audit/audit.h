@@ -102,4 +102,13 @@ struct audit_verify_result {
  */
 enum sa_err audit_verify(struct dstore *ds, struct audit_verify_result *res);
 
+struct metrics;
+
+/* audit_set_metrics makes the log time each batch commit into m (which
+ * must outlive the log); call it before events are logged. */
+void audit_set_metrics(struct audit *a, struct metrics *m);
+
+/* audit_queue_depth is the number of events waiting to be written. */
+size_t audit_queue_depth(struct audit *a);
+
 #endif

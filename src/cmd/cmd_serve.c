@@ -29,6 +29,7 @@
 #include "crypto/keycache.h"
 #include "crypto/keys.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "crypto/otp.h"
 #include "push/push.h"
 #include "store/ratelimit.h"
@@ -362,9 +363,46 @@ periodic(struct app *app)
 	}
 }
 
+/*
+ * start_metrics_listener serves GET /metrics alone on
+ * SEALAUTH_METRICS_LISTEN, with the main listener's settings otherwise:
+ * meant for a private address the monitoring system reaches, so it asks for
+ * no token.
+ */
+static enum sa_err
+start_metrics_listener(struct app *app, const struct http_config *main_hc)
+{
+	struct http_config mc = *main_hc;
+	const struct route *routes;
+	size_t n;
+	enum sa_err rc;
+
+	static char *const no_origins[] = {NULL};
+
+	mc.listen = app->cfg.metrics_listen;
+	mc.cors_origins = no_origins;
+	mc.ws_origins = no_origins;
+	mc.ws = NULL;
+	mc.observe = NULL;
+	mc.limit = NULL;
+	routes = api_metrics_routes(&n);
+	if ((rc = http_server_start(&mc, routes, n, &app->metrics_http)) !=
+	    SA_OK) {
+		log_error("serve.metrics", "cannot serve metrics on %s",
+			  app->cfg.metrics_listen);
+		return rc;
+	}
+	log_info("serve.metrics", "metrics on http://%s/metrics",
+		 app->cfg.metrics_listen);
+	return SA_OK;
+}
+
 static void
 app_close(struct app *app)
 {
+	if (app->metrics_http != NULL)
+		http_server_stop(app->metrics_http);
+	app->metrics_http = NULL;
 	if (app->http != NULL)
 		http_server_quiesce(app->http);
 	/* The store's subscriber lives on the WebSocket loop: close it while
@@ -407,6 +445,8 @@ app_close(struct app *app)
 		dstore_close(app->ds);
 	free_list(app->cors_origins);
 	free_list(app->ws_origins);
+	metrics_free(app->metrics);
+	app->metrics = NULL;
 }
 
 int
@@ -484,6 +524,9 @@ cmd_serve(int argc, char **argv)
 	}
 	audit_set_commit_gap(app.audit,
 			     (unsigned int)app.cfg.audit_commit_gap_us);
+	if ((err = metrics_new(&app.metrics)) != SA_OK)
+		goto out;
+	audit_set_metrics(app.audit, app.metrics);
 	memset(&kc, 0, sizeof(kc));
 	kc.data_dir = app.cfg.data_dir;
 	kc.private_key_path = app.cfg.server_private_key_path;
@@ -536,6 +579,7 @@ cmd_serve(int argc, char **argv)
 			(app.cfg.push_allow_private == -1 && app.trust_demo);
 	pc.allow_private_targets = allow_private;
 	pc.workers = (int)app.cfg.push_workers;
+	pc.metrics = app.metrics;
 	if ((err = push_open(&pc, &app.push)) != SA_OK) {
 		log_error("serve.push", "cannot start push delivery: %s",
 			  sa_err_str(err));
@@ -578,6 +622,9 @@ cmd_serve(int argc, char **argv)
 	routes = api_routes((int)app.cfg.test_routes, &nroutes);
 	app_http_config(&app, &hc);
 	if ((err = http_server_start(&hc, routes, nroutes, &app.http)) != SA_OK)
+		goto out;
+	if (app.cfg.metrics_listen[0] != '\0' &&
+	    (err = start_metrics_listener(&app, &hc)) != SA_OK)
 		goto out;
 	if (app.cfg.test_routes)
 		log_warn("serve.test_routes", "test-only routes are enabled; "

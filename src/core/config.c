@@ -61,6 +61,12 @@ static const struct setting settings[] = {
       "OTP master secret (>= 16 bytes); empty: generated into DATA_DIR"),
     S("FCM_SERVICE_ACCOUNT_PATH", NULL, fcm_service_account_path, "",
       "Firebase service-account JSON for FCM HTTP v1 push"),
+    S("SEALAUTH_METRICS_LISTEN", NULL, metrics_listen, "",
+      "host:port of a second listener that serves only GET /metrics "
+      "(Prometheus); empty: none"),
+    K("SEALAUTH_METRICS_TOKEN", NULL, metrics_token,
+      "bearer token that unlocks GET /metrics on the main listener; "
+      "empty: /metrics is not served there"),
     S("SEALAUTH_CORS_ORIGINS", "cors-origins", cors_origins, "",
       "comma-separated origins allowed by CORS (never *)"),
     S("SEALAUTH_WS_ORIGINS", NULL, ws_origins, "",

@@ -24,6 +24,8 @@ struct config {
 	char *server_private_key_path;
 	char *otp_secret_master; /* secret, wiped on free */
 	char *fcm_service_account_path;
+	char *metrics_listen;  /* second listener for /metrics, empty: none */
+	char *metrics_token;   /* secret: unlocks /metrics on the main one */
 	char *cors_origins;    /* comma-separated origins */
 	char *ws_origins;      /* comma-separated; empty: public_url + cors */
 	char *trusted_proxies; /* comma-separated IPs or CIDRs */

@@ -64,7 +64,7 @@ struct http_request {
 	struct buf body;
 	enum sa_err early; /* an error found while the body streams in */
 	json_t *json;
-	uint64_t start_ms;
+	uint64_t start_us;
 	unsigned int status; /* what was answered, for the access log */
 	int upgraded;
 	http_cont cont; /* set while parked (http_req_park) */
@@ -861,7 +861,7 @@ new_request(struct http_server *srv, struct MHD_Connection *conn,
 		return NULL;
 	req->srv = srv;
 	req->conn = conn;
-	req->start_ms = now_mono_ms();
+	req->start_us = now_mono_us();
 	buf_init(&req->body, (size_t)srv->cfg.body_limit);
 	request_id(req->id);
 	snprintf(req->method, sizeof(req->method), "%s", method);
@@ -956,6 +956,7 @@ completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 	     enum MHD_RequestTerminationCode toe)
 {
 	struct http_request *req = *con_cls;
+	uint64_t elapsed_us;
 
 	if (req == NULL)
 		return;
@@ -965,14 +966,25 @@ completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 		req->cont = NULL;
 		park_done(req->srv);
 	}
+	elapsed_us = now_mono_us() - req->start_us;
+	if (req->srv->cfg.observe != NULL && req->status > 0) {
+		char sclass[4] = {(char)('0' + req->status / 100 % 10), 'x',
+				  'x', '\0'};
+
+		/* The route's pattern, never the path: labels stay few. */
+		req->srv->cfg.observe(req->srv->cfg.ctx,
+				      req->route ? req->route->pattern
+						 : "unmatched",
+				      sclass, elapsed_us);
+	}
 	if (log_enabled(SA_LOG_INFO)) {
 		/* The path only: query strings may carry tokens. */
 		log_json(SA_LOG_INFO, "http.request",
 			 json_pack("{s:s, s:s, s:s, s:i, s:I, s:s, s:b}", "req",
 				   req->id, "method", req->method, "path",
 				   req->path, "status", (int)req->status, "ms",
-				   (json_int_t)(now_mono_ms() - req->start_ms),
-				   "ip", req->ip, "ok",
+				   (json_int_t)(elapsed_us / 1000), "ip",
+				   req->ip, "ok",
 				   toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
 	}
 	json_decref(req->json);

@@ -181,6 +181,13 @@ struct http_config {
 			     json_t *detail);
 	enum sa_err (*limit)(void *ctx, const char *cls, const char *kind,
 			     const char *key, int64_t *retry, int *first);
+	/*
+	 * observe, when set, is told of every answered request: the route's
+	 * pattern ("unmatched" for none), the status class ("2xx") and the
+	 * time from arrival to completion in microseconds.
+	 */
+	void (*observe)(void *ctx, const char *route, const char *status_class,
+			uint64_t elapsed_us);
 };
 
 /*

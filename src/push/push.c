@@ -21,6 +21,7 @@
 #include <openssl/crypto.h>
 
 #include "core/log.h"
+#include "core/metrics.h"
 #include "push/push_int.h"
 #include "core/util.h"
 
@@ -42,6 +43,7 @@ struct push_job {
 	int attempts;
 	uint64_t not_before_ms;
 	struct push_result last;
+	struct metrics *metrics; /* counts the outcome; may be NULL */
 };
 
 struct push_worker {
@@ -140,6 +142,8 @@ job_finish(struct push_job *j, enum sa_err rc, const char *reason)
 				      sa_err_code(rc), "attempts", j->attempts);
 		log_json(SA_LOG_WARN, "push.failed", f);
 	}
+	metrics_add(j->metrics, M_PUSH, j->prov->name,
+		    rc == SA_OK ? "ok" : "failed", 1);
 	if (j->cb != NULL)
 		j->cb(rc, reason, j->attempts, j->arg);
 	job_free(j);
@@ -501,6 +505,7 @@ push_send(struct pusher *p, const struct push_target *t, json_t *msg,
 	msg = NULL;
 	j->cb = cb;
 	j->arg = arg;
+	j->metrics = p->cfg.metrics;
 
 	pthread_mutex_lock(&p->mu);
 	if (p->stopping)

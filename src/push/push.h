@@ -26,6 +26,8 @@
 
 #include "core/errors.h"
 
+struct metrics;
+
 struct pusher;
 
 /*
@@ -44,9 +46,10 @@ struct push_config {
 				      and http:// is allowed (development) */
 	long timeout_ms;	   /* per HTTP request, default 5000 */
 	int max_attempts;	   /* default 3 */
-	long backoff_ms;  /* first retry delay, doubling; default 500 */
-	int workers;	  /* sending threads, default 2 */
-	size_t queue_max; /* queued messages, default 10000 */
+	long backoff_ms;	 /* first retry delay, doubling; default 500 */
+	int workers;		 /* sending threads, default 2 */
+	size_t queue_max;	 /* queued messages, default 10000 */
+	struct metrics *metrics; /* counts outcomes by provider; may be NULL */
 };
 
 /* Where a message goes: exactly one of the two is set (non-NULL). */

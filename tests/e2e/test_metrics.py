@@ -1,0 +1,110 @@
+"""GET /metrics: private by default, Prometheus text that promtool accepts,
+and counts that follow what happened."""
+import re
+import subprocess
+
+import requests
+
+from conftest import free_port
+from phone import PushInbox
+from test_login import LOGIN_ENV, enrolled_phone, initiate
+
+TOKEN = "metrics-token-for-the-e2e-tests-0001"
+
+
+def promtool_ok(text):
+    r = subprocess.run(["promtool", "check", "metrics"], input=text,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def value(text, series):
+    """The value of one series line, e.g. 'sealauth_logins_started_total'
+    or 'sealauth_push_total{provider="unifiedpush",outcome="ok"}'."""
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return None
+
+
+def test_metrics_are_not_public_without_a_token_or_listener(make_server):
+    s = make_server(env=LOGIN_ENV).start()
+    r = requests.get(s.base + "/metrics", timeout=5)
+    assert r.status_code == 404
+
+
+def test_metrics_behind_a_token_follow_a_login(make_server):
+    s = make_server(env=dict(LOGIN_ENV, SEALAUTH_METRICS_TOKEN=TOKEN)).start()
+    r = requests.get(s.base + "/metrics", timeout=5)
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    r = requests.get(s.base + "/metrics", timeout=5,
+                     headers={"Authorization": "Bearer " + TOKEN[:-1] + "2"})
+    assert r.status_code == 401
+
+    inbox = PushInbox()
+    try:
+        phone = enrolled_phone(s, inbox, token_id="DE-METRICS-1")
+        sess = initiate(s, phone.token_id).json()
+        push = inbox.next()
+        ok = phone.answer(sess["sessionId"], push["otp"], "approve",
+                          ["identity:name"])
+        assert ok.status_code == 200, ok.text
+        sess2 = initiate(s, phone.token_id).json()
+        inbox.next()
+        no = phone.answer(sess2["sessionId"], sess2["autoPassword"], "reject")
+        assert no.status_code == 200, no.text
+    finally:
+        inbox.close()
+
+    r = requests.get(s.base + "/metrics", timeout=5,
+                     headers={"Authorization": "Bearer " + TOKEN})
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert r.headers["Cache-Control"] == "no-store"
+    text = r.text
+    promtool_ok(text)
+    assert value(text, "sealauth_logins_started_total") == 2
+    assert value(text, "sealauth_logins_approved_total") == 1
+    assert value(text,
+                 'sealauth_logins_rejected_total{reason="User rejected"}') == 1
+    assert value(text, 'sealauth_enrollments_total{outcome="ok",step=""}') == 1
+    assert value(text, 'sealauth_push_total{provider="unifiedpush",'
+                       'outcome="ok"}') == 2
+    # Per-step latency: both login steps have a histogram of their own.
+    for route in ("/auth/initiate", "/auth/verify", "/enroll"):
+        count = value(text, 'sealauth_http_request_duration_seconds_count'
+                            '{route="%s",status="2xx"}' % route)
+        assert count and count >= 1, route
+    assert value(text, "sealauth_audit_commit_duration_seconds_count") >= 4
+    assert value(text, "sealauth_trust_fresh") == 1
+    assert value(text, "sealauth_websockets_open") == 0
+    assert value(text, "sealauth_audit_queue_depth") is not None
+
+
+def test_rate_limit_refusals_are_counted(make_server):
+    env = dict(LOGIN_ENV, SEALAUTH_METRICS_TOKEN=TOKEN,
+               SEALAUTH_RATE_LIMITS="health=2/60")
+    s = make_server(env=env).start()
+    codes = [requests.get(s.base + "/health", timeout=5).status_code
+             for _ in range(4)]
+    assert codes.count(429) >= 1
+    text = requests.get(s.base + "/metrics", timeout=5,
+                        headers={"Authorization": "Bearer " + TOKEN}).text
+    promtool_ok(text)
+    assert value(text, 'sealauth_ratelimit_refused_total{class="health"}') \
+        == codes.count(429)
+
+
+def test_private_metrics_listener(make_server):
+    port = free_port()
+    env = dict(LOGIN_ENV, SEALAUTH_METRICS_LISTEN=f"127.0.0.1:{port}")
+    s = make_server(env=env).start()
+    r = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+    assert r.status_code == 200
+    promtool_ok(r.text)
+    assert re.search(r"^sealauth_uptime_seconds \d", r.text, re.M)
+    # Only /metrics lives there, and the main listener does not offer it.
+    assert requests.get(f"http://127.0.0.1:{port}/health",
+                        timeout=5).status_code == 404
+    assert requests.get(s.base + "/metrics", timeout=5).status_code == 404
