@@ -1,7 +1,10 @@
 /*
  * fuzz_vds.c - libFuzzer driver for the seal parsers: the input is tried
  * as seal text (seal_codec_decode, then vds_decode) and as seal bytes
- * (vds_decode), and every accessor of a decoded seal is exercised.
+ * (vds_decode_traced, as `vds inspect --explain` runs it), and every
+ * accessor of a decoded seal is exercised: ICAO headers of every version
+ * and quirk, the feature catalogue, ISO seals of both identifier layouts
+ * and the manifest-driven sequence payloads.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -26,8 +29,13 @@ exercise(const unsigned char *b, size_t n)
 	size_t len;
 	json_t *j;
 
-	if (vds_decode(b, n, &v, why, sizeof(why)) != SA_OK)
+	static struct vds_trace trace;
+	const char *what = NULL;
+
+	if (vds_decode_traced(b, n, &v, why, sizeof(why), &trace) != SA_OK)
 		return;
+	(void)vds_quirks(v);
+	(void)vds_can_enroll(v, &what);
 	vds_fingerprint(v, fp);
 	(void)vds_signature(v, &len);
 	(void)vds_aux(v, &len);

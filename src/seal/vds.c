@@ -19,139 +19,6 @@
 #define ISO_MAGIC 0xde
 #define ISO_VERSION 0x02
 #define ISO_MAX_KEYS 64 /* a profile map needs 9; more is refused */
-#define ISO_MAX_DEPTH 8 /* nesting accepted in ignored values */
-
-/*
- * mp_check walks one MessagePack object at *pos without trusting any count
- * or length: every length must fit in what is left and every container
- * count must be coverable by the remaining bytes (each element takes at
- * least one), so msgpack-c never sizes an allocation from a hostile count.
- * Returns 0 and advances *pos, or -1.
- */
-static int
-mp_check(const unsigned char *p, size_t n, size_t *pos, int depth)
-{
-	size_t i = *pos, len = 0, count = 0, lenbytes = 0;
-	unsigned int b;
-
-	if (depth > ISO_MAX_DEPTH || i >= n)
-		return -1;
-	b = p[i++];
-	if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
-		*pos = i;
-		return 0;
-	}
-	if ((b & 0xf0) == 0x80 || (b & 0xf0) == 0x90 || b == 0xdc ||
-	    b == 0xdd || b == 0xde || b == 0xdf) {
-		int map = (b & 0xf0) == 0x80 || b == 0xde || b == 0xdf;
-		if (b < 0xa0) {
-			count = b & 0x0f;
-		} else {
-			lenbytes = (b == 0xdc || b == 0xde) ? 2 : 4;
-			if (n - i < lenbytes)
-				return -1;
-			for (size_t k = 0; k < lenbytes; k++)
-				count = count << 8 | p[i + k];
-			i += lenbytes;
-		}
-		if (map) {
-			if (count > (n - i) / 2)
-				return -1;
-			count *= 2;
-		} else if (count > n - i) {
-			return -1;
-		}
-		for (size_t k = 0; k < count; k++)
-			if (mp_check(p, n, &i, depth + 1) != 0)
-				return -1;
-		*pos = i;
-		return 0;
-	}
-	if ((b & 0xe0) == 0xa0) {
-		len = b & 0x1f;
-	} else {
-		switch (b) {
-		case 0xc4:
-		case 0xd9:
-			lenbytes = 1;
-			break;
-		case 0xc5:
-		case 0xda:
-			lenbytes = 2;
-			break;
-		case 0xc6:
-		case 0xdb:
-			lenbytes = 4;
-			break;
-		case 0xc7:
-			lenbytes = 1;
-			len = 1;
-			break; /* + type byte */
-		case 0xc8:
-			lenbytes = 2;
-			len = 1;
-			break;
-		case 0xc9:
-			lenbytes = 4;
-			len = 1;
-			break;
-		case 0xca:
-			len = 4;
-			break;
-		case 0xcb:
-			len = 8;
-			break;
-		case 0xcc:
-		case 0xd0:
-			len = 1;
-			break;
-		case 0xcd:
-		case 0xd1:
-			len = 2;
-			break;
-		case 0xce:
-		case 0xd2:
-			len = 4;
-			break;
-		case 0xcf:
-		case 0xd3:
-			len = 8;
-			break;
-		case 0xd4:
-			len = 2;
-			break;
-		case 0xd5:
-			len = 3;
-			break;
-		case 0xd6:
-			len = 5;
-			break;
-		case 0xd7:
-			len = 9;
-			break;
-		case 0xd8:
-			len = 17;
-			break;
-		default:
-			return -1; /* 0xc1 is never used */
-		}
-		if (lenbytes > 0) {
-			size_t l = 0;
-			if (n - i < lenbytes)
-				return -1;
-			for (size_t k = 0; k < lenbytes; k++)
-				l = l << 8 | p[i + k];
-			i += lenbytes;
-			if (l > n - i)
-				return -1;
-			len += l;
-		}
-	}
-	if (len > n - i)
-		return -1;
-	*pos = i + len;
-	return 0;
-}
 
 static int
 is_leap(int y)
@@ -290,7 +157,7 @@ iso_parse_payload(struct vds *v, char *why, size_t whylen)
 	int want_claims = strcmp(v->manifest, VDS_PROFILE_MANIFEST) == 0;
 
 	msgpack_unpacked_init(&up);
-	if (n == 0 || mp_check(p, n, &pos, 0) != 0 || pos != n) {
+	if (n == 0 || vds_mp_check(p, n, &pos, 0) != 0 || pos != n) {
 		why_set(why, whylen,
 			"payload: not one valid MessagePack "
 			"object");
@@ -419,6 +286,110 @@ out:
 }
 
 /*
+ * iso_claims_from_fields fills the profile claims from the fields of an
+ * identity manifest, with the checks of our profile. The token id is the
+ * CA id and the document number ("FR01-X4RTBPFW4"): a document number is
+ * unique only per issuer.
+ */
+static enum sa_err
+iso_claims_from_fields(struct vds *v, struct vds_rd *rd)
+{
+	struct vds_claims *c = &v->claims;
+	const char *doc = NULL;
+	unsigned int seen = 0;
+	size_t cap = 0;
+
+	for (size_t i = 0; i < v->nfields; i++) {
+		const struct vds_field *f = &v->fields[i];
+		const struct claim_spec *spec = NULL;
+		char *slot;
+		for (size_t k = 0;
+		     f->claim != NULL && k < ARRAY_LEN(claim_specs); k++)
+			if (strcmp(claim_specs[k].key, f->claim) == 0)
+				spec = &claim_specs[k];
+		if (spec == NULL)
+			continue;
+		seen |= 1u << (spec - claim_specs);
+		if (spec->kind == CK_BIN) {
+			/* Points into the field; freed with the fields. */
+			if (strcmp(spec->key, "photo") == 0) {
+				c->photo = f->bytes;
+				c->photo_len = f->len;
+			} else {
+				c->face = f->bytes;
+				c->face_len = f->len;
+			}
+			continue;
+		}
+		slot = claim_slot(c, spec->key, &cap);
+		if (f->text == NULL || slot == NULL ||
+		    !claim_value_ok(spec->kind, f->text, strlen(f->text)) ||
+		    strlen(f->text) >= cap)
+			return vds_rd_fail(rd, v->payload_off,
+					   "claim %s (field %s): invalid value",
+					   spec->key, f->name);
+		memcpy(slot, f->text, strlen(f->text) + 1);
+		if (strcmp(spec->key, "doc") == 0)
+			doc = f->text;
+	}
+	if (doc == NULL)
+		return vds_rd_fail(rd, v->payload_off,
+				   "claim tid: no document number to derive "
+				   "it from");
+	snprintf(c->token_id, sizeof(c->token_id), "%s-%s", v->core.ca_id, doc);
+	if (!claim_value_ok(CK_TID, c->token_id, strlen(c->token_id)))
+		return vds_rd_fail(rd, v->payload_off,
+				   "claim tid: \"%s\" is not a token id",
+				   c->token_id);
+	seen |= 1u; /* tid */
+	for (size_t s = 0; s < ARRAY_LEN(claim_specs); s++)
+		if (claim_specs[s].required && !(seen & (1u << s)))
+			return vds_rd_fail(rd, v->payload_off,
+					   "claim %s: missing",
+					   claim_specs[s].key);
+	v->has_claims = 1;
+	return SA_OK;
+}
+
+/* is_one_map tells whether the payload is exactly one MessagePack map. */
+static int
+is_one_map(const unsigned char *p, size_t n)
+{
+	size_t pos = 0;
+
+	return n > 0 &&
+	       ((p[0] & 0xf0) == 0x80 || p[0] == 0xde || p[0] == 0xdf) &&
+	       vds_mp_check(p, n, &pos, 0) == 0 && pos == n;
+}
+
+/*
+ * iso_payload reads the payload by its manifest: our profile's map, a
+ * known manifest's sequence of typed values, or, for an unknown
+ * manifest, one map (checked, no claims) or a sequence read
+ * positionally.
+ */
+static enum sa_err
+iso_payload(struct vds *v, struct vds_rd *rd)
+{
+	const unsigned char *p = v->seal + v->payload_off;
+	enum sa_err rc;
+
+	if (vds_manifest_def_map(v->mdef) ||
+	    (v->mdef == NULL && is_one_map(p, v->payload_len))) {
+		rc = iso_parse_payload(v, rd->why, rd->whylen);
+		if (rc == SA_ERR_SEAL_DECODE && rd->tr != NULL) {
+			rd->tr->failed = 1;
+			rd->tr->fail_offset = v->payload_off;
+		}
+		return rc;
+	}
+	rc = vds_manifest_read(v, v->mdef, rd);
+	if (rc == SA_OK && vds_manifest_def_identity(v->mdef))
+		rc = iso_claims_from_fields(v, rd);
+	return rc;
+}
+
+/*
  * iso_parse parses the ISO 22376 layout of v->seal (see docs/seals.md):
  * 17-byte header, payload, 64-byte r || s, then unsigned aux data.
  */
@@ -428,6 +399,7 @@ iso_parse(struct vds *v, struct vds_rd *rd)
 	const unsigned char *b = v->seal;
 	char ids[16];
 	size_t idlen, plen;
+	enum sa_err rc;
 
 	vds_rd_note(rd, 0, 1, "magic", "0xDE (ISO 22376)");
 	if (b[1] != ISO_VERSION)
@@ -440,22 +412,28 @@ iso_parse(struct vds *v, struct vds_rd *rd)
 				   "seal: %zu bytes, shorter than header "
 				   "and signature",
 				   v->len);
-	/* 9 C40 characters: CA id (4), cert id (4), then the padding value
-	 * 0, so exactly 8 characters come out. */
+	/* 9 C40 values: our profile writes CA id (4), cert id (4) and the
+	 * padding value 0; the BioSeal layout fills all 9 with CA id (4) and
+	 * cert id (5). */
 	if (c40_decode(b + 2, 6, ids, sizeof(ids), &idlen) != SA_OK ||
-	    idlen != 8 || !id_ok(ids, 8))
+	    (idlen != 8 && idlen != 9) || !id_ok(ids, idlen))
 		return vds_rd_fail(rd, 2,
-				   "header: CA id / cert id is not 8 "
+				   "header: CA id / cert id is not 8 or 9 "
 				   "C40 characters of [0-9A-Z]");
+	v->bioseal_ids = idlen == 9;
 	memcpy(v->core.ca_id, ids, 4);
 	v->core.ca_id[4] = '\0';
-	memcpy(v->core.cert_id, ids + 4, 4);
-	v->core.cert_id[4] = '\0';
-	vds_rd_note(rd, 2, 6, "caId+certId", "\"%s\" + \"%s\"", v->core.ca_id,
-		    v->core.cert_id);
+	memcpy(v->core.cert_id, ids + 4, idlen - 4);
+	v->core.cert_id[idlen - 4] = '\0';
+	vds_rd_note(rd, 2, 6, "caId+certId", "\"%s\" + \"%s\" (%s)",
+		    v->core.ca_id, v->core.cert_id,
+		    v->bioseal_ids ? "9 characters, BioSeal"
+				   : "8 characters, our profile");
 	snprintf(v->manifest, sizeof(v->manifest), "%02X%02X%02X", b[8], b[9],
 		 b[10]);
-	vds_rd_note(rd, 8, 3, "manifestId", "%s", v->manifest);
+	v->mdef = vds_manifest_find(v->manifest);
+	vds_rd_note(rd, 8, 3, "manifestId", "%s (%s)", v->manifest,
+		    vds_manifest_def_name(v->mdef));
 	v->core.signing_time =
 	    (int64_t)((uint32_t)b[11] << 24 | (uint32_t)b[12] << 16 |
 		      (uint32_t)b[13] << 8 | b[14]);
@@ -479,19 +457,14 @@ iso_parse(struct vds *v, struct vds_rd *rd)
 	v->core.sig_len = VDS_ISO_SIG_LEN;
 	v->aux_off = v->core.sig_off + VDS_ISO_SIG_LEN;
 	v->aux_len = v->len - v->aux_off;
+	if ((rc = iso_payload(v, rd)) != SA_OK)
+		return rc;
 	vds_rd_note(rd, v->core.sig_off, VDS_ISO_SIG_LEN, "signature",
 		    "r || s, 2 x 32 bytes");
 	if (v->aux_len > 0)
 		vds_rd_note(rd, v->aux_off, v->aux_len, "aux",
 			    "%zu unsigned bytes", v->aux_len);
-	{
-		enum sa_err rc = iso_parse_payload(v, rd->why, rd->whylen);
-		if (rc == SA_ERR_SEAL_DECODE && rd->tr != NULL) {
-			rd->tr->failed = 1;
-			rd->tr->fail_offset = v->payload_off;
-		}
-		return rc;
-	}
+	return SA_OK;
 }
 
 enum sa_err
@@ -555,6 +528,7 @@ vds_free(struct vds *v)
 	if (v == NULL)
 		return;
 	vds_icao_free(v->icao);
+	vds_fields_free(v);
 	/* Claims are personal data: wipe them with the seal. */
 	if (v->seal != NULL)
 		OPENSSL_cleanse(v->seal, v->len);
@@ -807,7 +781,7 @@ vds_can_enroll(const struct vds *v, const char **what)
 	}
 	if (what != NULL)
 		*what = v->manifest;
-	return v->has_claims;
+	return vds_manifest_def_identity(v->mdef) && v->has_claims;
 }
 
 static int
@@ -840,9 +814,13 @@ iso_json(const struct vds *v, json_t *o)
 	if (h == NULL || vds_json_put(o, "header", h) != 0)
 		return -1;
 	iso8601_utc(v->core.signing_time, when);
-	if (vds_json_put(h, "caId", json_string(v->core.ca_id)) ||
+	if (vds_json_put(h, "layout",
+			 json_string(v->bioseal_ids ? "bioseal" : "profile")) ||
+	    vds_json_put(h, "caId", json_string(v->core.ca_id)) ||
 	    vds_json_put(h, "certId", json_string(v->core.cert_id)) ||
 	    vds_json_put(h, "manifestId", json_string(v->manifest)) ||
+	    vds_json_put(h, "manifestName",
+			 json_string(vds_manifest_def_name(v->mdef))) ||
 	    vds_json_put(h, "signingTime", json_string(when)) ||
 	    vds_json_put(h, "signingTimeUnix",
 			 json_integer((json_int_t)v->core.signing_time)) ||
@@ -850,6 +828,11 @@ iso_json(const struct vds *v, json_t *o)
 			 json_integer((json_int_t)v->payload_len)) ||
 	    vds_json_put(o, "auxLength", json_integer((json_int_t)v->aux_len)))
 		return -1;
+	if (v->fields != NULL) {
+		json_t *fa = vds_fields_json(v);
+		if (fa == NULL || vds_json_put(o, "fields", fa) != 0)
+			return -1;
+	}
 	if (!v->has_claims)
 		return vds_json_put(o, "claims", json_null());
 	c = json_object();

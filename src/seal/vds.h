@@ -220,6 +220,15 @@ const char *vds_icao_catalogue_row(size_t i, unsigned int *ref,
 				   const char **source);
 
 /*
+ * vds_manifest_row gives row i of the ISO 22376 manifest table
+ * (docs/seals.md prints it): the name, the manifest id, whether its
+ * claims may enroll, whether its payload is one map (else a sequence of
+ * values) and how many fields it names. NULL past the last row.
+ */
+const char *vds_manifest_row(size_t i, const char **id, int *identity,
+			     int *map, size_t *nfields);
+
+/*
  * vds_to_json describes the seal as a new JSON object (caller decrefs):
  * format, version, header fields, claims (ISO) or features (ICAO), the
  * signature in hex, signedLength and the fingerprint. NULL on no memory.

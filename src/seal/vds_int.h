@@ -27,6 +27,19 @@ struct vds_core {
 };
 
 struct vds_icao;
+struct vds_manifest_def;
+
+/* One value of a manifest-driven (sequence) payload, as read. */
+#define VDS_MAX_FIELDS 64
+struct vds_field {
+	char name[33];
+	const char *type;     /* "str", "date", "uint", "image", ... (static) */
+	const char *claim;    /* the profile claim it maps to, or NULL */
+	char *text;	      /* owned: the value of a text or number type */
+	unsigned char *bytes; /* owned: opaque bytes (image, template, ...) */
+	size_t len;
+	int ext_type; /* the MessagePack ext type, or -1 */
+};
 
 /* A decoded seal of either format. */
 struct vds {
@@ -45,6 +58,10 @@ struct vds {
 	unsigned char *photo, *face; /* owned; claims points here */
 	size_t nignored;
 	char ignored[ISO_MAX_IGNORED][ISO_IGNORED_NAME + 1];
+	int bioseal_ids; /* the 9-character CA id + cert id of BioSeal */
+	const struct vds_manifest_def *mdef; /* NULL: unknown manifest */
+	struct vds_field *fields;	     /* sequence payloads */
+	size_t nfields;
 
 	/* ICAO only. */
 	struct vds_icao *icao;
@@ -79,5 +96,30 @@ enum sa_err vds_icao_json(const struct vds *v, json_t *obj);
 /* vds_icao_identity tells whether the document type is an identity
  * document (its catalogue row says so); 0 for unknown types. */
 int vds_icao_identity(const struct vds_icao *ic);
+
+/*
+ * The manifest table and the sequence payload (vds_manifest.c).
+ * vds_manifest_find returns the row of a manifest id ("0B0001"), or NULL.
+ * vds_manifest_read reads v's payload as a sequence of MessagePack values
+ * through m (NULL: positionally) into v->fields; every value is walked
+ * by vds_mp_check first. vds_fields_free wipes and frees them;
+ * vds_fields_json describes them (NULL on no memory).
+ */
+const struct vds_manifest_def *vds_manifest_find(const char *id);
+const char *vds_manifest_def_name(const struct vds_manifest_def *m);
+int vds_manifest_def_identity(const struct vds_manifest_def *m);
+int vds_manifest_def_map(const struct vds_manifest_def *m);
+enum sa_err vds_manifest_read(struct vds *v, const struct vds_manifest_def *m,
+			      struct vds_rd *rd);
+void vds_fields_free(struct vds *v);
+json_t *vds_fields_json(const struct vds *v);
+/*
+ * vds_mp_check walks one MessagePack object at *pos without trusting any
+ * count or length: every length must fit in what is left and every
+ * container count must be coverable by the remaining bytes (each element
+ * takes at least one), so msgpack-c never sizes an allocation from a
+ * hostile count. Returns 0 and advances *pos, or -1.
+ */
+int vds_mp_check(const unsigned char *p, size_t n, size_t *pos, int depth);
 
 #endif

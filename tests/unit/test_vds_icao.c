@@ -19,6 +19,7 @@
 #include "core/util.h"
 #include "seal/c40.h"
 #include "seal/vds.h"
+#include "vds_test.h"
 
 static char *
 testdata_path(const char *rel)
@@ -82,12 +83,6 @@ decode_name(const char *name)
 		fail_msg("%s: %s", name, why);
 	free(b);
 	return v;
-}
-
-static const char *
-jstr(json_t *o, const char *k)
-{
-	return json_string_value(json_object_get(o, k));
 }
 
 /*
@@ -386,19 +381,6 @@ test_date_coding(void **state)
 	assert_string_equal(vds_icao_sig_date(v), "2023-07-26");
 	assert_int_equal(vds_signing_time(v), 1690329600);
 	vds_free(v);
-}
-
-static void
-expect_refused(const unsigned char *b, size_t n, const char *want)
-{
-	struct vds *v = NULL;
-	char why[VDS_WHY_MAX] = "";
-
-	assert_int_equal(vds_decode(b, n, &v, why, sizeof(why)),
-			 SA_ERR_SEAL_DECODE);
-	assert_null(v);
-	if (strstr(why, want) == NULL)
-		fail_msg("reason \"%s\" does not mention \"%s\"", why, want);
 }
 
 /* patched copies resident_permit (142 bytes: header 18, tags 02 and 03,
@@ -782,31 +764,25 @@ test_typed_values_and_enrollment(void **state)
 static void
 test_catalogue_documented(void **state)
 {
-	char *path = NULL, line[256];
-	unsigned char *doc = NULL;
-	size_t len = 0, rows = 0, documented = 0;
+	char line[256], *doc;
+	size_t rows = 0, documented = 0;
 	unsigned int ref, cat;
 	int identity;
 	const char *name, *source, *p;
 
 	(void)state;
-	assert_true(asprintf(&path, "%s/docs/seals.md", SEALAUTH_SOURCE_DIR) >
-		    0);
-	assert_int_equal(read_file(path, 1 << 20, &doc, &len), SA_OK);
-	doc = realloc(doc, len + 1);
-	assert_non_null(doc);
-	doc[len] = '\0';
+	doc = read_seals_doc();
 	for (size_t i = 0; (name = vds_icao_catalogue_row(
 				i, &ref, &cat, &identity, &source)) != NULL;
 	     i++) {
 		snprintf(line, sizeof(line), "| %02X %02X | %s | %s | %s |",
 			 ref, cat, name, identity ? "yes" : "no", source);
-		if (strstr((char *)doc, line) == NULL)
+		if (strstr(doc, line) == NULL)
 			fail_msg("docs/seals.md lacks the row: %s", line);
 		rows++;
 	}
 	/* Rows of the table start with "| XX YY | " in upper-case hex. */
-	for (p = (char *)doc; p != NULL && *p != '\0';
+	for (p = doc; p != NULL && *p != '\0';
 	     p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
 		unsigned int a, c;
 		char sp;
@@ -817,7 +793,6 @@ test_catalogue_documented(void **state)
 	}
 	assert_int_equal(documented, rows);
 	free(doc);
-	free(path);
 }
 
 int
