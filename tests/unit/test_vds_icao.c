@@ -795,6 +795,107 @@ test_catalogue_documented(void **state)
 	free(doc);
 }
 
+/* One feature value a worked example prints. */
+struct worked_value {
+	unsigned int tag;
+	const char *text;
+};
+
+/* The worked examples of BSI TR-03137 2.5, Annexes D to G
+ * (tests/data/vds/README.md): header, document type, every feature
+ * value, and the signature against the vdstools test certificate. */
+static void
+test_bsi_worked_examples(void **state)
+{
+	static const struct {
+		const char *file, *cert, *ref, *type, *issued;
+		unsigned int version;
+		struct worked_value v[4];
+	} ex[] = {
+	    {"tr03137_social_insurance",
+	     "certs/DETS27.pem",
+	     "00027",
+	     "SOCIAL_INSURANCE_CARD",
+	     "2020-01-01",
+	     2,
+	     {{1, "65170839J003"},
+	      {2, "Perschweiß"},
+	      {3, "Oscar"},
+	      {4, "Jâcobénidicturius"}}},
+	    /* Annex E's prose says "ARD"; its bytes are "ATD". */
+	    {"tr03137_residence_permit",
+	     "certs/DETS27.pem",
+	     "27",
+	     "RESIDENCE_PERMIT",
+	     "2020-01-01",
+	     3,
+	     {{2, "ATD<<RESIDORCE<<ROLAND<<<<<<<<<<<<<<\n"
+		  "6525845096USA7008038M2201018<<<<<<06"},
+	      {3, "UFO001979"}}},
+	    {"tr03137_visa",
+	     "certs/DETS32.pem",
+	     "32",
+	     "VISA",
+	     "2020-01-01",
+	     3,
+	     {{2, "VCD<<DENT<<ARTHUR<PHILIP<<<<<<<<<<<<\n"
+		  "1234567XY7GBR5203116M2005250"},
+	      {4, "a00000"},
+	      {5, "47110815P"}}},
+	    /* Annex G's prose says "T2000AKA7"; its bytes are "T2000AK47". */
+	    {"tr03137_address_sticker_id",
+	     "certs/DETS32.pem",
+	     "32",
+	     "ADDRESS_STICKER_ID",
+	     "2021-01-01",
+	     3,
+	     {{1, "T2000AK47"},
+	      {2, "05314000"},
+	      {3, "53123MUSTERMANNSTRASSE21"}}},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(ex); i++) {
+		char *path = NULL, text[256];
+		unsigned char *hex = NULL, *b = NULL;
+		size_t tl = 0, n = 0;
+		struct vds *v;
+		X509 *x = load_cert(ex[i].cert);
+
+		assert_true(asprintf(&path, "%s/tests/data/vds/%s.hex",
+				     SEALAUTH_SOURCE_DIR, ex[i].file) > 0);
+		assert_int_equal(read_file(path, 4096, &hex, &tl), SA_OK);
+		while (tl > 0 && (hex[tl - 1] == '\n' || hex[tl - 1] == '\r'))
+			tl--;
+		assert_int_equal(
+		    hex_decode((const char *)hex, tl, 4096, &b, &n), SA_OK);
+		v = decode_ok(b, n);
+		assert_int_equal(vds_version(v), ex[i].version);
+		assert_string_equal(vds_ca_id(v), "DETS");
+		assert_string_equal(vds_cert_id(v), ex[i].ref);
+		assert_string_equal(vds_icao_country_code(v), "D");
+		assert_string_equal(vds_icao_issue_date(v), ex[i].issued);
+		assert_string_equal(vds_icao_document_type(v), ex[i].type);
+		assert_int_equal(vds_quirks(v), 0);
+		for (size_t k = 0; k < ARRAY_LEN(ex[i].v) && ex[i].v[k].text;
+		     k++) {
+			assert_int_equal(vds_feature_text(v, ex[i].v[k].tag,
+							  text, sizeof(text),
+							  NULL, NULL),
+					 SA_OK);
+			assert_string_equal(text, ex[i].v[k].text);
+		}
+		assert_int_equal(vds_verify_signature(v, X509_get0_pubkey(x)),
+				 SA_OK);
+		assert_true(vds_icao_cert_matches(v, x));
+		vds_free(v);
+		X509_free(x);
+		free(b);
+		free(hex);
+		free(path);
+	}
+}
+
 int
 main(void)
 {
@@ -818,6 +919,7 @@ main(void)
 	    cmocka_unit_test(test_fixed_reference_under_v4),
 	    cmocka_unit_test(test_typed_values_and_enrollment),
 	    cmocka_unit_test(test_catalogue_documented),
+	    cmocka_unit_test(test_bsi_worked_examples),
 	};
 	struct CMUnitTest *tests;
 	size_t ncases, i;
