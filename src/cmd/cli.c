@@ -1,6 +1,7 @@
 /*
  * cli.c - configuration options shared by every subcommand.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -60,7 +61,10 @@ cli_parse(struct cli *cli, int argc, char **argv)
 			}
 		}
 		if (cli->argc >= CLI_MAX_ARGS) {
-			fprintf(stderr, "sealauth: too many arguments\n");
+			fprintf(stderr,
+				"sealauth: too many arguments (at most "
+				"%d)\n",
+				CLI_MAX_ARGS);
 			return cli_fail(cli);
 		}
 		cli->argv[cli->argc++] = argv[i];
@@ -117,6 +121,37 @@ cli_value(struct cli *cli, const char *name, int *bad)
 		return v;
 	}
 	return NULL;
+}
+
+int
+cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "sealauth %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	/* Only the command's first word has a --help of its own. */
+	fprintf(stderr, "\nrun 'sealauth %.*s --help' for the usage\n",
+		(int)strcspn(cmd, " "), cmd);
+	return 2;
+}
+
+int
+cli_leftover(const struct cli *cli, const char *cmd, int n, const char *what)
+{
+	for (int i = 0; i < cli->argc; i++)
+		if (strncmp(cli->argv[i], "--", 2) == 0 &&
+		    cli->argv[i][2] != '\0')
+			return cli_usage_error(cmd, "unknown option %s",
+					       cli->argv[i]);
+	if (cli->argc < n)
+		return cli_usage_error(cmd, "missing %s", what);
+	if (cli->argc > n)
+		return cli_usage_error(cmd, "unexpected argument \"%s\"",
+				       cli->argv[n]);
+	return 0;
 }
 
 void

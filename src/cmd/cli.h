@@ -39,6 +39,22 @@ int cli_flag(struct cli *cli, const char *name);
  * *bad to 1. */
 const char *cli_value(struct cli *cli, const char *name, int *bad);
 
+/*
+ * cli_usage_error prints one line, "sealauth CMD: MESSAGE", then where the
+ * usage is ("run 'sealauth CMD --help'"), never the usage itself, so the
+ * message stays on the screen. Returns 2, the usage exit status.
+ */
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * cli_leftover checks that exactly n operands are left once a subcommand has
+ * taken its options, naming the first unknown option, the extra argument or
+ * the missing operand (what) through cli_usage_error. Returns 0 or 2.
+ */
+int cli_leftover(const struct cli *cli, const char *cmd, int n,
+		 const char *what);
+
 /* cli_free frees the configuration; calling it twice is harmless. */
 void cli_free(struct cli *cli);
 

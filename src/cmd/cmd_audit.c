@@ -268,8 +268,8 @@ cmd_audit(int argc, char **argv)
 	if ((level = log_parse_level(cli.cfg.log_level)) >= 0)
 		log_set_level((enum log_level)level);
 	if (cli.argc < 1) {
-		cmd_audit_usage(stderr);
-		status = 2;
+		status = cli_usage_error("audit",
+					 "missing the action (tail or verify)");
 		goto out;
 	}
 	sub = cli.argv[0];
@@ -278,18 +278,12 @@ cmd_audit(int argc, char **argv)
 		if ((status = cmd_audit_lines(&cli, &lines)) != 0)
 			goto out;
 	} else if (strcmp(sub, "verify") != 0) {
-		fprintf(stderr, "sealauth: unknown audit command \"%s\"\n\n",
-			sub);
-		cmd_audit_usage(stderr);
-		status = 2;
+		status = cli_usage_error(
+		    "audit", "unknown action \"%s\" (tail or verify)", sub);
 		goto out;
 	}
-	if (cli.argc != 1) {
-		fprintf(stderr, "sealauth: unexpected argument \"%s\"\n",
-			cli.argv[1]);
-		status = 2;
+	if ((status = cli_leftover(&cli, "audit", 1, NULL)) != 0)
 		goto out;
-	}
 	/* Reading an audit log must not create one: a mistyped --data-dir
 	 * would otherwise report an empty, "intact" chain. */
 	if (str_has_prefix(cli.cfg.database_url, "sqlite://") &&

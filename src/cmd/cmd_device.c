@@ -238,6 +238,23 @@ parse_uint(const char *s, unsigned long max, unsigned long *out)
 	return 1;
 }
 
+/*
+ * url_option_ok checks an option that must be a URL, saying what is wrong
+ * and what it should look like; NULL (absent) is fine here.
+ */
+static int
+url_option_ok(const char *cmd, const char *name, const char *v)
+{
+	if (v == NULL || str_has_prefix(v, "http://") ||
+	    str_has_prefix(v, "https://"))
+		return 1;
+	cli_usage_error(cmd,
+			"--%s must be a URL starting with http:// or "
+			"https:// (got \"%s\"; for example http://%s)",
+			name, v, v);
+	return 0;
+}
+
 /* split_scopes splits a comma list into v (pointing into s, modified). */
 static int
 split_scopes(char *s, const char *v[DEVICE_SCOPES_MAX], size_t *n)
@@ -264,7 +281,7 @@ do_init(const char *dir, struct cli *cli)
 	char path[4096];
 	int rc;
 
-	if (bad || cli->argc != 0)
+	if (bad || cli_leftover(cli, "device init", 0, NULL) != 0)
 		return 2;
 	if (device_init(dir, id, force, stderr) != SA_OK)
 		return 1;
@@ -290,13 +307,34 @@ do_enroll(const char *dir, struct cli *cli)
 	struct device_reply r = {0};
 	enum sa_err err;
 
-	if (bad || cli->argc != 1 || server == NULL ||
-	    (push != NULL && fcm != NULL) ||
-	    (port_s != NULL && !parse_uint(port_s, 65535, &port)) ||
-	    port == 0) {
-		rc = 2;
+	rc = 2;
+	if (bad || cli_leftover(cli, "device enroll", 1,
+				"the seal (its text, - for standard input, or "
+				"@FILE)") != 0)
+		goto out;
+	if (server == NULL) {
+		cli_usage_error("device enroll",
+				"missing --server URL (the sealauth server, "
+				"for example http://127.0.0.1:8080)");
 		goto out;
 	}
+	if (!url_option_ok("device enroll", "server", server) ||
+	    !url_option_ok("device enroll", "push-endpoint", push))
+		goto out;
+	if (push != NULL && fcm != NULL) {
+		cli_usage_error("device enroll", "give --push-endpoint or "
+						 "--fcm-token, not both");
+		goto out;
+	}
+	if ((port_s != NULL && !parse_uint(port_s, 65535, &port)) ||
+	    port == 0) {
+		cli_usage_error("device enroll",
+				"--listen-port must be a port number from 1 "
+				"to 65535 (got \"%s\")",
+				port_s);
+		goto out;
+	}
+	rc = 1;
 	if (push == NULL && fcm == NULL) {
 		snprintf(deflt, sizeof(deflt), "http://127.0.0.1:%lu/push",
 			 port);
@@ -347,19 +385,31 @@ do_answer(const char *dir, struct cli *cli, const char *decision)
 	struct device *d = NULL;
 	struct device_reply r = {0};
 	enum sa_err err;
+	const char *cmd = strcmp(decision, "approve") == 0 ? "device approve"
+							   : "device reject";
 
 	if (strcmp(decision, "approve") == 0)
 		scopes_s = cli_value(cli, "scopes", &bad);
-	if (bad || cli->argc != 0 || session == NULL || otp == NULL) {
-		rc = 2;
+	rc = 2;
+	if (bad || cli_leftover(cli, cmd, 0, NULL) != 0)
+		goto out;
+	if (session == NULL || otp == NULL) {
+		cli_usage_error(cmd,
+				"missing %s (the session id and the six-digit "
+				"code the browser shows)",
+				session == NULL ? "--session ID"
+						: "--otp CODE");
 		goto out;
 	}
+	if (!url_option_ok(cmd, "server", server))
+		goto out;
 	if (scopes_s != NULL && ((scopes = strdup(scopes_s)) == NULL ||
 				 !split_scopes(scopes, v, &n))) {
-		fprintf(stderr, "sealauth: too many scopes\n");
-		rc = 2;
+		cli_usage_error(cmd, "--scopes lists more than %d scopes",
+				DEVICE_SCOPES_MAX);
 		goto out;
 	}
+	rc = 1;
 	if (device_open(dir, stderr, &d) != SA_OK)
 		goto out;
 	err = device_answer(d, server, session, otp, decision, v, n, now_unix(),
@@ -413,13 +463,26 @@ do_listen(const char *dir, struct cli *cli)
 	o.scopes = cli_value(cli, "scopes", &bad);
 	o.type_otp = cli_value(cli, "type-otp", &bad);
 	o.server = cli_value(cli, "server", &bad);
-	if (bad || cli->argc != 0 || approve + reject + ask > 1 ||
-	    (port_s != NULL && !parse_uint(port_s, 65535, &port)) ||
-	    (count_s != NULL && !parse_uint(count_s, 1000000, &count)) ||
-	    (timeout_s != NULL && !parse_uint(timeout_s, 86400, &timeout))) {
-		rc = 2;
+	rc = 2;
+	if (bad || cli_leftover(cli, "device listen", 0, NULL) != 0)
+		goto out;
+	if (approve + reject + ask > 1) {
+		cli_usage_error("device listen",
+				"choose one of --approve, --reject and --ask");
 		goto out;
 	}
+	if ((port_s != NULL && !parse_uint(port_s, 65535, &port)) ||
+	    (count_s != NULL && !parse_uint(count_s, 1000000, &count)) ||
+	    (timeout_s != NULL && !parse_uint(timeout_s, 86400, &timeout))) {
+		cli_usage_error("device listen",
+				"--listen-port, --count and --timeout take "
+				"whole numbers (a port up to 65535, up to "
+				"1000000 pushes, up to 86400 seconds)");
+		goto out;
+	}
+	if (!url_option_ok("device listen", "server", o.server))
+		goto out;
+	rc = 1;
 	if (isatty(STDIN_FILENO)) {
 		o.tty_in = stdin;
 		o.tty_out = stderr;
@@ -434,8 +497,8 @@ do_listen(const char *dir, struct cli *cli)
 	else if (ask || isatty(STDIN_FILENO))
 		o.mode = DEVICE_MODE_ASK;
 	if (o.mode == 0 || (o.mode == DEVICE_MODE_ASK && o.tty_in == NULL)) {
-		fprintf(stderr, "sealauth: no terminal to ask on: choose "
-				"--approve or --reject\n");
+		fprintf(stderr, "sealauth device listen: no terminal to ask "
+				"on: choose --approve or --reject\n");
 		rc = 2;
 		goto out;
 	}
@@ -452,8 +515,17 @@ do_listen(const char *dir, struct cli *cli)
 		goto out;
 	}
 	if ((err = device_listener_start((unsigned int)port, &l)) != SA_OK) {
-		fprintf(stderr, "sealauth: cannot listen on 127.0.0.1:%lu\n",
-			port);
+		int e = errno;
+
+		fprintf(stderr,
+			"sealauth device listen: cannot listen on "
+			"127.0.0.1:%lu: %s%s\n",
+			port, e ? strerror(e) : sa_err_str(err),
+			e == EADDRINUSE ? " (is another `sealauth device "
+					  "listen` running? stop it, or use "
+					  "--listen-port and enroll with the "
+					  "same port)"
+					: "");
 		goto out;
 	}
 	memset(&sa, 0, sizeof(sa));
@@ -477,7 +549,7 @@ do_show(const char *dir, struct cli *cli)
 {
 	struct device *d = NULL;
 
-	if (cli->argc != 0)
+	if (cli_leftover(cli, "device show", 0, NULL) != 0)
 		return 2;
 	if (device_open(dir, stderr, &d) != SA_OK)
 		return 1;
@@ -500,8 +572,11 @@ cmd_device(int argc, char **argv)
 		goto out;
 	}
 	rc = 2;
-	if (cli.argc < 1)
-		goto usage;
+	if (cli.argc < 1) {
+		cli_usage_error("device", "missing the action (init, enroll, "
+					  "listen, approve, reject or show)");
+		goto out;
+	}
 	sub = cli.argv[0];
 	/* Drop the action; the rest are its options and operands. */
 	memmove(&cli.argv[0], &cli.argv[1],
@@ -509,8 +584,10 @@ cmd_device(int argc, char **argv)
 	cli.argc--;
 	dir = cli_value(&cli, "dir", &bad);
 	if (bad || dir == NULL || dir[0] == '\0') {
-		fprintf(stderr, "sealauth: device: --dir DIR is required\n");
-		goto usage;
+		cli_usage_error("device",
+				"missing --dir DIR (the phone's directory, "
+				"made by `sealauth device init --dir DIR`)");
+		goto out;
 	}
 	if (strcmp(sub, "init") == 0)
 		rc = do_init(dir, &cli);
@@ -523,12 +600,10 @@ cmd_device(int argc, char **argv)
 	else if (strcmp(sub, "show") == 0)
 		rc = do_show(dir, &cli);
 	else
-		fprintf(stderr, "sealauth: device: unknown action \"%s\"\n\n",
-			sub);
-	if (rc != 2)
-		goto out;
-usage:
-	device_usage(stderr);
+		cli_usage_error("device",
+				"unknown action \"%s\" (init, enroll, listen, "
+				"approve, reject or show)",
+				sub);
 out:
 	cli_free(&cli);
 	return rc;

@@ -164,20 +164,19 @@ cmd_keys(int argc, char **argv)
 		goto out;
 	}
 	as_json = cli_flag(&cli, "json");
-	if (cli.argc != 1) {
-		keys_usage(stderr);
+	if (cli_leftover(&cli, "keys", 1,
+			 "the action (list, rotate or jwks)") != 0)
 		goto out;
-	}
 	sub = cli.argv[0];
-	if (as_json && strcmp(sub, "list") != 0) {
-		keys_usage(stderr);
-		goto out;
-	}
 	if (strcmp(sub, "list") != 0 && strcmp(sub, "rotate") != 0 &&
 	    strcmp(sub, "jwks") != 0) {
-		fprintf(stderr, "sealauth: keys: unknown action \"%s\"\n\n",
-			sub);
-		keys_usage(stderr);
+		cli_usage_error("keys",
+				"unknown action \"%s\" (list, rotate or jwks)",
+				sub);
+		goto out;
+	}
+	if (as_json && strcmp(sub, "list") != 0) {
+		cli_usage_error("keys", "--json goes with list only");
 		goto out;
 	}
 	/* --publish-delay is the SEALAUTH_KEY_PUBLISH_DELAY setting. */

@@ -425,10 +425,12 @@ app_close(struct app *app)
 	if (app->audit != NULL) {
 		uint64_t batches = 0, rows = 0;
 		audit_close_stats(app->audit, &batches, &rows);
-		log_info("serve.audit",
-			 "%" PRIu64 " audit rows written in %" PRIu64
-			 " commits",
-			 rows, batches);
+		/* A start that failed wrote nothing worth a line. */
+		if (rows > 0)
+			log_info("serve.audit",
+				 "%" PRIu64 " audit rows written in %" PRIu64
+				 " commits",
+				 rows, batches);
 	}
 	app->audit = NULL;
 	ratelimit_free(app->rl);
@@ -476,13 +478,11 @@ cmd_serve(int argc, char **argv)
 		cli_free(&cli);
 		return 0;
 	}
-	if (cli.argc > 0) {
-		fprintf(stderr, "sealauth serve: unknown argument \"%s\"\n\n",
-			cli.argv[0]);
-		serve_usage(stderr);
+	if (cli_leftover(&cli, "serve", 0, NULL) != 0) {
 		cli_free(&cli);
 		return 2;
 	}
+	config_warn_unknown_env(stderr);
 	app.cfg = cli.cfg; /* the app owns the configuration from here on */
 	memset(&cli.cfg, 0, sizeof(cli.cfg));
 	log_set_level((enum log_level)log_parse_level(app.cfg.log_level));
@@ -621,8 +621,19 @@ cmd_serve(int argc, char **argv)
 	    api_weblogin_protocols((int)app.cfg.test_routes);
 	routes = api_routes((int)app.cfg.test_routes, &nroutes);
 	app_http_config(&app, &hc);
-	if ((err = http_server_start(&hc, routes, nroutes, &app.http)) != SA_OK)
+	if ((err = http_server_start(&hc, routes, nroutes, &app.http)) !=
+	    SA_OK) {
+		int e = errno;
+
+		fprintf(stderr, "sealauth serve: cannot listen on %s: %s%s\n",
+			app.cfg.listen, e ? strerror(e) : sa_err_str(err),
+			e == EADDRINUSE
+			    ? " (another server is running there: stop it, "
+			      "or choose another address with --listen "
+			      "HOST:PORT)"
+			    : "");
 		goto out;
+	}
 	if (app.cfg.metrics_listen[0] != '\0' &&
 	    (err = start_metrics_listener(&app, &hc)) != SA_OK)
 		goto out;

@@ -184,10 +184,10 @@ cmd_vds(int argc, char **argv)
 	}
 	cert = cli_value(&cli, "cert", &bad);
 	explain = cli_flag(&cli, "explain");
-	if (bad || cli.argc != 2) {
-		vds_usage(stderr);
+	if (bad || cli_leftover(&cli, "vds", 2,
+				"the action and the seal (inspect SEAL, or "
+				"verify --cert FILE SEAL)") != 0)
 		goto out;
-	}
 	what = cli.argv[0];
 	if (strcmp(what, "inspect") == 0 && cert == NULL) {
 		json_t *j;
@@ -231,8 +231,16 @@ cmd_vds(int argc, char **argv)
 			printf("signature INVALID\n");
 			ret = 1;
 		}
+	} else if (strcmp(what, "verify") == 0) {
+		cli_usage_error("vds", explain ? "--explain goes with inspect"
+					       : "verify needs --cert FILE");
+	} else if (strcmp(what, "inspect") == 0) {
+		cli_usage_error("vds", "--cert goes with verify, not inspect");
 	} else {
-		vds_usage(stderr);
+		cli_usage_error("vds",
+				"unknown action \"%s\" (inspect or "
+				"verify)",
+				what);
 	}
 out:
 	EVP_PKEY_free(pub);

@@ -51,6 +51,8 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* Only a missing command shows the whole list; a mistyped one gets
+	 * one line that stays on the screen. */
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		usage(stdout);
@@ -64,7 +66,9 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < ARRAY_LEN(commands); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].run(argc - 1, argv + 1);
-	fprintf(stderr, "sealauth: unknown command \"%s\"\n\n", argv[1]);
-	usage(stderr);
+	fprintf(stderr,
+		"sealauth: unknown command \"%s\"\nrun 'sealauth --help' for "
+		"the commands\n",
+		argv[1]);
 	return 2;
 }

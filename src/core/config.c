@@ -283,7 +283,7 @@ load_file(struct config *cfg, const char *path, FILE *err)
 	unsigned char *text = NULL;
 	size_t len;
 	enum sa_err rc;
-	char *line, *save = NULL;
+	char *line, *next;
 	int lineno = 0;
 
 	rc = read_file(path, 1 << 20, &text, &len);
@@ -293,9 +293,13 @@ load_file(struct config *cfg, const char *path, FILE *err)
 				path);
 		return SA_ERR_CONFIG;
 	}
-	for (line = strtok_r((char *)text, "\n", &save); line != NULL;
-	     line = strtok_r(NULL, "\n", &save)) {
+	/* Every line counts, blank ones too, so errors name the right one. */
+	for (line = (char *)text; line != NULL; line = next) {
 		char *eq, *key, *val;
+
+		next = memchr(line, '\n', len - (size_t)(line - (char *)text));
+		if (next != NULL)
+			*next++ = '\0';
 		lineno++;
 		line = trim(line);
 		if (*line == '\0' || *line == '#')
@@ -332,6 +336,75 @@ out:
 	OPENSSL_cleanse(text, len);
 	free(text);
 	return rc;
+}
+
+/* edit_distance is the Levenshtein distance of two short names, capped. */
+static size_t
+edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), prev[65], cur[65];
+
+	if (la > 64 || lb > 64)
+		return 99;
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		cur[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+			size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+
+			cur[j] = sub < del ? (sub < ins ? sub : ins)
+					   : (del < ins ? del : ins);
+		}
+		memcpy(prev, cur, (lb + 1) * sizeof(prev[0]));
+	}
+	return prev[lb];
+}
+
+extern char **environ;
+
+size_t
+config_warn_unknown_env(FILE *err)
+{
+	size_t n = 0;
+
+	for (char **e = environ; e != NULL && *e != NULL; e++) {
+		const char *eq = strchr(*e, '=');
+		char name[72];
+		const char *best = NULL;
+		size_t best_d = 99, len;
+
+		if (strncmp(*e, "SEALAUTH_", 9) != 0 || eq == NULL)
+			continue;
+		len = (size_t)(eq - *e);
+		if (len >= sizeof(name))
+			len = sizeof(name) - 1;
+		memcpy(name, *e, len);
+		name[len] = '\0';
+		for (size_t i = 0; i < ARRAY_LEN(settings); i++) {
+			size_t d = edit_distance(name, settings[i].name);
+
+			if (d < best_d) {
+				best_d = d;
+				best = settings[i].name;
+			}
+		}
+		if (best_d == 0)
+			continue;
+		n++;
+		if (best_d <= 3)
+			fprintf(err,
+				"sealauth: warning: %s is not a setting "
+				"(did you mean %s?); it is ignored\n",
+				name, best);
+		else
+			fprintf(err,
+				"sealauth: warning: %s is not a setting; it "
+				"is ignored (`sealauth config` lists them)\n",
+				name);
+	}
+	return n;
 }
 
 enum sa_err

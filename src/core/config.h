@@ -102,4 +102,11 @@ void config_print_markdown(FILE *out);
 /* config_free frees every string and wipes the secret ones. */
 void config_free(struct config *cfg);
 
+/*
+ * config_warn_unknown_env warns on err about every SEALAUTH_* variable of
+ * the environment that is not a setting, naming the closest setting when
+ * the name looks misspelled. Returns how many it warned about.
+ */
+size_t config_warn_unknown_env(FILE *err);
+
 #endif
