@@ -80,10 +80,10 @@ typedef enum sa_err (*service_checker)(const json_t *settings,
 /*
  * services_load reads a registry snapshot from a JSON file, or builds the
  * demo registry when path is NULL or empty (demo_origin then lists the
- * origins the demo service accepts, comma-separated). Every entry is validated; a bad one
- * fails the whole load with why naming the entry and field. The snapshot
- * holds one reference (services_put frees it). Settings checkers are not
- * applied here: services_seed applies them.
+ * origins the demo service accepts, comma-separated). Every entry is validated;
+ * a bad one fails the whole load with why naming the entry and field. The
+ * snapshot holds one reference (services_put frees it). Settings checkers are
+ * not applied here: services_seed applies them.
  */
 enum sa_err services_load(const char *path, const char *demo_origin,
 			  struct services **out, char *why, size_t whylen);

@@ -172,144 +172,30 @@ static void
 test_meta(void **state)
 {
 	struct fixture *f = *state;
-	struct dstore *ds = NULL;
-	static char big[65538]; /* one byte over the value bound */
-	char *v = NULL;
 
-	assert_int_equal(dstore_open(f->url, &ds), SA_OK);
-	assert_int_equal(dstore_meta_get(ds, "missing", &v), SA_ERR_NOT_FOUND);
-	assert_null(v);
-	assert_int_equal(dstore_meta_set(ds, "kid", "abc"), SA_OK);
-	assert_int_equal(dstore_meta_get(ds, "kid", &v), SA_OK);
-	assert_string_equal(v, "abc");
-	free(v);
-	assert_int_equal(dstore_meta_set(ds, "kid", "def"), SA_OK);
-	dstore_close(ds);
-	ds = NULL;
-
-	/* Survives a reopen, overwritten in place. */
-	assert_int_equal(dstore_open(f->url, &ds), SA_OK);
-	assert_int_equal(dstore_meta_get(ds, "kid", &v), SA_OK);
-	assert_string_equal(v, "def");
-	free(v);
-	memset(big, 'x', sizeof(big) - 1);
-	big[sizeof(big) - 1] = '\0';
-	assert_int_equal(dstore_meta_set(ds, "big", big), SA_ERR_VALIDATION);
-	assert_int_equal(dstore_meta_set(ds, "", "x"), SA_ERR_VALIDATION);
-	dstore_close(ds);
-	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM meta"), 1);
-}
-
-static struct audit_row
-mkrow(const char *event, const char *detail)
-{
-	struct audit_row r;
-
-	memset(&r, 0, sizeof(r));
-	r.ts_ms = 1700000000000;
-	r.event = event;
-	r.ip = "192.0.2.7";
-	r.ua = "test-agent/1";
-	r.subject = "tok-1";
-	r.detail = detail;
-	return r;
-}
-
-struct collect {
-	int n;
-	int64_t seq[16];
-	char event[16][32];
-	unsigned char prev[16][32], hash[16][32];
-};
-
-static int
-collect_cb(const struct audit_row *row, void *arg)
-{
-	struct collect *c = arg;
-
-	assert_true(c->n < 16);
-	c->seq[c->n] = row->seq;
-	snprintf(c->event[c->n], sizeof(c->event[0]), "%s", row->event);
-	memcpy(c->prev[c->n], row->prev_hash, 32);
-	memcpy(c->hash[c->n], row->hash, 32);
-	c->n++;
-	return 0;
+	dstore_contract_meta(f->url);
+	/* kid and the value exactly at the bound; nothing refused was kept. */
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM meta"), 2);
 }
 
 static void
 test_audit_append_iter_count(void **state)
 {
 	struct fixture *f = *state;
-	struct dstore *ds = NULL;
-	struct audit_row rows[3] = {mkrow("a.one", "{}"),
-				    mkrow("a.two", "{\"k\":1}"),
-				    mkrow("a.three", "{}")};
-	struct audit_row more[2] = {mkrow("b.one", "{}"), mkrow("b.two", "{}")};
-	unsigned char zero[32] = {0}, h[32];
-	struct collect c;
-	int64_t n = 0;
 
-	assert_int_equal(dstore_open(f->url, &ds), SA_OK);
-	assert_int_equal(dstore_audit_append(ds, rows, 3), SA_OK);
-	assert_int_equal(rows[0].seq, 1);
-	assert_int_equal(rows[2].seq, 3);
-	assert_memory_equal(rows[0].prev_hash, zero, 32);
-	assert_memory_equal(rows[1].prev_hash, rows[0].hash, 32);
-	audit_row_hash(&rows[1], rows[0].hash, h);
-	assert_memory_equal(h, rows[1].hash, 32);
-	dstore_close(ds);
-	ds = NULL;
-
-	/* The chain continues across a reopen. */
-	assert_int_equal(dstore_open(f->url, &ds), SA_OK);
-	assert_int_equal(dstore_audit_append(ds, more, 2), SA_OK);
-	assert_int_equal(more[0].seq, 4);
-	assert_memory_equal(more[0].prev_hash, rows[2].hash, 32);
-	assert_int_equal(dstore_audit_count(ds, &n), SA_OK);
-	assert_int_equal(n, 5);
-
-	memset(&c, 0, sizeof(c));
-	assert_int_equal(dstore_audit_iter(ds, 1, 0, collect_cb, &c), SA_OK);
-	assert_int_equal(c.n, 5);
-	for (int i = 0; i < 5; i++)
-		assert_int_equal(c.seq[i], i + 1);
-	assert_string_equal(c.event[1], "a.two");
-	assert_string_equal(c.event[4], "b.two");
-	assert_memory_equal(c.hash[3], more[0].hash, 32);
-	assert_memory_equal(c.prev[4], more[0].hash, 32);
-
-	memset(&c, 0, sizeof(c));
-	assert_int_equal(dstore_audit_iter(ds, 2, 2, collect_cb, &c), SA_OK);
-	assert_int_equal(c.n, 2);
-	assert_int_equal(c.seq[0], 2);
-	assert_int_equal(c.seq[1], 3);
-	dstore_close(ds);
+	dstore_contract_audit(f->url);
+	assert_int_equal(raw_int(f->db,
+				 "SELECT count(*) FROM audit WHERE "
+				 "length(hash) = 32 AND ua = 'test-agent/1'"),
+			 5);
 }
 
 static void
 test_failed_append_leaves_nothing(void **state)
 {
 	struct fixture *f = *state;
-	struct dstore *ds = NULL;
-	struct audit_row ok = mkrow("x.ok", "{}");
-	struct audit_row rows[2] = {mkrow("x.first", "{}"),
-				    mkrow(NULL, "{}")}; /* NOT NULL fails */
-	int64_t n = -1;
 
-	assert_int_equal(dstore_open(f->url, &ds), SA_OK);
-	assert_int_equal(dstore_audit_append(ds, &ok, 1), SA_OK);
-	assert_int_not_equal(dstore_audit_append(ds, rows, 2), SA_OK);
-	/* Neither row was written, and neither was given a place in the
-	 * chain. */
-	assert_int_equal(rows[0].seq, 0);
-	assert_int_equal(rows[1].seq, 0);
-	assert_int_equal(dstore_audit_count(ds, &n), SA_OK);
-	assert_int_equal(n, 1);
-	/* The store is usable afterwards and the chain continues at 2. */
-	ok = mkrow("x.after", "{}");
-	assert_int_equal(dstore_audit_append(ds, &ok, 1), SA_OK);
-	assert_int_equal(ok.seq, 2);
-	dstore_close(ds);
+	dstore_contract_failed_append(f->url);
 }
 
 static void
@@ -373,133 +259,14 @@ test_backend_choice(void **state)
 }
 
 static void
-fill_enrollment(struct enrollment *e, const char *tok, const char *dev,
-		const char *fp)
-{
-	memset(e, 0, sizeof(*e));
-	snprintf(e->token_id, sizeof(e->token_id), "%s", tok);
-	snprintf(e->device_id, sizeof(e->device_id), "%s", dev);
-	e->public_key_pem = strdup(
-	    "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n");
-	e->push_endpoint = strdup("https://push.example/abc");
-	snprintf(e->trust_level, sizeof(e->trust_level), "high");
-	e->claims = strdup("{\"givenName\":\"Erika\"}");
-	snprintf(e->seal_fingerprint, sizeof(e->seal_fingerprint), "%s", fp);
-	e->created_at = 1700000000;
-	e->expires_at = 1900000000;
-}
-
-#define FP_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-#define FP_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
-
-static void
 test_enrollments(void **state)
 {
 	struct fixture *f = *state;
-	struct dstore *ds;
-	struct enrollment e, got, prev;
-	int had = -1, count = -1;
-	int64_t n = -1;
 
-	assert_int_equal(dstore_open(f->url, &ds), SA_OK);
-	assert_int_equal(dstore_enroll_get(ds, "tok-1", &got),
-			 SA_ERR_NOT_FOUND);
-	fill_enrollment(&e, "tok-1", "dev-a", FP_A);
-	assert_int_equal(dstore_enroll_put(ds, &e, &prev, &had), SA_OK);
-	assert_int_equal(had, 0);
-	enrollment_free(&e);
-	assert_int_equal(dstore_enroll_get(ds, "tok-1", &got), SA_OK);
-	assert_string_equal(got.device_id, "dev-a");
-	assert_string_equal(got.push_endpoint, "https://push.example/abc");
-	assert_null(got.fcm_token);
-	assert_string_equal(got.claims, "{\"givenName\":\"Erika\"}");
-	assert_string_equal(got.seal_fingerprint, FP_A);
-	assert_int_equal(got.expires_at, 1900000000);
-	assert_int_equal(got.revoked_at, 0);
-	enrollment_free(&got);
-
-	/* A new device replaces the binding and the old one is handed back. */
-	fill_enrollment(&e, "tok-1", "dev-b", FP_A);
-	free(e.push_endpoint);
-	e.push_endpoint = NULL;
-	e.fcm_token = strdup("fcm:token-b");
-	assert_int_equal(dstore_enroll_put(ds, &e, &prev, &had), SA_OK);
-	assert_int_equal(had, 1);
-	assert_string_equal(prev.device_id, "dev-a");
-	enrollment_free(&prev);
-	enrollment_free(&e);
-	assert_int_equal(dstore_enroll_get(ds, "tok-1", &got), SA_OK);
-	assert_string_equal(got.device_id, "dev-b");
-	assert_string_equal(got.fcm_token, "fcm:token-b");
-	assert_null(got.push_endpoint);
-	enrollment_free(&got);
-	assert_int_equal(dstore_enroll_count(ds, &n), SA_OK);
-	assert_int_equal(n, 1);
-
-	/* Revocation sticks: the token id can never be enrolled again. */
-	assert_int_equal(dstore_enroll_revoke(ds, "tok-1", 1700000100, "test"),
-			 SA_OK);
-	assert_int_equal(dstore_enroll_revoke(ds, "tok-1", 1700000200, "again"),
-			 SA_OK);
-	assert_int_equal(dstore_enroll_get(ds, "tok-1", &got), SA_OK);
-	assert_int_equal(got.revoked_at, 1700000100);
-	enrollment_free(&got);
-	fill_enrollment(&e, "tok-1", "dev-c", FP_A);
-	assert_int_equal(dstore_enroll_put(ds, &e, NULL, &had),
-			 SA_ERR_TOKEN_REVOKED);
-	enrollment_free(&e);
-	assert_int_equal(dstore_enroll_get(ds, "tok-1", &got), SA_OK);
-	assert_string_equal(got.device_id, "dev-b"); /* nothing was written */
-	enrollment_free(&got);
-	assert_int_equal(dstore_enroll_count(ds, &n), SA_OK);
-	assert_int_equal(n, 0);
-
-	/* Revoking by seal fingerprint (the VRL) hits every token of that seal.
-	 */
-	fill_enrollment(&e, "tok-2", "dev-d", FP_B);
-	assert_int_equal(dstore_enroll_put(ds, &e, NULL, NULL), SA_OK);
-	enrollment_free(&e);
-	fill_enrollment(&e, "tok-3", "dev-e", FP_A);
-	assert_int_equal(dstore_enroll_put(ds, &e, NULL, NULL), SA_OK);
-	enrollment_free(&e);
-	assert_int_equal(
-	    dstore_enroll_revoke_fingerprint(ds, FP_B, 1700000300, &count),
-	    SA_OK);
-	assert_int_equal(count, 1);
-	assert_int_equal(
-	    dstore_enroll_revoke_fingerprint(ds, FP_B, 1700000400, &count),
-	    SA_OK);
-	assert_int_equal(count, 0);
-	assert_int_equal(dstore_enroll_get(ds, "tok-2", &got), SA_OK);
-	assert_int_equal(got.revoked_at, 1700000300);
-	enrollment_free(&got);
-	assert_int_equal(dstore_enroll_get(ds, "tok-3", &got), SA_OK);
-	assert_int_equal(got.revoked_at, 0);
-	enrollment_free(&got);
-	fill_enrollment(&e, "tok-2", "dev-f", FP_A);
-	assert_int_equal(dstore_enroll_put(ds, &e, NULL, NULL),
-			 SA_ERR_TOKEN_REVOKED);
-	enrollment_free(&e);
-
-	/* Bounds: the longest token id fits; bad keys never reach the backend.
-	 */
-	fill_enrollment(&e, "x", "dev", FP_A);
-	memset(e.token_id, 'x', sizeof(e.token_id) - 1);
-	e.token_id[sizeof(e.token_id) - 1] = '\0';
-	assert_int_equal(dstore_enroll_put(ds, &e, NULL, NULL), SA_OK);
-	enrollment_free(&e);
-	assert_int_equal(dstore_enroll_get(ds, "", &got), SA_ERR_NOT_FOUND);
-	assert_int_equal(
-	    dstore_enroll_revoke_fingerprint(ds, "short", 1, &count),
-	    SA_ERR_VALIDATION);
-	dstore_close(ds);
-
-	/* Everything survives a reopen. */
-	assert_int_equal(dstore_open(f->url, &ds), SA_OK);
-	assert_int_equal(dstore_enroll_get(ds, "tok-3", &got), SA_OK);
-	assert_string_equal(got.device_id, "dev-e");
-	enrollment_free(&got);
-	dstore_close(ds);
+	dstore_contract_enrollments(f->url);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM revoked_tokens "
+					"WHERE reason = 'test'"),
+			 1);
 }
 
 /* The registry's contract (store_contract.h) on this backend. */
