@@ -424,7 +424,11 @@ print_block(FILE *f, const json_t *m, int64_t now)
 		put_safe(f, json_string_value(v));
 	}
 	fprintf(f, "\nfrom:     ");
-	put_safe(f, field(m, "origin"));
+	/* A login started by a server, not a browser, has no origin. */
+	if (field(m, "origin") == NULL || field(m, "origin")[0] == '\0')
+		fprintf(f, "(no browser origin)");
+	else
+		put_safe(f, field(m, "origin"));
 	fprintf(f, " (IP ");
 	put_safe(f, field(m, "requestIp"));
 	fprintf(f, ")\nbrowser:  ");

@@ -62,9 +62,9 @@
 	X(SA_ERR_TRUST_LIST_SIG, 48, "trust_list_signature", 422,              \
 	  "trust list signature is invalid")                                   \
 	X(SA_ERR_NOT_ENROLLED, 60, "not_enrolled", 404,                        \
-	  "token id is not enrolled")                                          \
+	  "Token ID is not enrolled")                                          \
 	X(SA_ERR_TOKEN_REVOKED, 61, "token_revoked", 403,                      \
-	  "token id is revoked")                                               \
+	  "Token ID is revoked")                                               \
 	X(SA_ERR_SCOPE, 62, "scope_not_allowed", 422, "scope not allowed")     \
 	X(SA_ERR_SESSION_UNKNOWN, 63, "session_not_found", 404,                \
 	  "no such session")                                                   \

@@ -266,7 +266,7 @@ api_enroll(struct http_request *req, struct http_response *res)
 		app_audit(app, req, "enroll.refused", e.token_id,
 			  json_pack("{s:s}", "step", "revoked-token"));
 		http_res_error(res, rc, "vdsData",
-			       "this token id has been revoked");
+			       "this Token ID has been revoked");
 		http_res_status(res, 409);
 		goto out;
 	}

@@ -887,6 +887,31 @@ test_listen_grants_only_listed_scopes(void **state)
 	device_close(d);
 }
 
+/* A login started by a server has no origin: the phone says so rather
+ * than showing an empty line. */
+static void
+test_listen_shows_no_browser_origin(void **state)
+{
+	struct fixture *fx = *state;
+	struct device *d = enrolled(fx);
+	struct run r;
+
+	run_start(&r, d, DEVICE_MODE_REJECT, 1, 10);
+	assert_int_equal(
+	    push(device_listener_port(r.l),
+		 "{\"sessionId\":\"sess_noorg\",\"otp\":\"111222\","
+		 "\"serviceName\":\"Example Shop\",\"scopes\":[],"
+		 "\"random\":\"rnd\",\"expiresAt\":\"2099-01-01T00:00:00Z\","
+		 "\"origin\":\"\",\"requestIp\":\"203.0.113.7\","
+		 "\"userAgent\":\"curl/8\"}"),
+	    200);
+	assert_int_equal(run_join(&r), SA_OK);
+	assert_non_null(
+	    strstr(file_text(r.o.out), "from:     (no browser origin)"));
+	fclose(r.o.json); /* file_text closed r.o.out */
+	device_close(d);
+}
+
 static void
 test_listen_rejects(void **state)
 {
@@ -1159,6 +1184,7 @@ main(void)
 	    T(test_listen_approves),
 	    T(test_listen_grants_only_listed_scopes),
 	    T(test_listen_rejects),
+	    T(test_listen_shows_no_browser_origin),
 	    T(test_listen_type_mode),
 	    T(test_listen_asks),
 	    T(test_listen_count_and_timeout),
