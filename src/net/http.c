@@ -1,8 +1,9 @@
 /*
  * http.c - the HTTP server on libmicrohttpd.
  *
- * Threads: MHD runs an epoll thread pool (one thread per core by default);
- * every handler runs on one of those threads. A request's state lives in a
+ * Threads: MHD runs an epoll thread pool (four threads per core by
+ * default, never fewer than four: see http_server_start); every handler
+ * runs on one of those threads. A request's state lives in a
  * struct http_request allocated on the first call of the access handler and
  * freed in the completion callback, where the access log line is written.
  * Responses are queued only on a later call of the access handler, never on

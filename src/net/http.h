@@ -4,9 +4,12 @@
  * shape, security headers and CORS on every response, per-IP rate limits,
  * and the WebSocket upgrade handed to ws.c.
  *
- * The request path, in order: route lookup (404/405) -> CORS preflight ->
- * per-IP rate limit of the route's class (429) -> body size and
- * Content-Type (413/415) -> JSON parse and schema (400) -> handler.
+ * The request path, in order (http.c, handle_request): an OPTIONS request
+ * is a CORS preflight -> route lookup (404/405) -> what the first call
+ * found (413 for a declared or received body over the limit, 404 for an
+ * overlong path) -> per-IP rate limit of the route's class (429) ->
+ * WebSocket upgrade for upgrade routes -> Content-Type (415) -> JSON parse
+ * and schema (400) -> refused while stopping (503) -> handler.
  * Handlers run on MHD worker threads and may block briefly (audit commit);
  * the login's hot handlers park their request instead (http_req_park).
  */
