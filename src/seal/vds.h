@@ -225,8 +225,8 @@ const char *vds_icao_catalogue_row(size_t i, unsigned int *ref,
  * claims may enroll, whether its payload is one map (else a sequence of
  * values) and how many fields it names. NULL past the last row.
  */
-const char *vds_manifest_row(size_t i, const char **id, int *identity,
-			     int *map, size_t *nfields);
+const char *vds_manifest_row(size_t i, const char **id, int *identity, int *map,
+			     size_t *nfields);
 
 /*
  * vds_to_json describes the seal as a new JSON object (caller decrefs):
