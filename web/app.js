@@ -41,13 +41,12 @@
   ];
   /* Registered claims, shown apart from the identity. */
   const META_LABELS = [
-    ['sub', 'Token ID'],
+    ['sub', 'Your ID at this service'],
     ['aud', 'Service'],
     ['iss', 'Issuer'],
     ['auth_time', 'Signed in at'],
     ['exp', 'Valid until'],
     ['amr', 'Methods'],
-    ['jti', 'Token id (jti)'],
   ];
   const REGISTERED = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti',
     'auth_time', 'amr', 'scope']);
@@ -64,6 +63,10 @@
     'Invalid signature': 'The phone’s answer was not signed by the enrolled key.',
     'Too many attempts': 'Too many failed attempts from the phone.',
   };
+
+  const PUSH_FAILED_TEXT = 'We could not reach your phone, so it will not ' +
+    'show this login. Check that the phone is online and that the sealauth ' +
+    'app on it is set up for this Token ID, then start again.';
 
   /* One login attempt at a time; a new one replaces everything. */
   let login = null;
@@ -207,6 +210,8 @@
     if (!res.ok || body === null || typeof body.sessionId !== 'string') {
       let msg = body && typeof body.message === 'string' ? body.message
         : 'The server refused the login (HTTP ' + res.status + ').';
+      if (body && body.error === 'push_failed')
+        msg = PUSH_FAILED_TEXT;
       if (res.status === 429) {
         const ra = Number(res.headers.get('Retry-After'));
         msg += Number.isFinite(ra) && ra > 0
@@ -234,6 +239,8 @@
     $('code').setAttribute('aria-label', 'Login code ' + String(l.code).split('').join(' '));
     $('code').dataset.code = l.code;
     $('code').dataset.state = 'live';
+    $('code-lead').hidden = false;
+    $('code-ended').hidden = true;
     $('countdown-bar').max = l.total;
     $('countdown-box').hidden = false;
     setStatus('Waiting for your phone…', 'wait');
@@ -263,6 +270,9 @@
     clearInterval(l.timer);
     $('countdown-box').hidden = true;
     $('code').dataset.state = 'ended';
+    /* The instruction to compare and approve no longer holds. */
+    $('code-lead').hidden = true;
+    $('code-ended').hidden = false;
     setStatus(text, tone);
     if (l.ws && l.ws.readyState <= WebSocket.OPEN)
       l.ws.close(1000);
@@ -326,8 +336,11 @@
       setStatus('Check that your phone shows the same code, then approve there.', 'wait');
       break;
     case 'push_failed':
-      setStatus('We could not reach your phone: ' +
-        (typeof ev.reason === 'string' ? ev.reason : 'unknown reason') + '.', 'error');
+      /* The transport's reason is for the operator's log, not for the
+       * person in front of the page. */
+      if (typeof ev.reason === 'string')
+        console.warn('push failed: ' + ev.reason);
+      finish(PUSH_FAILED_TEXT, 'error');
       break;
     case 'rejected': {
       const reason = typeof ev.reason === 'string' ? ev.reason : 'Rejected';
@@ -448,7 +461,15 @@
     const dl = $('claims');
     dl.replaceChildren();
     const seen = new Set();
+    /* A whole name is one row, not two. */
+    if (typeof p.givenName === 'string' && typeof p.familyName === 'string') {
+      addRow(dl, 'name', 'Name', p.givenName + ' ' + p.familyName);
+      seen.add('givenName');
+      seen.add('familyName');
+    }
     for (const [name, label] of CLAIM_LABELS) {
+      if (seen.has(name))
+        continue;
       if (Object.prototype.hasOwnProperty.call(p, name)) {
         addRow(dl, name, label, p[name]);
         seen.add(name);
@@ -536,6 +557,31 @@
     return { state: 'ok', text: 'Signature verified against /jwks (kid ' + header.kid + ').' };
   }
 
+  /* ---- What will be shared --------------------------------------------- */
+
+  function scopeLabel(input) {
+    const span = input.parentElement.querySelector('span');
+    const clone = span.cloneNode(true);
+    for (const small of clone.querySelectorAll('small'))
+      small.remove();
+    return clone.textContent.trim();
+  }
+
+  /*
+   * updateSummary says, next to the button, what the ticks add up to, and
+   * how many of the folded details are ticked, so nothing is chosen out of
+   * sight.
+   */
+  function updateSummary() {
+    const checked = Array.from(
+      document.querySelectorAll('input[name="scope"]:checked'));
+    $('share-summary').textContent = checked.length === 0
+      ? 'Nothing but the login itself is shared.'
+      : 'Shared if you approve: ' + checked.map(scopeLabel).join(', ') + '.';
+    const folded = $('scope-more').querySelectorAll('input[name="scope"]:checked').length;
+    $('more-count').textContent = folded ? '(' + folded + ' ticked)' : '';
+  }
+
   /* ---- Wiring ----------------------------------------------------------- */
 
   function restart() {
@@ -578,6 +624,10 @@
       input.checked = wanted.has(input.value);
       input.disabled = true;
     }
+    /* Everything asked for is in sight. */
+    if ($('scope-more').querySelector('input[name="scope"]:checked'))
+      $('scope-more').open = true;
+    updateSummary();
     $('scopes-hint').textContent = SERVICE_NAME + ' asks for what is ticked; ' +
       'you approve it on your phone.';
     if (body.loginHint && $('token-id').value === '')
@@ -592,6 +642,8 @@
     if (LOGIN_ID !== null)
       loadPending();
     $('login-form').addEventListener('submit', initiate);
+    $('scopes').addEventListener('change', updateSummary);
+    updateSummary();
     $('restart-button').addEventListener('click', restart);
     $('again-button').addEventListener('click', restart);
     $('token-id').addEventListener('input', () => {
