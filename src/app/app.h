@@ -54,6 +54,9 @@ struct app {
 	/* Protocols a browser login hands back to (login/weblogin.h), a table
 	 * ending with a NULL name; set at start. */
 	const struct weblogin_protocol *weblogin_protocols;
+	/* Keys derived from the master secret at start (otp_derive_key). */
+	unsigned char code_key[32];   /* MACs of login codes ("code") */
+	unsigned char device_key[32]; /* browser recognition ("device") */
 	uint64_t started_mono_ms;
 	int64_t started_unix;
 };

@@ -441,6 +441,8 @@ app_close(struct app *app)
 	if (app->otp_secret != NULL)
 		OPENSSL_cleanse(app->otp_secret, app->otp_secret_len);
 	free(app->otp_secret);
+	OPENSSL_cleanse(app->code_key, sizeof(app->code_key));
+	OPENSSL_cleanse(app->device_key, sizeof(app->device_key));
 	if (app->es != NULL)
 		estore_close(app->es);
 	if (app->ds != NULL)
@@ -542,7 +544,11 @@ cmd_serve(int argc, char **argv)
 		fprintf(stderr, "sealauth: %s\n", why);
 		goto out;
 	}
-	if (load_otp_secret(&app) != SA_OK)
+	if (load_otp_secret(&app) != SA_OK ||
+	    otp_derive_key(app.otp_secret, app.otp_secret_len, "code",
+			   app.code_key) != SA_OK ||
+	    otp_derive_key(app.otp_secret, app.otp_secret_len, "device",
+			   app.device_key) != SA_OK)
 		goto out;
 	demo_origin = origin_of(app.cfg.public_url);
 	if ((err = services_open(app.ds, &app.services)) != SA_OK) {

@@ -88,18 +88,36 @@ otp_derive(const unsigned char *secret, size_t secret_len,
 	return SA_OK;
 }
 
-void
-otp_hash(const char *otp, char out[65])
+enum sa_err
+otp_derive_key(const unsigned char *secret, size_t secret_len,
+	       const char *purpose, unsigned char out[OTP_KEY_LEN])
 {
-	unsigned char d[32];
-	static const char hexd[] = "0123456789abcdef";
+	const char *parts[2] = {"sealauth-key-v1", purpose};
 
-	sha256(otp, strlen(otp), d);
+	if (secret_len < OTP_SECRET_MIN || secret_len > OTP_SECRET_MAX ||
+	    purpose[0] == '\0')
+		return SA_ERR_CONFIG;
+	return hmac_parts(secret, secret_len, parts, 2, out);
+}
+
+enum sa_err
+otp_code_mac(const unsigned char key[OTP_KEY_LEN], const char *session_id,
+	     const char *otp, char out[65])
+{
+	const char *parts[3] = {"sealauth-code-v1", session_id, otp};
+	unsigned char mac[32];
+	static const char hexd[] = "0123456789abcdef";
+	enum sa_err rc;
+
+	if ((rc = hmac_parts(key, OTP_KEY_LEN, parts, 3, mac)) != SA_OK)
+		return rc;
 	for (size_t i = 0; i < 32; i++) {
-		out[2 * i] = hexd[d[i] >> 4];
-		out[2 * i + 1] = hexd[d[i] & 15];
+		out[2 * i] = hexd[mac[i] >> 4];
+		out[2 * i + 1] = hexd[mac[i] & 15];
 	}
 	out[64] = '\0';
+	OPENSSL_cleanse(mac, sizeof(mac));
+	return SA_OK;
 }
 
 /* mac_b64url computes base64url(HMAC-SHA256(secret, parts)) into out. */

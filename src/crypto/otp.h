@@ -26,8 +26,25 @@ enum sa_err otp_derive(const unsigned char *secret, size_t secret_len,
 		       const char *session_id, const char *token_id,
 		       int64_t issued_at, char out[OTP_DIGITS + 1]);
 
-/* otp_hash writes the hex SHA-256 of a code: only this is ever stored. */
-void otp_hash(const char *otp, char out[65]);
+#define OTP_KEY_LEN 32
+
+/*
+ * otp_derive_key derives a key for one purpose from the master secret:
+ * HMAC-SHA256(secret, "sealauth-key-v1" 0x00 purpose). Keys of different
+ * purposes are independent; each is derived once at start and held by the
+ * application, wiped at exit.
+ */
+enum sa_err otp_derive_key(const unsigned char *secret, size_t secret_len,
+			   const char *purpose, unsigned char out[OTP_KEY_LEN]);
+
+/*
+ * otp_code_mac writes the hex HMAC-SHA256(key, "sealauth-code-v1" 0x00
+ * sessionId 0x00 otp): the only trace of a code that is ever stored. A
+ * plain hash of six digits is reversed with a table of a million entries;
+ * this MAC cannot be computed, nor its code found, without the key.
+ */
+enum sa_err otp_code_mac(const unsigned char key[OTP_KEY_LEN],
+			 const char *session_id, const char *otp, char out[65]);
 
 /*
  * otp_ws_token computes the token a browser presents to open the session's

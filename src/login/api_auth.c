@@ -356,11 +356,11 @@ api_initiate(struct http_request *req, struct http_response *res)
 	if ((rc = otp_derive(app->otp_secret, app->otp_secret_len, s.id, token,
 			     now, otp)) != SA_OK ||
 	    (rc = otp_ws_token(app->otp_secret, app->otp_secret_len, s.id,
-			       s.random, wstok)) != SA_OK) {
+			       s.random, wstok)) != SA_OK ||
+	    (rc = otp_code_mac(app->code_key, s.id, otp, s.otp_mac)) != SA_OK) {
 		http_res_error(res, rc, NULL, NULL);
 		goto out;
 	}
-	otp_hash(otp, s.otp_hash);
 	if ((rc = session_save(app->es, &s, now)) != SA_OK) {
 		http_res_error(res, rc, NULL,
 			       "the session could not be stored");
@@ -407,12 +407,12 @@ api_initiate(struct http_request *req, struct http_response *res)
 	}
 	/* Recorded before anything reaches the phone: no audit, no login.
 	 * The worker moves on while the row is committed. */
+	/* Nothing derived from the code goes to the audit log. */
 	app_audit_park(app, req, "auth.initiate", token,
-		       json_pack("{s:s, s:s, s:o, s:s, s:s, s:s?}", "sessionId",
-				 s.id, "serviceId", s.service_id, "scopes",
-				 scopes_json(s.scopes, s.nscopes), "otpHash",
-				 s.otp_hash, "origin", s.origin, "login",
-				 login),
+		       json_pack("{s:s, s:s, s:o, s:s, s:s?}", "sessionId", s.id,
+				 "serviceId", s.service_id, "scopes",
+				 scopes_json(s.scopes, s.nscopes), "origin",
+				 s.origin, "login", login),
 		       &c->audit_rc, initiate_answer, c);
 	rc = SA_OK;
 out:
@@ -669,8 +669,8 @@ api_verify(struct http_request *req, struct http_response *res)
 				  "signature", "Invalid signature");
 		goto out;
 	}
-	otp_hash(otp, hash_hex);
-	if (!ct_equal(hash_hex, s.otp_hash, 64)) {
+	if (otp_code_mac(app->code_key, s.id, otp, hash_hex) != SA_OK ||
+	    !ct_equal(hash_hex, s.otp_mac, 64)) {
 		rc = fail_attempt(req, res, &s, SA_ERR_BAD_OTP, "otp",
 				  "Invalid OTP");
 		goto out;

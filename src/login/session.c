@@ -158,7 +158,7 @@ session_save(struct estore *es, const struct session *s, int64_t now)
 	put_str(&w, s->service_name);
 	put_int(&w, s->issued_at);
 	put_int(&w, s->expires_at);
-	put_str(&w, s->otp_hash);
+	put_str(&w, s->otp_mac);
 	put_str(&w, s->random);
 	put_str(&w, s->origin);
 	put_str(&w, s->ip);
@@ -201,7 +201,7 @@ session_load(struct estore *es, const char *id, struct session *out)
 	get_str(&r, s.service_name, sizeof(s.service_name));
 	get_int(&r, &s.issued_at);
 	get_int(&r, &s.expires_at);
-	get_str(&r, s.otp_hash, sizeof(s.otp_hash));
+	get_str(&r, s.otp_mac, sizeof(s.otp_mac));
 	get_str(&r, s.random, sizeof(s.random));
 	get_str(&r, s.origin, sizeof(s.origin));
 	get_str(&r, s.ip, sizeof(s.ip));

@@ -3,8 +3,9 @@
  *
  * A session lives under "sess:{id}" for the OTP lifetime. It holds what the
  * verification needs and nothing that would let a reader of the store log
- * in: the code itself is never stored, only its SHA-256. Two more keys go
- * with it: "sess:{id}:fail" counts failed verification attempts and
+ * in: the code itself is never stored, only its MAC under a key derived from
+ * the master secret (otp_code_mac), from which it cannot be recovered. Two more
+ * keys go with it: "sess:{id}:fail" counts failed verification attempts and
  * "sess:{id}:done" is set once, with NX, when the session ends, so exactly
  * one of two racing verifications can approve it.
  */
@@ -32,7 +33,7 @@ struct session {
 	char scopes[SERVICE_SCOPES_MAX][65];
 	int64_t issued_at;
 	int64_t expires_at;
-	char otp_hash[65];
+	char otp_mac[65]; /* otp_code_mac of the code, hex */
 	char random[SESSION_RANDOM_LEN + 1];
 	char origin[257];
 	char ip[64];

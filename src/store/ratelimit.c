@@ -22,10 +22,27 @@ struct ratelimit {
 	struct rl_class classes[RATELIMIT_CLASSES_MAX];
 };
 
-/* The defaults of SPEC §8; "default" applies to routes naming no class. */
-static const char default_spec[] =
-    "initiate=10/60,enroll=5/3600,verify=600/60,admin=60/60,ws=60/60,"
-    "default=600/60";
+/*
+ * The built-in classes: one table drives the limiter, `sealauth config
+ * --rate-limits` and the table in docs/configuration.md (a test keeps the
+ * two equal). "default" applies to routes naming no class.
+ */
+static const struct rl_default {
+	const char *name;
+	int64_t count;
+	int64_t window_s;
+	const char *per; /* what the count is kept for */
+	const char *what;
+} defaults[] = {
+    {"initiate", 10, 60, "IP and token id", "`POST /auth/initiate`"},
+    {"enroll", 5, 3600, "IP", "`POST /enroll`"},
+    /* High: many phones share one carrier address (CGNAT); attempts that
+     * count are capped at 3 a session anyway. */
+    {"verify", 600, 60, "IP", "`POST /auth/verify`"},
+    {"admin", 60, 60, "IP", "`/v1/admin/*`"},
+    {"ws", 60, 60, "IP", "WebSocket upgrades"},
+    {"default", 600, 60, "IP", "every other route except `/health`"},
+};
 
 static struct rl_class *
 find_class(struct ratelimit *rl, const char *name)
@@ -95,14 +112,30 @@ ratelimit_new(struct estore *es, const char *spec, struct ratelimit **out,
 	if (rl == NULL)
 		return SA_ERR_NOMEM;
 	rl->es = es;
-	if ((rc = parse_spec(rl, default_spec, why, whylen)) != SA_OK ||
-	    (spec != NULL &&
-	     (rc = parse_spec(rl, spec, why, whylen)) != SA_OK)) {
+	for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
+		struct rl_class *c = &rl->classes[rl->n++];
+		snprintf(c->name, sizeof(c->name), "%s", defaults[i].name);
+		c->count = defaults[i].count;
+		c->window_s = defaults[i].window_s;
+	}
+	if (spec != NULL && (rc = parse_spec(rl, spec, why, whylen)) != SA_OK) {
 		free(rl);
 		return rc;
 	}
 	*out = rl;
 	return SA_OK;
+}
+
+void
+ratelimit_print_markdown(FILE *out)
+{
+	fprintf(out, "| class | default | counted per | what it limits |\n");
+	fprintf(out, "|---|---|---|---|\n");
+	for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+		fprintf(out, "| `%s` | %lld/%lld | %s | %s |\n",
+			defaults[i].name, (long long)defaults[i].count,
+			(long long)defaults[i].window_s, defaults[i].per,
+			defaults[i].what);
 }
 
 void

@@ -12,6 +12,7 @@
 #define SEALAUTH_RATELIMIT_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/errors.h"
 
@@ -42,6 +43,10 @@ void ratelimit_free(struct ratelimit *rl);
 enum sa_err ratelimit_hit(struct ratelimit *rl, const char *cls,
 			  const char *kind, const char *key,
 			  int64_t *retry_after, int *first_refusal);
+
+/* ratelimit_print_markdown writes the built-in classes as the Markdown
+ * table of docs/configuration.md. */
+void ratelimit_print_markdown(FILE *out);
 
 /* ratelimit_limit reports a class's count and window (0, 0 if none). */
 void ratelimit_limit(const struct ratelimit *rl, const char *cls,

@@ -53,3 +53,18 @@ def test_relying_party_guide_python_verifier_accepts_a_real_token(make_server):
     assert "givenName" not in claims  # not granted
     with pytest.raises(InvalidAudienceError):
         scope["verify"](answer.json()["jwt"], service_id="another")
+
+
+def test_rate_limit_doc_is_the_limiter_table():
+    """Every built-in class is documented with its real default, and the
+    documented table has no row the limiter does not have (the verify limit
+    once read 60/min here and 600/min in the code)."""
+    table = subprocess.run([BIN, "config", "--rate-limits"],
+                           capture_output=True, text=True, timeout=10,
+                           check=True).stdout.splitlines()
+    with open(os.path.join(ROOT, "docs", "configuration.md")) as f:
+        doc = f.read()
+    section = doc.split("## Rate-limit classes", 1)[1].split("\n## ", 1)[0]
+    rows = [l for l in section.splitlines() if l.startswith("|")]
+    assert len(table) > 2
+    assert rows == table

@@ -28,7 +28,7 @@ make_session(struct session *s, int64_t now)
 	s->nscopes = 2;
 	s->issued_at = now;
 	s->expires_at = now + 60;
-	snprintf(s->otp_hash, sizeof(s->otp_hash), "%064d", 7);
+	snprintf(s->otp_mac, sizeof(s->otp_mac), "%064d", 7);
 	snprintf(s->origin, sizeof(s->origin), "https://shop.example");
 	snprintf(s->ip, sizeof(s->ip), "203.0.113.7");
 	snprintf(s->ua, sizeof(s->ua), "Mozilla/5.0");
@@ -70,7 +70,7 @@ test_save_load_round_trip(void **state)
 	assert_int_equal(got.nscopes, 2);
 	assert_string_equal(got.scopes[1], "identity:age_over_18");
 	assert_int_equal(got.expires_at, now + 60);
-	assert_string_equal(got.otp_hash, s.otp_hash);
+	assert_string_equal(got.otp_mac, s.otp_mac);
 	assert_string_equal(got.random, s.random);
 	assert_string_equal(got.ua, "Mozilla/5.0");
 	assert_int_equal(got.mode, SERVICE_MODE_TYPE);
