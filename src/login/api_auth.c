@@ -479,6 +479,30 @@ fail_attempt(struct http_request *req, struct http_response *res,
 	return http_res_error(res, why, field, "%s", reason);
 }
 
+/*
+ * refuse_unsigned answers an answer whose signature does not verify: 401,
+ * audited, and neither counted against the session nor told to its
+ * browser, since anyone who saw the session id could have sent it. Such
+ * answers are limited per IP (class "verify_unsigned"), answered 429 over
+ * the limit; a signed answer is never held back by them.
+ */
+static enum sa_err
+refuse_unsigned(struct http_request *req, struct http_response *res,
+		const struct session *s)
+{
+	struct app *app = http_req_app(req);
+	enum sa_err rc;
+
+	rc =
+	    http_req_limit(req, res, "verify_unsigned", "ip", http_req_ip(req));
+	if (rc != SA_OK)
+		return rc;
+	app_audit(app, req, "auth.verify_unsigned", s->token_id,
+		  json_pack("{s:s}", "sessionId", s->id));
+	return http_res_error(res, SA_ERR_BAD_SIGNATURE, "signature",
+			      "Invalid signature");
+}
+
 /* issue_token signs the JWT of SPEC §5 for an approved session. */
 static enum sa_err
 issue_token(struct app *app, const struct session *s,
@@ -629,6 +653,27 @@ api_verify(struct http_request *req, struct http_response *res)
 			: http_res_error(res, SA_ERR_REPLAY, "sessionId", NULL);
 		goto out;
 	}
+	if ((rc = dstore_enroll_get(app->ds, s.token_id, &e)) != SA_OK ||
+	    e.revoked_at != 0) {
+		rc = http_res_error(res, SA_ERR_TOKEN_REVOKED, "tokenId",
+				    "the enrollment is no longer valid");
+		goto out;
+	}
+	/*
+	 * The signature binds session, code, time, decision and scopes. It is
+	 * checked first: an answer the device did not sign is refused without
+	 * touching the session, so knowing a session id is not enough to end
+	 * it with three bogus answers.
+	 */
+	if (keycache_pubkey(e.public_key_pem, strlen(e.public_key_pem), &key) !=
+		SA_OK ||
+	    b64_decode(sig64, strlen(sig64), 200, &sig, &siglen) != SA_OK ||
+	    verify_message(s.id, otp, ts, decision, granted, &msg) != SA_OK ||
+	    ecdsa_verify_sha256(key, msg, strlen(msg), sig, siglen) != SA_OK) {
+		rc = refuse_unsigned(req, res, &s);
+		goto out;
+	}
+	/* From here on the enrolled device spoke: its mistakes count. */
 	if (strcmp(token, s.token_id) != 0) {
 		rc = fail_attempt(req, res, &s, SA_ERR_BAD_SIGNATURE, "tokenId",
 				  "Invalid signature");
@@ -652,22 +697,6 @@ api_verify(struct http_request *req, struct http_response *res)
 					  "a granted scope was not requested");
 			goto out;
 		}
-	}
-	if ((rc = dstore_enroll_get(app->ds, s.token_id, &e)) != SA_OK ||
-	    e.revoked_at != 0) {
-		rc = http_res_error(res, SA_ERR_TOKEN_REVOKED, "tokenId",
-				    "the enrollment is no longer valid");
-		goto out;
-	}
-	/* The signature binds session, code, time, decision and scopes. */
-	if (keycache_pubkey(e.public_key_pem, strlen(e.public_key_pem), &key) !=
-		SA_OK ||
-	    b64_decode(sig64, strlen(sig64), 200, &sig, &siglen) != SA_OK ||
-	    verify_message(s.id, otp, ts, decision, granted, &msg) != SA_OK ||
-	    ecdsa_verify_sha256(key, msg, strlen(msg), sig, siglen) != SA_OK) {
-		rc = fail_attempt(req, res, &s, SA_ERR_BAD_SIGNATURE,
-				  "signature", "Invalid signature");
-		goto out;
 	}
 	if (otp_code_mac(app->code_key, s.id, otp, hash_hex) != SA_OK ||
 	    !ct_equal(hash_hex, s.otp_mac, 64)) {

@@ -39,6 +39,9 @@ static const struct rl_default {
     /* High: many phones share one carrier address (CGNAT); attempts that
      * count are capped at 3 a session anyway. */
     {"verify", 600, 60, "IP", "`POST /auth/verify`"},
+    {"verify_unsigned", 10, 60, "IP",
+     "answers to `POST /auth/verify` whose signature does not verify "
+     "(answered 429 instead of 401 over the limit)"},
     {"admin", 60, 60, "IP", "`/v1/admin/*`"},
     {"ws", 60, 60, "IP", "WebSocket upgrades"},
     {"default", 600, 60, "IP", "every other route except `/health`"},

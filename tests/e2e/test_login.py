@@ -197,28 +197,32 @@ def test_wrong_code_bad_signature_and_too_many_attempts(login_server, inbox):
             r1 = await asyncio.to_thread(phone.answer, sess["sessionId"], wrong,
                                          "approve", ["identity:name"])
             e1 = json.loads(await ws.recv())
+            # Not signed by the device: refused, neither counted nor told.
             r2 = await asyncio.to_thread(phone.answer, sess["sessionId"],
                                          push["otp"], "approve",
                                          ["identity:name"], None, None, False,
                                          None, thief)
-            e2 = json.loads(await ws.recv())
             r3 = await asyncio.to_thread(phone.answer, sess["sessionId"], wrong,
                                          "approve", ["identity:name"])
             e3 = json.loads(await ws.recv())
-            return (r1, e1), (r2, e2), (r3, e3)
-    (r1, e1), (r2, e2), (r3, e3) = asyncio.run(asyncio.wait_for(go(), 30))
+            r4 = await asyncio.to_thread(phone.answer, sess["sessionId"], wrong,
+                                         "approve", ["identity:name"])
+            e4 = json.loads(await ws.recv())
+            return (r1, e1), r2, (r3, e3), (r4, e4)
+    (r1, e1), r2, (r3, e3), (r4, e4) = asyncio.run(asyncio.wait_for(go(), 30))
     assert r1.status_code == 401 and r1.json()["error"] == "invalid_otp"
     assert e1["type"] == "rejected" and e1["reason"] == "Invalid OTP"
     assert e1["final"] is False and e1["attemptsLeft"] == 2
     assert r2.status_code == 401 and r2.json()["error"] == "invalid_signature"
-    assert e2["reason"] == "Invalid signature" and e2["attemptsLeft"] == 1
-    assert r3.status_code == 401
-    assert e3 == {"type": "rejected", "reason": "Too many attempts"}
+    assert r3.status_code == 401 and e3["attemptsLeft"] == 1
+    assert r4.status_code == 401
+    assert e4 == {"type": "rejected", "reason": "Too many attempts"}
     # Even the right answer is refused now.
-    r4 = phone.answer(sess["sessionId"], push["otp"], scopes=["identity:name"])
-    assert r4.status_code == 429 and r4.json()["error"] == "too_many_attempts"
+    r5 = phone.answer(sess["sessionId"], push["otp"], scopes=["identity:name"])
+    assert r5.status_code == 429 and r5.json()["error"] == "too_many_attempts"
     events = [e["event"] for e in audit_events(s)]
     assert events.count("auth.verify_failed") == 3
+    assert events.count("auth.verify_unsigned") == 1
 
 
 def test_replay_is_refused(login_server, inbox):
