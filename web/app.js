@@ -387,11 +387,25 @@
 
   /* ---- Step 3: signed in ------------------------------------------------ */
 
+  /* remember asks for the owner's cookie: this browser's next logins for the
+   * token id then pass the quota strangers share. Best effort. */
+  function remember(l) {
+    fetch('/auth/remember', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: JSON.stringify({ sessionId: l.sessionId, wsToken: l.wsToken }),
+      cache: 'no-store',
+      credentials: 'same-origin',
+      keepalive: true, /* a federation login navigates away at once */
+    }).catch(() => {});
+  }
+
   function approved(l, ev) {
     l.final = true;
     clearInterval(l.timer);
     if (l.ws && l.ws.readyState <= WebSocket.OPEN)
       l.ws.close(1000);
+    remember(l);
     if (pending) {
       /* The relying party gets the login from the server, not from here. */
       $('countdown-box').hidden = true;

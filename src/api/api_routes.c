@@ -22,6 +22,8 @@ static const struct route routes[] = {
      NULL},
     {"GET", "/login/continue", ROUTE_HTML | ROUTE_NO_STORE, NULL, "default",
      api_login_continue, NULL, NULL},
+    {"POST", "/auth/remember", ROUTE_JSON_BODY, &api_remember_schema, "default",
+     api_remember, NULL, NULL},
     {"GET", "/", ROUTE_HTML, NULL, "default", api_index, NULL, NULL},
     {"GET", "/static/{file}", 0, NULL, "default", api_static_file, NULL, NULL},
     {"GET", "/metrics", ROUTE_NO_STORE, NULL, "default", api_metrics, NULL,

@@ -37,13 +37,14 @@ device_usage(FILE *out)
 	    "                  [--push-endpoint URL | --fcm-token TOKEN]\n"
 	    "                  [--listen-port PORT]\n"
 	    "       sealauth device listen --dir DIR [--listen-port PORT]\n"
-	    "                  [--approve | --reject | --ask] [--scopes a,b]\n"
+	    "                  [--approve | --reject | --not-me | --ask]\n"
+	    "                  [--scopes a,b]\n"
 	    "                  [--count N] [--timeout SECONDS]\n"
 	    "                  [--type-otp CODE] [--server URL] [--json]\n"
 	    "       sealauth device approve --dir DIR --session ID --otp CODE\n"
 	    "                  [--scopes a,b] [--server URL]\n"
 	    "       sealauth device reject --dir DIR --session ID --otp CODE\n"
-	    "                  [--server URL]\n"
+	    "                  [--not-me] [--server URL]\n"
 	    "       sealauth device show --dir DIR\n"
 	    "\n"
 	    "init    create DIR (0700) with a new P-256 device key "
@@ -62,8 +63,11 @@ device_usage(FILE *out)
 	    "        development setting, otherwise it wants HTTPS\n"
 	    "listen  serve that endpoint and answer each login push: "
 	    "--approve,\n"
-	    "        --reject, or --ask (the default on a terminal). "
-	    "--scopes grants\n"
+	    "        --reject, --not-me (reject, signed as \"this wasn't me\":"
+	    " the\n"
+	    "        server then blocks the address the login came from), or"
+	    " --ask\n"
+	    "        (the default on a terminal). --scopes grants\n"
 	    "        only those of the requested scopes (default: all). A push"
 	    " without\n"
 	    "        a code (type mode) is answered with --type-otp CODE or a"
@@ -374,7 +378,7 @@ out:
 static int
 do_answer(const char *dir, struct cli *cli, const char *decision)
 {
-	int bad = 0, rc = 1;
+	int bad = 0, rc = 1, not_me = 0;
 	const char *session = cli_value(cli, "session", &bad);
 	const char *otp = cli_value(cli, "otp", &bad);
 	const char *server = cli_value(cli, "server", &bad);
@@ -390,6 +394,8 @@ do_answer(const char *dir, struct cli *cli, const char *decision)
 
 	if (strcmp(decision, "approve") == 0)
 		scopes_s = cli_value(cli, "scopes", &bad);
+	else
+		not_me = cli_flag(cli, "not-me");
 	rc = 2;
 	if (bad || cli_leftover(cli, cmd, 0, NULL) != 0)
 		goto out;
@@ -412,8 +418,8 @@ do_answer(const char *dir, struct cli *cli, const char *decision)
 	rc = 1;
 	if (device_open(dir, stderr, &d) != SA_OK)
 		goto out;
-	err = device_answer(d, server, session, otp, decision, v, n, now_unix(),
-			    &r);
+	err = device_answer(d, server, session, otp, decision, v, n,
+			    not_me ? "not_me" : NULL, now_unix(), &r);
 	if (err != SA_OK) {
 		if (err == SA_ERR_NOT_ENROLLED)
 			fprintf(stderr,
@@ -446,7 +452,7 @@ do_listen(const char *dir, struct cli *cli)
 {
 	int bad = 0, rc = 1;
 	int approve = cli_flag(cli, "approve"),
-	    reject = cli_flag(cli, "reject");
+	    reject = cli_flag(cli, "reject"), not_me = cli_flag(cli, "not-me");
 	int ask = cli_flag(cli, "ask"), as_json = cli_flag(cli, "json");
 	const char *port_s = cli_value(cli, "listen-port", &bad);
 	const char *count_s = cli_value(cli, "count", &bad);
@@ -466,9 +472,10 @@ do_listen(const char *dir, struct cli *cli)
 	rc = 2;
 	if (bad || cli_leftover(cli, "device listen", 0, NULL) != 0)
 		goto out;
-	if (approve + reject + ask > 1) {
+	if (approve + reject + ask + not_me > 1) {
 		cli_usage_error("device listen",
-				"choose one of --approve, --reject and --ask");
+				"choose one of --approve, --reject, --not-me "
+				"and --ask");
 		goto out;
 	}
 	if ((port_s != NULL && !parse_uint(port_s, 65535, &port)) ||
@@ -494,6 +501,8 @@ do_listen(const char *dir, struct cli *cli)
 		o.mode = DEVICE_MODE_APPROVE;
 	else if (reject)
 		o.mode = DEVICE_MODE_REJECT;
+	else if (not_me)
+		o.mode = DEVICE_MODE_NOT_ME;
 	else if (ask || isatty(STDIN_FILENO))
 		o.mode = DEVICE_MODE_ASK;
 	if (o.mode == 0 || (o.mode == DEVICE_MODE_ASK && o.tty_in == NULL)) {

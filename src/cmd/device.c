@@ -38,13 +38,14 @@ struct device {
 enum sa_err
 device_sign_verify(EVP_PKEY *key, const char *session, const char *otp,
 		   int64_t ts, const char *decision, const char *const scopes[],
-		   size_t n, char **b64sig)
+		   size_t n, const char *reason, char **b64sig)
 {
 	unsigned char raw[ECDSA_P256_RAW_LEN];
 	char *msg = NULL, *sig;
 	enum sa_err rc;
 
-	rc = verify_msg_build(session, otp, ts, decision, scopes, n, &msg);
+	rc = verify_msg_build_reason(session, otp, ts, decision, scopes, n,
+				     reason, &msg);
 	if (rc != SA_OK)
 		goto out;
 	if ((rc = ecdsa_sign_sha256_raw(key, msg, strlen(msg), raw)) != SA_OK)
@@ -537,7 +538,8 @@ out:
 enum sa_err
 device_answer(struct device *d, const char *server, const char *session,
 	      const char *otp, const char *decision, const char *const scopes[],
-	      size_t n, int64_t now, struct device_reply *out)
+	      size_t n, const char *reason, int64_t now,
+	      struct device_reply *out)
 {
 	const char *v[DEVICE_SCOPES_MAX];
 	const char *token =
@@ -558,7 +560,7 @@ device_answer(struct device *d, const char *server, const char *session,
 		v[i] = scopes[i];
 	n = verify_msg_scopes_sort(v, n);
 	if ((rc = device_sign_verify(d->key, session, otp, now, decision, v, n,
-				     &sig)) != SA_OK)
+				     reason, &sig)) != SA_OK)
 		goto out;
 	rc = SA_ERR_NOMEM;
 	if ((arr = json_array()) == NULL)
@@ -570,7 +572,9 @@ device_answer(struct device *d, const char *server, const char *session,
 			 session, "tokenId", token, "otp", otp, "timestamp",
 			 (json_int_t)now, "decision", decision, "grantedScopes",
 			 arr, "signature", sig);
-	if (body == NULL)
+	if (body == NULL ||
+	    (reason != NULL &&
+	     json_object_set_new(body, "reason", json_string(reason)) != 0))
 		goto out;
 	if ((rc = post_json(server, "/auth/verify", body, &r)) != SA_OK)
 		goto out;

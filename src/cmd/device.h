@@ -40,15 +40,15 @@
 #define DEVICE_QUEUE_MAX 32	  /* pushes waiting to be answered */
 
 /*
- * device_sign_verify signs the verification message (login/verify_msg.h)
- * with a P-256 private key (borrowed) and sets *b64sig to the standard
- * base64 of the raw r||s signature (64 bytes), a new string the caller
- * frees.
+ * device_sign_verify signs the verification message (login/verify_msg.h,
+ * with a rejection's reason when not NULL) with a P-256 private key (borrowed)
+ * and sets *b64sig to the standard base64 of the raw r||s signature (64 bytes),
+ * a new string the caller frees.
  */
 enum sa_err device_sign_verify(EVP_PKEY *key, const char *session,
 			       const char *otp, int64_t ts,
 			       const char *decision, const char *const scopes[],
-			       size_t n, char **b64sig);
+			       size_t n, const char *reason, char **b64sig);
 
 /*
  * device_init creates dir (mode 0700, with parents) holding a new P-256 key
@@ -106,14 +106,16 @@ enum sa_err device_enroll(struct device *d, const char *server,
  * device_answer posts a signed decision ("approve" or "reject") for a
  * session to {server}/auth/verify, server being NULL for the one saved at
  * enrollment: {sessionId, tokenId, otp, timestamp: now, decision,
- * grantedScopes (sorted), signature}. Needs an enrolled device
+ * grantedScopes (sorted), signature}, and reason when not NULL (a
+ * rejection's "declined" or "not_me", signed too). Needs an enrolled device
  * (SA_ERR_NOT_ENROLLED). Like device_enroll, SA_OK means the server
  * answered and *out holds its answer.
  */
 enum sa_err device_answer(struct device *d, const char *server,
 			  const char *session, const char *otp,
 			  const char *decision, const char *const scopes[],
-			  size_t n, int64_t now, struct device_reply *out);
+			  size_t n, const char *reason, int64_t now,
+			  struct device_reply *out);
 
 /*
  * A UnifiedPush endpoint: POST /push on 127.0.0.1, bodies of at most
@@ -136,6 +138,7 @@ enum device_mode {
 	DEVICE_MODE_APPROVE = 1,
 	DEVICE_MODE_REJECT = 2,
 	DEVICE_MODE_ASK = 3,
+	DEVICE_MODE_NOT_ME = 4, /* reject each push: "this wasn't me" */
 };
 
 struct device_listen_opts {

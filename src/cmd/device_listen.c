@@ -543,7 +543,7 @@ handle_login(struct device *d, const json_t *msg,
 	     const struct device_listen_opts *o)
 {
 	const char *sid = field(msg, "sessionId"), *otp = field(msg, "otp");
-	const char *v[DEVICE_SCOPES_MAX], *decision;
+	const char *v[DEVICE_SCOPES_MAX], *decision, *reason;
 	char typed[DEVICE_OTP_LEN + 1], line[16];
 	struct device_reply r = {0};
 	int64_t now = now_unix(), exp = parse_iso(field(msg, "expiresAt"));
@@ -572,6 +572,8 @@ handle_login(struct device *d, const json_t *msg,
 		decision =
 		    o->mode == DEVICE_MODE_APPROVE ? "approve" : "reject";
 	}
+	/* "This wasn't me": the server blocks where the login came from. */
+	reason = o->mode == DEVICE_MODE_NOT_ME ? "not_me" : NULL;
 	if (otp == NULL) {
 		if (!typed_code(o, typed)) {
 			fprintf(o->out, "no six-digit code to answer with "
@@ -589,12 +591,12 @@ handle_login(struct device *d, const json_t *msg,
 			return SA_ERR_NOMEM;
 		n = grants(msg, spare, v);
 		n = verify_msg_scopes_sort(v, n);
-		rc = device_answer(d, o->server, sid, otp, decision, v, n, now,
-				   &r);
+		rc = device_answer(d, o->server, sid, otp, decision, v, n, NULL,
+				   now, &r);
 		free(spare);
 	} else {
 		rc = device_answer(d, o->server, sid, otp, decision, NULL, 0,
-				   now, &r);
+				   reason, now, &r);
 	}
 	if (rc != SA_OK) {
 		fprintf(o->out, "%s: could not reach the server: %s\n",

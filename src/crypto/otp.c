@@ -152,6 +152,17 @@ otp_ws_token(const unsigned char *secret, size_t secret_len,
 }
 
 enum sa_err
+otp_device_mac(const unsigned char key[OTP_KEY_LEN], const char *token_id,
+	       int64_t expiry, char out[44])
+{
+	char when[24];
+	const char *parts[3] = {"sealauth-device-v1", token_id, when};
+
+	snprintf(when, sizeof(when), "%lld", (long long)expiry);
+	return mac_b64url(key, OTP_KEY_LEN, parts, 3, out);
+}
+
+enum sa_err
 otp_pairwise_sub(const unsigned char *secret, size_t secret_len,
 		 const char *sector, const char *authority,
 		 const char *token_id, char out[44])

@@ -47,6 +47,15 @@ enum sa_err otp_code_mac(const unsigned char key[OTP_KEY_LEN],
 			 const char *session_id, const char *otp, char out[65]);
 
 /*
+ * otp_device_mac computes the proof of a device-recognition cookie:
+ * base64url(HMAC-SHA256(key, "sealauth-device-v1" 0x00 tokenId 0x00
+ * expiry as decimal unix seconds)), 43 characters; key is the "device" key
+ * of otp_derive_key.
+ */
+enum sa_err otp_device_mac(const unsigned char key[OTP_KEY_LEN],
+			   const char *token_id, int64_t expiry, char out[44]);
+
+/*
  * otp_ws_token computes the token a browser presents to open the session's
  * WebSocket: base64url(HMAC-SHA256(secret, "sealauth-ws-v1" 0x00 sessionId
  * 0x00 random)), 43 characters. otp_ws_token_check recomputes it and

@@ -13,6 +13,7 @@
 #include "login/login.h"
 #include "app/app.h"
 #include "login/claims.h"
+#include "login/device_cookie.h"
 #include "crypto/ecdsa.h"
 #include "crypto/jwt.h"
 #include "crypto/keycache.h"
@@ -32,6 +33,9 @@
 #define VERIFY_WINDOW                                                          \
 	30 /* seconds of clock difference accepted (SPEC §3.5)                \
 	    */
+/* How long "this wasn't me" keeps logins from that address away from the
+ * token id's phone (the owner's recognised browsers are exempt). */
+#define NOT_ME_BLOCK_S 3600
 
 static const struct schema_field scope_item =
     SCHEMA_STRING(NULL, SCHEMA_REQUIRED, 1, 64, SCHEMA_FMT_SCOPE);
@@ -61,6 +65,8 @@ static const struct schema_field verify_fields[] = {
     SCHEMA_ARRAY("grantedScopes", SCHEMA_REQUIRED | SCHEMA_UNIQUE, 0,
 		 SERVICE_SCOPES_MAX, &scope_item),
     SCHEMA_STRING("signature", SCHEMA_REQUIRED, 16, 200, SCHEMA_FMT_BASE64),
+    /* Why the user said no; "not_me" blocks the login's source. */
+    SCHEMA_ENUM("reason", 0, "declined", "not_me"),
     SCHEMA_END,
 };
 const struct schema api_verify_schema = {verify_fields, NULL};
@@ -123,6 +129,8 @@ scopes_json(char scopes[][65], size_t n)
 struct initiate_cont {
 	enum sa_err audit_rc;
 	struct app *app;
+	int decoy; /* no live enrollment: answered alike, nothing pushed */
+	int slot;  /* the session's pending slot */
 	char session_id[SESSION_ID_LEN + 1];
 	char token_id[ENROLL_TOKEN_MAX + 1];
 	int64_t expires_at;
@@ -146,7 +154,27 @@ initiate_cont_free(struct initiate_cont *c)
 	free(c);
 }
 
-/* initiate_answer sends the push and answers the browser (http_cont). */
+/* initiate_drop ends a session that cannot go on, freeing its slot. */
+static void
+initiate_drop(struct initiate_cont *c)
+{
+	struct session s;
+
+	memset(&s, 0, sizeof(s));
+	memcpy(s.id, c->session_id, sizeof(s.id));
+	snprintf(s.token_id, sizeof(s.token_id), "%s", c->token_id);
+	s.slot = c->slot;
+	session_release_slot(c->app->es, &s);
+	session_drop(c->app->es, c->session_id);
+}
+
+/*
+ * initiate_answer sends the push and answers the browser (http_cont). A
+ * session without a live enrollment (a decoy) is answered exactly alike
+ * and pushes nothing. A push that cannot even be queued is reported as a
+ * failed delivery is, over the WebSocket: the answer's status must not
+ * tell a stranger that the token id is enrolled.
+ */
 static enum sa_err
 initiate_answer(struct http_request *req, struct http_response *res, void *arg)
 {
@@ -156,45 +184,40 @@ initiate_answer(struct http_request *req, struct http_response *res, void *arg)
 	struct push_ctx *pc = NULL;
 	enum sa_err rc = SA_OK;
 
+	(void)req;
 	if (res == NULL)
 		goto out;
 	if (c->audit_rc != SA_OK) {
-		session_drop(app->es, c->session_id);
+		initiate_drop(c);
 		rc = http_res_error(res, c->audit_rc, NULL, NULL);
 		goto out;
 	}
-	if ((pc = calloc(1, sizeof(*pc))) == NULL) {
-		session_drop(app->es, c->session_id);
-		rc = http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
-		goto out;
-	}
-	pc->app = app;
-	memcpy(pc->session_id, c->session_id, sizeof(pc->session_id));
-	memcpy(pc->token_id, c->token_id, sizeof(pc->token_id));
-	pc->expires_at = c->expires_at;
-	rc = app->push ? push_send(app->push, &t, c->msg, push_done, pc)
-		       : SA_ERR_PUSH;
-	c->msg = NULL; /* stolen by push_send */
-	if (rc != SA_OK) {
-		/* Nothing will reach the phone: end the session now. */
-		session_drop(app->es, c->session_id);
-		free(pc);
-		app_audit(app, req, "push.failed", c->token_id,
-			  json_pack("{s:s, s:s}", "sessionId", c->session_id,
-				    "reason", sa_err_str(rc)));
-		rc = http_res_error(
-		    res, SA_ERR_PUSH, NULL,
-		    "the login could not be sent to the phone: %s",
-		    t.fcm_token || t.endpoint
-			? sa_err_str(rc)
-			: "the device has no push target");
-		goto out;
+	if (!c->decoy) {
+		if ((pc = calloc(1, sizeof(*pc))) == NULL) {
+			initiate_drop(c);
+			rc = http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
+			goto out;
+		}
+		pc->app = app;
+		memcpy(pc->session_id, c->session_id, sizeof(pc->session_id));
+		memcpy(pc->token_id, c->token_id, sizeof(pc->token_id));
+		pc->expires_at = c->expires_at;
+		rc = app->push ? push_send(app->push, &t, c->msg, push_done, pc)
+			       : SA_ERR_PUSH;
+		c->msg = NULL; /* stolen by push_send */
+		if (rc != SA_OK)
+			push_done(rc,
+				  t.fcm_token || t.endpoint
+				      ? sa_err_str(rc)
+				      : "the device has no push target",
+				  0, pc); /* frees pc */
 	}
 	http_res_json(res, 200,
 		      json_pack("{s:s, s:s, s:s, s:s, s:s}", "sessionId",
 				c->session_id, "autoPassword", c->otp,
 				"wsToken", c->wstok, "random", c->random,
 				"expiresAt", c->when));
+	rc = SA_OK;
 out:
 	initiate_cont_free(c);
 	return rc;
@@ -260,6 +283,46 @@ refuse:
 			      "other scopes");
 }
 
+/*
+ * initiate_gate applies the limits of issue 13 item 7 before a session is
+ * made. A browser that holds the owner's cookie for this token id passes
+ * (only the per-IP limit of its route applies); any other caller is
+ * refused while the phone has blocked its address for this token id, and
+ * counts towards the small quota of pushes strangers share (class "push").
+ * These apply to every token id alike, enrolled or not.
+ */
+static enum sa_err
+initiate_gate(struct http_request *req, struct http_response *res,
+	      const char *token, int owner)
+{
+	struct app *app = http_req_app(req);
+	unsigned char *val = NULL;
+	size_t n = 0;
+	int64_t ttl = -1;
+	char key[ESTORE_KEY_MAX], ra[24];
+	enum sa_err rc;
+
+	if (owner)
+		return SA_OK;
+	snprintf(key, sizeof(key), "block:%s:%s", token, http_req_ip(req));
+	rc = estore_get(app->es, key, &val, &n, &ttl);
+	free(val);
+	if (rc == SA_OK) {
+		app_audit(
+		    app, req, "auth.initiate_blocked", token,
+		    json_pack("{s:I}", "retryAfter",
+			      (json_int_t)(ttl > 0 ? (ttl + 999) / 1000 : 1)));
+		snprintf(ra, sizeof(ra), "%lld",
+			 (long long)(ttl > 0 ? (ttl + 999) / 1000 : 1));
+		http_res_header(res, "Retry-After", ra);
+		return http_res_error(res, SA_ERR_RATE_LIMITED, "tokenId",
+				      "the phone refused a login from this "
+				      "address: none are sent from it for a "
+				      "while");
+	}
+	return http_req_limit(req, res, "push", "token", token);
+}
+
 enum sa_err
 api_initiate(struct http_request *req, struct http_response *res)
 {
@@ -271,38 +334,23 @@ api_initiate(struct http_request *req, struct http_response *res)
 	const char *origin = http_req_origin(req);
 	struct services *reg = NULL;
 	const char *login = json_string_value(json_object_get(body, "login"));
+	const char *why = NULL;
 	const struct service *svc;
 	struct enrollment e;
 	struct session s;
 	struct initiate_cont *c = NULL;
-	char otp[OTP_DIGITS + 1] = "", wstok[44], when[21];
-	json_t *msg;
+	char otp[OTP_DIGITS + 1] = "", wstok[44], when[21], ra[24];
+	json_t *msg = NULL;
 	size_t i;
+	int owner;
 	enum sa_err rc;
-	int64_t now = now_unix();
+	int64_t now = now_unix(), retry = 1;
 
 	memset(&e, 0, sizeof(e));
 	memset(&s, 0, sizeof(s));
-	/* Per token id as well as per IP: one victim, many attackers. */
-	if ((rc = http_req_limit(req, res, "initiate", "token", token)) !=
-	    SA_OK)
-		return rc;
-	rc = dstore_enroll_get(app->ds, token, &e);
-	if (rc == SA_ERR_NOT_FOUND) {
-		rc = http_res_error(res, SA_ERR_NOT_ENROLLED, "tokenId", NULL);
-		goto out;
-	}
-	if (rc != SA_OK) {
-		http_res_error(res, rc, NULL, NULL);
-		goto out;
-	}
-	if (e.revoked_at != 0 || e.expires_at < now) {
-		rc = http_res_error(res, SA_ERR_TOKEN_REVOKED, "tokenId",
-				    e.revoked_at
-					? "this token id has been revoked"
-					: "this enrollment has expired");
-		goto out;
-	}
+	s.slot = -1;
+	/* What the caller asked for is checked before anything about the
+	 * token id, so every answer from here on is the same for all. */
 	reg = services_get(app->services);
 	svc = services_find(reg, sid);
 	if (svc == NULL) {
@@ -340,6 +388,10 @@ api_initiate(struct http_request *req, struct http_response *res)
 		}
 		snprintf(s.scopes[s.nscopes++], sizeof(s.scopes[0]), "%s", sc);
 	}
+	owner = device_cookie_recognises(
+	    app->device_key, http_req_header(req, "Cookie"), token, now);
+	if ((rc = initiate_gate(req, res, token, owner)) != SA_OK)
+		goto out;
 	if ((rc = session_new_ids(s.id, s.random)) != SA_OK) {
 		http_res_error(res, rc, NULL, NULL);
 		goto out;
@@ -353,43 +405,81 @@ api_initiate(struct http_request *req, struct http_response *res)
 	s.mode = svc->mode;
 	s.issued_at = now;
 	s.expires_at = now + app->cfg.session_ttl;
+	rc = session_claim_slot(app->es, &s, owner, now, &retry);
+	if (rc == SA_ERR_RATE_LIMITED) {
+		snprintf(ra, sizeof(ra), "%lld", (long long)retry);
+		http_res_header(res, "Retry-After", ra);
+		http_res_error(res, rc, "tokenId",
+			       "too many logins are waiting for this token id; "
+			       "retry in %lld s",
+			       (long long)retry);
+		goto out;
+	}
+	if (rc != SA_OK) {
+		http_res_error(res, rc, NULL, NULL);
+		goto out;
+	}
+	/* An unknown, revoked or expired token id gets a session like any
+	 * other (a decoy that is never pushed nor approved and expires as
+	 * usual): same status, body and work, audited as what it is. */
+	rc = dstore_enroll_get(app->ds, token, &e);
+	if (rc == SA_ERR_NOT_FOUND)
+		why = "not_enrolled";
+	else if (rc != SA_OK) {
+		session_release_slot(app->es, &s);
+		http_res_error(res, rc, NULL, NULL);
+		goto out;
+	} else if (e.revoked_at != 0)
+		why = "revoked";
+	else if (e.expires_at < now)
+		why = "expired";
 	if ((rc = otp_derive(app->otp_secret, app->otp_secret_len, s.id, token,
 			     now, otp)) != SA_OK ||
 	    (rc = otp_ws_token(app->otp_secret, app->otp_secret_len, s.id,
 			       s.random, wstok)) != SA_OK ||
 	    (rc = otp_code_mac(app->code_key, s.id, otp, s.otp_mac)) != SA_OK) {
+		session_release_slot(app->es, &s);
 		http_res_error(res, rc, NULL, NULL);
 		goto out;
 	}
 	if ((rc = session_save(app->es, &s, now)) != SA_OK) {
+		session_release_slot(app->es, &s);
 		http_res_error(res, rc, NULL,
 			       "the session could not be stored");
 		goto out;
 	}
 	if (login != NULL && (rc = weblogin_bind_session(
 				  app, s.id, login, s.expires_at)) != SA_OK) {
+		session_release_slot(app->es, &s);
 		session_drop(app->es, s.id);
 		http_res_error(res, rc, NULL,
 			       "the session could not be stored");
 		goto out;
 	}
 	iso8601_utc(s.expires_at, when);
-	/* What the phone shows, so the user can spot a relayed login. */
-	msg = json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s}",
-			"sessionId", s.id, "serviceName", s.service_name,
-			"scopes", scopes_json(s.scopes, s.nscopes), "random",
-			s.random, "expiresAt", when, "origin", s.origin,
-			"requestIp", s.ip, "userAgent", s.ua, "matchMode",
-			service_mode_name(s.mode));
-	if (msg != NULL && s.mode == SERVICE_MODE_COMPARE)
-		json_object_set_new(msg, "otp", json_string(otp));
-	if (msg == NULL || (c = calloc(1, sizeof(*c))) == NULL) {
+	if (why == NULL) {
+		/* What the phone shows, so the user can spot a relayed
+		 * login. */
+		msg = json_pack(
+		    "{s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s}",
+		    "sessionId", s.id, "serviceName", s.service_name, "scopes",
+		    scopes_json(s.scopes, s.nscopes), "random", s.random,
+		    "expiresAt", when, "origin", s.origin, "requestIp", s.ip,
+		    "userAgent", s.ua, "matchMode", service_mode_name(s.mode));
+		if (msg != NULL && s.mode == SERVICE_MODE_COMPARE)
+			json_object_set_new(msg, "otp", json_string(otp));
+	}
+	if ((why == NULL && msg == NULL) ||
+	    (c = calloc(1, sizeof(*c))) == NULL) {
+		session_release_slot(app->es, &s);
 		session_drop(app->es, s.id);
 		json_decref(msg);
 		rc = http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
 		goto out;
 	}
 	c->app = app;
+	c->decoy = why != NULL;
+	c->slot = s.slot;
 	memcpy(c->session_id, s.id, sizeof(c->session_id));
 	memcpy(c->token_id, s.token_id, sizeof(c->token_id));
 	c->expires_at = s.expires_at;
@@ -400,20 +490,29 @@ api_initiate(struct http_request *req, struct http_response *res)
 	c->msg = msg;
 	if ((e.fcm_token && !(c->fcm_token = strdup(e.fcm_token))) ||
 	    (e.push_endpoint && !(c->endpoint = strdup(e.push_endpoint)))) {
-		session_drop(app->es, s.id);
+		initiate_drop(c);
 		initiate_cont_free(c);
 		rc = http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
 		goto out;
 	}
 	/* Recorded before anything reaches the phone: no audit, no login.
-	 * The worker moves on while the row is committed. */
-	/* Nothing derived from the code goes to the audit log. */
-	app_audit_park(app, req, "auth.initiate", token,
-		       json_pack("{s:s, s:s, s:o, s:s, s:s?}", "sessionId", s.id,
-				 "serviceId", s.service_id, "scopes",
-				 scopes_json(s.scopes, s.nscopes), "origin",
-				 s.origin, "login", login),
-		       &c->audit_rc, initiate_answer, c);
+	 * The worker moves on while the row is committed. Nothing derived
+	 * from the code goes to the audit log. */
+	if (why == NULL)
+		app_audit_park(
+		    app, req, "auth.initiate", token,
+		    json_pack("{s:s, s:s, s:o, s:s, s:b, s:s?}", "sessionId",
+			      s.id, "serviceId", s.service_id, "scopes",
+			      scopes_json(s.scopes, s.nscopes), "origin",
+			      s.origin, "recognised", owner, "login", login),
+		    &c->audit_rc, initiate_answer, c);
+	else
+		app_audit_park(app, req, "auth.initiate_unknown", token,
+			       json_pack("{s:s, s:s, s:s, s:s, s:s?}",
+					 "sessionId", s.id, "serviceId",
+					 s.service_id, "reason", why, "origin",
+					 s.origin, "login", login),
+			       &c->audit_rc, initiate_answer, c);
 	rc = SA_OK;
 out:
 	services_put(reg);
@@ -426,11 +525,13 @@ out:
 
 /*
  * verify_message builds the signed text of an answer (login/verify_msg.h)
- * from the request's grantedScopes array, already checked to hold strings.
+ * from the request's grantedScopes array, already checked to hold strings,
+ * and the rejection's reason when the phone gave one.
  */
 static enum sa_err
 verify_message(const char *sid, const char *otp, long long ts,
-	       const char *decision, const json_t *granted, char **out)
+	       const char *decision, const json_t *granted, const char *reason,
+	       char **out)
 {
 	const char *scopes[SERVICE_SCOPES_MAX];
 	size_t n = json_array_size(granted);
@@ -439,8 +540,8 @@ verify_message(const char *sid, const char *otp, long long ts,
 		return SA_ERR_VALIDATION;
 	for (size_t i = 0; i < n; i++)
 		scopes[i] = json_string_value(json_array_get(granted, i));
-	return verify_msg_build(sid, otp, (int64_t)ts, decision, scopes, n,
-				out);
+	return verify_msg_build_reason(sid, otp, (int64_t)ts, decision, scopes,
+				       n, reason, out);
 }
 
 /*
@@ -477,6 +578,27 @@ fail_attempt(struct http_request *req, struct http_response *res,
 		session_publish(app, s->id, ev, 0, s->expires_at);
 	}
 	return http_res_error(res, why, field, "%s", reason);
+}
+
+/*
+ * block_source keeps logins started from the session's address away from
+ * its token id's phone for NOT_ME_BLOCK_S seconds: its owner said the
+ * login was not theirs. Strangers' quota still applies to other addresses.
+ */
+static void
+block_source(struct http_request *req, const struct session *s)
+{
+	struct app *app = http_req_app(req);
+	char key[ESTORE_KEY_MAX];
+	enum sa_err rc;
+
+	snprintf(key, sizeof(key), "block:%s:%s", s->token_id, s->ip);
+	rc = estore_set(app->es, key, "1", 1, (uint64_t)NOT_ME_BLOCK_S * 1000u,
+			0);
+	app_audit(app, req, "auth.source_blocked", s->token_id,
+		  json_pack("{s:s, s:s, s:i, s:s}", "sessionId", s->id,
+			    "blockedIp", s->ip, "seconds", NOT_ME_BLOCK_S,
+			    "result", rc == SA_OK ? "ok" : sa_err_str(rc)));
 }
 
 /*
@@ -619,6 +741,7 @@ api_verify(struct http_request *req, struct http_response *res)
 	    json_string_value(json_object_get(body, "decision"));
 	const char *sig64 =
 	    json_string_value(json_object_get(body, "signature"));
+	const char *reason = json_string_value(json_object_get(body, "reason"));
 	json_t *granted = json_object_get(body, "grantedScopes");
 	long long ts = json_integer_value(json_object_get(body, "timestamp"));
 	struct session s;
@@ -634,6 +757,11 @@ api_verify(struct http_request *req, struct http_response *res)
 	enum sa_err rc;
 
 	memset(&e, 0, sizeof(e));
+	if (reason != NULL && strcmp(decision, "reject") != 0) {
+		rc = http_res_error(res, SA_ERR_VALIDATION, "reason",
+				    "a reason goes only with decision reject");
+		goto out;
+	}
 	rc = session_load(app->es, sid, &s);
 	if (rc != SA_OK) {
 		http_res_error(res, rc, "sessionId",
@@ -668,7 +796,8 @@ api_verify(struct http_request *req, struct http_response *res)
 	if (keycache_pubkey(e.public_key_pem, strlen(e.public_key_pem), &key) !=
 		SA_OK ||
 	    b64_decode(sig64, strlen(sig64), 200, &sig, &siglen) != SA_OK ||
-	    verify_message(s.id, otp, ts, decision, granted, &msg) != SA_OK ||
+	    verify_message(s.id, otp, ts, decision, granted, reason, &msg) !=
+		SA_OK ||
 	    ecdsa_verify_sha256(key, msg, strlen(msg), sig, siglen) != SA_OK) {
 		rc = refuse_unsigned(req, res, &s);
 		goto out;
@@ -711,8 +840,11 @@ api_verify(struct http_request *req, struct http_response *res)
 			goto out;
 		}
 		app_audit(app, req, "auth.rejected", s.token_id,
-			  json_pack("{s:s, s:s}", "sessionId", s.id, "reason",
-				    "User rejected"));
+			  json_pack("{s:s, s:s, s:s}", "sessionId", s.id,
+				    "reason", "User rejected", "phoneReason",
+				    reason ? reason : "declined"));
+		if (reason != NULL && strcmp(reason, "not_me") == 0)
+			block_source(req, &s);
 		session_publish(app, s.id,
 				json_pack("{s:s, s:s}", "type", "rejected",
 					  "reason", "User rejected"),

@@ -16,9 +16,12 @@ enum sa_err api_enroll(struct http_request *req, struct http_response *res);
 enum sa_err api_initiate(struct http_request *req, struct http_response *res);
 /* POST /auth/verify: the phone's signed approval or rejection. */
 enum sa_err api_verify(struct http_request *req, struct http_response *res);
+/* POST /auth/remember: the cookie of a browser whose login was approved. */
+enum sa_err api_remember(struct http_request *req, struct http_response *res);
 
 extern const struct schema api_enroll_schema;
 extern const struct schema api_initiate_schema;
 extern const struct schema api_verify_schema;
+extern const struct schema api_remember_schema;
 
 #endif

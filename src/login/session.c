@@ -49,6 +49,13 @@ session_id_valid(const char *text)
 	return 1;
 }
 
+/*
+ * Pending slots: "pend:{tokenId}:{n}", n < SLOT_POOL for strangers and
+ * SLOT_POOL + i for the owner's browsers, each set NX to the session id
+ * until the session expires.
+ */
+#define SLOT_POOL 16
+
 static void
 key_of(char *out, size_t n, const char *id, const char *suffix)
 {
@@ -63,12 +70,12 @@ ttl_ms(const struct session *s, int64_t now)
 }
 
 /*
- * A session is stored as "S1" and then its fields, each as its length in
+ * A session is stored as "S2" and then its fields, each as its length in
  * decimal, ':' and its bytes: no field can be confused with the next
  * whatever bytes it holds, and reading it back is a few bounded copies
  * (a JSON round trip cost more than the rest of the session handling).
  */
-#define SESSION_TAG "S1"
+#define SESSION_TAG "S2"
 #define SESSION_TEXT_MAX 4096
 
 struct rec {
@@ -164,6 +171,7 @@ session_save(struct estore *es, const struct session *s, int64_t now)
 	put_str(&w, s->ip);
 	put_str(&w, s->ua);
 	put_int(&w, (int64_t)s->mode);
+	put_int(&w, (int64_t)s->slot);
 	put_int(&w, (int64_t)s->nscopes);
 	for (size_t i = 0; i < s->nscopes && i < SERVICE_SCOPES_MAX; i++)
 		put_str(&w, s->scopes[i]);
@@ -179,7 +187,7 @@ session_load(struct estore *es, const char *id, struct session *out)
 	char key[ESTORE_KEY_MAX];
 	unsigned char *val = NULL;
 	size_t n = 0;
-	int64_t mode = 0, nscopes = 0;
+	int64_t mode = 0, nscopes = 0, slot = -1;
 	struct session s;
 	struct rec r;
 	enum sa_err rc;
@@ -207,8 +215,10 @@ session_load(struct estore *es, const char *id, struct session *out)
 	get_str(&r, s.ip, sizeof(s.ip));
 	get_str(&r, s.ua, sizeof(s.ua));
 	get_int(&r, &mode);
+	get_int(&r, &slot);
 	get_int(&r, &nscopes);
-	if (!r.ok || nscopes < 0 || nscopes > SERVICE_SCOPES_MAX) {
+	if (!r.ok || nscopes < 0 || nscopes > SERVICE_SCOPES_MAX || slot < -1 ||
+	    slot >= 2 * SLOT_POOL) {
 		rc = SA_ERR_INTERNAL;
 		goto out;
 	}
@@ -220,6 +230,7 @@ session_load(struct estore *es, const char *id, struct session *out)
 	}
 	s.nscopes = (size_t)nscopes;
 	s.mode = (enum service_mode)mode;
+	s.slot = (int)slot;
 	*out = s;
 	rc = SA_OK;
 out:
@@ -246,6 +257,66 @@ session_fail(struct estore *es, const struct session *s, int64_t now,
 	return estore_incr(es, key, ttl_ms(s, now), count, NULL);
 }
 
+static void
+slot_key(char *out, size_t n, const char *token_id, int slot)
+{
+	snprintf(out, n, "pend:%s:%d", token_id, slot);
+}
+
+enum sa_err
+session_claim_slot(struct estore *es, struct session *s, int owner, int64_t now,
+		   int64_t *retry_after)
+{
+	char key[ESTORE_KEY_MAX];
+	int base = owner ? SLOT_POOL : 0,
+	    n = owner ? SESSION_PENDING_OWNER : SESSION_PENDING_STRANGER;
+	int64_t ttl, soonest = INT64_MAX;
+	unsigned char *val;
+	size_t len;
+	enum sa_err rc;
+
+	for (int i = 0; i < n; i++) {
+		slot_key(key, sizeof(key), s->token_id, base + i);
+		rc = estore_set(es, key, s->id, strlen(s->id), ttl_ms(s, now),
+				ESTORE_NX);
+		if (rc == SA_OK) {
+			s->slot = base + i;
+			return SA_OK;
+		}
+		if (rc != SA_ERR_CONFLICT)
+			return rc;
+		val = NULL;
+		ttl = -1;
+		if (estore_get(es, key, &val, &len, &ttl) == SA_OK &&
+		    ttl >= 0 && ttl < soonest)
+			soonest = ttl;
+		free(val);
+	}
+	*retry_after = soonest == INT64_MAX ? 1 : (soonest + 999) / 1000;
+	if (*retry_after < 1)
+		*retry_after = 1;
+	return SA_ERR_RATE_LIMITED;
+}
+
+void
+session_release_slot(struct estore *es, const struct session *s)
+{
+	char key[ESTORE_KEY_MAX];
+
+	unsigned char *val = NULL;
+	size_t n = 0;
+
+	if (s->slot < 0)
+		return;
+	slot_key(key, sizeof(key), s->token_id, s->slot);
+	/* Only while it is still ours (it may have expired and been retaken).
+	 */
+	if (estore_get(es, key, &val, &n, NULL) == SA_OK &&
+	    n == strlen(s->id) && memcmp(val, s->id, n) == 0)
+		estore_del(es, key, NULL);
+	free(val);
+}
+
 static const char *const end_names[] = {"open", "approved", "rejected",
 					"too_many_attempts"};
 
@@ -265,6 +336,8 @@ session_finish(struct estore *es, const struct session *s, enum session_end how,
 			*prior = session_state(es, s->id);
 		return SA_ERR_REPLAY;
 	}
+	if (rc == SA_OK)
+		session_release_slot(es, s);
 	return rc;
 }
 

@@ -23,6 +23,14 @@ struct estore;
 #define SESSION_ID_LEN 27     /* "sess_" + 22 base64url characters */
 #define SESSION_RANDOM_LEN 22 /* 16 random bytes, base64url */
 #define SESSION_MAX_ATTEMPTS 3
+/*
+ * Open sessions a token id may have at once: a pool for browsers that have
+ * not approved a login for it before (anyone who knows the token id) and a
+ * separate one for its owner's recognised browsers, which strangers can
+ * never fill.
+ */
+#define SESSION_PENDING_STRANGER 3
+#define SESSION_PENDING_OWNER 5
 
 struct session {
 	char id[SESSION_ID_LEN + 1];
@@ -39,6 +47,7 @@ struct session {
 	char ip[64];
 	char ua[257];
 	enum service_mode mode;
+	int slot; /* pending slot held (session_claim_slot), -1: none */
 };
 
 /* How a session ended, as stored under "sess:{id}:done". */
@@ -73,12 +82,26 @@ enum sa_err session_fail(struct estore *es, const struct session *s,
 			 int64_t now, int64_t *count);
 
 /*
- * session_finish marks the session ended. It succeeds for exactly one
- * caller; the others get SA_ERR_REPLAY and *prior says how it had ended.
+ * session_finish marks the session ended and frees its pending slot. It
+ * succeeds for exactly one caller; the others get SA_ERR_REPLAY and *prior says
+ * how it had ended.
  */
 enum sa_err session_finish(struct estore *es, const struct session *s,
 			   enum session_end how, int64_t now,
 			   enum session_end *prior);
+
+/*
+ * session_claim_slot takes a free pending slot for s->token_id, from the
+ * owner's pool or the strangers' one, held until s->expires_at or until
+ * the session ends (session_finish, session_release_slot); it sets
+ * s->slot. When every slot of the pool is taken it returns
+ * SA_ERR_RATE_LIMITED with *retry_after the seconds until one frees.
+ */
+enum sa_err session_claim_slot(struct estore *es, struct session *s, int owner,
+			       int64_t now, int64_t *retry_after);
+
+/* session_release_slot frees the slot s holds, if any. */
+void session_release_slot(struct estore *es, const struct session *s);
 
 /* session_state reads how a session ended (SESSION_OPEN if it has not). */
 enum session_end session_state(struct estore *es, const char *id);

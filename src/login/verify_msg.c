@@ -44,6 +44,15 @@ verify_msg_build(const char *session, const char *otp, int64_t ts,
 		 const char *decision, const char *const scopes[], size_t n,
 		 char **out)
 {
+	return verify_msg_build_reason(session, otp, ts, decision, scopes, n,
+				       NULL, out);
+}
+
+enum sa_err
+verify_msg_build_reason(const char *session, const char *otp, int64_t ts,
+			const char *decision, const char *const scopes[],
+			size_t n, const char *reason, char **out)
+{
 	const char **sorted = NULL;
 	struct buf b;
 	char head[64 + VERIFY_MSG_SESSION_MAX + VERIFY_MSG_OTP_MAX];
@@ -56,6 +65,10 @@ verify_msg_build(const char *session, const char *otp, int64_t ts,
 	    (n > 0 && scopes == NULL) || n > VERIFY_MSG_SCOPES_MAX)
 		goto out;
 	if (strcmp(decision, "approve") != 0 && strcmp(decision, "reject") != 0)
+		goto out;
+	if (reason != NULL && (strcmp(decision, "reject") != 0 ||
+			       (strcmp(reason, "declined") != 0 &&
+				strcmp(reason, "not_me") != 0)))
 		goto out;
 	if (n > 0) {
 		if ((sorted = calloc(n, sizeof(*sorted))) == NULL) {
@@ -80,6 +93,10 @@ verify_msg_build(const char *session, const char *otp, int64_t ts,
 			SA_OK)
 			goto out;
 	}
+	if (reason != NULL &&
+	    ((rc = buf_append(&b, "|", 1)) != SA_OK ||
+	     (rc = buf_append(&b, reason, strlen(reason))) != SA_OK))
+		goto out;
 	*out = (char *)b.data;
 	b.data = NULL;
 	rc = SA_OK;

@@ -7,7 +7,9 @@
  *
  * timestamp is unix seconds in decimal, decision "approve" or "reject",
  * scopes the granted scopes sorted bytewise (strcmp, no locale) and joined
- * with commas; no scopes leaves the last field empty.
+ * with commas; no scopes leaves the last field empty. A rejection that gives
+ * a reason ("declined", or "not_me": this wasn't me) appends "|{reason}",
+ * so the reason is signed too (no scope holds a '|').
  */
 #ifndef SEALAUTH_VERIFY_MSG_H
 #define SEALAUTH_VERIFY_MSG_H
@@ -34,6 +36,16 @@
 enum sa_err verify_msg_build(const char *session, const char *otp, int64_t ts,
 			     const char *decision, const char *const scopes[],
 			     size_t n, char **out);
+
+/*
+ * verify_msg_build_reason is verify_msg_build with a rejection's reason
+ * (NULL: none, the same text as verify_msg_build). A reason with "approve",
+ * or another than "declined" and "not_me", is refused (SA_ERR_VALIDATION).
+ */
+enum sa_err verify_msg_build_reason(const char *session, const char *otp,
+				    int64_t ts, const char *decision,
+				    const char *const scopes[], size_t n,
+				    const char *reason, char **out);
 
 /* verify_msg_scopes_sort sorts scopes bytewise in place, drops repeats and
  * returns how many are left. */

@@ -34,7 +34,11 @@ static const struct rl_default {
 	const char *per; /* what the count is kept for */
 	const char *what;
 } defaults[] = {
-    {"initiate", 10, 60, "IP and token id", "`POST /auth/initiate`"},
+    {"initiate", 10, 60, "IP", "`POST /auth/initiate`"},
+    {"push", 3, 600, "token id",
+     "logins started for a token id by browsers it has not approved before "
+     "(pushes its owner did not ask for); the owner's recognised browser is "
+     "exempt"},
     {"enroll", 5, 3600, "IP", "`POST /enroll`"},
     /* High: many phones share one carrier address (CGNAT); attempts that
      * count are capped at 3 a session anyway. */

@@ -75,9 +75,12 @@ class Phone:
         return r
 
     @staticmethod
-    def message(session_id, otp, ts, decision, scopes):
-        return "sealauth-verify-v1|{}|{}|{}|{}|{}".format(
-            session_id, otp, ts, decision, ",".join(sorted(scopes))).encode()
+    def message(session_id, otp, ts, decision, scopes, reason=None):
+        text = "sealauth-verify-v1|{}|{}|{}|{}|{}".format(
+            session_id, otp, ts, decision, ",".join(sorted(scopes)))
+        if reason is not None:
+            text += "|" + reason
+        return text.encode()
 
     def sign(self, data, raw=False):
         der = self.key.sign(data, ec.ECDSA(hashes.SHA256()))
@@ -87,15 +90,19 @@ class Phone:
         return base64.b64encode(r.to_bytes(32, "big") + s.to_bytes(32, "big")).decode()
 
     def answer(self, session_id, otp, decision="approve", scopes=(), ts=None,
-               token_id=None, raw=False, sign_scopes=None, key=None):
+               token_id=None, raw=False, sign_scopes=None, key=None,
+               reason=None):
         """Sends the phone's answer; key is another Phone to sign with (a
-        forged answer), sign_scopes the scopes to put in the signed text."""
+        forged answer), sign_scopes the scopes to put in the signed text,
+        reason a rejection's reason ("not_me": this wasn't me)."""
         ts = int(time.time()) if ts is None else ts
         signed = scopes if sign_scopes is None else sign_scopes
-        data = self.message(session_id, otp, ts, decision, signed)
+        data = self.message(session_id, otp, ts, decision, signed, reason)
         sig = (key or self).sign(data, raw=raw)
         body = {"sessionId": session_id, "tokenId": token_id or self.token_id,
                 "otp": otp, "timestamp": ts, "decision": decision,
                 "grantedScopes": list(scopes), "signature": sig}
+        if reason is not None:
+            body["reason"] = reason
         return requests.post(self.server.base + "/auth/verify", json=body,
                              timeout=10)

@@ -5,15 +5,19 @@ codes from what the server keeps (issue 13, items 7, 8, 9 and 12)."""
 import asyncio
 import hashlib
 import json
+import os
+import queue
 import re
+import statistics
 import subprocess
+import time
 
 import pytest
 import requests
 import websockets
 
 from test_login import (LOGIN_ENV, audit_events, enrolled_phone, initiate,
-                        ws_url)
+                        issue_seal, listening_device, ws_url)
 from test_multi_instance import REDIS_BIN, Redis
 from phone import Phone, PushInbox
 
@@ -134,3 +138,226 @@ def test_signed_mistakes_still_count(make_server, inbox):
     assert codes == [401, 401, 401]
     r = phone.answer(sess["sessionId"], push["otp"], scopes=["identity:name"])
     assert r.status_code == 429 and r.json()["error"] == "too_many_attempts"
+
+
+# ---- Item 9: enrolled, unknown and revoked token ids look alike -----------
+
+STRANGERS = dict(LOGIN_ENV, SEALAUTH_RATE_LIMITS=
+                 LOGIN_ENV["SEALAUTH_RATE_LIMITS"] + ",push=1000/600")
+
+
+def shape(r):
+    body = r.json()
+    return (r.status_code, sorted(body),
+            {k: type(v).__name__ for k, v in body.items()},
+            len(body.get("sessionId", "")), len(body.get("wsToken", "")),
+            len(body.get("autoPassword", "")))
+
+
+def test_unknown_and_revoked_token_ids_look_enrolled(make_server, inbox):
+    s = make_server(env=STRANGERS).start()
+    phone = enrolled_phone(s, inbox)
+    revoked_seal = issue_seal(s, "DE-GONE-1")
+    assert Phone(s, inbox).enroll(revoked_seal).status_code == 200
+    s.cli("trust", "revoke", "--dir", os.path.join(s.data_dir, "trust"),
+          revoked_seal)
+    s.stop()
+    s.start()  # the VRL is applied when the lists load
+    times = {"enrolled": [], "unknown": [], "revoked": []}
+    shapes = set()
+    for i in range(3):
+        for kind, tid in (("enrolled", phone.token_id),
+                          ("unknown", f"DE-NOBODY-{i}"),
+                          ("revoked", "DE-GONE-1")):
+            t0 = time.monotonic()
+            r = initiate(s, tid)
+            times[kind].append(time.monotonic() - t0)
+            assert r.status_code == 200, (kind, r.text)
+            shapes.add(json.dumps(shape(r)))
+            if kind == "enrolled":
+                inbox.next()
+    assert len(shapes) == 1, shapes
+    # The same work: a durable audit row and a stored session each time, so
+    # no answer comes back measurably sooner (loose: a shared machine).
+    med = {k: statistics.median(v) for k, v in times.items()}
+    assert max(med.values()) - min(med.values()) < 0.05, med
+    # A decoy session behaves as a real one nobody answers: its WebSocket
+    # shows the code, and no push went anywhere.
+    r = initiate(s, "DE-NOBODY-WS")
+    sess = r.json()
+
+    async def watch():
+        async with websockets.connect(ws_url(s, sess), origin=s.base) as ws:
+            return json.loads(await ws.recv())
+    ready = asyncio.run(asyncio.wait_for(watch(), 10))
+    assert ready == {"type": "otp_ready", "autoPassword": sess["autoPassword"],
+                     "expiresAt": sess["expiresAt"]}
+    with pytest.raises(queue.Empty):
+        inbox.next(timeout=1)
+    # Audited as what they are.
+    events = audit_events(s)
+    unknown = [e for e in events if e["event"] == "auth.initiate_unknown"]
+    reasons = sorted({e["detail"]["reason"] for e in unknown})
+    assert reasons == ["not_enrolled", "revoked"]
+    assert len([e for e in unknown
+                if e["detail"]["reason"] == "revoked"]) == 3
+    assert len([e for e in events if e["event"] == "auth.initiate"]) == 3
+
+
+# ---- Item 7: push bombing and lock-out -------------------------------------
+
+
+def remember(s, sess):
+    """The owner's browser asks for its cookie once the phone approved."""
+    return requests.post(s.base + "/auth/remember", timeout=10,
+                         json={"sessionId": sess["sessionId"],
+                               "wsToken": sess["wsToken"]})
+
+
+def owner_cookie(s, phone, inbox):
+    sess = initiate(s, phone.token_id).json()
+    push = inbox.next()
+    # Not before the phone approved: a stranger's session gets nothing.
+    early = remember(s, sess)
+    assert early.status_code == 409 and "Set-Cookie" not in early.headers
+    assert phone.answer(sess["sessionId"], push["otp"],
+                        scopes=["identity:name"]).status_code == 200
+    bad = requests.post(s.base + "/auth/remember", timeout=10,
+                        json={"sessionId": sess["sessionId"],
+                              "wsToken": "A" * 43})
+    assert bad.status_code == 401 and "Set-Cookie" not in bad.headers
+    r = remember(s, sess)
+    assert r.status_code == 200, r.text
+    head = r.headers["Set-Cookie"]
+    assert head.startswith("sa_device=v1.")
+    for attr in ("HttpOnly", "SameSite=Strict", "Path=/auth", "Max-Age="):
+        assert attr in head
+    assert phone.token_id not in head
+    return head.split(";", 1)[0]
+
+
+def test_strangers_cannot_bomb_the_phone_nor_lock_the_owner_out(make_server,
+                                                                 inbox):
+    s = make_server(env=LOGIN_ENV).start()
+    phone = enrolled_phone(s, inbox)
+    other = enrolled_phone(s, inbox, token_id="DE-7654321")
+    cookie = owner_cookie(s, phone, inbox)
+    # A stranger (no cookie) starts logins for the victim's token id: three
+    # pushes a window for all strangers (the owner's first login, from a
+    # browser not yet recognised, was one), then 429 whatever it tries.
+    codes = [initiate(s, phone.token_id).status_code for _ in range(6)]
+    assert codes == [200, 200, 429, 429, 429, 429]
+    pushes = 0
+    while True:
+        try:
+            inbox.next(timeout=2)
+            pushes += 1
+        except queue.Empty:
+            break
+    assert pushes == 2
+    # An unknown token id meets the same quota (nothing to learn from it).
+    codes = [initiate(s, "DE-NOBODY-9").status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    # The owner's browser is not locked out: its cookie passes the quota.
+    r = initiate(s, phone.token_id, headers={"Cookie": cookie})
+    assert r.status_code == 200, r.text
+    assert inbox.next()["sessionId"] == r.json()["sessionId"]
+    # The cookie proves nothing for another token id, nor once tampered.
+    for _ in range(3):
+        assert initiate(s, other.token_id).status_code == 200
+        inbox.next()
+    assert initiate(s, other.token_id,
+                    headers={"Cookie": cookie}).status_code == 429
+    forged = cookie[:-3] + ("AAA" if cookie[-3:] != "AAA" else "BBB")
+    assert initiate(s, phone.token_id,
+                    headers={"Cookie": forged}).status_code == 429
+    events = audit_events(s)
+    assert "auth.browser_remembered" in [e["event"] for e in events]
+    refused = [e for e in events if e["event"] == "ratelimit.refused"
+               and e["detail"]["class"] == "push"]
+    assert {e["subject"] for e in refused} == {phone.token_id, "DE-NOBODY-9",
+                                               other.token_id}
+
+
+def test_pending_sessions_per_token_id_are_bounded(make_server, inbox):
+    s = make_server(env=STRANGERS).start()
+    phone = enrolled_phone(s, inbox)
+    cookie = owner_cookie(s, phone, inbox)
+    codes = []
+    for _ in range(5):
+        r = initiate(s, phone.token_id)
+        codes.append(r.status_code)
+    assert codes == [200, 200, 200, 429, 429]
+    assert 1 <= int(r.headers["Retry-After"]) <= 120
+    assert r.json()["field"] == "tokenId"
+    # Strangers cannot take the owner's own slots.
+    owner = initiate(s, phone.token_id, headers={"Cookie": cookie})
+    assert owner.status_code == 200
+    # A session that ends frees its slot at once.
+    for _ in range(4):
+        inbox.next()
+    push = None
+    sess = owner.json()
+    ok = phone.answer(sess["sessionId"], sess["autoPassword"],
+                      scopes=["identity:name"])
+    assert ok.status_code == 200
+    for _ in range(4):
+        r = initiate(s, phone.token_id, headers={"Cookie": cookie})
+        assert r.status_code == 200, r.text
+    # ... and the owner's pool is bounded too.
+    r = initiate(s, phone.token_id, headers={"Cookie": cookie})
+    assert r.status_code == 200
+    r = initiate(s, phone.token_id, headers={"Cookie": cookie})
+    assert r.status_code == 429
+
+
+def test_this_was_not_me_blocks_that_source(make_server, inbox):
+    env = dict(STRANGERS, SEALAUTH_TRUSTED_PROXIES="127.0.0.1")
+    s = make_server(env=env).start()
+    phone = enrolled_phone(s, inbox)
+    attacker = {"X-Forwarded-For": "203.0.113.7"}
+    bystander = {"X-Forwarded-For": "198.51.100.9"}
+    sess = initiate(s, phone.token_id, headers=attacker).json()
+    push = inbox.next()
+    assert push["requestIp"] == "203.0.113.7"
+    # The reason is signed: the same answer without it in the signature is
+    # an unsigned answer.
+    forged = phone.answer(sess["sessionId"], push["otp"], "reject",
+                          reason="not_me", sign_scopes=None,
+                          key=Phone(s))
+    assert forged.status_code == 401
+    r = phone.answer(sess["sessionId"], push["otp"], "reject", reason="not_me")
+    assert r.status_code == 200 and r.json() == {"rejected": True}
+    blocked = initiate(s, phone.token_id, headers=attacker)
+    assert blocked.status_code == 429
+    assert 3000 < int(blocked.headers["Retry-After"]) <= 3600
+    # Only that source, only that token id.
+    assert initiate(s, phone.token_id, headers=bystander).status_code == 200
+    assert initiate(s, "DE-NOBODY-1", headers=attacker).status_code == 200
+    events = audit_events(s)
+    blk = [e for e in events if e["event"] == "auth.source_blocked"]
+    assert len(blk) == 1 and blk[0]["detail"]["blockedIp"] == "203.0.113.7"
+    assert "auth.initiate_blocked" in [e["event"] for e in events]
+    rej = [e for e in events if e["event"] == "auth.rejected"]
+    assert rej[-1]["detail"]["phoneReason"] == "not_me"
+    # A reason goes only with a rejection.
+    r = phone.answer(sess["sessionId"], push["otp"], "approve",
+                     reason="not_me")
+    assert r.status_code == 400 and r.json()["field"] == "reason"
+
+
+def test_device_simulator_says_this_was_not_me(make_server, tmp_path):
+    env = dict(STRANGERS, SEALAUTH_TRUSTED_PROXIES="127.0.0.1")
+    s = make_server(env=env).start()
+    listener = listening_device(s, "DE-SIM-2", tmp_path, "--not-me")
+    try:
+        r = initiate(s, "DE-SIM-2", headers={"X-Forwarded-For": "203.0.113.8"})
+        assert r.status_code == 200
+        out, err = listener.communicate(timeout=30)
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+    assert listener.returncode == 0, err + out
+    r = initiate(s, "DE-SIM-2", headers={"X-Forwarded-For": "203.0.113.8"})
+    assert r.status_code == 429
+    assert "auth.source_blocked" in [e["event"] for e in audit_events(s)]

@@ -12,12 +12,12 @@ import pytest
 import requests
 import websockets
 
-from conftest import BIN
+from conftest import BIN, free_port
 from phone import Phone, PushInbox
 
 LOGIN_ENV = {
     "SEALAUTH_PUSH_ALLOW_PRIVATE": "1",
-    "SEALAUTH_RATE_LIMITS": "enroll=1000/3600,initiate=1000/60,verify=1000/60,ws=1000/60",
+    "SEALAUTH_RATE_LIMITS": "enroll=1000/3600,initiate=1000/60,verify=1000/60,ws=1000/60,push=1000/600",
 }
 
 
@@ -328,8 +328,11 @@ def test_websocket_close_codes(login_server, inbox):
 def test_initiate_errors(login_server, inbox):
     s = login_server
     phone = enrolled_phone(s, inbox)
+    # Answered like an enrolled one (issue 13 item 9), audited as it is.
     r = initiate(s, "NOT-ENROLLED")
-    assert r.status_code == 404 and r.json()["error"] == "not_enrolled"
+    assert r.status_code == 200 and r.json()["sessionId"].startswith("sess_")
+    assert any(e["event"] == "auth.initiate_unknown"
+               and e["subject"] == "NOT-ENROLLED" for e in audit_events(s))
     r = initiate(s, phone.token_id, headers={"Origin": "https://evil.example"})
     assert r.status_code == 403 and r.json()["error"] == "origin_not_allowed"
     s.cli("trust", "--help", check=False)
@@ -441,24 +444,26 @@ def test_token_signed_before_rotation_still_verifies(make_server, inbox):
     assert verify_jwt(s, after)["sub"] == phone.token_id
 
 
-def test_device_simulator_against_the_server(login_server, tmp_path):
-    s = login_server
+def listening_device(s, token_id, tmp_path, answer="--approve"):
+    """Enrolls the phone simulator for token_id and starts `device listen`
+    answering one push with answer; returns the running process."""
     dev = str(tmp_path / "dev")
-    port = None
-    import socket
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    seal = issue_seal(s, "DE-SIM-1")
+    port = free_port()
     s.cli("device", "init", "--dir", dev)
     s.cli("device", "enroll", "--dir", dev, "--server", s.base,
-          "--listen-port", str(port), seal)
+          "--listen-port", str(port), issue_seal(s, token_id))
     listener = subprocess.Popen(
         [BIN, "device", "listen", "--dir", dev, "--listen-port", str(port),
-         "--approve", "--json", "--count", "1", "--timeout", "20"],
+         answer, "--json", "--count", "1", "--timeout", "20"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    return listener
+
+
+def test_device_simulator_against_the_server(login_server, tmp_path):
+    s = login_server
+    listener = listening_device(s, "DE-SIM-1", tmp_path)
     try:
-        time.sleep(0.5)
         sess = initiate(s, "DE-SIM-1").json()
         out, err = listener.communicate(timeout=30)
     finally:
@@ -482,8 +487,12 @@ def test_vrl_revokes_an_existing_enrollment(login_server, inbox):
     # The next load of the lists (a restart forces one) applies the VRL.
     s.stop()
     s.start()
+    # Answered like any token id, never pushed, audited as revoked.
     r = initiate(s, "DE-VRL-1")
-    assert r.status_code == 403 and r.json()["error"] == "token_revoked"
+    assert r.status_code == 200
+    unknown = [e for e in audit_events(s)
+               if e["event"] == "auth.initiate_unknown"]
+    assert unknown[-1]["detail"]["reason"] == "revoked"
     # And the token id cannot be enrolled again, even with a fresh seal
     # (another document number, so not the fingerprint on the VRL).
     r = Phone(s, inbox).enroll(issue_seal(s, "DE-VRL-1", document="C02"))

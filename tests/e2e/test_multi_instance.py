@@ -26,7 +26,7 @@ from test_login import enrolled_phone, initiate, verify_jwt, ws_url
 
 REDIS_BIN = shutil.which("redis-server")
 
-LIMITS = "enroll=1000/3600,initiate=1000/60,verify=1000/60,ws=1000/60"
+LIMITS = "enroll=1000/3600,initiate=1000/60,verify=1000/60,ws=1000/60,push=1000/600"
 
 pytestmark = pytest.mark.skipif(
     REDIS_BIN is None or shutil.which("redis-cli") is None,

@@ -608,7 +608,7 @@ test_sign_verify_checks_with_openssl(void **state)
 	assert_int_equal(device_open(fx->dir, NULL, &d), SA_OK);
 	assert_int_equal(device_sign_verify(device_key(d), "sess_1", "123456",
 					    1700000000, "approve", scopes, 2,
-					    &sig),
+					    NULL, &sig),
 			 SA_OK);
 	assert_true(check_sig(device_key(d),
 			      "sealauth-verify-v1|sess_1|123456|1700000000|"
@@ -1163,7 +1163,8 @@ test_answer_needs_enrollment(void **state)
 	assert_int_equal(device_init(fx->dir, "dev-n", 0, NULL), SA_OK);
 	assert_int_equal(device_open(fx->dir, NULL, &d), SA_OK);
 	assert_int_equal(device_answer(d, fx->fake->url, "sess", "123456",
-				       "approve", NULL, 0, now_unix(), &r),
+				       "approve", NULL, 0, NULL, now_unix(),
+				       &r),
 			 SA_ERR_NOT_ENROLLED);
 	assert_int_equal(fake_verifies(fx->fake), 0);
 	device_close(d);

@@ -43,6 +43,26 @@ test_message_vector(void **state)
 			    "sealauth-verify-v1|sess_test|961377|1700000000|"
 			    "reject|");
 	free(msg);
+	/* "This wasn't me" is signed after the scopes; no reason is the
+	 * plain text. */
+	msg = NULL;
+	assert_int_equal(verify_msg_build_reason("sess_test", "961377",
+						 1700000000, "reject", NULL, 0,
+						 "not_me", &msg),
+			 SA_OK);
+	assert_string_equal(msg,
+			    "sealauth-verify-v1|sess_test|961377|1700000000|"
+			    "reject||not_me");
+	free(msg);
+	msg = NULL;
+	assert_int_equal(verify_msg_build_reason("sess_test", "961377",
+						 1700000000, "reject", NULL, 0,
+						 NULL, &msg),
+			 SA_OK);
+	assert_string_equal(msg,
+			    "sealauth-verify-v1|sess_test|961377|1700000000|"
+			    "reject|");
+	free(msg);
 }
 
 static void
@@ -67,6 +87,13 @@ test_message_refuses_ambiguous(void **state)
 	assert_int_equal(
 	    verify_msg_build("s", "1", 1, "approve", empty, 1, &msg),
 	    SA_ERR_VALIDATION);
+	/* A reason only with a rejection, and only a known one. */
+	assert_int_equal(verify_msg_build_reason("s", "1", 1, "approve", NULL,
+						 0, "not_me", &msg),
+			 SA_ERR_VALIDATION);
+	assert_int_equal(verify_msg_build_reason("s", "1", 1, "reject", NULL, 0,
+						 "x|y", &msg),
+			 SA_ERR_VALIDATION);
 	assert_null(msg);
 }
 
