@@ -27,6 +27,7 @@
 #include "login/session.h"
 #include "login/session_ws.h"
 #include "login/weblogin.h"
+#include "store/ratelimit.h"
 #include "store/store.h"
 #include "core/util.h"
 
@@ -344,7 +345,7 @@ api_initiate(struct http_request *req, struct http_response *res)
 	size_t i;
 	int owner;
 	enum sa_err rc;
-	int64_t now = now_unix(), retry = 1;
+	int64_t now = now_unix(), retry = 1, slots = 0, window = 0;
 
 	memset(&e, 0, sizeof(e));
 	memset(&s, 0, sizeof(s));
@@ -405,7 +406,9 @@ api_initiate(struct http_request *req, struct http_response *res)
 	s.mode = svc->mode;
 	s.issued_at = now;
 	s.expires_at = now + app->cfg.session_ttl;
-	rc = session_claim_slot(app->es, &s, owner, now, &retry);
+	ratelimit_limit(app->rl, owner ? "pending_owner" : "pending", &slots,
+			&window);
+	rc = session_claim_slot(app->es, &s, owner, slots, now, &retry);
 	if (rc == SA_ERR_RATE_LIMITED) {
 		snprintf(ra, sizeof(ra), "%lld", (long long)retry);
 		http_res_header(res, "Retry-After", ra);

@@ -50,11 +50,10 @@ session_id_valid(const char *text)
 }
 
 /*
- * Pending slots: "pend:{tokenId}:{n}", n < SLOT_POOL for strangers and
- * SLOT_POOL + i for the owner's browsers, each set NX to the session id
- * until the session expires.
+ * Pending slots: "pend:{tokenId}:{n}", n < SESSION_POOL_MAX for strangers
+ * and SESSION_POOL_MAX + i for the owner's browsers, each set NX to the
+ * session id until the session expires.
  */
-#define SLOT_POOL 16
 
 static void
 key_of(char *out, size_t n, const char *id, const char *suffix)
@@ -218,7 +217,7 @@ session_load(struct estore *es, const char *id, struct session *out)
 	get_int(&r, &slot);
 	get_int(&r, &nscopes);
 	if (!r.ok || nscopes < 0 || nscopes > SERVICE_SCOPES_MAX || slot < -1 ||
-	    slot >= 2 * SLOT_POOL) {
+	    slot >= 2 * SESSION_POOL_MAX) {
 		rc = SA_ERR_INTERNAL;
 		goto out;
 	}
@@ -226,6 +225,12 @@ session_load(struct estore *es, const char *id, struct session *out)
 		get_str(&r, s.scopes[i], sizeof(s.scopes[0]));
 	if (!r.ok || r.n != n) {
 		rc = SA_ERR_INTERNAL;
+		goto out;
+	}
+	/* The store's lifetime rounds up to the second: past its expiry a
+	 * session is gone, whatever the store still holds. */
+	if (s.expires_at <= now_unix()) {
+		rc = SA_ERR_SESSION_UNKNOWN;
 		goto out;
 	}
 	s.nscopes = (size_t)nscopes;
@@ -264,17 +269,20 @@ slot_key(char *out, size_t n, const char *token_id, int slot)
 }
 
 enum sa_err
-session_claim_slot(struct estore *es, struct session *s, int owner, int64_t now,
-		   int64_t *retry_after)
+session_claim_slot(struct estore *es, struct session *s, int owner,
+		   int64_t slots, int64_t now, int64_t *retry_after)
 {
 	char key[ESTORE_KEY_MAX];
-	int base = owner ? SLOT_POOL : 0,
-	    n = owner ? SESSION_PENDING_OWNER : SESSION_PENDING_STRANGER;
+	int base = owner ? SESSION_POOL_MAX : 0,
+	    n = slots > SESSION_POOL_MAX ? SESSION_POOL_MAX : (int)slots;
 	int64_t ttl, soonest = INT64_MAX;
 	unsigned char *val;
 	size_t len;
 	enum sa_err rc;
 
+	s->slot = -1;
+	if (slots <= 0) /* a count of 0 disables the bound */
+		return SA_OK;
 	for (int i = 0; i < n; i++) {
 		slot_key(key, sizeof(key), s->token_id, base + i);
 		rc = estore_set(es, key, s->id, strlen(s->id), ttl_ms(s, now),

@@ -24,13 +24,13 @@ struct estore;
 #define SESSION_RANDOM_LEN 22 /* 16 random bytes, base64url */
 #define SESSION_MAX_ATTEMPTS 3
 /*
- * Open sessions a token id may have at once: a pool for browsers that have
- * not approved a login for it before (anyone who knows the token id) and a
- * separate one for its owner's recognised browsers, which strangers can
- * never fill.
+ * Open sessions a token id may have at once come from two pools: one for
+ * browsers that have not approved a login for it before (anyone who knows
+ * the token id) and one for its owner's recognised browsers, which
+ * strangers can never fill. Their sizes are the rate-limit classes
+ * "pending" and "pending_owner"; at most SESSION_POOL_MAX each.
  */
-#define SESSION_PENDING_STRANGER 3
-#define SESSION_PENDING_OWNER 5
+#define SESSION_POOL_MAX 64
 
 struct session {
 	char id[SESSION_ID_LEN + 1];
@@ -91,14 +91,17 @@ enum sa_err session_finish(struct estore *es, const struct session *s,
 			   enum session_end *prior);
 
 /*
- * session_claim_slot takes a free pending slot for s->token_id, from the
- * owner's pool or the strangers' one, held until s->expires_at or until
- * the session ends (session_finish, session_release_slot); it sets
- * s->slot. When every slot of the pool is taken it returns
- * SA_ERR_RATE_LIMITED with *retry_after the seconds until one frees.
+ * session_claim_slot takes a free pending slot for s->token_id from the
+ * owner's pool or the strangers' one, of size slots (0: unbounded, no slot
+ * taken; more than SESSION_POOL_MAX counts as that), held until
+ * s->expires_at or until the session ends (session_finish,
+ * session_release_slot); it sets s->slot. When every slot of the pool is
+ * taken it returns SA_ERR_RATE_LIMITED with *retry_after the seconds until
+ * one frees.
  */
 enum sa_err session_claim_slot(struct estore *es, struct session *s, int owner,
-			       int64_t now, int64_t *retry_after);
+			       int64_t slots, int64_t now,
+			       int64_t *retry_after);
 
 /* session_release_slot frees the slot s holds, if any. */
 void session_release_slot(struct estore *es, const struct session *s);

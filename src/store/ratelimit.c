@@ -39,6 +39,13 @@ static const struct rl_default {
      "logins started for a token id by browsers it has not approved before "
      "(pushes its owner did not ask for); the owner's recognised browser is "
      "exempt"},
+    {"pending", 3, 120, "token id",
+     "logins open at once for a token id from browsers it has not approved "
+     "before (the seconds are not used: a login holds its place until it "
+     "ends or expires)"},
+    {"pending_owner", 5, 120, "token id",
+     "logins open at once for a token id from its owner's recognised "
+     "browsers, a pool strangers cannot fill"},
     {"enroll", 5, 3600, "IP", "`POST /enroll`"},
     /* High: many phones share one carrier address (CGNAT); attempts that
      * count are capped at 3 a session anyway. */

