@@ -15,6 +15,7 @@
 #include "net/netaddr.h"
 #include "seal/seal_stats.h"
 
+struct app_refresh;
 struct audit;
 struct dstore;
 struct estore;
@@ -46,8 +47,9 @@ struct app {
 	struct seal_stats seal_stats; /* quirks met at enrollment (/health) */
 	struct metrics *metrics; /* counters for GET /metrics; may be NULL */
 	struct http_server *metrics_http; /* SEALAUTH_METRICS_LISTEN */
-	int trust_demo;		   /* the demo trust environment is in use */
-	uint64_t trust_generation; /* trust set whose VRLs were applied */
+	int trust_demo;		     /* the demo trust environment is in use */
+	uint64_t trust_generation;   /* trust set whose VRLs were applied */
+	struct app_refresh *refresh; /* the trust refresher (refresh.c) */
 	unsigned char *otp_secret; /* OTP_SECRET_MASTER bytes, wiped at exit */
 	size_t otp_secret_len;
 	unsigned int schema_flags; /* vflags for schema_validate */
@@ -60,6 +62,19 @@ struct app {
 	uint64_t started_mono_ms;
 	int64_t started_unix;
 };
+
+/*
+ * The trust refresher (refresh.c): app_refresh_start runs trust refreshes
+ * and revocation lists on a thread of their own, off the thread that waits
+ * for signals; app_refresh_kick forces a refresh now (SIGHUP);
+ * app_refresh_stop cancels a running fetch and joins the thread.
+ * app_apply_vrls revokes the enrollments of seals that the current set's
+ * VRLs list, once per new set; only before the refresher starts or on it.
+ */
+enum sa_err app_refresh_start(struct app *app);
+void app_refresh_kick(struct app *app);
+void app_refresh_stop(struct app *app);
+void app_apply_vrls(struct app *app);
 
 /* http_req_app is the application serving a request: the typed view of
  * the user pointer that app_http_config gives the HTTP layer. */

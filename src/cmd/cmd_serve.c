@@ -299,67 +299,68 @@ out:
 	return rc;
 }
 
-/*
- * apply_vrls revokes the enrollments made with seals that the current trust
- * set's VRLs list, once per new set (SPEC §4.2: an existing enrollment is
- * revoked on the next refresh).
- */
-static void
-apply_vrls(struct app *app)
-{
-	unsigned char(*fps)[32] = NULL;
-	uint64_t gen = 0;
-	size_t n = 0;
-	int64_t now = now_unix();
-
-	/* Once a second: copy the fingerprints only when the set changed. */
-	if (app->trust == NULL ||
-	    trust_generation(app->trust) == app->trust_generation ||
-	    trust_revoked_seals(app->trust, &gen, &fps, &n) != SA_OK)
-		return;
-	if (gen == app->trust_generation) {
-		free(fps);
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		char *hex = hex_encode(fps[i], 32);
-		int count = 0;
-		if (hex == NULL)
-			break;
-		if (dstore_enroll_revoke_fingerprint(app->ds, hex, now,
-						     &count) == SA_OK &&
-		    count > 0)
-			app_audit(app, NULL, "enroll.revoked", "",
-				  json_pack("{s:s, s:i, s:s}",
-					    "sealFingerprint", hex,
-					    "enrollments", count, "reason",
-					    "seal on the revocation list"));
-		free(hex);
-	}
-	free(fps);
-	app->trust_generation = gen;
-}
-
-/* periodic runs once a second on the main thread. */
+/* periodic runs once a second on the main thread: local files only, so
+ * signals are never kept waiting (trust refreshes run in refresh.c). */
 static void
 periodic(struct app *app)
 {
-	struct trust_result tr;
+	keys_reload(app->keys);
+}
+
+/*
+ * open_database opens the durable store. While it is unavailable (a
+ * database container still starting beside ours, a full disk) it retries
+ * with a doubling delay of at most DB_RETRY_MAX_MS, logging each attempt,
+ * for SEALAUTH_DATABASE_WAIT seconds at most; SIGTERM or SIGINT (blocked
+ * and taken here synchronously) end the wait. Other errors end it at once.
+ */
+#define DB_RETRY_FIRST_MS 250
+#define DB_RETRY_MAX_MS 5000
+
+static enum sa_err
+open_database(struct app *app, const sigset_t *sigs)
+{
+	uint64_t deadline =
+	    now_mono_ms() + (uint64_t)app->cfg.database_wait * 1000u;
+	uint64_t delay = DB_RETRY_FIRST_MS, now;
+	unsigned int attempt = 1;
 	enum sa_err rc;
 
-	keys_reload(app->keys);
-	if (app->trust != NULL) {
-		memset(&tr, 0, sizeof(tr));
-		rc = trust_refresh(app->trust, now_unix(), 0, &tr);
-		if (rc != SA_OK && rc != SA_ERR_NOT_FOUND) {
-			log_warn("trust.refresh",
-				 "trust refresh failed, keeping the "
-				 "last good lists: %s",
-				 tr.reason);
-			app_audit(app, NULL, "trust.refresh_failed", "",
-				  trust_result_json(&tr));
+	for (;; attempt++) {
+		rc = dstore_open(app->cfg.database_url, &app->ds);
+		if (rc == SA_OK) {
+			if (attempt > 1)
+				log_info("serve.database",
+					 "the database is available after %u "
+					 "attempts",
+					 attempt);
+			return SA_OK;
 		}
-		apply_vrls(app);
+		now = now_mono_ms();
+		if ((rc != SA_ERR_UNAVAILABLE && rc != SA_ERR_DISK_FULL &&
+		     rc != SA_ERR_TIMEOUT) ||
+		    now >= deadline) {
+			if (attempt > 1)
+				log_error("serve.database",
+					  "gave up waiting for the database "
+					  "after %u attempts",
+					  attempt);
+			return rc;
+		}
+		if (delay > deadline - now)
+			delay = deadline - now;
+		log_warn("serve.database",
+			 "the database is not available (%s); attempt %u, "
+			 "retrying in %llu ms, giving up in %llu s",
+			 sa_err_str(rc), attempt, (unsigned long long)delay,
+			 (unsigned long long)((deadline - now) / 1000));
+		struct timespec ts = {(time_t)(delay / 1000),
+				      (long)(delay % 1000) * 1000000L};
+		int sig = sigtimedwait(sigs, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT)
+			return SA_ERR_SHUTTING_DOWN;
+		delay =
+		    delay * 2 > DB_RETRY_MAX_MS ? DB_RETRY_MAX_MS : delay * 2;
 	}
 }
 
@@ -400,6 +401,7 @@ start_metrics_listener(struct app *app, const struct http_config *main_hc)
 static void
 app_close(struct app *app)
 {
+	app_refresh_stop(app);
 	if (app->metrics_http != NULL)
 		http_server_stop(app->metrics_http);
 	app->metrics_http = NULL;
@@ -508,7 +510,7 @@ cmd_serve(int argc, char **argv)
 			  app.cfg.data_dir, strerror(errno));
 		goto out;
 	}
-	if ((err = dstore_open(app.cfg.database_url, &app.ds)) != SA_OK) {
+	if ((err = open_database(&app, &sigs)) != SA_OK) {
 		log_error("serve.database", "cannot open the database: %s",
 			  sa_err_str(err));
 		goto out;
@@ -572,7 +574,7 @@ cmd_serve(int argc, char **argv)
 	}
 	if (open_trust(&app) != SA_OK)
 		goto out;
-	apply_vrls(&app);
+	app_apply_vrls(&app);
 	memset(&pc, 0, sizeof(pc));
 	pc.mode = app.cfg.push_mode;
 	pc.fcm_service_account_path = app.cfg.fcm_service_account_path;
@@ -655,6 +657,11 @@ cmd_serve(int argc, char **argv)
 			   app.trust_demo, "push", push_mode(app.push),
 			   "version", SEALAUTH_VERSION, "startupMs",
 			   (json_int_t)(now_mono_ms() - t0)));
+	if ((err = app_refresh_start(&app)) != SA_OK) {
+		log_error("serve.trust", "cannot start the trust refresher: %s",
+			  sa_err_str(err));
+		goto out;
+	}
 	app_audit(&app, NULL, "server.start", "",
 		  json_pack("{s:s, s:s}", "version", SEALAUTH_VERSION, "listen",
 			    app.cfg.listen));
@@ -664,6 +671,11 @@ cmd_serve(int argc, char **argv)
 		sig = sigtimedwait(&sigs, NULL, &ts);
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
+		if (sig == SIGHUP) {
+			log_info("serve.reload",
+				 "SIGHUP: refreshing the trust lists now");
+			app_refresh_kick(&app);
+		}
 		periodic(&app);
 	}
 	log_info("serve.stop", "stopping on signal %d", sig);

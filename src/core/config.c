@@ -120,6 +120,9 @@ static const struct setting settings[] = {
       4096, 4194304, "largest trust list, VRL or CRL fetched, bytes"),
     L("SEALAUTH_TRUST_FETCH_TIMEOUT", NULL, trust_fetch_timeout_ms, "10000",
       100, 120000, "timeout of one trust list fetch, milliseconds"),
+    L("SEALAUTH_DATABASE_WAIT", NULL, database_wait, "60", 0, 3600,
+      "seconds serve waits at start for a database that is not available "
+      "yet (not up, or its disk full), retrying with backoff; 0: no wait"),
     L("SEALAUTH_THREADS", "threads", threads, "0", 0, 256,
       "HTTP worker threads; 0: four per core (writes other than logins wait "
       "for their audit commit)"),

@@ -27,6 +27,8 @@
 	X(SA_ERR_TIMEOUT, 6, "timeout", 503, "operation timed out")            \
 	X(SA_ERR_SHUTTING_DOWN, 7, "unavailable", 503,                         \
 	  "server is shutting down")                                           \
+	X(SA_ERR_DISK_FULL, 12, "unavailable", 503,                            \
+	  "the server's disk is full; nothing was changed, try again later")   \
 	X(SA_ERR_BAD_REQUEST, 20, "bad_request", 400, "malformed request")     \
 	X(SA_ERR_BAD_JSON, 21, "bad_json", 400,                                \
 	  "request body is not valid JSON")                                    \

@@ -784,8 +784,15 @@ api_verify(struct http_request *req, struct http_response *res)
 			: http_res_error(res, SA_ERR_REPLAY, "sessionId", NULL);
 		goto out;
 	}
-	if ((rc = dstore_enroll_get(app->ds, s.token_id, &e)) != SA_OK ||
-	    e.revoked_at != 0) {
+	rc = dstore_enroll_get(app->ds, s.token_id, &e);
+	if (rc != SA_OK && rc != SA_ERR_NOT_FOUND) {
+		/* An outage is not a revocation: the phone may retry. */
+		rc = http_res_error(
+		    res, sa_err_http(rc) == 503 ? rc : SA_ERR_UNAVAILABLE, NULL,
+		    "the enrollment could not be read: %s", sa_err_str(rc));
+		goto out;
+	}
+	if (rc == SA_ERR_NOT_FOUND || e.revoked_at != 0) {
 		rc = http_res_error(res, SA_ERR_TOKEN_REVOKED, "tokenId",
 				    "the enrollment is no longer valid");
 		goto out;

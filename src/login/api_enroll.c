@@ -272,7 +272,8 @@ api_enroll(struct http_request *req, struct http_response *res)
 	}
 	if (rc != SA_OK) {
 		http_res_error(res, rc, NULL,
-			       "the enrollment could not be stored");
+			       "the enrollment could not be stored: %s",
+			       sa_err_str(rc));
 		goto out;
 	}
 	if (had_prev) {

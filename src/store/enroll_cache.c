@@ -78,7 +78,10 @@ enrollment_copy(const struct enrollment *src, struct enrollment *dst)
 
 /*
  * shared_map maps the version file, creating and sizing it if needed (it
- * only ever grows: another process may have it mapped). A file laid out
+ * only ever grows: another process may have it mapped). Its blocks are
+ * allocated before it is mapped: a write to a page of a sparse file that
+ * the file system cannot back (a full disk) raises SIGBUS, so a file that
+ * cannot be allocated is refused with an error instead. A file laid out
  * for another number of slots, by another build, leaves this cache
  * coarse: it keeps no entries and every write bumps the generation, which
  * all layouts share.
@@ -88,7 +91,7 @@ shared_map(struct enroll_cache *c, const char *path, size_t slots)
 {
 	size_t len = sizeof(struct shared) + slots * sizeof(uint64_t);
 	struct stat st;
-	int fd;
+	int fd, err;
 	void *m;
 
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -97,12 +100,19 @@ shared_map(struct enroll_cache *c, const char *path, size_t slots)
 			  strerror(errno));
 		return SA_ERR_IO;
 	}
-	if (fstat(fd, &st) != 0 ||
-	    ((size_t)st.st_size < len && ftruncate(fd, (off_t)len) != 0)) {
-		log_error("store.cache", "cannot size %s: %s", path,
+	if (fstat(fd, &st) != 0) {
+		log_error("store.cache", "cannot stat %s: %s", path,
 			  strerror(errno));
 		close(fd);
 		return SA_ERR_IO;
+	}
+	/* Allocates the holes of a file made sparse by an older version too;
+	 * allocated blocks need no new space. */
+	if ((err = posix_fallocate(fd, 0, (off_t)len)) != 0) {
+		log_error("store.cache", "cannot allocate %zu bytes for %s: %s",
+			  len, path, strerror(err));
+		close(fd);
+		return err == ENOSPC ? SA_ERR_DISK_FULL : SA_ERR_IO;
 	}
 	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
@@ -115,8 +125,8 @@ shared_map(struct enroll_cache *c, const char *path, size_t slots)
 	c->sh_len = len;
 	c->mapped = 1;
 	if (c->sh->magic != SHARED_MAGIC) {
-		/* New (zeroed by ftruncate): lay it out. Two processes doing
-		 * this at once write the same values. */
+		/* New (zeroed by posix_fallocate): lay it out. Two processes
+		 * doing this at once write the same values. */
 		c->sh->slots = slots;
 		c->sh->magic = SHARED_MAGIC;
 	} else if (c->sh->slots != slots) {

@@ -59,6 +59,9 @@ struct sqlite_store {
 	/* Enrollments read by logins; every write below drops what it
 	 * changed (enroll_cache.h). */
 	struct enroll_cache *cache;
+	/* A write failed for want of disk space and none has succeeded since:
+	 * sqlite_ping probes with a small write until one does. */
+	atomic_int disk_full;
 };
 
 /* sqlite_of finds the backend's state from the interface it embeds first. */
@@ -145,8 +148,9 @@ sqlite_err(int rc)
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
 		return SA_ERR_UNAVAILABLE;
-	case SQLITE_IOERR:
 	case SQLITE_FULL:
+		return SA_ERR_DISK_FULL;
+	case SQLITE_IOERR:
 	case SQLITE_CANTOPEN:
 	case SQLITE_READONLY:
 		return SA_ERR_IO;
@@ -157,12 +161,25 @@ sqlite_err(int rc)
 	}
 }
 
-/* sqlite_fail logs the handle's last error for an operation and maps rc. */
+/*
+ * sqlite_fail logs the handle's last error for an operation and maps rc. A
+ * write refused for want of space (SQLITE_FULL, or an I/O error whose
+ * errno is ENOSPC) is SA_ERR_DISK_FULL and marks the store as degraded.
+ */
 static enum sa_err
 sqlite_fail(struct sqlite_store *ds, const char *what, int rc)
 {
 	log_error("store.sqlite", "%s: %s (%d)", what, sqlite3_errmsg(ds->db),
 		  sqlite3_extended_errcode(ds->db));
+	if ((rc & 0xff) == SQLITE_FULL ||
+	    ((rc & 0xff) == SQLITE_IOERR &&
+	     sqlite3_system_errno(ds->db) == ENOSPC)) {
+		if (!atomic_exchange(&ds->disk_full, 1))
+			log_error("store.sqlite",
+				  "the disk is full: writes are refused "
+				  "with 503 until space returns");
+		return SA_ERR_DISK_FULL;
+	}
 	return sqlite_err(rc);
 }
 
@@ -525,11 +542,29 @@ sqlite_close(struct dstore *store)
 	free(ds);
 }
 
+static enum sa_err sqlite_meta_set(struct dstore *ds, const char *key,
+				   const char *value);
+
+/* sqlite_space_back clears the disk-full mark after a write succeeded. */
+static void
+sqlite_space_back(struct dstore *ds)
+{
+	if (atomic_exchange(&ds->disk_full, 0))
+		log_info("store.sqlite",
+			 "the disk has space again: writes are accepted");
+}
+
+/*
+ * sqlite_ping reads a constant; after a write failed for want of space it
+ * also writes a small probe row, so /health reports the disk full until a
+ * write can succeed again, and then by itself reports the store healthy.
+ */
 static enum sa_err
 sqlite_ping(struct dstore *store)
 {
 	struct sqlite_store *ds = sqlite_of(store);
 	int64_t one = 0;
+	char now[24];
 	enum sa_err rc;
 
 	pthread_mutex_lock(&ds->mu);
@@ -537,6 +572,11 @@ sqlite_ping(struct dstore *store)
 	pthread_mutex_unlock(&ds->mu);
 	if (rc == SA_OK && one != 1)
 		rc = SA_ERR_INTERNAL;
+	if (rc == SA_OK && atomic_load(&ds->disk_full)) {
+		snprintf(now, sizeof(now), "%lld", (long long)now_unix());
+		if ((rc = sqlite_meta_set(ds, "health_probe", now)) == SA_OK)
+			sqlite_space_back(ds);
+	}
 	return rc;
 }
 
@@ -648,6 +688,7 @@ out:
 		sqlite_rollback(ds);
 	pthread_mutex_unlock(&ds->mu);
 	if (rc == SA_OK) {
+		sqlite_space_back(ds);
 		for (size_t i = 0; i < n; i++) {
 			rows[i].seq = chained[i].seq;
 			memcpy(rows[i].prev_hash, chained[i].prev_hash, 32);
@@ -831,6 +872,8 @@ sqlite_meta_set(struct dstore *store, const char *key, const char *value)
 out:
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&ds->mu);
+	if (rc == SA_OK)
+		sqlite_space_back(ds);
 	return rc;
 }
 

@@ -192,6 +192,9 @@ enum sa_err trust_url_resolve(const char *base, const char *ref, char **out);
  * Call it once at start-up, before any fetch.
  */
 enum sa_err trust_fetch_set_ca_file(const char *path);
+/* trust_fetch_cancel ends running fetches and refuses later ones with
+ * SA_ERR_SHUTTING_DOWN (at shutdown, so no one waits for a slow server). */
+void trust_fetch_cancel(void);
 
 enum sa_err trust_fetch(const char *url, size_t max, long timeout_ms,
 			int allow_http_loopback, unsigned char **out,

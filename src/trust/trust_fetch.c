@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include <curl/curl.h>
@@ -100,6 +101,23 @@ struct sink {
 	int too_large;
 };
 
+/* Set by trust_fetch_cancel: running and later fetches end at once. */
+static atomic_int fetch_cancelled;
+
+void
+trust_fetch_cancel(void)
+{
+	atomic_store(&fetch_cancelled, 1);
+}
+
+/* on_progress ends a transfer once fetches are cancelled (shutdown). */
+static int
+on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+	    curl_off_t ulnow)
+{
+	return atomic_load(&fetch_cancelled) != 0;
+}
+
 static size_t
 on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
@@ -149,7 +167,19 @@ fetch_curl(const char *url, size_t max, long timeout_ms, int allow_http,
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "sealauth/" SEALAUTH_VERSION);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	if (atomic_load(&fetch_cancelled)) {
+		why_set(why, whylen, "%s: the server is stopping", url);
+		rc = SA_ERR_SHUTTING_DOWN;
+		goto out;
+	}
 	cc = curl_easy_perform(c);
+	if (cc == CURLE_ABORTED_BY_CALLBACK) {
+		why_set(why, whylen, "%s: the server is stopping", url);
+		rc = SA_ERR_SHUTTING_DOWN;
+		goto out;
+	}
 	if (s.too_large || cc == CURLE_FILESIZE_EXCEEDED) {
 		why_set(why, whylen, "%s: larger than %zu bytes", url, max);
 		rc = SA_ERR_BODY_TOO_LARGE;

@@ -251,3 +251,72 @@ def test_database_down_then_back(cluster, make_server):
     assert r.status_code == 200, r.text
     out = s.cli("audit", "verify", "--database-url", url).stdout
     assert "audit chain intact" in out
+
+
+def test_verify_answers_503_when_the_database_is_down(cluster, make_server,
+                                                      inbox):
+    # Stops the shared cluster for a moment, like the test above. A store
+    # outage between initiate and verify was answered 403 token_revoked,
+    # which a phone takes as final; it is 503 unavailable.
+    from phone import Phone
+    from test_login import issue_seal
+    _, url = cluster.new_database()
+    s = pg_server(make_server, url)
+    phone = Phone(s, inbox)
+    assert phone.enroll(issue_seal(s, "DE-PG-OUT")).status_code == 200
+    r = initiate(s, phone.token_id)
+    assert r.status_code == 200, r.text
+    sess = r.json()
+    push = inbox.next()
+    cluster.stop()
+    try:
+        r = phone.answer(sess["sessionId"], push["otp"],
+                         scopes=["identity:name"])
+        assert r.status_code == 503, r.text
+        assert r.json()["error"] == "unavailable"
+    finally:
+        cluster.start()
+
+
+def test_serve_waits_for_a_database_that_is_not_up_yet(cluster, make_server):
+    # A container started beside its database: serve retries with a
+    # bounded, logged backoff and comes up by itself once PostgreSQL does.
+    _, url = cluster.new_database()
+    s = make_server(env=dict(LOGIN_ENV, DATABASE_URL=url))
+    cluster.stop()
+    errors = []
+
+    def run():
+        try:
+            s.start(timeout=60)
+        except Exception as e:  # reported below
+            errors.append(e)
+
+    t = threading.Thread(target=run)
+    try:
+        t.start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (
+                os.path.exists(s.log_path)
+                and "the database is not available" in s.read_log()):
+            time.sleep(0.1)
+        assert "the database is not available" in s.read_log()
+        assert s.proc is not None and s.proc.poll() is None
+    finally:
+        cluster.start()
+    t.join(60)
+    assert not errors, errors
+    assert health(s)[0] == 200
+    assert "the database is available after" in s.read_log()
+
+
+def test_serve_gives_up_on_the_database_after_the_wait(make_server):
+    port = free_port()  # nothing listens there
+    s = make_server(env=dict(LOGIN_ENV, SEALAUTH_DATABASE_WAIT="2",
+                             DATABASE_URL=f"postgres://postgres@127.0.0.1:"
+                                          f"{port}/none"))
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match="gave up waiting"):
+        s.start(timeout=30)
+    assert time.monotonic() - t0 < 15
+    assert s.exit_status != 0

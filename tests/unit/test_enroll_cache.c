@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -221,6 +224,52 @@ test_shared_versions(void **state)
 	unlink(path);
 }
 
+/*
+ * On a full file system the version file cannot be made: opening the cache
+ * answers SA_ERR_DISK_FULL. A sparse file mapped shared would instead raise
+ * SIGBUS at its first write and end the process. Needs a small tmpfs, so
+ * root; SEALAUTH_ROOT_TESTS_REQUIRED=1 (scripts/test) makes its absence a
+ * failure.
+ */
+static void
+test_full_disk_is_an_error(void **state)
+{
+	char dir[] = "/tmp/test_enroll_cache_full_XXXXXX", path[96], filler[96];
+	static const char block[4096];
+	struct enroll_cache *c = NULL;
+	const char *req = getenv("SEALAUTH_ROOT_TESTS_REQUIRED");
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	if (mount("tmpfs", dir, "tmpfs", 0, "size=64k") != 0) {
+		rmdir(dir);
+		fprintf(stderr,
+			"test_full_disk_is_an_error: SKIPPED: cannot mount a "
+			"tmpfs (needs root)\n");
+		if (req != NULL && strcmp(req, "1") == 0)
+			fail_msg("SEALAUTH_ROOT_TESTS_REQUIRED=1 and no tmpfs");
+		skip();
+	}
+	snprintf(filler, sizeof(filler), "%s/filler", dir);
+	fd = open(filler, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	while (write(fd, block, sizeof(block)) > 0)
+		;
+	close(fd);
+	snprintf(path, sizeof(path), "%s/DB-cache", dir);
+	assert_int_equal(enroll_cache_open(path, 1024, 60000, &c),
+			 SA_ERR_DISK_FULL);
+	assert_null(c);
+	/* Space back: the same file opens and works. */
+	unlink(filler);
+	assert_int_equal(enroll_cache_open(path, 1024, 60000, &c), SA_OK);
+	enroll_cache_forget(c, "DE-1");
+	enroll_cache_free(c);
+	umount(dir);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -231,6 +280,7 @@ main(void)
 	    cmocka_unit_test(test_expiry),
 	    cmocka_unit_test(test_collision),
 	    cmocka_unit_test(test_shared_versions),
+	    cmocka_unit_test(test_full_disk_is_an_error),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,163 @@
+/*
+ * refresh.c - the trust refresher: the thread that refreshes the trust
+ * lists and applies their revocation lists.
+ *
+ * A refresh fetches documents over the network and may take as long as the
+ * fetch timeout; run on the thread that waits for signals, it made SIGTERM
+ * wait behind it. Here it runs on its own thread, once a second (the trust
+ * module decides whether anything is due), at once when kicked (SIGHUP), and
+ * stops promptly: app_refresh_stop cancels a running fetch.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/app.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "store/store.h"
+#include "trust/trust.h"
+
+struct app_refresh {
+	struct app *app;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int stop;  /* under mu */
+	int force; /* under mu: refresh now, whatever is due */
+};
+
+void
+app_apply_vrls(struct app *app)
+{
+	unsigned char(*fps)[32] = NULL;
+	uint64_t gen = 0;
+	size_t n = 0;
+	int64_t now = now_unix();
+
+	/* Once a second: copy the fingerprints only when the set changed. */
+	if (app->trust == NULL ||
+	    trust_generation(app->trust) == app->trust_generation ||
+	    trust_revoked_seals(app->trust, &gen, &fps, &n) != SA_OK)
+		return;
+	if (gen == app->trust_generation) {
+		free(fps);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char *hex = hex_encode(fps[i], 32);
+		int count = 0;
+		if (hex == NULL)
+			break;
+		if (dstore_enroll_revoke_fingerprint(app->ds, hex, now,
+						     &count) == SA_OK &&
+		    count > 0)
+			app_audit(app, NULL, "enroll.revoked", "",
+				  json_pack("{s:s, s:i, s:s}",
+					    "sealFingerprint", hex,
+					    "enrollments", count, "reason",
+					    "seal on the revocation list"));
+		free(hex);
+	}
+	free(fps);
+	app->trust_generation = gen;
+}
+
+/* refresh_once refreshes what is due (everything when forced). */
+static void
+refresh_once(struct app *app, int force)
+{
+	struct trust_result tr;
+	enum sa_err rc;
+
+	memset(&tr, 0, sizeof(tr));
+	rc = trust_refresh(app->trust, now_unix(), force, &tr);
+	if (rc != SA_OK && rc != SA_ERR_NOT_FOUND &&
+	    rc != SA_ERR_SHUTTING_DOWN) {
+		log_warn("trust.refresh",
+			 "trust refresh failed, keeping the last good lists: "
+			 "%s",
+			 tr.reason);
+		app_audit(app, NULL, "trust.refresh_failed", "",
+			  trust_result_json(&tr));
+	}
+	app_apply_vrls(app);
+}
+
+static void *
+refresh_main(void *arg)
+{
+	struct app_refresh *r = arg;
+	int force;
+
+	pthread_mutex_lock(&r->mu);
+	while (!r->stop) {
+		struct timespec until = mono_deadline_ms(1000);
+		while (!r->stop && !r->force &&
+		       pthread_cond_timedwait(&r->cv, &r->mu, &until) == 0)
+			;
+		if (r->stop)
+			break;
+		force = r->force;
+		r->force = 0;
+		pthread_mutex_unlock(&r->mu);
+		refresh_once(r->app, force);
+		pthread_mutex_lock(&r->mu);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+enum sa_err
+app_refresh_start(struct app *app)
+{
+	struct app_refresh *r;
+
+	if (app->trust == NULL)
+		return SA_OK;
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return SA_ERR_NOMEM;
+	r->app = app;
+	pthread_mutex_init(&r->mu, NULL);
+	cond_init_mono(&r->cv);
+	if (pthread_create(&r->thread, NULL, refresh_main, r) != 0) {
+		pthread_cond_destroy(&r->cv);
+		pthread_mutex_destroy(&r->mu);
+		free(r);
+		return SA_ERR_INTERNAL;
+	}
+	app->refresh = r;
+	return SA_OK;
+}
+
+void
+app_refresh_kick(struct app *app)
+{
+	struct app_refresh *r = app->refresh;
+
+	if (r == NULL)
+		return;
+	pthread_mutex_lock(&r->mu);
+	r->force = 1;
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+void
+app_refresh_stop(struct app *app)
+{
+	struct app_refresh *r = app->refresh;
+
+	if (r == NULL)
+		return;
+	pthread_mutex_lock(&r->mu);
+	r->stop = 1;
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	trust_fetch_cancel();
+	pthread_join(r->thread, NULL);
+	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+	app->refresh = NULL;
+}
