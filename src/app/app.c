@@ -68,6 +68,11 @@ app_http_config(struct app *app, struct http_config *hc)
 	hc->connection_limit = app->cfg.connection_limit;
 	hc->connection_memory = app->cfg.connection_memory;
 	hc->connection_timeout = app->cfg.connection_timeout;
+	hc->header_timeout = app->cfg.header_timeout;
+	hc->per_ip_connection_limit = app->cfg.per_ip_connection_limit;
+	if (hc->per_ip_connection_limit < 0)
+		hc->per_ip_connection_limit =
+		    app->trusted_proxies.n > 0 ? 0 : APP_PER_IP_CONNECTIONS;
 	hc->body_limit = app->cfg.body_limit;
 	hc->hsts_max_age = app->cfg.hsts_max_age;
 	hc->schema_flags = app->schema_flags;

@@ -84,6 +84,10 @@ http_req_app(struct http_request *req)
 	return (struct app *)http_req_ctx(req);
 }
 
+/* Connections from one address when SEALAUTH_PER_IP_CONNECTION_LIMIT is
+ * left at -1 and no proxy is trusted. */
+#define APP_PER_IP_CONNECTIONS 256
+
 /* app_http_config fills the HTTP layer's settings and hooks from app (the
  * strings and lists stay owned by app). */
 void app_http_config(struct app *app, struct http_config *hc);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <openssl/crypto.h>
@@ -308,6 +309,54 @@ periodic(struct app *app)
 }
 
 /*
+ * fit_connections raises the descriptor limit to its hard limit (the
+ * common soft limit of 1,024 let one address exhaust it with slow
+ * connections, and accept then failed for everyone) and fits the HTTP
+ * connection limit below it, keeping a reserve for the database, the
+ * session store, push and trust fetches, and the workers' own descriptors.
+ */
+#define FD_RESERVE_MIN 128
+
+static void
+fit_connections(struct app *app)
+{
+	struct rlimit rl;
+	long fit;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			log_warn("serve.limits",
+				 "cannot raise the descriptor limit from %llu: "
+				 "%s",
+				 (unsigned long long)was, strerror(errno));
+			rl.rlim_cur = was;
+		}
+	}
+	fit = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 10000000
+		  ? 1000000
+		  : (long)rl.rlim_cur - FD_RESERVE_MIN - (long)rl.rlim_cur / 16;
+	if (fit < 16)
+		fit = 16;
+	if (app->cfg.connection_limit == 0) {
+		app->cfg.connection_limit = fit;
+	} else if (app->cfg.connection_limit > fit) {
+		log_warn("serve.limits",
+			 "SEALAUTH_CONNECTION_LIMIT %ld does not fit the "
+			 "descriptor limit %llu: using %ld",
+			 app->cfg.connection_limit,
+			 (unsigned long long)rl.rlim_cur, fit);
+		app->cfg.connection_limit = fit;
+	}
+	log_info("serve.limits",
+		 "descriptor limit %llu, at most %ld HTTP connections",
+		 (unsigned long long)rl.rlim_cur, app->cfg.connection_limit);
+}
+
+/*
  * open_database opens the durable store. While it is unavailable (a
  * database container still starting beside ours, a full disk) it retries
  * with a doubling delay of at most DB_RETRY_MAX_MS, logging each attempt,
@@ -503,6 +552,7 @@ cmd_serve(int argc, char **argv)
 
 	if (build_origins(&app) != SA_OK)
 		goto out;
+	fit_connections(&app);
 	umask(077);
 	if (mkdir_p(app.cfg.data_dir, 0700) != SA_OK) {
 		log_error("serve.data_dir",
@@ -649,14 +699,16 @@ cmd_serve(int argc, char **argv)
 		log_warn("serve.test_routes", "test-only routes are enabled; "
 					      "never use this in production");
 	log_json(SA_LOG_INFO, "serve.ready",
-		 json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:b, s:s, s:s, s:I}",
+		 json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:b, s:s, s:s, s:I, "
+			   "s:I}",
 			   "msg", "sealauth is ready", "listen", app.cfg.listen,
 			   "port", (int)http_server_port(app.http), "url",
 			   app.cfg.public_url, "database", dstore_name(app.ds),
 			   "sessions", estore_name(app.es), "trustDemo",
 			   app.trust_demo, "push", push_mode(app.push),
 			   "version", SEALAUTH_VERSION, "startupMs",
-			   (json_int_t)(now_mono_ms() - t0)));
+			   (json_int_t)(now_mono_ms() - t0), "connectionLimit",
+			   (json_int_t)app.cfg.connection_limit));
 	if ((err = app_refresh_start(&app)) != SA_OK) {
 		log_error("serve.trust", "cannot start the trust refresher: %s",
 			  sa_err_str(err));

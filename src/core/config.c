@@ -126,8 +126,18 @@ static const struct setting settings[] = {
     L("SEALAUTH_THREADS", "threads", threads, "0", 0, 256,
       "HTTP worker threads; 0: four per core (writes other than logins wait "
       "for their audit commit)"),
-    L("SEALAUTH_CONNECTION_LIMIT", NULL, connection_limit, "20000", 16, 1000000,
-      "maximum concurrent HTTP connections"),
+    L("SEALAUTH_CONNECTION_LIMIT", NULL, connection_limit, "0", 0, 1000000,
+      "maximum concurrent HTTP connections; 0: what the descriptor limit "
+      "allows (raised to its hard limit at start) less a reserve for "
+      "files and the stores"),
+    L("SEALAUTH_PER_IP_CONNECTION_LIMIT", NULL, per_ip_connection_limit, "-1",
+      -1, 1000000,
+      "concurrent HTTP connections from one peer address; -1: 256, or no "
+      "cap when SEALAUTH_TRUSTED_PROXIES is set (every client then comes "
+      "from the proxy); 0: no cap"),
+    L("SEALAUTH_HEADER_TIMEOUT", NULL, header_timeout, "10", 0, 3600,
+      "seconds a connection has to send a complete request header, from "
+      "its opening or its previous answer (slow clients); 0: none"),
     L("SEALAUTH_CONNECTION_MEMORY", NULL, connection_memory, "8192", 4096,
       1048576,
       "bytes of header memory per HTTP connection; upgraded WebSockets keep "

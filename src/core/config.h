@@ -44,11 +44,13 @@ struct config {
 	long database_wait;  /* seconds to wait for the database at start */
 	long threads;	     /* HTTP worker threads, 0: four per core (min 4) */
 	long connection_limit;
-	long connection_memory;	 /* bytes per connection for MHD */
-	long connection_timeout; /* seconds */
-	long body_limit;	 /* bytes */
-	long ws_idle_timeout;	 /* seconds */
-	long ws_max_message;	 /* bytes */
+	long connection_memory;	      /* bytes per connection for MHD */
+	long connection_timeout;      /* seconds */
+	long header_timeout;	      /* seconds for a request's headers */
+	long per_ip_connection_limit; /* -1: 256, or 0 with trusted proxies */
+	long body_limit;	      /* bytes */
+	long ws_idle_timeout;	      /* seconds */
+	long ws_max_message;	      /* bytes */
 	long ws_max_connections;
 	long audit_batch_max;	  /* rows per group commit */
 	long audit_commit_gap_us; /* least time between commits under load */

@@ -11,6 +11,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <sys/socket.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -34,6 +35,7 @@
 #define RES_HEADERS_MAX 8
 #define PATH_MAX_LEN 2048
 #define PARK_DRAIN_S 30 /* shutdown waits this long for parked requests */
+#define SWEEP_MS 250	/* how often header deadlines are checked */
 /* Route parameters are short ids; a smaller request struct also keeps
  * glibc from consolidating its free lists on every request. */
 #define PARAMS_MAX_LEN 256
@@ -48,8 +50,24 @@ struct http_response {
 	char *hval[RES_HEADERS_MAX];
 };
 
+/*
+ * What the server knows of one connection, from its opening to its close
+ * (MHD's socket context): enough to cut a connection whose request headers
+ * are late, and to mark a request line that decoded to a NUL byte.
+ */
+struct conn_state {
+	struct conn_state *prev, *next; /* srv->conns, under srv->conn_mu */
+	int fd;
+	_Atomic uint64_t since_ms; /* opened, or its last request ended */
+	atomic_int in_request;	   /* headers complete; being served */
+	atomic_int upgraded;	   /* a WebSocket now: never cut here */
+	atomic_int bad_url;	   /* %00 in the path or query */
+	int cut;		   /* shut down by the sweeper */
+};
+
 struct http_request {
 	struct http_server *srv;
+	struct conn_state *cs;
 	struct MHD_Connection *conn;
 	char id[24];
 	char ip[NETADDR_TEXT_MAX];
@@ -85,6 +103,13 @@ struct http_server {
 	pthread_cond_t park_cv;
 	atomic_size_t active;
 	atomic_int stopping;
+	/* Open connections, for the header deadline (sweep_main). */
+	pthread_mutex_t conn_mu;
+	pthread_cond_t conn_cv;
+	struct conn_state *conns;
+	pthread_t sweeper;
+	int sweeping;
+	int sweep_stop; /* under conn_mu */
 };
 
 /* Carries what the upgrade callback needs past the request's lifetime. */
@@ -707,6 +732,8 @@ handle_upgrade(struct http_request *req)
 	MHD_add_response_header(r, "X-Request-Id", req->id);
 	req->status = 101;
 	req->upgraded = 1;
+	if (req->cs != NULL)
+		atomic_store(&req->cs->upgraded, 1);
 	ok = MHD_queue_response(req->conn, MHD_HTTP_SWITCHING_PROTOCOLS, r);
 	MHD_destroy_response(r);
 	if (ok != MHD_YES) {
@@ -850,6 +877,224 @@ handle_request(struct http_request *req)
 	return send_response(req, &res);
 }
 
+/* ---- Strict HTTP ------------------------------------------------------- */
+
+/* What the header scan found: counts of the framing headers and the first
+ * malformed header. */
+struct header_scan {
+	int content_length, transfer_encoding, host;
+	const char *bad;   /* why the request is refused, or NULL */
+	const char *field; /* the header concerned */
+};
+
+/* tchar of RFC 9110 §5.6.2: the characters of a header name. */
+static int
+is_tchar(unsigned char c)
+{
+	return isalnum(c) || (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static enum MHD_Result
+scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+	    size_t key_size, const char *value, size_t value_size)
+{
+	struct header_scan *h = cls;
+
+	if (h->bad != NULL)
+		return MHD_NO;
+	for (size_t i = 0; i < key_size; i++)
+		if (!is_tchar((unsigned char)key[i])) {
+			h->bad = "a header name holds a character other "
+				 "than a token character";
+			h->field = "header";
+			return MHD_NO;
+		}
+	if (value != NULL && (memchr(value, '\0', value_size) != NULL ||
+			      memchr(value, '\r', value_size) != NULL ||
+			      memchr(value, '\n', value_size) != NULL)) {
+		h->bad = "a header value holds NUL, CR or LF";
+		h->field = key;
+		return MHD_NO;
+	}
+	if (strcasecmp(key, "Content-Length") == 0) {
+		h->content_length++;
+		if (value == NULL || value_size == 0 ||
+		    strspn(value, "0123456789") != value_size) {
+			h->bad = "Content-Length must be one decimal number";
+			h->field = "Content-Length";
+		}
+	} else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+		h->transfer_encoding++;
+	} else if (strcasecmp(key, "Host") == 0) {
+		h->host++;
+	}
+	return MHD_YES;
+}
+
+/*
+ * strict_check refuses a request that two HTTP parsers could read
+ * differently (a proxy in front must never see another request than we
+ * do): several Content-Length headers, Content-Length beside
+ * Transfer-Encoding, no Host or several, a header name with a non-token
+ * character, NUL, CR or LF in a header value, a NUL byte decoded from the
+ * path or query (%00). libmicrohttpd in strict mode refuses spaces in
+ * header names and a missing Host on HTTP/1.1 itself; the rest is here.
+ * Returns NULL or the reason, with *field the header concerned.
+ */
+static const char *
+strict_check(struct http_request *req, const char *version, const char **field)
+{
+	struct header_scan h;
+
+	memset(&h, 0, sizeof(h));
+	if (req->cs != NULL && atomic_load(&req->cs->bad_url)) {
+		*field = "path";
+		return "the path or query decodes to a NUL byte (%00)";
+	}
+	MHD_get_connection_values_n(req->conn, MHD_HEADER_KIND, scan_header,
+				    &h);
+	*field = h.field;
+	if (h.bad != NULL)
+		return h.bad;
+	*field = "Content-Length";
+	if (h.content_length > 1)
+		return "Content-Length is given more than once";
+	if (h.content_length > 0 && h.transfer_encoding > 0)
+		return "Content-Length and Transfer-Encoding together";
+	*field = "Host";
+	if (h.host > 1)
+		return "Host is given more than once";
+	if (h.host == 0 && strcmp(version, MHD_HTTP_VERSION_1_0) != 0)
+		return "an HTTP/1.1 request needs a Host header";
+	*field = NULL;
+	return NULL;
+}
+
+/*
+ * refuse_now answers at once, on the first call of the access handler,
+ * and closes the connection after the answer: for a request whose framing
+ * cannot be trusted, or whose body is declared too large to read.
+ */
+static enum MHD_Result
+refuse_now(struct http_request *req, enum sa_err err, const char *field,
+	   const char *msg)
+{
+	struct http_response res = {0};
+
+	http_res_error(&res, err, field, msg ? "%s" : NULL, msg);
+	http_res_header(&res, "Connection", "close");
+	log_info("http.refused", "%s %s from %s: %s", req->method, req->path,
+		 req->ip, msg ? msg : sa_err_str(err));
+	return send_response(req, &res);
+}
+
+/* ---- Connections and the header deadline -------------------------------- */
+
+static struct conn_state *
+conn_state_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* notify_conn keeps srv->conns: one entry per open connection. */
+static void
+notify_conn(void *cls, struct MHD_Connection *conn, void **socket_context,
+	    enum MHD_ConnectionNotificationCode toe)
+{
+	struct http_server *srv = cls;
+	struct conn_state *cs = *socket_context;
+	const union MHD_ConnectionInfo *ci;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		if ((cs = calloc(1, sizeof(*cs))) == NULL)
+			return; /* no deadline for this one */
+		ci = MHD_get_connection_info(conn,
+					     MHD_CONNECTION_INFO_CONNECTION_FD);
+		cs->fd = ci != NULL ? ci->connect_fd : -1;
+		atomic_store(&cs->since_ms, now_mono_ms());
+		pthread_mutex_lock(&srv->conn_mu);
+		cs->next = srv->conns;
+		if (srv->conns != NULL)
+			srv->conns->prev = cs;
+		srv->conns = cs;
+		pthread_mutex_unlock(&srv->conn_mu);
+		*socket_context = cs;
+		return;
+	}
+	if (cs == NULL)
+		return;
+	/* MHD closes the socket after this returns: the sweeper, holding
+	 * conn_mu, never shuts down a descriptor that was reused. */
+	pthread_mutex_lock(&srv->conn_mu);
+	if (cs->prev != NULL)
+		cs->prev->next = cs->next;
+	else
+		srv->conns = cs->next;
+	if (cs->next != NULL)
+		cs->next->prev = cs->prev;
+	pthread_mutex_unlock(&srv->conn_mu);
+	free(cs);
+	*socket_context = NULL;
+}
+
+/*
+ * unescape_url decodes %HH escapes like MHD's own decoder, and marks the
+ * connection when one decodes to NUL: the decoded C string would end there
+ * and a handler would see "/a" for "/a%00b".
+ */
+static size_t
+unescape_url(void *cls, struct MHD_Connection *conn, char *s)
+{
+	struct conn_state *cs;
+
+	if (strstr(s, "%00") != NULL && (cs = conn_state_of(conn)) != NULL)
+		atomic_store(&cs->bad_url, 1);
+	return MHD_http_unescape(s);
+}
+
+/*
+ * sweep_main cuts connections whose request headers did not arrive within
+ * the header deadline from their opening or their previous answer: a client
+ * trickling a byte at a time resets the idle timeout but not this one. It
+ * shuts the socket down; the worker that owns it then sees the end and
+ * closes it.
+ */
+static void *
+sweep_main(void *arg)
+{
+	struct http_server *srv = arg;
+	uint64_t limit = (uint64_t)srv->cfg.header_timeout * 1000u;
+
+	pthread_mutex_lock(&srv->conn_mu);
+	while (!srv->sweep_stop) {
+		struct timespec until = mono_deadline_ms(SWEEP_MS);
+		uint64_t now = now_mono_ms();
+		size_t cut = 0;
+		for (struct conn_state *cs = srv->conns; cs != NULL;
+		     cs = cs->next) {
+			if (cs->cut || cs->fd < 0 ||
+			    atomic_load(&cs->in_request) ||
+			    atomic_load(&cs->upgraded) ||
+			    now - atomic_load(&cs->since_ms) < limit)
+				continue;
+			shutdown(cs->fd, SHUT_RDWR);
+			cs->cut = 1;
+			cut++;
+		}
+		if (cut > 0)
+			log_info("http.header_timeout",
+				 "closed %zu connections without a complete "
+				 "request within %ld s",
+				 cut, srv->cfg.header_timeout);
+		pthread_cond_timedwait(&srv->conn_cv, &srv->conn_mu, &until);
+	}
+	pthread_mutex_unlock(&srv->conn_mu);
+	return NULL;
+}
+
 /* new_request sets up a request on the first call of the access handler. */
 static struct http_request *
 new_request(struct http_server *srv, struct MHD_Connection *conn,
@@ -862,6 +1107,9 @@ new_request(struct http_server *srv, struct MHD_Connection *conn,
 		return NULL;
 	req->srv = srv;
 	req->conn = conn;
+	req->cs = conn_state_of(conn);
+	if (req->cs != NULL)
+		atomic_store(&req->cs->in_request, 1);
 	req->start_us = now_mono_us();
 	buf_init(&req->body, (size_t)srv->cfg.body_limit);
 	request_id(req->id);
@@ -919,16 +1167,21 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 	struct http_request *req = *con_cls;
 
 	if (req == NULL) {
-		const char *cl;
+		const char *cl, *why, *field = NULL;
 		req = new_request(srv, conn, url, method);
 		if (req == NULL)
 			return MHD_NO;
 		*con_cls = req;
+		if ((why = strict_check(req, version, &field)) != NULL)
+			return refuse_now(req, SA_ERR_BAD_REQUEST, field, why);
+		/* A declared body over the limit is refused before any of it
+		 * is read; the connection closes after the answer. */
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						 "Content-Length");
 		if (cl != NULL && strtoull(cl, NULL, 10) >
 				      (unsigned long long)srv->cfg.body_limit)
-			req->early = SA_ERR_BODY_TOO_LARGE;
+			return refuse_now(req, SA_ERR_BODY_TOO_LARGE,
+					  "Content-Length", NULL);
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
@@ -961,6 +1214,11 @@ completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	if (req == NULL)
 		return;
+	if (req->cs != NULL && !req->upgraded) {
+		/* The next request's headers get a deadline of their own. */
+		atomic_store(&req->cs->since_ms, now_mono_ms());
+		atomic_store(&req->cs->in_request, 0);
+	}
 	if (req->cont != NULL) {
 		/* Ended while parked: the continuation only frees its arg. */
 		req->cont(req, NULL, req->cont_arg);
@@ -1054,6 +1312,20 @@ add_conn(int fd, const struct sockaddr *addr, socklen_t len, void *arg)
 			  strerror(errno));
 }
 
+/* sweep_stop ends the header-deadline thread. */
+static void
+sweep_stop(struct http_server *srv)
+{
+	if (!srv->sweeping)
+		return;
+	pthread_mutex_lock(&srv->conn_mu);
+	srv->sweep_stop = 1;
+	pthread_cond_signal(&srv->conn_cv);
+	pthread_mutex_unlock(&srv->conn_mu);
+	pthread_join(srv->sweeper, NULL);
+	srv->sweeping = 0;
+}
+
 enum sa_err
 http_server_start(const struct http_config *cfg, const struct route *routes,
 		  size_t nroutes, struct http_server **out)
@@ -1089,6 +1361,8 @@ http_server_start(const struct http_config *cfg, const struct route *routes,
 		threads = 4;
 	pthread_mutex_init(&srv->park_mu, NULL);
 	cond_init_mono(&srv->park_cv);
+	pthread_mutex_init(&srv->conn_mu, NULL);
+	cond_init_mono(&srv->conn_cv);
 	if ((rc = listener_open((struct sockaddr *)&ss, sslen, 4096,
 				&srv->listener, &srv->port)) != SA_OK) {
 		log_error("http.listen", "cannot listen on %s", cfg->listen);
@@ -1111,19 +1385,34 @@ http_server_start(const struct http_config *cfg, const struct route *routes,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->connection_memory,
 	    MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned int)cfg->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED,
-	    completed_cb, srv, MHD_OPTION_END);
+	    completed_cb, srv, MHD_OPTION_NOTIFY_CONNECTION, notify_conn, srv,
+	    /* Refuses spaces in header names and HTTP/1.1 without Host. */
+	    MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_UNESCAPE_CALLBACK,
+	    unescape_url, srv,
+	    /* Counts the peer address: 0 (off) behind a proxy. */
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned int)cfg->per_ip_connection_limit, MHD_OPTION_END);
 	if (srv->d == NULL) {
 		log_error("http.listen", "cannot start the HTTP workers");
 		listener_close(srv->listener);
 		free(srv);
 		return SA_ERR_IO;
 	}
+	if (cfg->header_timeout > 0 &&
+	    pthread_create(&srv->sweeper, NULL, sweep_main, srv) == 0)
+		srv->sweeping = 1;
 	if ((rc = listener_start(srv->listener, add_conn, srv)) != SA_OK) {
+		sweep_stop(srv);
 		MHD_stop_daemon(srv->d);
 		listener_close(srv->listener);
 		free(srv);
 		return rc;
 	}
+	log_info("http.listen",
+		 "at most %ld connections, %ld per address (0: no cap); "
+		 "request headers within %ld s",
+		 cfg->connection_limit, cfg->per_ip_connection_limit,
+		 cfg->header_timeout);
 	*out = srv;
 	return SA_OK;
 }
@@ -1175,6 +1464,7 @@ http_server_stop(struct http_server *srv)
 		}
 	}
 	pthread_mutex_unlock(&srv->park_mu);
+	sweep_stop(srv);
 	MHD_stop_daemon(srv->d);
 	pthread_cond_destroy(&srv->park_cv);
 	pthread_mutex_destroy(&srv->park_mu);

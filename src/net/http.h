@@ -163,11 +163,13 @@ struct http_config {
 	const char *listen; /* host:port */
 	long threads;	    /* worker threads, 0: four per core */
 	long connection_limit;
-	long connection_memory;	   /* bytes per connection for MHD */
-	long connection_timeout;   /* seconds */
-	long body_limit;	   /* bytes */
-	long hsts_max_age;	   /* seconds, 0: no HSTS header */
-	unsigned int schema_flags; /* vflags for schema_validate */
+	long connection_memory;	 /* bytes per connection for MHD */
+	long connection_timeout; /* seconds */
+	long header_timeout;	 /* seconds for a request's headers, 0: none */
+	long per_ip_connection_limit; /* per peer address, 0: no cap */
+	long body_limit;	      /* bytes */
+	long hsts_max_age;	      /* seconds, 0: no HSTS header */
+	unsigned int schema_flags;    /* vflags for schema_validate */
 	const struct cidr_list *trusted_proxies; /* may set X-Forwarded-For */
 	char *const *cors_origins;		 /* NULL-terminated */
 	char *const *ws_origins;		 /* NULL-terminated */

@@ -14,6 +14,9 @@
 #include "core/log.h"
 #include "core/util.h"
 
+#define ACCEPT_BACKOFF_MIN 10  /* ms */
+#define ACCEPT_BACKOFF_MAX 500 /* ms */
+
 struct listener {
 	int fd;
 	pthread_t thread;
@@ -69,7 +72,7 @@ out:
 static void
 pause_ms(long ms)
 {
-	struct timespec ts = {0, ms * 1000000L};
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 
 	nanosleep(&ts, NULL);
 }
@@ -79,6 +82,7 @@ accept_main(void *arg)
 {
 	struct listener *l = arg;
 	uint64_t last_warn = 0;
+	long backoff = 0; /* ms, doubled by each failure in a row */
 
 	while (!atomic_load(&l->closing)) {
 		struct sockaddr_storage ss;
@@ -86,6 +90,7 @@ accept_main(void *arg)
 		int fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
+			backoff = 0;
 			l->cb(fd, (struct sockaddr *)&ss, len, l->arg);
 			continue;
 		}
@@ -104,10 +109,19 @@ accept_main(void *arg)
 			 * log. */
 			if (now_mono_ms() - last_warn >= 1000) {
 				last_warn = now_mono_ms();
-				log_warn("http.accept", "cannot accept: %s",
-					 strerror(errno));
+				log_warn(
+				    "http.accept",
+				    "cannot accept: %s; backing off %ld ms",
+				    strerror(errno),
+				    backoff ? backoff : ACCEPT_BACKOFF_MIN);
 			}
-			pause_ms(10);
+			/* Each retry at once would fail again: back off from
+			 * 10 ms to half a second until an accept succeeds. */
+			backoff =
+			    backoff == 0 ? ACCEPT_BACKOFF_MIN : backoff * 2;
+			if (backoff > ACCEPT_BACKOFF_MAX)
+				backoff = ACCEPT_BACKOFF_MAX;
+			pause_ms(backoff);
 			continue;
 		default:
 			/* EINVAL after listener_close shut the socket down. */

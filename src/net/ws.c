@@ -87,6 +87,12 @@ struct ws_conn {
 	uint8_t flags;	  /* enum ws_flag; loop thread */
 	uint8_t heard;	  /* the peer has sent at least one byte */
 	uint8_t overflow; /* send commands over the bound; ws->lock */
+	/* The frame scan (frame_scan): where the bytes read stand. */
+	uint8_t fr_hdr[14]; /* the frame header read so far */
+	uint8_t fr_hlen;
+	uint8_t too_big;  /* a header declared more than max_message */
+	uint64_t fr_left; /* payload bytes left of the current frame */
+	uint64_t fr_msg;  /* payload declared by the current message */
 };
 
 enum ws_cmd_type {
@@ -254,6 +260,61 @@ ws_wake(struct ws_server *ws)
  * event brings us back). End of stream and errors are reported to wslay as
  * a callback failure and remembered in the flags.
  */
+/*
+ * frame_scan follows the frame headers in the bytes handed to wslay, which
+ * checks a message's length only once payload arrives: a header declaring
+ * more than max_message for a message (fragments add up) sets too_big at
+ * once, and conn_io closes with 1009 without waiting for the payload.
+ * Control frames are bounded by wslay (125 bytes).
+ */
+static void
+frame_scan(struct ws_conn *c, const uint8_t *p, size_t n)
+{
+	while (n > 0 && !c->too_big) {
+		size_t need, k;
+		uint64_t len;
+		uint8_t op;
+
+		if (c->fr_left > 0) {
+			k = n < c->fr_left ? n : (size_t)c->fr_left;
+			c->fr_left -= k;
+			p += k;
+			n -= k;
+			continue;
+		}
+		c->fr_hdr[c->fr_hlen++] = *p++;
+		n--;
+		if (c->fr_hlen < 2)
+			continue;
+		len = c->fr_hdr[1] & 0x7f;
+		need = 2 +
+		       (len == 126   ? 2
+			: len == 127 ? 8
+				     : 0) +
+		       ((c->fr_hdr[1] & 0x80) ? 4 : 0);
+		if (c->fr_hlen < need)
+			continue;
+		if (len == 126) {
+			len = (uint64_t)c->fr_hdr[2] << 8 | c->fr_hdr[3];
+		} else if (len == 127) {
+			len = 0;
+			for (int i = 2; i < 10; i++)
+				len = len << 8 | c->fr_hdr[i];
+		}
+		op = c->fr_hdr[0] & 0x0f;
+		if (op <= WSLAY_BINARY_FRAME) {
+			if (op != WSLAY_CONTINUATION_FRAME)
+				c->fr_msg = 0;
+			c->fr_msg += len;
+			if (len > (uint64_t)c->ws->cfg.max_message ||
+			    c->fr_msg > (uint64_t)c->ws->cfg.max_message)
+				c->too_big = 1;
+		}
+		c->fr_left = len;
+		c->fr_hlen = 0;
+	}
+}
+
 static ssize_t
 conn_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 	     void *user_data)
@@ -266,6 +327,7 @@ conn_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 		if (n > len)
 			n = len;
 		memcpy(buf, c->extra + c->extra_off, n);
+		frame_scan(c, buf, n);
 		c->extra_off += n;
 		c->heard = 1;
 		if (c->extra_off == c->extra_len) {
@@ -277,7 +339,8 @@ conn_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 		wslay_event_set_error(ctx, 0);
 		return (ssize_t)n;
 	}
-	if (c->rx_budget == 0) {
+	if (c->rx_budget == 0 || c->too_big) {
+		/* too_big: nothing more is read; the close goes out. */
 		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
 		return -1;
 	}
@@ -287,6 +350,7 @@ conn_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 		r = recv(c->fd, buf, len, 0);
 	} while (r < 0 && errno == EINTR);
 	if (r > 0) {
+		frame_scan(c, buf, (size_t)r);
 		c->heard = 1;
 		c->rx_budget -= (size_t)r;
 		c->last_rx_ms = now_mono_ms();
@@ -585,6 +649,9 @@ conn_io(struct ws_conn *c, short what)
 			conn_close_frame(c, WSLAY_CODE_INTERNAL_SERVER_ERROR,
 					 NULL, 0);
 		}
+		if (c->too_big)
+			conn_close_frame(c, WSLAY_CODE_MESSAGE_TOO_BIG,
+					 "message too big", 15);
 	}
 	if (!(c->flags & (WS_F_EOF | WS_F_IOERR)) &&
 	    wslay_event_want_write(ctx)) {

@@ -5,7 +5,6 @@ The disk-full tests mount a small tmpfs as the data directory, which needs
 root. Without it they are skipped with the reason; SEALAUTH_ROOT_TESTS_REQUIRED=1
 (scripts/test and CI) turns that skip into a failure.
 """
-import json
 import os
 import signal
 import subprocess
@@ -16,9 +15,10 @@ import time
 import pytest
 import requests
 
-from conftest import BIN, Server
-from phone import Phone, PushInbox
-from test_login import LOGIN_ENV, audit_events, initiate, issue_seal
+from conftest import BIN
+from phone import Phone
+from test_login import LOGIN_ENV, audit_events, initiate, issue_seal, \
+    inbox  # noqa: F401 (inbox is a fixture)
 
 FILL_BLOCK = b"\0" * 65536
 
@@ -76,13 +76,6 @@ def small_disk():
     d = SmallDisk()
     yield d
     d.close()
-
-
-@pytest.fixture
-def inbox():
-    box = PushInbox()
-    yield box
-    box.close()
 
 
 def disk_server(make_server, disk, **kw):
@@ -174,8 +167,7 @@ def start_in_background(server, timeout=60):
 
 def test_restart_on_a_full_disk_waits_for_space(make_server, small_disk,
                                                 inbox):
-    s = disk_server(make_server, small_disk,
-                    args=()).start()
+    s = disk_server(make_server, small_disk).start()
     a = Phone(s, inbox)
     assert a.enroll(issue_seal(s, "DE-DISK-C")).status_code == 200
     seal = issue_seal(s, "DE-DISK-D")

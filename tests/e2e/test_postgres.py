@@ -279,28 +279,15 @@ def test_verify_answers_503_when_the_database_is_down(cluster, make_server,
 
 
 def test_serve_waits_for_a_database_that_is_not_up_yet(cluster, make_server):
+    from test_faults import start_in_background, wait_log
     # A container started beside its database: serve retries with a
     # bounded, logged backoff and comes up by itself once PostgreSQL does.
     _, url = cluster.new_database()
     s = make_server(env=dict(LOGIN_ENV, DATABASE_URL=url))
     cluster.stop()
-    errors = []
-
-    def run():
-        try:
-            s.start(timeout=60)
-        except Exception as e:  # reported below
-            errors.append(e)
-
-    t = threading.Thread(target=run)
     try:
-        t.start()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not (
-                os.path.exists(s.log_path)
-                and "the database is not available" in s.read_log()):
-            time.sleep(0.1)
-        assert "the database is not available" in s.read_log()
+        t, errors = start_in_background(s)
+        assert wait_log(s, "the database is not available")
         assert s.proc is not None and s.proc.poll() is None
     finally:
         cluster.start()

@@ -1,0 +1,257 @@
+"""Hostile input over raw sockets: malformed and ambiguous HTTP, oversized
+declarations answered at once, slow and many connections from one address,
+and WebSocket frames that lie about their size.
+
+Every loop here is bounded in count and time, and talks to loopback only.
+"""
+import base64
+import os
+import resource
+import socket
+import struct
+import time
+
+import pytest
+import requests
+
+
+
+def raw(server, data, timeout=5):
+    """Sends data on a fresh connection and returns everything the server
+    answers until it closes or goes quiet."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout) as s:
+        s.sendall(data)
+        out = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            out += chunk
+            if b"\r\n\r\n" in out and _complete(out):
+                break
+        return out
+
+
+def _complete(resp):
+    head, _, body = resp.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length":
+            return len(body) >= int(v)
+    return False
+
+
+def status(resp):
+    line = resp.split(b"\r\n", 1)[0]
+    parts = line.split()
+    return int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else None
+
+
+def req(head_lines, body=b""):
+    return ("\r\n".join(head_lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+BODY = b'{"name":"a"}'
+
+
+@pytest.mark.parametrize("name,data", [
+    ("duplicate Content-Length", req([
+        "POST /test/echo HTTP/1.1", "Host: x", "Content-Type: application/json",
+        f"Content-Length: {len(BODY)}", f"Content-Length: {len(BODY)}"], BODY)),
+    ("differing Content-Length", req([
+        "POST /test/echo HTTP/1.1", "Host: x", "Content-Type: application/json",
+        f"Content-Length: {len(BODY)}", "Content-Length: 3"], BODY)),
+    ("Content-Length list", req([
+        "POST /test/echo HTTP/1.1", "Host: x", "Content-Type: application/json",
+        f"Content-Length: {len(BODY)}, {len(BODY)}"], BODY)),
+    ("Content-Length with Transfer-Encoding", req([
+        "POST /test/echo HTTP/1.1", "Host: x", "Content-Type: application/json",
+        f"Content-Length: {len(BODY) + 5}", "Transfer-Encoding: chunked"],
+        b"c\r\n" + BODY + b"\r\n0\r\n\r\n")),
+    ("missing Host", req(["GET /health HTTP/1.1"])),
+    ("repeated Host", req(["GET /health HTTP/1.1", "Host: a", "Host: b"])),
+    ("space in a header name", req([
+        "GET /health HTTP/1.1", "Host: x", "X-Bad Name: 1"])),
+    ("space before the colon", req([
+        "GET /health HTTP/1.1", "Host: x", "Content-Length : 0"])),
+    ("bare CR in a header value", req([
+        "GET /health HTTP/1.1", "Host: x", "X-A: a\rb"])),
+    ("bare CR in the Host value", req([
+        "GET /health HTTP/1.1", "Host: x\ry"])),
+    ("a control character in a header name", req([
+        "GET /health HTTP/1.1", "Host: x", "X-\x01A: 1"])),
+    ("%00 in the path", req(["GET /health%00.json HTTP/1.1", "Host: x"])),
+    ("%00 in a route parameter", req([
+        "GET /ws/session/abc%00def HTTP/1.1", "Host: x"])),
+])
+def test_ambiguous_requests_are_refused_400(server, name, data):
+    resp = raw(server, data)
+    assert status(resp) == 400, f"{name}: {resp[:200]!r}"
+
+
+def test_a_clean_request_still_passes(server):
+    data = req(["POST /test/echo HTTP/1.1", "Host: x",
+                "Content-Type: application/json",
+                f"Content-Length: {len(BODY)}", "Connection: close"], BODY)
+    assert status(raw(server, data)) == 200
+
+
+def test_content_length_over_the_limit_is_413_at_once(server):
+    # Only the headers are sent: the answer must not wait for a body of a
+    # gigabyte that never comes.
+    data = req(["POST /test/echo HTTP/1.1", "Host: x",
+                "Content-Type: application/json",
+                "Content-Length: 1000000000"])
+    t0 = time.monotonic()
+    resp = raw(server, data, timeout=5)
+    assert status(resp) == 413, resp[:200]
+    assert time.monotonic() - t0 < 2
+
+
+def test_slow_headers_are_cut_at_the_deadline(make_server):
+    s = make_server(env={"SEALAUTH_HEADER_TIMEOUT": "2",
+                         "SEALAUTH_CONNECTION_TIMEOUT": "30"}).start()
+    with socket.create_connection(("127.0.0.1", s.port), 5) as c:
+        c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        t0 = time.monotonic()
+        closed = False
+        # One header byte a second keeps the idle timeout from firing;
+        # only the header deadline ends it. Bounded to 8 s.
+        while time.monotonic() - t0 < 8:
+            try:
+                c.sendall(b"X")
+                c.settimeout(1)
+                if c.recv(1024) == b"":
+                    closed = True
+                    break
+            except socket.timeout:
+                continue
+            except OSError:
+                closed = True
+                break
+        assert closed, "a connection trickling its headers was kept"
+        assert time.monotonic() - t0 < 5
+    assert requests.get(s.base + "/health", timeout=5).status_code == 200
+
+
+def test_one_address_cannot_take_every_connection(make_server):
+    # The per-address cap is low here so the test stays small; the server
+    # must keep answering other clients (a second loopback address).
+    s = make_server(env={"SEALAUTH_PER_IP_CONNECTION_LIMIT": "20",
+                         "SEALAUTH_HEADER_TIMEOUT": "30"}).start()
+    held = []
+    try:
+        for _ in range(60):
+            c = socket.create_connection(("127.0.0.1", s.port), 5)
+            c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # unfinished
+            held.append(c)
+        time.sleep(0.5)
+        open_ = 0
+        for c in held:
+            c.settimeout(0.2)
+            try:
+                if c.recv(1) != b"":
+                    open_ += 1
+            except socket.timeout:
+                open_ += 1
+            except OSError:
+                pass
+        assert open_ <= 20, f"{open_} connections from one address kept"
+        with socket.create_connection(("127.0.0.1", s.port), 5,
+                                      source_address=("127.0.0.2", 0)) as c:
+            c.sendall(req(["GET /health HTTP/1.1", "Host: x",
+                           "Connection: close"]))
+            c.settimeout(5)
+            assert c.recv(12).startswith(b"HTTP/1.1 200")
+    finally:
+        for c in held:
+            c.close()
+
+
+def test_descriptor_limit_is_raised_and_the_connection_limit_fits(
+        make_server):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < 2048:
+        pytest.skip(f"the hard descriptor limit is only {hard}")
+
+    def lower():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+
+    s = make_server()
+    start_with(s, preexec_fn=lower)
+    limits = open(f"/proc/{s.proc.pid}/limits").read()
+    line = [l for l in limits.splitlines() if "Max open files" in l][0]
+    assert int(line.split()[3]) == hard, line
+    ready = [l for l in s.log_lines() if l.get("event") == "serve.ready"][0]
+    assert 0 < ready["connectionLimit"] < hard
+
+
+def start_with(server, **popen):
+    """Server.start, with extra arguments for the process."""
+    import subprocess
+    real = subprocess.Popen
+
+    def popen_with(*a, **kw):
+        kw.update(popen)
+        return real(*a, **kw)
+
+    subprocess.Popen = popen_with
+    try:
+        server.start()
+    finally:
+        subprocess.Popen = real
+
+
+def ws_handshake(server, path="/test/ws"):
+    key = base64.b64encode(os.urandom(16)).decode()
+    c = socket.create_connection(("127.0.0.1", server.port), 5)
+    c.sendall(req([f"GET {path} HTTP/1.1", "Host: x", "Upgrade: websocket",
+                   "Connection: Upgrade", f"Sec-WebSocket-Key: {key}",
+                   "Sec-WebSocket-Version: 13"]))
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = c.recv(4096)
+        assert chunk, "closed during the handshake"
+        head += chunk
+    assert status(head) == 101, head
+    return c, head.partition(b"\r\n\r\n")[2]
+
+
+def test_websocket_frame_declaring_too_much_is_closed_1009_at_once(server):
+    c, extra = ws_handshake(server)
+    with c:
+        # A masked text frame header that declares 1 GB, and no payload.
+        c.sendall(b"\x81\xff" + struct.pack(">Q", 1 << 30) + os.urandom(4))
+        c.settimeout(3)
+        data = extra
+        t0 = time.monotonic()
+        while len(data) < 4 and time.monotonic() - t0 < 3:
+            chunk = c.recv(64)
+            if not chunk:
+                break
+            data += chunk
+        assert len(data) >= 4, "no close frame"
+        assert data[0] == 0x88, data
+        assert struct.unpack(">H", data[2:4])[0] == 1009
+        assert time.monotonic() - t0 < 2
+
+
+def test_websocket_unmasked_and_reserved_bits_are_refused(server):
+    for frame, code in ((b"\x81\x02hi", 1002),            # not masked
+                        (b"\xc1\x82" + b"\0" * 4 + b"hi", 1002)):  # RSV1
+        c, extra = ws_handshake(server)
+        with c:
+            c.sendall(frame)
+            c.settimeout(3)
+            data = extra
+            while len(data) < 4:
+                chunk = c.recv(64)
+                if not chunk:
+                    break
+                data += chunk
+            assert data[:1] == b"\x88", data
+            assert struct.unpack(">H", data[2:4])[0] == code
