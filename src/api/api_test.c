@@ -9,9 +9,12 @@
  * continuation answers what it was handed; GET /test/sso shows the
  * request's provider session.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "api/api_test.h"
 #include "app/app.h"
@@ -61,6 +64,27 @@ api_test_audit(struct http_request *req, struct http_response *res)
 		return http_res_error(res, rc, "event",
 				      "audit write failed: %s", sa_err_str(rc));
 	http_res_json(res, 200, json_pack("{s:b}", "audited", 1));
+	return SA_OK;
+}
+
+/*
+ * api_test_syscall makes a system call that serving never needs and that
+ * succeeds without privileges (personality(2) asked for the current
+ * persona), and says whether it was refused: the seccomp allow-list is
+ * on when it is.
+ */
+enum sa_err
+api_test_syscall(struct http_request *req, struct http_response *res)
+{
+	long r;
+	int e;
+
+	errno = 0;
+	r = syscall(SYS_personality, 0xffffffffUL);
+	e = errno;
+	http_res_json(res, 200,
+		      json_pack("{s:b, s:i, s:s}", "refused", r == -1, "errno",
+				e, "error", r == -1 ? strerror(e) : ""));
 	return SA_OK;
 }
 

@@ -23,6 +23,8 @@ struct weblogin_done;
 enum sa_err api_test_weblogin_cont(struct http_request *req,
 				   struct http_response *res,
 				   const struct weblogin_done *done);
+enum sa_err api_test_syscall(struct http_request *req,
+			     struct http_response *res);
 
 #define API_TEST_ROUTES                                                        \
 	{"POST",                                                               \
@@ -45,8 +47,10 @@ enum sa_err api_test_weblogin_cont(struct http_request *req,
 	     api_test_weblogin,                                                \
 	     NULL,                                                             \
 	     NULL},                                                            \
-	    {"GET", "/test/sso", 0, NULL, "test", api_test_sso, NULL, NULL},
-#define API_TEST_ROUTE_COUNT 5
+	    {"GET", "/test/sso", 0, NULL, "test", api_test_sso, NULL, NULL},   \
+	    {"POST", "/test/syscall",  0,    NULL,                             \
+	     "test", api_test_syscall, NULL, NULL},
+#define API_TEST_ROUTE_COUNT 6
 
 /* A protocol for the browser login hand-off whose continuation answers
  * what it was handed as JSON. */

@@ -26,7 +26,9 @@
 #include "audit/audit.h"
 #include "cmd/cli.h"
 #include "cmd/cmd.h"
+#include "cmd/sandbox.h"
 #include "net/http.h"
+#include "net/listener.h"
 #include "crypto/keycache.h"
 #include "crypto/keys.h"
 #include "core/log.h"
@@ -356,6 +358,38 @@ fit_connections(struct app *app)
 		 (unsigned long long)rl.rlim_cur, app->cfg.connection_limit);
 }
 
+/* say_listen_failed tells why the listening socket could not be had,
+ * with what to do when another server holds the address. */
+static void
+say_listen_failed(const struct app *app, enum sa_err err)
+{
+	int e = errno;
+
+	fprintf(stderr, "sealauth serve: cannot listen on %s: %s%s\n",
+		app->cfg.listen, e ? strerror(e) : sa_err_str(err),
+		e == EADDRINUSE ? " (another server is running there: stop it, "
+				  "or choose another address with --listen "
+				  "HOST:PORT)"
+				: "");
+}
+
+/* seccomp_wanted reads SEALAUTH_SECCOMP: -1 is on, except in sanitizer
+ * builds (LeakSanitizer stops the threads with ptrace at exit). */
+static int
+seccomp_wanted(const struct app *app)
+{
+	if (app->cfg.seccomp >= 0)
+		return app->cfg.seccomp == 1;
+#if defined(__SANITIZE_ADDRESS__)
+	log_warn("serve.seccomp",
+		 "system calls are not restricted in this sanitizer build "
+		 "(SEALAUTH_SECCOMP=1 forces it; the leak check then fails)");
+	return 0;
+#else
+	return 1;
+#endif
+}
+
 /*
  * open_database opens the durable store. While it is unavailable (a
  * database container still starting beside ours, a full disk) it retries
@@ -513,6 +547,8 @@ cmd_serve(int argc, char **argv)
 	struct ws_config wc;
 	struct push_config pc;
 	struct http_config hc;
+	struct listener *bound = NULL;
+	unsigned int bound_port = 0;
 	char *demo_origin = NULL;
 	int allow_private;
 	const struct route *routes;
@@ -554,6 +590,14 @@ cmd_serve(int argc, char **argv)
 		goto out;
 	fit_connections(&app);
 	umask(077);
+	/* Bound first, so that a process started as root can take a low
+	 * port and then run as SEALAUTH_USER from here on. */
+	if ((err = http_listen(app.cfg.listen, &bound, &bound_port)) != SA_OK) {
+		say_listen_failed(&app, err);
+		goto out;
+	}
+	if (sandbox_drop_to(app.cfg.user, app.cfg.data_dir) != SA_OK)
+		goto out;
 	if (mkdir_p(app.cfg.data_dir, 0700) != SA_OK) {
 		log_error("serve.data_dir",
 			  "cannot create data directory %s: %s",
@@ -679,17 +723,12 @@ cmd_serve(int argc, char **argv)
 	    api_weblogin_protocols((int)app.cfg.test_routes);
 	routes = api_routes((int)app.cfg.test_routes, &nroutes);
 	app_http_config(&app, &hc);
+	hc.bound = bound;
+	hc.bound_port = bound_port;
+	bound = NULL; /* the server's now, started or not */
 	if ((err = http_server_start(&hc, routes, nroutes, &app.http)) !=
 	    SA_OK) {
-		int e = errno;
-
-		fprintf(stderr, "sealauth serve: cannot listen on %s: %s%s\n",
-			app.cfg.listen, e ? strerror(e) : sa_err_str(err),
-			e == EADDRINUSE
-			    ? " (another server is running there: stop it, "
-			      "or choose another address with --listen "
-			      "HOST:PORT)"
-			    : "");
+		say_listen_failed(&app, err);
 		goto out;
 	}
 	if (app.cfg.metrics_listen[0] != '\0' &&
@@ -714,6 +753,13 @@ cmd_serve(int argc, char **argv)
 			  sa_err_str(err));
 		goto out;
 	}
+	if (seccomp_wanted(&app) && sandbox_seccomp() != SA_OK) {
+		log_error(
+		    "serve.seccomp",
+		    "cannot restrict system calls; set SEALAUTH_SECCOMP=0 "
+		    "to run without");
+		goto out;
+	}
 	app_audit(&app, NULL, "server.start", "",
 		  json_pack("{s:s, s:s}", "version", SEALAUTH_VERSION, "listen",
 			    app.cfg.listen));
@@ -736,6 +782,7 @@ cmd_serve(int argc, char **argv)
 	rc = 0;
 out:
 	free(demo_origin);
+	listener_close(bound);
 	app_close(&app);
 	config_free(&app.cfg);
 	cli_free(&cli);

@@ -120,6 +120,14 @@ static const struct setting settings[] = {
       4096, 4194304, "largest trust list, VRL or CRL fetched, bytes"),
     L("SEALAUTH_TRUST_FETCH_TIMEOUT", NULL, trust_fetch_timeout_ms, "10000",
       100, 120000, "timeout of one trust list fetch, milliseconds"),
+    S("SEALAUTH_USER", "user", user, "",
+      "user to run as once the listening socket is bound, when started as "
+      "root; the data directory must be that user's (created for it if "
+      "missing)"),
+    L("SEALAUTH_SECCOMP", NULL, seccomp, "-1", -1, 1,
+      "restrict system calls to an allow-list once started (Linux "
+      "seccomp): 1 on, 0 off (debugging), -1 on except in sanitizer "
+      "builds, whose leak check at exit needs ptrace"),
     L("SEALAUTH_DATABASE_WAIT", NULL, database_wait, "60", 0, 3600,
       "seconds serve waits at start for a database that is not available "
       "yet (not up, or its disk full), retrying with backoff; 0: no wait"),

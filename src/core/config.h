@@ -41,6 +41,8 @@ struct config {
 	char *trust_ca_file; /* CAs for https:// list URLs; empty: system */
 	char *web_dir;	     /* the login page's files; empty: SOURCE_DIR/web */
 	char *seal_quirks;   /* "accept" or "refuse" quirk seals at enroll */
+	char *user;	     /* drop to this user after binding, if root */
+	long seccomp;	     /* 1 on, 0 off, -1 on unless sanitized */
 	long database_wait;  /* seconds to wait for the database at start */
 	long threads;	     /* HTTP worker threads, 0: four per core (min 4) */
 	long connection_limit;

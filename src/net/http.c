@@ -1312,6 +1312,24 @@ add_conn(int fd, const struct sockaddr *addr, socklen_t len, void *arg)
 			  strerror(errno));
 }
 
+enum sa_err
+http_listen(const char *listen, struct listener **out, unsigned int *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen = 0;
+	enum sa_err rc;
+
+	if ((rc = resolve_listen(listen, &ss, &sslen)) != SA_OK) {
+		log_error("http.listen", "cannot resolve listen address %s",
+			  listen);
+		return rc;
+	}
+	if ((rc = listener_open((struct sockaddr *)&ss, sslen, 4096, out,
+				port)) != SA_OK)
+		log_error("http.listen", "cannot listen on %s", listen);
+	return rc;
+}
+
 /* sweep_stop ends the header-deadline thread. */
 static void
 sweep_stop(struct http_server *srv)
@@ -1331,8 +1349,6 @@ http_server_start(const struct http_config *cfg, const struct route *routes,
 		  size_t nroutes, struct http_server **out)
 {
 	struct http_server *srv = calloc(1, sizeof(*srv));
-	struct sockaddr_storage ss;
-	socklen_t sslen = 0;
 	unsigned int flags, threads;
 	enum sa_err rc;
 
@@ -1341,9 +1357,11 @@ http_server_start(const struct http_config *cfg, const struct route *routes,
 	srv->cfg = *cfg;
 	srv->routes = routes;
 	srv->nroutes = nroutes;
-	if ((rc = resolve_listen(cfg->listen, &ss, &sslen)) != SA_OK) {
-		log_error("http.listen", "cannot resolve listen address %s",
-			  cfg->listen);
+	if (cfg->bound != NULL) {
+		srv->listener = cfg->bound;
+		srv->port = cfg->bound_port;
+	} else if ((rc = http_listen(cfg->listen, &srv->listener,
+				     &srv->port)) != SA_OK) {
 		free(srv);
 		return rc;
 	}
@@ -1363,12 +1381,6 @@ http_server_start(const struct http_config *cfg, const struct route *routes,
 	cond_init_mono(&srv->park_cv);
 	pthread_mutex_init(&srv->conn_mu, NULL);
 	cond_init_mono(&srv->conn_cv);
-	if ((rc = listener_open((struct sockaddr *)&ss, sslen, 4096,
-				&srv->listener, &srv->port)) != SA_OK) {
-		log_error("http.listen", "cannot listen on %s", cfg->listen);
-		free(srv);
-		return rc;
-	}
 	/* Our accept thread adds connections (listener.h); ITC wakes the
 	 * worker that receives one, and lets the daemon stop cleanly. */
 	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_UPGRADE |

@@ -4,12 +4,16 @@
  * shape, security headers and CORS on every response, per-IP rate limits,
  * and the WebSocket upgrade handed to ws.c.
  *
- * The request path, in order (http.c, handle_request): an OPTIONS request
- * is a CORS preflight -> route lookup (404/405) -> what the first call
- * found (413 for a declared or received body over the limit, 404 for an
+ * The request path, in order (http.c): on the first call, the strict
+ * framing checks (400) and a declared body over the limit (413), both
+ * answered at once with the connection closed; then (handle_request) an
+ * OPTIONS request is a CORS preflight -> route lookup (404/405) -> what the
+ * first call found (413 for a received body over the limit, 404 for an
  * overlong path) -> per-IP rate limit of the route's class (429) ->
  * WebSocket upgrade for upgrade routes -> Content-Type (415) -> JSON parse
- * and schema (400) -> refused while stopping (503) -> handler.
+ * and schema (400) -> refused while stopping (503) -> handler. Connections
+ * are capped per address, and their request headers must arrive within a
+ * deadline.
  * Handlers run on MHD worker threads and may block briefly (audit commit);
  * the login's hot handlers park their request instead (http_req_park).
  */
@@ -25,6 +29,7 @@
 #include "net/netaddr.h"
 
 struct http_server;
+struct listener;
 struct http_request;
 struct http_response;
 struct schema;
@@ -161,7 +166,11 @@ void http_res_header(struct http_response *res, const char *name,
  */
 struct http_config {
 	const char *listen; /* host:port */
-	long threads;	    /* worker threads, 0: four per core */
+	/* A socket bound ahead by http_listen (the server takes it), or NULL
+	 * to bind listen here. */
+	struct listener *bound;
+	unsigned int bound_port;
+	long threads; /* worker threads, 0: four per core */
 	long connection_limit;
 	long connection_memory;	 /* bytes per connection for MHD */
 	long connection_timeout; /* seconds */
@@ -194,6 +203,13 @@ struct http_config {
 	void (*observe)(void *ctx, const char *route, const char *status_class,
 			uint64_t elapsed_us);
 };
+
+/*
+ * http_listen binds and listens on listen ahead of http_server_start, so a
+ * process started as root can bind a low port and then give up root.
+ */
+enum sa_err http_listen(const char *listen, struct listener **out,
+			unsigned int *port);
 
 /*
  * http_server_start binds cfg->listen and serves the routes (the table must

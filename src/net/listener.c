@@ -21,6 +21,7 @@ struct listener {
 	int fd;
 	pthread_t thread;
 	int started;
+	int backlog; /* for listen(2) in listener_start */
 	atomic_int closing;
 	listener_cb cb;
 	void *arg;
@@ -47,8 +48,9 @@ listener_open(const struct sockaddr *addr, socklen_t len, int backlog,
 	    setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) !=
 		0)
 		goto out;
-	if (bind(l->fd, addr, len) != 0 || listen(l->fd, backlog) != 0)
+	if (bind(l->fd, addr, len) != 0)
 		goto out;
+	l->backlog = backlog;
 	if (getsockname(l->fd, (struct sockaddr *)&bound, &blen) != 0)
 		goto out;
 	*port = ntohs(bound.ss_family == AF_INET6
@@ -139,6 +141,12 @@ listener_start(struct listener *l, listener_cb cb, void *arg)
 {
 	l->cb = cb;
 	l->arg = arg;
+	/* Only now: until the server can answer, connections are refused
+	 * rather than left waiting in the backlog. */
+	if (listen(l->fd, l->backlog) != 0) {
+		log_error("http.listen", "cannot listen: %s", strerror(errno));
+		return SA_ERR_IO;
+	}
 	if (pthread_create(&l->thread, NULL, accept_main, l) != 0)
 		return SA_ERR_INTERNAL;
 	l->started = 1;

@@ -23,16 +23,17 @@ typedef void (*listener_cb)(int fd, const struct sockaddr *addr, socklen_t len,
 			    void *arg);
 
 /*
- * listener_open binds and listens on addr (SO_REUSEADDR, never
- * SO_REUSEPORT, so a second server cannot share the port; IPv6 sockets are
- * IPv6 only). *port is the bound port. SA_ERR_IO when the address cannot
- * be bound.
+ * listener_open binds addr (SO_REUSEADDR, never SO_REUSEPORT, so a second
+ * server cannot share the port; IPv6 sockets are IPv6 only); listening
+ * starts with listener_start, so a process can bind a low port as root
+ * early and refuse connections until it serves. *port is the bound port.
+ * SA_ERR_IO when the address cannot be bound.
  */
 enum sa_err listener_open(const struct sockaddr *addr, socklen_t len,
 			  int backlog, struct listener **out,
 			  unsigned int *port);
 
-/* listener_start starts the accept thread. */
+/* listener_start listens and starts the accept thread. */
 enum sa_err listener_start(struct listener *l, listener_cb cb, void *arg);
 
 /* listener_close stops accepting (new connections are refused from then
