@@ -547,7 +547,7 @@ static enum sa_err sqlite_meta_set(struct dstore *ds, const char *key,
 
 /* sqlite_space_back clears the disk-full mark after a write succeeded. */
 static void
-sqlite_space_back(struct dstore *ds)
+sqlite_space_back(struct sqlite_store *ds)
 {
 	if (atomic_exchange(&ds->disk_full, 0))
 		log_info("store.sqlite",
@@ -574,7 +574,7 @@ sqlite_ping(struct dstore *store)
 		rc = SA_ERR_INTERNAL;
 	if (rc == SA_OK && atomic_load(&ds->disk_full)) {
 		snprintf(now, sizeof(now), "%lld", (long long)now_unix());
-		if ((rc = sqlite_meta_set(ds, "health_probe", now)) == SA_OK)
+		if ((rc = sqlite_meta_set(store, "health_probe", now)) == SA_OK)
 			sqlite_space_back(ds);
 	}
 	return rc;

@@ -255,3 +255,30 @@ def test_websocket_unmasked_and_reserved_bits_are_refused(server):
                 data += chunk
             assert data[:1] == b"\x88", data
             assert struct.unpack(">H", data[2:4])[0] == code
+
+
+@pytest.mark.parametrize("path,want", [
+    ("/static/..%2f..%2f..%2fetc%2fpasswd", 404),
+    ("/static/../../../etc/passwd", 404),
+    ("/static/%2e%2e/app.js", 404),
+    ("/" + "a" * 5000, 404),
+])
+def test_hostile_paths_are_refused(server, path, want):
+    resp = raw(server, req([f"GET {path} HTTP/1.1", "Host: x",
+                            "Connection: close"]))
+    assert status(resp) == want, resp[:200]
+    assert b"root:" not in resp
+
+
+@pytest.mark.parametrize("body,want", [
+    (b"[" * 5000 + b"]" * 5000, 400),           # nesting
+    (b'{"name":"a","name":"b"}', 400),          # duplicate member
+    (b'{"name":"\xff"}', 400),                  # not UTF-8
+    (b'{"name":"a"} trailing', 400),
+])
+def test_hostile_bodies_are_refused(server, body, want):
+    resp = raw(server, req(["POST /test/echo HTTP/1.1", "Host: x",
+                            "Content-Type: application/json",
+                            f"Content-Length: {len(body)}",
+                            "Connection: close"], body))
+    assert status(resp) == want, resp[:200]
