@@ -464,6 +464,7 @@ start_metrics_listener(struct app *app, const struct http_config *main_hc)
 	static char *const no_origins[] = {NULL};
 
 	mc.listen = app->cfg.metrics_listen;
+	mc.bound = NULL; /* the main listener's; this one binds its own */
 	mc.cors_origins = no_origins;
 	mc.ws_origins = no_origins;
 	mc.ws = NULL;
