@@ -282,3 +282,36 @@ def test_hostile_bodies_are_refused(server, body, want):
                             f"Content-Length: {len(body)}",
                             "Connection: close"], body))
     assert status(resp) == want, resp[:200]
+
+
+def test_descriptor_exhaustion_backs_off_and_recovers(make_server):
+    # The descriptor limit is cut under the running server, so accept
+    # fails with EMFILE: the server backs off (logged once a second, not
+    # spinning), and serves again once the connections are gone.
+    s = make_server(env={"SEALAUTH_PER_IP_CONNECTION_LIMIT": "0"}).start()
+    used = len(os.listdir(f"/proc/{s.proc.pid}/fd"))
+    resource.prlimit(s.proc.pid, resource.RLIMIT_NOFILE,
+                     (used + 8, used + 8))
+    held = []
+    try:
+        for _ in range(40):
+            c = socket.create_connection(("127.0.0.1", s.port), 5)
+            held.append(c)
+        deadline = time.monotonic() + 10
+        while (time.monotonic() < deadline
+               and "backing off" not in s.read_log()):
+            time.sleep(0.1)
+        assert "backing off" in s.read_log(), s.read_log()[-2000:]
+    finally:
+        for c in held:
+            c.close()
+    deadline = time.monotonic() + 15
+    ok = False
+    while time.monotonic() < deadline and not ok:
+        try:
+            ok = requests.get(s.base + "/health", timeout=2).status_code \
+                == 200
+        except requests.RequestException:
+            time.sleep(0.2)
+    assert ok, "the server did not recover"
+    assert s.proc.poll() is None
