@@ -298,24 +298,31 @@ scalar_text(const msgpack_object *o, char *out, size_t outsz, const char **type)
 	}
 }
 
-/* field_set copies a text or byte value into f (bounded by the seal). */
+/* field_text copies a text value into f (bounded by the seal).
+ * msgpack-c gives an empty str or bin a NULL pointer: nothing is copied
+ * then. */
 static enum sa_err
-field_set(struct vds_field *f, const char *text, size_t tlen, const void *bytes,
-	  size_t blen)
+field_text(struct vds_field *f, const char *text, size_t len)
 {
-	if (text != NULL) {
-		f->text = malloc(tlen + 1);
-		if (f->text == NULL)
-			return SA_ERR_NOMEM;
-		memcpy(f->text, text, tlen);
-		f->text[tlen] = '\0';
-	} else {
-		f->bytes = malloc(blen ? blen : 1);
-		if (f->bytes == NULL)
-			return SA_ERR_NOMEM;
-		memcpy(f->bytes, bytes, blen);
-		f->len = blen;
-	}
+	f->text = malloc(len + 1);
+	if (f->text == NULL)
+		return SA_ERR_NOMEM;
+	if (len > 0)
+		memcpy(f->text, text, len);
+	f->text[len] = '\0';
+	return SA_OK;
+}
+
+/* field_bytes copies opaque bytes into f, as field_text does text. */
+static enum sa_err
+field_bytes(struct vds_field *f, const void *bytes, size_t len)
+{
+	f->bytes = malloc(len ? len : 1);
+	if (f->bytes == NULL)
+		return SA_ERR_NOMEM;
+	if (len > 0)
+		memcpy(f->bytes, bytes, len);
+	f->len = len;
 	return SA_OK;
 }
 
@@ -338,27 +345,25 @@ read_typed(struct vds_rd *rd, size_t off, const struct mf_field *fd,
 		    !utf8_valid(o->via.str.ptr, o->via.str.size,
 				UTF8_NO_C0 | UTF8_NO_C1))
 			break;
-		return field_set(f, o->via.str.ptr, o->via.str.size, NULL, 0);
+		return field_text(f, o->via.str.ptr, o->via.str.size);
 	case MF_DATE:
 		if (!date_text(o, buf))
 			break;
-		return field_set(f, buf, strlen(buf), NULL, 0);
+		return field_text(f, buf, strlen(buf));
 	case MF_UINT:
 		if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
 			break;
 		snprintf(buf, sizeof(buf), "%llu",
 			 (unsigned long long)o->via.u64);
-		return field_set(f, buf, strlen(buf), NULL, 0);
+		return field_text(f, buf, strlen(buf));
 	case MF_IMAGE:
 	case MF_TEMPLATE:
 		/* Opaque: kept as bytes with their type, never parsed. */
 		if (o->type == MSGPACK_OBJECT_BIN && o->via.bin.size > 0)
-			return field_set(f, NULL, 0, o->via.bin.ptr,
-					 o->via.bin.size);
+			return field_bytes(f, o->via.bin.ptr, o->via.bin.size);
 		if (o->type == MSGPACK_OBJECT_EXT && o->via.ext.size > 0) {
 			f->ext_type = o->via.ext.type;
-			return field_set(f, NULL, 0, o->via.ext.ptr,
-					 o->via.ext.size);
+			return field_bytes(f, o->via.ext.ptr, o->via.ext.size);
 		}
 		break;
 	}
@@ -382,24 +387,24 @@ read_positional(size_t i, const msgpack_object *o, const unsigned char *raw,
 	snprintf(f->name, sizeof(f->name), "field%zu", i);
 	if (scalar_text(o, buf, sizeof(buf), &type)) {
 		f->type = type;
-		return field_set(f, buf, strlen(buf), NULL, 0);
+		return field_text(f, buf, strlen(buf));
 	}
 	if (o->type == MSGPACK_OBJECT_STR &&
 	    utf8_valid(o->via.str.ptr, o->via.str.size, UTF8_NO_C0)) {
 		f->type = "str";
-		return field_set(f, o->via.str.ptr, o->via.str.size, NULL, 0);
+		return field_text(f, o->via.str.ptr, o->via.str.size);
 	}
 	if (o->type == MSGPACK_OBJECT_BIN) {
 		f->type = "bin";
-		return field_set(f, NULL, 0, o->via.bin.ptr, o->via.bin.size);
+		return field_bytes(f, o->via.bin.ptr, o->via.bin.size);
 	}
 	if (o->type == MSGPACK_OBJECT_EXT) {
 		f->type = "ext";
 		f->ext_type = o->via.ext.type;
-		return field_set(f, NULL, 0, o->via.ext.ptr, o->via.ext.size);
+		return field_bytes(f, o->via.ext.ptr, o->via.ext.size);
 	}
 	f->type = "msgpack";
-	return field_set(f, NULL, 0, raw, rawlen);
+	return field_bytes(f, raw, rawlen);
 }
 
 enum sa_err

@@ -288,7 +288,7 @@ test_unknown_manifest_positional(void **state)
 			 ARRAY_LEN(types));
 	json_array_foreach(json_object_get(j, "fields"), i, f)
 	{
-		char name[16];
+		char name[32];
 		snprintf(name, sizeof(name), "field%zu", i);
 		assert_string_equal(jstr(f, "name"), name);
 		assert_string_equal(jstr(f, "type"), types[i]);
@@ -297,6 +297,38 @@ test_unknown_manifest_positional(void **state)
 	assert_string_equal(jstr(f, "value"), "-7");
 	f = json_array_get(json_object_get(j, "fields"), 6);
 	assert_string_equal(jstr(f, "base64"), "kgEC"); /* 92 01 02 */
+	json_decref(j);
+	vds_free(v);
+	free(b);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+/* Empty strings and byte strings (msgpack-c gives them no pointer)
+ * decode as empty values; found by fuzz_vds under UBSan. */
+static void
+test_empty_values(void **state)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	size_t n = 0;
+	unsigned char *b;
+	struct vds *v;
+	json_t *j, *f;
+
+	(void)state;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_str(&pk, 0);
+	msgpack_pack_bin(&pk, 0);
+	b = build("XY0112345", man_unknown, sb.data, sb.size, &n);
+	v = decode_ok(b, n);
+	j = vds_to_json(v);
+	f = json_array_get(json_object_get(j, "fields"), 0);
+	assert_string_equal(jstr(f, "type"), "str");
+	assert_string_equal(jstr(f, "value"), "");
+	f = json_array_get(json_object_get(j, "fields"), 1);
+	assert_string_equal(jstr(f, "type"), "bin");
+	assert_int_equal(json_integer_value(json_object_get(f, "bytes")), 0);
 	json_decref(j);
 	vds_free(v);
 	free(b);
@@ -438,6 +470,7 @@ main(void)
 	    cmocka_unit_test(test_bioseal_identity),
 	    cmocka_unit_test(test_profile_ids_with_sequence),
 	    cmocka_unit_test(test_unknown_manifest_positional),
+	    cmocka_unit_test(test_empty_values),
 	    cmocka_unit_test(test_ticket_is_not_identity),
 	    cmocka_unit_test(test_refusals),
 	    cmocka_unit_test(test_manifests_documented),
