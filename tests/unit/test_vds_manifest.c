@@ -321,6 +321,7 @@ test_empty_values(void **state)
 	msgpack_pack_str(&pk, 0);
 	msgpack_pack_bin(&pk, 0);
 	b = build("XY0112345", man_unknown, sb.data, sb.size, &n);
+	save_corpus("bioseal_empty_values.bin", b, n);
 	v = decode_ok(b, n);
 	j = vds_to_json(v);
 	f = json_array_get(json_object_get(j, "fields"), 0);
