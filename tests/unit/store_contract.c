@@ -31,15 +31,6 @@ store_backend_missing(const char *test, const char *why)
 	return 77;
 }
 
-void
-sleep_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0)
-		;
-}
-
 /* ---- Durable store ---- */
 
 struct audit_row

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "store/store.h"
+#include "support.h"
 
 /* ---- Durable store (SQLite, PostgreSQL) ---- */
 
@@ -85,7 +86,6 @@ void inbox_init(struct inbox *in);
 void inbox_destroy(struct inbox *in);
 void on_msg(const char *channel, const void *msg, size_t n, void *arg);
 int inbox_wait(struct inbox *in, int n, unsigned ms);
-void sleep_ms(unsigned ms);
 
 /*
  * store_backend_missing reports that a backend's server program is not

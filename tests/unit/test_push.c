@@ -24,6 +24,8 @@
 
 #include "core/log.h"
 #include "push/push_int.h"
+#include "fake_http.h"
+#include "support.h"
 #include "core/util.h"
 
 /* Every wait in this file gives up after this long. */
@@ -32,7 +34,7 @@
 /* ---- a fake UnifiedPush endpoint ---------------------------------------- */
 
 struct fake {
-	struct MHD_Daemon *d;
+	struct fake_http *h;
 	unsigned short port;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -47,25 +49,10 @@ struct fake {
 	int delay_ms;	     /* sleep before answering */
 	int gate;	     /* hold answers until gate_open (at most 5 s) */
 	int gate_open;
-	char body[8192];
+	char body[FAKE_HTTP_BODY_MAX + 1];
 	size_t body_len;
 	char ctype[128], ttl[32], urgency[32];
 };
-
-struct upload {
-	char data[8192];
-	size_t len;
-	int overflow;
-};
-
-static void
-sleep_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0)
-		;
-}
 
 static void
 abs_deadline(struct timespec *ts, unsigned ms)
@@ -79,75 +66,51 @@ abs_deadline(struct timespec *ts, unsigned ms)
 	}
 }
 
+/* fake_arrive counts a request as soon as its headers are in. */
 static void
-copy_header(struct MHD_Connection *c, const char *name, char *out, size_t n)
+fake_arrive(void *arg, const char *url)
 {
-	const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+	struct fake *f = arg;
 
-	snprintf(out, n, "%s", v ? v : "");
+	pthread_mutex_lock(&f->mu);
+	f->requests++;
+	if (strcmp(url, "/target") == 0)
+		f->target_hits++;
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
 }
 
-static enum MHD_Result
-fake_reply(struct MHD_Connection *c, int status, const char *location)
+static void
+fake_connect(void *arg)
 {
-	struct MHD_Response *r;
-	enum MHD_Result ret;
+	struct fake *f = arg;
 
-	r = MHD_create_response_from_buffer(2, (void *)"{}",
-					    MHD_RESPMEM_PERSISTENT);
-	if (location != NULL)
-		MHD_add_response_header(r, "Location", location);
-	ret = MHD_queue_response(c, (unsigned)status, r);
-	MHD_destroy_response(r);
-	return ret;
+	pthread_mutex_lock(&f->mu);
+	f->connections++;
+	pthread_mutex_unlock(&f->mu);
 }
 
+/* fake_answer answers as the test scripted, after an optional gate and
+ * delay, and records the body and headers of the request. */
 static enum MHD_Result
-fake_handler(void *cls, struct MHD_Connection *c, const char *url,
-	     const char *method, const char *version, const char *upload_data,
-	     size_t *upload_data_size, void **con_cls)
+fake_answer(void *arg, const struct fake_http_req *rq)
 {
-	struct fake *f = cls;
-	struct upload *u = *con_cls;
-	int status, n;
+	struct fake *f = arg;
+	int status, n, delay;
 	char loc[128];
 
-	if (u == NULL) {
-		u = calloc(1, sizeof(*u));
-		if (u == NULL)
-			return MHD_NO;
-		*con_cls = u;
-		pthread_mutex_lock(&f->mu);
-		f->requests++;
-		if (strcmp(url, "/target") == 0)
-			f->target_hits++;
-		pthread_cond_broadcast(&f->cv);
-		pthread_mutex_unlock(&f->mu);
-		return MHD_YES;
-	}
-	if (*upload_data_size > 0) {
-		if (*upload_data_size > sizeof(u->data) - u->len)
-			u->overflow = 1;
-		else {
-			memcpy(u->data + u->len, upload_data,
-			       *upload_data_size);
-			u->len += *upload_data_size;
-		}
-		*upload_data_size = 0;
-		return MHD_YES;
-	}
-	if (strcmp(url, "/redirect") == 0) {
+	if (strcmp(rq->url, "/redirect") == 0) {
 		snprintf(loc, sizeof(loc), "http://127.0.0.1:%u/target",
 			 f->port);
-		return fake_reply(c, 307, loc);
+		return fake_http_reply(rq->c, 307, NULL, "{}", loc);
 	}
 	pthread_mutex_lock(&f->mu);
 	n = f->requests;
-	memcpy(f->body, u->data, u->len);
-	f->body_len = u->len;
-	copy_header(c, "Content-Type", f->ctype, sizeof(f->ctype));
-	copy_header(c, "TTL", f->ttl, sizeof(f->ttl));
-	copy_header(c, "Urgency", f->urgency, sizeof(f->urgency));
+	memcpy(f->body, rq->body, rq->len);
+	f->body_len = rq->len;
+	fake_http_header(rq->c, "Content-Type", f->ctype, sizeof(f->ctype));
+	fake_http_header(rq->c, "TTL", f->ttl, sizeof(f->ttl));
+	fake_http_header(rq->c, "Urgency", f->urgency, sizeof(f->urgency));
 	if (f->gate) {
 		struct timespec ts;
 		abs_deadline(&ts, 5000);
@@ -164,60 +127,28 @@ fake_handler(void *cls, struct MHD_Connection *c, const char *url,
 	} else {
 		status = f->default_status;
 	}
-	int delay = f->delay_ms;
+	delay = f->delay_ms;
 	f->answered++;
 	pthread_cond_broadcast(&f->cv);
 	pthread_mutex_unlock(&f->mu);
 	if (delay > 0)
 		sleep_ms((unsigned)delay);
-	return fake_reply(c, status, NULL);
-}
-
-static void
-fake_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-	       enum MHD_RequestTerminationCode toe)
-{
-	free(*con_cls);
-	*con_cls = NULL;
-}
-
-static void
-fake_notify(void *cls, struct MHD_Connection *c, void **socket_context,
-	    enum MHD_ConnectionNotificationCode toe)
-{
-	struct fake *f = cls;
-
-	if (toe != MHD_CONNECTION_NOTIFY_STARTED)
-		return;
-	pthread_mutex_lock(&f->mu);
-	f->connections++;
-	pthread_mutex_unlock(&f->mu);
+	return fake_http_reply(rq->c, (unsigned)status, NULL, "{}", NULL);
 }
 
 static struct fake *
 fake_start(void)
 {
 	struct fake *f = calloc(1, sizeof(*f));
-	struct sockaddr_in sin = {0};
-	const union MHD_DaemonInfo *info;
+	struct fake_http_hooks hooks = {fake_answer, fake_arrive, fake_connect,
+					f};
 
 	assert_non_null(f);
 	pthread_mutex_init(&f->mu, NULL);
 	pthread_cond_init(&f->cv, NULL);
 	f->default_status = 201;
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	f->d = MHD_start_daemon(
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0,
-	    NULL, NULL, fake_handler, f, MHD_OPTION_SOCK_ADDR,
-	    (struct sockaddr *)&sin, MHD_OPTION_NOTIFY_COMPLETED,
-	    fake_completed, f, MHD_OPTION_NOTIFY_CONNECTION, fake_notify, f,
-	    MHD_OPTION_END);
-	assert_non_null(f->d);
-	info = MHD_get_daemon_info(f->d, MHD_DAEMON_INFO_BIND_PORT);
-	assert_non_null(info);
-	f->port = info->port;
-	assert_true(f->port > 0);
+	f->h = fake_http_start(&hooks);
+	f->port = fake_http_port(f->h);
 	return f;
 }
 
@@ -234,7 +165,7 @@ static void
 fake_stop(struct fake *f)
 {
 	fake_open_gate(f);
-	MHD_stop_daemon(f->d);
+	fake_http_stop(f->h);
 	pthread_mutex_destroy(&f->mu);
 	pthread_cond_destroy(&f->cv);
 	free(f);

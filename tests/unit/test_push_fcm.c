@@ -27,6 +27,8 @@
 
 #include "core/log.h"
 #include "push/push_int.h"
+#include "fake_http.h"
+#include "support.h"
 #include "core/util.h"
 
 #define DEADLINE_MS 10000
@@ -41,7 +43,7 @@ static char *test_key_pem; /* its private half, PKCS#8 PEM */
 /* ---- the fake FCM ------------------------------------------------------- */
 
 struct fake {
-	struct MHD_Daemon *d;
+	struct fake_http *h;
 	unsigned short port;
 	char token_url[96];
 	pthread_mutex_t mu;
@@ -60,32 +62,10 @@ struct fake {
 	json_t *last_data; /* the data map of the last good send */
 };
 
-struct upload {
-	char data[16384];
-	size_t len;
-};
-
-static void
-sleep_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0)
-		;
-}
-
 static enum MHD_Result
 reply(struct MHD_Connection *c, unsigned status, const char *body)
 {
-	struct MHD_Response *r;
-	enum MHD_Result ret;
-
-	r = MHD_create_response_from_buffer(strlen(body), (void *)body,
-					    MHD_RESPMEM_MUST_COPY);
-	MHD_add_response_header(r, "Content-Type", "application/json");
-	ret = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
-	return ret;
+	return fake_http_reply(c, status, "application/json", body, NULL);
 }
 
 /* Records why a request was refused; the caller holds f->mu. */
@@ -361,69 +341,35 @@ send_endpoint(struct fake *f, struct MHD_Connection *c, const char *body,
 		     "{\"name\":\"projects/" PROJECT "/messages/0:1\"}");
 }
 
+/* fake_answer routes a complete request to the token or the send endpoint.
+ */
 static enum MHD_Result
-fake_handler(void *cls, struct MHD_Connection *c, const char *url,
-	     const char *method, const char *version, const char *upload_data,
-	     size_t *upload_data_size, void **con_cls)
+fake_answer(void *arg, const struct fake_http_req *rq)
 {
-	struct fake *f = cls;
-	struct upload *u = *con_cls;
+	struct fake *f = arg;
 
-	if (u == NULL) {
-		u = calloc(1, sizeof(*u));
-		if (u == NULL)
-			return MHD_NO;
-		*con_cls = u;
-		return MHD_YES;
-	}
-	if (*upload_data_size > 0) {
-		size_t n = *upload_data_size;
-		if (n > sizeof(u->data) - 1 - u->len)
-			return MHD_NO;
-		memcpy(u->data + u->len, upload_data, n);
-		u->len += n;
-		*upload_data_size = 0;
-		return MHD_YES;
-	}
-	u->data[u->len] = '\0';
-	if (strcmp(method, "POST") == 0 && strcmp(url, "/token") == 0)
-		return token_endpoint(f, c, u->data);
-	if (strcmp(method, "POST") == 0 &&
-	    strcmp(url, "/v1/projects/" PROJECT "/messages:send") == 0)
-		return send_endpoint(f, c, u->data, u->len);
-	return reply(c, 404, "{\"error\":{\"status\":\"NOT_FOUND\"}}");
-}
-
-static void
-fake_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-	       enum MHD_RequestTerminationCode toe)
-{
-	free(*con_cls);
-	*con_cls = NULL;
+	if (rq->overflow)
+		return MHD_NO;
+	if (strcmp(rq->method, "POST") == 0 && strcmp(rq->url, "/token") == 0)
+		return token_endpoint(f, rq->c, rq->body);
+	if (strcmp(rq->method, "POST") == 0 &&
+	    strcmp(rq->url, "/v1/projects/" PROJECT "/messages:send") == 0)
+		return send_endpoint(f, rq->c, rq->body, rq->len);
+	return reply(rq->c, 404, "{\"error\":{\"status\":\"NOT_FOUND\"}}");
 }
 
 static struct fake *
 fake_start(void)
 {
 	struct fake *f = calloc(1, sizeof(*f));
-	struct sockaddr_in sin = {0};
-	const union MHD_DaemonInfo *info;
+	struct fake_http_hooks hooks = {fake_answer, NULL, NULL, f};
 
 	assert_non_null(f);
 	pthread_mutex_init(&f->mu, NULL);
 	f->expires_in = 3600;
 	f->token_status = 200;
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	f->d = MHD_start_daemon(
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0,
-	    NULL, NULL, fake_handler, f, MHD_OPTION_SOCK_ADDR,
-	    (struct sockaddr *)&sin, MHD_OPTION_NOTIFY_COMPLETED,
-	    fake_completed, f, MHD_OPTION_END);
-	assert_non_null(f->d);
-	info = MHD_get_daemon_info(f->d, MHD_DAEMON_INFO_BIND_PORT);
-	assert_non_null(info);
-	f->port = info->port;
+	f->h = fake_http_start(&hooks);
+	f->port = fake_http_port(f->h);
 	snprintf(f->token_url, sizeof(f->token_url),
 		 "http://127.0.0.1:%u/token", f->port);
 	return f;
@@ -443,7 +389,7 @@ fake_get(struct fake *f, const int *field)
 static void
 fake_stop(struct fake *f)
 {
-	MHD_stop_daemon(f->d);
+	fake_http_stop(f->h);
 	if (f->bad_assertions || f->bad_sends)
 		print_message("fake FCM refused: %s\n", f->bad_why);
 	json_decref(f->last_data);
