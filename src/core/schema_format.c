@@ -71,22 +71,6 @@ fmt_hex(const char *s, size_t n)
 	return 1;
 }
 
-static int
-b64_value(unsigned char c, int url)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == (url ? '-' : '+'))
-		return 62;
-	if (c == (url ? '_' : '/'))
-		return 63;
-	return -1;
-}
-
 /*
  * fmt_b64 accepts exactly what b64_decode (url = 0) or b64url_decode
  * (url = 1) of util.c decode, except the empty string: the alphabet only,
@@ -187,16 +171,6 @@ fmt_scope(const char *s, size_t n)
 	return 1;
 }
 
-static int
-num(const char *s, size_t n)
-{
-	int v = 0;
-
-	for (size_t i = 0; i < n; i++)
-		v = v * 10 + (s[i] - '0');
-	return v;
-}
-
 /* fmt_iso_date accepts YYYY-MM-DD naming a day of the proleptic Gregorian
  * calendar from 0001-01-01 to 9999-12-31. */
 static int
@@ -209,9 +183,9 @@ fmt_iso_date(const char *s, size_t n)
 	if (n != 10 || s[4] != '-' || s[7] != '-' || !fmt_digits(s, 4) ||
 	    !fmt_digits(s + 5, 2) || !fmt_digits(s + 8, 2))
 		return 0;
-	y = num(s, 4);
-	m = num(s + 5, 2);
-	d = num(s + 8, 2);
+	y = dec_value(s, 4);
+	m = dec_value(s + 5, 2);
+	d = dec_value(s + 8, 2);
 	if (y < 1 || m < 1 || m > 12 || d < 1)
 		return 0;
 	last = mdays[m - 1];
@@ -308,7 +282,7 @@ authority_ok(const char *a, size_t n, const char **host, size_t *hostlen)
 
 		if (a[hl] != ':' || pl == 0 || pl > 5 || !fmt_digits(port, pl))
 			return 0;
-		if (num(port, pl) < 1 || num(port, pl) > 65535)
+		if (dec_value(port, pl) < 1 || dec_value(port, pl) > 65535)
 			return 0;
 	}
 	*host = a;

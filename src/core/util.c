@@ -139,8 +139,8 @@ hex_encode(const unsigned char *in, size_t n)
 	return out;
 }
 
-static int
-b64_value(char c, int url)
+int
+b64_value(unsigned char c, int url)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -185,7 +185,7 @@ b64_decode_with(const char *in, size_t n, size_t maxin, int url,
 	if (o == NULL)
 		return SA_ERR_NOMEM;
 	for (size_t i = 0; i < n; i++) {
-		int v = b64_value(in[i], url);
+		int v = b64_value((unsigned char)in[i], url);
 		if (v < 0)
 			goto out;
 		acc = (acc << 6) | (uint32_t)v;
@@ -221,7 +221,7 @@ b64url_decode(const char *in, size_t n, size_t maxin, unsigned char **out,
 	return b64_decode_with(in, n, maxin, 1, out, outlen);
 }
 
-static int
+int
 hex_value(char c)
 {
 	if (c >= '0' && c <= '9')
@@ -231,6 +231,16 @@ hex_value(char c)
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return -1;
+}
+
+int
+dec_value(const char *s, size_t n)
+{
+	int v = 0;
+
+	for (size_t i = 0; i < n; i++)
+		v = v * 10 + (s[i] - '0');
+	return v;
 }
 
 enum sa_err

@@ -54,6 +54,12 @@ enum sa_err b64url_decode(const char *in, size_t n, size_t maxin,
 			  unsigned char **out, size_t *outlen);
 enum sa_err hex_decode(const char *in, size_t n, size_t maxin,
 		       unsigned char **out, size_t *outlen);
+/* b64_value is the value of one base64 character (url: the URL-safe
+ * alphabet), hex_value of one hex digit (either case), -1 when it is none. */
+int b64_value(unsigned char c, int url);
+int hex_value(char c);
+/* dec_value is the value of n decimal digits the caller has checked. */
+int dec_value(const char *s, size_t n);
 
 /* rand_bytes fills buf with cryptographically secure random bytes. */
 enum sa_err rand_bytes(void *buf, size_t n);

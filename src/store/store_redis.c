@@ -57,18 +57,6 @@ static const char rd_incr_script[] =
 
 /* ---- URL ----------------------------------------------------------------- */
 
-static int
-rd_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* rd_digits parses 1..5 decimal digits of [s, e) into *out. */
 static int
 rd_digits(const char *s, const char *e, long *out)
@@ -144,8 +132,8 @@ rd_parse_url(const char *url, struct rd_target *t, char *why, size_t whylen)
 			char ch = *c;
 
 			if (ch == '%') {
-				int hi = c + 2 < at ? rd_hexval(c[1]) : -1;
-				int lo = hi >= 0 ? rd_hexval(c[2]) : -1;
+				int hi = c + 2 < at ? hex_value(c[1]) : -1;
+				int lo = hi >= 0 ? hex_value(c[2]) : -1;
 				if (lo < 0) {
 					snprintf(why, whylen,
 						 "bad percent-encoding "

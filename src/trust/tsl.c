@@ -187,16 +187,6 @@ is_time_digit(const char *s, size_t n)
 	return 1;
 }
 
-static int
-num(const char *s, size_t n)
-{
-	int v = 0;
-
-	for (size_t i = 0; i < n; i++)
-		v = v * 10 + (s[i] - '0');
-	return v;
-}
-
 /* days_from_civil counts days from 1970-01-01 (proleptic Gregorian). */
 static int64_t
 days_from_civil(int64_t y, unsigned int m, unsigned int d)
@@ -228,12 +218,12 @@ tsl_parse_time(const char *s, int64_t *out)
 	    !is_time_digit(s + 14, 2) || s[16] != ':' ||
 	    !is_time_digit(s + 17, 2))
 		return SA_ERR_TRUST_LIST;
-	y = num(s, 4);
-	mo = num(s + 5, 2);
-	d = num(s + 8, 2);
-	h = num(s + 11, 2);
-	mi = num(s + 14, 2);
-	se = num(s + 17, 2);
+	y = dec_value(s, 4);
+	mo = dec_value(s + 5, 2);
+	d = dec_value(s + 8, 2);
+	h = dec_value(s + 11, 2);
+	mi = dec_value(s + 14, 2);
+	se = dec_value(s + 17, 2);
 	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 ||
 	    mi > 59 || se > 59)
 		return SA_ERR_TRUST_LIST;
@@ -253,7 +243,7 @@ tsl_parse_time(const char *s, int64_t *out)
 	} else if (i + 6 == n && (s[i] == '+' || s[i] == '-') &&
 		   is_time_digit(s + i + 1, 2) && s[i + 3] == ':' &&
 		   is_time_digit(s + i + 4, 2)) {
-		int oh = num(s + i + 1, 2), om = num(s + i + 4, 2);
+		int oh = dec_value(s + i + 1, 2), om = dec_value(s + i + 4, 2);
 
 		if (oh > 14 || om > 59)
 			return SA_ERR_TRUST_LIST;
@@ -1099,9 +1089,6 @@ tsl_build(const struct tsl *in, EVP_PKEY *key, X509 *cert, unsigned char **out,
 	  size_t *outlen)
 {
 	xmlDocPtr doc = NULL;
-	xmlChar *mem = NULL;
-	int size = 0;
-	unsigned char *copy = NULL;
 	enum sa_err rc;
 
 	rc = xmldsig_global_init();
@@ -1114,31 +1101,8 @@ tsl_build(const struct tsl *in, EVP_PKEY *key, X509 *cert, unsigned char **out,
 		rc = SA_ERR_NOMEM;
 		goto out;
 	}
-	rc = xmldsig_sign(doc, key, cert);
-	if (rc != SA_OK)
-		goto out;
-	xmlDocDumpMemoryEnc(doc, &mem, &size, "UTF-8");
-	if (mem == NULL || size <= 0) {
-		rc = SA_ERR_NOMEM;
-		goto out;
-	}
-	if ((size_t)size > XMLDSIG_MAX_DOC) {
-		/* what we could not parse back we do not publish */
-		rc = SA_ERR_TRUST_LIST;
-		goto out;
-	}
-	copy = malloc((size_t)size + 1);
-	if (copy == NULL) {
-		rc = SA_ERR_NOMEM;
-		goto out;
-	}
-	memcpy(copy, mem, (size_t)size);
-	copy[size] = '\0';
-	*out = copy;
-	*outlen = (size_t)size;
-	rc = SA_OK;
+	rc = xmldsig_sign_dump(doc, key, cert, out, outlen);
 out:
-	xmlFree(mem);
 	if (doc != NULL)
 		xmlFreeDoc(doc);
 	return rc;

@@ -274,9 +274,6 @@ vrl_build(const struct vrl *v, EVP_PKEY *key, X509 *cert, unsigned char **out,
 	xmlDocPtr doc = NULL;
 	xmlNodePtr root;
 	xmlNsPtr ns;
-	xmlChar *mem = NULL;
-	int size = 0;
-	unsigned char *copy = NULL;
 	unsigned char(*sorted)[32] = NULL;
 	char num[32], t[21];
 	enum sa_err rc;
@@ -326,23 +323,8 @@ vrl_build(const struct vrl *v, EVP_PKEY *key, X509 *cert, unsigned char **out,
 		}
 		free(hex);
 	}
-	rc = xmldsig_sign(doc, key, cert);
-	if (rc != SA_OK)
-		goto out;
-	rc = SA_ERR_NOMEM;
-	xmlDocDumpMemoryEnc(doc, &mem, &size, "UTF-8");
-	if (mem == NULL || size <= 0)
-		goto out;
-	copy = malloc((size_t)size + 1);
-	if (copy == NULL)
-		goto out;
-	memcpy(copy, mem, (size_t)size);
-	copy[size] = '\0';
-	*out = copy;
-	*outlen = (size_t)size;
-	rc = SA_OK;
+	rc = xmldsig_sign_dump(doc, key, cert, out, outlen);
 out:
-	xmlFree(mem);
 	free(sorted);
 	if (doc != NULL)
 		xmlFreeDoc(doc);

@@ -1013,3 +1013,38 @@ out:
 	free(b64);
 	return rc;
 }
+
+enum sa_err
+xmldsig_sign_dump(xmlDocPtr doc, EVP_PKEY *key, X509 *cert, unsigned char **out,
+		  size_t *outlen)
+{
+	xmlChar *mem = NULL;
+	int size = 0;
+	unsigned char *copy;
+	enum sa_err rc;
+
+	if ((rc = xmldsig_sign(doc, key, cert)) != SA_OK)
+		return rc;
+	xmlDocDumpMemoryEnc(doc, &mem, &size, "UTF-8");
+	if (mem == NULL || size <= 0) {
+		rc = SA_ERR_NOMEM;
+		goto out;
+	}
+	if ((size_t)size > XMLDSIG_MAX_DOC) {
+		/* what we could not parse back we do not publish */
+		rc = SA_ERR_TRUST_LIST;
+		goto out;
+	}
+	if ((copy = malloc((size_t)size + 1)) == NULL) {
+		rc = SA_ERR_NOMEM;
+		goto out;
+	}
+	memcpy(copy, mem, (size_t)size);
+	copy[size] = '\0';
+	*out = copy;
+	*outlen = (size_t)size;
+	rc = SA_OK;
+out:
+	xmlFree(mem);
+	return rc;
+}

@@ -103,6 +103,15 @@ void xmldsig_result_clear(struct xmldsig_result *res);
 enum sa_err xmldsig_sign(xmlDocPtr doc, EVP_PKEY *key, X509 *cert);
 
 /*
+ * xmldsig_sign_dump signs doc as xmldsig_sign does and serialises it as
+ * UTF-8 into *out (NUL-terminated, *outlen bytes without the NUL; the
+ * caller frees). A result over XMLDSIG_MAX_DOC, which no reader would
+ * accept, is refused with SA_ERR_TRUST_LIST. The caller keeps doc.
+ */
+enum sa_err xmldsig_sign_dump(xmlDocPtr doc, EVP_PKEY *key, X509 *cert,
+			      unsigned char **out, size_t *outlen);
+
+/*
  * xmldsig_b64_decode decodes the base64 text of an XML element (already
  * unescaped by the parser): every XML whitespace character, CR included, is
  * skipped. Input over maxin characters is refused. The caller frees *out.
