@@ -222,6 +222,99 @@ dstore_service_delete(struct dstore *ds, const char *id)
 	return ds->ops->service_delete(ds, id);
 }
 
+/* rec_text_ok bounds one string of a record; NULL passes when optional. */
+static int
+rec_text_ok(const char *s, size_t max, int optional)
+{
+	if (s == NULL)
+		return optional;
+	return strnlen(s, max + 1) <= max;
+}
+
+enum sa_err
+dstore_rec_write(struct dstore *ds, const struct dstore_rec_op *ops, size_t n)
+{
+	if (n == 0 || n > 64)
+		return SA_ERR_VALIDATION;
+	for (size_t i = 0; i < n; i++) {
+		const struct dstore_rec_op *o = &ops[i];
+		int writes = o->op == REC_CREATE || o->op == REC_UPDATE;
+		int keyed = writes || o->op == REC_DELETE;
+
+		if (o->op < REC_CREATE || o->op > REC_DELETE_EXPIRED ||
+		    o->kind == NULL || o->kind[0] == '\0' ||
+		    !rec_text_ok(o->kind, REC_KIND_MAX, 0) ||
+		    !rec_text_ok(o->id, REC_ID_MAX, !keyed) ||
+		    (keyed && o->id[0] == '\0') ||
+		    !rec_text_ok(o->owner, REC_ID_MAX, 1) ||
+		    !rec_text_ok(o->doc, REC_DOC_MAX, !writes) ||
+		    (o->op == REC_REQUIRE_SOME && o->owner == NULL))
+			return SA_ERR_VALIDATION;
+	}
+	return ds->ops->rec_write(ds, ops, n);
+}
+
+static int
+rec_copy(const struct dstore_rec *r, void *arg)
+{
+	struct dstore_rec *out = arg;
+
+	out->kind = strdup(r->kind);
+	out->id = strdup(r->id);
+	out->owner = strdup(r->owner);
+	out->doc = strdup(r->doc);
+	out->version = r->version;
+	out->expires_at = r->expires_at;
+	return 1;
+}
+
+void
+dstore_rec_free(struct dstore_rec *r)
+{
+	if (r == NULL)
+		return;
+	free((char *)r->kind);
+	free((char *)r->id);
+	free((char *)r->owner);
+	free((char *)r->doc);
+	memset(r, 0, sizeof(*r));
+}
+
+enum sa_err
+dstore_rec_get(struct dstore *ds, const char *kind, const char *id,
+	       struct dstore_rec *out)
+{
+	struct dstore_rec r;
+	enum sa_err rc;
+
+	if (!rec_text_ok(kind, REC_KIND_MAX, 0) ||
+	    !rec_text_ok(id, REC_ID_MAX, 0))
+		return SA_ERR_NOT_FOUND;
+	memset(&r, 0, sizeof(r));
+	rc = ds->ops->rec_get(ds, kind, id, rec_copy, &r);
+	if (rc == SA_OK && r.kind == NULL && r.id == NULL)
+		rc = SA_ERR_NOT_FOUND;
+	if (rc == SA_OK && (r.kind == NULL || r.id == NULL || r.owner == NULL ||
+			    r.doc == NULL))
+		rc = SA_ERR_NOMEM;
+	if (rc != SA_OK) {
+		dstore_rec_free(&r);
+		return rc;
+	}
+	*out = r;
+	return SA_OK;
+}
+
+enum sa_err
+dstore_rec_list(struct dstore *ds, const char *kind, const char *owner,
+		dstore_rec_cb cb, void *arg)
+{
+	if (!rec_text_ok(kind, REC_KIND_MAX, 0) ||
+	    !rec_text_ok(owner, REC_ID_MAX, 1))
+		return SA_ERR_VALIDATION;
+	return ds->ops->rec_list(ds, kind, owner, cb, arg);
+}
+
 void
 enrollment_free(struct enrollment *e)
 {

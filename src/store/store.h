@@ -27,7 +27,7 @@
 /* ---- Durable store ---------------------------------------------------- */
 
 /* Both durable backends have this many migrations, in the same order. */
-#define DSTORE_MIGRATIONS 3
+#define DSTORE_MIGRATIONS 4
 
 struct dstore;
 
@@ -108,6 +108,55 @@ enum dstore_write {
 };
 
 /*
+ * Administration records (admins, their passkeys, their sessions, the
+ * install window): small JSON documents keyed by (kind, id), each with an
+ * owner ("" for none), a version the store counts up on every update, and
+ * an expiry (unix seconds, 0 for none). A write is a list of operations run
+ * in one transaction, in order; the first that fails rolls all back and
+ * its error is returned. Guards (REC_REQUIRE_*) count rows inside that same
+ * transaction, serialised with every other record write across servers, so
+ * "refuse to remove the last passkey" cannot be raced.
+ */
+#define REC_KIND_MAX 32
+#define REC_ID_MAX 256
+#define REC_DOC_MAX 65536
+#define REC_LIST_MAX 10000 /* rows one list returns at most */
+
+struct dstore_rec {
+	const char *kind;
+	const char *id;
+	const char *owner; /* "" for none */
+	const char *doc;   /* JSON object text */
+	int64_t version;   /* 1 on create, +1 on each update */
+	int64_t expires_at;
+};
+
+enum rec_op_kind {
+	REC_CREATE = 1, /* insert; SA_ERR_CONFLICT if (kind, id) exists */
+	/* replace owner, doc and expiry; SA_ERR_NOT_FOUND if absent,
+	 * SA_ERR_CONFLICT if version is not 0 and not the stored one */
+	REC_UPDATE = 2,
+	REC_DELETE = 3, /* SA_ERR_NOT_FOUND if absent (or owner differs) */
+	REC_DELETE_OWNED = 4, /* every record of kind with owner; never fails */
+	REC_REQUIRE_NONE = 5, /* no record of kind (and owner if not NULL) */
+	REC_REQUIRE_SOME = 6, /* at least one record of kind and owner */
+	REC_DELETE_EXPIRED = 7, /* records of kind with 0 < expires_at < now */
+};
+
+struct dstore_rec_op {
+	enum rec_op_kind op;
+	const char *kind;
+	const char *id;
+	const char *owner; /* NULL: "" for writes, any for deletes/guards */
+	const char *doc;
+	int64_t version;    /* REC_UPDATE: the expected version, 0 any */
+	int64_t expires_at; /* writes: the expiry; REC_DELETE_EXPIRED: now */
+	enum sa_err fail;   /* the error when this op fails (0: its default) */
+};
+
+typedef int (*dstore_rec_cb)(const struct dstore_rec *r, void *arg);
+
+/*
  * dstore_open picks the backend from the URL, opens it and runs pending
  * migrations. On success *out owns the connection; close with dstore_close.
  */
@@ -183,6 +232,22 @@ enum sa_err dstore_service_write(struct dstore *ds,
 				 enum dstore_write how);
 /* dstore_service_delete removes a record; SA_ERR_NOT_FOUND if absent. */
 enum sa_err dstore_service_delete(struct dstore *ds, const char *id);
+
+/* dstore_rec_write runs the n operations in one transaction (see above). */
+enum sa_err dstore_rec_write(struct dstore *ds, const struct dstore_rec_op *ops,
+			     size_t n);
+/*
+ * dstore_rec_get copies one record into *out (strings malloc'd, freed by
+ * rec_free); SA_ERR_NOT_FOUND if absent. Expired records are returned:
+ * the caller decides.
+ */
+enum sa_err dstore_rec_get(struct dstore *ds, const char *kind, const char *id,
+			   struct dstore_rec *out);
+void dstore_rec_free(struct dstore_rec *r);
+/* dstore_rec_list calls cb for the records of kind (and owner when not
+ * NULL) in id order, at most REC_LIST_MAX; strings valid during the call. */
+enum sa_err dstore_rec_list(struct dstore *ds, const char *kind,
+			    const char *owner, dstore_rec_cb cb, void *arg);
 
 /*
  * audit_row_hash computes SHA-256(prev_hash || seq || ts_ms || event || ip ||

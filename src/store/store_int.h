@@ -45,6 +45,12 @@ struct dstore_ops {
 				     const struct service_row *row,
 				     enum dstore_write how);
 	enum sa_err (*service_delete)(struct dstore *ds, const char *id);
+	enum sa_err (*rec_write)(struct dstore *ds,
+				 const struct dstore_rec_op *ops, size_t n);
+	enum sa_err (*rec_get)(struct dstore *ds, const char *kind,
+			       const char *id, dstore_rec_cb cb, void *arg);
+	enum sa_err (*rec_list)(struct dstore *ds, const char *kind,
+				const char *owner, dstore_rec_cb cb, void *arg);
 };
 
 /* The interface every durable backend embeds as its first member. */

@@ -41,6 +41,7 @@
 #define PG_LOCK_MIGRATE "91556913348609"  /* 0x5345414c0001: "SEAL" 1 */
 #define PG_LOCK_AUDIT "91556913348610"	  /* 0x5345414c0002: "SEAL" 2 */
 #define PG_LOCK_ENROLL_CLASS "1397047628" /* "SEAL"; two keys: class, token */
+#define PG_LOCK_RECORDS "91556913348611"  /* 0x5345414c0003: "SEAL" 3 */
 
 /*
  * The schema, one migration per entry, applied in order, each in its own
@@ -102,6 +103,16 @@ static const char *const pg_migrations[] = {
     " settings text NOT NULL,"
     " created_at bigint NOT NULL,"
     " updated_at bigint NOT NULL);",
+    /* 4: administration records (admins, passkeys, their sessions). */
+    "CREATE TABLE admin_records ("
+    " kind text NOT NULL,"
+    " id text NOT NULL,"
+    " owner text NOT NULL,"
+    " doc text NOT NULL,"
+    " version bigint NOT NULL,"
+    " expires_at bigint NOT NULL,"
+    " PRIMARY KEY (kind, id));"
+    "CREATE INDEX admin_records_owner ON admin_records (kind, owner);",
 };
 _Static_assert(ARRAY_LEN(pg_migrations) == DSTORE_MIGRATIONS,
 	       "store.h counts the migrations");
@@ -1141,6 +1152,195 @@ pg_service_delete(struct dstore *store, const char *id)
 	return rc;
 }
 
+/* ---- Administration records --------------------------------------------- */
+
+/*
+ * pg_rec_apply runs one operation inside the caller's transaction. Every
+ * statement takes the same eight parameters: kind, id, owner, doc,
+ * version, expires_at (NULL where the operation has none).
+ */
+static enum sa_err
+pg_rec_apply(struct pg_slot *s, const struct dstore_rec_op *o)
+{
+	static const char *const sql[] = {
+	    [REC_CREATE] = "INSERT INTO admin_records (kind, id, owner, doc,"
+			   " version, expires_at) VALUES ($1, $2, $3, $4, 1,"
+			   " $6::bigint) ON CONFLICT (kind, id) DO NOTHING"
+			   " RETURNING $5::bigint",
+	    [REC_UPDATE] = "UPDATE admin_records SET owner = $3, doc = $4,"
+			   " version = version + 1, expires_at = $6::bigint"
+			   " WHERE kind = $1 AND id = $2"
+			   " AND ($5::bigint = 0 OR version = $5::bigint)"
+			   " RETURNING 1",
+	    [REC_DELETE] = "DELETE FROM admin_records WHERE kind = $1"
+			   " AND id = $2 AND ($3::text IS NULL OR owner = $3)"
+			   " AND $4::text IS NULL AND $5::bigint IS NOT NULL"
+			   " AND $6::bigint IS NOT NULL RETURNING 1",
+	    [REC_DELETE_OWNED] = "DELETE FROM admin_records WHERE kind = $1"
+				 " AND owner = $3 AND $2::text IS NULL"
+				 " AND $4::text IS NULL"
+				 " AND $5::bigint IS NOT NULL"
+				 " AND $6::bigint IS NOT NULL RETURNING 1",
+	    [REC_REQUIRE_NONE] = "SELECT 1 FROM admin_records WHERE kind = $1"
+				 " AND ($3::text IS NULL OR owner = $3)"
+				 " AND $2::text IS NULL AND $4::text IS NULL"
+				 " AND $5::bigint IS NOT NULL"
+				 " AND $6::bigint IS NOT NULL LIMIT 1",
+	    [REC_REQUIRE_SOME] = "SELECT 1 FROM admin_records WHERE kind = $1"
+				 " AND owner = $3 AND $2::text IS NULL"
+				 " AND $4::text IS NULL"
+				 " AND $5::bigint IS NOT NULL"
+				 " AND $6::bigint IS NOT NULL LIMIT 1",
+	    [REC_DELETE_EXPIRED] = "DELETE FROM admin_records WHERE kind = $1"
+				   " AND expires_at > 0"
+				   " AND expires_at < $6::bigint"
+				   " AND $2::text IS NULL AND $3::text IS NULL"
+				   " AND $4::text IS NULL"
+				   " AND $5::bigint IS NOT NULL RETURNING 1",
+	};
+	char version[24], expires[24];
+	const char *owner = o->owner;
+	const char *vals[6];
+	struct pg_query q = {.sql = sql[o->op], .nparams = 6, .values = vals};
+	PGresult *r = NULL;
+	enum sa_err rc;
+	int n;
+
+	if (owner == NULL && (o->op == REC_CREATE || o->op == REC_UPDATE ||
+			      o->op == REC_DELETE_OWNED))
+		owner = "";
+	snprintf(version, sizeof(version), "%" PRId64, o->version);
+	snprintf(expires, sizeof(expires), "%" PRId64, o->expires_at);
+	vals[0] = o->kind;
+	vals[1] =
+	    o->op == REC_CREATE || o->op == REC_UPDATE || o->op == REC_DELETE
+		? o->id
+		: NULL;
+	vals[2] = owner;
+	vals[3] = o->op == REC_CREATE || o->op == REC_UPDATE ? o->doc : NULL;
+	vals[4] = version;
+	vals[5] = expires;
+	if ((rc = pg_exec(s, "record write", &q, PGRES_TUPLES_OK, &r)) != SA_OK)
+		return rc;
+	n = PQntuples(r);
+	PQclear(r);
+	switch (o->op) {
+	case REC_CREATE:
+		return n > 0 ? SA_OK : o->fail ? o->fail : SA_ERR_CONFLICT;
+	case REC_UPDATE:
+		if (n > 0)
+			return SA_OK;
+		return o->fail		 ? o->fail
+		       : o->version != 0 ? SA_ERR_CONFLICT
+					 : SA_ERR_NOT_FOUND;
+	case REC_DELETE:
+		return n > 0 ? SA_OK : o->fail ? o->fail : SA_ERR_NOT_FOUND;
+	case REC_REQUIRE_NONE:
+		return n == 0 ? SA_OK : o->fail ? o->fail : SA_ERR_CONFLICT;
+	case REC_REQUIRE_SOME:
+		return n > 0 ? SA_OK : o->fail ? o->fail : SA_ERR_CONFLICT;
+	default:
+		return SA_OK;
+	}
+}
+
+/*
+ * pg_rec_write runs the operations in one transaction under the records'
+ * advisory lock: every record write of every server sharing the database
+ * is serialised, so a guard's count cannot be overtaken by a concurrent
+ * delete (administration writes are rare; correctness wins over
+ * parallelism here).
+ */
+static enum sa_err
+pg_rec_write(struct dstore *store, const struct dstore_rec_op *ops, size_t n)
+{
+	struct pg_store *ds = pg_of(store);
+	const struct pg_query lock = {
+	    .sql = "SELECT pg_advisory_xact_lock(" PG_LOCK_RECORDS ")"};
+	struct pg_slot *s = NULL;
+	enum sa_err rc;
+
+	if ((rc = pg_acquire(ds, &s)) != SA_OK)
+		return rc;
+	if ((rc = pg_exec0(s, "BEGIN")) != SA_OK ||
+	    (rc = pg_exec(s, "record lock", &lock, PGRES_TUPLES_OK, NULL)) !=
+		SA_OK)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if ((rc = pg_rec_apply(s, &ops[i])) != SA_OK)
+			goto out;
+	rc = pg_exec0(s, "COMMIT");
+out:
+	if (rc != SA_OK)
+		pg_rollback(s);
+	pg_release(ds, s);
+	return rc;
+}
+
+/* pg_rec_rows hands the rows of a records SELECT to cb, after the
+ * connection went back to the pool. */
+static enum sa_err
+pg_rec_rows(struct pg_store *ds, const struct pg_query *q, dstore_rec_cb cb,
+	    void *arg)
+{
+	struct pg_slot *s = NULL;
+	PGresult *r = NULL;
+	enum sa_err rc;
+
+	if ((rc = pg_acquire(ds, &s)) != SA_OK)
+		return rc;
+	rc = pg_exec(s, "record read", q, PGRES_TUPLES_OK, &r);
+	pg_release(ds, s);
+	if (rc != SA_OK)
+		return rc;
+	for (int i = 0; i < PQntuples(r) && i < REC_LIST_MAX; i++) {
+		struct dstore_rec rec = {
+		    .kind = PQgetvalue(r, i, 0),
+		    .id = PQgetvalue(r, i, 1),
+		    .owner = PQgetvalue(r, i, 2),
+		    .doc = PQgetvalue(r, i, 3),
+		    .version = pg_col_int64(r, i, 4),
+		    .expires_at = pg_col_int64(r, i, 5),
+		};
+		if (cb(&rec, arg) != 0)
+			break;
+	}
+	PQclear(r);
+	return SA_OK;
+}
+
+static enum sa_err
+pg_rec_get(struct dstore *store, const char *kind, const char *id,
+	   dstore_rec_cb cb, void *arg)
+{
+	struct pg_store *ds = pg_of(store);
+	const char *vals[2] = {kind, id};
+	const struct pg_query q = {
+	    .sql = "SELECT kind, id, owner, doc, version, expires_at"
+		   " FROM admin_records WHERE kind = $1 AND id = $2",
+	    .nparams = 2,
+	    .values = vals};
+
+	return pg_rec_rows(ds, &q, cb, arg);
+}
+
+static enum sa_err
+pg_rec_list(struct dstore *store, const char *kind, const char *owner,
+	    dstore_rec_cb cb, void *arg)
+{
+	struct pg_store *ds = pg_of(store);
+	const char *vals[2] = {kind, owner};
+	const struct pg_query q = {
+	    .sql = "SELECT kind, id, owner, doc, version, expires_at"
+		   " FROM admin_records WHERE kind = $1"
+		   " AND ($2::text IS NULL OR owner = $2) ORDER BY id"
+		   " LIMIT 10000",
+	    .nparams = 2,
+	    .values = vals};
+
+	return pg_rec_rows(ds, &q, cb, arg);
+}
+
 const struct dstore_ops store_pg_ops = {
     .name = "postgres",
     .open = pg_open,
@@ -1160,4 +1360,7 @@ const struct dstore_ops store_pg_ops = {
     .services_read = pg_services_read,
     .service_write = pg_service_write,
     .service_delete = pg_service_delete,
+    .rec_write = pg_rec_write,
+    .rec_get = pg_rec_get,
+    .rec_list = pg_rec_list,
 };

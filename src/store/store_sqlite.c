@@ -124,6 +124,16 @@ static const char *const sqlite_migrations[] = {
     " settings TEXT NOT NULL,"
     " created_at INTEGER NOT NULL,"
     " updated_at INTEGER NOT NULL);",
+    /* 4: administration records (admins, passkeys, their sessions). */
+    "CREATE TABLE admin_records ("
+    " kind TEXT NOT NULL,"
+    " id TEXT NOT NULL,"
+    " owner TEXT NOT NULL,"
+    " doc TEXT NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL,"
+    " PRIMARY KEY (kind, id));"
+    "CREATE INDEX admin_records_owner ON admin_records (kind, owner);",
 };
 _Static_assert(ARRAY_LEN(sqlite_migrations) == DSTORE_MIGRATIONS,
 	       "store.h counts the migrations");
@@ -1404,6 +1414,201 @@ out:
 	return rc;
 }
 
+/* ---- Administration records --------------------------------------------- */
+
+/* rec_count counts records of kind (and owner when not NULL); under the
+ * caller's transaction. */
+static enum sa_err
+rec_count(struct sqlite_store *ds, const char *kind, const char *owner,
+	  int64_t *out)
+{
+	static const char sql[] =
+	    "SELECT count(*) FROM admin_records"
+	    " WHERE kind = ?1 AND (?2 IS NULL OR owner = ?2)";
+	sqlite3_stmt *st = NULL;
+	enum sa_err rc;
+	int r;
+
+	if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	if (owner != NULL)
+		sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+	if ((r = sqlite3_step(st)) == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	else
+		rc = sqlite_fail(ds, sql, r);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* rec_apply runs one operation inside the caller's transaction. */
+static enum sa_err
+rec_apply(struct sqlite_store *ds, const struct dstore_rec_op *o)
+{
+	static const char *const sql[] = {
+	    [REC_CREATE] =
+		"INSERT INTO admin_records (kind, id, owner, doc,"
+		" version, expires_at) VALUES (?1, ?2, ?3, ?4, 1, ?6)"
+		" ON CONFLICT (kind, id) DO NOTHING",
+	    [REC_UPDATE] = "UPDATE admin_records SET owner = ?3, doc = ?4,"
+			   " version = version + 1, expires_at = ?6"
+			   " WHERE kind = ?1 AND id = ?2"
+			   " AND (?5 = 0 OR version = ?5)",
+	    [REC_DELETE] = "DELETE FROM admin_records WHERE kind = ?1"
+			   " AND id = ?2 AND (?3 IS NULL OR owner = ?3)",
+	    [REC_DELETE_OWNED] = "DELETE FROM admin_records WHERE kind = ?1"
+				 " AND owner = ?3",
+	    [REC_DELETE_EXPIRED] = "DELETE FROM admin_records WHERE kind = ?1"
+				   " AND expires_at > 0 AND expires_at < ?6",
+	};
+	const char *owner = o->owner;
+	sqlite3_stmt *st = NULL;
+	int64_t n = 0;
+	enum sa_err rc;
+	int r;
+
+	if (o->op == REC_REQUIRE_NONE || o->op == REC_REQUIRE_SOME) {
+		if ((rc = rec_count(ds, o->kind, o->owner, &n)) != SA_OK)
+			return rc;
+		if ((o->op == REC_REQUIRE_NONE) != (n == 0))
+			return o->fail ? o->fail : SA_ERR_CONFLICT;
+		return SA_OK;
+	}
+	if (owner == NULL && (o->op == REC_CREATE || o->op == REC_UPDATE ||
+			      o->op == REC_DELETE_OWNED))
+		owner = "";
+	if ((rc = sqlite_prepare(ds, sql[o->op], &st)) != SA_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, o->kind, -1, SQLITE_STATIC);
+	if (o->id != NULL)
+		sqlite3_bind_text(st, 2, o->id, -1, SQLITE_STATIC);
+	if (owner != NULL)
+		sqlite3_bind_text(st, 3, owner, -1, SQLITE_STATIC);
+	if (o->doc != NULL)
+		sqlite3_bind_text(st, 4, o->doc, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, o->version);
+	sqlite3_bind_int64(st, 6, o->expires_at);
+	if ((r = sqlite3_step(st)) != SQLITE_DONE) {
+		rc = sqlite_fail(ds, sql[o->op], r);
+		goto out;
+	}
+	n = sqlite3_changes(ds->db);
+	rc = SA_OK;
+	if (n == 0 && o->op == REC_CREATE)
+		rc = o->fail ? o->fail : SA_ERR_CONFLICT;
+	else if (n == 0 && o->op == REC_DELETE)
+		rc = o->fail ? o->fail : SA_ERR_NOT_FOUND;
+	else if (n == 0 && o->op == REC_UPDATE)
+		/* Gone, or changed since it was read: either way the caller's
+		 * view is stale. */
+		rc = o->fail	       ? o->fail
+		     : o->version != 0 ? SA_ERR_CONFLICT
+				       : SA_ERR_NOT_FOUND;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * sqlite_rec_write runs the operations in one IMMEDIATE transaction: the
+ * write lock is taken at BEGIN, so the guards' counts and the writes after
+ * them see no other writer, whichever process it is.
+ */
+static enum sa_err
+sqlite_rec_write(struct dstore *store, const struct dstore_rec_op *ops,
+		 size_t n)
+{
+	struct sqlite_store *ds = sqlite_of(store);
+	enum sa_err rc;
+
+	pthread_mutex_lock(&ds->mu);
+	if ((rc = sqlite_exec(ds, "BEGIN IMMEDIATE")) != SA_OK)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if ((rc = rec_apply(ds, &ops[i])) != SA_OK)
+			goto out;
+	rc = sqlite_exec(ds, "COMMIT");
+out:
+	if (rc != SA_OK)
+		sqlite_rollback(ds);
+	pthread_mutex_unlock(&ds->mu);
+	return rc;
+}
+
+/* rec_walk runs a SELECT of (kind, id, owner, doc, version, expires_at)
+ * and hands each row to cb under the lock. */
+static enum sa_err
+rec_walk(struct sqlite_store *ds, sqlite3_stmt *st, dstore_rec_cb cb, void *arg)
+{
+	int r, rows = 0;
+
+	while (rows < REC_LIST_MAX && (r = sqlite3_step(st)) == SQLITE_ROW) {
+		struct dstore_rec rec = {
+		    .kind = (const char *)sqlite3_column_text(st, 0),
+		    .id = (const char *)sqlite3_column_text(st, 1),
+		    .owner = (const char *)sqlite3_column_text(st, 2),
+		    .doc = (const char *)sqlite3_column_text(st, 3),
+		    .version = sqlite3_column_int64(st, 4),
+		    .expires_at = sqlite3_column_int64(st, 5),
+		};
+		if (!rec.kind || !rec.id || !rec.owner || !rec.doc)
+			return SA_ERR_NOMEM;
+		rows++;
+		if (cb(&rec, arg) != 0)
+			return SA_OK;
+	}
+	if (rows == REC_LIST_MAX)
+		return SA_OK;
+	return r == SQLITE_DONE ? SA_OK : sqlite_fail(ds, sqlite3_sql(st), r);
+}
+
+static enum sa_err
+sqlite_rec_get(struct dstore *store, const char *kind, const char *id,
+	       dstore_rec_cb cb, void *arg)
+{
+	struct sqlite_store *ds = sqlite_of(store);
+	static const char sql[] =
+	    "SELECT kind, id, owner, doc, version, expires_at"
+	    " FROM admin_records WHERE kind = ? AND id = ?";
+	sqlite3_stmt *st = NULL;
+	enum sa_err rc;
+
+	pthread_mutex_lock(&ds->mu);
+	if ((rc = sqlite_prepare(ds, sql, &st)) == SA_OK) {
+		sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+		rc = rec_walk(ds, st, cb, arg);
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&ds->mu);
+	return rc;
+}
+
+static enum sa_err
+sqlite_rec_list(struct dstore *store, const char *kind, const char *owner,
+		dstore_rec_cb cb, void *arg)
+{
+	struct sqlite_store *ds = sqlite_of(store);
+	static const char sql[] =
+	    "SELECT kind, id, owner, doc, version, expires_at"
+	    " FROM admin_records WHERE kind = ?1 AND (?2 IS NULL OR owner = ?2)"
+	    " ORDER BY id";
+	sqlite3_stmt *st = NULL;
+	enum sa_err rc;
+
+	pthread_mutex_lock(&ds->mu);
+	if ((rc = sqlite_prepare(ds, sql, &st)) == SA_OK) {
+		sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+		if (owner != NULL)
+			sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+		rc = rec_walk(ds, st, cb, arg);
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&ds->mu);
+	return rc;
+}
+
 const struct dstore_ops store_sqlite_ops = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -1423,4 +1628,7 @@ const struct dstore_ops store_sqlite_ops = {
     .services_read = sqlite_services_read,
     .service_write = sqlite_service_write,
     .service_delete = sqlite_service_delete,
+    .rec_write = sqlite_rec_write,
+    .rec_get = sqlite_rec_get,
+    .rec_list = sqlite_rec_list,
 };

@@ -870,3 +870,105 @@ estore_contract_concurrency(struct estore *es, int ops)
 		live += i % 3 != 0;
 	assert_int_equal(estore_count(es), SMOKE_THREADS * live + 1);
 }
+
+static int
+contract_rec_count(const struct dstore_rec *r, void *arg)
+{
+	(void)r;
+	(*(int *)arg)++;
+	return 0;
+}
+
+struct contract_race {
+	struct dstore *ds;
+	const char *id;
+	enum sa_err rc;
+};
+
+/* contract_revoke deletes one passkey of "adm" unless it is the last. */
+static void *
+contract_revoke(void *arg)
+{
+	struct contract_race *r = arg;
+	const struct dstore_rec_op ops[] = {
+	    {.op = REC_DELETE, .kind = "pk", .id = r->id, .owner = "adm"},
+	    {.op = REC_REQUIRE_SOME,
+	     .kind = "pk",
+	     .owner = "adm",
+	     .fail = SA_ERR_LAST_PASSKEY},
+	};
+
+	r->rc = dstore_rec_write(r->ds, ops, 2);
+	return NULL;
+}
+
+/*
+ * contract_records checks the administration records: create, versioned
+ * update, guards, a failed operation rolling back the ones before it, and
+ * two handles (two servers) racing to delete the last two passkeys of one
+ * owner: exactly one wins, the other gets the guard's error.
+ */
+void
+contract_records(struct dstore *ds1, struct dstore *ds2)
+{
+	struct dstore_rec r;
+	int n = 0;
+	const struct dstore_rec_op create[] = {
+	    {.op = REC_REQUIRE_NONE, .kind = "adm"},
+	    {.op = REC_CREATE, .kind = "adm", .id = "adm", .doc = "{}"},
+	    {.op = REC_CREATE,
+	     .kind = "pk",
+	     .id = "k1",
+	     .owner = "adm",
+	     .doc = "{\"n\":1}"},
+	    {.op = REC_CREATE,
+	     .kind = "pk",
+	     .id = "k2",
+	     .owner = "adm",
+	     .doc = "{\"n\":2}"},
+	};
+	const struct dstore_rec_op update[] = {
+	    {.op = REC_UPDATE,
+	     .kind = "pk",
+	     .id = "k1",
+	     .owner = "adm",
+	     .doc = "{\"n\":3}",
+	     .version = 1},
+	};
+	const struct dstore_rec_op half[] = {
+	    {.op = REC_DELETE, .kind = "pk", .id = "k1"},
+	    {.op = REC_CREATE, .kind = "adm", .id = "adm", .doc = "{}"},
+	};
+	struct contract_race a = {.ds = ds1, .id = "k1"},
+			     b = {.ds = ds2, .id = "k2"};
+	pthread_t ta, tb;
+
+	assert_int_equal(dstore_rec_write(ds1, create, 4), SA_OK);
+	/* The install window closes: a second first admin is refused. */
+	assert_int_equal(dstore_rec_write(ds2, create, 4), SA_ERR_CONFLICT);
+	assert_int_equal(dstore_rec_write(ds1, update, 1), SA_OK);
+	assert_int_equal(dstore_rec_write(ds2, update, 1), SA_ERR_CONFLICT);
+	assert_int_equal(dstore_rec_get(ds2, "pk", "k1", &r), SA_OK);
+	assert_string_equal(r.doc, "{\"n\":3}");
+	assert_string_equal(r.owner, "adm");
+	assert_int_equal(r.version, 2);
+	dstore_rec_free(&r);
+	assert_int_equal(dstore_rec_get(ds2, "pk", "nope", &r),
+			 SA_ERR_NOT_FOUND);
+	/* The second operation fails: the delete before it is undone. */
+	assert_int_equal(dstore_rec_write(ds1, half, 2), SA_ERR_CONFLICT);
+	assert_int_equal(
+	    dstore_rec_list(ds2, "pk", "adm", contract_rec_count, &n), SA_OK);
+	assert_int_equal(n, 2);
+
+	assert_int_equal(pthread_create(&ta, NULL, contract_revoke, &a), 0);
+	assert_int_equal(pthread_create(&tb, NULL, contract_revoke, &b), 0);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	assert_true((a.rc == SA_OK && b.rc == SA_ERR_LAST_PASSKEY) ||
+		    (b.rc == SA_OK && a.rc == SA_ERR_LAST_PASSKEY));
+	n = 0;
+	assert_int_equal(
+	    dstore_rec_list(ds1, "pk", NULL, contract_rec_count, &n), SA_OK);
+	assert_int_equal(n, 1);
+}

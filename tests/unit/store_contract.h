@@ -36,6 +36,10 @@ void dstore_contract_enrollments(const char *url);
 void contract_services(struct dstore *ds);
 /* The registry over two stores on one database (two servers). */
 void contract_registry(struct dstore *ds1, struct dstore *ds2);
+/* Administration records over two stores on one database: versioned
+ * updates, guards, rollback, and two servers racing for the last two
+ * passkeys of an admin (exactly one wins). */
+void contract_records(struct dstore *ds1, struct dstore *ds2);
 
 /* Helpers for a backend's own audit and enrollment tests. */
 struct audit_row mkrow(const char *event, const char *detail);

@@ -916,6 +916,7 @@ test_services_contract(void **state)
 	assert_int_equal(dstore_service_delete(ds, "b-rp"), SA_OK);
 	assert_int_equal(dstore_open(f->url, &ds2), SA_OK);
 	contract_registry(ds, ds2);
+	contract_records(ds, ds2);
 	dstore_close(ds2);
 	dstore_close(ds);
 }
