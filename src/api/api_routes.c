@@ -3,6 +3,7 @@
  * rate-limit class, in one place.
  */
 #include "api/api.h"
+#include "admin/admin.h"
 #include "api/api_test.h"
 #include "login/session_ws.h"
 #include "login/weblogin.h"
@@ -30,6 +31,35 @@ static const struct route routes[] = {
      NULL},
     {"GET", "/ws/session/{sessionId}", ROUTE_WEBSOCKET, NULL, "ws", NULL,
      session_ws_prepare, &session_ws_handler},
+    /* Administration (admin/admin.h, docs/admin.md). */
+    {"POST", "/v1/install/claim/start", ROUTE_JSON_BODY,
+     &admin_claim_start_schema, "install", admin_claim_start, NULL, NULL},
+    {"POST", "/v1/install/claim/finish", ROUTE_JSON_BODY,
+     &admin_claim_finish_schema, "install", admin_claim_finish, NULL, NULL},
+    {"POST", "/v1/auth/passkey-login/start", ROUTE_JSON_BODY,
+     &admin_empty_schema, "admin", admin_login_start, NULL, NULL},
+    {"POST", "/v1/auth/passkey-login/finish", ROUTE_JSON_BODY,
+     &admin_login_finish_schema, "admin", admin_login_finish, NULL, NULL},
+    {"POST", "/v1/auth/logout", ROUTE_JSON_BODY, &admin_empty_schema, "default",
+     admin_logout, NULL, NULL},
+    {"GET", "/v1/admin/me", 0, NULL, "default", admin_me, NULL, NULL},
+    {"GET", "/v1/admin/sessions", 0, NULL, "default", admin_sessions_list, NULL,
+     NULL},
+    {"DELETE", "/v1/admin/sessions/{sessionId}", 0, NULL, "default",
+     admin_sessions_end, NULL, NULL},
+    {"GET", "/v1/admin/passkeys", 0, NULL, "default", admin_passkeys_list, NULL,
+     NULL},
+    {"POST", "/v1/admin/passkeys/register/start", ROUTE_JSON_BODY,
+     &admin_empty_schema, "default", admin_passkeys_register_start, NULL, NULL},
+    {"POST", "/v1/admin/passkeys/register/finish", ROUTE_JSON_BODY,
+     &admin_register_finish_schema, "default", admin_passkeys_register_finish,
+     NULL, NULL},
+    {"POST", "/v1/admin/passkeys/revoke/start", ROUTE_JSON_BODY,
+     &admin_revoke_start_schema, "default", admin_passkeys_revoke_start, NULL,
+     NULL},
+    {"POST", "/v1/admin/passkeys/revoke/finish", ROUTE_JSON_BODY,
+     &admin_revoke_finish_schema, "default", admin_passkeys_revoke_finish, NULL,
+     NULL},
     API_TEST_ROUTES};
 
 /* Test-only routes come last, so the production table is a prefix. */

@@ -16,6 +16,7 @@
 #include "seal/seal_stats.h"
 
 struct app_refresh;
+struct admin;
 struct audit;
 struct dstore;
 struct estore;
@@ -50,6 +51,7 @@ struct app {
 	int trust_demo;		     /* the demo trust environment is in use */
 	uint64_t trust_generation;   /* trust set whose VRLs were applied */
 	struct app_refresh *refresh; /* the trust refresher (refresh.c) */
+	struct admin *admin;	     /* administration (admin/admin.h) */
 	unsigned char *otp_secret; /* OTP_SECRET_MASTER bytes, wiped at exit */
 	size_t otp_secret_len;
 	unsigned int schema_flags; /* vflags for schema_validate */

@@ -21,6 +21,7 @@
 
 #include <openssl/crypto.h>
 
+#include "admin/admin.h"
 #include "api/api.h"
 #include "app/app.h"
 #include "audit/audit.h"
@@ -523,6 +524,7 @@ app_close(struct app *app)
 	keys_close(app->keys);
 	trust_close(app->trust);
 	keycache_clear();
+	admin_close(app->admin);
 	services_close(app->services);
 	if (app->otp_secret != NULL)
 		OPENSSL_cleanse(app->otp_secret, app->otp_secret_len);
@@ -669,6 +671,11 @@ cmd_serve(int argc, char **argv)
 	}
 	if (open_trust(&app) != SA_OK)
 		goto out;
+	if ((err = admin_open(&app, &app.admin)) != SA_OK) {
+		log_error("serve.admin", "cannot set administration up: %s",
+			  sa_err_str(err));
+		goto out;
+	}
 	app_apply_vrls(&app);
 	memset(&pc, 0, sizeof(pc));
 	pc.mode = app.cfg.push_mode;

@@ -172,6 +172,10 @@ static const struct setting settings[] = {
     L("SEALAUTH_SSO_TTL", NULL, sso_ttl, "28800", 60, 2592000,
       "lifetime of the provider session cookie that gives single sign-on "
       "across OpenID Connect and SAML relying parties, seconds"),
+    L("SEALAUTH_ADMIN_CHALLENGE_TTL", NULL, admin_challenge_ttl, "300", 1, 600,
+      "lifetime of an admin passkey ceremony (single use), seconds"),
+    L("SEALAUTH_ADMIN_SESSION_TTL", NULL, admin_session_ttl, "1800", 60, 43200,
+      "lifetime of an admin sign-in, seconds"),
     L("SEALAUTH_JWT_TTL", NULL, jwt_ttl, "300", 30, 86400,
       "lifetime of issued JWTs, seconds"),
     L("SEALAUTH_KEY_PUBLISH_DELAY", "publish-delay", key_publish_delay, "600",
@@ -505,6 +509,8 @@ config_resolve(struct config *cfg, FILE *err)
 			fprintf(err, "sealauth: SEALAUTH_DATA_DIR is empty\n");
 		return SA_ERR_CONFIG;
 	}
+	cfg->public_url_given =
+	    cfg->public_url != NULL && cfg->public_url[0] != '\0';
 	if ((rc = derive(&cfg->database_url, "sqlite://", cfg->data_dir,
 			 "/sealauth.db")) != SA_OK ||
 	    (rc = derive(&cfg->trust_dir, "", cfg->data_dir, "/trust")) !=

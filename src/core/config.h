@@ -59,6 +59,8 @@ struct config {
 	long session_ttl;	  /* seconds */
 	long sso_ttl;		  /* provider session, seconds */
 	long jwt_ttl;		  /* seconds */
+	long admin_challenge_ttl; /* seconds a passkey ceremony lives */
+	long admin_session_ttl;	  /* seconds an admin sign-in lasts */
 	long key_publish_delay;	 /* seconds a rotated key is published before it
 				    signs */
 	long hsts_max_age;	 /* seconds, 0: no HSTS header */
@@ -69,6 +71,9 @@ struct config {
 	long trust_max_list_bytes;   /* cap on each fetched trust document */
 	long trust_fetch_timeout_ms; /* per https fetch */
 	long test_routes;	     /* 1: enable the test-only routes */
+	/* Set by config_resolve: SEALAUTH_PUBLIC_URL was given, not derived
+	 * from the listen address (administration needs a real one). */
+	int public_url_given;
 };
 
 /* config_defaults fills every field with its default (strings allocated). */

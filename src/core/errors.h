@@ -84,7 +84,21 @@
 	X(SA_ERR_LOGIN_UNKNOWN, 104, "login_request_not_found", 404,           \
 	  "no such login request, or it has expired")                          \
 	X(SA_ERR_LOGIN_MISMATCH, 105, "login_mismatch", 403,                   \
-	  "this login was not approved for that request")
+	  "this login was not approved for that request")                      \
+	X(SA_ERR_ADMIN_UNAVAILABLE, 90, "admin_unavailable", 503,              \
+	  "administration needs SEALAUTH_PUBLIC_URL")                          \
+	X(SA_ERR_WEBAUTHN, 91, "webauthn_failed", 401,                         \
+	  "the passkey ceremony failed")                                       \
+	X(SA_ERR_CHALLENGE, 92, "challenge_invalid", 401,                      \
+	  "the ceremony is unknown, used or expired")                          \
+	X(SA_ERR_PASSKEY_CLONED, 93, "passkey_cloned", 401,                    \
+	  "the passkey's signature counter went backwards")                    \
+	X(SA_ERR_LAST_ADMIN, 94, "last_admin_protected", 409,                  \
+	  "the last admin cannot be removed")                                  \
+	X(SA_ERR_INSTALL_CLOSED, 95, "install_closed", 403,                    \
+	  "the install window is closed")                                      \
+	X(SA_ERR_CSRF, 96, "csrf_failed", 403,                                 \
+	  "the X-CSRF-Token header is missing or wrong")
 
 enum sa_err {
 #define SA_ERR_ENUM(name, value, code, http, text) name = value,

@@ -53,7 +53,9 @@ static const struct rl_default {
     {"verify_unsigned", 10, 60, "IP",
      "answers to `POST /auth/verify` whose signature does not verify "
      "(answered 429 instead of 401 over the limit)"},
-    {"admin", 60, 60, "IP", "`/v1/admin/*`"},
+    {"admin", 60, 60, "IP and admin",
+     "`/v1/admin/*` per admin, and passkey sign-in per IP"},
+    {"install", 10, 600, "IP", "`/v1/install/claim/*`"},
     {"ws", 60, 60, "IP", "WebSocket upgrades"},
     {"default", 600, 60, "IP", "every other route except `/health`"},
 };

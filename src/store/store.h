@@ -118,7 +118,7 @@ enum dstore_write {
  * "refuse to remove the last passkey" cannot be raced.
  */
 #define REC_KIND_MAX 32
-#define REC_ID_MAX 256
+#define REC_ID_MAX 1400 /* a credential id in base64url fits */
 #define REC_DOC_MAX 65536
 #define REC_LIST_MAX 10000 /* rows one list returns at most */
 

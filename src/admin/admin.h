@@ -1,0 +1,95 @@
+/*
+ * admin.h - administration: the install claim, passkey sign-in, admins and
+ * their passkeys (every change confirmed by a fresh user-verification
+ * ceremony), the relying-party registry, and the operating endpoints.
+ *
+ * Admins hold passkeys only (WebAuthn, user verification required). The RP
+ * id and origin come from SEALAUTH_PUBLIC_URL; without one every admin
+ * endpoint answers 503 saying what to set. Ceremony challenges sit in the
+ * ephemeral store (single use, five minutes), so a ceremony may start on
+ * one server and finish on another; everything else sits in the durable
+ * store. docs/admin.md describes every endpoint.
+ */
+#ifndef SEALAUTH_ADMIN_H
+#define SEALAUTH_ADMIN_H
+
+#include "core/errors.h"
+#include "core/schema.h"
+#include "net/http.h"
+
+struct app;
+struct admin;
+
+/*
+ * admin_open sets administration up for a running server: the relying
+ * party from the configuration, and, when the database has no admin, the
+ * install window (a one-time token logged and written to
+ * DATA_DIR/install-token, mode 0600). *out is always set when SA_OK is
+ * returned, also when administration is unavailable (no public URL).
+ */
+enum sa_err admin_open(struct app *app, struct admin **out);
+void admin_close(struct admin *adm);
+
+/*
+ * admin_recover opens a new install window on a database whose admins
+ * lost every passkey: the next claim adds an admin beside the existing
+ * ones. The token is written to DATA_DIR/install-token and returned in
+ * token (at least 64 bytes). Audited as admin.recover_opened.
+ */
+enum sa_err admin_recover(struct app *app, char *token, size_t tokenlen);
+
+/* ---- Handlers and their schemas (admin_routes.h lists the routes) ------- */
+
+#define ADMIN_HANDLER(name)                                                    \
+	enum sa_err name(struct http_request *req, struct http_response *res)
+
+ADMIN_HANDLER(admin_claim_start);
+ADMIN_HANDLER(admin_claim_finish);
+ADMIN_HANDLER(admin_login_start);
+ADMIN_HANDLER(admin_login_finish);
+ADMIN_HANDLER(admin_logout);
+ADMIN_HANDLER(admin_me);
+ADMIN_HANDLER(admin_sessions_list);
+ADMIN_HANDLER(admin_sessions_end);
+ADMIN_HANDLER(admin_passkeys_list);
+ADMIN_HANDLER(admin_passkeys_register_start);
+ADMIN_HANDLER(admin_passkeys_register_finish);
+ADMIN_HANDLER(admin_passkeys_revoke_start);
+ADMIN_HANDLER(admin_passkeys_revoke_finish);
+ADMIN_HANDLER(admin_admins_list);
+ADMIN_HANDLER(admin_admins_invite);
+ADMIN_HANDLER(admin_admins_remove);
+ADMIN_HANDLER(admin_invite_start);
+ADMIN_HANDLER(admin_invite_finish);
+ADMIN_HANDLER(admin_services_list);
+ADMIN_HANDLER(admin_services_get);
+ADMIN_HANDLER(admin_services_create);
+ADMIN_HANDLER(admin_services_patch);
+ADMIN_HANDLER(admin_services_delete);
+ADMIN_HANDLER(admin_enrollments_list);
+ADMIN_HANDLER(admin_enrollments_get);
+ADMIN_HANDLER(admin_enrollments_revoke);
+ADMIN_HANDLER(admin_live_sessions);
+ADMIN_HANDLER(admin_audit_query);
+ADMIN_HANDLER(admin_audit_verify);
+ADMIN_HANDLER(admin_keys_list);
+ADMIN_HANDLER(admin_keys_rotate);
+ADMIN_HANDLER(admin_trust_status);
+ADMIN_HANDLER(admin_trust_refresh);
+
+extern const struct schema admin_claim_start_schema;
+extern const struct schema admin_claim_finish_schema;
+extern const struct schema admin_login_finish_schema;
+extern const struct schema admin_empty_schema;
+extern const struct schema admin_register_finish_schema;
+extern const struct schema admin_revoke_start_schema;
+extern const struct schema admin_revoke_finish_schema;
+extern const struct schema admin_invite_schema;
+extern const struct schema admin_remove_schema;
+extern const struct schema admin_invite_start_schema;
+extern const struct schema admin_invite_finish_schema;
+extern const struct schema admin_service_schema;
+extern const struct schema admin_service_patch_schema;
+extern const struct schema admin_enroll_revoke_schema;
+
+#endif

@@ -1,0 +1,159 @@
+/*
+ * admin_int.h - what the files of src/admin share: the administration
+ * state, the caller of an admin request, ceremony challenges, passkey
+ * records and the WebAuthn JSON shapes. Not for other layers.
+ */
+#ifndef SEALAUTH_ADMIN_INT_H
+#define SEALAUTH_ADMIN_INT_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "admin/admin.h"
+#include "admin/webauthn.h"
+#include "store/store.h"
+
+#define ADMIN_ID_MAX 32		/* base64url of 16 random bytes: 22 */
+#define ADMIN_NAME_MAX 64	/* bytes of an admin's name */
+#define ADMIN_LABEL_MAX 64	/* bytes of a passkey's label */
+#define ADMIN_CRED_B64_MAX 1366 /* base64url of WEBAUTHN_CRED_ID_MAX */
+#define ADMIN_INVITE_TTL 86400	/* seconds an invitation link lasts */
+#define ADMIN_COOKIE "sealauth_admin"
+
+/* Record kinds in the durable store. */
+#define REC_ADMIN "admin"
+#define REC_PASSKEY "passkey"
+#define REC_SESSION "admin_session"
+#define REC_INSTALL "install"
+#define REC_INVITE "admin_invite"
+
+struct admin {
+	struct app *app;
+	int ready; /* a usable public URL: the RP exists */
+	char why[192];
+	struct webauthn_rp rp;
+};
+
+/* The admin behind a request, once admin_auth accepted it. */
+struct admin_caller {
+	char admin_id[ADMIN_ID_MAX + 1];
+	char name[ADMIN_NAME_MAX + 1];
+	char session_key[65]; /* hex SHA-256 of the bearer token */
+	char sid[44];	      /* the session's public id */
+	char passkey_id[ADMIN_CRED_B64_MAX + 1];
+};
+
+/*
+ * admin_ready answers 503 (naming SEALAUTH_PUBLIC_URL) when administration
+ * has no relying party, and returns that error; SA_OK otherwise.
+ */
+enum sa_err admin_ready(struct http_request *req, struct http_response *res,
+			struct admin **out);
+
+/*
+ * admin_auth admits an admin request: a bearer token (Authorization) or the
+ * console's cookie, which for anything but GET must come with the
+ * X-CSRF-Token the sign-in gave; a live session of an existing admin; the
+ * admin's rate limit. On refusal res is filled and the error returned.
+ */
+enum sa_err admin_auth(struct http_request *req, struct http_response *res,
+		       struct admin **adm, struct admin_caller *out);
+
+/*
+ * admin_audit records an admin action with the admin, their passkey, the
+ * session and (from req) IP and user agent. detail is stolen (may be NULL).
+ * The action must not be reported as done unless it returns SA_OK.
+ */
+enum sa_err admin_audit(struct http_request *req,
+			const struct admin_caller *who, const char *event,
+			json_t *detail);
+
+/* ---- Ceremonies ---------------------------------------------------------- */
+
+/*
+ * admin_challenge_put stores a ceremony's state (a JSON object that gets a
+ * fresh "challenge" member) for five minutes under id: a new one when
+ * id[0] is NUL (43 characters), else the one given (a second ceremony of
+ * the same pair). challenge receives the challenge text (43).
+ */
+enum sa_err admin_challenge_put(struct admin *adm, const char *purpose,
+				json_t *state, char id[44], char challenge[44]);
+/*
+ * admin_challenge_take removes and returns the state stored under purpose
+ * and id (a new reference): exactly one caller gets it. SA_ERR_CHALLENGE
+ * when it is unknown, used or expired.
+ */
+enum sa_err admin_challenge_take(struct admin *adm, const char *purpose,
+				 const char *id, json_t **state);
+
+/* admin_creation_options builds navigator.credentials.create() options. */
+json_t *admin_creation_options(struct admin *adm, const char *challenge,
+			       const char *admin_id, const char *name,
+			       json_t *exclude);
+/* admin_request_options builds navigator.credentials.get() options; allow
+ * may be NULL (a discoverable credential: any of the RP's). */
+json_t *admin_request_options(struct admin *adm, const char *challenge,
+			      json_t *allow);
+
+/*
+ * admin_register_check verifies the "registerResponse" credential of a
+ * request body against a challenge: *cred receives the new credential.
+ * On refusal why says which check failed.
+ */
+enum sa_err admin_register_check(struct admin *adm, const json_t *credential,
+				 const char *challenge,
+				 struct webauthn_credential *cred, char *why,
+				 size_t whylen);
+
+/*
+ * admin_assert_check verifies an assertion credential against a challenge
+ * with the stored passkey of its id, checks the signature counter (a
+ * counter that went backwards is refused as SA_ERR_PASSKEY_CLONED and
+ * audited) and stores the new counter. owner, when not NULL, is the admin
+ * the passkey must belong to. *admin_id and *passkey_id receive who
+ * signed.
+ */
+enum sa_err admin_assert_check(struct http_request *req, struct admin *adm,
+			       const json_t *credential, const char *challenge,
+			       const char *owner,
+			       char admin_id[ADMIN_ID_MAX + 1],
+			       char passkey_id[ADMIN_CRED_B64_MAX + 1],
+			       char *why, size_t whylen);
+
+/* admin_passkey_doc is a new passkey's record document. */
+json_t *admin_passkey_doc(const struct webauthn_credential *cred,
+			  const char *label, const json_t *transports);
+
+/* admin_cred_id encodes a credential id (base64url, caller frees). */
+char *admin_cred_id(const struct webauthn_credential *cred);
+
+/* admin_allow_list lists an admin's credentials as {type, id} (new). */
+json_t *admin_allow_list(struct admin *adm, const char *admin_id);
+
+/* admin_random writes 32 random bytes in base64url (43 characters). */
+enum sa_err admin_random(char out[44]);
+/* admin_hash_hex writes the hex SHA-256 of a string (64 characters). */
+void admin_hash_hex(const char *s, char out[65]);
+
+/* admin_new_id writes a fresh random id (base64url of 16 bytes). */
+enum sa_err admin_new_id(char out[ADMIN_ID_MAX + 1]);
+
+/* admin_fail answers a refused ceremony: the error with why, audited as
+ * event (with who may be NULL before sign-in). Returns err. */
+enum sa_err admin_fail(struct http_request *req, struct http_response *res,
+		       const struct admin_caller *who, const char *event,
+		       enum sa_err err, const char *why);
+
+/* admin_store_err answers a store error and returns it. */
+enum sa_err admin_store_err(struct http_response *res, enum sa_err rc);
+
+/* Schemas of the WebAuthn credentials in request bodies. */
+extern const struct schema admin_registration_schema;
+extern const struct schema admin_assertion_schema;
+
+/* admin_install_ensure opens the install window when there is no admin
+ * (api_install.c); called by admin_open. */
+enum sa_err admin_install_ensure(struct admin *adm);
+
+#endif
