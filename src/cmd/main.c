@@ -20,6 +20,7 @@ static const struct command commands[] = {
     {"config", cmd_config, "print every setting (help or markdown)"},
     {"keys", cmd_keys, "list, rotate and publish the token signing keys"},
     {"audit", cmd_audit, "verify the audit chain and print recent events"},
+    {"admin", cmd_admin, "open a recovery install window for lost passkeys"},
     {"vds", cmd_vds, "inspect a seal or check its signature"},
     {"device", cmd_device,
      "simulate a phone: enroll, receive pushes, approve or reject"},

@@ -215,3 +215,20 @@ def test_admin_rate_limit(make_server):
         "SEALAUTH_RATE_LIMITS": "admin=5/60,install=100/600"})
     codes = [a.get("/v1/admin/me").status_code for _ in range(8)]
     assert 429 in codes and codes[0] == 200
+
+
+def test_recover_opens_a_window_for_a_new_admin(make_server):
+    s, a, _ = signed_in(make_server)
+    r = s.cli("admin", "recover", "--data-dir", s.data_dir)
+    token = install_token(s)
+    assert token in r.stdout
+    b = Admin(s)
+    b.claim(name="rescuer", token=token)
+    assert b.login().status_code == 200
+    assert b.get("/v1/admin/me").json()["name"] == "rescuer"
+    # Used once: the window closed again.
+    r = b.post("/v1/install/claim/start",
+               {"installToken": token, "name": "x"}, token=False)
+    assert r.status_code == 403
+    ev = [e["event"] for e in audit_events(s)]
+    assert "admin.recover_opened" in ev
