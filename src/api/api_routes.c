@@ -7,6 +7,7 @@
 #include "api/api_test.h"
 #include "login/session_ws.h"
 #include "login/weblogin.h"
+#include "oidc/oidc.h"
 
 static const struct route routes[] = {
     {"GET", "/health", 0, NULL, "health", api_health, NULL, NULL},
@@ -25,6 +26,26 @@ static const struct route routes[] = {
      api_login_continue, NULL, NULL},
     {"POST", "/auth/remember", ROUTE_JSON_BODY, &api_remember_schema, "default",
      api_remember, NULL, NULL},
+    {"GET", "/.well-known/openid-configuration", ROUTE_CORS, NULL, "default",
+     oidc_discovery, NULL, NULL},
+    {"GET", "/oidc/authorize", ROUTE_HTML | ROUTE_NO_STORE, NULL, "authorize",
+     oidc_authorize, NULL, NULL},
+    {"POST", "/oidc/authorize", ROUTE_HTML | ROUTE_NO_STORE | ROUTE_FORM_BODY,
+     NULL, "authorize", oidc_authorize, NULL, NULL},
+    {"POST", "/oidc/token", ROUTE_FORM_BODY | ROUTE_CORS, NULL, "token",
+     oidc_token, NULL, NULL},
+    {"GET", "/oidc/userinfo", ROUTE_CORS, NULL, "token", oidc_userinfo, NULL,
+     NULL},
+    {"POST", "/oidc/userinfo", ROUTE_FORM_BODY | ROUTE_CORS, NULL, "token",
+     oidc_userinfo, NULL, NULL},
+    {"POST", "/oidc/revoke", ROUTE_FORM_BODY | ROUTE_CORS, NULL, "token",
+     oidc_revoke, NULL, NULL},
+    {"POST", "/oidc/introspect", ROUTE_FORM_BODY, NULL, "token",
+     oidc_introspect, NULL, NULL},
+    {"GET", "/oidc/logout", ROUTE_HTML | ROUTE_NO_STORE, NULL, "authorize",
+     oidc_logout, NULL, NULL},
+    {"POST", "/oidc/logout", ROUTE_HTML | ROUTE_NO_STORE | ROUTE_FORM_BODY,
+     NULL, "authorize", oidc_logout, NULL, NULL},
     {"GET", "/", ROUTE_HTML, NULL, "default", api_index, NULL, NULL},
     {"GET", "/static/{file}", 0, NULL, "default", api_static_file, NULL, NULL},
     {"GET", "/metrics", ROUTE_NO_STORE, NULL, "default", api_metrics, NULL,
@@ -75,7 +96,8 @@ api_routes(int with_test, size_t *n)
 /* The protocols a browser login hands back to, by name (weblogin.h); the
  * test protocol only with the test routes. */
 static const struct weblogin_protocol protocols[] = {
-    API_TEST_WEBLOGIN_PROTOCOLS{NULL, NULL},
+    API_TEST_WEBLOGIN_PROTOCOLS{"oidc", oidc_login_done},
+    {NULL, NULL},
 };
 
 const struct weblogin_protocol *

@@ -13,5 +13,6 @@ int cmd_vds(int argc, char **argv);
 int cmd_device(int argc, char **argv);
 int cmd_trust(int argc, char **argv);
 int cmd_admin(int argc, char **argv);
+int cmd_oidc(int argc, char **argv);
 
 #endif

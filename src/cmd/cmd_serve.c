@@ -45,6 +45,7 @@
 #include "core/util.h"
 #include "net/netaddr.h"
 #include "net/ws.h"
+#include "oidc/oidc.h"
 
 #define OTP_SECRET_FILE "otp-secret"
 #define OTP_SECRET_GENERATED 32
@@ -658,6 +659,12 @@ cmd_serve(int argc, char **argv)
 	}
 	/* Modules that keep settings in service records install their checks
 	 * here, before the file is seeded. */
+	if ((err = services_set_checker(app.services, "oidc",
+					oidc_service_checker)) != SA_OK) {
+		log_error("serve.services", "cannot install the OIDC check: %s",
+			  sa_err_str(err));
+		goto out;
+	}
 	if (services_seed(app.services, app.cfg.services_file, demo_origin, why,
 			  sizeof(why)) != SA_OK) {
 		fprintf(stderr, "sealauth: %s\n", why);

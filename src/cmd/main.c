@@ -25,6 +25,7 @@ static const struct command commands[] = {
     {"device", cmd_device,
      "simulate a phone: enroll, receive pushes, approve or reject"},
     {"trust", cmd_trust, "build the demo trust environment, check the chain"},
+    {"oidc", cmd_oidc, "OpenID Connect client tools (hash a client secret)"},
 };
 
 static void

@@ -176,6 +176,8 @@ static const struct setting settings[] = {
       "lifetime of an admin passkey ceremony (single use), seconds"),
     L("SEALAUTH_ADMIN_SESSION_TTL", NULL, admin_session_ttl, "1800", 60, 43200,
       "lifetime of an admin sign-in, seconds"),
+    L("SEALAUTH_OIDC_CODE_TTL", NULL, oidc_code_ttl, "60", 5, 600,
+      "lifetime of an OpenID Connect authorization code, seconds"),
     L("SEALAUTH_JWT_TTL", NULL, jwt_ttl, "300", 30, 86400,
       "lifetime of issued JWTs, seconds"),
     L("SEALAUTH_KEY_PUBLISH_DELAY", "publish-delay", key_publish_delay, "600",

@@ -58,6 +58,7 @@ struct config {
 	long audit_commit_gap_us; /* least time between commits under load */
 	long session_ttl;	  /* seconds */
 	long sso_ttl;		  /* provider session, seconds */
+	long oidc_code_ttl;	  /* authorization codes, seconds */
 	long jwt_ttl;		  /* seconds */
 	long admin_challenge_ttl; /* seconds a passkey ceremony lives */
 	long admin_session_ttl;	  /* seconds an admin sign-in lasts */

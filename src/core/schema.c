@@ -888,3 +888,15 @@ schema_lint(const struct schema *s, struct schema_error *err)
 	c.err = err;
 	return lint_object(&c, s);
 }
+
+int
+schema_copy_string(const json_t *v, char *out, size_t cap)
+{
+	const char *s = json_string_value(v);
+	size_t n = json_string_length(v);
+
+	if (s == NULL || n >= cap || memchr(s, '\0', n) != NULL)
+		return 0;
+	memcpy(out, s, n + 1);
+	return 1;
+}

@@ -287,6 +287,13 @@ void schema_error_set(struct schema_error *err, const char *field,
 json_t *schema_error_json(const struct schema_error *err);
 
 /*
+ * schema_copy_string copies a JSON string of fewer than cap bytes into out
+ * (NUL-terminated): 1, or 0 when v is no string or too long (out is then
+ * untouched). For reading back records the server wrote.
+ */
+int schema_copy_string(const json_t *v, char *out, size_t cap);
+
+/*
  * schema_cache_free releases the compiled patterns. Only for orderly exit
  * and tests: no other thread may be validating.
  */

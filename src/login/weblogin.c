@@ -12,6 +12,7 @@
 #include "app/app.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "core/schema.h"
 #include "login/session.h"
 
 #define PENDING_TEXT_MAX (WEBLOGIN_DATA_MAX + 4096)
@@ -85,46 +86,6 @@ cookie_valid(const char *c)
 	       b64url_only(c, COOKIE_LEN);
 }
 
-/* put_json stores rec (borrowed) compactly under key, at most max bytes. */
-static enum sa_err
-put_json(struct estore *es, const char *key, const json_t *rec, size_t max,
-	 uint64_t ttl_ms, int flags)
-{
-	char *text =
-	    rec ? json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	enum sa_err rc;
-
-	if (text == NULL)
-		return SA_ERR_NOMEM;
-	rc = strlen(text) > max
-		 ? SA_ERR_BODY_TOO_LARGE
-		 : estore_set(es, key, text, strlen(text), ttl_ms, flags);
-	free(text);
-	return rc;
-}
-
-/* get_json reads the JSON object under key into *out (caller decrefs);
- * SA_ERR_NOT_FOUND when absent, SA_ERR_INTERNAL when it is not an object. */
-static enum sa_err
-get_json(struct estore *es, const char *key, json_t **out)
-{
-	unsigned char *val = NULL;
-	size_t n = 0;
-	json_t *rec;
-	enum sa_err rc;
-
-	if ((rc = estore_get(es, key, &val, &n, NULL)) != SA_OK)
-		return rc;
-	rec = json_loadb((const char *)val, n, JSON_REJECT_DUPLICATES, NULL);
-	free(val);
-	if (!json_is_object(rec)) {
-		json_decref(rec);
-		return SA_ERR_INTERNAL;
-	}
-	*out = rec;
-	return SA_OK;
-}
-
 /* ---- Pending requests ---------------------------------------------------- */
 
 static const struct weblogin_protocol *
@@ -176,8 +137,8 @@ weblogin_begin(struct app *app, const char *protocol, const char *service_id,
 	    login_hint ? login_hint : "", "data", data ? data : json_null(),
 	    "expiresAt", (json_int_t)(now + WEBLOGIN_TTL));
 	snprintf(key, sizeof(key), "wl:%s", nid);
-	if ((rc = put_json(app->es, key, rec, PENDING_TEXT_MAX,
-			   WEBLOGIN_TTL * 1000u, ESTORE_NX)) != SA_OK)
+	if ((rc = estore_set_json(app->es, key, rec, PENDING_TEXT_MAX,
+				  WEBLOGIN_TTL * 1000u, ESTORE_NX)) != SA_OK)
 		goto out;
 	memcpy(id, nid, sizeof(nid));
 out:
@@ -195,18 +156,6 @@ weblogin_pending_clear(struct weblogin_pending *p)
 	memset(p, 0, sizeof(*p));
 }
 
-/* copy_str copies a JSON string of at most cap - 1 bytes; 0 otherwise. */
-static int
-copy_str(const json_t *v, char *out, size_t cap)
-{
-	const char *s = json_string_value(v);
-
-	if (s == NULL || strlen(s) >= cap)
-		return 0;
-	memcpy(out, s, strlen(s) + 1);
-	return 1;
-}
-
 enum sa_err
 weblogin_load(struct app *app, const char *id, struct weblogin_pending *out)
 {
@@ -220,7 +169,7 @@ weblogin_load(struct app *app, const char *id, struct weblogin_pending *out)
 	if (!weblogin_id_valid(id))
 		return SA_ERR_LOGIN_UNKNOWN;
 	snprintf(key, sizeof(key), "wl:%s", id);
-	rc = get_json(app->es, key, &rec);
+	rc = estore_get_json(app->es, key, &rec);
 	if (rc == SA_ERR_NOT_FOUND)
 		return SA_ERR_LOGIN_UNKNOWN;
 	if (rc != SA_OK)
@@ -228,18 +177,18 @@ weblogin_load(struct app *app, const char *id, struct weblogin_pending *out)
 	rc = SA_ERR_INTERNAL;
 	scopes = json_object_get(rec, "scopes");
 	memcpy(p.id, id, sizeof(p.id));
-	if (!copy_str(json_object_get(rec, "protocol"), p.protocol,
-		      sizeof(p.protocol)) ||
-	    !copy_str(json_object_get(rec, "serviceId"), p.service_id,
-		      sizeof(p.service_id)) ||
-	    !copy_str(json_object_get(rec, "loginHint"), p.login_hint,
-		      sizeof(p.login_hint)) ||
+	if (!schema_copy_string(json_object_get(rec, "protocol"), p.protocol,
+				sizeof(p.protocol)) ||
+	    !schema_copy_string(json_object_get(rec, "serviceId"), p.service_id,
+				sizeof(p.service_id)) ||
+	    !schema_copy_string(json_object_get(rec, "loginHint"), p.login_hint,
+				sizeof(p.login_hint)) ||
 	    !json_is_array(scopes) ||
 	    json_array_size(scopes) > SERVICE_SCOPES_MAX)
 		goto out;
-	json_array_foreach(
-	    scopes, i,
-	    v) if (!copy_str(v, p.scopes[i], sizeof(p.scopes[0]))) goto out;
+	json_array_foreach(scopes, i, v) if (!schema_copy_string(
+						 v, p.scopes[i],
+						 sizeof(p.scopes[0]))) goto out;
 	p.nscopes = json_array_size(scopes);
 	p.expires_at = json_integer_value(json_object_get(rec, "expiresAt"));
 	p.data = json_incref(json_object_get(rec, "data"));
@@ -287,8 +236,8 @@ weblogin_session_approved(struct app *app, const struct session *s,
 	snprintf(key, sizeof(key), "wl:%s:ok", (const char *)login);
 	/* A session is approved once, so NX only refuses a second session
 	 * of the same request: the first approval stands. */
-	rc = put_json(app->es, key, rec, PENDING_TEXT_MAX, WEBLOGIN_TTL * 1000u,
-		      ESTORE_NX);
+	rc = estore_set_json(app->es, key, rec, PENDING_TEXT_MAX,
+			     WEBLOGIN_TTL * 1000u, ESTORE_NX);
 out:
 	json_decref(rec);
 	free(login);
@@ -317,11 +266,12 @@ sso_from_json(const json_t *rec, struct weblogin_sso *out)
 
 	memset(&s, 0, sizeof(s));
 	if (!json_is_object(rec) ||
-	    !copy_str(json_object_get(rec, "sid"), s.sid, sizeof(s.sid)) ||
-	    !copy_str(json_object_get(rec, "tokenId"), s.token_id,
-		      sizeof(s.token_id)) ||
-	    !copy_str(json_object_get(rec, "authority"), s.authority,
-		      sizeof(s.authority)) ||
+	    !schema_copy_string(json_object_get(rec, "sid"), s.sid,
+				sizeof(s.sid)) ||
+	    !schema_copy_string(json_object_get(rec, "tokenId"), s.token_id,
+				sizeof(s.token_id)) ||
+	    !schema_copy_string(json_object_get(rec, "authority"), s.authority,
+				sizeof(s.authority)) ||
 	    !json_is_array(amr) || !json_is_array(rps))
 		return 0;
 	s.auth_time = json_integer_value(json_object_get(rec, "authTime"));
@@ -352,8 +302,8 @@ sso_save(struct app *app, const char *cookie, const struct weblogin_sso *s,
 	enum sa_err rc;
 
 	sso_key(cookie, key);
-	rc = put_json(app->es, key, rec, SSO_TEXT_MAX,
-		      ttl_left_ms(s->expires_at, now_unix()), flags);
+	rc = estore_set_json(app->es, key, rec, SSO_TEXT_MAX,
+			     ttl_left_ms(s->expires_at, now_unix()), flags);
 	json_decref(rec);
 	return rc;
 }
@@ -369,7 +319,7 @@ sso_read(struct app *app, const char *cookie, struct weblogin_sso *out)
 	if (!cookie_valid(cookie))
 		return SA_ERR_NOT_FOUND;
 	sso_key(cookie, key);
-	if ((rc = get_json(app->es, key, &rec)) != SA_OK)
+	if ((rc = estore_get_json(app->es, key, &rec)) != SA_OK)
 		return rc;
 	rc = sso_from_json(rec, out) ? SA_OK : SA_ERR_INTERNAL;
 	json_decref(rec);
@@ -694,20 +644,20 @@ approval_read(struct app *app, const char *login_id, struct approval *out)
 	enum sa_err rc;
 
 	snprintf(key, sizeof(key), "wl:%s:ok", login_id);
-	if ((rc = get_json(app->es, key, &rec)) != SA_OK)
+	if ((rc = estore_get_json(app->es, key, &rec)) != SA_OK)
 		return rc;
 	g = json_object_get(rec, "granted");
 	rc = SA_ERR_INTERNAL;
 	memset(out, 0, sizeof(*out));
-	if (!copy_str(json_object_get(rec, "sessionId"), out->session_id,
-		      sizeof(out->session_id)) ||
-	    !copy_str(json_object_get(rec, "tokenId"), out->token_id,
-		      sizeof(out->token_id)) ||
+	if (!schema_copy_string(json_object_get(rec, "sessionId"),
+				out->session_id, sizeof(out->session_id)) ||
+	    !schema_copy_string(json_object_get(rec, "tokenId"), out->token_id,
+				sizeof(out->token_id)) ||
 	    !json_is_array(g) || json_array_size(g) > SERVICE_SCOPES_MAX)
 		goto out;
-	json_array_foreach(g, i,
-			   v) if (!copy_str(v, out->granted[i],
-					    sizeof(out->granted[0]))) goto out;
+	json_array_foreach(
+	    g, i, v) if (!schema_copy_string(v, out->granted[i],
+					     sizeof(out->granted[0]))) goto out;
 	out->ngranted = json_array_size(g);
 	out->auth_time = json_integer_value(json_object_get(rec, "authTime"));
 	rc = SA_OK;

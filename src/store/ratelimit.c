@@ -57,6 +57,11 @@ static const struct rl_default {
      "`/v1/admin/*` per admin, and passkey sign-in per IP"},
     {"install", 10, 600, "IP", "`/v1/install/claim/*`"},
     {"ws", 60, 60, "IP", "WebSocket upgrades"},
+    {"authorize", 60, 60, "IP and client",
+     "the OpenID Connect authorization and logout endpoints"},
+    {"token", 120, 60, "IP and client",
+     "the OpenID Connect token, UserInfo, revocation and introspection "
+     "endpoints"},
     {"default", 600, 60, "IP", "every other route except `/health`"},
 };
 

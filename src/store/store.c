@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#include <jansson.h>
 #include <openssl/crypto.h>
 
 #include "core/log.h"
@@ -407,6 +408,43 @@ estore_subscribe(struct estore *es, const char *channel, estore_msg_cb cb,
 		 void *arg)
 {
 	return es->ops->subscribe(es, channel, cb, arg);
+}
+
+enum sa_err
+estore_set_json(struct estore *es, const char *key, const json_t *val,
+		size_t max, uint64_t ttl_ms, int flags)
+{
+	char *text =
+	    val ? json_dumps(val, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	enum sa_err rc;
+
+	if (text == NULL)
+		return SA_ERR_NOMEM;
+	rc = strlen(text) > max
+		 ? SA_ERR_BODY_TOO_LARGE
+		 : estore_set(es, key, text, strlen(text), ttl_ms, flags);
+	free(text);
+	return rc;
+}
+
+enum sa_err
+estore_get_json(struct estore *es, const char *key, json_t **out)
+{
+	unsigned char *val = NULL;
+	size_t n = 0;
+	json_t *rec;
+	enum sa_err rc;
+
+	if ((rc = estore_get(es, key, &val, &n, NULL)) != SA_OK)
+		return rc;
+	rec = json_loadb((const char *)val, n, JSON_REJECT_DUPLICATES, NULL);
+	free(val);
+	if (!json_is_object(rec)) {
+		json_decref(rec);
+		return SA_ERR_INTERNAL;
+	}
+	*out = rec;
+	return SA_OK;
 }
 
 size_t

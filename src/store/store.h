@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "core/errors.h"
 
 /* ---- Durable store ---------------------------------------------------- */
@@ -310,6 +312,17 @@ enum sa_err estore_publish(struct estore *es, const char *channel,
 /* estore_subscribe registers cb for a channel for the life of the store. */
 enum sa_err estore_subscribe(struct estore *es, const char *channel,
 			     estore_msg_cb cb, void *arg);
+/*
+ * estore_set_json stores a JSON value (borrowed) compactly under key, as
+ * estore_set does; SA_ERR_BODY_TOO_LARGE when its text exceeds max bytes.
+ * estore_get_json reads a JSON object back into *out (a new reference):
+ * SA_ERR_NOT_FOUND when absent, SA_ERR_INTERNAL when it is not an object.
+ */
+enum sa_err estore_set_json(struct estore *es, const char *key,
+			    const json_t *val, size_t max, uint64_t ttl_ms,
+			    int flags);
+enum sa_err estore_get_json(struct estore *es, const char *key, json_t **out);
+
 /* estore_count is the number of live keys (for /health and tests). */
 size_t estore_count(struct estore *es);
 
