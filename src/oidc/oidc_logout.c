@@ -19,7 +19,6 @@
 #include "crypto/keys.h"
 #include "core/util.h"
 #include "login/weblogin.h"
-#include "push/push.h"
 
 #define BACKCHANNEL_TIMEOUT_MS 3000
 #define LOGOUT_TOKEN_TTL 120
@@ -77,10 +76,60 @@ out:
 	return rc;
 }
 
+static size_t
+discard(char *p, size_t size, size_t n, void *arg)
+{
+	(void)p;
+	(void)arg;
+	return size * n; /* the answer's body means nothing to us */
+}
+
+/*
+ * post_form POSTs a form to url and returns the HTTP status, or 0 with why
+ * set. Redirects are not followed, no proxy is used, and the whole
+ * exchange is bounded by BACKCHANNEL_TIMEOUT_MS. libcurl was initialised
+ * at start (push_open).
+ */
+static long
+post_form(const char *url, const char *body, char *why, size_t whylen)
+{
+	CURL *h = curl_easy_init();
+	struct curl_slist *hdrs = NULL;
+	long status = 0;
+	CURLcode cc = CURLE_FAILED_INIT;
+
+	hdrs = curl_slist_append(
+	    NULL, "Content-Type: application/x-www-form-urlencoded");
+	if (h != NULL && hdrs != NULL) {
+		curl_easy_setopt(h, CURLOPT_URL, url);
+		/* http only reaches loopback: oidc_client_check saw to it. */
+		curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+		curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+		curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(h, CURLOPT_PROXY, "");
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+				 (long)BACKCHANNEL_TIMEOUT_MS);
+		curl_easy_setopt(h, CURLOPT_USERAGENT,
+				 "sealauth/" SEALAUTH_VERSION);
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+		cc = curl_easy_perform(h);
+		if (cc == CURLE_OK)
+			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	}
+	if (cc != CURLE_OK)
+		snprintf(why, whylen, "%s", curl_easy_strerror(cc));
+	curl_slist_free_all(hdrs);
+	if (h != NULL)
+		curl_easy_cleanup(h);
+	return status;
+}
+
 /*
  * backchannel posts a logout token for the session sid to a client's
  * registered URI and says how it went ("ok", "HTTP 500", a transport
- * error). Bounded by BACKCHANNEL_TIMEOUT_MS; redirects are not followed.
+ * error) in why.
  */
 static const char *
 backchannel(struct app *app, const struct oidc_client *c, const char *sid,
@@ -91,11 +140,8 @@ backchannel(struct app *app, const struct oidc_client *c, const char *sid,
 	    key[ESTORE_KEY_MAX];
 	char *jwt = NULL, *body = NULL;
 	json_t *claims = NULL;
-	struct curl_slist *hdrs = NULL;
-	struct push_http_req rq;
-	struct push_http_resp *resp = NULL;
-	void *curl = NULL;
 	int64_t now = now_unix();
+	long status;
 
 	snprintf(why, whylen, "failed");
 	if (oidc_subject(app, c, token_id, authority, sub) != SA_OK ||
@@ -107,33 +153,14 @@ backchannel(struct app *app, const struct oidc_client *c, const char *sid,
 			   (json_int_t)(now + LOGOUT_TOKEN_TTL), "jti", jti,
 			   "sid", sid, "events", BACKCHANNEL_EVENT);
 	if (claims == NULL || oidc_sign(app, claims, &jwt) != SA_OK ||
-	    asprintf(&body, "logout_token=%s", jwt) < 0 ||
-	    push_http_global_init() != SA_OK ||
-	    (curl = curl_easy_init()) == NULL ||
-	    (resp = calloc(1, sizeof(*resp))) == NULL)
+	    asprintf(&body, "logout_token=%s", jwt) < 0)
 		goto out;
-	hdrs = curl_slist_append(
-	    NULL, "Content-Type: application/x-www-form-urlencoded");
-	memset(&rq, 0, sizeof(rq));
-	rq.url = c->backchannel_uri;
-	rq.headers = hdrs;
-	rq.body = body;
-	rq.body_len = strlen(body);
-	rq.timeout_ms = BACKCHANNEL_TIMEOUT_MS;
-	/* The URI is the administrator's, checked at registration: https,
-	 * or http to loopback only (oidc_client_check). */
-	rq.allow_private = 1;
-	if (push_http_post(curl, &rq, resp) != SA_OK)
-		snprintf(why, whylen, "%s", resp->error);
-	else if (resp->status >= 200 && resp->status < 300)
+	status = post_form(c->backchannel_uri, body, why, whylen);
+	if (status >= 200 && status < 300)
 		snprintf(why, whylen, "ok");
-	else
-		snprintf(why, whylen, "HTTP %ld", resp->status);
+	else if (status != 0)
+		snprintf(why, whylen, "HTTP %ld", status);
 out:
-	curl_slist_free_all(hdrs);
-	if (curl != NULL)
-		curl_easy_cleanup(curl);
-	free(resp);
 	free(body);
 	free(jwt);
 	json_decref(claims);
@@ -148,7 +175,7 @@ fan_out(struct app *app, const struct services *reg,
 {
 	json_t *out = json_object(), *rp;
 	size_t i;
-	char why[PUSH_REASON_MAX + 16];
+	char why[CURL_ERROR_SIZE + 16];
 
 	json_array_foreach(sso->rps, i, rp)
 	{
