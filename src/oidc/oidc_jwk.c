@@ -43,11 +43,14 @@ ec_key(const json_t *k)
 
 	if (crv == NULL || strcmp(crv, "P-256") != 0 ||
 	    !member_b64(k, "x", 32, &x, &nx) ||
-	    !member_b64(k, "y", 32, &y, &ny) || nx != 32 || ny != 32)
+	    !member_b64(k, "y", 32, &y, &ny))
 		goto out;
+	/* RFC 7518 §6.2.1.2 wants 32 bytes, but some libraries drop leading
+	 * zero bytes (about one key in 128): pad them back. */
+	memset(pt, 0, sizeof(pt));
 	pt[0] = 0x04;
-	memcpy(pt + 1, x, 32);
-	memcpy(pt + 33, y, 32);
+	memcpy(pt + 1 + 32 - nx, x, nx);
+	memcpy(pt + 33 + 32 - ny, y, ny);
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
 						     (char *)"prime256v1", 0);
 	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,

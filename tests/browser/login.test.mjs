@@ -4,7 +4,9 @@
 // Cases: approve (code on the page equals the phone's, signed in, claims,
 // signature verified in the browser), reject, unknown token id (server's
 // error next to the field), phone unreachable (push_failed shown), and the
-// static file serving behind the page (CSP, ETag/304, name check).
+// static file serving behind the page (CSP, ETag/304, name check); and an
+// OpenID Connect login from a small relying-party page (this script serves
+// it) through the same page and phone back to the relying party's claims.
 //
 // Environment: SEALAUTH_BIN (default build/sealauth), SEALAUTH_BROWSER_OUT
 // (screenshots and logs; default build/browser), CHROMIUM (default
@@ -12,6 +14,7 @@
 // when Chromium or playwright-core is missing (ctest reports a skip).
 
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -216,6 +219,89 @@ async function phone(decision, port, devDir) {
   };
 }
 
+// ---- A relying party ---------------------------------------------------------
+
+const b64u = (b) => Buffer.from(b).toString('base64url');
+const esc = (t) => String(t).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+// relyingParty serves a website that logs in with OpenID Connect the way a
+// framework's client does: the code flow with PKCE and a nonce, the code
+// exchanged server-side with client_secret_basic, the ID token's ES256
+// signature checked against the provider's JWKS, then the claims shown.
+function relyingParty(port, issuer, clientId, secret) {
+  const pending = new Map();
+  const self = `http://127.0.0.1:${port}`;
+  const page = (res, status, body) => {
+    res.writeHead(status, { 'Content-Type': 'text/html; charset=utf-8' });
+    res.end(`<!doctype html><title>RP</title><body>${body}</body>`);
+  };
+  const srv = http.createServer(async (req, res) => {
+    const u = new URL(req.url, self);
+    try {
+      if (u.pathname === '/favicon.ico') {
+        res.writeHead(204);
+        res.end();
+      } else if (u.pathname === '/') {
+        page(res, 200, '<a id="login" href="/login">Log in with your ID</a>');
+      } else if (u.pathname === '/login') {
+        const state = b64u(crypto.randomBytes(16));
+        const nonce = b64u(crypto.randomBytes(16));
+        const verifier = b64u(crypto.randomBytes(32));
+        pending.set(state, { nonce, verifier });
+        const q = new URLSearchParams({
+          response_type: 'code', client_id: clientId, redirect_uri: `${self}/cb`,
+          scope: 'openid profile age_over_18', state, nonce, login_hint: TOKEN_ID,
+          code_challenge: b64u(crypto.createHash('sha256').update(verifier).digest()),
+          code_challenge_method: 'S256',
+        });
+        res.writeHead(302, { Location: `${issuer}/oidc/authorize?${q}` });
+        res.end();
+      } else if (u.pathname === '/cb') {
+        const p = pending.get(u.searchParams.get('state'));
+        if (!p || u.searchParams.get('iss') !== issuer)
+          return page(res, 400, '<p id="error">bad state or issuer</p>');
+        pending.delete(u.searchParams.get('state'));
+        const tr = await fetch(`${issuer}/oidc/token`, {
+          method: 'POST',
+          headers: {
+            Authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`,
+            'Content-Type': 'application/x-www-form-urlencoded',
+          },
+          body: new URLSearchParams({
+            grant_type: 'authorization_code', code: u.searchParams.get('code'),
+            redirect_uri: `${self}/cb`, code_verifier: p.verifier,
+          }),
+        });
+        const tok = await tr.json();
+        if (tr.status !== 200)
+          return page(res, 502, `<p id="error">${esc(JSON.stringify(tok))}</p>`);
+        const [h, b, sig] = tok.id_token.split('.');
+        const header = JSON.parse(Buffer.from(h, 'base64url'));
+        const claims = JSON.parse(Buffer.from(b, 'base64url'));
+        const jwks = await (await fetch(`${issuer}/jwks`)).json();
+        const jwk = jwks.keys.find((k) => k.kid === header.kid);
+        const ok = header.alg === 'ES256' && jwk && crypto.verify('sha256', Buffer.from(`${h}.${b}`),
+          { key: crypto.createPublicKey({ key: jwk, format: 'jwk' }), dsaEncoding: 'ieee-p1363' },
+          Buffer.from(sig, 'base64url'));
+        const valid = ok && claims.iss === issuer && claims.aud === clientId &&
+          claims.nonce === p.nonce && claims.exp * 1000 > Date.now();
+        const info = await (await fetch(`${issuer}/oidc/userinfo`, {
+          headers: { Authorization: `Bearer ${tok.access_token}` },
+        })).json();
+        const rows = Object.entries(claims).map(([k, v]) =>
+          `<dt>${esc(k)}</dt><dd data-claim="${esc(k)}">${esc(v)}</dd>`).join('');
+        page(res, 200, `<h1>Welcome</h1><p id="verified">${valid ? 'ID token verified' : 'ID token INVALID'}</p>` +
+          `<dl id="claims">${rows}</dl><p id="userinfo">${esc(JSON.stringify(info))}</p>`);
+      } else {
+        page(res, 404, 'not found');
+      }
+    } catch (e) {
+      page(res, 500, `<p id="error">${esc(e.message)}</p>`);
+    }
+  });
+  return new Promise((resolve) => srv.listen(port, '127.0.0.1', () => resolve(srv)));
+}
+
 // ---- Cases ------------------------------------------------------------------
 
 const results = [];
@@ -280,7 +366,28 @@ async function main() {
   const dataDir = path.join(tmp, 'data');
   const devDir = path.join(tmp, 'device');
 
+  // The registry: the demo service as the embedded default has it, and
+  // an OpenID Connect client for the relying party.
+  const rpPort = await freePort();
+  const rpSecret = JSON.parse(await run(['oidc', 'hash-secret', '--generate']));
+  const servicesFile = path.join(tmp, 'services.json');
+  fs.writeFileSync(servicesFile, JSON.stringify({ services: [
+    { serviceId: 'demo', name: 'sealauth demo', origins: [base],
+      scopes: ['identity:name', 'identity:given_name', 'identity:family_name',
+        'identity:name_initial', 'identity:nationality', 'identity:is_eu_citizen',
+        'identity:trust_level', 'identity:age_over_18', 'identity:age_over_21',
+        'identity:age_over_25', 'identity:age_range', 'identity:date_of_birth',
+        'identity:document', 'identity:photo', 'identity:basic',
+        'identity:age_verification', 'identity:full', 'identity:full_with_photo'] },
+    { serviceId: 'rpweb', name: 'RP Web', scopes: ['identity:name', 'identity:age_over_18'],
+      oidc: { clientType: 'confidential', secretHash: rpSecret.secretHash,
+        redirectUris: [`http://127.0.0.1:${rpPort}/cb`] } },
+  ] }));
+  const rp = await relyingParty(rpPort, base, 'rpweb', rpSecret.clientSecret);
+  rp.unref();
+
   const server = start('server', ['serve', '--data-dir', dataDir], {
+    SEALAUTH_SERVICES_FILE: servicesFile,
     SEALAUTH_LISTEN: `127.0.0.1:${serverPort}`,
     SEALAUTH_PUSH_ALLOW_PRIVATE: '1',
     SEALAUTH_WEB_DIR: path.join(ROOT, 'web'),
@@ -391,6 +498,49 @@ async function main() {
         await page.screenshot({ path: path.join(OUT, 'signed-in-desktop.png'), fullPage: true });
         await page.setViewportSize({ width: 390, height: 844 });
         await page.screenshot({ path: path.join(OUT, 'signed-in-phone.png'), fullPage: true });
+        assertEq(page.problems.join('\n'), '', 'no console errors or CSP violations');
+        const exit = await withTimeout(ph.child.exited, 10000, 'the phone exiting');
+        assertEq(exit.code, 0, 'phone exit status');
+      } finally {
+        await context.close();
+      }
+    });
+
+    await test('OpenID Connect: from a relying party page to its claims', async () => {
+      const ph = await phone('--approve', phonePort, devDir);
+      const { context, page } = await newPage(browser, { width: 1280, height: 900 });
+      try {
+        await page.goto(`http://127.0.0.1:${rpPort}/`);
+        await page.locator('#login').click();
+        // The relying party sent the browser to the provider's login page,
+        // locked to its request.
+        await page.waitForURL(`${base}/?login=*`);
+        await page.waitForFunction(() => document.body.dataset.login !== undefined);
+        assertEq(await page.locator('#service-name-top').textContent(), 'RP Web', 'service shown');
+        assertEq(await page.getByLabel('Token ID').inputValue(), TOKEN_ID, 'login_hint pre-fills the token id');
+        const checked = await page.locator('input[name="scope"]:checked').evaluateAll(
+          (l) => l.map((i) => i.value).sort());
+        assertEq(checked.join(','), 'identity:age_over_18,identity:name', 'the requested scopes, ticked');
+        assert(await page.locator('input[name="scope"]').first().isDisabled(), 'scopes cannot be changed');
+        await page.screenshot({ path: path.join(OUT, 'oidc-login-desktop.png'), fullPage: true });
+        await page.getByRole('button', { name: 'Log in with your phone' }).click();
+        const push = await ph.event('push', 20000);
+        assertEq(push.message.serviceName, 'RP Web', 'the phone sees the relying party');
+        // Approved: the page hands over and the relying party gets the code.
+        await page.waitForURL(`http://127.0.0.1:${rpPort}/cb?*`, { timeout: 20000 });
+        assertEq(await page.locator('#verified').textContent(), 'ID token verified', 'the RP verified the ID token');
+        const claim = (n) => page.locator(`#claims dd[data-claim="${n}"]`).textContent();
+        assertEq(await claim('given_name'), 'Erika', 'given_name');
+        assertEq(await claim('family_name'), 'Mustermann', 'family_name');
+        assertEq(await claim('age_over_18'), 'true', 'age_over_18');
+        assertEq(await claim('aud'), 'rpweb', 'aud');
+        assert((await claim('sub')) !== TOKEN_ID, 'a pairwise subject, not the token id');
+        assert((await page.locator('#userinfo').textContent()).includes('"given_name":"Erika"'), 'userinfo');
+        await page.screenshot({ path: path.join(OUT, 'oidc-rp-desktop.png'), fullPage: true });
+        // Single sign-on: the same relying party again, no phone needed.
+        await page.goto(`http://127.0.0.1:${rpPort}/login`);
+        await page.waitForURL(`http://127.0.0.1:${rpPort}/cb?*`, { timeout: 20000 });
+        assertEq(await page.locator('#verified').textContent(), 'ID token verified', 'SSO ID token');
         assertEq(page.problems.join('\n'), '', 'no console errors or CSP violations');
         const exit = await withTimeout(ph.child.exited, 10000, 'the phone exiting');
         assertEq(exit.code, 0, 'phone exit status');
