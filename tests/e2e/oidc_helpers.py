@@ -110,9 +110,8 @@ def start_server(make_server, tmp_path, env=None):
     path = tmp_path / "services.json"
     path.write_text(json.dumps(doc))
     s.env["SEALAUTH_SERVICES_FILE"] = str(path)
-    s.env["SEALAUTH_RATE_LIMITS"] = (
-        "enroll=1000/3600,initiate=1000/60,verify=1000/60,ws=1000/60,"
-        "authorize=1000/60,token=1000/60")
+    s.env["SEALAUTH_RATE_LIMITS"] = (LOGIN_ENV["SEALAUTH_RATE_LIMITS"] +
+                                     ",authorize=1000/60,token=1000/60")
     s.start()
     s.keys = keys
     s.bcl = bcl
