@@ -8,6 +8,7 @@
 #include "login/session_ws.h"
 #include "login/weblogin.h"
 #include "oidc/oidc.h"
+#include "saml/saml.h"
 
 static const struct route routes[] = {
     {"GET", "/health", 0, NULL, "health", api_health, NULL, NULL},
@@ -46,6 +47,12 @@ static const struct route routes[] = {
      oidc_logout, NULL, NULL},
     {"POST", "/oidc/logout", ROUTE_HTML | ROUTE_NO_STORE | ROUTE_FORM_BODY,
      NULL, "authorize", oidc_logout, NULL, NULL},
+    {"GET", "/saml/metadata", 0, NULL, "default", api_saml_metadata, NULL,
+     NULL},
+    {"GET", "/saml/sso", ROUTE_HTML | ROUTE_NO_STORE, NULL, "default",
+     api_saml_sso, NULL, NULL},
+    {"POST", "/saml/sso", ROUTE_HTML | ROUTE_NO_STORE | ROUTE_FORM_BODY, NULL,
+     "default", api_saml_sso, NULL, NULL},
     {"GET", "/", ROUTE_HTML, NULL, "default", api_index, NULL, NULL},
     {"GET", "/static/{file}", 0, NULL, "default", api_static_file, NULL, NULL},
     {"GET", "/metrics", ROUTE_NO_STORE, NULL, "default", api_metrics, NULL,
@@ -97,6 +104,7 @@ api_routes(int with_test, size_t *n)
  * test protocol only with the test routes. */
 static const struct weblogin_protocol protocols[] = {
     API_TEST_WEBLOGIN_PROTOCOLS{"oidc", oidc_login_done},
+    {"saml", saml_login_continue},
     {NULL, NULL},
 };
 

@@ -26,6 +26,7 @@ struct ratelimit;
 struct ws_server;
 struct pusher;
 struct service_registry;
+struct saml_idp;
 struct trust;
 struct weblogin_protocol;
 struct metrics;
@@ -43,6 +44,7 @@ struct app {
 	struct ws_server *ws;
 	struct http_server *http;
 	struct service_registry *services; /* relying parties */
+	struct saml_idp *saml;		   /* the SAML IdP (saml/saml.h) */
 	struct pusher *push;
 	struct trust *trust;
 	struct seal_stats seal_stats; /* quirks met at enrollment (/health) */

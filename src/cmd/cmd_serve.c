@@ -22,6 +22,8 @@
 #include <openssl/crypto.h>
 
 #include "admin/admin.h"
+#include "saml/saml.h"
+#include "saml/saml_sp.h"
 #include "api/api.h"
 #include "app/app.h"
 #include "audit/audit.h"
@@ -526,6 +528,7 @@ app_close(struct app *app)
 	trust_close(app->trust);
 	keycache_clear();
 	admin_close(app->admin);
+	saml_idp_close(app->saml);
 	services_close(app->services);
 	if (app->otp_secret != NULL)
 		OPENSSL_cleanse(app->otp_secret, app->otp_secret_len);
@@ -665,6 +668,9 @@ cmd_serve(int argc, char **argv)
 			  sa_err_str(err));
 		goto out;
 	}
+	if ((err = services_set_checker(app.services, "saml",
+					saml_sp_checker)) != SA_OK)
+		goto out;
 	if (services_seed(app.services, app.cfg.services_file, demo_origin, why,
 			  sizeof(why)) != SA_OK) {
 		fprintf(stderr, "sealauth: %s\n", why);
@@ -734,6 +740,8 @@ cmd_serve(int argc, char **argv)
 			  sa_err_str(err));
 		goto out;
 	}
+	if (saml_idp_open(&app, stderr, &app.saml) != SA_OK)
+		goto out;
 	app.weblogin_protocols =
 	    api_weblogin_protocols((int)app.cfg.test_routes);
 	routes = api_routes((int)app.cfg.test_routes, &nroutes);

@@ -186,6 +186,28 @@ static const struct setting settings[] = {
       "(longer than the JWKS cache time, 300 s)"),
     L("SEALAUTH_HSTS_MAX_AGE", NULL, hsts_max_age, "63072000", 0, 126144000,
       "Strict-Transport-Security max-age; 0 leaves the header out"),
+    S("SEALAUTH_SAML_ENTITY_ID", NULL, saml_entity_id, "",
+      "SAML IdP entity id; empty: PUBLIC_URL/saml/metadata"),
+    S("SEALAUTH_SAML_KEY_PATH", NULL, saml_key_path, "",
+      "dedicated SAML ECDSA P-256 key (PEM); empty: the token key ring, "
+      "with self-signed certificates in DATA_DIR/saml"),
+    S("SEALAUTH_SAML_CERT_PATH", NULL, saml_cert_path, "",
+      "certificate of SEALAUTH_SAML_KEY_PATH (PEM); more than one block "
+      "publishes the others too (rotation)"),
+    S("SEALAUTH_SAML_RSA_KEY_PATH", NULL, saml_rsa_key_path, "",
+      "RSA key for SPs that need rsa-sha256 (PEM); empty: DATA_DIR/saml, "
+      "generated"),
+    S("SEALAUTH_SAML_RSA_CERT_PATH", NULL, saml_rsa_cert_path, "",
+      "certificate of SEALAUTH_SAML_RSA_KEY_PATH (PEM)"),
+    L("SEALAUTH_SAML_ASSERTION_TTL", NULL, saml_assertion_ttl, "300", 30, 3600,
+      "seconds a SAML assertion and its subject confirmation are "
+      "valid"),
+    L("SEALAUTH_SAML_REQUEST_MAX_AGE", NULL, saml_request_max_age, "300", 30,
+      3600,
+      "seconds a SAML request's IssueInstant may lie in the past (60 s of "
+      "clock skew are allowed into the future)"),
+    L("SEALAUTH_SAML_SLO_TIMEOUT", NULL, saml_slo_timeout, "10", 1, 120,
+      "seconds each SP gets to answer a propagated single logout"),
     L("SEALAUTH_TEST_ROUTES", NULL, test_routes, "0", 0, 1,
       "1 enables /test/* routes used by the test suite; never in production"),
 };

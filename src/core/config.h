@@ -41,10 +41,18 @@ struct config {
 	char *trust_ca_file; /* CAs for https:// list URLs; empty: system */
 	char *web_dir;	     /* the login page's files; empty: SOURCE_DIR/web */
 	char *seal_quirks;   /* "accept" or "refuse" quirk seals at enroll */
-	char *user;	     /* drop to this user after binding, if root */
-	long seccomp;	     /* 1 on, 0 off, -1 on unless sanitized */
-	long database_wait;  /* seconds to wait for the database at start */
-	long threads;	     /* HTTP worker threads, 0: four per core (min 4) */
+	char *saml_entity_id;	   /* empty: PUBLIC_URL/saml/metadata */
+	char *saml_key_path;	   /* dedicated SAML EC key; empty: key ring */
+	char *saml_cert_path;	   /* its certificate (PEM) */
+	char *saml_rsa_key_path;   /* RSA key for rsa-sha256 SPs */
+	char *saml_rsa_cert_path;  /* its certificate (PEM) */
+	long saml_assertion_ttl;   /* seconds an assertion is valid */
+	long saml_request_max_age; /* seconds an AuthnRequest may be old */
+	long saml_slo_timeout;	   /* seconds each SP gets to answer logout */
+	char *user;	    /* drop to this user after binding, if root */
+	long seccomp;	    /* 1 on, 0 off, -1 on unless sanitized */
+	long database_wait; /* seconds to wait for the database at start */
+	long threads;	    /* HTTP worker threads, 0: four per core (min 4) */
 	long connection_limit;
 	long connection_memory;	      /* bytes per connection for MHD */
 	long connection_timeout;      /* seconds */

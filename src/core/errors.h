@@ -98,7 +98,21 @@
 	X(SA_ERR_INSTALL_CLOSED, 95, "install_closed", 403,                    \
 	  "the install window is closed")                                      \
 	X(SA_ERR_CSRF, 96, "csrf_failed", 403,                                 \
-	  "the X-CSRF-Token header is missing or wrong")
+	  "the X-CSRF-Token header is missing or wrong")                       \
+	X(SA_ERR_SAML_REQUEST, 124, "saml_request_invalid", 400,               \
+	  "the SAML message is malformed")                                     \
+	X(SA_ERR_SAML_UNKNOWN_SP, 125, "saml_unknown_sp", 403,                 \
+	  "the SAML service provider is not registered")                       \
+	X(SA_ERR_SAML_ACS, 126, "saml_acs_not_registered", 403,                \
+	  "the assertion consumer service is not registered for this SP")      \
+	X(SA_ERR_SAML_SIGNATURE, 127, "saml_signature", 403,                   \
+	  "the SAML message signature is missing or invalid")                  \
+	X(SA_ERR_SAML_REPLAY, 128, "saml_replay", 409,                         \
+	  "the SAML request ID was already used")                              \
+	X(SA_ERR_SAML_EXPIRED, 129, "saml_expired", 400,                       \
+	  "the SAML message is outside its validity window")                   \
+	X(SA_ERR_SAML_UNSUPPORTED, 130, "saml_unsupported", 400,               \
+	  "the SAML request asks for something this IdP does not offer")
 
 enum sa_err {
 #define SA_ERR_ENUM(name, value, code, http, text) name = value,

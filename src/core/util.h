@@ -41,6 +41,8 @@ void buf_free_secret(struct buf *b);
 char *b64_encode(const unsigned char *in, size_t n);
 char *b64url_encode(const unsigned char *in, size_t n); /* no padding */
 char *hex_encode(const unsigned char *in, size_t n);	/* lowercase */
+/* hex_value is the value of one hex digit (either case), or -1. */
+int hex_value(char c);
 
 /*
  * Decoders allocate *out (caller frees) and set *outlen on success. Input is

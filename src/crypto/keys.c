@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/pem.h>
 
 #include "crypto/ecdsa.h"
 #include "crypto/keys.h"
@@ -61,11 +62,7 @@ struct keys {
 	struct ring_stamp stamp; /* the version our entries came from */
 };
 
-static void keys_say(FILE *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* keys_say explains a refusal to err, or to the log if err is NULL. */
-static void
+void
 keys_say(FILE *err, const char *fmt, ...)
 {
 	char msg[512];
@@ -126,12 +123,38 @@ kid_valid(const char *kid)
 }
 
 /*
- * load_private_file reads a PEM private key file that only its owner may
- * access and parses it as a P-256 key. The text read is wiped before
- * returning; the caller owns *out.
+ * rsa_or_p256_from_pem parses an unencrypted PEM private key that is either
+ * P-256 or RSA of at least 2048 bits (SAML's rsa-sha256 key).
  */
 static enum sa_err
-load_private_file(const char *path, FILE *err, EVP_PKEY **out)
+rsa_or_p256_from_pem(const char *pem, size_t n, EVP_PKEY **out)
+{
+	BIO *b = BIO_new_mem_buf(pem, (int)n);
+	EVP_PKEY *k = NULL;
+	enum sa_err rc = SA_ERR_VALIDATION;
+
+	if (b == NULL)
+		return SA_ERR_NOMEM;
+	k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	BIO_free(b);
+	if (k != NULL && ((EVP_PKEY_base_id(k) == EVP_PKEY_RSA &&
+			   EVP_PKEY_get_bits(k) >= 2048) ||
+			  ecdsa_is_p256(k))) {
+		*out = k;
+		return SA_OK;
+	}
+	EVP_PKEY_free(k);
+	return rc;
+}
+
+/*
+ * load_private_file reads a PEM private key file that only its owner may
+ * access and parses it as a P-256 key (or, with allow_rsa, as P-256 or RSA
+ * of at least 2048 bits). The text read is wiped before returning; the
+ * caller owns *out.
+ */
+static enum sa_err
+load_private_file(const char *path, int allow_rsa, FILE *err, EVP_PKEY **out)
 {
 	char pem[ECDSA_PEM_MAX + 1];
 	size_t len = 0;
@@ -181,11 +204,12 @@ load_private_file(const char *path, FILE *err, EVP_PKEY **out)
 			goto out;
 		}
 	}
-	if (ecdsa_privkey_from_pem(pem, len, out) != SA_OK) {
+	if ((allow_rsa ? rsa_or_p256_from_pem(pem, len, out)
+		       : ecdsa_privkey_from_pem(pem, len, out)) != SA_OK) {
 		keys_say(err,
 			 "signing key %s is not an unencrypted ECDSA P-256 "
-			 "private key in PEM (PKCS#8 or SEC1)",
-			 path);
+			 "%sprivate key in PEM",
+			 path, allow_rsa ? "or RSA (2048 bits or more) " : "");
 		goto out;
 	}
 	rc = SA_OK;
@@ -360,7 +384,7 @@ ring_load(struct keys *k)
 				rc = SA_ERR_NOMEM;
 				goto fail;
 			}
-			rc = load_private_file(path, k->err, &v[i].pkey);
+			rc = load_private_file(path, 0, k->err, &v[i].pkey);
 			free(path);
 			if (rc != SA_OK)
 				goto fail;
@@ -732,7 +756,7 @@ keys_open(const struct keys_config *cfg, struct keys **out)
 	k->err = cfg->err;
 	if (cfg->private_key_path != NULL && cfg->private_key_path[0] != '\0') {
 		k->external = 1;
-		rc = load_private_file(cfg->private_key_path, k->err,
+		rc = load_private_file(cfg->private_key_path, 0, k->err,
 				       &k->e[0].pkey);
 		if (rc != SA_OK)
 			goto out;
@@ -991,4 +1015,11 @@ keys_reload(struct keys *k)
 		rc = ring_load(k);
 	pthread_mutex_unlock(&k->mu);
 	return rc;
+}
+
+enum sa_err
+keys_load_private_file(const char *path, int allow_rsa, FILE *err,
+		       EVP_PKEY **out)
+{
+	return load_private_file(path, allow_rsa, err, out);
 }

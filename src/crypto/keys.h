@@ -116,6 +116,21 @@ enum sa_err keys_rotate(struct keys *k, int64_t now, char kid[JWK_KID_LEN]);
  */
 enum sa_err keys_reload(struct keys *k);
 
+/*
+ * keys_load_private_file reads a private key file as the key ring does: a
+ * regular file neither group nor others may access, at most 8 KiB of
+ * unencrypted PEM, wiped once parsed; a P-256 key, or with allow_rsa also
+ * an RSA key of at least 2048 bits. Refusals are explained on err (NULL:
+ * the log). The caller owns *out.
+ */
+enum sa_err keys_load_private_file(const char *path, int allow_rsa, FILE *err,
+				   EVP_PKEY **out);
+
+/* keys_say explains a refusal about a key to err ("sealauth: ..."), or to
+ * the log when err is NULL. */
+void keys_say(FILE *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* keys_state_name maps a state to "next", "active" or "retired". */
 const char *keys_state_name(enum keys_state s);
 

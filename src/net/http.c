@@ -34,6 +34,8 @@
 
 #define RES_HEADERS_MAX 8
 #define PATH_MAX_LEN 2048
+/* A query string longer than this is not kept raw (http_req_raw_query). */
+#define RAW_QUERY_MAX 16384
 #define PARK_DRAIN_S 30 /* shutdown waits this long for parked requests */
 #define SWEEP_MS 250	/* how often header deadlines are checked */
 /* Route parameters are short ids; a smaller request struct also keeps
@@ -83,6 +85,7 @@ struct http_request {
 	struct buf body;
 	enum sa_err early; /* an error found while the body streams in */
 	json_t *json;
+	char *raw_query; /* the query string as sent, for signed URLs */
 	uint64_t start_us;
 	unsigned int status; /* what was answered, for the access log */
 	int upgraded;
@@ -183,6 +186,12 @@ http_req_query(struct http_request *req, const char *name)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND,
 					   name);
+}
+
+const char *
+http_req_raw_query(const struct http_request *req)
+{
+	return req->raw_query != NULL ? req->raw_query : "";
 }
 
 const char *
@@ -514,13 +523,16 @@ add_cors(struct http_request *req, struct MHD_Response *r)
 }
 
 static void
-add_common_headers(struct http_request *req, struct MHD_Response *r, int html)
+add_common_headers(struct http_request *req, struct MHD_Response *r, int html,
+		   int own_csp)
 {
 	long hsts_max_age = req->srv->cfg.hsts_max_age;
 	char hsts[64];
 
-	MHD_add_response_header(r, "Content-Security-Policy",
-				html ? csp_html : csp_api);
+	/* A page that posts a form elsewhere brings its own policy. */
+	if (!own_csp)
+		MHD_add_response_header(r, "Content-Security-Policy",
+					html ? csp_html : csp_api);
 	if (hsts_max_age > 0) {
 		snprintf(hsts, sizeof(hsts), "max-age=%ld; includeSubDomains",
 			 hsts_max_age);
@@ -560,7 +572,8 @@ send_response(struct http_request *req, struct http_response *res)
 	if ((!html || (req->route->flags & ROUTE_NO_STORE)) &&
 	    !res_has_header(res, "Cache-Control"))
 		MHD_add_response_header(r, "Cache-Control", "no-store");
-	add_common_headers(req, r, html);
+	add_common_headers(req, r, html,
+			   res_has_header(res, "Content-Security-Policy"));
 	for (size_t i = 0; i < res->nheaders; i++)
 		MHD_add_response_header(r, res->hname[i], res->hval[i]);
 	req->status = res->status;
@@ -1098,9 +1111,8 @@ sweep_main(void *arg)
 /* new_request sets up a request on the first call of the access handler. */
 static struct http_request *
 new_request(struct http_server *srv, struct MHD_Connection *conn,
-	    const char *url, const char *method)
+	    const char *url, const char *method, struct http_request *req)
 {
-	struct http_request *req = calloc(1, sizeof(*req));
 	const union MHD_ConnectionInfo *ci;
 	struct netaddr peer, client;
 	if (req == NULL)
@@ -1116,6 +1128,7 @@ new_request(struct http_server *srv, struct MHD_Connection *conn,
 	snprintf(req->method, sizeof(req->method), "%s", method);
 	req->path = strndup(url, PATH_MAX_LEN);
 	if (req->path == NULL) {
+		free(req->raw_query);
 		free(req);
 		return NULL;
 	}
@@ -1166,12 +1179,16 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 	struct http_server *srv = cls;
 	struct http_request *req = *con_cls;
 
-	if (req == NULL) {
+	if (req == NULL || req->srv == NULL) {
 		const char *cl, *why, *field = NULL;
-		req = new_request(srv, conn, url, method);
+
+		if (req == NULL)
+			req = calloc(1, sizeof(*req));
+		if (req != NULL)
+			req = new_request(srv, conn, url, method, req);
+		*con_cls = req;
 		if (req == NULL)
 			return MHD_NO;
-		*con_cls = req;
 		if ((why = strict_check(req, version, &field)) != NULL)
 			return refuse_now(req, SA_ERR_BAD_REQUEST, field, why);
 		/* A declared body over the limit is refused before any of it
@@ -1214,6 +1231,13 @@ completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	if (req == NULL)
 		return;
+	if (req->srv == NULL) {
+		/* Allocated by uri_log_cb, never reached the handler. */
+		free(req->raw_query);
+		free(req);
+		*con_cls = NULL;
+		return;
+	}
 	if (req->cs != NULL && !req->upgraded) {
 		/* The next request's headers get a deadline of their own. */
 		atomic_store(&req->cs->since_ms, now_mono_ms());
@@ -1249,8 +1273,28 @@ completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 	json_decref(req->json);
 	buf_free(&req->body);
 	free(req->path);
+	free(req->raw_query);
 	free(req);
 	*con_cls = NULL;
+}
+
+/*
+ * uri_log_cb runs when a request line has been read, before the access
+ * handler: it allocates the request and keeps its query string as sent,
+ * which a signed SAML redirect needs byte for byte (MHD only hands out
+ * decoded arguments). The access handler completes the request.
+ */
+static void *
+uri_log_cb(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct http_request *req = calloc(1, sizeof(*req));
+	const char *q = uri != NULL ? strchr(uri, '?') : NULL;
+
+	(void)cls;
+	(void)conn;
+	if (req != NULL && q != NULL && strlen(q + 1) <= RAW_QUERY_MAX)
+		req->raw_query = strdup(q + 1);
+	return req;
 }
 
 /* MHD's messages are printf formats of its own. */
@@ -1403,7 +1447,8 @@ http_server_start(const struct http_config *cfg, const struct route *routes,
 	    unescape_url, srv,
 	    /* Counts the peer address: 0 (off) behind a proxy. */
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-	    (unsigned int)cfg->per_ip_connection_limit, MHD_OPTION_END);
+	    (unsigned int)cfg->per_ip_connection_limit,
+	    MHD_OPTION_URI_LOG_CALLBACK, uri_log_cb, srv, MHD_OPTION_END);
 	if (srv->d == NULL) {
 		log_error("http.listen", "cannot start the HTTP workers");
 		listener_close(srv->listener);

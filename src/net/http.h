@@ -81,6 +81,9 @@ const char *http_req_path(const struct http_request *req);
 const char *http_req_param(const struct http_request *req, size_t i);
 /* A query-string argument, or NULL. */
 const char *http_req_query(struct http_request *req, const char *name);
+/* The query string exactly as the client sent it (no '?'; "" when absent or
+ * longer than 16 KiB), for signatures computed over the encoded bytes. */
+const char *http_req_raw_query(const struct http_request *req);
 /* A request header, or NULL. */
 const char *http_req_header(struct http_request *req, const char *name);
 /* The validated JSON body (borrowed), or NULL for routes without one. */
@@ -153,7 +156,8 @@ enum sa_err http_res_error(struct http_response *res, enum sa_err err,
  * token at enrollment, 403 at login). */
 void http_res_status(struct http_response *res, unsigned int status);
 
-/* http_res_header adds a header (copied); at most a few per response. */
+/* http_res_header adds a header (copied); at most a few per response. A
+ * Content-Security-Policy header set here replaces the route's default. */
 void http_res_header(struct http_response *res, const char *name,
 		     const char *value);
 

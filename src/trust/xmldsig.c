@@ -261,8 +261,8 @@ out:
 }
 
 /* is_elem tells whether node is an element with this namespace and name. */
-static int
-is_elem(const xmlNode *node, const char *ns, const char *name)
+int
+xmldsig_is_elem(const xmlNode *node, const char *ns, const char *name)
 {
 	return node != NULL && node->type == XML_ELEMENT_NODE &&
 	       node->ns != NULL &&
@@ -271,8 +271,8 @@ is_elem(const xmlNode *node, const char *ns, const char *name)
 }
 
 /* first_elem returns the first element child of node, or NULL. */
-static xmlNodePtr
-first_elem(xmlNodePtr node)
+xmlNodePtr
+xmldsig_first_elem(xmlNodePtr node)
 {
 	for (xmlNodePtr c = node != NULL ? node->children : NULL; c != NULL;
 	     c = c->next)
@@ -282,10 +282,11 @@ first_elem(xmlNodePtr node)
 }
 
 /* next_elem returns the next element sibling of node, or NULL. */
-static xmlNodePtr
-next_elem(xmlNodePtr node)
+xmlNodePtr
+xmldsig_next_elem(xmlNodePtr node)
 {
-	for (xmlNodePtr c = node->next; c != NULL; c = c->next)
+	for (xmlNodePtr c = node != NULL ? node->next : NULL; c != NULL;
+	     c = c->next)
 		if (c->type == XML_ELEMENT_NODE)
 			return c;
 	return NULL;
@@ -298,12 +299,12 @@ next_elem(xmlNodePtr node)
 static xmlNodePtr
 walk_next(xmlNodePtr node, xmlNodePtr top)
 {
-	xmlNodePtr c = first_elem(node);
+	xmlNodePtr c = xmldsig_first_elem(node);
 
 	if (c != NULL)
 		return c;
 	while (node != NULL && node != top) {
-		c = next_elem(node);
+		c = xmldsig_next_elem(node);
 		if (c != NULL)
 			return c;
 		node = node->parent;
@@ -336,19 +337,22 @@ alg_of(xmlNodePtr node)
 static xmlNodePtr
 find_signed_properties(xmlNodePtr sig, const xmlChar *id)
 {
-	for (xmlNodePtr o = first_elem(sig); o != NULL; o = next_elem(o)) {
-		if (!is_elem(o, NS_DSIG, "Object"))
+	for (xmlNodePtr o = xmldsig_first_elem(sig); o != NULL;
+	     o = xmldsig_next_elem(o)) {
+		if (!xmldsig_is_elem(o, NS_DSIG, "Object"))
 			continue;
-		for (xmlNodePtr q = first_elem(o); q != NULL;
-		     q = next_elem(q)) {
-			if (!is_elem(q, NS_XADES, "QualifyingProperties"))
+		for (xmlNodePtr q = xmldsig_first_elem(o); q != NULL;
+		     q = xmldsig_next_elem(q)) {
+			if (!xmldsig_is_elem(q, NS_XADES,
+					     "QualifyingProperties"))
 				continue;
-			for (xmlNodePtr p = first_elem(q); p != NULL;
-			     p = next_elem(p)) {
+			for (xmlNodePtr p = xmldsig_first_elem(q); p != NULL;
+			     p = xmldsig_next_elem(p)) {
 				xmlChar *pid;
 				int match;
 
-				if (!is_elem(p, NS_XADES, "SignedProperties"))
+				if (!xmldsig_is_elem(p, NS_XADES,
+						     "SignedProperties"))
 					continue;
 				pid = xmlGetNoNsProp(p, (const xmlChar *)"Id");
 				match = pid != NULL && xmlStrEqual(pid, id);
@@ -396,9 +400,10 @@ id_is_unique(xmlDocPtr doc, xmlNodePtr owner, const xmlChar *id)
  * "#id" to it. It fails when the value is already an ID of another node.
  */
 static int
-register_id(xmlDocPtr doc, xmlNodePtr node, const xmlChar *id)
+register_id(xmlDocPtr doc, xmlNodePtr node, const char *attr_name,
+	    const xmlChar *id)
 {
-	xmlAttrPtr attr = xmlHasProp(node, (const xmlChar *)"Id");
+	xmlAttrPtr attr = xmlHasProp(node, (const xmlChar *)attr_name);
 	xmlAttrPtr have;
 
 	if (attr == NULL)
@@ -416,13 +421,14 @@ register_id(xmlDocPtr doc, xmlNodePtr node, const xmlChar *id)
  * -1 with a reason in res.
  */
 static int
-check_reference(xmlDocPtr doc, xmlNodePtr sig, xmlNodePtr ref, int *ndoc,
-		int *nprops, struct xmldsig_result *res)
+check_reference(xmlDocPtr doc, xmlNodePtr sig, xmlNodePtr ref,
+		const xmlChar *want_uri, int *ndoc, int *nprops,
+		struct xmldsig_result *res)
 {
 	xmlChar *uri = xmlGetNoNsProp(ref, (const xmlChar *)"URI");
 	xmlChar *type = xmlGetNoNsProp(ref, (const xmlChar *)"Type");
 	xmlChar *alg = NULL;
-	xmlNodePtr c = first_elem(ref), sp;
+	xmlNodePtr c = xmldsig_first_elem(ref), sp;
 	int ntrans = 0, ret = -1;
 	int is_doc;
 
@@ -431,11 +437,13 @@ check_reference(xmlDocPtr doc, xmlNodePtr sig, xmlNodePtr ref, int *ndoc,
 			"a Reference has no URI");
 		goto out;
 	}
-	is_doc = uri[0] == '\0';
-	if (is_elem(c, NS_DSIG, "Transforms")) {
-		for (xmlNodePtr t = first_elem(c); t != NULL;
-		     t = next_elem(t)) {
-			if (!is_elem(t, NS_DSIG, "Transform"))
+	/* The enveloping reference: the whole document or the signed element.
+	 */
+	is_doc = xmlStrEqual(uri, want_uri);
+	if (xmldsig_is_elem(c, NS_DSIG, "Transforms")) {
+		for (xmlNodePtr t = xmldsig_first_elem(c); t != NULL;
+		     t = xmldsig_next_elem(t)) {
+			if (!xmldsig_is_elem(t, NS_DSIG, "Transform"))
 				goto bad_transform;
 			xmlFree(alg);
 			alg = alg_of(t);
@@ -451,15 +459,16 @@ check_reference(xmlDocPtr doc, xmlNodePtr sig, xmlNodePtr ref, int *ndoc,
 			}
 			ntrans++;
 		}
-		c = next_elem(c);
+		c = xmldsig_next_elem(c);
 	}
 	if (is_doc && ntrans == 0) {
 		why_set(res->reason, sizeof(res->reason),
-			"the URI=\"\" Reference lacks the enveloped-signature "
-			"transform");
+			"the URI=\"%.80s\" Reference lacks the "
+			"enveloped-signature transform",
+			(const char *)uri);
 		goto out;
 	}
-	if (!is_elem(c, NS_DSIG, "DigestMethod")) {
+	if (!xmldsig_is_elem(c, NS_DSIG, "DigestMethod")) {
 		why_set(res->reason, sizeof(res->reason),
 			"a Reference has no DigestMethod");
 		goto out;
@@ -478,6 +487,13 @@ check_reference(xmlDocPtr doc, xmlNodePtr sig, xmlNodePtr ref, int *ndoc,
 		goto out;
 	}
 	/* Any other reference must name our own SignedProperties. */
+	if (want_uri[0] != '\0') {
+		why_set(res->reason, sizeof(res->reason),
+			"Reference URI \"%.80s\" is not the signed element "
+			"\"%.80s\"",
+			(const char *)uri, (const char *)want_uri);
+		goto out;
+	}
 	if (uri[0] != '#' || uri[1] == '\0' ||
 	    xmlValidateNCName(uri + 1, 0) != 0) {
 		why_set(res->reason, sizeof(res->reason),
@@ -500,7 +516,8 @@ check_reference(xmlDocPtr doc, xmlNodePtr sig, xmlNodePtr ref, int *ndoc,
 			(const char *)uri);
 		goto out;
 	}
-	if (!id_is_unique(doc, sp, uri + 1) || !register_id(doc, sp, uri + 1)) {
+	if (!id_is_unique(doc, sp, uri + 1) ||
+	    !register_id(doc, sp, "Id", uri + 1)) {
 		why_set(res->reason, sizeof(res->reason),
 			"Id %.80s is not unique in the document",
 			(const char *)uri + 1);
@@ -528,26 +545,27 @@ out:
  * reference, then SignatureValue. It stores the reference count in *nrefs.
  */
 static int
-check_profile(xmlDocPtr doc, xmlNodePtr sig, size_t *nrefs,
-	      struct xmldsig_result *res)
+check_profile(xmlDocPtr doc, xmlNodePtr sig, const xmlChar *want_uri,
+	      size_t *nrefs, struct xmldsig_result *res)
 {
-	xmlNodePtr si = first_elem(sig), c;
+	xmlNodePtr si = xmldsig_first_elem(sig), c;
 	xmlChar *alg = NULL;
 	int ndoc = 0, nprops = 0, ret = -1;
 	size_t n = 0;
 
-	if (!is_elem(si, NS_DSIG, "SignedInfo")) {
+	if (!xmldsig_is_elem(si, NS_DSIG, "SignedInfo")) {
 		why_set(res->reason, sizeof(res->reason),
 			"ds:Signature does not start with SignedInfo");
 		goto out;
 	}
-	if (!is_elem(next_elem(si), NS_DSIG, "SignatureValue")) {
+	if (!xmldsig_is_elem(xmldsig_next_elem(si), NS_DSIG,
+			     "SignatureValue")) {
 		why_set(res->reason, sizeof(res->reason),
 			"SignedInfo is not followed by SignatureValue");
 		goto out;
 	}
-	c = first_elem(si);
-	if (!is_elem(c, NS_DSIG, "CanonicalizationMethod")) {
+	c = xmldsig_first_elem(si);
+	if (!xmldsig_is_elem(c, NS_DSIG, "CanonicalizationMethod")) {
 		why_set(res->reason, sizeof(res->reason),
 			"SignedInfo has no CanonicalizationMethod");
 		goto out;
@@ -559,8 +577,8 @@ check_profile(xmlDocPtr doc, xmlNodePtr sig, size_t *nrefs,
 			alg != NULL ? (const char *)alg : "(none)");
 		goto out;
 	}
-	c = next_elem(c);
-	if (!is_elem(c, NS_DSIG, "SignatureMethod")) {
+	c = xmldsig_next_elem(c);
+	if (!xmldsig_is_elem(c, NS_DSIG, "SignatureMethod")) {
 		why_set(res->reason, sizeof(res->reason),
 			"SignedInfo has no SignatureMethod");
 		goto out;
@@ -573,29 +591,29 @@ check_profile(xmlDocPtr doc, xmlNodePtr sig, size_t *nrefs,
 			alg != NULL ? (const char *)alg : "(none)");
 		goto out;
 	}
-	if (first_elem(c) != NULL) {
+	if (xmldsig_first_elem(c) != NULL) {
 		/* HMACOutputLength and friends have no place here */
 		why_set(res->reason, sizeof(res->reason),
 			"SignatureMethod has parameters");
 		goto out;
 	}
-	for (c = next_elem(c); c != NULL; c = next_elem(c)) {
-		if (!is_elem(c, NS_DSIG, "Reference")) {
+	for (c = xmldsig_next_elem(c); c != NULL; c = xmldsig_next_elem(c)) {
+		if (!xmldsig_is_elem(c, NS_DSIG, "Reference")) {
 			why_set(res->reason, sizeof(res->reason),
 				"SignedInfo holds %.40s, not a Reference",
 				(const char *)c->name);
 			goto out;
 		}
-		if (check_reference(doc, sig, c, &ndoc, &nprops, res) != 0)
+		if (check_reference(doc, sig, c, want_uri, &ndoc, &nprops,
+				    res) != 0)
 			goto out;
 		n++;
 	}
 	if (ndoc != 1) {
-		why_set(
-		    res->reason, sizeof(res->reason),
-		    "SignedInfo has %d whole-document (URI=\"\") references; "
-		    "exactly one is required",
-		    ndoc);
+		why_set(res->reason, sizeof(res->reason),
+			"SignedInfo has %d references to URI=\"%.80s\"; "
+			"exactly one is required",
+			ndoc, (const char *)want_uri);
 		goto out;
 	}
 	if (nprops > 1) {
@@ -642,21 +660,23 @@ keyinfo_cert(xmlNodePtr sig)
 {
 	X509 *x = NULL;
 
-	for (xmlNodePtr k = first_elem(sig); k != NULL; k = next_elem(k)) {
-		if (!is_elem(k, NS_DSIG, "KeyInfo"))
+	for (xmlNodePtr k = xmldsig_first_elem(sig); k != NULL;
+	     k = xmldsig_next_elem(k)) {
+		if (!xmldsig_is_elem(k, NS_DSIG, "KeyInfo"))
 			continue;
-		for (xmlNodePtr d = first_elem(k); d != NULL;
-		     d = next_elem(d)) {
-			if (!is_elem(d, NS_DSIG, "X509Data"))
+		for (xmlNodePtr d = xmldsig_first_elem(k); d != NULL;
+		     d = xmldsig_next_elem(d)) {
+			if (!xmldsig_is_elem(d, NS_DSIG, "X509Data"))
 				continue;
-			for (xmlNodePtr c = first_elem(d); c != NULL;
-			     c = next_elem(c)) {
+			for (xmlNodePtr c = xmldsig_first_elem(d); c != NULL;
+			     c = xmldsig_next_elem(c)) {
 				xmlChar *txt;
 				unsigned char *der = NULL;
 				const unsigned char *p;
 				size_t len = 0;
 
-				if (!is_elem(c, NS_DSIG, "X509Certificate"))
+				if (!xmldsig_is_elem(c, NS_DSIG,
+						     "X509Certificate"))
 					continue;
 				txt = xmlNodeGetContent(c);
 				if (txt != NULL &&
@@ -761,7 +781,7 @@ restrict_ctx(xmlSecDSigCtxPtr ctx)
  * and -1 on a local failure.
  */
 static int
-try_key(xmlNodePtr sig, EVP_PKEY *pkey, size_t nrefs,
+try_key(xmlNodePtr sig, EVP_PKEY *pkey, const xmlChar *want_uri, size_t nrefs,
 	struct xmldsig_result *res)
 {
 	xmlSecDSigCtxPtr ctx = NULL;
@@ -800,7 +820,7 @@ try_key(xmlNodePtr sig, EVP_PKEY *pkey, size_t nrefs,
 			goto out;
 		}
 		if (r->origin == xmlSecDSigReferenceOriginSignedInfo &&
-		    r->uri != NULL && r->uri[0] == '\0')
+		    r->uri != NULL && xmlStrEqual(r->uri, want_uri))
 			have_doc = 1;
 	}
 	if (ctx->status != xmlSecDSigStatusSucceeded) {
@@ -845,7 +865,7 @@ count_signatures(xmlNodePtr root, xmlNodePtr *first)
 
 	*first = NULL;
 	for (xmlNodePtr c = root; c != NULL; c = walk_next(c, root)) {
-		if (!is_elem(c, NS_DSIG, "Signature"))
+		if (!xmldsig_is_elem(c, NS_DSIG, "Signature"))
 			continue;
 		if (n++ == 0)
 			*first = c;
@@ -853,29 +873,20 @@ count_signatures(xmlNodePtr root, xmlNodePtr *first)
 	return n;
 }
 
-enum sa_err
-xmldsig_verify(xmlDocPtr doc, EVP_PKEY *const *pinned, size_t npinned,
-	       struct xmldsig_result *res)
+/*
+ * verify_under checks the one signature of doc, which must be a direct child
+ * of signed (the root for a whole-document signature), against the pinned
+ * keys; want_uri is the URI its enveloping reference must carry ("" or
+ * "#id"). It fills res as xmldsig_verify documents.
+ */
+static enum sa_err
+verify_under(xmlDocPtr doc, xmlNodePtr signed_elem, const xmlChar *want_uri,
+	     EVP_PKEY *const *pinned, size_t npinned,
+	     struct xmldsig_result *res)
 {
-	xmlNodePtr root, sig;
+	xmlNodePtr root = xmlDocGetRootElement(doc), sig;
 	size_t nsig, nrefs = 0;
-	enum sa_err rc;
 
-	memset(res, 0, sizeof(*res));
-	res->key_index = -1;
-	res->status = XMLDSIG_MALFORMED;
-	rc = xmldsig_global_init();
-	if (rc != SA_OK) {
-		why_set(res->reason, sizeof(res->reason),
-			"XML libraries failed to initialise");
-		return rc;
-	}
-	quiet_thread();
-	root = doc != NULL ? xmlDocGetRootElement(doc) : NULL;
-	if (root == NULL) {
-		why_set(res->reason, sizeof(res->reason), "no root element");
-		return SA_ERR_TRUST_LIST;
-	}
 	nsig = count_signatures(root, &sig);
 	if (nsig == 0) {
 		res->status = XMLDSIG_NO_SIGNATURE;
@@ -891,13 +902,15 @@ xmldsig_verify(xmlDocPtr doc, EVP_PKEY *const *pinned, size_t npinned,
 			nsig);
 		return SA_ERR_TRUST_LIST;
 	}
-	/* Enveloped means child of the root: anywhere else signs a part. */
-	if (sig->parent != root) {
+	/* Enveloped means child of the signed element: anywhere else signs a
+	 * part, the usual wrapping move. */
+	if (sig->parent != signed_elem) {
 		why_set(res->reason, sizeof(res->reason),
-			"ds:Signature is not a child of the root element");
+			"ds:Signature is not a child of the %s element",
+			signed_elem == root ? "root" : "signed");
 		return SA_ERR_TRUST_LIST;
 	}
-	if (check_profile(doc, sig, &nrefs, res) != 0)
+	if (check_profile(doc, sig, want_uri, &nrefs, res) != 0)
 		return SA_ERR_TRUST_LIST;
 	res->signer = keyinfo_cert(sig);
 	res->status = XMLDSIG_BAD_SIGNATURE;
@@ -910,7 +923,7 @@ xmldsig_verify(xmlDocPtr doc, EVP_PKEY *const *pinned, size_t npinned,
 
 		if (pinned[i] == NULL)
 			continue;
-		ok = try_key(sig, pinned[i], nrefs, res);
+		ok = try_key(sig, pinned[i], want_uri, nrefs, res);
 		if (ok < 0) {
 			why_set(res->reason, sizeof(res->reason),
 				"could not set up signature verification");
@@ -927,10 +940,94 @@ xmldsig_verify(xmlDocPtr doc, EVP_PKEY *const *pinned, size_t npinned,
 	return SA_ERR_TRUST_LIST_SIG;
 }
 
-enum sa_err
-xmldsig_sign(xmlDocPtr doc, EVP_PKEY *key, X509 *cert)
+/* verify_begin resets res and returns doc's root, or NULL with a reason. */
+static xmlNodePtr
+verify_begin(xmlDocPtr doc, struct xmldsig_result *res, enum sa_err *rc)
 {
-	xmlNodePtr root, sig = NULL, ref, ki, xd, xc, existing;
+	xmlNodePtr root;
+
+	memset(res, 0, sizeof(*res));
+	res->key_index = -1;
+	res->status = XMLDSIG_MALFORMED;
+	*rc = xmldsig_global_init();
+	if (*rc != SA_OK) {
+		why_set(res->reason, sizeof(res->reason),
+			"XML libraries failed to initialise");
+		return NULL;
+	}
+	quiet_thread();
+	root = doc != NULL ? xmlDocGetRootElement(doc) : NULL;
+	if (root == NULL) {
+		why_set(res->reason, sizeof(res->reason), "no root element");
+		*rc = SA_ERR_TRUST_LIST;
+	}
+	return root;
+}
+
+enum sa_err
+xmldsig_verify(xmlDocPtr doc, EVP_PKEY *const *pinned, size_t npinned,
+	       struct xmldsig_result *res)
+{
+	xmlNodePtr root;
+	enum sa_err rc;
+
+	root = verify_begin(doc, res, &rc);
+	if (root == NULL)
+		return rc;
+	return verify_under(doc, root, (const xmlChar *)"", pinned, npinned,
+			    res);
+}
+
+enum sa_err
+xmldsig_verify_element(xmlDocPtr doc, const char *id_attr,
+		       EVP_PKEY *const *pinned, size_t npinned,
+		       struct xmldsig_result *res)
+{
+	xmlNodePtr root;
+	xmlChar *id = NULL, *uri = NULL;
+	enum sa_err rc;
+
+	root = verify_begin(doc, res, &rc);
+	if (root == NULL)
+		return rc;
+	rc = SA_ERR_TRUST_LIST;
+	id = xmlGetNoNsProp(root, (const xmlChar *)id_attr);
+	if (id == NULL || id[0] == '\0' || xmlValidateNCName(id, 0) != 0) {
+		why_set(res->reason, sizeof(res->reason),
+			"the root element has no valid %s attribute", id_attr);
+		goto out;
+	}
+	/* Resolved uniquely, or a second element could answer to "#id". */
+	if (!id_is_unique(doc, root, id) ||
+	    !register_id(doc, root, id_attr, id)) {
+		why_set(res->reason, sizeof(res->reason),
+			"%s %.80s is not unique in the document", id_attr,
+			(const char *)id);
+		goto out;
+	}
+	uri = xmlStrncatNew((const xmlChar *)"#", id, -1);
+	if (uri == NULL) {
+		rc = SA_ERR_NOMEM;
+		goto out;
+	}
+	rc = verify_under(doc, root, uri, pinned, npinned, res);
+out:
+	xmlFree(id);
+	xmlFree(uri);
+	return rc;
+}
+
+/*
+ * sign_into adds an enveloped signature to parent (after the element after,
+ * or as its first child when after is NULL) with one reference to uri, and
+ * signs it with key; cert, when given, goes into ds:KeyInfo. On failure the
+ * partial signature is removed.
+ */
+static enum sa_err
+sign_into(xmlDocPtr doc, xmlNodePtr parent, xmlNodePtr after,
+	  const xmlChar *uri, EVP_PKEY *key, X509 *cert)
+{
+	xmlNodePtr sig = NULL, ref, ki, xd, xc, placed;
 	xmlSecTransformId method;
 	xmlSecDSigCtxPtr ctx = NULL;
 	unsigned char *der = NULL;
@@ -938,15 +1035,6 @@ xmldsig_sign(xmlDocPtr doc, EVP_PKEY *key, X509 *cert)
 	int derlen;
 	enum sa_err rc;
 
-	rc = xmldsig_global_init();
-	if (rc != SA_OK)
-		return rc;
-	quiet_thread();
-	root = doc != NULL ? xmlDocGetRootElement(doc) : NULL;
-	if (root == NULL || key == NULL)
-		return SA_ERR_INTERNAL;
-	if (count_signatures(root, &existing) != 0)
-		return SA_ERR_CONFLICT;
 	switch (EVP_PKEY_base_id(key)) {
 	case EVP_PKEY_EC:
 		method = xmlSecTransformEcdsaSha256Id;
@@ -963,13 +1051,19 @@ xmldsig_sign(xmlDocPtr doc, EVP_PKEY *key, X509 *cert)
 					      (const xmlChar *)"ds");
 	if (sig == NULL)
 		goto out;
-	if (xmlAddChild(root, sig) == NULL) {
+	if (after != NULL)
+		placed = xmlAddNextSibling(after, sig);
+	else if (parent->children != NULL)
+		placed = xmlAddPrevSibling(parent->children, sig);
+	else
+		placed = xmlAddChild(parent, sig);
+	if (placed == NULL) {
 		xmlFreeNode(sig);
 		sig = NULL;
 		goto out;
 	}
 	ref = xmlSecTmplSignatureAddReference(sig, xmlSecTransformSha256Id,
-					      NULL, (const xmlChar *)"", NULL);
+					      NULL, uri, NULL);
 	if (ref == NULL ||
 	    xmlSecTmplReferenceAddTransform(ref, xmlSecTransformEnvelopedId) ==
 		NULL ||
@@ -1011,6 +1105,60 @@ out:
 		xmlSecDSigCtxDestroy(ctx);
 	OPENSSL_free(der);
 	free(b64);
+	return rc;
+}
+
+enum sa_err
+xmldsig_sign(xmlDocPtr doc, EVP_PKEY *key, X509 *cert)
+{
+	xmlNodePtr root, existing;
+	enum sa_err rc;
+
+	rc = xmldsig_global_init();
+	if (rc != SA_OK)
+		return rc;
+	quiet_thread();
+	root = doc != NULL ? xmlDocGetRootElement(doc) : NULL;
+	if (root == NULL || key == NULL)
+		return SA_ERR_INTERNAL;
+	if (count_signatures(root, &existing) != 0)
+		return SA_ERR_CONFLICT;
+	/* Last child of the root, after everything it signs. */
+	return sign_into(doc, root, root->last, (const xmlChar *)"", key, cert);
+}
+
+enum sa_err
+xmldsig_sign_element(xmlDocPtr doc, xmlNodePtr elem, const char *id_attr,
+		     xmlNodePtr after, EVP_PKEY *key, X509 *cert)
+{
+	xmlChar *id = NULL, *uri = NULL;
+	enum sa_err rc;
+
+	rc = xmldsig_global_init();
+	if (rc != SA_OK)
+		return rc;
+	quiet_thread();
+	if (doc == NULL || elem == NULL || key == NULL ||
+	    (after != NULL && after->parent != elem))
+		return SA_ERR_INTERNAL;
+	for (xmlNodePtr c = xmldsig_first_elem(elem); c != NULL;
+	     c = xmldsig_next_elem(c))
+		if (xmldsig_is_elem(c, NS_DSIG, "Signature"))
+			return SA_ERR_CONFLICT;
+	rc = SA_ERR_INTERNAL;
+	id = xmlGetNoNsProp(elem, (const xmlChar *)id_attr);
+	if (id == NULL || xmlValidateNCName(id, 0) != 0 ||
+	    !register_id(doc, elem, id_attr, id))
+		goto out;
+	uri = xmlStrncatNew((const xmlChar *)"#", id, -1);
+	if (uri == NULL) {
+		rc = SA_ERR_NOMEM;
+		goto out;
+	}
+	rc = sign_into(doc, elem, after, uri, key, cert);
+out:
+	xmlFree(id);
+	xmlFree(uri);
 	return rc;
 }
 

@@ -88,6 +88,22 @@ enum sa_err xmldsig_parse(const unsigned char *xml, size_t n, xmlDocPtr *out,
 enum sa_err xmldsig_verify(xmlDocPtr doc, EVP_PKEY *const *pinned,
 			   size_t npinned, struct xmldsig_result *res);
 
+/*
+ * xmldsig_verify_element checks the enveloped signature of doc's root
+ * element by reference, as SAML protocol messages carry it: the root's
+ * id_attr attribute (SAML: "ID") must be a valid NCName that no other
+ * element of the document carries as an Id, ID, id or xml:id (so "#id"
+ * resolves to the root and nothing else); the document must hold exactly
+ * one ds:Signature, a direct child of the root, whose only reference is
+ * URI="#id" with the enveloped-signature transform optionally followed by
+ * one canonicalisation. Algorithms, pinned keys and the result are as for
+ * xmldsig_verify, and so are the return values. The id attribute is
+ * registered as an ID of doc.
+ */
+enum sa_err xmldsig_verify_element(xmlDocPtr doc, const char *id_attr,
+				   EVP_PKEY *const *pinned, size_t npinned,
+				   struct xmldsig_result *res);
+
 /* xmldsig_result_clear frees what a result owns and resets it. */
 void xmldsig_result_clear(struct xmldsig_result *res);
 
@@ -110,6 +126,28 @@ enum sa_err xmldsig_sign(xmlDocPtr doc, EVP_PKEY *key, X509 *cert);
  */
 enum sa_err xmldsig_sign_dump(xmlDocPtr doc, EVP_PKEY *key, X509 *cert,
 			      unsigned char **out, size_t *outlen);
+
+/*
+ * xmldsig_sign_element signs the element elem of doc by reference, as SAML
+ * assertions and messages are signed: its id_attr attribute (SAML: "ID",
+ * an NCName unique in doc) is registered as an ID, and a ds:Signature with
+ * one Reference URI="#id" (enveloped-signature then exclusive c14n, SHA-256)
+ * is inserted right after the child after (SAML: the Issuer), or as elem's
+ * first child when after is NULL. Algorithms and KeyInfo as for
+ * xmldsig_sign. elem must not carry a signature already (SA_ERR_CONFLICT);
+ * a signature deeper inside it (a signed assertion in a response) is
+ * covered by this one.
+ */
+enum sa_err xmldsig_sign_element(xmlDocPtr doc, xmlNodePtr elem,
+				 const char *id_attr, xmlNodePtr after,
+				 EVP_PKEY *key, X509 *cert);
+
+/* xmldsig_is_elem tells whether node is the element {ns}name;
+ * xmldsig_first_elem and xmldsig_next_elem walk element children (NULL at
+ * the end). For every reader of parsed documents. */
+int xmldsig_is_elem(const xmlNode *node, const char *ns, const char *name);
+xmlNodePtr xmldsig_first_elem(xmlNodePtr node);
+xmlNodePtr xmldsig_next_elem(xmlNodePtr node);
 
 /*
  * xmldsig_b64_decode decodes the base64 text of an XML element (already
