@@ -14,5 +14,6 @@ int cmd_device(int argc, char **argv);
 int cmd_trust(int argc, char **argv);
 int cmd_admin(int argc, char **argv);
 int cmd_oidc(int argc, char **argv);
+int cmd_saml(int argc, char **argv);
 
 #endif

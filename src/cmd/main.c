@@ -26,6 +26,7 @@ static const struct command commands[] = {
      "simulate a phone: enroll, receive pushes, approve or reject"},
     {"trust", cmd_trust, "build the demo trust environment, check the chain"},
     {"oidc", cmd_oidc, "OpenID Connect client tools (hash a client secret)"},
+    {"saml", cmd_saml, "turn an SP's SAML metadata into its settings"},
 };
 
 static void

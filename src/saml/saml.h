@@ -40,6 +40,18 @@ enum sa_err api_saml_metadata(struct http_request *req,
 /* GET and POST /saml/sso: an AuthnRequest. */
 enum sa_err api_saml_sso(struct http_request *req, struct http_response *res);
 
+/* GET and POST /saml/slo: a LogoutRequest or LogoutResponse of an SP. */
+enum sa_err api_saml_slo(struct http_request *req, struct http_response *res);
+/* GET /saml/slo/resume?k=: a POSTed LogoutRequest, back with the cookie. */
+enum sa_err api_saml_slo_resume(struct http_request *req,
+				struct http_response *res);
+/* GET /saml/logout: the sign-out page; POST: the person's own logout of
+ * every SP of the session (same-origin only). */
+enum sa_err api_saml_logout_page(struct http_request *req,
+				 struct http_response *res);
+enum sa_err api_saml_logout(struct http_request *req,
+			    struct http_response *res);
+
 /* The continuation of a finished browser login (weblogin.h): posts the
  * SAMLResponse to the ACS the request named. */
 enum sa_err saml_login_continue(struct http_request *req,

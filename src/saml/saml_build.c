@@ -392,53 +392,46 @@ url_origin(const char *url, char *out, size_t outlen)
 }
 
 /*
- * post_form answers with the auto-submitting form. The page runs no inline
- * script: /static/saml-post.js submits it, and a button does for browsers
- * without script. Its policy allows the form to go to the SP's origin only.
+ * saml_auto_form answers with a page whose form sends the n fields to url
+ * with method ("post" or "get") by itself. The page runs no inline script:
+ * /static/saml-post.js submits the form, and a button does for browsers
+ * without script. Its policy lets the form go to url's origin only.
  */
-static enum sa_err
-post_form(struct http_response *res, const char *url, const char *param,
-	  const char *xml, const char *relay)
+enum sa_err
+saml_auto_form(struct http_response *res, const char *url, const char *method,
+	       const char *const *names, const char *const *values, size_t n)
 {
 	static const char head[] =
 	    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-	    "<title>Signing you in</title>"
+	    "<title>Continuing</title>"
 	    "<link rel=\"stylesheet\" href=\"/static/style.css\">"
 	    "<script src=\"/static/saml-post.js\" defer></script></head>"
 	    "<body><main class=\"saml-post\"><form id=\"saml-post\" "
-	    "method=\"post\" action=\"";
+	    "method=\"";
 	static const char tail[] =
 	    "<noscript><p>Your browser does not run scripts. Press the "
 	    "button to continue.</p></noscript>"
 	    "<button type=\"submit\">Continue</button></form></main>"
 	    "</body></html>\n";
 	char origin[SAML_URL_MAX + 1], csp[SAML_URL_MAX + 300];
-	char *b64 = b64_encode((const unsigned char *)xml, strlen(xml));
 	struct buf b;
 
-	if (b64 == NULL)
-		return SA_ERR_NOMEM;
-	if (url_origin(url, origin, sizeof(origin)) != 0) {
-		free(b64);
-		return SA_ERR_CONFIG;
-	}
+	if (url_origin(url, origin, sizeof(origin)) != 0)
+		snprintf(origin, sizeof(origin), "'self'");
 	buf_init(&b, SAML_MSG_MAX * 2);
 	buf_append(&b, head, sizeof(head) - 1);
+	buf_append(&b, method, strlen(method));
+	buf_append(&b, "\" action=\"", 10);
 	html_attr(&b, url);
-	buf_append(&b, "\"><input type=\"hidden\" name=\"", 29);
-	buf_append(&b, param, strlen(param));
-	buf_append(&b, "\" value=\"", 9);
-	buf_append(&b, b64, strlen(b64));
 	buf_append(&b, "\">", 2);
-	if (relay != NULL) {
-		buf_append(
-		    &b, "<input type=\"hidden\" name=\"RelayState\" value=\"",
-		    46);
-		html_attr(&b, relay);
+	for (size_t i = 0; i < n; i++) {
+		buf_append(&b, "<input type=\"hidden\" name=\"", 27);
+		html_attr(&b, names[i]);
+		buf_append(&b, "\" value=\"", 9);
+		html_attr(&b, values[i]);
 		buf_append(&b, "\">", 2);
 	}
 	if (buf_append(&b, tail, sizeof(tail) - 1) != SA_OK) {
-		free(b64);
 		buf_free(&b);
 		return SA_ERR_NOMEM;
 	}
@@ -450,9 +443,26 @@ post_form(struct http_response *res, const char *url, const char *param,
 	http_res_bytes(res, 200, "text/html; charset=utf-8", b.data, b.len);
 	http_res_header(res, "Content-Security-Policy", csp);
 	http_res_header(res, "Cache-Control", "no-store");
-	free(b64);
 	buf_free(&b);
 	return SA_OK;
+}
+
+/* post_form answers with the auto-submitted HTTP-POST binding form. */
+static enum sa_err
+post_form(struct http_response *res, const char *url, const char *param,
+	  const char *xml, const char *relay)
+{
+	char *b64 = b64_encode((const unsigned char *)xml, strlen(xml));
+	const char *names[2] = {param, "RelayState"};
+	const char *values[2] = {b64, relay};
+	enum sa_err rc;
+
+	if (b64 == NULL)
+		return SA_ERR_NOMEM;
+	rc = saml_auto_form(res, url, "post", names, values,
+			    relay != NULL ? 2 : 1);
+	free(b64);
+	return rc;
 }
 
 /* redirect answers 303 to url with the deflated message, signed in the

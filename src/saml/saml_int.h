@@ -121,6 +121,11 @@ struct saml_msg {
 enum sa_err saml_msg_decode(struct http_request *req, struct saml_msg *m,
 			    char *why, size_t whylen);
 void saml_msg_clear(struct saml_msg *m);
+/* saml_msg_decode_text is saml_msg_decode for a query string (HTTP-Redirect)
+ * or form body (HTTP-POST) already at hand: the fuzz driver's way in. */
+enum sa_err saml_msg_decode_text(const char *text, size_t n,
+				 enum saml_binding binding, struct saml_msg *m,
+				 char *why, size_t whylen);
 
 /*
  * saml_msg_verify checks the message's signature against the SP's pinned
@@ -133,6 +138,10 @@ void saml_msg_clear(struct saml_msg *m);
 enum sa_err saml_msg_verify(struct http_request *req, const struct saml_sp *sp,
 			    int required, struct saml_msg *m, char *why,
 			    size_t whylen);
+/* saml_msg_verify_text is saml_msg_verify with the raw query at hand. */
+enum sa_err saml_msg_verify_text(const char *query, const struct saml_sp *sp,
+				 int required, struct saml_msg *m, char *why,
+				 size_t whylen);
 
 /* ---- Outgoing messages (saml_build.c) ------------------------------------ */
 
@@ -184,5 +193,14 @@ enum sa_err saml_send(struct saml_idp *idp, struct http_response *res,
 		      const struct saml_sp *sp, enum saml_binding binding,
 		      const char *url, const char *param, const char *xml,
 		      const char *relay);
+
+/*
+ * saml_auto_form answers with a page whose form sends the n fields to url
+ * by method ("post" or "get") on its own (a static script, a button
+ * without script), under a policy that lets it go to url's origin only.
+ */
+enum sa_err saml_auto_form(struct http_response *res, const char *url,
+			   const char *method, const char *const *names,
+			   const char *const *values, size_t n);
 
 #endif

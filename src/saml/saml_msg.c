@@ -328,25 +328,33 @@ enum sa_err
 saml_msg_decode(struct http_request *req, struct saml_msg *m, char *why,
 		size_t whylen)
 {
-	const char *text, *param = "SAMLRequest";
-	size_t n = 0, rawlen = 0, xmllen = 0;
+	const char *text;
+	size_t n = 0;
+
+	if (strcmp(http_req_method(req), "POST") == 0) {
+		text = http_req_body(req, &n);
+		return saml_msg_decode_text(text != NULL ? text : "", n,
+					    SAML_BINDING_POST, m, why, whylen);
+	}
+	text = http_req_raw_query(req);
+	return saml_msg_decode_text(text, strlen(text), SAML_BINDING_REDIRECT,
+				    m, why, whylen);
+}
+
+enum sa_err
+saml_msg_decode_text(const char *text, size_t n, enum saml_binding binding,
+		     struct saml_msg *m, char *why, size_t whylen)
+{
+	const char *param = "SAMLRequest";
+	size_t rawlen = 0, xmllen = 0;
 	char *b64 = NULL, *relay = NULL;
 	unsigned char *raw = NULL, *xml = NULL;
-	int bad = 0, post = strcmp(http_req_method(req), "POST") == 0;
+	int bad = 0, post = binding == SAML_BINDING_POST;
 	enum sa_err rc = SA_ERR_SAML_REQUEST;
 
 	memset(m, 0, sizeof(*m));
 	m->acs_index = -1;
-	if (post) {
-		text = http_req_body(req, &n);
-		m->binding = SAML_BINDING_POST;
-	} else {
-		text = http_req_raw_query(req);
-		n = strlen(text);
-		m->binding = SAML_BINDING_REDIRECT;
-	}
-	if (text == NULL)
-		text = "";
+	m->binding = binding;
 	b64 = field(text, n, "SAMLRequest", &bad);
 	if (b64 == NULL && !bad) {
 		param = "SAMLResponse";
@@ -417,10 +425,10 @@ out:
  * §3.4.4.1). ECDSA values may be raw r||s (XML-DSig's form) or DER.
  */
 static enum sa_err
-verify_query(struct http_request *req, const struct saml_sp *sp,
-	     struct saml_msg *m, char *why, size_t whylen)
+verify_query(const char *q, const struct saml_sp *sp, struct saml_msg *m,
+	     char *why, size_t whylen)
 {
-	const char *q = http_req_raw_query(req), *v;
+	const char *v;
 	size_t n = strlen(q), vl, siglen = 0;
 	const char *param = m->kind == SAML_MSG_LOGOUT_RESPONSE ? "SAMLResponse"
 								: "SAMLRequest";
@@ -510,12 +518,20 @@ enum sa_err
 saml_msg_verify(struct http_request *req, const struct saml_sp *sp,
 		int required, struct saml_msg *m, char *why, size_t whylen)
 {
+	return saml_msg_verify_text(http_req_raw_query(req), sp, required, m,
+				    why, whylen);
+}
+
+enum sa_err
+saml_msg_verify_text(const char *query, const struct saml_sp *sp, int required,
+		     struct saml_msg *m, char *why, size_t whylen)
+{
 	struct xmldsig_result res;
 	enum sa_err rc;
 
 	m->signed_ok = 0;
 	if (m->binding == SAML_BINDING_REDIRECT) {
-		const char *q = http_req_raw_query(req);
+		const char *q = query;
 		const char *v;
 		size_t vl;
 
@@ -530,7 +546,7 @@ saml_msg_verify(struct http_request *req, const struct saml_sp *sp,
 				"the SP's settings require it");
 			return SA_ERR_SAML_SIGNATURE;
 		}
-		return verify_query(req, sp, m, why, whylen);
+		return verify_query(q, sp, m, why, whylen);
 	}
 	if (saml_child(xmlDocGetRootElement(m->doc), SAML_NS_DSIG,
 		       "Signature") == NULL) {

@@ -437,9 +437,17 @@ check_reference(xmlDocPtr doc, xmlNodePtr sig, xmlNodePtr ref,
 			"a Reference has no URI");
 		goto out;
 	}
-	/* The enveloping reference: the whole document or the signed element.
-	 */
+	/* The enveloping reference: the document or the signed element. */
 	is_doc = xmlStrEqual(uri, want_uri);
+	/* A signed element's signature references that element and nothing
+	 * else: another Id is the usual wrapping lever. */
+	if (!is_doc && want_uri[0] != '\0') {
+		why_set(res->reason, sizeof(res->reason),
+			"Reference URI \"%.80s\" is not the signed element "
+			"\"%.80s\"",
+			(const char *)uri, (const char *)want_uri);
+		goto out;
+	}
 	if (xmldsig_is_elem(c, NS_DSIG, "Transforms")) {
 		for (xmlNodePtr t = xmldsig_first_elem(c); t != NULL;
 		     t = xmldsig_next_elem(t)) {
@@ -487,13 +495,6 @@ check_reference(xmlDocPtr doc, xmlNodePtr sig, xmlNodePtr ref,
 		goto out;
 	}
 	/* Any other reference must name our own SignedProperties. */
-	if (want_uri[0] != '\0') {
-		why_set(res->reason, sizeof(res->reason),
-			"Reference URI \"%.80s\" is not the signed element "
-			"\"%.80s\"",
-			(const char *)uri, (const char *)want_uri);
-		goto out;
-	}
 	if (uri[0] != '#' || uri[1] == '\0' ||
 	    xmlValidateNCName(uri + 1, 0) != 0) {
 		why_set(res->reason, sizeof(res->reason),

@@ -53,8 +53,9 @@ def make_cert(cn):
 class SP:
     """One pysaml2 service provider, with its key pair and settings."""
 
-    def __init__(self, tmp, name, port, **settings):
+    def __init__(self, tmp, name, port, slo=BINDING_HTTP_POST, **settings):
         self.name = name
+        self.slo_binding = slo
         self.entity_id = f"http://127.0.0.1:{port}/{name}/metadata"
         self.acs = f"http://127.0.0.1:{port}/{name}/acs"
         self.slo = f"http://127.0.0.1:{port}/{name}/slo"
@@ -71,6 +72,9 @@ class SP:
             "signingCertificates": [self.cert_pem],
             "wantSignedRequests": True,
             "signatureAlgorithm": "ecdsa-sha256",
+            "slo": {"url": self.slo,
+                    "binding": "HTTP-POST" if slo == BINDING_HTTP_POST
+                    else "HTTP-Redirect"},
         }
         self.settings.update(settings)
         self.client = None
@@ -93,7 +97,7 @@ class SP:
                 "endpoints": {
                     "assertion_consumer_service": [(self.acs,
                                                     BINDING_HTTP_POST)],
-                    "single_logout_service": [(self.slo, BINDING_HTTP_POST)],
+                    "single_logout_service": [(self.slo, self.slo_binding)],
                 },
                 "authn_requests_signed": True,
                 "want_assertions_signed": True,
@@ -150,7 +154,8 @@ def parse_form(text):
 @pytest.fixture
 def saml_env(make_server, tmp_path):
     sp1 = SP(str(tmp_path), "wiki", 9)
-    sp2 = SP(str(tmp_path), "hr", 9, signatureAlgorithm="rsa-sha256",
+    sp2 = SP(str(tmp_path), "hr", 9, slo=BINDING_HTTP_REDIRECT,
+             signatureAlgorithm="rsa-sha256",
              signResponse=True,
              attributes=[{"claim": "givenName", "name": "givenName",
                           "nameFormat": "basic"}])
@@ -377,3 +382,310 @@ def test_refused_requests(saml_env, inbox):
     events = audit_events(s)
     refused = [e for e in events if e["event"] == "saml.refused"]
     assert len(refused) >= 5
+
+
+# ---- XML signature wrapping (HTTP-POST) -------------------------------------
+
+def signed_post_xml(sp, s, **kw):
+    reqid, req = sp.client.create_authn_request(
+        s.base + "/saml/sso", binding=BINDING_HTTP_POST, sign=True,
+        sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256, **kw)
+    return reqid, str(req)
+
+
+def post_xml(s, xml, cookies=None):
+    return requests.post(s.base + "/saml/sso", timeout=10,
+                         allow_redirects=False, cookies=cookies,
+                         data={"SAMLRequest": base64.b64encode(
+                             xml.encode()).decode()})
+
+
+def split_root(xml):
+    """(open tag of the root, its inner content, close tag)."""
+    m = re.match(r"(?s)\s*(?:<\?xml[^>]*\?>\s*)?(<[^>]+>)(.*)(</[^>]+>)\s*$",
+                 xml)
+    return m.group(1), m.group(2), m.group(3)
+
+
+def parts(xml):
+    """The root's open tag, inner content, Issuer and Signature of xml."""
+    head, body, tail = split_root(xml)
+    issuer = re.search(r"(?s)<(\w+:)?Issuer.*?</(\w+:)?Issuer>", body).group(0)
+    sig = re.search(r"(?s)<(\w+:)?Signature[ >].*?</(\w+:)?Signature>",
+                    body).group(0)
+    return head, body, tail, issuer, sig
+
+
+def test_wrapping_attacks_are_refused(saml_env, inbox):
+    s, sp1, _ = saml_env
+    _, good = signed_post_xml(sp1, s)
+    # The untouched request is accepted (a login starts).
+    assert post_xml(s, good).status_code == 303
+    prefix = re.match(r"\s*(?:<\?xml[^>]*\?>\s*)?<(\w+):", good).group(1)
+    ext_open, ext_close = f"<{prefix}:Extensions>", f"</{prefix}:Extensions>"
+
+    def refused(xml, reason):
+        r = post_xml(s, xml)
+        assert r.status_code == 200, r.text
+        assert sso_status(r)[-1].endswith("RequestDenied"), r.text
+        msg = base64.b64decode(
+            parse_form(r.text).fields["SAMLResponse"]).decode()
+        assert reason in msg, msg
+
+    def fresh():
+        _, g = signed_post_xml(sp1, s)
+        return g, g[g.index("<" + prefix + ":AuthnRequest"):]
+
+    # 1. A new root around the signed original (in Extensions): the
+    #    signature is not on the message itself, so it counts as unsigned.
+    g, whole = fresh()
+    h, b, t, iss, sg = parts(g)
+    rid = re.search(r' ID="([^"]+)"', h).group(1)
+    refused(h.replace(f'ID="{rid}"', 'ID="_evil1"') + iss + ext_open + whole +
+            ext_close + t, "not signed")
+    # 2. The same ID twice: an evil root with the original's ID and
+    #    signature, the original hidden in Extensions.
+    g, whole = fresh()
+    h, b, t, iss, sg = parts(g)
+    refused(h + iss + sg + ext_open + whole + ext_close + t, "not unique")
+    # 3. The signature on another root, still referencing the original,
+    #    hidden in Extensions without its signature.
+    g, whole = fresh()
+    h, b, t, iss, sg = parts(g)
+    rid = re.search(r' ID="([^"]+)"', h).group(1)
+    refused(h.replace(f'ID="{rid}"', 'ID="_evil3"') + iss + sg + ext_open +
+            whole.replace(sg, "") + ext_close + t, "not the signed element")
+    # 4. Signed content changed (IsPassive added): the digest fails.
+    g, _ = fresh()
+    h, b, t, iss, sg = parts(g)
+    refused(h.replace(" ID=", ' IsPassive="true" ID=', 1) + b + t,
+            "does not match")
+    # 5. A second signature.
+    g, _ = fresh()
+    h, b, t, iss, sg = parts(g)
+    refused(h + b + ext_open + sg + ext_close + t, "ds:Signature elements")
+    # 6. A transform outside the profile (XPath).
+    g, _ = fresh()
+    refused(g.replace(
+        'Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"',
+        'Algorithm="http://www.w3.org/TR/1999/REC-xpath-19991116"', 1),
+        "transform outside the profile")
+    # 7. A DOCTYPE (entities): refused before anything else, as a page.
+    g, _ = fresh()
+    h, b, t, iss, sg = parts(g)
+    r = post_xml(s, '<!DOCTYPE x [<!ENTITY e "x">]>' + h + b + t)
+    assert r.status_code == 400 and "DOCTYPE" in r.text
+
+
+# ---- Single logout ----------------------------------------------------------
+
+def sso_both(s, sp1, sp2, phone, inbox):
+    """Signs the person into both SPs; returns the cookie and responses."""
+    reqid, loc = sp1.authn_redirect()
+    r = requests.get(loc, allow_redirects=False, timeout=10)
+    r = login_via_phone(s, phone, inbox, r.headers["Location"], "wiki",
+                        ["identity:name"])
+    resp1 = sp1.accept(parse_form(r.text).fields["SAMLResponse"], reqid)
+    cookie = r.cookies["sealauth_sso"]
+    reqid2, loc2 = sp2.authn_redirect()
+    r2 = requests.get(loc2, allow_redirects=False, timeout=10,
+                      cookies={"sealauth_sso": cookie})
+    resp2 = sp2.accept(parse_form(r2.text).fields["SAMLResponse"], reqid2)
+    return cookie, resp1, resp2
+
+
+def query_of(url):
+    return {k: v[0] for k, v in
+            urllib.parse.parse_qs(urllib.parse.urlparse(url).query).items()}
+
+
+def rsa_cert_b64(s):
+    md = requests.get(s.base + "/saml/metadata", timeout=10).text
+    for b64 in re.findall(r"<ds:X509Certificate>([^<]+)</ds:X509Certificate>",
+                          md):
+        c = x509.load_der_x509_certificate(base64.b64decode(b64))
+        if isinstance(c.public_key(), rsa.RSAPublicKey):
+            return b64
+    raise AssertionError("no RSA certificate in the metadata")
+
+
+def hr_answers(s, sp2, r, resp2):
+    """The HR SP (HTTP-Redirect, rsa-sha256) takes our LogoutRequest,
+    checks its query signature and answers Success by redirect."""
+    from saml2.sigver import verify_redirect_signature
+    assert r.status_code == 303, r.text
+    loc = r.headers["Location"]
+    assert loc.startswith(sp2.slo + "?")
+    q = query_of(loc)
+    assert verify_redirect_signature(q, sp2.client.sec.sec_backend,
+                                     cert=rsa_cert_b64(s))
+    req = sp2.client.parse_logout_request(q["SAMLRequest"],
+                                          BINDING_HTTP_REDIRECT)
+    assert req.message.name_id.text == resp2.name_id.text
+    answer = sp2.client.create_logout_response(
+        req.message, [BINDING_HTTP_REDIRECT])
+    info = sp2.client.apply_binding(
+        BINDING_HTTP_REDIRECT, str(answer), s.base + "/saml/slo",
+        relay_state=q["RelayState"], response=True, sign=True,
+        sigalg=SIG_RSA_SHA256)
+    return requests.get(dict(info["headers"])["Location"], timeout=10,
+                        allow_redirects=False)
+
+
+def test_slo_started_by_one_sp_reaches_the_other(saml_env, inbox):
+    s, sp1, sp2 = saml_env
+    phone = enrolled_phone(s, inbox)
+    cookie, resp1, resp2 = sso_both(s, sp1, sp2, phone, inbox)
+    # The wiki (HTTP-POST SLO, ECDSA) asks to log out.
+    _, lreq = sp1.client.create_logout_request(
+        s.base + "/saml/slo", s.base + "/saml/metadata",
+        name_id=resp1.name_id, session_indexes=[resp1.assertion.authn_statement[0].session_index],
+        sign=True, sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256)
+    r = requests.post(s.base + "/saml/slo", timeout=10, allow_redirects=False,
+                      cookies={"sealauth_sso": cookie},
+                      data={"SAMLRequest": base64.b64encode(
+                          str(lreq).encode()).decode(), "RelayState": "bye"})
+    # The session is over at once; the HR system is next.
+    assert "sealauth_sso=;" in r.headers.get("Set-Cookie", "") or \
+        "Max-Age=0" in r.headers.get("Set-Cookie", "")
+    r = hr_answers(s, sp2, r, resp2)
+    # Back to the wiki with the aggregate status, signed (ECDSA, verified
+    # by pysaml2 through xmlsec1).
+    assert r.status_code == 200, r.text
+    form = parse_form(r.text)
+    assert form.action == sp1.slo and form.fields["RelayState"] == "bye"
+    lresp = sp1.client.parse_logout_request_response(
+        form.fields["SAMLResponse"], BINDING_HTTP_POST)
+    assert lresp.status_ok()
+    # The provider session is gone: the next login needs the phone.
+    _, loc = sp1.authn_redirect()
+    again = requests.get(loc, allow_redirects=False, timeout=10,
+                         cookies={"sealauth_sso": cookie})
+    assert again.status_code == 303 and "/?login=" in again.headers["Location"]
+    events = [e["event"] for e in audit_events(s)]
+    assert "saml.logout" in events and "saml.logout_done" in events
+
+
+def test_slo_started_by_the_other_sp_and_unsigned_refused(saml_env, inbox):
+    s, sp1, sp2 = saml_env
+    phone = enrolled_phone(s, inbox)
+    cookie, resp1, resp2 = sso_both(s, sp1, sp2, phone, inbox)
+    # Unsigned: refused, the session stays.
+    _, lreq = sp2.client.create_logout_request(
+        s.base + "/saml/slo", s.base + "/saml/metadata",
+        name_id=resp2.name_id, sign=False)
+    info = sp2.client.apply_binding(BINDING_HTTP_REDIRECT, str(lreq),
+                                    s.base + "/saml/slo", relay_state="x",
+                                    sign=False)
+    r = requests.get(dict(info["headers"])["Location"], timeout=10,
+                     allow_redirects=False, cookies={"sealauth_sso": cookie})
+    assert r.status_code == 403
+    # Signed, by HTTP-Redirect: the wiki gets a POSTed LogoutRequest.
+    info = sp2.client.apply_binding(BINDING_HTTP_REDIRECT, str(lreq),
+                                    s.base + "/saml/slo", relay_state="x",
+                                    sign=True, sigalg=SIG_RSA_SHA256)
+    r = requests.get(dict(info["headers"])["Location"], timeout=10,
+                     allow_redirects=False, cookies={"sealauth_sso": cookie})
+    assert r.status_code == 200, r.text
+    form = parse_form(r.text)
+    assert form.action == sp1.slo
+    xml = base64.b64decode(form.fields["SAMLRequest"]).decode()
+    ec = [c for c in idp_certs(requests.get(s.base + "/saml/metadata",
+                                            timeout=10).text)
+          if not isinstance(c.public_key(), rsa.RSAPublicKey)][0]
+    v = xmlsec_verify(xml, pem(ec),
+                      "urn:oasis:names:tc:SAML:2.0:protocol:LogoutRequest")
+    assert v.returncode == 0, v.stderr
+    req = sp1.client.parse_logout_request(form.fields["SAMLRequest"],
+                                          BINDING_HTTP_POST)
+    assert req.message.name_id.text == resp1.name_id.text
+    # The wiki fails to log out: the HR system hears PartialLogout.
+    from saml2.samlp import STATUS_RESPONDER
+    from saml2 import samlp
+    answer = sp1.client.create_logout_response(
+        req.message, [BINDING_HTTP_POST],
+        status=samlp.Status(status_code=samlp.StatusCode(
+            value=STATUS_RESPONDER)), sign=True,
+        sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256)
+    r = requests.post(s.base + "/saml/slo", timeout=10, allow_redirects=False,
+                      data={"SAMLResponse": base64.b64encode(
+                          str(answer).encode()).decode(),
+                          "RelayState": form.fields["RelayState"]})
+    assert r.status_code == 303, r.text
+    q = query_of(r.headers["Location"])
+    assert r.headers["Location"].startswith(sp2.slo)
+    from saml2.sigver import verify_redirect_signature
+    assert verify_redirect_signature(q, sp2.client.sec.sec_backend,
+                                     cert=rsa_cert_b64(s))
+    xml = zlib.decompress(base64.b64decode(q["SAMLResponse"]), -15).decode()
+    assert "status:PartialLogout" in xml and q["RelayState"] == "x"
+
+
+def test_idp_initiated_logout(saml_env, inbox):
+    s, sp1, sp2 = saml_env
+    phone = enrolled_phone(s, inbox)
+    cookie, resp1, resp2 = sso_both(s, sp1, sp2, phone, inbox)
+    page = requests.get(s.base + "/saml/logout", timeout=10)
+    assert page.status_code == 200 and 'action="/saml/logout"' in page.text
+    # Another site cannot log the person out.
+    r = requests.post(s.base + "/saml/logout", timeout=10,
+                      cookies={"sealauth_sso": cookie},
+                      headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403
+    r = requests.post(s.base + "/saml/logout", timeout=10,
+                      allow_redirects=False, cookies={"sealauth_sso": cookie},
+                      headers={"Origin": s.base})
+    # The wiki first (HTTP-POST)...
+    form = parse_form(r.text)
+    assert form.action == sp1.slo
+    req = sp1.client.parse_logout_request(form.fields["SAMLRequest"],
+                                          BINDING_HTTP_POST)
+    answer = sp1.client.create_logout_response(
+        req.message, [BINDING_HTTP_POST], sign=True,
+        sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256)
+    r = requests.post(s.base + "/saml/slo", timeout=10, allow_redirects=False,
+                      data={"SAMLResponse": base64.b64encode(
+                          str(answer).encode()).decode(),
+                          "RelayState": form.fields["RelayState"]})
+    # ...then the HR system (HTTP-Redirect), then the person's page.
+    r = hr_answers(s, sp2, r, resp2)
+    assert r.status_code == 200 and "signed out of every website" in r.text
+
+
+def test_import_sp_from_metadata(saml_env, inbox, tmp_path, make_server):
+    """`sealauth saml import-sp` turns pysaml2's own metadata into settings
+    that the registry takes and that sign the SP in."""
+    from saml2.metadata import create_metadata_string
+    s, sp1, _ = saml_env
+    md = create_metadata_string(None, config=sp1.client.config, valid=24)
+    path = tmp_path / "sp.xml"
+    path.write_bytes(md if isinstance(md, bytes) else md.encode())
+    r = s.cli("saml", "import-sp", str(path))
+    settings = json.loads(r.stdout)
+    assert settings["entityId"] == sp1.entity_id
+    assert [a["url"] for a in settings["acs"]] == [sp1.acs]
+    assert settings["slo"] == {"url": sp1.slo, "binding": "HTTP-POST"}
+    assert settings["wantSignedRequests"] is True
+    assert settings["signingCertificates"]
+    # A file that is not metadata is refused with a reason.
+    bad = tmp_path / "bad.xml"
+    bad.write_text("<x/>")
+    r = s.cli("saml", "import-sp", str(bad), check=False)
+    assert r.returncode == 1 and "EntityDescriptor" in r.stderr
+    # The imported settings register the SP and sign it in.
+    services = {"services": [{"serviceId": "imported", "name": "Imported",
+                              "scopes": ["identity:name"],
+                              "saml": settings}]}
+    sf = tmp_path / "imported.json"
+    sf.write_text(json.dumps(services))
+    srv = make_server(env={**LOGIN_ENV,
+                           "SEALAUTH_SERVICES_FILE": str(sf)}).start()
+    sp1.connect(requests.get(srv.base + "/saml/metadata", timeout=10).text)
+    phone = enrolled_phone(srv, inbox)
+    reqid, loc = sp1.authn_redirect()
+    r = requests.get(loc, allow_redirects=False, timeout=10)
+    assert r.status_code == 303, r.text
+    r = login_via_phone(srv, phone, inbox, r.headers["Location"],
+                        "imported", ["identity:name"])
+    resp = sp1.accept(parse_form(r.text).fields["SAMLResponse"], reqid)
+    assert resp.get_identity()["givenName"] == ["Erika"]

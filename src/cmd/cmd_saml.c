@@ -1,0 +1,88 @@
+/*
+ * cmd_saml.c - `sealauth saml`: SAML service provider settings.
+ *
+ *   sealauth saml import-sp FILE
+ *
+ * prints the "saml" settings object of a service for the SP whose metadata
+ * XML is in FILE ("-" for standard input), ready to go under "saml" of a
+ * service of the services file or of the admin API (docs/saml.md).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cmd/cmd.h"
+#include "core/util.h"
+#include "saml/saml_sp.h"
+#include "saml/saml_xml.h"
+
+static void
+saml_usage(FILE *out)
+{
+	fprintf(out, "usage: sealauth saml import-sp FILE\n\n"
+		     "Reads an SP's SAML metadata (FILE, or - for standard "
+		     "input) and prints the\nsettings object to put under "
+		     "\"saml\" of its service (docs/saml.md).\n");
+}
+
+/* read_input reads FILE or standard input, at most SAML_MSG_MAX bytes. */
+static enum sa_err
+read_input(const char *path, unsigned char **out, size_t *n)
+{
+	struct buf b;
+	unsigned char chunk[4096];
+	size_t r;
+	enum sa_err rc = SA_OK;
+
+	if (strcmp(path, "-") != 0)
+		return read_file(path, SAML_MSG_MAX, out, n);
+	buf_init(&b, SAML_MSG_MAX);
+	while (rc == SA_OK && (r = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
+		rc = buf_append(&b, chunk, r);
+	if (rc == SA_OK && buf_append(&b, "", 1) == SA_OK) {
+		*out = b.data;
+		*n = b.len - 1;
+		return SA_OK;
+	}
+	buf_free(&b);
+	return rc != SA_OK ? rc : SA_ERR_NOMEM;
+}
+
+int
+cmd_saml(int argc, char **argv)
+{
+	unsigned char *xml = NULL;
+	size_t n = 0;
+	json_t *sp = NULL;
+	char why[300] = "";
+	int status = 1;
+
+	if (argc == 2 &&
+	    (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		saml_usage(stdout);
+		return 0;
+	}
+	if (argc != 3 || strcmp(argv[1], "import-sp") != 0) {
+		saml_usage(stderr);
+		return 2;
+	}
+	if (read_input(argv[2], &xml, &n) != SA_OK) {
+		fprintf(stderr, "sealauth: cannot read %s (at most %u bytes)\n",
+			argv[2], SAML_MSG_MAX);
+		goto out;
+	}
+	if (saml_sp_import(xml, n, &sp, why, sizeof(why)) != SA_OK) {
+		fprintf(stderr, "sealauth: %s: %s\n", argv[2], why);
+		goto out;
+	}
+	if (json_dumpf(sp, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
+		goto out;
+	fputc('\n', stdout);
+	status = 0;
+out:
+	json_decref(sp);
+	free(xml);
+	return status;
+}
