@@ -221,11 +221,20 @@ issue(struct http_request *req, struct http_response *res,
 		free(text);
 		json_decref(rec);
 	}
-	rc = app_audit(app, req, "saml.assertion", sso->token_id,
-		       json_pack("{s:s, s:s, s:s, s:s, s:o}", "serviceId",
-				 sp->service_id, "sp", sp->entity_id, "acs",
-				 acs, "sid", sso->sid, "claims",
-				 json_incref(claims)));
+	/* The audit names the claims released, never their values. */
+	{
+		json_t *names = json_array();
+		const char *k;
+		json_t *v;
+
+		json_object_foreach(claims, k, v)
+		    json_array_append_new(names, json_string(k));
+		rc = app_audit(app, req, "saml.assertion", sso->token_id,
+			       json_pack("{s:s, s:s, s:s, s:s, s:o}",
+					 "serviceId", sp->service_id, "sp",
+					 sp->entity_id, "acs", acs, "sid",
+					 sso->sid, "claims", names));
+	}
 	if (rc != SA_OK)
 		goto out;
 	rc = saml_send(app->saml, res, sp, SAML_BINDING_POST, acs,
@@ -248,9 +257,8 @@ out:
 /* ---- Single sign-on -------------------------------------------------------
  */
 
-/* sp_find parses the SP of an entity id from the registry's snapshot. */
-static enum sa_err
-sp_find(struct app *app, const char *entity_id, struct saml_sp **out)
+enum sa_err
+saml_sp_lookup(struct app *app, const char *entity_id, struct saml_sp **out)
 {
 	struct services *snap = services_get(app->services);
 	enum sa_err rc;
@@ -315,7 +323,7 @@ api_saml_sso(struct http_request *req, struct http_response *res)
 		rc = refuse_page(req, res, rc, NULL, why);
 		goto out;
 	}
-	if ((rc = sp_find(app, m.issuer, &sp)) != SA_OK) {
+	if ((rc = saml_sp_lookup(app, m.issuer, &sp)) != SA_OK) {
 		rc = refuse_page(req, res, SA_ERR_SAML_UNKNOWN_SP, m.issuer,
 				 "The website that sent you here is not "
 				 "registered with this sign-in service.");
@@ -450,7 +458,7 @@ saml_login_continue(struct http_request *req, struct http_response *res,
 			      "The sign-in request was damaged.");
 		return SA_ERR_INTERNAL;
 	}
-	rc = sp_find(app, eid, &sp);
+	rc = saml_sp_lookup(app, eid, &sp);
 	/* The ACS must still be registered: the settings may have changed. */
 	if (rc != SA_OK || saml_sp_acs(sp, acs, -1) == NULL) {
 		saml_sp_free(sp);

@@ -67,6 +67,13 @@ enum sa_err saml_idp_certs(struct saml_idp *idp, int64_t now, X509 **out,
 enum sa_err saml_metadata_build(struct saml_idp *idp, int sign, int64_t now,
 				char **out, size_t *outlen);
 
+/*
+ * saml_sp_lookup parses the SP with that entity id from the registry's
+ * current snapshot (caller frees): SA_ERR_SAML_UNKNOWN_SP when none.
+ */
+enum sa_err saml_sp_lookup(struct app *app, const char *entity_id,
+			   struct saml_sp **out);
+
 /* ---- Incoming messages (saml_msg.c) -------------------------------------- */
 
 enum saml_msg_kind {

@@ -62,7 +62,8 @@ load_json(struct app *app, const char *key, int take, json_t **out)
 	return *out != NULL ? SA_OK : SA_ERR_INTERNAL;
 }
 
-/* sp_of parses the SP of a service id from the registry's snapshot. */
+/* sp_of_service parses the SP of a service id from the registry's
+ * snapshot. */
 static enum sa_err
 sp_of_service(struct app *app, const char *service_id, struct saml_sp **out)
 {
@@ -72,17 +73,6 @@ sp_of_service(struct app *app, const char *service_id, struct saml_sp **out)
 
 	if (svc != NULL && svc->saml != NULL)
 		rc = saml_sp_parse(svc, SCHEMA_LOOPBACK_HTTP, out, NULL, 0);
-	services_put(snap);
-	return rc;
-}
-
-static enum sa_err
-sp_of_entity(struct app *app, const char *entity_id, struct saml_sp **out)
-{
-	struct services *snap = services_get(app->services);
-	enum sa_err rc;
-
-	rc = saml_sp_find(snap, entity_id, SCHEMA_LOOPBACK_HTTP, out);
 	services_put(snap);
 	return rc;
 }
@@ -389,7 +379,7 @@ api_saml_slo(struct http_request *req, struct http_response *res)
 			"the SLO endpoint takes logout "
 			"messages");
 	}
-	if (rc == SA_OK && (rc = sp_of_entity(app, m.issuer, &sp)) != SA_OK)
+	if (rc == SA_OK && (rc = saml_sp_lookup(app, m.issuer, &sp)) != SA_OK)
 		why_set(why, sizeof(why), "the SP is not registered");
 	/* Logout messages are always signed: an unsigned one could end
 	 * anybody's session from any page. */

@@ -134,10 +134,10 @@ copy_trimmed(const xmlChar *v, char *out, size_t outlen)
 	return 1;
 }
 
-int
-saml_attr(xmlNodePtr node, const char *name, char *out, size_t outlen)
+/* copy_owned copies v (freed here, may be NULL) as saml_attr documents. */
+static int
+copy_owned(xmlChar *v, char *out, size_t outlen)
 {
-	xmlChar *v = xmlGetNoNsProp(node, (const xmlChar *)name);
 	int r;
 
 	out[0] = '\0';
@@ -151,19 +151,17 @@ saml_attr(xmlNodePtr node, const char *name, char *out, size_t outlen)
 }
 
 int
+saml_attr(xmlNodePtr node, const char *name, char *out, size_t outlen)
+{
+	return copy_owned(xmlGetNoNsProp(node, (const xmlChar *)name), out,
+			  outlen);
+}
+
+int
 saml_text(xmlNodePtr node, char *out, size_t outlen)
 {
-	xmlChar *v = node != NULL ? xmlNodeGetContent(node) : NULL;
-	int r;
-
-	out[0] = '\0';
-	if (v == NULL)
-		return 0;
-	r = copy_trimmed(v, out, outlen);
-	xmlFree(v);
-	if (r < 0)
-		out[0] = '\0';
-	return r;
+	return copy_owned(node != NULL ? xmlNodeGetContent(node) : NULL, out,
+			  outlen);
 }
 
 enum sa_err

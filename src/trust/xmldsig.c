@@ -979,41 +979,49 @@ xmldsig_verify(xmlDocPtr doc, EVP_PKEY *const *pinned, size_t npinned,
 			    res);
 }
 
+/*
+ * element_uri checks that elem's id_attr attribute is an NCName no other
+ * element carries as an Id (when unique is set), registers it as an ID of
+ * doc and returns "#id" (caller frees with xmlFree), or NULL with a reason.
+ */
+static xmlChar *
+element_uri(xmlDocPtr doc, xmlNodePtr elem, const char *id_attr, int unique,
+	    char *why, size_t whylen)
+{
+	xmlChar *id = xmlGetNoNsProp(elem, (const xmlChar *)id_attr);
+	xmlChar *uri = NULL;
+
+	if (id == NULL || id[0] == '\0' || xmlValidateNCName(id, 0) != 0)
+		why_set(why, whylen, "the element has no valid %s attribute",
+			id_attr);
+	else if ((unique && !id_is_unique(doc, elem, id)) ||
+		 !register_id(doc, elem, id_attr, id))
+		/* Resolved uniquely, or another element could answer to #id. */
+		why_set(why, whylen, "%s %.80s is not unique in the document",
+			id_attr, (const char *)id);
+	else
+		uri = xmlStrncatNew((const xmlChar *)"#", id, -1);
+	xmlFree(id);
+	return uri;
+}
+
 enum sa_err
 xmldsig_verify_element(xmlDocPtr doc, const char *id_attr,
 		       EVP_PKEY *const *pinned, size_t npinned,
 		       struct xmldsig_result *res)
 {
 	xmlNodePtr root;
-	xmlChar *id = NULL, *uri = NULL;
+	xmlChar *uri;
 	enum sa_err rc;
 
 	root = verify_begin(doc, res, &rc);
 	if (root == NULL)
 		return rc;
-	rc = SA_ERR_TRUST_LIST;
-	id = xmlGetNoNsProp(root, (const xmlChar *)id_attr);
-	if (id == NULL || id[0] == '\0' || xmlValidateNCName(id, 0) != 0) {
-		why_set(res->reason, sizeof(res->reason),
-			"the root element has no valid %s attribute", id_attr);
-		goto out;
-	}
-	/* Resolved uniquely, or a second element could answer to "#id". */
-	if (!id_is_unique(doc, root, id) ||
-	    !register_id(doc, root, id_attr, id)) {
-		why_set(res->reason, sizeof(res->reason),
-			"%s %.80s is not unique in the document", id_attr,
-			(const char *)id);
-		goto out;
-	}
-	uri = xmlStrncatNew((const xmlChar *)"#", id, -1);
-	if (uri == NULL) {
-		rc = SA_ERR_NOMEM;
-		goto out;
-	}
+	uri = element_uri(doc, root, id_attr, 1, res->reason,
+			  sizeof(res->reason));
+	if (uri == NULL)
+		return SA_ERR_TRUST_LIST;
 	rc = verify_under(doc, root, uri, pinned, npinned, res);
-out:
-	xmlFree(id);
 	xmlFree(uri);
 	return rc;
 }
@@ -1132,7 +1140,7 @@ enum sa_err
 xmldsig_sign_element(xmlDocPtr doc, xmlNodePtr elem, const char *id_attr,
 		     xmlNodePtr after, EVP_PKEY *key, X509 *cert)
 {
-	xmlChar *id = NULL, *uri = NULL;
+	xmlChar *uri;
 	enum sa_err rc;
 
 	rc = xmldsig_global_init();
@@ -1146,19 +1154,11 @@ xmldsig_sign_element(xmlDocPtr doc, xmlNodePtr elem, const char *id_attr,
 	     c = xmldsig_next_elem(c))
 		if (xmldsig_is_elem(c, NS_DSIG, "Signature"))
 			return SA_ERR_CONFLICT;
-	rc = SA_ERR_INTERNAL;
-	id = xmlGetNoNsProp(elem, (const xmlChar *)id_attr);
-	if (id == NULL || xmlValidateNCName(id, 0) != 0 ||
-	    !register_id(doc, elem, id_attr, id))
-		goto out;
-	uri = xmlStrncatNew((const xmlChar *)"#", id, -1);
-	if (uri == NULL) {
-		rc = SA_ERR_NOMEM;
-		goto out;
-	}
+	/* Our own documents: uniqueness is ours to keep, not to check. */
+	uri = element_uri(doc, elem, id_attr, 0, NULL, 0);
+	if (uri == NULL)
+		return SA_ERR_INTERNAL;
 	rc = sign_into(doc, elem, after, uri, key, cert);
-out:
-	xmlFree(id);
 	xmlFree(uri);
 	return rc;
 }

@@ -6,7 +6,9 @@
 // error next to the field), phone unreachable (push_failed shown), and the
 // static file serving behind the page (CSP, ETag/304, name check); and an
 // OpenID Connect login from a small relying-party page (this script serves
-// it) through the same page and phone back to the relying party's claims.
+// it) through the same page and phone back to the relying party's claims; and a SAML login (an SP's
+// AuthnRequest, the login page, the phone, the response auto-posted to the SP
+// under the strict CSP).
 //
 // Environment: SEALAUTH_BIN (default build/sealauth), SEALAUTH_BROWSER_OUT
 // (screenshots and logs; default build/browser), CHROMIUM (default
@@ -19,6 +21,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
+import zlib from 'node:zlib';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -356,6 +359,96 @@ async function fillForm(page, tokenId, scopes) {
       await cb.check();
     else
       await cb.uncheck();
+  }
+}
+
+// samlCase runs a second server with one SAML SP whose assertion consumer
+// service is a small HTTP server here, and walks a login from the SP's
+// AuthnRequest to the response the browser posts to it.
+async function samlCase() {
+  const port = await freePort();
+  const phonePort = await freePort();
+  const spPort = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const sp = `http://127.0.0.1:${spPort}`;
+  const dir = path.join(tmp, 'saml');
+  const devDir = path.join(dir, 'device');
+  fs.mkdirSync(dir, { recursive: true });
+  const posted = [];
+  const acs = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      posted.push({ method: req.method, url: req.url, body });
+      res.writeHead(200, { 'Content-Type': 'text/html' });
+      res.end('<!doctype html><title>SP</title><p id="sp">The SP got it</p>');
+    });
+  });
+  await new Promise((r) => acs.listen(spPort, '127.0.0.1', r));
+  const services = path.join(dir, 'services.json');
+  fs.writeFileSync(services, JSON.stringify({ services: [{
+    serviceId: 'wiki', name: 'Team wiki', scopes: ['identity:name'],
+    saml: { entityId: `${sp}/md`, acs: [{ url: `${sp}/acs`, index: 0 }] },
+  }] }));
+  const server = start('saml-server', ['serve', '--data-dir', path.join(dir, 'data')], {
+    SEALAUTH_LISTEN: `127.0.0.1:${port}`,
+    SEALAUTH_PUSH_ALLOW_PRIVATE: '1',
+    SEALAUTH_WEB_DIR: path.join(ROOT, 'web'),
+    SEALAUTH_LOG_LEVEL: 'warn',
+    SEALAUTH_SERVICES_FILE: services,
+  });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    timeout: 30000,
+  });
+  try {
+    await waitFor(async () => (await fetch(`${base}/health`)).status > 0, 30000, 'the SAML server');
+    const seal = await run(['trust', 'issue', '--dir', path.join(dir, 'data', 'trust'),
+      '--given-name', 'Erika', '--family-name', 'Mustermann', '--dob', '1990-04-01',
+      '--nationality', 'DEU', '--document', 'C01X00T47', '--token-id', TOKEN_ID]);
+    await run(['device', 'init', '--dir', devDir]);
+    await run(['device', 'enroll', '--dir', devDir, '--server', base, '--listen-port',
+      String(phonePort), seal]);
+    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const xml = '<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ' +
+      'xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_browser1" Version="2.0" ' +
+      `IssueInstant="${now}" AssertionConsumerServiceURL="${sp}/acs">` +
+      `<saml:Issuer>${sp}/md</saml:Issuer></samlp:AuthnRequest>`;
+    const q = encodeURIComponent(zlib.deflateRawSync(Buffer.from(xml)).toString('base64'));
+    const ph = await phone('--approve', phonePort, devDir);
+    const { context, page } = await newPage(browser, { width: 1280, height: 900 });
+    try {
+      await page.goto(`${base}/saml/sso?SAMLRequest=${q}&RelayState=back-to-wiki`);
+      assert(page.url().startsWith(`${base}/?login=wl_`), `the login page, not ${page.url()}`);
+      await page.getByLabel('Token ID').fill(TOKEN_ID);
+      await page.getByRole('button', { name: 'Log in with your phone' }).click();
+      await ph.event('answer', 20000);
+      // The continuation's page posts the response by its static script.
+      await page.waitForURL(`${sp}/acs`, { timeout: 20000 });
+      await page.locator('#sp').waitFor();
+      // (Chromium also asks the SP for its favicon.)
+      const posts = posted.filter((r) => r.method === 'POST');
+      assertEq(posts.length, 1, 'one POST reached the SP');
+      assertEq(posts[0].url, '/acs', 'the POST went to the ACS');
+      const form = new URLSearchParams(posts[0].body);
+      assertEq(form.get('RelayState'), 'back-to-wiki', 'RelayState');
+      const resp = Buffer.from(form.get('SAMLResponse'), 'base64').toString();
+      assert(resp.includes('status:Success') && resp.includes('>Erika<') &&
+        resp.includes('InResponseTo="_browser1"'), 'a successful response about Erika');
+      assert(!resp.includes('urn:oasis:names:tc:SAML:2.0:nameid-format:persistent">' + TOKEN_ID),
+        'the NameID is not the token id');
+      assertEq(page.problems.join('\n'), '', 'no console errors or CSP violations');
+      await page.screenshot({ path: path.join(OUT, 'saml-posted.png'), fullPage: true });
+    } finally {
+      await context.close();
+    }
+  } finally {
+    await browser.close().catch(() => {});
+    acs.close();
+    server.kill('SIGTERM');
+    await withTimeout(server.exited, 30000, 'the SAML server exiting').catch(() => {});
   }
 }
 
@@ -743,6 +836,10 @@ async function main() {
   } finally {
     await browser.close().catch(() => {});
   }
+
+  await test('SAML: an SP sends the person here and gets the posted response', async () => {
+    await samlCase();
+  });
 
   await test('the server shuts down cleanly on SIGTERM', async () => {
     server.kill('SIGTERM');

@@ -270,8 +270,13 @@ def test_redirect_sso_then_second_sp_from_the_session(saml_env, inbox):
                       cookies={"sealauth_sso": cookie})
     resp3 = sp1.accept(parse_form(r3.text).fields["SAMLResponse"], reqid3)
     assert resp3.name_id.text == nameid.text
-    events = [e["event"] for e in audit_events(s)]
-    assert events.count("saml.assertion") == 3
+    events = audit_events(s)
+    issued = [e for e in events if e["event"] == "saml.assertion"]
+    assert len(issued) == 3
+    # The audit names the released claims, never their values.
+    assert sorted(issued[0]["detail"]["claims"]) == [
+        "dateOfBirth", "familyName", "givenName"]
+    assert "Erika" not in json.dumps(issued)
 
 
 def test_post_binding_and_force_authn(saml_env, inbox):
@@ -689,3 +694,29 @@ def test_import_sp_from_metadata(saml_env, inbox, tmp_path, make_server):
                         "imported", ["identity:name"])
     resp = sp1.accept(parse_form(r.text).fields["SAMLResponse"], reqid)
     assert resp.get_identity()["givenName"] == ["Erika"]
+
+
+def test_metadata_lists_both_keys_during_a_rotation(saml_env):
+    """A rotated-in key is published (with its certificate) before it signs;
+    the responses keep verifying with the certificate SPs already have."""
+    import time
+    s, sp1, _ = saml_env
+    before = idp_certs(requests.get(s.base + "/saml/metadata", timeout=10).text)
+    assert len(before) == 2
+    s.cli("keys", "rotate", "--publish-delay", "3600")
+    deadline = time.monotonic() + 10
+    after = before
+    while time.monotonic() < deadline and len(after) < 3:
+        time.sleep(0.2)
+        after = idp_certs(requests.get(s.base + "/saml/metadata",
+                                       timeout=10).text)
+    assert len(after) == 3
+    old = {c.fingerprint(hashes.SHA256()) for c in before}
+    assert old < {c.fingerprint(hashes.SHA256()) for c in after}
+    # The metadata is signed by the key that signs now, the old one.
+    md = requests.get(s.base + "/saml/metadata?signed=1", timeout=10).text
+    ec_old = [c for c in before
+              if not isinstance(c.public_key(), rsa.RSAPublicKey)][0]
+    v = xmlsec_verify(md, pem(ec_old),
+                      "urn:oasis:names:tc:SAML:2.0:metadata:EntityDescriptor")
+    assert v.returncode == 0, v.stderr
