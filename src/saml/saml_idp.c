@@ -143,10 +143,20 @@ cert_for(struct saml_idp *idp, const char *name, EVP_PKEY *key, X509 **out)
 		if (x == NULL)
 			return SA_ERR_INTERNAL;
 		rc = publish_cert(path, x);
+		if (rc != SA_OK) {
+			/* Once started, the sandbox may forbid writing: a key
+			 * rotated in at run time keeps its certificate in
+			 * memory (another instance makes its own until the
+			 * next start writes one for all). */
+			log_warn("saml.keys",
+				 "cannot write %s; its certificate is kept "
+				 "in memory",
+				 path);
+			*out = x;
+			return SA_OK;
+		}
 		X509_free(x);
 		x = NULL;
-		if (rc != SA_OK)
-			return rc;
 	}
 	if ((rc = read_certs(path, &x, 1, &n)) != SA_OK)
 		return rc;
