@@ -9,6 +9,7 @@
 #include "login/weblogin.h"
 #include "oidc/oidc.h"
 #include "saml/saml.h"
+#include "login/takeover.h"
 
 static const struct route routes[] = {
     {"GET", "/health", 0, NULL, "health", api_health, NULL, NULL},
@@ -17,6 +18,8 @@ static const struct route routes[] = {
      NULL, NULL},
     {"POST", "/enroll", ROUTE_JSON_BODY, &api_enroll_schema, "enroll",
      api_enroll, NULL, NULL},
+    {"POST", "/enroll/takeover", ROUTE_JSON_BODY, &api_takeover_schema,
+     "enroll", api_enroll_takeover, NULL, NULL},
     {"POST", "/auth/initiate", ROUTE_JSON_BODY | ROUTE_CORS,
      &api_initiate_schema, "initiate", api_initiate, NULL, NULL},
     {"POST", "/auth/verify", ROUTE_JSON_BODY, &api_verify_schema, "verify",

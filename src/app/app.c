@@ -1,6 +1,7 @@
 /*
  * app.c - helpers over the shared server state.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,8 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "store/ratelimit.h"
+#include "core/util.h"
+#include "store/store.h"
 
 static enum sa_err
 http_audit_hook(void *ctx, struct http_request *req, const char *event,
@@ -170,4 +173,18 @@ app_audit_async(struct app *app, const char *event, const char *subject,
 	if (rc != SA_OK)
 		log_error("audit.async", "audit event %s not queued: %s", event,
 			  sa_err_str(rc));
+}
+
+enum sa_err
+app_trust_seq_raise(void *arg, const char *doc, uint64_t seq, uint64_t *highest)
+{
+	int64_t h = 0;
+	enum sa_err rc;
+
+	if (seq > INT64_MAX)
+		return SA_ERR_VALIDATION;
+	rc = dstore_seq_raise(arg, doc, (int64_t)seq, now_unix(), &h);
+	if (rc == SA_OK)
+		*highest = h > 0 ? (uint64_t)h : 0;
+	return rc;
 }

@@ -123,6 +123,15 @@ enum sa_err app_audit_park(struct app *app, struct http_request *req,
  * durable; for code that must not block (the WebSocket loop). A failure to
  * write it is logged.
  */
+/*
+ * app_trust_seq_raise is the trust layer's durable sequence hook
+ * (trust_seq_raise_fn) over the durable store passed as arg: every
+ * instance sharing the database refuses a trust document older than one
+ * any of them accepted.
+ */
+enum sa_err app_trust_seq_raise(void *arg, const char *doc, uint64_t seq,
+				uint64_t *highest);
+
 void app_audit_async(struct app *app, const char *event, const char *subject,
 		     json_t *detail);
 

@@ -280,6 +280,10 @@ open_trust(struct app *app)
 			  sa_err_str(rc));
 		goto out;
 	}
+	/* sequence numbers are shared through the database: no instance may
+	 * accept a list older than one another instance accepted */
+	tc.seq_raise = app_trust_seq_raise;
+	tc.seq_arg = app->ds;
 	memset(&tr, 0, sizeof(tr));
 	if ((rc = trust_new(&tc, &app->trust)) != SA_OK) {
 		log_error("serve.trust",

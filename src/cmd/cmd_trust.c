@@ -2,11 +2,12 @@
  * cmd_trust.c - `sealauth trust`: the demo trust environment and checks of
  * the configured chain.
  *
- *   sealauth trust demo --dir DIR
+ *   sealauth trust demo --dir DIR [--authority CODE [--prefix P]]
  *   sealauth trust issue --dir DIR --given-name G --family-name F --dob D
  *                        --nationality N --document DOC [--token-id T]
  *                        [--expiry E] [--photo FILE] [--json]
- *   sealauth trust revoke --dir DIR SEAL
+ *   sealauth trust revoke --dir DIR [--authority CODE] SEAL
+ *   sealauth trust resign --dir DIR [--authority CODE] KIND
  *   sealauth trust verify-seal [--dir DIR] SEAL
  *   sealauth trust check [--dir DIR]
  *
@@ -31,14 +32,17 @@ trust_usage(FILE *out)
 {
 	fprintf(
 	    out,
-	    "usage: sealauth trust demo --dir DIR\n"
+	    "usage: sealauth trust demo --dir DIR [--authority CODE "
+	    "[--prefix P]]\n"
 	    "       sealauth trust issue --dir DIR --given-name G "
 	    "--family-name F --dob YYYY-MM-DD\n"
 	    "                            --nationality NAT --document DOC "
 	    "[--token-id T]\n"
 	    "                            [--expiry YYYY-MM-DD] [--photo "
 	    "FILE] [--json]\n"
-	    "       sealauth trust revoke --dir DIR SEAL\n"
+	    "       sealauth trust revoke --dir DIR [--authority CODE] SEAL\n"
+	    "       sealauth trust resign --dir DIR [--authority CODE] "
+	    "governance|scheme|tsl|vrl|crl\n"
 	    "       sealauth trust verify-seal [--dir DIR] SEAL\n"
 	    "       sealauth trust check [--dir DIR]\n\n"
 	    "demo builds a demo trust environment (governance, scheme, "
@@ -46,6 +50,12 @@ trust_usage(FILE *out)
 	    "by its signer as base64;\nrevoke puts a seal on its VRL; "
 	    "verify-seal runs the whole chain against a\nseal; check "
 	    "fetches and validates the chain and prints each list.\n"
+	    "demo --authority CODE adds issuing authority CODE (its scheme "
+	    "list, TSL, CA,\nsigner, CRL and VRL; the governance list "
+	    "re-signed) to the demo in DIR,\ndeclaring token id prefix P "
+	    "when given; issue, revoke and resign act for\nCODE with "
+	    "--authority (default DEMO). resign re-signs one document "
+	    "with the\nnext sequence number.\n"
 	    "SEAL is the seal text, \"-\" for standard input or @FILE.\n");
 }
 
@@ -265,13 +275,13 @@ copy_claim(char *dst, size_t dstsz, const char *src, const char *what)
 }
 
 static int
-do_issue(struct cli *cli, const char *dir)
+do_issue(struct cli *cli, const char *dir, const char *auth)
 {
 	struct vds_claims c;
 	const char *gn, *fn, *dob, *nat, *doc, *tid, *exp, *photo;
 	unsigned char *photo_bytes = NULL, *seal = NULL, rnd[8];
 	size_t photo_len = 0, seal_len = 0;
-	char *b64 = NULL, *rhex = NULL, tidbuf[32];
+	char *b64 = NULL, *rhex = NULL, tidbuf[48];
 	int bad = 0, json = cli_flag(cli, "json"), ret = 2;
 	enum sa_err rc;
 
@@ -292,7 +302,8 @@ do_issue(struct cli *cli, const char *dir)
 		if (rand_bytes(rnd, sizeof(rnd)) != SA_OK ||
 		    (rhex = hex_encode(rnd, sizeof(rnd))) == NULL)
 			goto out;
-		snprintf(tidbuf, sizeof(tidbuf), "DEMO-%s", rhex);
+		snprintf(tidbuf, sizeof(tidbuf), "%.16s-%s",
+			 auth != NULL ? auth : "DEMO", rhex);
 		tid = tidbuf;
 	}
 	if (copy_claim(c.given_name, sizeof(c.given_name), gn, "given-name") ||
@@ -315,7 +326,7 @@ do_issue(struct cli *cli, const char *dir)
 		c.photo = photo_bytes;
 		c.photo_len = photo_len;
 	}
-	rc = trust_demo_issue(dir, &c, now_unix(), &seal, &seal_len);
+	rc = trust_demo_issue_as(dir, auth, &c, now_unix(), &seal, &seal_len);
 	if (rc != SA_OK) {
 		fprintf(stderr, "sealauth: cannot issue the seal: %s\n",
 			rc == SA_ERR_CONFIG
@@ -346,7 +357,7 @@ out:
 }
 
 static int
-do_revoke(const char *dir, const char *arg)
+do_revoke(const char *dir, const char *auth, const char *arg)
 {
 	unsigned char *bytes = NULL;
 	size_t n = 0;
@@ -364,7 +375,7 @@ do_revoke(const char *dir, const char *arg)
 			why[0] ? why : sa_err_str(rc));
 		goto out;
 	}
-	rc = trust_demo_revoke(dir, v, now_unix(), &seq);
+	rc = trust_demo_revoke_as(dir, auth, v, now_unix(), &seq);
 	if (rc != SA_OK) {
 		fprintf(stderr, "sealauth: cannot update the VRL: %s\n",
 			sa_err_str(rc));
@@ -387,11 +398,69 @@ out:
 	return ret;
 }
 
+/* do_demo builds the demo environment, or adds authority auth to it. */
+static int
+do_demo(const char *dir, const char *auth, const char *prefix)
+{
+	enum sa_err rc;
+
+	if (auth == NULL) {
+		rc = trust_demo_build(dir, NULL);
+		if (rc == SA_OK)
+			printf("demo trust environment written to %s\n"
+			       "  SEALAUTH_CONFIG=%s/trust.conf selects it; "
+			       "a sample seal is in %s/samples/\n",
+			       dir, dir, dir);
+	} else {
+		char ca_id[5];
+
+		rc = trust_demo_add_authority(dir, auth, prefix, 0);
+		trust_demo_ca_id(auth, ca_id);
+		if (rc == SA_OK)
+			printf("issuing authority %s added to %s (CA %s%s%s)\n",
+			       auth, dir, ca_id,
+			       prefix != NULL ? ", token id prefix " : "",
+			       prefix != NULL ? prefix : "");
+	}
+	if (rc != SA_OK) {
+		fprintf(stderr, "sealauth: cannot %s in %s: %s\n",
+			auth != NULL ? "add the authority"
+				     : "build the demo environment",
+			dir,
+			rc == SA_ERR_CONFLICT	  ? "it exists already"
+			: rc == SA_ERR_VALIDATION ? "CODE must be 1 to 16 of "
+						    "[0-9A-Z] and not DEMO, "
+						    "P 1 to 16 characters"
+						  : sa_err_str(rc));
+		return 1;
+	}
+	return 0;
+}
+
+/* do_resign re-signs one document of the demo environment. */
+static int
+do_resign(const char *dir, const char *auth, const char *kind)
+{
+	uint64_t seq = 0;
+	enum sa_err rc = trust_demo_resign(dir, kind, auth, 0, &seq);
+
+	if (rc != SA_OK) {
+		fprintf(stderr, "sealauth: cannot re-sign %s: %s\n", kind,
+			rc == SA_ERR_VALIDATION
+			    ? "KIND is governance, scheme, tsl, vrl or crl"
+			    : sa_err_str(rc));
+		return 1;
+	}
+	printf("re-signed %s of %s (sequence %llu)\n", kind,
+	       auth != NULL ? auth : "DEMO", (unsigned long long)seq);
+	return 0;
+}
+
 int
 cmd_trust(int argc, char **argv)
 {
 	struct cli cli;
-	const char *dir, *what;
+	const char *dir, *what, *auth, *prefix;
 	int bad = 0, ret = 2;
 
 	if (cli_parse(&cli, argc, argv) != 0)
@@ -402,32 +471,23 @@ cmd_trust(int argc, char **argv)
 		goto out;
 	}
 	dir = cli_value(&cli, "dir", &bad);
+	auth = cli_value(&cli, "authority", &bad);
+	prefix = cli_value(&cli, "prefix", &bad);
 	if (bad || cli.argc < 1) {
 		trust_usage(stderr);
 		goto out;
 	}
 	what = cli.argv[0];
 	if (strcmp(what, "demo") == 0 && dir != NULL && cli.argc == 1) {
-		enum sa_err rc = trust_demo_build(dir, NULL);
-
-		if (rc != SA_OK) {
-			fprintf(stderr,
-				"sealauth: cannot build the demo "
-				"environment in %s: %s\n",
-				dir, sa_err_str(rc));
-			ret = 1;
-			goto out;
-		}
-		printf("demo trust environment written to %s\n"
-		       "  SEALAUTH_CONFIG=%s/trust.conf selects it; "
-		       "a sample seal is in %s/samples/\n",
-		       dir, dir, dir);
-		ret = 0;
+		ret = do_demo(dir, auth, prefix);
 	} else if (strcmp(what, "issue") == 0 && dir != NULL) {
-		ret = do_issue(&cli, dir);
+		ret = do_issue(&cli, dir, auth);
 	} else if (strcmp(what, "revoke") == 0 && dir != NULL &&
 		   cli.argc == 2) {
-		ret = do_revoke(dir, cli.argv[1]);
+		ret = do_revoke(dir, auth, cli.argv[1]);
+	} else if (strcmp(what, "resign") == 0 && dir != NULL &&
+		   cli.argc == 2) {
+		ret = do_resign(dir, auth, cli.argv[1]);
 	} else if (strcmp(what, "verify-seal") == 0 && cli.argc == 2) {
 		ret = do_verify(&cli, dir, cli.argv[1]);
 	} else if (strcmp(what, "check") == 0 && cli.argc == 1) {

@@ -131,6 +131,18 @@ static const struct setting settings[] = {
     L("SEALAUTH_DATABASE_WAIT", NULL, database_wait, "60", 0, 3600,
       "seconds serve waits at start for a database that is not available "
       "yet (not up, or its disk full), retrying with backoff; 0: no wait"),
+    L("SEALAUTH_TRUST_MAX_AGE_GOVERNANCE", NULL, trust_max_age[0], "31622400",
+      0, 315360000,
+      "seconds after its issue time a governance list is refused even "
+      "before its NextUpdate (0: no limit)"),
+    L("SEALAUTH_TRUST_MAX_AGE_SCHEME", NULL, trust_max_age[1], "31622400", 0,
+      315360000, "the same for a scheme list"),
+    L("SEALAUTH_TRUST_MAX_AGE_TSL", NULL, trust_max_age[2], "31622400", 0,
+      315360000, "the same for a TSL"),
+    L("SEALAUTH_TRUST_MAX_AGE_VRL", NULL, trust_max_age[3], "2678400", 0,
+      315360000, "the same for a seal revocation list (VRL)"),
+    L("SEALAUTH_TRUST_MAX_AGE_CRL", NULL, trust_max_age[4], "2678400", 0,
+      315360000, "the same for a CA's CRL (its thisUpdate)"),
     L("SEALAUTH_THREADS", "threads", threads, "0", 0, 256,
       "HTTP worker threads; 0: four per core (writes other than logins wait "
       "for their audit commit)"),
@@ -167,6 +179,10 @@ static const struct setting settings[] = {
       100000,
       "least microseconds between audit commits under load; events of the "
       "gap share one fsync (0: commit at once)"),
+    L("SEALAUTH_TAKEOVER_DELAY", NULL, takeover_delay, "259200", 1, 2592000,
+      "seconds a new device waits before it replaces the device a token id "
+      "is bound to, unless the old device approves first (the old device "
+      "is told and may cancel)"),
     L("SEALAUTH_SESSION_TTL", NULL, session_ttl, "120", 10, 3600,
       "login session and OTP lifetime, seconds"),
     L("SEALAUTH_SSO_TTL", NULL, sso_ttl, "28800", 60, 2592000,

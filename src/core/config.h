@@ -67,6 +67,7 @@ struct config {
 	long session_ttl;	  /* seconds */
 	long sso_ttl;		  /* provider session, seconds */
 	long oidc_code_ttl;	  /* authorization codes, seconds */
+	long takeover_delay;	  /* seconds before a takeover completes */
 	long jwt_ttl;		  /* seconds */
 	long admin_challenge_ttl; /* seconds a passkey ceremony lives */
 	long admin_session_ttl;	  /* seconds an admin sign-in lasts */
@@ -83,6 +84,9 @@ struct config {
 	/* Set by config_resolve: SEALAUTH_PUBLIC_URL was given, not derived
 	 * from the listen address (administration needs a real one). */
 	int public_url_given;
+	/* seconds after issue a trust document is refused, per
+	 * trust_doc_kind (governance, scheme, TSL, VRL, CRL); 0: no limit */
+	long trust_max_age[5];
 };
 
 /* config_defaults fills every field with its default (strings allocated). */

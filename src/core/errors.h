@@ -63,6 +63,10 @@
 	X(SA_ERR_TRUST_LIST, 47, "trust_list", 422, "trust list is malformed") \
 	X(SA_ERR_TRUST_LIST_SIG, 48, "trust_list_signature", 422,              \
 	  "trust list signature is invalid")                                   \
+	X(SA_ERR_TRUST_ROLLBACK, 52, "trust_rollback", 422,                    \
+	  "trust document is older than one already accepted")                 \
+	X(SA_ERR_AUTHORITY_CONFLICT, 54, "authority_conflict", 409,            \
+	  "token id is bound to another issuing authority")                    \
 	X(SA_ERR_NOT_ENROLLED, 60, "not_enrolled", 404,                        \
 	  "Token ID is not enrolled")                                          \
 	X(SA_ERR_TOKEN_REVOKED, 61, "token_revoked", 403,                      \

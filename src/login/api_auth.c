@@ -14,6 +14,8 @@
 #include "app/app.h"
 #include "login/claims.h"
 #include "login/device_cookie.h"
+#include "login/subject.h"
+#include "login/takeover.h"
 #include "crypto/ecdsa.h"
 #include "crypto/jwt.h"
 #include "crypto/keycache.h"
@@ -424,7 +426,9 @@ api_initiate(struct http_request *req, struct http_response *res)
 	}
 	/* An unknown, revoked or expired token id gets a session like any
 	 * other (a decoy that is never pushed nor approved and expires as
-	 * usual): same status, body and work, audited as what it is. */
+	 * usual): same status, body and work, audited as what it is. A
+	 * takeover whose waiting period is over binds its new device first. */
+	takeover_settle(app, token, now);
 	rc = dstore_enroll_get(app->ds, token, &e);
 	if (rc == SA_ERR_NOT_FOUND)
 		why = "not_enrolled";
@@ -637,8 +641,12 @@ issue_token(struct app *app, const struct session *s,
 	struct identity id;
 	const char *scopes[SERVICE_SCOPES_MAX];
 	size_t n = json_array_size(granted);
+	struct services *reg = services_get(app->services);
+	const struct service *svc = services_find_any(reg, s->service_id);
+	int public_sub = svc != NULL && svc->subject_public;
 	json_t *claims = NULL, *idj = NULL, *amr;
 	EVP_PKEY *key = NULL;
+	char sub[SUBJECT_MAX + 1];
 	char kid[44], jti[23], *jtie = NULL,
 			       scope_text[SERVICE_SCOPES_MAX * 65];
 	unsigned char rnd[16];
@@ -665,14 +673,18 @@ issue_token(struct app *app, const struct session *s,
 		goto out;
 	}
 	snprintf(jti, sizeof(jti), "%s", jtie);
+	services_put(reg);
+	if ((rc = login_subject(app, s->service_id, public_sub, e->authority,
+				s->token_id, sub)) != SA_OK)
+		goto out;
 	/* RFC 8176: a hardware-held key, user presence, two factors. */
 	amr = json_pack("[s, s, s]", "hwk", "user", "mfa");
 	claims = json_pack(
-	    "{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:I, s:o, s:s}", "iss",
-	    app->cfg.public_url, "sub", s->token_id, "aud", s->service_id,
-	    "exp", (json_int_t)(now + app->cfg.jwt_ttl), "iat", (json_int_t)now,
-	    "nbf", (json_int_t)now, "jti", jti, "auth_time", (json_int_t)now,
-	    "amr", amr, "scope", scope_text);
+	    "{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:I, s:o, s:s}", "iss",
+	    app->cfg.public_url, "sub", sub, "iss_authority", e->authority,
+	    "aud", s->service_id, "exp", (json_int_t)(now + app->cfg.jwt_ttl),
+	    "iat", (json_int_t)now, "nbf", (json_int_t)now, "jti", jti,
+	    "auth_time", (json_int_t)now, "amr", amr, "scope", scope_text);
 	if (claims == NULL) {
 		rc = SA_ERR_NOMEM;
 		goto out;
@@ -792,7 +804,9 @@ api_verify(struct http_request *req, struct http_response *res)
 		    "the enrollment could not be read: %s", sa_err_str(rc));
 		goto out;
 	}
-	if (rc == SA_ERR_NOT_FOUND || e.revoked_at != 0) {
+	/* Checked again here: the document may have expired, or the seal
+	 * been revoked, since the login started. */
+	if (rc == SA_ERR_NOT_FOUND || e.revoked_at != 0 || e.expires_at < now) {
 		rc = http_res_error(res, SA_ERR_TOKEN_REVOKED, "tokenId",
 				    "the enrollment is no longer valid");
 		goto out;

@@ -12,6 +12,7 @@
 #include "login/login.h"
 #include "app/app.h"
 #include "login/claims.h"
+#include "login/takeover.h"
 #include "crypto/ecdsa.h"
 #include "core/log.h"
 #include "push/push.h"
@@ -55,8 +56,9 @@ date_end(const char *date)
 	return (int64_t)timegm(&tm) + 86399;
 }
 
-/* refuse answers 422 for a seal that failed a check, naming the step, and
- * audits the refusal. */
+/* refuse answers 422 for a seal that failed a check, naming the step with
+ * a generic sentence, and audits the refusal with its detail (which may
+ * name a list's URL or a path: never shown to the client). */
 static enum sa_err
 refuse(struct http_request *req, struct http_response *res,
        const struct trust_result *tr)
@@ -67,56 +69,12 @@ refuse(struct http_request *req, struct http_response *res,
 	app_audit(
 	    app, req, "enroll.refused", "",
 	    json_pack("{s:s, s:s}", "step", tr->step, "reason", tr->reason));
+	log_info("enroll.refused", "step %s: %s", tr->step, tr->reason);
 	body = json_pack("{s:s, s:s, s:s, s:s}", "error", sa_err_code(tr->err),
-			 "message", tr->reason, "step", tr->step, "field",
-			 "vdsData");
+			 "message", trust_step_message(tr->step), "step",
+			 tr->step, "field", "vdsData");
 	http_res_json(res, 422, body);
 	return tr->err;
-}
-
-struct notice {
-	struct app *app;
-	char token_id[ENROLL_TOKEN_MAX + 1];
-};
-
-static void
-notice_done(enum sa_err rc, const char *reason, int attempts, void *arg)
-{
-	struct notice *n = arg;
-
-	app_audit_async(
-	    n->app, rc == SA_OK ? "push.sent" : "push.failed", n->token_id,
-	    json_pack("{s:s, s:s, s:i}", "kind", "enrollment_replaced",
-		      "reason", reason ? reason : "", "attempts", attempts));
-	free(n);
-}
-
-/* tell_old_device pushes a notice to the device a re-enrollment replaced. */
-static void
-tell_old_device(struct app *app, const struct enrollment *old,
-		const char *new_device)
-{
-	struct push_target t = {old->fcm_token, old->push_endpoint};
-	struct notice *n;
-	char when[21];
-	json_t *msg;
-
-	if (app->push == NULL || (t.fcm_token == NULL && t.endpoint == NULL))
-		return;
-	n = calloc(1, sizeof(*n));
-	if (n == NULL)
-		return;
-	n->app = app;
-	snprintf(n->token_id, sizeof(n->token_id), "%s", old->token_id);
-	iso8601_utc(now_unix(), when);
-	msg = json_pack("{s:s, s:s, s:s, s:s}", "type", "enrollment_replaced",
-			"tokenId", old->token_id, "newDeviceId", new_device,
-			"at", when);
-	if (push_send(app->push, &t, msg, notice_done, n) != SA_OK) {
-		app_audit(app, NULL, "push.failed", old->token_id,
-			  json_pack("{s:s}", "kind", "enrollment_replaced"));
-		free(n);
-	}
 }
 
 enum sa_err
@@ -242,6 +200,8 @@ api_enroll(struct http_request *req, struct http_response *res)
 	}
 	vds_fingerprint(seal, fp);
 	fphex = hex_encode(fp, sizeof(fp));
+	/* the authority that vouched: the token id is namespaced by it */
+	snprintf(e.authority, sizeof(e.authority), "%s", tr.iac);
 	snprintf(e.token_id, sizeof(e.token_id), "%s", vc->token_id);
 	snprintf(e.device_id, sizeof(e.device_id), "%s", device);
 	e.public_key_pem = strdup(pem);
@@ -261,7 +221,24 @@ api_enroll(struct http_request *req, struct http_response *res)
 		rc = http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
 		goto out;
 	}
-	rc = dstore_enroll_put(app->ds, &e, &prev, &had_prev);
+	rc = dstore_enroll_put_mode(app->ds, &e, ENROLL_PUT_KEEP, &prev,
+				    &had_prev);
+	if (rc == SA_ERR_AUTHORITY_CONFLICT) {
+		/* Another authority's person: never moved to this phone. */
+		app_audit(app, req, "enroll.refused", e.token_id,
+			  json_pack("{s:s, s:s, s:s, s:s}", "step", "authority",
+				    "authority", e.authority, "boundAuthority",
+				    prev.authority, "sealFingerprint",
+				    e.seal_fingerprint));
+		rc = http_res_error(res, rc, "vdsData",
+				    "this token id is bound to another "
+				    "issuing authority");
+		goto out;
+	}
+	if (rc == SA_ERR_CONFLICT && had_prev) {
+		rc = takeover_start(req, res, &e, &prev);
+		goto out;
+	}
 	if (rc == SA_ERR_TOKEN_REVOKED) {
 		app_audit(app, req, "enroll.refused", e.token_id,
 			  json_pack("{s:s}", "step", "revoked-token"));
@@ -280,7 +257,11 @@ api_enroll(struct http_request *req, struct http_response *res)
 		app_audit(app, req, "enroll.replaced", e.token_id,
 			  json_pack("{s:s, s:s}", "oldDeviceId", prev.device_id,
 				    "newDeviceId", e.device_id));
-		tell_old_device(app, &prev, e.device_id);
+		enroll_notify(app, &prev, "enrollment_replaced",
+			      json_pack("{s:s, s:s, s:s}", "type",
+					"enrollment_replaced", "tokenId",
+					prev.token_id, "newDeviceId",
+					e.device_id));
 	}
 	rc = app_audit(app, req, "enroll.ok", e.token_id,
 		       json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "deviceId",

@@ -69,6 +69,7 @@ static const struct schema_field service_fields[] = {
 		 SERVICE_ORIGINS_MAX, &origin_item),
     SCHEMA_ENUM("matchMode", SCHEMA_OPTIONAL, "compare", "type"),
     SCHEMA_BOOLEAN("enabled", SCHEMA_OPTIONAL),
+    SCHEMA_ENUM("subjectType", SCHEMA_OPTIONAL, "pairwise", "public"),
     SCHEMA_OPAQUE_OBJECT("oidc", SCHEMA_OPTIONAL),
     SCHEMA_OPAQUE_OBJECT("saml", SCHEMA_OPTIONAL),
     SCHEMA_END,
@@ -142,6 +143,8 @@ service_from_json(const json_t *o, struct service *svc, char *why,
 	const json_t *scopes = json_object_get(o, "scopes");
 	const json_t *origins = json_object_get(o, "origins");
 	const char *mode = json_string_value(json_object_get(o, "matchMode"));
+	const char *subject =
+	    json_string_value(json_object_get(o, "subjectType"));
 	const char *bad_scope[1];
 	size_t i, bad = 0;
 	const json_t *v;
@@ -155,6 +158,8 @@ service_from_json(const json_t *o, struct service *svc, char *why,
 						      : SERVICE_MODE_COMPARE;
 	v = json_object_get(o, "enabled");
 	svc->enabled = v == NULL || json_is_true(v);
+	/* pairwise unless the service opts in to the raw token id */
+	svc->subject_public = subject != NULL && strcmp(subject, "public") == 0;
 	if ((v = json_object_get(o, "oidc")) != NULL &&
 	    (svc->oidc = json_deep_copy(v)) == NULL)
 		return SA_ERR_NOMEM;
@@ -373,7 +378,11 @@ service_to_json(const struct service *svc)
 	    json_object_set_new(o, "matchMode",
 				json_string(service_mode_name(svc->mode))) !=
 		0 ||
-	    json_object_set_new(o, "enabled", json_boolean(svc->enabled)) != 0)
+	    json_object_set_new(o, "enabled", json_boolean(svc->enabled)) !=
+		0 ||
+	    json_object_set_new(
+		o, "subjectType",
+		json_string(svc->subject_public ? "public" : "pairwise")) != 0)
 		goto fail_owned;
 	if (svc->oidc != NULL &&
 	    json_object_set_new(o, "oidc", json_deep_copy(svc->oidc)) != 0)
@@ -754,6 +763,11 @@ doc_to_row(const json_t *doc, const struct service *svc, int64_t now,
 		if ((v = json_object_get(doc, settings_keys[i])) != NULL)
 			json_object_set(settings, settings_keys[i],
 					(json_t *)v);
+	/* the subject type rides with the settings (row_to_doc puts every
+	 * settings member back at the top level) */
+	if (svc->subject_public)
+		json_object_set_new(settings, "subjectType",
+				    json_string("public"));
 	row->id = svc->id;
 	row->name = svc->name;
 	row->match_mode = service_mode_name(svc->mode);

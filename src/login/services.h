@@ -43,6 +43,9 @@ struct service {
 	size_t norigins;
 	char *origins[SERVICE_ORIGINS_MAX];
 	enum service_mode mode;
+	/* "subjectType": 0 pairwise (the default: a subject no other service
+	 * can link), 1 public (the raw token id, where the service opts in) */
+	int subject_public;
 	/*
 	 * Protocol settings, owned by the record and validated by the
 	 * protocol's module (NULL when the service does not use it): "oidc"

@@ -114,8 +114,9 @@ enroll_token_ok(const char *token_id)
 }
 
 enum sa_err
-dstore_enroll_put(struct dstore *ds, const struct enrollment *e,
-		  struct enrollment *prev, int *had_prev)
+dstore_enroll_put_mode(struct dstore *ds, const struct enrollment *e,
+		       enum enroll_put_mode mode, struct enrollment *prev,
+		       int *had_prev)
 {
 	struct enrollment scratch;
 	int had = 0;
@@ -125,12 +126,104 @@ dstore_enroll_put(struct dstore *ds, const struct enrollment *e,
 	    e->claims == NULL)
 		return SA_ERR_VALIDATION;
 	memset(&scratch, 0, sizeof(scratch));
-	rc = ds->ops->enroll_put(ds, e, prev ? prev : &scratch, &had);
+	rc = ds->ops->enroll_put(ds, e, mode, prev ? prev : &scratch, &had);
 	if (prev == NULL)
 		enrollment_free(&scratch);
 	if (had_prev != NULL)
-		*had_prev = rc == SA_OK ? had : 0;
+		*had_prev = rc == SA_OK || rc == SA_ERR_CONFLICT ||
+				    rc == SA_ERR_AUTHORITY_CONFLICT
+				? had
+				: 0;
 	return rc;
+}
+
+enum sa_err
+dstore_enroll_put(struct dstore *ds, const struct enrollment *e,
+		  struct enrollment *prev, int *had_prev)
+{
+	return dstore_enroll_put_mode(ds, e, ENROLL_PUT_REPLACE, prev,
+				      had_prev);
+}
+
+enum sa_err
+enroll_put_check(const struct enrollment *old, const struct enrollment *e,
+		 enum enroll_put_mode mode)
+{
+	/* One authority can never move another's person to a new phone. */
+	if (old->authority[0] != '\0' &&
+	    strcmp(old->authority, e->authority) != 0)
+		return SA_ERR_AUTHORITY_CONFLICT;
+	if (mode == ENROLL_PUT_KEEP && old->revoked_at == 0 &&
+	    old->public_key_pem != NULL && e->public_key_pem != NULL &&
+	    strcmp(old->public_key_pem, e->public_key_pem) != 0)
+		return SA_ERR_CONFLICT;
+	return SA_OK;
+}
+
+/* seq_doc_ok bounds a trust document key. */
+static int
+seq_doc_ok(const char *doc)
+{
+	size_t n = doc != NULL ? strnlen(doc, 97) : 0;
+
+	return n > 0 && n <= 96;
+}
+
+enum sa_err
+dstore_seq_raise(struct dstore *ds, const char *doc, int64_t seq, int64_t now,
+		 int64_t *highest)
+{
+	if (!seq_doc_ok(doc) || seq < 0)
+		return SA_ERR_VALIDATION;
+	return ds->ops->seq_raise(ds, doc, seq, now, highest);
+}
+
+/* takeover_ok checks a takeover before it is written. */
+static int
+takeover_ok(const struct takeover *t)
+{
+	return t->id[0] != '\0' && enroll_token_ok(t->token_id) &&
+	       t->enrollment != NULL &&
+	       strlen(t->enrollment) <= ESTORE_VALUE_MAX;
+}
+
+enum sa_err
+dstore_takeover_put(struct dstore *ds, const struct takeover *t)
+{
+	if (!takeover_ok(t))
+		return SA_ERR_VALIDATION;
+	return ds->ops->takeover_put(ds, t);
+}
+
+enum sa_err
+dstore_takeover_get(struct dstore *ds, const char *token_id,
+		    struct takeover *out)
+{
+	if (!enroll_token_ok(token_id))
+		return SA_ERR_VALIDATION;
+	return ds->ops->takeover_get(ds, token_id, out);
+}
+
+enum sa_err
+dstore_takeover_take(struct dstore *ds, const char *token_id, const char *id,
+		     struct takeover *out)
+{
+	if (!enroll_token_ok(token_id) || id == NULL || id[0] == '\0' ||
+	    strlen(id) > TAKEOVER_ID_MAX)
+		return SA_ERR_VALIDATION;
+	return ds->ops->takeover_take(ds, token_id, id, out);
+}
+
+void
+takeover_free(struct takeover *t)
+{
+	if (t == NULL)
+		return;
+	if (t->enrollment != NULL) {
+		OPENSSL_cleanse(t->enrollment, strlen(t->enrollment));
+		free(t->enrollment);
+	}
+	memset(t, 0, sizeof(*t));
 }
 
 enum sa_err

@@ -29,7 +29,7 @@
 /* ---- Durable store ---------------------------------------------------- */
 
 /* Both durable backends have this many migrations, in the same order. */
-#define DSTORE_MIGRATIONS 4
+#define DSTORE_MIGRATIONS 5
 
 struct dstore;
 
@@ -62,7 +62,12 @@ typedef int (*audit_row_cb)(const struct audit_row *row, void *arg);
  */
 #define ENROLL_TOKEN_MAX 64
 #define ENROLL_DEVICE_MAX 128
+#define ENROLL_AUTHORITY_MAX 16
 struct enrollment {
+	/* The issuing authority (IAC) that vouched for the token id; ""
+	 * only for a binding made before authorities were recorded whose
+	 * authority the migration could not find in the audit log. */
+	char authority[ENROLL_AUTHORITY_MAX + 1];
 	char token_id[ENROLL_TOKEN_MAX + 1];
 	char device_id[ENROLL_DEVICE_MAX + 1];
 	char *public_key_pem;	   /* (heap) SPKI PEM of the device key */
@@ -108,6 +113,30 @@ enum dstore_write {
 	DSTORE_UPDATE = 2, /* refused with SA_ERR_NOT_FOUND if it does not */
 	DSTORE_UPSERT = 3, /* either */
 };
+/* How dstore_enroll_put_mode treats a binding to another device key. */
+enum enroll_put_mode {
+	ENROLL_PUT_REPLACE = 0, /* replace it (a completed takeover) */
+	ENROLL_PUT_KEEP = 1,	/* refuse with SA_ERR_CONFLICT */
+};
+
+/*
+ * A pending takeover: a new binding for a token id that is bound to another
+ * device, waiting for the old device's approval or for effective_at. The
+ * pending enrollment is kept as JSON text (login/takeover.c writes and
+ * reads it); (heap) marks what takeover_free frees.
+ */
+#define TAKEOVER_ID_MAX 32
+struct takeover {
+	char id[TAKEOVER_ID_MAX + 1]; /* random, names it to the old device */
+	char authority[ENROLL_AUTHORITY_MAX + 1];
+	char token_id[ENROLL_TOKEN_MAX + 1];
+	char *enrollment; /* (heap) the pending binding, JSON */
+	int64_t created_at;
+	int64_t effective_at;
+};
+
+/* takeover_free frees the heap string (wiped) and zeroes t. */
+void takeover_free(struct takeover *t);
 
 /*
  * Administration records (admins, their passkeys, their sessions, the
@@ -199,6 +228,23 @@ enum sa_err dstore_meta_set(struct dstore *ds, const char *key,
  */
 enum sa_err dstore_enroll_put(struct dstore *ds, const struct enrollment *e,
 			      struct enrollment *prev, int *had_prev);
+/*
+ * dstore_enroll_put_mode is dstore_enroll_put with a choice for a binding
+ * of the token id to another device key: ENROLL_PUT_KEEP refuses it with
+ * SA_ERR_CONFLICT (*prev then holds the binding, so the caller can start a
+ * takeover), ENROLL_PUT_REPLACE replaces it. Whatever the mode, a binding
+ * made by another issuing authority is never replaced: SA_ERR_AUTHORITY_
+ * CONFLICT, *prev holding it (a binding without a recorded authority may
+ * be replaced). Both checks run in the write's transaction.
+ */
+enum sa_err dstore_enroll_put_mode(struct dstore *ds,
+				   const struct enrollment *e,
+				   enum enroll_put_mode mode,
+				   struct enrollment *prev, int *had_prev);
+/* enroll_put_check is that decision, for the backends: SA_OK to write. */
+enum sa_err enroll_put_check(const struct enrollment *old,
+			     const struct enrollment *e,
+			     enum enroll_put_mode mode);
 /* dstore_enroll_get fills *out (free with enrollment_free); SA_ERR_NOT_FOUND
  * if the token id was never enrolled. A revoked one is returned with
  * revoked_at set. */
@@ -250,6 +296,30 @@ void dstore_rec_free(struct dstore_rec *r);
  * NULL) in id order, at most REC_LIST_MAX; strings valid during the call. */
 enum sa_err dstore_rec_list(struct dstore *ds, const char *kind,
 			    const char *owner, dstore_rec_cb cb, void *arg);
+
+/*
+ * dstore_seq_raise keeps the highest sequence number accepted for a signed
+ * trust document (doc: a key such as "vrl:DEMO:..", at most 96 bytes):
+ * stores max(stored, seq) and reports that maximum in *highest, in one
+ * atomic statement, so every instance sharing the store sees it.
+ */
+enum sa_err dstore_seq_raise(struct dstore *ds, const char *doc, int64_t seq,
+			     int64_t now, int64_t *highest);
+
+/*
+ * Pending takeovers, one per token id. dstore_takeover_put stores t,
+ * replacing a pending one of the same token id. dstore_takeover_get fills
+ * *out (free with takeover_free); SA_ERR_NOT_FOUND when none is pending.
+ * dstore_takeover_take removes the pending takeover of token_id whose id
+ * is id and returns it in *out: exactly one of two racing callers (the
+ * old device cancelling, the waiting period ending) gets it; the other
+ * gets SA_ERR_NOT_FOUND.
+ */
+enum sa_err dstore_takeover_put(struct dstore *ds, const struct takeover *t);
+enum sa_err dstore_takeover_get(struct dstore *ds, const char *token_id,
+				struct takeover *out);
+enum sa_err dstore_takeover_take(struct dstore *ds, const char *token_id,
+				 const char *id, struct takeover *out);
 
 /*
  * audit_row_hash computes SHA-256(prev_hash || seq || ts_ms || event || ip ||

@@ -29,6 +29,7 @@ struct dstore_ops {
 	enum sa_err (*meta_set)(struct dstore *ds, const char *key,
 				const char *value);
 	enum sa_err (*enroll_put)(struct dstore *ds, const struct enrollment *e,
+				  enum enroll_put_mode mode,
 				  struct enrollment *prev, int *had_prev);
 	enum sa_err (*enroll_get)(struct dstore *ds, const char *token_id,
 				  struct enrollment *out);
@@ -51,6 +52,14 @@ struct dstore_ops {
 			       const char *id, dstore_rec_cb cb, void *arg);
 	enum sa_err (*rec_list)(struct dstore *ds, const char *kind,
 				const char *owner, dstore_rec_cb cb, void *arg);
+	enum sa_err (*seq_raise)(struct dstore *ds, const char *doc,
+				 int64_t seq, int64_t now, int64_t *highest);
+	enum sa_err (*takeover_put)(struct dstore *ds,
+				    const struct takeover *t);
+	enum sa_err (*takeover_get)(struct dstore *ds, const char *token_id,
+				    struct takeover *out);
+	enum sa_err (*takeover_take)(struct dstore *ds, const char *token_id,
+				     const char *id, struct takeover *out);
 };
 
 /* The interface every durable backend embeds as its first member. */

@@ -113,6 +113,29 @@ static const char *const pg_migrations[] = {
     " expires_at bigint NOT NULL,"
     " PRIMARY KEY (kind, id));"
     "CREATE INDEX admin_records_owner ON admin_records (kind, owner);",
+    /* 5: enrollments keyed on (issuing authority, token id), a token id
+     * still bound to one authority only (UNIQUE); existing rows take the
+     * authority their last enroll.ok audit row names. The highest sequence
+     * number of each signed trust document, and pending takeovers. */
+    "ALTER TABLE enrollments ADD COLUMN authority text NOT NULL DEFAULT '';"
+    "UPDATE enrollments e SET authority = coalesce((SELECT"
+    " a.detail::jsonb ->> 'iac' FROM audit a WHERE a.event = 'enroll.ok'"
+    " AND a.subject = e.token_id ORDER BY a.seq DESC LIMIT 1), '');"
+    "ALTER TABLE enrollments DROP CONSTRAINT enrollments_pkey;"
+    "ALTER TABLE enrollments ADD PRIMARY KEY (authority, token_id);"
+    "ALTER TABLE enrollments ADD CONSTRAINT enrollments_token_id_key"
+    " UNIQUE (token_id);"
+    "CREATE TABLE trust_sequences ("
+    " doc text PRIMARY KEY,"
+    " seq bigint NOT NULL,"
+    " updated_at bigint NOT NULL);"
+    "CREATE TABLE takeovers ("
+    " token_id text PRIMARY KEY,"
+    " id text NOT NULL UNIQUE,"
+    " authority text NOT NULL,"
+    " enrollment text NOT NULL,"
+    " created_at bigint NOT NULL,"
+    " effective_at bigint NOT NULL);",
 };
 _Static_assert(ARRAY_LEN(pg_migrations) == DSTORE_MIGRATIONS,
 	       "store.h counts the migrations");
@@ -739,7 +762,8 @@ pg_meta_set(struct dstore *store, const char *key, const char *value)
 /* ---- Enrollments -------------------------------------------------------- */
 
 #define PG_ENROLL_COLS                                                         \
-	"token_id, device_id, public_key_pem, fcm_token, push_endpoint,"       \
+	"authority, token_id, device_id, public_key_pem, fcm_token, "          \
+	"push_endpoint,"                                                       \
 	" trust_level, claims, seal_fingerprint, created_at, expires_at,"      \
 	" revoked_at"
 
@@ -778,17 +802,18 @@ pg_enroll_from(const PGresult *r, struct enrollment *out)
 	if (r == NULL || PQntuples(r) == 0)
 		return SA_ERR_NOT_FOUND;
 	memset(&e, 0, sizeof(e));
-	pg_col_copy(r, 0, 0, e.token_id, sizeof(e.token_id));
-	pg_col_copy(r, 0, 1, e.device_id, sizeof(e.device_id));
-	e.public_key_pem = pg_col_strdup_or_null(r, 0, 2, &nomem);
-	e.fcm_token = pg_col_strdup_or_null(r, 0, 3, &nomem);
-	e.push_endpoint = pg_col_strdup_or_null(r, 0, 4, &nomem);
-	pg_col_copy(r, 0, 5, e.trust_level, sizeof(e.trust_level));
-	e.claims = pg_col_strdup_or_null(r, 0, 6, &nomem);
-	pg_col_copy(r, 0, 7, e.seal_fingerprint, sizeof(e.seal_fingerprint));
-	e.created_at = pg_col_int64(r, 0, 8);
-	e.expires_at = pg_col_int64(r, 0, 9);
-	e.revoked_at = pg_col_int64(r, 0, 10);
+	pg_col_copy(r, 0, 0, e.authority, sizeof(e.authority));
+	pg_col_copy(r, 0, 1, e.token_id, sizeof(e.token_id));
+	pg_col_copy(r, 0, 2, e.device_id, sizeof(e.device_id));
+	e.public_key_pem = pg_col_strdup_or_null(r, 0, 3, &nomem);
+	e.fcm_token = pg_col_strdup_or_null(r, 0, 4, &nomem);
+	e.push_endpoint = pg_col_strdup_or_null(r, 0, 5, &nomem);
+	pg_col_copy(r, 0, 6, e.trust_level, sizeof(e.trust_level));
+	e.claims = pg_col_strdup_or_null(r, 0, 7, &nomem);
+	pg_col_copy(r, 0, 8, e.seal_fingerprint, sizeof(e.seal_fingerprint));
+	e.created_at = pg_col_int64(r, 0, 9);
+	e.expires_at = pg_col_int64(r, 0, 10);
+	e.revoked_at = pg_col_int64(r, 0, 11);
 	if (nomem || e.public_key_pem == NULL || e.claims == NULL) {
 		enrollment_free(&e);
 		return SA_ERR_NOMEM;
@@ -835,16 +860,16 @@ pg_enroll_get(struct dstore *store, const char *token_id,
  */
 static enum sa_err
 pg_enroll_put(struct dstore *store, const struct enrollment *e,
-	      struct enrollment *prev, int *had_prev)
+	      enum enroll_put_mode mode, struct enrollment *prev, int *had_prev)
 {
 	struct pg_store *ds = pg_of(store);
 	char created[24], expires[24];
 	const char *key[1] = {e->token_id};
-	const char *vals[10] = {e->token_id,	   e->device_id,
-				e->public_key_pem, e->fcm_token,
-				e->push_endpoint,  e->trust_level,
-				e->claims,	   e->seal_fingerprint,
-				created,	   expires};
+	const char *vals[11] = {
+	    e->authority,      e->token_id,  e->device_id,
+	    e->public_key_pem, e->fcm_token, e->push_endpoint,
+	    e->trust_level,    e->claims,    e->seal_fingerprint,
+	    created,	       expires};
 	const struct pg_query reads[] = {
 	    {.sql = "BEGIN"},
 	    {.sql = PG_ENROLL_LOCK, .nparams = 1, .values = key},
@@ -858,8 +883,9 @@ pg_enroll_put(struct dstore *store, const struct enrollment *e,
 	};
 	const struct pg_query writes[] = {
 	    {.sql = "INSERT INTO enrollments (" PG_ENROLL_COLS ")"
-		    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0)"
+		    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0)"
 		    " ON CONFLICT (token_id) DO UPDATE SET"
+		    " authority = excluded.authority,"
 		    " device_id = excluded.device_id,"
 		    " public_key_pem = excluded.public_key_pem,"
 		    " fcm_token = excluded.fcm_token,"
@@ -870,7 +896,7 @@ pg_enroll_put(struct dstore *store, const struct enrollment *e,
 		    " created_at = excluded.created_at,"
 		    " expires_at = excluded.expires_at,"
 		    " revoked_at = 0",
-	     .nparams = 10,
+	     .nparams = 11,
 	     .values = vals},
 	    {.sql = "COMMIT"},
 	};
@@ -899,6 +925,8 @@ pg_enroll_put(struct dstore *store, const struct enrollment *e,
 		had = 1;
 	else if (rc != SA_ERR_NOT_FOUND)
 		goto out;
+	if (had && (rc = enroll_put_check(&old, e, mode)) != SA_OK)
+		goto out;
 	if ((rc = pg_pipeline(s, writes, ARRAY_LEN(writes), NULL)) != SA_OK)
 		pg_report(s, "enrollment put", rc);
 out:
@@ -906,7 +934,9 @@ out:
 	if (s != NULL && rc != SA_OK)
 		pg_rollback(s);
 	pg_release(ds, s);
-	if (rc == SA_OK && had) {
+	if ((rc == SA_OK || rc == SA_ERR_CONFLICT ||
+	     rc == SA_ERR_AUTHORITY_CONFLICT) &&
+	    had) {
 		*prev = old;
 		*had_prev = 1;
 	} else {
@@ -1341,6 +1371,137 @@ pg_rec_list(struct dstore *store, const char *kind, const char *owner,
 	return pg_rec_rows(ds, &q, cb, arg);
 }
 
+/* ---- Trust document sequence numbers and takeovers --------------------- */
+
+/* pg_seq_raise keeps greatest(stored, seq) for doc in one statement. */
+static enum sa_err
+pg_seq_raise(struct dstore *store, const char *doc, int64_t seq, int64_t now,
+	     int64_t *highest)
+{
+	struct pg_store *ds = pg_of(store);
+	char sq[24], nw[24];
+	const char *vals[3] = {doc, sq, nw};
+	const struct pg_query q = {
+	    .sql = "INSERT INTO trust_sequences AS t (doc, seq, updated_at)"
+		   " VALUES ($1, $2, $3) ON CONFLICT (doc) DO UPDATE SET"
+		   " seq = greatest(t.seq, excluded.seq), updated_at = CASE"
+		   " WHEN excluded.seq > t.seq THEN excluded.updated_at ELSE"
+		   " t.updated_at END RETURNING seq",
+	    .nparams = 3,
+	    .values = vals};
+	struct pg_slot *s = NULL;
+	PGresult *r = NULL;
+	enum sa_err rc;
+
+	snprintf(sq, sizeof(sq), "%" PRId64, seq);
+	snprintf(nw, sizeof(nw), "%" PRId64, now);
+	if ((rc = pg_acquire(ds, &s)) != SA_OK)
+		return rc;
+	if ((rc = pg_exec(s, "sequence raise", &q, PGRES_TUPLES_OK, &r)) ==
+	    SA_OK) {
+		if (PQntuples(r) == 1)
+			*highest = pg_col_int64(r, 0, 0);
+		else
+			rc = SA_ERR_INTERNAL;
+	}
+	PQclear(r);
+	pg_release(ds, s);
+	return rc;
+}
+
+#define PG_TAKEOVER_COLS                                                       \
+	"id, authority, token_id, enrollment, created_at, effective_at"
+
+/* pg_takeover_query runs a query returning at most one takeover row. */
+static enum sa_err
+pg_takeover_query(struct dstore *store, const char *what, const char *sql,
+		  const char *const *vals, int n, struct takeover *out)
+{
+	struct pg_store *ds = pg_of(store);
+	const struct pg_query q = {.sql = sql, .nparams = n, .values = vals};
+	struct pg_slot *s = NULL;
+	PGresult *r = NULL;
+	struct takeover t;
+	enum sa_err rc;
+
+	memset(&t, 0, sizeof(t));
+	if ((rc = pg_acquire(ds, &s)) != SA_OK)
+		return rc;
+	if ((rc = pg_exec(s, what, &q, PGRES_TUPLES_OK, &r)) != SA_OK)
+		goto out;
+	if (PQntuples(r) == 0) {
+		rc = SA_ERR_NOT_FOUND;
+		goto out;
+	}
+	pg_col_copy(r, 0, 0, t.id, sizeof(t.id));
+	pg_col_copy(r, 0, 1, t.authority, sizeof(t.authority));
+	pg_col_copy(r, 0, 2, t.token_id, sizeof(t.token_id));
+	t.enrollment = pg_col_strndup(r, 0, 3);
+	t.created_at = pg_col_int64(r, 0, 4);
+	t.effective_at = pg_col_int64(r, 0, 5);
+	if (t.enrollment == NULL) {
+		rc = SA_ERR_NOMEM;
+		goto out;
+	}
+	*out = t;
+out:
+	PQclear(r);
+	pg_release(ds, s);
+	return rc;
+}
+
+static enum sa_err
+pg_takeover_put(struct dstore *store, const struct takeover *t)
+{
+	struct pg_store *ds = pg_of(store);
+	char created[24], effective[24];
+	const char *vals[6] = {t->id,	      t->authority, t->token_id,
+			       t->enrollment, created,	    effective};
+	const struct pg_query q = {
+	    .sql = "INSERT INTO takeovers (" PG_TAKEOVER_COLS ")"
+		   " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (token_id)"
+		   " DO UPDATE SET id = excluded.id,"
+		   " authority = excluded.authority,"
+		   " enrollment = excluded.enrollment,"
+		   " created_at = excluded.created_at,"
+		   " effective_at = excluded.effective_at",
+	    .nparams = 6,
+	    .values = vals};
+	struct pg_slot *s = NULL;
+	enum sa_err rc;
+
+	snprintf(created, sizeof(created), "%" PRId64, t->created_at);
+	snprintf(effective, sizeof(effective), "%" PRId64, t->effective_at);
+	if ((rc = pg_acquire(ds, &s)) != SA_OK)
+		return rc;
+	rc = pg_exec(s, "takeover put", &q, PGRES_COMMAND_OK, NULL);
+	pg_release(ds, s);
+	return rc;
+}
+
+static enum sa_err
+pg_takeover_get(struct dstore *ds, const char *token_id, struct takeover *out)
+{
+	const char *vals[1] = {token_id};
+
+	return pg_takeover_query(ds, "takeover get",
+				 "SELECT " PG_TAKEOVER_COLS
+				 " FROM takeovers WHERE token_id = $1",
+				 vals, 1, out);
+}
+
+static enum sa_err
+pg_takeover_take(struct dstore *ds, const char *token_id, const char *id,
+		 struct takeover *out)
+{
+	const char *vals[2] = {token_id, id};
+
+	return pg_takeover_query(ds, "takeover take",
+				 "DELETE FROM takeovers WHERE token_id = $1"
+				 " AND id = $2 RETURNING " PG_TAKEOVER_COLS,
+				 vals, 2, out);
+}
+
 const struct dstore_ops store_pg_ops = {
     .name = "postgres",
     .open = pg_open,
@@ -1363,4 +1524,8 @@ const struct dstore_ops store_pg_ops = {
     .rec_write = pg_rec_write,
     .rec_get = pg_rec_get,
     .rec_list = pg_rec_list,
+    .seq_raise = pg_seq_raise,
+    .takeover_put = pg_takeover_put,
+    .takeover_get = pg_takeover_get,
+    .takeover_take = pg_takeover_take,
 };

@@ -134,12 +134,51 @@ static const char *const sqlite_migrations[] = {
     " expires_at INTEGER NOT NULL,"
     " PRIMARY KEY (kind, id));"
     "CREATE INDEX admin_records_owner ON admin_records (kind, owner);",
+    /* 5: enrollments keyed on (issuing authority, token id), a token id
+     * still bound to one authority only (UNIQUE); existing rows take the
+     * authority their last enroll.ok audit row names. The highest sequence
+     * number of each signed trust document, and pending takeovers. */
+    "CREATE TABLE enrollments_v3 ("
+    " authority TEXT NOT NULL,"
+    " token_id TEXT NOT NULL UNIQUE,"
+    " device_id TEXT NOT NULL,"
+    " public_key_pem TEXT NOT NULL,"
+    " fcm_token TEXT,"
+    " push_endpoint TEXT,"
+    " trust_level TEXT NOT NULL,"
+    " claims TEXT NOT NULL,"
+    " seal_fingerprint TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL,"
+    " revoked_at INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (authority, token_id));"
+    "INSERT INTO enrollments_v3 SELECT coalesce((SELECT"
+    " json_extract(a.detail, '$.iac') FROM audit a WHERE a.event = "
+    "'enroll.ok' AND a.subject = e.token_id AND json_valid(a.detail)"
+    " ORDER BY a.seq DESC LIMIT 1), ''), e.token_id, e.device_id,"
+    " e.public_key_pem, e.fcm_token, e.push_endpoint, e.trust_level,"
+    " e.claims, e.seal_fingerprint, e.created_at, e.expires_at,"
+    " e.revoked_at FROM enrollments e;"
+    "DROP TABLE enrollments;"
+    "ALTER TABLE enrollments_v3 RENAME TO enrollments;"
+    "CREATE INDEX enrollments_fingerprint ON enrollments (seal_fingerprint);"
+    "CREATE TABLE trust_sequences ("
+    " doc TEXT PRIMARY KEY,"
+    " seq INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL);"
+    "CREATE TABLE takeovers ("
+    " token_id TEXT PRIMARY KEY,"
+    " id TEXT NOT NULL UNIQUE,"
+    " authority TEXT NOT NULL,"
+    " enrollment TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " effective_at INTEGER NOT NULL);",
 };
 _Static_assert(ARRAY_LEN(sqlite_migrations) == DSTORE_MIGRATIONS,
 	       "store.h counts the migrations");
 
 #define ENROLL_SELECT                                                          \
-	"SELECT token_id, device_id, public_key_pem, fcm_token, "              \
+	"SELECT authority, token_id, device_id, public_key_pem, fcm_token, "   \
 	"push_endpoint,"                                                       \
 	" trust_level, claims, seal_fingerprint, created_at, expires_at,"      \
 	" revoked_at FROM enrollments WHERE token_id = ?"
@@ -939,21 +978,22 @@ enroll_read(sqlite3 *db, sqlite3_stmt *st, const char *token_id,
 		rc = sqlite_err(r);
 		goto out;
 	}
-	col_copy(st, 0, e.token_id, sizeof(e.token_id));
-	col_copy(st, 1, e.device_id, sizeof(e.device_id));
-	e.public_key_pem = sqlite_col_strdup(st, 2);
-	e.fcm_token = col_strdup_or_null(st, 3);
-	e.push_endpoint = col_strdup_or_null(st, 4);
-	col_copy(st, 5, e.trust_level, sizeof(e.trust_level));
-	e.claims = sqlite_col_strdup(st, 6);
-	col_copy(st, 7, e.seal_fingerprint, sizeof(e.seal_fingerprint));
-	e.created_at = sqlite3_column_int64(st, 8);
-	e.expires_at = sqlite3_column_int64(st, 9);
-	e.revoked_at = sqlite3_column_int64(st, 10);
+	col_copy(st, 0, e.authority, sizeof(e.authority));
+	col_copy(st, 1, e.token_id, sizeof(e.token_id));
+	col_copy(st, 2, e.device_id, sizeof(e.device_id));
+	e.public_key_pem = sqlite_col_strdup(st, 3);
+	e.fcm_token = col_strdup_or_null(st, 4);
+	e.push_endpoint = col_strdup_or_null(st, 5);
+	col_copy(st, 6, e.trust_level, sizeof(e.trust_level));
+	e.claims = sqlite_col_strdup(st, 7);
+	col_copy(st, 8, e.seal_fingerprint, sizeof(e.seal_fingerprint));
+	e.created_at = sqlite3_column_int64(st, 9);
+	e.expires_at = sqlite3_column_int64(st, 10);
+	e.revoked_at = sqlite3_column_int64(st, 11);
 	if (e.public_key_pem == NULL || e.claims == NULL ||
-	    (sqlite3_column_type(st, 3) != SQLITE_NULL &&
-	     e.fcm_token == NULL) ||
 	    (sqlite3_column_type(st, 4) != SQLITE_NULL &&
+	     e.fcm_token == NULL) ||
+	    (sqlite3_column_type(st, 5) != SQLITE_NULL &&
 	     e.push_endpoint == NULL)) {
 		enrollment_free(&e);
 		rc = SA_ERR_NOMEM;
@@ -1020,14 +1060,15 @@ token_revoked(struct sqlite_store *ds, const char *token_id, int *revoked)
  */
 static enum sa_err
 sqlite_enroll_put(struct dstore *store, const struct enrollment *e,
-		  struct enrollment *prev, int *had_prev)
+		  enum enroll_put_mode mode, struct enrollment *prev,
+		  int *had_prev)
 {
 	struct sqlite_store *ds = sqlite_of(store);
 	static const char sql[] =
 	    "INSERT OR REPLACE INTO enrollments (token_id, device_id,"
 	    " public_key_pem, fcm_token, push_endpoint, trust_level, claims,"
-	    " seal_fingerprint, created_at, expires_at, revoked_at)"
-	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)";
+	    " seal_fingerprint, created_at, expires_at, revoked_at, authority)"
+	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)";
 	struct enrollment old;
 	sqlite3_stmt *st = NULL;
 	enum sa_err rc;
@@ -1057,8 +1098,11 @@ sqlite_enroll_put(struct dstore *store, const struct enrollment *e,
 		had = 1;
 	else if (rc != SA_ERR_NOT_FOUND)
 		goto out;
+	if (had && (rc = enroll_put_check(&old, e, mode)) != SA_OK)
+		goto out;
 	if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
 		goto out;
+	sqlite3_bind_text(st, 11, e->authority, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 1, e->token_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, e->device_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, e->public_key_pem, -1, SQLITE_STATIC);
@@ -1084,7 +1128,9 @@ out:
 	/* After the commit, so no read of the old row can be kept. */
 	enroll_cache_forget(ds->cache, e->token_id);
 	pthread_mutex_unlock(&ds->mu);
-	if (rc == SA_OK && had) {
+	if ((rc == SA_OK || rc == SA_ERR_CONFLICT ||
+	     rc == SA_ERR_AUTHORITY_CONFLICT) &&
+	    had) {
 		*prev = old;
 		*had_prev = 1;
 	} else {
@@ -1609,6 +1655,157 @@ sqlite_rec_list(struct dstore *store, const char *kind, const char *owner,
 	return rc;
 }
 
+/* ---- Trust document sequence numbers and takeovers --------------------- */
+
+/* sqlite_seq_raise keeps max(stored, seq) for doc in one statement. */
+static enum sa_err
+sqlite_seq_raise(struct dstore *store, const char *doc, int64_t seq,
+		 int64_t now, int64_t *highest)
+{
+	struct sqlite_store *ds = sqlite_of(store);
+	static const char sql[] =
+	    "INSERT INTO trust_sequences (doc, seq, updated_at) VALUES (?, ?, "
+	    "?)"
+	    " ON CONFLICT (doc) DO UPDATE SET"
+	    " updated_at = CASE WHEN excluded.seq > seq THEN "
+	    "excluded.updated_at"
+	    " ELSE updated_at END, seq = max(seq, excluded.seq) RETURNING seq";
+	sqlite3_stmt *st = NULL;
+	enum sa_err rc;
+	int r;
+
+	pthread_mutex_lock(&ds->mu);
+	if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, doc, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, seq);
+	sqlite3_bind_int64(st, 3, now);
+	r = sqlite3_step(st);
+	if (r != SQLITE_ROW) {
+		rc = sqlite_fail(ds, sql, r);
+		goto out;
+	}
+	*highest = sqlite3_column_int64(st, 0);
+	r = sqlite3_step(st);
+	rc = r == SQLITE_DONE ? SA_OK : sqlite_fail(ds, sql, r);
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&ds->mu);
+	return rc;
+}
+
+#define TAKEOVER_COLS                                                          \
+	"id, authority, token_id, enrollment, created_at, effective_at"
+
+/* takeover_from copies a row of TAKEOVER_COLS into *out. */
+static enum sa_err
+takeover_from(sqlite3_stmt *st, struct takeover *out)
+{
+	struct takeover t;
+
+	memset(&t, 0, sizeof(t));
+	col_copy(st, 0, t.id, sizeof(t.id));
+	col_copy(st, 1, t.authority, sizeof(t.authority));
+	col_copy(st, 2, t.token_id, sizeof(t.token_id));
+	t.enrollment = sqlite_col_strdup(st, 3);
+	t.created_at = sqlite3_column_int64(st, 4);
+	t.effective_at = sqlite3_column_int64(st, 5);
+	if (t.enrollment == NULL)
+		return SA_ERR_NOMEM;
+	*out = t;
+	return SA_OK;
+}
+
+/*
+ * takeover_query runs sql (token_id bound first, id second when given) on
+ * the writer connection and copies its one row, if any, into *out.
+ */
+static enum sa_err
+takeover_query(struct dstore *store, const char *sql, const char *token_id,
+	       const char *id, struct takeover *out)
+{
+	struct sqlite_store *ds = sqlite_of(store);
+	sqlite3_stmt *st = NULL;
+	enum sa_err rc;
+	int r;
+
+	pthread_mutex_lock(&ds->mu);
+	if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, token_id, -1, SQLITE_STATIC);
+	if (id != NULL)
+		sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	if (r == SQLITE_DONE) {
+		rc = SA_ERR_NOT_FOUND;
+		goto out;
+	}
+	if (r != SQLITE_ROW) {
+		rc = sqlite_fail(ds, sql, r);
+		goto out;
+	}
+	if ((rc = takeover_from(st, out)) != SA_OK)
+		goto out;
+	/* finish the statement, so a DELETE ... RETURNING is applied */
+	while ((r = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	if (r != SQLITE_DONE) {
+		takeover_free(out);
+		rc = sqlite_fail(ds, sql, r);
+	}
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&ds->mu);
+	return rc;
+}
+
+static enum sa_err
+sqlite_takeover_put(struct dstore *store, const struct takeover *t)
+{
+	struct sqlite_store *ds = sqlite_of(store);
+	static const char sql[] =
+	    "INSERT OR REPLACE INTO takeovers (" TAKEOVER_COLS ")"
+	    " VALUES (?, ?, ?, ?, ?, ?)";
+	sqlite3_stmt *st = NULL;
+	enum sa_err rc;
+	int r;
+
+	pthread_mutex_lock(&ds->mu);
+	if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, t->authority, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, t->token_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, t->enrollment, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, t->created_at);
+	sqlite3_bind_int64(st, 6, t->effective_at);
+	r = sqlite3_step(st);
+	rc = r == SQLITE_DONE ? SA_OK : sqlite_fail(ds, sql, r);
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&ds->mu);
+	return rc;
+}
+
+static enum sa_err
+sqlite_takeover_get(struct dstore *ds, const char *token_id,
+		    struct takeover *out)
+{
+	return takeover_query(
+	    ds, "SELECT " TAKEOVER_COLS " FROM takeovers WHERE token_id = ?",
+	    token_id, NULL, out);
+}
+
+static enum sa_err
+sqlite_takeover_take(struct dstore *ds, const char *token_id, const char *id,
+		     struct takeover *out)
+{
+	return takeover_query(ds,
+			      "DELETE FROM takeovers WHERE token_id = ? AND "
+			      "id = ? RETURNING " TAKEOVER_COLS,
+			      token_id, id, out);
+}
+
 const struct dstore_ops store_sqlite_ops = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -1631,4 +1828,8 @@ const struct dstore_ops store_sqlite_ops = {
     .rec_write = sqlite_rec_write,
     .rec_get = sqlite_rec_get,
     .rec_list = sqlite_rec_list,
+    .seq_raise = sqlite_seq_raise,
+    .takeover_put = sqlite_takeover_put,
+    .takeover_get = sqlite_takeover_get,
+    .takeover_take = sqlite_takeover_take,
 };

@@ -43,6 +43,8 @@ step_of(enum sa_err err)
 		return "list";
 	case SA_ERR_TRUST_LIST_SIG:
 		return "list-signature";
+	case SA_ERR_TRUST_ROLLBACK:
+		return "rollback";
 	case SA_ERR_UNAVAILABLE:
 	case SA_ERR_TIMEOUT:
 	case SA_ERR_CONFIG:
@@ -129,8 +131,13 @@ trust_new(const struct trust_config *cfg, struct trust **out)
 	t->fetch_timeout_ms =
 	    cfg->fetch_timeout_ms > 0 ? cfg->fetch_timeout_ms : 10000;
 	t->allow_http = cfg->allow_http_loopback;
+	for (int k = 0; k < TRUST_DOC_KINDS; k++)
+		t->max_age[k] = cfg->max_age[k] > 0 ? cfg->max_age[k] : 0;
+	t->seq_raise = cfg->seq_raise;
+	t->seq_arg = cfg->seq_arg;
 	t->gov_url = strdup(cfg->governance_url);
-	if (t->gov_url == NULL) {
+	t->seen = json_object();
+	if (t->gov_url == NULL || t->seen == NULL) {
 		rc = SA_ERR_NOMEM;
 		goto out;
 	}
@@ -175,6 +182,33 @@ trust_open(const struct trust_config *cfg, struct trust **out,
 	return SA_OK;
 }
 
+/* The sentence a client gets per step; the detail goes to the log only. */
+static const struct {
+	const char *step;
+	const char *message;
+} step_messages[] = {
+    {"decode", "the seal does not decode"},
+    {"signature", "the seal's signature does not verify"},
+    {"chain", "the seal's signer is not anchored in the trust chain"},
+    {"expiry", "the seal or a document of its chain is not valid now"},
+    {"usage", "the seal's signer may not issue this kind of seal"},
+    {"revocation", "the seal or its signer is revoked"},
+    {"governance", "the seal's issuing authority is not trusted for it"},
+    {"list", "the trust lists are unusable"},
+    {"list-signature", "the trust lists are unusable"},
+    {"rollback", "the trust lists are unusable"},
+    {"fetch", "a document of the seal's chain is not available"},
+};
+
+const char *
+trust_step_message(const char *step)
+{
+	for (size_t i = 0; step != NULL && i < ARRAY_LEN(step_messages); i++)
+		if (strcmp(step_messages[i].step, step) == 0)
+			return step_messages[i].message;
+	return "the seal could not be verified";
+}
+
 json_t *
 trust_result_json(const struct trust_result *res)
 {
@@ -201,6 +235,7 @@ trust_close(struct trust *t)
 	if (t->snap != NULL && --t->snap->refs == 0)
 		trust_snap_free(t->snap);
 	json_decref(t->failed_lists);
+	json_decref(t->seen);
 	X509_free(t->gov_cert);
 	free(t->gov_url);
 	pthread_mutex_destroy(&t->lock);
@@ -219,6 +254,8 @@ trust_config_from(const struct config *cfg, struct trust_config *tc,
 	tc->ttl = cfg->trust_ttl;
 	tc->max_list_bytes = (size_t)cfg->trust_max_list_bytes;
 	tc->fetch_timeout_ms = cfg->trust_fetch_timeout_ms;
+	for (int k = 0; k < TRUST_DOC_KINDS; k++)
+		tc->max_age[k] = cfg->trust_max_age[k];
 	if (cfg->trust_governance_url != NULL &&
 	    cfg->trust_governance_url[0] != '\0') {
 		if (cfg->trust_governance_cert == NULL ||

@@ -40,6 +40,8 @@
 #define TRUST_MAX_LISTS 256	   /* scheme lists + TSLs */
 #define TRUST_MAX_CAS 1024	   /* CA services, all TSLs */
 #define TRUST_MAX_SIGNERS 4096	   /* cached signer certificates */
+#define TRUST_MAX_MISSES 4096	   /* remembered misses (LRU) */
+#define TRUST_MAX_PREFIX 16	   /* an authority's token id prefix */
 #define TRUST_MAX_CERT_BYTES 65536 /* a signer certificate file */
 #define TRUST_MAX_URL 2048	   /* a list or certificate URL */
 #define TRUST_MAX_MANIFESTS 64	   /* manifest ids per TSL */
@@ -47,6 +49,27 @@
 #define TRUST_CLOCK_SKEW 300	   /* seconds of clock skew tolerated */
 
 struct trust;
+
+/* The kinds of signed document in the chain, for their maximum ages. */
+enum trust_doc_kind {
+	TRUST_DOC_GOVERNANCE = 0,
+	TRUST_DOC_SCHEME,
+	TRUST_DOC_TSL,
+	TRUST_DOC_VRL,
+	TRUST_DOC_CRL,
+	TRUST_DOC_KINDS
+};
+
+/*
+ * The durable memory of sequence numbers (anti-rollback): raise stores
+ * max(stored, seq) for the document named doc (at most TRUST_DOC_KEY_MAX
+ * bytes, e.g. "vrl:DEMO:1f2e...") and reports the highest number ever
+ * stored for it in *highest, atomically, shared by every instance that
+ * shares the store. SA_OK or a store error (the refresh then fails).
+ */
+#define TRUST_DOC_KEY_MAX 96
+typedef enum sa_err (*trust_seq_raise_fn)(void *arg, const char *doc,
+					  uint64_t seq, uint64_t *highest);
 
 /*
  * Where the chain starts and how it is fetched. Strings are borrowed for
@@ -59,14 +82,22 @@ struct trust_config {
 	size_t max_list_bytes;		  /* cap on every fetched document */
 	long fetch_timeout_ms;		  /* per fetch, https only */
 	int allow_http_loopback;	  /* tests: http://127.0.0.1 allowed */
+	/* Seconds after its issue time a document is refused even inside
+	 * its NextUpdate, per kind (0: no limit beyond NextUpdate). */
+	int64_t max_age[TRUST_DOC_KINDS];
+	/* Durable sequence numbers (NULL: this handle's memory only). */
+	trust_seq_raise_fn seq_raise;
+	void *seq_arg;
 };
 
 /*
  * The outcome of trust_verify_seal. err is SA_OK or the failing step's
  * error; step is "decode", "signature", "chain", "expiry", "usage",
- * "revocation", "governance", "list", "list-signature" or "fetch" (empty on
- * success); reason is a sentence for logs and the 422 body. On success the
- * other fields describe the seal's anchor.
+ * "revocation", "governance", "list", "list-signature", "rollback" or
+ * "fetch" (empty on success); reason is a sentence for the log and the
+ * audit row (it may name URLs and paths: clients get trust_step_message of
+ * the step instead). On success the other fields describe the seal's
+ * anchor; iac is the issuing authority that vouched for the token id.
  */
 struct trust_result {
 	enum sa_err err;
@@ -172,6 +203,20 @@ void trust_close(struct trust *t);
 json_t *trust_result_json(const struct trust_result *res);
 
 /*
+ * trust_step_message is the generic sentence a client is told for a failed
+ * step (never a URL, a path or a list's name): the detail stays in the log.
+ */
+const char *trust_step_message(const char *step);
+
+/*
+ * trust_authority_prefix copies into out the token id prefix that the
+ * governance list declares for authority iac ("" when it declares none);
+ * SA_ERR_NOT_FOUND when no set is loaded or iac is not in it.
+ */
+enum sa_err trust_authority_prefix(struct trust *t, const char *iac,
+				   char out[TRUST_MAX_PREFIX + 1]);
+
+/*
  * Fetching (trust_fetch.c). trust_url_check accepts https:// URLs, file://
  * URLs with an absolute path, and (allow_http_loopback only) http:// URLs
  * whose host is 127.0.0.1, [::1] or localhost: SA_OK or SA_ERR_CONFIG.
@@ -245,6 +290,38 @@ enum sa_err trust_demo_ensure(const char *dir, int *created);
 enum sa_err trust_demo_issue(const char *dir, const struct vds_claims *claims,
 			     int64_t signing_time, unsigned char **out,
 			     size_t *outlen);
+
+/*
+ * The demo federation. trust_demo_add_authority adds issuing authority
+ * code (1 to 16 of [0-9A-Z], not DEMO) to the demo environment in dir: its
+ * scheme operator, TSL operator, CA (id trust_demo_ca_id) and signer, its
+ * scheme list, TSL, CRL and VRL, and a pointer in the governance list,
+ * which is re-signed with the next sequence number; prefix (may be NULL)
+ * is the token id prefix the governance list declares for it. Keys go to
+ * dir/private/CODE/. SA_ERR_CONFLICT if the authority or its CA id exists.
+ * trust_demo_issue_as and trust_demo_revoke_as are trust_demo_issue and
+ * trust_demo_revoke for authority code (NULL: DEMO).
+ */
+void trust_demo_ca_id(const char *code, char out[5]);
+enum sa_err trust_demo_add_authority(const char *dir, const char *code,
+				     const char *prefix, int64_t now);
+enum sa_err trust_demo_issue_as(const char *dir, const char *code,
+				const struct vds_claims *claims,
+				int64_t signing_time, unsigned char **out,
+				size_t *outlen);
+enum sa_err trust_demo_revoke_as(const char *dir, const char *code,
+				 const struct vds *seal, int64_t now,
+				 uint64_t *sequence);
+
+/*
+ * trust_demo_resign re-signs one document of the demo environment with the
+ * next sequence number (CRL: cRLNumber), issued at now (0: the current
+ * time): kind is "governance", "scheme", "tsl", "vrl" or "crl"; code names
+ * the authority (NULL: DEMO). *sequence (may be NULL) gets the new number.
+ */
+enum sa_err trust_demo_resign(const char *dir, const char *kind,
+			      const char *code, int64_t now,
+			      uint64_t *sequence);
 
 /*
  * trust_demo_revoke adds the seal's fingerprint to the demo VRL of dir and

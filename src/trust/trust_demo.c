@@ -311,23 +311,31 @@ build_list(const char *dir, const char *rel, const struct tsl *in,
 	return rc;
 }
 
+/*
+ * build_crl writes the CRL of CA ca_id (number crl_number, revoking
+ * revoked's serial when given) to lists/ca/CAID.crl.
+ */
 static enum sa_err
-build_crl(const char *dir, const struct demo_party *ca, X509 *revoked,
-	  int64_t now, int64_t next)
+build_crl(const char *dir, const char *ca_id, const struct demo_party *ca,
+	  X509 *revoked, uint64_t crl_number, int64_t now, int64_t next)
 {
 	X509_CRL *crl = X509_CRL_new();
 	ASN1_TIME *lu = ASN1_TIME_set(NULL, (time_t)(now - 60));
 	ASN1_TIME *nu = ASN1_TIME_set(NULL, (time_t)next);
+	ASN1_INTEGER *num = ASN1_INTEGER_new();
 	X509_REVOKED *r = NULL;
 	unsigned char *der = NULL;
+	char rel[64];
 	int n;
 	enum sa_err rc = SA_ERR_INTERNAL;
 
-	if (crl == NULL || lu == NULL || nu == NULL ||
+	if (crl == NULL || lu == NULL || nu == NULL || num == NULL ||
+	    !ASN1_INTEGER_set_uint64(num, crl_number) ||
 	    !X509_CRL_set_version(crl, 1) ||
 	    !X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca->cert)) ||
 	    !X509_CRL_set1_lastUpdate(crl, lu) ||
-	    !X509_CRL_set1_nextUpdate(crl, nu))
+	    !X509_CRL_set1_nextUpdate(crl, nu) ||
+	    !X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0))
 		goto out;
 	if (revoked != NULL) {
 		r = X509_REVOKED_new();
@@ -345,88 +353,94 @@ build_crl(const char *dir, const struct demo_party *ca, X509 *revoked,
 	n = i2d_X509_CRL(crl, &der);
 	if (n <= 0)
 		goto out;
-	rc = write_bytes(dir, "lists/ca/" TRUST_DEMO_CA_ID ".crl", der,
-			 (size_t)n);
+	snprintf(rel, sizeof(rel), "lists/ca/%s.crl", ca_id);
+	rc = write_bytes(dir, rel, der, (size_t)n);
 out:
 	OPENSSL_free(der);
 	X509_REVOKED_free(r);
+	ASN1_INTEGER_free(num);
 	ASN1_TIME_free(lu);
 	ASN1_TIME_free(nu);
 	X509_CRL_free(crl);
 	return rc;
 }
 
-/* write_lists writes the governance list, scheme list and TSL. */
-static enum sa_err
-write_lists(const char *dir, const struct trust_demo_opts *o, int64_t now,
-	    int64_t next, const struct demo_party *gov,
-	    const struct demo_party *scheme, const struct demo_party *tslop,
-	    const struct demo_party *ca)
+/* auth_rel writes the path of an authority's file: DEMO's keep the
+ * top-level names of the first demo, every other one has its folder. */
+static void
+auth_rel(char *out, size_t n, const char *top, const char *code,
+	 const char *name)
 {
-	struct tsl_cert cs = der_of(scheme->cert), ct = der_of(tslop->cert),
-			cc = der_of(ca->cert);
-	struct tsl_kv gov_info[] = {
-	    {NULL, "TSLType", TRUST_TYPE_SCHEME, 0},
-	    {NULL, "SchemeTerritory", TRUST_DEMO_IAC, 0},
-	    {NULL, "SchemeOperatorName/Name", "sealauth DEMO scheme operator",
-	     0},
-	};
+	if (strcmp(code, TRUST_DEMO_IAC) == 0)
+		snprintf(out, n, "%s/%s", top, name);
+	else
+		snprintf(out, n, "%s/%s/%s", top, code, name);
+}
+
+/*
+ * write_authority_lists writes the scheme list and the TSL of authority
+ * code, whose CA ca_id's CRL and signers sit under lists/ca/.
+ */
+static enum sa_err
+write_authority_lists(const char *dir, const char *code, const char *ca_id,
+		      const char *manifests, int64_t now, int64_t next,
+		      const struct demo_party *scheme,
+		      const struct demo_party *tslop,
+		      const struct demo_party *ca)
+{
+	struct tsl_cert ct = der_of(tslop->cert), cc = der_of(ca->cert);
+	char scheme_op[96], tsl_op[96], ca_op[96], vrl_loc[64], crl_loc[64],
+	    tsl_loc[64], rel[96];
 	struct tsl_kv scheme_info[] = {
 	    {NULL, "TSLType", TRUST_TYPE_TSL, 0},
-	    {NULL, "SchemeTerritory", TRUST_DEMO_IAC, 0},
-	    {NULL, "SchemeOperatorName/Name", "sealauth DEMO TSL operator", 0},
-	    {TRUST_NS, "ManifestIds",
-	     (char *)(o->scheme_manifests != NULL ? o->scheme_manifests
-						  : VDS_PROFILE_MANIFEST),
-	     0},
-	    {TRUST_NS, "VrlLocation", "vrl-" TRUST_DEMO_IAC ".xml", 0},
+	    {NULL, "SchemeTerritory", (char *)code, 0},
+	    {NULL, "SchemeOperatorName/Name", tsl_op, 0},
+	    {TRUST_NS, "ManifestIds", (char *)manifests, 0},
+	    {TRUST_NS, "VrlLocation", vrl_loc, 0},
 	};
 	struct tsl_kv ca_ext[] = {
-	    {TRUST_NS, "CrlLocation", "ca/" TRUST_DEMO_CA_ID ".crl", 0},
+	    {TRUST_NS, "CrlLocation", crl_loc, 0},
 	    {TRUST_NS, "SignerCertBase", "ca/signers", 0},
 	};
 	struct tsl_pointer ptr;
-	struct tsl_tsp tsp = {"sealauth DEMO CA operator", 0, 1};
+	struct tsl_tsp tsp = {ca_op, 0, 1};
 	struct tsl_service svc;
 	struct tsl in;
 	enum sa_err rc = SA_ERR_NOMEM;
 
-	if (cs.der == NULL || ct.der == NULL || cc.der == NULL)
+	if (ct.der == NULL || cc.der == NULL)
 		goto out;
+	snprintf(scheme_op, sizeof(scheme_op), "sealauth %s scheme operator",
+		 code);
+	snprintf(tsl_op, sizeof(tsl_op), "sealauth %s TSL operator", code);
+	snprintf(ca_op, sizeof(ca_op), "sealauth %s CA operator", code);
+	snprintf(vrl_loc, sizeof(vrl_loc), "vrl-%s.xml", code);
+	snprintf(crl_loc, sizeof(crl_loc), "ca/%s.crl", ca_id);
+	snprintf(tsl_loc, sizeof(tsl_loc), "tsl-%s.xml", code);
 	memset(&in, 0, sizeof(in));
 	in.version = 5;
 	in.sequence = 1;
 	in.issued = now;
 	in.next_update = next;
 	in.has_next_update = 1;
-
 	memset(&ptr, 0, sizeof(ptr));
-	ptr.location = "scheme-" TRUST_DEMO_IAC ".xml";
-	ptr.certs = &cs;
-	ptr.ncerts = 1;
-	ptr.info = gov_info;
-	ptr.ninfo = ARRAY_LEN(gov_info);
-	in.type = TRUST_TYPE_GOVERNANCE_DEMO;
-	in.operator_name = "sealauth DEMO governance";
-	in.pointers = &ptr;
-	in.npointers = 1;
-	if ((rc = build_list(dir, "lists/governance.xml", &in, gov)) != SA_OK)
-		goto out;
-
-	ptr.location = "tsl-" TRUST_DEMO_IAC ".xml";
+	ptr.location = tsl_loc;
 	ptr.certs = &ct;
+	ptr.ncerts = 1;
 	ptr.info = scheme_info;
 	ptr.ninfo = ARRAY_LEN(scheme_info);
 	in.type = TRUST_TYPE_SCHEME;
-	in.territory = TRUST_DEMO_IAC;
-	in.operator_name = "sealauth DEMO scheme operator";
-	if ((rc = build_list(dir, "lists/scheme-" TRUST_DEMO_IAC ".xml", &in,
-			     scheme)) != SA_OK)
+	in.territory = (char *)code;
+	in.operator_name = scheme_op;
+	in.pointers = &ptr;
+	in.npointers = 1;
+	snprintf(rel, sizeof(rel), "lists/scheme-%s.xml", code);
+	if ((rc = build_list(dir, rel, &in, scheme)) != SA_OK)
 		goto out;
 
 	memset(&svc, 0, sizeof(svc));
 	svc.type = TRUST_SVC_CA;
-	svc.name = TRUST_DEMO_CA_ID;
+	svc.name = (char *)ca_id;
 	svc.status = TRUST_SVC_GRANTED;
 	svc.status_start = now;
 	svc.has_status_start = 1;
@@ -435,31 +449,101 @@ write_lists(const char *dir, const struct trust_demo_opts *o, int64_t now,
 	svc.ext = ca_ext;
 	svc.next = ARRAY_LEN(ca_ext);
 	in.type = TRUST_TYPE_TSL;
-	in.operator_name = "sealauth DEMO TSL operator";
+	in.operator_name = tsl_op;
 	in.pointers = NULL;
 	in.npointers = 0;
 	in.tsps = &tsp;
 	in.ntsps = 1;
 	in.services = &svc;
 	in.nservices = 1;
-	rc = build_list(dir, "lists/tsl-" TRUST_DEMO_IAC ".xml", &in, tslop);
+	snprintf(rel, sizeof(rel), "lists/tsl-%s.xml", code);
+	rc = build_list(dir, rel, &in, tslop);
 out:
-	OPENSSL_free(cs.der);
 	OPENSSL_free(ct.der);
 	OPENSSL_free(cc.der);
 	return rc;
 }
 
+/*
+ * gov_pointer fills a governance pointer to the scheme list of code,
+ * signed by scheme_der, declaring prefix (NULL: none). info has room for
+ * four pairs.
+ */
+static void
+gov_pointer(struct tsl_pointer *ptr, struct tsl_kv *info, char *loc,
+	    size_t locn, char *opname, size_t opn, const char *code,
+	    const char *prefix, struct tsl_cert *scheme_der)
+{
+	snprintf(loc, locn, "scheme-%s.xml", code);
+	snprintf(opname, opn, "sealauth %s scheme operator", code);
+	info[0] = (struct tsl_kv){NULL, "TSLType", TRUST_TYPE_SCHEME, 0};
+	info[1] = (struct tsl_kv){NULL, "SchemeTerritory", (char *)code, 0};
+	info[2] = (struct tsl_kv){NULL, "SchemeOperatorName/Name", opname, 0};
+	info[3] = (struct tsl_kv){TRUST_NS, "TokenIdPrefix", (char *)prefix, 0};
+	memset(ptr, 0, sizeof(*ptr));
+	ptr->location = loc;
+	ptr->certs = scheme_der;
+	ptr->ncerts = 1;
+	ptr->info = info;
+	ptr->ninfo = prefix != NULL && prefix[0] != '\0' ? 4 : 3;
+}
+
+/* write_lists writes the governance list, scheme list and TSL of DEMO. */
 static enum sa_err
-write_vrl(const char *dir, const struct vrl *v, const struct demo_party *op)
+write_lists(const char *dir, const struct trust_demo_opts *o, int64_t now,
+	    int64_t next, const struct demo_party *gov,
+	    const struct demo_party *scheme, const struct demo_party *tslop,
+	    const struct demo_party *ca)
+{
+	struct tsl_cert cs = der_of(scheme->cert);
+	struct tsl_kv info[4];
+	char loc[64], opname[96];
+	struct tsl_pointer ptr;
+	struct tsl in;
+	enum sa_err rc = SA_ERR_NOMEM;
+
+	if (cs.der == NULL)
+		goto out;
+	memset(&in, 0, sizeof(in));
+	in.version = 5;
+	in.sequence = 1;
+	in.issued = now;
+	in.next_update = next;
+	in.has_next_update = 1;
+	gov_pointer(&ptr, info, loc, sizeof(loc), opname, sizeof(opname),
+		    TRUST_DEMO_IAC, NULL, &cs);
+	in.type = TRUST_TYPE_GOVERNANCE_DEMO;
+	in.operator_name = "sealauth DEMO governance";
+	in.pointers = &ptr;
+	in.npointers = 1;
+	if ((rc = build_list(dir, "lists/governance.xml", &in, gov)) != SA_OK)
+		goto out;
+	rc = write_authority_lists(dir, TRUST_DEMO_IAC, TRUST_DEMO_CA_ID,
+				   o->scheme_manifests != NULL
+				       ? o->scheme_manifests
+				       : VDS_PROFILE_MANIFEST,
+				   now, next, scheme, tslop, ca);
+out:
+	OPENSSL_free(cs.der);
+	return rc;
+}
+
+/* write_vrl signs v for authority iac (v->authority is set to it) and
+ * writes it to lists/vrl-IAC.xml. */
+static enum sa_err
+write_vrl(const char *dir, const char *iac, struct vrl *v,
+	  const struct demo_party *op)
 {
 	unsigned char *xml = NULL;
 	size_t len = 0;
-	enum sa_err rc = vrl_build(v, op->key, op->cert, &xml, &len);
+	char rel[64];
+	enum sa_err rc;
 
+	snprintf(v->authority, sizeof(v->authority), "%s", iac);
+	rc = vrl_build(v, op->key, op->cert, &xml, &len);
+	snprintf(rel, sizeof(rel), "lists/vrl-%s.xml", iac);
 	if (rc == SA_OK)
-		rc = write_bytes(dir, "lists/vrl-" TRUST_DEMO_IAC ".xml", xml,
-				 len);
+		rc = write_bytes(dir, rel, xml, len);
 	free(xml);
 	return rc;
 }
@@ -603,16 +687,17 @@ trust_demo_build(const char *dir, const struct trust_demo_opts *opts)
 		 "lists/ca/signers/" TRUST_DEMO_CA_ID TRUST_DEMO_CERT_ID ".pem",
 		 signer.cert)) != SA_OK)
 		goto out;
-	if ((rc =
-		 build_crl(abs, &ca, o->revoke_signer ? signer.cert : NULL, now,
-			   o->crl_next_update != 0 ? o->crl_next_update
-						   : now + 365 * DAY)) != SA_OK)
+	if ((rc = build_crl(abs, TRUST_DEMO_CA_ID, &ca,
+			    o->revoke_signer ? signer.cert : NULL, 1, now,
+			    o->crl_next_update != 0 ? o->crl_next_update
+						    : now + 365 * DAY)) !=
+	    SA_OK)
 		goto out;
 	memset(&v, 0, sizeof(v));
 	v.sequence = 1;
 	v.issued = now;
 	v.next_update = next;
-	if ((rc = write_vrl(abs, &v, &tslop)) != SA_OK ||
+	if ((rc = write_vrl(abs, TRUST_DEMO_IAC, &v, &tslop)) != SA_OK ||
 	    (rc = write_lists(abs, o, now, next, &gov, &scheme, &tslop, &ca)) !=
 		SA_OK)
 		goto out;
@@ -645,6 +730,531 @@ out:
 	return rc;
 }
 
+void
+trust_demo_ca_id(const char *code, char out[5])
+{
+	size_t n = code != NULL ? strlen(code) : 0;
+
+	if (code == NULL || strcmp(code, TRUST_DEMO_IAC) == 0) {
+		snprintf(out, 5, "%s", TRUST_DEMO_CA_ID);
+		return;
+	}
+	for (size_t i = 0; i < 4; i++)
+		out[i] = i < n ? code[i] : 'X';
+	out[4] = '\0';
+}
+
+/* code_ok tells whether code can name a demo authority (an IAC). */
+static int
+code_ok(const char *code)
+{
+	size_t n = code != NULL ? strlen(code) : 0;
+
+	return n > 0 && n <= 16 &&
+	       strspn(code, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") == n;
+}
+
+/* party_read reads an authority's key and certificate. */
+static enum sa_err
+party_read(const char *dir, const char *key_rel, const char *cert_rel,
+	   struct demo_party *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->key = read_key(dir, key_rel);
+	p->cert = read_cert(dir, cert_rel);
+	if (p->key == NULL || p->cert == NULL) {
+		party_free(p);
+		return SA_ERR_CONFIG;
+	}
+	return SA_OK;
+}
+
+/* party_of reads the party name (scheme, tsl, ca) of authority code. */
+static enum sa_err
+party_of(const char *dir, const char *code, const char *name,
+	 struct demo_party *p)
+{
+	char k[96], c[96], key_name[32], ca_id[5];
+
+	snprintf(key_name, sizeof(key_name), "%s.key", name);
+	auth_rel(k, sizeof(k), "private", code, key_name);
+	if (strcmp(name, "ca") == 0) {
+		trust_demo_ca_id(code, ca_id);
+		snprintf(c, sizeof(c), "lists/ca/%s.pem", ca_id);
+	} else {
+		snprintf(key_name, sizeof(key_name), "%s.pem", name);
+		auth_rel(c, sizeof(c), "certs", code, key_name);
+	}
+	return party_read(dir, k, c, p);
+}
+
+/*
+ * resign_list reads the TS 119 612 list at rel, lets edit change it, and
+ * writes it back signed by p with the next sequence number, issued now.
+ */
+static enum sa_err
+resign_list(const char *dir, const char *rel, const struct demo_party *p,
+	    int64_t now, uint64_t *sequence,
+	    enum sa_err (*edit)(struct tsl *l, void *arg),
+	    void (*undo)(struct tsl *l, void *arg), void *arg)
+{
+	int edited = 0;
+	char path[PATH_MAX], why[200];
+	unsigned char *xml = NULL;
+	size_t len = 0;
+	struct tsl *l = NULL;
+	enum sa_err rc;
+
+	if ((rc = path_join(path, dir, rel)) != SA_OK ||
+	    (rc = read_file(path, XMLDSIG_MAX_DOC, &xml, &len)) != SA_OK ||
+	    (rc = tsl_parse(xml, len, &l, why, sizeof(why))) != SA_OK)
+		goto out;
+	l->sequence++;
+	l->issued = now;
+	if (l->next_update <= now)
+		l->next_update = now + 365 * DAY;
+	if (edit != NULL && (rc = edit(l, arg)) != SA_OK)
+		goto out;
+	edited = edit != NULL;
+	if ((rc = build_list(dir, rel, l, p)) != SA_OK)
+		goto out;
+	if (sequence != NULL)
+		*sequence = l->sequence;
+out:
+	/* what edit lent the list is the caller's: give it back first */
+	if (edited && undo != NULL)
+		undo(l, arg);
+	tsl_free(l);
+	free(xml);
+	return rc;
+}
+
+/* resign_vrl re-signs the VRL of code (adding fp when not NULL). */
+static enum sa_err
+resign_vrl(const char *dir, const char *code, const unsigned char *fp,
+	   int64_t now, uint64_t *sequence)
+{
+	struct demo_party op;
+	char path[PATH_MAX], rel[64], why[200];
+	unsigned char *xml = NULL;
+	size_t len = 0;
+	struct vrl *v = NULL;
+	EVP_PKEY *pub;
+	enum sa_err rc;
+
+	if ((rc = party_of(dir, code, "tsl", &op)) != SA_OK)
+		return rc;
+	pub = X509_get0_pubkey(op.cert);
+	snprintf(rel, sizeof(rel), "lists/vrl-%s.xml", code);
+	if ((rc = path_join(path, dir, rel)) != SA_OK ||
+	    (rc = read_file(path, XMLDSIG_MAX_DOC, &xml, &len)) != SA_OK ||
+	    (rc = vrl_load(xml, len, &pub, 1, &v, why, sizeof(why))) != SA_OK)
+		goto out;
+	if (fp != NULL && (rc = vrl_add(v, fp)) != SA_OK)
+		goto out;
+	v->sequence++;
+	v->issued = now;
+	if (v->next_update <= now)
+		v->next_update = now + 365 * DAY;
+	if ((rc = write_vrl(dir, code, v, &op)) != SA_OK)
+		goto out;
+	if (sequence != NULL)
+		*sequence = v->sequence;
+out:
+	vrl_free(v);
+	free(xml);
+	party_free(&op);
+	return rc;
+}
+
+/*
+ * resign_crl re-signs the CRL of code's CA with the next cRLNumber,
+ * thisUpdate now, keeping its entries.
+ */
+static enum sa_err
+resign_crl(const char *dir, const char *code, int64_t now, uint64_t *sequence)
+{
+	struct demo_party ca;
+	char path[PATH_MAX], rel[64], ca_id[5];
+	unsigned char *der = NULL, *out = NULL;
+	const unsigned char *p;
+	size_t len = 0;
+	X509_CRL *crl = NULL;
+	ASN1_INTEGER *num = NULL;
+	ASN1_TIME *lu = NULL, *nu = NULL;
+	uint64_t n = 0;
+	int outlen;
+	enum sa_err rc;
+
+	if ((rc = party_of(dir, code, "ca", &ca)) != SA_OK)
+		return rc;
+	trust_demo_ca_id(code, ca_id);
+	snprintf(rel, sizeof(rel), "lists/ca/%s.crl", ca_id);
+	if ((rc = path_join(path, dir, rel)) != SA_OK ||
+	    (rc = read_file(path, XMLDSIG_MAX_DOC, &der, &len)) != SA_OK)
+		goto out;
+	rc = SA_ERR_INTERNAL;
+	p = der;
+	if ((crl = d2i_X509_CRL(NULL, &p, (long)len)) == NULL)
+		goto out;
+	num = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
+	if (num != NULL && !ASN1_INTEGER_get_uint64(&n, num))
+		n = 0;
+	ASN1_INTEGER_free(num);
+	num = ASN1_INTEGER_new();
+	lu = ASN1_TIME_set(NULL, (time_t)(now - 60));
+	nu = ASN1_TIME_set(NULL, (time_t)(now + 365 * DAY));
+	if (num == NULL || lu == NULL || nu == NULL ||
+	    !ASN1_INTEGER_set_uint64(num, n + 1) ||
+	    !X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0,
+				   X509V3_ADD_REPLACE) ||
+	    !X509_CRL_set1_lastUpdate(crl, lu) ||
+	    !X509_CRL_set1_nextUpdate(crl, nu) ||
+	    X509_CRL_sign(crl, ca.key, EVP_sha256()) <= 0 ||
+	    (outlen = i2d_X509_CRL(crl, &out)) <= 0)
+		goto out;
+	if ((rc = write_bytes(dir, rel, out, (size_t)outlen)) != SA_OK)
+		goto out;
+	if (sequence != NULL)
+		*sequence = n + 1;
+out:
+	OPENSSL_free(out);
+	ASN1_INTEGER_free(num);
+	ASN1_TIME_free(lu);
+	ASN1_TIME_free(nu);
+	X509_CRL_free(crl);
+	free(der);
+	party_free(&ca);
+	return rc;
+}
+
+enum sa_err
+trust_demo_resign(const char *dir, const char *kind, const char *code,
+		  int64_t now, uint64_t *sequence)
+{
+	struct demo_party p;
+	char rel[64];
+	enum sa_err rc;
+
+	if (code == NULL)
+		code = TRUST_DEMO_IAC;
+	if (!code_ok(code) || kind == NULL)
+		return SA_ERR_VALIDATION;
+	if (now == 0)
+		now = now_unix();
+	if (strcmp(kind, "vrl") == 0)
+		return resign_vrl(dir, code, NULL, now, sequence);
+	if (strcmp(kind, "crl") == 0)
+		return resign_crl(dir, code, now, sequence);
+	if (strcmp(kind, "governance") == 0)
+		rc = party_read(dir, "private/governance.key", "governance.pem",
+				&p);
+	else if (strcmp(kind, "scheme") == 0 || strcmp(kind, "tsl") == 0)
+		rc = party_of(dir, code, kind, &p);
+	else
+		return SA_ERR_VALIDATION;
+	if (rc != SA_OK)
+		return rc;
+	if (strcmp(kind, "governance") == 0)
+		snprintf(rel, sizeof(rel), "lists/governance.xml");
+	else
+		snprintf(rel, sizeof(rel), "lists/%s-%s.xml", kind, code);
+	rc = resign_list(dir, rel, &p, now, sequence, NULL, NULL, NULL);
+	party_free(&p);
+	return rc;
+}
+
+/* What add_pointer appends to the governance list. */
+struct gov_add {
+	struct tsl_pointer ptr;
+	struct tsl_kv info[4];
+	char loc[64], opname[96];
+	struct tsl_cert scheme_der;
+	struct tsl_pointer *parsed; /* the list's own array while lent */
+};
+
+static enum sa_err
+add_pointer(struct tsl *l, void *arg)
+{
+	struct gov_add *g = arg;
+	struct tsl_pointer *n;
+
+	for (size_t i = 0; i < l->npointers; i++)
+		if (l->pointers[i].territory != NULL &&
+		    strcmp(l->pointers[i].territory, g->ptr.info[1].value) == 0)
+			return SA_ERR_CONFLICT;
+	n = calloc(l->npointers + 1, sizeof(*n));
+	if (n == NULL)
+		return SA_ERR_NOMEM;
+	if (l->npointers > 0)
+		memcpy(n, l->pointers, l->npointers * sizeof(*n));
+	n[l->npointers] = g->ptr;
+	g->parsed = l->pointers;
+	l->pointers = n;
+	l->npointers++;
+	return SA_OK;
+}
+
+/* drop_pointer undoes add_pointer before the parsed list is freed. */
+static void
+drop_pointer(struct tsl *l, void *arg)
+{
+	struct gov_add *g = arg;
+
+	free(l->pointers);
+	l->pointers = g->parsed;
+	l->npointers--;
+}
+
+enum sa_err
+trust_demo_add_authority(const char *dir, const char *code, const char *prefix,
+			 int64_t now)
+{
+	struct demo_party gov, scheme, tslop, ca, signer;
+	struct gov_add g;
+	unsigned char usage[1][3];
+	char abs[PATH_MAX], path[PATH_MAX], rel[96], ca_id[5], cn[96];
+	struct vrl v;
+	struct stat st;
+	enum sa_err rc;
+
+	memset(&gov, 0, sizeof(gov));
+	memset(&scheme, 0, sizeof(scheme));
+	memset(&tslop, 0, sizeof(tslop));
+	memset(&ca, 0, sizeof(ca));
+	memset(&signer, 0, sizeof(signer));
+	memset(&g, 0, sizeof(g));
+	if (!code_ok(code) || strcmp(code, TRUST_DEMO_IAC) == 0 ||
+	    (prefix != NULL &&
+	     (prefix[0] == '\0' || strlen(prefix) > TRUST_MAX_PREFIX)))
+		return SA_ERR_VALIDATION;
+	if (now == 0)
+		now = now_unix();
+	if (realpath(dir, abs) == NULL)
+		return SA_ERR_CONFIG;
+	trust_demo_ca_id(code, ca_id);
+	snprintf(rel, sizeof(rel), "lists/scheme-%s.xml", code);
+	if (path_join(path, abs, rel) != SA_OK || stat(path, &st) == 0)
+		return SA_ERR_CONFLICT;
+	snprintf(rel, sizeof(rel), "lists/ca/%s.pem", ca_id);
+	if (path_join(path, abs, rel) != SA_OK || stat(path, &st) == 0)
+		return SA_ERR_CONFLICT;
+	if ((rc = party_read(abs, "private/governance.key", "governance.pem",
+			     &gov)) != SA_OK)
+		goto out;
+	snprintf(rel, sizeof(rel), "private/%s", code);
+	if ((rc = path_join(path, abs, rel)) != SA_OK ||
+	    (rc = mkdir_p(path, 0700)) != SA_OK)
+		goto out;
+	snprintf(rel, sizeof(rel), "certs/%s", code);
+	if ((rc = path_join(path, abs, rel)) != SA_OK ||
+	    (rc = mkdir_p(path, 0755)) != SA_OK)
+		goto out;
+	if ((rc = usagelist_parse_manifest(VDS_PROFILE_MANIFEST, usage[0])) !=
+		SA_OK ||
+	    (rc = new_party(&scheme)) != SA_OK ||
+	    (rc = new_party(&tslop)) != SA_OK ||
+	    (rc = new_party(&ca)) != SA_OK ||
+	    (rc = new_party(&signer)) != SA_OK)
+		goto out;
+	snprintf(cn, sizeof(cn), "sealauth %s scheme operator", code);
+	if ((rc = make_cert(&scheme, cn, NULL, 1, now - DAY, now + 3650 * DAY,
+			    0, NULL, 0)) != SA_OK)
+		goto out;
+	snprintf(cn, sizeof(cn), "sealauth %s TSL operator", code);
+	if ((rc = make_cert(&tslop, cn, NULL, 1, now - DAY, now + 3650 * DAY, 0,
+			    NULL, 0)) != SA_OK)
+		goto out;
+	snprintf(cn, sizeof(cn), "sealauth %s CA %s", code, ca_id);
+	if ((rc = make_cert(&ca, cn, NULL, 1, now - DAY, now + 3650 * DAY, 1,
+			    NULL, 0)) != SA_OK)
+		goto out;
+	snprintf(cn, sizeof(cn), "sealauth %s seal signer 0001", code);
+	if ((rc = make_cert(&signer, cn, &ca, 0x0001, now - DAY,
+			    now + 730 * DAY, 0, usage, 1)) != SA_OK)
+		goto out;
+	{
+		static const char *const names[] = {"scheme", "tsl", "ca",
+						    "signer"};
+		const struct demo_party *ps[] = {&scheme, &tslop, &ca, &signer};
+
+		for (size_t i = 0; i < ARRAY_LEN(names); i++) {
+			char file[32];
+
+			snprintf(file, sizeof(file), "%s.key", names[i]);
+			auth_rel(rel, sizeof(rel), "private", code, file);
+			if ((rc = write_key(abs, rel, ps[i]->key)) != SA_OK)
+				goto out;
+			if (i < 2) {
+				snprintf(file, sizeof(file), "%s.pem",
+					 names[i]);
+				auth_rel(rel, sizeof(rel), "certs", code, file);
+				if ((rc = write_cert(abs, rel, ps[i]->cert)) !=
+				    SA_OK)
+					goto out;
+			}
+		}
+	}
+	snprintf(rel, sizeof(rel), "lists/ca/%s.pem", ca_id);
+	if ((rc = write_cert(abs, rel, ca.cert)) != SA_OK)
+		goto out;
+	snprintf(rel, sizeof(rel), "lists/ca/signers/%s0001.pem", ca_id);
+	if ((rc = write_cert(abs, rel, signer.cert)) != SA_OK)
+		goto out;
+	if ((rc = build_crl(abs, ca_id, &ca, NULL, 1, now, now + 365 * DAY)) !=
+	    SA_OK)
+		goto out;
+	memset(&v, 0, sizeof(v));
+	v.sequence = 1;
+	v.issued = now;
+	v.next_update = now + 365 * DAY;
+	if ((rc = write_vrl(abs, code, &v, &tslop)) != SA_OK ||
+	    (rc = write_authority_lists(abs, code, ca_id, VDS_PROFILE_MANIFEST,
+					now, now + 365 * DAY, &scheme, &tslop,
+					&ca)) != SA_OK)
+		goto out;
+	/* Last: the governance list names the authority once all is there. */
+	g.scheme_der = der_of(scheme.cert);
+	if (g.scheme_der.der == NULL) {
+		rc = SA_ERR_NOMEM;
+		goto out;
+	}
+	gov_pointer(&g.ptr, g.info, g.loc, sizeof(g.loc), g.opname,
+		    sizeof(g.opname), code, prefix, &g.scheme_der);
+	g.ptr.info = g.info;
+	rc = resign_list(abs, "lists/governance.xml", &gov, now, NULL,
+			 add_pointer, drop_pointer, &g);
+out:
+	OPENSSL_free(g.scheme_der.der);
+	party_free(&gov);
+	party_free(&scheme);
+	party_free(&tslop);
+	party_free(&ca);
+	party_free(&signer);
+	return rc;
+}
+
+enum sa_err
+trust_demo_issue_as(const char *dir, const char *code,
+		    const struct vds_claims *claims, int64_t signing_time,
+		    unsigned char **out, size_t *outlen)
+{
+	char rel[96], ca_id[5];
+	EVP_PKEY *k;
+	enum sa_err rc;
+
+	if (code == NULL)
+		code = TRUST_DEMO_IAC;
+	if (!code_ok(code))
+		return SA_ERR_VALIDATION;
+	auth_rel(rel, sizeof(rel), "private", code, "signer.key");
+	if ((k = read_key(dir, rel)) == NULL)
+		return SA_ERR_CONFIG;
+	if (signing_time < 0 || signing_time > UINT32_MAX) {
+		EVP_PKEY_free(k);
+		return SA_ERR_VALIDATION;
+	}
+	trust_demo_ca_id(code, ca_id);
+	rc = vds_encode_iso(ca_id, TRUST_DEMO_CERT_ID, VDS_PROFILE_MANIFEST,
+			    (uint32_t)signing_time, claims, k, out, outlen);
+	EVP_PKEY_free(k);
+	return rc;
+}
+
+enum sa_err
+trust_demo_issue(const char *dir, const struct vds_claims *claims,
+		 int64_t signing_time, unsigned char **out, size_t *outlen)
+{
+	return trust_demo_issue_as(dir, NULL, claims, signing_time, out,
+				   outlen);
+}
+
+enum sa_err
+trust_demo_revoke_as(const char *dir, const char *code, const struct vds *seal,
+		     int64_t now, uint64_t *sequence)
+{
+	unsigned char fp[32];
+
+	if (code == NULL)
+		code = TRUST_DEMO_IAC;
+	if (!code_ok(code))
+		return SA_ERR_VALIDATION;
+	vds_fingerprint(seal, fp);
+	return resign_vrl(dir, code, fp, now, sequence);
+}
+
+enum sa_err
+trust_demo_revoke(const char *dir, const struct vds *seal, int64_t now,
+		  uint64_t *sequence)
+{
+	return trust_demo_revoke_as(dir, NULL, seal, now, sequence);
+}
+
+/* stale tells whether dir/rel is missing, older than a day, or lacks
+ * marker (NULL: any content will do). */
+static int
+stale(const char *dir, const char *rel, const char *marker, int64_t now)
+{
+	char path[PATH_MAX];
+	unsigned char *b = NULL;
+	size_t n = 0;
+	struct stat st;
+	int old;
+
+	if (path_join(path, dir, rel) != SA_OK || stat(path, &st) != 0)
+		return 1;
+	old = now - (int64_t)st.st_mtime > DAY;
+	if (old || marker == NULL)
+		return old;
+	if (read_file(path, XMLDSIG_MAX_DOC, &b, &n) != SA_OK)
+		return 1;
+	old = memmem(b, n, marker, strlen(marker)) == NULL;
+	free(b);
+	return old;
+}
+
+/*
+ * demo_freshen re-signs the VRL and the CRL of every demo authority that
+ * are older than a day (or predate the IssuingAuthority element and the
+ * cRLNumber), so a demo environment kept across restarts stays inside the
+ * maximum ages of those documents. Real environments are their issuers'
+ * business, never ours.
+ */
+static enum sa_err
+demo_freshen(const char *dir, int64_t now)
+{
+	char path[PATH_MAX], why[200], rel[64], ca_id[5];
+	unsigned char *xml = NULL;
+	size_t len = 0;
+	struct tsl *gov = NULL;
+	enum sa_err rc;
+
+	if ((rc = path_join(path, dir, "lists/governance.xml")) != SA_OK ||
+	    (rc = read_file(path, XMLDSIG_MAX_DOC, &xml, &len)) != SA_OK ||
+	    (rc = tsl_parse(xml, len, &gov, why, sizeof(why))) != SA_OK)
+		goto out;
+	for (size_t i = 0; i < gov->npointers; i++) {
+		const char *code = gov->pointers[i].territory;
+
+		if (!code_ok(code))
+			continue;
+		snprintf(rel, sizeof(rel), "lists/vrl-%s.xml", code);
+		if (stale(dir, rel, "IssuingAuthority", now) &&
+		    (rc = resign_vrl(dir, code, NULL, now, NULL)) != SA_OK)
+			goto out;
+		trust_demo_ca_id(code, ca_id);
+		snprintf(rel, sizeof(rel), "lists/ca/%s.crl", ca_id);
+		/* a CRL from before cRLNumbers was written in one go: age */
+		if (stale(dir, rel, NULL, now) &&
+		    (rc = resign_crl(dir, code, now, NULL)) != SA_OK)
+			goto out;
+	}
+out:
+	tsl_free(gov);
+	free(xml);
+	return rc;
+}
+
 enum sa_err
 trust_demo_ensure(const char *dir, int *created)
 {
@@ -658,72 +1268,10 @@ trust_demo_ensure(const char *dir, int *created)
 	if (stat(a, &st) == 0 && stat(b, &st) == 0) {
 		if (created != NULL)
 			*created = 0;
-		return SA_OK;
+		return demo_freshen(dir, now_unix());
 	}
 	rc = trust_demo_build(dir, NULL);
 	if (rc == SA_OK && created != NULL)
 		*created = 1;
-	return rc;
-}
-
-enum sa_err
-trust_demo_issue(const char *dir, const struct vds_claims *claims,
-		 int64_t signing_time, unsigned char **out, size_t *outlen)
-{
-	EVP_PKEY *k = read_key(dir, "private/signer.key");
-	enum sa_err rc;
-
-	if (k == NULL)
-		return SA_ERR_CONFIG;
-	if (signing_time < 0 || signing_time > UINT32_MAX) {
-		EVP_PKEY_free(k);
-		return SA_ERR_VALIDATION;
-	}
-	rc = vds_encode_iso(TRUST_DEMO_CA_ID, TRUST_DEMO_CERT_ID,
-			    VDS_PROFILE_MANIFEST, (uint32_t)signing_time,
-			    claims, k, out, outlen);
-	EVP_PKEY_free(k);
-	return rc;
-}
-
-enum sa_err
-trust_demo_revoke(const char *dir, const struct vds *seal, int64_t now,
-		  uint64_t *sequence)
-{
-	struct demo_party op;
-	char path[PATH_MAX];
-	unsigned char *xml = NULL, fp[32];
-	size_t len = 0;
-	struct vrl *v = NULL;
-	EVP_PKEY *pub;
-	char why[200];
-	enum sa_err rc = SA_ERR_CONFIG;
-
-	memset(&op, 0, sizeof(op));
-	op.key = read_key(dir, "private/tsl.key");
-	op.cert = read_cert(dir, "certs/tsl.pem");
-	if (op.key == NULL || op.cert == NULL)
-		goto out;
-	pub = X509_get0_pubkey(op.cert);
-	if ((rc = path_join(path, dir, "lists/vrl-" TRUST_DEMO_IAC ".xml")) !=
-		SA_OK ||
-	    (rc = read_file(path, XMLDSIG_MAX_DOC, &xml, &len)) != SA_OK ||
-	    (rc = vrl_load(xml, len, &pub, 1, &v, why, sizeof(why))) != SA_OK)
-		goto out;
-	vds_fingerprint(seal, fp);
-	if ((rc = vrl_add(v, fp)) != SA_OK)
-		goto out;
-	v->sequence++;
-	v->issued = now;
-	if (v->next_update <= now)
-		v->next_update = now + 365 * DAY;
-	if ((rc = write_vrl(dir, v, &op)) != SA_OK)
-		goto out;
-	if (sequence != NULL)
-		*sequence = v->sequence;
-out:
-	vrl_free(v);
-	free(xml);
-	party_free(&op);
 	return rc;
 }

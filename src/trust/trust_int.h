@@ -33,7 +33,25 @@ struct trust_ca {
 	char *signer_base;
 };
 
-/* A cached signer certificate, or a miss (cert NULL) to retry later. */
+/* An issuing authority the governance list names. */
+struct trust_authority {
+	char iac[17];
+	char prefix[TRUST_MAX_PREFIX + 1]; /* "" when it declares none */
+};
+
+/*
+ * A signer certificate id that could not be had, remembered for
+ * TRUST_NEGATIVE_RETRY seconds; the least recently used goes first when
+ * TRUST_MAX_MISSES are remembered, so misses never stop being remembered.
+ */
+struct trust_miss {
+	size_t ca;
+	char cert_id[5];
+	int64_t at;
+	uint64_t used; /* snap->tick when last looked up */
+};
+
+/* A cached signer certificate. */
 struct trust_signer {
 	size_t ca;
 	char cert_id[5];
@@ -58,11 +76,16 @@ struct trust_snap {
 	size_t nscopes;
 	struct trust_ca *cas;
 	size_t ncas;
+	struct trust_authority *authorities;
+	size_t nauthorities;
 	size_t nrevoked;
 	json_t *lists;
 	pthread_mutex_t signers_lock;
 	struct trust_signer *signers;
 	size_t nsigners;
+	struct trust_miss *misses; /* TRUST_MAX_MISSES slots */
+	size_t nmisses;
+	uint64_t tick;
 	size_t fetch_max;
 	long fetch_timeout_ms;
 	int allow_http;
@@ -75,6 +98,9 @@ struct trust {
 	size_t max_list_bytes;
 	long fetch_timeout_ms;
 	int allow_http;
+	int64_t max_age[TRUST_DOC_KINDS];
+	trust_seq_raise_fn seq_raise;
+	void *seq_arg;
 
 	pthread_mutex_t refresh_lock; /* one refresh at a time */
 	pthread_mutex_t lock;	      /* everything below */
@@ -85,6 +111,13 @@ struct trust {
 	struct trust_result last_err;
 	json_t *failed_lists;
 	uint64_t generation; /* bumped each time a new snapshot is installed */
+	json_t *seen; /* doc key -> highest sequence this handle accepted */
+};
+
+/* The sequence number of one document of a refresh, checked at its end. */
+struct trust_seq {
+	char doc[TRUST_DOC_KEY_MAX + 1];
+	uint64_t seq;
 };
 
 /* A refresh in progress. */
@@ -94,6 +127,8 @@ struct trust_load {
 	struct trust_snap *s;
 	struct trust_result *res;
 	size_t nlists;
+	struct trust_seq *seqs;
+	size_t nseqs;
 };
 
 /*

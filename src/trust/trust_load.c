@@ -18,6 +18,17 @@
 #include "trust/usagelist.h"
 #include "trust/vrl.h"
 
+/* asn1_unix converts an ASN1_TIME to Unix seconds; 0 when absent or bad. */
+static int64_t
+asn1_unix(const ASN1_TIME *a)
+{
+	struct tm tm;
+
+	if (a == NULL || ASN1_TIME_to_tm(a, &tm) != 1)
+		return 0;
+	return (int64_t)timegm(&tm);
+}
+
 /* iac_ok tells whether s is 1 to 16 characters of [0-9A-Z]. */
 static int
 iac_ok(const char *s)
@@ -81,11 +92,18 @@ list_record(struct trust_load *ld, const char *kind, const char *url,
 		json_array_append_new(ld->s->lists, o);
 }
 
-/* check_times refuses a list that is stale or from the future. */
+/*
+ * check_times refuses a document of kind k that is stale, from the future,
+ * or older than the maximum age of its kind even inside its NextUpdate (a
+ * frozen mirror serving an old list, still validly signed, must stop
+ * counting at some point). The set expires at the earliest of every
+ * document's NextUpdate and issue time plus maximum age.
+ */
 static enum sa_err
-check_times(struct trust_load *ld, const char *kind, const char *url,
-	    int64_t issued, int64_t next)
+check_times(struct trust_load *ld, enum trust_doc_kind k, const char *kind,
+	    const char *url, int64_t issued, int64_t next)
 {
+	int64_t max_age = ld->t->max_age[k], end = next;
 	char nx[21];
 
 	if (next <= ld->now) {
@@ -101,8 +119,121 @@ check_times(struct trust_load *ld, const char *kind, const char *url,
 				 url);
 		return SA_ERR_TRUST_EXPIRY;
 	}
-	if (next < ld->s->expires_at)
-		ld->s->expires_at = next;
+	if (max_age > 0) {
+		if (issued <= 0 || ld->now - issued > max_age) {
+			iso8601_utc(issued, nx);
+			trust_set_result(
+			    ld->res, SA_ERR_TRUST_EXPIRY,
+			    "%s list %.120s: issued %s, older than "
+			    "the maximum age of %lld s",
+			    kind, url, nx, (long long)max_age);
+			return SA_ERR_TRUST_EXPIRY;
+		}
+		if (issued + max_age < end)
+			end = issued + max_age;
+	}
+	if (end < ld->s->expires_at)
+		ld->s->expires_at = end;
+	return SA_OK;
+}
+
+/*
+ * seq_note remembers a verified document's sequence number under a stable
+ * key (kind, authority and, where an authority has several, a digest of
+ * the URL the signed level above named) for check_sequences.
+ */
+static enum sa_err
+seq_note(struct trust_load *ld, const char *kind, const char *iac,
+	 const char *url, uint64_t seq)
+{
+	struct trust_seq *n;
+	unsigned char d[32];
+	char *hex = NULL;
+	int w;
+
+	if (ld->nseqs >= TRUST_MAX_LISTS * 4) {
+		trust_set_result(ld->res, SA_ERR_TRUST_LIST,
+				 "too many documents in the chain");
+		return SA_ERR_TRUST_LIST;
+	}
+	n = realloc(ld->seqs, (ld->nseqs + 1) * sizeof(*n));
+	if (n == NULL)
+		goto nomem;
+	ld->seqs = n;
+	n = &ld->seqs[ld->nseqs];
+	if (url != NULL) {
+		sha256(url, strlen(url), d);
+		if ((hex = hex_encode(d, 12)) == NULL)
+			goto nomem;
+	}
+	w = snprintf(n->doc, sizeof(n->doc), "%s:%s%s%s", kind,
+		     iac != NULL ? iac : "", hex != NULL ? ":" : "",
+		     hex != NULL ? hex : "");
+	free(hex);
+	if (w < 0 || (size_t)w >= sizeof(n->doc)) {
+		trust_set_result(ld->res, SA_ERR_TRUST_LIST,
+				 "a document key is too long");
+		return SA_ERR_TRUST_LIST;
+	}
+	n->seq = seq;
+	ld->nseqs++;
+	return SA_OK;
+nomem:
+	trust_set_result(ld->res, SA_ERR_NOMEM, "out of memory");
+	return SA_ERR_NOMEM;
+}
+
+/*
+ * check_sequences refuses the whole refresh when any of its documents
+ * carries a lower sequence number than one accepted before, by this handle
+ * or (through the durable hook) by any instance sharing the store: a
+ * validly signed but older list must never un-revoke a seal, a signer or a
+ * withdrawn CA. Equal numbers are the same document fetched again. Numbers
+ * of the accepted documents are raised as they are checked.
+ */
+static enum sa_err
+check_sequences(struct trust_load *ld)
+{
+	struct trust *t = ld->t;
+
+	for (size_t i = 0; i < ld->nseqs; i++) {
+		const struct trust_seq *q = &ld->seqs[i];
+		json_t *v;
+		uint64_t highest = 0;
+		enum sa_err rc;
+
+		pthread_mutex_lock(&t->lock);
+		v = json_object_get(t->seen, q->doc);
+		if (v != NULL)
+			highest = (uint64_t)json_integer_value(v);
+		pthread_mutex_unlock(&t->lock);
+		if (t->seq_raise != NULL && highest <= q->seq) {
+			uint64_t h = 0;
+
+			rc = t->seq_raise(t->seq_arg, q->doc, q->seq, &h);
+			if (rc != SA_OK) {
+				trust_set_result(ld->res, SA_ERR_UNAVAILABLE,
+						 "cannot record the sequence "
+						 "number of %s: %s",
+						 q->doc, sa_err_str(rc));
+				return SA_ERR_UNAVAILABLE;
+			}
+			if (h > highest)
+				highest = h;
+		}
+		if (highest > q->seq) {
+			trust_set_result(ld->res, SA_ERR_TRUST_ROLLBACK,
+					 "%s has sequence number %llu, lower "
+					 "than %llu accepted before",
+					 q->doc, (unsigned long long)q->seq,
+					 (unsigned long long)highest);
+			return SA_ERR_TRUST_ROLLBACK;
+		}
+		pthread_mutex_lock(&t->lock);
+		json_object_set_new(t->seen, q->doc,
+				    json_integer((json_int_t)q->seq));
+		pthread_mutex_unlock(&t->lock);
+	}
 	return SA_OK;
 }
 
@@ -185,9 +316,9 @@ signature_failure(struct trust_load *ld, const char *kind, const char *url,
  * records it. The caller frees *out.
  */
 static enum sa_err
-load_list(struct trust_load *ld, const char *kind, const char *url,
-	  STACK_OF(X509) * announced, const char *type, const char *type2,
-	  const char *iac, struct tsl **out)
+load_list(struct trust_load *ld, enum trust_doc_kind k, const char *kind,
+	  const char *url, STACK_OF(X509) * announced, const char *type,
+	  const char *type2, const char *iac, struct tsl **out)
 {
 	unsigned char *xml = NULL;
 	size_t len = 0;
@@ -239,7 +370,15 @@ load_list(struct trust_load *ld, const char *kind, const char *url,
 				 "%s list %.120s has no NextUpdate", kind, url);
 		goto out;
 	}
-	rc = check_times(ld, kind, url, l->issued, l->next_update);
+	rc = check_times(ld, k, kind, url, l->issued, l->next_update);
+	if (rc != SA_OK)
+		goto out;
+	/* one governance list, one scheme list per authority, TSLs by URL */
+	rc = seq_note(ld,
+		      k == TRUST_DOC_GOVERNANCE ? "governance"
+		      : k == TRUST_DOC_SCHEME	? "scheme"
+						: "tsl",
+		      iac, k == TRUST_DOC_TSL ? url : NULL, l->sequence);
 	if (rc != SA_OK)
 		goto out;
 	list_record(ld, kind, url, iac, l->sequence, l->issued, l->next_update,
@@ -311,6 +450,64 @@ parse_crl(const unsigned char *b, size_t n)
 	BIO_free(bio);
 	return crl;
 }
+/*
+ * crl_check reads the CRL's number and times: a CRL without a cRLNumber
+ * cannot be ordered and is refused; its thisUpdate is held to the maximum
+ * age of a CRL and its number to the highest seen for that CA. Its
+ * nextUpdate is checked when a seal is verified, so an overdue CRL refuses
+ * that CA's seals without failing the whole set.
+ */
+static enum sa_err
+crl_check(struct trust_load *ld, const struct trust_ca *ca, const char *url,
+	  const char *iac)
+{
+	ASN1_INTEGER *num =
+	    X509_CRL_get_ext_d2i(ca->crl, NID_crl_number, NULL, NULL);
+	BIGNUM *bn = num != NULL ? ASN1_INTEGER_to_BN(num, NULL) : NULL;
+	int64_t tlast = asn1_unix(X509_CRL_get0_lastUpdate(ca->crl));
+	int64_t tnext = asn1_unix(X509_CRL_get0_nextUpdate(ca->crl));
+	int64_t max_age = ld->t->max_age[TRUST_DOC_CRL];
+	uint64_t seq = 0;
+	char key[16];
+	enum sa_err rc;
+
+	if (bn == NULL || BN_is_negative(bn) || BN_num_bytes(bn) > 8) {
+		rc = SA_ERR_TRUST_LIST;
+		trust_set_result(ld->res, rc,
+				 "CRL %.120s of CA %s has no usable cRLNumber",
+				 url, ca->ca_id);
+		goto out;
+	}
+	{
+		unsigned char b[8] = {0};
+		int n = BN_num_bytes(bn);
+
+		BN_bn2bin(bn, b + (8 - n));
+		for (int i = 0; i < 8; i++)
+			seq = (seq << 8) | b[i];
+	}
+	if (tlast == 0 || tlast > ld->now + TRUST_CLOCK_SKEW ||
+	    (max_age > 0 && ld->now - tlast > max_age)) {
+		rc = SA_ERR_TRUST_EXPIRY;
+		trust_set_result(ld->res, rc,
+				 "CRL %.120s of CA %s: thisUpdate is in the "
+				 "future or older than the maximum age of "
+				 "%lld s",
+				 url, ca->ca_id, (long long)max_age);
+		goto out;
+	}
+	if (max_age > 0 && tlast + max_age < ld->s->expires_at)
+		ld->s->expires_at = tlast + max_age;
+	snprintf(key, sizeof(key), "%s", ca->ca_id);
+	if ((rc = seq_note(ld, "crl", key, NULL, seq)) != SA_OK)
+		goto out;
+	list_record(ld, "crl", url, iac, seq, tlast, tnext, ca->cert, "ok");
+out:
+	BN_free(bn);
+	ASN1_INTEGER_free(num);
+	return rc;
+}
+
 /*
  * load_ca loads one granted CA service of a verified TSL: its certificate,
  * its CRL (signed by it) and the base of its signer certificates.
@@ -435,19 +632,8 @@ load_ca(struct trust_load *ld, const char *tsl_url, size_t scope,
 		trust_set_result(ld->res, rc, "out of memory");
 		goto out;
 	}
-	{
-		const ASN1_TIME *lu = X509_CRL_get0_lastUpdate(ca.crl);
-		const ASN1_TIME *nu = X509_CRL_get0_nextUpdate(ca.crl);
-		struct tm tl, tn;
-		int64_t tlast = 0, tnext = 0;
-
-		if (lu != NULL && ASN1_TIME_to_tm(lu, &tl))
-			tlast = (int64_t)timegm(&tl);
-		if (nu != NULL && ASN1_TIME_to_tm(nu, &tn))
-			tnext = (int64_t)timegm(&tn);
-		list_record(ld, "crl", crl_url, s->scopes[scope].iac, 0, tlast,
-			    tnext, ca.cert, "ok");
-	}
+	if ((rc = crl_check(ld, &ca, crl_url, s->scopes[scope].iac)) != SA_OK)
+		goto out;
 	{
 		struct trust_ca *n =
 		    realloc(s->cas, (s->ncas + 1) * sizeof(*s->cas));
@@ -529,7 +715,8 @@ load_tsl(struct trust_load *ld, const char *scheme_url, const char *iac,
 		rc = SA_ERR_TRUST_LIST;
 		goto out;
 	}
-	rc = load_list(ld, "TSL", url, certs, TRUST_TYPE_TSL, NULL, iac, &l);
+	rc = load_list(ld, TRUST_DOC_TSL, "TSL", url, certs, TRUST_TYPE_TSL,
+		       NULL, iac, &l);
 	if (rc != SA_OK)
 		goto out;
 	if (trust_url_resolve(url, vrl_loc, &vrl_url) != SA_OK) {
@@ -548,8 +735,22 @@ load_tsl(struct trust_load *ld, const char *scheme_url, const char *iac,
 		trust_set_result(ld->res, rc, "VRL %.120s: %s", vrl_url, why);
 		goto out;
 	}
-	rc = check_times(ld, "VRL", vrl_url, sc.vrl->issued,
+	/* The TSL operator's key may sign several authorities' VRLs: the
+	 * list must say whose it is, or another authority's could stand in. */
+	if (strcmp(sc.vrl->authority, iac) != 0) {
+		rc = SA_ERR_TRUST_GOVERNANCE;
+		trust_set_result(
+		    ld->res, rc,
+		    "VRL %.120s names IssuingAuthority \"%s\", not "
+		    "%s",
+		    vrl_url, sc.vrl->authority, iac);
+		goto out;
+	}
+	rc = check_times(ld, TRUST_DOC_VRL, "VRL", vrl_url, sc.vrl->issued,
 			 sc.vrl->next_update);
+	if (rc != SA_OK)
+		goto out;
+	rc = seq_note(ld, "vrl", iac, vrl_url, sc.vrl->sequence);
 	if (rc != SA_OK)
 		goto out;
 	list_record(ld, "vrl", vrl_url, iac, sc.vrl->sequence, sc.vrl->issued,
@@ -592,6 +793,57 @@ out:
 	return rc;
 }
 
+/*
+ * add_authority records an issuing authority of the governance list with
+ * the token id prefix it declares (TokenIdPrefix in our namespace, signed
+ * by the governance key): a seal whose token id carries a declared prefix
+ * must come from the authority that declared it. Two prefixes where one
+ * begins the other would make that ambiguous and are refused.
+ */
+static enum sa_err
+add_authority(struct trust_load *ld, const struct tsl_pointer *ptr)
+{
+	struct trust_snap *s = ld->s;
+	const char *p = our_value(ptr->info, ptr->ninfo, "TokenIdPrefix");
+	struct trust_authority *n;
+	size_t len = p != NULL ? strlen(p) : 0;
+
+	for (size_t i = 0; i < len; i++)
+		if (p[i] <= ' ' || p[i] > '~')
+			len = TRUST_MAX_PREFIX + 1;
+	if (p != NULL && (len == 0 || len > TRUST_MAX_PREFIX)) {
+		trust_set_result(ld->res, SA_ERR_TRUST_GOVERNANCE,
+				 "governance list: the TokenIdPrefix of %s is "
+				 "not 1 to %d printable characters",
+				 ptr->territory, TRUST_MAX_PREFIX);
+		return SA_ERR_TRUST_GOVERNANCE;
+	}
+	for (size_t i = 0; p != NULL && i < s->nauthorities; i++) {
+		const char *q = s->authorities[i].prefix;
+
+		if (q[0] != '\0' &&
+		    (str_has_prefix(p, q) || str_has_prefix(q, p))) {
+			trust_set_result(ld->res, SA_ERR_TRUST_GOVERNANCE,
+					 "governance list: token id prefixes "
+					 "of %s and %s overlap",
+					 s->authorities[i].iac, ptr->territory);
+			return SA_ERR_TRUST_GOVERNANCE;
+		}
+	}
+	n = realloc(s->authorities, (s->nauthorities + 1) * sizeof(*n));
+	if (n == NULL) {
+		trust_set_result(ld->res, SA_ERR_NOMEM, "out of memory");
+		return SA_ERR_NOMEM;
+	}
+	s->authorities = n;
+	n = &s->authorities[s->nauthorities++];
+	memset(n, 0, sizeof(*n));
+	snprintf(n->iac, sizeof(n->iac), "%s", ptr->territory);
+	if (p != NULL)
+		memcpy(n->prefix, p, len + 1);
+	return SA_OK;
+}
+
 /* load_scheme follows one pointer of the verified governance list. */
 static enum sa_err
 load_scheme(struct trust_load *ld, const char *gov_url,
@@ -631,8 +883,10 @@ load_scheme(struct trust_load *ld, const char *gov_url,
 		    iac);
 		goto out;
 	}
-	rc = load_list(ld, "scheme", url, certs, TRUST_TYPE_SCHEME, NULL, iac,
-		       &l);
+	if ((rc = add_authority(ld, ptr)) != SA_OK)
+		goto out;
+	rc = load_list(ld, TRUST_DOC_SCHEME, "scheme", url, certs,
+		       TRUST_TYPE_SCHEME, NULL, iac, &l);
 	if (rc != SA_OK)
 		goto out;
 	for (size_t i = 0; i < l->npointers; i++)
@@ -660,9 +914,9 @@ load_all(struct trust_load *ld)
 		trust_set_result(ld->res, rc, "out of memory");
 		goto out;
 	}
-	rc = load_list(ld, "governance", t->gov_url, pinned,
-		       TRUST_TYPE_GOVERNANCE, TRUST_TYPE_GOVERNANCE_DEMO, NULL,
-		       &gov);
+	rc = load_list(ld, TRUST_DOC_GOVERNANCE, "governance", t->gov_url,
+		       pinned, TRUST_TYPE_GOVERNANCE,
+		       TRUST_TYPE_GOVERNANCE_DEMO, NULL, &gov);
 	if (rc != SA_OK)
 		goto out;
 	ld->s->demo = strcmp(gov->type, TRUST_TYPE_GOVERNANCE_DEMO) == 0;
@@ -685,7 +939,8 @@ load_all(struct trust_load *ld)
 		snprintf(seen[i], sizeof(seen[i]), "%s",
 			 gov->pointers[i].territory);
 	}
-	rc = SA_OK;
+	/* Last, once every signature held: an older list is refused whole. */
+	rc = check_sequences(ld);
 out:
 	free(seen);
 	tsl_free(gov);
@@ -735,6 +990,7 @@ trust_refresh(struct trust *t, int64_t now, int force, struct trust_result *res)
 	ld.s = s;
 	ld.res = res;
 	rc = load_all(&ld);
+	free(ld.seqs);
 done:
 	pthread_mutex_lock(&t->lock);
 	t->last_attempt = now;

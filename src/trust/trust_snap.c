@@ -29,6 +29,8 @@ trust_snap_free(struct trust_snap *s)
 	for (size_t i = 0; i < s->nsigners; i++)
 		X509_free(s->signers[i].cert);
 	free(s->signers);
+	free(s->misses);
+	free(s->authorities);
 	json_decref(s->lists);
 	pthread_mutex_destroy(&s->signers_lock);
 	free(s);
@@ -172,4 +174,22 @@ trust_lists_json(struct trust *t)
 		a = json_array();
 	pthread_mutex_unlock(&t->lock);
 	return a;
+}
+
+enum sa_err
+trust_authority_prefix(struct trust *t, const char *iac,
+		       char out[TRUST_MAX_PREFIX + 1])
+{
+	struct trust_snap *s = trust_snap_get(t);
+	enum sa_err rc = SA_ERR_NOT_FOUND;
+
+	for (size_t i = 0; s != NULL && iac != NULL && i < s->nauthorities; i++)
+		if (strcmp(s->authorities[i].iac, iac) == 0) {
+			memcpy(out, s->authorities[i].prefix,
+			       sizeof(s->authorities[i].prefix));
+			rc = SA_OK;
+			break;
+		}
+	trust_snap_put(t, s);
+	return rc;
 }

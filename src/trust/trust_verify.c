@@ -67,16 +67,82 @@ serial_matches(X509 *x, const char *cert_id)
 }
 
 /*
+ * miss_find returns the remembered miss of (ca, cert_id) that is still
+ * younger than TRUST_NEGATIVE_RETRY, marking it used, or NULL. The caller
+ * holds signers_lock.
+ */
+static struct trust_miss *
+miss_find(struct trust_snap *s, size_t ca, const char *cert_id, int64_t now)
+{
+	for (size_t i = 0; i < s->nmisses; i++) {
+		struct trust_miss *m = &s->misses[i];
+
+		if (m->ca == ca && strcmp(m->cert_id, cert_id) == 0) {
+			if (now - m->at >= TRUST_NEGATIVE_RETRY)
+				return NULL;
+			m->used = ++s->tick;
+			return m;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * miss_remember records a miss, reusing the entry of the same id, else a
+ * free slot, else the least recently used one: however many unknown ids
+ * arrive, the latest misses are remembered and none fetches twice within
+ * TRUST_NEGATIVE_RETRY. The caller holds signers_lock.
+ */
+static void
+miss_remember(struct trust_snap *s, size_t ca, const char *cert_id, int64_t now)
+{
+	struct trust_miss *m = NULL;
+
+	if (s->misses == NULL &&
+	    (s->misses = calloc(TRUST_MAX_MISSES, sizeof(*s->misses))) == NULL)
+		return;
+	for (size_t i = 0; i < s->nmisses && m == NULL; i++)
+		if (s->misses[i].ca == ca &&
+		    strcmp(s->misses[i].cert_id, cert_id) == 0)
+			m = &s->misses[i];
+	if (m == NULL && s->nmisses < TRUST_MAX_MISSES)
+		m = &s->misses[s->nmisses++];
+	if (m == NULL) {
+		m = &s->misses[0];
+		for (size_t i = 1; i < s->nmisses; i++)
+			if (s->misses[i].used < m->used)
+				m = &s->misses[i];
+	}
+	m->ca = ca;
+	snprintf(m->cert_id, sizeof(m->cert_id), "%s", cert_id);
+	m->at = now;
+	m->used = ++s->tick;
+}
+
+/* signer_find returns the cached signer (ca, cert_id) or NULL; the caller
+ * holds signers_lock. */
+static struct trust_signer *
+signer_find(struct trust_snap *s, size_t ca, const char *cert_id)
+{
+	for (size_t i = 0; i < s->nsigners; i++)
+		if (s->signers[i].ca == ca &&
+		    strcmp(s->signers[i].cert_id, cert_id) == 0)
+			return &s->signers[i];
+	return NULL;
+}
+
+/*
  * signer_get returns the signer certificate (ca, cert_id) with a new
- * reference, fetching it on a miss. NULL (and why filled) when it cannot
- * be had; a miss is remembered for TRUST_NEGATIVE_RETRY seconds.
+ * reference, fetching it on a miss. NULL (and why filled, for the log: it
+ * may name the URL) when it cannot be had; a miss is remembered for
+ * TRUST_NEGATIVE_RETRY seconds in a bounded LRU.
  */
 static X509 *
 signer_get(struct trust_snap *s, size_t ca, const char *cert_id, int64_t now,
 	   char *why, size_t whylen)
 {
 	struct trust_ca *c = &s->cas[ca];
-	struct trust_signer *e = NULL;
+	struct trust_signer *e;
 	X509 *x = NULL;
 	char *url = NULL;
 	unsigned char *b = NULL;
@@ -84,18 +150,14 @@ signer_get(struct trust_snap *s, size_t ca, const char *cert_id, int64_t now,
 	char fwhy[200] = "";
 
 	pthread_mutex_lock(&s->signers_lock);
-	for (size_t i = 0; i < s->nsigners; i++)
-		if (s->signers[i].ca == ca &&
-		    strcmp(s->signers[i].cert_id, cert_id) == 0) {
-			e = &s->signers[i];
-			break;
-		}
-	if (e != NULL && e->cert != NULL) {
+	e = signer_find(s, ca, cert_id);
+	if (e != NULL) {
 		x = e->cert;
 		X509_up_ref(x);
-	} else if (e != NULL && now - e->fetched_at < TRUST_NEGATIVE_RETRY) {
+	} else if (miss_find(s, ca, cert_id, now) != NULL) {
 		snprintf(why, whylen,
-			 "signer certificate %s%s of CA %s is not available",
+			 "signer certificate %s%s of CA %s is not available "
+			 "(a recent fetch failed)",
 			 c->ca_id, cert_id, c->ca_id);
 		pthread_mutex_unlock(&s->signers_lock);
 		return NULL;
@@ -123,14 +185,14 @@ signer_get(struct trust_snap *s, size_t ca, const char *cert_id, int64_t now,
 	free(url);
 
 	pthread_mutex_lock(&s->signers_lock);
-	e = NULL;
-	for (size_t i = 0; i < s->nsigners; i++)
-		if (s->signers[i].ca == ca &&
-		    strcmp(s->signers[i].cert_id, cert_id) == 0) {
-			e = &s->signers[i];
-			break;
-		}
-	if (e == NULL && s->nsigners < TRUST_MAX_SIGNERS) {
+	if (x == NULL) {
+		miss_remember(s, ca, cert_id, now);
+	} else if ((e = signer_find(s, ca, cert_id)) != NULL) {
+		/* another thread cached it first: use that one */
+		X509_free(x);
+		x = e->cert;
+		X509_up_ref(x);
+	} else if (s->nsigners < TRUST_MAX_SIGNERS) {
 		struct trust_signer *n =
 		    realloc(s->signers, (s->nsigners + 1) * sizeof(*n));
 
@@ -140,22 +202,58 @@ signer_get(struct trust_snap *s, size_t ca, const char *cert_id, int64_t now,
 			memset(e, 0, sizeof(*e));
 			e->ca = ca;
 			snprintf(e->cert_id, sizeof(e->cert_id), "%s", cert_id);
-		}
-	}
-	if (e != NULL) {
-		if (e->cert == NULL && x != NULL) {
 			e->cert = x;
 			X509_up_ref(x);
-		} else if (e->cert != NULL && x != NULL) {
-			/* another thread cached it first: use that one */
-			X509_free(x);
-			x = e->cert;
-			X509_up_ref(x);
+			e->fetched_at = now;
 		}
-		e->fetched_at = now;
 	}
 	pthread_mutex_unlock(&s->signers_lock);
 	return x;
+}
+
+/* cert_id_ok tells whether a certificate id can name a signer at all: the
+ * low 16 bits of its serial number as 4 uppercase hex digits. */
+static int
+cert_id_ok(const char *id)
+{
+	return strlen(id) == 4 && strspn(id, "0123456789ABCDEF") == 4;
+}
+
+/*
+ * token_id_check holds a seal's token id to the prefixes the governance
+ * list declares: an authority that declares one issues only ids carrying
+ * it, and no other authority may issue an id that carries it (so one
+ * authority can never speak for another's people).
+ */
+static enum sa_err
+token_id_check(struct trust_snap *s, const struct vds *seal, const char *iac,
+	       struct trust_result *res)
+{
+	const struct vds_claims *vc = vds_claims(seal);
+	const char *tid = vc != NULL ? vc->token_id : "";
+
+	for (size_t i = 0; i < s->nauthorities; i++) {
+		const struct trust_authority *a = &s->authorities[i];
+		int mine = strcmp(a->iac, iac) == 0;
+
+		if (a->prefix[0] == '\0')
+			continue;
+		if (mine && !str_has_prefix(tid, a->prefix)) {
+			trust_set_result(res, SA_ERR_TRUST_GOVERNANCE,
+					 "authority %s issues token ids "
+					 "beginning with \"%s\" only",
+					 iac, a->prefix);
+			return SA_ERR_TRUST_GOVERNANCE;
+		}
+		if (!mine && str_has_prefix(tid, a->prefix)) {
+			trust_set_result(res, SA_ERR_TRUST_GOVERNANCE,
+					 "token id prefix \"%s\" belongs to "
+					 "authority %s, not to %s",
+					 a->prefix, a->iac, iac);
+			return SA_ERR_TRUST_GOVERNANCE;
+		}
+	}
+	return SA_OK;
 }
 
 /*
@@ -319,6 +417,21 @@ verify_in(struct trust_snap *s, const struct vds *seal, int64_t now,
 		    ca_id, sc->iac, manifest);
 		goto out;
 	}
+	/* Nothing is fetched for an id no signer can have, or for a seal
+	 * that is refused whatever its signature. */
+	if (!cert_id_ok(cert_id)) {
+		rc = SA_ERR_TRUST_CHAIN;
+		trust_set_result(res, rc,
+				 "cert id %s is not 4 hexadecimal digits, so "
+				 "no certificate of CA %s can carry it",
+				 cert_id, ca_id);
+		goto out;
+	}
+	if (st > now + TRUST_CLOCK_SKEW) {
+		rc = SA_ERR_TRUST_EXPIRY;
+		trust_set_result(res, rc, "the seal is signed in the future");
+		goto out;
+	}
 	signer = signer_get(s, ci, cert_id, now, why, sizeof(why));
 	if (signer == NULL) {
 		rc = SA_ERR_TRUST_CHAIN;
@@ -342,11 +455,6 @@ verify_in(struct trust_snap *s, const struct vds *seal, int64_t now,
 		    "the seal signature does not verify with the key "
 		    "of certificate %s%s",
 		    ca_id, cert_id);
-		goto out;
-	}
-	if (st > now + TRUST_CLOCK_SKEW) {
-		rc = SA_ERR_TRUST_EXPIRY;
-		trust_set_result(res, rc, "the seal is signed in the future");
 		goto out;
 	}
 	/* the CA must be trusted now, whenever the seal was signed */
@@ -438,6 +546,8 @@ chain_ok:
 				 sc->iac);
 		goto out;
 	}
+	if ((rc = token_id_check(s, seal, sc->iac, res)) != SA_OK)
+		goto out;
 	trust_subject_of(signer, res->signer_subject,
 			 sizeof(res->signer_subject));
 	snprintf(res->ca_id, sizeof(res->ca_id), "%s", ca_id);

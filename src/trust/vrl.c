@@ -94,7 +94,7 @@ static enum sa_err
 parse_doc(xmlDocPtr doc, struct vrl *v, char *why, size_t whylen)
 {
 	xmlNodePtr root = xmlDocGetRootElement(doc);
-	int have_seq = 0, have_issued = 0, have_next = 0;
+	int have_seq = 0, have_issued = 0, have_next = 0, have_auth = 0;
 	size_t cap = 0;
 	char text[80];
 
@@ -115,7 +115,19 @@ parse_doc(xmlDocPtr doc, struct vrl *v, char *why, size_t whylen)
 				(const char *)c->name);
 			return SA_ERR_TRUST_LIST;
 		}
-		if (is_vrl_el(c, "SequenceNumber") && !have_seq) {
+		if (is_vrl_el(c, "IssuingAuthority") && !have_auth) {
+			size_t n = strlen(text);
+
+			if (n == 0 || n >= sizeof(v->authority) ||
+			    strspn(text,
+				   "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") !=
+				n) {
+				why_set(why, whylen, "bad IssuingAuthority");
+				return SA_ERR_TRUST_LIST;
+			}
+			memcpy(v->authority, text, n + 1);
+			have_auth = 1;
+		} else if (is_vrl_el(c, "SequenceNumber") && !have_seq) {
 			char *end = NULL;
 
 			if (text[0] < '0' || text[0] > '9' ||
@@ -302,6 +314,9 @@ vrl_build(const struct vrl *v, EVP_PKEY *key, X509 *cert, unsigned char **out,
 	if (ns == NULL)
 		goto out;
 	xmlSetNs(root, ns);
+	if (v->authority[0] != '\0' &&
+	    add_text(root, ns, "IssuingAuthority", v->authority) == NULL)
+		goto out;
 	snprintf(num, sizeof(num), "%llu", (unsigned long long)v->sequence);
 	if (add_text(root, ns, "SequenceNumber", num) == NULL)
 		goto out;

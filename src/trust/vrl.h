@@ -7,6 +7,7 @@
  * its signed bytes (vds_fingerprint), as 64 lowercase hex digits.
  *
  *   <SealRevocationList xmlns="urn:sealauth:vrl:1">
+ *     <IssuingAuthority>DEMO</IssuingAuthority>  (the IAC it belongs to)
  *     <SequenceNumber>3</SequenceNumber>
  *     <IssueTime>2025-01-01T00:00:00Z</IssueTime>
  *     <NextUpdate>2025-01-02T00:00:00Z</NextUpdate>
@@ -35,6 +36,7 @@
  * parser sorts; vrl_build sorts its own copy).
  */
 struct vrl {
+	char authority[17]; /* IssuingAuthority, "" when the list has none */
 	uint64_t sequence;
 	int64_t issued;
 	int64_t next_update;

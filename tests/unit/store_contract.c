@@ -972,3 +972,145 @@ contract_records(struct dstore *ds1, struct dstore *ds2)
 	    dstore_rec_list(ds1, "pk", NULL, contract_rec_count, &n), SA_OK);
 	assert_int_equal(n, 1);
 }
+
+/* ---- Issuing authorities, trust sequence numbers, takeovers ---------- */
+
+#define CONTRACT_KEY_1                                                         \
+	"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"
+#define CONTRACT_KEY_2                                                         \
+	"-----BEGIN PUBLIC KEY-----\nBBBB\n-----END PUBLIC KEY-----\n"
+
+static void
+contract_binding(struct enrollment *e, const char *authority, const char *tok,
+		 const char *dev, const char *key)
+{
+	memset(e, 0, sizeof(*e));
+	snprintf(e->authority, sizeof(e->authority), "%s", authority);
+	snprintf(e->token_id, sizeof(e->token_id), "%s", tok);
+	snprintf(e->device_id, sizeof(e->device_id), "%s", dev);
+	e->public_key_pem = strdup(key);
+	snprintf(e->trust_level, sizeof(e->trust_level), "high");
+	e->claims = strdup("{\"givenName\":\"Erika\"}");
+	snprintf(e->seal_fingerprint, sizeof(e->seal_fingerprint), "%064d", 0);
+	e->created_at = 1700000000;
+	e->expires_at = 1900000000;
+}
+
+/*
+ * A token id bound by one authority is never rebound by another (nothing
+ * written, the binding handed back), and ENROLL_PUT_KEEP refuses a new
+ * device key while accepting the same one.
+ */
+void
+contract_authorities(struct dstore *ds)
+{
+	struct enrollment e, prev, got;
+	int had = -1;
+
+	contract_binding(&e, "DEMO", "DEMO-1", "dev-a", CONTRACT_KEY_1);
+	assert_int_equal(
+	    dstore_enroll_put_mode(ds, &e, ENROLL_PUT_KEEP, &prev, &had),
+	    SA_OK);
+	assert_int_equal(had, 0);
+	enrollment_free(&e);
+
+	contract_binding(&e, "XA", "DEMO-1", "dev-x", CONTRACT_KEY_2);
+	assert_int_equal(
+	    dstore_enroll_put_mode(ds, &e, ENROLL_PUT_REPLACE, &prev, &had),
+	    SA_ERR_AUTHORITY_CONFLICT);
+	assert_int_equal(had, 1);
+	assert_string_equal(prev.authority, "DEMO");
+	enrollment_free(&prev);
+	enrollment_free(&e);
+	assert_int_equal(dstore_enroll_get(ds, "DEMO-1", &got), SA_OK);
+	assert_string_equal(got.authority, "DEMO");
+	assert_string_equal(got.device_id, "dev-a");
+	enrollment_free(&got);
+
+	/* Same authority, new key: KEEP refuses and hands the binding back. */
+	contract_binding(&e, "DEMO", "DEMO-1", "dev-b", CONTRACT_KEY_2);
+	assert_int_equal(
+	    dstore_enroll_put_mode(ds, &e, ENROLL_PUT_KEEP, &prev, &had),
+	    SA_ERR_CONFLICT);
+	assert_int_equal(had, 1);
+	assert_string_equal(prev.device_id, "dev-a");
+	enrollment_free(&prev);
+	enrollment_free(&e);
+	/* Same key: a refresh of the binding, accepted. */
+	contract_binding(&e, "DEMO", "DEMO-1", "dev-a2", CONTRACT_KEY_1);
+	assert_int_equal(
+	    dstore_enroll_put_mode(ds, &e, ENROLL_PUT_KEEP, NULL, &had), SA_OK);
+	enrollment_free(&e);
+	/* REPLACE (a completed takeover) moves it within the authority. */
+	contract_binding(&e, "DEMO", "DEMO-1", "dev-b", CONTRACT_KEY_2);
+	assert_int_equal(
+	    dstore_enroll_put_mode(ds, &e, ENROLL_PUT_REPLACE, &prev, &had),
+	    SA_OK);
+	assert_string_equal(prev.device_id, "dev-a2");
+	enrollment_free(&prev);
+	enrollment_free(&e);
+	assert_int_equal(dstore_enroll_get(ds, "DEMO-1", &got), SA_OK);
+	assert_string_equal(got.device_id, "dev-b");
+	enrollment_free(&got);
+}
+
+/* The highest sequence number of a document only ever goes up. */
+void
+contract_sequences(struct dstore *ds)
+{
+	int64_t h = -1;
+
+	assert_int_equal(dstore_seq_raise(ds, "vrl:DEMO:ab", 5, 100, &h),
+			 SA_OK);
+	assert_int_equal(h, 5);
+	assert_int_equal(dstore_seq_raise(ds, "vrl:DEMO:ab", 3, 200, &h),
+			 SA_OK);
+	assert_int_equal(h, 5);
+	assert_int_equal(dstore_seq_raise(ds, "vrl:DEMO:ab", 7, 300, &h),
+			 SA_OK);
+	assert_int_equal(h, 7);
+	assert_int_equal(dstore_seq_raise(ds, "crl:DEMO", 1, 300, &h), SA_OK);
+	assert_int_equal(h, 1);
+	assert_int_equal(dstore_seq_raise(ds, "", 1, 300, &h),
+			 SA_ERR_VALIDATION);
+}
+
+/* One pending takeover per token id; exactly one taker gets it. */
+void
+contract_takeovers(struct dstore *ds)
+{
+	struct takeover t, got;
+
+	memset(&t, 0, sizeof(t));
+	snprintf(t.id, sizeof(t.id), "%032d", 1);
+	snprintf(t.authority, sizeof(t.authority), "DEMO");
+	snprintf(t.token_id, sizeof(t.token_id), "DEMO-7");
+	t.enrollment = strdup("{\"tokenId\":\"DEMO-7\"}");
+	t.created_at = 100;
+	t.effective_at = 400;
+	assert_int_equal(dstore_takeover_get(ds, "DEMO-7", &got),
+			 SA_ERR_NOT_FOUND);
+	assert_int_equal(dstore_takeover_put(ds, &t), SA_OK);
+	/* a second takeover replaces the first */
+	snprintf(t.id, sizeof(t.id), "%032d", 2);
+	t.effective_at = 500;
+	assert_int_equal(dstore_takeover_put(ds, &t), SA_OK);
+	assert_int_equal(dstore_takeover_get(ds, "DEMO-7", &got), SA_OK);
+	assert_string_equal(got.id, t.id);
+	assert_string_equal(got.authority, "DEMO");
+	assert_string_equal(got.enrollment, "{\"tokenId\":\"DEMO-7\"}");
+	assert_int_equal(got.effective_at, 500);
+	takeover_free(&got);
+	assert_int_equal(
+	    dstore_takeover_take(ds, "DEMO-7",
+				 "00000000000000000000000000000001", &got),
+	    SA_ERR_NOT_FOUND);
+	assert_int_equal(dstore_takeover_take(ds, "DEMO-7", t.id, &got), SA_OK);
+	assert_int_equal(got.created_at, 100);
+	takeover_free(&got);
+	assert_int_equal(dstore_takeover_take(ds, "DEMO-7", t.id, &got),
+			 SA_ERR_NOT_FOUND);
+	assert_int_equal(dstore_takeover_get(ds, "DEMO-7", &got),
+			 SA_ERR_NOT_FOUND);
+	takeover_free(&t);
+}

@@ -40,6 +40,13 @@ void contract_registry(struct dstore *ds1, struct dstore *ds2);
  * updates, guards, rollback, and two servers racing for the last two
  * passkeys of an admin (exactly one wins). */
 void contract_records(struct dstore *ds1, struct dstore *ds2);
+/* Issuing authorities: a token id bound by one authority is never rebound by
+ * another; ENROLL_PUT_KEEP refuses a new device key and accepts the same. */
+void contract_authorities(struct dstore *ds);
+/* Trust document sequence numbers only ever go up. */
+void contract_sequences(struct dstore *ds);
+/* One pending takeover per token id; exactly one taker gets it. */
+void contract_takeovers(struct dstore *ds);
 
 /* Helpers for a backend's own audit and enrollment tests. */
 struct audit_row mkrow(const char *event, const char *detail);

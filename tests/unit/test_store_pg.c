@@ -921,6 +921,67 @@ test_services_contract(void **state)
 	dstore_close(ds);
 }
 
+static void
+test_contract(void **state)
+{
+	struct fixture *f = *state;
+	struct dstore *ds = NULL;
+
+	NEED_CLUSTER();
+	assert_int_equal(dstore_open(f->url, &ds), SA_OK);
+	contract_authorities(ds);
+	contract_sequences(ds);
+	contract_takeovers(ds);
+	dstore_close(ds);
+}
+
+/*
+ * A database written before authorities were recorded migrates: each
+ * binding takes the authority its last enroll.ok audit row names, one
+ * without such a row keeps none.
+ */
+static void
+test_migration_derives_authority(void **state)
+{
+	struct fixture *f = *state;
+	struct dstore *ds = NULL;
+	struct enrollment got;
+
+	NEED_CLUSTER();
+	raw_ok(f,
+	       "CREATE TABLE schema_migrations (version integer PRIMARY "
+	       "KEY, applied_at timestamptz NOT NULL DEFAULT now());"
+	       "INSERT INTO schema_migrations (version) VALUES (1), (2);"
+	       "CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);"
+	       "CREATE TABLE audit (seq bigint PRIMARY KEY, ts_ms bigint NOT "
+	       "NULL, event text NOT NULL, ip text NOT NULL, ua text NOT "
+	       "NULL, subject text NOT NULL, detail text NOT NULL, prev_hash "
+	       "bytea NOT NULL, hash bytea NOT NULL);"
+	       "CREATE TABLE enrollments (token_id text PRIMARY KEY, "
+	       "device_id text NOT NULL, public_key_pem text NOT NULL, "
+	       "fcm_token text, push_endpoint text, trust_level text NOT "
+	       "NULL, claims text NOT NULL, seal_fingerprint text NOT NULL, "
+	       "created_at bigint NOT NULL, expires_at bigint NOT NULL, "
+	       "revoked_at bigint NOT NULL DEFAULT 0);"
+	       "CREATE TABLE revoked_tokens (token_id text PRIMARY KEY, "
+	       "revoked_at bigint NOT NULL, reason text NOT NULL);"
+	       "INSERT INTO audit VALUES (1, 1, 'enroll.ok', '', '', 'T-1', "
+	       "'{\"iac\":\"OLD\"}', '\\x00', '\\x00'),"
+	       " (2, 2, 'enroll.ok', '', '', 'T-1', '{\"iac\":\"DEMO\"}',"
+	       " '\\x00', '\\x00');"
+	       "INSERT INTO enrollments VALUES ('T-1', 'd1', 'pem', NULL, "
+	       "NULL, 'high', '{}', 'fp', 1, 2, 0), ('T-2', 'd2', 'pem', NULL,"
+	       " NULL, 'high', '{}', 'fp', 1, 2, 0);");
+	assert_int_equal(dstore_open(f->url, &ds), SA_OK);
+	assert_int_equal(dstore_enroll_get(ds, "T-1", &got), SA_OK);
+	assert_string_equal(got.authority, "DEMO");
+	enrollment_free(&got);
+	assert_int_equal(dstore_enroll_get(ds, "T-2", &got), SA_OK);
+	assert_string_equal(got.authority, "");
+	enrollment_free(&got);
+	dstore_close(ds);
+}
+
 int
 main(void)
 {
@@ -955,6 +1016,9 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_two_instances_concurrent_chain,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_enrollments, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_contract, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_migration_derives_authority,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_enroll_put, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_least_privilege_role, setup,

@@ -286,6 +286,82 @@ test_services_contract(void **state)
 	dstore_close(ds);
 }
 
+static void
+test_contract(void **state)
+{
+	struct fixture *f = *state;
+	struct dstore *ds = NULL;
+
+	assert_int_equal(dstore_open(f->url, &ds), SA_OK);
+	contract_authorities(ds);
+	contract_sequences(ds);
+	contract_takeovers(ds);
+	dstore_close(ds);
+}
+
+/* raw_exec runs SQL on the file directly, as an older binary would. */
+static void
+raw_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/*
+ * A database written before authorities were recorded migrates: each
+ * binding takes the authority its last enroll.ok audit row names, one
+ * without such a row keeps none, and the audit chain is untouched.
+ */
+static void
+test_migration_derives_authority(void **state)
+{
+	struct fixture *f = *state;
+	struct dstore *ds = NULL;
+	struct enrollment got;
+	char dir[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s/data", f->dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	raw_exec(
+	    f->db,
+	    "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY);"
+	    "INSERT INTO schema_migrations VALUES (1), (2);"
+	    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	    "CREATE TABLE audit (seq INTEGER PRIMARY KEY, ts_ms INTEGER NOT "
+	    "NULL, event TEXT NOT NULL, ip TEXT NOT NULL, ua TEXT NOT NULL,"
+	    " subject TEXT NOT NULL, detail TEXT NOT NULL, prev_hash BLOB "
+	    "NOT NULL, hash BLOB NOT NULL);"
+	    "CREATE TABLE enrollments (token_id TEXT PRIMARY KEY, device_id "
+	    "TEXT NOT NULL, public_key_pem TEXT NOT NULL, fcm_token TEXT, "
+	    "push_endpoint TEXT, trust_level TEXT NOT NULL, claims TEXT NOT "
+	    "NULL, seal_fingerprint TEXT NOT NULL, created_at INTEGER NOT "
+	    "NULL, expires_at INTEGER NOT NULL, revoked_at INTEGER NOT NULL "
+	    "DEFAULT 0);"
+	    "CREATE TABLE revoked_tokens (token_id TEXT PRIMARY KEY, "
+	    "revoked_at INTEGER NOT NULL, reason TEXT NOT NULL);"
+	    "INSERT INTO audit VALUES (1, 1, 'enroll.ok', '', '', 'T-1', "
+	    "'{\"iac\":\"OLD\"}', zeroblob(32), zeroblob(32));"
+	    "INSERT INTO audit VALUES (2, 2, 'enroll.ok', '', '', 'T-1', "
+	    "'{\"iac\":\"DEMO\"}', zeroblob(32), zeroblob(32));"
+	    "INSERT INTO enrollments VALUES ('T-1', 'd1', 'pem', NULL, NULL,"
+	    " 'high', '{}', 'fp', 1, 2, 0);"
+	    "INSERT INTO enrollments VALUES ('T-2', 'd2', 'pem', NULL, NULL,"
+	    " 'high', '{}', 'fp', 1, 2, 0);");
+	assert_int_equal(dstore_open(f->url, &ds), SA_OK);
+	assert_int_equal(dstore_enroll_get(ds, "T-1", &got), SA_OK);
+	assert_string_equal(got.authority, "DEMO");
+	assert_string_equal(got.device_id, "d1");
+	enrollment_free(&got);
+	assert_int_equal(dstore_enroll_get(ds, "T-2", &got), SA_OK);
+	assert_string_equal(got.authority, "");
+	enrollment_free(&got);
+	dstore_close(ds);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM audit"), 2);
+}
+
 int
 main(void)
 {
@@ -307,6 +383,9 @@ main(void)
 					    setup, teardown),
 	    cmocka_unit_test(test_backend_choice),
 	    cmocka_unit_test_setup_teardown(test_enrollments, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_contract, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_migration_derives_authority,
+					    setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,365 @@
+/*
+ * takeover.c - a new device replaces the one a token id is bound to only
+ * after the old device approves or a waiting period passes (takeover.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "app/app.h"
+#include "core/log.h"
+#include "core/schema.h"
+#include "core/util.h"
+#include "crypto/ecdsa.h"
+#include "login/takeover.h"
+#include "push/push.h"
+
+#define TAKEOVER_WINDOW 30 /* seconds of clock skew for the old device */
+
+static const struct schema_field takeover_fields[] = {
+    SCHEMA_STRING("tokenId", SCHEMA_REQUIRED, 1, ENROLL_TOKEN_MAX,
+		  SCHEMA_FMT_PRINTABLE),
+    SCHEMA_STRING("takeoverId", SCHEMA_REQUIRED, TAKEOVER_ID_MAX,
+		  TAKEOVER_ID_MAX, SCHEMA_FMT_TOKEN),
+    SCHEMA_ENUM("decision", SCHEMA_REQUIRED, "approve", "cancel"),
+    SCHEMA_INTEGER("timestamp", SCHEMA_REQUIRED, 0, 4102444800LL),
+    SCHEMA_STRING("signature", SCHEMA_REQUIRED, 16, 200, SCHEMA_FMT_BASE64),
+    SCHEMA_END,
+};
+const struct schema api_takeover_schema = {takeover_fields, NULL};
+
+/* enroll_json writes a binding as a new JSON string (caller frees). */
+static char *
+enroll_json(const struct enrollment *e)
+{
+	json_t *o = json_pack(
+	    "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "authority",
+	    e->authority, "tokenId", e->token_id, "deviceId", e->device_id,
+	    "publicKeyPem", e->public_key_pem, "trustLevel", e->trust_level,
+	    "claims", e->claims, "sealFingerprint", e->seal_fingerprint,
+	    "createdAt", (json_int_t)e->created_at, "expiresAt",
+	    (json_int_t)e->expires_at);
+	char *text = NULL;
+
+	if (o == NULL)
+		return NULL;
+	if (e->fcm_token != NULL)
+		json_object_set_new(o, "fcmToken", json_string(e->fcm_token));
+	if (e->push_endpoint != NULL)
+		json_object_set_new(o, "pushEndpoint",
+				    json_string(e->push_endpoint));
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return text;
+}
+
+/* dup_member copies a string member into a new string, NULL if absent. */
+static int
+dup_member(const json_t *o, const char *name, char **out)
+{
+	const char *v = json_string_value(json_object_get(o, name));
+
+	*out = NULL;
+	if (v == NULL)
+		return 0;
+	*out = strdup(v);
+	return *out == NULL ? -1 : 0;
+}
+
+/* enroll_from_json reads what enroll_json wrote into *out (caller frees
+ * with enrollment_free). */
+static enum sa_err
+enroll_from_json(const char *text, struct enrollment *out)
+{
+	json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+	struct enrollment e;
+	enum sa_err rc = SA_ERR_INTERNAL;
+
+	memset(&e, 0, sizeof(e));
+	if (o == NULL)
+		goto out;
+	snprintf(e.authority, sizeof(e.authority), "%s",
+		 json_string_value(json_object_get(o, "authority")) ?: "");
+	snprintf(e.token_id, sizeof(e.token_id), "%s",
+		 json_string_value(json_object_get(o, "tokenId")) ?: "");
+	snprintf(e.device_id, sizeof(e.device_id), "%s",
+		 json_string_value(json_object_get(o, "deviceId")) ?: "");
+	snprintf(e.trust_level, sizeof(e.trust_level), "%s",
+		 json_string_value(json_object_get(o, "trustLevel")) ?: "");
+	snprintf(e.seal_fingerprint, sizeof(e.seal_fingerprint), "%s",
+		 json_string_value(json_object_get(o, "sealFingerprint"))
+		     ?: "");
+	e.created_at = json_integer_value(json_object_get(o, "createdAt"));
+	e.expires_at = json_integer_value(json_object_get(o, "expiresAt"));
+	if (dup_member(o, "publicKeyPem", &e.public_key_pem) != 0 ||
+	    dup_member(o, "claims", &e.claims) != 0 ||
+	    dup_member(o, "fcmToken", &e.fcm_token) != 0 ||
+	    dup_member(o, "pushEndpoint", &e.push_endpoint) != 0) {
+		rc = SA_ERR_NOMEM;
+		goto out;
+	}
+	if (e.public_key_pem == NULL || e.claims == NULL ||
+	    e.token_id[0] == '\0')
+		goto out;
+	*out = e;
+	memset(&e, 0, sizeof(e));
+	rc = SA_OK;
+out:
+	enrollment_free(&e);
+	json_decref(o);
+	return rc;
+}
+
+struct notice {
+	struct app *app;
+	char token_id[ENROLL_TOKEN_MAX + 1];
+	char kind[32];
+};
+
+static void
+notice_done(enum sa_err rc, const char *reason, int attempts, void *arg)
+{
+	struct notice *n = arg;
+
+	app_audit_async(n->app, rc == SA_OK ? "push.sent" : "push.failed",
+			n->token_id,
+			json_pack("{s:s, s:s, s:i}", "kind", n->kind, "reason",
+				  reason ? reason : "", "attempts", attempts));
+	free(n);
+}
+
+void
+enroll_notify(struct app *app, const struct enrollment *dev, const char *kind,
+	      json_t *msg)
+{
+	struct push_target t = {dev->fcm_token, dev->push_endpoint};
+	struct notice *n;
+
+	if (msg == NULL || app->push == NULL ||
+	    (t.fcm_token == NULL && t.endpoint == NULL) ||
+	    (n = calloc(1, sizeof(*n))) == NULL) {
+		json_decref(msg);
+		return;
+	}
+	n->app = app;
+	snprintf(n->token_id, sizeof(n->token_id), "%s", dev->token_id);
+	snprintf(n->kind, sizeof(n->kind), "%s", kind);
+	if (push_send(app->push, &t, msg, notice_done, n) != SA_OK) {
+		app_audit(app, NULL, "push.failed", dev->token_id,
+			  json_pack("{s:s}", "kind", kind));
+		free(n);
+	}
+}
+
+enum sa_err
+takeover_start(struct http_request *req, struct http_response *res,
+	       const struct enrollment *e, const struct enrollment *old)
+{
+	struct app *app = http_req_app(req);
+	struct takeover t;
+	unsigned char rnd[TAKEOVER_ID_MAX / 2];
+	char *hex = NULL, when[21];
+	int64_t now = now_unix();
+	enum sa_err rc;
+
+	memset(&t, 0, sizeof(t));
+	if ((rc = rand_bytes(rnd, sizeof(rnd))) != SA_OK ||
+	    (hex = hex_encode(rnd, sizeof(rnd))) == NULL ||
+	    (t.enrollment = enroll_json(e)) == NULL) {
+		rc = http_res_error(res, rc ? rc : SA_ERR_NOMEM, NULL, NULL);
+		goto out;
+	}
+	snprintf(t.id, sizeof(t.id), "%s", hex);
+	snprintf(t.authority, sizeof(t.authority), "%s", e->authority);
+	snprintf(t.token_id, sizeof(t.token_id), "%s", e->token_id);
+	t.created_at = now;
+	t.effective_at = now + app->cfg.takeover_delay;
+	if ((rc = dstore_takeover_put(app->ds, &t)) != SA_OK) {
+		http_res_error(res, rc, NULL,
+			       "the enrollment could not be stored");
+		goto out;
+	}
+	rc = app_audit(app, req, "enroll.takeover_pending", e->token_id,
+		       json_pack("{s:s, s:s, s:s, s:I}", "takeoverId", t.id,
+				 "oldDeviceId", old->device_id, "newDeviceId",
+				 e->device_id, "effectiveAt",
+				 (json_int_t)t.effective_at));
+	if (rc != SA_OK) {
+		http_res_error(res, rc, NULL,
+			       "the enrollment could not be audited");
+		goto out;
+	}
+	iso8601_utc(t.effective_at, when);
+	/* The old device learns at once and can stop it. */
+	enroll_notify(app, old, "takeover_pending",
+		      json_pack("{s:s, s:s, s:s, s:s, s:s}", "type",
+				"takeover_pending", "tokenId", e->token_id,
+				"takeoverId", t.id, "newDeviceId", e->device_id,
+				"effectiveAt", when));
+	http_res_json(res, 202,
+		      json_pack("{s:b, s:b, s:s, s:s, s:s}", "enrolled", 0,
+				"pending", 1, "tokenId", e->token_id,
+				"takeoverId", t.id, "effectiveAt", when));
+	rc = SA_OK;
+out:
+	free(hex);
+	takeover_free(&t);
+	return rc;
+}
+
+/*
+ * complete binds a taken takeover's device, telling the device it replaces.
+ * event names how it came to complete.
+ */
+static enum sa_err
+complete(struct app *app, struct http_request *req, const struct takeover *t,
+	 const char *event, const char *actor)
+{
+	struct enrollment e, prev;
+	int had = 0;
+	enum sa_err rc;
+
+	memset(&e, 0, sizeof(e));
+	memset(&prev, 0, sizeof(prev));
+	if ((rc = enroll_from_json(t->enrollment, &e)) != SA_OK)
+		goto out;
+	rc = dstore_enroll_put_mode(app->ds, &e, ENROLL_PUT_REPLACE, &prev,
+				    &had);
+	if (rc != SA_OK) {
+		app_audit(app, req, "enroll.takeover_failed", t->token_id,
+			  json_pack("{s:s, s:s}", "takeoverId", t->id, "error",
+				    sa_err_code(rc)));
+		goto out;
+	}
+	rc = app_audit(app, req, event, t->token_id,
+		       json_pack("{s:s, s:s, s:s, s:s}", "takeoverId", t->id,
+				 "oldDeviceId", had ? prev.device_id : "",
+				 "newDeviceId", e.device_id, "by", actor));
+	if (had)
+		enroll_notify(app, &prev, "enrollment_replaced",
+			      json_pack("{s:s, s:s, s:s}", "type",
+					"enrollment_replaced", "tokenId",
+					e.token_id, "newDeviceId",
+					e.device_id));
+out:
+	enrollment_free(&e);
+	enrollment_free(&prev);
+	return rc;
+}
+
+void
+takeover_settle(struct app *app, const char *token_id, int64_t now)
+{
+	struct takeover t, taken;
+
+	memset(&t, 0, sizeof(t));
+	memset(&taken, 0, sizeof(taken));
+	if (token_id == NULL || strlen(token_id) > ENROLL_TOKEN_MAX ||
+	    dstore_takeover_get(app->ds, token_id, &t) != SA_OK)
+		return;
+	/* Only one instance wins the take; the others find nothing. */
+	if (t.effective_at <= now &&
+	    dstore_takeover_take(app->ds, token_id, t.id, &taken) == SA_OK)
+		complete(app, NULL, &taken, "enroll.takeover_completed",
+			 "waiting-period");
+	takeover_free(&t);
+	takeover_free(&taken);
+}
+
+enum sa_err
+takeover_decide(struct app *app, struct http_request *req, const char *token_id,
+		const char *id, enum takeover_decision d, const char *actor)
+{
+	struct takeover t;
+	enum sa_err rc;
+
+	memset(&t, 0, sizeof(t));
+	rc = dstore_takeover_take(app->ds, token_id, id, &t);
+	if (rc != SA_OK)
+		return rc;
+	if (d == TAKEOVER_APPROVE)
+		rc = complete(app, req, &t, "enroll.takeover_approved", actor);
+	else
+		rc = app_audit(
+		    app, req, "enroll.takeover_cancelled", token_id,
+		    json_pack("{s:s, s:s}", "takeoverId", t.id, "by", actor));
+	takeover_free(&t);
+	return rc;
+}
+
+enum sa_err
+api_enroll_takeover(struct http_request *req, struct http_response *res)
+{
+	struct app *app = http_req_app(req);
+	json_t *body = http_req_json(req);
+	const char *token = json_string_value(json_object_get(body, "tokenId"));
+	const char *id = json_string_value(json_object_get(body, "takeoverId"));
+	const char *decision =
+	    json_string_value(json_object_get(body, "decision"));
+	const char *sig64 =
+	    json_string_value(json_object_get(body, "signature"));
+	long long ts = json_integer_value(json_object_get(body, "timestamp"));
+	struct enrollment cur;
+	EVP_PKEY *key = NULL;
+	unsigned char *sig = NULL;
+	size_t siglen = 0;
+	char *msg = NULL;
+	int64_t now = now_unix();
+	enum sa_err rc;
+
+	memset(&cur, 0, sizeof(cur));
+	if (ts < now - TAKEOVER_WINDOW || ts > now + TAKEOVER_WINDOW) {
+		rc = http_res_error(res, SA_ERR_CLOCK_SKEW, "timestamp", NULL);
+		goto out;
+	}
+	/* Only the device the token id is bound to now may decide. */
+	rc = dstore_enroll_get(app->ds, token, &cur);
+	if (rc != SA_OK && rc != SA_ERR_NOT_FOUND) {
+		http_res_error(res, rc, NULL, NULL);
+		goto out;
+	}
+	if (rc == SA_OK &&
+	    (asprintf(&msg, "sealauth-takeover-v1|%s|%s|%lld", id, decision,
+		      ts) < 0 ||
+	     ecdsa_pubkey_from_pem(cur.public_key_pem,
+				   strlen(cur.public_key_pem), &key) != SA_OK ||
+	     b64_decode(sig64, strlen(sig64), 200, &sig, &siglen) != SA_OK ||
+	     ecdsa_verify_sha256(key, msg, strlen(msg), sig, siglen) != SA_OK))
+		rc = SA_ERR_BAD_SIGNATURE;
+	if (rc != SA_OK) {
+		app_audit(app, req, "enroll.takeover_refused", token,
+			  json_pack("{s:s, s:s}", "takeoverId", id, "reason",
+				    "signature of the bound device required"));
+		rc = http_res_error(res, SA_ERR_BAD_SIGNATURE, "signature",
+				    NULL);
+		goto out;
+	}
+	rc = takeover_decide(app, req, token, id,
+			     strcmp(decision, "approve") == 0 ? TAKEOVER_APPROVE
+							      : TAKEOVER_CANCEL,
+			     "old-device");
+	if (rc == SA_ERR_NOT_FOUND) {
+		rc = http_res_error(res, SA_ERR_NOT_FOUND, "takeoverId",
+				    "no such takeover is pending");
+		goto out;
+	}
+	if (rc != SA_OK) {
+		http_res_error(res, rc, NULL, NULL);
+		goto out;
+	}
+	http_res_json(res, 200,
+		      json_pack("{s:s, s:s, s:s}", "tokenId", token,
+				"takeoverId", id, "decision",
+				strcmp(decision, "approve") == 0
+				    ? "approved"
+				    : "cancelled"));
+out:
+	free(msg);
+	free(sig);
+	EVP_PKEY_free(key);
+	enrollment_free(&cur);
+	return rc;
+}
