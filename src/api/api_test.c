@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "login/weblogin.h"
+#include "trust/trust.h"
 
 static const struct schema_field tag_item =
     SCHEMA_STRING(NULL, SCHEMA_REQUIRED, 1, 16, SCHEMA_FMT_TOKEN);
@@ -85,6 +86,39 @@ api_test_syscall(struct http_request *req, struct http_response *res)
 	http_res_json(res, 200,
 		      json_pack("{s:b, s:i, s:s}", "refused", r == -1, "errno",
 				e, "error", r == -1 ? strerror(e) : ""));
+	return SA_OK;
+}
+
+/*
+ * api_test_trust_refresh loads the trust lists now instead of at the end
+ * of their TTL, so a test can watch a refresh succeed or be refused; a
+ * refusal is logged and audited as the periodic refresh does.
+ */
+enum sa_err
+api_test_trust_refresh(struct http_request *req, struct http_response *res)
+{
+	struct app *app = http_req_app(req);
+	struct trust_result tr;
+	enum sa_err rc;
+
+	if (app->trust == NULL)
+		return http_res_error(res, SA_ERR_UNAVAILABLE, NULL,
+				      "no trust environment");
+	memset(&tr, 0, sizeof(tr));
+	rc = trust_refresh(app->trust, now_unix(), 1, &tr);
+	if (rc != SA_OK) {
+		log_warn("trust.refresh",
+			 "trust refresh failed, keeping the last good lists: "
+			 "%s",
+			 tr.reason);
+		app_audit(app, req, "trust.refresh_failed", "",
+			  trust_result_json(&tr));
+	}
+	http_res_json(res, 200,
+		      rc == SA_OK
+			  ? json_pack("{s:b}", "refreshed", 1)
+			  : json_pack("{s:b, s:s, s:s}", "refreshed", 0, "step",
+				      tr.step, "reason", tr.reason));
 	return SA_OK;
 }
 

@@ -19,6 +19,8 @@ extern const struct schema api_test_weblogin_schema;
 enum sa_err api_test_weblogin(struct http_request *req,
 			      struct http_response *res);
 enum sa_err api_test_sso(struct http_request *req, struct http_response *res);
+enum sa_err api_test_trust_refresh(struct http_request *req,
+				   struct http_response *res);
 struct weblogin_done;
 enum sa_err api_test_weblogin_cont(struct http_request *req,
 				   struct http_response *res,
@@ -49,8 +51,10 @@ enum sa_err api_test_syscall(struct http_request *req,
 	     NULL},                                                            \
 	    {"GET", "/test/sso", 0, NULL, "test", api_test_sso, NULL, NULL},   \
 	    {"POST", "/test/syscall",  0,    NULL,                             \
-	     "test", api_test_syscall, NULL, NULL},
-#define API_TEST_ROUTE_COUNT 6
+	     "test", api_test_syscall, NULL, NULL},                            \
+	    {"POST", "/test/trust/refresh",  0,	   NULL,                       \
+	     "test", api_test_trust_refresh, NULL, NULL},
+#define API_TEST_ROUTE_COUNT 7
 
 /* A protocol for the browser login hand-off whose continuation answers
  * what it was handed as JSON. */

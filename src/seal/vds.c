@@ -193,23 +193,28 @@ iso_parse_payload(struct vds *v, char *why, size_t whylen)
 		}
 		for (uint32_t j = 0; j < i; j++) {
 			msgpack_object *o = &map->ptr[j].key;
+			/* msgpack-c gives an empty string a NULL pointer:
+			 * memcmp must not see it, even with length 0 */
 			if (o->via.str.size == k->via.str.size &&
-			    memcmp(o->via.str.ptr, k->via.str.ptr,
-				   k->via.str.size) == 0) {
+			    (k->via.str.size == 0 ||
+			     memcmp(o->via.str.ptr, k->via.str.ptr,
+				    k->via.str.size) == 0)) {
 				why_set(why, whylen,
 					"payload: duplicate key "
 					"\"%.*s\"",
 					(int)(k->via.str.size > 32
 						  ? 32
 						  : k->via.str.size),
-					k->via.str.ptr);
+					k->via.str.size > 0 ? k->via.str.ptr
+							    : "");
 				goto out;
 			}
 		}
 		if (!want_claims)
 			continue;
 		for (size_t s = 0; s < ARRAY_LEN(claim_specs); s++)
-			if (strlen(claim_specs[s].key) == k->via.str.size &&
+			if (k->via.str.size > 0 &&
+			    strlen(claim_specs[s].key) == k->via.str.size &&
 			    memcmp(claim_specs[s].key, k->via.str.ptr,
 				   k->via.str.size) == 0)
 				spec = &claim_specs[s];
@@ -218,8 +223,9 @@ iso_parse_payload(struct vds *v, char *why, size_t whylen)
 					? ISO_IGNORED_NAME
 					: k->via.str.size;
 			if (v->nignored < ISO_MAX_IGNORED) {
-				memcpy(v->ignored[v->nignored], k->via.str.ptr,
-				       kl);
+				if (kl > 0)
+					memcpy(v->ignored[v->nignored],
+					       k->via.str.ptr, kl);
 				v->ignored[v->nignored][kl] = '\0';
 				v->nignored++;
 			}
@@ -264,7 +270,9 @@ iso_parse_payload(struct vds *v, char *why, size_t whylen)
 					key);
 				goto out;
 			}
-			memcpy(slot, val->via.str.ptr, val->via.str.size);
+			if (val->via.str.size > 0)
+				memcpy(slot, val->via.str.ptr,
+				       val->via.str.size);
 			slot[val->via.str.size] = '\0';
 		}
 		seen |= 1u << (spec - claim_specs);

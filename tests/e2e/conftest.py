@@ -1,4 +1,7 @@
 """Fixtures that start the real sealauth binary on a free loopback port."""
+import base64
+import hashlib
+import hmac
 import json
 import os
 import socket
@@ -147,3 +150,16 @@ def make_server():
 @pytest.fixture
 def server(make_server):
     return make_server(env={"SEALAUTH_RATE_LIMITS": "test=1000/60,ws=1000/60"}).start()
+
+
+def pairwise_sub(data_dir, sector, authority, token_id):
+    """The subject a service with sector sees for a token id of an issuing
+    authority: base64url(HMAC-SHA256(master secret, "sealauth-sub-v1" 0x00
+    sector 0x00 authority 0x00 tokenId)), the master secret being the one
+    the embedded default generated in the data directory."""
+    with open(os.path.join(data_dir, "otp-secret"), "rb") as f:
+        secret = f.read()
+    msg = b"\0".join(p.encode() for p in
+                     ("sealauth-sub-v1", sector, authority, token_id))
+    mac = hmac.new(secret, msg, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")

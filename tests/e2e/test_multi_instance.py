@@ -20,7 +20,7 @@ import pytest
 import requests
 import websockets
 
-from conftest import free_port
+from conftest import free_port, pairwise_sub
 from phone import PushInbox
 from test_login import enrolled_phone, initiate, verify_jwt, ws_url
 
@@ -187,7 +187,8 @@ def test_phone_on_b_approves_browser_on_a(make_server, redis, shared_dir,
     assert done["jwt"] == answer["jwt"]
     # Signed by B with the shared key ring: A's /jwks verifies it.
     claims = verify_jwt(a, answer["jwt"])
-    assert claims["sub"] == phone.token_id
+    assert claims["sub"] == pairwise_sub(a.data_dir, "demo", "DEMO",
+                                         phone.token_id)
     # The session lives in Redis: replaying the answer on A is refused.
     again = requests.post(a.base + "/auth/verify", json=replay, timeout=10)
     assert again.status_code == 409, again.text

@@ -19,7 +19,7 @@ import time
 import pytest
 import requests
 
-from conftest import BIN, free_port
+from conftest import BIN, free_port, pairwise_sub
 from test_login import LOGIN_ENV, audit_events, enrolled_phone, initiate, \
     inbox, verify_jwt  # noqa: F401 (inbox is a fixture)
 
@@ -142,7 +142,8 @@ def login(s, phone, inbox):
     r = phone.answer(sess["sessionId"], push["otp"], scopes=["identity:name"])
     assert r.status_code == 200, r.text
     claims = verify_jwt(s, r.json()["jwt"])
-    assert claims["sub"] == phone.token_id
+    assert claims["sub"] == pairwise_sub(s.data_dir, "demo", "DEMO",
+                                         phone.token_id)
     assert claims["givenName"] == "Erika"
     return claims
 
