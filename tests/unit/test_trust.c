@@ -23,6 +23,7 @@
 #include "trust/trust.h"
 #include "core/util.h"
 #include "seal/vds.h"
+#include "trust/vrl.h"
 
 #define T0 1800000000LL /* the injected "now" of every environment */
 #define DAY 86400LL
@@ -111,9 +112,10 @@ claims(struct vds_claims *c, const char *tid)
 	strcpy(c->token_id, tid);
 }
 
-/* issue signs a seal with the demo signer of dir at time st. */
+/* issue_as signs a seal with the signer of authority code (NULL: DEMO)
+ * of dir at time st. */
 static struct vds *
-issue(const char *dir, int64_t st, const char *tid)
+issue_as(const char *dir, const char *code, int64_t st, const char *tid)
 {
 	struct vds_claims c;
 	unsigned char *b = NULL;
@@ -121,10 +123,17 @@ issue(const char *dir, int64_t st, const char *tid)
 	struct vds *v = NULL;
 
 	claims(&c, tid);
-	assert_int_equal(trust_demo_issue(dir, &c, st, &b, &n), SA_OK);
+	assert_int_equal(trust_demo_issue_as(dir, code, &c, st, &b, &n), SA_OK);
 	assert_int_equal(vds_decode(b, n, &v, NULL, 0), SA_OK);
 	free(b);
 	return v;
+}
+
+/* issue signs a seal with the demo signer of dir at time st. */
+static struct vds *
+issue(const char *dir, int64_t st, const char *tid)
+{
+	return issue_as(dir, NULL, st, tid);
 }
 
 static EVP_PKEY *
@@ -831,6 +840,301 @@ test_config_from(void **state)
 	config_free(&cfg);
 }
 
+/* reason_has verifies seal at now and asserts step and a reason part. */
+static void
+reason_has(struct trust *t, const struct vds *seal, int64_t now,
+	   const char *step, const char *part)
+{
+	struct trust_result res;
+
+	trust_verify_seal(t, seal, now, &res);
+	if (strcmp(res.step, step) != 0 || strstr(res.reason, part) == NULL)
+		fail_msg("want %s with \"%s\", got %s: %s", step, part,
+			 res.step, res.reason);
+}
+
+/*
+ * A cert id no signer can carry (not 4 hex digits) is refused before any
+ * fetch; misses are remembered in a bounded LRU, so past TRUST_MAX_MISSES
+ * distinct unknown ids the latest ones are still remembered (and the
+ * oldest fetched again).
+ */
+static void
+test_cert_id_format_and_miss_lru(void **state)
+{
+	char *dir = env(NULL);
+	struct trust *t = NULL;
+	struct trust_result res;
+	EVP_PKEY *k = signer_key(dir);
+	struct vds *v;
+	char id[5];
+
+	(void)state;
+	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
+	v = seal_with(k, "DEMO", "ZZZZ", "0A0001", T0);
+	reason_has(t, v, T0, "chain", "not 4 hexadecimal digits");
+	vds_free(v);
+	for (int i = 0; i < TRUST_MAX_MISSES + 100; i++) {
+		snprintf(id, sizeof(id), "%04X", 0x1000 + i);
+		v = seal_with(k, "DEMO", id, "0A0001", T0);
+		reason_has(t, v, T0, "chain", "not found or unreadable");
+		vds_free(v);
+	}
+	/* the latest miss is remembered, not fetched again */
+	v = seal_with(k, "DEMO", id, "0A0001", T0);
+	reason_has(t, v, T0 + 1, "chain", "a recent fetch failed");
+	vds_free(v);
+	/* the least recently used one made room: fetched again */
+	v = seal_with(k, "DEMO", "1000", "0A0001", T0);
+	reason_has(t, v, T0 + 1, "chain", "not found or unreadable");
+	vds_free(v);
+	/* and past TRUST_NEGATIVE_RETRY a miss is fetched again */
+	v = seal_with(k, "DEMO", id, "0A0001", T0);
+	reason_has(t, v, T0 + TRUST_NEGATIVE_RETRY + 1, "chain",
+		   "not found or unreadable");
+	vds_free(v);
+	EVP_PKEY_free(k);
+	trust_close(t);
+	free(dir);
+}
+
+/* The durable memory the hook stands for, shared by two handles. */
+static json_t *hook_seen;
+
+static enum sa_err
+hook_raise(void *arg, const char *doc, uint64_t seq, uint64_t *highest)
+{
+	json_t *v = json_object_get(hook_seen, doc);
+	uint64_t h = v != NULL ? (uint64_t)json_integer_value(v) : 0;
+
+	(void)arg;
+	if (seq > h)
+		h = seq;
+	json_object_set_new(hook_seen, doc, json_integer((json_int_t)h));
+	*highest = h;
+	return SA_OK;
+}
+
+static enum sa_err
+open_hooked(const char *dir, int64_t now, struct trust **t,
+	    struct trust_result *res)
+{
+	struct trust_config tc;
+	char url[512], cert[512];
+
+	snprintf(url, sizeof(url), "file://%s/lists/governance.xml", dir);
+	path_of(cert, sizeof(cert), dir, "governance.pem");
+	memset(&tc, 0, sizeof(tc));
+	tc.governance_url = url;
+	tc.governance_cert_path = cert;
+	tc.ttl = 3600;
+	tc.seq_raise = hook_raise;
+	assert_int_equal(trust_new(&tc, t), SA_OK);
+	return trust_refresh(*t, now, 1, res);
+}
+
+static void
+copy_file(const char *dir, const char *from, const char *to)
+{
+	char a[512], b[512];
+	unsigned char *d = NULL;
+	size_t n = 0;
+
+	path_of(a, sizeof(a), dir, from);
+	path_of(b, sizeof(b), dir, to);
+	assert_int_equal(read_file(a, 1 << 22, &d, &n), SA_OK);
+	assert_int_equal(write_file_atomic(b, d, n, 0644), SA_OK);
+	free(d);
+}
+
+/*
+ * Each kind of document rolled back to an older, validly signed copy is
+ * refused: by the handle that saw the newer one (its last good set stays,
+ * status stale, step rollback) and, through the durable hook, by another
+ * handle that never saw it.
+ */
+static void
+test_rollback_refused(void **state)
+{
+	static const char *const kinds[][2] = {
+	    {"governance", "lists/governance.xml"},
+	    {"scheme", "lists/scheme-DEMO.xml"},
+	    {"tsl", "lists/tsl-DEMO.xml"},
+	    {"vrl", "lists/vrl-DEMO.xml"},
+	    {"crl", "lists/ca/DEMO.crl"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(kinds); i++) {
+		char *dir = env(NULL), old[64];
+		struct trust *a = NULL, *b = NULL;
+		struct trust_result res;
+		struct vds *v;
+		json_t *st;
+
+		hook_seen = json_object();
+		snprintf(old, sizeof(old), "%s.old", kinds[i][1]);
+		copy_file(dir, kinds[i][1], old);
+		assert_int_equal(open_hooked(dir, T0, &a, &res), SA_OK);
+		assert_int_equal(
+		    trust_demo_resign(dir, kinds[i][0], NULL, T0 + 10, NULL),
+		    SA_OK);
+		assert_int_equal(trust_refresh(a, T0 + 20, 1, &res), SA_OK);
+		copy_file(dir, old, kinds[i][1]);
+		assert_int_equal(trust_refresh(a, T0 + 30, 1, &res),
+				 SA_ERR_TRUST_ROLLBACK);
+		assert_string_equal(res.step, "rollback");
+		assert_non_null(strstr(res.reason, kinds[i][0]));
+		v = issue(dir, T0, "TID-RB");
+		assert_int_equal(trust_verify_seal(a, v, T0 + 30, &res), SA_OK);
+		st = trust_status_json(a, T0 + 30);
+		assert_string_equal(
+		    json_string_value(json_object_get(st, "status")), "stale");
+		json_decref(st);
+		/* a second instance sharing the memory refuses it at once */
+		assert_int_equal(open_hooked(dir, T0 + 40, &b, &res),
+				 SA_ERR_TRUST_ROLLBACK);
+		expect_step(b, v, T0 + 40, SA_ERR_TRUST_GOVERNANCE,
+			    "governance");
+		vds_free(v);
+		trust_close(a);
+		trust_close(b);
+		json_decref(hook_seen);
+		free(dir);
+	}
+}
+
+/*
+ * A document older than the maximum age of its kind is refused even inside
+ * its NextUpdate, and a loaded set stops counting at issue + maximum age.
+ */
+static void
+test_maximum_age(void **state)
+{
+	char *dir = env(NULL);
+	struct trust_config tc;
+	struct trust *t = NULL;
+	struct trust_result res;
+	char url[512], cert[512];
+	struct vds *v;
+
+	(void)state;
+	snprintf(url, sizeof(url), "file://%s/lists/governance.xml", dir);
+	path_of(cert, sizeof(cert), dir, "governance.pem");
+	memset(&tc, 0, sizeof(tc));
+	tc.governance_url = url;
+	tc.governance_cert_path = cert;
+	tc.ttl = 3600;
+	tc.max_age[TRUST_DOC_VRL] = 1000;
+	assert_int_equal(trust_new(&tc, &t), SA_OK);
+	assert_int_equal(trust_refresh(t, T0 + 500, 1, &res), SA_OK);
+	v = issue(dir, T0, "TID-AGE");
+	assert_int_equal(trust_verify_seal(t, v, T0 + 900, &res), SA_OK);
+	expect_step(t, v, T0 + 1001, SA_ERR_TRUST_EXPIRY, "expiry");
+	assert_int_equal(trust_refresh(t, T0 + 1100, 1, &res),
+			 SA_ERR_TRUST_EXPIRY);
+	assert_non_null(strstr(res.reason, "maximum age"));
+	vds_free(v);
+	trust_close(t);
+	tc.max_age[TRUST_DOC_VRL] = 0;
+	tc.max_age[TRUST_DOC_CRL] = 1000;
+	assert_int_equal(trust_new(&tc, &t), SA_OK);
+	assert_int_equal(trust_refresh(t, T0 + 1100, 1, &res),
+			 SA_ERR_TRUST_EXPIRY);
+	assert_non_null(strstr(res.reason, "CRL"));
+	trust_close(t);
+	free(dir);
+}
+
+/*
+ * A VRL says whose it is: one signed with the right TSL operator key but
+ * naming another authority is refused, so one authority's list cannot
+ * stand in for another's.
+ */
+static void
+test_vrl_bound_to_its_authority(void **state)
+{
+	char *dir = env(NULL), p[512];
+	EVP_PKEY *k;
+	X509 *x;
+	FILE *f;
+	struct vrl v;
+	unsigned char *xml = NULL;
+	size_t n = 0;
+
+	(void)state;
+	path_of(p, sizeof(p), dir, "private/tsl.key");
+	assert_non_null(f = fopen(p, "r"));
+	k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	path_of(p, sizeof(p), dir, "certs/tsl.pem");
+	assert_non_null(f = fopen(p, "r"));
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	memset(&v, 0, sizeof(v));
+	snprintf(v.authority, sizeof(v.authority), "OTHER");
+	v.sequence = 5;
+	v.issued = T0;
+	v.next_update = T0 + YEAR;
+	assert_int_equal(vrl_build(&v, k, x, &xml, &n), SA_OK);
+	path_of(p, sizeof(p), dir, "lists/vrl-DEMO.xml");
+	assert_int_equal(write_file_atomic(p, xml, n, 0644), SA_OK);
+	load_fails(dir, NULL, 0, T0, SA_ERR_TRUST_GOVERNANCE, "governance");
+	free(xml);
+	X509_free(x);
+	EVP_PKEY_free(k);
+	free(dir);
+}
+
+/*
+ * The demo federation: an authority added to the environment issues its
+ * own seals; a prefix it declares is its alone, in both directions.
+ */
+static void
+test_federation_and_prefixes(void **state)
+{
+	char *dir = env(NULL);
+	struct trust *t = NULL;
+	struct trust_result res;
+	struct vds *v = NULL;
+	char prefix[TRUST_MAX_PREFIX + 1];
+
+	(void)state;
+	assert_int_equal(trust_demo_add_authority(dir, "XA", "XA-", T0), SA_OK);
+	assert_int_equal(trust_demo_add_authority(dir, "XA", NULL, T0),
+			 SA_ERR_CONFLICT);
+	assert_int_equal(trust_demo_add_authority(dir, "DEMO", NULL, T0),
+			 SA_ERR_VALIDATION);
+	assert_int_equal(trust_demo_add_authority(dir, "xa", NULL, T0),
+			 SA_ERR_VALIDATION);
+	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
+	assert_int_equal(trust_authority_prefix(t, "XA", prefix), SA_OK);
+	assert_string_equal(prefix, "XA-");
+	assert_int_equal(trust_authority_prefix(t, "DEMO", prefix), SA_OK);
+	assert_string_equal(prefix, "");
+	/* XA's seal with its prefix */
+	v = issue_as(dir, "XA", T0, "XA-0001");
+	assert_int_equal(trust_verify_seal(t, v, T0, &res), SA_OK);
+	assert_string_equal(res.iac, "XA");
+	assert_string_equal(res.ca_id, "XAXX");
+	vds_free(v);
+	/* XA without its prefix */
+	v = issue_as(dir, "XA", T0, "DE-0001");
+	expect_step(t, v, T0, SA_ERR_TRUST_GOVERNANCE, "governance");
+	vds_free(v);
+	/* DEMO claiming XA's prefix */
+	v = issue(dir, T0, "XA-0002");
+	expect_step(t, v, T0, SA_ERR_TRUST_GOVERNANCE, "governance");
+	vds_free(v);
+	/* DEMO's own ids still verify */
+	v = issue(dir, T0, "DE-0002");
+	assert_int_equal(trust_verify_seal(t, v, T0, &res), SA_OK);
+	assert_string_equal(res.iac, "DEMO");
+	vds_free(v);
+	trust_close(t);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -853,6 +1157,11 @@ main(void)
 	    cmocka_unit_test(test_fetch_file_cap),
 	    cmocka_unit_test(test_demo_ensure_and_layout),
 	    cmocka_unit_test(test_config_from),
+	    cmocka_unit_test(test_cert_id_format_and_miss_lru),
+	    cmocka_unit_test(test_rollback_refused),
+	    cmocka_unit_test(test_maximum_age),
+	    cmocka_unit_test(test_vrl_bound_to_its_authority),
+	    cmocka_unit_test(test_federation_and_prefixes),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -537,6 +537,40 @@ test_duplicate_and_odd_keys(void **state)
 	}
 }
 
+/*
+ * An empty key is a zero-length string whose pointer msgpack-c leaves
+ * NULL: comparing or copying it must not hand NULL to memcmp/memcpy (the
+ * sanitizer build reports it). One is ignored and shown; two are
+ * duplicates.
+ */
+static void
+test_empty_keys(void **state)
+{
+	(void)state;
+	{
+		const char *kv[] = {"",	 "x",  "tid", "t",   "gn",
+				    "E", "fn", "M",   "dob", "1964-08-12"};
+		size_t plen = 0, n = 0;
+		unsigned char *p = pack_map(kv, 5, &plen);
+		unsigned char *s = build_seal(p, plen, plen, &n);
+		struct vds *v = decode_ok(s, n);
+		json_t *j = vds_to_json(v);
+
+		assert_string_equal(json_string_value(json_array_get(
+					json_object_get(j, "ignoredKeys"), 0)),
+				    "");
+		json_decref(j);
+		vds_free(v);
+		free(s);
+		free(p);
+	}
+	{
+		const char *kv[] = {"",	  "x", "tid", "t",	    "gn", "E",
+				    "fn", "M", "dob", "1964-08-12", "",	  "y"};
+		map_bad(kv, 6, "duplicate key \"\"");
+	}
+}
+
 static void
 test_hostile_lengths(void **state)
 {
@@ -747,6 +781,7 @@ main(void)
 	    cmocka_unit_test(test_missing_required_fields),
 	    cmocka_unit_test(test_invalid_values),
 	    cmocka_unit_test(test_duplicate_and_odd_keys),
+	    cmocka_unit_test(test_empty_keys),
 	    cmocka_unit_test(test_hostile_lengths),
 	    cmocka_unit_test(test_header_refused),
 	    cmocka_unit_test(test_other_manifest_has_no_claims),
