@@ -56,12 +56,17 @@ date_end(const char *date)
 	return (int64_t)timegm(&tm) + 86399;
 }
 
-/* refuse answers 422 for a seal that failed a check, naming the step with
- * a generic sentence, and audits the refusal with its detail (which may
- * name a list's URL or a path: never shown to the client). */
+/*
+ * refuse answers 422 for a seal that failed a check, naming the step, and
+ * audits the refusal with its detail. A trust chain step is told with a
+ * fixed sentence (chain is set): its reason may name a list's URL or a
+ * path, which is for the log and the audit row only. A reason about the
+ * seal's own bytes (decoding, quirks, the kind of document) is the
+ * client's to read.
+ */
 static enum sa_err
-refuse(struct http_request *req, struct http_response *res,
-       const struct trust_result *tr)
+refuse_as(struct http_request *req, struct http_response *res,
+	  const struct trust_result *tr, int chain)
 {
 	struct app *app = http_req_app(req);
 	json_t *body;
@@ -71,10 +76,18 @@ refuse(struct http_request *req, struct http_response *res,
 	    json_pack("{s:s, s:s}", "step", tr->step, "reason", tr->reason));
 	log_info("enroll.refused", "step %s: %s", tr->step, tr->reason);
 	body = json_pack("{s:s, s:s, s:s, s:s}", "error", sa_err_code(tr->err),
-			 "message", trust_step_message(tr->step), "step",
-			 tr->step, "field", "vdsData");
+			 "message",
+			 chain ? trust_step_message(tr->step) : tr->reason,
+			 "step", tr->step, "field", "vdsData");
 	http_res_json(res, 422, body);
 	return tr->err;
+}
+
+static enum sa_err
+refuse(struct http_request *req, struct http_response *res,
+       const struct trust_result *tr)
+{
+	return refuse_as(req, res, tr, 0);
 }
 
 enum sa_err
@@ -181,7 +194,7 @@ api_enroll(struct http_request *req, struct http_response *res)
 			snprintf(tr.reason, sizeof(tr.reason),
 				 "no trust environment is loaded");
 		}
-		rc = refuse(req, res, &tr);
+		rc = refuse_as(req, res, &tr, 1);
 		goto out;
 	}
 	doc_end = vc->expiry[0] ? date_end(vc->expiry) : 0;

@@ -1718,20 +1718,23 @@ takeover_from(sqlite3_stmt *st, struct takeover *out)
 
 /*
  * takeover_query runs sql (token_id bound first, id second when given) on
- * the writer connection and copies its one row, if any, into *out.
+ * connection db, whose lock mu the caller names, and copies its one row,
+ * if any, into *out. Reads go to a reader connection, so the check every
+ * login start makes never waits behind the writer.
  */
 static enum sa_err
-takeover_query(struct dstore *store, const char *sql, const char *token_id,
-	       const char *id, struct takeover *out)
+takeover_query(sqlite3 *db, pthread_mutex_t *mu, const char *sql,
+	       const char *token_id, const char *id, struct takeover *out)
 {
-	struct sqlite_store *ds = sqlite_of(store);
 	sqlite3_stmt *st = NULL;
-	enum sa_err rc;
+	enum sa_err rc = SA_OK;
 	int r;
 
-	pthread_mutex_lock(&ds->mu);
-	if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
-		goto out;
+	pthread_mutex_lock(mu);
+	if ((r = sqlite3_prepare_v2(db, sql, -1, &st, NULL)) != SQLITE_OK) {
+		rc = sqlite_err(r);
+		goto fail;
+	}
 	sqlite3_bind_text(st, 1, token_id, -1, SQLITE_STATIC);
 	if (id != NULL)
 		sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
@@ -1741,8 +1744,8 @@ takeover_query(struct dstore *store, const char *sql, const char *token_id,
 		goto out;
 	}
 	if (r != SQLITE_ROW) {
-		rc = sqlite_fail(ds, sql, r);
-		goto out;
+		rc = sqlite_err(r);
+		goto fail;
 	}
 	if ((rc = takeover_from(st, out)) != SA_OK)
 		goto out;
@@ -1751,11 +1754,16 @@ takeover_query(struct dstore *store, const char *sql, const char *token_id,
 		;
 	if (r != SQLITE_DONE) {
 		takeover_free(out);
-		rc = sqlite_fail(ds, sql, r);
+		rc = sqlite_err(r);
+		goto fail;
 	}
+	goto out;
+fail:
+	log_error("store.sqlite", "takeover: %s (%d)", sqlite3_errmsg(db),
+		  sqlite3_extended_errcode(db));
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&ds->mu);
+	pthread_mutex_unlock(mu);
 	return rc;
 }
 
@@ -1788,19 +1796,27 @@ out:
 }
 
 static enum sa_err
-sqlite_takeover_get(struct dstore *ds, const char *token_id,
+sqlite_takeover_get(struct dstore *store, const char *token_id,
 		    struct takeover *out)
 {
-	return takeover_query(
-	    ds, "SELECT " TAKEOVER_COLS " FROM takeovers WHERE token_id = ?",
-	    token_id, NULL, out);
+	struct sqlite_store *ds = sqlite_of(store);
+	struct sqlite_reader *rd =
+	    &ds->readers[atomic_fetch_add(&ds->next_reader, 1) %
+			 SQLITE_READERS];
+
+	return takeover_query(rd->db, &rd->mu,
+			      "SELECT " TAKEOVER_COLS
+			      " FROM takeovers WHERE token_id = ?",
+			      token_id, NULL, out);
 }
 
 static enum sa_err
-sqlite_takeover_take(struct dstore *ds, const char *token_id, const char *id,
+sqlite_takeover_take(struct dstore *store, const char *token_id, const char *id,
 		     struct takeover *out)
 {
-	return takeover_query(ds,
+	struct sqlite_store *ds = sqlite_of(store);
+
+	return takeover_query(ds->db, &ds->mu,
 			      "DELETE FROM takeovers WHERE token_id = ? AND "
 			      "id = ? RETURNING " TAKEOVER_COLS,
 			      token_id, id, out);
