@@ -927,7 +927,6 @@ test_contract(void **state)
 	struct fixture *f = *state;
 	struct dstore *ds = NULL;
 
-	NEED_CLUSTER();
 	assert_int_equal(dstore_open(f->url, &ds), SA_OK);
 	contract_authorities(ds);
 	contract_sequences(ds);
@@ -947,7 +946,6 @@ test_migration_derives_authority(void **state)
 	struct dstore *ds = NULL;
 	struct enrollment got;
 
-	NEED_CLUSTER();
 	raw_ok(f,
 	       "CREATE TABLE schema_migrations (version integer PRIMARY "
 	       "KEY, applied_at timestamptz NOT NULL DEFAULT now());"
