@@ -293,8 +293,15 @@ do_issue(struct cli *cli, const char *dir, const char *auth)
 	tid = cli_value(cli, "token-id", &bad);
 	exp = cli_value(cli, "expiry", &bad);
 	photo = cli_value(cli, "photo", &bad);
-	if (bad || gn == NULL || fn == NULL || dob == NULL || cli->argc != 1) {
-		trust_usage(stderr);
+	if (bad || cli_leftover(cli, "trust issue", 1, "the action") != 0)
+		goto out;
+	if (gn == NULL || fn == NULL || dob == NULL) {
+		cli_usage_error("trust issue",
+				"missing %s (a seal needs --given-name, "
+				"--family-name and --dob)",
+				gn == NULL   ? "--given-name"
+				: fn == NULL ? "--family-name"
+					     : "--dob");
 		goto out;
 	}
 	memset(&c, 0, sizeof(c));
@@ -473,8 +480,12 @@ cmd_trust(int argc, char **argv)
 	dir = cli_value(&cli, "dir", &bad);
 	auth = cli_value(&cli, "authority", &bad);
 	prefix = cli_value(&cli, "prefix", &bad);
-	if (bad || cli.argc < 1) {
-		trust_usage(stderr);
+	if (bad)
+		goto out;
+	if (cli.argc < 1) {
+		cli_usage_error("trust",
+				"missing the action (demo, issue, "
+				"revoke, resign, verify-seal or check)");
 		goto out;
 	}
 	what = cli.argv[0];
@@ -492,8 +503,28 @@ cmd_trust(int argc, char **argv)
 		ret = do_verify(&cli, dir, cli.argv[1]);
 	} else if (strcmp(what, "check") == 0 && cli.argc == 1) {
 		ret = do_check(&cli, dir);
+	} else if (strcmp(what, "demo") != 0 && strcmp(what, "issue") != 0 &&
+		   strcmp(what, "revoke") != 0 && strcmp(what, "resign") != 0 &&
+		   strcmp(what, "verify-seal") != 0 &&
+		   strcmp(what, "check") != 0) {
+		cli_usage_error("trust",
+				"unknown action \"%s\" (demo, issue, revoke, "
+				"resign, verify-seal or check)",
+				what);
+	} else if (dir == NULL && strcmp(what, "verify-seal") != 0 &&
+		   strcmp(what, "check") != 0) {
+		cli_usage_error("trust",
+				"%s needs --dir DIR (the demo trust "
+				"environment)",
+				what);
 	} else {
-		trust_usage(stderr);
+		cli_leftover(&cli, "trust",
+			     strcmp(what, "demo") == 0 ||
+				     strcmp(what, "check") == 0 ||
+				     strcmp(what, "issue") == 0
+				 ? 1
+				 : 2,
+			     "the seal or list to act on");
 	}
 out:
 	cli_free(&cli);
