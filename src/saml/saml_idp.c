@@ -416,9 +416,15 @@ saml_idp_open(struct app *app, FILE *err, struct saml_idp **out)
 	if (cfg->saml_entity_id[0] != '\0')
 		snprintf(idp->entity_id, sizeof(idp->entity_id), "%s",
 			 cfg->saml_entity_id);
-	else
-		snprintf(idp->entity_id, sizeof(idp->entity_id),
-			 "%s/saml/metadata", idp->base_url);
+	else if ((size_t)snprintf(idp->entity_id, sizeof(idp->entity_id),
+				  "%s/saml/metadata",
+				  idp->base_url) >= sizeof(idp->entity_id)) {
+		/* A cut entity id would name another IdP: refuse. */
+		keys_say(err, "SEALAUTH_PUBLIC_URL is too long for a SAML "
+			      "entity id; set SEALAUTH_SAML_ENTITY_ID");
+		rc = SA_ERR_CONFIG;
+		goto out;
+	}
 	snprintf(idp->cert_dir, sizeof(idp->cert_dir), "%s/saml",
 		 cfg->data_dir);
 	if ((rc = mkdir_p(idp->cert_dir, 0700)) != SA_OK) {

@@ -335,8 +335,12 @@ answer_response(struct http_request *req, struct http_response *res,
 		 * than the one asked: the walk, if any, goes on as partial. */
 		json_decref(map);
 		map = NULL;
-		if (m->has_relay_state && strlen(m->relay_state) == SAML_ID_LEN)
-			snprintf(slo_id, sizeof(slo_id), "%s", m->relay_state);
+		if (m->has_relay_state &&
+		    strlen(m->relay_state) == SAML_ID_LEN) {
+			/* Exactly an id's length, so it fits. */
+			memcpy(slo_id, m->relay_state, SAML_ID_LEN);
+			slo_id[SAML_ID_LEN] = '\0';
+		}
 		ok = 0;
 	} else {
 		snprintf(slo_id, sizeof(slo_id), "%s", slo);
