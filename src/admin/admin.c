@@ -504,16 +504,20 @@ admin_passkey_doc(const struct webauthn_credential *cred, const char *label,
 	char *pk = b64url_encode(cred->pubkey, cred->pubkey_len);
 	char *aaguid = hex_encode(cred->aaguid, 16);
 	int64_t now = now_unix();
+	/* A reference of our own, which json_pack's "o" takes over. */
+	json_t *tr =
+	    transports ? json_incref((json_t *)transports) : json_array();
 	json_t *doc = NULL;
 
-	if (pk != NULL && aaguid != NULL)
-		doc = json_pack(
-		    "{s:i, s:s, s:I, s:s, s:O, s:I, s:I, s:s, s:s}", "alg",
-		    cred->alg, "publicKey", pk, "signCount",
-		    (json_int_t)cred->sign_count, "label", label, "transports",
-		    transports ? transports : json_array(), "createdAt",
-		    (json_int_t)now, "lastUsedAt", (json_int_t)0, "aaguid",
-		    aaguid, "attestation", cred->fmt);
+	if (pk != NULL && aaguid != NULL && tr != NULL)
+		doc = json_pack("{s:i, s:s, s:I, s:s, s:o, s:I, s:I, s:s, s:s}",
+				"alg", cred->alg, "publicKey", pk, "signCount",
+				(json_int_t)cred->sign_count, "label", label,
+				"transports", tr, "createdAt", (json_int_t)now,
+				"lastUsedAt", (json_int_t)0, "aaguid", aaguid,
+				"attestation", cred->fmt);
+	else
+		json_decref(tr);
 	free(pk);
 	free(aaguid);
 	return doc;
