@@ -207,7 +207,7 @@ api_test_weblogin(struct http_request *req, struct http_response *res)
 		return http_res_error(res, rc, NULL, NULL);
 	http_res_json(
 	    res, 200,
-	    json_pack("{s:s, s:s++}", "login", id, "url", "/?login=", id));
+	    json_pack("{s:s, s:s+}", "login", id, "url", "/?login=", id));
 	return SA_OK;
 }
 
