@@ -47,9 +47,10 @@
     ['auth_time', 'Signed in at'],
     ['exp', 'Valid until'],
     ['amr', 'Methods'],
+    ['iss_authority', 'Issuing authority'],
   ];
   const REGISTERED = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti',
-    'auth_time', 'amr', 'scope']);
+    'auth_time', 'amr', 'scope', 'iss_authority']);
 
   const CLOSE_MESSAGES = {
     4001: 'The server did not accept this browser for the login (bad session token). Start again.',
