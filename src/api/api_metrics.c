@@ -19,24 +19,6 @@
 #include "net/ws.h"
 #include "trust/trust.h"
 
-/* iso_seconds parses "YYYY-MM-DDTHH:MM:SSZ"; -1 when s is not one. */
-static int64_t
-iso_seconds(const char *s)
-{
-	struct tm tm;
-	char z = 0;
-
-	memset(&tm, 0, sizeof(tm));
-	if (s == NULL ||
-	    sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon,
-		   &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &z) != 7 ||
-	    z != 'Z')
-		return -1;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	return (int64_t)timegm(&tm);
-}
-
 /*
  * render answers with the metrics and the gauges read now: open WebSockets,
  * the audit queue, and the trust lists' freshness.
@@ -57,9 +39,9 @@ render(struct app *app, struct http_response *res)
 	if (app->trust != NULL &&
 	    (trust = trust_status_json(app->trust, now)) != NULL) {
 		status = json_string_value(json_object_get(trust, "status"));
-		loaded = iso_seconds(
+		loaded = iso8601_parse(
 		    json_string_value(json_object_get(trust, "loadedAt")));
-		expires = iso_seconds(
+		expires = iso8601_parse(
 		    json_string_value(json_object_get(trust, "expiresAt")));
 	}
 	g[ng++] = (struct metrics_gauge){

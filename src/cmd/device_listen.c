@@ -375,22 +375,6 @@ field(const json_t *m, const char *name)
 	return json_string_value(json_object_get(m, name));
 }
 
-/* parse_iso reads "YYYY-MM-DDTHH:MM:SS[.fff]Z"; returns -1 if it cannot. */
-static int64_t
-parse_iso(const char *s)
-{
-	struct tm tm;
-	const char *rest;
-
-	if (s == NULL)
-		return -1;
-	memset(&tm, 0, sizeof(tm));
-	rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (rest == NULL || (*rest != 'Z' && *rest != '.'))
-		return -1;
-	return (int64_t)timegm(&tm);
-}
-
 /*
  * print_block shows a login push the way a phone would: service, code,
  * scopes, where the login was started and when it expires.
@@ -400,7 +384,7 @@ print_block(FILE *f, const json_t *m, int64_t now)
 {
 	const char *otp = field(m, "otp"), *exp = field(m, "expiresAt");
 	const json_t *scopes = json_object_get(m, "scopes"), *v;
-	int64_t t = parse_iso(exp);
+	int64_t t = iso8601_parse(exp);
 	size_t i;
 
 	fprintf(f, "\n--- login request ----------------------------------\n");
@@ -546,7 +530,7 @@ handle_login(struct device *d, const json_t *msg,
 	const char *v[DEVICE_SCOPES_MAX], *decision, *reason;
 	char typed[DEVICE_OTP_LEN + 1], line[16];
 	struct device_reply r = {0};
-	int64_t now = now_unix(), exp = parse_iso(field(msg, "expiresAt"));
+	int64_t now = now_unix(), exp = iso8601_parse(field(msg, "expiresAt"));
 	size_t n = 0;
 	json_t *arr;
 	enum sa_err rc;

@@ -576,3 +576,18 @@ str_has_prefix(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
+
+int64_t
+iso8601_parse(const char *s)
+{
+	struct tm tm;
+	const char *rest;
+
+	if (s == NULL)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (rest == NULL || (*rest != 'Z' && *rest != '.'))
+		return -1;
+	return (int64_t)timegm(&tm);
+}

@@ -102,6 +102,9 @@ struct timespec mono_deadline_ms(uint64_t ms);
 
 /* iso8601_utc writes "YYYY-MM-DDTHH:MM:SSZ" (21 bytes with NUL). */
 void iso8601_utc(int64_t t, char out[21]);
+/* iso8601_parse reads "YYYY-MM-DDTHH:MM:SS[.fff]Z" as UTC; -1 when s is
+ * NULL or not one. */
+int64_t iso8601_parse(const char *s);
 
 /* sha256 writes the 32-byte digest of n bytes. */
 void sha256(const void *in, size_t n, unsigned char out[32]);

@@ -120,6 +120,12 @@ test_ct_equal_and_time(void **state)
 	assert_false(ct_equal("abc", "abd", 3));
 	iso8601_utc(1700000000, when);
 	assert_string_equal(when, "2023-11-14T22:13:20Z");
+	/* The parser reads back what the writer writes, fractions too. */
+	assert_int_equal(iso8601_parse(when), 1700000000);
+	assert_int_equal(iso8601_parse("2023-11-14T22:13:20.123Z"), 1700000000);
+	assert_int_equal(iso8601_parse("2023-11-14T22:13:20+01:00"), -1);
+	assert_int_equal(iso8601_parse("yesterday"), -1);
+	assert_int_equal(iso8601_parse(NULL), -1);
 }
 
 /* Request ids: 16 base64url characters, never the same twice here. */
