@@ -1,7 +1,10 @@
 /*
- * store_pg_int.h - what the PostgreSQL store's operations (store_pg.c) and
- * its connection pool and statement helpers (store_pg_conn.c) share;
- * private to src/store.
+ * store_pg_int.h - what the parts of the PostgreSQL store share; private to
+ * src/store: store_pg.c (schema, open, audit log, metadata),
+ * store_pg_enroll.c (enrollments, revoked list, takeovers),
+ * store_pg_admin.c (relying-party registry, administration records, trust
+ * sequence numbers) and store_pg_conn.c (the connection pool and statement
+ * helpers).
  */
 #ifndef SEALAUTH_STORE_PG_INT_H
 #define SEALAUTH_STORE_PG_INT_H
@@ -12,6 +15,15 @@
 #include <libpq-fe.h>
 
 #include "store/store_int.h"
+
+/*
+ * Advisory lock keys. They only need to differ from each other and from
+ * keys other applications might use on the same database.
+ */
+#define PG_LOCK_MIGRATE "91556913348609"  /* 0x5345414c0001: "SEAL" 1 */
+#define PG_LOCK_AUDIT "91556913348610"	  /* 0x5345414c0002: "SEAL" 2 */
+#define PG_LOCK_ENROLL_CLASS "1397047628" /* "SEAL"; two keys: class, token */
+#define PG_LOCK_RECORDS "91556913348611"  /* 0x5345414c0003: "SEAL" 3 */
 
 #define PG_POOL_MAX 8		 /* connections per store handle */
 #define PG_ACQUIRE_WAIT_MS 30000 /* longest wait for a free connection */
@@ -58,6 +70,48 @@ struct pg_query {
 	const int *formats;
 	int binary;
 };
+
+/* ---- store_pg.c ---- */
+
+char *pg_col_strndup(const PGresult *r, int row, int col);
+enum sa_err pg_query_int64(struct pg_store *ds, const char *sql, int64_t *out);
+
+/* ---- store_pg_enroll.c ---- */
+
+enum sa_err pg_enroll_put(struct dstore *store, const struct enrollment *e,
+			  enum enroll_put_mode mode, struct enrollment *prev,
+			  int *had_prev);
+enum sa_err pg_enroll_get(struct dstore *store, const char *token_id,
+			  struct enrollment *out);
+enum sa_err pg_enroll_revoke(struct dstore *store, const char *token_id,
+			     int64_t when, const char *reason);
+enum sa_err pg_enroll_revoke_fingerprint(struct dstore *store,
+					 const char *fingerprint, int64_t when,
+					 int *count);
+enum sa_err pg_enroll_count(struct dstore *store, int64_t *out);
+enum sa_err pg_takeover_put(struct dstore *store, const struct takeover *t);
+enum sa_err pg_takeover_get(struct dstore *store, const char *token_id,
+			    struct takeover *out);
+enum sa_err pg_takeover_take(struct dstore *store, const char *token_id,
+			     const char *id, struct takeover *out);
+
+/* ---- store_pg_admin.c ---- */
+
+enum sa_err pg_services_version(struct dstore *store, int64_t *out);
+enum sa_err pg_services_read(struct dstore *store, int64_t *version,
+			     service_row_cb cb, void *arg);
+enum sa_err pg_service_write(struct dstore *store,
+			     const struct service_row *row,
+			     enum dstore_write how);
+enum sa_err pg_service_delete(struct dstore *store, const char *id);
+enum sa_err pg_rec_write(struct dstore *store, const struct dstore_rec_op *ops,
+			 size_t n);
+enum sa_err pg_rec_get(struct dstore *store, const char *kind, const char *id,
+		       dstore_rec_cb cb, void *arg);
+enum sa_err pg_rec_list(struct dstore *store, const char *kind,
+			const char *owner, dstore_rec_cb cb, void *arg);
+enum sa_err pg_seq_raise(struct dstore *store, const char *doc, int64_t seq,
+			 int64_t now, int64_t *highest);
 
 /* ---- store_pg_conn.c ---- */
 

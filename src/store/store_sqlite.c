@@ -7,12 +7,16 @@
  * another (and roll them back with its own), and a reader would see rows not
  * yet committed. The database runs in WAL mode with synchronous=FULL, so a
  * committed audit row has been fsynced.
+ *
+ * This file opens the database and keeps the audit log and the metadata;
+ * enrollments and takeovers are in store_sqlite_enroll.c, the registry, the
+ * administration records and trust sequence numbers in store_sqlite_admin.c
+ * (store_sqlite_int.h).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -21,8 +25,7 @@
 #include <sqlite3.h>
 
 #include "core/log.h"
-#include "store/store_int.h"
-#include "store/enroll_cache.h"
+#include "store/store_sqlite_int.h"
 #include "core/util.h"
 
 #define SQLITE_BUSY_MS 5000
@@ -32,44 +35,6 @@
 #define ENROLL_CACHE_TTL_MS 60000
 #define SQLITE_META_KEY_MAX 128
 #define SQLITE_META_VALUE_MAX 65536
-
-#define SQLITE_READERS 4
-
-struct sqlite_reader {
-	pthread_mutex_t mu;
-	sqlite3 *db;
-	sqlite3_stmt *sel_enroll;
-};
-
-struct sqlite_store {
-	struct dstore base; /* first: the interface */
-	sqlite3 *db;
-	pthread_mutex_t mu;
-	sqlite3_stmt *ins_audit;  /* prepared once, used under mu */
-	sqlite3_stmt *sel_enroll; /* for reads inside write transactions */
-	/* The audit writer's other statements, prepared once: parsing SQL on
-	 * every batch showed in profiles. */
-	sqlite3_stmt *st_begin, *st_commit, *st_tail;
-	/*
-	 * Reads on the login hot path go through their own connections: in WAL
-	 * mode they neither wait for the writer's lock nor for its fsync.
-	 */
-	struct sqlite_reader readers[SQLITE_READERS];
-	atomic_uint next_reader;
-	/* Enrollments read by logins; every write below drops what it
-	 * changed (enroll_cache.h). */
-	struct enroll_cache *cache;
-	/* A write failed for want of disk space and none has succeeded since:
-	 * sqlite_ping probes with a small write until one does. */
-	atomic_int disk_full;
-};
-
-/* sqlite_of finds the backend's state from the interface it embeds first. */
-static inline struct sqlite_store *
-sqlite_of(struct dstore *store)
-{
-	return (struct sqlite_store *)store;
-}
 
 /*
  * The schema, one migration per entry, applied in order, each in its own
@@ -177,14 +142,8 @@ static const char *const sqlite_migrations[] = {
 _Static_assert(ARRAY_LEN(sqlite_migrations) == DSTORE_MIGRATIONS,
 	       "store.h counts the migrations");
 
-#define ENROLL_SELECT                                                          \
-	"SELECT authority, token_id, device_id, public_key_pem, fcm_token, "   \
-	"push_endpoint,"                                                       \
-	" trust_level, claims, seal_fingerprint, created_at, expires_at,"      \
-	" revoked_at FROM enrollments WHERE token_id = ?"
-
 /* sqlite_err maps a SQLite result code to the project's error enum. */
-static enum sa_err
+enum sa_err
 sqlite_err(int rc)
 {
 	switch (rc & 0xff) {
@@ -215,7 +174,7 @@ sqlite_err(int rc)
  * write refused for want of space (SQLITE_FULL, or an I/O error whose
  * errno is ENOSPC) is SA_ERR_DISK_FULL and marks the store as degraded.
  */
-static enum sa_err
+enum sa_err
 sqlite_fail(struct sqlite_store *ds, const char *what, int rc)
 {
 	log_error("store.sqlite", "%s: %s (%d)", what, sqlite3_errmsg(ds->db),
@@ -233,7 +192,7 @@ sqlite_fail(struct sqlite_store *ds, const char *what, int rc)
 }
 
 /* sqlite_exec runs SQL without results; the caller holds ds->mu. */
-static enum sa_err
+enum sa_err
 sqlite_exec(struct sqlite_store *ds, const char *sql)
 {
 	int rc = sqlite3_exec(ds->db, sql, NULL, NULL, NULL);
@@ -245,7 +204,7 @@ sqlite_exec(struct sqlite_store *ds, const char *sql)
 
 /* sqlite_run steps a prepared statement that returns no rows and resets it;
  * the caller holds ds->mu. */
-static enum sa_err
+enum sa_err
 sqlite_run(struct sqlite_store *ds, sqlite3_stmt *st)
 {
 	int r = sqlite3_step(st);
@@ -256,9 +215,21 @@ sqlite_run(struct sqlite_store *ds, sqlite3_stmt *st)
 	return SA_OK;
 }
 
+/* sqlite_prepare compiles sql on the writing connection; the caller holds
+ * ds->mu. */
+enum sa_err
+sqlite_prepare(struct sqlite_store *ds, const char *sql, sqlite3_stmt **st)
+{
+	int r = sqlite3_prepare_v2(ds->db, sql, -1, st, NULL);
+
+	if (r != SQLITE_OK)
+		return sqlite_fail(ds, sql, r);
+	return SA_OK;
+}
+
 /* sqlite_rollback ends a failed transaction; a failure here is only logged
  * since the caller already reports the first error. */
-static void
+void
 sqlite_rollback(struct sqlite_store *ds)
 {
 	if (!sqlite3_get_autocommit(ds->db))
@@ -354,7 +325,7 @@ out:
 }
 
 /* sqlite_query_int64 runs a one-value query; *out is set on success. */
-static enum sa_err
+enum sa_err
 sqlite_query_int64(struct sqlite_store *ds, const char *sql, int64_t *out)
 {
 	sqlite3_stmt *st = NULL;
@@ -748,8 +719,8 @@ out:
 	return rc;
 }
 
-/* A page of rows copied out of SQLite so callbacks run without the lock. */
-static char *
+/* sqlite_col_strdup copies a text column into a new string ("" for NULL). */
+char *
 sqlite_col_strdup(sqlite3_stmt *st, int col)
 {
 	const unsigned char *t = sqlite3_column_text(st, col);
@@ -924,902 +895,6 @@ out:
 	if (rc == SA_OK)
 		sqlite_space_back(ds);
 	return rc;
-}
-
-/* ---- Enrollments -------------------------------------------------------- */
-
-static enum sa_err
-sqlite_prepare(struct sqlite_store *ds, const char *sql, sqlite3_stmt **st)
-{
-	int r = sqlite3_prepare_v2(ds->db, sql, -1, st, NULL);
-
-	if (r != SQLITE_OK)
-		return sqlite_fail(ds, sql, r);
-	return SA_OK;
-}
-
-static char *
-col_strdup_or_null(sqlite3_stmt *st, int col)
-{
-	if (sqlite3_column_type(st, col) == SQLITE_NULL)
-		return NULL;
-	return sqlite_col_strdup(st, col);
-}
-
-static void
-col_copy(sqlite3_stmt *st, int col, char *out, size_t cap)
-{
-	const unsigned char *t = sqlite3_column_text(st, col);
-	snprintf(out, cap, "%s", t ? (const char *)t : "");
-}
-
-/*
- * enroll_read loads one token id's row with st (ENROLL_SELECT prepared on
- * db); the caller holds the lock that guards that connection.
- */
-static enum sa_err
-enroll_read(sqlite3 *db, sqlite3_stmt *st, const char *token_id,
-	    struct enrollment *out)
-{
-	struct enrollment e;
-	enum sa_err rc;
-	int r;
-
-	memset(&e, 0, sizeof(e));
-	sqlite3_bind_text(st, 1, token_id, -1, SQLITE_STATIC);
-	r = sqlite3_step(st);
-	if (r == SQLITE_DONE) {
-		rc = SA_ERR_NOT_FOUND;
-		goto out;
-	}
-	if (r != SQLITE_ROW) {
-		log_error("store.sqlite", "read enrollment: %s (%d)",
-			  sqlite3_errmsg(db), sqlite3_extended_errcode(db));
-		rc = sqlite_err(r);
-		goto out;
-	}
-	col_copy(st, 0, e.authority, sizeof(e.authority));
-	col_copy(st, 1, e.token_id, sizeof(e.token_id));
-	col_copy(st, 2, e.device_id, sizeof(e.device_id));
-	e.public_key_pem = sqlite_col_strdup(st, 3);
-	e.fcm_token = col_strdup_or_null(st, 4);
-	e.push_endpoint = col_strdup_or_null(st, 5);
-	col_copy(st, 6, e.trust_level, sizeof(e.trust_level));
-	e.claims = sqlite_col_strdup(st, 7);
-	col_copy(st, 8, e.seal_fingerprint, sizeof(e.seal_fingerprint));
-	e.created_at = sqlite3_column_int64(st, 9);
-	e.expires_at = sqlite3_column_int64(st, 10);
-	e.revoked_at = sqlite3_column_int64(st, 11);
-	if (e.public_key_pem == NULL || e.claims == NULL ||
-	    (sqlite3_column_type(st, 4) != SQLITE_NULL &&
-	     e.fcm_token == NULL) ||
-	    (sqlite3_column_type(st, 5) != SQLITE_NULL &&
-	     e.push_endpoint == NULL)) {
-		enrollment_free(&e);
-		rc = SA_ERR_NOMEM;
-		goto out;
-	}
-	*out = e;
-	rc = SA_OK;
-out:
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return rc;
-}
-
-static enum sa_err
-sqlite_enroll_get(struct dstore *store, const char *token_id,
-		  struct enrollment *out)
-{
-	struct sqlite_store *ds = sqlite_of(store);
-	struct enroll_cache_ticket t;
-	enum sa_err rc;
-
-	if (enroll_cache_get(ds->cache, token_id, out, &t))
-		return SA_OK;
-	struct sqlite_reader *rd =
-	    &ds->readers[atomic_fetch_add(&ds->next_reader, 1) %
-			 SQLITE_READERS];
-
-	pthread_mutex_lock(&rd->mu);
-	rc = enroll_read(rd->db, rd->sel_enroll, token_id, out);
-	pthread_mutex_unlock(&rd->mu);
-	if (rc == SA_OK)
-		enroll_cache_put(ds->cache, out, &t);
-	return rc;
-}
-
-/* token_revoked tells whether a token id is on the revoked list. */
-static enum sa_err
-token_revoked(struct sqlite_store *ds, const char *token_id, int *revoked)
-{
-	static const char sql[] =
-	    "SELECT 1 FROM revoked_tokens WHERE token_id = ?";
-	sqlite3_stmt *st = NULL;
-	enum sa_err rc;
-	int r;
-
-	if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
-		return rc;
-	sqlite3_bind_text(st, 1, token_id, -1, SQLITE_STATIC);
-	r = sqlite3_step(st);
-	if (r == SQLITE_ROW || r == SQLITE_DONE) {
-		*revoked = r == SQLITE_ROW;
-		rc = SA_OK;
-	} else {
-		rc = sqlite_fail(ds, sql, r);
-	}
-	sqlite3_finalize(st);
-	return rc;
-}
-
-/*
- * sqlite_enroll_put replaces the binding inside one IMMEDIATE transaction,
- * so the revoked check, the read of the old binding and the write cannot be
- * interleaved with another writer.
- */
-static enum sa_err
-sqlite_enroll_put(struct dstore *store, const struct enrollment *e,
-		  enum enroll_put_mode mode, struct enrollment *prev,
-		  int *had_prev)
-{
-	struct sqlite_store *ds = sqlite_of(store);
-	static const char sql[] =
-	    "INSERT OR REPLACE INTO enrollments (token_id, device_id,"
-	    " public_key_pem, fcm_token, push_endpoint, trust_level, claims,"
-	    " seal_fingerprint, created_at, expires_at, revoked_at, authority)"
-	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)";
-	struct enrollment old;
-	sqlite3_stmt *st = NULL;
-	enum sa_err rc;
-	int revoked = 0, had = 0, r;
-
-	memset(&old, 0, sizeof(old));
-	pthread_mutex_lock(&ds->mu);
-	/*
-	 * This commit does not wait for its own fsync: the audit row that
-	 * reports the enrollment is appended next on the same WAL, and its
-	 * synchronous commit makes every earlier frame durable too, before the
-	 * client is answered (store.h: dstore_enroll_put). One fsync per
-	 * enrollment instead of two.
-	 */
-	if ((rc = sqlite_exec(ds, "PRAGMA synchronous=NORMAL")) != SA_OK)
-		goto out;
-	if ((rc = sqlite_exec(ds, "BEGIN IMMEDIATE")) != SA_OK)
-		goto out;
-	if ((rc = token_revoked(ds, e->token_id, &revoked)) != SA_OK)
-		goto out;
-	if (revoked) {
-		rc = SA_ERR_TOKEN_REVOKED;
-		goto out;
-	}
-	rc = enroll_read(ds->db, ds->sel_enroll, e->token_id, &old);
-	if (rc == SA_OK)
-		had = 1;
-	else if (rc != SA_ERR_NOT_FOUND)
-		goto out;
-	if (had && (rc = enroll_put_check(&old, e, mode)) != SA_OK)
-		goto out;
-	if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
-		goto out;
-	sqlite3_bind_text(st, 11, e->authority, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 1, e->token_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, e->device_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, e->public_key_pem, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, e->fcm_token, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, e->push_endpoint, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, e->trust_level, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, e->claims, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 8, e->seal_fingerprint, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 9, e->created_at);
-	sqlite3_bind_int64(st, 10, e->expires_at);
-	if ((r = sqlite3_step(st)) != SQLITE_DONE) {
-		rc = sqlite_fail(ds, sql, r);
-		goto out;
-	}
-	rc = sqlite_exec(ds, "COMMIT");
-out:
-	sqlite3_finalize(st);
-	if (rc != SA_OK)
-		sqlite_rollback(ds);
-	/* Everything else on this connection commits durably. */
-	if (sqlite_exec(ds, "PRAGMA synchronous=FULL") != SA_OK)
-		log_error("store.sqlite", "cannot restore synchronous=FULL");
-	/* After the commit, so no read of the old row can be kept. */
-	enroll_cache_forget(ds->cache, e->token_id);
-	pthread_mutex_unlock(&ds->mu);
-	if ((rc == SA_OK || rc == SA_ERR_CONFLICT ||
-	     rc == SA_ERR_AUTHORITY_CONFLICT) &&
-	    had) {
-		*prev = old;
-		*had_prev = 1;
-	} else {
-		enrollment_free(&old);
-		*had_prev = 0;
-	}
-	return rc;
-}
-
-static enum sa_err
-sqlite_enroll_revoke(struct dstore *store, const char *token_id, int64_t when,
-		     const char *reason)
-{
-	struct sqlite_store *ds = sqlite_of(store);
-	static const char ins[] =
-	    "INSERT OR IGNORE INTO revoked_tokens"
-	    " (token_id, revoked_at, reason) VALUES (?, ?, ?)";
-	static const char upd[] = "UPDATE enrollments SET revoked_at = ?"
-				  " WHERE token_id = ? AND revoked_at = 0";
-	sqlite3_stmt *st = NULL;
-	enum sa_err rc;
-	int r;
-
-	pthread_mutex_lock(&ds->mu);
-	if ((rc = sqlite_exec(ds, "BEGIN IMMEDIATE")) != SA_OK)
-		goto out;
-	if ((rc = sqlite_prepare(ds, ins, &st)) != SA_OK)
-		goto out;
-	sqlite3_bind_text(st, 1, token_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, when);
-	sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
-	if ((r = sqlite3_step(st)) != SQLITE_DONE) {
-		rc = sqlite_fail(ds, ins, r);
-		goto out;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if ((rc = sqlite_prepare(ds, upd, &st)) != SA_OK)
-		goto out;
-	sqlite3_bind_int64(st, 1, when);
-	sqlite3_bind_text(st, 2, token_id, -1, SQLITE_STATIC);
-	if ((r = sqlite3_step(st)) != SQLITE_DONE) {
-		rc = sqlite_fail(ds, upd, r);
-		goto out;
-	}
-	rc = sqlite_exec(ds, "COMMIT");
-out:
-	sqlite3_finalize(st);
-	if (rc != SA_OK)
-		sqlite_rollback(ds);
-	enroll_cache_forget(ds->cache, token_id);
-	pthread_mutex_unlock(&ds->mu);
-	return rc;
-}
-
-/*
- * sqlite_enroll_revoke_fingerprint revokes the token ids enrolled with a
- * seal: each goes on the revoked list, so the same seal cannot be enrolled
- * again under that token id either.
- */
-static enum sa_err
-sqlite_enroll_revoke_fingerprint(struct dstore *store, const char *fingerprint,
-				 int64_t when, int *count)
-{
-	struct sqlite_store *ds = sqlite_of(store);
-	static const char ins[] =
-	    "INSERT OR IGNORE INTO revoked_tokens (token_id, revoked_at, "
-	    "reason)"
-	    " SELECT token_id, ?, 'seal on the revocation list' FROM "
-	    "enrollments"
-	    " WHERE seal_fingerprint = ? AND revoked_at = 0";
-	static const char upd[] =
-	    "UPDATE enrollments SET revoked_at = ?"
-	    " WHERE seal_fingerprint = ? AND revoked_at = 0";
-	sqlite3_stmt *st = NULL;
-	enum sa_err rc;
-	int r;
-
-	pthread_mutex_lock(&ds->mu);
-	if ((rc = sqlite_exec(ds, "BEGIN IMMEDIATE")) != SA_OK)
-		goto out;
-	for (int pass = 0; pass < 2; pass++) {
-		const char *sql = pass == 0 ? ins : upd;
-		if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
-			goto out;
-		sqlite3_bind_int64(st, 1, when);
-		sqlite3_bind_text(st, 2, fingerprint, -1, SQLITE_STATIC);
-		if ((r = sqlite3_step(st)) != SQLITE_DONE) {
-			rc = sqlite_fail(ds, sql, r);
-			goto out;
-		}
-		if (pass == 1)
-			*count = sqlite3_changes(ds->db);
-		sqlite3_finalize(st);
-		st = NULL;
-	}
-	rc = sqlite_exec(ds, "COMMIT");
-out:
-	sqlite3_finalize(st);
-	if (rc != SA_OK)
-		sqlite_rollback(ds);
-	enroll_cache_clear(ds->cache);
-	pthread_mutex_unlock(&ds->mu);
-	return rc;
-}
-
-static enum sa_err
-sqlite_enroll_count(struct dstore *store, int64_t *out)
-{
-	struct sqlite_store *ds = sqlite_of(store);
-	static const char sql[] = "SELECT count(*) FROM enrollments"
-				  " WHERE revoked_at = 0";
-	sqlite3_stmt *st = NULL;
-	enum sa_err rc;
-	int r;
-
-	pthread_mutex_lock(&ds->mu);
-	if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
-		goto out;
-	if ((r = sqlite3_step(st)) != SQLITE_ROW) {
-		rc = sqlite_fail(ds, sql, r);
-		goto out;
-	}
-	*out = sqlite3_column_int64(st, 0);
-	rc = SA_OK;
-out:
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&ds->mu);
-	return rc;
-}
-
-/* ---- Relying parties ---------------------------------------------------- */
-
-#define SERVICES_VERSION_SQL                                                   \
-	"SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta"             \
-	" WHERE key = 'services.version'), 0)"
-
-static enum sa_err
-sqlite_services_version(struct dstore *store, int64_t *out)
-{
-	struct sqlite_store *ds = sqlite_of(store);
-	enum sa_err rc;
-	int64_t v = 0;
-
-	pthread_mutex_lock(&ds->mu);
-	rc = sqlite_query_int64(ds, SERVICES_VERSION_SQL, &v);
-	pthread_mutex_unlock(&ds->mu);
-	if (rc == SA_OK)
-		*out = v;
-	return rc;
-}
-
-/*
- * sqlite_services_read reads the version and the records in one read
- * transaction, copying nothing: the callback runs under the lock and must
- * not use the store.
- */
-static enum sa_err
-sqlite_services_read(struct dstore *store, int64_t *version, service_row_cb cb,
-		     void *arg)
-{
-	struct sqlite_store *ds = sqlite_of(store);
-	static const char sql[] =
-	    "SELECT id, name, scopes, origins, match_mode, enabled, settings,"
-	    " created_at, updated_at FROM services ORDER BY id";
-	sqlite3_stmt *st = NULL;
-	enum sa_err rc;
-	int64_t v = 0;
-	int r;
-
-	pthread_mutex_lock(&ds->mu);
-	if ((rc = sqlite_exec(ds, "BEGIN")) != SA_OK)
-		goto out;
-	if ((rc = sqlite_query_int64(ds, SERVICES_VERSION_SQL, &v)) != SA_OK)
-		goto out;
-	if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
-		goto out;
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		struct service_row row = {
-		    .id = (const char *)sqlite3_column_text(st, 0),
-		    .name = (const char *)sqlite3_column_text(st, 1),
-		    .scopes = (const char *)sqlite3_column_text(st, 2),
-		    .origins = (const char *)sqlite3_column_text(st, 3),
-		    .match_mode = (const char *)sqlite3_column_text(st, 4),
-		    .enabled = sqlite3_column_int(st, 5),
-		    .settings = (const char *)sqlite3_column_text(st, 6),
-		    .created_at = sqlite3_column_int64(st, 7),
-		    .updated_at = sqlite3_column_int64(st, 8),
-		};
-		if (!row.id || !row.name || !row.scopes || !row.origins ||
-		    !row.match_mode || !row.settings) {
-			rc = SA_ERR_NOMEM;
-			goto out;
-		}
-		if (cb(&row, arg) != 0)
-			break;
-	}
-	if (r != SQLITE_ROW && r != SQLITE_DONE) {
-		rc = sqlite_fail(ds, sql, r);
-		goto out;
-	}
-	rc = sqlite_exec(ds, "COMMIT");
-out:
-	sqlite3_finalize(st);
-	if (rc != SA_OK)
-		sqlite_rollback(ds);
-	pthread_mutex_unlock(&ds->mu);
-	if (rc == SA_OK)
-		*version = v;
-	return rc;
-}
-
-/* services_bump adds one to the registry version; inside the caller's
- * transaction, under ds->mu. */
-static enum sa_err
-services_bump(struct sqlite_store *ds)
-{
-	return sqlite_exec(
-	    ds, "INSERT INTO meta (key, value) VALUES ('services.version', '1')"
-		" ON CONFLICT (key) DO UPDATE SET"
-		" value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)");
-}
-
-/*
- * sqlite_service_write inserts or updates a record and bumps the version in
- * one IMMEDIATE transaction; how decides what an existing (or missing)
- * record means. An update keeps created_at.
- */
-static enum sa_err
-sqlite_service_write(struct dstore *store, const struct service_row *row,
-		     enum dstore_write how)
-{
-	struct sqlite_store *ds = sqlite_of(store);
-	static const char ins[] =
-	    "INSERT INTO services (id, name, scopes, origins, match_mode,"
-	    " enabled, settings, created_at, updated_at)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-	    " ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
-	    " scopes = excluded.scopes, origins = excluded.origins,"
-	    " match_mode = excluded.match_mode, enabled = excluded.enabled,"
-	    " settings = excluded.settings, updated_at = excluded.updated_at";
-	sqlite3_stmt *st = NULL;
-	int64_t exists = 0;
-	enum sa_err rc;
-	int r;
-
-	pthread_mutex_lock(&ds->mu);
-	if ((rc = sqlite_exec(ds, "BEGIN IMMEDIATE")) != SA_OK)
-		goto out;
-	if ((rc = sqlite_prepare(ds,
-				 "SELECT count(*) FROM services WHERE id = ?",
-				 &st)) != SA_OK)
-		goto out;
-	sqlite3_bind_text(st, 1, row->id, -1, SQLITE_STATIC);
-	if ((r = sqlite3_step(st)) != SQLITE_ROW) {
-		rc = sqlite_fail(ds, "service exists", r);
-		goto out;
-	}
-	exists = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	st = NULL;
-	if (how == DSTORE_CREATE && exists) {
-		rc = SA_ERR_CONFLICT;
-		goto out;
-	}
-	if (how == DSTORE_UPDATE && !exists) {
-		rc = SA_ERR_NOT_FOUND;
-		goto out;
-	}
-	if ((rc = sqlite_prepare(ds, ins, &st)) != SA_OK)
-		goto out;
-	sqlite3_bind_text(st, 1, row->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, row->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, row->scopes, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, row->origins, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, row->match_mode, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 6, row->enabled ? 1 : 0);
-	sqlite3_bind_text(st, 7, row->settings, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 8, row->created_at);
-	sqlite3_bind_int64(st, 9, row->updated_at);
-	if ((r = sqlite3_step(st)) != SQLITE_DONE) {
-		rc = sqlite_fail(ds, ins, r);
-		goto out;
-	}
-	if ((rc = services_bump(ds)) != SA_OK)
-		goto out;
-	rc = sqlite_exec(ds, "COMMIT");
-out:
-	sqlite3_finalize(st);
-	if (rc != SA_OK)
-		sqlite_rollback(ds);
-	pthread_mutex_unlock(&ds->mu);
-	return rc;
-}
-
-static enum sa_err
-sqlite_service_delete(struct dstore *store, const char *id)
-{
-	struct sqlite_store *ds = sqlite_of(store);
-	static const char del[] = "DELETE FROM services WHERE id = ?";
-	sqlite3_stmt *st = NULL;
-	enum sa_err rc;
-	int r;
-
-	pthread_mutex_lock(&ds->mu);
-	if ((rc = sqlite_exec(ds, "BEGIN IMMEDIATE")) != SA_OK)
-		goto out;
-	if ((rc = sqlite_prepare(ds, del, &st)) != SA_OK)
-		goto out;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	if ((r = sqlite3_step(st)) != SQLITE_DONE) {
-		rc = sqlite_fail(ds, del, r);
-		goto out;
-	}
-	if (sqlite3_changes(ds->db) == 0) {
-		rc = SA_ERR_NOT_FOUND;
-		goto out;
-	}
-	if ((rc = services_bump(ds)) != SA_OK)
-		goto out;
-	rc = sqlite_exec(ds, "COMMIT");
-out:
-	sqlite3_finalize(st);
-	if (rc != SA_OK)
-		sqlite_rollback(ds);
-	pthread_mutex_unlock(&ds->mu);
-	return rc;
-}
-
-/* ---- Administration records --------------------------------------------- */
-
-/* rec_count counts records of kind (and owner when not NULL); under the
- * caller's transaction. */
-static enum sa_err
-rec_count(struct sqlite_store *ds, const char *kind, const char *owner,
-	  int64_t *out)
-{
-	static const char sql[] =
-	    "SELECT count(*) FROM admin_records"
-	    " WHERE kind = ?1 AND (?2 IS NULL OR owner = ?2)";
-	sqlite3_stmt *st = NULL;
-	enum sa_err rc;
-	int r;
-
-	if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
-		return rc;
-	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
-	if (owner != NULL)
-		sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
-	if ((r = sqlite3_step(st)) == SQLITE_ROW)
-		*out = sqlite3_column_int64(st, 0);
-	else
-		rc = sqlite_fail(ds, sql, r);
-	sqlite3_finalize(st);
-	return rc;
-}
-
-/* rec_apply runs one operation inside the caller's transaction. */
-static enum sa_err
-rec_apply(struct sqlite_store *ds, const struct dstore_rec_op *o)
-{
-	static const char *const sql[] = {
-	    [REC_CREATE] =
-		"INSERT INTO admin_records (kind, id, owner, doc,"
-		" version, expires_at) VALUES (?1, ?2, ?3, ?4, 1, ?6)"
-		" ON CONFLICT (kind, id) DO NOTHING",
-	    [REC_UPDATE] = "UPDATE admin_records SET owner = ?3, doc = ?4,"
-			   " version = version + 1, expires_at = ?6"
-			   " WHERE kind = ?1 AND id = ?2"
-			   " AND (?5 = 0 OR version = ?5)",
-	    [REC_DELETE] = "DELETE FROM admin_records WHERE kind = ?1"
-			   " AND id = ?2 AND (?3 IS NULL OR owner = ?3)",
-	    [REC_DELETE_OWNED] = "DELETE FROM admin_records WHERE kind = ?1"
-				 " AND owner = ?3",
-	    [REC_DELETE_EXPIRED] = "DELETE FROM admin_records WHERE kind = ?1"
-				   " AND expires_at > 0 AND expires_at < ?6",
-	};
-	const char *owner = o->owner;
-	sqlite3_stmt *st = NULL;
-	int64_t n = 0;
-	enum sa_err rc;
-	int r;
-
-	if (o->op == REC_REQUIRE_NONE || o->op == REC_REQUIRE_SOME) {
-		if ((rc = rec_count(ds, o->kind, o->owner, &n)) != SA_OK)
-			return rc;
-		if ((o->op == REC_REQUIRE_NONE) != (n == 0))
-			return o->fail ? o->fail : SA_ERR_CONFLICT;
-		return SA_OK;
-	}
-	if (owner == NULL && (o->op == REC_CREATE || o->op == REC_UPDATE ||
-			      o->op == REC_DELETE_OWNED))
-		owner = "";
-	if ((rc = sqlite_prepare(ds, sql[o->op], &st)) != SA_OK)
-		return rc;
-	sqlite3_bind_text(st, 1, o->kind, -1, SQLITE_STATIC);
-	if (o->id != NULL)
-		sqlite3_bind_text(st, 2, o->id, -1, SQLITE_STATIC);
-	if (owner != NULL)
-		sqlite3_bind_text(st, 3, owner, -1, SQLITE_STATIC);
-	if (o->doc != NULL)
-		sqlite3_bind_text(st, 4, o->doc, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, o->version);
-	sqlite3_bind_int64(st, 6, o->expires_at);
-	if ((r = sqlite3_step(st)) != SQLITE_DONE) {
-		rc = sqlite_fail(ds, sql[o->op], r);
-		goto out;
-	}
-	n = sqlite3_changes(ds->db);
-	rc = SA_OK;
-	if (n == 0 && o->op == REC_CREATE)
-		rc = o->fail ? o->fail : SA_ERR_CONFLICT;
-	else if (n == 0 && o->op == REC_DELETE)
-		rc = o->fail ? o->fail : SA_ERR_NOT_FOUND;
-	else if (n == 0 && o->op == REC_UPDATE)
-		/* Gone, or changed since it was read: either way the caller's
-		 * view is stale. */
-		rc = o->fail	       ? o->fail
-		     : o->version != 0 ? SA_ERR_CONFLICT
-				       : SA_ERR_NOT_FOUND;
-out:
-	sqlite3_finalize(st);
-	return rc;
-}
-
-/*
- * sqlite_rec_write runs the operations in one IMMEDIATE transaction: the
- * write lock is taken at BEGIN, so the guards' counts and the writes after
- * them see no other writer, whichever process it is.
- */
-static enum sa_err
-sqlite_rec_write(struct dstore *store, const struct dstore_rec_op *ops,
-		 size_t n)
-{
-	struct sqlite_store *ds = sqlite_of(store);
-	enum sa_err rc;
-
-	pthread_mutex_lock(&ds->mu);
-	if ((rc = sqlite_exec(ds, "BEGIN IMMEDIATE")) != SA_OK)
-		goto out;
-	for (size_t i = 0; i < n; i++)
-		if ((rc = rec_apply(ds, &ops[i])) != SA_OK)
-			goto out;
-	rc = sqlite_exec(ds, "COMMIT");
-out:
-	if (rc != SA_OK)
-		sqlite_rollback(ds);
-	pthread_mutex_unlock(&ds->mu);
-	return rc;
-}
-
-/* rec_walk runs a SELECT of (kind, id, owner, doc, version, expires_at)
- * and hands each row to cb under the lock. */
-static enum sa_err
-rec_walk(struct sqlite_store *ds, sqlite3_stmt *st, dstore_rec_cb cb, void *arg)
-{
-	int r, rows = 0;
-
-	while (rows < REC_LIST_MAX && (r = sqlite3_step(st)) == SQLITE_ROW) {
-		struct dstore_rec rec = {
-		    .kind = (const char *)sqlite3_column_text(st, 0),
-		    .id = (const char *)sqlite3_column_text(st, 1),
-		    .owner = (const char *)sqlite3_column_text(st, 2),
-		    .doc = (const char *)sqlite3_column_text(st, 3),
-		    .version = sqlite3_column_int64(st, 4),
-		    .expires_at = sqlite3_column_int64(st, 5),
-		};
-		if (!rec.kind || !rec.id || !rec.owner || !rec.doc)
-			return SA_ERR_NOMEM;
-		rows++;
-		if (cb(&rec, arg) != 0)
-			return SA_OK;
-	}
-	if (rows == REC_LIST_MAX)
-		return SA_OK;
-	return r == SQLITE_DONE ? SA_OK : sqlite_fail(ds, sqlite3_sql(st), r);
-}
-
-static enum sa_err
-sqlite_rec_get(struct dstore *store, const char *kind, const char *id,
-	       dstore_rec_cb cb, void *arg)
-{
-	struct sqlite_store *ds = sqlite_of(store);
-	static const char sql[] =
-	    "SELECT kind, id, owner, doc, version, expires_at"
-	    " FROM admin_records WHERE kind = ? AND id = ?";
-	sqlite3_stmt *st = NULL;
-	enum sa_err rc;
-
-	pthread_mutex_lock(&ds->mu);
-	if ((rc = sqlite_prepare(ds, sql, &st)) == SA_OK) {
-		sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-		rc = rec_walk(ds, st, cb, arg);
-	}
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&ds->mu);
-	return rc;
-}
-
-static enum sa_err
-sqlite_rec_list(struct dstore *store, const char *kind, const char *owner,
-		dstore_rec_cb cb, void *arg)
-{
-	struct sqlite_store *ds = sqlite_of(store);
-	static const char sql[] =
-	    "SELECT kind, id, owner, doc, version, expires_at"
-	    " FROM admin_records WHERE kind = ?1 AND (?2 IS NULL OR owner = ?2)"
-	    " ORDER BY id";
-	sqlite3_stmt *st = NULL;
-	enum sa_err rc;
-
-	pthread_mutex_lock(&ds->mu);
-	if ((rc = sqlite_prepare(ds, sql, &st)) == SA_OK) {
-		sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
-		if (owner != NULL)
-			sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
-		rc = rec_walk(ds, st, cb, arg);
-	}
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&ds->mu);
-	return rc;
-}
-
-/* ---- Trust document sequence numbers and takeovers --------------------- */
-
-/* sqlite_seq_raise keeps max(stored, seq) for doc in one statement. */
-static enum sa_err
-sqlite_seq_raise(struct dstore *store, const char *doc, int64_t seq,
-		 int64_t now, int64_t *highest)
-{
-	struct sqlite_store *ds = sqlite_of(store);
-	static const char sql[] =
-	    "INSERT INTO trust_sequences (doc, seq, updated_at) VALUES (?, ?, "
-	    "?)"
-	    " ON CONFLICT (doc) DO UPDATE SET"
-	    " updated_at = CASE WHEN excluded.seq > seq THEN "
-	    "excluded.updated_at"
-	    " ELSE updated_at END, seq = max(seq, excluded.seq) RETURNING seq";
-	sqlite3_stmt *st = NULL;
-	enum sa_err rc;
-	int r;
-
-	pthread_mutex_lock(&ds->mu);
-	if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
-		goto out;
-	sqlite3_bind_text(st, 1, doc, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, seq);
-	sqlite3_bind_int64(st, 3, now);
-	r = sqlite3_step(st);
-	if (r != SQLITE_ROW) {
-		rc = sqlite_fail(ds, sql, r);
-		goto out;
-	}
-	*highest = sqlite3_column_int64(st, 0);
-	r = sqlite3_step(st);
-	rc = r == SQLITE_DONE ? SA_OK : sqlite_fail(ds, sql, r);
-out:
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&ds->mu);
-	return rc;
-}
-
-#define TAKEOVER_COLS                                                          \
-	"id, authority, token_id, enrollment, created_at, effective_at"
-
-/* takeover_from copies a row of TAKEOVER_COLS into *out. */
-static enum sa_err
-takeover_from(sqlite3_stmt *st, struct takeover *out)
-{
-	struct takeover t;
-
-	memset(&t, 0, sizeof(t));
-	col_copy(st, 0, t.id, sizeof(t.id));
-	col_copy(st, 1, t.authority, sizeof(t.authority));
-	col_copy(st, 2, t.token_id, sizeof(t.token_id));
-	t.enrollment = sqlite_col_strdup(st, 3);
-	t.created_at = sqlite3_column_int64(st, 4);
-	t.effective_at = sqlite3_column_int64(st, 5);
-	if (t.enrollment == NULL)
-		return SA_ERR_NOMEM;
-	*out = t;
-	return SA_OK;
-}
-
-/*
- * takeover_query runs sql (token_id bound first, id second when given) on
- * connection db, whose lock mu the caller names, and copies its one row,
- * if any, into *out. Reads go to a reader connection, so the check every
- * login start makes never waits behind the writer.
- */
-static enum sa_err
-takeover_query(sqlite3 *db, pthread_mutex_t *mu, const char *sql,
-	       const char *token_id, const char *id, struct takeover *out)
-{
-	sqlite3_stmt *st = NULL;
-	enum sa_err rc = SA_OK;
-	int r;
-
-	pthread_mutex_lock(mu);
-	if ((r = sqlite3_prepare_v2(db, sql, -1, &st, NULL)) != SQLITE_OK) {
-		rc = sqlite_err(r);
-		goto fail;
-	}
-	sqlite3_bind_text(st, 1, token_id, -1, SQLITE_STATIC);
-	if (id != NULL)
-		sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-	r = sqlite3_step(st);
-	if (r == SQLITE_DONE) {
-		rc = SA_ERR_NOT_FOUND;
-		goto out;
-	}
-	if (r != SQLITE_ROW) {
-		rc = sqlite_err(r);
-		goto fail;
-	}
-	if ((rc = takeover_from(st, out)) != SA_OK)
-		goto out;
-	/* finish the statement, so a DELETE ... RETURNING is applied */
-	while ((r = sqlite3_step(st)) == SQLITE_ROW)
-		;
-	if (r != SQLITE_DONE) {
-		takeover_free(out);
-		rc = sqlite_err(r);
-		goto fail;
-	}
-	goto out;
-fail:
-	log_error("store.sqlite", "takeover: %s (%d)", sqlite3_errmsg(db),
-		  sqlite3_extended_errcode(db));
-out:
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(mu);
-	return rc;
-}
-
-static enum sa_err
-sqlite_takeover_put(struct dstore *store, const struct takeover *t)
-{
-	struct sqlite_store *ds = sqlite_of(store);
-	static const char sql[] =
-	    "INSERT OR REPLACE INTO takeovers (" TAKEOVER_COLS ")"
-	    " VALUES (?, ?, ?, ?, ?, ?)";
-	sqlite3_stmt *st = NULL;
-	enum sa_err rc;
-	int r;
-
-	pthread_mutex_lock(&ds->mu);
-	if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
-		goto out;
-	sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, t->authority, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, t->token_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, t->enrollment, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, t->created_at);
-	sqlite3_bind_int64(st, 6, t->effective_at);
-	r = sqlite3_step(st);
-	rc = r == SQLITE_DONE ? SA_OK : sqlite_fail(ds, sql, r);
-out:
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&ds->mu);
-	return rc;
-}
-
-static enum sa_err
-sqlite_takeover_get(struct dstore *store, const char *token_id,
-		    struct takeover *out)
-{
-	struct sqlite_store *ds = sqlite_of(store);
-	struct sqlite_reader *rd =
-	    &ds->readers[atomic_fetch_add(&ds->next_reader, 1) %
-			 SQLITE_READERS];
-
-	return takeover_query(rd->db, &rd->mu,
-			      "SELECT " TAKEOVER_COLS
-			      " FROM takeovers WHERE token_id = ?",
-			      token_id, NULL, out);
-}
-
-static enum sa_err
-sqlite_takeover_take(struct dstore *store, const char *token_id, const char *id,
-		     struct takeover *out)
-{
-	struct sqlite_store *ds = sqlite_of(store);
-
-	return takeover_query(ds->db, &ds->mu,
-			      "DELETE FROM takeovers WHERE token_id = ? AND "
-			      "id = ? RETURNING " TAKEOVER_COLS,
-			      token_id, id, out);
 }
 
 const struct dstore_ops store_sqlite_ops = {

@@ -1,0 +1,472 @@
+/*
+ * store_sqlite_enroll.c - enrollments, the revoked list and pending
+ * takeovers in the SQLite store.
+ *
+ * Reads on the login path (an enrollment, a pending takeover) go to one of
+ * the reading connections and, for enrollments, through the cache; every
+ * write runs on the writing connection under ds->mu and drops from the
+ * cache what it changed, after its commit.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "store/store_sqlite_int.h"
+
+/* ---- Enrollments -------------------------------------------------------- */
+
+static char *
+col_strdup_or_null(sqlite3_stmt *st, int col)
+{
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return NULL;
+	return sqlite_col_strdup(st, col);
+}
+
+static void
+col_copy(sqlite3_stmt *st, int col, char *out, size_t cap)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	snprintf(out, cap, "%s", t ? (const char *)t : "");
+}
+
+/*
+ * enroll_read loads one token id's row with st (ENROLL_SELECT prepared on
+ * db); the caller holds the lock that guards that connection.
+ */
+static enum sa_err
+enroll_read(sqlite3 *db, sqlite3_stmt *st, const char *token_id,
+	    struct enrollment *out)
+{
+	struct enrollment e;
+	enum sa_err rc;
+	int r;
+
+	memset(&e, 0, sizeof(e));
+	sqlite3_bind_text(st, 1, token_id, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	if (r == SQLITE_DONE) {
+		rc = SA_ERR_NOT_FOUND;
+		goto out;
+	}
+	if (r != SQLITE_ROW) {
+		log_error("store.sqlite", "read enrollment: %s (%d)",
+			  sqlite3_errmsg(db), sqlite3_extended_errcode(db));
+		rc = sqlite_err(r);
+		goto out;
+	}
+	col_copy(st, 0, e.authority, sizeof(e.authority));
+	col_copy(st, 1, e.token_id, sizeof(e.token_id));
+	col_copy(st, 2, e.device_id, sizeof(e.device_id));
+	e.public_key_pem = sqlite_col_strdup(st, 3);
+	e.fcm_token = col_strdup_or_null(st, 4);
+	e.push_endpoint = col_strdup_or_null(st, 5);
+	col_copy(st, 6, e.trust_level, sizeof(e.trust_level));
+	e.claims = sqlite_col_strdup(st, 7);
+	col_copy(st, 8, e.seal_fingerprint, sizeof(e.seal_fingerprint));
+	e.created_at = sqlite3_column_int64(st, 9);
+	e.expires_at = sqlite3_column_int64(st, 10);
+	e.revoked_at = sqlite3_column_int64(st, 11);
+	if (e.public_key_pem == NULL || e.claims == NULL ||
+	    (sqlite3_column_type(st, 4) != SQLITE_NULL &&
+	     e.fcm_token == NULL) ||
+	    (sqlite3_column_type(st, 5) != SQLITE_NULL &&
+	     e.push_endpoint == NULL)) {
+		enrollment_free(&e);
+		rc = SA_ERR_NOMEM;
+		goto out;
+	}
+	*out = e;
+	rc = SA_OK;
+out:
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+
+enum sa_err
+sqlite_enroll_get(struct dstore *store, const char *token_id,
+		  struct enrollment *out)
+{
+	struct sqlite_store *ds = sqlite_of(store);
+	struct enroll_cache_ticket t;
+	enum sa_err rc;
+
+	if (enroll_cache_get(ds->cache, token_id, out, &t))
+		return SA_OK;
+	struct sqlite_reader *rd =
+	    &ds->readers[atomic_fetch_add(&ds->next_reader, 1) %
+			 SQLITE_READERS];
+
+	pthread_mutex_lock(&rd->mu);
+	rc = enroll_read(rd->db, rd->sel_enroll, token_id, out);
+	pthread_mutex_unlock(&rd->mu);
+	if (rc == SA_OK)
+		enroll_cache_put(ds->cache, out, &t);
+	return rc;
+}
+
+/* token_revoked tells whether a token id is on the revoked list. */
+static enum sa_err
+token_revoked(struct sqlite_store *ds, const char *token_id, int *revoked)
+{
+	static const char sql[] =
+	    "SELECT 1 FROM revoked_tokens WHERE token_id = ?";
+	sqlite3_stmt *st = NULL;
+	enum sa_err rc;
+	int r;
+
+	if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, token_id, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW || r == SQLITE_DONE) {
+		*revoked = r == SQLITE_ROW;
+		rc = SA_OK;
+	} else {
+		rc = sqlite_fail(ds, sql, r);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * sqlite_enroll_put replaces the binding inside one IMMEDIATE transaction,
+ * so the revoked check, the read of the old binding and the write cannot be
+ * interleaved with another writer.
+ */
+enum sa_err
+sqlite_enroll_put(struct dstore *store, const struct enrollment *e,
+		  enum enroll_put_mode mode, struct enrollment *prev,
+		  int *had_prev)
+{
+	struct sqlite_store *ds = sqlite_of(store);
+	static const char sql[] =
+	    "INSERT OR REPLACE INTO enrollments (token_id, device_id,"
+	    " public_key_pem, fcm_token, push_endpoint, trust_level, claims,"
+	    " seal_fingerprint, created_at, expires_at, revoked_at, authority)"
+	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)";
+	struct enrollment old;
+	sqlite3_stmt *st = NULL;
+	enum sa_err rc;
+	int revoked = 0, had = 0, r;
+
+	memset(&old, 0, sizeof(old));
+	pthread_mutex_lock(&ds->mu);
+	/*
+	 * This commit does not wait for its own fsync: the audit row that
+	 * reports the enrollment is appended next on the same WAL, and its
+	 * synchronous commit makes every earlier frame durable too, before the
+	 * client is answered (store.h: dstore_enroll_put). One fsync per
+	 * enrollment instead of two.
+	 */
+	if ((rc = sqlite_exec(ds, "PRAGMA synchronous=NORMAL")) != SA_OK)
+		goto out;
+	if ((rc = sqlite_exec(ds, "BEGIN IMMEDIATE")) != SA_OK)
+		goto out;
+	if ((rc = token_revoked(ds, e->token_id, &revoked)) != SA_OK)
+		goto out;
+	if (revoked) {
+		rc = SA_ERR_TOKEN_REVOKED;
+		goto out;
+	}
+	rc = enroll_read(ds->db, ds->sel_enroll, e->token_id, &old);
+	if (rc == SA_OK)
+		had = 1;
+	else if (rc != SA_ERR_NOT_FOUND)
+		goto out;
+	if (had && (rc = enroll_put_check(&old, e, mode)) != SA_OK)
+		goto out;
+	if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
+		goto out;
+	sqlite3_bind_text(st, 11, e->authority, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, e->token_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, e->device_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, e->public_key_pem, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, e->fcm_token, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, e->push_endpoint, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, e->trust_level, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, e->claims, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, e->seal_fingerprint, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 9, e->created_at);
+	sqlite3_bind_int64(st, 10, e->expires_at);
+	if ((r = sqlite3_step(st)) != SQLITE_DONE) {
+		rc = sqlite_fail(ds, sql, r);
+		goto out;
+	}
+	rc = sqlite_exec(ds, "COMMIT");
+out:
+	sqlite3_finalize(st);
+	if (rc != SA_OK)
+		sqlite_rollback(ds);
+	/* Everything else on this connection commits durably. */
+	if (sqlite_exec(ds, "PRAGMA synchronous=FULL") != SA_OK)
+		log_error("store.sqlite", "cannot restore synchronous=FULL");
+	/* After the commit, so no read of the old row can be kept. */
+	enroll_cache_forget(ds->cache, e->token_id);
+	pthread_mutex_unlock(&ds->mu);
+	if ((rc == SA_OK || rc == SA_ERR_CONFLICT ||
+	     rc == SA_ERR_AUTHORITY_CONFLICT) &&
+	    had) {
+		*prev = old;
+		*had_prev = 1;
+	} else {
+		enrollment_free(&old);
+		*had_prev = 0;
+	}
+	return rc;
+}
+
+enum sa_err
+sqlite_enroll_revoke(struct dstore *store, const char *token_id, int64_t when,
+		     const char *reason)
+{
+	struct sqlite_store *ds = sqlite_of(store);
+	static const char ins[] =
+	    "INSERT OR IGNORE INTO revoked_tokens"
+	    " (token_id, revoked_at, reason) VALUES (?, ?, ?)";
+	static const char upd[] = "UPDATE enrollments SET revoked_at = ?"
+				  " WHERE token_id = ? AND revoked_at = 0";
+	sqlite3_stmt *st = NULL;
+	enum sa_err rc;
+	int r;
+
+	pthread_mutex_lock(&ds->mu);
+	if ((rc = sqlite_exec(ds, "BEGIN IMMEDIATE")) != SA_OK)
+		goto out;
+	if ((rc = sqlite_prepare(ds, ins, &st)) != SA_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, token_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, when);
+	sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
+	if ((r = sqlite3_step(st)) != SQLITE_DONE) {
+		rc = sqlite_fail(ds, ins, r);
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if ((rc = sqlite_prepare(ds, upd, &st)) != SA_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, when);
+	sqlite3_bind_text(st, 2, token_id, -1, SQLITE_STATIC);
+	if ((r = sqlite3_step(st)) != SQLITE_DONE) {
+		rc = sqlite_fail(ds, upd, r);
+		goto out;
+	}
+	rc = sqlite_exec(ds, "COMMIT");
+out:
+	sqlite3_finalize(st);
+	if (rc != SA_OK)
+		sqlite_rollback(ds);
+	enroll_cache_forget(ds->cache, token_id);
+	pthread_mutex_unlock(&ds->mu);
+	return rc;
+}
+
+/*
+ * sqlite_enroll_revoke_fingerprint revokes the token ids enrolled with a
+ * seal: each goes on the revoked list, so the same seal cannot be enrolled
+ * again under that token id either.
+ */
+enum sa_err
+sqlite_enroll_revoke_fingerprint(struct dstore *store, const char *fingerprint,
+				 int64_t when, int *count)
+{
+	struct sqlite_store *ds = sqlite_of(store);
+	static const char ins[] =
+	    "INSERT OR IGNORE INTO revoked_tokens (token_id, revoked_at, "
+	    "reason)"
+	    " SELECT token_id, ?, 'seal on the revocation list' FROM "
+	    "enrollments"
+	    " WHERE seal_fingerprint = ? AND revoked_at = 0";
+	static const char upd[] =
+	    "UPDATE enrollments SET revoked_at = ?"
+	    " WHERE seal_fingerprint = ? AND revoked_at = 0";
+	sqlite3_stmt *st = NULL;
+	enum sa_err rc;
+	int r;
+
+	pthread_mutex_lock(&ds->mu);
+	if ((rc = sqlite_exec(ds, "BEGIN IMMEDIATE")) != SA_OK)
+		goto out;
+	for (int pass = 0; pass < 2; pass++) {
+		const char *sql = pass == 0 ? ins : upd;
+		if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
+			goto out;
+		sqlite3_bind_int64(st, 1, when);
+		sqlite3_bind_text(st, 2, fingerprint, -1, SQLITE_STATIC);
+		if ((r = sqlite3_step(st)) != SQLITE_DONE) {
+			rc = sqlite_fail(ds, sql, r);
+			goto out;
+		}
+		if (pass == 1)
+			*count = sqlite3_changes(ds->db);
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	rc = sqlite_exec(ds, "COMMIT");
+out:
+	sqlite3_finalize(st);
+	if (rc != SA_OK)
+		sqlite_rollback(ds);
+	enroll_cache_clear(ds->cache);
+	pthread_mutex_unlock(&ds->mu);
+	return rc;
+}
+
+enum sa_err
+sqlite_enroll_count(struct dstore *store, int64_t *out)
+{
+	struct sqlite_store *ds = sqlite_of(store);
+	static const char sql[] = "SELECT count(*) FROM enrollments"
+				  " WHERE revoked_at = 0";
+	sqlite3_stmt *st = NULL;
+	enum sa_err rc;
+	int r;
+
+	pthread_mutex_lock(&ds->mu);
+	if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
+		goto out;
+	if ((r = sqlite3_step(st)) != SQLITE_ROW) {
+		rc = sqlite_fail(ds, sql, r);
+		goto out;
+	}
+	*out = sqlite3_column_int64(st, 0);
+	rc = SA_OK;
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&ds->mu);
+	return rc;
+}
+
+/* ---- Takeovers ---------------------------------------------------------- */
+
+#define TAKEOVER_COLS                                                          \
+	"id, authority, token_id, enrollment, created_at, effective_at"
+
+/* takeover_from copies a row of TAKEOVER_COLS into *out. */
+static enum sa_err
+takeover_from(sqlite3_stmt *st, struct takeover *out)
+{
+	struct takeover t;
+
+	memset(&t, 0, sizeof(t));
+	col_copy(st, 0, t.id, sizeof(t.id));
+	col_copy(st, 1, t.authority, sizeof(t.authority));
+	col_copy(st, 2, t.token_id, sizeof(t.token_id));
+	t.enrollment = sqlite_col_strdup(st, 3);
+	t.created_at = sqlite3_column_int64(st, 4);
+	t.effective_at = sqlite3_column_int64(st, 5);
+	if (t.enrollment == NULL)
+		return SA_ERR_NOMEM;
+	*out = t;
+	return SA_OK;
+}
+
+/*
+ * takeover_query runs sql (token_id bound first, id second when given) on
+ * connection db, whose lock mu the caller names, and copies its one row,
+ * if any, into *out. Reads go to a reader connection, so the check every
+ * login start makes never waits behind the writer.
+ */
+static enum sa_err
+takeover_query(sqlite3 *db, pthread_mutex_t *mu, const char *sql,
+	       const char *token_id, const char *id, struct takeover *out)
+{
+	sqlite3_stmt *st = NULL;
+	enum sa_err rc = SA_OK;
+	int r;
+
+	pthread_mutex_lock(mu);
+	if ((r = sqlite3_prepare_v2(db, sql, -1, &st, NULL)) != SQLITE_OK) {
+		rc = sqlite_err(r);
+		goto fail;
+	}
+	sqlite3_bind_text(st, 1, token_id, -1, SQLITE_STATIC);
+	if (id != NULL)
+		sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	if (r == SQLITE_DONE) {
+		rc = SA_ERR_NOT_FOUND;
+		goto out;
+	}
+	if (r != SQLITE_ROW) {
+		rc = sqlite_err(r);
+		goto fail;
+	}
+	if ((rc = takeover_from(st, out)) != SA_OK)
+		goto out;
+	/* finish the statement, so a DELETE ... RETURNING is applied */
+	while ((r = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	if (r != SQLITE_DONE) {
+		takeover_free(out);
+		rc = sqlite_err(r);
+		goto fail;
+	}
+	goto out;
+fail:
+	log_error("store.sqlite", "takeover: %s (%d)", sqlite3_errmsg(db),
+		  sqlite3_extended_errcode(db));
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(mu);
+	return rc;
+}
+
+enum sa_err
+sqlite_takeover_put(struct dstore *store, const struct takeover *t)
+{
+	struct sqlite_store *ds = sqlite_of(store);
+	static const char sql[] =
+	    "INSERT OR REPLACE INTO takeovers (" TAKEOVER_COLS ")"
+	    " VALUES (?, ?, ?, ?, ?, ?)";
+	sqlite3_stmt *st = NULL;
+	enum sa_err rc;
+	int r;
+
+	pthread_mutex_lock(&ds->mu);
+	if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, t->authority, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, t->token_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, t->enrollment, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, t->created_at);
+	sqlite3_bind_int64(st, 6, t->effective_at);
+	r = sqlite3_step(st);
+	rc = r == SQLITE_DONE ? SA_OK : sqlite_fail(ds, sql, r);
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&ds->mu);
+	return rc;
+}
+
+enum sa_err
+sqlite_takeover_get(struct dstore *store, const char *token_id,
+		    struct takeover *out)
+{
+	struct sqlite_store *ds = sqlite_of(store);
+	struct sqlite_reader *rd =
+	    &ds->readers[atomic_fetch_add(&ds->next_reader, 1) %
+			 SQLITE_READERS];
+
+	return takeover_query(rd->db, &rd->mu,
+			      "SELECT " TAKEOVER_COLS
+			      " FROM takeovers WHERE token_id = ?",
+			      token_id, NULL, out);
+}
+
+enum sa_err
+sqlite_takeover_take(struct dstore *store, const char *token_id, const char *id,
+		     struct takeover *out)
+{
+	struct sqlite_store *ds = sqlite_of(store);
+
+	return takeover_query(ds->db, &ds->mu,
+			      "DELETE FROM takeovers WHERE token_id = ? AND "
+			      "id = ? RETURNING " TAKEOVER_COLS,
+			      token_id, id, out);
+}

@@ -1,0 +1,118 @@
+/*
+ * store_sqlite_int.h - what the parts of the SQLite store share; private to
+ * src/store.
+ *
+ * store_sqlite.c opens the database (schema, pragmas, connections) and keeps
+ * the audit log and the metadata; store_sqlite_enroll.c keeps enrollments,
+ * the revoked list and pending takeovers; store_sqlite_admin.c keeps the
+ * relying-party registry, the administration records and the sequence
+ * numbers of signed trust documents.
+ */
+#ifndef SEALAUTH_STORE_SQLITE_INT_H
+#define SEALAUTH_STORE_SQLITE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "store/enroll_cache.h"
+#include "store/store_int.h"
+
+#define SQLITE_READERS 4
+
+struct sqlite_reader {
+	pthread_mutex_t mu;
+	sqlite3 *db;
+	sqlite3_stmt *sel_enroll;
+};
+
+struct sqlite_store {
+	struct dstore base; /* first: the interface */
+	sqlite3 *db;
+	pthread_mutex_t mu;
+	sqlite3_stmt *ins_audit;  /* prepared once, used under mu */
+	sqlite3_stmt *sel_enroll; /* for reads inside write transactions */
+	/* The audit writer's other statements, prepared once: parsing SQL on
+	 * every batch showed in profiles. */
+	sqlite3_stmt *st_begin, *st_commit, *st_tail;
+	/*
+	 * Reads on the login hot path go through their own connections: in WAL
+	 * mode they neither wait for the writer's lock nor for its fsync.
+	 */
+	struct sqlite_reader readers[SQLITE_READERS];
+	atomic_uint next_reader;
+	/* Enrollments read by logins; every write below drops what it
+	 * changed (enroll_cache.h). */
+	struct enroll_cache *cache;
+	/* A write failed for want of disk space and none has succeeded since:
+	 * sqlite_ping probes with a small write until one does. */
+	atomic_int disk_full;
+};
+
+/* sqlite_of finds the backend's state from the interface it embeds first. */
+static inline struct sqlite_store *
+sqlite_of(struct dstore *store)
+{
+	return (struct sqlite_store *)store;
+}
+
+/* The enrollment read, prepared once on the writer and on every reader. */
+#define ENROLL_SELECT                                                          \
+	"SELECT authority, token_id, device_id, public_key_pem, fcm_token, "   \
+	"push_endpoint,"                                                       \
+	" trust_level, claims, seal_fingerprint, created_at, expires_at,"      \
+	" revoked_at FROM enrollments WHERE token_id = ?"
+
+/* ---- store_sqlite.c: errors, statements, transactions ---- */
+
+enum sa_err sqlite_err(int rc);
+enum sa_err sqlite_fail(struct sqlite_store *ds, const char *what, int rc);
+enum sa_err sqlite_exec(struct sqlite_store *ds, const char *sql);
+enum sa_err sqlite_run(struct sqlite_store *ds, sqlite3_stmt *st);
+void sqlite_rollback(struct sqlite_store *ds);
+enum sa_err sqlite_prepare(struct sqlite_store *ds, const char *sql,
+			   sqlite3_stmt **st);
+enum sa_err sqlite_query_int64(struct sqlite_store *ds, const char *sql,
+			       int64_t *out);
+char *sqlite_col_strdup(sqlite3_stmt *st, int col);
+
+/* ---- store_sqlite_enroll.c ---- */
+
+enum sa_err sqlite_enroll_put(struct dstore *store, const struct enrollment *e,
+			      enum enroll_put_mode mode,
+			      struct enrollment *prev, int *had_prev);
+enum sa_err sqlite_enroll_get(struct dstore *store, const char *token_id,
+			      struct enrollment *out);
+enum sa_err sqlite_enroll_revoke(struct dstore *store, const char *token_id,
+				 int64_t when, const char *reason);
+enum sa_err sqlite_enroll_revoke_fingerprint(struct dstore *store,
+					     const char *fingerprint,
+					     int64_t when, int *count);
+enum sa_err sqlite_enroll_count(struct dstore *store, int64_t *out);
+enum sa_err sqlite_takeover_put(struct dstore *store, const struct takeover *t);
+enum sa_err sqlite_takeover_get(struct dstore *store, const char *token_id,
+				struct takeover *out);
+enum sa_err sqlite_takeover_take(struct dstore *store, const char *token_id,
+				 const char *id, struct takeover *out);
+
+/* ---- store_sqlite_admin.c ---- */
+
+enum sa_err sqlite_services_version(struct dstore *store, int64_t *out);
+enum sa_err sqlite_services_read(struct dstore *store, int64_t *version,
+				 service_row_cb cb, void *arg);
+enum sa_err sqlite_service_write(struct dstore *store,
+				 const struct service_row *row,
+				 enum dstore_write how);
+enum sa_err sqlite_service_delete(struct dstore *store, const char *id);
+enum sa_err sqlite_rec_write(struct dstore *store,
+			     const struct dstore_rec_op *ops, size_t n);
+enum sa_err sqlite_rec_get(struct dstore *store, const char *kind,
+			   const char *id, dstore_rec_cb cb, void *arg);
+enum sa_err sqlite_rec_list(struct dstore *store, const char *kind,
+			    const char *owner, dstore_rec_cb cb, void *arg);
+enum sa_err sqlite_seq_raise(struct dstore *store, const char *doc, int64_t seq,
+			     int64_t now, int64_t *highest);
+
+#endif
