@@ -156,4 +156,53 @@ extern const struct schema admin_assertion_schema;
  * (api_install.c); called by admin_open. */
 enum sa_err admin_install_ensure(struct admin *adm);
 
+/* ---- Step-up (stepup.c) -------------------------------------------------- */
+
+/*
+ * Every admin mutation is a start/finish pair confirmed by a fresh
+ * user-verification assertion from one of the caller's own passkeys, in
+ * the caller's session (docs/admin.md, "Step-up"). A new mutation uses
+ * admin_stepup_start and admin_stepup_finish:
+ *
+ * admin_stepup_start pins change (a JSON object, stolen; validate it
+ * first) to a new ceremony bound to the caller's session and to action (a
+ * short name such as "service"), and answers
+ * 202 {"stepupId", "uvOptions", "expiresAt"}.
+ */
+enum sa_err admin_stepup_start(struct http_response *res, struct admin *adm,
+			       const struct admin_caller *who,
+			       const char *action, json_t *change);
+/*
+ * admin_stepup_finish reads "stepupId" and "uvResponse" from the body
+ * (admin_stepup_finish_schema), takes the ceremony (single use), checks it
+ * belongs to the caller's session and to action, and verifies the
+ * assertion. On SA_OK *change is the pinned object (caller decrefs) with
+ * "uvPasskeyId" added: the passkey that signed, for the audit. Otherwise
+ * the answer is written and audited as refused_event: a failed assertion
+ * answers 401 with "retryId" and fresh "uvOptions", the change pending.
+ */
+enum sa_err admin_stepup_finish(struct http_request *req,
+				struct http_response *res, struct admin *adm,
+				const struct admin_caller *who,
+				const char *action, const char *refused_event,
+				json_t **change);
+extern const struct schema admin_stepup_finish_schema;
+
+/*
+ * The two halves the helpers above are made of, for ceremonies with their
+ * own id and shape (the passkey endpoints). admin_stepup_put stores a
+ * step-up for the caller's session under id (new when id[0] is NUL) with
+ * extra members (may be NULL, stolen) and returns its request options (new
+ * reference) or NULL. admin_stepup_check takes the step-up of id and
+ * verifies the assertion as admin_stepup_finish does; on SA_OK *state is
+ * the whole stored state (caller decrefs), with "uvPasskeyId".
+ */
+json_t *admin_stepup_put(struct admin *adm, const struct admin_caller *who,
+			 char id[44], json_t *extra);
+enum sa_err admin_stepup_check(struct http_request *req,
+			       struct http_response *res, struct admin *adm,
+			       const struct admin_caller *who, const char *id,
+			       const json_t *assertion, const char *event,
+			       json_t **state);
+
 #endif

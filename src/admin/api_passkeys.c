@@ -93,95 +93,6 @@ admin_passkeys_list(struct http_request *req, struct http_response *res)
 	return SA_OK;
 }
 
-/* ---- Step-up ------------------------------------------------------------- */
-
-/*
- * stepup_put stores a step-up challenge for the caller's session under id
- * (new when id[0] is NUL), with extra members (may be NULL, stolen), and
- * returns its request options (new reference) or NULL.
- */
-static json_t *
-stepup_put(struct admin *adm, const struct admin_caller *who, char id[44],
-	   json_t *extra)
-{
-	json_t *state = extra ? extra : json_object(), *allow;
-	char chal[44];
-
-	if (state == NULL)
-		return NULL;
-	json_object_set_new(state, "adminId", json_string(who->admin_id));
-	json_object_set_new(state, "session", json_string(who->session_key));
-	if (admin_challenge_put(adm, "uv", state, id, chal) != SA_OK) {
-		json_decref(state);
-		return NULL;
-	}
-	json_decref(state);
-	if ((allow = admin_allow_list(adm, who->admin_id)) == NULL)
-		return NULL;
-	return admin_request_options(adm, chal, allow);
-}
-
-/*
- * stepup_check takes the step-up state of id and verifies the caller's
- * fresh assertion against it: bound to the same session, signed by one of
- * the caller's own passkeys, with user verification. On success *state
- * holds the state (caller decrefs). On failure the answer is written,
- * audited as event, and carries a new step-up challenge for the same id
- * when the pending change is still there.
- */
-static enum sa_err
-stepup_check(struct http_request *req, struct http_response *res,
-	     struct admin *adm, const struct admin_caller *who, const char *id,
-	     const json_t *assertion, const char *event, json_t **state)
-{
-	char admin_id[ADMIN_ID_MAX + 1], passkey_id[ADMIN_CRED_B64_MAX + 1];
-	char why[256] = "", again[44];
-	json_t *st = NULL, *opts, *keep = NULL;
-	enum sa_err rc;
-
-	rc = admin_challenge_take(adm, "uv", id, &st);
-	if (rc != SA_OK)
-		return admin_fail(req, res, who, event, rc,
-				  "no step-up in progress for this id");
-	if (strcmp(json_string_value(json_object_get(st, "session")) ?: "",
-		   who->session_key) != 0) {
-		/* Another session's ceremony: refuse, and leave nothing for
-		 * the caller to retry with. */
-		json_decref(st);
-		return admin_fail(req, res, who, event, SA_ERR_FORBIDDEN,
-				  "this step-up belongs to another session");
-	}
-	rc = admin_assert_check(
-	    req, adm, assertion,
-	    json_string_value(json_object_get(st, "challenge")), who->admin_id,
-	    admin_id, passkey_id, why, sizeof(why));
-	if (rc == SA_OK) {
-		*state = st;
-		return SA_OK;
-	}
-	admin_audit(
-	    req, who, event,
-	    json_pack("{s:s, s:s}", "error", sa_err_code(rc), "reason", why));
-	/* The pending change survives a failed step-up: offer a new one. */
-	keep = json_deep_copy(st);
-	json_decref(st);
-	opts = NULL;
-	if (keep != NULL) {
-		json_object_del(keep, "challenge");
-		json_object_del(keep, "adminId");
-		json_object_del(keep, "session");
-		snprintf(again, sizeof(again), "%s", id);
-		opts = stepup_put(adm, who, again, keep);
-	}
-	if (opts == NULL)
-		return http_res_error(res, rc, NULL, "%s", why);
-	http_res_json(res, sa_err_http(rc),
-		      json_pack("{s:s, s:s, s:s, s:o}", "error",
-				sa_err_code(rc), "message", why, "retryId",
-				again, "uvOptions", opts));
-	return rc;
-}
-
 /* ---- Register ------------------------------------------------------------ */
 
 enum sa_err
@@ -196,7 +107,7 @@ admin_passkeys_register_start(struct http_request *req,
 
 	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK)
 		return rc;
-	if ((uv = stepup_put(adm, &who, id, NULL)) == NULL)
+	if ((uv = admin_stepup_put(adm, &who, id, NULL)) == NULL)
 		return http_res_error(res, SA_ERR_INTERNAL, NULL,
 				      "cannot start the step-up");
 	state = json_pack("{s:s, s:s}", "adminId", who.admin_id, "session",
@@ -235,9 +146,9 @@ admin_passkeys_register_finish(struct http_request *req,
 	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK)
 		return rc;
 	/* The step-up first: failing it must not cost the registration. */
-	if ((rc = stepup_check(req, res, adm, &who, id,
-			       json_object_get(body, "uvResponse"),
-			       "admin.passkey_register_refused", &uv)) != SA_OK)
+	if ((rc = admin_stepup_check(
+		 req, res, adm, &who, id, json_object_get(body, "uvResponse"),
+		 "admin.passkey_register_refused", &uv)) != SA_OK)
 		return rc;
 	rc = admin_challenge_take(adm, "register", id, &reg);
 	if (rc != SA_OK) {
@@ -338,7 +249,8 @@ admin_passkeys_revoke_start(struct http_request *req, struct http_response *res)
 	if (rc != SA_OK)
 		return admin_store_err(res, rc);
 	/* The target is pinned to the ceremony: finish cannot swap it. */
-	uv = stepup_put(adm, &who, id, json_pack("{s:s}", "target", target));
+	uv = admin_stepup_put(adm, &who, id,
+			      json_pack("{s:s}", "target", target));
 	if (uv == NULL)
 		return http_res_error(res, SA_ERR_INTERNAL, NULL,
 				      "cannot start the step-up");
@@ -362,11 +274,17 @@ admin_passkeys_revoke_finish(struct http_request *req,
 
 	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK)
 		return rc;
-	if ((rc = stepup_check(req, res, adm, &who, id,
-			       json_object_get(body, "uvResponse"),
-			       "admin.passkey_revoke_refused", &st)) != SA_OK)
+	if ((rc = admin_stepup_check(
+		 req, res, adm, &who, id, json_object_get(body, "uvResponse"),
+		 "admin.passkey_revoke_refused", &st)) != SA_OK)
 		return rc;
 	target = json_string_value(json_object_get(st, "target"));
+	if (target == NULL) {
+		rc = admin_fail(req, res, &who, "admin.passkey_revoke_refused",
+				SA_ERR_FORBIDDEN,
+				"this step-up was started for another action");
+		goto out;
+	}
 	{
 		/* The last-passkey guard counts inside the transaction that
 		 * deletes: two revokes racing on two servers cannot both
@@ -381,8 +299,7 @@ admin_passkeys_revoke_finish(struct http_request *req,
 		     .owner = who.admin_id,
 		     .fail = SA_ERR_LAST_PASSKEY},
 		};
-		rc = target ? dstore_rec_write(adm->app->ds, ops, 2)
-			    : SA_ERR_INTERNAL;
+		rc = dstore_rec_write(adm->app->ds, ops, 2);
 	}
 	if (rc == SA_ERR_LAST_PASSKEY) {
 		rc = admin_fail(req, res, &who, "admin.passkey_revoke_refused",
