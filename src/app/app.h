@@ -21,6 +21,7 @@ struct audit;
 struct dstore;
 struct estore;
 struct http_server;
+struct keycache;
 struct keys;
 struct ratelimit;
 struct ws_server;
@@ -40,6 +41,7 @@ struct app {
 	struct estore *es;
 	struct audit *audit;
 	struct keys *keys;
+	struct keycache *keycache; /* parsed device keys (crypto/keycache.h) */
 	struct ratelimit *rl;
 	struct ws_server *ws;
 	struct http_server *http;

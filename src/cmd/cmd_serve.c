@@ -530,7 +530,8 @@ app_close(struct app *app)
 	ratelimit_free(app->rl);
 	keys_close(app->keys);
 	trust_close(app->trust);
-	keycache_clear();
+	keycache_free(app->keycache);
+	app->keycache = NULL;
 	admin_close(app->admin);
 	saml_idp_close(app->saml);
 	services_close(app->services);
@@ -646,6 +647,8 @@ cmd_serve(int argc, char **argv)
 			  sa_err_str(err));
 		goto out;
 	}
+	if ((err = keycache_new(&app.keycache)) != SA_OK)
+		goto out;
 	if ((err = ratelimit_new(app.es, app.cfg.rate_limits, &app.rl, why,
 				 sizeof(why))) != SA_OK) {
 		fprintf(stderr, "sealauth: %s\n", why);

@@ -31,14 +31,33 @@ struct shard {
 	size_t n;
 };
 
-static struct shard shards[SHARDS];
-static pthread_once_t shards_once = PTHREAD_ONCE_INIT;
+struct keycache {
+	struct shard shards[SHARDS];
+};
 
-static void
-shards_init(void)
+enum sa_err
+keycache_new(struct keycache **out)
 {
+	struct keycache *kc;
+
+	*out = NULL;
+	if ((kc = calloc(1, sizeof(*kc))) == NULL)
+		return SA_ERR_NOMEM;
 	for (size_t i = 0; i < SHARDS; i++)
-		pthread_mutex_init(&shards[i].mu, NULL);
+		pthread_mutex_init(&kc->shards[i].mu, NULL);
+	*out = kc;
+	return SA_OK;
+}
+
+void
+keycache_free(struct keycache *kc)
+{
+	if (kc == NULL)
+		return;
+	keycache_clear(kc);
+	for (size_t i = 0; i < SHARDS; i++)
+		pthread_mutex_destroy(&kc->shards[i].mu);
+	free(kc);
 }
 
 static size_t
@@ -80,7 +99,7 @@ lookup(struct shard *s, const unsigned char d[32])
 }
 
 enum sa_err
-keycache_pubkey(const char *pem, size_t n, EVP_PKEY **out)
+keycache_pubkey(struct keycache *kc, const char *pem, size_t n, EVP_PKEY **out)
 {
 	unsigned char d[32];
 	struct shard *s;
@@ -88,9 +107,8 @@ keycache_pubkey(const char *pem, size_t n, EVP_PKEY **out)
 	EVP_PKEY *key, *cached;
 	enum sa_err rc;
 
-	pthread_once(&shards_once, shards_init);
 	sha256(pem, n, d);
-	s = &shards[d[0] % SHARDS];
+	s = &kc->shards[d[0] % SHARDS];
 	pthread_mutex_lock(&s->mu);
 	key = lookup(s, d);
 	pthread_mutex_unlock(&s->mu);
@@ -140,11 +158,10 @@ keycache_pubkey(const char *pem, size_t n, EVP_PKEY **out)
 }
 
 void
-keycache_clear(void)
+keycache_clear(struct keycache *kc)
 {
-	pthread_once(&shards_once, shards_init);
 	for (size_t i = 0; i < SHARDS; i++) {
-		struct shard *s = &shards[i];
+		struct shard *s = &kc->shards[i];
 		pthread_mutex_lock(&s->mu);
 		while (s->oldest != NULL) {
 			struct entry *e = s->oldest;
@@ -157,15 +174,14 @@ keycache_clear(void)
 }
 
 size_t
-keycache_count(void)
+keycache_count(struct keycache *kc)
 {
 	size_t n = 0;
 
-	pthread_once(&shards_once, shards_init);
 	for (size_t i = 0; i < SHARDS; i++) {
-		pthread_mutex_lock(&shards[i].mu);
-		n += shards[i].n;
-		pthread_mutex_unlock(&shards[i].mu);
+		pthread_mutex_lock(&kc->shards[i].mu);
+		n += kc->shards[i].n;
+		pthread_mutex_unlock(&kc->shards[i].mu);
 	}
 	return n;
 }

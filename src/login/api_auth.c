@@ -817,8 +817,8 @@ api_verify(struct http_request *req, struct http_response *res)
 	 * touching the session, so knowing a session id is not enough to end
 	 * it with three bogus answers.
 	 */
-	if (keycache_pubkey(e.public_key_pem, strlen(e.public_key_pem), &key) !=
-		SA_OK ||
+	if (keycache_pubkey(app->keycache, e.public_key_pem,
+			    strlen(e.public_key_pem), &key) != SA_OK ||
 	    b64_decode(sig64, strlen(sig64), 200, &sig, &siglen) != SA_OK ||
 	    verify_message(s.id, otp, ts, decision, granted, reason, &msg) !=
 		SA_OK ||

@@ -10,10 +10,12 @@
  * OPTIONS request is a CORS preflight -> route lookup (404/405) -> what the
  * first call found (413 for a received body over the limit, 404 for an
  * overlong path) -> per-IP rate limit of the route's class (429) ->
- * WebSocket upgrade for upgrade routes -> Content-Type (415) -> JSON parse
- * and schema (400) -> refused while stopping (503) -> handler. Connections
- * are capped per address, and their request headers must arrive within a
- * deadline.
+ * WebSocket upgrade for upgrade routes (its own checks, the allowed origins
+ * among them: 403) -> the body: Content-Type (415) then JSON parse and
+ * schema (400) on JSON routes, Content-Type (415) on form routes, and any
+ * body refused (400) elsewhere -> refused while stopping (503) -> handler.
+ * Connections are capped per address, and their request headers must
+ * arrive within a deadline.
  * Handlers run on MHD worker threads and may block briefly (audit commit);
  * the login's hot handlers park their request instead (http_req_park).
  */

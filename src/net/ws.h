@@ -6,8 +6,8 @@
  * From there on the connection lives on one libevent loop thread owned by
  * struct ws_server: frames are parsed and built by wslay, pings keep idle
  * connections honest, and any thread may send to or close a connection by
- * its 64-bit id. The same loop also carries timers and (later) the Redis
- * subscriber, via ws_event_base.
+ * its 64-bit id. The same loop also carries timers and the Redis store's
+ * subscriber connection (estore_attach_loop), via ws_event_base.
  */
 #ifndef SEALAUTH_WS_H
 #define SEALAUTH_WS_H

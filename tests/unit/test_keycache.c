@@ -37,22 +37,24 @@ test_hit_miss_and_refusal(void **state)
 {
 	char *a = public_pem(), *b = public_pem();
 	EVP_PKEY *k1 = NULL, *k2 = NULL, *k3 = NULL, *bad = NULL;
+	struct keycache *kc = NULL;
 
-	keycache_clear();
-	assert_int_equal(keycache_pubkey(a, strlen(a), &k1), SA_OK);
-	assert_int_equal(keycache_count(), 1);
-	assert_int_equal(keycache_pubkey(a, strlen(a), &k2), SA_OK);
+	assert_int_equal(keycache_new(&kc), SA_OK);
+	assert_int_equal(keycache_pubkey(kc, a, strlen(a), &k1), SA_OK);
+	assert_int_equal(keycache_count(kc), 1);
+	assert_int_equal(keycache_pubkey(kc, a, strlen(a), &k2), SA_OK);
 	assert_ptr_equal(k1, k2); /* the same parsed key, not a new parse */
-	assert_int_equal(keycache_pubkey(b, strlen(b), &k3), SA_OK);
+	assert_int_equal(keycache_pubkey(kc, b, strlen(b), &k3), SA_OK);
 	assert_ptr_not_equal(k1, k3);
-	assert_int_equal(keycache_count(), 2);
+	assert_int_equal(keycache_count(kc), 2);
 	/* A broken PEM is refused and never cached. */
 	a[40] = a[40] == 'A' ? 'B' : 'A';
-	assert_int_not_equal(keycache_pubkey(a, strlen(a), &bad), SA_OK);
-	assert_int_equal(keycache_count(), 2);
+	assert_int_not_equal(keycache_pubkey(kc, a, strlen(a), &bad), SA_OK);
+	assert_int_equal(keycache_count(kc), 2);
 	/* References outlive the cache. */
-	keycache_clear();
-	assert_int_equal(keycache_count(), 0);
+	keycache_clear(kc);
+	assert_int_equal(keycache_count(kc), 0);
+	keycache_free(kc);
 	assert_true(ecdsa_is_p256(k1));
 	EVP_PKEY_free(k1);
 	EVP_PKEY_free(k2);
@@ -66,9 +68,11 @@ static char *shared_pem;
 static void *
 hammer(void *arg)
 {
+	struct keycache *kc = arg;
+
 	for (int i = 0; i < 200; i++) {
 		EVP_PKEY *k = NULL;
-		if (keycache_pubkey(shared_pem, strlen(shared_pem), &k) !=
+		if (keycache_pubkey(kc, shared_pem, strlen(shared_pem), &k) !=
 		    SA_OK)
 			return (void *)1;
 		EVP_PKEY_free(k);
@@ -80,19 +84,40 @@ static void
 test_threads_share_one_entry(void **state)
 {
 	pthread_t t[8];
+	struct keycache *kc = NULL;
 	void *r;
 
-	keycache_clear();
+	assert_int_equal(keycache_new(&kc), SA_OK);
 	shared_pem = public_pem();
 	for (int i = 0; i < 8; i++)
-		assert_int_equal(pthread_create(&t[i], NULL, hammer, NULL), 0);
+		assert_int_equal(pthread_create(&t[i], NULL, hammer, kc), 0);
 	for (int i = 0; i < 8; i++) {
 		pthread_join(t[i], &r);
 		assert_null(r);
 	}
-	assert_int_equal(keycache_count(), 1);
-	keycache_clear();
+	assert_int_equal(keycache_count(kc), 1);
+	keycache_free(kc);
 	free(shared_pem);
+}
+
+/* Two caches are independent: each server (or test) owns its own. */
+static void
+test_caches_are_separate(void **state)
+{
+	struct keycache *a = NULL, *b = NULL;
+	char *pem = public_pem();
+	EVP_PKEY *k = NULL;
+
+	assert_int_equal(keycache_new(&a), SA_OK);
+	assert_int_equal(keycache_new(&b), SA_OK);
+	assert_int_equal(keycache_pubkey(a, pem, strlen(pem), &k), SA_OK);
+	EVP_PKEY_free(k);
+	assert_int_equal(keycache_count(a), 1);
+	assert_int_equal(keycache_count(b), 0);
+	keycache_free(a);
+	keycache_free(b);
+	keycache_free(NULL);
+	free(pem);
 }
 
 int
@@ -101,6 +126,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_hit_miss_and_refusal),
 	    cmocka_unit_test(test_threads_share_one_entry),
+	    cmocka_unit_test(test_caches_are_separate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
