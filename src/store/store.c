@@ -160,6 +160,21 @@ enroll_put_check(const struct enrollment *old, const struct enrollment *e,
 	return SA_OK;
 }
 
+void
+enroll_put_prev(enum sa_err rc, int had, struct enrollment *old,
+		struct enrollment *prev, int *had_prev)
+{
+	if ((rc == SA_OK || rc == SA_ERR_CONFLICT ||
+	     rc == SA_ERR_AUTHORITY_CONFLICT) &&
+	    had) {
+		*prev = *old;
+		*had_prev = 1;
+	} else {
+		enrollment_free(old);
+		*had_prev = 0;
+	}
+}
+
 /* seq_doc_ok bounds a trust document key. */
 static int
 seq_doc_ok(const char *doc)

@@ -68,6 +68,15 @@ struct dstore {
 };
 
 /*
+ * enroll_put_prev ends a backend's enroll_put: the old binding it read (had
+ * set) goes to the caller when the put succeeded or was refused because of
+ * it (SA_OK, SA_ERR_CONFLICT, SA_ERR_AUTHORITY_CONFLICT); otherwise it is
+ * freed and *had_prev is 0.
+ */
+void enroll_put_prev(enum sa_err rc, int had, struct enrollment *old,
+		     struct enrollment *prev, int *had_prev);
+
+/*
  * For backends: a page of audit rows whose strings are malloc'd, and the
  * paged walk that both durable backends use for audit_iter. read_page
  * fills pg with up to want rows of seq >= from (SA_ERR_INTERNAL for a bad

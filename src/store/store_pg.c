@@ -357,20 +357,12 @@ pg_close(struct dstore *store)
 static enum sa_err
 pg_ping(struct dstore *store)
 {
-	struct pg_store *ds = pg_of(store);
-	const struct pg_query q = {.sql = "SELECT 1"};
-	struct pg_slot *s = NULL;
-	PGresult *r = NULL;
+	int64_t one = 0;
 	enum sa_err rc;
 
-	if ((rc = pg_acquire(ds, &s)) != SA_OK)
-		return rc;
-	rc = pg_exec(s, "ping", &q, PGRES_TUPLES_OK, &r);
-	if (rc == SA_OK &&
-	    (PQntuples(r) != 1 || strcmp(PQgetvalue(r, 0, 0), "1") != 0))
+	rc = pg_query_int64(pg_of(store), "SELECT 1", NULL, 0, &one);
+	if (rc == SA_OK && one != 1)
 		rc = SA_ERR_INTERNAL;
-	PQclear(r);
-	pg_release(ds, s);
 	return rc;
 }
 
@@ -597,15 +589,12 @@ pg_read_page(struct dstore *store, int64_t from_seq, size_t want,
 	    .nparams = 2,
 	    .values = vals,
 	    .binary = 1};
-	struct pg_slot *s = NULL;
 	PGresult *r = NULL;
 	enum sa_err rc;
 
 	snprintf(from, sizeof(from), "%" PRId64, from_seq);
 	snprintf(lim, sizeof(lim), "%zu", want);
-	if ((rc = pg_acquire(ds, &s)) != SA_OK)
-		return rc;
-	if ((rc = pg_exec(s, "audit read", &q, PGRES_TUPLES_OK, &r)) != SA_OK)
+	if ((rc = pg_once(ds, "audit read", &q, PGRES_TUPLES_OK, &r)) != SA_OK)
 		goto out;
 	for (int i = 0; i < PQntuples(r) && pg->n < want; i++) {
 		struct audit_row *row = &pg->rows[pg->n];
@@ -638,7 +627,6 @@ pg_read_page(struct dstore *store, int64_t from_seq, size_t want,
 	rc = SA_OK;
 out:
 	PQclear(r);
-	pg_release(ds, s);
 	return rc;
 }
 
@@ -655,32 +643,30 @@ pg_audit_iter(struct dstore *store, int64_t from_seq, int64_t limit,
 	return audit_walk(store, from_seq, limit, cb, arg, pg_read_page);
 }
 
-/* pg_query_int64 runs a one-value query without parameters. */
+/* pg_query_int64 runs a statement that returns one row of one value (a
+ * write with RETURNING too) with n text parameters. */
 enum sa_err
-pg_query_int64(struct pg_store *ds, const char *sql, int64_t *out)
+pg_query_int64(struct pg_store *ds, const char *sql, const char *const *vals,
+	       int n, int64_t *out)
 {
-	const struct pg_query q = {.sql = sql};
-	struct pg_slot *s = NULL;
+	const struct pg_query q = {.sql = sql, .nparams = n, .values = vals};
 	PGresult *r = NULL;
 	enum sa_err rc;
 
-	if ((rc = pg_acquire(ds, &s)) != SA_OK)
-		return rc;
-	rc = pg_exec(s, sql, &q, PGRES_TUPLES_OK, &r);
+	rc = pg_once(ds, sql, &q, PGRES_TUPLES_OK, &r);
 	if (rc == SA_OK && (PQntuples(r) != 1 || PQgetisnull(r, 0, 0)))
 		rc = SA_ERR_INTERNAL;
 	if (rc == SA_OK)
 		*out = pg_col_int64(r, 0, 0);
 	PQclear(r);
-	pg_release(ds, s);
 	return rc;
 }
 
 static enum sa_err
 pg_audit_count(struct dstore *store, int64_t *out)
 {
-	struct pg_store *ds = pg_of(store);
-	return pg_query_int64(ds, "SELECT count(*) FROM audit", out);
+	return pg_query_int64(pg_of(store), "SELECT count(*) FROM audit", NULL,
+			      0, out);
 }
 
 /* ---- Metadata ----------------------------------------------------------- */
@@ -703,16 +689,13 @@ pg_meta_get(struct dstore *store, const char *key, char **out)
 				       "SELECT value FROM meta WHERE key = $1",
 				   .nparams = 1,
 				   .values = vals};
-	struct pg_slot *s = NULL;
 	PGresult *r = NULL;
 	char *v;
 	enum sa_err rc;
 
 	if (!pg_meta_key_ok(key))
 		return SA_ERR_VALIDATION;
-	if ((rc = pg_acquire(ds, &s)) != SA_OK)
-		return rc;
-	if ((rc = pg_exec(s, "meta get", &q, PGRES_TUPLES_OK, &r)) != SA_OK)
+	if ((rc = pg_once(ds, "meta get", &q, PGRES_TUPLES_OK, &r)) != SA_OK)
 		goto out;
 	if (PQntuples(r) == 0) {
 		rc = SA_ERR_NOT_FOUND;
@@ -725,7 +708,6 @@ pg_meta_get(struct dstore *store, const char *key, char **out)
 	*out = v;
 out:
 	PQclear(r);
-	pg_release(ds, s);
 	return rc;
 }
 
@@ -733,24 +715,17 @@ out:
 static enum sa_err
 pg_meta_set(struct dstore *store, const char *key, const char *value)
 {
-	struct pg_store *ds = pg_of(store);
 	const char *vals[2] = {key, value};
 	const struct pg_query q = {
 	    .sql = "INSERT INTO meta (key, value) VALUES ($1, $2)"
 		   " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 	    .nparams = 2,
 	    .values = vals};
-	struct pg_slot *s = NULL;
-	enum sa_err rc;
 
 	if (!pg_meta_key_ok(key) || value == NULL ||
 	    strnlen(value, PG_META_VALUE_MAX + 1) > PG_META_VALUE_MAX)
 		return SA_ERR_VALIDATION;
-	if ((rc = pg_acquire(ds, &s)) != SA_OK)
-		return rc;
-	rc = pg_exec(s, "meta set", &q, PGRES_COMMAND_OK, NULL);
-	pg_release(ds, s);
-	return rc;
+	return pg_once(pg_of(store), "meta set", &q, PGRES_COMMAND_OK, NULL);
 }
 
 const struct dstore_ops store_pg_ops = {

@@ -29,8 +29,7 @@
 enum sa_err
 pg_services_version(struct dstore *store, int64_t *out)
 {
-	struct pg_store *ds = pg_of(store);
-	return pg_query_int64(ds, PG_SERVICES_VERSION, out);
+	return pg_query_int64(pg_of(store), PG_SERVICES_VERSION, NULL, 0, out);
 }
 
 /*
@@ -46,18 +45,15 @@ pg_services_read(struct dstore *store, int64_t *version, service_row_cb cb,
 	    .sql = "SELECT id, name, scopes, origins, match_mode,"
 		   " enabled::int, settings, created_at, updated_at"
 		   " FROM services ORDER BY id"};
-	struct pg_slot *s = NULL;
 	PGresult *r = NULL;
 	int64_t v = 0;
 	enum sa_err rc;
 
-	if ((rc = pg_query_int64(ds, PG_SERVICES_VERSION, &v)) != SA_OK)
+	if ((rc = pg_query_int64(ds, PG_SERVICES_VERSION, NULL, 0, &v)) !=
+	    SA_OK)
 		return rc;
-	if ((rc = pg_acquire(ds, &s)) != SA_OK)
-		return rc;
-	rc = pg_exec(s, "services read", &q, PGRES_TUPLES_OK, &r);
-	pg_release(ds, s);
-	if (rc != SA_OK)
+	if ((rc = pg_once(ds, "services read", &q, PGRES_TUPLES_OK, &r)) !=
+	    SA_OK)
 		goto out;
 	for (int i = 0; i < PQntuples(r); i++) {
 		struct service_row row = {
@@ -81,6 +77,26 @@ out:
 }
 
 /*
+ * pg_services_change runs a registry write that bumps the version in the
+ * same statement (PG_SERVICES_BUMP); one that touched no row returns none
+ * and is SA_ERR_NOT_FOUND.
+ */
+static enum sa_err
+pg_services_change(struct dstore *store, const char *what, const char *sql,
+		   const char *const *vals, int n)
+{
+	const struct pg_query q = {.sql = sql, .nparams = n, .values = vals};
+	PGresult *r = NULL;
+	enum sa_err rc;
+
+	rc = pg_once(pg_of(store), what, &q, PGRES_TUPLES_OK, &r);
+	if (rc == SA_OK && PQntuples(r) == 0)
+		rc = SA_ERR_NOT_FOUND;
+	PQclear(r);
+	return rc;
+}
+
+/*
  * pg_service_write writes a record and bumps the version in one statement
  * (so one transaction). A create that meets an existing id, or an update
  * that meets none, touches no row and returns none.
@@ -89,7 +105,6 @@ enum sa_err
 pg_service_write(struct dstore *store, const struct service_row *row,
 		 enum dstore_write how)
 {
-	struct pg_store *ds = pg_of(store);
 	static const char *const sql[] = {
 	    [DSTORE_CREATE] =
 		"WITH w AS (INSERT INTO services (id, name, scopes, origins,"
@@ -117,46 +132,25 @@ pg_service_write(struct dstore *store, const struct service_row *row,
 	    row->id,	   row->name,	    row->scopes,
 	    row->origins,  row->match_mode, row->enabled ? "true" : "false",
 	    row->settings, created,	    updated};
-	const struct pg_query q = {
-	    .sql = sql[how], .nparams = 9, .values = vals};
-	struct pg_slot *s = NULL;
-	PGresult *r = NULL;
 	enum sa_err rc;
 
 	snprintf(created, sizeof(created), "%" PRId64, row->created_at);
 	snprintf(updated, sizeof(updated), "%" PRId64, row->updated_at);
-	if ((rc = pg_acquire(ds, &s)) != SA_OK)
-		return rc;
-	rc = pg_exec(s, "service write", &q, PGRES_TUPLES_OK, &r);
-	if (rc == SA_OK && PQntuples(r) == 0)
-		rc = how == DSTORE_CREATE ? SA_ERR_CONFLICT : SA_ERR_NOT_FOUND;
-	PQclear(r);
-	pg_release(ds, s);
+	rc = pg_services_change(store, "service write", sql[how], vals, 9);
+	if (rc == SA_ERR_NOT_FOUND && how == DSTORE_CREATE)
+		rc = SA_ERR_CONFLICT;
 	return rc;
 }
 
 enum sa_err
 pg_service_delete(struct dstore *store, const char *id)
 {
-	struct pg_store *ds = pg_of(store);
 	const char *vals[1] = {id};
-	const struct pg_query q = {
-	    .sql = "WITH w AS (DELETE FROM services WHERE id = $1"
-		   " RETURNING 1)" PG_SERVICES_BUMP,
-	    .nparams = 1,
-	    .values = vals};
-	struct pg_slot *s = NULL;
-	PGresult *r = NULL;
-	enum sa_err rc;
 
-	if ((rc = pg_acquire(ds, &s)) != SA_OK)
-		return rc;
-	rc = pg_exec(s, "service delete", &q, PGRES_TUPLES_OK, &r);
-	if (rc == SA_OK && PQntuples(r) == 0)
-		rc = SA_ERR_NOT_FOUND;
-	PQclear(r);
-	pg_release(ds, s);
-	return rc;
+	return pg_services_change(store, "service delete",
+				  "WITH w AS (DELETE FROM services WHERE id = "
+				  "$1 RETURNING 1)" PG_SERVICES_BUMP,
+				  vals, 1);
 }
 
 /* ---- Administration records --------------------------------------------- */
@@ -284,21 +278,19 @@ out:
 	return rc;
 }
 
-/* pg_rec_rows hands the rows of a records SELECT to cb, after the
- * connection went back to the pool. */
+/* pg_rec_rows runs a records SELECT with kind and key as $1 and $2 and
+ * hands its rows to cb, after the connection went back to the pool. */
 static enum sa_err
-pg_rec_rows(struct pg_store *ds, const struct pg_query *q, dstore_rec_cb cb,
-	    void *arg)
+pg_rec_rows(struct dstore *store, const char *sql, const char *kind,
+	    const char *key, dstore_rec_cb cb, void *arg)
 {
-	struct pg_slot *s = NULL;
+	const char *vals[2] = {kind, key};
+	const struct pg_query q = {.sql = sql, .nparams = 2, .values = vals};
 	PGresult *r = NULL;
 	enum sa_err rc;
 
-	if ((rc = pg_acquire(ds, &s)) != SA_OK)
-		return rc;
-	rc = pg_exec(s, "record read", q, PGRES_TUPLES_OK, &r);
-	pg_release(ds, s);
-	if (rc != SA_OK)
+	if ((rc = pg_once(pg_of(store), "record read", &q, PGRES_TUPLES_OK,
+			  &r)) != SA_OK)
 		return rc;
 	for (int i = 0; i < PQntuples(r) && i < REC_LIST_MAX; i++) {
 		struct dstore_rec rec = {
@@ -320,32 +312,22 @@ enum sa_err
 pg_rec_get(struct dstore *store, const char *kind, const char *id,
 	   dstore_rec_cb cb, void *arg)
 {
-	struct pg_store *ds = pg_of(store);
-	const char *vals[2] = {kind, id};
-	const struct pg_query q = {
-	    .sql = "SELECT kind, id, owner, doc, version, expires_at"
-		   " FROM admin_records WHERE kind = $1 AND id = $2",
-	    .nparams = 2,
-	    .values = vals};
-
-	return pg_rec_rows(ds, &q, cb, arg);
+	return pg_rec_rows(store,
+			   "SELECT kind, id, owner, doc, version, expires_at"
+			   " FROM admin_records WHERE kind = $1 AND id = $2",
+			   kind, id, cb, arg);
 }
 
 enum sa_err
 pg_rec_list(struct dstore *store, const char *kind, const char *owner,
 	    dstore_rec_cb cb, void *arg)
 {
-	struct pg_store *ds = pg_of(store);
-	const char *vals[2] = {kind, owner};
-	const struct pg_query q = {
-	    .sql = "SELECT kind, id, owner, doc, version, expires_at"
-		   " FROM admin_records WHERE kind = $1"
-		   " AND ($2::text IS NULL OR owner = $2) ORDER BY id"
-		   " LIMIT 10000",
-	    .nparams = 2,
-	    .values = vals};
-
-	return pg_rec_rows(ds, &q, cb, arg);
+	return pg_rec_rows(store,
+			   "SELECT kind, id, owner, doc, version, expires_at"
+			   " FROM admin_records WHERE kind = $1"
+			   " AND ($2::text IS NULL OR owner = $2) ORDER BY id"
+			   " LIMIT 10000",
+			   kind, owner, cb, arg);
 }
 
 /* ---- Trust document sequence numbers ----------------------------------- */
@@ -355,33 +337,17 @@ enum sa_err
 pg_seq_raise(struct dstore *store, const char *doc, int64_t seq, int64_t now,
 	     int64_t *highest)
 {
-	struct pg_store *ds = pg_of(store);
 	char sq[24], nw[24];
 	const char *vals[3] = {doc, sq, nw};
-	const struct pg_query q = {
-	    .sql = "INSERT INTO trust_sequences AS t (doc, seq, updated_at)"
-		   " VALUES ($1, $2, $3) ON CONFLICT (doc) DO UPDATE SET"
-		   " seq = greatest(t.seq, excluded.seq), updated_at = CASE"
-		   " WHEN excluded.seq > t.seq THEN excluded.updated_at ELSE"
-		   " t.updated_at END RETURNING seq",
-	    .nparams = 3,
-	    .values = vals};
-	struct pg_slot *s = NULL;
-	PGresult *r = NULL;
-	enum sa_err rc;
 
 	snprintf(sq, sizeof(sq), "%" PRId64, seq);
 	snprintf(nw, sizeof(nw), "%" PRId64, now);
-	if ((rc = pg_acquire(ds, &s)) != SA_OK)
-		return rc;
-	if ((rc = pg_exec(s, "sequence raise", &q, PGRES_TUPLES_OK, &r)) ==
-	    SA_OK) {
-		if (PQntuples(r) == 1)
-			*highest = pg_col_int64(r, 0, 0);
-		else
-			rc = SA_ERR_INTERNAL;
-	}
-	PQclear(r);
-	pg_release(ds, s);
-	return rc;
+	return pg_query_int64(
+	    pg_of(store),
+	    "INSERT INTO trust_sequences AS t (doc, seq, updated_at)"
+	    " VALUES ($1, $2, $3) ON CONFLICT (doc) DO UPDATE SET"
+	    " seq = greatest(t.seq, excluded.seq), updated_at = CASE"
+	    " WHEN excluded.seq > t.seq THEN excluded.updated_at ELSE"
+	    " t.updated_at END RETURNING seq",
+	    vals, 3, highest);
 }

@@ -283,6 +283,22 @@ pg_exec(struct pg_slot *s, const char *what, const struct pg_query *q,
 	return SA_OK;
 }
 
+/* pg_once runs one statement on a pooled connection, as pg_exec does, and
+ * gives the connection back before it returns. */
+enum sa_err
+pg_once(struct pg_store *ds, const char *what, const struct pg_query *q,
+	ExecStatusType want, PGresult **out)
+{
+	struct pg_slot *s = NULL;
+	enum sa_err rc;
+
+	if ((rc = pg_acquire(ds, &s)) != SA_OK)
+		return rc;
+	rc = pg_exec(s, what, q, want, out);
+	pg_release(ds, s);
+	return rc;
+}
+
 /* pg_exec0 runs a statement without parameters or rows. */
 enum sa_err
 pg_exec0(struct pg_slot *s, const char *sql)

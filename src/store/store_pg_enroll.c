@@ -82,24 +82,19 @@ enum sa_err
 pg_enroll_get(struct dstore *store, const char *token_id,
 	      struct enrollment *out)
 {
-	struct pg_store *ds = pg_of(store);
 	const char *vals[1] = {token_id};
 	const struct pg_query q = {.sql =
 				       "SELECT " PG_ENROLL_COLS
 				       " FROM enrollments WHERE token_id = $1",
 				   .nparams = 1,
 				   .values = vals};
-	struct pg_slot *s = NULL;
 	PGresult *r = NULL;
 	enum sa_err rc;
 
-	if ((rc = pg_acquire(ds, &s)) != SA_OK)
-		return rc;
-	if ((rc = pg_exec(s, "enrollment get", &q, PGRES_TUPLES_OK, &r)) ==
-	    SA_OK)
+	if ((rc = pg_once(pg_of(store), "enrollment get", &q, PGRES_TUPLES_OK,
+			  &r)) == SA_OK)
 		rc = pg_enroll_from(r, out);
 	PQclear(r);
-	pg_release(ds, s);
 	return rc;
 }
 
@@ -190,15 +185,7 @@ out:
 	if (s != NULL && rc != SA_OK)
 		pg_rollback(s);
 	pg_release(ds, s);
-	if ((rc == SA_OK || rc == SA_ERR_CONFLICT ||
-	     rc == SA_ERR_AUTHORITY_CONFLICT) &&
-	    had) {
-		*prev = old;
-		*had_prev = 1;
-	} else {
-		enrollment_free(&old);
-		*had_prev = 0;
-	}
+	enroll_put_prev(rc, had, &old, prev, had_prev);
 	return rc;
 }
 
@@ -252,43 +239,34 @@ enum sa_err
 pg_enroll_revoke_fingerprint(struct dstore *store, const char *fingerprint,
 			     int64_t when, int *count)
 {
-	struct pg_store *ds = pg_of(store);
 	char at[24];
 	const char *vals[2] = {at, fingerprint};
-	const struct pg_query q = {
-	    .sql = "WITH r AS (UPDATE enrollments SET revoked_at = $1"
-		   " WHERE seal_fingerprint = $2 AND revoked_at = 0"
-		   " RETURNING token_id),"
-		   " i AS (INSERT INTO revoked_tokens (token_id, revoked_at,"
-		   " reason) SELECT token_id, $1, 'seal on the revocation list'"
-		   " FROM r ON CONFLICT (token_id) DO NOTHING)"
-		   " SELECT count(*) FROM r",
-	    .nparams = 2,
-	    .values = vals};
-	struct pg_slot *s = NULL;
-	PGresult *r = NULL;
+	int64_t n = 0;
 	enum sa_err rc;
 
 	snprintf(at, sizeof(at), "%" PRId64, when);
-	if ((rc = pg_acquire(ds, &s)) != SA_OK)
-		return rc;
-	rc = pg_exec(s, "enrollment revoke by fingerprint", &q, PGRES_TUPLES_OK,
-		     &r);
-	if (rc == SA_OK && PQntuples(r) != 1)
-		rc = SA_ERR_INTERNAL;
+	rc = pg_query_int64(
+	    pg_of(store),
+	    "WITH r AS (UPDATE enrollments SET revoked_at = $1"
+	    " WHERE seal_fingerprint = $2 AND revoked_at = 0"
+	    " RETURNING token_id),"
+	    " i AS (INSERT INTO revoked_tokens (token_id, revoked_at,"
+	    " reason) SELECT token_id, $1, 'seal on the revocation list'"
+	    " FROM r ON CONFLICT (token_id) DO NOTHING)"
+	    " SELECT count(*) FROM r",
+	    vals, 2, &n);
 	if (rc == SA_OK)
-		*count = (int)pg_col_int64(r, 0, 0);
-	PQclear(r);
-	pg_release(ds, s);
+		*count = (int)n;
 	return rc;
 }
 
 enum sa_err
 pg_enroll_count(struct dstore *store, int64_t *out)
 {
-	struct pg_store *ds = pg_of(store);
 	return pg_query_int64(
-	    ds, "SELECT count(*) FROM enrollments WHERE revoked_at = 0", out);
+	    pg_of(store),
+	    "SELECT count(*) FROM enrollments WHERE revoked_at = 0", NULL, 0,
+	    out);
 }
 
 /* ---- Takeovers ---------------------------------------------------------- */
@@ -301,17 +279,14 @@ static enum sa_err
 pg_takeover_query(struct dstore *store, const char *what, const char *sql,
 		  const char *const *vals, int n, struct takeover *out)
 {
-	struct pg_store *ds = pg_of(store);
 	const struct pg_query q = {.sql = sql, .nparams = n, .values = vals};
-	struct pg_slot *s = NULL;
 	PGresult *r = NULL;
 	struct takeover t;
 	enum sa_err rc;
 
 	memset(&t, 0, sizeof(t));
-	if ((rc = pg_acquire(ds, &s)) != SA_OK)
-		return rc;
-	if ((rc = pg_exec(s, what, &q, PGRES_TUPLES_OK, &r)) != SA_OK)
+	if ((rc = pg_once(pg_of(store), what, &q, PGRES_TUPLES_OK, &r)) !=
+	    SA_OK)
 		goto out;
 	if (PQntuples(r) == 0) {
 		rc = SA_ERR_NOT_FOUND;
@@ -330,14 +305,12 @@ pg_takeover_query(struct dstore *store, const char *what, const char *sql,
 	*out = t;
 out:
 	PQclear(r);
-	pg_release(ds, s);
 	return rc;
 }
 
 enum sa_err
 pg_takeover_put(struct dstore *store, const struct takeover *t)
 {
-	struct pg_store *ds = pg_of(store);
 	char created[24], effective[24];
 	const char *vals[6] = {t->id,	      t->authority, t->token_id,
 			       t->enrollment, created,	    effective};
@@ -351,16 +324,11 @@ pg_takeover_put(struct dstore *store, const struct takeover *t)
 		   " effective_at = excluded.effective_at",
 	    .nparams = 6,
 	    .values = vals};
-	struct pg_slot *s = NULL;
-	enum sa_err rc;
 
 	snprintf(created, sizeof(created), "%" PRId64, t->created_at);
 	snprintf(effective, sizeof(effective), "%" PRId64, t->effective_at);
-	if ((rc = pg_acquire(ds, &s)) != SA_OK)
-		return rc;
-	rc = pg_exec(s, "takeover put", &q, PGRES_COMMAND_OK, NULL);
-	pg_release(ds, s);
-	return rc;
+	return pg_once(pg_of(store), "takeover put", &q, PGRES_COMMAND_OK,
+		       NULL);
 }
 
 enum sa_err

@@ -74,7 +74,8 @@ struct pg_query {
 /* ---- store_pg.c ---- */
 
 char *pg_col_strndup(const PGresult *r, int row, int col);
-enum sa_err pg_query_int64(struct pg_store *ds, const char *sql, int64_t *out);
+enum sa_err pg_query_int64(struct pg_store *ds, const char *sql,
+			   const char *const *vals, int n, int64_t *out);
 
 /* ---- store_pg_enroll.c ---- */
 
@@ -121,6 +122,9 @@ enum sa_err pg_fail(struct pg_slot *s, const char *what, const PGresult *r);
 void pg_release(struct pg_store *ds, struct pg_slot *s);
 enum sa_err pg_acquire(struct pg_store *ds, struct pg_slot **out);
 enum sa_err pg_exec(struct pg_slot *s, const char *what,
+		    const struct pg_query *q, ExecStatusType want,
+		    PGresult **out);
+enum sa_err pg_once(struct pg_store *ds, const char *what,
 		    const struct pg_query *q, ExecStatusType want,
 		    PGresult **out);
 enum sa_err pg_exec0(struct pg_slot *s, const char *sql);

@@ -191,6 +191,15 @@ sqlite_fail(struct sqlite_store *ds, const char *what, int rc)
 	return sqlite_err(rc);
 }
 
+/* sqlite_space_back clears the disk-full mark after a write succeeded. */
+static void
+sqlite_space_back(struct sqlite_store *ds)
+{
+	if (atomic_exchange(&ds->disk_full, 0))
+		log_info("store.sqlite",
+			 "the disk has space again: writes are accepted");
+}
+
 /* sqlite_exec runs SQL without results; the caller holds ds->mu. */
 enum sa_err
 sqlite_exec(struct sqlite_store *ds, const char *sql)
@@ -204,7 +213,7 @@ sqlite_exec(struct sqlite_store *ds, const char *sql)
 
 /* sqlite_run steps a prepared statement that returns no rows and resets it;
  * the caller holds ds->mu. */
-enum sa_err
+static enum sa_err
 sqlite_run(struct sqlite_store *ds, sqlite3_stmt *st)
 {
 	int r = sqlite3_step(st);
@@ -215,18 +224,6 @@ sqlite_run(struct sqlite_store *ds, sqlite3_stmt *st)
 	return SA_OK;
 }
 
-/* sqlite_prepare compiles sql on the writing connection; the caller holds
- * ds->mu. */
-enum sa_err
-sqlite_prepare(struct sqlite_store *ds, const char *sql, sqlite3_stmt **st)
-{
-	int r = sqlite3_prepare_v2(ds->db, sql, -1, st, NULL);
-
-	if (r != SQLITE_OK)
-		return sqlite_fail(ds, sql, r);
-	return SA_OK;
-}
-
 /* sqlite_rollback ends a failed transaction; a failure here is only logged
  * since the caller already reports the first error. */
 void
@@ -234,6 +231,151 @@ sqlite_rollback(struct sqlite_store *ds)
 {
 	if (!sqlite3_get_autocommit(ds->db))
 		(void)sqlite_exec(ds, "ROLLBACK");
+}
+
+/* sqlite_begin takes ds->mu and opens an IMMEDIATE transaction; the caller
+ * ends it with sqlite_finish and releases ds->mu, whatever this returned. */
+enum sa_err
+sqlite_begin(struct sqlite_store *ds)
+{
+	pthread_mutex_lock(&ds->mu);
+	return sqlite_exec(ds, "BEGIN IMMEDIATE");
+}
+
+/* sqlite_finish commits when rc is SA_OK and rolls back otherwise (also
+ * after a failed COMMIT); ds->mu stays held. */
+enum sa_err
+sqlite_finish(struct sqlite_store *ds, enum sa_err rc)
+{
+	if (rc == SA_OK)
+		rc = sqlite_exec(ds, "COMMIT");
+	if (rc != SA_OK)
+		sqlite_rollback(ds);
+	return rc;
+}
+
+/*
+ * sqlite_bind binds args to the parameters of st in order (?1, ?2, ...);
+ * an argument past the statement's last parameter is not bound, so the
+ * statements of one operation can share one list. Returns a SQLite code.
+ */
+int
+sqlite_bind(sqlite3_stmt *st, const struct sqlite_arg *args, size_t n)
+{
+	int last = sqlite3_bind_parameter_count(st), r = SQLITE_OK;
+
+	for (int i = 0; (size_t)i < n && i < last && r == SQLITE_OK; i++)
+		r = args[i].is_int ? sqlite3_bind_int64(st, i + 1, args[i].num)
+				   : sqlite3_bind_text(st, i + 1, args[i].text,
+						       -1, SQLITE_STATIC);
+	return r;
+}
+
+/* sqlite_prepare compiles sql on the writing connection and binds args;
+ * the caller holds ds->mu and finalizes *st. */
+enum sa_err
+sqlite_prepare(struct sqlite_store *ds, const char *sql,
+	       const struct sqlite_arg *args, size_t n, sqlite3_stmt **st)
+{
+	int r = sqlite3_prepare_v2(ds->db, sql, -1, st, NULL);
+
+	if (r == SQLITE_OK)
+		r = sqlite_bind(*st, args, n);
+	if (r != SQLITE_OK)
+		return sqlite_fail(ds, sql, r);
+	return SA_OK;
+}
+
+/*
+ * sqlite_steps runs sql with args to its end: *rows gets how many rows it
+ * returned and *first (may be NULL) the first column of the first. The
+ * caller holds ds->mu.
+ */
+static enum sa_err
+sqlite_steps(struct sqlite_store *ds, const char *sql,
+	     const struct sqlite_arg *args, size_t n, int64_t *rows,
+	     int64_t *first)
+{
+	sqlite3_stmt *st = NULL;
+	enum sa_err rc;
+	int r;
+
+	*rows = 0;
+	if ((rc = sqlite_prepare(ds, sql, args, n, &st)) != SA_OK)
+		goto out;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW)
+		if ((*rows)++ == 0 && first != NULL)
+			*first = sqlite3_column_int64(st, 0);
+	if (r != SQLITE_DONE)
+		rc = sqlite_fail(ds, sql, r);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* sqlite_do runs a statement that returns no rows; *changes (may be NULL)
+ * gets how many rows it changed. The caller holds ds->mu. */
+enum sa_err
+sqlite_do(struct sqlite_store *ds, const char *sql,
+	  const struct sqlite_arg *args, size_t n, int64_t *changes)
+{
+	int64_t rows;
+	enum sa_err rc = sqlite_steps(ds, sql, args, n, &rows, NULL);
+
+	if (rc == SA_OK && changes != NULL)
+		*changes = sqlite3_changes(ds->db);
+	return rc;
+}
+
+/*
+ * sqlite_query_int64 runs a statement that returns one row of one value (a
+ * query, or a write with RETURNING: it runs to its end, so the write is
+ * applied); *out is set on success. The caller holds ds->mu.
+ */
+enum sa_err
+sqlite_query_int64(struct sqlite_store *ds, const char *sql,
+		   const struct sqlite_arg *args, size_t n, int64_t *out)
+{
+	int64_t rows, v = 0;
+	enum sa_err rc = sqlite_steps(ds, sql, args, n, &rows, &v);
+
+	if (rc == SA_OK && rows != 1) {
+		log_error("store.sqlite", "%s: %lld rows, not one", sql,
+			  (long long)rows);
+		rc = SA_ERR_INTERNAL;
+	}
+	if (rc == SA_OK)
+		*out = v;
+	return rc;
+}
+
+/* sqlite_read_int64 is sqlite_query_int64 under ds->mu. */
+enum sa_err
+sqlite_read_int64(struct sqlite_store *ds, const char *sql,
+		  const struct sqlite_arg *args, size_t n, int64_t *out)
+{
+	enum sa_err rc;
+
+	pthread_mutex_lock(&ds->mu);
+	rc = sqlite_query_int64(ds, sql, args, n, out);
+	pthread_mutex_unlock(&ds->mu);
+	return rc;
+}
+
+/* sqlite_write runs one statement that returns no rows under ds->mu, in
+ * its own transaction. */
+enum sa_err
+sqlite_write(struct sqlite_store *ds, const char *sql,
+	     const struct sqlite_arg *args, size_t n)
+{
+	enum sa_err rc;
+
+	pthread_mutex_lock(&ds->mu);
+	rc = sqlite_do(ds, sql, args, n, NULL);
+	pthread_mutex_unlock(&ds->mu);
+	if (rc == SA_OK)
+		sqlite_space_back(ds);
+	return rc;
 }
 
 /*
@@ -324,29 +466,6 @@ out:
 	return rc;
 }
 
-/* sqlite_query_int64 runs a one-value query; *out is set on success. */
-enum sa_err
-sqlite_query_int64(struct sqlite_store *ds, const char *sql, int64_t *out)
-{
-	sqlite3_stmt *st = NULL;
-	enum sa_err rc;
-	int r;
-
-	if ((r = sqlite3_prepare_v2(ds->db, sql, -1, &st, NULL)) != SQLITE_OK) {
-		rc = sqlite_fail(ds, sql, r);
-		goto out;
-	}
-	if ((r = sqlite3_step(st)) != SQLITE_ROW) {
-		rc = sqlite_fail(ds, sql, r == SQLITE_DONE ? SQLITE_ERROR : r);
-		goto out;
-	}
-	*out = sqlite3_column_int64(st, 0);
-	rc = SA_OK;
-out:
-	sqlite3_finalize(st);
-	return rc;
-}
-
 /*
  * sqlite_migrate applies the migrations the database has not seen, each in
  * one transaction. A database that has migrations this binary does not know
@@ -363,8 +482,8 @@ sqlite_migrate(struct sqlite_store *ds)
 	if (rc != SA_OK)
 		return rc;
 	rc = sqlite_query_int64(
-	    ds, "SELECT coalesce(max(version), 0) FROM schema_migrations",
-	    &have);
+	    ds, "SELECT coalesce(max(version), 0) FROM schema_migrations", NULL,
+	    0, &have);
 	if (rc != SA_OK)
 		return rc;
 	if (have > (int64_t)ARRAY_LEN(sqlite_migrations)) {
@@ -375,31 +494,30 @@ sqlite_migrate(struct sqlite_store *ds)
 		return SA_ERR_CONFIG;
 	}
 	for (size_t i = 0; i < ARRAY_LEN(sqlite_migrations); i++) {
-		int64_t version = (int64_t)i + 1, done = 0;
-		char sql[96];
+		const struct sqlite_arg version[] = {SQ_INT((int64_t)i + 1)};
+		int64_t done = 0;
 
 		if ((rc = sqlite_exec(ds, "BEGIN IMMEDIATE")) != SA_OK)
 			return rc;
 		/* Re-read inside the write lock: another process may have
 		 * migrated between our first look and now. */
-		snprintf(sql, sizeof(sql),
-			 "SELECT count(*) FROM schema_migrations WHERE "
-			 "version = %lld",
-			 (long long)version);
-		if ((rc = sqlite_query_int64(ds, sql, &done)) != SA_OK)
+		if ((rc = sqlite_query_int64(
+			 ds,
+			 "SELECT count(*) FROM "
+			 "schema_migrations WHERE version = ?",
+			 version, 1, &done)) != SA_OK)
 			goto fail;
 		if (done == 0) {
 			if ((rc = sqlite_exec(ds, sqlite_migrations[i])) !=
 			    SA_OK)
 				goto fail;
-			snprintf(sql, sizeof(sql),
-				 "INSERT INTO schema_migrations (version) "
-				 "VALUES (%lld)",
-				 (long long)version);
-			if ((rc = sqlite_exec(ds, sql)) != SA_OK)
+			if ((rc = sqlite_do(ds,
+					    "INSERT INTO schema_migrations "
+					    "(version) VALUES (?)",
+					    version, 1, NULL)) != SA_OK)
 				goto fail;
-			log_info("store.migrate", "applied migration %lld",
-				 (long long)version);
+			log_info("store.migrate", "applied migration %zu",
+				 i + 1);
 		}
 		if ((rc = sqlite_exec(ds, "COMMIT")) != SA_OK)
 			goto fail;
@@ -565,15 +683,6 @@ sqlite_close(struct dstore *store)
 static enum sa_err sqlite_meta_set(struct dstore *ds, const char *key,
 				   const char *value);
 
-/* sqlite_space_back clears the disk-full mark after a write succeeded. */
-static void
-sqlite_space_back(struct sqlite_store *ds)
-{
-	if (atomic_exchange(&ds->disk_full, 0))
-		log_info("store.sqlite",
-			 "the disk has space again: writes are accepted");
-}
-
 /*
  * sqlite_ping reads a constant; after a write failed for want of space it
  * also writes a small probe row, so /health reports the disk full until a
@@ -587,9 +696,7 @@ sqlite_ping(struct dstore *store)
 	char now[24];
 	enum sa_err rc;
 
-	pthread_mutex_lock(&ds->mu);
-	rc = sqlite_query_int64(ds, "SELECT 1", &one);
-	pthread_mutex_unlock(&ds->mu);
+	rc = sqlite_read_int64(ds, "SELECT 1", NULL, 0, &one);
 	if (rc == SA_OK && one != 1)
 		rc = SA_ERR_INTERNAL;
 	if (rc == SA_OK && atomic_load(&ds->disk_full)) {
@@ -745,13 +852,12 @@ sqlite_read_page(struct dstore *store, int64_t from_seq, size_t want,
 	enum sa_err rc;
 	int r;
 
+	const struct sqlite_arg args[] = {SQ_INT(from_seq),
+					  SQ_INT((int64_t)want)};
+
 	pthread_mutex_lock(&ds->mu);
-	if ((r = sqlite3_prepare_v2(ds->db, sql, -1, &st, NULL)) != SQLITE_OK) {
-		rc = sqlite_fail(ds, sql, r);
+	if ((rc = sqlite_prepare(ds, sql, args, ARRAY_LEN(args), &st)) != SA_OK)
 		goto out;
-	}
-	sqlite3_bind_int64(st, 1, from_seq);
-	sqlite3_bind_int64(st, 2, (int64_t)want);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		struct audit_row *row = &pg->rows[pg->n];
 
@@ -803,16 +909,8 @@ sqlite_audit_iter(struct dstore *store, int64_t from_seq, int64_t limit,
 static enum sa_err
 sqlite_audit_count(struct dstore *store, int64_t *out)
 {
-	struct sqlite_store *ds = sqlite_of(store);
-	enum sa_err rc;
-	int64_t n = 0;
-
-	pthread_mutex_lock(&ds->mu);
-	rc = sqlite_query_int64(ds, "SELECT count(*) FROM audit", &n);
-	pthread_mutex_unlock(&ds->mu);
-	if (rc == SA_OK)
-		*out = n;
-	return rc;
+	return sqlite_read_int64(sqlite_of(store), "SELECT count(*) FROM audit",
+				 NULL, 0, out);
 }
 
 /* sqlite_meta_key_ok bounds metadata keys; values are bounded by the caller
@@ -831,6 +929,7 @@ sqlite_meta_get(struct dstore *store, const char *key, char **out)
 {
 	struct sqlite_store *ds = sqlite_of(store);
 	static const char sql[] = "SELECT value FROM meta WHERE key = ?";
+	const struct sqlite_arg args[] = {SQ_TEXT(key)};
 	sqlite3_stmt *st = NULL;
 	char *v = NULL;
 	enum sa_err rc;
@@ -839,11 +938,8 @@ sqlite_meta_get(struct dstore *store, const char *key, char **out)
 	if (!sqlite_meta_key_ok(key))
 		return SA_ERR_VALIDATION;
 	pthread_mutex_lock(&ds->mu);
-	if ((r = sqlite3_prepare_v2(ds->db, sql, -1, &st, NULL)) != SQLITE_OK) {
-		rc = sqlite_fail(ds, sql, r);
+	if ((rc = sqlite_prepare(ds, sql, args, 1, &st)) != SA_OK)
 		goto out;
-	}
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	r = sqlite3_step(st);
 	if (r == SQLITE_DONE) {
 		rc = SA_ERR_NOT_FOUND;
@@ -869,32 +965,16 @@ out:
 static enum sa_err
 sqlite_meta_set(struct dstore *store, const char *key, const char *value)
 {
-	struct sqlite_store *ds = sqlite_of(store);
-	static const char sql[] =
-	    "INSERT INTO meta (key, value) VALUES (?, ?) "
-	    "ON CONFLICT (key) DO UPDATE SET value = excluded.value";
-	sqlite3_stmt *st = NULL;
-	enum sa_err rc;
-	int r;
+	const struct sqlite_arg args[] = {SQ_TEXT(key), SQ_TEXT(value)};
 
 	if (!sqlite_meta_key_ok(key) || value == NULL ||
 	    strnlen(value, SQLITE_META_VALUE_MAX + 1) > SQLITE_META_VALUE_MAX)
 		return SA_ERR_VALIDATION;
-	pthread_mutex_lock(&ds->mu);
-	if ((r = sqlite3_prepare_v2(ds->db, sql, -1, &st, NULL)) != SQLITE_OK) {
-		rc = sqlite_fail(ds, sql, r);
-		goto out;
-	}
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
-	r = sqlite3_step(st);
-	rc = r == SQLITE_DONE ? SA_OK : sqlite_fail(ds, sql, r);
-out:
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&ds->mu);
-	if (rc == SA_OK)
-		sqlite_space_back(ds);
-	return rc;
+	return sqlite_write(
+	    sqlite_of(store),
+	    "INSERT INTO meta (key, value) VALUES (?, ?) ON "
+	    "CONFLICT (key) DO UPDATE SET value = excluded.value",
+	    args, ARRAY_LEN(args));
 }
 
 const struct dstore_ops store_sqlite_ops = {

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/util.h"
 #include "store/store_sqlite_int.h"
 
 /* ---- Enrollments -------------------------------------------------------- */
@@ -32,6 +33,33 @@ col_copy(sqlite3_stmt *st, int col, char *out, size_t cap)
 	snprintf(out, cap, "%s", t ? (const char *)t : "");
 }
 
+/* reader_pick spreads reads over the reading connections. */
+static struct sqlite_reader *
+reader_pick(struct sqlite_store *ds)
+{
+	return &ds->readers[atomic_fetch_add(&ds->next_reader, 1) %
+			    SQLITE_READERS];
+}
+
+/*
+ * row_step steps st on connection db: SA_OK with a row, SA_ERR_NOT_FOUND
+ * at the end, otherwise the error, logged under what. It does not use
+ * sqlite_fail, since db need not be the writing connection.
+ */
+static enum sa_err
+row_step(sqlite3 *db, sqlite3_stmt *st, const char *what)
+{
+	int r = sqlite3_step(st);
+
+	if (r == SQLITE_ROW)
+		return SA_OK;
+	if (r == SQLITE_DONE)
+		return SA_ERR_NOT_FOUND;
+	log_error("store.sqlite", "%s: %s (%d)", what, sqlite3_errmsg(db),
+		  sqlite3_extended_errcode(db));
+	return sqlite_err(r);
+}
+
 /*
  * enroll_read loads one token id's row with st (ENROLL_SELECT prepared on
  * db); the caller holds the lock that guards that connection.
@@ -42,21 +70,11 @@ enroll_read(sqlite3 *db, sqlite3_stmt *st, const char *token_id,
 {
 	struct enrollment e;
 	enum sa_err rc;
-	int r;
 
 	memset(&e, 0, sizeof(e));
 	sqlite3_bind_text(st, 1, token_id, -1, SQLITE_STATIC);
-	r = sqlite3_step(st);
-	if (r == SQLITE_DONE) {
-		rc = SA_ERR_NOT_FOUND;
+	if ((rc = row_step(db, st, "read enrollment")) != SA_OK)
 		goto out;
-	}
-	if (r != SQLITE_ROW) {
-		log_error("store.sqlite", "read enrollment: %s (%d)",
-			  sqlite3_errmsg(db), sqlite3_extended_errcode(db));
-		rc = sqlite_err(r);
-		goto out;
-	}
 	col_copy(st, 0, e.authority, sizeof(e.authority));
 	col_copy(st, 1, e.token_id, sizeof(e.token_id));
 	col_copy(st, 2, e.device_id, sizeof(e.device_id));
@@ -79,7 +97,6 @@ enroll_read(sqlite3 *db, sqlite3_stmt *st, const char *token_id,
 		goto out;
 	}
 	*out = e;
-	rc = SA_OK;
 out:
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -92,43 +109,17 @@ sqlite_enroll_get(struct dstore *store, const char *token_id,
 {
 	struct sqlite_store *ds = sqlite_of(store);
 	struct enroll_cache_ticket t;
+	struct sqlite_reader *rd;
 	enum sa_err rc;
 
 	if (enroll_cache_get(ds->cache, token_id, out, &t))
 		return SA_OK;
-	struct sqlite_reader *rd =
-	    &ds->readers[atomic_fetch_add(&ds->next_reader, 1) %
-			 SQLITE_READERS];
-
+	rd = reader_pick(ds);
 	pthread_mutex_lock(&rd->mu);
 	rc = enroll_read(rd->db, rd->sel_enroll, token_id, out);
 	pthread_mutex_unlock(&rd->mu);
 	if (rc == SA_OK)
 		enroll_cache_put(ds->cache, out, &t);
-	return rc;
-}
-
-/* token_revoked tells whether a token id is on the revoked list. */
-static enum sa_err
-token_revoked(struct sqlite_store *ds, const char *token_id, int *revoked)
-{
-	static const char sql[] =
-	    "SELECT 1 FROM revoked_tokens WHERE token_id = ?";
-	sqlite3_stmt *st = NULL;
-	enum sa_err rc;
-	int r;
-
-	if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
-		return rc;
-	sqlite3_bind_text(st, 1, token_id, -1, SQLITE_STATIC);
-	r = sqlite3_step(st);
-	if (r == SQLITE_ROW || r == SQLITE_DONE) {
-		*revoked = r == SQLITE_ROW;
-		rc = SA_OK;
-	} else {
-		rc = sqlite_fail(ds, sql, r);
-	}
-	sqlite3_finalize(st);
 	return rc;
 }
 
@@ -148,10 +139,17 @@ sqlite_enroll_put(struct dstore *store, const struct enrollment *e,
 	    " public_key_pem, fcm_token, push_endpoint, trust_level, claims,"
 	    " seal_fingerprint, created_at, expires_at, revoked_at, authority)"
 	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)";
+	const struct sqlite_arg args[] = {
+	    SQ_TEXT(e->token_id),	SQ_TEXT(e->device_id),
+	    SQ_TEXT(e->public_key_pem), SQ_TEXT(e->fcm_token),
+	    SQ_TEXT(e->push_endpoint),	SQ_TEXT(e->trust_level),
+	    SQ_TEXT(e->claims),		SQ_TEXT(e->seal_fingerprint),
+	    SQ_INT(e->created_at),	SQ_INT(e->expires_at),
+	    SQ_TEXT(e->authority)};
 	struct enrollment old;
-	sqlite3_stmt *st = NULL;
+	int64_t revoked = 0;
 	enum sa_err rc;
-	int revoked = 0, had = 0, r;
+	int had = 0;
 
 	memset(&old, 0, sizeof(old));
 	pthread_mutex_lock(&ds->mu);
@@ -166,7 +164,10 @@ sqlite_enroll_put(struct dstore *store, const struct enrollment *e,
 		goto out;
 	if ((rc = sqlite_exec(ds, "BEGIN IMMEDIATE")) != SA_OK)
 		goto out;
-	if ((rc = token_revoked(ds, e->token_id, &revoked)) != SA_OK)
+	if ((rc = sqlite_query_int64(ds,
+				     "SELECT count(*) FROM revoked_tokens"
+				     " WHERE token_id = ?",
+				     args, 1, &revoked)) != SA_OK)
 		goto out;
 	if (revoked) {
 		rc = SA_ERR_TOKEN_REVOKED;
@@ -179,87 +180,43 @@ sqlite_enroll_put(struct dstore *store, const struct enrollment *e,
 		goto out;
 	if (had && (rc = enroll_put_check(&old, e, mode)) != SA_OK)
 		goto out;
-	if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
-		goto out;
-	sqlite3_bind_text(st, 11, e->authority, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 1, e->token_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, e->device_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, e->public_key_pem, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, e->fcm_token, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, e->push_endpoint, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, e->trust_level, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, e->claims, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 8, e->seal_fingerprint, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 9, e->created_at);
-	sqlite3_bind_int64(st, 10, e->expires_at);
-	if ((r = sqlite3_step(st)) != SQLITE_DONE) {
-		rc = sqlite_fail(ds, sql, r);
-		goto out;
-	}
-	rc = sqlite_exec(ds, "COMMIT");
+	rc = sqlite_do(ds, sql, args, ARRAY_LEN(args), NULL);
 out:
-	sqlite3_finalize(st);
-	if (rc != SA_OK)
-		sqlite_rollback(ds);
+	rc = sqlite_finish(ds, rc);
 	/* Everything else on this connection commits durably. */
 	if (sqlite_exec(ds, "PRAGMA synchronous=FULL") != SA_OK)
 		log_error("store.sqlite", "cannot restore synchronous=FULL");
 	/* After the commit, so no read of the old row can be kept. */
 	enroll_cache_forget(ds->cache, e->token_id);
 	pthread_mutex_unlock(&ds->mu);
-	if ((rc == SA_OK || rc == SA_ERR_CONFLICT ||
-	     rc == SA_ERR_AUTHORITY_CONFLICT) &&
-	    had) {
-		*prev = old;
-		*had_prev = 1;
-	} else {
-		enrollment_free(&old);
-		*had_prev = 0;
-	}
+	enroll_put_prev(rc, had, &old, prev, had_prev);
 	return rc;
 }
 
+/*
+ * sqlite_enroll_revoke puts the token id on the revoked list (the first
+ * revocation's time and reason stay) and marks its enrollment, in one
+ * IMMEDIATE transaction.
+ */
 enum sa_err
 sqlite_enroll_revoke(struct dstore *store, const char *token_id, int64_t when,
 		     const char *reason)
 {
 	struct sqlite_store *ds = sqlite_of(store);
-	static const char ins[] =
-	    "INSERT OR IGNORE INTO revoked_tokens"
-	    " (token_id, revoked_at, reason) VALUES (?, ?, ?)";
-	static const char upd[] = "UPDATE enrollments SET revoked_at = ?"
-				  " WHERE token_id = ? AND revoked_at = 0";
-	sqlite3_stmt *st = NULL;
+	const struct sqlite_arg args[] = {SQ_TEXT(token_id), SQ_INT(when),
+					  SQ_TEXT(reason)};
 	enum sa_err rc;
-	int r;
 
-	pthread_mutex_lock(&ds->mu);
-	if ((rc = sqlite_exec(ds, "BEGIN IMMEDIATE")) != SA_OK)
-		goto out;
-	if ((rc = sqlite_prepare(ds, ins, &st)) != SA_OK)
-		goto out;
-	sqlite3_bind_text(st, 1, token_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, when);
-	sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
-	if ((r = sqlite3_step(st)) != SQLITE_DONE) {
-		rc = sqlite_fail(ds, ins, r);
-		goto out;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if ((rc = sqlite_prepare(ds, upd, &st)) != SA_OK)
-		goto out;
-	sqlite3_bind_int64(st, 1, when);
-	sqlite3_bind_text(st, 2, token_id, -1, SQLITE_STATIC);
-	if ((r = sqlite3_step(st)) != SQLITE_DONE) {
-		rc = sqlite_fail(ds, upd, r);
-		goto out;
-	}
-	rc = sqlite_exec(ds, "COMMIT");
-out:
-	sqlite3_finalize(st);
-	if (rc != SA_OK)
-		sqlite_rollback(ds);
+	if ((rc = sqlite_begin(ds)) == SA_OK &&
+	    (rc = sqlite_do(ds,
+			    "INSERT OR IGNORE INTO revoked_tokens"
+			    " (token_id, revoked_at, reason) VALUES (?, ?, ?)",
+			    args, ARRAY_LEN(args), NULL)) == SA_OK)
+		rc = sqlite_do(ds,
+			       "UPDATE enrollments SET revoked_at = ?2"
+			       " WHERE token_id = ?1 AND revoked_at = 0",
+			       args, ARRAY_LEN(args), NULL);
+	rc = sqlite_finish(ds, rc);
 	enroll_cache_forget(ds->cache, token_id);
 	pthread_mutex_unlock(&ds->mu);
 	return rc;
@@ -275,42 +232,23 @@ sqlite_enroll_revoke_fingerprint(struct dstore *store, const char *fingerprint,
 				 int64_t when, int *count)
 {
 	struct sqlite_store *ds = sqlite_of(store);
-	static const char ins[] =
-	    "INSERT OR IGNORE INTO revoked_tokens (token_id, revoked_at, "
-	    "reason)"
-	    " SELECT token_id, ?, 'seal on the revocation list' FROM "
-	    "enrollments"
-	    " WHERE seal_fingerprint = ? AND revoked_at = 0";
-	static const char upd[] =
-	    "UPDATE enrollments SET revoked_at = ?"
-	    " WHERE seal_fingerprint = ? AND revoked_at = 0";
-	sqlite3_stmt *st = NULL;
+	const struct sqlite_arg args[] = {SQ_INT(when), SQ_TEXT(fingerprint)};
+	int64_t n = 0;
 	enum sa_err rc;
-	int r;
 
-	pthread_mutex_lock(&ds->mu);
-	if ((rc = sqlite_exec(ds, "BEGIN IMMEDIATE")) != SA_OK)
-		goto out;
-	for (int pass = 0; pass < 2; pass++) {
-		const char *sql = pass == 0 ? ins : upd;
-		if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
-			goto out;
-		sqlite3_bind_int64(st, 1, when);
-		sqlite3_bind_text(st, 2, fingerprint, -1, SQLITE_STATIC);
-		if ((r = sqlite3_step(st)) != SQLITE_DONE) {
-			rc = sqlite_fail(ds, sql, r);
-			goto out;
-		}
-		if (pass == 1)
-			*count = sqlite3_changes(ds->db);
-		sqlite3_finalize(st);
-		st = NULL;
-	}
-	rc = sqlite_exec(ds, "COMMIT");
-out:
-	sqlite3_finalize(st);
-	if (rc != SA_OK)
-		sqlite_rollback(ds);
+	if ((rc = sqlite_begin(ds)) == SA_OK &&
+	    (rc = sqlite_do(ds,
+			    "INSERT OR IGNORE INTO revoked_tokens (token_id,"
+			    " revoked_at, reason) SELECT token_id, ?,"
+			    " 'seal on the revocation list' FROM enrollments"
+			    " WHERE seal_fingerprint = ? AND revoked_at = 0",
+			    args, ARRAY_LEN(args), NULL)) == SA_OK &&
+	    (rc = sqlite_do(ds,
+			    "UPDATE enrollments SET revoked_at = ?"
+			    " WHERE seal_fingerprint = ? AND revoked_at = 0",
+			    args, ARRAY_LEN(args), &n)) == SA_OK)
+		*count = (int)n;
+	rc = sqlite_finish(ds, rc);
 	enroll_cache_clear(ds->cache);
 	pthread_mutex_unlock(&ds->mu);
 	return rc;
@@ -319,26 +257,10 @@ out:
 enum sa_err
 sqlite_enroll_count(struct dstore *store, int64_t *out)
 {
-	struct sqlite_store *ds = sqlite_of(store);
-	static const char sql[] = "SELECT count(*) FROM enrollments"
-				  " WHERE revoked_at = 0";
-	sqlite3_stmt *st = NULL;
-	enum sa_err rc;
-	int r;
-
-	pthread_mutex_lock(&ds->mu);
-	if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
-		goto out;
-	if ((r = sqlite3_step(st)) != SQLITE_ROW) {
-		rc = sqlite_fail(ds, sql, r);
-		goto out;
-	}
-	*out = sqlite3_column_int64(st, 0);
-	rc = SA_OK;
-out:
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&ds->mu);
-	return rc;
+	return sqlite_read_int64(
+	    sqlite_of(store),
+	    "SELECT count(*) FROM enrollments WHERE revoked_at = 0", NULL, 0,
+	    out);
 }
 
 /* ---- Takeovers ---------------------------------------------------------- */
@@ -375,41 +297,32 @@ static enum sa_err
 takeover_query(sqlite3 *db, pthread_mutex_t *mu, const char *sql,
 	       const char *token_id, const char *id, struct takeover *out)
 {
+	const struct sqlite_arg args[] = {SQ_TEXT(token_id), SQ_TEXT(id)};
 	sqlite3_stmt *st = NULL;
-	enum sa_err rc = SA_OK;
+	enum sa_err rc;
 	int r;
 
 	pthread_mutex_lock(mu);
-	if ((r = sqlite3_prepare_v2(db, sql, -1, &st, NULL)) != SQLITE_OK) {
+	r = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	if (r == SQLITE_OK)
+		r = sqlite_bind(st, args, ARRAY_LEN(args));
+	if (r != SQLITE_OK) {
+		log_error("store.sqlite", "takeover: %s (%d)",
+			  sqlite3_errmsg(db), sqlite3_extended_errcode(db));
 		rc = sqlite_err(r);
-		goto fail;
-	}
-	sqlite3_bind_text(st, 1, token_id, -1, SQLITE_STATIC);
-	if (id != NULL)
-		sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-	r = sqlite3_step(st);
-	if (r == SQLITE_DONE) {
-		rc = SA_ERR_NOT_FOUND;
 		goto out;
 	}
-	if (r != SQLITE_ROW) {
-		rc = sqlite_err(r);
-		goto fail;
-	}
-	if ((rc = takeover_from(st, out)) != SA_OK)
+	if ((rc = row_step(db, st, "takeover")) != SA_OK ||
+	    (rc = takeover_from(st, out)) != SA_OK)
 		goto out;
 	/* finish the statement, so a DELETE ... RETURNING is applied */
-	while ((r = sqlite3_step(st)) == SQLITE_ROW)
+	while ((rc = row_step(db, st, "takeover")) == SA_OK)
 		;
-	if (r != SQLITE_DONE) {
+	if (rc == SA_ERR_NOT_FOUND) {
+		rc = SA_OK;
+	} else {
 		takeover_free(out);
-		rc = sqlite_err(r);
-		goto fail;
 	}
-	goto out;
-fail:
-	log_error("store.sqlite", "takeover: %s (%d)", sqlite3_errmsg(db),
-		  sqlite3_extended_errcode(db));
 out:
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(mu);
@@ -419,39 +332,22 @@ out:
 enum sa_err
 sqlite_takeover_put(struct dstore *store, const struct takeover *t)
 {
-	struct sqlite_store *ds = sqlite_of(store);
-	static const char sql[] =
-	    "INSERT OR REPLACE INTO takeovers (" TAKEOVER_COLS ")"
-	    " VALUES (?, ?, ?, ?, ?, ?)";
-	sqlite3_stmt *st = NULL;
-	enum sa_err rc;
-	int r;
+	const struct sqlite_arg args[] = {
+	    SQ_TEXT(t->id),	   SQ_TEXT(t->authority),
+	    SQ_TEXT(t->token_id),  SQ_TEXT(t->enrollment),
+	    SQ_INT(t->created_at), SQ_INT(t->effective_at)};
 
-	pthread_mutex_lock(&ds->mu);
-	if ((rc = sqlite_prepare(ds, sql, &st)) != SA_OK)
-		goto out;
-	sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, t->authority, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, t->token_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, t->enrollment, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, t->created_at);
-	sqlite3_bind_int64(st, 6, t->effective_at);
-	r = sqlite3_step(st);
-	rc = r == SQLITE_DONE ? SA_OK : sqlite_fail(ds, sql, r);
-out:
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&ds->mu);
-	return rc;
+	return sqlite_write(sqlite_of(store),
+			    "INSERT OR REPLACE INTO takeovers (" TAKEOVER_COLS
+			    ") VALUES (?, ?, ?, ?, ?, ?)",
+			    args, ARRAY_LEN(args));
 }
 
 enum sa_err
 sqlite_takeover_get(struct dstore *store, const char *token_id,
 		    struct takeover *out)
 {
-	struct sqlite_store *ds = sqlite_of(store);
-	struct sqlite_reader *rd =
-	    &ds->readers[atomic_fetch_add(&ds->next_reader, 1) %
-			 SQLITE_READERS];
+	struct sqlite_reader *rd = reader_pick(sqlite_of(store));
 
 	return takeover_query(rd->db, &rd->mu,
 			      "SELECT " TAKEOVER_COLS

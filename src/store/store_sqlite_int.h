@@ -67,15 +67,36 @@ sqlite_of(struct dstore *store)
 
 /* ---- store_sqlite.c: errors, statements, transactions ---- */
 
+/* One parameter of a statement: text (NULL binds SQL NULL) or an integer. */
+struct sqlite_arg {
+	const char *text;
+	int64_t num;
+	int is_int;
+};
+#define SQ_TEXT(v) ((struct sqlite_arg){.text = (v)})
+#define SQ_INT(v) ((struct sqlite_arg){.num = (v), .is_int = 1})
+
 enum sa_err sqlite_err(int rc);
 enum sa_err sqlite_fail(struct sqlite_store *ds, const char *what, int rc);
 enum sa_err sqlite_exec(struct sqlite_store *ds, const char *sql);
-enum sa_err sqlite_run(struct sqlite_store *ds, sqlite3_stmt *st);
 void sqlite_rollback(struct sqlite_store *ds);
+enum sa_err sqlite_begin(struct sqlite_store *ds);
+enum sa_err sqlite_finish(struct sqlite_store *ds, enum sa_err rc);
+int sqlite_bind(sqlite3_stmt *st, const struct sqlite_arg *args, size_t n);
 enum sa_err sqlite_prepare(struct sqlite_store *ds, const char *sql,
+			   const struct sqlite_arg *args, size_t n,
 			   sqlite3_stmt **st);
+enum sa_err sqlite_do(struct sqlite_store *ds, const char *sql,
+		      const struct sqlite_arg *args, size_t n,
+		      int64_t *changes);
 enum sa_err sqlite_query_int64(struct sqlite_store *ds, const char *sql,
+			       const struct sqlite_arg *args, size_t n,
 			       int64_t *out);
+enum sa_err sqlite_read_int64(struct sqlite_store *ds, const char *sql,
+			      const struct sqlite_arg *args, size_t n,
+			      int64_t *out);
+enum sa_err sqlite_write(struct sqlite_store *ds, const char *sql,
+			 const struct sqlite_arg *args, size_t n);
 char *sqlite_col_strdup(sqlite3_stmt *st, int col);
 
 /* ---- store_sqlite_enroll.c ---- */
