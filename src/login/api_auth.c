@@ -885,7 +885,8 @@ api_verify(struct http_request *req, struct http_response *res)
 	}
 	/* A federation login may now continue, before anyone hears of the
 	 * approval. */
-	if ((rc = weblogin_session_approved(app, &s, granted, now)) != SA_OK) {
+	if ((rc = weblogin_session_approved(app, &s, e.authority, granted,
+					    now)) != SA_OK) {
 		http_res_error(res, rc, NULL,
 			       "the approval could not be recorded");
 		goto out;

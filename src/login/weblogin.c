@@ -212,7 +212,8 @@ weblogin_bind_session(struct app *app, const char *session_id,
 
 enum sa_err
 weblogin_session_approved(struct app *app, const struct session *s,
-			  const json_t *granted, int64_t now)
+			  const char *authority, const json_t *granted,
+			  int64_t now)
 {
 	char key[ESTORE_KEY_MAX];
 	unsigned char *login = NULL;
@@ -230,9 +231,9 @@ weblogin_session_approved(struct app *app, const struct session *s,
 		rc = SA_ERR_INTERNAL;
 		goto out;
 	}
-	rec = json_pack("{s:s, s:s, s:O, s:I}", "sessionId", s->id, "tokenId",
-			s->token_id, "granted", granted, "authTime",
-			(json_int_t)now);
+	rec = json_pack("{s:s, s:s, s:s, s:O, s:I}", "sessionId", s->id,
+			"tokenId", s->token_id, "authority", authority,
+			"granted", granted, "authTime", (json_int_t)now);
 	snprintf(key, sizeof(key), "wl:%s:ok", (const char *)login);
 	/* A session is approved once, so NX only refuses a second session
 	 * of the same request: the first approval stands. */
@@ -478,7 +479,8 @@ weblogin_session_end(struct http_request *req, struct http_response *res,
  * same person. *out receives the new session; *cookie_out its cookie.
  */
 static enum sa_err
-sso_refresh(struct http_request *req, const char *token_id, int64_t auth_time,
+sso_refresh(struct http_request *req, const char *token_id,
+	    const char *authority, int64_t auth_time,
 	    const struct weblogin_pending *p, const char *const *granted,
 	    size_t ngranted, struct weblogin_sso *out,
 	    char cookie_out[COOKIE_LEN + 1])
@@ -494,7 +496,9 @@ sso_refresh(struct http_request *req, const char *token_id, int64_t auth_time,
 	memset(&old, 0, sizeof(old));
 	memset(&s, 0, sizeof(s));
 	have_old = sso_read(app, old_cookie, &old) == SA_OK;
-	if (have_old && strcmp(old.token_id, token_id) == 0) {
+	/* The same person is the same token id of the same authority. */
+	if (have_old && strcmp(old.token_id, token_id) == 0 &&
+	    strcmp(old.authority, authority) == 0) {
 		memcpy(s.sid, old.sid, sizeof(s.sid));
 		s.rps = json_incref(old.rps);
 	} else {
@@ -503,9 +507,9 @@ sso_refresh(struct http_request *req, const char *token_id, int64_t auth_time,
 		s.rps = json_array();
 	}
 	snprintf(s.token_id, sizeof(s.token_id), "%s", token_id);
-	/* The issuing authority is not recorded with enrollments yet: the
-	 * pairwise subjects are derived with "" (otp_pairwise_sub). */
-	s.authority[0] = '\0';
+	/* Every subject of this session is derived with the authority
+	 * (login_subject): a token id means nothing without it. */
+	snprintf(s.authority, sizeof(s.authority), "%s", authority);
 	s.auth_time = auth_time;
 	s.expires_at = now + app->cfg.sso_ttl;
 	/* RFC 8176: a hardware-held key, user presence, two factors. */
@@ -630,6 +634,7 @@ api_login_pending(struct http_request *req, struct http_response *res)
 struct approval {
 	char session_id[SESSION_ID_LEN + 1];
 	char token_id[ENROLL_TOKEN_MAX + 1];
+	char authority[WEBLOGIN_AUTHORITY_MAX + 1];
 	int64_t auth_time;
 	size_t ngranted;
 	char granted[SERVICE_SCOPES_MAX][WEBLOGIN_SCOPE_MAX + 1];
@@ -653,6 +658,8 @@ approval_read(struct app *app, const char *login_id, struct approval *out)
 				out->session_id, sizeof(out->session_id)) ||
 	    !schema_copy_string(json_object_get(rec, "tokenId"), out->token_id,
 				sizeof(out->token_id)) ||
+	    !schema_copy_string(json_object_get(rec, "authority"),
+				out->authority, sizeof(out->authority)) ||
 	    !json_is_array(g) || json_array_size(g) > SERVICE_SCOPES_MAX)
 		goto out;
 	json_array_foreach(
@@ -730,8 +737,8 @@ api_login_continue(struct http_request *req, struct http_response *res)
 	}
 	for (size_t i = 0; i < a.ngranted; i++)
 		granted[i] = a.granted[i];
-	if ((rc = sso_refresh(req, a.token_id, a.auth_time, &p, granted,
-			      a.ngranted, &sso, cookie)) != SA_OK) {
+	if ((rc = sso_refresh(req, a.token_id, a.authority, a.auth_time, &p,
+			      granted, a.ngranted, &sso, cookie)) != SA_OK) {
 		weblogin_page(res, 500, "Login failed",
 			      "The sign-in session could not be stored.");
 		goto out;

@@ -132,9 +132,12 @@ enum sa_err weblogin_bind_session(struct app *app, const char *session_id,
 /*
  * weblogin_session_approved records, when the phone approved session s
  * with the granted scopes, that s's pending request (if it has one) may
- * continue. A no-op for a session that runs for no pending request.
+ * continue, and the issuing authority of the enrollment that approved it
+ * (the provider session derives its pairwise subjects from it). A no-op
+ * for a session that runs for no pending request.
  */
 enum sa_err weblogin_session_approved(struct app *app, const struct session *s,
+				      const char *authority,
 				      const json_t *granted, int64_t now);
 
 /*

@@ -8,8 +8,8 @@
 
 #include "oidc/oidc_int.h"
 #include "app/app.h"
-#include "crypto/otp.h"
 #include "login/claims.h"
+#include "login/subject.h"
 
 /* OpenID scopes that stand for identity scopes (docs/oidc.md). */
 static const struct {
@@ -219,21 +219,15 @@ oidc_scopes_supported(void)
 	return a;
 }
 
+/* A subject from login_subject fits every buffer that holds a "sub". */
+_Static_assert(OIDC_SUB_MAX >= SUBJECT_MAX, "OIDC_SUB_MAX");
+
 enum sa_err
 oidc_subject(struct app *app, const struct oidc_client *c, const char *token_id,
 	     const char *authority, char out[OIDC_SUB_MAX + 1])
 {
-	char sub[44];
-	enum sa_err rc;
-
-	if (!c->pairwise) {
-		snprintf(out, OIDC_SUB_MAX + 1, "%s", token_id);
-		return SA_OK;
-	}
-	if ((rc = otp_pairwise_sub(app->otp_secret, app->otp_secret_len,
-				   c->sector, authority ? authority : "",
-				   token_id, sub)) != SA_OK)
-		return rc;
-	snprintf(out, OIDC_SUB_MAX + 1, "%s", sub);
-	return SA_OK;
+	/* One derivation for every protocol: the client's sector, the
+	 * issuing authority and the token id (login/subject.c). */
+	return login_subject(app, c->sector, !c->pairwise, authority, token_id,
+			     out);
 }

@@ -11,9 +11,9 @@
 #include "app/app.h"
 #include "core/schema.h"
 #include "core/util.h"
-#include "crypto/otp.h"
 #include "login/claims.h"
 #include "login/services.h"
+#include "login/subject.h"
 #include "login/weblogin.h"
 #include "saml/saml_int.h"
 #include "store/store.h"
@@ -158,7 +158,7 @@ issue(struct http_request *req, struct http_response *res,
 	struct enrollment e;
 	struct identity id;
 	json_t *claims = json_object(), *ij = NULL;
-	char nameid[48], *xml = NULL;
+	char nameid[SUBJECT_MAX + 1], *xml = NULL;
 	struct saml_subject subj;
 	enum saml_nameid fmt = sp->nameid;
 	int64_t now = now_unix();
@@ -187,9 +187,8 @@ issue(struct http_request *req, struct http_response *res,
 	} else {
 		/* Pairwise per SP entity id: stable there, unlinkable
 		 * between SPs, never the raw token id. */
-		if ((rc = otp_pairwise_sub(app->otp_secret, app->otp_secret_len,
-					   sp->entity_id, sso->authority,
-					   sso->token_id, nameid)) != SA_OK)
+		if ((rc = login_subject(app, sp->entity_id, 0, sso->authority,
+					sso->token_id, nameid)) != SA_OK)
 			goto out;
 	}
 	subj.nameid = nameid;

@@ -11,6 +11,7 @@ from authlib.integrations.requests_client import OAuth2Session
 from oidc_helpers import (WEB_SECRET, at_hash, browser_login, endpoint,
                           enrolled_phone, pkce, query, start_server,
                           verify_id_token)
+from conftest import pairwise_sub
 from test_login import audit_events, inbox  # noqa: F401
 
 
@@ -78,6 +79,10 @@ def test_code_flow_with_pkce_basic_auth_and_userinfo(srv, inbox):
     assert "age_over_18" not in claims and "birthdate" not in claims
     # Pairwise by default: not the token id, and stable.
     assert claims["sub"] != phone.token_id and len(claims["sub"]) == 43
+    # Derived with the issuing authority that vouched, like the login
+    # token's: the same token id of another authority is someone else.
+    assert claims["sub"] == pairwise_sub(srv.data_dir, "webapp", "DEMO",
+                                         phone.token_id)
     assert claims["at_hash"] == at_hash(token["access_token"])
     assert claims["amr"] == ["hwk", "user", "mfa"]
     assert claims["acr"] and claims["sid"]

@@ -28,6 +28,7 @@ from saml2.config import SPConfig  # noqa: E402
 from saml2.saml import NAMEID_FORMAT_PERSISTENT  # noqa: E402
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256  # noqa: E402
 
+from conftest import pairwise_sub  # noqa: E402
 from test_login import (LOGIN_ENV, audit_events, enrolled_phone,  # noqa
                         inbox)
 
@@ -244,6 +245,9 @@ def test_redirect_sso_then_second_sp_from_the_session(saml_env, inbox):
     nameid = resp.name_id
     assert nameid.format == NAMEID_FORMAT_PERSISTENT
     assert nameid.text != phone.token_id
+    # Pairwise per SP and derived with the issuing authority that vouched.
+    assert nameid.text == pairwise_sub(s.data_dir, sp1.entity_id, "DEMO",
+                                       phone.token_id)
     xml = base64.b64decode(form.fields["SAMLResponse"]).decode()
     assert "ecdsa-sha256" in xml and "xml-exc-c14n" in xml
     cookie = r.cookies["sealauth_sso"]
