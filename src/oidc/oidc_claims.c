@@ -172,6 +172,11 @@ oidc_claims_add(struct app *app, const char *token_id, const json_t *granted,
 			json_object_set(out, claim_map[i].oidc, v);
 		}
 	}
+	/* Who vouched for the released claims: the issuing authority, with
+	 * any identity scope (none granted, nothing about the person). */
+	if (n > 0 && e.authority[0] != '\0')
+		json_object_set_new(out, "iss_authority",
+				    json_string(e.authority));
 	/* The standard "name" when both parts were released. */
 	gn = json_string_value(json_object_get(tmp, "givenName"));
 	fn = json_string_value(json_object_get(tmp, "familyName"));
@@ -196,9 +201,9 @@ out:
 json_t *
 oidc_claims_supported(void)
 {
-	json_t *a = json_pack("[s, s, s, s, s, s, s, s, s, s, s]", "sub", "iss",
-			      "aud", "exp", "iat", "auth_time", "nonce", "acr",
-			      "amr", "sid", "name");
+	json_t *a = json_pack("[s, s, s, s, s, s, s, s, s, s, s, s]", "sub",
+			      "iss", "aud", "exp", "iat", "auth_time", "nonce",
+			      "acr", "amr", "sid", "name", "iss_authority");
 
 	for (size_t i = 0;
 	     a != NULL && i < sizeof(claim_map) / sizeof(claim_map[0]); i++)

@@ -79,7 +79,9 @@ enum sa_err oidc_scopes_map(const char *text, const struct service *svc,
 /*
  * oidc_claims_add adds to out the identity claims the granted identity
  * scopes release for the enrollment of token_id, under their OpenID names
- * (given_name, family_name, birthdate, ...). SA_ERR_TOKEN_REVOKED when the
+ * (given_name, family_name, birthdate, ...), and iss_authority (the
+ * enrollment's issuing authority) when any identity scope was granted.
+ * SA_ERR_TOKEN_REVOKED when the
  * enrollment is gone, revoked or expired.
  */
 enum sa_err oidc_claims_add(struct app *app, const char *token_id,

@@ -181,6 +181,10 @@ issue(struct http_request *req, struct http_response *res,
 	if (ij == NULL || (rc = claims_identity_from_json(ij, &id)) != SA_OK ||
 	    (rc = claims_add(&id, granted, ngranted, now, claims)) != SA_OK)
 		goto out;
+	/* Who vouched for the released claims, with any of them. */
+	if (ngranted > 0 && e.authority[0] != '\0')
+		json_object_set_new(claims, SAML_CLAIM_AUTHORITY,
+				    json_string(e.authority));
 	if (fmt == SAML_NAMEID_TRANSIENT) {
 		if ((rc = saml_new_id(nameid)) != SA_OK)
 			goto out;

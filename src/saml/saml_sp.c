@@ -99,6 +99,10 @@ static const struct saml_attr default_attrs[] = {
     {"ageRange", "urn:sealauth:claim:ageRange", "ageRange", SAML_NF_URI},
     {"isEuCitizen", "urn:sealauth:claim:isEuCitizen", "isEuCitizen",
      SAML_NF_URI},
+    /* Not a claim of the person: who vouched for the others (api_saml.c
+     * adds it with any granted scope). */
+    {SAML_CLAIM_AUTHORITY, "urn:sealauth:claim:issuingAuthority",
+     "issuingAuthority", SAML_NF_URI},
 };
 
 const struct saml_attr *

@@ -55,6 +55,10 @@ struct saml_acs {
 	int is_default;
 };
 
+/* The claim name under which an assertion carries the issuing authority
+ * that vouched for the person (mappable like the identity claims). */
+#define SAML_CLAIM_AUTHORITY "issuingAuthority"
+
 struct saml_attr {
 	char claim[32]; /* a claim name of SPEC §5 (claims.h) */
 	char name[SAML_ATTR_NAME_MAX + 1];

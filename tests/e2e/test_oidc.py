@@ -83,6 +83,8 @@ def test_code_flow_with_pkce_basic_auth_and_userinfo(srv, inbox):
     # token's: the same token id of another authority is someone else.
     assert claims["sub"] == pairwise_sub(srv.data_dir, "webapp", "DEMO",
                                          phone.token_id)
+    # The issuing authority that vouched rides with the released claims.
+    assert claims["iss_authority"] == "DEMO"
     assert claims["at_hash"] == at_hash(token["access_token"])
     assert claims["amr"] == ["hwk", "user", "mfa"]
     assert claims["acr"] and claims["sid"]
@@ -92,6 +94,7 @@ def test_code_flow_with_pkce_basic_auth_and_userinfo(srv, inbox):
     info = client.get(endpoint(srv, "userinfo")).json()
     assert info["sub"] == claims["sub"]
     assert info["given_name"] == "Erika" and "age_over_18" not in info
+    assert info["iss_authority"] == "DEMO"
     events = [e["event"] for e in audit_events(srv)]
     for ev in ("sso.login", "oidc.code", "oidc.token"):
         assert ev in events
@@ -336,3 +339,17 @@ def test_bad_client_settings_stop_the_server(make_server, tmp_path):
         s.start()
     assert "redirectUris[0]" in str(e.value)
     assert "loopback" in str(e.value)
+
+
+def test_no_identity_scope_no_issuing_authority(srv, inbox):
+    phone = enrolled_phone(srv, inbox)
+    # The phone grants nothing: a subject, and nothing about the person.
+    client, token, _, _ = login_web(srv, phone, inbox, granted=[])
+    claims = verify_id_token(srv, token["id_token"], "webapp")
+    assert claims["sub"] and "given_name" not in claims
+    assert "iss_authority" not in claims
+    info = client.get(endpoint(srv, "userinfo")).json()
+    assert info["sub"] == claims["sub"] and "iss_authority" not in info
+    d = requests.get(srv.base + "/.well-known/openid-configuration",
+                     timeout=5).json()
+    assert "iss_authority" in d["claims_supported"]

@@ -242,6 +242,12 @@ def test_redirect_sso_then_second_sp_from_the_session(saml_env, inbox):
     assert ava["givenName"] == ["Erika"]
     assert ava["sn"] == ["Mustermann"]
     assert ava["dateOfBirth"] == ["1990-04-01"]
+    # Who vouched, under its own name (pysaml2 does not know it, so it is
+    # read from the assertion itself).
+    xml0 = base64.b64decode(form.fields["SAMLResponse"]).decode()
+    assert re.search(r'<saml:Attribute Name="urn:sealauth:claim:'
+                     r'issuingAuthority"[^>]*FriendlyName="issuingAuthority"'
+                     r'[^>]*>\s*<saml:AttributeValue[^>]*>DEMO<', xml0), xml0
     nameid = resp.name_id
     assert nameid.format == NAMEID_FORMAT_PERSISTENT
     assert nameid.text != phone.token_id
@@ -263,6 +269,9 @@ def test_redirect_sso_then_second_sp_from_the_session(saml_env, inbox):
     assert resp2.get_identity()["givenName"] == ["Erika"]
     # Only what the mapping names: no date of birth for the HR system.
     assert "dateOfBirth" not in resp2.get_identity()
+    # nor the issuing authority, which its own mapping does not name.
+    assert "issuingAuthority" not in base64.b64decode(
+        form2.fields["SAMLResponse"]).decode()
     # Pairwise: another subject at another SP.
     assert resp2.name_id.text != nameid.text
     xml2 = base64.b64decode(form2.fields["SAMLResponse"]).decode()
@@ -279,7 +288,7 @@ def test_redirect_sso_then_second_sp_from_the_session(saml_env, inbox):
     assert len(issued) == 3
     # The audit names the released claims, never their values.
     assert sorted(issued[0]["detail"]["claims"]) == [
-        "dateOfBirth", "familyName", "givenName"]
+        "dateOfBirth", "familyName", "givenName", "issuingAuthority"]
     assert "Erika" not in json.dumps(issued)
 
 
