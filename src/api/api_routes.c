@@ -67,6 +67,8 @@ static const struct route routes[] = {
     {"POST", "/saml/logout", ROUTE_HTML | ROUTE_NO_STORE | ROUTE_FORM_BODY,
      NULL, "default", api_saml_logout, NULL, NULL},
     {"GET", "/", ROUTE_HTML, NULL, "default", api_index, NULL, NULL},
+    {"GET", "/admin", ROUTE_HTML, NULL, "default", api_admin_console, NULL,
+     NULL},
     {"GET", "/static/{file}", 0, NULL, "default", api_static_file, NULL, NULL},
     {"GET", "/metrics", ROUTE_NO_STORE, NULL, "default", api_metrics, NULL,
      NULL},

@@ -1,7 +1,7 @@
 /*
- * api_static.c - the login page: GET / answers index.html and
- * GET /static/{file} the other files of the web directory
- * (SEALAUTH_WEB_DIR).
+ * api_static.c - the login page and the console: GET / answers index.html,
+ * GET /admin admin.html and GET /static/{file} the other files of the web
+ * directory (SEALAUTH_WEB_DIR).
  *
  * The directory is read once, at the first request, into memory: at most
  * API_STATIC_FILES_MAX files of at most API_STATIC_FILE_MAX bytes each, only
@@ -295,6 +295,12 @@ enum sa_err
 api_index(struct http_request *req, struct http_response *res)
 {
 	return serve(req, res, "index.html");
+}
+
+enum sa_err
+api_admin_console(struct http_request *req, struct http_response *res)
+{
+	return serve(req, res, "admin.html");
 }
 
 enum sa_err

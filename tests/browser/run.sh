@@ -1,5 +1,6 @@
 #!/bin/sh
-# Runs the browser test (login.test.mjs) for ctest. When node, Debian's
+# Runs a browser test for ctest: the file named by the first argument
+# (default login.test.mjs). When node, Debian's
 # Chromium or playwright-core is missing it says so and exits 77, which
 # ctest reports as skipped; with SEALAUTH_BROWSER_REQUIRED=1 a missing piece
 # is a failure instead.
@@ -18,4 +19,4 @@ command -v node >/dev/null 2>&1 || missing "node not found"
 [ -x "$chromium" ] || missing "$chromium not found"
 [ -f "$here/node_modules/playwright-core/package.json" ] ||
 	missing "playwright-core not installed in tests/browser (npm ci)"
-exec node "$here/login.test.mjs"
+exec node "$here/${1:-login.test.mjs}"

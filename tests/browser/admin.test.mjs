@@ -1,0 +1,249 @@
+// admin.test.mjs - the console at /admin in Debian's Chromium, against the
+// real server on loopback, with DevTools virtual authenticators standing in
+// for the admin's devices (WebAuthn.addVirtualAuthenticator: CTAP2, resident
+// keys, user verification that succeeds).
+//
+// The server's public URL is http://localhost:PORT: browsers refuse an IP
+// address as a passkey's relying party, and the console is loaded from
+// exactly that origin.
+//
+// Cases, in order, on one server: the page and its policy; the install
+// claim (a wrong token first); sign-in with the discoverable passkey; a
+// second passkey on a second authenticator; revoking the first; the
+// refused revoke of the last; sign-out. Screenshots at 390x844 and 1280x800
+// go to SEALAUTH_BROWSER_OUT/admin (ctest: BUILD/browser/admin).
+
+import fs from 'node:fs';
+import path from 'node:path';
+
+import {
+  ROOT, OUT_BASE, setup, launch, finish, freePort, start, run, waitFor, test, assert, assertEq, newPage,
+} from './harness.mjs';
+
+const OUT = path.join(OUT_BASE, 'admin');
+const { chromium, tmp } = await setup(OUT);
+
+const PHONE = { width: 390, height: 844 };
+const DESKTOP = { width: 1280, height: 800 };
+
+// shots saves the page at phone and desktop size, then restores desktop.
+async function shots(page, name) {
+  await page.setViewportSize(PHONE);
+  await page.screenshot({ path: path.join(OUT, `${name}-phone.png`), fullPage: true });
+  await page.setViewportSize(DESKTOP);
+  await page.screenshot({ path: path.join(OUT, `${name}-desktop.png`), fullPage: true });
+}
+
+// authenticator adds a virtual platform authenticator whose user
+// verification succeeds; it answers {id, presence(on)}.
+async function authenticator(cdp, transport) {
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2', ctap2Version: 'ctap2_1', transport, hasResidentKey: true,
+      hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true,
+    },
+  });
+  return {
+    id: authenticatorId,
+    // presence(false) leaves the device unanswered, as if nobody touched it.
+    presence: (on) => cdp.send('WebAuthn.setAutomaticPresenceSimulation',
+      { authenticatorId, enabled: on }),
+    credentials: async () => (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials,
+  };
+}
+
+async function auditEvents(dataDir, env) {
+  const out = await run(['audit', 'tail', '--data-dir', dataDir, '--json', '-n', '1000'], env);
+  return out.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+}
+
+// passkeyLabels reads the names in the passkey list once it settled.
+async function passkeyLabels(page) {
+  await page.locator('#passkeys-panel[aria-busy="false"]').waitFor();
+  return page.locator('#passkeys-panel .item-title').allTextContents();
+}
+
+async function main() {
+  const port = await freePort();
+  const publicUrl = `http://localhost:${port}`;
+  const dataDir = path.join(tmp, 'data');
+  const env = {
+    SEALAUTH_LISTEN: `127.0.0.1:${port}`,
+    SEALAUTH_PUBLIC_URL: publicUrl,
+    SEALAUTH_WEB_DIR: path.join(ROOT, 'web'),
+    SEALAUTH_LOG_LEVEL: 'warn',
+    SEALAUTH_RATE_LIMITS: 'admin=1000/60,install=100/600',
+  };
+  const server = start('server', ['serve', '--data-dir', dataDir], env);
+  const serverGone = server.exited.then((r) => {
+    throw new Error(`the server exited early (${r.code ?? r.sig}); see ${OUT}/server.log`);
+  });
+  serverGone.catch(() => {});
+  await Promise.race([
+    waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`)).status > 0, 30000, 'the server answering /health'),
+    serverGone,
+  ]);
+  const tokenFile = path.join(dataDir, 'install-token');
+  await waitFor(() => fs.existsSync(tokenFile), 10000, 'the install token file');
+  const installToken = fs.readFileSync(tokenFile, 'utf8').trim();
+
+  const browser = await launch(chromium);
+  const { context, page } = await newPage(browser, DESKTOP);
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  const laptop = await authenticator(cdp, 'internal');
+  let key = null;
+  const item = (label) => page.locator('#passkeys-panel .item').filter({
+    has: page.locator('.item-title', { hasText: label }),
+  });
+
+  try {
+    await test('the console page: served at /admin under the login page CSP', async () => {
+      const r = await fetch(`http://127.0.0.1:${port}/admin`);
+      assertEq(r.status, 200, 'GET /admin');
+      assertEq(r.headers.get('content-type'), 'text/html; charset=utf-8', 'Content-Type');
+      const login = await fetch(`http://127.0.0.1:${port}/`);
+      const csp = r.headers.get('content-security-policy') || '';
+      assertEq(csp, login.headers.get('content-security-policy'), 'the same CSP as the login page');
+      assert(csp.includes("script-src 'self'") && csp.includes("style-src 'self'") &&
+        !csp.includes('unsafe-inline'), `strict CSP: ${csp}`);
+      const html = await r.text();
+      assert(!/<script(?![^>]*\bsrc=)/i.test(html) && !/\sstyle=/i.test(html) && !/\son[a-z]+=/i.test(html),
+        'no inline script, style or handler in admin.html');
+      for (const f of ['admin.js', 'admin-webauthn.js', 'admin.css']) {
+        const s = await fetch(`http://127.0.0.1:${port}/static/${f}`);
+        assertEq(s.status, 200, `/static/${f}`);
+      }
+    });
+
+    await test('install claim: a wrong token is refused in words, the right one makes the first admin', async () => {
+      await page.goto(`${publicUrl}/admin`);
+      await page.getByRole('heading', { name: 'Sign in to the console' }).waitFor();
+      for (const role of ['banner', 'main'])
+        assertEq(await page.getByRole(role).count(), 1, `one ${role} landmark`);
+      await shots(page, 'signin');
+
+      await page.getByLabel('Install token').fill('AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
+      await page.getByLabel('Your name').fill('Ada Admin');
+      await page.getByLabel('Name of this passkey').fill('laptop');
+      await page.getByRole('button', { name: 'Claim and create my passkey' }).click();
+      const tokenError = page.locator('#claim-token-error');
+      await tokenError.waitFor({ state: 'visible' });
+      assert((await tokenError.textContent()).includes('install-token'), 'the error says where the token is');
+      assertEq(await page.getByLabel('Install token').getAttribute('aria-invalid'), 'true', 'the field is marked invalid');
+      assertEq((await laptop.credentials()).length, 0, 'no passkey made for a refused token');
+
+      await page.getByLabel('Install token').fill(installToken);
+      await page.getByRole('button', { name: 'Claim and create my passkey' }).click();
+      await page.locator('#status', { hasText: 'This server is yours, Ada Admin' }).waitFor();
+      const creds = await laptop.credentials();
+      assertEq(creds.length, 1, 'one passkey on the laptop');
+      assert(creds[0].isResidentCredential, 'a discoverable passkey');
+      assert(!fs.existsSync(tokenFile), 'the install token file is gone');
+
+      // The window is closed for good: the same token again is refused.
+      const again = await fetch(`http://127.0.0.1:${port}/v1/install/claim/start`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ installToken, name: 'Eve' }),
+      });
+      assertEq(again.status, 403, 'a second claim');
+    });
+
+    await test('sign in with the discoverable passkey', async () => {
+      await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+      await page.getByRole('heading', { name: 'Your passkeys' }).waitFor();
+      assertEq(await page.locator('#who-name').textContent(), 'Ada Admin', 'signed in as');
+      assertEq(await page.evaluate(() => document.activeElement.id), 'passkeys-title', 'focus on the section heading');
+      assertEq(await page.getByRole('navigation', { name: 'Console sections' }).count(), 1, 'the sections are a navigation landmark');
+      assertEq(await page.locator('#nav a[aria-current="page"]').textContent(), 'Passkeys', 'the current section is marked');
+      assertEq(JSON.stringify(await passkeyLabels(page)), '["laptop"]', 'the claimed passkey is listed');
+      await item('laptop').getByText('Signed in with this one').waitFor();
+      // The session is the HttpOnly cookie: the page's script cannot read it.
+      assertEq(await page.evaluate(() => document.cookie), '', 'no cookie readable by script');
+      await shots(page, 'passkeys');
+    });
+
+    await test('add a second passkey: step-up with the first, create on a second device', async () => {
+      await page.getByRole('button', { name: 'Add a passkey' }).click();
+      const dialog = page.getByRole('dialog');
+      await dialog.getByRole('heading', { name: 'Add a passkey' }).waitFor();
+      await dialog.getByLabel('Name of the new passkey').fill('security key');
+      await shots(page, 'add-passkey');
+      await dialog.getByRole('button', { name: 'Confirm it’s me' }).click();
+      await dialog.getByRole('heading', { name: 'Create the new passkey' }).waitFor();
+
+      // The new device: a second authenticator; the laptop, which already
+      // holds a passkey of this admin, is left untouched from now on.
+      key = await authenticator(cdp, 'usb');
+      await laptop.presence(false);
+      await dialog.getByRole('button', { name: 'Create passkey' }).click();
+      await page.locator('#status', { hasText: 'Passkey “security key” added.' }).waitFor();
+      assert(!await dialog.isVisible(), 'the dialog closed');
+      assertEq(JSON.stringify((await passkeyLabels(page)).sort()), '["laptop","security key"]', 'both passkeys listed');
+      assertEq((await key.credentials()).length, 1, 'the new passkey is on the second device');
+      assertEq((await laptop.credentials()).length, 1, 'the laptop still holds one');
+    });
+
+    await test('revoke one passkey after a confirmation and a step-up', async () => {
+      await item('laptop').getByRole('button', { name: 'Revoke passkey laptop' }).click();
+      const dialog = page.getByRole('dialog');
+      await dialog.getByRole('heading', { name: 'Revoke passkey “laptop”?' }).waitFor();
+      assertEq(await page.evaluate(() => document.activeElement.id), 'dialog-cancel',
+        'a destructive change starts on Cancel');
+      // Escape backs out and nothing changes.
+      await page.keyboard.press('Escape');
+      await dialog.waitFor({ state: 'hidden' });
+      assertEq((await passkeyLabels(page)).length, 2, 'nothing revoked after Escape');
+
+      await item('laptop').getByRole('button', { name: 'Revoke passkey laptop' }).click();
+      await shots(page, 'revoke-dialog');
+      await dialog.getByRole('button', { name: 'Revoke passkey' }).click();
+      await page.locator('#status', { hasText: 'Passkey “laptop” revoked.' }).waitFor();
+      assertEq(JSON.stringify(await passkeyLabels(page)), '["security key"]', 'one passkey left');
+    });
+
+    await test('revoking the last passkey is refused and said in plain words', async () => {
+      await item('security key').getByRole('button', { name: 'Revoke passkey security key' }).click();
+      const dialog = page.getByRole('dialog');
+      await dialog.getByText('It is your only passkey').waitFor();
+      await dialog.getByRole('button', { name: 'Revoke passkey' }).click();
+      const alert = page.getByRole('alert').filter({ hasText: 'This is your only passkey' });
+      await alert.waitFor();
+      assert(!await dialog.isVisible(), 'the dialog closed');
+      assertEq(JSON.stringify(await passkeyLabels(page)), '["security key"]', 'the last passkey stays');
+      await shots(page, 'last-passkey-refused');
+      const events = (await auditEvents(dataDir, env)).map((e) => e.event);
+      for (const ev of ['admin.install_claimed', 'admin.login', 'admin.passkey_registered',
+        'admin.passkey_revoked', 'admin.passkey_revoke_refused'])
+        assert(events.includes(ev), `audited ${ev}`);
+    });
+
+    await test('console sign-ins are listed and sign-out ends the session', async () => {
+      await page.getByRole('link', { name: 'Sessions' }).click();
+      await page.getByRole('heading', { name: 'Sessions', level: 1 }).waitFor();
+      await page.locator('#admin-sessions-panel[aria-busy="false"]').waitFor();
+      await page.locator('#admin-sessions-panel').getByText('This session').waitFor();
+      await shots(page, 'sessions');
+      await page.getByRole('button', { name: 'Sign out', exact: true }).first().click();
+      await page.getByRole('heading', { name: 'Sign in to the console' }).waitFor();
+      const me = await page.evaluate(async () => (await fetch('/v1/admin/me')).status);
+      assertEq(me, 401, 'the session is over on the server');
+      // The refusals the cases provoked (401, 409) are logged by the
+      // browser as failed loads; anything else is a fault of the page.
+      const problems = page.problems.filter((p) =>
+        !/Failed to load resource: the server responded with a status of 40[19]/.test(p));
+      assertEq(problems.join('\n'), '', 'no console errors or CSP violations');
+    });
+  } finally {
+    await context.close();
+    await browser.close();
+  }
+
+  await test('the server shuts down cleanly on SIGTERM', async () => {
+    server.kill('SIGTERM');
+    const r = await server.exited;
+    assertEq(r.code, 0, `server exit status (see ${OUT}/server.log)`);
+  });
+}
+
+await finish(main);
