@@ -358,7 +358,7 @@ contract_row(const struct service_row *row, void *arg)
  * id, update a missing one, every write moves the version, reads come in
  * id order with the settings column as written.
  */
-void
+static void
 contract_services(struct dstore *ds)
 {
 	struct service_row row = {
@@ -431,7 +431,7 @@ contract_oidc_check(const json_t *settings, const struct service *svc,
  * checker refuses bad settings naming the field, snapshots held across a
  * change stay as they were, and a disabled service is not found for logins.
  */
-void
+static void
 contract_registry(struct dstore *ds1, struct dstore *ds2)
 {
 	struct service_registry *a = NULL, *b = NULL;
@@ -908,7 +908,7 @@ contract_revoke(void *arg)
  * two handles (two servers) racing to delete the last two passkeys of one
  * owner: exactly one wins, the other gets the guard's error.
  */
-void
+static void
 contract_records(struct dstore *ds1, struct dstore *ds2)
 {
 	struct dstore_rec r;
@@ -1001,7 +1001,7 @@ contract_binding(struct enrollment *e, const char *authority, const char *tok,
  * written, the binding handed back), and ENROLL_PUT_KEEP refuses a new
  * device key while accepting the same one.
  */
-void
+static void
 contract_authorities(struct dstore *ds)
 {
 	struct enrollment e, prev, got;
@@ -1055,7 +1055,7 @@ contract_authorities(struct dstore *ds)
 }
 
 /* The highest sequence number of a document only ever goes up. */
-void
+static void
 contract_sequences(struct dstore *ds)
 {
 	int64_t h = -1;
@@ -1076,7 +1076,7 @@ contract_sequences(struct dstore *ds)
 }
 
 /* One pending takeover per token id; exactly one taker gets it. */
-void
+static void
 contract_takeovers(struct dstore *ds)
 {
 	struct takeover t, got;
@@ -1113,4 +1113,40 @@ contract_takeovers(struct dstore *ds)
 	assert_int_equal(dstore_takeover_get(ds, "DEMO-7", &got),
 			 SA_ERR_NOT_FOUND);
 	takeover_free(&t);
+}
+
+/* ---- The durable contracts as cmocka tests ---- */
+
+void
+dstore_test_failed_append(void **state)
+{
+	dstore_contract_failed_append(*state);
+}
+
+void
+dstore_test_admin(void **state)
+{
+	const char *url = *state;
+	struct dstore *ds = NULL, *ds2 = NULL;
+
+	assert_int_equal(dstore_open(url, &ds), SA_OK);
+	contract_services(ds);
+	assert_int_equal(dstore_service_delete(ds, "b-rp"), SA_OK);
+	assert_int_equal(dstore_open(url, &ds2), SA_OK);
+	contract_registry(ds, ds2);
+	contract_records(ds, ds2);
+	dstore_close(ds2);
+	dstore_close(ds);
+}
+
+void
+dstore_test_trust(void **state)
+{
+	struct dstore *ds = NULL;
+
+	assert_int_equal(dstore_open(*state, &ds), SA_OK);
+	contract_authorities(ds);
+	contract_sequences(ds);
+	contract_takeovers(ds);
+	dstore_close(ds);
 }

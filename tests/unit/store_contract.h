@@ -32,21 +32,33 @@ void dstore_contract_failed_append(const char *url);
 /* Enrollments: put, replace handing back the old binding, revoke for good,
  * revoke by seal fingerprint, bounds, reopen. */
 void dstore_contract_enrollments(const char *url);
-/* The relying-party rows: create, update, upsert, version, order, delete. */
-void contract_services(struct dstore *ds);
-/* The registry over two stores on one database (two servers). */
-void contract_registry(struct dstore *ds1, struct dstore *ds2);
-/* Administration records over two stores on one database: versioned
- * updates, guards, rollback, and two servers racing for the last two
- * passkeys of an admin (exactly one wins). */
-void contract_records(struct dstore *ds1, struct dstore *ds2);
-/* Issuing authorities: a token id bound by one authority is never rebound by
- * another; ENROLL_PUT_KEEP refuses a new device key and accepts the same. */
-void contract_authorities(struct dstore *ds);
-/* Trust document sequence numbers only ever go up. */
-void contract_sequences(struct dstore *ds);
-/* One pending takeover per token id; exactly one taker gets it. */
-void contract_takeovers(struct dstore *ds);
+/*
+ * The durable contracts that need nothing of the backend, as cmocka tests
+ * for its table (DSTORE_CONTRACT_TESTS). The state each gets from the
+ * backend's setup is its fixture, whose first member is the URL of an empty
+ * store (char url[...]).
+ *
+ * dstore_test_failed_append: dstore_contract_failed_append.
+ * dstore_test_admin: the relying-party rows (create, update, upsert,
+ * version, order, delete), then the registry and the administration records
+ * over two stores on one database (two servers): versioned updates, guards,
+ * rollback, and two servers racing for the last two passkeys of an admin
+ * (exactly one wins).
+ * dstore_test_trust: issuing authorities (a token id bound by one authority
+ * is never rebound by another; ENROLL_PUT_KEEP refuses a new device key and
+ * accepts the same), trust document sequence numbers that only go up, and
+ * one pending takeover per token id that exactly one taker gets.
+ */
+void dstore_test_failed_append(void **state);
+void dstore_test_admin(void **state);
+void dstore_test_trust(void **state);
+#define DSTORE_CONTRACT_TESTS(setup, teardown)                                 \
+	cmocka_unit_test_setup_teardown(dstore_test_failed_append, setup,      \
+					teardown),                             \
+	    cmocka_unit_test_setup_teardown(dstore_test_admin, setup,          \
+					    teardown),                         \
+	    cmocka_unit_test_setup_teardown(dstore_test_trust, setup,          \
+					    teardown)
 
 /* Helpers for a backend's own audit and enrollment tests. */
 struct audit_row mkrow(const char *event, const char *detail);

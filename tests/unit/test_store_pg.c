@@ -59,10 +59,11 @@ struct cluster {
 
 static struct cluster cl;
 
-/* A test's own database. */
+/* A test's own database; the URL first: the shared contract tests take
+ * the fixture as it. */
 struct fixture {
-	char db[32];
 	char url[128];
+	char db[32];
 };
 
 static int
@@ -592,14 +593,6 @@ test_audit_big_batch_pages(void **state)
 }
 
 static void
-test_failed_append_leaves_nothing(void **state)
-{
-	struct fixture *f = *state;
-
-	dstore_contract_failed_append(f->url);
-}
-
-static void
 test_update_delete_truncate_refused_by_db(void **state)
 {
 	struct fixture *f = *state;
@@ -904,36 +897,6 @@ test_server_stopped_then_restarted(void **state)
 	dstore_close(ds);
 }
 
-/* The registry's contract (store_contract.h) on this backend. */
-static void
-test_services_contract(void **state)
-{
-	struct fixture *f = *state;
-	struct dstore *ds = NULL, *ds2 = NULL;
-
-	assert_int_equal(dstore_open(f->url, &ds), SA_OK);
-	contract_services(ds);
-	assert_int_equal(dstore_service_delete(ds, "b-rp"), SA_OK);
-	assert_int_equal(dstore_open(f->url, &ds2), SA_OK);
-	contract_registry(ds, ds2);
-	contract_records(ds, ds2);
-	dstore_close(ds2);
-	dstore_close(ds);
-}
-
-static void
-test_contract(void **state)
-{
-	struct fixture *f = *state;
-	struct dstore *ds = NULL;
-
-	assert_int_equal(dstore_open(f->url, &ds), SA_OK);
-	contract_authorities(ds);
-	contract_sequences(ds);
-	contract_takeovers(ds);
-	dstore_close(ds);
-}
-
 /*
  * A database written before authorities were recorded migrates: each
  * binding takes the authority its last enroll.ok audit row names, one
@@ -989,8 +952,7 @@ main(void)
 				     "(the postgresql package: scripts/setup "
 				     "--test)");
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_services_contract, setup,
-					    teardown),
+	    DSTORE_CONTRACT_TESTS(setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_open_ping_name, setup,
 					    teardown),
 	    cmocka_unit_test(test_bad_urls),
@@ -1005,8 +967,6 @@ main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_audit_big_batch_pages, setup,
 					    teardown),
-	    cmocka_unit_test_setup_teardown(test_failed_append_leaves_nothing,
-					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_update_delete_truncate_refused_by_db, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tail_moved_by_other_instance,
@@ -1014,7 +974,6 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_two_instances_concurrent_chain,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_enrollments, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_contract, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migration_derives_authority,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_enroll_put, setup,

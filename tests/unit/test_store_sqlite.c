@@ -22,10 +22,11 @@
 #include "store_contract.h"
 #include "core/util.h"
 
+/* The URL first: the shared contract tests take the fixture as it. */
 struct fixture {
+	char url[PATH_MAX + 16];
 	char dir[64];
 	char db[PATH_MAX];
-	char url[PATH_MAX + 16];
 };
 
 static int
@@ -191,14 +192,6 @@ test_audit_append_iter_count(void **state)
 }
 
 static void
-test_failed_append_leaves_nothing(void **state)
-{
-	struct fixture *f = *state;
-
-	dstore_contract_failed_append(f->url);
-}
-
-static void
 raw_exec_refused(const char *path, const char *sql)
 {
 	sqlite3 *db = NULL;
@@ -269,36 +262,6 @@ test_enrollments(void **state)
 			 1);
 }
 
-/* The registry's contract (store_contract.h) on this backend. */
-static void
-test_services_contract(void **state)
-{
-	struct fixture *f = *state;
-	struct dstore *ds = NULL, *ds2 = NULL;
-
-	assert_int_equal(dstore_open(f->url, &ds), SA_OK);
-	contract_services(ds);
-	assert_int_equal(dstore_service_delete(ds, "b-rp"), SA_OK);
-	assert_int_equal(dstore_open(f->url, &ds2), SA_OK);
-	contract_registry(ds, ds2);
-	contract_records(ds, ds2);
-	dstore_close(ds2);
-	dstore_close(ds);
-}
-
-static void
-test_contract(void **state)
-{
-	struct fixture *f = *state;
-	struct dstore *ds = NULL;
-
-	assert_int_equal(dstore_open(f->url, &ds), SA_OK);
-	contract_authorities(ds);
-	contract_sequences(ds);
-	contract_takeovers(ds);
-	dstore_close(ds);
-}
-
 /* raw_exec runs SQL on the file directly, as an older binary would. */
 static void
 raw_exec(const char *path, const char *sql)
@@ -366,8 +329,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_services_contract, setup,
-					    teardown),
+	    DSTORE_CONTRACT_TESTS(setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_open_creates_private_files,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migrations_idempotent, setup,
@@ -377,13 +339,10 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_audit_append_iter_count, setup,
 					    teardown),
-	    cmocka_unit_test_setup_teardown(test_failed_append_leaves_nothing,
-					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_update_delete_refused_by_db,
 					    setup, teardown),
 	    cmocka_unit_test(test_backend_choice),
 	    cmocka_unit_test_setup_teardown(test_enrollments, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_contract, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migration_derives_authority,
 					    setup, teardown),
 	};
