@@ -5,7 +5,7 @@
  *   sealauth trust demo --dir DIR [--authority CODE [--prefix P]]
  *   sealauth trust issue --dir DIR --given-name G --family-name F --dob D
  *                        --nationality N --document DOC [--token-id T]
- *                        [--expiry E] [--photo FILE] [--json]
+ *                        [--expiry E] [--photo FILE] [--bioseal] [--json]
  *   sealauth trust revoke --dir DIR [--authority CODE] SEAL
  *   sealauth trust resign --dir DIR [--authority CODE] KIND
  *   sealauth trust verify-seal [--dir DIR] SEAL
@@ -39,7 +39,7 @@ trust_usage(FILE *out)
 	    "                            --nationality NAT --document DOC "
 	    "[--token-id T]\n"
 	    "                            [--expiry YYYY-MM-DD] [--photo "
-	    "FILE] [--json]\n"
+	    "FILE] [--bioseal] [--json]\n"
 	    "       sealauth trust revoke --dir DIR [--authority CODE] SEAL\n"
 	    "       sealauth trust resign --dir DIR [--authority CODE] "
 	    "governance|scheme|tsl|vrl|crl\n"
@@ -55,7 +55,9 @@ trust_usage(FILE *out)
 	    "re-signed) to the demo in DIR,\ndeclaring token id prefix P "
 	    "when given; issue, revoke and resign act for\nCODE with "
 	    "--authority (default DEMO). resign re-signs one document "
-	    "with the\nnext sequence number.\n"
+	    "with the\nnext sequence number. issue --bioseal writes the "
+	    "BioSeal layout (9-character\nids, the local identity manifest "
+	    "0B0001); its token id is DEMO- and the document.\n"
 	    "SEAL is the seal text, \"-\" for standard input or @FILE.\n");
 }
 
@@ -283,6 +285,7 @@ do_issue(struct cli *cli, const char *dir, const char *auth)
 	size_t photo_len = 0, seal_len = 0;
 	char *b64 = NULL, *rhex = NULL, tidbuf[48];
 	int bad = 0, json = cli_flag(cli, "json"), ret = 2;
+	int bioseal = cli_flag(cli, "bioseal");
 	enum sa_err rc;
 
 	gn = cli_value(cli, "given-name", &bad);
@@ -304,8 +307,23 @@ do_issue(struct cli *cli, const char *dir, const char *auth)
 					     : "--dob");
 		goto out;
 	}
+	if (bioseal && (tid != NULL || doc == NULL ||
+			(auth != NULL && strcmp(auth, TRUST_DEMO_IAC) != 0))) {
+		cli_usage_error("trust issue", "%s",
+				tid != NULL ? "--bioseal takes no --token-id "
+					      "(it is DEMO- and the "
+					      "document number)"
+				: doc == NULL
+				    ? "--bioseal needs --document"
+				    : "--bioseal issues for DEMO only");
+		goto out;
+	}
 	memset(&c, 0, sizeof(c));
-	if (tid == NULL) {
+	if (bioseal) {
+		snprintf(tidbuf, sizeof(tidbuf), "%s-%.40s", TRUST_DEMO_CA_ID,
+			 doc);
+		tid = tidbuf;
+	} else if (tid == NULL) {
 		if (rand_bytes(rnd, sizeof(rnd)) != SA_OK ||
 		    (rhex = hex_encode(rnd, sizeof(rnd))) == NULL)
 			goto out;
@@ -320,7 +338,8 @@ do_issue(struct cli *cli, const char *dir, const char *auth)
 	    copy_claim(c.nationality, sizeof(c.nationality), nat,
 		       "nationality") ||
 	    copy_claim(c.document, sizeof(c.document), doc, "document") ||
-	    copy_claim(c.token_id, sizeof(c.token_id), tid, "token-id") ||
+	    (!bioseal &&
+	     copy_claim(c.token_id, sizeof(c.token_id), tid, "token-id")) ||
 	    copy_claim(c.expiry, sizeof(c.expiry), exp, "expiry"))
 		goto out;
 	ret = 1;
@@ -333,11 +352,21 @@ do_issue(struct cli *cli, const char *dir, const char *auth)
 		c.photo = photo_bytes;
 		c.photo_len = photo_len;
 	}
-	rc = trust_demo_issue_as(dir, auth, &c, now_unix(), &seal, &seal_len);
+	rc = bioseal ? trust_demo_issue_bioseal(dir, &c, now_unix(), &seal,
+						&seal_len)
+		     : trust_demo_issue_as(dir, auth, &c, now_unix(), &seal,
+					   &seal_len);
 	if (rc != SA_OK) {
 		fprintf(stderr, "sealauth: cannot issue the seal: %s\n",
 			rc == SA_ERR_CONFIG
-			    ? "no demo signer key in the directory"
+			    ? (bioseal ? "no demo BioSeal signer key in the "
+					 "directory (built before BioSeal "
+					 "seals; build it again)"
+				       : "no demo signer key in the directory")
+			: rc == SA_ERR_VALIDATION && bioseal
+			    ? "a BioSeal sequence has no gaps: --expiry needs "
+			      "--nationality, --photo needs both, and each "
+			      "value must be valid"
 			    : sa_err_str(rc));
 		goto out;
 	}

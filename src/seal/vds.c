@@ -1034,6 +1034,58 @@ out:
 	return rc;
 }
 
+/*
+ * iso_write lays out and signs an ISO 22376 seal: the identifier text ids
+ * (8 characters, padded with the C40 value 0, or 9), the manifest, the
+ * signing time and the packed payload.
+ */
+static enum sa_err
+iso_write(const char *ids, const unsigned char man[3], uint32_t signing_time,
+	  const msgpack_sbuffer *sb, EVP_PKEY *signer, unsigned char **out,
+	  size_t *outlen)
+{
+	unsigned char *seal = NULL;
+	unsigned char tbs[VDS_ISO_HEADER_LEN + 32];
+	size_t c40len = 0, total;
+	enum sa_err rc = SA_ERR_VALIDATION;
+
+	if (!key_is_p256(signer) || sb->size > 0xffff ||
+	    sb->size > VDS_MAX_BYTES - VDS_ISO_HEADER_LEN - VDS_ISO_SIG_LEN)
+		return rc;
+	total = VDS_ISO_HEADER_LEN + sb->size + VDS_ISO_SIG_LEN;
+	seal = malloc(total);
+	if (seal == NULL)
+		return SA_ERR_NOMEM;
+	seal[0] = ISO_MAGIC;
+	seal[1] = ISO_VERSION;
+	/* 8 characters: two full triples and (last char, pad 0); 9: three
+	 * full triples. Either way 6 bytes. */
+	if (c40_encode(ids, strlen(ids), seal + 2, 6, &c40len) != SA_OK ||
+	    c40len != 6) {
+		rc = SA_ERR_INTERNAL;
+		goto out;
+	}
+	memcpy(seal + 8, man, 3);
+	seal[11] = (unsigned char)(signing_time >> 24);
+	seal[12] = (unsigned char)(signing_time >> 16);
+	seal[13] = (unsigned char)(signing_time >> 8);
+	seal[14] = (unsigned char)signing_time;
+	seal[15] = (unsigned char)(sb->size >> 8);
+	seal[16] = (unsigned char)sb->size;
+	memcpy(seal + VDS_ISO_HEADER_LEN, sb->data, sb->size);
+	iso_tbs(seal, seal + VDS_ISO_HEADER_LEN, sb->size, tbs);
+	rc = iso_sign(signer, tbs, sizeof(tbs),
+		      seal + VDS_ISO_HEADER_LEN + sb->size);
+	if (rc != SA_OK)
+		goto out;
+	*out = seal;
+	*outlen = total;
+	seal = NULL;
+out:
+	free(seal);
+	return rc;
+}
+
 enum sa_err
 vds_encode_iso(const char *ca_id, const char *cert_id, const char *manifest_hex,
 	       uint32_t signing_time, const struct vds_claims *claims,
@@ -1041,10 +1093,9 @@ vds_encode_iso(const char *ca_id, const char *cert_id, const char *manifest_hex,
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
-	unsigned char *seal = NULL, *man = NULL;
-	unsigned char tbs[VDS_ISO_HEADER_LEN + 32];
+	unsigned char *man = NULL;
 	char ids[10];
-	size_t manlen = 0, c40len = 0, total;
+	size_t manlen = 0;
 	enum sa_err rc = SA_ERR_VALIDATION;
 
 	msgpack_sbuffer_init(&sb);
@@ -1055,48 +1106,62 @@ vds_encode_iso(const char *ca_id, const char *cert_id, const char *manifest_hex,
 	    hex_decode(manifest_hex, 6, 6, &man, &manlen) != SA_OK ||
 	    !iso_claims_ok(claims))
 		goto out;
-	if (!key_is_p256(signer))
-		goto out;
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	if (iso_pack_claims(&pk, claims) != 0) {
 		rc = SA_ERR_NOMEM;
 		goto out;
 	}
-	if (sb.size > 0xffff ||
-	    sb.size > VDS_MAX_BYTES - VDS_ISO_HEADER_LEN - VDS_ISO_SIG_LEN)
-		goto out;
-	total = VDS_ISO_HEADER_LEN + sb.size + VDS_ISO_SIG_LEN;
-	seal = malloc(total);
-	if (seal == NULL) {
-		rc = SA_ERR_NOMEM;
-		goto out;
-	}
-	seal[0] = ISO_MAGIC;
-	seal[1] = ISO_VERSION;
-	/* Two full triples and (cert id's last char, pad 0): 6 bytes. */
 	snprintf(ids, sizeof(ids), "%s%s", ca_id, cert_id);
-	if (c40_encode(ids, 8, seal + 2, 6, &c40len) != SA_OK || c40len != 6) {
-		rc = SA_ERR_INTERNAL;
-		goto out;
-	}
-	memcpy(seal + 8, man, 3);
-	seal[11] = (unsigned char)(signing_time >> 24);
-	seal[12] = (unsigned char)(signing_time >> 16);
-	seal[13] = (unsigned char)(signing_time >> 8);
-	seal[14] = (unsigned char)signing_time;
-	seal[15] = (unsigned char)(sb.size >> 8);
-	seal[16] = (unsigned char)sb.size;
-	memcpy(seal + VDS_ISO_HEADER_LEN, sb.data, sb.size);
-	iso_tbs(seal, seal + VDS_ISO_HEADER_LEN, sb.size, tbs);
-	rc = iso_sign(signer, tbs, sizeof(tbs),
-		      seal + VDS_ISO_HEADER_LEN + sb.size);
-	if (rc != SA_OK)
-		goto out;
-	*out = seal;
-	*outlen = total;
-	seal = NULL;
+	rc = iso_write(ids, man, signing_time, &sb, signer, out, outlen);
 out:
-	free(seal);
+	free(man);
+	if (sb.data != NULL)
+		OPENSSL_cleanse(sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+	return rc;
+}
+
+enum sa_err
+vds_encode_bioseal(const char *ca_id, const char *cert_id,
+		   const char *manifest_hex, uint32_t signing_time,
+		   const struct vds_claims *claims, EVP_PKEY *signer,
+		   unsigned char **out, size_t *outlen)
+{
+	const struct vds_manifest_def *m =
+	    manifest_hex != NULL ? vds_manifest_find(manifest_hex) : NULL;
+	msgpack_sbuffer sb;
+	unsigned char *man = NULL;
+	char ids[10];
+	size_t manlen = 0;
+	enum sa_err rc = SA_ERR_VALIDATION;
+
+	msgpack_sbuffer_init(&sb);
+	/* Like the decoder: the token id is derived, never carried. */
+	if (ca_id == NULL || cert_id == NULL || claims == NULL ||
+	    !vds_manifest_def_identity(m) || vds_manifest_def_map(m) ||
+	    strlen(ca_id) != 4 || strlen(cert_id) != 5 || !id_ok(ca_id, 4) ||
+	    !id_ok(cert_id, 5) || claims->token_id[0] != '\0' ||
+	    claims->document[0] == '\0' ||
+	    hex_decode(manifest_hex, 6, 6, &man, &manlen) != SA_OK)
+		goto out;
+	{
+		/* iso_claims_ok wants a token id: check the one the decoder
+		 * will derive. */
+		struct vds_claims c = *claims;
+
+		if (strnlen(claims->document, sizeof(c.token_id)) >
+		    sizeof(c.token_id) - 6)
+			goto out;
+		snprintf(c.token_id, sizeof(c.token_id), "%.4s-%.59s", ca_id,
+			 claims->document);
+		if (!iso_claims_ok(&c))
+			goto out;
+	}
+	if ((rc = vds_manifest_pack(m, claims, &sb)) != SA_OK)
+		goto out;
+	snprintf(ids, sizeof(ids), "%s%s", ca_id, cert_id);
+	rc = iso_write(ids, man, signing_time, &sb, signer, out, outlen);
+out:
 	free(man);
 	if (sb.data != NULL)
 		OPENSSL_cleanse(sb.data, sb.size);

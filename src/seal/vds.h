@@ -31,6 +31,9 @@
 #define VDS_TID_MAX 64	 /* tid */
 #define VDS_WHY_MAX 128	 /* a reason string fits in this many bytes */
 #define VDS_PROFILE_MANIFEST "0A0001"
+/* Our local identity manifest of the BioSeal layout (docs/seals.md): an id
+ * of this deployment's table, not one any issuer publishes. */
+#define VDS_BIOSEAL_MANIFEST "0B0001"
 
 enum vds_format {
 	VDS_FORMAT_ISO22376 = 1, /* magic 0xDE */
@@ -234,6 +237,21 @@ const char *vds_manifest_row(size_t i, const char **id, int *identity, int *map,
  * signature in hex, signedLength and the fingerprint. NULL on no memory.
  */
 json_t *vds_to_json(const struct vds *v);
+
+/*
+ * vds_encode_bioseal builds and signs an ISO 22376 seal in the BioSeal
+ * layout: ca_id (4) and cert_id (5) of [0-9A-Z] fill the 9 identifier
+ * characters, manifest_hex names an identity manifest of the table, and
+ * the payload is its sequence of values, written from claims up to the
+ * first absent one (doc, fn, gn and dob required; token_id must be empty:
+ * the decoder derives it from the CA id and the document number). Same
+ * key and ownership rules as vds_encode_iso.
+ */
+enum sa_err vds_encode_bioseal(const char *ca_id, const char *cert_id,
+			       const char *manifest_hex, uint32_t signing_time,
+			       const struct vds_claims *claims,
+			       EVP_PKEY *signer, unsigned char **out,
+			       size_t *outlen);
 
 /*
  * vds_encode_iso builds and signs an ISO 22376 seal of our profile: ca_id

@@ -9,6 +9,8 @@
 #ifndef SEALAUTH_VDS_INT_H
 #define SEALAUTH_VDS_INT_H
 
+#include <msgpack.h>
+
 #include "seal/vds.h"
 
 #define ISO_MAX_IGNORED 16  /* ignored key names kept for display */
@@ -112,6 +114,14 @@ int vds_manifest_def_map(const struct vds_manifest_def *m);
 enum sa_err vds_manifest_read(struct vds *v, const struct vds_manifest_def *m,
 			      struct vds_rd *rd);
 void vds_fields_free(struct vds *v);
+/*
+ * vds_manifest_pack writes the claims c as the sequence of identity
+ * manifest m (our encoder of the BioSeal layout): one value per field in
+ * order, up to the first absent claim; a claim given after an absent one
+ * is SA_ERR_VALIDATION.
+ */
+enum sa_err vds_manifest_pack(const struct vds_manifest_def *m,
+			      const struct vds_claims *c, msgpack_sbuffer *sb);
 json_t *vds_fields_json(const struct vds *v);
 /*
  * vds_mp_check walks one MessagePack object at *pos without trusting any

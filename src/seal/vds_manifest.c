@@ -5,6 +5,7 @@
  * and types. Unknown manifests decode positionally. docs/seals.md lists
  * the table.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +109,78 @@ vds_manifest_row(size_t i, const char **id, int *identity, int *map,
 	*map = manifests[i].map;
 	*nfields = manifests[i].nfields;
 	return manifests[i].name;
+}
+
+/*
+ * claim_value returns the text (or, for photo and face, the bytes) of the
+ * claim key in c; NULL when it is absent.
+ */
+static const void *
+claim_value(const struct vds_claims *c, const char *key, size_t *len)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+	} text[] = {
+	    {"doc", offsetof(struct vds_claims, document)},
+	    {"fn", offsetof(struct vds_claims, family_name)},
+	    {"gn", offsetof(struct vds_claims, given_name)},
+	    {"dob", offsetof(struct vds_claims, birth_date)},
+	    {"nat", offsetof(struct vds_claims, nationality)},
+	    {"exp", offsetof(struct vds_claims, expiry)},
+	};
+
+	*len = 0;
+	if (key == NULL)
+		return NULL;
+	if (strcmp(key, "photo") == 0 || strcmp(key, "face") == 0) {
+		int photo = key[0] == 'p';
+
+		*len = photo ? c->photo_len : c->face_len;
+		return photo ? c->photo : c->face;
+	}
+	for (size_t i = 0; i < ARRAY_LEN(text); i++)
+		if (strcmp(text[i].key, key) == 0) {
+			const char *s = (const char *)c + text[i].off;
+
+			*len = strlen(s);
+			return *len > 0 ? s : NULL;
+		}
+	return NULL;
+}
+
+enum sa_err
+vds_manifest_pack(const struct vds_manifest_def *m, const struct vds_claims *c,
+		  msgpack_sbuffer *sb)
+{
+	msgpack_packer pk;
+	size_t n = 0, len;
+
+	if (m == NULL || m->map || c == NULL)
+		return SA_ERR_VALIDATION;
+	/* A sequence has no gaps: it ends before the first absent value,
+	 * and nothing may be given after it. */
+	while (n < m->nfields && claim_value(c, m->fields[n].claim, &len))
+		n++;
+	for (size_t i = n; i < m->nfields; i++)
+		if (claim_value(c, m->fields[i].claim, &len) != NULL)
+			return SA_ERR_VALIDATION;
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	for (size_t i = 0; i < n; i++) {
+		const void *val = claim_value(c, m->fields[i].claim, &len);
+		int bad;
+
+		if (m->fields[i].type == MF_IMAGE ||
+		    m->fields[i].type == MF_TEMPLATE)
+			bad = msgpack_pack_bin(&pk, len) ||
+			      msgpack_pack_bin_body(&pk, val, len);
+		else
+			bad = msgpack_pack_str(&pk, len) ||
+			      msgpack_pack_str_body(&pk, val, len);
+		if (bad)
+			return SA_ERR_NOMEM;
+	}
+	return SA_OK;
 }
 
 int

@@ -256,20 +256,24 @@ enum sa_err trust_fetch(const char *url, size_t max, long timeout_ms,
  */
 struct trust_demo_opts {
 	int64_t now;
-	int64_t list_next_update;     /* default now + 365 days */
-	int64_t ca_not_before;	      /* default now - 1 day */
-	int64_t ca_not_after;	      /* default now + 10 years */
-	int64_t signer_not_before;    /* default now - 1 day */
-	int64_t signer_not_after;     /* default now + 2 years */
-	int64_t crl_next_update;      /* default now + 365 days */
-	int revoke_signer;	      /* put the signer on the CRL */
-	int no_usage_list;	      /* signer without UsageList */
-	const char *usage_manifest;   /* UsageList entry, default "0A0001" */
-	const char *scheme_manifests; /* scheme scope, default "0A0001" */
+	int64_t list_next_update;   /* default now + 365 days */
+	int64_t ca_not_before;	    /* default now - 1 day */
+	int64_t ca_not_after;	    /* default now + 10 years */
+	int64_t signer_not_before;  /* default now - 1 day */
+	int64_t signer_not_after;   /* default now + 2 years */
+	int64_t crl_next_update;    /* default now + 365 days */
+	int revoke_signer;	    /* put the signer on the CRL */
+	int no_usage_list;	    /* signer without UsageList */
+	const char *usage_manifest; /* UsageList entry, default "0A0001" */
+	const char
+	    *scheme_manifests;	   /* scheme scope, default "0A0001 0B0001" */
+	const char *cert_id_forms; /* DEMO CA's CertIdForms, default
+				      "serial16 serial20" */
 };
 
 #define TRUST_DEMO_CA_ID "DEMO"
 #define TRUST_DEMO_CERT_ID "0001"
+#define TRUST_DEMO_BIOSEAL_CERT_ID "B0001" /* reference form serial20 */
 #define TRUST_DEMO_IAC "DEMO"
 
 enum sa_err trust_demo_build(const char *dir,
@@ -290,6 +294,18 @@ enum sa_err trust_demo_ensure(const char *dir, int *created);
 enum sa_err trust_demo_issue(const char *dir, const struct vds_claims *claims,
 			     int64_t signing_time, unsigned char **out,
 			     size_t *outlen);
+
+/*
+ * trust_demo_issue_bioseal signs a seal in the BioSeal layout (9-character
+ * ids DEMO + B0001, our local identity manifest 0B0001, claims as a
+ * sequence) with the demo BioSeal signer of dir. claims->token_id must be
+ * empty: the decoder derives it ("DEMO-" and the document number).
+ * SA_ERR_CONFIG when dir has no BioSeal signer.
+ */
+enum sa_err trust_demo_issue_bioseal(const char *dir,
+				     const struct vds_claims *claims,
+				     int64_t signing_time, unsigned char **out,
+				     size_t *outlen);
 
 /*
  * The demo federation. trust_demo_add_authority adds issuing authority

@@ -102,7 +102,7 @@ add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 
 /*
  * make_cert issues a certificate for p->key named CN=cn, O=sealauth DEMO,
- * signed by issuer (self-signed when issuer is NULL). low is the low 16
+ * signed by issuer (self-signed when issuer is NULL). low is the low 20
  * bits of the serial number; the rest is random.
  */
 static enum sa_err
@@ -121,6 +121,7 @@ make_cert(struct demo_party *p, const char *cn, const struct demo_party *issuer,
 	if (x == NULL || rand_bytes(serial, sizeof(serial)) != SA_OK)
 		goto out;
 	serial[0] = (serial[0] & 0x3f) | 0x10; /* positive, 10 bytes */
+	serial[7] = (unsigned char)((serial[7] & 0xf0) | ((low >> 16) & 0x0f));
 	serial[8] = (unsigned char)(low >> 8);
 	serial[9] = (unsigned char)low;
 	bn = BN_bin2bn(serial, sizeof(serial), NULL);
@@ -383,8 +384,8 @@ auth_rel(char *out, size_t n, const char *top, const char *code,
  */
 static enum sa_err
 write_authority_lists(const char *dir, const char *code, const char *ca_id,
-		      const char *manifests, int64_t now, int64_t next,
-		      const struct demo_party *scheme,
+		      const char *manifests, const char *forms, int64_t now,
+		      int64_t next, const struct demo_party *scheme,
 		      const struct demo_party *tslop,
 		      const struct demo_party *ca)
 {
@@ -401,6 +402,7 @@ write_authority_lists(const char *dir, const char *code, const char *ca_id,
 	struct tsl_kv ca_ext[] = {
 	    {TRUST_NS, "CrlLocation", crl_loc, 0},
 	    {TRUST_NS, "SignerCertBase", "ca/signers", 0},
+	    {TRUST_NS, "CertIdForms", (char *)forms, 0},
 	};
 	struct tsl_pointer ptr;
 	struct tsl_tsp tsp = {ca_op, 0, 1};
@@ -447,7 +449,7 @@ write_authority_lists(const char *dir, const char *code, const char *ca_id,
 	svc.certs = &cc;
 	svc.ncerts = 1;
 	svc.ext = ca_ext;
-	svc.next = ARRAY_LEN(ca_ext);
+	svc.next = forms != NULL ? ARRAY_LEN(ca_ext) : ARRAY_LEN(ca_ext) - 1;
 	in.type = TRUST_TYPE_TSL;
 	in.operator_name = tsl_op;
 	in.pointers = NULL;
@@ -518,11 +520,13 @@ write_lists(const char *dir, const struct trust_demo_opts *o, int64_t now,
 	in.npointers = 1;
 	if ((rc = build_list(dir, "lists/governance.xml", &in, gov)) != SA_OK)
 		goto out;
-	rc = write_authority_lists(dir, TRUST_DEMO_IAC, TRUST_DEMO_CA_ID,
-				   o->scheme_manifests != NULL
-				       ? o->scheme_manifests
-				       : VDS_PROFILE_MANIFEST,
-				   now, next, scheme, tslop, ca);
+	rc = write_authority_lists(
+	    dir, TRUST_DEMO_IAC, TRUST_DEMO_CA_ID,
+	    o->scheme_manifests != NULL ? o->scheme_manifests
+					: VDS_PROFILE_MANIFEST
+		" " VDS_BIOSEAL_MANIFEST,
+	    o->cert_id_forms != NULL ? o->cert_id_forms : "serial16 serial20",
+	    now, next, scheme, tslop, ca);
 out:
 	OPENSSL_free(cs.der);
 	return rc;
@@ -611,8 +615,8 @@ trust_demo_build(const char *dir, const struct trust_demo_opts *opts)
 {
 	struct trust_demo_opts def;
 	const struct trust_demo_opts *o = opts != NULL ? opts : &def;
-	struct demo_party gov, scheme, tslop, ca, signer;
-	unsigned char usage[1][3];
+	struct demo_party gov, scheme, tslop, ca, signer, bsigner;
+	unsigned char usage[1][3], busage[1][3];
 	struct vrl v;
 	struct vds_claims claims;
 	unsigned char *seal = NULL;
@@ -627,6 +631,7 @@ trust_demo_build(const char *dir, const struct trust_demo_opts *opts)
 	memset(&tslop, 0, sizeof(tslop));
 	memset(&ca, 0, sizeof(ca));
 	memset(&signer, 0, sizeof(signer));
+	memset(&bsigner, 0, sizeof(bsigner));
 	now = o->now != 0 ? o->now : now_unix();
 	next = o->list_next_update != 0 ? o->list_next_update : now + 365 * DAY;
 
@@ -640,9 +645,11 @@ trust_demo_build(const char *dir, const struct trust_demo_opts *opts)
 					  ? o->usage_manifest
 					  : VDS_PROFILE_MANIFEST,
 				      usage[0]);
-	if (rc != SA_OK)
+	if (rc != SA_OK || (rc = usagelist_parse_manifest(VDS_BIOSEAL_MANIFEST,
+							  busage[0])) != SA_OK)
 		goto out;
-	if ((rc = new_party(&gov)) != SA_OK ||
+	if ((rc = new_party(&bsigner)) != SA_OK ||
+	    (rc = new_party(&gov)) != SA_OK ||
 	    (rc = new_party(&scheme)) != SA_OK ||
 	    (rc = new_party(&tslop)) != SA_OK ||
 	    (rc = new_party(&ca)) != SA_OK ||
@@ -670,12 +677,22 @@ trust_demo_build(const char *dir, const struct trust_demo_opts *opts)
 		 0, o->no_usage_list ? NULL : usage,
 		 o->no_usage_list ? 0 : 1)) != SA_OK)
 		goto out;
+	/* The signer of BioSeal-layout seals: cert id B0001 is the low 20
+	 * bits of its serial (reference form serial20). */
+	if ((rc = make_cert(
+		 &bsigner,
+		 "sealauth DEMO BioSeal signer " TRUST_DEMO_BIOSEAL_CERT_ID,
+		 &ca, 0xB0001, now - DAY, now + 730 * DAY, 0, busage, 1)) !=
+	    SA_OK)
+		goto out;
 
 	if ((rc = write_key(abs, "private/governance.key", gov.key)) != SA_OK ||
 	    (rc = write_key(abs, "private/scheme.key", scheme.key)) != SA_OK ||
 	    (rc = write_key(abs, "private/tsl.key", tslop.key)) != SA_OK ||
 	    (rc = write_key(abs, "private/ca.key", ca.key)) != SA_OK ||
-	    (rc = write_key(abs, "private/signer.key", signer.key)) != SA_OK)
+	    (rc = write_key(abs, "private/signer.key", signer.key)) != SA_OK ||
+	    (rc = write_key(abs, "private/signer-bioseal.key", bsigner.key)) !=
+		SA_OK)
 		goto out;
 	if ((rc = write_cert(abs, "governance.pem", gov.cert)) != SA_OK ||
 	    (rc = write_cert(abs, "certs/scheme.pem", scheme.cert)) != SA_OK ||
@@ -685,7 +702,12 @@ trust_demo_build(const char *dir, const struct trust_demo_opts *opts)
 	    (rc = write_cert(
 		 abs,
 		 "lists/ca/signers/" TRUST_DEMO_CA_ID TRUST_DEMO_CERT_ID ".pem",
-		 signer.cert)) != SA_OK)
+		 signer.cert)) != SA_OK ||
+	    (rc = write_cert(
+		 abs,
+		 "lists/ca/signers/" TRUST_DEMO_CA_ID TRUST_DEMO_BIOSEAL_CERT_ID
+		 ".pem",
+		 bsigner.cert)) != SA_OK)
 		goto out;
 	if ((rc = build_crl(abs, TRUST_DEMO_CA_ID, &ca,
 			    o->revoke_signer ? signer.cert : NULL, 1, now,
@@ -727,6 +749,7 @@ out:
 	party_free(&tslop);
 	party_free(&ca);
 	party_free(&signer);
+	party_free(&bsigner);
 	return rc;
 }
 
@@ -1110,8 +1133,8 @@ trust_demo_add_authority(const char *dir, const char *code, const char *prefix,
 	v.next_update = now + 365 * DAY;
 	if ((rc = write_vrl(abs, code, &v, &tslop)) != SA_OK ||
 	    (rc = write_authority_lists(abs, code, ca_id, VDS_PROFILE_MANIFEST,
-					now, now + 365 * DAY, &scheme, &tslop,
-					&ca)) != SA_OK)
+					NULL, now, now + 365 * DAY, &scheme,
+					&tslop, &ca)) != SA_OK)
 		goto out;
 	/* Last: the governance list names the authority once all is there. */
 	g.scheme_der = der_of(scheme.cert);
@@ -1157,6 +1180,25 @@ trust_demo_issue_as(const char *dir, const char *code,
 	trust_demo_ca_id(code, ca_id);
 	rc = vds_encode_iso(ca_id, TRUST_DEMO_CERT_ID, VDS_PROFILE_MANIFEST,
 			    (uint32_t)signing_time, claims, k, out, outlen);
+	EVP_PKEY_free(k);
+	return rc;
+}
+
+enum sa_err
+trust_demo_issue_bioseal(const char *dir, const struct vds_claims *claims,
+			 int64_t signing_time, unsigned char **out,
+			 size_t *outlen)
+{
+	EVP_PKEY *k;
+	enum sa_err rc;
+
+	if (signing_time < 0 || signing_time > UINT32_MAX)
+		return SA_ERR_VALIDATION;
+	if ((k = read_key(dir, "private/signer-bioseal.key")) == NULL)
+		return SA_ERR_CONFIG;
+	rc = vds_encode_bioseal(TRUST_DEMO_CA_ID, TRUST_DEMO_BIOSEAL_CERT_ID,
+				VDS_BIOSEAL_MANIFEST, (uint32_t)signing_time,
+				claims, k, out, outlen);
 	EVP_PKEY_free(k);
 	return rc;
 }

@@ -15,6 +15,9 @@
 
 #include "trust/trust.h"
 
+/* The longest cert id any reference form admits (certref.h). */
+#define TRUST_CERT_ID_MAX 5
+
 /* One TSL and what the scheme list scoped it to. */
 struct trust_scope {
 	char iac[17];
@@ -31,6 +34,7 @@ struct trust_ca {
 	X509_CRL *crl;
 	X509_STORE *store; /* the CA and its CRL, nothing else */
 	char *signer_base;
+	unsigned int certref; /* CERTREF_* forms its seals may use */
 };
 
 /* An issuing authority the governance list names. */
@@ -46,7 +50,7 @@ struct trust_authority {
  */
 struct trust_miss {
 	size_t ca;
-	char cert_id[5];
+	char cert_id[TRUST_CERT_ID_MAX + 1];
 	int64_t at;
 	uint64_t used; /* snap->tick when last looked up */
 };
@@ -54,7 +58,7 @@ struct trust_miss {
 /* A cached signer certificate. */
 struct trust_signer {
 	size_t ca;
-	char cert_id[5];
+	char cert_id[TRUST_CERT_ID_MAX + 1];
 	X509 *cert;
 	int64_t fetched_at;
 	/* The chain (signature, CRL, validity) checked out for any signing

@@ -13,6 +13,7 @@
 #include <openssl/x509v3.h>
 
 #include "core/util.h"
+#include "trust/certref.h"
 #include "trust/trust_int.h"
 #include "trust/tsl.h"
 #include "trust/usagelist.h"
@@ -518,7 +519,7 @@ load_ca(struct trust_load *ld, const char *tsl_url, size_t scope,
 {
 	struct trust_snap *s = ld->s;
 	struct trust_ca ca;
-	const char *crl_loc, *base_loc;
+	const char *crl_loc, *base_loc, *forms;
 	char *crl_url = NULL;
 	unsigned char *der = NULL;
 	size_t len = 0;
@@ -581,6 +582,16 @@ load_ca(struct trust_load *ld, const char *tsl_url, size_t scope,
 	}
 	crl_loc = our_value(svc->ext, svc->next, "CrlLocation");
 	base_loc = our_value(svc->ext, svc->next, "SignerCertBase");
+	forms = our_value(svc->ext, svc->next, "CertIdForms");
+	ca.certref = forms != NULL ? certref_parse(forms) : CERTREF_DEFAULT;
+	if (ca.certref == 0) {
+		rc = SA_ERR_TRUST_LIST;
+		trust_set_result(ld->res, rc,
+				 "TSL %.120s: CA %s: CertIdForms \"%.40s\" is "
+				 "not a list of serial16, serial20 and cn",
+				 tsl_url, ca.ca_id, forms);
+		goto out;
+	}
 	if (crl_loc == NULL || base_loc == NULL) {
 		rc = SA_ERR_TRUST_LIST;
 		trust_set_result(ld->res, rc,

@@ -9,12 +9,12 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/bn.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
 #include "core/util.h"
+#include "trust/certref.h"
 #include "trust/trust_int.h"
 #include "trust/usagelist.h"
 #include "trust/vrl.h"
@@ -36,34 +36,6 @@ parse_cert(const unsigned char *b, size_t n)
 	x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
 	BIO_free(bio);
 	return x;
-}
-
-/* serial_matches tells whether the low 2 bytes of the serial, as 4
- * uppercase hex digits, are the cert id. */
-static int
-serial_matches(X509 *x, const char *cert_id)
-{
-	const ASN1_INTEGER *serial = X509_get0_serialNumber(x);
-	BIGNUM *bn = serial != NULL ? ASN1_INTEGER_to_BN(serial, NULL) : NULL;
-	unsigned char low[2] = {0, 0};
-	char hex[5];
-	int ok = 0;
-
-	if (bn != NULL && !BN_is_negative(bn)) {
-		int n = BN_num_bytes(bn);
-		unsigned char *all = n > 0 ? malloc((size_t)n) : NULL;
-
-		if (n > 0 && all != NULL && BN_bn2bin(bn, all) == n) {
-			low[1] = all[n - 1];
-			if (n > 1)
-				low[0] = all[n - 2];
-		}
-		free(all);
-		snprintf(hex, sizeof(hex), "%02X%02X", low[0], low[1]);
-		ok = strcmp(hex, cert_id) == 0;
-	}
-	BN_free(bn);
-	return ok;
 }
 
 /*
@@ -211,14 +183,6 @@ signer_get(struct trust_snap *s, size_t ca, const char *cert_id, int64_t now,
 	return x;
 }
 
-/* cert_id_ok tells whether a certificate id can name a signer at all: the
- * low 16 bits of its serial number as 4 uppercase hex digits. */
-static int
-cert_id_ok(const char *id)
-{
-	return strlen(id) == 4 && strspn(id, "0123456789ABCDEF") == 4;
-}
-
 /*
  * token_id_check holds a seal's token id to the prefixes the governance
  * list declares: an authority that declares one issues only ids carrying
@@ -364,6 +328,7 @@ verify_in(struct trust_snap *s, const struct vds *seal, int64_t now,
 	char why[256] = "", ts[21];
 	size_t ci = 0;
 	int found = 0;
+	unsigned int form;
 	enum sa_err rc;
 
 	if (now >= s->expires_at) {
@@ -379,11 +344,10 @@ verify_in(struct trust_snap *s, const struct vds *seal, int64_t now,
 				 "trust chain");
 		goto out;
 	}
-	if (!trust_id_ok(ca_id) || !trust_id_ok(cert_id)) {
+	if (!trust_id_ok(ca_id)) {
 		rc = SA_ERR_TRUST_CHAIN;
 		trust_set_result(res, rc,
-				 "CA id or cert id is not 4 characters of "
-				 "[0-9A-Z]");
+				 "CA id is not 4 characters of [0-9A-Z]");
 		goto out;
 	}
 	for (size_t i = 0; i < s->ncas; i++)
@@ -417,14 +381,20 @@ verify_in(struct trust_snap *s, const struct vds *seal, int64_t now,
 		    ca_id, sc->iac, manifest);
 		goto out;
 	}
-	/* Nothing is fetched for an id no signer can have, or for a seal
-	 * that is refused whatever its signature. */
-	if (!cert_id_ok(cert_id)) {
+	/* Nothing is fetched for an id no signer of this CA can have (the
+	 * forms its TSL entry declares), or for a seal that is refused
+	 * whatever its signature. */
+	form = certref_form_of(ca->certref, cert_id);
+	if (form == 0) {
+		char forms[40];
+
+		certref_describe(ca->certref, forms, sizeof(forms));
 		rc = SA_ERR_TRUST_CHAIN;
 		trust_set_result(res, rc,
-				 "cert id %s is not 4 hexadecimal digits, so "
-				 "no certificate of CA %s can carry it",
-				 cert_id, ca_id);
+				 "cert id %.20s is in none of the reference "
+				 "forms of CA %s (%s), so no certificate of "
+				 "it can carry the id",
+				 cert_id, ca_id, forms);
 		goto out;
 	}
 	if (st > now + TRUST_CLOCK_SKEW) {
@@ -438,13 +408,16 @@ verify_in(struct trust_snap *s, const struct vds *seal, int64_t now,
 		trust_set_result(res, rc, "%s", why);
 		goto out;
 	}
-	if (!serial_matches(signer, cert_id)) {
+	if (!certref_matches(form, signer, cert_id)) {
 		rc = SA_ERR_TRUST_CHAIN;
-		trust_set_result(
-		    res, rc,
-		    "certificate %s%s has a serial number whose low "
-		    "bytes are not %s",
-		    ca_id, cert_id, cert_id);
+		trust_set_result(res, rc,
+				 "certificate %s%s is not the one cert id %s "
+				 "names (%s)",
+				 ca_id, cert_id, cert_id,
+				 form == CERTREF_CN
+				     ? "its subject common name differs"
+				     : "the low digits of its serial number "
+				       "differ");
 		goto out;
 	}
 	pub = X509_get0_pubkey(signer);

@@ -1,4 +1,5 @@
 """Seals with issuer quirks at enrollment, in /health and in `vds inspect`."""
+import json
 import os
 
 import requests
@@ -76,3 +77,58 @@ def test_inspect_explain_names_the_failing_byte():
     r = run("vds", "inspect", aa[:2] + "01" + aa[4:])
     assert r.returncode == 0, r.stderr
     assert '"legacy-version"' in r.stdout
+
+
+def issue_bioseal(server, *extra):
+    cmd = ["trust", "issue", "--dir", os.path.join(server.data_dir, "trust"),
+           "--bioseal", "--given-name", "Erika", "--family-name",
+           "Mustermann", "--dob", "1990-04-01", "--nationality", "DEU",
+           "--document", "C01X00T47", "--expiry", "2031-12-31", *extra]
+    return server.cli(*cmd, check=False)
+
+
+def test_bioseal_from_the_demo_enrolls_and_logs_in(make_server):
+    from test_login import LOGIN_ENV, initiate, verify_jwt
+    from phone import PushInbox
+
+    inbox = PushInbox()
+    try:
+        s = make_server(env=LOGIN_ENV).start()
+        r = issue_bioseal(s, "--json")
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout)
+        seal = out["seal"]
+        assert out["tokenId"] == "DEMO-C01X00T47"
+        # The BioSeal layout: 9 identifier characters, our local identity
+        # manifest, the claims as a sequence of values.
+        j = json.loads(run("vds", "inspect", seal).stdout)
+        assert j["header"]["layout"] == "bioseal"
+        assert j["header"]["certId"] == "B0001"
+        assert j["header"]["manifestId"] == "0B0001"
+        phone = Phone(s, inbox)
+        r = phone.enroll(seal)
+        assert r.status_code == 200, r.text
+        assert phone.token_id == "DEMO-C01X00T47"
+        scopes = ["identity:name", "identity:nationality"]
+        r = initiate(s, phone.token_id, scopes)
+        assert r.status_code == 200, r.text
+        push = inbox.next()
+        r = phone.answer(push["sessionId"], push["otp"], scopes=scopes)
+        assert r.status_code == 200, r.text
+        claims = verify_jwt(s, r.json()["jwt"])
+        assert claims["givenName"] == "Erika"
+        assert claims["familyName"] == "Mustermann"
+        assert claims["nationality"] == "DEU"
+        assert claims["iss_authority"] == "DEMO"
+    finally:
+        inbox.close()
+
+
+def test_bioseal_issue_usage_errors(make_server):
+    s = make_server(env=ENV).start()
+    r = issue_bioseal(s, "--token-id", "DEMO-X")
+    assert r.returncode == 2 and "--bioseal takes no --token-id" in r.stderr
+    r = s.cli("trust", "issue", "--dir", os.path.join(s.data_dir, "trust"),
+              "--bioseal", "--given-name", "A", "--family-name", "B",
+              "--dob", "1990-04-01", check=False)
+    assert r.returncode == 2 and "--bioseal needs --document" in r.stderr

@@ -18,8 +18,11 @@
 
 #include <cmocka.h>
 #include <openssl/evp.h>
+#include <openssl/bn.h>
 #include <openssl/pem.h>
+#include <openssl/x509.h>
 
+#include "trust/certref.h"
 #include "trust/trust.h"
 #include "core/util.h"
 #include "seal/vds.h"
@@ -854,7 +857,7 @@ reason_has(struct trust *t, const struct vds *seal, int64_t now,
 }
 
 /*
- * A cert id no signer can carry (not 4 hex digits) is refused before any
+ * A cert id no signer can carry (in no form of the CA) is refused before any
  * fetch; misses are remembered in a bounded LRU, so past TRUST_MAX_MISSES
  * distinct unknown ids the latest ones are still remembered (and the
  * oldest fetched again).
@@ -872,7 +875,7 @@ test_cert_id_format_and_miss_lru(void **state)
 	(void)state;
 	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
 	v = seal_with(k, "DEMO", "ZZZZ", "0A0001", T0);
-	reason_has(t, v, T0, "chain", "not 4 hexadecimal digits");
+	reason_has(t, v, T0, "chain", "none of the reference forms");
 	vds_free(v);
 	for (int i = 0; i < TRUST_MAX_MISSES + 100; i++) {
 		snprintf(id, sizeof(id), "%04X", 0x1000 + i);
@@ -1135,6 +1138,184 @@ test_federation_and_prefixes(void **state)
 	free(dir);
 }
 
+/* bioseal_with signs a BioSeal-layout seal with any key and ids. */
+static struct vds *
+bioseal_with(EVP_PKEY *k, const char *ca, const char *cert, int64_t st)
+{
+	struct vds_claims c;
+	unsigned char *b = NULL;
+	size_t n = 0;
+	struct vds *v = NULL;
+
+	claims(&c, "");
+	assert_int_equal(vds_encode_bioseal(ca, cert, VDS_BIOSEAL_MANIFEST,
+					    (uint32_t)st, &c, k, &b, &n),
+			 SA_OK);
+	assert_int_equal(vds_decode(b, n, &v, NULL, 0), SA_OK);
+	free(b);
+	return v;
+}
+
+static EVP_PKEY *
+key_at(const char *dir, const char *rel)
+{
+	char p[512];
+	FILE *f;
+	EVP_PKEY *k;
+
+	path_of(p, sizeof(p), dir, rel);
+	f = fopen(p, "r");
+	assert_non_null(f);
+	k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	assert_non_null(k);
+	return k;
+}
+
+/*
+ * A BioSeal-layout seal (9-character ids: CA id and a 5-character cert
+ * id) is anchored like one of our profile: its CA declares the serial20
+ * form, and cert id B0001 is the low 20 bits of its signer's serial. An
+ * id outside the CA's forms is refused before any fetch, even when a
+ * certificate is published under it; a well-formed id must still name
+ * the certificate fetched for it.
+ */
+static void
+test_bioseal_reference_forms(void **state)
+{
+	struct trust_demo_opts o;
+	char *dir = env(NULL), *only16;
+	struct trust *t = NULL;
+	struct trust_result res;
+	struct vds_claims c;
+	unsigned char *b = NULL;
+	size_t n = 0;
+	struct vds *v = NULL;
+	EVP_PKEY *k;
+
+	(void)state;
+	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
+	claims(&c, "");
+	assert_int_equal(trust_demo_issue_bioseal(dir, &c, T0, &b, &n), SA_OK);
+	assert_int_equal(vds_decode(b, n, &v, NULL, 0), SA_OK);
+	free(b);
+	assert_string_equal(vds_cert_id(v), "B0001");
+	assert_string_equal(vds_claims(v)->token_id, "DEMO-X1234567");
+	assert_int_equal(trust_verify_seal(t, v, T0 + 1, &res), SA_OK);
+	assert_string_equal(res.cert_id, "B0001");
+	assert_string_equal(res.manifest, "0B0001");
+	assert_non_null(strstr(res.signer_subject, "BioSeal signer B0001"));
+	vds_free(v);
+
+	k = key_at(dir, "private/signer-bioseal.key");
+	/* Not hex: no form of DEMO admits it, and the certificate placed
+	 * under its name is never fetched. */
+	copy_file(dir, "lists/ca/signers/DEMOB0001.pem",
+		  "lists/ca/signers/DEMOZZZZZ.pem");
+	v = bioseal_with(k, "DEMO", "ZZZZZ", T0);
+	reason_has(t, v, T0 + 1, "chain", "none of the reference forms");
+	vds_free(v);
+	/* Well formed, but the certificate under it has other low bits. */
+	copy_file(dir, "lists/ca/signers/DEMOB0001.pem",
+		  "lists/ca/signers/DEMOB0002.pem");
+	v = bioseal_with(k, "DEMO", "B0002", T0);
+	reason_has(t, v, T0 + 1, "chain", "low digits of its serial");
+	vds_free(v);
+	/* The profile signer's key does not make a BioSeal seal of B0001. */
+	EVP_PKEY_free(k);
+	k = signer_key(dir);
+	v = bioseal_with(k, "DEMO", "B0001", T0);
+	expect_step(t, v, T0 + 1, SA_ERR_SEAL_SIGNATURE, "signature");
+	vds_free(v);
+	trust_close(t);
+
+	/* A CA that declares only our profile's form refuses the 5-character
+	 * id before anything is fetched. */
+	memset(&o, 0, sizeof(o));
+	o.cert_id_forms = "serial16";
+	only16 = env(&o);
+	assert_int_equal(open_at(only16, NULL, 0, 3600, T0, &t, &res), SA_OK);
+	EVP_PKEY_free(k);
+	k = key_at(only16, "private/signer-bioseal.key");
+	v = bioseal_with(k, "DEMO", "B0001", T0);
+	reason_has(t, v, T0 + 1, "chain", "(serial16)");
+	vds_free(v);
+	trust_close(t);
+	EVP_PKEY_free(k);
+	free(only16);
+
+	/* An unknown form in the TSL fails the refresh. */
+	memset(&o, 0, sizeof(o));
+	o.cert_id_forms = "serial16 serial99";
+	only16 = env(&o);
+	load_fails(only16, NULL, 0, T0, SA_ERR_TRUST_LIST, "list");
+	free(only16);
+	free(dir);
+}
+
+/* cert_with makes a self-signed certificate with serial and CN. */
+static X509 *
+cert_with(const char *serial_hex, const char *cn)
+{
+	X509 *x = X509_new();
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	BIGNUM *bn = NULL;
+	X509_NAME *name;
+
+	assert_non_null(x);
+	assert_non_null(k);
+	assert_true(BN_hex2bn(&bn, serial_hex) > 0);
+	assert_non_null(BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)));
+	name = X509_get_subject_name(x);
+	assert_true(X509_NAME_add_entry_by_txt(
+	    name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0));
+	assert_true(X509_set_pubkey(x, k));
+	BN_free(bn);
+	EVP_PKEY_free(k);
+	return x;
+}
+
+/* The reference forms themselves: what each admits and matches. */
+static void
+test_certref_forms(void **state)
+{
+	unsigned int all = CERTREF_SERIAL16 | CERTREF_SERIAL20 | CERTREF_CN;
+	X509 *x = cert_with("1A2B3C0B0001", "AB7XZ");
+	X509 *y = cert_with("1", "0001");
+	char out[40];
+
+	(void)state;
+	assert_int_equal(certref_parse("serial16 serial20 cn"), all);
+	assert_int_equal(certref_parse(" serial20 "), CERTREF_SERIAL20);
+	assert_int_equal(certref_parse(""), 0);
+	assert_int_equal(certref_parse("serial16 serial16"), 0);
+	assert_int_equal(certref_parse("serial"), 0);
+	assert_int_equal(certref_parse("CN"), 0);
+	certref_describe(all, out, sizeof(out));
+	assert_string_equal(out, "serial16 serial20 cn");
+
+	assert_int_equal(certref_form_of(all, "0001"), CERTREF_SERIAL16);
+	assert_int_equal(certref_form_of(all, "B0001"), CERTREF_SERIAL20);
+	assert_int_equal(certref_form_of(all, "AB7XZ"), CERTREF_CN);
+	assert_int_equal(certref_form_of(CERTREF_SERIAL16, "B0001"), 0);
+	assert_int_equal(certref_form_of(CERTREF_SERIAL20, "b0001"), 0);
+	assert_int_equal(certref_form_of(all, "AB7XZ1"), 0);
+	assert_int_equal(certref_form_of(all, "AB-X"), 0);
+	assert_int_equal(certref_form_of(all, ""), 0);
+
+	assert_true(certref_matches(CERTREF_SERIAL16, x, "0001"));
+	assert_true(certref_matches(CERTREF_SERIAL20, x, "B0001"));
+	assert_false(certref_matches(CERTREF_SERIAL20, x, "C0001"));
+	assert_true(certref_matches(CERTREF_CN, x, "AB7XZ"));
+	assert_false(certref_matches(CERTREF_CN, x, "AB7X"));
+	/* A serial shorter than the id is padded with zeros. */
+	assert_true(certref_matches(CERTREF_SERIAL20, y, "00001"));
+	assert_true(certref_matches(CERTREF_CN, y, "0001"));
+	assert_false(certref_matches(0, y, "0001"));
+	X509_free(x);
+	X509_free(y);
+}
+
 int
 main(void)
 {
@@ -1162,6 +1343,8 @@ main(void)
 	    cmocka_unit_test(test_maximum_age),
 	    cmocka_unit_test(test_vrl_bound_to_its_authority),
 	    cmocka_unit_test(test_federation_and_prefixes),
+	    cmocka_unit_test(test_bioseal_reference_forms),
+	    cmocka_unit_test(test_certref_forms),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
