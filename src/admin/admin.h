@@ -56,6 +56,13 @@ ADMIN_HANDLER(admin_passkeys_register_start);
 ADMIN_HANDLER(admin_passkeys_register_finish);
 ADMIN_HANDLER(admin_passkeys_revoke_start);
 ADMIN_HANDLER(admin_passkeys_revoke_finish);
+ADMIN_HANDLER(admin_audit_list);
+ADMIN_HANDLER(admin_audit_verify);
+ADMIN_HANDLER(admin_keys_list);
+ADMIN_HANDLER(admin_keys_rotate_start);
+ADMIN_HANDLER(admin_keys_rotate_finish);
+ADMIN_HANDLER(admin_trust_status);
+ADMIN_HANDLER(admin_trust_refresh);
 
 extern const struct schema admin_claim_start_schema;
 extern const struct schema admin_claim_finish_schema;
@@ -64,5 +71,7 @@ extern const struct schema admin_empty_schema;
 extern const struct schema admin_register_finish_schema;
 extern const struct schema admin_revoke_start_schema;
 extern const struct schema admin_revoke_finish_schema;
+/* The finish of every step-up pair: {"stepupId", "uvResponse"}. */
+extern const struct schema admin_stepup_finish_schema;
 
 #endif

@@ -205,4 +205,12 @@ enum sa_err admin_stepup_check(struct http_request *req,
 			       const json_t *assertion, const char *event,
 			       json_t **state);
 
+/*
+ * admin_audit_redact drops, recursively, the members of an audit detail
+ * whose names mark a secret (token, secret, password, private key, CSRF,
+ * OTP, credential, cookie ...; not tokenId or credentialId), so the audit
+ * endpoints never hand one out (api_audit.c).
+ */
+void admin_audit_redact(json_t *detail);
+
 #endif

@@ -103,6 +103,20 @@ static const struct route routes[] = {
     {"POST", "/v1/admin/passkeys/revoke/finish", ROUTE_JSON_BODY,
      &admin_revoke_finish_schema, "default", admin_passkeys_revoke_finish, NULL,
      NULL},
+    {"GET", "/v1/admin/audit", 0, NULL, "default", admin_audit_list, NULL,
+     NULL},
+    {"GET", "/v1/admin/audit/verify", 0, NULL, "default", admin_audit_verify,
+     NULL, NULL},
+    {"GET", "/v1/admin/keys", 0, NULL, "default", admin_keys_list, NULL, NULL},
+    {"POST", "/v1/admin/keys/rotate/start", ROUTE_JSON_BODY,
+     &admin_empty_schema, "default", admin_keys_rotate_start, NULL, NULL},
+    {"POST", "/v1/admin/keys/rotate/finish", ROUTE_JSON_BODY,
+     &admin_stepup_finish_schema, "default", admin_keys_rotate_finish, NULL,
+     NULL},
+    {"GET", "/v1/admin/trust", 0, NULL, "default", admin_trust_status, NULL,
+     NULL},
+    {"POST", "/v1/admin/trust/refresh", ROUTE_JSON_BODY, &admin_empty_schema,
+     "default", admin_trust_refresh, NULL, NULL},
     API_TEST_ROUTES};
 
 /* Test-only routes come last, so the production table is a prefix. */

@@ -56,6 +56,8 @@ static const struct rl_default {
     {"admin", 60, 60, "IP and admin",
      "`/v1/admin/*` per admin, and passkey sign-in per IP"},
     {"install", 10, 600, "IP", "`/v1/install/claim/*`"},
+    {"trust_refresh", 2, 60, "server",
+     "`POST /v1/admin/trust/refresh`, whichever admin asks"},
     {"ws", 60, 60, "IP", "WebSocket upgrades"},
     {"authorize", 60, 60, "IP and client",
      "the OpenID Connect authorization and logout endpoints"},
