@@ -233,10 +233,11 @@ issue(struct http_request *req, struct http_response *res,
 		json_object_foreach(claims, k, v)
 		    json_array_append_new(names, json_string(k));
 		rc = app_audit(app, req, "saml.assertion", sso->token_id,
-			       json_pack("{s:s, s:s, s:s, s:s, s:o}",
+			       json_pack("{s:s, s:s, s:s, s:s, s:o, s:b}",
 					 "serviceId", sp->service_id, "sp",
 					 sp->entity_id, "acs", acs, "sid",
-					 sso->sid, "claims", names));
+					 sso->sid, "claims", names, "encrypted",
+					 sp->encrypt));
 	}
 	if (rc != SA_OK)
 		goto out;

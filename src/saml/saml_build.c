@@ -169,6 +169,31 @@ add_attributes(xmlNodePtr as, xmlNsPtr saml, xmlNsPtr xsi,
 	}
 }
 
+/*
+ * encrypt_assertion puts the assertion as into a saml:EncryptedAssertion in
+ * its place and encrypts it there to the SP's encryption certificate.
+ */
+static enum sa_err
+encrypt_assertion(struct msg *m, const struct saml_sp *sp, xmlNodePtr as)
+{
+	xmlNodePtr ea, ed = NULL;
+
+	ea = xmlNewNode(m->saml, (const xmlChar *)"EncryptedAssertion");
+	if (ea == NULL)
+		return SA_ERR_NOMEM;
+	if (xmlAddPrevSibling(as, ea) == NULL) {
+		xmlFreeNode(ea);
+		return SA_ERR_NOMEM;
+	}
+	xmlUnlinkNode(as);
+	if (xmlAddChild(ea, as) == NULL) {
+		xmlFreeNode(as);
+		return SA_ERR_NOMEM;
+	}
+	return xmlenc_encrypt_element(m->doc, as, sp->enc_cert, sp->enc_cipher,
+				      &ed);
+}
+
 /* add_assertion builds and (per SP) signs the assertion about subj. */
 static enum sa_err
 add_assertion(struct saml_idp *idp, struct msg *m, const struct saml_sp *sp,
@@ -179,7 +204,7 @@ add_assertion(struct saml_idp *idp, struct msg *m, const struct saml_sp *sp,
 	    until[SAML_TIME_LEN + 1], before[SAML_TIME_LEN + 1],
 	    authn[SAML_TIME_LEN + 1];
 	xmlNodePtr as, iss, s, nid, sc, scd, cond, ar, ast, ac;
-	xmlNsPtr xsi;
+	xmlNsPtr xsi, saml = m->saml;
 	enum sa_err rc;
 
 	if ((rc = saml_new_id(id)) != SA_OK)
@@ -189,49 +214,58 @@ add_assertion(struct saml_idp *idp, struct msg *m, const struct saml_sp *sp,
 	/* A little slack for SP clocks that run behind. */
 	saml_time_format(now - 30, before);
 	saml_time_format(subj->auth_time, authn);
-	as = xmlNewChild(m->root, m->saml, (const xmlChar *)"Assertion", NULL);
+	as = xmlNewChild(m->root, saml, (const xmlChar *)"Assertion", NULL);
+	if (sp->encrypt) {
+		/* Decrypted, the assertion may be read on its own: it declares
+		 * its namespace itself rather than inheriting the response's.
+		 */
+		saml = xmlNewNs(as, (const xmlChar *)SAML_NS_ASSERTION,
+				(const xmlChar *)"saml");
+		xmlSetNs(as, saml);
+	}
 	xsi =
 	    xmlNewNs(as, (const xmlChar *)SAML_NS_XSI, (const xmlChar *)"xsi");
 	xmlNewNs(as, (const xmlChar *)SAML_NS_XS, (const xmlChar *)"xs");
 	set(as, "ID", id);
 	set(as, "Version", "2.0");
 	set(as, "IssueInstant", when);
-	iss = xmlNewTextChild(as, m->saml, (const xmlChar *)"Issuer",
+	iss = xmlNewTextChild(as, saml, (const xmlChar *)"Issuer",
 			      (const xmlChar *)idp->entity_id);
-	s = xmlNewChild(as, m->saml, (const xmlChar *)"Subject", NULL);
-	nid = xmlNewTextChild(s, m->saml, (const xmlChar *)"NameID",
+	s = xmlNewChild(as, saml, (const xmlChar *)"Subject", NULL);
+	nid = xmlNewTextChild(s, saml, (const xmlChar *)"NameID",
 			      (const xmlChar *)subj->nameid);
 	set(nid, "Format",
 	    subj->format == SAML_NAMEID_TRANSIENT ? SAML_NAMEID_URI_TRANSIENT
 						  : SAML_NAMEID_URI_PERSISTENT);
 	set(nid, "NameQualifier", idp->entity_id);
 	set(nid, "SPNameQualifier", sp->entity_id);
-	sc = xmlNewChild(s, m->saml, (const xmlChar *)"SubjectConfirmation",
-			 NULL);
+	sc = xmlNewChild(s, saml, (const xmlChar *)"SubjectConfirmation", NULL);
 	set(sc, "Method", "urn:oasis:names:tc:SAML:2.0:cm:bearer");
-	scd = xmlNewChild(sc, m->saml,
-			  (const xmlChar *)"SubjectConfirmationData", NULL);
+	scd = xmlNewChild(sc, saml, (const xmlChar *)"SubjectConfirmationData",
+			  NULL);
 	set(scd, "NotOnOrAfter", until);
 	set(scd, "Recipient", acs);
 	if (irt != NULL && irt[0] != '\0')
 		set(scd, "InResponseTo", irt);
-	cond = xmlNewChild(as, m->saml, (const xmlChar *)"Conditions", NULL);
+	cond = xmlNewChild(as, saml, (const xmlChar *)"Conditions", NULL);
 	set(cond, "NotBefore", before);
 	set(cond, "NotOnOrAfter", until);
-	ar = xmlNewChild(cond, m->saml, (const xmlChar *)"AudienceRestriction",
+	ar = xmlNewChild(cond, saml, (const xmlChar *)"AudienceRestriction",
 			 NULL);
-	xmlNewTextChild(ar, m->saml, (const xmlChar *)"Audience",
+	xmlNewTextChild(ar, saml, (const xmlChar *)"Audience",
 			(const xmlChar *)sp->entity_id);
-	ast = xmlNewChild(as, m->saml, (const xmlChar *)"AuthnStatement", NULL);
+	ast = xmlNewChild(as, saml, (const xmlChar *)"AuthnStatement", NULL);
 	set(ast, "AuthnInstant", authn);
 	set(ast, "SessionIndex", subj->session_index);
-	ac = xmlNewChild(ast, m->saml, (const xmlChar *)"AuthnContext", NULL);
-	xmlNewTextChild(ac, m->saml, (const xmlChar *)"AuthnContextClassRef",
+	ac = xmlNewChild(ast, saml, (const xmlChar *)"AuthnContext", NULL);
+	xmlNewTextChild(ac, saml, (const xmlChar *)"AuthnContextClassRef",
 			(const xmlChar *)SAML_AC_MOBILE_TWO_FACTOR);
-	add_attributes(as, m->saml, xsi, sp, subj->claims);
-	if (sp->sign_assertion)
-		return sign_node(idp, sp, m->doc, as, iss, now);
-	return SA_OK;
+	add_attributes(as, saml, xsi, sp, subj->claims);
+	/* Signed first, then encrypted: the SP verifies what it decrypts. */
+	if (sp->sign_assertion &&
+	    (rc = sign_node(idp, sp, m->doc, as, iss, now)) != SA_OK)
+		return rc;
+	return sp->encrypt ? encrypt_assertion(m, sp, as) : SA_OK;
 }
 
 /* finish signs the message when asked and serialises it. */

@@ -66,6 +66,8 @@ static const struct schema_field sp_fields[] = {
     SCHEMA_STRING("encryptionCertificate", SCHEMA_OPTIONAL, 64,
 		  SAML_CERT_TEXT_MAX, SCHEMA_FMT_NONE),
     SCHEMA_BOOLEAN("encryptAssertions", SCHEMA_OPTIONAL),
+    SCHEMA_ENUM("encryptionAlgorithm", SCHEMA_OPTIONAL, "aes256-gcm",
+		"aes128-gcm", "aes256-cbc", "aes128-cbc"),
     SCHEMA_BOOLEAN("wantSignedRequests", SCHEMA_OPTIONAL),
     SCHEMA_ENUM("signatureAlgorithm", SCHEMA_OPTIONAL, "ecdsa-sha256",
 		"rsa-sha256"),
@@ -336,6 +338,37 @@ fill_certs(struct saml_sp *sp, const json_t *o, char *why, size_t whylen)
 	return SA_OK;
 }
 
+/* fill_encryption reads encryptAssertions and encryptionAlgorithm: an SP
+ * that wants encrypted assertions must give a certificate that can
+ * receive them. */
+static enum sa_err
+fill_encryption(struct saml_sp *sp, const json_t *o, char *why, size_t whylen)
+{
+	const char *alg = str_of(o, "encryptionAlgorithm");
+	const char *problem;
+
+	sp->encrypt = bool_of(o, "encryptAssertions", 0);
+	sp->enc_cipher = strcmp(alg, "aes128-gcm") == 0	  ? XMLENC_AES128_GCM
+			 : strcmp(alg, "aes256-cbc") == 0 ? XMLENC_AES256_CBC
+			 : strcmp(alg, "aes128-cbc") == 0 ? XMLENC_AES128_CBC
+							  : XMLENC_AES256_GCM;
+	if (!sp->encrypt)
+		return SA_OK;
+	if (sp->enc_cert == NULL) {
+		why_set(why, whylen,
+			"encryptionCertificate: encryptAssertions needs the "
+			"SP's encryption certificate");
+		return SA_ERR_CONFIG;
+	}
+	/* Refused here rather than at the first login: an EC-only SP would
+	 * otherwise be registered and then fail every sign-in. */
+	if ((problem = xmlenc_cert_problem(sp->enc_cert)) != NULL) {
+		why_set(why, whylen, "encryptionCertificate: %s", problem);
+		return SA_ERR_CONFIG;
+	}
+	return SA_OK;
+}
+
 enum sa_err
 saml_sp_parse(const struct service *svc, unsigned int vflags,
 	      struct saml_sp **out, char *why, size_t whylen)
@@ -417,13 +450,8 @@ saml_sp_parse(const struct service *svc, unsigned int vflags,
 			"SP's certificate");
 		goto out;
 	}
-	if (bool_of(o, "encryptAssertions", 0)) {
-		/* Not implemented: refuse rather than send it in the clear. */
-		why_set(why, whylen,
-			"encryptAssertions: assertion encryption is not "
-			"supported yet");
+	if ((rc = fill_encryption(sp, o, why, whylen)) != SA_OK)
 		goto out;
-	}
 	*out = sp;
 	sp = NULL;
 	rc = SA_OK;

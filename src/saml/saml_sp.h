@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 
 #include "core/errors.h"
+#include "trust/xmlenc.h"
 
 struct services;
 struct service;
@@ -84,6 +85,8 @@ struct saml_sp {
 	X509 *certs[SAML_CERTS_MAX];
 	EVP_PKEY *keys[SAML_CERTS_MAX]; /* the certificates' public keys */
 	X509 *enc_cert;			/* NULL when none */
+	int encrypt;			/* EncryptedAssertion to enc_cert */
+	enum xmlenc_cipher enc_cipher;
 	int want_signed_requests;
 	enum saml_sigalg sigalg;
 	int sign_response;

@@ -38,6 +38,7 @@
 
 #include "core/util.h"
 #include "trust/xmldsig.h"
+#include "trust/xmlsec_int.h"
 
 /* The OpenSSL back end is linked in; its pkg-config cflags must be used. */
 #if !defined(XMLSEC_CRYPTO_OPENSSL) ||                                         \
@@ -696,12 +697,9 @@ keyinfo_cert(xmlNodePtr sig)
 	return NULL;
 }
 
-/*
- * key_from_evp wraps a pinned EVP_PKEY in a new xmlsec key (caller
- * destroys). The EVP_PKEY gains a reference; the caller keeps its own.
- */
-static xmlSecKeyPtr
-key_from_evp(EVP_PKEY *pkey)
+/* xmldsig_key_from_evp is shared with xmlenc.c (xmlsec_int.h). */
+xmlSecKeyPtr
+xmldsig_key_from_evp(EVP_PKEY *pkey)
 {
 	xmlSecKeyPtr key = NULL;
 	xmlSecKeyDataPtr data = NULL;
@@ -793,7 +791,7 @@ try_key(xmlNodePtr sig, EVP_PKEY *pkey, const xmlChar *want_uri, size_t nrefs,
 	ctx = xmlSecDSigCtxCreate(NULL); /* no keys manager: no key lookup */
 	if (ctx == NULL || restrict_ctx(ctx) != 0)
 		goto out;
-	key = key_from_evp(pkey);
+	key = xmldsig_key_from_evp(pkey);
 	if (key == NULL)
 		goto out;
 	ctx->signKey = key; /* the context owns it from here */
@@ -1082,7 +1080,7 @@ sign_into(xmlDocPtr doc, xmlNodePtr parent, xmlNodePtr after,
 	ctx = xmlSecDSigCtxCreate(NULL);
 	if (ctx == NULL || restrict_ctx(ctx) != 0)
 		goto out;
-	ctx->signKey = key_from_evp(key);
+	ctx->signKey = xmldsig_key_from_evp(key);
 	if (ctx->signKey == NULL)
 		goto out;
 	if (xmlSecDSigCtxSign(ctx, sig) < 0)

@@ -3,6 +3,9 @@
  */
 #include <time.h>
 
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
 #include "support.h"
 
 void
@@ -12,4 +15,27 @@ sleep_ms(unsigned ms)
 
 	while (nanosleep(&ts, &ts) != 0)
 		;
+}
+
+X509 *
+self_signed_cert(EVP_PKEY *key)
+{
+	X509 *x = X509_new();
+
+	if (x == NULL)
+		return NULL;
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN",
+				   MBSTRING_UTF8, (const unsigned char *)"sp",
+				   -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	X509_set_pubkey(x, key);
+	if (X509_sign(x, key, EVP_sha256()) <= 0) {
+		X509_free(x);
+		return NULL;
+	}
+	return x;
 }

@@ -23,6 +23,8 @@
 #include "saml/saml_int.h"
 #include "trust/xmldsig.h"
 
+#include "support.h"
+
 #define REQ_HEAD                                                               \
 	"<samlp:AuthnRequest "                                                 \
 	"xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" "                \
@@ -250,21 +252,12 @@ test_settings_validation(void **state)
 static char *
 cert_b64(void)
 {
-	X509 *x = X509_new();
+	X509 *x = self_signed_cert(key);
 	unsigned char *der = NULL;
 	int n;
 	char *b64;
 
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
-	X509_gmtime_adj(X509_getm_notBefore(x), 0);
-	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN",
-				   MBSTRING_UTF8, (const unsigned char *)"sp",
-				   -1, -1, 0);
-	X509_set_issuer_name(x, X509_get_subject_name(x));
-	X509_set_pubkey(x, key);
-	X509_sign(x, key, EVP_sha256());
+	assert_non_null(x);
 	n = i2d_X509(x, &der);
 	b64 = b64_encode(der, (size_t)n);
 	OPENSSL_free(der);
