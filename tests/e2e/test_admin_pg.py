@@ -1,0 +1,120 @@
+"""Administration on PostgreSQL shared by two servers: the last-passkey
+guard holds when two revokes race on two instances, and the audit
+endpoints read and verify the chain in PostgreSQL.
+
+Needs the Debian postgresql binaries (test_postgres.py's cluster); without
+them every test here is skipped."""
+import threading
+
+import requests
+
+from admin_client import ADMIN_LIMITS, Admin, audit_events
+from authenticator import b64u
+from test_postgres import cluster  # noqa: F401 (a fixture)
+
+
+def pg_pair(cluster, make_server):  # noqa: F811
+    """Two servers on one database behind one public URL (the first
+    one's), each with its own data directory and in-process ephemeral
+    store, as two instances behind a load balancer."""
+    db, url = cluster.new_database()
+    env = {"DATABASE_URL": url, "SEALAUTH_RATE_LIMITS": ADMIN_LIMITS}
+    a = make_server(env=env)
+    a.env["SEALAUTH_PUBLIC_URL"] = a.base
+    a.start()
+    b = make_server(env=dict(env, SEALAUTH_PUBLIC_URL=a.base)).start()
+    return db, a, b
+
+
+def test_concurrent_revokes_on_two_instances_leave_one_passkey(
+        cluster, make_server):  # noqa: F811
+    db, s1, s2 = pg_pair(cluster, make_server)
+    one = Admin(s1)
+    first = one.claim()
+    assert one.login(cred=first).status_code == 200
+    # The same admin signed in on the other server too, with the same
+    # authenticator (one origin: the public URL's).
+    two = Admin(s2, origin=s1.base)
+    two.auth = one.auth
+    assert two.login(cred=first).status_code == 200
+    keys = [first]
+    for rnd in range(6):
+        new, _, _, r = one.register(alg=-7, fmt="none", uv_cred=keys[0],
+                                    label=f"key {rnd}")
+        assert r.status_code == 200, r.text
+        keys = [keys[0], new]
+        # Each server revokes a different one of the two passkeys, each
+        # step-up signed by the passkey it removes, so both step-ups
+        # pass whatever the order and only the guard decides.
+        starts = []
+        for adm, k in ((one, keys[0]), (two, keys[1])):
+            r = adm.post("/v1/admin/passkeys/revoke/start",
+                         {"credentialId": b64u(k.id)})
+            assert r.status_code == 200, r.text
+            st = r.json()
+            starts.append((adm, st["revocationId"],
+                           adm.auth.get(st["uvOptions"], cred=k)))
+        gate = threading.Barrier(2)
+        answers = [None, None]
+
+        def finish(i):
+            adm, rid, uv = starts[i]
+            gate.wait(10)
+            answers[i] = adm.post("/v1/admin/passkeys/revoke/finish",
+                                  {"revocationId": rid, "uvResponse": uv})
+
+        threads = [threading.Thread(target=finish, args=(i,))
+                   for i in (0, 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        codes = sorted(r.status_code for r in answers)
+        assert codes == [200, 409], [r.text for r in answers]
+        refused = [r for r in answers if r.status_code == 409][0]
+        assert refused.json()["error"] == "last_passkey_protected"
+        # Exactly one passkey is left, the one whose revoke was refused,
+        # seen alike from both servers.
+        left = [k for k, r in zip(keys, answers) if r.status_code == 409]
+        for adm in (one, two):
+            got = adm.get("/v1/admin/passkeys").json()["passkeys"]
+            assert [p["credentialId"] for p in got] == [b64u(left[0].id)]
+        r = cluster.psql(db, "SELECT count(*) FROM admin_records WHERE "
+                             "kind = 'passkey'")
+        assert r.returncode == 0 and r.stdout.strip() == "1", r.stderr
+        keys = left
+    ev = audit_events(s1)
+    assert len([e for e in ev if e["event"] == "admin.passkey_revoked"]) == 6
+    assert len([e for e in ev if e["event"] == "admin.passkey_revoke_refused"
+                and e["detail"]["error"] == "last_passkey_protected"]) == 6
+
+
+def test_audit_endpoints_on_postgres(cluster, make_server):  # noqa: F811
+    db, s1, s2 = pg_pair(cluster, make_server)
+    a = Admin(s1)
+    cred = a.claim()
+    assert a.login(cred=cred).status_code == 200
+    for i in range(5):
+        assert requests.post(s2.base + f"/test/audit/test.pg{i}",
+                             timeout=5).status_code == 200
+    # Rows written by either server, read through one, newest first.
+    page = a.get("/v1/admin/audit", params={"event": "test.*",
+                                            "limit": 3}).json()
+    assert [e["event"] for e in page["events"]] == [
+        "test.pg4", "test.pg3", "test.pg2"]
+    rest = a.get("/v1/admin/audit", params={
+        "event": "test.*", "limit": 3, "cursor": page["nextCursor"]}).json()
+    assert [e["event"] for e in rest["events"]] == ["test.pg1", "test.pg0"]
+    assert rest["nextCursor"] is None
+    v = a.get("/v1/admin/audit/verify").json()
+    assert v["intact"] is True and v["rows"] == len(audit_events(s1))
+    # The superuser switches the append-only triggers off and rewrites a
+    # row: the chain verification finds it.
+    seq = cluster.psql(db, "SELECT seq FROM audit WHERE event = "
+                           "'test.pg2'").stdout.strip()
+    r = cluster.psql(db, "ALTER TABLE audit DISABLE TRIGGER USER; "
+                         "UPDATE audit SET ip = '10.9.9.9' WHERE seq = "
+                         f"{seq}; ALTER TABLE audit ENABLE TRIGGER USER")
+    assert r.returncode == 0, r.stderr
+    v = a.get("/v1/admin/audit/verify").json()
+    assert v["intact"] is False and v["firstBadSeq"] == int(seq), v
