@@ -157,6 +157,9 @@ metrics_event(struct metrics *m, const char *event, const char *detail_reason)
 			    detail_reason ? detail_reason : "unknown", NULL, 1);
 	else if (strcmp(event, "auth.expired") == 0)
 		metrics_add(m, M_LOGINS_EXPIRED, NULL, NULL, 1);
+	else if (strcmp(event, "auth.initiate_unknown") == 0)
+		metrics_add(m, M_LOGINS_DECOY,
+			    detail_reason ? detail_reason : "unknown", NULL, 1);
 	else if (strcmp(event, "enroll.ok") == 0)
 		metrics_add(m, M_ENROLLMENTS, "ok", "", 1);
 	else if (strcmp(event, "enroll.replaced") == 0)

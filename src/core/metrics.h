@@ -33,6 +33,11 @@
 	  "code, bad signature, too many attempts).")                          \
 	X(M_LOGINS_EXPIRED, "sealauth_logins_expired_total", "counter", NULL,  \
 	  NULL, "Logins that expired before an answer.")                       \
+	X(M_LOGINS_DECOY, "sealauth_logins_decoy_total", "counter", "reason",  \
+	  NULL,                                                                \
+	  "Decoy logins started for a token id without a live enrollment "     \
+	  "(not_enrolled, revoked, expired): answered like any login, never "  \
+	  "pushed nor approved.")                                              \
 	X(M_ENROLLMENTS, "sealauth_enrollments_total", "counter", "outcome",   \
 	  "step",                                                              \
 	  "Enrollments by outcome (ok, replaced, refused) and, for refusals, " \
@@ -82,8 +87,9 @@ void metrics_observe(struct metrics *m, enum metrics_family f, const char *l1,
 /*
  * metrics_event counts an audit event: sealauth_audit_events_total, and the
  * named families an event stands for (logins started, approved, rejected,
- * expired; enrollments; rate-limit refusals). detail_reason is the event's
- * "reason" or "step" detail, or NULL.
+ * expired; decoy logins; enrollments; rate-limit refusals). A decoy's end
+ * (auth.decoy_expired) is not a login that expired. detail_reason is the
+ * event's "reason" or "step" detail, or NULL.
  */
 void metrics_event(struct metrics *m, const char *event,
 		   const char *detail_reason);

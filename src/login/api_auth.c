@@ -440,6 +440,7 @@ api_initiate(struct http_request *req, struct http_response *res)
 		why = "revoked";
 	else if (e.expires_at < now)
 		why = "expired";
+	s.decoy = why != NULL;
 	if ((rc = otp_derive(app->otp_secret, app->otp_secret_len, s.id, token,
 			     now, otp)) != SA_OK ||
 	    (rc = otp_ws_token(app->otp_secret, app->otp_secret_len, s.id,

@@ -174,6 +174,7 @@ session_save(struct estore *es, const struct session *s, int64_t now)
 	put_int(&w, (int64_t)s->nscopes);
 	for (size_t i = 0; i < s->nscopes && i < SERVICE_SCOPES_MAX; i++)
 		put_str(&w, s->scopes[i]);
+	put_int(&w, s->decoy ? 1 : 0);
 	if (!w.ok)
 		return SA_ERR_INTERNAL;
 	key_of(key, sizeof(key), s->id, "");
@@ -186,7 +187,7 @@ session_load(struct estore *es, const char *id, struct session *out)
 	char key[ESTORE_KEY_MAX];
 	unsigned char *val = NULL;
 	size_t n = 0;
-	int64_t mode = 0, nscopes = 0, slot = -1;
+	int64_t mode = 0, nscopes = 0, slot = -1, decoy = 0;
 	struct session s;
 	struct rec r;
 	enum sa_err rc;
@@ -223,7 +224,10 @@ session_load(struct estore *es, const char *id, struct session *out)
 	}
 	for (int64_t i = 0; i < nscopes; i++)
 		get_str(&r, s.scopes[i], sizeof(s.scopes[0]));
-	if (!r.ok || r.n != n) {
+	/* A record saved before decoys were marked ends with the scopes. */
+	if (r.ok && r.n < n)
+		get_int(&r, &decoy);
+	if (!r.ok || r.n != n || decoy < 0 || decoy > 1) {
 		rc = SA_ERR_INTERNAL;
 		goto out;
 	}
@@ -236,6 +240,7 @@ session_load(struct estore *es, const char *id, struct session *out)
 	s.nscopes = (size_t)nscopes;
 	s.mode = (enum service_mode)mode;
 	s.slot = (int)slot;
+	s.decoy = (int)decoy;
 	*out = s;
 	rc = SA_OK;
 out:

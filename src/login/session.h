@@ -48,6 +48,9 @@ struct session {
 	char ua[257];
 	enum service_mode mode;
 	int slot; /* pending slot held (session_claim_slot), -1: none */
+	/* A decoy for a token id without a live enrollment (anti-enumeration):
+	 * known to the server only, never told to a client. */
+	int decoy;
 };
 
 /* How a session ended, as stored under "sess:{id}:done". */

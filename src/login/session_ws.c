@@ -40,6 +40,7 @@ struct ws_arg {
 	struct event *timer;
 	uint64_t id;
 	int registered;
+	int decoy; /* the session is a decoy (session.h) */
 };
 
 static pthread_mutex_t map_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -179,9 +180,10 @@ expire_cb(evutil_socket_t fd, short what, void *p)
 		return;
 	if (map_get(a->session_id, 0) != a->id)
 		return;
-	/* The loop thread must not wait for the disk. */
-	app_audit_async(app, "auth.expired", "",
-			json_pack("{s:s}", "sessionId", a->session_id));
+	/* The loop thread must not wait for the disk. A decoy's end is
+	 * audited as what it is, not as a login that expired. */
+	app_audit_async(app, a->decoy ? "auth.decoy_expired" : "auth.expired",
+			"", json_pack("{s:s}", "sessionId", a->session_id));
 	ws_send_text(app->ws, a->id, "{\"type\":\"expired\"}", 18);
 	ws_close(app->ws, a->id, 1000, "expired");
 }
@@ -267,6 +269,7 @@ session_ws_open(struct ws_server *ws, uint64_t id, void *arg)
 		json_decref(ev);
 		free(final);
 	}
+	a->decoy = s.decoy;
 	a->timer = evtimer_new(ws_event_base(ws), expire_cb, a);
 	if (a->timer != NULL) {
 		int64_t left = s.expires_at - now_unix();

@@ -7,7 +7,13 @@ import requests
 
 from conftest import free_port
 from phone import PushInbox
-from test_login import LOGIN_ENV, enrolled_phone, initiate
+import asyncio
+import json
+
+import websockets
+
+from test_login import LOGIN_ENV, audit_events, enrolled_phone, initiate, \
+    ws_url
 
 TOKEN = "metrics-token-for-the-e2e-tests-0001"
 
@@ -108,3 +114,29 @@ def test_private_metrics_listener(make_server):
     assert requests.get(f"http://127.0.0.1:{port}/health",
                         timeout=5).status_code == 404
     assert requests.get(s.base + "/metrics", timeout=5).status_code == 404
+
+
+def test_decoy_logins_have_their_own_counter(make_server):
+    """A login for an unknown token id (a decoy, so that the caller cannot
+    tell) is counted as a decoy, and its expiry is not a login that
+    expired."""
+    env = dict(LOGIN_ENV, SEALAUTH_METRICS_TOKEN=TOKEN,
+               SEALAUTH_SESSION_TTL="10")
+    s = make_server(env=env).start()
+    sess = initiate(s, "DE-NOBODY-1").json()
+
+    async def wait_expired():
+        async with websockets.connect(ws_url(s, sess), origin=s.base) as ws:
+            await ws.recv()
+            return json.loads(await asyncio.wait_for(ws.recv(), 20))
+    assert asyncio.run(asyncio.wait_for(wait_expired(), 30)) == {
+        "type": "expired"}
+    events = [e["event"] for e in audit_events(s)]
+    assert "auth.decoy_expired" in events and "auth.expired" not in events
+    text = requests.get(s.base + "/metrics", timeout=5,
+                        headers={"Authorization": "Bearer " + TOKEN}).text
+    promtool_ok(text)
+    assert value(text,
+                 'sealauth_logins_decoy_total{reason="not_enrolled"}') == 1
+    assert value(text, "sealauth_logins_expired_total") is None
+    assert value(text, "sealauth_logins_started_total") is None

@@ -111,6 +111,9 @@ test_series_are_bounded_and_events_mapped(void **state)
 	metrics_event(m, "auth.rejected", "Invalid OTP");
 	metrics_event(m, "auth.expired", NULL);
 	metrics_event(NULL, "auth.expired", NULL); /* no metrics: ignored */
+	/* Decoys have a counter of their own; their end is no expiry. */
+	metrics_event(m, "auth.initiate_unknown", "revoked");
+	metrics_event(m, "auth.decoy_expired", NULL);
 	text = render(m);
 	assert_non_null(strstr(text, "sealauth_enrollments_total{outcome="
 				     "\"refused\",step=\"signature\"} 1\n"));
@@ -118,6 +121,8 @@ test_series_are_bounded_and_events_mapped(void **state)
 	    text,
 	    "sealauth_logins_rejected_total{reason=\"Invalid OTP\"} 1\n"));
 	assert_non_null(strstr(text, "sealauth_logins_expired_total 1\n"));
+	assert_non_null(strstr(
+	    text, "sealauth_logins_decoy_total{reason=\"revoked\"} 1\n"));
 	free(text);
 	metrics_free(m);
 }

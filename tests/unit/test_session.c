@@ -75,6 +75,13 @@ test_save_load_round_trip(void **state)
 	assert_string_equal(got.random, s.random);
 	assert_string_equal(got.ua, "Mozilla/5.0");
 	assert_int_equal(got.mode, SERVICE_MODE_TYPE);
+	assert_int_equal(got.decoy, 0);
+	/* A decoy stays one (it is counted and audited as such). */
+	assert_int_equal(session_new_ids(s.id, s.random), SA_OK);
+	s.decoy = 1;
+	assert_int_equal(session_save(es, &s, now), SA_OK);
+	assert_int_equal(session_load(es, s.id, &got), SA_OK);
+	assert_int_equal(got.decoy, 1);
 	assert_int_equal(session_load(es, "sess_AAAAAAAAAAAAAAAAAAAAAA", &got),
 			 SA_ERR_SESSION_UNKNOWN);
 	assert_int_equal(session_load(es, "nonsense", &got),
@@ -109,6 +116,7 @@ test_hostile_fields_and_full_size(void **state)
 		s.scopes[i][sizeof(s.scopes[i]) - 1] = '\0';
 	}
 	s.mode = SERVICE_MODE_COMPARE;
+	s.decoy = 1;
 	assert_int_equal(session_save(es, &s, now), SA_OK);
 	assert_int_equal(session_load(es, s.id, &got), SA_OK);
 	assert_memory_equal(&got, &s, sizeof(s));
