@@ -7,7 +7,8 @@
  * echoes text and obeys a few commands ("close:CODE", "id"). POST
  * /test/weblogin starts a browser login for the "test" protocol, whose
  * continuation answers what it was handed; GET /test/sso shows the
- * request's provider session.
+ * request's provider session. POST /test/takeover stands in for the
+ * administrator's endpoint over takeover_pending and takeover_admin_decide.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include "app/app.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "login/takeover.h"
 #include "login/weblogin.h"
 #include "trust/trust.h"
 
@@ -119,6 +121,41 @@ api_test_trust_refresh(struct http_request *req, struct http_response *res)
 			  ? json_pack("{s:b}", "refreshed", 1)
 			  : json_pack("{s:b, s:s, s:s}", "refreshed", 0, "step",
 				      tr.step, "reason", tr.reason));
+	return SA_OK;
+}
+
+/*
+ * api_test_takeover shows the pending takeover of query tokenId, and with
+ * decision (approve or cancel), takeoverId, adminId and reason decides it
+ * as an administrator would; answers 200 with what was pending, or the
+ * error.
+ */
+enum sa_err
+api_test_takeover(struct http_request *req, struct http_response *res)
+{
+	struct app *app = http_req_app(req);
+	const char *token = http_req_query(req, "tokenId"),
+		   *decision = http_req_query(req, "decision");
+	struct takeover_view v;
+	enum sa_err rc;
+
+	if ((rc = takeover_pending(app, token, &v)) != SA_OK)
+		return http_res_error(res, rc, "tokenId", NULL);
+	if (decision != NULL &&
+	    (rc = takeover_admin_decide(
+		 app, req, token, http_req_query(req, "takeoverId"),
+		 strcmp(decision, "approve") == 0  ? TAKEOVER_APPROVE
+		 : strcmp(decision, "cancel") == 0 ? TAKEOVER_CANCEL
+						   : 0,
+		 http_req_query(req, "adminId"),
+		 http_req_query(req, "reason"))) != SA_OK)
+		return http_res_error(res, rc, "takeoverId", NULL);
+	http_res_json(res, 200,
+		      json_pack("{s:s, s:s, s:s, s:I, s:I}", "takeoverId", v.id,
+				"authority", v.authority, "newDeviceId",
+				v.new_device_id, "createdAt",
+				(json_int_t)v.created_at, "effectiveAt",
+				(json_int_t)v.effective_at));
 	return SA_OK;
 }
 

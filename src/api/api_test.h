@@ -27,6 +27,8 @@ enum sa_err api_test_weblogin_cont(struct http_request *req,
 				   const struct weblogin_done *done);
 enum sa_err api_test_syscall(struct http_request *req,
 			     struct http_response *res);
+enum sa_err api_test_takeover(struct http_request *req,
+			      struct http_response *res);
 
 #define API_TEST_ROUTES                                                        \
 	{"POST",                                                               \
@@ -53,8 +55,10 @@ enum sa_err api_test_syscall(struct http_request *req,
 	    {"POST", "/test/syscall",  0,    NULL,                             \
 	     "test", api_test_syscall, NULL, NULL},                            \
 	    {"POST", "/test/trust/refresh",  0,	   NULL,                       \
-	     "test", api_test_trust_refresh, NULL, NULL},
-#define API_TEST_ROUTE_COUNT 7
+	     "test", api_test_trust_refresh, NULL, NULL},                      \
+	    {"POST", "/test/takeover",	0,    NULL,                            \
+	     "test", api_test_takeover, NULL, NULL},
+#define API_TEST_ROUTE_COUNT 8
 
 /* A protocol for the browser login hand-off whose continuation answers
  * what it was handed as JSON. */

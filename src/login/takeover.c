@@ -290,6 +290,122 @@ takeover_decide(struct app *app, struct http_request *req, const char *token_id,
 	return rc;
 }
 
+/*
+ * restore puts a taken takeover back after its decision could not be
+ * carried out, so that the decision can be made again; a failure is logged
+ * (the old binding then simply stays).
+ */
+static void
+restore(struct app *app, const struct takeover *t)
+{
+	enum sa_err rc = dstore_takeover_put(app->ds, t);
+
+	if (rc != SA_OK)
+		log_error("takeover.restore",
+			  "takeover %s of %s could not be restored: %s", t->id,
+			  t->token_id, sa_err_str(rc));
+}
+
+enum sa_err
+takeover_pending(struct app *app, const char *token_id,
+		 struct takeover_view *out)
+{
+	struct takeover t;
+	struct enrollment e;
+	enum sa_err rc;
+
+	memset(&t, 0, sizeof(t));
+	memset(&e, 0, sizeof(e));
+	if (token_id == NULL || strlen(token_id) > ENROLL_TOKEN_MAX)
+		return SA_ERR_VALIDATION;
+	if ((rc = dstore_takeover_get(app->ds, token_id, &t)) != SA_OK)
+		goto out;
+	if ((rc = enroll_from_json(t.enrollment, &e)) != SA_OK)
+		goto out;
+	memset(out, 0, sizeof(*out));
+	memcpy(out->id, t.id, sizeof(out->id));
+	memcpy(out->authority, t.authority, sizeof(out->authority));
+	memcpy(out->token_id, t.token_id, sizeof(out->token_id));
+	memcpy(out->new_device_id, e.device_id, sizeof(out->new_device_id));
+	out->created_at = t.created_at;
+	out->effective_at = t.effective_at;
+out:
+	enrollment_free(&e);
+	takeover_free(&t);
+	return rc;
+}
+
+enum sa_err
+takeover_admin_decide(struct app *app, struct http_request *req,
+		      const char *token_id, const char *takeover_id,
+		      enum takeover_decision d, const char *admin_id,
+		      const char *reason)
+{
+	struct takeover t;
+	struct enrollment e, cur, prev;
+	int had = 0;
+	enum sa_err rc;
+
+	memset(&t, 0, sizeof(t));
+	memset(&e, 0, sizeof(e));
+	memset(&cur, 0, sizeof(cur));
+	memset(&prev, 0, sizeof(prev));
+	if (token_id == NULL || strlen(token_id) > ENROLL_TOKEN_MAX ||
+	    takeover_id == NULL || strlen(takeover_id) != TAKEOVER_ID_MAX ||
+	    admin_id == NULL || admin_id[0] == '\0' ||
+	    (d != TAKEOVER_APPROVE && d != TAKEOVER_CANCEL))
+		return SA_ERR_VALIDATION;
+	/* The take decides races: a second decision, the old device's or
+	 * the waiting period's, finds nothing. */
+	if ((rc = dstore_takeover_take(app->ds, token_id, takeover_id, &t)) !=
+	    SA_OK)
+		return rc;
+	if ((rc = enroll_from_json(t.enrollment, &e)) != SA_OK)
+		goto fail;
+	rc = dstore_enroll_get(app->ds, token_id, &cur);
+	if (rc != SA_OK && rc != SA_ERR_NOT_FOUND)
+		goto fail;
+	/* Audited before it takes effect: no override without its row. */
+	rc = app_audit(app, req,
+		       d == TAKEOVER_APPROVE ? "admin.takeover_approved"
+					     : "admin.takeover_cancelled",
+		       token_id,
+		       json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "takeoverId",
+				 t.id, "adminId", admin_id, "authority",
+				 t.authority, "oldDeviceId", cur.device_id,
+				 "newDeviceId", e.device_id, "reason",
+				 reason != NULL ? reason : ""));
+	if (rc != SA_OK)
+		goto fail;
+	if (d == TAKEOVER_CANCEL)
+		goto out;
+	rc = dstore_enroll_put_mode(app->ds, &e, ENROLL_PUT_REPLACE, &prev,
+				    &had);
+	if (rc != SA_OK) {
+		/* The approval's row stands; this one says it did not
+		 * happen, and the takeover waits again. */
+		app_audit(app, req, "enroll.takeover_failed", token_id,
+			  json_pack("{s:s, s:s, s:s}", "takeoverId", t.id,
+				    "error", sa_err_code(rc), "by", "admin"));
+		goto fail;
+	}
+	if (had)
+		enroll_notify(app, &prev, "enrollment_replaced",
+			      json_pack("{s:s, s:s, s:s}", "type",
+					"enrollment_replaced", "tokenId",
+					e.token_id, "newDeviceId",
+					e.device_id));
+	goto out;
+fail:
+	restore(app, &t);
+out:
+	enrollment_free(&e);
+	enrollment_free(&cur);
+	enrollment_free(&prev);
+	takeover_free(&t);
+	return rc;
+}
+
 enum sa_err
 api_enroll_takeover(struct http_request *req, struct http_response *res)
 {

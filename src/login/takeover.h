@@ -6,8 +6,8 @@
  * binding waits as a pending takeover: the old device is told at once and
  * may approve it (it then completes) or cancel it; otherwise it completes
  * when the waiting period (SEALAUTH_TAKEOVER_DELAY, default 72 h) is over,
- * at the next login of that token id. takeover_decide is also the hook an
- * administrator's override uses.
+ * at the next login of that token id. An administrator may approve or
+ * cancel it at any time (takeover_admin_decide).
  */
 #ifndef SEALAUTH_TAKEOVER_H
 #define SEALAUTH_TAKEOVER_H
@@ -53,6 +53,49 @@ enum takeover_decision {
 enum sa_err takeover_decide(struct app *app, struct http_request *req,
 			    const char *token_id, const char *id,
 			    enum takeover_decision d, const char *actor);
+
+/* What an administrator is shown of a pending takeover. */
+struct takeover_view {
+	char id[TAKEOVER_ID_MAX + 1];
+	char authority[ENROLL_AUTHORITY_MAX + 1];
+	char token_id[ENROLL_TOKEN_MAX + 1];
+	char new_device_id[ENROLL_DEVICE_MAX + 1]; /* the device waiting */
+	int64_t created_at;			   /* unix seconds */
+	int64_t effective_at; /* when the waiting period ends */
+};
+
+/*
+ * takeover_pending fills *out with the pending takeover of token_id:
+ * SA_ERR_NOT_FOUND when none is pending, SA_ERR_VALIDATION for a token id
+ * that cannot be one, a store error as it came.
+ */
+enum sa_err takeover_pending(struct app *app, const char *token_id,
+			     struct takeover_view *out);
+
+/*
+ * takeover_admin_decide is an administrator's override of the pending
+ * takeover takeover_id of token_id (the id the administrator was shown, so
+ * a newer takeover is never decided by mistake): TAKEOVER_APPROVE binds the
+ * waiting device now and tells the replaced one, TAKEOVER_CANCEL drops it
+ * and the current binding stays. admin_id names the administrator; reason
+ * (NULL or at most a few hundred printable bytes, checked by the caller) is
+ * kept in the audit row. req (NULL allowed) gives the audit its client.
+ *
+ * The decision is audited before it takes effect ("admin.takeover_approved"
+ * or "admin.takeover_cancelled" with takeoverId, adminId, authority,
+ * oldDeviceId, newDeviceId, reason): when that row cannot be written
+ * nothing changes and the takeover stays pending. An approval whose binding
+ * then cannot be stored is audited again as "enroll.takeover_failed" and
+ * the takeover stays pending. Returns SA_OK once decided; SA_ERR_NOT_FOUND
+ * when no such takeover is pending (decided by the old device, completed
+ * by its waiting period, replaced by a newer one, or decided by another
+ * administrator first: exactly one decision wins); SA_ERR_VALIDATION for
+ * malformed arguments; a store or audit error otherwise (503 class).
+ */
+enum sa_err takeover_admin_decide(struct app *app, struct http_request *req,
+				  const char *token_id, const char *takeover_id,
+				  enum takeover_decision d,
+				  const char *admin_id, const char *reason);
 
 /*
  * enroll_notify pushes msg (consumed) to the device of binding dev, if it

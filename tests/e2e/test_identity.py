@@ -223,3 +223,57 @@ def test_unsigned_seal_refusal_names_no_location(make_server, inbox):
     # The detail is for the operator: in the audit row.
     refused = [e for e in audit_events(s) if e["event"] == "enroll.refused"]
     assert "XBXX0001" in refused[-1]["detail"]["reason"]
+
+
+def admin_takeover(s, token_id, **params):
+    return requests.post(s.base + "/test/takeover", timeout=10,
+                         params=dict(params, tokenId=token_id))
+
+
+def test_takeover_decided_by_an_administrator(make_server, inbox):
+    s = federation(make_server)  # the default 72 h period
+    new_inbox = PushInbox()
+    try:
+        old, new, body = start_takeover(s, inbox, new_inbox, "DE-ADMIN-1")
+        tid = body["takeoverId"]
+        # What the administrator is shown of it.
+        seen = admin_takeover(s, "DE-ADMIN-1").json()
+        assert seen["takeoverId"] == tid
+        assert seen["newDeviceId"] == new.device_id
+        assert seen["authority"] == "DEMO"
+        # Only the takeover the administrator saw is decided.
+        r = admin_takeover(s, "DE-ADMIN-1", decision="cancel",
+                           takeoverId="0" * 32, adminId="adm_1")
+        assert r.status_code == 404
+        r = admin_takeover(s, "DE-ADMIN-1", decision="cancel",
+                           takeoverId=tid, adminId="adm_1",
+                           reason="the owner called")
+        assert r.status_code == 200, r.text
+        # Decided once: the old device's answer finds nothing.
+        r = takeover_answer(s, old, "DE-ADMIN-1", tid, "approve")
+        assert r.status_code == 404
+        assert admin_takeover(s, "DE-ADMIN-1").status_code == 404
+        login(s, old, inbox, "DE-ADMIN-1")
+
+        # A second attempt, approved by the administrator: the new device
+        # holds the token id at once and the old one is told.
+        r = new.enroll(seal_of(s, "DEMO", "DE-ADMIN-1", document="C02"))
+        assert r.status_code == 202, r.text
+        tid2 = r.json()["takeoverId"]
+        assert inbox.next()["type"] == "takeover_pending"
+        r = admin_takeover(s, "DE-ADMIN-1", decision="approve",
+                           takeoverId=tid2, adminId="adm_2")
+        assert r.status_code == 200, r.text
+        assert inbox.next()["type"] == "enrollment_replaced"
+        login(s, new, new_inbox, "DE-ADMIN-1")
+    finally:
+        new_inbox.close()
+    rows = {e["event"]: e for e in audit_events(s)
+            if e["event"].startswith("admin.takeover_")}
+    cancelled = rows["admin.takeover_cancelled"]["detail"]
+    assert cancelled["takeoverId"] == tid and cancelled["adminId"] == "adm_1"
+    assert cancelled["reason"] == "the owner called"
+    assert cancelled["oldDeviceId"] == old.device_id
+    approved = rows["admin.takeover_approved"]["detail"]
+    assert approved["takeoverId"] == tid2 and approved["adminId"] == "adm_2"
+    assert approved["newDeviceId"] == new.device_id
