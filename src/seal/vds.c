@@ -829,6 +829,10 @@ iso_json(const struct vds *v, json_t *o)
 	    vds_json_put(h, "manifestId", json_string(v->manifest)) ||
 	    vds_json_put(h, "manifestName",
 			 json_string(vds_manifest_def_name(v->mdef))) ||
+	    vds_json_put(h, "manifestSource",
+			 v->mdef != NULL
+			     ? json_string(vds_manifest_def_source(v->mdef))
+			     : json_null()) ||
 	    vds_json_put(h, "signingTime", json_string(when)) ||
 	    vds_json_put(h, "signingTimeUnix",
 			 json_integer((json_int_t)v->core.signing_time)) ||

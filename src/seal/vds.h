@@ -224,12 +224,13 @@ const char *vds_icao_catalogue_row(size_t i, unsigned int *ref,
 
 /*
  * vds_manifest_row gives row i of the ISO 22376 manifest table
- * (docs/seals.md prints it): the name, the manifest id, whether its
- * claims may enroll, whether its payload is one map (else a sequence of
- * values) and how many fields it names. NULL past the last row.
+ * (docs/seals.md prints it): the name, the manifest id, who defined it
+ * ("sealauth-local": ours, not an issuer's), whether its claims may
+ * enroll, whether its payload is one map (else a sequence of values) and
+ * how many fields it names. NULL past the last row.
  */
-const char *vds_manifest_row(size_t i, const char **id, int *identity, int *map,
-			     size_t *nfields);
+const char *vds_manifest_row(size_t i, const char **id, const char **source,
+			     int *identity, int *map, size_t *nfields);
 
 /*
  * vds_to_json describes the seal as a new JSON object (caller decrefs):

@@ -109,6 +109,9 @@ int vds_icao_identity(const struct vds_icao *ic);
  */
 const struct vds_manifest_def *vds_manifest_find(const char *id);
 const char *vds_manifest_def_name(const struct vds_manifest_def *m);
+/* vds_manifest_def_source names who defined m ("sealauth-local", an
+ * issuer); NULL for an unknown manifest. */
+const char *vds_manifest_def_source(const struct vds_manifest_def *m);
 int vds_manifest_def_identity(const struct vds_manifest_def *m);
 int vds_manifest_def_map(const struct vds_manifest_def *m);
 enum sa_err vds_manifest_read(struct vds *v, const struct vds_manifest_def *m,

@@ -43,8 +43,9 @@ struct mf_field {
 struct vds_manifest_def {
 	const char *id; /* 6 upper-case hex digits */
 	const char *name;
-	int identity; /* its claims may enroll */
-	int map;      /* the payload is one map (our profile), not a sequence */
+	const char *source; /* who defined it: "sealauth-local", an issuer */
+	int identity;	    /* its claims may enroll */
+	int map; /* the payload is one map (our profile), not a sequence */
 	const struct mf_field *fields;
 	size_t nfields;
 };
@@ -62,13 +63,21 @@ static const struct mf_field bioseal_ticket[] = {
     {"zones", MF_UINT, NULL},
 };
 
-/* The manifests we read. A deployment adds the rows of the manifests its
- * issuers publish; docs/seals.md prints the same rows and a test keeps
- * them equal. */
+/*
+ * The manifests we read. Every row here is sealauth's own: 0A0001 is our
+ * profile, and the 0B rows are local stand-ins in the BioSeal layout,
+ * invented for our demo issuer and tests, not manifests any issuer
+ * publishes. A deployment adds the rows of the manifests its issuers
+ * publish, with the issuer as source (docs/seals.md, "Adding an issuer's
+ * manifest"); docs/seals.md prints the same rows and a test keeps them
+ * equal.
+ */
 static const struct vds_manifest_def manifests[] = {
-    {"0A0001", "SEALAUTH_PROFILE", 1, 1, NULL, 0},
-    {"0B0001", "BIOSEAL_IDENTITY", 1, 0, FIELDS(bioseal_identity)},
-    {"0B0010", "BIOSEAL_TICKET", 0, 0, FIELDS(bioseal_ticket)},
+    {"0A0001", "SEALAUTH_PROFILE", "sealauth-profile", 1, 1, NULL, 0},
+    {"0B0001", "LOCAL_BIOSEAL_IDENTITY", "sealauth-local", 1, 0,
+     FIELDS(bioseal_identity)},
+    {"0B0010", "LOCAL_BIOSEAL_TICKET", "sealauth-local", 0, 0,
+     FIELDS(bioseal_ticket)},
 };
 
 const struct vds_manifest_def *
@@ -86,6 +95,12 @@ vds_manifest_def_name(const struct vds_manifest_def *m)
 	return m ? m->name : "UNKNOWN";
 }
 
+const char *
+vds_manifest_def_source(const struct vds_manifest_def *m)
+{
+	return m ? m->source : NULL;
+}
+
 int
 vds_manifest_def_identity(const struct vds_manifest_def *m)
 {
@@ -99,12 +114,13 @@ vds_manifest_def_map(const struct vds_manifest_def *m)
 }
 
 const char *
-vds_manifest_row(size_t i, const char **id, int *identity, int *map,
-		 size_t *nfields)
+vds_manifest_row(size_t i, const char **id, const char **source, int *identity,
+		 int *map, size_t *nfields)
 {
 	if (i >= ARRAY_LEN(manifests))
 		return NULL;
 	*id = manifests[i].id;
+	*source = manifests[i].source;
 	*identity = manifests[i].identity;
 	*map = manifests[i].map;
 	*nfields = manifests[i].nfields;

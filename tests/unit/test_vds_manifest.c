@@ -193,7 +193,11 @@ test_bioseal_identity(void **state)
 	assert_string_equal(jstr(json_object_get(j, "header"), "layout"),
 			    "bioseal");
 	assert_string_equal(jstr(json_object_get(j, "header"), "manifestName"),
-			    "BIOSEAL_IDENTITY");
+			    "LOCAL_BIOSEAL_IDENTITY");
+	/* Ours, and the JSON says so: no issuer publishes 0B0001. */
+	assert_string_equal(
+	    jstr(json_object_get(j, "header"), "manifestSource"),
+	    "sealauth-local");
 	assert_int_equal(json_array_size(json_object_get(j, "fields")), 8);
 	f = json_array_get(json_object_get(j, "fields"), 6);
 	assert_string_equal(jstr(f, "name"), "photo");
@@ -284,6 +288,8 @@ test_unknown_manifest_positional(void **state)
 	j = vds_to_json(v);
 	assert_string_equal(jstr(json_object_get(j, "header"), "manifestName"),
 			    "UNKNOWN");
+	assert_true(json_is_null(
+	    json_object_get(json_object_get(j, "header"), "manifestSource")));
 	assert_int_equal(json_array_size(json_object_get(j, "fields")),
 			 ARRAY_LEN(types));
 	json_array_foreach(json_object_get(j, "fields"), i, f)
@@ -447,16 +453,16 @@ test_manifests_documented(void **state)
 {
 	char line[160], *doc;
 	size_t nf;
-	const char *id, *name;
+	const char *id, *name, *source;
 	int identity, map;
 
 	(void)state;
 	doc = read_seals_doc();
-	for (size_t i = 0;
-	     (name = vds_manifest_row(i, &id, &identity, &map, &nf)) != NULL;
+	for (size_t i = 0; (name = vds_manifest_row(i, &id, &source, &identity,
+						    &map, &nf)) != NULL;
 	     i++) {
-		snprintf(line, sizeof(line), "| `%s` | %s | %s | %s |", id,
-			 name, map ? "one map" : "sequence",
+		snprintf(line, sizeof(line), "| `%s` | %s | %s | %s | %s |", id,
+			 name, source, map ? "one map" : "sequence",
 			 identity ? "yes" : "no");
 		if (strstr(doc, line) == NULL)
 			fail_msg("docs/seals.md lacks the row: %s", line);
