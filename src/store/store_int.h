@@ -68,6 +68,25 @@ struct dstore {
 };
 
 /*
+ * The column lists of the tables both durable backends keep the same (the
+ * schema is one, in two dialects), in the order their row readers expect,
+ * and the count of live enrollments.
+ */
+#define DSTORE_ENROLL_COLS                                                     \
+	"authority, token_id, device_id, public_key_pem, fcm_token,"           \
+	" push_endpoint, trust_level, claims, seal_fingerprint, created_at,"   \
+	" expires_at, revoked_at"
+#define DSTORE_SERVICE_COLS                                                    \
+	"id, name, scopes, origins, match_mode, enabled, settings, "           \
+	"created_at,"                                                          \
+	" updated_at"
+#define DSTORE_REC_COLS "kind, id, owner, doc, version, expires_at"
+#define DSTORE_ENROLL_COUNT                                                    \
+	"SELECT count(*) FROM enrollments WHERE revoked_at = 0"
+#define DSTORE_TAKEOVER_COLS                                                   \
+	"id, authority, token_id, enrollment, created_at, effective_at"
+
+/*
  * enroll_put_prev ends a backend's enroll_put: the old binding it read (had
  * set) goes to the caller when the put succeeded or was refused because of
  * it (SA_OK, SA_ERR_CONFLICT, SA_ERR_AUTHORITY_CONFLICT); otherwise it is

@@ -181,6 +181,19 @@ mem_stripe_of(struct mem_store *es, uint64_t hash)
 	return &es->stripes[hash >> MEM_STRIPE_SHIFT];
 }
 
+/* mem_lock_key hashes a key of klen bytes into *hash and locks and returns
+ * its stripe. */
+static struct mem_stripe *
+mem_lock_key(struct mem_store *es, const char *key, size_t klen, uint64_t *hash)
+{
+	struct mem_stripe *s;
+
+	*hash = mem_siphash(es, key, klen);
+	s = mem_stripe_of(es, *hash);
+	pthread_mutex_lock(&s->mu);
+	return s;
+}
+
 /* mem_unlink removes the entry *link points at and frees it; the caller
  * holds the stripe lock. */
 static void
@@ -506,9 +519,7 @@ mem_get(struct estore *store, const char *key, unsigned char **val, size_t *n,
 
 	if (klen == 0)
 		return SA_ERR_VALIDATION;
-	hash = mem_siphash(es, key, klen);
-	s = mem_stripe_of(es, hash);
-	pthread_mutex_lock(&s->mu);
+	s = mem_lock_key(es, key, klen, &hash);
 	now = now_mono_ms();
 	if ((link = mem_find(s, key, klen, hash, now)) == NULL) {
 		rc = SA_ERR_NOT_FOUND;
@@ -544,9 +555,7 @@ mem_del(struct estore *store, const char *key, int *existed)
 
 	if (klen == 0)
 		return SA_ERR_VALIDATION;
-	hash = mem_siphash(es, key, klen);
-	s = mem_stripe_of(es, hash);
-	pthread_mutex_lock(&s->mu);
+	s = mem_lock_key(es, key, klen, &hash);
 	if ((link = mem_find(s, key, klen, hash, now_mono_ms())) != NULL) {
 		mem_unlink(s, link);
 		found = 1;
@@ -594,9 +603,7 @@ mem_incr(struct estore *store, const char *key, uint64_t window_ms,
 
 	if (klen == 0)
 		return SA_ERR_VALIDATION;
-	hash = mem_siphash(es, key, klen);
-	s = mem_stripe_of(es, hash);
-	pthread_mutex_lock(&s->mu);
+	s = mem_lock_key(es, key, klen, &hash);
 	now = now_mono_ms();
 	if ((link = mem_find(s, key, klen, hash, now)) != NULL) {
 		e = *link;

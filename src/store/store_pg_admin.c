@@ -107,8 +107,7 @@ pg_service_write(struct dstore *store, const struct service_row *row,
 {
 	static const char *const sql[] = {
 	    [DSTORE_CREATE] =
-		"WITH w AS (INSERT INTO services (id, name, scopes, origins,"
-		" match_mode, enabled, settings, created_at, updated_at)"
+		"WITH w AS (INSERT INTO services (" DSTORE_SERVICE_COLS ")"
 		" VALUES ($1, $2, $3, $4, $5, $6::boolean, $7, $8, $9)"
 		" ON CONFLICT (id) DO NOTHING RETURNING 1)" PG_SERVICES_BUMP,
 	    [DSTORE_UPDATE] =
@@ -117,8 +116,7 @@ pg_service_write(struct dstore *store, const struct service_row *row,
 		" settings = $7, updated_at = $9 WHERE id = $1"
 		" AND $8::bigint IS NOT NULL RETURNING 1)" PG_SERVICES_BUMP,
 	    [DSTORE_UPSERT] =
-		"WITH w AS (INSERT INTO services (id, name, scopes, origins,"
-		" match_mode, enabled, settings, created_at, updated_at)"
+		"WITH w AS (INSERT INTO services (" DSTORE_SERVICE_COLS ")"
 		" VALUES ($1, $2, $3, $4, $5, $6::boolean, $7, $8, $9)"
 		" ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
 		" scopes = excluded.scopes, origins = excluded.origins,"
@@ -313,7 +311,7 @@ pg_rec_get(struct dstore *store, const char *kind, const char *id,
 	   dstore_rec_cb cb, void *arg)
 {
 	return pg_rec_rows(store,
-			   "SELECT kind, id, owner, doc, version, expires_at"
+			   "SELECT " DSTORE_REC_COLS
 			   " FROM admin_records WHERE kind = $1 AND id = $2",
 			   kind, id, cb, arg);
 }
@@ -323,7 +321,7 @@ pg_rec_list(struct dstore *store, const char *kind, const char *owner,
 	    dstore_rec_cb cb, void *arg)
 {
 	return pg_rec_rows(store,
-			   "SELECT kind, id, owner, doc, version, expires_at"
+			   "SELECT " DSTORE_REC_COLS
 			   " FROM admin_records WHERE kind = $1"
 			   " AND ($2::text IS NULL OR owner = $2) ORDER BY id"
 			   " LIMIT 10000",

@@ -17,12 +17,6 @@
 
 /* ---- Enrollments -------------------------------------------------------- */
 
-#define PG_ENROLL_COLS                                                         \
-	"authority, token_id, device_id, public_key_pem, fcm_token, "          \
-	"push_endpoint,"                                                       \
-	" trust_level, claims, seal_fingerprint, created_at, expires_at,"      \
-	" revoked_at"
-
 /* pg_col_copy copies a text column into a fixed buffer, cutting it. */
 static void
 pg_col_copy(const PGresult *r, int row, int col, char *out, size_t cap)
@@ -45,7 +39,7 @@ pg_col_strdup_or_null(const PGresult *r, int row, int col, int *nomem)
 }
 
 /*
- * pg_enroll_from fills *out from row 0 of a text result of PG_ENROLL_COLS
+ * pg_enroll_from fills *out from row 0 of a text result of DSTORE_ENROLL_COLS
  * (the caller frees it with enrollment_free); SA_ERR_NOT_FOUND if the
  * result has no row.
  */
@@ -84,7 +78,7 @@ pg_enroll_get(struct dstore *store, const char *token_id,
 {
 	const char *vals[1] = {token_id};
 	const struct pg_query q = {.sql =
-				       "SELECT " PG_ENROLL_COLS
+				       "SELECT " DSTORE_ENROLL_COLS
 				       " FROM enrollments WHERE token_id = $1",
 				   .nparams = 1,
 				   .values = vals};
@@ -96,6 +90,12 @@ pg_enroll_get(struct dstore *store, const char *token_id,
 		rc = pg_enroll_from(r, out);
 	PQclear(r);
 	return rc;
+}
+
+enum sa_err
+pg_enroll_count(struct dstore *store, int64_t *out)
+{
+	return pg_query_int64(pg_of(store), DSTORE_ENROLL_COUNT, NULL, 0, out);
 }
 
 /* The enrollment lock: the two-key advisory lock of a token id, shared by
@@ -124,7 +124,7 @@ pg_enroll_put(struct dstore *store, const struct enrollment *e,
 	const struct pg_query reads[] = {
 	    {.sql = "BEGIN"},
 	    {.sql = PG_ENROLL_LOCK, .nparams = 1, .values = key},
-	    {.sql = "SELECT " PG_ENROLL_COLS " FROM enrollments"
+	    {.sql = "SELECT " DSTORE_ENROLL_COLS " FROM enrollments"
 		    " WHERE token_id = $1 FOR UPDATE",
 	     .nparams = 1,
 	     .values = key},
@@ -133,7 +133,7 @@ pg_enroll_put(struct dstore *store, const struct enrollment *e,
 	     .values = key},
 	};
 	const struct pg_query writes[] = {
-	    {.sql = "INSERT INTO enrollments (" PG_ENROLL_COLS ")"
+	    {.sql = "INSERT INTO enrollments (" DSTORE_ENROLL_COLS ")"
 		    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0)"
 		    " ON CONFLICT (token_id) DO UPDATE SET"
 		    " authority = excluded.authority,"
@@ -260,19 +260,7 @@ pg_enroll_revoke_fingerprint(struct dstore *store, const char *fingerprint,
 	return rc;
 }
 
-enum sa_err
-pg_enroll_count(struct dstore *store, int64_t *out)
-{
-	return pg_query_int64(
-	    pg_of(store),
-	    "SELECT count(*) FROM enrollments WHERE revoked_at = 0", NULL, 0,
-	    out);
-}
-
 /* ---- Takeovers ---------------------------------------------------------- */
-
-#define PG_TAKEOVER_COLS                                                       \
-	"id, authority, token_id, enrollment, created_at, effective_at"
 
 /* pg_takeover_query runs a query returning at most one takeover row. */
 static enum sa_err
@@ -315,7 +303,7 @@ pg_takeover_put(struct dstore *store, const struct takeover *t)
 	const char *vals[6] = {t->id,	      t->authority, t->token_id,
 			       t->enrollment, created,	    effective};
 	const struct pg_query q = {
-	    .sql = "INSERT INTO takeovers (" PG_TAKEOVER_COLS ")"
+	    .sql = "INSERT INTO takeovers (" DSTORE_TAKEOVER_COLS ")"
 		   " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (token_id)"
 		   " DO UPDATE SET id = excluded.id,"
 		   " authority = excluded.authority,"
@@ -337,7 +325,7 @@ pg_takeover_get(struct dstore *ds, const char *token_id, struct takeover *out)
 	const char *vals[1] = {token_id};
 
 	return pg_takeover_query(ds, "takeover get",
-				 "SELECT " PG_TAKEOVER_COLS
+				 "SELECT " DSTORE_TAKEOVER_COLS
 				 " FROM takeovers WHERE token_id = $1",
 				 vals, 1, out);
 }
@@ -350,6 +338,6 @@ pg_takeover_take(struct dstore *ds, const char *token_id, const char *id,
 
 	return pg_takeover_query(ds, "takeover take",
 				 "DELETE FROM takeovers WHERE token_id = $1"
-				 " AND id = $2 RETURNING " PG_TAKEOVER_COLS,
+				 " AND id = $2 RETURNING " DSTORE_TAKEOVER_COLS,
 				 vals, 2, out);
 }

@@ -36,6 +36,15 @@
 #define SQLITE_META_KEY_MAX 128
 #define SQLITE_META_VALUE_MAX 65536
 
+/* The columns of an enrollment after its token id, as migration 2 made
+ * them and migration 5 copied them. */
+#define SQLITE_ENROLL_COLUMNS                                                  \
+	" device_id TEXT NOT NULL, public_key_pem TEXT NOT NULL,"              \
+	" fcm_token TEXT, push_endpoint TEXT, trust_level TEXT NOT NULL,"      \
+	" claims TEXT NOT NULL, seal_fingerprint TEXT NOT NULL,"               \
+	" created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"           \
+	" revoked_at INTEGER NOT NULL DEFAULT 0"
+
 /*
  * The schema, one migration per entry, applied in order, each in its own
  * transaction; schema_migrations records which ran. Never edit an entry that
@@ -61,17 +70,7 @@ static const char *const sqlite_migrations[] = {
     " BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;",
     /* 2: enrollments (token id -> device key) and revoked token ids. */
     "CREATE TABLE enrollments ("
-    " token_id TEXT PRIMARY KEY,"
-    " device_id TEXT NOT NULL,"
-    " public_key_pem TEXT NOT NULL,"
-    " fcm_token TEXT,"
-    " push_endpoint TEXT,"
-    " trust_level TEXT NOT NULL,"
-    " claims TEXT NOT NULL,"
-    " seal_fingerprint TEXT NOT NULL,"
-    " created_at INTEGER NOT NULL,"
-    " expires_at INTEGER NOT NULL,"
-    " revoked_at INTEGER NOT NULL DEFAULT 0);"
+    " token_id TEXT PRIMARY KEY," SQLITE_ENROLL_COLUMNS ");"
     "CREATE INDEX enrollments_fingerprint ON enrollments (seal_fingerprint);"
     "CREATE TABLE revoked_tokens ("
     " token_id TEXT PRIMARY KEY,"
@@ -105,17 +104,7 @@ static const char *const sqlite_migrations[] = {
      * number of each signed trust document, and pending takeovers. */
     "CREATE TABLE enrollments_v3 ("
     " authority TEXT NOT NULL,"
-    " token_id TEXT NOT NULL UNIQUE,"
-    " device_id TEXT NOT NULL,"
-    " public_key_pem TEXT NOT NULL,"
-    " fcm_token TEXT,"
-    " push_endpoint TEXT,"
-    " trust_level TEXT NOT NULL,"
-    " claims TEXT NOT NULL,"
-    " seal_fingerprint TEXT NOT NULL,"
-    " created_at INTEGER NOT NULL,"
-    " expires_at INTEGER NOT NULL,"
-    " revoked_at INTEGER NOT NULL DEFAULT 0,"
+    " token_id TEXT NOT NULL UNIQUE," SQLITE_ENROLL_COLUMNS ","
     " PRIMARY KEY (authority, token_id));"
     "INSERT INTO enrollments_v3 SELECT coalesce((SELECT"
     " json_extract(a.detail, '$.iac') FROM audit a WHERE a.event = "

@@ -36,8 +36,7 @@ sqlite_services_read(struct dstore *store, int64_t *version, service_row_cb cb,
 {
 	struct sqlite_store *ds = sqlite_of(store);
 	static const char sql[] =
-	    "SELECT id, name, scopes, origins, match_mode, enabled, settings,"
-	    " created_at, updated_at FROM services ORDER BY id";
+	    "SELECT " DSTORE_SERVICE_COLS " FROM services ORDER BY id";
 	sqlite3_stmt *st = NULL;
 	enum sa_err rc;
 	int64_t v = 0;
@@ -122,18 +121,15 @@ sqlite_service_write(struct dstore *store, const struct service_row *row,
 		     enum dstore_write how)
 {
 	static const char *const sql[] = {
-	    [DSTORE_CREATE] =
-		"INSERT INTO services (id, name, scopes, origins, match_mode,"
-		" enabled, settings, created_at, updated_at)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-		" ON CONFLICT (id) DO NOTHING",
+	    [DSTORE_CREATE] = "INSERT INTO services (" DSTORE_SERVICE_COLS ")"
+			      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+			      " ON CONFLICT (id) DO NOTHING",
 	    [DSTORE_UPDATE] =
 		"UPDATE services SET name = ?2, scopes = ?3, origins = ?4,"
 		" match_mode = ?5, enabled = ?6, settings = ?7,"
 		" updated_at = ?9 WHERE id = ?1",
 	    [DSTORE_UPSERT] =
-		"INSERT INTO services (id, name, scopes, origins, match_mode,"
-		" enabled, settings, created_at, updated_at)"
+		"INSERT INTO services (" DSTORE_SERVICE_COLS ")"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
 		" ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
 		" scopes = excluded.scopes, origins = excluded.origins,"
@@ -249,19 +245,20 @@ sqlite_rec_write(struct dstore *store, const struct dstore_rec_op *ops,
 }
 
 /*
- * rec_select runs a SELECT of (kind, id, owner, doc, version, expires_at)
- * with args and hands each row, up to REC_LIST_MAX, to cb under the lock.
+ * rec_select runs a SELECT of DSTORE_REC_COLS with kind and key as its
+ * parameters and hands each row, up to REC_LIST_MAX, to cb under the lock.
  */
 static enum sa_err
-rec_select(struct sqlite_store *ds, const char *sql,
-	   const struct sqlite_arg *args, size_t n, dstore_rec_cb cb, void *arg)
+rec_select(struct sqlite_store *ds, const char *sql, const char *kind,
+	   const char *key, dstore_rec_cb cb, void *arg)
 {
+	const struct sqlite_arg args[] = {SQ_TEXT(kind), SQ_TEXT(key)};
 	sqlite3_stmt *st = NULL;
 	int r = SQLITE_DONE, rows = 0;
 	enum sa_err rc;
 
 	pthread_mutex_lock(&ds->mu);
-	if ((rc = sqlite_prepare(ds, sql, args, n, &st)) != SA_OK)
+	if ((rc = sqlite_prepare(ds, sql, args, ARRAY_LEN(args), &st)) != SA_OK)
 		goto out;
 	while (rows < REC_LIST_MAX && (r = sqlite3_step(st)) == SQLITE_ROW) {
 		struct dstore_rec rec = {
@@ -292,25 +289,21 @@ enum sa_err
 sqlite_rec_get(struct dstore *store, const char *kind, const char *id,
 	       dstore_rec_cb cb, void *arg)
 {
-	const struct sqlite_arg args[] = {SQ_TEXT(kind), SQ_TEXT(id)};
-
 	return rec_select(sqlite_of(store),
-			  "SELECT kind, id, owner, doc, version, expires_at"
-			  " FROM admin_records WHERE kind = ? AND id = ?",
-			  args, ARRAY_LEN(args), cb, arg);
+			  "SELECT " DSTORE_REC_COLS " FROM admin_records"
+			  " WHERE kind = ? AND id = ?",
+			  kind, id, cb, arg);
 }
 
 enum sa_err
 sqlite_rec_list(struct dstore *store, const char *kind, const char *owner,
 		dstore_rec_cb cb, void *arg)
 {
-	const struct sqlite_arg args[] = {SQ_TEXT(kind), SQ_TEXT(owner)};
-
 	return rec_select(sqlite_of(store),
-			  "SELECT kind, id, owner, doc, version, expires_at"
-			  " FROM admin_records WHERE kind = ?1"
-			  " AND (?2 IS NULL OR owner = ?2) ORDER BY id",
-			  args, ARRAY_LEN(args), cb, arg);
+			  "SELECT " DSTORE_REC_COLS " FROM admin_records"
+			  " WHERE kind = ?1 AND (?2 IS NULL OR owner = ?2)"
+			  " ORDER BY id",
+			  kind, owner, cb, arg);
 }
 
 /* ---- Trust document sequence numbers ----------------------------------- */

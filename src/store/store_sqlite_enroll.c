@@ -123,6 +123,13 @@ sqlite_enroll_get(struct dstore *store, const char *token_id,
 	return rc;
 }
 
+enum sa_err
+sqlite_enroll_count(struct dstore *store, int64_t *out)
+{
+	return sqlite_read_int64(sqlite_of(store), DSTORE_ENROLL_COUNT, NULL, 0,
+				 out);
+}
+
 /*
  * sqlite_enroll_put replaces the binding inside one IMMEDIATE transaction,
  * so the revoked check, the read of the old binding and the write cannot be
@@ -254,21 +261,9 @@ sqlite_enroll_revoke_fingerprint(struct dstore *store, const char *fingerprint,
 	return rc;
 }
 
-enum sa_err
-sqlite_enroll_count(struct dstore *store, int64_t *out)
-{
-	return sqlite_read_int64(
-	    sqlite_of(store),
-	    "SELECT count(*) FROM enrollments WHERE revoked_at = 0", NULL, 0,
-	    out);
-}
-
 /* ---- Takeovers ---------------------------------------------------------- */
 
-#define TAKEOVER_COLS                                                          \
-	"id, authority, token_id, enrollment, created_at, effective_at"
-
-/* takeover_from copies a row of TAKEOVER_COLS into *out. */
+/* takeover_from copies a row of DSTORE_TAKEOVER_COLS into *out. */
 static enum sa_err
 takeover_from(sqlite3_stmt *st, struct takeover *out)
 {
@@ -337,10 +332,11 @@ sqlite_takeover_put(struct dstore *store, const struct takeover *t)
 	    SQ_TEXT(t->token_id),  SQ_TEXT(t->enrollment),
 	    SQ_INT(t->created_at), SQ_INT(t->effective_at)};
 
-	return sqlite_write(sqlite_of(store),
-			    "INSERT OR REPLACE INTO takeovers (" TAKEOVER_COLS
-			    ") VALUES (?, ?, ?, ?, ?, ?)",
-			    args, ARRAY_LEN(args));
+	return sqlite_write(
+	    sqlite_of(store),
+	    "INSERT OR REPLACE INTO takeovers (" DSTORE_TAKEOVER_COLS
+	    ") VALUES (?, ?, ?, ?, ?, ?)",
+	    args, ARRAY_LEN(args));
 }
 
 enum sa_err
@@ -350,7 +346,7 @@ sqlite_takeover_get(struct dstore *store, const char *token_id,
 	struct sqlite_reader *rd = reader_pick(sqlite_of(store));
 
 	return takeover_query(rd->db, &rd->mu,
-			      "SELECT " TAKEOVER_COLS
+			      "SELECT " DSTORE_TAKEOVER_COLS
 			      " FROM takeovers WHERE token_id = ?",
 			      token_id, NULL, out);
 }
@@ -363,6 +359,6 @@ sqlite_takeover_take(struct dstore *store, const char *token_id, const char *id,
 
 	return takeover_query(ds->db, &ds->mu,
 			      "DELETE FROM takeovers WHERE token_id = ? AND "
-			      "id = ? RETURNING " TAKEOVER_COLS,
+			      "id = ? RETURNING " DSTORE_TAKEOVER_COLS,
 			      token_id, id, out);
 }

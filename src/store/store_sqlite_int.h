@@ -60,10 +60,7 @@ sqlite_of(struct dstore *store)
 
 /* The enrollment read, prepared once on the writer and on every reader. */
 #define ENROLL_SELECT                                                          \
-	"SELECT authority, token_id, device_id, public_key_pem, fcm_token, "   \
-	"push_endpoint,"                                                       \
-	" trust_level, claims, seal_fingerprint, created_at, expires_at,"      \
-	" revoked_at FROM enrollments WHERE token_id = ?"
+	"SELECT " DSTORE_ENROLL_COLS " FROM enrollments WHERE token_id = ?"
 
 /* ---- store_sqlite.c: errors, statements, transactions ---- */
 
