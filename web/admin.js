@@ -1,8 +1,9 @@
 /*
- * admin.js - the sealauth console at /admin: the install claim, sign-in with
- * a passkey, the admin's own passkeys and the console's sessions. The other
- * sections (admin-ops.js) register with SealauthConsole.view and use the
- * helpers exported here.
+ * admin.js - the sealauth console at /admin: the install claim, accepting
+ * an invitation, sign-in with a passkey, the admin's own passkeys and the
+ * console's sign-ins. The other sections (admin-people.js,
+ * admin-system.js) register with SealauthConsole.view and use the helpers
+ * exported here.
  *
  * The session is the HttpOnly cookie the server sets at sign-in; the CSRF
  * token that goes with it stays in this tab's sessionStorage and rides on
@@ -207,10 +208,80 @@ window.SealauthConsole = (function () {
       panel.replaceChildren(node);
     } catch (e) {
       if (missing(e))
-        panelMessage(panel, 'unavailable', `${sentence(what)} are not available on this server: its version of sealauth has no such endpoint yet.`);
+        panelMessage(panel, 'unavailable', `${what.charAt(0).toUpperCase()}${what.slice(1)} are not available on this server: its version of sealauth has no such endpoint yet.`);
       else
         panelMessage(panel, 'error', words(e));
     }
+  }
+
+  /* table renders rows as a table that stacks into one card a row at phone
+   * width (the cells then carry their column's name). cols: [{label,
+   * cell(row)}]; attrs(row) gives a row's attributes. */
+  function table(label, cols, rows, attrs) {
+    return el('div', { class: 'table-wrap' },
+      el('table', { class: 'grid', role: 'table', 'aria-label': label },
+        el('thead', { role: 'rowgroup' }, el('tr', { role: 'row' },
+          cols.map((c) => el('th', { scope: 'col', role: 'columnheader', text: c.label })))),
+        el('tbody', { role: 'rowgroup' }, rows.map((r) =>
+          el('tr', { role: 'row', ...(attrs ? attrs(r) : {}) },
+            cols.map((c) => el('td', { role: 'cell', 'data-label': c.label, class: c.cls }, c.cell(r))))))));
+  }
+
+  /*
+   * paged shows a list that pages with a cursor: page(cursor) answers
+   * {rows, nextCursor, note}, render(rows) the node for all rows so far.
+   * "Show more" fetches the next page and keeps the reader's place.
+   */
+  function paged(panel, what, page, render) {
+    let rows = [];
+    let cursor = null;
+    const more = el('button', { type: 'button', class: 'btn btn-secondary btn-small', text: 'Show more' });
+    const note = el('p', { class: 'hint', 'aria-live': 'polite' });
+    const body = el('div');
+    async function next() {
+      more.disabled = true;
+      try {
+        const r = await page(cursor);
+        rows = rows.concat(r.rows);
+        cursor = r.nextCursor || null;
+        note.textContent = r.note || '';
+        body.replaceChildren(render(rows));
+        more.hidden = !cursor;
+      } catch (e) {
+        if (!rows.length)
+          throw e;
+        note.textContent = words(e);
+      } finally {
+        more.disabled = false;
+      }
+    }
+    more.addEventListener('click', next);
+    return loadInto(panel, what, async () => {
+      await next();
+      return el('div', {}, body, el('div', { class: 'pager' }, more, note));
+    });
+  }
+
+  /* query makes a query string of the members that have a value. */
+  function query(o) {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(o)) {
+      if (v !== undefined && v !== null && v !== '')
+        q.set(k, v);
+    }
+    const t = q.toString();
+    return t ? `?${t}` : '';
+  }
+
+  /* dayStart reads a date field as the unix second its day begins here;
+   * with next set, the day after. */
+  function dayStart(value, next) {
+    if (!value)
+      return '';
+    const d = new Date(`${value}T00:00:00`);
+    if (next)
+      d.setDate(d.getDate() + 1);
+    return Number.isNaN(d.getTime()) ? '' : String(Math.floor(d.getTime() / 1000));
   }
 
   /* ---- The dialog: confirmations and step-ups ----------------------------- */
@@ -228,9 +299,14 @@ window.SealauthConsole = (function () {
       const field = $('dialog-field');
       field.hidden = !o.input;
       if (o.input) {
+        const input = $('dialog-input');
         $('dialog-input-label').textContent = o.input.label;
-        $('dialog-input').value = o.input.value || '';
-        $('dialog-input').removeAttribute('aria-invalid');
+        $('dialog-input-hint').textContent = o.input.hint || '';
+        $('dialog-input-hint').hidden = !o.input.hint;
+        input.value = o.input.value || '';
+        input.maxLength = o.input.maxlength || 64;
+        input.readOnly = !!o.input.readonly;
+        input.removeAttribute('aria-invalid');
       }
       const ok = $('dialog-ok');
       ok.textContent = o.ok;
@@ -256,7 +332,7 @@ window.SealauthConsole = (function () {
         d.showModal();
       if (o.danger)
         $('dialog-cancel').focus();
-      else if (o.input)
+      else if (o.input && !o.input.readonly)
         $('dialog-input').focus();
       else
         $('dialog-ok').focus();
@@ -331,7 +407,8 @@ window.SealauthConsole = (function () {
   async function stepUp(ctx, start, finish) {
     if (!ctx.pending) {
       ctx.step('Preparing…');
-      ctx.pending = await start();
+      const r = await start();
+      ctx.pending = { id: r.id || r.stepupId, uvOptions: r.uvOptions };
     }
     ctx.step('Confirm with one of your passkeys when your browser asks…');
     let uv;
@@ -477,6 +554,52 @@ window.SealauthConsole = (function () {
     }
   }
 
+  /* inviteToken reads the token of an invitation link (#invite=TOKEN). */
+  function inviteToken() {
+    const m = location.hash.match(/^#invite=([A-Za-z0-9_-]{1,128})$/);
+    return m ? m[1] : null;
+  }
+
+  async function acceptInvite(ev) {
+    ev.preventDefault();
+    const token = inviteToken();
+    const label = $('invite-label').value.trim() || 'first passkey';
+    const problem = W.problem();
+    notice('invite-error', '');
+    if (problem || !token) {
+      notice('invite-error', problem || 'This link holds no invitation. Ask the admin who invited you for a new link.');
+      return;
+    }
+    $('invite-button').disabled = true;
+    clearMessages();
+    try {
+      say('Checking the invitation…');
+      const st = await api('POST', '/v1/invite/start', { inviteToken: token });
+      say(`Create your passkey, ${st.name}, when your browser asks…`);
+      let registerResponse;
+      try {
+        registerResponse = await W.create(st.registerOptions);
+      } catch (e) {
+        throw new Error(W.explain(e, true));
+      }
+      const r = await api('POST', '/v1/invite/finish', { registrationId: st.registrationId, registerResponse, label });
+      history.replaceState(null, '', location.pathname);
+      leave();
+      say(`Welcome, ${r.name}: you are an admin of this server now. Sign in with the passkey you just created.`);
+      $('signin-button').focus();
+    } catch (e) {
+      say('');
+      if (e instanceof ApiError && e.code === 'invite_invalid')
+        notice('invite-error', 'This invitation is unknown, used or expired. Ask the admin who invited you for a new link.');
+      else if (missing(e))
+        notice('invite-error', 'Invitations are not available on this server: its version of sealauth has no such endpoint yet.');
+      else
+        notice('invite-error', words(e));
+    } finally {
+      $('invite-button').disabled = false;
+    }
+  }
+
   async function signOut() {
     try {
       await api('POST', '/v1/auth/logout', {});
@@ -496,11 +619,12 @@ window.SealauthConsole = (function () {
     sessionStorage.removeItem(CSRF_KEY);
   }
 
-  function sessionEnded(e) {
+  /* sessionEnded goes back to the sign-in, saying why. */
+  function sessionEnded(e, text) {
     forget();
     dialog.close();
     leave();
-    fail(e.code === 'csrf_failed' ? words(e) : 'Your console session has ended (it expired, or was ended). Sign in again.');
+    fail(text || (e.code === 'csrf_failed' ? words(e) : 'Your console session has ended (it expired, or was ended). Sign in again.'));
   }
 
   /* ---- Views -------------------------------------------------------------- */
@@ -515,7 +639,7 @@ window.SealauthConsole = (function () {
     $('who').hidden = true;
     $('nav').hidden = true;
     document.body.classList.remove('signed-in');
-    showOnly('view-signin');
+    showOnly(inviteToken() ? 'view-invite' : 'view-signin');
     document.title = 'Sign in – sealauth console';
   }
 
@@ -529,7 +653,8 @@ window.SealauthConsole = (function () {
 
   function current() {
     const name = location.hash.replace(/^#/, '');
-    return views.has(name) ? name : 'passkeys';
+    const first = document.querySelector('#nav a[data-view]');
+    return views.has(name) ? name : first.dataset.view;
   }
 
   /* route shows the section the address names and loads it. */
@@ -538,10 +663,12 @@ window.SealauthConsole = (function () {
       return;
     const name = current();
     for (const a of document.querySelectorAll('#nav a')) {
-      if (a.dataset.view === name)
+      if (a.dataset.view === name) {
         a.setAttribute('aria-current', 'page');
-      else
+        a.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+      } else {
         a.removeAttribute('aria-current');
+      }
     }
     showOnly(`view-${name}`);
     const v = views.get(name);
@@ -752,7 +879,7 @@ window.SealauthConsole = (function () {
   /* ---- Start -------------------------------------------------------------- */
 
   view('passkeys', 'Passkeys', loadPasskeys);
-  view('sessions', 'Sessions', loadAdminSessions);
+  view('sessions', 'Console sign-ins', loadAdminSessions);
 
   async function start() {
     $('signin-button').addEventListener('click', signIn);
@@ -761,7 +888,14 @@ window.SealauthConsole = (function () {
     $('passkey-add-button').addEventListener('click', addPasskey);
     for (const b of document.querySelectorAll('[data-reload]'))
       b.addEventListener('click', () => route(false));
-    window.addEventListener('hashchange', () => route(true));
+    $('invite-form').addEventListener('submit', acceptInvite);
+    window.addEventListener('hashchange', () => {
+      clearMessages();
+      if (me)
+        route(true);
+      else
+        leave();
+    });
     const problem = W.problem();
     if (problem)
       notice('signin-error', problem);
@@ -776,6 +910,7 @@ window.SealauthConsole = (function () {
         notice('signin-error', words(e));
         $('signin-button').disabled = true;
         $('claim-button').disabled = true;
+        $('invite-button').disabled = true;
       }
     }
     if (me) {
@@ -792,6 +927,7 @@ window.SealauthConsole = (function () {
 
   return {
     api, ApiError, missing, words, sentence, say, fail, el, when, facts, badge, short,
-    loadInto, panelMessage, dialog, change, stepUp, view, route, me: () => me,
+    loadInto, panelMessage, table, paged, query, dayStart, dialog, change, stepUp, view, route,
+    browserName, fieldError, retryable, signedOut: (text) => sessionEnded({}, text), me: () => me,
   };
 })();

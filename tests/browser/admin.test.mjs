@@ -122,19 +122,20 @@ async function main() {
       for (const role of ['banner', 'main'])
         assertEq(await page.getByRole(role).count(), 1, `one ${role} landmark`);
       await shots(page, 'signin');
+      const claim = page.locator('#claim-form');
 
-      await page.getByLabel('Install token').fill('AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
-      await page.getByLabel('Your name').fill('Ada Admin');
-      await page.getByLabel('Name of this passkey').fill('laptop');
-      await page.getByRole('button', { name: 'Claim and create my passkey' }).click();
+      await claim.getByLabel('Install token').fill('AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
+      await claim.getByLabel('Your name').fill('Ada Admin');
+      await claim.getByLabel('Name of this passkey').fill('laptop');
+      await claim.getByRole('button', { name: 'Claim and create my passkey' }).click();
       const tokenError = page.locator('#claim-token-error');
       await tokenError.waitFor({ state: 'visible' });
       assert((await tokenError.textContent()).includes('install-token'), 'the error says where the token is');
-      assertEq(await page.getByLabel('Install token').getAttribute('aria-invalid'), 'true', 'the field is marked invalid');
+      assertEq(await claim.getByLabel('Install token').getAttribute('aria-invalid'), 'true', 'the field is marked invalid');
       assertEq((await laptop.credentials()).length, 0, 'no passkey made for a refused token');
 
-      await page.getByLabel('Install token').fill(installToken);
-      await page.getByRole('button', { name: 'Claim and create my passkey' }).click();
+      await claim.getByLabel('Install token').fill(installToken);
+      await claim.getByRole('button', { name: 'Claim and create my passkey' }).click();
       await page.locator('#status', { hasText: 'This server is yours, Ada Admin' }).waitFor();
       const creds = await laptop.credentials();
       assertEq(creds.length, 1, 'one passkey on the laptop');
@@ -151,11 +152,14 @@ async function main() {
 
     await test('sign in with the discoverable passkey', async () => {
       await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
-      await page.getByRole('heading', { name: 'Your passkeys' }).waitFor();
+      await page.getByRole('heading', { name: 'Enrollments', level: 1 }).waitFor();
       assertEq(await page.locator('#who-name').textContent(), 'Ada Admin', 'signed in as');
-      assertEq(await page.evaluate(() => document.activeElement.id), 'passkeys-title', 'focus on the section heading');
+      assertEq(await page.evaluate(() => document.activeElement.id), 'enrollments-title', 'focus on the section heading');
       assertEq(await page.getByRole('navigation', { name: 'Console sections' }).count(), 1, 'the sections are a navigation landmark');
-      assertEq(await page.locator('#nav a[aria-current="page"]').textContent(), 'Passkeys', 'the current section is marked');
+      assertEq(await page.locator('#nav a[aria-current="page"]').textContent(), 'Enrollments', 'the current section is marked');
+      await page.getByRole('link', { name: 'Your passkeys' }).click();
+      await page.getByRole('heading', { name: 'Your passkeys' }).waitFor();
+      assertEq(await page.locator('#nav a[aria-current="page"]').textContent(), 'Your passkeys', 'the new section is marked');
       assertEq(JSON.stringify(await passkeyLabels(page)), '["laptop"]', 'the claimed passkey is listed');
       await item('laptop').getByText('Signed in with this one').waitFor();
       // The session is the HttpOnly cookie: the page's script cannot read it.
@@ -218,9 +222,30 @@ async function main() {
         assert(events.includes(ev), `audited ${ev}`);
     });
 
+    await test('a section whose endpoint the server lacks says so and shows nothing else', async () => {
+      // The server answers the audit query as one without that endpoint would.
+      await page.route('**/v1/admin/audit?*', (r) => r.fulfill({
+        status: 404, contentType: 'application/json', body: '{"error":"not_found","message":"not found"}',
+      }));
+      await page.route('**/v1/admin/audit', (r) => r.fulfill({
+        status: 404, contentType: 'application/json', body: '{"error":"not_found","message":"not found"}',
+      }));
+      try {
+        await page.getByRole('link', { name: 'Audit log' }).click();
+        await page.getByRole('heading', { name: 'Audit log', level: 1 }).waitFor();
+        const panel = page.locator('#audit-panel');
+        await panel.getByText('not available on this server').waitFor();
+        assertEq(await panel.locator('table, li').count(), 0, 'no rows shown');
+        await shots(page, 'unavailable');
+      } finally {
+        await page.unroute('**/v1/admin/audit?*');
+        await page.unroute('**/v1/admin/audit');
+      }
+    });
+
     await test('console sign-ins are listed and sign-out ends the session', async () => {
-      await page.getByRole('link', { name: 'Sessions' }).click();
-      await page.getByRole('heading', { name: 'Sessions', level: 1 }).waitFor();
+      await page.getByRole('link', { name: 'Console sign-ins' }).click();
+      await page.getByRole('heading', { name: 'Console sign-ins', level: 1 }).waitFor();
       await page.locator('#admin-sessions-panel[aria-busy="false"]').waitFor();
       await page.locator('#admin-sessions-panel').getByText('This session').waitFor();
       await shots(page, 'sessions');
@@ -228,10 +253,10 @@ async function main() {
       await page.getByRole('heading', { name: 'Sign in to the console' }).waitFor();
       const me = await page.evaluate(async () => (await fetch('/v1/admin/me')).status);
       assertEq(me, 401, 'the session is over on the server');
-      // The refusals the cases provoked (401, 409) are logged by the
+      // The refusals the cases provoked (401, 404, 409) are logged by the
       // browser as failed loads; anything else is a fault of the page.
       const problems = page.problems.filter((p) =>
-        !/Failed to load resource: the server responded with a status of 40[19]/.test(p));
+        !/Failed to load resource: the server responded with a status of 40[149]/.test(p));
       assertEq(problems.join('\n'), '', 'no console errors or CSP violations');
     });
   } finally {
