@@ -236,8 +236,8 @@
         note: r.nextCursor && r.events.length < 50 ? `Looked at ${r.scanned} rows; show more to search further back.` : '',
       };
     }, (rows) => (rows.length ? table('Audit events', [
-      { label: 'Time', cell: (e) => when(e.tsMs ? new Date(e.tsMs).toISOString() : e.ts) },
-      { label: 'Event', cell: (e) => el('code', { text: e.event }) },
+      { label: 'Time', cls: 'nowrap', cell: (e) => when(e.tsMs ? new Date(e.tsMs).toISOString() : e.ts) },
+      { label: 'Event', cls: 'nowrap', cell: (e) => el('code', { text: e.event }) },
       { label: 'Subject', cell: (e) => (e.subject ? el('span', { class: 'mono', text: e.subject }) : '—') },
       { label: 'From', cell: (e) => el('span', { title: e.ua || '' }, e.ip || '—') },
       { label: 'Details', cell: (e) => el('code', { class: 'detail', text: detailText(e.detail) }) },

@@ -222,6 +222,55 @@ async function main() {
         assert(events.includes(ev), `audited ${ev}`);
     });
 
+    await test('audit log: this run\'s events, a filter, and the chain verified', async () => {
+      await page.getByRole('link', { name: 'Audit log' }).click();
+      await page.getByRole('heading', { name: 'Audit log', level: 1 }).waitFor();
+      const rows = () => page.locator('#audit-panel tbody tr').evaluateAll((rs) => rs.map((r) => r.dataset.event));
+      await page.locator('#audit-panel table').waitFor();
+      const all = await rows();
+      for (const ev of ['admin.install_claimed', 'admin.login', 'admin.passkey_revoke_refused'])
+        assert(all.includes(ev), `the list shows ${ev} (${all.join(', ')})`);
+      await page.getByLabel('Event', { exact: true }).fill('admin.passkey_*');
+      await page.locator('#audit-filter').getByRole('button', { name: 'Search' }).click();
+      await waitFor(async () => {
+        const ev = await rows();
+        return ev.length > 0 && ev.every((e) => e.startsWith('admin.passkey_'));
+      }, 10000, 'only admin.passkey_* rows');
+      await page.getByRole('button', { name: 'Verify the chain' }).click();
+      await page.locator('#audit-verify[data-state="ok"]').waitFor();
+      assert((await page.locator('#audit-verify').textContent()).startsWith('The chain is intact: '), 'the chain is intact');
+      await shots(page, 'audit');
+    });
+
+    await test('signing keys: a rotation confirmed with a passkey adds a published key', async () => {
+      await page.getByRole('link', { name: 'Signing keys' }).click();
+      await page.getByRole('heading', { name: 'Signing keys', level: 1 }).waitFor();
+      await page.locator('#keys-panel[aria-busy="false"] .items').waitFor();
+      const before = await page.locator('#keys-panel .item').count();
+      await page.getByRole('button', { name: 'Rotate the key' }).click();
+      const dialog = page.getByRole('dialog');
+      await dialog.getByRole('heading', { name: 'Rotate the signing key?' }).waitFor();
+      await dialog.getByRole('button', { name: 'Rotate the key' }).click();
+      const status = page.locator('#status', { hasText: 'New key' });
+      await status.waitFor();
+      const kid = (await status.textContent()).match(/New key (\S+) published/)[1];
+      await page.locator(`#keys-panel .item[data-kid="${kid}"]`).waitFor();
+      assertEq(await page.locator('#keys-panel .item').count(), before + 1, 'one key more');
+      const jwks = await (await fetch(`http://127.0.0.1:${port}/jwks`)).json();
+      assert(jwks.keys.some((k) => k.kid === kid), 'the new key is published in /jwks');
+      await shots(page, 'keys');
+    });
+
+    await test('trust: the set in use and its documents', async () => {
+      await page.getByRole('link', { name: 'Trust' }).click();
+      await page.getByRole('heading', { name: 'Trust', level: 1 }).waitFor();
+      await page.locator('#trust-panel[aria-busy="false"] table').waitFor();
+      const api = await page.evaluate(async () => (await fetch('/v1/admin/trust')).json());
+      assertEq(await page.locator('#trust-panel .item-head .badge').textContent(), api.status.status, 'the status shown is the server\'s');
+      assertEq(await page.locator('#trust-panel tbody tr').count(), api.documents.length, 'one row a document');
+      await shots(page, 'trust');
+    });
+
     await test('a section whose endpoint the server lacks says so and shows nothing else', async () => {
       // The server answers the audit query as one without that endpoint would.
       await page.route('**/v1/admin/audit?*', (r) => r.fulfill({
