@@ -62,6 +62,8 @@ static const struct route routes[] = {
      "default", api_saml_slo, NULL, NULL},
     {"GET", "/saml/slo/resume", ROUTE_HTML | ROUTE_NO_STORE, NULL, "default",
      api_saml_slo_resume, NULL, NULL},
+    {"GET", "/saml/slo/walk", ROUTE_HTML | ROUTE_NO_STORE, NULL, "default",
+     api_saml_slo_walk, NULL, NULL},
     {"GET", "/saml/logout", ROUTE_HTML | ROUTE_NO_STORE, NULL, "default",
      api_saml_logout_page, NULL, NULL},
     {"POST", "/saml/logout", ROUTE_HTML | ROUTE_NO_STORE | ROUTE_FORM_BODY,

@@ -45,6 +45,10 @@ enum sa_err api_saml_slo(struct http_request *req, struct http_response *res);
 /* GET /saml/slo/resume?k=: a POSTed LogoutRequest, back with the cookie. */
 enum sa_err api_saml_slo_resume(struct http_request *req,
 				struct http_response *res);
+/* GET /saml/slo/walk?w=: the page that signs the person out of the other
+ * SPs one after the other (?poll=1: its state as JSON). */
+enum sa_err api_saml_slo_walk(struct http_request *req,
+			      struct http_response *res);
 /* GET /saml/logout: the sign-out page; POST: the person's own logout of
  * every SP of the session (same-origin only). */
 enum sa_err api_saml_logout_page(struct http_request *req,

@@ -354,12 +354,12 @@ saml_build_logout_request(struct saml_idp *idp, const struct saml_sp *sp,
 enum sa_err
 saml_build_logout_response(struct saml_idp *idp, const struct saml_sp *sp,
 			   const char *in_response_to, const char *status,
-			   int64_t now, char **out)
+			   const char *substatus, int64_t now, char **out)
 {
 	struct msg m;
 	enum sa_err rc;
 	const char *top = status;
-	const char *sub = NULL;
+	const char *sub = substatus;
 
 	rc = msg_begin(&m, idp, "LogoutResponse", sp->slo_response_url,
 		       in_response_to, now);
@@ -380,9 +380,8 @@ saml_build_logout_response(struct saml_idp *idp, const struct saml_sp *sp,
 
 /* ---- Delivery ------------------------------------------------------------ */
 
-/* html_attr appends s escaped for a double-quoted HTML attribute. */
-static void
-html_attr(struct buf *b, const char *s)
+void
+saml_html_attr(struct buf *b, const char *s)
 {
 	for (; *s != '\0'; s++) {
 		switch (*s) {
@@ -407,9 +406,8 @@ html_attr(struct buf *b, const char *s)
 	}
 }
 
-/* url_origin writes scheme://host[:port] of url into out. */
-static int
-url_origin(const char *url, char *out, size_t outlen)
+int
+saml_url_origin(const char *url, char *out, size_t outlen)
 {
 	const char *p = strstr(url, "://");
 	size_t n;
@@ -450,19 +448,19 @@ saml_auto_form(struct http_response *res, const char *url, const char *method,
 	char origin[SAML_URL_MAX + 1], csp[SAML_URL_MAX + 300];
 	struct buf b;
 
-	if (url_origin(url, origin, sizeof(origin)) != 0)
+	if (saml_url_origin(url, origin, sizeof(origin)) != 0)
 		snprintf(origin, sizeof(origin), "'self'");
 	buf_init(&b, SAML_MSG_MAX * 2);
 	buf_append(&b, head, sizeof(head) - 1);
 	buf_append(&b, method, strlen(method));
 	buf_append(&b, "\" action=\"", 10);
-	html_attr(&b, url);
+	saml_html_attr(&b, url);
 	buf_append(&b, "\">", 2);
 	for (size_t i = 0; i < n; i++) {
 		buf_append(&b, "<input type=\"hidden\" name=\"", 27);
-		html_attr(&b, names[i]);
+		saml_html_attr(&b, names[i]);
 		buf_append(&b, "\" value=\"", 9);
-		html_attr(&b, values[i]);
+		saml_html_attr(&b, values[i]);
 		buf_append(&b, "\">", 2);
 	}
 	if (buf_append(&b, tail, sizeof(tail) - 1) != SA_OK) {
@@ -474,11 +472,17 @@ saml_auto_form(struct http_response *res, const char *url, const char *method,
 		 "img-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
 		 "form-action %s",
 		 origin);
-	http_res_bytes(res, 200, "text/html; charset=utf-8", b.data, b.len);
+	saml_page_send(res, &b, csp);
+	return SA_OK;
+}
+
+void
+saml_page_send(struct http_response *res, struct buf *b, const char *csp)
+{
+	http_res_bytes(res, 200, "text/html; charset=utf-8", b->data, b->len);
 	http_res_header(res, "Content-Security-Policy", csp);
 	http_res_header(res, "Cache-Control", "no-store");
-	buf_free(&b);
-	return SA_OK;
+	buf_free(b);
 }
 
 /* post_form answers with the auto-submitted HTTP-POST binding form. */
@@ -499,12 +503,10 @@ post_form(struct http_response *res, const char *url, const char *param,
 	return rc;
 }
 
-/* redirect answers 303 to url with the deflated message, signed in the
- * query with the SP's algorithm (SAML bindings §3.4.4.1). */
-static enum sa_err
-redirect(struct saml_idp *idp, struct http_response *res,
-	 const struct saml_sp *sp, const char *url, const char *param,
-	 const char *xml, const char *relay)
+enum sa_err
+saml_redirect_url(struct saml_idp *idp, const struct saml_sp *sp,
+		  const char *url, const char *param, const char *xml,
+		  const char *relay, char **out)
 {
 	unsigned char *z = NULL, *sig = NULL, raw[ECDSA_P256_RAW_LEN];
 	size_t zlen = 0, siglen = 0;
@@ -579,9 +581,10 @@ redirect(struct saml_idp *idp, struct http_response *res,
 			buf_free(&loc);
 			goto out;
 		}
-		http_res_bytes(res, 303, "text/plain; charset=utf-8", "", 0);
-		http_res_header(res, "Location", (const char *)loc.data);
+		*out = strdup((const char *)loc.data);
 		buf_free(&loc);
+		if (*out == NULL)
+			goto out;
 	}
 	rc = SA_OK;
 out:
@@ -603,7 +606,17 @@ saml_send(struct saml_idp *idp, struct http_response *res,
 	  const struct saml_sp *sp, enum saml_binding binding, const char *url,
 	  const char *param, const char *xml, const char *relay)
 {
-	if (binding == SAML_BINDING_REDIRECT)
-		return redirect(idp, res, sp, url, param, xml, relay);
-	return post_form(res, url, param, xml, relay);
+	char *loc = NULL;
+	enum sa_err rc;
+
+	if (binding != SAML_BINDING_REDIRECT)
+		return post_form(res, url, param, xml, relay);
+	/* HTTP-Redirect: a 303 to the signed query (bindings §3.4.4.1). */
+	rc = saml_redirect_url(idp, sp, url, param, xml, relay, &loc);
+	if (rc == SA_OK) {
+		http_res_bytes(res, 303, "text/plain; charset=utf-8", "", 0);
+		http_res_header(res, "Location", loc);
+	}
+	free(loc);
+	return rc;
 }

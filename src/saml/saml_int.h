@@ -182,12 +182,24 @@ enum sa_err saml_build_logout_request(struct saml_idp *idp,
 				      const char *session_index, int64_t now,
 				      char id[SAML_ID_LEN + 1], char **out);
 
-/* saml_build_logout_response writes a signed LogoutResponse to sp. */
-enum sa_err saml_build_logout_response(struct saml_idp *idp,
-				       const struct saml_sp *sp,
-				       const char *in_response_to,
-				       const char *status, int64_t now,
-				       char **out);
+/*
+ * saml_build_logout_response writes a signed LogoutResponse to sp with a
+ * status and an optional second-level one (substatus may be NULL);
+ * SAML_STATUS_PARTIAL_LOGOUT alone becomes Success + PartialLogout.
+ */
+enum sa_err
+saml_build_logout_response(struct saml_idp *idp, const struct saml_sp *sp,
+			   const char *in_response_to, const char *status,
+			   const char *substatus, int64_t now, char **out);
+
+/*
+ * saml_redirect_url writes the HTTP-Redirect binding's URL for a message
+ * to sp at url: deflated, base64, RelayState (relay may be NULL), SigAlg
+ * and the query signature with the SP's algorithm. Caller frees *out.
+ */
+enum sa_err saml_redirect_url(struct saml_idp *idp, const struct saml_sp *sp,
+			      const char *url, const char *param,
+			      const char *xml, const char *relay, char **out);
 
 /*
  * saml_send answers the browser with a message for sp at url: HTTP-POST
@@ -209,5 +221,49 @@ enum sa_err saml_send(struct saml_idp *idp, struct http_response *res,
 enum sa_err saml_auto_form(struct http_response *res, const char *url,
 			   const char *method, const char *const *names,
 			   const char *const *values, size_t n);
+
+/* saml_html_attr appends s escaped for a double-quoted HTML attribute. */
+struct buf;
+void saml_html_attr(struct buf *b, const char *s);
+
+/* saml_page_send answers 200 with the HTML page in b (freed) under its
+ * own policy csp, not to be stored. */
+void saml_page_send(struct http_response *res, struct buf *b, const char *csp);
+
+/* saml_url_origin writes scheme://host[:port] of url into out; -1 when
+ * url has no scheme or the origin does not fit. */
+int saml_url_origin(const char *url, char *out, size_t outlen);
+
+/* ---- Single logout (saml_slo.c, saml_walk.c) ----------------------------- */
+
+/* saml_store_json writes a JSON record into the ephemeral store for ttl
+ * seconds; saml_load_json reads one (caller decrefs), deleting it when
+ * take, so one of two racing readers gets it. */
+enum sa_err saml_store_json(struct app *app, const char *key, json_t *rec,
+			    int64_t ttl);
+enum sa_err saml_load_json(struct app *app, const char *key, int take,
+			   json_t **out);
+
+/* saml_sp_of_service parses the SP of a registry service id (caller
+ * frees); SA_ERR_SAML_UNKNOWN_SP when it has no SAML settings. */
+enum sa_err saml_sp_of_service(struct app *app, const char *service_id,
+			       struct saml_sp **out);
+
+/*
+ * saml_walk_begin stores a new logout walk w (a "queue" of the SPs to
+ * sign out, "partial", "sid", and for an SP that asked "initiator", "irt",
+ * "relay"; the reference is kept) under a fresh id and sends the browser
+ * to its page, /saml/slo/walk?w={id}, with a 303.
+ */
+enum sa_err saml_walk_begin(struct http_request *req, struct http_response *res,
+			    json_t *w);
+
+/*
+ * saml_walk_answer records the answer of the SP service_id to the
+ * LogoutRequest of step n of walk slo_id: ok or not. An answer for a step
+ * the walk has left (its time ran out) changes nothing: SA_ERR_NOT_FOUND.
+ */
+enum sa_err saml_walk_answer(struct app *app, const char *slo_id,
+			     const char *service_id, int64_t n, int ok);
 
 #endif

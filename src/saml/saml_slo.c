@@ -1,16 +1,12 @@
 /*
- * saml_slo.c - single logout. A LogoutRequest from an SP (HTTP-Redirect or
- * HTTP-POST, signature required) or the person's own logout ends the
- * provider session; then every other SAML SP of that session with an SLO
- * endpoint gets a LogoutRequest through the browser, one after the other,
- * each with SEALAUTH_SAML_SLO_TIMEOUT seconds to answer; finally the
- * initiating SP gets a signed LogoutResponse with the aggregate status
- * (Success, or PartialLogout when an SP failed or answered late), or the
- * person a page.
- *
- * The walk lives in the ephemeral store under "saml:slo:{id}" (what is
- * left to do) and "saml:slor:{request ID}" (which walk an SP's answer
- * continues, expiring with the SP's time to answer).
+ * saml_slo.c - single logout messages. A LogoutRequest from an SP
+ * (HTTP-Redirect or HTTP-POST, signature required) or the person's own
+ * logout ends the provider session and starts a walk over the session's
+ * other SAML SPs (saml_walk.c), which ends with the initiating SP's signed
+ * LogoutResponse. A LogoutRequest whose NameID is not the one this
+ * browser's session gave that SP is answered Responder + UnknownPrincipal
+ * and ends nothing. An SP's LogoutResponse is recorded on the walk step it
+ * answers.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,181 +20,6 @@
 #include "saml/saml_int.h"
 #include "store/store.h"
 
-#define SLO_RECORD_MAX 16384
-
-/* store_json writes a JSON record under key for ttl seconds. */
-static enum sa_err
-store_json(struct app *app, const char *key, json_t *rec, int64_t ttl)
-{
-	char *text = json_dumps(rec, JSON_COMPACT);
-	enum sa_err rc;
-
-	if (text == NULL)
-		return SA_ERR_NOMEM;
-	rc = estore_set(app->es, key, text, strlen(text), (uint64_t)ttl * 1000,
-			0);
-	free(text);
-	return rc;
-}
-
-/* load_json reads a JSON record (caller decrefs); take deletes it too, so
- * one of two racing readers gets it. */
-static enum sa_err
-load_json(struct app *app, const char *key, int take, json_t **out)
-{
-	unsigned char *v = NULL;
-	size_t n = 0;
-	int existed = 1;
-	enum sa_err rc;
-
-	if ((rc = estore_get(app->es, key, &v, &n, NULL)) != SA_OK)
-		return rc;
-	if (take && (estore_del(app->es, key, &existed) != SA_OK || !existed)) {
-		free(v);
-		return SA_ERR_NOT_FOUND;
-	}
-	*out = json_loadb((const char *)v, n, 0, NULL);
-	free(v);
-	return *out != NULL ? SA_OK : SA_ERR_INTERNAL;
-}
-
-/* sp_of_service parses the SP of a service id from the registry's
- * snapshot. */
-static enum sa_err
-sp_of_service(struct app *app, const char *service_id, struct saml_sp **out)
-{
-	struct services *snap = services_get(app->services);
-	const struct service *svc = services_find(snap, service_id);
-	enum sa_err rc = SA_ERR_SAML_UNKNOWN_SP;
-
-	if (svc != NULL && svc->saml != NULL)
-		rc = saml_sp_parse(svc, SCHEMA_LOOPBACK_HTTP, out, NULL, 0);
-	services_put(snap);
-	return rc;
-}
-
-/* done_page tells the person the outcome of a logout they started. */
-static enum sa_err
-done_page(struct http_response *res, int partial)
-{
-	weblogin_page(res, 200, "Signed out",
-		      partial ? "You are signed out here, but some websites "
-				"did not confirm that they signed you out. "
-				"Close the browser to be sure."
-			      : "You are signed out of every website you "
-				"signed in to with this service.");
-	return SA_OK;
-}
-
-/*
- * step sends the browser to the next SP of walk slo_id, or, when none is
- * left, answers the initiator. The record is rewritten without the SP it
- * sends to.
- */
-static enum sa_err
-step(struct http_request *req, struct http_response *res, const char *slo_id)
-{
-	struct app *app = http_req_app(req);
-	struct saml_idp *idp = app->saml;
-	char key[ESTORE_KEY_MAX], rid[SAML_ID_LEN + 1];
-	json_t *w = NULL, *queue, *next;
-	struct saml_sp *sp = NULL;
-	char *xml = NULL;
-	int64_t now = now_unix();
-	enum sa_err rc;
-
-	snprintf(key, sizeof(key), "saml:slo:%s", slo_id);
-	if ((rc = load_json(app, key, 0, &w)) != SA_OK) {
-		weblogin_page(res, 404, "Logout expired",
-			      "This logout took too long and was abandoned. "
-			      "You are signed out of this service.");
-		return rc;
-	}
-	queue = json_object_get(w, "queue");
-	while ((next = json_array_get(queue, 0)) != NULL) {
-		const char *svc =
-		    json_string_value(json_object_get(next, "serviceId"));
-		const char *nid =
-		    json_string_value(json_object_get(next, "nameId"));
-		int fmt =
-		    (int)json_integer_value(json_object_get(next, "format"));
-		json_t *map;
-
-		json_incref(next);
-		json_array_remove(queue, 0);
-		saml_sp_free(sp);
-		sp = NULL;
-		if (svc == NULL || nid == NULL ||
-		    sp_of_service(app, svc, &sp) != SA_OK ||
-		    sp->slo_url[0] == '\0') {
-			json_decref(next);
-			continue;
-		}
-		rc = saml_build_logout_request(
-		    idp, sp, nid, (enum saml_nameid)fmt,
-		    json_string_value(json_object_get(w, "sid")), now, rid,
-		    &xml);
-		json_decref(next);
-		if (rc != SA_OK)
-			goto out;
-		/* The SP's answer continues this walk if it comes in time. */
-		map = json_pack("{s:s, s:s}", "slo", slo_id, "serviceId",
-				sp->service_id);
-		snprintf(key, sizeof(key), "saml:slor:%s", rid);
-		rc = map != NULL ? store_json(app, key, map, idp->slo_timeout)
-				 : SA_ERR_NOMEM;
-		json_decref(map);
-		if (rc != SA_OK)
-			goto out;
-		snprintf(key, sizeof(key), "saml:slo:%s", slo_id);
-		if ((rc = store_json(
-			 app, key, w,
-			 300 + idp->slo_timeout *
-				   (int64_t)(json_array_size(queue) + 1))) !=
-		    SA_OK)
-			goto out;
-		rc = saml_send(idp, res, sp, sp->slo_binding, sp->slo_url,
-			       "SAMLRequest", xml, slo_id);
-		goto out;
-	}
-	/* Nothing left: answer whoever started it. */
-	snprintf(key, sizeof(key), "saml:slo:%s", slo_id);
-	estore_del(app->es, key, NULL);
-	{
-		const char *init =
-		    json_string_value(json_object_get(w, "initiator"));
-		const char *irt = json_string_value(json_object_get(w, "irt"));
-		const char *relay =
-		    json_string_value(json_object_get(w, "relay"));
-		int partial = json_is_true(json_object_get(w, "partial"));
-
-		app_audit(
-		    app, req, "saml.logout_done", "",
-		    json_pack("{s:s, s:b}", "slo", slo_id, "partial", partial));
-		if (init == NULL) {
-			rc = done_page(res, partial);
-			goto out;
-		}
-		if ((rc = sp_of_service(app, init, &sp)) != SA_OK) {
-			rc = done_page(res, partial);
-			goto out;
-		}
-		rc = saml_build_logout_response(
-		    idp, sp, irt,
-		    partial ? SAML_STATUS_PARTIAL_LOGOUT : SAML_STATUS_SUCCESS,
-		    now, &xml);
-		if (rc == SA_OK)
-			rc = saml_send(idp, res, sp, sp->slo_binding,
-				       sp->slo_response_url, "SAMLResponse",
-				       xml, relay);
-	}
-out:
-	saml_sp_free(sp);
-	free(xml);
-	json_decref(w);
-	return rc;
-}
-
 /* nid_record reads what an SP was told about the person of session sid. */
 static json_t *
 nid_record(struct app *app, const char *sid, const char *service_id)
@@ -207,16 +28,48 @@ nid_record(struct app *app, const char *sid, const char *service_id)
 	json_t *rec = NULL;
 
 	snprintf(key, sizeof(key), "saml:nid:%s:%s", sid, service_id);
-	if (load_json(app, key, 0, &rec) != SA_OK)
+	if (saml_load_json(app, key, 0, &rec) != SA_OK)
 		return NULL;
 	return rec;
 }
 
 /*
+ * unknown_principal answers the SP initiator, whose LogoutRequest irt named
+ * a NameID that is not the one this browser's session gave it, with a
+ * signed Responder + UnknownPrincipal, and ends nothing.
+ */
+static enum sa_err
+unknown_principal(struct http_request *req, struct http_response *res,
+		  const struct saml_sp *initiator, const char *irt,
+		  const char *relay)
+{
+	struct app *app = http_req_app(req);
+	char *xml = NULL;
+	enum sa_err rc;
+
+	rc = app_audit(app, req, "saml.logout_refused", "",
+		       json_pack("{s:s, s:s, s:s}", "serviceId",
+				 initiator->service_id, "status",
+				 "UnknownPrincipal", "reason",
+				 "NameID is not the session's"));
+	if (rc != SA_OK)
+		return rc;
+	rc = saml_build_logout_response(
+	    app->saml, initiator, irt, SAML_STATUS_RESPONDER,
+	    SAML_STATUS_UNKNOWN_PRINCIPAL, now_unix(), &xml);
+	if (rc == SA_OK)
+		rc = saml_send(
+		    app->saml, res, initiator, initiator->slo_binding,
+		    initiator->slo_response_url, "SAMLResponse", xml, relay);
+	free(xml);
+	return rc;
+}
+
+/*
  * start_logout ends the request's provider session and walks its other
  * SAML SPs. initiator is the SP that asked (NULL: the person did), irt its
- * request's ID, nameid the NameID it named (it must be the one we gave it,
- * or the session is left alone).
+ * request's ID, nameid the NameID it named: it must be the one we gave it
+ * in this browser's session, or the SP hears UnknownPrincipal.
  */
 static enum sa_err
 start_logout(struct http_request *req, struct http_response *res,
@@ -226,7 +79,6 @@ start_logout(struct http_request *req, struct http_response *res,
 	struct app *app = http_req_app(req);
 	struct weblogin_sso sso;
 	json_t *w = NULL, *queue, *rp;
-	char slo_id[SAML_ID_LEN + 1], key[ESTORE_KEY_MAX];
 	size_t i;
 	enum sa_err rc;
 
@@ -240,22 +92,14 @@ start_logout(struct http_request *req, struct http_response *res,
 		json_decref(mine);
 		weblogin_sso_clear(&sso);
 		/* Another person's NameID must not end this browser's
-		 * session: answer as if there was none. */
-		if (!same) {
-			app_audit(app, req, "saml.logout_refused", "",
-				  json_pack("{s:s, s:s}", "serviceId",
-					    initiator->service_id, "reason",
-					    "NameID is not the session's"));
-			memset(&sso, 0, sizeof(sso));
-			goto answer;
-		}
+		 * session. */
+		if (!same)
+			return unknown_principal(req, res, initiator, irt,
+						 relay);
 	}
 	rc = weblogin_session_end(req, res, &sso);
 	if (rc != SA_OK && rc != SA_ERR_NOT_FOUND)
 		return rc;
-answer:
-	if ((rc = saml_new_id(slo_id)) != SA_OK)
-		goto out;
 	w = json_pack("{s:[], s:b, s:s}", "queue", "partial", 0, "sid",
 		      sso.sid);
 	if (w == NULL) {
@@ -291,79 +135,90 @@ answer:
 	}
 	rc = app_audit(
 	    app, req, "saml.logout", sso.token_id,
-	    json_pack("{s:s, s:s, s:s, s:I}", "slo", slo_id, "initiator",
+	    json_pack("{s:s, s:s, s:I}", "initiator",
 		      initiator != NULL ? initiator->service_id : "(user)",
 		      "sid", sso.sid, "others",
 		      (json_int_t)json_array_size(queue)));
-	if (rc != SA_OK)
-		goto out;
-	snprintf(key, sizeof(key), "saml:slo:%s", slo_id);
-	if ((rc = store_json(app, key, w, 300)) != SA_OK)
-		goto out;
-	rc = step(req, res, slo_id);
+	if (rc == SA_OK)
+		rc = saml_walk_begin(req, res, w);
 out:
 	json_decref(w);
 	weblogin_sso_clear(&sso);
 	return rc;
 }
 
-/* answer_response continues a walk with an SP's LogoutResponse. */
+/*
+ * answer_response records an SP's LogoutResponse on the walk step it
+ * answers. The walk's own page moves on; this answer lands in its frame
+ * (or, for an SP that breaks out of frames, in the window, with a link
+ * back to the walk).
+ */
 static enum sa_err
 answer_response(struct http_request *req, struct http_response *res,
 		const struct saml_sp *sp, const struct saml_msg *m)
 {
 	struct app *app = http_req_app(req);
-	char key[ESTORE_KEY_MAX], slo_id[SAML_ID_LEN + 1] = "";
-	json_t *map = NULL, *w = NULL;
-	const char *svc, *slo;
-	int ok;
-	enum sa_err rc;
+	char key[ESTORE_KEY_MAX];
+	json_t *map = NULL;
+	const char *svc, *slo = NULL;
+	int in_time = 0, ok = strcmp(m->status, SAML_STATUS_SUCCESS) == 0;
+	struct buf b;
+	enum sa_err rc = SA_ERR_NOT_FOUND;
 
 	/* Our request IDs have one length; anything else is not ours. */
 	if (strlen(m->in_response_to) == SAML_ID_LEN) {
 		snprintf(key, sizeof(key), "saml:slor:%.*s", SAML_ID_LEN,
 			 m->in_response_to);
-		rc = load_json(app, key, 1, &map);
-	} else {
-		rc = SA_ERR_NOT_FOUND;
+		rc = saml_load_json(app, key, 1, &map);
 	}
 	svc = json_string_value(json_object_get(map, "serviceId"));
-	slo = json_string_value(json_object_get(map, "slo"));
-	if (rc != SA_OK || svc == NULL || slo == NULL ||
-	    strcmp(svc, sp->service_id) != 0) {
-		/* Late (past its time to answer), unknown, or from another SP
-		 * than the one asked: the walk, if any, goes on as partial. */
-		json_decref(map);
-		map = NULL;
-		if (m->has_relay_state &&
-		    strlen(m->relay_state) == SAML_ID_LEN) {
-			/* Exactly an id's length, so it fits. */
-			memcpy(slo_id, m->relay_state, SAML_ID_LEN);
-			slo_id[SAML_ID_LEN] = '\0';
-		}
-		ok = 0;
-	} else {
-		snprintf(slo_id, sizeof(slo_id), "%s", slo);
-		ok = strcmp(m->status, SAML_STATUS_SUCCESS) == 0;
+	if (rc == SA_OK && svc != NULL && strcmp(svc, sp->service_id) == 0) {
+		slo = json_string_value(json_object_get(map, "slo"));
+		/* Past its step's time limit, the walk has moved on. */
+		in_time = slo != NULL &&
+			  saml_walk_answer(
+			      app, slo, sp->service_id,
+			      json_integer_value(json_object_get(map, "n")),
+			      ok) == SA_OK;
 	}
 	app_audit(app, req, "saml.logout_answer", "",
 		  json_pack("{s:s, s:s, s:b}", "serviceId", sp->service_id,
-			    "status", m->status, "inTime", map != NULL));
-	json_decref(map);
-	if (slo_id[0] == '\0') {
+			    "status", m->status, "inTime", in_time));
+	buf_init(&b, 4096);
+	if (slo == NULL) {
+		json_decref(map);
+		buf_free(&b);
 		weblogin_page(res, 400, "Logout not found",
 			      "This answer belongs to no logout in progress.");
 		return SA_ERR_NOT_FOUND;
 	}
-	if (!ok) {
-		snprintf(key, sizeof(key), "saml:slo:%s", slo_id);
-		if (load_json(app, key, 0, &w) == SA_OK) {
-			json_object_set_new(w, "partial", json_true());
-			store_json(app, key, w, 300);
-			json_decref(w);
-		}
+	{
+		static const char head[] =
+		    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta "
+		    "charset=\"utf-8\"><title>Signed out</title>"
+		    "<link rel=\"stylesheet\" href=\"/static/style.css\">"
+		    "</head><body><main><p>";
+		static const char mid[] = "</p><p><a target=\"_top\" href=\"";
+		static const char tail[] = "\">Continue</a></p></main></body>"
+					   "</html>\n";
+		const char *said =
+		    in_time ? (ok ? "Signed out of " : "Not signed out of ")
+			    : "Too late an answer from ";
+
+		buf_append(&b, head, sizeof(head) - 1);
+		buf_append(&b, said, strlen(said));
+		saml_html_attr(&b, sp->service_name);
+		buf_append(&b, mid, sizeof(mid) - 1);
+		saml_html_attr(&b, "/saml/slo/walk?w=");
+		saml_html_attr(&b, slo);
+		rc = buf_append(&b, tail, sizeof(tail) - 1);
 	}
-	return step(req, res, slo_id);
+	if (rc == SA_OK)
+		http_res_bytes(res, 200, "text/html; charset=utf-8", b.data,
+			       b.len);
+	buf_free(&b);
+	json_decref(map);
+	return rc;
 }
 
 enum sa_err
@@ -431,8 +286,8 @@ api_saml_slo(struct http_request *req, struct http_response *res)
 			json_object_set_new(rec, "relay",
 					    json_string(m.relay_state));
 		snprintf(key, sizeof(key), "saml:slob:%s", k);
-		rc =
-		    rec != NULL ? store_json(app, key, rec, 120) : SA_ERR_NOMEM;
+		rc = rec != NULL ? saml_store_json(app, key, rec, 120)
+				 : SA_ERR_NOMEM;
 		json_decref(rec);
 		if (rc != SA_OK)
 			goto out;
@@ -465,12 +320,12 @@ api_saml_slo_resume(struct http_request *req, struct http_response *res)
 		return SA_ERR_BAD_REQUEST;
 	}
 	snprintf(key, sizeof(key), "saml:slob:%s", k);
-	if ((rc = load_json(app, key, 1, &rec)) != SA_OK) {
+	if ((rc = saml_load_json(app, key, 1, &rec)) != SA_OK) {
 		weblogin_page(res, 404, "Logout expired",
 			      "This logout request has expired.");
 		return rc;
 	}
-	rc = sp_of_service(
+	rc = saml_sp_of_service(
 	    app, json_string_value(json_object_get(rec, "serviceId")), &sp);
 	if (rc == SA_OK)
 		rc = start_logout(

@@ -57,6 +57,7 @@
 #define SAML_STATUS_DENIED SAML_STATUS_PREFIX "RequestDenied"
 #define SAML_STATUS_UNSUPPORTED SAML_STATUS_PREFIX "RequestUnsupported"
 #define SAML_STATUS_PARTIAL_LOGOUT SAML_STATUS_PREFIX "PartialLogout"
+#define SAML_STATUS_UNKNOWN_PRINCIPAL SAML_STATUS_PREFIX "UnknownPrincipal"
 
 /* The authentication context we assert: a phone-held key approved with a
  * biometric check, against a code compared with the browser. */

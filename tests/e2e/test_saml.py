@@ -135,6 +135,7 @@ class FormParser(html.parser.HTMLParser):
         self.action = None
         self.fields = {}
         self.scripts = []
+        self.iframe = None
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -144,6 +145,8 @@ class FormParser(html.parser.HTMLParser):
             self.fields[a["name"]] = a["value"]
         elif tag == "script":
             self.scripts.append(a.get("src"))
+        elif tag == "iframe":
+            self.iframe = a.get("src")
 
 
 def parse_form(text):
@@ -527,12 +530,23 @@ def rsa_cert_b64(s):
     raise AssertionError("no RSA certificate in the metadata")
 
 
-def hr_answers(s, sp2, r, resp2):
-    """The HR SP (HTTP-Redirect, rsa-sha256) takes our LogoutRequest,
-    checks its query signature and answers Success by redirect."""
-    from saml2.sigver import verify_redirect_signature
+def walk_page(r):
+    """Follows the 303 to the logout walk's page: (its URL, the page)."""
     assert r.status_code == 303, r.text
-    loc = r.headers["Location"]
+    url = r.headers["Location"]
+    assert "/saml/slo/walk?w=" in url
+    page = requests.get(url, timeout=10, allow_redirects=False)
+    return url, page
+
+
+def hr_answers(s, sp2, r, resp2):
+    """The HR SP (HTTP-Redirect, rsa-sha256) takes our LogoutRequest from
+    the frame of the walk page r, checks its query signature and answers
+    Success by redirect (into that frame)."""
+    from saml2.sigver import verify_redirect_signature
+    assert r.status_code == 200, r.text
+    loc = parse_form(r.text).iframe
+    assert loc is not None, r.text
     assert loc.startswith(sp2.slo + "?")
     q = query_of(loc)
     assert verify_redirect_signature(q, sp2.client.sec.sec_backend,
@@ -563,12 +577,21 @@ def test_slo_started_by_one_sp_reaches_the_other(saml_env, inbox):
                       cookies={"sealauth_sso": cookie},
                       data={"SAMLRequest": base64.b64encode(
                           str(lreq).encode()).decode(), "RelayState": "bye"})
-    # The session is over at once; the HR system is next.
+    # The session is over at once; the walk page signs the person out of
+    # the HR system in its frame.
     assert "sealauth_sso=;" in r.headers.get("Set-Cookie", "") or \
         "Max-Age=0" in r.headers.get("Set-Cookie", "")
-    r = hr_answers(s, sp2, r, resp2)
-    # Back to the wiki with the aggregate status, signed (ECDSA, verified
-    # by pysaml2 through xmlsec1).
+    walk, page = walk_page(r)
+    csp = page.headers["Content-Security-Policy"]
+    assert "frame-src http://127.0.0.1:9;" in csp
+    assert "/static/saml-slo.js" in parse_form(page.text).scripts
+    r = hr_answers(s, sp2, page, resp2)
+    assert r.status_code == 200 and "Signed out of HR" in r.text
+    # The walk page moves on: back to the wiki with the aggregate status,
+    # signed (ECDSA, verified by pysaml2 through xmlsec1).
+    assert requests.get(walk + "&poll=1", timeout=10).json()[
+        "waiting"] is False
+    r = requests.get(walk, timeout=10, allow_redirects=False)
     assert r.status_code == 200, r.text
     form = parse_form(r.text)
     assert form.action == sp1.slo and form.fields["RelayState"] == "bye"
@@ -604,9 +627,10 @@ def test_slo_started_by_the_other_sp_and_unsigned_refused(saml_env, inbox):
                                     sign=True, sigalg=SIG_RSA_SHA256)
     r = requests.get(dict(info["headers"])["Location"], timeout=10,
                      allow_redirects=False, cookies={"sealauth_sso": cookie})
+    walk, r = walk_page(r)
     assert r.status_code == 200, r.text
     form = parse_form(r.text)
-    assert form.action == sp1.slo
+    assert form.action == sp1.slo and 'target="slo-frame"' in r.text
     xml = base64.b64decode(form.fields["SAMLRequest"]).decode()
     ec = [c for c in idp_certs(requests.get(s.base + "/saml/metadata",
                                             timeout=10).text)
@@ -629,6 +653,8 @@ def test_slo_started_by_the_other_sp_and_unsigned_refused(saml_env, inbox):
                       data={"SAMLResponse": base64.b64encode(
                           str(answer).encode()).decode(),
                           "RelayState": form.fields["RelayState"]})
+    assert r.status_code == 200 and "Not signed out of WIKI" in r.text
+    r = requests.get(walk, timeout=10, allow_redirects=False)
     assert r.status_code == 303, r.text
     q = query_of(r.headers["Location"])
     assert r.headers["Location"].startswith(sp2.slo)
@@ -654,6 +680,7 @@ def test_idp_initiated_logout(saml_env, inbox):
                       allow_redirects=False, cookies={"sealauth_sso": cookie},
                       headers={"Origin": s.base})
     # The wiki first (HTTP-POST)...
+    walk, r = walk_page(r)
     form = parse_form(r.text)
     assert form.action == sp1.slo
     req = sp1.client.parse_logout_request(form.fields["SAMLRequest"],
@@ -666,7 +693,10 @@ def test_idp_initiated_logout(saml_env, inbox):
                           str(answer).encode()).decode(),
                           "RelayState": form.fields["RelayState"]})
     # ...then the HR system (HTTP-Redirect), then the person's page.
-    r = hr_answers(s, sp2, r, resp2)
+    assert r.status_code == 200, r.text
+    r = hr_answers(s, sp2, requests.get(walk, timeout=10), resp2)
+    assert r.status_code == 200, r.text
+    r = requests.get(walk, timeout=10)
     assert r.status_code == 200 and "signed out of every website" in r.text
 
 
