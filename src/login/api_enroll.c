@@ -180,9 +180,9 @@ api_enroll(struct http_request *req, struct http_response *res)
 	}
 	vc = vds_claims(seal);
 	if (vc == NULL) {
-		snprintf(
-		    tr.reason, sizeof(tr.reason),
-		    "the seal carries no identity claims of manifest 0A0001");
+		snprintf(tr.reason, sizeof(tr.reason),
+			 "the seal carries no identity claims (names, birth "
+			 "date and document number)");
 		rc = refuse(req, res, &tr);
 		goto out;
 	}

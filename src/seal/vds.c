@@ -140,6 +140,59 @@ claim_slot(struct vds_claims *c, const char *key, size_t *cap)
 	return NULL;
 }
 
+/* mrz_name copies an MRZ name into out, '<' (between the parts of a
+ * compound name) as a space. */
+static void
+mrz_name(char *out, size_t outsz, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n >= outsz)
+		n = outsz - 1;
+	for (size_t i = 0; i < n; i++)
+		out[i] = name[i] == '<' ? ' ' : name[i];
+	out[n] = '\0';
+}
+
+/*
+ * icao_claims fills the claims of an identity ICAO seal from its MRZ:
+ * names, birth date, nationality, document number and expiry as the MRZ
+ * gives them. The token id is the issuing country and the document number
+ * ("UTO-L898902C3"): a document number is unique only per issuer. With a
+ * required value missing or invalid the seal keeps no claims (it still
+ * decodes, and enrollment refuses it for that).
+ */
+static void
+icao_claims(struct vds *v)
+{
+	struct vds_claims *c = &v->claims;
+	struct vds_mrz m;
+	const char *nat;
+
+	if (!vds_can_enroll(v, NULL) || !vds_icao_mrz(v, &m))
+		return;
+	mrz_name(c->given_name, sizeof(c->given_name), m.given);
+	mrz_name(c->family_name, sizeof(c->family_name), m.surname);
+	snprintf(c->birth_date, sizeof(c->birth_date), "%s", m.birth);
+	snprintf(c->document, sizeof(c->document), "%s", m.number);
+	snprintf(c->token_id, sizeof(c->token_id), "%s-%s",
+		 vds_icao_country_code(v), m.number);
+	/* ICAO 9303 writes Germany as "D"; the claim is 3 letters. */
+	nat = strcmp(m.nationality, "D") == 0 ? "DEU" : m.nationality;
+	if (claim_value_ok(CK_NAT, nat, strlen(nat)))
+		snprintf(c->nationality, sizeof(c->nationality), "%s", nat);
+	if (claim_value_ok(CK_DATE, m.expiry, strlen(m.expiry)))
+		snprintf(c->expiry, sizeof(c->expiry), "%s", m.expiry);
+	if (claim_value_ok(CK_NAME, c->given_name, strlen(c->given_name)) &&
+	    claim_value_ok(CK_NAME, c->family_name, strlen(c->family_name)) &&
+	    claim_value_ok(CK_DATE, c->birth_date, strlen(c->birth_date)) &&
+	    claim_value_ok(CK_DOC, c->document, strlen(c->document)) &&
+	    claim_value_ok(CK_TID, c->token_id, strlen(c->token_id)))
+		v->has_claims = 1;
+	else
+		OPENSSL_cleanse(c, sizeof(*c));
+}
+
 /*
  * iso_parse_payload reads the payload map into v's claims. The map must be
  * the whole payload, keys must be distinct strings; unknown keys are
@@ -520,6 +573,8 @@ vds_decode_traced(const unsigned char *seal, size_t n, struct vds **out,
 		v->format = VDS_FORMAT_ICAO;
 		v->version = seal[1];
 		rc = vds_icao_parse(&rd, &v->core, &v->icao);
+		if (rc == SA_OK)
+			icao_claims(v);
 	}
 	if (rc != SA_OK)
 		goto out;
@@ -813,10 +868,42 @@ json_put_bytes(json_t *o, const char *k, const unsigned char *b, size_t n,
 	return r;
 }
 
+/* claims_json puts the seal's claims into o ("claims": null without). */
+static int
+claims_json(const struct vds *v, json_t *o)
+{
+	json_t *c;
+
+	if (!v->has_claims)
+		return vds_json_put(o, "claims", json_null());
+	c = json_object();
+	if (c == NULL || vds_json_put(o, "claims", c) != 0)
+		return -1;
+	struct {
+		const char *k, *val;
+	} str[] = {
+	    {"tid", v->claims.token_id},    {"gn", v->claims.given_name},
+	    {"fn", v->claims.family_name},  {"dob", v->claims.birth_date},
+	    {"nat", v->claims.nationality}, {"doc", v->claims.document},
+	    {"exp", v->claims.expiry},
+	};
+	for (size_t i = 0; i < ARRAY_LEN(str); i++)
+		if (str[i].val[0] != '\0' &&
+		    vds_json_put(c, str[i].k, json_string(str[i].val)) != 0)
+			return -1;
+	if (v->claims.photo != NULL &&
+	    json_put_bytes(c, "photo", v->claims.photo, v->claims.photo_len, 0))
+		return -1;
+	if (v->claims.face != NULL &&
+	    json_put_bytes(c, "face", v->claims.face, v->claims.face_len, 0))
+		return -1;
+	return 0;
+}
+
 static int
 iso_json(const struct vds *v, json_t *o)
 {
-	json_t *h = json_object(), *c = NULL, *ign = NULL;
+	json_t *h = json_object(), *ign = NULL;
 	char when[21];
 
 	if (h == NULL || vds_json_put(o, "header", h) != 0)
@@ -845,29 +932,10 @@ iso_json(const struct vds *v, json_t *o)
 		if (fa == NULL || vds_json_put(o, "fields", fa) != 0)
 			return -1;
 	}
+	if (claims_json(v, o) != 0)
+		return -1;
 	if (!v->has_claims)
-		return vds_json_put(o, "claims", json_null());
-	c = json_object();
-	if (c == NULL || vds_json_put(o, "claims", c) != 0)
-		return -1;
-	struct {
-		const char *k, *val;
-	} str[] = {
-	    {"tid", v->claims.token_id},    {"gn", v->claims.given_name},
-	    {"fn", v->claims.family_name},  {"dob", v->claims.birth_date},
-	    {"nat", v->claims.nationality}, {"doc", v->claims.document},
-	    {"exp", v->claims.expiry},
-	};
-	for (size_t i = 0; i < ARRAY_LEN(str); i++)
-		if (str[i].val[0] != '\0' &&
-		    vds_json_put(c, str[i].k, json_string(str[i].val)) != 0)
-			return -1;
-	if (v->claims.photo != NULL &&
-	    json_put_bytes(c, "photo", v->claims.photo, v->claims.photo_len, 0))
-		return -1;
-	if (v->claims.face != NULL &&
-	    json_put_bytes(c, "face", v->claims.face, v->claims.face_len, 0))
-		return -1;
+		return 0;
 	ign = json_array();
 	if (ign == NULL || vds_json_put(o, "ignoredKeys", ign) != 0)
 		return -1;
@@ -905,7 +973,7 @@ vds_to_json(const struct vds *v)
 		bad = vds_json_put(o, "canEnroll",
 				   json_boolean(vds_can_enroll(v, NULL)));
 	if (!bad && v->format == VDS_FORMAT_ICAO)
-		bad = vds_icao_json(v, o) != SA_OK;
+		bad = vds_icao_json(v, o) != SA_OK || claims_json(v, o) != 0;
 	else if (!bad)
 		bad = iso_json(v, o);
 	if (!bad) {

@@ -845,75 +845,107 @@ mrz_date(const char *s, int birth, int sig_year, char out[11])
 	return 1;
 }
 
-/* mrz_field adds s[off, off+len) with the '<' fillers trimmed to o. */
-static int
-mrz_field(json_t *o, const char *k, const char *s, size_t len)
+/* mrz_copy writes s[0, len) with the '<' fillers trimmed into out. */
+static void
+mrz_copy(char *out, size_t outsz, const char *s, size_t len)
 {
-	char buf[48];
-
 	while (len > 0 && s[len - 1] == '<')
 		len--;
-	if (len >= sizeof(buf))
-		len = sizeof(buf) - 1;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	return jput(o, k, json_string(buf));
+	if (len >= outsz)
+		len = outsz - 1;
+	memcpy(out, s, len);
+	out[len] = '\0';
 }
 
 /*
- * mrz_json reads the typed values of a two-line MRZ (ICAO 9303 TD2 / MRV
+ * mrz_read reads the typed values of a two-line MRZ (ICAO 9303 TD2 / MRV
  * layout, as the seals carry it): document code, issuing state, names,
- * document number, nationality, birth date, sex, expiry. NULL when the
- * text is not such an MRZ (it still shows as text).
+ * document number, nationality, birth date, sex, expiry. 0 when the text
+ * is not such an MRZ. A date that names no day is left empty.
  */
-static json_t *
-mrz_json(const char *text, int sig_year)
+static int
+mrz_read(const char *text, int sig_year, struct vds_mrz *m)
 {
 	const char *nl = strchr(text, '\n'), *l2, *sep;
-	size_t w;
-	json_t *o = NULL;
-	char date[11], given[48];
 	size_t gl = 0;
 
+	memset(m, 0, sizeof(*m));
 	if (nl == NULL)
-		return NULL;
-	w = (size_t)(nl - text);
+		return 0;
 	l2 = nl + 1;
-	if (w < 30 || strlen(l2) < 28)
-		return NULL;
-	o = json_object();
-	if (o == NULL)
-		return NULL;
-	if (mrz_field(o, "documentCode", text, 2) ||
-	    mrz_field(o, "issuingState", text + 2, 3) ||
-	    mrz_field(o, "documentNumber", l2, 9) ||
-	    mrz_field(o, "nationality", l2 + 10, 3) ||
-	    mrz_field(o, "sex", l2 + 20, 1))
-		goto bad;
+	if ((size_t)(nl - text) < 30 || strlen(l2) < 28)
+		return 0;
+	mrz_copy(m->code, sizeof(m->code), text, 2);
+	mrz_copy(m->state, sizeof(m->state), text + 2, 3);
+	mrz_copy(m->number, sizeof(m->number), l2, 9);
+	mrz_copy(m->nationality, sizeof(m->nationality), l2 + 10, 3);
+	mrz_copy(m->sex, sizeof(m->sex), l2 + 20, 1);
 	/* Names: SURNAME<<GIVEN<NAMES, '<' between given names. */
 	sep = strstr(text + 5, "<<");
 	if (sep == NULL || sep > nl)
 		sep = nl;
-	if (mrz_field(o, "surname", text + 5, (size_t)(sep - text - 5)))
-		goto bad;
+	mrz_copy(m->surname, sizeof(m->surname), text + 5,
+		 (size_t)(sep - text - 5));
 	for (const char *p = sep + 2;
-	     sep != nl && p < nl && gl < sizeof(given) - 1; p++)
-		given[gl++] = *p == '<' ? ' ' : *p;
-	while (gl > 0 && given[gl - 1] == ' ')
+	     sep != nl && p < nl && gl < sizeof(m->given) - 1; p++)
+		m->given[gl++] = *p == '<' ? ' ' : *p;
+	while (gl > 0 && m->given[gl - 1] == ' ')
 		gl--;
-	given[gl] = '\0';
-	if (jput(o, "givenNames", json_string(given)))
-		goto bad;
-	if (mrz_date(l2 + 13, 1, sig_year, date) &&
-	    jput(o, "birthDate", json_string(date)))
-		goto bad;
-	if (mrz_date(l2 + 21, 0, sig_year, date) &&
-	    jput(o, "expiryDate", json_string(date)))
-		goto bad;
+	m->given[gl] = '\0';
+	if (!mrz_date(l2 + 13, 1, sig_year, m->birth))
+		m->birth[0] = '\0';
+	if (!mrz_date(l2 + 21, 0, sig_year, m->expiry))
+		m->expiry[0] = '\0';
+	return 1;
+}
+
+/* mrz_json describes what mrz_read found; NULL when the text is not an
+ * MRZ (it still shows as text). */
+static json_t *
+mrz_json(const char *text, int sig_year)
+{
+	struct vds_mrz m;
+	json_t *o;
+
+	if (!mrz_read(text, sig_year, &m) || (o = json_object()) == NULL)
+		return NULL;
+	if (jput(o, "documentCode", json_string(m.code)) ||
+	    jput(o, "issuingState", json_string(m.state)) ||
+	    jput(o, "documentNumber", json_string(m.number)) ||
+	    jput(o, "nationality", json_string(m.nationality)) ||
+	    jput(o, "sex", json_string(m.sex)) ||
+	    jput(o, "surname", json_string(m.surname)) ||
+	    jput(o, "givenNames", json_string(m.given)) ||
+	    (m.birth[0] && jput(o, "birthDate", json_string(m.birth))) ||
+	    (m.expiry[0] && jput(o, "expiryDate", json_string(m.expiry)))) {
+		json_decref(o);
+		return NULL;
+	}
 	return o;
-bad:
-	json_decref(o);
-	return NULL;
+}
+
+int
+vds_icao_mrz(const struct vds *v, struct vds_mrz *m)
+{
+	const struct vds_icao *ic = v->icao;
+	char text[256];
+
+	if (ic == NULL)
+		return 0;
+	for (size_t i = 0; i < ic->nfeatures; i++) {
+		const struct icao_tag_info *ti =
+		    tag_info(ic, ic->features[i].tag);
+
+		if (ti == NULL ||
+		    (ti->coding != COD_MRZ && ti->coding != COD_MRVA &&
+		     ti->coding != COD_MRVB))
+			continue;
+		if (vds_feature_text(v, ic->features[i].tag, text, sizeof(text),
+				     NULL, NULL) == SA_OK &&
+		    mrz_read(text, atoi(ic->sig_date), m))
+			return 1;
+	}
+	return 0;
 }
 
 enum sa_err

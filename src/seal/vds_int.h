@@ -93,6 +93,16 @@ enum sa_err vds_rd_fail(struct vds_rd *rd, size_t off, const char *fmt, ...)
 enum sa_err vds_icao_parse(struct vds_rd *rd, struct vds_core *core,
 			   struct vds_icao **out);
 void vds_icao_free(struct vds_icao *ic);
+/* The values of a two-line MRZ, '<' fillers trimmed; a date that names
+ * no day is empty. */
+struct vds_mrz {
+	char code[3], state[4], number[16], nationality[4], sex[2];
+	char surname[48], given[48]; /* given: '<' between names is a space */
+	char birth[11], expiry[11];  /* YYYY-MM-DD */
+};
+/* vds_icao_mrz reads the first MRZ feature of an ICAO seal into m; 0 when
+ * the seal has none that reads as an MRZ. */
+int vds_icao_mrz(const struct vds *v, struct vds_mrz *m);
 /* vds_icao_json adds the ICAO header and features to obj. */
 enum sa_err vds_icao_json(const struct vds *v, json_t *obj);
 /* vds_icao_identity tells whether the document type is an identity

@@ -759,6 +759,117 @@ test_typed_values_and_enrollment(void **state)
 	vds_free(u);
 }
 
+/* decode_local decodes a seal of tests/data/vds. */
+static struct vds *
+decode_local(const char *file)
+{
+	char *path = NULL;
+	unsigned char *hex = NULL, *b = NULL;
+	size_t tl = 0, n = 0;
+	struct vds *v = NULL;
+
+	assert_true(asprintf(&path, "%s/tests/data/vds/%s.hex",
+			     SEALAUTH_SOURCE_DIR, file) > 0);
+	assert_int_equal(read_file(path, 4096, &hex, &tl), SA_OK);
+	while (tl > 0 && (hex[tl - 1] == '\n' || hex[tl - 1] == '\r'))
+		tl--;
+	assert_int_equal(hex_decode((const char *)hex, tl, 4096, &b, &n),
+			 SA_OK);
+	assert_int_equal(vds_decode(b, n, &v, NULL, 0), SA_OK);
+	free(b);
+	free(hex);
+	free(path);
+	return v;
+}
+
+/*
+ * Identity ICAO seals give the claims a login shares, from their MRZ:
+ * names, birth date, nationality, document number and expiry; the token
+ * id is the issuing country and the document number. Other document
+ * types give none, even with an MRZ (the supplementary sheet).
+ */
+static void
+test_identity_claims_from_mrz(void **state)
+{
+	static const struct {
+		const char *name;
+		int local; /* tests/data/vds, else the shared test data */
+		const char *tid, *gn, *fn, *dob, *nat, *exp;
+	} ok[] = {
+	    {"resident_permit", 0, "UTO-652584509", "ROLAND", "RESIDORCE",
+	     "1970-08-03", "USA", "2022-01-01"},
+	    {"visa_224bit_sig", 0, "UTO-1234567XY", "ARTHUR PHILIP", "DENT",
+	     "1952-03-11", "GBR", "2020-05-25"},
+	    {"arrival_attestation", 0, "D-M0000000", "ERIK", "MUSTERMANN",
+	     "2003-08-21", "ALB", "2016-04-12"},
+	    {"emergency_travel_doc", 0, "UTO-652584509", "MARY", "SUPAMANN",
+	     "1970-08-03", "USA", "2022-01-01"},
+	    {"uto_visa", 0, "UTO-L8988901C", "PAULA", "BENZ", "1992-06-05",
+	     "USA", "2023-12-31"},
+	    {"tr03137_residence_permit", 1, "D-652584509", "ROLAND",
+	     "RESIDORCE", "1970-08-03", "USA", "2022-01-01"},
+	    {"tr03137_visa", 1, "D-1234567XY", "ARTHUR PHILIP", "DENT",
+	     "1952-03-11", "GBR", "2020-05-25"},
+	};
+	static const char *const none[] = {
+	    "social_insurance", "supplement_sheet", "address_sticker_id",
+	    "meldebescheinigung", "permanent_residence_permit"};
+	size_t n = 0;
+	unsigned char *b;
+	const unsigned char *val, *base;
+	size_t vlen, hl, tl;
+	struct vds *v;
+	const struct vds_claims *c;
+	json_t *j;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(ok); i++) {
+		v = ok[i].local ? decode_local(ok[i].name)
+				: decode_name(ok[i].name);
+		c = vds_claims(v);
+		if (c == NULL)
+			fail_msg("%s: no claims", ok[i].name);
+		assert_string_equal(c->token_id, ok[i].tid);
+		assert_string_equal(c->given_name, ok[i].gn);
+		assert_string_equal(c->family_name, ok[i].fn);
+		assert_string_equal(c->birth_date, ok[i].dob);
+		assert_string_equal(c->nationality, ok[i].nat);
+		assert_string_equal(c->expiry, ok[i].exp);
+		assert_string_equal(c->document, strchr(ok[i].tid, '-') + 1);
+		j = vds_to_json(v);
+		assert_string_equal(jstr(json_object_get(j, "claims"), "gn"),
+				    ok[i].gn);
+		json_decref(j);
+		vds_free(v);
+	}
+	for (size_t i = 0; i < ARRAY_LEN(none); i++) {
+		v = decode_name(none[i]);
+		assert_null(vds_claims(v));
+		j = vds_to_json(v);
+		assert_true(json_is_null(json_object_get(j, "claims")));
+		json_decref(j);
+		vds_free(v);
+	}
+	/* An MRZ without given names still decodes and is an identity
+	 * document, but gives no claims: a name is required. */
+	b = load_seal("seals/resident_permit.hex", &n);
+	v = decode_name("resident_permit");
+	val = vds_icao_feature_by_tag(v, 2, &vlen);
+	base = vds_header(v, &hl);
+	assert_non_null(val);
+	assert_int_equal(c40_encode("ATD<<RESIDORCE<<<<<<<<<<<<<<<<<<<<<<<<"
+				    "6525845096USA7008038M2201018<<<<<<06",
+				    72, b + (val - base), vlen, &tl),
+			 SA_OK);
+	assert_int_equal(tl, vlen);
+	vds_free(v);
+	assert_int_equal(vds_decode(b, n, &v, NULL, 0), SA_OK);
+	assert_true(vds_can_enroll(v, NULL));
+	assert_null(vds_claims(v));
+	vds_free(v);
+	free(b);
+}
+
 /* docs/seals.md lists every row of the catalogue with its enrollment
  * answer, and nothing the catalogue lacks. */
 static void
@@ -920,6 +1031,7 @@ main(void)
 	    cmocka_unit_test(test_typed_values_and_enrollment),
 	    cmocka_unit_test(test_catalogue_documented),
 	    cmocka_unit_test(test_bsi_worked_examples),
+	    cmocka_unit_test(test_identity_claims_from_mrz),
 	};
 	struct CMUnitTest *tests;
 	size_t ncases, i;
