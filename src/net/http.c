@@ -86,6 +86,10 @@ struct http_request {
 	enum sa_err early; /* an error found while the body streams in */
 	json_t *json;
 	char *raw_query; /* the query string as sent, for signed URLs */
+	/* The request target as MHD's request-line parser left it, before
+	 * unescaping: where it starts and its length up to the first NUL. */
+	uintptr_t line_uri;
+	size_t line_uri_len;
 	uint64_t start_us;
 	unsigned int status; /* what was answered, for the access log */
 	int upgraded;
@@ -907,6 +911,34 @@ is_tchar(unsigned char c)
 	return isalnum(c) || (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
+/*
+ * line_ends_cleanly tells whether a header value parsed in place ends its
+ * line: libmicrohttpd 0.9.75 cuts a value at a NUL byte (value_size is
+ * its C string length) and ends a line at a bare LF, and it parses a line
+ * in place, writing a NUL over the colon and over both bytes of the CRLF.
+ * So past the value (and any blanks MHD trimmed) come two NULs exactly
+ * when the line ended in CRLF with no NUL inside; one NUL followed by
+ * another byte is a NUL inside the value or a line ended by a bare LF.
+ * A value not found in place (a folded line MHD copied) is not looked
+ * past, so nothing outside its line is ever read.
+ */
+static int
+line_ends_cleanly(const char *key, size_t key_size, const char *value,
+		  size_t value_size)
+{
+	uintptr_t k = (uintptr_t)key + key_size, v = (uintptr_t)value;
+	const char *e = value + value_size;
+
+	if (v < k || v - k > 64)
+		return 1;
+	for (const char *p = key + key_size; p < value; p++)
+		if (*p != '\0' && *p != ':' && *p != ' ' && *p != '\t')
+			return 1;
+	for (int n = 0; n < 64 && (*e == ' ' || *e == '\t'); n++)
+		e++;
+	return e[0] == '\0' && e[1] == '\0';
+}
+
 static enum MHD_Result
 scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
 	    size_t key_size, const char *value, size_t value_size)
@@ -926,6 +958,12 @@ scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
 			      memchr(value, '\r', value_size) != NULL ||
 			      memchr(value, '\n', value_size) != NULL)) {
 		h->bad = "a header value holds NUL, CR or LF";
+		h->field = key;
+		return MHD_NO;
+	}
+	if (value != NULL &&
+	    !line_ends_cleanly(key, key_size, value, value_size)) {
+		h->bad = "a header value holds NUL or ends at a bare LF";
 		h->field = key;
 		return MHD_NO;
 	}
@@ -949,17 +987,34 @@ scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
  * differently (a proxy in front must never see another request than we
  * do): several Content-Length headers, Content-Length beside
  * Transfer-Encoding, no Host or several, a header name with a non-token
- * character, NUL, CR or LF in a header value, a NUL byte decoded from the
- * path or query (%00). libmicrohttpd in strict mode refuses spaces in
+ * character, NUL, CR or LF in a header value, a header line ended by a
+ * bare LF, a NUL byte in the request line or decoded from the path or
+ * query (%00). libmicrohttpd in strict mode refuses spaces in
  * header names and a missing Host on HTTP/1.1 itself; the rest is here.
  * Returns NULL or the reason, with *field the header concerned.
  */
 static const char *
-strict_check(struct http_request *req, const char *version, const char **field)
+strict_check(struct http_request *req, const char *url, const char *version,
+	     const char **field)
 {
 	struct header_scan h;
+	uintptr_t v = (uintptr_t)version;
 
 	memset(&h, 0, sizeof(h));
+	/* MHD ends the request target at the NUL it wrote over the space
+	 * before the version: one met earlier was in the request line. */
+	if (req->line_uri != 0 && req->line_uri == (uintptr_t)url &&
+	    v > req->line_uri && v - req->line_uri < 65536 &&
+	    v != req->line_uri + req->line_uri_len + 1) {
+		*field = "path";
+		return "the request line holds a NUL byte";
+	}
+	/* And over both bytes of its CRLF ("HTTP/1.1" is 8 bytes). */
+	if (req->line_uri != 0 && req->line_uri == (uintptr_t)url &&
+	    v > req->line_uri && strlen(version) == 8 && version[9] != '\0') {
+		*field = "version";
+		return "the request line ends at a bare LF";
+	}
 	if (req->cs != NULL && atomic_load(&req->cs->bad_url)) {
 		*field = "path";
 		return "the path or query decodes to a NUL byte (%00)";
@@ -1189,7 +1244,7 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 		*con_cls = req;
 		if (req == NULL)
 			return MHD_NO;
-		if ((why = strict_check(req, version, &field)) != NULL)
+		if ((why = strict_check(req, url, version, &field)) != NULL)
 			return refuse_now(req, SA_ERR_BAD_REQUEST, field, why);
 		/* A declared body over the limit is refused before any of it
 		 * is read; the connection closes after the answer. */
@@ -1292,6 +1347,10 @@ uri_log_cb(void *cls, const char *uri, struct MHD_Connection *conn)
 
 	(void)cls;
 	(void)conn;
+	if (req != NULL && uri != NULL) {
+		req->line_uri = (uintptr_t)uri;
+		req->line_uri_len = strlen(uri);
+	}
 	if (req != NULL && q != NULL && strlen(q + 1) <= RAW_QUERY_MAX)
 		req->raw_query = strdup(q + 1);
 	return req;

@@ -85,12 +85,50 @@ BODY = b'{"name":"a"}'
     ("a control character in a header name", req([
         "GET /health HTTP/1.1", "Host: x", "X-\x01A: 1"])),
     ("%00 in the path", req(["GET /health%00.json HTTP/1.1", "Host: x"])),
+    # Raw bytes libmicrohttpd 0.9.75 passes on: a NUL cuts its value or
+    # path short, a bare LF ends its line; a proxy may read either way.
+    ("NUL in a header value", req([
+        "GET /health HTTP/1.1", "Host: x", "X-A: a\x00b"])),
+    ("NUL in the Host value", req(["GET /health HTTP/1.1", "Host: x\x00y"])),
+    ("bare LF inside a header value", req([
+        "GET /health HTTP/1.1", "Host: x", "X-A: a\nX-B: b"])),
+    ("bare LF hiding a header", req([
+        "GET /health HTTP/1.1", "X-A: a\nHost: x"])),
+    ("bare LF after a blank-padded value", req([
+        "GET /health HTTP/1.1", "Host: x", "X-A: a  \nX-B: b"])),
+    ("NUL in the path", req(["GET /health\x00x HTTP/1.1", "Host: x"])),
+    ("NUL in the query", req(["GET /health?a=\x00 HTTP/1.1", "Host: x"])),
+    ("bare LF ending the request line", req([
+        "GET /health HTTP/1.1\nHost: x"])),
     ("%00 in a route parameter", req([
         "GET /ws/session/abc%00def HTTP/1.1", "Host: x"])),
 ])
 def test_ambiguous_requests_are_refused_400(server, name, data):
     resp = raw(server, data)
     assert status(resp) == 400, f"{name}: {resp[:200]!r}"
+
+
+def test_blank_padded_and_empty_values_still_pass(server):
+    data = req(["GET /health HTTP/1.1", "Host: x", "X-A: a  \t",
+                "X-Empty:", "X-Blank:   ", "Connection: close"])
+    assert status(raw(server, data)) == 200
+
+
+def test_what_libmicrohttpd_lets_through_for_the_proxy_to_refuse(server):
+    """A tripwire for docs/threat-model.md: these are accepted as
+    libmicrohttpd 0.9.75 parses them and must be refused in front. When
+    one starts failing, the library refuses it: update the threat model."""
+    # A folded line (obs-fold) is joined to its header's value.
+    folded = req(["GET /health HTTP/1.1", "Host: x", "X-A: a", " b",
+                  "Connection: close"])
+    assert status(raw(server, folded)) == 200
+    # The last header line and the blank line ended by bare LFs.
+    last_lf = b"GET /health HTTP/1.1\r\nConnection: close\r\nHost: x\n\n"
+    assert status(raw(server, last_lf)) == 200
+    # A NUL right before a line's CRLF: the value seen is cut there.
+    nul_end = req(["GET /health HTTP/1.1", "Host: x", "X-A: a\x00",
+                   "Connection: close"])
+    assert status(raw(server, nul_end)) == 200
 
 
 def test_a_clean_request_still_passes(server):
