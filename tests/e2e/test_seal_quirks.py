@@ -49,6 +49,13 @@ def test_quirk_policy_accept_counts_and_goes_on(make_server):
     assert r.status_code == 422
     assert r.json()["step"] == "document"
     assert "SOCIAL_INSURANCE_CARD" in r.json()["message"]
+    # Nor does a document type outside the catalogue (decoded as UNKNOWN,
+    # each feature as bytes with its tag): the reason names it.
+    r = phone.enroll(vds("permanent_residence_permit"))
+    assert r.status_code == 422
+    assert r.json()["step"] == "document"
+    assert "document type UNKNOWN is not an identity document" in \
+        r.json()["message"]
 
 
 def test_bad_quirk_policy_is_a_config_error(tmp_path):
