@@ -1,6 +1,8 @@
 /*
  * support.c - small helpers shared by the unit tests (support.h).
  */
+#include <ftw.h>
+#include <stdio.h>
 #include <time.h>
 
 #include <openssl/evp.h>
@@ -15,6 +17,24 @@ sleep_ms(unsigned ms)
 
 	while (nanosleep(&ts, &ts) != 0)
 		;
+}
+
+static int
+rm_tree_entry(const char *path, const struct stat *st, int flag,
+	      struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	if (remove(path) != 0)
+		fprintf(stderr, "could not remove %s\n", path);
+	return 0;
+}
+
+int
+rm_tree(const char *dir)
+{
+	return nftw(dir, rm_tree_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 X509 *

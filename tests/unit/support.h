@@ -7,6 +7,11 @@
 /* sleep_ms sleeps ms milliseconds, resuming after signals. */
 void sleep_ms(unsigned ms);
 
+/* rm_tree removes dir and everything below it, following no links; an
+ * entry that cannot be removed is named on stderr. 0, or -1 when the walk
+ * itself failed. */
+int rm_tree(const char *dir);
+
 struct x509_st;
 struct evp_pkey_st;
 

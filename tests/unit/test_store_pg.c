@@ -22,7 +22,6 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <glob.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -65,15 +64,6 @@ struct fixture {
 	char url[128];
 	char db[32];
 };
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 /*
  * run runs a cluster command (argv[0] is a name in cl.bin), as the
@@ -187,7 +177,7 @@ cluster_cleanup(void)
 {
 	cluster_stop();
 	if (cl.dir[0] != '\0') {
-		nftw(cl.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		rm_tree(cl.dir);
 		cl.dir[0] = '\0';
 	}
 	cl.ok = 0;

@@ -21,7 +21,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -248,21 +247,13 @@ redis_stop(struct redis_proc *s)
 	s->pid = 0;
 }
 
-static int
-remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	if (remove(path) != 0)
-		fprintf(stderr, "could not remove %s\n", path);
-	return 0;
-}
-
 static void
 stop_all(void)
 {
 	for (int i = 0; i < MAX_SERVERS; i++)
 		redis_stop(&servers[i]);
 	if (tmp_root[0] != '\0') {
-		nftw(tmp_root, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+		rm_tree(tmp_root);
 		tmp_root[0] = '\0';
 	}
 }
