@@ -280,6 +280,29 @@ dstore_enroll_count(struct dstore *ds, int64_t *out)
 	return ds->ops->enroll_count(ds, out);
 }
 
+enum sa_err
+dstore_enroll_list(struct dstore *ds, const struct enroll_filter *f,
+		   enroll_row_cb cb, void *arg)
+{
+	struct enroll_filter g = *f;
+
+	/* Bound everything before a backend sees it. */
+	if (g.limit < 1 || g.limit > ENROLL_LIST_MAX || g.status < ENROLL_ANY ||
+	    g.status > ENROLL_EXPIRED || g.since < 0 || g.until < 0)
+		return SA_ERR_VALIDATION;
+	if (g.token_prefix == NULL)
+		g.token_prefix = "";
+	if (g.authority == NULL)
+		g.authority = "";
+	if (g.after_token == NULL)
+		g.after_token = "";
+	if (strlen(g.token_prefix) > ENROLL_TOKEN_MAX ||
+	    strlen(g.authority) > ENROLL_AUTHORITY_MAX ||
+	    strlen(g.after_token) > ENROLL_TOKEN_MAX)
+		return SA_ERR_VALIDATION;
+	return ds->ops->enroll_list(ds, &g, cb, arg);
+}
+
 /* service_row_ok bounds a record before any backend sees it. */
 static int
 service_row_ok(const struct service_row *r)

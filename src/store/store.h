@@ -263,6 +263,38 @@ enum sa_err dstore_enroll_revoke_fingerprint(struct dstore *ds,
 enum sa_err dstore_enroll_count(struct dstore *ds, int64_t *out);
 
 /*
+ * A page of enrollments for the admin API. Every filter is optional: an
+ * empty token_prefix or authority, a status of ENROLL_ANY and zero times
+ * match everything. Rows come newest first (created_at descending, then
+ * token id ascending); after_token, when not empty, starts the page after
+ * the row (after_created, after_token) of that order, so a page is a
+ * cursor's continuation even while rows are added. At most limit rows
+ * (1..ENROLL_LIST_MAX). The rows handed to the callback carry neither the
+ * public key nor the claims (both NULL); their strings are valid during
+ * the call only.
+ */
+#define ENROLL_LIST_MAX 1000
+enum enroll_status {
+	ENROLL_ANY = 0,
+	ENROLL_ACTIVE = 1,  /* not revoked, expires_at > now */
+	ENROLL_REVOKED = 2, /* revoked_at set */
+	ENROLL_EXPIRED = 3, /* not revoked, expires_at <= now */
+};
+struct enroll_filter {
+	const char *token_prefix;
+	const char *authority;
+	enum enroll_status status;
+	int64_t now;		 /* what "expired" is measured against */
+	int64_t since, until;	 /* created_at in [since, until); 0: open */
+	int64_t after_created;	 /* the cursor's row ... */
+	const char *after_token; /* ... or "" / NULL: from the start */
+	int limit;
+};
+typedef int (*enroll_row_cb)(const struct enrollment *e, void *arg);
+enum sa_err dstore_enroll_list(struct dstore *ds, const struct enroll_filter *f,
+			       enroll_row_cb cb, void *arg);
+
+/*
  * The relying-party registry. Every write (dstore_service_write,
  * dstore_service_delete) adds one to the registry's version in the same
  * transaction, so a server that sees a new version knows to read the

@@ -39,6 +39,9 @@ struct dstore_ops {
 						 const char *fingerprint,
 						 int64_t when, int *count);
 	enum sa_err (*enroll_count)(struct dstore *ds, int64_t *out);
+	enum sa_err (*enroll_list)(struct dstore *ds,
+				   const struct enroll_filter *f,
+				   enroll_row_cb cb, void *arg);
 	enum sa_err (*services_version)(struct dstore *ds, int64_t *out);
 	enum sa_err (*services_read)(struct dstore *ds, int64_t *version,
 				     service_row_cb cb, void *arg);

@@ -743,6 +743,7 @@ const struct dstore_ops store_pg_ops = {
     .enroll_revoke = pg_enroll_revoke,
     .enroll_revoke_fingerprint = pg_enroll_revoke_fingerprint,
     .enroll_count = pg_enroll_count,
+    .enroll_list = pg_enroll_list,
     .services_version = pg_services_version,
     .services_read = pg_services_read,
     .service_write = pg_service_write,

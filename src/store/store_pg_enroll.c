@@ -260,6 +260,70 @@ pg_enroll_revoke_fingerprint(struct dstore *store, const char *fingerprint,
 	return rc;
 }
 
+/* pg_enroll_list runs the admin API's page query (store.h). */
+enum sa_err
+pg_enroll_list(struct dstore *store, const struct enroll_filter *f,
+	       enroll_row_cb cb, void *arg)
+{
+	struct pg_store *ds = pg_of(store);
+	char status[8], now[24], since[24], until[24], after[24], limit[16];
+	const char *vals[9] = {
+	    f->token_prefix, f->authority, status,	   now,	 since,
+	    until,	     after,	   f->after_token, limit};
+	const struct pg_query q = {
+	    .sql = "SELECT authority, token_id, device_id, fcm_token,"
+		   " push_endpoint, trust_level, seal_fingerprint, created_at,"
+		   " expires_at, revoked_at FROM enrollments"
+		   " WHERE substr(token_id, 1, length($1::text)) = $1::text"
+		   " AND ($2::text = '' OR authority = $2::text)"
+		   " AND ($3::int = 0 OR ($3::int = 1 AND revoked_at = 0"
+		   " AND expires_at > $4::bigint)"
+		   " OR ($3::int = 2 AND revoked_at <> 0)"
+		   " OR ($3::int = 3 AND revoked_at = 0"
+		   " AND expires_at <= $4::bigint))"
+		   " AND created_at >= $5::bigint"
+		   " AND ($6::bigint = 0 OR created_at < $6::bigint)"
+		   " AND ($8::text = '' OR created_at < $7::bigint"
+		   " OR (created_at = $7::bigint AND token_id > $8::text))"
+		   " ORDER BY created_at DESC, token_id ASC LIMIT $9::int",
+	    .nparams = 9,
+	    .values = vals};
+	struct enrollment e;
+	struct pg_slot *s = NULL;
+	PGresult *r = NULL;
+	enum sa_err rc;
+
+	snprintf(status, sizeof(status), "%d", (int)f->status);
+	snprintf(now, sizeof(now), "%" PRId64, f->now);
+	snprintf(since, sizeof(since), "%" PRId64, f->since);
+	snprintf(until, sizeof(until), "%" PRId64, f->until);
+	snprintf(after, sizeof(after), "%" PRId64, f->after_created);
+	snprintf(limit, sizeof(limit), "%d", f->limit);
+	if ((rc = pg_acquire(ds, &s)) != SA_OK)
+		return rc;
+	rc = pg_exec(s, "enrollment list", &q, PGRES_TUPLES_OK, &r);
+	pg_release(ds, s);
+	for (int i = 0; rc == SA_OK && i < PQntuples(r); i++) {
+		memset(&e, 0, sizeof(e));
+		pg_col_copy(r, i, 0, e.authority, sizeof(e.authority));
+		pg_col_copy(r, i, 1, e.token_id, sizeof(e.token_id));
+		pg_col_copy(r, i, 2, e.device_id, sizeof(e.device_id));
+		e.fcm_token = PQgetisnull(r, i, 3) ? NULL : PQgetvalue(r, i, 3);
+		e.push_endpoint =
+		    PQgetisnull(r, i, 4) ? NULL : PQgetvalue(r, i, 4);
+		pg_col_copy(r, i, 5, e.trust_level, sizeof(e.trust_level));
+		pg_col_copy(r, i, 6, e.seal_fingerprint,
+			    sizeof(e.seal_fingerprint));
+		e.created_at = pg_col_int64(r, i, 7);
+		e.expires_at = pg_col_int64(r, i, 8);
+		e.revoked_at = pg_col_int64(r, i, 9);
+		if (cb(&e, arg) != 0)
+			break;
+	}
+	PQclear(r);
+	return rc;
+}
+
 /* ---- Takeovers ---------------------------------------------------------- */
 
 /* pg_takeover_query runs a query returning at most one takeover row. */

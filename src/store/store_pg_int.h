@@ -90,6 +90,8 @@ enum sa_err pg_enroll_revoke_fingerprint(struct dstore *store,
 					 const char *fingerprint, int64_t when,
 					 int *count);
 enum sa_err pg_enroll_count(struct dstore *store, int64_t *out);
+enum sa_err pg_enroll_list(struct dstore *store, const struct enroll_filter *f,
+			   enroll_row_cb cb, void *arg);
 enum sa_err pg_takeover_put(struct dstore *store, const struct takeover *t);
 enum sa_err pg_takeover_get(struct dstore *store, const char *token_id,
 			    struct takeover *out);

@@ -981,6 +981,7 @@ const struct dstore_ops store_sqlite_ops = {
     .enroll_revoke = sqlite_enroll_revoke,
     .enroll_revoke_fingerprint = sqlite_enroll_revoke_fingerprint,
     .enroll_count = sqlite_enroll_count,
+    .enroll_list = sqlite_enroll_list,
     .services_version = sqlite_services_version,
     .services_read = sqlite_services_read,
     .service_write = sqlite_service_write,

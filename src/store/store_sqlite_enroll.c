@@ -261,6 +261,79 @@ sqlite_enroll_revoke_fingerprint(struct dstore *store, const char *fingerprint,
 	return rc;
 }
 
+/*
+ * sqlite_enroll_list runs the admin API's page query on a reading
+ * connection, so it never waits for the writer. The callback runs with
+ * that connection's lock held: it must not call the store.
+ */
+enum sa_err
+sqlite_enroll_list(struct dstore *store, const struct enroll_filter *f,
+		   enroll_row_cb cb, void *arg)
+{
+	struct sqlite_store *ds = sqlite_of(store);
+	static const char sql[] =
+	    "SELECT authority, token_id, device_id, fcm_token, push_endpoint,"
+	    " trust_level, seal_fingerprint, created_at, expires_at, revoked_at"
+	    " FROM enrollments"
+	    " WHERE substr(token_id, 1, length(?1)) = ?1"
+	    " AND (?2 = '' OR authority = ?2)"
+	    " AND (?3 = 0 OR (?3 = 1 AND revoked_at = 0 AND expires_at > ?4)"
+	    " OR (?3 = 2 AND revoked_at <> 0)"
+	    " OR (?3 = 3 AND revoked_at = 0 AND expires_at <= ?4))"
+	    " AND created_at >= ?5 AND (?6 = 0 OR created_at < ?6)"
+	    " AND (?8 = '' OR created_at < ?7"
+	    " OR (created_at = ?7 AND token_id > ?8))"
+	    " ORDER BY created_at DESC, token_id ASC LIMIT ?9";
+	struct sqlite_reader *rd =
+	    &ds->readers[atomic_fetch_add(&ds->next_reader, 1) %
+			 SQLITE_READERS];
+	struct enrollment e;
+	sqlite3_stmt *st = NULL;
+	enum sa_err rc = SA_OK;
+	int r;
+
+	pthread_mutex_lock(&rd->mu);
+	if ((r = sqlite3_prepare_v2(rd->db, sql, -1, &st, NULL)) != SQLITE_OK) {
+		log_error("store.sqlite", "enrollment list: %s",
+			  sqlite3_errmsg(rd->db));
+		rc = sqlite_err(r);
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, f->token_prefix, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, f->authority, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, (int)f->status);
+	sqlite3_bind_int64(st, 4, f->now);
+	sqlite3_bind_int64(st, 5, f->since);
+	sqlite3_bind_int64(st, 6, f->until);
+	sqlite3_bind_int64(st, 7, f->after_created);
+	sqlite3_bind_text(st, 8, f->after_token, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 9, f->limit);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&e, 0, sizeof(e));
+		col_copy(st, 0, e.authority, sizeof(e.authority));
+		col_copy(st, 1, e.token_id, sizeof(e.token_id));
+		col_copy(st, 2, e.device_id, sizeof(e.device_id));
+		e.fcm_token = (char *)sqlite3_column_text(st, 3);
+		e.push_endpoint = (char *)sqlite3_column_text(st, 4);
+		col_copy(st, 5, e.trust_level, sizeof(e.trust_level));
+		col_copy(st, 6, e.seal_fingerprint, sizeof(e.seal_fingerprint));
+		e.created_at = sqlite3_column_int64(st, 7);
+		e.expires_at = sqlite3_column_int64(st, 8);
+		e.revoked_at = sqlite3_column_int64(st, 9);
+		if (cb(&e, arg) != 0)
+			break;
+	}
+	if (r != SQLITE_ROW && r != SQLITE_DONE) {
+		log_error("store.sqlite", "enrollment list: %s",
+			  sqlite3_errmsg(rd->db));
+		rc = sqlite_err(r);
+	}
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&rd->mu);
+	return rc;
+}
+
 /* ---- Takeovers ---------------------------------------------------------- */
 
 /* takeover_from copies a row of DSTORE_TAKEOVER_COLS into *out. */

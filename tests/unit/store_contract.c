@@ -1139,6 +1139,120 @@ dstore_test_admin(void **state)
 	dstore_close(ds);
 }
 
+struct contract_page {
+	char tok[8][ENROLL_TOKEN_MAX + 1];
+	int64_t created[8];
+	int n;
+};
+
+static int
+contract_page_row(const struct enrollment *e, void *arg)
+{
+	struct contract_page *p = arg;
+
+	assert_null(e->claims);
+	assert_null(e->public_key_pem);
+	if (p->n < 8) {
+		snprintf(p->tok[p->n], sizeof(p->tok[0]), "%s", e->token_id);
+		p->created[p->n] = e->created_at;
+	}
+	p->n++;
+	return 0;
+}
+
+/* contract_list_page lists with f into a fresh page. */
+static void
+contract_list_page(struct dstore *ds, const struct enroll_filter *f,
+		   struct contract_page *p)
+{
+	memset(p, 0, sizeof(*p));
+	assert_int_equal(dstore_enroll_list(ds, f, contract_page_row, p),
+			 SA_OK);
+}
+
+/*
+ * The admin API's enrollment pages: newest first, filters by token id
+ * prefix, authority, status and time, and a cursor that continues where
+ * the previous page ended.
+ */
+static void
+contract_enroll_list(struct dstore *ds)
+{
+	static const char *const toks[] = {"LIST-a", "LIST-b", "LIST-c",
+					   "LIST-d", "LIST-e"};
+	struct enroll_filter f = {
+	    .token_prefix = "LIST-", .limit = 2, .now = 1800000000};
+	struct contract_page p;
+	struct enrollment e;
+	int had;
+
+	for (int i = 0; i < 5; i++) {
+		contract_binding(&e, i == 4 ? "XA" : "DEMO", toks[i], "dev",
+				 CONTRACT_KEY_1);
+		/* b and c share a time: the token id breaks the tie. */
+		e.created_at = 1700000100 + (i >= 2 ? i - 1 : i) * 10;
+		e.expires_at = i == 3 ? 1750000000 : 1900000000;
+		assert_int_equal(dstore_enroll_put(ds, &e, NULL, &had), SA_OK);
+		enrollment_free(&e);
+	}
+	assert_int_equal(dstore_enroll_revoke(ds, "LIST-a", 1700000500, "t"),
+			 SA_OK);
+
+	/* Pages of two: e, d | b, c | a. */
+	contract_list_page(ds, &f, &p);
+	assert_int_equal(p.n, 2);
+	assert_string_equal(p.tok[0], "LIST-e");
+	assert_string_equal(p.tok[1], "LIST-d");
+	f.after_created = p.created[1];
+	f.after_token = "LIST-d";
+	contract_list_page(ds, &f, &p);
+	assert_int_equal(p.n, 2);
+	assert_string_equal(p.tok[0], "LIST-b");
+	assert_string_equal(p.tok[1], "LIST-c");
+	f.after_created = p.created[1];
+	f.after_token = "LIST-c";
+	contract_list_page(ds, &f, &p);
+	assert_int_equal(p.n, 1);
+	assert_string_equal(p.tok[0], "LIST-a");
+
+	/* Filters. */
+	memset(&f, 0, sizeof(f));
+	f.token_prefix = "LIST-";
+	f.limit = 10;
+	f.now = 1800000000;
+	f.authority = "XA";
+	contract_list_page(ds, &f, &p);
+	assert_int_equal(p.n, 1);
+	assert_string_equal(p.tok[0], "LIST-e");
+	f.authority = NULL;
+	f.status = ENROLL_REVOKED;
+	contract_list_page(ds, &f, &p);
+	assert_int_equal(p.n, 1);
+	assert_string_equal(p.tok[0], "LIST-a");
+	f.status = ENROLL_EXPIRED;
+	contract_list_page(ds, &f, &p);
+	assert_int_equal(p.n, 1);
+	assert_string_equal(p.tok[0], "LIST-d");
+	f.status = ENROLL_ACTIVE;
+	contract_list_page(ds, &f, &p);
+	assert_int_equal(p.n, 3);
+	f.status = ENROLL_ANY;
+	f.since = 1700000110;
+	f.until = 1700000120;
+	contract_list_page(ds, &f, &p);
+	assert_int_equal(p.n, 2);
+	assert_string_equal(p.tok[0], "LIST-b");
+	assert_string_equal(p.tok[1], "LIST-c");
+	f.token_prefix = "LIST-c";
+	f.since = f.until = 0;
+	contract_list_page(ds, &f, &p);
+	assert_int_equal(p.n, 1);
+	/* Out of bounds: refused before the backend. */
+	f.limit = 0;
+	assert_int_equal(dstore_enroll_list(ds, &f, contract_page_row, &p),
+			 SA_ERR_VALIDATION);
+}
+
 void
 dstore_test_trust(void **state)
 {
@@ -1148,5 +1262,6 @@ dstore_test_trust(void **state)
 	contract_authorities(ds);
 	contract_sequences(ds);
 	contract_takeovers(ds);
+	contract_enroll_list(ds);
 	dstore_close(ds);
 }

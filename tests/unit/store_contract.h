@@ -47,7 +47,8 @@ void dstore_contract_enrollments(const char *url);
  * dstore_test_trust: issuing authorities (a token id bound by one authority
  * is never rebound by another; ENROLL_PUT_KEEP refuses a new device key and
  * accepts the same), trust document sequence numbers that only go up, and
- * one pending takeover per token id that exactly one taker gets.
+ * one pending takeover per token id that exactly one taker gets, and the
+ * admin API's pages of enrollments (order, filters, cursor).
  */
 void dstore_test_failed_append(void **state);
 void dstore_test_admin(void **state);
