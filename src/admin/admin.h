@@ -63,6 +63,12 @@ ADMIN_HANDLER(admin_keys_rotate_start);
 ADMIN_HANDLER(admin_keys_rotate_finish);
 ADMIN_HANDLER(admin_trust_status);
 ADMIN_HANDLER(admin_trust_refresh);
+ADMIN_HANDLER(admin_services_list);
+ADMIN_HANDLER(admin_services_get);
+ADMIN_HANDLER(admin_services_create);
+ADMIN_HANDLER(admin_services_update);
+ADMIN_HANDLER(admin_services_delete);
+ADMIN_HANDLER(admin_services_finish);
 
 extern const struct schema admin_claim_start_schema;
 extern const struct schema admin_claim_finish_schema;

@@ -186,7 +186,7 @@ enum sa_err admin_stepup_finish(struct http_request *req,
 				const struct admin_caller *who,
 				const char *action, const char *refused_event,
 				json_t **change);
-extern const struct schema admin_stepup_finish_schema;
+/* admin_stepup_finish_schema (admin.h) is the finish route's body. */
 
 /*
  * The two halves the helpers above are made of, for ceremonies with their

@@ -119,6 +119,18 @@ static const struct route routes[] = {
      NULL},
     {"POST", "/v1/admin/trust/refresh", ROUTE_JSON_BODY, &admin_empty_schema,
      "default", admin_trust_refresh, NULL, NULL},
+    {"GET", "/v1/admin/services", 0, NULL, "default", admin_services_list, NULL,
+     NULL},
+    {"POST", "/v1/admin/services/finish", ROUTE_JSON_BODY,
+     &admin_stepup_finish_schema, "default", admin_services_finish, NULL, NULL},
+    {"GET", "/v1/admin/services/{serviceId}", 0, NULL, "default",
+     admin_services_get, NULL, NULL},
+    {"POST", "/v1/admin/services", ROUTE_JSON_BODY, NULL, "default",
+     admin_services_create, NULL, NULL},
+    {"PATCH", "/v1/admin/services/{serviceId}", ROUTE_JSON_BODY, NULL,
+     "default", admin_services_update, NULL, NULL},
+    {"DELETE", "/v1/admin/services/{serviceId}", 0, NULL, "default",
+     admin_services_delete, NULL, NULL},
     API_TEST_ROUTES};
 
 /* Test-only routes come last, so the production table is a prefix. */

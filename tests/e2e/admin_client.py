@@ -104,3 +104,23 @@ class Admin:
         return self.post("/v1/admin/passkeys/revoke/finish",
                          {"revocationId": st["revocationId"],
                           "uvResponse": uv})
+
+    def send(self, method, path, body=None):
+        h = dict(self.ua)
+        if self.token:
+            h["Authorization"] = "Bearer " + self.token
+        return requests.request(method, self.s.base + path, json=body,
+                                headers=h, timeout=10)
+
+    def finish(self, start, finish_path, uv_cred=None, **spoil):
+        """Completes the step-up of a mutation's start answer (202) at
+        finish_path with a fresh assertion; returns the finish answer."""
+        assert start.status_code == 202, start.text
+        st = start.json()
+        uv = self.auth.get(st["uvOptions"], cred=uv_cred, **spoil)
+        return self.post(finish_path, {"stepupId": st["stepupId"],
+                                       "uvResponse": uv})
+
+    def change(self, method, path, body, finish_path, **kw):
+        """A mutation in one go: its start, then its step-up."""
+        return self.finish(self.send(method, path, body), finish_path, **kw)
