@@ -3,7 +3,8 @@
  * GET /admin admin.html and GET /static/{file} the other files of the web
  * directory (SEALAUTH_WEB_DIR).
  *
- * The directory is read once, at the first request, into memory: at most
+ * The directory is read once, when the server starts (api_static_load from
+ * cmd_serve.c, the set kept in struct app), into memory: at most
  * API_STATIC_FILES_MAX files of at most API_STATIC_FILE_MAX bytes each, only
  * names that pass api_static_name_ok and have a known content type. A file
  * added or changed later is seen after a restart. Nothing outside that set
@@ -12,7 +13,6 @@
  * the content), and a matching If-None-Match gets 304 without a body.
  */
 #include <dirent.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,36 +244,13 @@ api_static_etag_match(const char *if_none_match, const char *etag)
 
 /* ---- Handlers ----------------------------------------------------------- */
 
-/*
- * The files are loaded once per process, by the first request, and never
- * change afterwards; a directory that cannot be read is not retried, so a
- * flood of requests does not become a flood of directory scans.
- */
-static pthread_mutex_t loaded_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct api_static_set *loaded;
-static int load_tried;
-
-static const struct api_static_set *
-files_for(struct app *app)
-{
-	const struct api_static_set *set;
-
-	pthread_mutex_lock(&loaded_lock);
-	if (!load_tried) {
-		load_tried = 1;
-		if (api_static_load(app->cfg.web_dir, &loaded) != SA_OK)
-			loaded = NULL;
-	}
-	set = loaded;
-	pthread_mutex_unlock(&loaded_lock);
-	return set;
-}
-
 /* serve answers one file of the set, or 304, or 404 JSON. */
 static enum sa_err
 serve(struct http_request *req, struct http_response *res, const char *name)
 {
-	const struct api_static_set *set = files_for(http_req_app(req));
+	/* NULL when the directory could not be read at start: every name is
+	 * then not found. */
+	const struct api_static_set *set = http_req_app(req)->web_files;
 	const unsigned char *data;
 	const char *ctype, *etag;
 	size_t len;

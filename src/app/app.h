@@ -17,6 +17,7 @@
 
 struct app_refresh;
 struct admin;
+struct api_static_set;
 struct audit;
 struct dstore;
 struct estore;
@@ -28,7 +29,9 @@ struct ws_server;
 struct pusher;
 struct service_registry;
 struct saml_idp;
+struct session_conns;
 struct trust;
+struct trust_fetcher;
 struct weblogin_protocol;
 struct metrics;
 
@@ -44,18 +47,25 @@ struct app {
 	struct keycache *keycache; /* parsed device keys (crypto/keycache.h) */
 	struct ratelimit *rl;
 	struct ws_server *ws;
+	/* Which WebSocket connection watches which login (login/session_ws.h).
+	 */
+	struct session_conns *session_conns;
 	struct http_server *http;
 	struct service_registry *services; /* relying parties */
 	struct saml_idp *saml;		   /* the SAML IdP (saml/saml.h) */
 	struct pusher *push;
 	struct trust *trust;
-	struct seal_stats seal_stats; /* quirks met at enrollment (/health) */
+	struct trust_fetcher *fetcher; /* how trust documents are fetched */
+	struct seal_stats seal_stats;  /* quirks met at enrollment (/health) */
 	struct metrics *metrics; /* counters for GET /metrics; may be NULL */
 	struct http_server *metrics_http; /* SEALAUTH_METRICS_LISTEN */
 	int trust_demo;		     /* the demo trust environment is in use */
 	uint64_t trust_generation;   /* trust set whose VRLs were applied */
 	struct app_refresh *refresh; /* the trust refresher (refresh.c) */
 	struct admin *admin;	     /* administration (admin/admin.h) */
+	/* The login page's files, read at start (api/api.h); NULL when the
+	 * web directory could not be read. */
+	struct api_static_set *web_files;
 	unsigned char *otp_secret; /* OTP_SECRET_MASTER bytes, wiped at exit */
 	size_t otp_secret_len;
 	unsigned int schema_flags; /* vflags for schema_validate */

@@ -154,7 +154,7 @@ app_refresh_stop(struct app *app)
 	r->stop = 1;
 	pthread_cond_signal(&r->cv);
 	pthread_mutex_unlock(&r->mu);
-	trust_fetch_cancel();
+	trust_fetcher_cancel(app->fetcher);
 	pthread_join(r->thread, NULL);
 	pthread_cond_destroy(&r->cv);
 	pthread_mutex_destroy(&r->mu);

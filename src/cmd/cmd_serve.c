@@ -265,10 +265,12 @@ open_trust(struct app *app)
 			    "no real ones",
 			    app->cfg.trust_dir, app->cfg.trust_dir);
 	}
-	if (trust_fetch_set_ca_file(app->cfg.trust_ca_file) != SA_OK) {
-		fprintf(stderr,
-			"sealauth: SEALAUTH_TRUST_CA_FILE is too long\n");
-		return SA_ERR_CONFIG;
+	if ((rc = trust_fetcher_new(app->cfg.trust_ca_file, &app->fetcher)) !=
+	    SA_OK) {
+		if (rc == SA_ERR_CONFIG)
+			fprintf(stderr, "sealauth: SEALAUTH_TRUST_CA_FILE is "
+					"too long\n");
+		return rc;
 	}
 	memset(&tc, 0, sizeof(tc));
 	if ((rc = trust_config_from(&app->cfg, &tc, &storage,
@@ -284,6 +286,7 @@ open_trust(struct app *app)
 	 * accept a list older than one another instance accepted */
 	tc.seq_raise = app_trust_seq_raise;
 	tc.seq_arg = app->ds;
+	tc.fetcher = app->fetcher;
 	memset(&tr, 0, sizeof(tr));
 	if ((rc = trust_new(&tc, &app->trust)) != SA_OK) {
 		log_error("serve.trust",
@@ -493,6 +496,8 @@ start_metrics_listener(struct app *app, const struct http_config *main_hc)
 static void
 app_close(struct app *app)
 {
+	struct session_conns *session_conns;
+
 	app_refresh_stop(app);
 	if (app->metrics_http != NULL)
 		http_server_stop(app->metrics_http);
@@ -510,12 +515,16 @@ app_close(struct app *app)
 	ws_server_halt(app->ws);
 	http_server_stop(app->http);
 	app->http = NULL;
+	api_static_free(app->web_files);
+	app->web_files = NULL;
 	/* Push callbacks write audit rows: close push before the audit log. */
 	push_close(app->push);
 	app->push = NULL;
 	ws_server_stop(app->ws);
 	app->ws = NULL;
-	session_events_stop();
+	session_conns = app->session_conns;
+	app->session_conns = NULL;
+	session_conns_free(session_conns);
 	if (app->audit != NULL) {
 		uint64_t batches = 0, rows = 0;
 		audit_close_stats(app->audit, &batches, &rows);
@@ -530,6 +539,8 @@ app_close(struct app *app)
 	ratelimit_free(app->rl);
 	keys_close(app->keys);
 	trust_close(app->trust);
+	trust_fetcher_free(app->fetcher); /* after the handle that used it */
+	app->fetcher = NULL;
 	keycache_free(app->keycache);
 	app->keycache = NULL;
 	admin_close(app->admin);
@@ -741,13 +752,19 @@ cmd_serve(int argc, char **argv)
 			  sa_err_str(err));
 		goto out;
 	}
-	if ((err = session_events_start(&app)) != SA_OK) {
+	if ((err = session_conns_new(&app.session_conns)) != SA_OK ||
+	    (err = session_events_start(&app)) != SA_OK) {
 		log_error("serve.events",
 			  "cannot subscribe to session events: %s",
 			  sa_err_str(err));
 		goto out;
 	}
 	if (saml_idp_open(&app, stderr, &app.saml) != SA_OK)
+		goto out;
+	/* The login page's files are read once, now. A directory that cannot
+	 * be read is said in the log and leaves only the page unanswered. */
+	if ((err = api_static_load(app.cfg.web_dir, &app.web_files)) ==
+	    SA_ERR_NOMEM)
 		goto out;
 	app.weblogin_protocols =
 	    api_weblogin_protocols((int)app.cfg.test_routes);

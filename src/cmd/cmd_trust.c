@@ -138,9 +138,12 @@ print_json(json_t *j)
 	free(s);
 }
 
-/* open_chain loads the chain named by --dir or the configuration. */
+/* open_chain loads the chain named by --dir or the configuration. *f gets
+ * the fetcher the handle uses: the caller frees it after trust_close, also
+ * when this fails. */
 static int
-open_chain(struct cli *cli, const char *dir, struct trust **t)
+open_chain(struct cli *cli, const char *dir, struct trust_fetcher **f,
+	   struct trust **t)
 {
 	struct trust_config tc;
 	struct trust_result res;
@@ -148,9 +151,11 @@ open_chain(struct cli *cli, const char *dir, struct trust **t)
 	int demo = 0, ret = 1;
 	enum sa_err rc;
 
-	if (trust_fetch_set_ca_file(cli->cfg.trust_ca_file) != SA_OK) {
-		fprintf(stderr,
-			"sealauth: SEALAUTH_TRUST_CA_FILE is too long\n");
+	if ((rc = trust_fetcher_new(cli->cfg.trust_ca_file, f)) != SA_OK) {
+		fprintf(stderr, "sealauth: %s\n",
+			rc == SA_ERR_CONFIG
+			    ? "SEALAUTH_TRUST_CA_FILE is too long"
+			    : sa_err_str(rc));
 		goto out;
 	}
 	if (dir != NULL)
@@ -168,6 +173,7 @@ open_chain(struct cli *cli, const char *dir, struct trust **t)
 		tc.max_list_bytes = (size_t)cli->cfg.trust_max_list_bytes;
 		tc.fetch_timeout_ms = cli->cfg.trust_fetch_timeout_ms;
 	}
+	tc.fetcher = *f;
 	rc = trust_new(&tc, t);
 	if (rc != SA_OK) {
 		fprintf(stderr,
@@ -201,22 +207,27 @@ out:
 static int
 do_check(struct cli *cli, const char *dir)
 {
+	struct trust_fetcher *f = NULL;
 	struct trust *t = NULL;
 	json_t *o;
 
-	if (open_chain(cli, dir, &t) != 0)
+	if (open_chain(cli, dir, &f, &t) != 0) {
+		trust_fetcher_free(f);
 		return 1;
+	}
 	o = json_pack("{s:o, s:o}", "status", trust_status_json(t, now_unix()),
 		      "lists", trust_lists_json(t));
 	print_json(o);
 	json_decref(o);
 	trust_close(t);
+	trust_fetcher_free(f);
 	return 0;
 }
 
 static int
 do_verify(struct cli *cli, const char *dir, const char *arg)
 {
+	struct trust_fetcher *f = NULL;
 	struct trust *t = NULL;
 	struct trust_result res;
 	unsigned char *bytes = NULL;
@@ -238,7 +249,7 @@ do_verify(struct cli *cli, const char *dir, const char *arg)
 		fprintf(stderr, "sealauth: step decode failed\n");
 		goto out;
 	}
-	if (open_chain(cli, dir, &t) != 0)
+	if (open_chain(cli, dir, &f, &t) != 0)
 		goto out;
 	rc = trust_verify_seal(t, v, now_unix(), &res);
 	o = trust_result_json(&res);
@@ -258,6 +269,7 @@ do_verify(struct cli *cli, const char *dir, const char *arg)
 out:
 	json_decref(o);
 	trust_close(t);
+	trust_fetcher_free(f);
 	vds_free(v);
 	free(bytes);
 	return ret;

@@ -108,8 +108,8 @@ static const struct setting settings[] = {
       "the system store"),
     S("SEALAUTH_WEB_DIR", "web-dir", web_dir, "",
       "directory of the login page's files (index.html, app.js, style.css), "
-      "read once at the first request; empty: the web/ directory of the "
-      "source tree the binary was built from"),
+      "read once at start; empty: the web/ directory of the source tree "
+      "the binary was built from"),
     S("SEALAUTH_SEAL_QUIRKS", NULL, seal_quirks, "accept",
       "accept or refuse, at enrollment, seals that need an issuer quirk "
       "or a legacy header to decode (docs/seals.md); vds inspect always "

@@ -2,9 +2,10 @@
  * session_ws.c - session WebSockets and event delivery.
  *
  * The connection map (session id -> connection id) is this instance's only
- * state; it is guarded by one mutex and touched briefly. Callbacks from ws.c
- * run on the WebSocket loop thread; session events arrive on whatever thread
- * published them (the in-process store) or on the Redis subscriber.
+ * state; the server makes it at start (session_conns_new, kept in struct
+ * app), and it is guarded by its own mutex and touched briefly. Callbacks from
+ * ws.c run on the WebSocket loop thread; session events arrive on whatever
+ * thread published them (the in-process store) or on the Redis subscriber.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -43,8 +44,36 @@ struct ws_arg {
 	int decoy; /* the session is a decoy (session.h) */
 };
 
-static pthread_mutex_t map_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct conn_entry *map[MAP_BUCKETS];
+struct session_conns {
+	pthread_mutex_t mu;
+	struct conn_entry *map[MAP_BUCKETS];
+};
+
+enum sa_err
+session_conns_new(struct session_conns **out)
+{
+	*out = calloc(1, sizeof(**out));
+	if (*out == NULL)
+		return SA_ERR_NOMEM;
+	pthread_mutex_init(&(*out)->mu, NULL);
+	return SA_OK;
+}
+
+void
+session_conns_free(struct session_conns *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t b = 0; b < MAP_BUCKETS; b++) {
+		while (c->map[b] != NULL) {
+			struct conn_entry *e = c->map[b];
+			c->map[b] = e->next;
+			free(e);
+		}
+	}
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}
 
 static size_t
 bucket_of(const char *session_id)
@@ -56,15 +85,15 @@ bucket_of(const char *session_id)
 /* map_put registers conn for a session and returns the connection it
  * replaces (0 if none). */
 static uint64_t
-map_put(const char *session_id, uint64_t conn, int *ok)
+map_put(struct session_conns *c, const char *session_id, uint64_t conn, int *ok)
 {
 	size_t b = bucket_of(session_id);
 	struct conn_entry *e;
 	uint64_t old = 0;
 
 	*ok = 1;
-	pthread_mutex_lock(&map_mu);
-	for (e = map[b]; e != NULL; e = e->next)
+	pthread_mutex_lock(&c->mu);
+	for (e = c->map[b]; e != NULL; e = e->next)
 		if (strcmp(e->session_id, session_id) == 0)
 			break;
 	if (e != NULL) {
@@ -74,25 +103,25 @@ map_put(const char *session_id, uint64_t conn, int *ok)
 		snprintf(e->session_id, sizeof(e->session_id), "%s",
 			 session_id);
 		e->conn_id = conn;
-		e->next = map[b];
-		map[b] = e;
+		e->next = c->map[b];
+		c->map[b] = e;
 	} else {
 		*ok = 0;
 	}
-	pthread_mutex_unlock(&map_mu);
+	pthread_mutex_unlock(&c->mu);
 	return old;
 }
 
 /* map_get finds a session's connection; with take, removes the entry. */
 static uint64_t
-map_get(const char *session_id, int take)
+map_get(struct session_conns *c, const char *session_id, int take)
 {
 	size_t b = bucket_of(session_id);
 	struct conn_entry **pp, *e;
 	uint64_t id = 0;
 
-	pthread_mutex_lock(&map_mu);
-	for (pp = &map[b]; (e = *pp) != NULL; pp = &e->next) {
+	pthread_mutex_lock(&c->mu);
+	for (pp = &c->map[b]; (e = *pp) != NULL; pp = &e->next) {
 		if (strcmp(e->session_id, session_id) != 0)
 			continue;
 		id = e->conn_id;
@@ -102,19 +131,19 @@ map_get(const char *session_id, int take)
 		}
 		break;
 	}
-	pthread_mutex_unlock(&map_mu);
+	pthread_mutex_unlock(&c->mu);
 	return id;
 }
 
 /* map_drop removes a session's entry only if it still names conn. */
 static void
-map_drop(const char *session_id, uint64_t conn)
+map_drop(struct session_conns *c, const char *session_id, uint64_t conn)
 {
 	size_t b = bucket_of(session_id);
 	struct conn_entry **pp, *e;
 
-	pthread_mutex_lock(&map_mu);
-	for (pp = &map[b]; (e = *pp) != NULL; pp = &e->next) {
+	pthread_mutex_lock(&c->mu);
+	for (pp = &c->map[b]; (e = *pp) != NULL; pp = &e->next) {
 		if (strcmp(e->session_id, session_id) == 0 &&
 		    e->conn_id == conn) {
 			*pp = e->next;
@@ -122,21 +151,7 @@ map_drop(const char *session_id, uint64_t conn)
 			break;
 		}
 	}
-	pthread_mutex_unlock(&map_mu);
-}
-
-void
-session_events_stop(void)
-{
-	pthread_mutex_lock(&map_mu);
-	for (size_t b = 0; b < MAP_BUCKETS; b++) {
-		while (map[b] != NULL) {
-			struct conn_entry *e = map[b];
-			map[b] = e->next;
-			free(e);
-		}
-	}
-	pthread_mutex_unlock(&map_mu);
+	pthread_mutex_unlock(&c->mu);
 }
 
 enum sa_err
@@ -178,7 +193,7 @@ expire_cb(evutil_socket_t fd, short what, void *p)
 
 	if (session_state(app->es, a->session_id) != SESSION_OPEN)
 		return;
-	if (map_get(a->session_id, 0) != a->id)
+	if (map_get(app->session_conns, a->session_id, 0) != a->id)
 		return;
 	/* The loop thread must not wait for the disk. A decoy's end is
 	 * audited as what it is, not as a login that expired. */
@@ -234,7 +249,7 @@ session_ws_open(struct ws_server *ws, uint64_t id, void *arg)
 		ws_close(ws, id, 4001, "bad token");
 		return;
 	}
-	old = map_put(s.id, id, &ok);
+	old = map_put(app->session_conns, s.id, id, &ok);
 	if (!ok) {
 		ws_close(ws, id, 1011, "out of memory");
 		return;
@@ -289,7 +304,7 @@ session_ws_close(struct ws_server *ws, uint64_t id, uint16_t code, void *arg)
 	if (a->timer != NULL)
 		event_free(a->timer);
 	if (a->registered)
-		map_drop(a->session_id, id);
+		map_drop(a->app->session_conns, a->session_id, id);
 	free(a);
 }
 
@@ -320,14 +335,14 @@ on_event(const char *channel, const void *msg, size_t n, void *arg)
 	if (n <= MSG_HEAD || m[SESSION_ID_LEN] != ' ' ||
 	    (m[SESSION_ID_LEN + 1] != '0' && m[SESSION_ID_LEN + 1] != '1') ||
 	    m[SESSION_ID_LEN + 2] != ' ' || m[MSG_HEAD] != '{' ||
-	    app->ws == NULL)
+	    app->ws == NULL || app->session_conns == NULL)
 		return;
 	memcpy(sid, m, SESSION_ID_LEN);
 	sid[SESSION_ID_LEN] = '\0';
 	if (!session_id_valid(sid))
 		return;
 	final = m[SESSION_ID_LEN + 1] == '1';
-	id = map_get(sid, final);
+	id = map_get(app->session_conns, sid, final);
 	if (id == 0)
 		return;
 	ws_send_text(app->ws, id, m + MSG_HEAD, n - MSG_HEAD);

@@ -26,10 +26,19 @@ extern const struct ws_handler session_ws_handler;
  * verdict is given as a close code once the socket is open. */
 enum sa_err session_ws_prepare(struct http_request *req, void **arg);
 
-/* session_events_start subscribes this instance to session events. */
+/*
+ * session_conns_new makes this instance's connection map: which WebSocket
+ * connection watches which session. The server keeps it in struct app from
+ * start; session_conns_free frees it once ws_server_stop has run and
+ * app->session_conns is cleared (NULL is ignored).
+ */
+struct session_conns;
+enum sa_err session_conns_new(struct session_conns **out);
+void session_conns_free(struct session_conns *c);
+
+/* session_events_start subscribes this instance to session events, which
+ * it delivers through app->session_conns. */
 enum sa_err session_events_start(struct app *app);
-/* session_events_stop forgets the connection map (after ws_server_stop). */
-void session_events_stop(void);
 
 /*
  * session_publish sends an event ({"type": ...}) to the browser of a

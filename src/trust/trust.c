@@ -131,6 +131,7 @@ trust_new(const struct trust_config *cfg, struct trust **out)
 	t->fetch_timeout_ms =
 	    cfg->fetch_timeout_ms > 0 ? cfg->fetch_timeout_ms : 10000;
 	t->allow_http = cfg->allow_http_loopback;
+	t->fetcher = cfg->fetcher;
 	for (int k = 0; k < TRUST_DOC_KINDS; k++)
 		t->max_age[k] = cfg->max_age[k] > 0 ? cfg->max_age[k] : 0;
 	t->seq_raise = cfg->seq_raise;

@@ -88,6 +88,9 @@ struct trust_config {
 	/* Durable sequence numbers (NULL: this handle's memory only). */
 	trust_seq_raise_fn seq_raise;
 	void *seq_arg;
+	/* How documents are fetched (trust_fetcher_new); borrowed, it must
+	 * outlive the handle. NULL: the system CAs, never cancelled. */
+	struct trust_fetcher *fetcher;
 };
 
 /*
@@ -232,18 +235,25 @@ enum sa_err trust_authority_prefix(struct trust *t, const char *iac,
 enum sa_err trust_url_check(const char *url, int allow_http_loopback);
 enum sa_err trust_url_resolve(const char *base, const char *ref, char **out);
 /*
- * trust_fetch_set_ca_file names a PEM bundle of the CAs trusted for https://
- * list URLs instead of the system store ("" or NULL: the system store).
- * Call it once at start-up, before any fetch.
+ * A fetcher holds what every fetch of a process shares: the PEM bundle of
+ * the CAs trusted for https:// list URLs (ca_file; "" or NULL: the system
+ * store; SA_ERR_CONFIG when it is TRUST_MAX_CA_FILE bytes or longer) and
+ * whether fetching is cancelled. The server makes one at start and frees it
+ * after the trust handles that use it; trust_fetcher_free ignores NULL.
+ * trust_fetcher_cancel ends f's running fetches and refuses later ones with
+ * SA_ERR_SHUTTING_DOWN (at shutdown, so no one waits for a slow server).
+ * trust_fetch with f NULL uses the system store and is never cancelled.
  */
-enum sa_err trust_fetch_set_ca_file(const char *path);
-/* trust_fetch_cancel ends running fetches and refuses later ones with
- * SA_ERR_SHUTTING_DOWN (at shutdown, so no one waits for a slow server). */
-void trust_fetch_cancel(void);
+#define TRUST_MAX_CA_FILE 4096
+struct trust_fetcher;
+enum sa_err trust_fetcher_new(const char *ca_file, struct trust_fetcher **out);
+void trust_fetcher_free(struct trust_fetcher *f);
+void trust_fetcher_cancel(struct trust_fetcher *f);
 
-enum sa_err trust_fetch(const char *url, size_t max, long timeout_ms,
-			int allow_http_loopback, unsigned char **out,
-			size_t *outlen, char *why, size_t whylen);
+enum sa_err trust_fetch(struct trust_fetcher *f, const char *url, size_t max,
+			long timeout_ms, int allow_http_loopback,
+			unsigned char **out, size_t *outlen, char *why,
+			size_t whylen);
 
 /*
  * The demo environment (trust_demo.c). trust_demo_build writes a complete

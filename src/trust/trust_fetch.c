@@ -13,8 +13,50 @@
 #include "trust/trust.h"
 #include "core/util.h"
 
-/* Set once at start-up, before any thread fetches; read-only afterwards. */
-static char fetch_ca_file[4096];
+/* What every fetch of one process shares: set up at start, read-only but
+ * for the cancellation flag. */
+struct trust_fetcher {
+	atomic_int cancelled; /* set by trust_fetcher_cancel */
+	char ca_file[];	      /* "": the system store */
+};
+
+enum sa_err
+trust_fetcher_new(const char *ca_file, struct trust_fetcher **out)
+{
+	size_t len = ca_file != NULL ? strlen(ca_file) : 0;
+
+	*out = NULL;
+	if (len >= TRUST_MAX_CA_FILE)
+		return SA_ERR_CONFIG;
+	/* The name is kept right behind the struct, NUL included. */
+	*out = calloc(1, sizeof(**out) + len + 1);
+	if (*out == NULL)
+		return SA_ERR_NOMEM;
+	atomic_init(&(*out)->cancelled, 0);
+	if (len > 0)
+		memcpy((*out)->ca_file, ca_file, len);
+	return SA_OK;
+}
+
+void
+trust_fetcher_free(struct trust_fetcher *f)
+{
+	free(f);
+}
+
+void
+trust_fetcher_cancel(struct trust_fetcher *f)
+{
+	if (f != NULL)
+		atomic_store(&f->cancelled, 1);
+}
+
+/* cancelled tells whether f's fetches must end (never for no fetcher). */
+static int
+cancelled(struct trust_fetcher *f)
+{
+	return f != NULL && atomic_load(&f->cancelled) != 0;
+}
 
 /* url_ok_chars refuses control characters, spaces and backslashes. */
 static int
@@ -101,21 +143,13 @@ struct sink {
 	int too_large;
 };
 
-/* Set by trust_fetch_cancel: running and later fetches end at once. */
-static atomic_int fetch_cancelled;
-
-void
-trust_fetch_cancel(void)
-{
-	atomic_store(&fetch_cancelled, 1);
-}
-
-/* on_progress ends a transfer once fetches are cancelled (shutdown). */
+/* on_progress ends a transfer once fetches are cancelled (shutdown); arg
+ * is the fetcher. */
 static int
 on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
 	    curl_off_t ulnow)
 {
-	return atomic_load(&fetch_cancelled) != 0;
+	return cancelled(arg);
 }
 
 static size_t
@@ -132,8 +166,9 @@ on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 /* fetch_curl fetches an https:// (or loopback http://) URL. */
 static enum sa_err
-fetch_curl(const char *url, size_t max, long timeout_ms, int allow_http,
-	   unsigned char **out, size_t *outlen, char *why, size_t whylen)
+fetch_curl(struct trust_fetcher *f, const char *url, size_t max,
+	   long timeout_ms, int allow_http, unsigned char **out, size_t *outlen,
+	   char *why, size_t whylen)
 {
 	CURL *c = NULL;
 	struct sink s;
@@ -157,8 +192,8 @@ fetch_curl(const char *url, size_t max, long timeout_ms, int allow_http,
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (fetch_ca_file[0] != '\0')
-		curl_easy_setopt(c, CURLOPT_CAINFO, fetch_ca_file);
+	if (f != NULL && f->ca_file[0] != '\0')
+		curl_easy_setopt(c, CURLOPT_CAINFO, (const char *)f->ca_file);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
@@ -168,8 +203,9 @@ fetch_curl(const char *url, size_t max, long timeout_ms, int allow_http,
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "sealauth/" SEALAUTH_VERSION);
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, f);
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	if (atomic_load(&fetch_cancelled)) {
+	if (cancelled(f)) {
 		why_set(why, whylen, "%s: the server is stopping", url);
 		rc = SA_ERR_SHUTTING_DOWN;
 		goto out;
@@ -214,20 +250,9 @@ out:
 }
 
 enum sa_err
-trust_fetch_set_ca_file(const char *path)
-{
-	if (path == NULL)
-		path = "";
-	if (strlen(path) >= sizeof(fetch_ca_file))
-		return SA_ERR_CONFIG;
-	snprintf(fetch_ca_file, sizeof(fetch_ca_file), "%s", path);
-	return SA_OK;
-}
-
-enum sa_err
-trust_fetch(const char *url, size_t max, long timeout_ms,
-	    int allow_http_loopback, unsigned char **out, size_t *outlen,
-	    char *why, size_t whylen)
+trust_fetch(struct trust_fetcher *f, const char *url, size_t max,
+	    long timeout_ms, int allow_http_loopback, unsigned char **out,
+	    size_t *outlen, char *why, size_t whylen)
 {
 	enum sa_err rc;
 
@@ -249,7 +274,7 @@ trust_fetch(const char *url, size_t max, long timeout_ms,
 			rc = SA_ERR_UNAVAILABLE;
 		return rc;
 	}
-	return fetch_curl(url, max, timeout_ms,
+	return fetch_curl(f, url, max, timeout_ms,
 			  allow_http_loopback && str_has_prefix(url, "http://"),
 			  out, outlen, why, whylen);
 }

@@ -90,6 +90,7 @@ struct trust_snap {
 	struct trust_miss *misses; /* TRUST_MAX_MISSES slots */
 	size_t nmisses;
 	uint64_t tick;
+	struct trust_fetcher *fetcher; /* the handle's, borrowed */
 	size_t fetch_max;
 	long fetch_timeout_ms;
 	int allow_http;
@@ -100,6 +101,7 @@ struct trust {
 	X509 *gov_cert;
 	int64_t ttl;
 	size_t max_list_bytes;
+	struct trust_fetcher *fetcher; /* borrowed (trust_config) */
 	long fetch_timeout_ms;
 	int allow_http;
 	int64_t max_age[TRUST_DOC_KINDS];

@@ -255,8 +255,8 @@ fetch_doc(struct trust_load *ld, const char *kind, const char *url, size_t max,
 				 TRUST_MAX_LISTS * 3);
 		return SA_ERR_TRUST_LIST;
 	}
-	rc = trust_fetch(url, max, ld->t->fetch_timeout_ms, ld->t->allow_http,
-			 out, outlen, why, sizeof(why));
+	rc = trust_fetch(ld->t->fetcher, url, max, ld->t->fetch_timeout_ms,
+			 ld->t->allow_http, out, outlen, why, sizeof(why));
 	if (rc == SA_ERR_BODY_TOO_LARGE) {
 		trust_set_result(ld->res, SA_ERR_TRUST_LIST, "%s: %s", kind,
 				 why);
@@ -993,6 +993,7 @@ trust_refresh(struct trust *t, int64_t now, int force, struct trust_result *res)
 	s->loaded_at = now;
 	s->expires_at = INT64_MAX;
 	s->fetch_max = TRUST_MAX_CERT_BYTES;
+	s->fetcher = t->fetcher;
 	s->fetch_timeout_ms = t->fetch_timeout_ms;
 	s->allow_http = t->allow_http;
 	memset(&ld, 0, sizeof(ld));

@@ -145,8 +145,8 @@ signer_get(struct trust_snap *s, size_t ca, const char *cert_id, int64_t now,
 		snprintf(why, whylen, "out of memory");
 		return NULL;
 	}
-	if (trust_fetch(url, s->fetch_max, s->fetch_timeout_ms, s->allow_http,
-			&b, &len, fwhy, sizeof(fwhy)) == SA_OK)
+	if (trust_fetch(s->fetcher, url, s->fetch_max, s->fetch_timeout_ms,
+			s->allow_http, &b, &len, fwhy, sizeof(fwhy)) == SA_OK)
 		x = parse_cert(b, len);
 	if (x == NULL)
 		snprintf(why, whylen,

@@ -732,20 +732,36 @@ test_url_rules(void **state)
 	assert_null(out);
 
 	/* https is refused for a URL the rules refuse, before any I/O */
-	assert_int_equal(trust_fetch("http://trust.example/", 1024, 1000, 0, &b,
-				     &n, why, sizeof(why)),
+	assert_int_equal(trust_fetch(NULL, "http://trust.example/", 1024, 1000,
+				     0, &b, &n, why, sizeof(why)),
 			 SA_ERR_CONFIG);
-	assert_int_equal(trust_fetch("file:///nonexistent/sealauth/x.xml", 1024,
-				     1000, 0, &b, &n, why, sizeof(why)),
+	assert_int_equal(trust_fetch(NULL, "file:///nonexistent/sealauth/x.xml",
+				     1024, 1000, 0, &b, &n, why, sizeof(why)),
 			 SA_ERR_UNAVAILABLE);
 	assert_null(b);
+}
+
+/* fetch_len fetches url through f (at most max bytes, frees what came) and
+ * returns the outcome, with *len the number of bytes and why the reason. */
+static enum sa_err
+fetch_len(struct trust_fetcher *f, const char *url, size_t max, size_t *len,
+	  char *why, size_t whylen)
+{
+	unsigned char *b = NULL;
+	enum sa_err rc;
+
+	*len = 0;
+	rc = trust_fetch(f, url, max, 1000, 0, &b, len, why, whylen);
+	assert_true(rc == SA_OK || b == NULL);
+	free(b);
+	return rc;
 }
 
 static void
 test_fetch_file_cap(void **state)
 {
 	char p[512], url[600];
-	unsigned char data[3000], *b = NULL;
+	unsigned char data[3000];
 	size_t n = 0;
 	char why[200] = "";
 
@@ -754,14 +770,12 @@ test_fetch_file_cap(void **state)
 	path_of(p, sizeof(p), root, "blob");
 	assert_int_equal(write_file_atomic(p, data, sizeof(data), 0644), SA_OK);
 	snprintf(url, sizeof(url), "file://%s", p);
-	assert_int_equal(
-	    trust_fetch(url, 2999, 1000, 0, &b, &n, why, sizeof(why)),
-	    SA_ERR_BODY_TOO_LARGE);
+	assert_int_equal(fetch_len(NULL, url, 2999, &n, why, sizeof(why)),
+			 SA_ERR_BODY_TOO_LARGE);
 	assert_non_null(strstr(why, "larger than"));
-	assert_int_equal(
-	    trust_fetch(url, 3000, 1000, 0, &b, &n, why, sizeof(why)), SA_OK);
+	assert_int_equal(fetch_len(NULL, url, 3000, &n, why, sizeof(why)),
+			 SA_OK);
 	assert_int_equal(n, 3000);
-	free(b);
 }
 
 static void
@@ -1316,6 +1330,56 @@ test_certref_forms(void **state)
 	X509_free(y);
 }
 
+/* Each fetcher carries its own cancellation and CA file, and a handle
+ * fetches through the one its configuration names. */
+static void
+test_fetcher_is_per_handle(void **state)
+{
+	const char *url = "https://127.0.0.1:1/governance.xml";
+	struct trust_fetcher *a = NULL, *b = NULL;
+	struct trust_config tc;
+	struct trust_result res;
+	struct trust *t = NULL;
+	size_t n = 0;
+	char why[200] = "", cert[512], *dir = env(NULL), *longer;
+
+	(void)state;
+	assert_int_equal(trust_fetcher_new(NULL, &a), SA_OK);
+	assert_int_equal(trust_fetcher_new("", &b), SA_OK);
+	trust_fetcher_cancel(a);
+	assert_int_equal(fetch_len(a, url, 1024, &n, why, sizeof(why)),
+			 SA_ERR_SHUTTING_DOWN);
+	assert_non_null(strstr(why, "stopping"));
+	/* The other fetcher is not cancelled: nothing listens there. */
+	assert_int_equal(fetch_len(b, url, 1024, &n, why, sizeof(why)),
+			 SA_ERR_UNAVAILABLE);
+
+	/* A refresh through the cancelled fetcher ends at its first fetch. */
+	path_of(cert, sizeof(cert), dir, "governance.pem");
+	memset(&tc, 0, sizeof(tc));
+	tc.governance_url = url;
+	tc.governance_cert_path = cert;
+	tc.fetcher = a;
+	assert_int_equal(trust_new(&tc, &t), SA_OK);
+	assert_int_equal(trust_refresh(t, T0, 1, &res), SA_ERR_SHUTTING_DOWN);
+	assert_non_null(strstr(res.reason, "stopping"));
+	trust_close(t);
+	trust_fetcher_free(a);
+	trust_fetcher_free(b);
+	trust_fetcher_free(NULL);
+
+	/* A CA file name that does not fit is refused. */
+	longer = malloc(TRUST_MAX_CA_FILE + 1);
+	assert_non_null(longer);
+	memset(longer, 'a', TRUST_MAX_CA_FILE);
+	longer[TRUST_MAX_CA_FILE] = '\0';
+	a = (struct trust_fetcher *)&a;
+	assert_int_equal(trust_fetcher_new(longer, &a), SA_ERR_CONFIG);
+	assert_null(a);
+	free(longer);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -1336,6 +1400,7 @@ main(void)
 	    cmocka_unit_test(test_concurrent_verify_and_refresh),
 	    cmocka_unit_test(test_url_rules),
 	    cmocka_unit_test(test_fetch_file_cap),
+	    cmocka_unit_test(test_fetcher_is_per_handle),
 	    cmocka_unit_test(test_demo_ensure_and_layout),
 	    cmocka_unit_test(test_config_from),
 	    cmocka_unit_test(test_cert_id_format_and_miss_lru),
