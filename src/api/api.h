@@ -31,8 +31,8 @@ struct api_static_set;
 
 /* GET /: index.html of the web directory, with the page CSP. */
 enum sa_err api_index(struct http_request *req, struct http_response *res);
-/* GET /admin: the console, admin.html of the web directory, with the same
- * page CSP. */
+/* GET /admin and /admin/ (the invitation links' form): the console,
+ * admin.html of the web directory, with the same page CSP. */
 enum sa_err api_admin_console(struct http_request *req,
 			      struct http_response *res);
 /* GET /static/{file}: another file of the web directory. */

@@ -71,6 +71,8 @@ static const struct route routes[] = {
     {"GET", "/", ROUTE_HTML, NULL, "default", api_index, NULL, NULL},
     {"GET", "/admin", ROUTE_HTML, NULL, "default", api_admin_console, NULL,
      NULL},
+    {"GET", "/admin/", ROUTE_HTML, NULL, "default", api_admin_console, NULL,
+     NULL},
     {"GET", "/static/{file}", 0, NULL, "default", api_static_file, NULL, NULL},
     {"GET", "/metrics", ROUTE_NO_STORE, NULL, "default", api_metrics, NULL,
      NULL},

@@ -110,7 +110,11 @@ async function main() {
       const html = await r.text();
       assert(!/<script(?![^>]*\bsrc=)/i.test(html) && !/\sstyle=/i.test(html) && !/\son[a-z]+=/i.test(html),
         'no inline script, style or handler in admin.html');
-      for (const f of ['admin.js', 'admin-webauthn.js', 'admin.css']) {
+      // Invitation links name /admin/ (a fragment follows); it is the same page.
+      const slash = await fetch(`http://127.0.0.1:${port}/admin/`);
+      assertEq(slash.status, 200, 'GET /admin/');
+      assertEq(await slash.text(), html, '/admin/ is the console');
+      for (const f of ['admin.js', 'admin-webauthn.js', 'admin-people.js', 'admin-system.js', 'admin.css']) {
         const s = await fetch(`http://127.0.0.1:${port}/static/${f}`);
         assertEq(s.status, 200, `/static/${f}`);
       }
