@@ -30,6 +30,7 @@ struct pusher;
 struct service_registry;
 struct saml_idp;
 struct session_conns;
+struct oidc_secrets;
 struct trust;
 struct trust_fetcher;
 struct weblogin_protocol;
@@ -53,6 +54,7 @@ struct app {
 	struct http_server *http;
 	struct service_registry *services; /* relying parties */
 	struct saml_idp *saml;		   /* the SAML IdP (saml/saml.h) */
+	struct oidc_secrets *oidc_secrets; /* verified client secrets */
 	struct pusher *push;
 	struct trust *trust;
 	struct trust_fetcher *fetcher; /* how trust documents are fetched */

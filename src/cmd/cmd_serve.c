@@ -545,6 +545,8 @@ app_close(struct app *app)
 	app->keycache = NULL;
 	admin_close(app->admin);
 	saml_idp_close(app->saml);
+	oidc_secrets_free(app->oidc_secrets);
+	app->oidc_secrets = NULL;
 	services_close(app->services);
 	if (app->otp_secret != NULL)
 		OPENSSL_cleanse(app->otp_secret, app->otp_secret_len);
@@ -766,6 +768,11 @@ cmd_serve(int argc, char **argv)
 	if ((err = api_static_load(app.cfg.web_dir, &app.web_files)) ==
 	    SA_ERR_NOMEM)
 		goto out;
+	if ((app.oidc_secrets = oidc_secrets_new()) == NULL) {
+		log_error("serve.oidc",
+			  "cannot set up the client secret record");
+		goto out;
+	}
 	app.weblogin_protocols =
 	    api_weblogin_protocols((int)app.cfg.test_routes);
 	routes = api_routes((int)app.cfg.test_routes, &nroutes);

@@ -154,6 +154,23 @@ enum sa_err oidc_secret_hash(const char *secret, char **out);
 /* oidc_secret_verify tells in constant time whether secret matches hash. */
 int oidc_secret_verify(const char *secret, const char *hash);
 
+/*
+ * The verified client secrets (oidc_secrets.c): a record, kept in memory
+ * under a key drawn at start, of secrets that passed oidc_secret_verify,
+ * so the same secret against the same stored hash is accepted again
+ * without the PBKDF2 iterations. Wrong secrets always pay the full check.
+ * oidc_secret_check with a NULL record is oidc_secret_verify.
+ */
+struct oidc_secrets;
+struct oidc_secrets *oidc_secrets_new(void);
+void oidc_secrets_free(struct oidc_secrets *c);
+int oidc_secret_check(struct oidc_secrets *c, const char *secret,
+		      const char *hash);
+/* oidc_secrets_stats reads how many checks the record answered (hits) and
+ * how many went to PBKDF2 (misses). */
+void oidc_secrets_stats(struct oidc_secrets *c, uint64_t *hits,
+			uint64_t *misses);
+
 /* ---- Handlers ------------------------------------------------------------ */
 
 enum sa_err oidc_discovery(struct http_request *req, struct http_response *res);

@@ -398,9 +398,10 @@ oidc_client_auth(struct http_request *req, struct http_response *res,
 		goto refuse;
 	}
 	if ((method == OIDC_AUTH_BASIC &&
-	     !oidc_secret_verify(bsecret, c.secret_hash)) ||
+	     !oidc_secret_check(app->oidc_secrets, bsecret, c.secret_hash)) ||
 	    (method == OIDC_AUTH_POST &&
-	     !oidc_secret_verify(form_secret, c.secret_hash))) {
+	     !oidc_secret_check(app->oidc_secrets, form_secret,
+				c.secret_hash))) {
 		reason = "wrong client secret";
 		goto refuse;
 	}

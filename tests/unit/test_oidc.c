@@ -214,6 +214,48 @@ test_secret_hash(void **state)
 	free(h);
 }
 
+/* The record of verified secrets answers a secret it has seen against the
+ * same stored hash, sends everything else to PBKDF2, and never accepts a
+ * wrong secret, a rotated hash or a secret of another client. */
+static void
+test_secret_record(void **state)
+{
+	struct oidc_secrets *c = oidc_secrets_new();
+	char *h = NULL, *h2 = NULL;
+	uint64_t hits, misses;
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(oidc_secret_hash("a-long-enough-secret", &h), SA_OK);
+	assert_int_equal(oidc_secret_hash("a-long-enough-secret", &h2), SA_OK);
+	assert_false(oidc_secret_check(c, "a-long-enough-secreT", h));
+	assert_true(oidc_secret_check(c, "a-long-enough-secret", h));
+	oidc_secrets_stats(c, &hits, &misses);
+	assert_int_equal(hits, 0);
+	assert_int_equal(misses, 2);
+	assert_true(oidc_secret_check(c, "a-long-enough-secret", h));
+	oidc_secrets_stats(c, &hits, &misses);
+	assert_int_equal(hits, 1);
+	/* A wrong secret after a right one still fails, and pays PBKDF2. */
+	assert_false(oidc_secret_check(c, "a-long-enough-secreT", h));
+	oidc_secrets_stats(c, &hits, &misses);
+	assert_int_equal(hits, 1);
+	assert_int_equal(misses, 3);
+	/* The same secret under a new salt (a rotated hash) is checked again.
+	 */
+	assert_true(oidc_secret_check(c, "a-long-enough-secret", h2));
+	oidc_secrets_stats(c, &hits, &misses);
+	assert_int_equal(misses, 4);
+	assert_false(oidc_secret_check(c, NULL, h));
+	assert_false(oidc_secret_check(c, "a-long-enough-secret", "plain"));
+	/* Without a record the check is the plain one. */
+	assert_true(oidc_secret_check(NULL, "a-long-enough-secret", h));
+	assert_false(oidc_secret_check(NULL, "another-long-secret", h));
+	free(h);
+	free(h2);
+	oidc_secrets_free(c);
+}
+
 /* check validates settings given as JSON text; returns the reason. */
 static const char *
 check(const char *json)
@@ -345,6 +387,7 @@ main(void)
 	    cmocka_unit_test(test_authorize_checks),
 	    cmocka_unit_test(test_token_checks),
 	    cmocka_unit_test(test_secret_hash),
+	    cmocka_unit_test(test_secret_record),
 	    cmocka_unit_test(test_client_settings),
 	    cmocka_unit_test(test_redirect_matching),
 	    cmocka_unit_test(test_short_ec_coordinates),
