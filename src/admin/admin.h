@@ -69,6 +69,10 @@ ADMIN_HANDLER(admin_services_create);
 ADMIN_HANDLER(admin_services_update);
 ADMIN_HANDLER(admin_services_delete);
 ADMIN_HANDLER(admin_services_finish);
+ADMIN_HANDLER(admin_enrollments_list);
+ADMIN_HANDLER(admin_enrollments_get);
+ADMIN_HANDLER(admin_enrollments_revoke_start);
+ADMIN_HANDLER(admin_enrollments_revoke_finish);
 
 extern const struct schema admin_claim_start_schema;
 extern const struct schema admin_claim_finish_schema;
@@ -79,5 +83,6 @@ extern const struct schema admin_revoke_start_schema;
 extern const struct schema admin_revoke_finish_schema;
 /* The finish of every step-up pair: {"stepupId", "uvResponse"}. */
 extern const struct schema admin_stepup_finish_schema;
+extern const struct schema admin_enroll_revoke_schema;
 
 #endif

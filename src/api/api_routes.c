@@ -133,6 +133,16 @@ static const struct route routes[] = {
      "default", admin_services_update, NULL, NULL},
     {"DELETE", "/v1/admin/services/{serviceId}", 0, NULL, "default",
      admin_services_delete, NULL, NULL},
+    {"GET", "/v1/admin/enrollments", 0, NULL, "default", admin_enrollments_list,
+     NULL, NULL},
+    {"GET", "/v1/admin/enrollments/{tokenId}", 0, NULL, "default",
+     admin_enrollments_get, NULL, NULL},
+    {"POST", "/v1/admin/enrollments/revoke/start", ROUTE_JSON_BODY,
+     &admin_enroll_revoke_schema, "default", admin_enrollments_revoke_start,
+     NULL, NULL},
+    {"POST", "/v1/admin/enrollments/revoke/finish", ROUTE_JSON_BODY,
+     &admin_stepup_finish_schema, "default", admin_enrollments_revoke_finish,
+     NULL, NULL},
     API_TEST_ROUTES};
 
 /* Test-only routes come last, so the production table is a prefix. */

@@ -1,0 +1,401 @@
+/*
+ * api_enrollments.c - enrollments under /v1/admin/enrollments: pages with
+ * filters and a cursor, one enrollment, and revocation with step-up.
+ *
+ * A revocation puts the token id on the revoked list for good (it can
+ * neither log in nor enroll again) and fails the token id's pending login
+ * sessions, telling their browsers over the WebSocket.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin/admin_int.h"
+#include "app/app.h"
+#include "core/util.h"
+#include "login/session.h"
+#include "login/session_ws.h"
+
+#define ACTION "enrollment_revoke"
+#define REFUSED "admin.enrollment_revoke_refused"
+#define PAGE_DEFAULT 50
+#define PAGE_MAX 200
+
+static const struct schema_field revoke_start_fields[] = {
+    SCHEMA_STRING("tokenId", SCHEMA_REQUIRED, 1, ENROLL_TOKEN_MAX,
+		  SCHEMA_FMT_PRINTABLE),
+    SCHEMA_STRING("reason", SCHEMA_OPTIONAL, 0, 200, SCHEMA_FMT_PRINTABLE),
+    SCHEMA_END,
+};
+const struct schema admin_enroll_revoke_schema = {revoke_start_fields, NULL};
+
+/* ---- Shapes -------------------------------------------------------------- */
+
+static const char *
+status_name(const struct enrollment *e, int64_t now)
+{
+	if (e->revoked_at != 0)
+		return "revoked";
+	return e->expires_at > now ? "active" : "expired";
+}
+
+/* enrollment_json is the list's shape of an enrollment (new reference). */
+static json_t *
+enrollment_json(const struct enrollment *e, int64_t now)
+{
+	const char *push = e->fcm_token	      ? "fcm"
+			   : e->push_endpoint ? "unifiedpush"
+					      : NULL;
+	json_t *revoked =
+	    e->revoked_at ? json_integer(e->revoked_at) : json_null();
+
+	return json_pack(
+	    "{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:s?}", "tokenId",
+	    e->token_id, "authority", e->authority, "deviceId", e->device_id,
+	    "trustLevel", e->trust_level, "status", status_name(e, now),
+	    "createdAt", (json_int_t)e->created_at, "expiresAt",
+	    (json_int_t)e->expires_at, "revokedAt", revoked, "push", push);
+}
+
+/* ---- List ---------------------------------------------------------------- */
+
+/* query_time reads a time parameter: unix seconds or ISO 8601; -1 when it
+ * is neither, 0 when absent. */
+static int64_t
+query_time(const char *s)
+{
+	char *end = NULL;
+	long long v;
+
+	if (s == NULL || s[0] == '\0')
+		return 0;
+	if (strchr(s, 'T') != NULL)
+		return iso8601_parse(s);
+	v = strtoll(s, &end, 10);
+	return (end == s || *end != '\0' || v < 0) ? -1 : (int64_t)v;
+}
+
+/* filter_key is a digest of the filters, which a cursor carries so it is
+ * only used with the filters it was made with. */
+static void
+filter_key(const struct enroll_filter *f, char out[17])
+{
+	char text[256], hex[65];
+
+	snprintf(text, sizeof(text), "%s|%s|%d|%" PRId64 "|%" PRId64,
+		 f->token_prefix, f->authority, (int)f->status, f->since,
+		 f->until);
+	admin_hash_hex(text, hex);
+	memcpy(out, hex, 16);
+	out[16] = '\0';
+}
+
+struct page {
+	json_t *list;
+	int64_t now;
+	int n;
+	int64_t last_created;
+	char last_token[ENROLL_TOKEN_MAX + 1];
+};
+
+static int
+page_row(const struct enrollment *e, void *arg)
+{
+	struct page *p = arg;
+
+	json_array_append_new(p->list, enrollment_json(e, p->now));
+	p->n++;
+	p->last_created = e->created_at;
+	snprintf(p->last_token, sizeof(p->last_token), "%s", e->token_id);
+	return 0;
+}
+
+/* bad_query answers a refused query parameter. */
+static enum sa_err
+bad_query(struct http_response *res, const char *field, const char *why)
+{
+	return http_res_error(res, SA_ERR_VALIDATION, field, "%s", why);
+}
+
+/* read_cursor reads "filterKey.created.tokenId" (base64url of it). */
+static enum sa_err
+read_cursor(const char *cursor, struct enroll_filter *f, char *token,
+	    size_t tokcap)
+{
+	unsigned char *dec = NULL;
+	char raw[201], key[17], want[17], *dot1, *dot2, *end = NULL;
+	size_t n = 0;
+	enum sa_err rc = SA_ERR_VALIDATION;
+
+	if (b64url_decode(cursor, strlen(cursor), 300, &dec, &n) != SA_OK)
+		return rc;
+	if (n >= sizeof(raw))
+		goto out;
+	memcpy(raw, dec, n);
+	raw[n] = '\0';
+	dot1 = strchr(raw, '.');
+	dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
+	if (dot1 == NULL || dot2 == NULL || dot1 - raw != 16)
+		goto out;
+	memcpy(key, raw, 16);
+	key[16] = '\0';
+	filter_key(f, want);
+	if (strcmp(key, want) != 0)
+		goto out;
+	f->after_created = strtoll(dot1 + 1, &end, 10);
+	if (end != dot2 || strlen(dot2 + 1) == 0 || strlen(dot2 + 1) >= tokcap)
+		goto out;
+	snprintf(token, tokcap, "%s", dot2 + 1);
+	f->after_token = token;
+	rc = SA_OK;
+out:
+	free(dec);
+	return rc;
+}
+
+enum sa_err
+admin_enrollments_list(struct http_request *req, struct http_response *res)
+{
+	const char *status = http_req_query(req, "status");
+	const char *limit = http_req_query(req, "limit");
+	const char *cursor = http_req_query(req, "cursor");
+	char token[ENROLL_TOKEN_MAX + 1], key[17], text[200], *next = NULL;
+	struct enroll_filter f;
+	struct admin_caller who;
+	struct admin *adm;
+	struct page p;
+	char *end = NULL;
+	long lim = PAGE_DEFAULT;
+	enum sa_err rc;
+
+	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK)
+		return rc;
+	memset(&f, 0, sizeof(f));
+	f.token_prefix = http_req_query(req, "tokenId") ?: "";
+	f.authority = http_req_query(req, "authority") ?: "";
+	f.now = now_unix();
+	if (strlen(f.token_prefix) > ENROLL_TOKEN_MAX)
+		return bad_query(res, "tokenId", "tokenId is too long");
+	if (strlen(f.authority) > ENROLL_AUTHORITY_MAX)
+		return bad_query(res, "authority", "authority is too long");
+	if (status == NULL || status[0] == '\0')
+		f.status = ENROLL_ANY;
+	else if (strcmp(status, "active") == 0)
+		f.status = ENROLL_ACTIVE;
+	else if (strcmp(status, "revoked") == 0)
+		f.status = ENROLL_REVOKED;
+	else if (strcmp(status, "expired") == 0)
+		f.status = ENROLL_EXPIRED;
+	else
+		return bad_query(res, "status",
+				 "status must be active, revoked or expired");
+	if ((f.since = query_time(http_req_query(req, "since"))) < 0)
+		return bad_query(res, "since",
+				 "since must be unix seconds or ISO 8601");
+	if ((f.until = query_time(http_req_query(req, "until"))) < 0)
+		return bad_query(res, "until",
+				 "until must be unix seconds or ISO 8601");
+	if (limit != NULL) {
+		lim = strtol(limit, &end, 10);
+		if (end == limit || *end != '\0' || lim < 1 || lim > PAGE_MAX)
+			return bad_query(res, "limit",
+					 "limit must be 1 to 200");
+	}
+	f.limit = (int)lim;
+	if (cursor != NULL &&
+	    read_cursor(cursor, &f, token, sizeof(token)) != SA_OK)
+		return bad_query(res, "cursor",
+				 "the cursor is not one this list gave with "
+				 "these filters");
+	memset(&p, 0, sizeof(p));
+	p.now = f.now;
+	if ((p.list = json_array()) == NULL)
+		return http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
+	if ((rc = dstore_enroll_list(adm->app->ds, &f, page_row, &p)) !=
+	    SA_OK) {
+		json_decref(p.list);
+		return admin_store_err(res, rc);
+	}
+	/* A full page may have a next one. */
+	if (p.n == f.limit) {
+		filter_key(&f, key);
+		snprintf(text, sizeof(text), "%s.%" PRId64 ".%s", key,
+			 p.last_created, p.last_token);
+		next = b64url_encode((const unsigned char *)text, strlen(text));
+	}
+	http_res_json(res, 200,
+		      json_pack("{s:o, s:s?}", "enrollments", p.list,
+				"nextCursor", next));
+	free(next);
+	return SA_OK;
+}
+
+/* ---- Pending sessions ---------------------------------------------------- */
+
+/*
+ * end_sessions fails the pending login sessions of a token id: those that
+ * hold one of its pending slots (every session while the pools are
+ * bounded). Each browser is told, wherever its socket is. Returns how many
+ * were ended.
+ */
+static int
+end_sessions(struct app *app, const char *token_id)
+{
+	char key[ESTORE_KEY_MAX];
+	unsigned char *val = NULL;
+	struct session s;
+	enum session_end prior;
+	int64_t now = now_unix();
+	size_t n = 0;
+	int ended = 0;
+
+	for (int slot = 0; slot < 2 * SESSION_POOL_MAX; slot++) {
+		snprintf(key, sizeof(key), "pend:%s:%d", token_id, slot);
+		if (estore_get(app->es, key, &val, &n, NULL) != SA_OK)
+			continue;
+		if (session_load(app->es, (const char *)val, &s) == SA_OK &&
+		    session_finish(app->es, &s, SESSION_REJECTED, now,
+				   &prior) == SA_OK) {
+			session_publish(app, s.id,
+					json_pack("{s:s, s:s}", "type",
+						  "failed", "reason",
+						  "revoked"),
+					1, s.expires_at);
+			ended++;
+		}
+		free(val);
+		val = NULL;
+	}
+	return ended;
+}
+
+/* ---- Show ---------------------------------------------------------------- */
+
+enum sa_err
+admin_enrollments_get(struct http_request *req, struct http_response *res)
+{
+	const char *tok = http_req_param(req, 0);
+	struct admin_caller who;
+	struct enrollment e;
+	struct takeover t;
+	struct admin *adm;
+	json_t *out, *claims, *names, *pending = json_null();
+	const char *k;
+	json_t *v;
+	enum sa_err rc;
+
+	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK)
+		return rc;
+	rc = dstore_enroll_get(adm->app->ds, tok, &e);
+	if (rc == SA_ERR_NOT_FOUND)
+		return http_res_error(res, rc, "tokenId",
+				      "this token id was never enrolled");
+	if (rc != SA_OK)
+		return admin_store_err(res, rc);
+	out = enrollment_json(&e, now_unix());
+	names = json_array();
+	/* The names of the claims only: their values stay on the phone's
+	 * seal and in the tokens the person approves. */
+	claims = json_loads(e.claims ? e.claims : "{}", 0, NULL);
+	json_object_foreach(claims, k, v)
+	    json_array_append_new(names, json_string(k));
+	json_decref(claims);
+	memset(&t, 0, sizeof(t));
+	if (dstore_takeover_get(adm->app->ds, tok, &t) == SA_OK) {
+		json_decref(pending);
+		pending = json_pack("{s:s, s:I, s:I}", "takeoverId", t.id,
+				    "createdAt", (json_int_t)t.created_at,
+				    "effectiveAt", (json_int_t)t.effective_at);
+		takeover_free(&t);
+	}
+	json_object_set_new(out, "claimNames", names);
+	json_object_set_new(out, "sealFingerprint",
+			    json_string(e.seal_fingerprint));
+	json_object_set_new(out, "pendingTakeover", pending);
+	enrollment_free(&e);
+	http_res_json(res, 200, out);
+	return SA_OK;
+}
+
+/* ---- Revoke -------------------------------------------------------------- */
+
+enum sa_err
+admin_enrollments_revoke_start(struct http_request *req,
+			       struct http_response *res)
+{
+	const json_t *body = http_req_json(req);
+	const char *tok = json_string_value(json_object_get(body, "tokenId"));
+	const char *reason = json_string_value(json_object_get(body, "reason"));
+	struct admin_caller who;
+	struct enrollment e;
+	struct admin *adm;
+	int revoked;
+	enum sa_err rc;
+
+	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK)
+		return rc;
+	rc = dstore_enroll_get(adm->app->ds, tok, &e);
+	if (rc == SA_ERR_NOT_FOUND)
+		return http_res_error(res, rc, "tokenId",
+				      "this token id was never enrolled");
+	if (rc != SA_OK)
+		return admin_store_err(res, rc);
+	revoked = e.revoked_at != 0;
+	enrollment_free(&e);
+	if (revoked)
+		return http_res_error(res, SA_ERR_CONFLICT, "tokenId",
+				      "this token id is already revoked");
+	return admin_stepup_start(res, adm, &who, ACTION,
+				  json_pack("{s:s, s:s}", "tokenId", tok,
+					    "reason", reason ? reason : ""));
+}
+
+enum sa_err
+admin_enrollments_revoke_finish(struct http_request *req,
+				struct http_response *res)
+{
+	struct admin_caller who;
+	struct admin *adm;
+	json_t *c = NULL;
+	const char *tok, *reason;
+	int64_t now = now_unix();
+	int ended;
+	enum sa_err rc;
+
+	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK)
+		return rc;
+	if ((rc = admin_stepup_finish(req, res, adm, &who, ACTION, REFUSED,
+				      &c)) != SA_OK)
+		return rc;
+	tok = json_string_value(json_object_get(c, "tokenId"));
+	reason = json_string_value(json_object_get(c, "reason"));
+	if (tok == NULL) {
+		rc = http_res_error(res, SA_ERR_INTERNAL, NULL, NULL);
+		goto out;
+	}
+	if ((rc = dstore_enroll_revoke(
+		 adm->app->ds, tok, now,
+		 reason && reason[0] ? reason : "revoked by an admin")) !=
+	    SA_OK) {
+		admin_store_err(res, rc);
+		goto out;
+	}
+	ended = end_sessions(adm->app, tok);
+	if ((rc = admin_audit(req, &who, "admin.enrollment_revoked",
+			      json_pack("{s:s, s:s, s:i, s:O?}", "tokenId", tok,
+					"reason", reason ? reason : "",
+					"sessionsEnded", ended, "uvPasskeyId",
+					json_object_get(c, "uvPasskeyId")))) !=
+	    SA_OK) {
+		http_res_error(res, rc, NULL, NULL);
+		goto out;
+	}
+	http_res_json(res, 200,
+		      json_pack("{s:s, s:I, s:i}", "tokenId", tok, "revokedAt",
+				(json_int_t)now, "sessionsEnded", ended));
+	rc = SA_OK;
+out:
+	json_decref(c);
+	return rc;
+}
