@@ -633,9 +633,74 @@ find_sp_entity(xmlNodePtr root, char *why, size_t whylen)
 	return found;
 }
 
+/*
+ * verify_metadata checks the signature on the root of metadata doc with
+ * signer's key only: by reference to the root's ID when it has one, else
+ * over the whole document (URI="").
+ */
+static enum sa_err
+verify_metadata(xmlDocPtr doc, X509 *signer, char *why, size_t whylen)
+{
+	EVP_PKEY *k = X509_get0_pubkey(signer);
+	struct xmldsig_result res;
+	char id[SAML_ID_MAX + 1];
+	enum sa_err rc;
+
+	if (k == NULL) {
+		why_set(why, whylen,
+			"the metadata signing certificate has "
+			"no usable key");
+		return SA_ERR_SAML_SIGNATURE;
+	}
+	if (saml_attr(xmlDocGetRootElement(doc), "ID", id, sizeof(id)) == 1)
+		rc = xmldsig_verify_element(doc, "ID", &k, 1, &res);
+	else
+		rc = xmldsig_verify(doc, &k, 1, &res);
+	if (rc != SA_OK) {
+		why_set(why, whylen,
+			"the metadata signature does not verify with the "
+			"given certificate: %s",
+			res.status == XMLDSIG_NO_SIGNATURE ? "it is not signed"
+							   : res.reason);
+		rc = rc == SA_ERR_NOMEM ? rc : SA_ERR_SAML_SIGNATURE;
+	}
+	xmldsig_result_clear(&res);
+	return rc;
+}
+
+/* check_imported runs the registry's checks on imported settings. */
+static enum sa_err
+check_imported(json_t *settings, char *why, size_t whylen)
+{
+	struct service svc;
+	struct saml_sp *sp = NULL;
+	char inner[300] = "";
+	enum sa_err rc;
+
+	memset(&svc, 0, sizeof(svc));
+	snprintf(svc.id, sizeof(svc.id), "imported");
+	svc.saml = settings;
+	rc = saml_sp_parse(&svc, SCHEMA_LOOPBACK_HTTP, &sp, inner,
+			   sizeof(inner));
+	saml_sp_free(sp);
+	if (rc != SA_OK && rc != SA_ERR_NOMEM) {
+		why_set(why, whylen,
+			"the metadata gives settings we refuse: %s", inner);
+		rc = SA_ERR_SAML_REQUEST;
+	}
+	return rc;
+}
+
 enum sa_err
 saml_sp_import(const unsigned char *xml, size_t n, json_t **out, char *why,
 	       size_t whylen)
+{
+	return saml_sp_import_signed(xml, n, NULL, out, why, whylen);
+}
+
+enum sa_err
+saml_sp_import_signed(const unsigned char *xml, size_t n, X509 *signer,
+		      json_t **out, char *why, size_t whylen)
 {
 	xmlDocPtr doc = NULL;
 	xmlNodePtr ent, spd;
@@ -647,6 +712,10 @@ saml_sp_import(const unsigned char *xml, size_t n, json_t **out, char *why,
 	rc = saml_xml_parse(xml, n, &doc, why, whylen);
 	if (rc != SA_OK)
 		return rc;
+	/* What is read below is the document whose root verified. */
+	if (signer != NULL &&
+	    (rc = verify_metadata(doc, signer, why, whylen)) != SA_OK)
+		goto out;
 	rc = SA_ERR_SAML_REQUEST;
 	ent = find_sp_entity(xmlDocGetRootElement(doc), why, whylen);
 	if (ent == NULL) {
@@ -756,9 +825,10 @@ saml_sp_import(const unsigned char *xml, size_t n, json_t **out, char *why,
 				     "friendlyName", d->friendly));
 	}
 	json_object_set_new(sp, "attributes", attrs);
+	if ((rc = check_imported(sp, why, whylen)) != SA_OK)
+		goto out;
 	*out = sp;
 	sp = NULL;
-	rc = SA_OK;
 out:
 	json_decref(sp);
 	xmlFreeDoc(doc);

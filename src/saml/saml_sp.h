@@ -149,4 +149,16 @@ const struct saml_attr *saml_sp_attr_default(const char *claim);
 enum sa_err saml_sp_import(const unsigned char *xml, size_t n, json_t **out,
 			   char *why, size_t whylen);
 
+/*
+ * saml_sp_import_signed is saml_sp_import for metadata that must be signed
+ * by signer (NULL: no check): the signature on the metadata's root, by
+ * reference to its ID (or over the whole document when the root has no
+ * ID), must verify with signer's key and no other; the settings are read
+ * from that verified document. SA_ERR_SAML_SIGNATURE with why otherwise.
+ * Either way the result has passed the registry's checks (saml_sp_parse).
+ */
+enum sa_err saml_sp_import_signed(const unsigned char *xml, size_t n,
+				  X509 *signer, json_t **out, char *why,
+				  size_t whylen);
+
 #endif

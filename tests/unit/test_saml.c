@@ -335,6 +335,70 @@ test_import_metadata(void **state)
 	free(cert);
 }
 
+/* import_signed runs saml_sp_import_signed on xml with signer. */
+static enum sa_err
+import_signed(const char *xml, X509 *signer, char *why, size_t whylen)
+{
+	json_t *sp = NULL;
+	enum sa_err rc;
+
+	why[0] = '\0';
+	rc = saml_sp_import_signed((const unsigned char *)xml, strlen(xml),
+				   signer, &sp, why, whylen);
+	assert_true(rc != SA_OK || sp != NULL);
+	json_decref(sp);
+	return rc;
+}
+
+static void
+test_import_signed_metadata(void **state)
+{
+	static const char md[] =
+	    "<md:EntityDescriptor "
+	    "xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" ID=\"_md1\" "
+	    "entityID=\"https://sp.example/md\"><md:SPSSODescriptor "
+	    "protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:"
+	    "protocol\"><md:AssertionConsumerService Binding=\"urn:oasis:"
+	    "names:tc:SAML:2.0:bindings:HTTP-POST\" Location=\"https://"
+	    "sp.example/acs\" index=\"0\"/></md:SPSSODescriptor>"
+	    "</md:EntityDescriptor>";
+	X509 *mine = self_signed_cert(key), *other;
+	EVP_PKEY *k2 = EVP_EC_gen("P-256");
+	char *signed_md = sign_text(md), *bad, *p, why[300];
+
+	(void)state;
+	other = self_signed_cert(k2);
+	/* Signed by the given certificate's key: imported. */
+	assert_int_equal(import_signed(signed_md, mine, why, sizeof(why)),
+			 SA_OK);
+	/* Unsigned, signed by another key, or changed after signing: not. */
+	assert_int_equal(import_signed(md, mine, why, sizeof(why)),
+			 SA_ERR_SAML_SIGNATURE);
+	assert_non_null(strstr(why, "not signed"));
+	assert_int_equal(import_signed(signed_md, other, why, sizeof(why)),
+			 SA_ERR_SAML_SIGNATURE);
+	bad = strdup(signed_md);
+	p = strstr(bad, "sp.example/acs");
+	assert_non_null(p);
+	p[0] = 'x';
+	assert_int_equal(import_signed(bad, mine, why, sizeof(why)),
+			 SA_ERR_SAML_SIGNATURE);
+	/* Without a certificate nothing is checked. */
+	assert_int_equal(import_signed(md, NULL, why, sizeof(why)), SA_OK);
+	/* What the registry would refuse, the import refuses too. */
+	p = strstr(bad, "https://xp.example/acs");
+	assert_non_null(p);
+	memcpy(p, "ftp:/", 5);
+	assert_int_equal(import_signed(bad, NULL, why, sizeof(why)),
+			 SA_ERR_SAML_REQUEST);
+	assert_non_null(strstr(why, "settings we refuse"));
+	free(bad);
+	free(signed_md);
+	X509_free(mine);
+	X509_free(other);
+	EVP_PKEY_free(k2);
+}
+
 static void
 test_decode_both_bindings(void **state)
 {
@@ -430,6 +494,7 @@ main(void)
 	    cmocka_unit_test(test_sign_twice_refused),
 	    cmocka_unit_test(test_settings_validation),
 	    cmocka_unit_test(test_import_metadata),
+	    cmocka_unit_test(test_import_signed_metadata),
 	    cmocka_unit_test(test_decode_both_bindings),
 	    cmocka_unit_test(test_limits),
 	};
