@@ -275,6 +275,31 @@ async function main() {
       await shots(page, 'trust');
     });
 
+    await test('services: one added from the form with a step-up, then deleted', async () => {
+      await page.getByRole('link', { name: 'Services' }).click();
+      await page.getByRole('heading', { name: 'Services', level: 1 }).waitFor();
+      await page.getByRole('button', { name: 'Add a service' }).click();
+      const form = page.locator('#service-form');
+      await form.getByLabel('Service id').fill('shop');
+      await form.getByLabel('Name', { exact: true }).fill('Example Shop');
+      await form.getByLabel('Allowed scopes').fill('identity:name\nidentity:age_over_18');
+      await form.getByLabel('Origins').fill('https://shop.example');
+      await form.getByRole('button', { name: 'Save service' }).click();
+      const dialog = page.getByRole('dialog');
+      await dialog.getByRole('button', { name: 'Add service' }).click();
+      await page.locator('#status', { hasText: 'Service Example Shop added.' }).waitFor();
+      await page.locator('#services-panel tr[data-service-id="shop"]').waitFor();
+      const rec = await page.evaluate(async () => (await fetch('/v1/admin/services/shop')).json());
+      assertEq(JSON.stringify(rec.scopes), '["identity:name","identity:age_over_18"]', 'the scopes saved');
+      assertEq(JSON.stringify(rec.origins), '["https://shop.example"]', 'the origins saved');
+      await shots(page, 'services');
+      await page.getByRole('button', { name: 'Delete Example Shop' }).click();
+      await dialog.getByRole('button', { name: 'Delete service' }).click();
+      await page.locator('#status', { hasText: 'Service Example Shop deleted.' }).waitFor();
+      await page.locator('#services-panel[aria-busy="false"]').waitFor();
+      assertEq(await page.locator('#services-panel tr[data-service-id="shop"]').count(), 0, 'the service is gone');
+    });
+
     await test('a section whose endpoint the server lacks says so and shows nothing else', async () => {
       // The server answers the audit query as one without that endpoint would.
       await page.route('**/v1/admin/audit?*', (r) => r.fulfill({
