@@ -23,8 +23,9 @@ struct app_refresh {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int stop;  /* under mu */
-	int force; /* under mu: refresh now, whatever is due */
+	int stop;	  /* under mu */
+	int force;	  /* under mu: refresh now, whatever is due */
+	int64_t renew_at; /* the refresher's own: next demo renewal check */
 };
 
 void
@@ -63,13 +64,51 @@ app_apply_vrls(struct app *app)
 	app->trust_generation = gen;
 }
 
+/*
+ * demo_renew keeps the demo trust environment's lists young while the
+ * server runs: a few times per shortest maximum age (at most once a
+ * minute) it re-signs those past half their age, and a re-signed set is
+ * loaded at once. Returns 1 when something was re-signed.
+ */
+static int
+demo_renew(struct app_refresh *r, int64_t now)
+{
+	struct app *app = r->app;
+	long shortest = 60;
+	int renewed = 0;
+	enum sa_err rc;
+
+	if (!app->trust_demo || now < r->renew_at)
+		return 0;
+	for (size_t k = 0; k < 5; k++)
+		if (app->cfg.trust_max_age[k] > 0 &&
+		    app->cfg.trust_max_age[k] / 4 < shortest)
+			shortest = app->cfg.trust_max_age[k] / 4;
+	r->renew_at = now + (shortest < 1 ? 1 : shortest);
+	rc = trust_demo_renew(app->cfg.trust_dir, now, app->cfg.trust_max_age,
+			      &renewed);
+	if (rc != SA_OK) {
+		log_warn("trust.demo_renew",
+			 "the demo trust lists could not be re-signed: %s",
+			 sa_err_str(rc));
+		return 0;
+	}
+	if (renewed > 0)
+		log_info("trust.demo_renew", "re-signed %d demo trust lists",
+			 renewed);
+	return renewed > 0;
+}
+
 /* refresh_once refreshes what is due (everything when forced). */
 static void
-refresh_once(struct app *app, int force)
+refresh_once(struct app_refresh *r, int force)
 {
+	struct app *app = r->app;
 	struct trust_result tr;
 	enum sa_err rc;
 
+	if (demo_renew(r, now_unix()))
+		force = 1;
 	memset(&tr, 0, sizeof(tr));
 	rc = trust_refresh(app->trust, now_unix(), force, &tr);
 	if (rc != SA_OK && rc != SA_ERR_NOT_FOUND &&
@@ -101,7 +140,7 @@ refresh_main(void *arg)
 		force = r->force;
 		r->force = 0;
 		pthread_mutex_unlock(&r->mu);
-		refresh_once(r->app, force);
+		refresh_once(r, force);
 		pthread_mutex_lock(&r->mu);
 	}
 	pthread_mutex_unlock(&r->mu);

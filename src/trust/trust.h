@@ -290,6 +290,18 @@ enum sa_err trust_demo_build(const char *dir,
 			     const struct trust_demo_opts *opts);
 
 /*
+ * trust_demo_renew re-signs, with the next sequence number and issued now,
+ * every document of the demo environment in dir written more than half its
+ * maximum age ago (max_age as SEALAUTH_TRUST_MAX_AGE_*: governance, scheme,
+ * TSL, VRL, CRL; 0 is no maximum), and at least once a day, so a demo
+ * server that runs for months never serves lists that aged out; *renewed
+ * (may be NULL) is how many it re-signed. For the demo only: real lists
+ * are their issuers' business.
+ */
+enum sa_err trust_demo_renew(const char *dir, int64_t now,
+			     const long max_age[5], int *renewed);
+
+/*
  * trust_demo_ensure creates the demo environment in dir unless one is
  * there already (dir/lists/governance.xml and dir/governance.pem exist);
  * *created (may be NULL) says whether it did. `sealauth serve` calls it on

@@ -1297,6 +1297,92 @@ out:
 	return rc;
 }
 
+/* older_than tells whether dir/rel is missing or was written more than
+ * limit seconds before now. */
+static int
+older_than(const char *dir, const char *rel, int64_t now, int64_t limit)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (path_join(path, dir, rel) != SA_OK || stat(path, &st) != 0)
+		return 1;
+	return now - (int64_t)st.st_mtime >= limit;
+}
+
+/* renew_after is when a document of maximum age max_age is re-signed: at
+ * half its age, at most a day, at least a second (0: no maximum age). */
+static int64_t
+renew_after(long max_age)
+{
+	int64_t half = max_age > 0 ? max_age / 2 : DAY;
+
+	return half < 1 ? 1 : half > DAY ? DAY : half;
+}
+
+enum sa_err
+trust_demo_renew(const char *dir, int64_t now, const long max_age[5],
+		 int *renewed)
+{
+	char path[PATH_MAX], why[200], rel[64], ca_id[5];
+	unsigned char *xml = NULL;
+	size_t len = 0;
+	struct tsl *gov = NULL;
+	int n = 0;
+	enum sa_err rc;
+
+	if ((rc = path_join(path, dir, "lists/governance.xml")) != SA_OK ||
+	    (rc = read_file(path, XMLDSIG_MAX_DOC, &xml, &len)) != SA_OK ||
+	    (rc = tsl_parse(xml, len, &gov, why, sizeof(why))) != SA_OK)
+		goto out;
+	for (size_t i = 0; i < gov->npointers; i++) {
+		const char *code = gov->pointers[i].territory;
+		static const char *const kinds[] = {"scheme", "tsl"};
+
+		if (!code_ok(code))
+			continue;
+		for (size_t k = 0; k < 2; k++) {
+			snprintf(rel, sizeof(rel), "lists/%s-%s.xml", kinds[k],
+				 code);
+			if (older_than(dir, rel, now,
+				       renew_after(max_age[1 + k]))) {
+				if ((rc = trust_demo_resign(dir, kinds[k], code,
+							    now, NULL)) !=
+				    SA_OK)
+					goto out;
+				n++;
+			}
+		}
+		snprintf(rel, sizeof(rel), "lists/vrl-%s.xml", code);
+		if (older_than(dir, rel, now, renew_after(max_age[3]))) {
+			if ((rc = resign_vrl(dir, code, NULL, now, NULL)) !=
+			    SA_OK)
+				goto out;
+			n++;
+		}
+		trust_demo_ca_id(code, ca_id);
+		snprintf(rel, sizeof(rel), "lists/ca/%s.crl", ca_id);
+		if (older_than(dir, rel, now, renew_after(max_age[4]))) {
+			if ((rc = resign_crl(dir, code, now, NULL)) != SA_OK)
+				goto out;
+			n++;
+		}
+	}
+	if (older_than(dir, "lists/governance.xml", now,
+		       renew_after(max_age[0]))) {
+		if ((rc = trust_demo_resign(dir, "governance", NULL, now,
+					    NULL)) != SA_OK)
+			goto out;
+		n++;
+	}
+	if (renewed != NULL)
+		*renewed = n;
+out:
+	tsl_free(gov);
+	free(xml);
+	return rc;
+}
+
 enum sa_err
 trust_demo_ensure(const char *dir, int *created)
 {

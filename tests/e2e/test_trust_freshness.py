@@ -107,9 +107,15 @@ def test_old_vrl_does_not_unrevoke_a_seal(make_server, data_dir):
 def test_maximum_age_refuses_an_old_vrl(make_server):
     # A VRL issued more than a second ago is too old here: the set that
     # contains it is refused even though its NextUpdate is a year away.
+    # The lists are named explicitly, as real ones are: a server never
+    # re-signs those (only the embedded demo environment's).
     s = make_server(env=dict(LOGIN_ENV, SEALAUTH_TRUST_MAX_AGE_VRL="1"))
     d = os.path.join(s.data_dir, "trust")
     s.cli("trust", "demo", "--dir", d)
+    s.env["SEALAUTH_TRUST_GOVERNANCE_URL"] = (
+        "file://" + os.path.join(d, "lists", "governance.xml"))
+    s.env["SEALAUTH_TRUST_GOVERNANCE_CERT"] = os.path.join(d,
+                                                          "governance.pem")
     import time
     time.sleep(2.1)
     s.start()
@@ -117,3 +123,27 @@ def test_maximum_age_refuses_an_old_vrl(make_server):
     assert h["status"] == "failed", h
     assert h["lastError"]["step"] == "expiry"
     assert "maximum age" in h["lastError"]["reason"]
+
+
+def vrl_sequence(path):
+    import re
+    with open(path, "rb") as f:
+        m = re.search(rb"<(?:\w+:)?SequenceNumber>(\d+)<", f.read())
+    return int(m.group(1)) if m else None
+
+
+def test_demo_server_renews_its_lists_before_they_age_out(make_server):
+    # A VRL may be 6 seconds old here: the demo server re-signs it at half
+    # that age while it runs, and its refresh loads each new one.
+    import time
+    s = make_server(env=dict(LOGIN_ENV, SEALAUTH_TRUST_MAX_AGE_VRL="6"))
+    s.start()
+    vrl = os.path.join(s.data_dir, "trust", DOCS["vrl"])
+    first = vrl_sequence(vrl)
+    assert first is not None
+    for _ in range(4):
+        time.sleep(3)
+        h = trust_health(s)
+        assert h["status"] == "fresh" and h["lastError"] is None, h
+    assert vrl_sequence(vrl) >= first + 2
+    assert "trust.demo_renew" in s.read_log()
