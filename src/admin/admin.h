@@ -73,6 +73,8 @@ ADMIN_HANDLER(admin_enrollments_list);
 ADMIN_HANDLER(admin_enrollments_get);
 ADMIN_HANDLER(admin_enrollments_revoke_start);
 ADMIN_HANDLER(admin_enrollments_revoke_finish);
+ADMIN_HANDLER(admin_enrollments_takeover_start);
+ADMIN_HANDLER(admin_enrollments_takeover_finish);
 
 extern const struct schema admin_claim_start_schema;
 extern const struct schema admin_claim_finish_schema;
@@ -84,5 +86,6 @@ extern const struct schema admin_revoke_finish_schema;
 /* The finish of every step-up pair: {"stepupId", "uvResponse"}. */
 extern const struct schema admin_stepup_finish_schema;
 extern const struct schema admin_enroll_revoke_schema;
+extern const struct schema admin_takeover_schema;
 
 #endif

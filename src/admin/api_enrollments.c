@@ -5,6 +5,11 @@
  * A revocation puts the token id on the revoked list for good (it can
  * neither log in nor enroll again) and fails the token id's pending login
  * sessions, telling their browsers over the WebSocket.
+ *
+ * A pending takeover (a new device waiting to replace the bound one,
+ * login/takeover.h) can be approved or cancelled here, with step-up: the
+ * override for a person who lost the old phone, or for a takeover the
+ * person did not start.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -16,6 +21,7 @@
 #include "core/util.h"
 #include "login/session.h"
 #include "login/session_ws.h"
+#include "login/takeover.h"
 
 #define ACTION "enrollment_revoke"
 #define REFUSED "admin.enrollment_revoke_refused"
@@ -29,6 +35,20 @@ static const struct schema_field revoke_start_fields[] = {
     SCHEMA_END,
 };
 const struct schema admin_enroll_revoke_schema = {revoke_start_fields, NULL};
+
+#define TAKEOVER_ACTION "takeover_decide"
+#define TAKEOVER_REFUSED "admin.takeover_refused"
+
+static const struct schema_field takeover_start_fields[] = {
+    SCHEMA_STRING("tokenId", SCHEMA_REQUIRED, 1, ENROLL_TOKEN_MAX,
+		  SCHEMA_FMT_PRINTABLE),
+    SCHEMA_STRING("takeoverId", SCHEMA_REQUIRED, 1, TAKEOVER_ID_MAX,
+		  SCHEMA_FMT_PRINTABLE),
+    SCHEMA_ENUM("decision", SCHEMA_REQUIRED, "approve", "cancel"),
+    SCHEMA_STRING("reason", SCHEMA_OPTIONAL, 0, 200, SCHEMA_FMT_PRINTABLE),
+    SCHEMA_END,
+};
+const struct schema admin_takeover_schema = {takeover_start_fields, NULL};
 
 /* ---- Shapes -------------------------------------------------------------- */
 
@@ -394,6 +414,90 @@ admin_enrollments_revoke_finish(struct http_request *req,
 	http_res_json(res, 200,
 		      json_pack("{s:s, s:I, s:i}", "tokenId", tok, "revokedAt",
 				(json_int_t)now, "sessionsEnded", ended));
+	rc = SA_OK;
+out:
+	json_decref(c);
+	return rc;
+}
+
+/* ---- Takeover override --------------------------------------------------- */
+
+enum sa_err
+admin_enrollments_takeover_start(struct http_request *req,
+				 struct http_response *res)
+{
+	const json_t *body = http_req_json(req);
+	const char *tok = json_string_value(json_object_get(body, "tokenId"));
+	const char *id = json_string_value(json_object_get(body, "takeoverId"));
+	const char *d = json_string_value(json_object_get(body, "decision"));
+	const char *reason = json_string_value(json_object_get(body, "reason"));
+	struct admin_caller who;
+	struct takeover_view v;
+	struct admin *adm;
+	enum sa_err rc;
+
+	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK)
+		return rc;
+	rc = takeover_pending(adm->app, tok, &v);
+	if (rc == SA_ERR_NOT_FOUND || (rc == SA_OK && strcmp(v.id, id) != 0))
+		return http_res_error(res, SA_ERR_NOT_FOUND, "takeoverId",
+				      "no such takeover is pending for this "
+				      "token id");
+	if (rc == SA_ERR_VALIDATION)
+		return http_res_error(res, rc, "tokenId",
+				      "not a token id this server accepts");
+	if (rc != SA_OK)
+		return admin_store_err(res, rc);
+	return admin_stepup_start(res, adm, &who, TAKEOVER_ACTION,
+				  json_pack("{s:s, s:s, s:s, s:s}", "tokenId",
+					    tok, "takeoverId", id, "decision",
+					    d, "reason", reason ? reason : ""));
+}
+
+enum sa_err
+admin_enrollments_takeover_finish(struct http_request *req,
+				  struct http_response *res)
+{
+	struct admin_caller who;
+	struct admin *adm;
+	json_t *c = NULL;
+	const char *tok, *id, *d, *reason;
+	enum takeover_decision dec;
+	enum sa_err rc;
+
+	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK)
+		return rc;
+	if ((rc = admin_stepup_finish(req, res, adm, &who, TAKEOVER_ACTION,
+				      TAKEOVER_REFUSED, &c)) != SA_OK)
+		return rc;
+	tok = json_string_value(json_object_get(c, "tokenId"));
+	id = json_string_value(json_object_get(c, "takeoverId"));
+	d = json_string_value(json_object_get(c, "decision"));
+	reason = json_string_value(json_object_get(c, "reason"));
+	if (tok == NULL || id == NULL || d == NULL) {
+		rc = http_res_error(res, SA_ERR_INTERNAL, NULL, NULL);
+		goto out;
+	}
+	dec = strcmp(d, "approve") == 0 ? TAKEOVER_APPROVE : TAKEOVER_CANCEL;
+	/* takeover_admin_decide writes the audit row (admin, client) before
+	 * anything changes; without it nothing changes. */
+	rc = takeover_admin_decide(adm->app, req, tok, id, dec, who.admin_id,
+				   reason && reason[0] ? reason : NULL);
+	if (rc == SA_ERR_NOT_FOUND) {
+		http_res_error(res, rc, "takeoverId",
+			       "this takeover is no longer pending (decided "
+			       "or replaced meanwhile)");
+		goto out;
+	}
+	if (rc != SA_OK) {
+		admin_store_err(res, rc);
+		goto out;
+	}
+	http_res_json(
+	    res, 200,
+	    json_pack("{s:s, s:s, s:s}", "tokenId", tok, "takeoverId", id,
+		      "decision",
+		      dec == TAKEOVER_APPROVE ? "approved" : "cancelled"));
 	rc = SA_OK;
 out:
 	json_decref(c);

@@ -143,6 +143,12 @@ static const struct route routes[] = {
     {"POST", "/v1/admin/enrollments/revoke/finish", ROUTE_JSON_BODY,
      &admin_stepup_finish_schema, "default", admin_enrollments_revoke_finish,
      NULL, NULL},
+    {"POST", "/v1/admin/enrollments/takeover/start", ROUTE_JSON_BODY,
+     &admin_takeover_schema, "default", admin_enrollments_takeover_start, NULL,
+     NULL},
+    {"POST", "/v1/admin/enrollments/takeover/finish", ROUTE_JSON_BODY,
+     &admin_stepup_finish_schema, "default", admin_enrollments_takeover_finish,
+     NULL, NULL},
     API_TEST_ROUTES};
 
 /* Test-only routes come last, so the production table is a prefix. */

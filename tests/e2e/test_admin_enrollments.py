@@ -6,20 +6,25 @@ import queue
 import requests
 
 from admin_client import Admin, admin_server, audit_events
-from phone import PushInbox
-from test_login import enrolled_phone, initiate
+from phone import Phone, PushInbox
+from test_login import enrolled_phone, initiate, issue_seal
 
 FINISH = "/v1/admin/enrollments/revoke/finish"
+
+
+def signed_in(make_server):
+    """A server that pushes to loopback, and its first admin signed in."""
+    s = admin_server(make_server, env={"SEALAUTH_PUSH_ALLOW_PRIVATE": "1"})
+    a = Admin(s)
+    a.claim()
+    assert a.login().status_code == 200
+    return s, a
 
 
 def test_list_show_revoke(make_server):
     inbox = PushInbox()
     try:
-        s = admin_server(make_server,
-                         env={"SEALAUTH_PUSH_ALLOW_PRIVATE": "1"})
-        a = Admin(s)
-        a.claim()
-        assert a.login().status_code == 200
+        s, a = signed_in(make_server)
         for i in range(5):
             enrolled_phone(s, inbox, token_id=f"DE-90{i}")
         # Pages of two, every enrollment once.
@@ -86,3 +91,87 @@ def test_list_show_revoke(make_server):
         assert ev[0]["detail"]["uvPasskeyId"]
     finally:
         inbox.close()
+
+
+def pending_takeover(s, inbox, new_inbox, token_id):
+    """The bound phone, and a second phone whose enrollment waits as a
+    takeover; returns both and the takeover's id."""
+    old = enrolled_phone(s, inbox, token_id=token_id)
+    new = Phone(s, new_inbox)
+    r = new.enroll(issue_seal(s, token_id, document="C02X00T47"))
+    assert r.status_code == 202, r.text
+    tid = r.json()["takeoverId"]
+    while True:  # earlier notices (a replaced binding) may come first
+        msg = inbox.next()
+        if msg.get("type") == "takeover_pending":
+            break
+    assert msg["takeoverId"] == tid
+    return old, new, tid
+
+
+def test_takeover_override(make_server):
+    inbox, new_inbox = PushInbox(), PushInbox()
+    start = "/v1/admin/enrollments/takeover/start"
+    finish = "/v1/admin/enrollments/takeover/finish"
+    try:
+        s, a = signed_in(make_server)
+        old, new, tid = pending_takeover(s, inbox, new_inbox, "DE-TK1")
+        shown = a.get("/v1/admin/enrollments/DE-TK1").json()
+        assert shown["pendingTakeover"]["takeoverId"] == tid
+        # Without the admin token, or for another takeover id: refused,
+        # and nothing moves.
+        r = requests.post(s.base + start, timeout=10,
+                          json={"tokenId": "DE-TK1", "takeoverId": tid,
+                                "decision": "approve"})
+        assert r.status_code == 401
+        r = a.send("POST", start, {"tokenId": "DE-TK1", "takeoverId": "x" +
+                                   tid[1:], "decision": "approve"})
+        assert r.status_code == 404 and r.json()["field"] == "takeoverId"
+        r = a.send("POST", start, {"tokenId": "DE-TK1", "takeoverId": tid,
+                                   "decision": "maybe"})
+        assert r.status_code == 400 and r.json()["field"] == "decision"
+        # A failed step-up decides nothing.
+        r = a.finish(a.send("POST", start, {"tokenId": "DE-TK1",
+                                            "takeoverId": tid,
+                                            "decision": "approve"}),
+                     finish, tamper_sig=True)
+        assert r.status_code == 401, r.text
+        assert a.get("/v1/admin/enrollments/DE-TK1").json()[
+            "pendingTakeover"]["takeoverId"] == tid
+        # Approved: the new phone is asked at the next login.
+        r = a.change("POST", start, {"tokenId": "DE-TK1", "takeoverId": tid,
+                                     "decision": "approve",
+                                     "reason": "lost the old phone"}, finish)
+        assert r.status_code == 200, r.text
+        assert r.json()["decision"] == "approved"
+        assert inbox.next()["type"] == "enrollment_replaced"
+        sid = initiate(s, "DE-TK1").json()["sessionId"]
+        while True:
+            push = new_inbox.next()
+            if push.get("sessionId") == sid:
+                break
+        r = a.send("POST", start, {"tokenId": "DE-TK1", "takeoverId": tid,
+                                   "decision": "cancel"})
+        assert r.status_code == 404
+        # Cancelled: the old phone keeps the token id.
+        old2, new2, tid2 = pending_takeover(s, inbox, new_inbox, "DE-TK2")
+        r = a.change("POST", start, {"tokenId": "DE-TK2", "takeoverId": tid2,
+                                     "decision": "cancel"}, finish)
+        assert r.status_code == 200 and r.json()["decision"] == "cancelled"
+        sid = initiate(s, "DE-TK2").json()["sessionId"]
+        while True:
+            push = inbox.next()
+            if push.get("sessionId") == sid:
+                break
+        assert a.get("/v1/admin/enrollments/DE-TK2").json()[
+            "pendingTakeover"] is None
+    finally:
+        inbox.close()
+        new_inbox.close()
+    events = audit_events(s)
+    ok = [e for e in events if e["event"] == "admin.takeover_approved"]
+    assert len(ok) == 1 and ok[0]["detail"]["takeoverId"] == tid
+    assert ok[0]["detail"]["reason"] == "lost the old phone"
+    assert [e["detail"]["takeoverId"] for e in events
+            if e["event"] == "admin.takeover_cancelled"] == [tid2]
+    assert any(e["event"] == "admin.takeover_refused" for e in events)
