@@ -17,8 +17,24 @@ from test_login import LOGIN_ENV, enrolled_phone, initiate, verify_jwt
 from test_login import inbox  # noqa: F401 (a fixture)
 
 
-def signed_in(make_server, env=None):
-    s = admin_server(make_server, env=env)
+def signed_in(make_server, env=None, named_lists=False):
+    """A server and its first admin signed in. With named_lists the demo
+    trust lists are made first and named explicitly, as an operator's are,
+    so the server loads them as they are and never re-signs them (it
+    renews only the embedded demo environment's lists)."""
+    if named_lists:
+        s = make_server(env=env)
+        d = os.path.join(s.data_dir, "trust")
+        s.cli("trust", "demo", "--dir", d)
+        s.env["SEALAUTH_TRUST_GOVERNANCE_URL"] = (
+            "file://" + os.path.join(d, "lists", "governance.xml"))
+        s.env["SEALAUTH_TRUST_GOVERNANCE_CERT"] = os.path.join(
+            d, "governance.pem")
+        s.env["SEALAUTH_PUBLIC_URL"] = s.base
+        s.env.setdefault("SEALAUTH_RATE_LIMITS", ADMIN_LIMITS)
+        s.start()
+    else:
+        s = admin_server(make_server, env=env)
     a = Admin(s)
     a.install = install_token(s)
     a.cred = a.claim()
@@ -232,8 +248,10 @@ def test_admin_calls_are_rate_limited_per_admin(make_server):
 
 def test_trust_status_says_why_a_document_is_stale(make_server):
     # A VRL may be 4 seconds old here: the set loaded at start stops
-    # counting 4 seconds after the list was issued.
-    s, a = signed_in(make_server, env={"SEALAUTH_TRUST_MAX_AGE_VRL": "4"})
+    # counting 4 seconds after the list was issued. The lists are named
+    # explicitly: a server renews only the embedded demo's own lists.
+    s, a = signed_in(make_server, env={"SEALAUTH_TRUST_MAX_AGE_VRL": "4"},
+                     named_lists=True)
     vrl = [d for d in a.get("/v1/admin/trust").json()["documents"]
            if d["kind"] == "vrl"][0]
     assert vrl["staleReason"] is None
