@@ -195,24 +195,6 @@ admin_audit_redact(json_t *o)
 	}
 }
 
-/* row_text makes a JSON string of stored text; bytes that are not UTF-8
- * become '?' rather than losing the row. */
-static json_t *
-row_text(const char *s)
-{
-	json_t *j = json_string(s);
-	char *copy;
-
-	if (j != NULL || (copy = strdup(s)) == NULL)
-		return j;
-	for (char *p = copy; *p; p++)
-		if ((unsigned char)*p >= 0x80)
-			*p = '?';
-	j = json_string(copy);
-	free(copy);
-	return j;
-}
-
 /* row_json describes one row for the answer. */
 static json_t *
 row_json(const struct audit_row *row)
@@ -229,9 +211,10 @@ row_json(const struct audit_row *row)
 	return json_pack(
 	    "{s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o}", "seq",
 	    (json_int_t)row->seq, "ts", (json_int_t)(row->ts_ms / 1000), "tsMs",
-	    (json_int_t)row->ts_ms, "event", row_text(row->event), "subject",
-	    row_text(row->subject), "ip", row_text(row->ip), "ua",
-	    row_text(row->ua), "detail", detail);
+	    (json_int_t)row->ts_ms, "event", audit_text_json(row->event),
+	    "subject", audit_text_json(row->subject), "ip",
+	    audit_text_json(row->ip), "ua", audit_text_json(row->ua), "detail",
+	    detail);
 }
 
 /* row_matches applies the filters that do not depend on the order. */

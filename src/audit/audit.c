@@ -597,3 +597,19 @@ audit_queue_depth(struct audit *a)
 	pthread_mutex_unlock(&a->mu);
 	return n;
 }
+
+json_t *
+audit_text_json(const char *s)
+{
+	json_t *j = json_string(s);
+	char *copy;
+
+	if (j != NULL || (copy = strdup(s)) == NULL)
+		return j;
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	j = json_string(copy);
+	free(copy);
+	return j;
+}

@@ -108,6 +108,11 @@ struct metrics;
  * must outlive the log); call it before events are logged. */
 void audit_set_metrics(struct audit *a, struct metrics *m);
 
+/* audit_text_json makes a JSON string of text read from a stored row
+ * (new reference, NULL on allocation failure); bytes that are not valid
+ * UTF-8 become '?' rather than losing the row. */
+json_t *audit_text_json(const char *s);
+
 /* audit_queue_depth is the number of events waiting to be written. */
 size_t audit_queue_depth(struct audit *a);
 

@@ -88,24 +88,6 @@ cmd_audit_put(const char *s, int width)
 		putchar(' ');
 }
 
-/* cmd_audit_jstr makes a JSON string of stored text; bytes that are not
- * valid UTF-8 become '?' rather than losing the row. */
-static json_t *
-cmd_audit_jstr(const char *s)
-{
-	json_t *j = json_string(s);
-	char *copy;
-
-	if (j != NULL || (copy = strdup(s)) == NULL)
-		return j;
-	for (char *p = copy; *p; p++)
-		if ((unsigned char)*p >= 0x80)
-			*p = '?';
-	j = json_string(copy);
-	free(copy);
-	return j;
-}
-
 /* cmd_audit_print_json prints one row as a JSON line. */
 static int
 cmd_audit_print_json(const struct audit_row *row, void *arg)
@@ -117,16 +99,16 @@ cmd_audit_print_json(const struct audit_row *row, void *arg)
 	cmd_audit_time(row->ts_ms, when);
 	detail = json_loads(row->detail, JSON_REJECT_DUPLICATES, NULL);
 	if (detail == NULL)
-		detail = cmd_audit_jstr(row->detail);
+		detail = audit_text_json(row->detail);
 	prev = hex_encode(row->prev_hash, 32);
 	hash = hex_encode(row->hash, 32);
 	o = json_pack("{s:I, s:s, s:I, s:o, s:o, s:o, s:o, s:o*, s:s?, s:s?}",
 		      "seq", (json_int_t)row->seq, "ts", when, "ts_ms",
 		      (json_int_t)row->ts_ms, "event",
-		      cmd_audit_jstr(row->event), "ip", cmd_audit_jstr(row->ip),
-		      "ua", cmd_audit_jstr(row->ua), "subject",
-		      cmd_audit_jstr(row->subject), "detail", detail,
-		      "prev_hash", prev, "hash", hash);
+		      audit_text_json(row->event), "ip",
+		      audit_text_json(row->ip), "ua", audit_text_json(row->ua),
+		      "subject", audit_text_json(row->subject), "detail",
+		      detail, "prev_hash", prev, "hash", hash);
 	if (o != NULL)
 		text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (text != NULL)
