@@ -1158,6 +1158,42 @@ out:
 	return rc;
 }
 
+/*
+ * iso_finish ends both encoders: unless rc (the packing's result) is
+ * already a failure, it checks the CA id (4 characters) and the cert id
+ * (cert_len characters, all of [0-9A-Z]) and the manifest id (6 hex
+ * digits), then lays out and signs the seal over the payload sb. The
+ * payload holds personal data: it is wiped and freed whatever happens.
+ */
+static enum sa_err
+iso_finish(enum sa_err rc, const char *ca_id, const char *cert_id,
+	   size_t cert_len, const char *manifest_hex, uint32_t signing_time,
+	   msgpack_sbuffer *sb, EVP_PKEY *signer, unsigned char **out,
+	   size_t *outlen)
+{
+	unsigned char *man = NULL;
+	char ids[10];
+	size_t manlen = 0;
+
+	if (rc != SA_OK)
+		goto out;
+	rc = SA_ERR_VALIDATION;
+	if (ca_id == NULL || cert_id == NULL || manifest_hex == NULL ||
+	    strlen(ca_id) != 4 || strlen(cert_id) != cert_len ||
+	    !id_ok(ca_id, 4) || !id_ok(cert_id, cert_len) ||
+	    strlen(manifest_hex) != 6 ||
+	    hex_decode(manifest_hex, 6, 6, &man, &manlen) != SA_OK)
+		goto out;
+	snprintf(ids, sizeof(ids), "%s%s", ca_id, cert_id);
+	rc = iso_write(ids, man, signing_time, sb, signer, out, outlen);
+out:
+	free(man);
+	if (sb->data != NULL)
+		OPENSSL_cleanse(sb->data, sb->size);
+	msgpack_sbuffer_destroy(sb);
+	return rc;
+}
+
 enum sa_err
 vds_encode_iso(const char *ca_id, const char *cert_id, const char *manifest_hex,
 	       uint32_t signing_time, const struct vds_claims *claims,
@@ -1165,32 +1201,15 @@ vds_encode_iso(const char *ca_id, const char *cert_id, const char *manifest_hex,
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
-	unsigned char *man = NULL;
-	char ids[10];
-	size_t manlen = 0;
 	enum sa_err rc = SA_ERR_VALIDATION;
 
 	msgpack_sbuffer_init(&sb);
-	if (ca_id == NULL || cert_id == NULL || manifest_hex == NULL ||
-	    claims == NULL || strlen(ca_id) != 4 || strlen(cert_id) != 4 ||
-	    !id_ok(ca_id, 4) || !id_ok(cert_id, 4) ||
-	    strlen(manifest_hex) != 6 ||
-	    hex_decode(manifest_hex, 6, 6, &man, &manlen) != SA_OK ||
-	    !iso_claims_ok(claims))
-		goto out;
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	if (iso_pack_claims(&pk, claims) != 0) {
-		rc = SA_ERR_NOMEM;
-		goto out;
+	if (claims != NULL && iso_claims_ok(claims)) {
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		rc = iso_pack_claims(&pk, claims) != 0 ? SA_ERR_NOMEM : SA_OK;
 	}
-	snprintf(ids, sizeof(ids), "%s%s", ca_id, cert_id);
-	rc = iso_write(ids, man, signing_time, &sb, signer, out, outlen);
-out:
-	free(man);
-	if (sb.data != NULL)
-		OPENSSL_cleanse(sb.data, sb.size);
-	msgpack_sbuffer_destroy(&sb);
-	return rc;
+	return iso_finish(rc, ca_id, cert_id, 4, manifest_hex, signing_time,
+			  &sb, signer, out, outlen);
 }
 
 enum sa_err
@@ -1202,41 +1221,26 @@ vds_encode_bioseal(const char *ca_id, const char *cert_id,
 	const struct vds_manifest_def *m =
 	    manifest_hex != NULL ? vds_manifest_find(manifest_hex) : NULL;
 	msgpack_sbuffer sb;
-	unsigned char *man = NULL;
-	char ids[10];
-	size_t manlen = 0;
+	struct vds_claims c;
 	enum sa_err rc = SA_ERR_VALIDATION;
 
 	msgpack_sbuffer_init(&sb);
 	/* Like the decoder: the token id is derived, never carried. */
-	if (ca_id == NULL || cert_id == NULL || claims == NULL ||
-	    !vds_manifest_def_identity(m) || vds_manifest_def_map(m) ||
-	    strlen(ca_id) != 4 || strlen(cert_id) != 5 || !id_ok(ca_id, 4) ||
-	    !id_ok(cert_id, 5) || claims->token_id[0] != '\0' ||
+	if (ca_id == NULL || claims == NULL || !vds_manifest_def_identity(m) ||
+	    vds_manifest_def_map(m) || claims->token_id[0] != '\0' ||
 	    claims->document[0] == '\0' ||
-	    hex_decode(manifest_hex, 6, 6, &man, &manlen) != SA_OK)
+	    strnlen(claims->document, sizeof(c.token_id)) >
+		sizeof(c.token_id) - 6)
 		goto out;
-	{
-		/* iso_claims_ok wants a token id: check the one the decoder
-		 * will derive. */
-		struct vds_claims c = *claims;
-
-		if (strnlen(claims->document, sizeof(c.token_id)) >
-		    sizeof(c.token_id) - 6)
-			goto out;
-		snprintf(c.token_id, sizeof(c.token_id), "%.4s-%.59s", ca_id,
-			 claims->document);
-		if (!iso_claims_ok(&c))
-			goto out;
-	}
-	if ((rc = vds_manifest_pack(m, claims, &sb)) != SA_OK)
-		goto out;
-	snprintf(ids, sizeof(ids), "%s%s", ca_id, cert_id);
-	rc = iso_write(ids, man, signing_time, &sb, signer, out, outlen);
+	/* iso_claims_ok wants a token id: check the one the decoder will
+	 * derive. */
+	c = *claims;
+	snprintf(c.token_id, sizeof(c.token_id), "%.4s-%.59s", ca_id,
+		 claims->document);
+	rc = iso_claims_ok(&c) ? vds_manifest_pack(m, claims, &sb)
+			       : SA_ERR_VALIDATION;
+	OPENSSL_cleanse(&c, sizeof(c));
 out:
-	free(man);
-	if (sb.data != NULL)
-		OPENSSL_cleanse(sb.data, sb.size);
-	msgpack_sbuffer_destroy(&sb);
-	return rc;
+	return iso_finish(rc, ca_id, cert_id, 5, manifest_hex, signing_time,
+			  &sb, signer, out, outlen);
 }

@@ -15,38 +15,7 @@
 #include "seal/seal_codec.h"
 #include "core/util.h"
 #include "seal/vds.h"
-
-static char *
-testdata_path(const char *rel)
-{
-	const char *dir = getenv("SEALAUTH_TESTDATA");
-	char *p = NULL;
-
-	if (dir == NULL || dir[0] == '\0')
-		assert_true(asprintf(&p, "%s/../shared/testdata/%s",
-				     SEALAUTH_SOURCE_DIR, rel) > 0);
-	else
-		assert_true(asprintf(&p, "%s/%s", dir, rel) > 0);
-	return p;
-}
-
-/* load_hex_seal reads a testdata seal (hex text file) as bytes. */
-static unsigned char *
-load_hex_seal(const char *name, size_t *len)
-{
-	char *path = testdata_path(name);
-	unsigned char *text = NULL, *bytes = NULL;
-	size_t tl = 0;
-
-	assert_int_equal(read_file(path, 1 << 16, &text, &tl), SA_OK);
-	while (tl > 0 && (text[tl - 1] == '\n' || text[tl - 1] == '\r'))
-		tl--;
-	assert_int_equal(
-	    hex_decode((const char *)text, tl, 1 << 16, &bytes, len), SA_OK);
-	free(text);
-	free(path);
-	return bytes;
-}
+#include "vds_test.h"
 
 /* make_iso_seal signs a small ISO seal with a fresh P-256 key. */
 static unsigned char *
@@ -162,22 +131,22 @@ static void
 test_every_testdata_seal_in_every_encoding(void **state)
 {
 	static const char *names[] = {
-	    "vds/seals/resident_permit.hex",
-	    "vds/seals/address_sticker_id.hex",
-	    "vds/seals/social_insurance.hex",
-	    "vds/seals/arrival_attestation.hex",
-	    "vds/seals/visa_224bit_sig.hex",
-	    "vds/seals/meldebescheinigung.hex",
-	    "vds/seals/uto_visa.hex",
-	    "vds/seals/dezv_sha1_certref.hex",
-	    "vds/seals/ankunftsnw_papier.hex",
-	    "vds/seals/administrative_document_v9_basic.hex",
-	    "vds/seals/permanent_residence_permit.hex",
+	    "seals/resident_permit.hex",
+	    "seals/address_sticker_id.hex",
+	    "seals/social_insurance.hex",
+	    "seals/arrival_attestation.hex",
+	    "seals/visa_224bit_sig.hex",
+	    "seals/meldebescheinigung.hex",
+	    "seals/uto_visa.hex",
+	    "seals/dezv_sha1_certref.hex",
+	    "seals/ankunftsnw_papier.hex",
+	    "seals/administrative_document_v9_basic.hex",
+	    "seals/permanent_residence_permit.hex",
 	};
 	(void)state;
 	for (size_t i = 0; i < ARRAY_LEN(names); i++) {
 		size_t n = 0;
-		unsigned char *seal = load_hex_seal(names[i], &n);
+		unsigned char *seal = vds_load_hex("vds", names[i], &n);
 		every_encoding(seal, n);
 		free(seal);
 	}

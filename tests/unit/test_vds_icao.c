@@ -21,53 +21,6 @@
 #include "seal/vds.h"
 #include "vds_test.h"
 
-static char *
-testdata_path(const char *rel)
-{
-	const char *dir = getenv("SEALAUTH_TESTDATA");
-	char *p = NULL;
-
-	if (dir == NULL || dir[0] == '\0')
-		assert_true(asprintf(&p, "%s/../shared/testdata/vds/%s",
-				     SEALAUTH_SOURCE_DIR, rel) > 0);
-	else
-		assert_true(asprintf(&p, "%s/vds/%s", dir, rel) > 0);
-	return p;
-}
-
-/* load_seal reads a testdata seal (hex text) as exactly-sized bytes. */
-static unsigned char *
-load_seal(const char *rel, size_t *len)
-{
-	char *path = testdata_path(rel);
-	unsigned char *text = NULL, *bytes = NULL;
-	size_t tl = 0;
-
-	assert_int_equal(read_file(path, 1 << 16, &text, &tl), SA_OK);
-	while (tl > 0 && (text[tl - 1] == '\n' || text[tl - 1] == '\r'))
-		tl--;
-	assert_int_equal(
-	    hex_decode((const char *)text, tl, 1 << 16, &bytes, len), SA_OK);
-	free(text);
-	free(path);
-	return bytes;
-}
-
-static X509 *
-load_cert(const char *rel)
-{
-	char *path = testdata_path(rel);
-	FILE *f = fopen(path, "r");
-	X509 *x;
-
-	assert_non_null(f);
-	x = PEM_read_X509(f, NULL, NULL, NULL);
-	assert_non_null(x);
-	fclose(f);
-	free(path);
-	return x;
-}
-
 static struct vds *
 decode_name(const char *name)
 {
@@ -78,7 +31,7 @@ decode_name(const char *name)
 	char why[VDS_WHY_MAX] = "";
 
 	snprintf(rel, sizeof(rel), "seals/%s.hex", name);
-	b = load_seal(rel, &n);
+	b = vds_load_hex("vds", rel, &n);
 	if (vds_decode(b, n, &v, why, sizeof(why)) != SA_OK)
 		fail_msg("%s: %s", name, why);
 	free(b);
@@ -97,7 +50,7 @@ run_case(void **state)
 	json_t *c = *state, *h = json_object_get(c, "header");
 	const char *expect = jstr(c, "expect"), *key, *certrel;
 	size_t n = 0, len = 0;
-	unsigned char *b = load_seal(jstr(c, "seal"), &n);
+	unsigned char *b = vds_load_hex("vds", jstr(c, "seal"), &n);
 	struct vds *v = NULL;
 	char why[VDS_WHY_MAX] = "";
 	enum sa_err rc = vds_decode(b, n, &v, why, sizeof(why));
@@ -175,7 +128,7 @@ run_case(void **state)
 	}
 	certrel = jstr(c, "cert");
 	if (certrel != NULL) {
-		X509 *x = load_cert(certrel);
+		X509 *x = vds_load_cert("vds", certrel);
 		EVP_PKEY *pub = X509_get0_pubkey(x);
 		json_t *m = json_object_get(c, "certMatchesHeader");
 		assert_true(json_is_boolean(sv));
@@ -189,7 +142,7 @@ run_case(void **state)
 		static const char *certs[] = {
 		    "certs/UTTS5B.pem", "certs/DETS27.pem", "certs/DETS32.pem"};
 		for (size_t i = 0; i < ARRAY_LEN(certs); i++) {
-			X509 *x = load_cert(certs[i]);
+			X509 *x = vds_load_cert("vds", certs[i]);
 			assert_int_equal(
 			    vds_verify_signature(v, X509_get0_pubkey(x)),
 			    SA_ERR_SEAL_SIGNATURE);
@@ -275,7 +228,7 @@ test_quirk_dezv_decimal_length(void **state)
 	assert_true(vds_icao_quirks(v) & VDS_QUIRK_DECIMAL_LEN);
 	assert_int_equal(strlen(vds_cert_id(v)), 40);
 	vds_free(v);
-	b = load_seal("seals/dezv_hex_length.hex", &n);
+	b = vds_load_hex("vds", "seals/dezv_hex_length.hex", &n);
 	assert_int_equal(vds_decode(b, n, &w, why, sizeof(why)),
 			 SA_ERR_SEAL_DECODE);
 	assert_non_null(strstr(why, "certificate reference"));
@@ -306,7 +259,7 @@ static void
 test_quirk_placeholder_reference(void **state)
 {
 	struct vds *v = decode_name("meldebescheinigung");
-	X509 *x = load_cert("certs/UTTS5B.pem");
+	X509 *x = vds_load_cert("vds", "certs/UTTS5B.pem");
 	size_t len = 0;
 
 	(void)state;
@@ -347,7 +300,7 @@ static void
 test_unsigned_never_verifies(void **state)
 {
 	struct vds *v = decode_name("administrative_document_v9_basic");
-	X509 *x = load_cert("certs/UTTS5B.pem");
+	X509 *x = vds_load_cert("vds", "certs/UTTS5B.pem");
 	json_t *j;
 	size_t len = 0, n = 0;
 
@@ -389,7 +342,7 @@ static void
 test_hostile_structure(void **state)
 {
 	size_t n = 0;
-	unsigned char *b = load_seal("seals/resident_permit.hex", &n);
+	unsigned char *b = vds_load_hex("vds", "seals/resident_permit.hex", &n);
 	unsigned char *t = malloc(n + 300);
 
 	(void)state;
@@ -454,8 +407,8 @@ test_truncation_every_seal(void **state)
 				      "ankunftsnw_papier2",
 				      "administrative_document_v9_with_status",
 				      "social_insurance"};
-	X509 *x = load_cert("certs/UTTS5B.pem");
-	X509 *y = load_cert("certs/DETS32.pem");
+	X509 *x = vds_load_cert("vds", "certs/UTTS5B.pem");
+	X509 *y = vds_load_cert("vds", "certs/DETS32.pem");
 
 	(void)state;
 	for (size_t i = 0; i < ARRAY_LEN(names); i++) {
@@ -463,7 +416,7 @@ test_truncation_every_seal(void **state)
 		size_t n = 0;
 		unsigned char *b;
 		snprintf(rel, sizeof(rel), "seals/%s.hex", names[i]);
-		b = load_seal(rel, &n);
+		b = vds_load_hex("vds", rel, &n);
 		for (size_t len = 0; len < n; len++) {
 			unsigned char *t = malloc(len ? len : 1);
 			struct vds *v = NULL;
@@ -491,7 +444,7 @@ static void
 test_wrong_curve_size(void **state)
 {
 	struct vds *v = decode_name("visa_224bit_sig");
-	X509 *x = load_cert("certs/UTTS5B.pem"); /* 256-bit key */
+	X509 *x = vds_load_cert("vds", "certs/UTTS5B.pem"); /* 256-bit key */
 
 	(void)state;
 	assert_int_equal(vds_verify_signature(v, X509_get0_pubkey(x)),
@@ -565,7 +518,7 @@ static void
 test_honest_refusals(void **state)
 {
 	size_t n = 0, tl;
-	unsigned char *b = load_seal("seals/resident_permit.hex", &n);
+	unsigned char *b = vds_load_hex("vds", "seals/resident_permit.hex", &n);
 	unsigned char iso[100] = {0xde, 0x01};
 	char *hex, why[VDS_WHY_MAX] = "";
 	unsigned char *bytes = NULL;
@@ -610,7 +563,7 @@ static void
 test_explain_trace(void **state)
 {
 	size_t n = 0;
-	unsigned char *b = load_seal("seals/resident_permit.hex", &n);
+	unsigned char *b = vds_load_hex("vds", "seals/resident_permit.hex", &n);
 	struct vds_trace *t = calloc(1, sizeof(*t));
 	struct vds *v = NULL;
 	char why[VDS_WHY_MAX] = "";
@@ -649,7 +602,8 @@ static void
 test_legacy_versions(void **state)
 {
 	size_t n = 0;
-	unsigned char *b = load_seal("seals/arrival_attestation.hex", &n);
+	unsigned char *b =
+	    vds_load_hex("vds", "seals/arrival_attestation.hex", &n);
 	EVP_PKEY *key = EVP_EC_gen("P-256");
 
 	(void)state;
@@ -686,7 +640,8 @@ static void
 test_fixed_reference_under_v4(void **state)
 {
 	size_t n = 0, tl;
-	unsigned char *b = load_seal("seals/arrival_attestation.hex", &n);
+	unsigned char *b =
+	    vds_load_hex("vds", "seals/arrival_attestation.hex", &n);
 	EVP_PKEY *key = EVP_EC_gen("P-256");
 	struct vds *v = NULL;
 	char why[VDS_WHY_MAX] = "";
@@ -764,20 +719,15 @@ static struct vds *
 decode_local(const char *file)
 {
 	char *path = NULL;
-	unsigned char *hex = NULL, *b = NULL;
-	size_t tl = 0, n = 0;
+	unsigned char *b;
+	size_t n = 0;
 	struct vds *v = NULL;
 
 	assert_true(asprintf(&path, "%s/tests/data/vds/%s.hex",
 			     SEALAUTH_SOURCE_DIR, file) > 0);
-	assert_int_equal(read_file(path, 4096, &hex, &tl), SA_OK);
-	while (tl > 0 && (hex[tl - 1] == '\n' || hex[tl - 1] == '\r'))
-		tl--;
-	assert_int_equal(hex_decode((const char *)hex, tl, 4096, &b, &n),
-			 SA_OK);
+	b = vds_read_hex(path, &n);
 	assert_int_equal(vds_decode(b, n, &v, NULL, 0), SA_OK);
 	free(b);
-	free(hex);
 	free(path);
 	return v;
 }
@@ -852,7 +802,7 @@ test_identity_claims_from_mrz(void **state)
 	}
 	/* An MRZ without given names still decodes and is an identity
 	 * document, but gives no claims: a name is required. */
-	b = load_seal("seals/resident_permit.hex", &n);
+	b = vds_load_hex("vds", "seals/resident_permit.hex", &n);
 	v = decode_name("resident_permit");
 	val = vds_icao_feature_by_tag(v, 2, &vlen);
 	base = vds_header(v, &hl);
@@ -967,20 +917,10 @@ test_bsi_worked_examples(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < ARRAY_LEN(ex); i++) {
-		char *path = NULL, text[256];
-		unsigned char *hex = NULL, *b = NULL;
-		size_t tl = 0, n = 0;
-		struct vds *v;
-		X509 *x = load_cert(ex[i].cert);
+		char text[256];
+		struct vds *v = decode_local(ex[i].file);
+		X509 *x = vds_load_cert("vds", ex[i].cert);
 
-		assert_true(asprintf(&path, "%s/tests/data/vds/%s.hex",
-				     SEALAUTH_SOURCE_DIR, ex[i].file) > 0);
-		assert_int_equal(read_file(path, 4096, &hex, &tl), SA_OK);
-		while (tl > 0 && (hex[tl - 1] == '\n' || hex[tl - 1] == '\r'))
-			tl--;
-		assert_int_equal(
-		    hex_decode((const char *)hex, tl, 4096, &b, &n), SA_OK);
-		v = decode_ok(b, n);
 		assert_int_equal(vds_version(v), ex[i].version);
 		assert_string_equal(vds_ca_id(v), "DETS");
 		assert_string_equal(vds_cert_id(v), ex[i].ref);
@@ -1001,16 +941,13 @@ test_bsi_worked_examples(void **state)
 		assert_true(vds_icao_cert_matches(v, x));
 		vds_free(v);
 		X509_free(x);
-		free(b);
-		free(hex);
-		free(path);
 	}
 }
 
 int
 main(void)
 {
-	char *path = testdata_path("cases.json");
+	char *path = vds_testdata_path("vds", "cases.json");
 	json_error_t err;
 	json_t *cases = json_load_file(path, 0, &err);
 	static const struct CMUnitTest fixed[] = {
