@@ -727,18 +727,25 @@ window.SealauthConsole = (function () {
     if (count === 1)
       body.push('It is your only passkey: the server keeps at least one, so add another passkey first.');
     else if (mine)
-      body.push('You signed in with it. This session stays open until you sign out.');
+      body.push('You signed in with it, so this session ends with it: you then sign in again with another passkey.');
+    body.push('Every console session signed in with it ends at once.');
     body.push('To confirm, use one of your passkeys when your browser asks.');
     change({ title: `Revoke passkey “${name}”?`, body, ok: 'Revoke passkey', danger: true },
       async (ctx) => {
-        await stepUp(ctx,
+        const r = await stepUp(ctx,
           async () => {
-            const r = await api('POST', '/v1/admin/passkeys/revoke/start', { credentialId: p.credentialId });
-            return { id: r.revocationId, uvOptions: r.uvOptions };
+            const st = await api('POST', '/v1/admin/passkeys/revoke/start', { credentialId: p.credentialId });
+            return { id: st.revocationId, uvOptions: st.uvOptions };
           },
           (id, uvResponse) => api('POST', '/v1/admin/passkeys/revoke/finish', { revocationId: id, uvResponse }));
-        return `Passkey “${name}” revoked.`;
-      }, loadPasskeys);
+        if (r.currentSessionEnded) {
+          forget();
+          leave();
+          return `Passkey “${name}” revoked. You had signed in with it, so this session ended: sign in again with another passkey.`;
+        }
+        const n = r.sessionsEnded || 0;
+        return `Passkey “${name}” revoked${n ? `; ${n} console session${n === 1 ? '' : 's'} signed in with it ended` : ''}.`;
+      }, () => { if (me) loadPasskeys(); });
   }
 
   /*

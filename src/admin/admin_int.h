@@ -145,6 +145,11 @@ enum sa_err admin_fail(struct http_request *req, struct http_response *res,
 		       const struct admin_caller *who, const char *event,
 		       enum sa_err err, const char *why);
 
+/* admin_session_cookie sets (or, with token NULL, clears) the console's
+ * session cookie (api_session.c). */
+void admin_session_cookie(struct http_response *res, const char *token,
+			  int64_t ttl);
+
 /* admin_store_err answers a store error and returns it. */
 enum sa_err admin_store_err(struct http_response *res, enum sa_err rc);
 

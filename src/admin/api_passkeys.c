@@ -270,6 +270,8 @@ admin_passkeys_revoke_finish(struct http_request *req,
 	const char *target;
 	struct admin_caller who;
 	struct admin *adm;
+	int64_t ended = 0;
+	int own;
 	enum sa_err rc;
 
 	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK)
@@ -288,7 +290,10 @@ admin_passkeys_revoke_finish(struct http_request *req,
 	{
 		/* The last-passkey guard counts inside the transaction that
 		 * deletes: two revokes racing on two servers cannot both
-		 * leave the admin with none. */
+		 * leave the admin with none. The sessions signed in with the
+		 * passkey end in the same transaction, so none outlives it
+		 * (a sign-in racing the revoke checks the passkey inside its
+		 * own write, api_session.c). */
 		const struct dstore_rec_op ops[] = {
 		    {.op = REC_DELETE,
 		     .kind = REC_PASSKEY,
@@ -298,8 +303,14 @@ admin_passkeys_revoke_finish(struct http_request *req,
 		     .kind = REC_PASSKEY,
 		     .owner = who.admin_id,
 		     .fail = SA_ERR_LAST_PASSKEY},
+		    {.op = REC_DELETE_MATCH,
+		     .kind = REC_SESSION,
+		     .owner = who.admin_id,
+		     .member = "passkeyId",
+		     .doc = target,
+		     .affected = &ended},
 		};
-		rc = dstore_rec_write(adm->app->ds, ops, 2);
+		rc = dstore_rec_write(adm->app->ds, ops, 3);
 	}
 	if (rc == SA_ERR_LAST_PASSKEY) {
 		rc = admin_fail(req, res, &who, "admin.passkey_revoke_refused",
@@ -317,13 +328,24 @@ admin_passkeys_revoke_finish(struct http_request *req,
 		admin_store_err(res, rc);
 		goto out;
 	}
-	if ((rc = admin_audit(req, &who, "admin.passkey_revoked",
-			      json_pack("{s:s}", "credentialId", target))) !=
-	    SA_OK) {
+	own = strcmp(who.passkey_id, target) == 0;
+	if ((rc = admin_audit(
+		 req, &who, "admin.passkey_revoked",
+		 json_pack("{s:s, s:I, s:b, s:O?}", "credentialId", target,
+			   "sessionsEnded", (json_int_t)ended,
+			   "currentSessionEnded", own, "uvPasskeyId",
+			   json_object_get(st, "uvPasskeyId")))) != SA_OK) {
 		http_res_error(res, rc, NULL, NULL);
 		goto out;
 	}
-	http_res_json(res, 200, json_pack("{s:s}", "credentialId", target));
+	/* The caller's own session goes too when it was signed in with this
+	 * passkey: the console then signs in again with another one. */
+	http_res_json(res, 200,
+		      json_pack("{s:s, s:I, s:b}", "credentialId", target,
+				"sessionsEnded", (json_int_t)ended,
+				"currentSessionEnded", own));
+	if (own)
+		admin_session_cookie(res, NULL, 0);
 	rc = SA_OK;
 out:
 	json_decref(st);

@@ -46,9 +46,8 @@ admin_login_start(struct http_request *req, struct http_response *res)
 	return SA_OK;
 }
 
-/* session_cookie sets (or, with token NULL, clears) the console cookie. */
-static void
-session_cookie(struct http_response *res, const char *token, int64_t ttl)
+void
+admin_session_cookie(struct http_response *res, const char *token, int64_t ttl)
 {
 	char v[256];
 
@@ -118,6 +117,14 @@ admin_login_finish(struct http_request *req, struct http_response *res)
 		    {.op = REC_DELETE_EXPIRED,
 		     .kind = REC_SESSION,
 		     .expires_at = now},
+		    /* The passkey is still there: a revoke that landed
+		     * since the assertion was checked wins, and its
+		     * sessions-end cannot miss this one. */
+		    {.op = REC_REQUIRE_SOME,
+		     .kind = REC_PASSKEY,
+		     .id = passkey_id,
+		     .owner = admin_id,
+		     .fail = SA_ERR_WEBAUTHN},
 		    {.op = REC_CREATE,
 		     .kind = REC_SESSION,
 		     .id = key,
@@ -125,7 +132,14 @@ admin_login_finish(struct http_request *req, struct http_response *res)
 		     .doc = text,
 		     .expires_at = now + ttl},
 		};
-		if ((rc = dstore_rec_write(app->ds, ops, 2)) != SA_OK) {
+		rc = dstore_rec_write(app->ds, ops, 3);
+		if (rc == SA_ERR_WEBAUTHN) {
+			rc =
+			    admin_fail(req, res, NULL, "admin.login_refused",
+				       rc, "the passkey was revoked meanwhile");
+			goto out;
+		}
+		if (rc != SA_OK) {
 			admin_store_err(res, rc);
 			goto out;
 		}
@@ -147,7 +161,7 @@ admin_login_finish(struct http_request *req, struct http_response *res)
 				tok, "csrfToken", csrf, "sessionId", sid,
 				"expiresAt", (json_int_t)(now + ttl), "admin",
 				"id", admin_id, "name", who.name));
-	session_cookie(res, tok, ttl);
+	admin_session_cookie(res, tok, ttl);
 	rc = SA_OK;
 out:
 	OPENSSL_cleanse(tok, sizeof(tok));
@@ -179,7 +193,7 @@ admin_logout(struct http_request *req, struct http_response *res)
 	if ((rc = admin_audit(req, &who, "admin.logout", NULL)) != SA_OK)
 		return http_res_error(res, rc, NULL, NULL);
 	http_res_json(res, 200, json_pack("{s:b}", "signedOut", 1));
-	session_cookie(res, NULL, 0);
+	admin_session_cookie(res, NULL, 0);
 	return SA_OK;
 }
 

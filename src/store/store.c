@@ -363,6 +363,23 @@ rec_text_ok(const char *s, size_t max, int optional)
 	return strnlen(s, max + 1) <= max;
 }
 
+/* rec_member_ok checks the doc member a REC_DELETE_MATCH compares: a plain
+ * name, so the backends can put it in a JSON path as it is. */
+static int
+rec_member_ok(const char *s)
+{
+	size_t n = 0;
+
+	if (s == NULL)
+		return 0;
+	for (; s[n] != '\0'; n++)
+		if (n >= 64 || !((s[n] >= 'A' && s[n] <= 'Z') ||
+				 (s[n] >= 'a' && s[n] <= 'z') ||
+				 (s[n] >= '0' && s[n] <= '9') || s[n] == '_'))
+			return 0;
+	return n > 0;
+}
+
 enum sa_err
 dstore_rec_write(struct dstore *ds, const struct dstore_rec_op *ops, size_t n)
 {
@@ -372,14 +389,16 @@ dstore_rec_write(struct dstore *ds, const struct dstore_rec_op *ops, size_t n)
 		const struct dstore_rec_op *o = &ops[i];
 		int writes = o->op == REC_CREATE || o->op == REC_UPDATE;
 		int keyed = writes || o->op == REC_DELETE;
+		int match = o->op == REC_DELETE_MATCH;
 
-		if (o->op < REC_CREATE || o->op > REC_DELETE_EXPIRED ||
+		if (o->op < REC_CREATE || o->op > REC_DELETE_MATCH ||
 		    o->kind == NULL || o->kind[0] == '\0' ||
 		    !rec_text_ok(o->kind, REC_KIND_MAX, 0) ||
 		    !rec_text_ok(o->id, REC_ID_MAX, !keyed) ||
 		    (keyed && o->id[0] == '\0') ||
 		    !rec_text_ok(o->owner, REC_ID_MAX, 1) ||
-		    !rec_text_ok(o->doc, REC_DOC_MAX, !writes) ||
+		    !rec_text_ok(o->doc, REC_DOC_MAX, !writes && !match) ||
+		    (match && !rec_member_ok(o->member)) ||
 		    (o->op == REC_REQUIRE_SOME && o->owner == NULL))
 			return SA_ERR_VALIDATION;
 	}

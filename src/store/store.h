@@ -169,9 +169,14 @@ enum rec_op_kind {
 	REC_UPDATE = 2,
 	REC_DELETE = 3, /* SA_ERR_NOT_FOUND if absent (or owner differs) */
 	REC_DELETE_OWNED = 4, /* every record of kind with owner; never fails */
-	REC_REQUIRE_NONE = 5, /* no record of kind (and owner if not NULL) */
-	REC_REQUIRE_SOME = 6, /* at least one record of kind and owner */
+	/* no record of kind (and owner, and id, when not NULL) */
+	REC_REQUIRE_NONE = 5,
+	/* at least one record of kind and owner (and id when not NULL) */
+	REC_REQUIRE_SOME = 6,
 	REC_DELETE_EXPIRED = 7, /* records of kind with 0 < expires_at < now */
+	/* every record of kind (and owner when not NULL) whose doc has the
+	 * string member named member equal to doc; never fails */
+	REC_DELETE_MATCH = 8,
 };
 
 struct dstore_rec_op {
@@ -183,6 +188,12 @@ struct dstore_rec_op {
 	int64_t version;    /* REC_UPDATE: the expected version, 0 any */
 	int64_t expires_at; /* writes: the expiry; REC_DELETE_EXPIRED: now */
 	enum sa_err fail;   /* the error when this op fails (0: its default) */
+	/* REC_DELETE_MATCH: the doc member compared, 1-64 bytes of
+	 * [A-Za-z0-9_] */
+	const char *member;
+	/* when not NULL, receives how many records the operation wrote or
+	 * removed (a guard leaves it alone) */
+	int64_t *affected;
 };
 
 typedef int (*dstore_rec_cb)(const struct dstore_rec *r, void *arg);

@@ -155,8 +155,9 @@ pg_service_delete(struct dstore *store, const char *id)
 
 /*
  * pg_rec_apply runs one operation inside the caller's transaction. Every
- * statement takes the same eight parameters: kind, id, owner, doc,
- * version, expires_at (NULL where the operation has none).
+ * statement takes the same six parameters: kind, id, owner, doc, version,
+ * expires_at (NULL where the operation has none); REC_DELETE_MATCH a
+ * seventh, the doc member it compares.
  */
 static enum sa_err
 pg_rec_apply(struct pg_slot *s, const struct dstore_rec_op *o)
@@ -182,11 +183,13 @@ pg_rec_apply(struct pg_slot *s, const struct dstore_rec_op *o)
 				 " AND $6::bigint IS NOT NULL RETURNING 1",
 	    [REC_REQUIRE_NONE] = "SELECT 1 FROM admin_records WHERE kind = $1"
 				 " AND ($3::text IS NULL OR owner = $3)"
-				 " AND $2::text IS NULL AND $4::text IS NULL"
+				 " AND ($2::text IS NULL OR id = $2)"
+				 " AND $4::text IS NULL"
 				 " AND $5::bigint IS NOT NULL"
 				 " AND $6::bigint IS NOT NULL LIMIT 1",
 	    [REC_REQUIRE_SOME] = "SELECT 1 FROM admin_records WHERE kind = $1"
-				 " AND owner = $3 AND $2::text IS NULL"
+				 " AND owner = $3"
+				 " AND ($2::text IS NULL OR id = $2)"
 				 " AND $4::text IS NULL"
 				 " AND $5::bigint IS NOT NULL"
 				 " AND $6::bigint IS NOT NULL LIMIT 1",
@@ -196,11 +199,19 @@ pg_rec_apply(struct pg_slot *s, const struct dstore_rec_op *o)
 				   " AND $2::text IS NULL AND $3::text IS NULL"
 				   " AND $4::text IS NULL"
 				   " AND $5::bigint IS NOT NULL RETURNING 1",
+	    [REC_DELETE_MATCH] = "DELETE FROM admin_records WHERE kind = $1"
+				 " AND ($3::text IS NULL OR owner = $3)"
+				 " AND doc::jsonb ->> $7::text = $4::text"
+				 " AND $2::text IS NULL"
+				 " AND $5::bigint IS NOT NULL"
+				 " AND $6::bigint IS NOT NULL RETURNING 1",
 	};
 	char version[24], expires[24];
 	const char *owner = o->owner;
-	const char *vals[6];
-	struct pg_query q = {.sql = sql[o->op], .nparams = 6, .values = vals};
+	const char *vals[7];
+	struct pg_query q = {.sql = sql[o->op],
+			     .nparams = o->op == REC_DELETE_MATCH ? 7 : 6,
+			     .values = vals};
 	PGresult *r = NULL;
 	enum sa_err rc;
 	int n;
@@ -211,18 +222,26 @@ pg_rec_apply(struct pg_slot *s, const struct dstore_rec_op *o)
 	snprintf(version, sizeof(version), "%" PRId64, o->version);
 	snprintf(expires, sizeof(expires), "%" PRId64, o->expires_at);
 	vals[0] = o->kind;
-	vals[1] =
-	    o->op == REC_CREATE || o->op == REC_UPDATE || o->op == REC_DELETE
-		? o->id
-		: NULL;
+	vals[1] = o->op == REC_CREATE || o->op == REC_UPDATE ||
+			  o->op == REC_DELETE || o->op == REC_REQUIRE_NONE ||
+			  o->op == REC_REQUIRE_SOME
+		      ? o->id
+		      : NULL;
 	vals[2] = owner;
-	vals[3] = o->op == REC_CREATE || o->op == REC_UPDATE ? o->doc : NULL;
+	vals[3] = o->op == REC_CREATE || o->op == REC_UPDATE ||
+			  o->op == REC_DELETE_MATCH
+		      ? o->doc
+		      : NULL;
 	vals[4] = version;
 	vals[5] = expires;
+	vals[6] = o->member;
 	if ((rc = pg_exec(s, "record write", &q, PGRES_TUPLES_OK, &r)) != SA_OK)
 		return rc;
 	n = PQntuples(r);
 	PQclear(r);
+	if (o->affected != NULL && o->op != REC_REQUIRE_NONE &&
+	    o->op != REC_REQUIRE_SOME)
+		*o->affected = n;
 	switch (o->op) {
 	case REC_CREATE:
 		return n > 0 ? SA_OK : o->fail ? o->fail : SA_ERR_CONFLICT;

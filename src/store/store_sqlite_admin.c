@@ -165,10 +165,12 @@ sqlite_service_delete(struct dstore *store, const char *id)
 /* How many records of a kind there are (of an owner, when one is given). */
 #define REC_COUNT_SQL                                                          \
 	"SELECT count(*) FROM admin_records"                                   \
-	" WHERE kind = ?1 AND (?3 IS NULL OR owner = ?3)"
+	" WHERE kind = ?1 AND (?3 IS NULL OR owner = ?3)"                      \
+	" AND (?2 IS NULL OR id = ?2)"
 
 /* rec_apply runs one operation inside the caller's transaction; every
- * statement takes kind, id, owner, doc, version, expires_at as ?1 to ?6. */
+ * statement takes kind, id, owner, doc, version, expires_at, member as ?1
+ * to ?7. */
 static enum sa_err
 rec_apply(struct sqlite_store *ds, const struct dstore_rec_op *o)
 {
@@ -189,6 +191,10 @@ rec_apply(struct sqlite_store *ds, const struct dstore_rec_op *o)
 	    [REC_REQUIRE_SOME] = REC_COUNT_SQL,
 	    [REC_DELETE_EXPIRED] = "DELETE FROM admin_records WHERE kind = ?1"
 				   " AND expires_at > 0 AND expires_at < ?6",
+	    [REC_DELETE_MATCH] = "DELETE FROM admin_records WHERE kind = ?1"
+				 " AND (?3 IS NULL OR owner = ?3)"
+				 " AND CASE WHEN json_valid(doc) THEN"
+				 " json_extract(doc, '$.' || ?7) END = ?4",
 	};
 	const char *owner = o->owner;
 	int64_t n = 0;
@@ -198,8 +204,9 @@ rec_apply(struct sqlite_store *ds, const struct dstore_rec_op *o)
 			      o->op == REC_DELETE_OWNED))
 		owner = "";
 	const struct sqlite_arg args[] = {
-	    SQ_TEXT(o->kind), SQ_TEXT(o->id),	  SQ_TEXT(owner),
-	    SQ_TEXT(o->doc),  SQ_INT(o->version), SQ_INT(o->expires_at)};
+	    SQ_TEXT(o->kind),  SQ_TEXT(o->id),	   SQ_TEXT(owner),
+	    SQ_TEXT(o->doc),   SQ_INT(o->version), SQ_INT(o->expires_at),
+	    SQ_TEXT(o->member)};
 
 	if (o->op == REC_REQUIRE_NONE || o->op == REC_REQUIRE_SOME) {
 		rc = sqlite_query_int64(ds, sql[o->op], args, ARRAY_LEN(args),
@@ -211,6 +218,8 @@ rec_apply(struct sqlite_store *ds, const struct dstore_rec_op *o)
 	if ((rc = sqlite_do(ds, sql[o->op], args, ARRAY_LEN(args), &n)) !=
 	    SA_OK)
 		return rc;
+	if (o->affected != NULL)
+		*o->affected = n;
 	if (n == 0 && o->op == REC_CREATE)
 		rc = o->fail ? o->fail : SA_ERR_CONFLICT;
 	else if (n == 0 && o->op == REC_DELETE)

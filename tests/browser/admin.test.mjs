@@ -9,7 +9,8 @@
 //
 // Cases, in order, on one server: the page and its policy; the install
 // claim (a wrong token first); sign-in with the discoverable passkey; a
-// second passkey on a second authenticator; revoking the first; the
+// second passkey on a second authenticator; revoking the first, which ends
+// the session signed in with it, and signing in again with the second; the
 // refused revoke of the last; sign-out. Screenshots at 390x844 and 1280x800
 // go to SEALAUTH_BROWSER_OUT/admin (ctest: BUILD/browser/admin).
 
@@ -206,8 +207,19 @@ async function main() {
       await item('laptop').getByRole('button', { name: 'Revoke passkey laptop' }).click();
       await shots(page, 'revoke-dialog');
       await dialog.getByRole('button', { name: 'Revoke passkey' }).click();
-      await page.locator('#status', { hasText: 'Passkey “laptop” revoked.' }).waitFor();
+      // This session was signed in with the laptop: it ends with the
+      // passkey, and the console goes back to the sign-in saying so.
+      await page.locator('#status', { hasText: 'Passkey “laptop” revoked. You had signed in with it' }).waitFor();
+      await page.getByRole('heading', { name: 'Sign in to the console' }).waitFor();
+      const me = await page.evaluate(async () => (await fetch('/v1/admin/me')).status);
+      assertEq(me, 401, 'the session signed in with the revoked passkey is over on the server');
+      // Signed in again with the remaining passkey (the laptop stays
+      // untouched: its passkey is gone from the server).
+      await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+      await page.getByRole('heading', { name: 'Your passkeys', level: 1 }).waitFor();
+      assertEq(await page.locator('#who-name').textContent(), 'Ada Admin', 'signed in again as');
       assertEq(JSON.stringify(await passkeyLabels(page)), '["security key"]', 'one passkey left');
+      await item('security key').getByText('Signed in with this one').waitFor();
     });
 
     await test('revoking the last passkey is refused and said in plain words', async () => {

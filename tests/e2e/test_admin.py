@@ -81,6 +81,62 @@ def test_claim_sign_in_register_revoke(make_server):
     assert s.cli("audit", "verify").returncode == 0
 
 
+def test_revoking_a_passkey_ends_the_sessions_signed_in_with_it(
+        make_server):
+    s = admin_server(make_server)
+    a = Admin(s)
+    first = a.claim()
+    assert a.login(cred=first).status_code == 200
+    second, _, _, r = a.register(uv_cred=first)
+    assert r.status_code == 200, r.text
+    # Two more sessions: one signed in with each passkey.
+    b = Admin(s)
+    b.auth = a.auth
+    assert b.login(cred=second).status_code == 200
+    c = Admin(s)
+    c.auth = a.auth
+    assert c.login(cred=first).status_code == 200
+    cookie = c.login_response.headers["Set-Cookie"].split(";")[0]
+
+    r = b.revoke(b64u(first.id), uv_cred=second)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"credentialId": b64u(first.id), "sessionsEnded": 2,
+                        "currentSessionEnded": False}
+    # The sessions signed in with the revoked passkey are over, by bearer
+    # token and by cookie alike; the one signed in with the other passkey
+    # goes on.
+    for gone in (a, c):
+        r = gone.get("/v1/admin/me")
+        assert r.status_code == 401 and r.json()["error"] == "unauthorized"
+    assert requests.get(s.base + "/v1/admin/me", headers={"Cookie": cookie},
+                        timeout=10).status_code == 401
+    assert b.get("/v1/admin/me").json()["passkeyId"] == b64u(second.id)
+    listed = b.get("/v1/admin/sessions").json()["sessions"]
+    assert [x["passkeyId"] for x in listed] == [b64u(second.id)]
+
+    # Revoking the passkey the caller signed in with ends the caller's
+    # session too, and the answer says so (and clears the cookie).
+    third, _, _, r = b.register(uv_cred=second, label="key 3")
+    assert r.status_code == 200, r.text
+    d = Admin(s)
+    d.auth = a.auth
+    assert d.login(cred=third).status_code == 200
+    r = b.revoke(b64u(second.id), uv_cred=third)
+    assert r.status_code == 200, r.text
+    assert r.json()["sessionsEnded"] == 1
+    assert r.json()["currentSessionEnded"] is True
+    assert "Max-Age=0" in r.headers["Set-Cookie"]
+    assert b.get("/v1/admin/me").status_code == 401
+    assert d.get("/v1/admin/me").status_code == 200
+
+    rows = [e["detail"] for e in audit_events(s)
+            if e["event"] == "admin.passkey_revoked"]
+    assert [(x["credentialId"], x["sessionsEnded"], x["currentSessionEnded"],
+             x["uvPasskeyId"], x["passkeyId"]) for x in rows] == [
+        (b64u(first.id), 2, False, b64u(second.id), b64u(second.id)),
+        (b64u(second.id), 1, True, b64u(third.id), b64u(second.id))]
+
+
 def test_wrong_install_token_is_refused_and_audited(make_server):
     s = admin_server(make_server)
     a = Admin(s)

@@ -1,5 +1,6 @@
 """Administration on PostgreSQL shared by two servers: the last-passkey
-guard holds when two revokes race on two instances, and the audit
+guard holds when two revokes race on two instances, a revoke ends the
+sessions signed in with the passkey on every instance, and the audit
 endpoints read and verify the chain in PostgreSQL.
 
 Needs the Debian postgresql binaries (test_postgres.py's cluster); without
@@ -31,18 +32,23 @@ def test_concurrent_revokes_on_two_instances_leave_one_passkey(
     db, s1, s2 = pg_pair(cluster, make_server)
     one = Admin(s1)
     first = one.claim()
-    assert one.login(cred=first).status_code == 200
-    # The same admin signed in on the other server too, with the same
+    # The same admin signs in on the other server too, with the same
     # authenticator (one origin: the public URL's).
     two = Admin(s2, origin=s1.base)
     two.auth = one.auth
-    assert two.login(cred=first).status_code == 200
     keys = [first]
     for rnd in range(6):
+        # A revoke ends the sessions signed in with the passkey it
+        # removes: each round, server one's session is signed in with the
+        # passkey it will revoke and server two's with the other one, so
+        # the loser's session outlives the winner's revoke and only the
+        # guard decides.
+        assert one.login(cred=keys[0]).status_code == 200
         new, _, _, r = one.register(alg=-7, fmt="none", uv_cred=keys[0],
                                     label=f"key {rnd}")
         assert r.status_code == 200, r.text
         keys = [keys[0], new]
+        assert two.login(cred=new).status_code == 200
         # Each server revokes a different one of the two passkeys, each
         # step-up signed by the passkey it removes, so both step-ups
         # pass whatever the order and only the guard decides.
@@ -73,9 +79,16 @@ def test_concurrent_revokes_on_two_instances_leave_one_passkey(
         assert codes == [200, 409], [r.text for r in answers]
         refused = [r for r in answers if r.status_code == 409][0]
         assert refused.json()["error"] == "last_passkey_protected"
+        won = [r for r in answers if r.status_code == 200][0].json()
+        assert won["sessionsEnded"] >= 1 and won["currentSessionEnded"]
+        # The winner's session went with its passkey; the loser's lives.
         # Exactly one passkey is left, the one whose revoke was refused,
-        # seen alike from both servers.
+        # seen alike from both servers once the winner signs in again.
         left = [k for k, r in zip(keys, answers) if r.status_code == 409]
+        winner = [a for a, r in zip((one, two), answers)
+                  if r.status_code == 200][0]
+        assert winner.get("/v1/admin/me").status_code == 401
+        assert winner.login(cred=left[0]).status_code == 200
         for adm in (one, two):
             got = adm.get("/v1/admin/passkeys").json()["passkeys"]
             assert [p["credentialId"] for p in got] == [b64u(left[0].id)]
@@ -87,6 +100,32 @@ def test_concurrent_revokes_on_two_instances_leave_one_passkey(
     assert len([e for e in ev if e["event"] == "admin.passkey_revoked"]) == 6
     assert len([e for e in ev if e["event"] == "admin.passkey_revoke_refused"
                 and e["detail"]["error"] == "last_passkey_protected"]) == 6
+
+
+def test_a_revoke_on_one_instance_ends_its_sessions_on_the_other(
+        cluster, make_server):  # noqa: F811
+    db, s1, s2 = pg_pair(cluster, make_server)
+    one = Admin(s1)
+    first = one.claim()
+    assert one.login(cred=first).status_code == 200
+    second, _, _, r = one.register(uv_cred=first)
+    assert r.status_code == 200, r.text
+    # On server two: a session signed in with each passkey.
+    old, kept = Admin(s2, origin=s1.base), Admin(s2, origin=s1.base)
+    old.auth = kept.auth = one.auth
+    assert old.login(cred=first).status_code == 200
+    assert kept.login(cred=second).status_code == 200
+    r = kept.revoke(b64u(first.id), uv_cred=second)
+    assert r.status_code == 200, r.text
+    assert r.json()["sessionsEnded"] == 2
+    # Both sessions signed in with the revoked passkey are over, on
+    # either server; the other passkey's session goes on.
+    assert old.get("/v1/admin/me").status_code == 401
+    assert one.get("/v1/admin/me").status_code == 401
+    assert kept.get("/v1/admin/me").status_code == 200
+    r = cluster.psql(db, "SELECT count(*) FROM admin_records WHERE "
+                         "kind = 'admin_session'")
+    assert r.returncode == 0 and r.stdout.strip() == "1", r.stderr
 
 
 def test_audit_endpoints_on_postgres(cluster, make_server):  # noqa: F811

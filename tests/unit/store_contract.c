@@ -903,6 +903,112 @@ contract_revoke(void *arg)
 }
 
 /*
+ * contract_records_match checks the guards that name a record by id and
+ * REC_DELETE_MATCH: the sessions a passkey signed in go with it, in the
+ * passkey's own transaction, and no others (another passkey's, another
+ * owner's, a member that is not a string, a doc without the member).
+ */
+static void
+contract_records_match(struct dstore *ds1, struct dstore *ds2, const char *kept)
+{
+	int64_t ended = -1, untouched = 42;
+	struct dstore_rec r;
+	int n = 0;
+	const struct dstore_rec_op sessions[] = {
+	    {.op = REC_CREATE,
+	     .kind = "sess",
+	     .id = "s1",
+	     .owner = "adm",
+	     .doc = "{\"pk\":\"k3\",\"n\":1}"},
+	    {.op = REC_CREATE,
+	     .kind = "sess",
+	     .id = "s2",
+	     .owner = "adm",
+	     .doc = "{\"n\":2,\"pk\":\"k3\"}"},
+	    {.op = REC_CREATE,
+	     .kind = "sess",
+	     .id = "s3",
+	     .owner = "adm",
+	     .doc = "{\"pk\":\"other\"}"},
+	    {.op = REC_CREATE,
+	     .kind = "sess",
+	     .id = "s4",
+	     .owner = "adm2",
+	     .doc = "{\"pk\":\"k3\"}"},
+	    {.op = REC_CREATE,
+	     .kind = "sess",
+	     .id = "s5",
+	     .owner = "adm",
+	     .doc = "{\"pk\":3}"},
+	    {.op = REC_CREATE,
+	     .kind = "sess",
+	     .id = "s6",
+	     .owner = "adm",
+	     .doc = "{}"},
+	    {.op = REC_CREATE,
+	     .kind = "pk",
+	     .id = "k3",
+	     .owner = "adm",
+	     .doc = "{}"},
+	};
+	/* A guard naming a record by id: only that record counts. */
+	const struct dstore_rec_op need_k3[] = {
+	    {.op = REC_REQUIRE_SOME, .kind = "pk", .id = "k3", .owner = "adm"},
+	};
+	const struct dstore_rec_op none_k3[] = {
+	    {.op = REC_REQUIRE_NONE, .kind = "pk", .id = "k3"},
+	};
+	const struct dstore_rec_op need_kept[] = {
+	    {.op = REC_REQUIRE_SOME, .kind = "pk", .id = kept, .owner = "adm"},
+	    {.op = REC_REQUIRE_NONE, .kind = "pk", .id = "nope"},
+	};
+	const struct dstore_rec_op revoke[] = {
+	    {.op = REC_DELETE, .kind = "pk", .id = "k3", .owner = "adm"},
+	    {.op = REC_DELETE_MATCH,
+	     .kind = "sess",
+	     .owner = "adm",
+	     .member = "pk",
+	     .doc = "k3",
+	     .affected = &ended},
+	    {.op = REC_REQUIRE_SOME,
+	     .kind = "pk",
+	     .owner = "adm",
+	     .affected = &untouched},
+	};
+	const struct dstore_rec_op bad_member[] = {
+	    {.op = REC_DELETE_MATCH,
+	     .kind = "sess",
+	     .member = "pk') OR 1=1 --",
+	     .doc = "k3"},
+	};
+	const struct dstore_rec_op no_value[] = {
+	    {.op = REC_DELETE_MATCH, .kind = "sess", .member = "pk"},
+	};
+
+	assert_int_equal(dstore_rec_write(ds1, need_k3, 1), SA_ERR_CONFLICT);
+	assert_int_equal(dstore_rec_write(ds1, need_kept, 2), SA_OK);
+	assert_int_equal(dstore_rec_write(ds1, sessions, 7), SA_OK);
+	assert_int_equal(dstore_rec_write(ds2, need_k3, 1), SA_OK);
+	assert_int_equal(dstore_rec_write(ds2, none_k3, 1), SA_ERR_CONFLICT);
+	assert_int_equal(dstore_rec_write(ds1, bad_member, 1),
+			 SA_ERR_VALIDATION);
+	assert_int_equal(dstore_rec_write(ds1, no_value, 1), SA_ERR_VALIDATION);
+	assert_int_equal(dstore_rec_write(ds2, revoke, 3), SA_OK);
+	assert_int_equal(ended, 2);
+	assert_int_equal(untouched, 42);
+	assert_int_equal(dstore_rec_get(ds1, "sess", "s1", &r),
+			 SA_ERR_NOT_FOUND);
+	assert_int_equal(dstore_rec_get(ds1, "sess", "s2", &r),
+			 SA_ERR_NOT_FOUND);
+	assert_int_equal(
+	    dstore_rec_list(ds1, "sess", NULL, contract_rec_count, &n), SA_OK);
+	assert_int_equal(n, 4); /* s3, s4, s5, s6 */
+	/* Nothing matches any more: a second run removes nothing. */
+	assert_int_equal(dstore_rec_write(ds1, revoke + 1, 1), SA_OK);
+	assert_int_equal(ended, 0);
+}
+
+/*
  * contract_records checks the administration records: create, versioned
  * update, guards, a failed operation rolling back the ones before it, and
  * two handles (two servers) racing to delete the last two passkeys of one
@@ -971,6 +1077,7 @@ contract_records(struct dstore *ds1, struct dstore *ds2)
 	assert_int_equal(
 	    dstore_rec_list(ds1, "pk", NULL, contract_rec_count, &n), SA_OK);
 	assert_int_equal(n, 1);
+	contract_records_match(ds1, ds2, a.rc == SA_OK ? "k2" : "k1");
 }
 
 /* ---- Issuing authorities, trust sequence numbers, takeovers ---------- */

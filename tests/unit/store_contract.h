@@ -42,8 +42,10 @@ void dstore_contract_enrollments(const char *url);
  * dstore_test_admin: the relying-party rows (create, update, upsert,
  * version, order, delete), then the registry and the administration records
  * over two stores on one database (two servers): versioned updates, guards,
- * rollback, and two servers racing for the last two passkeys of an admin
- * (exactly one wins).
+ * rollback, two servers racing for the last two passkeys of an admin
+ * (exactly one wins), guards naming one record, and the sessions of a
+ * passkey deleted with it by the doc member they carry (REC_DELETE_MATCH,
+ * with the count).
  * dstore_test_trust: issuing authorities (a token id bound by one authority
  * is never rebound by another; ENROLL_PUT_KEEP refuses a new device key and
  * accepts the same), trust document sequence numbers that only go up, and
