@@ -18,17 +18,22 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void
-check_params(const struct oidc_params *p)
+check_params(const struct form *p, const char *text, size_t n)
 {
 	if (p->n > OIDC_PARAMS_MAX)
 		abort();
 	for (size_t i = 0; i < p->n; i++) {
-		size_t nl = strlen(p->name[i]);
+		const struct form_field *f = &p->field[i];
+		size_t nl = strlen(f->name);
+
 		if (nl == 0 || nl > OIDC_PARAM_NAME_MAX ||
-		    strlen(p->value[i]) > OIDC_PARAM_VALUE_MAX)
+		    strlen(f->value) > OIDC_PARAM_VALUE_MAX)
+			abort();
+		/* The raw value lies inside the input. */
+		if (f->raw < text || f->raw + f->raw_len > text + n)
 			abort();
 		for (size_t j = 0; j < i; j++)
-			if (strcmp(p->name[i], p->name[j]) == 0)
+			if (strcmp(f->name, p->field[j].name) == 0)
 				abort(); /* duplicates are refused */
 	}
 }
@@ -43,7 +48,7 @@ check_bounded(const char *v, size_t max)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct oidc_params p = {0};
+	struct form p = {0};
 	struct oidc_authorize_req a;
 	struct oidc_token_req t;
 	struct oidc_error err;
@@ -55,7 +60,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Partial results must be as sound as complete ones. */
 	oidc_params_parse_form((const char *)data + 1, size - 1, &p, why,
 			       sizeof(why));
-	check_params(&p);
+	check_params(&p, (const char *)data + 1, size - 1);
 	if (data[0] & 1) {
 		if (oidc_authorize_parse(&p, &a, &err, &redirectable) ==
 		    SA_OK) {
@@ -76,6 +81,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_bounded(t.code_verifier, 128);
 		check_bounded(t.redirect_uri, OIDC_URI_MAX);
 	}
-	oidc_params_free(&p);
+	form_free(&p);
 	return 0;
 }

@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "core/errors.h"
+#include "core/form.h"
 #include "net/http.h"
 
 struct services;
@@ -30,38 +31,32 @@ struct weblogin_done;
 #define OIDC_PARAM_VALUE_MAX 8192 /* bytes of a value (client assertions) */
 #define OIDC_FORM_MAX 32768	  /* bytes of a whole form or query */
 
-/* The parameters of one request, decoded; names are unique. */
-struct oidc_params {
-	size_t n;
-	char *name[OIDC_PARAMS_MAX];
-	char *value[OIDC_PARAMS_MAX];
-};
+/* The parameters of one request are a struct form (core/form.h) under
+ * these bounds; free them with form_free. */
+extern const struct form_limits oidc_form_limits;
 
 /*
- * oidc_params_add adds one decoded parameter (copied). A name given twice
- * is refused (RFC 6749 §3.1), as are names or values over their bounds,
- * NUL bytes, invalid UTF-8 and more than OIDC_PARAMS_MAX parameters: the
- * error is SA_ERR_VALIDATION and why names the parameter.
+ * oidc_params_add adds one decoded parameter (copied) as form_add does under
+ * oidc_form_limits: a name given twice is refused (RFC 6749 §3.1), as are
+ * names or values over their bounds, NUL bytes, invalid UTF-8 and more than
+ * OIDC_PARAMS_MAX parameters; the error is SA_ERR_VALIDATION and why names
+ * the parameter.
  */
-enum sa_err oidc_params_add(struct oidc_params *p, const char *name,
-			    const char *value, char *why, size_t whylen);
+enum sa_err oidc_params_add(struct form *p, const char *name, const char *value,
+			    char *why, size_t whylen);
 
 /*
  * oidc_params_parse_form decodes an application/x-www-form-urlencoded
- * text of n bytes (at most OIDC_FORM_MAX): '&'-separated name=value pairs,
- * '+' as space, %XX escapes (a malformed escape is refused). Rules as
- * oidc_params_add. On failure *p holds what was parsed before; free it
- * with oidc_params_free either way.
+ * text of n bytes (at most OIDC_FORM_MAX) with form_parse under
+ * oidc_form_limits. On failure *p holds what was parsed before; free it
+ * with form_free either way.
  */
-enum sa_err oidc_params_parse_form(const char *text, size_t n,
-				   struct oidc_params *p, char *why,
-				   size_t whylen);
+enum sa_err oidc_params_parse_form(const char *text, size_t n, struct form *p,
+				   char *why, size_t whylen);
 
 /* oidc_params_get returns a parameter's value, or NULL when it is absent
  * or empty (RFC 6749 §3.1: an empty parameter counts as omitted). */
-const char *oidc_params_get(const struct oidc_params *p, const char *name);
-
-void oidc_params_free(struct oidc_params *p);
+const char *oidc_params_get(const struct form *p, const char *name);
 
 /* ---- Requests (oidc_request.c) ------------------------------------------- */
 
@@ -102,7 +97,7 @@ struct oidc_authorize_req {
  * when client_id or redirect_uri is missing or malformed, *redirectable is
  * 0 and the error must be shown, never redirected; otherwise it is 1.
  */
-enum sa_err oidc_authorize_parse(const struct oidc_params *p,
+enum sa_err oidc_authorize_parse(const struct form *p,
 				 struct oidc_authorize_req *out,
 				 struct oidc_error *err, int *redirectable);
 
@@ -120,8 +115,7 @@ struct oidc_token_req {
 };
 
 /* oidc_token_parse checks a token request's form (not the client). */
-enum sa_err oidc_token_parse(const struct oidc_params *p,
-			     struct oidc_token_req *out,
+enum sa_err oidc_token_parse(const struct form *p, struct oidc_token_req *out,
 			     struct oidc_error *err);
 
 /* ---- Clients (oidc_client.c) --------------------------------------------- */

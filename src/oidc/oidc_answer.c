@@ -23,7 +23,7 @@
  */
 
 struct query_add {
-	struct oidc_params *p;
+	struct form *p;
 	char *why;
 	size_t whylen;
 	enum sa_err rc;
@@ -39,7 +39,7 @@ query_add(void *arg, const char *name, const char *value)
 }
 
 enum sa_err
-oidc_request_params(struct http_request *req, struct oidc_params *p, char *why,
+oidc_request_params(struct http_request *req, struct form *p, char *why,
 		    size_t whylen)
 {
 	struct query_add q = {p, why, whylen, SA_OK};
@@ -173,17 +173,17 @@ oidc_sign(struct app *app, const json_t *claims, char **out)
 static int
 form_decode_inplace(char *s)
 {
-	struct oidc_params p = {0};
+	struct form p = {0};
 	char *text = NULL;
 	int ok;
 
 	if (asprintf(&text, "v=%s", s) < 0)
 		return 0;
 	ok = oidc_params_parse_form(text, strlen(text), &p, NULL, 0) == SA_OK &&
-	     p.n == 1 && strlen(p.value[0]) <= strlen(s);
+	     p.n == 1 && strlen(p.field[0].value) <= strlen(s);
 	if (ok)
-		memcpy(s, p.value[0], strlen(p.value[0]) + 1);
-	oidc_params_free(&p);
+		memcpy(s, p.field[0].value, strlen(p.field[0].value) + 1);
+	form_free(&p);
 	OPENSSL_cleanse(text, strlen(text));
 	free(text);
 	return ok;
@@ -323,7 +323,7 @@ out:
 
 enum sa_err
 oidc_client_auth(struct http_request *req, struct http_response *res,
-		 const struct oidc_params *p, const struct services *reg,
+		 const struct form *p, const struct services *reg,
 		 struct oidc_client *out)
 {
 	struct app *app = http_req_app(req);
@@ -429,7 +429,7 @@ out:
 
 enum sa_err
 oidc_client_request(struct http_request *req, struct http_response *res,
-		    struct oidc_params *p, const struct services *reg,
+		    struct form *p, const struct services *reg,
 		    struct oidc_client *c)
 {
 	char why[256] = "";

@@ -160,7 +160,7 @@ enum sa_err
 oidc_authorize(struct http_request *req, struct http_response *res)
 {
 	struct app *app = http_req_app(req);
-	struct oidc_params p = {0};
+	struct form p = {0};
 	struct oidc_authorize_req r = {0};
 	struct oidc_error err = {NULL, ""};
 	struct services *reg = services_get(app->services);
@@ -249,7 +249,7 @@ oidc_authorize(struct http_request *req, struct http_response *res)
 	rc = SA_OK;
 out:
 	json_decref(data);
-	oidc_params_free(&p);
+	form_free(&p);
 	services_put(reg);
 	return rc;
 }

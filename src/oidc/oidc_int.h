@@ -190,7 +190,7 @@ enum sa_err oidc_redirect_error(struct http_request *req,
 
 /* oidc_request_params reads a request's parameters: the query of a GET,
  * the form body of a POST. */
-enum sa_err oidc_request_params(struct http_request *req, struct oidc_params *p,
+enum sa_err oidc_request_params(struct http_request *req, struct form *p,
 				char *why, size_t whylen);
 
 /* oidc_sign signs claims as an ES256 JWT with the server's key ring. */
@@ -205,8 +205,7 @@ enum sa_err oidc_sign(struct app *app, const json_t *claims, char **out);
  * the error is returned.
  */
 enum sa_err oidc_client_auth(struct http_request *req,
-			     struct http_response *res,
-			     const struct oidc_params *p,
+			     struct http_response *res, const struct form *p,
 			     const struct services *reg,
 			     struct oidc_client *out);
 
@@ -214,8 +213,7 @@ enum sa_err oidc_client_auth(struct http_request *req,
  * revocation or introspection endpoint and authenticates its client
  * (answering the error itself on failure). */
 enum sa_err oidc_client_request(struct http_request *req,
-				struct http_response *res,
-				struct oidc_params *p,
+				struct http_response *res, struct form *p,
 				const struct services *reg,
 				struct oidc_client *c);
 

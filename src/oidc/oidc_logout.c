@@ -211,7 +211,7 @@ enum sa_err
 oidc_logout(struct http_request *req, struct http_response *res)
 {
 	struct app *app = http_req_app(req);
-	struct oidc_params p = {0};
+	struct form p = {0};
 	struct services *reg = services_get(app->services);
 	const struct service *svc = NULL;
 	struct oidc_client c;
@@ -285,7 +285,7 @@ oidc_logout(struct http_request *req, struct http_response *res)
 out:
 	json_decref(claims);
 	weblogin_sso_clear(&sso);
-	oidc_params_free(&p);
+	form_free(&p);
 	services_put(reg);
 	return rc;
 }

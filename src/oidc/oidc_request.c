@@ -132,9 +132,8 @@ parse_prompt(const char *s, unsigned int *out, struct oidc_error *err)
 }
 
 enum sa_err
-oidc_authorize_parse(const struct oidc_params *p,
-		     struct oidc_authorize_req *out, struct oidc_error *err,
-		     int *redirectable)
+oidc_authorize_parse(const struct form *p, struct oidc_authorize_req *out,
+		     struct oidc_error *err, int *redirectable)
 {
 	struct oidc_authorize_req r;
 	const char *method, *max_age, *mode;
@@ -225,7 +224,7 @@ oidc_authorize_parse(const struct oidc_params *p,
 }
 
 enum sa_err
-oidc_token_parse(const struct oidc_params *p, struct oidc_token_req *out,
+oidc_token_parse(const struct form *p, struct oidc_token_req *out,
 		 struct oidc_error *err)
 {
 	struct oidc_token_req r;

@@ -315,7 +315,7 @@ enum sa_err
 oidc_token(struct http_request *req, struct http_response *res)
 {
 	struct app *app = http_req_app(req);
-	struct oidc_params p = {0};
+	struct form p = {0};
 	struct oidc_token_req t;
 	struct oidc_error err = {NULL, ""};
 	struct services *reg = services_get(app->services);
@@ -334,7 +334,7 @@ oidc_token(struct http_request *req, struct http_response *res)
 		 ? code_grant(req, res, &c, &t)
 		 : refresh_grant(req, res, &c, &t);
 out:
-	oidc_params_free(&p);
+	form_free(&p);
 	services_put(reg);
 	return rc;
 }

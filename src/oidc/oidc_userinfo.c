@@ -15,7 +15,7 @@
 /* bearer finds the access token: the Authorization header (RFC 6750
  * §2.1) or the form body's access_token (§2.2); NULL when none. */
 static const char *
-bearer(struct http_request *req, const struct oidc_params *p)
+bearer(struct http_request *req, const struct form *p)
 {
 	const char *h = http_req_header(req, "Authorization");
 
@@ -28,7 +28,7 @@ enum sa_err
 oidc_userinfo(struct http_request *req, struct http_response *res)
 {
 	struct app *app = http_req_app(req);
-	struct oidc_params p = {0};
+	struct form p = {0};
 	struct services *reg = services_get(app->services);
 	const struct service *svc;
 	struct oidc_client c;
@@ -82,7 +82,7 @@ out:
 	json_decref(body);
 	json_decref(rec);
 	oidc_grant_clear(&g);
-	oidc_params_free(&p);
+	form_free(&p);
 	services_put(reg);
 	return rc;
 }
@@ -128,7 +128,7 @@ enum sa_err
 oidc_revoke(struct http_request *req, struct http_response *res)
 {
 	struct app *app = http_req_app(req);
-	struct oidc_params p = {0};
+	struct form p = {0};
 	struct services *reg = services_get(app->services);
 	struct oidc_client c;
 	const char *tok, *kind = NULL;
@@ -167,7 +167,7 @@ oidc_revoke(struct http_request *req, struct http_response *res)
 	rc = SA_OK;
 out:
 	json_decref(rec);
-	oidc_params_free(&p);
+	form_free(&p);
 	services_put(reg);
 	return rc;
 }
@@ -191,7 +191,7 @@ enum sa_err
 oidc_introspect(struct http_request *req, struct http_response *res)
 {
 	struct app *app = http_req_app(req);
-	struct oidc_params p = {0};
+	struct form p = {0};
 	struct services *reg = services_get(app->services);
 	struct oidc_client c;
 	struct oidc_grant g;
@@ -243,7 +243,7 @@ oidc_introspect(struct http_request *req, struct http_response *res)
 out:
 	json_decref(rec);
 	oidc_grant_clear(&g);
-	oidc_params_free(&p);
+	form_free(&p);
 	services_put(reg);
 	return rc;
 }

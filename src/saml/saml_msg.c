@@ -11,100 +11,26 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "core/form.h"
 #include "core/util.h"
 #include "crypto/ecdsa.h"
 #include "saml/saml_int.h"
 #include "trust/xmldsig.h"
 
 #define B64_MSG_MAX (SAML_MSG_MAX / 3 * 4 + 8)
-#define FORM_MAX_FIELDS 8
-
-/* ---- Form and query decoding --------------------------------------------- */
 
 /*
- * url_decode decodes n bytes of a form or query value ('+' is a space) into
- * a new string; NULL for a broken escape or a NUL byte.
+ * The bounds of a binding's query string or form body: the message in
+ * base64 with every byte escaped at worst, and room for RelayState, SigAlg
+ * and Signature beside it.
  */
-static char *
-url_decode(const char *in, size_t n)
-{
-	char *out = malloc(n + 1);
-	size_t j = 0;
-
-	if (out == NULL)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		if (in[i] == '+') {
-			out[j++] = ' ';
-		} else if (in[i] == '%') {
-			if (i + 2 >= n || hex_value(in[i + 1]) < 0 ||
-			    hex_value(in[i + 2]) < 0 ||
-			    (hex_value(in[i + 1]) == 0 &&
-			     hex_value(in[i + 2]) == 0)) {
-				free(out);
-				return NULL;
-			}
-			out[j++] = (char)(hex_value(in[i + 1]) * 16 +
-					  hex_value(in[i + 2]));
-			i += 2;
-		} else {
-			out[j++] = in[i];
-		}
-	}
-	out[j] = '\0';
-	return out;
-}
-
-/*
- * raw_field finds name in an &-separated list (a query string or a form
- * body) and points *val at its still-encoded value. It returns 1 when found
- * once, 0 when absent, -1 when given twice (which value would be signed?).
- */
-static int
-raw_field(const char *text, size_t n, const char *name, const char **val,
-	  size_t *vlen)
-{
-	size_t pos = 0, nl = strlen(name);
-	int found = 0;
-
-	while (pos < n) {
-		const char *f = text + pos;
-		const char *amp = memchr(f, '&', n - pos);
-		size_t flen = amp != NULL ? (size_t)(amp - f) : n - pos;
-
-		if (flen > nl && memcmp(f, name, nl) == 0 && f[nl] == '=') {
-			if (found)
-				return -1;
-			found = 1;
-			*val = f + nl + 1;
-			*vlen = flen - nl - 1;
-		}
-		pos += flen + 1;
-	}
-	return found;
-}
-
-/* field decodes the value of raw_field into a new string (NULL if absent,
- * *bad set when duplicated or broken). */
-static char *
-field(const char *text, size_t n, const char *name, int *bad)
-{
-	const char *v = NULL;
-	size_t vl = 0;
-	int r = raw_field(text, n, name, &v, &vl);
-	char *out;
-
-	if (r < 0) {
-		*bad = 1;
-		return NULL;
-	}
-	if (r == 0)
-		return NULL;
-	out = url_decode(v, vl);
-	if (out == NULL)
-		*bad = 1;
-	return out;
-}
+#define SAML_FORM_TEXT_MAX (3 * B64_MSG_MAX + 16384)
+static const struct form_limits saml_form_limits = {
+    .text_max = SAML_FORM_TEXT_MAX,
+    .fields_max = FORM_FIELDS_MAX,
+    .name_max = 64,
+    .value_max = B64_MSG_MAX,
+};
 
 /* ---- Parsing ------------------------------------------------------------- */
 
@@ -345,39 +271,38 @@ enum sa_err
 saml_msg_decode_text(const char *text, size_t n, enum saml_binding binding,
 		     struct saml_msg *m, char *why, size_t whylen)
 {
-	const char *param = "SAMLRequest";
+	const char *param = "SAMLRequest", *b64, *relay;
 	size_t rawlen = 0, xmllen = 0;
-	char *b64 = NULL, *relay = NULL;
+	struct form form = {0};
 	unsigned char *raw = NULL, *xml = NULL;
-	int bad = 0, post = binding == SAML_BINDING_POST;
+	int post = binding == SAML_BINDING_POST;
 	enum sa_err rc = SA_ERR_SAML_REQUEST;
 
 	memset(m, 0, sizeof(*m));
 	m->acs_index = -1;
 	m->binding = binding;
-	b64 = field(text, n, "SAMLRequest", &bad);
-	if (b64 == NULL && !bad) {
-		param = "SAMLResponse";
-		b64 = field(text, n, param, &bad);
-	} else if (b64 != NULL) {
-		char *other = field(text, n, "SAMLResponse", &bad);
-
-		if (other != NULL) {
-			free(other);
-			bad = 1;
-		}
-	}
-	relay = field(text, n, "RelayState", &bad);
-	if (bad || b64 == NULL) {
-		why_set(why, whylen,
-			bad ? "a parameter is repeated or badly "
-			      "escaped"
-			    : "no SAMLRequest or SAMLResponse");
+	/* Every parameter once: with two, which one would be signed? */
+	if ((rc = form_parse(&form, text, n, &saml_form_limits, why, whylen)) !=
+	    SA_OK) {
+		if (rc != SA_ERR_NOMEM)
+			rc = SA_ERR_SAML_REQUEST;
 		goto out;
 	}
-	if (relay != NULL) {
-		if (strlen(relay) > SAML_RELAY_MAX ||
-		    !utf8_valid(relay, strlen(relay), 0)) {
+	rc = SA_ERR_SAML_REQUEST;
+	b64 = form_get(&form, "SAMLRequest");
+	if (b64 == NULL) {
+		param = "SAMLResponse";
+		b64 = form_get(&form, param);
+	} else if (form_get(&form, "SAMLResponse") != NULL) {
+		why_set(why, whylen, "both SAMLRequest and SAMLResponse");
+		goto out;
+	}
+	if (b64 == NULL) {
+		why_set(why, whylen, "no SAMLRequest or SAMLResponse");
+		goto out;
+	}
+	if ((relay = form_get(&form, "RelayState")) != NULL) {
+		if (strlen(relay) > SAML_RELAY_MAX) {
 			why_set(why, whylen,
 				"RelayState is longer than %d "
 				"bytes or not UTF-8",
@@ -409,8 +334,7 @@ saml_msg_decode_text(const char *text, size_t n, enum saml_binding binding,
 		goto out;
 	rc = parse_doc(m, param, why, whylen);
 out:
-	free(b64);
-	free(relay);
+	form_free(&form);
 	free(raw);
 	free(xml);
 	return rc;
@@ -425,51 +349,53 @@ out:
  * §3.4.4.1). ECDSA values may be raw r||s (XML-DSig's form) or DER.
  */
 static enum sa_err
-verify_query(const char *q, const struct saml_sp *sp, struct saml_msg *m,
+verify_query(const struct form *q, const struct saml_sp *sp, struct saml_msg *m,
 	     char *why, size_t whylen)
 {
-	const char *v;
-	size_t n = strlen(q), vl, siglen = 0;
 	const char *param = m->kind == SAML_MSG_LOGOUT_RESPONSE ? "SAMLResponse"
 								: "SAMLRequest";
+	const struct form_field *msg = form_find(q, param),
+				*relay = form_find(q, "RelayState"),
+				*alg = form_find(q, "SigAlg"),
+				*sigtext = form_find(q, "Signature");
 	struct buf signed_part;
-	char *alg = NULL, *sigtext = NULL;
 	unsigned char *sig = NULL;
-	int bad = 0, ok = 0;
+	size_t siglen = 0;
+	int ok = 0;
 	enum sa_err rc = SA_ERR_SAML_SIGNATURE;
 
-	buf_init(&signed_part, n + 1);
-	alg = field(q, n, "SigAlg", &bad);
-	sigtext = field(q, n, "Signature", &bad);
-	if (bad || alg == NULL || sigtext == NULL) {
+	buf_init(&signed_part, SAML_FORM_TEXT_MAX);
+	if (alg == NULL || sigtext == NULL) {
 		why_set(why, whylen, "SigAlg and Signature must come together");
 		goto out;
 	}
 	m->has_signature = 1;
-	if (strcmp(alg, SAML_SIGALG_RSA_SHA256) != 0 &&
-	    strcmp(alg, SAML_SIGALG_ECDSA_SHA256) != 0) {
+	if (strcmp(alg->value, SAML_SIGALG_RSA_SHA256) != 0 &&
+	    strcmp(alg->value, SAML_SIGALG_ECDSA_SHA256) != 0) {
 		why_set(why, whylen,
 			"SigAlg %.80s is not allowed (rsa-sha256 "
 			"or ecdsa-sha256)",
-			alg);
+			alg->value);
 		goto out;
 	}
-	if (b64_decode(sigtext, strlen(sigtext), 2048, &sig, &siglen) !=
-	    SA_OK) {
+	if (b64_decode(sigtext->value, strlen(sigtext->value), 2048, &sig,
+		       &siglen) != SA_OK) {
 		why_set(why, whylen, "Signature is not base64");
 		goto out;
 	}
-	raw_field(q, n, param, &v, &vl);
+	if (msg == NULL) {
+		why_set(why, whylen, "the signed query has no %s", param);
+		goto out;
+	}
 	buf_append(&signed_part, param, strlen(param));
 	buf_append(&signed_part, "=", 1);
-	buf_append(&signed_part, v, vl);
-	if (raw_field(q, n, "RelayState", &v, &vl) == 1) {
+	buf_append(&signed_part, msg->raw, msg->raw_len);
+	if (relay != NULL) {
 		buf_append(&signed_part, "&RelayState=", 12);
-		buf_append(&signed_part, v, vl);
+		buf_append(&signed_part, relay->raw, relay->raw_len);
 	}
-	raw_field(q, n, "SigAlg", &v, &vl);
 	buf_append(&signed_part, "&SigAlg=", 8);
-	if (buf_append(&signed_part, v, vl) != SA_OK) {
+	if (buf_append(&signed_part, alg->raw, alg->raw_len) != SA_OK) {
 		rc = SA_ERR_NOMEM;
 		goto out;
 	}
@@ -482,7 +408,8 @@ verify_query(const char *q, const struct saml_sp *sp, struct saml_msg *m,
 		size_t slen = siglen;
 		EVP_MD_CTX *md;
 
-		if (is_ec != (strcmp(alg, SAML_SIGALG_ECDSA_SHA256) == 0))
+		if (is_ec !=
+		    (strcmp(alg->value, SAML_SIGALG_ECDSA_SHA256) == 0))
 			continue;
 		if (is_ec && siglen == ECDSA_P256_RAW_LEN &&
 		    ecdsa_sig_raw_to_der(sig, der, sizeof(der), &derlen) ==
@@ -508,8 +435,6 @@ verify_query(const char *q, const struct saml_sp *sp, struct saml_msg *m,
 	rc = SA_OK;
 out:
 	buf_free(&signed_part);
-	free(alg);
-	free(sigtext);
 	free(sig);
 	return rc;
 }
@@ -531,14 +456,19 @@ saml_msg_verify_text(const char *query, const struct saml_sp *sp, int required,
 
 	m->signed_ok = 0;
 	if (m->binding == SAML_BINDING_REDIRECT) {
-		const char *q = query;
-		const char *v;
-		size_t vl;
+		struct form q = {0};
 
+		if ((rc = form_parse(&q, query, strlen(query),
+				     &saml_form_limits, why, whylen)) !=
+		    SA_OK) {
+			form_free(&q);
+			return rc == SA_ERR_NOMEM ? rc : SA_ERR_SAML_SIGNATURE;
+		}
 		/* An XML signature inside a redirected message is not the
 		 * binding's: it is ignored, never taken as verified. */
-		if (raw_field(q, strlen(q), "Signature", &v, &vl) == 0 &&
-		    raw_field(q, strlen(q), "SigAlg", &v, &vl) == 0) {
+		if (form_find(&q, "Signature") == NULL &&
+		    form_find(&q, "SigAlg") == NULL) {
+			form_free(&q);
 			if (!required)
 				return SA_OK;
 			why_set(why, whylen,
@@ -546,7 +476,9 @@ saml_msg_verify_text(const char *query, const struct saml_sp *sp, int required,
 				"the SP's settings require it");
 			return SA_ERR_SAML_SIGNATURE;
 		}
-		return verify_query(q, sp, m, why, whylen);
+		rc = verify_query(&q, sp, m, why, whylen);
+		form_free(&q);
+		return rc;
 	}
 	if (saml_child(xmlDocGetRootElement(m->doc), SAML_NS_DSIG,
 		       "Signature") == NULL) {

@@ -19,7 +19,7 @@
 #include "core/util.h"
 
 static void
-parse(const char *text, struct oidc_params *p, enum sa_err want)
+parse(const char *text, struct form *p, enum sa_err want)
 {
 	char why[256] = "";
 
@@ -31,7 +31,7 @@ parse(const char *text, struct oidc_params *p, enum sa_err want)
 static void
 test_form_decoding(void **state)
 {
-	struct oidc_params p = {0};
+	struct form p = {0};
 
 	parse("a=1+2&b=%41%2fc&&c=&d", &p, SA_OK);
 	assert_int_equal(p.n, 4);
@@ -41,26 +41,26 @@ test_form_decoding(void **state)
 	assert_null(oidc_params_get(&p, "c"));
 	assert_null(oidc_params_get(&p, "d"));
 	assert_null(oidc_params_get(&p, "missing"));
-	oidc_params_free(&p);
+	form_free(&p);
 	/* Twice the same name, a broken escape, an escaped NUL, a bare '='. */
 	parse("code=a&code=b", &p, SA_ERR_VALIDATION);
-	oidc_params_free(&p);
+	form_free(&p);
 	parse("a=%4", &p, SA_ERR_VALIDATION);
-	oidc_params_free(&p);
+	form_free(&p);
 	parse("a=%zz", &p, SA_ERR_VALIDATION);
-	oidc_params_free(&p);
+	form_free(&p);
 	parse("a=%00", &p, SA_ERR_VALIDATION);
-	oidc_params_free(&p);
+	form_free(&p);
 	parse("=x", &p, SA_ERR_VALIDATION);
-	oidc_params_free(&p);
+	form_free(&p);
 	parse("a=%ff%fe", &p, SA_ERR_VALIDATION); /* not UTF-8 */
-	oidc_params_free(&p);
+	form_free(&p);
 }
 
 static void
 test_form_bounds(void **state)
 {
-	struct oidc_params p = {0};
+	struct form p = {0};
 	char *big = malloc(OIDC_FORM_MAX + 16);
 	size_t n = 0;
 
@@ -69,17 +69,17 @@ test_form_bounds(void **state)
 		n += (size_t)sprintf(big + n, "%sp%d=v", i ? "&" : "", i);
 	parse(big, &p, SA_ERR_VALIDATION);
 	assert_int_equal(p.n, OIDC_PARAMS_MAX);
-	oidc_params_free(&p);
+	form_free(&p);
 	/* A value over OIDC_PARAM_VALUE_MAX bytes. */
 	memcpy(big, "v=", 2);
 	memset(big + 2, 'x', OIDC_PARAM_VALUE_MAX + 1);
 	big[OIDC_PARAM_VALUE_MAX + 3] = '\0';
 	parse(big, &p, SA_ERR_VALIDATION);
-	oidc_params_free(&p);
+	form_free(&p);
 	memset(big, 'x', OIDC_FORM_MAX + 1);
 	big[OIDC_FORM_MAX + 1] = '\0';
 	parse(big, &p, SA_ERR_BODY_TOO_LARGE);
-	oidc_params_free(&p);
+	form_free(&p);
 	free(big);
 }
 
@@ -89,14 +89,14 @@ static const char *
 authorize(const char *text, int *redirectable)
 {
 	static struct oidc_error err;
-	struct oidc_params p = {0};
+	struct form p = {0};
 	struct oidc_authorize_req r;
 	enum sa_err rc;
 
 	parse(text, &p, SA_OK);
 	memset(&err, 0, sizeof(err));
 	rc = oidc_authorize_parse(&p, &r, &err, redirectable);
-	oidc_params_free(&p);
+	form_free(&p);
 	return rc == SA_OK ? NULL : err.code;
 }
 
@@ -165,14 +165,14 @@ static const char *
 token(const char *text)
 {
 	static struct oidc_error err;
-	struct oidc_params p = {0};
+	struct form p = {0};
 	struct oidc_token_req t;
 	enum sa_err rc;
 
 	parse(text, &p, SA_OK);
 	memset(&err, 0, sizeof(err));
 	rc = oidc_token_parse(&p, &t, &err);
-	oidc_params_free(&p);
+	form_free(&p);
 	return rc == SA_OK ? NULL : err.code;
 }
 
