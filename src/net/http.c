@@ -26,6 +26,7 @@
 #include <microhttpd.h>
 
 #include "net/http.h"
+#include "net/http_int.h"
 #include "net/listener.h"
 #include "core/log.h"
 #include "core/schema.h"
@@ -38,9 +39,6 @@
 #define RAW_QUERY_MAX 16384
 #define PARK_DRAIN_S 30 /* shutdown waits this long for parked requests */
 #define SWEEP_MS 250	/* how often header deadlines are checked */
-/* Route parameters are short ids; a smaller request struct also keeps
- * glibc from consolidating its free lists on every request. */
-#define PARAMS_MAX_LEN 256
 
 struct http_response {
 	unsigned int status;
@@ -50,51 +48,6 @@ struct http_response {
 	size_t nheaders;
 	char *hname[RES_HEADERS_MAX];
 	char *hval[RES_HEADERS_MAX];
-};
-
-/*
- * What the server knows of one connection, from its opening to its close
- * (MHD's socket context): enough to cut a connection whose request headers
- * are late, and to mark a request line that decoded to a NUL byte.
- */
-struct conn_state {
-	struct conn_state *prev, *next; /* srv->conns, under srv->conn_mu */
-	int fd;
-	_Atomic uint64_t since_ms; /* opened, or its last request ended */
-	atomic_int in_request;	   /* headers complete; being served */
-	atomic_int upgraded;	   /* a WebSocket now: never cut here */
-	atomic_int bad_url;	   /* %00 in the path or query */
-	int cut;		   /* shut down by the sweeper */
-};
-
-struct http_request {
-	struct http_server *srv;
-	struct conn_state *cs;
-	struct MHD_Connection *conn;
-	char id[24];
-	char ip[NETADDR_TEXT_MAX];
-	const char *ua;
-	const char *origin;
-	char method[16];
-	char *path;
-	const struct route *route;
-	char allow[64]; /* methods of a path matched with another method */
-	char scratch[PARAMS_MAX_LEN];
-	const char *params[HTTP_PARAMS_MAX];
-	size_t nparams;
-	struct buf body;
-	enum sa_err early; /* an error found while the body streams in */
-	json_t *json;
-	char *raw_query; /* the query string as sent, for signed URLs */
-	/* The request target as MHD's request-line parser left it, before
-	 * unescaping: where it starts and its length up to the first NUL. */
-	uintptr_t line_uri;
-	size_t line_uri_len;
-	uint64_t start_us;
-	unsigned int status; /* what was answered, for the access log */
-	int upgraded;
-	http_cont cont; /* set while parked (http_req_park) */
-	void *cont_arg;
 };
 
 struct http_server {
@@ -894,150 +847,6 @@ handle_request(struct http_request *req)
 	return send_response(req, &res);
 }
 
-/* ---- Strict HTTP ------------------------------------------------------- */
-
-/* What the header scan found: counts of the framing headers and the first
- * malformed header. */
-struct header_scan {
-	int content_length, transfer_encoding, host;
-	const char *bad;   /* why the request is refused, or NULL */
-	const char *field; /* the header concerned */
-};
-
-/* tchar of RFC 9110 §5.6.2: the characters of a header name. */
-static int
-is_tchar(unsigned char c)
-{
-	return isalnum(c) || (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-/*
- * line_ends_cleanly tells whether a header value parsed in place ends its
- * line: libmicrohttpd 0.9.75 cuts a value at a NUL byte (value_size is
- * its C string length) and ends a line at a bare LF, and it parses a line
- * in place, writing a NUL over the colon and over both bytes of the CRLF.
- * So past the value (and any blanks MHD trimmed) come two NULs exactly
- * when the line ended in CRLF with no NUL inside; one NUL followed by
- * another byte is a NUL inside the value or a line ended by a bare LF.
- * A value not found in place (a folded line MHD copied) is not looked
- * past, so nothing outside its line is ever read.
- */
-static int
-line_ends_cleanly(const char *key, size_t key_size, const char *value,
-		  size_t value_size)
-{
-	uintptr_t k = (uintptr_t)key + key_size, v = (uintptr_t)value;
-	const char *e = value + value_size;
-
-	if (v < k || v - k > 64)
-		return 1;
-	for (const char *p = key + key_size; p < value; p++)
-		if (*p != '\0' && *p != ':' && *p != ' ' && *p != '\t')
-			return 1;
-	for (int n = 0; n < 64 && (*e == ' ' || *e == '\t'); n++)
-		e++;
-	return e[0] == '\0' && e[1] == '\0';
-}
-
-static enum MHD_Result
-scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
-	    size_t key_size, const char *value, size_t value_size)
-{
-	struct header_scan *h = cls;
-
-	if (h->bad != NULL)
-		return MHD_NO;
-	for (size_t i = 0; i < key_size; i++)
-		if (!is_tchar((unsigned char)key[i])) {
-			h->bad = "a header name holds a character other "
-				 "than a token character";
-			h->field = "header";
-			return MHD_NO;
-		}
-	if (value != NULL && (memchr(value, '\0', value_size) != NULL ||
-			      memchr(value, '\r', value_size) != NULL ||
-			      memchr(value, '\n', value_size) != NULL)) {
-		h->bad = "a header value holds NUL, CR or LF";
-		h->field = key;
-		return MHD_NO;
-	}
-	if (value != NULL &&
-	    !line_ends_cleanly(key, key_size, value, value_size)) {
-		h->bad = "a header value holds NUL or ends at a bare LF";
-		h->field = key;
-		return MHD_NO;
-	}
-	if (strcasecmp(key, "Content-Length") == 0) {
-		h->content_length++;
-		if (value == NULL || value_size == 0 ||
-		    strspn(value, "0123456789") != value_size) {
-			h->bad = "Content-Length must be one decimal number";
-			h->field = "Content-Length";
-		}
-	} else if (strcasecmp(key, "Transfer-Encoding") == 0) {
-		h->transfer_encoding++;
-	} else if (strcasecmp(key, "Host") == 0) {
-		h->host++;
-	}
-	return MHD_YES;
-}
-
-/*
- * strict_check refuses a request that two HTTP parsers could read
- * differently (a proxy in front must never see another request than we
- * do): several Content-Length headers, Content-Length beside
- * Transfer-Encoding, no Host or several, a header name with a non-token
- * character, NUL, CR or LF in a header value, a header line ended by a
- * bare LF, a NUL byte in the request line or decoded from the path or
- * query (%00). libmicrohttpd in strict mode refuses spaces in
- * header names and a missing Host on HTTP/1.1 itself; the rest is here.
- * Returns NULL or the reason, with *field the header concerned.
- */
-static const char *
-strict_check(struct http_request *req, const char *url, const char *version,
-	     const char **field)
-{
-	struct header_scan h;
-	uintptr_t v = (uintptr_t)version;
-
-	memset(&h, 0, sizeof(h));
-	/* MHD ends the request target at the NUL it wrote over the space
-	 * before the version: one met earlier was in the request line. */
-	if (req->line_uri != 0 && req->line_uri == (uintptr_t)url &&
-	    v > req->line_uri && v - req->line_uri < 65536 &&
-	    v != req->line_uri + req->line_uri_len + 1) {
-		*field = "path";
-		return "the request line holds a NUL byte";
-	}
-	/* And over both bytes of its CRLF ("HTTP/1.1" is 8 bytes). */
-	if (req->line_uri != 0 && req->line_uri == (uintptr_t)url &&
-	    v > req->line_uri && strlen(version) == 8 && version[9] != '\0') {
-		*field = "version";
-		return "the request line ends at a bare LF";
-	}
-	if (req->cs != NULL && atomic_load(&req->cs->bad_url)) {
-		*field = "path";
-		return "the path or query decodes to a NUL byte (%00)";
-	}
-	MHD_get_connection_values_n(req->conn, MHD_HEADER_KIND, scan_header,
-				    &h);
-	*field = h.field;
-	if (h.bad != NULL)
-		return h.bad;
-	*field = "Content-Length";
-	if (h.content_length > 1)
-		return "Content-Length is given more than once";
-	if (h.content_length > 0 && h.transfer_encoding > 0)
-		return "Content-Length and Transfer-Encoding together";
-	*field = "Host";
-	if (h.host > 1)
-		return "Host is given more than once";
-	if (h.host == 0 && strcmp(version, MHD_HTTP_VERSION_1_0) != 0)
-		return "an HTTP/1.1 request needs a Host header";
-	*field = NULL;
-	return NULL;
-}
-
 /*
  * refuse_now answers at once, on the first call of the access handler,
  * and closes the connection after the answer: for a request whose framing
@@ -1058,8 +867,8 @@ refuse_now(struct http_request *req, enum sa_err err, const char *field,
 
 /* ---- Connections and the header deadline -------------------------------- */
 
-static struct conn_state *
-conn_state_of(struct MHD_Connection *conn)
+struct conn_state *
+http_conn_state_of(struct MHD_Connection *conn)
 {
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -1106,21 +915,6 @@ notify_conn(void *cls, struct MHD_Connection *conn, void **socket_context,
 	pthread_mutex_unlock(&srv->conn_mu);
 	free(cs);
 	*socket_context = NULL;
-}
-
-/*
- * unescape_url decodes %HH escapes like MHD's own decoder, and marks the
- * connection when one decodes to NUL: the decoded C string would end there
- * and a handler would see "/a" for "/a%00b".
- */
-static size_t
-unescape_url(void *cls, struct MHD_Connection *conn, char *s)
-{
-	struct conn_state *cs;
-
-	if (strstr(s, "%00") != NULL && (cs = conn_state_of(conn)) != NULL)
-		atomic_store(&cs->bad_url, 1);
-	return MHD_http_unescape(s);
 }
 
 /*
@@ -1174,7 +968,7 @@ new_request(struct http_server *srv, struct MHD_Connection *conn,
 		return NULL;
 	req->srv = srv;
 	req->conn = conn;
-	req->cs = conn_state_of(conn);
+	req->cs = http_conn_state_of(conn);
 	if (req->cs != NULL)
 		atomic_store(&req->cs->in_request, 1);
 	req->start_us = now_mono_us();
@@ -1244,7 +1038,8 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 		*con_cls = req;
 		if (req == NULL)
 			return MHD_NO;
-		if ((why = strict_check(req, url, version, &field)) != NULL)
+		if ((why = http_strict_check(req, url, version, &field)) !=
+		    NULL)
 			return refuse_now(req, SA_ERR_BAD_REQUEST, field, why);
 		/* A declared body over the limit is refused before any of it
 		 * is read; the connection closes after the answer. */
@@ -1503,7 +1298,7 @@ http_server_start(const struct http_config *cfg, const struct route *routes,
 	    completed_cb, srv, MHD_OPTION_NOTIFY_CONNECTION, notify_conn, srv,
 	    /* Refuses spaces in header names and HTTP/1.1 without Host. */
 	    MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_UNESCAPE_CALLBACK,
-	    unescape_url, srv,
+	    http_unescape_url, srv,
 	    /* Counts the peer address: 0 (off) behind a proxy. */
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	    (unsigned int)cfg->per_ip_connection_limit,

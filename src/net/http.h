@@ -5,8 +5,8 @@
  * and the WebSocket upgrade handed to ws.c.
  *
  * The request path, in order (http.c): on the first call, the strict
- * framing checks (400) and a declared body over the limit (413), both
- * answered at once with the connection closed; then (handle_request) an
+ * framing checks (400, http_strict.c) and a declared body over the limit (413),
+ * both answered at once with the connection closed; then (handle_request) an
  * OPTIONS request is a CORS preflight -> route lookup (404/405) -> what the
  * first call found (413 for a received body over the limit, 404 for an
  * overlong path) -> per-IP rate limit of the route's class (429) ->
