@@ -274,12 +274,9 @@ out:
 	return rc;
 }
 
-enum sa_err
-admin_audit(struct http_request *req, const struct admin_caller *who,
-	    const char *event, json_t *detail)
+json_t *
+admin_who_detail(const struct admin_caller *who, json_t *detail)
 {
-	struct app *app = http_req_app(req);
-
 	if (detail == NULL)
 		detail = json_object();
 	if (detail != NULL && who != NULL) {
@@ -292,7 +289,16 @@ admin_audit(struct http_request *req, const struct admin_caller *who,
 		json_object_set_new(detail, "adminSession",
 				    json_string(who->sid));
 	}
-	return app_audit(app, req, event, who ? who->admin_id : "", detail);
+	return detail;
+}
+
+enum sa_err
+admin_audit(struct http_request *req, const struct admin_caller *who,
+	    const char *event, json_t *detail)
+{
+	return app_audit(http_req_app(req), req, event,
+			 who ? who->admin_id : "",
+			 admin_who_detail(who, detail));
 }
 
 enum sa_err

@@ -68,6 +68,10 @@ enum sa_err admin_auth(struct http_request *req, struct http_response *res,
 enum sa_err admin_audit(struct http_request *req,
 			const struct admin_caller *who, const char *event,
 			json_t *detail);
+/* admin_who_detail adds to detail (stolen; NULL: a new object) the members
+ * admin_audit adds, for a row another layer writes; returns it (NULL when
+ * out of memory). */
+json_t *admin_who_detail(const struct admin_caller *who, json_t *detail);
 
 /* ---- Ceremonies ---------------------------------------------------------- */
 

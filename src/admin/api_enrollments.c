@@ -338,6 +338,40 @@ admin_enrollments_get(struct http_request *req, struct http_response *res)
 	return SA_OK;
 }
 
+/* ---- Finishing a pinned change ------------------------------------------ */
+
+/*
+ * pinned_finish is what both finishes below begin with: the caller, the
+ * step-up of action (refused as refused), and the string members names
+ * (NULL-terminated) of the change pinned at the start, into vals in that
+ * order. On SA_OK *c holds them (the caller decrefs) with "uvPasskeyId";
+ * otherwise the answer is written.
+ */
+static enum sa_err
+pinned_finish(struct http_request *req, struct http_response *res,
+	      const char *action, const char *refused, struct admin **adm,
+	      struct admin_caller *who, json_t **c, const char *const *names,
+	      const char **vals)
+{
+	enum sa_err rc;
+
+	if ((rc = admin_auth(req, res, adm, who)) != SA_OK ||
+	    (rc = admin_stepup_finish(req, res, *adm, who, action, refused,
+				      c)) != SA_OK)
+		return rc;
+	for (size_t i = 0; names[i] != NULL; i++) {
+		vals[i] = json_string_value(json_object_get(*c, names[i]));
+		/* The start pinned every one of them: a missing one is
+		 * ours, not the caller's. */
+		if (vals[i] == NULL) {
+			json_decref(*c);
+			*c = NULL;
+			return http_res_error(res, SA_ERR_INTERNAL, NULL, NULL);
+		}
+	}
+	return SA_OK;
+}
+
 /* ---- Revoke -------------------------------------------------------------- */
 
 enum sa_err
@@ -375,25 +409,20 @@ enum sa_err
 admin_enrollments_revoke_finish(struct http_request *req,
 				struct http_response *res)
 {
+	static const char *const names[] = {"tokenId", "reason", NULL};
 	struct admin_caller who;
 	struct admin *adm;
 	json_t *c = NULL;
-	const char *tok, *reason;
+	const char *v[2], *tok, *reason;
 	int64_t now = now_unix();
 	int ended;
 	enum sa_err rc;
 
-	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK)
+	if ((rc = pinned_finish(req, res, ACTION, REFUSED, &adm, &who, &c,
+				names, v)) != SA_OK)
 		return rc;
-	if ((rc = admin_stepup_finish(req, res, adm, &who, ACTION, REFUSED,
-				      &c)) != SA_OK)
-		return rc;
-	tok = json_string_value(json_object_get(c, "tokenId"));
-	reason = json_string_value(json_object_get(c, "reason"));
-	if (tok == NULL) {
-		rc = http_res_error(res, SA_ERR_INTERNAL, NULL, NULL);
-		goto out;
-	}
+	tok = v[0];
+	reason = v[1];
 	if ((rc = dstore_enroll_revoke(
 		 adm->app->ds, tok, now,
 		 reason && reason[0] ? reason : "revoked by an admin")) !=
@@ -458,31 +487,35 @@ enum sa_err
 admin_enrollments_takeover_finish(struct http_request *req,
 				  struct http_response *res)
 {
+	static const char *const names[] = {"tokenId", "takeoverId", "decision",
+					    "reason", NULL};
 	struct admin_caller who;
 	struct admin *adm;
-	json_t *c = NULL;
-	const char *tok, *id, *d, *reason;
+	json_t *c = NULL, *by;
+	const char *v[4], *tok, *id, *reason;
 	enum takeover_decision dec;
 	enum sa_err rc;
 
-	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK)
+	if ((rc = pinned_finish(req, res, TAKEOVER_ACTION, TAKEOVER_REFUSED,
+				&adm, &who, &c, names, v)) != SA_OK)
 		return rc;
-	if ((rc = admin_stepup_finish(req, res, adm, &who, TAKEOVER_ACTION,
-				      TAKEOVER_REFUSED, &c)) != SA_OK)
-		return rc;
-	tok = json_string_value(json_object_get(c, "tokenId"));
-	id = json_string_value(json_object_get(c, "takeoverId"));
-	d = json_string_value(json_object_get(c, "decision"));
-	reason = json_string_value(json_object_get(c, "reason"));
-	if (tok == NULL || id == NULL || d == NULL) {
-		rc = http_res_error(res, SA_ERR_INTERNAL, NULL, NULL);
+	tok = v[0];
+	id = v[1];
+	dec = strcmp(v[2], "approve") == 0 ? TAKEOVER_APPROVE : TAKEOVER_CANCEL;
+	reason = v[3];
+	/* takeover_admin_decide writes the audit row (the admin's session and
+	 * passkeys, the client) before anything changes; without it nothing
+	 * changes. */
+	by = admin_who_detail(&who,
+			      json_pack("{s:O?}", "uvPasskeyId",
+					json_object_get(c, "uvPasskeyId")));
+	if (by == NULL) {
+		rc = http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
 		goto out;
 	}
-	dec = strcmp(d, "approve") == 0 ? TAKEOVER_APPROVE : TAKEOVER_CANCEL;
-	/* takeover_admin_decide writes the audit row (admin, client) before
-	 * anything changes; without it nothing changes. */
 	rc = takeover_admin_decide(adm->app, req, tok, id, dec, who.admin_id,
-				   reason && reason[0] ? reason : NULL);
+				   reason[0] ? reason : NULL, by);
+	json_decref(by);
 	if (rc == SA_ERR_NOT_FOUND) {
 		http_res_error(res, rc, "takeoverId",
 			       "this takeover is no longer pending (decided "

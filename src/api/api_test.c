@@ -147,8 +147,8 @@ api_test_takeover(struct http_request *req, struct http_response *res)
 		 strcmp(decision, "approve") == 0  ? TAKEOVER_APPROVE
 		 : strcmp(decision, "cancel") == 0 ? TAKEOVER_CANCEL
 						   : 0,
-		 http_req_query(req, "adminId"),
-		 http_req_query(req, "reason"))) != SA_OK)
+		 http_req_query(req, "adminId"), http_req_query(req, "reason"),
+		 NULL)) != SA_OK)
 		return http_res_error(res, rc, "takeoverId", NULL);
 	http_res_json(res, 200,
 		      json_pack("{s:s, s:s, s:s, s:I, s:I}", "takeoverId", v.id,

@@ -339,9 +339,10 @@ enum sa_err
 takeover_admin_decide(struct app *app, struct http_request *req,
 		      const char *token_id, const char *takeover_id,
 		      enum takeover_decision d, const char *admin_id,
-		      const char *reason)
+		      const char *reason, const json_t *by)
 {
 	struct takeover t;
+	json_t *detail;
 	struct enrollment e, cur, prev;
 	int had = 0;
 	enum sa_err rc;
@@ -366,15 +367,25 @@ takeover_admin_decide(struct app *app, struct http_request *req,
 	if (rc != SA_OK && rc != SA_ERR_NOT_FOUND)
 		goto fail;
 	/* Audited before it takes effect: no override without its row. */
+	detail = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "takeoverId", t.id,
+			   "adminId", admin_id, "authority", t.authority,
+			   "oldDeviceId", cur.device_id, "newDeviceId",
+			   e.device_id, "reason", reason != NULL ? reason : "");
+	/* The administrator's own members (session, passkeys) join the row;
+	 * they never replace the decision's. */
+	if (detail != NULL && by != NULL &&
+	    json_object_update_missing(detail, (json_t *)by) != 0) {
+		json_decref(detail);
+		detail = NULL;
+	}
+	if (detail == NULL) {
+		rc = SA_ERR_NOMEM;
+		goto fail;
+	}
 	rc = app_audit(app, req,
 		       d == TAKEOVER_APPROVE ? "admin.takeover_approved"
 					     : "admin.takeover_cancelled",
-		       token_id,
-		       json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "takeoverId",
-				 t.id, "adminId", admin_id, "authority",
-				 t.authority, "oldDeviceId", cur.device_id,
-				 "newDeviceId", e.device_id, "reason",
-				 reason != NULL ? reason : ""));
+		       token_id, detail);
 	if (rc != SA_OK)
 		goto fail;
 	if (d == TAKEOVER_CANCEL)

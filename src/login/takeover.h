@@ -79,7 +79,11 @@ enum sa_err takeover_pending(struct app *app, const char *token_id,
  * waiting device now and tells the replaced one, TAKEOVER_CANCEL drops it
  * and the current binding stays. admin_id names the administrator; reason
  * (NULL or at most a few hundred printable bytes, checked by the caller) is
- * kept in the audit row. req (NULL allowed) gives the audit its client.
+ * kept in the audit row, and so are the members of by (an object, NULL for
+ * none; borrowed) that the row does not have already: the administration
+ * layer puts the admin's session, the passkey it signed in with and the
+ * one that signed the step-up there. req (NULL allowed) gives the audit
+ * its client.
  *
  * The decision is audited before it takes effect ("admin.takeover_approved"
  * or "admin.takeover_cancelled" with takeoverId, adminId, authority,
@@ -95,7 +99,8 @@ enum sa_err takeover_pending(struct app *app, const char *token_id,
 enum sa_err takeover_admin_decide(struct app *app, struct http_request *req,
 				  const char *token_id, const char *takeover_id,
 				  enum takeover_decision d,
-				  const char *admin_id, const char *reason);
+				  const char *admin_id, const char *reason,
+				  const json_t *by);
 
 /*
  * enroll_notify pushes msg (consumed) to the device of binding dev, if it

@@ -175,3 +175,12 @@ def test_takeover_override(make_server):
     assert [e["detail"]["takeoverId"] for e in events
             if e["event"] == "admin.takeover_cancelled"] == [tid2]
     assert any(e["event"] == "admin.takeover_refused" for e in events)
+    # Both decisions name the admin's session, the passkey it signed in
+    # with and the one that signed the step-up, like every mutation.
+    me = a.get("/v1/admin/me").json()
+    for ev in ("admin.takeover_approved", "admin.takeover_cancelled"):
+        d = [e for e in events if e["event"] == ev][0]["detail"]
+        assert d["adminId"] == d["admin"] == me["id"]
+        assert d["adminSession"] == me["sessionId"]
+        assert d["passkeyId"] == me["passkeyId"]
+        assert d["uvPasskeyId"] == me["passkeyId"]
