@@ -200,6 +200,16 @@ sqlite_exec(struct sqlite_store *ds, const char *sql)
 	return SA_OK;
 }
 
+/* The SQL of each transaction control statement (enum sqlite_ctl). */
+static const char *const sqlite_ctl_sql[SQ_CTL_N] = {
+    [SQ_BEGIN_WRITE] = "BEGIN IMMEDIATE",
+    [SQ_BEGIN_READ] = "BEGIN",
+    [SQ_COMMIT] = "COMMIT",
+    [SQ_ROLLBACK] = "ROLLBACK",
+    [SQ_SYNC_NORMAL] = "PRAGMA synchronous=NORMAL",
+    [SQ_SYNC_FULL] = "PRAGMA synchronous=FULL",
+};
+
 /* sqlite_run steps a prepared statement that returns no rows and resets it;
  * the caller holds ds->mu. */
 static enum sa_err
@@ -213,13 +223,21 @@ sqlite_run(struct sqlite_store *ds, sqlite3_stmt *st)
 	return SA_OK;
 }
 
+/* sqlite_ctl runs one prepared transaction control statement; the caller
+ * holds ds->mu. */
+enum sa_err
+sqlite_ctl(struct sqlite_store *ds, enum sqlite_ctl which)
+{
+	return sqlite_run(ds, ds->st_ctl[which]);
+}
+
 /* sqlite_rollback ends a failed transaction; a failure here is only logged
  * since the caller already reports the first error. */
 void
 sqlite_rollback(struct sqlite_store *ds)
 {
 	if (!sqlite3_get_autocommit(ds->db))
-		(void)sqlite_exec(ds, "ROLLBACK");
+		(void)sqlite_ctl(ds, SQ_ROLLBACK);
 }
 
 /* sqlite_begin takes ds->mu and opens an IMMEDIATE transaction; the caller
@@ -228,7 +246,7 @@ enum sa_err
 sqlite_begin(struct sqlite_store *ds)
 {
 	pthread_mutex_lock(&ds->mu);
-	return sqlite_exec(ds, "BEGIN IMMEDIATE");
+	return sqlite_ctl(ds, SQ_BEGIN_WRITE);
 }
 
 /* sqlite_finish commits when rc is SA_OK and rolls back otherwise (also
@@ -237,7 +255,7 @@ enum sa_err
 sqlite_finish(struct sqlite_store *ds, enum sa_err rc)
 {
 	if (rc == SA_OK)
-		rc = sqlite_exec(ds, "COMMIT");
+		rc = sqlite_ctl(ds, SQ_COMMIT);
 	if (rc != SA_OK)
 		sqlite_rollback(ds);
 	return rc;
@@ -276,9 +294,46 @@ sqlite_prepare(struct sqlite_store *ds, const char *sql,
 }
 
 /*
+ * sqlite_cached finds the compiled statement of sql in the writer's cache,
+ * compiling it on a miss (into a free slot, or in place of the oldest).
+ * The SQL of the store's operations is constant text, so the cache is
+ * looked up by address and the text compared to be sure. The caller holds
+ * ds->mu; the statement stays owned by the cache and is reset after use.
+ */
+static enum sa_err
+sqlite_cached(struct sqlite_store *ds, const char *sql, sqlite3_stmt **out)
+{
+	struct sqlite_cached *c;
+	int r;
+
+	for (size_t i = 0; i < SQLITE_STMT_CACHE; i++) {
+		c = &ds->stmts[i];
+		if (c->st != NULL && c->sql == sql &&
+		    strcmp(sqlite3_sql(c->st), sql) == 0) {
+			*out = c->st;
+			return SA_OK;
+		}
+	}
+	c = &ds->stmts[ds->next_stmt++ % SQLITE_STMT_CACHE];
+	sqlite3_finalize(c->st);
+	c->st = NULL;
+	c->sql = NULL;
+	r = sqlite3_prepare_v3(ds->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+			       &c->st, NULL);
+	if (r != SQLITE_OK) {
+		sqlite3_finalize(c->st);
+		c->st = NULL;
+		return sqlite_fail(ds, sql, r);
+	}
+	c->sql = sql;
+	*out = c->st;
+	return SA_OK;
+}
+
+/*
  * sqlite_steps runs sql with args to its end: *rows gets how many rows it
  * returned and *first (may be NULL) the first column of the first. The
- * caller holds ds->mu.
+ * statement comes from the writer's cache. The caller holds ds->mu.
  */
 static enum sa_err
 sqlite_steps(struct sqlite_store *ds, const char *sql,
@@ -290,15 +345,21 @@ sqlite_steps(struct sqlite_store *ds, const char *sql,
 	int r;
 
 	*rows = 0;
-	if ((rc = sqlite_prepare(ds, sql, args, n, &st)) != SA_OK)
+	if ((rc = sqlite_cached(ds, sql, &st)) != SA_OK)
+		return rc;
+	if ((r = sqlite_bind(st, args, n)) != SQLITE_OK) {
+		rc = sqlite_fail(ds, sql, r);
 		goto out;
+	}
 	while ((r = sqlite3_step(st)) == SQLITE_ROW)
 		if ((*rows)++ == 0 && first != NULL)
 			*first = sqlite3_column_int64(st, 0);
 	if (r != SQLITE_DONE)
 		rc = sqlite_fail(ds, sql, r);
 out:
-	sqlite3_finalize(st);
+	/* No bound text may outlive the caller's strings. */
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	return rc;
 }
 
@@ -581,6 +642,15 @@ sqlite_open(const char *url, struct dstore **out)
 		SA_OK ||
 	    (rc = sqlite_pragma(ds, "PRAGMA foreign_keys=ON", NULL)) != SA_OK)
 		goto out;
+	/* Before the migrations, which roll back with them. */
+	for (size_t i = 0; i < SQ_CTL_N && r == SQLITE_OK; i++)
+		r = sqlite3_prepare_v3(ds->db, sqlite_ctl_sql[i], -1,
+				       SQLITE_PREPARE_PERSISTENT,
+				       &ds->st_ctl[i], NULL);
+	if (r != SQLITE_OK) {
+		rc = sqlite_fail(ds, "prepare transaction control", r);
+		goto out;
+	}
 	if ((rc = sqlite_migrate(ds)) != SA_OK)
 		goto out;
 	r = sqlite3_prepare_v3(ds->db,
@@ -596,14 +666,6 @@ sqlite_open(const char *url, struct dstore **out)
 	r = sqlite3_prepare_v3(ds->db, ENROLL_SELECT, -1,
 			       SQLITE_PREPARE_PERSISTENT, &ds->sel_enroll,
 			       NULL);
-	if (r == SQLITE_OK)
-		r = sqlite3_prepare_v3(ds->db, "BEGIN IMMEDIATE", -1,
-				       SQLITE_PREPARE_PERSISTENT, &ds->st_begin,
-				       NULL);
-	if (r == SQLITE_OK)
-		r = sqlite3_prepare_v3(ds->db, "COMMIT", -1,
-				       SQLITE_PREPARE_PERSISTENT,
-				       &ds->st_commit, NULL);
 	if (r == SQLITE_OK)
 		r = sqlite3_prepare_v3(ds->db,
 				       "SELECT seq, hash FROM audit"
@@ -653,8 +715,10 @@ sqlite_close(struct dstore *store)
 		return;
 	sqlite3_finalize(ds->ins_audit);
 	sqlite3_finalize(ds->sel_enroll);
-	sqlite3_finalize(ds->st_begin);
-	sqlite3_finalize(ds->st_commit);
+	for (size_t i = 0; i < SQ_CTL_N; i++)
+		sqlite3_finalize(ds->st_ctl[i]);
+	for (size_t i = 0; i < SQLITE_STMT_CACHE; i++)
+		sqlite3_finalize(ds->stmts[i].st);
 	sqlite3_finalize(ds->st_tail);
 	for (size_t i = 0; i < SQLITE_READERS; i++) {
 		sqlite3_finalize(ds->readers[i].sel_enroll);
@@ -785,7 +849,7 @@ sqlite_audit_append(struct dstore *store, struct audit_row *rows, size_t n)
 	if ((chained = calloc(n, sizeof(*chained))) == NULL)
 		return SA_ERR_NOMEM;
 	pthread_mutex_lock(&ds->mu);
-	if ((rc = sqlite_run(ds, ds->st_begin)) != SA_OK)
+	if ((rc = sqlite_ctl(ds, SQ_BEGIN_WRITE)) != SA_OK)
 		goto out;
 	if ((rc = sqlite_tail(ds, &seq, prev)) != SA_OK)
 		goto out;
@@ -798,7 +862,7 @@ sqlite_audit_append(struct dstore *store, struct audit_row *rows, size_t n)
 			goto out;
 		memcpy(prev, chained[i].hash, 32);
 	}
-	rc = sqlite_run(ds, ds->st_commit);
+	rc = sqlite_ctl(ds, SQ_COMMIT);
 out:
 	if (rc != SA_OK)
 		sqlite_rollback(ds);

@@ -43,7 +43,7 @@ sqlite_services_read(struct dstore *store, int64_t *version, service_row_cb cb,
 	int r;
 
 	pthread_mutex_lock(&ds->mu);
-	if ((rc = sqlite_exec(ds, "BEGIN")) != SA_OK)
+	if ((rc = sqlite_ctl(ds, SQ_BEGIN_READ)) != SA_OK)
 		goto out;
 	if ((rc = sqlite_query_int64(ds, SERVICES_VERSION_SQL, NULL, 0, &v)) !=
 	    SA_OK)

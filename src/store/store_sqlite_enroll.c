@@ -167,9 +167,9 @@ sqlite_enroll_put(struct dstore *store, const struct enrollment *e,
 	 * client is answered (store.h: dstore_enroll_put). One fsync per
 	 * enrollment instead of two.
 	 */
-	if ((rc = sqlite_exec(ds, "PRAGMA synchronous=NORMAL")) != SA_OK)
+	if ((rc = sqlite_ctl(ds, SQ_SYNC_NORMAL)) != SA_OK)
 		goto out;
-	if ((rc = sqlite_exec(ds, "BEGIN IMMEDIATE")) != SA_OK)
+	if ((rc = sqlite_ctl(ds, SQ_BEGIN_WRITE)) != SA_OK)
 		goto out;
 	if ((rc = sqlite_query_int64(ds,
 				     "SELECT count(*) FROM revoked_tokens"
@@ -191,7 +191,7 @@ sqlite_enroll_put(struct dstore *store, const struct enrollment *e,
 out:
 	rc = sqlite_finish(ds, rc);
 	/* Everything else on this connection commits durably. */
-	if (sqlite_exec(ds, "PRAGMA synchronous=FULL") != SA_OK)
+	if (sqlite_ctl(ds, SQ_SYNC_FULL) != SA_OK)
 		log_error("store.sqlite", "cannot restore synchronous=FULL");
 	/* After the commit, so no read of the old row can be kept. */
 	enroll_cache_forget(ds->cache, e->token_id);

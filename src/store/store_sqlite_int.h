@@ -22,6 +22,26 @@
 
 #define SQLITE_READERS 4
 
+/* The transaction control statements every write runs (sqlite_ctl). */
+enum sqlite_ctl {
+	SQ_BEGIN_WRITE, /* BEGIN IMMEDIATE: the write lock at once */
+	SQ_BEGIN_READ,	/* BEGIN: one snapshot for several reads */
+	SQ_COMMIT,
+	SQ_ROLLBACK,
+	SQ_SYNC_NORMAL, /* commits that the next audit append makes durable */
+	SQ_SYNC_FULL,	/* every other commit: fsynced before it returns */
+	SQ_CTL_N
+};
+
+/* Statements the writer compiled once and keeps (sqlite_steps): more than
+ * the store's operations use. */
+#define SQLITE_STMT_CACHE 48
+
+struct sqlite_cached {
+	const char *sql; /* the caller's text, compared by address first */
+	sqlite3_stmt *st;
+};
+
 struct sqlite_reader {
 	pthread_mutex_t mu;
 	sqlite3 *db;
@@ -34,9 +54,12 @@ struct sqlite_store {
 	pthread_mutex_t mu;
 	sqlite3_stmt *ins_audit;  /* prepared once, used under mu */
 	sqlite3_stmt *sel_enroll; /* for reads inside write transactions */
-	/* The audit writer's other statements, prepared once: parsing SQL on
-	 * every batch showed in profiles. */
-	sqlite3_stmt *st_begin, *st_commit, *st_tail;
+	sqlite3_stmt *st_tail;	  /* the audit log's last row */
+	/* Transaction control, prepared once: parsing it on every write
+	 * showed in profiles (enum sqlite_ctl). */
+	sqlite3_stmt *st_ctl[SQ_CTL_N];
+	struct sqlite_cached stmts[SQLITE_STMT_CACHE];
+	unsigned int next_stmt; /* the slot a miss fills next */
 	/*
 	 * Reads on the login hot path go through their own connections: in WAL
 	 * mode they neither wait for the writer's lock nor for its fsync.
@@ -76,6 +99,7 @@ struct sqlite_arg {
 enum sa_err sqlite_err(int rc);
 enum sa_err sqlite_fail(struct sqlite_store *ds, const char *what, int rc);
 enum sa_err sqlite_exec(struct sqlite_store *ds, const char *sql);
+enum sa_err sqlite_ctl(struct sqlite_store *ds, enum sqlite_ctl which);
 void sqlite_rollback(struct sqlite_store *ds);
 enum sa_err sqlite_begin(struct sqlite_store *ds);
 enum sa_err sqlite_finish(struct sqlite_store *ds, enum sa_err rc);
