@@ -103,6 +103,21 @@ app_audit(struct app *app, struct http_request *req, const char *event,
 			 detail);
 }
 
+enum sa_err
+app_audit_many(struct app *app, struct http_request *req,
+	       const struct audit_event *ev, size_t n)
+{
+	if (app->audit == NULL) {
+		for (size_t i = 0; i < n; i++)
+			json_decref(ev[i].detail);
+		return SA_ERR_UNAVAILABLE;
+	}
+	for (size_t i = 0; i < n; i++)
+		count_event(app, ev[i].event, ev[i].detail);
+	return audit_log_many(app->audit, req ? http_req_ip(req) : "",
+			      req ? http_req_ua(req) : "", ev, n);
+}
+
 /* What the audit callback needs to wake a parked request. */
 struct park_ctx {
 	struct http_request *req;

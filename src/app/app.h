@@ -19,6 +19,7 @@ struct app_refresh;
 struct admin;
 struct api_static_set;
 struct audit;
+struct audit_event;
 struct dstore;
 struct estore;
 struct http_server;
@@ -117,6 +118,13 @@ void app_http_config(struct app *app, struct http_config *hc);
  */
 enum sa_err app_audit(struct app *app, struct http_request *req,
 		      const char *event, const char *subject, json_t *detail);
+
+/*
+ * app_audit_many records up to AUDIT_GROUP_MAX events of one request in one
+ * commit (audit_log_many): all durable or none. Every detail is stolen.
+ */
+enum sa_err app_audit_many(struct app *app, struct http_request *req,
+			   const struct audit_event *ev, size_t n);
 
 /*
  * app_audit_park records a request's security event without holding its

@@ -40,6 +40,9 @@ struct audit_pending {
 	audit_done_cb cb; /* async nodes: called after the commit, then freed */
 	void *cb_arg;
 	int async;
+	/* Written in the same transaction as the next node (audit_log_many):
+	 * its owner waits on the group's last node. */
+	int with_next;
 	struct audit_pending *next;
 };
 
@@ -65,7 +68,8 @@ struct audit {
 	uint64_t last_us; /* when the last batch started */
 	int closing;
 	uint64_t batches, rows;
-	/* Writer-only scratch space, batch_max entries each. */
+	/* Writer-only scratch space, batch_max + AUDIT_GROUP_MAX - 1 entries
+	 * each: a batch never splits a group. */
 	struct audit_row *batch;
 	struct audit_pending **taken;
 };
@@ -146,7 +150,7 @@ handoff_locked(struct audit *a)
 {
 	for (struct audit_pending *p = a->head; a->sync_queued > 0 && p != NULL;
 	     p = p->next) {
-		if (!p->async) {
+		if (!p->async && !p->with_next) {
 			pthread_cond_signal(&p->cv);
 			return;
 		}
@@ -170,8 +174,9 @@ write_batch_locked(struct audit *a)
 
 	a->writing = 1;
 	a->last_us = now_mono_us();
-	while (a->head != NULL && k < a->batch_max) {
-		if (!a->head->async)
+	while (a->head != NULL &&
+	       (k < a->batch_max || a->taken[k - 1]->with_next)) {
+		if (!a->head->async && !a->head->with_next)
 			a->sync_queued--;
 		a->taken[k++] = a->head;
 		a->head = a->head->next;
@@ -303,8 +308,8 @@ audit_open(struct dstore *ds, size_t batch_max, struct audit **out)
 	cond_init_mono(&a->cv_work); /* for the commit gap's timed wait */
 	pthread_cond_init(&a->cv_room, NULL);
 	pthread_cond_init(&a->cv_idle, NULL);
-	a->batch = calloc(batch_max, sizeof(*a->batch));
-	a->taken = calloc(batch_max, sizeof(*a->taken));
+	a->batch = calloc(batch_max + AUDIT_GROUP_MAX - 1, sizeof(*a->batch));
+	a->taken = calloc(batch_max + AUDIT_GROUP_MAX - 1, sizeof(*a->taken));
 	if (a->batch == NULL || a->taken == NULL) {
 		audit_free(a);
 		return SA_ERR_NOMEM;
@@ -345,66 +350,112 @@ pending_fill(struct audit_pending *p, const char *event, const char *ip,
 }
 
 /*
- * enqueue_locked appends a node, waiting for room (a full queue makes the
- * caller wait rather than lose the event). The caller holds a->mu and has
- * counted itself in a->active.
+ * enqueue_locked appends n linked nodes (p, p->next, ...) after waiting for
+ * room for all of them at once, so no other caller's node comes between
+ * them: a full queue makes the caller wait rather than lose an event. The
+ * caller holds a->mu and has counted itself in a->active.
  */
 static enum sa_err
-enqueue_locked(struct audit *a, struct audit_pending *p)
+enqueue_locked(struct audit *a, struct audit_pending *p, size_t n)
 {
-	while (a->queued >= AUDIT_QUEUE_MAX && !a->closing)
+	struct audit_pending *last = p;
+
+	while (a->queued + n > AUDIT_QUEUE_MAX && !a->closing)
 		pthread_cond_wait(&a->cv_room, &a->mu);
 	if (a->closing)
 		return SA_ERR_SHUTTING_DOWN;
+	for (size_t i = 1; i < n; i++)
+		last = last->next;
+	last->next = NULL;
 	if (a->tail != NULL)
 		a->tail->next = p;
 	else
 		a->head = p;
-	a->tail = p;
-	a->queued++;
+	a->tail = last;
+	a->queued += n;
 	/*
 	 * A synchronous caller writes itself if nobody is writing. An
 	 * asynchronous one cannot wait: the writer thread is told, unless a
 	 * write is in progress or a synchronous caller is about to lead, since
 	 * those take it along (handoff_locked).
 	 */
-	if (!p->async)
+	if (!last->async)
 		a->sync_queued++;
 	else if (!a->writing && a->sync_queued == 0)
 		pthread_cond_signal(&a->cv_work);
 	return SA_OK;
 }
 
+/*
+ * audit_wait_locked queues the n linked nodes of one caller and returns
+ * when the last is written, leading the write itself whenever nobody else
+ * is writing. The caller holds a->mu.
+ */
+static enum sa_err
+audit_wait_locked(struct audit *a, struct audit_pending *p, size_t n)
+{
+	struct audit_pending *last = &p[n - 1];
+	enum sa_err rc;
+
+	for (size_t i = 0; i + 1 < n; i++) {
+		p[i].next = &p[i + 1];
+		p[i].with_next = 1;
+	}
+	a->active++;
+	rc = enqueue_locked(a, p, n);
+	if (rc == SA_OK) {
+		while (!last->done) {
+			if (!a->writing)
+				write_batch_locked(a);
+			else
+				pthread_cond_wait(&last->cv, &a->mu);
+		}
+		rc = last->rc;
+	}
+	if (--a->active == 0)
+		pthread_cond_signal(&a->cv_idle);
+	return rc;
+}
+
 enum sa_err
 audit_log(struct audit *a, const char *event, const char *ip, const char *ua,
 	  const char *subject, json_t *detail)
 {
-	struct audit_pending p;
-	enum sa_err rc;
+	const struct audit_event ev = {event, subject, detail};
 
-	memset(&p, 0, sizeof(p));
-	if ((rc = pending_fill(&p, event, ip, ua, subject, detail)) != SA_OK)
-		goto out;
-	pthread_cond_init(&p.cv, NULL);
-	pthread_mutex_lock(&a->mu);
-	a->active++;
-	rc = enqueue_locked(a, &p);
-	if (rc == SA_OK) {
-		while (!p.done) {
-			if (!a->writing)
-				write_batch_locked(a);
-			else
-				pthread_cond_wait(&p.cv, &a->mu);
-		}
-		rc = p.rc;
+	return audit_log_many(a, ip, ua, &ev, 1);
+}
+
+enum sa_err
+audit_log_many(struct audit *a, const char *ip, const char *ua,
+	       const struct audit_event *ev, size_t n)
+{
+	struct audit_pending p[AUDIT_GROUP_MAX];
+	enum sa_err rc = SA_OK;
+
+	if (n == 0 || n > AUDIT_GROUP_MAX) {
+		for (size_t i = 0; i < n; i++)
+			json_decref(ev[i].detail);
+		return SA_ERR_VALIDATION;
 	}
-	if (--a->active == 0)
-		pthread_cond_signal(&a->cv_idle);
+	memset(p, 0, n * sizeof(p[0]));
+	for (size_t i = 0; i < n && rc == SA_OK; i++)
+		rc = pending_fill(&p[i], ev[i].event, ip, ua, ev[i].subject,
+				  ev[i].detail);
+	if (rc != SA_OK)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		pthread_cond_init(&p[i].cv, NULL);
+	pthread_mutex_lock(&a->mu);
+	rc = audit_wait_locked(a, p, n);
 	pthread_mutex_unlock(&a->mu);
-	pthread_cond_destroy(&p.cv);
+	for (size_t i = 0; i < n; i++)
+		pthread_cond_destroy(&p[i].cv);
 out:
-	free(p.detail);
-	json_decref(detail);
+	for (size_t i = 0; i < n; i++)
+		free(p[i].detail);
+	for (size_t i = 0; i < n; i++)
+		json_decref(ev[i].detail);
 	return rc;
 }
 
@@ -439,7 +490,7 @@ audit_log_cb(struct audit *a, const char *event, const char *ip, const char *ua,
 	p->cb_arg = arg;
 	pthread_mutex_lock(&a->mu);
 	a->active++;
-	rc = enqueue_locked(a, p);
+	rc = enqueue_locked(a, p, 1);
 	if (--a->active == 0)
 		pthread_cond_signal(&a->cv_idle);
 	pthread_mutex_unlock(&a->mu);

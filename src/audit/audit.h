@@ -71,6 +71,22 @@ void audit_close(struct audit *a);
 void audit_close_stats(struct audit *a, uint64_t *batches, uint64_t *rows);
 
 /*
+ * audit_log_many is audit_log for up to AUDIT_GROUP_MAX events of one
+ * request (ip and ua are shared): they are written in order, next to each
+ * other in the chain, in one transaction, so they cost one fsync and are
+ * durable together or not at all. Every detail reference is stolen; an
+ * event that fails the checks of audit_log refuses them all.
+ */
+#define AUDIT_GROUP_MAX 4
+struct audit_event {
+	const char *event;
+	const char *subject; /* may be NULL */
+	json_t *detail;	     /* may be NULL; stolen */
+};
+enum sa_err audit_log_many(struct audit *a, const char *ip, const char *ua,
+			   const struct audit_event *ev, size_t n);
+
+/*
  * audit_log_cb queues one event like audit_log but returns at once (it
  * waits only while the queue is full). cb (may be NULL) runs on the writer
  * thread once the event is durable or its write failed, with the outcome;

@@ -10,6 +10,7 @@
 
 #include "login/weblogin.h"
 #include "app/app.h"
+#include "audit/audit.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "core/schema.h"
@@ -629,6 +630,34 @@ api_login_pending(struct http_request *req, struct http_response *res)
 	return SA_OK;
 }
 
+/* The sso.login row of a finished login until it is written (struct
+ * weblogin_done). */
+struct weblogin_held {
+	const char *subject;
+	json_t *detail; /* owned until written */
+	int written;	/* 1 once written or tried */
+	enum sa_err rc; /* the outcome then */
+};
+
+enum sa_err
+weblogin_audit(struct http_request *req, const struct weblogin_done *done,
+	       const char *event, const char *subject, json_t *detail)
+{
+	struct app *app = http_req_app(req);
+	struct weblogin_held *h = done != NULL ? done->held : NULL;
+
+	if (h == NULL || h->written)
+		return app_audit(app, req, event, subject, detail);
+	const struct audit_event ev[] = {
+	    {"sso.login", h->subject, h->detail},
+	    {event, subject, detail},
+	};
+	h->written = 1;
+	h->detail = NULL;
+	h->rc = app_audit_many(app, req, ev, ARRAY_LEN(ev));
+	return h->rc;
+}
+
 /* The approval record of a pending request, as weblogin_session_approved
  * wrote it. */
 struct approval {
@@ -684,6 +713,7 @@ api_login_continue(struct http_request *req, struct http_response *res)
 	struct weblogin_sso sso;
 	struct approval a;
 	struct weblogin_done done;
+	struct weblogin_held held = {0};
 	const char *granted[SERVICE_SCOPES_MAX];
 	char key[ESTORE_KEY_MAX], cookie[COOKIE_LEN + 1] = "";
 	int existed = 0;
@@ -743,24 +773,34 @@ api_login_continue(struct http_request *req, struct http_response *res)
 			      "The sign-in session could not be stored.");
 		goto out;
 	}
-	if ((rc = app_audit(
-		 app, req, "sso.login", a.token_id,
-		 json_pack("{s:s, s:s, s:s, s:s, s:o}", "sid", sso.sid, "login",
-			   login, "protocol", p.protocol, "serviceId",
-			   p.service_id, "granted",
-			   scopes_array(granted, a.ngranted)))) != SA_OK) {
-		weblogin_page(res, 500, "Login failed",
-			      "The sign-in could not be recorded.");
-		goto out;
-	}
+	/* Written with the protocol's own event (weblogin_audit): one
+	 * commit for both. */
+	held.subject = a.token_id;
+	held.detail =
+	    json_pack("{s:s, s:s, s:s, s:s, s:o}", "sid", sso.sid, "login",
+		      login, "protocol", p.protocol, "serviceId", p.service_id,
+		      "granted", scopes_array(granted, a.ngranted));
 	done.pending = &p;
 	done.sso = &sso;
 	done.session_id = sid;
 	done.ngranted = a.ngranted;
 	done.granted = granted;
+	done.held = &held;
 	rc = proto->cont(req, res, &done);
-	set_cookie(req, res, cookie, app->cfg.sso_ttl);
+	if (!held.written) {
+		/* The continuation answered without an event of its own. */
+		held.written = 1;
+		held.rc =
+		    app_audit(app, req, "sso.login", held.subject, held.detail);
+		held.detail = NULL;
+	}
+	/* No cookie names a provider session whose login is not recorded. */
+	if (held.rc == SA_OK)
+		set_cookie(req, res, cookie, app->cfg.sso_ttl);
+	else if (rc == SA_OK)
+		rc = held.rc;
 out:
+	json_decref(held.detail);
 	OPENSSL_cleanse(cookie, sizeof(cookie));
 	weblogin_sso_clear(&sso);
 	weblogin_pending_clear(&p);

@@ -75,13 +75,29 @@ struct weblogin_sso {
 };
 
 /* What a finished browser login hands to the protocol's continuation. */
+struct weblogin_held;
 struct weblogin_done {
 	const struct weblogin_pending *pending;
 	const struct weblogin_sso *sso; /* the refreshed provider session */
 	const char *session_id;		/* the approved login session */
 	size_t ngranted;		/* scopes the phone signed */
 	const char *const *granted;
+	/* The login's own audit row (sso.login), not yet written: the
+	 * continuation's weblogin_audit writes it with its own event. */
+	struct weblogin_held *held;
 };
+
+/*
+ * weblogin_audit records a protocol's event for a finished login: with
+ * done (may be NULL: then like app_audit) and the login's sso.login row
+ * not yet written, both go into one commit, the login's row first, durable
+ * together or not at all. detail is stolen. A continuation that answers
+ * without calling it (an error page) leaves the login's row to be written
+ * alone after it returns.
+ */
+enum sa_err weblogin_audit(struct http_request *req,
+			   const struct weblogin_done *done, const char *event,
+			   const char *subject, json_t *detail);
 
 /*
  * A protocol's continuation answers the browser once its login finished:

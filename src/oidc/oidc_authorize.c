@@ -45,7 +45,8 @@ enum sa_err
 oidc_issue_code(struct http_request *req, struct http_response *res,
 		const json_t *data, const char *client_id, const char *token_id,
 		const char *authority, const char *sid, const json_t *amr,
-		int64_t auth_time, const json_t *granted)
+		int64_t auth_time, const json_t *granted,
+		const struct weblogin_done *done)
 {
 	struct app *app = http_req_app(req);
 	char code[OIDC_TOKEN_LEN + 1], key[ESTORE_KEY_MAX];
@@ -71,10 +72,10 @@ oidc_issue_code(struct http_request *req, struct http_response *res,
 				ESTORE_NX)) != SA_OK)
 		goto fail;
 	/* The code leaves only once its issue is recorded. */
-	if ((rc = app_audit(app, req, "oidc.code", token_id,
-			    json_pack("{s:s, s:s, s:O}", "clientId", client_id,
-				      "sid", sid, "granted", granted))) !=
-	    SA_OK) {
+	if ((rc = weblogin_audit(req, done, "oidc.code", token_id,
+				 json_pack("{s:s, s:s, s:O}", "clientId",
+					   client_id, "sid", sid, "granted",
+					   granted))) != SA_OK) {
 		estore_del(app->es, key, NULL);
 		goto fail;
 	}
@@ -101,10 +102,10 @@ oidc_login_done(struct http_request *req, struct http_response *res,
 	json_t *granted = strings(done->granted, done->ngranted);
 	enum sa_err rc;
 
-	rc = oidc_issue_code(req, res, done->pending->data,
-			     done->pending->service_id, done->sso->token_id,
-			     done->sso->authority, done->sso->sid,
-			     done->sso->amr, done->sso->auth_time, granted);
+	rc = oidc_issue_code(
+	    req, res, done->pending->data, done->pending->service_id,
+	    done->sso->token_id, done->sso->authority, done->sso->sid,
+	    done->sso->amr, done->sso->auth_time, granted, done);
 	json_decref(granted);
 	return rc;
 }
@@ -139,7 +140,7 @@ sso_answer(struct http_request *req, struct http_response *res,
 		weblogin_session_add_rp(req, &sso, "oidc", c->id, scopes, n);
 		*rc = oidc_issue_code(req, res, data, c->id, sso.token_id,
 				      sso.authority, sso.sid, sso.amr,
-				      sso.auth_time, g);
+				      sso.auth_time, g, NULL);
 		json_decref(g);
 		weblogin_sso_clear(&sso);
 		return 1;

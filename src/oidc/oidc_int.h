@@ -219,11 +219,14 @@ enum sa_err oidc_client_request(struct http_request *req,
 
 /* oidc_issue_code stores an authorization code for a login and answers
  * the browser with the redirect to the client (continuation data as
- * oidc_authorize keeps it). */
+ * oidc_authorize keeps it). done (NULL for single sign-on) is the login
+ * that finished: its row and the code's are one commit (weblogin_audit). */
+struct weblogin_done;
 enum sa_err oidc_issue_code(struct http_request *req, struct http_response *res,
 			    const json_t *data, const char *client_id,
 			    const char *token_id, const char *authority,
 			    const char *sid, const json_t *amr,
-			    int64_t auth_time, const json_t *granted);
+			    int64_t auth_time, const json_t *granted,
+			    const struct weblogin_done *done);
 
 #endif

@@ -147,12 +147,15 @@ session_has_scopes(const struct weblogin_sso *sso, const struct saml_sp *sp)
  * in the provider session (when record is set: a finished login did it
  * already). The NameID is pairwise (persistent) or fresh
  * (transient); the SessionIndex is the provider session's public id.
+ * done (NULL for single sign-on) is the login that finished: its row and
+ * the assertion's are written in one commit (weblogin_audit).
  */
 static enum sa_err
 issue(struct http_request *req, struct http_response *res,
       const struct saml_sp *sp, const char *acs, const char *irt,
       const char *relay, const char *nameid_format, struct weblogin_sso *sso,
-      int record, const char *const *granted, size_t ngranted)
+      int record, const char *const *granted, size_t ngranted,
+      const struct weblogin_done *done)
 {
 	struct app *app = http_req_app(req);
 	struct enrollment e;
@@ -232,12 +235,12 @@ issue(struct http_request *req, struct http_response *res,
 
 		json_object_foreach(claims, k, v)
 		    json_array_append_new(names, json_string(k));
-		rc = app_audit(app, req, "saml.assertion", sso->token_id,
-			       json_pack("{s:s, s:s, s:s, s:s, s:o, s:b}",
-					 "serviceId", sp->service_id, "sp",
-					 sp->entity_id, "acs", acs, "sid",
-					 sso->sid, "claims", names, "encrypted",
-					 sp->encrypt));
+		rc = weblogin_audit(req, done, "saml.assertion", sso->token_id,
+				    json_pack("{s:s, s:s, s:s, s:s, s:o, s:b}",
+					      "serviceId", sp->service_id, "sp",
+					      sp->entity_id, "acs", acs, "sid",
+					      sso->sid, "claims", names,
+					      "encrypted", sp->encrypt));
 	}
 	if (rc != SA_OK)
 		goto out;
@@ -407,7 +410,7 @@ api_saml_sso(struct http_request *req, struct http_response *res)
 	 * asks for more than the person granted in it. */
 	if (have_sso && !m.force_authn && session_has_scopes(&sso, sp)) {
 		rc = issue(req, res, sp, acs->url, m.id, relay, fmt, &sso, 1,
-			   scopes, sp->nscopes);
+			   scopes, sp->nscopes, NULL);
 		goto out;
 	}
 	if (m.is_passive) {
@@ -471,7 +474,7 @@ saml_login_continue(struct http_request *req, struct http_response *res,
 		return rc != SA_OK ? rc : SA_ERR_SAML_ACS;
 	}
 	rc = issue(req, res, sp, acs, rid, relay, fmt, &sso, 0, done->granted,
-		   done->ngranted);
+		   done->ngranted, done);
 	saml_sp_free(sp);
 	return rc;
 }

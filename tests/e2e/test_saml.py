@@ -155,6 +155,21 @@ def parse_form(text):
     return p
 
 
+METRICS_TOKEN = "metrics-token-for-the-saml-tests-001"
+
+
+def audit_commits(s):
+    """How many audit commits (transactions, each one fsync) the server
+    made so far, from its metrics."""
+    r = requests.get(s.base + "/metrics", timeout=10,
+                     headers={"Authorization": "Bearer " + METRICS_TOKEN})
+    assert r.status_code == 200, r.text
+    for line in r.text.splitlines():
+        if line.startswith("sealauth_audit_commit_duration_seconds_count"):
+            return int(float(line.split()[-1]))
+    raise AssertionError("no audit commit count in /metrics")
+
+
 @pytest.fixture
 def saml_env(make_server, tmp_path):
     sp1 = SP(str(tmp_path), "wiki", 9)
@@ -170,6 +185,7 @@ def saml_env(make_server, tmp_path):
     path.write_text(json.dumps(services))
     env = dict(LOGIN_ENV)
     env["SEALAUTH_SERVICES_FILE"] = str(path)
+    env["SEALAUTH_METRICS_TOKEN"] = METRICS_TOKEN
     srv = make_server(env=env).start()
     md = requests.get(srv.base + "/saml/metadata", timeout=10).text
     sp1.connect(md)
@@ -195,6 +211,41 @@ def login_via_phone(s, phone, inbox, location, service, granted):
     return requests.get(s.base + "/login/continue", timeout=10,
                         params={"login": login, "session": sid},
                         allow_redirects=False)
+
+
+def test_login_and_assertion_rows_are_one_commit(saml_env, inbox):
+    """/login/continue records the finished login (sso.login) and the
+    assertion it answers (saml.assertion) in one transaction: one fsync,
+    the two rows next to each other in the chain."""
+    s, sp1, _ = saml_env
+    phone = enrolled_phone(s, inbox)
+    _, loc = sp1.authn_redirect()
+    r = requests.get(loc, allow_redirects=False, timeout=10)
+    assert r.status_code == 303, r.text
+    login = urllib.parse.parse_qs(urllib.parse.urlparse(
+        r.headers["Location"]).query)["login"][0]
+    p = requests.get(s.base + "/login/pending/" + login, timeout=10).json()
+    r = requests.post(s.base + "/auth/initiate", timeout=10,
+                      headers={"Origin": s.base},
+                      json={"tokenId": phone.token_id, "serviceId": "wiki",
+                            "scopes": p["scopes"], "login": login})
+    assert r.status_code == 200, r.text
+    sid = r.json()["sessionId"]
+    push = inbox.next()
+    assert phone.answer(sid, push["otp"], "approve",
+                        ["identity:name"]).status_code == 200
+    before = audit_commits(s)
+    r = requests.get(s.base + "/login/continue", timeout=10,
+                     params={"login": login, "session": sid},
+                     allow_redirects=False)
+    assert r.status_code == 200, r.text
+    assert 'name="SAMLResponse"' in r.text
+    assert audit_commits(s) - before == 1
+    ev = [e for e in audit_events(s) if e["event"] in
+          ("sso.login", "saml.assertion")]
+    assert [e["event"] for e in ev[-2:]] == ["sso.login", "saml.assertion"]
+    assert ev[-1]["seq"] == ev[-2]["seq"] + 1
+    assert ev[-2]["detail"]["sid"] == ev[-1]["detail"]["sid"]
 
 
 def xmlsec_verify(xml, cert_pem, node="urn:oasis:names:tc:SAML:2.0:assertion:Assertion"):

@@ -254,6 +254,25 @@ gc_run(void *arg)
 	return NULL;
 }
 
+/* run_workers runs fn on n threads over a and checks that no call failed.
+ */
+static void
+run_workers(struct audit *a, int n, void *(*fn)(void *))
+{
+	struct gc_worker w[8];
+	pthread_t t[8];
+
+	assert_true(n <= 8);
+	for (int i = 0; i < n; i++) {
+		w[i] = (struct gc_worker){a, i, 0};
+		assert_int_equal(pthread_create(&t[i], NULL, fn, &w[i]), 0);
+	}
+	for (int i = 0; i < n; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].failures, 0);
+	}
+}
+
 struct seq_check {
 	int64_t next;
 	int64_t rows;
@@ -277,8 +296,6 @@ test_group_commit(void **state)
 	struct fixture *f = *state;
 	struct dstore *ds = NULL;
 	struct audit *a = NULL;
-	struct gc_worker w[GC_THREADS];
-	pthread_t t[GC_THREADS];
 	struct audit_verify_result res;
 	struct seq_check sc = {1, 0};
 	uint64_t batches = 0, rows = 0;
@@ -286,14 +303,7 @@ test_group_commit(void **state)
 
 	assert_int_equal(dstore_open(f->db, &ds), SA_OK);
 	assert_int_equal(audit_open(ds, 512, &a), SA_OK);
-	for (int i = 0; i < GC_THREADS; i++) {
-		w[i] = (struct gc_worker){a, i, 0};
-		assert_int_equal(pthread_create(&t[i], NULL, gc_run, &w[i]), 0);
-	}
-	for (int i = 0; i < GC_THREADS; i++) {
-		pthread_join(t[i], NULL);
-		assert_int_equal(w[i].failures, 0);
-	}
+	run_workers(a, GC_THREADS, gc_run);
 	/* Every call returned after its commit: all rows are there now. */
 	assert_int_equal(dstore_audit_count(ds, &n), SA_OK);
 	assert_int_equal(n, GC_THREADS * GC_CALLS);
@@ -311,6 +321,119 @@ test_group_commit(void **state)
 	assert_int_equal(audit_verify(ds, &res), SA_OK);
 	assert_int_equal(res.first_bad_seq, 0);
 	assert_int_equal(res.rows, GC_THREADS * GC_CALLS);
+	dstore_close(ds);
+}
+
+/* A group of three events per call, racing single events, with batches of
+ * two rows: every group must still land in one transaction. */
+#define GROUP_THREADS 4
+#define GROUP_CALLS 40
+
+static void *
+group_run(void *arg)
+{
+	struct gc_worker *w = arg;
+	char s0[32], s1[32], s2[32];
+
+	for (int i = 0; i < GROUP_CALLS; i++) {
+		snprintf(s0, sizeof(s0), "g%d-%d-0", w->id, i);
+		snprintf(s1, sizeof(s1), "g%d-%d-1", w->id, i);
+		snprintf(s2, sizeof(s2), "g%d-%d-2", w->id, i);
+		const struct audit_event ev[] = {
+		    {"sso.login", s0, json_pack("{s:i}", "i", i)},
+		    {"saml.assertion", s1, NULL},
+		    {"oidc.code", s2, json_pack("{s:i}", "k", 2)},
+		};
+		if (audit_log_many(w->a, "192.0.2.7", "UA", ev, 3) != SA_OK)
+			w->failures++;
+		if (audit_log(w->a, "auth.approved", "", "", "single", NULL) !=
+		    SA_OK)
+			w->failures++;
+	}
+	return NULL;
+}
+
+struct group_check {
+	char prev[2][32]; /* the subjects of the two rows before */
+	int64_t rows, groups, broken;
+};
+
+/* group_cb checks that the third row of every group follows its first two
+ * directly in the chain. */
+static int
+group_cb(const struct audit_row *row, void *arg)
+{
+	struct group_check *c = arg;
+	size_t n = strlen(row->subject);
+
+	c->rows++;
+	if (n > 2 && strcmp(row->subject + n - 2, "-2") == 0) {
+		char want0[32], want1[32];
+
+		snprintf(want0, sizeof(want0), "%.*s-0", (int)(n - 2),
+			 row->subject);
+		snprintf(want1, sizeof(want1), "%.*s-1", (int)(n - 2),
+			 row->subject);
+		if (strcmp(c->prev[0], want0) != 0 ||
+		    strcmp(c->prev[1], want1) != 0)
+			c->broken++;
+		c->groups++;
+	}
+	snprintf(c->prev[0], sizeof(c->prev[0]), "%s", c->prev[1]);
+	snprintf(c->prev[1], sizeof(c->prev[1]), "%s", row->subject);
+	return 0;
+}
+
+static void
+test_log_many_is_one_commit(void **state)
+{
+	uint64_t b0 = 0, b1 = 0, r1 = 0;
+	struct group_check gc;
+	struct audit_verify_result res;
+	struct fixture *f = *state;
+	int64_t n = 0;
+	struct dstore *ds = NULL;
+	struct audit *a = NULL;
+
+	memset(&gc, 0, sizeof(gc));
+	assert_int_equal(dstore_open(f->db, &ds), SA_OK);
+	assert_int_equal(audit_open(ds, 2, &a), SA_OK);
+
+	/* Alone: three rows, one transaction, although a batch holds two. */
+	{
+		const struct audit_event ev[] = {
+		    {"sso.login", "a-0", NULL},
+		    {"saml.assertion", "a-1", json_pack("{s:s}", "x", "y")},
+		    {"oidc.code", "a-2", NULL},
+		};
+		audit_stats(a, &b0, NULL);
+		assert_int_equal(audit_log_many(a, "", "", ev, 3), SA_OK);
+		audit_stats(a, &b1, &r1);
+		assert_int_equal(b1 - b0, 1);
+		assert_int_equal(r1, 3);
+	}
+	/* One bad event refuses the group: nothing written, details freed. */
+	{
+		const struct audit_event ev[] = {
+		    {"sso.login", "b-0", json_pack("{s:i}", "i", 1)},
+		    {"", "b-1", NULL},
+		};
+		assert_int_equal(audit_log_many(a, "", "", ev, 2),
+				 SA_ERR_VALIDATION);
+		assert_int_equal(audit_log_many(a, "", "", ev, 0),
+				 SA_ERR_VALIDATION);
+		assert_int_equal(dstore_audit_count(ds, &n), SA_OK);
+		assert_int_equal(n, 3);
+	}
+	/* Racing: no other row ever comes between the rows of a group. */
+	run_workers(a, GROUP_THREADS, group_run);
+	audit_close(a);
+	assert_int_equal(dstore_audit_iter(ds, 1, 0, group_cb, &gc), SA_OK);
+	assert_int_equal(gc.rows, 3 + GROUP_THREADS * GROUP_CALLS * 4);
+	assert_int_equal(gc.groups, 1 + GROUP_THREADS * GROUP_CALLS);
+	assert_int_equal(gc.broken, 0);
+	assert_int_equal(audit_verify(ds, &res), SA_OK);
+	assert_int_equal(res.first_bad_seq, 0);
 	dstore_close(ds);
 }
 
@@ -662,6 +785,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_log_fields_and_bounds, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_log_many_is_one_commit, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_async_events, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_commit_gap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_verify_modified_row, setup,
