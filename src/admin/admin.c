@@ -554,11 +554,10 @@ passkey_cred(const json_t *doc, struct webauthn_credential *cred)
 }
 
 enum sa_err
-admin_assert_check(struct http_request *req, struct admin *adm,
-		   const json_t *credential, const char *challenge,
-		   const char *owner, char admin_id[ADMIN_ID_MAX + 1],
-		   char passkey_id[ADMIN_CRED_B64_MAX + 1], char *why,
-		   size_t whylen)
+admin_assert_verify(struct http_request *req, struct admin *adm,
+		    const json_t *credential, const char *challenge,
+		    const char *owner, struct admin_assertion *out, char *why,
+		    size_t whylen)
 {
 	struct app *app = adm->app;
 	const json_t *resp = json_object_get(credential, "response");
@@ -573,6 +572,7 @@ admin_assert_check(struct http_request *req, struct admin *adm,
 	char *text = NULL;
 	enum sa_err rc;
 
+	memset(out, 0, sizeof(*out));
 	memset(&pk, 0, sizeof(pk));
 	if (b64_member(resp, "clientDataJSON", 5462, &cdj, &cdj_len) != SA_OK ||
 	    b64_member(resp, "authenticatorData", 10923, &ad, &ad_len) !=
@@ -628,27 +628,11 @@ admin_assert_check(struct http_request *req, struct admin *adm,
 		rc = SA_ERR_NOMEM;
 		goto out;
 	}
-	{
-		/* Compare-and-set on the version: two uses racing with one
-		 * counter value cannot both pass. */
-		const struct dstore_rec_op up = {.op = REC_UPDATE,
-						 .kind = REC_PASSKEY,
-						 .id = id,
-						 .owner = pk.owner,
-						 .doc = text,
-						 .version = pk.version};
-		rc = dstore_rec_write(app->ds, &up, 1);
-		if (rc == SA_ERR_CONFLICT || rc == SA_ERR_NOT_FOUND) {
-			snprintf(why, whylen,
-				 "the passkey was used or removed meanwhile");
-			rc = SA_ERR_WEBAUTHN;
-			goto out;
-		}
-		if (rc != SA_OK)
-			goto out;
-	}
-	snprintf(admin_id, ADMIN_ID_MAX + 1, "%s", pk.owner);
-	snprintf(passkey_id, ADMIN_CRED_B64_MAX + 1, "%s", id);
+	snprintf(out->admin_id, sizeof(out->admin_id), "%s", pk.owner);
+	snprintf(out->passkey_id, sizeof(out->passkey_id), "%s", id);
+	out->doc = text;
+	out->version = pk.version;
+	text = NULL;
 out:
 	free(text);
 	json_decref(doc);
@@ -656,5 +640,63 @@ out:
 	free(cdj);
 	free(ad);
 	free(sig);
+	return rc;
+}
+
+enum sa_err
+admin_assert_store(struct admin *adm, const struct admin_assertion *as,
+		   const struct dstore_rec_op *more, size_t nmore, char *why,
+		   size_t whylen)
+{
+	struct dstore_rec_op ops[1 + ADMIN_ASSERT_MORE_MAX];
+	enum sa_err rc;
+
+	if (nmore > ADMIN_ASSERT_MORE_MAX || as->doc == NULL)
+		return SA_ERR_INTERNAL;
+	/* Compare-and-set on the version: two uses racing with one counter
+	 * value cannot both pass. Its own error names it apart from the
+	 * caller's writes. */
+	ops[0] = (struct dstore_rec_op){.op = REC_UPDATE,
+					.kind = REC_PASSKEY,
+					.id = as->passkey_id,
+					.owner = as->admin_id,
+					.doc = as->doc,
+					.version = as->version,
+					.fail = SA_ERR_WEBAUTHN};
+	for (size_t i = 0; i < nmore; i++)
+		ops[1 + i] = more[i];
+	rc = dstore_rec_write(adm->app->ds, ops, 1 + nmore);
+	if (rc == SA_ERR_WEBAUTHN)
+		snprintf(why, whylen,
+			 "the passkey was used or removed meanwhile");
+	return rc;
+}
+
+void
+admin_assertion_clear(struct admin_assertion *as)
+{
+	free(as->doc);
+	memset(as, 0, sizeof(*as));
+}
+
+enum sa_err
+admin_assert_check(struct http_request *req, struct admin *adm,
+		   const json_t *credential, const char *challenge,
+		   const char *owner, char admin_id[ADMIN_ID_MAX + 1],
+		   char passkey_id[ADMIN_CRED_B64_MAX + 1], char *why,
+		   size_t whylen)
+{
+	struct admin_assertion as;
+	enum sa_err rc;
+
+	if ((rc = admin_assert_verify(req, adm, credential, challenge, owner,
+				      &as, why, whylen)) == SA_OK &&
+	    (rc = admin_assert_store(adm, &as, NULL, 0, why, whylen)) ==
+		SA_OK) {
+		snprintf(admin_id, ADMIN_ID_MAX + 1, "%s", as.admin_id);
+		snprintf(passkey_id, ADMIN_CRED_B64_MAX + 1, "%s",
+			 as.passkey_id);
+	}
+	admin_assertion_clear(&as);
 	return rc;
 }

@@ -125,6 +125,33 @@ enum sa_err admin_assert_check(struct http_request *req, struct admin *adm,
 			       char passkey_id[ADMIN_CRED_B64_MAX + 1],
 			       char *why, size_t whylen);
 
+/*
+ * The same in two steps, so a caller can store the new counter in the
+ * transaction of its own writes (a sign-in's session: one commit, one
+ * fsync). admin_assert_verify does every check and keeps the passkey's
+ * record with the new counter in *out (free with admin_assertion_clear,
+ * also after a failure); admin_assert_store writes it, compare-and-set on
+ * the version it was read at, then the caller's ops (at most
+ * ADMIN_ASSERT_MORE_MAX), all or none. A passkey used or removed meanwhile
+ * is SA_ERR_WEBAUTHN with why set; any other error is the store's.
+ */
+#define ADMIN_ASSERT_MORE_MAX 4
+struct admin_assertion {
+	char admin_id[ADMIN_ID_MAX + 1];	 /* who signed */
+	char passkey_id[ADMIN_CRED_B64_MAX + 1]; /* with which passkey */
+	char *doc;	 /* the passkey's record, new counter (heap) */
+	int64_t version; /* the record's version when it was read */
+};
+enum sa_err admin_assert_verify(struct http_request *req, struct admin *adm,
+				const json_t *credential, const char *challenge,
+				const char *owner, struct admin_assertion *out,
+				char *why, size_t whylen);
+enum sa_err admin_assert_store(struct admin *adm,
+			       const struct admin_assertion *as,
+			       const struct dstore_rec_op *more, size_t nmore,
+			       char *why, size_t whylen);
+void admin_assertion_clear(struct admin_assertion *as);
+
 /* admin_passkey_doc is a new passkey's record document. */
 json_t *admin_passkey_doc(const struct webauthn_credential *cred,
 			  const char *label, const json_t *transports);

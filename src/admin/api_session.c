@@ -63,7 +63,8 @@ admin_login_finish(struct http_request *req, struct http_response *res)
 {
 	struct app *app = http_req_app(req);
 	json_t *body = http_req_json(req), *state = NULL, *doc = NULL;
-	char admin_id[ADMIN_ID_MAX + 1], passkey_id[ADMIN_CRED_B64_MAX + 1];
+	struct admin_assertion as;
+	const char *admin_id, *passkey_id;
 	char tok[44], csrf[44], sid[44], key[65], csrf_hash[65], why[256] = "";
 	struct admin_caller who;
 	struct dstore_rec arec;
@@ -73,6 +74,7 @@ admin_login_finish(struct http_request *req, struct http_response *res)
 	enum sa_err rc;
 
 	memset(&arec, 0, sizeof(arec));
+	memset(&as, 0, sizeof(as));
 	if ((rc = admin_ready(req, res, &adm)) != SA_OK)
 		return rc;
 	ttl = app->cfg.admin_session_ttl;
@@ -82,13 +84,15 @@ admin_login_finish(struct http_request *req, struct http_response *res)
 	if (rc != SA_OK)
 		return admin_fail(req, res, NULL, "admin.login_refused", rc,
 				  "the sign-in is unknown, used or expired");
-	if ((rc = admin_assert_check(
+	if ((rc = admin_assert_verify(
 		 req, adm, json_object_get(body, "credential"),
 		 json_string_value(json_object_get(state, "challenge")), NULL,
-		 admin_id, passkey_id, why, sizeof(why))) != SA_OK) {
+		 &as, why, sizeof(why))) != SA_OK) {
 		rc = admin_fail(req, res, NULL, "admin.login_refused", rc, why);
 		goto out;
 	}
+	admin_id = as.admin_id;
+	passkey_id = as.passkey_id;
 	if ((rc = dstore_rec_get(app->ds, REC_ADMIN, admin_id, &arec)) !=
 	    SA_OK) {
 		admin_store_err(res, rc);
@@ -113,18 +117,14 @@ admin_login_finish(struct http_request *req, struct http_response *res)
 		goto out;
 	}
 	{
+		/* The passkey's new counter and the session in one commit.
+		 * The counter's compare-and-set finds the passkey still
+		 * there: a revoke that landed since the assertion was
+		 * checked wins, and its sessions-end cannot miss this one. */
 		const struct dstore_rec_op ops[] = {
 		    {.op = REC_DELETE_EXPIRED,
 		     .kind = REC_SESSION,
 		     .expires_at = now},
-		    /* The passkey is still there: a revoke that landed
-		     * since the assertion was checked wins, and its
-		     * sessions-end cannot miss this one. */
-		    {.op = REC_REQUIRE_SOME,
-		     .kind = REC_PASSKEY,
-		     .id = passkey_id,
-		     .owner = admin_id,
-		     .fail = SA_ERR_WEBAUTHN},
 		    {.op = REC_CREATE,
 		     .kind = REC_SESSION,
 		     .id = key,
@@ -132,11 +132,11 @@ admin_login_finish(struct http_request *req, struct http_response *res)
 		     .doc = text,
 		     .expires_at = now + ttl},
 		};
-		rc = dstore_rec_write(app->ds, ops, 3);
+		rc = admin_assert_store(adm, &as, ops, ARRAY_LEN(ops), why,
+					sizeof(why));
 		if (rc == SA_ERR_WEBAUTHN) {
-			rc =
-			    admin_fail(req, res, NULL, "admin.login_refused",
-				       rc, "the passkey was revoked meanwhile");
+			rc = admin_fail(req, res, NULL, "admin.login_refused",
+					rc, why);
 			goto out;
 		}
 		if (rc != SA_OK) {
@@ -170,6 +170,7 @@ out:
 	json_decref(doc);
 	json_decref(state);
 	dstore_rec_free(&arec);
+	admin_assertion_clear(&as);
 	return rc;
 }
 
