@@ -392,13 +392,43 @@ def claim_admin(env, workers):
         env.creds.append(cred)
 
 
+class SyscallCounter:
+    """Counts the server's system calls with perf stat from now until
+    stop(): all of them, and the fdatasync and fsync calls that make
+    commits durable (each costs a disk flush)."""
+
+    EVENTS = {"syscalls": "raw_syscalls:sys_enter",
+              "fdatasync": "syscalls:sys_enter_fdatasync",
+              "fsync": "syscalls:sys_enter_fsync"}
+
+    def __init__(self, pid):
+        self.out = tempfile.NamedTemporaryFile(mode="r", suffix=".csv")
+        self.proc = subprocess.Popen(
+            ["perf", "stat", "-x", ",", "-o", self.out.name, "-e",
+             ",".join(self.EVENTS.values()), "-p", str(pid)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.2)  # perf attaches to every thread
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(timeout=30)
+        names = {v: k for k, v in self.EVENTS.items()}
+        got = {}
+        for line in self.out.read().splitlines():
+            f = line.split(",")
+            if len(f) > 2 and f[2] in names and f[0].isdigit():
+                got[names[f[2]]] = int(f[0])
+        self.out.close()
+        return got if len(got) == len(self.EVENTS) else None
+
+
 def pct(sorted_ms, p):
     if not sorted_ms:
         return None
     return sorted_ms[min(len(sorted_ms) - 1, int(len(sorted_ms) * p))]
 
 
-def run_flow(env, name, workers, warmup, duration):
+def run_flow(env, name, workers, warmup, duration, syscalls=False):
     fn = FLOWS[name]
     phones = [env.phone(i) for i in range(workers)]
     lat, errors, samples = [], [0], []
@@ -434,9 +464,16 @@ def run_flow(env, name, workers, warmup, duration):
 
     def meter():
         time.sleep(max(0.0, t_measure - time.monotonic()))
+        stat = SyscallCounter(env.s.proc.pid) if syscalls else None
+        with lock:
+            cpu["n0"] = counts["completed"]
         cpu["t0"], cpu["c0"] = time.monotonic(), env.s.cpu_seconds()
         time.sleep(max(0.0, t_end - time.monotonic()))
         cpu["t1"], cpu["c1"] = time.monotonic(), env.s.cpu_seconds()
+        with lock:
+            cpu["n1"] = counts["completed"]
+        if stat is not None:
+            cpu["syscalls"] = stat.stop()
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in
                range(workers)]
@@ -450,7 +487,7 @@ def run_flow(env, name, workers, warmup, duration):
     lat.sort()
     done = len(lat)
     cpu_s = cpu.get("c1", 0) - cpu.get("c0", 0)
-    return {"name": name, "workers": workers, "warmupSeconds": warmup,
+    res = {"name": name, "workers": workers, "warmupSeconds": warmup,
             "durationSeconds": duration, "completedInWindow": done,
             "perSecond": round(done / duration, 1) if duration else 0,
             "errors": errors[0], "errorSamples": samples,
@@ -462,6 +499,15 @@ def run_flow(env, name, workers, warmup, duration):
             # done, so the CPU per flow errs a little high, never low.
             "serverCpuUsPerFlow": round(cpu_s * 1e6 / done, 1) if done
             else None}
+    ended = cpu.get("n1", 0) - cpu.get("n0", 0)
+    if cpu.get("syscalls") is not None and ended > 0:
+        # Per flow that ended inside the counting window: with one worker
+        # the flows run one after another, so the figures are exact up to
+        # the one flow cut by each edge of the window.
+        res["syscallsPerFlow"] = {k: round(v / ended, 2) for k, v in
+                                  cpu["syscalls"].items()}
+        res["flowsCounted"] = ended
+    return res
 
 
 def main():
@@ -473,6 +519,9 @@ def main():
     ap.add_argument("--warmup", type=float, default=2.0)
     ap.add_argument("--duration", type=float, default=10.0)
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--syscalls", action="store_true",
+                    help="count the server's system calls and fdatasyncs "
+                    "per flow with perf stat (exact with --workers 1)")
     a = ap.parse_args()
     if a.workers < 1 or a.workers > 256:
         ap.error("--workers must be 1..256")
@@ -499,10 +548,14 @@ def main():
             env.phone(i)
         for name in flows:
             log(f"{name}: {a.workers} workers, {a.warmup} s + {a.duration} s")
-            res = run_flow(env, name, a.workers, a.warmup, a.duration)
+            res = run_flow(env, name, a.workers, a.warmup, a.duration,
+                           a.syscalls)
             log(f"{name}: {res['perSecond']}/s, p50 {res['p50']} ms, "
                 f"p99 {res['p99']} ms, {res['serverCpuUsPerFlow']} µs server "
                 f"CPU per flow, {res['errors']} errors {res['errorSamples']}")
+            if "syscallsPerFlow" in res:
+                log(f"{name}: per flow {res['syscallsPerFlow']} "
+                    f"({res['flowsCounted']} flows counted)")
             if res["errors"] or not res["completedInWindow"]:
                 rc = 1
             results.append(res)
