@@ -39,7 +39,7 @@ trust_usage(FILE *out)
 	    "                            --nationality NAT --document DOC "
 	    "[--token-id T]\n"
 	    "                            [--expiry YYYY-MM-DD] [--photo "
-	    "FILE] [--bioseal] [--json]\n"
+	    "FILE] [--bioseal | --icao] [--json]\n"
 	    "       sealauth trust revoke --dir DIR [--authority CODE] SEAL\n"
 	    "       sealauth trust resign --dir DIR [--authority CODE] "
 	    "governance|scheme|tsl|vrl|crl\n"
@@ -58,6 +58,10 @@ trust_usage(FILE *out)
 	    "with the\nnext sequence number. issue --bioseal writes the "
 	    "BioSeal layout (9-character\nids, the local identity manifest "
 	    "0B0001); its token id is DEMO- and the document.\n"
+	    "issue --icao writes an ICAO 9303-13 seal of an emergency "
+	    "travel document\n(signer UTDM, its MRZ from the values; "
+	    "--document and --expiry required);\nits token id is UTO- and "
+	    "the document number.\n"
 	    "SEAL is the seal text, \"-\" for standard input or @FILE.\n");
 }
 
@@ -297,7 +301,8 @@ do_issue(struct cli *cli, const char *dir, const char *auth)
 	size_t photo_len = 0, seal_len = 0;
 	char *b64 = NULL, *rhex = NULL, tidbuf[48];
 	int bad = 0, json = cli_flag(cli, "json"), ret = 2;
-	int bioseal = cli_flag(cli, "bioseal");
+	int bioseal = cli_flag(cli, "bioseal"), icao = cli_flag(cli, "icao");
+	struct vds *v = NULL;
 	enum sa_err rc;
 
 	gn = cli_value(cli, "given-name", &bad);
@@ -330,8 +335,25 @@ do_issue(struct cli *cli, const char *dir, const char *auth)
 				    : "--bioseal issues for DEMO only");
 		goto out;
 	}
+	if (icao && (bioseal || tid != NULL || photo != NULL || doc == NULL ||
+		     exp == NULL ||
+		     (auth != NULL && strcmp(auth, TRUST_DEMO_IAC) != 0))) {
+		cli_usage_error("trust issue", "%s",
+				bioseal ? "--icao and --bioseal exclude each "
+					  "other"
+				: tid != NULL || photo != NULL
+				    ? "--icao takes no --token-id (it is UTO- "
+				      "and the document number) and no --photo"
+				: doc == NULL || exp == NULL
+				    ? "--icao needs --document and --expiry "
+				      "(the MRZ carries both)"
+				    : "--icao issues for DEMO only");
+		goto out;
+	}
 	memset(&c, 0, sizeof(c));
-	if (bioseal) {
+	if (icao) {
+		tid = "";
+	} else if (bioseal) {
 		snprintf(tidbuf, sizeof(tidbuf), "%s-%.40s", TRUST_DEMO_CA_ID,
 			 doc);
 		tid = tidbuf;
@@ -350,7 +372,7 @@ do_issue(struct cli *cli, const char *dir, const char *auth)
 	    copy_claim(c.nationality, sizeof(c.nationality), nat,
 		       "nationality") ||
 	    copy_claim(c.document, sizeof(c.document), doc, "document") ||
-	    (!bioseal &&
+	    (!bioseal && !icao &&
 	     copy_claim(c.token_id, sizeof(c.token_id), tid, "token-id")) ||
 	    copy_claim(c.expiry, sizeof(c.expiry), exp, "expiry"))
 		goto out;
@@ -364,17 +386,31 @@ do_issue(struct cli *cli, const char *dir, const char *auth)
 		c.photo = photo_bytes;
 		c.photo_len = photo_len;
 	}
-	rc = bioseal ? trust_demo_issue_bioseal(dir, &c, now_unix(), &seal,
-						&seal_len)
-		     : trust_demo_issue_as(dir, auth, &c, now_unix(), &seal,
-					   &seal_len);
+	rc = icao ? trust_demo_issue_icao(dir, &c, now_unix(), &seal, &seal_len)
+	     : bioseal ? trust_demo_issue_bioseal(dir, &c, now_unix(), &seal,
+						  &seal_len)
+		       : trust_demo_issue_as(dir, auth, &c, now_unix(), &seal,
+					     &seal_len);
+	/* An ICAO seal's token id is what the decoder reads from its MRZ. */
+	if (rc == SA_OK && icao)
+		rc = vds_decode(seal, seal_len, &v, NULL, 0) != SA_OK ||
+			     vds_claims(v) == NULL
+			 ? SA_ERR_VALIDATION
+			 : SA_OK;
+	if (rc == SA_OK && icao)
+		tid = vds_claims(v)->token_id;
 	if (rc != SA_OK) {
 		fprintf(stderr, "sealauth: cannot issue the seal: %s\n",
 			rc == SA_ERR_CONFIG
-			    ? (bioseal ? "no demo BioSeal signer key in the "
-					 "directory (built before BioSeal "
-					 "seals; build it again)"
-				       : "no demo signer key in the directory")
+			    ? (bioseal || icao
+				   ? "no demo BioSeal or ICAO signer key in "
+				     "the directory (built before such "
+				     "seals; build it again)"
+				   : "no demo signer key in the directory")
+			: rc == SA_ERR_VALIDATION && icao
+			    ? "the values do not fit an MRZ (letters A-Z, "
+			      "digits, spaces; names together at most 29 "
+			      "characters, a document number at most 9)"
 			: rc == SA_ERR_VALIDATION && bioseal
 			    ? "a BioSeal sequence has no gaps: --expiry needs "
 			      "--nationality, --photo needs both, and each "
@@ -397,6 +433,7 @@ do_issue(struct cli *cli, const char *dir, const char *auth)
 	}
 	ret = 0;
 out:
+	vds_free(v);
 	free(rhex);
 	free(b64);
 	free(seal);

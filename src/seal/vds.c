@@ -663,9 +663,8 @@ out:
 	return rc;
 }
 
-/* key_is_p256 tells whether an EC key is on prime256v1. */
-static int
-key_is_p256(EVP_PKEY *k)
+int
+vds_key_is_p256(EVP_PKEY *k)
 {
 	char name[64];
 	size_t len = 0;
@@ -719,7 +718,7 @@ vds_verify_signature(const struct vds *v, EVP_PKEY *pub)
 					v->core.sig_len);
 	}
 	/* Our profile is P-256 only (SPEC §4.1). */
-	if (!key_is_p256(pub))
+	if (!vds_key_is_p256(pub))
 		return SA_ERR_SEAL_SIGNATURE;
 	iso_tbs(v->seal, v->seal + v->payload_off, v->payload_len, tbs);
 	return vds_ecdsa_verify(pub, EVP_sha256(), tbs, sizeof(tbs),
@@ -1078,10 +1077,9 @@ iso_claims_ok(const struct vds_claims *c)
 	return 1;
 }
 
-/* iso_sign signs msg with the P-256 key and writes raw r || s. */
-static enum sa_err
-iso_sign(EVP_PKEY *key, const unsigned char *msg, size_t msglen,
-	 unsigned char rs[VDS_ISO_SIG_LEN])
+enum sa_err
+vds_sign_p256(EVP_PKEY *key, const EVP_MD *md, const unsigned char *msg,
+	      size_t msglen, unsigned char rs[VDS_ISO_SIG_LEN])
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned char der[80];
@@ -1092,7 +1090,7 @@ iso_sign(EVP_PKEY *key, const unsigned char *msg, size_t msglen,
 
 	if (ctx == NULL)
 		return SA_ERR_NOMEM;
-	if (EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) != 1 ||
+	if (EVP_DigestSignInit(ctx, NULL, md, NULL, key) != 1 ||
 	    EVP_DigestSign(ctx, der, &derlen, msg, msglen) != 1)
 		goto out;
 	sig = d2i_ECDSA_SIG(NULL, &p, (long)derlen);
@@ -1121,7 +1119,7 @@ iso_write(const char *ids, const unsigned char man[3], uint32_t signing_time,
 	size_t c40len = 0, total;
 	enum sa_err rc = SA_ERR_VALIDATION;
 
-	if (!key_is_p256(signer) || sb->size > 0xffff ||
+	if (!vds_key_is_p256(signer) || sb->size > 0xffff ||
 	    sb->size > VDS_MAX_BYTES - VDS_ISO_HEADER_LEN - VDS_ISO_SIG_LEN)
 		return rc;
 	total = VDS_ISO_HEADER_LEN + sb->size + VDS_ISO_SIG_LEN;
@@ -1146,8 +1144,8 @@ iso_write(const char *ids, const unsigned char man[3], uint32_t signing_time,
 	seal[16] = (unsigned char)sb->size;
 	memcpy(seal + VDS_ISO_HEADER_LEN, sb->data, sb->size);
 	iso_tbs(seal, seal + VDS_ISO_HEADER_LEN, sb->size, tbs);
-	rc = iso_sign(signer, tbs, sizeof(tbs),
-		      seal + VDS_ISO_HEADER_LEN + sb->size);
+	rc = vds_sign_p256(signer, EVP_sha256(), tbs, sizeof(tbs),
+			   seal + VDS_ISO_HEADER_LEN + sb->size);
 	if (rc != SA_OK)
 		goto out;
 	*out = seal;

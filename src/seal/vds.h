@@ -255,6 +255,47 @@ enum sa_err vds_encode_bioseal(const char *ca_id, const char *cert_id,
 			       size_t *outlen);
 
 /*
+ * What vds_encode_icao writes: an ICAO Doc 9303-13 seal with a version-4
+ * header naming the issuing country (1 to 3 letters), the signer
+ * identifier (4 characters of [0-9A-Z]) and the certificate reference (1
+ * to VDS_ID_MAX upper-case hex digits: the signer's serial number), the
+ * issue and signature dates (YYYY-MM-DD), the document reference
+ * (featureRef, typeCategory), and one feature: the text mrz (C40, '<' as
+ * the filler) under tag mrz_tag.
+ */
+struct vds_icao_spec {
+	const char *country, *signer, *cert_ref;
+	const char *issue_date, *sig_date;
+	unsigned int feature_ref, type_category;
+	unsigned int mrz_tag;
+	const char *mrz;
+};
+
+/*
+ * vds_encode_icao builds the seal of spec p and signs header || message
+ * zone with the P-256 key signer (ECDSA with SHA-256, r || s in the 0xFF
+ * zone). The seal is written to a new buffer (*out, caller frees) of
+ * *outlen bytes. SA_ERR_VALIDATION for bad input or another key.
+ */
+enum sa_err vds_encode_icao(const struct vds_icao_spec *p, EVP_PKEY *signer,
+			    unsigned char **out, size_t *outlen);
+
+/*
+ * vds_mrz_td2 writes the two lines of an ICAO 9303 TD2 machine readable
+ * zone (2 x 36 characters, no line break, then a NUL) for the document
+ * code (1 or 2 characters), the issuing state and the claims of c:
+ * SURNAME<<GIVEN<NAMES, the document number (at most 9 characters),
+ * nationality (may be empty), birth and expiry dates, each with its check
+ * digit, the sex unspecified, and the composite check digit. Letters are
+ * written in upper case, spaces and hyphens as '<'. SA_ERR_VALIDATION when
+ * a value is missing, does not fit or is not of A-Z, 0-9.
+ */
+#define VDS_MRZ_TD2_LEN 72
+enum sa_err vds_mrz_td2(const char *code, const char *state,
+			const struct vds_claims *c,
+			char out[VDS_MRZ_TD2_LEN + 1]);
+
+/*
  * vds_encode_iso builds and signs an ISO 22376 seal of our profile: ca_id
  * and cert_id are 4 characters of [0-9A-Z], manifest_hex 6 hex digits,
  * claims must pass the checks vds_decode applies (tid, gn, fn, dob

@@ -88,6 +88,14 @@ void vds_rd_note(struct vds_rd *rd, size_t off, size_t len, const char *field,
 enum sa_err vds_rd_fail(struct vds_rd *rd, size_t off, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* vds_key_is_p256 tells whether an EC key is on prime256v1. */
+int vds_key_is_p256(EVP_PKEY *k);
+/* vds_sign_p256 signs msg with the P-256 key and the digest md and writes
+ * the raw r || s (2 x 32 bytes) of the signature. */
+enum sa_err vds_sign_p256(EVP_PKEY *key, const EVP_MD *md,
+			  const unsigned char *msg, size_t msglen,
+			  unsigned char rs[VDS_ISO_SIG_LEN]);
+
 /* vds_icao_parse parses an ICAO seal whose bytes (rd->b) stay alive and
  * unchanged as long as *out; fills core and a new *out. */
 enum sa_err vds_icao_parse(struct vds_rd *rd, struct vds_core *core,

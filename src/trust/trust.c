@@ -214,18 +214,26 @@ json_t *
 trust_result_json(const struct trust_result *res)
 {
 	char st[21];
+	json_t *o;
 
 	if (res->err != SA_OK)
 		return json_pack("{s:b, s:s, s:s, s:s}", "valid", 0, "step",
 				 res->step, "error", sa_err_code(res->err),
 				 "reason", res->reason);
 	iso8601_utc(res->signing_time, st);
-	return json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}",
-			 "valid", 1, "signer", res->signer_subject, "caId",
-			 res->ca_id, "certId", res->cert_id, "iac", res->iac,
-			 "manifest", res->manifest, "trustLevel",
-			 res->trust_level, "demo", res->demo, "signingTime",
-			 st);
+	o = json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}", "valid",
+		      1, "signer", res->signer_subject, "caId", res->ca_id,
+		      "certId", res->cert_id, "iac", res->iac, "manifest",
+		      res->manifest, "trustLevel", res->trust_level, "demo",
+		      res->demo, "signingTime", st);
+	/* An ICAO seal names its signer by identifier and reference. */
+	if (o != NULL && res->icao_signer[0] != '\0' &&
+	    json_object_set_new(o, "icaoSigner",
+				json_string(res->icao_signer)) != 0) {
+		json_decref(o);
+		o = NULL;
+	}
+	return o;
 }
 
 void

@@ -108,8 +108,9 @@ struct trust_result {
 	char reason[256];
 	char signer_subject[256]; /* RFC 2253 subject of the signer */
 	char ca_id[8];
-	char cert_id[8];
-	char iac[17]; /* issuing authority code */
+	char cert_id[VDS_ID_MAX + 1]; /* ICAO: the certificate reference */
+	char icao_signer[5];	      /* ICAO: the signer identifier, else "" */
+	char iac[17];		      /* issuing authority code */
 	char manifest[7];
 	char trust_level[8]; /* "high" */
 	int demo;	     /* the chain is the demo environment */
@@ -275,8 +276,8 @@ struct trust_demo_opts {
 	int revoke_signer;	    /* put the signer on the CRL */
 	int no_usage_list;	    /* signer without UsageList */
 	const char *usage_manifest; /* UsageList entry, default "0A0001" */
-	const char
-	    *scheme_manifests;	   /* scheme scope, default "0A0001 0B0001" */
+	const char *
+	    scheme_manifests; /* scheme scope, default "0A0001 0B0001 DC5E03" */
 	const char *cert_id_forms; /* DEMO CA's CertIdForms, default
 				      "serial16 serial20" */
 };
@@ -285,6 +286,13 @@ struct trust_demo_opts {
 #define TRUST_DEMO_CERT_ID "0001"
 #define TRUST_DEMO_BIOSEAL_CERT_ID "B0001" /* reference form serial20 */
 #define TRUST_DEMO_IAC "DEMO"
+/* The demo's ICAO seal signer: signer identifier (C=UT, CN=DM) and
+ * certificate reference (its serial number in hex), and the usage id of
+ * the document type it signs (DC + emergency travel document 5E 03). */
+#define TRUST_DEMO_ICAO_SIGNER "UTDM"
+#define TRUST_DEMO_ICAO_REF "A1"
+#define TRUST_DEMO_ICAO_SERIAL 0xA1
+#define TRUST_DEMO_ICAO_USAGE "DC5E03"
 
 enum sa_err trust_demo_build(const char *dir,
 			     const struct trust_demo_opts *opts);
@@ -316,6 +324,21 @@ enum sa_err trust_demo_ensure(const char *dir, int *created);
 enum sa_err trust_demo_issue(const char *dir, const struct vds_claims *claims,
 			     int64_t signing_time, unsigned char **out,
 			     size_t *outlen);
+
+/*
+ * trust_demo_issue_icao signs an ICAO Doc 9303-13 seal of an emergency
+ * travel document of Utopia ("UTO", 5E 03) with the demo ICAO signer of
+ * dir (UTDM, reference A1), issued and signed on the day of signing_time:
+ * its MRZ (TD2) carries the names, document number, nationality, birth and
+ * expiry dates of claims (expiry required). claims->token_id must be empty:
+ * the decoder derives it ("UTO-" and the document number). SA_ERR_CONFIG
+ * when dir has no ICAO signer, SA_ERR_VALIDATION when a value does not fit
+ * an MRZ.
+ */
+enum sa_err trust_demo_issue_icao(const char *dir,
+				  const struct vds_claims *claims,
+				  int64_t signing_time, unsigned char **out,
+				  size_t *outlen);
 
 /*
  * trust_demo_issue_bioseal signs a seal in the BioSeal layout (9-character

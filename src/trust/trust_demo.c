@@ -68,10 +68,11 @@ static const char manifest_json[] =
     "  ]\n"
     "}\n";
 
-/* A key with its certificate. */
+/* A key with its certificate; an ICAO seal signer has a country. */
 struct demo_party {
 	EVP_PKEY *key;
 	X509 *cert;
+	const char *country; /* subject C; then the serial is low exactly */
 };
 
 static void
@@ -103,7 +104,9 @@ add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 /*
  * make_cert issues a certificate for p->key named CN=cn, O=sealauth DEMO,
  * signed by issuer (self-signed when issuer is NULL). low is the low 20
- * bits of the serial number; the rest is random.
+ * bits of the serial number; the rest is random. A party with a country
+ * is an ICAO seal signer, named by C || CN and its whole serial number:
+ * C=country is added and the serial is low.
  */
 static enum sa_err
 make_cert(struct demo_party *p, const char *cn, const struct demo_party *issuer,
@@ -124,9 +127,15 @@ make_cert(struct demo_party *p, const char *cn, const struct demo_party *issuer,
 	serial[7] = (unsigned char)((serial[7] & 0xf0) | ((low >> 16) & 0x0f));
 	serial[8] = (unsigned char)(low >> 8);
 	serial[9] = (unsigned char)low;
-	bn = BN_bin2bn(serial, sizeof(serial), NULL);
+	bn = p->country != NULL ? BN_new()
+				: BN_bin2bn(serial, sizeof(serial), NULL);
 	name = X509_NAME_new();
 	if (bn == NULL || name == NULL || !X509_set_version(x, 2) ||
+	    (p->country != NULL &&
+	     (!BN_set_word(bn, low) ||
+	      !X509_NAME_add_entry_by_txt(name, "C", MBSTRING_UTF8,
+					  (const unsigned char *)p->country, -1,
+					  -1, 0))) ||
 	    BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) == NULL ||
 	    !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
 					(const unsigned char *)"sealauth DEMO",
@@ -384,8 +393,9 @@ auth_rel(char *out, size_t n, const char *top, const char *code,
  */
 static enum sa_err
 write_authority_lists(const char *dir, const char *code, const char *ca_id,
-		      const char *manifests, const char *forms, int64_t now,
-		      int64_t next, const struct demo_party *scheme,
+		      const char *manifests, const char *forms,
+		      const char *icao_ids, int64_t now, int64_t next,
+		      const struct demo_party *scheme,
 		      const struct demo_party *tslop,
 		      const struct demo_party *ca)
 {
@@ -399,11 +409,11 @@ write_authority_lists(const char *dir, const char *code, const char *ca_id,
 	    {TRUST_NS, "ManifestIds", (char *)manifests, 0},
 	    {TRUST_NS, "VrlLocation", vrl_loc, 0},
 	};
-	struct tsl_kv ca_ext[] = {
+	struct tsl_kv ca_ext[4] = {
 	    {TRUST_NS, "CrlLocation", crl_loc, 0},
 	    {TRUST_NS, "SignerCertBase", "ca/signers", 0},
-	    {TRUST_NS, "CertIdForms", (char *)forms, 0},
 	};
+	size_t next_ext = 2;
 	struct tsl_pointer ptr;
 	struct tsl_tsp tsp = {ca_op, 0, 1};
 	struct tsl_service svc;
@@ -448,8 +458,14 @@ write_authority_lists(const char *dir, const char *code, const char *ca_id,
 	svc.has_status_start = 1;
 	svc.certs = &cc;
 	svc.ncerts = 1;
+	if (forms != NULL)
+		ca_ext[next_ext++] =
+		    (struct tsl_kv){TRUST_NS, "CertIdForms", (char *)forms, 0};
+	if (icao_ids != NULL)
+		ca_ext[next_ext++] = (struct tsl_kv){TRUST_NS, "IcaoSignerIds",
+						     (char *)icao_ids, 0};
 	svc.ext = ca_ext;
-	svc.next = forms != NULL ? ARRAY_LEN(ca_ext) : ARRAY_LEN(ca_ext) - 1;
+	svc.next = next_ext;
 	in.type = TRUST_TYPE_TSL;
 	in.operator_name = tsl_op;
 	in.pointers = NULL;
@@ -524,9 +540,9 @@ write_lists(const char *dir, const struct trust_demo_opts *o, int64_t now,
 	    dir, TRUST_DEMO_IAC, TRUST_DEMO_CA_ID,
 	    o->scheme_manifests != NULL ? o->scheme_manifests
 					: VDS_PROFILE_MANIFEST
-		" " VDS_BIOSEAL_MANIFEST,
+		" " VDS_BIOSEAL_MANIFEST " " TRUST_DEMO_ICAO_USAGE,
 	    o->cert_id_forms != NULL ? o->cert_id_forms : "serial16 serial20",
-	    now, next, scheme, tslop, ca);
+	    TRUST_DEMO_ICAO_SIGNER, now, next, scheme, tslop, ca);
 out:
 	OPENSSL_free(cs.der);
 	return rc;
@@ -594,6 +610,36 @@ make_dirs(const char *dir)
 		    (rc = mkdir_p(path, 0755)) != SA_OK)
 			return rc;
 	return SA_OK;
+}
+
+/*
+ * icao_signer writes the demo's signer of ICAO seals, issued by ca: its
+ * key and its certificate C=UT, CN=DM with serial 0xA1, which signer
+ * identifier UTDM and certificate reference A1 name (ICAO 9303-13), and
+ * whose UsageList allows the emergency travel document.
+ */
+static enum sa_err
+icao_signer(const char *dir, const struct demo_party *ca, int64_t now)
+{
+	struct demo_party p;
+	unsigned char usage[1][3];
+	enum sa_err rc;
+
+	if ((rc = new_party(&p)) != SA_OK)
+		return rc;
+	p.country = "UT";
+	if ((rc = usagelist_parse_manifest(TRUST_DEMO_ICAO_USAGE, usage[0])) ==
+		SA_OK &&
+	    (rc = make_cert(&p, TRUST_DEMO_ICAO_SIGNER + 2, ca,
+			    TRUST_DEMO_ICAO_SERIAL, now - DAY, now + 730 * DAY,
+			    0, usage, 1)) == SA_OK &&
+	    (rc = write_key(dir, "private/signer-icao.key", p.key)) == SA_OK)
+		rc = write_cert(dir,
+				"lists/ca/signers/" TRUST_DEMO_ICAO_SIGNER
+				    TRUST_DEMO_ICAO_REF ".pem",
+				p.cert);
+	party_free(&p);
+	return rc;
 }
 
 /* sample_claims fills the claims of the sample seal. */
@@ -692,7 +738,8 @@ trust_demo_build(const char *dir, const struct trust_demo_opts *opts)
 	    (rc = write_key(abs, "private/ca.key", ca.key)) != SA_OK ||
 	    (rc = write_key(abs, "private/signer.key", signer.key)) != SA_OK ||
 	    (rc = write_key(abs, "private/signer-bioseal.key", bsigner.key)) !=
-		SA_OK)
+		SA_OK ||
+	    (rc = icao_signer(abs, &ca, now)) != SA_OK)
 		goto out;
 	if ((rc = write_cert(abs, "governance.pem", gov.cert)) != SA_OK ||
 	    (rc = write_cert(abs, "certs/scheme.pem", scheme.cert)) != SA_OK ||
@@ -1133,8 +1180,8 @@ trust_demo_add_authority(const char *dir, const char *code, const char *prefix,
 	v.next_update = now + 365 * DAY;
 	if ((rc = write_vrl(abs, code, &v, &tslop)) != SA_OK ||
 	    (rc = write_authority_lists(abs, code, ca_id, VDS_PROFILE_MANIFEST,
-					NULL, now, now + 365 * DAY, &scheme,
-					&tslop, &ca)) != SA_OK)
+					NULL, NULL, now, now + 365 * DAY,
+					&scheme, &tslop, &ca)) != SA_OK)
 		goto out;
 	/* Last: the governance list names the authority once all is there. */
 	g.scheme_der = der_of(scheme.cert);
@@ -1200,6 +1247,39 @@ trust_demo_issue_bioseal(const char *dir, const struct vds_claims *claims,
 				VDS_BIOSEAL_MANIFEST, (uint32_t)signing_time,
 				claims, k, out, outlen);
 	EVP_PKEY_free(k);
+	return rc;
+}
+
+enum sa_err
+trust_demo_issue_icao(const char *dir, const struct vds_claims *claims,
+		      int64_t signing_time, unsigned char **out, size_t *outlen)
+{
+	char mrz[VDS_MRZ_TD2_LEN + 1], day[21];
+	struct vds_icao_spec p = {"UTO",
+				  TRUST_DEMO_ICAO_SIGNER,
+				  TRUST_DEMO_ICAO_REF,
+				  day,
+				  day,
+				  0x5e,
+				  0x03,
+				  2,
+				  mrz};
+	EVP_PKEY *k;
+	enum sa_err rc;
+
+	if (signing_time < 0 || claims == NULL || claims->token_id[0] != '\0')
+		return SA_ERR_VALIDATION;
+	/* An emergency travel document of Utopia, issued and signed today
+	 * (the header has no time of day). */
+	iso8601_utc(signing_time, day);
+	day[10] = '\0';
+	if ((rc = vds_mrz_td2("I", "UTO", claims, mrz)) != SA_OK)
+		return rc;
+	if ((k = read_key(dir, "private/signer-icao.key")) == NULL)
+		return SA_ERR_CONFIG;
+	rc = vds_encode_icao(&p, k, out, outlen);
+	EVP_PKEY_free(k);
+	OPENSSL_cleanse(mrz, sizeof(mrz));
 	return rc;
 }
 

@@ -15,8 +15,15 @@
 
 #include "trust/trust.h"
 
-/* The longest cert id any reference form admits (certref.h). */
-#define TRUST_CERT_ID_MAX 5
+/*
+ * The longest name of a signer certificate: the CA id and a cert id of any
+ * reference form (certref.h), or an ICAO signer identifier and its
+ * certificate reference. The name is also the file the certificate is
+ * published as ({base}/{name}.pem).
+ */
+#define TRUST_SIGNER_NAME_MAX (4 + VDS_ID_MAX)
+/* How many ICAO signer identifiers one CA may declare. */
+#define TRUST_MAX_ICAO_SIGNERS 16
 
 /* One TSL and what the scheme list scoped it to. */
 struct trust_scope {
@@ -35,6 +42,9 @@ struct trust_ca {
 	X509_STORE *store; /* the CA and its CRL, nothing else */
 	char *signer_base;
 	unsigned int certref; /* CERTREF_* forms its seals may use */
+	/* The ICAO signer identifiers ("UTDM") whose signers it issues. */
+	char icao_signers[TRUST_MAX_ICAO_SIGNERS][5];
+	size_t nicao_signers;
 };
 
 /* An issuing authority the governance list names. */
@@ -50,7 +60,7 @@ struct trust_authority {
  */
 struct trust_miss {
 	size_t ca;
-	char cert_id[TRUST_CERT_ID_MAX + 1];
+	char name[TRUST_SIGNER_NAME_MAX + 1];
 	int64_t at;
 	uint64_t used; /* snap->tick when last looked up */
 };
@@ -58,7 +68,7 @@ struct trust_miss {
 /* A cached signer certificate. */
 struct trust_signer {
 	size_t ca;
-	char cert_id[TRUST_CERT_ID_MAX + 1];
+	char name[TRUST_SIGNER_NAME_MAX + 1];
 	X509 *cert;
 	int64_t fetched_at;
 	/* The chain (signature, CRL, validity) checked out for any signing

@@ -510,6 +510,59 @@ out:
 }
 
 /*
+ * icao_signers_read reads a CA's IcaoSignerIds (space-separated signer
+ * identifiers of ICAO seals: two letters of a country and two of
+ * [0-9A-Z]) into ca. An identifier names one signer across the chain: one
+ * that another CA declared fails the refresh at the governance step, a
+ * malformed list at the list step.
+ */
+static enum sa_err
+icao_signers_read(struct trust_load *ld, const char *tsl_url,
+		  struct trust_ca *ca, const char *ids)
+{
+	struct trust_snap *s = ld->s;
+
+	while (ids != NULL && *ids != '\0') {
+		size_t n = strcspn(ids, " ");
+		char id[5];
+
+		if (n == 0) {
+			ids++;
+			continue;
+		}
+		memcpy(id, ids, n < 4 ? n : 4);
+		id[n < 4 ? n : 4] = '\0';
+		if (n != 4 || !trust_id_ok(id) || id[0] < 'A' || id[1] < 'A' ||
+		    ca->nicao_signers >= TRUST_MAX_ICAO_SIGNERS) {
+			trust_set_result(
+			    ld->res, SA_ERR_TRUST_LIST,
+			    "TSL %.120s: CA %s: IcaoSignerIds must be at most "
+			    "%d signer identifiers of two letters and two of "
+			    "[0-9A-Z]",
+			    tsl_url, ca->ca_id, TRUST_MAX_ICAO_SIGNERS);
+			return SA_ERR_TRUST_LIST;
+		}
+		for (size_t i = 0; i <= s->ncas; i++) {
+			const struct trust_ca *o =
+			    i < s->ncas ? &s->cas[i] : ca;
+
+			for (size_t k = 0; k < o->nicao_signers; k++)
+				if (strcmp(o->icao_signers[k], id) == 0) {
+					trust_set_result(
+					    ld->res, SA_ERR_TRUST_GOVERNANCE,
+					    "ICAO signer %s is declared twice "
+					    "in the chain (CA %s and CA %s)",
+					    id, o->ca_id, ca->ca_id);
+					return SA_ERR_TRUST_GOVERNANCE;
+				}
+		}
+		memcpy(ca->icao_signers[ca->nicao_signers++], id, 5);
+		ids += n;
+	}
+	return SA_OK;
+}
+
+/*
  * load_ca loads one granted CA service of a verified TSL: its certificate,
  * its CRL (signed by it) and the base of its signer certificates.
  */
@@ -592,6 +645,10 @@ load_ca(struct trust_load *ld, const char *tsl_url, size_t scope,
 				 tsl_url, ca.ca_id, forms);
 		goto out;
 	}
+	if ((rc = icao_signers_read(
+		 ld, tsl_url, &ca,
+		 our_value(svc->ext, svc->next, "IcaoSignerIds"))) != SA_OK)
+		goto out;
 	if (crl_loc == NULL || base_loc == NULL) {
 		rc = SA_ERR_TRUST_LIST;
 		trust_set_result(ld->res, rc,

@@ -39,17 +39,17 @@ parse_cert(const unsigned char *b, size_t n)
 }
 
 /*
- * miss_find returns the remembered miss of (ca, cert_id) that is still
+ * miss_find returns the remembered miss of (ca, name) that is still
  * younger than TRUST_NEGATIVE_RETRY, marking it used, or NULL. The caller
  * holds signers_lock.
  */
 static struct trust_miss *
-miss_find(struct trust_snap *s, size_t ca, const char *cert_id, int64_t now)
+miss_find(struct trust_snap *s, size_t ca, const char *name, int64_t now)
 {
 	for (size_t i = 0; i < s->nmisses; i++) {
 		struct trust_miss *m = &s->misses[i];
 
-		if (m->ca == ca && strcmp(m->cert_id, cert_id) == 0) {
+		if (m->ca == ca && strcmp(m->name, name) == 0) {
 			if (now - m->at >= TRUST_NEGATIVE_RETRY)
 				return NULL;
 			m->used = ++s->tick;
@@ -66,7 +66,7 @@ miss_find(struct trust_snap *s, size_t ca, const char *cert_id, int64_t now)
  * TRUST_NEGATIVE_RETRY. The caller holds signers_lock.
  */
 static void
-miss_remember(struct trust_snap *s, size_t ca, const char *cert_id, int64_t now)
+miss_remember(struct trust_snap *s, size_t ca, const char *name, int64_t now)
 {
 	struct trust_miss *m = NULL;
 
@@ -75,7 +75,7 @@ miss_remember(struct trust_snap *s, size_t ca, const char *cert_id, int64_t now)
 		return;
 	for (size_t i = 0; i < s->nmisses && m == NULL; i++)
 		if (s->misses[i].ca == ca &&
-		    strcmp(s->misses[i].cert_id, cert_id) == 0)
+		    strcmp(s->misses[i].name, name) == 0)
 			m = &s->misses[i];
 	if (m == NULL && s->nmisses < TRUST_MAX_MISSES)
 		m = &s->misses[s->nmisses++];
@@ -86,31 +86,31 @@ miss_remember(struct trust_snap *s, size_t ca, const char *cert_id, int64_t now)
 				m = &s->misses[i];
 	}
 	m->ca = ca;
-	snprintf(m->cert_id, sizeof(m->cert_id), "%s", cert_id);
+	snprintf(m->name, sizeof(m->name), "%s", name);
 	m->at = now;
 	m->used = ++s->tick;
 }
 
-/* signer_find returns the cached signer (ca, cert_id) or NULL; the caller
+/* signer_find returns the cached signer (ca, name) or NULL; the caller
  * holds signers_lock. */
 static struct trust_signer *
-signer_find(struct trust_snap *s, size_t ca, const char *cert_id)
+signer_find(struct trust_snap *s, size_t ca, const char *name)
 {
 	for (size_t i = 0; i < s->nsigners; i++)
 		if (s->signers[i].ca == ca &&
-		    strcmp(s->signers[i].cert_id, cert_id) == 0)
+		    strcmp(s->signers[i].name, name) == 0)
 			return &s->signers[i];
 	return NULL;
 }
 
 /*
- * signer_get returns the signer certificate (ca, cert_id) with a new
+ * signer_get returns the signer certificate (ca, name) with a new
  * reference, fetching it on a miss. NULL (and why filled, for the log: it
  * may name the URL) when it cannot be had; a miss is remembered for
  * TRUST_NEGATIVE_RETRY seconds in a bounded LRU.
  */
 static X509 *
-signer_get(struct trust_snap *s, size_t ca, const char *cert_id, int64_t now,
+signer_get(struct trust_snap *s, size_t ca, const char *name, int64_t now,
 	   char *why, size_t whylen)
 {
 	struct trust_ca *c = &s->cas[ca];
@@ -122,15 +122,15 @@ signer_get(struct trust_snap *s, size_t ca, const char *cert_id, int64_t now,
 	char fwhy[200] = "";
 
 	pthread_mutex_lock(&s->signers_lock);
-	e = signer_find(s, ca, cert_id);
+	e = signer_find(s, ca, name);
 	if (e != NULL) {
 		x = e->cert;
 		X509_up_ref(x);
-	} else if (miss_find(s, ca, cert_id, now) != NULL) {
+	} else if (miss_find(s, ca, name, now) != NULL) {
 		snprintf(why, whylen,
-			 "signer certificate %s%s of CA %s is not available "
+			 "signer certificate %s of CA %s is not available "
 			 "(a recent fetch failed)",
-			 c->ca_id, cert_id, c->ca_id);
+			 name, c->ca_id);
 		pthread_mutex_unlock(&s->signers_lock);
 		return NULL;
 	}
@@ -139,8 +139,7 @@ signer_get(struct trust_snap *s, size_t ca, const char *cert_id, int64_t now,
 		return x;
 
 	/* fetch without the lock held: other seals keep verifying */
-	if (asprintf(&url, "%s/%s%s.pem", c->signer_base, c->ca_id, cert_id) <
-	    0) {
+	if (asprintf(&url, "%s/%s.pem", c->signer_base, name) < 0) {
 		url = NULL;
 		snprintf(why, whylen, "out of memory");
 		return NULL;
@@ -150,16 +149,16 @@ signer_get(struct trust_snap *s, size_t ca, const char *cert_id, int64_t now,
 		x = parse_cert(b, len);
 	if (x == NULL)
 		snprintf(why, whylen,
-			 "signer certificate %s%s not found or unreadable "
+			 "signer certificate %s not found or unreadable "
 			 "(%.150s)",
-			 c->ca_id, cert_id, fwhy[0] ? fwhy : url);
+			 name, fwhy[0] ? fwhy : url);
 	free(b);
 	free(url);
 
 	pthread_mutex_lock(&s->signers_lock);
 	if (x == NULL) {
-		miss_remember(s, ca, cert_id, now);
-	} else if ((e = signer_find(s, ca, cert_id)) != NULL) {
+		miss_remember(s, ca, name, now);
+	} else if ((e = signer_find(s, ca, name)) != NULL) {
 		/* another thread cached it first: use that one */
 		X509_free(x);
 		x = e->cert;
@@ -173,7 +172,7 @@ signer_get(struct trust_snap *s, size_t ca, const char *cert_id, int64_t now,
 			e = &s->signers[s->nsigners++];
 			memset(e, 0, sizeof(*e));
 			e->ca = ca;
-			snprintf(e->cert_id, sizeof(e->cert_id), "%s", cert_id);
+			snprintf(e->name, sizeof(e->name), "%s", name);
 			e->cert = x;
 			X509_up_ref(x);
 			e->fetched_at = now;
@@ -263,7 +262,7 @@ asn1_unix(const ASN1_TIME *a)
  * of the signer and the CA, which the cached window is.
  */
 static int
-chain_cached(struct trust_snap *s, size_t ca, const char *cert_id, X509 *cert,
+chain_cached(struct trust_snap *s, size_t ca, const char *name, X509 *cert,
 	     int64_t st)
 {
 	int hit = 0;
@@ -272,7 +271,7 @@ chain_cached(struct trust_snap *s, size_t ca, const char *cert_id, X509 *cert,
 	for (size_t i = 0; i < s->nsigners; i++) {
 		struct trust_signer *e = &s->signers[i];
 		if (e->ca == ca && e->cert == cert &&
-		    strcmp(e->cert_id, cert_id) == 0) {
+		    strcmp(e->name, name) == 0) {
 			hit = e->ok && st >= e->ok_from && st <= e->ok_to;
 			break;
 		}
@@ -283,7 +282,7 @@ chain_cached(struct trust_snap *s, size_t ca, const char *cert_id, X509 *cert,
 
 /* chain_remember records a successful chain check's validity window. */
 static void
-chain_remember(struct trust_snap *s, size_t ca, const char *cert_id, X509 *cert,
+chain_remember(struct trust_snap *s, size_t ca, const char *name, X509 *cert,
 	       X509 *ca_cert)
 {
 	int64_t from = asn1_unix(X509_get0_notBefore(cert));
@@ -301,7 +300,7 @@ chain_remember(struct trust_snap *s, size_t ca, const char *cert_id, X509 *cert,
 	for (size_t i = 0; i < s->nsigners; i++) {
 		struct trust_signer *e = &s->signers[i];
 		if (e->ca == ca && e->cert == cert &&
-		    strcmp(e->cert_id, cert_id) == 0) {
+		    strcmp(e->name, name) == 0) {
 			e->ok = 1;
 			e->ok_from = from;
 			e->ok_to = to;
@@ -311,13 +310,99 @@ chain_remember(struct trust_snap *s, size_t ca, const char *cert_id, X509 *cert,
 	pthread_mutex_unlock(&s->signers_lock);
 }
 
+/*
+ * icao_locate finds the CA that declares the ICAO seal's signer
+ * identifier (IcaoSignerIds) and writes the usage id the signer must be
+ * allowed: "DC" and the seal's document reference ("DC5E03"); NULL when no
+ * CA declares it.
+ */
+static struct trust_ca *
+icao_locate(struct trust_snap *s, const struct vds *seal, size_t *ci,
+	    char usage[7])
+{
+	const char *signer = vds_ca_id(seal);
+
+	snprintf(usage, 7, "DC%02X%02X", vds_icao_feature_ref(seal) & 0xff,
+		 vds_icao_type_category(seal) & 0xff);
+	for (size_t i = 0; i < s->ncas; i++)
+		for (size_t k = 0; k < s->cas[i].nicao_signers; k++)
+			if (strcmp(s->cas[i].icao_signers[k], signer) == 0) {
+				*ci = i;
+				return &s->cas[i];
+			}
+	return NULL;
+}
+
+/*
+ * name_signer writes the name of the certificate the seal names (its file
+ * and cache key): the CA id and cert id of an ISO seal, in a reference
+ * form of its CA (*form gets it), or the signer identifier and reference
+ * of an ICAO seal, which must be the hexadecimal serial number (or
+ * TR-03171's SHA-1) a certificate can carry. Nothing is fetched for an id
+ * no certificate of the CA can have.
+ */
+static enum sa_err
+name_signer(const struct trust_ca *ca, const struct vds *seal,
+	    unsigned int *form, char *name, size_t namesz,
+	    struct trust_result *res)
+{
+	const char *id = vds_ca_id(seal), *ref = vds_cert_id(seal);
+	char forms[40];
+
+	snprintf(name, namesz, "%s%s", id, ref);
+	if (vds_format(seal) == VDS_FORMAT_ICAO) {
+		*form = 0;
+		if (ref[0] != '\0' &&
+		    strspn(ref, "0123456789ABCDEF") == strlen(ref))
+			return SA_OK;
+		trust_set_result(res, SA_ERR_TRUST_CHAIN,
+				 "certificate reference %.48s of ICAO signer "
+				 "%s is not a hexadecimal serial number, so "
+				 "no certificate can carry it",
+				 ref, id);
+		return SA_ERR_TRUST_CHAIN;
+	}
+	*form = certref_form_of(ca->certref, ref);
+	if (*form != 0)
+		return SA_OK;
+	certref_describe(ca->certref, forms, sizeof(forms));
+	trust_set_result(res, SA_ERR_TRUST_CHAIN,
+			 "cert id %.20s is in none of the reference forms of "
+			 "CA %s (%s), so no certificate of it can carry the id",
+			 ref, id, forms);
+	return SA_ERR_TRUST_CHAIN;
+}
+
+/* names_signer tells whether the fetched certificate x is the one the
+ * seal names, and why not in res. */
+static int
+names_signer(unsigned int form, const struct vds *seal, X509 *x,
+	     const char *name, struct trust_result *res)
+{
+	const char *ref = vds_cert_id(seal);
+
+	if (form == 0 ? vds_icao_cert_matches(seal, x)
+		      : certref_matches(form, x, ref))
+		return 1;
+	trust_set_result(
+	    res, SA_ERR_TRUST_CHAIN,
+	    "certificate %s is not the one %s %s names (%s)", name,
+	    form == 0 ? "ICAO signer and reference" : "cert id",
+	    form == 0 ? name : ref,
+	    form == 0 ? "its subject C and CN, or its serial number, differ"
+	    : form == CERTREF_CN ? "its subject common name differs"
+				 : "the low digits of its serial number "
+				   "differ");
+	return 0;
+}
+
 /* verify_in verifies a decoded seal against one snapshot. */
 static enum sa_err
 verify_in(struct trust_snap *s, const struct vds *seal, int64_t now,
 	  struct trust_result *res)
 {
-	const char *ca_id = vds_ca_id(seal), *cert_id = vds_cert_id(seal);
-	const char *manifest = vds_manifest_id(seal);
+	const char *ca_id = vds_ca_id(seal);
+	int icao = vds_format(seal) == VDS_FORMAT_ICAO;
 	int64_t st = vds_signing_time(seal);
 	struct trust_ca *ca = NULL;
 	struct trust_scope *sc;
@@ -325,10 +410,11 @@ verify_in(struct trust_snap *s, const struct vds *seal, int64_t now,
 	X509_STORE_CTX *ctx = NULL;
 	EVP_PKEY *pub;
 	unsigned char want[3], fp[32];
-	char why[256] = "", ts[21];
+	char why[256] = "", ts[21], manifest[7] = "";
+	char name[TRUST_SIGNER_NAME_MAX + 1];
 	size_t ci = 0;
 	int found = 0;
-	unsigned int form;
+	unsigned int form = 0;
 	enum sa_err rc;
 
 	if (now >= s->expires_at) {
@@ -337,30 +423,38 @@ verify_in(struct trust_snap *s, const struct vds *seal, int64_t now,
 		trust_set_result(res, rc, "the trust lists expired at %s", ts);
 		goto out;
 	}
-	if (vds_format(seal) != VDS_FORMAT_ISO22376 || manifest == NULL) {
-		rc = SA_ERR_TRUST_CHAIN;
-		trust_set_result(res, rc,
-				 "only ISO 22376 seals are anchored in the "
-				 "trust chain");
-		goto out;
-	}
-	if (!trust_id_ok(ca_id)) {
-		rc = SA_ERR_TRUST_CHAIN;
-		trust_set_result(res, rc,
-				 "CA id is not 4 characters of [0-9A-Z]");
-		goto out;
-	}
-	for (size_t i = 0; i < s->ncas; i++)
-		if (strcmp(s->cas[i].ca_id, ca_id) == 0) {
-			ca = &s->cas[i];
-			ci = i;
-			break;
+	if (icao) {
+		ca = icao_locate(s, seal, &ci, manifest);
+		if (ca == NULL) {
+			rc = SA_ERR_TRUST_CHAIN;
+			trust_set_result(res, rc,
+					 "ICAO signer %s is declared by no "
+					 "CA of any TSL",
+					 ca_id);
+			goto out;
 		}
-	if (ca == NULL) {
-		rc = SA_ERR_TRUST_CHAIN;
-		trust_set_result(res, rc, "CA %s is not granted in any TSL",
-				 ca_id);
-		goto out;
+	} else {
+		if (vds_manifest_id(seal) == NULL || !trust_id_ok(ca_id)) {
+			rc = SA_ERR_TRUST_CHAIN;
+			trust_set_result(res, rc,
+					 "CA id is not 4 characters of "
+					 "[0-9A-Z]");
+			goto out;
+		}
+		snprintf(manifest, sizeof(manifest), "%s",
+			 vds_manifest_id(seal));
+		for (size_t i = 0; i < s->ncas; i++)
+			if (strcmp(s->cas[i].ca_id, ca_id) == 0) {
+				ca = &s->cas[i];
+				ci = i;
+				break;
+			}
+		if (ca == NULL) {
+			rc = SA_ERR_TRUST_CHAIN;
+			trust_set_result(
+			    res, rc, "CA %s is not granted in any TSL", ca_id);
+			goto out;
+		}
 	}
 	sc = &s->scopes[ca->scope];
 	if (usagelist_parse_manifest(manifest, want) != SA_OK) {
@@ -378,46 +472,27 @@ verify_in(struct trust_snap *s, const struct vds *seal, int64_t now,
 		    res, rc,
 		    "the TSL of CA %s (IAC %s) may not serve manifest "
 		    "%s",
-		    ca_id, sc->iac, manifest);
+		    ca->ca_id, sc->iac, manifest);
 		goto out;
 	}
-	/* Nothing is fetched for an id no signer of this CA can have (the
-	 * forms its TSL entry declares), or for a seal that is refused
-	 * whatever its signature. */
-	form = certref_form_of(ca->certref, cert_id);
-	if (form == 0) {
-		char forms[40];
-
-		certref_describe(ca->certref, forms, sizeof(forms));
-		rc = SA_ERR_TRUST_CHAIN;
-		trust_set_result(res, rc,
-				 "cert id %.20s is in none of the reference "
-				 "forms of CA %s (%s), so no certificate of "
-				 "it can carry the id",
-				 cert_id, ca_id, forms);
+	/* Nothing is fetched for a name no signer of this CA can have, or
+	 * for a seal that is refused whatever its signature. */
+	if ((rc = name_signer(ca, seal, &form, name, sizeof(name), res)) !=
+	    SA_OK)
 		goto out;
-	}
 	if (st > now + TRUST_CLOCK_SKEW) {
 		rc = SA_ERR_TRUST_EXPIRY;
 		trust_set_result(res, rc, "the seal is signed in the future");
 		goto out;
 	}
-	signer = signer_get(s, ci, cert_id, now, why, sizeof(why));
+	signer = signer_get(s, ci, name, now, why, sizeof(why));
 	if (signer == NULL) {
 		rc = SA_ERR_TRUST_CHAIN;
 		trust_set_result(res, rc, "%s", why);
 		goto out;
 	}
-	if (!certref_matches(form, signer, cert_id)) {
+	if (!names_signer(form, seal, signer, name, res)) {
 		rc = SA_ERR_TRUST_CHAIN;
-		trust_set_result(res, rc,
-				 "certificate %s%s is not the one cert id %s "
-				 "names (%s)",
-				 ca_id, cert_id, cert_id,
-				 form == CERTREF_CN
-				     ? "its subject common name differs"
-				     : "the low digits of its serial number "
-				       "differ");
 		goto out;
 	}
 	pub = X509_get0_pubkey(signer);
@@ -426,8 +501,8 @@ verify_in(struct trust_snap *s, const struct vds *seal, int64_t now,
 		trust_set_result(
 		    res, rc,
 		    "the seal signature does not verify with the key "
-		    "of certificate %s%s",
-		    ca_id, cert_id);
+		    "of certificate %s",
+		    name);
 		goto out;
 	}
 	/* the CA must be trusted now, whenever the seal was signed */
@@ -435,7 +510,7 @@ verify_in(struct trust_snap *s, const struct vds *seal, int64_t now,
 	    !asn1_before(X509_get0_notBefore(ca->cert), now + 1)) {
 		rc = SA_ERR_TRUST_EXPIRY;
 		trust_set_result(res, rc, "CA %s certificate is not valid now",
-				 ca_id);
+				 ca->ca_id);
 		goto out;
 	}
 	/* the CRL must be current now: an expired CRL proves nothing */
@@ -444,10 +519,10 @@ verify_in(struct trust_snap *s, const struct vds *seal, int64_t now,
 		rc = SA_ERR_TRUST_EXPIRY;
 		trust_set_result(res, rc,
 				 "the CRL of CA %s has passed its nextUpdate",
-				 ca_id);
+				 ca->ca_id);
 		goto out;
 	}
-	if (chain_cached(s, ci, cert_id, signer, st))
+	if (chain_cached(s, ci, name, signer, st))
 		goto chain_ok;
 	ctx = X509_STORE_CTX_new();
 	if (ctx == NULL || !X509_STORE_CTX_init(ctx, ca->store, signer, NULL)) {
@@ -468,36 +543,34 @@ verify_in(struct trust_snap *s, const struct vds *seal, int64_t now,
 			rc = SA_ERR_TRUST_EXPIRY;
 			trust_set_result(
 			    res, rc,
-			    "certificate %s%s was not valid when the "
+			    "certificate %s was not valid when the "
 			    "seal was signed (%s)",
-			    ca_id, cert_id, X509_verify_cert_error_string(e));
+			    name, X509_verify_cert_error_string(e));
 		} else if (e == X509_V_ERR_CERT_REVOKED) {
 			rc = SA_ERR_TRUST_REVOKED;
-			trust_set_result(
-			    res, rc,
-			    "certificate %s%s is revoked by the CRL of "
-			    "CA %s",
-			    ca_id, cert_id, ca_id);
+			trust_set_result(res, rc,
+					 "certificate %s is revoked by the CRL "
+					 "of CA %s",
+					 name, ca->ca_id);
 		} else {
 			rc = SA_ERR_TRUST_CHAIN;
-			trust_set_result(
-			    res, rc,
-			    "certificate %s%s does not chain to CA %s: "
-			    "%s",
-			    ca_id, cert_id, ca_id,
-			    X509_verify_cert_error_string(e));
+			trust_set_result(res, rc,
+					 "certificate %s does not chain to CA "
+					 "%s: %s",
+					 name, ca->ca_id,
+					 X509_verify_cert_error_string(e));
 		}
 		goto out;
 	}
-	chain_remember(s, ci, cert_id, signer, ca->cert);
+	chain_remember(s, ci, name, signer, ca->cert);
 chain_ok:
 	if (!(X509_get_extension_flags(signer) & EXFLAG_KUSAGE) ||
 	    !(X509_get_key_usage(signer) & KU_DIGITAL_SIGNATURE)) {
 		rc = SA_ERR_TRUST_USAGE;
-		trust_set_result(
-		    res, rc,
-		    "certificate %s%s lacks key usage digitalSignature", ca_id,
-		    cert_id);
+		trust_set_result(res, rc,
+				 "certificate %s lacks key usage "
+				 "digitalSignature",
+				 name);
 		goto out;
 	}
 	rc = usagelist_cert_allows(signer, manifest);
@@ -505,10 +578,10 @@ chain_ok:
 		trust_set_result(
 		    res, SA_ERR_TRUST_USAGE,
 		    rc == SA_ERR_NOT_FOUND
-			? "certificate %s%s has no UsageList"
-			: "the UsageList of certificate %s%s does not "
+			? "certificate %s has no UsageList"
+			: "the UsageList of certificate %s does not "
 			  "authorise the manifest",
-		    ca_id, cert_id);
+		    name);
 		rc = SA_ERR_TRUST_USAGE;
 		goto out;
 	}
@@ -523,8 +596,10 @@ chain_ok:
 		goto out;
 	trust_subject_of(signer, res->signer_subject,
 			 sizeof(res->signer_subject));
-	snprintf(res->ca_id, sizeof(res->ca_id), "%s", ca_id);
-	snprintf(res->cert_id, sizeof(res->cert_id), "%s", cert_id);
+	snprintf(res->ca_id, sizeof(res->ca_id), "%s", ca->ca_id);
+	snprintf(res->cert_id, sizeof(res->cert_id), "%s", vds_cert_id(seal));
+	snprintf(res->icao_signer, sizeof(res->icao_signer), "%s",
+		 icao ? ca_id : "");
 	snprintf(res->iac, sizeof(res->iac), "%s", sc->iac);
 	snprintf(res->manifest, sizeof(res->manifest), "%s", manifest);
 	snprintf(res->trust_level, sizeof(res->trust_level), "%s",

@@ -37,7 +37,7 @@ def test_quirk_policy_accept_counts_and_goes_on(make_server):
     s = make_server(env=ENV).start()
     phone = Phone(s, None)
     # Accepted: the seal goes on, its MRZ gives the claims, and it stops
-    # at the trust chain, which anchors ISO 22376 seals only.
+    # at the trust chain: no CA of the demo declares its signer DEME.
     r = phone.enroll(vds("ankunftsnw_papier2"))
     assert r.status_code == 422
     assert r.json()["step"] == "chain"
@@ -86,49 +86,130 @@ def test_inspect_explain_names_the_failing_byte():
     assert '"legacy-version"' in r.stdout
 
 
-def issue_bioseal(server, *extra):
+def issue_demo(server, layout, *extra):
+    """`trust issue --bioseal` or `--icao` with the same person."""
     cmd = ["trust", "issue", "--dir", os.path.join(server.data_dir, "trust"),
-           "--bioseal", "--given-name", "Erika", "--family-name",
+           layout, "--given-name", "Erika Maria", "--family-name",
            "Mustermann", "--dob", "1990-04-01", "--nationality", "DEU",
            "--document", "C01X00T47", "--expiry", "2031-12-31", *extra]
     return server.cli(*cmd, check=False)
 
 
+def issue_bioseal(server, *extra):
+    return issue_demo(server, "--bioseal", *extra)
+
+
+def issued(server, layout, token_id):
+    """A seal of the demo in layout, its token id checked; the seal and
+    what `vds inspect` says of it."""
+    r = issue_demo(server, layout, "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["tokenId"] == token_id
+    return out["seal"], json.loads(run("vds", "inspect", out["seal"]).stdout)
+
+
+def issue_icao(server, *extra):
+    return issue_demo(server, "--icao", *extra)
+
+
+def enroll_and_log_in(server, inbox, seal, token_id, scopes):
+    """Enroll seal on a new phone, log in with scopes, return the JWT's
+    claims."""
+    from test_login import initiate, verify_jwt
+
+    phone = Phone(server, inbox)
+    r = phone.enroll(seal)
+    assert r.status_code == 200, r.text
+    assert phone.token_id == token_id
+    r = initiate(server, phone.token_id, scopes)
+    assert r.status_code == 200, r.text
+    push = inbox.next()
+    r = phone.answer(push["sessionId"], push["otp"], scopes=scopes)
+    assert r.status_code == 200, r.text
+    return verify_jwt(server, r.json()["jwt"])
+
+
 def test_bioseal_from_the_demo_enrolls_and_logs_in(make_server):
-    from test_login import LOGIN_ENV, initiate, verify_jwt
+    from test_login import LOGIN_ENV
     from phone import PushInbox
 
     inbox = PushInbox()
     try:
         s = make_server(env=LOGIN_ENV).start()
-        r = issue_bioseal(s, "--json")
-        assert r.returncode == 0, r.stderr
-        out = json.loads(r.stdout)
-        seal = out["seal"]
-        assert out["tokenId"] == "DEMO-C01X00T47"
+        seal, j = issued(s, "--bioseal", "DEMO-C01X00T47")
         # The BioSeal layout: 9 identifier characters, our local identity
         # manifest, the claims as a sequence of values.
-        j = json.loads(run("vds", "inspect", seal).stdout)
         assert j["header"]["layout"] == "bioseal"
         assert j["header"]["certId"] == "B0001"
         assert j["header"]["manifestId"] == "0B0001"
-        phone = Phone(s, inbox)
-        r = phone.enroll(seal)
-        assert r.status_code == 200, r.text
-        assert phone.token_id == "DEMO-C01X00T47"
-        scopes = ["identity:name", "identity:nationality"]
-        r = initiate(s, phone.token_id, scopes)
-        assert r.status_code == 200, r.text
-        push = inbox.next()
-        r = phone.answer(push["sessionId"], push["otp"], scopes=scopes)
-        assert r.status_code == 200, r.text
-        claims = verify_jwt(s, r.json()["jwt"])
-        assert claims["givenName"] == "Erika"
+        claims = enroll_and_log_in(s, inbox, seal, "DEMO-C01X00T47",
+                                   ["identity:name", "identity:nationality"])
+        assert claims["givenName"] == "Erika Maria"
         assert claims["familyName"] == "Mustermann"
         assert claims["nationality"] == "DEU"
         assert claims["iss_authority"] == "DEMO"
     finally:
         inbox.close()
+
+
+def test_icao_seal_from_the_demo_enrolls_and_logs_in(make_server):
+    """An ICAO 9303-13 seal of an identity document (an emergency travel
+    document), signed by the demo's ICAO signer UTDM: anchored through the
+    CA that declares the signer, its MRZ gives the claims."""
+    from test_login import LOGIN_ENV
+    from phone import PushInbox
+
+    inbox = PushInbox()
+    try:
+        s = make_server(env=LOGIN_ENV).start()
+        seal, j = issued(s, "--icao", "UTO-C01X00T47")
+        assert j["format"] == "icao-9303-13"
+        assert j["header"]["signer"] == "UTDM"
+        assert j["header"]["certRef"] == "A1"
+        assert j["header"]["documentType"] == "EMERGENCY_TRAVEL_DOCUMENT"
+        r = s.cli("trust", "verify-seal", "--dir",
+                  os.path.join(s.data_dir, "trust"), seal, check=False)
+        assert r.returncode == 0, r.stdout + r.stderr
+        v = json.loads(r.stdout)
+        assert v["icaoSigner"] == "UTDM" and v["manifest"] == "DC5E03"
+        claims = enroll_and_log_in(
+            s, inbox, seal, "UTO-C01X00T47",
+            ["identity:name", "identity:nationality",
+             "identity:date_of_birth", "identity:document"])
+        assert claims["givenName"] == "ERIKA MARIA"
+        assert claims["familyName"] == "MUSTERMANN"
+        assert claims["nationality"] == "DEU"
+        assert claims["dateOfBirth"] == "1990-04-01"
+        assert claims["documentNumber"] == "C01X00T47"
+        assert claims["iss_authority"] == "DEMO"
+        # The same seal altered in its MRZ no longer verifies.
+        raw = bytearray(__import__("base64").b64decode(seal))
+        raw[30] ^= 0x01
+        r = Phone(s, inbox).enroll(
+            __import__("base64").b64encode(bytes(raw)).decode())
+        assert r.status_code == 422
+        assert r.json()["step"] in ("signature", "decode"), r.text
+    finally:
+        inbox.close()
+
+
+def test_icao_issue_usage_errors(make_server):
+    s = make_server(env=ENV).start()
+    r = issue_icao(s, "--token-id", "UTO-X")
+    assert r.returncode == 2 and "--icao takes no --token-id" in r.stderr
+    r = issue_icao(s, "--bioseal")
+    assert r.returncode == 2 and "exclude each other" in r.stderr
+    r = s.cli("trust", "issue", "--dir", os.path.join(s.data_dir, "trust"),
+              "--icao", "--given-name", "A", "--family-name", "B",
+              "--dob", "1990-04-01", "--document", "X1", check=False)
+    assert r.returncode == 2 and "--icao needs --document and --expiry" \
+        in r.stderr
+    r = s.cli("trust", "issue", "--dir", os.path.join(s.data_dir, "trust"),
+              "--icao", "--given-name", "Jürgen", "--family-name", "B",
+              "--dob", "1990-04-01", "--document", "X1", "--expiry",
+              "2031-12-31", check=False)
+    assert r.returncode == 1 and "do not fit an MRZ" in r.stderr
 
 
 def test_bioseal_issue_usage_errors(make_server):

@@ -22,11 +22,11 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "trust/certref.h"
 #include "trust/trust.h"
 #include "core/util.h"
 #include "seal/vds.h"
 #include "trust/vrl.h"
+#include "vds_test.h"
 
 #define T0 1800000000LL /* the injected "now" of every environment */
 #define DAY 86400LL
@@ -1267,67 +1267,149 @@ test_bioseal_reference_forms(void **state)
 	free(dir);
 }
 
-/* cert_with makes a self-signed certificate with serial and CN. */
-static X509 *
-cert_with(const char *serial_hex, const char *cn)
+/* icao_with signs an emergency travel document seal (or the document
+ * type fref/cat) with any key, signer and reference, on the day of st. */
+static struct vds *
+icao_with(EVP_PKEY *k, const char *signer, const char *ref, unsigned int fref,
+	  unsigned int cat, int64_t st)
 {
-	X509 *x = X509_new();
-	EVP_PKEY *k = EVP_EC_gen("P-256");
-	BIGNUM *bn = NULL;
-	X509_NAME *name;
+	struct vds_claims c;
+	char mrz[VDS_MRZ_TD2_LEN + 1], day[21];
+	struct vds_icao_spec p = {"UTO", signer, ref, day, day,
+				  fref,	 cat,	 2,   mrz};
+	unsigned char *b = NULL;
+	size_t n = 0;
+	struct vds *v = NULL;
 
-	assert_non_null(x);
-	assert_non_null(k);
-	assert_true(BN_hex2bn(&bn, serial_hex) > 0);
-	assert_non_null(BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)));
-	name = X509_get_subject_name(x);
-	assert_true(X509_NAME_add_entry_by_txt(
-	    name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0));
-	assert_true(X509_set_pubkey(x, k));
-	BN_free(bn);
-	EVP_PKEY_free(k);
-	return x;
+	claims(&c, "");
+	strcpy(c.expiry, "2031-12-31");
+	iso8601_utc(st, day);
+	day[10] = '\0';
+	assert_int_equal(vds_mrz_td2("I", "UTO", &c, mrz), SA_OK);
+	assert_int_equal(vds_encode_icao(&p, k, &b, &n), SA_OK);
+	assert_int_equal(vds_decode(b, n, &v, NULL, 0), SA_OK);
+	free(b);
+	return v;
 }
 
-/* The reference forms themselves: what each admits and matches. */
+/*
+ * An ICAO seal is anchored through the CA that declares its signer
+ * identifier (IcaoSignerIds): the certificate published as signer
+ * identifier + reference must be the one they name (subject C || CN, the
+ * serial number in hex), its key must verify the seal, and "DC" with the
+ * document reference is the usage id the scheme and the UsageList must
+ * allow. The demo signs an emergency travel document with signer UTDM.
+ */
 static void
-test_certref_forms(void **state)
+test_icao_seal_anchored(void **state)
 {
-	unsigned int all = CERTREF_SERIAL16 | CERTREF_SERIAL20 | CERTREF_CN;
-	X509 *x = cert_with("1A2B3C0B0001", "AB7XZ");
-	X509 *y = cert_with("1", "0001");
-	char out[40];
+	static const char *const want[][2] = {
+	    {"caId", "DEMO"}, {"icaoSigner", "UTDM"},
+	    {"certId", "A1"}, {"manifest", "DC5E03"},
+	    {"iac", "DEMO"},  {"signer", "CN=DM,O=sealauth DEMO,C=UT"},
+	};
+	EVP_PKEY *k, *other = EVP_EC_gen("P-256");
+	char *dir = env(NULL);
+	json_t *j;
+	struct vds_claims c;
+	struct trust_result res;
+	struct trust *t = NULL;
+	struct vds *v = NULL;
+	unsigned char *b = NULL;
+	size_t n = 0;
 
 	(void)state;
-	assert_int_equal(certref_parse("serial16 serial20 cn"), all);
-	assert_int_equal(certref_parse(" serial20 "), CERTREF_SERIAL20);
-	assert_int_equal(certref_parse(""), 0);
-	assert_int_equal(certref_parse("serial16 serial16"), 0);
-	assert_int_equal(certref_parse("serial"), 0);
-	assert_int_equal(certref_parse("CN"), 0);
-	certref_describe(all, out, sizeof(out));
-	assert_string_equal(out, "serial16 serial20 cn");
+	assert_non_null(other);
+	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
+	claims(&c, "");
+	strcpy(c.expiry, "2031-12-31");
+	assert_int_equal(trust_demo_issue_icao(dir, &c, T0, &b, &n), SA_OK);
+	assert_int_equal(vds_decode(b, n, &v, NULL, 0), SA_OK);
+	free(b);
+	assert_int_equal(vds_format(v), VDS_FORMAT_ICAO);
+	assert_string_equal(vds_claims(v)->token_id, "UTO-X1234567");
+	assert_int_equal(trust_verify_seal(t, v, T0 + 1, &res), SA_OK);
+	/* What verify-seal prints: the declaring CA, the reference, the
+	 * signer identifier and the usage id. */
+	j = trust_result_json(&res);
+	for (size_t i = 0; i < ARRAY_LEN(want); i++)
+		assert_string_equal(jstr(j, want[i][0]), want[i][1]);
+	json_decref(j);
+	/* Signed on the day of T0, at 00:00 UTC. */
+	assert_int_equal(res.signing_time, T0 - T0 % DAY);
+	vds_free(v);
 
-	assert_int_equal(certref_form_of(all, "0001"), CERTREF_SERIAL16);
-	assert_int_equal(certref_form_of(all, "B0001"), CERTREF_SERIAL20);
-	assert_int_equal(certref_form_of(all, "AB7XZ"), CERTREF_CN);
-	assert_int_equal(certref_form_of(CERTREF_SERIAL16, "B0001"), 0);
-	assert_int_equal(certref_form_of(CERTREF_SERIAL20, "b0001"), 0);
-	assert_int_equal(certref_form_of(all, "AB7XZ1"), 0);
-	assert_int_equal(certref_form_of(all, "AB-X"), 0);
-	assert_int_equal(certref_form_of(all, ""), 0);
+	k = key_at(dir, "private/signer-icao.key");
+	/* A signer identifier no CA declares. */
+	v = icao_with(k, "UTXX", "A1", 0x5e, 0x03, T0);
+	reason_has(t, v, T0 + 1, "chain", "ICAO signer UTXX is declared by no");
+	vds_free(v);
+	/* A reference nothing is published under. */
+	v = icao_with(k, "UTDM", "A2", 0x5e, 0x03, T0);
+	reason_has(t, v, T0 + 1, "chain", "UTDMA2 not found");
+	vds_free(v);
+	/* Published under the name, but another certificate: the profile
+	 * signer (CN and serial differ). */
+	copy_file(dir, "lists/ca/signers/DEMO0001.pem",
+		  "lists/ca/signers/UTDMB1.pem");
+	v = icao_with(k, "UTDM", "B1", 0x5e, 0x03, T0);
+	reason_has(t, v, T0 + 1, "chain", "subject C and CN");
+	vds_free(v);
+	/* Another key does not make a seal of UTDM A1. */
+	v = icao_with(other, "UTDM", "A1", 0x5e, 0x03, T0);
+	expect_step(t, v, T0 + 1, SA_ERR_SEAL_SIGNATURE, "signature");
+	vds_free(v);
+	/* A document type the scheme does not scope (a residence permit,
+	 * FB 06) is refused at the usage step, whatever the signer. */
+	v = icao_with(k, "UTDM", "A1", 0xfb, 0x06, T0);
+	reason_has(t, v, T0 + 1, "usage", "may not serve manifest DCFB06");
+	vds_free(v);
+	/* A seal from outside the trust set (vdstools' signer UTTS). */
+	{
+		size_t len = 0;
+		unsigned char *tb =
+		    vds_load_hex("vds", "seals/resident_permit.hex", &len);
 
-	assert_true(certref_matches(CERTREF_SERIAL16, x, "0001"));
-	assert_true(certref_matches(CERTREF_SERIAL20, x, "B0001"));
-	assert_false(certref_matches(CERTREF_SERIAL20, x, "C0001"));
-	assert_true(certref_matches(CERTREF_CN, x, "AB7XZ"));
-	assert_false(certref_matches(CERTREF_CN, x, "AB7X"));
-	/* A serial shorter than the id is padded with zeros. */
-	assert_true(certref_matches(CERTREF_SERIAL20, y, "00001"));
-	assert_true(certref_matches(CERTREF_CN, y, "0001"));
-	assert_false(certref_matches(0, y, "0001"));
-	X509_free(x);
-	X509_free(y);
+		assert_int_equal(vds_decode(tb, len, &v, NULL, 0), SA_OK);
+		reason_has(t, v, T0 + 1, "chain", "ICAO signer UTTS");
+		vds_free(v);
+		free(tb);
+	}
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(other);
+	trust_close(t);
+	free(dir);
+}
+
+/* A CA's ICAO signer identifiers are checked when the TSL loads: a
+ * malformed one fails the refresh at the list step. */
+static void
+test_icao_signer_ids_load(void **state)
+{
+	char *dir = env(NULL), path[512];
+	unsigned char *d = NULL;
+	size_t n = 0;
+	char *x, *at;
+	struct trust *t = NULL;
+	struct trust_result res;
+
+	(void)state;
+	path_of(path, sizeof(path), dir, "lists/tsl-DEMO.xml");
+	assert_int_equal(read_file(path, 1 << 22, &d, &n), SA_OK);
+	x = strndup((const char *)d, n);
+	assert_non_null(x);
+	at = strstr(x, ">UTDM<");
+	assert_non_null(at);
+	memcpy(at + 1, "U1DM", 4);
+	assert_int_equal(write_file_atomic(path, x, n, 0644), SA_OK);
+	assert_int_equal(trust_demo_resign(dir, "tsl", NULL, T0, NULL), SA_OK);
+	assert_int_not_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
+	assert_string_equal(res.step, "list");
+	assert_non_null(strstr(res.reason, "IcaoSignerIds"));
+	trust_close(t);
+	free(x);
+	free(d);
+	free(dir);
 }
 
 /* Each fetcher carries its own cancellation and CA file, and a handle
@@ -1409,7 +1491,8 @@ main(void)
 	    cmocka_unit_test(test_vrl_bound_to_its_authority),
 	    cmocka_unit_test(test_federation_and_prefixes),
 	    cmocka_unit_test(test_bioseal_reference_forms),
-	    cmocka_unit_test(test_certref_forms),
+	    cmocka_unit_test(test_icao_seal_anchored),
+	    cmocka_unit_test(test_icao_signer_ids_load),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
