@@ -178,6 +178,7 @@ struct lg_conn {
 	struct lg_flow *flow;	     /* owner while busy, NULL when idle */
 	struct lg_conn *prev, *next; /* every connection of the worker */
 	struct lg_conn *idle_next, *idle_prev; /* HTTP pool */
+	int target; /* which server: 0 --port, 1 --port2 */
 	int is_ws;
 	int connected;
 	int dead;
@@ -208,6 +209,10 @@ struct lg_flow {
 	uint64_t t_sched, t_start, t_req, t_ws, t_verify;
 	int got_verify, got_approved, got_close;
 	int retried;
+	/* Where the browser (initiate, WebSocket) and the phone (verify) go:
+	 * with --port2 the phone lands on the other server every other
+	 * login of each browser server. */
+	int browser, phone, req_target;
 	char session_id[80];
 	char otp[8];
 	char ws_token[80];
@@ -237,7 +242,7 @@ struct lg_worker {
 	struct event *stop_ev;
 	struct event *drain_ev;
 	struct lg_conn *conns;
-	struct lg_conn *idle_head;
+	struct lg_conn *idle_head[2]; /* kept-alive HTTP, per target */
 	struct lg_conn *reap;
 	struct lg_user **users;
 	size_t nusers, rr;
@@ -260,6 +265,7 @@ struct lg_worker {
 	/* figures */
 	struct lg_samples s[LG_STEPS];
 	uint64_t started, completed, completed_window, late, max_late_ns;
+	uint64_t logins_made, crossed; /* logins started; phone elsewhere */
 	uint64_t errors[LG_E_COUNT];
 	uint64_t setup_errors;
 	char err_sample[LG_E_COUNT][200];
@@ -269,6 +275,7 @@ struct lg_worker {
 struct lg_opts {
 	char host[64];
 	int port;
+	int port2; /* a second server sharing the stores; 0 none */
 	const char *trust_dir;
 	const char *json_path;
 	const char *prefix;
@@ -292,7 +299,7 @@ struct lg_opts {
 
 struct lg_run {
 	struct lg_opts o;
-	struct sockaddr_in addr;
+	struct sockaddr_in addr[2]; /* --port, --port2 */
 	struct lg_user *users;
 	size_t nusers;
 	struct lg_idle *idle;
@@ -370,7 +377,7 @@ lg_pool_remove(struct lg_conn *c)
 	if (c->idle_prev != NULL)
 		c->idle_prev->idle_next = c->idle_next;
 	else
-		w->idle_head = c->idle_next;
+		w->idle_head[c->target] = c->idle_next;
 	if (c->idle_next != NULL)
 		c->idle_next->idle_prev = c->idle_prev;
 	c->idle_next = c->idle_prev = NULL;
@@ -439,7 +446,7 @@ lg_reap_cb(evutil_socket_t fd, short what, void *arg)
 
 /* lg_conn_new starts a connection to the server; NULL on failure. */
 static struct lg_conn *
-lg_conn_new(struct lg_worker *w, int is_ws)
+lg_conn_new(struct lg_worker *w, int is_ws, int target)
 {
 	struct lg_conn *c = calloc(1, sizeof(*c));
 	int one = 1;
@@ -448,6 +455,7 @@ lg_conn_new(struct lg_worker *w, int is_ws)
 		return NULL;
 	c->w = w;
 	c->is_ws = is_ws;
+	c->target = target;
 	c->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		free(c);
@@ -458,9 +466,9 @@ lg_conn_new(struct lg_worker *w, int is_ws)
 		w->conns->prev = c;
 	w->conns = c;
 	bufferevent_setcb(c->bev, lg_read_cb, NULL, lg_event_cb, c);
-	if (bufferevent_socket_connect(c->bev,
-				       (const struct sockaddr *)&w->run->addr,
-				       sizeof(w->run->addr)) != 0) {
+	if (bufferevent_socket_connect(
+		c->bev, (const struct sockaddr *)&w->run->addr[target],
+		sizeof(w->run->addr[target])) != 0) {
 		lg_conn_kill(c);
 		return NULL;
 	}
@@ -470,20 +478,29 @@ lg_conn_new(struct lg_worker *w, int is_ws)
 	return c;
 }
 
+/* lg_target_port is the port of server target (0 or 1). */
+static int
+lg_target_port(const struct lg_run *r, int target)
+{
+	return target ? r->o.port2 : r->o.port;
+}
+
 /*
  * lg_http_send writes an HTTP/1.1 POST on a pooled keep-alive connection
- * (or a new one) for the flow; body is borrowed. Returns 0 or -1.
+ * (or a new one) to the flow's req_target server; body is borrowed.
+ * Returns 0 or -1.
  */
 static int
 lg_http_send(struct lg_flow *f, const char *path, const char *body)
 {
 	struct lg_worker *w = f->w;
-	struct lg_conn *c = w->idle_head;
+	int t = f->req_target;
+	struct lg_conn *c = w->idle_head[t];
 	size_t n = strlen(body);
 
 	if (c != NULL)
 		lg_pool_remove(c);
-	else if ((c = lg_conn_new(w, 0)) == NULL)
+	else if ((c = lg_conn_new(w, 0, t)) == NULL)
 		return -1;
 	c->flow = f;
 	c->hdr_done = 0;
@@ -501,7 +518,8 @@ lg_http_send(struct lg_flow *f, const char *path, const char *body)
 				"User-Agent: sealauth-loadgen\r\n"
 				"Content-Type: application/json\r\n"
 				"Content-Length: %zu\r\n\r\n",
-				path, w->run->o.host, w->run->o.port, n) < 0 ||
+				path, w->run->o.host, lg_target_port(w->run, t),
+				n) < 0 ||
 	    evbuffer_add(bufferevent_get_output(c->bev), body, n) != 0)
 		return -1;
 	return 0;
@@ -591,11 +609,13 @@ lg_http_read(struct lg_conn *c)
 	if (c->close_after || evbuffer_get_length(in) > 0) {
 		lg_conn_kill(c);
 	} else {
-		c->idle_next = c->w->idle_head;
+		struct lg_conn **head = &c->w->idle_head[c->target];
+
+		c->idle_next = *head;
 		c->idle_prev = NULL;
-		if (c->w->idle_head != NULL)
-			c->w->idle_head->idle_prev = c;
-		c->w->idle_head = c;
+		if (*head != NULL)
+			(*head)->idle_prev = c;
+		*head = c;
 		c->in_pool = 1;
 	}
 	lg_on_http(f, status, body, strlen(body));
@@ -812,7 +832,7 @@ lg_ws_open(struct lg_flow *f, const char *session_id, const char *token)
 	if ((acc = b64_encode(sha, sizeof(sha))) == NULL)
 		goto out;
 	f->t_ws = lg_now();
-	if ((c = lg_conn_new(w, 1)) == NULL)
+	if ((c = lg_conn_new(w, 1, f->browser)) == NULL)
 		goto out;
 	c->flow = f;
 	f->ws = c;
@@ -825,8 +845,8 @@ lg_ws_open(struct lg_flow *f, const char *session_id, const char *token)
 				"Sec-WebSocket-Version: 13\r\n"
 				"Origin: http://%s:%d\r\n\r\n",
 				session_id, token, w->run->o.host,
-				w->run->o.port, key_b64, w->run->o.host,
-				w->run->o.port) < 0)
+				lg_target_port(w->run, f->browser), key_b64,
+				w->run->o.host, w->run->o.port) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -979,6 +999,7 @@ lg_send_verify(struct lg_flow *f)
 	free(b64);
 	lg_set_body(f, body);
 	f->t_verify = lg_now();
+	f->req_target = f->phone;
 	if (lg_http_send(f, "/auth/verify", body) != 0)
 		lg_flow_fail(f, LG_E_CONNECT, "cannot send /auth/verify");
 }
@@ -1207,6 +1228,15 @@ lg_start_login(struct lg_worker *w, uint64_t t_sched)
 		return -1;
 	f->user = lg_pick_user(w);
 	f->user->busy = 1;
+	if (w->run->o.port2) {
+		/* Browser on A, B, A, B ...; phone on A, A, B, B ...: half
+		 * the logins cross servers, each pairing equally often. */
+		f->browser = (int)(w->logins_made & 1);
+		f->phone = (int)((w->logins_made >> 1) & 1);
+		w->crossed += f->browser != f->phone;
+	}
+	w->logins_made++;
+	f->req_target = f->browser;
 	if (asprintf(&body,
 		     "{\"tokenId\":\"%s\",\"serviceId\":\"demo\","
 		     "\"scopes\":[\"identity:name\"]}",
@@ -1737,6 +1767,7 @@ lg_report(struct lg_run *r, double bound, json_t *extra)
 	json_t *res = json_object(), *steps = json_object(),
 	       *errs = json_object(), *samples = json_object(), *st;
 	uint64_t completed = 0, window_done = 0, late = 0, max_late = 0;
+	uint64_t logins = 0, crossed = 0;
 	uint64_t errors = 0, setup_errors = 0, started = 0;
 	double window = r->o.duration, fps;
 	int t, e, s;
@@ -1752,6 +1783,8 @@ lg_report(struct lg_run *r, double bound, json_t *extra)
 		window_done += w->completed_window;
 		late += w->late;
 		started += w->started;
+		logins += w->logins_made;
+		crossed += w->crossed;
 		setup_errors += w->setup_errors;
 		if (w->max_late_ns > max_late)
 			max_late = w->max_late_ns;
@@ -1843,6 +1876,12 @@ lg_report(struct lg_run *r, double bound, json_t *extra)
 	json_object_set_new(res, "started", json_integer((json_int_t)started));
 	json_object_set_new(res, "completed",
 			    json_integer((json_int_t)completed));
+	json_object_set_new(res, "servers", json_integer(r->o.port2 ? 2 : 1));
+	if (r->o.port2)
+		/* logins whose phone answered on the other server */
+		json_object_set_new(
+		    res, "crossedFraction",
+		    json_real(logins ? (double)crossed / (double)logins : 0));
 	json_object_set_new(res, "completedInWindow",
 			    json_integer((json_int_t)window_done));
 	json_object_set_new(res, "perSecond", json_real(fps));
@@ -1873,6 +1912,11 @@ lg_usage(void)
 	    stderr,
 	    "usage: bench_loadgen --port P --trust-dir DIR [options]\n"
 	    "  --host 127.0.0.1      loopback address of the server\n"
+	    "  --port2 P             a second server on the same stores: "
+	    "browsers\n"
+	    "                        alternate between the two, and half "
+	    "the phones\n"
+	    "                        answer on the other one\n"
 	    "  --concurrency C       closed loop: C flows in flight (default "
 	    "32)\n"
 	    "  --rate R              open loop: R flow starts per second\n"
@@ -1926,6 +1970,8 @@ lg_parse(int argc, char **argv, struct lg_opts *o)
 			snprintf(o->host, sizeof(o->host), "%s", v);
 		else if (LG_ARG("--port"))
 			o->port = atoi(v);
+		else if (LG_ARG("--port2"))
+			o->port2 = atoi(v);
 		else if (LG_ARG("--trust-dir"))
 			o->trust_dir = v;
 		else if (LG_ARG("--concurrency"))
@@ -1982,15 +2028,15 @@ lg_parse(int argc, char **argv, struct lg_opts *o)
 	if (o->mode == LG_MODE_IDLE && o->users == 0)
 		n = 64;
 	o->users = (int)n;
-	if (o->port <= 0 || o->port > 65535 || o->trust_dir == NULL ||
-	    o->threads < 1 || o->threads > LG_MAX_THREADS ||
-	    o->concurrency < 1 || o->concurrency > 100000 || o->rate < 0 ||
-	    o->rate > 1e6 || o->duration <= 0 || o->duration > 3600 ||
-	    o->warmup < 0 || o->warmup > 600 || o->users < 1 ||
-	    o->users > LG_MAX_USERS || o->timeout_ms < 100 ||
-	    o->timeout_ms > 120000 || o->max_inflight < 1 ||
-	    o->idle_n > LG_MAX_IDLE || o->hold < 0 || o->hold > 600 ||
-	    o->server_cores < 1 || o->bound_seconds < 0 ||
+	if (o->port <= 0 || o->port > 65535 || o->port2 < 0 ||
+	    o->port2 > 65535 || o->trust_dir == NULL || o->threads < 1 ||
+	    o->threads > LG_MAX_THREADS || o->concurrency < 1 ||
+	    o->concurrency > 100000 || o->rate < 0 || o->rate > 1e6 ||
+	    o->duration <= 0 || o->duration > 3600 || o->warmup < 0 ||
+	    o->warmup > 600 || o->users < 1 || o->users > LG_MAX_USERS ||
+	    o->timeout_ms < 100 || o->timeout_ms > 120000 ||
+	    o->max_inflight < 1 || o->idle_n > LG_MAX_IDLE || o->hold < 0 ||
+	    o->hold > 600 || o->server_cores < 1 || o->bound_seconds < 0 ||
 	    o->bound_seconds > 60 || o->enroll_count > LG_MAX_ENROLL ||
 	    (o->mode == LG_MODE_IDLE &&
 	     (o->idle_n < 1 || o->server_pid <= 0))) {
@@ -2125,9 +2171,12 @@ main(int argc, char **argv)
 		snprintf(prefix, sizeof(prefix), "BENCH%ld", (long)getpid());
 	lg_raise_nofile(r->o.idle_n + (size_t)r->o.concurrency * 2 + 256);
 	memset(&r->addr, 0, sizeof(r->addr));
-	r->addr.sin_family = AF_INET;
-	r->addr.sin_port = htons((uint16_t)r->o.port);
-	inet_pton(AF_INET, r->o.host, &r->addr.sin_addr);
+	for (int k = 0; k < 2; k++) {
+		r->addr[k].sin_family = AF_INET;
+		r->addr[k].sin_port =
+		    htons((uint16_t)(k ? r->o.port2 : r->o.port));
+		inet_pton(AF_INET, r->o.host, &r->addr[k].sin_addr);
+	}
 
 	if (r->o.bound_seconds > 0 && r->o.mode == LG_MODE_LOGIN) {
 		bound = lg_crypto_bound(r->o.bound_seconds);
