@@ -15,54 +15,67 @@
 
 /* ---- Durable store ---------------------------------------------------- */
 
+/*
+ * The operations of a durable backend besides open and close, each written
+ * once as X(name, parameters): the lists make the vtable's members below,
+ * and each backend declares the functions of its parts and fills its vtable
+ * from them (prefix_name for every name), so no signature is repeated. The
+ * lists follow the seams every durable backend is split along: the core
+ * (audit log, metadata), enrollments with takeovers, and administration.
+ */
+#define DSTORE_CORE_OPS(X)                                                     \
+	X(ping, (struct dstore * ds))                                          \
+	X(audit_append,                                                        \
+	  (struct dstore * ds, struct audit_row * rows, size_t n))             \
+	X(audit_iter, (struct dstore * ds, int64_t from_seq, int64_t limit,    \
+		       audit_row_cb cb, void *arg))                            \
+	X(audit_count, (struct dstore * ds, int64_t * out))                    \
+	X(meta_get, (struct dstore * ds, const char *key, char **out))         \
+	X(meta_set, (struct dstore * ds, const char *key, const char *value))
+#define DSTORE_ENROLL_OPS(X)                                                   \
+	X(enroll_put,                                                          \
+	  (struct dstore * ds, const struct enrollment *e,                     \
+	   enum enroll_put_mode mode, struct enrollment *prev, int *had_prev)) \
+	X(enroll_get,                                                          \
+	  (struct dstore * ds, const char *token_id, struct enrollment *out))  \
+	X(enroll_revoke, (struct dstore * ds, const char *token_id,            \
+			  int64_t when, const char *reason))                   \
+	X(enroll_revoke_fingerprint,                                           \
+	  (struct dstore * ds, const char *fingerprint, int64_t when,          \
+	   int *count))                                                        \
+	X(enroll_count, (struct dstore * ds, int64_t * out))                   \
+	X(enroll_list, (struct dstore * ds, const struct enroll_filter *f,     \
+			enroll_row_cb cb, void *arg))                          \
+	X(takeover_put, (struct dstore * ds, const struct takeover *t))        \
+	X(takeover_get,                                                        \
+	  (struct dstore * ds, const char *token_id, struct takeover *out))    \
+	X(takeover_take, (struct dstore * ds, const char *token_id,            \
+			  const char *id, struct takeover *out))
+#define DSTORE_ADMIN_OPS(X)                                                    \
+	X(services_version, (struct dstore * ds, int64_t * out))               \
+	X(services_read, (struct dstore * ds, int64_t * version,               \
+			  service_row_cb cb, void *arg))                       \
+	X(service_write, (struct dstore * ds, const struct service_row *row,   \
+			  enum dstore_write how))                              \
+	X(service_delete, (struct dstore * ds, const char *id))                \
+	X(rec_write,                                                           \
+	  (struct dstore * ds, const struct dstore_rec_op *ops, size_t n))     \
+	X(rec_get, (struct dstore * ds, const char *kind, const char *id,      \
+		    dstore_rec_cb cb, void *arg))                              \
+	X(rec_list, (struct dstore * ds, const char *kind, const char *owner,  \
+		     dstore_rec_cb cb, void *arg))                             \
+	X(seq_raise, (struct dstore * ds, const char *doc, int64_t seq,        \
+		      int64_t now, int64_t *highest))
+
+#define DSTORE_OP_MEMBER(op, params) enum sa_err(*op) params;
+
 struct dstore_ops {
 	const char *name;
 	enum sa_err (*open)(const char *url, struct dstore **out);
 	void (*close)(struct dstore *ds);
-	enum sa_err (*ping)(struct dstore *ds);
-	enum sa_err (*audit_append)(struct dstore *ds, struct audit_row *rows,
-				    size_t n);
-	enum sa_err (*audit_iter)(struct dstore *ds, int64_t from_seq,
-				  int64_t limit, audit_row_cb cb, void *arg);
-	enum sa_err (*audit_count)(struct dstore *ds, int64_t *out);
-	enum sa_err (*meta_get)(struct dstore *ds, const char *key, char **out);
-	enum sa_err (*meta_set)(struct dstore *ds, const char *key,
-				const char *value);
-	enum sa_err (*enroll_put)(struct dstore *ds, const struct enrollment *e,
-				  enum enroll_put_mode mode,
-				  struct enrollment *prev, int *had_prev);
-	enum sa_err (*enroll_get)(struct dstore *ds, const char *token_id,
-				  struct enrollment *out);
-	enum sa_err (*enroll_revoke)(struct dstore *ds, const char *token_id,
-				     int64_t when, const char *reason);
-	enum sa_err (*enroll_revoke_fingerprint)(struct dstore *ds,
-						 const char *fingerprint,
-						 int64_t when, int *count);
-	enum sa_err (*enroll_count)(struct dstore *ds, int64_t *out);
-	enum sa_err (*enroll_list)(struct dstore *ds,
-				   const struct enroll_filter *f,
-				   enroll_row_cb cb, void *arg);
-	enum sa_err (*services_version)(struct dstore *ds, int64_t *out);
-	enum sa_err (*services_read)(struct dstore *ds, int64_t *version,
-				     service_row_cb cb, void *arg);
-	enum sa_err (*service_write)(struct dstore *ds,
-				     const struct service_row *row,
-				     enum dstore_write how);
-	enum sa_err (*service_delete)(struct dstore *ds, const char *id);
-	enum sa_err (*rec_write)(struct dstore *ds,
-				 const struct dstore_rec_op *ops, size_t n);
-	enum sa_err (*rec_get)(struct dstore *ds, const char *kind,
-			       const char *id, dstore_rec_cb cb, void *arg);
-	enum sa_err (*rec_list)(struct dstore *ds, const char *kind,
-				const char *owner, dstore_rec_cb cb, void *arg);
-	enum sa_err (*seq_raise)(struct dstore *ds, const char *doc,
-				 int64_t seq, int64_t now, int64_t *highest);
-	enum sa_err (*takeover_put)(struct dstore *ds,
-				    const struct takeover *t);
-	enum sa_err (*takeover_get)(struct dstore *ds, const char *token_id,
-				    struct takeover *out);
-	enum sa_err (*takeover_take)(struct dstore *ds, const char *token_id,
-				     const char *id, struct takeover *out);
+	DSTORE_CORE_OPS(DSTORE_OP_MEMBER)
+	DSTORE_ENROLL_OPS(DSTORE_OP_MEMBER)
+	DSTORE_ADMIN_OPS(DSTORE_OP_MEMBER)
 };
 
 /* The interface every durable backend embeds as its first member. */

@@ -728,31 +728,11 @@ pg_meta_set(struct dstore *store, const char *key, const char *value)
 	return pg_once(pg_of(store), "meta set", &q, PGRES_COMMAND_OK, NULL);
 }
 
-const struct dstore_ops store_pg_ops = {
-    .name = "postgres",
-    .open = pg_open,
-    .close = pg_close,
-    .ping = pg_ping,
-    .audit_append = pg_audit_append,
-    .audit_iter = pg_audit_iter,
-    .audit_count = pg_audit_count,
-    .meta_get = pg_meta_get,
-    .meta_set = pg_meta_set,
-    .enroll_put = pg_enroll_put,
-    .enroll_get = pg_enroll_get,
-    .enroll_revoke = pg_enroll_revoke,
-    .enroll_revoke_fingerprint = pg_enroll_revoke_fingerprint,
-    .enroll_count = pg_enroll_count,
-    .enroll_list = pg_enroll_list,
-    .services_version = pg_services_version,
-    .services_read = pg_services_read,
-    .service_write = pg_service_write,
-    .service_delete = pg_service_delete,
-    .rec_write = pg_rec_write,
-    .rec_get = pg_rec_get,
-    .rec_list = pg_rec_list,
-    .seq_raise = pg_seq_raise,
-    .takeover_put = pg_takeover_put,
-    .takeover_get = pg_takeover_get,
-    .takeover_take = pg_takeover_take,
-};
+/* Each operation of the lists in store_int.h is pg_ and its name. */
+#define PG_OP_INIT(op, params) .op = pg_##op,
+const struct dstore_ops store_pg_ops = {.name = "postgres",
+					.open = pg_open,
+					.close = pg_close,
+					DSTORE_CORE_OPS(PG_OP_INIT)
+					    DSTORE_ENROLL_OPS(PG_OP_INIT)
+						DSTORE_ADMIN_OPS(PG_OP_INIT)};

@@ -1030,31 +1030,11 @@ sqlite_meta_set(struct dstore *store, const char *key, const char *value)
 	    args, ARRAY_LEN(args));
 }
 
+/* Each operation of the lists in store_int.h is sqlite_ and its name. */
+#define SQLITE_OP_INIT(op, params) .op = sqlite_##op,
 const struct dstore_ops store_sqlite_ops = {
     .name = "sqlite",
     .open = sqlite_open,
     .close = sqlite_close,
-    .ping = sqlite_ping,
-    .audit_append = sqlite_audit_append,
-    .audit_iter = sqlite_audit_iter,
-    .audit_count = sqlite_audit_count,
-    .meta_get = sqlite_meta_get,
-    .meta_set = sqlite_meta_set,
-    .enroll_put = sqlite_enroll_put,
-    .enroll_get = sqlite_enroll_get,
-    .enroll_revoke = sqlite_enroll_revoke,
-    .enroll_revoke_fingerprint = sqlite_enroll_revoke_fingerprint,
-    .enroll_count = sqlite_enroll_count,
-    .enroll_list = sqlite_enroll_list,
-    .services_version = sqlite_services_version,
-    .services_read = sqlite_services_read,
-    .service_write = sqlite_service_write,
-    .service_delete = sqlite_service_delete,
-    .rec_write = sqlite_rec_write,
-    .rec_get = sqlite_rec_get,
-    .rec_list = sqlite_rec_list,
-    .seq_raise = sqlite_seq_raise,
-    .takeover_put = sqlite_takeover_put,
-    .takeover_get = sqlite_takeover_get,
-    .takeover_take = sqlite_takeover_take,
-};
+    DSTORE_CORE_OPS(SQLITE_OP_INIT) DSTORE_ENROLL_OPS(SQLITE_OP_INIT)
+	DSTORE_ADMIN_OPS(SQLITE_OP_INIT)};

@@ -120,44 +120,10 @@ enum sa_err sqlite_write(struct sqlite_store *ds, const char *sql,
 			 const struct sqlite_arg *args, size_t n);
 char *sqlite_col_strdup(sqlite3_stmt *st, int col);
 
-/* ---- store_sqlite_enroll.c ---- */
+/* ---- store_sqlite_enroll.c and store_sqlite_admin.c: their operations ---- */
 
-enum sa_err sqlite_enroll_put(struct dstore *store, const struct enrollment *e,
-			      enum enroll_put_mode mode,
-			      struct enrollment *prev, int *had_prev);
-enum sa_err sqlite_enroll_get(struct dstore *store, const char *token_id,
-			      struct enrollment *out);
-enum sa_err sqlite_enroll_revoke(struct dstore *store, const char *token_id,
-				 int64_t when, const char *reason);
-enum sa_err sqlite_enroll_revoke_fingerprint(struct dstore *store,
-					     const char *fingerprint,
-					     int64_t when, int *count);
-enum sa_err sqlite_enroll_count(struct dstore *store, int64_t *out);
-enum sa_err sqlite_enroll_list(struct dstore *store,
-			       const struct enroll_filter *f, enroll_row_cb cb,
-			       void *arg);
-enum sa_err sqlite_takeover_put(struct dstore *store, const struct takeover *t);
-enum sa_err sqlite_takeover_get(struct dstore *store, const char *token_id,
-				struct takeover *out);
-enum sa_err sqlite_takeover_take(struct dstore *store, const char *token_id,
-				 const char *id, struct takeover *out);
-
-/* ---- store_sqlite_admin.c ---- */
-
-enum sa_err sqlite_services_version(struct dstore *store, int64_t *out);
-enum sa_err sqlite_services_read(struct dstore *store, int64_t *version,
-				 service_row_cb cb, void *arg);
-enum sa_err sqlite_service_write(struct dstore *store,
-				 const struct service_row *row,
-				 enum dstore_write how);
-enum sa_err sqlite_service_delete(struct dstore *store, const char *id);
-enum sa_err sqlite_rec_write(struct dstore *store,
-			     const struct dstore_rec_op *ops, size_t n);
-enum sa_err sqlite_rec_get(struct dstore *store, const char *kind,
-			   const char *id, dstore_rec_cb cb, void *arg);
-enum sa_err sqlite_rec_list(struct dstore *store, const char *kind,
-			    const char *owner, dstore_rec_cb cb, void *arg);
-enum sa_err sqlite_seq_raise(struct dstore *store, const char *doc, int64_t seq,
-			     int64_t now, int64_t *highest);
+#define SQLITE_OP_DECLARE(op, params) enum sa_err sqlite_##op params;
+DSTORE_ENROLL_OPS(SQLITE_OP_DECLARE)
+DSTORE_ADMIN_OPS(SQLITE_OP_DECLARE)
 
 #endif

@@ -102,6 +102,34 @@ trust_subject_of(X509 *x, char *out, size_t outsz)
 	BIO_free(b);
 }
 
+void *
+trust_der_or_pem(const unsigned char *b, size_t n, const ASN1_ITEM *it,
+		 const char *pem_name)
+{
+	const unsigned char *p = b;
+	ASN1_VALUE *v = ASN1_item_d2i(NULL, &p, (long)n, it);
+	unsigned char *der = NULL;
+	long len = 0;
+	BIO *bio;
+
+	if (v != NULL && p == b + n)
+		return v;
+	ASN1_item_free(v, it);
+	v = NULL;
+	if ((bio = BIO_new_mem_buf(b, (int)n)) == NULL)
+		return NULL;
+	/* What PEM_read_bio_X509 and its kin do: the block's bytes, then DER.
+	 */
+	if (PEM_bytes_read_bio(&der, &len, NULL, pem_name, bio, NULL, NULL) ==
+	    1) {
+		p = der;
+		v = ASN1_item_d2i(NULL, &p, len, it);
+		OPENSSL_free(der);
+	}
+	BIO_free(bio);
+	return v;
+}
+
 enum sa_err
 trust_new(const struct trust_config *cfg, struct trust **out)
 {

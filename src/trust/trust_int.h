@@ -162,6 +162,16 @@ int trust_id_ok(const char *s);
 void trust_subject_of(X509 *x, char *out, size_t outsz);
 
 /*
+ * trust_der_or_pem reads one object of type it (ASN1_ITEM_rptr(X509),
+ * ASN1_ITEM_rptr(X509_CRL)) from the n bytes at b: DER that fills them
+ * exactly, else the first PEM block labelled pem_name (PEM_STRING_X509,
+ * PEM_STRING_X509_CRL). NULL when it is neither; the caller frees the
+ * object with the type's own free.
+ */
+void *trust_der_or_pem(const unsigned char *b, size_t n, const ASN1_ITEM *it,
+		       const char *pem_name);
+
+/*
  * trust_snap_get returns the current set with a new reference, or NULL;
  * trust_snap_put drops a reference (the last one frees the set);
  * trust_snap_free frees a set no one references.

@@ -433,24 +433,6 @@ parse_manifests(const char *s, struct trust_scope *sc)
 	return sc->nmanifests > 0 ? 0 : -1;
 }
 
-/* parse_crl reads a CRL in DER or PEM. */
-static X509_CRL *
-parse_crl(const unsigned char *b, size_t n)
-{
-	const unsigned char *p = b;
-	X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)n);
-	BIO *bio;
-
-	if (crl != NULL && p == b + n)
-		return crl;
-	X509_CRL_free(crl);
-	bio = BIO_new_mem_buf(b, (int)n);
-	if (bio == NULL)
-		return NULL;
-	crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
-	BIO_free(bio);
-	return crl;
-}
 /*
  * crl_check reads the CRL's number and times: a CRL without a cRLNumber
  * cannot be ordered and is refused; its thisUpdate is held to the maximum
@@ -677,7 +659,8 @@ load_ca(struct trust_load *ld, const char *tsl_url, size_t scope,
 	rc = fetch_doc(ld, "CRL", crl_url, ld->t->max_list_bytes, &der, &len);
 	if (rc != SA_OK)
 		goto out;
-	ca.crl = parse_crl(der, len);
+	ca.crl = trust_der_or_pem(der, len, ASN1_ITEM_rptr(X509_CRL),
+				  PEM_STRING_X509_CRL);
 	if (ca.crl == NULL) {
 		rc = SA_ERR_TRUST_LIST;
 		trust_set_result(ld->res, rc, "CRL %.120s does not parse",

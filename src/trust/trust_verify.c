@@ -19,25 +19,6 @@
 #include "trust/usagelist.h"
 #include "trust/vrl.h"
 
-/* parse_cert reads one certificate in PEM or DER. */
-static X509 *
-parse_cert(const unsigned char *b, size_t n)
-{
-	const unsigned char *p = b;
-	X509 *x = d2i_X509(NULL, &p, (long)n);
-	BIO *bio;
-
-	if (x != NULL && p == b + n)
-		return x;
-	X509_free(x);
-	bio = BIO_new_mem_buf(b, (int)n);
-	if (bio == NULL)
-		return NULL;
-	x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-	BIO_free(bio);
-	return x;
-}
-
 /*
  * miss_find returns the remembered miss of (ca, name) that is still
  * younger than TRUST_NEGATIVE_RETRY, marking it used, or NULL. The caller
@@ -146,7 +127,8 @@ signer_get(struct trust_snap *s, size_t ca, const char *name, int64_t now,
 	}
 	if (trust_fetch(s->fetcher, url, s->fetch_max, s->fetch_timeout_ms,
 			s->allow_http, &b, &len, fwhy, sizeof(fwhy)) == SA_OK)
-		x = parse_cert(b, len);
+		x = trust_der_or_pem(b, len, ASN1_ITEM_rptr(X509),
+				     PEM_STRING_X509);
 	if (x == NULL)
 		snprintf(why, whylen,
 			 "signer certificate %s not found or unreadable "

@@ -178,6 +178,24 @@ grow(struct pctx *p, void **arr, size_t n, size_t elem, size_t max,
 	return SA_OK;
 }
 
+/*
+ * append makes room for one more element of elem bytes at the end of the
+ * growable array *arr of *n (as grow does), zeroes it, counts it and points
+ * *out at it.
+ */
+static enum sa_err
+append(struct pctx *p, void **arr, size_t *n, size_t elem, size_t max,
+       const char *what, void **out)
+{
+	enum sa_err rc = grow(p, arr, *n, elem, max, what);
+
+	if (rc != SA_OK)
+		return rc;
+	*out = (unsigned char *)*arr + (*n)++ * elem;
+	memset(*out, 0, elem);
+	return SA_OK;
+}
+
 static int
 is_time_digit(const char *s, size_t n)
 {
@@ -337,7 +355,8 @@ add_cert(struct pctx *p, xmlNodePtr node, struct tsl_cert **certs,
 
 /*
  * identity_certs adds the X509Certificate elements of one
- * ServiceDigitalIdentity (DigitalId/X509Certificate) to an array.
+ * ServiceDigitalIdentity (DigitalId/X509Certificate) to an array; with
+ * certs NULL it only counts them in *ncerts, decoding nothing.
  */
 static enum sa_err
 identity_certs(struct pctx *p, xmlNodePtr sdi, struct tsl_cert **certs,
@@ -353,27 +372,16 @@ identity_certs(struct pctx *p, xmlNodePtr sdi, struct tsl_cert **certs,
 
 			if (!is_el(x, "X509Certificate"))
 				continue;
+			if (certs == NULL) {
+				(*ncerts)++;
+				continue;
+			}
 			rc = add_cert(p, x, certs, ncerts);
 			if (rc != SA_OK)
 				return rc;
 		}
 	}
 	return SA_OK;
-}
-
-/* count_identity_certs counts X509Certificate in a ServiceDigitalIdentity. */
-static size_t
-count_identity_certs(xmlNodePtr sdi)
-{
-	size_t n = 0;
-
-	for (xmlNodePtr d = elem_next(sdi->children); d != NULL;
-	     d = elem_next(d->next))
-		if (is_el(d, "DigitalId"))
-			for (xmlNodePtr x = elem_next(d->children); x != NULL;
-			     x = elem_next(x->next))
-				n += is_el(x, "X509Certificate");
-	return n;
 }
 
 static void
@@ -450,6 +458,22 @@ leaves(struct pctx *p, xmlNodePtr node, const char *path, const char *ns,
 	return rc;
 }
 
+/* child_leaves runs leaves on every element child of parent, each in the
+ * namespace it declares: the content of an extension or OtherInformation. */
+static enum sa_err
+child_leaves(struct pctx *p, xmlNodePtr parent, int critical,
+	     struct tsl_kv **kv, size_t *nkv)
+{
+	enum sa_err rc = SA_OK;
+
+	for (xmlNodePtr c = elem_next(parent->children);
+	     c != NULL && rc == SA_OK; c = elem_next(c->next))
+		rc = leaves(p, c, NULL,
+			    c->ns != NULL ? (const char *)c->ns->href : NULL,
+			    critical, 0, kv, nkv);
+	return rc;
+}
+
 static const char *
 kv_find(const struct tsl_kv *kv, size_t n, const char *name)
 {
@@ -488,13 +512,7 @@ parse_pointer(struct pctx *p, xmlNodePtr node, struct tsl_pointer *ptr)
 			rc = leaves(p, o, NULL, TSL_NS, 0, 0, &ptr->info,
 				    &ptr->ninfo);
 		} else if (is_el(o, "OtherInformation")) {
-			for (xmlNodePtr c = elem_next(o->children);
-			     c != NULL && rc == SA_OK; c = elem_next(c->next))
-				rc = leaves(p, c, NULL,
-					    c->ns != NULL
-						? (const char *)c->ns->href
-						: NULL,
-					    0, 0, &ptr->info, &ptr->ninfo);
+			rc = child_leaves(p, o, 0, &ptr->info, &ptr->ninfo);
 		}
 		if (rc != SA_OK)
 			return rc;
@@ -550,12 +568,7 @@ parse_service(struct pctx *p, xmlNodePtr node, size_t tsp,
 			   (xmlStrEqual(crit, (const xmlChar *)"true") ||
 			    xmlStrEqual(crit, (const xmlChar *)"1"));
 		xmlFree(crit);
-		for (xmlNodePtr c = elem_next(e->children);
-		     c != NULL && rc == SA_OK; c = elem_next(c->next))
-			rc = leaves(p, c, NULL,
-				    c->ns != NULL ? (const char *)c->ns->href
-						  : NULL,
-				    critical, 0, &s->ext, &s->next);
+		rc = child_leaves(p, e, critical, &s->ext, &s->next);
 	}
 	if (rc != SA_OK)
 		return rc;
@@ -571,7 +584,7 @@ parse_service(struct pctx *p, xmlNodePtr node, size_t tsp,
 		s->nhistory++;
 		n = child(h, "ServiceDigitalIdentity");
 		if (n != NULL)
-			s->nhistory_certs += count_identity_certs(n);
+			identity_certs(p, n, NULL, &s->nhistory_certs);
 	}
 	return rc;
 }
@@ -584,12 +597,10 @@ parse_tsp(struct pctx *p, xmlNodePtr node, struct tsl *t)
 	struct tsl_tsp *tsp;
 	enum sa_err rc;
 
-	rc = grow(p, (void **)&t->tsps, t->ntsps, sizeof(*t->tsps),
-		  TSL_MAX_TSPS, "trust service providers");
+	rc = append(p, (void **)&t->tsps, &t->ntsps, sizeof(*t->tsps),
+		    TSL_MAX_TSPS, "trust service providers", (void **)&tsp);
 	if (rc != SA_OK)
 		return rc;
-	tsp = &t->tsps[t->ntsps++];
-	memset(tsp, 0, sizeof(*tsp));
 	tsp->first_service = t->nservices;
 	rc = first_name(p, child(info, "TSPName"), &tsp->name);
 	if (rc != SA_OK)
@@ -601,13 +612,11 @@ parse_tsp(struct pctx *p, xmlNodePtr node, struct tsl *t)
 
 		if (!is_el(s, "TSPService"))
 			continue;
-		rc = grow(p, (void **)&t->services, t->nservices,
-			  sizeof(*t->services), TSL_MAX_SERVICES,
-			  "trust services");
+		rc = append(p, (void **)&t->services, &t->nservices,
+			    sizeof(*t->services), TSL_MAX_SERVICES,
+			    "trust services", (void **)&svc);
 		if (rc != SA_OK)
 			break;
-		svc = &t->services[t->nservices++];
-		memset(svc, 0, sizeof(*svc));
 		/* the TSP pointer may move as services grow; use the index */
 		t->tsps[t->ntsps - 1].nservices++;
 		rc = parse_service(p, s, t->ntsps - 1, svc);
@@ -664,13 +673,11 @@ parse_scheme(struct pctx *p, xmlNodePtr si, struct tsl *t)
 
 		if (!is_el(c, "OtherTSLPointer"))
 			continue;
-		rc = grow(p, (void **)&t->pointers, t->npointers,
-			  sizeof(*t->pointers), TSL_MAX_POINTERS,
-			  "OtherTSLPointer elements");
+		rc = append(p, (void **)&t->pointers, &t->npointers,
+			    sizeof(*t->pointers), TSL_MAX_POINTERS,
+			    "OtherTSLPointer elements", (void **)&ptr);
 		if (rc != SA_OK)
 			break;
-		ptr = &t->pointers[t->npointers++];
-		memset(ptr, 0, sizeof(*ptr));
 		rc = parse_pointer(p, c, ptr);
 	}
 	return rc;
@@ -878,6 +885,30 @@ out:
 }
 
 /*
+ * declare_kv_namespaces declares on root each foreign namespace of the n
+ * pairs kv that root does not know yet, with the next prefix ns<*k>.
+ */
+static int
+declare_kv_namespaces(xmlNodePtr root, const struct tsl_kv *kv, size_t n,
+		      unsigned int *k)
+{
+	for (size_t j = 0; j < n; j++) {
+		const char *ns = kv[j].ns;
+		char pfx[16];
+
+		if (ns == NULL || strcmp(ns, TSL_NS) == 0 ||
+		    xmlSearchNsByHref(root->doc, root, (const xmlChar *)ns) !=
+			NULL)
+			continue;
+		snprintf(pfx, sizeof(pfx), "ns%u", (*k)++);
+		if (xmlNewNs(root, (const xmlChar *)ns, (const xmlChar *)pfx) ==
+		    NULL)
+			return -1;
+	}
+	return 0;
+}
+
+/*
  * declare_namespaces declares every foreign namespace of the pairs once on
  * the root, with prefixes ns1, ns2, ..., so add_kv finds them there.
  */
@@ -887,33 +918,13 @@ declare_namespaces(xmlNodePtr root, const struct tsl *in)
 	unsigned int k = 1;
 
 	for (size_t i = 0; i < in->npointers; i++)
-		for (size_t j = 0; j < in->pointers[i].ninfo; j++) {
-			const char *ns = in->pointers[i].info[j].ns;
-			char pfx[16];
-
-			if (ns == NULL || strcmp(ns, TSL_NS) == 0 ||
-			    xmlSearchNsByHref(root->doc, root,
-					      (const xmlChar *)ns) != NULL)
-				continue;
-			snprintf(pfx, sizeof(pfx), "ns%u", k++);
-			if (xmlNewNs(root, (const xmlChar *)ns,
-				     (const xmlChar *)pfx) == NULL)
-				return -1;
-		}
+		if (declare_kv_namespaces(root, in->pointers[i].info,
+					  in->pointers[i].ninfo, &k) != 0)
+			return -1;
 	for (size_t i = 0; i < in->nservices; i++)
-		for (size_t j = 0; j < in->services[i].next; j++) {
-			const char *ns = in->services[i].ext[j].ns;
-			char pfx[16];
-
-			if (ns == NULL || strcmp(ns, TSL_NS) == 0 ||
-			    xmlSearchNsByHref(root->doc, root,
-					      (const xmlChar *)ns) != NULL)
-				continue;
-			snprintf(pfx, sizeof(pfx), "ns%u", k++);
-			if (xmlNewNs(root, (const xmlChar *)ns,
-				     (const xmlChar *)pfx) == NULL)
-				return -1;
-		}
+		if (declare_kv_namespaces(root, in->services[i].ext,
+					  in->services[i].next, &k) != 0)
+			return -1;
 	return 0;
 }
 

@@ -332,6 +332,33 @@ alg_of(xmlNodePtr node)
 }
 
 /*
+ * method_allowed checks that node is the ds: element name whose Algorithm is
+ * one of the n in list. It returns 1, or 0 with the reason in res: missing
+ * when node is another element or none, else "what ALG is not allowed".
+ */
+static int
+method_allowed(xmlNodePtr node, const char *name, const char *missing,
+	       const char *what, const char *const *list, size_t n,
+	       struct xmldsig_result *res)
+{
+	xmlChar *alg;
+	int ok;
+
+	if (!xmldsig_is_elem(node, NS_DSIG, name)) {
+		why_set(res->reason, sizeof(res->reason), "%s", missing);
+		return 0;
+	}
+	alg = alg_of(node);
+	ok = in_list(alg, list, n);
+	if (!ok)
+		why_set(res->reason, sizeof(res->reason),
+			"%s %.80s is not allowed", what,
+			alg != NULL ? (const char *)alg : "(none)");
+	xmlFree(alg);
+	return ok;
+}
+
+/*
  * find_signed_properties returns the xades:SignedProperties element with the
  * given Id inside a ds:Object child of sig, or NULL.
  */
@@ -477,19 +504,10 @@ check_reference(xmlDocPtr doc, xmlNodePtr sig, xmlNodePtr ref,
 			(const char *)uri);
 		goto out;
 	}
-	if (!xmldsig_is_elem(c, NS_DSIG, "DigestMethod")) {
-		why_set(res->reason, sizeof(res->reason),
-			"a Reference has no DigestMethod");
+	if (!method_allowed(c, "DigestMethod",
+			    "a Reference has no DigestMethod", "digest method",
+			    digest_algs, ARRAY_LEN(digest_algs), res))
 		goto out;
-	}
-	xmlFree(alg);
-	alg = alg_of(c);
-	if (!in_list(alg, digest_algs, ARRAY_LEN(digest_algs))) {
-		why_set(res->reason, sizeof(res->reason),
-			"digest method %s is not allowed",
-			alg != NULL ? (const char *)alg : "(none)");
-		goto out;
-	}
 	if (is_doc) {
 		(*ndoc)++;
 		ret = 0;
@@ -551,7 +569,6 @@ check_profile(xmlDocPtr doc, xmlNodePtr sig, const xmlChar *want_uri,
 	      size_t *nrefs, struct xmldsig_result *res)
 {
 	xmlNodePtr si = xmldsig_first_elem(sig), c;
-	xmlChar *alg = NULL;
 	int ndoc = 0, nprops = 0, ret = -1;
 	size_t n = 0;
 
@@ -567,32 +584,16 @@ check_profile(xmlDocPtr doc, xmlNodePtr sig, const xmlChar *want_uri,
 		goto out;
 	}
 	c = xmldsig_first_elem(si);
-	if (!xmldsig_is_elem(c, NS_DSIG, "CanonicalizationMethod")) {
-		why_set(res->reason, sizeof(res->reason),
-			"SignedInfo has no CanonicalizationMethod");
+	if (!method_allowed(c, "CanonicalizationMethod",
+			    "SignedInfo has no CanonicalizationMethod",
+			    "canonicalisation", c14n_algs, ARRAY_LEN(c14n_algs),
+			    res))
 		goto out;
-	}
-	alg = alg_of(c);
-	if (!in_list(alg, c14n_algs, ARRAY_LEN(c14n_algs))) {
-		why_set(res->reason, sizeof(res->reason),
-			"canonicalisation %.80s is not allowed",
-			alg != NULL ? (const char *)alg : "(none)");
-		goto out;
-	}
 	c = xmldsig_next_elem(c);
-	if (!xmldsig_is_elem(c, NS_DSIG, "SignatureMethod")) {
-		why_set(res->reason, sizeof(res->reason),
-			"SignedInfo has no SignatureMethod");
+	if (!method_allowed(
+		c, "SignatureMethod", "SignedInfo has no SignatureMethod",
+		"signature method", sig_algs, ARRAY_LEN(sig_algs), res))
 		goto out;
-	}
-	xmlFree(alg);
-	alg = alg_of(c);
-	if (!in_list(alg, sig_algs, ARRAY_LEN(sig_algs))) {
-		why_set(res->reason, sizeof(res->reason),
-			"signature method %.80s is not allowed",
-			alg != NULL ? (const char *)alg : "(none)");
-		goto out;
-	}
 	if (xmldsig_first_elem(c) != NULL) {
 		/* HMACOutputLength and friends have no place here */
 		why_set(res->reason, sizeof(res->reason),
@@ -627,7 +628,6 @@ check_profile(xmlDocPtr doc, xmlNodePtr sig, const xmlChar *want_uri,
 	*nrefs = n;
 	ret = 0;
 out:
-	xmlFree(alg);
 	return ret;
 }
 

@@ -23,6 +23,7 @@
 #include <openssl/x509.h>
 
 #include "trust/trust.h"
+#include "trust/trust_int.h"
 #include "core/util.h"
 #include "seal/vds.h"
 #include "trust/vrl.h"
@@ -1292,6 +1293,115 @@ icao_with(EVP_PKEY *k, const char *signer, const char *ref, unsigned int fref,
 	return v;
 }
 
+/* pem_of writes what write puts into a memory BIO as a new string. */
+static char *
+pem_of(int (*write)(BIO *, const void *), const void *obj)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data = NULL, *out;
+	long n;
+
+	assert_non_null(b);
+	assert_true(write(b, obj));
+	n = BIO_get_mem_data(b, &data);
+	out = strndup(data, (size_t)n);
+	BIO_free(b);
+	return out;
+}
+
+static int
+write_cert(BIO *b, const void *x)
+{
+	return PEM_write_bio_X509(b, (X509 *)x);
+}
+
+static int
+write_crl(BIO *b, const void *c)
+{
+	return PEM_write_bio_X509_CRL(b, (X509_CRL *)c);
+}
+
+/* Certificates and CRLs are read in DER that fills the input exactly, or
+ * as the first PEM block of their own label. */
+static void
+test_der_or_pem(void **state)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509 *x = X509_new(), *got;
+	X509_CRL *crl = X509_CRL_new(), *gotc;
+	ASN1_TIME *now = ASN1_TIME_set(NULL, (time_t)T0);
+	unsigned char *der = NULL, *cder = NULL, *longer;
+	char *pem, *cpem, *text;
+	int n, cn;
+
+	(void)state;
+	assert_non_null(k);
+	assert_non_null(x);
+	assert_true(ASN1_INTEGER_set(X509_get_serialNumber(x), 10));
+	assert_true(X509_NAME_add_entry_by_txt(
+	    X509_get_subject_name(x), "CN", MBSTRING_UTF8,
+	    (const unsigned char *)"CA01", -1, -1, 0));
+	assert_true(X509_set_issuer_name(x, X509_get_subject_name(x)));
+	assert_true(X509_set1_notBefore(x, now));
+	assert_true(X509_set1_notAfter(x, now));
+	assert_true(X509_set_pubkey(x, k));
+	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+	assert_true(X509_CRL_set_issuer_name(crl, X509_get_subject_name(x)));
+	assert_true(X509_CRL_set1_lastUpdate(crl, now));
+	assert_true(X509_CRL_sign(crl, k, EVP_sha256()) > 0);
+	assert_true((n = i2d_X509(x, &der)) > 0);
+	assert_true((cn = i2d_X509_CRL(crl, &cder)) > 0);
+	pem = pem_of(write_cert, x);
+	cpem = pem_of(write_crl, crl);
+	/* DER, and PEM after some text. */
+	got = trust_der_or_pem(der, (size_t)n, ASN1_ITEM_rptr(X509),
+			       PEM_STRING_X509);
+	assert_non_null(got);
+	assert_int_equal(X509_cmp(got, x), 0);
+	X509_free(got);
+	assert_true(asprintf(&text, "issued by the demo CA\n%s", pem) > 0);
+	got = trust_der_or_pem((unsigned char *)text, strlen(text),
+			       ASN1_ITEM_rptr(X509), PEM_STRING_X509);
+	assert_non_null(got);
+	assert_int_equal(X509_cmp(got, x), 0);
+	X509_free(got);
+	free(text);
+	gotc = trust_der_or_pem(cder, (size_t)cn, ASN1_ITEM_rptr(X509_CRL),
+				PEM_STRING_X509_CRL);
+	assert_non_null(gotc);
+	assert_int_equal(X509_CRL_cmp(gotc, crl), 0);
+	X509_CRL_free(gotc);
+	gotc = trust_der_or_pem((unsigned char *)cpem, strlen(cpem),
+				ASN1_ITEM_rptr(X509_CRL), PEM_STRING_X509_CRL);
+	assert_non_null(gotc);
+	X509_CRL_free(gotc);
+	/* DER with a byte after it is neither. */
+	longer = malloc((size_t)n + 1);
+	memcpy(longer, der, (size_t)n);
+	longer[n] = 0;
+	assert_null(trust_der_or_pem(longer, (size_t)n + 1,
+				     ASN1_ITEM_rptr(X509), PEM_STRING_X509));
+	/* Cut short, of the other type, or nothing at all. */
+	assert_null(trust_der_or_pem(der, (size_t)n - 1, ASN1_ITEM_rptr(X509),
+				     PEM_STRING_X509));
+	assert_null(trust_der_or_pem((unsigned char *)pem, strlen(pem),
+				     ASN1_ITEM_rptr(X509_CRL),
+				     PEM_STRING_X509_CRL));
+	assert_null(trust_der_or_pem(der, (size_t)n, ASN1_ITEM_rptr(X509_CRL),
+				     PEM_STRING_X509_CRL));
+	assert_null(trust_der_or_pem((const unsigned char *)"", 0,
+				     ASN1_ITEM_rptr(X509), PEM_STRING_X509));
+	free(longer);
+	free(pem);
+	free(cpem);
+	OPENSSL_free(der);
+	OPENSSL_free(cder);
+	ASN1_TIME_free(now);
+	X509_CRL_free(crl);
+	X509_free(x);
+	EVP_PKEY_free(k);
+}
+
 /*
  * An ICAO seal is anchored through the CA that declares its signer
  * identifier (IcaoSignerIds): the certificate published as signer
@@ -1493,6 +1603,7 @@ main(void)
 	    cmocka_unit_test(test_bioseal_reference_forms),
 	    cmocka_unit_test(test_icao_seal_anchored),
 	    cmocka_unit_test(test_icao_signer_ids_load),
+	    cmocka_unit_test(test_der_or_pem),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
