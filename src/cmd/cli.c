@@ -4,8 +4,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd/cli.h"
+#include "core/util.h"
 
 static int
 cli_fail(struct cli *cli)
@@ -152,6 +154,18 @@ cli_leftover(const struct cli *cli, const char *cmd, int n, const char *what)
 		return cli_usage_error(cmd, "unexpected argument \"%s\"",
 				       cli->argv[n]);
 	return 0;
+}
+
+int
+cli_database_exists(const struct cli *cli)
+{
+	const char *url = cli->cfg.database_url;
+
+	if (str_has_prefix(url, "sqlite://") && access(url + 9, F_OK) != 0) {
+		fprintf(stderr, "sealauth: no database at %s\n", url + 9);
+		return 0;
+	}
+	return 1;
 }
 
 void

@@ -55,6 +55,15 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 int cli_leftover(const struct cli *cli, const char *cmd, int n,
 		 const char *what);
 
+/*
+ * cli_database_exists tells whether the configured database can be opened
+ * without creating one: a SQLite file must be there already (a command that
+ * reads or repairs an existing server must never make an empty one), any
+ * other URL is taken as it is. It prints the missing path and returns 0, or
+ * returns 1.
+ */
+int cli_database_exists(const struct cli *cli);
+
 /* cli_free frees the configuration; calling it twice is harmless. */
 void cli_free(struct cli *cli);
 

@@ -58,10 +58,7 @@ cmd_admin(int argc, char **argv)
 		goto out;
 	}
 	/* Recovery acts on an existing server: never create a database. */
-	if (str_has_prefix(cli.cfg.database_url, "sqlite://") &&
-	    access(cli.cfg.database_url + 9, F_OK) != 0) {
-		fprintf(stderr, "sealauth: no database at %s\n",
-			cli.cfg.database_url + 9);
+	if (!cli_database_exists(&cli)) {
 		status = 1;
 		goto out;
 	}

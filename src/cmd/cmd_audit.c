@@ -268,10 +268,7 @@ cmd_audit(int argc, char **argv)
 		goto out;
 	/* Reading an audit log must not create one: a mistyped --data-dir
 	 * would otherwise report an empty, "intact" chain. */
-	if (str_has_prefix(cli.cfg.database_url, "sqlite://") &&
-	    access(cli.cfg.database_url + 9, F_OK) != 0) {
-		fprintf(stderr, "sealauth: no database at %s\n",
-			cli.cfg.database_url + 9);
+	if (!cli_database_exists(&cli)) {
 		status = 1;
 		goto out;
 	}

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/pem.h>
@@ -100,6 +101,16 @@ trust_subject_of(X509 *x, char *out, size_t outsz)
 			snprintf(out, outsz, "%.*s", (int)n, p);
 	}
 	BIO_free(b);
+}
+
+int64_t
+trust_asn1_unix(const ASN1_TIME *a)
+{
+	struct tm tm;
+
+	if (a == NULL || ASN1_TIME_to_tm(a, &tm) != 1)
+		return 0;
+	return (int64_t)timegm(&tm);
 }
 
 void *

@@ -31,6 +31,7 @@
 #include <openssl/x509v3.h>
 
 #include "trust/trust.h"
+#include "trust/trust_int.h"
 #include "trust/tsl.h"
 #include "trust/usagelist.h"
 #include "core/util.h"
@@ -276,23 +277,20 @@ read_key(const char *dir, const char *rel)
 	return k;
 }
 
+/* read_cert reads a certificate (PEM, or DER) from dir/rel. */
 static X509 *
 read_cert(const char *dir, const char *rel)
 {
 	char path[PATH_MAX];
-	unsigned char *pem = NULL;
+	unsigned char *data = NULL;
 	size_t len = 0;
-	BIO *b;
-	X509 *x = NULL;
+	X509 *x;
 
 	if (path_join(path, dir, rel) != SA_OK ||
-	    read_file(path, TRUST_MAX_CERT_BYTES, &pem, &len) != SA_OK)
+	    read_file(path, TRUST_MAX_CERT_BYTES, &data, &len) != SA_OK)
 		return NULL;
-	b = BIO_new_mem_buf(pem, (int)len);
-	if (b != NULL)
-		x = PEM_read_bio_X509(b, NULL, NULL, NULL);
-	BIO_free(b);
-	free(pem);
+	x = trust_der_or_pem(data, len, ASN1_ITEM_rptr(X509), PEM_STRING_X509);
+	free(data);
 	return x;
 }
 

@@ -161,6 +161,10 @@ int trust_id_ok(const char *s);
 /* trust_subject_of writes the RFC 2253 subject of x into out ("" on error). */
 void trust_subject_of(X509 *x, char *out, size_t outsz);
 
+/* trust_asn1_unix converts an ASN1_TIME to Unix seconds; 0 when it is absent
+ * or bad. */
+int64_t trust_asn1_unix(const ASN1_TIME *a);
+
 /*
  * trust_der_or_pem reads one object of type it (ASN1_ITEM_rptr(X509),
  * ASN1_ITEM_rptr(X509_CRL)) from the n bytes at b: DER that fills them

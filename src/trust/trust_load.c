@@ -19,17 +19,6 @@
 #include "trust/usagelist.h"
 #include "trust/vrl.h"
 
-/* asn1_unix converts an ASN1_TIME to Unix seconds; 0 when absent or bad. */
-static int64_t
-asn1_unix(const ASN1_TIME *a)
-{
-	struct tm tm;
-
-	if (a == NULL || ASN1_TIME_to_tm(a, &tm) != 1)
-		return 0;
-	return (int64_t)timegm(&tm);
-}
-
 /* iac_ok tells whether s is 1 to 16 characters of [0-9A-Z]. */
 static int
 iac_ok(const char *s)
@@ -447,8 +436,8 @@ crl_check(struct trust_load *ld, const struct trust_ca *ca, const char *url,
 	ASN1_INTEGER *num =
 	    X509_CRL_get_ext_d2i(ca->crl, NID_crl_number, NULL, NULL);
 	BIGNUM *bn = num != NULL ? ASN1_INTEGER_to_BN(num, NULL) : NULL;
-	int64_t tlast = asn1_unix(X509_CRL_get0_lastUpdate(ca->crl));
-	int64_t tnext = asn1_unix(X509_CRL_get0_nextUpdate(ca->crl));
+	int64_t tlast = trust_asn1_unix(X509_CRL_get0_lastUpdate(ca->crl));
+	int64_t tnext = trust_asn1_unix(X509_CRL_get0_nextUpdate(ca->crl));
 	int64_t max_age = ld->t->max_age[TRUST_DOC_CRL];
 	uint64_t seq = 0;
 	char key[16];

@@ -225,17 +225,6 @@ asn1_before(const ASN1_TIME *a, int64_t t)
 	return a != NULL && X509_cmp_time(a, &tt) < 0;
 }
 
-/* asn1_unix converts an ASN1_TIME to Unix seconds; 0 on failure. */
-static int64_t
-asn1_unix(const ASN1_TIME *a)
-{
-	struct tm tm;
-
-	if (a == NULL || ASN1_TIME_to_tm(a, &tm) != 1)
-		return 0;
-	return (int64_t)timegm(&tm);
-}
-
 /*
  * chain_cached tells whether this snapshot already verified the signer's
  * chain for a signing time window holding st. X509_verify_cert (with the
@@ -267,10 +256,10 @@ static void
 chain_remember(struct trust_snap *s, size_t ca, const char *name, X509 *cert,
 	       X509 *ca_cert)
 {
-	int64_t from = asn1_unix(X509_get0_notBefore(cert));
-	int64_t to = asn1_unix(X509_get0_notAfter(cert));
-	int64_t cfrom = asn1_unix(X509_get0_notBefore(ca_cert));
-	int64_t cto = asn1_unix(X509_get0_notAfter(ca_cert));
+	int64_t from = trust_asn1_unix(X509_get0_notBefore(cert));
+	int64_t to = trust_asn1_unix(X509_get0_notAfter(cert));
+	int64_t cfrom = trust_asn1_unix(X509_get0_notBefore(ca_cert));
+	int64_t cto = trust_asn1_unix(X509_get0_notAfter(ca_cert));
 
 	if (from == 0 || to == 0 || cfrom == 0 || cto == 0)
 		return;

@@ -192,3 +192,12 @@ def test_audit_commands_do_not_create_a_missing_database(tmp_path):
     assert r.returncode == 1
     assert "no database" in r.stderr
     assert not missing.exists()
+
+
+def test_admin_recover_does_not_create_a_missing_database(tmp_path):
+    missing = tmp_path / "typo"
+    r = subprocess.run([BIN, "admin", "recover", "--data-dir", str(missing)],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1
+    assert "no database at " + str(missing) in r.stderr
+    assert not missing.exists()
