@@ -529,6 +529,20 @@ admin_passkey_doc(const struct webauthn_credential *cred, const char *label,
 	return doc;
 }
 
+const json_t *
+admin_transports(const json_t *body)
+{
+	const json_t *t = json_object_get(body, "transports");
+
+	if (json_is_array(t))
+		return t;
+	t = json_object_get(
+	    json_object_get(json_object_get(body, "registerResponse"),
+			    "response"),
+	    "transports");
+	return json_is_array(t) ? t : NULL;
+}
+
 /* passkey_cred reads a stored passkey document back into a credential. */
 static enum sa_err
 passkey_cred(const json_t *doc, struct webauthn_credential *cred)

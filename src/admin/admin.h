@@ -75,6 +75,15 @@ ADMIN_HANDLER(admin_enrollments_revoke_start);
 ADMIN_HANDLER(admin_enrollments_revoke_finish);
 ADMIN_HANDLER(admin_enrollments_takeover_start);
 ADMIN_HANDLER(admin_enrollments_takeover_finish);
+ADMIN_HANDLER(admin_admins_list);
+ADMIN_HANDLER(admin_admins_invite_start);
+ADMIN_HANDLER(admin_admins_invite_finish);
+ADMIN_HANDLER(admin_admins_invite_cancel_start);
+ADMIN_HANDLER(admin_admins_invite_cancel_finish);
+ADMIN_HANDLER(admin_admins_remove_start);
+ADMIN_HANDLER(admin_admins_remove_finish);
+ADMIN_HANDLER(admin_invite_redeem_start);
+ADMIN_HANDLER(admin_invite_redeem_finish);
 
 extern const struct schema admin_claim_start_schema;
 extern const struct schema admin_claim_finish_schema;
@@ -87,5 +96,10 @@ extern const struct schema admin_revoke_finish_schema;
 extern const struct schema admin_stepup_finish_schema;
 extern const struct schema admin_enroll_revoke_schema;
 extern const struct schema admin_takeover_schema;
+extern const struct schema admin_invite_start_schema;
+extern const struct schema admin_invite_cancel_schema;
+extern const struct schema admin_remove_start_schema;
+extern const struct schema admin_redeem_start_schema;
+extern const struct schema admin_redeem_finish_schema;
 
 #endif

@@ -18,7 +18,6 @@
 #define ADMIN_NAME_MAX 64	/* bytes of an admin's name */
 #define ADMIN_LABEL_MAX 64	/* bytes of a passkey's label */
 #define ADMIN_CRED_B64_MAX 1366 /* base64url of WEBAUTHN_CRED_ID_MAX */
-#define ADMIN_INVITE_TTL 86400	/* seconds an invitation link lasts */
 #define ADMIN_COOKIE "sealauth_admin"
 
 /* Record kinds in the durable store. */
@@ -155,6 +154,14 @@ void admin_assertion_clear(struct admin_assertion *as);
 /* admin_passkey_doc is a new passkey's record document. */
 json_t *admin_passkey_doc(const struct webauthn_credential *cred,
 			  const char *label, const json_t *transports);
+
+/*
+ * admin_transports finds the transports the browser reported for a new
+ * passkey in a request body: the body's own "transports" when given, else
+ * registerResponse.response.transports (getTransports() of the WebAuthn
+ * JSON form); NULL when neither is there. Borrowed from body.
+ */
+const json_t *admin_transports(const json_t *body);
 
 /* admin_cred_id encodes a credential id (base64url, caller frees). */
 char *admin_cred_id(const struct webauthn_credential *cred);

@@ -301,7 +301,8 @@ admin_claim_finish(struct http_request *req, struct http_response *res)
 		goto out;
 	}
 	cred_id = admin_cred_id(&cred);
-	pkdoc = admin_passkey_doc(&cred, label ? label : "first passkey", NULL);
+	pkdoc = admin_passkey_doc(&cred, label ? label : "first passkey",
+				  admin_transports(body));
 	ao = json_pack("{s:s, s:I, s:s}", "name", name, "createdAt",
 		       (json_int_t)now_unix(), "createdBy",
 		       recovery ? "recovery" : "install");

@@ -174,8 +174,7 @@ admin_passkeys_register_finish(struct http_request *req,
 		goto out;
 	}
 	cred_id = admin_cred_id(&cred);
-	doc = admin_passkey_doc(&cred, label,
-				json_object_get(body, "transports"));
+	doc = admin_passkey_doc(&cred, label, admin_transports(body));
 	if (cred_id == NULL || doc == NULL ||
 	    (text = json_dumps(doc, JSON_COMPACT)) == NULL) {
 		rc = http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
@@ -201,12 +200,12 @@ admin_passkeys_register_finish(struct http_request *req,
 		admin_store_err(res, rc);
 		goto out;
 	}
-	if ((rc = admin_audit(
-		 req, &who, "admin.passkey_registered",
-		 json_pack("{s:s, s:s, s:O?, s:s, s:i}", "credentialId",
-			   cred_id, "label", label, "transports",
-			   json_object_get(body, "transports"), "attestation",
-			   cred.fmt, "alg", cred.alg))) != SA_OK) {
+	if ((rc = admin_audit(req, &who, "admin.passkey_registered",
+			      json_pack("{s:s, s:s, s:O?, s:s, s:i}",
+					"credentialId", cred_id, "label", label,
+					"transports", admin_transports(body),
+					"attestation", cred.fmt, "alg",
+					cred.alg))) != SA_OK) {
 		http_res_error(res, rc, NULL, NULL);
 		goto out;
 	}

@@ -192,6 +192,9 @@ static const struct setting settings[] = {
       "lifetime of an admin passkey ceremony (single use), seconds"),
     L("SEALAUTH_ADMIN_SESSION_TTL", NULL, admin_session_ttl, "1800", 60, 43200,
       "lifetime of an admin sign-in, seconds"),
+    L("SEALAUTH_ADMIN_INVITE_TTL", NULL, admin_invite_ttl, "86400", 2, 604800,
+      "lifetime of an invitation link for a new admin (used once), "
+      "seconds"),
     L("SEALAUTH_OIDC_CODE_TTL", NULL, oidc_code_ttl, "60", 5, 600,
       "lifetime of an OpenID Connect authorization code, seconds"),
     L("SEALAUTH_JWT_TTL", NULL, jwt_ttl, "300", 30, 86400,

@@ -71,6 +71,7 @@ struct config {
 	long jwt_ttl;		  /* seconds */
 	long admin_challenge_ttl; /* seconds a passkey ceremony lives */
 	long admin_session_ttl;	  /* seconds an admin sign-in lasts */
+	long admin_invite_ttl;	  /* seconds an invitation link lasts */
 	long key_publish_delay;	 /* seconds a rotated key is published before it
 				    signs */
 	long hsts_max_age;	 /* seconds, 0: no HSTS header */

@@ -103,6 +103,8 @@
 	  "the install window is closed")                                      \
 	X(SA_ERR_CSRF, 96, "csrf_failed", 403,                                 \
 	  "the X-CSRF-Token header is missing or wrong")                       \
+	X(SA_ERR_INVITE_INVALID, 97, "invite_invalid", 401,                    \
+	  "the invitation is unknown, used, cancelled or expired")             \
 	X(SA_ERR_SAML_REQUEST, 124, "saml_request_invalid", 400,               \
 	  "the SAML message is malformed")                                     \
 	X(SA_ERR_SAML_UNKNOWN_SP, 125, "saml_unknown_sp", 403,                 \

@@ -55,7 +55,7 @@ static const struct rl_default {
      "(answered 429 instead of 401 over the limit)"},
     {"admin", 60, 60, "IP and admin",
      "`/v1/admin/*` per admin, and passkey sign-in per IP"},
-    {"install", 10, 600, "IP", "`/v1/install/claim/*`"},
+    {"install", 10, 600, "IP", "`/v1/install/claim/*` and `/v1/invite/*`"},
     {"trust_refresh", 2, 60, "server",
      "`POST /v1/admin/trust/refresh`, whichever admin asks"},
     {"ws", 60, 60, "IP", "WebSocket upgrades"},

@@ -398,8 +398,7 @@ dstore_rec_write(struct dstore *ds, const struct dstore_rec_op *ops, size_t n)
 		    (keyed && o->id[0] == '\0') ||
 		    !rec_text_ok(o->owner, REC_ID_MAX, 1) ||
 		    !rec_text_ok(o->doc, REC_DOC_MAX, !writes && !match) ||
-		    (match && !rec_member_ok(o->member)) ||
-		    (o->op == REC_REQUIRE_SOME && o->owner == NULL))
+		    (match && !rec_member_ok(o->member)))
 			return SA_ERR_VALIDATION;
 	}
 	return ds->ops->rec_write(ds, ops, n);

@@ -171,7 +171,8 @@ enum rec_op_kind {
 	REC_DELETE_OWNED = 4, /* every record of kind with owner; never fails */
 	/* no record of kind (and owner, and id, when not NULL) */
 	REC_REQUIRE_NONE = 5,
-	/* at least one record of kind and owner (and id when not NULL) */
+	/* at least one record of kind (and owner, and id, when not NULL:
+	 * "the last admin" guards every owner, "the last passkey" one) */
 	REC_REQUIRE_SOME = 6,
 	REC_DELETE_EXPIRED = 7, /* records of kind with 0 < expires_at < now */
 	/* every record of kind (and owner when not NULL) whose doc has the

@@ -188,7 +188,7 @@ pg_rec_apply(struct pg_slot *s, const struct dstore_rec_op *o)
 				 " AND $5::bigint IS NOT NULL"
 				 " AND $6::bigint IS NOT NULL LIMIT 1",
 	    [REC_REQUIRE_SOME] = "SELECT 1 FROM admin_records WHERE kind = $1"
-				 " AND owner = $3"
+				 " AND ($3::text IS NULL OR owner = $3)"
 				 " AND ($2::text IS NULL OR id = $2)"
 				 " AND $4::text IS NULL"
 				 " AND $5::bigint IS NOT NULL"

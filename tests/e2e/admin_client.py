@@ -124,3 +124,28 @@ class Admin:
     def change(self, method, path, body, finish_path, **kw):
         """A mutation in one go: its start, then its step-up."""
         return self.finish(self.send(method, path, body), finish_path, **kw)
+
+    def invite(self, name, **spoil):
+        """Invites an admin (a step-up pair); returns the finish answer."""
+        return self.change("POST", "/v1/admin/admins/invite/start",
+                           {"name": name}, "/v1/admin/admins/invite/finish",
+                           **spoil)
+
+    def redeem(self, token, label="laptop"):
+        """Redeems an invitation as the invitee (no session): registers
+        this admin's first passkey. Returns the first refusal, or the
+        finish answer; on success self.id and self.cred are set."""
+        r = self.post("/v1/invite/start", {"inviteToken": token},
+                      token=False)
+        if r.status_code != 200:
+            return r
+        st = r.json()
+        cred, resp = self.auth.create(st["registerOptions"])
+        r = self.post("/v1/invite/finish",
+                      {"registrationId": st["registrationId"],
+                       "registerResponse": resp, "label": label},
+                      token=False)
+        if r.status_code == 201:
+            self.id = r.json()["adminId"]
+            self.cred = cred
+        return r

@@ -1009,6 +1009,85 @@ contract_records_match(struct dstore *ds1, struct dstore *ds2, const char *kept)
 }
 
 /*
+ * contract_remove_admin removes one admin of kind "ad" with the records it
+ * owns, unless no admin would be left: a guard over every owner (NULL).
+ */
+static void *
+contract_remove_admin(void *arg)
+{
+	struct contract_race *r = arg;
+	const struct dstore_rec_op ops[] = {
+	    {.op = REC_DELETE, .kind = "ad", .id = r->id},
+	    {.op = REC_DELETE_OWNED, .kind = "adpk", .owner = r->id},
+	    {.op = REC_REQUIRE_SOME, .kind = "ad", .fail = SA_ERR_LAST_ADMIN},
+	};
+
+	r->rc = dstore_rec_write(r->ds, ops, 3);
+	return NULL;
+}
+
+/*
+ * contract_last_admin checks a guard without an owner (any record of the
+ * kind counts): two handles racing to remove the only two admins, each
+ * with its passkey; exactly one wins, the other is refused and keeps its
+ * passkey, and the last admin is refused on its own too.
+ */
+static void
+contract_last_admin(struct dstore *ds1, struct dstore *ds2)
+{
+	const struct dstore_rec_op create[] = {
+	    {.op = REC_CREATE, .kind = "ad", .id = "a1", .doc = "{}"},
+	    {.op = REC_CREATE, .kind = "ad", .id = "a2", .doc = "{}"},
+	    {.op = REC_CREATE,
+	     .kind = "adpk",
+	     .id = "p1",
+	     .owner = "a1",
+	     .doc = "{}"},
+	    {.op = REC_CREATE,
+	     .kind = "adpk",
+	     .id = "p2",
+	     .owner = "a2",
+	     .doc = "{}"},
+	};
+	struct contract_race a = {.ds = ds1, .id = "a1"},
+			     b = {.ds = ds2, .id = "a2"};
+	struct contract_race *left;
+	pthread_t ta, tb;
+	int n = 0;
+
+	assert_int_equal(dstore_rec_write(ds1, create, 4), SA_OK);
+	assert_int_equal(pthread_create(&ta, NULL, contract_remove_admin, &a),
+			 0);
+	assert_int_equal(pthread_create(&tb, NULL, contract_remove_admin, &b),
+			 0);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	assert_true((a.rc == SA_OK && b.rc == SA_ERR_LAST_ADMIN) ||
+		    (b.rc == SA_OK && a.rc == SA_ERR_LAST_ADMIN));
+	left = a.rc == SA_OK ? &b : &a;
+	assert_int_equal(
+	    dstore_rec_list(ds1, "ad", NULL, contract_rec_count, &n), SA_OK);
+	assert_int_equal(n, 1);
+	n = 0;
+	assert_int_equal(
+	    dstore_rec_list(ds2, "adpk", left->id, contract_rec_count, &n),
+	    SA_OK);
+	assert_int_equal(n, 1);
+	n = 0;
+	assert_int_equal(
+	    dstore_rec_list(ds2, "adpk", NULL, contract_rec_count, &n), SA_OK);
+	assert_int_equal(n, 1);
+	/* Alone, the last one is refused and nothing goes. */
+	left->ds = ds1;
+	contract_remove_admin(left);
+	assert_int_equal(left->rc, SA_ERR_LAST_ADMIN);
+	n = 0;
+	assert_int_equal(
+	    dstore_rec_list(ds1, "adpk", NULL, contract_rec_count, &n), SA_OK);
+	assert_int_equal(n, 1);
+}
+
+/*
  * contract_records checks the administration records: create, versioned
  * update, guards, a failed operation rolling back the ones before it, and
  * two handles (two servers) racing to delete the last two passkeys of one
@@ -1242,6 +1321,7 @@ dstore_test_admin(void **state)
 	assert_int_equal(dstore_open(url, &ds2), SA_OK);
 	contract_registry(ds, ds2);
 	contract_records(ds, ds2);
+	contract_last_admin(ds, ds2);
 	dstore_close(ds2);
 	dstore_close(ds);
 }

@@ -43,9 +43,10 @@ void dstore_contract_enrollments(const char *url);
  * version, order, delete), then the registry and the administration records
  * over two stores on one database (two servers): versioned updates, guards,
  * rollback, two servers racing for the last two passkeys of an admin
- * (exactly one wins), guards naming one record, and the sessions of a
+ * (exactly one wins), guards naming one record, the sessions of a
  * passkey deleted with it by the doc member they carry (REC_DELETE_MATCH,
- * with the count).
+ * with the count), and two servers racing to remove the last two admins
+ * under a guard over every owner (exactly one wins).
  * dstore_test_trust: issuing authorities (a token id bound by one authority
  * is never rebound by another; ENROLL_PUT_KEEP refuses a new device key and
  * accepts the same), trust document sequence numbers that only go up, and
