@@ -171,6 +171,14 @@ icao_claims(struct vds *v)
 
 	if (!vds_can_enroll(v, NULL) || !vds_icao_mrz(v, &m))
 		return;
+	/* The token id carries the number as the MRZ spells it without its
+	 * trailing fillers (a long number joined, as vds_icao_mrz reads it):
+	 * one document, one id. A number with a filler inside (or only
+	 * fillers) is no document number: no claims. */
+	if (m.number[0] == '\0' ||
+	    strspn(m.number, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") !=
+		strlen(m.number))
+		return;
 	mrz_name(c->given_name, sizeof(c->given_name), m.given);
 	mrz_name(c->family_name, sizeof(c->family_name), m.surname);
 	snprintf(c->birth_date, sizeof(c->birth_date), "%s", m.birth);

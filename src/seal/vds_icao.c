@@ -878,6 +878,17 @@ mrz_read(const char *text, int sig_year, struct vds_mrz *m)
 	mrz_copy(m->code, sizeof(m->code), text, 2);
 	mrz_copy(m->state, sizeof(m->state), text + 2, 3);
 	mrz_copy(m->number, sizeof(m->number), l2, 9);
+	/* A document number longer than 9 characters (ICAO 9303-5 and -6,
+	 * TD1 and TD2): a filler where its check digit would be, and the
+	 * rest of the number, then its check digit, opens the optional data
+	 * (line 2 from position 29). MRV visas (code V) have no such rule. */
+	if (text[0] != 'V' && l2[9] == '<' && strlen(m->number) == 9) {
+		size_t ext = strcspn(l2 + 28, "<\n");
+
+		if (ext >= 2 && ext - 1 <= sizeof(m->number) - 10)
+			mrz_copy(m->number + 9, sizeof(m->number) - 9, l2 + 28,
+				 ext - 1);
+	}
 	mrz_copy(m->nationality, sizeof(m->nationality), l2 + 10, 3);
 	mrz_copy(m->sex, sizeof(m->sex), l2 + 20, 1);
 	/* Names: SURNAME<<GIVEN<NAMES, '<' between given names. */

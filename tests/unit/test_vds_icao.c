@@ -820,6 +820,110 @@ test_identity_claims_from_mrz(void **state)
 	free(b);
 }
 
+/* mrz_seal signs an emergency travel document seal of Utopia whose MRZ is
+ * text (72 characters) with key; the caller frees the decoded seal. */
+static struct vds *
+mrz_seal(EVP_PKEY *key, const char *text)
+{
+	int visa = text[0] == 'V';
+	/* A visa's tag 2 is its MRZ of type B (36 + 36). */
+	struct vds_icao_spec p = {"UTO",
+				  "UTDM",
+				  "A1",
+				  "2026-01-02",
+				  "2026-01-02",
+				  visa ? 0x5d : 0x5e,
+				  visa ? 0x01 : 0x03,
+				  2,
+				  text};
+	unsigned char *b = NULL;
+	size_t n = 0;
+	struct vds *v;
+
+	assert_int_equal(vds_encode_icao(&p, key, &b, &n), SA_OK);
+	v = decode_ok(b, n);
+	assert_int_equal(vds_verify_signature(v, key), SA_OK);
+	free(b);
+	return v;
+}
+
+/*
+ * What we write is what ICAO 9303 writes: the TD2 example of ICAO 9303-6
+ * (Anna Maria Eriksson of Utopia, document D23145890) comes out with its
+ * check digits, but the sex, which we leave unspecified.
+ */
+static void
+test_mrz_td2_written(void **state)
+{
+	struct vds_claims c;
+	char mrz[VDS_MRZ_TD2_LEN + 1];
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	strcpy(c.given_name, "Anna Maria");
+	strcpy(c.family_name, "Eriksson");
+	strcpy(c.birth_date, "1974-08-12");
+	strcpy(c.expiry, "2012-04-15");
+	strcpy(c.nationality, "UTO");
+	strcpy(c.document, "D23145890");
+	assert_int_equal(vds_mrz_td2("I", "UTO", &c, mrz), SA_OK);
+	assert_string_equal(mrz, "I<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<"
+				 "D231458907UTO7408122<1204159<<<<<<<6");
+	strcpy(c.given_name, "J\xc3\xbcrgen");
+	assert_int_equal(vds_mrz_td2("I", "UTO", &c, mrz), SA_ERR_VALIDATION);
+	strcpy(c.given_name, "Anna");
+	strcpy(c.document, "D231458901");
+	assert_int_equal(vds_mrz_td2("I", "UTO", &c, mrz), SA_ERR_VALIDATION);
+}
+
+/*
+ * The token id of an MRZ document is the issuing country and the document
+ * number as the MRZ spells it without trailing fillers, so a short number
+ * gives one id however the issuer pads it; a number longer than 9
+ * characters (the filler in place of its check digit, the rest in the
+ * optional data) is joined; a number with a filler inside gives no
+ * claims; a visa's MRZ has no long-number rule.
+ */
+static void
+test_token_id_fillers(void **state)
+{
+	static const struct {
+		const char *line2, *code, *tid; /* NULL: no claims */
+	} cases[] = {
+	    {"C01X00T<<5DEU9004013<3112319<<<<<<<0", "I<", "UTO-C01X00T"},
+	    {"123456789<DEU9004013<3112319ABC7<<<0", "I<", "UTO-123456789ABC"},
+	    {"123456789<DEU9004013<3112319<<<<<<<0", "I<", "UTO-123456789"},
+	    {"AB<123456<DEU9004013<3112319<<<<<<<0", "I<", NULL},
+	    {"<<<<<<<<<<DEU9004013<3112319<<<<<<<0", "I<", NULL},
+	    {"123456789<DEU9004013<3112319ABC7<<<<", "V<", "UTO-123456789"},
+	};
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	char text[VDS_MRZ_TD2_LEN + 1];
+
+	(void)state;
+	assert_non_null(key);
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		struct vds *v;
+
+		snprintf(text, sizeof(text),
+			 "%sUTOMUSTERMANN<<ERIKA<<<<<<<<<<<<<<%s",
+			 cases[i].code, cases[i].line2);
+		assert_int_equal(strlen(text), VDS_MRZ_TD2_LEN);
+		v = mrz_seal(key, text);
+		if (cases[i].tid == NULL) {
+			assert_null(vds_claims(v));
+		} else {
+			assert_non_null(vds_claims(v));
+			assert_string_equal(vds_claims(v)->token_id,
+					    cases[i].tid);
+			assert_string_equal(vds_claims(v)->document,
+					    strchr(cases[i].tid, '-') + 1);
+		}
+		vds_free(v);
+	}
+	EVP_PKEY_free(key);
+}
+
 /* docs/seals.md lists every row of the catalogue with its enrollment
  * answer, and nothing the catalogue lacks. */
 static void
@@ -969,6 +1073,8 @@ main(void)
 	    cmocka_unit_test(test_catalogue_documented),
 	    cmocka_unit_test(test_bsi_worked_examples),
 	    cmocka_unit_test(test_identity_claims_from_mrz),
+	    cmocka_unit_test(test_mrz_td2_written),
+	    cmocka_unit_test(test_token_id_fillers),
 	};
 	struct CMUnitTest *tests;
 	size_t ncases, i;
