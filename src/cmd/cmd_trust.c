@@ -3,6 +3,7 @@
  * the configured chain.
  *
  *   sealauth trust demo --dir DIR [--authority CODE [--prefix P]]
+ *                       [--cert-id-forms FORMS]
  *   sealauth trust issue --dir DIR --given-name G --family-name F --dob D
  *                        --nationality N --document DOC [--token-id T]
  *                        [--expiry E] [--photo FILE] [--bioseal] [--json]
@@ -26,6 +27,7 @@
 #include "trust/trust.h"
 #include "core/util.h"
 #include "seal/vds.h"
+#include "trust/certref.h"
 
 static void
 trust_usage(FILE *out)
@@ -34,6 +36,7 @@ trust_usage(FILE *out)
 	    out,
 	    "usage: sealauth trust demo --dir DIR [--authority CODE "
 	    "[--prefix P]]\n"
+	    "                           [--cert-id-forms FORMS]\n"
 	    "       sealauth trust issue --dir DIR --given-name G "
 	    "--family-name F --dob YYYY-MM-DD\n"
 	    "                            --nationality NAT --document DOC "
@@ -62,6 +65,10 @@ trust_usage(FILE *out)
 	    "travel document\n(signer UTDM, its MRZ from the values; "
 	    "--document and --expiry required);\nits token id is UTO- and "
 	    "the document number.\n"
+	    "demo --cert-id-forms FORMS declares how the DEMO CA's seals name "
+	    "their signer\n(serial16, serial20, cn; default \"serial16 "
+	    "serial20\"); a signer whose id no\nserial form admits is named "
+	    "by its common name.\n"
 	    "SEAL is the seal text, \"-\" for standard input or @FILE.\n");
 }
 
@@ -485,12 +492,25 @@ out:
 
 /* do_demo builds the demo environment, or adds authority auth to it. */
 static int
-do_demo(const char *dir, const char *auth, const char *prefix)
+do_demo(const char *dir, const char *auth, const char *prefix,
+	const char *forms)
 {
+	struct trust_demo_opts o;
 	enum sa_err rc;
 
+	memset(&o, 0, sizeof(o));
+	o.cert_id_forms = forms;
+	if (forms != NULL && (auth != NULL || certref_parse(forms) == 0)) {
+		cli_usage_error("trust demo", "%s",
+				auth != NULL
+				    ? "--cert-id-forms is for the DEMO "
+				      "environment, not --authority"
+				    : "--cert-id-forms takes serial16, "
+				      "serial20 and cn, each once");
+		return 2;
+	}
 	if (auth == NULL) {
-		rc = trust_demo_build(dir, NULL);
+		rc = trust_demo_build(dir, &o);
 		if (rc == SA_OK)
 			printf("demo trust environment written to %s\n"
 			       "  SEALAUTH_CONFIG=%s/trust.conf selects it; "
@@ -545,7 +565,7 @@ int
 cmd_trust(int argc, char **argv)
 {
 	struct cli cli;
-	const char *dir, *what, *auth, *prefix;
+	const char *dir, *what, *auth, *prefix, *forms;
 	int bad = 0, ret = 2;
 
 	if (cli_parse(&cli, argc, argv) != 0)
@@ -558,6 +578,7 @@ cmd_trust(int argc, char **argv)
 	dir = cli_value(&cli, "dir", &bad);
 	auth = cli_value(&cli, "authority", &bad);
 	prefix = cli_value(&cli, "prefix", &bad);
+	forms = cli_value(&cli, "cert-id-forms", &bad);
 	if (bad)
 		goto out;
 	if (cli.argc < 1) {
@@ -568,7 +589,7 @@ cmd_trust(int argc, char **argv)
 	}
 	what = cli.argv[0];
 	if (strcmp(what, "demo") == 0 && dir != NULL && cli.argc == 1) {
-		ret = do_demo(dir, auth, prefix);
+		ret = do_demo(dir, auth, prefix, forms);
 	} else if (strcmp(what, "issue") == 0 && dir != NULL) {
 		ret = do_issue(&cli, dir, auth);
 	} else if (strcmp(what, "revoke") == 0 && dir != NULL &&

@@ -278,8 +278,9 @@ struct trust_demo_opts {
 	const char *usage_manifest; /* UsageList entry, default "0A0001" */
 	const char *
 	    scheme_manifests; /* scheme scope, default "0A0001 0B0001 DC5E03" */
-	const char *cert_id_forms; /* DEMO CA's CertIdForms, default
-				      "serial16 serial20" */
+	/* The DEMO CA's CertIdForms, default "serial16 serial20"; a signer
+	 * whose id no declared serial form admits gets it as its CN. */
+	const char *cert_id_forms;
 };
 
 #define TRUST_DEMO_CA_ID "DEMO"

@@ -1,22 +1,12 @@
 /*
  * trust_demo.c - build a complete demo trust environment (trust.h):
- * governance key -> scheme operator -> TSL operator -> CA -> signer, with
- * the CRL, the VRL, the manifest description and a sample seal, so that the
- * server runs and the tests pass without outside infrastructure.
- *
- * Layout of DIR (docs/trust.md):
- *   governance.pem             the certificate to pin
- *   trust.conf                 SEALAUTH_TRUST_GOVERNANCE_URL/_CERT lines
- *   private/NAME.key           P-256 keys, 0600, directory 0700
- *   certs/NAME.pem             the operators' certificates, for reference
- *   lists/governance.xml       published tree; locations inside the lists
- *   lists/scheme-DEMO.xml      are relative, so DIR may move
- *   lists/tsl-DEMO.xml
- *   lists/vrl-DEMO.xml
- *   lists/ca/DEMO.pem, DEMO.crl
- *   lists/ca/signers/DEMO0001.pem
- *   lists/manifests/0A0001.json
- *   samples/DEMO0001.b64       a seal signed by the demo signer
+ * governance key -> scheme operator -> TSL operator -> CA -> signers (our
+ * profile, BioSeal, ICAO), with the CRL, the VRL, the manifest description
+ * and a sample seal, so that the server runs and the tests pass without
+ * outside infrastructure. docs/trust.md lists what DIR holds: keys in
+ * private/ (0600, directory 0700), the pinned governance.pem, trust.conf,
+ * and the published tree in lists/, whose locations are relative so DIR
+ * may move.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -30,6 +20,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "trust/certref.h"
 #include "trust/trust.h"
 #include "trust/trust_int.h"
 #include "trust/tsl.h"
@@ -640,6 +631,17 @@ icao_signer(const char *dir, const struct demo_party *ca, int64_t now)
 	return rc;
 }
 
+/* cn_named tells whether the DEMO CA's forms name a signer whose id the
+ * serial form does not admit by its common name (the id itself). */
+static int
+cn_named(const struct trust_demo_opts *o, unsigned int serial)
+{
+	unsigned int f = certref_parse(
+	    o->cert_id_forms != NULL ? o->cert_id_forms : "serial16 serial20");
+
+	return (f & CERTREF_CN) && !(f & serial);
+}
+
 /* sample_claims fills the claims of the sample seal. */
 static void
 sample_claims(struct vds_claims *c)
@@ -714,7 +716,11 @@ trust_demo_build(const char *dir, const struct trust_demo_opts *opts)
 		 o->ca_not_after != 0 ? o->ca_not_after : now + 3650 * DAY, 1,
 		 NULL, 0)) != SA_OK ||
 	    (rc = make_cert(
-		 &signer, "sealauth DEMO seal signer 0001", &ca, 0x0001,
+		 &signer,
+		 cn_named(o, CERTREF_SERIAL16)
+		     ? TRUST_DEMO_CERT_ID
+		     : "sealauth DEMO seal signer " TRUST_DEMO_CERT_ID,
+		 &ca, 0x0001,
 		 o->signer_not_before != 0 ? o->signer_not_before : now - DAY,
 		 o->signer_not_after != 0 ? o->signer_not_after
 					  : now + 730 * DAY,
@@ -723,11 +729,13 @@ trust_demo_build(const char *dir, const struct trust_demo_opts *opts)
 		goto out;
 	/* The signer of BioSeal-layout seals: cert id B0001 is the low 20
 	 * bits of its serial (reference form serial20). */
-	if ((rc = make_cert(
-		 &bsigner,
-		 "sealauth DEMO BioSeal signer " TRUST_DEMO_BIOSEAL_CERT_ID,
-		 &ca, 0xB0001, now - DAY, now + 730 * DAY, 0, busage, 1)) !=
-	    SA_OK)
+	if ((rc = make_cert(&bsigner,
+			    cn_named(o, CERTREF_SERIAL20)
+				? TRUST_DEMO_BIOSEAL_CERT_ID
+				: "sealauth DEMO BioSeal "
+				  "signer " TRUST_DEMO_BIOSEAL_CERT_ID,
+			    &ca, 0xB0001, now - DAY, now + 730 * DAY, 0, busage,
+			    1)) != SA_OK)
 		goto out;
 
 	if ((rc = write_key(abs, "private/governance.key", gov.key)) != SA_OK ||
@@ -1253,22 +1261,22 @@ trust_demo_issue_icao(const char *dir, const struct vds_claims *claims,
 		      int64_t signing_time, unsigned char **out, size_t *outlen)
 {
 	char mrz[VDS_MRZ_TD2_LEN + 1], day[21];
-	struct vds_icao_spec p = {"UTO",
-				  TRUST_DEMO_ICAO_SIGNER,
-				  TRUST_DEMO_ICAO_REF,
-				  day,
-				  day,
-				  0x5e,
-				  0x03,
-				  2,
-				  mrz};
+	/* An emergency travel document (5E 03) of Utopia: its MRZ as tag 2. */
+	struct vds_icao_spec p = {.country = "UTO",
+				  .signer = TRUST_DEMO_ICAO_SIGNER,
+				  .cert_ref = TRUST_DEMO_ICAO_REF,
+				  .issue_date = day,
+				  .sig_date = day,
+				  .feature_ref = 0x5e,
+				  .type_category = 0x03,
+				  .mrz_tag = 2,
+				  .mrz = mrz};
 	EVP_PKEY *k;
 	enum sa_err rc;
 
 	if (signing_time < 0 || claims == NULL || claims->token_id[0] != '\0')
 		return SA_ERR_VALIDATION;
-	/* An emergency travel document of Utopia, issued and signed today
-	 * (the header has no time of day). */
+	/* Issued and signed today: the header has no time of day. */
 	iso8601_utc(signing_time, day);
 	day[10] = '\0';
 	if ((rc = vds_mrz_td2("I", "UTO", claims, mrz)) != SA_OK)

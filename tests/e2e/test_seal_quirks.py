@@ -220,3 +220,57 @@ def test_bioseal_issue_usage_errors(make_server):
               "--bioseal", "--given-name", "A", "--family-name", "B",
               "--dob", "1990-04-01", check=False)
     assert r.returncode == 2 and "--bioseal needs --document" in r.stderr
+
+
+def test_cn_cert_id_form_enrolls_and_refuses_another_name(make_server,
+                                                          tmp_path):
+    """A CA that names its signers by common name (CertIdForms cn): cert id
+    0001 is the signer whose subject CN is 0001, whatever its serial; a
+    certificate published under that name with another CN is refused at
+    the chain step."""
+    import shutil
+    from test_login import LOGIN_ENV
+    from phone import PushInbox
+
+    s = make_server(env=LOGIN_ENV, data_dir=str(tmp_path))
+    trust = os.path.join(s.data_dir, "trust")
+    r = s.cli("trust", "demo", "--dir", trust, "--cert-id-forms", "cn+",
+              check=False)
+    assert r.returncode == 2 and "serial16, serial20 and cn" in r.stderr
+    s.cli("trust", "demo", "--dir", trust, "--cert-id-forms", "cn")
+    with open(os.path.join(trust, "lists", "tsl-DEMO.xml")) as f:
+        assert ">cn<" in f.read()
+    r = s.cli("trust", "issue", "--dir", trust, "--given-name", "Erika",
+              "--family-name", "Mustermann", "--dob", "1990-04-01",
+              "--token-id", "DEMO-CN-1", "--json")
+    seal = json.loads(r.stdout)["seal"]
+    v = json.loads(s.cli("trust", "verify-seal", "--dir", trust,
+                         seal).stdout)
+    assert v["certId"] == "0001"
+    assert v["signer"] == "CN=0001,O=sealauth DEMO"
+    # The BioSeal signer of such a CA is named by its CN too.
+    b = json.loads(issue_bioseal(s, "--json").stdout)["seal"]
+    v = json.loads(s.cli("trust", "verify-seal", "--dir", trust, b).stdout)
+    assert v["signer"] == "CN=B0001,O=sealauth DEMO"
+
+    # Under the name 0001, a certificate whose CN is B0001: refused
+    # before its key is even tried.
+    other = str(tmp_path / "other")
+    shutil.copytree(trust, other)
+    signers = os.path.join(other, "lists", "ca", "signers")
+    shutil.copy(os.path.join(signers, "DEMOB0001.pem"),
+                os.path.join(signers, "DEMO0001.pem"))
+    r = s.cli("trust", "verify-seal", "--dir", other, seal, check=False)
+    assert r.returncode == 1
+    v = json.loads(r.stdout)
+    assert v["step"] == "chain"
+    assert "its subject common name differs" in v["reason"]
+
+    inbox = PushInbox()
+    try:
+        s.start()
+        claims = enroll_and_log_in(s, inbox, seal, "DEMO-CN-1",
+                                   ["identity:name"])
+        assert claims["familyName"] == "Mustermann"
+    finally:
+        inbox.close()
