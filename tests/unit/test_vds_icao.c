@@ -855,17 +855,15 @@ mrz_seal(EVP_PKEY *key, const char *text)
 static void
 test_mrz_td2_written(void **state)
 {
-	struct vds_claims c;
+	struct vds_claims c = {.given_name = "Anna Maria",
+			       .family_name = "Eriksson",
+			       .birth_date = "1974-08-12",
+			       .nationality = "UTO",
+			       .document = "D23145890",
+			       .expiry = "2012-04-15"};
 	char mrz[VDS_MRZ_TD2_LEN + 1];
 
 	(void)state;
-	memset(&c, 0, sizeof(c));
-	strcpy(c.given_name, "Anna Maria");
-	strcpy(c.family_name, "Eriksson");
-	strcpy(c.birth_date, "1974-08-12");
-	strcpy(c.expiry, "2012-04-15");
-	strcpy(c.nationality, "UTO");
-	strcpy(c.document, "D23145890");
 	assert_int_equal(vds_mrz_td2("I", "UTO", &c, mrz), SA_OK);
 	assert_string_equal(mrz, "I<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<"
 				 "D231458907UTO7408122<1204159<<<<<<<6");
