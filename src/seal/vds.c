@@ -171,13 +171,13 @@ icao_claims(struct vds *v)
 
 	if (!vds_can_enroll(v, NULL) || !vds_icao_mrz(v, &m))
 		return;
-	/* The token id carries the number as the MRZ spells it without its
-	 * trailing fillers (a long number joined, as vds_icao_mrz reads it):
-	 * one document, one id. A number with a filler inside (or only
-	 * fillers) is no document number: no claims. */
-	if (m.number[0] == '\0' ||
-	    strspn(m.number, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") !=
-		strlen(m.number))
+	/* The document number as the MRZ spells it, without its trailing
+	 * fillers (a long number joined, as vds_icao_mrz reads it). Some
+	 * issuers print a filler inside it (German arrival attestations:
+	 * "M<9137461"): the token id writes that one as '-', which no MRZ
+	 * character is, so one document gives one id that travels in URLs
+	 * unescaped. A number that starts with a filler is none. */
+	if (m.number[0] == '\0' || m.number[0] == '<')
 		return;
 	mrz_name(c->given_name, sizeof(c->given_name), m.given);
 	mrz_name(c->family_name, sizeof(c->family_name), m.surname);
@@ -185,6 +185,9 @@ icao_claims(struct vds *v)
 	snprintf(c->document, sizeof(c->document), "%s", m.number);
 	snprintf(c->token_id, sizeof(c->token_id), "%s-%s",
 		 vds_icao_country_code(v), m.number);
+	for (char *p = strchr(c->token_id, '-') + 1; *p != '\0'; p++)
+		if (*p == '<')
+			*p = '-';
 	/* ICAO 9303 writes Germany as "D"; the claim is 3 letters. */
 	nat = strcmp(m.nationality, "D") == 0 ? "DEU" : m.nationality;
 	if (claim_value_ok(CK_NAT, nat, strlen(nat)))
