@@ -156,6 +156,39 @@ cli_leftover(const struct cli *cli, const char *cmd, int n, const char *what)
 	return 0;
 }
 
+enum sa_err
+cli_read_arg(const char *arg, size_t max, unsigned char **out, size_t *outlen)
+{
+	struct buf b;
+	unsigned char chunk[4096];
+	enum sa_err rc;
+
+	if (arg[0] == '@')
+		return read_file(arg + 1, max, out, outlen);
+	buf_init(&b, max);
+	if (strcmp(arg, "-") == 0) {
+		size_t r;
+
+		while ((r = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
+			if ((rc = buf_append(&b, chunk, r)) != SA_OK)
+				goto fail;
+		if (ferror(stdin)) {
+			rc = SA_ERR_IO;
+			goto fail;
+		}
+	} else if ((rc = buf_append(&b, arg, strlen(arg))) != SA_OK) {
+		goto fail;
+	}
+	if (b.data == NULL && (rc = buf_append(&b, "", 0)) != SA_OK)
+		goto fail;
+	*out = b.data;
+	*outlen = b.len;
+	return SA_OK;
+fail:
+	buf_free(&b);
+	return rc;
+}
+
 int
 cli_database_exists(const struct cli *cli)
 {

@@ -56,6 +56,16 @@ int cli_leftover(const struct cli *cli, const char *cmd, int n,
 		 const char *what);
 
 /*
+ * cli_read_arg reads an operand that may be given inline: the argument's own
+ * text, "-" for standard input, or @FILE for a file's contents, at most max
+ * bytes (SA_ERR_BODY_TOO_LARGE past that, SA_ERR_IO when standard input
+ * fails). *out is a new buffer with a NUL after its *outlen bytes; the
+ * caller frees it.
+ */
+enum sa_err cli_read_arg(const char *arg, size_t max, unsigned char **out,
+			 size_t *outlen);
+
+/*
  * cli_database_exists tells whether the configured database can be opened
  * without creating one: a SQLite file must be there already (a command that
  * reads or repairs an existing server must never make an empty one), any

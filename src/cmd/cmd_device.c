@@ -102,42 +102,14 @@ on_signal(int sig)
 static enum sa_err
 read_seal(const char *arg, char **out)
 {
-	unsigned char *raw = NULL, chunk[4096];
+	unsigned char *raw = NULL;
 	size_t n = 0, start = 0;
-	struct buf b;
 	char *s = NULL;
 	int text = 1;
-	enum sa_err rc = SA_OK;
+	enum sa_err rc;
 
-	buf_init(&b, SEAL_MAX_TEXT);
-	if (arg[0] == '@') {
-		if ((rc = read_file(arg + 1, SEAL_MAX_TEXT, &raw, &n)) != SA_OK)
-			goto out;
-	} else if (strcmp(arg, "-") == 0) {
-		size_t r;
-		while ((r = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
-			if ((rc = buf_append(&b, chunk, r)) != SA_OK)
-				goto out;
-		if (ferror(stdin)) {
-			rc = SA_ERR_IO;
-			goto out;
-		}
-		if (b.data == NULL && (rc = buf_append(&b, "", 0)) != SA_OK)
-			goto out;
-		raw = b.data;
-		n = b.len;
-		b.data = NULL;
-	} else {
-		n = strlen(arg);
-		if (n > SEAL_MAX_TEXT) {
-			rc = SA_ERR_BODY_TOO_LARGE;
-			goto out;
-		}
-		if ((raw = (unsigned char *)strdup(arg)) == NULL) {
-			rc = SA_ERR_NOMEM;
-			goto out;
-		}
-	}
+	if ((rc = cli_read_arg(arg, SEAL_MAX_TEXT, &raw, &n)) != SA_OK)
+		return rc;
 	for (size_t i = 0; i < n; i++)
 		if ((raw[i] < 0x20 && !isspace(raw[i])) || raw[i] >= 0x7f)
 			text = 0;
@@ -161,7 +133,6 @@ read_seal(const char *arg, char **out)
 		*out = s;
 out:
 	free(raw);
-	buf_free(&b);
 	return rc;
 }
 

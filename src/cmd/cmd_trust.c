@@ -78,37 +78,10 @@ read_seal(const char *arg, unsigned char **out, size_t *outlen)
 {
 	unsigned char *text = NULL;
 	size_t tlen = 0;
-	struct buf b;
 	enum seal_encoding enc;
 	enum sa_err rc;
 
-	if (arg[0] == '@') {
-		rc = read_file(arg + 1, SEAL_MAX_TEXT, &text, &tlen);
-	} else if (strcmp(arg, "-") == 0) {
-		unsigned char chunk[4096];
-		size_t r;
-
-		buf_init(&b, SEAL_MAX_TEXT);
-		rc = SA_OK;
-		while (rc == SA_OK &&
-		       (r = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
-			rc = buf_append(&b, chunk, r);
-		if (rc == SA_OK && b.data == NULL)
-			rc = buf_append(&b, "", 0);
-		if (rc != SA_OK) {
-			buf_free(&b);
-			return rc;
-		}
-		text = b.data;
-		tlen = b.len;
-	} else {
-		tlen = strlen(arg);
-		if (tlen > SEAL_MAX_TEXT)
-			return SA_ERR_BODY_TOO_LARGE;
-		text = (unsigned char *)strdup(arg);
-		rc = text != NULL ? SA_OK : SA_ERR_NOMEM;
-	}
-	if (rc != SA_OK)
+	if ((rc = cli_read_arg(arg, SEAL_MAX_TEXT, &text, &tlen)) != SA_OK)
 		return rc;
 	rc = seal_codec_decode((const char *)text, tlen, out, outlen, &enc);
 	free(text);

@@ -57,42 +57,6 @@ print_trace(FILE *out, const struct vds_trace *t, enum seal_encoding enc,
 }
 
 /*
- * read_seal_arg reads the SEAL argument's bytes into a new buffer (caller
- * frees), bounded by SEAL_MAX_TEXT.
- */
-static enum sa_err
-read_seal_arg(const char *arg, unsigned char **out, size_t *outlen)
-{
-	struct buf b;
-	unsigned char chunk[4096];
-	enum sa_err rc;
-
-	if (arg[0] == '@')
-		return read_file(arg + 1, SEAL_MAX_TEXT, out, outlen);
-	buf_init(&b, SEAL_MAX_TEXT);
-	if (strcmp(arg, "-") == 0) {
-		size_t r;
-		while ((r = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
-			if ((rc = buf_append(&b, chunk, r)) != SA_OK)
-				goto fail;
-		if (ferror(stdin)) {
-			rc = SA_ERR_IO;
-			goto fail;
-		}
-	} else if ((rc = buf_append(&b, arg, strlen(arg))) != SA_OK) {
-		goto fail;
-	}
-	if (b.data == NULL && (rc = buf_append(&b, "", 0)) != SA_OK)
-		goto fail;
-	*out = b.data;
-	*outlen = b.len;
-	return SA_OK;
-fail:
-	buf_free(&b);
-	return rc;
-}
-
-/*
  * load_seal reads, detects and decodes the seal named by arg. With
  * explain set it prints the fields read (print_trace) to stdout, refused
  * or not. Returns 0 with *out set, or 1 after saying why on stderr.
@@ -108,7 +72,7 @@ load_seal(const char *arg, int explain, struct vds **out)
 	enum sa_err rc;
 	int ret = 1;
 
-	rc = read_seal_arg(arg, &text, &tlen);
+	rc = cli_read_arg(arg, SEAL_MAX_TEXT, &text, &tlen);
 	if (rc != SA_OK) {
 		fprintf(stderr, "sealauth: cannot read the seal: %s\n",
 			sa_err_str(rc));

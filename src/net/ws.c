@@ -230,6 +230,26 @@ map_remove(struct ws_server *ws, struct ws_conn *c)
 }
 
 /*
+ * cmd_new makes a command of type for connection id carrying the n bytes
+ * at data (code for a close), with room for at least WS_MAX_REASON bytes so
+ * that any command can turn into a close. NULL when out of memory.
+ */
+static struct ws_cmd *
+cmd_new(enum ws_cmd_type type, uint64_t id, uint16_t code, const void *data,
+	size_t n)
+{
+	struct ws_cmd *cmd =
+	    malloc(sizeof(*cmd) + (n > WS_MAX_REASON ? n : WS_MAX_REASON));
+
+	if (cmd == NULL)
+		return NULL;
+	*cmd = (struct ws_cmd){.type = type, .id = id, .code = code, .len = n};
+	if (n > 0)
+		memcpy(cmd->data, data, n);
+	return cmd;
+}
+
+/*
  * cmd_push appends a command; ws->lock. It returns 1 when the queue was
  * empty, in which case the caller wakes the loop after unlocking.
  */
@@ -1054,7 +1074,6 @@ ws_send_text(struct ws_server *ws, uint64_t id, const char *msg, size_t n)
 	struct ws_cmd *cmd = NULL;
 	struct ws_conn *c;
 	enum sa_err rc = SA_OK;
-	size_t size = n > WS_MAX_REASON ? n : WS_MAX_REASON;
 	int wake = 0;
 
 	if (ws == NULL || (msg == NULL && n > 0))
@@ -1064,16 +1083,8 @@ ws_send_text(struct ws_server *ws, uint64_t id, const char *msg, size_t n)
 	if (!utf8_valid(msg, n, 0))
 		return SA_ERR_BAD_REQUEST;
 	/* Room for a close reason too, should this turn into one. */
-	cmd = malloc(sizeof(*cmd) + size);
-	if (cmd == NULL)
+	if ((cmd = cmd_new(WS_CMD_SEND, id, 0, msg, n)) == NULL)
 		return SA_ERR_NOMEM;
-	cmd->type = WS_CMD_SEND;
-	cmd->id = id;
-	cmd->conn = NULL;
-	cmd->code = 0;
-	cmd->len = n;
-	if (n > 0)
-		memcpy(cmd->data, msg, n);
 
 	pthread_mutex_lock(&ws->lock);
 	c = map_find(ws, id);
@@ -1132,16 +1143,8 @@ ws_close(struct ws_server *ws, uint64_t id, uint16_t code, const char *reason)
 		if (!utf8_valid(reason, len, 0))
 			return SA_ERR_BAD_REQUEST;
 	}
-	cmd = malloc(sizeof(*cmd) + WS_MAX_REASON);
-	if (cmd == NULL)
+	if ((cmd = cmd_new(WS_CMD_CLOSE, id, code, reason, len)) == NULL)
 		return SA_ERR_NOMEM;
-	cmd->type = WS_CMD_CLOSE;
-	cmd->id = id;
-	cmd->conn = NULL;
-	cmd->code = code;
-	cmd->len = len;
-	if (len > 0)
-		memcpy(cmd->data, reason, len);
 
 	pthread_mutex_lock(&ws->lock);
 	if (map_find(ws, id) == NULL) {

@@ -74,3 +74,31 @@ def test_trust_verify_seal_names_the_failing_step(tmp_path):
                for step in ("chain", "signature", "usage"))
     r = run("trust", "verify-seal", "--dir", d, "not-a-seal")
     assert r.returncode != 0 and "decode" in (r.stdout + r.stderr)
+
+
+def test_seal_operands_inline_from_stdin_or_a_file(tmp_path):
+    """Every seal operand is the text itself, '-' for standard input or
+    @FILE, the same for each command, and bounded before it is read."""
+    d = str(tmp_path / "trust")
+    assert run("trust", "demo", "--dir", d).returncode == 0
+    seal = run("trust", "issue", "--dir", d, "--given-name", "A",
+               "--family-name", "B", "--dob", "1980-01-01", "--nationality",
+               "FRA", "--document", "X1").stdout.strip()
+    f = tmp_path / "seal.txt"
+    f.write_text(seal + "\n")
+    for cmd in (["vds", "inspect"], ["trust", "verify-seal", "--dir", d]):
+        outs = []
+        for arg, stdin in ((seal, None), ("-", seal), ("@" + str(f), None)):
+            r = run(*cmd, arg, input=stdin)
+            assert r.returncode == 0, (cmd, arg, r.stderr)
+            outs.append(r.stdout)
+        assert outs[0] == outs[1] == outs[2]
+        # Missing file, and text over the bound (16 KiB) in each form.
+        r = run(*cmd, "@" + str(tmp_path / "missing"))
+        assert r.returncode != 0 and r.stderr.strip()
+        big = tmp_path / "big.txt"
+        big.write_text("A" * 20000)
+        for arg, stdin in (("A" * 20000, None), ("-", "A" * 20000),
+                           ("@" + str(big), None)):
+            r = run(*cmd, arg, input=stdin)
+            assert r.returncode != 0, (cmd, arg[:8])
