@@ -543,6 +543,78 @@ admin_transports(const json_t *body)
 	return json_is_array(t) ? t : NULL;
 }
 
+enum sa_err
+admin_first_create(struct admin *adm, const json_t *body, const json_t *state,
+		   struct admin_first *f, char *why, size_t whylen)
+{
+	const char *label = json_string_value(json_object_get(body, "label"));
+	struct dstore_rec_op ops[ADMIN_FIRST_GUARDS_MAX + 2];
+	char *adoc = NULL, *pdoc = NULL;
+	json_t *pk = NULL;
+	enum sa_err rc;
+
+	why[0] = '\0';
+	if (f->nguards > ADMIN_FIRST_GUARDS_MAX || f->admin_id == NULL ||
+	    f->doc == NULL)
+		return SA_ERR_INTERNAL;
+	if ((rc = admin_register_check(
+		 adm, json_object_get(body, "registerResponse"),
+		 json_string_value(json_object_get(state, "challenge")),
+		 &f->cred, why, whylen)) != SA_OK)
+		return rc;
+	f->cred_id = admin_cred_id(&f->cred);
+	pk = admin_passkey_doc(&f->cred, label ? label : "first passkey",
+			       admin_transports(body));
+	adoc = json_dumps(f->doc, JSON_COMPACT);
+	pdoc = pk ? json_dumps(pk, JSON_COMPACT) : NULL;
+	if (f->cred_id == NULL || adoc == NULL || pdoc == NULL) {
+		rc = SA_ERR_NOMEM;
+		goto out;
+	}
+	/* The guards (closing the install window, using up the invitation)
+	 * and the new records are one transaction. */
+	memcpy(ops, f->guards, f->nguards * sizeof(ops[0]));
+	ops[f->nguards] = (struct dstore_rec_op){.op = REC_CREATE,
+						 .kind = REC_ADMIN,
+						 .id = f->admin_id,
+						 .doc = adoc};
+	ops[f->nguards + 1] = (struct dstore_rec_op){.op = REC_CREATE,
+						     .kind = REC_PASSKEY,
+						     .id = f->cred_id,
+						     .owner = f->admin_id,
+						     .doc = pdoc};
+	rc = dstore_rec_write(adm->app->ds, ops, f->nguards + 2);
+out:
+	json_decref(pk);
+	free(adoc);
+	free(pdoc);
+	return rc;
+}
+
+enum sa_err
+admin_first_done(struct http_request *req, struct http_response *res,
+		 const struct admin_first *f, const char *event, json_t *detail)
+{
+	struct admin_caller who;
+	enum sa_err rc;
+
+	memset(&who, 0, sizeof(who));
+	snprintf(who.admin_id, sizeof(who.admin_id), "%s", f->admin_id);
+	snprintf(who.name, sizeof(who.name), "%s", f->name);
+	snprintf(who.passkey_id, sizeof(who.passkey_id), "%s", f->cred_id);
+	if (detail != NULL) {
+		json_object_set_new(detail, "attestation",
+				    json_string(f->cred.fmt));
+		json_object_set_new(detail, "alg", json_integer(f->cred.alg));
+	}
+	if ((rc = admin_audit(req, &who, event, detail)) != SA_OK)
+		return http_res_error(res, rc, NULL, NULL);
+	http_res_json(res, 201,
+		      json_pack("{s:s, s:s, s:s}", "adminId", f->admin_id,
+				"name", f->name, "credentialId", f->cred_id));
+	return SA_OK;
+}
+
 /* passkey_cred reads a stored passkey document back into a credential. */
 static enum sa_err
 passkey_cred(const json_t *doc, struct webauthn_credential *cred)

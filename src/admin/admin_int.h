@@ -20,6 +20,17 @@
 #define ADMIN_CRED_B64_MAX 1366 /* base64url of WEBAUTHN_CRED_ID_MAX */
 #define ADMIN_COOKIE "sealauth_admin"
 
+/*
+ * ADMIN_STRING_SCHEMA defines name, the schema of a request body with one
+ * required string member (the start of many step-up pairs).
+ */
+#define ADMIN_STRING_SCHEMA(name, member, min, max, fmt)                       \
+	static const struct schema_field name##_fields[] = {                   \
+	    SCHEMA_STRING(member, SCHEMA_REQUIRED, min, max, fmt),             \
+	    SCHEMA_END,                                                        \
+	};                                                                     \
+	const struct schema name = {name##_fields, NULL}
+
 /* Record kinds in the durable store. */
 #define REC_ADMIN "admin"
 #define REC_PASSKEY "passkey"
@@ -162,6 +173,46 @@ json_t *admin_passkey_doc(const struct webauthn_credential *cred,
  * JSON form); NULL when neither is there. Borrowed from body.
  */
 const json_t *admin_transports(const json_t *body);
+
+/*
+ * A new admin with their first passkey, as the install claim and an
+ * invitation make them. The caller sets admin_id and name (from the
+ * ceremony's state), doc (the admin's record document, borrowed) and the
+ * guards that run first in the same transaction (closing the install
+ * window, using up the invitation); cred and cred_id (the caller frees it)
+ * are filled in.
+ */
+#define ADMIN_FIRST_GUARDS_MAX 4
+struct admin_first {
+	const char *admin_id, *name;
+	const json_t *doc;
+	const struct dstore_rec_op *guards;
+	size_t nguards;
+	struct webauthn_credential cred;
+	char *cred_id;
+};
+
+/*
+ * admin_first_create checks the body's "registerResponse" against the
+ * challenge of the ceremony's state; a refused registration returns its
+ * error with why filled in. Otherwise it writes the guards, the admin and
+ * the passkey (the body's "label", "first passkey" without one, and the
+ * browser's transports) in one transaction and returns the store's answer,
+ * why left empty: a guard's error, SA_ERR_CONFLICT for a passkey (or
+ * admin) that exists, or SA_OK.
+ */
+enum sa_err admin_first_create(struct admin *adm, const json_t *body,
+			       const json_t *state, struct admin_first *f,
+			       char *why, size_t whylen);
+/*
+ * admin_first_done audits event as the new admin with detail (stolen, may
+ * be NULL; the attestation format and algorithm are added) and answers 201
+ * {"adminId", "name", "credentialId"}.
+ */
+enum sa_err admin_first_done(struct http_request *req,
+			     struct http_response *res,
+			     const struct admin_first *f, const char *event,
+			     json_t *detail);
 
 /* admin_cred_id encodes a credential id (base64url, caller frees). */
 char *admin_cred_id(const struct webauthn_credential *cred);

@@ -24,33 +24,14 @@
 #define INVITES_OPEN_MAX 100 /* open invitations at once */
 #define INVITE_TOKEN_MAX 128 /* bytes of a token as the link carries it */
 
-static const struct schema_field invite_start_fields[] = {
-    SCHEMA_STRING("name", SCHEMA_REQUIRED, 1, ADMIN_NAME_MAX,
-		  SCHEMA_FMT_PRINTABLE),
-    SCHEMA_END,
-};
-const struct schema admin_invite_start_schema = {invite_start_fields, NULL};
-
-static const struct schema_field invite_cancel_fields[] = {
-    SCHEMA_STRING("inviteId", SCHEMA_REQUIRED, 1, ADMIN_ID_MAX,
-		  SCHEMA_FMT_BASE64URL),
-    SCHEMA_END,
-};
-const struct schema admin_invite_cancel_schema = {invite_cancel_fields, NULL};
-
-static const struct schema_field remove_start_fields[] = {
-    SCHEMA_STRING("adminId", SCHEMA_REQUIRED, 1, ADMIN_ID_MAX,
-		  SCHEMA_FMT_BASE64URL),
-    SCHEMA_END,
-};
-const struct schema admin_remove_start_schema = {remove_start_fields, NULL};
-
-static const struct schema_field redeem_start_fields[] = {
-    SCHEMA_STRING("inviteToken", SCHEMA_REQUIRED, 1, INVITE_TOKEN_MAX,
-		  SCHEMA_FMT_BASE64URL),
-    SCHEMA_END,
-};
-const struct schema admin_redeem_start_schema = {redeem_start_fields, NULL};
+ADMIN_STRING_SCHEMA(admin_invite_start_schema, "name", 1, ADMIN_NAME_MAX,
+		    SCHEMA_FMT_PRINTABLE);
+ADMIN_STRING_SCHEMA(admin_invite_cancel_schema, "inviteId", 1, ADMIN_ID_MAX,
+		    SCHEMA_FMT_BASE64URL);
+ADMIN_STRING_SCHEMA(admin_remove_start_schema, "adminId", 1, ADMIN_ID_MAX,
+		    SCHEMA_FMT_BASE64URL);
+ADMIN_STRING_SCHEMA(admin_redeem_start_schema, "inviteToken", 1,
+		    INVITE_TOKEN_MAX, SCHEMA_FMT_BASE64URL);
 
 static const struct schema_field redeem_finish_fields[] = {
     SCHEMA_STRING("registrationId", SCHEMA_REQUIRED, 43, 43,
@@ -258,17 +239,17 @@ admin_admins_invite_finish(struct http_request *req, struct http_response *res)
 		goto out;
 	}
 	{
-		/* Expired invitations go as a new one is written. */
+		/* Expired invitations go in the write that adds one. */
 		const struct dstore_rec_op ops[] = {
-		    {.op = REC_DELETE_EXPIRED,
-		     .kind = REC_INVITE,
-		     .expires_at = now},
 		    {.op = REC_CREATE,
 		     .kind = REC_INVITE,
 		     .id = id,
 		     .owner = who.admin_id,
 		     .doc = text,
 		     .expires_at = expires},
+		    {.op = REC_DELETE_EXPIRED,
+		     .kind = REC_INVITE,
+		     .expires_at = now},
 		};
 		if ((rc = dstore_rec_write(adm->app->ds, ops, 2)) != SA_OK) {
 			admin_store_err(res, rc);
@@ -608,61 +589,41 @@ admin_invite_redeem_start(struct http_request *req, struct http_response *res)
 enum sa_err
 admin_invite_redeem_finish(struct http_request *req, struct http_response *res)
 {
-	json_t *body = http_req_json(req), *state = NULL, *pk = NULL,
-	       *ao = NULL;
-	const char *label = json_string_value(json_object_get(body, "label"));
-	const char *admin_id, *name, *invite_id, *by;
-	struct webauthn_credential cred;
-	struct admin_caller who;
-	char why[256] = "", *cred_id = NULL, *adoc = NULL, *pdoc = NULL;
+	const char *refused = "admin.invite_refused";
+	json_t *body = http_req_json(req), *state = NULL, *ao = NULL;
+	const char *invite_id, *by;
+	struct admin_first f;
+	char why[256] = "";
 	int64_t now = now_unix();
 	struct admin *adm;
 	enum sa_err rc;
 
+	memset(&f, 0, sizeof(f));
 	if ((rc = admin_ready(req, res, &adm)) != SA_OK)
 		return rc;
 	rc = admin_challenge_take(
 	    adm, "invite",
 	    json_string_value(json_object_get(body, "registrationId")), &state);
 	if (rc != SA_OK)
-		return admin_fail(req, res, NULL, "admin.invite_refused", rc,
+		return admin_fail(req, res, NULL, refused, rc,
 				  "the registration is unknown, used or "
 				  "expired: open the link again");
-	admin_id = json_string_value(json_object_get(state, "adminId"));
-	name = json_string_value(json_object_get(state, "name"));
+	f.admin_id = json_string_value(json_object_get(state, "adminId"));
+	f.name = json_string_value(json_object_get(state, "name"));
 	invite_id = json_string_value(json_object_get(state, "inviteId"));
 	by = json_string_value(json_object_get(state, "invitedBy"));
-	if (admin_id == NULL || name == NULL || invite_id == NULL ||
-	    by == NULL) {
+	ao = json_pack("{s:s?, s:I, s:s, s:s?, s:s?}", "name", f.name,
+		       "createdAt", (json_int_t)now, "createdBy", "invite",
+		       "invitedBy", by, "inviteId", invite_id);
+	if (f.name == NULL || invite_id == NULL || by == NULL || ao == NULL) {
 		rc = http_res_error(res, SA_ERR_INTERNAL, NULL, NULL);
 		goto out;
 	}
-	if ((rc = admin_register_check(
-		 adm, json_object_get(body, "registerResponse"),
-		 json_string_value(json_object_get(state, "challenge")), &cred,
-		 why, sizeof(why))) != SA_OK) {
-		rc =
-		    admin_fail(req, res, NULL, "admin.invite_refused", rc, why);
-		goto out;
-	}
-	cred_id = admin_cred_id(&cred);
-	pk = admin_passkey_doc(&cred, label ? label : "first passkey",
-			       admin_transports(body));
-	ao = json_pack("{s:s, s:I, s:s, s:s, s:s}", "name", name, "createdAt",
-		       (json_int_t)now, "createdBy", "invite", "invitedBy", by,
-		       "inviteId", invite_id);
-	adoc = ao ? json_dumps(ao, JSON_COMPACT) : NULL;
-	pdoc = pk ? json_dumps(pk, JSON_COMPACT) : NULL;
-	if (cred_id == NULL || adoc == NULL || pdoc == NULL) {
-		rc = http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
-		goto out;
-	}
 	{
-		/* One transaction: the invitation is used up as the admin
-		 * appears. An expired one is purged first, so it cannot be
-		 * used; one cancelled, used or gone with the admin who made
-		 * it fails the delete. */
-		const struct dstore_rec_op ops[] = {
+		/* The invitation is used up as the admin appears. An expired
+		 * one is purged first, so it cannot be used; one cancelled,
+		 * used or gone with the admin who made it fails the delete. */
+		const struct dstore_rec_op guards[] = {
 		    {.op = REC_DELETE_EXPIRED,
 		     .kind = REC_INVITE,
 		     .expires_at = now},
@@ -671,20 +632,18 @@ admin_invite_redeem_finish(struct http_request *req, struct http_response *res)
 		     .id = invite_id,
 		     .owner = by,
 		     .fail = SA_ERR_INVITE_INVALID},
-		    {.op = REC_CREATE,
-		     .kind = REC_ADMIN,
-		     .id = admin_id,
-		     .doc = adoc},
-		    {.op = REC_CREATE,
-		     .kind = REC_PASSKEY,
-		     .id = cred_id,
-		     .owner = admin_id,
-		     .doc = pdoc},
 		};
-		rc = dstore_rec_write(adm->app->ds, ops, 4);
+		f.doc = ao;
+		f.guards = guards;
+		f.nguards = 2;
+		rc = admin_first_create(adm, body, state, &f, why, sizeof(why));
+	}
+	if (rc != SA_OK && why[0] != '\0') {
+		rc = admin_fail(req, res, NULL, refused, rc, why);
+		goto out;
 	}
 	if (rc == SA_ERR_INVITE_INVALID || rc == SA_ERR_CONFLICT) {
-		rc = admin_fail(req, res, NULL, "admin.invite_refused", rc,
+		rc = admin_fail(req, res, NULL, refused, rc,
 				rc == SA_ERR_CONFLICT
 				    ? "this passkey is already registered"
 				    : "the invitation was used, cancelled or "
@@ -695,29 +654,13 @@ admin_invite_redeem_finish(struct http_request *req, struct http_response *res)
 		admin_store_err(res, rc);
 		goto out;
 	}
-	memset(&who, 0, sizeof(who));
-	snprintf(who.admin_id, sizeof(who.admin_id), "%s", admin_id);
-	snprintf(who.name, sizeof(who.name), "%s", name);
-	snprintf(who.passkey_id, sizeof(who.passkey_id), "%s", cred_id);
-	if ((rc =
-		 admin_audit(req, &who, "admin.invite_accepted",
-			     json_pack("{s:s, s:s, s:O?, s:s, s:i}", "inviteId",
-				       invite_id, "invitedBy", by, "transports",
-				       admin_transports(body), "attestation",
-				       cred.fmt, "alg", cred.alg))) != SA_OK) {
-		http_res_error(res, rc, NULL, NULL);
-		goto out;
-	}
-	http_res_json(res, 201,
-		      json_pack("{s:s, s:s, s:s}", "adminId", admin_id, "name",
-				name, "credentialId", cred_id));
-	rc = SA_OK;
+	rc = admin_first_done(req, res, &f, "admin.invite_accepted",
+			      json_pack("{s:s, s:s, s:O?}", "inviteId",
+					invite_id, "invitedBy", by,
+					"transports", admin_transports(body)));
 out:
 	json_decref(state);
-	json_decref(pk);
 	json_decref(ao);
-	free(cred_id);
-	free(adoc);
-	free(pdoc);
+	free(f.cred_id);
 	return rc;
 }

@@ -261,18 +261,15 @@ admin_claim_start(struct http_request *req, struct http_response *res)
 enum sa_err
 admin_claim_finish(struct http_request *req, struct http_response *res)
 {
-	json_t *body = http_req_json(req), *state = NULL, *pkdoc = NULL;
-	const char *label = json_string_value(json_object_get(body, "label"));
-	struct webauthn_credential cred;
-	struct admin_caller who;
+	json_t *body = http_req_json(req), *state = NULL, *ao = NULL;
 	char why[256] = "", hash[65], path[4096];
-	char *cred_id = NULL, *adoc = NULL, *pdoc = NULL;
-	json_t *ao = NULL;
-	const char *admin_id, *name, *want;
+	struct admin_first f;
+	const char *want;
 	struct admin *adm;
 	int recovery = 0;
 	enum sa_err rc;
 
+	memset(&f, 0, sizeof(f));
 	if ((rc = admin_ready(req, res, &adm)) != SA_OK)
 		return rc;
 	rc = admin_challenge_take(
@@ -281,17 +278,9 @@ admin_claim_finish(struct http_request *req, struct http_response *res)
 	if (rc != SA_OK)
 		return admin_fail(req, res, NULL, "admin.install_refused", rc,
 				  "the claim is unknown, used or expired");
-	admin_id = json_string_value(json_object_get(state, "adminId"));
-	name = json_string_value(json_object_get(state, "name"));
+	f.admin_id = json_string_value(json_object_get(state, "adminId"));
+	f.name = json_string_value(json_object_get(state, "name"));
 	want = json_string_value(json_object_get(state, "tokenHash"));
-	if ((rc = admin_register_check(
-		 adm, json_object_get(body, "registerResponse"),
-		 json_string_value(json_object_get(state, "challenge")), &cred,
-		 why, sizeof(why))) != SA_OK) {
-		rc = admin_fail(req, res, NULL, "admin.install_refused", rc,
-				why);
-		goto out;
-	}
 	/* The window the claim started on must still be the open one. */
 	if ((rc = window_read(adm->app, hash, &recovery)) != SA_OK ||
 	    want == NULL || strcmp(hash, want) != 0) {
@@ -300,43 +289,30 @@ admin_claim_finish(struct http_request *req, struct http_response *res)
 				"the install window closed meanwhile");
 		goto out;
 	}
-	cred_id = admin_cred_id(&cred);
-	pkdoc = admin_passkey_doc(&cred, label ? label : "first passkey",
-				  admin_transports(body));
-	ao = json_pack("{s:s, s:I, s:s}", "name", name, "createdAt",
-		       (json_int_t)now_unix(), "createdBy",
+	ao = json_pack("{s:s, s:I, s:s}", "name", f.name ? f.name : "",
+		       "createdAt", (json_int_t)now_unix(), "createdBy",
 		       recovery ? "recovery" : "install");
-	adoc = ao ? json_dumps(ao, JSON_COMPACT) : NULL;
-	pdoc = pkdoc ? json_dumps(pkdoc, JSON_COMPACT) : NULL;
-	if (cred_id == NULL || adoc == NULL || pdoc == NULL) {
-		rc = http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
-		goto out;
-	}
 	{
-		/* One transaction: the window closes as the admin appears.
-		 * A recovery window adds an admin beside the others. */
-		const struct dstore_rec_op ops[] = {
+		/* The window closes as the admin appears; a recovery window
+		 * adds an admin beside the others. */
+		const struct dstore_rec_op guards[] = {
+		    {.op = REC_REQUIRE_NONE,
+		     .kind = REC_ADMIN,
+		     .fail = SA_ERR_INSTALL_CLOSED},
 		    {.op = REC_DELETE,
 		     .kind = REC_INSTALL,
 		     .id = INSTALL_ID,
 		     .fail = SA_ERR_INSTALL_CLOSED},
-		    {.op = REC_CREATE,
-		     .kind = REC_ADMIN,
-		     .id = admin_id,
-		     .doc = adoc},
-		    {.op = REC_CREATE,
-		     .kind = REC_PASSKEY,
-		     .id = cred_id,
-		     .owner = admin_id,
-		     .doc = pdoc},
-		    {.op = REC_REQUIRE_NONE,
-		     .kind = REC_ADMIN,
-		     .fail = SA_ERR_INSTALL_CLOSED},
 		};
-		struct dstore_rec_op first[4] = {ops[3], ops[0], ops[1],
-						 ops[2]};
-		rc = recovery ? dstore_rec_write(adm->app->ds, ops, 3)
-			      : dstore_rec_write(adm->app->ds, first, 4);
+		f.doc = ao;
+		f.guards = recovery ? guards + 1 : guards;
+		f.nguards = recovery ? 1 : 2;
+		rc = admin_first_create(adm, body, state, &f, why, sizeof(why));
+	}
+	if (rc != SA_OK && why[0] != '\0') {
+		rc = admin_fail(req, res, NULL, "admin.install_refused", rc,
+				why);
+		goto out;
 	}
 	if (rc == SA_ERR_INSTALL_CLOSED || rc == SA_ERR_CONFLICT) {
 		rc = admin_fail(req, res, NULL, "admin.install_refused",
@@ -351,27 +327,11 @@ admin_claim_finish(struct http_request *req, struct http_response *res)
 	snprintf(path, sizeof(path), "%s/%s", adm->app->cfg.data_dir,
 		 INSTALL_TOKEN_FILE);
 	unlink(path);
-	memset(&who, 0, sizeof(who));
-	snprintf(who.admin_id, sizeof(who.admin_id), "%s", admin_id);
-	snprintf(who.name, sizeof(who.name), "%s", name);
-	snprintf(who.passkey_id, sizeof(who.passkey_id), "%s", cred_id);
-	if ((rc = admin_audit(req, &who, "admin.install_claimed",
-			      json_pack("{s:b, s:s, s:i}", "recovery", recovery,
-					"attestation", cred.fmt, "alg",
-					cred.alg))) != SA_OK) {
-		http_res_error(res, rc, NULL, NULL);
-		goto out;
-	}
-	http_res_json(res, 201,
-		      json_pack("{s:s, s:s, s:s}", "adminId", admin_id, "name",
-				name, "credentialId", cred_id));
-	rc = SA_OK;
+	rc = admin_first_done(req, res, &f, "admin.install_claimed",
+			      json_pack("{s:b}", "recovery", recovery));
 out:
 	json_decref(state);
-	json_decref(pkdoc);
 	json_decref(ao);
-	free(cred_id);
-	free(adoc);
-	free(pdoc);
+	free(f.cred_id);
 	return rc;
 }

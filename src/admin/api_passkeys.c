@@ -35,12 +35,8 @@ static const struct schema_field register_finish_fields[] = {
 const struct schema admin_register_finish_schema = {register_finish_fields,
 						    NULL};
 
-static const struct schema_field revoke_start_fields[] = {
-    SCHEMA_STRING("credentialId", SCHEMA_REQUIRED, 1, ADMIN_CRED_B64_MAX,
-		  SCHEMA_FMT_BASE64URL),
-    SCHEMA_END,
-};
-const struct schema admin_revoke_start_schema = {revoke_start_fields, NULL};
+ADMIN_STRING_SCHEMA(admin_revoke_start_schema, "credentialId", 1,
+		    ADMIN_CRED_B64_MAX, SCHEMA_FMT_BASE64URL);
 
 static const struct schema_field revoke_finish_fields[] = {
     SCHEMA_STRING("revocationId", SCHEMA_REQUIRED, 43, 43,
