@@ -125,10 +125,13 @@
 
   /* ---- Admins ------------------------------------------------------------- */
 
+  const CREATED_BY = { install: 'the install claim', recovery: 'recovery on the server', invite: 'invitation' };
+
   function loadAdmins() {
     return C.loadInto($('admins-panel'), 'admins', async () => {
       const { admins, invites } = await api('GET', '/v1/admin/admins');
       const names = new Map(admins.map((a) => [a.adminId, a.name]));
+      const by = (id) => (id ? (names.get(id) || el('span', {}, 'a removed admin (', short(id, 12), ')')) : '—');
       const list = el('ul', { class: 'items', 'aria-label': 'Admins' }, admins.map((a) =>
         el('li', { class: 'item', 'data-admin-id': a.adminId },
           el('div', { class: 'item-head' },
@@ -136,24 +139,35 @@
             a.current ? badge('You', 'ok') : null),
           facts([
             ['Admin since', when(a.createdAt)],
+            ['Came in by', a.createdBy === 'invite' ? el('span', {}, 'invitation from ', by(a.invitedBy))
+              : CREATED_BY[a.createdBy] || '—'],
             ['Passkeys', String(a.passkeys ?? 0)],
             ['Admin id', short(a.adminId, 16)],
           ]),
           el('div', { class: 'item-actions' },
             el('button', {
               type: 'button', class: 'btn btn-danger-quiet btn-small',
-              'aria-label': `Remove admin ${a.name}`, text: 'Remove',
+              'aria-label': a.current ? 'Remove yourself as an admin' : `Remove admin ${a.name}`, text: 'Remove',
               onclick: () => removeAdmin(a, admins.length),
             })))));
       const open = invites && invites.length
         ? table('Open invitations', [
           { label: 'For', cell: (i) => el('strong', { text: i.name }) },
           { label: 'Invited', cell: (i) => when(i.createdAt) },
-          { label: 'By', cell: (i) => names.get(i.invitedBy) || short(i.invitedBy, 12) },
+          { label: 'By', cell: (i) => by(i.invitedBy) },
           { label: 'Link valid until', cell: (i) => when(i.expiresAt) },
-        ], invites)
+          {
+            label: 'Actions',
+            cell: (i) => el('div', { class: 'row-actions' },
+              el('button', {
+                type: 'button', class: 'btn btn-danger-quiet btn-small',
+                'aria-label': `Cancel the invitation for ${i.name}`, text: 'Cancel invitation',
+                onclick: () => cancelInvite(i),
+              })),
+          },
+        ], invites, (i) => ({ 'data-invite-id': i.inviteId }))
         : el('p', { class: 'panel-msg panel-empty', text: 'No invitation is open.' });
-      return el('div', {}, list, el('h2', { class: 'section-title', text: 'Open invitations' }), open);
+      return el('div', {}, list, el('h2', { class: 'section-title', id: 'invites-title', text: 'Open invitations' }), open);
     });
   }
 
@@ -178,36 +192,65 @@
     }, loadAdmins);
   }
 
-  /* showInvite shows the link once, after the change dialog closed. */
+  /* showInvite shows the link once, after the change dialog closed; the
+   * link lives only in this dialog and is dropped when it closes. */
   function showInvite(r) {
     setTimeout(() => C.dialog.open({
       title: `The link for ${r.name}`,
-      body: [el('p', {}, `Send this link to ${r.name}. It is shown only now, works once, and expires `, when(r.expiresAt), '.')],
-      input: { label: 'Invitation link', value: r.inviteUrl, readonly: true, maxlength: 512 },
+      body: [el('p', {}, `Send this link to ${r.name} privately. It is shown only now, works once, and expires `, when(r.expiresAt), '.'),
+        el('p', { class: 'hint', text: 'Whoever opens it first can become an admin. If it goes astray, cancel the invitation.' })],
+      input: { label: 'Invitation link', value: r.inviteUrl, readonly: true, maxlength: 4096 },
       ok: 'Copy the link',
       cancel: 'Done',
       onOk: async (ctx) => {
-        await navigator.clipboard.writeText(r.inviteUrl);
-        ctx.step('Copied.');
+        const input = $('dialog-input');
+        try {
+          await navigator.clipboard.writeText(r.inviteUrl);
+          ctx.step('Copied. Paste it into a private message to them.');
+        } catch {
+          /* No clipboard for this page: leave the link selected. */
+          input.focus();
+          input.select();
+          ctx.step('Your browser did not let the console copy: the link is selected, copy it with Ctrl+C (⌘C on a Mac).');
+        }
         return false;
       },
+      onClose: () => {
+        $('dialog-input').value = '';
+      },
     }), 0);
+  }
+
+  function cancelInvite(i) {
+    C.change({
+      title: `Cancel the invitation for ${i.name}?`,
+      body: [`The link made for ${i.name} stops working at once. You can invite them again later.`,
+        'To confirm, use one of your passkeys when your browser asks.'],
+      ok: 'Cancel invitation', cancel: 'Keep it', danger: true,
+    }, async (ctx) => {
+      await C.stepUp(ctx,
+        () => api('POST', '/v1/admin/admins/invite/cancel/start', { inviteId: i.inviteId }),
+        (id, uvResponse) => api('POST', '/v1/admin/admins/invite/cancel/finish', { stepupId: id, uvResponse }));
+      return `The invitation for ${i.name} is cancelled.`;
+    }, loadAdmins);
   }
 
   function removeAdmin(a, count) {
     const self = a.current;
     const body = [self
       ? 'You remove yourself: your passkeys go and you are signed out at once.'
-      : `${a.name} can no longer sign in; their passkeys and sessions go.`];
+      : `${a.name} can no longer sign in: their passkeys, their console sessions and the invitations they made go at once.`];
     if (count === 1)
-      body.push('This is the only admin: the server keeps at least one.');
-    body.push('To confirm, use one of your passkeys when your browser asks.');
-    C.change({ title: `Remove admin ${a.name}?`, body, ok: 'Remove admin', danger: true }, async (ctx) => {
+      body.push('This is the only admin: the server keeps at least one, so invite another admin first.');
+    body.push('This cannot be undone. To confirm, use one of your passkeys when your browser asks.');
+    let removed = false;
+    C.change({ title: self ? 'Remove yourself as an admin?' : `Remove admin ${a.name}?`, body, ok: 'Remove admin', danger: true }, async (ctx) => {
       await C.stepUp(ctx,
         () => api('POST', '/v1/admin/admins/remove/start', { adminId: a.adminId }),
         (id, uvResponse) => api('POST', '/v1/admin/admins/remove/finish', { stepupId: id, uvResponse }));
+      removed = true;
       return `${a.name} is no longer an admin.`;
-    }, () => (self ? C.signedOut('You removed yourself: you are no longer an admin of this server.') : loadAdmins()));
+    }, () => (self && removed ? C.signedOut('You removed yourself: you are no longer an admin of this server.') : loadAdmins()));
   }
 
   /* ---- Start -------------------------------------------------------------- */

@@ -91,6 +91,8 @@ window.SealauthConsole = (function () {
       return 'This is your only passkey, so it stays: without it nobody could sign in as you. Add another passkey first, then revoke this one.';
     case 'last_admin_protected':
       return 'This is the last admin, so it stays: without one nobody could run the console.';
+    case 'invite_invalid':
+      return `This invitation cannot be used: ${sentence(e.message)} Ask the admin who invited you for a new link.`;
     case 'install_closed':
       return 'This server has already been claimed. Sign in with your passkey, or ask an admin to invite you.';
     case 'admin_unavailable':
@@ -589,9 +591,7 @@ window.SealauthConsole = (function () {
       $('signin-button').focus();
     } catch (e) {
       say('');
-      if (e instanceof ApiError && e.code === 'invite_invalid')
-        notice('invite-error', 'This invitation is unknown, used or expired. Ask the admin who invited you for a new link.');
-      else if (missing(e))
+      if (missing(e))
         notice('invite-error', 'Invitations are not available on this server: its version of sealauth has no such endpoint yet.');
       else
         notice('invite-error', words(e));
