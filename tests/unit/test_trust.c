@@ -27,214 +27,13 @@
 #include "core/util.h"
 #include "seal/vds.h"
 #include "trust/vrl.h"
+#include "trust_env.h"
 #include "vds_test.h"
-
-#define T0 1800000000LL /* the injected "now" of every environment */
-#define DAY 86400LL
-#define YEAR (365 * DAY)
-
-static char root[64];
-static int dir_seq;
-
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int
-setup(void **state)
-{
-	(void)state;
-	snprintf(root, sizeof(root), "/tmp/test_trust.XXXXXX");
-	return mkdtemp(root) != NULL ? 0 : -1;
-}
-
-static int
-teardown(void **state)
-{
-	(void)state;
-	return nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* env builds a demo environment with opts (now = T0 unless set). */
-static char *
-env(struct trust_demo_opts *o)
-{
-	struct trust_demo_opts def;
-	char *dir = NULL;
-
-	if (o == NULL) {
-		memset(&def, 0, sizeof(def));
-		o = &def;
-	}
-	if (o->now == 0)
-		o->now = T0;
-	assert_true(asprintf(&dir, "%s/env%d", root, dir_seq++) > 0);
-	assert_int_equal(trust_demo_build(dir, o), SA_OK);
-	return dir;
-}
-
-static void
-path_of(char *out, size_t n, const char *dir, const char *rel)
-{
-	assert_true((size_t)snprintf(out, n, "%s/%s", dir, rel) < n);
-}
-
-/* open_at creates a handle on dir (pin: a PEM path, NULL for the
- * environment's own) and refreshes it at now. */
-static enum sa_err
-open_at(const char *dir, const char *pin, size_t max, int64_t ttl, int64_t now,
-	struct trust **t, struct trust_result *res)
-{
-	struct trust_config tc;
-	char url[512], cert[512];
-
-	snprintf(url, sizeof(url), "file://%s/lists/governance.xml", dir);
-	path_of(cert, sizeof(cert), dir, "governance.pem");
-	memset(&tc, 0, sizeof(tc));
-	tc.governance_url = url;
-	tc.governance_cert_path = pin != NULL ? pin : cert;
-	tc.ttl = ttl;
-	tc.max_list_bytes = max;
-	assert_int_equal(trust_new(&tc, t), SA_OK);
-	return trust_refresh(*t, now, 1, res);
-}
-
-static void
-claims(struct vds_claims *c, const char *tid)
-{
-	memset(c, 0, sizeof(*c));
-	strcpy(c->given_name, "ANNA");
-	strcpy(c->family_name, "MEIER");
-	strcpy(c->birth_date, "1990-01-02");
-	strcpy(c->nationality, "DEU");
-	strcpy(c->document, "X1234567");
-	strcpy(c->token_id, tid);
-}
-
-/* issue_as signs a seal with the signer of authority code (NULL: DEMO)
- * of dir at time st. */
-static struct vds *
-issue_as(const char *dir, const char *code, int64_t st, const char *tid)
-{
-	struct vds_claims c;
-	unsigned char *b = NULL;
-	size_t n = 0;
-	struct vds *v = NULL;
-
-	claims(&c, tid);
-	assert_int_equal(trust_demo_issue_as(dir, code, &c, st, &b, &n), SA_OK);
-	assert_int_equal(vds_decode(b, n, &v, NULL, 0), SA_OK);
-	free(b);
-	return v;
-}
-
-/* issue signs a seal with the demo signer of dir at time st. */
-static struct vds *
-issue(const char *dir, int64_t st, const char *tid)
-{
-	return issue_as(dir, NULL, st, tid);
-}
-
-static EVP_PKEY *
-signer_key(const char *dir)
-{
-	char p[512];
-	FILE *f;
-	EVP_PKEY *k;
-
-	path_of(p, sizeof(p), dir, "private/signer.key");
-	f = fopen(p, "r");
-	assert_non_null(f);
-	k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	fclose(f);
-	assert_non_null(k);
-	return k;
-}
-
-/* seal_with signs a seal with any key and header ids. */
-static struct vds *
-seal_with(EVP_PKEY *k, const char *ca, const char *cert, const char *manifest,
-	  int64_t st)
-{
-	struct vds_claims c;
-	unsigned char *b = NULL;
-	size_t n = 0;
-	struct vds *v = NULL;
-
-	claims(&c, "TID-OTHER");
-	assert_int_equal(
-	    vds_encode_iso(ca, cert, manifest, (uint32_t)st, &c, k, &b, &n),
-	    SA_OK);
-	assert_int_equal(vds_decode(b, n, &v, NULL, 0), SA_OK);
-	free(b);
-	return v;
-}
-
-/* expect_step verifies seal at now and asserts the error and step. */
-static void
-expect_step(struct trust *t, const struct vds *seal, int64_t now,
-	    enum sa_err err, const char *step)
-{
-	struct trust_result res;
-	enum sa_err rc = trust_verify_seal(t, seal, now, &res);
-
-	if (rc != err || strcmp(res.step, step) != 0)
-		fail_msg("want %s/%s, got %s/%s: %s", sa_err_code(err), step,
-			 sa_err_code(rc), res.step, res.reason);
-	assert_int_equal(res.err, err);
-	assert_true(res.reason[0] != '\0');
-}
-
-/* load_fails opens dir at now and asserts the refresh step. */
-static void
-load_fails(const char *dir, const char *pin, size_t max, int64_t now,
-	   enum sa_err err, const char *step)
-{
-	struct trust *t = NULL;
-	struct trust_result res;
-	enum sa_err rc = open_at(dir, pin, max, 3600, now, &t, &res);
-
-	if (rc != err || strcmp(res.step, step) != 0)
-		fail_msg("want %s/%s, got %s/%s: %s", sa_err_code(err), step,
-			 sa_err_code(rc), res.step, res.reason);
-	/* nothing loaded: every seal is refused */
-	{
-		struct vds *v = issue(dir, now, "TID-X");
-
-		expect_step(t, v, now, SA_ERR_TRUST_GOVERNANCE, "governance");
-		vds_free(v);
-	}
-	trust_close(t);
-}
-
-/* tamper replaces the first occurrence of from (same length) in a file. */
-static void
-tamper(const char *dir, const char *rel, const char *from, const char *to)
-{
-	char p[512];
-	unsigned char *b = NULL;
-	size_t n = 0;
-	char *hit;
-
-	assert_int_equal(strlen(from), strlen(to));
-	path_of(p, sizeof(p), dir, rel);
-	assert_int_equal(read_file(p, 1 << 22, &b, &n), SA_OK);
-	hit = strstr((char *)b, from);
-	assert_non_null(hit);
-	memcpy(hit, to, strlen(to));
-	assert_int_equal(write_file_atomic(p, b, n, 0644), SA_OK);
-	free(b);
-}
 
 static void
 test_round_trip_with_claims(void **state)
 {
-	char *dir = env(NULL);
+	char *dir = tenv_env(NULL);
 	struct trust *t = NULL;
 	struct trust_result res;
 	struct vds *v;
@@ -242,8 +41,8 @@ test_round_trip_with_claims(void **state)
 	json_t *st;
 
 	(void)state;
-	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
-	v = issue(dir, T0 + 5, "TID-1");
+	assert_int_equal(tenv_open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
+	v = tenv_issue(dir, T0 + 5, "TID-1");
 	assert_int_equal(trust_verify_seal(t, v, T0 + 10, &res), SA_OK);
 	assert_string_equal(res.step, "");
 	assert_string_equal(res.ca_id, "DEMO");
@@ -281,20 +80,20 @@ test_round_trip_with_claims(void **state)
 static void
 test_sample_seal_and_bytes_entry(void **state)
 {
-	char *dir = env(NULL), p[512];
+	char *dir = tenv_env(NULL), p[512];
 	struct trust *t = NULL;
 	struct trust_result res;
 	unsigned char *text = NULL, *b = NULL;
 	size_t tn = 0, n = 0;
 
 	(void)state;
-	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
-	path_of(p, sizeof(p), dir, "samples/DEMO0001.b64");
+	assert_int_equal(tenv_open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
+	tenv_path_of(p, sizeof(p), dir, "samples/DEMO0001.b64");
 	assert_int_equal(read_file(p, 65536, &text, &tn), SA_OK);
 	assert_int_equal(b64_decode((char *)text, tn, 65536, &b, &n), SA_OK);
 	assert_int_equal(trust_verify_seal_bytes(t, b, n, T0 + 1, &res), SA_OK);
 	/* truncated: the signature is cut */
-	expect_step(t, NULL, T0, SA_ERR_SEAL_DECODE, "decode");
+	tenv_expect_step(t, NULL, T0, SA_ERR_SEAL_DECODE, "decode");
 	assert_int_equal(trust_verify_seal_bytes(t, b, n - 10, T0 + 1, &res),
 			 SA_ERR_SEAL_DECODE);
 	assert_string_equal(res.step, "decode");
@@ -336,11 +135,11 @@ test_tampered_lists(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
-		char *dir = env(NULL);
+		char *dir = tenv_env(NULL);
 
-		tamper(dir, cases[i].file, cases[i].from, cases[i].to);
-		load_fails(dir, NULL, 0, T0, SA_ERR_TRUST_LIST_SIG,
-			   "list-signature");
+		tenv_tamper(dir, cases[i].file, cases[i].from, cases[i].to);
+		tenv_load_fails(dir, NULL, 0, T0, SA_ERR_TRUST_LIST_SIG,
+				"list-signature");
 		free(dir);
 	}
 }
@@ -348,12 +147,12 @@ test_tampered_lists(void **state)
 static void
 test_wrong_governance_key(void **state)
 {
-	char *dir = env(NULL), *other = env(NULL), pin[512];
+	char *dir = tenv_env(NULL), *other = tenv_env(NULL), pin[512];
 
 	(void)state;
 	/* the other environment's governance certificate is pinned */
-	path_of(pin, sizeof(pin), other, "governance.pem");
-	load_fails(dir, pin, 0, T0, SA_ERR_TRUST_GOVERNANCE, "governance");
+	tenv_path_of(pin, sizeof(pin), other, "governance.pem");
+	tenv_load_fails(dir, pin, 0, T0, SA_ERR_TRUST_GOVERNANCE, "governance");
 	free(dir);
 	free(other);
 }
@@ -361,10 +160,10 @@ test_wrong_governance_key(void **state)
 static void
 test_list_over_size_cap(void **state)
 {
-	char *dir = env(NULL);
+	char *dir = tenv_env(NULL);
 
 	(void)state;
-	load_fails(dir, NULL, 2048, T0, SA_ERR_TRUST_LIST, "list");
+	tenv_load_fails(dir, NULL, 2048, T0, SA_ERR_TRUST_LIST, "list");
 	free(dir);
 }
 
@@ -377,29 +176,31 @@ test_expired_lists(void **state)
 	(void)state;
 	memset(&o, 0, sizeof(o));
 	o.list_next_update = T0 + DAY;
-	dir = env(&o);
-	load_fails(dir, NULL, 0, T0 + 2 * DAY, SA_ERR_TRUST_EXPIRY, "expiry");
+	dir = tenv_env(&o);
+	tenv_load_fails(dir, NULL, 0, T0 + 2 * DAY, SA_ERR_TRUST_EXPIRY,
+			"expiry");
 	free(dir);
 }
 
 static void
 test_unknown_ca_and_missing_signer(void **state)
 {
-	char *dir = env(NULL);
+	char *dir = tenv_env(NULL);
 	struct trust *t = NULL;
 	struct trust_result res;
-	EVP_PKEY *k = signer_key(dir);
+	EVP_PKEY *k = tenv_signer_key(dir);
 	struct vds *v;
 
 	(void)state;
-	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
-	v = seal_with(k, "XXXX", "0001", "0A0001", T0);
-	expect_step(t, v, T0, SA_ERR_TRUST_CHAIN, "chain");
+	assert_int_equal(tenv_open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
+	v = tenv_seal_with(k, "XXXX", "0001", "0A0001", T0);
+	tenv_expect_step(t, v, T0, SA_ERR_TRUST_CHAIN, "chain");
 	vds_free(v);
 	/* a cert id with no published certificate */
-	v = seal_with(k, "DEMO", "0002", "0A0001", T0);
-	expect_step(t, v, T0, SA_ERR_TRUST_CHAIN, "chain");
-	expect_step(t, v, T0 + 1, SA_ERR_TRUST_CHAIN, "chain"); /* cached */
+	v = tenv_seal_with(k, "DEMO", "0002", "0A0001", T0);
+	tenv_expect_step(t, v, T0, SA_ERR_TRUST_CHAIN, "chain");
+	tenv_expect_step(t, v, T0 + 1, SA_ERR_TRUST_CHAIN,
+			 "chain"); /* cached */
 	vds_free(v);
 	EVP_PKEY_free(k);
 	trust_close(t);
@@ -409,16 +210,16 @@ test_unknown_ca_and_missing_signer(void **state)
 static void
 test_wrong_signing_key(void **state)
 {
-	char *dir = env(NULL);
+	char *dir = tenv_env(NULL);
 	struct trust *t = NULL;
 	struct trust_result res;
 	EVP_PKEY *k = EVP_EC_gen("P-256");
 	struct vds *v;
 
 	(void)state;
-	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
-	v = seal_with(k, "DEMO", "0001", "0A0001", T0);
-	expect_step(t, v, T0, SA_ERR_SEAL_SIGNATURE, "signature");
+	assert_int_equal(tenv_open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
+	v = tenv_seal_with(k, "DEMO", "0001", "0A0001", T0);
+	tenv_expect_step(t, v, T0, SA_ERR_SEAL_SIGNATURE, "signature");
 	vds_free(v);
 	EVP_PKEY_free(k);
 	trust_close(t);
@@ -441,31 +242,31 @@ test_signer_validity(void **state)
 	    T0 - 5 * YEAR; /* the CA must cover the signing time */
 	o.signer_not_before = T0 - 2 * YEAR;
 	o.signer_not_after = T0 - DAY;
-	dir = env(&o);
-	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
-	v = issue(dir, T0, "TID-2");
-	expect_step(t, v, T0, SA_ERR_TRUST_EXPIRY, "expiry");
+	dir = tenv_env(&o);
+	assert_int_equal(tenv_open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
+	v = tenv_issue(dir, T0, "TID-2");
+	tenv_expect_step(t, v, T0, SA_ERR_TRUST_EXPIRY, "expiry");
 	vds_free(v);
 	/* valid when it signed, expired now: still good */
-	v = issue(dir, T0 - YEAR, "TID-3");
+	v = tenv_issue(dir, T0 - YEAR, "TID-3");
 	assert_int_equal(trust_verify_seal(t, v, T0, &res), SA_OK);
 	vds_free(v);
 	/* a checked chain is remembered only for its validity window: after
 	 * that success, a seal signed outside it still fails */
-	v = issue(dir, T0, "TID-2b");
-	expect_step(t, v, T0, SA_ERR_TRUST_EXPIRY, "expiry");
+	v = tenv_issue(dir, T0, "TID-2b");
+	tenv_expect_step(t, v, T0, SA_ERR_TRUST_EXPIRY, "expiry");
 	vds_free(v);
-	v = issue(dir, T0 - YEAR + 60, "TID-3b");
+	v = tenv_issue(dir, T0 - YEAR + 60, "TID-3b");
 	assert_int_equal(trust_verify_seal(t, v, T0, &res), SA_OK);
 	vds_free(v);
 	/* not yet valid when it signed */
-	v = issue(dir, T0 - 3 * YEAR, "TID-4");
-	expect_step(t, v, T0, SA_ERR_TRUST_EXPIRY, "expiry");
+	v = tenv_issue(dir, T0 - 3 * YEAR, "TID-4");
+	tenv_expect_step(t, v, T0, SA_ERR_TRUST_EXPIRY, "expiry");
 	vds_free(v);
 	/* signed in the future (beyond the clock skew allowed) */
-	v = issue(dir, T0 - YEAR, "TID-5");
-	expect_step(t, v, T0 - YEAR - TRUST_CLOCK_SKEW - 1, SA_ERR_TRUST_EXPIRY,
-		    "expiry");
+	v = tenv_issue(dir, T0 - YEAR, "TID-5");
+	tenv_expect_step(t, v, T0 - YEAR - TRUST_CLOCK_SKEW - 1,
+			 SA_ERR_TRUST_EXPIRY, "expiry");
 	trust_verify_seal(t, v, T0 - YEAR - TRUST_CLOCK_SKEW - 1, &res);
 	assert_non_null(strstr(res.reason, "future"));
 	vds_free(v);
@@ -488,11 +289,11 @@ test_ca_expired_now(void **state)
 	o.ca_not_after = T0 - DAY;
 	o.signer_not_before = T0 - 2 * YEAR;
 	o.signer_not_after = T0 + YEAR;
-	dir = env(&o);
-	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
+	dir = tenv_env(&o);
+	assert_int_equal(tenv_open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
 	/* signed while the CA was valid, but the CA is not trusted now */
-	v = issue(dir, T0 - YEAR, "TID-6");
-	expect_step(t, v, T0, SA_ERR_TRUST_EXPIRY, "expiry");
+	v = tenv_issue(dir, T0 - YEAR, "TID-6");
+	tenv_expect_step(t, v, T0, SA_ERR_TRUST_EXPIRY, "expiry");
 	vds_free(v);
 	trust_close(t);
 	free(dir);
@@ -510,10 +311,10 @@ test_crl(void **state)
 	(void)state;
 	memset(&o, 0, sizeof(o));
 	o.revoke_signer = 1;
-	dir = env(&o);
-	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
-	v = issue(dir, T0, "TID-7");
-	expect_step(t, v, T0, SA_ERR_TRUST_REVOKED, "revocation");
+	dir = tenv_env(&o);
+	assert_int_equal(tenv_open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
+	v = tenv_issue(dir, T0, "TID-7");
+	tenv_expect_step(t, v, T0, SA_ERR_TRUST_REVOKED, "revocation");
 	vds_free(v);
 	trust_close(t);
 	free(dir);
@@ -521,11 +322,11 @@ test_crl(void **state)
 	/* a CRL past its nextUpdate is an expiry failure */
 	memset(&o, 0, sizeof(o));
 	o.crl_next_update = T0 + DAY;
-	dir = env(&o);
-	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
-	v = issue(dir, T0, "TID-8");
+	dir = tenv_env(&o);
+	assert_int_equal(tenv_open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
+	v = tenv_issue(dir, T0, "TID-8");
 	assert_int_equal(trust_verify_seal(t, v, T0 + 10, &res), SA_OK);
-	expect_step(t, v, T0 + 2 * DAY, SA_ERR_TRUST_EXPIRY, "expiry");
+	tenv_expect_step(t, v, T0 + 2 * DAY, SA_ERR_TRUST_EXPIRY, "expiry");
 	vds_free(v);
 	trust_close(t);
 	free(dir);
@@ -544,10 +345,10 @@ test_usage(void **state)
 	/* UsageList without the manifest */
 	memset(&o, 0, sizeof(o));
 	o.usage_manifest = "0A0002";
-	dir = env(&o);
-	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
-	v = issue(dir, T0, "TID-9");
-	expect_step(t, v, T0, SA_ERR_TRUST_USAGE, "usage");
+	dir = tenv_env(&o);
+	assert_int_equal(tenv_open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
+	v = tenv_issue(dir, T0, "TID-9");
+	tenv_expect_step(t, v, T0, SA_ERR_TRUST_USAGE, "usage");
 	vds_free(v);
 	trust_close(t);
 	free(dir);
@@ -555,10 +356,10 @@ test_usage(void **state)
 	/* no UsageList at all */
 	memset(&o, 0, sizeof(o));
 	o.no_usage_list = 1;
-	dir = env(&o);
-	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
-	v = issue(dir, T0, "TID-10");
-	expect_step(t, v, T0, SA_ERR_TRUST_USAGE, "usage");
+	dir = tenv_env(&o);
+	assert_int_equal(tenv_open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
+	v = tenv_issue(dir, T0, "TID-10");
+	tenv_expect_step(t, v, T0, SA_ERR_TRUST_USAGE, "usage");
 	vds_free(v);
 	trust_close(t);
 	free(dir);
@@ -566,10 +367,10 @@ test_usage(void **state)
 	/* the scheme list does not scope the TSL to the manifest */
 	memset(&o, 0, sizeof(o));
 	o.scheme_manifests = "0A0002 0A0003";
-	dir = env(&o);
-	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
-	v = issue(dir, T0, "TID-11");
-	expect_step(t, v, T0, SA_ERR_TRUST_USAGE, "usage");
+	dir = tenv_env(&o);
+	assert_int_equal(tenv_open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
+	v = tenv_issue(dir, T0, "TID-11");
+	tenv_expect_step(t, v, T0, SA_ERR_TRUST_USAGE, "usage");
 	vds_free(v);
 	trust_close(t);
 	free(dir);
@@ -583,7 +384,7 @@ test_usage(void **state)
 static void
 test_vrl_ttl_and_last_good_set(void **state)
 {
-	char *dir = env(NULL);
+	char *dir = tenv_env(NULL);
 	struct trust *t = NULL;
 	struct trust_result res;
 	struct vds *v, *w;
@@ -591,9 +392,9 @@ test_vrl_ttl_and_last_good_set(void **state)
 	json_t *st;
 
 	(void)state;
-	assert_int_equal(open_at(dir, NULL, 0, 600, T0, &t, &res), SA_OK);
-	v = issue(dir, T0, "TID-12");
-	w = issue(dir, T0, "TID-13");
+	assert_int_equal(tenv_open_at(dir, NULL, 0, 600, T0, &t, &res), SA_OK);
+	v = tenv_issue(dir, T0, "TID-12");
+	w = tenv_issue(dir, T0, "TID-13");
 	assert_int_equal(trust_verify_seal(t, v, T0, &res), SA_OK);
 	assert_int_equal(trust_demo_revoke(dir, v, T0 + 50, &seq), SA_OK);
 	assert_int_equal(seq, 2);
@@ -603,17 +404,17 @@ test_vrl_ttl_and_last_good_set(void **state)
 	assert_int_equal(trust_verify_seal(t, v, T0 + 100, &res), SA_OK);
 	/* past the TTL the new VRL is loaded */
 	assert_int_equal(trust_refresh(t, T0 + 700, 0, &res), SA_OK);
-	expect_step(t, v, T0 + 700, SA_ERR_TRUST_REVOKED, "revocation");
+	tenv_expect_step(t, v, T0 + 700, SA_ERR_TRUST_REVOKED, "revocation");
 	assert_int_equal(trust_verify_seal(t, w, T0 + 700, &res), SA_OK);
 
 	/* a refresh that fails keeps the last good set */
-	tamper(dir, "lists/tsl-DEMO.xml", "sealauth DEMO CA operator",
-	       "sealauth DEMO CA 0perator");
+	tenv_tamper(dir, "lists/tsl-DEMO.xml", "sealauth DEMO CA operator",
+		    "sealauth DEMO CA 0perator");
 	assert_int_equal(trust_refresh(t, T0 + 1400, 0, &res),
 			 SA_ERR_TRUST_LIST_SIG);
 	assert_string_equal(res.step, "list-signature");
 	assert_int_equal(trust_verify_seal(t, w, T0 + 1400, &res), SA_OK);
-	expect_step(t, v, T0 + 1400, SA_ERR_TRUST_REVOKED, "revocation");
+	tenv_expect_step(t, v, T0 + 1400, SA_ERR_TRUST_REVOKED, "revocation");
 	st = trust_status_json(t, T0 + 1400);
 	assert_string_equal(json_string_value(json_object_get(st, "status")),
 			    "stale");
@@ -622,7 +423,7 @@ test_vrl_ttl_and_last_good_set(void **state)
 			    "list-signature");
 	json_decref(st);
 	/* once the last good lists pass their NextUpdate, nothing verifies */
-	expect_step(t, w, T0 + YEAR + 1, SA_ERR_TRUST_EXPIRY, "expiry");
+	tenv_expect_step(t, w, T0 + YEAR + 1, SA_ERR_TRUST_EXPIRY, "expiry");
 	st = trust_status_json(t, T0 + YEAR + 1);
 	assert_string_equal(json_string_value(json_object_get(st, "status")),
 			    "failed");
@@ -655,15 +456,16 @@ verify_loop(void *arg)
 static void
 test_concurrent_verify_and_refresh(void **state)
 {
-	char *dir = env(NULL);
+	char *dir = tenv_env(NULL);
 	struct trust_result res;
 	struct race r;
 	pthread_t th[4];
 
 	(void)state;
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &r.t, &res), SA_OK);
-	r.seal = issue(dir, T0, "TID-14");
+	assert_int_equal(tenv_open_at(dir, NULL, 0, 3600, T0, &r.t, &res),
+			 SA_OK);
+	r.seal = tenv_issue(dir, T0, "TID-14");
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(pthread_create(&th[i], NULL, verify_loop, &r),
 				 0);
@@ -768,7 +570,7 @@ test_fetch_file_cap(void **state)
 
 	(void)state;
 	memset(data, 'x', sizeof(data));
-	path_of(p, sizeof(p), root, "blob");
+	tenv_path_of(p, sizeof(p), tenv_root, "blob");
 	assert_int_equal(write_file_atomic(p, data, sizeof(data), 0644), SA_OK);
 	snprintf(url, sizeof(url), "file://%s", p);
 	assert_int_equal(fetch_len(NULL, url, 2999, &n, why, sizeof(why)),
@@ -787,12 +589,12 @@ test_demo_ensure_and_layout(void **state)
 	struct stat st;
 
 	(void)state;
-	snprintf(dir, sizeof(dir), "%s/ensure", root);
+	snprintf(dir, sizeof(dir), "%s/ensure", tenv_root);
 	assert_int_equal(trust_demo_ensure(dir, &created), SA_OK);
 	assert_int_equal(created, 1);
 	assert_int_equal(trust_demo_ensure(dir, &created), SA_OK);
 	assert_int_equal(created, 0);
-	path_of(p, sizeof(p), dir, "private");
+	tenv_path_of(p, sizeof(p), dir, "private");
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
 	{
@@ -803,12 +605,12 @@ test_demo_ensure_and_layout(void **state)
 			char rel[64];
 
 			snprintf(rel, sizeof(rel), "private/%s.key", keys[i]);
-			path_of(p, sizeof(p), dir, rel);
+			tenv_path_of(p, sizeof(p), dir, rel);
 			assert_int_equal(stat(p, &st), 0);
 			assert_int_equal(st.st_mode & 0777, 0600);
 		}
 	}
-	path_of(p, sizeof(p), dir, "lists/manifests/0A0001.json");
+	tenv_path_of(p, sizeof(p), dir, "lists/manifests/0A0001.json");
 	{
 		json_error_t err;
 		json_t *m = json_load_file(p, 0, &err);
@@ -858,64 +660,6 @@ test_config_from(void **state)
 	config_free(&cfg);
 }
 
-/* reason_has verifies seal at now and asserts step and a reason part. */
-static void
-reason_has(struct trust *t, const struct vds *seal, int64_t now,
-	   const char *step, const char *part)
-{
-	struct trust_result res;
-
-	trust_verify_seal(t, seal, now, &res);
-	if (strcmp(res.step, step) != 0 || strstr(res.reason, part) == NULL)
-		fail_msg("want %s with \"%s\", got %s: %s", step, part,
-			 res.step, res.reason);
-}
-
-/*
- * A cert id no signer can carry (in no form of the CA) is refused before any
- * fetch; misses are remembered in a bounded LRU, so past TRUST_MAX_MISSES
- * distinct unknown ids the latest ones are still remembered (and the
- * oldest fetched again).
- */
-static void
-test_cert_id_format_and_miss_lru(void **state)
-{
-	char *dir = env(NULL);
-	struct trust *t = NULL;
-	struct trust_result res;
-	EVP_PKEY *k = signer_key(dir);
-	struct vds *v;
-	char id[5];
-
-	(void)state;
-	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
-	v = seal_with(k, "DEMO", "ZZZZ", "0A0001", T0);
-	reason_has(t, v, T0, "chain", "none of the reference forms");
-	vds_free(v);
-	for (int i = 0; i < TRUST_MAX_MISSES + 100; i++) {
-		snprintf(id, sizeof(id), "%04X", 0x1000 + i);
-		v = seal_with(k, "DEMO", id, "0A0001", T0);
-		reason_has(t, v, T0, "chain", "not found or unreadable");
-		vds_free(v);
-	}
-	/* the latest miss is remembered, not fetched again */
-	v = seal_with(k, "DEMO", id, "0A0001", T0);
-	reason_has(t, v, T0 + 1, "chain", "a recent fetch failed");
-	vds_free(v);
-	/* the least recently used one made room: fetched again */
-	v = seal_with(k, "DEMO", "1000", "0A0001", T0);
-	reason_has(t, v, T0 + 1, "chain", "not found or unreadable");
-	vds_free(v);
-	/* and past TRUST_NEGATIVE_RETRY a miss is fetched again */
-	v = seal_with(k, "DEMO", id, "0A0001", T0);
-	reason_has(t, v, T0 + TRUST_NEGATIVE_RETRY + 1, "chain",
-		   "not found or unreadable");
-	vds_free(v);
-	EVP_PKEY_free(k);
-	trust_close(t);
-	free(dir);
-}
-
 /* The durable memory the hook stands for, shared by two handles. */
 static json_t *hook_seen;
 
@@ -941,7 +685,7 @@ open_hooked(const char *dir, int64_t now, struct trust **t,
 	char url[512], cert[512];
 
 	snprintf(url, sizeof(url), "file://%s/lists/governance.xml", dir);
-	path_of(cert, sizeof(cert), dir, "governance.pem");
+	tenv_path_of(cert, sizeof(cert), dir, "governance.pem");
 	memset(&tc, 0, sizeof(tc));
 	tc.governance_url = url;
 	tc.governance_cert_path = cert;
@@ -949,20 +693,6 @@ open_hooked(const char *dir, int64_t now, struct trust **t,
 	tc.seq_raise = hook_raise;
 	assert_int_equal(trust_new(&tc, t), SA_OK);
 	return trust_refresh(*t, now, 1, res);
-}
-
-static void
-copy_file(const char *dir, const char *from, const char *to)
-{
-	char a[512], b[512];
-	unsigned char *d = NULL;
-	size_t n = 0;
-
-	path_of(a, sizeof(a), dir, from);
-	path_of(b, sizeof(b), dir, to);
-	assert_int_equal(read_file(a, 1 << 22, &d, &n), SA_OK);
-	assert_int_equal(write_file_atomic(b, d, n, 0644), SA_OK);
-	free(d);
 }
 
 /*
@@ -984,7 +714,7 @@ test_rollback_refused(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < ARRAY_LEN(kinds); i++) {
-		char *dir = env(NULL), old[64];
+		char *dir = tenv_env(NULL), old[64];
 		struct trust *a = NULL, *b = NULL;
 		struct trust_result res;
 		struct vds *v;
@@ -992,18 +722,18 @@ test_rollback_refused(void **state)
 
 		hook_seen = json_object();
 		snprintf(old, sizeof(old), "%s.old", kinds[i][1]);
-		copy_file(dir, kinds[i][1], old);
+		tenv_copy_file(dir, kinds[i][1], old);
 		assert_int_equal(open_hooked(dir, T0, &a, &res), SA_OK);
 		assert_int_equal(
 		    trust_demo_resign(dir, kinds[i][0], NULL, T0 + 10, NULL),
 		    SA_OK);
 		assert_int_equal(trust_refresh(a, T0 + 20, 1, &res), SA_OK);
-		copy_file(dir, old, kinds[i][1]);
+		tenv_copy_file(dir, old, kinds[i][1]);
 		assert_int_equal(trust_refresh(a, T0 + 30, 1, &res),
 				 SA_ERR_TRUST_ROLLBACK);
 		assert_string_equal(res.step, "rollback");
 		assert_non_null(strstr(res.reason, kinds[i][0]));
-		v = issue(dir, T0, "TID-RB");
+		v = tenv_issue(dir, T0, "TID-RB");
 		assert_int_equal(trust_verify_seal(a, v, T0 + 30, &res), SA_OK);
 		st = trust_status_json(a, T0 + 30);
 		assert_string_equal(
@@ -1012,8 +742,8 @@ test_rollback_refused(void **state)
 		/* a second instance sharing the memory refuses it at once */
 		assert_int_equal(open_hooked(dir, T0 + 40, &b, &res),
 				 SA_ERR_TRUST_ROLLBACK);
-		expect_step(b, v, T0 + 40, SA_ERR_TRUST_GOVERNANCE,
-			    "governance");
+		tenv_expect_step(b, v, T0 + 40, SA_ERR_TRUST_GOVERNANCE,
+				 "governance");
 		vds_free(v);
 		trust_close(a);
 		trust_close(b);
@@ -1029,7 +759,7 @@ test_rollback_refused(void **state)
 static void
 test_maximum_age(void **state)
 {
-	char *dir = env(NULL);
+	char *dir = tenv_env(NULL);
 	struct trust_config tc;
 	struct trust *t = NULL;
 	struct trust_result res;
@@ -1038,7 +768,7 @@ test_maximum_age(void **state)
 
 	(void)state;
 	snprintf(url, sizeof(url), "file://%s/lists/governance.xml", dir);
-	path_of(cert, sizeof(cert), dir, "governance.pem");
+	tenv_path_of(cert, sizeof(cert), dir, "governance.pem");
 	memset(&tc, 0, sizeof(tc));
 	tc.governance_url = url;
 	tc.governance_cert_path = cert;
@@ -1046,9 +776,9 @@ test_maximum_age(void **state)
 	tc.max_age[TRUST_DOC_VRL] = 1000;
 	assert_int_equal(trust_new(&tc, &t), SA_OK);
 	assert_int_equal(trust_refresh(t, T0 + 500, 1, &res), SA_OK);
-	v = issue(dir, T0, "TID-AGE");
+	v = tenv_issue(dir, T0, "TID-AGE");
 	assert_int_equal(trust_verify_seal(t, v, T0 + 900, &res), SA_OK);
-	expect_step(t, v, T0 + 1001, SA_ERR_TRUST_EXPIRY, "expiry");
+	tenv_expect_step(t, v, T0 + 1001, SA_ERR_TRUST_EXPIRY, "expiry");
 	assert_int_equal(trust_refresh(t, T0 + 1100, 1, &res),
 			 SA_ERR_TRUST_EXPIRY);
 	assert_non_null(strstr(res.reason, "maximum age"));
@@ -1072,7 +802,7 @@ test_maximum_age(void **state)
 static void
 test_vrl_bound_to_its_authority(void **state)
 {
-	char *dir = env(NULL), p[512];
+	char *dir = tenv_env(NULL), p[512];
 	EVP_PKEY *k;
 	X509 *x;
 	FILE *f;
@@ -1081,11 +811,11 @@ test_vrl_bound_to_its_authority(void **state)
 	size_t n = 0;
 
 	(void)state;
-	path_of(p, sizeof(p), dir, "private/tsl.key");
+	tenv_path_of(p, sizeof(p), dir, "private/tsl.key");
 	assert_non_null(f = fopen(p, "r"));
 	k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
 	fclose(f);
-	path_of(p, sizeof(p), dir, "certs/tsl.pem");
+	tenv_path_of(p, sizeof(p), dir, "certs/tsl.pem");
 	assert_non_null(f = fopen(p, "r"));
 	x = PEM_read_X509(f, NULL, NULL, NULL);
 	fclose(f);
@@ -1095,202 +825,14 @@ test_vrl_bound_to_its_authority(void **state)
 	v.issued = T0;
 	v.next_update = T0 + YEAR;
 	assert_int_equal(vrl_build(&v, k, x, &xml, &n), SA_OK);
-	path_of(p, sizeof(p), dir, "lists/vrl-DEMO.xml");
+	tenv_path_of(p, sizeof(p), dir, "lists/vrl-DEMO.xml");
 	assert_int_equal(write_file_atomic(p, xml, n, 0644), SA_OK);
-	load_fails(dir, NULL, 0, T0, SA_ERR_TRUST_GOVERNANCE, "governance");
+	tenv_load_fails(dir, NULL, 0, T0, SA_ERR_TRUST_GOVERNANCE,
+			"governance");
 	free(xml);
 	X509_free(x);
 	EVP_PKEY_free(k);
 	free(dir);
-}
-
-/*
- * The demo federation: an authority added to the environment issues its
- * own seals; a prefix it declares is its alone, in both directions.
- */
-static void
-test_federation_and_prefixes(void **state)
-{
-	char *dir = env(NULL);
-	struct trust *t = NULL;
-	struct trust_result res;
-	struct vds *v = NULL;
-	char prefix[TRUST_MAX_PREFIX + 1];
-
-	(void)state;
-	assert_int_equal(trust_demo_add_authority(dir, "XA", "XA-", T0), SA_OK);
-	assert_int_equal(trust_demo_add_authority(dir, "XA", NULL, T0),
-			 SA_ERR_CONFLICT);
-	assert_int_equal(trust_demo_add_authority(dir, "DEMO", NULL, T0),
-			 SA_ERR_VALIDATION);
-	assert_int_equal(trust_demo_add_authority(dir, "xa", NULL, T0),
-			 SA_ERR_VALIDATION);
-	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
-	assert_int_equal(trust_authority_prefix(t, "XA", prefix), SA_OK);
-	assert_string_equal(prefix, "XA-");
-	assert_int_equal(trust_authority_prefix(t, "DEMO", prefix), SA_OK);
-	assert_string_equal(prefix, "");
-	/* XA's seal with its prefix */
-	v = issue_as(dir, "XA", T0, "XA-0001");
-	assert_int_equal(trust_verify_seal(t, v, T0, &res), SA_OK);
-	assert_string_equal(res.iac, "XA");
-	assert_string_equal(res.ca_id, "XAXX");
-	vds_free(v);
-	/* XA without its prefix */
-	v = issue_as(dir, "XA", T0, "DE-0001");
-	expect_step(t, v, T0, SA_ERR_TRUST_GOVERNANCE, "governance");
-	vds_free(v);
-	/* DEMO claiming XA's prefix */
-	v = issue(dir, T0, "XA-0002");
-	expect_step(t, v, T0, SA_ERR_TRUST_GOVERNANCE, "governance");
-	vds_free(v);
-	/* DEMO's own ids still verify */
-	v = issue(dir, T0, "DE-0002");
-	assert_int_equal(trust_verify_seal(t, v, T0, &res), SA_OK);
-	assert_string_equal(res.iac, "DEMO");
-	vds_free(v);
-	trust_close(t);
-	free(dir);
-}
-
-/* bioseal_with signs a BioSeal-layout seal with any key and ids. */
-static struct vds *
-bioseal_with(EVP_PKEY *k, const char *ca, const char *cert, int64_t st)
-{
-	struct vds_claims c;
-	unsigned char *b = NULL;
-	size_t n = 0;
-	struct vds *v = NULL;
-
-	claims(&c, "");
-	assert_int_equal(vds_encode_bioseal(ca, cert, VDS_BIOSEAL_MANIFEST,
-					    (uint32_t)st, &c, k, &b, &n),
-			 SA_OK);
-	assert_int_equal(vds_decode(b, n, &v, NULL, 0), SA_OK);
-	free(b);
-	return v;
-}
-
-static EVP_PKEY *
-key_at(const char *dir, const char *rel)
-{
-	char p[512];
-	FILE *f;
-	EVP_PKEY *k;
-
-	path_of(p, sizeof(p), dir, rel);
-	f = fopen(p, "r");
-	assert_non_null(f);
-	k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	fclose(f);
-	assert_non_null(k);
-	return k;
-}
-
-/*
- * A BioSeal-layout seal (9-character ids: CA id and a 5-character cert
- * id) is anchored like one of our profile: its CA declares the serial20
- * form, and cert id B0001 is the low 20 bits of its signer's serial. An
- * id outside the CA's forms is refused before any fetch, even when a
- * certificate is published under it; a well-formed id must still name
- * the certificate fetched for it.
- */
-static void
-test_bioseal_reference_forms(void **state)
-{
-	struct trust_demo_opts o;
-	char *dir = env(NULL), *only16;
-	struct trust *t = NULL;
-	struct trust_result res;
-	struct vds_claims c;
-	unsigned char *b = NULL;
-	size_t n = 0;
-	struct vds *v = NULL;
-	EVP_PKEY *k;
-
-	(void)state;
-	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
-	claims(&c, "");
-	assert_int_equal(trust_demo_issue_bioseal(dir, &c, T0, &b, &n), SA_OK);
-	assert_int_equal(vds_decode(b, n, &v, NULL, 0), SA_OK);
-	free(b);
-	assert_string_equal(vds_cert_id(v), "B0001");
-	assert_string_equal(vds_claims(v)->token_id, "DEMO-X1234567");
-	assert_int_equal(trust_verify_seal(t, v, T0 + 1, &res), SA_OK);
-	assert_string_equal(res.cert_id, "B0001");
-	assert_string_equal(res.manifest, "0B0001");
-	assert_non_null(strstr(res.signer_subject, "BioSeal signer B0001"));
-	vds_free(v);
-
-	k = key_at(dir, "private/signer-bioseal.key");
-	/* Not hex: no form of DEMO admits it, and the certificate placed
-	 * under its name is never fetched. */
-	copy_file(dir, "lists/ca/signers/DEMOB0001.pem",
-		  "lists/ca/signers/DEMOZZZZZ.pem");
-	v = bioseal_with(k, "DEMO", "ZZZZZ", T0);
-	reason_has(t, v, T0 + 1, "chain", "none of the reference forms");
-	vds_free(v);
-	/* Well formed, but the certificate under it has other low bits. */
-	copy_file(dir, "lists/ca/signers/DEMOB0001.pem",
-		  "lists/ca/signers/DEMOB0002.pem");
-	v = bioseal_with(k, "DEMO", "B0002", T0);
-	reason_has(t, v, T0 + 1, "chain", "low digits of its serial");
-	vds_free(v);
-	/* The profile signer's key does not make a BioSeal seal of B0001. */
-	EVP_PKEY_free(k);
-	k = signer_key(dir);
-	v = bioseal_with(k, "DEMO", "B0001", T0);
-	expect_step(t, v, T0 + 1, SA_ERR_SEAL_SIGNATURE, "signature");
-	vds_free(v);
-	trust_close(t);
-
-	/* A CA that declares only our profile's form refuses the 5-character
-	 * id before anything is fetched. */
-	memset(&o, 0, sizeof(o));
-	o.cert_id_forms = "serial16";
-	only16 = env(&o);
-	assert_int_equal(open_at(only16, NULL, 0, 3600, T0, &t, &res), SA_OK);
-	EVP_PKEY_free(k);
-	k = key_at(only16, "private/signer-bioseal.key");
-	v = bioseal_with(k, "DEMO", "B0001", T0);
-	reason_has(t, v, T0 + 1, "chain", "(serial16)");
-	vds_free(v);
-	trust_close(t);
-	EVP_PKEY_free(k);
-	free(only16);
-
-	/* An unknown form in the TSL fails the refresh. */
-	memset(&o, 0, sizeof(o));
-	o.cert_id_forms = "serial16 serial99";
-	only16 = env(&o);
-	load_fails(only16, NULL, 0, T0, SA_ERR_TRUST_LIST, "list");
-	free(only16);
-	free(dir);
-}
-
-/* icao_with signs an emergency travel document seal (or the document
- * type fref/cat) with any key, signer and reference, on the day of st. */
-static struct vds *
-icao_with(EVP_PKEY *k, const char *signer, const char *ref, unsigned int fref,
-	  unsigned int cat, int64_t st)
-{
-	struct vds_claims c;
-	char mrz[VDS_MRZ_TD2_LEN + 1], day[21];
-	struct vds_icao_spec p = {"UTO", signer, ref, day, day,
-				  fref,	 cat,	 2,   mrz};
-	unsigned char *b = NULL;
-	size_t n = 0;
-	struct vds *v = NULL;
-
-	claims(&c, "");
-	strcpy(c.expiry, "2031-12-31");
-	iso8601_utc(st, day);
-	day[10] = '\0';
-	assert_int_equal(vds_mrz_td2("I", "UTO", &c, mrz), SA_OK);
-	assert_int_equal(vds_encode_icao(&p, k, &b, &n), SA_OK);
-	assert_int_equal(vds_decode(b, n, &v, NULL, 0), SA_OK);
-	free(b);
-	return v;
 }
 
 /* pem_of writes what write puts into a memory BIO as a new string. */
@@ -1402,126 +944,6 @@ test_der_or_pem(void **state)
 	EVP_PKEY_free(k);
 }
 
-/*
- * An ICAO seal is anchored through the CA that declares its signer
- * identifier (IcaoSignerIds): the certificate published as signer
- * identifier + reference must be the one they name (subject C || CN, the
- * serial number in hex), its key must verify the seal, and "DC" with the
- * document reference is the usage id the scheme and the UsageList must
- * allow. The demo signs an emergency travel document with signer UTDM.
- */
-static void
-test_icao_seal_anchored(void **state)
-{
-	static const char *const want[][2] = {
-	    {"caId", "DEMO"}, {"icaoSigner", "UTDM"},
-	    {"certId", "A1"}, {"manifest", "DC5E03"},
-	    {"iac", "DEMO"},  {"signer", "CN=DM,O=sealauth DEMO,C=UT"},
-	};
-	EVP_PKEY *k, *other = EVP_EC_gen("P-256");
-	char *dir = env(NULL);
-	json_t *j;
-	struct vds_claims c;
-	struct trust_result res;
-	struct trust *t = NULL;
-	struct vds *v = NULL;
-	unsigned char *b = NULL;
-	size_t n = 0;
-
-	(void)state;
-	assert_non_null(other);
-	assert_int_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
-	claims(&c, "");
-	strcpy(c.expiry, "2031-12-31");
-	assert_int_equal(trust_demo_issue_icao(dir, &c, T0, &b, &n), SA_OK);
-	assert_int_equal(vds_decode(b, n, &v, NULL, 0), SA_OK);
-	free(b);
-	assert_int_equal(vds_format(v), VDS_FORMAT_ICAO);
-	assert_string_equal(vds_claims(v)->token_id, "UTO-X1234567");
-	assert_int_equal(trust_verify_seal(t, v, T0 + 1, &res), SA_OK);
-	/* What verify-seal prints: the declaring CA, the reference, the
-	 * signer identifier and the usage id. */
-	j = trust_result_json(&res);
-	for (size_t i = 0; i < ARRAY_LEN(want); i++)
-		assert_string_equal(jstr(j, want[i][0]), want[i][1]);
-	json_decref(j);
-	/* Signed on the day of T0, at 00:00 UTC. */
-	assert_int_equal(res.signing_time, T0 - T0 % DAY);
-	vds_free(v);
-
-	k = key_at(dir, "private/signer-icao.key");
-	/* A signer identifier no CA declares. */
-	v = icao_with(k, "UTXX", "A1", 0x5e, 0x03, T0);
-	reason_has(t, v, T0 + 1, "chain", "ICAO signer UTXX is declared by no");
-	vds_free(v);
-	/* A reference nothing is published under. */
-	v = icao_with(k, "UTDM", "A2", 0x5e, 0x03, T0);
-	reason_has(t, v, T0 + 1, "chain", "UTDMA2 not found");
-	vds_free(v);
-	/* Published under the name, but another certificate: the profile
-	 * signer (CN and serial differ). */
-	copy_file(dir, "lists/ca/signers/DEMO0001.pem",
-		  "lists/ca/signers/UTDMB1.pem");
-	v = icao_with(k, "UTDM", "B1", 0x5e, 0x03, T0);
-	reason_has(t, v, T0 + 1, "chain", "subject C and CN");
-	vds_free(v);
-	/* Another key does not make a seal of UTDM A1. */
-	v = icao_with(other, "UTDM", "A1", 0x5e, 0x03, T0);
-	expect_step(t, v, T0 + 1, SA_ERR_SEAL_SIGNATURE, "signature");
-	vds_free(v);
-	/* A document type the scheme does not scope (a residence permit,
-	 * FB 06) is refused at the usage step, whatever the signer. */
-	v = icao_with(k, "UTDM", "A1", 0xfb, 0x06, T0);
-	reason_has(t, v, T0 + 1, "usage", "may not serve manifest DCFB06");
-	vds_free(v);
-	/* A seal from outside the trust set (vdstools' signer UTTS). */
-	{
-		size_t len = 0;
-		unsigned char *tb =
-		    vds_load_hex("vds", "seals/resident_permit.hex", &len);
-
-		assert_int_equal(vds_decode(tb, len, &v, NULL, 0), SA_OK);
-		reason_has(t, v, T0 + 1, "chain", "ICAO signer UTTS");
-		vds_free(v);
-		free(tb);
-	}
-	EVP_PKEY_free(k);
-	EVP_PKEY_free(other);
-	trust_close(t);
-	free(dir);
-}
-
-/* A CA's ICAO signer identifiers are checked when the TSL loads: a
- * malformed one fails the refresh at the list step. */
-static void
-test_icao_signer_ids_load(void **state)
-{
-	char *dir = env(NULL), path[512];
-	unsigned char *d = NULL;
-	size_t n = 0;
-	char *x, *at;
-	struct trust *t = NULL;
-	struct trust_result res;
-
-	(void)state;
-	path_of(path, sizeof(path), dir, "lists/tsl-DEMO.xml");
-	assert_int_equal(read_file(path, 1 << 22, &d, &n), SA_OK);
-	x = strndup((const char *)d, n);
-	assert_non_null(x);
-	at = strstr(x, ">UTDM<");
-	assert_non_null(at);
-	memcpy(at + 1, "U1DM", 4);
-	assert_int_equal(write_file_atomic(path, x, n, 0644), SA_OK);
-	assert_int_equal(trust_demo_resign(dir, "tsl", NULL, T0, NULL), SA_OK);
-	assert_int_not_equal(open_at(dir, NULL, 0, 3600, T0, &t, &res), SA_OK);
-	assert_string_equal(res.step, "list");
-	assert_non_null(strstr(res.reason, "IcaoSignerIds"));
-	trust_close(t);
-	free(x);
-	free(d);
-	free(dir);
-}
-
 /* Each fetcher carries its own cancellation and CA file, and a handle
  * fetches through the one its configuration names. */
 static void
@@ -1533,7 +955,7 @@ test_fetcher_is_per_handle(void **state)
 	struct trust_result res;
 	struct trust *t = NULL;
 	size_t n = 0;
-	char why[200] = "", cert[512], *dir = env(NULL), *longer;
+	char why[200] = "", cert[512], *dir = tenv_env(NULL), *longer;
 
 	(void)state;
 	assert_int_equal(trust_fetcher_new(NULL, &a), SA_OK);
@@ -1547,7 +969,7 @@ test_fetcher_is_per_handle(void **state)
 			 SA_ERR_UNAVAILABLE);
 
 	/* A refresh through the cancelled fetcher ends at its first fetch. */
-	path_of(cert, sizeof(cert), dir, "governance.pem");
+	tenv_path_of(cert, sizeof(cert), dir, "governance.pem");
 	memset(&tc, 0, sizeof(tc));
 	tc.governance_url = url;
 	tc.governance_cert_path = cert;
@@ -1595,16 +1017,11 @@ main(void)
 	    cmocka_unit_test(test_fetcher_is_per_handle),
 	    cmocka_unit_test(test_demo_ensure_and_layout),
 	    cmocka_unit_test(test_config_from),
-	    cmocka_unit_test(test_cert_id_format_and_miss_lru),
 	    cmocka_unit_test(test_rollback_refused),
 	    cmocka_unit_test(test_maximum_age),
 	    cmocka_unit_test(test_vrl_bound_to_its_authority),
-	    cmocka_unit_test(test_federation_and_prefixes),
-	    cmocka_unit_test(test_bioseal_reference_forms),
-	    cmocka_unit_test(test_icao_seal_anchored),
-	    cmocka_unit_test(test_icao_signer_ids_load),
 	    cmocka_unit_test(test_der_or_pem),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tenv_setup, tenv_teardown);
 }
