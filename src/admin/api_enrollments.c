@@ -18,6 +18,7 @@
 
 #include "admin/admin_int.h"
 #include "app/app.h"
+#include "core/log.h"
 #include "core/util.h"
 #include "login/session.h"
 #include "login/session_ws.h"
@@ -412,6 +413,8 @@ admin_enrollments_revoke_finish(struct http_request *req,
 	static const char *const names[] = {"tokenId", "reason", NULL};
 	struct admin_caller who;
 	struct admin *adm;
+	struct app_rows rows;
+	const struct dstore_audit au = {app_rows_ready, &rows};
 	json_t *c = NULL;
 	const char *v[2], *tok, *reason;
 	int64_t now = now_unix();
@@ -423,23 +426,32 @@ admin_enrollments_revoke_finish(struct http_request *req,
 		return rc;
 	tok = v[0];
 	reason = v[1];
-	if ((rc = dstore_enroll_revoke(
-		 adm->app->ds, tok, now,
-		 reason && reason[0] ? reason : "revoked by an admin")) !=
-	    SA_OK) {
+	/* The revocation and its audit row commit together. */
+	app_rows_init(&rows, adm->app, req);
+	app_rows_add(
+	    &rows, "admin.enrollment_revoked", who.admin_id,
+	    admin_who_detail(
+		&who, json_pack("{s:s, s:s, s:O?}", "tokenId", tok, "reason",
+				reason ? reason : "", "uvPasskeyId",
+				json_object_get(c, "uvPasskeyId"))));
+	rc = dstore_enroll_revoke_audited(
+	    adm->app->ds, tok, now,
+	    reason && reason[0] ? reason : "revoked by an admin", &au);
+	app_rows_done(&rows, rc);
+	if (rc != SA_OK) {
 		admin_store_err(res, rc);
 		goto out;
 	}
+	/* Then its pending logins end, each told; the count is a row of
+	 * its own, since the revocation stands whatever it says. */
 	ended = end_sessions(adm->app, tok);
-	if ((rc = admin_audit(req, &who, "admin.enrollment_revoked",
-			      json_pack("{s:s, s:s, s:i, s:O?}", "tokenId", tok,
-					"reason", reason ? reason : "",
-					"sessionsEnded", ended, "uvPasskeyId",
-					json_object_get(c, "uvPasskeyId")))) !=
-	    SA_OK) {
-		http_res_error(res, rc, NULL, NULL);
-		goto out;
-	}
+	if (ended > 0 &&
+	    admin_audit(req, &who, "admin.enrollment_sessions_ended",
+			json_pack("{s:s, s:i}", "tokenId", tok, "sessionsEnded",
+				  ended)) != SA_OK)
+		log_error("admin.audit",
+			  "%d login sessions of revoked %s ended, not audited",
+			  ended, tok);
 	http_res_json(res, 200,
 		      json_pack("{s:s, s:I, s:i}", "tokenId", tok, "revokedAt",
 				(json_int_t)now, "sessionsEnded", ended));
@@ -504,8 +516,8 @@ admin_enrollments_takeover_finish(struct http_request *req,
 	dec = strcmp(v[2], "approve") == 0 ? TAKEOVER_APPROVE : TAKEOVER_CANCEL;
 	reason = v[3];
 	/* takeover_admin_decide writes the audit row (the admin's session and
-	 * passkeys, the client) before anything changes; without it nothing
-	 * changes. */
+	 * passkeys, the client) in one transaction with the change; without
+	 * it nothing changes. */
 	by = admin_who_detail(&who,
 			      json_pack("{s:O?}", "uvPasskeyId",
 					json_object_get(c, "uvPasskeyId")));

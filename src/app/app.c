@@ -190,6 +190,65 @@ app_audit_async(struct app *app, const char *event, const char *subject,
 			  sa_err_str(rc));
 }
 
+void
+app_rows_init(struct app_rows *r, struct app *app, struct http_request *req)
+{
+	memset(r, 0, sizeof(*r));
+	r->app = app;
+	r->req = req;
+}
+
+enum sa_err
+app_rows_add(struct app_rows *r, const char *event, const char *subject,
+	     json_t *detail)
+{
+	enum sa_err rc = SA_ERR_NOMEM;
+
+	if (r->n < DSTORE_AUDIT_ROWS_MAX) {
+		rc = audit_entry_fill(&r->en[r->n], event,
+				      r->req ? http_req_ip(r->req) : "",
+				      r->req ? http_req_ua(r->req) : "",
+				      subject ? subject : "", detail);
+		if (rc == SA_OK)
+			count_event(r->app, event, detail);
+		else
+			audit_entry_clear(&r->en[r->n]);
+		r->n += rc == SA_OK;
+	}
+	if (rc != SA_OK)
+		r->failed = 1;
+	json_decref(detail);
+	return rc;
+}
+
+size_t
+app_rows_out(struct app_rows *r, struct audit_row *rows)
+{
+	if (r->failed)
+		return 0;
+	for (size_t i = 0; i < r->n; i++)
+		rows[i] = r->en[i].row;
+	return r->n;
+}
+
+size_t
+app_rows_ready(const struct dstore_found *found, struct audit_row *rows,
+	       void *arg)
+{
+	(void)found;
+	return app_rows_out(arg, rows);
+}
+
+void
+app_rows_done(struct app_rows *r, enum sa_err rc)
+{
+	if (rc == SA_OK && r->n > 0 && !r->failed && r->app->audit != NULL)
+		audit_note_written(r->app->audit, r->n);
+	for (size_t i = 0; i < r->n; i++)
+		audit_entry_clear(&r->en[i]);
+	r->n = 0;
+}
+
 enum sa_err
 app_trust_seq_raise(void *arg, const char *doc, uint64_t seq, uint64_t *highest)
 {

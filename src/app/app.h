@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "audit/audit.h"
 #include "core/config.h"
 #include "core/errors.h"
 #include "net/http.h"
@@ -156,5 +157,32 @@ enum sa_err app_trust_seq_raise(void *arg, const char *doc, uint64_t seq,
 
 void app_audit_async(struct app *app, const char *event, const char *subject,
 		     json_t *detail);
+
+/*
+ * The audit rows of a change that commits with them (struct dstore_audit
+ * in store/store.h), made for a request (req may be NULL): a store fill
+ * callback adds them with app_rows_add (detail stolen; SA_OK or the
+ * error) and hands them over with app_rows_out (returns how many, 0 when
+ * an add failed, which fails the change). After the write, app_rows_done
+ * frees them and, when rc is SA_OK, counts them as written.
+ */
+struct app_rows {
+	struct app *app;
+	struct http_request *req;
+	struct audit_entry en[DSTORE_AUDIT_ROWS_MAX];
+	size_t n;
+	int failed;
+};
+void app_rows_init(struct app_rows *r, struct app *app,
+		   struct http_request *req);
+enum sa_err app_rows_add(struct app_rows *r, const char *event,
+			 const char *subject, json_t *detail);
+size_t app_rows_out(struct app_rows *r, struct audit_row *rows);
+void app_rows_done(struct app_rows *r, enum sa_err rc);
+/* app_rows_ready is a fill for rows added before the write (arg: the
+ * struct app_rows), for a change whose rows do not depend on what it
+ * finds. */
+size_t app_rows_ready(const struct dstore_found *found, struct audit_row *rows,
+		      void *arg);
 
 #endif

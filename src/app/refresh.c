@@ -28,6 +28,28 @@ struct app_refresh {
 	int64_t renew_at; /* the refresher's own: next demo renewal check */
 };
 
+/* What the audit row of a revocation by a seal revocation list holds. */
+struct revoked_audit {
+	struct app_rows rows;
+	const char *fingerprint;
+};
+
+/* revoked_rows makes that row (a struct dstore_audit fill), with how many
+ * enrollments the revocation marked. */
+static size_t
+revoked_rows(const struct dstore_found *found, struct audit_row *rows,
+	     void *arg)
+{
+	struct revoked_audit *ra = arg;
+
+	app_rows_add(&ra->rows, "enroll.revoked", "",
+		     json_pack("{s:s, s:I, s:s}", "sealFingerprint",
+			       ra->fingerprint, "enrollments",
+			       (json_int_t)found->count, "reason",
+			       "seal on the revocation list"));
+	return app_rows_out(&ra->rows, rows);
+}
+
 void
 app_apply_vrls(struct app *app)
 {
@@ -50,14 +72,14 @@ app_apply_vrls(struct app *app)
 		int count = 0;
 		if (hex == NULL)
 			break;
-		if (dstore_enroll_revoke_fingerprint(app->ds, hex, now,
-						     &count) == SA_OK &&
-		    count > 0)
-			app_audit(app, NULL, "enroll.revoked", "",
-				  json_pack("{s:s, s:i, s:s}",
-					    "sealFingerprint", hex,
-					    "enrollments", count, "reason",
-					    "seal on the revocation list"));
+		struct revoked_audit ra = {.fingerprint = hex};
+		const struct dstore_audit au = {revoked_rows, &ra};
+
+		app_rows_init(&ra.rows, app, NULL);
+		/* The revocation and its audit row commit together. */
+		app_rows_done(&ra.rows,
+			      dstore_enroll_revoke_fingerprint_audited(
+				  app->ds, hex, now, &count, &au));
 		free(hex);
 	}
 	free(fps);

@@ -28,12 +28,7 @@
 
 /* One queued event; owned by the audit_log caller, on its stack. */
 struct audit_pending {
-	struct audit_row row;
-	char event[AUDIT_EVENT_MAX + 1];
-	char ip[AUDIT_IP_MAX + 1];
-	char ua[AUDIT_UA_MAX + 1];
-	char subject[AUDIT_SUBJECT_MAX + 1];
-	char *detail; /* malloc'd JSON text */
+	struct audit_entry en;
 	enum sa_err rc;
 	int done;
 	pthread_cond_t cv; /* signalled under a->mu when done is set */
@@ -109,7 +104,7 @@ audit_copy_cut(char *dst, const char *s, size_t max)
  * oversized text is replaced by a marker that keeps the event.
  */
 static enum sa_err
-audit_detail_text(const char *event, json_t *detail, char **out)
+audit_detail_text(const char *event, const json_t *detail, char **out)
 {
 	char *text;
 	size_t n;
@@ -189,7 +184,7 @@ write_batch_locked(struct audit *a)
 
 	/* The nodes stay valid: their owners wait until done. */
 	for (size_t i = 0; i < k; i++)
-		a->batch[i] = a->taken[i]->row;
+		a->batch[i] = a->taken[i]->en.row;
 	rc = dstore_audit_append(a->ds, a->batch, k);
 	if (rc == SA_OK)
 		metrics_observe(a->metrics, M_AUDIT_COMMIT, NULL, NULL,
@@ -205,8 +200,7 @@ write_batch_locked(struct audit *a)
 			continue;
 		if (p->cb != NULL)
 			p->cb(rc, p->cb_arg);
-		free(p->detail);
-		p->detail = NULL;
+		audit_entry_clear(&p->en);
 		p->next = spent;
 		spent = p;
 		a->taken[i] = NULL;
@@ -322,14 +316,14 @@ audit_open(struct dstore *ds, size_t batch_max, struct audit **out)
 	return SA_OK;
 }
 
-/* pending_fill validates and copies one event into a queue node. */
-static enum sa_err
-pending_fill(struct audit_pending *p, const char *event, const char *ip,
-	     const char *ua, const char *subject, json_t *detail)
+enum sa_err
+audit_entry_fill(struct audit_entry *p, const char *event, const char *ip,
+		 const char *ua, const char *subject, const json_t *detail)
 {
 	size_t n = event ? strnlen(event, AUDIT_EVENT_MAX + 1) : 0;
 	enum sa_err rc;
 
+	memset(p, 0, sizeof(*p));
 	if (n == 0 || n > AUDIT_EVENT_MAX ||
 	    (subject &&
 	     strnlen(subject, AUDIT_SUBJECT_MAX + 1) > AUDIT_SUBJECT_MAX))
@@ -347,6 +341,23 @@ pending_fill(struct audit_pending *p, const char *event, const char *ip,
 	p->row.subject = p->subject;
 	p->row.detail = p->detail;
 	return SA_OK;
+}
+
+void
+audit_entry_clear(struct audit_entry *p)
+{
+	free(p->detail);
+	p->detail = NULL;
+	p->row.detail = NULL;
+}
+
+void
+audit_note_written(struct audit *a, size_t rows)
+{
+	pthread_mutex_lock(&a->mu);
+	a->batches++;
+	a->rows += rows;
+	pthread_mutex_unlock(&a->mu);
 }
 
 /*
@@ -440,8 +451,8 @@ audit_log_many(struct audit *a, const char *ip, const char *ua,
 	}
 	memset(p, 0, n * sizeof(p[0]));
 	for (size_t i = 0; i < n && rc == SA_OK; i++)
-		rc = pending_fill(&p[i], ev[i].event, ip, ua, ev[i].subject,
-				  ev[i].detail);
+		rc = audit_entry_fill(&p[i].en, ev[i].event, ip, ua,
+				      ev[i].subject, ev[i].detail);
 	if (rc != SA_OK)
 		goto out;
 	for (size_t i = 0; i < n; i++)
@@ -453,7 +464,7 @@ audit_log_many(struct audit *a, const char *ip, const char *ua,
 		pthread_cond_destroy(&p[i].cv);
 out:
 	for (size_t i = 0; i < n; i++)
-		free(p[i].detail);
+		audit_entry_clear(&p[i].en);
 	for (size_t i = 0; i < n; i++)
 		json_decref(ev[i].detail);
 	return rc;
@@ -478,10 +489,10 @@ audit_log_cb(struct audit *a, const char *event, const char *ip, const char *ua,
 		json_decref(detail);
 		return SA_ERR_NOMEM;
 	}
-	rc = pending_fill(p, event, ip, ua, subject, detail);
+	rc = audit_entry_fill(&p->en, event, ip, ua, subject, detail);
 	json_decref(detail);
 	if (rc != SA_OK) {
-		free(p->detail);
+		audit_entry_clear(&p->en);
 		free(p);
 		return rc;
 	}
@@ -495,7 +506,7 @@ audit_log_cb(struct audit *a, const char *event, const char *ip, const char *ua,
 		pthread_cond_signal(&a->cv_idle);
 	pthread_mutex_unlock(&a->mu);
 	if (rc != SA_OK) {
-		free(p->detail);
+		audit_entry_clear(&p->en);
 		free(p);
 	}
 	return rc;

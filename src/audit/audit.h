@@ -27,6 +27,29 @@
 struct audit;
 
 /*
+ * One event made ready to be written together with a change of the
+ * durable store (struct dstore_audit in store/store.h), so the change and
+ * its row commit as one: the row and the text it points to, checked and
+ * cut exactly as audit_log does. audit_entry_fill does not take detail
+ * (NULL meaning {}); audit_entry_clear frees what the entry holds (also
+ * after a failed fill). A row written this way bypasses the writer: tell
+ * it with audit_note_written so its counts stay whole.
+ */
+struct audit_entry {
+	struct audit_row row;
+	char event[AUDIT_EVENT_MAX + 1];
+	char ip[AUDIT_IP_MAX + 1];
+	char ua[AUDIT_UA_MAX + 1];
+	char subject[AUDIT_SUBJECT_MAX + 1];
+	char *detail; /* malloc'd JSON text */
+};
+enum sa_err audit_entry_fill(struct audit_entry *en, const char *event,
+			     const char *ip, const char *ua,
+			     const char *subject, const json_t *detail);
+void audit_entry_clear(struct audit_entry *en);
+void audit_note_written(struct audit *a, size_t rows);
+
+/*
  * audit_open starts the writer thread over ds, which must outlive the
  * writer. At most batch_max rows (1..AUDIT_QUEUE_MAX) go into one
  * transaction. On success *out owns the writer; stop it with audit_close.

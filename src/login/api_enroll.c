@@ -90,6 +90,38 @@ refuse(struct http_request *req, struct http_response *res,
 	return refuse_as(req, res, tr, 0);
 }
 
+/* What the audit rows of an enrollment are made of. */
+struct enroll_audit {
+	struct app_rows rows;
+	const struct enrollment *e;
+	const struct trust_result *tr;
+};
+
+/*
+ * enroll_rows makes the rows that commit with the binding (a struct
+ * dstore_audit fill): "enroll.replaced" when it replaces one (the same
+ * device key enrolled again), then "enroll.ok".
+ */
+static size_t
+enroll_rows(const struct dstore_found *found, struct audit_row *rows, void *arg)
+{
+	struct enroll_audit *ea = arg;
+	const struct enrollment *e = ea->e;
+	const struct trust_result *tr = ea->tr;
+
+	if (found->prev != NULL)
+		app_rows_add(&ea->rows, "enroll.replaced", e->token_id,
+			     json_pack("{s:s, s:s}", "oldDeviceId",
+				       found->prev->device_id, "newDeviceId",
+				       e->device_id));
+	app_rows_add(&ea->rows, "enroll.ok", e->token_id,
+		     json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "deviceId",
+			       e->device_id, "iac", tr->iac, "ca", tr->ca_id,
+			       "manifest", tr->manifest, "sealFingerprint",
+			       e->seal_fingerprint, "demo", tr->demo));
+	return app_rows_out(&ea->rows, rows);
+}
+
 enum sa_err
 api_enroll(struct http_request *req, struct http_response *res)
 {
@@ -110,6 +142,8 @@ api_enroll(struct http_request *req, struct http_response *res)
 	const struct vds_claims *vc;
 	struct identity id;
 	struct enrollment e, prev;
+	struct enroll_audit ea;
+	const struct dstore_audit au = {enroll_rows, &ea};
 	EVP_PKEY *key = NULL;
 	json_t *idj = NULL;
 	char why[256] = "", when[21], *fphex = NULL;
@@ -234,8 +268,13 @@ api_enroll(struct http_request *req, struct http_response *res)
 		rc = http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
 		goto out;
 	}
-	rc = dstore_enroll_put_mode(app->ds, &e, ENROLL_PUT_KEEP, &prev,
-				    &had_prev);
+	/* The binding and its audit rows commit together or not at all. */
+	app_rows_init(&ea.rows, app, req);
+	ea.e = &e;
+	ea.tr = &tr;
+	rc = dstore_enroll_write(app->ds, &e, ENROLL_PUT_KEEP, NULL, &au, &prev,
+				 &had_prev);
+	app_rows_done(&ea.rows, rc);
 	if (rc == SA_ERR_AUTHORITY_CONFLICT) {
 		/* Another authority's person: never moved to this phone. */
 		app_audit(app, req, "enroll.refused", e.token_id,
@@ -261,35 +300,18 @@ api_enroll(struct http_request *req, struct http_response *res)
 		goto out;
 	}
 	if (rc != SA_OK) {
+		/* Neither the binding nor its audit rows were written. */
 		http_res_error(res, rc, NULL,
 			       "the enrollment could not be stored: %s",
 			       sa_err_str(rc));
 		goto out;
 	}
-	if (had_prev) {
-		app_audit(app, req, "enroll.replaced", e.token_id,
-			  json_pack("{s:s, s:s}", "oldDeviceId", prev.device_id,
-				    "newDeviceId", e.device_id));
+	if (had_prev)
 		enroll_notify(app, &prev, "enrollment_replaced",
 			      json_pack("{s:s, s:s, s:s}", "type",
 					"enrollment_replaced", "tokenId",
 					prev.token_id, "newDeviceId",
 					e.device_id));
-	}
-	rc = app_audit(app, req, "enroll.ok", e.token_id,
-		       json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "deviceId",
-				 e.device_id, "iac", tr.iac, "ca", tr.ca_id,
-				 "manifest", tr.manifest, "sealFingerprint",
-				 e.seal_fingerprint, "demo", tr.demo));
-	if (rc != SA_OK) {
-		/* Stored but not audited: say so rather than report success. */
-		log_error("enroll.audit",
-			  "enrollment of %s stored but not audited",
-			  e.token_id);
-		http_res_error(res, rc, NULL,
-			       "the enrollment could not be audited");
-		goto out;
-	}
 	iso8601_utc(e.expires_at, when);
 	http_res_json(res, 200,
 		      json_pack("{s:b, s:s, s:s}", "enrolled", 1, "tokenId",

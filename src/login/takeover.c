@@ -159,6 +159,8 @@ takeover_start(struct http_request *req, struct http_response *res,
 	       const struct enrollment *e, const struct enrollment *old)
 {
 	struct app *app = http_req_app(req);
+	struct app_rows rows;
+	const struct dstore_audit au = {app_rows_ready, &rows};
 	struct takeover t;
 	unsigned char rnd[TAKEOVER_ID_MAX / 2];
 	char *hex = NULL, when[21];
@@ -177,19 +179,18 @@ takeover_start(struct http_request *req, struct http_response *res,
 	snprintf(t.token_id, sizeof(t.token_id), "%s", e->token_id);
 	t.created_at = now;
 	t.effective_at = now + app->cfg.takeover_delay;
-	if ((rc = dstore_takeover_put(app->ds, &t)) != SA_OK) {
-		http_res_error(res, rc, NULL,
-			       "the enrollment could not be stored");
-		goto out;
-	}
-	rc = app_audit(app, req, "enroll.takeover_pending", e->token_id,
-		       json_pack("{s:s, s:s, s:s, s:I}", "takeoverId", t.id,
-				 "oldDeviceId", old->device_id, "newDeviceId",
-				 e->device_id, "effectiveAt",
-				 (json_int_t)t.effective_at));
+	/* Pending only with its audit row: one transaction. */
+	app_rows_init(&rows, app, req);
+	app_rows_add(&rows, "enroll.takeover_pending", e->token_id,
+		     json_pack("{s:s, s:s, s:s, s:I}", "takeoverId", t.id,
+			       "oldDeviceId", old->device_id, "newDeviceId",
+			       e->device_id, "effectiveAt",
+			       (json_int_t)t.effective_at));
+	rc = dstore_takeover_put_audited(app->ds, &t, &au);
+	app_rows_done(&rows, rc);
 	if (rc != SA_OK) {
 		http_res_error(res, rc, NULL,
-			       "the enrollment could not be audited");
+			       "the enrollment could not be stored");
 		goto out;
 	}
 	iso8601_utc(t.effective_at, when);
@@ -210,14 +211,74 @@ out:
 	return rc;
 }
 
+/* What the audit row of a completed takeover is made of. */
+struct complete_audit {
+	struct app_rows rows;
+	const struct takeover *t;
+	const struct enrollment *e;
+	const char *event; /* how it came to complete */
+	const char *actor; /* "old-device", "waiting-period" or "admin" */
+	const char *admin_id, *reason; /* an administrator's approval */
+	const json_t *by;	       /* and the administrator's members */
+};
+
 /*
- * complete binds a taken takeover's device, telling the device it replaces.
- * event names how it came to complete.
+ * with_by adds an administrator's own members (session, passkeys) to the
+ * detail of their decision's row, never replacing the decision's; NULL
+ * (detail freed) when out of memory, which fails the decision.
+ */
+static json_t *
+with_by(json_t *detail, const json_t *by)
+{
+	if (detail != NULL && by != NULL &&
+	    json_object_update_missing(detail, (json_t *)by) != 0) {
+		json_decref(detail);
+		detail = NULL;
+	}
+	return detail;
+}
+
+/* complete_rows makes the row that commits with the new binding (a
+ * struct dstore_audit fill), naming the device it replaces. */
+static size_t
+complete_rows(const struct dstore_found *found, struct audit_row *rows,
+	      void *arg)
+{
+	struct complete_audit *ca = arg;
+	const struct takeover *t = ca->t;
+	const char *old = found->prev != NULL ? found->prev->device_id : "";
+	json_t *d;
+
+	if (ca->admin_id != NULL)
+		d = with_by(json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}",
+				      "takeoverId", t->id, "adminId",
+				      ca->admin_id, "authority", t->authority,
+				      "oldDeviceId", old, "newDeviceId",
+				      ca->e->device_id, "reason",
+				      ca->reason != NULL ? ca->reason : ""),
+			    ca->by);
+	else
+		d = json_pack("{s:s, s:s, s:s, s:s}", "takeoverId", t->id,
+			      "oldDeviceId", old, "newDeviceId",
+			      ca->e->device_id, "by", ca->actor);
+	if (d == NULL)
+		return 0;
+	app_rows_add(&ca->rows, ca->event, t->token_id, d);
+	return app_rows_out(&ca->rows, rows);
+}
+
+/*
+ * complete binds the device of the pending takeover t (as read), removing
+ * t and writing ca's audit row in the same transaction, and tells the
+ * device it replaces. SA_ERR_NOT_FOUND when t is no longer pending (it
+ * was decided, completed or replaced meanwhile); on another failure
+ * nothing changed, t stays pending and the failure is audited.
  */
 static enum sa_err
 complete(struct app *app, struct http_request *req, const struct takeover *t,
-	 const char *event, const char *actor)
+	 struct complete_audit *ca)
 {
+	const struct dstore_audit au = {complete_rows, ca};
 	struct enrollment e, prev;
 	int had = 0;
 	enum sa_err rc;
@@ -226,18 +287,20 @@ complete(struct app *app, struct http_request *req, const struct takeover *t,
 	memset(&prev, 0, sizeof(prev));
 	if ((rc = enroll_from_json(t->enrollment, &e)) != SA_OK)
 		goto out;
-	rc = dstore_enroll_put_mode(app->ds, &e, ENROLL_PUT_REPLACE, &prev,
-				    &had);
+	app_rows_init(&ca->rows, app, req);
+	ca->t = t;
+	ca->e = &e;
+	rc = dstore_enroll_write(app->ds, &e, ENROLL_PUT_REPLACE, t->id, &au,
+				 &prev, &had);
+	app_rows_done(&ca->rows, rc);
+	if (rc == SA_ERR_NOT_FOUND)
+		goto out;
 	if (rc != SA_OK) {
 		app_audit(app, req, "enroll.takeover_failed", t->token_id,
-			  json_pack("{s:s, s:s}", "takeoverId", t->id, "error",
-				    sa_err_code(rc)));
+			  json_pack("{s:s, s:s, s:s}", "takeoverId", t->id,
+				    "error", sa_err_code(rc), "by", ca->actor));
 		goto out;
 	}
-	rc = app_audit(app, req, event, t->token_id,
-		       json_pack("{s:s, s:s, s:s, s:s}", "takeoverId", t->id,
-				 "oldDeviceId", had ? prev.device_id : "",
-				 "newDeviceId", e.device_id, "by", actor));
 	if (had)
 		enroll_notify(app, &prev, "enrollment_replaced",
 			      json_pack("{s:s, s:s, s:s}", "type",
@@ -250,60 +313,81 @@ out:
 	return rc;
 }
 
+/* pending_of reads the pending takeover of token_id whose id is id;
+ * SA_ERR_NOT_FOUND when that one is not pending. */
+static enum sa_err
+pending_of(struct app *app, const char *token_id, const char *id,
+	   struct takeover *out)
+{
+	enum sa_err rc = dstore_takeover_get(app->ds, token_id, out);
+
+	if (rc == SA_OK && strcmp(out->id, id) != 0) {
+		takeover_free(out);
+		rc = SA_ERR_NOT_FOUND;
+	}
+	return rc;
+}
+
 void
 takeover_settle(struct app *app, const char *token_id, int64_t now)
 {
-	struct takeover t, taken;
+	struct complete_audit ca = {.event = "enroll.takeover_completed",
+				    .actor = "waiting-period"};
+	struct takeover t;
 
 	memset(&t, 0, sizeof(t));
-	memset(&taken, 0, sizeof(taken));
 	if (token_id == NULL || strlen(token_id) > ENROLL_TOKEN_MAX ||
 	    dstore_takeover_get(app->ds, token_id, &t) != SA_OK)
 		return;
-	/* Only one instance wins the take; the others find nothing. */
-	if (t.effective_at <= now &&
-	    dstore_takeover_take(app->ds, token_id, t.id, &taken) == SA_OK)
-		complete(app, NULL, &taken, "enroll.takeover_completed",
-			 "waiting-period");
+	/* Only one instance completes it; the others find it gone. */
+	if (t.effective_at <= now)
+		complete(app, NULL, &t, &ca);
 	takeover_free(&t);
-	takeover_free(&taken);
+}
+
+/*
+ * cancel drops the pending takeover id of token_id together with its
+ * audit row (event, detail stolen); SA_ERR_NOT_FOUND when it is not
+ * pending.
+ */
+static enum sa_err
+cancel(struct app *app, struct http_request *req, const char *token_id,
+       const char *id, const char *event, json_t *detail)
+{
+	struct app_rows rows;
+	const struct dstore_audit au = {app_rows_ready, &rows};
+	struct takeover t;
+	enum sa_err rc;
+
+	if (detail == NULL)
+		return SA_ERR_NOMEM;
+	memset(&t, 0, sizeof(t));
+	app_rows_init(&rows, app, req);
+	app_rows_add(&rows, event, token_id, detail);
+	rc = dstore_takeover_take_audited(app->ds, token_id, id, &au, &t);
+	app_rows_done(&rows, rc);
+	takeover_free(&t);
+	return rc;
 }
 
 enum sa_err
 takeover_decide(struct app *app, struct http_request *req, const char *token_id,
 		const char *id, enum takeover_decision d, const char *actor)
 {
+	struct complete_audit ca = {.event = "enroll.takeover_approved",
+				    .actor = actor};
 	struct takeover t;
 	enum sa_err rc;
 
+	if (d != TAKEOVER_APPROVE)
+		return cancel(
+		    app, req, token_id, id, "enroll.takeover_cancelled",
+		    json_pack("{s:s, s:s}", "takeoverId", id, "by", actor));
 	memset(&t, 0, sizeof(t));
-	rc = dstore_takeover_take(app->ds, token_id, id, &t);
-	if (rc != SA_OK)
-		return rc;
-	if (d == TAKEOVER_APPROVE)
-		rc = complete(app, req, &t, "enroll.takeover_approved", actor);
-	else
-		rc = app_audit(
-		    app, req, "enroll.takeover_cancelled", token_id,
-		    json_pack("{s:s, s:s}", "takeoverId", t.id, "by", actor));
+	if ((rc = pending_of(app, token_id, id, &t)) == SA_OK)
+		rc = complete(app, req, &t, &ca);
 	takeover_free(&t);
 	return rc;
-}
-
-/*
- * restore puts a taken takeover back after its decision could not be
- * carried out, so that the decision can be made again; a failure is logged
- * (the old binding then simply stays).
- */
-static void
-restore(struct app *app, const struct takeover *t)
-{
-	enum sa_err rc = dstore_takeover_put(app->ds, t);
-
-	if (rc != SA_OK)
-		log_error("takeover.restore",
-			  "takeover %s of %s could not be restored: %s", t->id,
-			  t->token_id, sa_err_str(rc));
 }
 
 enum sa_err
@@ -341,78 +425,50 @@ takeover_admin_decide(struct app *app, struct http_request *req,
 		      enum takeover_decision d, const char *admin_id,
 		      const char *reason, const json_t *by)
 {
+	struct complete_audit ca = {.event = "admin.takeover_approved",
+				    .actor = "admin",
+				    .admin_id = admin_id,
+				    .reason = reason,
+				    .by = by};
 	struct takeover t;
-	json_t *detail;
-	struct enrollment e, cur, prev;
-	int had = 0;
+	struct enrollment e, cur;
 	enum sa_err rc;
 
 	memset(&t, 0, sizeof(t));
 	memset(&e, 0, sizeof(e));
 	memset(&cur, 0, sizeof(cur));
-	memset(&prev, 0, sizeof(prev));
 	if (token_id == NULL || strlen(token_id) > ENROLL_TOKEN_MAX ||
 	    takeover_id == NULL || strlen(takeover_id) != TAKEOVER_ID_MAX ||
 	    admin_id == NULL || admin_id[0] == '\0' ||
 	    (d != TAKEOVER_APPROVE && d != TAKEOVER_CANCEL))
 		return SA_ERR_VALIDATION;
-	/* The take decides races: a second decision, the old device's or
-	 * the waiting period's, finds nothing. */
-	if ((rc = dstore_takeover_take(app->ds, token_id, takeover_id, &t)) !=
-	    SA_OK)
-		return rc;
+	/*
+	 * The decision and its audit row commit together, with the removal
+	 * of the takeover, which decides races: a second decision, the old
+	 * device's or the waiting period's, finds nothing. When the write
+	 * fails nothing changed and the takeover stays pending.
+	 */
+	if ((rc = pending_of(app, token_id, takeover_id, &t)) != SA_OK)
+		goto out;
+	if (d == TAKEOVER_APPROVE) {
+		rc = complete(app, req, &t, &ca);
+		goto out;
+	}
 	if ((rc = enroll_from_json(t.enrollment, &e)) != SA_OK)
-		goto fail;
+		goto out;
 	rc = dstore_enroll_get(app->ds, token_id, &cur);
 	if (rc != SA_OK && rc != SA_ERR_NOT_FOUND)
-		goto fail;
-	/* Audited before it takes effect: no override without its row. */
-	detail = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "takeoverId", t.id,
-			   "adminId", admin_id, "authority", t.authority,
-			   "oldDeviceId", cur.device_id, "newDeviceId",
-			   e.device_id, "reason", reason != NULL ? reason : "");
-	/* The administrator's own members (session, passkeys) join the row;
-	 * they never replace the decision's. */
-	if (detail != NULL && by != NULL &&
-	    json_object_update_missing(detail, (json_t *)by) != 0) {
-		json_decref(detail);
-		detail = NULL;
-	}
-	if (detail == NULL) {
-		rc = SA_ERR_NOMEM;
-		goto fail;
-	}
-	rc = app_audit(app, req,
-		       d == TAKEOVER_APPROVE ? "admin.takeover_approved"
-					     : "admin.takeover_cancelled",
-		       token_id, detail);
-	if (rc != SA_OK)
-		goto fail;
-	if (d == TAKEOVER_CANCEL)
 		goto out;
-	rc = dstore_enroll_put_mode(app->ds, &e, ENROLL_PUT_REPLACE, &prev,
-				    &had);
-	if (rc != SA_OK) {
-		/* The approval's row stands; this one says it did not
-		 * happen, and the takeover waits again. */
-		app_audit(app, req, "enroll.takeover_failed", token_id,
-			  json_pack("{s:s, s:s, s:s}", "takeoverId", t.id,
-				    "error", sa_err_code(rc), "by", "admin"));
-		goto fail;
-	}
-	if (had)
-		enroll_notify(app, &prev, "enrollment_replaced",
-			      json_pack("{s:s, s:s, s:s}", "type",
-					"enrollment_replaced", "tokenId",
-					e.token_id, "newDeviceId",
-					e.device_id));
-	goto out;
-fail:
-	restore(app, &t);
+	rc = cancel(app, req, token_id, takeover_id, "admin.takeover_cancelled",
+		    with_by(json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}",
+				      "takeoverId", t.id, "adminId", admin_id,
+				      "authority", t.authority, "oldDeviceId",
+				      cur.device_id, "newDeviceId", e.device_id,
+				      "reason", reason != NULL ? reason : ""),
+			    by));
 out:
 	enrollment_free(&e);
 	enrollment_free(&cur);
-	enrollment_free(&prev);
 	takeover_free(&t);
 	return rc;
 }

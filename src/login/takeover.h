@@ -85,16 +85,16 @@ enum sa_err takeover_pending(struct app *app, const char *token_id,
  * one that signed the step-up there. req (NULL allowed) gives the audit
  * its client.
  *
- * The decision is audited before it takes effect ("admin.takeover_approved"
+ * The decision, its effect and its audit row ("admin.takeover_approved"
  * or "admin.takeover_cancelled" with takeoverId, adminId, authority,
- * oldDeviceId, newDeviceId, reason): when that row cannot be written
- * nothing changes and the takeover stays pending. An approval whose binding
- * then cannot be stored is audited again as "enroll.takeover_failed" and
- * the takeover stays pending. Returns SA_OK once decided; SA_ERR_NOT_FOUND
- * when no such takeover is pending (decided by the old device, completed
- * by its waiting period, replaced by a newer one, or decided by another
- * administrator first: exactly one decision wins); SA_ERR_VALIDATION for
- * malformed arguments; a store or audit error otherwise (503 class).
+ * oldDeviceId, newDeviceId, reason) commit in one transaction: when it
+ * cannot be written nothing changes and the takeover stays pending (a
+ * failed approval is then audited as "enroll.takeover_failed"). Returns SA_OK
+ * once decided; SA_ERR_NOT_FOUND when no such takeover is pending (decided by
+ * the old device, completed by its waiting period, replaced by a newer one, or
+ * decided by another administrator first: exactly one decision wins);
+ * SA_ERR_VALIDATION for malformed arguments; a store or audit error otherwise
+ * (503 class).
  */
 enum sa_err takeover_admin_decide(struct app *app, struct http_request *req,
 				  const char *token_id, const char *takeover_id,

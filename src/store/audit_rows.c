@@ -46,6 +46,21 @@ audit_hash_str(EVP_MD_CTX *md, const char *s, int *ok)
 		*ok &= EVP_DigestUpdate(md, s, n);
 }
 
+void
+audit_rows_chain(const struct audit_row *rows, struct audit_row *chained,
+		 size_t n, int64_t seq, const unsigned char prev[32])
+{
+	const unsigned char *p = prev;
+
+	for (size_t i = 0; i < n; i++) {
+		chained[i] = rows[i];
+		chained[i].seq = ++seq;
+		memcpy(chained[i].prev_hash, p, 32);
+		audit_row_hash(&chained[i], p, chained[i].hash);
+		p = chained[i].hash;
+	}
+}
+
 /*
  * audit_row_hash computes the chain hash of a row as documented in
  * store/store.h. NULL strings hash as empty ones. If the digest cannot be

@@ -114,19 +114,23 @@ enroll_token_ok(const char *token_id)
 }
 
 enum sa_err
-dstore_enroll_put_mode(struct dstore *ds, const struct enrollment *e,
-		       enum enroll_put_mode mode, struct enrollment *prev,
-		       int *had_prev)
+dstore_enroll_write(struct dstore *ds, const struct enrollment *e,
+		    enum enroll_put_mode mode, const char *take_id,
+		    const struct dstore_audit *au, struct enrollment *prev,
+		    int *had_prev)
 {
 	struct enrollment scratch;
 	int had = 0;
 	enum sa_err rc;
 
 	if (!enroll_token_ok(e->token_id) || e->public_key_pem == NULL ||
-	    e->claims == NULL)
+	    e->claims == NULL ||
+	    (take_id != NULL &&
+	     (take_id[0] == '\0' || strlen(take_id) > TAKEOVER_ID_MAX)))
 		return SA_ERR_VALIDATION;
 	memset(&scratch, 0, sizeof(scratch));
-	rc = ds->ops->enroll_put(ds, e, mode, prev ? prev : &scratch, &had);
+	rc = ds->ops->enroll_put(ds, e, mode, take_id, au,
+				 prev ? prev : &scratch, &had);
 	if (prev == NULL)
 		enrollment_free(&scratch);
 	if (had_prev != NULL)
@@ -135,6 +139,31 @@ dstore_enroll_put_mode(struct dstore *ds, const struct enrollment *e,
 				? had
 				: 0;
 	return rc;
+}
+
+enum sa_err
+dstore_enroll_put_mode(struct dstore *ds, const struct enrollment *e,
+		       enum enroll_put_mode mode, struct enrollment *prev,
+		       int *had_prev)
+{
+	return dstore_enroll_write(ds, e, mode, NULL, NULL, prev, had_prev);
+}
+
+enum sa_err
+dstore_audit_rows(const struct dstore_audit *au,
+		  const struct dstore_found *found,
+		  struct audit_row rows[DSTORE_AUDIT_ROWS_MAX], size_t *n)
+{
+	*n = 0;
+	if (au == NULL || au->fill == NULL)
+		return SA_OK;
+	memset(rows, 0, DSTORE_AUDIT_ROWS_MAX * sizeof(*rows));
+	*n = au->fill(found, rows, au->arg);
+	if (*n == 0 || *n > DSTORE_AUDIT_ROWS_MAX) {
+		*n = 0;
+		return SA_ERR_NOMEM;
+	}
+	return SA_OK;
 }
 
 enum sa_err
@@ -203,11 +232,18 @@ takeover_ok(const struct takeover *t)
 }
 
 enum sa_err
-dstore_takeover_put(struct dstore *ds, const struct takeover *t)
+dstore_takeover_put_audited(struct dstore *ds, const struct takeover *t,
+			    const struct dstore_audit *au)
 {
 	if (!takeover_ok(t))
 		return SA_ERR_VALIDATION;
-	return ds->ops->takeover_put(ds, t);
+	return ds->ops->takeover_put(ds, t, au);
+}
+
+enum sa_err
+dstore_takeover_put(struct dstore *ds, const struct takeover *t)
+{
+	return dstore_takeover_put_audited(ds, t, NULL);
 }
 
 enum sa_err
@@ -220,13 +256,21 @@ dstore_takeover_get(struct dstore *ds, const char *token_id,
 }
 
 enum sa_err
-dstore_takeover_take(struct dstore *ds, const char *token_id, const char *id,
-		     struct takeover *out)
+dstore_takeover_take_audited(struct dstore *ds, const char *token_id,
+			     const char *id, const struct dstore_audit *au,
+			     struct takeover *out)
 {
 	if (!enroll_token_ok(token_id) || id == NULL || id[0] == '\0' ||
 	    strlen(id) > TAKEOVER_ID_MAX)
 		return SA_ERR_VALIDATION;
-	return ds->ops->takeover_take(ds, token_id, id, out);
+	return ds->ops->takeover_take(ds, token_id, id, au, out);
+}
+
+enum sa_err
+dstore_takeover_take(struct dstore *ds, const char *token_id, const char *id,
+		     struct takeover *out)
+{
+	return dstore_takeover_take_audited(ds, token_id, id, NULL, out);
 }
 
 void
@@ -251,27 +295,46 @@ dstore_enroll_get(struct dstore *ds, const char *token_id,
 }
 
 enum sa_err
-dstore_enroll_revoke(struct dstore *ds, const char *token_id, int64_t when,
-		     const char *reason)
+dstore_enroll_revoke_audited(struct dstore *ds, const char *token_id,
+			     int64_t when, const char *reason,
+			     const struct dstore_audit *au)
 {
 	if (!enroll_token_ok(token_id))
 		return SA_ERR_VALIDATION;
-	return ds->ops->enroll_revoke(ds, token_id, when, reason ? reason : "");
+	return ds->ops->enroll_revoke(ds, token_id, when, reason ? reason : "",
+				      au);
 }
 
 enum sa_err
-dstore_enroll_revoke_fingerprint(struct dstore *ds, const char *fingerprint,
-				 int64_t when, int *count)
+dstore_enroll_revoke(struct dstore *ds, const char *token_id, int64_t when,
+		     const char *reason)
+{
+	return dstore_enroll_revoke_audited(ds, token_id, when, reason, NULL);
+}
+
+enum sa_err
+dstore_enroll_revoke_fingerprint_audited(struct dstore *ds,
+					 const char *fingerprint, int64_t when,
+					 int *count,
+					 const struct dstore_audit *au)
 {
 	int n = 0;
 	enum sa_err rc;
 
 	if (fingerprint == NULL || strlen(fingerprint) != 64)
 		return SA_ERR_VALIDATION;
-	rc = ds->ops->enroll_revoke_fingerprint(ds, fingerprint, when, &n);
+	rc = ds->ops->enroll_revoke_fingerprint(ds, fingerprint, when, &n, au);
 	if (count != NULL)
-		*count = n;
+		*count = rc == SA_OK ? n : 0;
 	return rc;
+}
+
+enum sa_err
+dstore_enroll_revoke_fingerprint(struct dstore *ds, const char *fingerprint,
+				 int64_t when, int *count)
+{
+	return dstore_enroll_revoke_fingerprint_audited(ds, fingerprint, when,
+							count, NULL);
 }
 
 enum sa_err

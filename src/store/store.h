@@ -228,15 +228,40 @@ enum sa_err dstore_meta_set(struct dstore *ds, const char *key,
 			    const char *value);
 
 /*
+ * Audit rows that commit together with a change of the binding (the
+ * writes below that take a struct dstore_audit): the change and its rows
+ * are one transaction, so there is never a change without its rows nor a
+ * row reporting a change that was not made. fill runs inside that
+ * transaction once the change's checks have passed, with what the change
+ * found: found->prev is the binding it replaces (NULL when none) and
+ * found->count how many enrollments a revocation marked. It points
+ * rows[0..n) at its rows (at most DSTORE_AUDIT_ROWS_MAX; only ts_ms,
+ * event, ip, ua, subject and detail are read) and returns n, or 0 when it
+ * cannot make them (the change then fails with SA_ERR_NOMEM). It must be
+ * quick and must not call the store. The rows are chained after the
+ * log's tail inside the transaction, as dstore_audit_append does, and
+ * the commit is durable (fsynced) before the write returns SA_OK.
+ */
+#define DSTORE_AUDIT_ROWS_MAX 4
+struct dstore_found {
+	const struct enrollment *prev;
+	int64_t count;
+};
+typedef size_t (*dstore_audit_fill)(const struct dstore_found *found,
+				    struct audit_row *rows, void *arg);
+struct dstore_audit {
+	dstore_audit_fill fill; /* NULL: no rows */
+	void *arg;
+};
+
+/*
  * dstore_enroll_put stores an enrollment, replacing the token id's previous
  * binding in the same transaction. When there was one, *had_prev is 1 and
  * *prev holds it (the caller frees it with enrollment_free), so the old
  * device can be told. A token id that was revoked is refused with
- * SA_ERR_TOKEN_REVOKED and nothing is written. prev may be NULL.
- * The write is committed, but a backend may leave it to the next audit
- * append on the same store to make it durable: callers audit the
- * enrollment and wait for that before they report it (SQLite does this to
- * save an fsync; it is durable at once elsewhere).
+ * SA_ERR_TOKEN_REVOKED and nothing is written. prev may be NULL. The write
+ * is durable when it returns; it carries no audit rows (the server's own
+ * writes use dstore_enroll_write).
  */
 enum sa_err dstore_enroll_put(struct dstore *ds, const struct enrollment *e,
 			      struct enrollment *prev, int *had_prev);
@@ -253,6 +278,18 @@ enum sa_err dstore_enroll_put_mode(struct dstore *ds,
 				   const struct enrollment *e,
 				   enum enroll_put_mode mode,
 				   struct enrollment *prev, int *had_prev);
+/*
+ * dstore_enroll_write is dstore_enroll_put_mode with audit rows that
+ * commit with it (see struct dstore_audit). take_id, when not NULL, names
+ * the pending takeover of e's token id that this write completes: it is
+ * removed in the same transaction, and when it is not pending (decided or
+ * replaced meanwhile) nothing is written and SA_ERR_NOT_FOUND returned, so
+ * of two racing completions exactly one binds.
+ */
+enum sa_err dstore_enroll_write(struct dstore *ds, const struct enrollment *e,
+				enum enroll_put_mode mode, const char *take_id,
+				const struct dstore_audit *au,
+				struct enrollment *prev, int *had_prev);
 /* enroll_put_check is that decision, for the backends: SA_OK to write. */
 enum sa_err enroll_put_check(const struct enrollment *old,
 			     const struct enrollment *e,
@@ -267,11 +304,23 @@ enum sa_err dstore_enroll_get(struct dstore *ds, const char *token_id,
  * error. */
 enum sa_err dstore_enroll_revoke(struct dstore *ds, const char *token_id,
 				 int64_t when, const char *reason);
+/* dstore_enroll_revoke_audited is dstore_enroll_revoke with audit rows
+ * that commit with it (struct dstore_audit; found->prev is NULL). */
+enum sa_err dstore_enroll_revoke_audited(struct dstore *ds,
+					 const char *token_id, int64_t when,
+					 const char *reason,
+					 const struct dstore_audit *au);
 /* dstore_enroll_revoke_fingerprint revokes every enrollment made with the
  * seal of that fingerprint (the VRL lists seals); *count says how many. */
 enum sa_err dstore_enroll_revoke_fingerprint(struct dstore *ds,
 					     const char *fingerprint,
 					     int64_t when, int *count);
+/* dstore_enroll_revoke_fingerprint_audited also writes audit rows with
+ * the revocation when it marked at least one enrollment (found->count;
+ * fill is not called, and nothing audited, when it marked none). */
+enum sa_err dstore_enroll_revoke_fingerprint_audited(
+    struct dstore *ds, const char *fingerprint, int64_t when, int *count,
+    const struct dstore_audit *au);
 enum sa_err dstore_enroll_count(struct dstore *ds, int64_t *out);
 
 /*
@@ -364,6 +413,16 @@ enum sa_err dstore_takeover_get(struct dstore *ds, const char *token_id,
 				struct takeover *out);
 enum sa_err dstore_takeover_take(struct dstore *ds, const char *token_id,
 				 const char *id, struct takeover *out);
+/* The same with audit rows that commit with the change (struct
+ * dstore_audit; found->prev is NULL): a takeover is never pending, nor
+ * dropped, without its row. */
+enum sa_err dstore_takeover_put_audited(struct dstore *ds,
+					const struct takeover *t,
+					const struct dstore_audit *au);
+enum sa_err dstore_takeover_take_audited(struct dstore *ds,
+					 const char *token_id, const char *id,
+					 const struct dstore_audit *au,
+					 struct takeover *out);
 
 /*
  * audit_row_hash computes SHA-256(prev_hash || seq || ts_ms || event || ip ||

@@ -33,24 +33,28 @@
 	X(meta_get, (struct dstore * ds, const char *key, char **out))         \
 	X(meta_set, (struct dstore * ds, const char *key, const char *value))
 #define DSTORE_ENROLL_OPS(X)                                                   \
-	X(enroll_put,                                                          \
-	  (struct dstore * ds, const struct enrollment *e,                     \
-	   enum enroll_put_mode mode, struct enrollment *prev, int *had_prev)) \
+	X(enroll_put, (struct dstore * ds, const struct enrollment *e,         \
+		       enum enroll_put_mode mode, const char *take_id,         \
+		       const struct dstore_audit *au, struct enrollment *prev, \
+		       int *had_prev))                                         \
 	X(enroll_get,                                                          \
 	  (struct dstore * ds, const char *token_id, struct enrollment *out))  \
-	X(enroll_revoke, (struct dstore * ds, const char *token_id,            \
-			  int64_t when, const char *reason))                   \
+	X(enroll_revoke,                                                       \
+	  (struct dstore * ds, const char *token_id, int64_t when,             \
+	   const char *reason, const struct dstore_audit *au))                 \
 	X(enroll_revoke_fingerprint,                                           \
 	  (struct dstore * ds, const char *fingerprint, int64_t when,          \
-	   int *count))                                                        \
+	   int *count, const struct dstore_audit *au))                         \
 	X(enroll_count, (struct dstore * ds, int64_t * out))                   \
 	X(enroll_list, (struct dstore * ds, const struct enroll_filter *f,     \
 			enroll_row_cb cb, void *arg))                          \
-	X(takeover_put, (struct dstore * ds, const struct takeover *t))        \
+	X(takeover_put, (struct dstore * ds, const struct takeover *t,         \
+			 const struct dstore_audit *au))                       \
 	X(takeover_get,                                                        \
 	  (struct dstore * ds, const char *token_id, struct takeover *out))    \
-	X(takeover_take, (struct dstore * ds, const char *token_id,            \
-			  const char *id, struct takeover *out))
+	X(takeover_take,                                                       \
+	  (struct dstore * ds, const char *token_id, const char *id,           \
+	   const struct dstore_audit *au, struct takeover *out))
 #define DSTORE_ADMIN_OPS(X)                                                    \
 	X(services_version, (struct dstore * ds, int64_t * out))               \
 	X(services_read, (struct dstore * ds, int64_t * version,               \
@@ -128,6 +132,20 @@ typedef enum sa_err (*audit_page_reader)(struct dstore *ds, int64_t from,
 					 size_t want, struct audit_page *pg);
 enum sa_err audit_walk(struct dstore *ds, int64_t from_seq, int64_t limit,
 		       audit_row_cb cb, void *arg, audit_page_reader read_page);
+
+/*
+ * For backends: the audit rows of a change (struct dstore_audit).
+ * dstore_audit_rows asks au for them (none when au or its fill is NULL):
+ * *n gets how many, SA_ERR_NOMEM when fill could not make them.
+ * audit_rows_chain gives rows[0..n) their places after (seq, prev) in
+ * chained, computing each hash (audit_rows.c).
+ */
+enum sa_err dstore_audit_rows(const struct dstore_audit *au,
+			      const struct dstore_found *found,
+			      struct audit_row rows[DSTORE_AUDIT_ROWS_MAX],
+			      size_t *n);
+void audit_rows_chain(const struct audit_row *rows, struct audit_row *chained,
+		      size_t n, int64_t seq, const unsigned char prev[32]);
 
 /* ---- Ephemeral store -------------------------------------------------- */
 

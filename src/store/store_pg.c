@@ -409,23 +409,6 @@ pg_audit_bind(struct pg_audit_params *p, const struct audit_row *row,
 	q->formats = p->formats;
 }
 
-/* pg_audit_chain gives rows[0..n) their places after (seq, prev) in
- * chained, computing each hash. */
-static void
-pg_audit_chain(const struct audit_row *rows, struct audit_row *chained,
-	       size_t n, int64_t seq, const unsigned char prev[32])
-{
-	const unsigned char *p = prev;
-
-	for (size_t i = 0; i < n; i++) {
-		chained[i] = rows[i];
-		chained[i].seq = ++seq;
-		memcpy(chained[i].prev_hash, p, 32);
-		audit_row_hash(&chained[i], p, chained[i].hash);
-		p = chained[i].hash;
-	}
-}
-
 /*
  * pg_audit_tail reads the last row's seq and hash from a binary result; an
  * empty log gives seq 0 and the genesis hash of 32 zero bytes.
@@ -450,6 +433,77 @@ pg_audit_tail(const PGresult *r, int64_t *seq, unsigned char hash[32])
 }
 
 /*
+ * What an audit append runs first: the transaction, a synchronous commit
+ * whatever the server default, the audit lock (held until COMMIT, so
+ * instances append one at a time) and the read of the tail.
+ */
+static const struct pg_query pg_audit_head[] = {
+    {.sql = "BEGIN"},
+    {.sql = "SET LOCAL synchronous_commit = on"},
+    {.sql = "SELECT pg_advisory_xact_lock(" PG_LOCK_AUDIT ")"},
+    {.sql = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+     .binary = 1},
+};
+
+/* pg_tail_note keeps the last row this handle saw committed. */
+static void
+pg_tail_note(struct pg_store *ds, const struct audit_row *last)
+{
+	pthread_mutex_lock(&ds->mu);
+	if (!ds->tail_known || last->seq > ds->tail_seq) {
+		ds->tail_known = 1;
+		ds->tail_seq = last->seq;
+		memcpy(ds->tail_hash, last->hash, 32);
+	}
+	pthread_mutex_unlock(&ds->mu);
+}
+
+enum sa_err
+pg_commit_audited(struct pg_store *ds, struct pg_slot *s, const char *what,
+		  const struct dstore_audit *au,
+		  const struct dstore_found *found)
+{
+	struct audit_row rows[DSTORE_AUDIT_ROWS_MAX];
+	struct audit_row chained[DSTORE_AUDIT_ROWS_MAX];
+	struct pg_audit_params params[DSTORE_AUDIT_ROWS_MAX];
+	struct pg_query qs[DSTORE_AUDIT_ROWS_MAX + 1];
+	PGresult *res[ARRAY_LEN(pg_audit_head) - 1];
+	unsigned char prev[32];
+	int64_t seq = 0;
+	size_t n = 0, k = 0;
+	enum sa_err rc;
+
+	if ((rc = dstore_audit_rows(au, found, rows, &n)) != SA_OK) {
+		pg_rollback(s);
+		return rc;
+	}
+	if (n > 0) {
+		rc = pg_pipeline(s, pg_audit_head + 1, ARRAY_LEN(res), res);
+		if (rc == SA_OK)
+			rc = pg_audit_tail(res[ARRAY_LEN(res) - 1], &seq, prev);
+		pg_clear_all(res, ARRAY_LEN(res));
+		if (rc == SA_OK) {
+			audit_rows_chain(rows, chained, n, seq, prev);
+			for (size_t i = 0; i < n; i++)
+				pg_audit_bind(&params[i], &chained[i],
+					      &qs[k++]);
+		}
+	}
+	if (rc == SA_OK) {
+		qs[k++] = (struct pg_query){.sql = "COMMIT"};
+		rc = pg_pipeline(s, qs, k, NULL);
+	}
+	if (rc != SA_OK) {
+		pg_report(s, what, rc);
+		pg_rollback(s);
+		return rc;
+	}
+	if (n > 0)
+		pg_tail_note(ds, &chained[n - 1]);
+	return SA_OK;
+}
+
+/*
  * pg_audit_write writes one attempt of a batch in one transaction: it
  * takes the audit lock (held until COMMIT, so instances append one at a
  * time), asks for synchronous commit whatever the server default, and
@@ -464,13 +518,7 @@ pg_audit_write(struct pg_slot *s, const struct audit_row *rows,
 	       struct pg_query *qs, size_t n, int known, int64_t seq,
 	       const unsigned char prev[32])
 {
-	static const struct pg_query head[] = {
-	    {.sql = "BEGIN"},
-	    {.sql = "SET LOCAL synchronous_commit = on"},
-	    {.sql = "SELECT pg_advisory_xact_lock(" PG_LOCK_AUDIT ")"},
-	    {.sql = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-	     .binary = 1},
-	};
+	const struct pg_query *head = pg_audit_head;
 	const size_t nhead = known ? 3 : 4;
 	unsigned char tail[32];
 	PGresult *res[4] = {NULL};
@@ -489,7 +537,7 @@ pg_audit_write(struct pg_slot *s, const struct audit_row *rows,
 			return rc;
 		k = 0;
 	}
-	pg_audit_chain(rows, chained, n, seq, tail);
+	audit_rows_chain(rows, chained, n, seq, tail);
 	for (size_t i = 0; i < n; i++)
 		pg_audit_bind(&params[i], &chained[i], &qs[k++]);
 	qs[k++] = (struct pg_query){.sql = "COMMIT"};
@@ -542,13 +590,7 @@ pg_audit_append(struct dstore *store, struct audit_row *rows, size_t n)
 		pg_rollback(s);
 		goto out;
 	}
-	pthread_mutex_lock(&ds->mu);
-	if (!ds->tail_known || chained[n - 1].seq > ds->tail_seq) {
-		ds->tail_known = 1;
-		ds->tail_seq = chained[n - 1].seq;
-		memcpy(ds->tail_hash, chained[n - 1].hash, 32);
-	}
-	pthread_mutex_unlock(&ds->mu);
+	pg_tail_note(ds, &chained[n - 1]);
 	for (size_t i = 0; i < n; i++) {
 		rows[i].seq = chained[i].seq;
 		memcpy(rows[i].prev_hash, chained[i].prev_hash, 32);

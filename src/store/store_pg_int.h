@@ -74,6 +74,16 @@ struct pg_query {
 /* ---- store_pg.c ---- */
 
 char *pg_col_strndup(const PGresult *r, int row, int col);
+/*
+ * pg_commit_audited ends the transaction a write left open on s: it asks
+ * au for the change's audit rows (found tells what the change found),
+ * inserts them chained after the log's tail under the audit lock, and
+ * commits, synchronously when there were rows. On failure it reports the
+ * error under what and rolls back, so neither the change nor its rows stay.
+ */
+enum sa_err pg_commit_audited(struct pg_store *ds, struct pg_slot *s,
+			      const char *what, const struct dstore_audit *au,
+			      const struct dstore_found *found);
 enum sa_err pg_query_int64(struct pg_store *ds, const char *sql,
 			   const char *const *vals, int n, int64_t *out);
 

@@ -206,8 +206,6 @@ static const char *const sqlite_ctl_sql[SQ_CTL_N] = {
     [SQ_BEGIN_READ] = "BEGIN",
     [SQ_COMMIT] = "COMMIT",
     [SQ_ROLLBACK] = "ROLLBACK",
-    [SQ_SYNC_NORMAL] = "PRAGMA synchronous=NORMAL",
-    [SQ_SYNC_FULL] = "PRAGMA synchronous=FULL",
 };
 
 /* sqlite_run steps a prepared statement that returns no rows and resets it;
@@ -832,6 +830,40 @@ sqlite_insert_row(struct sqlite_store *ds, const struct audit_row *row)
 }
 
 /*
+ * sqlite_chain_insert chains rows[0..n) after the log's tail into chained
+ * and inserts them; the caller holds ds->mu inside a write transaction.
+ */
+static enum sa_err
+sqlite_chain_insert(struct sqlite_store *ds, const struct audit_row *rows,
+		    struct audit_row *chained, size_t n)
+{
+	unsigned char prev[32];
+	int64_t seq = 0;
+	enum sa_err rc;
+
+	if ((rc = sqlite_tail(ds, &seq, prev)) != SA_OK)
+		return rc;
+	audit_rows_chain(rows, chained, n, seq, prev);
+	for (size_t i = 0; i < n && rc == SA_OK; i++)
+		rc = sqlite_insert_row(ds, &chained[i]);
+	return rc;
+}
+
+enum sa_err
+sqlite_audit_rows(struct sqlite_store *ds, const struct dstore_audit *au,
+		  const struct dstore_found *found)
+{
+	struct audit_row rows[DSTORE_AUDIT_ROWS_MAX];
+	struct audit_row chained[DSTORE_AUDIT_ROWS_MAX];
+	size_t n = 0;
+	enum sa_err rc;
+
+	if ((rc = dstore_audit_rows(au, found, rows, &n)) != SA_OK || n == 0)
+		return rc;
+	return sqlite_chain_insert(ds, rows, chained, n);
+}
+
+/*
  * sqlite_audit_append chains and inserts n rows in one BEGIN IMMEDIATE
  * transaction. The chain is computed on copies; seq, prev_hash and hash of
  * the caller's rows are written only after COMMIT succeeded, so a failed
@@ -842,8 +874,6 @@ sqlite_audit_append(struct dstore *store, struct audit_row *rows, size_t n)
 {
 	struct sqlite_store *ds = sqlite_of(store);
 	struct audit_row *chained = NULL;
-	unsigned char prev[32];
-	int64_t seq = 0;
 	enum sa_err rc;
 
 	if ((chained = calloc(n, sizeof(*chained))) == NULL)
@@ -851,17 +881,8 @@ sqlite_audit_append(struct dstore *store, struct audit_row *rows, size_t n)
 	pthread_mutex_lock(&ds->mu);
 	if ((rc = sqlite_ctl(ds, SQ_BEGIN_WRITE)) != SA_OK)
 		goto out;
-	if ((rc = sqlite_tail(ds, &seq, prev)) != SA_OK)
+	if ((rc = sqlite_chain_insert(ds, rows, chained, n)) != SA_OK)
 		goto out;
-	for (size_t i = 0; i < n; i++) {
-		chained[i] = rows[i];
-		chained[i].seq = ++seq;
-		memcpy(chained[i].prev_hash, prev, 32);
-		audit_row_hash(&chained[i], prev, chained[i].hash);
-		if ((rc = sqlite_insert_row(ds, &chained[i])) != SA_OK)
-			goto out;
-		memcpy(prev, chained[i].hash, 32);
-	}
 	rc = sqlite_ctl(ds, SQ_COMMIT);
 out:
 	if (rc != SA_OK)

@@ -132,12 +132,14 @@ sqlite_enroll_count(struct dstore *store, int64_t *out)
 
 /*
  * sqlite_enroll_put replaces the binding inside one IMMEDIATE transaction,
- * so the revoked check, the read of the old binding and the write cannot be
- * interleaved with another writer.
+ * so the revoked check, the read of the old binding, the removal of the
+ * takeover it completes, the write and its audit rows cannot be
+ * interleaved with another writer, and commit (durably) together.
  */
 enum sa_err
 sqlite_enroll_put(struct dstore *store, const struct enrollment *e,
-		  enum enroll_put_mode mode, struct enrollment *prev,
+		  enum enroll_put_mode mode, const char *take_id,
+		  const struct dstore_audit *au, struct enrollment *prev,
 		  int *had_prev)
 {
 	struct sqlite_store *ds = sqlite_of(store);
@@ -153,23 +155,16 @@ sqlite_enroll_put(struct dstore *store, const struct enrollment *e,
 	    SQ_TEXT(e->claims),		SQ_TEXT(e->seal_fingerprint),
 	    SQ_INT(e->created_at),	SQ_INT(e->expires_at),
 	    SQ_TEXT(e->authority)};
+	const struct sqlite_arg take[] = {SQ_TEXT(e->token_id),
+					  SQ_TEXT(take_id)};
+	struct dstore_found found;
 	struct enrollment old;
-	int64_t revoked = 0;
+	int64_t revoked = 0, taken = 0;
 	enum sa_err rc;
 	int had = 0;
 
 	memset(&old, 0, sizeof(old));
-	pthread_mutex_lock(&ds->mu);
-	/*
-	 * This commit does not wait for its own fsync: the audit row that
-	 * reports the enrollment is appended next on the same WAL, and its
-	 * synchronous commit makes every earlier frame durable too, before the
-	 * client is answered (store.h: dstore_enroll_put). One fsync per
-	 * enrollment instead of two.
-	 */
-	if ((rc = sqlite_ctl(ds, SQ_SYNC_NORMAL)) != SA_OK)
-		goto out;
-	if ((rc = sqlite_ctl(ds, SQ_BEGIN_WRITE)) != SA_OK)
+	if ((rc = sqlite_begin(ds)) != SA_OK)
 		goto out;
 	if ((rc = sqlite_query_int64(ds,
 				     "SELECT count(*) FROM revoked_tokens"
@@ -187,12 +182,23 @@ sqlite_enroll_put(struct dstore *store, const struct enrollment *e,
 		goto out;
 	if (had && (rc = enroll_put_check(&old, e, mode)) != SA_OK)
 		goto out;
-	rc = sqlite_do(ds, sql, args, ARRAY_LEN(args), NULL);
+	rc = SA_OK;
+	if (take_id != NULL &&
+	    (rc = sqlite_do(ds,
+			    "DELETE FROM takeovers WHERE token_id = ?"
+			    " AND id = ?",
+			    take, ARRAY_LEN(take), &taken)) == SA_OK &&
+	    taken == 0)
+		rc = SA_ERR_NOT_FOUND;
+	if (rc != SA_OK)
+		goto out;
+	if ((rc = sqlite_do(ds, sql, args, ARRAY_LEN(args), NULL)) != SA_OK)
+		goto out;
+	found.prev = had ? &old : NULL;
+	found.count = 1;
+	rc = sqlite_audit_rows(ds, au, &found);
 out:
 	rc = sqlite_finish(ds, rc);
-	/* Everything else on this connection commits durably. */
-	if (sqlite_ctl(ds, SQ_SYNC_FULL) != SA_OK)
-		log_error("store.sqlite", "cannot restore synchronous=FULL");
 	/* After the commit, so no read of the old row can be kept. */
 	enroll_cache_forget(ds->cache, e->token_id);
 	pthread_mutex_unlock(&ds->mu);
@@ -202,27 +208,29 @@ out:
 
 /*
  * sqlite_enroll_revoke puts the token id on the revoked list (the first
- * revocation's time and reason stay) and marks its enrollment, in one
- * IMMEDIATE transaction.
+ * revocation's time and reason stay) and marks its enrollment, with its
+ * audit rows, in one IMMEDIATE transaction.
  */
 enum sa_err
 sqlite_enroll_revoke(struct dstore *store, const char *token_id, int64_t when,
-		     const char *reason)
+		     const char *reason, const struct dstore_audit *au)
 {
 	struct sqlite_store *ds = sqlite_of(store);
 	const struct sqlite_arg args[] = {SQ_TEXT(token_id), SQ_INT(when),
 					  SQ_TEXT(reason)};
+	struct dstore_found found = {NULL, 0};
 	enum sa_err rc;
 
 	if ((rc = sqlite_begin(ds)) == SA_OK &&
 	    (rc = sqlite_do(ds,
 			    "INSERT OR IGNORE INTO revoked_tokens"
 			    " (token_id, revoked_at, reason) VALUES (?, ?, ?)",
-			    args, ARRAY_LEN(args), NULL)) == SA_OK)
-		rc = sqlite_do(ds,
-			       "UPDATE enrollments SET revoked_at = ?2"
-			       " WHERE token_id = ?1 AND revoked_at = 0",
-			       args, ARRAY_LEN(args), NULL);
+			    args, ARRAY_LEN(args), NULL)) == SA_OK &&
+	    (rc = sqlite_do(ds,
+			    "UPDATE enrollments SET revoked_at = ?2"
+			    " WHERE token_id = ?1 AND revoked_at = 0",
+			    args, ARRAY_LEN(args), &found.count)) == SA_OK)
+		rc = sqlite_audit_rows(ds, au, &found);
 	rc = sqlite_finish(ds, rc);
 	enroll_cache_forget(ds->cache, token_id);
 	pthread_mutex_unlock(&ds->mu);
@@ -232,15 +240,17 @@ sqlite_enroll_revoke(struct dstore *store, const char *token_id, int64_t when,
 /*
  * sqlite_enroll_revoke_fingerprint revokes the token ids enrolled with a
  * seal: each goes on the revoked list, so the same seal cannot be enrolled
- * again under that token id either.
+ * again under that token id either. Audit rows are written with it when it
+ * marked any.
  */
 enum sa_err
 sqlite_enroll_revoke_fingerprint(struct dstore *store, const char *fingerprint,
-				 int64_t when, int *count)
+				 int64_t when, int *count,
+				 const struct dstore_audit *au)
 {
 	struct sqlite_store *ds = sqlite_of(store);
 	const struct sqlite_arg args[] = {SQ_INT(when), SQ_TEXT(fingerprint)};
-	int64_t n = 0;
+	struct dstore_found found = {NULL, 0};
 	enum sa_err rc;
 
 	if ((rc = sqlite_begin(ds)) == SA_OK &&
@@ -253,9 +263,12 @@ sqlite_enroll_revoke_fingerprint(struct dstore *store, const char *fingerprint,
 	    (rc = sqlite_do(ds,
 			    "UPDATE enrollments SET revoked_at = ?"
 			    " WHERE seal_fingerprint = ? AND revoked_at = 0",
-			    args, ARRAY_LEN(args), &n)) == SA_OK)
-		*count = (int)n;
+			    args, ARRAY_LEN(args), &found.count)) == SA_OK &&
+	    found.count > 0)
+		rc = sqlite_audit_rows(ds, au, &found);
 	rc = sqlite_finish(ds, rc);
+	if (rc == SA_OK)
+		*count = (int)found.count;
 	enroll_cache_clear(ds->cache);
 	pthread_mutex_unlock(&ds->mu);
 	return rc;
@@ -356,21 +369,19 @@ takeover_from(sqlite3_stmt *st, struct takeover *out)
 }
 
 /*
- * takeover_query runs sql (token_id bound first, id second when given) on
- * connection db, whose lock mu the caller names, and copies its one row,
- * if any, into *out. Reads go to a reader connection, so the check every
- * login start makes never waits behind the writer.
+ * takeover_run runs sql (token_id bound first, id second when given) on
+ * connection db, whose lock the caller holds, and copies its one row, if
+ * any, into *out.
  */
 static enum sa_err
-takeover_query(sqlite3 *db, pthread_mutex_t *mu, const char *sql,
-	       const char *token_id, const char *id, struct takeover *out)
+takeover_run(sqlite3 *db, const char *sql, const char *token_id, const char *id,
+	     struct takeover *out)
 {
 	const struct sqlite_arg args[] = {SQ_TEXT(token_id), SQ_TEXT(id)};
 	sqlite3_stmt *st = NULL;
 	enum sa_err rc;
 	int r;
 
-	pthread_mutex_lock(mu);
 	r = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
 	if (r == SQLITE_OK)
 		r = sqlite_bind(st, args, ARRAY_LEN(args));
@@ -393,45 +404,82 @@ takeover_query(sqlite3 *db, pthread_mutex_t *mu, const char *sql,
 	}
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(mu);
 	return rc;
 }
 
+/*
+ * sqlite_takeover_put stores a pending takeover and its audit rows in one
+ * IMMEDIATE transaction.
+ */
 enum sa_err
-sqlite_takeover_put(struct dstore *store, const struct takeover *t)
+sqlite_takeover_put(struct dstore *store, const struct takeover *t,
+		    const struct dstore_audit *au)
 {
+	struct sqlite_store *ds = sqlite_of(store);
 	const struct sqlite_arg args[] = {
 	    SQ_TEXT(t->id),	   SQ_TEXT(t->authority),
 	    SQ_TEXT(t->token_id),  SQ_TEXT(t->enrollment),
 	    SQ_INT(t->created_at), SQ_INT(t->effective_at)};
+	struct dstore_found found = {NULL, 0};
+	enum sa_err rc;
 
-	return sqlite_write(
-	    sqlite_of(store),
-	    "INSERT OR REPLACE INTO takeovers (" DSTORE_TAKEOVER_COLS
-	    ") VALUES (?, ?, ?, ?, ?, ?)",
-	    args, ARRAY_LEN(args));
+	if ((rc = sqlite_begin(ds)) == SA_OK &&
+	    (rc = sqlite_do(ds,
+			    "INSERT OR REPLACE INTO takeovers"
+			    " (" DSTORE_TAKEOVER_COLS ") VALUES"
+			    " (?, ?, ?, ?, ?, ?)",
+			    args, ARRAY_LEN(args), NULL)) == SA_OK)
+		rc = sqlite_audit_rows(ds, au, &found);
+	rc = sqlite_finish(ds, rc);
+	pthread_mutex_unlock(&ds->mu);
+	return rc;
 }
 
+/*
+ * sqlite_takeover_get reads on a reader connection, so the check every
+ * login start makes never waits behind the writer.
+ */
 enum sa_err
 sqlite_takeover_get(struct dstore *store, const char *token_id,
 		    struct takeover *out)
 {
 	struct sqlite_reader *rd = reader_pick(sqlite_of(store));
+	enum sa_err rc;
 
-	return takeover_query(rd->db, &rd->mu,
-			      "SELECT " DSTORE_TAKEOVER_COLS
-			      " FROM takeovers WHERE token_id = ?",
-			      token_id, NULL, out);
+	pthread_mutex_lock(&rd->mu);
+	rc = takeover_run(rd->db,
+			  "SELECT " DSTORE_TAKEOVER_COLS
+			  " FROM takeovers WHERE token_id = ?",
+			  token_id, NULL, out);
+	pthread_mutex_unlock(&rd->mu);
+	return rc;
 }
 
+/*
+ * sqlite_takeover_take removes the takeover and writes its audit rows in
+ * one IMMEDIATE transaction; *out is filled only when both committed.
+ */
 enum sa_err
 sqlite_takeover_take(struct dstore *store, const char *token_id, const char *id,
-		     struct takeover *out)
+		     const struct dstore_audit *au, struct takeover *out)
 {
 	struct sqlite_store *ds = sqlite_of(store);
+	struct dstore_found found = {NULL, 0};
+	struct takeover t;
+	enum sa_err rc;
 
-	return takeover_query(ds->db, &ds->mu,
-			      "DELETE FROM takeovers WHERE token_id = ? AND "
-			      "id = ? RETURNING " DSTORE_TAKEOVER_COLS,
-			      token_id, id, out);
+	memset(&t, 0, sizeof(t));
+	if ((rc = sqlite_begin(ds)) == SA_OK &&
+	    (rc = takeover_run(ds->db,
+			       "DELETE FROM takeovers WHERE token_id = ? AND "
+			       "id = ? RETURNING " DSTORE_TAKEOVER_COLS,
+			       token_id, id, &t)) == SA_OK)
+		rc = sqlite_audit_rows(ds, au, &found);
+	rc = sqlite_finish(ds, rc);
+	pthread_mutex_unlock(&ds->mu);
+	if (rc == SA_OK)
+		*out = t;
+	else
+		takeover_free(&t);
+	return rc;
 }

@@ -28,8 +28,6 @@ enum sqlite_ctl {
 	SQ_BEGIN_READ,	/* BEGIN: one snapshot for several reads */
 	SQ_COMMIT,
 	SQ_ROLLBACK,
-	SQ_SYNC_NORMAL, /* commits that the next audit append makes durable */
-	SQ_SYNC_FULL,	/* every other commit: fsynced before it returns */
 	SQ_CTL_N
 };
 
@@ -119,6 +117,12 @@ enum sa_err sqlite_read_int64(struct sqlite_store *ds, const char *sql,
 enum sa_err sqlite_write(struct sqlite_store *ds, const char *sql,
 			 const struct sqlite_arg *args, size_t n);
 char *sqlite_col_strdup(sqlite3_stmt *st, int col);
+/* sqlite_audit_rows asks au for the audit rows of a change and appends
+ * them to the chain inside the caller's write transaction (ds->mu held);
+ * nothing when au has no rows. */
+enum sa_err sqlite_audit_rows(struct sqlite_store *ds,
+			      const struct dstore_audit *au,
+			      const struct dstore_found *found);
 
 /* ---- store_sqlite_enroll.c and store_sqlite_admin.c: their operations ---- */
 

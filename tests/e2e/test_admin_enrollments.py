@@ -88,7 +88,13 @@ def test_list_show_revoke(make_server):
         ev = [e for e in audit_events(s)
               if e["event"] == "admin.enrollment_revoked"]
         assert len(ev) == 1 and ev[0]["detail"]["tokenId"] == "DE-900"
-        assert ev[0]["detail"]["uvPasskeyId"]
+        assert ev[0]["detail"]["uvPasskeyId"] and ev[0]["detail"]["admin"]
+        # The pending login it ended is a row of its own, after it.
+        ended = [e for e in audit_events(s)
+                 if e["event"] == "admin.enrollment_sessions_ended"]
+        assert len(ended) == 1 and ended[0]["detail"] == dict(
+            ended[0]["detail"], tokenId="DE-900", sessionsEnded=1)
+        assert ended[0]["seq"] > ev[0]["seq"]
     finally:
         inbox.close()
 

@@ -56,12 +56,22 @@ void dstore_contract_enrollments(const char *url);
 void dstore_test_failed_append(void **state);
 void dstore_test_admin(void **state);
 void dstore_test_trust(void **state);
+/*
+ * dstore_test_audited (store_audited.c): enrollments, takeovers and
+ * revocations written with their audit rows (struct dstore_audit). A row
+ * the audit table refuses, or a fill that makes none, leaves neither the
+ * change nor any row; a success leaves both, chained; a refused change
+ * asks for no rows; a completion removes its takeover exactly once.
+ */
+void dstore_test_audited(void **state);
 #define DSTORE_CONTRACT_TESTS(setup, teardown)                                 \
 	cmocka_unit_test_setup_teardown(dstore_test_failed_append, setup,      \
 					teardown),                             \
 	    cmocka_unit_test_setup_teardown(dstore_test_admin, setup,          \
 					    teardown),                         \
 	    cmocka_unit_test_setup_teardown(dstore_test_trust, setup,          \
+					    teardown),                         \
+	    cmocka_unit_test_setup_teardown(dstore_test_audited, setup,        \
 					    teardown)
 
 /* Helpers for a backend's own audit and enrollment tests. */
