@@ -69,6 +69,8 @@ ADMIN_HANDLER(admin_services_create);
 ADMIN_HANDLER(admin_services_update);
 ADMIN_HANDLER(admin_services_delete);
 ADMIN_HANDLER(admin_services_finish);
+ADMIN_HANDLER(admin_services_saml_start);
+ADMIN_HANDLER(admin_services_saml_finish);
 ADMIN_HANDLER(admin_enrollments_list);
 ADMIN_HANDLER(admin_enrollments_get);
 ADMIN_HANDLER(admin_enrollments_revoke_start);
@@ -101,5 +103,6 @@ extern const struct schema admin_invite_cancel_schema;
 extern const struct schema admin_remove_start_schema;
 extern const struct schema admin_redeem_start_schema;
 extern const struct schema admin_redeem_finish_schema;
+extern const struct schema admin_saml_import_schema;
 
 #endif

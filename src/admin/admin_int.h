@@ -267,6 +267,16 @@ enum sa_err admin_stepup_start(struct http_response *res, struct admin *adm,
 			       const struct admin_caller *who,
 			       const char *action, json_t *change);
 /*
+ * admin_stepup_start_show is admin_stepup_start whose answer also carries
+ * "preview": show (stolen, may be NULL), what the change will do, for the
+ * admin to read before confirming it.
+ */
+enum sa_err admin_stepup_start_show(struct http_response *res,
+				    struct admin *adm,
+				    const struct admin_caller *who,
+				    const char *action, json_t *change,
+				    json_t *show);
+/*
  * admin_stepup_finish reads "stepupId" and "uvResponse" from the body
  * (admin_stepup_finish_schema), takes the ceremony (single use), checks it
  * belongs to the caller's session and to action, and verifies the
@@ -298,6 +308,44 @@ enum sa_err admin_stepup_check(struct http_request *req,
 			       const struct admin_caller *who, const char *id,
 			       const json_t *assertion, const char *event,
 			       json_t **state);
+
+/* ---- The relying-party registry (api_services.c) ------------------------- */
+
+struct services;
+struct service_registry;
+
+/*
+ * A change of the registry is checked by a prepare function: on SA_OK
+ * *change is what to pin (new: "serviceId" and what the finish needs; a
+ * SAML import also "entityId", "doc", "before" (null for a new record) and
+ * "audit", members added to the audit detail) and *show, when set, what the
+ * admin is shown before confirming. On refusal it writes the answer and
+ * returns the error.
+ */
+typedef enum sa_err (*admin_services_prepare_fn)(
+    struct http_request *req, struct http_response *res, struct admin *adm,
+    const struct admin_caller *who, json_t **change, json_t **show);
+
+/* admin_service_doc is the record of id in the API's shape (new), or
+ * NULL when there is none. */
+json_t *admin_service_doc(struct service_registry *reg, const char *id);
+/* admin_service_check answers 400 naming the field (or the setting inside
+ * "oidc" or "saml") unless doc is a record the registry takes. */
+enum sa_err admin_service_check(struct http_response *res, struct admin *adm,
+				const json_t *doc);
+
+/* admin_services_saml_prepare checks an SP metadata import and previews it
+ * (api_services_saml.c). */
+enum sa_err admin_services_saml_prepare(struct http_request *req,
+					struct http_response *res,
+					struct admin *adm,
+					const struct admin_caller *who,
+					json_t **change, json_t **show);
+
+/* admin_saml_entity_owner is the id of the service of snap whose SAML
+ * entity id is eid, or NULL (borrowed from snap). */
+const char *admin_saml_entity_owner(const struct services *snap,
+				    const char *eid);
 
 /*
  * admin_audit_redact drops, recursively, the members of an audit detail

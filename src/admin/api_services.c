@@ -6,8 +6,10 @@
  * Connect and SAML settings included) and pins it; POST
  * /v1/admin/services/finish makes it. A PATCH or DELETE pins the record as
  * it was seen, and the finish refuses it when the record changed since.
- * The registry writes to the durable store and every server reloads it
- * within a second.
+ * An SP's SAML metadata is imported the same way under its own pair,
+ * /v1/admin/services/saml-metadata/start|finish (api_saml_import.c checks
+ * and previews it). The registry writes to the durable store and every
+ * server reloads it within a second.
  */
 #include <stdio.h>
 #include <string.h>
@@ -17,13 +19,13 @@
 #include "login/services.h"
 
 #define ACTION "service"
+#define ACTION_SAML "service-saml-metadata"
 #define REFUSED "admin.service_change_refused"
 
 /* ---- Reads --------------------------------------------------------------- */
 
-/* current_doc is the record of id in the API's shape (new), or NULL. */
-static json_t *
-current_doc(struct service_registry *reg, const char *id)
+json_t *
+admin_service_doc(struct service_registry *reg, const char *id)
 {
 	struct services *snap = services_get(reg);
 	const struct service *svc = services_find_any(snap, id);
@@ -72,8 +74,8 @@ admin_services_get(struct http_request *req, struct http_response *res)
 
 	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK)
 		return rc;
-	if ((doc = current_doc(adm->app->services, http_req_param(req, 0))) ==
-	    NULL)
+	if ((doc = admin_service_doc(adm->app->services,
+				     http_req_param(req, 0))) == NULL)
 		return http_res_error(res, SA_ERR_NOT_FOUND, "serviceId",
 				      "no service has this id");
 	http_res_json(res, 200, doc);
@@ -104,9 +106,9 @@ invalid(struct http_response *res, enum sa_err rc, const char *field,
 	return http_res_error(res, rc, field[0] ? field : NULL, "%s", why);
 }
 
-/* check answers 400 naming the field unless doc is a valid record. */
-static enum sa_err
-check(struct http_response *res, struct admin *adm, const json_t *doc)
+enum sa_err
+admin_service_check(struct http_response *res, struct admin *adm,
+		    const json_t *doc)
 {
 	char field[SCHEMA_PATH_MAX] = "", why[256] = "";
 	enum sa_err rc;
@@ -116,47 +118,103 @@ check(struct http_response *res, struct admin *adm, const json_t *doc)
 	return rc == SA_OK ? SA_OK : invalid(res, rc, field, why);
 }
 
-/* ---- Starts -------------------------------------------------------------- */
+/* ---- The preamble every change shares ----------------------------------- */
 
-enum sa_err
-admin_services_create(struct http_request *req, struct http_response *res)
+/*
+ * stage is the start of every change: it admits the caller, lets prepare
+ * check the request and build what to pin and what to show, labels the
+ * change with op, and opens a step-up under action pinned to exactly that
+ * change. The step-up's finish (settle) gets it back unaltered.
+ */
+static enum sa_err
+stage(struct http_request *req, struct http_response *res, const char *action,
+      const char *op, admin_services_prepare_fn prepare)
 {
-	const json_t *body = http_req_json(req);
-	const char *id = json_string_value(json_object_get(body, "serviceId"));
 	struct admin_caller who;
 	struct admin *adm;
-	json_t *cur;
+	json_t *change = NULL, *show = NULL;
 	enum sa_err rc;
 
 	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK)
 		return rc;
+	if ((rc = prepare(req, res, adm, &who, &change, &show)) != SA_OK)
+		return rc;
+	if (json_object_set_new(change, "op", json_string(op)) != 0) {
+		json_decref(change);
+		json_decref(show);
+		return http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
+	}
+	return admin_stepup_start_show(res, adm, &who, action, change, show);
+}
+
+/*
+ * settle is the finish of every change: it admits the caller, takes the
+ * step-up of action (single use, this session's, the assertion verified)
+ * and reads back what stage pinned. On SA_OK *c is the change (caller
+ * decrefs) and *op, *id point into it; otherwise the answer is written.
+ */
+static enum sa_err
+settle(struct http_request *req, struct http_response *res, const char *action,
+       struct admin **adm, struct admin_caller *who, json_t **c,
+       const char **op, const char **id)
+{
+	enum sa_err rc;
+
+	if ((rc = admin_auth(req, res, adm, who)) != SA_OK)
+		return rc;
+	if ((rc = admin_stepup_finish(req, res, *adm, who, action, REFUSED,
+				      c)) != SA_OK)
+		return rc;
+	*op = json_string_value(json_object_get(*c, "op"));
+	*id = json_string_value(json_object_get(*c, "serviceId"));
+	if (*op == NULL || *id == NULL) {
+		json_decref(*c);
+		return http_res_error(res, SA_ERR_INTERNAL, NULL, NULL);
+	}
+	return SA_OK;
+}
+
+/* ---- Starts -------------------------------------------------------------- */
+
+static enum sa_err
+prepare_create(struct http_request *req, struct http_response *res,
+	       struct admin *adm, const struct admin_caller *who,
+	       json_t **change, json_t **show)
+{
+	const json_t *body = http_req_json(req);
+	const char *id = json_string_value(json_object_get(body, "serviceId"));
+	json_t *cur;
+	enum sa_err rc;
+
+	(void)who;
+	(void)show;
 	if (!json_is_object(body))
 		return http_res_error(res, SA_ERR_VALIDATION, NULL,
 				      "the body must be a service record");
-	if ((rc = check(res, adm, body)) != SA_OK)
+	if ((rc = admin_service_check(res, adm, body)) != SA_OK)
 		return rc;
-	if ((cur = current_doc(adm->app->services, id)) != NULL) {
+	if ((cur = admin_service_doc(adm->app->services, id)) != NULL) {
 		json_decref(cur);
 		return http_res_error(res, SA_ERR_CONFLICT, "serviceId",
 				      "a service with this id exists");
 	}
-	return admin_stepup_start(res, adm, &who, ACTION,
-				  json_pack("{s:s, s:s, s:O}", "op", "create",
-					    "serviceId", id, "doc", body));
+	*change = json_pack("{s:s, s:O}", "serviceId", id, "doc", body);
+	return *change != NULL ? SA_OK
+			       : http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
 }
 
-enum sa_err
-admin_services_update(struct http_request *req, struct http_response *res)
+static enum sa_err
+prepare_update(struct http_request *req, struct http_response *res,
+	       struct admin *adm, const struct admin_caller *who,
+	       json_t **change, json_t **show)
 {
 	const json_t *body = http_req_json(req);
 	const char *id = http_req_param(req, 0), *key, *given;
-	struct admin_caller who;
-	struct admin *adm;
 	json_t *cur = NULL, *doc = NULL, *changed = NULL, *v;
 	enum sa_err rc;
 
-	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK)
-		return rc;
+	(void)who;
+	(void)show;
 	if (!json_is_object(body))
 		return http_res_error(res, SA_ERR_VALIDATION, NULL,
 				      "the body must be an object of the "
@@ -166,7 +224,7 @@ admin_services_update(struct http_request *req, struct http_response *res)
 	    (given == NULL || strcmp(given, id) != 0))
 		return http_res_error(res, SA_ERR_VALIDATION, "serviceId",
 				      "a service's id cannot change");
-	if ((cur = current_doc(adm->app->services, id)) == NULL)
+	if ((cur = admin_service_doc(adm->app->services, id)) == NULL)
 		return http_res_error(res, SA_ERR_NOT_FOUND, "serviceId",
 				      "no service has this id");
 	if ((doc = json_deep_copy(cur)) == NULL ||
@@ -187,12 +245,12 @@ admin_services_update(struct http_request *req, struct http_response *res)
 			json_object_set(doc, key, v);
 		json_array_append_new(changed, json_string(key));
 	}
-	if ((rc = check(res, adm, doc)) != SA_OK)
+	if ((rc = admin_service_check(res, adm, doc)) != SA_OK)
 		goto out;
-	rc = admin_stepup_start(res, adm, &who, ACTION,
-				json_pack("{s:s, s:s, s:O, s:O, s:O}", "op",
-					  "update", "serviceId", id, "doc", doc,
-					  "before", cur, "changed", changed));
+	*change = json_pack("{s:s, s:O, s:O, s:O}", "serviceId", id, "doc", doc,
+			    "before", cur, "changed", changed);
+	rc = *change != NULL ? SA_OK
+			     : http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
 out:
 	json_decref(cur);
 	json_decref(doc);
@@ -200,23 +258,47 @@ out:
 	return rc;
 }
 
+static enum sa_err
+prepare_delete(struct http_request *req, struct http_response *res,
+	       struct admin *adm, const struct admin_caller *who,
+	       json_t **change, json_t **show)
+{
+	const char *id = http_req_param(req, 0);
+	json_t *cur;
+
+	(void)who;
+	(void)show;
+	if ((cur = admin_service_doc(adm->app->services, id)) == NULL)
+		return http_res_error(res, SA_ERR_NOT_FOUND, "serviceId",
+				      "no service has this id");
+	*change = json_pack("{s:s, s:o}", "serviceId", id, "before", cur);
+	return *change != NULL ? SA_OK
+			       : http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
+}
+
+enum sa_err
+admin_services_create(struct http_request *req, struct http_response *res)
+{
+	return stage(req, res, ACTION, "create", prepare_create);
+}
+
+enum sa_err
+admin_services_update(struct http_request *req, struct http_response *res)
+{
+	return stage(req, res, ACTION, "update", prepare_update);
+}
+
 enum sa_err
 admin_services_delete(struct http_request *req, struct http_response *res)
 {
-	const char *id = http_req_param(req, 0);
-	struct admin_caller who;
-	struct admin *adm;
-	json_t *cur;
-	enum sa_err rc;
+	return stage(req, res, ACTION, "delete", prepare_delete);
+}
 
-	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK)
-		return rc;
-	if ((cur = current_doc(adm->app->services, id)) == NULL)
-		return http_res_error(res, SA_ERR_NOT_FOUND, "serviceId",
-				      "no service has this id");
-	return admin_stepup_start(res, adm, &who, ACTION,
-				  json_pack("{s:s, s:s, s:o}", "op", "delete",
-					    "serviceId", id, "before", cur));
+enum sa_err
+admin_services_saml_start(struct http_request *req, struct http_response *res)
+{
+	return stage(req, res, ACTION_SAML, "import",
+		     admin_services_saml_prepare);
 }
 
 /* ---- Finish -------------------------------------------------------------- */
@@ -233,63 +315,94 @@ unchanged(struct service_registry *reg, const char *id, const json_t *before)
 	int same;
 
 	services_refresh(reg, NULL);
-	now = current_doc(reg, id);
+	now = admin_service_doc(reg, id);
 	same = now != NULL && json_equal(now, before);
 	json_decref(now);
 	return same;
 }
 
-enum sa_err
-admin_services_finish(struct http_request *req, struct http_response *res)
+/*
+ * entity_taken tells whether a service other than id has the SAML entity
+ * id now: two records of one entity id would make the SP's messages go to
+ * whichever is found first.
+ */
+static int
+entity_taken(struct service_registry *reg, const char *id, const char *eid)
+{
+	struct services *snap = services_get(reg);
+	const char *owner = admin_saml_entity_owner(snap, eid);
+	int taken = owner != NULL && strcmp(owner, id) != 0;
+
+	services_put(snap);
+	return taken;
+}
+
+/*
+ * write_change makes the change c pinned: create, update, delete, or an
+ * import (a create when its start found no record, else an update). It
+ * names the event to audit and the answer's status.
+ */
+static enum sa_err
+write_change(struct service_registry *reg, struct admin *adm, const json_t *c,
+	     const char *op, const char *id, const char **event, int *status,
+	     char *field, size_t fieldlen, char *why, size_t whylen)
+{
+	const json_t *doc = json_object_get(c, "doc");
+	int create = strcmp(op, "create") == 0 ||
+		     (strcmp(op, "import") == 0 &&
+		      json_is_null(json_object_get(c, "before")));
+
+	*status = create ? 201 : 200;
+	if (strcmp(op, "import") == 0)
+		*event = "admin.service_saml_imported";
+	if (create) {
+		if (strcmp(op, "create") == 0)
+			*event = "admin.service_created";
+		return services_create(reg, doc, adm->app->schema_flags, field,
+				       fieldlen, why, whylen);
+	}
+	if (!unchanged(reg, id, json_object_get(c, "before")))
+		return SA_ERR_CONFLICT;
+	if (strcmp(op, "delete") == 0) {
+		*event = "admin.service_deleted";
+		return services_remove(reg, id);
+	}
+	if (strcmp(op, "update") == 0)
+		*event = "admin.service_updated";
+	return services_replace(reg, doc, adm->app->schema_flags, field,
+				fieldlen, why, whylen);
+}
+
+/* finish makes the change a step-up of action pinned, audited. */
+static enum sa_err
+finish(struct http_request *req, struct http_response *res, const char *action)
 {
 	char field[SCHEMA_PATH_MAX] = "", why[256] = "";
-	const char *op, *id;
-	struct service_registry *reg;
+	const char *op, *id, *eid, *event = REFUSED;
 	struct admin_caller who;
 	struct admin *adm;
-	json_t *c = NULL, *doc, *out = NULL, *detail;
-	const char *event;
+	json_t *c = NULL, *out = NULL, *detail;
 	enum sa_err rc;
 	int status = 200;
 
-	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK)
+	if ((rc = settle(req, res, action, &adm, &who, &c, &op, &id)) != SA_OK)
 		return rc;
-	if ((rc = admin_stepup_finish(req, res, adm, &who, ACTION, REFUSED,
-				      &c)) != SA_OK)
-		return rc;
-	reg = adm->app->services;
-	op = json_string_value(json_object_get(c, "op"));
-	id = json_string_value(json_object_get(c, "serviceId"));
-	doc = json_object_get(c, "doc");
-	if (op == NULL || id == NULL) {
-		rc = http_res_error(res, SA_ERR_INTERNAL, NULL, NULL);
-		goto out;
-	}
-	if (strcmp(op, "create") != 0 &&
-	    !unchanged(reg, id, json_object_get(c, "before"))) {
+	eid = json_string_value(json_object_get(c, "entityId"));
+	if (eid != NULL && entity_taken(adm->app->services, id, eid)) {
 		rc = admin_fail(req, res, &who, REFUSED, SA_ERR_CONFLICT,
-				"the service changed since this change was "
-				"started: start again");
+				"another service took this entity id since "
+				"the import was started");
 		goto out;
 	}
-	if (strcmp(op, "create") == 0) {
-		rc = services_create(reg, doc, adm->app->schema_flags, field,
-				     sizeof(field), why, sizeof(why));
-		event = "admin.service_created";
-		status = 201;
-	} else if (strcmp(op, "update") == 0) {
-		rc = services_replace(reg, doc, adm->app->schema_flags, field,
-				      sizeof(field), why, sizeof(why));
-		event = "admin.service_updated";
-	} else {
-		rc = services_remove(reg, id);
-		event = "admin.service_deleted";
-	}
+	rc = write_change(adm->app->services, adm, c, op, id, &event, &status,
+			  field, sizeof(field), why, sizeof(why));
 	if (rc == SA_ERR_CONFLICT || rc == SA_ERR_NOT_FOUND) {
 		rc = admin_fail(req, res, &who, REFUSED, rc,
-				rc == SA_ERR_CONFLICT
+				rc == SA_ERR_NOT_FOUND ? "the service is gone"
+				: status == 201
 				    ? "a service with this id exists"
-				    : "the service is gone");
+				    : "the service changed since this "
+				      "change was started: start again");
 		goto out;
 	}
 	if (rc != SA_OK) {
@@ -302,6 +415,8 @@ admin_services_finish(struct http_request *req, struct http_response *res)
 	detail = json_pack("{s:s, s:O?, s:O?}", "serviceId", id, "uvPasskeyId",
 			   json_object_get(c, "uvPasskeyId"), "changed",
 			   json_object_get(c, "changed"));
+	if (detail != NULL && strcmp(op, "import") == 0)
+		json_object_update(detail, json_object_get(c, "audit"));
 	if ((rc = admin_audit(req, &who, event, detail)) != SA_OK) {
 		http_res_error(res, rc, NULL, NULL);
 		goto out;
@@ -309,7 +424,7 @@ admin_services_finish(struct http_request *req, struct http_response *res)
 	if (strcmp(op, "delete") == 0)
 		out = json_pack("{s:s, s:b}", "serviceId", id, "deleted", 1);
 	else
-		out = current_doc(reg, id);
+		out = admin_service_doc(adm->app->services, id);
 	if (out == NULL) {
 		rc = http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
 		goto out;
@@ -319,4 +434,16 @@ admin_services_finish(struct http_request *req, struct http_response *res)
 out:
 	json_decref(c);
 	return rc;
+}
+
+enum sa_err
+admin_services_finish(struct http_request *req, struct http_response *res)
+{
+	return finish(req, res, ACTION);
+}
+
+enum sa_err
+admin_services_saml_finish(struct http_request *req, struct http_response *res)
+{
+	return finish(req, res, ACTION_SAML);
 }

@@ -105,21 +105,36 @@ admin_stepup_start(struct http_response *res, struct admin *adm,
 		   const struct admin_caller *who, const char *action,
 		   json_t *change)
 {
+	return admin_stepup_start_show(res, adm, who, action, change, NULL);
+}
+
+enum sa_err
+admin_stepup_start_show(struct http_response *res, struct admin *adm,
+			const struct admin_caller *who, const char *action,
+			json_t *change, json_t *show)
+{
 	char id[44] = "";
 	json_t *state =
 		   json_pack("{s:s, s:o?}", "action", action, "change", change),
-	       *uv;
+	       *uv, *answer;
 
-	if (state == NULL)
+	if (state == NULL) {
+		json_decref(show);
 		return http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
-	if ((uv = admin_stepup_put(adm, who, id, state)) == NULL)
+	}
+	if ((uv = admin_stepup_put(adm, who, id, state)) == NULL) {
+		json_decref(show);
 		return http_res_error(res, SA_ERR_INTERNAL, NULL,
 				      "cannot start the step-up");
-	http_res_json(
-	    res, 202,
-	    json_pack(
-		"{s:s, s:o, s:I}", "stepupId", id, "uvOptions", uv, "expiresAt",
-		(json_int_t)(now_unix() + adm->app->cfg.admin_challenge_ttl)));
+	}
+	answer = json_pack(
+	    "{s:s, s:o, s:I, s:o?}", "stepupId", id, "uvOptions", uv,
+	    "expiresAt",
+	    (json_int_t)(now_unix() + adm->app->cfg.admin_challenge_ttl),
+	    "preview", show);
+	if (answer == NULL)
+		return http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
+	http_res_json(res, 202, answer);
 	return SA_OK;
 }
 

@@ -7,6 +7,9 @@
  * XML is in FILE ("-" for standard input), ready to go under "saml" of a
  * service of the services file or of the admin API (docs/saml.md). With
  * --metadata-cert the metadata must be signed by that certificate's key.
+ * What the metadata holds and the settings leave out (an ACS binding we do
+ * not answer on, an encryption algorithm we do not produce) is named on
+ * standard error.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,8 +75,9 @@ cmd_saml(int argc, char **argv)
 {
 	unsigned char *xml = NULL;
 	size_t n = 0;
-	json_t *sp = NULL;
+	json_t *sp = NULL, *warnings = NULL, *w;
 	X509 *signer = NULL;
+	size_t i;
 	char why[300] = "";
 	int status = 1;
 
@@ -98,11 +102,15 @@ cmd_saml(int argc, char **argv)
 			argv[2], SAML_MSG_MAX);
 		goto out;
 	}
-	if (saml_sp_import_signed(xml, n, signer, &sp, why, sizeof(why)) !=
-	    SA_OK) {
+	if (saml_sp_import_report(xml, n, signer, &sp, &warnings, NULL, why,
+				  sizeof(why)) != SA_OK) {
 		fprintf(stderr, "sealauth: %s: %s\n", argv[2], why);
 		goto out;
 	}
+	/* What the metadata says and the settings leave out. */
+	json_array_foreach(warnings, i, w)
+	    fprintf(stderr, "sealauth: %s: warning: %s\n", argv[2],
+		    json_string_value(w));
 	if (json_dumpf(sp, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
 		goto out;
 	fputc('\n', stdout);
@@ -110,6 +118,7 @@ cmd_saml(int argc, char **argv)
 out:
 	X509_free(signer);
 	json_decref(sp);
+	json_decref(warnings);
 	free(xml);
 	return status;
 }

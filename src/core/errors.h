@@ -118,7 +118,13 @@
 	X(SA_ERR_SAML_EXPIRED, 129, "saml_expired", 400,                       \
 	  "the SAML message is outside its validity window")                   \
 	X(SA_ERR_SAML_UNSUPPORTED, 130, "saml_unsupported", 400,               \
-	  "the SAML request asks for something this IdP does not offer")
+	  "the SAML request asks for something this IdP does not offer")       \
+	X(SA_ERR_SAML_METADATA, 131, "saml_metadata_invalid", 422,             \
+	  "the SAML metadata is malformed or gives settings we refuse")        \
+	X(SA_ERR_SAML_METADATA_SIGNATURE, 132, "saml_metadata_signature", 422, \
+	  "the SAML metadata is not signed by the given certificate")          \
+	X(SA_ERR_SAML_METADATA_FETCH, 133, "saml_metadata_fetch_failed", 502,  \
+	  "the SAML metadata URL could not be read")
 
 enum sa_err {
 #define SA_ERR_ENUM(name, value, code, http, text) name = value,

@@ -23,6 +23,11 @@
 #define SAML_RELAY_MAX 1024 /* bytes of RelayState we carry back */
 #define SAML_SKEW_FUTURE 60 /* seconds an IssueInstant may be ahead */
 
+/* The default attribute mapping (saml_sp.c), in the order an import
+ * writes it. */
+extern const struct saml_attr saml_default_attrs[];
+extern const size_t saml_default_nattrs;
+
 /* A signing key and the certificate that publishes it. */
 struct saml_cred {
 	char kid[JWK_KID_LEN];

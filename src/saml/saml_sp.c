@@ -12,8 +12,7 @@
 #include "core/schema.h"
 #include "core/util.h"
 #include "login/services.h"
-#include "saml/saml_sp.h"
-#include "saml/saml_xml.h"
+#include "saml/saml_int.h"
 #include "trust/xmldsig.h"
 
 /* ---- Schema ---------------------------------------------------------------
@@ -56,6 +55,21 @@ static const struct schema attr_schema = {attr_fields, NULL};
 static const struct schema_field attr_item =
     SCHEMA_OBJECT(NULL, SCHEMA_REQUIRED, &attr_schema);
 
+/* Where imported settings came from (saml_sp_import.c, the admin API):
+ * kept with the settings so an admin can later tell a verified import from
+ * an unverified one. Nothing reads it to decide anything. */
+static const struct schema_field provenance_fields[] = {
+    SCHEMA_STRING("source", SCHEMA_REQUIRED, 1, SAML_URL_MAX,
+		  SCHEMA_FMT_PRINTABLE),
+    SCHEMA_ENUM("signature", SCHEMA_REQUIRED, "verified", "unverified"),
+    SCHEMA_STRING("signerSha256", SCHEMA_OPTIONAL, 95, 95,
+		  SCHEMA_FMT_PRINTABLE),
+    SCHEMA_STRING("sha256", SCHEMA_OPTIONAL, 64, 64, SCHEMA_FMT_PRINTABLE),
+    SCHEMA_INTEGER("importedAt", SCHEMA_OPTIONAL, 0, INT64_MAX),
+    SCHEMA_END,
+};
+static const struct schema provenance_schema = {provenance_fields, NULL};
+
 static const struct schema_field sp_fields[] = {
     SCHEMA_STRING("entityId", SCHEMA_REQUIRED, 1, SAML_URL_MAX,
 		  SCHEMA_FMT_PRINTABLE),
@@ -75,6 +89,7 @@ static const struct schema_field sp_fields[] = {
     SCHEMA_BOOLEAN("signAssertion", SCHEMA_OPTIONAL),
     SCHEMA_ENUM("nameIdFormat", SCHEMA_OPTIONAL, "persistent", "transient"),
     SCHEMA_ARRAY("attributes", SCHEMA_OPTIONAL, 0, SAML_ATTRS_MAX, &attr_item),
+    SCHEMA_OBJECT("metadata", SCHEMA_OPTIONAL, &provenance_schema),
     SCHEMA_END,
 };
 static const struct schema sp_schema = {sp_fields, NULL};
@@ -84,7 +99,7 @@ static const struct schema sp_schema = {sp_fields, NULL};
  * 3739's personal data attributes), our own URNs for the rest. An SP that
  * gives "attributes" gets exactly those instead.
  */
-static const struct saml_attr default_attrs[] = {
+const struct saml_attr saml_default_attrs[] = {
     {"givenName", "urn:oid:2.5.4.42", "givenName", SAML_NF_URI},
     {"familyName", "urn:oid:2.5.4.4", "sn", SAML_NF_URI},
     {"dateOfBirth", "urn:oid:1.3.6.1.5.5.7.9.1", "dateOfBirth", SAML_NF_URI},
@@ -107,12 +122,14 @@ static const struct saml_attr default_attrs[] = {
      "issuingAuthority", SAML_NF_URI},
 };
 
+const size_t saml_default_nattrs = ARRAY_LEN(saml_default_attrs);
+
 const struct saml_attr *
 saml_sp_attr_default(const char *claim)
 {
-	for (size_t i = 0; i < ARRAY_LEN(default_attrs); i++)
-		if (strcmp(default_attrs[i].claim, claim) == 0)
-			return &default_attrs[i];
+	for (size_t i = 0; i < ARRAY_LEN(saml_default_attrs); i++)
+		if (strcmp(saml_default_attrs[i].claim, claim) == 0)
+			return &saml_default_attrs[i];
 	return NULL;
 }
 
@@ -120,11 +137,11 @@ saml_sp_attr_default(const char *claim)
  */
 
 /*
- * cert_from_text reads one certificate given as a PEM block or as the bare
- * base64 of its DER (as metadata carries it). NULL when it is neither.
+ * saml_cert_from_text reads one certificate given as a PEM block or as the
+ * bare base64 of its DER (as metadata carries it). NULL when it is neither.
  */
-static X509 *
-cert_from_text(const char *text)
+X509 *
+saml_cert_from_text(const char *text)
 {
 	X509 *x = NULL;
 
@@ -251,8 +268,8 @@ fill_attrs(struct saml_sp *sp, const json_t *list, char *why, size_t whylen)
 	const json_t *a;
 
 	if (list == NULL) {
-		for (i = 0; i < ARRAY_LEN(default_attrs); i++)
-			sp->attrs[sp->nattrs++] = default_attrs[i];
+		for (i = 0; i < ARRAY_LEN(saml_default_attrs); i++)
+			sp->attrs[sp->nattrs++] = saml_default_attrs[i];
 		return SA_OK;
 	}
 	json_array_foreach(list, i, a)
@@ -309,7 +326,7 @@ fill_certs(struct saml_sp *sp, const json_t *o, char *why, size_t whylen)
 
 	json_array_foreach(list, i, c)
 	{
-		X509 *x = cert_from_text(json_string_value(c));
+		X509 *x = saml_cert_from_text(json_string_value(c));
 		EVP_PKEY *k = x != NULL ? X509_get_pubkey(x) : NULL;
 
 		if (x == NULL || k == NULL || !key_ok(k)) {
@@ -327,7 +344,7 @@ fill_certs(struct saml_sp *sp, const json_t *o, char *why, size_t whylen)
 		sp->ncerts++;
 	}
 	if (enc != NULL) {
-		sp->enc_cert = cert_from_text(enc);
+		sp->enc_cert = saml_cert_from_text(enc);
 		if (sp->enc_cert == NULL) {
 			why_set(why, whylen,
 				"encryptionCertificate: not a PEM or "
@@ -522,315 +539,4 @@ saml_sp_acs(const struct saml_sp *sp, const char *url, int index)
 				best = &sp->acs[i];
 		return best;
 	}
-}
-
-/* ---- Import from metadata -------------------------------------------------
- */
-
-/* binding_short maps a binding URI to the name the settings use. */
-static const char *
-binding_short(const char *uri)
-{
-	if (strcmp(uri, SAML_BINDING_URI_POST) == 0)
-		return "HTTP-POST";
-	if (strcmp(uri, SAML_BINDING_URI_REDIRECT) == 0)
-		return "HTTP-Redirect";
-	return NULL;
-}
-
-/* key_certs adds the certificates of one KeyDescriptor to the settings. */
-static enum sa_err
-key_certs(xmlNodePtr kd, json_t *sp)
-{
-	char use[32];
-	xmlNodePtr ki = saml_child(kd, SAML_NS_METADATA, "KeyInfo");
-
-	if (ki == NULL)
-		ki = saml_child(kd, SAML_NS_DSIG, "KeyInfo");
-	saml_attr(kd, "use", use, sizeof(use));
-	for (xmlNodePtr xd = saml_first_elem(ki); xd != NULL;
-	     xd = saml_next_elem(xd)) {
-		if (!saml_is(xd, SAML_NS_DSIG, "X509Data"))
-			continue;
-		for (xmlNodePtr c = saml_first_elem(xd); c != NULL;
-		     c = saml_next_elem(c)) {
-			xmlChar *txt;
-			X509 *x;
-			json_t *list;
-			char *clean;
-			size_t j = 0;
-
-			if (!saml_is(c, SAML_NS_DSIG, "X509Certificate"))
-				continue;
-			txt = xmlNodeGetContent(c);
-			if (txt == NULL)
-				return SA_ERR_NOMEM;
-			clean = strdup((const char *)txt);
-			xmlFree(txt);
-			if (clean == NULL)
-				return SA_ERR_NOMEM;
-			for (size_t i = 0; clean[i] != '\0'; i++)
-				if (clean[i] != ' ' && clean[i] != '\n' &&
-				    clean[i] != '\r' && clean[i] != '\t')
-					clean[j++] = clean[i];
-			clean[j] = '\0';
-			x = cert_from_text(clean);
-			if (x == NULL || j > SAML_CERT_TEXT_MAX) {
-				X509_free(x);
-				free(clean);
-				return SA_ERR_SAML_REQUEST;
-			}
-			X509_free(x);
-			if (strcmp(use, "encryption") != 0) {
-				list =
-				    json_object_get(sp, "signingCertificates");
-				if (json_array_size(list) < SAML_CERTS_MAX)
-					json_array_append_new(
-					    list, json_string(clean));
-			}
-			if (strcmp(use, "encryption") == 0 &&
-			    json_object_get(sp, "encryptionCertificate") ==
-				NULL)
-				json_object_set_new(sp, "encryptionCertificate",
-						    json_string(clean));
-			free(clean);
-		}
-	}
-	return SA_OK;
-}
-
-/* find_sp_entity returns the one EntityDescriptor with an SPSSODescriptor. */
-static xmlNodePtr
-find_sp_entity(xmlNodePtr root, char *why, size_t whylen)
-{
-	xmlNodePtr found = NULL;
-	size_t n = 0;
-
-	if (saml_is(root, SAML_NS_METADATA, "EntityDescriptor"))
-		return saml_child(root, SAML_NS_METADATA, "SPSSODescriptor")
-			   ? root
-			   : NULL;
-	if (!saml_is(root, SAML_NS_METADATA, "EntitiesDescriptor")) {
-		why_set(why, whylen,
-			"the root is not md:EntityDescriptor or "
-			"md:EntitiesDescriptor");
-		return NULL;
-	}
-	for (xmlNodePtr e = saml_first_elem(root); e != NULL;
-	     e = saml_next_elem(e))
-		if (saml_is(e, SAML_NS_METADATA, "EntityDescriptor") &&
-		    saml_child(e, SAML_NS_METADATA, "SPSSODescriptor")) {
-			found = e;
-			n++;
-		}
-	if (n != 1) {
-		why_set(why, whylen,
-			"the metadata describes %zu service providers; "
-			"import one at a time",
-			n);
-		return NULL;
-	}
-	return found;
-}
-
-/*
- * verify_metadata checks the signature on the root of metadata doc with
- * signer's key only: by reference to the root's ID when it has one, else
- * over the whole document (URI="").
- */
-static enum sa_err
-verify_metadata(xmlDocPtr doc, X509 *signer, char *why, size_t whylen)
-{
-	EVP_PKEY *k = X509_get0_pubkey(signer);
-	struct xmldsig_result res;
-	char id[SAML_ID_MAX + 1];
-	enum sa_err rc;
-
-	if (k == NULL) {
-		why_set(why, whylen,
-			"the metadata signing certificate has "
-			"no usable key");
-		return SA_ERR_SAML_SIGNATURE;
-	}
-	if (saml_attr(xmlDocGetRootElement(doc), "ID", id, sizeof(id)) == 1)
-		rc = xmldsig_verify_element(doc, "ID", &k, 1, &res);
-	else
-		rc = xmldsig_verify(doc, &k, 1, &res);
-	if (rc != SA_OK) {
-		why_set(why, whylen,
-			"the metadata signature does not verify with the "
-			"given certificate: %s",
-			res.status == XMLDSIG_NO_SIGNATURE ? "it is not signed"
-							   : res.reason);
-		rc = rc == SA_ERR_NOMEM ? rc : SA_ERR_SAML_SIGNATURE;
-	}
-	xmldsig_result_clear(&res);
-	return rc;
-}
-
-/* check_imported runs the registry's checks on imported settings. */
-static enum sa_err
-check_imported(json_t *settings, char *why, size_t whylen)
-{
-	struct service svc;
-	struct saml_sp *sp = NULL;
-	char inner[300] = "";
-	enum sa_err rc;
-
-	memset(&svc, 0, sizeof(svc));
-	snprintf(svc.id, sizeof(svc.id), "imported");
-	svc.saml = settings;
-	rc = saml_sp_parse(&svc, SCHEMA_LOOPBACK_HTTP, &sp, inner,
-			   sizeof(inner));
-	saml_sp_free(sp);
-	if (rc != SA_OK && rc != SA_ERR_NOMEM) {
-		why_set(why, whylen,
-			"the metadata gives settings we refuse: %s", inner);
-		rc = SA_ERR_SAML_REQUEST;
-	}
-	return rc;
-}
-
-enum sa_err
-saml_sp_import(const unsigned char *xml, size_t n, json_t **out, char *why,
-	       size_t whylen)
-{
-	return saml_sp_import_signed(xml, n, NULL, out, why, whylen);
-}
-
-enum sa_err
-saml_sp_import_signed(const unsigned char *xml, size_t n, X509 *signer,
-		      json_t **out, char *why, size_t whylen)
-{
-	xmlDocPtr doc = NULL;
-	xmlNodePtr ent, spd;
-	json_t *sp = NULL, *acs, *attrs;
-	char buf[SAML_URL_MAX + 1], binding[128], idx[16], dflt[8];
-	enum sa_err rc;
-	int have_post = 0;
-
-	rc = saml_xml_parse(xml, n, &doc, why, whylen);
-	if (rc != SA_OK)
-		return rc;
-	/* What is read below is the document whose root verified. */
-	if (signer != NULL &&
-	    (rc = verify_metadata(doc, signer, why, whylen)) != SA_OK)
-		goto out;
-	rc = SA_ERR_SAML_REQUEST;
-	ent = find_sp_entity(xmlDocGetRootElement(doc), why, whylen);
-	if (ent == NULL) {
-		if (why != NULL && why[0] == '\0')
-			why_set(why, whylen,
-				"the entity has no md:SPSSODescriptor");
-		goto out;
-	}
-	spd = saml_child(ent, SAML_NS_METADATA, "SPSSODescriptor");
-	if (saml_attr(ent, "entityID", buf, sizeof(buf)) != 1 ||
-	    buf[0] == '\0') {
-		why_set(why, whylen, "the entity has no entityID");
-		goto out;
-	}
-	sp = json_pack("{s:s, s:[], s:[]}", "entityId", buf, "acs",
-		       "signingCertificates");
-	if (sp == NULL) {
-		rc = SA_ERR_NOMEM;
-		goto out;
-	}
-	acs = json_object_get(sp, "acs");
-	for (xmlNodePtr c = saml_first_elem(spd); c != NULL;
-	     c = saml_next_elem(c)) {
-		const char *b;
-
-		saml_attr(c, "Binding", binding, sizeof(binding));
-		b = binding_short(binding);
-		if (saml_is(c, SAML_NS_METADATA, "AssertionConsumerService")) {
-			json_t *a;
-
-			/* We answer by HTTP-POST only; other bindings are
-			 * left out rather than guessed. */
-			if (b == NULL || strcmp(b, "HTTP-POST") != 0 ||
-			    json_array_size(acs) >= SAML_ACS_MAX)
-				continue;
-			if (saml_attr(c, "Location", buf, sizeof(buf)) != 1 ||
-			    saml_attr(c, "index", idx, sizeof(idx)) != 1) {
-				why_set(why, whylen,
-					"an AssertionConsumerService lacks "
-					"Location or index");
-				goto out;
-			}
-			a = json_pack("{s:s, s:I}", "url", buf, "index",
-				      (json_int_t)strtol(idx, NULL, 10));
-			if (saml_attr(c, "isDefault", dflt, sizeof(dflt)) ==
-				1 &&
-			    (strcmp(dflt, "true") == 0 ||
-			     strcmp(dflt, "1") == 0))
-				json_object_set_new(a, "default", json_true());
-			json_array_append_new(acs, a);
-		} else if (saml_is(c, SAML_NS_METADATA,
-				   "SingleLogoutService") &&
-			   b != NULL && !have_post) {
-			json_t *slo;
-
-			if (saml_attr(c, "Location", buf, sizeof(buf)) != 1)
-				continue;
-			slo = json_pack("{s:s, s:s}", "url", buf, "binding", b);
-			if (saml_attr(c, "ResponseLocation", buf,
-				      sizeof(buf)) == 1)
-				json_object_set_new(slo, "responseUrl",
-						    json_string(buf));
-			json_object_set_new(sp, "slo", slo);
-			/* XML signatures are what every SP verifies, ECDSA
-			 * included: prefer HTTP-POST. */
-			have_post = strcmp(b, "HTTP-POST") == 0;
-		} else if (saml_is(c, SAML_NS_METADATA, "KeyDescriptor")) {
-			if ((rc = key_certs(c, sp)) != SA_OK) {
-				why_set(why, whylen,
-					"a KeyDescriptor holds a certificate "
-					"that does not parse");
-				goto out;
-			}
-			rc = SA_ERR_SAML_REQUEST;
-		} else if (saml_is(c, SAML_NS_METADATA, "NameIDFormat") &&
-			   json_object_get(sp, "nameIdFormat") == NULL) {
-			saml_text(c, buf, sizeof(buf));
-			if (strcmp(buf, SAML_NAMEID_URI_PERSISTENT) == 0)
-				json_object_set_new(sp, "nameIdFormat",
-						    json_string("persistent"));
-			else if (strcmp(buf, SAML_NAMEID_URI_TRANSIENT) == 0)
-				json_object_set_new(sp, "nameIdFormat",
-						    json_string("transient"));
-		}
-	}
-	if (json_array_size(acs) == 0) {
-		why_set(why, whylen,
-			"the SP has no HTTP-POST AssertionConsumerService");
-		goto out;
-	}
-	if (saml_attr(spd, "AuthnRequestsSigned", buf, sizeof(buf)) == 1)
-		json_object_set_new(sp, "wantSignedRequests",
-				    json_boolean(strcmp(buf, "true") == 0 ||
-						 strcmp(buf, "1") == 0));
-	if (saml_attr(spd, "WantAssertionsSigned", buf, sizeof(buf)) == 1 &&
-	    (strcmp(buf, "true") == 0 || strcmp(buf, "1") == 0))
-		json_object_set_new(sp, "signAssertion", json_true());
-	if (json_array_size(json_object_get(sp, "signingCertificates")) == 0)
-		json_object_del(sp, "signingCertificates");
-	attrs = json_array();
-	for (size_t i = 0; attrs != NULL && i < ARRAY_LEN(default_attrs); i++) {
-		const struct saml_attr *d = &default_attrs[i];
-
-		json_array_append_new(
-		    attrs, json_pack("{s:s, s:s, s:s, s:s}", "claim", d->claim,
-				     "name", d->name, "nameFormat", "uri",
-				     "friendlyName", d->friendly));
-	}
-	json_object_set_new(sp, "attributes", attrs);
-	if ((rc = check_imported(sp, why, whylen)) != SA_OK)
-		goto out;
-	*out = sp;
-	sp = NULL;
-out:
-	json_decref(sp);
-	xmlFreeDoc(doc);
-	return rc;
 }

@@ -161,4 +161,42 @@ enum sa_err saml_sp_import_signed(const unsigned char *xml, size_t n,
 				  X509 *signer, json_t **out, char *why,
 				  size_t whylen);
 
+/*
+ * saml_sp_import_report is saml_sp_import_signed that also says what the
+ * metadata held and the settings leave out: *warnings (new array of
+ * sentences; NULL for no report) names each, with why: an ACS binding we
+ * do not answer on, an md:EncryptionMethod algorithm we do not produce, an
+ * encryption certificate left out because the SP accepts no encryption we
+ * can send. *is_signed (may be NULL) tells whether the root carried a
+ * ds:Signature (checked only when signer is given).
+ *
+ * Certificates: a KeyDescriptor without "use" holds a key for signing and
+ * for encryption (SAML metadata 2.4.1.1). The encryption certificate is
+ * the first use="encryption" one, else the first without "use" that can
+ * receive an encrypted key. Its md:EncryptionMethod list, when it has one,
+ * limits what we may send: encryptionAlgorithm becomes the strongest block
+ * cipher we support that the SP lists.
+ */
+enum sa_err saml_sp_import_report(const unsigned char *xml, size_t n,
+				  X509 *signer, json_t **out, json_t **warnings,
+				  int *is_signed, char *why, size_t whylen);
+
+/*
+ * saml_sp_cert_info describes a certificate of the settings (PEM or base64
+ * DER) for an admin to compare with what the SP's operator sees: {"sha256"
+ * (colon-separated upper-case hex of the DER, as `openssl x509
+ * -fingerprint -sha256` prints it), "subject", "notAfter" (unix seconds),
+ * "key" ("RSA 2048", "EC P-256")} (new), or NULL when it does not parse.
+ */
+json_t *saml_sp_cert_info(const char *text);
+
+/*
+ * saml_cert_from_text reads one certificate given as a PEM block or as the
+ * bare base64 of its DER (caller frees); NULL when it is neither.
+ */
+X509 *saml_cert_from_text(const char *text);
+
+/* SAML_SHA256_TEXT is the length of such a fingerprint's text. */
+#define SAML_SHA256_TEXT 95
+
 #endif

@@ -8,6 +8,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "core/util.h"
+
 #include "support.h"
 
 void
@@ -58,4 +60,17 @@ self_signed_cert(EVP_PKEY *key)
 		return NULL;
 	}
 	return x;
+}
+
+char *
+self_signed_cert_b64(EVP_PKEY *key)
+{
+	X509 *x = self_signed_cert(key);
+	unsigned char *der = NULL;
+	int n = x != NULL ? i2d_X509(x, &der) : -1;
+	char *b64 = n > 0 ? b64_encode(der, (size_t)n) : NULL;
+
+	OPENSSL_free(der);
+	X509_free(x);
+	return b64;
 }

@@ -21,4 +21,8 @@ struct evp_pkey_st;
  */
 struct x509_st *self_signed_cert(struct evp_pkey_st *key);
 
+/* self_signed_cert_b64 is such a certificate's DER in base64, as SAML
+ * metadata carries it (caller frees), or NULL. */
+char *self_signed_cert_b64(struct evp_pkey_st *key);
+
 #endif

@@ -252,16 +252,9 @@ test_settings_validation(void **state)
 static char *
 cert_b64(void)
 {
-	X509 *x = self_signed_cert(key);
-	unsigned char *der = NULL;
-	int n;
-	char *b64;
+	char *b64 = self_signed_cert_b64(key);
 
-	assert_non_null(x);
-	n = i2d_X509(x, &der);
-	b64 = b64_encode(der, (size_t)n);
-	OPENSSL_free(der);
-	X509_free(x);
+	assert_non_null(b64);
 	return b64;
 }
 
