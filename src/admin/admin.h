@@ -86,6 +86,9 @@ ADMIN_HANDLER(admin_admins_remove_start);
 ADMIN_HANDLER(admin_admins_remove_finish);
 ADMIN_HANDLER(admin_invite_redeem_start);
 ADMIN_HANDLER(admin_invite_redeem_finish);
+ADMIN_HANDLER(admin_login_sessions_list);
+ADMIN_HANDLER(admin_login_sessions_end_start);
+ADMIN_HANDLER(admin_login_sessions_end_finish);
 
 extern const struct schema admin_claim_start_schema;
 extern const struct schema admin_claim_finish_schema;
@@ -104,5 +107,6 @@ extern const struct schema admin_remove_start_schema;
 extern const struct schema admin_redeem_start_schema;
 extern const struct schema admin_redeem_finish_schema;
 extern const struct schema admin_saml_import_schema;
+extern const struct schema admin_login_session_end_schema;
 
 #endif

@@ -179,6 +179,14 @@ static const struct route routes[] = {
      "install", admin_invite_redeem_start, NULL, NULL},
     {"POST", "/v1/invite/finish", ROUTE_JSON_BODY, &admin_redeem_finish_schema,
      "install", admin_invite_redeem_finish, NULL, NULL},
+    {"GET", "/v1/admin/login-sessions", 0, NULL, "default",
+     admin_login_sessions_list, NULL, NULL},
+    {"POST", "/v1/admin/login-sessions/end/start", ROUTE_JSON_BODY,
+     &admin_login_session_end_schema, "default", admin_login_sessions_end_start,
+     NULL, NULL},
+    {"POST", "/v1/admin/login-sessions/end/finish", ROUTE_JSON_BODY,
+     &admin_stepup_finish_schema, "default", admin_login_sessions_end_finish,
+     NULL, NULL},
     API_TEST_ROUTES};
 
 /* Test-only routes come last, so the production table is a prefix. */

@@ -156,6 +156,7 @@ session_save(struct estore *es, const struct session *s, int64_t now)
 {
 	char key[ESTORE_KEY_MAX], text[SESSION_TEXT_MAX];
 	struct rec w = {text, 0, sizeof(text), 1};
+	enum sa_err rc;
 
 	memcpy(text, SESSION_TAG, 2);
 	w.n = 2;
@@ -178,7 +179,15 @@ session_save(struct estore *es, const struct session *s, int64_t now)
 	if (!w.ok)
 		return SA_ERR_INTERNAL;
 	key_of(key, sizeof(key), s->id, "");
-	return estore_set(es, key, text, w.n, ttl_ms(s, now), ESTORE_NX);
+	if ((rc = estore_set(es, key, text, w.n, ttl_ms(s, now), ESTORE_NX)) !=
+	    SA_OK)
+		return rc;
+	/* Listed for the administrators until it expires; a session that
+	 * cannot be listed is not started. */
+	if ((rc = estore_index_add(es, SESSION_INDEX, s->id, s->expires_at,
+				   now)) != SA_OK)
+		estore_del(es, key, NULL);
+	return rc;
 }
 
 enum sa_err

@@ -68,7 +68,16 @@ enum sa_err session_new_ids(char id[SESSION_ID_LEN + 1],
 /* session_id_valid tells whether text has the shape of a session id. */
 int session_id_valid(const char *text);
 
-/* session_save stores s until its expires_at (NX: ids never repeat). */
+/*
+ * Every saved session is also listed, until its expiry, in the ephemeral
+ * store's expiring index SESSION_INDEX (store.h), member its id: the
+ * administrators' list of live logins reads it. A dropped session's entry
+ * stays until it expires; readers skip ids whose session is gone.
+ */
+#define SESSION_INDEX "sess:index"
+
+/* session_save stores s until its expires_at (NX: ids never repeat) and
+ * lists it in SESSION_INDEX. */
 enum sa_err session_save(struct estore *es, const struct session *s,
 			 int64_t now);
 

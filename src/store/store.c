@@ -601,6 +601,57 @@ estore_del(struct estore *es, const char *key, int *existed)
 	return es->ops->del(es, key, existed);
 }
 
+/* index_args_ok checks what every index operation names. */
+static int
+index_args_ok(const char *index, const char *member, int64_t expires)
+{
+	size_t n = member ? strnlen(member, ESTORE_MEMBER_MAX + 1) : 0;
+
+	if (index == NULL || index[0] == '\0' ||
+	    strnlen(index, ESTORE_KEY_MAX + 1) > ESTORE_KEY_MAX || n == 0 ||
+	    n > ESTORE_MEMBER_MAX || expires < 1 || expires > ESTORE_EXPIRY_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (member[i] <= ' ' || member[i] > '~')
+			return 0;
+	return 1;
+}
+
+enum sa_err
+estore_index_add(struct estore *es, const char *index, const char *member,
+		 int64_t expires, int64_t now)
+{
+	if (!index_args_ok(index, member, expires) || now < 0 ||
+	    now > ESTORE_EXPIRY_MAX)
+		return SA_ERR_VALIDATION;
+	return es->ops->index_add(es, index, member, expires, now);
+}
+
+enum sa_err
+estore_index_del(struct estore *es, const char *index, const char *member,
+		 int64_t expires)
+{
+	if (!index_args_ok(index, member, expires))
+		return SA_ERR_VALIDATION;
+	return es->ops->index_del(es, index, member, expires);
+}
+
+enum sa_err
+estore_index_page(struct estore *es, const char *index, int64_t now,
+		  int64_t after_expires, const char *after, int limit,
+		  estore_index_cb cb, void *arg)
+{
+	if (after != NULL && after[0] == '\0')
+		after = NULL;
+	if (!index_args_ok(index, "x", 1) || now < 0 ||
+	    now > ESTORE_EXPIRY_MAX || limit < 1 || limit > ESTORE_PAGE_MAX ||
+	    cb == NULL ||
+	    (after != NULL && !index_args_ok(index, after, after_expires)))
+		return SA_ERR_VALIDATION;
+	return es->ops->index_page(es, index, now, after_expires, after, limit,
+				   cb, arg);
+}
+
 enum sa_err
 estore_incr(struct estore *es, const char *key, uint64_t window_ms,
 	    int64_t *count, int64_t *ttl_ms)

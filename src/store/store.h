@@ -496,6 +496,37 @@ enum sa_err estore_set_json(struct estore *es, const char *key,
 			    int flags);
 enum sa_err estore_get_json(struct estore *es, const char *key, json_t **out);
 
+/*
+ * Expiring indexes: a named set of entries (member, expiry in unix seconds)
+ * that lists what lives in the store (the login sessions) without scanning
+ * its keys. index is named like a key; a member is 1 to ESTORE_MEMBER_MAX
+ * bytes of printable ASCII without spaces; an expiry is 1 to
+ * ESTORE_EXPIRY_MAX. An entry whose expiry is at or before now is gone:
+ * no page returns it, and every add and page removes such entries, so an
+ * index only holds what is live. An index holds at most ESTORE_INDEX_MAX
+ * entries: an add beyond that drops the entries expiring soonest.
+ *
+ * estore_index_add adds (member, expires) (adding it again changes
+ * nothing). estore_index_del removes that entry (absent is not an error).
+ * estore_index_page calls cb for at most limit (1 to ESTORE_PAGE_MAX) live
+ * entries, the latest expiry first and, for one expiry, members in byte
+ * order; with after (not NULL nor "") it starts at the first entry past
+ * (after_expires, after) in that order, so a page continues the previous
+ * one even while entries come and go. A non-zero return from cb stops.
+ */
+#define ESTORE_MEMBER_MAX 128
+#define ESTORE_EXPIRY_MAX 99999999999LL
+#define ESTORE_INDEX_MAX 100000
+#define ESTORE_PAGE_MAX 1000
+typedef int (*estore_index_cb)(const char *member, int64_t expires, void *arg);
+enum sa_err estore_index_add(struct estore *es, const char *index,
+			     const char *member, int64_t expires, int64_t now);
+enum sa_err estore_index_del(struct estore *es, const char *index,
+			     const char *member, int64_t expires);
+enum sa_err estore_index_page(struct estore *es, const char *index, int64_t now,
+			      int64_t after_expires, const char *after,
+			      int limit, estore_index_cb cb, void *arg);
+
 /* estore_count is the number of live keys (for /health and tests). */
 size_t estore_count(struct estore *es);
 

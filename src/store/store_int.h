@@ -167,6 +167,16 @@ struct estore_ops {
 	enum sa_err (*subscribe)(struct estore *es, const char *channel,
 				 estore_msg_cb cb, void *arg);
 	size_t (*count)(struct estore *es);
+	/* Expiring indexes (store.h); arguments checked by the wrappers. */
+	enum sa_err (*index_add)(struct estore *es, const char *index,
+				 const char *member, int64_t expires,
+				 int64_t now);
+	enum sa_err (*index_del)(struct estore *es, const char *index,
+				 const char *member, int64_t expires);
+	enum sa_err (*index_page)(struct estore *es, const char *index,
+				  int64_t now, int64_t after_expires,
+				  const char *after, int limit,
+				  estore_index_cb cb, void *arg);
 	/* Optional (NULL: the backend has no subscriber connection). */
 	enum sa_err (*attach_loop)(struct estore *es, struct event_base *base);
 	void (*detach_loop)(struct estore *es);
@@ -184,5 +194,19 @@ extern const struct dstore_ops store_sqlite_ops;
 extern const struct dstore_ops store_pg_ops;
 extern const struct estore_ops store_mem_ops;
 extern const struct estore_ops store_redis_ops;
+
+/* The in-process store's expiring indexes (store_mem_index.c), which
+ * store_mem.c's operations hand over to. */
+struct mem_indexes;
+struct mem_indexes *mem_indexes_new(void);
+void mem_indexes_free(struct mem_indexes *x);
+enum sa_err mem_indexes_add(struct mem_indexes *x, const char *name,
+			    const char *member, int64_t expires, int64_t now);
+enum sa_err mem_indexes_del(struct mem_indexes *x, const char *name,
+			    const char *member, int64_t expires);
+enum sa_err mem_indexes_page(struct mem_indexes *x, const char *name,
+			     int64_t now, int64_t after_expires,
+			     const char *after, int limit, estore_index_cb cb,
+			     void *arg);
 
 #endif

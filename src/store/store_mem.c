@@ -81,6 +81,7 @@ struct mem_store {
 	pthread_mutex_t stop_mu;
 	pthread_cond_t stop_cv;
 	int stopping;
+	struct mem_indexes *indexes; /* store_mem_index.c */
 };
 
 /* mem_of finds the backend's state from the interface it embeds first. */
@@ -377,6 +378,10 @@ mem_open(const char *url, struct estore **out)
 		goto out;
 	memcpy(&es->sip_k0, key, 8);
 	memcpy(&es->sip_k1, key + 8, 8);
+	if ((es->indexes = mem_indexes_new()) == NULL) {
+		rc = SA_ERR_NOMEM;
+		goto out;
+	}
 	if (pthread_create(&es->sweeper, NULL, mem_sweeper, es) != 0) {
 		rc = SA_ERR_INTERNAL;
 		goto out;
@@ -416,6 +421,7 @@ mem_close(struct estore *store)
 	}
 	for (size_t i = 0; i < es->nsubs; i++)
 		free(es->subs[i].channel);
+	mem_indexes_free(es->indexes);
 	pthread_cond_destroy(&es->stop_cv);
 	pthread_mutex_destroy(&es->stop_mu);
 	pthread_mutex_destroy(&es->sub_mu);
@@ -730,6 +736,30 @@ mem_count(struct estore *store)
 	return total;
 }
 
+static enum sa_err
+mem_index_add(struct estore *store, const char *index, const char *member,
+	      int64_t expires, int64_t now)
+{
+	return mem_indexes_add(mem_of(store)->indexes, index, member, expires,
+			       now);
+}
+
+static enum sa_err
+mem_index_del(struct estore *store, const char *index, const char *member,
+	      int64_t expires)
+{
+	return mem_indexes_del(mem_of(store)->indexes, index, member, expires);
+}
+
+static enum sa_err
+mem_index_page(struct estore *store, const char *index, int64_t now,
+	       int64_t after_expires, const char *after, int limit,
+	       estore_index_cb cb, void *arg)
+{
+	return mem_indexes_page(mem_of(store)->indexes, index, now,
+				after_expires, after, limit, cb, arg);
+}
+
 const struct estore_ops store_mem_ops = {
     .name = "mem",
     .open = mem_open,
@@ -742,4 +772,7 @@ const struct estore_ops store_mem_ops = {
     .publish = mem_publish,
     .subscribe = mem_subscribe,
     .count = mem_count,
+    .index_add = mem_index_add,
+    .index_del = mem_index_del,
+    .index_page = mem_index_page,
 };

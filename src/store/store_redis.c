@@ -808,6 +808,185 @@ rd_publish(struct estore *store, const char *channel, const void *msg, size_t n)
 	return rc;
 }
 
+/* ---- Expiring indexes ---------------------------------------------------- */
+
+/*
+ * An index is a sorted set whose entries all score 0, so Redis orders them
+ * by their bytes: each is the expiry's distance to ESTORE_EXPIRY_MAX in
+ * eleven digits, ':' and the member. Byte order is then the page order
+ * (latest expiry first, members in byte order), a cursor is an exclusive
+ * ZRANGEBYLEX bound, and the expired entries are the range from
+ * ESTORE_EXPIRY_MAX - now on, which every add and page removes first. The
+ * set keeps at most ESTORE_INDEX_MAX entries: an add trims the soonest
+ * expiring, so it stays bounded even when nobody reads it.
+ */
+#define RD_IDX_DIGITS 11
+#define RD_IDX_ENTRY_MAX (RD_IDX_DIGITS + 1 + ESTORE_MEMBER_MAX + 1)
+
+/* rd_idx_entry writes the sorted-set entry of (member, expires), with
+ * lead ("(" or "[" for a range bound, "" for an entry) in front. */
+static size_t
+rd_idx_entry(char *out, const char *lead, int64_t expires, const char *member)
+{
+	int n =
+	    snprintf(out, RD_IDX_ENTRY_MAX + 1, "%s%0*lld%s%s", lead,
+		     RD_IDX_DIGITS, (long long)(ESTORE_EXPIRY_MAX - expires),
+		     member ? ":" : "", member ? member : "");
+
+	return n < 0 ? 0 : (size_t)n;
+}
+
+/* rd_idx_purge fills cmd with the removal of the entries expired at now;
+ * bound receives the text it points to. */
+static void
+rd_idx_purge(struct rd_cmd *cmd, const char *name, size_t nlen, int64_t now,
+	     char *bound)
+{
+	rd_idx_entry(bound, "[", now, NULL);
+	rd_arg_str(cmd, "ZREMRANGEBYLEX");
+	rd_arg(cmd, name, nlen);
+	rd_arg_str(cmd, bound);
+	rd_arg_str(cmd, "+");
+}
+
+/* rd_idx_replies checks that every reply is an integer (or an array for
+ * the one at array_at, -1 for none). */
+static enum sa_err
+rd_idx_replies(struct redis_store *es, redisReply **r, size_t n, int array_at,
+	       const char *what)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (r[i]->type == REDIS_REPLY_ERROR)
+			return rd_reply_err(es, r[i], what);
+		if (r[i]->type != ((int)i == array_at ? REDIS_REPLY_ARRAY
+						      : REDIS_REPLY_INTEGER))
+			return SA_ERR_INTERNAL;
+	}
+	return SA_OK;
+}
+
+static enum sa_err
+rd_index_add(struct estore *store, const char *index, const char *member,
+	     int64_t expires, int64_t now)
+{
+	struct redis_store *es = rd_of(store);
+	char name[RD_NAME_MAX], bound[RD_IDX_ENTRY_MAX + 2],
+	    entry[RD_IDX_ENTRY_MAX + 2], keep[24];
+	size_t nlen = rd_name(es, index, name);
+	struct rd_cmd cmds[3];
+	redisReply *r[3] = {NULL, NULL, NULL};
+	size_t n = 1;
+	enum sa_err rc;
+
+	if (nlen == 0)
+		return SA_ERR_VALIDATION;
+	memset(cmds, 0, sizeof(cmds));
+	rd_idx_purge(&cmds[0], name, nlen, now, bound);
+	if (expires > now) {
+		rd_arg_str(&cmds[1], "ZADD");
+		rd_arg(&cmds[1], name, nlen);
+		rd_arg_str(&cmds[1], "0");
+		rd_arg(&cmds[1], entry,
+		       rd_idx_entry(entry, "", expires, member));
+		snprintf(keep, sizeof(keep), "%d", ESTORE_INDEX_MAX);
+		rd_arg_str(&cmds[2], "ZREMRANGEBYRANK");
+		rd_arg(&cmds[2], name, nlen);
+		rd_arg_str(&cmds[2], keep);
+		rd_arg_str(&cmds[2], "-1");
+		n = 3;
+	}
+	/* Every command may run twice after a lost reply: same result. */
+	if ((rc = rd_exec(es, cmds, n, r, 1)) != SA_OK)
+		return rc;
+	rc = rd_idx_replies(es, r, n, -1, "ZADD");
+	for (size_t i = 0; i < n; i++)
+		freeReplyObject(r[i]);
+	return rc;
+}
+
+static enum sa_err
+rd_index_del(struct estore *store, const char *index, const char *member,
+	     int64_t expires)
+{
+	struct redis_store *es = rd_of(store);
+	char name[RD_NAME_MAX], entry[RD_IDX_ENTRY_MAX + 2];
+	size_t nlen = rd_name(es, index, name);
+	struct rd_cmd cmd = {0};
+	redisReply *r = NULL;
+	enum sa_err rc;
+
+	if (nlen == 0)
+		return SA_ERR_VALIDATION;
+	rd_arg_str(&cmd, "ZREM");
+	rd_arg(&cmd, name, nlen);
+	rd_arg(&cmd, entry, rd_idx_entry(entry, "", expires, member));
+	if ((rc = rd_exec(es, &cmd, 1, &r, 1)) != SA_OK)
+		return rc;
+	rc = rd_idx_replies(es, &r, 1, -1, "ZREM");
+	freeReplyObject(r);
+	return rc;
+}
+
+static enum sa_err
+rd_index_page(struct estore *store, const char *index, int64_t now,
+	      int64_t after_expires, const char *after, int limit,
+	      estore_index_cb cb, void *arg)
+{
+	struct redis_store *es = rd_of(store);
+	char name[RD_NAME_MAX], bound[RD_IDX_ENTRY_MAX + 2],
+	    from[RD_IDX_ENTRY_MAX + 2], to[RD_IDX_ENTRY_MAX + 2], lim[16];
+	size_t nlen = rd_name(es, index, name);
+	struct rd_cmd cmds[2];
+	redisReply *r[2] = {NULL, NULL};
+	enum sa_err rc;
+
+	if (nlen == 0)
+		return SA_ERR_VALIDATION;
+	memset(cmds, 0, sizeof(cmds));
+	rd_idx_purge(&cmds[0], name, nlen, now, bound);
+	if (after != NULL)
+		rd_idx_entry(from, "(", after_expires, after);
+	else
+		snprintf(from, sizeof(from), "-");
+	rd_idx_entry(to, "(", now, NULL);
+	snprintf(lim, sizeof(lim), "%d", limit);
+	rd_arg_str(&cmds[1], "ZRANGEBYLEX");
+	rd_arg(&cmds[1], name, nlen);
+	rd_arg_str(&cmds[1], from);
+	rd_arg_str(&cmds[1], to);
+	rd_arg_str(&cmds[1], "LIMIT");
+	rd_arg_str(&cmds[1], "0");
+	rd_arg_str(&cmds[1], lim);
+	if ((rc = rd_exec(es, cmds, 2, r, 1)) != SA_OK)
+		return rc;
+	if ((rc = rd_idx_replies(es, r, 2, 1, "ZRANGEBYLEX")) != SA_OK)
+		goto out;
+	for (size_t i = 0; i < r[1]->elements; i++) {
+		const redisReply *e = r[1]->element[i];
+		char member[ESTORE_MEMBER_MAX + 1], *end = NULL;
+		long long inv;
+
+		/* Entries this store did not write are skipped. */
+		if (e->type != REDIS_REPLY_STRING ||
+		    e->len <= RD_IDX_DIGITS + 1 ||
+		    e->len > RD_IDX_DIGITS + 1 + ESTORE_MEMBER_MAX ||
+		    e->str[RD_IDX_DIGITS] != ':')
+			continue;
+		inv = strtoll(e->str, &end, 10);
+		if (end != e->str + RD_IDX_DIGITS || inv < 0)
+			continue;
+		memcpy(member, e->str + RD_IDX_DIGITS + 1,
+		       e->len - RD_IDX_DIGITS - 1);
+		member[e->len - RD_IDX_DIGITS - 1] = '\0';
+		if (cb(member, ESTORE_EXPIRY_MAX - inv, arg) != 0)
+			break;
+	}
+out:
+	freeReplyObject(r[0]);
+	freeReplyObject(r[1]);
+	return rc;
+}
+
 /*
  * rd_count is DBSIZE, or with a prefix the number of keys SCAN finds under
  * it (O(keys), like the in-process count: for /health and tests). 0 when
@@ -960,6 +1139,9 @@ const struct estore_ops store_redis_ops = {
     .publish = rd_publish,
     .subscribe = rd_subscribe,
     .count = rd_count,
+    .index_add = rd_index_add,
+    .index_del = rd_index_del,
+    .index_page = rd_index_page,
     .attach_loop = rd_attach_loop,
     .detach_loop = rd_detach_loop,
 };

@@ -728,6 +728,157 @@ estore_contract_del_race(struct estore *es, int rounds)
 	assert_int_equal(estore_count(es), 0);
 }
 
+static int
+contract_stop_after_one(const char *member, int64_t expires, void *arg)
+{
+	struct index_seen_count {
+		int n;
+	} *c = arg;
+
+	(void)member;
+	(void)expires;
+	assert_int_equal(++c->n, 1);
+	return 1;
+}
+
+struct index_seen {
+	int n;
+	char member[8][ESTORE_MEMBER_MAX + 1];
+	int64_t expires[8];
+};
+
+static int
+index_seen_cb(const char *member, int64_t expires, void *arg)
+{
+	struct index_seen *s = arg;
+
+	if (s->n < 8) {
+		snprintf(s->member[s->n], sizeof(s->member[s->n]), "%s",
+			 member);
+		s->expires[s->n] = expires;
+	}
+	s->n++;
+	return 0;
+}
+
+/* index_page reads a page into a "a,b,c" list of its members. */
+static void
+index_page(struct estore *es, const char *index, int64_t now,
+	   int64_t after_expires, const char *after, int limit, char *out,
+	   size_t cap)
+{
+	struct index_seen s = {0};
+
+	assert_int_equal(estore_index_page(es, index, now, after_expires, after,
+					   limit, index_seen_cb, &s),
+			 SA_OK);
+	out[0] = '\0';
+	for (int i = 0; i < s.n && i < 8; i++)
+		snprintf(out + strlen(out), cap - strlen(out), "%s%s",
+			 i ? "," : "", s.member[i]);
+}
+
+void
+estore_contract_index(struct estore *es)
+{
+	const int64_t now = 1700000000;
+	char got[256], m[16];
+	struct index_seen s = {0};
+
+	assert_int_equal(estore_index_add(es, "ix", "b", now + 100, now),
+			 SA_OK);
+	assert_int_equal(estore_index_add(es, "ix", "a", now + 100, now),
+			 SA_OK);
+	assert_int_equal(estore_index_add(es, "ix", "c", now + 200, now),
+			 SA_OK);
+	assert_int_equal(estore_index_add(es, "ix", "old", now + 10, now),
+			 SA_OK);
+	/* Expired when added: never listed. Added twice: listed once. */
+	assert_int_equal(estore_index_add(es, "ix", "x", now, now), SA_OK);
+	assert_int_equal(estore_index_add(es, "ix", "b", now + 100, now),
+			 SA_OK);
+	assert_int_equal(estore_index_add(es, "other", "z", now + 300, now),
+			 SA_OK);
+	/* Latest expiry first, one expiry in byte order; the expiry comes
+	 * back as it went in. */
+	assert_int_equal(
+	    estore_index_page(es, "ix", now, 0, NULL, 10, index_seen_cb, &s),
+	    SA_OK);
+	assert_int_equal(s.n, 4);
+	assert_string_equal(s.member[0], "c");
+	assert_int_equal(s.expires[0], now + 200);
+	assert_int_equal(s.expires[3], now + 10);
+	index_page(es, "ix", now, 0, "", 10, got, sizeof(got));
+	assert_string_equal(got, "c,a,b,old");
+	/* Pages continue after a cursor, even one whose entry went. */
+	index_page(es, "ix", now, 0, NULL, 2, got, sizeof(got));
+	assert_string_equal(got, "c,a");
+	index_page(es, "ix", now, now + 100, "a", 2, got, sizeof(got));
+	assert_string_equal(got, "b,old");
+	index_page(es, "ix", now, now + 10, "old", 2, got, sizeof(got));
+	assert_string_equal(got, "");
+	assert_int_equal(estore_index_del(es, "ix", "a", now + 100), SA_OK);
+	assert_int_equal(estore_index_del(es, "ix", "a", now + 100), SA_OK);
+	/* Another expiry names another entry. */
+	assert_int_equal(estore_index_del(es, "ix", "b", now + 99), SA_OK);
+	index_page(es, "ix", now, now + 100, "a", 5, got, sizeof(got));
+	assert_string_equal(got, "b,old");
+	index_page(es, "other", now, 0, NULL, 5, got, sizeof(got));
+	assert_string_equal(got, "z");
+	index_page(es, "none", now, 0, NULL, 5, got, sizeof(got));
+	assert_string_equal(got, "");
+	/* Time passes: what expired is not listed, and is gone for good
+	 * (removed, not hidden: the earlier clock no longer sees it). */
+	index_page(es, "ix", now + 100, 0, NULL, 5, got, sizeof(got));
+	assert_string_equal(got, "c");
+	index_page(es, "ix", now, 0, NULL, 5, got, sizeof(got));
+	assert_string_equal(got, "c");
+	/* A callback's non-zero answer stops the page. */
+	assert_int_equal(estore_index_add(es, "ix", "d", now + 200, now),
+			 SA_OK);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(estore_index_page(es, "ix", now, 0, NULL, 5,
+					   contract_stop_after_one, &s),
+			 SA_OK);
+	/* Refused before the backend sees anything. */
+	assert_int_equal(estore_index_add(es, "ix", "has space", now + 5, now),
+			 SA_ERR_VALIDATION);
+	assert_int_equal(estore_index_add(es, "ix", "", now + 5, now),
+			 SA_ERR_VALIDATION);
+	assert_int_equal(estore_index_add(es, "ix", "y", 0, now),
+			 SA_ERR_VALIDATION);
+	assert_int_equal(estore_index_add(es, "", "y", now + 5, now),
+			 SA_ERR_VALIDATION);
+	assert_int_equal(
+	    estore_index_add(es, "ix", "y", ESTORE_EXPIRY_MAX + 1, now),
+	    SA_ERR_VALIDATION);
+	assert_int_equal(
+	    estore_index_page(es, "ix", now, 0, NULL, 0, index_seen_cb, &s),
+	    SA_ERR_VALIDATION);
+	assert_int_equal(estore_index_page(es, "ix", now, 0, NULL,
+					   ESTORE_PAGE_MAX + 1, index_seen_cb,
+					   &s),
+			 SA_ERR_VALIDATION);
+	assert_int_equal(estore_index_page(es, "ix", now, 0, "bad cursor", 5,
+					   index_seen_cb, &s),
+			 SA_ERR_VALIDATION);
+	/* Bounded: beyond ESTORE_INDEX_MAX entries the soonest expiring
+	 * goes (m000000), so nothing comes after m000001 any more. */
+	for (int i = 0; i < ESTORE_INDEX_MAX; i++) {
+		snprintf(m, sizeof(m), "m%06d", i);
+		assert_int_equal(
+		    estore_index_add(es, "big", m, now + 1000 + i, now), SA_OK);
+	}
+	index_page(es, "big", now, now + 1001, "m000001", 5, got, sizeof(got));
+	assert_string_equal(got, "m000000");
+	assert_int_equal(
+	    estore_index_add(es, "big", "last", now + 5000000, now), SA_OK);
+	index_page(es, "big", now, now + 1001, "m000001", 5, got, sizeof(got));
+	assert_string_equal(got, "");
+	index_page(es, "big", now, 0, NULL, 2, got, sizeof(got));
+	assert_string_equal(got, "last,m099999");
+}
+
 void
 estore_contract_bounds(struct estore *es)
 {

@@ -102,6 +102,10 @@ void estore_contract_nx_xx(struct estore *es);
 void estore_contract_incr(struct estore *es);
 /* Two threads delete the same key rounds times: exactly one wins each. */
 void estore_contract_del_race(struct estore *es, int rounds);
+/* Expiring indexes: order, cursors (also past a deleted entry), expiry
+ * that removes for good, separate indexes, argument checks, and the bound
+ * (ESTORE_INDEX_MAX entries, the soonest expiring dropped beyond it). */
+void estore_contract_index(struct estore *es);
 /* Key and value bounds, checked before the backend sees anything. */
 void estore_contract_bounds(struct estore *es);
 /* Two subscribers of a channel get each message, in order; others none. */

@@ -85,6 +85,12 @@ test_bounds(void **state)
 }
 
 static void
+test_index(void **state)
+{
+	estore_contract_index(*state);
+}
+
+static void
 test_pubsub_two_subscribers(void **state)
 {
 	struct estore *es = *state;
@@ -149,6 +155,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_del_race_exactly_once, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_index, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pubsub_two_subscribers, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_many_keys_grow, setup,

@@ -361,6 +361,12 @@ test_bounds(void **state)
 }
 
 static void
+test_index(void **state)
+{
+	estore_contract_index(*state);
+}
+
+static void
 test_pubsub_contract(void **state)
 {
 	estore_contract_pubsub(*state);
@@ -733,6 +739,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_del_race_exactly_once, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_index, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pubsub_contract, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_pubsub_across_instances, setup,
