@@ -103,24 +103,53 @@
 
   /* ---- Live logins -------------------------------------------------------- */
 
+  const LOGIN_STATE = {
+    waiting: ['Waiting', 'warn'], approved: ['Approved', 'ok'],
+    rejected: ['Rejected', 'error'], failed: ['Too many attempts', 'error'],
+  };
+
   function loadLogins() {
     const f = $('logins-filter');
     const filter = { tokenId: f.tokenId.value.trim(), serviceId: f.serviceId.value.trim() };
-    return C.loadInto($('logins-panel'), 'live logins', async () => {
-      const { sessions } = await api('GET', `/v1/admin/login-sessions${query(filter)}`);
+    return paged($('logins-panel'), 'live logins', async (cursor) => {
+      const r = await api('GET', `/v1/admin/login-sessions${query({ ...filter, cursor })}`);
+      return { rows: r.sessions, nextCursor: r.nextCursor };
+    }, (sessions) => {
       if (!sessions.length)
-        return el('p', { class: 'panel-msg panel-empty', text: 'No login is waiting for a phone.' });
+        return el('p', { class: 'panel-msg panel-empty', text: 'No login is in progress.' });
       return table('Live logins', [
-        { label: 'Token id', cell: (s) => el('strong', { class: 'mono', text: s.tokenId }) },
+        { label: 'Token id', cell: (s) => (s.tokenId ? el('strong', { class: 'mono', text: s.tokenId }) : el('span', { class: 'hint', text: 'not enrolled' })) },
         { label: 'Service', cell: (s) => s.serviceName || s.serviceId },
+        { label: 'State', cell: (s) => badge(...(LOGIN_STATE[s.state] || [s.state, 'warn'])) },
         { label: 'Asks for', cell: (s) => (s.scopes || []).join(', ') },
         { label: 'Started', cell: (s) => when(s.issuedAt) },
         { label: 'Ends', cell: (s) => when(s.expiresAt) },
         { label: 'From', cell: (s) => el('span', { title: s.userAgent || '' }, `${s.ip || 'unknown'} · ${C.browserName(s.userAgent)}`) },
-        { label: 'Origin', cell: (s) => s.origin || '—' },
-        { label: 'Reference', cell: (s) => short(s.ref, 12) },
-      ], sessions);
+        { label: 'Session', cell: (s) => short(s.sessionId, 14) },
+        {
+          label: 'Action',
+          cell: (s) => (s.state === 'waiting' ? el('button', {
+            type: 'button', class: 'btn btn-danger-quiet btn-small', 'aria-label': `End the login ${s.sessionId}`,
+            text: 'End', onclick: () => endLogin(s),
+          }) : '—'),
+        },
+      ], sessions, (s) => ({ 'data-session-id': s.sessionId }));
     });
+  }
+
+  function endLogin(s) {
+    const who = s.tokenId ? `of ${s.tokenId}` : 'for a token id nobody enrolled';
+    C.change({
+      title: 'End this login?',
+      body: [`The login ${who} at ${s.serviceName || s.serviceId} ends now: the browser that started it is told, and the phone can no longer approve it.`,
+        'To confirm, use one of your passkeys when your browser asks.'],
+      ok: 'End login', danger: true,
+    }, async (ctx) => {
+      await C.stepUp(ctx,
+        () => api('POST', '/v1/admin/login-sessions/end/start', { sessionId: s.sessionId }),
+        (id, uvResponse) => api('POST', '/v1/admin/login-sessions/end/finish', { stepupId: id, uvResponse }));
+      return 'The login has ended.';
+    }, loadLogins);
   }
 
   /* ---- Admins ------------------------------------------------------------- */

@@ -312,6 +312,30 @@ async function main() {
       assertEq(await page.locator('#services-panel tr[data-service-id="shop"]').count(), 0, 'the service is gone');
     });
 
+    await test('live logins: a login in progress is listed and ended with a step-up', async () => {
+      // A login for a token id nobody enrolled, as a stranger would start it.
+      const r = await fetch(`http://127.0.0.1:${port}/auth/initiate`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ tokenId: 'DE-NOBODY-1', serviceId: 'demo', scopes: [] }),
+      });
+      assertEq(r.status, 200, 'POST /auth/initiate');
+      const { sessionId } = await r.json();
+      await page.getByRole('link', { name: 'Live logins' }).click();
+      await page.getByRole('heading', { name: 'Live logins', level: 1 }).waitFor();
+      const row = page.locator(`#logins-panel tr[data-session-id="${sessionId}"]`);
+      await row.getByText('Waiting', { exact: true }).waitFor();
+      await row.getByText('not enrolled').waitFor();
+      await shots(page, 'logins');
+      await row.getByRole('button', { name: `End the login ${sessionId}` }).click();
+      const dialog = page.getByRole('dialog');
+      await dialog.getByRole('heading', { name: 'End this login?' }).waitFor();
+      await dialog.getByRole('button', { name: 'End login' }).click();
+      await page.locator('#status', { hasText: 'The login has ended.' }).waitFor();
+      await row.getByText('Rejected').waitFor();
+      const events = (await auditEvents(dataDir, env)).map((e) => e.event);
+      assert(events.includes('admin.login_session_ended'), 'audited admin.login_session_ended');
+    });
+
     await test('a section whose endpoint the server lacks says so and shows nothing else', async () => {
       // The server answers the audit query as one without that endpoint would.
       await page.route('**/v1/admin/audit?*', (r) => r.fulfill({
