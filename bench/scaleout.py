@@ -183,7 +183,8 @@ class Instance:
         self.binary, self.data, self.port = binary, data, port
         self.env = dict(os.environ, SEALAUTH_LISTEN=f"127.0.0.1:{port}",
                         SEALAUTH_PUSH_MODE="none", SEALAUTH_LOG_LEVEL="warn",
-                        SEALAUTH_RATE_LIMITS=NO_LIMITS, **env)
+                        SEALAUTH_RATE_LIMITS=NO_LIMITS,
+                        SEALAUTH_PER_IP_CONNECTION_LIMIT="0", **env)
         self.proc = None
 
     def start(self):
