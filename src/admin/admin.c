@@ -182,6 +182,58 @@ admin_hash_hex(const char *s, char out[65])
 		snprintf(out + 2 * i, 3, "%02x", h[i]);
 }
 
+void
+admin_cursor_key(const char *filters, char out[17])
+{
+	char hex[65];
+
+	admin_hash_hex(filters, hex);
+	memcpy(out, hex, 16);
+	out[16] = '\0';
+}
+
+char *
+admin_cursor_make(const char *key, int64_t n, const char *last)
+{
+	char *text = NULL, *out;
+
+	if (asprintf(&text, "%s.%" PRId64 ".%s", key, n, last) < 0)
+		return NULL;
+	out = b64url_encode((const unsigned char *)text, strlen(text));
+	free(text);
+	return out;
+}
+
+enum sa_err
+admin_cursor_read(const char *cursor, const char *key, size_t max_raw,
+		  int64_t *n, char *last, size_t cap)
+{
+	unsigned char *dec = NULL;
+	char raw[512], *dot1, *dot2, *end = NULL;
+	size_t len = 0;
+	enum sa_err rc = SA_ERR_VALIDATION;
+
+	if (b64url_decode(cursor, strlen(cursor), 300, &dec, &len) != SA_OK)
+		return rc;
+	if (len >= max_raw || len >= sizeof(raw))
+		goto out;
+	memcpy(raw, dec, len);
+	raw[len] = '\0';
+	dot1 = strchr(raw, '.');
+	dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
+	if (dot1 == NULL || dot2 == NULL || dot1 - raw != 16 ||
+	    memcmp(raw, key, 16) != 0)
+		goto out;
+	*n = strtoll(dot1 + 1, &end, 10);
+	if (end != dot2 || strlen(dot2 + 1) == 0 || strlen(dot2 + 1) >= cap)
+		goto out;
+	snprintf(last, cap, "%s", dot2 + 1);
+	rc = SA_OK;
+out:
+	free(dec);
+	return rc;
+}
+
 enum sa_err
 admin_auth(struct http_request *req, struct http_response *res,
 	   struct admin **adm, struct admin_caller *out)

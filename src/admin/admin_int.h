@@ -225,6 +225,21 @@ enum sa_err admin_random(char out[44]);
 /* admin_hash_hex writes the hex SHA-256 of a string (64 characters). */
 void admin_hash_hex(const char *s, char out[65]);
 
+/*
+ * Cursors of the admin lists: base64url of "KEY.N.LAST", where KEY is the
+ * 16-character digest of the list's filters (admin_cursor_key), so a cursor
+ * only continues the query it was made with, N the sort value and LAST the
+ * key of the last row given. admin_cursor_make returns it (heap, NULL when
+ * out of memory). admin_cursor_read refuses (SA_ERR_VALIDATION) a cursor
+ * that decodes to max_raw bytes or more, names other filters, or whose LAST
+ * is empty or does not fit in cap bytes.
+ */
+void admin_cursor_key(const char *filters, char out[17]);
+char *admin_cursor_make(const char *key, int64_t n, const char *last);
+enum sa_err admin_cursor_read(const char *cursor, const char *key,
+			      size_t max_raw, int64_t *n, char *last,
+			      size_t cap);
+
 /* admin_new_id writes a fresh random id (base64url of 16 bytes). */
 enum sa_err admin_new_id(char out[ADMIN_ID_MAX + 1]);
 

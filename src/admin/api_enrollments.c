@@ -97,19 +97,16 @@ query_time(const char *s)
 	return (end == s || *end != '\0' || v < 0) ? -1 : (int64_t)v;
 }
 
-/* filter_key is a digest of the filters, which a cursor carries so it is
- * only used with the filters it was made with. */
+/* filter_key is the digest of the filters that the list's cursors carry. */
 static void
 filter_key(const struct enroll_filter *f, char out[17])
 {
-	char text[256], hex[65];
+	char text[256];
 
 	snprintf(text, sizeof(text), "%s|%s|%d|%" PRId64 "|%" PRId64,
 		 f->token_prefix, f->authority, (int)f->status, f->since,
 		 f->until);
-	admin_hash_hex(text, hex);
-	memcpy(out, hex, 16);
-	out[16] = '\0';
+	admin_cursor_key(text, out);
 }
 
 struct page {
@@ -144,34 +141,14 @@ static enum sa_err
 read_cursor(const char *cursor, struct enroll_filter *f, char *token,
 	    size_t tokcap)
 {
-	unsigned char *dec = NULL;
-	char raw[201], key[17], want[17], *dot1, *dot2, *end = NULL;
-	size_t n = 0;
-	enum sa_err rc = SA_ERR_VALIDATION;
+	char want[17];
+	enum sa_err rc;
 
-	if (b64url_decode(cursor, strlen(cursor), 300, &dec, &n) != SA_OK)
-		return rc;
-	if (n >= sizeof(raw))
-		goto out;
-	memcpy(raw, dec, n);
-	raw[n] = '\0';
-	dot1 = strchr(raw, '.');
-	dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
-	if (dot1 == NULL || dot2 == NULL || dot1 - raw != 16)
-		goto out;
-	memcpy(key, raw, 16);
-	key[16] = '\0';
 	filter_key(f, want);
-	if (strcmp(key, want) != 0)
-		goto out;
-	f->after_created = strtoll(dot1 + 1, &end, 10);
-	if (end != dot2 || strlen(dot2 + 1) == 0 || strlen(dot2 + 1) >= tokcap)
-		goto out;
-	snprintf(token, tokcap, "%s", dot2 + 1);
-	f->after_token = token;
-	rc = SA_OK;
-out:
-	free(dec);
+	rc = admin_cursor_read(cursor, want, 201, &f->after_created, token,
+			       tokcap);
+	if (rc == SA_OK)
+		f->after_token = token;
 	return rc;
 }
 
@@ -181,7 +158,7 @@ admin_enrollments_list(struct http_request *req, struct http_response *res)
 	const char *status = http_req_query(req, "status");
 	const char *limit = http_req_query(req, "limit");
 	const char *cursor = http_req_query(req, "cursor");
-	char token[ENROLL_TOKEN_MAX + 1], key[17], text[200], *next = NULL;
+	char token[ENROLL_TOKEN_MAX + 1], key[17], *next = NULL;
 	struct enroll_filter f;
 	struct admin_caller who;
 	struct admin *adm;
@@ -241,9 +218,7 @@ admin_enrollments_list(struct http_request *req, struct http_response *res)
 	/* A full page may have a next one. */
 	if (p.n == f.limit) {
 		filter_key(&f, key);
-		snprintf(text, sizeof(text), "%s.%" PRId64 ".%s", key,
-			 p.last_created, p.last_token);
-		next = b64url_encode((const unsigned char *)text, strlen(text));
+		next = admin_cursor_make(key, p.last_created, p.last_token);
 	}
 	http_res_json(res, 200,
 		      json_pack("{s:o, s:s?}", "enrollments", p.list,

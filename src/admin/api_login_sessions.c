@@ -113,17 +113,14 @@ walk_one(const char *member, int64_t expires, void *arg)
 	return ++w->n >= w->limit;
 }
 
-/* filter_key is a digest of the filters: a cursor names the filters it was
- * made with. */
+/* filter_key is the digest of the filters that the list's cursors carry. */
 static void
 filter_key(const struct walk *w, char out[17])
 {
-	char text[256], hex[65];
+	char text[256];
 
 	snprintf(text, sizeof(text), "%s|%s", w->token_id, w->service_id);
-	admin_hash_hex(text, hex);
-	memcpy(out, hex, 16);
-	out[16] = '\0';
+	admin_cursor_key(text, out);
 }
 
 /* read_cursor reads "filterKey.expires.member" (base64url of it). */
@@ -131,32 +128,14 @@ static enum sa_err
 read_cursor(const char *cursor, const struct walk *w, int64_t *expires,
 	    char *member, size_t cap)
 {
-	unsigned char *dec = NULL;
-	char raw[256], want[17], *dot1, *dot2, *end = NULL;
-	size_t n = 0;
-	enum sa_err rc = SA_ERR_VALIDATION;
+	char want[17];
 
-	if (b64url_decode(cursor, strlen(cursor), 300, &dec, &n) != SA_OK)
-		return rc;
-	if (n >= sizeof(raw))
-		goto out;
-	memcpy(raw, dec, n);
-	raw[n] = '\0';
-	dot1 = strchr(raw, '.');
-	dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
 	filter_key(w, want);
-	if (dot1 == NULL || dot2 == NULL || dot1 - raw != 16 ||
-	    memcmp(raw, want, 16) != 0)
-		goto out;
-	*expires = strtoll(dot1 + 1, &end, 10);
-	if (end != dot2 || *expires < 1 || strlen(dot2 + 1) == 0 ||
-	    strlen(dot2 + 1) >= cap)
-		goto out;
-	snprintf(member, cap, "%s", dot2 + 1);
-	rc = SA_OK;
-out:
-	free(dec);
-	return rc;
+	if (admin_cursor_read(cursor, want, 256, expires, member, cap) !=
+		SA_OK ||
+	    *expires < 1)
+		return SA_ERR_VALIDATION;
+	return SA_OK;
 }
 
 enum sa_err
@@ -164,8 +143,8 @@ admin_login_sessions_list(struct http_request *req, struct http_response *res)
 {
 	const char *limit = http_req_query(req, "limit");
 	const char *cursor = http_req_query(req, "cursor");
-	char after[ESTORE_MEMBER_MAX + 1] = "", key[17], text[256],
-				       *next = NULL, *end = NULL;
+	char after[ESTORE_MEMBER_MAX + 1] = "", key[17], *next = NULL,
+				       *end = NULL;
 	int64_t after_expires = 0;
 	struct admin_caller who;
 	struct admin *adm;
@@ -219,9 +198,7 @@ admin_login_sessions_list(struct http_request *req, struct http_response *res)
 	/* Another page may follow unless the index ended. */
 	if (!done && w.scanned > 0) {
 		filter_key(&w, key);
-		snprintf(text, sizeof(text), "%s.%" PRId64 ".%s", key,
-			 w.last_expires, w.last);
-		next = b64url_encode((const unsigned char *)text, strlen(text));
+		next = admin_cursor_make(key, w.last_expires, w.last);
 	}
 	http_res_json(res, 200,
 		      json_pack("{s:o, s:s?, s:i}", "sessions", w.list,
