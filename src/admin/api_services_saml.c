@@ -116,7 +116,9 @@ fetch(struct http_request *req, struct http_response *res, struct admin *adm,
 		return http_res_error(res, SA_ERR_VALIDATION, "metadataUrl",
 				      "must be an https:// URL");
 	rc = trust_fetch(adm->app->fetcher, url, SAML_MSG_MAX, FETCH_TIMEOUT_MS,
-			 loopback, &m->xml, &m->n, why, sizeof(why));
+			 TRUST_FETCH_PUBLIC_ONLY |
+			     (loopback ? TRUST_FETCH_HTTP_LOOPBACK : 0u),
+			 &m->xml, &m->n, why, sizeof(why));
 	if (rc == SA_OK)
 		return SA_OK;
 	if (rc == SA_ERR_CONFIG)

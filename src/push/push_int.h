@@ -125,16 +125,4 @@ struct push_http_resp {
 enum sa_err push_http_post(void *h, const struct push_http_req *rq,
 			   struct push_http_resp *resp);
 
-/*
- * push_http_addr_refused tells why a device endpoint may not connect to an
- * address: "loopback", "private", "link-local", "multicast", "unspecified",
- * "shared address space (CGNAT)", "reserved", or NULL when it is a public
- * unicast address. IPv4-mapped, NAT64 and 6to4 IPv6 addresses are judged by
- * the IPv4 address they carry.
- */
-const char *push_http_addr_refused(const struct sockaddr *sa, socklen_t len);
-
-/* push_http_is_loopback tells whether an address is 127/8 or ::1. */
-int push_http_is_loopback(const struct sockaddr *sa, socklen_t len);
-
 #endif

@@ -229,10 +229,16 @@ enum sa_err trust_authority_prefix(struct trust *t, const char *iac,
  * leading '/') replaces the last segment of base; the result is new
  * (caller frees). trust_fetch reads the document at url, at most max bytes
  * (more is SA_ERR_BODY_TOO_LARGE, checked while reading), with timeout_ms
- * for https, into a new buffer (caller frees). Other failures:
- * SA_ERR_UNAVAILABLE, SA_ERR_TIMEOUT, SA_ERR_CONFIG (URL refused); why gets
- * a reason.
+ * for https, into a new buffer (caller frees). flags: TRUST_FETCH_HTTP_LOOPBACK
+ * takes loopback http:// URLs (trust_url_check's allow_http_loopback);
+ * TRUST_FETCH_PUBLIC_ONLY, for URLs a third party chose, connects only to
+ * public unicast addresses (core/ipaddr.h; loopback too with the other
+ * flag), judged after name resolution, and never through a proxy. Other
+ * failures: SA_ERR_UNAVAILABLE, SA_ERR_TIMEOUT, SA_ERR_CONFIG (URL refused),
+ * SA_ERR_FORBIDDEN (address refused); why gets a reason.
  */
+#define TRUST_FETCH_HTTP_LOOPBACK 0x1u
+#define TRUST_FETCH_PUBLIC_ONLY 0x2u
 enum sa_err trust_url_check(const char *url, int allow_http_loopback);
 enum sa_err trust_url_resolve(const char *base, const char *ref, char **out);
 /*
@@ -252,9 +258,8 @@ void trust_fetcher_free(struct trust_fetcher *f);
 void trust_fetcher_cancel(struct trust_fetcher *f);
 
 enum sa_err trust_fetch(struct trust_fetcher *f, const char *url, size_t max,
-			long timeout_ms, int allow_http_loopback,
-			unsigned char **out, size_t *outlen, char *why,
-			size_t whylen);
+			long timeout_ms, unsigned flags, unsigned char **out,
+			size_t *outlen, char *why, size_t whylen);
 
 /*
  * The demo environment (trust_demo.c). trust_demo_build writes a complete

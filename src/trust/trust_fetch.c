@@ -8,9 +8,12 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include <sys/socket.h>
+
 #include <curl/curl.h>
 
 #include "trust/trust.h"
+#include "core/ipaddr.h"
 #include "core/util.h"
 
 /* What every fetch of one process shares: set up at start, read-only but
@@ -141,7 +144,39 @@ trust_url_resolve(const char *base, const char *ref, char **out)
 struct sink {
 	struct buf b;
 	int too_large;
+	unsigned flags;	     /* TRUST_FETCH_* */
+	const char *refused; /* why the address rules refused, or NULL */
 };
+
+/*
+ * on_opensocket applies the address rules of TRUST_FETCH_PUBLIC_ONLY: curl
+ * calls it after name resolution with the address it is about to connect
+ * to, so a name that resolves to an internal address is caught whatever
+ * the name. Loopback passes only where loopback http:// is allowed (a
+ * development setting), and an environment proxy is switched off for such
+ * fetches so the address seen here is the one connected to.
+ */
+static curl_socket_t
+on_opensocket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+	struct sink *s = clientp;
+	const char *why = NULL;
+
+	if (purpose != CURLSOCKTYPE_IPCXN)
+		why = "not a plain TCP connection";
+	else if (s->flags & TRUST_FETCH_PUBLIC_ONLY) {
+		why = ipaddr_refused(&addr->addr, addr->addrlen);
+		if (why != NULL && (s->flags & TRUST_FETCH_HTTP_LOOPBACK) &&
+		    ipaddr_is_loopback(&addr->addr, addr->addrlen))
+			why = NULL;
+	}
+	if (why != NULL) {
+		s->refused = why;
+		return CURL_SOCKET_BAD;
+	}
+	return socket(addr->family, addr->socktype | SOCK_CLOEXEC,
+		      addr->protocol);
+}
 
 /* on_progress ends a transfer once fetches are cancelled (shutdown); arg
  * is the fetcher. */
@@ -167,8 +202,8 @@ on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 /* fetch_curl fetches an https:// (or loopback http://) URL. */
 static enum sa_err
 fetch_curl(struct trust_fetcher *f, const char *url, size_t max,
-	   long timeout_ms, int allow_http, unsigned char **out, size_t *outlen,
-	   char *why, size_t whylen)
+	   long timeout_ms, unsigned flags, int allow_http, unsigned char **out,
+	   size_t *outlen, char *why, size_t whylen)
 {
 	CURL *c = NULL;
 	struct sink s;
@@ -179,6 +214,7 @@ fetch_curl(struct trust_fetcher *f, const char *url, size_t max,
 
 	memset(&s, 0, sizeof(s));
 	buf_init(&s.b, max);
+	s.flags = flags;
 	c = curl_easy_init();
 	if (c == NULL) {
 		rc = SA_ERR_NOMEM;
@@ -205,6 +241,10 @@ fetch_curl(struct trust_fetcher *f, const char *url, size_t max,
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(c, CURLOPT_XFERINFODATA, f);
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, on_opensocket);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &s);
+	if (flags & TRUST_FETCH_PUBLIC_ONLY)
+		curl_easy_setopt(c, CURLOPT_PROXY, "");
 	if (cancelled(f)) {
 		why_set(why, whylen, "%s: the server is stopping", url);
 		rc = SA_ERR_SHUTTING_DOWN;
@@ -219,6 +259,12 @@ fetch_curl(struct trust_fetcher *f, const char *url, size_t max,
 	if (s.too_large || cc == CURLE_FILESIZE_EXCEEDED) {
 		why_set(why, whylen, "%s: larger than %zu bytes", url, max);
 		rc = SA_ERR_BODY_TOO_LARGE;
+		goto out;
+	}
+	if (s.refused != NULL) {
+		why_set(why, whylen, "%s: the host's address is %s, not public",
+			url, s.refused);
+		rc = SA_ERR_FORBIDDEN;
 		goto out;
 	}
 	if (cc == CURLE_OPERATION_TIMEDOUT) {
@@ -251,9 +297,10 @@ out:
 
 enum sa_err
 trust_fetch(struct trust_fetcher *f, const char *url, size_t max,
-	    long timeout_ms, int allow_http_loopback, unsigned char **out,
+	    long timeout_ms, unsigned flags, unsigned char **out,
 	    size_t *outlen, char *why, size_t whylen)
 {
+	int allow_http_loopback = (flags & TRUST_FETCH_HTTP_LOOPBACK) != 0;
 	enum sa_err rc;
 
 	if (trust_url_check(url, allow_http_loopback) != SA_OK) {
@@ -274,7 +321,7 @@ trust_fetch(struct trust_fetcher *f, const char *url, size_t max,
 			rc = SA_ERR_UNAVAILABLE;
 		return rc;
 	}
-	return fetch_curl(f, url, max, timeout_ms,
+	return fetch_curl(f, url, max, timeout_ms, flags,
 			  allow_http_loopback && str_has_prefix(url, "http://"),
 			  out, outlen, why, whylen);
 }

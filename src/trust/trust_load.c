@@ -245,7 +245,8 @@ fetch_doc(struct trust_load *ld, const char *kind, const char *url, size_t max,
 		return SA_ERR_TRUST_LIST;
 	}
 	rc = trust_fetch(ld->t->fetcher, url, max, ld->t->fetch_timeout_ms,
-			 ld->t->allow_http, out, outlen, why, sizeof(why));
+			 ld->t->allow_http ? TRUST_FETCH_HTTP_LOOPBACK : 0u,
+			 out, outlen, why, sizeof(why));
 	if (rc == SA_ERR_BODY_TOO_LARGE) {
 		trust_set_result(ld->res, SA_ERR_TRUST_LIST, "%s: %s", kind,
 				 why);

@@ -126,7 +126,8 @@ signer_get(struct trust_snap *s, size_t ca, const char *name, int64_t now,
 		return NULL;
 	}
 	if (trust_fetch(s->fetcher, url, s->fetch_max, s->fetch_timeout_ms,
-			s->allow_http, &b, &len, fwhy, sizeof(fwhy)) == SA_OK)
+			s->allow_http ? TRUST_FETCH_HTTP_LOOPBACK : 0u, &b,
+			&len, fwhy, sizeof(fwhy)) == SA_OK)
 		x = trust_der_or_pem(b, len, ASN1_ITEM_rptr(X509),
 				     PEM_STRING_X509);
 	if (x == NULL)

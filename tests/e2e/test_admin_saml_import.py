@@ -202,6 +202,21 @@ def test_signed_metadata_by_url(env):
         r = a.post(START, {"serviceId": "wiki", "scopes": SCOPES,
                            "metadataUrl": md.base + "/big.xml"})
         assert r.status_code == 502 and "larger than" in r.json()["message"]
+        # A host on an internal network or the cloud metadata address is
+        # refused before any connection is made (the address rules are
+        # applied after name resolution, so no packet leaves loopback).
+        for url, why in (("https://10.0.0.1/md.xml", "private"),
+                         ("https://169.254.169.254/latest", "link-local"),
+                         ("https://[fd00::1]/md.xml", "private")):
+            r = a.post(START, {"serviceId": "wiki", "scopes": SCOPES,
+                               "metadataUrl": url})
+            assert r.status_code == 502, (url, r.text)
+            assert r.json()["error"] == "saml_metadata_fetch_failed"
+            assert f"address is {why}, not public" in r.json()["message"]
+        refused = [e["detail"] for e in audit_events(s)
+                   if e["event"] == "admin.service_change_refused"]
+        assert refused[-1]["url"] == "https://[fd00::1]/md.xml"
+        assert "not public" in refused[-1]["reason"]
         for url in ("file:///etc/passwd", "ftp://127.0.0.1/x",
                     "http://example.com/md.xml"):
             r = a.post(START, {"serviceId": "wiki", "scopes": SCOPES,

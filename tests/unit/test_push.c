@@ -10,7 +10,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -319,76 +318,6 @@ setup(void **state)
 	log_set_level(SA_LOG_OFF);
 	outcome_reset();
 	return 0;
-}
-
-/* ---- address rules ------------------------------------------------------ */
-
-static const char *
-classify(const char *text)
-{
-	struct sockaddr_in s4 = {0};
-	struct sockaddr_in6 s6 = {0};
-
-	if (inet_pton(AF_INET, text, &s4.sin_addr) == 1) {
-		s4.sin_family = AF_INET;
-		return push_http_addr_refused((struct sockaddr *)&s4,
-					      sizeof(s4));
-	}
-	assert_int_equal(inet_pton(AF_INET6, text, &s6.sin6_addr), 1);
-	s6.sin6_family = AF_INET6;
-	return push_http_addr_refused((struct sockaddr *)&s6, sizeof(s6));
-}
-
-static void
-test_address_rules(void **state)
-{
-	static const struct {
-		const char *addr;
-		const char *why; /* NULL: public */
-	} cases[] = {
-	    {"8.8.8.8", NULL},
-	    {"1.1.1.1", NULL},
-	    {"172.32.0.1", NULL},
-	    {"100.128.0.1", NULL},
-	    {"127.0.0.1", "loopback"},
-	    {"127.255.0.9", "loopback"},
-	    {"10.1.2.3", "private"},
-	    {"172.16.0.1", "private"},
-	    {"172.31.255.255", "private"},
-	    {"192.168.1.1", "private"},
-	    {"100.64.0.1", "shared address space (CGNAT)"},
-	    {"100.127.255.254", "shared address space (CGNAT)"},
-	    {"169.254.169.254", "link-local"},
-	    {"224.0.0.1", "multicast"},
-	    {"0.0.0.0", "unspecified"},
-	    {"255.255.255.255", "reserved"},
-	    {"2001:4860:4860::8888", NULL},
-	    {"::1", "loopback"},
-	    {"::", "unspecified"},
-	    {"fc00::1", "private"},
-	    {"fd12:3456::1", "private"},
-	    {"fe80::1", "link-local"},
-	    {"ff02::1", "multicast"},
-	    {"::ffff:127.0.0.1", "loopback"},
-	    {"::ffff:10.0.0.1", "private"},
-	    {"::ffff:8.8.8.8", NULL},
-	    {"64:ff9b::a9fe:a9fe", "link-local"},
-	    {"2002:c0a8:0101::1", "private"},
-	};
-
-	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
-		const char *got = classify(cases[i].addr);
-		if (cases[i].why == NULL) {
-			if (got != NULL)
-				fail_msg("%s: refused as %s", cases[i].addr,
-					 got);
-		} else {
-			if (got == NULL || strcmp(got, cases[i].why) != 0)
-				fail_msg("%s: expected %s, got %s",
-					 cases[i].addr, cases[i].why,
-					 got ? got : "public");
-		}
-	}
 }
 
 /* ---- UnifiedPush -------------------------------------------------------- */
@@ -915,7 +844,6 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup(test_address_rules, setup),
 	    cmocka_unit_test_setup(test_up_delivers_body_intact, setup),
 	    cmocka_unit_test_setup(test_up_410_is_final, setup),
 	    cmocka_unit_test_setup(test_up_503_then_200_retries, setup),
