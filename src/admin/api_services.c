@@ -96,7 +96,10 @@ invalid(struct http_response *res, enum sa_err rc, const char *field,
 	char path[SCHEMA_PATH_MAX + 80];
 	size_t n = strcspn(why, ": ");
 
-	if (rc != SA_ERR_VALIDATION)
+	/* A conflict with a field is a setting another record already has
+	 * (a SAML entity id); it is explained like a validation error. */
+	if ((rc != SA_ERR_VALIDATION && rc != SA_ERR_CONFLICT) ||
+	    why[0] == '\0')
 		return http_res_error(res, rc, NULL, NULL);
 	if ((strcmp(field, "oidc") == 0 || strcmp(field, "saml") == 0) &&
 	    n > 0 && n < 64 && strncmp(why + n, ": ", 2) == 0) {
@@ -396,7 +399,8 @@ finish(struct http_request *req, struct http_response *res, const char *action)
 	}
 	rc = write_change(adm->app->services, adm, c, op, id, &event, &status,
 			  field, sizeof(field), why, sizeof(why));
-	if (rc == SA_ERR_CONFLICT || rc == SA_ERR_NOT_FOUND) {
+	if ((rc == SA_ERR_CONFLICT && field[0] == '\0') ||
+	    rc == SA_ERR_NOT_FOUND) {
 		rc = admin_fail(req, res, &who, REFUSED, rc,
 				rc == SA_ERR_NOT_FOUND ? "the service is gone"
 				: status == 201

@@ -443,6 +443,7 @@ check_doc(const struct service_registry *reg, const json_t *doc,
 	  size_t fieldlen, char *why, size_t whylen)
 {
 	struct schema_error serr;
+	struct services *cur;
 	char inner[256] = "";
 	const json_t *v;
 	enum sa_err rc;
@@ -477,11 +478,16 @@ check_doc(const struct service_registry *reg, const json_t *doc,
 		if (v == NULL || fn == NULL)
 			continue;
 		inner[0] = '\0';
-		if ((rc = fn(v, svc, inner, sizeof(inner))) != SA_OK) {
+		cur = services_get((struct service_registry *)reg);
+		rc = fn(v, svc, cur, inner, sizeof(inner));
+		services_put(cur);
+		if (rc != SA_OK) {
 			snprintf(field, fieldlen, "%s", settings_keys[i]);
 			snprintf(why, whylen, "%s",
 				 inner[0] ? inner : "settings are invalid");
-			return rc == SA_ERR_NOMEM ? rc : SA_ERR_VALIDATION;
+			return rc == SA_ERR_NOMEM || rc == SA_ERR_CONFLICT
+				   ? rc
+				   : SA_ERR_VALIDATION;
 		}
 	}
 	return SA_OK;
@@ -899,6 +905,16 @@ services_seed(struct service_registry *reg, const char *path,
 		rc =
 		    write_doc(reg, docs[i], SCHEMA_LOOPBACK_HTTP, DSTORE_UPSERT,
 			      field, sizeof(field), inner, sizeof(inner));
+		if (rc != SA_OK && field[0] != '\0') {
+			/* Refused by a check that spans records: two
+			 * entries of the file with one SAML entity id. */
+			snprintf(why, whylen,
+				 "services file %s: service \"%s\": %s: %s",
+				 path ? path : "", file->items[i].id, field,
+				 inner);
+			rc = SA_ERR_CONFIG;
+			goto out;
+		}
 		if (rc != SA_OK) {
 			snprintf(why, whylen, "cannot store service \"%s\": %s",
 				 file->items[i].id, sa_err_str(rc));

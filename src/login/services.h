@@ -74,11 +74,16 @@ struct service_registry;
  * A module's check of its own settings object (the "oidc" or "saml" member
  * of a record): SA_OK, or an error with why naming the field inside the
  * object ("redirectUris[0]: must be an https URL"). svc is the record the
- * settings belong to, fully parsed but for its settings.
+ * settings belong to, fully parsed but for its settings; current is the
+ * registry as it stands (the record's own earlier version included, under
+ * the same id), for checks that span records, such as an identifier two
+ * services may not share (SA_ERR_CONFLICT).
  */
+struct services;
 typedef enum sa_err (*service_checker)(const json_t *settings,
-				       const struct service *svc, char *why,
-				       size_t whylen);
+				       const struct service *svc,
+				       const struct services *current,
+				       char *why, size_t whylen);
 
 /*
  * services_load reads a registry snapshot from a JSON file, or builds the

@@ -129,8 +129,10 @@ enum sa_err oidc_client_check(const json_t *oidc, char *why, size_t whylen);
 /* oidc_service_checker is oidc_client_check as the registry's checker of
  * the "oidc" member (services_set_checker). */
 struct service;
+struct services;
 enum sa_err oidc_service_checker(const json_t *settings,
-				 const struct service *svc, char *why,
+				 const struct service *svc,
+				 const struct services *current, char *why,
 				 size_t whylen);
 
 /* oidc_services_check validates every OIDC client of a registry; why

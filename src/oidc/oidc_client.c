@@ -430,8 +430,10 @@ oidc_services_check(const struct services *s, char *why, size_t whylen)
 
 enum sa_err
 oidc_service_checker(const json_t *settings, const struct service *svc,
-		     char *why, size_t whylen)
+		     const struct services *current, char *why, size_t whylen)
 {
+	/* A client id is the service id, unique by construction. */
 	(void)svc;
+	(void)current;
 	return oidc_client_check(settings, why, whylen);
 }

@@ -477,38 +477,71 @@ out:
 	return rc;
 }
 
+/*
+ * entity_owner returns the first service in svcs (enabled ones only when
+ * enabled_only) whose "saml" object names entity_id and whose id is not
+ * except (NULL: any), or NULL.
+ */
+static const struct service *
+entity_owner(const struct services *svcs, const char *entity_id,
+	     const char *except, int enabled_only)
+{
+	size_t n = svcs != NULL ? services_count(svcs) : 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct service *svc = services_at(svcs, i);
+		const char *eid;
+
+		if (svc->saml == NULL || (enabled_only && !svc->enabled) ||
+		    (except != NULL && strcmp(svc->id, except) == 0))
+			continue;
+		eid = json_string_value(json_object_get(svc->saml, "entityId"));
+		if (eid != NULL && strcmp(eid, entity_id) == 0)
+			return svc;
+	}
+	return NULL;
+}
+
 enum sa_err
-saml_sp_checker(const json_t *settings, const struct service *svc, char *why,
-		size_t whylen)
+saml_sp_checker(const json_t *settings, const struct service *svc,
+		const struct services *current, char *why, size_t whylen)
 {
 	struct service copy = *svc;
 	struct saml_sp *sp = NULL;
+	const struct service *other;
 	enum sa_err rc;
 
 	copy.saml = (json_t *)settings;
 	rc = saml_sp_parse(&copy, SCHEMA_LOOPBACK_HTTP, &sp, why, whylen);
+	if (rc != SA_OK) {
+		rc = rc == SA_ERR_NOMEM ? rc : SA_ERR_VALIDATION;
+		goto out;
+	}
+	other = entity_owner(current, sp->entity_id, svc->id, 0);
+	if (other != NULL) {
+		snprintf(why, whylen,
+			 "entityId: \"%.200s\" is already the entity id of "
+			 "service \"%s\"",
+			 sp->entity_id, other->id);
+		rc = SA_ERR_CONFLICT;
+	}
+out:
 	saml_sp_free(sp);
-	return rc == SA_OK || rc == SA_ERR_NOMEM ? rc : SA_ERR_VALIDATION;
+	return rc;
 }
 
 enum sa_err
 saml_sp_find(const struct services *svcs, const char *entity_id,
 	     unsigned int vflags, struct saml_sp **out)
 {
-	size_t n = services_count(svcs);
+	const struct service *svc = entity_owner(svcs, entity_id, NULL, 1);
 
-	for (size_t i = 0; i < n; i++) {
-		const struct service *svc = services_at(svcs, i);
-		const char *eid;
-
-		/* A disabled service signs nobody in. */
-		if (svc->saml == NULL || !svc->enabled)
-			continue;
-		eid = json_string_value(json_object_get(svc->saml, "entityId"));
-		if (eid != NULL && strcmp(eid, entity_id) == 0)
-			return saml_sp_parse(svc, vflags, out, NULL, 0);
-	}
-	return SA_ERR_SAML_UNKNOWN_SP;
+	/* Two enabled records with one entity id can only come from writes
+	 * that raced past the registry's check on two servers: which of them
+	 * is meant is unknowable, so neither signs anybody in. */
+	if (svc == NULL || entity_owner(svcs, entity_id, svc->id, 1) != NULL)
+		return SA_ERR_SAML_UNKNOWN_SP;
+	return saml_sp_parse(svc, vflags, out, NULL, 0);
 }
 
 const struct saml_acs *

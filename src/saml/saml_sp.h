@@ -111,10 +111,14 @@ void saml_sp_free(struct saml_sp *sp);
 /*
  * saml_sp_checker is the registry's check of a record's "saml" object
  * (services_set_checker): every write of the admin API and the seeding
- * passes it. http:// loopback URLs are accepted (a development SP).
+ * passes it. http:// loopback URLs are accepted (a development SP). An
+ * entity id that another service (enabled or not) already has is
+ * SA_ERR_CONFLICT: an SP is found by its entity id, so two records with one
+ * would make which ACS receives an assertion a matter of order.
  */
 enum sa_err saml_sp_checker(const json_t *settings, const struct service *svc,
-			    char *why, size_t whylen);
+			    const struct services *current, char *why,
+			    size_t whylen);
 
 /*
  * saml_sp_find parses the SP whose entity id is entity_id (caller frees);

@@ -163,3 +163,52 @@ def test_a_service_created_on_one_server_is_used_by_another(make_server):
         assert time.monotonic() - done <= 1.0
     finally:
         inbox.close()
+
+
+def saml_record(service_id, entity_id):
+    return {"serviceId": service_id, "name": service_id.title(),
+            "scopes": ["identity:name"], "enabled": True,
+            "saml": {"entityId": entity_id,
+                     "acs": [{"url": f"https://{service_id}.example/acs",
+                              "index": 0}]}}
+
+
+def test_one_saml_entity_id_is_one_service(make_server):
+    """An SP is found by its entity id, so no two records may share one:
+    refused at the start and again at the finish (two changes started
+    before either finished), the record itself may be saved again, and the
+    refusal names the service that has it."""
+    s, a, _ = signed_in(make_server)
+    r = a.change("POST", "/v1/admin/services",
+                 saml_record("wiki", "https://sp.example/md"), FINISH)
+    assert r.status_code == 201, r.text
+    # A second record with the same entity id, and an existing record
+    # given it by a change, are refused when the change starts.
+    r = a.send("POST", "/v1/admin/services",
+               saml_record("wiki2", "https://sp.example/md"))
+    assert r.status_code == 409, r.text
+    assert r.json()["error"] == "conflict"
+    assert r.json()["field"] == "saml.entityId"
+    assert '"wiki"' in r.json()["message"]
+    r = a.change("POST", "/v1/admin/services", SHOP, FINISH)
+    assert r.status_code == 201, r.text
+    r = a.send("PATCH", "/v1/admin/services/shop",
+               {"saml": saml_record("shop", "https://sp.example/md")["saml"]})
+    assert r.status_code == 409 and r.json()["field"] == "saml.entityId", r.text
+    # The owner may be changed and saved with its own entity id.
+    r = a.change("PATCH", "/v1/admin/services/wiki", {"name": "Wiki 2"},
+                 FINISH)
+    assert r.status_code == 200, r.text
+    # Two changes started before either finished: the second finish is
+    # refused and stores nothing.
+    first = a.send("POST", "/v1/admin/services",
+                   saml_record("blog", "https://blog.example/md"))
+    second = a.send("POST", "/v1/admin/services",
+                    saml_record("blog2", "https://blog.example/md"))
+    assert first.status_code == 202 and second.status_code == 202
+    assert a.finish(first, FINISH).status_code == 201
+    r = a.finish(second, FINISH)
+    assert r.status_code == 409, r.text
+    assert '"blog"' in r.json()["message"]
+    assert a.get("/v1/admin/services/blog2").status_code == 404
+    assert a.get("/v1/admin/services/shop").json().get("saml") is None

@@ -1,5 +1,6 @@
 """Every command-line error is one line that says what is wrong and what to
 do; the usage comes only on request."""
+import json
 import os
 import subprocess
 import time
@@ -110,3 +111,18 @@ def test_config_file_errors_name_the_right_line(tmp_path):
             str(tmp_path / "data"))
     assert r.returncode == 2
     assert f"{conf}:6: expected KEY = value" in r.stderr
+
+
+def test_services_file_with_one_entity_id_twice_stops_the_start(tmp_path):
+    acs = {"url": "https://sp.example/acs", "index": 0}
+    entry = {"name": "Wiki", "scopes": ["identity:name"],
+             "saml": {"entityId": "https://sp.example/md", "acs": [acs]}}
+    path = tmp_path / "services.json"
+    path.write_text(json.dumps({"services": [
+        dict(entry, serviceId="wiki"), dict(entry, serviceId="wiki2")]}))
+    r = run("serve", "--data-dir", str(tmp_path / "data"),
+            "--listen", f"127.0.0.1:{free_port()}",
+            env={"SEALAUTH_SERVICES_FILE": str(path)})
+    assert r.returncode == 1, r.stderr
+    assert ('service "wiki2": saml: entityId: "https://sp.example/md" is '
+            'already the entity id of service "wiki"') in r.stderr

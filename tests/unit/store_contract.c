@@ -415,9 +415,10 @@ contract_services(struct dstore *ds)
 
 static enum sa_err
 contract_oidc_check(const json_t *settings, const struct service *svc,
-		    char *why, size_t whylen)
+		    const struct services *current, char *why, size_t whylen)
 {
 	(void)svc;
+	(void)current;
 	if (json_object_get(settings, "redirectUris") == NULL) {
 		snprintf(why, whylen, "redirectUris: is required");
 		return SA_ERR_VALIDATION;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -479,6 +480,82 @@ test_limits(void **state)
 	assert_int_equal(saml_time_parse("2026-01-02", &t), -1);
 }
 
+/*
+ * test_entity_id_is_one_service: the registry's check refuses a second
+ * service with an entity id another one has (SA_ERR_CONFLICT naming it),
+ * takes the same record again, and an SP lookup that meets two enabled
+ * records with one entity id (writes that raced on two servers) finds
+ * neither, where one of them disabled leaves the other.
+ */
+static void
+test_entity_id_is_one_service(void **state)
+{
+	static const char file[] =
+	    "{\"services\":["
+	    "{\"serviceId\":\"wiki\",\"name\":\"Wiki\",\"scopes\":[\"identity:"
+	    "name\"],"
+	    "\"saml\":{\"entityId\":\"https://sp/md\",\"acs\":[{\"url\":"
+	    "\"https://sp/acs\",\"index\":0}]}},"
+	    "{\"serviceId\":\"wiki2\",\"name\":\"Wiki\",\"scopes\":[\"identity:"
+	    "name\"]"
+	    ",%s"
+	    "\"saml\":{\"entityId\":\"https://sp/md\",\"acs\":[{\"url\":"
+	    "\"https://evil/acs\",\"index\":0}]}}]}";
+	char path[] = "/tmp/sealauth-test-services-XXXXXX";
+	struct services *svcs = NULL;
+	struct saml_sp *sp = NULL;
+	char why[300] = "";
+	FILE *f;
+	int fd;
+
+	(void)state;
+	for (int disabled = 0; disabled <= 1; disabled++) {
+		fd = mkstemp(path);
+		assert_true(fd >= 0);
+		f = fdopen(fd, "w");
+		assert_non_null(f);
+		fprintf(f, file, disabled ? "\"enabled\":false," : "");
+		fclose(f);
+		if (services_load(path, NULL, &svcs, why, sizeof(why)) != SA_OK)
+			fail_msg("services_load: %s", why);
+		unlink(path);
+		snprintf(path, sizeof(path),
+			 "/tmp/sealauth-test-services-XXXXXX");
+
+		/* The check, as a write of each record would run it. */
+		for (size_t i = 0; i < 2; i++) {
+			const struct service *svc = services_at(svcs, i);
+
+			why[0] = '\0';
+			assert_int_equal(saml_sp_checker(svc->saml, svc, svcs,
+							 why, sizeof(why)),
+					 SA_ERR_CONFLICT);
+			assert_non_null(strstr(why, "entityId"));
+			assert_non_null(
+			    strstr(why, i == 0 ? "\"wiki2\"" : "\"wiki\""));
+			/* Against a registry without the other record, the
+			 * same settings pass: a record may keep its own id. */
+			assert_int_equal(saml_sp_checker(svc->saml, svc, NULL,
+							 why, sizeof(why)),
+					 SA_OK);
+		}
+		if (!disabled) {
+			assert_int_equal(
+			    saml_sp_find(svcs, "https://sp/md", 0, &sp),
+			    SA_ERR_SAML_UNKNOWN_SP);
+			assert_null(sp);
+		} else {
+			assert_int_equal(
+			    saml_sp_find(svcs, "https://sp/md", 0, &sp), SA_OK);
+			assert_string_equal(sp->acs[0].url, "https://sp/acs");
+			saml_sp_free(sp);
+			sp = NULL;
+		}
+		services_free(svcs);
+		svcs = NULL;
+	}
+}
+
 int
 main(void)
 {
@@ -490,6 +567,7 @@ main(void)
 	    cmocka_unit_test(test_import_signed_metadata),
 	    cmocka_unit_test(test_decode_both_bindings),
 	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_entity_id_is_one_service),
 	};
 	int rc;
 
