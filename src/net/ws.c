@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -93,6 +94,10 @@ struct ws_conn {
 	uint8_t too_big;  /* a header declared more than max_message */
 	uint64_t fr_left; /* payload bytes left of the current frame */
 	uint64_t fr_msg;  /* payload declared by the current message */
+	/* A frame header held back to go out with its payload (conn_send_cb).
+	 */
+	uint8_t tx_hdr[14];
+	uint8_t tx_hlen;
 };
 
 enum ws_cmd_type {
@@ -387,24 +392,55 @@ conn_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 	return -1;
 }
 
+/*
+ * conn_send_cb writes what wslay hands over. wslay hands a frame's header
+ * and its payload over in two calls, the header flagged WSLAY_MSG_MORE; the
+ * header is kept back and written with the payload in one sendmsg, so each
+ * frame costs one system call. Until all of the header is out, the payload
+ * counts as unsent: wslay offers it again when the socket is writable.
+ */
 static ssize_t
 conn_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
 	     int flags, void *user_data)
 {
 	struct ws_conn *c = user_data;
-	int sflags = MSG_NOSIGNAL;
+	struct iovec iov[2];
+	struct msghdr mh;
+	size_t held = c->tx_hlen;
 	ssize_t r;
 
-	if (flags & WSLAY_MSG_MORE)
-		sflags |= MSG_MORE;
+	if ((flags & WSLAY_MSG_MORE) && len <= sizeof(c->tx_hdr) - held) {
+		memcpy(c->tx_hdr + held, data, len);
+		c->tx_hlen = (uint8_t)(held + len);
+		wslay_event_set_error(ctx, 0);
+		return (ssize_t)len;
+	}
+	memset(&mh, 0, sizeof(mh));
+	iov[0].iov_base = c->tx_hdr;
+	iov[0].iov_len = held;
+	iov[1].iov_base = (void *)data;
+	iov[1].iov_len = len;
+	mh.msg_iov = held > 0 ? iov : iov + 1;
+	mh.msg_iovlen = held > 0 ? 2 : 1;
 	do {
-		r = send(c->fd, data, len, sflags);
+		r = sendmsg(c->fd, &mh,
+			    MSG_NOSIGNAL |
+				((flags & WSLAY_MSG_MORE) ? MSG_MORE : 0));
 	} while (r < 0 && errno == EINTR);
-	if (r >= 0) {
+	if (r >= 0 && (size_t)r < held) {
+		/* Part of the held header went out: keep the rest. */
+		memmove(c->tx_hdr, c->tx_hdr + r, held - (size_t)r);
+		c->tx_hlen = (uint8_t)(held - (size_t)r);
+		r = 0;
+	} else if (r >= 0) {
+		c->tx_hlen = 0;
+		r -= (ssize_t)held;
+	}
+	if (r > 0 || (r == 0 && len == 0)) {
 		wslay_event_set_error(ctx, 0);
 		return r;
 	}
-	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+	if (r == 0 || errno == EAGAIN || errno == EWOULDBLOCK) {
 		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
 	} else {
 		c->flags |= WS_F_IOERR;
@@ -714,8 +750,9 @@ conn_start(struct ws_server *ws, struct ws_conn *c)
 		conn_end(c);
 		return;
 	}
-	/* The handed-over bytes will not make the socket readable. */
-	conn_io(c, EV_READ);
+	/* The handed-over bytes will not make the socket readable; without
+	 * any, the poll reports what arrives, so no read is tried yet. */
+	conn_io(c, c->extra != NULL ? EV_READ : 0);
 }
 
 /* conn_send queues a text message from a send command. */
