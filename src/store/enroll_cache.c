@@ -36,6 +36,7 @@ struct shared {
 struct slot {
 	struct enrollment e; /* valid when used */
 	int used;
+	int no_takeover;       /* no takeover was pending under gen, version */
 	uint64_t gen, version; /* the shared values the entry was read under */
 	uint64_t at_ms;	       /* when the entry was stored */
 };
@@ -196,6 +197,33 @@ slot_drop_locked(struct slot *s)
 	if (s->used)
 		enrollment_free(&s->e);
 	s->used = 0;
+	s->no_takeover = 0;
+}
+
+/* ticket_take reads the versions slot i is checked against into *t. */
+static void
+ticket_take(struct enroll_cache *c, size_t i, struct enroll_cache_ticket *t)
+{
+	t->gen = atomic_load(&c->sh->gen);
+	t->version = atomic_load(&c->sh->version[i]);
+}
+
+/* ticket_current says whether slot i's versions are still those of t. */
+static int
+ticket_current(struct enroll_cache *c, size_t i,
+	       const struct enroll_cache_ticket *t)
+{
+	return atomic_load(&c->sh->gen) == t->gen &&
+	       atomic_load(&c->sh->version[i]) == t->version;
+}
+
+/* slot_holds says whether s is token_id's entry, read under t's versions. */
+static int
+slot_holds(const struct slot *s, const char *token_id,
+	   const struct enroll_cache_ticket *t)
+{
+	return s->used && s->gen == t->gen && s->version == t->version &&
+	       strcmp(s->e.token_id, token_id) == 0;
 }
 
 int
@@ -211,12 +239,11 @@ enroll_cache_get(struct enroll_cache *c, const char *token_id,
 	if (c->coarse)
 		return 0;
 	pthread_mutex_lock(mu);
-	t->gen = atomic_load(&c->sh->gen);
-	t->version = atomic_load(&c->sh->version[i]);
+	ticket_take(c, i, t);
 	if (s->used && (s->gen != t->gen || s->version != t->version ||
 			now - s->at_ms >= c->ttl_ms))
 		slot_drop_locked(s); /* stale: wipe it now */
-	if (s->used && strcmp(s->e.token_id, token_id) == 0)
+	if (slot_holds(s, token_id, t))
 		hit = enrollment_copy(&s->e, out) == SA_OK;
 	pthread_mutex_unlock(mu);
 	return hit;
@@ -233,8 +260,7 @@ enroll_cache_put(struct enroll_cache *c, const struct enrollment *e,
 	if (c->coarse)
 		return;
 	pthread_mutex_lock(mu);
-	if (atomic_load(&c->sh->gen) == t->gen &&
-	    atomic_load(&c->sh->version[i]) == t->version) {
+	if (ticket_current(c, i, t)) {
 		slot_drop_locked(s);
 		if (enrollment_copy(e, &s->e) == SA_OK) {
 			s->used = 1;
@@ -244,6 +270,43 @@ enroll_cache_put(struct enroll_cache *c, const struct enrollment *e,
 		}
 	}
 	pthread_mutex_unlock(mu);
+}
+
+int
+enroll_cache_no_takeover(struct enroll_cache *c, const char *token_id,
+			 struct enroll_cache_ticket *t)
+{
+	size_t i = (size_t)fnv1a(token_id) & c->mask;
+	struct slot *s = &c->slots[i];
+	int known;
+
+	if (c->coarse) {
+		t->gen = t->version = 0;
+		return 0;
+	}
+	pthread_mutex_lock(&c->mu[i % STRIPES]);
+	ticket_take(c, i, t);
+	known = slot_holds(s, token_id, t) && s->no_takeover &&
+		now_mono_ms() - s->at_ms < c->ttl_ms;
+	pthread_mutex_unlock(&c->mu[i % STRIPES]);
+	return known;
+}
+
+void
+enroll_cache_note_no_takeover(struct enroll_cache *c, const char *token_id,
+			      const struct enroll_cache_ticket *t)
+{
+	size_t i = (size_t)fnv1a(token_id) & c->mask;
+	struct slot *s = &c->slots[i];
+
+	if (c->coarse)
+		return;
+	pthread_mutex_lock(&c->mu[i % STRIPES]);
+	/* Only onto the entry read under the same versions as the lookup:
+	 * a takeover stored since then has moved them. */
+	if (ticket_current(c, i, t) && slot_holds(s, token_id, t))
+		s->no_takeover = 1;
+	pthread_mutex_unlock(&c->mu[i % STRIPES]);
 }
 
 void

@@ -58,6 +58,22 @@ int enroll_cache_get(struct enroll_cache *c, const char *token_id,
 void enroll_cache_put(struct enroll_cache *c, const struct enrollment *e,
 		      const struct enroll_cache_ticket *t);
 
+/*
+ * The cache also remembers that a token id had no pending takeover, so the
+ * check every login start makes need not read the database. The fact rides
+ * on the token id's entry and is checked against the same versions: the
+ * store forgets the token id after it stores a takeover for it.
+ *
+ * enroll_cache_no_takeover returns 1 when the fresh entry for token_id says
+ * no takeover is pending; otherwise 0 with *t filled before the caller
+ * reads the database. enroll_cache_note_no_takeover records that the read
+ * found none, unless the entry or the versions changed since t was taken.
+ */
+int enroll_cache_no_takeover(struct enroll_cache *c, const char *token_id,
+			     struct enroll_cache_ticket *t);
+void enroll_cache_note_no_takeover(struct enroll_cache *c, const char *token_id,
+				   const struct enroll_cache_ticket *t);
+
 /* enroll_cache_forget drops token_id in every process, after a write of
  * its row committed. */
 void enroll_cache_forget(struct enroll_cache *c, const char *token_id);

@@ -431,27 +431,37 @@ sqlite_takeover_put(struct dstore *store, const struct takeover *t,
 			    args, ARRAY_LEN(args), NULL)) == SA_OK)
 		rc = sqlite_audit_rows(ds, au, &found);
 	rc = sqlite_finish(ds, rc);
+	/* After the commit: no cached "none pending" outlives it. */
+	enroll_cache_forget(ds->cache, t->token_id);
 	pthread_mutex_unlock(&ds->mu);
 	return rc;
 }
 
 /*
  * sqlite_takeover_get reads on a reader connection, so the check every
- * login start makes never waits behind the writer.
+ * login start makes never waits behind the writer; and where the cache
+ * knows that none is pending, it does not read at all.
  */
 enum sa_err
 sqlite_takeover_get(struct dstore *store, const char *token_id,
 		    struct takeover *out)
 {
-	struct sqlite_reader *rd = reader_pick(sqlite_of(store));
+	struct sqlite_store *ds = sqlite_of(store);
+	struct enroll_cache_ticket t;
+	struct sqlite_reader *rd;
 	enum sa_err rc;
 
+	if (enroll_cache_no_takeover(ds->cache, token_id, &t))
+		return SA_ERR_NOT_FOUND;
+	rd = reader_pick(ds);
 	pthread_mutex_lock(&rd->mu);
 	rc = takeover_run(rd->db,
 			  "SELECT " DSTORE_TAKEOVER_COLS
 			  " FROM takeovers WHERE token_id = ?",
 			  token_id, NULL, out);
 	pthread_mutex_unlock(&rd->mu);
+	if (rc == SA_ERR_NOT_FOUND)
+		enroll_cache_note_no_takeover(ds->cache, token_id, &t);
 	return rc;
 }
 

@@ -147,6 +147,52 @@ test_expiry(void **state)
 	enroll_cache_free(c);
 }
 
+/*
+ * "No takeover pending" is kept on the token id's entry: not before the
+ * entry exists, not when a takeover was stored while the lookup read the
+ * database (its store forgets the token id), and never past the entry.
+ */
+static void
+test_no_takeover(void **state)
+{
+	struct enroll_cache *c = enroll_cache_new(64, 60000);
+	struct enroll_cache_ticket t, t2;
+	struct enrollment e, out;
+
+	(void)state;
+	make(&e, "DE-1", 0);
+	/* Without an entry there is nothing to note it on. */
+	assert_int_equal(enroll_cache_no_takeover(c, "DE-1", &t), 0);
+	enroll_cache_note_no_takeover(c, "DE-1", &t);
+	assert_int_equal(enroll_cache_no_takeover(c, "DE-1", &t), 0);
+	assert_int_equal(enroll_cache_get(c, "DE-1", &out, &t2), 0);
+	enroll_cache_put(c, &e, &t2);
+	/* An entry alone does not say that no takeover is pending. */
+	assert_int_equal(enroll_cache_no_takeover(c, "DE-1", &t), 0);
+	enroll_cache_note_no_takeover(c, "DE-1", &t);
+	assert_int_equal(enroll_cache_no_takeover(c, "DE-1", &t), 1);
+	assert_int_equal(enroll_cache_no_takeover(c, "DE-2", &t), 0);
+	/* A takeover stored: the store forgets the token id. */
+	enroll_cache_forget(c, "DE-1");
+	assert_int_equal(enroll_cache_no_takeover(c, "DE-1", &t), 0);
+	/* A lookup racing with a takeover's commit cannot note "none". */
+	assert_int_equal(enroll_cache_get(c, "DE-1", &out, &t2), 0);
+	enroll_cache_put(c, &e, &t2);
+	assert_int_equal(enroll_cache_no_takeover(c, "DE-1", &t), 0);
+	enroll_cache_forget(c, "DE-1"); /* the takeover committed */
+	assert_int_equal(enroll_cache_get(c, "DE-1", &out, &t2), 0);
+	enroll_cache_put(c, &e, &t2);
+	enroll_cache_note_no_takeover(c, "DE-1", &t);
+	assert_int_equal(enroll_cache_no_takeover(c, "DE-1", &t), 0);
+	/* A fresh entry replacing the old one starts without the fact. */
+	enroll_cache_note_no_takeover(c, "DE-1", &t);
+	assert_int_equal(enroll_cache_no_takeover(c, "DE-1", &t), 1);
+	enroll_cache_put(c, &e, &t);
+	assert_int_equal(enroll_cache_no_takeover(c, "DE-1", &t), 0);
+	enrollment_free(&e);
+	enroll_cache_free(c);
+}
+
 /* Two token ids in one slot: the later one replaces the earlier. */
 static void
 test_collision(void **state)
@@ -279,6 +325,7 @@ main(void)
 	    cmocka_unit_test(test_clear),
 	    cmocka_unit_test(test_expiry),
 	    cmocka_unit_test(test_collision),
+	    cmocka_unit_test(test_no_takeover),
 	    cmocka_unit_test(test_shared_versions),
 	    cmocka_unit_test(test_full_disk_is_an_error),
 	};
