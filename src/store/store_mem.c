@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -41,14 +42,21 @@
 #define MEM_SUBS_MAX 1024
 #define MEM_COUNTER_CAP 24 /* room for any int64 in decimal and a NUL */
 
+/*
+ * An entry is one allocation: the header, the key and its NUL, then the
+ * value and its NUL (mem_val). A login keeps several entries for as long as
+ * its session lives, so a second allocation per entry and wide length
+ * fields would cost memory in proportion to the logins of the last session
+ * lifetime. A new value of another size takes a new entry.
+ */
 struct mem_entry {
 	struct mem_entry *next;
 	uint64_t hash;
-	uint64_t expires;   /* monotonic ms; 0: never */
-	unsigned char *val; /* vlen bytes and a NUL, vcap allocated */
-	size_t vlen, vcap;
-	size_t klen;
-	char key[]; /* klen bytes and a NUL */
+	uint64_t expires; /* monotonic ms; 0: never */
+	uint32_t vlen;	  /* value bytes, at most ESTORE_VALUE_MAX */
+	uint32_t vcap;	  /* room for the value and its NUL */
+	uint16_t klen;	  /* at most ESTORE_KEY_MAX */
+	char key[];	  /* klen bytes and a NUL, then the value */
 };
 
 struct mem_stripe {
@@ -170,10 +178,25 @@ mem_expired(const struct mem_entry *e, uint64_t now)
 	return e->expires != 0 && now >= e->expires;
 }
 
+/* mem_entry_size is the allocation of an entry with a key of klen bytes
+ * and room for vcap value bytes. */
+static size_t
+mem_entry_size(size_t klen, size_t vcap)
+{
+	return offsetof(struct mem_entry, key) + klen + 1 + vcap;
+}
+
 static size_t
 mem_entry_bytes(const struct mem_entry *e)
 {
-	return sizeof(*e) + e->klen + 1 + e->vcap;
+	return mem_entry_size(e->klen, e->vcap);
+}
+
+/* mem_val is where an entry's value is kept, right after its key. */
+static unsigned char *
+mem_val(const struct mem_entry *e)
+{
+	return (unsigned char *)e->key + e->klen + 1;
 }
 
 static struct mem_stripe *
@@ -205,7 +228,6 @@ mem_unlink(struct mem_stripe *s, struct mem_entry **link)
 	*link = e->next;
 	s->count--;
 	s->bytes -= mem_entry_bytes(e);
-	free(e->val);
 	free(e);
 }
 
@@ -277,17 +299,24 @@ mem_insert(struct mem_stripe *s, struct mem_entry *e)
 	return SA_OK;
 }
 
-/* mem_entry_new allocates an unlinked entry for key with no value. */
+/* mem_entry_new allocates an unlinked entry for key with room for vcap
+ * value bytes (at least 1) and an empty value. */
 static struct mem_entry *
-mem_entry_new(const char *key, size_t klen, uint64_t hash)
+mem_entry_new(const char *key, size_t klen, uint64_t hash, size_t vcap)
 {
-	struct mem_entry *e = calloc(1, sizeof(*e) + klen + 1);
+	struct mem_entry *e = malloc(mem_entry_size(klen, vcap));
 
 	if (e == NULL)
 		return NULL;
+	e->next = NULL;
 	e->hash = hash;
-	e->klen = klen;
+	e->expires = 0;
+	e->vlen = 0;
+	e->vcap = (uint32_t)vcap;
+	e->klen = (uint16_t)klen;
 	memcpy(e->key, key, klen);
+	e->key[klen] = '\0';
+	mem_val(e)[0] = '\0';
 	return e;
 }
 
@@ -437,9 +466,10 @@ mem_ping(struct estore *store)
 }
 
 /*
- * mem_set stores a copy of val. The copy and a fresh entry are allocated
- * before the stripe lock is taken so the lock is held only for the table
- * update; whichever is unused is freed afterwards.
+ * mem_set stores a copy of val in a fresh entry, allocated before the
+ * stripe lock is taken so the lock is held only for the table update. The
+ * fresh entry takes the place of an existing one in its chain; whichever
+ * is unused is freed afterwards.
  */
 static enum sa_err
 mem_set(struct estore *store, const char *key, const void *val, size_t n,
@@ -447,9 +477,8 @@ mem_set(struct estore *store, const char *key, const void *val, size_t n,
 {
 	struct mem_store *es = mem_of(store);
 	size_t klen = mem_key_len(key);
-	struct mem_entry *fresh = NULL, **link;
+	struct mem_entry *fresh = NULL, *old = NULL, **link;
 	struct mem_stripe *s;
-	unsigned char *copy = NULL;
 	uint64_t hash, now;
 	enum sa_err rc;
 
@@ -459,14 +488,12 @@ mem_set(struct estore *store, const char *key, const void *val, size_t n,
 		return SA_ERR_VALIDATION;
 	hash = mem_siphash(es, key, klen);
 	s = mem_stripe_of(es, hash);
-	if ((copy = malloc(n + 1)) == NULL ||
-	    (fresh = mem_entry_new(key, klen, hash)) == NULL) {
-		rc = SA_ERR_NOMEM;
-		goto out;
-	}
+	if ((fresh = mem_entry_new(key, klen, hash, n + 1)) == NULL)
+		return SA_ERR_NOMEM;
 	if (n > 0)
-		memcpy(copy, val, n);
-	copy[n] = '\0';
+		memcpy(mem_val(fresh), val, n);
+	mem_val(fresh)[n] = '\0';
+	fresh->vlen = (uint32_t)n;
 
 	pthread_mutex_lock(&s->mu);
 	now = now_mono_ms();
@@ -479,31 +506,21 @@ mem_set(struct estore *store, const char *key, const void *val, size_t n,
 				       MEM_MAX_BYTES / MEM_STRIPES) {
 		rc = SA_ERR_UNAVAILABLE;
 	} else if (link != NULL) {
-		struct mem_entry *e = *link;
-		unsigned char *old = e->val;
-
-		s->bytes = s->bytes - e->vcap + n + 1;
-		e->val = copy;
-		e->vlen = n;
-		e->vcap = n + 1;
-		e->expires = mem_expires(now, ttl_ms);
-		copy = old;
+		old = *link;
+		fresh->next = old->next;
+		fresh->expires = mem_expires(now, ttl_ms);
+		*link = fresh;
+		s->bytes =
+		    s->bytes - mem_entry_bytes(old) + mem_entry_bytes(fresh);
+		fresh = NULL;
 		rc = SA_OK;
 	} else {
-		fresh->val = copy;
-		fresh->vlen = n;
-		fresh->vcap = n + 1;
 		fresh->expires = mem_expires(now, ttl_ms);
-		if ((rc = mem_insert(s, fresh)) == SA_OK) {
+		if ((rc = mem_insert(s, fresh)) == SA_OK)
 			fresh = NULL;
-			copy = NULL;
-		} else {
-			fresh->val = NULL;
-		}
 	}
 	pthread_mutex_unlock(&s->mu);
-out:
-	free(copy);
+	free(old);
 	free(fresh);
 	return rc;
 }
@@ -533,7 +550,7 @@ mem_get(struct estore *store, const char *key, unsigned char **val, size_t *n,
 		rc = SA_ERR_NOMEM;
 	} else {
 		len = (*link)->vlen;
-		memcpy(copy, (*link)->val, len + 1);
+		memcpy(copy, mem_val(*link), len + 1);
 		if ((*link)->expires != 0)
 			ttl = (int64_t)((*link)->expires - now);
 		rc = SA_OK;
@@ -582,9 +599,9 @@ mem_counter_value(const struct mem_entry *e)
 	if (e->vlen == 0 || e->vlen > 19)
 		return -1;
 	for (size_t i = 0; i < e->vlen; i++) {
-		if (e->val[i] < '0' || e->val[i] > '9')
+		if (mem_val(e)[i] < '0' || mem_val(e)[i] > '9')
 			return -1;
-		v = v * 10 + (e->val[i] - '0');
+		v = v * 10 + (mem_val(e)[i] - '0');
 	}
 	return v;
 }
@@ -618,24 +635,26 @@ mem_incr(struct estore *store, const char *key, uint64_t window_ms,
 			goto out;
 		}
 		if (e->vcap < MEM_COUNTER_CAP) {
-			unsigned char *nv = realloc(e->val, MEM_COUNTER_CAP);
-			if (nv == NULL) {
+			/* The entry moves; its link is the only pointer to it.
+			 */
+			struct mem_entry *ne = realloc(
+			    e, mem_entry_size(e->klen, MEM_COUNTER_CAP));
+			if (ne == NULL) {
 				rc = SA_ERR_NOMEM;
 				goto out;
 			}
-			s->bytes += MEM_COUNTER_CAP - e->vcap;
-			e->val = nv;
-			e->vcap = MEM_COUNTER_CAP;
+			s->bytes += MEM_COUNTER_CAP - ne->vcap;
+			ne->vcap = MEM_COUNTER_CAP;
+			*link = e = ne;
 		}
 		v++;
 	} else {
 		/* The first hit opens the window; later hits do not move it. */
-		if ((fresh = mem_entry_new(key, klen, hash)) == NULL ||
-		    (fresh->val = malloc(MEM_COUNTER_CAP)) == NULL) {
+		if ((fresh = mem_entry_new(key, klen, hash, MEM_COUNTER_CAP)) ==
+		    NULL) {
 			rc = SA_ERR_NOMEM;
 			goto out;
 		}
-		fresh->vcap = MEM_COUNTER_CAP;
 		fresh->expires = mem_expires(now, window_ms);
 		if ((rc = mem_insert(s, fresh)) != SA_OK)
 			goto out;
@@ -643,17 +662,14 @@ mem_incr(struct estore *store, const char *key, uint64_t window_ms,
 		fresh = NULL;
 		v = 1;
 	}
-	e->vlen = (size_t)snprintf((char *)e->val, MEM_COUNTER_CAP, "%lld",
-				   (long long)v);
+	e->vlen = (uint32_t)snprintf((char *)mem_val(e), MEM_COUNTER_CAP,
+				     "%lld", (long long)v);
 	if (e->expires != 0)
 		ttl = (int64_t)(e->expires - now);
 	rc = SA_OK;
 out:
 	pthread_mutex_unlock(&s->mu);
-	if (fresh != NULL) {
-		free(fresh->val);
-		free(fresh);
-	}
+	free(fresh);
 	if (rc == SA_OK) {
 		*count = v;
 		if (ttl_ms != NULL)

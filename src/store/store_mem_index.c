@@ -17,7 +17,15 @@
 
 #include "store/store_int.h"
 
+/* An entry is allocated to the length of its member: an index lists every
+ * login session of the last session lifetime. */
 struct mem_ientry {
+	int64_t expires;
+	char member[]; /* at most ESTORE_MEMBER_MAX bytes and a NUL */
+};
+
+/* A page is copied out under the lock into entries of the largest size. */
+struct mem_icopy {
 	int64_t expires;
 	char member[ESTORE_MEMBER_MAX + 1];
 };
@@ -136,7 +144,7 @@ mem_indexes_add(struct mem_indexes *x, const char *name, const char *member,
 	struct mem_index *i;
 	struct mem_ientry *e = NULL;
 	enum sa_err rc = SA_OK;
-	size_t at;
+	size_t at, len = strnlen(member, ESTORE_MEMBER_MAX);
 
 	pthread_mutex_lock(&x->mu);
 	if ((i = index_find(x, name, 1)) == NULL) {
@@ -161,12 +169,13 @@ mem_indexes_add(struct mem_indexes *x, const char *name, const char *member,
 		i->v = v;
 		i->cap = cap;
 	}
-	if ((e = malloc(sizeof(*e))) == NULL) {
+	if ((e = malloc(sizeof(*e) + len + 1)) == NULL) {
 		rc = SA_ERR_NOMEM;
 		goto out;
 	}
 	e->expires = expires;
-	snprintf(e->member, sizeof(e->member), "%s", member);
+	memcpy(e->member, member, len);
+	e->member[len] = '\0';
 	memmove(i->v + at + 1, i->v + at, (i->n - at) * sizeof(*i->v));
 	i->v[at] = e;
 	i->n++;
@@ -205,7 +214,7 @@ mem_indexes_page(struct mem_indexes *x, const char *name, int64_t now,
 		 int64_t after_expires, const char *after, int limit,
 		 estore_index_cb cb, void *arg)
 {
-	struct mem_ientry *copy = calloc((size_t)limit, sizeof(*copy));
+	struct mem_icopy *copy = calloc((size_t)limit, sizeof(*copy));
 	struct mem_index *i;
 	size_t end, got = 0;
 
@@ -218,8 +227,14 @@ mem_indexes_page(struct mem_indexes *x, const char *name, int64_t now,
 		 * cursor sits before its place in the array. */
 		end =
 		    after != NULL ? lower_bound(i, after_expires, after) : i->n;
-		while (end > 0 && got < (size_t)limit)
-			copy[got++] = *i->v[--end];
+		while (end > 0 && got < (size_t)limit) {
+			const struct mem_ientry *e = i->v[--end];
+
+			copy[got].expires = e->expires;
+			memcpy(copy[got].member, e->member,
+			       strlen(e->member) + 1);
+			got++;
+		}
 	}
 	pthread_mutex_unlock(&x->mu);
 	for (size_t k = 0; k < got; k++)
