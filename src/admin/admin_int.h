@@ -271,7 +271,7 @@ enum sa_err admin_install_ensure(struct admin *adm);
  * Every admin mutation is a start/finish pair confirmed by a fresh
  * user-verification assertion from one of the caller's own passkeys, in
  * the caller's session (docs/admin.md, "Step-up"). A new mutation uses
- * admin_stepup_start and admin_stepup_finish:
+ * admin_stepup_start and admin_stepup_pinned:
  *
  * admin_stepup_start pins change (a JSON object, stolen; validate it
  * first) to a new ceremony bound to the caller's session and to action (a
@@ -292,20 +292,25 @@ enum sa_err admin_stepup_start_show(struct http_response *res,
 				    const char *action, json_t *change,
 				    json_t *show);
 /*
- * admin_stepup_finish reads "stepupId" and "uvResponse" from the body
- * (admin_stepup_finish_schema), takes the ceremony (single use), checks it
- * belongs to the caller's session and to action, and verifies the
- * assertion. On SA_OK *change is the pinned object (caller decrefs) with
- * "uvPasskeyId" added: the passkey that signed, for the audit. Otherwise
- * the answer is written and audited as refused_event: a failed assertion
- * answers 401 with "retryId" and fresh "uvOptions", the change pending.
+ * admin_stepup_pinned is how every finish of a pair begins. It admits the
+ * caller (admin_auth: *adm, *who); reads "stepupId" and "uvResponse" from
+ * the body (admin_stepup_finish_schema); takes the ceremony (single use),
+ * checks it belongs to the caller's session and to action, and verifies
+ * the assertion; then reads back the string members names (NULL-terminated,
+ * or NULL for none) that the start pinned, into vals in that order. The
+ * start pinned every one of them, so a missing one answers 500. On SA_OK
+ * *change is the pinned object (caller decrefs) with "uvPasskeyId" added,
+ * the passkey that signed, for the audit, and vals point into it.
+ * Otherwise the answer is written, *change is left alone, and a refused
+ * step-up is audited as refused_event: a failed assertion answers 401 with
+ * "retryId" and fresh "uvOptions", the change pending. The finish
+ * route's body schema is admin_stepup_finish_schema (admin.h).
  */
-enum sa_err admin_stepup_finish(struct http_request *req,
-				struct http_response *res, struct admin *adm,
-				const struct admin_caller *who,
-				const char *action, const char *refused_event,
-				json_t **change);
-/* admin_stepup_finish_schema (admin.h) is the finish route's body. */
+enum sa_err admin_stepup_pinned(struct http_request *req,
+				struct http_response *res, const char *action,
+				const char *refused_event, struct admin **adm,
+				struct admin_caller *who, json_t **change,
+				const char *const *names, const char **vals);
 
 /*
  * The two halves the helpers above are made of, for ceremonies with their
@@ -313,7 +318,7 @@ enum sa_err admin_stepup_finish(struct http_request *req,
  * step-up for the caller's session under id (new when id[0] is NUL) with
  * extra members (may be NULL, stolen) and returns its request options (new
  * reference) or NULL. admin_stepup_check takes the step-up of id and
- * verifies the assertion as admin_stepup_finish does; on SA_OK *state is
+ * verifies the assertion as admin_stepup_pinned does; on SA_OK *state is
  * the whole stored state (caller decrefs), with "uvPasskeyId".
  */
 json_t *admin_stepup_put(struct admin *adm, const struct admin_caller *who,

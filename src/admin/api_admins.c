@@ -213,20 +213,19 @@ admin_admins_invite_finish(struct http_request *req, struct http_response *res)
 	char token[44] = "", hash[65], id[ADMIN_ID_MAX + 1], url[4200];
 	struct admin_caller who;
 	struct admin *adm;
+	static const char *const names[] = {"name", NULL};
 	json_t *c = NULL, *doc = NULL;
 	const char *name;
 	char *text = NULL;
 	int64_t now = now_unix(), expires;
 	enum sa_err rc;
 
-	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK)
-		return rc;
-	if ((rc = admin_stepup_finish(req, res, adm, &who, "admin_invite",
-				      "admin.invite_refused", &c)) != SA_OK)
+	if ((rc = admin_stepup_pinned(req, res, "admin_invite",
+				      "admin.invite_refused", &adm, &who, &c,
+				      names, &name)) != SA_OK)
 		return rc;
 	expires = now + adm->app->cfg.admin_invite_ttl;
-	name = json_string_value(json_object_get(c, "name"));
-	if (name == NULL || (rc = admin_random(token)) != SA_OK ||
+	if ((rc = admin_random(token)) != SA_OK ||
 	    (rc = admin_new_id(id)) != SA_OK) {
 		rc = http_res_error(res, SA_ERR_INTERNAL, NULL, NULL);
 		goto out;
@@ -325,6 +324,7 @@ enum sa_err
 admin_admins_invite_cancel_finish(struct http_request *req,
 				  struct http_response *res)
 {
+	static const char *const names[] = {"inviteId", NULL};
 	const char *refused = "admin.invite_cancel_refused";
 	struct admin_caller who;
 	struct admin *adm;
@@ -332,18 +332,13 @@ admin_admins_invite_cancel_finish(struct http_request *req,
 	const char *id;
 	enum sa_err rc;
 
-	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK)
+	if ((rc = admin_stepup_pinned(req, res, "admin_invite_cancel", refused,
+				      &adm, &who, &c, names, &id)) != SA_OK)
 		return rc;
-	if ((rc = admin_stepup_finish(req, res, adm, &who,
-				      "admin_invite_cancel", refused, &c)) !=
-	    SA_OK)
-		return rc;
-	id = json_string_value(json_object_get(c, "inviteId"));
 	{
 		const struct dstore_rec_op op = {
 		    .op = REC_DELETE, .kind = REC_INVITE, .id = id};
-		rc = id ? dstore_rec_write(adm->app->ds, &op, 1)
-			: SA_ERR_INTERNAL;
+		rc = dstore_rec_write(adm->app->ds, &op, 1);
 	}
 	if (rc == SA_ERR_NOT_FOUND) {
 		rc = admin_fail(req, res, &who, refused, rc,
@@ -430,6 +425,7 @@ out:
 enum sa_err
 admin_admins_remove_finish(struct http_request *req, struct http_response *res)
 {
+	static const char *const names[] = {"adminId", NULL};
 	const char *refused = "admin.remove_refused";
 	struct admin_caller who;
 	struct admin *adm;
@@ -437,15 +433,9 @@ admin_admins_remove_finish(struct http_request *req, struct http_response *res)
 	const char *id;
 	enum sa_err rc;
 
-	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK)
+	if ((rc = admin_stepup_pinned(req, res, "admin_remove", refused, &adm,
+				      &who, &c, names, &id)) != SA_OK)
 		return rc;
-	if ((rc = admin_stepup_finish(req, res, adm, &who, "admin_remove",
-				      refused, &c)) != SA_OK)
-		return rc;
-	if ((id = json_string_value(json_object_get(c, "adminId"))) == NULL) {
-		rc = http_res_error(res, SA_ERR_INTERNAL, NULL, NULL);
-		goto out;
-	}
 	{
 		/* The admin and everything that lets them in go together;
 		 * the guard counts the admins left inside the same

@@ -266,6 +266,25 @@ end_sessions(struct app *app, const char *token_id)
 	return ended;
 }
 
+/*
+ * enrollment_load reads the enrollment of tok into *e (the caller frees it
+ * with enrollment_free), or answers: 404 naming "tokenId" when the token id
+ * was never enrolled, the store's error otherwise.
+ */
+static enum sa_err
+enrollment_load(struct http_response *res, struct admin *adm, const char *tok,
+		struct enrollment *e)
+{
+	enum sa_err rc = dstore_enroll_get(adm->app->ds, tok, e);
+
+	if (rc == SA_ERR_NOT_FOUND)
+		return http_res_error(res, rc, "tokenId",
+				      "this token id was never enrolled");
+	if (rc != SA_OK)
+		return admin_store_err(res, rc);
+	return SA_OK;
+}
+
 /* ---- Show ---------------------------------------------------------------- */
 
 enum sa_err
@@ -281,14 +300,9 @@ admin_enrollments_get(struct http_request *req, struct http_response *res)
 	json_t *v;
 	enum sa_err rc;
 
-	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK)
+	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK ||
+	    (rc = enrollment_load(res, adm, tok, &e)) != SA_OK)
 		return rc;
-	rc = dstore_enroll_get(adm->app->ds, tok, &e);
-	if (rc == SA_ERR_NOT_FOUND)
-		return http_res_error(res, rc, "tokenId",
-				      "this token id was never enrolled");
-	if (rc != SA_OK)
-		return admin_store_err(res, rc);
 	out = enrollment_json(&e, now_unix());
 	names = json_array();
 	/* The names of the claims only: their values stay on the phone's
@@ -314,40 +328,6 @@ admin_enrollments_get(struct http_request *req, struct http_response *res)
 	return SA_OK;
 }
 
-/* ---- Finishing a pinned change ------------------------------------------ */
-
-/*
- * pinned_finish is what both finishes below begin with: the caller, the
- * step-up of action (refused as refused), and the string members names
- * (NULL-terminated) of the change pinned at the start, into vals in that
- * order. On SA_OK *c holds them (the caller decrefs) with "uvPasskeyId";
- * otherwise the answer is written.
- */
-static enum sa_err
-pinned_finish(struct http_request *req, struct http_response *res,
-	      const char *action, const char *refused, struct admin **adm,
-	      struct admin_caller *who, json_t **c, const char *const *names,
-	      const char **vals)
-{
-	enum sa_err rc;
-
-	if ((rc = admin_auth(req, res, adm, who)) != SA_OK ||
-	    (rc = admin_stepup_finish(req, res, *adm, who, action, refused,
-				      c)) != SA_OK)
-		return rc;
-	for (size_t i = 0; names[i] != NULL; i++) {
-		vals[i] = json_string_value(json_object_get(*c, names[i]));
-		/* The start pinned every one of them: a missing one is
-		 * ours, not the caller's. */
-		if (vals[i] == NULL) {
-			json_decref(*c);
-			*c = NULL;
-			return http_res_error(res, SA_ERR_INTERNAL, NULL, NULL);
-		}
-	}
-	return SA_OK;
-}
-
 /* ---- Revoke -------------------------------------------------------------- */
 
 enum sa_err
@@ -363,14 +343,9 @@ admin_enrollments_revoke_start(struct http_request *req,
 	int revoked;
 	enum sa_err rc;
 
-	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK)
+	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK ||
+	    (rc = enrollment_load(res, adm, tok, &e)) != SA_OK)
 		return rc;
-	rc = dstore_enroll_get(adm->app->ds, tok, &e);
-	if (rc == SA_ERR_NOT_FOUND)
-		return http_res_error(res, rc, "tokenId",
-				      "this token id was never enrolled");
-	if (rc != SA_OK)
-		return admin_store_err(res, rc);
 	revoked = e.revoked_at != 0;
 	enrollment_free(&e);
 	if (revoked)
@@ -396,8 +371,8 @@ admin_enrollments_revoke_finish(struct http_request *req,
 	int ended;
 	enum sa_err rc;
 
-	if ((rc = pinned_finish(req, res, ACTION, REFUSED, &adm, &who, &c,
-				names, v)) != SA_OK)
+	if ((rc = admin_stepup_pinned(req, res, ACTION, REFUSED, &adm, &who, &c,
+				      names, v)) != SA_OK)
 		return rc;
 	tok = v[0];
 	reason = v[1];
@@ -483,8 +458,9 @@ admin_enrollments_takeover_finish(struct http_request *req,
 	enum takeover_decision dec;
 	enum sa_err rc;
 
-	if ((rc = pinned_finish(req, res, TAKEOVER_ACTION, TAKEOVER_REFUSED,
-				&adm, &who, &c, names, v)) != SA_OK)
+	if ((rc = admin_stepup_pinned(req, res, TAKEOVER_ACTION,
+				      TAKEOVER_REFUSED, &adm, &who, &c, names,
+				      v)) != SA_OK)
 		return rc;
 	tok = v[0];
 	id = v[1];

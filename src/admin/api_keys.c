@@ -123,11 +123,9 @@ admin_keys_rotate_finish(struct http_request *req, struct http_response *res)
 	int64_t now = now_unix();
 	enum sa_err rc;
 
-	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK)
-		return rc;
-	if ((rc = admin_stepup_finish(req, res, adm, &who, "keys_rotate",
-				      "admin.key_rotate_refused", &change)) !=
-	    SA_OK)
+	if ((rc = admin_stepup_pinned(req, res, "keys_rotate",
+				      "admin.key_rotate_refused", &adm, &who,
+				      &change, NULL, NULL)) != SA_OK)
 		return rc;
 	/* The ring must be the one the admin confirmed a rotation of: two
 	 * admins rotating at once make one new key, not two. */

@@ -247,9 +247,8 @@ admin_login_sessions_end_finish(struct http_request *req,
 	const char *id;
 	enum sa_err rc;
 
-	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK ||
-	    (rc = admin_stepup_finish(req, res, adm, &who, ACTION, REFUSED,
-				      &c)) != SA_OK)
+	if ((rc = admin_stepup_pinned(req, res, ACTION, REFUSED, &adm, &who, &c,
+				      NULL, NULL)) != SA_OK)
 		return rc;
 	id = json_string_value(json_object_get(c, "sessionId"));
 	rc = session_load(adm->app->es, id, &s);

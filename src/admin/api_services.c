@@ -127,7 +127,7 @@ admin_service_check(struct http_response *res, struct admin *adm,
  * stage is the start of every change: it admits the caller, lets prepare
  * check the request and build what to pin and what to show, labels the
  * change with op, and opens a step-up under action pinned to exactly that
- * change. The step-up's finish (settle) gets it back unaltered.
+ * change. The step-up's finish gets it back unaltered.
  */
 static enum sa_err
 stage(struct http_request *req, struct http_response *res, const char *action,
@@ -148,33 +148,6 @@ stage(struct http_request *req, struct http_response *res, const char *action,
 		return http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
 	}
 	return admin_stepup_start_show(res, adm, &who, action, change, show);
-}
-
-/*
- * settle is the finish of every change: it admits the caller, takes the
- * step-up of action (single use, this session's, the assertion verified)
- * and reads back what stage pinned. On SA_OK *c is the change (caller
- * decrefs) and *op, *id point into it; otherwise the answer is written.
- */
-static enum sa_err
-settle(struct http_request *req, struct http_response *res, const char *action,
-       struct admin **adm, struct admin_caller *who, json_t **c,
-       const char **op, const char **id)
-{
-	enum sa_err rc;
-
-	if ((rc = admin_auth(req, res, adm, who)) != SA_OK)
-		return rc;
-	if ((rc = admin_stepup_finish(req, res, *adm, who, action, REFUSED,
-				      c)) != SA_OK)
-		return rc;
-	*op = json_string_value(json_object_get(*c, "op"));
-	*id = json_string_value(json_object_get(*c, "serviceId"));
-	if (*op == NULL || *id == NULL) {
-		json_decref(*c);
-		return http_res_error(res, SA_ERR_INTERNAL, NULL, NULL);
-	}
-	return SA_OK;
 }
 
 /* ---- Starts -------------------------------------------------------------- */
@@ -380,16 +353,20 @@ write_change(struct service_registry *reg, struct admin *adm, const json_t *c,
 static enum sa_err
 finish(struct http_request *req, struct http_response *res, const char *action)
 {
+	static const char *const names[] = {"op", "serviceId", NULL};
 	char field[SCHEMA_PATH_MAX] = "", why[256] = "";
-	const char *op, *id, *eid, *event = REFUSED;
+	const char *v[2], *op, *id, *eid, *event = REFUSED;
 	struct admin_caller who;
 	struct admin *adm;
 	json_t *c = NULL, *out = NULL, *detail;
 	enum sa_err rc;
 	int status = 200;
 
-	if ((rc = settle(req, res, action, &adm, &who, &c, &op, &id)) != SA_OK)
+	if ((rc = admin_stepup_pinned(req, res, action, REFUSED, &adm, &who, &c,
+				      names, v)) != SA_OK)
 		return rc;
+	op = v[0];
+	id = v[1];
 	eid = json_string_value(json_object_get(c, "entityId"));
 	if (eid != NULL && entity_taken(adm->app->services, id, eid)) {
 		rc = admin_fail(req, res, &who, REFUSED, SA_ERR_CONFLICT,

@@ -254,6 +254,34 @@ out:
 	return 0;
 }
 
+/*
+ * walk_sessions runs sess_one over every live admin session for who: with
+ * find set it looks for that public id (w->key, w->owner), otherwise it
+ * collects them in w->list (new, the caller's). Otherwise the answer is
+ * written.
+ */
+static enum sa_err
+walk_sessions(struct http_response *res, struct admin *adm,
+	      const struct admin_caller *who, const char *find,
+	      struct sess_walk *w)
+{
+	enum sa_err rc;
+
+	memset(w, 0, sizeof(*w));
+	w->who = who;
+	w->now = now_unix();
+	w->find = find;
+	if (find == NULL && (w->list = json_array()) == NULL)
+		return http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
+	rc = dstore_rec_list(adm->app->ds, REC_SESSION, NULL, sess_one, w);
+	if (rc != SA_OK) {
+		json_decref(w->list);
+		w->list = NULL;
+		return admin_store_err(res, rc);
+	}
+	return SA_OK;
+}
+
 enum sa_err
 admin_sessions_list(struct http_request *req, struct http_response *res)
 {
@@ -262,18 +290,9 @@ admin_sessions_list(struct http_request *req, struct http_response *res)
 	struct admin *adm;
 	enum sa_err rc;
 
-	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK)
+	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK ||
+	    (rc = walk_sessions(res, adm, &who, NULL, &w)) != SA_OK)
 		return rc;
-	memset(&w, 0, sizeof(w));
-	w.who = &who;
-	w.now = now_unix();
-	if ((w.list = json_array()) == NULL)
-		return http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
-	if ((rc = dstore_rec_list(adm->app->ds, REC_SESSION, NULL, sess_one,
-				  &w)) != SA_OK) {
-		json_decref(w.list);
-		return admin_store_err(res, rc);
-	}
 	http_res_json(res, 200, json_pack("{s:o}", "sessions", w.list));
 	return SA_OK;
 }
@@ -286,15 +305,10 @@ admin_sessions_end(struct http_request *req, struct http_response *res)
 	struct admin *adm;
 	enum sa_err rc;
 
-	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK)
+	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK ||
+	    (rc = walk_sessions(res, adm, &who, http_req_param(req, 0), &w)) !=
+		SA_OK)
 		return rc;
-	memset(&w, 0, sizeof(w));
-	w.who = &who;
-	w.now = now_unix();
-	w.find = http_req_param(req, 0);
-	if ((rc = dstore_rec_list(adm->app->ds, REC_SESSION, NULL, sess_one,
-				  &w)) != SA_OK)
-		return admin_store_err(res, rc);
 	if (w.key[0] == '\0')
 		return http_res_error(res, SA_ERR_NOT_FOUND, "sessionId",
 				      "no such admin session");

@@ -138,11 +138,15 @@ admin_stepup_start_show(struct http_response *res, struct admin *adm,
 	return SA_OK;
 }
 
-enum sa_err
-admin_stepup_finish(struct http_request *req, struct http_response *res,
-		    struct admin *adm, const struct admin_caller *who,
-		    const char *action, const char *refused_event,
-		    json_t **change)
+/*
+ * stepup_finish takes the step-up named in the body and checks that it was
+ * started for action; on SA_OK *change is the pinned change (caller
+ * decrefs) with "uvPasskeyId". Otherwise the answer is written.
+ */
+static enum sa_err
+stepup_finish(struct http_request *req, struct http_response *res,
+	      struct admin *adm, const struct admin_caller *who,
+	      const char *action, const char *refused_event, json_t **change)
 {
 	json_t *body = http_req_json(req), *st = NULL, *c;
 	const char *id = json_string_value(json_object_get(body, "stepupId"));
@@ -166,5 +170,32 @@ admin_stepup_finish(struct http_request *req, struct http_response *res,
 	json_object_set(c, "uvPasskeyId", json_object_get(st, "uvPasskeyId"));
 	*change = json_incref(c);
 	json_decref(st);
+	return SA_OK;
+}
+
+enum sa_err
+admin_stepup_pinned(struct http_request *req, struct http_response *res,
+		    const char *action, const char *refused_event,
+		    struct admin **adm, struct admin_caller *who,
+		    json_t **change, const char *const *names,
+		    const char **vals)
+{
+	json_t *c = NULL;
+	enum sa_err rc;
+
+	if ((rc = admin_auth(req, res, adm, who)) != SA_OK ||
+	    (rc = stepup_finish(req, res, *adm, who, action, refused_event,
+				&c)) != SA_OK)
+		return rc;
+	for (size_t i = 0; names != NULL && names[i] != NULL; i++) {
+		vals[i] = json_string_value(json_object_get(c, names[i]));
+		/* The start pinned every one of them: a missing one is
+		 * ours, not the caller's. */
+		if (vals[i] == NULL) {
+			json_decref(c);
+			return http_res_error(res, SA_ERR_INTERNAL, NULL, NULL);
+		}
+	}
+	*change = c;
 	return SA_OK;
 }
