@@ -72,19 +72,26 @@ trust_usage(FILE *out)
 	    "SEAL is the seal text, \"-\" for standard input or @FILE.\n");
 }
 
-/* read_seal reads SEAL (text, "-" or @FILE) and decodes it to bytes. */
+/*
+ * read_seal reads SEAL (text, "-" or @FILE), decodes its text form and
+ * parses the bytes into *out (the caller frees it with vds_free). When the
+ * parser refuses them, why says why.
+ */
 static enum sa_err
-read_seal(const char *arg, unsigned char **out, size_t *outlen)
+read_seal(const char *arg, struct vds **out, char *why, size_t whylen)
 {
-	unsigned char *text = NULL;
-	size_t tlen = 0;
+	unsigned char *text = NULL, *bytes = NULL;
+	size_t tlen = 0, n = 0;
 	enum seal_encoding enc;
 	enum sa_err rc;
 
 	if ((rc = cli_read_arg(arg, SEAL_MAX_TEXT, &text, &tlen)) != SA_OK)
 		return rc;
-	rc = seal_codec_decode((const char *)text, tlen, out, outlen, &enc);
+	rc = seal_codec_decode((const char *)text, tlen, &bytes, &n, &enc);
 	free(text);
+	if (rc == SA_OK)
+		rc = vds_decode(bytes, n, out, why, whylen);
+	free(bytes);
 	return rc;
 }
 
@@ -214,17 +221,13 @@ do_verify(struct cli *cli, const char *dir, const char *arg)
 	struct trust_fetcher *f = NULL;
 	struct trust *t = NULL;
 	struct trust_result res;
-	unsigned char *bytes = NULL;
-	size_t n = 0;
 	struct vds *v = NULL;
 	char why[VDS_WHY_MAX] = "";
 	json_t *o = NULL;
 	int ret = 1;
 	enum sa_err rc;
 
-	rc = read_seal(arg, &bytes, &n);
-	if (rc == SA_OK)
-		rc = vds_decode(bytes, n, &v, why, sizeof(why));
+	rc = read_seal(arg, &v, why, sizeof(why));
 	if (rc != SA_OK) {
 		o = json_pack("{s:b, s:s, s:s, s:s}", "valid", 0, "step",
 			      "decode", "error", "seal_decode", "reason",
@@ -255,7 +258,6 @@ out:
 	trust_close(t);
 	trust_fetcher_free(f);
 	vds_free(v);
-	free(bytes);
 	return ret;
 }
 
@@ -424,17 +426,13 @@ out:
 static int
 do_revoke(const char *dir, const char *auth, const char *arg)
 {
-	unsigned char *bytes = NULL;
-	size_t n = 0;
 	struct vds *v = NULL;
 	uint64_t seq = 0;
 	char why[VDS_WHY_MAX] = "";
 	int ret = 1;
 	enum sa_err rc;
 
-	rc = read_seal(arg, &bytes, &n);
-	if (rc == SA_OK)
-		rc = vds_decode(bytes, n, &v, why, sizeof(why));
+	rc = read_seal(arg, &v, why, sizeof(why));
 	if (rc != SA_OK) {
 		fprintf(stderr, "sealauth: seal malformed: %s\n",
 			why[0] ? why : sa_err_str(rc));
@@ -459,7 +457,6 @@ do_revoke(const char *dir, const char *auth, const char *arg)
 	ret = 0;
 out:
 	vds_free(v);
-	free(bytes);
 	return ret;
 }
 

@@ -166,6 +166,19 @@ ecdsa_is_p256(const EVP_PKEY *key)
 	return 1;
 }
 
+/*
+ * ossl_settled returns rc, first emptying OpenSSL's error queue when rc is
+ * a failure, so that a refused key or signature leaves nothing behind for
+ * the thread's next OpenSSL call to trip on.
+ */
+static enum sa_err
+ossl_settled(enum sa_err rc)
+{
+	if (rc != SA_OK)
+		ERR_clear_error();
+	return rc;
+}
+
 enum sa_err
 ecdsa_sign_sha256_raw(EVP_PKEY *key, const void *data, size_t n,
 		      unsigned char out[ECDSA_P256_RAW_LEN])
@@ -188,10 +201,8 @@ ecdsa_sign_sha256_raw(EVP_PKEY *key, const void *data, size_t n,
 	if (rc != SA_OK)
 		rc = SA_ERR_INTERNAL;
 out:
-	if (rc != SA_OK)
-		ERR_clear_error();
 	EVP_MD_CTX_free(ctx);
-	return rc;
+	return ossl_settled(rc);
 }
 
 /* verify_raw checks a raw r||s signature; 1 if it verifies. */
@@ -365,12 +376,10 @@ pubkey_fast(const char *pem, size_t n, EVP_PKEY **out)
 	key = NULL;
 	rc = SA_OK;
 out:
-	if (rc != SA_OK)
-		ERR_clear_error();
 	EVP_PKEY_free(key);
 	EVP_PKEY_CTX_free(ctx);
 	free(der);
-	return rc;
+	return ossl_settled(rc);
 }
 
 /* no_password makes PEM reading fail on encrypted keys instead of asking. */
@@ -416,12 +425,10 @@ pem_read_p256(const char *pem, size_t n, int private, EVP_PKEY **out)
 	key = NULL;
 	rc = SA_OK;
 out:
-	if (rc != SA_OK)
-		ERR_clear_error();
 	EVP_PKEY_CTX_free(pctx);
 	EVP_PKEY_free(key);
 	BIO_free(bio);
-	return rc;
+	return ossl_settled(rc);
 }
 
 enum sa_err
@@ -479,10 +486,8 @@ ecdsa_privkey_to_pem(EVP_PKEY *key, char **out, size_t *outlen)
 	*outlen = (size_t)len;
 	rc = SA_OK;
 out:
-	if (rc != SA_OK)
-		ERR_clear_error();
 	BIO_free(bio);
-	return rc;
+	return ossl_settled(rc);
 }
 
 enum sa_err
@@ -517,9 +522,7 @@ ecdsa_pubkey_xy(const EVP_PKEY *key, unsigned char x[32], unsigned char y[32])
 	memcpy(y, ty, 32);
 	rc = SA_OK;
 out:
-	if (rc != SA_OK)
-		ERR_clear_error();
 	BN_free(bx);
 	BN_free(by);
-	return rc;
+	return ossl_settled(rc);
 }

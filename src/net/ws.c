@@ -256,7 +256,8 @@ cmd_new(enum ws_cmd_type type, uint64_t id, uint16_t code, const void *data,
 
 /*
  * cmd_push appends a command; ws->lock. It returns 1 when the queue was
- * empty, in which case the caller wakes the loop after unlocking.
+ * empty, in which case the caller wakes the loop after unlocking
+ * (unlock_wake).
  */
 static int
 cmd_push(struct ws_server *ws, struct ws_cmd *cmd)
@@ -276,6 +277,18 @@ static void
 ws_wake(struct ws_server *ws)
 {
 	event_active(ws->wake, EV_READ, 0);
+}
+
+/*
+ * unlock_wake releases ws->lock and then, when cmd_push said the queue was
+ * empty, wakes the loop: outside the lock, so the loop never waits on us.
+ */
+static void
+unlock_wake(struct ws_server *ws, int wake)
+{
+	pthread_mutex_unlock(&ws->lock);
+	if (wake)
+		ws_wake(ws);
 }
 
 /*
@@ -999,9 +1012,7 @@ ws_server_halt(struct ws_server *ws)
 	ws->stop_cmd->type = WS_CMD_STOP;
 	wake = cmd_push(ws, ws->stop_cmd);
 	ws->stop_cmd = NULL; /* the loop thread frees it */
-	pthread_mutex_unlock(&ws->lock);
-	if (wake)
-		ws_wake(ws);
+	unlock_wake(ws, wake);
 	pthread_join(ws->thread, NULL);
 }
 
@@ -1080,9 +1091,7 @@ ws_adopt(struct ws_server *ws, int fd, const char *extra_in, size_t extra_len,
 	nid = c->id; /* once queued, c and cmd belong to the loop thread */
 	map_insert(ws, c);
 	wake = cmd_push(ws, cmd);
-	pthread_mutex_unlock(&ws->lock);
-	if (wake)
-		ws_wake(ws);
+	unlock_wake(ws, wake);
 	*id = nid;
 	c = NULL;
 	cmd = NULL;
@@ -1143,9 +1152,7 @@ ws_send_text(struct ws_server *ws, uint64_t id, const char *msg, size_t n)
 		wake = cmd_push(ws, cmd);
 		cmd = NULL;
 	}
-	pthread_mutex_unlock(&ws->lock);
-	if (wake)
-		ws_wake(ws);
+	unlock_wake(ws, wake);
 	free(cmd);
 	return rc;
 }
@@ -1190,9 +1197,7 @@ ws_close(struct ws_server *ws, uint64_t id, uint16_t code, const char *reason)
 		wake = cmd_push(ws, cmd);
 		cmd = NULL;
 	}
-	pthread_mutex_unlock(&ws->lock);
-	if (wake)
-		ws_wake(ws);
+	unlock_wake(ws, wake);
 	free(cmd);
 	return rc;
 }

@@ -175,9 +175,13 @@ dstore_enroll_put(struct dstore *ds, const struct enrollment *e,
 }
 
 enum sa_err
-enroll_put_check(const struct enrollment *old, const struct enrollment *e,
-		 enum enroll_put_mode mode)
+enroll_put_check(enum sa_err read, const struct enrollment *old,
+		 const struct enrollment *e, enum enroll_put_mode mode,
+		 int *had)
 {
+	*had = read == SA_OK;
+	if (read != SA_OK)
+		return read == SA_ERR_NOT_FOUND ? SA_OK : read;
 	/* One authority can never move another's person to a new phone. */
 	if (old->authority[0] != '\0' &&
 	    strcmp(old->authority, e->authority) != 0)

@@ -200,12 +200,8 @@ pg_enroll_put(struct dstore *store, const struct enrollment *e,
 		rc = res[4] == NULL ? SA_ERR_INTERNAL : SA_ERR_NOT_FOUND;
 		goto out;
 	}
-	rc = pg_enroll_from(res[2], &old);
-	if (rc == SA_OK)
-		had = 1;
-	else if (rc != SA_ERR_NOT_FOUND)
-		goto out;
-	if (had && (rc = enroll_put_check(&old, e, mode)) != SA_OK)
+	if ((rc = enroll_put_check(pg_enroll_from(res[2], &old), &old, e, mode,
+				   &had)) != SA_OK)
 		goto out;
 	if ((rc = pg_pipeline(s, writes, ARRAY_LEN(writes), NULL)) != SA_OK) {
 		pg_report(s, "enrollment put", rc);

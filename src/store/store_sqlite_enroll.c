@@ -175,14 +175,10 @@ sqlite_enroll_put(struct dstore *store, const struct enrollment *e,
 		rc = SA_ERR_TOKEN_REVOKED;
 		goto out;
 	}
-	rc = enroll_read(ds->db, ds->sel_enroll, e->token_id, &old);
-	if (rc == SA_OK)
-		had = 1;
-	else if (rc != SA_ERR_NOT_FOUND)
+	if ((rc = enroll_put_check(
+		 enroll_read(ds->db, ds->sel_enroll, e->token_id, &old), &old,
+		 e, mode, &had)) != SA_OK)
 		goto out;
-	if (had && (rc = enroll_put_check(&old, e, mode)) != SA_OK)
-		goto out;
-	rc = SA_OK;
 	if (take_id != NULL &&
 	    (rc = sqlite_do(ds,
 			    "DELETE FROM takeovers WHERE token_id = ?"

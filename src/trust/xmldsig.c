@@ -728,37 +728,37 @@ xmldsig_key_from_evp(EVP_PKEY *pkey)
 static int
 restrict_ctx(xmlSecDSigCtxPtr ctx)
 {
-	const xmlSecTransformId ref_ids[] = {
-	    xmlSecTransformEnvelopedId,
+	/* References and SignedInfo may both be canonicalized any of the
+	 * six ways. */
+	const xmlSecTransformId c14n_ids[] = {
 	    xmlSecTransformExclC14NId,
 	    xmlSecTransformExclC14NWithCommentsId,
 	    xmlSecTransformInclC14NId,
 	    xmlSecTransformInclC14NWithCommentsId,
 	    xmlSecTransformInclC14N11Id,
 	    xmlSecTransformInclC14N11WithCommentsId,
+	};
+	const xmlSecTransformId ref_ids[] = {
+	    xmlSecTransformEnvelopedId,
 	    xmlSecTransformSha256Id,
 	    xmlSecTransformSha384Id,
 	    xmlSecTransformSha512Id,
 	};
 	const xmlSecTransformId sig_ids[] = {
-	    xmlSecTransformExclC14NId,
-	    xmlSecTransformExclC14NWithCommentsId,
-	    xmlSecTransformInclC14NId,
-	    xmlSecTransformInclC14NWithCommentsId,
-	    xmlSecTransformInclC14N11Id,
-	    xmlSecTransformInclC14N11WithCommentsId,
-	    xmlSecTransformRsaSha256Id,
-	    xmlSecTransformRsaSha384Id,
-	    xmlSecTransformRsaSha512Id,
-	    xmlSecTransformEcdsaSha256Id,
-	    xmlSecTransformEcdsaSha384Id,
-	    xmlSecTransformEcdsaSha512Id,
+	    xmlSecTransformRsaSha256Id,	  xmlSecTransformRsaSha384Id,
+	    xmlSecTransformRsaSha512Id,	  xmlSecTransformEcdsaSha256Id,
+	    xmlSecTransformEcdsaSha384Id, xmlSecTransformEcdsaSha512Id,
 	};
 
 	ctx->enabledReferenceUris =
 	    xmlSecTransformUriTypeEmpty | xmlSecTransformUriTypeSameDocument;
 	ctx->flags = XMLSEC_DSIG_FLAGS_STORE_SIGNEDINFO_REFERENCES |
 		     XMLSEC_DSIG_FLAGS_IGNORE_MANIFESTS;
+	for (size_t i = 0; i < ARRAY_LEN(c14n_ids); i++)
+		if (xmlSecDSigCtxEnableReferenceTransform(ctx, c14n_ids[i]) <
+			0 ||
+		    xmlSecDSigCtxEnableSignatureTransform(ctx, c14n_ids[i]) < 0)
+			return -1;
 	for (size_t i = 0; i < ARRAY_LEN(ref_ids); i++)
 		if (xmlSecDSigCtxEnableReferenceTransform(ctx, ref_ids[i]) < 0)
 			return -1;
