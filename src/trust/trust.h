@@ -262,7 +262,7 @@ enum sa_err trust_fetch(struct trust_fetcher *f, const char *url, size_t max,
 			size_t *outlen, char *why, size_t whylen);
 
 /*
- * The demo environment (trust_demo.c). trust_demo_build writes a complete
+ * The demo environment (trust_demo*.c). trust_demo_build writes a complete
  * environment into dir (created 0700): keys in dir/private (0600), the
  * pinned governance certificate dir/governance.pem, the published tree in
  * dir/lists (governance, scheme, TSL, VRL, CA certificate, CRL, signer
