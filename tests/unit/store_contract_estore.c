@@ -1,0 +1,527 @@
+/*
+ * store_contract_estore.c - the ephemeral store's contracts (store_contract.h):
+ * values and their TTLs, counters, races, expiring indexes, bounds,
+ * publish/subscribe and concurrency.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/util.h"
+
+#include "store_contract.h"
+
+/* ---- Ephemeral store ---- */
+
+void
+inbox_init(struct inbox *in)
+{
+	memset(in, 0, sizeof(*in));
+	pthread_mutex_init(&in->mu, NULL);
+	pthread_cond_init(&in->cv, NULL);
+}
+
+void
+inbox_destroy(struct inbox *in)
+{
+	pthread_mutex_destroy(&in->mu);
+	pthread_cond_destroy(&in->cv);
+}
+
+void
+on_msg(const char *channel, const void *msg, size_t n, void *arg)
+{
+	struct inbox *in = arg;
+
+	pthread_mutex_lock(&in->mu);
+	in->n++;
+	snprintf(in->last, sizeof(in->last), "%.*s", (int)n, (const char *)msg);
+	snprintf(in->channel, sizeof(in->channel), "%s", channel);
+	in->thread = pthread_self();
+	pthread_cond_broadcast(&in->cv);
+	pthread_mutex_unlock(&in->mu);
+}
+
+/* inbox_wait waits up to ms for the inbox to hold at least n messages and
+ * returns how many it holds. */
+int
+inbox_wait(struct inbox *in, int n, unsigned ms)
+{
+	uint64_t until = now_mono_ms() + ms;
+	int got;
+
+	pthread_mutex_lock(&in->mu);
+	while (in->n < n && now_mono_ms() < until) {
+		pthread_mutex_unlock(&in->mu);
+		sleep_ms(5);
+		pthread_mutex_lock(&in->mu);
+	}
+	got = in->n;
+	pthread_mutex_unlock(&in->mu);
+	return got;
+}
+
+void
+estore_contract_ttl(struct estore *es)
+{
+	unsigned char *v = NULL;
+	size_t n = 0;
+	int64_t ttl = 0;
+
+	assert_int_equal(estore_ping(es), SA_OK);
+	assert_int_equal(estore_set(es, "sess:1", "hello", 5, 80, 0), SA_OK);
+	assert_int_equal(estore_set(es, "keep", "k", 1, 0, 0), SA_OK);
+	assert_int_equal(estore_get(es, "sess:1", &v, &n, &ttl), SA_OK);
+	assert_int_equal(n, 5);
+	assert_memory_equal(v, "hello", 6); /* NUL-terminated copy */
+	assert_true(ttl > 0 && ttl <= 80);
+	free(v);
+	v = NULL;
+	assert_int_equal(estore_get(es, "keep", &v, &n, &ttl), SA_OK);
+	assert_int_equal(ttl, -1);
+	free(v);
+	v = NULL;
+	assert_int_equal(estore_count(es), 2);
+
+	/* Binary values come back byte for byte. */
+	assert_int_equal(estore_set(es, "bin", "a\0b\r\n", 5, 0, 0), SA_OK);
+	assert_int_equal(estore_get(es, "bin", &v, &n, NULL), SA_OK);
+	assert_int_equal(n, 5);
+	assert_memory_equal(v, "a\0b\r\n", 6);
+	free(v);
+	v = NULL;
+	assert_int_equal(estore_set(es, "empty", NULL, 0, 0, 0), SA_OK);
+	assert_int_equal(estore_get(es, "empty", &v, &n, NULL), SA_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(v[0], '\0');
+	free(v);
+	v = NULL;
+
+	sleep_ms(150);
+	assert_int_equal(estore_get(es, "sess:1", &v, &n, NULL),
+			 SA_ERR_NOT_FOUND);
+	assert_null(v);
+	assert_int_equal(estore_count(es), 3); /* keep, bin, empty */
+}
+
+void
+estore_contract_nx_xx(struct estore *es)
+{
+	unsigned char *v = NULL;
+	size_t n = 0;
+	int64_t ttl = 0;
+
+	assert_int_equal(estore_set(es, "k", "b", 1, 0, ESTORE_XX),
+			 SA_ERR_NOT_FOUND);
+	assert_int_equal(estore_count(es), 0);
+	assert_int_equal(estore_set(es, "k", "a", 1, 0, ESTORE_NX), SA_OK);
+	assert_int_equal(estore_set(es, "k", "c", 1, 0, ESTORE_NX),
+			 SA_ERR_CONFLICT);
+	assert_int_equal(estore_get(es, "k", &v, &n, NULL), SA_OK);
+	assert_string_equal((char *)v, "a");
+	free(v);
+	assert_int_equal(estore_set(es, "k", "dd", 2, 5000, ESTORE_XX), SA_OK);
+	assert_int_equal(estore_get(es, "k", &v, &n, &ttl), SA_OK);
+	assert_string_equal((char *)v, "dd");
+	assert_true(ttl > 4000 && ttl <= 5000);
+	free(v);
+	assert_int_equal(estore_set(es, "k", "e", 1, 0, ESTORE_NX | ESTORE_XX),
+			 SA_ERR_VALIDATION);
+	assert_int_equal(estore_set(es, "k", "e", 1, 0, 8), SA_ERR_VALIDATION);
+
+	/* NX succeeds again once the key expired. */
+	assert_int_equal(estore_set(es, "t", "1", 1, 20, 0), SA_OK);
+	sleep_ms(50);
+	assert_int_equal(estore_set(es, "t", "2", 1, 0, ESTORE_NX), SA_OK);
+}
+
+void
+estore_contract_incr(struct estore *es)
+{
+	int64_t count = 0, ttl = 0, first_ttl = 0;
+	unsigned char *v = NULL;
+
+	assert_int_equal(estore_incr(es, "rl:ip", 200, &count, &first_ttl),
+			 SA_OK);
+	assert_int_equal(count, 1);
+	assert_true(first_ttl > 0 && first_ttl <= 200);
+	sleep_ms(60);
+	assert_int_equal(estore_incr(es, "rl:ip", 200, &count, &ttl), SA_OK);
+	assert_int_equal(count, 2);
+	/* A later hit does not extend the window. */
+	assert_true(ttl <= first_ttl - 50);
+	assert_int_equal(estore_incr(es, "rl:ip", 200, &count, NULL), SA_OK);
+	assert_int_equal(count, 3);
+	assert_int_equal(estore_get(es, "rl:ip", &v, NULL, NULL), SA_OK);
+	assert_string_equal((char *)v, "3");
+	free(v);
+
+	sleep_ms(200);
+	assert_int_equal(estore_incr(es, "rl:ip", 200, &count, &ttl), SA_OK);
+	assert_int_equal(count, 1);
+	assert_true(ttl > 100);
+
+	/* Without a window the counter does not expire. */
+	assert_int_equal(estore_incr(es, "forever", 0, &count, &ttl), SA_OK);
+	assert_int_equal(count, 1);
+	assert_int_equal(ttl, -1);
+
+	/* A non-counter is not incremented. */
+	assert_int_equal(estore_set(es, "s", "abc", 3, 0, 0), SA_OK);
+	assert_int_equal(estore_incr(es, "s", 1000, &count, &ttl),
+			 SA_ERR_CONFLICT);
+	assert_int_equal(estore_set(es, "max", "9223372036854775807", 19, 0, 0),
+			 SA_OK);
+	assert_int_equal(estore_incr(es, "max", 1000, &count, &ttl),
+			 SA_ERR_CONFLICT);
+}
+
+struct del_race {
+	struct estore *es;
+	pthread_barrier_t *bar;
+	int rounds;
+	int wins;
+};
+
+static void *
+del_racer(void *arg)
+{
+	struct del_race *r = arg;
+
+	for (int i = 0; i < r->rounds; i++) {
+		int existed = -1;
+
+		pthread_barrier_wait(r->bar); /* the key is set */
+		/* cmocka asserts only work on the test's own thread. */
+		if (estore_del(r->es, "race", &existed) != SA_OK)
+			existed = 100;
+		r->wins += existed;
+		pthread_barrier_wait(r->bar); /* both deleted */
+	}
+	return NULL;
+}
+
+void
+estore_contract_del_race(struct estore *es, int rounds)
+{
+	pthread_barrier_t bar;
+	struct del_race r[2];
+	pthread_t t[2];
+
+	pthread_barrier_init(&bar, NULL, 3);
+	for (int i = 0; i < 2; i++) {
+		r[i] = (struct del_race){es, &bar, rounds, 0};
+		pthread_create(&t[i], NULL, del_racer, &r[i]);
+	}
+	for (int i = 0; i < rounds; i++) {
+		assert_int_equal(estore_set(es, "race", "v", 1, 0, 0), SA_OK);
+		pthread_barrier_wait(&bar);
+		pthread_barrier_wait(&bar);
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&bar);
+	assert_int_equal(r[0].wins + r[1].wins, rounds);
+	assert_int_equal(estore_count(es), 0);
+}
+
+static int
+contract_stop_after_one(const char *member, int64_t expires, void *arg)
+{
+	struct index_seen_count {
+		int n;
+	} *c = arg;
+
+	(void)member;
+	(void)expires;
+	assert_int_equal(++c->n, 1);
+	return 1;
+}
+
+struct index_seen {
+	int n;
+	char member[8][ESTORE_MEMBER_MAX + 1];
+	int64_t expires[8];
+};
+
+static int
+index_seen_cb(const char *member, int64_t expires, void *arg)
+{
+	struct index_seen *s = arg;
+
+	if (s->n < 8) {
+		snprintf(s->member[s->n], sizeof(s->member[s->n]), "%s",
+			 member);
+		s->expires[s->n] = expires;
+	}
+	s->n++;
+	return 0;
+}
+
+/* index_page reads a page into a "a,b,c" list of its members. */
+static void
+index_page(struct estore *es, const char *index, int64_t now,
+	   int64_t after_expires, const char *after, int limit, char *out,
+	   size_t cap)
+{
+	struct index_seen s = {0};
+
+	assert_int_equal(estore_index_page(es, index, now, after_expires, after,
+					   limit, index_seen_cb, &s),
+			 SA_OK);
+	out[0] = '\0';
+	for (int i = 0; i < s.n && i < 8; i++)
+		snprintf(out + strlen(out), cap - strlen(out), "%s%s",
+			 i ? "," : "", s.member[i]);
+}
+
+void
+estore_contract_index(struct estore *es)
+{
+	const int64_t now = 1700000000;
+	char got[256], m[16];
+	struct index_seen s = {0};
+
+	assert_int_equal(estore_index_add(es, "ix", "b", now + 100, now),
+			 SA_OK);
+	assert_int_equal(estore_index_add(es, "ix", "a", now + 100, now),
+			 SA_OK);
+	assert_int_equal(estore_index_add(es, "ix", "c", now + 200, now),
+			 SA_OK);
+	assert_int_equal(estore_index_add(es, "ix", "old", now + 10, now),
+			 SA_OK);
+	/* Expired when added: never listed. Added twice: listed once. */
+	assert_int_equal(estore_index_add(es, "ix", "x", now, now), SA_OK);
+	assert_int_equal(estore_index_add(es, "ix", "b", now + 100, now),
+			 SA_OK);
+	assert_int_equal(estore_index_add(es, "other", "z", now + 300, now),
+			 SA_OK);
+	/* Latest expiry first, one expiry in byte order; the expiry comes
+	 * back as it went in. */
+	assert_int_equal(
+	    estore_index_page(es, "ix", now, 0, NULL, 10, index_seen_cb, &s),
+	    SA_OK);
+	assert_int_equal(s.n, 4);
+	assert_string_equal(s.member[0], "c");
+	assert_int_equal(s.expires[0], now + 200);
+	assert_int_equal(s.expires[3], now + 10);
+	index_page(es, "ix", now, 0, "", 10, got, sizeof(got));
+	assert_string_equal(got, "c,a,b,old");
+	/* Pages continue after a cursor, even one whose entry went. */
+	index_page(es, "ix", now, 0, NULL, 2, got, sizeof(got));
+	assert_string_equal(got, "c,a");
+	index_page(es, "ix", now, now + 100, "a", 2, got, sizeof(got));
+	assert_string_equal(got, "b,old");
+	index_page(es, "ix", now, now + 10, "old", 2, got, sizeof(got));
+	assert_string_equal(got, "");
+	assert_int_equal(estore_index_del(es, "ix", "a", now + 100), SA_OK);
+	assert_int_equal(estore_index_del(es, "ix", "a", now + 100), SA_OK);
+	/* Another expiry names another entry. */
+	assert_int_equal(estore_index_del(es, "ix", "b", now + 99), SA_OK);
+	index_page(es, "ix", now, now + 100, "a", 5, got, sizeof(got));
+	assert_string_equal(got, "b,old");
+	index_page(es, "other", now, 0, NULL, 5, got, sizeof(got));
+	assert_string_equal(got, "z");
+	index_page(es, "none", now, 0, NULL, 5, got, sizeof(got));
+	assert_string_equal(got, "");
+	/* Time passes: what expired is not listed, and is gone for good
+	 * (removed, not hidden: the earlier clock no longer sees it). */
+	index_page(es, "ix", now + 100, 0, NULL, 5, got, sizeof(got));
+	assert_string_equal(got, "c");
+	index_page(es, "ix", now, 0, NULL, 5, got, sizeof(got));
+	assert_string_equal(got, "c");
+	/* A callback's non-zero answer stops the page. */
+	assert_int_equal(estore_index_add(es, "ix", "d", now + 200, now),
+			 SA_OK);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(estore_index_page(es, "ix", now, 0, NULL, 5,
+					   contract_stop_after_one, &s),
+			 SA_OK);
+	/* Refused before the backend sees anything. */
+	assert_int_equal(estore_index_add(es, "ix", "has space", now + 5, now),
+			 SA_ERR_VALIDATION);
+	assert_int_equal(estore_index_add(es, "ix", "", now + 5, now),
+			 SA_ERR_VALIDATION);
+	assert_int_equal(estore_index_add(es, "ix", "y", 0, now),
+			 SA_ERR_VALIDATION);
+	assert_int_equal(estore_index_add(es, "", "y", now + 5, now),
+			 SA_ERR_VALIDATION);
+	assert_int_equal(
+	    estore_index_add(es, "ix", "y", ESTORE_EXPIRY_MAX + 1, now),
+	    SA_ERR_VALIDATION);
+	assert_int_equal(
+	    estore_index_page(es, "ix", now, 0, NULL, 0, index_seen_cb, &s),
+	    SA_ERR_VALIDATION);
+	assert_int_equal(estore_index_page(es, "ix", now, 0, NULL,
+					   ESTORE_PAGE_MAX + 1, index_seen_cb,
+					   &s),
+			 SA_ERR_VALIDATION);
+	assert_int_equal(estore_index_page(es, "ix", now, 0, "bad cursor", 5,
+					   index_seen_cb, &s),
+			 SA_ERR_VALIDATION);
+	/* Bounded: beyond ESTORE_INDEX_MAX entries the soonest expiring
+	 * goes (m000000), so nothing comes after m000001 any more. */
+	for (int i = 0; i < ESTORE_INDEX_MAX; i++) {
+		snprintf(m, sizeof(m), "m%06d", i);
+		assert_int_equal(
+		    estore_index_add(es, "big", m, now + 1000 + i, now), SA_OK);
+	}
+	index_page(es, "big", now, now + 1001, "m000001", 5, got, sizeof(got));
+	assert_string_equal(got, "m000000");
+	assert_int_equal(
+	    estore_index_add(es, "big", "last", now + 5000000, now), SA_OK);
+	index_page(es, "big", now, now + 1001, "m000001", 5, got, sizeof(got));
+	assert_string_equal(got, "");
+	index_page(es, "big", now, 0, NULL, 2, got, sizeof(got));
+	assert_string_equal(got, "last,m099999");
+}
+
+void
+estore_contract_bounds(struct estore *es)
+{
+	char key[ESTORE_KEY_MAX + 2];
+	unsigned char *val = calloc(ESTORE_VALUE_MAX + 1, 1), *v = NULL;
+	size_t n = 0;
+	int existed = 1;
+	int64_t count = 0;
+
+	assert_non_null(val);
+	memset(key, 'k', sizeof(key));
+	key[ESTORE_KEY_MAX + 1] = '\0'; /* one over */
+	assert_int_equal(estore_set(es, key, "v", 1, 0, 0), SA_ERR_VALIDATION);
+	assert_int_equal(estore_get(es, key, &v, &n, NULL), SA_ERR_VALIDATION);
+	assert_int_equal(estore_del(es, key, &existed), SA_ERR_VALIDATION);
+	assert_int_equal(estore_incr(es, key, 0, &count, NULL),
+			 SA_ERR_VALIDATION);
+	assert_int_equal(estore_count(es), 0); /* nothing reached Redis */
+	key[ESTORE_KEY_MAX] = '\0';	       /* exactly the maximum */
+	assert_int_equal(estore_set(es, key, "v", 1, 0, 0), SA_OK);
+	assert_int_equal(estore_set(es, "", "v", 1, 0, 0), SA_ERR_VALIDATION);
+	assert_int_equal(estore_set(es, NULL, "v", 1, 0, 0), SA_ERR_VALIDATION);
+
+	assert_int_equal(estore_set(es, "big", val, ESTORE_VALUE_MAX + 1, 0, 0),
+			 SA_ERR_VALIDATION);
+	assert_int_equal(estore_count(es), 1);
+	val[ESTORE_VALUE_MAX - 1] = 'z';
+	assert_int_equal(estore_set(es, "big", val, ESTORE_VALUE_MAX, 0, 0),
+			 SA_OK);
+	assert_int_equal(estore_get(es, "big", &v, &n, NULL), SA_OK);
+	assert_int_equal(n, ESTORE_VALUE_MAX);
+	assert_int_equal(v[ESTORE_VALUE_MAX - 1], 'z');
+	assert_int_equal(v[ESTORE_VALUE_MAX], '\0');
+	free(v);
+	assert_int_equal(estore_count(es), 2);
+	assert_int_equal(estore_publish(es, key, val, ESTORE_VALUE_MAX + 1),
+			 SA_ERR_VALIDATION);
+	free(val);
+}
+
+void
+estore_contract_pubsub(struct estore *es)
+{
+	struct inbox a, b, other;
+
+	inbox_init(&a);
+	inbox_init(&b);
+	inbox_init(&other);
+	assert_int_equal(estore_subscribe(es, "session:abc", on_msg, &a),
+			 SA_OK);
+	assert_int_equal(estore_subscribe(es, "session:abc", on_msg, &b),
+			 SA_OK);
+	assert_int_equal(estore_subscribe(es, "session:xyz", on_msg, &other),
+			 SA_OK);
+	/* Subscribed when subscribe returned: the first publish arrives. */
+	assert_int_equal(estore_publish(es, "session:abc", "approved", 8),
+			 SA_OK);
+	assert_int_equal(inbox_wait(&a, 1, 5000), 1);
+	assert_int_equal(inbox_wait(&b, 1, 5000), 1);
+	assert_string_equal(a.last, "approved");
+	assert_string_equal(b.last, "approved");
+	assert_string_equal(a.channel, "session:abc");
+	/* Delivered in order: once the second message is in, the one to a
+	 * channel nobody listens to would have been too. */
+	assert_int_equal(estore_publish(es, "session:none", "x", 1), SA_OK);
+	assert_int_equal(estore_publish(es, "session:abc", "again", 5), SA_OK);
+	assert_int_equal(inbox_wait(&a, 2, 5000), 2);
+	assert_int_equal(inbox_wait(&b, 2, 5000), 2);
+	assert_string_equal(b.last, "again");
+	assert_int_equal(other.n, 0);
+	assert_int_equal(estore_subscribe(es, "c", NULL, &a),
+			 SA_ERR_VALIDATION);
+	inbox_destroy(&a);
+	inbox_destroy(&b);
+	inbox_destroy(&other);
+}
+
+#define SMOKE_THREADS 8
+
+struct smoke {
+	struct estore *es;
+	int ops;
+	int id;
+	int failures;
+};
+
+static void *
+smoke_worker(void *arg)
+{
+	struct smoke *s = arg;
+	char key[48], val[48];
+
+	for (int i = 0; i < s->ops; i++) {
+		int64_t count;
+		unsigned char *v = NULL;
+		size_t n = 0;
+		int existed;
+
+		snprintf(key, sizeof(key), "t%d:%d", s->id, i % 64);
+		snprintf(val, sizeof(val), "%d-%d", s->id, i);
+		if (estore_set(s->es, key, val, strlen(val), 60000, 0) != SA_OK)
+			s->failures++;
+		if (estore_get(s->es, key, &v, &n, NULL) != SA_OK ||
+		    strcmp((char *)v, val) != 0)
+			s->failures++;
+		free(v);
+		if (estore_incr(s->es, "shared", 0, &count, NULL) != SA_OK ||
+		    count < 1)
+			s->failures++;
+		if (i % 3 == 0 &&
+		    (estore_del(s->es, key, &existed) != SA_OK || existed != 1))
+			s->failures++;
+	}
+	return NULL;
+}
+
+void
+estore_contract_concurrency(struct estore *es, int ops)
+{
+	struct smoke s[SMOKE_THREADS];
+	pthread_t t[SMOKE_THREADS];
+	unsigned char *v = NULL;
+
+	for (int i = 0; i < SMOKE_THREADS; i++) {
+		s[i] = (struct smoke){es, ops, i, 0};
+		pthread_create(&t[i], NULL, smoke_worker, &s[i]);
+	}
+	for (int i = 0; i < SMOKE_THREADS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(s[i].failures, 0);
+	}
+	/* No increment was lost. */
+	assert_int_equal(estore_get(es, "shared", &v, NULL, NULL), SA_OK);
+	assert_int_equal(atoll((char *)v), SMOKE_THREADS * ops);
+	free(v);
+	/* Keys t<id>:<i%64>: the last write of each slot happened at
+	 * the last 64 values of i, and those with i % 3 == 0 were deleted. */
+	size_t live = 0;
+	for (int i = ops - 64; i < ops; i++)
+		live += i % 3 != 0;
+	assert_int_equal(estore_count(es), SMOKE_THREADS * live + 1);
+}
