@@ -610,7 +610,12 @@ window.SealauthConsole = (function () {
       }
     }
     leave();
-    say('You are signed out.');
+    if (inviteToken()) {
+      say('You are signed out. Accept the invitation below to become the new admin.');
+      $('invite-title').focus();
+    } else {
+      say('You are signed out.');
+    }
   }
 
   function forget() {
@@ -657,10 +662,22 @@ window.SealauthConsole = (function () {
     return views.has(name) ? name : first.dataset.view;
   }
 
-  /* route shows the section the address names and loads it. */
+  /* route shows the section the address names and loads it. An
+   * invitation link opened while signed in is not a section: it says what
+   * the link is for and offers the two ways on. */
   function route(focus) {
     if (!me)
       return;
+    if (inviteToken()) {
+      for (const a of document.querySelectorAll('#nav a'))
+        a.removeAttribute('aria-current');
+      $('invite-in-name').textContent = me.name;
+      showOnly('view-invite-signed-in');
+      document.title = 'An invitation – sealauth console';
+      if (focus)
+        $('invite-in-title').focus();
+      return;
+    }
     const name = current();
     for (const a of document.querySelectorAll('#nav a')) {
       if (a.dataset.view === name) {
@@ -842,14 +859,27 @@ window.SealauthConsole = (function () {
     return `${names[m[1]] || m[1]}${os ? ` on ${os[1].replace('Mac OS X', 'macOS')}` : ''}`;
   }
 
+  /* adminNames answers the admins' names by id; a server without the
+   * admins endpoint (or a refusal) leaves the ids to speak for them. */
+  async function adminNames() {
+    try {
+      const { admins } = await api('GET', '/v1/admin/admins');
+      return new Map(admins.map((a) => [a.adminId, a.name]));
+    } catch (e) {
+      if (e instanceof ApiError && (e.code === 'unauthorized' || e.code === 'csrf_failed'))
+        throw e;
+      return new Map();
+    }
+  }
+
   function loadAdminSessions() {
     return loadInto($('admin-sessions-panel'), 'console sign-ins', async () => {
-      const { sessions } = await api('GET', '/v1/admin/sessions');
+      const [{ sessions }, names] = await Promise.all([api('GET', '/v1/admin/sessions'), adminNames()]);
       if (!sessions.length)
         return el('p', { class: 'panel-msg panel-empty', text: 'Nobody is signed in.' });
       sessions.sort((a, b) => (b.current - a.current) || (b.createdAt - a.createdAt));
       return el('ul', { class: 'items', 'aria-label': 'Console sign-ins' }, sessions.map((s) => {
-        const who = s.adminId === me.id ? 'You' : `Admin ${s.adminId}`;
+        const who = s.adminId === me.id ? 'You' : (names.get(s.adminId) || `Admin ${s.adminId}`);
         return el('li', { class: 'item', 'data-session-id': s.sessionId },
           el('div', { class: 'item-head' },
             el('h3', { class: 'item-title', text: who }),
@@ -860,6 +890,7 @@ window.SealauthConsole = (function () {
             ['From', s.ip || 'unknown'],
             ['Browser', el('span', { title: s.ua || '', text: browserName(s.ua) })],
             ['Passkey', short(s.passkeyId, 16)],
+            s.adminId === me.id ? null : ['Admin id', short(s.adminId, 16)],
           ]),
           el('div', { class: 'item-actions' },
             el('button', {
@@ -896,6 +927,13 @@ window.SealauthConsole = (function () {
     for (const b of document.querySelectorAll('[data-reload]'))
       b.addEventListener('click', () => route(false));
     $('invite-form').addEventListener('submit', acceptInvite);
+    $('invite-in-back').addEventListener('click', () => {
+      /* The link leaves the address bar; the invitation stays open. */
+      history.replaceState(null, '', location.pathname);
+      clearMessages();
+      route(true);
+    });
+    $('invite-in-signout').addEventListener('click', signOut);
     window.addEventListener('hashchange', () => {
       clearMessages();
       if (me)

@@ -65,6 +65,13 @@
     'Too many attempts': 'Too many failed attempts from the phone.',
   };
 
+  /* Final frames {"type":"failed","reason"}: the server ended the login. */
+  const FAILED_MESSAGES = {
+    revoked: 'This login has stopped: the enrollment of this Token ID was ' +
+      'revoked by an administrator, so it can no longer log in. If you did ' +
+      'not expect this, contact the support of the service.',
+  };
+
   const PUSH_FAILED_TEXT = 'We could not reach your phone, so it will not ' +
     'show this login. Check that the phone is online and that the sealauth ' +
     'app on it is set up for this Token ID, then start again.';
@@ -359,6 +366,12 @@
     case 'expired':
       finish('The code expired — start again.', 'error');
       break;
+    case 'failed': {
+      const reason = typeof ev.reason === 'string' ? ev.reason : '';
+      finish(FAILED_MESSAGES[reason] || 'The server ended this login' +
+        (reason ? ' (' + reason + ')' : '') + '. Start again.', 'error');
+      break;
+    }
     case 'approved':
       approved(l, ev);
       break;

@@ -11,20 +11,27 @@
 // claim (a wrong token first); sign-in with the discoverable passkey; a
 // second passkey on a second authenticator; revoking the first, which ends
 // the session signed in with it, and signing in again with the second; the
-// refused revoke of the last; sign-out. Screenshots at 390x844 and 1280x800
+// refused revoke of the last; the audit log, a key rotation, trust and a
+// service; a live login ended; an enrollment revoked while its login waits
+// on the login page, and that token id's logins refused from then on; an
+// admin invited and redeemed in a second browser at phone width; sign-out. Screenshots at 390x844 and 1280x800
 // go to SEALAUTH_BROWSER_OUT/admin (ctest: BUILD/browser/admin).
 
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 
 import {
-  ROOT, OUT_BASE, setup, launch, finish, freePort, start, run, waitFor, test, assert, assertEq, newPage,
+  ROOT, BIN, OUT_BASE, setup, launch, finish, freePort, start, run, waitFor, withTimeout, sleep, test, assert,
+  assertEq, newPage,
 } from './harness.mjs';
 
 const OUT = path.join(OUT_BASE, 'admin');
 const { chromium, tmp } = await setup(OUT);
 
 const PHONE = { width: 390, height: 844 };
+const ENROLLED = 'DE-7000001';
 const DESKTOP = { width: 1280, height: 800 };
 
 // shots saves the page at phone and desktop size, then restores desktop.
@@ -53,6 +60,38 @@ async function authenticator(cdp, transport) {
   };
 }
 
+// pushInbox stands in for the enrolled phone's push endpoint: it takes
+// every push (the server's UnifiedPush delivery) and answers none, as a
+// phone whose owner has not looked yet. pushes counts them.
+async function pushInbox(port) {
+  const inbox = { pushes: 0 };
+  const srv = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.method === 'POST')
+        inbox.pushes++;
+      res.writeHead(201);
+      res.end();
+    });
+  });
+  await new Promise((r) => srv.listen(port, '127.0.0.1', r));
+  srv.unref();
+  inbox.close = () => srv.close();
+  return inbox;
+}
+
+// command runs BIN to its end, for a command expected to fail, and answers
+// its exit status and what it wrote to stderr.
+async function command(args, env = {}) {
+  const child = spawn(BIN, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr += d; });
+  const code = await withTimeout(new Promise((resolve) => child.on('close', (c, sig) => resolve(c ?? sig))),
+    30000, `sealauth ${args.slice(0, 2).join(' ')}`);
+  fs.appendFileSync(path.join(OUT, 'commands.log'), stderr);
+  return { code, stderr };
+}
+
 async function auditEvents(dataDir, env) {
   const out = await run(['audit', 'tail', '--data-dir', dataDir, '--json', '-n', '1000'], env);
   return out.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
@@ -73,7 +112,9 @@ async function main() {
     SEALAUTH_PUBLIC_URL: publicUrl,
     SEALAUTH_WEB_DIR: path.join(ROOT, 'web'),
     SEALAUTH_LOG_LEVEL: 'warn',
-    SEALAUTH_RATE_LIMITS: 'admin=1000/60,install=100/600',
+    SEALAUTH_RATE_LIMITS: 'admin=1000/60,install=100/600,initiate=100/60,push=100/600',
+    // The enrolled phone's push endpoint is on loopback.
+    SEALAUTH_PUSH_ALLOW_PRIVATE: '1',
   };
   const server = start('server', ['serve', '--data-dir', dataDir], env);
   const serverGone = server.exited.then((r) => {
@@ -87,6 +128,18 @@ async function main() {
   const tokenFile = path.join(dataDir, 'install-token');
   await waitFor(() => fs.existsSync(tokenFile), 10000, 'the install token file');
   const installToken = fs.readFileSync(tokenFile, 'utf8').trim();
+
+  // One person enrolled with the demo tools: a demo seal and a device
+  // whose pushes go to an inbox this script keeps.
+  const base = `http://127.0.0.1:${port}`;
+  const devDir = path.join(tmp, 'device');
+  const phonePort = await freePort();
+  const inbox = await pushInbox(phonePort);
+  const seal = await run(['trust', 'issue', '--dir', path.join(dataDir, 'trust'), '--given-name', 'Erika',
+    '--family-name', 'Mustermann', '--dob', '1990-04-01', '--nationality', 'DEU', '--document', 'C01X00T47',
+    '--token-id', ENROLLED]);
+  await run(['device', 'init', '--dir', devDir]);
+  await run(['device', 'enroll', '--dir', devDir, '--server', base, '--listen-port', String(phonePort), seal]);
 
   const browser = await launch(chromium);
   const { context, page } = await newPage(browser, DESKTOP);
@@ -334,6 +387,160 @@ async function main() {
       await row.getByText('Rejected').waitFor();
       const events = (await auditEvents(dataDir, env)).map((e) => e.event);
       assert(events.includes('admin.login_session_ended'), 'audited admin.login_session_ended');
+    });
+
+    await test('revoking an enrollment ends its live login and refuses its token id from then on', async () => {
+      // Before: a login of the enrolled token id on the login page reaches
+      // the phone and waits for it.
+      const { context: ctx2, page: login } = await newPage(browser, DESKTOP);
+      try {
+        await login.goto(`${publicUrl}/`);
+        await login.getByLabel('Token ID').fill(ENROLLED);
+        const pushed = inbox.pushes;
+        await login.getByRole('button', { name: 'Log in with your phone' }).click();
+        await login.locator('#code[data-state="live"]').waitFor();
+        await waitFor(() => inbox.pushes > pushed, 20000, 'the login pushed to the enrolled phone');
+
+        await page.getByRole('link', { name: 'Enrollments' }).click();
+        await page.getByRole('heading', { name: 'Enrollments', level: 1 }).waitFor();
+        const row = page.locator(`#enrollments-panel tr[data-token-id="${ENROLLED}"]`);
+        await row.getByText('active', { exact: true }).waitFor();
+        await row.getByRole('button', { name: `Revoke ${ENROLLED}` }).click();
+        const dialog = page.getByRole('dialog');
+        await dialog.getByRole('heading', { name: `Revoke the enrollment of ${ENROLLED}?` }).waitFor();
+        assertEq(await page.evaluate(() => document.activeElement.id), 'dialog-cancel',
+          'a revocation starts on Cancel');
+        await dialog.getByLabel('Reason (optional)').fill('phone reported stolen');
+        await shots(page, 'revoke-enrollment');
+        await dialog.getByRole('button', { name: 'Revoke enrollment' }).click();
+        await page.locator('#status', { hasText: `Enrollment ${ENROLLED} revoked; 1 waiting login ended.` }).waitFor();
+        await row.getByText('revoked', { exact: true }).waitFor();
+        assertEq(await row.getByRole('button', { name: `Revoke ${ENROLLED}` }).count(), 0, 'no Revoke on a revoked row');
+
+        // The login page was told over its WebSocket and stopped.
+        await login.locator('#status', { hasText: 'revoked by an administrator' }).waitFor();
+        assertEq(await login.locator('#code').getAttribute('data-state'), 'ended', 'the code is marked ended');
+        assert(await login.locator('#countdown-box').isHidden(), 'the countdown is gone');
+        await login.screenshot({ path: path.join(OUT, 'login-revoked-desktop.png'), fullPage: true });
+        assertEq(login.problems.join('\n'), '', 'no console errors on the login page');
+      } finally {
+        await ctx2.close();
+      }
+
+      // After: a new login of that token id is a decoy. It answers like any
+      // other, but the phone is never asked, and the phone's own signed
+      // approval with the right code is refused.
+      const pushed = inbox.pushes;
+      const r = await fetch(`${base}/auth/initiate`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ tokenId: ENROLLED, serviceId: 'demo', scopes: [] }),
+      });
+      assertEq(r.status, 200, 'a revoked token id gets a decoy session');
+      const { sessionId, autoPassword } = await r.json();
+      const { code, stderr } = await command(['device', 'approve', '--dir', devDir, '--server', base,
+        '--session', sessionId, '--otp', autoPassword]);
+      assertEq(code, 1, 'the phone\'s approval is refused');
+      assert(stderr.includes('approve refused: HTTP 403 token_revoked'), `refused as token_revoked: ${stderr}`);
+      await sleep(1500);
+      assertEq(inbox.pushes, pushed, 'no push reached the phone after the revocation');
+      const events = await auditEvents(dataDir, env);
+      const rev = events.filter((e) => e.event === 'admin.enrollment_revoked');
+      assertEq(rev.length, 1, 'one admin.enrollment_revoked row');
+      assertEq(rev[0].detail.tokenId, ENROLLED, 'the revoked token id audited');
+      assertEq(rev[0].detail.reason, 'phone reported stolen', 'the reason audited');
+      assert(events.some((e) => e.event === 'auth.initiate_unknown' && e.detail.sessionId === sessionId &&
+        e.detail.reason === 'revoked'), 'the decoy login audited as revoked');
+    });
+
+    await test('invite and redeem: a second admin joins by the copy-once link on a phone and is listed', async () => {
+      await page.getByRole('link', { name: 'Admins' }).click();
+      await page.getByRole('heading', { name: 'Admins', level: 1 }).waitFor();
+      await page.locator('#admins-panel[aria-busy="false"] .items').waitFor();
+      await page.getByRole('button', { name: 'Invite an admin' }).click();
+      const dialog = page.getByRole('dialog');
+      await dialog.getByRole('heading', { name: 'Invite an admin' }).waitFor();
+      await dialog.getByLabel('Their name').fill('Bea Admin');
+      await dialog.getByRole('button', { name: 'Create the link' }).click();
+      await dialog.getByRole('heading', { name: 'The link for Bea Admin' }).waitFor();
+      const link = await dialog.getByLabel('Invitation link').inputValue();
+      assert(new RegExp(`^${publicUrl}/admin/#invite=[A-Za-z0-9_-]{43}$`).test(link), `the invitation link (${link})`);
+      assert(await dialog.getByLabel('Invitation link').isEditable() === false, 'the link is read-only');
+      await dialog.getByRole('button', { name: 'Copy the link' }).click();
+      // Headless Chromium grants this page no clipboard: the link is then
+      // selected for copying by hand, and the dialog says so.
+      await dialog.locator('#dialog-step', { hasText: /Copied|the link is selected/ }).waitFor();
+      await shots(page, 'invite-link');
+      await dialog.getByRole('button', { name: 'Done' }).click();
+      await dialog.waitFor({ state: 'hidden' });
+      assertEq(await page.locator('#dialog-input').inputValue(), '', 'the link is dropped with the dialog');
+      await page.locator('#admins-panel tr', { hasText: 'Bea Admin' }).waitFor();
+
+      // The inviting admin opens the link in the signed-in tab: the console
+      // says who the link is for instead of showing a section, and going
+      // back leaves the invitation unused.
+      await page.goto(link);
+      await page.getByRole('heading', { name: 'This link invites a new admin', level: 1 }).waitFor();
+      assertEq(await page.locator('#invite-in-name').textContent(), 'Ada Admin', 'says who is signed in');
+      assertEq(await page.evaluate(() => document.activeElement.id), 'invite-in-title', 'focus on the heading');
+      await page.getByRole('button', { name: 'Sign out and accept the invitation' }).waitFor();
+      await shots(page, 'invite-signed-in');
+      await page.getByRole('button', { name: 'Back to the console' }).click();
+      await page.getByRole('heading', { name: 'Enrollments', level: 1 }).waitFor();
+      assert(!page.url().includes('invite='), `the link left the address bar (${page.url()})`);
+
+      // The invitee: another browser at phone width, with a device of its own.
+      const { context: ctx2, page: bea } = await newPage(browser, PHONE);
+      try {
+        const cdp2 = await ctx2.newCDPSession(bea);
+        await cdp2.send('WebAuthn.enable');
+        const beaPhone = await authenticator(cdp2, 'internal');
+        await bea.goto(link);
+        await bea.getByRole('heading', { name: 'You are invited to this console', level: 1 }).waitFor();
+        await bea.locator('#invite-form').getByLabel('Name of this passkey').fill('Bea phone');
+        await bea.screenshot({ path: path.join(OUT, 'invite-accept-phone.png'), fullPage: true });
+        await bea.getByRole('button', { name: 'Accept and create my passkey' }).click();
+        await bea.locator('#status', { hasText: 'Welcome, Bea Admin: you are an admin of this server now.' }).waitFor();
+        assert(!bea.url().includes('invite='), 'the used link left the address bar');
+        const creds = await beaPhone.credentials();
+        assertEq(creds.length, 1, 'one passkey on the invitee\'s device');
+        assert(creds[0].isResidentCredential, 'a discoverable passkey');
+        await bea.getByRole('button', { name: 'Sign in with a passkey' }).click();
+        await bea.getByRole('heading', { name: 'Enrollments', level: 1 }).waitFor();
+        assertEq(await bea.locator('#who-name').textContent(), 'Bea Admin', 'the invitee is signed in as herself');
+        await bea.screenshot({ path: path.join(OUT, 'invitee-signed-in-phone.png'), fullPage: true });
+
+        // The link worked once.
+        const again = await fetch(`${base}/v1/invite/start`, {
+          method: 'POST', headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ inviteToken: link.split('#invite=')[1] }),
+        });
+        assertEq(again.status, 401, 'the used invitation again');
+        assertEq((await again.json()).error, 'invite_invalid', 'refused as invite_invalid');
+
+        // The first admin sees the new admin, and her sign-in by name.
+        await page.getByRole('link', { name: 'Admins' }).click();
+        await page.locator('#admins-panel[aria-busy="false"] .items').waitFor();
+        const newAdmin = page.locator('#admins-panel .item').filter({
+          has: page.locator('.item-title', { hasText: 'Bea Admin' }),
+        });
+        await newAdmin.waitFor();
+        await newAdmin.getByText('invitation from Ada Admin').waitFor();
+        assertEq(await newAdmin.locator('.fact', { hasText: 'Passkeys' }).locator('dd').textContent(), '1', 'her one passkey');
+        await page.locator('#admins-panel').getByText('No invitation is open.').waitFor();
+        await page.getByRole('link', { name: 'Console sign-ins' }).click();
+        await page.locator('#admin-sessions-panel[aria-busy="false"] .items').waitFor();
+        await page.locator('#admin-sessions-panel .item-title', { hasText: 'Bea Admin' }).waitFor();
+        await page.getByRole('button', { name: 'End the session of Bea Admin from 127.0.0.1' }).waitFor();
+        await shots(page, 'sessions-two-admins');
+        const events = (await auditEvents(dataDir, env)).map((e) => e.event);
+        for (const ev of ['admin.invited', 'admin.invite_accepted'])
+          assert(events.includes(ev), `audited ${ev}`);
+        const problems = bea.problems.filter((p) =>
+          !/Failed to load resource: the server responded with a status of 401/.test(p));
+        assertEq(problems.join('\n'), '', 'no console errors in the invitee\'s browser');
+      } finally {
+        await ctx2.close();
+      }
     });
 
     await test('a section whose endpoint the server lacks says so and shows nothing else', async () => {
