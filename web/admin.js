@@ -340,12 +340,26 @@ window.SealauthConsole = (function () {
         $('dialog-ok').focus();
     }
 
-    function close() {
+    /* closed ends the opening that was shown: its ceremony is aborted,
+     * its handler dropped and its onClose run, once. */
+    function closed() {
       if (abort)
         abort.abort();
       abort = null;
+      const f = onClose;
+      onClose = null;
+      handler = null;
+      if (f)
+        f();
+    }
+
+    /* close closes the dialog and ends its opening at once: the close
+     * event comes later, maybe after another opening (the invitation
+     * link follows its step-up), which it must not end. */
+    function close() {
       if (d.open)
         d.close();
+      closed();
     }
 
     const ctx = {
@@ -381,14 +395,11 @@ window.SealauthConsole = (function () {
       }
     });
     $('dialog-cancel').addEventListener('click', close);
+    /* Escape closes the dialog without close(); a close event that finds
+     * the dialog open again belongs to an opening already ended. */
     d.addEventListener('close', () => {
-      if (abort)
-        abort.abort();
-      const f = onClose;
-      onClose = null;
-      handler = null;
-      if (f)
-        f();
+      if (!d.open)
+        closed();
     });
     return { open, close, ctx };
   })();
