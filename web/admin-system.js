@@ -39,6 +39,10 @@
           cell: (s) => el('div', { class: 'row-actions' },
             el('button', { type: 'button', class: 'btn btn-secondary btn-small', 'aria-label': `Edit ${s.name}`, text: 'Edit', onclick: () => editService(s) }),
             el('button', {
+              type: 'button', class: 'btn btn-secondary btn-small', 'aria-label': `Import SAML metadata into ${s.name}`,
+              text: 'Import SAML metadata', onclick: () => showImport(s),
+            }),
+            el('button', {
               type: 'button', class: 'btn btn-secondary btn-small', 'aria-label': `${s.enabled === false ? 'Enable' : 'Disable'} ${s.name}`,
               text: s.enabled === false ? 'Enable' : 'Disable', onclick: () => toggleService(s),
             }),
@@ -56,6 +60,7 @@
 
   function showForm(record) {
     editing = record;
+    $('saml-import-form').hidden = true;
     const f = $('service-form');
     f.reset();
     clearFormErrors();
@@ -125,38 +130,48 @@
   }
 
   /*
-   * serviceChange confirms and runs one change of the registry: start()
-   * answers the step-up; a refusal that names a field of the form closes
-   * the dialog and is shown under that field.
+   * confirmChange opens the dialog o for one change of the registry and
+   * runs it: start() answers the step-up (not called when pending holds
+   * one already), the finish goes to finishPath. On success done(record)
+   * is said, the form closes and the list reloads; a refusal that cannot
+   * be retried closes the dialog and goes to refused(e).
    */
-  function serviceChange(o, start, done) {
+  function confirmChange(o, start, finishPath, done, form, refused, pending) {
     C.dialog.open({
       ...o,
       onOk: async (ctx) => {
         try {
           const r = await C.stepUp(ctx, start,
-            (id, uvResponse) => api('POST', '/v1/admin/services/finish', { stepupId: id, uvResponse }));
+            (id, uvResponse) => api('POST', finishPath, { stepupId: id, uvResponse }));
           C.say(done(r));
-          $('service-form').hidden = true;
+          $(form).hidden = true;
           loadServices();
           return true;
         } catch (e) {
           if (C.retryable(e))
             throw e;
           C.dialog.close();
-          const top = e.field ? e.field.split(/[.[]/)[0] : null;
-          if (top && FIELDS[top] && !$('service-form').hidden) {
-            C.fieldError($(FIELDS[top]), `${FIELDS[top]}-error`, `${C.words(e)}${e.field !== top ? ` (${e.field})` : ''}`);
-            $(FIELDS[top]).focus();
-          } else {
-            C.fail(C.words(e));
-            loadServices();
-          }
+          refused(e);
           return true;
         }
       },
     });
-    C.dialog.ctx.pending = null;
+    C.dialog.ctx.pending = pending || null;
+  }
+
+  /* serviceChange confirms and runs one change of the registry; a refusal
+   * that names a field of the form is shown under that field. */
+  function serviceChange(o, start, done) {
+    confirmChange(o, start, '/v1/admin/services/finish', done, 'service-form', (e) => {
+      const top = e.field ? e.field.split(/[.[]/)[0] : null;
+      if (top && FIELDS[top] && !$('service-form').hidden) {
+        C.fieldError($(FIELDS[top]), `${FIELDS[top]}-error`, `${C.words(e)}${e.field !== top ? ` (${e.field})` : ''}`);
+        $(FIELDS[top]).focus();
+      } else {
+        C.fail(C.words(e));
+        loadServices();
+      }
+    });
   }
 
   function saveService(ev) {
@@ -212,6 +227,167 @@
       ok: 'Delete service', danger: true,
     }, () => api('DELETE', `/v1/admin/services/${encodeURIComponent(s.serviceId)}`),
     () => `Service ${s.name} deleted.`);
+  }
+
+  /* ---- SAML metadata import ---------------------------------------------- */
+
+  /* The import form's fields by the request member they send. */
+  const SAML_FIELDS = {
+    serviceId: 'smd-id', name: 'smd-name', scopes: 'smd-scopes', metadataXml: 'smd-xml',
+    metadataUrl: 'smd-url', signerCertificate: 'smd-signer',
+  };
+
+  function clearImportErrors() {
+    for (const id of Object.values(SAML_FIELDS))
+      C.fieldError($(id), `${id}-error`, '');
+    $('saml-import-error').hidden = true;
+  }
+
+  function importSource() {
+    const url = $('smd-src-url').checked;
+    $('smd-url-field').hidden = !url;
+    $('smd-xml-field').hidden = url;
+    return url ? 'url' : 'xml';
+  }
+
+  /* showImport opens the import form, for the service s or, without one,
+   * for the service the metadata names (or a new one). */
+  function showImport(s) {
+    $('service-form').hidden = true;
+    const f = $('saml-import-form');
+    f.reset();
+    clearImportErrors();
+    $('saml-import-title').textContent = s ? `Import SAML metadata into ${s.name}` : 'Import SAML metadata';
+    $('smd-id').value = s ? s.serviceId : '';
+    $('smd-id').readOnly = !!s;
+    importSource();
+    f.hidden = false;
+    (s ? $('smd-xml') : $('smd-id')).focus();
+  }
+
+  /* importBody reads the form as the start's request; a field that cannot
+   * be sent is marked and answers null. */
+  function importBody() {
+    const b = {};
+    const v = (id) => $(id).value.trim();
+    if (v('smd-id'))
+      b.serviceId = v('smd-id');
+    if (v('smd-name'))
+      b.name = v('smd-name');
+    const scopes = lines($('smd-scopes').value);
+    if (scopes.length)
+      b.scopes = scopes;
+    if (importSource() === 'url')
+      b.metadataUrl = v('smd-url');
+    else
+      b.metadataXml = $('smd-xml').value.trim();
+    if (v('smd-signer'))
+      b.signerCertificate = v('smd-signer');
+    const field = b.metadataUrl !== undefined ? 'metadataUrl' : 'metadataXml';
+    if (!b[field]) {
+      const id = SAML_FIELDS[field];
+      C.fieldError($(id), `${id}-error`, field === 'metadataUrl'
+        ? 'Enter the https URL the service provider publishes its metadata at.'
+        : 'Paste the service provider’s metadata (an XML document starting with EntityDescriptor).');
+      $(id).focus();
+      return null;
+    }
+    return b;
+  }
+
+  /* importError shows a refusal of the import under the field it names, or
+   * above the form's buttons. */
+  function importError(e) {
+    const top = e.field ? e.field.split(/[.[]/)[0] : null;
+    const text = `${C.words(e)}${e.field && !SAML_FIELDS[e.field] ? ` (${e.field})` : ''}`;
+    if (top && SAML_FIELDS[top]) {
+      const id = SAML_FIELDS[top];
+      if (id === 'smd-signer')
+        $('smd-signer').closest('details').open = true;
+      C.fieldError($(id), `${id}-error`, text);
+      $(id).focus();
+      return;
+    }
+    $('saml-import-error').textContent = text;
+    $('saml-import-error').hidden = false;
+  }
+
+  function certText(c) {
+    if (!c)
+      return 'none';
+    return el('span', {}, `${c.subject || 'no subject'} · ${c.key || 'key'} · valid until `, when(c.notAfter, '—'),
+      el('br'), el('code', { class: 'id', text: c.sha256 || '' }));
+  }
+
+  function list(items, one) {
+    return items && items.length
+      ? el('ul', { class: 'preview-list' }, items.map((x) => el('li', {}, one(x))))
+      : el('span', { class: 'muted', text: 'none' });
+  }
+
+  /* previewNodes shows what the finish will store. */
+  function previewNodes(p) {
+    const r = p.requirements || {};
+    const sig = p.metadataSignature || {};
+    const yes = (b) => (b ? 'yes' : 'no');
+    return [
+      el('p', {}, p.op === 'create'
+        ? `A new service ${p.serviceId} is created with these SAML settings.`
+        : `The SAML settings of ${p.serviceId} are replaced by these; what the metadata does not say stays as it is.`),
+      el('div', { class: 'preview' }, facts([
+        ['Entity id', el('code', { class: 'id', text: p.entityId })],
+        ['Responses go to (ACS)', list(p.acs, (a) => el('code', { class: 'id', text: `${a.url}${a.index !== undefined ? ` (index ${a.index})` : ''}` }))],
+        ['Logout endpoint', p.slo ? el('code', { class: 'id', text: `${p.slo.url}${p.slo.binding ? ` (${p.slo.binding})` : ''}` }) : 'none'],
+        ['Signing certificates', list(p.signingCertificates, certText)],
+        ['Encryption certificate', certText(p.encryptionCertificate)],
+        ['Signed requests required', yes(r.wantSignedRequests)],
+        ['Assertions signed / encrypted', `${yes(r.signAssertion)} / ${yes(r.encryptAssertions)}`],
+        ['Name id format', r.nameIdFormat || '—'],
+        ['Metadata signature', sig.status === 'verified'
+          ? badge('verified', 'ok') : badge(sig.signed ? 'signed, not checked' : 'unsigned', 'warn')],
+        ['Source', p.source === 'pasted' ? 'pasted' : el('code', { class: 'id', text: p.source })],
+      ])),
+      p.warnings && p.warnings.length
+        ? el('div', { class: 'notice notice-warn' }, el('p', { text: 'Left out of the settings:' }), list(p.warnings, (w) => w))
+        : null,
+      el('p', { text: 'To confirm, use one of your passkeys when your browser asks.' }),
+    ].filter(Boolean);
+  }
+
+  /*
+   * previewImport sends the start, which checks the metadata and pins
+   * the record it would store to a step-up, then shows that record for
+   * the admin to confirm. The finish writes the pinned record: the
+   * metadata is not read again.
+   */
+  async function previewImport(ev) {
+    ev.preventDefault();
+    clearImportErrors();
+    const body = importBody();
+    if (!body)
+      return;
+    const btn = $('saml-import-preview');
+    btn.disabled = true;
+    let st;
+    try {
+      st = await api('POST', '/v1/admin/services/saml-metadata/start', body);
+    } catch (e) {
+      importError(e);
+      return;
+    } finally {
+      btn.disabled = false;
+    }
+    const p = st.preview || {};
+    const created = p.op === 'create';
+    confirmChange({
+      title: `${created ? 'Create' : 'Update'} ${p.serviceId} from its SAML metadata?`,
+      body: previewNodes(p),
+      ok: created ? 'Create service' : 'Update service',
+    }, () => {
+      throw new Error('This import is no longer pending. Preview it again.');
+    }, '/v1/admin/services/saml-metadata/finish',
+    (r) => `Service ${r.name || p.serviceId} ${created ? 'created' : 'updated'} from its SAML metadata.`,
+    'saml-import-form', importError, { id: st.stepupId, uvOptions: st.uvOptions });
   }
 
   /* ---- Audit log ---------------------------------------------------------- */
@@ -379,6 +555,14 @@
       $('service-add-button').focus();
     });
     $('service-form').addEventListener('submit', saveService);
+    $('saml-import-button').addEventListener('click', () => showImport(null));
+    $('saml-import-cancel').addEventListener('click', () => {
+      $('saml-import-form').hidden = true;
+      $('saml-import-button').focus();
+    });
+    $('saml-import-form').addEventListener('submit', previewImport);
+    for (const r of document.querySelectorAll('#saml-import-form input[name="source"]'))
+      r.addEventListener('change', importSource);
     $('audit-filter').addEventListener('submit', (ev) => {
       ev.preventDefault();
       loadAudit();

@@ -11,13 +11,15 @@
 // claim (a wrong token first); sign-in with the discoverable passkey; a
 // second passkey on a second authenticator; revoking the first, which ends
 // the session signed in with it, and signing in again with the second; the
-// refused revoke of the last; the audit log, a key rotation, trust and a
-// service; a live login ended; an enrollment revoked while its login waits
-// on the login page, and that token id's logins refused from then on; an
-// admin invited and redeemed in a second browser at phone width; sign-out. Screenshots at 390x844 and 1280x800
-// go to SEALAUTH_BROWSER_OUT/admin (ctest: BUILD/browser/admin).
+// refused revoke of the last; the audit log, a key rotation, trust; a
+// service added, and one imported from SAML metadata; a live login ended;
+// an enrollment revoked while its login waits on the login page, and that
+// token id's logins refused from then on; an admin invited and redeemed in
+// a second browser at phone width; sign-out. Screenshots at 390x844 and
+// 1280x800 go to SEALAUTH_BROWSER_OUT/admin (ctest: BUILD/browser/admin).
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -365,6 +367,82 @@ async function main() {
       assertEq(await page.locator('#services-panel tr[data-service-id="shop"]').count(), 0, 'the service is gone');
     });
 
+    await test('services: SAML metadata imported with a preview and a step-up, then imported again as an update', async () => {
+      const entityId = 'https://wiki.example/saml/md';
+      // The SP's signing certificate (single logout needs one), made by
+      // openssl as an SP's tooling would.
+      const pem = execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+        '-nodes', '-subj', '/CN=wiki.example', '-days', '30', '-keyout', path.join(tmp, 'sp.key')], { encoding: 'utf8' });
+      const der = pem.replace(/-----[A-Z ]+-----|\s/g, '');
+      const fingerprint = new crypto.X509Certificate(pem).fingerprint256;
+      const metadata = (acs) => '<?xml version="1.0"?>\n' +
+        `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="${entityId}">\n` +
+        '  <md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol" WantAssertionsSigned="true">\n' +
+        '    <md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#">' +
+        `<ds:X509Data><ds:X509Certificate>${der}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>\n` +
+        '    <md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://wiki.example/saml/slo"/>\n' +
+        `    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="${acs}" index="0"/>\n` +
+        '    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact" Location="https://wiki.example/saml/artifact" index="1"/>\n' +
+        '  </md:SPSSODescriptor>\n</md:EntityDescriptor>\n';
+      const record = () => page.evaluate(async () => {
+        const r = await fetch('/v1/admin/services/wiki');
+        return { status: r.status, body: await r.json() };
+      });
+      await page.getByRole('link', { name: 'Services' }).click();
+      await page.getByRole('heading', { name: 'Services', level: 1 }).waitFor();
+      await page.getByRole('button', { name: 'Import SAML metadata', exact: true }).click();
+      const form = page.locator('#saml-import-form');
+      await form.getByRole('heading', { name: 'Import SAML metadata' }).waitFor();
+      assertEq(await page.evaluate(() => document.activeElement.id), 'smd-id', 'focus on the first field');
+      await form.getByLabel('Service id').fill('wiki');
+      await form.getByLabel('Name', { exact: true }).fill('Team wiki');
+      await form.getByLabel('Metadata document (XML)').fill(metadata('https://wiki.example/saml/acs'));
+      // A new service without scopes: the server's refusal under the field.
+      await form.getByRole('button', { name: 'Preview the import' }).click();
+      await page.locator('#smd-scopes-error').waitFor({ state: 'visible' });
+      assertEq(await form.getByLabel('Allowed scopes').getAttribute('aria-invalid'), 'true', 'the scopes field is marked');
+      assertEq(await page.evaluate(() => document.activeElement.id), 'smd-scopes', 'focus on the field at fault');
+
+      await form.getByLabel('Allowed scopes').fill('identity:name');
+      await form.getByRole('button', { name: 'Preview the import' }).click();
+      const dialog = page.getByRole('dialog');
+      await dialog.getByRole('heading', { name: 'Create wiki from its SAML metadata?' }).waitFor();
+      for (const t of [entityId, 'https://wiki.example/saml/acs', 'https://wiki.example/saml/slo', fingerprint,
+        'CN=wiki.example', 'unsigned', 'Left out of the settings'])
+        await dialog.getByText(t, { exact: false }).first().waitFor();
+      await dialog.locator('.notice-warn li', { hasText: 'artifact' }).waitFor();
+      await shots(page, 'saml-import-preview');
+      assertEq((await record()).status, 404, 'nothing is stored by the preview');
+      await dialog.getByRole('button', { name: 'Create service' }).click();
+      await page.locator('#status', { hasText: 'Service Team wiki created from its SAML metadata.' }).waitFor();
+      assert(await form.isHidden(), 'the form closed');
+      const row = page.locator('#services-panel tr[data-service-id="wiki"]');
+      await row.getByText('SAML', { exact: true }).waitFor();
+      let rec = (await record()).body;
+      assertEq(rec.saml.entityId, entityId, 'the entity id stored');
+      assertEq(JSON.stringify(rec.saml.acs.map((a) => a.url)), '["https://wiki.example/saml/acs"]', 'the POST ACS stored, the artifact one left out');
+      assertEq(rec.saml.metadata.source, 'pasted', 'where the settings came from');
+      assertEq(JSON.stringify(rec.scopes), '["identity:name"]', 'the scopes');
+
+      // The same service again from its row: an update, the id fixed.
+      await row.getByRole('button', { name: 'Import SAML metadata into Team wiki' }).click();
+      await form.getByRole('heading', { name: 'Import SAML metadata into Team wiki' }).waitFor();
+      assert(!await form.getByLabel('Service id').isEditable(), 'the service id is fixed');
+      assertEq(await form.getByLabel('Service id').inputValue(), 'wiki', 'the row\'s service');
+      await form.getByLabel('Metadata document (XML)').fill(metadata('https://wiki.example/saml/acs2'));
+      await form.getByRole('button', { name: 'Preview the import' }).click();
+      await dialog.getByRole('heading', { name: 'Update wiki from its SAML metadata?' }).waitFor();
+      await dialog.getByText('https://wiki.example/saml/acs2', { exact: false }).first().waitFor();
+      await dialog.getByRole('button', { name: 'Update service' }).click();
+      await page.locator('#status', { hasText: 'Service Team wiki updated from its SAML metadata.' }).waitFor();
+      rec = (await record()).body;
+      assertEq(JSON.stringify(rec.saml.acs.map((a) => a.url)), '["https://wiki.example/saml/acs2"]', 'the new ACS stored');
+      assertEq(rec.name, 'Team wiki', 'the name kept');
+      const imports = (await auditEvents(dataDir, env)).filter((e) => e.event === 'admin.service_saml_imported');
+      assertEq(imports.length, 2, 'two imports audited');
+      assertEq(JSON.stringify(imports.map((e) => e.detail.created).sort()), '[false,true]', 'one created, one updated');
+    });
+
     await test('live logins: a login in progress is listed and ended with a step-up', async () => {
       // A login for a token id nobody enrolled, as a stranger would start it.
       const r = await fetch(`http://127.0.0.1:${port}/auth/initiate`, {
@@ -574,10 +652,10 @@ async function main() {
       await page.getByRole('heading', { name: 'Sign in to the console' }).waitFor();
       const me = await page.evaluate(async () => (await fetch('/v1/admin/me')).status);
       assertEq(me, 401, 'the session is over on the server');
-      // The refusals the cases provoked (401, 404, 409) are logged by the
+      // The refusals the cases provoked (400, 401, 404, 409) are logged by the
       // browser as failed loads; anything else is a fault of the page.
       const problems = page.problems.filter((p) =>
-        !/Failed to load resource: the server responded with a status of 40[149]/.test(p));
+        !/Failed to load resource: the server responded with a status of 40[0149]/.test(p));
       assertEq(problems.join('\n'), '', 'no console errors or CSP violations');
     });
   } finally {
