@@ -526,7 +526,7 @@
     C.say('Fetching and checking the trust lists…');
     try {
       const r = await api('POST', '/v1/admin/trust/refresh', {});
-      C.say('The trust lists were fetched and verified; the set in use is up to date.');
+      C.say(`The trust lists were fetched and verified; the set in use is up to date.${r.othersAsked ? ' The other servers sharing this one’s session store refresh theirs now too.' : ''}`);
       $('trust-panel').replaceChildren(trustView(r));
     } catch (e) {
       if (e instanceof C.ApiError && e.status === 502) {

@@ -150,6 +150,7 @@ admin_trust_refresh(struct http_request *req, struct http_response *res)
 	struct admin *adm;
 	json_t *body;
 	enum sa_err rc, arc;
+	int announced;
 
 	if ((rc = admin_auth(req, res, &adm, &who)) != SA_OK ||
 	    (rc = trust_ready(adm->app, res)) != SA_OK)
@@ -162,6 +163,9 @@ admin_trust_refresh(struct http_request *req, struct http_response *res)
 			    json_pack("{s:s}", "error", sa_err_code(rc)));
 		return rc;
 	}
+	/* The other instances refresh their own sets at the same time; a
+	 * store that cannot publish leaves them to their timers. */
+	announced = app_refresh_announce(adm->app);
 	memset(&tr, 0, sizeof(tr));
 	rc = trust_refresh(adm->app->trust, now_unix(), 1, &tr);
 	/* The refresher thread revokes the enrollments that new revocation
@@ -174,6 +178,7 @@ admin_trust_refresh(struct http_request *req, struct http_response *res)
 		return http_res_error(res, arc, NULL, NULL);
 	if ((body = trust_json(adm->app, now_unix())) == NULL)
 		return http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
+	json_object_set_new(body, "othersAsked", json_boolean(announced));
 	if (rc != SA_OK) {
 		/* The last good set stays in use; say what failed. */
 		json_object_set_new(body, "error",

@@ -5,6 +5,7 @@
 #ifndef SEALAUTH_APP_H
 #define SEALAUTH_APP_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -15,6 +16,9 @@
 #include "net/http.h"
 #include "net/netaddr.h"
 #include "seal/seal_stats.h"
+
+/* The length of an instance's id (app.instance): 16 random bytes in hex. */
+#define APP_INSTANCE_LEN 32
 
 struct app_refresh;
 struct admin;
@@ -66,7 +70,13 @@ struct app {
 	int trust_demo;		     /* the demo trust environment is in use */
 	uint64_t trust_generation;   /* trust set whose VRLs were applied */
 	struct app_refresh *refresh; /* the trust refresher (refresh.c) */
-	struct admin *admin;	     /* administration (admin/admin.h) */
+	/* A trust refresh another instance announced (refresh.c): set by the
+	 * store's subscriber thread, taken by the refresher within a second. */
+	atomic_int trust_asked;
+	/* This process among the instances sharing the stores: random hex,
+	 * so it skips its own announcements. */
+	char instance[APP_INSTANCE_LEN + 1];
+	struct admin *admin; /* administration (admin/admin.h) */
 	/* The login page's files, read at start (api/api.h); NULL when the
 	 * web directory could not be read. */
 	struct api_static_set *web_files;
@@ -93,6 +103,14 @@ struct app {
  */
 enum sa_err app_refresh_start(struct app *app);
 void app_refresh_kick(struct app *app);
+/*
+ * app_refresh_announce tells the other instances sharing the ephemeral
+ * store (Redis) that a trust refresh was asked for here: each forces one
+ * of its own within a second. The caller refreshes its own set. Returns 1
+ * when told, 0 when there is nobody to tell (the in-process store) or the
+ * store could not publish (logged).
+ */
+int app_refresh_announce(struct app *app);
 void app_refresh_stop(struct app *app);
 void app_apply_vrls(struct app *app);
 

@@ -5,10 +5,12 @@
  * A refresh fetches documents over the network and may take as long as the
  * fetch timeout; run on the thread that waits for signals, it made SIGTERM
  * wait behind it. Here it runs on its own thread, once a second (the trust
- * module decides whether anything is due), at once when kicked (SIGHUP), and
- * stops promptly: app_refresh_stop cancels a running fetch.
+ * module decides whether anything is due), at once when kicked (SIGHUP) or
+ * when another instance announces that an admin asked for a refresh there,
+ * and stops promptly: app_refresh_stop cancels a running fetch.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +19,12 @@
 #include "core/util.h"
 #include "store/store.h"
 #include "trust/trust.h"
+
+/* An admin's refresh is announced to every instance sharing the ephemeral
+ * store on this channel: "refresh " and the announcing instance's id. */
+#define REFRESH_CHANNEL "trust:refresh"
+#define REFRESH_MSG "refresh "
+#define REFRESH_MSG_LEN (sizeof(REFRESH_MSG) - 1 + APP_INSTANCE_LEN)
 
 struct app_refresh {
 	struct app *app;
@@ -161,6 +169,12 @@ refresh_main(void *arg)
 			break;
 		force = r->force;
 		r->force = 0;
+		if (atomic_exchange(&r->app->trust_asked, 0)) {
+			log_info("trust.refresh",
+				 "another instance was asked for a trust "
+				 "refresh: refreshing here too");
+			force = 1;
+		}
 		pthread_mutex_unlock(&r->mu);
 		refresh_once(r, force);
 		pthread_mutex_lock(&r->mu);
@@ -169,13 +183,80 @@ refresh_main(void *arg)
 	return NULL;
 }
 
+/*
+ * on_refresh_asked runs on the store's subscriber thread. It only marks the
+ * request for the refresher thread: a refresh fetches over the network and
+ * must not hold up the delivery of login events. An instance's own
+ * announcement is skipped: it refreshed already.
+ */
+static void
+on_refresh_asked(const char *channel, const void *msg, size_t n, void *arg)
+{
+	struct app *app = arg;
+	const char *m = msg;
+
+	(void)channel;
+	if (n != REFRESH_MSG_LEN ||
+	    memcmp(m, REFRESH_MSG, sizeof(REFRESH_MSG) - 1) != 0 ||
+	    memcmp(m + sizeof(REFRESH_MSG) - 1, app->instance,
+		   APP_INSTANCE_LEN) == 0)
+		return;
+	atomic_store(&app->trust_asked, 1);
+}
+
+int
+app_refresh_announce(struct app *app)
+{
+	char msg[REFRESH_MSG_LEN];
+
+	/* The in-process store is this server's alone: nobody to tell. */
+	if (app->es == NULL || strcmp(estore_name(app->es), "mem") == 0)
+		return 0;
+	memcpy(msg, REFRESH_MSG, sizeof(REFRESH_MSG) - 1);
+	memcpy(msg + sizeof(REFRESH_MSG) - 1, app->instance, APP_INSTANCE_LEN);
+	if (estore_publish(app->es, REFRESH_CHANNEL, msg, sizeof(msg)) !=
+	    SA_OK) {
+		log_warn("trust.refresh",
+			 "the other instances could not be asked to refresh "
+			 "their trust lists: the session store cannot publish");
+		return 0;
+	}
+	return 1;
+}
+
+/* instance_id names this process among the instances: 16 random bytes in
+ * hex, in app->instance. */
+static enum sa_err
+instance_id(struct app *app)
+{
+	unsigned char b[APP_INSTANCE_LEN / 2];
+	char *h;
+	enum sa_err rc;
+
+	if ((rc = rand_bytes(b, sizeof(b))) != SA_OK)
+		return rc;
+	if ((h = hex_encode(b, sizeof(b))) == NULL)
+		return SA_ERR_NOMEM;
+	memcpy(app->instance, h, APP_INSTANCE_LEN + 1);
+	free(h);
+	return SA_OK;
+}
+
 enum sa_err
 app_refresh_start(struct app *app)
 {
 	struct app_refresh *r;
+	enum sa_err rc;
 
 	if (app->trust == NULL)
 		return SA_OK;
+	/* The subscription lives as long as the store and reaches only app,
+	 * which outlives it: never the refresher, which stops first. */
+	atomic_store(&app->trust_asked, 0);
+	if ((rc = instance_id(app)) != SA_OK ||
+	    (rc = estore_subscribe(app->es, REFRESH_CHANNEL, on_refresh_asked,
+				   app)) != SA_OK)
+		return rc;
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return SA_ERR_NOMEM;
 	r->app = app;

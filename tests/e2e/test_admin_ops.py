@@ -194,6 +194,9 @@ def test_trust_status_per_document_and_refresh(make_server):
     r = a.post("/v1/admin/trust/refresh")
     assert r.status_code == 200, r.text
     assert r.json()["refreshed"] is True
+    # The in-process session store is this server's alone: nobody else
+    # to ask.
+    assert r.json()["othersAsked"] is False
     gov2 = [d for d in r.json()["documents"] if d["kind"] == "governance"][0]
     assert gov2["sequence"] == gov["sequence"] + 1
 

@@ -1,25 +1,33 @@
 """Administration on PostgreSQL shared by two servers: the last-passkey
 guard holds when two revokes race on two instances, a revoke ends the
-sessions signed in with the passkey on every instance, and the audit
-endpoints read and verify the chain in PostgreSQL.
+sessions signed in with the passkey on every instance, the audit
+endpoints read and verify the chain in PostgreSQL, and, with Redis shared
+too, a trust refresh asked of one instance reaches the other.
 
 Needs the Debian postgresql binaries (test_postgres.py's cluster); without
-them every test here is skipped."""
+them every test here is skipped. The trust refresh needs redis-server."""
+import os
 import threading
+import time
 
+import pytest
 import requests
 
 from admin_client import ADMIN_LIMITS, Admin, audit_events
 from authenticator import b64u
+from test_multi_instance import REDIS_BIN, redis  # noqa: F401 (a fixture)
 from test_postgres import cluster  # noqa: F401 (a fixture)
 
 
-def pg_pair(cluster, make_server):  # noqa: F811
+def pg_pair(cluster, make_server, redis=None):  # noqa: F811
     """Two servers on one database behind one public URL (the first
-    one's), each with its own data directory and in-process ephemeral
-    store, as two instances behind a load balancer."""
+    one's), each with its own data directory and, unless a Redis is
+    given, its own in-process ephemeral store, as two instances behind a
+    load balancer."""
     db, url = cluster.new_database()
     env = {"DATABASE_URL": url, "SEALAUTH_RATE_LIMITS": ADMIN_LIMITS}
+    if redis is not None:
+        env["REDIS_URL"] = redis.url
     a = make_server(env=env)
     a.env["SEALAUTH_PUBLIC_URL"] = a.base
     a.start()
@@ -157,3 +165,41 @@ def test_audit_endpoints_on_postgres(cluster, make_server):  # noqa: F811
     assert r.returncode == 0, r.stderr
     v = a.get("/v1/admin/audit/verify").json()
     assert v["intact"] is False and v["firstBadSeq"] == int(seq), v
+
+
+@pytest.mark.skipif(REDIS_BIN is None, reason="redis-server is not "
+                    "installed (scripts/setup --test installs it)")
+def test_a_trust_refresh_on_one_instance_reaches_the_other(
+        cluster, redis, make_server):  # noqa: F811
+    db, s1, s2 = pg_pair(cluster, make_server, redis)
+    one = Admin(s1)
+    cred = one.claim()
+    assert one.login(cred=cred).status_code == 200
+    two = Admin(s2, origin=s1.base)
+    two.auth = one.auth
+    assert two.login(cred=cred).status_code == 200
+
+    def governance(admin):
+        r = admin.get("/v1/admin/trust")
+        assert r.status_code == 200, r.text
+        return [d for d in r.json()["documents"]
+                if d["kind"] == "governance"][0]["sequence"]
+
+    # Server two's governance list is signed anew (each server has its own
+    # data directory); its timer is hours away, so it keeps the old one.
+    before = governance(two)
+    s2.cli("trust", "resign", "--dir", os.path.join(s2.data_dir, "trust"),
+           "governance")
+    time.sleep(1.5)
+    assert governance(two) == before
+    # A refresh asked of server one makes server two refresh too.
+    r = one.post("/v1/admin/trust/refresh")
+    assert r.status_code == 200, r.text
+    assert r.json()["refreshed"] is True and r.json()["othersAsked"] is True
+    deadline = time.monotonic() + 5
+    while governance(two) != before + 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert governance(two) == before + 1
+    # One audit row: the admin's refresh on server one.
+    ev = [e for e in audit_events(s1) if e["event"] == "admin.trust_refreshed"]
+    assert len(ev) == 1
