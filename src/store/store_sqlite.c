@@ -5,8 +5,11 @@
  * Each operation also holds ds->mu for its whole length: on a shared handle a
  * transaction begun by one thread would otherwise swallow the statements of
  * another (and roll them back with its own), and a reader would see rows not
- * yet committed. The database runs in WAL mode with synchronous=FULL, so a
- * committed audit row has been fsynced.
+ * yet committed. The one exception is the group commit (sqlite_finish): a
+ * write that is done lets go of ds->mu while it waits for a later write to
+ * commit its savepoint together with that write's own, and a use outside
+ * the writes (sqlite_lock) commits an open group first. The database runs in
+ * WAL mode with synchronous=FULL, so a committed audit row has been fsynced.
  *
  * This file opens the database and keeps the audit log and the metadata;
  * enrollments and takeovers are in store_sqlite_enroll.c, the registry, the
@@ -206,6 +209,9 @@ static const char *const sqlite_ctl_sql[SQ_CTL_N] = {
     [SQ_BEGIN_READ] = "BEGIN",
     [SQ_COMMIT] = "COMMIT",
     [SQ_ROLLBACK] = "ROLLBACK",
+    [SQ_SAVEPOINT] = "SAVEPOINT w",
+    [SQ_RELEASE] = "RELEASE w",
+    [SQ_ROLLBACK_TO] = "ROLLBACK TO w",
 };
 
 /* sqlite_run steps a prepared statement that returns no rows and resets it;
@@ -238,25 +244,121 @@ sqlite_rollback(struct sqlite_store *ds)
 		(void)sqlite_ctl(ds, SQ_ROLLBACK);
 }
 
-/* sqlite_begin takes ds->mu and opens an IMMEDIATE transaction; the caller
- * ends it with sqlite_finish and releases ds->mu, whatever this returned. */
+/* Writes that share one COMMIT at most: a bound on how long the first
+ * waits while others keep coming. */
+#define SQLITE_GROUP_MAX 64
+
+/*
+ * group_end_locked commits the open group transaction (rc SA_OK and some
+ * write kept) or rolls it back, and tells each waiting write the outcome.
+ */
+static void
+group_end_locked(struct sqlite_store *ds, enum sa_err rc)
+{
+	struct sqlite_member *m, *next;
+
+	if (rc == SA_OK && ds->grp_n > 0)
+		rc = sqlite_ctl(ds, SQ_COMMIT);
+	if (rc != SA_OK || ds->grp_n == 0)
+		sqlite_rollback(ds);
+	else
+		sqlite_space_back(ds);
+	/* The members sleep until they hold ds->mu again: still valid. */
+	for (m = ds->grp_members; m != NULL; m = next) {
+		next = m->next;
+		m->rc = rc;
+		m->done = 1;
+	}
+	ds->grp_members = NULL;
+	ds->grp_n = 0;
+	ds->grp_open = 0;
+	pthread_cond_broadcast(&ds->grp_cv);
+}
+
+void
+sqlite_lock(struct sqlite_store *ds)
+{
+	pthread_mutex_lock(&ds->mu);
+	if (ds->grp_open)
+		group_end_locked(ds, SA_OK);
+}
+
+/*
+ * sqlite_begin takes ds->mu and starts a write: in the open group
+ * transaction, or in an IMMEDIATE transaction it opens, inside a savepoint
+ * of its own. The caller ends it with sqlite_finish and releases ds->mu,
+ * whatever this returned.
+ */
 enum sa_err
 sqlite_begin(struct sqlite_store *ds)
 {
+	enum sa_err rc;
+
+	atomic_fetch_add(&ds->grp_want, 1);
 	pthread_mutex_lock(&ds->mu);
-	return sqlite_ctl(ds, SQ_BEGIN_WRITE);
+	atomic_fetch_sub(&ds->grp_want, 1);
+	if (!ds->grp_open) {
+		if ((rc = sqlite_ctl(ds, SQ_BEGIN_WRITE)) != SA_OK)
+			return rc;
+		ds->grp_open = 1;
+	}
+	if ((rc = sqlite_ctl(ds, SQ_SAVEPOINT)) == SA_OK)
+		ds->grp_sp = 1;
+	return rc;
 }
 
-/* sqlite_finish commits when rc is SA_OK and rolls back otherwise (also
- * after a failed COMMIT); ds->mu stays held. */
+/*
+ * sqlite_finish keeps the write when rc is SA_OK and undoes it otherwise,
+ * then returns once it is durable: when another write is on its way in,
+ * it leaves the transaction open for it and waits for the COMMIT that
+ * write (or a later one) makes; otherwise it commits itself. A failed
+ * COMMIT fails every write of the group. A read transaction the caller
+ * opened itself (after sqlite_lock) is committed or rolled back as it is.
+ * ds->mu stays held.
+ */
 enum sa_err
 sqlite_finish(struct sqlite_store *ds, enum sa_err rc)
 {
-	if (rc == SA_OK)
-		rc = sqlite_ctl(ds, SQ_COMMIT);
-	if (rc != SA_OK)
-		sqlite_rollback(ds);
-	return rc;
+	struct sqlite_member me = {NULL, SA_OK, 0};
+
+	if (ds->grp_sp) {
+		ds->grp_sp = 0;
+		if (rc == SA_OK)
+			rc = sqlite_ctl(ds, SQ_RELEASE);
+		if (rc != SA_OK && !sqlite3_get_autocommit(ds->db)) {
+			(void)sqlite_ctl(ds, SQ_ROLLBACK_TO);
+			(void)sqlite_ctl(ds, SQ_RELEASE);
+		}
+	}
+	if (!ds->grp_open) {
+		/* BEGIN failed, or the caller's own read transaction ends. */
+		if (rc == SA_OK)
+			rc = sqlite_ctl(ds, SQ_COMMIT);
+		if (rc != SA_OK)
+			sqlite_rollback(ds);
+		return rc;
+	}
+	if (sqlite3_get_autocommit(ds->db)) {
+		/* SQLite ended the transaction itself (an I/O error, a full
+		 * disk): every write in it is lost. */
+		if (rc == SA_OK)
+			rc = SA_ERR_INTERNAL;
+		group_end_locked(ds, rc);
+		return rc;
+	}
+	if (rc == SA_OK) {
+		me.next = ds->grp_members;
+		ds->grp_members = &me;
+		ds->grp_n++;
+	}
+	if (ds->grp_n > 0 && ds->grp_n < SQLITE_GROUP_MAX &&
+	    atomic_load(&ds->grp_want) > 0) {
+		while (rc == SA_OK && !me.done)
+			pthread_cond_wait(&ds->grp_cv, &ds->mu);
+	} else {
+		group_end_locked(ds, SA_OK);
+	}
+	return rc == SA_OK ? me.rc : rc;
 }
 
 /*
@@ -404,7 +506,7 @@ sqlite_read_int64(struct sqlite_store *ds, const char *sql,
 {
 	enum sa_err rc;
 
-	pthread_mutex_lock(&ds->mu);
+	sqlite_lock(ds);
 	rc = sqlite_query_int64(ds, sql, args, n, out);
 	pthread_mutex_unlock(&ds->mu);
 	return rc;
@@ -418,7 +520,7 @@ sqlite_write(struct sqlite_store *ds, const char *sql,
 {
 	enum sa_err rc;
 
-	pthread_mutex_lock(&ds->mu);
+	sqlite_lock(ds);
 	rc = sqlite_do(ds, sql, args, n, NULL);
 	pthread_mutex_unlock(&ds->mu);
 	if (rc == SA_OK)
@@ -622,6 +724,7 @@ sqlite_open(const char *url, struct dstore **out)
 		goto out;
 	}
 	pthread_mutex_init(&ds->mu, NULL);
+	pthread_cond_init(&ds->grp_cv, NULL);
 	for (size_t i = 0; i < SQLITE_READERS; i++)
 		pthread_mutex_init(&ds->readers[i].mu, NULL);
 	r = sqlite3_open_v2(path, &ds->db,
@@ -726,6 +829,7 @@ sqlite_close(struct dstore *store)
 	}
 	if (ds->db != NULL && sqlite3_close_v2(ds->db) != SQLITE_OK)
 		log_warn("store.sqlite", "close: %s", sqlite3_errmsg(ds->db));
+	pthread_cond_destroy(&ds->grp_cv);
 	pthread_mutex_destroy(&ds->mu);
 	enroll_cache_free(ds->cache);
 	free(ds);
@@ -878,18 +982,11 @@ sqlite_audit_append(struct dstore *store, struct audit_row *rows, size_t n)
 
 	if ((chained = calloc(n, sizeof(*chained))) == NULL)
 		return SA_ERR_NOMEM;
-	pthread_mutex_lock(&ds->mu);
-	if ((rc = sqlite_ctl(ds, SQ_BEGIN_WRITE)) != SA_OK)
-		goto out;
-	if ((rc = sqlite_chain_insert(ds, rows, chained, n)) != SA_OK)
-		goto out;
-	rc = sqlite_ctl(ds, SQ_COMMIT);
-out:
-	if (rc != SA_OK)
-		sqlite_rollback(ds);
+	if ((rc = sqlite_begin(ds)) == SA_OK)
+		rc = sqlite_chain_insert(ds, rows, chained, n);
+	rc = sqlite_finish(ds, rc);
 	pthread_mutex_unlock(&ds->mu);
 	if (rc == SA_OK) {
-		sqlite_space_back(ds);
 		for (size_t i = 0; i < n; i++) {
 			rows[i].seq = chained[i].seq;
 			memcpy(rows[i].prev_hash, chained[i].prev_hash, 32);
@@ -929,7 +1026,7 @@ sqlite_read_page(struct dstore *store, int64_t from_seq, size_t want,
 	const struct sqlite_arg args[] = {SQ_INT(from_seq),
 					  SQ_INT((int64_t)want)};
 
-	pthread_mutex_lock(&ds->mu);
+	sqlite_lock(ds);
 	if ((rc = sqlite_prepare(ds, sql, args, ARRAY_LEN(args), &st)) != SA_OK)
 		goto out;
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1011,7 +1108,7 @@ sqlite_meta_get(struct dstore *store, const char *key, char **out)
 
 	if (!sqlite_meta_key_ok(key))
 		return SA_ERR_VALIDATION;
-	pthread_mutex_lock(&ds->mu);
+	sqlite_lock(ds);
 	if ((rc = sqlite_prepare(ds, sql, args, 1, &st)) != SA_OK)
 		goto out;
 	r = sqlite3_step(st);

@@ -4,8 +4,8 @@
  * table), the administration records, and the highest sequence number seen
  * of each signed trust document.
  *
- * Every operation holds ds->mu on the writing connection for its whole
- * length; the writes run in IMMEDIATE transactions.
+ * Every operation holds ds->mu on the writing connection (sqlite_lock or
+ * sqlite_begin); the writes share group transactions (sqlite_finish).
  */
 #include <pthread.h>
 
@@ -42,7 +42,7 @@ sqlite_services_read(struct dstore *store, int64_t *version, service_row_cb cb,
 	int64_t v = 0;
 	int r;
 
-	pthread_mutex_lock(&ds->mu);
+	sqlite_lock(ds);
 	if ((rc = sqlite_ctl(ds, SQ_BEGIN_READ)) != SA_OK)
 		goto out;
 	if ((rc = sqlite_query_int64(ds, SERVICES_VERSION_SQL, NULL, 0, &v)) !=
@@ -266,7 +266,7 @@ rec_select(struct sqlite_store *ds, const char *sql, const char *kind,
 	int r = SQLITE_DONE, rows = 0;
 	enum sa_err rc;
 
-	pthread_mutex_lock(&ds->mu);
+	sqlite_lock(ds);
 	if ((rc = sqlite_prepare(ds, sql, args, ARRAY_LEN(args), &st)) != SA_OK)
 		goto out;
 	while (rows < REC_LIST_MAX && (r = sqlite3_step(st)) == SQLITE_ROW) {

@@ -28,6 +28,9 @@ enum sqlite_ctl {
 	SQ_BEGIN_READ,	/* BEGIN: one snapshot for several reads */
 	SQ_COMMIT,
 	SQ_ROLLBACK,
+	SQ_SAVEPOINT, /* one write inside a group transaction */
+	SQ_RELEASE,
+	SQ_ROLLBACK_TO, /* undo one write, keep the others */
 	SQ_CTL_N
 };
 
@@ -44,6 +47,13 @@ struct sqlite_reader {
 	pthread_mutex_t mu;
 	sqlite3 *db;
 	sqlite3_stmt *sel_enroll;
+};
+
+/* A write waiting for the COMMIT of its group (sqlite_finish). */
+struct sqlite_member {
+	struct sqlite_member *next;
+	enum sa_err rc;
+	int done;
 };
 
 struct sqlite_store {
@@ -70,6 +80,18 @@ struct sqlite_store {
 	/* A write failed for want of disk space and none has succeeded since:
 	 * sqlite_ping probes with a small write until one does. */
 	atomic_int disk_full;
+	/*
+	 * The group commit (sqlite_begin, sqlite_finish): a write that ends
+	 * while another is on its way in leaves the transaction open for it
+	 * and waits; the last one commits for all, so they share one fsync.
+	 * Each write runs in a savepoint of its own. Under mu except want.
+	 */
+	int grp_open; /* a group transaction is open */
+	int grp_sp;   /* the current write's savepoint is open */
+	size_t grp_n; /* writes done in it, waiting for its COMMIT */
+	struct sqlite_member *grp_members;
+	atomic_int grp_want;   /* threads on their way into sqlite_begin */
+	pthread_cond_t grp_cv; /* members wait here for the COMMIT */
 };
 
 /* sqlite_of finds the backend's state from the interface it embeds first. */
@@ -99,6 +121,9 @@ enum sa_err sqlite_fail(struct sqlite_store *ds, const char *what, int rc);
 enum sa_err sqlite_exec(struct sqlite_store *ds, const char *sql);
 enum sa_err sqlite_ctl(struct sqlite_store *ds, enum sqlite_ctl which);
 void sqlite_rollback(struct sqlite_store *ds);
+/* sqlite_lock takes ds->mu for a use outside sqlite_begin, committing an
+ * open group transaction first. */
+void sqlite_lock(struct sqlite_store *ds);
 enum sa_err sqlite_begin(struct sqlite_store *ds);
 enum sa_err sqlite_finish(struct sqlite_store *ds, enum sa_err rc);
 int sqlite_bind(sqlite3_stmt *st, const struct sqlite_arg *args, size_t n);

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,6 +253,79 @@ test_enrollments(void **state)
 			 1);
 }
 
+/* One writer of test_group_commit: every third append it makes is refused
+ * by the database (an event of NULL), the others must all land. */
+#define GROUP_THREADS 8
+#define GROUP_WRITES 60
+
+struct group_writer {
+	struct dstore *ds;
+	int ok, refused, wrong;
+};
+
+static void *
+group_write(void *arg)
+{
+	struct group_writer *w = arg;
+
+	for (int i = 0; i < GROUP_WRITES; i++) {
+		struct audit_row row = {.ts_ms = 1,
+					.event = "test.group",
+					.ip = "",
+					.ua = "",
+					.subject = "",
+					.detail = "{}"};
+		enum sa_err rc;
+
+		if (i % 3 == 2)
+			row.event = NULL;
+		rc = dstore_audit_append(w->ds, &row, 1);
+		if (i % 3 == 2 && rc != SA_OK)
+			w->refused++;
+		else if (i % 3 != 2 && rc == SA_OK && row.seq > 0)
+			w->ok++;
+		else
+			w->wrong++;
+	}
+	return NULL;
+}
+
+/*
+ * Writes from many threads share transactions (the group commit): a write
+ * the database refuses is undone alone, every other one is kept, and the
+ * chain has no gap nor fork.
+ */
+static void
+test_group_commit(void **state)
+{
+	struct fixture *f = *state;
+	struct group_writer w[GROUP_THREADS];
+	pthread_t t[GROUP_THREADS];
+	struct dstore *ds = NULL;
+	int ok = 0;
+
+	assert_int_equal(dstore_open(f->url, &ds), SA_OK);
+	for (int i = 0; i < GROUP_THREADS; i++) {
+		w[i] = (struct group_writer){.ds = ds};
+		assert_int_equal(
+		    pthread_create(&t[i], NULL, group_write, &w[i]), 0);
+	}
+	for (int i = 0; i < GROUP_THREADS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].wrong, 0);
+		assert_int_equal(w[i].refused, GROUP_WRITES / 3);
+		ok += w[i].ok;
+	}
+	assert_int_equal(ok, GROUP_THREADS * GROUP_WRITES * 2 / 3);
+	dstore_close(ds);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM audit"), ok);
+	assert_int_equal(raw_int(f->db, "SELECT max(seq) FROM audit"), ok);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM audit a JOIN"
+					" audit b ON b.seq = a.seq + 1"
+					" WHERE b.prev_hash != a.hash"),
+			 0);
+}
+
 /* raw_exec runs SQL on the file directly, as an older binary would. */
 static void
 raw_exec(const char *path, const char *sql)
@@ -333,6 +407,7 @@ main(void)
 					    setup, teardown),
 	    cmocka_unit_test(test_backend_choice),
 	    cmocka_unit_test_setup_teardown(test_enrollments, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migration_derives_authority,
 					    setup, teardown),
 	};
