@@ -253,6 +253,7 @@
   /* showImport opens the import form, for the service s or, without one,
    * for the service the metadata names (or a new one). */
   function showImport(s) {
+    C.say('');
     $('service-form').hidden = true;
     const f = $('saml-import-form');
     f.reset();
@@ -382,6 +383,7 @@
     confirmChange({
       title: `${created ? 'Create' : 'Update'} ${p.serviceId} from its SAML metadata?`,
       body: previewNodes(p),
+      wide: true,
       ok: created ? 'Create service' : 'Update service',
     }, () => {
       throw new Error('This import is no longer pending. Preview it again.');

@@ -315,6 +315,7 @@ window.SealauthConsole = (function () {
       ok.className = `btn ${o.danger ? 'btn-danger' : 'btn-primary'}`;
       ok.disabled = false;
       ok.hidden = !o.ok;
+      d.classList.toggle('dialog-wide', !!o.wide);
       $('dialog-cancel').textContent = o.cancel || 'Cancel';
       $('dialog-step').textContent = o.step || '';
       $('dialog-error').hidden = true;
@@ -324,8 +325,8 @@ window.SealauthConsole = (function () {
     }
 
     /* open shows the dialog. o: title, body (strings or nodes), ok (button
-     * text), danger, input {label, value}, onOk(ctx) returning true to
-     * close, onClose. The first focus goes to Cancel for a destructive
+     * text), danger, wide (room for a preview), input {label, value},
+     * onOk(ctx) returning true to close, onClose. The first focus goes to Cancel for a destructive
      * change, to the field or the button otherwise. */
     function open(o) {
       onClose = null;

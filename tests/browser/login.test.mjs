@@ -482,6 +482,42 @@ async function main() {
       }
     });
 
+    await test('revoked: a login the server fails for a revoked enrollment stops with words', async () => {
+      // The server sends {"type":"failed","reason":"revoked"} when an admin
+      // revokes the enrollment while its login waits (the console test
+      // drives that for real). Here it replaces whatever the server says
+      // first but otp_ready (the phone rejects, maybe before the socket
+      // opens), and nothing after it reaches the page.
+      const ph = await phone('--reject', phonePort, devDir);
+      const { context, page } = await newPage(browser, { width: 390, height: 844 });
+      try {
+        await page.routeWebSocket(/\/ws\/session\//, (ws) => {
+          const server = ws.connectToServer();
+          let told = false;
+          server.onMessage((m) => {
+            if (told)
+              return;
+            told = true;
+            if (JSON.parse(m).type === 'otp_ready')
+              ws.send(m);
+            ws.send(JSON.stringify({ type: 'failed', reason: 'revoked' }));
+          });
+        });
+        await page.goto(`${base}/`);
+        await fillForm(page, TOKEN_ID, ['identity:name']);
+        await page.getByRole('button', { name: 'Log in with your phone' }).click();
+        await page.locator('#status', { hasText: 'revoked by an administrator' }).waitFor();
+        assertEq(await page.locator('#status').getAttribute('data-tone'), 'error', 'said as an error');
+        assertEq(await page.locator('#code').getAttribute('data-state'), 'ended', 'the code is marked ended');
+        assert(await page.locator('#countdown-box').isHidden(), 'the countdown stopped');
+        assertEq(await page.evaluate(() => document.activeElement.id), 'restart-button', 'focus on Start again');
+        await page.screenshot({ path: path.join(OUT, 'revoked-phone.png'), fullPage: true });
+        await withTimeout(ph.child.exited, 20000, 'the phone exiting');
+      } finally {
+        await context.close();
+      }
+    });
+
     await test('socket drop: the page reconnects once and still signs in', async () => {
       // The first socket is dropped by the route before it reaches the
       // server; the page must open a second one, which the server answers
