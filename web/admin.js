@@ -938,6 +938,16 @@ window.SealauthConsole = (function () {
     $('passkey-add-button').addEventListener('click', addPasskey);
     for (const b of document.querySelectorAll('[data-reload]'))
       b.addEventListener('click', () => route(false));
+    /* The link of the section shown changes no address: it reloads the
+     * section instead, as a reader expects of it. */
+    for (const a of document.querySelectorAll('#nav a[data-view]')) {
+      a.addEventListener('click', () => {
+        if (me && location.hash === `#${a.dataset.view}`) {
+          clearMessages();
+          route(true);
+        }
+      });
+    }
     $('invite-form').addEventListener('submit', acceptInvite);
     $('invite-in-back').addEventListener('click', () => {
       /* The link leaves the address bar; the invitation stays open. */

@@ -531,16 +531,21 @@ async function main() {
     });
 
     await test('invite and redeem: a second admin joins by the copy-once link on a phone and is listed', async () => {
-      await page.getByRole('link', { name: 'Admins' }).click();
-      await page.getByRole('heading', { name: 'Admins', level: 1 }).waitFor();
-      await page.locator('#admins-panel[aria-busy="false"] .items').waitFor();
-      await page.getByRole('button', { name: 'Invite an admin' }).click();
       const dialog = page.getByRole('dialog');
-      await dialog.getByRole('heading', { name: 'Invite an admin' }).waitFor();
-      await dialog.getByLabel('Their name').fill('Bea Admin');
-      await dialog.getByRole('button', { name: 'Create the link' }).click();
-      await dialog.getByRole('heading', { name: 'The link for Bea Admin' }).waitFor();
-      const link = await dialog.getByLabel('Invitation link').inputValue();
+      // invite makes an invitation in the console with a step-up and
+      // answers the link its dialog shows (left open).
+      const invite = async (name) => {
+        await page.getByRole('link', { name: 'Admins' }).click();
+        await page.getByRole('heading', { name: 'Admins', level: 1 }).waitFor();
+        await page.locator('#admins-panel[aria-busy="false"] .items').waitFor();
+        await page.getByRole('button', { name: 'Invite an admin' }).click();
+        await dialog.getByRole('heading', { name: 'Invite an admin' }).waitFor();
+        await dialog.getByLabel('Their name').fill(name);
+        await dialog.getByRole('button', { name: 'Create the link' }).click();
+        await dialog.getByRole('heading', { name: `The link for ${name}` }).waitFor();
+        return dialog.getByLabel('Invitation link').inputValue();
+      };
+      const link = await invite('Bea Admin');
       assert(new RegExp(`^${publicUrl}/admin/#invite=[A-Za-z0-9_-]{43}$`).test(link), `the invitation link (${link})`);
       assert(await dialog.getByLabel('Invitation link').isEditable() === false, 'the link is read-only');
       await dialog.getByRole('button', { name: 'Copy the link' }).click();
@@ -613,6 +618,27 @@ async function main() {
         const events = (await auditEvents(dataDir, env)).map((e) => e.event);
         for (const ev of ['admin.invited', 'admin.invite_accepted'])
           assert(events.includes(ev), `audited ${ev}`);
+
+        // A link opened while signed in as another admin is accepted from
+        // its page after signing out: Ada invites Cy, and the link is
+        // opened in Bea's signed-in tab.
+        const cyLink = await invite('Cy Admin');
+        await dialog.getByRole('button', { name: 'Done' }).click();
+        await bea.goto(cyLink);
+        await bea.getByRole('heading', { name: 'This link invites a new admin', level: 1 }).waitFor();
+        assertEq(await bea.locator('#invite-in-name').textContent(), 'Bea Admin', 'says who is signed in');
+        await bea.getByRole('button', { name: 'Sign out and accept the invitation' }).click();
+        await bea.getByRole('heading', { name: 'You are invited to this console', level: 1 }).waitFor();
+        await bea.locator('#status', { hasText: 'You are signed out. Accept the invitation below' }).waitFor();
+        assertEq(await bea.evaluate(() => document.activeElement.id), 'invite-title', 'focus on the invitation');
+        assertEq(await bea.evaluate(async () => (await fetch('/v1/admin/me')).status), 401, 'Bea\'s session is over');
+        await bea.locator('#invite-form').getByLabel('Name of this passkey').fill('Cy phone');
+        await bea.getByRole('button', { name: 'Accept and create my passkey' }).click();
+        await bea.locator('#status', { hasText: 'Welcome, Cy Admin: you are an admin of this server now.' }).waitFor();
+        assertEq((await beaPhone.credentials()).length, 2, 'Cy\'s passkey beside Bea\'s on that device');
+        await page.getByRole('link', { name: 'Admins' }).click();
+        await page.locator('#admins-panel .item-title', { hasText: 'Cy Admin' }).waitFor();
+        assertEq(await page.locator('#admins-panel .item').count(), 3, 'three admins');
         const problems = bea.problems.filter((p) =>
           !/Failed to load resource: the server responded with a status of 401/.test(p));
         assertEq(problems.join('\n'), '', 'no console errors in the invitee\'s browser');
