@@ -233,6 +233,15 @@ const char *vds_manifest_row(size_t i, const char **id, const char **source,
 			     int *identity, int *map, size_t *nfields);
 
 /*
+ * vds_manifest_field_row gives field j of row i of the manifest table
+ * (docs/seals.md prints the field lists): its name, its type ("str",
+ * "date", "uint", "image", "biometric-template") and the claim it feeds
+ * (NULL for none). NULL past the row's last field or the last row.
+ */
+const char *vds_manifest_field_row(size_t i, size_t j, const char **type,
+				   const char **claim);
+
+/*
  * vds_to_json describes the seal as a new JSON object (caller decrefs):
  * format, version, header fields, claims (ISO) or features (ICAO), the
  * signature in hex, signedLength and the fingerprint. NULL on no memory.

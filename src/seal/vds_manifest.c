@@ -62,12 +62,37 @@ static const struct mf_field bioseal_ticket[] = {
     {"validFrom", MF_DATE, NULL},   {"validTo", MF_DATE, NULL},
     {"zones", MF_UINT, NULL},
 };
+/* Amounts are whole minor units (cents): a uint, never a fraction. */
+static const struct mf_field bioseal_tax_stamp[] = {
+    {"stampNumber", MF_STR, NULL}, {"productCode", MF_STR, NULL},
+    {"taxAmount", MF_UINT, NULL},  {"currency", MF_STR, NULL},
+    {"issueDate", MF_DATE, NULL},  {"taxPayer", MF_STR, NULL},
+};
+static const struct mf_field bioseal_vehicle_vignette[] = {
+    {"vignetteNumber", MF_STR, NULL},	   {"plate", MF_STR, NULL},
+    {"registrationCountry", MF_STR, NULL}, {"vehicleClass", MF_STR, NULL},
+    {"validFrom", MF_DATE, NULL},	   {"validTo", MF_DATE, NULL},
+};
+static const struct mf_field bioseal_health[] = {
+    {"certificateNumber", MF_STR, NULL}, {"holderName", MF_STR, NULL},
+    {"birthDate", MF_DATE, NULL},	 {"kind", MF_STR, NULL},
+    {"issuedOn", MF_DATE, NULL},	 {"validTo", MF_DATE, NULL},
+};
+static const struct mf_field bioseal_prescription[] = {
+    {"prescriptionNumber", MF_STR, NULL}, {"patientName", MF_STR, NULL},
+    {"birthDate", MF_DATE, NULL},	  {"product", MF_STR, NULL},
+    {"quantity", MF_UINT, NULL},	  {"issuedOn", MF_DATE, NULL},
+    {"prescriber", MF_STR, NULL},
+};
 
 /*
  * The manifests we read. Every row here is sealauth's own: 0A0001 is our
  * profile, and the 0B rows are local stand-ins in the BioSeal layout,
  * invented for our demo issuer and tests, not manifests any issuer
- * publishes. A deployment adds the rows of the manifests its issuers
+ * publishes. 0B0010 to 0B0014 stand in for the documents that the ICAO
+ * and BSI catalogues give no type code (ticket, tax stamp, vehicle
+ * vignette, health, prescription): they are read with typed fields and
+ * can never enroll. A deployment adds the rows of the manifests its issuers
  * publish, with the issuer as source (docs/seals.md, "Adding an issuer's
  * manifest"); docs/seals.md prints the same rows and a test keeps them
  * equal.
@@ -78,6 +103,14 @@ static const struct vds_manifest_def manifests[] = {
      FIELDS(bioseal_identity)},
     {"0B0010", "LOCAL_BIOSEAL_TICKET", "sealauth-local", 0, 0,
      FIELDS(bioseal_ticket)},
+    {"0B0011", "LOCAL_BIOSEAL_TAX_STAMP", "sealauth-local", 0, 0,
+     FIELDS(bioseal_tax_stamp)},
+    {"0B0012", "LOCAL_BIOSEAL_VEHICLE_VIGNETTE", "sealauth-local", 0, 0,
+     FIELDS(bioseal_vehicle_vignette)},
+    {"0B0013", "LOCAL_BIOSEAL_HEALTH", "sealauth-local", 0, 0,
+     FIELDS(bioseal_health)},
+    {"0B0014", "LOCAL_BIOSEAL_PRESCRIPTION", "sealauth-local", 0, 0,
+     FIELDS(bioseal_prescription)},
 };
 
 const struct vds_manifest_def *
@@ -125,6 +158,17 @@ vds_manifest_row(size_t i, const char **id, const char **source, int *identity,
 	*map = manifests[i].map;
 	*nfields = manifests[i].nfields;
 	return manifests[i].name;
+}
+
+const char *
+vds_manifest_field_row(size_t i, size_t j, const char **type,
+		       const char **claim)
+{
+	if (i >= ARRAY_LEN(manifests) || j >= manifests[i].nfields)
+		return NULL;
+	*type = mf_type_names[manifests[i].fields[j].type];
+	*claim = manifests[i].fields[j].claim;
+	return manifests[i].fields[j].name;
 }
 
 /*

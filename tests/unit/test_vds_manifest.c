@@ -372,6 +372,152 @@ test_ticket_is_not_identity(void **state)
 	msgpack_sbuffer_destroy(&sb);
 }
 
+/* One value of a local stand-in manifest: its field name and type, what
+ * the seal holds (a str when text is set, else the number u) and the
+ * value the JSON view shows. */
+struct local_value {
+	const char *name;
+	const char *type;
+	const char *text;
+	uint64_t u;
+	const char *want;
+};
+
+/* A local stand-in manifest for a document that no ICAO or BSI type
+ * code names, with one seal's values in field order. */
+struct local_doc {
+	unsigned char man[3];
+	const char *id;
+	const char *name;
+	const char *corpus;
+	const struct local_value *values;
+	size_t nvalues;
+};
+
+static const struct local_value tax_stamp_values[] = {
+    {"stampNumber", "str", "TS-2026-000417", 0, "TS-2026-000417"},
+    {"productCode", "str", "2402.20", 0, "2402.20"},
+    {"taxAmount", "uint", NULL, 1250, "1250"},
+    {"currency", "str", "EUR", 0, "EUR"},
+    {"issueDate", "date", NULL, 20260115, "2026-01-15"},
+    {"taxPayer", "str", "Tabac Lumière SARL", 0, "Tabac Lumière SARL"},
+};
+static const struct local_value vignette_values[] = {
+    {"vignetteNumber", "str", "VG-88120", 0, "VG-88120"},
+    {"plate", "str", "AB-123-CD", 0, "AB-123-CD"},
+    {"registrationCountry", "str", "FRA", 0, "FRA"},
+    {"vehicleClass", "str", "M1", 0, "M1"},
+    {"validFrom", "date", "2026-01-01", 0, "2026-01-01"},
+    {"validTo", "date", NULL, 20261231, "2026-12-31"},
+};
+static const struct local_value health_values[] = {
+    {"certificateNumber", "str", "HC-0042-77", 0, "HC-0042-77"},
+    {"holderName", "str", "Ana Martin", 0, "Ana Martin"},
+    {"birthDate", "date", "1984-02-29", 0, "1984-02-29"},
+    {"kind", "str", "vaccination", 0, "vaccination"},
+    {"issuedOn", "date", NULL, 20260301, "2026-03-01"},
+    {"validTo", "date", "2027-02-28", 0, "2027-02-28"},
+};
+static const struct local_value prescription_values[] = {
+    {"prescriptionNumber", "str", "RX-551902", 0, "RX-551902"},
+    {"patientName", "str", "Ana Martin", 0, "Ana Martin"},
+    {"birthDate", "date", NULL, 19850211, "1985-02-11"},
+    {"product", "str", "Amoxicillin 500 mg", 0, "Amoxicillin 500 mg"},
+    {"quantity", "uint", NULL, 3, "3"},
+    {"issuedOn", "date", "2026-04-02", 0, "2026-04-02"},
+    {"prescriber", "str", "Dr. L. Petit", 0, "Dr. L. Petit"},
+};
+static const struct local_doc local_docs[] = {
+    {{0x0b, 0x00, 0x11},
+     "0B0011",
+     "LOCAL_BIOSEAL_TAX_STAMP",
+     "bioseal_tax_stamp.bin",
+     tax_stamp_values,
+     ARRAY_LEN(tax_stamp_values)},
+    {{0x0b, 0x00, 0x12},
+     "0B0012",
+     "LOCAL_BIOSEAL_VEHICLE_VIGNETTE",
+     "bioseal_vehicle_vignette.bin",
+     vignette_values,
+     ARRAY_LEN(vignette_values)},
+    {{0x0b, 0x00, 0x13},
+     "0B0013",
+     "LOCAL_BIOSEAL_HEALTH",
+     "bioseal_health.bin",
+     health_values,
+     ARRAY_LEN(health_values)},
+    {{0x0b, 0x00, 0x14},
+     "0B0014",
+     "LOCAL_BIOSEAL_PRESCRIPTION",
+     "bioseal_prescription.bin",
+     prescription_values,
+     ARRAY_LEN(prescription_values)},
+};
+
+/* check_local_doc builds d's seal, decodes it and checks every field's
+ * name, type and value, the local source, no claims and no enrollment. */
+static void
+check_local_doc(const struct local_doc *d)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	size_t n = 0;
+	unsigned char *b;
+	struct vds *v;
+	const char *what = NULL;
+	json_t *j, *fields, *f;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	for (size_t i = 0; i < d->nvalues; i++)
+		if (d->values[i].text != NULL)
+			pack_str(&pk, d->values[i].text);
+		else
+			assert_int_equal(
+			    msgpack_pack_uint64(&pk, d->values[i].u), 0);
+	b = build("FR0100042", d->man, sb.data, sb.size, &n);
+	save_corpus(d->corpus, b, n);
+	v = decode_ok(b, n);
+	assert_string_equal(vds_manifest_id(v), d->id);
+	assert_null(vds_claims(v));
+	assert_false(vds_can_enroll(v, &what));
+	assert_string_equal(what, d->id);
+	assert_int_equal(vds_verify_signature(v, key), SA_OK);
+	j = vds_to_json(v);
+	assert_non_null(j);
+	assert_string_equal(jstr(json_object_get(j, "header"), "manifestName"),
+			    d->name);
+	assert_string_equal(
+	    jstr(json_object_get(j, "header"), "manifestSource"),
+	    "sealauth-local");
+	assert_true(json_is_false(json_object_get(j, "canEnroll")));
+	fields = json_object_get(j, "fields");
+	assert_int_equal(json_array_size(fields), d->nvalues);
+	for (size_t i = 0; i < d->nvalues; i++) {
+		f = json_array_get(fields, i);
+		assert_string_equal(jstr(f, "name"), d->values[i].name);
+		assert_string_equal(jstr(f, "type"), d->values[i].type);
+		assert_string_equal(jstr(f, "value"), d->values[i].want);
+		/* No field feeds a claim. */
+		assert_null(json_object_get(f, "claim"));
+	}
+	json_decref(j);
+	vds_free(v);
+	free(b);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+/* The documents the ICAO and BSI catalogues give no type code (tax
+ * stamp, vehicle vignette, health, prescription) decode through their
+ * local stand-in manifests with typed fields, and never enroll. */
+static void
+test_local_documents(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(local_docs); i++)
+		check_local_doc(&local_docs[i]);
+}
+
 /* Typed fields refuse values of another type, naming the field; counts
  * and lengths are bounded before anything is allocated. */
 /* pack_fn writes the values of one refused payload. */
@@ -397,6 +543,64 @@ pack_no_given_name(msgpack_packer *pk)
 {
 	pack_str(pk, "X1");
 	pack_str(pk, "A");
+}
+
+/* A tax amount written as decimal text instead of minor units. */
+static void
+pack_tax_amount_as_text(msgpack_packer *pk)
+{
+	pack_str(pk, "TS-1");
+	pack_str(pk, "2402.20");
+	pack_str(pk, "12.50");
+}
+
+/* A vignette whose start is the number of a day no month has. */
+static void
+pack_vignette_no_day(msgpack_packer *pk)
+{
+	pack_str(pk, "VG-1");
+	pack_str(pk, "AB-123-CD");
+	pack_str(pk, "FRA");
+	pack_str(pk, "M1");
+	msgpack_pack_uint32(pk, 20260230);
+}
+
+/* A health certificate born on 29 February of a common year. */
+static void
+pack_health_no_day(msgpack_packer *pk)
+{
+	pack_str(pk, "HC-1");
+	pack_str(pk, "Ana Martin");
+	pack_str(pk, "1985-02-29");
+}
+
+/* pack_prescription_head writes a prescription's values up to its
+ * product. */
+static void
+pack_prescription_head(msgpack_packer *pk)
+{
+	pack_str(pk, "RX-1");
+	pack_str(pk, "Ana Martin");
+	pack_str(pk, "1985-02-11");
+	pack_str(pk, "Amoxicillin 500 mg");
+}
+
+/* A prescription whose quantity is negative. */
+static void
+pack_negative_quantity(msgpack_packer *pk)
+{
+	pack_prescription_head(pk);
+	msgpack_pack_int8(pk, -2);
+}
+
+/* A prescription whose prescriber is a number. */
+static void
+pack_prescriber_as_number(msgpack_packer *pk)
+{
+	pack_prescription_head(pk);
+	msgpack_pack_uint8(pk, 3);
+	pack_str(pk, "2026-04-02");
+	msgpack_pack_uint32(pk, 4711);
 }
 
 static void
@@ -440,6 +644,16 @@ test_refusals(void **state)
 		       "field birthDate is not a valid date");
 	/* The identity fields without a given name: no claims to enroll. */
 	refuse_payload(man_identity, pack_no_given_name, "claim gn: missing");
+	refuse_payload(local_docs[0].man, pack_tax_amount_as_text,
+		       "field taxAmount is not a valid uint");
+	refuse_payload(local_docs[1].man, pack_vignette_no_day,
+		       "field validFrom is not a valid date");
+	refuse_payload(local_docs[2].man, pack_health_no_day,
+		       "field birthDate is not a valid date");
+	refuse_payload(local_docs[3].man, pack_negative_quantity,
+		       "field quantity is not a valid uint");
+	refuse_payload(local_docs[3].man, pack_prescriber_as_number,
+		       "field prescriber is not a valid str");
 	refuse_payload(man_unknown, pack_65_values, "more than 64 values");
 	/* An array32 claiming 4 billion elements in 6 bytes. */
 	b = build("FR0100042", man_unknown, hostile, sizeof(hostile), &n);
@@ -447,12 +661,36 @@ test_refusals(void **state)
 	free(b);
 }
 
-/* docs/seals.md lists every manifest of the table. */
+/* field_list_row writes the docs row of manifest i's fields:
+ * "| `0B0011` | stampNumber: str, ... |", a claim as " → doc". */
+static void
+field_list_row(size_t i, const char *id, char *line, size_t size)
+{
+	size_t used = (size_t)snprintf(line, size, "| `%s` |", id);
+	const char *fname, *type, *claim;
+
+	for (size_t j = 0;
+	     (fname = vds_manifest_field_row(i, j, &type, &claim)) != NULL;
+	     j++) {
+		used += (size_t)snprintf(line + used, size - used, "%s %s: %s",
+					 j > 0 ? "," : "", fname, type);
+		if (claim != NULL)
+			used += (size_t)snprintf(line + used, size - used,
+						 " → %s", claim);
+		assert_true(used < size);
+	}
+	assert_true(used + 2 < size);
+	snprintf(line + used, size - used, " |");
+}
+
+/* docs/seals.md lists every manifest of the table, with the fields of
+ * each sequence manifest, and no manifest the table lacks. */
 static void
 test_manifests_documented(void **state)
 {
-	char line[160], *doc;
-	size_t nf;
+	char line[512], *doc;
+	const char *p;
+	size_t nf, rows = 0, documented = 0;
 	const char *id, *name, *source;
 	int identity, map;
 
@@ -466,7 +704,26 @@ test_manifests_documented(void **state)
 			 identity ? "yes" : "no");
 		if (strstr(doc, line) == NULL)
 			fail_msg("docs/seals.md lacks the row: %s", line);
+		rows++;
+		if (nf == 0)
+			continue;
+		field_list_row(i, id, line, sizeof(line));
+		if (strstr(doc, line) == NULL)
+			fail_msg("docs/seals.md lacks the fields: %s", line);
 	}
+	/* Rows of the manifest table start "| `XXXXXX` | NAME |", the name in
+	 * upper case (a field list's second cell starts in lower case). */
+	for (p = doc; p != NULL && *p != '\0';
+	     p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		char hex[7], upper[64], bar;
+		while (*p == ' ')
+			p++;
+		if (sscanf(p, "| `%6[0-9A-F]` | %63[A-Z0-9_] %c", hex, upper,
+			   &bar) == 3 &&
+		    bar == '|')
+			documented++;
+	}
+	assert_int_equal(documented, rows);
 	free(doc);
 }
 
@@ -479,6 +736,7 @@ main(void)
 	    cmocka_unit_test(test_unknown_manifest_positional),
 	    cmocka_unit_test(test_empty_values),
 	    cmocka_unit_test(test_ticket_is_not_identity),
+	    cmocka_unit_test(test_local_documents),
 	    cmocka_unit_test(test_refusals),
 	    cmocka_unit_test(test_manifests_documented),
 	};
