@@ -102,3 +102,87 @@ def test_seal_operands_inline_from_stdin_or_a_file(tmp_path):
                            ("@" + str(big), None)):
             r = run(*cmd, arg, input=stdin)
             assert r.returncode != 0, (cmd, arg[:8])
+
+
+def c40(text):
+    """The C40 bytes of text (digits and capitals), three characters to
+    two bytes, as the seal header writes its ids."""
+    val = {c: i + 4 for i, c in enumerate("0123456789")}
+    val.update({c: i + 14 for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZ")})
+    out = b""
+    for i in range(0, len(text), 3):
+        a, b, c = (val[ch] for ch in text[i:i + 3])
+        out += (1600 * a + 40 * b + c + 1).to_bytes(2, "big")
+    return out
+
+
+def mp_str(s):
+    """A MessagePack str of up to 255 bytes."""
+    b = s.encode()
+    return (bytes([0xa0 | len(b)]) if len(b) < 32 else
+            bytes([0xd9, len(b)])) + b
+
+
+def mp_uint(n):
+    """A MessagePack uint32."""
+    return b"\xce" + n.to_bytes(4, "big")
+
+
+def bioseal(manifest_hex, payload, key):
+    """An ISO 22376 seal in the BioSeal layout (9-character ids) signed
+    with key: r || s over header || SHA-256(payload)."""
+    import hashlib
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import \
+        decode_dss_signature
+
+    header = (b"\xde\x02" + c40("FR0100042") + bytes.fromhex(manifest_hex)
+              + (1700000000).to_bytes(4, "big")
+              + len(payload).to_bytes(2, "big"))
+    der = key.sign(header + hashlib.sha256(payload).digest(),
+                   ec.ECDSA(hashes.SHA256()))
+    r, s = decode_dss_signature(der)
+    return header + payload + r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def test_vds_inspect_reads_a_local_manifest_with_typed_fields(tmp_path):
+    """A tax stamp in the BioSeal layout (no ICAO or BSI code names one)
+    is read through the local stand-in manifest 0B0011: each field with
+    its name, type and value; it cannot enroll; a date that names no day
+    is refused naming the field."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = tmp_path / "signer.pem"
+    pem.write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM,
+        serialization.PublicFormat.SubjectPublicKeyInfo))
+    values = [("stampNumber", "str", mp_str("TS-2026-000417"),
+               "TS-2026-000417"),
+              ("productCode", "str", mp_str("2402.20"), "2402.20"),
+              ("taxAmount", "uint", mp_uint(1250), "1250"),
+              ("currency", "str", mp_str("EUR"), "EUR"),
+              ("issueDate", "date", mp_uint(20260115), "2026-01-15"),
+              ("taxPayer", "str", mp_str("Tabac Lumière SARL"),
+               "Tabac Lumière SARL")]
+    seal = bioseal("0B0011", b"".join(v[2] for v in values), key)
+    r = run("vds", "inspect", seal.hex())
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert j["header"]["manifestId"] == "0B0011"
+    assert j["header"]["manifestName"] == "LOCAL_BIOSEAL_TAX_STAMP"
+    assert j["header"]["manifestSource"] == "sealauth-local"
+    assert j["canEnroll"] is False and j["claims"] is None
+    assert [(f["name"], f["type"], f["value"]) for f in j["fields"]] == \
+        [(v[0], v[1], v[3]) for v in values]
+    assert not any("claim" in f for f in j["fields"])
+    r = run("vds", "verify", seal.hex(), "--cert", str(pem))
+    assert r.returncode == 0 and "signature valid" in r.stdout
+    # The issue date 2026-02-30 names no day.
+    values[4] = ("issueDate", "date", mp_str("2026-02-30"), None)
+    bad = bioseal("0B0011", b"".join(v[2] for v in values), key)
+    r = run("vds", "inspect", bad.hex())
+    assert r.returncode == 1
+    assert "field issueDate is not a valid date" in r.stderr
