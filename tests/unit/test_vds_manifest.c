@@ -690,7 +690,7 @@ test_manifests_documented(void **state)
 {
 	char line[512], *doc;
 	const char *p;
-	size_t nf, rows = 0, documented = 0;
+	size_t nf, rows = 0, documented = 0, lists = 0, listed = 0;
 	const char *id, *name, *source;
 	int identity, map;
 
@@ -707,23 +707,28 @@ test_manifests_documented(void **state)
 		rows++;
 		if (nf == 0)
 			continue;
+		lists++;
 		field_list_row(i, id, line, sizeof(line));
 		if (strstr(doc, line) == NULL)
 			fail_msg("docs/seals.md lacks the fields: %s", line);
 	}
 	/* Rows of the manifest table start "| `XXXXXX` | NAME |", the name in
-	 * upper case (a field list's second cell starts in lower case). */
+	 * upper case; a field list's second cell starts in lower case. */
 	for (p = doc; p != NULL && *p != '\0';
 	     p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
-		char hex[7], upper[64], bar;
+		char hex[7], upper[64], bar, first;
 		while (*p == ' ')
 			p++;
 		if (sscanf(p, "| `%6[0-9A-F]` | %63[A-Z0-9_] %c", hex, upper,
 			   &bar) == 3 &&
 		    bar == '|')
 			documented++;
+		else if (sscanf(p, "| `%6[0-9A-F]` | %c", hex, &first) == 2 &&
+			 first >= 'a' && first <= 'z')
+			listed++;
 	}
 	assert_int_equal(documented, rows);
+	assert_int_equal(listed, lists);
 	free(doc);
 }
 
