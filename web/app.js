@@ -70,6 +70,8 @@
     revoked: 'This login has stopped: the enrollment of this Token ID was ' +
       'revoked by an administrator, so it can no longer log in. If you did ' +
       'not expect this, contact the support of the service.',
+    delivered: 'This login has already ended, and its outcome was shown ' +
+      'in this browser. Start again to log in.',
   };
 
   const PUSH_FAILED_TEXT = 'We could not reach your phone, so it will not ' +

@@ -201,7 +201,8 @@ test_ws_text(struct ws_server *ws, uint64_t id, const char *msg, size_t n,
 }
 
 static void
-test_ws_close(struct ws_server *ws, uint64_t id, uint16_t code, void *arg)
+test_ws_close(struct ws_server *ws, uint64_t id, uint16_t code, int answered,
+	      void *arg)
 {
 	free(arg);
 }

@@ -41,7 +41,8 @@ struct ws_arg {
 	struct event *timer;
 	uint64_t id;
 	int registered;
-	int decoy; /* the session is a decoy (session.h) */
+	int decoy;	    /* the session is a decoy (session.h) */
+	int64_t expires_at; /* the session's, once the socket is bound to it */
 };
 
 struct session_conns {
@@ -255,6 +256,7 @@ session_ws_open(struct ws_server *ws, uint64_t id, void *arg)
 		return;
 	}
 	a->registered = 1;
+	a->expires_at = s.expires_at;
 	if (old != 0 && old != id)
 		ws_close(ws, old, 4009, "replaced by a newer connection");
 	if ((final = stored_value(app->es, s.id, "event")) != NULL) {
@@ -294,10 +296,24 @@ session_ws_open(struct ws_server *ws, uint64_t id, void *arg)
 	}
 }
 
+/*
+ * A final event is kept so that a browser whose socket dropped before the
+ * event reached it still learns the outcome when it reconnects. Once the
+ * browser has answered the close that follows a final event, it has had
+ * the event, and the approved one carries the token: the stored event
+ * gives way to this marker, so the token is handed over once and no longer
+ * held in the store (about 0.8 KB per login less until the session
+ * expires). A socket opened afterwards is told the login has ended.
+ */
+#define DELIVERED_EVENT "{\"type\":\"failed\",\"reason\":\"delivered\"}"
+
 static void
-session_ws_close(struct ws_server *ws, uint64_t id, uint16_t code, void *arg)
+session_ws_close(struct ws_server *ws, uint64_t id, uint16_t code, int answered,
+		 void *arg)
 {
 	struct ws_arg *a = arg;
+	char key[ESTORE_KEY_MAX];
+	int64_t left;
 
 	if (a == NULL)
 		return;
@@ -305,6 +321,15 @@ session_ws_close(struct ws_server *ws, uint64_t id, uint16_t code, void *arg)
 		event_free(a->timer);
 	if (a->registered)
 		map_drop(a->app->session_conns, a->session_id, id);
+	/* 1000 follows only a final event (or the expiry, when the session
+	 * is gone anyway). */
+	left = a->expires_at - now_unix();
+	if (a->registered && answered && code == 1000 && left > 0) {
+		snprintf(key, sizeof(key), "sess:%s:event", a->session_id);
+		estore_set(a->app->es, key, DELIVERED_EVENT,
+			   sizeof(DELIVERED_EVENT) - 1, (uint64_t)left * 1000u,
+			   0);
+	}
 	free(a);
 }
 

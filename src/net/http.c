@@ -612,7 +612,7 @@ upgrade_cb(void *cls, struct MHD_Connection *conn, void *con_cls,
 			"WebSocket not adopted: %s", sa_err_str(rc));
 		/* id 0: never adopted; on_close frees the argument. */
 		if (u->ws->on_close != NULL)
-			u->ws->on_close(u->ws_server, 0, 1013, u->arg);
+			u->ws->on_close(u->ws_server, 0, 1013, 0, u->arg);
 		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
 	}
 	free(u);
@@ -711,13 +711,13 @@ handle_upgrade(struct http_request *req)
 		 */
 		free(u);
 		if (req->route->ws->on_close != NULL)
-			req->route->ws->on_close(wss, 0, 1011, arg);
+			req->route->ws->on_close(wss, 0, 1011, 0, arg);
 	}
 	return ok;
 fail:
 	free(u);
 	if (req->route->ws->on_close != NULL)
-		req->route->ws->on_close(wss, 0, 1011, arg);
+		req->route->ws->on_close(wss, 0, 1011, 0, arg);
 	return send_error(req, SA_ERR_NOMEM, NULL, NULL);
 }
 

@@ -88,6 +88,7 @@ struct ws_conn {
 	uint8_t flags;	  /* enum ws_flag; loop thread */
 	uint8_t heard;	  /* the peer has sent at least one byte */
 	uint8_t overflow; /* send commands over the bound; ws->lock */
+	uint8_t answered; /* the peer echoed our close code (ws_handler) */
 	/* The frame scan (frame_scan): where the bytes read stand. */
 	uint8_t fr_hdr[14]; /* the frame header read so far */
 	uint8_t fr_hlen;
@@ -530,6 +531,16 @@ conn_msg_cb(wslay_event_context_ptr ctx,
 {
 	struct ws_conn *c = user_data;
 
+	/* wslay reports the peer's close frame here after marking it
+	 * received. It answers ours when ours had gone out first and it
+	 * carries our code (a close the peer sent on its own crossing ours
+	 * would have to pick the same code by chance). */
+	if (m->opcode == WSLAY_CONNECTION_CLOSE) {
+		if (c->code != 0 && m->status_code == c->code &&
+		    wslay_event_get_close_sent(ctx))
+			c->answered = 1;
+		return;
+	}
 	if (c->code != 0 || wslay_event_get_close_received(ctx))
 		return;
 	if (m->opcode == WSLAY_BINARY_FRAME) {
@@ -613,7 +624,7 @@ conn_end(struct ws_conn *c)
 	event_del(c->ev);
 	atomic_fetch_sub(&ws->count, 1);
 	if (c->h->on_close != NULL)
-		c->h->on_close(ws, c->id, code, c->arg);
+		c->h->on_close(ws, c->id, code, c->answered, c->arg);
 	c->release(c->handle);
 	conn_free(c);
 	if (ws->draining && ws->conns == NULL)

@@ -31,14 +31,19 @@ struct ws_config {
  * Callbacks of one kind of WebSocket endpoint. They run on the loop thread
  * and must not block. "arg" is the per-connection pointer given to ws_adopt;
  * on_close is called exactly once per adopted connection (also when it is
- * closed by the server or at shutdown) and is where arg is freed.
+ * closed by the server or at shutdown) and is where arg is freed. Its
+ * "answered" is 1 when the peer answered a close frame of ours with the
+ * same code after ours had gone out: the peer then had everything sent
+ * before it (TCP keeps the order), so a handler may forget what it sent. It
+ * is 0 for every other ending (the peer closed first, went away, never
+ * answered, or the server shut down).
  */
 struct ws_handler {
 	void (*on_open)(struct ws_server *ws, uint64_t id, void *arg);
 	void (*on_text)(struct ws_server *ws, uint64_t id, const char *msg,
 			size_t n, void *arg);
 	void (*on_close)(struct ws_server *ws, uint64_t id, uint16_t code,
-			 void *arg);
+			 int answered, void *arg);
 };
 
 /* ws_server_start starts the loop thread. */

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from test_login import LOGIN_ENV
+from rawws import open_raw
 
 ERROR_KEYS = {"error", "message"}
 
@@ -227,18 +228,7 @@ def test_overlong_and_odd_paths(hostile):
 # ---- WebSocket frames ------------------------------------------------------
 
 def ws_open(s, path="/test/ws"):
-    sock = socket.create_connection(("127.0.0.1", s.port), timeout=10)
-    sock.sendall(("GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                  "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(4096)
-        assert chunk, "the server closed during the handshake"
-        data += chunk
-    assert data.startswith(b"HTTP/1.1 101"), data[:200]
-    return sock, data.split(b"\r\n\r\n", 1)[1]
+    return open_raw(s.port, path)
 
 
 def frame(opcode, payload=b"", fin=True, mask=True, rsv=0, length=None):

@@ -14,6 +14,7 @@ import websockets
 
 from conftest import BIN, free_port, pairwise_sub
 from phone import Phone, PushInbox
+from rawws import open_raw, read_frame
 
 LOGIN_ENV = {
     "SEALAUTH_PUSH_ALLOW_PRIVATE": "1",
@@ -164,6 +165,66 @@ def test_raw_signature_and_late_websocket(login_server, inbox):
             return json.loads(await ws.recv())
     ev = asyncio.run(asyncio.wait_for(late(), 10))
     assert ev["type"] == "approved" and ev["jwt"] == r.json()["jwt"]
+    # That browser answered the server's close: it had the token, which is
+    # handed over once. A later socket learns only that the login ended.
+    ev = asyncio.run(asyncio.wait_for(late(), 10))
+    assert ev == {"type": "failed", "reason": "delivered"}
+
+
+def raw_ws_final(server, sess):
+    """Opens the session's WebSocket on a plain socket, reads frames up to
+    the server's close frame and returns the text frames and the close
+    code, then drops the connection without answering the close."""
+    c, buf = open_raw(server.port, f"/ws/session/{sess['sessionId']}"
+                      f"?token={sess['wsToken']}")
+    texts = []
+    try:
+        for _ in range(16):
+            op, payload, buf = read_frame(c, buf, 10)
+            if op == 0x8:
+                return texts, int.from_bytes(payload[:2], "big")
+            if op == 0x1:
+                texts.append(json.loads(payload))
+        raise AssertionError("no close frame in 16 frames")
+    finally:
+        c.close()
+
+
+def test_final_event_kept_until_a_browser_answers(login_server, inbox):
+    s = login_server
+    phone = enrolled_phone(s, inbox)
+    sess = initiate(s, phone.token_id).json()
+    push = inbox.next()
+    r = phone.answer(sess["sessionId"], push["otp"], scopes=["identity:name"])
+    assert r.status_code == 200, r.text
+    # Sockets that go away without answering the close may not have seen
+    # the event: each later one gets it again.
+    for _ in range(2):
+        texts, code = raw_ws_final(s, sess)
+        assert code == 1000
+        assert [t["type"] for t in texts] == ["approved"]
+        assert texts[0]["jwt"] == r.json()["jwt"]
+
+    async def answered():
+        async with websockets.connect(ws_url(s, sess), origin=s.base) as ws:
+            ev = json.loads(await ws.recv())
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+            return ev, closed.value.code
+    ev, code = asyncio.run(asyncio.wait_for(answered(), 10))
+    assert ev["type"] == "approved" and code == 1000
+    # The server forgets the token as the close handshake ends, just after
+    # the client sees it end.
+    deadline = time.time() + 5
+    while True:
+        texts, code = raw_ws_final(s, sess)
+        if texts[0]["type"] != "approved" or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    assert texts == [{"type": "failed", "reason": "delivered"}] and code == 1000
+    # The login itself stays approved: a replay is refused as one.
+    r = phone.answer(sess["sessionId"], push["otp"], scopes=["identity:name"])
+    assert r.status_code == 409
 
 
 def test_user_rejects(login_server, inbox):

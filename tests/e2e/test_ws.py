@@ -5,6 +5,7 @@ import time
 
 import pytest
 import websockets
+from rawws import open_raw, read_frame
 
 
 def run(coro):
@@ -98,55 +99,18 @@ def test_many_connections_and_ids(server):
     assert len(ids) == 50
 
 
-def _raw_ws(port, path="/test/ws"):
-    """Open a WebSocket by hand on a plain socket and return it with any
-    bytes read past the 101 response, so every frame the server sends is
-    seen (a client library answers pings by itself)."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                  "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = sock.recv(4096)
-        assert chunk, "closed during the handshake"
-        head += chunk
-    head, rest = head.split(b"\r\n\r\n", 1)
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return sock, rest
-
-
-def _read_frame(sock, buf, timeout):
-    """Read one server frame (never masked); returns (opcode, payload,
-    rest of the buffer)."""
-    sock.settimeout(timeout)
-    while True:
-        if len(buf) >= 2:
-            n = buf[1] & 0x7F
-            off = 2
-            if n == 126:
-                off = 4
-                n = int.from_bytes(buf[2:4], "big") if len(buf) >= 4 else -1
-            if n >= 0 and len(buf) >= off + n:
-                return buf[0] & 0x0F, buf[off:off + n], buf[off + n:]
-        chunk = sock.recv(4096)
-        assert chunk, "the server closed the socket without a close frame"
-        buf += chunk
-
-
 def test_idle_connection_is_pinged_then_closed(make_server):
     s = make_server(env={"SEALAUTH_WS_IDLE_TIMEOUT": "5"}).start()
-    sock, buf = _raw_ws(s.port)
+    sock, buf = open_raw(s.port)
     t0 = time.monotonic()
     # Silent for one idle period: the server sends a ping (opcode 9).
-    op, payload, buf = _read_frame(sock, buf, 10)
+    op, payload, buf = read_frame(sock, buf, 10)
     t_ping = time.monotonic() - t0
     assert op == 0x9, f"expected a ping, got opcode {op}"
     assert 4.5 <= t_ping <= 8, t_ping
     # No pong (a client library would answer by itself; this socket does
     # not) for another period: a close frame (opcode 8) with 1001.
-    op, payload, buf = _read_frame(sock, buf, 10)
+    op, payload, buf = read_frame(sock, buf, 10)
     assert op == 0x8, f"expected a close, got opcode {op}"
     assert int.from_bytes(payload[:2], "big") == 1001
     assert time.monotonic() - t0 - t_ping >= 4.5

@@ -38,6 +38,7 @@ struct tconn {
 	int opens, texts, closes, releases;
 	int released_after_close; /* release came after on_close */
 	uint16_t code;
+	int answered; /* as on_close reported it */
 };
 
 static pthread_mutex_t t_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -70,13 +71,15 @@ t_on_text(struct ws_server *ws, uint64_t id, const char *msg, size_t n,
 }
 
 static void
-t_on_close(struct ws_server *ws, uint64_t id, uint16_t code, void *arg)
+t_on_close(struct ws_server *ws, uint64_t id, uint16_t code, int answered,
+	   void *arg)
 {
 	struct tconn *tc = arg;
 
 	pthread_mutex_lock(&t_mu);
 	tc->closes++;
 	tc->code = code;
+	tc->answered = answered;
 	pthread_cond_broadcast(&t_cv);
 	pthread_mutex_unlock(&t_mu);
 }
@@ -385,6 +388,8 @@ test_echo_and_peer_close(void **state)
 	assert_int_equal(t_wait(&tc.releases, 1, T_WAIT_MS), 1);
 	assert_int_equal(t_get(&tc.closes), 1);
 	assert_int_equal(tc.code, 1000);
+	/* The peer closed first: ours only echoed it. */
+	assert_int_equal(tc.answered, 0);
 	assert_true(tc.released_after_close);
 	assert_int_equal(ws_count(ws), 0);
 	close(tc.cfd);
@@ -661,11 +666,31 @@ test_close_from_thread(void **state)
 	assert_int_equal(t_get(&tc.releases), 1);
 	assert_true(tc.released_after_close);
 	assert_int_equal(tc.code, 4000);
+	/* Our close went out first and came back with its code. */
+	assert_int_equal(tc.answered, 1);
 	assert_int_equal(ws_close(ws, tc.id, 1000, NULL), SA_ERR_NOT_FOUND);
 	close(tc.cfd);
 	ws_server_stop(ws);
 	assert_int_equal(tc.closes, 1);
 	assert_int_equal(tc.releases, 1);
+}
+
+/* A close answered with another code is not an answer to ours. */
+static void
+test_close_answered_otherwise(void **state)
+{
+	struct ws_server *ws = t_start(60, 1024, 10, 0);
+	struct tconn tc;
+
+	t_open(ws, &tc, NULL, 0);
+	assert_int_equal(ws_close(ws, tc.id, 1000, NULL), SA_OK);
+	assert_int_equal(t_expect_close(&tc, T_WAIT_MS, NULL, 0), 1000);
+	t_send_close(&tc, 1001);
+	assert_int_equal(t_wait(&tc.releases, 1, T_WAIT_MS), 1);
+	assert_int_equal(tc.code, 1000);
+	assert_int_equal(tc.answered, 0);
+	close(tc.cfd);
+	ws_server_stop(ws);
 }
 
 static void
@@ -683,6 +708,7 @@ test_close_without_reply(void **state)
 	assert_int_equal(t_wait(&tc.releases, 1, 4000), 1);
 	assert_true(now_mono_ms() - t0 >= 1900);
 	assert_int_equal(tc.code, 1000);
+	assert_int_equal(tc.answered, 0);
 	close(tc.cfd);
 	ws_server_stop(ws);
 }
@@ -1003,6 +1029,7 @@ main(void)
 	    cmocka_unit_test(test_protocol_errors),
 	    cmocka_unit_test(test_send_from_thread),
 	    cmocka_unit_test(test_close_from_thread),
+	    cmocka_unit_test(test_close_answered_otherwise),
 	    cmocka_unit_test(test_close_without_reply),
 	    cmocka_unit_test(test_idle_ping_then_close),
 	    cmocka_unit_test(test_idle_pong_keeps_alive),
