@@ -257,7 +257,7 @@ end_sessions(struct app *app, const char *token_id)
 					json_pack("{s:s, s:s}", "type",
 						  "failed", "reason",
 						  "revoked"),
-					1, s.expires_at);
+					SESSION_REJECTED, s.expires_at);
 			ended++;
 		}
 		free(val);

@@ -285,7 +285,7 @@ admin_login_sessions_end_finish(struct http_request *req,
 	session_publish(
 	    adm->app, s.id,
 	    json_pack("{s:s, s:s}", "type", "rejected", "reason", ENDED_REASON),
-	    1, s.expires_at);
+	    SESSION_REJECTED, s.expires_at);
 	http_res_json(
 	    res, 200,
 	    json_pack("{s:s, s:s}", "sessionId", s.id, "state", "rejected"));

@@ -110,7 +110,7 @@ push_done(enum sa_err rc, const char *reason, int attempts, void *arg)
 		session_publish(app, c->session_id,
 				json_pack("{s:s, s:s}", "type", "push_failed",
 					  "reason", reason),
-				0, c->expires_at);
+				SESSION_OPEN, c->expires_at);
 	}
 	free(c);
 }
@@ -578,12 +578,12 @@ fail_attempt(struct http_request *req, struct http_response *res,
 		session_publish(app, s->id,
 				json_pack("{s:s, s:s}", "type", "rejected",
 					  "reason", "Too many attempts"),
-				1, s->expires_at);
+				SESSION_TOO_MANY, s->expires_at);
 	} else if (count < SESSION_MAX_ATTEMPTS) {
 		ev = json_pack("{s:s, s:s, s:b, s:I}", "type", "rejected",
 			       "reason", reason, "final", 0, "attemptsLeft",
 			       (json_int_t)(SESSION_MAX_ATTEMPTS - count));
-		session_publish(app, s->id, ev, 0, s->expires_at);
+		session_publish(app, s->id, ev, SESSION_OPEN, s->expires_at);
 	}
 	return http_res_error(res, why, field, "%s", reason);
 }
@@ -733,7 +733,7 @@ approve_answer(struct http_request *req, struct http_response *res, void *arg)
 			json_pack("{s:s, s:s, s:s, s:s, s:s}", "type",
 				  "approved", "jwt", c->jwt, "hash", c->hash,
 				  "random", c->random, "expiresAt", c->when),
-			1, c->expires_at);
+			SESSION_APPROVED, c->expires_at);
 	http_res_json(res, 200,
 		      json_pack("{s:s, s:s, s:s, s:s}", "jwt", c->jwt, "hash",
 				c->hash, "random", c->random, "expiresAt",
@@ -873,7 +873,7 @@ api_verify(struct http_request *req, struct http_response *res)
 		session_publish(app, s.id,
 				json_pack("{s:s, s:s}", "type", "rejected",
 					  "reason", "User rejected"),
-				1, s.expires_at);
+				SESSION_REJECTED, s.expires_at);
 		http_res_json(res, 200, json_pack("{s:b}", "rejected", 1));
 		rc = SA_OK;
 		goto out;

@@ -363,20 +363,109 @@ session_finish(struct estore *es, const struct session *s, enum session_end how,
 	return rc;
 }
 
+/*
+ * done_read reads "sess:{id}:done": how the session ended, and where its
+ * event starts in the value (0 when none is stored). *val is the value
+ * (free it), NULL when the session has not ended.
+ */
+static enum session_end
+done_read(struct estore *es, const char *id, char **val, size_t *n,
+	  size_t *event_at)
+{
+	char key[ESTORE_KEY_MAX];
+	unsigned char *v = NULL;
+	size_t len = 0, name_len;
+	char *nl;
+
+	*val = NULL;
+	*event_at = 0;
+	key_of(key, sizeof(key), id, ":done");
+	if (estore_get(es, key, &v, &len, NULL) != SA_OK)
+		return SESSION_OPEN;
+	nl = memchr(v, '\n', len);
+	name_len = nl != NULL ? (size_t)(nl - (char *)v) : len;
+	*val = (char *)v;
+	*n = len;
+	if (nl != NULL)
+		*event_at = name_len + 1;
+	for (int i = 1; i < 4; i++)
+		if (strlen(end_names[i]) == name_len &&
+		    memcmp(v, end_names[i], name_len) == 0)
+			return (enum session_end)i;
+	/* A value we did not write: ended, but not in a way we know. */
+	*event_at = 0;
+	return SESSION_REJECTED;
+}
+
 enum session_end
 session_state(struct estore *es, const char *id)
 {
-	char key[ESTORE_KEY_MAX];
-	unsigned char *val = NULL;
-	size_t n = 0;
-	enum session_end how = SESSION_OPEN;
+	char *val;
+	size_t n = 0, at;
+	enum session_end how = done_read(es, id, &val, &n, &at);
 
-	key_of(key, sizeof(key), id, ":done");
-	if (estore_get(es, key, &val, &n, NULL) != SA_OK)
-		return SESSION_OPEN;
-	for (int i = 1; i < 4; i++)
-		if (strcmp((const char *)val, end_names[i]) == 0)
-			how = (enum session_end)i;
 	free(val);
 	return how;
+}
+
+/* done_write stores "{how}\n{text}" under the end marker until
+ * expires_at. */
+static enum sa_err
+done_write(struct estore *es, const char *id, enum session_end how,
+	   const char *text, size_t n, int64_t expires_at)
+{
+	char key[ESTORE_KEY_MAX], *v;
+	const char *name = end_names[how];
+	size_t k = strlen(name);
+	int64_t left = expires_at - now_unix();
+	enum sa_err rc;
+
+	if (how == SESSION_OPEN || left <= 0)
+		return SA_OK;
+	if (n > ESTORE_VALUE_MAX - k - 1)
+		return SA_ERR_BODY_TOO_LARGE;
+	if ((v = malloc(k + 1 + n)) == NULL)
+		return SA_ERR_NOMEM;
+	memcpy(v, name, k);
+	v[k] = '\n';
+	memcpy(v + k + 1, text, n);
+	key_of(key, sizeof(key), id, ":done");
+	rc = estore_set(es, key, v, k + 1 + n, (uint64_t)left * 1000u, 0);
+	free(v);
+	return rc;
+}
+
+enum sa_err
+session_keep_final(struct estore *es, const char *id, enum session_end how,
+		   const char *text, size_t n, int64_t expires_at)
+{
+	return done_write(es, id, how, text, n, expires_at);
+}
+
+char *
+session_final_event(struct estore *es, const char *id)
+{
+	char *val, *out = NULL;
+	size_t n = 0, at;
+
+	done_read(es, id, &val, &n, &at);
+	if (val != NULL && at > 0 && (out = malloc(n - at + 1)) != NULL) {
+		memcpy(out, val + at, n - at);
+		out[n - at] = '\0';
+	}
+	free(val);
+	return out;
+}
+
+void
+session_replace_final(struct estore *es, const char *id, const char *text,
+		      int64_t expires_at)
+{
+	char *val;
+	size_t n = 0, at;
+	enum session_end how = done_read(es, id, &val, &n, &at);
+
+	if (val != NULL && at > 0)
+		done_write(es, id, how, text, strlen(text), expires_at);
+	free(val);
 }

@@ -7,7 +7,9 @@
  * the master secret (otp_code_mac), from which it cannot be recovered. Two more
  * keys go with it: "sess:{id}:fail" counts failed verification attempts and
  * "sess:{id}:done" is set once, with NX, when the session ends, so exactly
- * one of two racing verifications can approve it.
+ * one of two racing verifications can approve it. The winner then adds the
+ * final event for the browser to the same key ("{how}\n{event}"), so a
+ * finished session costs one entry, not two.
  */
 #ifndef SEALAUTH_SESSION_H
 #define SEALAUTH_SESSION_H
@@ -120,5 +122,21 @@ void session_release_slot(struct estore *es, const struct session *s);
 
 /* session_state reads how a session ended (SESSION_OPEN if it has not). */
 enum session_end session_state(struct estore *es, const char *id);
+
+/*
+ * session_keep_final stores the final event (n bytes of text) with the end
+ * marker of a session that ended as how, until expires_at.
+ * session_final_event returns that text as a new string (NULL when the
+ * session has not ended or its event is not stored yet, the moment between
+ * session_finish and session_keep_final). session_replace_final puts text
+ * in place of a stored event, keeping how the session ended; it does
+ * nothing when no event is stored.
+ */
+enum sa_err session_keep_final(struct estore *es, const char *id,
+			       enum session_end how, const char *text, size_t n,
+			       int64_t expires_at);
+char *session_final_event(struct estore *es, const char *id);
+void session_replace_final(struct estore *es, const char *id, const char *text,
+			   int64_t expires_at);
 
 #endif

@@ -206,9 +206,8 @@ expire_cb(evutil_socket_t fd, short what, void *p)
 
 /*
  * stored_value returns a value kept with a session ("sess:{id}:{what}") as
- * a new string, or NULL. "event" is the final event (approved, rejected),
- * so a browser that connects after the phone answered still learns the
- * outcome; "push" is the reason a push failed.
+ * a new string, or NULL: "push" is the reason a push failed. (The final
+ * event is kept with the session's end, session_final_event.)
  */
 static char *
 stored_value(struct estore *es, const char *session_id, const char *what)
@@ -259,7 +258,7 @@ session_ws_open(struct ws_server *ws, uint64_t id, void *arg)
 	a->expires_at = s.expires_at;
 	if (old != 0 && old != id)
 		ws_close(ws, old, 4009, "replaced by a newer connection");
-	if ((final = stored_value(app->es, s.id, "event")) != NULL) {
+	if ((final = session_final_event(app->es, s.id)) != NULL) {
 		ws_send_text(ws, id, final, strlen(final));
 		free(final);
 		ws_close(ws, id, 1000, "done");
@@ -312,8 +311,6 @@ session_ws_close(struct ws_server *ws, uint64_t id, uint16_t code, int answered,
 		 void *arg)
 {
 	struct ws_arg *a = arg;
-	char key[ESTORE_KEY_MAX];
-	int64_t left;
 
 	if (a == NULL)
 		return;
@@ -323,13 +320,10 @@ session_ws_close(struct ws_server *ws, uint64_t id, uint16_t code, int answered,
 		map_drop(a->app->session_conns, a->session_id, id);
 	/* 1000 follows only a final event (or the expiry, when the session
 	 * is gone anyway). */
-	left = a->expires_at - now_unix();
-	if (a->registered && answered && code == 1000 && left > 0) {
-		snprintf(key, sizeof(key), "sess:%s:event", a->session_id);
-		estore_set(a->app->es, key, DELIVERED_EVENT,
-			   sizeof(DELIVERED_EVENT) - 1, (uint64_t)left * 1000u,
-			   0);
-	}
+	if (a->registered && answered && code == 1000 &&
+	    a->expires_at > now_unix())
+		session_replace_final(a->app->es, a->session_id,
+				      DELIVERED_EVENT, a->expires_at);
 	free(a);
 }
 
@@ -383,8 +377,9 @@ session_events_start(struct app *app)
 
 enum sa_err
 session_publish(struct app *app, const char *session_id, json_t *event,
-		int final, int64_t expires_at)
+		enum session_end how, int64_t expires_at)
 {
+	int final = how != SESSION_OPEN;
 	char *text = NULL, *msg = NULL;
 	size_t n;
 	enum sa_err rc = SA_ERR_NOMEM;
@@ -396,13 +391,9 @@ session_publish(struct app *app, const char *session_id, json_t *event,
 	if ((text = json_dumps(event, JSON_COMPACT)) == NULL)
 		goto out;
 	n = strlen(text);
-	if (final) {
-		char key[ESTORE_KEY_MAX];
-		int64_t left = expires_at - now_unix();
-		snprintf(key, sizeof(key), "sess:%s:event", session_id);
-		estore_set(app->es, key, text, n,
-			   (uint64_t)(left > 0 ? left : 1) * 1000u, 0);
-	}
+	if (final)
+		session_keep_final(app->es, session_id, how, text, n,
+				   expires_at);
 	if ((msg = malloc(MSG_HEAD + n)) == NULL)
 		goto out;
 	memcpy(msg, session_id, SESSION_ID_LEN);

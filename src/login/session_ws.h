@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "core/errors.h"
+#include "login/session.h"
 
 struct app;
 struct http_request;
@@ -42,11 +43,13 @@ enum sa_err session_events_start(struct app *app);
 
 /*
  * session_publish sends an event ({"type": ...}) to the browser of a
- * session, wherever its socket is. A final event ends the socket and is
- * kept with the session so a browser that connects late still receives it.
- * The reference to event is stolen.
+ * session, wherever its socket is. An event published with how other than
+ * SESSION_OPEN is final: the session ended that way (session_finish), the
+ * event ends the socket and is kept with the session's end so a browser
+ * that connects late still receives it. The reference to event is stolen.
  */
 enum sa_err session_publish(struct app *app, const char *session_id,
-			    json_t *event, int final, int64_t expires_at);
+			    json_t *event, enum session_end how,
+			    int64_t expires_at);
 
 #endif

@@ -195,7 +195,19 @@ def test_phone_on_b_approves_browser_on_a(make_server, redis, shared_dir,
     keys = subprocess.run(["redis-cli", "-p", str(redis.port), "--scan",
                            "--pattern", "sess:*"], capture_output=True,
                           text=True, timeout=5).stdout.split()
-    assert f"sess:{done_sid}:event" in keys, keys
+    assert f"sess:{done_sid}:done" in keys, keys
+    # The browser answered the close after the approved event, so its end
+    # marker in Redis keeps how it ended, not the token.
+    deadline = time.time() + 5
+    while True:
+        kept = subprocess.run(["redis-cli", "-p", str(redis.port), "GET",
+                               f"sess:{done_sid}:done"], capture_output=True,
+                              text=True, timeout=5).stdout
+        if "delivered" in kept or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    assert kept.strip() == 'approved\n{"type":"failed","reason":"delivered"}'
+    assert answer["jwt"] not in kept
     assert any(l.get("event") == "serve.ready" and l.get("sessions") == "redis"
                for l in b.log_lines())
 

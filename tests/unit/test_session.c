@@ -185,6 +185,53 @@ test_finish_once_and_attempts(void **state)
 	estore_close(es);
 }
 
+/*
+ * The final event is kept with the end marker: none before it is stored,
+ * then the text, and replacing it keeps how the session ended. A session
+ * that has not ended keeps no event.
+ */
+static void
+test_final_event_kept_with_end(void **state)
+{
+	struct estore *es;
+	struct session s, open;
+	int64_t now = now_unix();
+	char *ev;
+
+	assert_int_equal(estore_open("mem:", &es), SA_OK);
+	make_session(&s, now);
+	make_session(&open, now);
+	assert_int_equal(session_save(es, &s, now), SA_OK);
+	assert_int_equal(session_save(es, &open, now), SA_OK);
+	assert_int_equal(session_finish(es, &s, SESSION_APPROVED, now, NULL),
+			 SA_OK);
+	assert_null(session_final_event(es, s.id));
+	session_replace_final(es, s.id, "{\"x\":1}", s.expires_at);
+	assert_null(session_final_event(es, s.id));
+	assert_int_equal(session_keep_final(es, s.id, SESSION_APPROVED,
+					    "{\"type\":\"approved\"}\n", 20,
+					    s.expires_at),
+			 SA_OK);
+	assert_int_equal(session_state(es, s.id), SESSION_APPROVED);
+	ev = session_final_event(es, s.id);
+	assert_non_null(ev);
+	/* The event's own bytes come back whole, a newline in it too. */
+	assert_string_equal(ev, "{\"type\":\"approved\"}\n");
+	free(ev);
+	session_replace_final(es, s.id, "{\"type\":\"failed\"}", s.expires_at);
+	assert_int_equal(session_state(es, s.id), SESSION_APPROVED);
+	ev = session_final_event(es, s.id);
+	assert_string_equal(ev, "{\"type\":\"failed\"}");
+	free(ev);
+	assert_int_equal(session_finish(es, &s, SESSION_REJECTED, now, NULL),
+			 SA_ERR_REPLAY);
+	/* Nothing is kept for a session that has not ended. */
+	session_replace_final(es, open.id, "{}", open.expires_at);
+	assert_null(session_final_event(es, open.id));
+	assert_int_equal(session_state(es, open.id), SESSION_OPEN);
+	estore_close(es);
+}
+
 static void
 test_session_expires(void **state)
 {
@@ -284,6 +331,7 @@ main(void)
 	    cmocka_unit_test(test_hostile_fields_and_full_size),
 	    cmocka_unit_test(test_damaged_value),
 	    cmocka_unit_test(test_finish_once_and_attempts),
+	    cmocka_unit_test(test_final_event_kept_with_end),
 	    cmocka_unit_test(test_session_expires),
 	    cmocka_unit_test(test_pending_slots),
 	};
