@@ -443,12 +443,12 @@ session_keep_final(struct estore *es, const char *id, enum session_end how,
 }
 
 char *
-session_final_event(struct estore *es, const char *id)
+session_final_event(struct estore *es, const char *id, enum session_end *how)
 {
 	char *val, *out = NULL;
 	size_t n = 0, at;
 
-	done_read(es, id, &val, &n, &at);
+	*how = done_read(es, id, &val, &n, &at);
 	if (val != NULL && at > 0 && (out = malloc(n - at + 1)) != NULL) {
 		memcpy(out, val + at, n - at);
 		out[n - at] = '\0';
@@ -458,14 +458,8 @@ session_final_event(struct estore *es, const char *id)
 }
 
 void
-session_replace_final(struct estore *es, const char *id, const char *text,
-		      int64_t expires_at)
+session_replace_final(struct estore *es, const char *id, enum session_end how,
+		      const char *text, int64_t expires_at)
 {
-	char *val;
-	size_t n = 0, at;
-	enum session_end how = done_read(es, id, &val, &n, &at);
-
-	if (val != NULL && at > 0)
-		done_write(es, id, how, text, strlen(text), expires_at);
-	free(val);
+	done_write(es, id, how, text, strlen(text), expires_at);
 }

@@ -126,17 +126,20 @@ enum session_end session_state(struct estore *es, const char *id);
 /*
  * session_keep_final stores the final event (n bytes of text) with the end
  * marker of a session that ended as how, until expires_at.
- * session_final_event returns that text as a new string (NULL when the
- * session has not ended or its event is not stored yet, the moment between
- * session_finish and session_keep_final). session_replace_final puts text
- * in place of a stored event, keeping how the session ended; it does
- * nothing when no event is stored.
+ * session_final_event returns that text as a new string and sets *how
+ * (NULL when the session has not ended or its event is not stored yet, the
+ * moment between session_finish and session_keep_final).
+ * session_replace_final stores text as the event of a session that ended
+ * as how and whose event was stored (one write, no read: the caller knows
+ * both from having sent that event).
  */
 enum sa_err session_keep_final(struct estore *es, const char *id,
 			       enum session_end how, const char *text, size_t n,
 			       int64_t expires_at);
-char *session_final_event(struct estore *es, const char *id);
-void session_replace_final(struct estore *es, const char *id, const char *text,
+char *session_final_event(struct estore *es, const char *id,
+			  enum session_end *how);
+void session_replace_final(struct estore *es, const char *id,
+			   enum session_end how, const char *text,
 			   int64_t expires_at);
 
 #endif

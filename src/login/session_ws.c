@@ -27,10 +27,13 @@
 #define EVENTS_CHANNEL "sealauth:session"
 #define MAP_BUCKETS 4096
 
+struct ws_arg;
+
 struct conn_entry {
 	struct conn_entry *next;
 	char session_id[SESSION_ID_LEN + 1];
 	uint64_t conn_id;
+	struct ws_arg *arg; /* the connection's, freed only after map_drop */
 };
 
 struct ws_arg {
@@ -43,6 +46,10 @@ struct ws_arg {
 	int registered;
 	int decoy;	    /* the session is a decoy (session.h) */
 	int64_t expires_at; /* the session's, once the socket is bound to it */
+	/* How the session ended, once a final event was sent on this socket
+	 * (SESSION_OPEN before). Written under the map's mutex, by whichever
+	 * thread sends the event; read after map_drop. */
+	enum session_end final_how;
 };
 
 struct session_conns {
@@ -86,7 +93,8 @@ bucket_of(const char *session_id)
 /* map_put registers conn for a session and returns the connection it
  * replaces (0 if none). */
 static uint64_t
-map_put(struct session_conns *c, const char *session_id, uint64_t conn, int *ok)
+map_put(struct session_conns *c, const char *session_id, uint64_t conn,
+	struct ws_arg *arg, int *ok)
 {
 	size_t b = bucket_of(session_id);
 	struct conn_entry *e;
@@ -100,10 +108,12 @@ map_put(struct session_conns *c, const char *session_id, uint64_t conn, int *ok)
 	if (e != NULL) {
 		old = e->conn_id;
 		e->conn_id = conn;
+		e->arg = arg;
 	} else if ((e = calloc(1, sizeof(*e))) != NULL) {
 		snprintf(e->session_id, sizeof(e->session_id), "%s",
 			 session_id);
 		e->conn_id = conn;
+		e->arg = arg;
 		e->next = c->map[b];
 		c->map[b] = e;
 	} else {
@@ -113,9 +123,13 @@ map_put(struct session_conns *c, const char *session_id, uint64_t conn, int *ok)
 	return old;
 }
 
-/* map_get finds a session's connection; with take, removes the entry. */
+/*
+ * map_get finds a session's connection. With how other than SESSION_OPEN
+ * it is about to receive the final event of a session that ended so: the
+ * entry is removed and its connection told how (final_how).
+ */
 static uint64_t
-map_get(struct session_conns *c, const char *session_id, int take)
+map_get(struct session_conns *c, const char *session_id, enum session_end how)
 {
 	size_t b = bucket_of(session_id);
 	struct conn_entry **pp, *e;
@@ -126,7 +140,8 @@ map_get(struct session_conns *c, const char *session_id, int take)
 		if (strcmp(e->session_id, session_id) != 0)
 			continue;
 		id = e->conn_id;
-		if (take) {
+		if (how != SESSION_OPEN) {
+			e->arg->final_how = how;
 			*pp = e->next;
 			free(e);
 		}
@@ -194,7 +209,7 @@ expire_cb(evutil_socket_t fd, short what, void *p)
 
 	if (session_state(app->es, a->session_id) != SESSION_OPEN)
 		return;
-	if (map_get(app->session_conns, a->session_id, 0) != a->id)
+	if (map_get(app->session_conns, a->session_id, SESSION_OPEN) != a->id)
 		return;
 	/* The loop thread must not wait for the disk. A decoy's end is
 	 * audited as what it is, not as a login that expired. */
@@ -229,6 +244,7 @@ session_ws_open(struct ws_server *ws, uint64_t id, void *arg)
 	struct app *app = a->app;
 	struct session s;
 	char otp[OTP_DIGITS + 1], when[21], *final;
+	enum session_end how;
 	struct timeval tv;
 	uint64_t old;
 	int ok;
@@ -249,7 +265,7 @@ session_ws_open(struct ws_server *ws, uint64_t id, void *arg)
 		ws_close(ws, id, 4001, "bad token");
 		return;
 	}
-	old = map_put(app->session_conns, s.id, id, &ok);
+	old = map_put(app->session_conns, s.id, id, a, &ok);
 	if (!ok) {
 		ws_close(ws, id, 1011, "out of memory");
 		return;
@@ -258,7 +274,10 @@ session_ws_open(struct ws_server *ws, uint64_t id, void *arg)
 	a->expires_at = s.expires_at;
 	if (old != 0 && old != id)
 		ws_close(ws, old, 4009, "replaced by a newer connection");
-	if ((final = session_final_event(app->es, s.id)) != NULL) {
+	if ((final = session_final_event(app->es, s.id, &how)) != NULL) {
+		pthread_mutex_lock(&app->session_conns->mu);
+		a->final_how = how;
+		pthread_mutex_unlock(&app->session_conns->mu);
 		ws_send_text(ws, id, final, strlen(final));
 		free(final);
 		ws_close(ws, id, 1000, "done");
@@ -318,11 +337,11 @@ session_ws_close(struct ws_server *ws, uint64_t id, uint16_t code, int answered,
 		event_free(a->timer);
 	if (a->registered)
 		map_drop(a->app->session_conns, a->session_id, id);
-	/* 1000 follows only a final event (or the expiry, when the session
-	 * is gone anyway). */
+	/* map_drop above has waited for any thread that was telling this
+	 * socket how its session ended. */
 	if (a->registered && answered && code == 1000 &&
-	    a->expires_at > now_unix())
-		session_replace_final(a->app->es, a->session_id,
+	    a->final_how != SESSION_OPEN && a->expires_at > now_unix())
+		session_replace_final(a->app->es, a->session_id, a->final_how,
 				      DELIVERED_EVENT, a->expires_at);
 	free(a);
 }
@@ -331,11 +350,12 @@ const struct ws_handler session_ws_handler = {session_ws_open, NULL,
 					      session_ws_close};
 
 /*
- * The message published for a session event is "{sessionId} {final}
- * {event}": the 27-character id, "0" or "1", and the event's JSON text as
- * the browser receives it. A receiver finds the socket from the id and
- * forwards the text unparsed; the event is serialised once, where it is
- * made.
+ * The message published for a session event is "{sessionId} {how}
+ * {event}": the 27-character id, one digit, "0" for an event that does not
+ * end the session or how it ended (enum session_end) for a final one, and
+ * the event's JSON text as the browser receives it. A receiver finds the socket
+ * from the id and forwards the text unparsed; the event is serialised once,
+ * where it is made.
  */
 #define MSG_HEAD (SESSION_ID_LEN + 3)
 
@@ -347,12 +367,13 @@ on_event(const char *channel, const void *msg, size_t n, void *arg)
 	struct app *app = arg;
 	const char *m = msg;
 	char sid[SESSION_ID_LEN + 1];
-	int final;
+	enum session_end how;
 	uint64_t id;
 
 	(void)channel;
 	if (n <= MSG_HEAD || m[SESSION_ID_LEN] != ' ' ||
-	    (m[SESSION_ID_LEN + 1] != '0' && m[SESSION_ID_LEN + 1] != '1') ||
+	    m[SESSION_ID_LEN + 1] < '0' ||
+	    m[SESSION_ID_LEN + 1] > '0' + SESSION_TOO_MANY ||
 	    m[SESSION_ID_LEN + 2] != ' ' || m[MSG_HEAD] != '{' ||
 	    app->ws == NULL || app->session_conns == NULL)
 		return;
@@ -360,12 +381,12 @@ on_event(const char *channel, const void *msg, size_t n, void *arg)
 	sid[SESSION_ID_LEN] = '\0';
 	if (!session_id_valid(sid))
 		return;
-	final = m[SESSION_ID_LEN + 1] == '1';
-	id = map_get(app->session_conns, sid, final);
+	how = (enum session_end)(m[SESSION_ID_LEN + 1] - '0');
+	id = map_get(app->session_conns, sid, how);
 	if (id == 0)
 		return;
 	ws_send_text(app->ws, id, m + MSG_HEAD, n - MSG_HEAD);
-	if (final)
+	if (how != SESSION_OPEN)
 		ws_close(app->ws, id, 1000, "done");
 }
 
@@ -398,7 +419,7 @@ session_publish(struct app *app, const char *session_id, json_t *event,
 		goto out;
 	memcpy(msg, session_id, SESSION_ID_LEN);
 	msg[SESSION_ID_LEN] = ' ';
-	msg[SESSION_ID_LEN + 1] = final ? '1' : '0';
+	msg[SESSION_ID_LEN + 1] = (char)('0' + how);
 	msg[SESSION_ID_LEN + 2] = ' ';
 	memcpy(msg + MSG_HEAD, text, n);
 	rc = estore_publish(app->es, EVENTS_CHANNEL, msg, MSG_HEAD + n);

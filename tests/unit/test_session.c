@@ -187,14 +187,15 @@ test_finish_once_and_attempts(void **state)
 
 /*
  * The final event is kept with the end marker: none before it is stored,
- * then the text, and replacing it keeps how the session ended. A session
- * that has not ended keeps no event.
+ * then the text and how the session ended, then what replaces it. A
+ * session that has not ended keeps no event.
  */
 static void
 test_final_event_kept_with_end(void **state)
 {
 	struct estore *es;
 	struct session s, open;
+	enum session_end how = SESSION_OPEN;
 	int64_t now = now_unix();
 	char *ev;
 
@@ -205,29 +206,31 @@ test_final_event_kept_with_end(void **state)
 	assert_int_equal(session_save(es, &open, now), SA_OK);
 	assert_int_equal(session_finish(es, &s, SESSION_APPROVED, now, NULL),
 			 SA_OK);
-	assert_null(session_final_event(es, s.id));
-	session_replace_final(es, s.id, "{\"x\":1}", s.expires_at);
-	assert_null(session_final_event(es, s.id));
+	assert_null(session_final_event(es, s.id, &how));
+	assert_int_equal(how, SESSION_APPROVED);
 	assert_int_equal(session_keep_final(es, s.id, SESSION_APPROVED,
 					    "{\"type\":\"approved\"}\n", 20,
 					    s.expires_at),
 			 SA_OK);
 	assert_int_equal(session_state(es, s.id), SESSION_APPROVED);
-	ev = session_final_event(es, s.id);
+	how = SESSION_OPEN;
+	ev = session_final_event(es, s.id, &how);
 	assert_non_null(ev);
+	assert_int_equal(how, SESSION_APPROVED);
 	/* The event's own bytes come back whole, a newline in it too. */
 	assert_string_equal(ev, "{\"type\":\"approved\"}\n");
 	free(ev);
-	session_replace_final(es, s.id, "{\"type\":\"failed\"}", s.expires_at);
+	session_replace_final(es, s.id, SESSION_APPROVED,
+			      "{\"type\":\"failed\"}", s.expires_at);
 	assert_int_equal(session_state(es, s.id), SESSION_APPROVED);
-	ev = session_final_event(es, s.id);
+	ev = session_final_event(es, s.id, &how);
 	assert_string_equal(ev, "{\"type\":\"failed\"}");
 	free(ev);
 	assert_int_equal(session_finish(es, &s, SESSION_REJECTED, now, NULL),
 			 SA_ERR_REPLAY);
-	/* Nothing is kept for a session that has not ended. */
-	session_replace_final(es, open.id, "{}", open.expires_at);
-	assert_null(session_final_event(es, open.id));
+	/* A session that has not ended keeps no event. */
+	assert_null(session_final_event(es, open.id, &how));
+	assert_int_equal(how, SESSION_OPEN);
 	assert_int_equal(session_state(es, open.id), SESSION_OPEN);
 	estore_close(es);
 }
