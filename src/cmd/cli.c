@@ -6,8 +6,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app/app.h"
+#include "audit/audit.h"
 #include "cmd/cli.h"
+#include "core/log.h"
 #include "core/util.h"
+#include "store/store.h"
 
 static int
 cli_fail(struct cli *cli)
@@ -199,6 +203,49 @@ cli_database_exists(const struct cli *cli)
 		return 0;
 	}
 	return 1;
+}
+
+int
+cli_begin(struct cli *cli, int argc, char **argv, void (*usage)(FILE *out))
+{
+	int status, level;
+
+	if ((status = cli_parse(cli, argc, argv)) != 0)
+		return status;
+	if (cli->help) {
+		usage(stdout);
+		cli_free(cli);
+		return 0;
+	}
+	if ((level = log_parse_level(cli->cfg.log_level)) >= 0)
+		log_set_level((enum log_level)level);
+	return -1;
+}
+
+int
+cli_open_existing(const struct cli *cli, struct app *app)
+{
+	/* A command acting on a server's data must never create a database.
+	 */
+	if (!cli_database_exists(cli))
+		return 0;
+	app->cfg = cli->cfg;
+	if (dstore_open(app->cfg.database_url, &app->ds) != SA_OK ||
+	    audit_open(app->ds, 16, &app->audit) != SA_OK) {
+		fprintf(stderr, "sealauth: cannot open the database %s\n",
+			app->cfg.database_url);
+		return 0;
+	}
+	return 1;
+}
+
+void
+cli_close_existing(struct app *app)
+{
+	audit_close(app->audit);
+	app->audit = NULL;
+	dstore_close(app->ds);
+	app->ds = NULL;
 }
 
 void

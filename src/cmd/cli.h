@@ -8,6 +8,8 @@
 #ifndef SEALAUTH_CLI_H
 #define SEALAUTH_CLI_H
 
+#include <stdio.h>
+
 #include "core/config.h"
 
 #define CLI_MAX_ARGS 32
@@ -73,6 +75,25 @@ enum sa_err cli_read_arg(const char *arg, size_t max, unsigned char **out,
  * returns 1.
  */
 int cli_database_exists(const struct cli *cli);
+
+/*
+ * cli_begin starts a subcommand: cli_parse, then for --help the usage on
+ * standard output, then the configured log level. It returns -1 when the
+ * command goes on (the caller calls cli_free at its end), else the exit
+ * status to return at once (nothing left to free).
+ */
+int cli_begin(struct cli *cli, int argc, char **argv, void (*usage)(FILE *out));
+
+/*
+ * cli_open_existing opens, for a command that acts on a server's data, the
+ * configured database (which must exist: cli_database_exists) and its
+ * audit log into app, whose cfg it sets from cli. On failure it says why
+ * on standard error and returns 0. cli_close_existing closes both (also
+ * after a failure part-way).
+ */
+struct app;
+int cli_open_existing(const struct cli *cli, struct app *app);
+void cli_close_existing(struct app *app);
 
 /* cli_free frees the configuration; calling it twice is harmless. */
 void cli_free(struct cli *cli);

@@ -15,5 +15,6 @@ int cmd_trust(int argc, char **argv);
 int cmd_admin(int argc, char **argv);
 int cmd_oidc(int argc, char **argv);
 int cmd_saml(int argc, char **argv);
+int cmd_services(int argc, char **argv);
 
 #endif

@@ -6,18 +6,14 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 
 #include "admin/admin.h"
 #include "app/app.h"
-#include "audit/audit.h"
 #include "cmd/cli.h"
 #include "cmd/cmd.h"
-#include "core/log.h"
 #include "core/util.h"
-#include "store/store.h"
 
 static void
 cmd_admin_usage(FILE *out)
@@ -40,32 +36,18 @@ cmd_admin(int argc, char **argv)
 	struct cli cli;
 	struct app app;
 	char token[64] = "";
-	int status, level;
+	int status;
 	enum sa_err rc;
 
 	memset(&app, 0, sizeof(app));
-	if ((status = cli_parse(&cli, argc, argv)) != 0)
+	if ((status = cli_begin(&cli, argc, argv, cmd_admin_usage)) >= 0)
 		return status;
-	if (cli.help) {
-		cmd_admin_usage(stdout);
-		goto out;
-	}
-	if ((level = log_parse_level(cli.cfg.log_level)) >= 0)
-		log_set_level((enum log_level)level);
 	if (cli.argc != 1 || strcmp(cli.argv[0], "recover") != 0) {
 		cmd_admin_usage(stderr);
 		status = 2;
 		goto out;
 	}
-	/* Recovery acts on an existing server: never create a database. */
-	if (!cli_database_exists(&cli)) {
-		status = 1;
-		goto out;
-	}
-	app.cfg = cli.cfg;
-	if (dstore_open(app.cfg.database_url, &app.ds) != SA_OK ||
-	    audit_open(app.ds, 16, &app.audit) != SA_OK) {
-		fprintf(stderr, "sealauth: cannot open the database\n");
+	if (!cli_open_existing(&cli, &app)) {
 		status = 1;
 		goto out;
 	}
@@ -81,8 +63,7 @@ cmd_admin(int argc, char **argv)
 	status = 0;
 out:
 	OPENSSL_cleanse(token, sizeof(token));
-	audit_close(app.audit);
-	dstore_close(app.ds);
+	cli_close_existing(&app);
 	cli_free(&cli);
 	return status;
 }

@@ -21,6 +21,8 @@ static const struct command commands[] = {
     {"keys", cmd_keys, "list, rotate and publish the token signing keys"},
     {"audit", cmd_audit, "verify the audit chain and print recent events"},
     {"admin", cmd_admin, "open a recovery install window for lost passkeys"},
+    {"services", cmd_services,
+     "list, show or delete relying parties in the registry"},
     {"vds", cmd_vds, "inspect a seal or check its signature"},
     {"device", cmd_device,
      "simulate a phone: enroll, receive pushes, approve or reject"},
