@@ -44,6 +44,7 @@ static int
 print_list(const struct services *snap, int as_json)
 {
 	json_t *all = as_json ? json_array() : NULL;
+	json_t *doc = NULL;
 	size_t n = services_count(snap);
 	int status = 1;
 
@@ -70,9 +71,13 @@ print_list(const struct services *snap, int as_json)
 		       service_mode_name(svc->mode), proto, svc->name);
 	}
 	if (as_json) {
-		char *text = json_dumps(json_pack("{s:o}", "services", all),
-					JSON_INDENT(2) | JSON_SORT_KEYS);
-		all = NULL; /* the packed object took it */
+		char *text;
+
+		/* The packed document takes the array, even when it fails. */
+		doc = json_pack("{s:o}", "services", all);
+		all = NULL;
+		text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS)
+			   : NULL;
 		if (text == NULL)
 			goto out;
 		printf("%s\n", text);
@@ -80,6 +85,7 @@ print_list(const struct services *snap, int as_json)
 	}
 	status = 0;
 out:
+	json_decref(doc);
 	json_decref(all);
 	if (status != 0)
 		fprintf(stderr, "sealauth services: out of memory\n");
