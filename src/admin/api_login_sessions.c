@@ -4,11 +4,12 @@
  * a cursor), and ending one with step-up.
  *
  * The list reads the ephemeral store's index of sessions (SESSION_INDEX,
- * login/session.h), newest expiry first, and each session it names. An
- * entry whose session is gone (dropped after a failed push) is skipped and
- * removed. Ending a session rejects it as a phone's "no" would: its
- * browser is told over the WebSocket, wherever its socket is, and the
- * phone's answer is refused from then on.
+ * login/session.h), newest expiry first, and each session it names. A
+ * session leaves the index when it ends; an entry whose session is gone
+ * (dropped after a failed push) or ended is skipped and removed. Ending a
+ * session rejects it as a phone's "no" would: its browser is told over the
+ * WebSocket, wherever its socket is, and the phone's answer is refused from
+ * then on.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -101,6 +102,12 @@ walk_one(const char *member, int64_t expires, void *arg)
 		if (rc == SA_ERR_SESSION_UNKNOWN)
 			estore_index_del(w->app->es, SESSION_INDEX, member,
 					 expires);
+		return 0;
+	}
+	/* Ended: its entry left the index when it ended, unless that
+	 * failed; the list shows the logins still waiting. */
+	if (s.ended) {
+		estore_index_del(w->app->es, SESSION_INDEX, member, expires);
 		return 0;
 	}
 	if ((w->token_id[0] != '\0' &&
@@ -228,7 +235,7 @@ admin_login_sessions_end_start(struct http_request *req,
 				      "no such login session, or it expired");
 	if (rc != SA_OK)
 		return admin_store_err(res, rc);
-	if (session_state(adm->app->es, s.id) != SESSION_OPEN)
+	if (s.ended || session_state(adm->app->es, s.id) != SESSION_OPEN)
 		return http_res_error(res, SA_ERR_CONFLICT, "sessionId",
 				      "this login session has already ended");
 	return admin_stepup_start(res, adm, &who, ACTION,

@@ -787,7 +787,7 @@ api_verify(struct http_request *req, struct http_response *res)
 		goto out;
 	}
 	prior = session_state(app->es, s.id);
-	if (prior != SESSION_OPEN) {
+	if (prior != SESSION_OPEN || s.ended) {
 		rc =
 		    prior == SESSION_TOO_MANY
 			? http_res_error(

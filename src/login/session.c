@@ -76,6 +76,9 @@ ttl_ms(const struct session *s, int64_t now)
  */
 #define SESSION_TAG "S2"
 #define SESSION_TEXT_MAX 4096
+/* An ended session's short record: "E1", then token id, service id,
+ * random, expiry and the decoy mark, in the same field form. */
+#define ENDED_TAG "E1"
 
 struct rec {
 	char *p;
@@ -190,6 +193,25 @@ session_save(struct estore *es, const struct session *s, int64_t now)
 	return rc;
 }
 
+/* load_ended reads an ended session's short record (r past its tag). */
+static int
+load_ended(struct rec *r, struct session *s)
+{
+	int64_t decoy = 0;
+
+	get_str(r, s->token_id, sizeof(s->token_id));
+	get_str(r, s->service_id, sizeof(s->service_id));
+	get_str(r, s->random, sizeof(s->random));
+	get_int(r, &s->expires_at);
+	get_int(r, &decoy);
+	if (!r->ok || r->n != r->cap || decoy < 0 || decoy > 1)
+		return 0;
+	s->decoy = (int)decoy;
+	s->slot = -1;
+	s->ended = 1;
+	return 1;
+}
+
 enum sa_err
 session_load(struct estore *es, const char *id, struct session *out)
 {
@@ -211,6 +233,14 @@ session_load(struct estore *es, const char *id, struct session *out)
 		return rc;
 	memset(&s, 0, sizeof(s));
 	snprintf(s.id, sizeof(s.id), "%s", id);
+	if (n >= 2 && memcmp(val, ENDED_TAG, 2) == 0) {
+		r = (struct rec){(char *)val, 2, n, 1};
+		if (!load_ended(&r, &s)) {
+			rc = SA_ERR_INTERNAL;
+			goto out;
+		}
+		goto check_expiry;
+	}
 	r = (struct rec){(char *)val, 2, n,
 			 n >= 2 && memcmp(val, SESSION_TAG, 2) == 0};
 	get_str(&r, s.token_id, sizeof(s.token_id));
@@ -240,16 +270,17 @@ session_load(struct estore *es, const char *id, struct session *out)
 		rc = SA_ERR_INTERNAL;
 		goto out;
 	}
+	s.nscopes = (size_t)nscopes;
+	s.mode = (enum service_mode)mode;
+	s.slot = (int)slot;
+	s.decoy = (int)decoy;
+check_expiry:
 	/* The store's lifetime rounds up to the second: past its expiry a
 	 * session is gone, whatever the store still holds. */
 	if (s.expires_at <= now_unix()) {
 		rc = SA_ERR_SESSION_UNKNOWN;
 		goto out;
 	}
-	s.nscopes = (size_t)nscopes;
-	s.mode = (enum service_mode)mode;
-	s.slot = (int)slot;
-	s.decoy = (int)decoy;
 	*out = s;
 	rc = SA_OK;
 out:
@@ -339,6 +370,31 @@ session_release_slot(struct estore *es, const struct session *s)
 	free(val);
 }
 
+/*
+ * keep_short replaces an ended session's record by its short form: what a
+ * late WebSocket of its browser (token check, final event) and "remember
+ * this browser" (token id, service) still read. The code's MAC, the
+ * browser's address, user agent and origin, and the scopes go.
+ */
+static void
+keep_short(struct estore *es, const struct session *s, int64_t now)
+{
+	char key[ESTORE_KEY_MAX], text[256];
+	struct rec w = {text, 0, sizeof(text), 1};
+
+	memcpy(text, ENDED_TAG, 2);
+	w.n = 2;
+	put_str(&w, s->token_id);
+	put_str(&w, s->service_id);
+	put_str(&w, s->random);
+	put_int(&w, s->expires_at);
+	put_int(&w, s->decoy ? 1 : 0);
+	if (!w.ok)
+		return;
+	key_of(key, sizeof(key), s->id, "");
+	estore_set(es, key, text, w.n, ttl_ms(s, now), ESTORE_XX);
+}
+
 static const char *const end_names[] = {"open", "approved", "rejected",
 					"too_many_attempts"};
 
@@ -358,9 +414,15 @@ session_finish(struct estore *es, const struct session *s, enum session_end how,
 			*prior = session_state(es, s->id);
 		return SA_ERR_REPLAY;
 	}
-	if (rc == SA_OK)
-		session_release_slot(es, s);
-	return rc;
+	if (rc != SA_OK)
+		return rc;
+	session_release_slot(es, s);
+	/* The session has ended whatever follows: a record left whole, or
+	 * an entry left in the index, costs memory until it expires, not
+	 * correctness (readers check the end marker). */
+	keep_short(es, s, now);
+	estore_index_del(es, SESSION_INDEX, s->id, s->expires_at);
+	return SA_OK;
 }
 
 /*

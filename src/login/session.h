@@ -53,6 +53,9 @@ struct session {
 	/* A decoy for a token id without a live enrollment (anti-enumeration):
 	 * known to the server only, never told to a client. */
 	int decoy;
+	/* Read from an ended session's short record (session_finish): only
+	 * id, token_id, service_id, random, expires_at and decoy are set. */
+	int ended;
 };
 
 /* How a session ended, as stored under "sess:{id}:done". */
@@ -71,10 +74,11 @@ enum sa_err session_new_ids(char id[SESSION_ID_LEN + 1],
 int session_id_valid(const char *text);
 
 /*
- * Every saved session is also listed, until its expiry, in the ephemeral
- * store's expiring index SESSION_INDEX (store.h), member its id: the
- * administrators' list of live logins reads it. A dropped session's entry
- * stays until it expires; readers skip ids whose session is gone.
+ * Every saved session is also listed in the ephemeral store's expiring
+ * index SESSION_INDEX (store.h), member its id, until it ends or expires:
+ * the administrators' list of live logins reads it. A dropped session's
+ * entry stays until it expires; readers skip ids whose session is gone or
+ * has ended.
  */
 #define SESSION_INDEX "sess:index"
 
@@ -83,8 +87,9 @@ int session_id_valid(const char *text);
 enum sa_err session_save(struct estore *es, const struct session *s,
 			 int64_t now);
 
-/* session_load reads a live session; SA_ERR_SESSION_UNKNOWN if it does not
- * exist or has expired. */
+/* session_load reads a session; SA_ERR_SESSION_UNKNOWN if it does not
+ * exist or has expired. An ended one comes back from its short record, with
+ * ended set (see struct session). */
 enum sa_err session_load(struct estore *es, const char *id,
 			 struct session *out);
 
@@ -98,7 +103,10 @@ enum sa_err session_fail(struct estore *es, const struct session *s,
 /*
  * session_finish marks the session ended and frees its pending slot. It
  * succeeds for exactly one caller; the others get SA_ERR_REPLAY and *prior says
- * how it had ended.
+ * how it had ended. The winner also replaces the session's record by a
+ * short one (what its browser's late WebSocket and "remember this browser"
+ * still need) and takes it off SESSION_INDEX: an ended session holds about
+ * a third of the memory of a waiting one until it expires.
  */
 enum sa_err session_finish(struct estore *es, const struct session *s,
 			   enum session_end how, int64_t now,

@@ -283,6 +283,10 @@ session_ws_open(struct ws_server *ws, uint64_t id, void *arg)
 		ws_close(ws, id, 1000, "done");
 		return;
 	}
+	/* Ended a moment ago, its final event not yet stored: the event is
+	 * on its way to this socket, and the code is no longer shown. */
+	if (s.ended)
+		goto wait;
 	if (otp_derive(app->otp_secret, app->otp_secret_len, s.id, s.token_id,
 		       s.issued_at, otp) != SA_OK) {
 		ws_close(ws, id, 1011, "internal error");
@@ -304,6 +308,7 @@ session_ws_open(struct ws_server *ws, uint64_t id, void *arg)
 		json_decref(ev);
 		free(final);
 	}
+wait:
 	a->decoy = s.decoy;
 	a->timer = evtimer_new(ws_event_base(ws), expire_cb, a);
 	if (a->timer != NULL) {

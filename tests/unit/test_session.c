@@ -185,6 +185,99 @@ test_finish_once_and_attempts(void **state)
 	estore_close(es);
 }
 
+static int
+index_collect(const char *member, int64_t expires, void *arg)
+{
+	char *out = arg;
+
+	(void)expires;
+	strncat(out, member, 64);
+	strncat(out, " ", 2);
+	return 0;
+}
+
+/*
+ * The session that ends keeps a short record: what a late WebSocket and
+ * "remember this browser" read comes back (ended set), what only a waiting
+ * session needs is gone, and it leaves the index of live logins. A loser
+ * of the race changes nothing; a damaged short record is refused.
+ */
+static void
+test_ended_session_keeps_short_record(void **state)
+{
+	struct estore *es;
+	struct session s, open, got;
+	char key[ESTORE_KEY_MAX], listed[256] = "";
+	unsigned char *val = NULL;
+	size_t n = 0;
+	int64_t now = now_unix(), ttl = -1;
+
+	assert_int_equal(estore_open("mem:", &es), SA_OK);
+	make_session(&s, now);
+	s.decoy = 1;
+	make_session(&open, now);
+	assert_int_equal(session_save(es, &s, now), SA_OK);
+	assert_int_equal(session_save(es, &open, now), SA_OK);
+	assert_int_equal(session_load(es, s.id, &got), SA_OK);
+	assert_false(got.ended);
+	assert_int_equal(session_finish(es, &s, SESSION_REJECTED, now, NULL),
+			 SA_OK);
+	memset(&got, 0x55, sizeof(got));
+	assert_int_equal(session_load(es, s.id, &got), SA_OK);
+	assert_true(got.ended);
+	assert_string_equal(got.id, s.id);
+	assert_string_equal(got.token_id, "DE-1234567");
+	assert_string_equal(got.service_id, "demo");
+	assert_string_equal(got.random, s.random);
+	assert_int_equal(got.expires_at, s.expires_at);
+	assert_int_equal(got.decoy, 1);
+	assert_int_equal(got.slot, -1);
+	assert_string_equal(got.otp_mac, "");
+	assert_string_equal(got.ip, "");
+	assert_string_equal(got.ua, "");
+	assert_string_equal(got.origin, "");
+	assert_int_equal(got.nscopes, 0);
+	/* Stored short, for as long as the session lives. */
+	snprintf(key, sizeof(key), "sess:%s", s.id);
+	assert_int_equal(estore_get(es, key, &val, &n, &ttl), SA_OK);
+	assert_true(n < 80);
+	assert_memory_equal(val, "E1", 2);
+	assert_true(ttl > 55000 && ttl <= 60000);
+	/* Only the waiting session is listed. */
+	assert_int_equal(estore_index_page(es, SESSION_INDEX, now, 0, NULL, 10,
+					   index_collect, listed),
+			 SA_OK);
+	assert_null(strstr(listed, s.id));
+	assert_non_null(strstr(listed, open.id));
+	/* A replay, from the whole record read before the end, loses and
+	 * leaves the short record as it was. */
+	assert_int_equal(session_finish(es, &open, SESSION_APPROVED, now, NULL),
+			 SA_OK);
+	assert_int_equal(session_finish(es, &s, SESSION_APPROVED, now, NULL),
+			 SA_ERR_REPLAY);
+	assert_int_equal(session_state(es, s.id), SESSION_REJECTED);
+	free(val);
+	val = NULL;
+	assert_int_equal(estore_get(es, key, &val, &n, NULL), SA_OK);
+	assert_memory_equal(val, "E1", 2);
+	free(val);
+	/* A short record cut short, or with a field too many, is damage. */
+	assert_int_equal(estore_set(es, key, "E110:DE-1234567", 15, 60000, 0),
+			 SA_OK);
+	assert_int_equal(session_load(es, s.id, &got), SA_ERR_INTERNAL);
+	assert_int_equal(
+	    estore_set(es, key, "E11:a1:b1:c2:991:02:77", 22, 60000, 0), SA_OK);
+	assert_int_equal(session_load(es, s.id, &got), SA_ERR_INTERNAL);
+	assert_int_equal(
+	    estore_set(es, key, "E11:a1:b1:c2:991:2", 18, 60000, 0), SA_OK);
+	assert_int_equal(session_load(es, s.id, &got), SA_ERR_INTERNAL);
+	/* A short record past its expiry is gone. */
+	assert_int_equal(estore_set(es, key, "E11:a1:b1:c1:51:0", 17, 60000, 0),
+			 SA_OK);
+	assert_int_equal(session_load(es, s.id, &got), SA_ERR_SESSION_UNKNOWN);
+	estore_close(es);
+}
+
 /*
  * The final event is kept with the end marker: none before it is stored,
  * then the text and how the session ended, then what replaces it. A
@@ -334,6 +427,7 @@ main(void)
 	    cmocka_unit_test(test_hostile_fields_and_full_size),
 	    cmocka_unit_test(test_damaged_value),
 	    cmocka_unit_test(test_finish_once_and_attempts),
+	    cmocka_unit_test(test_ended_session_keeps_short_record),
 	    cmocka_unit_test(test_final_event_kept_with_end),
 	    cmocka_unit_test(test_session_expires),
 	    cmocka_unit_test(test_pending_slots),
