@@ -34,7 +34,11 @@ def initiate(server, service):
 def test_list_show_and_delete_with_the_server_running(make_server, tmp_path):
     path = tmp_path / "services.json"
     write_services(path, dict(WIKI, serviceId="wiki"), SHOP)
-    s = make_server(env={"SEALAUTH_SERVICES_FILE": str(path)}).start()
+    # The poll below starts logins until the deletion shows: without the
+    # per-IP and per-token-id limits, a slow poll cannot end in a 429.
+    s = make_server(env={"SEALAUTH_SERVICES_FILE": str(path),
+                         "SEALAUTH_RATE_LIMITS":
+                             "initiate=0/60,pending=0/60"}).start()
 
     r = s.cli("services", "list")
     lines = r.stdout.splitlines()
