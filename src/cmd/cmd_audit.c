@@ -14,7 +14,6 @@
 #include "audit/audit.h"
 #include "cmd/cli.h"
 #include "cmd/cmd.h"
-#include "core/log.h"
 #include "store/store.h"
 #include "core/util.h"
 
@@ -238,17 +237,12 @@ cmd_audit(int argc, char **argv)
 	struct cli cli;
 	struct dstore *ds = NULL;
 	long lines = AUDIT_TAIL_DEFAULT;
-	int status, json = 0, level;
+	int status, json = 0;
 	const char *sub;
 
-	if ((status = cli_parse(&cli, argc, argv)) != 0)
-		goto out;
-	if (cli.help) {
-		cmd_audit_usage(stdout);
-		goto out;
-	}
-	if ((level = log_parse_level(cli.cfg.log_level)) >= 0)
-		log_set_level((enum log_level)level);
+	if ((status = cli_begin(&cli, argc, argv, cmd_audit_usage)) >= 0)
+		return status;
+	status = 0;
 	if (cli.argc < 1) {
 		status = cli_usage_error("audit",
 					 "missing the action (tail or verify)");

@@ -545,12 +545,8 @@ cmd_device(int argc, char **argv)
 	const char *dir, *sub;
 	int bad = 0, rc;
 
-	if ((rc = cli_parse(&cli, argc, argv)) != 0)
-		goto out;
-	if (cli.help) {
-		device_usage(stdout);
-		goto out;
-	}
+	if ((rc = cli_begin(&cli, argc, argv, device_usage)) >= 0)
+		return rc;
 	rc = 2;
 	if (cli.argc < 1) {
 		cli_usage_error("device", "missing the action (init, enroll, "

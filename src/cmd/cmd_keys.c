@@ -155,14 +155,9 @@ cmd_keys(int argc, char **argv)
 	const char *sub;
 	int as_json, rc = 2;
 
-	if ((rc = cli_parse(&cli, argc, argv)) != 0)
-		goto out;
+	if ((rc = cli_begin(&cli, argc, argv, keys_usage)) >= 0)
+		return rc;
 	rc = 2;
-	if (cli.help) {
-		keys_usage(stdout);
-		rc = 0;
-		goto out;
-	}
 	as_json = cli_flag(&cli, "json");
 	if (cli_leftover(&cli, "keys", 1,
 			 "the action (list, rotate or jwks)") != 0)

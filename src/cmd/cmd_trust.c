@@ -538,13 +538,9 @@ cmd_trust(int argc, char **argv)
 	const char *dir, *what, *auth, *prefix, *forms;
 	int bad = 0, ret = 2;
 
-	if (cli_parse(&cli, argc, argv) != 0)
-		return 2;
-	if (cli.help) {
-		trust_usage(stdout);
-		ret = 0;
-		goto out;
-	}
+	if ((ret = cli_begin(&cli, argc, argv, trust_usage)) >= 0)
+		return ret;
+	ret = 2;
 	dir = cli_value(&cli, "dir", &bad);
 	auth = cli_value(&cli, "authority", &bad);
 	prefix = cli_value(&cli, "prefix", &bad);

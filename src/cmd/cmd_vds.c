@@ -139,13 +139,9 @@ cmd_vds(int argc, char **argv)
 	const char *cert = NULL, *what;
 	int bad = 0, explain = 0, ret = 2;
 
-	if (cli_parse(&cli, argc, argv) != 0)
-		return 2;
-	if (cli.help) {
-		vds_usage(stdout);
-		ret = 0;
-		goto out;
-	}
+	if ((ret = cli_begin(&cli, argc, argv, vds_usage)) >= 0)
+		return ret;
+	ret = 2;
 	cert = cli_value(&cli, "cert", &bad);
 	explain = cli_flag(&cli, "explain");
 	if (bad || cli_leftover(&cli, "vds", 2,
