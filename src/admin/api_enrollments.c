@@ -241,6 +241,7 @@ end_sessions(struct app *app, const char *token_id)
 	char key[ESTORE_KEY_MAX];
 	unsigned char *val = NULL;
 	struct session s;
+	struct session_end_rec end;
 	enum session_end prior;
 	int64_t now = now_unix();
 	size_t n = 0;
@@ -253,11 +254,12 @@ end_sessions(struct app *app, const char *token_id)
 		if (session_load(app->es, (const char *)val, &s) == SA_OK &&
 		    session_finish(app->es, &s, SESSION_REJECTED, now,
 				   &prior) == SA_OK) {
-			session_publish(app, s.id,
-					json_pack("{s:s, s:s}", "type",
-						  "failed", "reason",
-						  "revoked"),
-					SESSION_REJECTED, s.expires_at);
+			session_end_rec_of(&s, &end);
+			session_publish_end(app, &end,
+					    json_pack("{s:s, s:s}", "type",
+						      "failed", "reason",
+						      "revoked"),
+					    SESSION_REJECTED);
 			ended++;
 		}
 		free(val);

@@ -249,6 +249,7 @@ admin_login_sessions_end_finish(struct http_request *req,
 	struct admin_caller who;
 	struct admin *adm;
 	struct session s;
+	struct session_end_rec end;
 	enum session_end prior;
 	json_t *c = NULL;
 	const char *id;
@@ -289,10 +290,11 @@ admin_login_sessions_end_finish(struct http_request *req,
 		http_res_error(res, rc, NULL, NULL);
 		goto out;
 	}
-	session_publish(
-	    adm->app, s.id,
+	session_end_rec_of(&s, &end);
+	session_publish_end(
+	    adm->app, &end,
 	    json_pack("{s:s, s:s}", "type", "rejected", "reason", ENDED_REASON),
-	    SESSION_REJECTED, s.expires_at);
+	    SESSION_REJECTED);
 	http_res_json(
 	    res, 200,
 	    json_pack("{s:s, s:s}", "sessionId", s.id, "state", "rejected"));

@@ -109,8 +109,7 @@ push_done(enum sa_err rc, const char *reason, int attempts, void *arg)
 			   (uint64_t)(left > 0 ? left : 1) * 1000u, 0);
 		session_publish(app, c->session_id,
 				json_pack("{s:s, s:s}", "type", "push_failed",
-					  "reason", reason),
-				SESSION_OPEN, c->expires_at);
+					  "reason", reason));
 	}
 	free(c);
 }
@@ -564,6 +563,7 @@ fail_attempt(struct http_request *req, struct http_response *res,
 {
 	struct app *app = http_req_app(req);
 	int64_t count = SESSION_MAX_ATTEMPTS, now = now_unix();
+	struct session_end_rec end;
 	json_t *ev;
 
 	session_fail(app->es, s, now, &count);
@@ -575,15 +575,16 @@ fail_attempt(struct http_request *req, struct http_response *res,
 		app_audit(app, req, "auth.rejected", s->token_id,
 			  json_pack("{s:s, s:s}", "sessionId", s->id, "reason",
 				    "Too many attempts"));
-		session_publish(app, s->id,
-				json_pack("{s:s, s:s}", "type", "rejected",
-					  "reason", "Too many attempts"),
-				SESSION_TOO_MANY, s->expires_at);
+		session_end_rec_of(s, &end);
+		session_publish_end(app, &end,
+				    json_pack("{s:s, s:s}", "type", "rejected",
+					      "reason", "Too many attempts"),
+				    SESSION_TOO_MANY);
 	} else if (count < SESSION_MAX_ATTEMPTS) {
 		ev = json_pack("{s:s, s:s, s:b, s:I}", "type", "rejected",
 			       "reason", reason, "final", 0, "attemptsLeft",
 			       (json_int_t)(SESSION_MAX_ATTEMPTS - count));
-		session_publish(app, s->id, ev, SESSION_OPEN, s->expires_at);
+		session_publish(app, s->id, ev);
 	}
 	return http_res_error(res, why, field, "%s", reason);
 }
@@ -708,10 +709,8 @@ out:
 struct approve_cont {
 	enum sa_err audit_rc;
 	struct app *app;
-	char session_id[SESSION_ID_LEN + 1];
-	char random[SESSION_RANDOM_LEN + 1];
+	struct session_end_rec end; /* the session, as it ended */
 	char when[21];
-	int64_t expires_at;
 	char *jwt, *hash;
 };
 
@@ -729,14 +728,15 @@ approve_answer(struct http_request *req, struct http_response *res, void *arg)
 		rc = http_res_error(res, c->audit_rc, NULL, NULL);
 		goto out;
 	}
-	session_publish(c->app, c->session_id,
-			json_pack("{s:s, s:s, s:s, s:s, s:s}", "type",
-				  "approved", "jwt", c->jwt, "hash", c->hash,
-				  "random", c->random, "expiresAt", c->when),
-			SESSION_APPROVED, c->expires_at);
+	session_publish_end(c->app, &c->end,
+			    json_pack("{s:s, s:s, s:s, s:s, s:s}", "type",
+				      "approved", "jwt", c->jwt, "hash",
+				      c->hash, "random", c->end.random,
+				      "expiresAt", c->when),
+			    SESSION_APPROVED);
 	http_res_json(res, 200,
 		      json_pack("{s:s, s:s, s:s, s:s}", "jwt", c->jwt, "hash",
-				c->hash, "random", c->random, "expiresAt",
+				c->hash, "random", c->end.random, "expiresAt",
 				c->when));
 out:
 	free(c->jwt);
@@ -768,6 +768,7 @@ api_verify(struct http_request *req, struct http_response *res)
 	unsigned char *sig = NULL, digest[32];
 	char hash_hex[65], when[21], *jwt = NULL, *hash = NULL;
 	struct approve_cont *c = NULL;
+	struct session_end_rec end;
 	size_t siglen = 0, i;
 	int64_t now = now_unix();
 	enum sa_err rc;
@@ -870,10 +871,11 @@ api_verify(struct http_request *req, struct http_response *res)
 				    reason ? reason : "declined"));
 		if (reason != NULL && strcmp(reason, "not_me") == 0)
 			block_source(req, &s);
-		session_publish(app, s.id,
-				json_pack("{s:s, s:s}", "type", "rejected",
-					  "reason", "User rejected"),
-				SESSION_REJECTED, s.expires_at);
+		session_end_rec_of(&s, &end);
+		session_publish_end(app, &end,
+				    json_pack("{s:s, s:s}", "type", "rejected",
+					      "reason", "User rejected"),
+				    SESSION_REJECTED);
 		http_res_json(res, 200, json_pack("{s:b}", "rejected", 1));
 		rc = SA_OK;
 		goto out;
@@ -904,10 +906,8 @@ api_verify(struct http_request *req, struct http_response *res)
 		goto out;
 	}
 	c->app = app;
-	memcpy(c->session_id, s.id, sizeof(c->session_id));
-	memcpy(c->random, s.random, sizeof(c->random));
+	session_end_rec_of(&s, &c->end);
 	memcpy(c->when, when, sizeof(c->when));
-	c->expires_at = s.expires_at;
 	c->jwt = jwt;
 	c->hash = hash;
 	jwt = hash = NULL;

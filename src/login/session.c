@@ -76,9 +76,12 @@ ttl_ms(const struct session *s, int64_t now)
  */
 #define SESSION_TAG "S2"
 #define SESSION_TEXT_MAX 4096
-/* An ended session's short record: "E1", then token id, service id,
- * random, expiry and the decoy mark, in the same field form. */
+/* What an ended session keeps, in its end marker (done_value): "E1", then
+ * token id, service id, random, expiry and the decoy mark in the same field
+ * form. */
 #define ENDED_TAG "E1"
+/* The final event's place once a browser had it: SESSION_DELIVERED_EVENT. */
+#define DELIVERED_MARK "-"
 
 struct rec {
 	char *p;
@@ -193,24 +196,8 @@ session_save(struct estore *es, const struct session *s, int64_t now)
 	return rc;
 }
 
-/* load_ended reads an ended session's short record (r past its tag). */
-static int
-load_ended(struct rec *r, struct session *s)
-{
-	int64_t decoy = 0;
-
-	get_str(r, s->token_id, sizeof(s->token_id));
-	get_str(r, s->service_id, sizeof(s->service_id));
-	get_str(r, s->random, sizeof(s->random));
-	get_int(r, &s->expires_at);
-	get_int(r, &decoy);
-	if (!r->ok || r->n != r->cap || decoy < 0 || decoy > 1)
-		return 0;
-	s->decoy = (int)decoy;
-	s->slot = -1;
-	s->ended = 1;
-	return 1;
-}
+static enum sa_err load_ended(struct estore *es, const char *id,
+			      struct session *s);
 
 enum sa_err
 session_load(struct estore *es, const char *id, struct session *out)
@@ -227,20 +214,16 @@ session_load(struct estore *es, const char *id, struct session *out)
 		return SA_ERR_SESSION_UNKNOWN;
 	key_of(key, sizeof(key), id, "");
 	rc = estore_get(es, key, &val, &n, NULL);
-	if (rc == SA_ERR_NOT_FOUND)
-		return SA_ERR_SESSION_UNKNOWN;
+	if (rc == SA_ERR_NOT_FOUND) {
+		/* Ended: the end marker holds what is left of it. */
+		if ((rc = load_ended(es, id, &s)) != SA_OK)
+			return rc;
+		goto check_expiry;
+	}
 	if (rc != SA_OK)
 		return rc;
 	memset(&s, 0, sizeof(s));
 	snprintf(s.id, sizeof(s.id), "%s", id);
-	if (n >= 2 && memcmp(val, ENDED_TAG, 2) == 0) {
-		r = (struct rec){(char *)val, 2, n, 1};
-		if (!load_ended(&r, &s)) {
-			rc = SA_ERR_INTERNAL;
-			goto out;
-		}
-		goto check_expiry;
-	}
 	r = (struct rec){(char *)val, 2, n,
 			 n >= 2 && memcmp(val, SESSION_TAG, 2) == 0};
 	get_str(&r, s.token_id, sizeof(s.token_id));
@@ -370,45 +353,84 @@ session_release_slot(struct estore *es, const struct session *s)
 	free(val);
 }
 
-/*
- * keep_short replaces an ended session's record by its short form: what a
- * late WebSocket of its browser (token check, final event) and "remember
- * this browser" (token id, service) still read. The code's MAC, the
- * browser's address, user agent and origin, and the scopes go.
- */
-static void
-keep_short(struct estore *es, const struct session *s, int64_t now)
-{
-	char key[ESTORE_KEY_MAX], text[256];
-	struct rec w = {text, 0, sizeof(text), 1};
-
-	memcpy(text, ENDED_TAG, 2);
-	w.n = 2;
-	put_str(&w, s->token_id);
-	put_str(&w, s->service_id);
-	put_str(&w, s->random);
-	put_int(&w, s->expires_at);
-	put_int(&w, s->decoy ? 1 : 0);
-	if (!w.ok)
-		return;
-	key_of(key, sizeof(key), s->id, "");
-	estore_set(es, key, text, w.n, ttl_ms(s, now), ESTORE_XX);
-}
-
 static const char *const end_names[] = {"open", "approved", "rejected",
 					"too_many_attempts"};
+
+void
+session_end_rec_of(const struct session *s, struct session_end_rec *out)
+{
+	memset(out, 0, sizeof(*out));
+	memcpy(out->id, s->id, sizeof(out->id));
+	memcpy(out->token_id, s->token_id, sizeof(out->token_id));
+	memcpy(out->service_id, s->service_id, sizeof(out->service_id));
+	memcpy(out->random, s->random, sizeof(out->random));
+	out->expires_at = s->expires_at;
+	out->decoy = s->decoy;
+}
+
+/*
+ * done_value builds the end marker's value: how the session ended, a
+ * newline, ENDED_TAG and the ended session's fields (token id, service id,
+ * random, expiry, decoy mark, each in the record's field form), then the
+ * final event's n bytes (none yet, or DELIVERED_MARK). A new string in *out
+ * (free it), its length in *len.
+ */
+static enum sa_err
+done_value(const struct session_end_rec *e, enum session_end how,
+	   const char *text, size_t n, char **out, size_t *len)
+{
+	char head[256];
+	struct rec w = {head, 0, sizeof(head), 1};
+	size_t k = strlen(end_names[how]);
+
+	memcpy(head, end_names[how], k);
+	head[k] = '\n';
+	memcpy(head + k + 1, ENDED_TAG, 2);
+	w.n = k + 3;
+	put_str(&w, e->token_id);
+	put_str(&w, e->service_id);
+	put_str(&w, e->random);
+	put_int(&w, e->expires_at);
+	put_int(&w, e->decoy ? 1 : 0);
+	if (!w.ok)
+		return SA_ERR_INTERNAL;
+	if (n > ESTORE_VALUE_MAX - w.n)
+		return SA_ERR_BODY_TOO_LARGE;
+	if ((*out = malloc(w.n + n + 1)) == NULL)
+		return SA_ERR_NOMEM;
+	memcpy(*out, head, w.n);
+	if (n > 0)
+		memcpy(*out + w.n, text, n);
+	(*out)[w.n + n] = '\0';
+	*len = w.n + n;
+	return SA_OK;
+}
+
+/* left_ms is the store lifetime of what lives until expires_at (0: over). */
+static uint64_t
+left_ms(int64_t expires_at)
+{
+	int64_t left = expires_at - now_unix();
+
+	return left > 0 ? (uint64_t)left * 1000u : 0u;
+}
 
 enum sa_err
 session_finish(struct estore *es, const struct session *s, enum session_end how,
 	       int64_t now, enum session_end *prior)
 {
-	char key[ESTORE_KEY_MAX];
-	const char *v = end_names[how];
+	char key[ESTORE_KEY_MAX], *v = NULL;
+	struct session_end_rec e;
+	size_t n = 0;
 	enum sa_err rc;
 
+	session_end_rec_of(s, &e);
+	if ((rc = done_value(&e, how, NULL, 0, &v, &n)) != SA_OK)
+		return rc;
 	key_of(key, sizeof(key), s->id, ":done");
 	/* Kept as long as the session, so a replay gets 409, not 404. */
-	rc = estore_set(es, key, v, strlen(v), ttl_ms(s, now), ESTORE_NX);
+	rc = estore_set(es, key, v, n, ttl_ms(s, now), ESTORE_NX);
+	free(v);
 	if (rc == SA_ERR_CONFLICT) {
 		if (prior != NULL)
 			*prior = session_state(es, s->id);
@@ -417,30 +439,41 @@ session_finish(struct estore *es, const struct session *s, enum session_end how,
 	if (rc != SA_OK)
 		return rc;
 	session_release_slot(es, s);
-	/* The session has ended whatever follows: a record left whole, or
-	 * an entry left in the index, costs memory until it expires, not
-	 * correctness (readers check the end marker). */
-	keep_short(es, s, now);
+	/*
+	 * From here the end marker is the session: it holds what a late
+	 * WebSocket of the browser and "remember this browser" still read
+	 * (session_load falls back to it). A record or an index entry left
+	 * behind by a failure here costs memory until it expires, not
+	 * correctness: readers check the end marker first.
+	 */
+	session_drop(es, s->id);
 	estore_index_del(es, SESSION_INDEX, s->id, s->expires_at);
 	return SA_OK;
 }
 
 /*
- * done_read reads "sess:{id}:done": how the session ended, and where its
- * event starts in the value (0 when none is stored). *val is the value
- * (free it), NULL when the session has not ended.
+ * done_read reads "sess:{id}:done": how the session ended, the ended
+ * session's fields into *e when e is not NULL and they are there (*has_rec
+ * says so), and where the final event starts in the value (0 when none is
+ * stored). *val is the value (free it), NULL when the session has not ended.
  */
 static enum session_end
 done_read(struct estore *es, const char *id, char **val, size_t *n,
-	  size_t *event_at)
+	  size_t *event_at, struct session_end_rec *e, int *has_rec)
 {
 	char key[ESTORE_KEY_MAX];
 	unsigned char *v = NULL;
 	size_t len = 0, name_len;
 	char *nl;
+	enum session_end how = SESSION_OPEN;
+	struct session_end_rec tmp;
+	struct rec r;
+	int64_t decoy = 0;
 
 	*val = NULL;
 	*event_at = 0;
+	if (has_rec != NULL)
+		*has_rec = 0;
 	key_of(key, sizeof(key), id, ":done");
 	if (estore_get(es, key, &v, &len, NULL) != SA_OK)
 		return SESSION_OPEN;
@@ -448,15 +481,38 @@ done_read(struct estore *es, const char *id, char **val, size_t *n,
 	name_len = nl != NULL ? (size_t)(nl - (char *)v) : len;
 	*val = (char *)v;
 	*n = len;
-	if (nl != NULL)
-		*event_at = name_len + 1;
 	for (int i = 1; i < 4; i++)
 		if (strlen(end_names[i]) == name_len &&
 		    memcmp(v, end_names[i], name_len) == 0)
-			return (enum session_end)i;
+			how = (enum session_end)i;
 	/* A value we did not write: ended, but not in a way we know. */
-	*event_at = 0;
-	return SESSION_REJECTED;
+	if (how == SESSION_OPEN)
+		return SESSION_REJECTED;
+	if (nl == NULL)
+		return how;
+	*event_at = name_len + 1;
+	if (len - *event_at < 2 || memcmp(v + *event_at, ENDED_TAG, 2) != 0)
+		return how;
+	memset(&tmp, 0, sizeof(tmp));
+	r = (struct rec){(char *)v, *event_at + 2, len, 1};
+	get_str(&r, tmp.token_id, sizeof(tmp.token_id));
+	get_str(&r, tmp.service_id, sizeof(tmp.service_id));
+	get_str(&r, tmp.random, sizeof(tmp.random));
+	get_int(&r, &tmp.expires_at);
+	get_int(&r, &decoy);
+	if (!r.ok || decoy < 0 || decoy > 1) {
+		/* Damaged: ended, with nothing to hand out. */
+		*event_at = 0;
+		return how;
+	}
+	*event_at = r.n;
+	tmp.decoy = (int)decoy;
+	snprintf(tmp.id, sizeof(tmp.id), "%s", id);
+	if (e != NULL)
+		*e = tmp;
+	if (has_rec != NULL)
+		*has_rec = 1;
+	return how;
 }
 
 enum session_end
@@ -464,44 +520,54 @@ session_state(struct estore *es, const char *id)
 {
 	char *val;
 	size_t n = 0, at;
-	enum session_end how = done_read(es, id, &val, &n, &at);
+	enum session_end how = done_read(es, id, &val, &n, &at, NULL, NULL);
 
 	free(val);
 	return how;
 }
 
-/* done_write stores "{how}\n{text}" under the end marker until
- * expires_at. */
+/* load_ended reads a session that has ended from its end marker. */
 static enum sa_err
-done_write(struct estore *es, const char *id, enum session_end how,
-	   const char *text, size_t n, int64_t expires_at)
+load_ended(struct estore *es, const char *id, struct session *s)
 {
-	char key[ESTORE_KEY_MAX], *v;
-	const char *name = end_names[how];
-	size_t k = strlen(name);
-	int64_t left = expires_at - now_unix();
-	enum sa_err rc;
+	struct session_end_rec e;
+	char *val;
+	size_t n = 0, at;
+	int has = 0;
 
-	if (how == SESSION_OPEN || left <= 0)
-		return SA_OK;
-	if (n > ESTORE_VALUE_MAX - k - 1)
-		return SA_ERR_BODY_TOO_LARGE;
-	if ((v = malloc(k + 1 + n)) == NULL)
-		return SA_ERR_NOMEM;
-	memcpy(v, name, k);
-	v[k] = '\n';
-	memcpy(v + k + 1, text, n);
-	key_of(key, sizeof(key), id, ":done");
-	rc = estore_set(es, key, v, k + 1 + n, (uint64_t)left * 1000u, 0);
-	free(v);
-	return rc;
+	done_read(es, id, &val, &n, &at, &e, &has);
+	free(val);
+	if (!has)
+		return SA_ERR_SESSION_UNKNOWN;
+	memset(s, 0, sizeof(*s));
+	memcpy(s->id, e.id, sizeof(s->id));
+	memcpy(s->token_id, e.token_id, sizeof(s->token_id));
+	memcpy(s->service_id, e.service_id, sizeof(s->service_id));
+	memcpy(s->random, e.random, sizeof(s->random));
+	s->expires_at = e.expires_at;
+	s->decoy = e.decoy;
+	s->slot = -1;
+	s->ended = 1;
+	return SA_OK;
 }
 
 enum sa_err
-session_keep_final(struct estore *es, const char *id, enum session_end how,
-		   const char *text, size_t n, int64_t expires_at)
+session_keep_final(struct estore *es, const struct session_end_rec *e,
+		   enum session_end how, const char *text, size_t n)
 {
-	return done_write(es, id, how, text, n, expires_at);
+	char key[ESTORE_KEY_MAX], *v = NULL;
+	size_t len = 0;
+	uint64_t ttl = left_ms(e->expires_at);
+	enum sa_err rc;
+
+	if (how == SESSION_OPEN || ttl == 0)
+		return SA_OK;
+	if ((rc = done_value(e, how, text, n, &v, &len)) != SA_OK)
+		return rc;
+	key_of(key, sizeof(key), e->id, ":done");
+	rc = estore_set(es, key, v, len, ttl, 0);
+	free(v);
+	return rc;
 }
 
 char *
@@ -510,18 +576,23 @@ session_final_event(struct estore *es, const char *id, enum session_end *how)
 	char *val, *out = NULL;
 	size_t n = 0, at;
 
-	*how = done_read(es, id, &val, &n, &at);
-	if (val != NULL && at > 0 && (out = malloc(n - at + 1)) != NULL) {
-		memcpy(out, val + at, n - at);
-		out[n - at] = '\0';
+	*how = done_read(es, id, &val, &n, &at, NULL, NULL);
+	if (val != NULL && at > 0 && at < n) {
+		if (n - at == strlen(DELIVERED_MARK) &&
+		    memcmp(val + at, DELIVERED_MARK, n - at) == 0)
+			out = strdup(SESSION_DELIVERED_EVENT);
+		else if ((out = malloc(n - at + 1)) != NULL) {
+			memcpy(out, val + at, n - at);
+			out[n - at] = '\0';
+		}
 	}
 	free(val);
 	return out;
 }
 
 void
-session_replace_final(struct estore *es, const char *id, enum session_end how,
-		      const char *text, int64_t expires_at)
+session_mark_delivered(struct estore *es, const struct session_end_rec *e,
+		       enum session_end how)
 {
-	done_write(es, id, how, text, strlen(text), expires_at);
+	session_keep_final(es, e, how, DELIVERED_MARK, strlen(DELIVERED_MARK));
 }

@@ -53,10 +53,29 @@ struct session {
 	/* A decoy for a token id without a live enrollment (anti-enumeration):
 	 * known to the server only, never told to a client. */
 	int decoy;
-	/* Read from an ended session's short record (session_finish): only
+	/* Read from an ended session's end marker (session_finish): only
 	 * id, token_id, service_id, random, expires_at and decoy are set. */
 	int ended;
 };
+
+/*
+ * What an ended session keeps with its end marker: enough for a late
+ * WebSocket of its browser (the token check, the final event) and for
+ * "remember this browser". session_end_rec_of copies it from a session.
+ */
+struct session_end_rec {
+	char id[SESSION_ID_LEN + 1];
+	char token_id[65];
+	char service_id[SERVICE_ID_MAX + 1];
+	char random[SESSION_RANDOM_LEN + 1];
+	int64_t expires_at;
+	int decoy;
+};
+void session_end_rec_of(const struct session *s, struct session_end_rec *out);
+
+/* The final event a socket gets once a browser of its session had the
+ * real one (session_mark_delivered). */
+#define SESSION_DELIVERED_EVENT "{\"type\":\"failed\",\"reason\":\"delivered\"}"
 
 /* How a session ended, as stored under "sess:{id}:done". */
 enum session_end {
@@ -88,7 +107,7 @@ enum sa_err session_save(struct estore *es, const struct session *s,
 			 int64_t now);
 
 /* session_load reads a session; SA_ERR_SESSION_UNKNOWN if it does not
- * exist or has expired. An ended one comes back from its short record, with
+ * exist or has expired. An ended one comes back from its end marker, with
  * ended set (see struct session). */
 enum sa_err session_load(struct estore *es, const char *id,
 			 struct session *out);
@@ -103,10 +122,10 @@ enum sa_err session_fail(struct estore *es, const struct session *s,
 /*
  * session_finish marks the session ended and frees its pending slot. It
  * succeeds for exactly one caller; the others get SA_ERR_REPLAY and *prior says
- * how it had ended. The winner also replaces the session's record by a
- * short one (what its browser's late WebSocket and "remember this browser"
- * still need) and takes it off SESSION_INDEX: an ended session holds about
- * a third of the memory of a waiting one until it expires.
+ * how it had ended. The end marker it writes (SET NX) carries the session's
+ * struct session_end_rec; the winner then drops the session's record and
+ * takes it off SESSION_INDEX, so an ended session is one store entry of
+ * about 200 bytes until it expires.
  */
 enum sa_err session_finish(struct estore *es, const struct session *s,
 			   enum session_end how, int64_t now,
@@ -133,21 +152,21 @@ enum session_end session_state(struct estore *es, const char *id);
 
 /*
  * session_keep_final stores the final event (n bytes of text) with the end
- * marker of a session that ended as how, until expires_at.
+ * marker of the session e that ended as how, until its expiry (one write).
  * session_final_event returns that text as a new string and sets *how
  * (NULL when the session has not ended or its event is not stored yet, the
  * moment between session_finish and session_keep_final).
- * session_replace_final stores text as the event of a session that ended
- * as how and whose event was stored (one write, no read: the caller knows
- * both from having sent that event).
+ * session_mark_delivered replaces the stored event by a mark that
+ * session_final_event answers as SESSION_DELIVERED_EVENT (one write, no
+ * read: the caller knows how the session ended from having sent its event).
  */
-enum sa_err session_keep_final(struct estore *es, const char *id,
-			       enum session_end how, const char *text, size_t n,
-			       int64_t expires_at);
+enum sa_err session_keep_final(struct estore *es,
+			       const struct session_end_rec *e,
+			       enum session_end how, const char *text,
+			       size_t n);
 char *session_final_event(struct estore *es, const char *id,
 			  enum session_end *how);
-void session_replace_final(struct estore *es, const char *id,
-			   enum session_end how, const char *text,
-			   int64_t expires_at);
+void session_mark_delivered(struct estore *es, const struct session_end_rec *e,
+			    enum session_end how);
 
 #endif

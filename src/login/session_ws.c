@@ -46,6 +46,9 @@ struct ws_arg {
 	int registered;
 	int decoy;	    /* the session is a decoy (session.h) */
 	int64_t expires_at; /* the session's, once the socket is bound to it */
+	/* What the session keeps once it has ended, from the bound session:
+	 * the delivered mark is written with it. */
+	struct session_end_rec end;
 	/* How the session ended, once a final event was sent on this socket
 	 * (SESSION_OPEN before). Written under the map's mutex, by whichever
 	 * thread sends the event; read after map_drop. */
@@ -272,6 +275,7 @@ session_ws_open(struct ws_server *ws, uint64_t id, void *arg)
 	}
 	a->registered = 1;
 	a->expires_at = s.expires_at;
+	session_end_rec_of(&s, &a->end);
 	if (old != 0 && old != id)
 		ws_close(ws, old, 4009, "replaced by a newer connection");
 	if ((final = session_final_event(app->es, s.id, &how)) != NULL) {
@@ -328,8 +332,6 @@ wait:
  * held in the store (about 0.8 KB per login less until the session
  * expires). A socket opened afterwards is told the login has ended.
  */
-#define DELIVERED_EVENT "{\"type\":\"failed\",\"reason\":\"delivered\"}"
-
 static void
 session_ws_close(struct ws_server *ws, uint64_t id, uint16_t code, int answered,
 		 void *arg)
@@ -346,8 +348,7 @@ session_ws_close(struct ws_server *ws, uint64_t id, uint16_t code, int answered,
 	 * socket how its session ended. */
 	if (a->registered && answered && code == 1000 &&
 	    a->final_how != SESSION_OPEN && a->expires_at > now_unix())
-		session_replace_final(a->app->es, a->session_id, a->final_how,
-				      DELIVERED_EVENT, a->expires_at);
+		session_mark_delivered(a->app->es, &a->end, a->final_how);
 	free(a);
 }
 
@@ -401,35 +402,65 @@ session_events_start(struct app *app)
 	return estore_subscribe(app->es, EVENTS_CHANNEL, on_event, app);
 }
 
-enum sa_err
-session_publish(struct app *app, const char *session_id, json_t *event,
-		enum session_end how, int64_t expires_at)
+/* publish sends the event's text to the socket of session_id, wherever
+ * it is; how is SESSION_OPEN or how a final event's session ended. */
+static enum sa_err
+publish(struct app *app, const char *session_id, const char *text, size_t n,
+	enum session_end how)
 {
-	int final = how != SESSION_OPEN;
-	char *text = NULL, *msg = NULL;
-	size_t n;
-	enum sa_err rc = SA_ERR_NOMEM;
+	char *msg;
+	enum sa_err rc;
 
-	if (event == NULL)
-		return SA_ERR_NOMEM;
-	if (!session_id_valid(session_id))
-		return SA_ERR_INTERNAL;
-	if ((text = json_dumps(event, JSON_COMPACT)) == NULL)
-		goto out;
-	n = strlen(text);
-	if (final)
-		session_keep_final(app->es, session_id, how, text, n,
-				   expires_at);
 	if ((msg = malloc(MSG_HEAD + n)) == NULL)
-		goto out;
+		return SA_ERR_NOMEM;
 	memcpy(msg, session_id, SESSION_ID_LEN);
 	msg[SESSION_ID_LEN] = ' ';
 	msg[SESSION_ID_LEN + 1] = (char)('0' + how);
 	msg[SESSION_ID_LEN + 2] = ' ';
 	memcpy(msg + MSG_HEAD, text, n);
 	rc = estore_publish(app->es, EVENTS_CHANNEL, msg, MSG_HEAD + n);
-out:
 	free(msg);
+	return rc;
+}
+
+enum sa_err
+session_publish(struct app *app, const char *session_id, json_t *event)
+{
+	char *text = NULL;
+	enum sa_err rc = SA_ERR_NOMEM;
+
+	if (event == NULL)
+		return SA_ERR_NOMEM;
+	if (!session_id_valid(session_id))
+		rc = SA_ERR_INTERNAL;
+	else if ((text = json_dumps(event, JSON_COMPACT)) != NULL)
+		rc = publish(app, session_id, text, strlen(text), SESSION_OPEN);
+	free(text);
+	json_decref(event);
+	return rc;
+}
+
+enum sa_err
+session_publish_end(struct app *app, const struct session_end_rec *end,
+		    json_t *event, enum session_end how)
+{
+	char *text = NULL;
+	size_t n;
+	enum sa_err rc = SA_ERR_NOMEM;
+
+	if (event == NULL)
+		return SA_ERR_NOMEM;
+	if (!session_id_valid(end->id) || how == SESSION_OPEN) {
+		rc = SA_ERR_INTERNAL;
+		goto out;
+	}
+	if ((text = json_dumps(event, JSON_COMPACT)) == NULL)
+		goto out;
+	n = strlen(text);
+	/* Kept first: a socket that opens in between finds it. */
+	session_keep_final(app->es, end, how, text, n);
+	rc = publish(app, end->id, text, n, how);
+out:
 	free(text);
 	json_decref(event);
 	return rc;

@@ -42,14 +42,17 @@ void session_conns_free(struct session_conns *c);
 enum sa_err session_events_start(struct app *app);
 
 /*
- * session_publish sends an event ({"type": ...}) to the browser of a
- * session, wherever its socket is. An event published with how other than
- * SESSION_OPEN is final: the session ended that way (session_finish), the
- * event ends the socket and is kept with the session's end so a browser
- * that connects late still receives it. The reference to event is stolen.
+ * session_publish sends an event ({"type": ...}) that does not end the
+ * session to the browser of a session, wherever its socket is.
+ * session_publish_end sends a final one: the session ended as how
+ * (session_finish); the event ends the socket and is kept with the
+ * session's end so a browser that connects late still receives it. The
+ * reference to event is stolen.
  */
 enum sa_err session_publish(struct app *app, const char *session_id,
-			    json_t *event, enum session_end how,
-			    int64_t expires_at);
+			    json_t *event);
+enum sa_err session_publish_end(struct app *app,
+				const struct session_end_rec *end,
+				json_t *event, enum session_end how);
 
 #endif

@@ -197,20 +197,25 @@ index_collect(const char *member, int64_t expires, void *arg)
 }
 
 /*
- * The session that ends keeps a short record: what a late WebSocket and
- * "remember this browser" read comes back (ended set), what only a waiting
- * session needs is gone, and it leaves the index of live logins. A loser
- * of the race changes nothing; a damaged short record is refused.
+ * A session that ends becomes its end marker: the record goes, and what a
+ * late WebSocket and "remember this browser" read comes back from the
+ * marker (ended set), through the final event and its delivered mark; what
+ * only a waiting session needs is gone, and it leaves the index of live
+ * logins. A loser of the race changes nothing; a damaged marker or one
+ * without the fields gives no session, but still says the session ended.
  */
 static void
-test_ended_session_keeps_short_record(void **state)
+test_ended_session_is_its_end_marker(void **state)
 {
 	struct estore *es;
 	struct session s, open, got;
-	char key[ESTORE_KEY_MAX], listed[256] = "";
+	struct session_end_rec e;
+	enum session_end how = SESSION_OPEN;
+	char rkey[ESTORE_KEY_MAX], dkey[ESTORE_KEY_MAX], listed[256] = "";
 	unsigned char *val = NULL;
 	size_t n = 0;
 	int64_t now = now_unix(), ttl = -1;
+	char *ev;
 
 	assert_int_equal(estore_open("mem:", &es), SA_OK);
 	make_session(&s, now);
@@ -222,6 +227,16 @@ test_ended_session_keeps_short_record(void **state)
 	assert_false(got.ended);
 	assert_int_equal(session_finish(es, &s, SESSION_REJECTED, now, NULL),
 			 SA_OK);
+	snprintf(rkey, sizeof(rkey), "sess:%s", s.id);
+	snprintf(dkey, sizeof(dkey), "sess:%s:done", s.id);
+	assert_int_equal(estore_get(es, rkey, &val, &n, NULL),
+			 SA_ERR_NOT_FOUND);
+	assert_int_equal(estore_get(es, dkey, &val, &n, &ttl), SA_OK);
+	assert_true(n < 80);
+	assert_memory_equal(val, "rejected\nE1", 11);
+	assert_true(ttl > 55000 && ttl <= 60000);
+	free(val);
+	val = NULL;
 	memset(&got, 0x55, sizeof(got));
 	assert_int_equal(session_load(es, s.id, &got), SA_OK);
 	assert_true(got.ended);
@@ -237,12 +252,6 @@ test_ended_session_keeps_short_record(void **state)
 	assert_string_equal(got.ua, "");
 	assert_string_equal(got.origin, "");
 	assert_int_equal(got.nscopes, 0);
-	/* Stored short, for as long as the session lives. */
-	snprintf(key, sizeof(key), "sess:%s", s.id);
-	assert_int_equal(estore_get(es, key, &val, &n, &ttl), SA_OK);
-	assert_true(n < 80);
-	assert_memory_equal(val, "E1", 2);
-	assert_true(ttl > 55000 && ttl <= 60000);
 	/* Only the waiting session is listed. */
 	assert_int_equal(estore_index_page(es, SESSION_INDEX, now, 0, NULL, 10,
 					   index_collect, listed),
@@ -250,30 +259,63 @@ test_ended_session_keeps_short_record(void **state)
 	assert_null(strstr(listed, s.id));
 	assert_non_null(strstr(listed, open.id));
 	/* A replay, from the whole record read before the end, loses and
-	 * leaves the short record as it was. */
+	 * changes nothing. */
 	assert_int_equal(session_finish(es, &open, SESSION_APPROVED, now, NULL),
 			 SA_OK);
 	assert_int_equal(session_finish(es, &s, SESSION_APPROVED, now, NULL),
 			 SA_ERR_REPLAY);
 	assert_int_equal(session_state(es, s.id), SESSION_REJECTED);
-	free(val);
-	val = NULL;
-	assert_int_equal(estore_get(es, key, &val, &n, NULL), SA_OK);
-	assert_memory_equal(val, "E1", 2);
-	free(val);
-	/* A short record cut short, or with a field too many, is damage. */
-	assert_int_equal(estore_set(es, key, "E110:DE-1234567", 15, 60000, 0),
+	assert_int_equal(session_load(es, s.id, &got), SA_OK);
+	assert_true(got.ended);
+	/* The final event and then its delivered mark keep the fields. */
+	session_end_rec_of(&s, &e);
+	assert_int_equal(session_keep_final(es, &e, SESSION_REJECTED,
+					    "{\"type\":\"rejected\"}", 19),
 			 SA_OK);
-	assert_int_equal(session_load(es, s.id, &got), SA_ERR_INTERNAL);
+	ev = session_final_event(es, s.id, &how);
+	assert_string_equal(ev, "{\"type\":\"rejected\"}");
+	free(ev);
+	assert_int_equal(session_load(es, s.id, &got), SA_OK);
+	assert_string_equal(got.random, s.random);
+	session_mark_delivered(es, &e, SESSION_REJECTED);
+	ev = session_final_event(es, s.id, &how);
+	assert_string_equal(ev, SESSION_DELIVERED_EVENT);
+	assert_int_equal(how, SESSION_REJECTED);
+	free(ev);
+	assert_int_equal(estore_get(es, dkey, &val, &n, NULL), SA_OK);
+	assert_true(n < 80);
+	free(val);
+	assert_int_equal(session_load(es, s.id, &got), SA_OK);
+	assert_true(got.ended && got.decoy);
+	/* Damaged fields, or none (an earlier version's marker): ended, no
+	 * session, no event. */
 	assert_int_equal(
-	    estore_set(es, key, "E11:a1:b1:c2:991:02:77", 22, 60000, 0), SA_OK);
-	assert_int_equal(session_load(es, s.id, &got), SA_ERR_INTERNAL);
-	assert_int_equal(
-	    estore_set(es, key, "E11:a1:b1:c2:991:2", 18, 60000, 0), SA_OK);
-	assert_int_equal(session_load(es, s.id, &got), SA_ERR_INTERNAL);
-	/* A short record past its expiry is gone. */
-	assert_int_equal(estore_set(es, key, "E11:a1:b1:c1:51:0", 17, 60000, 0),
+	    estore_set(es, dkey, "rejected\nE110:DE-1234567", 24, 60000, 0),
+	    SA_OK);
+	assert_int_equal(session_load(es, s.id, &got), SA_ERR_SESSION_UNKNOWN);
+	assert_int_equal(session_state(es, s.id), SESSION_REJECTED);
+	assert_null(session_final_event(es, s.id, &how));
+	assert_int_equal(estore_set(es, dkey, "approved\nE11:a1:b1:c2:991:2{}",
+				    29, 60000, 0),
 			 SA_OK);
+	assert_int_equal(session_load(es, s.id, &got), SA_ERR_SESSION_UNKNOWN);
+	assert_int_equal(estore_set(es, dkey, "approved", 8, 60000, 0), SA_OK);
+	assert_int_equal(session_load(es, s.id, &got), SA_ERR_SESSION_UNKNOWN);
+	assert_int_equal(session_state(es, s.id), SESSION_APPROVED);
+	assert_int_equal(
+	    estore_set(es, dkey, "approved\n{\"a\":1}", 16, 60000, 0), SA_OK);
+	assert_int_equal(session_load(es, s.id, &got), SA_ERR_SESSION_UNKNOWN);
+	ev = session_final_event(es, s.id, &how);
+	assert_string_equal(ev, "{\"a\":1}");
+	free(ev);
+	/* Fields past their expiry: gone. */
+	assert_int_equal(
+	    estore_set(es, dkey, "approved\nE11:a1:b1:c1:51:0", 26, 60000, 0),
+	    SA_OK);
+	assert_int_equal(session_load(es, s.id, &got), SA_ERR_SESSION_UNKNOWN);
+	/* Any other value: ended in a way we do not know. */
+	assert_int_equal(estore_set(es, dkey, "weird", 5, 60000, 0), SA_OK);
+	assert_int_equal(session_state(es, s.id), SESSION_REJECTED);
 	assert_int_equal(session_load(es, s.id, &got), SA_ERR_SESSION_UNKNOWN);
 	estore_close(es);
 }
@@ -288,6 +330,7 @@ test_final_event_kept_with_end(void **state)
 {
 	struct estore *es;
 	struct session s, open;
+	struct session_end_rec e;
 	enum session_end how = SESSION_OPEN;
 	int64_t now = now_unix();
 	char *ev;
@@ -301,9 +344,9 @@ test_final_event_kept_with_end(void **state)
 			 SA_OK);
 	assert_null(session_final_event(es, s.id, &how));
 	assert_int_equal(how, SESSION_APPROVED);
-	assert_int_equal(session_keep_final(es, s.id, SESSION_APPROVED,
-					    "{\"type\":\"approved\"}\n", 20,
-					    s.expires_at),
+	session_end_rec_of(&s, &e);
+	assert_int_equal(session_keep_final(es, &e, SESSION_APPROVED,
+					    "{\"type\":\"approved\"}\n", 20),
 			 SA_OK);
 	assert_int_equal(session_state(es, s.id), SESSION_APPROVED);
 	how = SESSION_OPEN;
@@ -313,11 +356,10 @@ test_final_event_kept_with_end(void **state)
 	/* The event's own bytes come back whole, a newline in it too. */
 	assert_string_equal(ev, "{\"type\":\"approved\"}\n");
 	free(ev);
-	session_replace_final(es, s.id, SESSION_APPROVED,
-			      "{\"type\":\"failed\"}", s.expires_at);
+	session_mark_delivered(es, &e, SESSION_APPROVED);
 	assert_int_equal(session_state(es, s.id), SESSION_APPROVED);
 	ev = session_final_event(es, s.id, &how);
-	assert_string_equal(ev, "{\"type\":\"failed\"}");
+	assert_string_equal(ev, SESSION_DELIVERED_EVENT);
 	free(ev);
 	assert_int_equal(session_finish(es, &s, SESSION_REJECTED, now, NULL),
 			 SA_ERR_REPLAY);
@@ -427,7 +469,7 @@ main(void)
 	    cmocka_unit_test(test_hostile_fields_and_full_size),
 	    cmocka_unit_test(test_damaged_value),
 	    cmocka_unit_test(test_finish_once_and_attempts),
-	    cmocka_unit_test(test_ended_session_keeps_short_record),
+	    cmocka_unit_test(test_ended_session_is_its_end_marker),
 	    cmocka_unit_test(test_final_event_kept_with_end),
 	    cmocka_unit_test(test_session_expires),
 	    cmocka_unit_test(test_pending_slots),
