@@ -444,7 +444,8 @@ session_finish(struct estore *es, const struct session *s, enum session_end how,
 	 * WebSocket of the browser and "remember this browser" still read
 	 * (session_load falls back to it). A record or an index entry left
 	 * behind by a failure here costs memory until it expires, not
-	 * correctness: readers check the end marker first.
+	 * correctness: every reader checks the end marker before it acts
+	 * on a session.
 	 */
 	session_drop(es, s->id);
 	estore_index_del(es, SESSION_INDEX, s->id, s->expires_at);
