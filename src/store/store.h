@@ -290,15 +290,6 @@ enum sa_err dstore_enroll_write(struct dstore *ds, const struct enrollment *e,
 				enum enroll_put_mode mode, const char *take_id,
 				const struct dstore_audit *au,
 				struct enrollment *prev, int *had_prev);
-/*
- * enroll_put_check is that decision, for the backends: read is the result
- * of reading the old binding into old (SA_ERR_NOT_FOUND when there is
- * none). It sets *had to whether there was one and returns SA_OK to write,
- * or the read's error or the refusal.
- */
-enum sa_err enroll_put_check(enum sa_err read, const struct enrollment *old,
-			     const struct enrollment *e,
-			     enum enroll_put_mode mode, int *had);
 /* dstore_enroll_get fills *out (free with enrollment_free); SA_ERR_NOT_FOUND
  * if the token id was never enrolled. A revoked one is returned with
  * revoked_at set. */

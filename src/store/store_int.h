@@ -147,6 +147,16 @@ enum sa_err dstore_audit_rows(const struct dstore_audit *au,
 void audit_rows_chain(const struct audit_row *rows, struct audit_row *chained,
 		      size_t n, int64_t seq, const unsigned char prev[32]);
 
+/*
+ * enroll_put_check is the decision dstore_enroll_put_mode describes (store.h),
+ * for the backends: read is the result of reading the old binding into old
+ * (SA_ERR_NOT_FOUND when there is none). It sets *had to whether there was
+ * one and returns SA_OK to write, or the read's error or the refusal.
+ */
+enum sa_err enroll_put_check(enum sa_err read, const struct enrollment *old,
+			     const struct enrollment *e,
+			     enum enroll_put_mode mode, int *had);
+
 /* ---- Ephemeral store -------------------------------------------------- */
 
 struct estore_ops {
