@@ -98,18 +98,13 @@ walk_one(const char *member, int64_t expires, void *arg)
 	w->scanned++;
 	w->last_expires = expires;
 	snprintf(w->last, sizeof(w->last), "%s", member);
-	if ((rc = session_load(w->app->es, member, &s)) != SA_OK) {
-		if (rc == SA_ERR_SESSION_UNKNOWN)
-			estore_index_del(w->app->es, SESSION_INDEX, member,
-					 expires);
-		return 0;
-	}
-	/* Ended: its entry left the index when it ended, unless that
-	 * failed; the list shows the logins still waiting. */
-	if (s.ended) {
+	rc = session_load(w->app->es, member, &s);
+	/* Gone, or ended (its entry left the index when it ended, unless
+	 * that failed): the list shows the logins still waiting. */
+	if (rc == SA_ERR_SESSION_UNKNOWN || (rc == SA_OK && s.ended))
 		estore_index_del(w->app->es, SESSION_INDEX, member, expires);
+	if (rc != SA_OK || s.ended)
 		return 0;
-	}
 	if ((w->token_id[0] != '\0' &&
 	     (s.decoy || strcmp(s.token_id, w->token_id) != 0)) ||
 	    (w->service_id[0] != '\0' &&

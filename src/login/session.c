@@ -61,11 +61,23 @@ key_of(char *out, size_t n, const char *id, const char *suffix)
 	snprintf(out, n, "sess:%s%s", id, suffix);
 }
 
+/* left_ms is the store lifetime of what lives until expires_at (0: over). */
+static uint64_t
+left_ms(int64_t expires_at, int64_t now)
+{
+	int64_t left = expires_at - now;
+
+	return left > 0 ? (uint64_t)left * 1000u : 0u;
+}
+
+/* ttl_ms is a session's store lifetime: at least 1 ms, so a write made in
+ * its last second still expires rather than living forever. */
 static uint64_t
 ttl_ms(const struct session *s, int64_t now)
 {
-	int64_t left = s->expires_at - now;
-	return left > 0 ? (uint64_t)left * 1000u : 1u;
+	uint64_t left = left_ms(s->expires_at, now);
+
+	return left > 0 ? left : 1u;
 }
 
 /*
@@ -406,15 +418,6 @@ done_value(const struct session_end_rec *e, enum session_end how,
 	return SA_OK;
 }
 
-/* left_ms is the store lifetime of what lives until expires_at (0: over). */
-static uint64_t
-left_ms(int64_t expires_at)
-{
-	int64_t left = expires_at - now_unix();
-
-	return left > 0 ? (uint64_t)left * 1000u : 0u;
-}
-
 enum sa_err
 session_finish(struct estore *es, const struct session *s, enum session_end how,
 	       int64_t now, enum session_end *prior)
@@ -558,7 +561,7 @@ session_keep_final(struct estore *es, const struct session_end_rec *e,
 {
 	char key[ESTORE_KEY_MAX], *v = NULL;
 	size_t len = 0;
-	uint64_t ttl = left_ms(e->expires_at);
+	uint64_t ttl = left_ms(e->expires_at, now_unix());
 	enum sa_err rc;
 
 	if (how == SESSION_OPEN || ttl == 0)

@@ -44,10 +44,9 @@ struct ws_arg {
 	struct event *timer;
 	uint64_t id;
 	int registered;
-	int decoy;	    /* the session is a decoy (session.h) */
-	int64_t expires_at; /* the session's, once the socket is bound to it */
-	/* What the session keeps once it has ended, from the bound session:
-	 * the delivered mark is written with it. */
+	/* The bound session's id, token id, service, random, expiry and decoy
+	 * mark (set with registered): the expiry timer reads it, and the
+	 * delivered mark is written with it. */
 	struct session_end_rec end;
 	/* How the session ended, once a final event was sent on this socket
 	 * (SESSION_OPEN before). Written under the map's mutex, by whichever
@@ -216,7 +215,8 @@ expire_cb(evutil_socket_t fd, short what, void *p)
 		return;
 	/* The loop thread must not wait for the disk. A decoy's end is
 	 * audited as what it is, not as a login that expired. */
-	app_audit_async(app, a->decoy ? "auth.decoy_expired" : "auth.expired",
+	app_audit_async(app,
+			a->end.decoy ? "auth.decoy_expired" : "auth.expired",
 			"", json_pack("{s:s}", "sessionId", a->session_id));
 	ws_send_text(app->ws, a->id, "{\"type\":\"expired\"}", 18);
 	ws_close(app->ws, a->id, 1000, "expired");
@@ -274,7 +274,6 @@ session_ws_open(struct ws_server *ws, uint64_t id, void *arg)
 		return;
 	}
 	a->registered = 1;
-	a->expires_at = s.expires_at;
 	session_end_rec_of(&s, &a->end);
 	if (old != 0 && old != id)
 		ws_close(ws, old, 4009, "replaced by a newer connection");
@@ -313,7 +312,6 @@ session_ws_open(struct ws_server *ws, uint64_t id, void *arg)
 		free(final);
 	}
 wait:
-	a->decoy = s.decoy;
 	a->timer = evtimer_new(ws_event_base(ws), expire_cb, a);
 	if (a->timer != NULL) {
 		int64_t left = s.expires_at - now_unix();
@@ -347,7 +345,7 @@ session_ws_close(struct ws_server *ws, uint64_t id, uint16_t code, int answered,
 	/* map_drop above has waited for any thread that was telling this
 	 * socket how its session ended. */
 	if (a->registered && answered && code == 1000 &&
-	    a->final_how != SESSION_OPEN && a->expires_at > now_unix())
+	    a->final_how != SESSION_OPEN && a->end.expires_at > now_unix())
 		session_mark_delivered(a->app->es, &a->end, a->final_how);
 	free(a);
 }
