@@ -36,6 +36,14 @@ session_new_ids(char id[SESSION_ID_LEN + 1],
 	return rc;
 }
 
+/* b64url_char tells whether c is one of base64url's 64 characters. */
+static int
+b64url_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	       (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
 int
 session_id_valid(const char *text)
 {
@@ -43,8 +51,7 @@ session_id_valid(const char *text)
 	    strncmp(text, "sess_", 5) != 0)
 		return 0;
 	for (const char *p = text + 5; *p; p++)
-		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+		if (!b64url_char(*p))
 			return 0;
 	return 1;
 }
@@ -88,10 +95,15 @@ ttl_ms(const struct session *s, int64_t now)
  */
 #define SESSION_TAG "S2"
 #define SESSION_TEXT_MAX 4096
-/* What an ended session keeps, in its end marker (done_value): "E1", then
- * token id, service id, random, expiry and the decoy mark in the same field
- * form. */
-#define ENDED_TAG "E1"
+/*
+ * What an ended session keeps, in its end marker (done_value): "E2", then
+ * token id and service id in the same field form, the random's
+ * SESSION_RANDOM_LEN characters and the decoy mark as '0' or '1'. The
+ * expiry is the marker's own lifetime in the store. ENDED_TAG_E1, written
+ * before, also carries the expiry as a field after the random's.
+ */
+#define ENDED_TAG "E2"
+#define ENDED_TAG_E1 "E1"
 /* The final event's place once a browser had it: SESSION_DELIVERED_EVENT. */
 #define DELIVERED_MARK "-"
 
@@ -381,11 +393,12 @@ session_end_rec_of(const struct session *s, struct session_end_rec *out)
 }
 
 /*
- * done_value builds the end marker's value: how the session ended, a
- * newline, ENDED_TAG and the ended session's fields (token id, service id,
- * random, expiry, decoy mark, each in the record's field form), then the
- * final event's n bytes (none yet, or DELIVERED_MARK). A new string in *out
- * (free it), its length in *len.
+ * done_value builds the end marker's value: how the session ended as one
+ * digit (enum session_end), a newline, ENDED_TAG and the ended session's
+ * fields, then the final event's n bytes (none yet, or DELIVERED_MARK). A
+ * new string in *out (free it), its length in *len. Every login of the last
+ * session lifetime keeps one, so it is kept short: about 50 bytes and the
+ * event.
  */
 static enum sa_err
 done_value(const struct session_end_rec *e, enum session_end how,
@@ -393,19 +406,20 @@ done_value(const struct session_end_rec *e, enum session_end how,
 {
 	char head[256];
 	struct rec w = {head, 0, sizeof(head), 1};
-	size_t k = strlen(end_names[how]);
 
-	memcpy(head, end_names[how], k);
-	head[k] = '\n';
-	memcpy(head + k + 1, ENDED_TAG, 2);
-	w.n = k + 3;
+	if (strlen(e->random) != SESSION_RANDOM_LEN)
+		return SA_ERR_INTERNAL;
+	head[0] = (char)('0' + (int)how);
+	head[1] = '\n';
+	memcpy(head + 2, ENDED_TAG, 2);
+	w.n = 4;
 	put_str(&w, e->token_id);
 	put_str(&w, e->service_id);
-	put_str(&w, e->random);
-	put_int(&w, e->expires_at);
-	put_int(&w, e->decoy ? 1 : 0);
-	if (!w.ok)
+	if (!w.ok || sizeof(head) - w.n < SESSION_RANDOM_LEN + 1)
 		return SA_ERR_INTERNAL;
+	memcpy(head + w.n, e->random, SESSION_RANDOM_LEN);
+	w.n += SESSION_RANDOM_LEN;
+	head[w.n++] = e->decoy ? '1' : '0';
 	if (n > ESTORE_VALUE_MAX - w.n)
 		return SA_ERR_BODY_TOO_LARGE;
 	if ((*out = malloc(w.n + n + 1)) == NULL)
@@ -455,11 +469,51 @@ session_finish(struct estore *es, const struct session *s, enum session_end how,
 	return SA_OK;
 }
 
+/* random_field reads the random's SESSION_RANDOM_LEN base64url characters
+ * and the decoy mark of an ENDED_TAG marker. */
+static void
+random_field(struct rec *r, struct session_end_rec *e, int64_t *decoy)
+{
+	const char *p = r->p + r->n;
+
+	if (!r->ok || r->cap - r->n < SESSION_RANDOM_LEN + 1) {
+		r->ok = 0;
+		return;
+	}
+	for (size_t i = 0; i < SESSION_RANDOM_LEN; i++)
+		if (!b64url_char(p[i])) {
+			r->ok = 0;
+			return;
+		}
+	memcpy(e->random, p, SESSION_RANDOM_LEN);
+	e->random[SESSION_RANDOM_LEN] = '\0';
+	*decoy = p[SESSION_RANDOM_LEN] == '1'	? 1
+		 : p[SESSION_RANDOM_LEN] == '0' ? 0
+						: -1;
+	r->n += SESSION_RANDOM_LEN + 1;
+}
+
+/* end_how reads the first line of an end marker: a digit, or the name a
+ * marker written before had; SESSION_OPEN for anything else. */
+static enum session_end
+end_how(const unsigned char *v, size_t name_len)
+{
+	if (name_len == 1 && v[0] >= '1' && v[0] <= '3')
+		return (enum session_end)(v[0] - '0');
+	for (int i = 1; i < 4; i++)
+		if (strlen(end_names[i]) == name_len &&
+		    memcmp(v, end_names[i], name_len) == 0)
+			return (enum session_end)i;
+	return SESSION_OPEN;
+}
+
 /*
  * done_read reads "sess:{id}:done": how the session ended, the ended
  * session's fields into *e when e is not NULL and they are there (*has_rec
  * says so), and where the final event starts in the value (0 when none is
  * stored). *val is the value (free it), NULL when the session has not ended.
+ * The expiry comes from what is left of the marker's lifetime, rounded
+ * down to the second so that rewriting the marker never lengthens it.
  */
 static enum session_end
 done_read(struct estore *es, const char *id, char **val, size_t *n,
@@ -469,41 +523,46 @@ done_read(struct estore *es, const char *id, char **val, size_t *n,
 	unsigned char *v = NULL;
 	size_t len = 0, name_len;
 	char *nl;
-	enum session_end how = SESSION_OPEN;
+	enum session_end how;
 	struct session_end_rec tmp;
 	struct rec r;
-	int64_t decoy = 0;
+	int64_t decoy = -1, ttl = -1;
+	int e1;
 
 	*val = NULL;
 	*event_at = 0;
 	if (has_rec != NULL)
 		*has_rec = 0;
 	key_of(key, sizeof(key), id, ":done");
-	if (estore_get(es, key, &v, &len, NULL) != SA_OK)
+	if (estore_get(es, key, &v, &len, &ttl) != SA_OK)
 		return SESSION_OPEN;
 	nl = memchr(v, '\n', len);
 	name_len = nl != NULL ? (size_t)(nl - (char *)v) : len;
 	*val = (char *)v;
 	*n = len;
-	for (int i = 1; i < 4; i++)
-		if (strlen(end_names[i]) == name_len &&
-		    memcmp(v, end_names[i], name_len) == 0)
-			how = (enum session_end)i;
 	/* A value we did not write: ended, but not in a way we know. */
-	if (how == SESSION_OPEN)
+	if ((how = end_how(v, name_len)) == SESSION_OPEN)
 		return SESSION_REJECTED;
 	if (nl == NULL)
 		return how;
 	*event_at = name_len + 1;
-	if (len - *event_at < 2 || memcmp(v + *event_at, ENDED_TAG, 2) != 0)
+	if (len - *event_at < 2)
+		return how;
+	e1 = memcmp(v + *event_at, ENDED_TAG_E1, 2) == 0;
+	if (!e1 && memcmp(v + *event_at, ENDED_TAG, 2) != 0)
 		return how;
 	memset(&tmp, 0, sizeof(tmp));
 	r = (struct rec){(char *)v, *event_at + 2, len, 1};
 	get_str(&r, tmp.token_id, sizeof(tmp.token_id));
 	get_str(&r, tmp.service_id, sizeof(tmp.service_id));
-	get_str(&r, tmp.random, sizeof(tmp.random));
-	get_int(&r, &tmp.expires_at);
-	get_int(&r, &decoy);
+	if (e1) {
+		get_str(&r, tmp.random, sizeof(tmp.random));
+		get_int(&r, &tmp.expires_at);
+		get_int(&r, &decoy);
+	} else {
+		random_field(&r, &tmp, &decoy);
+		tmp.expires_at = now_unix() + (ttl > 0 ? ttl / 1000 : 0);
+	}
 	if (!r.ok || decoy < 0 || decoy > 1) {
 		/* Damaged: ended, with nothing to hand out. */
 		*event_at = 0;

@@ -7,9 +7,10 @@
  * the master secret (otp_code_mac), from which it cannot be recovered. Two more
  * keys go with it: "sess:{id}:fail" counts failed verification attempts and
  * "sess:{id}:done" is set once, with NX, when the session ends, so exactly
- * one of two racing verifications can approve it. The winner then adds the
- * final event for the browser to the same key ("{how}\n{event}"), so a
- * finished session costs one entry, not two.
+ * one of two racing verifications can approve it. It carries how the
+ * session ended and what a late socket of the browser still needs (struct
+ * session_end_rec; its expiry is the key's own lifetime), and later the final
+ * event for the browser, so a finished session costs one entry, not two.
  */
 #ifndef SEALAUTH_SESSION_H
 #define SEALAUTH_SESSION_H
@@ -125,7 +126,8 @@ enum sa_err session_fail(struct estore *es, const struct session *s,
  * how it had ended. The end marker it writes (SET NX) carries the session's
  * struct session_end_rec; the winner then drops the session's record and
  * takes it off SESSION_INDEX, so an ended session is one store entry of
- * about 200 bytes until it expires.
+ * about 130 bytes (key and value, with a token id of a dozen characters)
+ * until it expires.
  */
 enum sa_err session_finish(struct estore *es, const struct session *s,
 			   enum session_end how, int64_t now,

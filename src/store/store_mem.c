@@ -35,8 +35,9 @@
 #define MEM_STRIPES 16	    /* a power of two */
 #define MEM_STRIPE_SHIFT 60 /* 64 - log2(MEM_STRIPES) */
 #define MEM_MIN_BUCKETS 64
-#define MEM_MAX_BUCKETS (1u << 24) /* per stripe */
-#define MEM_SWEEP_BUCKETS 4096	   /* per stripe and sweep */
+/* Buckets per stripe; a bucket index fits in mem_entry.hash. */
+#define MEM_MAX_BUCKETS (1u << 24)
+#define MEM_SWEEP_BUCKETS 4096 /* per stripe and sweep */
 #define MEM_SWEEP_MS 1000
 #define MEM_MAX_BYTES ((size_t)512 << 20) /* keys, values and entries */
 #define MEM_SUBS_MAX 1024
@@ -51,8 +52,8 @@
  */
 struct mem_entry {
 	struct mem_entry *next;
-	uint64_t hash;
 	uint64_t expires; /* monotonic ms; 0: never */
+	uint32_t hash;	  /* the low bits of the key's hash: its bucket */
 	uint32_t vlen;	  /* value bytes, at most ESTORE_VALUE_MAX */
 	uint32_t vcap;	  /* room for the value and its NUL */
 	uint16_t klen;	  /* at most ESTORE_KEY_MAX */
@@ -248,7 +249,7 @@ mem_find(struct mem_stripe *s, const char *key, size_t klen, uint64_t hash,
 			mem_unlink(s, link);
 			continue;
 		}
-		if (e->hash == hash && e->klen == klen &&
+		if (e->hash == (uint32_t)hash && e->klen == klen &&
 		    memcmp(e->key, key, klen) == 0)
 			return link;
 		link = &e->next;
@@ -309,7 +310,7 @@ mem_entry_new(const char *key, size_t klen, uint64_t hash, size_t vcap)
 	if (e == NULL)
 		return NULL;
 	e->next = NULL;
-	e->hash = hash;
+	e->hash = (uint32_t)hash;
 	e->expires = 0;
 	e->vlen = 0;
 	e->vcap = (uint32_t)vcap;
