@@ -363,18 +363,12 @@ session_release_slot(struct estore *es, const struct session *s)
 {
 	char key[ESTORE_KEY_MAX];
 
-	unsigned char *val = NULL;
-	size_t n = 0;
-
 	if (s->slot < 0)
 		return;
 	slot_key(key, sizeof(key), s->token_id, s->slot);
-	/* Only while it is still ours (it may have expired and been retaken).
-	 */
-	if (estore_get(es, key, &val, &n, NULL) == SA_OK &&
-	    n == strlen(s->id) && memcmp(val, s->id, n) == 0)
-		estore_del(es, key, NULL);
-	free(val);
+	/* Only while it is still ours (it may have expired and been retaken
+	 * by another session), in one step. */
+	estore_del_if(es, key, s->id, strlen(s->id), NULL);
 }
 
 static const char *const end_names[] = {"open", "approved", "rejected",

@@ -605,6 +605,17 @@ estore_del(struct estore *es, const char *key, int *existed)
 	return es->ops->del(es, key, existed);
 }
 
+enum sa_err
+estore_del_if(struct estore *es, const char *key, const void *val, size_t n,
+	      int *deleted)
+{
+	if (deleted != NULL)
+		*deleted = 0;
+	if (n > ESTORE_VALUE_MAX || (val == NULL && n > 0))
+		return SA_ERR_VALIDATION;
+	return es->ops->del_if(es, key, n > 0 ? val : "", n, deleted);
+}
+
 /* index_args_ok checks what every index operation names. */
 static int
 index_args_ok(const char *index, const char *member, int64_t expires)

@@ -467,6 +467,10 @@ enum sa_err estore_get(struct estore *es, const char *key, unsigned char **val,
 /* estore_del removes key; *existed (may be NULL) tells whether it was there,
  * so exactly one of two racing callers sees 1. */
 enum sa_err estore_del(struct estore *es, const char *key, int *existed);
+/* estore_del_if removes key only while it holds exactly the n bytes at val,
+ * in one atomic step; *deleted (may be NULL) tells whether it did. */
+enum sa_err estore_del_if(struct estore *es, const char *key, const void *val,
+			  size_t n, int *deleted);
 /*
  * estore_incr adds one to a counter and returns the new count. The first
  * increment creates the counter with a lifetime of window_ms; later ones do

@@ -169,6 +169,8 @@ struct estore_ops {
 	enum sa_err (*get)(struct estore *es, const char *key,
 			   unsigned char **val, size_t *n, int64_t *ttl_ms);
 	enum sa_err (*del)(struct estore *es, const char *key, int *existed);
+	enum sa_err (*del_if)(struct estore *es, const char *key,
+			      const void *val, size_t n, int *deleted);
 	enum sa_err (*incr)(struct estore *es, const char *key,
 			    uint64_t window_ms, int64_t *count,
 			    int64_t *ttl_ms);

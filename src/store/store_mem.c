@@ -590,6 +590,31 @@ mem_del(struct estore *store, const char *key, int *existed)
 	return SA_OK;
 }
 
+static enum sa_err
+mem_del_if(struct estore *store, const char *key, const void *val, size_t n,
+	   int *deleted)
+{
+	struct mem_store *es = mem_of(store);
+	size_t klen = mem_key_len(key);
+	struct mem_entry **link;
+	struct mem_stripe *s;
+	uint64_t hash;
+	int done = 0;
+
+	if (klen == 0)
+		return SA_ERR_VALIDATION;
+	s = mem_lock_key(es, key, klen, &hash);
+	if ((link = mem_find(s, key, klen, hash, now_mono_ms())) != NULL &&
+	    (*link)->vlen == n && memcmp(mem_val(*link), val, n) == 0) {
+		mem_unlink(s, link);
+		done = 1;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (deleted != NULL)
+		*deleted = done;
+	return SA_OK;
+}
+
 /* mem_counter_value parses a counter stored as decimal text; -1 if the value
  * is not a non-negative counter. */
 static int64_t
@@ -785,6 +810,7 @@ const struct estore_ops store_mem_ops = {
     .set = mem_set,
     .get = mem_get,
     .del = mem_del,
+    .del_if = mem_del_if,
     .incr = mem_incr,
     .publish = mem_publish,
     .subscribe = mem_subscribe,

@@ -23,8 +23,9 @@
  *
  * Each store operation is one round trip and atomic in Redis: set is
  * SET k v [PX ttl] [NX|XX]; get pipelines GET and PTTL; del is DEL; incr
- * is a Lua script that increments and opens the window on the first hit
- * (EVALSHA, falling back to EVAL when the script cache is empty).
+ * is a Lua script that increments and opens the window on the first hit,
+ * del_if one that compares and deletes (EVALSHA, falling back to EVAL when
+ * the script cache is empty).
  *
  * Subscriptions are in store_redis_sub.c.
  */
@@ -54,6 +55,13 @@ static const char rd_incr_script[] =
     "local w = tonumber(ARGV[1])\n"
     "if n == 1 and w > 0 then redis.call('PEXPIRE', KEYS[1], w) end\n"
     "return {n, redis.call('PTTL', KEYS[1])}\n";
+
+/* Compare and delete: the key goes only while it holds ARGV[1]. */
+static const char rd_del_if_script[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+    "  return redis.call('DEL', KEYS[1])\n"
+    "end\n"
+    "return 0\n";
 
 /* ---- URL ----------------------------------------------------------------- */
 
@@ -726,9 +734,69 @@ rd_del(struct estore *store, const char *key, int *existed)
 }
 
 /*
- * rd_incr runs the counter script: by its SHA-1 first, and by its text
- * when Redis does not have it cached (after a restart or SCRIPT FLUSH).
- * A key holding something that is not a counter gives SA_ERR_CONFLICT.
+ * rd_eval runs a script on one key with one argument: by its SHA-1 first,
+ * and by its text when Redis does not have it cached (after a restart or
+ * SCRIPT FLUSH). The reply in *r (free it) when SA_OK.
+ */
+static enum sa_err
+rd_eval(struct redis_store *es, const char *script, const char *sha,
+	const char *name, size_t nlen, const void *arg, size_t alen,
+	redisReply **r)
+{
+	struct rd_cmd cmd;
+	enum sa_err rc;
+
+	*r = NULL;
+	for (int by_text = 0; by_text < 2; by_text++) {
+		memset(&cmd, 0, sizeof(cmd));
+		rd_arg_str(&cmd, by_text ? "EVAL" : "EVALSHA");
+		rd_arg_str(&cmd, by_text ? script : sha);
+		rd_arg_str(&cmd, "1");
+		rd_arg(&cmd, name, nlen);
+		rd_arg(&cmd, arg, alen);
+		if ((rc = rd_exec(es, &cmd, 1, r, 0)) != SA_OK)
+			return rc;
+		if (by_text || (*r)->type != REDIS_REPLY_ERROR ||
+		    !str_has_prefix((*r)->str, "NOSCRIPT"))
+			break;
+		freeReplyObject(*r);
+		*r = NULL;
+	}
+	return SA_OK;
+}
+
+/* rd_del_if runs the compare-and-delete script. */
+static enum sa_err
+rd_del_if(struct estore *store, const char *key, const void *val, size_t n,
+	  int *deleted)
+{
+	struct redis_store *es = rd_of(store);
+	char name[RD_NAME_MAX];
+	size_t nlen = rd_name(es, key, name);
+	redisReply *r = NULL;
+	enum sa_err rc;
+
+	if (nlen == 0)
+		return SA_ERR_VALIDATION;
+	if ((rc = rd_eval(es, rd_del_if_script, es->del_if_sha, name, nlen, val,
+			  n, &r)) != SA_OK)
+		return rc;
+	if (r->type == REDIS_REPLY_INTEGER) {
+		if (deleted != NULL)
+			*deleted = r->integer > 0;
+		rc = SA_OK;
+	} else if (r->type == REDIS_REPLY_ERROR) {
+		rc = rd_reply_err(es, r, "the compare-and-delete script");
+	} else {
+		rc = SA_ERR_INTERNAL;
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+/*
+ * rd_incr runs the counter script. A key holding something that is not a
+ * counter gives SA_ERR_CONFLICT.
  */
 static enum sa_err
 rd_incr(struct estore *store, const char *key, uint64_t window_ms,
@@ -737,7 +805,6 @@ rd_incr(struct estore *store, const char *key, uint64_t window_ms,
 	struct redis_store *es = rd_of(store);
 	char name[RD_NAME_MAX], win[24];
 	size_t nlen = rd_name(es, key, name);
-	struct rd_cmd cmd;
 	redisReply *r = NULL;
 	enum sa_err rc;
 
@@ -746,21 +813,9 @@ rd_incr(struct estore *store, const char *key, uint64_t window_ms,
 	snprintf(win, sizeof(win), "%llu",
 		 (unsigned long long)(window_ms > RD_TTL_MAX ? RD_TTL_MAX
 							     : window_ms));
-	for (int by_text = 0; by_text < 2; by_text++) {
-		memset(&cmd, 0, sizeof(cmd));
-		rd_arg_str(&cmd, by_text ? "EVAL" : "EVALSHA");
-		rd_arg_str(&cmd, by_text ? rd_incr_script : es->script_sha);
-		rd_arg_str(&cmd, "1");
-		rd_arg(&cmd, name, nlen);
-		rd_arg_str(&cmd, win);
-		if ((rc = rd_exec(es, &cmd, 1, &r, 0)) != SA_OK)
-			return rc;
-		if (by_text || r->type != REDIS_REPLY_ERROR ||
-		    !str_has_prefix(r->str, "NOSCRIPT"))
-			break;
-		freeReplyObject(r);
-		r = NULL;
-	}
+	if ((rc = rd_eval(es, rd_incr_script, es->script_sha, name, nlen, win,
+			  strlen(win), &r)) != SA_OK)
+		return rc;
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
 	    r->element[0]->type == REDIS_REPLY_INTEGER &&
 	    r->element[1]->type == REDIS_REPLY_INTEGER) {
@@ -1047,6 +1102,22 @@ rd_count(struct estore *store)
 
 static void rd_close(struct estore *es);
 
+/* rd_sha1_hex writes the SHA-1 of a script in hex, as EVALSHA names it. */
+static int
+rd_sha1_hex(const char *script, char out[41])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	if (EVP_Digest(script, strlen(script), md, &mdlen, EVP_sha1(), NULL) !=
+		1 ||
+	    mdlen != 20)
+		return -1;
+	for (unsigned int i = 0; i < mdlen; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	return 0;
+}
+
 /*
  * rd_open checks the URL, prepares the pool and checks that Redis answers.
  * A Redis that does not answer yet is logged, not fatal: the server starts,
@@ -1057,8 +1128,6 @@ static enum sa_err
 rd_open(const char *url, struct estore **out)
 {
 	struct redis_store *es;
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
 	char why[160];
 	enum sa_err rc;
 
@@ -1078,14 +1147,11 @@ rd_open(const char *url, struct estore **out)
 	snprintf(es->where, sizeof(es->where),
 		 strchr(es->t.host, ':') ? "[%s]:%d" : "%s:%d", es->t.host,
 		 es->t.port);
-	if (EVP_Digest(rd_incr_script, strlen(rd_incr_script), md, &mdlen,
-		       EVP_sha1(), NULL) != 1 ||
-	    mdlen != 20) {
+	if (rd_sha1_hex(rd_incr_script, es->script_sha) != 0 ||
+	    rd_sha1_hex(rd_del_if_script, es->del_if_sha) != 0) {
 		rc = SA_ERR_INTERNAL;
 		goto out;
 	}
-	for (unsigned int i = 0; i < mdlen; i++)
-		snprintf(es->script_sha + 2 * i, 3, "%02x", md[i]);
 	log_info("store.redis", "sessions in Redis at %s, database %d%s%s",
 		 es->where, es->t.db, es->t.prefix_len ? ", key prefix " : "",
 		 es->t.prefix);
@@ -1135,6 +1201,7 @@ const struct estore_ops store_redis_ops = {
     .set = rd_set,
     .get = rd_get,
     .del = rd_del,
+    .del_if = rd_del_if,
     .incr = rd_incr,
     .publish = rd_publish,
     .subscribe = rd_subscribe,

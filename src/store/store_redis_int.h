@@ -84,7 +84,8 @@ struct rd_listener {
 struct redis_store {
 	struct estore base; /* first: the interface */
 	struct rd_target t;
-	char script_sha[41];
+	char script_sha[41];	      /* rd_incr_script's SHA-1 */
+	char del_if_sha[41];	      /* rd_del_if_script's */
 	char where[RD_HOST_MAX + 16]; /* host:port for messages */
 
 	/* The command pool. */

@@ -100,8 +100,12 @@ void estore_contract_nx_xx(struct estore *es);
 /* The fixed-window counter: not extended by later hits, reopened after the
  * window, no window, non-counters refused. */
 void estore_contract_incr(struct estore *es);
-/* Two threads delete the same key rounds times: exactly one wins each. */
+/* Two threads delete the same key rounds times, with estore_del and then
+ * with estore_del_if: exactly one wins each. */
 void estore_contract_del_race(struct estore *es, int rounds);
+/* Compare and delete: only the exact bytes (binary, empty) delete, absent
+ * and expired keys delete nothing, bad arguments are refused. */
+void estore_contract_del_if(struct estore *es);
 /* Expiring indexes: order, cursors (also past a deleted entry), expiry
  * that removes for good, separate indexes, argument checks, and the bound
  * (ESTORE_INDEX_MAX entries, the soonest expiring dropped beyond it). */

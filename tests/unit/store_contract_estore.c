@@ -188,6 +188,7 @@ struct del_race {
 	pthread_barrier_t *bar;
 	int rounds;
 	int wins;
+	int cas; /* estore_del_if instead of estore_del */
 };
 
 static void *
@@ -200,7 +201,8 @@ del_racer(void *arg)
 
 		pthread_barrier_wait(r->bar); /* the key is set */
 		/* cmocka asserts only work on the test's own thread. */
-		if (estore_del(r->es, "race", &existed) != SA_OK)
+		if ((r->cas ? estore_del_if(r->es, "race", "v", 1, &existed)
+			    : estore_del(r->es, "race", &existed)) != SA_OK)
 			existed = 100;
 		r->wins += existed;
 		pthread_barrier_wait(r->bar); /* both deleted */
@@ -211,24 +213,82 @@ del_racer(void *arg)
 void
 estore_contract_del_race(struct estore *es, int rounds)
 {
-	pthread_barrier_t bar;
-	struct del_race r[2];
-	pthread_t t[2];
+	for (int cas = 0; cas < 2; cas++) {
+		pthread_barrier_t bar;
+		struct del_race r[2];
+		pthread_t t[2];
 
-	pthread_barrier_init(&bar, NULL, 3);
-	for (int i = 0; i < 2; i++) {
-		r[i] = (struct del_race){es, &bar, rounds, 0};
-		pthread_create(&t[i], NULL, del_racer, &r[i]);
+		pthread_barrier_init(&bar, NULL, 3);
+		for (int i = 0; i < 2; i++) {
+			r[i] = (struct del_race){es, &bar, rounds, 0, cas};
+			pthread_create(&t[i], NULL, del_racer, &r[i]);
+		}
+		for (int i = 0; i < rounds; i++) {
+			assert_int_equal(estore_set(es, "race", "v", 1, 0, 0),
+					 SA_OK);
+			pthread_barrier_wait(&bar);
+			pthread_barrier_wait(&bar);
+		}
+		for (int i = 0; i < 2; i++)
+			pthread_join(t[i], NULL);
+		pthread_barrier_destroy(&bar);
+		assert_int_equal(r[0].wins + r[1].wins, rounds);
+		assert_int_equal(estore_count(es), 0);
 	}
-	for (int i = 0; i < rounds; i++) {
-		assert_int_equal(estore_set(es, "race", "v", 1, 0, 0), SA_OK);
-		pthread_barrier_wait(&bar);
-		pthread_barrier_wait(&bar);
-	}
-	for (int i = 0; i < 2; i++)
-		pthread_join(t[i], NULL);
-	pthread_barrier_destroy(&bar);
-	assert_int_equal(r[0].wins + r[1].wins, rounds);
+}
+
+void
+estore_contract_del_if(struct estore *es)
+{
+	unsigned char *val = NULL;
+	size_t n = 0;
+	int deleted = -1;
+
+	/* Absent: nothing to delete. */
+	assert_int_equal(estore_del_if(es, "cas", "abc", 3, &deleted), SA_OK);
+	assert_int_equal(deleted, 0);
+	/* Another value, a prefix of it, or a longer one: the key stays. */
+	assert_int_equal(estore_set(es, "cas", "abc", 3, 60000, 0), SA_OK);
+	assert_int_equal(estore_del_if(es, "cas", "abd", 3, &deleted), SA_OK);
+	assert_int_equal(deleted, 0);
+	assert_int_equal(estore_del_if(es, "cas", "ab", 2, &deleted), SA_OK);
+	assert_int_equal(deleted, 0);
+	assert_int_equal(estore_del_if(es, "cas", "abcd", 4, &deleted), SA_OK);
+	assert_int_equal(deleted, 0);
+	assert_int_equal(estore_get(es, "cas", &val, &n, NULL), SA_OK);
+	assert_int_equal(n, 3);
+	free(val);
+	val = NULL;
+	/* The value it holds: gone, once. */
+	assert_int_equal(estore_del_if(es, "cas", "abc", 3, &deleted), SA_OK);
+	assert_int_equal(deleted, 1);
+	assert_int_equal(estore_get(es, "cas", &val, &n, NULL),
+			 SA_ERR_NOT_FOUND);
+	assert_int_equal(estore_del_if(es, "cas", "abc", 3, NULL), SA_OK);
+	/* Binary values compare as bytes, NULs included; empty ones too. */
+	assert_int_equal(estore_set(es, "cas", "a\0b", 3, 60000, 0), SA_OK);
+	assert_int_equal(estore_del_if(es, "cas", "a", 1, &deleted), SA_OK);
+	assert_int_equal(deleted, 0);
+	assert_int_equal(estore_del_if(es, "cas", "a\0c", 3, &deleted), SA_OK);
+	assert_int_equal(deleted, 0);
+	assert_int_equal(estore_del_if(es, "cas", "a\0b", 3, &deleted), SA_OK);
+	assert_int_equal(deleted, 1);
+	assert_int_equal(estore_set(es, "cas", "", 0, 60000, 0), SA_OK);
+	assert_int_equal(estore_del_if(es, "cas", NULL, 0, &deleted), SA_OK);
+	assert_int_equal(deleted, 1);
+	/* Expired: nothing to delete. */
+	assert_int_equal(estore_set(es, "cas", "x", 1, 1, 0), SA_OK);
+	sleep_ms(20);
+	assert_int_equal(estore_del_if(es, "cas", "x", 1, &deleted), SA_OK);
+	assert_int_equal(deleted, 0);
+	/* Arguments the wrapper refuses. */
+	assert_int_equal(estore_del_if(es, "cas", NULL, 1, &deleted),
+			 SA_ERR_VALIDATION);
+	assert_int_equal(
+	    estore_del_if(es, "cas", "x", ESTORE_VALUE_MAX + 1, &deleted),
+	    SA_ERR_VALIDATION);
+	assert_int_equal(estore_del_if(es, "", "x", 1, &deleted),
+			 SA_ERR_VALIDATION);
 	assert_int_equal(estore_count(es), 0);
 }
 

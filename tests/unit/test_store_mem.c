@@ -91,6 +91,12 @@ test_index(void **state)
 }
 
 static void
+test_del_if(void **state)
+{
+	estore_contract_del_if(*state);
+}
+
+static void
 test_pubsub_two_subscribers(void **state)
 {
 	struct estore *es = *state;
@@ -156,6 +162,7 @@ main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_index, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_del_if, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pubsub_two_subscribers, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_many_keys_grow, setup,

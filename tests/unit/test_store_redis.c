@@ -367,6 +367,12 @@ test_index(void **state)
 }
 
 static void
+test_del_if(void **state)
+{
+	estore_contract_del_if(*state);
+}
+
+static void
 test_pubsub_contract(void **state)
 {
 	estore_contract_pubsub(*state);
@@ -740,6 +746,7 @@ main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_index, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_del_if, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pubsub_contract, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_pubsub_across_instances, setup,
