@@ -567,8 +567,13 @@ mem_get(struct estore *store, const char *key, unsigned char **val, size_t *n,
 	return rc;
 }
 
+/*
+ * mem_del_match removes key, when val is not NULL only while it holds
+ * exactly those n bytes; *done (may be NULL) tells whether it did.
+ */
 static enum sa_err
-mem_del(struct estore *store, const char *key, int *existed)
+mem_del_match(struct estore *store, const char *key, const void *val, size_t n,
+	      int *done)
 {
 	struct mem_store *es = mem_of(store);
 	size_t klen = mem_key_len(key);
@@ -580,39 +585,29 @@ mem_del(struct estore *store, const char *key, int *existed)
 	if (klen == 0)
 		return SA_ERR_VALIDATION;
 	s = mem_lock_key(es, key, klen, &hash);
-	if ((link = mem_find(s, key, klen, hash, now_mono_ms())) != NULL) {
+	if ((link = mem_find(s, key, klen, hash, now_mono_ms())) != NULL &&
+	    (val == NULL ||
+	     ((*link)->vlen == n && memcmp(mem_val(*link), val, n) == 0))) {
 		mem_unlink(s, link);
 		found = 1;
 	}
 	pthread_mutex_unlock(&s->mu);
-	if (existed != NULL)
-		*existed = found;
+	if (done != NULL)
+		*done = found;
 	return SA_OK;
+}
+
+static enum sa_err
+mem_del(struct estore *store, const char *key, int *existed)
+{
+	return mem_del_match(store, key, NULL, 0, existed);
 }
 
 static enum sa_err
 mem_del_if(struct estore *store, const char *key, const void *val, size_t n,
 	   int *deleted)
 {
-	struct mem_store *es = mem_of(store);
-	size_t klen = mem_key_len(key);
-	struct mem_entry **link;
-	struct mem_stripe *s;
-	uint64_t hash;
-	int done = 0;
-
-	if (klen == 0)
-		return SA_ERR_VALIDATION;
-	s = mem_lock_key(es, key, klen, &hash);
-	if ((link = mem_find(s, key, klen, hash, now_mono_ms())) != NULL &&
-	    (*link)->vlen == n && memcmp(mem_val(*link), val, n) == 0) {
-		mem_unlink(s, link);
-		done = 1;
-	}
-	pthread_mutex_unlock(&s->mu);
-	if (deleted != NULL)
-		*deleted = done;
-	return SA_OK;
+	return mem_del_match(store, key, val, n, deleted);
 }
 
 /* mem_counter_value parses a counter stored as decimal text; -1 if the value

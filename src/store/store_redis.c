@@ -702,6 +702,26 @@ out:
 	return rc;
 }
 
+/* rd_flag_reply reads an integer reply into *out (may be NULL) as 0 or 1
+ * and frees it; an error reply is logged naming what sent it. */
+static enum sa_err
+rd_flag_reply(struct redis_store *es, redisReply *r, const char *what, int *out)
+{
+	enum sa_err rc;
+
+	if (r->type == REDIS_REPLY_INTEGER) {
+		if (out != NULL)
+			*out = r->integer > 0;
+		rc = SA_OK;
+	} else if (r->type == REDIS_REPLY_ERROR) {
+		rc = rd_reply_err(es, r, what);
+	} else {
+		rc = SA_ERR_INTERNAL;
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
 /* rd_del is DEL: atomic in Redis, so of racing callers exactly one sees 1.
  * It is never repeated, which could make both see 0. */
 static enum sa_err
@@ -720,17 +740,7 @@ rd_del(struct estore *store, const char *key, int *existed)
 	rd_arg(&cmd, name, nlen);
 	if ((rc = rd_exec(es, &cmd, 1, &r, 0)) != SA_OK)
 		return rc;
-	if (r->type == REDIS_REPLY_INTEGER) {
-		if (existed != NULL)
-			*existed = r->integer > 0;
-		rc = SA_OK;
-	} else if (r->type == REDIS_REPLY_ERROR) {
-		rc = rd_reply_err(es, r, "DEL");
-	} else {
-		rc = SA_ERR_INTERNAL;
-	}
-	freeReplyObject(r);
-	return rc;
+	return rd_flag_reply(es, r, "DEL", existed);
 }
 
 /*
@@ -781,17 +791,7 @@ rd_del_if(struct estore *store, const char *key, const void *val, size_t n,
 	if ((rc = rd_eval(es, rd_del_if_script, es->del_if_sha, name, nlen, val,
 			  n, &r)) != SA_OK)
 		return rc;
-	if (r->type == REDIS_REPLY_INTEGER) {
-		if (deleted != NULL)
-			*deleted = r->integer > 0;
-		rc = SA_OK;
-	} else if (r->type == REDIS_REPLY_ERROR) {
-		rc = rd_reply_err(es, r, "the compare-and-delete script");
-	} else {
-		rc = SA_ERR_INTERNAL;
-	}
-	freeReplyObject(r);
-	return rc;
+	return rd_flag_reply(es, r, "the compare-and-delete script", deleted);
 }
 
 /*

@@ -237,6 +237,16 @@ estore_contract_del_race(struct estore *es, int rounds)
 	}
 }
 
+/* del_if_is runs estore_del_if on "cas" and checks whether it deleted. */
+static void
+del_if_is(struct estore *es, const char *val, size_t n, int want)
+{
+	int deleted = -1;
+
+	assert_int_equal(estore_del_if(es, "cas", val, n, &deleted), SA_OK);
+	assert_int_equal(deleted, want);
+}
+
 void
 estore_contract_del_if(struct estore *es)
 {
@@ -245,42 +255,32 @@ estore_contract_del_if(struct estore *es)
 	int deleted = -1;
 
 	/* Absent: nothing to delete. */
-	assert_int_equal(estore_del_if(es, "cas", "abc", 3, &deleted), SA_OK);
-	assert_int_equal(deleted, 0);
+	del_if_is(es, "abc", 3, 0);
 	/* Another value, a prefix of it, or a longer one: the key stays. */
 	assert_int_equal(estore_set(es, "cas", "abc", 3, 60000, 0), SA_OK);
-	assert_int_equal(estore_del_if(es, "cas", "abd", 3, &deleted), SA_OK);
-	assert_int_equal(deleted, 0);
-	assert_int_equal(estore_del_if(es, "cas", "ab", 2, &deleted), SA_OK);
-	assert_int_equal(deleted, 0);
-	assert_int_equal(estore_del_if(es, "cas", "abcd", 4, &deleted), SA_OK);
-	assert_int_equal(deleted, 0);
+	del_if_is(es, "abd", 3, 0);
+	del_if_is(es, "ab", 2, 0);
+	del_if_is(es, "abcd", 4, 0);
 	assert_int_equal(estore_get(es, "cas", &val, &n, NULL), SA_OK);
 	assert_int_equal(n, 3);
 	free(val);
 	val = NULL;
 	/* The value it holds: gone, once. */
-	assert_int_equal(estore_del_if(es, "cas", "abc", 3, &deleted), SA_OK);
-	assert_int_equal(deleted, 1);
+	del_if_is(es, "abc", 3, 1);
 	assert_int_equal(estore_get(es, "cas", &val, &n, NULL),
 			 SA_ERR_NOT_FOUND);
 	assert_int_equal(estore_del_if(es, "cas", "abc", 3, NULL), SA_OK);
 	/* Binary values compare as bytes, NULs included; empty ones too. */
 	assert_int_equal(estore_set(es, "cas", "a\0b", 3, 60000, 0), SA_OK);
-	assert_int_equal(estore_del_if(es, "cas", "a", 1, &deleted), SA_OK);
-	assert_int_equal(deleted, 0);
-	assert_int_equal(estore_del_if(es, "cas", "a\0c", 3, &deleted), SA_OK);
-	assert_int_equal(deleted, 0);
-	assert_int_equal(estore_del_if(es, "cas", "a\0b", 3, &deleted), SA_OK);
-	assert_int_equal(deleted, 1);
+	del_if_is(es, "a", 1, 0);
+	del_if_is(es, "a\0c", 3, 0);
+	del_if_is(es, "a\0b", 3, 1);
 	assert_int_equal(estore_set(es, "cas", "", 0, 60000, 0), SA_OK);
-	assert_int_equal(estore_del_if(es, "cas", NULL, 0, &deleted), SA_OK);
-	assert_int_equal(deleted, 1);
+	del_if_is(es, NULL, 0, 1);
 	/* Expired: nothing to delete. */
 	assert_int_equal(estore_set(es, "cas", "x", 1, 1, 0), SA_OK);
 	sleep_ms(20);
-	assert_int_equal(estore_del_if(es, "cas", "x", 1, &deleted), SA_OK);
-	assert_int_equal(deleted, 0);
+	del_if_is(es, "x", 1, 0);
 	/* Arguments the wrapper refuses. */
 	assert_int_equal(estore_del_if(es, "cas", NULL, 1, &deleted),
 			 SA_ERR_VALIDATION);
