@@ -184,6 +184,7 @@ struct lg_conn {
 	int dead;
 	int in_pool;
 	unsigned requests; /* HTTP requests sent on this connection */
+	uint64_t t_open;   /* when it was opened (lg_now) */
 	int got_bytes;	   /* part of the current response arrived */
 	/* HTTP response being read */
 	int hdr_done;
@@ -456,6 +457,7 @@ lg_conn_new(struct lg_worker *w, int is_ws, int target)
 	c->w = w;
 	c->is_ws = is_ws;
 	c->target = target;
+	c->t_open = lg_now();
 	c->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		free(c);
@@ -806,10 +808,16 @@ lg_event_cb(struct bufferevent *bev, short what, void *arg)
 			lg_flow_fail(f, LG_E_CONNECT, "cannot reconnect");
 		return;
 	}
+	/* How it happened: which request of the connection, whether any of
+	 * the answer had come, the connection's age, a retry before. */
 	lg_flow_fail(f, c->is_ws ? LG_E_WS_CLOSE : LG_E_IO,
-		     "%s closed by the server mid-%s",
+		     "%s closed by the server mid-%s (request %u on it, %s, "
+		     "opened %.1f ms before%s)",
 		     c->is_ws ? "WebSocket" : "connection",
-		     c->is_ws ? "flow" : f->req_path);
+		     c->is_ws ? "flow" : f->req_path, c->requests,
+		     c->got_bytes ? "part of the answer read" : "no answer yet",
+		     (double)(lg_now() - c->t_open) / 1e6,
+		     f->retried ? ", after a retry" : "");
 }
 
 /* lg_ws_open starts the flow's WebSocket to /ws/session/{id}. */
