@@ -426,6 +426,35 @@ done_value(const struct session_end_rec *e, enum session_end how,
 	return SA_OK;
 }
 
+/*
+ * session_forget removes what an ended session leaves besides its end
+ * marker, as one batch (one round trip on Redis): its pending slot, only
+ * while the slot is still this session's (it may have expired and been
+ * taken by another), its record and its entry in the index.
+ */
+static void
+session_forget(struct estore *es, const struct session *s)
+{
+	char slot[ESTORE_KEY_MAX], rec[ESTORE_KEY_MAX];
+	struct estore_rm rm[3];
+	size_t n = 0;
+
+	if (s->slot >= 0) {
+		slot_key(slot, sizeof(slot), s->token_id, s->slot);
+		rm[n++] = (struct estore_rm){.kind = ESTORE_RM_KEY_IF,
+					     .key = slot,
+					     .val = s->id,
+					     .n = strlen(s->id)};
+	}
+	key_of(rec, sizeof(rec), s->id, "");
+	rm[n++] = (struct estore_rm){.kind = ESTORE_RM_KEY, .key = rec};
+	rm[n++] = (struct estore_rm){.kind = ESTORE_RM_INDEX,
+				     .key = SESSION_INDEX,
+				     .member = s->id,
+				     .expires = s->expires_at};
+	estore_remove(es, rm, n);
+}
+
 enum sa_err
 session_finish(struct estore *es, const struct session *s, enum session_end how,
 	       int64_t now, enum session_end *prior)
@@ -449,7 +478,6 @@ session_finish(struct estore *es, const struct session *s, enum session_end how,
 	}
 	if (rc != SA_OK)
 		return rc;
-	session_release_slot(es, s);
 	/*
 	 * From here the end marker is the session: it holds what a late
 	 * WebSocket of the browser and "remember this browser" still read
@@ -458,8 +486,7 @@ session_finish(struct estore *es, const struct session *s, enum session_end how,
 	 * correctness: every reader checks the end marker before it acts
 	 * on a session.
 	 */
-	session_drop(es, s->id);
-	estore_index_del(es, SESSION_INDEX, s->id, s->expires_at);
+	session_forget(es, s);
 	return SA_OK;
 }
 

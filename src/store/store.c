@@ -632,6 +632,45 @@ index_args_ok(const char *index, const char *member, int64_t expires)
 	return 1;
 }
 
+/* rm_item_ok checks one item of estore_remove the way the operation it
+ * stands for checks its arguments. */
+static int
+rm_item_ok(const struct estore_rm *it)
+{
+	size_t klen = it->key ? strnlen(it->key, ESTORE_KEY_MAX + 1) : 0;
+
+	switch (it->kind) {
+	case ESTORE_RM_KEY:
+		return klen > 0 && klen <= ESTORE_KEY_MAX;
+	case ESTORE_RM_KEY_IF:
+		return klen > 0 && klen <= ESTORE_KEY_MAX &&
+		       it->n <= ESTORE_VALUE_MAX &&
+		       (it->val != NULL || it->n == 0);
+	case ESTORE_RM_INDEX:
+		return index_args_ok(it->key, it->member, it->expires);
+	}
+	return 0;
+}
+
+enum sa_err
+estore_remove(struct estore *es, const struct estore_rm *items, size_t n)
+{
+	struct estore_rm copy[ESTORE_RM_MAX];
+
+	if (n == 0)
+		return SA_OK;
+	if (items == NULL || n > ESTORE_RM_MAX)
+		return SA_ERR_VALIDATION;
+	for (size_t i = 0; i < n; i++) {
+		if (!rm_item_ok(&items[i]))
+			return SA_ERR_VALIDATION;
+		copy[i] = items[i];
+		if (copy[i].kind == ESTORE_RM_KEY_IF && copy[i].n == 0)
+			copy[i].val = "";
+	}
+	return es->ops->remove(es, copy, n);
+}
+
 enum sa_err
 estore_index_add(struct estore *es, const char *index, const char *member,
 		 int64_t expires, int64_t now)

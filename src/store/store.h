@@ -472,6 +472,31 @@ enum sa_err estore_del(struct estore *es, const char *key, int *existed);
 enum sa_err estore_del_if(struct estore *es, const char *key, const void *val,
 			  size_t n, int *deleted);
 /*
+ * estore_remove does a batch of independent removals at once: in one
+ * round trip on Redis, where giving a login back its pending slot, its
+ * record and its index entry one by one cost three. Each item deletes a key
+ * (ESTORE_RM_KEY), deletes a key only while it holds exactly the n bytes at
+ * val (ESTORE_RM_KEY_IF, as estore_del_if does), or removes an index entry
+ * (ESTORE_RM_INDEX, as estore_index_del; key names the index). The items
+ * are checked first, so one that is not valid fails the batch
+ * (SA_ERR_VALIDATION) with nothing removed. They then run in order but not
+ * as one transaction: the first failure is returned, and the items around
+ * it may or may not have been done. Absent keys and entries are not
+ * failures, and nothing tells which items found something to remove.
+ */
+#define ESTORE_RM_MAX 8
+enum estore_rm_kind { ESTORE_RM_KEY, ESTORE_RM_KEY_IF, ESTORE_RM_INDEX };
+struct estore_rm {
+	enum estore_rm_kind kind;
+	const char *key;    /* the key, or the index's name */
+	const void *val;    /* ESTORE_RM_KEY_IF: the bytes it must hold */
+	size_t n;	    /* their length */
+	const char *member; /* ESTORE_RM_INDEX: the entry's member */
+	int64_t expires;    /* and its expiry */
+};
+enum sa_err estore_remove(struct estore *es, const struct estore_rm *items,
+			  size_t n);
+/*
  * estore_incr adds one to a counter and returns the new count. The first
  * increment creates the counter with a lifetime of window_ms; later ones do
  * not extend it (a fixed window). *ttl_ms is the time left in the window.

@@ -171,6 +171,9 @@ struct estore_ops {
 	enum sa_err (*del)(struct estore *es, const char *key, int *existed);
 	enum sa_err (*del_if)(struct estore *es, const char *key,
 			      const void *val, size_t n, int *deleted);
+	/* Items checked by the wrapper (store.h, estore_remove). */
+	enum sa_err (*remove)(struct estore *es, const struct estore_rm *items,
+			      size_t n);
 	enum sa_err (*incr)(struct estore *es, const char *key,
 			    uint64_t window_ms, int64_t *count,
 			    int64_t *ttl_ms);

@@ -797,6 +797,30 @@ mem_index_page(struct estore *store, const char *index, int64_t now,
 				after_expires, after, limit, cb, arg);
 }
 
+/* mem_remove runs the batch's items one by one: in process there is no
+ * round trip to save. */
+static enum sa_err
+mem_remove(struct estore *store, const struct estore_rm *items, size_t n)
+{
+	enum sa_err rc, first = SA_OK;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct estore_rm *it = &items[i];
+
+		if (it->kind == ESTORE_RM_INDEX)
+			rc = mem_index_del(store, it->key, it->member,
+					   it->expires);
+		else
+			rc = mem_del_match(
+			    store, it->key,
+			    it->kind == ESTORE_RM_KEY_IF ? it->val : NULL,
+			    it->n, NULL);
+		if (first == SA_OK)
+			first = rc;
+	}
+	return first;
+}
+
 const struct estore_ops store_mem_ops = {
     .name = "mem",
     .open = mem_open,
@@ -806,6 +830,7 @@ const struct estore_ops store_mem_ops = {
     .get = mem_get,
     .del = mem_del,
     .del_if = mem_del_if,
+    .remove = mem_remove,
     .incr = mem_incr,
     .publish = mem_publish,
     .subscribe = mem_subscribe,

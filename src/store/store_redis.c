@@ -982,6 +982,74 @@ rd_index_del(struct estore *store, const char *index, const char *member,
 	return rc;
 }
 
+/*
+ * rd_remove sends the batch's commands in one write: DEL, the
+ * compare-and-delete script by its SHA-1, ZREM. A script Redis no longer
+ * has cached (NOSCRIPT) runs again on its own, by its text. Like DEL, a
+ * batch whose connection failed is not repeated: a key set again between
+ * the two sends could be deleted by the second.
+ */
+static enum sa_err
+rd_remove(struct estore *store, const struct estore_rm *items, size_t n)
+{
+	static const char *const what[] = {[ESTORE_RM_KEY] = "DEL",
+					   [ESTORE_RM_KEY_IF] =
+					       "the compare-and-delete script",
+					   [ESTORE_RM_INDEX] = "ZREM"};
+	struct redis_store *es = rd_of(store);
+	char names[ESTORE_RM_MAX][RD_NAME_MAX];
+	char entries[ESTORE_RM_MAX][RD_IDX_ENTRY_MAX + 2];
+	size_t nlen[ESTORE_RM_MAX];
+	struct rd_cmd cmds[ESTORE_RM_MAX];
+	redisReply *r[ESTORE_RM_MAX] = {0};
+	enum sa_err rc, first = SA_OK;
+
+	if (n > ESTORE_RM_MAX)
+		return SA_ERR_VALIDATION;
+	memset(cmds, 0, sizeof(cmds));
+	for (size_t i = 0; i < n; i++) {
+		const struct estore_rm *it = &items[i];
+
+		if ((nlen[i] = rd_name(es, it->key, names[i])) == 0)
+			return SA_ERR_VALIDATION;
+		if (it->kind == ESTORE_RM_KEY_IF) {
+			rd_arg_str(&cmds[i], "EVALSHA");
+			rd_arg_str(&cmds[i], es->del_if_sha);
+			rd_arg_str(&cmds[i], "1");
+			rd_arg(&cmds[i], names[i], nlen[i]);
+			rd_arg(&cmds[i], it->val, it->n);
+		} else if (it->kind == ESTORE_RM_INDEX) {
+			rd_arg_str(&cmds[i], "ZREM");
+			rd_arg(&cmds[i], names[i], nlen[i]);
+			rd_arg(&cmds[i], entries[i],
+			       rd_idx_entry(entries[i], "", it->expires,
+					    it->member));
+		} else {
+			rd_arg_str(&cmds[i], "DEL");
+			rd_arg(&cmds[i], names[i], nlen[i]);
+		}
+	}
+	if ((rc = rd_exec(es, cmds, n, r, 0)) != SA_OK)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if (items[i].kind == ESTORE_RM_KEY_IF &&
+		    r[i]->type == REDIS_REPLY_ERROR &&
+		    str_has_prefix(r[i]->str, "NOSCRIPT")) {
+			freeReplyObject(r[i]);
+			r[i] = NULL;
+			rc = rd_eval(es, rd_del_if_script, es->del_if_sha,
+				     names[i], nlen[i], items[i].val,
+				     items[i].n, &r[i]);
+		}
+		if (r[i] != NULL)
+			rc = rd_flag_reply(es, r[i], what[items[i].kind], NULL);
+		r[i] = NULL;
+		if (first == SA_OK)
+			first = rc;
+	}
+	return first;
+}
+
 static enum sa_err
 rd_index_page(struct estore *store, const char *index, int64_t now,
 	      int64_t after_expires, const char *after, int limit,
@@ -1202,6 +1270,7 @@ const struct estore_ops store_redis_ops = {
     .get = rd_get,
     .del = rd_del,
     .del_if = rd_del_if,
+    .remove = rd_remove,
     .incr = rd_incr,
     .publish = rd_publish,
     .subscribe = rd_subscribe,

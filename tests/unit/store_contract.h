@@ -106,6 +106,9 @@ void estore_contract_del_race(struct estore *es, int rounds);
 /* Compare and delete: only the exact bytes (binary, empty) delete, absent
  * and expired keys delete nothing, bad arguments are refused. */
 void estore_contract_del_if(struct estore *es);
+/* estore_remove: keys, exact-bytes compares and index entries in one batch,
+ * absent ones no failure, one bad item refusing the batch untouched. */
+void estore_contract_remove(struct estore *es);
 /* Expiring indexes: order, cursors (also past a deleted entry), expiry
  * that removes for good, separate indexes, argument checks, and the bound
  * (ESTORE_INDEX_MAX entries, the soonest expiring dropped beyond it). */

@@ -443,6 +443,104 @@ estore_contract_index(struct estore *es)
 	assert_string_equal(got, "last,m099999");
 }
 
+/* present tells whether key holds a live value. */
+static int
+present(struct estore *es, const char *key)
+{
+	unsigned char *val = NULL;
+	size_t n = 0;
+	enum sa_err rc = estore_get(es, key, &val, &n, NULL);
+
+	free(val);
+	assert_true(rc == SA_OK || rc == SA_ERR_NOT_FOUND);
+	return rc == SA_OK;
+}
+
+void
+estore_contract_remove(struct estore *es)
+{
+	const int64_t now = 1700000000;
+	char got[256], long_key[ESTORE_KEY_MAX + 2];
+	struct estore_rm rm[ESTORE_RM_MAX + 1];
+	const struct estore_rm bad[] = {
+	    {.kind = ESTORE_RM_KEY, .key = long_key},
+	    {.kind = ESTORE_RM_KEY, .key = ""},
+	    {.kind = ESTORE_RM_INDEX,
+	     .key = "rm:ix",
+	     .member = "has space",
+	     .expires = now + 100},
+	    {.kind = ESTORE_RM_INDEX, .key = "rm:ix", .member = "m2"},
+	    {.kind = ESTORE_RM_KEY_IF, .key = "rm:c", .val = NULL, .n = 1},
+	    {.kind = ESTORE_RM_KEY_IF,
+	     .key = "rm:c",
+	     .val = "x",
+	     .n = ESTORE_VALUE_MAX + 1},
+	    {.kind = (enum estore_rm_kind)7, .key = "rm:c"},
+	};
+
+	assert_int_equal(estore_set(es, "rm:a", "1", 1, 60000, 0), SA_OK);
+	assert_int_equal(estore_set(es, "rm:b", "x\0y", 3, 60000, 0), SA_OK);
+	assert_int_equal(estore_set(es, "rm:c", "x\0y", 3, 60000, 0), SA_OK);
+	assert_int_equal(estore_set(es, "rm:d", "", 0, 60000, 0), SA_OK);
+	assert_int_equal(estore_index_add(es, "rm:ix", "m1", now + 100, now),
+			 SA_OK);
+	assert_int_equal(estore_index_add(es, "rm:ix", "m2", now + 100, now),
+			 SA_OK);
+	/* Nothing to do is no failure. */
+	assert_int_equal(estore_remove(es, NULL, 0), SA_OK);
+
+	/* A key; a key holding those exact bytes; one holding others (it
+	 * stays); an empty value; an index entry; an absent key and entry
+	 * (no failure); all in one batch. */
+	memset(rm, 0, sizeof(rm));
+	rm[0] = (struct estore_rm){.kind = ESTORE_RM_KEY, .key = "rm:a"};
+	rm[1] = (struct estore_rm){
+	    .kind = ESTORE_RM_KEY_IF, .key = "rm:b", .val = "x\0y", .n = 3};
+	rm[2] = (struct estore_rm){
+	    .kind = ESTORE_RM_KEY_IF, .key = "rm:c", .val = "x\0z", .n = 3};
+	rm[3] = (struct estore_rm){
+	    .kind = ESTORE_RM_KEY_IF, .key = "rm:d", .val = NULL, .n = 0};
+	rm[4] = (struct estore_rm){.kind = ESTORE_RM_INDEX,
+				   .key = "rm:ix",
+				   .member = "m1",
+				   .expires = now + 100};
+	rm[5] = (struct estore_rm){.kind = ESTORE_RM_KEY, .key = "rm:none"};
+	rm[6] = (struct estore_rm){.kind = ESTORE_RM_INDEX,
+				   .key = "rm:ix",
+				   .member = "m9",
+				   .expires = now + 100};
+	assert_int_equal(estore_remove(es, rm, 7), SA_OK);
+	assert_false(present(es, "rm:a"));
+	assert_false(present(es, "rm:b"));
+	assert_true(present(es, "rm:c"));
+	assert_false(present(es, "rm:d"));
+	index_page(es, "rm:ix", now, 0, NULL, 10, got, sizeof(got));
+	assert_string_equal(got, "m2");
+
+	/* One bad item refuses the whole batch before anything is removed:
+	 * a key too long, an index entry with a bad member or expiry, a
+	 * compare without bytes, more items than a batch holds. */
+	memset(long_key, 'k', sizeof(long_key) - 1);
+	long_key[sizeof(long_key) - 1] = '\0';
+	rm[0] = (struct estore_rm){.kind = ESTORE_RM_KEY, .key = "rm:c"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		rm[1] = bad[i];
+		assert_int_equal(estore_remove(es, rm, 2), SA_ERR_VALIDATION);
+	}
+	for (int i = 0; i <= ESTORE_RM_MAX; i++)
+		rm[i] =
+		    (struct estore_rm){.kind = ESTORE_RM_KEY, .key = "rm:c"};
+	assert_int_equal(estore_remove(es, rm, ESTORE_RM_MAX + 1),
+			 SA_ERR_VALIDATION);
+	assert_true(present(es, "rm:c"));
+	index_page(es, "rm:ix", now, 0, NULL, 10, got, sizeof(got));
+	assert_string_equal(got, "m2");
+
+	/* The full batch runs. */
+	assert_int_equal(estore_remove(es, rm, ESTORE_RM_MAX), SA_OK);
+	assert_false(present(es, "rm:c"));
+}
+
 void
 estore_contract_bounds(struct estore *es)
 {

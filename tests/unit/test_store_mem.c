@@ -97,6 +97,12 @@ test_del_if(void **state)
 }
 
 static void
+test_remove(void **state)
+{
+	estore_contract_remove(*state);
+}
+
+static void
 test_pubsub_two_subscribers(void **state)
 {
 	struct estore *es = *state;
@@ -163,6 +169,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_index, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_del_if, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pubsub_two_subscribers, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_many_keys_grow, setup,

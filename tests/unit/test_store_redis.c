@@ -373,6 +373,28 @@ test_del_if(void **state)
 }
 
 static void
+test_remove(void **state)
+{
+	struct estore *es = *state;
+	struct estore_rm rm = {
+	    .kind = ESTORE_RM_KEY_IF, .key = "flushed", .val = "v", .n = 1};
+	unsigned char *val = NULL;
+	size_t n = 0;
+	redisReply *r;
+
+	estore_contract_remove(es);
+	/* The script cache emptied (as after a Redis restart): the
+	 * compare-and-delete in a batch runs again by its text. */
+	assert_int_equal(estore_set(es, "flushed", "v", 1, 60000, 0), SA_OK);
+	r = raw_cmd(&servers[0], 0, "SCRIPT FLUSH");
+	assert_non_null(r);
+	freeReplyObject(r);
+	assert_int_equal(estore_remove(es, &rm, 1), SA_OK);
+	assert_int_equal(estore_get(es, "flushed", &val, &n, NULL),
+			 SA_ERR_NOT_FOUND);
+}
+
+static void
 test_pubsub_contract(void **state)
 {
 	estore_contract_pubsub(*state);
@@ -747,6 +769,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_index, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_del_if, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pubsub_contract, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_pubsub_across_instances, setup,
