@@ -779,7 +779,7 @@ api_verify(struct http_request *req, struct http_response *res)
 				    "a reason goes only with decision reject");
 		goto out;
 	}
-	rc = session_load(app->es, sid, &s);
+	rc = session_load_state(app->es, sid, &s, &prior);
 	if (rc != SA_OK) {
 		http_res_error(res, rc, "sessionId",
 			       rc == SA_ERR_SESSION_UNKNOWN
@@ -787,7 +787,6 @@ api_verify(struct http_request *req, struct http_response *res)
 				   : NULL);
 		goto out;
 	}
-	prior = session_state(app->es, s.id);
 	if (prior != SESSION_OPEN || s.ended) {
 		rc =
 		    prior == SESSION_TOO_MANY

@@ -37,11 +37,12 @@ api_remember(struct http_request *req, struct http_response *res)
 	const char *sid = json_string_value(json_object_get(body, "sessionId"));
 	const char *tok = json_string_value(json_object_get(body, "wsToken"));
 	struct session s;
+	enum session_end how;
 	char cookie[256], when[21];
 	int64_t now = now_unix();
 	enum sa_err rc;
 
-	rc = session_load(app->es, sid, &s);
+	rc = session_load_state(app->es, sid, &s, &how);
 	if (rc != SA_OK)
 		return http_res_error(res, rc, "sessionId",
 				      rc == SA_ERR_SESSION_UNKNOWN
@@ -51,7 +52,7 @@ api_remember(struct http_request *req, struct http_response *res)
 				s.random, tok))
 		return http_res_error(res, SA_ERR_UNAUTHORIZED, "wsToken",
 				      "the token does not match the session");
-	if (session_state(app->es, s.id) != SESSION_APPROVED)
+	if (how != SESSION_APPROVED)
 		return http_res_error(res, SA_ERR_CONFLICT, "sessionId",
 				      "the phone has not approved this login");
 	rc = device_cookie_set_header(

@@ -222,30 +222,20 @@ session_save(struct estore *es, const struct session *s, int64_t now)
 
 static enum sa_err load_ended(struct estore *es, const char *id,
 			      struct session *s);
+static enum session_end done_parse(const char *id, unsigned char *v, size_t len,
+				   int64_t ttl, char **val, size_t *n,
+				   size_t *event_at, struct session_end_rec *e,
+				   int *has_rec);
 
-enum sa_err
-session_load(struct estore *es, const char *id, struct session *out)
+/* record_parse reads a session's record (val, n bytes) into *out. */
+static enum sa_err
+record_parse(const char *id, const unsigned char *val, size_t n,
+	     struct session *out)
 {
-	char key[ESTORE_KEY_MAX];
-	unsigned char *val = NULL;
-	size_t n = 0;
 	int64_t mode = 0, nscopes = 0, slot = -1, decoy = 0;
 	struct session s;
 	struct rec r;
-	enum sa_err rc;
 
-	if (!session_id_valid(id))
-		return SA_ERR_SESSION_UNKNOWN;
-	key_of(key, sizeof(key), id, "");
-	rc = estore_get(es, key, &val, &n, NULL);
-	if (rc == SA_ERR_NOT_FOUND) {
-		/* Ended: the end marker holds what is left of it. */
-		if ((rc = load_ended(es, id, &s)) != SA_OK)
-			return rc;
-		goto check_expiry;
-	}
-	if (rc != SA_OK)
-		return rc;
 	memset(&s, 0, sizeof(s));
 	snprintf(s.id, sizeof(s.id), "%s", id);
 	r = (struct rec){(char *)val, 2, n,
@@ -264,34 +254,109 @@ session_load(struct estore *es, const char *id, struct session *out)
 	get_int(&r, &slot);
 	get_int(&r, &nscopes);
 	if (!r.ok || nscopes < 0 || nscopes > SERVICE_SCOPES_MAX || slot < -1 ||
-	    slot >= 2 * SESSION_POOL_MAX) {
-		rc = SA_ERR_INTERNAL;
-		goto out;
-	}
+	    slot >= 2 * SESSION_POOL_MAX)
+		return SA_ERR_INTERNAL;
 	for (int64_t i = 0; i < nscopes; i++)
 		get_str(&r, s.scopes[i], sizeof(s.scopes[0]));
 	/* A record saved before decoys were marked ends with the scopes. */
 	if (r.ok && r.n < n)
 		get_int(&r, &decoy);
-	if (!r.ok || r.n != n || decoy < 0 || decoy > 1) {
-		rc = SA_ERR_INTERNAL;
-		goto out;
-	}
+	if (!r.ok || r.n != n || decoy < 0 || decoy > 1)
+		return SA_ERR_INTERNAL;
 	s.nscopes = (size_t)nscopes;
 	s.mode = (enum service_mode)mode;
 	s.slot = (int)slot;
 	s.decoy = (int)decoy;
-check_expiry:
-	/* The store's lifetime rounds up to the second: past its expiry a
-	 * session is gone, whatever the store still holds. */
-	if (s.expires_at <= now_unix()) {
-		rc = SA_ERR_SESSION_UNKNOWN;
-		goto out;
-	}
 	*out = s;
-	rc = SA_OK;
-out:
+	return SA_OK;
+}
+
+/* ended_session fills *s with what an end marker keeps of a session. */
+static void
+ended_session(const struct session_end_rec *e, struct session *s)
+{
+	memset(s, 0, sizeof(*s));
+	memcpy(s->id, e->id, sizeof(s->id));
+	memcpy(s->token_id, e->token_id, sizeof(s->token_id));
+	memcpy(s->service_id, e->service_id, sizeof(s->service_id));
+	memcpy(s->random, e->random, sizeof(s->random));
+	s->expires_at = e->expires_at;
+	s->decoy = e->decoy;
+	s->slot = -1;
+	s->ended = 1;
+}
+
+/* still_live hands s out unless it is past its expiry: the store's
+ * lifetime rounds up to the second, so past its expiry a session is gone,
+ * whatever the store still holds. */
+static enum sa_err
+still_live(const struct session *s, struct session *out)
+{
+	if (s->expires_at <= now_unix())
+		return SA_ERR_SESSION_UNKNOWN;
+	*out = *s;
+	return SA_OK;
+}
+
+enum sa_err
+session_load(struct estore *es, const char *id, struct session *out)
+{
+	char key[ESTORE_KEY_MAX];
+	unsigned char *val = NULL;
+	size_t n = 0;
+	struct session s;
+	enum sa_err rc;
+
+	if (!session_id_valid(id))
+		return SA_ERR_SESSION_UNKNOWN;
+	key_of(key, sizeof(key), id, "");
+	rc = estore_get(es, key, &val, &n, NULL);
+	if (rc == SA_ERR_NOT_FOUND) {
+		/* Ended: the end marker holds what is left of it. */
+		if ((rc = load_ended(es, id, &s)) == SA_OK)
+			rc = still_live(&s, out);
+		return rc;
+	}
+	if (rc == SA_OK && (rc = record_parse(id, val, n, &s)) == SA_OK)
+		rc = still_live(&s, out);
 	free(val);
+	return rc;
+}
+
+enum sa_err
+session_load_state(struct estore *es, const char *id, struct session *out,
+		   enum session_end *how)
+{
+	char rec_key[ESTORE_KEY_MAX], done_key[ESTORE_KEY_MAX], *val = NULL;
+	const char *keys[2] = {rec_key, done_key};
+	struct estore_got got[2];
+	struct session_end_rec e;
+	struct session s;
+	size_t n = 0, at = 0;
+	int has = 0;
+	enum sa_err rc;
+
+	*how = SESSION_OPEN;
+	if (!session_id_valid(id))
+		return SA_ERR_SESSION_UNKNOWN;
+	key_of(rec_key, sizeof(rec_key), id, "");
+	key_of(done_key, sizeof(done_key), id, ":done");
+	if ((rc = estore_get_many(es, keys, 2, got)) != SA_OK)
+		return rc;
+	*how = done_parse(id, got[1].val, got[1].n, got[1].ttl_ms, &val, &n,
+			  &at, &e, &has);
+	free(val);
+	if (got[0].rc == SA_OK) {
+		if ((rc = record_parse(id, got[0].val, got[0].n, &s)) == SA_OK)
+			rc = still_live(&s, out);
+	} else if (has) {
+		/* Ended: the end marker holds what is left of it. */
+		ended_session(&e, &s);
+		rc = still_live(&s, out);
+	} else {
+		rc = SA_ERR_SESSION_UNKNOWN;
+	}
+	free(got[0].val);
 	return rc;
 }
 
@@ -529,33 +594,33 @@ end_how(const unsigned char *v, size_t name_len)
 }
 
 /*
- * done_read reads "sess:{id}:done": how the session ended, the ended
- * session's fields into *e when e is not NULL and they are there (*has_rec
- * says so), and where the final event starts in the value (0 when none is
- * stored). *val is the value (free it), NULL when the session has not ended.
- * The expiry comes from what is left of the marker's lifetime, rounded
- * down to the second so that rewriting the marker never lengthens it.
+ * done_parse reads the end marker of session id, the len bytes at v (a
+ * buffer it takes over; NULL when there is none) with ttl ms of its
+ * lifetime left: how the session ended, the ended session's fields into *e
+ * when e is not NULL and they are there (*has_rec says so), and where the
+ * final event starts in the value (0 when none is stored). *val is the
+ * value (free it), NULL when the session has not ended. The expiry comes
+ * from what is left of the marker's lifetime, rounded down to the second
+ * so that rewriting the marker never lengthens it.
  */
 static enum session_end
-done_read(struct estore *es, const char *id, char **val, size_t *n,
-	  size_t *event_at, struct session_end_rec *e, int *has_rec)
+done_parse(const char *id, unsigned char *v, size_t len, int64_t ttl,
+	   char **val, size_t *n, size_t *event_at, struct session_end_rec *e,
+	   int *has_rec)
 {
-	char key[ESTORE_KEY_MAX];
-	unsigned char *v = NULL;
-	size_t len = 0, name_len;
+	size_t name_len;
 	char *nl;
 	enum session_end how;
 	struct session_end_rec tmp;
 	struct rec r;
-	int64_t decoy = -1, ttl = -1;
+	int64_t decoy = -1;
 	int e1;
 
 	*val = NULL;
 	*event_at = 0;
 	if (has_rec != NULL)
 		*has_rec = 0;
-	key_of(key, sizeof(key), id, ":done");
-	if (estore_get(es, key, &v, &len, &ttl) != SA_OK)
+	if (v == NULL)
 		return SESSION_OPEN;
 	nl = memchr(v, '\n', len);
 	name_len = nl != NULL ? (size_t)(nl - (char *)v) : len;
@@ -599,6 +664,22 @@ done_read(struct estore *es, const char *id, char **val, size_t *n,
 	return how;
 }
 
+/* done_read is done_parse of "sess:{id}:done" as the store holds it. */
+static enum session_end
+done_read(struct estore *es, const char *id, char **val, size_t *n,
+	  size_t *event_at, struct session_end_rec *e, int *has_rec)
+{
+	char key[ESTORE_KEY_MAX];
+	unsigned char *v = NULL;
+	size_t len = 0;
+	int64_t ttl = -1;
+
+	key_of(key, sizeof(key), id, ":done");
+	if (estore_get(es, key, &v, &len, &ttl) != SA_OK)
+		v = NULL;
+	return done_parse(id, v, len, ttl, val, n, event_at, e, has_rec);
+}
+
 enum session_end
 session_state(struct estore *es, const char *id)
 {
@@ -623,15 +704,7 @@ load_ended(struct estore *es, const char *id, struct session *s)
 	free(val);
 	if (!has)
 		return SA_ERR_SESSION_UNKNOWN;
-	memset(s, 0, sizeof(*s));
-	memcpy(s->id, e.id, sizeof(s->id));
-	memcpy(s->token_id, e.token_id, sizeof(s->token_id));
-	memcpy(s->service_id, e.service_id, sizeof(s->service_id));
-	memcpy(s->random, e.random, sizeof(s->random));
-	s->expires_at = e.expires_at;
-	s->decoy = e.decoy;
-	s->slot = -1;
-	s->ended = 1;
+	ended_session(&e, s);
 	return SA_OK;
 }
 
@@ -654,13 +727,17 @@ session_keep_final(struct estore *es, const struct session_end_rec *e,
 	return rc;
 }
 
-char *
-session_final_event(struct estore *es, const char *id, enum session_end *how)
+/* final_of is the final event in the end marker of session id (the len
+ * bytes at v, taken over; NULL when there is none), as
+ * session_final_event returns it. */
+static char *
+final_of(const char *id, unsigned char *v, size_t len, int64_t ttl,
+	 enum session_end *how)
 {
 	char *val, *out = NULL;
 	size_t n = 0, at;
 
-	*how = done_read(es, id, &val, &n, &at, NULL, NULL);
+	*how = done_parse(id, v, len, ttl, &val, &n, &at, NULL, NULL);
 	if (val != NULL && at > 0 && at < n) {
 		if (n - at == strlen(DELIVERED_MARK) &&
 		    memcmp(val + at, DELIVERED_MARK, n - at) == 0)
@@ -672,6 +749,39 @@ session_final_event(struct estore *es, const char *id, enum session_end *how)
 	}
 	free(val);
 	return out;
+}
+
+char *
+session_final_event(struct estore *es, const char *id, enum session_end *how)
+{
+	char key[ESTORE_KEY_MAX];
+	unsigned char *v = NULL;
+	size_t len = 0;
+	int64_t ttl = -1;
+
+	key_of(key, sizeof(key), id, ":done");
+	if (estore_get(es, key, &v, &len, &ttl) != SA_OK)
+		v = NULL;
+	return final_of(id, v, len, ttl, how);
+}
+
+char *
+session_final_event_and(struct estore *es, const char *id,
+			enum session_end *how, const char *what, char **kept)
+{
+	char done_key[ESTORE_KEY_MAX], kept_key[ESTORE_KEY_MAX], suffix[32];
+	const char *keys[2] = {done_key, kept_key};
+	struct estore_got got[2];
+
+	*kept = NULL;
+	*how = SESSION_OPEN;
+	key_of(done_key, sizeof(done_key), id, ":done");
+	snprintf(suffix, sizeof(suffix), ":%s", what);
+	key_of(kept_key, sizeof(kept_key), id, suffix);
+	if (estore_get_many(es, keys, 2, got) != SA_OK)
+		return NULL;
+	*kept = (char *)got[1].val;
+	return final_of(id, got[0].val, got[0].n, got[0].ttl_ms, how);
 }
 
 void

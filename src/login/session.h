@@ -113,6 +113,12 @@ enum sa_err session_save(struct estore *es, const struct session *s,
 enum sa_err session_load(struct estore *es, const char *id,
 			 struct session *out);
 
+/* session_load_state is session_load and session_state in one read of the
+ * store (one round trip on Redis): the session, and how it ended in *how
+ * (SESSION_OPEN while it runs). */
+enum sa_err session_load_state(struct estore *es, const char *id,
+			       struct session *out, enum session_end *how);
+
 /* session_drop removes a session that cannot go on (its push failed). */
 void session_drop(struct estore *es, const char *id);
 
@@ -168,6 +174,12 @@ enum sa_err session_keep_final(struct estore *es,
 			       size_t n);
 char *session_final_event(struct estore *es, const char *id,
 			  enum session_end *how);
+/* session_final_event_and is session_final_event that also reads, in the
+ * same round trip, the value kept with the session under
+ * "sess:{id}:{what}" into *kept (a new string, NULL when there is none). */
+char *session_final_event_and(struct estore *es, const char *id,
+			      enum session_end *how, const char *what,
+			      char **kept);
 void session_mark_delivered(struct estore *es, const struct session_end_rec *e,
 			    enum session_end how);
 

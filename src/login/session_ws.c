@@ -222,31 +222,13 @@ expire_cb(evutil_socket_t fd, short what, void *p)
 	ws_close(app->ws, a->id, 1000, "expired");
 }
 
-/*
- * stored_value returns a value kept with a session ("sess:{id}:{what}") as
- * a new string, or NULL: "push" is the reason a push failed. (The final
- * event is kept with the session's end, session_final_event.)
- */
-static char *
-stored_value(struct estore *es, const char *session_id, const char *what)
-{
-	char key[ESTORE_KEY_MAX];
-	unsigned char *val = NULL;
-	size_t n = 0;
-
-	snprintf(key, sizeof(key), "sess:%s:%s", session_id, what);
-	if (estore_get(es, key, &val, &n, NULL) != SA_OK)
-		return NULL;
-	return (char *)val;
-}
-
 static void
 session_ws_open(struct ws_server *ws, uint64_t id, void *arg)
 {
 	struct ws_arg *a = arg;
 	struct app *app = a->app;
 	struct session s;
-	char otp[OTP_DIGITS + 1], when[21], *final;
+	char otp[OTP_DIGITS + 1], when[21], *final, *push_failed = NULL;
 	enum session_end how;
 	struct timeval tv;
 	uint64_t old;
@@ -277,12 +259,22 @@ session_ws_open(struct ws_server *ws, uint64_t id, void *arg)
 	session_end_rec_of(&s, &a->end);
 	if (old != 0 && old != id)
 		ws_close(ws, old, 4009, "replaced by a newer connection");
-	if ((final = session_final_event(app->es, s.id, &how)) != NULL) {
+	/*
+	 * Read only now that the socket is registered: an event published
+	 * before went into the store and is read here, one published after
+	 * finds the socket. With it, in the same round trip, the reason a
+	 * push failed ("push"), which a browser that connected late is
+	 * still told.
+	 */
+	final =
+	    session_final_event_and(app->es, s.id, &how, "push", &push_failed);
+	if (final != NULL) {
 		pthread_mutex_lock(&app->session_conns->mu);
 		a->final_how = how;
 		pthread_mutex_unlock(&app->session_conns->mu);
 		ws_send_text(ws, id, final, strlen(final));
 		free(final);
+		free(push_failed);
 		ws_close(ws, id, 1000, "done");
 		return;
 	}
@@ -292,6 +284,7 @@ session_ws_open(struct ws_server *ws, uint64_t id, void *arg)
 		goto wait;
 	if (otp_derive(app->otp_secret, app->otp_secret_len, s.id, s.token_id,
 		       s.issued_at, otp) != SA_OK) {
+		free(push_failed);
 		ws_close(ws, id, 1011, "internal error");
 		return;
 	}
@@ -303,15 +296,15 @@ session_ws_open(struct ws_server *ws, uint64_t id, void *arg)
 		send_json(ws, id, ev);
 	json_decref(ev);
 	/* A push that failed before the browser connected is still told. */
-	if ((final = stored_value(app->es, s.id, "push")) != NULL) {
+	if (push_failed != NULL) {
 		ev = json_pack("{s:s, s:s}", "type", "push_failed", "reason",
-			       final);
+			       push_failed);
 		if (ev != NULL)
 			send_json(ws, id, ev);
 		json_decref(ev);
-		free(final);
 	}
 wait:
+	free(push_failed);
 	a->timer = evtimer_new(ws_event_base(ws), expire_cb, a);
 	if (a->timer != NULL) {
 		int64_t left = s.expires_at - now_unix();

@@ -600,6 +600,19 @@ estore_get(struct estore *es, const char *key, unsigned char **val, size_t *n,
 }
 
 enum sa_err
+estore_get_many(struct estore *es, const char *const *keys, size_t n,
+		struct estore_got *got)
+{
+	if (got != NULL && n <= ESTORE_GET_MAX)
+		memset(got, 0, n * sizeof(*got));
+	if (n == 0)
+		return SA_OK;
+	if (keys == NULL || got == NULL || n > ESTORE_GET_MAX)
+		return SA_ERR_VALIDATION;
+	return es->ops->get_many(es, keys, n, got);
+}
+
+enum sa_err
 estore_del(struct estore *es, const char *key, int *existed)
 {
 	return es->ops->del(es, key, existed);

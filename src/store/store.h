@@ -464,6 +464,24 @@ enum sa_err estore_set(struct estore *es, const char *key, const void *val,
  * or expired. ttl_ms may be NULL. */
 enum sa_err estore_get(struct estore *es, const char *key, unsigned char **val,
 		       size_t *n, int64_t *ttl_ms);
+/*
+ * estore_get_many reads up to ESTORE_GET_MAX keys as estore_get reads one,
+ * in one round trip on Redis (where a session's record, its end marker and
+ * a value kept with it cost one each). got[i].rc is SA_OK (got[i].val a new
+ * NUL-terminated buffer of got[i].n bytes, the caller frees it; got[i].ttl_ms
+ * as estore_get reports it) or SA_ERR_NOT_FOUND (val NULL). Any other
+ * failure is returned for the whole call, with every val NULL. The reads
+ * run in order but not at one instant: a key may change between two.
+ */
+#define ESTORE_GET_MAX 4
+struct estore_got {
+	unsigned char *val;
+	size_t n;
+	int64_t ttl_ms;
+	enum sa_err rc;
+};
+enum sa_err estore_get_many(struct estore *es, const char *const *keys,
+			    size_t n, struct estore_got *got);
 /* estore_del removes key; *existed (may be NULL) tells whether it was there,
  * so exactly one of two racing callers sees 1. */
 enum sa_err estore_del(struct estore *es, const char *key, int *existed);

@@ -168,6 +168,10 @@ struct estore_ops {
 			   size_t n, uint64_t ttl_ms, int flags);
 	enum sa_err (*get)(struct estore *es, const char *key,
 			   unsigned char **val, size_t *n, int64_t *ttl_ms);
+	/* n checked by the wrapper, got[] zeroed; on failure the backend
+	 * leaves no val allocated. */
+	enum sa_err (*get_many)(struct estore *es, const char *const *keys,
+				size_t n, struct estore_got *got);
 	enum sa_err (*del)(struct estore *es, const char *key, int *existed);
 	enum sa_err (*del_if)(struct estore *es, const char *key,
 			      const void *val, size_t n, int *deleted);

@@ -567,6 +567,29 @@ mem_get(struct estore *store, const char *key, unsigned char **val, size_t *n,
 	return rc;
 }
 
+/* mem_get_many reads the keys one by one: in process there is no round
+ * trip to save. */
+static enum sa_err
+mem_get_many(struct estore *store, const char *const *keys, size_t n,
+	     struct estore_got *got)
+{
+	enum sa_err rc;
+
+	for (size_t i = 0; i < n; i++) {
+		rc = mem_get(store, keys[i], &got[i].val, &got[i].n,
+			     &got[i].ttl_ms);
+		if (rc != SA_OK && rc != SA_ERR_NOT_FOUND) {
+			for (size_t j = 0; j < i; j++) {
+				free(got[j].val);
+				got[j].val = NULL;
+			}
+			return rc;
+		}
+		got[i].rc = rc;
+	}
+	return SA_OK;
+}
+
 /*
  * mem_del_match removes key, when val is not NULL only while it holds
  * exactly those n bytes; *done (may be NULL) tells whether it did.
@@ -828,6 +851,7 @@ const struct estore_ops store_mem_ops = {
     .ping = mem_ping,
     .set = mem_set,
     .get = mem_get,
+    .get_many = mem_get_many,
     .del = mem_del,
     .del_if = mem_del_if,
     .remove = mem_remove,

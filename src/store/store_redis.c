@@ -641,65 +641,105 @@ rd_set(struct estore *store, const char *key, const void *val, size_t n,
 }
 
 /*
- * rd_get pipelines GET and PTTL and copies the value into a new
- * NUL-terminated buffer (caller frees). A key that expires between the two
- * commands is returned with a TTL of 0.
+ * rd_got reads the replies to GET and PTTL of one key into *got, as
+ * estore_get reports a value: a new NUL-terminated buffer, its length and
+ * its TTL (-1 none; a key that expired between the two commands has 0).
+ * Frees both replies.
  */
+static enum sa_err
+rd_got(struct redis_store *es, redisReply *get, redisReply *pttl,
+       struct estore_got *got)
+{
+	enum sa_err rc = SA_OK;
+
+	got->rc = SA_OK;
+	got->ttl_ms = -1;
+	if (get->type == REDIS_REPLY_NIL) {
+		got->rc = SA_ERR_NOT_FOUND;
+	} else if (get->type == REDIS_REPLY_ERROR) {
+		rc = rd_reply_err(es, get, "GET");
+	} else if (get->type != REDIS_REPLY_STRING ||
+		   get->len > ESTORE_VALUE_MAX ||
+		   pttl->type != REDIS_REPLY_INTEGER) {
+		/* Nothing this store writes is larger; refuse what others
+		 * put there. */
+		rc = SA_ERR_CONFLICT;
+	} else if ((got->val = malloc(get->len + 1)) == NULL) {
+		rc = SA_ERR_NOMEM;
+	} else {
+		memcpy(got->val, get->str, get->len);
+		got->val[get->len] = '\0';
+		got->n = get->len;
+		if (pttl->integer >= 0)
+			got->ttl_ms = pttl->integer;
+		else if (pttl->integer == -2)
+			got->ttl_ms = 0;
+	}
+	freeReplyObject(get);
+	freeReplyObject(pttl);
+	return rc;
+}
+
+/*
+ * rd_get_many pipelines GET and PTTL of every key: one write, one round
+ * trip. Reads are repeated on a new connection when the pooled one failed.
+ */
+static enum sa_err
+rd_get_many(struct estore *store, const char *const *keys, size_t n,
+	    struct estore_got *got)
+{
+	struct redis_store *es = rd_of(store);
+	char names[ESTORE_GET_MAX][RD_NAME_MAX];
+	struct rd_cmd cmds[2 * ESTORE_GET_MAX];
+	redisReply *r[2 * ESTORE_GET_MAX] = {0};
+	enum sa_err rc, first = SA_OK;
+
+	if (n > ESTORE_GET_MAX)
+		return SA_ERR_VALIDATION;
+	memset(cmds, 0, sizeof(cmds));
+	for (size_t i = 0; i < n; i++) {
+		size_t nlen = rd_name(es, keys[i], names[i]);
+
+		if (nlen == 0)
+			return SA_ERR_VALIDATION;
+		rd_arg_str(&cmds[2 * i], "GET");
+		rd_arg(&cmds[2 * i], names[i], nlen);
+		rd_arg_str(&cmds[2 * i + 1], "PTTL");
+		rd_arg(&cmds[2 * i + 1], names[i], nlen);
+	}
+	if ((rc = rd_exec(es, cmds, 2 * n, r, 1)) != SA_OK)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		if ((rc = rd_got(es, r[2 * i], r[2 * i + 1], &got[i])) !=
+			SA_OK &&
+		    first == SA_OK)
+			first = rc;
+	if (first != SA_OK)
+		for (size_t i = 0; i < n; i++) {
+			free(got[i].val);
+			got[i].val = NULL;
+		}
+	return first;
+}
+
+/* rd_get is rd_get_many of one key. */
 static enum sa_err
 rd_get(struct estore *store, const char *key, unsigned char **val, size_t *n,
        int64_t *ttl_ms)
 {
-	struct redis_store *es = rd_of(store);
-	char name[RD_NAME_MAX];
-	size_t nlen = rd_name(es, key, name);
-	struct rd_cmd cmds[2] = {{0}, {0}};
-	redisReply *r[2] = {NULL, NULL};
-	unsigned char *copy;
-	int64_t ttl = -1;
-	enum sa_err rc;
+	struct estore_got got = {0};
+	enum sa_err rc = rd_get_many(store, &key, 1, &got);
 
-	if (nlen == 0)
-		return SA_ERR_VALIDATION;
-	rd_arg_str(&cmds[0], "GET");
-	rd_arg(&cmds[0], name, nlen);
-	rd_arg_str(&cmds[1], "PTTL");
-	rd_arg(&cmds[1], name, nlen);
-	if ((rc = rd_exec(es, cmds, 2, r, 1)) != SA_OK)
+	if (rc == SA_OK)
+		rc = got.rc;
+	if (rc != SA_OK)
 		return rc;
-	if (r[0]->type == REDIS_REPLY_NIL) {
-		rc = SA_ERR_NOT_FOUND;
-		goto out;
-	}
-	if (r[0]->type == REDIS_REPLY_ERROR) {
-		rc = rd_reply_err(es, r[0], "GET");
-		goto out;
-	}
-	/* Nothing this store writes is larger; refuse what others put there. */
-	if (r[0]->type != REDIS_REPLY_STRING || r[0]->len > ESTORE_VALUE_MAX ||
-	    r[1]->type != REDIS_REPLY_INTEGER) {
-		rc = SA_ERR_CONFLICT;
-		goto out;
-	}
-	if (r[1]->integer >= 0)
-		ttl = r[1]->integer;
-	else if (r[1]->integer == -2)
-		ttl = 0;
-	if ((copy = malloc(r[0]->len + 1)) == NULL) {
-		rc = SA_ERR_NOMEM;
-		goto out;
-	}
-	memcpy(copy, r[0]->str, r[0]->len);
-	copy[r[0]->len] = '\0';
-	*val = copy;
+	*val = got.val;
 	if (n != NULL)
-		*n = r[0]->len;
+		*n = got.n;
 	if (ttl_ms != NULL)
-		*ttl_ms = ttl;
-	rc = SA_OK;
-out:
-	freeReplyObject(r[0]);
-	freeReplyObject(r[1]);
-	return rc;
+		*ttl_ms = got.ttl_ms;
+	return SA_OK;
 }
 
 /* rd_flag_reply reads an integer reply into *out (may be NULL) as 0 or 1
@@ -1268,6 +1308,7 @@ const struct estore_ops store_redis_ops = {
     .ping = rd_ping,
     .set = rd_set,
     .get = rd_get,
+    .get_many = rd_get_many,
     .del = rd_del,
     .del_if = rd_del_if,
     .remove = rd_remove,

@@ -109,6 +109,9 @@ void estore_contract_del_if(struct estore *es);
 /* estore_remove: keys, exact-bytes compares and index entries in one batch,
  * absent ones no failure, one bad item refusing the batch untouched. */
 void estore_contract_remove(struct estore *es);
+/* estore_get_many: values, absent keys, TTLs, binary and empty values as
+ * estore_get gives them; too many or bad keys refused with nothing out. */
+void estore_contract_get_many(struct estore *es);
 /* Expiring indexes: order, cursors (also past a deleted entry), expiry
  * that removes for good, separate indexes, argument checks, and the bound
  * (ESTORE_INDEX_MAX entries, the soonest expiring dropped beyond it). */

@@ -443,6 +443,45 @@ estore_contract_index(struct estore *es)
 	assert_string_equal(got, "last,m099999");
 }
 
+void
+estore_contract_get_many(struct estore *es)
+{
+	const char *keys[ESTORE_GET_MAX + 1] = {"gm:a", "gm:none", "gm:b",
+						"gm:e", "gm:a"};
+	struct estore_got got[ESTORE_GET_MAX + 1];
+
+	assert_int_equal(estore_set(es, "gm:a", "one", 3, 60000, 0), SA_OK);
+	assert_int_equal(estore_set(es, "gm:b", "t\0o", 3, 0, 0), SA_OK);
+	assert_int_equal(estore_set(es, "gm:e", "", 0, 60000, 0), SA_OK);
+	assert_int_equal(estore_get_many(es, keys, 0, got), SA_OK);
+	assert_int_equal(estore_get_many(es, keys, ESTORE_GET_MAX, got), SA_OK);
+	assert_int_equal(got[0].rc, SA_OK);
+	assert_int_equal(got[0].n, 3);
+	assert_memory_equal(got[0].val, "one", 4);
+	assert_true(got[0].ttl_ms > 50000 && got[0].ttl_ms <= 60000);
+	assert_int_equal(got[1].rc, SA_ERR_NOT_FOUND);
+	assert_null(got[1].val);
+	assert_int_equal(got[2].rc, SA_OK);
+	assert_int_equal(got[2].n, 3);
+	assert_memory_equal(got[2].val, "t\0o", 4);
+	assert_int_equal(got[2].ttl_ms, -1);
+	assert_int_equal(got[3].rc, SA_OK);
+	assert_int_equal(got[3].n, 0);
+	assert_int_equal(got[3].val[0], '\0');
+	for (int i = 0; i < ESTORE_GET_MAX; i++)
+		free(got[i].val);
+	/* More keys than a call reads, a missing array or a bad key: refused,
+	 * nothing handed out. */
+	assert_int_equal(estore_get_many(es, keys, ESTORE_GET_MAX + 1, got),
+			 SA_ERR_VALIDATION);
+	assert_int_equal(estore_get_many(es, NULL, 1, got), SA_ERR_VALIDATION);
+	assert_int_equal(estore_get_many(es, keys, 1, NULL), SA_ERR_VALIDATION);
+	keys[1] = "";
+	assert_int_equal(estore_get_many(es, keys, 2, got), SA_ERR_VALIDATION);
+	assert_null(got[0].val);
+	assert_null(got[1].val);
+}
+
 /* present tells whether key holds a live value. */
 static int
 present(struct estore *es, const char *key)

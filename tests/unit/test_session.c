@@ -423,6 +423,87 @@ test_final_event_kept_with_end(void **state)
 	estore_close(es);
 }
 
+/*
+ * The one-read forms give what their two reads give: the session with how
+ * it ended (the record while it runs, the end marker after, also in the
+ * moment both exist), and the final event with a value kept beside it.
+ */
+static void
+test_reads_in_one_round_trip(void **state)
+{
+	struct estore *es;
+	struct session s, got;
+	struct session_end_rec e;
+	enum session_end how = SESSION_APPROVED;
+	int64_t now = now_unix();
+	char key[128], *ev, *kept = (char *)"x";
+
+	(void)state;
+	assert_int_equal(estore_open("mem:", &es), SA_OK);
+	make_session(&s, now);
+	assert_int_equal(session_save(es, &s, now), SA_OK);
+	assert_int_equal(session_load_state(es, s.id, &got, &how), SA_OK);
+	assert_int_equal(how, SESSION_OPEN);
+	assert_false(got.ended);
+	assert_string_equal(got.otp_mac, s.otp_mac);
+	assert_int_equal(got.nscopes, 2);
+	/* Nothing ended, nothing kept. */
+	assert_null(session_final_event_and(es, s.id, &how, "push", &kept));
+	assert_null(kept);
+	assert_int_equal(how, SESSION_OPEN);
+	/* A value kept beside it comes back without an event. */
+	snprintf(key, sizeof(key), "sess:%s:push", s.id);
+	assert_int_equal(estore_set(es, key, "no route", 8, 60000, 0), SA_OK);
+	assert_null(session_final_event_and(es, s.id, &how, "push", &kept));
+	assert_string_equal(kept, "no route");
+	free(kept);
+
+	/* The marker written while the record is still there (the moment
+	 * before the winner drops it): the record, and how it ended. */
+	session_end_rec_of(&s, &e);
+	assert_int_equal(session_keep_final(es, &e, SESSION_APPROVED, "{}", 2),
+			 SA_OK);
+	assert_int_equal(session_load_state(es, s.id, &got, &how), SA_OK);
+	assert_int_equal(how, SESSION_APPROVED);
+	assert_false(got.ended);
+	ev = session_final_event_and(es, s.id, &how, "push", &kept);
+	assert_string_equal(ev, "{}");
+	assert_string_equal(kept, "no route");
+	assert_int_equal(how, SESSION_APPROVED);
+	free(ev);
+	free(kept);
+
+	/* Ended and dropped: the session from its marker, ended set. */
+	session_drop(es, s.id);
+	assert_int_equal(session_load_state(es, s.id, &got, &how), SA_OK);
+	assert_int_equal(how, SESSION_APPROVED);
+	assert_true(got.ended);
+	assert_string_equal(got.token_id, s.token_id);
+	assert_string_equal(got.random, s.random);
+	assert_int_equal(got.otp_mac[0], '\0');
+
+	/* Unknown, malformed and expired ids: no session, how OPEN. */
+	make_session(&got, now);
+	assert_int_equal(session_load_state(es, got.id, &got, &how),
+			 SA_ERR_SESSION_UNKNOWN);
+	assert_int_equal(how, SESSION_OPEN);
+	assert_int_equal(session_load_state(es, "sess_short", &got, &how),
+			 SA_ERR_SESSION_UNKNOWN);
+	make_session(&s, now - 120);
+	assert_int_equal(session_save(es, &s, now - 120), SA_OK);
+	assert_int_equal(session_load_state(es, s.id, &got, &how),
+			 SA_ERR_SESSION_UNKNOWN);
+
+	/* A damaged record is no session, as session_load says. */
+	make_session(&s, now);
+	snprintf(key, sizeof(key), "sess:%s", s.id);
+	assert_int_equal(estore_set(es, key, "S2junk", 6, 60000, 0), SA_OK);
+	assert_int_equal(session_load(es, s.id, &got), SA_ERR_INTERNAL);
+	assert_int_equal(session_load_state(es, s.id, &got, &how),
+			 SA_ERR_INTERNAL);
+	estore_close(es);
+}
+
 static void
 test_session_expires(void **state)
 {
@@ -524,6 +605,7 @@ main(void)
 	    cmocka_unit_test(test_finish_once_and_attempts),
 	    cmocka_unit_test(test_ended_session_is_its_end_marker),
 	    cmocka_unit_test(test_final_event_kept_with_end),
+	    cmocka_unit_test(test_reads_in_one_round_trip),
 	    cmocka_unit_test(test_session_expires),
 	    cmocka_unit_test(test_pending_slots),
 	};

@@ -97,6 +97,12 @@ test_del_if(void **state)
 }
 
 static void
+test_get_many(void **state)
+{
+	estore_contract_get_many(*state);
+}
+
+static void
 test_remove(void **state)
 {
 	estore_contract_remove(*state);
@@ -170,6 +176,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_index, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_del_if, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_get_many, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pubsub_two_subscribers, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_many_keys_grow, setup,

@@ -373,6 +373,25 @@ test_del_if(void **state)
 }
 
 static void
+test_get_many(void **state)
+{
+	struct estore *es = *state;
+	const char *keys[2] = {"gm:ok", "gm:set"};
+	struct estore_got got[2];
+	redisReply *r;
+
+	estore_contract_get_many(es);
+	/* A key holding another type fails the call, nothing handed out. */
+	assert_int_equal(estore_set(es, "gm:ok", "v", 1, 60000, 0), SA_OK);
+	r = raw_cmd(&servers[0], 0, "SADD gm:set x");
+	assert_non_null(r);
+	freeReplyObject(r);
+	assert_int_equal(estore_get_many(es, keys, 2, got), SA_ERR_CONFLICT);
+	assert_null(got[0].val);
+	assert_null(got[1].val);
+}
+
+static void
 test_remove(void **state)
 {
 	struct estore *es = *state;
@@ -770,6 +789,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_index, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_del_if, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_get_many, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pubsub_contract, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_pubsub_across_instances, setup,
