@@ -940,7 +940,8 @@ sweep_main(void *arg)
 			if (cs->cut || cs->fd < 0 ||
 			    atomic_load(&cs->in_request) ||
 			    atomic_load(&cs->upgraded) ||
-			    now - atomic_load(&cs->since_ms) < limit)
+			    !http_header_overdue(
+				now, atomic_load(&cs->since_ms), limit))
 				continue;
 			shutdown(cs->fd, SHUT_RDWR);
 			cs->cut = 1;

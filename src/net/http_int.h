@@ -20,6 +20,20 @@
 #define PARAMS_MAX_LEN 256
 
 /*
+ * http_header_overdue tells whether a connection waiting for request
+ * headers since since_ms (its opening or its previous answer) is past the
+ * header deadline of limit_ms at now_ms. A worker stamps since_ms when it
+ * ends a request, with no lock the sweeper holds, so it can be later than
+ * the now_ms the sweeper read before its walk: that connection was served
+ * a moment ago and is not overdue (the unsigned difference would wrap).
+ */
+static inline int
+http_header_overdue(uint64_t now_ms, uint64_t since_ms, uint64_t limit_ms)
+{
+	return since_ms <= now_ms && now_ms - since_ms >= limit_ms;
+}
+
+/*
  * What the server knows of one connection, from its opening to its close
  * (MHD's socket context): enough to cut a connection whose request headers
  * are late, and to mark a request line that decoded to a NUL byte.

@@ -10,6 +10,25 @@
 #include <cmocka.h>
 
 #include "net/http.h"
+#include "net/http_int.h"
+
+/*
+ * The header deadline: overdue only once the limit has passed since the
+ * connection's stamp, and never for a stamp later than the sweeper's clock
+ * (a request that ended during the sweep), which wrapped to "overdue"
+ * before and cut busy keep-alive connections.
+ */
+static void
+test_header_overdue(void **state)
+{
+	(void)state;
+	assert_false(http_header_overdue(1000, 1000, 10000));
+	assert_false(http_header_overdue(10999, 1000, 10000));
+	assert_true(http_header_overdue(11000, 1000, 10000));
+	assert_true(http_header_overdue(UINT64_MAX, 0, 10000));
+	assert_false(http_header_overdue(1000, 1001, 10000));
+	assert_false(http_header_overdue(0, UINT64_MAX, 1));
+}
 
 static void
 test_match(void **state)
@@ -71,6 +90,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_header_overdue),
 	    cmocka_unit_test(test_match),
 	    cmocka_unit_test(test_scratch_is_bounded),
 	    cmocka_unit_test(test_origin_allowed),
