@@ -233,12 +233,15 @@ enroll_cache_get(struct enroll_cache *c, const char *token_id,
 	size_t i = (size_t)fnv1a(token_id) & c->mask;
 	pthread_mutex_t *mu = &c->mu[i % STRIPES];
 	struct slot *s = &c->slots[i];
-	uint64_t now = now_mono_ms();
+	uint64_t now;
 	int hit = 0;
 
 	if (c->coarse)
 		return 0;
 	pthread_mutex_lock(mu);
+	/* Read under the lock: a slot filled since is never from the future,
+	 * whose age would wrap and look stale. */
+	now = now_mono_ms();
 	ticket_take(c, i, t);
 	if (s->used && (s->gen != t->gen || s->version != t->version ||
 			now - s->at_ms >= c->ttl_ms))
