@@ -186,7 +186,6 @@ session_save(struct estore *es, const struct session *s, int64_t now)
 {
 	char key[ESTORE_KEY_MAX], text[SESSION_TEXT_MAX];
 	struct rec w = {text, 0, sizeof(text), 1};
-	enum sa_err rc;
 
 	memcpy(text, SESSION_TAG, 2);
 	w.n = 2;
@@ -209,15 +208,10 @@ session_save(struct estore *es, const struct session *s, int64_t now)
 	if (!w.ok)
 		return SA_ERR_INTERNAL;
 	key_of(key, sizeof(key), s->id, "");
-	if ((rc = estore_set(es, key, text, w.n, ttl_ms(s, now), ESTORE_NX)) !=
-	    SA_OK)
-		return rc;
 	/* Listed for the administrators until it expires; a session that
 	 * cannot be listed is not started. */
-	if ((rc = estore_index_add(es, SESSION_INDEX, s->id, s->expires_at,
-				   now)) != SA_OK)
-		estore_del(es, key, NULL);
-	return rc;
+	return estore_set_listed(es, key, text, w.n, ttl_ms(s, now),
+				 SESSION_INDEX, s->id, s->expires_at, now);
 }
 
 static enum sa_err load_ended(struct estore *es, const char *id,

@@ -704,6 +704,19 @@ estore_index_del(struct estore *es, const char *index, const char *member,
 }
 
 enum sa_err
+estore_set_listed(struct estore *es, const char *key, const void *val, size_t n,
+		  uint64_t ttl_ms, const char *index, const char *member,
+		  int64_t expires, int64_t now)
+{
+	if (!index_args_ok(index, member, expires) || now < 0 ||
+	    now > ESTORE_EXPIRY_MAX || n > ESTORE_VALUE_MAX ||
+	    (val == NULL && n > 0))
+		return SA_ERR_VALIDATION;
+	return es->ops->set_listed(es, key, n > 0 ? val : "", n, ttl_ms, index,
+				   member, expires, now);
+}
+
+enum sa_err
 estore_index_page(struct estore *es, const char *index, int64_t now,
 		  int64_t after_expires, const char *after, int limit,
 		  estore_index_cb cb, void *arg)

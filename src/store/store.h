@@ -566,6 +566,18 @@ enum sa_err estore_index_add(struct estore *es, const char *index,
 			     const char *member, int64_t expires, int64_t now);
 enum sa_err estore_index_del(struct estore *es, const char *index,
 			     const char *member, int64_t expires);
+/*
+ * estore_set_listed stores a new key as estore_set with ESTORE_NX does and
+ * lists (member, expires) in index as estore_index_add does, in one round
+ * trip on Redis (a login's start wrote its record and its index entry in
+ * two). SA_ERR_CONFLICT when the key exists: nothing changed. When the key
+ * was stored but the listing failed, the key is removed again and the
+ * failure returned, so a key is never left unlisted.
+ */
+enum sa_err estore_set_listed(struct estore *es, const char *key,
+			      const void *val, size_t n, uint64_t ttl_ms,
+			      const char *index, const char *member,
+			      int64_t expires, int64_t now);
 enum sa_err estore_index_page(struct estore *es, const char *index, int64_t now,
 			      int64_t after_expires, const char *after,
 			      int limit, estore_index_cb cb, void *arg);

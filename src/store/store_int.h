@@ -192,6 +192,10 @@ struct estore_ops {
 				 int64_t now);
 	enum sa_err (*index_del)(struct estore *es, const char *index,
 				 const char *member, int64_t expires);
+	enum sa_err (*set_listed)(struct estore *es, const char *key,
+				  const void *val, size_t n, uint64_t ttl_ms,
+				  const char *index, const char *member,
+				  int64_t expires, int64_t now);
 	enum sa_err (*index_page)(struct estore *es, const char *index,
 				  int64_t now, int64_t after_expires,
 				  const char *after, int limit,

@@ -844,6 +844,21 @@ mem_remove(struct estore *store, const struct estore_rm *items, size_t n)
 	return first;
 }
 
+/* mem_set_listed stores, then lists: in process there is no round trip to
+ * save. */
+static enum sa_err
+mem_set_listed(struct estore *store, const char *key, const void *val, size_t n,
+	       uint64_t ttl_ms, const char *index, const char *member,
+	       int64_t expires, int64_t now)
+{
+	enum sa_err rc = mem_set(store, key, val, n, ttl_ms, ESTORE_NX);
+
+	if (rc == SA_OK &&
+	    (rc = mem_index_add(store, index, member, expires, now)) != SA_OK)
+		mem_del_match(store, key, NULL, 0, NULL);
+	return rc;
+}
+
 const struct estore_ops store_mem_ops = {
     .name = "mem",
     .open = mem_open,
@@ -861,5 +876,6 @@ const struct estore_ops store_mem_ops = {
     .count = mem_count,
     .index_add = mem_index_add,
     .index_del = mem_index_del,
+    .set_listed = mem_set_listed,
     .index_page = mem_index_page,
 };

@@ -960,36 +960,53 @@ rd_idx_replies(struct redis_store *es, redisReply **r, size_t n, int array_at,
 	return SA_OK;
 }
 
+/* Room for what rd_idx_add_cmds points its commands to. */
+struct rd_idx_add_buf {
+	char bound[RD_IDX_ENTRY_MAX + 2], entry[RD_IDX_ENTRY_MAX + 2], keep[24];
+};
+
+/*
+ * rd_idx_add_cmds fills cmds (room for three) with an add to the index
+ * name: the removal of entries expired at now, then, unless (member,
+ * expires) is expired itself, its ZADD and the trim to ESTORE_INDEX_MAX.
+ * Returns how many commands; the ZADD, when there is one, is cmds[1].
+ */
+static size_t
+rd_idx_add_cmds(struct rd_cmd *cmds, const char *name, size_t nlen,
+		const char *member, int64_t expires, int64_t now,
+		struct rd_idx_add_buf *b)
+{
+	memset(cmds, 0, 3 * sizeof(*cmds));
+	rd_idx_purge(&cmds[0], name, nlen, now, b->bound);
+	if (expires <= now)
+		return 1;
+	rd_arg_str(&cmds[1], "ZADD");
+	rd_arg(&cmds[1], name, nlen);
+	rd_arg_str(&cmds[1], "0");
+	rd_arg(&cmds[1], b->entry, rd_idx_entry(b->entry, "", expires, member));
+	snprintf(b->keep, sizeof(b->keep), "%d", ESTORE_INDEX_MAX);
+	rd_arg_str(&cmds[2], "ZREMRANGEBYRANK");
+	rd_arg(&cmds[2], name, nlen);
+	rd_arg_str(&cmds[2], b->keep);
+	rd_arg_str(&cmds[2], "-1");
+	return 3;
+}
+
 static enum sa_err
 rd_index_add(struct estore *store, const char *index, const char *member,
 	     int64_t expires, int64_t now)
 {
 	struct redis_store *es = rd_of(store);
-	char name[RD_NAME_MAX], bound[RD_IDX_ENTRY_MAX + 2],
-	    entry[RD_IDX_ENTRY_MAX + 2], keep[24];
-	size_t nlen = rd_name(es, index, name);
+	char name[RD_NAME_MAX];
+	size_t nlen = rd_name(es, index, name), n;
+	struct rd_idx_add_buf b;
 	struct rd_cmd cmds[3];
 	redisReply *r[3] = {NULL, NULL, NULL};
-	size_t n = 1;
 	enum sa_err rc;
 
 	if (nlen == 0)
 		return SA_ERR_VALIDATION;
-	memset(cmds, 0, sizeof(cmds));
-	rd_idx_purge(&cmds[0], name, nlen, now, bound);
-	if (expires > now) {
-		rd_arg_str(&cmds[1], "ZADD");
-		rd_arg(&cmds[1], name, nlen);
-		rd_arg_str(&cmds[1], "0");
-		rd_arg(&cmds[1], entry,
-		       rd_idx_entry(entry, "", expires, member));
-		snprintf(keep, sizeof(keep), "%d", ESTORE_INDEX_MAX);
-		rd_arg_str(&cmds[2], "ZREMRANGEBYRANK");
-		rd_arg(&cmds[2], name, nlen);
-		rd_arg_str(&cmds[2], keep);
-		rd_arg_str(&cmds[2], "-1");
-		n = 3;
-	}
+	n = rd_idx_add_cmds(cmds, name, nlen, member, expires, now, &b);
 	/* Every command may run twice after a lost reply: same result. */
 	if ((rc = rd_exec(es, cmds, n, r, 1)) != SA_OK)
 		return rc;
@@ -1088,6 +1105,67 @@ rd_remove(struct estore *store, const struct estore_rm *items, size_t n)
 			first = rc;
 	}
 	return first;
+}
+
+/*
+ * rd_set_listed sends SET ... NX and the index add in one write. Not
+ * repeated after a failed connection (SET NX could then report our own
+ * write as a conflict). When the key existed, an entry the ZADD added is
+ * taken out again; when the key was stored but the listing failed, the
+ * key is deleted: each a second round trip on a path that is rare.
+ */
+static enum sa_err
+rd_set_listed(struct estore *store, const char *key, const void *val, size_t n,
+	      uint64_t ttl_ms, const char *index, const char *member,
+	      int64_t expires, int64_t now)
+{
+	struct redis_store *es = rd_of(store);
+	char name[RD_NAME_MAX], iname[RD_NAME_MAX], ttl[24];
+	size_t nlen = rd_name(es, key, name), ilen = rd_name(es, index, iname);
+	size_t k;
+	struct rd_idx_add_buf b;
+	struct rd_cmd cmds[4];
+	redisReply *r[4] = {NULL, NULL, NULL, NULL};
+	enum sa_err rc, irc;
+	int added;
+
+	if (nlen == 0 || ilen == 0)
+		return SA_ERR_VALIDATION;
+	memset(cmds, 0, sizeof(cmds));
+	rd_arg_str(&cmds[0], "SET");
+	rd_arg(&cmds[0], name, nlen);
+	rd_arg(&cmds[0], val, n);
+	if (ttl_ms > 0) {
+		rd_arg_str(&cmds[0], "PX");
+		snprintf(ttl, sizeof(ttl), "%llu",
+			 (unsigned long long)(ttl_ms > RD_TTL_MAX ? RD_TTL_MAX
+								  : ttl_ms));
+		rd_arg_str(&cmds[0], ttl);
+	}
+	rd_arg_str(&cmds[0], "NX");
+	k = rd_idx_add_cmds(&cmds[1], iname, ilen, member, expires, now, &b);
+	if ((rc = rd_exec(es, cmds, 1 + k, r, 0)) != SA_OK)
+		return rc;
+	if (r[0]->type == REDIS_REPLY_STATUS)
+		rc = SA_OK;
+	else if (r[0]->type == REDIS_REPLY_NIL)
+		rc = SA_ERR_CONFLICT;
+	else if (r[0]->type == REDIS_REPLY_ERROR)
+		rc = rd_reply_err(es, r[0], "SET");
+	else
+		rc = SA_ERR_INTERNAL;
+	irc = rd_idx_replies(es, &r[1], k, -1, "ZADD");
+	added = irc == SA_OK && k > 1 && r[2]->integer > 0;
+	for (size_t i = 0; i < 1 + k; i++)
+		freeReplyObject(r[i]);
+	if (rc != SA_OK) {
+		if (added)
+			rd_index_del(store, index, member, expires);
+		return rc;
+	}
+	if (irc != SA_OK)
+		rd_del(store, key, NULL);
+	return irc;
 }
 
 static enum sa_err
@@ -1318,6 +1396,7 @@ const struct estore_ops store_redis_ops = {
     .count = rd_count,
     .index_add = rd_index_add,
     .index_del = rd_index_del,
+    .set_listed = rd_set_listed,
     .index_page = rd_index_page,
     .attach_loop = rd_attach_loop,
     .detach_loop = rd_detach_loop,

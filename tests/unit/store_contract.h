@@ -112,6 +112,9 @@ void estore_contract_remove(struct estore *es);
 /* estore_get_many: values, absent keys, TTLs, binary and empty values as
  * estore_get gives them; too many or bad keys refused with nothing out. */
 void estore_contract_get_many(struct estore *es);
+/* estore_set_listed: stored and listed; a conflict changes nothing; an
+ * expiry already past lists nothing; bad arguments refused. */
+void estore_contract_set_listed(struct estore *es);
 /* Expiring indexes: order, cursors (also past a deleted entry), expiry
  * that removes for good, separate indexes, argument checks, and the bound
  * (ESTORE_INDEX_MAX entries, the soonest expiring dropped beyond it). */

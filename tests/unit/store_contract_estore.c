@@ -496,6 +496,68 @@ present(struct estore *es, const char *key)
 }
 
 void
+estore_contract_set_listed(struct estore *es)
+{
+	const int64_t now = 1700000000;
+	unsigned char *val = NULL;
+	size_t n = 0;
+	int64_t ttl = 0;
+	char got[256];
+
+	/* Stored with its lifetime, and listed. */
+	assert_int_equal(estore_set_listed(es, "sl:a", "rec\0a", 5, 60000,
+					   "sl:ix", "a", now + 100, now),
+			 SA_OK);
+	assert_int_equal(estore_get(es, "sl:a", &val, &n, &ttl), SA_OK);
+	assert_int_equal(n, 5);
+	assert_memory_equal(val, "rec\0a", 5);
+	assert_true(ttl > 50000 && ttl <= 60000);
+	free(val);
+	val = NULL;
+	index_page(es, "sl:ix", now, 0, NULL, 10, got, sizeof(got));
+	assert_string_equal(got, "a");
+	/* The key exists: a conflict, the value kept, no second listing. */
+	assert_int_equal(estore_set_listed(es, "sl:a", "other", 5, 60000,
+					   "sl:ix", "a", now + 200, now),
+			 SA_ERR_CONFLICT);
+	assert_int_equal(estore_get(es, "sl:a", &val, &n, NULL), SA_OK);
+	assert_memory_equal(val, "rec\0a", 5);
+	free(val);
+	index_page(es, "sl:ix", now, 0, NULL, 10, got, sizeof(got));
+	assert_string_equal(got, "a");
+	/* A conflict with an entry already listed leaves that entry. */
+	assert_int_equal(estore_set_listed(es, "sl:a", "other", 5, 60000,
+					   "sl:ix", "a", now + 100, now),
+			 SA_ERR_CONFLICT);
+	index_page(es, "sl:ix", now, 0, NULL, 10, got, sizeof(got));
+	assert_string_equal(got, "a");
+	/* An expiry already past stores the key and lists nothing, as
+	 * estore_index_add does. */
+	assert_int_equal(
+	    estore_set_listed(es, "sl:b", "", 0, 60000, "sl:ix", "b", now, now),
+	    SA_OK);
+	assert_true(present(es, "sl:b"));
+	index_page(es, "sl:ix", now, 0, NULL, 10, got, sizeof(got));
+	assert_string_equal(got, "a");
+	/* Arguments the wrapper refuses change nothing. */
+	assert_int_equal(estore_set_listed(es, "sl:c", "v", 1, 60000, "sl:ix",
+					   "bad member", now + 100, now),
+			 SA_ERR_VALIDATION);
+	assert_int_equal(estore_set_listed(es, "sl:c", "v", 1, 60000, "", "c",
+					   now + 100, now),
+			 SA_ERR_VALIDATION);
+	assert_int_equal(estore_set_listed(es, "sl:c", NULL, 1, 60000, "sl:ix",
+					   "c", now + 100, now),
+			 SA_ERR_VALIDATION);
+	assert_int_equal(estore_set_listed(es, "", "v", 1, 60000, "sl:ix", "c",
+					   now + 100, now),
+			 SA_ERR_VALIDATION);
+	assert_false(present(es, "sl:c"));
+	index_page(es, "sl:ix", now, 0, NULL, 10, got, sizeof(got));
+	assert_string_equal(got, "a");
+}
+
+void
 estore_contract_remove(struct estore *es)
 {
 	const int64_t now = 1700000000;

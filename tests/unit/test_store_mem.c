@@ -103,6 +103,12 @@ test_get_many(void **state)
 }
 
 static void
+test_set_listed(void **state)
+{
+	estore_contract_set_listed(*state);
+}
+
+static void
 test_remove(void **state)
 {
 	estore_contract_remove(*state);
@@ -176,6 +182,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_index, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_del_if, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_set_listed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_get_many, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pubsub_two_subscribers, setup,
 					    teardown),

@@ -392,6 +392,24 @@ test_get_many(void **state)
 }
 
 static void
+test_set_listed(void **state)
+{
+	struct estore *es = *state;
+	unsigned char *val = NULL;
+	size_t n = 0;
+
+	estore_contract_set_listed(es);
+	/* The listing fails (the index's name holds a string): the key just
+	 * stored is removed again, and the failure returned. */
+	assert_int_equal(estore_set(es, "sl:str", "x", 1, 60000, 0), SA_OK);
+	assert_int_equal(estore_set_listed(es, "sl:k", "v", 1, 60000, "sl:str",
+					   "k", 1700000100, 1700000000),
+			 SA_ERR_CONFLICT);
+	assert_int_equal(estore_get(es, "sl:k", &val, &n, NULL),
+			 SA_ERR_NOT_FOUND);
+}
+
+static void
 test_remove(void **state)
 {
 	struct estore *es = *state;
@@ -789,6 +807,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_index, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_del_if, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_set_listed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_get_many, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pubsub_contract, setup,
 					    teardown),
