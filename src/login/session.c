@@ -702,23 +702,55 @@ load_ended(struct estore *es, const char *id, struct session *s)
 	return SA_OK;
 }
 
+/* final_marker builds the end marker that keeps the final event (text, n
+ * bytes) of e in *v (free it) and its key and lifetime; SA_ERR_NOT_FOUND
+ * when there is nothing to keep (open, or its lifetime over). */
+static enum sa_err
+final_marker(const struct session_end_rec *e, enum session_end how,
+	     const char *text, size_t n, char *key, size_t keycap, char **v,
+	     size_t *len, uint64_t *ttl)
+{
+	*ttl = left_ms(e->expires_at, now_unix());
+	if (how == SESSION_OPEN || *ttl == 0)
+		return SA_ERR_NOT_FOUND;
+	key_of(key, keycap, e->id, ":done");
+	return done_value(e, how, text, n, v, len);
+}
+
 enum sa_err
 session_keep_final(struct estore *es, const struct session_end_rec *e,
 		   enum session_end how, const char *text, size_t n)
 {
 	char key[ESTORE_KEY_MAX], *v = NULL;
 	size_t len = 0;
-	uint64_t ttl = left_ms(e->expires_at, now_unix());
+	uint64_t ttl;
 	enum sa_err rc;
 
-	if (how == SESSION_OPEN || ttl == 0)
-		return SA_OK;
-	if ((rc = done_value(e, how, text, n, &v, &len)) != SA_OK)
-		return rc;
-	key_of(key, sizeof(key), e->id, ":done");
+	rc = final_marker(e, how, text, n, key, sizeof(key), &v, &len, &ttl);
+	if (rc != SA_OK)
+		return rc == SA_ERR_NOT_FOUND ? SA_OK : rc;
 	rc = estore_set(es, key, v, len, ttl, 0);
 	free(v);
 	return rc;
+}
+
+enum sa_err
+session_keep_final_publish(struct estore *es, const struct session_end_rec *e,
+			   enum session_end how, const char *text, size_t n,
+			   const char *channel, const void *msg, size_t mn)
+{
+	char key[ESTORE_KEY_MAX], *v = NULL;
+	size_t len = 0;
+	uint64_t ttl;
+	enum sa_err published;
+
+	/* Nothing to keep, or it cannot be built: the event still goes. */
+	if (final_marker(e, how, text, n, key, sizeof(key), &v, &len, &ttl) !=
+	    SA_OK)
+		return estore_publish(es, channel, msg, mn);
+	estore_set_publish(es, key, v, len, ttl, channel, msg, mn, &published);
+	free(v);
+	return published;
 }
 
 /* final_of is the final event in the end marker of session id (the len

@@ -172,6 +172,14 @@ enum sa_err session_keep_final(struct estore *es,
 			       const struct session_end_rec *e,
 			       enum session_end how, const char *text,
 			       size_t n);
+/* session_keep_final_publish is session_keep_final, then the publication
+ * of msg (mn bytes) on channel, in one write (one round trip on Redis, in
+ * that order). The store's failure is not returned: the publication's is. */
+enum sa_err session_keep_final_publish(struct estore *es,
+				       const struct session_end_rec *e,
+				       enum session_end how, const char *text,
+				       size_t n, const char *channel,
+				       const void *msg, size_t mn);
 char *session_final_event(struct estore *es, const char *id,
 			  enum session_end *how);
 /* session_final_event_and is session_final_event that also reads, in the

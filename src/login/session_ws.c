@@ -393,22 +393,35 @@ session_events_start(struct app *app)
 	return estore_subscribe(app->es, EVENTS_CHANNEL, on_event, app);
 }
 
-/* publish sends the event's text to the socket of session_id, wherever
- * it is; how is SESSION_OPEN or how a final event's session ended. */
-static enum sa_err
-publish(struct app *app, const char *session_id, const char *text, size_t n,
-	enum session_end how)
+/* event_msg builds the message that carries the event's text to the
+ * socket of session_id, wherever it is (free it); how is SESSION_OPEN or
+ * how a final event's session ended. */
+static char *
+event_msg(const char *session_id, const char *text, size_t n,
+	  enum session_end how)
 {
-	char *msg;
-	enum sa_err rc;
+	char *msg = malloc(MSG_HEAD + n);
 
-	if ((msg = malloc(MSG_HEAD + n)) == NULL)
-		return SA_ERR_NOMEM;
+	if (msg == NULL)
+		return NULL;
 	memcpy(msg, session_id, SESSION_ID_LEN);
 	msg[SESSION_ID_LEN] = ' ';
 	msg[SESSION_ID_LEN + 1] = (char)('0' + how);
 	msg[SESSION_ID_LEN + 2] = ' ';
 	memcpy(msg + MSG_HEAD, text, n);
+	return msg;
+}
+
+/* publish sends the event's text to the socket of session_id. */
+static enum sa_err
+publish(struct app *app, const char *session_id, const char *text, size_t n,
+	enum session_end how)
+{
+	char *msg = event_msg(session_id, text, n, how);
+	enum sa_err rc;
+
+	if (msg == NULL)
+		return SA_ERR_NOMEM;
 	rc = estore_publish(app->es, EVENTS_CHANNEL, msg, MSG_HEAD + n);
 	free(msg);
 	return rc;
@@ -435,7 +448,7 @@ enum sa_err
 session_publish_end(struct app *app, const struct session_end_rec *end,
 		    json_t *event, enum session_end how)
 {
-	char *text = NULL;
+	char *text = NULL, *msg = NULL;
 	size_t n;
 	enum sa_err rc = SA_ERR_NOMEM;
 
@@ -448,10 +461,14 @@ session_publish_end(struct app *app, const struct session_end_rec *end,
 	if ((text = json_dumps(event, JSON_COMPACT)) == NULL)
 		goto out;
 	n = strlen(text);
-	/* Kept first: a socket that opens in between finds it. */
-	session_keep_final(app->es, end, how, text, n);
-	rc = publish(app, end->id, text, n, how);
+	if ((msg = event_msg(end->id, text, n, how)) == NULL)
+		goto out;
+	/* Kept first, in the same write: a socket that opens in between
+	 * finds it. */
+	rc = session_keep_final_publish(app->es, end, how, text, n,
+					EVENTS_CHANNEL, msg, MSG_HEAD + n);
 out:
+	free(msg);
 	free(text);
 	json_decref(event);
 	return rc;

@@ -600,6 +600,27 @@ estore_get(struct estore *es, const char *key, unsigned char **val, size_t *n,
 }
 
 enum sa_err
+estore_set_publish(struct estore *es, const char *key, const void *val,
+		   size_t n, uint64_t ttl_ms, const char *channel,
+		   const void *msg, size_t mn, enum sa_err *published)
+{
+	enum sa_err ignored;
+	size_t klen = key ? strnlen(key, ESTORE_KEY_MAX + 1) : 0,
+	       clen = channel ? strnlen(channel, ESTORE_KEY_MAX + 1) : 0;
+
+	if (published == NULL)
+		published = &ignored;
+	*published = SA_ERR_VALIDATION;
+	if (klen == 0 || klen > ESTORE_KEY_MAX || clen == 0 ||
+	    clen > ESTORE_KEY_MAX || n > ESTORE_VALUE_MAX ||
+	    mn > ESTORE_VALUE_MAX || (val == NULL && n > 0) ||
+	    (msg == NULL && mn > 0))
+		return SA_ERR_VALIDATION;
+	return es->ops->set_publish(es, key, n > 0 ? val : "", n, ttl_ms,
+				    channel, mn > 0 ? msg : "", mn, published);
+}
+
+enum sa_err
 estore_get_many(struct estore *es, const char *const *keys, size_t n,
 		struct estore_got *got)
 {

@@ -525,6 +525,17 @@ enum sa_err estore_incr(struct estore *es, const char *key, uint64_t window_ms,
  * instance sharing the store. */
 enum sa_err estore_publish(struct estore *es, const char *channel,
 			   const void *msg, size_t n);
+/*
+ * estore_set_publish stores val under key as estore_set does (no flags),
+ * then publishes msg on channel, in one write (one round trip on Redis,
+ * which runs the two in order: a subscriber that reads key on hearing msg
+ * finds val). Both are checked before either is done. Returns the store's
+ * result; *published (may be NULL) gets the publication's.
+ */
+enum sa_err estore_set_publish(struct estore *es, const char *key,
+			       const void *val, size_t n, uint64_t ttl_ms,
+			       const char *channel, const void *msg, size_t mn,
+			       enum sa_err *published);
 /* estore_subscribe registers cb for a channel for the life of the store. */
 enum sa_err estore_subscribe(struct estore *es, const char *channel,
 			     estore_msg_cb cb, void *arg);

@@ -183,6 +183,11 @@ struct estore_ops {
 			    int64_t *ttl_ms);
 	enum sa_err (*publish)(struct estore *es, const char *channel,
 			       const void *msg, size_t n);
+	/* Arguments checked by the wrapper (store.h). */
+	enum sa_err (*set_publish)(struct estore *es, const char *key,
+				   const void *val, size_t n, uint64_t ttl_ms,
+				   const char *channel, const void *msg,
+				   size_t mn, enum sa_err *published);
 	enum sa_err (*subscribe)(struct estore *es, const char *channel,
 				 estore_msg_cb cb, void *arg);
 	size_t (*count)(struct estore *es);

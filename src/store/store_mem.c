@@ -844,6 +844,19 @@ mem_remove(struct estore *store, const struct estore_rm *items, size_t n)
 	return first;
 }
 
+/* mem_set_publish stores, then publishes: in process there is no round
+ * trip to save. */
+static enum sa_err
+mem_set_publish(struct estore *store, const char *key, const void *val,
+		size_t n, uint64_t ttl_ms, const char *channel, const void *msg,
+		size_t mn, enum sa_err *published)
+{
+	enum sa_err rc = mem_set(store, key, val, n, ttl_ms, 0);
+
+	*published = mem_publish(store, channel, msg, mn);
+	return rc;
+}
+
 /* mem_set_listed stores, then lists: in process there is no round trip to
  * save. */
 static enum sa_err
@@ -873,6 +886,7 @@ const struct estore_ops store_mem_ops = {
     .incr = mem_incr,
     .publish = mem_publish,
     .subscribe = mem_subscribe,
+    .set_publish = mem_set_publish,
     .count = mem_count,
     .index_add = mem_index_add,
     .index_del = mem_index_del,

@@ -592,6 +592,30 @@ rd_ping(struct estore *store)
 }
 
 /*
+ * rd_set_cmd fills cmd with SET name val [PX ttl_ms] [NX|XX]; ttl holds
+ * the text of the lifetime the command points to.
+ */
+static void
+rd_set_cmd(struct rd_cmd *cmd, const char *name, size_t nlen, const void *val,
+	   size_t n, uint64_t ttl_ms, int flags, char ttl[24])
+{
+	rd_arg_str(cmd, "SET");
+	rd_arg(cmd, name, nlen);
+	rd_arg(cmd, n > 0 ? val : "", n);
+	if (ttl_ms > 0) {
+		rd_arg_str(cmd, "PX");
+		snprintf(ttl, 24, "%llu",
+			 (unsigned long long)(ttl_ms > RD_TTL_MAX ? RD_TTL_MAX
+								  : ttl_ms));
+		rd_arg_str(cmd, ttl);
+	}
+	if (flags & ESTORE_NX)
+		rd_arg_str(cmd, "NX");
+	if (flags & ESTORE_XX)
+		rd_arg_str(cmd, "XX");
+}
+
+/*
  * rd_set is SET key val [PX ttl] [NX|XX]. Keys, values and flags are
  * checked before anything is sent, as in the in-process store.
  */
@@ -610,20 +634,7 @@ rd_set(struct estore *store, const char *key, const void *val, size_t n,
 	    (flags & ~(ESTORE_NX | ESTORE_XX)) != 0 ||
 	    flags == (ESTORE_NX | ESTORE_XX))
 		return SA_ERR_VALIDATION;
-	rd_arg_str(&cmd, "SET");
-	rd_arg(&cmd, name, nlen);
-	rd_arg(&cmd, n > 0 ? val : "", n);
-	if (ttl_ms > 0) {
-		rd_arg_str(&cmd, "PX");
-		snprintf(ttl, sizeof(ttl), "%llu",
-			 (unsigned long long)(ttl_ms > RD_TTL_MAX ? RD_TTL_MAX
-								  : ttl_ms));
-		rd_arg_str(&cmd, ttl);
-	}
-	if (flags & ESTORE_NX)
-		rd_arg_str(&cmd, "NX");
-	if (flags & ESTORE_XX)
-		rd_arg_str(&cmd, "XX");
+	rd_set_cmd(&cmd, name, nlen, val, n, ttl_ms, flags, ttl);
 	/* Repeating SET NX after a lost reply could report a conflict with
 	 * our own write, so only the unconditional forms are repeated. */
 	if ((rc = rd_exec(es, &cmd, 1, &r, !(flags & ESTORE_NX))) != SA_OK)
@@ -1132,17 +1143,7 @@ rd_set_listed(struct estore *store, const char *key, const void *val, size_t n,
 	if (nlen == 0 || ilen == 0)
 		return SA_ERR_VALIDATION;
 	memset(cmds, 0, sizeof(cmds));
-	rd_arg_str(&cmds[0], "SET");
-	rd_arg(&cmds[0], name, nlen);
-	rd_arg(&cmds[0], val, n);
-	if (ttl_ms > 0) {
-		rd_arg_str(&cmds[0], "PX");
-		snprintf(ttl, sizeof(ttl), "%llu",
-			 (unsigned long long)(ttl_ms > RD_TTL_MAX ? RD_TTL_MAX
-								  : ttl_ms));
-		rd_arg_str(&cmds[0], ttl);
-	}
-	rd_arg_str(&cmds[0], "NX");
+	rd_set_cmd(&cmds[0], name, nlen, val, n, ttl_ms, ESTORE_NX, ttl);
 	k = rd_idx_add_cmds(&cmds[1], iname, ilen, member, expires, now, &b);
 	if ((rc = rd_exec(es, cmds, 1 + k, r, 0)) != SA_OK)
 		return rc;
@@ -1166,6 +1167,54 @@ rd_set_listed(struct estore *store, const char *key, const void *val, size_t n,
 	if (irc != SA_OK)
 		rd_del(store, key, NULL);
 	return irc;
+}
+
+/* rd_status reads the reply to an unconditional SET and frees it. */
+static enum sa_err
+rd_status(struct redis_store *es, redisReply *r, const char *what)
+{
+	enum sa_err rc = SA_ERR_INTERNAL;
+
+	if (r->type == REDIS_REPLY_STATUS)
+		rc = SA_OK;
+	else if (r->type == REDIS_REPLY_ERROR)
+		rc = rd_reply_err(es, r, what);
+	freeReplyObject(r);
+	return rc;
+}
+
+/*
+ * rd_set_publish sends SET and PUBLISH in one write; Redis runs them in
+ * that order. Never repeated: a repeated PUBLISH would deliver twice.
+ */
+static enum sa_err
+rd_set_publish(struct estore *store, const char *key, const void *val, size_t n,
+	       uint64_t ttl_ms, const char *channel, const void *msg, size_t mn,
+	       enum sa_err *published)
+{
+	struct redis_store *es = rd_of(store);
+	char name[RD_NAME_MAX], cname[RD_NAME_MAX], ttl[24];
+	size_t nlen = rd_name(es, key, name),
+	       clen = rd_name(es, channel, cname);
+	struct rd_cmd cmds[2];
+	redisReply *r[2] = {NULL, NULL};
+	enum sa_err rc;
+
+	*published = SA_ERR_VALIDATION;
+	if (nlen == 0 || clen == 0)
+		return SA_ERR_VALIDATION;
+	memset(cmds, 0, sizeof(cmds));
+	rd_set_cmd(&cmds[0], name, nlen, val, n, ttl_ms, 0, ttl);
+	rd_arg_str(&cmds[1], "PUBLISH");
+	rd_arg(&cmds[1], cname, clen);
+	rd_arg(&cmds[1], msg, mn);
+	if ((rc = rd_exec(es, cmds, 2, r, 0)) != SA_OK) {
+		*published = rc;
+		return rc;
+	}
+	rc = rd_status(es, r[0], "SET");
+	*published = rd_flag_reply(es, r[1], "PUBLISH", NULL);
+	return rc;
 }
 
 static enum sa_err
@@ -1393,6 +1442,7 @@ const struct estore_ops store_redis_ops = {
     .incr = rd_incr,
     .publish = rd_publish,
     .subscribe = rd_subscribe,
+    .set_publish = rd_set_publish,
     .count = rd_count,
     .index_add = rd_index_add,
     .index_del = rd_index_del,

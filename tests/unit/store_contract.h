@@ -115,6 +115,9 @@ void estore_contract_get_many(struct estore *es);
 /* estore_set_listed: stored and listed; a conflict changes nothing; an
  * expiry already past lists nothing; bad arguments refused. */
 void estore_contract_set_listed(struct estore *es);
+/* estore_set_publish: a subscriber that reads the key on hearing the
+ * message finds the new value; bad arguments change and send nothing. */
+void estore_contract_set_publish(struct estore *es);
 /* Expiring indexes: order, cursors (also past a deleted entry), expiry
  * that removes for good, separate indexes, argument checks, and the bound
  * (ESTORE_INDEX_MAX entries, the soonest expiring dropped beyond it). */

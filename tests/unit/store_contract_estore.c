@@ -495,6 +495,80 @@ present(struct estore *es, const char *key)
 	return rc == SA_OK;
 }
 
+/* What a subscriber of set_publish's channel finds under the key when the
+ * message reaches it. */
+struct seen_at_publish {
+	struct estore *es;
+	struct inbox in;
+	char val[64];
+};
+
+static void
+on_msg_read_key(const char *channel, const void *msg, size_t n, void *arg)
+{
+	struct seen_at_publish *s = arg;
+	unsigned char *val = NULL;
+	size_t vn = 0;
+
+	if (estore_get(s->es, "sp:k", &val, &vn, NULL) == SA_OK)
+		snprintf(s->val, sizeof(s->val), "%.*s", (int)vn, (char *)val);
+	free(val);
+	on_msg(channel, msg, n, &s->in);
+}
+
+void
+estore_contract_set_publish(struct estore *es)
+{
+	struct seen_at_publish s = {.es = es};
+	enum sa_err pub = SA_ERR_INTERNAL;
+	unsigned char *val = NULL;
+	size_t n = 0;
+	int64_t ttl = 0;
+
+	inbox_init(&s.in);
+	assert_int_equal(estore_subscribe(es, "sp:ch", on_msg_read_key, &s),
+			 SA_OK);
+	assert_int_equal(estore_set(es, "sp:k", "old", 3, 60000, 0), SA_OK);
+	/* Stored, then published: the subscriber finds the new value. */
+	assert_int_equal(estore_set_publish(es, "sp:k", "new", 3, 30000,
+					    "sp:ch", "hello", 5, &pub),
+			 SA_OK);
+	assert_int_equal(pub, SA_OK);
+	assert_int_equal(inbox_wait(&s.in, 1, 5000), 1);
+	assert_string_equal(s.in.last, "hello");
+	assert_string_equal(s.val, "new");
+	assert_int_equal(estore_get(es, "sp:k", &val, &n, &ttl), SA_OK);
+	assert_true(ttl > 20000 && ttl <= 30000);
+	free(val);
+	/* Arguments refused before anything is stored or sent. */
+	pub = SA_OK;
+	assert_int_equal(
+	    estore_set_publish(es, "sp:k", "bad", 3, 0, "", "x", 1, &pub),
+	    SA_ERR_VALIDATION);
+	assert_int_equal(pub, SA_ERR_VALIDATION);
+	assert_int_equal(
+	    estore_set_publish(es, "", "bad", 3, 0, "sp:ch", "x", 1, NULL),
+	    SA_ERR_VALIDATION);
+	assert_int_equal(
+	    estore_set_publish(es, "sp:k", NULL, 3, 0, "sp:ch", "x", 1, NULL),
+	    SA_ERR_VALIDATION);
+	assert_int_equal(
+	    estore_set_publish(es, "sp:k", "bad", 3, 0, "sp:ch", NULL, 1, NULL),
+	    SA_ERR_VALIDATION);
+	/* An empty message and value go; the refused ones never did. */
+	assert_int_equal(
+	    estore_set_publish(es, "sp:k", NULL, 0, 0, "sp:ch", NULL, 0, NULL),
+	    SA_OK);
+	assert_int_equal(inbox_wait(&s.in, 2, 5000), 2);
+	assert_string_equal(s.in.last, "");
+	assert_string_equal(s.val, "");
+	assert_int_equal(estore_get(es, "sp:k", &val, &n, &ttl), SA_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(ttl, -1);
+	free(val);
+	inbox_destroy(&s.in);
+}
+
 void
 estore_contract_set_listed(struct estore *es)
 {

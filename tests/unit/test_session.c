@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -504,6 +505,67 @@ test_reads_in_one_round_trip(void **state)
 	estore_close(es);
 }
 
+struct heard {
+	int n;
+	char msg[64];
+	char kept[64];
+	struct estore *es;
+	const char *id;
+};
+
+/* on_heard records a message and the final event stored when it came. */
+static void
+on_heard(const char *channel, const void *msg, size_t n, void *arg)
+{
+	struct heard *h = arg;
+	enum session_end how;
+	char *ev = session_final_event(h->es, h->id, &how);
+
+	(void)channel;
+	h->n++;
+	snprintf(h->msg, sizeof(h->msg), "%.*s", (int)n, (const char *)msg);
+	snprintf(h->kept, sizeof(h->kept), "%s", ev ? ev : "");
+	free(ev);
+}
+
+/* The final event is kept and then published in one write: a subscriber
+ * finds it stored. With nothing to keep (open), the message still goes. */
+static void
+test_keep_final_and_publish(void **state)
+{
+	struct estore *es;
+	struct session s;
+	struct session_end_rec e;
+	struct heard h = {0};
+	int64_t now = now_unix();
+
+	(void)state;
+	assert_int_equal(estore_open("mem:", &es), SA_OK);
+	make_session(&s, now);
+	assert_int_equal(session_save(es, &s, now), SA_OK);
+	h.es = es;
+	h.id = s.id;
+	assert_int_equal(estore_subscribe(es, "ev", on_heard, &h), SA_OK);
+	assert_int_equal(session_finish(es, &s, SESSION_APPROVED, now, NULL),
+			 SA_OK);
+	session_end_rec_of(&s, &e);
+	assert_int_equal(session_keep_final_publish(es, &e, SESSION_APPROVED,
+						    "{\"type\":\"approved\"}",
+						    19, "ev", "m1", 2),
+			 SA_OK);
+	assert_int_equal(h.n, 1);
+	assert_string_equal(h.msg, "m1");
+	assert_string_equal(h.kept, "{\"type\":\"approved\"}");
+	assert_int_equal(session_state(es, s.id), SESSION_APPROVED);
+	/* Nothing to keep for an open session: published all the same. */
+	assert_int_equal(session_keep_final_publish(es, &e, SESSION_OPEN, "x",
+						    1, "ev", "m2", 2),
+			 SA_OK);
+	assert_int_equal(h.n, 2);
+	assert_string_equal(h.msg, "m2");
+	estore_close(es);
+}
+
 static void
 test_session_expires(void **state)
 {
@@ -606,6 +668,7 @@ main(void)
 	    cmocka_unit_test(test_ended_session_is_its_end_marker),
 	    cmocka_unit_test(test_final_event_kept_with_end),
 	    cmocka_unit_test(test_reads_in_one_round_trip),
+	    cmocka_unit_test(test_keep_final_and_publish),
 	    cmocka_unit_test(test_session_expires),
 	    cmocka_unit_test(test_pending_slots),
 	};

@@ -410,6 +410,12 @@ test_set_listed(void **state)
 }
 
 static void
+test_set_publish(void **state)
+{
+	estore_contract_set_publish(*state);
+}
+
+static void
 test_remove(void **state)
 {
 	struct estore *es = *state;
@@ -807,6 +813,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_index, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_del_if, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_set_publish, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_set_listed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_get_many, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pubsub_contract, setup,
