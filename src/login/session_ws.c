@@ -461,8 +461,11 @@ session_publish_end(struct app *app, const struct session_end_rec *end,
 	if ((text = json_dumps(event, JSON_COMPACT)) == NULL)
 		goto out;
 	n = strlen(text);
-	if ((msg = event_msg(end->id, text, n, how)) == NULL)
+	if ((msg = event_msg(end->id, text, n, how)) == NULL) {
+		/* No message: the event is still kept for the socket. */
+		session_keep_final(app->es, end, how, text, n);
 		goto out;
+	}
 	/* Kept first, in the same write: a socket that opens in between
 	 * finds it. */
 	rc = session_keep_final_publish(app->es, end, how, text, n,
