@@ -161,8 +161,9 @@ static const struct setting settings[] = {
     L("SEALAUTH_CONNECTION_MEMORY", NULL, connection_memory, "8192", 4096,
       1048576,
       "bytes of header memory per HTTP connection; upgraded WebSockets keep "
-      "it, so it sets most of their cost (4096: about 16.8 KB per idle "
-      "socket, but header blocks over about 3 KB are refused)"),
+      "it, so it sets most of their cost (8192: about 11.7 KB per idle "
+      "socket; 4096: about 7.5 KB, but header blocks over about 3 KB are "
+      "refused)"),
     L("SEALAUTH_CONNECTION_TIMEOUT", NULL, connection_timeout, "30", 1, 3600,
       "seconds an idle HTTP connection is kept"),
     L("SEALAUTH_BODY_LIMIT", NULL, body_limit, "65536", 1024, 16777216,
