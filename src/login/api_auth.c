@@ -766,7 +766,7 @@ api_verify(struct http_request *req, struct http_response *res)
 	char *msg = NULL;
 	EVP_PKEY *key = NULL;
 	unsigned char *sig = NULL, digest[32];
-	char hash_hex[65], when[21], *jwt = NULL, *hash = NULL;
+	char hash_hex[65], when[21], *jwt = NULL, *hash = NULL, *login = NULL;
 	struct approve_cont *c = NULL;
 	struct session_end_rec end;
 	size_t siglen = 0, i;
@@ -779,7 +779,8 @@ api_verify(struct http_request *req, struct http_response *res)
 				    "a reason goes only with decision reject");
 		goto out;
 	}
-	rc = session_load_state(app->es, sid, &s, &prior);
+	rc = session_load_state(app->es, sid, &s, &prior, WEBLOGIN_SESSION_KEY,
+				&login);
 	if (rc != SA_OK) {
 		http_res_error(res, rc, "sessionId",
 			       rc == SA_ERR_SESSION_UNKNOWN
@@ -887,8 +888,8 @@ api_verify(struct http_request *req, struct http_response *res)
 	}
 	/* A federation login may now continue, before anyone hears of the
 	 * approval. */
-	if ((rc = weblogin_session_approved(app, &s, e.authority, granted,
-					    now)) != SA_OK) {
+	if ((rc = weblogin_session_approved(app, &s, login, e.authority,
+					    granted, now)) != SA_OK) {
 		http_res_error(res, rc, NULL,
 			       "the approval could not be recorded");
 		goto out;
@@ -918,6 +919,7 @@ api_verify(struct http_request *req, struct http_response *res)
 		       &c->audit_rc, approve_answer, c);
 	rc = SA_OK;
 out:
+	free(login);
 	free(jwt);
 	free(hash);
 	free(sig);

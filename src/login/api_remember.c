@@ -42,7 +42,7 @@ api_remember(struct http_request *req, struct http_response *res)
 	int64_t now = now_unix();
 	enum sa_err rc;
 
-	rc = session_load_state(app->es, sid, &s, &how);
+	rc = session_load_state(app->es, sid, &s, &how, NULL, NULL);
 	if (rc != SA_OK)
 		return http_res_error(res, rc, "sessionId",
 				      rc == SA_ERR_SESSION_UNKNOWN

@@ -319,23 +319,30 @@ session_load(struct estore *es, const char *id, struct session *out)
 
 enum sa_err
 session_load_state(struct estore *es, const char *id, struct session *out,
-		   enum session_end *how)
+		   enum session_end *how, const char *what, char **kept)
 {
-	char rec_key[ESTORE_KEY_MAX], done_key[ESTORE_KEY_MAX], *val = NULL;
-	const char *keys[2] = {rec_key, done_key};
-	struct estore_got got[2];
+	char rec_key[ESTORE_KEY_MAX], done_key[ESTORE_KEY_MAX],
+	    kept_key[ESTORE_KEY_MAX], suffix[32], *val = NULL;
+	const char *keys[3] = {rec_key, done_key, kept_key};
+	struct estore_got got[3];
 	struct session_end_rec e;
 	struct session s;
-	size_t n = 0, at = 0;
+	size_t n = 0, at = 0, nkeys = what != NULL ? 3 : 2;
 	int has = 0;
 	enum sa_err rc;
 
 	*how = SESSION_OPEN;
+	if (kept != NULL)
+		*kept = NULL;
 	if (!session_id_valid(id))
 		return SA_ERR_SESSION_UNKNOWN;
 	key_of(rec_key, sizeof(rec_key), id, "");
 	key_of(done_key, sizeof(done_key), id, ":done");
-	if ((rc = estore_get_many(es, keys, 2, got)) != SA_OK)
+	if (what != NULL) {
+		snprintf(suffix, sizeof(suffix), ":%s", what);
+		key_of(kept_key, sizeof(kept_key), id, suffix);
+	}
+	if ((rc = estore_get_many(es, keys, nkeys, got)) != SA_OK)
 		return rc;
 	*how = done_parse(id, got[1].val, got[1].n, got[1].ttl_ms, &val, &n,
 			  &at, &e, &has);
@@ -351,6 +358,12 @@ session_load_state(struct estore *es, const char *id, struct session *out,
 		rc = SA_ERR_SESSION_UNKNOWN;
 	}
 	free(got[0].val);
+	if (what != NULL) {
+		if (rc == SA_OK && kept != NULL)
+			*kept = (char *)got[2].val;
+		else
+			free(got[2].val);
+	}
 	return rc;
 }
 

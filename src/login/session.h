@@ -115,9 +115,12 @@ enum sa_err session_load(struct estore *es, const char *id,
 
 /* session_load_state is session_load and session_state in one read of the
  * store (one round trip on Redis): the session, and how it ended in *how
- * (SESSION_OPEN while it runs). */
+ * (SESSION_OPEN while it runs). With what not NULL, the value kept with the
+ * session under "sess:{id}:{what}" comes in the same read, into *kept (a
+ * new string, NULL when there is none or the session is not loaded). */
 enum sa_err session_load_state(struct estore *es, const char *id,
-			       struct session *out, enum session_end *how);
+			       struct session *out, enum session_end *how,
+			       const char *what, char **kept);
 
 /* session_drop removes a session that cannot go on (its push failed). */
 void session_drop(struct estore *es, const char *id);

@@ -206,43 +206,34 @@ weblogin_bind_session(struct app *app, const char *session_id,
 {
 	char key[ESTORE_KEY_MAX];
 
-	snprintf(key, sizeof(key), "sess:%s:login", session_id);
+	snprintf(key, sizeof(key), "sess:%s:%s", session_id,
+		 WEBLOGIN_SESSION_KEY);
 	return estore_set(app->es, key, login_id, strlen(login_id),
 			  ttl_left_ms(expires_at, now_unix()), ESTORE_NX);
 }
 
 enum sa_err
 weblogin_session_approved(struct app *app, const struct session *s,
-			  const char *authority, const json_t *granted,
-			  int64_t now)
+			  const char *login, const char *authority,
+			  const json_t *granted, int64_t now)
 {
 	char key[ESTORE_KEY_MAX];
-	unsigned char *login = NULL;
-	size_t n = 0;
 	json_t *rec = NULL;
 	enum sa_err rc;
 
-	snprintf(key, sizeof(key), "sess:%s:login", s->id);
-	rc = estore_get(app->es, key, &login, &n, NULL);
-	if (rc == SA_ERR_NOT_FOUND)
+	if (login == NULL)
 		return SA_OK;
-	if (rc != SA_OK)
-		return rc;
-	if (!weblogin_id_valid((const char *)login)) {
-		rc = SA_ERR_INTERNAL;
-		goto out;
-	}
+	if (!weblogin_id_valid(login))
+		return SA_ERR_INTERNAL;
 	rec = json_pack("{s:s, s:s, s:s, s:O, s:I}", "sessionId", s->id,
 			"tokenId", s->token_id, "authority", authority,
 			"granted", granted, "authTime", (json_int_t)now);
-	snprintf(key, sizeof(key), "wl:%s:ok", (const char *)login);
+	snprintf(key, sizeof(key), "wl:%s:ok", login);
 	/* A session is approved once, so NX only refuses a second session
 	 * of the same request: the first approval stands. */
 	rc = estore_set_json(app->es, key, rec, PENDING_TEXT_MAX,
 			     WEBLOGIN_TTL * 1000u, ESTORE_NX);
-out:
 	json_decref(rec);
-	free(login);
 	return rc;
 }
 

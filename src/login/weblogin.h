@@ -140,20 +140,25 @@ void weblogin_pending_clear(struct weblogin_pending *p);
 
 /*
  * weblogin_bind_session records, at /auth/initiate, that login session
- * session_id runs for pending request login_id, until expires_at.
+ * session_id runs for pending request login_id, until expires_at: under
+ * "sess:{session_id}:" WEBLOGIN_SESSION_KEY, a value kept with the session
+ * (session_load_state reads it with the session).
  */
+#define WEBLOGIN_SESSION_KEY "login"
 enum sa_err weblogin_bind_session(struct app *app, const char *session_id,
 				  const char *login_id, int64_t expires_at);
 
 /*
  * weblogin_session_approved records, when the phone approved session s
- * with the granted scopes, that s's pending request (if it has one) may
- * continue, and the issuing authority of the enrollment that approved it
- * (the provider session derives its pairwise subjects from it). A no-op
- * for a session that runs for no pending request.
+ * with the granted scopes, that s's pending request may continue, and the
+ * issuing authority of the enrollment that approved it (the provider
+ * session derives its pairwise subjects from it). login is what
+ * weblogin_bind_session stored with s ("sess:{id}:login", read with the
+ * session); NULL, for a session that runs for no pending request, makes
+ * it a no-op.
  */
 enum sa_err weblogin_session_approved(struct app *app, const struct session *s,
-				      const char *authority,
+				      const char *login, const char *authority,
 				      const json_t *granted, int64_t now);
 
 /*

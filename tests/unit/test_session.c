@@ -443,11 +443,24 @@ test_reads_in_one_round_trip(void **state)
 	assert_int_equal(estore_open("mem:", &es), SA_OK);
 	make_session(&s, now);
 	assert_int_equal(session_save(es, &s, now), SA_OK);
-	assert_int_equal(session_load_state(es, s.id, &got, &how), SA_OK);
+	assert_int_equal(session_load_state(es, s.id, &got, &how, NULL, NULL),
+			 SA_OK);
 	assert_int_equal(how, SESSION_OPEN);
 	assert_false(got.ended);
 	assert_string_equal(got.otp_mac, s.otp_mac);
 	assert_int_equal(got.nscopes, 2);
+	/* A value kept with it comes in the same read; none: NULL. */
+	kept = (char *)"x";
+	assert_int_equal(
+	    session_load_state(es, s.id, &got, &how, "login", &kept), SA_OK);
+	assert_null(kept);
+	snprintf(key, sizeof(key), "sess:%s:login", s.id);
+	assert_int_equal(estore_set(es, key, "wl_1", 4, 60000, 0), SA_OK);
+	assert_int_equal(
+	    session_load_state(es, s.id, &got, &how, "login", &kept), SA_OK);
+	assert_string_equal(kept, "wl_1");
+	free(kept);
+	kept = (char *)"x";
 	/* Nothing ended, nothing kept. */
 	assert_null(session_final_event_and(es, s.id, &how, "push", &kept));
 	assert_null(kept);
@@ -464,7 +477,8 @@ test_reads_in_one_round_trip(void **state)
 	session_end_rec_of(&s, &e);
 	assert_int_equal(session_keep_final(es, &e, SESSION_APPROVED, "{}", 2),
 			 SA_OK);
-	assert_int_equal(session_load_state(es, s.id, &got, &how), SA_OK);
+	assert_int_equal(session_load_state(es, s.id, &got, &how, NULL, NULL),
+			 SA_OK);
 	assert_int_equal(how, SESSION_APPROVED);
 	assert_false(got.ended);
 	ev = session_final_event_and(es, s.id, &how, "push", &kept);
@@ -476,7 +490,8 @@ test_reads_in_one_round_trip(void **state)
 
 	/* Ended and dropped: the session from its marker, ended set. */
 	session_drop(es, s.id);
-	assert_int_equal(session_load_state(es, s.id, &got, &how), SA_OK);
+	assert_int_equal(session_load_state(es, s.id, &got, &how, NULL, NULL),
+			 SA_OK);
 	assert_int_equal(how, SESSION_APPROVED);
 	assert_true(got.ended);
 	assert_string_equal(got.token_id, s.token_id);
@@ -485,14 +500,15 @@ test_reads_in_one_round_trip(void **state)
 
 	/* Unknown, malformed and expired ids: no session, how OPEN. */
 	make_session(&got, now);
-	assert_int_equal(session_load_state(es, got.id, &got, &how),
+	assert_int_equal(session_load_state(es, got.id, &got, &how, NULL, NULL),
 			 SA_ERR_SESSION_UNKNOWN);
 	assert_int_equal(how, SESSION_OPEN);
-	assert_int_equal(session_load_state(es, "sess_short", &got, &how),
-			 SA_ERR_SESSION_UNKNOWN);
+	assert_int_equal(
+	    session_load_state(es, "sess_short", &got, &how, NULL, NULL),
+	    SA_ERR_SESSION_UNKNOWN);
 	make_session(&s, now - 120);
 	assert_int_equal(session_save(es, &s, now - 120), SA_OK);
-	assert_int_equal(session_load_state(es, s.id, &got, &how),
+	assert_int_equal(session_load_state(es, s.id, &got, &how, NULL, NULL),
 			 SA_ERR_SESSION_UNKNOWN);
 
 	/* A damaged record is no session, as session_load says. */
@@ -500,7 +516,7 @@ test_reads_in_one_round_trip(void **state)
 	snprintf(key, sizeof(key), "sess:%s", s.id);
 	assert_int_equal(estore_set(es, key, "S2junk", 6, 60000, 0), SA_OK);
 	assert_int_equal(session_load(es, s.id, &got), SA_ERR_INTERNAL);
-	assert_int_equal(session_load_state(es, s.id, &got, &how),
+	assert_int_equal(session_load_state(es, s.id, &got, &how, NULL, NULL),
 			 SA_ERR_INTERNAL);
 	estore_close(es);
 }
