@@ -102,7 +102,7 @@ push_done(enum sa_err rc, const char *reason, int attempts, void *arg)
 	    json_pack("{s:s, s:s, s:i}", "sessionId", c->session_id, "reason",
 		      reason ? reason : "", "attempts", attempts));
 	if (rc != SA_OK) {
-		snprintf(key, sizeof(key), "sess:%s:push", c->session_id);
+		session_kept_key(key, sizeof(key), c->session_id, "push");
 		if (reason == NULL)
 			reason = sa_err_str(rc);
 		estore_set(app->es, key, reason, strlen(reason),

@@ -68,6 +68,12 @@ key_of(char *out, size_t n, const char *id, const char *suffix)
 	snprintf(out, n, "sess:%s%s", id, suffix);
 }
 
+void
+session_kept_key(char *out, size_t n, const char *id, const char *what)
+{
+	snprintf(out, n, "sess:%s:%s", id, what);
+}
+
 /* left_ms is the store lifetime of what lives until expires_at (0: over). */
 static uint64_t
 left_ms(int64_t expires_at, int64_t now)
@@ -214,8 +220,9 @@ session_save(struct estore *es, const struct session *s, int64_t now)
 				 SESSION_INDEX, s->id, s->expires_at, now);
 }
 
-static enum sa_err load_ended(struct estore *es, const char *id,
-			      struct session *s);
+static enum session_end done_read(struct estore *es, const char *id, char **val,
+				  size_t *n, size_t *event_at,
+				  struct session_end_rec *e, int *has_rec);
 static enum session_end done_parse(const char *id, unsigned char *v, size_t len,
 				   int64_t ttl, char **val, size_t *n,
 				   size_t *event_at, struct session_end_rec *e,
@@ -280,25 +287,41 @@ ended_session(const struct session_end_rec *e, struct session *s)
 	s->ended = 1;
 }
 
-/* still_live hands s out unless it is past its expiry: the store's
- * lifetime rounds up to the second, so past its expiry a session is gone,
- * whatever the store still holds. */
+/*
+ * session_of hands out the session the store held: its record (rec, n
+ * bytes) while there is one, else what its end marker keeps (e, when has
+ * says the marker had it). Past its expiry a session is gone, whatever the
+ * store still holds: the store's lifetime rounds up to the second.
+ */
 static enum sa_err
-still_live(const struct session *s, struct session *out)
+session_of(const char *id, const unsigned char *rec, size_t n,
+	   const struct session_end_rec *e, int has, struct session *out)
 {
-	if (s->expires_at <= now_unix())
+	struct session s;
+	enum sa_err rc;
+
+	if (rec != NULL) {
+		if ((rc = record_parse(id, rec, n, &s)) != SA_OK)
+			return rc;
+	} else if (has) {
+		ended_session(e, &s);
+	} else {
 		return SA_ERR_SESSION_UNKNOWN;
-	*out = *s;
+	}
+	if (s.expires_at <= now_unix())
+		return SA_ERR_SESSION_UNKNOWN;
+	*out = s;
 	return SA_OK;
 }
 
 enum sa_err
 session_load(struct estore *es, const char *id, struct session *out)
 {
-	char key[ESTORE_KEY_MAX];
+	char key[ESTORE_KEY_MAX], *done = NULL;
 	unsigned char *val = NULL;
-	size_t n = 0;
-	struct session s;
+	size_t n = 0, at = 0;
+	struct session_end_rec e;
+	int has = 0;
 	enum sa_err rc;
 
 	if (!session_id_valid(id))
@@ -307,12 +330,12 @@ session_load(struct estore *es, const char *id, struct session *out)
 	rc = estore_get(es, key, &val, &n, NULL);
 	if (rc == SA_ERR_NOT_FOUND) {
 		/* Ended: the end marker holds what is left of it. */
-		if ((rc = load_ended(es, id, &s)) == SA_OK)
-			rc = still_live(&s, out);
-		return rc;
+		done_read(es, id, &done, &n, &at, &e, &has);
+		free(done);
+		return session_of(id, NULL, 0, &e, has, out);
 	}
-	if (rc == SA_OK && (rc = record_parse(id, val, n, &s)) == SA_OK)
-		rc = still_live(&s, out);
+	if (rc == SA_OK)
+		rc = session_of(id, val, n, NULL, 0, out);
 	free(val);
 	return rc;
 }
@@ -322,11 +345,10 @@ session_load_state(struct estore *es, const char *id, struct session *out,
 		   enum session_end *how, const char *what, char **kept)
 {
 	char rec_key[ESTORE_KEY_MAX], done_key[ESTORE_KEY_MAX],
-	    kept_key[ESTORE_KEY_MAX], suffix[32], *val = NULL;
+	    kept_key[ESTORE_KEY_MAX], *val = NULL;
 	const char *keys[3] = {rec_key, done_key, kept_key};
 	struct estore_got got[3];
 	struct session_end_rec e;
-	struct session s;
 	size_t n = 0, at = 0, nkeys = what != NULL ? 3 : 2;
 	int has = 0;
 	enum sa_err rc;
@@ -338,25 +360,15 @@ session_load_state(struct estore *es, const char *id, struct session *out,
 		return SA_ERR_SESSION_UNKNOWN;
 	key_of(rec_key, sizeof(rec_key), id, "");
 	key_of(done_key, sizeof(done_key), id, ":done");
-	if (what != NULL) {
-		snprintf(suffix, sizeof(suffix), ":%s", what);
-		key_of(kept_key, sizeof(kept_key), id, suffix);
-	}
+	if (what != NULL)
+		session_kept_key(kept_key, sizeof(kept_key), id, what);
 	if ((rc = estore_get_many(es, keys, nkeys, got)) != SA_OK)
 		return rc;
 	*how = done_parse(id, got[1].val, got[1].n, got[1].ttl_ms, &val, &n,
 			  &at, &e, &has);
 	free(val);
-	if (got[0].rc == SA_OK) {
-		if ((rc = record_parse(id, got[0].val, got[0].n, &s)) == SA_OK)
-			rc = still_live(&s, out);
-	} else if (has) {
-		/* Ended: the end marker holds what is left of it. */
-		ended_session(&e, &s);
-		rc = still_live(&s, out);
-	} else {
-		rc = SA_ERR_SESSION_UNKNOWN;
-	}
+	/* Ended and gone: the end marker holds what is left of it. */
+	rc = session_of(id, got[0].val, got[0].n, &e, has, out);
 	free(got[0].val);
 	if (what != NULL) {
 		if (rc == SA_OK && kept != NULL)
@@ -698,23 +710,6 @@ session_state(struct estore *es, const char *id)
 	return how;
 }
 
-/* load_ended reads a session that has ended from its end marker. */
-static enum sa_err
-load_ended(struct estore *es, const char *id, struct session *s)
-{
-	struct session_end_rec e;
-	char *val;
-	size_t n = 0, at;
-	int has = 0;
-
-	done_read(es, id, &val, &n, &at, &e, &has);
-	free(val);
-	if (!has)
-		return SA_ERR_SESSION_UNKNOWN;
-	ended_session(&e, s);
-	return SA_OK;
-}
-
 /* final_marker builds the end marker that keeps the final event (text, n
  * bytes) of e in *v (free it) and its key and lifetime; SA_ERR_NOT_FOUND
  * when there is nothing to keep (open, or its lifetime over). */
@@ -766,17 +761,13 @@ session_keep_final_publish(struct estore *es, const struct session_end_rec *e,
 	return published;
 }
 
-/* final_of is the final event in the end marker of session id (the len
- * bytes at v, taken over; NULL when there is none), as
- * session_final_event returns it. */
+/* event_text is the final event stored at val + at (n bytes in all; at 0:
+ * none), as session_final_event returns it. Frees val. */
 static char *
-final_of(const char *id, unsigned char *v, size_t len, int64_t ttl,
-	 enum session_end *how)
+event_text(char *val, size_t n, size_t at)
 {
-	char *val, *out = NULL;
-	size_t n = 0, at;
+	char *out = NULL;
 
-	*how = done_parse(id, v, len, ttl, &val, &n, &at, NULL, NULL);
 	if (val != NULL && at > 0 && at < n) {
 		if (n - at == strlen(DELIVERED_MARK) &&
 		    memcmp(val + at, DELIVERED_MARK, n - at) == 0)
@@ -793,34 +784,32 @@ final_of(const char *id, unsigned char *v, size_t len, int64_t ttl,
 char *
 session_final_event(struct estore *es, const char *id, enum session_end *how)
 {
-	char key[ESTORE_KEY_MAX];
-	unsigned char *v = NULL;
-	size_t len = 0;
-	int64_t ttl = -1;
+	char *val;
+	size_t n = 0, at;
 
-	key_of(key, sizeof(key), id, ":done");
-	if (estore_get(es, key, &v, &len, &ttl) != SA_OK)
-		v = NULL;
-	return final_of(id, v, len, ttl, how);
+	*how = done_read(es, id, &val, &n, &at, NULL, NULL);
+	return event_text(val, n, at);
 }
 
 char *
 session_final_event_and(struct estore *es, const char *id,
 			enum session_end *how, const char *what, char **kept)
 {
-	char done_key[ESTORE_KEY_MAX], kept_key[ESTORE_KEY_MAX], suffix[32];
+	char done_key[ESTORE_KEY_MAX], kept_key[ESTORE_KEY_MAX], *val;
 	const char *keys[2] = {done_key, kept_key};
 	struct estore_got got[2];
+	size_t n = 0, at;
 
 	*kept = NULL;
 	*how = SESSION_OPEN;
 	key_of(done_key, sizeof(done_key), id, ":done");
-	snprintf(suffix, sizeof(suffix), ":%s", what);
-	key_of(kept_key, sizeof(kept_key), id, suffix);
+	session_kept_key(kept_key, sizeof(kept_key), id, what);
 	if (estore_get_many(es, keys, 2, got) != SA_OK)
 		return NULL;
 	*kept = (char *)got[1].val;
-	return final_of(id, got[0].val, got[0].n, got[0].ttl_ms, how);
+	*how = done_parse(id, got[0].val, got[0].n, got[0].ttl_ms, &val, &n,
+			  &at, NULL, NULL);
+	return event_text(val, n, at);
 }
 
 void

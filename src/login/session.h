@@ -113,6 +113,10 @@ enum sa_err session_save(struct estore *es, const struct session *s,
 enum sa_err session_load(struct estore *es, const char *id,
 			 struct session *out);
 
+/* session_kept_key names a value kept with session id (n bytes at out):
+ * "sess:{id}:{what}", such as the reason its push failed ("push"). */
+void session_kept_key(char *out, size_t n, const char *id, const char *what);
+
 /* session_load_state is session_load and session_state in one read of the
  * store (one round trip on Redis): the session, and how it ended in *how
  * (SESSION_OPEN while it runs). With what not NULL, the value kept with the

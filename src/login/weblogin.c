@@ -206,8 +206,7 @@ weblogin_bind_session(struct app *app, const char *session_id,
 {
 	char key[ESTORE_KEY_MAX];
 
-	snprintf(key, sizeof(key), "sess:%s:%s", session_id,
-		 WEBLOGIN_SESSION_KEY);
+	session_kept_key(key, sizeof(key), session_id, WEBLOGIN_SESSION_KEY);
 	return estore_set(app->es, key, login_id, strlen(login_id),
 			  ttl_left_ms(expires_at, now_unix()), ESTORE_NX);
 }
