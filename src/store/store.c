@@ -599,22 +599,35 @@ estore_get(struct estore *es, const char *key, unsigned char **val, size_t *n,
 	return es->ops->get(es, key, val, n, ttl_ms);
 }
 
+/* key_ok tells whether key (or a channel or index name) is there and
+ * within ESTORE_KEY_MAX. */
+static int
+key_ok(const char *key)
+{
+	size_t n = key ? strnlen(key, ESTORE_KEY_MAX + 1) : 0;
+
+	return n > 0 && n <= ESTORE_KEY_MAX;
+}
+
+/* value_ok tells whether n bytes at val are a value the store takes. */
+static int
+value_ok(const void *val, size_t n)
+{
+	return n <= ESTORE_VALUE_MAX && (val != NULL || n == 0);
+}
+
 enum sa_err
 estore_set_publish(struct estore *es, const char *key, const void *val,
 		   size_t n, uint64_t ttl_ms, const char *channel,
 		   const void *msg, size_t mn, enum sa_err *published)
 {
 	enum sa_err ignored;
-	size_t klen = key ? strnlen(key, ESTORE_KEY_MAX + 1) : 0,
-	       clen = channel ? strnlen(channel, ESTORE_KEY_MAX + 1) : 0;
 
 	if (published == NULL)
 		published = &ignored;
 	*published = SA_ERR_VALIDATION;
-	if (klen == 0 || klen > ESTORE_KEY_MAX || clen == 0 ||
-	    clen > ESTORE_KEY_MAX || n > ESTORE_VALUE_MAX ||
-	    mn > ESTORE_VALUE_MAX || (val == NULL && n > 0) ||
-	    (msg == NULL && mn > 0))
+	if (!key_ok(key) || !key_ok(channel) || !value_ok(val, n) ||
+	    !value_ok(msg, mn))
 		return SA_ERR_VALIDATION;
 	return es->ops->set_publish(es, key, n > 0 ? val : "", n, ttl_ms,
 				    channel, mn > 0 ? msg : "", mn, published);
@@ -645,7 +658,7 @@ estore_del_if(struct estore *es, const char *key, const void *val, size_t n,
 {
 	if (deleted != NULL)
 		*deleted = 0;
-	if (n > ESTORE_VALUE_MAX || (val == NULL && n > 0))
+	if (!value_ok(val, n))
 		return SA_ERR_VALIDATION;
 	return es->ops->del_if(es, key, n > 0 ? val : "", n, deleted);
 }
@@ -656,9 +669,8 @@ index_args_ok(const char *index, const char *member, int64_t expires)
 {
 	size_t n = member ? strnlen(member, ESTORE_MEMBER_MAX + 1) : 0;
 
-	if (index == NULL || index[0] == '\0' ||
-	    strnlen(index, ESTORE_KEY_MAX + 1) > ESTORE_KEY_MAX || n == 0 ||
-	    n > ESTORE_MEMBER_MAX || expires < 1 || expires > ESTORE_EXPIRY_MAX)
+	if (!key_ok(index) || n == 0 || n > ESTORE_MEMBER_MAX || expires < 1 ||
+	    expires > ESTORE_EXPIRY_MAX)
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		if (member[i] <= ' ' || member[i] > '~')
@@ -671,15 +683,11 @@ index_args_ok(const char *index, const char *member, int64_t expires)
 static int
 rm_item_ok(const struct estore_rm *it)
 {
-	size_t klen = it->key ? strnlen(it->key, ESTORE_KEY_MAX + 1) : 0;
-
 	switch (it->kind) {
 	case ESTORE_RM_KEY:
-		return klen > 0 && klen <= ESTORE_KEY_MAX;
+		return key_ok(it->key);
 	case ESTORE_RM_KEY_IF:
-		return klen > 0 && klen <= ESTORE_KEY_MAX &&
-		       it->n <= ESTORE_VALUE_MAX &&
-		       (it->val != NULL || it->n == 0);
+		return key_ok(it->key) && value_ok(it->val, it->n);
 	case ESTORE_RM_INDEX:
 		return index_args_ok(it->key, it->member, it->expires);
 	}
@@ -730,8 +738,7 @@ estore_set_listed(struct estore *es, const char *key, const void *val, size_t n,
 		  int64_t expires, int64_t now)
 {
 	if (!index_args_ok(index, member, expires) || now < 0 ||
-	    now > ESTORE_EXPIRY_MAX || n > ESTORE_VALUE_MAX ||
-	    (val == NULL && n > 0))
+	    now > ESTORE_EXPIRY_MAX || !value_ok(val, n))
 		return SA_ERR_VALIDATION;
 	return es->ops->set_listed(es, key, n > 0 ? val : "", n, ttl_ms, index,
 				   member, expires, now);
