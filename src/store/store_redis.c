@@ -591,6 +591,16 @@ rd_ping(struct estore *store)
 	return rc;
 }
 
+/* rd_ms_text writes a lifetime in ms as Redis takes it, at most
+ * RD_TTL_MAX, and returns out. */
+static const char *
+rd_ms_text(char out[24], uint64_t ms)
+{
+	snprintf(out, 24, "%llu",
+		 (unsigned long long)(ms > RD_TTL_MAX ? RD_TTL_MAX : ms));
+	return out;
+}
+
 /*
  * rd_set_cmd fills cmd with SET name val [PX ttl_ms] [NX|XX]; ttl holds
  * the text of the lifetime the command points to.
@@ -604,15 +614,31 @@ rd_set_cmd(struct rd_cmd *cmd, const char *name, size_t nlen, const void *val,
 	rd_arg(cmd, n > 0 ? val : "", n);
 	if (ttl_ms > 0) {
 		rd_arg_str(cmd, "PX");
-		snprintf(ttl, 24, "%llu",
-			 (unsigned long long)(ttl_ms > RD_TTL_MAX ? RD_TTL_MAX
-								  : ttl_ms));
-		rd_arg_str(cmd, ttl);
+		rd_arg_str(cmd, rd_ms_text(ttl, ttl_ms));
 	}
 	if (flags & ESTORE_NX)
 		rd_arg_str(cmd, "NX");
 	if (flags & ESTORE_XX)
 		rd_arg_str(cmd, "XX");
+}
+
+/* rd_set_reply reads the reply to a SET sent with flags and frees it: no
+ * write under NX is a conflict, under XX an absent key. */
+static enum sa_err
+rd_set_reply(struct redis_store *es, redisReply *r, int flags)
+{
+	enum sa_err rc;
+
+	if (r->type == REDIS_REPLY_STATUS)
+		rc = SA_OK;
+	else if (r->type == REDIS_REPLY_NIL)
+		rc = (flags & ESTORE_NX) ? SA_ERR_CONFLICT : SA_ERR_NOT_FOUND;
+	else if (r->type == REDIS_REPLY_ERROR)
+		rc = rd_reply_err(es, r, "SET");
+	else
+		rc = SA_ERR_INTERNAL;
+	freeReplyObject(r);
+	return rc;
 }
 
 /*
@@ -639,16 +665,7 @@ rd_set(struct estore *store, const char *key, const void *val, size_t n,
 	 * our own write, so only the unconditional forms are repeated. */
 	if ((rc = rd_exec(es, &cmd, 1, &r, !(flags & ESTORE_NX))) != SA_OK)
 		return rc;
-	if (r->type == REDIS_REPLY_STATUS)
-		rc = SA_OK;
-	else if (r->type == REDIS_REPLY_NIL)
-		rc = (flags & ESTORE_NX) ? SA_ERR_CONFLICT : SA_ERR_NOT_FOUND;
-	else if (r->type == REDIS_REPLY_ERROR)
-		rc = rd_reply_err(es, r, "SET");
-	else
-		rc = SA_ERR_INTERNAL;
-	freeReplyObject(r);
-	return rc;
+	return rd_set_reply(es, r, flags);
 }
 
 /*
@@ -794,6 +811,21 @@ rd_del(struct estore *store, const char *key, int *existed)
 	return rd_flag_reply(es, r, "DEL", existed);
 }
 
+/* rd_eval_cmd fills cmd with the call of a script on one key with one
+ * argument: by its SHA-1 (EVALSHA), or with by_text by its text (EVAL). */
+static void
+rd_eval_cmd(struct rd_cmd *cmd, int by_text, const char *script,
+	    const char *sha, const char *name, size_t nlen, const void *arg,
+	    size_t alen)
+{
+	memset(cmd, 0, sizeof(*cmd));
+	rd_arg_str(cmd, by_text ? "EVAL" : "EVALSHA");
+	rd_arg_str(cmd, by_text ? script : sha);
+	rd_arg_str(cmd, "1");
+	rd_arg(cmd, name, nlen);
+	rd_arg(cmd, arg, alen);
+}
+
 /*
  * rd_eval runs a script on one key with one argument: by its SHA-1 first,
  * and by its text when Redis does not have it cached (after a restart or
@@ -809,12 +841,7 @@ rd_eval(struct redis_store *es, const char *script, const char *sha,
 
 	*r = NULL;
 	for (int by_text = 0; by_text < 2; by_text++) {
-		memset(&cmd, 0, sizeof(cmd));
-		rd_arg_str(&cmd, by_text ? "EVAL" : "EVALSHA");
-		rd_arg_str(&cmd, by_text ? script : sha);
-		rd_arg_str(&cmd, "1");
-		rd_arg(&cmd, name, nlen);
-		rd_arg(&cmd, arg, alen);
+		rd_eval_cmd(&cmd, by_text, script, sha, name, nlen, arg, alen);
 		if ((rc = rd_exec(es, &cmd, 1, r, 0)) != SA_OK)
 			return rc;
 		if (by_text || (*r)->type != REDIS_REPLY_ERROR ||
@@ -861,9 +888,7 @@ rd_incr(struct estore *store, const char *key, uint64_t window_ms,
 
 	if (nlen == 0)
 		return SA_ERR_VALIDATION;
-	snprintf(win, sizeof(win), "%llu",
-		 (unsigned long long)(window_ms > RD_TTL_MAX ? RD_TTL_MAX
-							     : window_ms));
+	rd_ms_text(win, window_ms);
 	if ((rc = rd_eval(es, rd_incr_script, es->script_sha, name, nlen, win,
 			  strlen(win), &r)) != SA_OK)
 		return rc;
@@ -904,14 +929,7 @@ rd_publish(struct estore *store, const char *channel, const void *msg, size_t n)
 	rd_arg(&cmd, n > 0 ? msg : "", n);
 	if ((rc = rd_exec(es, &cmd, 1, &r, 0)) != SA_OK)
 		return rc;
-	if (r->type == REDIS_REPLY_INTEGER)
-		rc = SA_OK;
-	else if (r->type == REDIS_REPLY_ERROR)
-		rc = rd_reply_err(es, r, "PUBLISH");
-	else
-		rc = SA_ERR_INTERNAL;
-	freeReplyObject(r);
-	return rc;
+	return rd_flag_reply(es, r, "PUBLISH", NULL);
 }
 
 /* ---- Expiring indexes ---------------------------------------------------- */
@@ -1081,11 +1099,9 @@ rd_remove(struct estore *store, const struct estore_rm *items, size_t n)
 		if ((nlen[i] = rd_name(es, it->key, names[i])) == 0)
 			return SA_ERR_VALIDATION;
 		if (it->kind == ESTORE_RM_KEY_IF) {
-			rd_arg_str(&cmds[i], "EVALSHA");
-			rd_arg_str(&cmds[i], es->del_if_sha);
-			rd_arg_str(&cmds[i], "1");
-			rd_arg(&cmds[i], names[i], nlen[i]);
-			rd_arg(&cmds[i], it->val, it->n);
+			rd_eval_cmd(&cmds[i], 0, rd_del_if_script,
+				    es->del_if_sha, names[i], nlen[i], it->val,
+				    it->n);
 		} else if (it->kind == ESTORE_RM_INDEX) {
 			rd_arg_str(&cmds[i], "ZREM");
 			rd_arg(&cmds[i], names[i], nlen[i]);
@@ -1147,17 +1163,10 @@ rd_set_listed(struct estore *store, const char *key, const void *val, size_t n,
 	k = rd_idx_add_cmds(&cmds[1], iname, ilen, member, expires, now, &b);
 	if ((rc = rd_exec(es, cmds, 1 + k, r, 0)) != SA_OK)
 		return rc;
-	if (r[0]->type == REDIS_REPLY_STATUS)
-		rc = SA_OK;
-	else if (r[0]->type == REDIS_REPLY_NIL)
-		rc = SA_ERR_CONFLICT;
-	else if (r[0]->type == REDIS_REPLY_ERROR)
-		rc = rd_reply_err(es, r[0], "SET");
-	else
-		rc = SA_ERR_INTERNAL;
+	rc = rd_set_reply(es, r[0], ESTORE_NX);
 	irc = rd_idx_replies(es, &r[1], k, -1, "ZADD");
 	added = irc == SA_OK && k > 1 && r[2]->integer > 0;
-	for (size_t i = 0; i < 1 + k; i++)
+	for (size_t i = 1; i < 1 + k; i++)
 		freeReplyObject(r[i]);
 	if (rc != SA_OK) {
 		if (added)
@@ -1167,20 +1176,6 @@ rd_set_listed(struct estore *store, const char *key, const void *val, size_t n,
 	if (irc != SA_OK)
 		rd_del(store, key, NULL);
 	return irc;
-}
-
-/* rd_status reads the reply to an unconditional SET and frees it. */
-static enum sa_err
-rd_status(struct redis_store *es, redisReply *r, const char *what)
-{
-	enum sa_err rc = SA_ERR_INTERNAL;
-
-	if (r->type == REDIS_REPLY_STATUS)
-		rc = SA_OK;
-	else if (r->type == REDIS_REPLY_ERROR)
-		rc = rd_reply_err(es, r, what);
-	freeReplyObject(r);
-	return rc;
 }
 
 /*
@@ -1212,7 +1207,7 @@ rd_set_publish(struct estore *store, const char *key, const void *val, size_t n,
 		*published = rc;
 		return rc;
 	}
-	rc = rd_status(es, r[0], "SET");
+	rc = rd_set_reply(es, r[0], 0);
 	*published = rd_flag_reply(es, r[1], "PUBLISH", NULL);
 	return rc;
 }
