@@ -35,10 +35,12 @@ def test_list_show_and_delete_with_the_server_running(make_server, tmp_path):
     path = tmp_path / "services.json"
     write_services(path, dict(WIKI, serviceId="wiki"), SHOP)
     # The poll below starts logins until the deletion shows: without the
-    # per-IP and per-token-id limits, a slow poll cannot end in a 429.
+    # per-IP and per-token-id limits (the pending logins and the pushes a
+    # stranger's browser may cause, three each), a slow poll cannot end in
+    # a 429.
     s = make_server(env={"SEALAUTH_SERVICES_FILE": str(path),
                          "SEALAUTH_RATE_LIMITS":
-                             "initiate=0/60,pending=0/60"}).start()
+                             "initiate=0/60,pending=0/60,push=0/60"}).start()
 
     r = s.cli("services", "list")
     lines = r.stdout.splitlines()
