@@ -779,15 +779,18 @@ cmd_serve(int argc, char **argv)
 	app_http_config(&app, &hc);
 	hc.bound = bound;
 	hc.bound_port = bound_port;
+	/* The metrics listener starts first: once the main listener answers,
+	 * every listener is up, so a health check that passes means the
+	 * monitoring system can scrape too. */
+	if (app.cfg.metrics_listen[0] != '\0' &&
+	    (err = start_metrics_listener(&app, &hc)) != SA_OK)
+		goto out;
 	bound = NULL; /* the server's now, started or not */
 	if ((err = http_server_start(&hc, routes, nroutes, &app.http)) !=
 	    SA_OK) {
 		say_listen_failed(&app, err);
 		goto out;
 	}
-	if (app.cfg.metrics_listen[0] != '\0' &&
-	    (err = start_metrics_listener(&app, &hc)) != SA_OK)
-		goto out;
 	if (app.cfg.test_routes)
 		log_warn("serve.test_routes", "test-only routes are enabled; "
 					      "never use this in production");
