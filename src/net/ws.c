@@ -62,6 +62,7 @@ enum ws_flag {
 	WS_F_IOERR = 1 << 1,   /* a socket error or wslay failure */
 	WS_F_PINGED = 1 << 2,  /* an idle ping is outstanding */
 	WS_F_CLOSING = 1 << 3, /* a close is under way; deadline_ms set */
+	WS_F_SHUT = 1 << 4,    /* our side is shut for writing (conn_update) */
 };
 
 struct ws_conn {
@@ -652,7 +653,9 @@ conn_update(struct ws_conn *c)
 		rd = 1;
 		wr = 0;
 	} else {
-		rd = wslay_event_get_read_enabled(ctx);
+		/* After a message too big the rest is read and dropped
+		 * (conn_drain), whether or not wslay still reads. */
+		rd = wslay_event_get_read_enabled(ctx) || c->too_big;
 		wr = wslay_event_want_write(ctx);
 		if ((wslay_event_get_close_sent(ctx) &&
 		     (wslay_event_get_close_received(ctx) || !rd)) ||
@@ -664,6 +667,18 @@ conn_update(struct ws_conn *c)
 		    (c->code != 0 || !rd || wslay_event_get_close_sent(ctx))) {
 			c->flags |= WS_F_CLOSING;
 			c->deadline_ms = now_mono_ms() + WS_CLOSE_GRACE_MS;
+		}
+		/*
+		 * After a message too big no close frame of the peer can be
+		 * read (it would follow the frame's rest, which is dropped):
+		 * once our close frame is out, our side is shut, so the peer
+		 * sees the end at once and closes too; its end of the stream
+		 * ends the connection (conn_drain), else the deadline does.
+		 */
+		if (c->too_big && !wr && wslay_event_get_close_sent(ctx) &&
+		    !(c->flags & WS_F_SHUT)) {
+			shutdown(c->fd, SHUT_WR);
+			c->flags |= WS_F_SHUT;
 		}
 		/* With many sockets open, memory counts more than the CPU
 		 * to rebuild a context: rest as soon as nothing is under way.
@@ -693,6 +708,37 @@ conn_event_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
+ * conn_drain reads and drops what the peer sends after a message too big
+ * (too_big): the rest of that frame cannot go to wslay, and bytes left
+ * unread would keep the socket readable and wake the loop at once, again
+ * and again, until the close deadline. Reading stops at the read budget, at
+ * EAGAIN, or at the end of the stream or an error, which end the
+ * connection.
+ */
+static void
+conn_drain(struct ws_conn *c)
+{
+	unsigned char buf[4096];
+	size_t left = WS_READ_BUDGET;
+	ssize_t r;
+
+	while (left > 0) {
+		r = recv(c->fd, buf, left < sizeof(buf) ? left : sizeof(buf),
+			 0);
+		if (r > 0) {
+			left -= (size_t)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		c->flags |= r == 0 ? WS_F_EOF : WS_F_IOERR;
+		return;
+	}
+}
+
+/*
  * conn_io reads (when what has EV_READ) and writes what wslay has queued,
  * then lets conn_update settle the connection's state. The connection may
  * be freed on return.
@@ -709,7 +755,9 @@ conn_io(struct ws_conn *c, short what)
 	}
 	c->rx_budget = WS_READ_BUDGET;
 	c->last_io_ms = now_mono_ms();
-	if ((what & EV_READ) && wslay_event_want_read(ctx)) {
+	if ((what & EV_READ) && c->too_big) {
+		conn_drain(c);
+	} else if ((what & EV_READ) && wslay_event_want_read(ctx)) {
 		int r = wslay_event_recv(ctx);
 
 		if (r == 0 || (c->flags & (WS_F_EOF | WS_F_IOERR))) {

@@ -330,6 +330,39 @@ def test_websocket_frame_declaring_too_much_is_closed_1009_at_once(server):
         assert time.monotonic() - t0 < 2
 
 
+def server_cpu_s(pid):
+    """User and system CPU seconds of a process, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_websocket_rest_of_a_too_big_message_costs_no_cpu(server):
+    """What follows a header declaring too much is read and dropped: a
+    client that keeps sending (or just leaves bytes unread) after the 1009
+    must not keep the server's loop busy until the close deadline, and its
+    half-close ends the connection."""
+    c, extra = ws_handshake(server)
+    with c:
+        c.sendall(b"\x81\xff" + struct.pack(">Q", 1 << 30) + os.urandom(4))
+        c.settimeout(3)
+        data = extra
+        while len(data) < 4:
+            chunk = c.recv(64)
+            assert chunk, "closed before the close frame"
+            data += chunk
+        assert data[0] == 0x88 and struct.unpack(">H", data[2:4])[0] == 1009
+        # Part of the payload the header announced, sent after the close.
+        cpu0 = server_cpu_s(server.proc.pid)
+        c.sendall(b"x" * 8192)
+        time.sleep(1.0)
+        assert server_cpu_s(server.proc.pid) - cpu0 < 0.3
+        # The server has shut its side once the close frame was out.
+        assert c.recv(4096) == b""
+        c.shutdown(socket.SHUT_WR)
+    assert requests.get(server.base + "/health", timeout=5).status_code == 200
+
+
 def test_websocket_unmasked_and_reserved_bits_are_refused(server):
     for frame, code in ((b"\x81\x02hi", 1002),            # not masked
                         (b"\xc1\x82" + b"\0" * 4 + b"hi", 1002)):  # RSV1

@@ -536,6 +536,63 @@ test_oversize_fragmented(void **state)
 	t_protocol_close(16, f, n, 1009);
 }
 
+/* t_cpu_ms is the CPU time this process has used, all threads. */
+static uint64_t
+t_cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * After a header that declares a message too big, the rest of what the
+ * peer sends is read and dropped: the loop does not spin on a socket left
+ * readable (it did, at full CPU, until the close deadline), the server's
+ * side is shut once its close frame is out, and the peer's end of the
+ * stream ends the connection without waiting for the deadline.
+ */
+static void
+test_oversize_rest_is_drained(void **state)
+{
+	struct ws_server *ws = t_start(60, 16, 10, 0);
+	unsigned char hdr[14] = {0x81, 0xff}, rest[8192], c;
+	struct tconn tc;
+	uint64_t cpu0, t0;
+
+	/* A masked text frame declaring 1 GiB, and part of its payload. */
+	hdr[2] = 0;
+	hdr[3] = 0;
+	hdr[4] = 0;
+	hdr[5] = 0;
+	hdr[6] = 0x40;
+	memset(hdr + 7, 0, 3);
+	memset(hdr + 10, 0x5a, 4);
+	memset(rest, 'x', sizeof(rest));
+	t_open(ws, &tc, NULL, 0);
+	t_write(tc.cfd, hdr, sizeof(hdr));
+	t_write(tc.cfd, rest, sizeof(rest));
+	assert_int_equal(t_expect_close(&tc, T_WAIT_MS, NULL, 0), 1009);
+	/* The server's side is shut after its close frame. */
+	assert_int_equal(t_read(tc.cfd, &c, 1, T_WAIT_MS), -1);
+	/* More of the payload, left to sit: the loop must not spin on it. */
+	t_write(tc.cfd, rest, sizeof(rest));
+	cpu0 = t_cpu_ms();
+	usleep(500 * 1000);
+	assert_true(t_cpu_ms() - cpu0 < 150);
+	assert_int_equal(t_get(&tc.releases), 0); /* within the deadline */
+	/* The peer's end of the stream ends it well before the deadline. */
+	t0 = now_mono_ms();
+	shutdown(tc.cfd, SHUT_WR);
+	assert_int_equal(t_wait(&tc.releases, 1, T_WAIT_MS), 1);
+	assert_true(now_mono_ms() - t0 < 1000);
+	assert_int_equal(tc.code, 1009);
+	assert_int_equal(ws_count(ws), 0);
+	close(tc.cfd);
+	ws_server_stop(ws);
+}
+
 static void
 test_binary_refused(void **state)
 {
@@ -1023,6 +1080,7 @@ main(void)
 	    cmocka_unit_test(test_ping_pong),
 	    cmocka_unit_test(test_oversize),
 	    cmocka_unit_test(test_oversize_fragmented),
+	    cmocka_unit_test(test_oversize_rest_is_drained),
 	    cmocka_unit_test(test_binary_refused),
 	    cmocka_unit_test(test_invalid_utf8),
 	    cmocka_unit_test(test_unmasked_frame),
