@@ -10,7 +10,7 @@
 
 /* trace_add appends one field to a trace; past VDS_TRACE_MAX it only
  * counts. */
-static void
+static void __attribute__((format(printf, 5, 0)))
 trace_add(struct vds_trace *t, size_t off, size_t len, const char *field,
 	  const char *fmt, va_list ap)
 {

@@ -151,7 +151,7 @@ icao_signer(const char *dir, const struct demo_party *ca, int64_t now)
 	p.country = "UT";
 	if ((rc = usagelist_parse_manifest(TRUST_DEMO_ICAO_USAGE, usage[0])) ==
 		SA_OK &&
-	    (rc = demo_make_cert(&p, TRUST_DEMO_ICAO_SIGNER + 2, ca,
+	    (rc = demo_make_cert(&p, &TRUST_DEMO_ICAO_SIGNER[2], ca,
 				 TRUST_DEMO_ICAO_SERIAL, now - DAY,
 				 now + 730 * DAY, 0, usage, 1)) == SA_OK &&
 	    (rc = demo_write_key(dir, "private/signer-icao.key", p.key)) ==
