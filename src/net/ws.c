@@ -52,6 +52,8 @@
 #define WS_REST_MS 1000	       /* quiet time before conn_rest */
 #define WS_REST_CROWD 1024     /* open sockets above which rest is at once */
 #define WS_READ_BUDGET 65536   /* bytes read per wakeup, for fairness */
+/* Reading pauses while this much waits to be sent (conn_rx_paused). */
+#define WS_RX_PAUSE_QUEUED 65536
 #define WS_DEFAULT_QUEUE (1024 * 1024)
 #define WS_MAX_EXTRA (1024 * 1024) /* bytes the HTTP layer may hand over */
 #define WS_MAX_REASON 123	   /* a close frame's payload is at most 125 */
@@ -355,6 +357,20 @@ frame_scan(struct ws_conn *c, const uint8_t *p, size_t n)
 	}
 }
 
+/*
+ * conn_rx_paused says that reading waits until the peer has taken what is
+ * queued for it. Every ping read queues a pong: a peer that sends pings and
+ * never reads would otherwise make the queue, and the server's memory, grow
+ * with every byte it sends. Our own messages are bounded apart
+ * (max_queued_bytes); reading resumes once the queue is below the mark.
+ */
+static int
+conn_rx_paused(const struct ws_conn *c)
+{
+	return c->ctx != NULL &&
+	       wslay_event_get_queued_msg_length(c->ctx) > WS_RX_PAUSE_QUEUED;
+}
+
 static ssize_t
 conn_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 	     void *user_data)
@@ -379,7 +395,7 @@ conn_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 		wslay_event_set_error(ctx, 0);
 		return (ssize_t)n;
 	}
-	if (c->rx_budget == 0 || c->too_big) {
+	if (c->rx_budget == 0 || c->too_big || conn_rx_paused(c)) {
 		/* too_big: nothing more is read; the close goes out. */
 		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
 		return -1;
@@ -686,6 +702,10 @@ conn_update(struct ws_conn *c)
 		if (atomic_load(&c->ws->count) > WS_REST_CROWD)
 			conn_rest(c);
 	}
+	/* A paused read waits for the socket to take what is queued (a
+	 * dropped rest is read regardless: it queues nothing). */
+	if (rd && !c->too_big && conn_rx_paused(c))
+		rd = 0;
 	want = (short)((rd ? EV_READ : 0) | (wr ? EV_WRITE : 0));
 	if (want != c->events) {
 		event_del(c->ev);

@@ -363,6 +363,36 @@ def test_websocket_rest_of_a_too_big_message_costs_no_cpu(server):
     assert requests.get(server.base + "/health", timeout=5).status_code == 200
 
 
+def server_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_websocket_ping_flood_without_reading_is_held_back(server):
+    """Every ping queues a pong: a client that sends pings and never reads
+    them must find its writes stalled, not the server's memory growing with
+    every byte it sends."""
+    c, _ = ws_handshake(server)
+    with c:
+        frame = b"\x89\xfd" + os.urandom(4) + b"p" * 125
+        blob = frame * 512
+        rss0 = server_rss_kib(server.proc.pid)
+        c.settimeout(0.5)
+        sent, t0 = 0, time.monotonic()
+        while sent < (64 << 20) and time.monotonic() - t0 < 10:
+            try:
+                sent += c.send(blob)
+            except socket.timeout:
+                break  # the server stopped reading: what we want
+        grown = server_rss_kib(server.proc.pid) - rss0
+        assert sent < (16 << 20), f"{sent} bytes of pings were taken"
+        assert grown < 16 * 1024, f"server grew {grown} KiB"
+    assert requests.get(server.base + "/health", timeout=5).status_code == 200
+
+
 def test_websocket_unmasked_and_reserved_bits_are_refused(server):
     for frame, code in ((b"\x81\x02hi", 1002),            # not masked
                         (b"\xc1\x82" + b"\0" * 4 + b"hi", 1002)):  # RSV1

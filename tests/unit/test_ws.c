@@ -932,6 +932,79 @@ test_slow_reader(void **state)
 	(void)refused;
 }
 
+static size_t t_heap(void);
+
+/*
+ * t_flood writes ping frames (frame holds n bytes of them) without reading
+ * until the socket takes no more for 200 ms or limit bytes went out;
+ * returns the bytes written.
+ */
+static size_t
+t_flood(int fd, const unsigned char *frame, size_t n, size_t limit)
+{
+	size_t sent = 0;
+
+	while (sent < limit) {
+		struct pollfd pfd = {fd, POLLOUT, 0};
+		ssize_t r;
+
+		if (poll(&pfd, 1, 200) <= 0)
+			break;
+		r = send(fd, frame, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		assert_true(r > 0);
+		sent += (size_t)r;
+	}
+	return sent;
+}
+
+/*
+ * A peer that sends pings and never reads gets no more read than the pongs
+ * queued for it allow: reading pauses, its writes stall, and the server's
+ * memory stays put (it grew with every ping: 200 MB of pings took over
+ * 300 MB). Once the peer reads, the pongs flow and reading resumes.
+ */
+static void
+test_ping_flood_pauses_reading(void **state)
+{
+	enum { PINGS = 512, LIMIT = 64 << 20 };
+	struct ws_server *ws = t_start(60, 1024, 10, 0);
+	unsigned char payload[125], *frame, buf[4096];
+	size_t one, sent, got = 0;
+	struct tconn tc;
+	size_t heap0;
+
+	memset(payload, 'p', sizeof(payload));
+	frame = malloc(PINGS * (sizeof(payload) + 14));
+	assert_non_null(frame);
+	one = t_frame(frame, 1, 0x9, payload, sizeof(payload), 1);
+	for (int i = 1; i < PINGS; i++)
+		memcpy(frame + (size_t)i * one, frame, one);
+	t_open(ws, &tc, NULL, 0);
+	heap0 = t_heap();
+	sent = t_flood(tc.cfd, frame, (size_t)PINGS * one, LIMIT);
+	/* Socket buffers on both sides and the paused queue, no more. */
+	assert_true(sent < 16u << 20);
+	assert_true(t_heap() < heap0 + (4u << 20));
+	assert_int_equal(ws_count(ws), 1);
+	/* Reading what is queued lets the server read pings again. */
+	for (int i = 0; i < 2000 && got < sent / 2; i++) {
+		struct pollfd pfd = {tc.cfd, POLLIN, 0};
+		ssize_t r;
+
+		if (poll(&pfd, 1, T_WAIT_MS) <= 0)
+			break;
+		r = recv(tc.cfd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (r > 0)
+			got += (size_t)r;
+	}
+	assert_true(got >= sent / 2);
+	free(frame);
+	t_finish(&tc);
+	ws_server_stop(ws);
+}
+
 static void
 test_thousand_connections(void **state)
 {
@@ -1095,6 +1168,7 @@ main(void)
 	    cmocka_unit_test(test_stop_closes_all),
 	    cmocka_unit_test(test_unknown_id),
 	    cmocka_unit_test(test_slow_reader),
+	    cmocka_unit_test(test_ping_flood_pauses_reading),
 	    cmocka_unit_test(test_thousand_connections),
 	    cmocka_unit_test(test_memory_idle),
 	};
