@@ -511,67 +511,71 @@ done_value(const struct session_end_rec *e, enum session_end how,
 }
 
 /*
- * session_forget removes what an ended session leaves besides its end
- * marker, as one batch (one round trip on Redis): its pending slot, only
- * while the slot is still this session's (it may have expired and been
- * taken by another), its record and its entry in the index.
+ * forget_items lists what an ended session leaves besides its end marker,
+ * for one batch (one round trip on Redis): its pending slot, only while the
+ * slot is still this session's (it may have expired and been taken by
+ * another), its record and its entry in the index. slot and rec hold the
+ * keys; returns the number of items.
  */
-static void
-session_forget(struct estore *es, const struct session *s)
+static size_t
+forget_items(const struct session *s, struct estore_rm rm[3],
+	     char slot[ESTORE_KEY_MAX], char rec[ESTORE_KEY_MAX])
 {
-	char slot[ESTORE_KEY_MAX], rec[ESTORE_KEY_MAX];
-	struct estore_rm rm[3];
 	size_t n = 0;
 
 	if (s->slot >= 0) {
-		slot_key(slot, sizeof(slot), s->token_id, s->slot);
+		slot_key(slot, ESTORE_KEY_MAX, s->token_id, s->slot);
 		rm[n++] = (struct estore_rm){.kind = ESTORE_RM_KEY_IF,
 					     .key = slot,
 					     .val = s->id,
 					     .n = strlen(s->id)};
 	}
-	key_of(rec, sizeof(rec), s->id, "");
+	key_of(rec, ESTORE_KEY_MAX, s->id, "");
 	rm[n++] = (struct estore_rm){.kind = ESTORE_RM_KEY, .key = rec};
 	rm[n++] = (struct estore_rm){.kind = ESTORE_RM_INDEX,
 				     .key = SESSION_INDEX,
 				     .member = s->id,
 				     .expires = s->expires_at};
-	estore_remove(es, rm, n);
+	return n;
 }
 
 enum sa_err
 session_finish(struct estore *es, const struct session *s, enum session_end how,
 	       int64_t now, enum session_end *prior)
 {
-	char key[ESTORE_KEY_MAX], *v = NULL;
+	char key[ESTORE_KEY_MAX], slot[ESTORE_KEY_MAX], rec[ESTORE_KEY_MAX];
+	char *v = NULL;
 	struct session_end_rec e;
-	size_t n = 0;
+	struct estore_rm rm[3];
+	size_t n = 0, nrm;
 	enum sa_err rc;
 
 	session_end_rec_of(s, &e);
 	if ((rc = done_value(&e, how, NULL, 0, &v, &n)) != SA_OK)
 		return rc;
 	key_of(key, sizeof(key), s->id, ":done");
-	/* Kept as long as the session, so a replay gets 409, not 404. */
-	rc = estore_set(es, key, v, n, ttl_ms(s, now), ESTORE_NX);
+	nrm = forget_items(s, rm, slot, rec);
+	/*
+	 * The end marker, kept as long as the session so a replay gets 409,
+	 * not 404, goes with the removal of what the session leaves, in one
+	 * round trip. The removals are right whether this call or an earlier
+	 * one wrote the marker: once there is one, the session is over. From
+	 * here the end marker is the session: it holds what a late WebSocket
+	 * of the browser and "remember this browser" still read
+	 * (session_load falls back to it). A record or an index entry left
+	 * behind by a failure costs memory until it expires, not
+	 * correctness: every reader checks the end marker before it acts on
+	 * a session.
+	 */
+	rc = estore_set_remove(es, key, v, n, ttl_ms(s, now), ESTORE_NX, rm,
+			       nrm);
 	free(v);
 	if (rc == SA_ERR_CONFLICT) {
 		if (prior != NULL)
 			*prior = session_state(es, s->id);
 		return SA_ERR_REPLAY;
 	}
-	if (rc != SA_OK)
-		return rc;
-	/*
-	 * From here the end marker is the session: it holds what a late
-	 * WebSocket of the browser and "remember this browser" still read
-	 * (session_load falls back to it). A record or an index entry left
-	 * behind by a failure here costs memory until it expires, not
-	 * correctness: every reader checks the end marker before it acts
-	 * on a session.
-	 */
-	session_forget(es, s);
-	return SA_OK;
+	return rc;
 }
 
 /* random_field reads the random's SESSION_RANDOM_LEN base64url characters

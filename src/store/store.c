@@ -694,6 +694,24 @@ rm_item_ok(const struct estore_rm *it)
 	return 0;
 }
 
+/* rm_items_ok checks a removal batch and copies it to copy, an empty
+ * compared value made "" for the backends. */
+static int
+rm_items_ok(const struct estore_rm *items, size_t n,
+	    struct estore_rm copy[ESTORE_RM_MAX])
+{
+	if ((items == NULL && n > 0) || n > ESTORE_RM_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!rm_item_ok(&items[i]))
+			return 0;
+		copy[i] = items[i];
+		if (copy[i].kind == ESTORE_RM_KEY_IF && copy[i].n == 0)
+			copy[i].val = "";
+	}
+	return 1;
+}
+
 enum sa_err
 estore_remove(struct estore *es, const struct estore_rm *items, size_t n)
 {
@@ -701,16 +719,23 @@ estore_remove(struct estore *es, const struct estore_rm *items, size_t n)
 
 	if (n == 0)
 		return SA_OK;
-	if (items == NULL || n > ESTORE_RM_MAX)
+	if (!rm_items_ok(items, n, copy))
 		return SA_ERR_VALIDATION;
-	for (size_t i = 0; i < n; i++) {
-		if (!rm_item_ok(&items[i]))
-			return SA_ERR_VALIDATION;
-		copy[i] = items[i];
-		if (copy[i].kind == ESTORE_RM_KEY_IF && copy[i].n == 0)
-			copy[i].val = "";
-	}
 	return es->ops->remove(es, copy, n);
+}
+
+enum sa_err
+estore_set_remove(struct estore *es, const char *key, const void *val, size_t n,
+		  uint64_t ttl_ms, int flags, const struct estore_rm *items,
+		  size_t nitems)
+{
+	struct estore_rm copy[ESTORE_RM_MAX];
+
+	if (!key_ok(key) || !value_ok(val, n) || (flags & ~ESTORE_NX) != 0 ||
+	    !rm_items_ok(items, nitems, copy))
+		return SA_ERR_VALIDATION;
+	return es->ops->set_remove(es, key, n > 0 ? val : "", n, ttl_ms, flags,
+				   copy, nitems);
 }
 
 enum sa_err

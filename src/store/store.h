@@ -515,6 +515,22 @@ struct estore_rm {
 enum sa_err estore_remove(struct estore *es, const struct estore_rm *items,
 			  size_t n);
 /*
+ * estore_set_remove stores val under key as estore_set does (flags: 0 or
+ * ESTORE_NX) and then does estore_remove's batch, in one round trip on
+ * Redis (an ended login wrote its end marker and gave back its record,
+ * pending slot and index entry in two). The removals run whatever the SET
+ * found, so use it only where they are right either way: a finished
+ * session's leftovers go whether this call or an earlier one wrote its end
+ * marker. Everything is checked first (SA_ERR_VALIDATION: nothing done).
+ * Returns the SET's outcome (SA_ERR_CONFLICT when ESTORE_NX found the
+ * key); as with estore_remove, a failed removal is not reported and the
+ * items around it may or may not have been done.
+ */
+enum sa_err estore_set_remove(struct estore *es, const char *key,
+			      const void *val, size_t n, uint64_t ttl_ms,
+			      int flags, const struct estore_rm *items,
+			      size_t nitems);
+/*
  * estore_incr adds one to a counter and returns the new count. The first
  * increment creates the counter with a lifetime of window_ms; later ones do
  * not extend it (a fixed window). *ttl_ms is the time left in the window.

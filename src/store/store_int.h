@@ -201,6 +201,10 @@ struct estore_ops {
 				  const void *val, size_t n, uint64_t ttl_ms,
 				  const char *index, const char *member,
 				  int64_t expires, int64_t now);
+	enum sa_err (*set_remove)(struct estore *es, const char *key,
+				  const void *val, size_t n, uint64_t ttl_ms,
+				  int flags, const struct estore_rm *items,
+				  size_t nitems);
 	enum sa_err (*index_page)(struct estore *es, const char *index,
 				  int64_t now, int64_t after_expires,
 				  const char *after, int limit,

@@ -872,6 +872,19 @@ mem_set_listed(struct estore *store, const char *key, const void *val, size_t n,
 	return rc;
 }
 
+/* mem_set_remove stores, then removes: in process there is no round trip
+ * to save. */
+static enum sa_err
+mem_set_remove(struct estore *store, const char *key, const void *val, size_t n,
+	       uint64_t ttl_ms, int flags, const struct estore_rm *items,
+	       size_t nitems)
+{
+	enum sa_err rc = mem_set(store, key, val, n, ttl_ms, flags);
+
+	(void)mem_remove(store, items, nitems);
+	return rc;
+}
+
 const struct estore_ops store_mem_ops = {
     .name = "mem",
     .open = mem_open,
@@ -891,5 +904,6 @@ const struct estore_ops store_mem_ops = {
     .index_add = mem_index_add,
     .index_del = mem_index_del,
     .set_listed = mem_set_listed,
+    .set_remove = mem_set_remove,
     .index_page = mem_index_page,
 };

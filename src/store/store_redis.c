@@ -1068,53 +1068,61 @@ rd_index_del(struct estore *store, const char *index, const char *member,
 	return rc;
 }
 
+/* What the commands of a removal batch point into while they are sent. */
+struct rd_rm_buf {
+	char names[ESTORE_RM_MAX][RD_NAME_MAX];
+	char entries[ESTORE_RM_MAX][RD_IDX_ENTRY_MAX + 2];
+	size_t nlen[ESTORE_RM_MAX];
+};
+
 /*
- * rd_remove sends the batch's commands in one write: DEL, the
- * compare-and-delete script by its SHA-1, ZREM. A script Redis no longer
- * has cached (NOSCRIPT) runs again on its own, by its text. Like DEL, a
- * batch whose connection failed is not repeated: a key set again between
- * the two sends could be deleted by the second.
+ * rd_rm_cmds builds the commands of a removal batch into cmds (zeroed):
+ * DEL, the compare-and-delete script by its SHA-1, ZREM.
  */
 static enum sa_err
-rd_remove(struct estore *store, const struct estore_rm *items, size_t n)
+rd_rm_cmds(struct redis_store *es, const struct estore_rm *items, size_t n,
+	   struct rd_rm_buf *b, struct rd_cmd *cmds)
+{
+	if (n > ESTORE_RM_MAX)
+		return SA_ERR_VALIDATION;
+	for (size_t i = 0; i < n; i++) {
+		const struct estore_rm *it = &items[i];
+
+		if ((b->nlen[i] = rd_name(es, it->key, b->names[i])) == 0)
+			return SA_ERR_VALIDATION;
+		if (it->kind == ESTORE_RM_KEY_IF) {
+			rd_eval_cmd(&cmds[i], 0, rd_del_if_script,
+				    es->del_if_sha, b->names[i], b->nlen[i],
+				    it->val, it->n);
+		} else if (it->kind == ESTORE_RM_INDEX) {
+			rd_arg_str(&cmds[i], "ZREM");
+			rd_arg(&cmds[i], b->names[i], b->nlen[i]);
+			rd_arg(&cmds[i], b->entries[i],
+			       rd_idx_entry(b->entries[i], "", it->expires,
+					    it->member));
+		} else {
+			rd_arg_str(&cmds[i], "DEL");
+			rd_arg(&cmds[i], b->names[i], b->nlen[i]);
+		}
+	}
+	return SA_OK;
+}
+
+/*
+ * rd_rm_replies reads (and frees) the replies of a removal batch: a script
+ * Redis no longer has cached (NOSCRIPT) runs again on its own, by its
+ * text. The first failure is returned.
+ */
+static enum sa_err
+rd_rm_replies(struct redis_store *es, const struct estore_rm *items, size_t n,
+	      struct rd_rm_buf *b, redisReply **r)
 {
 	static const char *const what[] = {[ESTORE_RM_KEY] = "DEL",
 					   [ESTORE_RM_KEY_IF] =
 					       "the compare-and-delete script",
 					   [ESTORE_RM_INDEX] = "ZREM"};
-	struct redis_store *es = rd_of(store);
-	char names[ESTORE_RM_MAX][RD_NAME_MAX];
-	char entries[ESTORE_RM_MAX][RD_IDX_ENTRY_MAX + 2];
-	size_t nlen[ESTORE_RM_MAX];
-	struct rd_cmd cmds[ESTORE_RM_MAX];
-	redisReply *r[ESTORE_RM_MAX] = {0};
-	enum sa_err rc, first = SA_OK;
+	enum sa_err rc = SA_OK, first = SA_OK;
 
-	if (n > ESTORE_RM_MAX)
-		return SA_ERR_VALIDATION;
-	memset(cmds, 0, sizeof(cmds));
-	for (size_t i = 0; i < n; i++) {
-		const struct estore_rm *it = &items[i];
-
-		if ((nlen[i] = rd_name(es, it->key, names[i])) == 0)
-			return SA_ERR_VALIDATION;
-		if (it->kind == ESTORE_RM_KEY_IF) {
-			rd_eval_cmd(&cmds[i], 0, rd_del_if_script,
-				    es->del_if_sha, names[i], nlen[i], it->val,
-				    it->n);
-		} else if (it->kind == ESTORE_RM_INDEX) {
-			rd_arg_str(&cmds[i], "ZREM");
-			rd_arg(&cmds[i], names[i], nlen[i]);
-			rd_arg(&cmds[i], entries[i],
-			       rd_idx_entry(entries[i], "", it->expires,
-					    it->member));
-		} else {
-			rd_arg_str(&cmds[i], "DEL");
-			rd_arg(&cmds[i], names[i], nlen[i]);
-		}
-	}
-	if ((rc = rd_exec(es, cmds, n, r, 0)) != SA_OK)
-		return rc;
 	for (size_t i = 0; i < n; i++) {
 		if (items[i].kind == ESTORE_RM_KEY_IF &&
 		    r[i]->type == REDIS_REPLY_ERROR &&
@@ -1122,7 +1130,7 @@ rd_remove(struct estore *store, const struct estore_rm *items, size_t n)
 			freeReplyObject(r[i]);
 			r[i] = NULL;
 			rc = rd_eval(es, rd_del_if_script, es->del_if_sha,
-				     names[i], nlen[i], items[i].val,
+				     b->names[i], b->nlen[i], items[i].val,
 				     items[i].n, &r[i]);
 		}
 		if (r[i] != NULL)
@@ -1132,6 +1140,57 @@ rd_remove(struct estore *store, const struct estore_rm *items, size_t n)
 			first = rc;
 	}
 	return first;
+}
+
+/*
+ * rd_remove sends the batch's commands in one write. Like DEL, a batch
+ * whose connection failed is not repeated: a key set again between the two
+ * sends could be deleted by the second.
+ */
+static enum sa_err
+rd_remove(struct estore *store, const struct estore_rm *items, size_t n)
+{
+	struct redis_store *es = rd_of(store);
+	struct rd_rm_buf b;
+	struct rd_cmd cmds[ESTORE_RM_MAX];
+	redisReply *r[ESTORE_RM_MAX] = {0};
+	enum sa_err rc;
+
+	memset(cmds, 0, sizeof(cmds));
+	if ((rc = rd_rm_cmds(es, items, n, &b, cmds)) != SA_OK ||
+	    (rc = rd_exec(es, cmds, n, r, 0)) != SA_OK)
+		return rc;
+	return rd_rm_replies(es, items, n, &b, r);
+}
+
+/*
+ * rd_set_remove sends SET and the removal batch in one write; Redis runs
+ * them in that order. Never repeated: SET NX could then report our own
+ * write as a conflict, and the removals could meet keys set again.
+ */
+static enum sa_err
+rd_set_remove(struct estore *store, const char *key, const void *val, size_t n,
+	      uint64_t ttl_ms, int flags, const struct estore_rm *items,
+	      size_t nitems)
+{
+	struct redis_store *es = rd_of(store);
+	char name[RD_NAME_MAX], ttl[24];
+	size_t nlen = rd_name(es, key, name);
+	struct rd_rm_buf b;
+	struct rd_cmd cmds[1 + ESTORE_RM_MAX];
+	redisReply *r[1 + ESTORE_RM_MAX] = {0};
+	enum sa_err rc;
+
+	if (nlen == 0)
+		return SA_ERR_VALIDATION;
+	memset(cmds, 0, sizeof(cmds));
+	rd_set_cmd(&cmds[0], name, nlen, val, n, ttl_ms, flags, ttl);
+	if ((rc = rd_rm_cmds(es, items, nitems, &b, &cmds[1])) != SA_OK ||
+	    (rc = rd_exec(es, cmds, 1 + nitems, r, 0)) != SA_OK)
+		return rc;
+	rc = rd_set_reply(es, r[0], flags);
+	(void)rd_rm_replies(es, items, nitems, &b, &r[1]);
+	return rc;
 }
 
 /*
@@ -1442,6 +1501,7 @@ const struct estore_ops store_redis_ops = {
     .index_add = rd_index_add,
     .index_del = rd_index_del,
     .set_listed = rd_set_listed,
+    .set_remove = rd_set_remove,
     .index_page = rd_index_page,
     .attach_loop = rd_attach_loop,
     .detach_loop = rd_detach_loop,

@@ -109,6 +109,7 @@ void estore_contract_del_if(struct estore *es);
 /* estore_remove: keys, exact-bytes compares and index entries in one batch,
  * absent ones no failure, one bad item refusing the batch untouched. */
 void estore_contract_remove(struct estore *es);
+void estore_contract_set_remove(struct estore *es);
 /* estore_get_many: values, absent keys, TTLs, binary and empty values as
  * estore_get gives them; too many or bad keys refused with nothing out. */
 void estore_contract_get_many(struct estore *es);

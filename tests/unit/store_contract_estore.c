@@ -717,6 +717,99 @@ estore_contract_remove(struct estore *es)
 }
 
 void
+estore_contract_set_remove(struct estore *es)
+{
+	const int64_t now = 1700000000;
+	unsigned char *v = NULL;
+	size_t n = 0;
+	int64_t ttl = 0;
+	char got[256];
+	struct estore_rm rm[ESTORE_RM_MAX + 1];
+
+	assert_int_equal(estore_set(es, "sr:rec", "r", 1, 60000, 0), SA_OK);
+	assert_int_equal(estore_set(es, "sr:slot", "id1", 3, 60000, 0), SA_OK);
+	assert_int_equal(estore_index_add(es, "sr:ix", "id1", now + 100, now),
+			 SA_OK);
+	assert_int_equal(estore_index_add(es, "sr:ix", "id2", now + 100, now),
+			 SA_OK);
+	memset(rm, 0, sizeof(rm));
+	rm[0] = (struct estore_rm){
+	    .kind = ESTORE_RM_KEY_IF, .key = "sr:slot", .val = "id1", .n = 3};
+	rm[1] = (struct estore_rm){.kind = ESTORE_RM_KEY, .key = "sr:rec"};
+	rm[2] = (struct estore_rm){.kind = ESTORE_RM_INDEX,
+				   .key = "sr:ix",
+				   .member = "id1",
+				   .expires = now + 100};
+
+	/* A new key is stored, and the batch runs with it. */
+	assert_int_equal(estore_set_remove(es, "sr:done", "d\0x", 3, 30000,
+					   ESTORE_NX, rm, 3),
+			 SA_OK);
+	assert_int_equal(estore_get(es, "sr:done", &v, &n, &ttl), SA_OK);
+	assert_int_equal(n, 3);
+	assert_memory_equal(v, "d\0x", 3);
+	assert_true(ttl > 0 && ttl <= 30000);
+	free(v);
+	v = NULL;
+	assert_false(present(es, "sr:rec"));
+	assert_false(present(es, "sr:slot"));
+	index_page(es, "sr:ix", now, 0, NULL, 10, got, sizeof(got));
+	assert_string_equal(got, "id2");
+
+	/* With ESTORE_NX an existing key is a conflict and keeps its value;
+	 * the removals run all the same (here: a record set again). */
+	assert_int_equal(estore_set(es, "sr:rec", "again", 5, 60000, 0), SA_OK);
+	assert_int_equal(estore_set_remove(es, "sr:done", "other", 5, 30000,
+					   ESTORE_NX, rm, 3),
+			 SA_ERR_CONFLICT);
+	assert_int_equal(estore_get(es, "sr:done", &v, &n, NULL), SA_OK);
+	assert_int_equal(n, 3);
+	free(v);
+	v = NULL;
+	assert_false(present(es, "sr:rec"));
+
+	/* Without flags the value is replaced; no items is a plain SET. */
+	assert_int_equal(
+	    estore_set_remove(es, "sr:done", "new", 3, 30000, 0, NULL, 0),
+	    SA_OK);
+	assert_int_equal(estore_get(es, "sr:done", &v, &n, NULL), SA_OK);
+	assert_int_equal(n, 3);
+	assert_memory_equal(v, "new", 3);
+	free(v);
+	v = NULL;
+
+	/* Anything not valid refuses the whole call, nothing done: a bad
+	 * key, value, flag or item, or too many items. */
+	assert_int_equal(estore_set(es, "sr:rec", "r", 1, 60000, 0), SA_OK);
+	assert_int_equal(
+	    estore_set_remove(es, "", "x", 1, 30000, ESTORE_NX, rm, 3),
+	    SA_ERR_VALIDATION);
+	assert_int_equal(
+	    estore_set_remove(es, "sr:v", NULL, 1, 30000, ESTORE_NX, rm, 3),
+	    SA_ERR_VALIDATION);
+	assert_int_equal(estore_set_remove(es, "sr:v", "x", 1, 30000, 4, rm, 3),
+			 SA_ERR_VALIDATION);
+	assert_int_equal(
+	    estore_set_remove(es, "sr:v", "x", 1, 30000, ESTORE_NX, NULL, 2),
+	    SA_ERR_VALIDATION);
+	rm[3] = (struct estore_rm){.kind = ESTORE_RM_INDEX,
+				   .key = "sr:ix",
+				   .member = "has space",
+				   .expires = now + 100};
+	assert_int_equal(
+	    estore_set_remove(es, "sr:v", "x", 1, 30000, ESTORE_NX, rm, 4),
+	    SA_ERR_VALIDATION);
+	for (int i = 0; i <= ESTORE_RM_MAX; i++)
+		rm[i] =
+		    (struct estore_rm){.kind = ESTORE_RM_KEY, .key = "sr:rec"};
+	assert_int_equal(estore_set_remove(es, "sr:v", "x", 1, 30000, ESTORE_NX,
+					   rm, ESTORE_RM_MAX + 1),
+			 SA_ERR_VALIDATION);
+	assert_false(present(es, "sr:v"));
+	assert_true(present(es, "sr:rec"));
+}
+
+void
 estore_contract_bounds(struct estore *es)
 {
 	char key[ESTORE_KEY_MAX + 2];

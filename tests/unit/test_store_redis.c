@@ -416,6 +416,12 @@ test_set_publish(void **state)
 }
 
 static void
+test_set_remove(void **state)
+{
+	estore_contract_set_remove(*state);
+}
+
+static void
 test_remove(void **state)
 {
 	struct estore *es = *state;
@@ -813,6 +819,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_index, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_del_if, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_set_remove, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_set_publish, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_set_listed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_get_many, setup, teardown),
