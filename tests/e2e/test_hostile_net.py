@@ -389,7 +389,10 @@ def test_websocket_ping_flood_without_reading_is_held_back(server):
                 break  # the server stopped reading: what we want
         grown = server_rss_kib(server.proc.pid) - rss0
         assert sent < (16 << 20), f"{sent} bytes of pings were taken"
-        assert grown < 16 * 1024, f"server grew {grown} KiB"
+        # The resident size says what it should only with the real
+        # allocator (a sanitizer's maps shadow memory of its own).
+        if "not restricted in this sanitizer build" not in server.read_log():
+            assert grown < 16 * 1024, f"server grew {grown} KiB"
     assert requests.get(server.base + "/health", timeout=5).status_code == 200
 
 
