@@ -29,6 +29,12 @@
 #include "net/ws.h"
 
 #define T_WAIT_MS 5000
+/* mallinfo2 sees the allocations (not a sanitizer's own allocator). */
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#define T_HEAP_COUNTS 1
+#else
+#define T_HEAP_COUNTS 0
+#endif
 
 /* One test connection and what the callbacks saw of it. */
 struct tconn {
@@ -932,11 +938,28 @@ test_slow_reader(void **state)
 	(void)refused;
 }
 
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-#define T_HEAP_COUNTS 1 /* mallinfo2 sees the allocations */
-static size_t t_heap(void);
-#else
-#define T_HEAP_COUNTS 0
+#if T_HEAP_COUNTS
+static size_t
+t_heap(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	return mi.uordblks + mi.hblkhd;
+}
+
+static long
+t_rss_kb(void)
+{
+	long pages = 0, rss = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+		rss = 0;
+	fclose(f);
+	return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
 #endif
 
 /*
@@ -1051,30 +1074,6 @@ test_thousand_connections(void **state)
 	free(tc);
 }
 
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-static size_t
-t_heap(void)
-{
-	struct mallinfo2 mi = mallinfo2();
-
-	return mi.uordblks + mi.hblkhd;
-}
-
-static long
-t_rss_kb(void)
-{
-	long pages = 0, rss = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-
-	if (f == NULL)
-		return 0;
-	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
-		rss = 0;
-	fclose(f);
-	return rss * (sysconf(_SC_PAGESIZE) / 1024);
-}
-#endif
-
 /*
  * Memory of idle connections, from the allocator's view (mallinfo2): this
  * is what ws.c, wslay and libevent hold per connection, without the
@@ -1083,7 +1082,7 @@ t_rss_kb(void)
 static void
 test_memory_idle(void **state)
 {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if !T_HEAP_COUNTS
 	print_message("memory: skipped under a sanitizer (its allocator "
 		      "does not report through mallinfo2)\n");
 	skip();
