@@ -159,6 +159,7 @@ refresh_main(void *arg)
 	struct app_refresh *r = arg;
 	int force;
 
+	thread_name("sa-trust-fetch");
 	pthread_mutex_lock(&r->mu);
 	while (!r->stop) {
 		struct timespec until = mono_deadline_ms(1000);

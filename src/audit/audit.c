@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/json_out.h"
 #include "audit/audit.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -114,7 +115,7 @@ audit_detail_text(const char *event, const json_t *detail, char **out)
 	} else {
 		if (!json_is_object(detail))
 			return SA_ERR_VALIDATION;
-		text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
+		text = json_out(detail, JSON_OUT_SORT_KEYS, NULL);
 	}
 	if (text == NULL)
 		return SA_ERR_NOMEM;
@@ -241,6 +242,7 @@ audit_writer(void *arg)
 {
 	struct audit *a = arg;
 
+	thread_name("sa-audit");
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
 		if (a->head != NULL && !a->writing) {

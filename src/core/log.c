@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/json_out.h"
 #include "core/log.h"
 
 static volatile int log_level_min = SA_LOG_INFO;
@@ -42,6 +43,7 @@ log_json(enum log_level level, const char *event, json_t *fields)
 	char when[40];
 	json_t *line = NULL;
 	char *text = NULL;
+	size_t n = 0;
 
 	if (!log_enabled(level))
 		goto out;
@@ -56,9 +58,8 @@ log_json(enum log_level level, const char *event, json_t *fields)
 		goto out;
 	if (fields != NULL && json_is_object(fields))
 		json_object_update_missing(line, fields);
-	text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	text = json_out(line, 0, &n);
 	if (text != NULL) {
-		size_t n = strlen(text);
 		text[n] = '\n'; /* the NUL is replaced; length is known */
 		/* One write per line keeps lines whole across threads. */
 		ssize_t w = write(STDERR_FILENO, text, n + 1);

@@ -363,6 +363,15 @@ cond_init_mono(pthread_cond_t *cv)
 	pthread_condattr_destroy(&ca);
 }
 
+void
+thread_name(const char *name)
+{
+	char n[16];
+
+	snprintf(n, sizeof(n), "%s", name);
+	pthread_setname_np(pthread_self(), n);
+}
+
 struct timespec
 mono_at_us(uint64_t us)
 {

@@ -100,6 +100,10 @@ void cond_init_mono(pthread_cond_t *cv);
 struct timespec mono_at_us(uint64_t us);
 struct timespec mono_deadline_ms(uint64_t ms);
 
+/* thread_name names the calling thread (at most 15 characters shown) so
+ * that top -H, ps -L and perf tell the server's threads apart. */
+void thread_name(const char *name);
+
 /* iso8601_utc writes "YYYY-MM-DDTHH:MM:SSZ" (21 bytes with NUL). */
 void iso8601_utc(int64_t t, char out[21]);
 /* iso8601_parse reads "YYYY-MM-DDTHH:MM:SS[.fff]Z" as UTC; -1 when s is

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json_out.h"
 #include "crypto/ecdsa.h"
 #include "crypto/jwt.h"
 #include "core/util.h"
@@ -55,8 +56,8 @@ jwt_sign_es256(EVP_PKEY *key, const char *kid, const json_t *claims, char **out)
 		rc = SA_ERR_NOMEM;
 		goto out;
 	}
-	hjson = json_dumps(header, JSON_COMPACT);
-	pjson = json_dumps(claims, JSON_COMPACT);
+	hjson = json_out(header, 0, NULL);
+	pjson = json_out(claims, 0, NULL);
 	if (hjson == NULL || pjson == NULL) {
 		rc = SA_ERR_NOMEM;
 		goto out;

@@ -711,6 +711,7 @@ watch_main(void *arg)
 	struct service_registry *reg = arg;
 	int failing = 0;
 
+	thread_name("sa-services");
 	pthread_mutex_lock(&reg->stop_mu);
 	while (!reg->stop) {
 		struct timespec ts;

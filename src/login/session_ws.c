@@ -14,6 +14,7 @@
 
 #include <event2/event.h>
 
+#include "core/json_out.h"
 #include "app/app.h"
 #include "net/http.h"
 #include "core/log.h"
@@ -195,10 +196,11 @@ session_ws_prepare(struct http_request *req, void **arg)
 static void
 send_json(struct ws_server *ws, uint64_t id, json_t *ev)
 {
-	char *text = json_dumps(ev, JSON_COMPACT);
+	size_t n = 0;
+	char *text = json_out(ev, 0, &n);
 
 	if (text != NULL)
-		ws_send_text(ws, id, text, strlen(text));
+		ws_send_text(ws, id, text, n);
 	free(text);
 }
 
@@ -431,14 +433,15 @@ enum sa_err
 session_publish(struct app *app, const char *session_id, json_t *event)
 {
 	char *text = NULL;
+	size_t n = 0;
 	enum sa_err rc = SA_ERR_NOMEM;
 
 	if (event == NULL)
 		return SA_ERR_NOMEM;
 	if (!session_id_valid(session_id))
 		rc = SA_ERR_INTERNAL;
-	else if ((text = json_dumps(event, JSON_COMPACT)) != NULL)
-		rc = publish(app, session_id, text, strlen(text), SESSION_OPEN);
+	else if ((text = json_out(event, 0, &n)) != NULL)
+		rc = publish(app, session_id, text, n, SESSION_OPEN);
 	free(text);
 	json_decref(event);
 	return rc;
@@ -458,9 +461,8 @@ session_publish_end(struct app *app, const struct session_end_rec *end,
 		rc = SA_ERR_INTERNAL;
 		goto out;
 	}
-	if ((text = json_dumps(event, JSON_COMPACT)) == NULL)
+	if ((text = json_out(event, 0, &n)) == NULL)
 		goto out;
-	n = strlen(text);
 	if ((msg = event_msg(end->id, text, n, how)) == NULL) {
 		/* No message: the event is still kept for the socket. */
 		session_keep_final(app->es, end, how, text, n);

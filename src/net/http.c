@@ -25,6 +25,7 @@
 
 #include <microhttpd.h>
 
+#include "core/json_out.h"
 #include "net/http.h"
 #include "net/http_int.h"
 #include "net/listener.h"
@@ -282,8 +283,8 @@ http_res_bytes(struct http_response *res, unsigned int status,
 void
 http_res_json(struct http_response *res, unsigned int status, json_t *body)
 {
-	char *text =
-	    body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	size_t n = 0;
+	char *text = body ? json_out(body, 0, &n) : NULL;
 
 	json_decref(body);
 	res_reset(res);
@@ -298,7 +299,7 @@ http_res_json(struct http_response *res, unsigned int status, json_t *body)
 	res->status = status;
 	res->ctype = "application/json";
 	res->body = text;
-	res->len = strlen(text);
+	res->len = n;
 }
 
 enum sa_err
@@ -930,6 +931,7 @@ sweep_main(void *arg)
 	struct http_server *srv = arg;
 	uint64_t limit = (uint64_t)srv->cfg.header_timeout * 1000u;
 
+	thread_name("sa-http-sweep");
 	pthread_mutex_lock(&srv->conn_mu);
 	while (!srv->sweep_stop) {
 		struct timespec until = mono_deadline_ms(SWEEP_MS);

@@ -86,6 +86,7 @@ accept_main(void *arg)
 	uint64_t last_warn = 0;
 	long backoff = 0; /* ms, doubled by each failure in a row */
 
+	thread_name("sa-accept");
 	while (!atomic_load(&l->closing)) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);

@@ -998,6 +998,7 @@ ws_loop(void *arg)
 {
 	struct ws_server *ws = arg;
 
+	thread_name("sa-websocket");
 	event_base_loop(ws->base, EVLOOP_NO_EXIT_ON_EMPTY);
 	return NULL;
 }

@@ -20,6 +20,7 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
+#include "core/json_out.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "push/push_int.h"
@@ -297,6 +298,7 @@ worker_main(void *arg)
 	struct push_job *j;
 	uint64_t wait_ms;
 
+	thread_name("sa-push");
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
 		j = queue_take(p, p->stopping, &wait_ms);
@@ -493,10 +495,9 @@ push_send(struct pusher *p, const struct push_target *t, json_t *msg,
 		goto out;
 	}
 	j->target = strdup(target);
-	j->body = json_dumps(msg, JSON_COMPACT);
+	j->body = json_out(msg, 0, &j->body_len);
 	if (j->target == NULL || j->body == NULL)
 		goto out;
-	j->body_len = strlen(j->body);
 	if (j->body_len > PUSH_MSG_MAX) {
 		rc = SA_ERR_BAD_REQUEST;
 		goto out;

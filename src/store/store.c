@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
+#include "core/json_out.h"
 #include "core/log.h"
 #include "store/store_int.h"
 #include "core/util.h"
@@ -810,8 +811,7 @@ enum sa_err
 estore_set_json(struct estore *es, const char *key, const json_t *val,
 		size_t max, uint64_t ttl_ms, int flags)
 {
-	char *text =
-	    val ? json_dumps(val, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	char *text = val ? json_out(val, 0, NULL) : NULL;
 	enum sa_err rc;
 
 	if (text == NULL)

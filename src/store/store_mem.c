@@ -352,6 +352,7 @@ mem_sweeper(void *arg)
 {
 	struct mem_store *es = arg;
 
+	thread_name("sa-mem-sweep");
 	for (;;) {
 		struct timespec until = mono_deadline_ms(MEM_SWEEP_MS);
 		int stop;

@@ -354,6 +354,7 @@ rd_loop(void *arg)
 {
 	struct rd_listener *l = arg;
 
+	thread_name("sa-redis-sub");
 	event_base_loop(l->base, EVLOOP_NO_EXIT_ON_EMPTY);
 	return NULL;
 }
