@@ -423,6 +423,9 @@ out:
 	unlink(side);
 	snprintf(side, sizeof(side), "%s-shm", path);
 	unlink(side);
+	/* The enrollment cache's shared version file (store_sqlite.c). */
+	snprintf(side, sizeof(side), "%s-cache", path);
+	unlink(side);
 	return rc;
 }
 
