@@ -36,6 +36,7 @@
 #include "audit/audit.h"
 #include "crypto/ecdsa.h"
 #include "core/errors.h"
+#include "core/json_out.h"
 #include "crypto/jwt.h"
 #include "core/log.h"
 #include "crypto/otp.h"
@@ -63,6 +64,7 @@ struct micro_env {
 	EVP_PKEY *key;	      /* a P-256 key: JWT, phone signatures */
 	EVP_PKEY *signer_pub; /* the demo seal signer's public key */
 	json_t *claims;	      /* JWT claims like the server's */
+	json_t *approved;     /* a login's approved event, with its token */
 	char verify_msg[256];
 	unsigned char verify_sig[ECDSA_P256_RAW_LEN];
 	unsigned char *seal;
@@ -130,6 +132,34 @@ bench_otp(struct micro_env *env, uint64_t iters)
 			       "sess_AbCdEfGhIjKlMnOpQrStUv", "BENCH-000001",
 			       1800000000 + (int64_t)(i & 1023), code) != SA_OK)
 			return -1;
+	return 0;
+}
+
+/* bench_dumps and bench_json_out: the text of a login's approved event by
+ * jansson and by core/json_out.c (the same bytes). */
+static int
+bench_dumps(struct micro_env *env, uint64_t iters)
+{
+	for (uint64_t i = 0; i < iters; i++) {
+		char *t = json_dumps(env->approved, JSON_COMPACT);
+
+		if (t == NULL)
+			return -1;
+		free(t);
+	}
+	return 0;
+}
+
+static int
+bench_json_out(struct micro_env *env, uint64_t iters)
+{
+	for (uint64_t i = 0; i < iters; i++) {
+		char *t = json_out(env->approved, 0, NULL);
+
+		if (t == NULL)
+			return -1;
+		free(t);
+	}
 	return 0;
 }
 
@@ -456,7 +486,7 @@ micro_setup(struct micro_env *env)
 	struct trust_result tr;
 	struct schema_error serr;
 	char path[1024 + 64], gov[1024 + 160], govcert[1024 + 160];
-	char *sig_b64 = NULL;
+	char *sig_b64 = NULL, *tok = NULL;
 	unsigned char *pem = NULL;
 	size_t pem_len;
 	X509 *cert = NULL;
@@ -485,6 +515,16 @@ micro_setup(struct micro_env *env)
 	    "auth_time", (json_int_t)1800000000, "amr", "x1280", "givenName",
 	    "Erika", "familyName", "Mustermann");
 	if (env->claims == NULL)
+		goto out;
+	if (jwt_sign_es256(env->key, "bench-kid", env->claims, &tok) != SA_OK)
+		goto out;
+	env->approved = json_pack(
+	    "{s:s, s:s, s:s, s:s, s:s}", "type", "approved", "jwt", tok, "hash",
+	    "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+	    "random", "3q2-7wEjRWeJq83vEjRWeA", "expiresAt",
+	    "2027-01-15T08:00:00Z");
+	free(tok);
+	if (env->approved == NULL)
 		goto out;
 
 	snprintf(env->trust_dir, sizeof(env->trust_dir),
@@ -602,6 +642,7 @@ micro_teardown(struct micro_env *env)
 	EVP_PKEY_free(env->key);
 	EVP_PKEY_free(env->signer_pub);
 	json_decref(env->claims);
+	json_decref(env->approved);
 	json_decref(env->verify_body);
 	free(env->seal);
 	if (env->seal_decoded != NULL)
@@ -671,6 +712,8 @@ main(int argc, char **argv)
 	} benches[] = {
 	    {"otp_derive", bench_otp},
 	    {"jwt_sign_es256", bench_jwt},
+	    {"json_dumps approved event", bench_dumps},
+	    {"json_out approved event", bench_json_out},
 	    {"ecdsa_sign_sha256_raw", bench_sign},
 	    {"ecdsa_verify_sha256", bench_verify},
 	    {"ecdsa_pubkey_from_pem", bench_pubkey_pem},
