@@ -147,23 +147,22 @@ static const struct setting settings[] = {
       "HTTP worker threads; 0: four per core (writes other than logins wait "
       "for their audit commit)"),
     L("SEALAUTH_CONNECTION_LIMIT", NULL, connection_limit, "0", 0, 1000000,
-      "maximum concurrent HTTP connections; 0: what the descriptor limit "
-      "allows (raised to its hard limit at start) less a reserve for "
-      "files and the stores"),
+      "maximum concurrent connections, HTTP and WebSocket together; 0: "
+      "what the descriptor limit allows (raised to its hard limit at "
+      "start) less a reserve for files and the stores"),
     L("SEALAUTH_PER_IP_CONNECTION_LIMIT", NULL, per_ip_connection_limit, "-1",
       -1, 1000000,
-      "concurrent HTTP connections from one peer address; -1: 256, or no "
-      "cap when SEALAUTH_TRUSTED_PROXIES is set (every client then comes "
-      "from the proxy); 0: no cap"),
+      "concurrent connections (HTTP and WebSocket) from one peer address; "
+      "-1: 256, or no cap when SEALAUTH_TRUSTED_PROXIES is set (every "
+      "client then comes from the proxy); 0: no cap"),
     L("SEALAUTH_HEADER_TIMEOUT", NULL, header_timeout, "10", 0, 3600,
       "seconds a connection has to send a complete request header, from "
       "its opening or its previous answer (slow clients); 0: none"),
     L("SEALAUTH_CONNECTION_MEMORY", NULL, connection_memory, "8192", 4096,
       1048576,
-      "bytes of header memory per HTTP connection; upgraded WebSockets keep "
-      "it, so it sets most of their cost (8192: about 11.7 KB per idle "
-      "socket; 4096: about 7.5 KB, but header blocks over about 3 KB are "
-      "refused)"),
+      "bytes of header memory per HTTP connection (a WebSocket gives it "
+      "back after its handshake); 4096 refuses header blocks over about "
+      "3 KB"),
     L("SEALAUTH_CONNECTION_TIMEOUT", NULL, connection_timeout, "30", 1, 3600,
       "seconds an idle HTTP connection is kept"),
     L("SEALAUTH_BODY_LIMIT", NULL, body_limit, "65536", 1024, 16777216,

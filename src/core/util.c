@@ -363,6 +363,59 @@ cond_init_mono(pthread_cond_t *cv)
 	pthread_condattr_destroy(&ca);
 }
 
+#define SIP_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIP_ROUND                                                              \
+	do {                                                                   \
+		v0 += v1;                                                      \
+		v1 = SIP_ROTL(v1, 13);                                         \
+		v1 ^= v0;                                                      \
+		v0 = SIP_ROTL(v0, 32);                                         \
+		v2 += v3;                                                      \
+		v3 = SIP_ROTL(v3, 16);                                         \
+		v3 ^= v2;                                                      \
+		v0 += v3;                                                      \
+		v3 = SIP_ROTL(v3, 21);                                         \
+		v3 ^= v0;                                                      \
+		v2 += v1;                                                      \
+		v1 = SIP_ROTL(v1, 17);                                         \
+		v1 ^= v2;                                                      \
+		v2 = SIP_ROTL(v2, 32);                                         \
+	} while (0)
+
+uint64_t
+siphash24(uint64_t k0, uint64_t k1, const void *in, size_t n)
+{
+	const unsigned char *p = in;
+	uint64_t v0 = 0x736f6d6570736575ULL ^ k0;
+	uint64_t v1 = 0x646f72616e646f6dULL ^ k1;
+	uint64_t v2 = 0x6c7967656e657261ULL ^ k0;
+	uint64_t v3 = 0x7465646279746573ULL ^ k1;
+	uint64_t b = (uint64_t)n << 56, m;
+	size_t i, tail = n & 7;
+
+	for (i = 0; i + 8 <= n; i += 8) {
+		m = 0;
+		for (int j = 7; j >= 0; j--)
+			m = (m << 8) | p[i + (size_t)j];
+		v3 ^= m;
+		SIP_ROUND;
+		SIP_ROUND;
+		v0 ^= m;
+	}
+	for (size_t j = 0; j < tail; j++)
+		b |= (uint64_t)p[i + j] << (8 * j);
+	v3 ^= b;
+	SIP_ROUND;
+	SIP_ROUND;
+	v0 ^= b;
+	v2 ^= 0xff;
+	SIP_ROUND;
+	SIP_ROUND;
+	SIP_ROUND;
+	SIP_ROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
 void
 thread_name(const char *name)
 {

@@ -100,6 +100,11 @@ void cond_init_mono(pthread_cond_t *cv);
 struct timespec mono_at_us(uint64_t us);
 struct timespec mono_deadline_ms(uint64_t ms);
 
+/* siphash24 is SipHash-2-4 of n bytes under the key (k0, k1): a hash of
+ * client-chosen input (addresses, token ids) that a client cannot steer
+ * into one bucket without the key. */
+uint64_t siphash24(uint64_t k0, uint64_t k1, const void *in, size_t n);
+
 /* thread_name names the calling thread (at most 15 characters shown) so
  * that top -H, ps -L and perf tell the server's threads apart. */
 void thread_name(const char *name);

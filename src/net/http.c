@@ -11,11 +11,13 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,10 +73,26 @@ struct http_server {
 	pthread_t sweeper;
 	int sweeping;
 	int sweep_stop; /* under conn_mu */
+	/* An unconnected socket whose number upgrade_cb puts in place of an
+	 * upgraded connection's before MHD shuts that down and closes it. */
+	int placeholder;
+	/* Open connections, HTTP and WebSocket, in all and per address: the
+	 * connection limits (MHD counts only the HTTP ones). */
+	struct conn_count *counts;
+};
+
+/* What a WebSocket keeps for its release: its descriptor and the count it
+ * took over from its HTTP connection. */
+struct ws_hold {
+	struct http_server *srv;
+	int fd;
+	int counted, has_addr;
+	struct conn_addr addr;
 };
 
 /* Carries what the upgrade callback needs past the request's lifetime. */
 struct upgrade_ctx {
+	struct http_server *srv;
 	struct ws_server *ws_server;
 	const struct ws_handler *ws;
 	void *arg;
@@ -591,31 +609,83 @@ http_req_limit(struct http_request *req, struct http_response *res,
 
 /* ---- WebSocket upgrade -------------------------------------------------- */
 
+/* release_socket closes the descriptor a WebSocket ran on and gives back
+ * its connection count (ws.c's release callback, on the loop thread once
+ * the connection has ended). */
 static void
-release_upgrade(void *handle)
+release_socket(void *handle)
 {
-	MHD_upgrade_action(handle, MHD_UPGRADE_ACTION_CLOSE);
+	struct ws_hold *h = handle;
+
+	close(h->fd);
+	if (h->counted)
+		conn_count_give(h->srv->counts, h->has_addr ? &h->addr : NULL);
+	free(h);
 }
 
+/*
+ * upgrade_cb hands an upgraded connection to the WebSocket loop and frees
+ * libmicrohttpd's side of it at once. MHD keeps a connection's memory pool
+ * (SEALAUTH_CONNECTION_MEMORY) and its slot until the application reports
+ * the upgrade done, and then shuts its descriptor down and closes it. So the
+ * loop gets a duplicate of the socket, MHD's descriptor number is pointed at
+ * a placeholder socket (dup2 replaces it in one step), and the upgrade is
+ * reported done now: what MHD shuts and closes is the placeholder, and a
+ * waiting browser costs the loop's couple of kilobytes instead of a pool.
+ * The connection's count against the limits goes with the WebSocket.
+ */
 static void
 upgrade_cb(void *cls, struct MHD_Connection *conn, void *con_cls,
 	   const char *extra_in, size_t extra_in_size, MHD_socket sock,
 	   struct MHD_UpgradeResponseHandle *urh)
 {
 	struct upgrade_ctx *u = cls;
+	struct conn_state *cs = http_conn_state_of(conn);
+	struct ws_hold *h = calloc(1, sizeof(*h));
 	uint64_t id = 0;
-	enum sa_err rc;
+	enum sa_err rc = SA_ERR_NOMEM;
 
-	rc = ws_adopt(u->ws_server, sock, extra_in, extra_in_size,
-		      release_upgrade, urh, u->ws, u->arg, &id);
+	(void)con_cls;
+	if (h == NULL)
+		goto out;
+	h->srv = u->srv;
+	if ((h->fd = fcntl(sock, F_DUPFD_CLOEXEC, 0)) < 0) {
+		rc = SA_ERR_UNAVAILABLE;
+		goto out;
+	}
+	if (dup2(u->srv->placeholder, sock) < 0) {
+		/* MHD would shut the socket down under the loop. */
+		log_msg(SA_LOG_ERROR, "ws.adopt", u->id,
+			"cannot detach the WebSocket: %s", strerror(errno));
+		close(h->fd);
+		rc = SA_ERR_INTERNAL;
+		goto out;
+	}
+	/* All set before the loop may end it and call release_socket. */
+	if (cs != NULL && cs->counted) {
+		h->counted = 1;
+		h->has_addr = cs->has_addr;
+		h->addr = cs->addr;
+		cs->handed = 1;
+	}
+	rc = ws_adopt(u->ws_server, h->fd, extra_in, extra_in_size,
+		      release_socket, h, u->ws, u->arg, &id);
 	if (rc != SA_OK) {
+		/* The only descriptor of the socket: this ends it. */
+		close(h->fd);
+		if (cs != NULL)
+			cs->handed = 0;
+	}
+out:
+	if (rc != SA_OK) {
+		free(h);
 		log_msg(SA_LOG_WARN, "ws.adopt", u->id,
 			"WebSocket not adopted: %s", sa_err_str(rc));
 		/* id 0: never adopted; on_close frees the argument. */
 		if (u->ws->on_close != NULL)
 			u->ws->on_close(u->ws_server, 0, 1013, 0, u->arg);
-		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
 	}
+	MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
 	free(u);
 }
 
@@ -691,6 +761,7 @@ handle_upgrade(struct http_request *req)
 	u = calloc(1, sizeof(*u));
 	if (u == NULL)
 		goto fail;
+	u->srv = req->srv;
 	u->ws_server = wss;
 	u->ws = req->route->ws;
 	u->arg = arg;
@@ -877,6 +948,46 @@ http_conn_state_of(struct MHD_Connection *conn)
 	return ci != NULL ? ci->socket_context : NULL;
 }
 
+/*
+ * count_conn counts a new connection against the connection limits, or
+ * refuses it: shut down, so its worker closes it at once without an answer
+ * (as libmicrohttpd refuses one over its own limits). Counting here, where
+ * every start has its matching close, rather than in the accept thread,
+ * keeps the counts exact even when MHD drops a connection it was handed.
+ */
+static void
+count_conn(struct http_server *srv, struct MHD_Connection *conn,
+	   struct conn_state *cs)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	int per_addr = 0;
+	enum sa_err rc;
+
+	if (ci != NULL && ci->client_addr != NULL)
+		cs->has_addr =
+		    conn_addr_of(ci->client_addr,
+				 ci->client_addr->sa_family == AF_INET6
+				     ? (socklen_t)sizeof(struct sockaddr_in6)
+				     : (socklen_t)sizeof(struct sockaddr_in),
+				 &cs->addr);
+	rc = conn_count_take(srv->counts, cs->has_addr ? &cs->addr : NULL,
+			     &per_addr);
+	if (rc == SA_OK) {
+		cs->counted = 1;
+		return;
+	}
+	atomic_store(&cs->refused, 1);
+	log_debug("http.accept", "connection refused: %s",
+		  rc != SA_ERR_UNAVAILABLE ? sa_err_str(rc)
+		  : per_addr
+		      ? "its address has SEALAUTH_PER_IP_CONNECTION_LIMIT "
+			"connections open"
+		      : "SEALAUTH_CONNECTION_LIMIT connections are open");
+	if (cs->fd >= 0)
+		shutdown(cs->fd, SHUT_RDWR);
+}
+
 /* notify_conn keeps srv->conns: one entry per open connection. */
 static void
 notify_conn(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -887,11 +998,16 @@ notify_conn(void *cls, struct MHD_Connection *conn, void **socket_context,
 	const union MHD_ConnectionInfo *ci;
 
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-		if ((cs = calloc(1, sizeof(*cs))) == NULL)
-			return; /* no deadline for this one */
 		ci = MHD_get_connection_info(conn,
 					     MHD_CONNECTION_INFO_CONNECTION_FD);
+		if ((cs = calloc(1, sizeof(*cs))) == NULL) {
+			/* Neither counted nor timed: refuse it. */
+			if (ci != NULL)
+				shutdown(ci->connect_fd, SHUT_RDWR);
+			return;
+		}
 		cs->fd = ci != NULL ? ci->connect_fd : -1;
+		count_conn(srv, conn, cs);
 		atomic_store(&cs->since_ms, now_mono_ms());
 		pthread_mutex_lock(&srv->conn_mu);
 		cs->next = srv->conns;
@@ -904,6 +1020,8 @@ notify_conn(void *cls, struct MHD_Connection *conn, void **socket_context,
 	}
 	if (cs == NULL)
 		return;
+	if (cs->counted && !cs->handed)
+		conn_count_give(srv->counts, cs->has_addr ? &cs->addr : NULL);
 	/* MHD closes the socket after this returns: the sweeper, holding
 	 * conn_mu, never shuts down a descriptor that was reused. */
 	pthread_mutex_lock(&srv->conn_mu);
@@ -1040,6 +1158,11 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 			req = new_request(srv, conn, url, method, req);
 		*con_cls = req;
 		if (req == NULL)
+			return MHD_NO;
+		/* Over a connection limit: count_conn shut it down, and MHD
+		 * closes it on the hang-up, but a read could still return bytes
+		 * received before: serve nothing, whatever arrives. */
+		if (req->cs == NULL || atomic_load(&req->cs->refused))
 			return MHD_NO;
 		if ((why = http_strict_check(req, url, version, &field)) !=
 		    NULL)
@@ -1255,6 +1378,24 @@ http_server_start(const struct http_config *cfg, const struct route *routes,
 
 	if (srv == NULL)
 		return SA_ERR_NOMEM;
+	srv->placeholder = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (srv->placeholder < 0) {
+		log_error("http.start", "cannot make a socket: %s",
+			  strerror(errno));
+		free(srv);
+		return SA_ERR_IO;
+	}
+	if ((rc = conn_count_new(cfg->connection_limit > 0
+				     ? (size_t)cfg->connection_limit
+				     : SIZE_MAX,
+				 cfg->per_ip_connection_limit > 0
+				     ? (size_t)cfg->per_ip_connection_limit
+				     : 0,
+				 &srv->counts)) != SA_OK) {
+		close(srv->placeholder);
+		free(srv);
+		return rc;
+	}
 	srv->cfg = *cfg;
 	srv->routes = routes;
 	srv->nroutes = nroutes;
@@ -1263,6 +1404,8 @@ http_server_start(const struct http_config *cfg, const struct route *routes,
 		srv->port = cfg->bound_port;
 	} else if ((rc = http_listen(cfg->listen, &srv->listener,
 				     &srv->port)) != SA_OK) {
+		close(srv->placeholder);
+		conn_count_free(srv->counts);
 		free(srv);
 		return rc;
 	}
@@ -1294,7 +1437,7 @@ http_server_start(const struct http_config *cfg, const struct route *routes,
 	    MHD_OPTION_THREAD_POOL_SIZE, threads,
 	    /* The default caps near 1020 even with epoll: set it explicitly. */
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->connection_limit,
-	    /* Small, because upgraded WebSockets keep their pool. */
+	    /* Per connection; a WebSocket gives it back at once. */
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->connection_memory,
 	    MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned int)cfg->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED,
@@ -1302,13 +1445,13 @@ http_server_start(const struct http_config *cfg, const struct route *routes,
 	    /* Refuses spaces in header names and HTTP/1.1 without Host. */
 	    MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_UNESCAPE_CALLBACK,
 	    http_unescape_url, srv,
-	    /* Counts the peer address: 0 (off) behind a proxy. */
-	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-	    (unsigned int)cfg->per_ip_connection_limit,
+	    /* Per address: counted by count_conn, WebSockets included. */
 	    MHD_OPTION_URI_LOG_CALLBACK, uri_log_cb, srv, MHD_OPTION_END);
 	if (srv->d == NULL) {
 		log_error("http.listen", "cannot start the HTTP workers");
 		listener_close(srv->listener);
+		close(srv->placeholder);
+		conn_count_free(srv->counts);
 		free(srv);
 		return SA_ERR_IO;
 	}
@@ -1319,6 +1462,8 @@ http_server_start(const struct http_config *cfg, const struct route *routes,
 		sweep_stop(srv);
 		MHD_stop_daemon(srv->d);
 		listener_close(srv->listener);
+		close(srv->placeholder);
+		conn_count_free(srv->counts);
 		free(srv);
 		return rc;
 	}
@@ -1380,6 +1525,9 @@ http_server_stop(struct http_server *srv)
 	pthread_mutex_unlock(&srv->park_mu);
 	sweep_stop(srv);
 	MHD_stop_daemon(srv->d);
+	close(srv->placeholder);
+	/* WebSockets still open give their counts back when the loop ends
+	 * them: the counts stay with the process. */
 	pthread_cond_destroy(&srv->park_cv);
 	pthread_mutex_destroy(&srv->park_mu);
 	free(srv);

@@ -12,6 +12,8 @@
 
 #include <microhttpd.h>
 
+#include "net/conn_count.h"
+
 #include "core/util.h"
 #include "net/http.h"
 
@@ -46,6 +48,12 @@ struct conn_state {
 	atomic_int upgraded;	   /* a WebSocket now: never cut here */
 	atomic_int bad_url;	   /* %00 in the path or query */
 	int cut;		   /* shut down by the sweeper */
+	/* Counted in srv's connection counts (conn_count.h) under addr
+	 * (has_addr 0: in the total only); handed: the count went with the
+	 * connection's WebSocket, which gives it back when it ends. */
+	int counted, has_addr, handed;
+	atomic_int refused; /* over a limit: shut down, never served */
+	struct conn_addr addr;
 };
 
 struct http_request {

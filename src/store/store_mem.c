@@ -100,58 +100,11 @@ mem_of(struct estore *store)
 	return (struct mem_store *)store;
 }
 
-#define MEM_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define MEM_SIPROUND                                                           \
-	do {                                                                   \
-		v0 += v1;                                                      \
-		v1 = MEM_ROTL(v1, 13);                                         \
-		v1 ^= v0;                                                      \
-		v0 = MEM_ROTL(v0, 32);                                         \
-		v2 += v3;                                                      \
-		v3 = MEM_ROTL(v3, 16);                                         \
-		v3 ^= v2;                                                      \
-		v0 += v3;                                                      \
-		v3 = MEM_ROTL(v3, 21);                                         \
-		v3 ^= v0;                                                      \
-		v2 += v1;                                                      \
-		v1 = MEM_ROTL(v1, 17);                                         \
-		v1 ^= v2;                                                      \
-		v2 = MEM_ROTL(v2, 32);                                         \
-	} while (0)
-
 /* mem_siphash is SipHash-2-4 of n bytes under the store's random key. */
 static uint64_t
 mem_siphash(const struct mem_store *es, const void *in, size_t n)
 {
-	const unsigned char *p = in;
-	uint64_t v0 = 0x736f6d6570736575ULL ^ es->sip_k0;
-	uint64_t v1 = 0x646f72616e646f6dULL ^ es->sip_k1;
-	uint64_t v2 = 0x6c7967656e657261ULL ^ es->sip_k0;
-	uint64_t v3 = 0x7465646279746573ULL ^ es->sip_k1;
-	uint64_t b = (uint64_t)n << 56, m;
-	size_t i, tail = n & 7;
-
-	for (i = 0; i + 8 <= n; i += 8) {
-		m = 0;
-		for (int j = 7; j >= 0; j--)
-			m = (m << 8) | p[i + (size_t)j];
-		v3 ^= m;
-		MEM_SIPROUND;
-		MEM_SIPROUND;
-		v0 ^= m;
-	}
-	for (size_t j = 0; j < tail; j++)
-		b |= (uint64_t)p[i + j] << (8 * j);
-	v3 ^= b;
-	MEM_SIPROUND;
-	MEM_SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	MEM_SIPROUND;
-	MEM_SIPROUND;
-	MEM_SIPROUND;
-	MEM_SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
+	return siphash24(es->sip_k0, es->sip_k1, in, n);
 }
 
 /* mem_key_len bounds a key or channel name: 1..ESTORE_KEY_MAX bytes, or 0

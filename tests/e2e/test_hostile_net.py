@@ -311,6 +311,85 @@ def ws_handshake(server, path="/test/ws"):
     return c, head.partition(b"\r\n\r\n")[2]
 
 
+def refused(c, path="/health"):
+    """Whether the server ended a connection without answering."""
+    c.settimeout(5)
+    try:
+        c.sendall(req([f"GET {path} HTTP/1.1", "Host: x",
+                       "Connection: close"]))
+        return c.recv(12) == b""
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+
+
+def accepted_within(server, seconds):
+    """Whether a new connection from 127.0.0.1 is served within seconds
+    (a place is given back when a socket ends, a moment after it closes)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.create_connection(("127.0.0.1", server.port), 5) as c:
+            if not refused(c):
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def test_websockets_count_toward_the_per_address_cap(make_server):
+    # A WebSocket leaves libmicrohttpd right after its handshake (its
+    # memory is freed then); it must still count against its address's
+    # cap until it ends, as every connection does. Bounded: a few seconds.
+    s = make_server(env={"SEALAUTH_PER_IP_CONNECTION_LIMIT": "4",
+                         "SEALAUTH_RATE_LIMITS": "ws=0/60,default=0/60"}
+                    ).start()
+    held = [ws_handshake(s)[0] for _ in range(4)]
+    try:
+        with socket.create_connection(("127.0.0.1", s.port), 5) as c:
+            # Sent at once, so the request is in the socket before the
+            # server refuses the connection: it must still not be served.
+            assert refused(c, "/refused-probe"), \
+                "a fifth connection from the address"
+        time.sleep(0.2)
+        served = [l for l in s.log_lines() if l.get("event") ==
+                  "http.request" and l.get("path") == "/refused-probe"
+                  and l.get("status", 0) > 0]
+        assert served == [], served
+        # Another address is not held back.
+        with socket.create_connection(("127.0.0.1", s.port), 5,
+                                      source_address=("127.0.0.2", 0)) as c:
+            assert not refused(c)
+        # Ending two WebSockets gives their places back.
+        for c in held[:2]:
+            c.close()
+        assert accepted_within(s, 5), "places not given back"
+        # And the sockets still open work: an echo comes back.
+        c = held[2]
+        c.sendall(bytes([0x81, 0x82]) + b"\x00\x00\x00\x00" + b"hi")
+        c.settimeout(5)
+        assert c.recv(16)[:4] == b"\x81\x02hi"
+    finally:
+        for c in held:
+            c.close()
+
+
+def test_websockets_count_toward_the_connection_limit(make_server):
+    # The same for the server's connection limit: open WebSockets and HTTP
+    # connections together stay within SEALAUTH_CONNECTION_LIMIT.
+    s = make_server(env={"SEALAUTH_CONNECTION_LIMIT": "5",
+                         "SEALAUTH_PER_IP_CONNECTION_LIMIT": "0",
+                         "SEALAUTH_RATE_LIMITS": "ws=0/60,default=0/60"}
+                    ).start()
+    held = [ws_handshake(s)[0] for _ in range(5)]
+    try:
+        with socket.create_connection(("127.0.0.1", s.port), 5,
+                                      source_address=("127.0.0.2", 0)) as c:
+            assert refused(c), "a sixth connection to the server"
+        held.pop().close()
+        assert accepted_within(s, 5), "the place not given back"
+    finally:
+        for c in held:
+            c.close()
+
+
 def test_websocket_frame_declaring_too_much_is_closed_1009_at_once(server):
     c, extra = ws_handshake(server)
     with c:
