@@ -24,6 +24,7 @@ struct cc_entry {
 struct conn_count {
 	size_t total_max, per_addr_max;
 	atomic_size_t total;
+	atomic_size_t refs;
 	/* The table, only when per_addr_max > 0. */
 	pthread_mutex_t mu;
 	struct cc_entry **buckets;
@@ -43,6 +44,7 @@ conn_count_new(size_t total_max, size_t per_addr_max, struct conn_count **out)
 	cc->total_max = total_max;
 	cc->per_addr_max = per_addr_max;
 	atomic_init(&cc->total, 0);
+	atomic_init(&cc->refs, 1);
 	pthread_mutex_init(&cc->mu, NULL);
 	if (per_addr_max > 0) {
 		/* About one bucket per two addresses the limit allows. */
@@ -61,10 +63,17 @@ conn_count_new(size_t total_max, size_t per_addr_max, struct conn_count **out)
 	return SA_OK;
 }
 
+struct conn_count *
+conn_count_hold(struct conn_count *cc)
+{
+	atomic_fetch_add(&cc->refs, 1);
+	return cc;
+}
+
 void
 conn_count_free(struct conn_count *cc)
 {
-	if (cc == NULL)
+	if (cc == NULL || atomic_fetch_sub(&cc->refs, 1) != 1)
 		return;
 	if (cc->buckets != NULL)
 		for (size_t i = 0; i <= cc->mask; i++) {

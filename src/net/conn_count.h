@@ -35,6 +35,10 @@ struct conn_count;
  * address (0: no cap per address, and no table). */
 enum sa_err conn_count_new(size_t total_max, size_t per_addr_max,
 			   struct conn_count **out);
+/* conn_count_hold takes a reference for whoever gives back counts later
+ * (a WebSocket that may end after the HTTP server stopped); the counts are
+ * freed by the last conn_count_free, one per conn_count_new and per hold. */
+struct conn_count *conn_count_hold(struct conn_count *cc);
 void conn_count_free(struct conn_count *cc);
 
 /* conn_addr_of turns a socket address into its key; 0 when it is neither

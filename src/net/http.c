@@ -84,7 +84,7 @@ struct http_server {
 /* What a WebSocket keeps for its release: its descriptor and the count it
  * took over from its HTTP connection. */
 struct ws_hold {
-	struct http_server *srv;
+	struct conn_count *counts; /* held (conn_count_hold) when counted */
 	int fd;
 	int counted, has_addr;
 	struct conn_addr addr;
@@ -618,8 +618,10 @@ release_socket(void *handle)
 	struct ws_hold *h = handle;
 
 	close(h->fd);
-	if (h->counted)
-		conn_count_give(h->srv->counts, h->has_addr ? &h->addr : NULL);
+	if (h->counted) {
+		conn_count_give(h->counts, h->has_addr ? &h->addr : NULL);
+		conn_count_free(h->counts);
+	}
 	free(h);
 }
 
@@ -648,7 +650,6 @@ upgrade_cb(void *cls, struct MHD_Connection *conn, void *con_cls,
 	(void)con_cls;
 	if (h == NULL)
 		goto out;
-	h->srv = u->srv;
 	if ((h->fd = fcntl(sock, F_DUPFD_CLOEXEC, 0)) < 0) {
 		rc = SA_ERR_UNAVAILABLE;
 		goto out;
@@ -663,6 +664,7 @@ upgrade_cb(void *cls, struct MHD_Connection *conn, void *con_cls,
 	}
 	/* All set before the loop may end it and call release_socket. */
 	if (cs != NULL && cs->counted) {
+		h->counts = conn_count_hold(u->srv->counts);
 		h->counted = 1;
 		h->has_addr = cs->has_addr;
 		h->addr = cs->addr;
@@ -673,8 +675,10 @@ upgrade_cb(void *cls, struct MHD_Connection *conn, void *con_cls,
 	if (rc != SA_OK) {
 		/* The only descriptor of the socket: this ends it. */
 		close(h->fd);
-		if (cs != NULL)
+		if (h->counted) {
+			conn_count_free(h->counts);
 			cs->handed = 0;
+		}
 	}
 out:
 	if (rc != SA_OK) {
@@ -1526,8 +1530,8 @@ http_server_stop(struct http_server *srv)
 	sweep_stop(srv);
 	MHD_stop_daemon(srv->d);
 	close(srv->placeholder);
-	/* WebSockets still open give their counts back when the loop ends
-	 * them: the counts stay with the process. */
+	/* WebSockets still open hold the counts until they end. */
+	conn_count_free(srv->counts);
 	pthread_cond_destroy(&srv->park_cv);
 	pthread_mutex_destroy(&srv->park_mu);
 	free(srv);

@@ -98,6 +98,26 @@ test_total_cap(void **state)
 }
 
 static void
+test_hold(void **state)
+{
+	struct conn_count *cc;
+	struct conn_addr a = v4("192.0.2.1");
+	int per;
+
+	(void)state;
+	/* A holder outlives the creator's free: a WebSocket that ends after
+	 * the HTTP server stopped still gives its count back. */
+	assert_int_equal(conn_count_new(10, 2, &cc), SA_OK);
+	assert_int_equal(conn_count_take(cc, &a, &per), SA_OK);
+	assert_ptr_equal(conn_count_hold(cc), cc);
+	conn_count_free(cc);
+	assert_int_equal(conn_count_open(cc, &a), 1);
+	conn_count_give(cc, &a);
+	assert_int_equal(conn_count_open(cc, NULL), 0);
+	conn_count_free(cc); /* the last: freed (the sanitizer build checks) */
+}
+
+static void
 test_no_cap_per_address(void **state)
 {
 	struct conn_count *cc;
@@ -231,6 +251,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_per_address_cap),
 	    cmocka_unit_test(test_total_cap),
+	    cmocka_unit_test(test_hold),
 	    cmocka_unit_test(test_no_cap_per_address),
 	    cmocka_unit_test(test_keys),
 	    cmocka_unit_test(test_many_addresses),
