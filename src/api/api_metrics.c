@@ -26,7 +26,7 @@
 static enum sa_err
 render(struct app *app, struct http_response *res)
 {
-	struct metrics_gauge g[6];
+	struct metrics_gauge g[8];
 	size_t ng = 0, len = 0;
 	int64_t now = now_unix(), loaded = -1, expires = -1;
 	const char *status = NULL;
@@ -47,6 +47,20 @@ render(struct app *app, struct http_response *res)
 	g[ng++] = (struct metrics_gauge){
 	    "sealauth_websockets_open", "Browser WebSockets open now.", NULL,
 	    NULL, (double)(app->ws ? ws_count(app->ws) : 0)};
+	if (app->http != NULL) {
+		size_t limit = 0,
+		       open = http_server_connections(app->http, &limit);
+
+		g[ng++] = (struct metrics_gauge){
+		    "sealauth_connections_open",
+		    "Connections counted against the connection limit now: "
+		    "HTTP and WebSocket.",
+		    NULL, NULL, (double)open};
+		g[ng++] = (struct metrics_gauge){
+		    "sealauth_connections_limit",
+		    "SEALAUTH_CONNECTION_LIMIT in force (0: none).", NULL, NULL,
+		    (double)limit};
+	}
 	g[ng++] = (struct metrics_gauge){
 	    "sealauth_audit_queue_depth",
 	    "Audit events waiting to be made durable.", NULL, NULL,

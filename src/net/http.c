@@ -1486,6 +1486,15 @@ http_server_port(const struct http_server *srv)
 	return srv->port;
 }
 
+size_t
+http_server_connections(const struct http_server *srv, size_t *limit)
+{
+	*limit = srv->cfg.connection_limit > 0
+		     ? (size_t)srv->cfg.connection_limit
+		     : 0;
+	return conn_count_open(srv->counts, NULL);
+}
+
 void
 http_server_quiesce(struct http_server *srv)
 {

@@ -225,6 +225,10 @@ enum sa_err http_server_start(const struct http_config *cfg,
 			      const struct route *routes, size_t nroutes,
 			      struct http_server **out);
 unsigned int http_server_port(const struct http_server *srv);
+/* http_server_connections tells how many connections, HTTP and WebSocket,
+ * count against the connection limits now (conn_count.h), and the limit
+ * (*limit; 0 when none). */
+size_t http_server_connections(const struct http_server *srv, size_t *limit);
 /* http_server_quiesce stops accepting new connections. */
 void http_server_quiesce(struct http_server *srv);
 /* http_server_stop waits for running handlers, closes connections, frees. */

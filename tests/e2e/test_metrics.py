@@ -140,3 +140,54 @@ def test_decoy_logins_have_their_own_counter(make_server):
                  'sealauth_logins_decoy_total{reason="not_enrolled"}') == 1
     assert value(text, "sealauth_logins_expired_total") is None
     assert value(text, "sealauth_logins_started_total") is None
+
+
+def test_open_connections_include_websockets(make_server):
+    # sealauth_connections_open counts what the connection limit counts:
+    # HTTP connections and WebSockets (which libmicrohttpd no longer holds
+    # after their handshake). Bounded: a few seconds.
+    import base64
+    import os
+    import socket
+    import time
+
+    s = make_server(env={"SEALAUTH_METRICS_TOKEN": TOKEN,
+                         "SEALAUTH_CONNECTION_LIMIT": "300"}).start()
+
+    def gauges():
+        # A fresh connection each time: it is counted itself.
+        text = requests.get(s.base + "/metrics", timeout=5,
+                            headers={"Authorization": "Bearer " + TOKEN,
+                                     "Connection": "close"}).text
+        promtool_ok(text)
+        return (value(text, "sealauth_connections_open"),
+                value(text, "sealauth_websockets_open"),
+                value(text, "sealauth_connections_limit"))
+
+    def settled(want):
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            got = gauges()
+            if got[:2] == want:
+                return got
+            time.sleep(0.05)
+        return got
+
+    assert settled((1, 0)) == (1, 0, 300)
+    held = []
+    try:
+        for _ in range(3):
+            c = socket.create_connection(("127.0.0.1", s.port), 5)
+            key = base64.b64encode(os.urandom(16)).decode()
+            c.sendall(("GET /test/ws HTTP/1.1\r\nHost: x\r\n"
+                       "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                       f"Sec-WebSocket-Key: {key}\r\n"
+                       "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+            assert c.recv(12) == b"HTTP/1.1 101"
+            held.append(c)
+        # The three sockets and the scrape's own connection.
+        assert settled((4, 3)) == (4, 3, 300)
+    finally:
+        for c in held:
+            c.close()
+    assert settled((1, 0)) == (1, 0, 300)
