@@ -2,7 +2,6 @@
  * conn_count.c - open connections in all and per client address (see
  * conn_count.h).
  */
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -17,7 +16,7 @@
 
 struct cc_entry {
 	struct cc_entry *next;
-	struct conn_addr a;
+	struct netaddr a;
 	size_t open;
 };
 
@@ -89,46 +88,24 @@ conn_count_free(struct conn_count *cc)
 	free(cc);
 }
 
-int
-conn_addr_of(const struct sockaddr *sa, socklen_t len, struct conn_addr *out)
-{
-	memset(out, 0, sizeof(*out));
-	if (sa == NULL)
-		return 0;
-	if (sa->sa_family == AF_INET &&
-	    len >= (socklen_t)sizeof(struct sockaddr_in)) {
-		const struct sockaddr_in *v4 = (const struct sockaddr_in *)sa;
-
-		out->b[10] = 0xff;
-		out->b[11] = 0xff;
-		memcpy(out->b + 12, &v4->sin_addr, 4);
-		return 1;
-	}
-	if (sa->sa_family == AF_INET6 &&
-	    len >= (socklen_t)sizeof(struct sockaddr_in6)) {
-		const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)sa;
-
-		memcpy(out->b, &v6->sin6_addr, 16);
-		return 1;
-	}
-	return 0;
-}
-
 /* find returns the link to a's entry, or to the end of its chain; the
  * caller holds mu. */
 static struct cc_entry **
-find(struct conn_count *cc, const struct conn_addr *a)
+find(struct conn_count *cc, const struct netaddr *a)
 {
-	uint64_t h = siphash24(cc->k0, cc->k1, a->b, sizeof(a->b));
+	uint64_t h = siphash24(cc->k0, cc->k1, a->addr, sizeof(a->addr)) ^
+		     (uint64_t)a->family;
 	struct cc_entry **link = &cc->buckets[h & cc->mask];
 
-	while (*link != NULL && memcmp((*link)->a.b, a->b, sizeof(a->b)) != 0)
+	while (*link != NULL &&
+	       ((*link)->a.family != a->family ||
+		memcmp((*link)->a.addr, a->addr, sizeof(a->addr)) != 0))
 		link = &(*link)->next;
 	return link;
 }
 
 enum sa_err
-conn_count_take(struct conn_count *cc, const struct conn_addr *a, int *per_addr)
+conn_count_take(struct conn_count *cc, const struct netaddr *a, int *per_addr)
 {
 	struct cc_entry **link, *e;
 	enum sa_err rc = SA_OK;
@@ -165,7 +142,7 @@ out:
 }
 
 void
-conn_count_give(struct conn_count *cc, const struct conn_addr *a)
+conn_count_give(struct conn_count *cc, const struct netaddr *a)
 {
 	struct cc_entry **link, *e;
 
@@ -182,7 +159,7 @@ conn_count_give(struct conn_count *cc, const struct conn_addr *a)
 }
 
 size_t
-conn_count_open(struct conn_count *cc, const struct conn_addr *a)
+conn_count_open(struct conn_count *cc, const struct netaddr *a)
 {
 	struct cc_entry *e;
 	size_t n = 0;

@@ -5,29 +5,25 @@
  *
  * libmicrohttpd counts only the connections it holds, and a WebSocket
  * leaves it right after the upgrade (http.c, upgrade_cb). So the server
- * counts itself: the accept thread takes a count before it hands a
- * connection over and refuses it when its address or the whole server is
- * at the limit; the count is given back when the HTTP connection ends or,
- * once it became a WebSocket, when the WebSocket ends. A browser's waiting
- * socket thus counts against its address and the limit as before.
+ * counts itself: a connection is counted when MHD starts it and refused
+ * when its address or the whole server is at the limit; the count is given
+ * back when the HTTP connection ends or, once it became a WebSocket, when
+ * the WebSocket ends. A browser's waiting socket thus counts against its
+ * address and the limit as before.
  *
- * Addresses are kept as 16 bytes (an IPv4 address in its IPv4-mapped IPv6
- * form) in a hash table keyed with random bytes at creation, so a client
- * choosing its source addresses cannot pile them into one chain. An address
- * leaves the table when its last connection ends. Thread-safe.
+ * Addresses are keyed as netaddr_from_sockaddr gives them (an IPv4-mapped
+ * IPv6 address folded to IPv4) in a hash table keyed with random bytes at
+ * creation, so a client choosing its source addresses cannot pile them into
+ * one chain. An address leaves the table when its last connection ends.
+ * Thread-safe.
  */
 #ifndef SEALAUTH_CONN_COUNT_H
 #define SEALAUTH_CONN_COUNT_H
 
 #include <stddef.h>
-#include <sys/socket.h>
 
 #include "core/errors.h"
-
-/* A client address as the table keys it. */
-struct conn_addr {
-	unsigned char b[16];
-};
+#include "net/netaddr.h"
 
 struct conn_count;
 
@@ -41,26 +37,21 @@ enum sa_err conn_count_new(size_t total_max, size_t per_addr_max,
 struct conn_count *conn_count_hold(struct conn_count *cc);
 void conn_count_free(struct conn_count *cc);
 
-/* conn_addr_of turns a socket address into its key; 0 when it is neither
- * IPv4 nor IPv6 (such a peer is counted in the total only). */
-int conn_addr_of(const struct sockaddr *sa, socklen_t len,
-		 struct conn_addr *out);
-
 /*
- * conn_count_take counts one more connection from a (NULL: an address of
- * no family the table knows). SA_ERR_UNAVAILABLE when the server has
- * total_max open (*per_addr then 0) or a has per_addr_max (*per_addr 1);
+ * conn_count_take counts one more connection from a (NULL: a peer with no
+ * IP address, counted in the total only). SA_ERR_UNAVAILABLE when the server
+ * has total_max open (*per_addr then 0) or a has per_addr_max (*per_addr 1);
  * SA_ERR_NOMEM when a new address cannot be recorded. Nothing is counted
  * unless it returns SA_OK.
  */
-enum sa_err conn_count_take(struct conn_count *cc, const struct conn_addr *a,
+enum sa_err conn_count_take(struct conn_count *cc, const struct netaddr *a,
 			    int *per_addr);
 
 /* conn_count_give gives back what one conn_count_take of a counted. */
-void conn_count_give(struct conn_count *cc, const struct conn_addr *a);
+void conn_count_give(struct conn_count *cc, const struct netaddr *a);
 
 /* conn_count_open is how many connections are counted now, in all or
  * (a not NULL) from one address. */
-size_t conn_count_open(struct conn_count *cc, const struct conn_addr *a);
+size_t conn_count_open(struct conn_count *cc, const struct netaddr *a);
 
 #endif

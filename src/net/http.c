@@ -28,6 +28,7 @@
 #include <microhttpd.h>
 
 #include "core/json_out.h"
+#include "net/conn_count.h"
 #include "net/http.h"
 #include "net/http_int.h"
 #include "net/listener.h"
@@ -87,7 +88,7 @@ struct ws_hold {
 	struct conn_count *counts; /* held (conn_count_hold) when counted */
 	int fd;
 	int counted, has_addr;
-	struct conn_addr addr;
+	struct netaddr addr;
 };
 
 /* Carries what the upgrade callback needs past the request's lifetime. */
@@ -968,20 +969,14 @@ count_conn(struct http_server *srv, struct MHD_Connection *conn,
 	int per_addr = 0;
 	enum sa_err rc;
 
-	if (ci != NULL && ci->client_addr != NULL)
-		cs->has_addr =
-		    conn_addr_of(ci->client_addr,
-				 ci->client_addr->sa_family == AF_INET6
-				     ? (socklen_t)sizeof(struct sockaddr_in6)
-				     : (socklen_t)sizeof(struct sockaddr_in),
-				 &cs->addr);
+	cs->has_addr = ci != NULL && netaddr_from_sockaddr(ci->client_addr,
+							   &cs->addr) == SA_OK;
 	rc = conn_count_take(srv->counts, cs->has_addr ? &cs->addr : NULL,
 			     &per_addr);
 	if (rc == SA_OK) {
 		cs->counted = 1;
 		return;
 	}
-	atomic_store(&cs->refused, 1);
 	log_debug("http.accept", "connection refused: %s",
 		  rc != SA_ERR_UNAVAILABLE ? sa_err_str(rc)
 		  : per_addr
@@ -1166,7 +1161,7 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 		/* Over a connection limit: count_conn shut it down, and MHD
 		 * closes it on the hang-up, but a read could still return bytes
 		 * received before: serve nothing, whatever arrives. */
-		if (req->cs == NULL || atomic_load(&req->cs->refused))
+		if (req->cs == NULL || !req->cs->counted)
 			return MHD_NO;
 		if ((why = http_strict_check(req, url, version, &field)) !=
 		    NULL)

@@ -12,10 +12,9 @@
 
 #include <microhttpd.h>
 
-#include "net/conn_count.h"
-
 #include "core/util.h"
 #include "net/http.h"
+#include "net/netaddr.h"
 
 /* Route parameters are short ids; a smaller request struct also keeps
  * glibc from consolidating its free lists on every request. */
@@ -49,11 +48,11 @@ struct conn_state {
 	atomic_int bad_url;	   /* %00 in the path or query */
 	int cut;		   /* shut down by the sweeper */
 	/* Counted in srv's connection counts (conn_count.h) under addr
-	 * (has_addr 0: in the total only); handed: the count went with the
-	 * connection's WebSocket, which gives it back when it ends. */
+	 * (has_addr 0: in the total only), set when MHD starts it; 0: over
+	 * a limit, shut down and never served. handed: the count went with
+	 * the connection's WebSocket, which gives it back when it ends. */
 	int counted, has_addr, handed;
-	atomic_int refused; /* over a limit: shut down, never served */
-	struct conn_addr addr;
+	struct netaddr addr;
 };
 
 struct http_request {

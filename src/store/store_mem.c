@@ -100,13 +100,6 @@ mem_of(struct estore *store)
 	return (struct mem_store *)store;
 }
 
-/* mem_siphash is SipHash-2-4 of n bytes under the store's random key. */
-static uint64_t
-mem_siphash(const struct mem_store *es, const void *in, size_t n)
-{
-	return siphash24(es->sip_k0, es->sip_k1, in, n);
-}
-
 /* mem_key_len bounds a key or channel name: 1..ESTORE_KEY_MAX bytes, or 0
  * when it is missing, empty or too long. */
 static size_t
@@ -166,7 +159,7 @@ mem_lock_key(struct mem_store *es, const char *key, size_t klen, uint64_t *hash)
 {
 	struct mem_stripe *s;
 
-	*hash = mem_siphash(es, key, klen);
+	*hash = siphash24(es->sip_k0, es->sip_k1, key, klen);
 	s = mem_stripe_of(es, *hash);
 	pthread_mutex_lock(&s->mu);
 	return s;
@@ -441,7 +434,7 @@ mem_set(struct estore *store, const char *key, const void *val, size_t n,
 	    (flags & ~(ESTORE_NX | ESTORE_XX)) != 0 ||
 	    flags == (ESTORE_NX | ESTORE_XX))
 		return SA_ERR_VALIDATION;
-	hash = mem_siphash(es, key, klen);
+	hash = siphash24(es->sip_k0, es->sip_k1, key, klen);
 	s = mem_stripe_of(es, hash);
 	if ((fresh = mem_entry_new(key, klen, hash, n + 1)) == NULL)
 		return SA_ERR_NOMEM;

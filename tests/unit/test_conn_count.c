@@ -1,6 +1,6 @@
 /*
  * test_conn_count.c - the connection counts behind the connection limits:
- * the total, the cap per address, IPv4 and IPv6 keys, giving back, many
+ * the total, the cap per address, IPv4 and IPv6 addresses, giving back, many
  * addresses, and threads taking and giving at once.
  */
 #include <arpa/inet.h>
@@ -11,37 +11,29 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/un.h>
 
 #include <cmocka.h>
 
 #include "net/conn_count.h"
 
-static struct conn_addr
-v4(const char *text)
+/* addr is a textual IPv4 or IPv6 address as the table keys it. */
+static struct netaddr
+addr(const char *text)
 {
-	struct sockaddr_in sa;
-	struct conn_addr a;
+	struct netaddr a;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	assert_int_equal(inet_pton(AF_INET, text, &sa.sin_addr), 1);
-	assert_int_equal(conn_addr_of((struct sockaddr *)&sa, sizeof(sa), &a),
-			 1);
+	assert_int_equal(netaddr_parse(text, &a), SA_OK);
 	return a;
 }
 
-static struct conn_addr
-v6(const char *text)
+/* nth is the i-th address of 10.0.0.0/8. */
+static struct netaddr
+nth(uint32_t i)
 {
-	struct sockaddr_in6 sa;
-	struct conn_addr a;
+	struct netaddr a = {.family = AF_INET};
+	uint32_t be = htonl(0x0a000000u + i);
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sin6_family = AF_INET6;
-	assert_int_equal(inet_pton(AF_INET6, text, &sa.sin6_addr), 1);
-	assert_int_equal(conn_addr_of((struct sockaddr *)&sa, sizeof(sa), &a),
-			 1);
+	memcpy(a.addr, &be, 4);
 	return a;
 }
 
@@ -49,7 +41,7 @@ static void
 test_per_address_cap(void **state)
 {
 	struct conn_count *cc;
-	struct conn_addr a = v4("192.0.2.1"), b = v4("192.0.2.2");
+	struct netaddr a = addr("192.0.2.1"), b = addr("192.0.2.2");
 	int per = -1;
 
 	(void)state;
@@ -79,7 +71,7 @@ static void
 test_total_cap(void **state)
 {
 	struct conn_count *cc;
-	struct conn_addr a = v4("192.0.2.1"), b = v6("2001:db8::1");
+	struct netaddr a = addr("192.0.2.1"), b = addr("2001:db8::1");
 	int per = -1;
 
 	(void)state;
@@ -101,7 +93,7 @@ static void
 test_hold(void **state)
 {
 	struct conn_count *cc;
-	struct conn_addr a = v4("192.0.2.1");
+	struct netaddr a = addr("192.0.2.1");
 	int per;
 
 	(void)state;
@@ -121,7 +113,7 @@ static void
 test_no_cap_per_address(void **state)
 {
 	struct conn_count *cc;
-	struct conn_addr a = v4("192.0.2.1");
+	struct netaddr a = addr("192.0.2.1");
 	int per = -1;
 
 	(void)state;
@@ -140,27 +132,36 @@ test_no_cap_per_address(void **state)
 static void
 test_keys(void **state)
 {
-	struct sockaddr_in6 m;
-	struct sockaddr_un un;
-	struct conn_addr a = v4("198.51.100.7"), b, c;
+	struct sockaddr_in v4 = {.sin_family = AF_INET};
+	struct sockaddr_in6 mapped = {.sin6_family = AF_INET6};
+	struct netaddr a, b, c = addr("1.2.3.4"), d = addr("102:304::");
+	struct conn_count *cc;
+	int per;
 
 	(void)state;
-	/* An IPv4 peer and the same address IPv4-mapped are one key. */
-	memset(&m, 0, sizeof(m));
-	m.sin6_family = AF_INET6;
+	assert_int_equal(conn_count_new(10, 1, &cc), SA_OK);
+	/* An IPv4 peer and the same address IPv4-mapped, as the server reads
+	 * them from their sockets, are one address. */
+	assert_int_equal(inet_pton(AF_INET, "198.51.100.7", &v4.sin_addr), 1);
 	assert_int_equal(
-	    inet_pton(AF_INET6, "::ffff:198.51.100.7", &m.sin6_addr), 1);
-	assert_int_equal(conn_addr_of((struct sockaddr *)&m, sizeof(m), &b), 1);
-	assert_memory_equal(a.b, b.b, sizeof(a.b));
-	c = v6("2001:db8::7");
-	assert_memory_not_equal(a.b, c.b, sizeof(a.b));
-	/* Other families, short lengths and NULL are not keys. */
-	memset(&un, 0, sizeof(un));
-	un.sun_family = AF_UNIX;
-	assert_int_equal(conn_addr_of((struct sockaddr *)&un, sizeof(un), &c),
-			 0);
-	assert_int_equal(conn_addr_of((struct sockaddr *)&m, 8, &c), 0);
-	assert_int_equal(conn_addr_of(NULL, 0, &c), 0);
+	    inet_pton(AF_INET6, "::ffff:198.51.100.7", &mapped.sin6_addr), 1);
+	assert_int_equal(netaddr_from_sockaddr((struct sockaddr *)&v4, &a),
+			 SA_OK);
+	assert_int_equal(netaddr_from_sockaddr((struct sockaddr *)&mapped, &b),
+			 SA_OK);
+	assert_int_equal(conn_count_take(cc, &a, &per), SA_OK);
+	assert_int_equal(conn_count_take(cc, &b, &per), SA_ERR_UNAVAILABLE);
+	assert_int_equal(per, 1);
+	/* The same bytes in another family are another address. */
+	assert_int_equal(conn_count_take(cc, &c, &per), SA_OK);
+	assert_int_equal(conn_count_take(cc, &d, &per), SA_OK);
+	assert_int_equal(conn_count_open(cc, &c), 1);
+	assert_int_equal(conn_count_open(cc, &d), 1);
+	conn_count_give(cc, &a);
+	conn_count_give(cc, &c);
+	conn_count_give(cc, &d);
+	assert_int_equal(conn_count_open(cc, NULL), 0);
+	conn_count_free(cc);
 }
 
 static void
@@ -174,11 +175,8 @@ test_many_addresses(void **state)
 	 * when their last connection ends. */
 	assert_int_equal(conn_count_new(100000, 2, &cc), SA_OK);
 	for (uint32_t i = 0; i < 20000; i++) {
-		struct sockaddr_in sa = {.sin_family = AF_INET};
-		struct conn_addr a;
+		struct netaddr a = nth(i);
 
-		sa.sin_addr.s_addr = htonl(0x0a000000u + i);
-		conn_addr_of((struct sockaddr *)&sa, sizeof(sa), &a);
 		assert_int_equal(conn_count_take(cc, &a, &per), SA_OK);
 		assert_int_equal(conn_count_take(cc, &a, &per), SA_OK);
 		assert_int_equal(conn_count_take(cc, &a, &per),
@@ -186,11 +184,8 @@ test_many_addresses(void **state)
 	}
 	assert_int_equal(conn_count_open(cc, NULL), 40000);
 	for (uint32_t i = 0; i < 20000; i++) {
-		struct sockaddr_in sa = {.sin_family = AF_INET};
-		struct conn_addr a;
+		struct netaddr a = nth(i);
 
-		sa.sin_addr.s_addr = htonl(0x0a000000u + i);
-		conn_addr_of((struct sockaddr *)&sa, sizeof(sa), &a);
 		conn_count_give(cc, &a);
 		conn_count_give(cc, &a);
 		assert_int_equal(conn_count_open(cc, &a), 0);
@@ -209,7 +204,7 @@ static void *
 churn(void *arg)
 {
 	struct worker *w = arg;
-	struct conn_addr a = v4("203.0.113.9");
+	struct netaddr a = addr("203.0.113.9");
 	int per;
 
 	for (int i = 0; i < w->n; i++) {
