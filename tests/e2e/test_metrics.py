@@ -146,10 +146,9 @@ def test_open_connections_include_websockets(make_server):
     # sealauth_connections_open counts what the connection limit counts:
     # HTTP connections and WebSockets (which libmicrohttpd no longer holds
     # after their handshake). Bounded: a few seconds.
-    import base64
-    import os
-    import socket
     import time
+
+    from test_hostile_net import ws_handshake
 
     s = make_server(env={"SEALAUTH_METRICS_TOKEN": TOKEN,
                          "SEALAUTH_CONNECTION_LIMIT": "300"}).start()
@@ -177,14 +176,7 @@ def test_open_connections_include_websockets(make_server):
     held = []
     try:
         for _ in range(3):
-            c = socket.create_connection(("127.0.0.1", s.port), 5)
-            key = base64.b64encode(os.urandom(16)).decode()
-            c.sendall(("GET /test/ws HTTP/1.1\r\nHost: x\r\n"
-                       "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                       f"Sec-WebSocket-Key: {key}\r\n"
-                       "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-            assert c.recv(12) == b"HTTP/1.1 101"
-            held.append(c)
+            held.append(ws_handshake(s)[0])  # asserts the 101
         # The three sockets and the scrape's own connection.
         assert settled((4, 3)) == (4, 3, 300)
     finally:
