@@ -17,6 +17,7 @@
 #include <openssl/pem.h>
 
 #include "crypto/ecdsa.h"
+#include "crypto/thread_ctx.h"
 #include "core/util.h"
 
 #define HALF 32
@@ -179,29 +180,37 @@ ossl_settled(enum sa_err rc)
 	return rc;
 }
 
+/* sha256_of hashes data (n bytes) into out with the thread's digest
+ * context; 1 on success. */
+static int
+sha256_of(const void *data, size_t n, unsigned char out[32])
+{
+	EVP_MD_CTX *md = thread_ctx_sha256();
+	unsigned int len = 0;
+
+	return md != NULL && EVP_DigestUpdate(md, data, n) == 1 &&
+	       EVP_DigestFinal_ex(md, out, &len) == 1 && len == 32;
+}
+
 enum sa_err
 ecdsa_sign_sha256_raw(EVP_PKEY *key, const void *data, size_t n,
 		      unsigned char out[ECDSA_P256_RAW_LEN])
 {
-	EVP_MD_CTX *ctx = NULL;
-	unsigned char der[ECDSA_P256_DER_MAX];
+	EVP_PKEY_CTX *ctx;
+	unsigned char hash[32], der[ECDSA_P256_DER_MAX];
 	size_t derlen = sizeof(der);
 	enum sa_err rc = SA_ERR_INTERNAL;
 
 	if (!ecdsa_is_p256(key))
 		return SA_ERR_INTERNAL;
-	if ((ctx = EVP_MD_CTX_new()) == NULL)
-		return SA_ERR_NOMEM;
-	if (EVP_DigestSignInit_ex(ctx, NULL, "SHA256", NULL, NULL, key, NULL) !=
-	    1)
+	if (!sha256_of(data, n, hash) || (ctx = thread_ctx_sign(key)) == NULL)
 		goto out;
-	if (EVP_DigestSign(ctx, der, &derlen, data, n) != 1)
+	if (EVP_PKEY_sign(ctx, der, &derlen, hash, sizeof(hash)) != 1)
 		goto out;
 	rc = ecdsa_sig_der_to_raw(der, derlen, out);
 	if (rc != SA_OK)
 		rc = SA_ERR_INTERNAL;
 out:
-	EVP_MD_CTX_free(ctx);
 	return ossl_settled(rc);
 }
 
@@ -210,20 +219,17 @@ static int
 verify_raw(EVP_PKEY *key, const void *data, size_t n,
 	   const unsigned char raw[ECDSA_P256_RAW_LEN])
 {
-	EVP_MD_CTX *ctx = NULL;
-	unsigned char der[ECDSA_P256_DER_MAX];
+	EVP_PKEY_CTX *ctx;
+	unsigned char hash[32], der[ECDSA_P256_DER_MAX];
 	size_t derlen;
 	int ok = 0;
 
 	if (ecdsa_sig_raw_to_der(raw, der, sizeof(der), &derlen) != SA_OK)
 		return 0;
-	if ((ctx = EVP_MD_CTX_new()) == NULL)
-		return 0;
-	if (EVP_DigestVerifyInit_ex(ctx, NULL, "SHA256", NULL, NULL, key,
-				    NULL) == 1 &&
-	    EVP_DigestVerify(ctx, der, derlen, data, n) == 1)
+	if (sha256_of(data, n, hash) &&
+	    (ctx = thread_ctx_verify(key)) != NULL &&
+	    EVP_PKEY_verify(ctx, der, derlen, hash, sizeof(hash)) == 1)
 		ok = 1;
-	EVP_MD_CTX_free(ctx);
 	ERR_clear_error();
 	return ok;
 }

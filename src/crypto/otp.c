@@ -1,61 +1,43 @@
 /*
  * otp.c - login codes and WebSocket tokens, HMAC-SHA256 over OpenSSL.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "crypto/otp.h"
+#include "crypto/thread_ctx.h"
 #include "core/util.h"
 
-/* The HMAC implementation is fetched once: fetching is costly and the
- * object is shared safely between threads (each use has its own context). */
-static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
-static EVP_MAC *hmac_impl;
-
-static void
-hmac_fetch(void)
-{
-	hmac_impl = EVP_MAC_fetch(NULL, "HMAC", NULL);
-}
-
-/* hmac_parts computes HMAC-SHA256 over parts joined by single 0x00 bytes. */
+/* hmac_parts computes HMAC-SHA256 over parts joined by single 0x00 bytes,
+ * with the thread's prepared context for the key (thread_ctx.h). */
 static enum sa_err
 hmac_parts(const unsigned char *secret, size_t secret_len,
 	   const char *const *parts, size_t nparts, unsigned char mac[32])
 {
-	EVP_MAC_CTX *ctx = NULL;
-	OSSL_PARAM params[2];
+	EVP_MAC_CTX *ctx = thread_ctx_hmac_sha256(secret, secret_len);
 	size_t maclen = 0;
-	enum sa_err rc = SA_ERR_INTERNAL;
 	static const unsigned char zero = 0;
 
-	pthread_once(&hmac_once, hmac_fetch);
-	if (hmac_impl == NULL || (ctx = EVP_MAC_CTX_new(hmac_impl)) == NULL)
-		goto out;
-	params[0] =
-	    OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0);
-	params[1] = OSSL_PARAM_construct_end();
-	if (EVP_MAC_init(ctx, secret, secret_len, params) != 1)
-		goto out;
+	if (ctx == NULL)
+		return SA_ERR_INTERNAL;
 	for (size_t i = 0; i < nparts; i++) {
 		if (i > 0 && EVP_MAC_update(ctx, &zero, 1) != 1)
-			goto out;
+			goto fail;
 		if (EVP_MAC_update(ctx, (const unsigned char *)parts[i],
 				   strlen(parts[i])) != 1)
-			goto out;
+			goto fail;
 	}
 	if (EVP_MAC_final(ctx, mac, &maclen, 32) != 1 || maclen != 32)
-		goto out;
-	rc = SA_OK;
-out:
-	EVP_MAC_CTX_free(ctx);
-	return rc;
+		goto fail;
+	return SA_OK;
+fail:
+	ERR_clear_error();
+	return SA_ERR_INTERNAL;
 }
 
 enum sa_err

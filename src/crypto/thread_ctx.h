@@ -1,0 +1,58 @@
+/*
+ * thread_ctx.h - prepared OpenSSL contexts, one set per thread.
+ *
+ * Setting up an OpenSSL 3 context looks its algorithm up by name, parses
+ * parameters and makes a dozen small allocations; a login used to do that
+ * for each of its seven HMACs, its token's signature and the phone's
+ * signature check, more than the SHA-256 work of the HMACs themselves. The
+ * server's keys are few and long-lived, so each thread keeps its contexts
+ * ready: an HMAC context per recent key, a signing context for its recent
+ * signing key, verifying contexts for its recent public keys and a digest
+ * context. A context is only ever used by the thread that owns it, so
+ * nothing here takes a lock.
+ *
+ * What is kept: copies of up to THREAD_CTX_MACS HMAC keys (wiped when
+ * replaced or freed), and a reference to each cached EVP_PKEY (so a cached
+ * key cannot be freed and its address reused by another key while a context
+ * refers to it). A thread's set is freed when the thread ends, or by
+ * thread_ctx_release.
+ *
+ * Every function returns a context borrowed until the thread's next call
+ * here, or NULL (no memory, or OpenSSL refused: the caller falls back to
+ * its error). The caller never frees it.
+ */
+#ifndef SEALAUTH_THREAD_CTX_H
+#define SEALAUTH_THREAD_CTX_H
+
+#include <stddef.h>
+
+#include <openssl/evp.h>
+
+#define THREAD_CTX_MACS 4	  /* HMAC keys kept per thread */
+#define THREAD_CTX_MAC_KEY_MAX 64 /* longer keys get a fresh context */
+#define THREAD_CTX_VERIFY 2	  /* public keys kept per thread */
+
+/*
+ * thread_ctx_hmac_sha256 returns an HMAC-SHA256 context initialised with
+ * key (len bytes), ready for EVP_MAC_update. A key longer than
+ * THREAD_CTX_MAC_KEY_MAX is not kept: it gets a context of its own that
+ * the next call frees.
+ */
+EVP_MAC_CTX *thread_ctx_hmac_sha256(const unsigned char *key, size_t len);
+
+/* thread_ctx_sha256 returns a digest context initialised for SHA-256. */
+EVP_MD_CTX *thread_ctx_sha256(void);
+
+/* thread_ctx_sign returns a context that signs digests with key
+ * (EVP_PKEY_sign). */
+EVP_PKEY_CTX *thread_ctx_sign(EVP_PKEY *key);
+
+/* thread_ctx_verify returns a context that checks signatures over digests
+ * with key (EVP_PKEY_verify). */
+EVP_PKEY_CTX *thread_ctx_verify(EVP_PKEY *key);
+
+/* thread_ctx_release frees the calling thread's contexts now (they are
+ * made again when needed). */
+void thread_ctx_release(void);
+
+#endif
