@@ -1,6 +1,8 @@
 /*
  * json_out.c - compact JSON text of a jansson value, the same bytes as
- * json_dumps (json_out.h says which, and why this exists).
+ * json_dumps (json_out.h says which, and why this exists), and flat
+ * objects written member by member in the same form. Both write through
+ * one growing buffer, struct json_obj.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -12,15 +14,9 @@
 
 #define OUT_FIRST_CAP 512
 
-struct out {
-	char *p;
-	size_t n, cap;
-	int ok; /* 0 after the first failure: later writes do nothing */
-};
-
 /* reserve makes room for k more bytes and a NUL. */
 static int
-reserve(struct out *o, size_t k)
+reserve(struct json_obj *o, size_t k)
 {
 	size_t cap;
 	char *p;
@@ -46,7 +42,7 @@ reserve(struct out *o, size_t k)
 }
 
 static void
-put(struct out *o, const void *s, size_t k)
+put(struct json_obj *o, const void *s, size_t k)
 {
 	if (reserve(o, k)) {
 		memcpy(o->p + o->n, s, k);
@@ -55,7 +51,7 @@ put(struct out *o, const void *s, size_t k)
 }
 
 static void
-put_c(struct out *o, char c)
+put_c(struct json_obj *o, char c)
 {
 	if (reserve(o, 1))
 		o->p[o->n++] = c;
@@ -84,7 +80,7 @@ static const char short_escape[] = {
  * text fails.
  */
 static void
-put_string(struct out *o, const char *str, size_t n)
+put_string(struct json_obj *o, const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	size_t i = 0, run;
@@ -148,11 +144,11 @@ member_cmp(const void *a, const void *b)
 	return x->len < y->len ? -1 : x->len > y->len;
 }
 
-static void put_value(struct out *o, const json_t *v, unsigned int flags,
+static void put_value(struct json_obj *o, const json_t *v, unsigned int flags,
 		      int depth);
 
 static void
-put_member(struct out *o, const char *key, size_t len, const json_t *value,
+put_member(struct json_obj *o, const char *key, size_t len, const json_t *value,
 	   unsigned int flags, int depth, int first)
 {
 	if (!first)
@@ -170,7 +166,7 @@ put_member(struct out *o, const char *key, size_t len, const json_t *value,
 /* put_object writes the members of v, sorted when asked. jansson's
  * iterator takes a non-const object but does not change it. */
 static void
-put_object(struct out *o, const json_t *v, unsigned int flags, int depth)
+put_object(struct json_obj *o, const json_t *v, unsigned int flags, int depth)
 {
 	json_t *obj = (json_t *)v;
 	size_t size = json_object_size(obj), n = 0;
@@ -207,7 +203,7 @@ put_object(struct out *o, const json_t *v, unsigned int flags, int depth)
 }
 
 static void
-put_array(struct out *o, const json_t *v, unsigned int flags, int depth)
+put_array(struct json_obj *o, const json_t *v, unsigned int flags, int depth)
 {
 	size_t size = json_array_size(v);
 
@@ -222,7 +218,7 @@ put_array(struct out *o, const json_t *v, unsigned int flags, int depth)
 
 /* put_real writes a real as jansson does, by asking jansson. */
 static void
-put_real(struct out *o, const json_t *v)
+put_real(struct json_obj *o, const json_t *v)
 {
 	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 
@@ -235,7 +231,7 @@ put_real(struct out *o, const json_t *v)
 }
 
 static void
-put_value(struct out *o, const json_t *v, unsigned int flags, int depth)
+put_value(struct json_obj *o, const json_t *v, unsigned int flags, int depth)
 {
 	char num[24];
 	int k;
@@ -284,7 +280,7 @@ put_value(struct out *o, const json_t *v, unsigned int flags, int depth)
 char *
 json_out(const json_t *v, unsigned int flags, size_t *len)
 {
-	struct out o = {NULL, 0, 0, 1};
+	struct json_obj o = {NULL, 0, 0, 1, 0};
 
 	/* As json_dumps without JSON_ENCODE_ANY: an object or an array. */
 	if (v == NULL || (!json_is_object(v) && !json_is_array(v)))
@@ -298,4 +294,69 @@ json_out(const json_t *v, unsigned int flags, size_t *len)
 	if (len != NULL)
 		*len = o.n;
 	return o.p;
+}
+
+/* ---- Flat objects written directly ------------------------------------- */
+
+void
+json_obj_begin(struct json_obj *o)
+{
+	*o = (struct json_obj){NULL, 0, 0, 1, 0};
+	put_c(o, '{');
+}
+
+/* key_of writes the separator and "key": of the next member. */
+static void
+key_of(struct json_obj *o, const char *key)
+{
+	if (o->members++ > 0)
+		put_c(o, ',');
+	put_string(o, key, strlen(key));
+	put_c(o, ':');
+}
+
+void
+json_obj_str(struct json_obj *o, const char *key, const char *val)
+{
+	if (val == NULL) {
+		o->ok = 0;
+		return;
+	}
+	key_of(o, key);
+	put_string(o, val, strlen(val));
+}
+
+void
+json_obj_int(struct json_obj *o, const char *key, long long val)
+{
+	char num[24];
+	int k = snprintf(num, sizeof(num), "%lld", val);
+
+	key_of(o, key);
+	put(o, num, (size_t)k);
+}
+
+void
+json_obj_bool(struct json_obj *o, const char *key, int val)
+{
+	key_of(o, key);
+	if (val)
+		put(o, "true", 4);
+	else
+		put(o, "false", 5);
+}
+
+char *
+json_obj_end(struct json_obj *o, size_t *len)
+{
+	put_c(o, '}');
+	if (!o->ok) {
+		free(o->p);
+		*o = (struct json_obj){NULL, 0, 0, 0, 0};
+		return NULL;
+	}
+	o->p[o->n] = '\0';
+	if (len != NULL)
+		*len = o->n;
+	return o->p;
 }

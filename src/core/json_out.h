@@ -35,6 +35,29 @@
 #define JSON_OUT_SORT_KEYS 0x1
 #define JSON_OUT_DEPTH_MAX 4096
 
+/*
+ * A flat object written straight to text, for the answers and events a
+ * login sends: the same bytes as json_out of the object json_pack would
+ * build from the same members in the same order, without building it.
+ * json_obj_begin starts one; each json_obj_* call adds a member (keys are
+ * the caller's literals: distinct, no escapes needed beyond what
+ * json_out does); json_obj_end returns the text (free it) and its length,
+ * or NULL when a string was NULL or not well-formed UTF-8, or memory ran
+ * out (the writer then frees what it had). Fields are private.
+ */
+struct json_obj {
+	char *p;
+	size_t n, cap;
+	int ok; /* 0 after the first failure: later writes do nothing */
+	int members;
+};
+
+void json_obj_begin(struct json_obj *o);
+void json_obj_str(struct json_obj *o, const char *key, const char *val);
+void json_obj_int(struct json_obj *o, const char *key, long long val);
+void json_obj_bool(struct json_obj *o, const char *key, int val);
+char *json_obj_end(struct json_obj *o, size_t *len);
+
 /* json_out returns the compact text of v (free it) and its length in *len
  * (len may be NULL), or NULL; see above. */
 char *json_out(const json_t *v, unsigned int flags, size_t *len);

@@ -20,6 +20,7 @@
 #include "crypto/jwt.h"
 #include "crypto/keycache.h"
 #include "crypto/keys.h"
+#include "core/json_out.h"
 #include "core/log.h"
 #include "crypto/otp.h"
 #include "push/push.h"
@@ -170,6 +171,25 @@ initiate_drop(struct initiate_cont *c)
 	session_drop(c->app->es, c->session_id);
 }
 
+/* initiate_reply answers the browser: {"sessionId","autoPassword",
+ * "wsToken","random","expiresAt"}, written straight to text. */
+static void
+initiate_reply(struct http_response *res, const struct initiate_cont *c)
+{
+	struct json_obj o;
+	size_t n = 0;
+	char *text;
+
+	json_obj_begin(&o);
+	json_obj_str(&o, "sessionId", c->session_id);
+	json_obj_str(&o, "autoPassword", c->otp);
+	json_obj_str(&o, "wsToken", c->wstok);
+	json_obj_str(&o, "random", c->random);
+	json_obj_str(&o, "expiresAt", c->when);
+	text = json_obj_end(&o, &n);
+	http_res_json_text(res, 200, text, n);
+}
+
 /*
  * initiate_answer sends the push and answers the browser (http_cont). A
  * session without a live enrollment (a decoy) is answered exactly alike
@@ -214,11 +234,7 @@ initiate_answer(struct http_request *req, struct http_response *res, void *arg)
 				      : "the device has no push target",
 				  0, pc); /* frees pc */
 	}
-	http_res_json(res, 200,
-		      json_pack("{s:s, s:s, s:s, s:s, s:s}", "sessionId",
-				c->session_id, "autoPassword", c->otp,
-				"wsToken", c->wstok, "random", c->random,
-				"expiresAt", c->when));
+	initiate_reply(res, c);
 	rc = SA_OK;
 out:
 	initiate_cont_free(c);
@@ -714,6 +730,37 @@ struct approve_cont {
 	char *jwt, *hash;
 };
 
+/*
+ * approve_reply sends the approved event to the browser's socket and the
+ * token to the phone: {"type":"approved","jwt","hash","random","expiresAt"}
+ * and the same without "type". Both are written straight to text (a login
+ * sends them every time; json_pack and json_out would build and walk two
+ * objects for them).
+ */
+static void
+approve_reply(struct http_response *res, const struct approve_cont *c)
+{
+	struct json_obj ev, ans;
+	size_t n = 0, m = 0;
+	char *text;
+
+	json_obj_begin(&ev);
+	json_obj_str(&ev, "type", "approved");
+	json_obj_str(&ev, "jwt", c->jwt);
+	json_obj_str(&ev, "hash", c->hash);
+	json_obj_str(&ev, "random", c->end.random);
+	json_obj_str(&ev, "expiresAt", c->when);
+	text = json_obj_end(&ev, &n);
+	session_publish_end_text(c->app, &c->end, text, n, SESSION_APPROVED);
+	json_obj_begin(&ans);
+	json_obj_str(&ans, "jwt", c->jwt);
+	json_obj_str(&ans, "hash", c->hash);
+	json_obj_str(&ans, "random", c->end.random);
+	json_obj_str(&ans, "expiresAt", c->when);
+	text = json_obj_end(&ans, &m);
+	http_res_json_text(res, 200, text, m);
+}
+
 /* approve_answer hands the token to the browser and the phone (http_cont). */
 static enum sa_err
 approve_answer(struct http_request *req, struct http_response *res, void *arg)
@@ -728,16 +775,7 @@ approve_answer(struct http_request *req, struct http_response *res, void *arg)
 		rc = http_res_error(res, c->audit_rc, NULL, NULL);
 		goto out;
 	}
-	session_publish_end(c->app, &c->end,
-			    json_pack("{s:s, s:s, s:s, s:s, s:s}", "type",
-				      "approved", "jwt", c->jwt, "hash",
-				      c->hash, "random", c->end.random,
-				      "expiresAt", c->when),
-			    SESSION_APPROVED);
-	http_res_json(res, 200,
-		      json_pack("{s:s, s:s, s:s, s:s}", "jwt", c->jwt, "hash",
-				c->hash, "random", c->end.random, "expiresAt",
-				c->when));
+	approve_reply(res, c);
 out:
 	free(c->jwt);
 	free(c->hash);

@@ -14,6 +14,8 @@
 
 #include <event2/event.h>
 
+#include <openssl/crypto.h>
+
 #include "core/json_out.h"
 #include "app/app.h"
 #include "net/http.h"
@@ -236,6 +238,9 @@ session_ws_open(struct ws_server *ws, uint64_t id, void *arg)
 	uint64_t old;
 	int ok;
 	json_t *ev;
+	struct json_obj ready;
+	char *text;
+	size_t n = 0;
 
 	a->id = id;
 	if (a->session_id[0] == '\0' ||
@@ -291,12 +296,17 @@ session_ws_open(struct ws_server *ws, uint64_t id, void *arg)
 		return;
 	}
 	iso8601_utc(s.expires_at, when);
-	ev = json_pack("{s:s, s:s, s:s}", "type", "otp_ready", "autoPassword",
-		       otp, "expiresAt", when);
+	/* Every login sends it: written straight to text. */
+	json_obj_begin(&ready);
+	json_obj_str(&ready, "type", "otp_ready");
+	json_obj_str(&ready, "autoPassword", otp);
+	json_obj_str(&ready, "expiresAt", when);
 	memset(otp, 0, sizeof(otp));
-	if (ev != NULL)
-		send_json(ws, id, ev);
-	json_decref(ev);
+	if ((text = json_obj_end(&ready, &n)) != NULL) {
+		ws_send_text(ws, id, text, n);
+		OPENSSL_cleanse(text, n);
+	}
+	free(text);
 	/* A push that failed before the browser connected is still told. */
 	if (push_failed != NULL) {
 		ev = json_pack("{s:s, s:s}", "type", "push_failed", "reason",
@@ -451,18 +461,29 @@ enum sa_err
 session_publish_end(struct app *app, const struct session_end_rec *end,
 		    json_t *event, enum session_end how)
 {
-	char *text = NULL, *msg = NULL;
-	size_t n;
-	enum sa_err rc = SA_ERR_NOMEM;
+	char *text = NULL;
+	size_t n = 0;
 
 	if (event == NULL)
+		return SA_ERR_NOMEM;
+	text = json_out(event, 0, &n);
+	json_decref(event);
+	return session_publish_end_text(app, end, text, n, how);
+}
+
+enum sa_err
+session_publish_end_text(struct app *app, const struct session_end_rec *end,
+			 char *text, size_t n, enum session_end how)
+{
+	char *msg = NULL;
+	enum sa_err rc = SA_ERR_NOMEM;
+
+	if (text == NULL)
 		return SA_ERR_NOMEM;
 	if (!session_id_valid(end->id) || how == SESSION_OPEN) {
 		rc = SA_ERR_INTERNAL;
 		goto out;
 	}
-	if ((text = json_out(event, 0, &n)) == NULL)
-		goto out;
 	if ((msg = event_msg(end->id, text, n, how)) == NULL) {
 		/* No message: the event is still kept for the socket. */
 		session_keep_final(app->es, end, how, text, n);
@@ -475,6 +496,5 @@ session_publish_end(struct app *app, const struct session_end_rec *end,
 out:
 	free(msg);
 	free(text);
-	json_decref(event);
 	return rc;
 }

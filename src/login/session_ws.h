@@ -54,5 +54,11 @@ enum sa_err session_publish(struct app *app, const char *session_id,
 enum sa_err session_publish_end(struct app *app,
 				const struct session_end_rec *end,
 				json_t *event, enum session_end how);
+/* session_publish_end_text is session_publish_end with the event already
+ * written as JSON text (n bytes at text, stolen; NULL: out of memory). */
+enum sa_err session_publish_end_text(struct app *app,
+				     const struct session_end_rec *end,
+				     char *text, size_t n,
+				     enum session_end how);
 
 #endif

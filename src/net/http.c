@@ -306,6 +306,13 @@ http_res_json(struct http_response *res, unsigned int status, json_t *body)
 	char *text = body ? json_out(body, 0, &n) : NULL;
 
 	json_decref(body);
+	http_res_json_text(res, status, text, n);
+}
+
+void
+http_res_json_text(struct http_response *res, unsigned int status, char *text,
+		   size_t n)
+{
 	res_reset(res);
 	if (text == NULL) {
 		res->status = 500;

@@ -139,6 +139,12 @@ void http_req_unpark(struct http_request *req);
 void http_res_json(struct http_response *res, unsigned int status,
 		   json_t *body);
 
+/* http_res_json_text answers status with JSON text already written (n
+ * bytes at text, stolen: it is freed with the response); NULL text answers
+ * 500, as http_res_json does for a body it cannot write. */
+void http_res_json_text(struct http_response *res, unsigned int status,
+			char *text, size_t n);
+
 /* http_res_bytes answers with a body copied from data. */
 void http_res_bytes(struct http_response *res, unsigned int status,
 		    const char *content_type, const void *data, size_t n);

@@ -2,6 +2,7 @@
  * test_json_out.c - json_out writes exactly what json_dumps writes: the
  * same bytes for every value, the same refusals.
  */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -251,6 +252,116 @@ test_refusals(void **state)
 	json_decref(deep);
 }
 
+/*
+ * test_flat_objects_written_directly: an object written member by member
+ * (json_obj_*) is the same text as json_out of the object jansson builds
+ * from the same members, for random keys and values of every kind; a
+ * value that is not well-formed UTF-8 or a NULL string gives NULL, as
+ * json_pack and json_string refuse them.
+ */
+static void
+test_flat_objects_written_directly(void **state)
+{
+	(void)state;
+	rng_state = 0x5EA1A0B7ULL;
+	for (int iter = 0; iter < 20000; iter++) {
+		struct json_obj o;
+		json_t *ref = json_object();
+		int refused = 0;
+		size_t members = rng() % 7, n = 0, m = 0;
+		char *got, *want;
+
+		assert_non_null(ref);
+		json_obj_begin(&o);
+		for (size_t i = 0; i < members; i++) {
+			char key[80], val[80];
+			size_t kn = random_text(key, sizeof(key) - 8, 0, 1);
+			size_t vn;
+			long long iv;
+
+			/* Distinct keys, as a caller's literals are. */
+			kn += (size_t)snprintf(key + kn, 8, "#%zu", i);
+			key[kn] = '\0';
+			switch (rng() % 4) {
+			case 0:
+			case 1:
+				vn = random_text(val, sizeof(val) - 1, 1, 1);
+				val[vn] = '\0';
+				json_obj_str(&o, key, val);
+				if (json_object_set_new(ref, key,
+							json_string(val)) != 0)
+					refused = 1;
+				break;
+			case 2:
+				iv = (long long)rng();
+				if (rng() % 4 == 0)
+					iv =
+					    (long long[]){0, -1, LLONG_MIN,
+							  LLONG_MAX}[rng() % 4];
+				json_obj_int(&o, key, iv);
+				json_object_set_new(ref, key, json_integer(iv));
+				break;
+			default:
+				iv = (long long)(rng() % 2);
+				json_obj_bool(&o, key, (int)iv);
+				json_object_set_new(ref, key, json_boolean(iv));
+				break;
+			}
+		}
+		got = json_obj_end(&o, &n);
+		if (refused) {
+			assert_null(got);
+		} else {
+			want = json_out(ref, 0, &m);
+			assert_non_null(want);
+			assert_non_null(got);
+			assert_int_equal(n, m);
+			assert_memory_equal(got, want, n);
+			assert_int_equal(strlen(got), n);
+			free(want);
+		}
+		free(got);
+		json_decref(ref);
+	}
+}
+
+static void
+test_flat_object_refusals(void **state)
+{
+	struct json_obj o;
+	size_t n = 99;
+
+	(void)state;
+	json_obj_begin(&o);
+	json_obj_str(&o, "a", "b");
+	json_obj_str(&o, "jwt", NULL);
+	json_obj_str(&o, "c", "d");
+	assert_null(json_obj_end(&o, &n));
+	assert_int_equal(n, 99);
+	json_obj_begin(&o);
+	assert_string_equal(json_obj_end(&o, &n), "{}");
+	assert_int_equal(n, 2);
+	free(o.p);
+	/* A long value grows the text past its first allocation. */
+	{
+		char big[3000];
+		char *t;
+
+		memset(big, 'x', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		json_obj_begin(&o);
+		json_obj_str(&o, "type", "approved");
+		json_obj_str(&o, "jwt", big);
+		json_obj_bool(&o, "ok", 1);
+		t = json_obj_end(&o, &n);
+		assert_non_null(t);
+		assert_int_equal(n,
+				 strlen("{\"type\":\"approved\",\"jwt\":\"\"") +
+				     sizeof(big) - 1 + strlen(",\"ok\":true}"));
+		free(t);
+	}
+}
+
 int
 main(void)
 {
@@ -258,6 +369,8 @@ main(void)
 	    cmocka_unit_test(test_same_bytes_as_jansson),
 	    cmocka_unit_test(test_escapes_and_order),
 	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_flat_objects_written_directly),
+	    cmocka_unit_test(test_flat_object_refusals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
