@@ -144,6 +144,19 @@ member_cmp(const void *a, const void *b)
 	return x->len < y->len ? -1 : x->len > y->len;
 }
 
+/* put_int writes an integer in decimal, as jansson does. */
+static void
+put_int(struct json_obj *o, json_int_t v)
+{
+	char num[24];
+	int k = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, v);
+
+	if (k > 0 && (size_t)k < sizeof(num))
+		put(o, num, (size_t)k);
+	else
+		o->ok = 0;
+}
+
 static void put_value(struct json_obj *o, const json_t *v, unsigned int flags,
 		      int depth);
 
@@ -233,9 +246,6 @@ put_real(struct json_obj *o, const json_t *v)
 static void
 put_value(struct json_obj *o, const json_t *v, unsigned int flags, int depth)
 {
-	char num[24];
-	int k;
-
 	if (!o->ok)
 		return;
 	if (v == NULL || depth >= JSON_OUT_DEPTH_MAX) {
@@ -253,12 +263,7 @@ put_value(struct json_obj *o, const json_t *v, unsigned int flags, int depth)
 		put_string(o, json_string_value(v), json_string_length(v));
 		break;
 	case JSON_INTEGER:
-		k = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
-			     json_integer_value(v));
-		if (k > 0 && (size_t)k < sizeof(num))
-			put(o, num, (size_t)k);
-		else
-			o->ok = 0;
+		put_int(o, json_integer_value(v));
 		break;
 	case JSON_REAL:
 		put_real(o, v);
@@ -329,11 +334,8 @@ json_obj_str(struct json_obj *o, const char *key, const char *val)
 void
 json_obj_int(struct json_obj *o, const char *key, long long val)
 {
-	char num[24];
-	int k = snprintf(num, sizeof(num), "%lld", val);
-
 	key_of(o, key);
-	put(o, num, (size_t)k);
+	put_int(o, val);
 }
 
 void

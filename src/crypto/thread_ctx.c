@@ -131,6 +131,16 @@ mac_new(const unsigned char *key, size_t len)
 	return ctx;
 }
 
+/* mac_slot_clear empties s, wiping its key copy. */
+static void
+mac_slot_clear(struct mac_slot *s)
+{
+	EVP_MAC_CTX_free(s->ctx);
+	s->ctx = NULL;
+	s->len = 0;
+	OPENSSL_cleanse(s->key, sizeof(s->key));
+}
+
 EVP_MAC_CTX *
 thread_ctx_hmac_sha256(const unsigned char *key, size_t len)
 {
@@ -150,20 +160,13 @@ thread_ctx_hmac_sha256(const unsigned char *key, size_t len)
 				return s->ctx;
 			/* Not reusable after all: key it again below. */
 			ERR_clear_error();
-			EVP_MAC_CTX_free(s->ctx);
-			s->ctx = NULL;
-			s->len = 0;
-			OPENSSL_cleanse(s->key, sizeof(s->key));
 			goto fill;
 		}
 	}
 	s = &t->mac[t->mac_next];
 	t->mac_next = (t->mac_next + 1) % THREAD_CTX_MACS;
-	EVP_MAC_CTX_free(s->ctx);
-	s->ctx = NULL;
-	s->len = 0;
-	OPENSSL_cleanse(s->key, sizeof(s->key));
 fill:
+	mac_slot_clear(s);
 	if ((s->ctx = mac_new(key, len)) == NULL)
 		return NULL;
 	memcpy(s->key, key, len);

@@ -730,6 +730,17 @@ struct approve_cont {
 	char *jwt, *hash;
 };
 
+/* approved_members adds what both the approved event and the phone's
+ * answer carry: the token, its hash, the session's random and its end. */
+static void
+approved_members(struct json_obj *o, const struct approve_cont *c)
+{
+	json_obj_str(o, "jwt", c->jwt);
+	json_obj_str(o, "hash", c->hash);
+	json_obj_str(o, "random", c->end.random);
+	json_obj_str(o, "expiresAt", c->when);
+}
+
 /*
  * approve_reply sends the approved event to the browser's socket and the
  * token to the phone: {"type":"approved","jwt","hash","random","expiresAt"}
@@ -740,25 +751,19 @@ struct approve_cont {
 static void
 approve_reply(struct http_response *res, const struct approve_cont *c)
 {
-	struct json_obj ev, ans;
-	size_t n = 0, m = 0;
+	struct json_obj o;
+	size_t n = 0;
 	char *text;
 
-	json_obj_begin(&ev);
-	json_obj_str(&ev, "type", "approved");
-	json_obj_str(&ev, "jwt", c->jwt);
-	json_obj_str(&ev, "hash", c->hash);
-	json_obj_str(&ev, "random", c->end.random);
-	json_obj_str(&ev, "expiresAt", c->when);
-	text = json_obj_end(&ev, &n);
+	json_obj_begin(&o);
+	json_obj_str(&o, "type", "approved");
+	approved_members(&o, c);
+	text = json_obj_end(&o, &n);
 	session_publish_end_text(c->app, &c->end, text, n, SESSION_APPROVED);
-	json_obj_begin(&ans);
-	json_obj_str(&ans, "jwt", c->jwt);
-	json_obj_str(&ans, "hash", c->hash);
-	json_obj_str(&ans, "random", c->end.random);
-	json_obj_str(&ans, "expiresAt", c->when);
-	text = json_obj_end(&ans, &m);
-	http_res_json_text(res, 200, text, m);
+	json_obj_begin(&o);
+	approved_members(&o, c);
+	text = json_obj_end(&o, &n);
+	http_res_json_text(res, 200, text, n);
 }
 
 /* approve_answer hands the token to the browser and the phone (http_cont). */
