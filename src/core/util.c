@@ -75,17 +75,15 @@ static const char b64_std[] =
 static const char b64_url[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-static char *
-b64_encode_with(const unsigned char *in, size_t n, const char *alpha, int pad)
+/* b64_put writes the encoding of n bytes and a NUL into out, which has
+ * room for 4 * ((n + 2) / 3) + 1 characters; returns the characters
+ * written before the NUL. */
+static size_t
+b64_put(char *out, const unsigned char *in, size_t n, const char *alpha,
+	int pad)
 {
-	size_t outlen = 4 * ((n + 2) / 3) + 1, j = 0;
-	char *out;
+	size_t j = 0;
 
-	if (n > SIZE_MAX / 2)
-		return NULL;
-	out = malloc(outlen);
-	if (out == NULL)
-		return NULL;
 	for (size_t i = 0; i < n; i += 3) {
 		uint32_t v = (uint32_t)in[i] << 16;
 		size_t rem = n - i;
@@ -105,6 +103,19 @@ b64_encode_with(const unsigned char *in, size_t n, const char *alpha, int pad)
 			out[j++] = '=';
 	}
 	out[j] = '\0';
+	return j;
+}
+
+static char *
+b64_encode_with(const unsigned char *in, size_t n, const char *alpha, int pad)
+{
+	char *out;
+
+	if (n > SIZE_MAX / 2)
+		return NULL;
+	if ((out = malloc(4 * ((n + 2) / 3) + 1)) == NULL)
+		return NULL;
+	b64_put(out, in, n, alpha, pad);
 	return out;
 }
 
@@ -118,6 +129,15 @@ char *
 b64url_encode(const unsigned char *in, size_t n)
 {
 	return b64_encode_with(in, n, b64_url, 0);
+}
+
+size_t
+b64url_encode_to(char *out, size_t cap, const unsigned char *in, size_t n)
+{
+	/* Without padding: 4 characters per 3 bytes, 2 or 3 for the rest. */
+	if (n > SIZE_MAX / 8 || cap < (4 * n + 2) / 3 + 1)
+		return 0;
+	return b64_put(out, in, n, b64_url, 0);
 }
 
 char *
@@ -160,6 +180,38 @@ b64_value(unsigned char c, int url)
 }
 
 /*
+ * b64_take decodes the n characters at in (padding already taken off) into
+ * o, which has room for n * 3 / 4 bytes, strictly: only alphabet
+ * characters and no bits left over. *outlen is the bytes written.
+ */
+static enum sa_err
+b64_take(const char *in, size_t n, int url, unsigned char *o, size_t *outlen)
+{
+	size_t j = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+
+	if (n % 4 == 1)
+		return SA_ERR_BAD_REQUEST;
+	for (size_t i = 0; i < n; i++) {
+		int v = b64_value((unsigned char)in[i], url);
+		if (v < 0)
+			return SA_ERR_BAD_REQUEST;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			o[j++] = (unsigned char)(acc >> bits);
+		}
+	}
+	/* Leftover bits must be zero, so each input has one encoding. */
+	if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
+		return SA_ERR_BAD_REQUEST;
+	*outlen = j;
+	return SA_OK;
+}
+
+/*
  * b64_decode_with decodes base64 strictly: only alphabet characters, padding
  * only at the end (and only where the alphabet allows it), no bits left over.
  */
@@ -168,10 +220,8 @@ b64_decode_with(const char *in, size_t n, size_t maxin, int url,
 		unsigned char **out, size_t *outlen)
 {
 	unsigned char *o = NULL;
-	size_t j = 0, pad = 0;
-	uint32_t acc = 0;
-	int bits = 0;
-	enum sa_err rc = SA_ERR_BAD_REQUEST;
+	size_t pad = 0;
+	enum sa_err rc;
 
 	if (n > maxin)
 		return SA_ERR_BODY_TOO_LARGE;
@@ -184,25 +234,10 @@ b64_decode_with(const char *in, size_t n, size_t maxin, int url,
 	o = malloc(n * 3 / 4 + 1);
 	if (o == NULL)
 		return SA_ERR_NOMEM;
-	for (size_t i = 0; i < n; i++) {
-		int v = b64_value((unsigned char)in[i], url);
-		if (v < 0)
-			goto out;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			o[j++] = (unsigned char)(acc >> bits);
-		}
+	if ((rc = b64_take(in, n, url, o, outlen)) == SA_OK) {
+		*out = o;
+		o = NULL;
 	}
-	/* Leftover bits must be zero, so each input has one encoding. */
-	if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
-		goto out;
-	*out = o;
-	*outlen = j;
-	o = NULL;
-	rc = SA_OK;
-out:
 	free(o);
 	return rc;
 }
@@ -219,6 +254,15 @@ b64url_decode(const char *in, size_t n, size_t maxin, unsigned char **out,
 	      size_t *outlen)
 {
 	return b64_decode_with(in, n, maxin, 1, out, outlen);
+}
+
+enum sa_err
+b64url_decode_to(const char *in, size_t n, unsigned char *out, size_t cap,
+		 size_t *outlen)
+{
+	if (n / 4 * 3 + (n % 4 > 1 ? n % 4 - 1 : 0) > cap)
+		return SA_ERR_BODY_TOO_LARGE;
+	return b64_take(in, n, 1, out, outlen);
 }
 
 int

@@ -41,6 +41,11 @@ void buf_free_secret(struct buf *b);
 char *b64_encode(const unsigned char *in, size_t n);
 char *b64url_encode(const unsigned char *in, size_t n); /* no padding */
 char *hex_encode(const unsigned char *in, size_t n);	/* lowercase */
+/* b64url_encode_to writes the base64url of n bytes (no padding) and a NUL
+ * into out (cap bytes); returns the characters before the NUL, 0 when cap
+ * is short of (4 * n + 2) / 3 + 1. */
+size_t b64url_encode_to(char *out, size_t cap, const unsigned char *in,
+			size_t n);
 /* hex_value is the value of one hex digit (either case), or -1. */
 int hex_value(char c);
 
@@ -56,6 +61,10 @@ enum sa_err b64url_decode(const char *in, size_t n, size_t maxin,
 			  unsigned char **out, size_t *outlen);
 enum sa_err hex_decode(const char *in, size_t n, size_t maxin,
 		       unsigned char **out, size_t *outlen);
+/* b64url_decode_to decodes like b64url_decode into out (cap bytes):
+ * SA_ERR_BODY_TOO_LARGE when the bytes would not fit. */
+enum sa_err b64url_decode_to(const char *in, size_t n, unsigned char *out,
+			     size_t cap, size_t *outlen);
 /* b64_value is the value of one base64 character (url: the URL-safe
  * alphabet), hex_value of one hex digit (either case), -1 when it is none. */
 int b64_value(unsigned char c, int url);

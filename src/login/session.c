@@ -17,22 +17,18 @@ session_new_ids(char id[SESSION_ID_LEN + 1],
 		char random[SESSION_RANDOM_LEN + 1])
 {
 	unsigned char r[32];
-	char *ea = NULL, *eb = NULL;
-	enum sa_err rc = SA_ERR_NOMEM;
+	enum sa_err rc = SA_ERR_INTERNAL;
 
 	/* One draw for both: each DRBG call costs a system call. */
 	if (rand_bytes(r, sizeof(r)) != SA_OK)
 		return SA_ERR_INTERNAL;
-	ea = b64url_encode(r, 16);
-	eb = b64url_encode(r + 16, 16);
-	OPENSSL_cleanse(r, sizeof(r));
-	if (ea != NULL && eb != NULL) {
-		snprintf(id, SESSION_ID_LEN + 1, "sess_%s", ea);
-		snprintf(random, SESSION_RANDOM_LEN + 1, "%s", eb);
+	memcpy(id, "sess_", 5);
+	if (b64url_encode_to(id + 5, SESSION_ID_LEN - 4, r, 16) ==
+		SESSION_ID_LEN - 5 &&
+	    b64url_encode_to(random, SESSION_RANDOM_LEN + 1, r + 16, 16) ==
+		SESSION_RANDOM_LEN)
 		rc = SA_OK;
-	}
-	free(ea);
-	free(eb);
+	OPENSSL_cleanse(r, sizeof(r));
 	return rc;
 }
 
@@ -102,14 +98,19 @@ ttl_ms(const struct session *s, int64_t now)
 #define SESSION_TAG "S2"
 #define SESSION_TEXT_MAX 4096
 /*
- * What an ended session keeps, in its end marker (done_value): "E2", then
+ * What an ended session keeps, in its end marker (done_value): "E3", then
  * token id and service id in the same field form, the random's
- * SESSION_RANDOM_LEN characters and the decoy mark as '0' or '1'. The
- * expiry is the marker's own lifetime in the store. ENDED_TAG_E1, written
- * before, also carries the expiry as a field after the random's.
+ * SESSION_RANDOM_BYTES bytes (not their base64url: every login keeps a
+ * marker for a session lifetime) and the decoy mark as '0' or '1'. The
+ * expiry is the marker's own lifetime in the store. Markers written before
+ * are read too: "E2" has the random's SESSION_RANDOM_LEN characters where
+ * "E3" has its bytes, "E1" the random as a field and the expiry as a field
+ * after it.
  */
-#define ENDED_TAG "E2"
+#define ENDED_TAG "E3"
+#define ENDED_TAG_E2 "E2"
 #define ENDED_TAG_E1 "E1"
+#define SESSION_RANDOM_BYTES 16
 /* The final event's place once a browser had it: SESSION_DELIVERED_EVENT. */
 #define DELIVERED_MARK "-"
 
@@ -475,7 +476,7 @@ session_end_rec_of(const struct session *s, struct session_end_rec *out)
  * digit (enum session_end), a newline, ENDED_TAG and the ended session's
  * fields, then the final event's n bytes (none yet, or DELIVERED_MARK). A
  * new string in *out (free it), its length in *len. Every login of the last
- * session lifetime keeps one, so it is kept short: about 50 bytes and the
+ * session lifetime keeps one, so it is kept short: about 45 bytes and the
  * event.
  */
 static enum sa_err
@@ -484,6 +485,7 @@ done_value(const struct session_end_rec *e, enum session_end how,
 {
 	char head[256];
 	struct rec w = {head, 0, sizeof(head), 1};
+	size_t rn = 0;
 
 	if (strlen(e->random) != SESSION_RANDOM_LEN)
 		return SA_ERR_INTERNAL;
@@ -493,10 +495,13 @@ done_value(const struct session_end_rec *e, enum session_end how,
 	w.n = 4;
 	put_str(&w, e->token_id);
 	put_str(&w, e->service_id);
-	if (!w.ok || sizeof(head) - w.n < SESSION_RANDOM_LEN + 1)
+	if (!w.ok || sizeof(head) - w.n < SESSION_RANDOM_BYTES + 1 ||
+	    b64url_decode_to(e->random, SESSION_RANDOM_LEN,
+			     (unsigned char *)head + w.n, SESSION_RANDOM_BYTES,
+			     &rn) != SA_OK ||
+	    rn != SESSION_RANDOM_BYTES)
 		return SA_ERR_INTERNAL;
-	memcpy(head + w.n, e->random, SESSION_RANDOM_LEN);
-	w.n += SESSION_RANDOM_LEN;
+	w.n += SESSION_RANDOM_BYTES;
 	head[w.n++] = e->decoy ? '1' : '0';
 	if (n > ESTORE_VALUE_MAX - w.n)
 		return SA_ERR_BODY_TOO_LARGE;
@@ -578,28 +583,37 @@ session_finish(struct estore *es, const struct session *s, enum session_end how,
 	return rc;
 }
 
-/* random_field reads the random's SESSION_RANDOM_LEN base64url characters
- * and the decoy mark of an ENDED_TAG marker. */
+/* random_field reads the random and the decoy mark of an ENDED_TAG
+ * marker (raw: its SESSION_RANDOM_BYTES bytes) or of an ENDED_TAG_E2 one
+ * (its SESSION_RANDOM_LEN base64url characters). */
 static void
-random_field(struct rec *r, struct session_end_rec *e, int64_t *decoy)
+random_field(struct rec *r, int raw, struct session_end_rec *e, int64_t *decoy)
 {
 	const char *p = r->p + r->n;
+	size_t len = raw ? SESSION_RANDOM_BYTES : SESSION_RANDOM_LEN;
 
-	if (!r->ok || r->cap - r->n < SESSION_RANDOM_LEN + 1) {
+	if (!r->ok || r->cap - r->n < len + 1) {
 		r->ok = 0;
 		return;
 	}
-	for (size_t i = 0; i < SESSION_RANDOM_LEN; i++)
-		if (!b64url_char(p[i])) {
+	if (raw) {
+		if (b64url_encode_to(e->random, sizeof(e->random),
+				     (const unsigned char *)p,
+				     len) != SESSION_RANDOM_LEN) {
 			r->ok = 0;
 			return;
 		}
-	memcpy(e->random, p, SESSION_RANDOM_LEN);
-	e->random[SESSION_RANDOM_LEN] = '\0';
-	*decoy = p[SESSION_RANDOM_LEN] == '1'	? 1
-		 : p[SESSION_RANDOM_LEN] == '0' ? 0
-						: -1;
-	r->n += SESSION_RANDOM_LEN + 1;
+	} else {
+		for (size_t i = 0; i < len; i++)
+			if (!b64url_char(p[i])) {
+				r->ok = 0;
+				return;
+			}
+		memcpy(e->random, p, len);
+		e->random[len] = '\0';
+	}
+	*decoy = p[len] == '1' ? 1 : p[len] == '0' ? 0 : -1;
+	r->n += len + 1;
 }
 
 /* end_how reads the first line of an end marker: a digit, or the name a
@@ -637,7 +651,7 @@ done_parse(const char *id, unsigned char *v, size_t len, int64_t ttl,
 	struct session_end_rec tmp;
 	struct rec r;
 	int64_t decoy = -1;
-	int e1;
+	int e1, e2;
 
 	*val = NULL;
 	*event_at = 0;
@@ -658,7 +672,8 @@ done_parse(const char *id, unsigned char *v, size_t len, int64_t ttl,
 	if (len - *event_at < 2)
 		return how;
 	e1 = memcmp(v + *event_at, ENDED_TAG_E1, 2) == 0;
-	if (!e1 && memcmp(v + *event_at, ENDED_TAG, 2) != 0)
+	e2 = memcmp(v + *event_at, ENDED_TAG_E2, 2) == 0;
+	if (!e1 && !e2 && memcmp(v + *event_at, ENDED_TAG, 2) != 0)
 		return how;
 	memset(&tmp, 0, sizeof(tmp));
 	r = (struct rec){(char *)v, *event_at + 2, len, 1};
@@ -669,7 +684,7 @@ done_parse(const char *id, unsigned char *v, size_t len, int64_t ttl,
 		get_int(&r, &tmp.expires_at);
 		get_int(&r, &decoy);
 	} else {
-		random_field(&r, &tmp, &decoy);
+		random_field(&r, !e2, &tmp, &decoy);
 		tmp.expires_at = now_unix() + (ttl > 0 ? ttl / 1000 : 0);
 	}
 	if (!r.ok || decoy < 0 || decoy > 1) {

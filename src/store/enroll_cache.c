@@ -3,7 +3,9 @@
  *
  * Direct-mapped: a token id hashes to one slot, and a newer token id that
  * hashes to the same slot replaces the entry (so crafted collisions cost
- * only database reads). Slots are guarded by striped
+ * only database reads). A slot is a pointer until it holds an entry, so
+ * the memory follows the tokens in use, not the table's size (a table of
+ * entries was 6 MB, paged in a slot at a time). Slots are guarded by striped
  * locks held only to compare and copy. The versions the entries are checked
  * against live in shared memory (enroll_cache.h) and change only by atomic
  * increments, which are lock-free on every platform this builds for.
@@ -33,9 +35,9 @@ struct shared {
 	_Atomic uint64_t version[];
 };
 
+/* An entry, allocated when a slot takes one and freed when it goes. */
 struct slot {
-	struct enrollment e; /* valid when used */
-	int used;
+	struct enrollment e;
 	int no_takeover;       /* no takeover was pending under gen, version */
 	uint64_t gen, version; /* the shared values the entry was read under */
 	uint64_t at_ms;	       /* when the entry was stored */
@@ -49,7 +51,7 @@ struct enroll_cache {
 	int mapped; /* sh is a shared file mapping, else heap memory */
 	int coarse; /* another layout shares the file: no entries kept */
 	pthread_mutex_t mu[STRIPES];
-	struct slot *slots;
+	struct slot **slots; /* mask + 1, each NULL or its entry */
 };
 
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2,
@@ -172,14 +174,25 @@ fail:
 	return rc;
 }
 
+/* slot_drop_locked frees the entry *sp holds, if any (wiping its
+ * claims), and empties the slot. */
+static void
+slot_drop_locked(struct slot **sp)
+{
+	if (*sp == NULL)
+		return;
+	enrollment_free(&(*sp)->e);
+	free(*sp);
+	*sp = NULL;
+}
+
 void
 enroll_cache_free(struct enroll_cache *c)
 {
 	if (c == NULL)
 		return;
 	for (size_t i = 0; c->slots != NULL && i <= c->mask; i++)
-		if (c->slots[i].used)
-			enrollment_free(&c->slots[i].e);
+		slot_drop_locked(&c->slots[i]);
 	for (size_t i = 0; i < STRIPES; i++)
 		pthread_mutex_destroy(&c->mu[i]);
 	if (c->mapped)
@@ -188,16 +201,6 @@ enroll_cache_free(struct enroll_cache *c)
 		free(c->sh);
 	free(c->slots);
 	free(c);
-}
-
-/* slot_drop_locked frees a slot's entry (wiping its claims). */
-static void
-slot_drop_locked(struct slot *s)
-{
-	if (s->used)
-		enrollment_free(&s->e);
-	s->used = 0;
-	s->no_takeover = 0;
 }
 
 /* ticket_take reads the versions slot i is checked against into *t. */
@@ -217,12 +220,13 @@ ticket_current(struct enroll_cache *c, size_t i,
 	       atomic_load(&c->sh->version[i]) == t->version;
 }
 
-/* slot_holds says whether s is token_id's entry, read under t's versions. */
+/* slot_holds says whether s (NULL: an empty slot) is token_id's entry,
+ * read under t's versions. */
 static int
 slot_holds(const struct slot *s, const char *token_id,
 	   const struct enroll_cache_ticket *t)
 {
-	return s->used && s->gen == t->gen && s->version == t->version &&
+	return s != NULL && s->gen == t->gen && s->version == t->version &&
 	       strcmp(s->e.token_id, token_id) == 0;
 }
 
@@ -232,7 +236,7 @@ enroll_cache_get(struct enroll_cache *c, const char *token_id,
 {
 	size_t i = (size_t)fnv1a(token_id) & c->mask;
 	pthread_mutex_t *mu = &c->mu[i % STRIPES];
-	struct slot *s = &c->slots[i];
+	struct slot *s;
 	uint64_t now;
 	int hit = 0;
 
@@ -243,9 +247,12 @@ enroll_cache_get(struct enroll_cache *c, const char *token_id,
 	 * whose age would wrap and look stale. */
 	now = now_mono_ms();
 	ticket_take(c, i, t);
-	if (s->used && (s->gen != t->gen || s->version != t->version ||
-			now - s->at_ms >= c->ttl_ms))
-		slot_drop_locked(s); /* stale: wipe it now */
+	s = c->slots[i];
+	if (s != NULL && (s->gen != t->gen || s->version != t->version ||
+			  now - s->at_ms >= c->ttl_ms)) {
+		slot_drop_locked(&c->slots[i]); /* stale: wipe it now */
+		s = NULL;
+	}
 	if (slot_holds(s, token_id, t))
 		hit = enrollment_copy(&s->e, out) == SA_OK;
 	pthread_mutex_unlock(mu);
@@ -258,21 +265,29 @@ enroll_cache_put(struct enroll_cache *c, const struct enrollment *e,
 {
 	size_t i = (size_t)fnv1a(e->token_id) & c->mask;
 	pthread_mutex_t *mu = &c->mu[i % STRIPES];
-	struct slot *s = &c->slots[i];
+	struct slot *s;
 
 	if (c->coarse)
 		return;
+	/* Copied before the lock is taken, so it is held only to swap. */
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return;
+	if (enrollment_copy(e, &s->e) != SA_OK) {
+		free(s);
+		return;
+	}
+	s->gen = t->gen;
+	s->version = t->version;
 	pthread_mutex_lock(mu);
 	if (ticket_current(c, i, t)) {
-		slot_drop_locked(s);
-		if (enrollment_copy(e, &s->e) == SA_OK) {
-			s->used = 1;
-			s->gen = t->gen;
-			s->version = t->version;
-			s->at_ms = now_mono_ms();
-		}
+		slot_drop_locked(&c->slots[i]);
+		s->at_ms = now_mono_ms();
+		c->slots[i] = s;
+		s = NULL;
 	}
 	pthread_mutex_unlock(mu);
+	if (s != NULL)
+		slot_drop_locked(&s);
 }
 
 int
@@ -280,7 +295,7 @@ enroll_cache_no_takeover(struct enroll_cache *c, const char *token_id,
 			 struct enroll_cache_ticket *t)
 {
 	size_t i = (size_t)fnv1a(token_id) & c->mask;
-	struct slot *s = &c->slots[i];
+	struct slot *s;
 	int known;
 
 	if (c->coarse) {
@@ -289,6 +304,7 @@ enroll_cache_no_takeover(struct enroll_cache *c, const char *token_id,
 	}
 	pthread_mutex_lock(&c->mu[i % STRIPES]);
 	ticket_take(c, i, t);
+	s = c->slots[i];
 	known = slot_holds(s, token_id, t) && s->no_takeover &&
 		now_mono_ms() - s->at_ms < c->ttl_ms;
 	pthread_mutex_unlock(&c->mu[i % STRIPES]);
@@ -300,15 +316,14 @@ enroll_cache_note_no_takeover(struct enroll_cache *c, const char *token_id,
 			      const struct enroll_cache_ticket *t)
 {
 	size_t i = (size_t)fnv1a(token_id) & c->mask;
-	struct slot *s = &c->slots[i];
 
 	if (c->coarse)
 		return;
 	pthread_mutex_lock(&c->mu[i % STRIPES]);
 	/* Only onto the entry read under the same versions as the lookup:
 	 * a takeover stored since then has moved them. */
-	if (ticket_current(c, i, t) && slot_holds(s, token_id, t))
-		s->no_takeover = 1;
+	if (ticket_current(c, i, t) && slot_holds(c->slots[i], token_id, t))
+		c->slots[i]->no_takeover = 1;
 	pthread_mutex_unlock(&c->mu[i % STRIPES]);
 }
 

@@ -4,11 +4,17 @@
  *
  * Keys live in MEM_STRIPES independent hash tables, each behind its own
  * mutex, so threads on the login hot path rarely wait for one another. A
- * key's stripe comes from the top bits of a SipHash keyed with random bytes
- * at open (keys carry client input such as IPs and token ids, so a fixed
- * hash would let a client pile every key into one chain); its bucket from
- * the low bits. Each stripe is open hashing with power-of-two buckets that
- * double when the load passes one entry per bucket.
+ * key is kept as its 128-bit digest, two SipHash-2-4 values under two
+ * independent keys drawn at random at open, not as its text: every login
+ * leaves an end marker for a session lifetime, and its key was a third of
+ * its memory. Keys carry client input such as IPs and token ids, but
+ * without the random keys a client can neither pile keys into one chain
+ * nor make two keys share a digest; by chance, two of a million keys share
+ * one with a probability under 2^-88. The store never hands a key back,
+ * so nothing else needs its text. A key's stripe comes from the top bits
+ * of the first value, its bucket from the low bits. Each stripe is open
+ * hashing with power-of-two buckets that double when the load passes one
+ * entry per bucket.
  *
  * Expiry is absolute, in monotonic milliseconds. An expired entry is
  * invisible at once: every lookup removes it when it meets it. A background
@@ -28,6 +34,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
 #include "core/log.h"
 #include "store/store_int.h"
 #include "core/util.h"
@@ -35,7 +43,7 @@
 #define MEM_STRIPES 16	    /* a power of two */
 #define MEM_STRIPE_SHIFT 60 /* 64 - log2(MEM_STRIPES) */
 #define MEM_MIN_BUCKETS 64
-/* Buckets per stripe; a bucket index fits in mem_entry.hash. */
+/* Buckets per stripe at most. */
 #define MEM_MAX_BUCKETS (1u << 24)
 #define MEM_SWEEP_BUCKETS 4096 /* per stripe and sweep */
 #define MEM_SWEEP_MS 1000
@@ -43,21 +51,26 @@
 #define MEM_SUBS_MAX 1024
 #define MEM_COUNTER_CAP 24 /* room for any int64 in decimal and a NUL */
 
+/* A key's digest: id[0] also places it (stripe and bucket). */
+struct mem_id {
+	uint64_t id[2];
+};
+
 /*
- * An entry is one allocation: the header, the key and its NUL, then the
- * value and its NUL (mem_val). A login keeps several entries for as long as
- * its session lives, so a second allocation per entry and wide length
+ * An entry is one allocation: the header, then the value (no NUL: readers
+ * get copies with one). Every login keeps an entry for as long as its
+ * session lives, so a second allocation per entry, the key's text and wide
  * fields would cost memory in proportion to the logins of the last session
- * lifetime. A new value of another size takes a new entry.
+ * lifetime: a login's end marker takes a 96-byte allocation where it took
+ * 128 with its key. A new value of another size takes a new entry.
  */
 struct mem_entry {
 	struct mem_entry *next;
 	uint64_t expires; /* monotonic ms; 0: never */
-	uint32_t hash;	  /* the low bits of the key's hash: its bucket */
-	uint32_t vlen;	  /* value bytes, at most ESTORE_VALUE_MAX */
-	uint32_t vcap;	  /* room for the value and its NUL */
-	uint16_t klen;	  /* at most ESTORE_KEY_MAX */
-	char key[];	  /* klen bytes and a NUL, then the value */
+	struct mem_id key;
+	uint32_t vlen;	     /* value bytes, at most ESTORE_VALUE_MAX */
+	uint32_t vcap;	     /* room for the value */
+	unsigned char val[]; /* vcap bytes */
 };
 
 struct mem_stripe {
@@ -78,7 +91,7 @@ struct mem_sub {
 struct mem_store {
 	struct estore base; /* first: the interface */
 	struct mem_stripe stripes[MEM_STRIPES];
-	uint64_t sip_k0, sip_k1;
+	uint64_t sip_k[4]; /* two SipHash keys: a key's digest */
 	/* Subscriptions are only ever appended to a fixed array, so a
 	 * publisher may read entries [0, nsubs) after dropping sub_mu. */
 	pthread_mutex_t sub_mu;
@@ -125,42 +138,45 @@ mem_expired(const struct mem_entry *e, uint64_t now)
 	return e->expires != 0 && now >= e->expires;
 }
 
-/* mem_entry_size is the allocation of an entry with a key of klen bytes
- * and room for vcap value bytes. */
+/* mem_entry_size is the allocation of an entry with room for vcap value
+ * bytes. */
 static size_t
-mem_entry_size(size_t klen, size_t vcap)
+mem_entry_size(size_t vcap)
 {
-	return offsetof(struct mem_entry, key) + klen + 1 + vcap;
+	return offsetof(struct mem_entry, val) + vcap;
 }
 
 static size_t
 mem_entry_bytes(const struct mem_entry *e)
 {
-	return mem_entry_size(e->klen, e->vcap);
+	return mem_entry_size(e->vcap);
 }
 
-/* mem_val is where an entry's value is kept, right after its key. */
-static unsigned char *
-mem_val(const struct mem_entry *e)
+/* mem_id_of is the digest of a key of klen bytes. */
+static struct mem_id
+mem_id_of(const struct mem_store *es, const char *key, size_t klen)
 {
-	return (unsigned char *)e->key + e->klen + 1;
+	return (struct mem_id){
+	    {siphash24(es->sip_k[0], es->sip_k[1], key, klen),
+	     siphash24(es->sip_k[2], es->sip_k[3], key, klen)}};
 }
 
 static struct mem_stripe *
-mem_stripe_of(struct mem_store *es, uint64_t hash)
+mem_stripe_of(struct mem_store *es, const struct mem_id *id)
 {
-	return &es->stripes[hash >> MEM_STRIPE_SHIFT];
+	return &es->stripes[id->id[0] >> MEM_STRIPE_SHIFT];
 }
 
-/* mem_lock_key hashes a key of klen bytes into *hash and locks and returns
- * its stripe. */
+/* mem_lock_key puts the digest of a key of klen bytes in *id and locks and
+ * returns its stripe. */
 static struct mem_stripe *
-mem_lock_key(struct mem_store *es, const char *key, size_t klen, uint64_t *hash)
+mem_lock_key(struct mem_store *es, const char *key, size_t klen,
+	     struct mem_id *id)
 {
 	struct mem_stripe *s;
 
-	*hash = siphash24(es->sip_k0, es->sip_k1, key, klen);
-	s = mem_stripe_of(es, *hash);
+	*id = mem_id_of(es, key, klen);
+	s = mem_stripe_of(es, id);
 	pthread_mutex_lock(&s->mu);
 	return s;
 }
@@ -179,14 +195,14 @@ mem_unlink(struct mem_stripe *s, struct mem_entry **link)
 }
 
 /*
- * mem_find returns the link that points at the live entry for key, or NULL.
- * Expired entries met on the way are removed. The caller holds the lock.
+ * mem_find returns the link that points at the live entry for the key of
+ * digest id, or NULL. Expired entries met on the way are removed. The
+ * caller holds the lock.
  */
 static struct mem_entry **
-mem_find(struct mem_stripe *s, const char *key, size_t klen, uint64_t hash,
-	 uint64_t now)
+mem_find(struct mem_stripe *s, const struct mem_id *id, uint64_t now)
 {
-	struct mem_entry **link = &s->buckets[hash & s->mask];
+	struct mem_entry **link = &s->buckets[id->id[0] & s->mask];
 
 	while (*link != NULL) {
 		struct mem_entry *e = *link;
@@ -195,8 +211,7 @@ mem_find(struct mem_stripe *s, const char *key, size_t klen, uint64_t hash,
 			mem_unlink(s, link);
 			continue;
 		}
-		if (e->hash == (uint32_t)hash && e->klen == klen &&
-		    memcmp(e->key, key, klen) == 0)
+		if (e->key.id[0] == id->id[0] && e->key.id[1] == id->id[1])
 			return link;
 		link = &e->next;
 	}
@@ -218,8 +233,8 @@ mem_grow(struct mem_stripe *s)
 
 		for (; e != NULL; e = next) {
 			next = e->next;
-			e->next = nb[e->hash & (nn - 1)];
-			nb[e->hash & (nn - 1)] = e;
+			e->next = nb[e->key.id[0] & (nn - 1)];
+			nb[e->key.id[0] & (nn - 1)] = e;
 		}
 	}
 	free(s->buckets);
@@ -239,31 +254,27 @@ mem_insert(struct mem_stripe *s, struct mem_entry *e)
 		return SA_ERR_UNAVAILABLE;
 	if (s->count >= s->mask + 1)
 		mem_grow(s);
-	e->next = s->buckets[e->hash & s->mask];
-	s->buckets[e->hash & s->mask] = e;
+	e->next = s->buckets[e->key.id[0] & s->mask];
+	s->buckets[e->key.id[0] & s->mask] = e;
 	s->count++;
 	s->bytes += b;
 	return SA_OK;
 }
 
-/* mem_entry_new allocates an unlinked entry for key with room for vcap
- * value bytes (at least 1) and an empty value. */
+/* mem_entry_new allocates an unlinked entry for the key of digest id with
+ * room for vcap value bytes and an empty value. */
 static struct mem_entry *
-mem_entry_new(const char *key, size_t klen, uint64_t hash, size_t vcap)
+mem_entry_new(const struct mem_id *id, size_t vcap)
 {
-	struct mem_entry *e = malloc(mem_entry_size(klen, vcap));
+	struct mem_entry *e = malloc(mem_entry_size(vcap));
 
 	if (e == NULL)
 		return NULL;
 	e->next = NULL;
-	e->hash = (uint32_t)hash;
+	e->key = *id;
 	e->expires = 0;
 	e->vlen = 0;
 	e->vcap = (uint32_t)vcap;
-	e->klen = (uint16_t)klen;
-	memcpy(e->key, key, klen);
-	e->key[klen] = '\0';
-	mem_val(e)[0] = '\0';
 	return e;
 }
 
@@ -330,7 +341,7 @@ static enum sa_err
 mem_open(const char *url, struct estore **out)
 {
 	struct mem_store *es;
-	unsigned char key[16];
+	unsigned char key[32];
 	enum sa_err rc;
 
 	(void)url;
@@ -353,8 +364,8 @@ mem_open(const char *url, struct estore **out)
 	}
 	if ((rc = rand_bytes(key, sizeof(key))) != SA_OK)
 		goto out;
-	memcpy(&es->sip_k0, key, 8);
-	memcpy(&es->sip_k1, key + 8, 8);
+	memcpy(es->sip_k, key, sizeof(es->sip_k));
+	OPENSSL_cleanse(key, sizeof(key));
 	if ((es->indexes = mem_indexes_new()) == NULL) {
 		rc = SA_ERR_NOMEM;
 		goto out;
@@ -427,31 +438,31 @@ mem_set(struct estore *store, const char *key, const void *val, size_t n,
 	size_t klen = mem_key_len(key);
 	struct mem_entry *fresh = NULL, *old = NULL, **link;
 	struct mem_stripe *s;
-	uint64_t hash, now;
+	struct mem_id id;
+	uint64_t now;
 	enum sa_err rc;
 
 	if (klen == 0 || n > ESTORE_VALUE_MAX || (val == NULL && n > 0) ||
 	    (flags & ~(ESTORE_NX | ESTORE_XX)) != 0 ||
 	    flags == (ESTORE_NX | ESTORE_XX))
 		return SA_ERR_VALIDATION;
-	hash = siphash24(es->sip_k0, es->sip_k1, key, klen);
-	s = mem_stripe_of(es, hash);
-	if ((fresh = mem_entry_new(key, klen, hash, n + 1)) == NULL)
+	id = mem_id_of(es, key, klen);
+	s = mem_stripe_of(es, &id);
+	if ((fresh = mem_entry_new(&id, n)) == NULL)
 		return SA_ERR_NOMEM;
 	if (n > 0)
-		memcpy(mem_val(fresh), val, n);
-	mem_val(fresh)[n] = '\0';
+		memcpy(fresh->val, val, n);
 	fresh->vlen = (uint32_t)n;
 
 	pthread_mutex_lock(&s->mu);
 	now = now_mono_ms();
-	link = mem_find(s, key, klen, hash, now);
+	link = mem_find(s, &id, now);
 	if (link != NULL && (flags & ESTORE_NX)) {
 		rc = SA_ERR_CONFLICT;
 	} else if (link == NULL && (flags & ESTORE_XX)) {
 		rc = SA_ERR_NOT_FOUND;
-	} else if (link != NULL && s->bytes - (*link)->vcap + n + 1 >
-				       MEM_MAX_BYTES / MEM_STRIPES) {
+	} else if (link != NULL &&
+		   s->bytes - (*link)->vcap + n > MEM_MAX_BYTES / MEM_STRIPES) {
 		rc = SA_ERR_UNAVAILABLE;
 	} else if (link != NULL) {
 		old = *link;
@@ -483,22 +494,24 @@ mem_get(struct estore *store, const char *key, unsigned char **val, size_t *n,
 	struct mem_entry **link;
 	struct mem_stripe *s;
 	unsigned char *copy = NULL;
-	uint64_t hash, now;
+	struct mem_id id;
+	uint64_t now;
 	size_t len = 0;
 	int64_t ttl = -1;
 	enum sa_err rc;
 
 	if (klen == 0)
 		return SA_ERR_VALIDATION;
-	s = mem_lock_key(es, key, klen, &hash);
+	s = mem_lock_key(es, key, klen, &id);
 	now = now_mono_ms();
-	if ((link = mem_find(s, key, klen, hash, now)) == NULL) {
+	if ((link = mem_find(s, &id, now)) == NULL) {
 		rc = SA_ERR_NOT_FOUND;
-	} else if ((copy = malloc((*link)->vlen + 1)) == NULL) {
+	} else if ((copy = malloc((size_t)(*link)->vlen + 1)) == NULL) {
 		rc = SA_ERR_NOMEM;
 	} else {
 		len = (*link)->vlen;
-		memcpy(copy, mem_val(*link), len + 1);
+		memcpy(copy, (*link)->val, len);
+		copy[len] = '\0';
 		if ((*link)->expires != 0)
 			ttl = (int64_t)((*link)->expires - now);
 		rc = SA_OK;
@@ -549,15 +562,15 @@ mem_del_match(struct estore *store, const char *key, const void *val, size_t n,
 	size_t klen = mem_key_len(key);
 	struct mem_entry **link;
 	struct mem_stripe *s;
-	uint64_t hash;
+	struct mem_id id;
 	int found = 0;
 
 	if (klen == 0)
 		return SA_ERR_VALIDATION;
-	s = mem_lock_key(es, key, klen, &hash);
-	if ((link = mem_find(s, key, klen, hash, now_mono_ms())) != NULL &&
+	s = mem_lock_key(es, key, klen, &id);
+	if ((link = mem_find(s, &id, now_mono_ms())) != NULL &&
 	    (val == NULL ||
-	     ((*link)->vlen == n && memcmp(mem_val(*link), val, n) == 0))) {
+	     ((*link)->vlen == n && memcmp((*link)->val, val, n) == 0))) {
 		mem_unlink(s, link);
 		found = 1;
 	}
@@ -590,9 +603,9 @@ mem_counter_value(const struct mem_entry *e)
 	if (e->vlen == 0 || e->vlen > 19)
 		return -1;
 	for (size_t i = 0; i < e->vlen; i++) {
-		if (mem_val(e)[i] < '0' || mem_val(e)[i] > '9')
+		if (e->val[i] < '0' || e->val[i] > '9')
 			return -1;
-		v = v * 10 + (mem_val(e)[i] - '0');
+		v = v * 10 + (e->val[i] - '0');
 	}
 	return v;
 }
@@ -611,15 +624,16 @@ mem_incr(struct estore *store, const char *key, uint64_t window_ms,
 	size_t klen = mem_key_len(key);
 	struct mem_entry *fresh = NULL, *e, **link;
 	struct mem_stripe *s;
-	uint64_t hash, now;
+	struct mem_id id;
+	uint64_t now;
 	int64_t v = 0, ttl = -1;
 	enum sa_err rc;
 
 	if (klen == 0)
 		return SA_ERR_VALIDATION;
-	s = mem_lock_key(es, key, klen, &hash);
+	s = mem_lock_key(es, key, klen, &id);
 	now = now_mono_ms();
-	if ((link = mem_find(s, key, klen, hash, now)) != NULL) {
+	if ((link = mem_find(s, &id, now)) != NULL) {
 		e = *link;
 		if ((v = mem_counter_value(e)) < 0 || v == INT64_MAX) {
 			rc = SA_ERR_CONFLICT;
@@ -628,8 +642,8 @@ mem_incr(struct estore *store, const char *key, uint64_t window_ms,
 		if (e->vcap < MEM_COUNTER_CAP) {
 			/* The entry moves; its link is the only pointer to it.
 			 */
-			struct mem_entry *ne = realloc(
-			    e, mem_entry_size(e->klen, MEM_COUNTER_CAP));
+			struct mem_entry *ne =
+			    realloc(e, mem_entry_size(MEM_COUNTER_CAP));
 			if (ne == NULL) {
 				rc = SA_ERR_NOMEM;
 				goto out;
@@ -641,8 +655,7 @@ mem_incr(struct estore *store, const char *key, uint64_t window_ms,
 		v++;
 	} else {
 		/* The first hit opens the window; later hits do not move it. */
-		if ((fresh = mem_entry_new(key, klen, hash, MEM_COUNTER_CAP)) ==
-		    NULL) {
+		if ((fresh = mem_entry_new(&id, MEM_COUNTER_CAP)) == NULL) {
 			rc = SA_ERR_NOMEM;
 			goto out;
 		}
@@ -653,8 +666,8 @@ mem_incr(struct estore *store, const char *key, uint64_t window_ms,
 		fresh = NULL;
 		v = 1;
 	}
-	e->vlen = (uint32_t)snprintf((char *)mem_val(e), MEM_COUNTER_CAP,
-				     "%lld", (long long)v);
+	e->vlen = (uint32_t)snprintf((char *)e->val, MEM_COUNTER_CAP, "%lld",
+				     (long long)v);
 	if (e->expires != 0)
 		ttl = (int64_t)(e->expires - now);
 	rc = SA_OK;

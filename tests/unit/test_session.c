@@ -216,11 +216,17 @@ test_ended_session_is_its_end_marker(void **state)
 	unsigned char *val = NULL;
 	size_t n = 0;
 	int64_t now = now_unix(), ttl = -1;
+	unsigned char raw[16];
+	size_t rn = 0;
 	char *ev;
 
 	assert_int_equal(estore_open("mem:", &es), SA_OK);
 	make_session(&s, now);
 	s.decoy = 1;
+	assert_int_equal(
+	    b64url_decode_to(s.random, strlen(s.random), raw, sizeof(raw), &rn),
+	    SA_OK);
+	assert_int_equal(rn, sizeof(raw));
 	make_session(&open, now);
 	assert_int_equal(session_save(es, &s, now), SA_OK);
 	assert_int_equal(session_save(es, &open, now), SA_OK);
@@ -234,13 +240,12 @@ test_ended_session_is_its_end_marker(void **state)
 			 SA_ERR_NOT_FOUND);
 	assert_int_equal(estore_get(es, dkey, &val, &n, &ttl), SA_OK);
 	/* How it ended as a digit, the tag, token id and service in the
-	 * field form, the random and the decoy mark; the expiry is the
-	 * entry's own. */
-	snprintf(listed, sizeof(listed),
-		 "2\nE210:DE-1234567"
-		 "4:demo%s1",
-		 s.random);
-	assert_int_equal(n, strlen(listed));
+	 * field form, the random's 16 bytes and the decoy mark; the expiry
+	 * is the entry's own. */
+	memcpy(listed, "2\nE310:DE-12345674:demo", 23);
+	memcpy(listed + 23, raw, sizeof(raw));
+	listed[39] = '1';
+	assert_int_equal(n, 40);
 	assert_memory_equal(val, listed, n);
 	listed[0] = '\0';
 	assert_true(ttl > 55000 && ttl <= 60000);
@@ -294,7 +299,7 @@ test_ended_session_is_its_end_marker(void **state)
 	assert_int_equal(how, SESSION_REJECTED);
 	free(ev);
 	assert_int_equal(estore_get(es, dkey, &val, &n, &ttl), SA_OK);
-	assert_int_equal(n, 4 + 13 + 6 + 22 + 1 + 1);
+	assert_int_equal(n, 4 + 13 + 6 + 16 + 1 + 1);
 	assert_int_equal(val[n - 1], '-');
 	/* Rewriting the marker keeps its lifetime, never lengthens it. */
 	assert_true(ttl > 54000 && ttl <= 60000);
@@ -344,8 +349,39 @@ test_ended_session_is_its_end_marker(void **state)
 	assert_string_equal(ev, "{\"x\":2}");
 	assert_int_equal(how, SESSION_APPROVED);
 	free(ev);
-	/* A damaged random or decoy mark in the current form: ended, no
-	 * session, no event. */
+	/* The marker before this one (E2: the random in base64url) still
+	 * reads. */
+	snprintf(listed, sizeof(listed), "1\nE25:DE-994:demo%s0{\"y\":3}",
+		 s.random);
+	assert_int_equal(estore_set(es, dkey, listed, strlen(listed), 60000, 0),
+			 SA_OK);
+	assert_int_equal(session_load(es, s.id, &got), SA_OK);
+	assert_string_equal(got.token_id, "DE-99");
+	assert_string_equal(got.random, s.random);
+	assert_int_equal(got.decoy, 0);
+	ev = session_final_event(es, s.id, &how);
+	assert_string_equal(ev, "{\"y\":3}");
+	free(ev);
+	/* The current form, its random as bytes (any byte, NUL included),
+	 * then damaged: a bad decoy mark, the random cut short. */
+	memcpy(listed, "1\nE35:DE-994:demo", 17);
+	memset(listed + 17, 0, 16);
+	memcpy(listed + 33, "0{}", 3);
+	assert_int_equal(estore_set(es, dkey, listed, 36, 60000, 0), SA_OK);
+	assert_int_equal(session_load(es, s.id, &got), SA_OK);
+	assert_string_equal(got.random, "AAAAAAAAAAAAAAAAAAAAAA");
+	ev = session_final_event(es, s.id, &how);
+	assert_string_equal(ev, "{}");
+	free(ev);
+	listed[33] = '7';
+	assert_int_equal(estore_set(es, dkey, listed, 36, 60000, 0), SA_OK);
+	assert_int_equal(session_load(es, s.id, &got), SA_ERR_SESSION_UNKNOWN);
+	assert_null(session_final_event(es, s.id, &how));
+	assert_int_equal(estore_set(es, dkey, listed, 29, 60000, 0), SA_OK);
+	assert_int_equal(session_load(es, s.id, &got), SA_ERR_SESSION_UNKNOWN);
+	assert_int_equal(session_state(es, s.id), SESSION_APPROVED);
+	/* A damaged random or decoy mark in the E2 form: ended, no session,
+	 * no event. */
 	snprintf(listed, sizeof(listed), "1\nE25:DE-994:demo%s", s.random);
 	listed[strlen(listed) - 3] = '=';
 	strcat(listed, "0{}");

@@ -1,7 +1,7 @@
 /*
  * test_store_mem.c - the in-process ephemeral store: TTLs, NX/XX, fixed
- * window counters, delete races, bounds, publish/subscribe and a
- * multi-threaded smoke test.
+ * window counters, delete races, bounds, publish/subscribe, keys kept as
+ * digests and a multi-threaded smoke test.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -158,7 +158,7 @@ test_many_keys_grow(void **state)
 				 SA_OK);
 	}
 	assert_int_equal(estore_count(es), 20000);
-	for (int i = 0; i < 20000; i += 97) {
+	for (int i = 0; i < 20000; i++) {
 		snprintf(key, sizeof(key), "k%d", i);
 		assert_int_equal(estore_get(es, key, &v, &n, NULL), SA_OK);
 		assert_string_equal((char *)v, key);
@@ -169,6 +169,65 @@ test_many_keys_grow(void **state)
 	assert_int_equal(estore_del(es, "k19999", &existed), SA_OK);
 	assert_int_equal(existed, 0);
 	assert_int_equal(estore_count(es), 19999);
+}
+
+/*
+ * The store keeps keys as digests, not text: keys that are prefixes of one
+ * another, keys of the longest length differing in one byte and a value
+ * under one key never show under another; values come back whole, binary
+ * included, with a NUL after them; a counter grows out of a short value.
+ */
+static void
+test_keys_by_digest(void **state)
+{
+	struct estore *es = *state;
+	char key[ESTORE_KEY_MAX + 1], other[ESTORE_KEY_MAX + 1];
+	const unsigned char bin[5] = {'a', 0, 'b', 0, 0xff};
+	unsigned char *v = NULL;
+	size_t n = 0;
+	int64_t count = 0;
+
+	/* "p", "pp", ... up to the longest key, each its own value. */
+	for (size_t len = 1; len <= ESTORE_KEY_MAX; len++) {
+		memset(key, 'p', len);
+		key[len] = '\0';
+		assert_int_equal(estore_set(es, key, &len, sizeof(len), 0, 0),
+				 SA_OK);
+	}
+	for (size_t len = 1; len <= ESTORE_KEY_MAX; len++) {
+		memset(key, 'p', len);
+		key[len] = '\0';
+		assert_int_equal(estore_get(es, key, &v, &n, NULL), SA_OK);
+		assert_int_equal(n, sizeof(len));
+		assert_memory_equal(v, &len, sizeof(len));
+		free(v);
+	}
+	/* Longest keys differing in their last byte only. */
+	memset(key, 'x', ESTORE_KEY_MAX);
+	key[ESTORE_KEY_MAX] = '\0';
+	memcpy(other, key, sizeof(other));
+	other[ESTORE_KEY_MAX - 1] = 'y';
+	assert_int_equal(estore_set(es, key, bin, sizeof(bin), 0, 0), SA_OK);
+	assert_int_equal(estore_get(es, other, &v, &n, NULL), SA_ERR_NOT_FOUND);
+	assert_int_equal(estore_get(es, key, &v, &n, NULL), SA_OK);
+	assert_int_equal(n, sizeof(bin));
+	assert_memory_equal(v, bin, sizeof(bin));
+	assert_int_equal(v[n], 0);
+	free(v);
+	/* An empty value is an empty string. */
+	assert_int_equal(estore_set(es, other, "", 0, 0, 0), SA_OK);
+	assert_int_equal(estore_get(es, other, &v, &n, NULL), SA_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(v[0], 0);
+	free(v);
+	/* A one-byte counter value grows to hold a longer count. */
+	assert_int_equal(estore_set(es, "ctr", "9", 1, 0, 0), SA_OK);
+	assert_int_equal(estore_incr(es, "ctr", 0, &count, NULL), SA_OK);
+	assert_int_equal(count, 10);
+	assert_int_equal(estore_get(es, "ctr", &v, &n, NULL), SA_OK);
+	assert_string_equal((char *)v, "10");
+	free(v);
+	assert_int_equal(estore_count(es), ESTORE_KEY_MAX + 3);
 }
 
 static void
@@ -201,6 +260,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_pubsub_two_subscribers, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_many_keys_grow, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_keys_by_digest, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrency_smoke, setup,
 					    teardown),

@@ -66,6 +66,52 @@ test_base64_round_trips_and_strictness(void **state)
 			 SA_ERR_BODY_TOO_LARGE);
 }
 
+/*
+ * The writers into the caller's buffer give the same text and bytes as the
+ * allocating ones for every length up to 64, need exactly the room they
+ * say (one byte less is refused, nothing written past it) and are as
+ * strict.
+ */
+static void
+test_base64url_into_buffers(void **state)
+{
+	unsigned char in[64], raw[64], *out = NULL;
+	char text[100], *e;
+	size_t n = 0, k;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(in); i++)
+		in[i] = (unsigned char)(i * 37 + 11);
+	for (size_t len = 0; len <= sizeof(in); len++) {
+		e = b64url_encode(in, len);
+		k = strlen(e);
+		memset(text, '#', sizeof(text));
+		assert_int_equal(b64url_encode_to(text, k, in, len), 0);
+		assert_int_equal(text[0], '#');
+		assert_int_equal(b64url_encode_to(text, k + 1, in, len), k);
+		assert_string_equal(text, e);
+		assert_int_equal(text[k + 1], '#');
+		assert_int_equal(b64url_decode(e, k, 200, &out, &n), SA_OK);
+		memset(raw, 0, sizeof(raw));
+		if (len > 0) {
+			assert_int_equal(
+			    b64url_decode_to(e, k, raw, len - 1, &n),
+			    SA_ERR_BODY_TOO_LARGE);
+		}
+		assert_int_equal(b64url_decode_to(e, k, raw, len, &n), SA_OK);
+		assert_int_equal(n, len);
+		assert_memory_equal(raw, in, len);
+		free(out);
+		free(e);
+	}
+	assert_int_equal(b64url_decode_to("Zh", 2, raw, 1, &n),
+			 SA_ERR_BAD_REQUEST);
+	assert_int_equal(b64url_decode_to("Zm9v+mFy", 8, raw, 6, &n),
+			 SA_ERR_BAD_REQUEST);
+	assert_int_equal(b64url_decode_to("Zm9vY", 5, raw, 6, &n),
+			 SA_ERR_BAD_REQUEST);
+}
+
 static void
 test_hex(void **state)
 {
@@ -153,6 +199,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_buf_is_bounded),
 	    cmocka_unit_test(test_base64_round_trips_and_strictness),
+	    cmocka_unit_test(test_base64url_into_buffers),
 	    cmocka_unit_test(test_hex),
 	    cmocka_unit_test(test_utf8),
 	    cmocka_unit_test(test_ct_equal_and_time),
