@@ -62,6 +62,9 @@ struct audit {
 	size_t nspare;
 	uint64_t gap_us;  /* the writer thread's least time between commits */
 	uint64_t last_us; /* when the last batch started */
+	/* The writer thread is waiting out the gap: it wakes by itself when
+	 * the gap ends, so only a full batch or closing needs to wake it. */
+	int gap_wait;
 	int closing;
 	uint64_t batches, rows;
 	/* Writer-only scratch space, batch_max + AUDIT_GROUP_MAX - 1 entries
@@ -256,8 +259,10 @@ audit_writer(void *arg)
 			if (!a->closing && a->queued < a->batch_max &&
 			    now_mono_us() < due) {
 				struct timespec ts = mono_at_us(due);
+				a->gap_wait = 1;
 				pthread_cond_timedwait(&a->cv_work, &a->mu,
 						       &ts);
+				a->gap_wait = 0;
 				continue;
 			}
 			write_batch_locked(a);
@@ -390,11 +395,14 @@ enqueue_locked(struct audit *a, struct audit_pending *p, size_t n)
 	 * A synchronous caller writes itself if nobody is writing. An
 	 * asynchronous one cannot wait: the writer thread is told, unless a
 	 * write is in progress or a synchronous caller is about to lead, since
-	 * those take it along (handoff_locked).
+	 * those take it along (handoff_locked), or the thread is waiting out
+	 * the commit gap and the batch is not full: woken for each event, it
+	 * would only wait again (two context switches per event for nothing).
 	 */
 	if (!last->async)
 		a->sync_queued++;
-	else if (!a->writing && a->sync_queued == 0)
+	else if (!a->writing && a->sync_queued == 0 &&
+		 (!a->gap_wait || a->queued >= a->batch_max))
 		pthread_cond_signal(&a->cv_work);
 	return SA_OK;
 }

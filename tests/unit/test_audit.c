@@ -777,6 +777,48 @@ test_commit_gap(void **state)
 	dstore_close(ds);
 }
 
+/*
+ * While the writer thread waits out the gap, events do not wake it one by
+ * one, but a full batch goes at once, and closing writes what is queued
+ * without waiting for the gap.
+ */
+static void
+test_commit_gap_full_batch_and_close(void **state)
+{
+	struct fixture *f = *state;
+	struct dstore *ds = NULL;
+	struct audit *a = NULL;
+	struct async_count c = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+	uint64_t batches = 0, rows = 0, t0;
+
+	assert_int_equal(dstore_open(f->db, &ds), SA_OK);
+	assert_int_equal(audit_open(ds, 8, &a), SA_OK);
+	audit_set_commit_gap(a, 30000000); /* 30 s */
+	assert_int_equal(
+	    audit_log_cb(a, "test.first", "", "", "", NULL, async_cb, &c),
+	    SA_OK);
+	wait_ok(&c, 1);
+	t0 = now_mono_ms();
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(audit_log_cb(a, "test.full", "", "", "",
+					      json_pack("{s:i}", "i", i),
+					      async_cb, &c),
+				 SA_OK);
+	wait_ok(&c, 9);
+	assert_true(now_mono_ms() - t0 < 10000);
+	audit_stats(a, &batches, &rows);
+	assert_int_equal(batches, 2);
+	assert_int_equal(rows, 9);
+	assert_int_equal(
+	    audit_log_cb(a, "test.last", "", "", "", NULL, async_cb, &c),
+	    SA_OK);
+	t0 = now_mono_ms();
+	audit_close(a);
+	assert_true(now_mono_ms() - t0 < 10000);
+	assert_int_equal(c.ok, 10);
+	dstore_close(ds);
+}
+
 int
 main(void)
 {
@@ -789,6 +831,8 @@ main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_async_events, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_commit_gap, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_commit_gap_full_batch_and_close, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_verify_modified_row, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_verify_rehashed_row, setup,
