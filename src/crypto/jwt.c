@@ -24,61 +24,72 @@ kid_ok(const char *kid, size_t len)
 	return 1;
 }
 
-/* append_b64url appends the base64url encoding of n bytes to b. */
-static enum sa_err
-append_b64url(struct buf *b, const void *p, size_t n)
-{
-	char *enc = b64url_encode(p, n);
-	enum sa_err rc;
+/* B64URL_LEN is the length of the base64url (no padding) of n bytes. */
+#define B64URL_LEN(n) ((4 * (n) + 2) / 3)
 
-	if (enc == NULL)
-		return SA_ERR_NOMEM;
-	rc = buf_append(b, enc, strlen(enc));
-	free(enc);
-	return rc;
-}
-
+/*
+ * The token is written once, into one allocation of its final length: the
+ * header (the same bytes json_out of the object would give) and the claims
+ * in base64url, the signature over them, then its base64url.
+ */
 enum sa_err
 jwt_sign_es256(EVP_PKEY *key, const char *kid, const json_t *claims, char **out)
 {
-	json_t *header = NULL;
-	char *hjson = NULL, *pjson = NULL;
+	struct json_obj h;
+	char *hjson = NULL, *pjson = NULL, *tok = NULL;
 	unsigned char sig[ECDSA_P256_RAW_LEN];
-	struct buf b;
+	size_t hn = 0, pn, signed_len, total, at;
 	enum sa_err rc = SA_ERR_INTERNAL;
 
-	buf_init(&b, JWT_MAX_LEN);
 	if (kid == NULL || !kid_ok(kid, strlen(kid)) || !json_is_object(claims))
 		goto out;
-	header = json_pack("{s:s, s:s, s:s}", "alg", "ES256", "typ", "JWT",
-			   "kid", kid);
-	if (header == NULL) {
-		rc = SA_ERR_NOMEM;
-		goto out;
-	}
-	hjson = json_out(header, 0, NULL);
+	json_obj_begin(&h);
+	json_obj_str(&h, "alg", "ES256");
+	json_obj_str(&h, "typ", "JWT");
+	json_obj_str(&h, "kid", kid);
+	hjson = json_obj_end(&h, &hn);
 	pjson = json_out(claims, 0, NULL);
 	if (hjson == NULL || pjson == NULL) {
 		rc = SA_ERR_NOMEM;
 		goto out;
 	}
-	if ((rc = append_b64url(&b, hjson, strlen(hjson))) != SA_OK ||
-	    (rc = buf_append(&b, ".", 1)) != SA_OK ||
-	    (rc = append_b64url(&b, pjson, strlen(pjson))) != SA_OK)
+	pn = strlen(pjson);
+	if (hn > JWT_MAX_LEN || pn > JWT_MAX_LEN) {
+		rc = SA_ERR_BODY_TOO_LARGE;
 		goto out;
-	if ((rc = ecdsa_sign_sha256_raw(key, b.data, b.len, sig)) != SA_OK)
+	}
+	signed_len = B64URL_LEN(hn) + 1 + B64URL_LEN(pn);
+	total = signed_len + 1 + SIG_B64_LEN;
+	if (total > JWT_MAX_LEN) {
+		rc = SA_ERR_BODY_TOO_LARGE;
 		goto out;
-	if ((rc = buf_append(&b, ".", 1)) != SA_OK ||
-	    (rc = append_b64url(&b, sig, sizeof(sig))) != SA_OK)
+	}
+	if ((tok = malloc(total + 1)) == NULL) {
+		rc = SA_ERR_NOMEM;
 		goto out;
-	*out = (char *)b.data;
-	b.data = NULL;
+	}
+	at = b64url_encode_to(tok, total + 1, (const unsigned char *)hjson, hn);
+	tok[at++] = '.';
+	at += b64url_encode_to(tok + at, total + 1 - at,
+			       (const unsigned char *)pjson, pn);
+	if (at != signed_len)
+		goto out;
+	if ((rc = ecdsa_sign_sha256_raw(key, (const unsigned char *)tok,
+					signed_len, sig)) != SA_OK)
+		goto out;
+	tok[at++] = '.';
+	if (b64url_encode_to(tok + at, total + 1 - at, sig, sizeof(sig)) !=
+	    SIG_B64_LEN) {
+		rc = SA_ERR_INTERNAL;
+		goto out;
+	}
+	*out = tok;
+	tok = NULL;
 	rc = SA_OK;
 out:
-	buf_free(&b);
+	free(tok);
 	free(hjson);
 	free(pjson);
-	json_decref(header);
 	return rc;
 }
 

@@ -190,8 +190,16 @@ thread_ctx_sha256(void)
 	return t->md;
 }
 
-/* pkey_slot_set makes s hold a context for key set up by init (sign or
- * verify), dropping what it held; 0 when OpenSSL refuses. */
+/*
+ * pkey_slot_set makes s hold a context for key set up by init (sign or
+ * verify), dropping what it held; 0 when OpenSSL refuses. A signing
+ * context is told its digest, SHA-256, so it refuses anything but a
+ * 32-byte input. A verifying one is not: naming the digest makes OpenSSL
+ * 3.0 walk every algorithm name it knows to find the digest's, and a
+ * verifying context is set up for nearly every login (each for another
+ * device key); its callers hash with SHA-256 themselves and pass the 32
+ * bytes, and a signature over another digest fails either way.
+ */
 static int
 pkey_slot_set(struct pkey_slot *s, EVP_PKEY *key, int (*init)(EVP_PKEY_CTX *))
 {
@@ -203,8 +211,9 @@ pkey_slot_set(struct pkey_slot *s, EVP_PKEY *key, int (*init)(EVP_PKEY_CTX *))
 	s->key = NULL;
 	if ((ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL)) == NULL)
 		goto fail;
-	if (init(ctx) != 1 || EVP_PKEY_CTX_set_signature_md(
-				  ctx, (const EVP_MD *)sha256_impl) != 1) {
+	if (init(ctx) != 1 || (init == EVP_PKEY_sign_init &&
+			       EVP_PKEY_CTX_set_signature_md(
+				   ctx, (const EVP_MD *)sha256_impl) != 1)) {
 		EVP_PKEY_CTX_free(ctx);
 		goto fail;
 	}

@@ -139,6 +139,21 @@ test_sign_then_verify(void **state)
 	free(hdr);
 	free(raw);
 	free(tok);
+	/* A kid with characters JSON escapes is escaped in the header. */
+	tok = NULL;
+	assert_int_equal(
+	    jwt_sign_es256(r->key, "a\"b\\c/\xc3\xa9", claims, &tok), SA_OK);
+	dot = strchr(tok, '.');
+	assert_int_equal(
+	    b64url_decode(tok, (size_t)(dot - tok), 1024, &raw, &rawlen),
+	    SA_OK);
+	hdr = calloc(1, rawlen + 1);
+	memcpy(hdr, raw, rawlen);
+	assert_string_equal(hdr, "{\"alg\":\"ES256\",\"typ\":\"JWT\",\"kid\":"
+				 "\"a\\\"b\\\\c/\xc3\xa9\"}");
+	free(hdr);
+	free(raw);
+	free(tok);
 	json_decref(got);
 	json_decref(claims);
 }
