@@ -134,8 +134,7 @@ b64url_encode(const unsigned char *in, size_t n)
 size_t
 b64url_encode_to(char *out, size_t cap, const unsigned char *in, size_t n)
 {
-	/* Without padding: 4 characters per 3 bytes, 2 or 3 for the rest. */
-	if (n > SIZE_MAX / 8 || cap < (4 * n + 2) / 3 + 1)
+	if (n > SIZE_MAX / 8 || cap < B64URL_LEN(n) + 1)
 		return 0;
 	return b64_put(out, in, n, b64_url, 0);
 }

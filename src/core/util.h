@@ -41,9 +41,11 @@ void buf_free_secret(struct buf *b);
 char *b64_encode(const unsigned char *in, size_t n);
 char *b64url_encode(const unsigned char *in, size_t n); /* no padding */
 char *hex_encode(const unsigned char *in, size_t n);	/* lowercase */
+/* B64URL_LEN is the length of the base64url (no padding) of n bytes. */
+#define B64URL_LEN(n) ((4 * (n) + 2) / 3)
 /* b64url_encode_to writes the base64url of n bytes (no padding) and a NUL
  * into out (cap bytes); returns the characters before the NUL, 0 when cap
- * is short of (4 * n + 2) / 3 + 1. */
+ * is short of B64URL_LEN(n) + 1. */
 size_t b64url_encode_to(char *out, size_t cap, const unsigned char *in,
 			size_t n);
 /* hex_value is the value of one hex digit (either case), or -1. */

@@ -9,8 +9,8 @@
 #include "crypto/jwt.h"
 #include "core/util.h"
 
-/* base64url of 64 bytes without padding. */
-#define SIG_B64_LEN 86
+/* The signature's raw r||s in base64url: 86 characters. */
+#define SIG_B64_LEN B64URL_LEN(ECDSA_P256_RAW_LEN)
 
 /* kid_ok accepts 1..JWT_KID_MAX bytes without control characters. */
 static int
@@ -23,9 +23,6 @@ kid_ok(const char *kid, size_t len)
 			return 0;
 	return 1;
 }
-
-/* B64URL_LEN is the length of the base64url (no padding) of n bytes. */
-#define B64URL_LEN(n) ((4 * (n) + 2) / 3)
 
 /*
  * The token is written once, into one allocation of its final length: the

@@ -16,7 +16,7 @@ enum sa_err
 session_new_ids(char id[SESSION_ID_LEN + 1],
 		char random[SESSION_RANDOM_LEN + 1])
 {
-	unsigned char r[32];
+	unsigned char r[16 + SESSION_RANDOM_BYTES];
 	enum sa_err rc = SA_ERR_INTERNAL;
 
 	/* One draw for both: each DRBG call costs a system call. */
@@ -25,8 +25,8 @@ session_new_ids(char id[SESSION_ID_LEN + 1],
 	memcpy(id, "sess_", 5);
 	if (b64url_encode_to(id + 5, SESSION_ID_LEN - 4, r, 16) ==
 		SESSION_ID_LEN - 5 &&
-	    b64url_encode_to(random, SESSION_RANDOM_LEN + 1, r + 16, 16) ==
-		SESSION_RANDOM_LEN)
+	    b64url_encode_to(random, SESSION_RANDOM_LEN + 1, r + 16,
+			     SESSION_RANDOM_BYTES) == SESSION_RANDOM_LEN)
 		rc = SA_OK;
 	OPENSSL_cleanse(r, sizeof(r));
 	return rc;
@@ -110,7 +110,6 @@ ttl_ms(const struct session *s, int64_t now)
 #define ENDED_TAG "E3"
 #define ENDED_TAG_E2 "E2"
 #define ENDED_TAG_E1 "E1"
-#define SESSION_RANDOM_BYTES 16
 /* The final event's place once a browser had it: SESSION_DELIVERED_EVENT. */
 #define DELIVERED_MARK "-"
 

@@ -23,8 +23,9 @@
 
 struct estore;
 
-#define SESSION_ID_LEN 27     /* "sess_" + 22 base64url characters */
-#define SESSION_RANDOM_LEN 22 /* 16 random bytes, base64url */
+#define SESSION_ID_LEN 27 /* "sess_" + 22 base64url characters */
+#define SESSION_RANDOM_BYTES 16
+#define SESSION_RANDOM_LEN 22 /* SESSION_RANDOM_BYTES, base64url */
 #define SESSION_MAX_ATTEMPTS 3
 /*
  * Open sessions a token id may have at once come from two pools: one for

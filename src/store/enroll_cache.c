@@ -174,10 +174,10 @@ fail:
 	return rc;
 }
 
-/* slot_drop_locked frees the entry *sp holds, if any (wiping its
- * claims), and empties the slot. */
+/* slot_drop frees the entry *sp holds, if any (wiping its claims), and
+ * empties the slot; for a slot of the table, under its stripe's lock. */
 static void
-slot_drop_locked(struct slot **sp)
+slot_drop(struct slot **sp)
 {
 	if (*sp == NULL)
 		return;
@@ -192,7 +192,7 @@ enroll_cache_free(struct enroll_cache *c)
 	if (c == NULL)
 		return;
 	for (size_t i = 0; c->slots != NULL && i <= c->mask; i++)
-		slot_drop_locked(&c->slots[i]);
+		slot_drop(&c->slots[i]);
 	for (size_t i = 0; i < STRIPES; i++)
 		pthread_mutex_destroy(&c->mu[i]);
 	if (c->mapped)
@@ -250,7 +250,7 @@ enroll_cache_get(struct enroll_cache *c, const char *token_id,
 	s = c->slots[i];
 	if (s != NULL && (s->gen != t->gen || s->version != t->version ||
 			  now - s->at_ms >= c->ttl_ms)) {
-		slot_drop_locked(&c->slots[i]); /* stale: wipe it now */
+		slot_drop(&c->slots[i]); /* stale: wipe it now */
 		s = NULL;
 	}
 	if (slot_holds(s, token_id, t))
@@ -280,14 +280,14 @@ enroll_cache_put(struct enroll_cache *c, const struct enrollment *e,
 	s->version = t->version;
 	pthread_mutex_lock(mu);
 	if (ticket_current(c, i, t)) {
-		slot_drop_locked(&c->slots[i]);
+		slot_drop(&c->slots[i]);
 		s->at_ms = now_mono_ms();
 		c->slots[i] = s;
 		s = NULL;
 	}
 	pthread_mutex_unlock(mu);
 	if (s != NULL)
-		slot_drop_locked(&s);
+		slot_drop(&s);
 }
 
 int
@@ -339,7 +339,7 @@ enroll_cache_forget(struct enroll_cache *c, const char *token_id)
 	}
 	atomic_fetch_add(&c->sh->version[i], 1);
 	pthread_mutex_lock(mu);
-	slot_drop_locked(&c->slots[i]);
+	slot_drop(&c->slots[i]);
 	pthread_mutex_unlock(mu);
 }
 
