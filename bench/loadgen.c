@@ -1936,7 +1936,8 @@ lg_usage(void)
 	    "  --users U             devices enrolled for logins (default: "
 	    "max(C, 64))\n"
 	    "  --enroll              measure POST /enroll instead\n"
-	    "  --enroll-count N      seals issued up front for --enroll\n"
+	    "  --enroll-count N      seals issued up front for --enroll "
+	    "(default: 10,000 per second of run)\n"
 	    "  --idle-ws N           hold N idle WebSockets; needs "
 	    "--server-pid\n"
 	    "  --hold S              seconds to hold them (default 5)\n"
@@ -2052,7 +2053,7 @@ lg_parse(int argc, char **argv, struct lg_opts *o)
 		return -1;
 	}
 	if (o->mode == LG_MODE_ENROLL && o->enroll_count == 0) {
-		double want = 4000.0 * (o->duration + o->warmup);
+		double want = 10000.0 * (o->duration + o->warmup);
 
 		o->enroll_count =
 		    want > LG_MAX_ENROLL ? LG_MAX_ENROLL : (size_t)want;
