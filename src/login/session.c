@@ -2,6 +2,7 @@
  * session.c - login sessions in the ephemeral store.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,16 +99,23 @@ ttl_ms(const struct session *s, int64_t now)
 #define SESSION_TAG "S2"
 #define SESSION_TEXT_MAX 4096
 /*
- * What an ended session keeps, in its end marker (done_value): "E3", then
- * token id and service id in the same field form, the random's
- * SESSION_RANDOM_BYTES bytes (not their base64url: every login keeps a
- * marker for a session lifetime) and the decoy mark as '0' or '1'. The
+ * What an ended session keeps, in its end marker (done_value): how it ended
+ * as one digit, then ENDED_TAG, or ENDED_TAG_DECOY for a decoy session,
+ * then token id and service id each as one byte of length and its bytes,
+ * then the random's SESSION_RANDOM_BYTES bytes (not their base64url), then
+ * the final event when there is one. Every login keeps a marker for a
+ * session lifetime, so nothing in it is spelled out: for a token id of ten
+ * characters and the service "demo" it is 35 bytes and the event. The
  * expiry is the marker's own lifetime in the store. Markers written before
- * are read too: "E2" has the random's SESSION_RANDOM_LEN characters where
- * "E3" has its bytes, "E1" the random as a field and the expiry as a field
- * after it.
+ * are read too; they have the digit (or the name) and a newline, then
+ * "E3": the token id and service id as decimal length, ':' and bytes, the
+ * random's bytes and the decoy mark as '0' or '1'; "E2" has the random's
+ * SESSION_RANDOM_LEN characters where "E3" has its bytes, "E1" the random
+ * as a field and the expiry as a field after it.
  */
-#define ENDED_TAG "E3"
+#define ENDED_TAG 'F'
+#define ENDED_TAG_DECOY 'G'
+#define ENDED_TAG_E3 "E3"
 #define ENDED_TAG_E2 "E2"
 #define ENDED_TAG_E1 "E1"
 /* The final event's place once a browser had it: SESSION_DELIVERED_EVENT. */
@@ -470,38 +478,68 @@ session_end_rec_of(const struct session *s, struct session_end_rec *out)
 	out->decoy = s->decoy;
 }
 
+/* put_short adds a string of at most 255 bytes as its length in one
+ * byte and its bytes. */
+static void
+put_short(struct rec *w, const char *s)
+{
+	size_t len = strlen(s);
+
+	if (!w->ok || len > UCHAR_MAX || w->cap - w->n < len + 1) {
+		w->ok = 0;
+		return;
+	}
+	w->p[w->n++] = (char)len;
+	memcpy(w->p + w->n, s, len);
+	w->n += len;
+}
+
+/* get_short copies a string put_short wrote into out (cap bytes with the
+ * NUL). */
+static void
+get_short(struct rec *r, char *out, size_t cap)
+{
+	size_t len;
+
+	if (!r->ok || r->n >= r->cap ||
+	    (len = (unsigned char)r->p[r->n]) >= cap ||
+	    len > r->cap - r->n - 1 ||
+	    memchr(r->p + r->n + 1, '\0', len) != NULL) {
+		r->ok = 0;
+		return;
+	}
+	memcpy(out, r->p + r->n + 1, len);
+	out[len] = '\0';
+	r->n += 1 + len;
+}
+
 /*
- * done_value builds the end marker's value: how the session ended as one
- * digit (enum session_end), a newline, ENDED_TAG and the ended session's
- * fields, then the final event's n bytes (none yet, or DELIVERED_MARK). A
- * new string in *out (free it), its length in *len. Every login of the last
- * session lifetime keeps one, so it is kept short: about 45 bytes and the
- * event.
+ * done_value builds the end marker's value (see ENDED_TAG): how the
+ * session ended, its tag, the ended session's fields, then the final
+ * event's n bytes (none yet, or DELIVERED_MARK). A new string in *out
+ * (free it), its length in *len.
  */
 static enum sa_err
 done_value(const struct session_end_rec *e, enum session_end how,
 	   const char *text, size_t n, char **out, size_t *len)
 {
 	char head[256];
-	struct rec w = {head, 0, sizeof(head), 1};
+	struct rec w = {head, 2, sizeof(head), 1};
 	size_t rn = 0;
 
 	if (strlen(e->random) != SESSION_RANDOM_LEN)
 		return SA_ERR_INTERNAL;
 	head[0] = (char)('0' + (int)how);
-	head[1] = '\n';
-	memcpy(head + 2, ENDED_TAG, 2);
-	w.n = 4;
-	put_str(&w, e->token_id);
-	put_str(&w, e->service_id);
-	if (!w.ok || sizeof(head) - w.n < SESSION_RANDOM_BYTES + 1 ||
+	head[1] = e->decoy ? ENDED_TAG_DECOY : ENDED_TAG;
+	put_short(&w, e->token_id);
+	put_short(&w, e->service_id);
+	if (!w.ok || sizeof(head) - w.n < SESSION_RANDOM_BYTES ||
 	    b64url_decode_to(e->random, SESSION_RANDOM_LEN,
 			     (unsigned char *)head + w.n, SESSION_RANDOM_BYTES,
 			     &rn) != SA_OK ||
 	    rn != SESSION_RANDOM_BYTES)
 		return SA_ERR_INTERNAL;
 	w.n += SESSION_RANDOM_BYTES;
-	head[w.n++] = e->decoy ? '1' : '0';
 	if (n > ESTORE_VALUE_MAX - w.n)
 		return SA_ERR_BODY_TOO_LARGE;
 	if ((*out = malloc(w.n + n + 1)) == NULL)
@@ -582,16 +620,18 @@ session_finish(struct estore *es, const struct session *s, enum session_end how,
 	return rc;
 }
 
-/* random_field reads the random and the decoy mark of an ENDED_TAG
- * marker (raw: its SESSION_RANDOM_BYTES bytes) or of an ENDED_TAG_E2 one
- * (its SESSION_RANDOM_LEN base64url characters). */
+/* random_field reads the random of an end marker, raw (its
+ * SESSION_RANDOM_BYTES bytes, as ENDED_TAG and ENDED_TAG_E3 keep it) or
+ * as the SESSION_RANDOM_LEN base64url characters ENDED_TAG_E2 kept, and
+ * then, when decoy is not NULL, the decoy mark that follows it. */
 static void
 random_field(struct rec *r, int raw, struct session_end_rec *e, int64_t *decoy)
 {
 	const char *p = r->p + r->n;
 	size_t len = raw ? SESSION_RANDOM_BYTES : SESSION_RANDOM_LEN;
+	size_t mark = decoy != NULL ? 1 : 0;
 
-	if (!r->ok || r->cap - r->n < len + 1) {
+	if (!r->ok || r->cap - r->n < len + mark) {
 		r->ok = 0;
 		return;
 	}
@@ -611,8 +651,9 @@ random_field(struct rec *r, int raw, struct session_end_rec *e, int64_t *decoy)
 		memcpy(e->random, p, len);
 		e->random[len] = '\0';
 	}
-	*decoy = p[len] == '1' ? 1 : p[len] == '0' ? 0 : -1;
-	r->n += len + 1;
+	if (decoy != NULL)
+		*decoy = p[len] == '1' ? 1 : p[len] == '0' ? 0 : -1;
+	r->n += len + mark;
 }
 
 /* end_how reads the first line of an end marker: a digit, or the name a
@@ -658,33 +699,47 @@ done_parse(const char *id, unsigned char *v, size_t len, int64_t ttl,
 		*has_rec = 0;
 	if (v == NULL)
 		return SESSION_OPEN;
-	nl = memchr(v, '\n', len);
-	name_len = nl != NULL ? (size_t)(nl - (char *)v) : len;
 	*val = (char *)v;
 	*n = len;
-	/* A value we did not write: ended, but not in a way we know. */
-	if ((how = end_how(v, name_len)) == SESSION_OPEN)
-		return SESSION_REJECTED;
-	if (nl == NULL)
-		return how;
-	*event_at = name_len + 1;
-	if (len - *event_at < 2)
-		return how;
-	e1 = memcmp(v + *event_at, ENDED_TAG_E1, 2) == 0;
-	e2 = memcmp(v + *event_at, ENDED_TAG_E2, 2) == 0;
-	if (!e1 && !e2 && memcmp(v + *event_at, ENDED_TAG, 2) != 0)
-		return how;
 	memset(&tmp, 0, sizeof(tmp));
-	r = (struct rec){(char *)v, *event_at + 2, len, 1};
-	get_str(&r, tmp.token_id, sizeof(tmp.token_id));
-	get_str(&r, tmp.service_id, sizeof(tmp.service_id));
-	if (e1) {
-		get_str(&r, tmp.random, sizeof(tmp.random));
-		get_int(&r, &tmp.expires_at);
-		get_int(&r, &decoy);
-	} else {
-		random_field(&r, !e2, &tmp, &decoy);
+	/* The current form: the digit and the tag, no newline. */
+	if (len >= 2 && v[0] >= '1' && v[0] <= '3' &&
+	    (v[1] == ENDED_TAG || v[1] == ENDED_TAG_DECOY)) {
+		how = (enum session_end)(v[0] - '0');
+		r = (struct rec){(char *)v, 2, len, 1};
+		get_short(&r, tmp.token_id, sizeof(tmp.token_id));
+		get_short(&r, tmp.service_id, sizeof(tmp.service_id));
+		random_field(&r, 1, &tmp, NULL);
+		decoy = v[1] == ENDED_TAG_DECOY;
 		tmp.expires_at = now_unix() + (ttl > 0 ? ttl / 1000 : 0);
+	} else {
+		nl = memchr(v, '\n', len);
+		name_len = nl != NULL ? (size_t)(nl - (char *)v) : len;
+		/* A value we did not write: ended, but not in a way we know.
+		 */
+		if ((how = end_how(v, name_len)) == SESSION_OPEN)
+			return SESSION_REJECTED;
+		if (nl == NULL)
+			return how;
+		*event_at = name_len + 1;
+		if (len - *event_at < 2)
+			return how;
+		e1 = memcmp(v + *event_at, ENDED_TAG_E1, 2) == 0;
+		e2 = memcmp(v + *event_at, ENDED_TAG_E2, 2) == 0;
+		if (!e1 && !e2 && memcmp(v + *event_at, ENDED_TAG_E3, 2) != 0)
+			return how;
+		r = (struct rec){(char *)v, *event_at + 2, len, 1};
+		get_str(&r, tmp.token_id, sizeof(tmp.token_id));
+		get_str(&r, tmp.service_id, sizeof(tmp.service_id));
+		if (e1) {
+			get_str(&r, tmp.random, sizeof(tmp.random));
+			get_int(&r, &tmp.expires_at);
+			get_int(&r, &decoy);
+		} else {
+			random_field(&r, !e2, &tmp, &decoy);
+			tmp.expires_at =
+			    now_unix() + (ttl > 0 ? ttl / 1000 : 0);
+		}
 	}
 	if (!r.ok || decoy < 0 || decoy > 1) {
 		/* Damaged: ended, with nothing to hand out. */

@@ -61,17 +61,26 @@ struct mem_id {
  * get copies with one). Every login keeps an entry for as long as its
  * session lives, so a second allocation per entry, the key's text and wide
  * fields would cost memory in proportion to the logins of the last session
- * lifetime: a login's end marker takes a 96-byte allocation where it took
- * 128 with its key. A new value of another size takes a new entry.
+ * lifetime. The header is 32 bytes: the expiry, the value's length and
+ * whether the entry is a counter share one word, and an entry's room is
+ * its value's length, or MEM_COUNTER_CAP bytes for a counter, which grows
+ * in place. A new value otherwise takes a new entry.
  */
+#define MEM_EXPIRES_BITS 46 /* 2^46 ms: over two thousand years */
+#define MEM_VLEN_BITS 17
+#define MEM_EXPIRES_MAX ((UINT64_C(1) << MEM_EXPIRES_BITS) - 1)
+_Static_assert(ESTORE_VALUE_MAX < (1 << MEM_VLEN_BITS),
+	       "a value's length fits its field");
+
 struct mem_entry {
 	struct mem_entry *next;
-	uint64_t expires; /* monotonic ms; 0: never */
 	struct mem_id key;
-	uint32_t vlen;	     /* value bytes, at most ESTORE_VALUE_MAX */
-	uint32_t vcap;	     /* room for the value */
-	unsigned char val[]; /* vcap bytes */
+	uint64_t expires : MEM_EXPIRES_BITS; /* monotonic ms; 0: never */
+	uint64_t counter : 1;		     /* room for MEM_COUNTER_CAP */
+	uint64_t vlen : MEM_VLEN_BITS;	     /* at most ESTORE_VALUE_MAX */
+	unsigned char val[];		     /* the value's room */
 };
+_Static_assert(sizeof(struct mem_entry) == 32, "an entry's header");
 
 struct mem_stripe {
 	pthread_mutex_t mu;
@@ -129,7 +138,9 @@ mem_expires(uint64_t now, uint64_t ttl_ms)
 {
 	if (ttl_ms == 0)
 		return 0;
-	return ttl_ms > UINT64_MAX - now ? UINT64_MAX : now + ttl_ms;
+	return ttl_ms > MEM_EXPIRES_MAX || now > MEM_EXPIRES_MAX - ttl_ms
+		   ? MEM_EXPIRES_MAX
+		   : now + ttl_ms;
 }
 
 static int
@@ -146,10 +157,17 @@ mem_entry_size(size_t vcap)
 	return offsetof(struct mem_entry, val) + vcap;
 }
 
+/* mem_entry_cap is an entry's room for its value. */
+static size_t
+mem_entry_cap(const struct mem_entry *e)
+{
+	return e->counter ? MEM_COUNTER_CAP : e->vlen;
+}
+
 static size_t
 mem_entry_bytes(const struct mem_entry *e)
 {
-	return mem_entry_size(e->vcap);
+	return mem_entry_size(mem_entry_cap(e));
 }
 
 /* mem_id_of is the digest of a key of klen bytes. */
@@ -261,20 +279,23 @@ mem_insert(struct mem_stripe *s, struct mem_entry *e)
 	return SA_OK;
 }
 
-/* mem_entry_new allocates an unlinked entry for the key of digest id with
- * room for vcap value bytes and an empty value. */
+/* mem_entry_new allocates an unlinked entry for the key of digest id that
+ * holds the n bytes at val, or an empty counter when counter is set. */
 static struct mem_entry *
-mem_entry_new(const struct mem_id *id, size_t vcap)
+mem_entry_new(const struct mem_id *id, const void *val, size_t n, int counter)
 {
-	struct mem_entry *e = malloc(mem_entry_size(vcap));
+	struct mem_entry *e =
+	    malloc(mem_entry_size(counter ? MEM_COUNTER_CAP : n));
 
 	if (e == NULL)
 		return NULL;
 	e->next = NULL;
 	e->key = *id;
 	e->expires = 0;
-	e->vlen = 0;
-	e->vcap = (uint32_t)vcap;
+	e->counter = counter != 0;
+	e->vlen = counter ? 0 : n;
+	if (!counter && n > 0)
+		memcpy(e->val, val, n);
 	return e;
 }
 
@@ -448,11 +469,8 @@ mem_set(struct estore *store, const char *key, const void *val, size_t n,
 		return SA_ERR_VALIDATION;
 	id = mem_id_of(es, key, klen);
 	s = mem_stripe_of(es, &id);
-	if ((fresh = mem_entry_new(&id, n)) == NULL)
+	if ((fresh = mem_entry_new(&id, val, n, 0)) == NULL)
 		return SA_ERR_NOMEM;
-	if (n > 0)
-		memcpy(fresh->val, val, n);
-	fresh->vlen = (uint32_t)n;
 
 	pthread_mutex_lock(&s->mu);
 	now = now_mono_ms();
@@ -461,8 +479,8 @@ mem_set(struct estore *store, const char *key, const void *val, size_t n,
 		rc = SA_ERR_CONFLICT;
 	} else if (link == NULL && (flags & ESTORE_XX)) {
 		rc = SA_ERR_NOT_FOUND;
-	} else if (link != NULL &&
-		   s->bytes - (*link)->vcap + n > MEM_MAX_BYTES / MEM_STRIPES) {
+	} else if (link != NULL && s->bytes - mem_entry_cap(*link) + n >
+				       MEM_MAX_BYTES / MEM_STRIPES) {
 		rc = SA_ERR_UNAVAILABLE;
 	} else if (link != NULL) {
 		old = *link;
@@ -639,7 +657,7 @@ mem_incr(struct estore *store, const char *key, uint64_t window_ms,
 			rc = SA_ERR_CONFLICT;
 			goto out;
 		}
-		if (e->vcap < MEM_COUNTER_CAP) {
+		if (!e->counter) {
 			/* The entry moves; its link is the only pointer to it.
 			 */
 			struct mem_entry *ne =
@@ -648,14 +666,14 @@ mem_incr(struct estore *store, const char *key, uint64_t window_ms,
 				rc = SA_ERR_NOMEM;
 				goto out;
 			}
-			s->bytes += MEM_COUNTER_CAP - ne->vcap;
-			ne->vcap = MEM_COUNTER_CAP;
+			s->bytes += MEM_COUNTER_CAP - ne->vlen;
+			ne->counter = 1;
 			*link = e = ne;
 		}
 		v++;
 	} else {
 		/* The first hit opens the window; later hits do not move it. */
-		if ((fresh = mem_entry_new(&id, MEM_COUNTER_CAP)) == NULL) {
+		if ((fresh = mem_entry_new(&id, NULL, 0, 1)) == NULL) {
 			rc = SA_ERR_NOMEM;
 			goto out;
 		}
@@ -666,7 +684,7 @@ mem_incr(struct estore *store, const char *key, uint64_t window_ms,
 		fresh = NULL;
 		v = 1;
 	}
-	e->vlen = (uint32_t)snprintf((char *)e->val, MEM_COUNTER_CAP, "%lld",
+	e->vlen = (unsigned)snprintf((char *)e->val, MEM_COUNTER_CAP, "%lld",
 				     (long long)v);
 	if (e->expires != 0)
 		ttl = (int64_t)(e->expires - now);

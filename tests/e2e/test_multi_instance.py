@@ -211,12 +211,14 @@ def test_phone_on_b_approves_browser_on_a(make_server, redis, shared_dir,
         if kept.endswith(b"-") or time.time() > deadline:
             break
         time.sleep(0.05)
-    # "1" (approved), the tag, token id and service as length:bytes, the
-    # 16 bytes of the WebSocket token's random, the decoy mark, the mark.
-    head = f"1\nE3{len(phone.token_id)}:{phone.token_id}4:demo".encode()
+    # "1" (approved), the tag of a session that is no decoy, token id and
+    # service each as a length byte and its bytes, the 16 bytes of the
+    # WebSocket token's random, the delivered mark.
+    head = (b"1F" + bytes([len(phone.token_id)]) + phone.token_id.encode()
+            + b"\x04demo")
     assert kept.startswith(head), kept
     rest = kept[len(head):]
-    assert len(rest) == 18 and rest.endswith(b"0-"), kept
+    assert len(rest) == 17 and rest.endswith(b"-"), kept
     assert (base64.urlsafe_b64encode(rest[:16]).rstrip(b"=").decode()
             == done["random"]), kept
     assert answer["jwt"].encode() not in kept

@@ -239,13 +239,12 @@ test_ended_session_is_its_end_marker(void **state)
 	assert_int_equal(estore_get(es, rkey, &val, &n, NULL),
 			 SA_ERR_NOT_FOUND);
 	assert_int_equal(estore_get(es, dkey, &val, &n, &ttl), SA_OK);
-	/* How it ended as a digit, the tag, token id and service in the
-	 * field form, the random's 16 bytes and the decoy mark; the expiry
-	 * is the entry's own. */
-	memcpy(listed, "2\nE310:DE-12345674:demo", 23);
-	memcpy(listed + 23, raw, sizeof(raw));
-	listed[39] = '1';
-	assert_int_equal(n, 40);
+	/* How it ended as a digit, the tag of a decoy session, token id and
+	 * service each as a length byte and its bytes, the random's 16
+	 * bytes; the expiry is the entry's own. */
+	memcpy(listed, "2G\012DE-1234567\004demo", 18);
+	memcpy(listed + 18, raw, sizeof(raw));
+	assert_int_equal(n, 34);
 	assert_memory_equal(val, listed, n);
 	listed[0] = '\0';
 	assert_true(ttl > 55000 && ttl <= 60000);
@@ -299,7 +298,7 @@ test_ended_session_is_its_end_marker(void **state)
 	assert_int_equal(how, SESSION_REJECTED);
 	free(ev);
 	assert_int_equal(estore_get(es, dkey, &val, &n, &ttl), SA_OK);
-	assert_int_equal(n, 4 + 13 + 6 + 16 + 1 + 1);
+	assert_int_equal(n, 2 + 11 + 5 + 16 + 1);
 	assert_int_equal(val[n - 1], '-');
 	/* Rewriting the marker keeps its lifetime, never lengthens it. */
 	assert_true(ttl > 54000 && ttl <= 60000);
@@ -362,8 +361,39 @@ test_ended_session_is_its_end_marker(void **state)
 	ev = session_final_event(es, s.id, &how);
 	assert_string_equal(ev, "{\"y\":3}");
 	free(ev);
-	/* The current form, its random as bytes (any byte, NUL included),
-	 * then damaged: a bad decoy mark, the random cut short. */
+	/* The current form, its random as bytes (any byte, NUL included,
+	 * and a newline in a length), not a decoy; then damaged: a length
+	 * past the end, a NUL in the token id, the random cut short. */
+	memcpy(listed, "1F\012DE-99DE-99\004demo", 18);
+	memset(listed + 18, 0, 16);
+	memcpy(listed + 34, "{}", 2);
+	assert_int_equal(estore_set(es, dkey, listed, 36, 60000, 0), SA_OK);
+	memset(&got, 0x55, sizeof(got));
+	assert_int_equal(session_load(es, s.id, &got), SA_OK);
+	assert_string_equal(got.token_id, "DE-99DE-99");
+	assert_string_equal(got.service_id, "demo");
+	assert_string_equal(got.random, "AAAAAAAAAAAAAAAAAAAAAA");
+	assert_int_equal(got.decoy, 0);
+	ev = session_final_event(es, s.id, &how);
+	assert_string_equal(ev, "{}");
+	assert_int_equal(how, SESSION_APPROVED);
+	free(ev);
+	listed[2] = 60;
+	assert_int_equal(estore_set(es, dkey, listed, 36, 60000, 0), SA_OK);
+	assert_int_equal(session_load(es, s.id, &got), SA_ERR_SESSION_UNKNOWN);
+	assert_int_equal(session_state(es, s.id), SESSION_APPROVED);
+	assert_null(session_final_event(es, s.id, &how));
+	listed[2] = 10;
+	listed[5] = '\0';
+	assert_int_equal(estore_set(es, dkey, listed, 36, 60000, 0), SA_OK);
+	assert_int_equal(session_load(es, s.id, &got), SA_ERR_SESSION_UNKNOWN);
+	listed[5] = '9';
+	assert_int_equal(estore_set(es, dkey, listed, 30, 60000, 0), SA_OK);
+	assert_int_equal(session_load(es, s.id, &got), SA_ERR_SESSION_UNKNOWN);
+	assert_int_equal(session_state(es, s.id), SESSION_APPROVED);
+	/* The marker before this one (E3: a newline after the digit, the
+	 * fields in decimal form, a decoy mark), then damaged: a bad decoy
+	 * mark, the random cut short. */
 	memcpy(listed, "1\nE35:DE-994:demo", 17);
 	memset(listed + 17, 0, 16);
 	memcpy(listed + 33, "0{}", 3);

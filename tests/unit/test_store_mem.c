@@ -230,6 +230,66 @@ test_keys_by_digest(void **state)
 	assert_int_equal(estore_count(es), ESTORE_KEY_MAX + 3);
 }
 
+/*
+ * An entry's header packs its expiry, its value's length and whether it is
+ * a counter into one word: the longest value comes back whole, a lifetime
+ * past what the expiry can hold is kept as the longest it can, and an
+ * entry turns from counter to value and back with its room right.
+ */
+static void
+test_entry_fields(void **state)
+{
+	struct estore *es = *state;
+	unsigned char *big = malloc(ESTORE_VALUE_MAX + 1), *v = NULL;
+	size_t n = 0;
+	int64_t count = 0, ttl = 0;
+
+	assert_non_null(big);
+	for (size_t i = 0; i <= ESTORE_VALUE_MAX; i++)
+		big[i] = (unsigned char)(i * 7);
+	assert_int_equal(estore_set(es, "big", big, ESTORE_VALUE_MAX, 0, 0),
+			 SA_OK);
+	assert_int_equal(estore_get(es, "big", &v, &n, &ttl), SA_OK);
+	assert_int_equal(n, ESTORE_VALUE_MAX);
+	assert_memory_equal(v, big, ESTORE_VALUE_MAX);
+	assert_int_equal(ttl, -1);
+	free(v);
+	assert_int_equal(estore_set(es, "big", big, ESTORE_VALUE_MAX + 1, 0, 0),
+			 SA_ERR_VALIDATION);
+	free(big);
+	/* A lifetime far past the clock's range: kept, never expired. */
+	assert_int_equal(estore_set(es, "long", "x", 1, UINT64_MAX / 2, 0),
+			 SA_OK);
+	assert_int_equal(estore_get(es, "long", &v, &n, &ttl), SA_OK);
+	assert_true(ttl > (int64_t)1 << 40);
+	free(v);
+	assert_int_equal(estore_incr(es, "lctr", UINT64_MAX, &count, &ttl),
+			 SA_OK);
+	assert_int_equal(count, 1);
+	assert_true(ttl > (int64_t)1 << 40);
+	/* Counter, then a longer plain value, then a counter again. */
+	for (int i = 0; i < 12; i++)
+		assert_int_equal(estore_incr(es, "c2", 60000, &count, NULL),
+				 SA_OK);
+	assert_int_equal(count, 12);
+	assert_int_equal(estore_set(es, "c2",
+				    "a value longer than a counter's "
+				    "room of twenty-four bytes",
+				    57, 60000, 0),
+			 SA_OK);
+	assert_int_equal(estore_incr(es, "c2", 60000, &count, NULL),
+			 SA_ERR_CONFLICT);
+	assert_int_equal(
+	    estore_set(es, "c2", "99999999999999999", 17, 60000, 0), SA_OK);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(estore_incr(es, "c2", 60000, &count, NULL),
+				 SA_OK);
+	assert_int_equal(count, 100000000000000002LL);
+	assert_int_equal(estore_get(es, "c2", &v, &n, NULL), SA_OK);
+	assert_string_equal((char *)v, "100000000000000002");
+	free(v);
+}
+
 static void
 test_concurrency_smoke(void **state)
 {
@@ -263,6 +323,7 @@ main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_keys_by_digest, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_entry_fields, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrency_smoke, setup,
 					    teardown),
 	};
