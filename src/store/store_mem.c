@@ -4,17 +4,19 @@
  *
  * Keys live in MEM_STRIPES independent hash tables, each behind its own
  * mutex, so threads on the login hot path rarely wait for one another. A
- * key is kept as its 128-bit digest, two SipHash-2-4 values under two
- * independent keys drawn at random at open, not as its text: every login
- * leaves an end marker for a session lifetime, and its key was a third of
- * its memory. Keys carry client input such as IPs and token ids, but
- * without the random keys a client can neither pile keys into one chain
- * nor make two keys share a digest; by chance, two of a million keys share
- * one with a probability under 2^-88. The store never hands a key back,
- * so nothing else needs its text. A key's stripe comes from the top bits
- * of the first value, its bucket from the low bits. Each stripe is open
- * hashing with power-of-two buckets that double when the load passes one
- * entry per bucket.
+ * key is known by its digest, two SipHash-2-4 values under two independent
+ * keys drawn at random at open, not by its text: every login leaves an end
+ * marker for a session lifetime, and its key was a third of its memory. A
+ * key's stripe comes from the top bits of the first value, its bucket from
+ * the low bits; an entry keeps the second value and the low 32 bits of the
+ * first, so with the stripe 100 bits of the digest tell keys apart. Keys
+ * carry client input such as IPs and token ids, but without the random
+ * keys a client can neither pile keys into one chain nor make two keys
+ * share a digest; by chance, two of a million keys share those 100 bits
+ * with a probability under 2^-60. The store never hands a key back, so
+ * nothing else needs its text. Each stripe is open hashing with
+ * power-of-two buckets that double when the load passes MEM_LOAD entries
+ * per bucket.
  *
  * Expiry is absolute, in monotonic milliseconds. An expired entry is
  * invisible at once: every lookup removes it when it meets it. A background
@@ -43,7 +45,8 @@
 #define MEM_STRIPES 16	    /* a power of two */
 #define MEM_STRIPE_SHIFT 60 /* 64 - log2(MEM_STRIPES) */
 #define MEM_MIN_BUCKETS 64
-/* Buckets per stripe at most. */
+#define MEM_LOAD 2 /* entries per bucket before the buckets double */
+/* Buckets per stripe at most: a bucket is the low bits of an entry's id0. */
 #define MEM_MAX_BUCKETS (1u << 24)
 #define MEM_SWEEP_BUCKETS 4096 /* per stripe and sweep */
 #define MEM_SWEEP_MS 1000
@@ -61,7 +64,7 @@ struct mem_id {
  * get copies with one). Every login keeps an entry for as long as its
  * session lives, so a second allocation per entry, the key's text and wide
  * fields would cost memory in proportion to the logins of the last session
- * lifetime. The header is 32 bytes: the expiry, the value's length and
+ * lifetime. The header is 28 bytes: the expiry, the value's length and
  * whether the entry is a counter share one word, and an entry's room is
  * its value's length, or MEM_COUNTER_CAP bytes for a counter, which grows
  * in place. A new value otherwise takes a new entry.
@@ -74,13 +77,14 @@ _Static_assert(ESTORE_VALUE_MAX < (1 << MEM_VLEN_BITS),
 
 struct mem_entry {
 	struct mem_entry *next;
-	struct mem_id key;
+	uint64_t id1;			     /* the key's second value */
 	uint64_t expires : MEM_EXPIRES_BITS; /* monotonic ms; 0: never */
 	uint64_t counter : 1;		     /* room for MEM_COUNTER_CAP */
 	uint64_t vlen : MEM_VLEN_BITS;	     /* at most ESTORE_VALUE_MAX */
+	uint32_t id0;			     /* the low bits of its first */
 	unsigned char val[];		     /* the value's room */
 };
-_Static_assert(sizeof(struct mem_entry) == 32, "an entry's header");
+_Static_assert(offsetof(struct mem_entry, val) == 28, "an entry's header");
 
 struct mem_stripe {
 	pthread_mutex_t mu;
@@ -229,7 +233,7 @@ mem_find(struct mem_stripe *s, const struct mem_id *id, uint64_t now)
 			mem_unlink(s, link);
 			continue;
 		}
-		if (e->key.id[0] == id->id[0] && e->key.id[1] == id->id[1])
+		if (e->id1 == id->id[1] && e->id0 == (uint32_t)id->id[0])
 			return link;
 		link = &e->next;
 	}
@@ -251,8 +255,8 @@ mem_grow(struct mem_stripe *s)
 
 		for (; e != NULL; e = next) {
 			next = e->next;
-			e->next = nb[e->key.id[0] & (nn - 1)];
-			nb[e->key.id[0] & (nn - 1)] = e;
+			e->next = nb[e->id0 & (nn - 1)];
+			nb[e->id0 & (nn - 1)] = e;
 		}
 	}
 	free(s->buckets);
@@ -270,10 +274,10 @@ mem_insert(struct mem_stripe *s, struct mem_entry *e)
 
 	if (s->bytes + b > MEM_MAX_BYTES / MEM_STRIPES)
 		return SA_ERR_UNAVAILABLE;
-	if (s->count >= s->mask + 1)
+	if (s->count >= MEM_LOAD * (s->mask + 1))
 		mem_grow(s);
-	e->next = s->buckets[e->key.id[0] & s->mask];
-	s->buckets[e->key.id[0] & s->mask] = e;
+	e->next = s->buckets[e->id0 & s->mask];
+	s->buckets[e->id0 & s->mask] = e;
 	s->count++;
 	s->bytes += b;
 	return SA_OK;
@@ -290,7 +294,8 @@ mem_entry_new(const struct mem_id *id, const void *val, size_t n, int counter)
 	if (e == NULL)
 		return NULL;
 	e->next = NULL;
-	e->key = *id;
+	e->id1 = id->id[1];
+	e->id0 = (uint32_t)id->id[0];
 	e->expires = 0;
 	e->counter = counter != 0;
 	e->vlen = counter ? 0 : n;
