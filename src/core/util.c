@@ -483,15 +483,61 @@ mono_deadline_ms(uint64_t ms)
 	return mono_at_us(now_mono_us() + ms * 1000u);
 }
 
+/* put_digits writes v as n decimal digits at p. */
+static void
+put_digits(char *p, unsigned v, int n)
+{
+	while (n-- > 0) {
+		p[n] = (char)('0' + v % 10);
+		v /= 10;
+	}
+}
+
+/*
+ * iso8601_utc computes the civil date from the days since the epoch
+ * itself (the proleptic Gregorian calendar in eras of 400 years), without
+ * gmtime_r and strftime: every login writes a time or two, and glibc takes
+ * its time-zone lock for each gmtime_r even in UTC. Years outside
+ * 0000..9999 give an empty string.
+ */
 void
 iso8601_utc(int64_t t, char out[21])
 {
-	struct tm tm;
-	time_t tt = (time_t)t;
+	int64_t days, secs, era, z;
+	unsigned doe, yoe, doy, mp, d, m;
+	int64_t y;
 
-	gmtime_r(&tt, &tm);
-	if (strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		out[0] = '\0';
+	out[0] = '\0';
+	/* Beyond year 9999 either way: no arithmetic that could overflow. */
+	if (t < -62167219200LL || t > 253402300799LL)
+		return;
+	days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+	secs = t - days * 86400;
+	z = days + 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = (unsigned)(z - era * 146097);
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	y = (int64_t)yoe + era * 400;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	d = doy - (153 * mp + 2) / 5 + 1;
+	m = mp < 10 ? mp + 3 : mp - 9;
+	y += m <= 2;
+	if (y < 0 || y > 9999)
+		return;
+	put_digits(out, (unsigned)y, 4);
+	out[4] = '-';
+	put_digits(out + 5, m, 2);
+	out[7] = '-';
+	put_digits(out + 8, d, 2);
+	out[10] = 'T';
+	put_digits(out + 11, (unsigned)(secs / 3600), 2);
+	out[13] = ':';
+	put_digits(out + 14, (unsigned)(secs / 60 % 60), 2);
+	out[16] = ':';
+	put_digits(out + 17, (unsigned)(secs % 60), 2);
+	out[19] = 'Z';
+	out[20] = '\0';
 }
 
 void

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -174,6 +175,76 @@ test_ct_equal_and_time(void **state)
 	assert_int_equal(iso8601_parse(NULL), -1);
 }
 
+/* iso8601_strftime is the reference: what gmtime_r and strftime write. */
+static void
+iso8601_strftime(int64_t t, char out[21])
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	out[0] = '\0';
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm) != 20)
+		out[0] = '\0';
+}
+
+/*
+ * The ISO 8601 writer computes dates itself: it agrees with gmtime_r and
+ * strftime on every day from 1600 to 2400 (leap and century years, both
+ * sides of the epoch), on the first second of year 1000 and the last of
+ * 9999 and on many instants between; earlier years get their four digits
+ * (strftime writes fewer), and nothing is written past year 9999 or
+ * before 0.
+ */
+static void
+test_iso8601_calendar(void **state)
+{
+	char got[21], want[21];
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	const int64_t first = -30610224000LL, last = 253402300799LL;
+	const int64_t fixed[] = {
+	    0,	       -1,	  86399,	 86400,
+	    951782400, 951868800, -2203977600LL, 4107542400LL,
+	    first,     last};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		iso8601_utc(fixed[i], got);
+		iso8601_strftime(fixed[i], want);
+		assert_string_equal(got, want);
+	}
+	for (int64_t t = -11676096000LL; t < 13569465600LL; t += 86400 + 7) {
+		iso8601_utc(t, got);
+		iso8601_strftime(t, want);
+		assert_string_equal(got, want);
+	}
+	for (int i = 0; i < 200000; i++) {
+		int64_t t;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		t = first + (int64_t)(x % (uint64_t)(last - first + 1));
+		iso8601_utc(t, got);
+		iso8601_strftime(t, want);
+		assert_string_equal(got, want);
+	}
+	iso8601_utc(last + 1, got);
+	assert_string_equal(got, "");
+	iso8601_utc(-62167219200LL, got);
+	assert_string_equal(got, "0000-01-01T00:00:00Z");
+	iso8601_utc(-62135596801LL, got);
+	assert_string_equal(got, "0000-12-31T23:59:59Z");
+	iso8601_utc(-30610224001LL, got);
+	assert_string_equal(got, "0999-12-31T23:59:59Z");
+	iso8601_utc(-62167219201LL, got);
+	assert_string_equal(got, "");
+	iso8601_utc(INT64_MAX, got);
+	assert_string_equal(got, "");
+	iso8601_utc(INT64_MIN, got);
+	assert_string_equal(got, "");
+}
+
 /* Request ids: 16 base64url characters, never the same twice here. */
 static void
 test_request_id(void **state)
@@ -203,6 +274,7 @@ main(void)
 	    cmocka_unit_test(test_hex),
 	    cmocka_unit_test(test_utf8),
 	    cmocka_unit_test(test_ct_equal_and_time),
+	    cmocka_unit_test(test_iso8601_calendar),
 	    cmocka_unit_test(test_request_id),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
