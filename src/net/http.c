@@ -1028,6 +1028,13 @@ notify_conn(void *cls, struct MHD_Connection *conn, void **socket_context,
 		return;
 	if (cs->counted && !cs->handed)
 		conn_count_give(srv->counts, cs->has_addr ? &cs->addr : NULL);
+	/* With MHD_USE_TURBO libmicrohttpd closes without a shutdown first:
+	 * the FIN goes out here, before the close, so that an answer sent
+	 * before the request was read in full (a refused body, an overlong
+	 * path) reaches the client rather than a reset. A socket handed to
+	 * the WebSocket loop is not MHD's any more. */
+	if (cs->fd >= 0 && !cs->handed)
+		shutdown(cs->fd, SHUT_WR);
 	/* MHD closes the socket after this returns: the sweeper, holding
 	 * conn_mu, never shuts down a descriptor that was reused. */
 	pthread_mutex_lock(&srv->conn_mu);
@@ -1432,10 +1439,14 @@ http_server_start(const struct http_config *cfg, const struct route *routes,
 	pthread_mutex_init(&srv->conn_mu, NULL);
 	cond_init_mono(&srv->conn_cv);
 	/* Our accept thread adds connections (listener.h); ITC wakes the
-	 * worker that receives one, and lets the daemon stop cleanly. */
+	 * worker that receives one, and lets the daemon stop cleanly. With
+	 * MHD_USE_TURBO a new connection is read at once and joins the epoll
+	 * set only when it has to wait, so a WebSocket whose upgrade request
+	 * is already there never does (notify_conn sends the FIN that turbo
+	 * mode leaves out). */
 	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_UPGRADE |
 		MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
-		MHD_USE_NO_LISTEN_SOCKET;
+		MHD_USE_NO_LISTEN_SOCKET | MHD_USE_TURBO;
 	srv->d = MHD_start_daemon(
 	    flags, 0, NULL, NULL, access_cb, srv,
 	    /* First, so that MHD's own messages all go to our log. */
