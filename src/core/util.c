@@ -483,6 +483,23 @@ mono_deadline_ms(uint64_t ms)
 	return mono_at_us(now_mono_us() + ms * 1000u);
 }
 
+void
+civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+	int64_t era;
+	unsigned int doe, yoe, doy, mp;
+
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = (unsigned int)(z - era * 146097);
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
 /* put_digits writes v as n decimal digits at p. */
 static void
 put_digits(char *p, unsigned v, int n)
@@ -494,42 +511,32 @@ put_digits(char *p, unsigned v, int n)
 }
 
 /*
- * iso8601_utc computes the civil date from the days since the epoch
- * itself (the proleptic Gregorian calendar in eras of 400 years), without
- * gmtime_r and strftime: every login writes a time or two, and glibc takes
- * its time-zone lock for each gmtime_r even in UTC. Years outside
- * 0000..9999 give an empty string.
+ * iso8601_utc computes the date with civil_from_days, without gmtime_r and
+ * strftime: every login writes a time or two, and glibc takes its
+ * time-zone lock for each gmtime_r even in UTC. Years outside 0000..9999
+ * give an empty string.
  */
 void
 iso8601_utc(int64_t t, char out[21])
 {
-	int64_t days, secs, era, z;
-	unsigned doe, yoe, doy, mp, d, m;
-	int64_t y;
+	int64_t day, secs, y;
+	int m, d;
 
 	out[0] = '\0';
 	/* Beyond year 9999 either way: no arithmetic that could overflow. */
 	if (t < -62167219200LL || t > 253402300799LL)
 		return;
-	days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
-	secs = t - days * 86400;
-	z = days + 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = (unsigned)(z - era * 146097);
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	y = (int64_t)yoe + era * 400;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	d = doy - (153 * mp + 2) / 5 + 1;
-	m = mp < 10 ? mp + 3 : mp - 9;
-	y += m <= 2;
+	/* Floor division, so instants before 1970 land on the right day. */
+	day = t / 86400 - (t % 86400 < 0);
+	secs = t - day * 86400;
+	civil_from_days(day, &y, &m, &d);
 	if (y < 0 || y > 9999)
 		return;
 	put_digits(out, (unsigned)y, 4);
 	out[4] = '-';
-	put_digits(out + 5, m, 2);
+	put_digits(out + 5, (unsigned)m, 2);
 	out[7] = '-';
-	put_digits(out + 8, d, 2);
+	put_digits(out + 8, (unsigned)d, 2);
 	out[10] = 'T';
 	put_digits(out + 11, (unsigned)(secs / 3600), 2);
 	out[13] = ':';

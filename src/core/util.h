@@ -120,6 +120,10 @@ uint64_t siphash24(uint64_t k0, uint64_t k1, const void *in, size_t n);
  * that top -H, ps -L and perf tell the server's threads apart. */
 void thread_name(const char *name);
 
+/* civil_from_days turns days since 1970-01-01 into a proleptic Gregorian
+ * date (H. Hinnant's algorithm; exact for every day count of an int64_t
+ * second count). */
+void civil_from_days(int64_t z, int64_t *y, int *m, int *d);
 /* iso8601_utc writes "YYYY-MM-DDTHH:MM:SSZ" (21 bytes with NUL). */
 void iso8601_utc(int64_t t, char out[21]);
 /* iso8601_parse reads "YYYY-MM-DDTHH:MM:SS[.fff]Z" as UTC; -1 when s is

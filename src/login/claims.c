@@ -464,27 +464,6 @@ claims_scopes_known(const char *const *scopes, size_t n, size_t *bad)
 }
 
 /*
- * civil_from_days turns days since 1970-01-01 into a proleptic Gregorian
- * date (H. Hinnant's algorithm; exact for every int64 day count we pass).
- */
-static void
-civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-	int64_t era;
-	unsigned int doe, yoe, doy, mp;
-
-	z += 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = (unsigned int)(z - era * 146097);
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
-	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
-	*y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-/*
  * age_at computes the age in whole years on the UTC date of now of a person
  * born on dob: the years since the birth year, less one if this year's
  * (month, day) has not yet reached the birth (month, day). So a person born

@@ -656,8 +656,9 @@ random_field(struct rec *r, int raw, struct session_end_rec *e, int64_t *decoy)
 	r->n += len + mark;
 }
 
-/* end_how reads the first line of an end marker: a digit, or the name a
- * marker written before had; SESSION_OPEN for anything else. */
+/* end_how reads how an end marker says its session ended, from its first
+ * name_len bytes: a digit, or the name a marker written before had;
+ * SESSION_OPEN for anything else. */
 static enum session_end
 end_how(const unsigned char *v, size_t name_len)
 {
@@ -702,16 +703,16 @@ done_parse(const char *id, unsigned char *v, size_t len, int64_t ttl,
 	*val = (char *)v;
 	*n = len;
 	memset(&tmp, 0, sizeof(tmp));
+	/* The marker's own lifetime; an E1 marker has it as a field. */
+	tmp.expires_at = now_unix() + (ttl > 0 ? ttl / 1000 : 0);
 	/* The current form: the digit and the tag, no newline. */
-	if (len >= 2 && v[0] >= '1' && v[0] <= '3' &&
-	    (v[1] == ENDED_TAG || v[1] == ENDED_TAG_DECOY)) {
-		how = (enum session_end)(v[0] - '0');
+	if (len >= 2 && (v[1] == ENDED_TAG || v[1] == ENDED_TAG_DECOY) &&
+	    (how = end_how(v, 1)) != SESSION_OPEN) {
 		r = (struct rec){(char *)v, 2, len, 1};
 		get_short(&r, tmp.token_id, sizeof(tmp.token_id));
 		get_short(&r, tmp.service_id, sizeof(tmp.service_id));
 		random_field(&r, 1, &tmp, NULL);
 		decoy = v[1] == ENDED_TAG_DECOY;
-		tmp.expires_at = now_unix() + (ttl > 0 ? ttl / 1000 : 0);
 	} else {
 		nl = memchr(v, '\n', len);
 		name_len = nl != NULL ? (size_t)(nl - (char *)v) : len;
@@ -737,8 +738,6 @@ done_parse(const char *id, unsigned char *v, size_t len, int64_t ttl,
 			get_int(&r, &decoy);
 		} else {
 			random_field(&r, !e2, &tmp, &decoy);
-			tmp.expires_at =
-			    now_unix() + (ttl > 0 ? ttl / 1000 : 0);
 		}
 	}
 	if (!r.ok || decoy < 0 || decoy > 1) {
