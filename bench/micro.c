@@ -3,7 +3,8 @@
  * the OTP derivation, ES256 JWT signing, ECDSA signing and verification,
  * seal decoding and verification (plain and through the warm trust chain),
  * the durable audit append (one writer and eight), the in-process session
- * store and the schema check of a /auth/verify body.
+ * store and the schema check of a /auth/verify body; and two costs of the
+ * machine itself: a system call and a thread hand-off.
  *
  *   bench_micro [--time-ms N] [--tmp-dir DIR] [--json FILE] [--only NAME]
  *
@@ -20,10 +21,13 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -360,6 +364,83 @@ bench_schema_parse(struct micro_env *env, uint64_t iters)
 			return -1;
 	}
 	return 0;
+}
+
+/*
+ * The machine's own costs, which every login pays many times over and which
+ * differ between machines far more than the code's: one system call that
+ * does nothing (getppid; about 45 system calls go into a login), and one
+ * thread hand-off round trip (two threads waking each other through two
+ * eventfds, as a worker wakes the audit writer and is woken back).
+ */
+static int
+bench_syscall(struct micro_env *env, uint64_t iters)
+{
+	(void)env;
+	for (uint64_t i = 0; i < iters; i++)
+		if (syscall(SYS_getppid) < 0)
+			return -1;
+	return 0;
+}
+
+struct micro_pingpong {
+	int to_peer, to_main;
+	uint64_t iters;
+	atomic_int stop; /* set before the last write when main gives up */
+};
+
+static void *
+pingpong_peer(void *arg)
+{
+	struct micro_pingpong *pp = arg;
+	uint64_t v;
+
+	for (uint64_t i = 0; i < pp->iters; i++) {
+		if (read(pp->to_peer, &v, sizeof(v)) != sizeof(v) ||
+		    atomic_load(&pp->stop))
+			return NULL;
+		v = 1;
+		if (write(pp->to_main, &v, sizeof(v)) != sizeof(v))
+			return NULL;
+	}
+	return NULL;
+}
+
+static int
+bench_handoff(struct micro_env *env, uint64_t iters)
+{
+	struct micro_pingpong pp = {-1, -1, iters, 0};
+	pthread_t tid;
+	uint64_t v = 1, i = 0;
+	int rc = -1;
+
+	(void)env;
+	if ((pp.to_peer = eventfd(0, EFD_CLOEXEC)) < 0 ||
+	    (pp.to_main = eventfd(0, EFD_CLOEXEC)) < 0)
+		goto out;
+	if (pthread_create(&tid, NULL, pingpong_peer, &pp) != 0)
+		goto out;
+	for (i = 0; i < iters; i++) {
+		v = 1;
+		if (write(pp.to_peer, &v, sizeof(v)) != sizeof(v) ||
+		    read(pp.to_main, &v, sizeof(v)) != sizeof(v))
+			break;
+	}
+	if (i < iters) {
+		/* Wake the peer once more to tell it to stop. */
+		atomic_store(&pp.stop, 1);
+		v = 1;
+		if (write(pp.to_peer, &v, sizeof(v)) != sizeof(v))
+			abort();
+	}
+	pthread_join(tid, NULL);
+	rc = i == iters ? 0 : -1;
+out:
+	if (pp.to_peer >= 0)
+		close(pp.to_peer);
+	if (pp.to_main >= 0)
+		close(pp.to_main);
+	return rc;
 }
 
 /* State of one audit-append thread. */
@@ -726,6 +807,8 @@ main(int argc, char **argv)
 	    {"estore_get (mem)", bench_estore_get},
 	    {"schema_validate verify body", bench_schema},
 	    {"schema_parse+validate verify", bench_schema_parse},
+	    {"system call (getppid)", bench_syscall},
+	    {"thread hand-off round trip (eventfd)", bench_handoff},
 	};
 	struct micro_env env;
 	struct micro_result res[MICRO_MAX_RESULTS];

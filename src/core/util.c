@@ -4,10 +4,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -312,12 +314,82 @@ hex_decode(const char *in, size_t n, size_t maxin, unsigned char **out,
 	return SA_OK;
 }
 
-enum sa_err
-rand_bytes(void *buf, size_t n)
+/*
+ * Random bytes come from OpenSSL's DRBG, which reads getpid() on every call
+ * to notice a fork: a system call per draw, three in a login. So short
+ * draws are served from a pool of DRBG output filled RAND_POOL_BYTES at a
+ * time. The pool has a page of its own, marked MADV_WIPEONFORK: a child
+ * process finds it zeroed, with nothing left in it, and refills from its
+ * own DRBG, so parent and child never hand out the same bytes (the case the
+ * getpid check is there for). It is also kept out of core dumps, and every
+ * byte handed out is wiped from it at once. Where the kernel cannot wipe on
+ * fork, every draw goes to the DRBG as before.
+ */
+#define RAND_POOL_PAGE 4096
+#define RAND_POOL_BYTES 2048 /* one refill: about 50 logins' worth */
+#define RAND_POOL_DRAW 64    /* longer draws go to the DRBG directly */
+
+struct rand_pool {
+	size_t left; /* unused bytes, at the front of b; 0 after a fork */
+	unsigned char b[RAND_POOL_BYTES];
+};
+
+static pthread_once_t rand_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t rand_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct rand_pool *rand_pool;
+
+_Static_assert(sizeof(struct rand_pool) <= RAND_POOL_PAGE,
+	       "the random pool fits its page");
+
+static void
+rand_pool_init(void)
+{
+	void *p = mmap(NULL, RAND_POOL_PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return;
+	if (madvise(p, RAND_POOL_PAGE, MADV_WIPEONFORK) != 0) {
+		munmap(p, RAND_POOL_PAGE);
+		return;
+	}
+	(void)madvise(p, RAND_POOL_PAGE, MADV_DONTDUMP);
+	rand_pool = p;
+}
+
+static enum sa_err
+rand_drbg(void *buf, size_t n)
 {
 	if (n > INT_MAX || RAND_bytes(buf, (int)n) != 1)
 		return SA_ERR_INTERNAL;
 	return SA_OK;
+}
+
+enum sa_err
+rand_bytes(void *buf, size_t n)
+{
+	struct rand_pool *p;
+	enum sa_err rc = SA_OK;
+
+	pthread_once(&rand_once, rand_pool_init);
+	p = rand_pool;
+	if (p == NULL || n > RAND_POOL_DRAW)
+		return rand_drbg(buf, n);
+	pthread_mutex_lock(&rand_mu);
+	if (p->left < n) {
+		if ((rc = rand_drbg(p->b, sizeof(p->b))) != SA_OK) {
+			OPENSSL_cleanse(p->b, sizeof(p->b));
+			p->left = 0;
+			goto out;
+		}
+		p->left = sizeof(p->b);
+	}
+	p->left -= n;
+	memcpy(buf, p->b + p->left, n);
+	OPENSSL_cleanse(p->b + p->left, n);
+out:
+	pthread_mutex_unlock(&rand_mu);
+	return rc;
 }
 
 /* splitmix64: a fast generator with full 64-bit state mixing. */

@@ -7,7 +7,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -246,6 +248,64 @@ test_iso8601_calendar(void **state)
 }
 
 /* Request ids: 16 base64url characters, never the same twice here. */
+/*
+ * rand_bytes serves short draws from a pool: every draw is fresh, across
+ * refills and for every length, and a forked child never repeats what its
+ * parent hands out next (the pool is wiped in the child).
+ */
+static void
+test_rand_bytes_pool(void **state)
+{
+	unsigned char a[64], b[64], zero[64], big[4096];
+	unsigned char child[32], parent[32];
+	int fds[2], status = 0;
+	pid_t pid;
+
+	(void)state;
+	memset(zero, 0, sizeof(zero));
+	/* Enough 32-byte draws to refill the pool several times. */
+	assert_int_equal(rand_bytes(a, 32), SA_OK);
+	for (int i = 0; i < 400; i++) {
+		assert_int_equal(rand_bytes(b, 32), SA_OK);
+		assert_memory_not_equal(a, b, 32);
+		assert_memory_not_equal(b, zero, 32);
+		memcpy(a, b, 32);
+	}
+	/* Every length up to a direct draw, and past it. */
+	for (size_t n = 1; n <= sizeof(a); n++) {
+		memset(a, 0, sizeof(a));
+		memset(b, 0, sizeof(b));
+		assert_int_equal(rand_bytes(a, n), SA_OK);
+		assert_int_equal(rand_bytes(b, n), SA_OK);
+		if (n >= 8)
+			assert_memory_not_equal(a, b, n);
+		assert_memory_equal(a + n, zero, sizeof(a) - n);
+	}
+	assert_int_equal(rand_bytes(big, sizeof(big)), SA_OK);
+	assert_memory_not_equal(big + sizeof(big) - 64, zero, 64);
+	assert_int_equal(rand_bytes(a, 0), SA_OK);
+
+	/* The pool holds unused bytes now; a child must not reuse them. */
+	assert_int_equal(rand_bytes(a, 1), SA_OK);
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		ssize_t w = -1;
+		if (rand_bytes(child, sizeof(child)) == SA_OK)
+			w = write(fds[1], child, sizeof(child));
+		_exit(w == (ssize_t)sizeof(child) ? 0 : 1);
+	}
+	close(fds[1]);
+	assert_int_equal(rand_bytes(parent, sizeof(parent)), SA_OK);
+	assert_int_equal(read(fds[0], child, sizeof(child)),
+			 (ssize_t)sizeof(child));
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_memory_not_equal(child, parent, sizeof(child));
+}
+
 static void
 test_request_id(void **state)
 {
@@ -276,6 +336,7 @@ main(void)
 	    cmocka_unit_test(test_ct_equal_and_time),
 	    cmocka_unit_test(test_iso8601_calendar),
 	    cmocka_unit_test(test_request_id),
+	    cmocka_unit_test(test_rand_bytes_pool),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
