@@ -222,8 +222,8 @@ expire_cb(evutil_socket_t fd, short what, void *p)
 	app_audit_async(app,
 			a->end.decoy ? "auth.decoy_expired" : "auth.expired",
 			"", json_pack("{s:s}", "sessionId", a->session_id));
-	ws_send_text(app->ws, a->id, "{\"type\":\"expired\"}", 18);
-	ws_close(app->ws, a->id, 1000, "expired");
+	ws_send_close(app->ws, a->id, "{\"type\":\"expired\"}", 18, 1000,
+		      "expired");
 }
 
 static void
@@ -279,10 +279,9 @@ session_ws_open(struct ws_server *ws, uint64_t id, void *arg)
 		pthread_mutex_lock(&app->session_conns->mu);
 		a->final_how = how;
 		pthread_mutex_unlock(&app->session_conns->mu);
-		ws_send_text(ws, id, final, strlen(final));
+		ws_send_close(ws, id, final, strlen(final), 1000, "done");
 		free(final);
 		free(push_failed);
-		ws_close(ws, id, 1000, "done");
 		return;
 	}
 	/* Ended a moment ago, its final event not yet stored: the event is
@@ -394,9 +393,11 @@ on_event(const char *channel, const void *msg, size_t n, void *arg)
 	id = map_get(app->session_conns, sid, how);
 	if (id == 0)
 		return;
-	ws_send_text(app->ws, id, m + MSG_HEAD, n - MSG_HEAD);
 	if (how != SESSION_OPEN)
-		ws_close(app->ws, id, 1000, "done");
+		ws_send_close(app->ws, id, m + MSG_HEAD, n - MSG_HEAD, 1000,
+			      "done");
+	else
+		ws_send_text(app->ws, id, m + MSG_HEAD, n - MSG_HEAD);
 }
 
 enum sa_err

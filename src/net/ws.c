@@ -29,6 +29,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -65,6 +67,8 @@ enum ws_flag {
 	WS_F_PINGED = 1 << 2,  /* an idle ping is outstanding */
 	WS_F_CLOSING = 1 << 3, /* a close is under way; deadline_ms set */
 	WS_F_SHUT = 1 << 4,    /* our side is shut for writing (conn_update) */
+	WS_F_MORE = 1 << 5,    /* a close frame follows: hold what is sent */
+	WS_F_CORKED = 1 << 6,  /* the last sendmsg went out with MSG_MORE */
 };
 
 struct ws_conn {
@@ -439,6 +443,7 @@ conn_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
 	struct msghdr mh;
 	size_t held = c->tx_hlen;
 	ssize_t r;
+	int more;
 
 	if ((flags & WSLAY_MSG_MORE) && len <= sizeof(c->tx_hdr) - held) {
 		memcpy(c->tx_hdr + held, data, len);
@@ -453,11 +458,14 @@ conn_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
 	iov[1].iov_len = len;
 	mh.msg_iov = held > 0 ? iov : iov + 1;
 	mh.msg_iovlen = held > 0 ? 2 : 1;
+	more = (flags & WSLAY_MSG_MORE) || (c->flags & WS_F_MORE);
 	do {
-		r = sendmsg(c->fd, &mh,
-			    MSG_NOSIGNAL |
-				((flags & WSLAY_MSG_MORE) ? MSG_MORE : 0));
+		r = sendmsg(c->fd, &mh, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
 	} while (r < 0 && errno == EINTR);
+	if (r > 0 && more)
+		c->flags |= WS_F_CORKED;
+	else if (r > 0)
+		c->flags &= (uint8_t)~WS_F_CORKED;
 	if (r >= 0 && (size_t)r < held) {
 		/* Part of the held header went out: keep the rest. */
 		memmove(c->tx_hdr, c->tx_hdr + r, held - (size_t)r);
@@ -875,6 +883,57 @@ conn_send(struct ws_conn *c, const unsigned char *msg, size_t n)
 }
 
 /*
+ * conn_can_send_close tells whether a message and the close behind it can
+ * go out together (conn_send_close): the connection is open for writing
+ * and nothing is queued ahead, so the message is written at once.
+ */
+static int
+conn_can_send_close(struct ws_conn *c)
+{
+	wslay_event_context_ptr ctx;
+
+	if (c->code != 0 || (c->flags & (WS_F_EOF | WS_F_IOERR)) ||
+	    (ctx = conn_ctx(c)) == NULL)
+		return 0;
+	return wslay_event_get_write_enabled(ctx) &&
+	       !wslay_event_get_close_sent(ctx) && !wslay_event_want_write(ctx);
+}
+
+/*
+ * conn_send_close writes a text message and then a close frame, the
+ * message's bytes held in the kernel (MSG_MORE) until the close frame's
+ * sendmsg pushes both out as one segment: a login's approved event and its
+ * close cost the peer one wake-up instead of two. wslay would send a
+ * queued close before a queued message, so the message is written first
+ * and the close queued after it. Should no close frame follow (the close
+ * could not be queued), the held bytes are pushed out at once. The
+ * connection may be freed on return.
+ */
+static void
+conn_send_close(struct ws_conn *c, const unsigned char *msg, size_t n,
+		uint16_t code, const unsigned char *reason, size_t rlen)
+{
+	struct wslay_event_msg m = {WSLAY_TEXT_FRAME, msg, n};
+	wslay_event_context_ptr ctx = c->ctx;
+	int off = 0;
+
+	if (wslay_event_queue_msg(ctx, &m) == 0) {
+		c->flags |= WS_F_MORE;
+		if (wslay_event_send(ctx) != 0)
+			c->flags |= WS_F_IOERR;
+		c->flags &= (uint8_t)~WS_F_MORE;
+	}
+	conn_close_frame(c, code, (const char *)reason, rlen);
+	if ((c->flags & WS_F_CORKED) && !wslay_event_want_write(ctx)) {
+		/* Clearing TCP_CORK pushes what MSG_MORE held. */
+		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &off,
+				 sizeof(off));
+		c->flags &= (uint8_t)~WS_F_CORKED;
+	}
+	conn_io(c, EV_WRITE);
+}
+
+/*
  * ws_drain starts the shutdown on the loop thread: every connection gets a
  * 1001 close frame; the loop ends when all have answered or the stop timer
  * fires.
@@ -935,8 +994,21 @@ ws_wake_cb(evutil_socket_t fd, short what, void *arg)
 			if (c != NULL)
 				c->pending -= cmd->len;
 			pthread_mutex_unlock(&ws->lock);
-			if (c != NULL)
-				conn_send(c, cmd->data, cmd->len);
+			if (c == NULL)
+				break;
+			/* A close pushed with it (ws_send_close) goes out in
+			 * the same segment when it can. */
+			if (next != NULL && next->type == WS_CMD_CLOSE &&
+			    next->id == cmd->id && conn_can_send_close(c)) {
+				conn_send_close(c, cmd->data, cmd->len,
+						next->code, next->data,
+						next->len);
+				free(cmd);
+				cmd = next;
+				next = cmd->next;
+				break;
+			}
+			conn_send(c, cmd->data, cmd->len);
 			break;
 		case WS_CMD_CLOSE:
 			pthread_mutex_lock(&ws->lock);
@@ -1194,8 +1266,15 @@ out:
  * connection closed with 1008. SA_OK means the connection was live; as with
  * any socket, delivery is not guaranteed.
  */
-enum sa_err
-ws_send_text(struct ws_server *ws, uint64_t id, const char *msg, size_t n)
+/*
+ * send_text queues a send command and, when then is not NULL, the command
+ * behind it in the same hold of the lock (ws_send_close). A message
+ * refused before it is queued (too long, not UTF-8, no memory) does not
+ * keep then from being queued alone.
+ */
+static enum sa_err
+send_text(struct ws_server *ws, uint64_t id, const char *msg, size_t n,
+	  struct ws_cmd *then)
 {
 	struct ws_cmd *cmd = NULL;
 	struct ws_conn *c;
@@ -1203,14 +1282,26 @@ ws_send_text(struct ws_server *ws, uint64_t id, const char *msg, size_t n)
 	int wake = 0;
 
 	if (ws == NULL || (msg == NULL && n > 0))
-		return SA_ERR_INTERNAL;
-	if (n > ws->cfg.max_queued_bytes)
-		return SA_ERR_BODY_TOO_LARGE;
-	if (!utf8_valid(msg, n, 0))
-		return SA_ERR_BAD_REQUEST;
+		rc = SA_ERR_INTERNAL;
+	else if (n > ws->cfg.max_queued_bytes)
+		rc = SA_ERR_BODY_TOO_LARGE;
+	else if (!utf8_valid(msg, n, 0))
+		rc = SA_ERR_BAD_REQUEST;
 	/* Room for a close reason too, should this turn into one. */
-	if ((cmd = cmd_new(WS_CMD_SEND, id, 0, msg, n)) == NULL)
-		return SA_ERR_NOMEM;
+	else if ((cmd = cmd_new(WS_CMD_SEND, id, 0, msg, n)) == NULL)
+		rc = SA_ERR_NOMEM;
+	if (rc != SA_OK) {
+		if (ws != NULL && then != NULL) {
+			pthread_mutex_lock(&ws->lock);
+			if (map_find(ws, id) != NULL) {
+				wake = cmd_push(ws, then);
+				then = NULL;
+			}
+			unlock_wake(ws, wake);
+		}
+		free(then);
+		return rc;
+	}
 
 	pthread_mutex_lock(&ws->lock);
 	c = map_find(ws, id);
@@ -1231,26 +1322,34 @@ ws_send_text(struct ws_server *ws, uint64_t id, const char *msg, size_t n)
 		c->pending += n;
 		wake = cmd_push(ws, cmd);
 		cmd = NULL;
+		if (then != NULL) {
+			cmd_push(ws, then);
+			then = NULL;
+		}
 	}
 	unlock_wake(ws, wake);
 	free(cmd);
+	free(then);
 	return rc;
 }
 
-/*
- * ws_close queues a close command. Beyond the header's contract: code must
- * be one an application may send (1000-1003, 1007-1011, 3000-4999) and the
- * reason valid UTF-8, else SA_ERR_BAD_REQUEST; a reason longer than 123
- * bytes is cut at a character boundary. A second close of the same
- * connection keeps the first code.
- */
 enum sa_err
-ws_close(struct ws_server *ws, uint64_t id, uint16_t code, const char *reason)
+ws_send_text(struct ws_server *ws, uint64_t id, const char *msg, size_t n)
 {
-	struct ws_cmd *cmd;
+	return send_text(ws, id, msg, n, NULL);
+}
+
+/*
+ * close_cmd makes the command of a close: code must be one an application
+ * may send (1000-1003, 1007-1011, 3000-4999) and the reason valid UTF-8,
+ * else SA_ERR_BAD_REQUEST; a reason longer than 123 bytes is cut at a
+ * character boundary.
+ */
+static enum sa_err
+close_cmd(struct ws_server *ws, uint64_t id, uint16_t code, const char *reason,
+	  struct ws_cmd **out)
+{
 	size_t len = 0;
-	enum sa_err rc = SA_OK;
-	int wake = 0;
 
 	if (ws == NULL)
 		return SA_ERR_INTERNAL;
@@ -1267,9 +1366,24 @@ ws_close(struct ws_server *ws, uint64_t id, uint16_t code, const char *reason)
 		if (!utf8_valid(reason, len, 0))
 			return SA_ERR_BAD_REQUEST;
 	}
-	if ((cmd = cmd_new(WS_CMD_CLOSE, id, code, reason, len)) == NULL)
-		return SA_ERR_NOMEM;
+	*out = cmd_new(WS_CMD_CLOSE, id, code, reason, len);
+	return *out != NULL ? SA_OK : SA_ERR_NOMEM;
+}
 
+/*
+ * ws_close queues a close command. Beyond the header's contract: the code
+ * and reason as close_cmd checks them. A second close of the same
+ * connection keeps the first code.
+ */
+enum sa_err
+ws_close(struct ws_server *ws, uint64_t id, uint16_t code, const char *reason)
+{
+	struct ws_cmd *cmd = NULL;
+	enum sa_err rc;
+	int wake = 0;
+
+	if ((rc = close_cmd(ws, id, code, reason, &cmd)) != SA_OK)
+		return rc;
 	pthread_mutex_lock(&ws->lock);
 	if (map_find(ws, id) == NULL) {
 		rc = SA_ERR_NOT_FOUND;
@@ -1280,6 +1394,18 @@ ws_close(struct ws_server *ws, uint64_t id, uint16_t code, const char *reason)
 	unlock_wake(ws, wake);
 	free(cmd);
 	return rc;
+}
+
+enum sa_err
+ws_send_close(struct ws_server *ws, uint64_t id, const char *msg, size_t n,
+	      uint16_t code, const char *reason)
+{
+	struct ws_cmd *then = NULL;
+	enum sa_err rc;
+
+	if ((rc = close_cmd(ws, id, code, reason, &then)) != SA_OK)
+		return rc;
+	return send_text(ws, id, msg, n, then);
 }
 
 size_t

@@ -87,6 +87,17 @@ enum sa_err ws_send_text(struct ws_server *ws, uint64_t id, const char *msg,
 enum sa_err ws_close(struct ws_server *ws, uint64_t id, uint16_t code,
 		     const char *reason);
 
+/*
+ * ws_send_close queues a text message and, right behind it, a close with
+ * code and reason (a final event and its 1000 "done"); any thread. The
+ * loop writes the two frames as one TCP segment when nothing else is
+ * queued for the connection. Checks and errors as ws_send_text and
+ * ws_close; a message refused (too long, not UTF-8, no memory) is not
+ * sent, but the close still is.
+ */
+enum sa_err ws_send_close(struct ws_server *ws, uint64_t id, const char *msg,
+			  size_t n, uint16_t code, const char *reason);
+
 /* ws_count is the number of live connections. */
 size_t ws_count(struct ws_server *ws);
 

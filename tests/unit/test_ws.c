@@ -436,6 +436,60 @@ test_idle_rest_and_wake(void **state)
 	ws_server_stop(ws);
 }
 
+/*
+ * ws_send_close: the message, then the close with its code and reason, in
+ * that order; a close after a message queued ahead still comes last; a
+ * message refused still lets the close go; and the close's checks hold.
+ */
+static void
+test_send_close(void **state)
+{
+	struct ws_server *ws = t_start(60, 1024, 10, 0);
+	struct tconn tc, ahead, bad;
+	unsigned char buf[256];
+	char reason[64];
+	size_t len = 0;
+
+	(void)state;
+	t_open(ws, &tc, NULL, 0);
+	assert_int_equal(ws_send_close(ws, tc.id, "final", 5, 1000, "done"),
+			 SA_OK);
+	t_expect(&tc, 0x1, "final");
+	assert_int_equal(t_expect_close(&tc, T_WAIT_MS, reason, sizeof(reason)),
+			 1000);
+	assert_string_equal(reason, "done");
+	t_send_close(&tc, 1000);
+	assert_int_equal(t_wait(&tc.releases, 1, T_WAIT_MS), 1);
+	assert_int_equal(tc.code, 1000);
+	close(tc.cfd);
+
+	t_open(ws, &ahead, NULL, 0);
+	assert_int_equal(ws_send_text(ws, ahead.id, "first", 5), SA_OK);
+	assert_int_equal(ws_send_close(ws, ahead.id, "second", 6, 4000, "bye"),
+			 SA_OK);
+	t_expect(&ahead, 0x1, "first");
+	t_expect(&ahead, 0x1, "second");
+	assert_int_equal(t_recv(&ahead, buf, sizeof(buf), &len, T_WAIT_MS),
+			 0x8);
+	assert_int_equal(len, 5);
+	assert_int_equal((buf[0] << 8) | buf[1], 4000);
+	assert_memory_equal(buf + 2, "bye", 3);
+	t_finish(&ahead);
+
+	t_open(ws, &bad, NULL, 0);
+	assert_int_equal(ws_send_close(ws, bad.id, "\xff", 1, 1000, "done"),
+			 SA_ERR_BAD_REQUEST);
+	/* Nothing but the close arrives. */
+	assert_int_equal(t_recv(&bad, buf, sizeof(buf), &len, T_WAIT_MS), 0x8);
+	assert_int_equal((buf[0] << 8) | buf[1], 1000);
+	assert_int_equal(ws_send_close(ws, bad.id, "x", 1, 1005, NULL),
+			 SA_ERR_BAD_REQUEST);
+	assert_int_equal(ws_send_close(ws, 12345, "x", 1, 1000, NULL),
+			 SA_ERR_NOT_FOUND);
+	t_finish(&bad);
+	ws_server_stop(ws);
+}
+
 static void
 test_extra_in(void **state)
 {
@@ -1157,6 +1211,7 @@ main(void)
 	    cmocka_unit_test(test_accept_key),
 	    cmocka_unit_test(test_echo_and_peer_close),
 	    cmocka_unit_test(test_idle_rest_and_wake),
+	    cmocka_unit_test(test_send_close),
 	    cmocka_unit_test(test_extra_in),
 	    cmocka_unit_test(test_fragmented_with_ping),
 	    cmocka_unit_test(test_ping_pong),
