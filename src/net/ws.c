@@ -1258,14 +1258,27 @@ out:
 }
 
 /*
- * ws_send_text copies the message into a command. Beyond the header's
- * contract: SA_ERR_BAD_REQUEST for a message that is not UTF-8 (the browser
- * would fail the connection), SA_ERR_BODY_TOO_LARGE for one larger than the
- * whole send queue, and SA_ERR_UNAVAILABLE when the connection's queued
- * commands already hold max_queued_bytes: the message is dropped and the
- * connection closed with 1008. SA_OK means the connection was live; as with
- * any socket, delivery is not guaranteed.
+ * push_live queues cmd when connection id is live, else frees it and
+ * returns SA_ERR_NOT_FOUND.
  */
+static enum sa_err
+push_live(struct ws_server *ws, uint64_t id, struct ws_cmd *cmd)
+{
+	enum sa_err rc = SA_OK;
+	int wake = 0;
+
+	pthread_mutex_lock(&ws->lock);
+	if (map_find(ws, id) == NULL) {
+		rc = SA_ERR_NOT_FOUND;
+	} else {
+		wake = cmd_push(ws, cmd);
+		cmd = NULL;
+	}
+	unlock_wake(ws, wake);
+	free(cmd);
+	return rc;
+}
+
 /*
  * send_text queues a send command and, when then is not NULL, the command
  * behind it in the same hold of the lock (ws_send_close). A message
@@ -1291,15 +1304,10 @@ send_text(struct ws_server *ws, uint64_t id, const char *msg, size_t n,
 	else if ((cmd = cmd_new(WS_CMD_SEND, id, 0, msg, n)) == NULL)
 		rc = SA_ERR_NOMEM;
 	if (rc != SA_OK) {
-		if (ws != NULL && then != NULL) {
-			pthread_mutex_lock(&ws->lock);
-			if (map_find(ws, id) != NULL) {
-				wake = cmd_push(ws, then);
-				then = NULL;
-			}
-			unlock_wake(ws, wake);
-		}
-		free(then);
+		if (ws != NULL && then != NULL)
+			(void)push_live(ws, id, then);
+		else
+			free(then);
 		return rc;
 	}
 
@@ -1333,6 +1341,15 @@ send_text(struct ws_server *ws, uint64_t id, const char *msg, size_t n,
 	return rc;
 }
 
+/*
+ * ws_send_text copies the message into a command. Beyond the header's
+ * contract: SA_ERR_BAD_REQUEST for a message that is not UTF-8 (the browser
+ * would fail the connection), SA_ERR_BODY_TOO_LARGE for one larger than the
+ * whole send queue, and SA_ERR_UNAVAILABLE when the connection's queued
+ * commands already hold max_queued_bytes: the message is dropped and the
+ * connection closed with 1008. SA_OK means the connection was live; as with
+ * any socket, delivery is not guaranteed.
+ */
 enum sa_err
 ws_send_text(struct ws_server *ws, uint64_t id, const char *msg, size_t n)
 {
@@ -1380,20 +1397,10 @@ ws_close(struct ws_server *ws, uint64_t id, uint16_t code, const char *reason)
 {
 	struct ws_cmd *cmd = NULL;
 	enum sa_err rc;
-	int wake = 0;
 
 	if ((rc = close_cmd(ws, id, code, reason, &cmd)) != SA_OK)
 		return rc;
-	pthread_mutex_lock(&ws->lock);
-	if (map_find(ws, id) == NULL) {
-		rc = SA_ERR_NOT_FOUND;
-	} else {
-		wake = cmd_push(ws, cmd);
-		cmd = NULL;
-	}
-	unlock_wake(ws, wake);
-	free(cmd);
-	return rc;
+	return push_live(ws, id, cmd);
 }
 
 enum sa_err
