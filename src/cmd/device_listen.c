@@ -617,6 +617,10 @@ device_listen_run(struct device *d, struct device_listener *l,
 	int failed = 0;
 	enum sa_err rc;
 
+	/* First, so a script knows this listener holds the port before it
+	 * starts a login. */
+	emit(o->json, json_pack("{s:s, s:I}", "event", "listening", "port",
+				(json_int_t)device_listener_port(l)));
 	for (;;) {
 		json_t *msg = NULL;
 		uint64_t deadline =

@@ -230,10 +230,6 @@ retry_delay_ms(const struct pusher *p, const struct push_job *j)
 }
 
 /*
- * worker_attempt runs one attempt of j and decides what happens next: done
- * (callback), or back into the queue to wait for its retry.
- */
-/*
  * attempt_once makes one delivery attempt of j with the given transfer
  * handles (NULL for local providers) and leaves the outcome in j->last.
  */
@@ -257,6 +253,10 @@ attempt_once(struct pusher *p, struct push_job *j, void *service, void *device)
 	j->prov->send(&call, &j->last);
 }
 
+/*
+ * worker_attempt runs one attempt of j and decides what happens next: done
+ * (callback), or back into the queue to wait for its retry.
+ */
 static void
 worker_attempt(struct push_worker *w, struct push_job *j)
 {

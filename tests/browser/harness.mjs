@@ -84,16 +84,36 @@ export function withTimeout(p, ms, what) {
   ]);
 }
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
+// freePort answers a loopback port nothing listens on, never the same one
+// twice in a run. With TEST_PORTS="lo-hi" (ctest gives each suite a range of
+// its own, below the kernel's ephemeral ports) it is drawn from that range,
+// so a port chosen here cannot be taken meanwhile by a suite running beside
+// this one, nor by an outgoing connection; without it the kernel picks.
+const handedOut = new Set();
+function tryListen(port) {
+  return new Promise((resolve) => {
     const s = net.createServer();
     s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
+    s.on('error', () => resolve(null));
+    s.listen(port, '127.0.0.1', () => {
+      const got = s.address().port;
+      s.close(() => resolve(got));
     });
   });
+}
+export async function freePort() {
+  const m = /^(\d+)-(\d+)$/.exec(process.env.TEST_PORTS || '');
+  for (let i = 0; i < 200; i++) {
+    const want = m ? Number(m[1]) + Math.floor(Math.random() * (Number(m[2]) - Number(m[1]) + 1)) : 0;
+    if (handedOut.has(want))
+      continue;
+    const got = await tryListen(want);
+    if (got !== null && !handedOut.has(got)) {
+      handedOut.add(got);
+      return got;
+    }
+  }
+  throw new Error(`no free port in ${process.env.TEST_PORTS || 'the ephemeral range'}`);
 }
 
 // start runs BIN with args; stdout lines go to onLine, everything to a log.
@@ -163,20 +183,6 @@ export async function waitFor(check, ms, what) {
   throw new Error(`timed out after ${ms} ms: ${what}${last ? ` (${last.message})` : ''}`);
 }
 
-export function portOpen(port) {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port }, () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on('error', () => resolve(false));
-    s.setTimeout(1000, () => {
-      s.destroy();
-      resolve(false);
-    });
-  });
-}
-
 // rawGet sends a GET with the path exactly as given.
 export function rawGet(port, p) {
   return withTimeout(new Promise((resolve, reject) => {
@@ -203,6 +209,18 @@ export async function test(name, fn) {
   } catch (e) {
     results.push({ name, ok: false });
     console.log(`FAIL  ${name}: ${e.stack || e}`);
+    logTails();
+  }
+}
+
+// logTails prints the last lines of every process log, so a failure seen
+// only in a CI transcript still shows what the server and phone said.
+function logTails() {
+  for (const f of fs.readdirSync(OUT).filter((n) => n.endsWith('.log')).sort()) {
+    const lines = fs.readFileSync(path.join(OUT, f), 'utf8').trimEnd().split('\n').slice(-15);
+    console.log(`----- last lines of ${f}`);
+    for (const l of lines)
+      console.log(`  ${l.length > 400 ? `${l.slice(0, 400)}...` : l}`);
   }
 }
 
@@ -240,6 +258,7 @@ export async function finish(main) {
   } catch (e) {
     fatal = e;
     console.log(`FAIL  setup: ${e.stack || e}`);
+    logTails();
   } finally {
     await stopAll();
     if (tmp)

@@ -23,7 +23,7 @@ import path from 'node:path';
 
 import {
   ROOT, OUT_BASE, setup, launch, finish, withTimeout, freePort, start, run, waitFor,
-  portOpen, rawGet, test, assert, assertEq, newPage,
+  rawGet, test, assert, assertEq, newPage,
 } from './harness.mjs';
 
 const OUT = OUT_BASE;
@@ -33,9 +33,17 @@ const { chromium, tmp } = await setup(OUT);
 // ---- The phone --------------------------------------------------------------
 
 // phone starts `device listen` for one push and collects its JSON events.
+// A phone a failed case left running is stopped first: it holds the port.
+let lastPhone = null;
 async function phone(decision, port, devDir) {
+  if (lastPhone && lastPhone.exitCode === null && lastPhone.signalCode === null) {
+    lastPhone.kill('SIGTERM');
+    await withTimeout(lastPhone.exited, 10000, 'the last case\'s phone exiting');
+  }
   const events = [];
   const waiters = [];
+  let heard;
+  const listening = new Promise((resolve) => { heard = resolve; });
   const child = start('phone', ['device', 'listen', '--dir', devDir, '--listen-port', String(port),
     decision, '--json', '--count', '1', '--timeout', '90'], {}, (line) => {
     let ev;
@@ -44,11 +52,18 @@ async function phone(decision, port, devDir) {
     } catch {
       return;
     }
+    if (ev.event === 'listening' && ev.port === port)
+      heard();
     events.push(ev);
     for (const w of [...waiters])
       w();
   });
-  await waitFor(() => portOpen(port), 10000, 'the phone listening');
+  lastPhone = child;
+  // Its own event says this phone holds the port: something else answering
+  // there would take the push without the case ever seeing it.
+  await withTimeout(Promise.race([listening, child.exited.then((r) => {
+    throw new Error(`the phone exited (${r.code ?? r.sig}) before listening; see ${OUT}/phone.log`);
+  })]), 10000, 'the phone listening');
   return {
     child,
     // next resolves with the first event of that kind.

@@ -507,7 +507,10 @@ def listening_device(s, token_id, tmp_path, answer="--approve"):
         [BIN, "device", "listen", "--dir", dev, "--listen-port", str(port),
          answer, "--json", "--count", "1", "--timeout", "20"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.5)
+    # Its first line says it holds the port (or it exited and says why).
+    first = listener.stdout.readline()
+    assert json.loads(first or "{}") == {"event": "listening", "port": port}, \
+        listener.stderr.read() if listener.poll() is not None else first
     return listener
 
 

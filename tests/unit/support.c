@@ -3,7 +3,14 @@
  */
 #include <ftw.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -73,4 +80,45 @@ self_signed_cert_b64(EVP_PKEY *key)
 	OPENSSL_free(der);
 	X509_free(x);
 	return b64;
+}
+
+/* bind_port binds a socket to 127.0.0.1:port for a moment; it answers the
+ * port bound (the kernel's choice for 0), or -1 when it is taken. */
+static int
+bind_port(int port)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), got = -1;
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons((uint16_t)port);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		got = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return got;
+}
+
+int
+free_port(void)
+{
+	static unsigned int seed;
+	const char *r = getenv("TEST_PORTS");
+	int lo, hi, port;
+
+	if (r == NULL || sscanf(r, "%d-%d", &lo, &hi) != 2 || lo < 1024 ||
+	    hi > 65535 || hi < lo)
+		return bind_port(0);
+	if (seed == 0)
+		seed = (unsigned int)time(NULL) ^ (unsigned int)getpid();
+	for (int i = 0; i < 200; i++) {
+		port = lo + (int)(rand_r(&seed) % (unsigned int)(hi - lo + 1));
+		if (bind_port(port) == port)
+			return port;
+	}
+	return -1;
 }

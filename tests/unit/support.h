@@ -12,6 +12,15 @@ void sleep_ms(unsigned ms);
  * itself failed. */
 int rm_tree(const char *dir);
 
+/*
+ * free_port answers a loopback TCP port nothing listens on, or -1. With
+ * TEST_PORTS="lo-hi" in the environment (ctest gives the tests that start
+ * servers ranges of their own, below the kernel's ephemeral ports) it is
+ * drawn from that range, so a suite running beside this one cannot choose
+ * it too; without it the kernel picks.
+ */
+int free_port(void);
+
 struct x509_st;
 struct evp_pkey_st;
 

@@ -42,6 +42,7 @@
 #include "core/log.h"
 #include "store/store.h"
 #include "store_contract.h"
+#include "support.h"
 #include "core/util.h"
 
 struct cluster {
@@ -106,24 +107,6 @@ run(const char *const *argv)
 	if (waitpid(pid, &status, 0) != pid)
 		return -1;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static int
-free_port(void)
-{
-	struct sockaddr_in a;
-	socklen_t n = sizeof(a);
-	int s = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (s >= 0 && bind(s, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(s, (struct sockaddr *)&a, &n) == 0)
-		port = ntohs(a.sin_port);
-	if (s >= 0)
-		close(s);
-	return port;
 }
 
 static void

@@ -41,6 +41,7 @@
 #include "store/store.h"
 #include "core/util.h"
 #include "store_contract.h"
+#include "support.h"
 
 #define REDIS_BIN "redis-server"
 #define START_WAIT_MS 10000
@@ -56,24 +57,6 @@ struct redis_proc {
 static struct redis_proc servers[MAX_SERVERS];
 static char tmp_root[256];
 static int have_redis;
-
-static int
-free_port(void)
-{
-	struct sockaddr_in a;
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
 
 static int
 redis_in_path(void)
