@@ -89,6 +89,14 @@ put_string(struct json_obj *o, const char *str, size_t n)
 	put_c(o, '"');
 	while (o->ok && i < n) {
 		run = i;
+		/* Eight bytes a step while none needs a look of its own. */
+		while (n - run >= 8) {
+			uint64_t w = swar_load(s + run);
+			if ((w & SWAR_HIGH) != 0 || swar_has_below(w, 0x20) ||
+			    swar_has_byte(w, '"') || swar_has_byte(w, '\\'))
+				break;
+			run += 8;
+		}
 		while (run < n && s[run] < 0x80 && !needs_escape(s[run]))
 			run++;
 		if (run > i) {

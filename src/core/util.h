@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 #include "core/errors.h"
@@ -153,6 +154,42 @@ enum sa_err mkdir_p(const char *path, unsigned int mode);
  * overlong form, a surrogate, a value past U+10FFFF, a truncated sequence).
  */
 size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp);
+
+/*
+ * Tests on eight bytes at once, read as one word (memcpy, any alignment):
+ * the text scanners below take a block of plain ASCII in one step and fall
+ * back to one character at a time only where a test says so. Each answer
+ * is exact: no byte matches, or some byte does.
+ */
+#define SWAR_ONES 0x0101010101010101ULL
+#define SWAR_HIGH 0x8080808080808080ULL
+
+/* swar_load reads eight bytes at p. */
+static inline uint64_t
+swar_load(const unsigned char *p)
+{
+	uint64_t w;
+
+	memcpy(&w, p, sizeof(w));
+	return w;
+}
+
+/* swar_has_byte: whether some byte of w is b. */
+static inline int
+swar_has_byte(uint64_t w, unsigned char b)
+{
+	uint64_t t = w ^ (SWAR_ONES * b);
+
+	return ((t - SWAR_ONES) & ~t & SWAR_HIGH) != 0;
+}
+
+/* swar_has_below: whether some byte of w is below b (b at most 0x80);
+ * meant for words none of whose bytes has its high bit set. */
+static inline int
+swar_has_below(uint64_t w, unsigned char b)
+{
+	return ((w - SWAR_ONES * b) & ~w & SWAR_HIGH) != 0;
+}
 
 #define UTF8_NO_C0 0x1 /* also refuse U+0000..U+001F and U+007F */
 #define UTF8_NO_C1 0x2 /* also refuse U+0080..U+009F */

@@ -160,6 +160,72 @@ test_utf8(void **state)
 	assert_true(utf8_valid("\xc2\xa0", 2, UTF8_NO_C0 | UTF8_NO_C1));
 }
 
+/* utf8_valid_ref is utf8_valid one character at a time, without the
+ * eight-byte blocks: what the fast path must agree with. */
+static int
+utf8_valid_ref(const unsigned char *p, size_t n, unsigned int flags)
+{
+	uint32_t cp;
+
+	while (n > 0) {
+		size_t k = utf8_next(p, n, &cp);
+		if (k == 0 ||
+		    ((flags & UTF8_NO_C0) && (cp < 0x20 || cp == 0x7f)) ||
+		    ((flags & UTF8_NO_C1) && cp >= 0x80 && cp < 0xa0))
+			return 0;
+		p += k;
+		n -= k;
+	}
+	return 1;
+}
+
+/*
+ * test_utf8_blocks: every byte that matters for the eight-byte blocks
+ * (each boundary of the ASCII range and of the controls, a multi-byte
+ * start, a malformed byte) at every offset of strings of 1 to 40 bytes of
+ * plain text, alone and in pairs, under every combination of flags.
+ */
+static void
+test_utf8_blocks(void **state)
+{
+	static const unsigned char marks[] = {0x00, 0x01, 0x1f, 0x20,
+					      0x21, 0x7e, 0x7f, 0x80,
+					      0x9f, 0xc2, 0xe2, 0xff};
+	unsigned char buf[48];
+	size_t checked = 0, refused = 0;
+
+	(void)state;
+	for (size_t n = 1; n <= 40; n++) {
+		for (size_t i = 0; i < n; i++) {
+			for (size_t a = 0; a < sizeof(marks); a++) {
+				for (size_t b = 0; b <= sizeof(marks); b++) {
+					memset(buf, 'a' + (int)(n % 26), n);
+					buf[i] = marks[a];
+					/* A second mark further on, or none. */
+					if (b < sizeof(marks))
+						buf[(i + 1 + b * 3) % n] =
+						    marks[b];
+					/* A well-formed two-byte character
+					 * where the mark starts one. */
+					if (marks[a] == 0xc2 && i + 1 < n)
+						buf[i + 1] = 0xa9;
+					for (unsigned int f = 0; f < 4; f++) {
+						int want =
+						    utf8_valid_ref(buf, n, f);
+						assert_int_equal(
+						    utf8_valid(buf, n, f),
+						    want);
+						checked++;
+						refused += !want;
+					}
+				}
+			}
+		}
+	}
+	/* Both answers occur often, so neither side is trivially met. */
+	assert_true(refused > checked / 4 && refused < checked * 3 / 4);
+}
+
 static void
 test_ct_equal_and_time(void **state)
 {
@@ -333,6 +399,7 @@ main(void)
 	    cmocka_unit_test(test_base64url_into_buffers),
 	    cmocka_unit_test(test_hex),
 	    cmocka_unit_test(test_utf8),
+	    cmocka_unit_test(test_utf8_blocks),
 	    cmocka_unit_test(test_ct_equal_and_time),
 	    cmocka_unit_test(test_iso8601_calendar),
 	    cmocka_unit_test(test_request_id),
