@@ -156,13 +156,9 @@ member_cmp(const void *a, const void *b)
 static void
 put_int(struct json_obj *o, json_int_t v)
 {
-	char num[24];
-	int k = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, v);
+	char num[FMT_INT_MAX];
 
-	if (k > 0 && (size_t)k < sizeof(num))
-		put(o, num, (size_t)k);
-	else
-		o->ok = 0;
+	put(o, num, fmt_i64(num, (int64_t)v));
 }
 
 static void put_value(struct json_obj *o, const json_t *v, unsigned int flags,

@@ -536,7 +536,7 @@ thread_name(const char *name)
 {
 	char n[16];
 
-	snprintf(n, sizeof(n), "%s", name);
+	str_copy(n, sizeof(n), name);
 	pthread_setname_np(pthread_self(), n);
 }
 
@@ -811,6 +811,52 @@ why_set(char *why, size_t whylen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, whylen, fmt, ap);
 	va_end(ap);
+}
+
+size_t
+str_copy(char *dst, size_t n, const char *src)
+{
+	size_t len = strlen(src), k = len < n ? len : n - 1;
+
+	if (n == 0)
+		return len;
+	memcpy(dst, src, k);
+	dst[k] = '\0';
+	return len;
+}
+
+/* put_decimal writes v's decimal digits and a NUL at out; returns how many
+ * digits (at most 20). */
+static size_t
+put_decimal(char *out, uint64_t v)
+{
+	char t[20];
+	size_t n = 0, i;
+
+	do {
+		t[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	for (i = 0; i < n; i++)
+		out[i] = t[n - 1 - i];
+	out[n] = '\0';
+	return n;
+}
+
+size_t
+fmt_u64(char out[FMT_INT_MAX], uint64_t v)
+{
+	return put_decimal(out, v);
+}
+
+size_t
+fmt_i64(char out[FMT_INT_MAX], int64_t v)
+{
+	if (v >= 0)
+		return put_decimal(out, (uint64_t)v);
+	out[0] = '-';
+	/* The magnitude, INT64_MIN's included, as an unsigned value. */
+	return 1 + put_decimal(out + 1, (uint64_t)0 - (uint64_t)v);
 }
 
 int

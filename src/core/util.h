@@ -204,4 +204,19 @@ void why_set(char *why, size_t whylen, const char *fmt, ...)
 /* str_has_prefix tells whether s starts with prefix. */
 int str_has_prefix(const char *s, const char *prefix);
 
+/*
+ * str_copy copies src into dst (n bytes, n > 0), cut short to fit and
+ * always terminated, as snprintf(dst, n, "%s", src) does, without the
+ * format machinery. Returns strlen(src): the copy was cut when that is n or
+ * more.
+ */
+size_t str_copy(char *dst, size_t n, const char *src);
+
+/* fmt_u64 and fmt_i64 write v in decimal with a terminating NUL (at most 21
+ * bytes: a sign and 19 or 20 digits) and return the number of characters,
+ * as snprintf with "%llu" or "%lld" would. */
+#define FMT_INT_MAX 21
+size_t fmt_u64(char out[FMT_INT_MAX], uint64_t v);
+size_t fmt_i64(char out[FMT_INT_MAX], int64_t v);
+
 #endif

@@ -46,7 +46,7 @@ otp_derive(const unsigned char *secret, size_t secret_len,
 	   char out[OTP_DIGITS + 1])
 {
 	unsigned char mac[32];
-	char when[24];
+	char when[FMT_INT_MAX];
 	const char *parts[4];
 	uint32_t v;
 	unsigned int off;
@@ -54,7 +54,7 @@ otp_derive(const unsigned char *secret, size_t secret_len,
 
 	if (secret_len < OTP_SECRET_MIN || secret_len > OTP_SECRET_MAX)
 		return SA_ERR_CONFIG;
-	snprintf(when, sizeof(when), "%lld", (long long)issued_at);
+	fmt_i64(when, issued_at);
 	parts[0] = "sealauth-otp-v1";
 	parts[1] = session_id;
 	parts[2] = token_id;
@@ -65,7 +65,10 @@ otp_derive(const unsigned char *secret, size_t secret_len,
 	v = ((uint32_t)(mac[off] & 0x7f) << 24) |
 	    ((uint32_t)mac[off + 1] << 16) | ((uint32_t)mac[off + 2] << 8) |
 	    mac[off + 3];
-	snprintf(out, OTP_DIGITS + 1, "%06u", (unsigned int)(v % 1000000u));
+	v %= 1000000u;
+	for (int i = OTP_DIGITS - 1; i >= 0; i--, v /= 10)
+		out[i] = (char)('0' + v % 10);
+	out[OTP_DIGITS] = '\0';
 	OPENSSL_cleanse(mac, sizeof(mac));
 	return SA_OK;
 }

@@ -165,7 +165,7 @@ initiate_drop(struct initiate_cont *c)
 
 	memset(&s, 0, sizeof(s));
 	memcpy(s.id, c->session_id, sizeof(s.id));
-	snprintf(s.token_id, sizeof(s.token_id), "%s", c->token_id);
+	str_copy(s.token_id, sizeof(s.token_id), c->token_id);
 	s.slot = c->slot;
 	session_release_slot(c->app->es, &s);
 	session_drop(c->app->es, c->session_id);
@@ -404,7 +404,7 @@ api_initiate(struct http_request *req, struct http_response *res)
 					    svc->id, sc);
 			goto out;
 		}
-		snprintf(s.scopes[s.nscopes++], sizeof(s.scopes[0]), "%s", sc);
+		str_copy(s.scopes[s.nscopes++], sizeof(s.scopes[0]), sc);
 	}
 	owner = device_cookie_recognises(
 	    app->device_key, http_req_header(req, "Cookie"), token, now);
@@ -414,12 +414,12 @@ api_initiate(struct http_request *req, struct http_response *res)
 		http_res_error(res, rc, NULL, NULL);
 		goto out;
 	}
-	snprintf(s.token_id, sizeof(s.token_id), "%s", token);
-	snprintf(s.service_id, sizeof(s.service_id), "%s", svc->id);
-	snprintf(s.service_name, sizeof(s.service_name), "%s", svc->name);
-	snprintf(s.origin, sizeof(s.origin), "%s", origin ? origin : "");
-	snprintf(s.ip, sizeof(s.ip), "%s", http_req_ip(req));
-	snprintf(s.ua, sizeof(s.ua), "%s", http_req_ua(req));
+	str_copy(s.token_id, sizeof(s.token_id), token);
+	str_copy(s.service_id, sizeof(s.service_id), svc->id);
+	str_copy(s.service_name, sizeof(s.service_name), svc->name);
+	str_copy(s.origin, sizeof(s.origin), origin ? origin : "");
+	str_copy(s.ip, sizeof(s.ip), http_req_ip(req));
+	str_copy(s.ua, sizeof(s.ua), http_req_ua(req));
 	s.mode = svc->mode;
 	s.issued_at = now;
 	s.expires_at = now + app->cfg.session_ttl;
@@ -690,7 +690,7 @@ issue_token(struct app *app, const struct session *s,
 		rc = rc ? rc : SA_ERR_NOMEM;
 		goto out;
 	}
-	snprintf(jti, sizeof(jti), "%s", jtie);
+	str_copy(jti, sizeof(jti), jtie);
 	services_put(reg);
 	if ((rc = login_subject(app, s->service_id, public_sub, e->authority,
 				s->token_id, sub)) != SA_OK)

@@ -130,18 +130,20 @@ struct rec {
 static void
 put_str(struct rec *w, const char *s)
 {
-	size_t len = strlen(s);
-	int k;
+	size_t len = strlen(s), k;
+	char num[FMT_INT_MAX];
 
 	if (!w->ok)
 		return;
-	k = snprintf(w->p + w->n, w->cap - w->n, "%zu:", len);
-	if (k < 0 || (size_t)k >= w->cap - w->n ||
-	    len > w->cap - w->n - (size_t)k) {
+	k = fmt_u64(num, len);
+	/* The length, its colon and the bytes must all fit. */
+	if (k + 1 > w->cap - w->n || len > w->cap - w->n - k - 1) {
 		w->ok = 0;
 		return;
 	}
-	w->n += (size_t)k;
+	memcpy(w->p + w->n, num, k);
+	w->p[w->n + k] = ':';
+	w->n += k + 1;
 	memcpy(w->p + w->n, s, len);
 	w->n += len;
 }
@@ -149,9 +151,9 @@ put_str(struct rec *w, const char *s)
 static void
 put_int(struct rec *w, int64_t v)
 {
-	char t[24];
+	char t[FMT_INT_MAX];
 
-	snprintf(t, sizeof(t), "%lld", (long long)v);
+	fmt_i64(t, v);
 	put_str(w, t);
 }
 
@@ -246,7 +248,7 @@ record_parse(const char *id, const unsigned char *val, size_t n,
 	struct rec r;
 
 	memset(&s, 0, sizeof(s));
-	snprintf(s.id, sizeof(s.id), "%s", id);
+	str_copy(s.id, sizeof(s.id), id);
 	r = (struct rec){(char *)val, 2, n,
 			 n >= 2 && memcmp(val, SESSION_TAG, 2) == 0};
 	get_str(&r, s.token_id, sizeof(s.token_id));
@@ -747,7 +749,7 @@ done_parse(const char *id, unsigned char *v, size_t len, int64_t ttl,
 	}
 	*event_at = r.n;
 	tmp.decoy = (int)decoy;
-	snprintf(tmp.id, sizeof(tmp.id), "%s", id);
+	str_copy(tmp.id, sizeof(tmp.id), id);
 	if (e != NULL)
 		*e = tmp;
 	if (has_rec != NULL)

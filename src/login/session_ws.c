@@ -115,8 +115,7 @@ map_put(struct session_conns *c, const char *session_id, uint64_t conn,
 		e->conn_id = conn;
 		e->arg = arg;
 	} else if ((e = calloc(1, sizeof(*e))) != NULL) {
-		snprintf(e->session_id, sizeof(e->session_id), "%s",
-			 session_id);
+		str_copy(e->session_id, sizeof(e->session_id), session_id);
 		e->conn_id = conn;
 		e->arg = arg;
 		e->next = c->map[b];
@@ -185,12 +184,12 @@ session_ws_prepare(struct http_request *req, void **arg)
 	if (a == NULL)
 		return SA_ERR_NOMEM;
 	a->app = http_req_app(req);
-	snprintf(a->session_id, sizeof(a->session_id), "%s",
+	str_copy(a->session_id, sizeof(a->session_id),
 		 session_id_valid(id) ? id : "");
 	if (token == NULL || strlen(token) >= sizeof(a->token))
 		a->token_missing = 1;
 	else
-		snprintf(a->token, sizeof(a->token), "%s", token);
+		str_copy(a->token, sizeof(a->token), token);
 	*arg = a;
 	return SA_OK;
 }

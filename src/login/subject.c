@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "core/util.h"
 #include "crypto/otp.h"
 #include "login/subject.h"
 
@@ -19,13 +20,13 @@ login_subject(const struct app *app, const char *sector, int is_public,
 	if (token_id == NULL || strlen(token_id) > SUBJECT_MAX)
 		return SA_ERR_VALIDATION;
 	if (is_public) {
-		snprintf(out, SUBJECT_MAX + 1, "%s", token_id);
+		str_copy(out, SUBJECT_MAX + 1, token_id);
 		return SA_OK;
 	}
 	rc =
 	    otp_pairwise_sub(app->otp_secret, app->otp_secret_len, sector,
 			     authority != NULL ? authority : "", token_id, sub);
 	if (rc == SA_OK)
-		snprintf(out, SUBJECT_MAX + 1, "%s", sub);
+		str_copy(out, SUBJECT_MAX + 1, sub);
 	return rc;
 }

@@ -341,7 +341,7 @@ http_res_error(struct http_response *res, enum sa_err err, const char *field,
 		vsnprintf(msg, sizeof(msg), fmt, ap);
 		va_end(ap);
 	} else {
-		snprintf(msg, sizeof(msg), "%s", sa_err_str(err));
+		str_copy(msg, sizeof(msg), sa_err_str(err));
 	}
 	body =
 	    json_pack("{s:s, s:s}", "error", sa_err_code(err), "message", msg);
@@ -1108,7 +1108,7 @@ new_request(struct http_server *srv, struct MHD_Connection *conn,
 	req->start_us = now_mono_us();
 	buf_init(&req->body, (size_t)srv->cfg.body_limit);
 	request_id(req->id);
-	snprintf(req->method, sizeof(req->method), "%s", method);
+	str_copy(req->method, sizeof(req->method), method);
 	req->path = strndup(url, PATH_MAX_LEN);
 	if (req->path == NULL) {
 		free(req->raw_query);

@@ -14,21 +14,33 @@
 
 #define SECRET "sealauth-test-master-secret-0001"
 
+/* The specification's vectors, and codes below 100000 that keep their
+ * leading zeros (worked out apart from this code, with Python's hmac). */
+static const struct {
+	const char *session, *token;
+	int64_t when;
+	const char *want;
+} vectors[] = {
+    {"sess_test", "tok-1", 1700000000, "961377"},
+    {"sess_A1b2C3", "DE-1234567", 1800000123, "610739"},
+    {"sess_test", "tok-1", 1700000023, "070826"},
+    {"sess_test", "tok-1", 1700000567, "000993"},
+};
+
 static void
 test_spec_vectors(void **state)
 {
 	char otp[OTP_DIGITS + 1];
 
-	assert_int_equal(otp_derive((const unsigned char *)SECRET,
-				    strlen(SECRET), "sess_test", "tok-1",
-				    1700000000, otp),
-			 SA_OK);
-	assert_string_equal(otp, "961377");
-	assert_int_equal(otp_derive((const unsigned char *)SECRET,
-				    strlen(SECRET), "sess_A1b2C3", "DE-1234567",
-				    1800000123, otp),
-			 SA_OK);
-	assert_string_equal(otp, "610739");
+	(void)state;
+	for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
+		assert_int_equal(otp_derive((const unsigned char *)SECRET,
+					    strlen(SECRET), vectors[i].session,
+					    vectors[i].token, vectors[i].when,
+					    otp),
+				 SA_OK);
+		assert_string_equal(otp, vectors[i].want);
+	}
 }
 
 static void

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -226,6 +227,68 @@ test_utf8_blocks(void **state)
 	assert_true(refused > checked / 4 && refused < checked * 3 / 4);
 }
 
+/* test_fmt_and_copy: fmt_u64/fmt_i64 write what snprintf writes, at the
+ * edges and on a spread of values; str_copy cuts and terminates as
+ * snprintf with "%s" does and returns the source's length. */
+static void
+test_fmt_and_copy(void **state)
+{
+	static const int64_t edges[] = {0,
+					1,
+					-1,
+					9,
+					10,
+					-10,
+					99,
+					100,
+					999999,
+					1000000,
+					INT32_MAX,
+					INT32_MIN,
+					INT64_MAX,
+					INT64_MIN,
+					INT64_MAX - 1,
+					INT64_MIN + 1};
+	char got[FMT_INT_MAX], want[32], dst[8];
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]) + 4000; i++) {
+		int64_t v;
+		if (i < sizeof(edges) / sizeof(edges[0])) {
+			v = edges[i];
+		} else {
+			/* Values of every length: a random word shifted. */
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			v = (int64_t)(x >> (i % 64));
+			if (i % 3 == 0)
+				v = -v;
+		}
+		snprintf(want, sizeof(want), "%lld", (long long)v);
+		assert_int_equal(fmt_i64(got, v), strlen(want));
+		assert_string_equal(got, want);
+		snprintf(want, sizeof(want), "%llu", (unsigned long long)v);
+		assert_int_equal(fmt_u64(got, (uint64_t)v), strlen(want));
+		assert_string_equal(got, want);
+	}
+	assert_int_equal(fmt_u64(got, UINT64_MAX), 20);
+	assert_string_equal(got, "18446744073709551615");
+
+	assert_int_equal(str_copy(dst, sizeof(dst), "abc"), 3);
+	assert_string_equal(dst, "abc");
+	assert_int_equal(str_copy(dst, sizeof(dst), "1234567"), 7);
+	assert_string_equal(dst, "1234567");
+	/* Cut: one byte short of room, and far too long. */
+	assert_int_equal(str_copy(dst, sizeof(dst), "12345678"), 8);
+	assert_string_equal(dst, "1234567");
+	assert_int_equal(str_copy(dst, 1, "xyz"), 3);
+	assert_string_equal(dst, "");
+	assert_int_equal(str_copy(dst, sizeof(dst), ""), 0);
+	assert_string_equal(dst, "");
+}
+
 static void
 test_ct_equal_and_time(void **state)
 {
@@ -400,6 +463,7 @@ main(void)
 	    cmocka_unit_test(test_hex),
 	    cmocka_unit_test(test_utf8),
 	    cmocka_unit_test(test_utf8_blocks),
+	    cmocka_unit_test(test_fmt_and_copy),
 	    cmocka_unit_test(test_ct_equal_and_time),
 	    cmocka_unit_test(test_iso8601_calendar),
 	    cmocka_unit_test(test_request_id),
