@@ -816,10 +816,11 @@ why_set(char *why, size_t whylen, const char *fmt, ...)
 size_t
 str_copy(char *dst, size_t n, const char *src)
 {
-	size_t len = strlen(src), k = len < n ? len : n - 1;
+	size_t len = strlen(src), k;
 
 	if (n == 0)
 		return len;
+	k = len < n ? len : n - 1;
 	memcpy(dst, src, k);
 	dst[k] = '\0';
 	return len;

@@ -106,19 +106,32 @@ bind_port(int port)
 int
 free_port(void)
 {
+	/* Ports handed out already: a caller may take several before it
+	 * binds any, as the browser tests' harness also guards against. */
+	static int given[64];
+	static size_t ngiven;
 	static unsigned int seed;
 	const char *r = getenv("TEST_PORTS");
-	int lo, hi, port;
+	int lo = 0, hi = 0, ranged, port;
 
-	if (r == NULL || sscanf(r, "%d-%d", &lo, &hi) != 2 || lo < 1024 ||
-	    hi > 65535 || hi < lo)
-		return bind_port(0);
+	ranged = r != NULL && sscanf(r, "%d-%d", &lo, &hi) == 2 && lo >= 1024 &&
+		 hi <= 65535 && hi >= lo;
 	if (seed == 0)
 		seed = (unsigned int)time(NULL) ^ (unsigned int)getpid();
 	for (int i = 0; i < 200; i++) {
-		port = lo + (int)(rand_r(&seed) % (unsigned int)(hi - lo + 1));
-		if (bind_port(port) == port)
-			return port;
+		int want = ranged ? lo + (int)(rand_r(&seed) %
+					       (unsigned int)(hi - lo + 1))
+				  : 0;
+		size_t k = 0;
+		if ((port = bind_port(want)) < 0)
+			continue;
+		while (k < ngiven && given[k] != port)
+			k++;
+		if (k < ngiven)
+			continue;
+		if (ngiven < sizeof(given) / sizeof(given[0]))
+			given[ngiven++] = port;
+		return port;
 	}
 	return -1;
 }

@@ -13,7 +13,8 @@ void sleep_ms(unsigned ms);
 int rm_tree(const char *dir);
 
 /*
- * free_port answers a loopback TCP port nothing listens on, or -1. With
+ * free_port answers a loopback TCP port nothing listens on and not
+ * answered before in this process, or -1. With
  * TEST_PORTS="lo-hi" in the environment (ctest gives the tests that start
  * servers ranges of their own, below the kernel's ephemeral ports) it is
  * drawn from that range, so a suite running beside this one cannot choose
