@@ -705,6 +705,50 @@ sqlite_cache_open(const char *path, struct enroll_cache **out)
 				 ENROLL_CACHE_TTL_MS, out);
 }
 
+/* reader_open opens a reading connection and prepares its enrollment
+ * read; on failure rd is left closed, to be tried again by the next read. */
+static enum sa_err
+reader_open(struct sqlite_store *ds, struct sqlite_reader *rd)
+{
+	int r = sqlite3_open_v2(ds->path, &rd->db,
+				SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+				    SQLITE_OPEN_NOFOLLOW,
+				NULL);
+
+	if (r == SQLITE_OK) {
+		sqlite3_busy_timeout(rd->db, SQLITE_BUSY_MS);
+		r = sqlite3_prepare_v3(rd->db, ENROLL_SELECT, -1,
+				       SQLITE_PREPARE_PERSISTENT,
+				       &rd->sel_enroll, NULL);
+	}
+	if (r == SQLITE_OK)
+		return SA_OK;
+	log_error("store.sqlite", "open reader: %s",
+		  rd->db ? sqlite3_errmsg(rd->db) : "out of memory");
+	sqlite3_finalize(rd->sel_enroll);
+	sqlite3_close_v2(rd->db);
+	rd->sel_enroll = NULL;
+	rd->db = NULL;
+	return sqlite_err(r);
+}
+
+enum sa_err
+sqlite_reader_take(struct sqlite_store *ds, struct sqlite_reader **out)
+{
+	struct sqlite_reader *rd =
+	    &ds->readers[atomic_fetch_add(&ds->next_reader, 1) %
+			 SQLITE_READERS];
+	enum sa_err rc;
+
+	pthread_mutex_lock(&rd->mu);
+	if (rd->db == NULL && (rc = reader_open(ds, rd)) != SA_OK) {
+		pthread_mutex_unlock(&rd->mu);
+		return rc;
+	}
+	*out = rd;
+	return SA_OK;
+}
+
 /*
  * sqlite_open opens (creating if needed) the database named by url, sets
  * the pragmas and runs pending migrations. *out owns the handle.
@@ -786,27 +830,9 @@ sqlite_open(const char *url, struct dstore **out)
 		rc = sqlite_fail(ds, "prepare statements", r);
 		goto out;
 	}
-	for (size_t i = 0; i < SQLITE_READERS; i++) {
-		struct sqlite_reader *rd = &ds->readers[i];
-		r = sqlite3_open_v2(path, &rd->db,
-				    SQLITE_OPEN_READWRITE |
-					SQLITE_OPEN_NOMUTEX |
-					SQLITE_OPEN_NOFOLLOW,
-				    NULL);
-		if (r == SQLITE_OK) {
-			sqlite3_busy_timeout(rd->db, SQLITE_BUSY_MS);
-			r = sqlite3_prepare_v3(rd->db, ENROLL_SELECT, -1,
-					       SQLITE_PREPARE_PERSISTENT,
-					       &rd->sel_enroll, NULL);
-		}
-		if (r != SQLITE_OK) {
-			log_error("store.sqlite", "open reader: %s",
-				  rd->db ? sqlite3_errmsg(rd->db)
-					 : "out of memory");
-			rc = sqlite_err(r);
-			goto out;
-		}
-	}
+	str_copy(ds->path, sizeof(ds->path), path);
+	if ((rc = reader_open(ds, &ds->readers[0])) != SA_OK)
+		goto out;
 	*out = &ds->base;
 	ds = NULL;
 	rc = SA_OK;

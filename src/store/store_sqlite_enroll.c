@@ -33,14 +33,6 @@ col_copy(sqlite3_stmt *st, int col, char *out, size_t cap)
 	snprintf(out, cap, "%s", t ? (const char *)t : "");
 }
 
-/* reader_pick spreads reads over the reading connections. */
-static struct sqlite_reader *
-reader_pick(struct sqlite_store *ds)
-{
-	return &ds->readers[atomic_fetch_add(&ds->next_reader, 1) %
-			    SQLITE_READERS];
-}
-
 /*
  * row_step steps st on connection db: SA_OK with a row, SA_ERR_NOT_FOUND
  * at the end, otherwise the error, logged under what. It does not use
@@ -114,8 +106,8 @@ sqlite_enroll_get(struct dstore *store, const char *token_id,
 
 	if (enroll_cache_get(ds->cache, token_id, out, &t))
 		return SA_OK;
-	rd = reader_pick(ds);
-	pthread_mutex_lock(&rd->mu);
+	if ((rc = sqlite_reader_take(ds, &rd)) != SA_OK)
+		return rc;
 	rc = enroll_read(rd->db, rd->sel_enroll, token_id, out);
 	pthread_mutex_unlock(&rd->mu);
 	if (rc == SA_OK)
@@ -293,15 +285,14 @@ sqlite_enroll_list(struct dstore *store, const struct enroll_filter *f,
 	    " AND (?8 = '' OR created_at < ?7"
 	    " OR (created_at = ?7 AND token_id > ?8))"
 	    " ORDER BY created_at DESC, token_id ASC LIMIT ?9";
-	struct sqlite_reader *rd =
-	    &ds->readers[atomic_fetch_add(&ds->next_reader, 1) %
-			 SQLITE_READERS];
+	struct sqlite_reader *rd;
 	struct enrollment e;
 	sqlite3_stmt *st = NULL;
 	enum sa_err rc = SA_OK;
 	int r;
 
-	pthread_mutex_lock(&rd->mu);
+	if ((rc = sqlite_reader_take(ds, &rd)) != SA_OK)
+		return rc;
 	if ((r = sqlite3_prepare_v2(rd->db, sql, -1, &st, NULL)) != SQLITE_OK) {
 		log_error("store.sqlite", "enrollment list: %s",
 			  sqlite3_errmsg(rd->db));
@@ -449,8 +440,8 @@ sqlite_takeover_get(struct dstore *store, const char *token_id,
 
 	if (enroll_cache_no_takeover(ds->cache, token_id, &t))
 		return SA_ERR_NOT_FOUND;
-	rd = reader_pick(ds);
-	pthread_mutex_lock(&rd->mu);
+	if ((rc = sqlite_reader_take(ds, &rd)) != SA_OK)
+		return rc;
 	rc = takeover_run(rd->db,
 			  "SELECT " DSTORE_TAKEOVER_COLS
 			  " FROM takeovers WHERE token_id = ?",

@@ -11,6 +11,7 @@
 #ifndef SEALAUTH_STORE_SQLITE_INT_H
 #define SEALAUTH_STORE_SQLITE_INT_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -45,7 +46,7 @@ struct sqlite_cached {
 
 struct sqlite_reader {
 	pthread_mutex_t mu;
-	sqlite3 *db;
+	sqlite3 *db; /* NULL until its first read (sqlite_reader_take) */
 	sqlite3_stmt *sel_enroll;
 };
 
@@ -74,6 +75,10 @@ struct sqlite_store {
 	 */
 	struct sqlite_reader readers[SQLITE_READERS];
 	atomic_uint next_reader;
+	/* The file the readers open: the first at start, so a database they
+	 * cannot read fails the start; the others on their first read, so an
+	 * idle server holds one reader's schema and caches, not four. */
+	char path[PATH_MAX];
 	/* Enrollments read by logins; every write below drops what it
 	 * changed (enroll_cache.h). */
 	struct enroll_cache *cache;
@@ -154,5 +159,13 @@ enum sa_err sqlite_audit_rows(struct sqlite_store *ds,
 #define SQLITE_OP_DECLARE(op, params) enum sa_err sqlite_##op params;
 DSTORE_ENROLL_OPS(SQLITE_OP_DECLARE)
 DSTORE_ADMIN_OPS(SQLITE_OP_DECLARE)
+
+/*
+ * sqlite_reader_take picks a reading connection, locks it and opens it when
+ * this is its first read. On success the caller unlocks rd->mu when done;
+ * on failure nothing is held and the error is returned.
+ */
+enum sa_err sqlite_reader_take(struct sqlite_store *ds,
+			       struct sqlite_reader **out);
 
 #endif

@@ -326,6 +326,89 @@ test_group_commit(void **state)
 			 0);
 }
 
+/* db_fds counts this process's descriptors open on path itself (the
+ * -wal and -shm files have names of their own). */
+static int
+db_fds(const char *path)
+{
+	char link[64], target[PATH_MAX];
+	int n = 0;
+
+	for (int fd = 0; fd < 1024; fd++) {
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		ssize_t len = readlink(link, target, sizeof(target) - 1);
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		n += strcmp(target, path) == 0;
+	}
+	return n;
+}
+
+static int
+count_row(const struct enrollment *e, void *arg)
+{
+	(void)e;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* list_all lists every enrollment through the next reading connection. */
+static enum sa_err
+list_all(struct dstore *ds, int *rows)
+{
+	struct enroll_filter flt = {.status = ENROLL_ANY, .limit = 10};
+
+	*rows = 0;
+	return dstore_enroll_list(ds, &flt, count_row, rows);
+}
+
+/*
+ * The reading connections: one opens with the store, the others on their
+ * first read. A reader that cannot open fails that read alone (the store
+ * and the open readers go on) and opens on a later read.
+ */
+static void
+test_readers_open_on_first_read(void **state)
+{
+	struct fixture *f = *state;
+	struct dstore *ds = NULL;
+	struct enrollment e;
+	char away[PATH_MAX + 8];
+	int rows = -1, failed = 0;
+
+	assert_int_equal(dstore_open(f->url, &ds), SA_OK);
+	fill_enrollment(&e, "tok-1", "dev-a", FP_A);
+	assert_int_equal(dstore_enroll_put(ds, &e, NULL, NULL), SA_OK);
+	enrollment_free(&e);
+	/* The writer and the first reader. */
+	assert_int_equal(db_fds(f->db), 2);
+
+	/* With the file moved away no reader can open; reads go round the
+	 * four connections, so one of four finds its reader open. */
+	snprintf(away, sizeof(away), "%s.away", f->db);
+	assert_int_equal(rename(f->db, away), 0);
+	for (int i = 0; i < 4; i++) {
+		enum sa_err rc = list_all(ds, &rows);
+		if (rc == SA_OK)
+			assert_int_equal(rows, 1);
+		else
+			failed++;
+	}
+	assert_int_equal(failed, 3);
+	assert_int_equal(rename(away, f->db), 0);
+	assert_int_equal(db_fds(f->db), 2);
+
+	/* Back in place: every reader opens on its next read. */
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(list_all(ds, &rows), SA_OK);
+		assert_int_equal(rows, 1);
+	}
+	assert_int_equal(db_fds(f->db), 5);
+	dstore_close(ds);
+	assert_int_equal(db_fds(f->db), 0);
+}
+
 /* raw_exec runs SQL on the file directly, as an older binary would. */
 static void
 raw_exec(const char *path, const char *sql)
@@ -408,6 +491,8 @@ main(void)
 	    cmocka_unit_test(test_backend_choice),
 	    cmocka_unit_test_setup_teardown(test_enrollments, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_readers_open_on_first_read,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migration_derives_authority,
 					    setup, teardown),
 	};
