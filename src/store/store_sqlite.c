@@ -706,10 +706,12 @@ sqlite_cache_open(const char *path, struct enroll_cache **out)
 }
 
 /* reader_open opens a reading connection and prepares its enrollment
- * read; on failure rd is left closed, to be tried again by the next read. */
+ * read; on failure rd is left closed, to be tried again by a later read. */
 static enum sa_err
 reader_open(struct sqlite_store *ds, struct sqlite_reader *rd)
 {
+	uint64_t now, last;
+
 	int r = sqlite3_open_v2(ds->path, &rd->db,
 				SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
 				    SQLITE_OPEN_NOFOLLOW,
@@ -723,8 +725,13 @@ reader_open(struct sqlite_store *ds, struct sqlite_reader *rd)
 	}
 	if (r == SQLITE_OK)
 		return SA_OK;
-	log_error("store.sqlite", "open reader: %s",
-		  rd->db ? sqlite3_errmsg(rd->db) : "out of memory");
+	/* Once a second at most: every read may retry (sqlite_reader_take). */
+	now = now_mono_ms();
+	last = atomic_load(&ds->reader_warned_ms);
+	if ((last == 0 || now - last >= 1000) &&
+	    atomic_compare_exchange_strong(&ds->reader_warned_ms, &last, now))
+		log_error("store.sqlite", "open reader: %s",
+			  rd->db ? sqlite3_errmsg(rd->db) : "out of memory");
 	sqlite3_finalize(rd->sel_enroll);
 	sqlite3_close_v2(rd->db);
 	rd->sel_enroll = NULL;
@@ -732,21 +739,22 @@ reader_open(struct sqlite_store *ds, struct sqlite_reader *rd)
 	return sqlite_err(r);
 }
 
-enum sa_err
+void
 sqlite_reader_take(struct sqlite_store *ds, struct sqlite_reader **out)
 {
 	struct sqlite_reader *rd =
 	    &ds->readers[atomic_fetch_add(&ds->next_reader, 1) %
 			 SQLITE_READERS];
-	enum sa_err rc;
 
 	pthread_mutex_lock(&rd->mu);
-	if (rd->db == NULL && (rc = reader_open(ds, rd)) != SA_OK) {
+	if (rd->db == NULL && reader_open(ds, rd) != SA_OK) {
+		/* The first reader opened with the store and stays open: the
+		 * read waits its turn there rather than fail. */
 		pthread_mutex_unlock(&rd->mu);
-		return rc;
+		rd = &ds->readers[0];
+		pthread_mutex_lock(&rd->mu);
 	}
 	*out = rd;
-	return SA_OK;
 }
 
 /*

@@ -106,8 +106,7 @@ sqlite_enroll_get(struct dstore *store, const char *token_id,
 
 	if (enroll_cache_get(ds->cache, token_id, out, &t))
 		return SA_OK;
-	if ((rc = sqlite_reader_take(ds, &rd)) != SA_OK)
-		return rc;
+	sqlite_reader_take(ds, &rd);
 	rc = enroll_read(rd->db, rd->sel_enroll, token_id, out);
 	pthread_mutex_unlock(&rd->mu);
 	if (rc == SA_OK)
@@ -291,8 +290,7 @@ sqlite_enroll_list(struct dstore *store, const struct enroll_filter *f,
 	enum sa_err rc = SA_OK;
 	int r;
 
-	if ((rc = sqlite_reader_take(ds, &rd)) != SA_OK)
-		return rc;
+	sqlite_reader_take(ds, &rd);
 	if ((r = sqlite3_prepare_v2(rd->db, sql, -1, &st, NULL)) != SQLITE_OK) {
 		log_error("store.sqlite", "enrollment list: %s",
 			  sqlite3_errmsg(rd->db));
@@ -440,8 +438,7 @@ sqlite_takeover_get(struct dstore *store, const char *token_id,
 
 	if (enroll_cache_no_takeover(ds->cache, token_id, &t))
 		return SA_ERR_NOT_FOUND;
-	if ((rc = sqlite_reader_take(ds, &rd)) != SA_OK)
-		return rc;
+	sqlite_reader_take(ds, &rd);
 	rc = takeover_run(rd->db,
 			  "SELECT " DSTORE_TAKEOVER_COLS
 			  " FROM takeovers WHERE token_id = ?",

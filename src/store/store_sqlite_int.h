@@ -79,6 +79,7 @@ struct sqlite_store {
 	 * cannot read fails the start; the others on their first read, so an
 	 * idle server holds one reader's schema and caches, not four. */
 	char path[PATH_MAX];
+	atomic_uint_fast64_t reader_warned_ms; /* last "open reader" error */
 	/* Enrollments read by logins; every write below drops what it
 	 * changed (enroll_cache.h). */
 	struct enroll_cache *cache;
@@ -161,11 +162,12 @@ DSTORE_ENROLL_OPS(SQLITE_OP_DECLARE)
 DSTORE_ADMIN_OPS(SQLITE_OP_DECLARE)
 
 /*
- * sqlite_reader_take picks a reading connection, locks it and opens it when
- * this is its first read. On success the caller unlocks rd->mu when done;
- * on failure nothing is held and the error is returned.
+ * sqlite_reader_take picks a reading connection, opens it when this is its
+ * first read, and returns it locked; the caller unlocks (*out)->mu when
+ * done. One that cannot open (logged once a second at most) is tried again
+ * by a later read, and this read gets the first reader, which opened with
+ * the store and stays open.
  */
-enum sa_err sqlite_reader_take(struct sqlite_store *ds,
-			       struct sqlite_reader **out);
+void sqlite_reader_take(struct sqlite_store *ds, struct sqlite_reader **out);
 
 #endif
