@@ -711,7 +711,6 @@ static enum sa_err
 reader_open(struct sqlite_store *ds, struct sqlite_reader *rd)
 {
 	uint64_t now, last;
-
 	int r = sqlite3_open_v2(ds->path, &rd->db,
 				SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
 				    SQLITE_OPEN_NOFOLLOW,
