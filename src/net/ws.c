@@ -30,7 +30,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -67,8 +66,7 @@ enum ws_flag {
 	WS_F_PINGED = 1 << 2,  /* an idle ping is outstanding */
 	WS_F_CLOSING = 1 << 3, /* a close is under way; deadline_ms set */
 	WS_F_SHUT = 1 << 4,    /* our side is shut for writing (conn_update) */
-	WS_F_MORE = 1 << 5,    /* a close frame follows: hold what is sent */
-	WS_F_CORKED = 1 << 6,  /* the last sendmsg went out with MSG_MORE */
+	WS_F_GATHER = 1 << 5,  /* conn_send_cb gathers into tx_buf */
 };
 
 struct ws_conn {
@@ -106,6 +104,11 @@ struct ws_conn {
 	 */
 	uint8_t tx_hdr[14];
 	uint8_t tx_hlen;
+	/* Bytes wslay counts as sent that are still to be written, before
+	 * anything else: a message and the close behind it, gathered into
+	 * one write (conn_send_close) that the socket did not take whole. */
+	unsigned char *tx_buf;
+	size_t tx_len, tx_off, tx_cap;
 };
 
 enum ws_cmd_type {
@@ -427,12 +430,57 @@ conn_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 	return -1;
 }
 
+/* conn_gather appends n bytes to tx_buf (WS_F_GATHER); -1 when out of
+ * memory. */
+static int
+conn_gather(struct ws_conn *c, const uint8_t *data, size_t n)
+{
+	if (n > c->tx_cap - c->tx_len) {
+		size_t cap = c->tx_len + n;
+		unsigned char *p = realloc(c->tx_buf, cap);
+
+		if (p == NULL)
+			return -1;
+		c->tx_buf = p;
+		c->tx_cap = cap;
+	}
+	memcpy(c->tx_buf + c->tx_len, data, n);
+	c->tx_len += n;
+	return 0;
+}
+
+/* conn_flush writes what is left of tx_buf and frees it once all is out;
+ * a socket that takes only part keeps the rest for its next write. */
+static void
+conn_flush(struct ws_conn *c)
+{
+	ssize_t r;
+
+	do {
+		r = send(c->fd, c->tx_buf + c->tx_off, c->tx_len - c->tx_off,
+			 MSG_NOSIGNAL);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			c->flags |= WS_F_IOERR;
+		return;
+	}
+	c->tx_off += (size_t)r;
+	if (c->tx_off < c->tx_len)
+		return;
+	free(c->tx_buf);
+	c->tx_buf = NULL;
+	c->tx_len = c->tx_off = c->tx_cap = 0;
+}
+
 /*
  * conn_send_cb writes what wslay hands over. wslay hands a frame's header
  * and its payload over in two calls, the header flagged WSLAY_MSG_MORE; the
  * header is kept back and written with the payload in one sendmsg, so each
  * frame costs one system call. Until all of the header is out, the payload
  * counts as unsent: wslay offers it again when the socket is writable.
+ * While WS_F_GATHER is set everything is gathered into tx_buf instead and
+ * counts as sent (conn_send_close writes it).
  */
 static ssize_t
 conn_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
@@ -443,8 +491,16 @@ conn_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
 	struct msghdr mh;
 	size_t held = c->tx_hlen;
 	ssize_t r;
-	int more;
 
+	if (c->flags & WS_F_GATHER) {
+		if (conn_gather(c, data, len) != 0) {
+			c->flags |= WS_F_IOERR;
+			wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+			return -1;
+		}
+		wslay_event_set_error(ctx, 0);
+		return (ssize_t)len;
+	}
 	if ((flags & WSLAY_MSG_MORE) && len <= sizeof(c->tx_hdr) - held) {
 		memcpy(c->tx_hdr + held, data, len);
 		c->tx_hlen = (uint8_t)(held + len);
@@ -458,14 +514,9 @@ conn_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
 	iov[1].iov_len = len;
 	mh.msg_iov = held > 0 ? iov : iov + 1;
 	mh.msg_iovlen = held > 0 ? 2 : 1;
-	more = (flags & WSLAY_MSG_MORE) || (c->flags & WS_F_MORE);
 	do {
-		r = sendmsg(c->fd, &mh, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+		r = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
 	} while (r < 0 && errno == EINTR);
-	if (r > 0 && more)
-		c->flags |= WS_F_CORKED;
-	else if (r > 0)
-		c->flags &= (uint8_t)~WS_F_CORKED;
 	if (r >= 0 && (size_t)r < held) {
 		/* Part of the held header went out: keep the rest. */
 		memmove(c->tx_hdr, c->tx_hdr + r, held - (size_t)r);
@@ -520,7 +571,8 @@ static void
 conn_rest(struct ws_conn *c)
 {
 	if (c->ctx == NULL || c->heard || c->extra != NULL || c->code != 0 ||
-	    (c->flags & WS_F_CLOSING) || wslay_event_want_write(c->ctx) ||
+	    c->tx_buf != NULL || (c->flags & WS_F_CLOSING) ||
+	    wslay_event_want_write(c->ctx) ||
 	    wslay_event_get_close_sent(c->ctx) ||
 	    wslay_event_get_close_received(c->ctx) ||
 	    !wslay_event_get_read_enabled(c->ctx))
@@ -623,6 +675,7 @@ conn_free(struct ws_conn *c)
 	if (c->ctx != NULL)
 		wslay_event_context_free(c->ctx);
 	free(c->extra);
+	free(c->tx_buf);
 	free(c);
 }
 
@@ -680,8 +733,10 @@ conn_update(struct ws_conn *c)
 		/* After a message too big the rest is read and dropped
 		 * (conn_drain), whether or not wslay still reads. */
 		rd = wslay_event_get_read_enabled(ctx) || c->too_big;
-		wr = wslay_event_want_write(ctx);
-		if ((wslay_event_get_close_sent(ctx) &&
+		wr = wslay_event_want_write(ctx) || c->tx_buf != NULL;
+		/* Not before the gathered bytes are out: wslay counts them as
+		 * sent already. */
+		if ((c->tx_buf == NULL && wslay_event_get_close_sent(ctx) &&
 		     (wslay_event_get_close_received(ctx) || !rd)) ||
 		    (!rd && !wr)) {
 			conn_end(c);
@@ -809,7 +864,9 @@ conn_io(struct ws_conn *c, short what)
 			conn_close_frame(c, WSLAY_CODE_MESSAGE_TOO_BIG,
 					 "message too big", 15);
 	}
-	if (!(c->flags & (WS_F_EOF | WS_F_IOERR)) &&
+	if (!(c->flags & (WS_F_EOF | WS_F_IOERR)) && c->tx_buf != NULL)
+		conn_flush(c);
+	if (!(c->flags & (WS_F_EOF | WS_F_IOERR)) && c->tx_buf == NULL &&
 	    wslay_event_want_write(ctx)) {
 		if (wslay_event_send(ctx) != 0)
 			c->flags |= WS_F_IOERR;
@@ -893,20 +950,18 @@ conn_can_send_close(struct ws_conn *c)
 	wslay_event_context_ptr ctx;
 
 	if (c->code != 0 || (c->flags & (WS_F_EOF | WS_F_IOERR)) ||
-	    (ctx = conn_ctx(c)) == NULL)
+	    c->tx_buf != NULL || (ctx = conn_ctx(c)) == NULL)
 		return 0;
 	return wslay_event_get_write_enabled(ctx) &&
 	       !wslay_event_get_close_sent(ctx) && !wslay_event_want_write(ctx);
 }
 
 /*
- * conn_send_close writes a text message and then a close frame, the
- * message's bytes held in the kernel (MSG_MORE) until the close frame's
- * sendmsg pushes both out as one segment: a login's approved event and its
- * close cost the peer one wake-up instead of two. wslay would send a
- * queued close before a queued message, so the message is written first
- * and the close queued after it. Should no close frame follow (the close
- * could not be queued), the held bytes are pushed out at once. The
+ * conn_send_close writes a text message and then a close frame with one
+ * system call, so a login's approved event and its close cost one send and
+ * reach the peer in one segment. wslay would send a queued close before a
+ * queued message, so the message is framed first and the close after it,
+ * both gathered into tx_buf (WS_F_GATHER), which conn_io then writes. The
  * connection may be freed on return.
  */
 static void
@@ -915,20 +970,23 @@ conn_send_close(struct ws_conn *c, const unsigned char *msg, size_t n,
 {
 	struct wslay_event_msg m = {WSLAY_TEXT_FRAME, msg, n};
 	wslay_event_context_ptr ctx = c->ctx;
-	int off = 0;
 
-	if (wslay_event_queue_msg(ctx, &m) == 0) {
-		c->flags |= WS_F_MORE;
-		if (wslay_event_send(ctx) != 0)
-			c->flags |= WS_F_IOERR;
-		c->flags &= (uint8_t)~WS_F_MORE;
-	}
+	/* Room for both frames: headers of at most 10 and 4 bytes. */
+	c->tx_cap = n + rlen + 16;
+	if ((c->tx_buf = malloc(c->tx_cap)) == NULL)
+		c->tx_cap = 0;
+	c->flags |= WS_F_GATHER;
+	if (wslay_event_queue_msg(ctx, &m) == 0 && wslay_event_send(ctx) != 0)
+		c->flags |= WS_F_IOERR;
 	conn_close_frame(c, code, (const char *)reason, rlen);
-	if ((c->flags & WS_F_CORKED) && !wslay_event_want_write(ctx)) {
-		/* Clearing TCP_CORK pushes what MSG_MORE held. */
-		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &off,
-				 sizeof(off));
-		c->flags &= (uint8_t)~WS_F_CORKED;
+	if (!(c->flags & WS_F_IOERR) && wslay_event_want_write(ctx) &&
+	    wslay_event_send(ctx) != 0)
+		c->flags |= WS_F_IOERR;
+	c->flags &= (uint8_t)~WS_F_GATHER;
+	if (c->tx_len == 0) {
+		free(c->tx_buf);
+		c->tx_buf = NULL;
+		c->tx_cap = 0;
 	}
 	conn_io(c, EV_WRITE);
 }

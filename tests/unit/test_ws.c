@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -277,11 +278,13 @@ t_recv(struct tconn *tc, unsigned char *buf, size_t cap, size_t *len,
 {
 	unsigned char h[8];
 	uint64_t n;
+	int op;
 
 	if (t_read(tc->cfd, h, 2, timeout_ms) != 0)
 		return -1;
 	assert_int_equal(h[1] & 0x80, 0); /* servers never mask */
 	assert_int_equal(h[0] & 0x80, 0x80);
+	op = h[0] & 0x0f; /* h is reused for a long length */
 	n = h[1] & 0x7f;
 	if (n == 126) {
 		assert_int_equal(t_read(tc->cfd, h, 2, timeout_ms), 0);
@@ -297,7 +300,7 @@ t_recv(struct tconn *tc, unsigned char *buf, size_t cap, size_t *len,
 		assert_int_equal(t_read(tc->cfd, buf, (size_t)n, timeout_ms),
 				 0);
 	*len = (size_t)n;
-	return h[0] & 0x0f;
+	return op;
 }
 
 static void
@@ -487,6 +490,57 @@ test_send_close(void **state)
 	assert_int_equal(ws_send_close(ws, 12345, "x", 1, 1000, NULL),
 			 SA_ERR_NOT_FOUND);
 	t_finish(&bad);
+	ws_server_stop(ws);
+}
+
+/*
+ * A final message the socket does not take whole (a small send buffer, a
+ * peer that does not read yet): the rest waits for the socket and goes out
+ * before the close frame, and the connection does not end before it is out,
+ * even when the peer's close frame arrives first.
+ */
+static void
+test_send_close_partial(void **state)
+{
+	struct ws_server *ws = t_start(60, 1024, 10, 0);
+	const size_t n = 200000;
+	char *msg = malloc(n);
+	unsigned char *buf = malloc(n);
+	int small = 4096, queued = 0;
+	char reason[64];
+	struct tconn tc;
+	size_t len = 0;
+
+	(void)state;
+	assert_non_null(msg);
+	assert_non_null(buf);
+	for (size_t i = 0; i < n; i++)
+		msg[i] = (char)('a' + i % 26);
+	t_open(ws, &tc, NULL, 0);
+	assert_int_equal(
+	    setsockopt(tc.sfd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)),
+	    0);
+	assert_int_equal(ws_send_close(ws, tc.id, msg, n, 1000, "done"), SA_OK);
+	usleep(200 * 1000);
+	/* Only part went out: the rest is held by the server. */
+	assert_int_equal(ioctl(tc.cfd, FIONREAD, &queued), 0);
+	assert_true(queued > 0);
+	assert_true((size_t)queued < n);
+	/* The peer's close, before it reads: the server must not end yet. */
+	t_send_close(&tc, 1000);
+	usleep(200 * 1000);
+	assert_int_equal(t_get(&tc.releases), 0);
+	assert_int_equal(t_recv(&tc, buf, n, &len, T_WAIT_MS), 0x1);
+	assert_int_equal(len, n);
+	assert_memory_equal(buf, msg, n);
+	assert_int_equal(t_expect_close(&tc, T_WAIT_MS, reason, sizeof(reason)),
+			 1000);
+	assert_string_equal(reason, "done");
+	assert_int_equal(t_wait(&tc.releases, 1, T_WAIT_MS), 1);
+	assert_int_equal(tc.code, 1000);
+	close(tc.cfd);
+	free(msg);
+	free(buf);
 	ws_server_stop(ws);
 }
 
@@ -1212,6 +1266,7 @@ main(void)
 	    cmocka_unit_test(test_echo_and_peer_close),
 	    cmocka_unit_test(test_idle_rest_and_wake),
 	    cmocka_unit_test(test_send_close),
+	    cmocka_unit_test(test_send_close_partial),
 	    cmocka_unit_test(test_extra_in),
 	    cmocka_unit_test(test_fragmented_with_ping),
 	    cmocka_unit_test(test_ping_pong),
