@@ -21,6 +21,18 @@ http_audit_hook(void *ctx, struct http_request *req, const char *event,
 	return app_audit(ctx, req, event, subject, detail);
 }
 
+static void audit_async_from(struct app *app, const char *ip, const char *ua,
+			     const char *event, const char *subject,
+			     json_t *detail);
+
+static void
+http_audit_async_hook(void *ctx, struct http_request *req, const char *event,
+		      const char *subject, json_t *detail)
+{
+	audit_async_from(ctx, http_req_ip(req), http_req_ua(req), event,
+			 subject, detail);
+}
+
 static enum sa_err
 http_limit_hook(void *ctx, const char *cls, const char *kind, const char *key,
 		int64_t *retry, int *first)
@@ -85,7 +97,13 @@ app_http_config(struct app *app, struct http_config *hc)
 	hc->ws = app->ws;
 	hc->ctx = app;
 	hc->audit = http_audit_hook;
+	hc->audit_async = http_audit_async_hook;
 	hc->limit = http_limit_hook;
+	/* Only with in-process rate limits: the accept thread must not wait
+	 * for Redis. */
+	hc->ws_early = app->cfg.redis_url == NULL ||
+		       app->cfg.redis_url[0] == '\0' ||
+		       str_has_prefix(app->cfg.redis_url, "mem:");
 	hc->observe = app->metrics ? http_observe_hook : NULL;
 }
 
@@ -176,6 +194,15 @@ void
 app_audit_async(struct app *app, const char *event, const char *subject,
 		json_t *detail)
 {
+	audit_async_from(app, "", "", event, subject, detail);
+}
+
+/* audit_async_from is app_audit_async for an event with the client's
+ * address and user agent. */
+static void
+audit_async_from(struct app *app, const char *ip, const char *ua,
+		 const char *event, const char *subject, json_t *detail)
+{
 	enum sa_err rc;
 
 	if (app->audit == NULL) {
@@ -183,7 +210,7 @@ app_audit_async(struct app *app, const char *event, const char *subject,
 		return;
 	}
 	count_event(app, event, detail);
-	rc = audit_log_cb(app->audit, event, "", "", subject ? subject : "",
+	rc = audit_log_cb(app->audit, event, ip, ua, subject ? subject : "",
 			  detail, async_done, NULL);
 	if (rc != SA_OK)
 		log_error("audit.async", "audit event %s not queued: %s", event,

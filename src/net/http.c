@@ -36,6 +36,7 @@
 #include "core/schema.h"
 #include "core/util.h"
 #include "net/ws.h"
+#include "net/ws_early.h"
 
 #define RES_HEADERS_MAX 8
 #define PATH_MAX_LEN 2048
@@ -161,6 +162,9 @@ http_req_param(const struct http_request *req, size_t i)
 const char *
 http_req_query(struct http_request *req, const char *name)
 {
+	if (req->conn == NULL)
+		return req->wsreq != NULL ? ws_early_query(req->wsreq, name)
+					  : NULL;
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND,
 					   name);
 }
@@ -174,6 +178,8 @@ http_req_raw_query(const struct http_request *req)
 const char *
 http_req_header(struct http_request *req, const char *name)
 {
+	if (req->conn == NULL)
+		return NULL;
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
@@ -193,6 +199,8 @@ http_req_body(const struct http_request *req, size_t *n)
 const char *
 http_req_cookie(struct http_request *req, const char *name)
 {
+	if (req->conn == NULL)
+		return NULL;
 	return MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, name);
 }
 
@@ -220,6 +228,16 @@ http_req_query_each(struct http_request *req,
 {
 	struct query_walk w = {cb, arg, 0};
 
+	if (req->conn == NULL) {
+		for (size_t i = 0; req->wsreq != NULL && i < req->wsreq->nquery;
+		     i++) {
+			w.n++;
+			if (cb(arg, req->wsreq->qname[i],
+			       req->wsreq->qvalue[i]) != 0)
+				break;
+		}
+		return w.n;
+	}
 	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_one,
 				  &w);
 	return w.n;
@@ -701,27 +719,6 @@ out:
 	free(u);
 }
 
-static int
-header_has_token(const char *value, const char *token)
-{
-	size_t tl = strlen(token);
-
-	if (value == NULL)
-		return 0;
-	while (*value != '\0') {
-		while (*value == ' ' || *value == '\t' || *value == ',')
-			value++;
-		size_t n = strcspn(value, ",");
-		size_t m = n;
-		while (m > 0 && (value[m - 1] == ' ' || value[m - 1] == '\t'))
-			m--;
-		if (m == tl && strncasecmp(value, token, tl) == 0)
-			return 1;
-		value += n;
-	}
-	return 0;
-}
-
 /*
  * handle_upgrade checks the opening handshake of RFC 6455 §4.2.1 and the
  * Origin allow-list (browsers always send Origin, so a cross-site page cannot
@@ -742,8 +739,8 @@ handle_upgrade(struct http_request *req)
 
 	if (strcmp(req->method, "GET") != 0)
 		return send_error(req, SA_ERR_METHOD, NULL, NULL);
-	if (!header_has_token(http_req_header(req, "Upgrade"), "websocket") ||
-	    !header_has_token(http_req_header(req, "Connection"), "upgrade"))
+	if (!ws_has_token(http_req_header(req, "Upgrade"), "websocket") ||
+	    !ws_has_token(http_req_header(req, "Connection"), "upgrade"))
 		return send_error(req, SA_ERR_BAD_REQUEST, "Upgrade",
 				  "this endpoint needs a WebSocket upgrade");
 	version = http_req_header(req, "Sec-WebSocket-Version");
@@ -803,6 +800,132 @@ fail:
 	if (req->route->ws->on_close != NULL)
 		req->route->ws->on_close(wss, 0, 1011, 0, arg);
 	return send_error(req, SA_ERR_NOMEM, NULL, NULL);
+}
+
+/* ---- Upgrades answered by the accept thread ----------------------------- */
+
+/* early_log writes the access log line and the metrics observation of an
+ * upgrade answered by the accept thread, as completed_cb does for others. */
+static void
+early_log(struct http_request *req)
+{
+	const struct http_config *cfg = &req->srv->cfg;
+	uint64_t elapsed_us = now_mono_us() - req->start_us;
+
+	if (cfg->observe != NULL)
+		cfg->observe(cfg->ctx, req->route->pattern, "1xx", elapsed_us);
+	if (log_enabled(SA_LOG_INFO))
+		log_json(SA_LOG_INFO, "http.request",
+			 json_pack("{s:s, s:s, s:s, s:i, s:I, s:s, s:b, s:b}",
+				   "req", req->id, "method", req->method,
+				   "path", req->path, "status", 101, "ms",
+				   (json_int_t)(elapsed_us / 1000), "ip",
+				   req->ip, "ok", 1, "early", 1));
+}
+
+/*
+ * early_upgrade answers, on the accept thread, a WebSocket upgrade that
+ * arrived whole with its connection (ws_early.h says which) and hands the
+ * socket to the WebSocket loop: no worker and no libmicrohttpd connection
+ * take part, which saves a login about fifteen system calls and a thread
+ * hand-off. It returns 0, having read nothing, for any other connection
+ * and for an upgrade that would be refused (origin, connection limits,
+ * rate limit, the route's ws_prepare): libmicrohttpd then answers it as it
+ * answers every request. It returns 1 when it has taken the socket.
+ */
+static int
+early_upgrade(struct http_server *srv, int fd, const struct sockaddr *addr)
+{
+	const struct http_config *cfg = &srv->cfg;
+	char head[WS_EARLY_HEAD_MAX], accept[29], answer[256];
+	struct ws_early_req e;
+	struct http_request req;
+	struct netaddr peer;
+	const struct route *r;
+	const char *cls;
+	struct ws_hold *h;
+	void *arg = NULL;
+	int64_t retry = 0;
+	int first = 0, per_addr = 0, len;
+	uint64_t id = 0;
+	ssize_t n;
+
+	if (!cfg->ws_early || cfg->ws == NULL || cfg->audit_async == NULL ||
+	    atomic_load(&srv->stopping))
+		return 0;
+	n = recv(fd, head, sizeof(head), MSG_PEEK | MSG_DONTWAIT);
+	if (n <= 0 || !ws_early_parse(head, (size_t)n, &e) ||
+	    ws_accept_key(e.key, accept) != SA_OK ||
+	    (e.has_origin && !http_origin_allowed(cfg->ws_origins, e.origin)) ||
+	    netaddr_from_sockaddr(addr, &peer) != SA_OK)
+		return 0;
+	memset(&req, 0, sizeof(req));
+	req.srv = srv;
+	req.wsreq = &e;
+	req.path = e.path;
+	req.ua = e.ua[0] != '\0' ? e.ua : NULL;
+	req.origin = e.has_origin ? e.origin : NULL;
+	req.start_us = now_mono_us();
+	str_copy(req.method, sizeof(req.method), "GET");
+	netaddr_format(&peer, req.ip);
+	r = route_find(&req, "GET");
+	if (r == NULL || !(r->flags & ROUTE_WEBSOCKET))
+		return 0;
+	req.route = r;
+	if (conn_count_take(srv->counts, &peer, &per_addr) != SA_OK)
+		return 0;
+	cls = r->rate_class ? r->rate_class : "default";
+	if (cfg->limit != NULL &&
+	    cfg->limit(cfg->ctx, cls, "ip", req.ip, &retry, &first) != SA_OK) {
+		/* libmicrohttpd answers the refusal, but there it is no longer
+		 * the first of its window: its audit event is queued here. */
+		if (first)
+			cfg->audit_async(
+			    cfg->ctx, &req, "ratelimit.refused", "",
+			    json_pack("{s:s, s:s, s:s}", "class", cls, "kind",
+				      "ip", "path", req.path));
+		goto decline;
+	}
+	request_id(req.id);
+	if (r->ws_prepare != NULL && r->ws_prepare(&req, &arg) != SA_OK)
+		goto decline;
+	/* From here the request is ours: read it off the socket. */
+	len = snprintf(answer, sizeof(answer),
+		       "HTTP/1.1 101 Switching Protocols\r\n"
+		       "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+		       "Sec-WebSocket-Accept: %s\r\nX-Request-Id: %s\r\n\r\n",
+		       accept, req.id);
+	if (recv(fd, head, e.head_len, MSG_DONTWAIT) != (ssize_t)e.head_len ||
+	    len <= 0 || (size_t)len >= sizeof(answer) ||
+	    send(fd, answer, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT) != len ||
+	    (h = calloc(1, sizeof(*h))) == NULL)
+		goto fail;
+	h->fd = fd;
+	h->counts = conn_count_hold(srv->counts);
+	h->counted = 1;
+	h->has_addr = 1;
+	h->addr = peer;
+	req.status = 101;
+	early_log(&req);
+	if (ws_adopt(cfg->ws, fd, NULL, 0, release_socket, h, r->ws, arg,
+		     &id) != SA_OK) {
+		/* release_socket was not called: close and give back here. */
+		conn_count_free(h->counts);
+		free(h);
+		goto fail;
+	}
+	return 1;
+fail:
+	log_msg(SA_LOG_WARN, "ws.adopt", req.id, "WebSocket not adopted: %s",
+		strerror(errno));
+	if (r->ws->on_close != NULL)
+		r->ws->on_close(cfg->ws, 0, 1011, 0, arg);
+	conn_count_give(srv->counts, &peer);
+	close(fd);
+	return 1;
+decline:
+	conn_count_give(srv->counts, &peer);
+	return 0;
 }
 
 /* ---- The request path --------------------------------------------------- */
@@ -1344,6 +1467,8 @@ add_conn(int fd, const struct sockaddr *addr, socklen_t len, void *arg)
 {
 	struct http_server *srv = arg;
 
+	if (early_upgrade(srv, fd, addr))
+		return;
 	if (MHD_add_connection(srv->d, fd, addr, len) != MHD_YES)
 		log_debug("http.accept", "connection refused: %s",
 			  strerror(errno));

@@ -214,6 +214,17 @@ struct http_config {
 	 */
 	void (*observe)(void *ctx, const char *route, const char *status_class,
 			uint64_t elapsed_us);
+	/*
+	 * ws_early lets the accept thread answer a WebSocket upgrade that
+	 * arrived whole with its connection (ws_early.h) instead of a worker
+	 * through libmicrohttpd. Set it only where the limit hook never waits
+	 * on the network; it needs audit_async, which queues a security event
+	 * without waiting for its commit (detail stolen).
+	 */
+	int ws_early;
+	void (*audit_async)(void *ctx, struct http_request *req,
+			    const char *event, const char *subject,
+			    json_t *detail);
 };
 
 /*

@@ -55,10 +55,15 @@ struct conn_state {
 	struct netaddr addr;
 };
 
+struct ws_early_req;
+
 struct http_request {
 	struct http_server *srv;
 	struct conn_state *cs;
+	/* NULL for an upgrade the accept thread answers (early_upgrade):
+	 * its query is read from wsreq, it has no other headers. */
 	struct MHD_Connection *conn;
+	const struct ws_early_req *wsreq;
 	char id[24];
 	char ip[NETADDR_TEXT_MAX];
 	const char *ua;

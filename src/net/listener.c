@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -49,6 +50,13 @@ listener_open(const struct sockaddr *addr, socklen_t len, int backlog,
 		0)
 		goto out;
 	if (bind(l->fd, addr, len) != 0)
+		goto out;
+	/* A connection is accepted once its first bytes are in (or after
+	 * about a second of silence): an HTTP client speaks first, so the
+	 * accept thread finds the request there (http.c, early_upgrade), and
+	 * a socket that says nothing costs no worker meanwhile. */
+	if (setsockopt(l->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one,
+		       sizeof(one)) != 0)
 		goto out;
 	l->backlog = backlog;
 	if (getsockname(l->fd, (struct sockaddr *)&bound, &blen) != 0)

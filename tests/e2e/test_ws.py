@@ -1,5 +1,6 @@
 """The WebSocket layer through the real server, with a real client."""
 import asyncio
+import json
 import socket
 import time
 
@@ -52,9 +53,9 @@ def test_route_can_refuse_before_upgrade(server):
     assert run(go()) == 403
 
 
-def raw_handshake(server, headers):
+def raw_handshake(server, headers, target="/test/ws"):
     s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-    req = "GET /test/ws HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(
+    req = f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(
         f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
     s.sendall(req.encode())
     data = b""
@@ -125,3 +126,90 @@ def test_oversized_message_closes_1009(server):
                 await ws.recv()
             return e.value.code
     assert run(go()) == 1009
+
+
+def upgrade_lines(server, path):
+    """The access log lines of the 101 answers for path."""
+    return [l for l in server.log_lines()
+            if l.get("event") == "http.request" and l.get("status") == 101
+            and l.get("path") == path]
+
+
+UPGRADE = {"Upgrade": "websocket", "Connection": "Upgrade",
+           "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+           "Sec-WebSocket-Version": "13"}
+
+
+def raw_upgrade(server, target, extra=None):
+    """A plain upgrade request on a fresh socket; the status line."""
+    head = raw_handshake(server, dict(UPGRADE, **(extra or {})), target)
+    return head.split("\r\n", 1)[0]
+
+
+def test_upgrade_that_arrives_whole_is_answered_by_the_accept_thread(server):
+    # A real client's upgrade is in the socket when it is accepted: the
+    # accept thread answers it (the access log line says "early") and the
+    # socket works as any other.
+    async def go():
+        async with websockets.connect(ws_url(server), origin=server.base) as ws:
+            await ws.send("hello")
+            return await ws.recv()
+    assert run(go()) == "hello"
+    lines = upgrade_lines(server, "/test/ws")
+    assert lines and lines[-1].get("early") is True, lines[-3:]
+    # RFC 6455's example key gets its accept value on this path too.
+    head = raw_handshake(server, UPGRADE)
+    assert head.startswith("HTTP/1.1 101 ")
+    assert "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n" in head
+    assert "X-Request-Id: " in head
+
+
+@pytest.mark.parametrize("target, extra", [
+    # Forwarded for a client: the client's address comes from the header.
+    ("/test/ws", {"X-Forwarded-For": "192.0.2.7"}),
+    # A percent-escape: libmicrohttpd decodes it.
+    ("/test/ws?x=a%20b", None),
+    # A header value outside printable ASCII.
+    ("/test/ws", {"X-Note": "caf\u00e9"}),
+])
+def test_upgrades_the_accept_thread_declines_still_work(server, target,
+                                                        extra):
+    before = len(upgrade_lines(server, "/test/ws"))
+    assert raw_upgrade(server, target, extra).startswith("HTTP/1.1 101 ")
+    # libmicrohttpd logs an upgrade once it has handed the socket over,
+    # which may be just after the client has its answer.
+    deadline = time.monotonic() + 5
+    while (len(upgrade_lines(server, "/test/ws")) == before
+           and time.monotonic() < deadline):
+        time.sleep(0.05)
+    lines = upgrade_lines(server, "/test/ws")
+    assert len(lines) == before + 1
+    assert "early" not in lines[-1], lines[-1]
+
+
+def test_ws_rate_limit_is_counted_once_and_its_refusal_audited_once(
+        make_server):
+    # Upgrades the accept thread takes count against the route's limit
+    # once each; a refused one is declined to libmicrohttpd, which answers
+    # 429, and the window's first refusal is audited exactly once.
+    server = make_server(env={"SEALAUTH_RATE_LIMITS": "ws=3/60"}).start()
+    codes = [raw_upgrade(server, "/test/ws").split(" ")[1] for _ in range(6)]
+    assert codes == ["101"] * 3 + ["429"] * 3
+    assert all(l.get("early") is True
+               for l in upgrade_lines(server, "/test/ws"))
+    refused = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        out = server.cli("audit", "tail", "--json", "-n", "100").stdout
+        refused = [r for r in map(json.loads, filter(str.strip,
+                                                     out.splitlines()))
+                   if r["event"] == "ratelimit.refused"]
+        if refused:
+            break
+        time.sleep(0.2)
+    time.sleep(0.5)
+    out = server.cli("audit", "tail", "--json", "-n", "100").stdout
+    refused = [r for r in map(json.loads, filter(str.strip, out.splitlines()))
+               if r["event"] == "ratelimit.refused"]
+    assert len(refused) == 1, refused
+    assert refused[0]["ip"] == "127.0.0.1"
