@@ -804,23 +804,37 @@ fail:
 
 /* ---- Upgrades answered by the accept thread ----------------------------- */
 
-/* early_log writes the access log line and the metrics observation of an
- * upgrade answered by the accept thread, as completed_cb does for others. */
+/*
+ * log_request tells the metrics hook of an answered request and writes its
+ * access log line; a request without a libmicrohttpd connection is one the
+ * accept thread answered (early_upgrade), and its line says so.
+ */
 static void
-early_log(struct http_request *req)
+log_request(struct http_request *req, int ok)
 {
 	const struct http_config *cfg = &req->srv->cfg;
 	uint64_t elapsed_us = now_mono_us() - req->start_us;
+	json_t *line;
 
-	if (cfg->observe != NULL)
-		cfg->observe(cfg->ctx, req->route->pattern, "1xx", elapsed_us);
-	if (log_enabled(SA_LOG_INFO))
-		log_json(SA_LOG_INFO, "http.request",
-			 json_pack("{s:s, s:s, s:s, s:i, s:I, s:s, s:b, s:b}",
-				   "req", req->id, "method", req->method,
-				   "path", req->path, "status", 101, "ms",
-				   (json_int_t)(elapsed_us / 1000), "ip",
-				   req->ip, "ok", 1, "early", 1));
+	if (cfg->observe != NULL && req->status > 0) {
+		char sclass[4] = {(char)('0' + req->status / 100 % 10), 'x',
+				  'x', '\0'};
+
+		/* The route's pattern, never the path: labels stay few. */
+		cfg->observe(cfg->ctx,
+			     req->route ? req->route->pattern : "unmatched",
+			     sclass, elapsed_us);
+	}
+	if (!log_enabled(SA_LOG_INFO))
+		return;
+	/* The path only: query strings may carry tokens. */
+	line = json_pack(
+	    "{s:s, s:s, s:s, s:i, s:I, s:s, s:b}", "req", req->id, "method",
+	    req->method, "path", req->path, "status", (int)req->status, "ms",
+	    (json_int_t)(elapsed_us / 1000), "ip", req->ip, "ok", ok);
+	if (line != NULL && req->conn == NULL)
+		json_object_set_new(line, "early", json_true());
+	log_json(SA_LOG_INFO, "http.request", line);
 }
 
 /*
@@ -847,6 +861,7 @@ early_upgrade(struct http_server *srv, int fd, const struct sockaddr *addr)
 	void *arg = NULL;
 	int64_t retry = 0;
 	int first = 0, per_addr = 0, len;
+	enum sa_err rc = SA_ERR_IO;
 	uint64_t id = 0;
 	ssize_t n;
 
@@ -906,9 +921,9 @@ early_upgrade(struct http_server *srv, int fd, const struct sockaddr *addr)
 	h->has_addr = 1;
 	h->addr = peer;
 	req.status = 101;
-	early_log(&req);
-	if (ws_adopt(cfg->ws, fd, NULL, 0, release_socket, h, r->ws, arg,
-		     &id) != SA_OK) {
+	log_request(&req, 1);
+	if ((rc = ws_adopt(cfg->ws, fd, NULL, 0, release_socket, h, r->ws, arg,
+			   &id)) != SA_OK) {
 		/* release_socket was not called: close and give back here. */
 		conn_count_free(h->counts);
 		free(h);
@@ -916,8 +931,9 @@ early_upgrade(struct http_server *srv, int fd, const struct sockaddr *addr)
 	}
 	return 1;
 fail:
+	/* SA_ERR_IO: a system call failed, and errno says why. */
 	log_msg(SA_LOG_WARN, "ws.adopt", req.id, "WebSocket not adopted: %s",
-		strerror(errno));
+		rc == SA_ERR_IO ? strerror(errno) : sa_err_str(rc));
 	if (r->ws->on_close != NULL)
 		r->ws->on_close(cfg->ws, 0, 1011, 0, arg);
 	conn_count_give(srv->counts, &peer);
@@ -1339,8 +1355,6 @@ completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 	     enum MHD_RequestTerminationCode toe)
 {
 	struct http_request *req = *con_cls;
-	uint64_t elapsed_us;
-
 	if (req == NULL)
 		return;
 	if (req->srv == NULL) {
@@ -1361,27 +1375,7 @@ completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 		req->cont = NULL;
 		park_done(req->srv);
 	}
-	elapsed_us = now_mono_us() - req->start_us;
-	if (req->srv->cfg.observe != NULL && req->status > 0) {
-		char sclass[4] = {(char)('0' + req->status / 100 % 10), 'x',
-				  'x', '\0'};
-
-		/* The route's pattern, never the path: labels stay few. */
-		req->srv->cfg.observe(req->srv->cfg.ctx,
-				      req->route ? req->route->pattern
-						 : "unmatched",
-				      sclass, elapsed_us);
-	}
-	if (log_enabled(SA_LOG_INFO)) {
-		/* The path only: query strings may carry tokens. */
-		log_json(SA_LOG_INFO, "http.request",
-			 json_pack("{s:s, s:s, s:s, s:i, s:I, s:s, s:b}", "req",
-				   req->id, "method", req->method, "path",
-				   req->path, "status", (int)req->status, "ms",
-				   (json_int_t)(elapsed_us / 1000), "ip",
-				   req->ip, "ok",
-				   toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
-	}
+	log_request(req, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	json_decref(req->json);
 	buf_free(&req->body);
 	free(req->path);

@@ -90,6 +90,10 @@ struct http_request {
 	void *cont_arg;
 };
 
+/* http_tchar tells whether c is a tchar of RFC 9110 §5.6.2, a character
+ * of a header name (ASCII only, whatever the locale). */
+int http_tchar(unsigned char c);
+
 /* http_conn_state_of returns the state of conn (its MHD socket context), or
  * NULL when none could be allocated. */
 struct conn_state *http_conn_state_of(struct MHD_Connection *conn);

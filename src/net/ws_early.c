@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "net/http_int.h"
 #include "net/ws_early.h"
 
 #define HEADER_LINES_MAX 64
@@ -39,14 +40,6 @@ static const struct {
     {"Expect", H_REFUSED},
     {"X-Forwarded-For", H_REFUSED},
 };
-
-static int
-is_tchar(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9') ||
-	       (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
 
 /* Letters, digits and "-._~": what a target may hold besides its
  * separators. */
@@ -218,7 +211,7 @@ ws_early_parse(const char *buf, size_t n, struct ws_early_req *out)
 		}
 		if (++lines > HEADER_LINES_MAX)
 			return 0;
-		while (p < end && is_tchar((unsigned char)*p))
+		while (p < end && http_tchar((unsigned char)*p))
 			p++;
 		if (p == name || p == end || *p != ':')
 			return 0;
