@@ -904,7 +904,11 @@ early_upgrade(struct http_server *srv, int fd, const struct sockaddr *addr)
 	request_id(req.id);
 	if (r->ws_prepare != NULL && r->ws_prepare(&req, &arg) != SA_OK)
 		goto decline;
-	/* From here the request is ours: read it off the socket. */
+	/*
+	 * From here the request is ours: read it off the socket. The loop
+	 * writes the 101 with the first event of the route (ws_adopt_answer),
+	 * so the answer and a login's code reach the browser in one segment.
+	 */
 	len = snprintf(answer, sizeof(answer),
 		       "HTTP/1.1 101 Switching Protocols\r\n"
 		       "Upgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -912,7 +916,6 @@ early_upgrade(struct http_server *srv, int fd, const struct sockaddr *addr)
 		       accept, req.id);
 	if (recv(fd, head, e.head_len, MSG_DONTWAIT) != (ssize_t)e.head_len ||
 	    len <= 0 || (size_t)len >= sizeof(answer) ||
-	    send(fd, answer, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT) != len ||
 	    (h = calloc(1, sizeof(*h))) == NULL)
 		goto fail;
 	h->fd = fd;
@@ -920,15 +923,16 @@ early_upgrade(struct http_server *srv, int fd, const struct sockaddr *addr)
 	h->counted = 1;
 	h->has_addr = 1;
 	h->addr = peer;
-	req.status = 101;
-	log_request(&req, 1);
-	if ((rc = ws_adopt(cfg->ws, fd, NULL, 0, release_socket, h, r->ws, arg,
-			   &id)) != SA_OK) {
+	if ((rc = ws_adopt_answer(cfg->ws, fd, answer, (size_t)len,
+				  release_socket, h, r->ws, arg, &id)) !=
+	    SA_OK) {
 		/* release_socket was not called: close and give back here. */
 		conn_count_free(h->counts);
 		free(h);
 		goto fail;
 	}
+	req.status = 101;
+	log_request(&req, 1);
 	return 1;
 fail:
 	/* SA_ERR_IO: a system call failed, and errno says why. */
@@ -936,6 +940,17 @@ fail:
 		rc == SA_ERR_IO ? strerror(errno) : sa_err_str(rc));
 	if (r->ws->on_close != NULL)
 		r->ws->on_close(cfg->ws, 0, 1011, 0, arg);
+	/* Nothing was answered yet: the client learns why it ends. */
+	len = snprintf(answer, sizeof(answer),
+		       "HTTP/1.1 503 Service Unavailable\r\n"
+		       "Content-Length: 0\r\nConnection: close\r\n"
+		       "Retry-After: 1\r\nX-Request-Id: %s\r\n\r\n",
+		       req.id);
+	if (len > 0 && (size_t)len < sizeof(answer))
+		(void)send(fd, answer, (size_t)len,
+			   MSG_NOSIGNAL | MSG_DONTWAIT);
+	req.status = 503;
+	log_request(&req, 0);
 	conn_count_give(srv->counts, &peer);
 	close(fd);
 	return 1;

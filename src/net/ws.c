@@ -28,7 +28,6 @@
  * client frames), 1007 (invalid UTF-8) and 1009 (message too big).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -104,9 +103,11 @@ struct ws_conn {
 	 */
 	uint8_t tx_hdr[14];
 	uint8_t tx_hlen;
-	/* Bytes wslay counts as sent that are still to be written, before
-	 * anything else: a message and the close behind it, gathered into
-	 * one write (conn_send_close) that the socket did not take whole. */
+	/* Bytes still to be written before anything else, and in the same
+	 * write as the next frame (conn_send_cb): the handshake answer of a
+	 * socket adopted with one (ws_adopt_answer), or a message and the
+	 * close behind it that wslay counts as sent, gathered into one write
+	 * (conn_send_close) that the socket did not take whole. */
 	unsigned char *tx_buf;
 	size_t tx_len, tx_off, tx_cap;
 };
@@ -116,6 +117,7 @@ enum ws_cmd_type {
 	WS_CMD_SEND,
 	WS_CMD_CLOSE,
 	WS_CMD_STOP,
+	WS_CMD_FLUSH, /* write what on_open left, once its commands ran */
 };
 
 struct ws_cmd {
@@ -410,7 +412,7 @@ conn_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 	if (len > c->rx_budget)
 		len = c->rx_budget;
 	do {
-		r = recv(c->fd, buf, len, 0);
+		r = recv(c->fd, buf, len, MSG_DONTWAIT);
 	} while (r < 0 && errno == EINTR);
 	if (r > 0) {
 		frame_scan(c, buf, (size_t)r);
@@ -458,7 +460,7 @@ conn_flush(struct ws_conn *c)
 
 	do {
 		r = send(c->fd, c->tx_buf + c->tx_off, c->tx_len - c->tx_off,
-			 MSG_NOSIGNAL);
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
 	} while (r < 0 && errno == EINTR);
 	if (r < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -477,19 +479,22 @@ conn_flush(struct ws_conn *c)
  * conn_send_cb writes what wslay hands over. wslay hands a frame's header
  * and its payload over in two calls, the header flagged WSLAY_MSG_MORE; the
  * header is kept back and written with the payload in one sendmsg, so each
- * frame costs one system call. Until all of the header is out, the payload
- * counts as unsent: wslay offers it again when the socket is writable.
- * While WS_F_GATHER is set everything is gathered into tx_buf instead and
- * counts as sent (conn_send_close writes it).
+ * frame costs one system call. What tx_buf still holds goes first in the
+ * same sendmsg (an adopted socket's handshake answer and its first frame
+ * thus leave together). Until all of tx_buf and the header are out, the
+ * payload counts as unsent: wslay offers it again when the socket is
+ * writable. While WS_F_GATHER is set everything is gathered into tx_buf
+ * instead and counts as sent (conn_send_close writes it).
  */
 static ssize_t
 conn_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
 	     int flags, void *user_data)
 {
 	struct ws_conn *c = user_data;
-	struct iovec iov[2];
+	struct iovec iov[3];
 	struct msghdr mh;
-	size_t held = c->tx_hlen;
+	size_t held = c->tx_hlen, ahead = 0, k;
+	int n = 0, wait = 0;
 	ssize_t r;
 
 	if (c->flags & WS_F_GATHER) {
@@ -508,16 +513,37 @@ conn_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
 		return (ssize_t)len;
 	}
 	memset(&mh, 0, sizeof(mh));
-	iov[0].iov_base = c->tx_hdr;
-	iov[0].iov_len = held;
-	iov[1].iov_base = (void *)data;
-	iov[1].iov_len = len;
-	mh.msg_iov = held > 0 ? iov : iov + 1;
-	mh.msg_iovlen = held > 0 ? 2 : 1;
+	if (c->tx_buf != NULL) {
+		ahead = c->tx_len - c->tx_off;
+		iov[n].iov_base = c->tx_buf + c->tx_off;
+		iov[n++].iov_len = ahead;
+	}
+	if (held > 0) {
+		iov[n].iov_base = c->tx_hdr;
+		iov[n++].iov_len = held;
+	}
+	iov[n].iov_base = (void *)data;
+	iov[n++].iov_len = len;
+	mh.msg_iov = iov;
+	mh.msg_iovlen = (size_t)n;
 	do {
-		r = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		r = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 	} while (r < 0 && errno == EINTR);
-	if (r >= 0 && (size_t)r < held) {
+	if (r >= 0 && ahead > 0) {
+		k = (size_t)r < ahead ? (size_t)r : ahead;
+		c->tx_off += k;
+		r -= (ssize_t)k;
+		if (c->tx_off == c->tx_len) {
+			free(c->tx_buf);
+			c->tx_buf = NULL;
+			c->tx_len = c->tx_off = c->tx_cap = 0;
+		}
+	}
+	if (r >= 0 && c->tx_buf != NULL) {
+		/* Not even tx_buf went out whole: the frame waits. */
+		r = 0;
+		wait = 1;
+	} else if (r >= 0 && (size_t)r < held) {
 		/* Part of the held header went out: keep the rest. */
 		memmove(c->tx_hdr, c->tx_hdr + r, held - (size_t)r);
 		c->tx_hlen = (uint8_t)(held - (size_t)r);
@@ -526,11 +552,11 @@ conn_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
 		c->tx_hlen = 0;
 		r -= (ssize_t)held;
 	}
-	if (r > 0 || (r == 0 && len == 0)) {
+	if (!wait && (r > 0 || (r == 0 && len == 0))) {
 		wslay_event_set_error(ctx, 0);
 		return r;
 	}
-	if (r == 0 || errno == EAGAIN || errno == EWOULDBLOCK) {
+	if (r >= 0 || errno == EAGAIN || errno == EWOULDBLOCK) {
 		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
 	} else {
 		c->flags |= WS_F_IOERR;
@@ -807,7 +833,7 @@ conn_drain(struct ws_conn *c)
 
 	while (left > 0) {
 		r = recv(c->fd, buf, left < sizeof(buf) ? left : sizeof(buf),
-			 0);
+			 MSG_DONTWAIT);
 		if (r > 0) {
 			left -= (size_t)r;
 			continue;
@@ -864,13 +890,14 @@ conn_io(struct ws_conn *c, short what)
 			conn_close_frame(c, WSLAY_CODE_MESSAGE_TOO_BIG,
 					 "message too big", 15);
 	}
-	if (!(c->flags & (WS_F_EOF | WS_F_IOERR)) && c->tx_buf != NULL)
-		conn_flush(c);
-	if (!(c->flags & (WS_F_EOF | WS_F_IOERR)) && c->tx_buf == NULL &&
+	/* A frame to send takes what tx_buf holds along (conn_send_cb). */
+	if (!(c->flags & (WS_F_EOF | WS_F_IOERR)) &&
 	    wslay_event_want_write(ctx)) {
 		if (wslay_event_send(ctx) != 0)
 			c->flags |= WS_F_IOERR;
 	}
+	if (!(c->flags & (WS_F_EOF | WS_F_IOERR)) && c->tx_buf != NULL)
+		conn_flush(c);
 	conn_update(c);
 }
 
@@ -886,10 +913,20 @@ conn_close(struct ws_conn *c, uint16_t code, const char *reason,
 	conn_io(c, EV_WRITE);
 }
 
-/* conn_start runs an adopted connection's first steps on the loop thread. */
-static void
-conn_start(struct ws_server *ws, struct ws_conn *c)
+/*
+ * conn_start runs an adopted connection's first steps on the loop thread,
+ * given its adopt command. A connection whose handshake answer is still to
+ * be written (ws_adopt_answer) does not write it here: the command goes back
+ * on the queue as WS_CMD_FLUSH, behind whatever on_open queued, so the answer
+ * leaves with on_open's first frame, or alone when there is none. Returns 1
+ * when it kept the command.
+ */
+static int
+conn_start(struct ws_server *ws, struct ws_cmd *cmd)
 {
+	struct ws_conn *c = cmd->conn;
+	int wake;
+
 	c->next = ws->conns;
 	c->prev = NULL;
 	if (ws->conns != NULL)
@@ -905,11 +942,20 @@ conn_start(struct ws_server *ws, struct ws_conn *c)
 	if (c->events == 0) {
 		c->flags |= WS_F_IOERR;
 		conn_end(c);
-		return;
+		return 0;
+	}
+	if (c->tx_buf != NULL) {
+		cmd->type = WS_CMD_FLUSH;
+		cmd->conn = NULL;
+		pthread_mutex_lock(&ws->lock);
+		wake = cmd_push(ws, cmd);
+		unlock_wake(ws, wake);
+		return 1;
 	}
 	/* The handed-over bytes will not make the socket readable; without
 	 * any, the poll reports what arrives, so no read is tried yet. */
 	conn_io(c, c->extra != NULL ? EV_READ : 0);
+	return 0;
 }
 
 /* conn_send queues a text message from a send command. */
@@ -1027,6 +1073,18 @@ ws_stop_timer_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(ws->base);
 }
 
+/* conn_of finds a live connection by id (NULL once it ended); loop thread. */
+static struct ws_conn *
+conn_of(struct ws_server *ws, uint64_t id)
+{
+	struct ws_conn *c;
+
+	pthread_mutex_lock(&ws->lock);
+	c = map_find(ws, id);
+	pthread_mutex_unlock(&ws->lock);
+	return c;
+}
+
 /* ws_wake_cb runs the commands queued by other threads, in order. */
 static void
 ws_wake_cb(evutil_socket_t fd, short what, void *arg)
@@ -1044,7 +1102,12 @@ ws_wake_cb(evutil_socket_t fd, short what, void *arg)
 		next = cmd->next;
 		switch (cmd->type) {
 		case WS_CMD_ADOPT:
-			conn_start(ws, cmd->conn);
+			if (conn_start(ws, cmd))
+				cmd = NULL; /* queued again as WS_CMD_FLUSH */
+			break;
+		case WS_CMD_FLUSH:
+			if ((c = conn_of(ws, cmd->id)) != NULL)
+				conn_io(c, c->extra != NULL ? EV_READ : 0);
 			break;
 		case WS_CMD_SEND:
 			pthread_mutex_lock(&ws->lock);
@@ -1069,10 +1132,7 @@ ws_wake_cb(evutil_socket_t fd, short what, void *arg)
 			conn_send(c, cmd->data, cmd->len);
 			break;
 		case WS_CMD_CLOSE:
-			pthread_mutex_lock(&ws->lock);
-			c = map_find(ws, cmd->id);
-			pthread_mutex_unlock(&ws->lock);
-			if (c != NULL)
+			if ((c = conn_of(ws, cmd->id)) != NULL)
 				conn_close(c, cmd->code,
 					   (const char *)cmd->data, cmd->len);
 			break;
@@ -1235,21 +1295,24 @@ ws_server_stop(struct ws_server *ws)
 	ws_free(ws);
 }
 
-enum sa_err
-ws_adopt(struct ws_server *ws, int fd, const char *extra_in, size_t extra_len,
-	 void (*release)(void *handle), void *handle,
-	 const struct ws_handler *h, void *arg, uint64_t *id)
+/* adopt is ws_adopt and ws_adopt_answer: a socket comes with the bytes
+ * read past its handshake or with the answer still to write, not both. */
+static enum sa_err
+adopt(struct ws_server *ws, int fd, const char *extra_in, size_t extra_len,
+      const char *answer, size_t answer_len, void (*release)(void *handle),
+      void *handle, const struct ws_handler *h, void *arg, uint64_t *id)
 {
 	struct ws_conn *c = NULL;
 	struct ws_cmd *cmd = NULL;
 	enum sa_err rc = SA_ERR_NOMEM;
 	uint64_t nid;
-	int reserved = 0, wake, fl;
+	int reserved = 0, wake;
 
 	if (ws == NULL || fd < 0 || release == NULL || h == NULL ||
-	    id == NULL || (extra_in == NULL && extra_len > 0))
+	    id == NULL || (extra_in == NULL && extra_len > 0) ||
+	    (answer == NULL && answer_len > 0))
 		return SA_ERR_INTERNAL;
-	if (extra_len > WS_MAX_EXTRA)
+	if (extra_len > WS_MAX_EXTRA || answer_len > WS_MAX_EXTRA)
 		return SA_ERR_BODY_TOO_LARGE;
 	if (atomic_fetch_add(&ws->count, 1) >=
 	    (size_t)ws->cfg.max_connections) {
@@ -1275,18 +1338,19 @@ ws_adopt(struct ws_server *ws, int fd, const char *extra_in, size_t extra_len,
 		memcpy(c->extra, extra_in, extra_len);
 		c->extra_len = extra_len;
 	}
+	if (answer_len > 0) {
+		if ((c->tx_buf = malloc(answer_len)) == NULL)
+			goto out;
+		memcpy(c->tx_buf, answer, answer_len);
+		c->tx_len = c->tx_cap = answer_len;
+	}
 	if (conn_ctx(c) == NULL)
 		goto out;
+	/* Every read and write passes MSG_DONTWAIT: the socket's own mode
+	 * does not matter, and it is not looked at. */
 	c->ev = event_new(ws->base, fd, EV_READ | EV_PERSIST, conn_event_cb, c);
 	if (c->ev == NULL)
 		goto out;
-	/* MHD's sockets are usually non-blocking already: skip the write. */
-	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 ||
-	    (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)) {
-		rc = SA_ERR_IO;
-		goto out;
-	}
 	cmd->type = WS_CMD_ADOPT;
 	cmd->conn = c;
 
@@ -1313,6 +1377,24 @@ out:
 	if (rc != SA_OK && reserved)
 		atomic_fetch_sub(&ws->count, 1);
 	return rc;
+}
+
+enum sa_err
+ws_adopt(struct ws_server *ws, int fd, const char *extra_in, size_t extra_len,
+	 void (*release)(void *handle), void *handle,
+	 const struct ws_handler *h, void *arg, uint64_t *id)
+{
+	return adopt(ws, fd, extra_in, extra_len, NULL, 0, release, handle, h,
+		     arg, id);
+}
+
+enum sa_err
+ws_adopt_answer(struct ws_server *ws, int fd, const char *answer,
+		size_t answer_len, void (*release)(void *handle), void *handle,
+		const struct ws_handler *h, void *arg, uint64_t *id)
+{
+	return adopt(ws, fd, NULL, 0, answer, answer_len, release, handle, h,
+		     arg, id);
 }
 
 /*

@@ -70,12 +70,25 @@ void ws_server_stop(struct ws_server *ws);
  * its upgrade state (it closes fd; ws never closes fd itself). On success
  * *id is the connection's id and on_open will run on the loop thread. On
  * failure (limit reached, out of memory) nothing was taken over: the caller
- * still owns the socket and handle.
+ * still owns the socket and handle. The socket may be blocking or not:
+ * every read and write asks not to wait.
  */
 enum sa_err ws_adopt(struct ws_server *ws, int fd, const char *extra_in,
 		     size_t extra_len, void (*release)(void *handle),
 		     void *handle, const struct ws_handler *h, void *arg,
 		     uint64_t *id);
+
+/*
+ * ws_adopt_answer is ws_adopt for a socket whose handshake was read but not
+ * yet answered: answer (the 101 response, copied) is written by the loop
+ * ahead of, and in the same system call as, the first frame that on_open
+ * queues, or alone once on_open's commands ran if it queued none. On
+ * failure nothing of answer was written, so the caller may still refuse.
+ */
+enum sa_err ws_adopt_answer(struct ws_server *ws, int fd, const char *answer,
+			    size_t answer_len, void (*release)(void *handle),
+			    void *handle, const struct ws_handler *h, void *arg,
+			    uint64_t *id);
 
 /* ws_send_text queues a text message to a connection; any thread. Returns
  * SA_ERR_NOT_FOUND if the id is gone. */

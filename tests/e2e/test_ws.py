@@ -213,3 +213,36 @@ def test_ws_rate_limit_is_counted_once_and_its_refusal_audited_once(
                if r["event"] == "ratelimit.refused"]
     assert len(refused) == 1, refused
     assert refused[0]["ip"] == "127.0.0.1"
+
+
+def test_upgrade_beyond_the_websocket_limit_is_answered_503(make_server):
+    # The accept thread writes no 101 before the WebSocket loop has taken
+    # the socket: an upgrade over SEALAUTH_WS_MAX_CONNECTIONS gets a 503
+    # with a Retry-After instead of a 101 and a dropped socket.
+    server = make_server(env={"SEALAUTH_RATE_LIMITS": "ws=1000/60",
+                              "SEALAUTH_WS_MAX_CONNECTIONS": "1"}).start()
+
+    async def go():
+        async with websockets.connect(ws_url(server), origin=server.base) as ws:
+            await ws.send("held")
+            assert await ws.recv() == "held"
+            head = await asyncio.to_thread(raw_handshake, server, UPGRADE)
+            # The first socket is untouched.
+            await ws.send("still")
+            return head, await ws.recv()
+    head, echo = run(go())
+    assert head.startswith("HTTP/1.1 503 "), head
+    assert "Retry-After: 1\r\n" in head
+    assert echo == "still"
+    lines = [l for l in server.log_lines()
+             if l.get("event") == "http.request" and l.get("status") == 503
+             and l.get("path") == "/test/ws"]
+    assert len(lines) == 1 and lines[0].get("early") is True, lines
+    # Once the first has closed (the loop sees it a moment later), an
+    # upgrade gets its 101 again.
+    deadline = time.monotonic() + 5
+    status = raw_upgrade(server, "/test/ws")
+    while not status.startswith("HTTP/1.1 101 ") and time.monotonic() < deadline:
+        time.sleep(0.1)
+        status = raw_upgrade(server, "/test/ws")
+    assert status.startswith("HTTP/1.1 101 "), status

@@ -544,6 +544,146 @@ test_send_close_partial(void **state)
 	ws_server_stop(ws);
 }
 
+/* The greeting endpoint sends a message from on_open, as the session
+ * route sends a login's code; the refusing one closes from on_open. */
+static void
+t_greet_open(struct ws_server *ws, uint64_t id, void *arg)
+{
+	t_on_open(ws, id, arg);
+	ws_send_text(ws, id, "hello", 5);
+}
+
+static void
+t_refuse_open(struct ws_server *ws, uint64_t id, void *arg)
+{
+	t_on_open(ws, id, arg);
+	ws_close(ws, id, 4001, "bad token");
+}
+
+static const struct ws_handler t_greet = {t_greet_open, t_on_text, t_on_close};
+static const struct ws_handler t_refuse = {t_refuse_open, t_on_text,
+					   t_on_close};
+
+#define T_ANSWER                                                               \
+	"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"           \
+	"Connection: Upgrade\r\n\r\n"
+
+/* t_open_answer adopts a fresh socketpair whose handshake answer the
+ * server is still to write, and waits for on_open. */
+static void
+t_open_answer(struct ws_server *ws, struct tconn *tc, const char *answer,
+	      size_t n, const struct ws_handler *h)
+{
+	t_pair(tc);
+	assert_int_equal(ws_adopt_answer(ws, tc->sfd, answer, n, t_release, tc,
+					 h, tc, &tc->id),
+			 SA_OK);
+	assert_int_equal(t_wait(&tc->opens, 1, T_WAIT_MS), 1);
+}
+
+/* t_expect_bytes reads exactly n bytes and compares them with want. */
+static void
+t_expect_bytes(struct tconn *tc, const char *want, size_t n)
+{
+	char *buf = malloc(n);
+
+	assert_non_null(buf);
+	assert_int_equal(t_read(tc->cfd, buf, n, T_WAIT_MS), 0);
+	assert_memory_equal(buf, want, n);
+	free(buf);
+}
+
+static void
+test_answer_with_first_frame(void **state)
+{
+	struct ws_server *ws = t_start(60, 1024, 10, 0);
+	struct tconn tc;
+
+	(void)state;
+	t_open_answer(ws, &tc, T_ANSWER, strlen(T_ANSWER), &t_greet);
+	/* The answer first, whole, then the frame on_open queued. */
+	t_expect_bytes(&tc, T_ANSWER, strlen(T_ANSWER));
+	t_expect(&tc, 0x1, "hello");
+	t_send(&tc, 1, 0x1, "ping?", 5);
+	t_expect(&tc, 0x1, "ping?");
+	t_finish(&tc);
+	ws_server_stop(ws);
+}
+
+static void
+test_answer_alone(void **state)
+{
+	struct ws_server *ws = t_start(60, 1024, 10, 0);
+	struct tconn tc;
+	int queued = -1;
+
+	(void)state;
+	/* on_open queues nothing: the answer still goes out, alone. */
+	t_open_answer(ws, &tc, T_ANSWER, strlen(T_ANSWER), &t_echo);
+	t_expect_bytes(&tc, T_ANSWER, strlen(T_ANSWER));
+	usleep(100 * 1000);
+	assert_int_equal(ioctl(tc.cfd, FIONREAD, &queued), 0);
+	assert_int_equal(queued, 0);
+	t_send(&tc, 1, 0x1, "echo", 4);
+	t_expect(&tc, 0x1, "echo");
+	t_finish(&tc);
+	ws_server_stop(ws);
+}
+
+static void
+test_answer_then_close(void **state)
+{
+	struct ws_server *ws = t_start(60, 1024, 10, 0);
+	char reason[64];
+	struct tconn tc;
+
+	(void)state;
+	t_open_answer(ws, &tc, T_ANSWER, strlen(T_ANSWER), &t_refuse);
+	t_expect_bytes(&tc, T_ANSWER, strlen(T_ANSWER));
+	assert_int_equal(t_expect_close(&tc, T_WAIT_MS, reason, sizeof(reason)),
+			 4001);
+	assert_string_equal(reason, "bad token");
+	t_send_close(&tc, 4001);
+	assert_int_equal(t_wait(&tc.releases, 1, T_WAIT_MS), 1);
+	assert_int_equal(tc.code, 4001);
+	close(tc.cfd);
+	ws_server_stop(ws);
+}
+
+static void
+test_answer_partial(void **state)
+{
+	struct ws_server *ws = t_start(60, 1024, 10, 0);
+	const size_t n = 200000;
+	char *answer = malloc(n);
+	int small = 4096, queued = 0;
+	struct tconn tc;
+
+	(void)state;
+	assert_non_null(answer);
+	for (size_t i = 0; i < n; i++)
+		answer[i] = (char)('a' + i % 26);
+	/* A socket that takes only part of the answer: the rest, and the
+	 * frame behind it, wait until it can take more. */
+	t_pair(&tc);
+	assert_int_equal(
+	    setsockopt(tc.sfd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)),
+	    0);
+	assert_int_equal(ws_adopt_answer(ws, tc.sfd, answer, n, t_release, &tc,
+					 &t_greet, &tc, &tc.id),
+			 SA_OK);
+	assert_int_equal(t_wait(&tc.opens, 1, T_WAIT_MS), 1);
+	usleep(200 * 1000);
+	assert_int_equal(ioctl(tc.cfd, FIONREAD, &queued), 0);
+	assert_true(queued > 0);
+	assert_true((size_t)queued < n);
+	t_expect_bytes(&tc, answer, n);
+	t_expect(&tc, 0x1, "hello");
+	t_finish(&tc);
+	free(answer);
+	ws_server_stop(ws);
+}
+
 static void
 test_extra_in(void **state)
 {
@@ -1267,6 +1407,10 @@ main(void)
 	    cmocka_unit_test(test_idle_rest_and_wake),
 	    cmocka_unit_test(test_send_close),
 	    cmocka_unit_test(test_send_close_partial),
+	    cmocka_unit_test(test_answer_with_first_frame),
+	    cmocka_unit_test(test_answer_alone),
+	    cmocka_unit_test(test_answer_then_close),
+	    cmocka_unit_test(test_answer_partial),
 	    cmocka_unit_test(test_extra_in),
 	    cmocka_unit_test(test_fragmented_with_ping),
 	    cmocka_unit_test(test_ping_pong),
