@@ -889,6 +889,12 @@ early_upgrade(struct http_server *srv, int fd, const struct sockaddr *addr)
 	req.route = r;
 	if (conn_count_take(srv->counts, &peer, &per_addr) != SA_OK)
 		return 0;
+	/* The route's ws_prepare before the rate limit: a request it declines
+	 * goes to libmicrohttpd without having counted here, so every upgrade
+	 * counts once against the limit, whichever path answers it. */
+	request_id(req.id);
+	if (r->ws_prepare != NULL && r->ws_prepare(&req, &arg) != SA_OK)
+		goto decline;
 	cls = r->rate_class ? r->rate_class : "default";
 	if (cfg->limit != NULL &&
 	    cfg->limit(cfg->ctx, cls, "ip", req.ip, &retry, &first) != SA_OK) {
@@ -899,11 +905,11 @@ early_upgrade(struct http_server *srv, int fd, const struct sockaddr *addr)
 			    cfg->ctx, &req, "ratelimit.refused", "",
 			    json_pack("{s:s, s:s, s:s}", "class", cls, "kind",
 				      "ip", "path", req.path));
+		/* ws_prepare's argument: freed as on a failed adoption. */
+		if (r->ws->on_close != NULL)
+			r->ws->on_close(cfg->ws, 0, 1011, 0, arg);
 		goto decline;
 	}
-	request_id(req.id);
-	if (r->ws_prepare != NULL && r->ws_prepare(&req, &arg) != SA_OK)
-		goto decline;
 	/*
 	 * From here the request is ours: read it off the socket. The loop
 	 * writes the 101 with the first event of the route (ws_adopt_answer),

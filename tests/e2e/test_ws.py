@@ -215,6 +215,17 @@ def test_ws_rate_limit_is_counted_once_and_its_refusal_audited_once(
     assert refused[0]["ip"] == "127.0.0.1"
 
 
+def test_an_upgrade_the_route_refuses_counts_once(make_server):
+    # The accept thread asks the route before the rate limit: an upgrade
+    # the route refuses goes to libmicrohttpd uncounted, and is counted
+    # there once (it used to count on both paths).
+    server = make_server(env={"SEALAUTH_RATE_LIMITS": "ws=3/60"}).start()
+    codes = [raw_upgrade(server, "/test/ws?refuse=1").split(" ")[1]
+             for _ in range(2)]
+    codes += [raw_upgrade(server, "/test/ws").split(" ")[1] for _ in range(2)]
+    assert codes == ["403", "403", "101", "429"]
+
+
 def test_upgrade_beyond_the_websocket_limit_is_answered_503(make_server):
     # The accept thread writes no 101 before the WebSocket loop has taken
     # the socket: an upgrade over SEALAUTH_WS_MAX_CONNECTIONS gets a 503
