@@ -74,6 +74,12 @@ count_event(struct app *app, const char *event, const json_t *detail)
 	metrics_event(app->metrics, event, why);
 }
 
+int
+app_es_in_process(struct app *app)
+{
+	return app->es == NULL || strcmp(estore_name(app->es), "mem") == 0;
+}
+
 void
 app_http_config(struct app *app, struct http_config *hc)
 {
@@ -101,9 +107,7 @@ app_http_config(struct app *app, struct http_config *hc)
 	hc->limit = http_limit_hook;
 	/* Only with in-process rate limits: the accept thread must not wait
 	 * for Redis. */
-	hc->ws_early = app->cfg.redis_url == NULL ||
-		       app->cfg.redis_url[0] == '\0' ||
-		       str_has_prefix(app->cfg.redis_url, "mem:");
+	hc->ws_early = app_es_in_process(app);
 	hc->observe = app->metrics ? http_observe_hook : NULL;
 }
 

@@ -126,6 +126,11 @@ http_req_app(struct http_request *req)
  * left at -1 and no proxy is trusted. */
 #define APP_PER_IP_CONNECTIONS 256
 
+/* app_es_in_process tells whether the ephemeral store (sessions, rate
+ * limits, pub/sub) is this process's own in-process one, so that nothing
+ * waits on the network and no other instance shares it. */
+int app_es_in_process(struct app *app);
+
 /* app_http_config fills the HTTP layer's settings and hooks from app (the
  * strings and lists stay owned by app). */
 void app_http_config(struct app *app, struct http_config *hc);

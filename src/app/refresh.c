@@ -211,7 +211,7 @@ app_refresh_announce(struct app *app)
 	char msg[REFRESH_MSG_LEN];
 
 	/* The in-process store is this server's alone: nobody to tell. */
-	if (app->es == NULL || strcmp(estore_name(app->es), "mem") == 0)
+	if (app_es_in_process(app))
 		return 0;
 	memcpy(msg, REFRESH_MSG, sizeof(REFRESH_MSG) - 1);
 	memcpy(msg + sizeof(REFRESH_MSG) - 1, app->instance, APP_INSTANCE_LEN);

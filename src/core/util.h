@@ -191,6 +191,16 @@ swar_has_below(uint64_t w, unsigned char b)
 	return ((w - SWAR_ONES * b) & ~w & SWAR_HIGH) != 0;
 }
 
+/* uri_unreserved tells whether c is in RFC 3986's unreserved set: ASCII
+ * letters, digits and "-._~", the characters a URI never escapes. */
+static inline int
+uri_unreserved(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+	       c == '~';
+}
+
 #define UTF8_NO_C0 0x1 /* also refuse U+0000..U+001F and U+007F */
 #define UTF8_NO_C1 0x2 /* also refuse U+0080..U+009F */
 

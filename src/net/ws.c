@@ -451,6 +451,19 @@ conn_gather(struct ws_conn *c, const uint8_t *data, size_t n)
 	return 0;
 }
 
+/* tx_taken counts k more bytes of tx_buf as written and frees it once all
+ * of it is. */
+static void
+tx_taken(struct ws_conn *c, size_t k)
+{
+	c->tx_off += k;
+	if (c->tx_off < c->tx_len)
+		return;
+	free(c->tx_buf);
+	c->tx_buf = NULL;
+	c->tx_len = c->tx_off = c->tx_cap = 0;
+}
+
 /* conn_flush writes what is left of tx_buf and frees it once all is out;
  * a socket that takes only part keeps the rest for its next write. */
 static void
@@ -467,12 +480,7 @@ conn_flush(struct ws_conn *c)
 			c->flags |= WS_F_IOERR;
 		return;
 	}
-	c->tx_off += (size_t)r;
-	if (c->tx_off < c->tx_len)
-		return;
-	free(c->tx_buf);
-	c->tx_buf = NULL;
-	c->tx_len = c->tx_off = c->tx_cap = 0;
+	tx_taken(c, (size_t)r);
 }
 
 /*
@@ -531,13 +539,8 @@ conn_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
 	} while (r < 0 && errno == EINTR);
 	if (r >= 0 && ahead > 0) {
 		k = (size_t)r < ahead ? (size_t)r : ahead;
-		c->tx_off += k;
+		tx_taken(c, k);
 		r -= (ssize_t)k;
-		if (c->tx_off == c->tx_len) {
-			free(c->tx_buf);
-			c->tx_buf = NULL;
-			c->tx_len = c->tx_off = c->tx_cap = 0;
-		}
 	}
 	if (r >= 0 && c->tx_buf != NULL) {
 		/* Not even tx_buf went out whole: the frame waits. */
@@ -914,6 +917,17 @@ conn_close(struct ws_conn *c, uint16_t code, const char *reason,
 }
 
 /*
+ * conn_first_io is a started connection's first conn_io. The handed-over
+ * bytes will not make the socket readable, so they are read at once;
+ * without any, the poll reports what arrives, so no read is tried yet.
+ */
+static void
+conn_first_io(struct ws_conn *c)
+{
+	conn_io(c, c->extra != NULL ? EV_READ : 0);
+}
+
+/*
  * conn_start runs an adopted connection's first steps on the loop thread,
  * given its adopt command. A connection whose handshake answer is still to
  * be written (ws_adopt_answer) does not write it here: the command goes back
@@ -952,9 +966,7 @@ conn_start(struct ws_server *ws, struct ws_cmd *cmd)
 		unlock_wake(ws, wake);
 		return 1;
 	}
-	/* The handed-over bytes will not make the socket readable; without
-	 * any, the poll reports what arrives, so no read is tried yet. */
-	conn_io(c, c->extra != NULL ? EV_READ : 0);
+	conn_first_io(c);
 	return 0;
 }
 
@@ -1029,11 +1041,8 @@ conn_send_close(struct ws_conn *c, const unsigned char *msg, size_t n,
 	    wslay_event_send(ctx) != 0)
 		c->flags |= WS_F_IOERR;
 	c->flags &= (uint8_t)~WS_F_GATHER;
-	if (c->tx_len == 0) {
-		free(c->tx_buf);
-		c->tx_buf = NULL;
-		c->tx_cap = 0;
-	}
+	if (c->tx_len == 0)
+		tx_taken(c, 0); /* nothing was gathered */
 	conn_io(c, EV_WRITE);
 }
 
@@ -1107,7 +1116,7 @@ ws_wake_cb(evutil_socket_t fd, short what, void *arg)
 			break;
 		case WS_CMD_FLUSH:
 			if ((c = conn_of(ws, cmd->id)) != NULL)
-				conn_io(c, c->extra != NULL ? EV_READ : 0);
+				conn_first_io(c);
 			break;
 		case WS_CMD_SEND:
 			pthread_mutex_lock(&ws->lock);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/util.h"
 #include "net/http_int.h"
 #include "net/ws_early.h"
 
@@ -41,14 +42,15 @@ static const struct {
     {"X-Forwarded-For", H_REFUSED},
 };
 
-/* Letters, digits and "-._~": what a target may hold besides its
- * separators. */
+/* all_unreserved tells whether every character of s is unreserved (RFC
+ * 3986): what a target may hold besides its separators. */
 static int
-is_plain(unsigned char c)
+all_unreserved(const char *s)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-	       c == '~';
+	for (; *s != '\0'; s++)
+		if (!uri_unreserved((unsigned char)*s))
+			return 0;
+	return 1;
 }
 
 int
@@ -95,12 +97,8 @@ split_query(const char *q, size_t n, struct ws_early_req *r)
 		if (eq == NULL || eq == p || r->nquery == WS_EARLY_QUERY_MAX)
 			return 0;
 		*eq = '\0';
-		for (const char *s = p; *s != '\0'; s++)
-			if (!is_plain((unsigned char)*s))
-				return 0;
-		for (const char *s = eq + 1; *s != '\0'; s++)
-			if (!is_plain((unsigned char)*s))
-				return 0;
+		if (!all_unreserved(p) || !all_unreserved(eq + 1))
+			return 0;
 		for (size_t i = 0; i < r->nquery; i++)
 			if (strcmp(r->qname[i], p) == 0)
 				return 0;
@@ -132,7 +130,7 @@ parse_target(const char *t, size_t n, struct ws_early_req *r)
 			/* No empty segment, no "." or ".." segment. */
 			if (i + 1 < pl && (t[i + 1] == '/' || t[i + 1] == '.'))
 				return 0;
-		} else if (!is_plain(c)) {
+		} else if (!uri_unreserved(c)) {
 			return 0;
 		}
 	}

@@ -97,9 +97,7 @@ pct_encode(struct buf *b, const char *s)
 
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-		    c == '_' || c == '~') {
+		if (uri_unreserved(c)) {
 			buf_append(b, s, 1);
 		} else {
 			char e[3] = {'%', hex[c >> 4], hex[c & 15]};

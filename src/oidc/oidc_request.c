@@ -55,13 +55,9 @@ unreserved(const char *s, size_t lo, size_t hi)
 
 	if (n < lo || n > hi)
 		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		      (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-		      c == '_' || c == '~'))
+	for (size_t i = 0; i < n; i++)
+		if (!uri_unreserved((unsigned char)s[i]))
 			return 0;
-	}
 	return 1;
 }
 

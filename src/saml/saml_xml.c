@@ -308,9 +308,7 @@ saml_url_escape(const char *s)
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-		    c == '.' || c == '~') {
+		if (uri_unreserved(c)) {
 			out[j++] = (char)c;
 		} else {
 			out[j++] = '%';

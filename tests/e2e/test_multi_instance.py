@@ -183,6 +183,11 @@ def test_phone_on_b_approves_browser_on_a(make_server, redis, shared_dir,
     phone = enrolled_phone(a, inbox)
     answer, done, code, replay = login_across(a, b, phone, inbox)
     done_sid = replay["sessionId"]
+    # With the rate limits in Redis the accept thread answers no upgrade
+    # itself (it would wait on Redis): A's 101 came through libmicrohttpd.
+    ups = [l for l in a.log_lines() if l.get("event") == "http.request"
+           and l.get("status") == 101]
+    assert ups and all("early" not in l for l in ups), ups
     assert code == 1000
     assert done["type"] == "approved"
     assert done["jwt"] == answer["jwt"]
