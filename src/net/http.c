@@ -74,7 +74,8 @@ struct http_server {
 	struct conn_state *conns;
 	pthread_t sweeper;
 	int sweeping;
-	int sweep_stop; /* under conn_mu */
+	int delayed_acks; /* listener_delay_acks was asked for */
+	int sweep_stop;	  /* under conn_mu */
 	/* An unconnected socket whose number upgrade_cb puts in place of an
 	 * upgraded connection's before MHD shuts that down and closes it. */
 	int placeholder;
@@ -1484,6 +1485,10 @@ add_conn(int fd, const struct sockaddr *addr, socklen_t len, void *arg)
 
 	if (early_upgrade(srv, fd, addr))
 		return;
+	/* libmicrohttpd's requests may wait for an audit commit, and a
+	 * client may hold a body back for the acknowledgement. */
+	if (srv->delayed_acks)
+		listener_quick_acks(fd);
 	if (MHD_add_connection(srv->d, fd, addr, len) != MHD_YES)
 		log_debug("http.accept", "connection refused: %s",
 			  strerror(errno));
@@ -1615,6 +1620,13 @@ http_server_start(const struct http_config *cfg, const struct route *routes,
 	if (cfg->header_timeout > 0 &&
 	    pthread_create(&srv->sweeper, NULL, sweep_main, srv) == 0)
 		srv->sweeping = 1;
+	/* An upgrade the accept thread answers acknowledges its request with
+	 * the 101 (listener_delay_acks); any other connection gets quick
+	 * acknowledgements back in add_conn. */
+	if (cfg->ws_early && cfg->ws != NULL && cfg->audit_async != NULL) {
+		listener_delay_acks(srv->listener);
+		srv->delayed_acks = 1;
+	}
 	if ((rc = listener_start(srv->listener, add_conn, srv)) != SA_OK) {
 		sweep_stop(srv);
 		MHD_stop_daemon(srv->d);

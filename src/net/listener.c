@@ -22,7 +22,8 @@ struct listener {
 	int fd;
 	pthread_t thread;
 	int started;
-	int backlog; /* for listen(2) in listener_start */
+	int backlog;	/* for listen(2) in listener_start */
+	int delay_acks; /* listener_delay_acks, applied after listen(2) */
 	atomic_int closing;
 	listener_cb cb;
 	void *arg;
@@ -75,6 +76,20 @@ out:
 		free(l);
 	}
 	return rc;
+}
+
+void
+listener_delay_acks(struct listener *l)
+{
+	l->delay_acks = 1;
+}
+
+void
+listener_quick_acks(int fd)
+{
+	int one = 1;
+
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
 }
 
 /* pause_ms sleeps briefly after an error that a retry at once would only
@@ -148,6 +163,8 @@ accept_main(void *arg)
 enum sa_err
 listener_start(struct listener *l, listener_cb cb, void *arg)
 {
+	int zero = 0;
+
 	l->cb = cb;
 	l->arg = arg;
 	/* Only now: until the server can answer, connections are refused
@@ -156,6 +173,13 @@ listener_start(struct listener *l, listener_cb cb, void *arg)
 		log_error("http.listen", "cannot listen: %s", strerror(errno));
 		return SA_ERR_IO;
 	}
+	/* After listen(2), which resets the socket's acknowledgement state.
+	 * Without it, connections acknowledge as usual: nothing else
+	 * changes. */
+	if (l->delay_acks && setsockopt(l->fd, IPPROTO_TCP, TCP_QUICKACK, &zero,
+					sizeof(zero)) != 0)
+		log_warn("http.listen", "cannot delay acknowledgements: %s",
+			 strerror(errno));
 	if (pthread_create(&l->thread, NULL, accept_main, l) != 0)
 		return SA_ERR_INTERNAL;
 	l->started = 1;

@@ -33,6 +33,24 @@ enum sa_err listener_open(const struct sockaddr *addr, socklen_t len,
 			  int backlog, struct listener **out,
 			  unsigned int *port);
 
+/*
+ * listener_delay_acks makes the connections accepted once listener_start
+ * listens start with
+ * delayed acknowledgements (TCP_QUICKACK off, which Linux passes on from
+ * the listening socket to the connections it accepts). A new connection
+ * otherwise acknowledges its first request in a segment of its own,
+ * although the answer that follows would carry the acknowledgement; with
+ * the answer written at once (an upgraded WebSocket's 101) that segment is
+ * saved. A connection whose answer may wait, or whose client may hold its
+ * request's body back for the acknowledgement (Nagle's algorithm), gets
+ * quick acknowledgements back with listener_quick_acks.
+ */
+void listener_delay_acks(struct listener *l);
+
+/* listener_quick_acks turns quick acknowledgements back on for one
+ * accepted socket, acknowledging at once what has arrived. */
+void listener_quick_acks(int fd);
+
 /* listener_start listens and starts the accept thread. */
 enum sa_err listener_start(struct listener *l, listener_cb cb, void *arg);
 

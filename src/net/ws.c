@@ -464,16 +464,24 @@ tx_taken(struct ws_conn *c, size_t k)
 	c->tx_len = c->tx_off = c->tx_cap = 0;
 }
 
-/* conn_flush writes what is left of tx_buf and frees it once all is out;
- * a socket that takes only part keeps the rest for its next write. */
+/*
+ * conn_flush writes what is left of tx_buf and frees it once all is out;
+ * a socket that takes only part keeps the rest for its next write. When
+ * tx_buf ends with our close frame (conn_send_close), nothing follows it:
+ * our side is shut once it is out, and the write is corked (MSG_MORE) so
+ * that the end of the stream leaves in the same segment as the frames. The
+ * peer's close frame is still read; the socket closes after it.
+ */
 static void
 conn_flush(struct ws_conn *c)
 {
+	int last = c->ctx != NULL && !(c->flags & WS_F_SHUT) &&
+		   wslay_event_get_close_sent(c->ctx);
 	ssize_t r;
 
 	do {
 		r = send(c->fd, c->tx_buf + c->tx_off, c->tx_len - c->tx_off,
-			 MSG_NOSIGNAL | MSG_DONTWAIT);
+			 MSG_NOSIGNAL | MSG_DONTWAIT | (last ? MSG_MORE : 0));
 	} while (r < 0 && errno == EINTR);
 	if (r < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -481,6 +489,10 @@ conn_flush(struct ws_conn *c)
 		return;
 	}
 	tx_taken(c, (size_t)r);
+	if (last && c->tx_buf == NULL) {
+		shutdown(c->fd, SHUT_WR);
+		c->flags |= WS_F_SHUT;
+	}
 }
 
 /*

@@ -268,6 +268,17 @@ t_read(int fd, void *p, size_t n, int timeout_ms)
 	return 0;
 }
 
+/* t_eof tells whether the server's side of the stream has ended: nothing
+ * but the end is left to read within timeout_ms. */
+static int
+t_eof(int fd, int timeout_ms)
+{
+	struct pollfd pfd = {fd, POLLIN, 0};
+	char c;
+
+	return poll(&pfd, 1, timeout_ms) == 1 && read(fd, &c, 1) == 0;
+}
+
 /*
  * t_recv reads one server frame (which must be unmasked and final) into buf;
  * returns the opcode, or -1 on timeout or end of stream.
@@ -461,6 +472,10 @@ test_send_close(void **state)
 	assert_int_equal(t_expect_close(&tc, T_WAIT_MS, reason, sizeof(reason)),
 			 1000);
 	assert_string_equal(reason, "done");
+	/* Nothing follows the close: the server's side is shut at once, and
+	 * the peer's close is still read. */
+	assert_true(t_eof(tc.cfd, T_WAIT_MS));
+	assert_int_equal(t_get(&tc.releases), 0);
 	t_send_close(&tc, 1000);
 	assert_int_equal(t_wait(&tc.releases, 1, T_WAIT_MS), 1);
 	assert_int_equal(tc.code, 1000);
@@ -536,6 +551,8 @@ test_send_close_partial(void **state)
 	assert_int_equal(t_expect_close(&tc, T_WAIT_MS, reason, sizeof(reason)),
 			 1000);
 	assert_string_equal(reason, "done");
+	/* The end of the stream only after all of it. */
+	assert_true(t_eof(tc.cfd, T_WAIT_MS));
 	assert_int_equal(t_wait(&tc.releases, 1, T_WAIT_MS), 1);
 	assert_int_equal(tc.code, 1000);
 	close(tc.cfd);
