@@ -90,7 +90,8 @@ struct push_ctx {
  * browser, so it is never silent.
  */
 static void
-push_done(enum sa_err rc, const char *reason, int attempts, void *arg)
+push_done(enum sa_err rc, const char *provider, const char *reason,
+	  int attempts, void *arg)
 {
 	struct push_ctx *c = arg;
 	struct app *app = c->app;
@@ -98,10 +99,11 @@ push_done(enum sa_err rc, const char *reason, int attempts, void *arg)
 	int64_t left = c->expires_at - now_unix();
 
 	/* Queued, not awaited: push workers must keep sending. */
-	app_audit_async(
-	    app, rc == SA_OK ? "push.sent" : "push.failed", c->token_id,
-	    json_pack("{s:s, s:s, s:i}", "sessionId", c->session_id, "reason",
-		      reason ? reason : "", "attempts", attempts));
+	app_audit_async(app, rc == SA_OK ? "push.sent" : "push.failed",
+			c->token_id,
+			json_pack("{s:s, s:s, s:s, s:i}", "sessionId",
+				  c->session_id, "provider", provider, "reason",
+				  reason ? reason : "", "attempts", attempts));
 	if (rc != SA_OK) {
 		session_kept_key(key, sizeof(key), c->session_id, "push");
 		if (reason == NULL)
@@ -228,7 +230,8 @@ initiate_answer(struct http_request *req, struct http_response *res, void *arg)
 			       : SA_ERR_PUSH;
 		c->msg = NULL; /* stolen by push_send */
 		if (rc != SA_OK)
-			push_done(rc,
+			/* Refused before any provider took it. */
+			push_done(rc, "",
 				  t.fcm_token || t.endpoint
 				      ? sa_err_str(rc)
 				      : "the device has no push target",

@@ -120,13 +120,15 @@ struct notice {
 };
 
 static void
-notice_done(enum sa_err rc, const char *reason, int attempts, void *arg)
+notice_done(enum sa_err rc, const char *provider, const char *reason,
+	    int attempts, void *arg)
 {
 	struct notice *n = arg;
 
 	app_audit_async(n->app, rc == SA_OK ? "push.sent" : "push.failed",
 			n->token_id,
-			json_pack("{s:s, s:s, s:i}", "kind", n->kind, "reason",
+			json_pack("{s:s, s:s, s:s, s:i}", "kind", n->kind,
+				  "provider", provider, "reason",
 				  reason ? reason : "", "attempts", attempts));
 	free(n);
 }
@@ -148,8 +150,9 @@ enroll_notify(struct app *app, const struct enrollment *dev, const char *kind,
 	snprintf(n->token_id, sizeof(n->token_id), "%s", dev->token_id);
 	snprintf(n->kind, sizeof(n->kind), "%s", kind);
 	if (push_send(app->push, &t, msg, notice_done, n) != SA_OK) {
-		app_audit(app, NULL, "push.failed", dev->token_id,
-			  json_pack("{s:s}", "kind", kind));
+		app_audit(
+		    app, NULL, "push.failed", dev->token_id,
+		    json_pack("{s:s, s:s}", "kind", kind, "provider", ""));
 		free(n);
 	}
 }

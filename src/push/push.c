@@ -146,7 +146,7 @@ job_finish(struct push_job *j, enum sa_err rc, const char *reason)
 	metrics_add(j->metrics, M_PUSH, j->prov->name,
 		    rc == SA_OK ? "ok" : "failed", 1);
 	if (j->cb != NULL)
-		j->cb(rc, reason, j->attempts, j->arg);
+		j->cb(rc, j->prov->name, reason, j->attempts, j->arg);
 	job_free(j);
 }
 

@@ -64,11 +64,14 @@ struct push_target {
  * the
  * final outcome: SA_OK when delivered, else the last error (SA_ERR_PUSH for
  * a refusal by the push service or by our endpoint rules, SA_ERR_TIMEOUT,
- * SA_ERR_SHUTTING_DOWN when the pusher closed first). reason is a short text
- * valid during the call only; attempts counts the delivery attempts made.
+ * SA_ERR_SHUTTING_DOWN when the pusher closed first). provider names what
+ * took the message ("fcm", "unifiedpush", "log": written to the log only,
+ * "none": dropped), so an audit row can say where a message went; reason is
+ * a short text; both are valid during the call only. attempts counts the
+ * delivery attempts made.
  */
-typedef void (*push_done_cb)(enum sa_err rc, const char *reason, int attempts,
-			     void *arg);
+typedef void (*push_done_cb)(enum sa_err rc, const char *provider,
+			     const char *reason, int attempts, void *arg);
 
 /* Limits on what push_send accepts. */
 #define PUSH_MSG_MAX 4096	/* bytes of compact JSON; FCM's data limit */

@@ -166,9 +166,14 @@ def test_takeover_waits_then_completes(make_server, inbox):
         assert r.status_code == 200, r.text
     finally:
         new_inbox.close()
-    events = [e["event"] for e in audit_events(s)]
+    rows = audit_events(s)
+    events = [e["event"] for e in rows]
     assert "enroll.takeover_pending" in events
     assert "enroll.takeover_completed" in events
+    # The notices to the old device, audited with where they went.
+    kinds = {e["detail"]["kind"]: e["detail"]["provider"] for e in rows
+             if e["event"] == "push.sent" and "kind" in e["detail"]}
+    assert kinds.get("takeover_pending") == "unifiedpush", kinds
 
 
 def test_takeover_cancelled_by_the_old_device(make_server, inbox):

@@ -142,9 +142,15 @@ def test_enroll_then_login_approved_over_websocket(login_server, inbox):
     for k in ("iat", "nbf", "exp", "jti", "auth_time", "amr"):
         assert k in claims
     assert claims["exp"] > claims["iat"]
-    events = [e["event"] for e in audit_events(s)]
+    rows = audit_events(s)
+    events = [e["event"] for e in rows]
     for ev in ("enroll.ok", "auth.initiate", "push.sent", "auth.approved"):
         assert ev in events
+    # The push row says where the message went: the phone's UnifiedPush
+    # endpoint here.
+    sent = [e for e in rows if e["event"] == "push.sent"
+            and e["detail"].get("sessionId") == sess["sessionId"]]
+    assert len(sent) == 1 and sent[0]["detail"]["provider"] == "unifiedpush"
     # The code is never stored: only its hash appears in the audit log.
     log = s.cli("audit", "tail", "--json", "-n", "500").stdout
     assert sess["autoPassword"] not in log

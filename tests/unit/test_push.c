@@ -221,6 +221,7 @@ struct outcome {
 	enum sa_err rc;
 	int attempts;
 	char reason[PUSH_REASON_MAX];
+	char provider[16];
 	uint64_t at_ms;
 };
 
@@ -229,7 +230,8 @@ static pthread_cond_t out_cv = PTHREAD_COND_INITIALIZER;
 static int out_total;
 
 static void
-on_done(enum sa_err rc, const char *reason, int attempts, void *arg)
+on_done(enum sa_err rc, const char *provider, const char *reason, int attempts,
+	void *arg)
 {
 	struct outcome *o = arg;
 
@@ -238,6 +240,7 @@ on_done(enum sa_err rc, const char *reason, int attempts, void *arg)
 	o->rc = rc;
 	o->attempts = attempts;
 	snprintf(o->reason, sizeof(o->reason), "%s", reason);
+	snprintf(o->provider, sizeof(o->provider), "%s", provider);
 	o->at_ms = now_mono_ms();
 	out_total++;
 	pthread_cond_broadcast(&out_cv);
@@ -338,6 +341,7 @@ test_up_delivers_body_intact(void **state)
 	assert_int_equal(o.calls, 1);
 	assert_int_equal(o.rc, SA_OK);
 	assert_int_equal(o.attempts, 1);
+	assert_string_equal(o.provider, "unifiedpush");
 
 	pthread_mutex_lock(&f->mu);
 	got = json_loadb(f->body, f->body_len, 0, NULL);
@@ -785,6 +789,9 @@ test_mode_none_and_log_never_send(void **state)
 		assert_int_equal(o[i].calls, 1);
 		assert_int_equal(o[i].rc, SA_OK);
 		assert_int_equal(o[i].attempts, 1);
+		/* Said as what it is: nothing went to a phone. */
+		assert_string_equal(
+		    o[i].provider, i == 0 || i == 1 || i == 4 ? "none" : "log");
 	}
 	assert_non_null(strstr(logged, "\"event\":\"push.log\""));
 	assert_non_null(strstr(logged, "not sent"));

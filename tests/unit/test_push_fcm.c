@@ -438,6 +438,7 @@ struct outcome {
 	enum sa_err rc;
 	int attempts;
 	char reason[PUSH_REASON_MAX];
+	char provider[16];
 	uint64_t at_ms;
 };
 
@@ -446,7 +447,8 @@ static pthread_cond_t out_cv = PTHREAD_COND_INITIALIZER;
 static int out_total;
 
 static void
-on_done(enum sa_err rc, const char *reason, int attempts, void *arg)
+on_done(enum sa_err rc, const char *provider, const char *reason, int attempts,
+	void *arg)
 {
 	struct outcome *o = arg;
 
@@ -455,6 +457,7 @@ on_done(enum sa_err rc, const char *reason, int attempts, void *arg)
 	o->rc = rc;
 	o->attempts = attempts;
 	snprintf(o->reason, sizeof(o->reason), "%s", reason);
+	snprintf(o->provider, sizeof(o->provider), "%s", provider);
 	o->at_ms = now_mono_ms();
 	out_total++;
 	pthread_cond_broadcast(&out_cv);
@@ -592,6 +595,7 @@ test_fcm_delivers(void **state)
 	assert_true(wait_total(1));
 	assert_int_equal(o.rc, SA_OK);
 	assert_int_equal(o.attempts, 1);
+	assert_string_equal(o.provider, "fcm");
 	assert_int_equal(fake_get(w.f, &w.f->token_hits), 1);
 	assert_int_equal(fake_get(w.f, &w.f->send_hits), 1);
 
