@@ -848,6 +848,14 @@ log_request(struct http_request *req, int ok)
  * rate limit, the route's ws_prepare): libmicrohttpd then answers it as it
  * answers every request. It returns 1 when it has taken the socket.
  */
+/* early_enabled tells whether the accept thread answers upgrades itself
+ * (early_upgrade): asked for, with a WebSocket loop and an audit hook. */
+static int
+early_enabled(const struct http_config *cfg)
+{
+	return cfg->ws_early && cfg->ws != NULL && cfg->audit_async != NULL;
+}
+
 static int
 early_upgrade(struct http_server *srv, int fd, const struct sockaddr *addr)
 {
@@ -866,8 +874,7 @@ early_upgrade(struct http_server *srv, int fd, const struct sockaddr *addr)
 	uint64_t id = 0;
 	ssize_t n;
 
-	if (!cfg->ws_early || cfg->ws == NULL || cfg->audit_async == NULL ||
-	    atomic_load(&srv->stopping))
+	if (!early_enabled(cfg) || atomic_load(&srv->stopping))
 		return 0;
 	n = recv(fd, head, sizeof(head), MSG_PEEK | MSG_DONTWAIT);
 	if (n <= 0 || !ws_early_parse(head, (size_t)n, &e) ||
@@ -1623,7 +1630,7 @@ http_server_start(const struct http_config *cfg, const struct route *routes,
 	/* An upgrade the accept thread answers acknowledges its request with
 	 * the 101 (listener_delay_acks); any other connection gets quick
 	 * acknowledgements back in add_conn. */
-	if (cfg->ws_early && cfg->ws != NULL && cfg->audit_async != NULL) {
+	if (early_enabled(cfg)) {
 		listener_delay_acks(srv->listener);
 		srv->delayed_acks = 1;
 	}
