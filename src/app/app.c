@@ -157,10 +157,14 @@ park_audited(enum sa_err rc, void *arg)
 	http_req_unpark(req);
 }
 
-enum sa_err
-app_audit_park(struct app *app, struct http_request *req, const char *event,
-	       const char *subject, json_t *detail, enum sa_err *audit_rc,
-	       http_cont cont, void *arg)
+/*
+ * park_queue parks req and queues event with its detail as a jansson
+ * object (detail) or as text (text, n bytes); both are stolen.
+ */
+static enum sa_err
+park_queue(struct app *app, struct http_request *req, const char *event,
+	   const char *subject, json_t *detail, char *text, size_t n,
+	   enum sa_err *audit_rc, http_cont cont, void *arg)
 {
 	struct park_ctx *p = malloc(sizeof(*p));
 	enum sa_err rc;
@@ -168,14 +172,22 @@ app_audit_park(struct app *app, struct http_request *req, const char *event,
 	http_req_park(req, cont, arg);
 	if (p == NULL || app->audit == NULL) {
 		json_decref(detail);
+		free(text);
 		rc = p == NULL ? SA_ERR_NOMEM : SA_ERR_UNAVAILABLE;
 		goto fail;
 	}
 	p->req = req;
 	p->audit_rc = audit_rc;
 	count_event(app, event, detail);
-	rc = audit_log_cb(app->audit, event, http_req_ip(req), http_req_ua(req),
-			  subject ? subject : "", detail, park_audited, p);
+	if (subject == NULL)
+		subject = "";
+	rc = detail != NULL || text == NULL
+		 ? audit_log_cb(app->audit, event, http_req_ip(req),
+				http_req_ua(req), subject, detail, park_audited,
+				p)
+		 : audit_log_text_cb(app->audit, event, http_req_ip(req),
+				     http_req_ua(req), subject, text, n,
+				     park_audited, p);
 	if (rc == SA_OK)
 		return SA_OK;
 fail:
@@ -184,6 +196,31 @@ fail:
 	*audit_rc = rc;
 	http_req_unpark(req);
 	return rc;
+}
+
+enum sa_err
+app_audit_park(struct app *app, struct http_request *req, const char *event,
+	       const char *subject, json_t *detail, enum sa_err *audit_rc,
+	       http_cont cont, void *arg)
+{
+	return park_queue(app, req, event, subject, detail, NULL, 0, audit_rc,
+			  cont, arg);
+}
+
+enum sa_err
+app_audit_park_text(struct app *app, struct http_request *req,
+		    const char *event, const char *subject, char *detail,
+		    size_t n, enum sa_err *audit_rc, http_cont cont, void *arg)
+{
+	if (detail == NULL) {
+		/* Not written for want of memory: refused, not {}. */
+		http_req_park(req, cont, arg);
+		*audit_rc = SA_ERR_NOMEM;
+		http_req_unpark(req);
+		return SA_ERR_NOMEM;
+	}
+	return park_queue(app, req, event, subject, NULL, detail, n, audit_rc,
+			  cont, arg);
 }
 
 static void

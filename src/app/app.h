@@ -165,6 +165,18 @@ enum sa_err app_audit_park(struct app *app, struct http_request *req,
 			   void *arg);
 
 /*
+ * app_audit_park_text is app_audit_park for a detail already written as
+ * the n bytes of compact JSON text of an object with sorted keys
+ * (json_obj_begin_sorted, core/json_out.h), as a login's events are.
+ * detail is stolen; NULL (no memory) answers with SA_ERR_NOMEM.
+ */
+enum sa_err app_audit_park_text(
+    struct app *app, struct http_request *req, const char *event,
+    const char *subject, char *detail, size_t n, enum sa_err *audit_rc,
+    enum sa_err (*cont)(struct http_request *, struct http_response *, void *),
+    void *arg);
+
+/*
  * app_audit_async queues a server-side event without waiting for it to be
  * durable; for code that must not block (the WebSocket loop). A failure to
  * write it is logged.

@@ -103,26 +103,20 @@ audit_copy_cut(char *dst, const char *s, size_t max)
 }
 
 /*
- * audit_detail_text turns detail (not stolen here) into compact JSON text
- * with sorted keys, so the same detail always stores and hashes alike. An
- * oversized text is replaced by a marker that keeps the event.
+ * audit_detail_take makes the n bytes of text (stolen; NULL when it could
+ * not be made) the detail an entry stores. An oversized text is replaced
+ * by a marker that keeps the event.
  */
 static enum sa_err
-audit_detail_text(const char *event, const json_t *detail, char **out)
+audit_detail_take(const char *event, char *text, size_t n, char **out)
 {
-	char *text;
-	size_t n;
-
-	if (detail == NULL) {
-		text = strdup("{}");
-	} else {
-		if (!json_is_object(detail))
-			return SA_ERR_VALIDATION;
-		text = json_out(detail, JSON_OUT_SORT_KEYS, NULL);
-	}
 	if (text == NULL)
 		return SA_ERR_NOMEM;
-	n = strlen(text);
+	if (n < 2 || text[0] != '{' || text[n - 1] != '}' ||
+	    strlen(text) != n) {
+		free(text);
+		return SA_ERR_VALIDATION;
+	}
 	if (n > AUDIT_DETAIL_MAX) {
 		char marker[64];
 
@@ -137,6 +131,25 @@ audit_detail_text(const char *event, const json_t *detail, char **out)
 	}
 	*out = text;
 	return SA_OK;
+}
+
+/*
+ * audit_detail_text turns detail (not stolen here) into compact JSON text
+ * with sorted keys, so the same detail always stores and hashes alike.
+ */
+static enum sa_err
+audit_detail_text(const char *event, const json_t *detail, char **out)
+{
+	char *text;
+	size_t n = 2;
+
+	if (detail == NULL)
+		text = strdup("{}");
+	else if (!json_is_object(detail))
+		return SA_ERR_VALIDATION;
+	else
+		text = json_out(detail, JSON_OUT_SORT_KEYS, &n);
+	return audit_detail_take(event, text, n, out);
 }
 
 /*
@@ -323,12 +336,12 @@ audit_open(struct dstore *ds, size_t batch_max, struct audit **out)
 	return SA_OK;
 }
 
-enum sa_err
-audit_entry_fill(struct audit_entry *p, const char *event, const char *ip,
-		 const char *ua, const char *subject, const json_t *detail)
+/* entry_head fills everything of an entry but its detail. */
+static enum sa_err
+entry_head(struct audit_entry *p, const char *event, const char *ip,
+	   const char *ua, const char *subject)
 {
 	size_t n = event ? strnlen(event, AUDIT_EVENT_MAX + 1) : 0;
-	enum sa_err rc;
 
 	memset(p, 0, sizeof(*p));
 	if (n == 0 || n > AUDIT_EVENT_MAX ||
@@ -339,13 +352,41 @@ audit_entry_fill(struct audit_entry *p, const char *event, const char *ip,
 	audit_copy_cut(p->ip, ip, AUDIT_IP_MAX);
 	audit_copy_cut(p->ua, ua, AUDIT_UA_MAX);
 	audit_copy_cut(p->subject, subject, AUDIT_SUBJECT_MAX);
-	if ((rc = audit_detail_text(p->event, detail, &p->detail)) != SA_OK)
-		return rc;
 	p->row.ts_ms = audit_now_ms();
 	p->row.event = p->event;
 	p->row.ip = p->ip;
 	p->row.ua = p->ua;
 	p->row.subject = p->subject;
+	return SA_OK;
+}
+
+enum sa_err
+audit_entry_fill(struct audit_entry *p, const char *event, const char *ip,
+		 const char *ua, const char *subject, const json_t *detail)
+{
+	enum sa_err rc;
+
+	if ((rc = entry_head(p, event, ip, ua, subject)) != SA_OK ||
+	    (rc = audit_detail_text(p->event, detail, &p->detail)) != SA_OK)
+		return rc;
+	p->row.detail = p->detail;
+	return SA_OK;
+}
+
+/* entry_fill_text is audit_entry_fill for a detail already written as
+ * text (stolen, even on failure). */
+static enum sa_err
+entry_fill_text(struct audit_entry *p, const char *event, const char *ip,
+		const char *ua, const char *subject, char *text, size_t n)
+{
+	enum sa_err rc;
+
+	if ((rc = entry_head(p, event, ip, ua, subject)) != SA_OK) {
+		free(text);
+		return rc;
+	}
+	if ((rc = audit_detail_take(p->event, text, n, &p->detail)) != SA_OK)
+		return rc;
 	p->row.detail = p->detail;
 	return SA_OK;
 }
@@ -480,12 +521,12 @@ out:
 	return rc;
 }
 
-enum sa_err
-audit_log_cb(struct audit *a, const char *event, const char *ip, const char *ua,
-	     const char *subject, json_t *detail, audit_done_cb cb, void *arg)
+/* pending_get takes a spare pending event, or a new one; NULL when out of
+ * memory. */
+static struct audit_pending *
+pending_get(struct audit *a)
 {
 	struct audit_pending *p;
-	enum sa_err rc;
 
 	pthread_mutex_lock(&a->mu);
 	if ((p = a->spare) != NULL) {
@@ -495,31 +536,65 @@ audit_log_cb(struct audit *a, const char *event, const char *ip, const char *ua,
 	pthread_mutex_unlock(&a->mu);
 	if (p != NULL)
 		memset(p, 0, sizeof(*p));
-	else if ((p = calloc(1, sizeof(*p))) == NULL) {
-		json_decref(detail);
-		return SA_ERR_NOMEM;
+	else
+		p = calloc(1, sizeof(*p));
+	return p;
+}
+
+/* queue_async queues p, its entry filled with outcome rc, for cb; p is
+ * freed when it is not queued. */
+static enum sa_err
+queue_async(struct audit *a, struct audit_pending *p, enum sa_err rc,
+	    audit_done_cb cb, void *arg)
+{
+	if (rc == SA_OK) {
+		p->async = 1;
+		p->cb = cb;
+		p->cb_arg = arg;
+		pthread_mutex_lock(&a->mu);
+		a->active++;
+		rc = enqueue_locked(a, p, 1);
+		if (--a->active == 0)
+			pthread_cond_signal(&a->cv_idle);
+		pthread_mutex_unlock(&a->mu);
 	}
-	rc = audit_entry_fill(&p->en, event, ip, ua, subject, detail);
-	json_decref(detail);
-	if (rc != SA_OK) {
-		audit_entry_clear(&p->en);
-		free(p);
-		return rc;
-	}
-	p->async = 1;
-	p->cb = cb;
-	p->cb_arg = arg;
-	pthread_mutex_lock(&a->mu);
-	a->active++;
-	rc = enqueue_locked(a, p, 1);
-	if (--a->active == 0)
-		pthread_cond_signal(&a->cv_idle);
-	pthread_mutex_unlock(&a->mu);
 	if (rc != SA_OK) {
 		audit_entry_clear(&p->en);
 		free(p);
 	}
 	return rc;
+}
+
+enum sa_err
+audit_log_cb(struct audit *a, const char *event, const char *ip, const char *ua,
+	     const char *subject, json_t *detail, audit_done_cb cb, void *arg)
+{
+	struct audit_pending *p = pending_get(a);
+	enum sa_err rc;
+
+	if (p == NULL) {
+		json_decref(detail);
+		return SA_ERR_NOMEM;
+	}
+	rc = audit_entry_fill(&p->en, event, ip, ua, subject, detail);
+	json_decref(detail);
+	return queue_async(a, p, rc, cb, arg);
+}
+
+enum sa_err
+audit_log_text_cb(struct audit *a, const char *event, const char *ip,
+		  const char *ua, const char *subject, char *detail, size_t n,
+		  audit_done_cb cb, void *arg)
+{
+	struct audit_pending *p = pending_get(a);
+
+	if (p == NULL) {
+		free(detail);
+		return SA_ERR_NOMEM;
+	}
+	return queue_async(
+	    a, p, entry_fill_text(&p->en, event, ip, ua, subject, detail, n),
+	    cb, arg);
 }
 
 /* audit_close_drain stops the writer after the queue is empty and waits

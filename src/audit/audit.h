@@ -122,6 +122,17 @@ enum sa_err audit_log_cb(struct audit *a, const char *event, const char *ip,
 			 const char *ua, const char *subject, json_t *detail,
 			 audit_done_cb cb, void *arg);
 
+/*
+ * audit_log_text_cb is audit_log_cb for a detail already written as the n
+ * bytes of compact JSON text of an object, members in sorted order as
+ * audit_log would store them (json_obj_begin_sorted, core/json_out.h).
+ * detail is stolen, also on failure; NULL stands for no memory.
+ */
+enum sa_err audit_log_text_cb(struct audit *a, const char *event,
+			      const char *ip, const char *ua,
+			      const char *subject, char *detail, size_t n,
+			      audit_done_cb cb, void *arg);
+
 /* audit_stats reports how many transactions (batches) and rows the writer
  * has committed so far. Either pointer may be NULL. */
 void audit_stats(struct audit *a, uint64_t *batches, uint64_t *rows);

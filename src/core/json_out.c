@@ -289,7 +289,7 @@ put_value(struct json_obj *o, const json_t *v, unsigned int flags, int depth)
 char *
 json_out(const json_t *v, unsigned int flags, size_t *len)
 {
-	struct json_obj o = {NULL, 0, 0, 1, 0};
+	struct json_obj o = {NULL, 0, 0, 1, 0, 0, NULL};
 
 	/* As json_dumps without JSON_ENCODE_ANY: an object or an array. */
 	if (v == NULL || (!json_is_object(v) && !json_is_array(v)))
@@ -310,14 +310,26 @@ json_out(const json_t *v, unsigned int flags, size_t *len)
 void
 json_obj_begin(struct json_obj *o)
 {
-	*o = (struct json_obj){NULL, 0, 0, 1, 0};
+	*o = (struct json_obj){NULL, 0, 0, 1, 0, 0, NULL};
 	put_c(o, '{');
+}
+
+void
+json_obj_begin_sorted(struct json_obj *o)
+{
+	json_obj_begin(o);
+	o->sorted = 1;
 }
 
 /* key_of writes the separator and "key": of the next member. */
 static void
 key_of(struct json_obj *o, const char *key)
 {
+	if (o->sorted) {
+		if (o->last != NULL && strcmp(o->last, key) >= 0)
+			o->ok = 0;
+		o->last = key;
+	}
 	if (o->members++ > 0)
 		put_c(o, ',');
 	put_string(o, key, strlen(key));
@@ -352,13 +364,31 @@ json_obj_bool(struct json_obj *o, const char *key, int val)
 		put(o, "false", 5);
 }
 
+void
+json_obj_strs(struct json_obj *o, const char *key, const char *const *vals,
+	      size_t n)
+{
+	key_of(o, key);
+	put_c(o, '[');
+	for (size_t i = 0; i < n && o->ok; i++) {
+		if (vals[i] == NULL) {
+			o->ok = 0;
+			return;
+		}
+		if (i > 0)
+			put_c(o, ',');
+		put_string(o, vals[i], strlen(vals[i]));
+	}
+	put_c(o, ']');
+}
+
 char *
 json_obj_end(struct json_obj *o, size_t *len)
 {
 	put_c(o, '}');
 	if (!o->ok) {
 		free(o->p);
-		*o = (struct json_obj){NULL, 0, 0, 0, 0};
+		*o = (struct json_obj){NULL, 0, 0, 0, 0, 0, NULL};
 		return NULL;
 	}
 	o->p[o->n] = '\0';

@@ -50,12 +50,22 @@ struct json_obj {
 	size_t n, cap;
 	int ok; /* 0 after the first failure: later writes do nothing */
 	int members;
+	int sorted;	  /* keys must come in ascending order */
+	const char *last; /* the key before, when sorted */
 };
 
 void json_obj_begin(struct json_obj *o);
+/* json_obj_begin_sorted starts an object whose keys the caller writes in
+ * the order JSON_OUT_SORT_KEYS gives (bytewise); a key out of that order
+ * fails the text, so the result is what json_out with JSON_OUT_SORT_KEYS
+ * writes of the same members. */
+void json_obj_begin_sorted(struct json_obj *o);
 void json_obj_str(struct json_obj *o, const char *key, const char *val);
 void json_obj_int(struct json_obj *o, const char *key, long long val);
 void json_obj_bool(struct json_obj *o, const char *key, int val);
+/* json_obj_strs adds an array of the n strings at vals (none NULL). */
+void json_obj_strs(struct json_obj *o, const char *key, const char *const *vals,
+		   size_t n);
 char *json_obj_end(struct json_obj *o, size_t *len);
 
 /* json_out returns the compact text of v (free it) and its length in *len

@@ -30,27 +30,26 @@ kid_ok(const char *kid, size_t len)
  * in base64url, the signature over them, then its base64url.
  */
 enum sa_err
-jwt_sign_es256(EVP_PKEY *key, const char *kid, const json_t *claims, char **out)
+jwt_sign_es256_text(EVP_PKEY *key, const char *kid, const char *claims,
+		    size_t pn, char **out)
 {
 	struct json_obj h;
-	char *hjson = NULL, *pjson = NULL, *tok = NULL;
+	char *hjson = NULL, *tok = NULL;
 	unsigned char sig[ECDSA_P256_RAW_LEN];
-	size_t hn = 0, pn, signed_len, total, at;
+	size_t hn = 0, signed_len, total, at;
 	enum sa_err rc = SA_ERR_INTERNAL;
 
-	if (kid == NULL || !kid_ok(kid, strlen(kid)) || !json_is_object(claims))
+	if (kid == NULL || !kid_ok(kid, strlen(kid)) || claims == NULL ||
+	    pn < 2 || claims[0] != '{' || claims[pn - 1] != '}')
 		goto out;
 	json_obj_begin(&h);
 	json_obj_str(&h, "alg", "ES256");
 	json_obj_str(&h, "typ", "JWT");
 	json_obj_str(&h, "kid", kid);
-	hjson = json_obj_end(&h, &hn);
-	pjson = json_out(claims, 0, NULL);
-	if (hjson == NULL || pjson == NULL) {
+	if ((hjson = json_obj_end(&h, &hn)) == NULL) {
 		rc = SA_ERR_NOMEM;
 		goto out;
 	}
-	pn = strlen(pjson);
 	if (hn > JWT_MAX_LEN || pn > JWT_MAX_LEN) {
 		rc = SA_ERR_BODY_TOO_LARGE;
 		goto out;
@@ -68,7 +67,7 @@ jwt_sign_es256(EVP_PKEY *key, const char *kid, const json_t *claims, char **out)
 	at = b64url_encode_to(tok, total + 1, (const unsigned char *)hjson, hn);
 	tok[at++] = '.';
 	at += b64url_encode_to(tok + at, total + 1 - at,
-			       (const unsigned char *)pjson, pn);
+			       (const unsigned char *)claims, pn);
 	if (at != signed_len)
 		goto out;
 	if ((rc = ecdsa_sign_sha256_raw(key, (const unsigned char *)tok,
@@ -86,7 +85,22 @@ jwt_sign_es256(EVP_PKEY *key, const char *kid, const json_t *claims, char **out)
 out:
 	free(tok);
 	free(hjson);
-	free(pjson);
+	return rc;
+}
+
+enum sa_err
+jwt_sign_es256(EVP_PKEY *key, const char *kid, const json_t *claims, char **out)
+{
+	char *text;
+	size_t n = 0;
+	enum sa_err rc;
+
+	if (!json_is_object(claims))
+		return SA_ERR_INTERNAL;
+	if ((text = json_out(claims, 0, &n)) == NULL)
+		return SA_ERR_NOMEM;
+	rc = jwt_sign_es256_text(key, kid, text, n, out);
+	free(text);
 	return rc;
 }
 

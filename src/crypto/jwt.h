@@ -29,6 +29,13 @@
  */
 enum sa_err jwt_sign_es256(EVP_PKEY *key, const char *kid, const json_t *claims,
 			   char **out);
+/*
+ * jwt_sign_es256_text is jwt_sign_es256 for claims already written as the
+ * n bytes of compact JSON text of an object (json_obj_*, core/json_out.h):
+ * a login's token is written straight to text, without building the object.
+ */
+enum sa_err jwt_sign_es256_text(EVP_PKEY *key, const char *kid,
+				const char *claims, size_t n, char **out);
 
 /*
  * A key lookup returns a new reference (EVP_PKEY_up_ref or a fresh key,

@@ -117,6 +117,57 @@ push_done(enum sa_err rc, const char *provider, const char *reason,
 	free(c);
 }
 
+/*
+ * initiate_detail writes the auth.initiate audit detail (keys sorted, as
+ * the audit log stores them): {login?, origin, recognised, scopes,
+ * serviceId, sessionId}; NULL when out of memory. A login starts this way
+ * every time, so it is written straight to text.
+ */
+static char *
+initiate_detail(const struct session *s, int owner, const char *login,
+		size_t *n)
+{
+	const char *scopes[SERVICE_SCOPES_MAX];
+	struct json_obj o;
+
+	for (size_t i = 0; i < s->nscopes && i < SERVICE_SCOPES_MAX; i++)
+		scopes[i] = s->scopes[i];
+	json_obj_begin_sorted(&o);
+	if (login != NULL)
+		json_obj_str(&o, "login", login);
+	json_obj_str(&o, "origin", s->origin);
+	json_obj_bool(&o, "recognised", owner);
+	json_obj_strs(&o, "scopes", scopes,
+		      s->nscopes < SERVICE_SCOPES_MAX ? s->nscopes
+						      : SERVICE_SCOPES_MAX);
+	json_obj_str(&o, "serviceId", s->service_id);
+	json_obj_str(&o, "sessionId", s->id);
+	return json_obj_end(&o, n);
+}
+
+/* approved_detail writes the auth.approved audit detail, keys sorted:
+ * {grantedScopes, serviceId, sessionId, tokenHash}. granted holds strings
+ * (checked by the request's schema). */
+static char *
+approved_detail(const struct session *s, const json_t *granted,
+		const char *hash, size_t *n)
+{
+	const char *g[SERVICE_SCOPES_MAX];
+	size_t ng = json_array_size(granted);
+	struct json_obj o;
+
+	if (ng > SERVICE_SCOPES_MAX)
+		return NULL;
+	for (size_t i = 0; i < ng; i++)
+		g[i] = json_string_value(json_array_get(granted, i));
+	json_obj_begin_sorted(&o);
+	json_obj_strs(&o, "grantedScopes", g, ng);
+	json_obj_str(&o, "serviceId", s->service_id);
+	json_obj_str(&o, "sessionId", s->id);
+	json_obj_str(&o, "tokenHash", hash);
+	return json_obj_end(&o, n);
+}
+
 static json_t *
 scopes_json(char scopes[][65], size_t n)
 {
@@ -524,15 +575,13 @@ api_initiate(struct http_request *req, struct http_response *res)
 	/* Recorded before anything reaches the phone: no audit, no login.
 	 * The worker moves on while the row is committed. Nothing derived
 	 * from the code goes to the audit log. */
-	if (why == NULL)
-		app_audit_park(
-		    app, req, "auth.initiate", token,
-		    json_pack("{s:s, s:s, s:o, s:s, s:b, s:s?}", "sessionId",
-			      s.id, "serviceId", s.service_id, "scopes",
-			      scopes_json(s.scopes, s.nscopes), "origin",
-			      s.origin, "recognised", owner, "login", login),
-		    &c->audit_rc, initiate_answer, c);
-	else
+	if (why == NULL) {
+		size_t dn = 0;
+		char *detail = initiate_detail(&s, owner, login, &dn);
+
+		app_audit_park_text(app, req, "auth.initiate", token, detail,
+				    dn, &c->audit_rc, initiate_answer, c);
+	} else
 		app_audit_park(app, req, "auth.initiate_unknown", token,
 			       json_pack("{s:s, s:s, s:s, s:s, s:s?}",
 					 "sessionId", s.id, "serviceId",
@@ -665,7 +714,11 @@ issue_token(struct app *app, const struct session *s,
 	struct services *reg = services_get(app->services);
 	const struct service *svc = services_find_any(reg, s->service_id);
 	int public_sub = svc != NULL && svc->subject_public;
-	json_t *claims = NULL, *idj = NULL, *amr;
+	static const char *const amr[] = {"hwk", "user", "mfa"};
+	struct json_obj claims;
+	json_t *idj = NULL;
+	char *text = NULL;
+	size_t len = 0;
 	EVP_PKEY *key = NULL;
 	char sub[SUBJECT_MAX + 1];
 	char kid[44], jti[23], *jtie = NULL,
@@ -698,27 +751,35 @@ issue_token(struct app *app, const struct session *s,
 	if ((rc = login_subject(app, s->service_id, public_sub, e->authority,
 				s->token_id, sub)) != SA_OK)
 		goto out;
+	/* Written straight to text: a login signs one every time. */
+	json_obj_begin(&claims);
+	json_obj_str(&claims, "iss", app->cfg.public_url);
+	json_obj_str(&claims, "sub", sub);
+	json_obj_str(&claims, "iss_authority", e->authority);
+	json_obj_str(&claims, "aud", s->service_id);
+	json_obj_int(&claims, "exp", now + app->cfg.jwt_ttl);
+	json_obj_int(&claims, "iat", now);
+	json_obj_int(&claims, "nbf", now);
+	json_obj_str(&claims, "jti", jti);
+	json_obj_int(&claims, "auth_time", now);
 	/* RFC 8176: a hardware-held key, user presence, two factors. */
-	amr = json_pack("[s, s, s]", "hwk", "user", "mfa");
-	claims = json_pack(
-	    "{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:I, s:o, s:s}", "iss",
-	    app->cfg.public_url, "sub", sub, "iss_authority", e->authority,
-	    "aud", s->service_id, "exp", (json_int_t)(now + app->cfg.jwt_ttl),
-	    "iat", (json_int_t)now, "nbf", (json_int_t)now, "jti", jti,
-	    "auth_time", (json_int_t)now, "amr", amr, "scope", scope_text);
-	if (claims == NULL) {
+	json_obj_strs(&claims, "amr", amr, ARRAY_LEN(amr));
+	json_obj_str(&claims, "scope", scope_text);
+	rc = claims_write(&id, scopes, n, now, &claims);
+	text = json_obj_end(&claims, &len);
+	if (rc != SA_OK)
+		goto out;
+	if (text == NULL) {
 		rc = SA_ERR_NOMEM;
 		goto out;
 	}
-	if ((rc = claims_add(&id, scopes, n, now, claims)) != SA_OK)
-		goto out;
 	if ((rc = keys_signing_key(app->keys, now, &key, kid)) != SA_OK)
 		goto out;
-	rc = jwt_sign_es256(key, kid, claims, jwt_out);
+	rc = jwt_sign_es256_text(key, kid, text, len, jwt_out);
 out:
 	EVP_PKEY_free(key);
 	free(jtie);
-	json_decref(claims);
+	free(text);
 	json_decref(idj);
 	claims_identity_clear(&id);
 	return rc;
@@ -958,11 +1019,14 @@ api_verify(struct http_request *req, struct http_response *res)
 	c->hash = hash;
 	jwt = hash = NULL;
 	/* The token leaves only once its issuance is durable. */
-	app_audit_park(app, req, "auth.approved", s.token_id,
-		       json_pack("{s:s, s:s, s:O, s:s}", "sessionId", s.id,
-				 "serviceId", s.service_id, "grantedScopes",
-				 granted, "tokenHash", c->hash),
-		       &c->audit_rc, approve_answer, c);
+	{
+		size_t dn = 0;
+		char *detail = approved_detail(&s, granted, c->hash, &dn);
+
+		app_audit_park_text(app, req, "auth.approved", s.token_id,
+				    detail, dn, &c->audit_rc, approve_answer,
+				    c);
+	}
 	rc = SA_OK;
 out:
 	free(login);

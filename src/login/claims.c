@@ -7,6 +7,7 @@
 
 #include <openssl/crypto.h>
 
+#include "core/json_out.h"
 #include "login/claims.h"
 #include "core/util.h"
 
@@ -594,12 +595,59 @@ name_initials(const struct identity *id, char *out)
 }
 
 /*
- * build_claims sets in obj every claim in want that id can supply. It
- * returns SA_ERR_NOMEM when a value cannot be allocated.
+ * Where build_claims puts each claim: into a jansson object (obj) or
+ * straight onto a text being written (text); exactly one is set.
+ */
+struct claims_sink {
+	json_t *obj;
+	struct json_obj *text;
+};
+
+/* sink_string puts key = s when s is not empty; 0 on no memory. */
+static int
+sink_string(const struct claims_sink *k, const char *key, const char *s)
+{
+	if (k->obj != NULL)
+		return set_string(k->obj, key, s);
+	if (s[0] != '\0')
+		json_obj_str(k->text, key, s);
+	return 1;
+}
+
+static int
+sink_bool(const struct claims_sink *k, const char *key, int v)
+{
+	if (k->obj != NULL)
+		return json_object_set_new(k->obj, key, json_boolean(v)) == 0;
+	json_obj_bool(k->text, key, v);
+	return 1;
+}
+
+/* sink_base64 puts key = base64(p) when p is not NULL. */
+static int
+sink_base64(const struct claims_sink *k, const char *key,
+	    const unsigned char *p, size_t n)
+{
+	char *b64;
+
+	if (k->obj != NULL)
+		return set_base64(k->obj, key, p, n);
+	if (p == NULL)
+		return 1;
+	if ((b64 = b64_encode(p, n)) == NULL)
+		return 0;
+	json_obj_str(k->text, key, b64);
+	free(b64);
+	return 1;
+}
+
+/*
+ * build_claims puts every claim in want that id can supply. It returns
+ * SA_ERR_NOMEM when a value cannot be allocated.
  */
 static enum sa_err
 build_claims(const struct identity *id, unsigned int want, int64_t now,
-	     json_t *obj)
+	     const struct claims_sink *k)
 {
 	static const struct {
 		unsigned int bit;
@@ -633,27 +681,44 @@ build_claims(const struct identity *id, unsigned int want, int64_t now,
 
 	for (size_t i = 0; i < ARRAY_LEN(text); i++)
 		if ((want & text[i].bit) &&
-		    !set_string(obj, text[i].key,
-				(const char *)id + text[i].off))
+		    !sink_string(k, text[i].key,
+				 (const char *)id + text[i].off))
 			return SA_ERR_NOMEM;
 	if ((want & CL_PHOTO) &&
-	    !set_base64(obj, "photoBase64", id->photo, id->photo_len))
+	    !sink_base64(k, "photoBase64", id->photo, id->photo_len))
 		return SA_ERR_NOMEM;
 	have_age = age_at(id->date_of_birth, now, &age);
 	for (size_t i = 0; i < ARRAY_LEN(over); i++)
 		if ((want & over[i].bit) && have_age &&
-		    json_object_set_new(obj, over[i].key,
-					json_boolean(age >= over[i].years)))
+		    !sink_bool(k, over[i].key, age >= over[i].years))
 			return SA_ERR_NOMEM;
 	if ((want & CL_AGE_RANGE) && have_age &&
-	    !set_string(obj, "ageRange", age_range(age)))
+	    !sink_string(k, "ageRange", age_range(age)))
 		return SA_ERR_NOMEM;
 	if ((want & CL_IS_EU_CITIZEN) && eu_citizen(id->nationality, &eu) &&
-	    json_object_set_new(obj, "isEuCitizen", json_boolean(eu)))
+	    !sink_bool(k, "isEuCitizen", eu))
 		return SA_ERR_NOMEM;
 	if ((want & CL_NAME_INITIAL) && name_initials(id, initials) &&
-	    !set_string(obj, "nameInitial", initials))
+	    !sink_string(k, "nameInitial", initials))
 		return SA_ERR_NOMEM;
+	return SA_OK;
+}
+
+/* claims_wanted checks the scopes and the identity and gathers in *want
+ * the claims the scopes allow. */
+static enum sa_err
+claims_wanted(const struct identity *id, const char *const *scopes, size_t n,
+	      unsigned int *want)
+{
+	enum sa_err rc;
+
+	if ((rc = claims_scopes_known(scopes, n, NULL)) != SA_OK)
+		return rc;
+	if (id == NULL || !identity_ok(id))
+		return SA_ERR_VALIDATION;
+	*want = 0;
+	for (size_t i = 0; i < n; i++)
+		*want |= scope_claims(scopes[i]);
 	return SA_OK;
 }
 
@@ -661,27 +726,40 @@ enum sa_err
 claims_add(const struct identity *id, const char *const *scopes, size_t n,
 	   int64_t now, json_t *out)
 {
-	json_t *obj = NULL;
+	struct claims_sink k = {NULL, NULL};
 	unsigned int want = 0;
 	enum sa_err rc;
 
-	if ((rc = claims_scopes_known(scopes, n, NULL)) != SA_OK)
+	if ((rc = claims_wanted(id, scopes, n, &want)) != SA_OK)
 		return rc;
-	if (id == NULL || !json_is_object(out) || !identity_ok(id))
+	if (!json_is_object(out))
 		return SA_ERR_VALIDATION;
-	for (size_t i = 0; i < n; i++)
-		want |= scope_claims(scopes[i]);
 	/* Build aside, so that out is changed only when everything fits. */
-	if ((obj = json_object()) == NULL)
+	if ((k.obj = json_object()) == NULL)
 		return SA_ERR_NOMEM;
-	if ((rc = build_claims(id, want, now, obj)) != SA_OK)
+	if ((rc = build_claims(id, want, now, &k)) != SA_OK)
 		goto out;
-	if (json_object_update(out, obj) != 0) {
+	if (json_object_update(out, k.obj) != 0) {
 		rc = SA_ERR_NOMEM;
 		goto out;
 	}
 	rc = SA_OK;
 out:
-	json_decref(obj);
+	json_decref(k.obj);
 	return rc;
+}
+
+enum sa_err
+claims_write(const struct identity *id, const char *const *scopes, size_t n,
+	     int64_t now, struct json_obj *out)
+{
+	struct claims_sink k = {NULL, out};
+	unsigned int want = 0;
+	enum sa_err rc;
+
+	if (out == NULL)
+		return SA_ERR_VALIDATION;
+	if ((rc = claims_wanted(id, scopes, n, &want)) != SA_OK)
+		return rc;
+	return build_claims(id, want, now, &k);
 }

@@ -111,6 +111,18 @@ enum sa_err claims_scopes_known(const char *const *scopes, size_t n,
 enum sa_err claims_add(const struct identity *id, const char *const *scopes,
 		       size_t n, int64_t now, json_t *out);
 
+struct json_obj;
+
+/*
+ * claims_write is claims_add for a claim set being written straight to
+ * text (core/json_out.h): it appends the same claims, in the same order,
+ * as members of out. The caller's own members must not share their names
+ * (the registered JWT claims do not). On an error out may hold some of
+ * them: the caller discards it.
+ */
+enum sa_err claims_write(const struct identity *id, const char *const *scopes,
+			 size_t n, int64_t now, struct json_obj *out);
+
 /*
  * Every scope of SPEC §5, single ones first, then the composites, ending
  * with NULL.

@@ -4,6 +4,7 @@ JWT checked with PyJWT against /jwks."""
 import asyncio
 import json
 import os
+import sqlite3
 import subprocess
 import time
 
@@ -154,6 +155,31 @@ def test_enroll_then_login_approved_over_websocket(login_server, inbox):
     # The code is never stored: only its hash appears in the audit log.
     log = s.cli("audit", "tail", "--json", "-n", "500").stdout
     assert sess["autoPassword"] not in log
+    # The login's rows are stored as compact JSON with sorted keys, as
+    # every other row is, holding what they say they hold.
+    db = sqlite3.connect(os.path.join(s.data_dir, "sealauth.db"))
+    try:
+        stored = dict(db.execute(
+            "SELECT event, detail FROM audit WHERE event IN "
+            "('auth.initiate', 'auth.approved') AND detail LIKE ?",
+            ("%" + sess["sessionId"] + "%",)).fetchall())
+    finally:
+        db.close()
+    for text in stored.values():
+        assert text == json.dumps(json.loads(text), sort_keys=True,
+                                  separators=(",", ":"),
+                                  ensure_ascii=False)
+    started = json.loads(stored["auth.initiate"])
+    assert started == {"origin": s.base, "recognised": False,
+                       "scopes": scopes, "serviceId": "demo",
+                       "sessionId": sess["sessionId"]}
+    assert started["scopes"] == scopes
+    approved = json.loads(stored["auth.approved"])
+    assert approved == {"grantedScopes": ["identity:name",
+                                          "identity:age_over_18"],
+                        "serviceId": "demo",
+                        "sessionId": sess["sessionId"],
+                        "tokenHash": answer["hash"]}
 
 
 def test_raw_signature_and_late_websocket(login_server, inbox):
@@ -676,7 +702,6 @@ def test_sigterm_answers_parked_logins_and_loses_none(make_server, inbox):
     is parked meanwhile). A stop in the middle of many of them must still
     exit cleanly, and every initiation that was answered 200 must have its
     audit row."""
-    import sqlite3
     from conftest import stop_under_load
     s = make_server(env=LOGIN_ENV).start()
     enrolled_phone(s, inbox)

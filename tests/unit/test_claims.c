@@ -15,6 +15,7 @@
 
 #include <openssl/evp.h>
 
+#include "core/json_out.h"
 #include "login/claims.h"
 #include "core/util.h"
 #include "seal/vds.h"
@@ -263,6 +264,94 @@ test_missing_source_is_left_out(void **state)
 	    keys, "ageOver18,ageOver21,ageOver25,ageRange,dateOfBirth");
 	assert_true(json_is_false(json_object_get(o, "ageOver25")));
 	json_decref(o);
+}
+
+/*
+ * test_write_is_the_same_text_as_add: claims_write, which a login's token
+ * uses, writes byte for byte what json_out gives of the object claims_add
+ * fills, for each scope alone, every scope at once, identities with fields
+ * missing, and after members of the caller's own; and refuses as it does.
+ */
+static void
+test_write_is_the_same_text_as_add(void **state)
+{
+	size_t nall = 0;
+
+	(void)state;
+	while (claims_all_scopes[nall] != NULL)
+		nall++;
+	for (int shape = 0; shape < 3; shape++) {
+		struct identity id;
+
+		full_identity(&id);
+		if (shape == 1) {
+			/* No photo, nationality or birth date. */
+			free(id.photo);
+			id.photo = NULL;
+			id.photo_len = 0;
+			id.nationality[0] = '\0';
+			id.date_of_birth[0] = '\0';
+		} else if (shape == 2) {
+			/* Names only, one of them with an accent. */
+			strcpy(id.given_name, "\xc3\x89lodie");
+			id.document_number[0] = '\0';
+		}
+		for (size_t i = 0; i <= nall; i++) {
+			const char *const *scopes = i < nall
+							? &claims_all_scopes[i]
+							: claims_all_scopes;
+			size_t n = i < nall ? 1 : nall, got_n = 0, want_n = 0;
+			json_t *o = json_pack("{s:s, s:I}", "iss", "x", "exp",
+					      (json_int_t)7);
+			struct json_obj w;
+			char *got, *want;
+
+			assert_non_null(o);
+			assert_int_equal(
+			    claims_add(&id, scopes, n, noon("2026-06-01"), o),
+			    SA_OK);
+			want = json_out(o, 0, &want_n);
+			json_obj_begin(&w);
+			json_obj_str(&w, "iss", "x");
+			json_obj_int(&w, "exp", 7);
+			assert_int_equal(claims_write(&id, scopes, n,
+						      noon("2026-06-01"), &w),
+					 SA_OK);
+			got = json_obj_end(&w, &got_n);
+			assert_non_null(want);
+			assert_non_null(got);
+			assert_int_equal(got_n, want_n);
+			assert_string_equal(got, want);
+			free(got);
+			free(want);
+			json_decref(o);
+		}
+		claims_identity_clear(&id);
+	}
+	/* The same refusals. */
+	{
+		struct identity id;
+		struct json_obj w;
+		const char *bad[] = {"identity:name", "identity:nope"};
+
+		full_identity(&id);
+		json_obj_begin(&w);
+		assert_int_equal(
+		    claims_write(&id, bad, 2, noon("2026-06-01"), &w),
+		    SA_ERR_SCOPE);
+		assert_int_equal(
+		    claims_write(NULL, bad, 1, noon("2026-06-01"), &w),
+		    SA_ERR_VALIDATION);
+		assert_int_equal(
+		    claims_write(&id, bad, 1, noon("2026-06-01"), NULL),
+		    SA_ERR_VALIDATION);
+		strcpy(id.nationality, "de");
+		assert_int_equal(
+		    claims_write(&id, bad, 1, noon("2026-06-01"), &w),
+		    SA_ERR_VALIDATION);
+		free(json_obj_end(&w, NULL));
+		claims_identity_clear(&id);
+	}
 }
 
 static void
@@ -980,6 +1069,7 @@ main(void)
 	    cmocka_unit_test(test_photo_base64),
 	    cmocka_unit_test(test_identity_json_round_trip),
 	    cmocka_unit_test(test_identity_from_json_refuses),
+	    cmocka_unit_test(test_write_is_the_same_text_as_add),
 	    cmocka_unit_test(test_identity_from_vds),
 	    cmocka_unit_test(test_identity_from_decoded_seal),
 	};

@@ -282,7 +282,27 @@ test_flat_objects_written_directly(void **state)
 			/* Distinct keys, as a caller's literals are. */
 			kn += (size_t)snprintf(key + kn, 8, "#%zu", i);
 			key[kn] = '\0';
-			switch (rng() % 4) {
+			switch (rng() % 5) {
+			case 4: {
+				/* An array of up to three strings. */
+				char vs[3][40];
+				const char *vp[3];
+				size_t na = rng() % 4;
+				json_t *arr = json_array();
+
+				for (size_t j = 0; j < na; j++) {
+					vn = random_text(
+					    vs[j], sizeof(vs[j]) - 1, 1, 1);
+					vs[j][vn] = '\0';
+					vp[j] = vs[j];
+					if (json_array_append_new(
+						arr, json_string(vs[j])) != 0)
+						refused = 1;
+				}
+				json_obj_strs(&o, key, vp, na);
+				json_object_set_new(ref, key, arr);
+				break;
+			}
 			case 0:
 			case 1:
 				vn = random_text(val, sizeof(val) - 1, 1, 1);
@@ -338,6 +358,44 @@ test_flat_object_refusals(void **state)
 	json_obj_str(&o, "c", "d");
 	assert_null(json_obj_end(&o, &n));
 	assert_int_equal(n, 99);
+	json_obj_begin(&o);
+	json_obj_strs(&o, "amr", (const char *const[]){"hwk", NULL}, 2);
+	assert_null(json_obj_end(&o, &n));
+	assert_int_equal(n, 99);
+	json_obj_begin(&o);
+	json_obj_strs(&o, "none", NULL, 0);
+	json_obj_strs(&o, "amr", (const char *const[]){"hwk", "user"}, 2);
+	assert_string_equal(json_obj_end(&o, &n),
+			    "{\"none\":[],\"amr\":[\"hwk\",\"user\"]}");
+	free(o.p);
+	/* Sorted: the keys in JSON_OUT_SORT_KEYS order give its text; a key
+	 * out of order or repeated fails the text. */
+	{
+		json_t *ref = json_pack("{s:s, s:[s], s:b, s:i}", "b", "x",
+					"ab", "y", "a", 1, "B", 2);
+		char *want = json_out(ref, JSON_OUT_SORT_KEYS, NULL), *got;
+
+		json_obj_begin_sorted(&o);
+		json_obj_int(&o, "B", 2);
+		json_obj_bool(&o, "a", 1);
+		json_obj_strs(&o, "ab", (const char *const[]){"y"}, 1);
+		json_obj_str(&o, "b", "x");
+		got = json_obj_end(&o, &n);
+		assert_non_null(want);
+		assert_non_null(got);
+		assert_string_equal(got, want);
+		free(got);
+		free(want);
+		json_decref(ref);
+		json_obj_begin_sorted(&o);
+		json_obj_str(&o, "b", "x");
+		json_obj_str(&o, "a", "x");
+		assert_null(json_obj_end(&o, NULL));
+		json_obj_begin_sorted(&o);
+		json_obj_str(&o, "a", "x");
+		json_obj_int(&o, "a", 1);
+		assert_null(json_obj_end(&o, NULL));
+	}
 	json_obj_begin(&o);
 	assert_string_equal(json_obj_end(&o, &n), "{}");
 	assert_int_equal(n, 2);

@@ -16,6 +16,7 @@
 
 #include "crypto/ecdsa.h"
 #include "crypto/jwk.h"
+#include "core/json_out.h"
 #include "crypto/jwt.h"
 #include "core/util.h"
 
@@ -122,6 +123,29 @@ test_sign_then_verify(void **state)
 	assert_int_equal(jwt_verify_es256(tok, lookup1, r, NOW, 0, &got),
 			 SA_OK);
 	assert_true(json_equal(got, claims));
+	/* Claims given as text sign the same payload; text that is not an
+	 * object's is refused. */
+	{
+		char *text = json_out(claims, 0, NULL), *tok2 = NULL;
+		const char *dot1 = strrchr(tok, '.');
+
+		assert_non_null(text);
+		assert_int_equal(jwt_sign_es256_text(r->key, r->kid, text,
+						     strlen(text), &tok2),
+				 SA_OK);
+		assert_int_equal(strrchr(tok2, '.') - tok2, dot1 - tok);
+		assert_memory_equal(tok2, tok, (size_t)(dot1 - tok));
+		free(tok2);
+		tok2 = NULL;
+		assert_int_equal(
+		    jwt_sign_es256_text(r->key, r->kid, "[1]", 3, &tok2),
+		    SA_ERR_INTERNAL);
+		assert_int_equal(
+		    jwt_sign_es256_text(r->key, r->kid, "{", 1, &tok2),
+		    SA_ERR_INTERNAL);
+		assert_null(tok2);
+		free(text);
+	}
 	/* The header is exactly the documented compact form. */
 	dot = strchr(tok, '.');
 	assert_non_null(dot);
