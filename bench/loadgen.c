@@ -198,6 +198,16 @@ struct lg_conn {
 	struct lg_idle *slot; /* a held idle WebSocket's slot */
 };
 
+/* A login's steps as its flow keeps them: initiate, ws_open_to_otp_ready,
+ * verify, verify_to_approved. */
+#define LG_TAIL_STEPS 4
+
+/* A completed login in the window: its whole time and its steps (ns). */
+struct lg_tail {
+	uint64_t flow;
+	uint64_t d[LG_TAIL_STEPS];
+};
+
 /* One login, enrollment or idle WebSocket in flight. */
 struct lg_flow {
 	struct lg_worker *w;
@@ -208,6 +218,9 @@ struct lg_flow {
 	struct event *timer;
 	size_t idx; /* seal (enroll) or idle slot */
 	uint64_t t_sched, t_start, t_req, t_ws, t_verify;
+	/* The four steps of a login in the window (ns), for the make-up of
+	 * the slowest flows (lg_tail). */
+	uint64_t d[LG_TAIL_STEPS];
 	int got_verify, got_approved, got_close;
 	int retried;
 	/* Where the browser (initiate, WebSocket) and the phone (verify) go:
@@ -265,6 +278,8 @@ struct lg_worker {
 	size_t idle_total;
 	/* figures */
 	struct lg_samples s[LG_STEPS];
+	struct lg_tail *tails;
+	size_t ntails, captails;
 	uint64_t started, completed, completed_window, late, max_late_ns;
 	uint64_t logins_made, crossed; /* logins started; phone elsewhere */
 	uint64_t errors[LG_E_COUNT];
@@ -956,6 +971,25 @@ lg_flow_timeout_cb(evutil_socket_t fd, short what, void *arg)
 		     f->ws != NULL ? "ws" : "");
 }
 
+/* lg_tail_add keeps a completed login's time and steps. */
+static void
+lg_tail_add(struct lg_worker *w, const struct lg_flow *f, uint64_t flow)
+{
+	if (w->ntails == w->captails) {
+		size_t cap = w->captails ? w->captails * 2 : 4096;
+		struct lg_tail *v;
+
+		if (cap > LG_MAX_SAMPLES ||
+		    (v = realloc(w->tails, cap * sizeof(*v))) == NULL)
+			return;
+		w->tails = v;
+		w->captails = cap;
+	}
+	w->tails[w->ntails].flow = flow;
+	memcpy(w->tails[w->ntails].d, f->d, sizeof(f->d));
+	w->ntails++;
+}
+
 /* lg_flow_done records a completed flow. */
 static void
 lg_flow_done(struct lg_flow *f)
@@ -965,8 +999,10 @@ lg_flow_done(struct lg_flow *f)
 
 	if (w->phase == LG_PH_MAIN)
 		w->completed++;
-	if (lg_in_window(f) && f->kind == LG_F_LOGIN)
+	if (lg_in_window(f) && f->kind == LG_F_LOGIN) {
 		lg_sample(w, LG_STEP_FLOW, now - f->t_sched);
+		lg_tail_add(w, f, now - f->t_sched);
+	}
 	if (w->phase == LG_PH_MAIN && now >= w->run->t_warm &&
 	    now < w->run->t_end)
 		w->completed_window++;
@@ -1063,8 +1099,10 @@ lg_on_http(struct lg_flow *f, int status, const char *body, size_t n)
 				return;
 			}
 			json_decref(o);
-			if (lg_in_window(f))
-				lg_sample(w, LG_STEP_INITIATE, now - f->t_req);
+			if (lg_in_window(f)) {
+				f->d[0] = now - f->t_req;
+				lg_sample(w, LG_STEP_INITIATE, f->d[0]);
+			}
 			if (f->kind == LG_F_IDLE_INIT) {
 				struct lg_idle *s = &w->run->idle[f->idx];
 
@@ -1092,8 +1130,10 @@ lg_on_http(struct lg_flow *f, int status, const char *body, size_t n)
 				     body);
 			return;
 		}
-		if (lg_in_window(f))
-			lg_sample(w, LG_STEP_VERIFY, now - f->t_req);
+		if (lg_in_window(f)) {
+			f->d[2] = now - f->t_req;
+			lg_sample(w, LG_STEP_VERIFY, f->d[2]);
+		}
 		f->got_verify = 1;
 		lg_check_login_done(f);
 		return;
@@ -1166,8 +1206,10 @@ lg_on_ws_text(struct lg_flow *f, const char *text, size_t n)
 			return;
 		}
 		json_decref(o);
-		if (lg_in_window(f))
-			lg_sample(w, LG_STEP_WS_OTP, now - f->t_ws);
+		if (lg_in_window(f)) {
+			f->d[1] = now - f->t_ws;
+			lg_sample(w, LG_STEP_WS_OTP, f->d[1]);
+		}
 		lg_send_verify(f);
 		return;
 	}
@@ -1180,8 +1222,10 @@ lg_on_ws_text(struct lg_flow *f, const char *text, size_t n)
 			return;
 		}
 		json_decref(o);
-		if (lg_in_window(f))
-			lg_sample(w, LG_STEP_APPROVED, now - f->t_verify);
+		if (lg_in_window(f)) {
+			f->d[3] = now - f->t_verify;
+			lg_sample(w, LG_STEP_APPROVED, f->d[3]);
+		}
 		f->got_approved = 1;
 		lg_check_login_done(f);
 		return;
@@ -1767,6 +1811,72 @@ lg_step_json(struct lg_run *r, enum lg_step step)
 	return o;
 }
 
+static int
+lg_cmp_tail(const void *a, const void *b)
+{
+	const struct lg_tail *x = a, *y = b;
+
+	return x->flow < y->flow ? -1 : x->flow > y->flow;
+}
+
+/* lg_tail_means gives the mean flow and steps of the n logins at t, and
+ * what the flow spent outside the steps: flow - initiate - otp_ready -
+ * the later of verify and approved (the generator's turns between them,
+ * the phone's signing and the close handshake), in milliseconds. */
+static json_t *
+lg_tail_means(const struct lg_tail *t, size_t n)
+{
+	double sum[LG_TAIL_STEPS + 2] = {0};
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t last = t[i].d[2] > t[i].d[3] ? t[i].d[2] : t[i].d[3];
+		uint64_t in = t[i].d[0] + t[i].d[1] + last;
+
+		sum[0] += (double)t[i].flow;
+		for (int k = 0; k < LG_TAIL_STEPS; k++)
+			sum[k + 1] += (double)t[i].d[k];
+		sum[LG_TAIL_STEPS + 1] +=
+		    t[i].flow > in ? (double)(t[i].flow - in) : 0;
+	}
+	for (int k = 0; k < LG_TAIL_STEPS + 2; k++)
+		sum[k] = n ? sum[k] / (double)n / 1e6 : 0;
+	return json_pack("{s:I, s:f, s:f, s:f, s:f, s:f, s:f}", "count",
+			 (json_int_t)n, "flowMs", sum[0], "initiateMs", sum[1],
+			 "otpReadyMs", sum[2], "verifyMs", sum[3], "approvedMs",
+			 sum[4], "betweenMs", sum[5]);
+}
+
+/*
+ * lg_tail_json says what the slowest 1% of logins (those at or past the
+ * flow's 99th percentile) spent their time on, beside the same means over
+ * every login: {"slowest": {...}, "all": {...}} (NULL: none).
+ */
+static json_t *
+lg_tail_json(struct lg_run *r)
+{
+	size_t total = 0, k = 0, from;
+	struct lg_tail *all;
+	json_t *o;
+	int t;
+
+	for (t = 0; t < r->o.threads; t++)
+		total += r->w[t].ntails;
+	if (total == 0 || (all = malloc(total * sizeof(*all))) == NULL)
+		return NULL;
+	for (t = 0; t < r->o.threads; t++) {
+		memcpy(all + k, r->w[t].tails, r->w[t].ntails * sizeof(*all));
+		k += r->w[t].ntails;
+	}
+	qsort(all, total, sizeof(*all), lg_cmp_tail);
+	/* The same index lg_step_json takes for p99. */
+	from = (size_t)((double)(total - 1) * 0.99);
+	o = json_pack("{s:o, s:o}", "slowest",
+		      lg_tail_means(all + from, total - from), "all",
+		      lg_tail_means(all, total));
+	free(all);
+	return o;
+}
+
 /* lg_report prints the figures and builds the JSON result (caller
  * decrefs). */
 static json_t *
@@ -1902,6 +2012,22 @@ lg_report(struct lg_run *r, double bound, json_t *extra)
 	json_object_set_new(res, "errorsByKind", errs);
 	json_object_set_new(res, "errorSamples", samples);
 	json_object_set_new(res, "steps", steps);
+	if ((st = lg_tail_json(r)) != NULL) {
+		const json_t *sl = json_object_get(st, "slowest");
+
+		printf(
+		    "  slowest 1%% of logins (%lld): %.3f ms = initiate "
+		    "%.3f + otp_ready %.3f + the later of verify %.3f and "
+		    "approved %.3f + between the steps %.3f\n",
+		    (long long)json_integer_value(json_object_get(sl, "count")),
+		    json_real_value(json_object_get(sl, "flowMs")),
+		    json_real_value(json_object_get(sl, "initiateMs")),
+		    json_real_value(json_object_get(sl, "otpReadyMs")),
+		    json_real_value(json_object_get(sl, "verifyMs")),
+		    json_real_value(json_object_get(sl, "approvedMs")),
+		    json_real_value(json_object_get(sl, "betweenMs")));
+		json_object_set_new(res, "tail", st);
+	}
 	json_object_set_new(res, "cryptoBoundPerCore", json_real(bound));
 	json_object_set_new(res, "serverCores",
 			    json_integer(r->o.server_cores));
@@ -2384,6 +2510,7 @@ out:
 		}
 		for (s = 0; s < LG_STEPS; s++)
 			free(w->s[s].v);
+		free(w->tails);
 		for (i = 0; i < w->n_enroll; i++)
 			free(w->enroll_bodies[i]);
 		free(w->enroll_bodies);
