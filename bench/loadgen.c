@@ -344,23 +344,36 @@ lg_rand(struct lg_worker *w)
 	return w->rng * 2685821657736338717ull;
 }
 
+/*
+ * lg_room returns the array v (n elements of size bytes used, *cap
+ * allocated) with room for one more, doubled up to LG_MAX_SAMPLES when
+ * full; NULL when it cannot grow (v is then as it was).
+ */
+static void *
+lg_room(void *v, size_t n, size_t *cap, size_t size)
+{
+	size_t nc;
+
+	if (n < *cap)
+		return v;
+	nc = *cap ? *cap * 2 : 4096;
+	if (nc > LG_MAX_SAMPLES || (v = realloc(v, nc * size)) == NULL)
+		return NULL;
+	*cap = nc;
+	return v;
+}
+
 static void
 lg_sample(struct lg_worker *w, enum lg_step step, uint64_t ns)
 {
 	struct lg_samples *s = &w->s[step];
+	uint64_t *v = lg_room(s->v, s->n, &s->cap, sizeof(*v));
 
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 4096;
-		uint64_t *v;
-
-		if (cap > LG_MAX_SAMPLES ||
-		    (v = realloc(s->v, cap * sizeof(*v))) == NULL) {
-			s->dropped++;
-			return;
-		}
-		s->v = v;
-		s->cap = cap;
+	if (v == NULL) {
+		s->dropped++;
+		return;
 	}
+	s->v = v;
 	s->v[s->n++] = ns;
 }
 
@@ -975,16 +988,12 @@ lg_flow_timeout_cb(evutil_socket_t fd, short what, void *arg)
 static void
 lg_tail_add(struct lg_worker *w, const struct lg_flow *f, uint64_t flow)
 {
-	if (w->ntails == w->captails) {
-		size_t cap = w->captails ? w->captails * 2 : 4096;
-		struct lg_tail *v;
+	struct lg_tail *v =
+	    lg_room(w->tails, w->ntails, &w->captails, sizeof(*v));
 
-		if (cap > LG_MAX_SAMPLES ||
-		    (v = realloc(w->tails, cap * sizeof(*v))) == NULL)
-			return;
-		w->tails = v;
-		w->captails = cap;
-	}
+	if (v == NULL)
+		return;
+	w->tails = v;
 	w->tails[w->ntails].flow = flow;
 	memcpy(w->tails[w->ntails].d, f->d, sizeof(f->d));
 	w->ntails++;

@@ -838,6 +838,14 @@ log_request(struct http_request *req, int ok)
 	log_json(SA_LOG_INFO, "http.request", line);
 }
 
+/* early_enabled tells whether the accept thread answers upgrades itself
+ * (early_upgrade): asked for, with a WebSocket loop and an audit hook. */
+static int
+early_enabled(const struct http_config *cfg)
+{
+	return cfg->ws_early && cfg->ws != NULL && cfg->audit_async != NULL;
+}
+
 /*
  * early_upgrade answers, on the accept thread, a WebSocket upgrade that
  * arrived whole with its connection (ws_early.h says which) and hands the
@@ -848,14 +856,6 @@ log_request(struct http_request *req, int ok)
  * rate limit, the route's ws_prepare): libmicrohttpd then answers it as it
  * answers every request. It returns 1 when it has taken the socket.
  */
-/* early_enabled tells whether the accept thread answers upgrades itself
- * (early_upgrade): asked for, with a WebSocket loop and an audit hook. */
-static int
-early_enabled(const struct http_config *cfg)
-{
-	return cfg->ws_early && cfg->ws != NULL && cfg->audit_async != NULL;
-}
-
 static int
 early_upgrade(struct http_server *srv, int fd, const struct sockaddr *addr)
 {

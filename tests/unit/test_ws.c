@@ -157,6 +157,26 @@ t_start(long idle, long max_message, long max_conns, size_t max_queued)
 	return ws;
 }
 
+/*
+ * t_fit gives how many of want socket pairs the descriptor limit (main
+ * raises it to the hard limit) leaves room for: two descriptors each, and
+ * 256 kept for the process. It says so when that is fewer.
+ */
+static size_t
+t_fit(size_t want)
+{
+	struct rlimit rl;
+	size_t n = want;
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_cur < (rlim_t)(2 * want + 256)) {
+		n = rl.rlim_cur > 256 ? (size_t)(rl.rlim_cur - 256) / 2 : 0;
+		print_message("descriptor limit %llu: %zu connections\n",
+			      (unsigned long long)rl.rlim_cur, n);
+	}
+	return n;
+}
+
 static void
 t_pair(struct tconn *tc)
 {
@@ -1312,19 +1332,12 @@ test_ping_flood_pauses_reading(void **state)
 static void
 test_thousand_connections(void **state)
 {
-	struct rlimit rl;
-	int N = 1000;
+	int N = (int)t_fit(1000);
 	struct ws_server *ws;
 	struct tconn *tc;
 	int opens0 = t_get(&t_opens), rel0 = t_get(&t_releases);
 
 	(void)state;
-	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
-	if (rl.rlim_cur < (rlim_t)2 * N + 256) {
-		N = rl.rlim_cur > 256 ? (int)((rl.rlim_cur - 256) / 2) : 0;
-		print_message("descriptor limit %llu: %d connections\n",
-			      (unsigned long long)rl.rlim_cur, N);
-	}
 	assert_true(N >= 200);
 	ws = t_start(60, 1024, N, 0);
 	tc = calloc((size_t)N, sizeof(*tc));
@@ -1364,20 +1377,16 @@ test_thousand_connections(void **state)
 static void
 test_memory_idle(void **state)
 {
-	struct rlimit rl;
 	struct ws_server *ws;
 	struct tconn *tc;
-	size_t before, after, n = 10000;
+	size_t before, after, n;
 	long rss_before, rss_after;
 	int opens0, rel0;
 
-	/* Two descriptors per socketpair plus some for the process: as many
-	 * connections as the descriptor limit (raised to its hard limit in
-	 * main) allows, up to 10,000. The figure is per connection, so a few
-	 * hundred measure it too; never skipped. */
-	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
-	if (rl.rlim_cur < 2 * n + 256)
-		n = rl.rlim_cur > 256 ? (rl.rlim_cur - 256) / 2 : 0;
+	/* As many connections as the descriptor limit allows, up to 10,000.
+	 * The figure is per connection, so a few hundred measure it too;
+	 * never skipped. */
+	n = t_fit(10000);
 	assert_true(n >= 100);
 	ws = t_start(3600, 4096, (long)n, 0);
 	tc = calloc(n, sizeof(*tc));
