@@ -160,9 +160,11 @@ struct device_listen_opts {
  * device_listen_run takes the pushes the listener queued, one at a time:
  * prints each, decides (by mode, or by asking on the terminal), and answers
  * the server with device_answer. Other message types (a re-enrollment
- * notice) are printed and count as handled. Returns SA_OK when every answer
- * sent got 200 and the loop ended by count or stop, SA_ERR_TIMEOUT when no
- * push arrived for timeout seconds, SA_ERR_PUSH when an answer failed.
+ * notice) are printed and count as handled. A login push that comes again
+ * for a session answered here is noted (event "repeated") and not counted.
+ * Returns SA_OK when every answer sent got 200 and the loop ended by count or
+ * stop, SA_ERR_TIMEOUT when no push arrived for timeout seconds, SA_ERR_PUSH
+ * when an answer failed.
  */
 enum sa_err device_listen_run(struct device *d, struct device_listener *l,
 			      const struct device_listen_opts *o);

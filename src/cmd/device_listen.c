@@ -32,13 +32,19 @@ struct device_listener {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct push_item *head, *tail;
-	size_t queued;
+	size_t queued; /* in the list, and held by requests still answering */
 };
 
-/* One request being received. */
+/*
+ * One request being received. A valid push is held in item until its
+ * answer has gone out: only then does the loop see it, so a phone never
+ * acts on a push that the server, not having heard the answer, will send
+ * again.
+ */
 struct push_req {
 	struct buf body;
 	int too_large;
+	struct push_item *item;
 };
 
 /* reply queues a JSON answer (copied) on a push connection. */
@@ -129,11 +135,14 @@ push_valid(const json_t *m)
 	return NULL;
 }
 
-/* enqueue hands a message to the loop; it takes the reference. */
+/*
+ * hold takes a place in the queue for msg (taking the reference) and
+ * returns the item that release later hands to the loop.
+ */
 static enum sa_err
-enqueue(struct device_listener *l, json_t *msg)
+hold(struct device_listener *l, json_t *msg, struct push_item **out)
 {
-	struct push_item *it;
+	struct push_item *it = NULL;
 	enum sa_err rc = SA_OK;
 
 	pthread_mutex_lock(&l->mu);
@@ -147,13 +156,8 @@ enqueue(struct device_listener *l, json_t *msg)
 	}
 	it->msg = msg;
 	msg = NULL;
-	if (l->tail != NULL)
-		l->tail->next = it;
-	else
-		l->head = it;
-	l->tail = it;
 	l->queued++;
-	pthread_cond_signal(&l->cv);
+	*out = it;
 out:
 	pthread_mutex_unlock(&l->mu);
 	json_decref(msg);
@@ -161,9 +165,36 @@ out:
 }
 
 /*
- * push_handler receives POST /push. It only parses, checks and queues:
- * the verify call happens in device_listen_run, so a slow server never holds
- * the push connection open.
+ * release ends the hold on it: with delivered set (its answer went out)
+ * the loop gets it, else it is dropped and its place freed.
+ */
+static void
+release(struct device_listener *l, struct push_item *it, int delivered)
+{
+	pthread_mutex_lock(&l->mu);
+	if (delivered) {
+		if (l->tail != NULL)
+			l->tail->next = it;
+		else
+			l->head = it;
+		l->tail = it;
+		pthread_cond_signal(&l->cv);
+		it = NULL;
+	} else {
+		l->queued--;
+	}
+	pthread_mutex_unlock(&l->mu);
+	if (it != NULL) {
+		json_decref(it->msg);
+		free(it);
+	}
+}
+
+/*
+ * push_handler receives POST /push. It only parses, checks and holds a
+ * place in the queue (push_completed hands the push on once its answer has
+ * gone out): the verify call happens in device_listen_run, so a slow server
+ * never holds the push connection open.
  */
 static enum MHD_Result
 push_handler(void *cls, struct MHD_Connection *c, const char *url,
@@ -221,7 +252,7 @@ push_handler(void *cls, struct MHD_Connection *c, const char *url,
 			 "{\"error\":\"validation\",\"field\":\"%s\"}", why);
 		return reply(c, MHD_HTTP_BAD_REQUEST, body);
 	}
-	if ((rc = enqueue(l, msg)) != SA_OK)
+	if ((rc = hold(l, msg, &pr->item)) != SA_OK)
 		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 			     "{\"error\":\"unavailable\"}");
 	return reply(c, MHD_HTTP_OK, "{\"received\":true}");
@@ -231,13 +262,15 @@ static void
 push_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	       enum MHD_RequestTerminationCode toe)
 {
+	struct device_listener *l = cls;
 	struct push_req *pr = *con_cls;
 
-	(void)cls;
 	(void)c;
-	(void)toe;
 	if (pr == NULL)
 		return;
+	if (pr->item != NULL)
+		release(l, pr->item,
+			toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	buf_free(&pr->body);
 	free(pr);
 	*con_cls = NULL;
@@ -264,7 +297,7 @@ device_listener_start(unsigned int port, struct device_listener **out)
 	l->mhd = MHD_start_daemon(
 	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, (uint16_t)port,
 	    NULL, NULL, push_handler, l, MHD_OPTION_SOCK_ADDR, &sa,
-	    MHD_OPTION_NOTIFY_COMPLETED, push_completed, NULL,
+	    MHD_OPTION_NOTIFY_COMPLETED, push_completed, l,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)16, MHD_OPTION_END);
 	if (l->mhd == NULL) {
@@ -609,12 +642,41 @@ handle_login(struct device *d, const json_t *msg,
 	return rc;
 }
 
+/* The last logins answered, so that a push that comes again is known. */
+#define SEEN_MAX 16
+struct seen {
+	char id[SEEN_MAX][DEVICE_SESSION_MAX + 1];
+	unsigned int next;
+};
+
+/*
+ * seen_before tells whether msg is a login push for a session answered
+ * here already, and otherwise remembers it. A push service may deliver a
+ * message twice (the server retries when an answer is lost); a phone shows
+ * a login once.
+ */
+static int
+seen_before(struct seen *s, const json_t *msg)
+{
+	const char *sid = json_string_value(json_object_get(msg, "sessionId"));
+
+	if (sid == NULL || json_object_get(msg, "type") != NULL)
+		return 0;
+	for (unsigned int i = 0; i < SEEN_MAX; i++)
+		if (strcmp(s->id[i], sid) == 0)
+			return 1;
+	snprintf(s->id[s->next], sizeof(s->id[0]), "%s", sid);
+	s->next = (s->next + 1) % SEEN_MAX;
+	return 0;
+}
+
 enum sa_err
 device_listen_run(struct device *d, struct device_listener *l,
 		  const struct device_listen_opts *o)
 {
 	unsigned int handled = 0;
 	int failed = 0;
+	struct seen seen = {0};
 	enum sa_err rc;
 
 	/* First, so a script knows this listener holds the port before it
@@ -636,6 +698,18 @@ device_listen_run(struct device *d, struct device_listener *l,
 				o->timeout);
 			emit(o->json, json_pack("{s:s}", "event", "timeout"));
 			return SA_ERR_TIMEOUT;
+		}
+		if (seen_before(&seen, msg)) {
+			fprintf(o->out, "\nthe push for login ");
+			put_safe(o->out, field(msg, "sessionId"));
+			fprintf(o->out,
+				" came again; it was shown here already\n");
+			fflush(o->out);
+			emit(o->json,
+			     json_pack("{s:s, s:s}", "event", "repeated",
+				       "sessionId", field(msg, "sessionId")));
+			json_decref(msg);
+			continue;
 		}
 		emit(o->json,
 		     json_pack("{s:s, s:O}", "event", "push", "message", msg));

@@ -85,9 +85,25 @@ struct push_ctx {
 };
 
 /*
+ * push_wanted runs on a push worker before a retry: a login push is sent
+ * again only while its login is open. One that was answered or has ended
+ * (the phone may have acted on an attempt whose answer was lost) would
+ * only show the person a request that can no longer be approved.
+ */
+static int
+push_wanted(void *arg)
+{
+	const struct push_ctx *c = arg;
+
+	return c->expires_at > now_unix() &&
+	       session_state(c->app->es, c->session_id) == SESSION_OPEN;
+}
+
+/*
  * push_done runs on a push worker once delivery succeeded or finally
  * failed. A failure is audited, kept with the session and sent to the
- * browser, so it is never silent.
+ * browser, so it is never silent. A retry left out because the login was
+ * over is audited as push.dropped and tells the browser nothing.
  */
 static void
 push_done(enum sa_err rc, const char *provider, const char *reason,
@@ -99,12 +115,15 @@ push_done(enum sa_err rc, const char *provider, const char *reason,
 	int64_t left = c->expires_at - now_unix();
 
 	/* Queued, not awaited: push workers must keep sending. */
-	app_audit_async(app, rc == SA_OK ? "push.sent" : "push.failed",
+	app_audit_async(app,
+			rc == SA_OK	      ? "push.sent"
+			: rc == SA_ERR_REPLAY ? "push.dropped"
+					      : "push.failed",
 			c->token_id,
 			json_pack("{s:s, s:s, s:s, s:i}", "sessionId",
 				  c->session_id, "provider", provider, "reason",
 				  reason ? reason : "", "attempts", attempts));
-	if (rc != SA_OK) {
+	if (rc != SA_OK && rc != SA_ERR_REPLAY) {
 		session_kept_key(key, sizeof(key), c->session_id, "push");
 		if (reason == NULL)
 			reason = sa_err_str(rc);
@@ -277,7 +296,8 @@ initiate_answer(struct http_request *req, struct http_response *res, void *arg)
 		memcpy(pc->session_id, c->session_id, sizeof(pc->session_id));
 		memcpy(pc->token_id, c->token_id, sizeof(pc->token_id));
 		pc->expires_at = c->expires_at;
-		rc = app->push ? push_send(app->push, &t, c->msg, push_done, pc)
+		rc = app->push ? push_send_while(app->push, &t, c->msg,
+						 push_wanted, push_done, pc)
 			       : SA_ERR_PUSH;
 		c->msg = NULL; /* stolen by push_send */
 		if (rc != SA_OK)

@@ -39,6 +39,7 @@ struct push_job {
 	json_t *msg;
 	char *body; /* msg as compact JSON */
 	size_t body_len;
+	push_wanted_cb wanted; /* asked before each retry; may be NULL */
 	push_done_cb cb;
 	void *arg;
 	int attempts;
@@ -138,13 +139,18 @@ static void
 job_finish(struct push_job *j, enum sa_err rc, const char *reason)
 {
 	if (rc != SA_OK) {
+		int dropped = rc == SA_ERR_REPLAY;
 		json_t *f = json_pack("{s:s, s:s, s:s, s:i}", "msg", reason,
 				      "provider", j->prov->name, "error",
 				      sa_err_code(rc), "attempts", j->attempts);
-		log_json(SA_LOG_WARN, "push.failed", f);
+		log_json(dropped ? SA_LOG_INFO : SA_LOG_WARN,
+			 dropped ? "push.dropped" : "push.failed", f);
 	}
 	metrics_add(j->metrics, M_PUSH, j->prov->name,
-		    rc == SA_OK ? "ok" : "failed", 1);
+		    rc == SA_OK		  ? "ok"
+		    : rc == SA_ERR_REPLAY ? "dropped"
+					  : "failed",
+		    1);
 	if (j->cb != NULL)
 		j->cb(rc, j->prov->name, reason, j->attempts, j->arg);
 	job_free(j);
@@ -286,6 +292,29 @@ worker_attempt(struct push_worker *w, struct push_job *j)
 }
 
 /*
+ * retry_wanted asks the sender, before a retry (never before the first
+ * attempt), whether the message is still needed: a login answered or
+ * ended since must not show up on the phone again.
+ */
+static int
+retry_wanted(const struct push_job *j)
+{
+	return j->attempts == 0 || j->wanted == NULL || j->wanted(j->arg);
+}
+
+/* job_drop finishes a job whose retry is no longer wanted. */
+static void
+job_drop(struct push_job *j)
+{
+	char reason[PUSH_REASON_MAX + 64];
+
+	snprintf(reason, sizeof(reason),
+		 "not retried, no longer needed; last attempt: %s",
+		 j->last.reason);
+	job_finish(j, SA_ERR_REPLAY, reason);
+}
+
+/*
  * worker_main takes jobs until the pusher stops; then it fails what is
  * still queued with SA_ERR_SHUTTING_DOWN, so callbacks keep running on
  * worker threads, and exits when the queue is empty.
@@ -318,6 +347,8 @@ worker_main(void *arg)
 				   j->attempts > 0
 				       ? "shutting down before the retry"
 				       : "shutting down before sending");
+		else if (!retry_wanted(j))
+			job_drop(j);
 		else
 			worker_attempt(w, j);
 		pthread_mutex_lock(&p->mu);
@@ -447,13 +478,20 @@ out:
 	return rc;
 }
 
-/*
- * push_send: see push.h. The target and the message are checked here so a
- * caller learns at once about what can never be delivered.
- */
 enum sa_err
 push_send(struct pusher *p, const struct push_target *t, json_t *msg,
 	  push_done_cb cb, void *arg)
+{
+	return push_send_while(p, t, msg, NULL, cb, arg);
+}
+
+/*
+ * push_send_while: see push.h. The target and the message are checked here
+ * so a caller learns at once about what can never be delivered.
+ */
+enum sa_err
+push_send_while(struct pusher *p, const struct push_target *t, json_t *msg,
+		push_wanted_cb wanted, push_done_cb cb, void *arg)
 {
 	struct push_job *j = NULL;
 	const char *target;
@@ -504,6 +542,7 @@ push_send(struct pusher *p, const struct push_target *t, json_t *msg,
 	}
 	j->msg = msg;
 	msg = NULL;
+	j->wanted = wanted;
 	j->cb = cb;
 	j->arg = arg;
 	j->metrics = p->cfg.metrics;

@@ -61,10 +61,10 @@ struct push_target {
 /*
  * Called once per accepted push_send, on a push worker thread (for the log
  * and none providers: on the caller's thread, before push_send returns), with
- * the
- * final outcome: SA_OK when delivered, else the last error (SA_ERR_PUSH for
- * a refusal by the push service or by our endpoint rules, SA_ERR_TIMEOUT,
- * SA_ERR_SHUTTING_DOWN when the pusher closed first). provider names what
+ * the final outcome: SA_OK when delivered, else the last error (SA_ERR_PUSH
+ * for a refusal by the push service or by our endpoint rules,
+ * SA_ERR_TIMEOUT, SA_ERR_SHUTTING_DOWN when the pusher closed first,
+ * SA_ERR_REPLAY when a retry was no longer wanted). provider names what
  * took the message ("fcm", "unifiedpush", "log": written to the log only,
  * "none": dropped), so an audit row can say where a message went; reason is
  * a short text; both are valid during the call only. attempts counts the
@@ -72,6 +72,15 @@ struct push_target {
  */
 typedef void (*push_done_cb)(enum sa_err rc, const char *provider,
 			     const char *reason, int attempts, void *arg);
+
+/*
+ * Asked on a push worker before each retry (never before the first
+ * attempt) with the arg of push_send_while: nonzero while the message is
+ * still needed. When it says no, the message is not sent again and the
+ * done callback runs with SA_ERR_REPLAY and a reason that starts "not
+ * retried". It must not block for long: it holds a worker.
+ */
+typedef int (*push_wanted_cb)(void *arg);
 
 /* Limits on what push_send accepts. */
 #define PUSH_MSG_MAX 4096	/* bytes of compact JSON; FCM's data limit */
@@ -98,6 +107,15 @@ enum sa_err push_open(const struct push_config *cfg, struct pusher **out);
  */
 enum sa_err push_send(struct pusher *p, const struct push_target *t,
 		      json_t *msg, push_done_cb cb, void *arg);
+
+/*
+ * push_send_while is push_send for a message that may stop being needed
+ * while it waits for a retry, such as a login push once the login was
+ * answered or ended: wanted (may be NULL) is asked before every retry.
+ */
+enum sa_err push_send_while(struct pusher *p, const struct push_target *t,
+			    json_t *msg, push_wanted_cb wanted, push_done_cb cb,
+			    void *arg);
 
 /*
  * push_close stops accepting messages, lets attempts in flight finish for at

@@ -17,9 +17,10 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 class PushInbox:
     """A UnifiedPush endpoint: records every POSTed JSON body."""
 
-    def __init__(self, status=200):
+    def __init__(self, status=200, headers=None):
         self.messages = queue.Queue()
         self.status = status
+        self.headers = dict(headers or {})
         inbox = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -31,6 +32,8 @@ class PushInbox:
                 except ValueError:
                     inbox.messages.put({"unparsable": body.decode("latin1")})
                 self.send_response(inbox.status)
+                for k, v in inbox.headers.items():
+                    self.send_header(k, v)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

@@ -4,6 +4,7 @@ JWT checked with PyJWT against /jwks."""
 import asyncio
 import json
 import os
+import queue
 import sqlite3
 import subprocess
 import time
@@ -499,6 +500,42 @@ def test_push_failure_is_reported_to_the_browser(login_server):
     finally:
         dead.close()
     assert "push.failed" in [e["event"] for e in audit_events(s)]
+
+
+def test_push_is_not_retried_once_the_login_is_answered(login_server):
+    """A push service that said 503 would get the push again after its
+    Retry-After; a login the phone answered meanwhile (it had the message
+    after all) is not pushed again: the retry is dropped and audited."""
+    s = login_server
+    busy = PushInbox(status=503, headers={"Retry-After": "2"})
+    try:
+        phone = enrolled_phone(s, busy, token_id="DE-RETRY-1")
+        sess = initiate(s, phone.token_id).json()
+        push = busy.next()
+        first = time.monotonic()
+        r = phone.answer(sess["sessionId"], push["otp"],
+                         scopes=["identity:name"])
+        assert r.status_code == 200, r.text
+        assert time.monotonic() - first < 2, "answered after the retry was due"
+        # The retry was due 2 s after the first attempt: nothing comes.
+        with pytest.raises(queue.Empty):
+            busy.next(timeout=max(0.1, first + 3.5 - time.monotonic()))
+    finally:
+        busy.close()
+    deadline = time.monotonic() + 10
+    dropped = []
+    while not dropped and time.monotonic() < deadline:
+        dropped = [e for e in audit_events(s) if e["event"] == "push.dropped"
+                   and e["detail"]["sessionId"] == sess["sessionId"]]
+        if not dropped:
+            time.sleep(0.2)
+    assert len(dropped) == 1, "push.dropped is audited"
+    assert dropped[0]["detail"]["attempts"] == 1
+    assert dropped[0]["detail"]["reason"].startswith("not retried")
+    assert "503" in dropped[0]["detail"]["reason"]
+    assert "push.failed" not in [e["event"] for e in audit_events(s)
+                                 if e.get("detail", {}).get("sessionId")
+                                 == sess["sessionId"]]
 
 
 def test_token_signed_before_rotation_still_verifies(make_server, inbox):

@@ -1046,6 +1046,40 @@ test_listen_count_and_timeout(void **state)
 	device_close(d);
 }
 
+/*
+ * A push that comes again for a login shown already (the server retries
+ * when it did not hear the answer) is noted, not answered twice and not
+ * counted: with a count of two the loop still waits for a second login.
+ */
+static void
+test_listen_repeated_push_shown_once(void **state)
+{
+	struct fixture *fx = *state;
+	struct device *d = enrolled(fx);
+	struct run r;
+	const char *text;
+
+	run_start(&r, d, DEVICE_MODE_APPROVE, 2, 10);
+	assert_int_equal(push(device_listener_port(r.l),
+			      LOGIN_PUSH("sess_r1", "\"otp\":\"100001\",")),
+			 200);
+	assert_int_equal(push(device_listener_port(r.l),
+			      LOGIN_PUSH("sess_r1", "\"otp\":\"100001\",")),
+			 200);
+	assert_int_equal(push(device_listener_port(r.l),
+			      LOGIN_PUSH("sess_r2", "\"otp\":\"100002\",")),
+			 200);
+	assert_int_equal(run_join(&r), SA_OK);
+	assert_int_equal(fake_verifies(fx->fake), 2);
+	assert_string_equal(body_str(fx->fake->verify_body, "sessionId"),
+			    "sess_r2");
+	text = file_text(r.o.json);
+	assert_non_null(
+	    strstr(text, "{\"event\":\"repeated\",\"sessionId\":\"sess_r1\"}"));
+	assert_non_null(strstr(file_text(r.o.out), "came again"));
+	device_close(d);
+}
+
 static void
 test_listen_refuses_bad_pushes(void **state)
 {
@@ -1189,6 +1223,7 @@ main(void)
 	    T(test_listen_type_mode),
 	    T(test_listen_asks),
 	    T(test_listen_count_and_timeout),
+	    T(test_listen_repeated_push_shown_once),
 	    T(test_listen_refuses_bad_pushes),
 	    T(test_listen_notice_and_refused_answer),
 	    T(test_one_shot_approve_and_reject),

@@ -403,6 +403,79 @@ test_up_503_then_200_retries(void **state)
 	fake_stop(f);
 }
 
+/* A retry's wanted callback: counts the questions and answers *answer. */
+struct wanted {
+	struct outcome o;
+	_Atomic int asked;
+	int answer;
+};
+
+static int
+wanted_cb(void *arg)
+{
+	struct wanted *w = arg;
+
+	w->asked++;
+	return w->answer;
+}
+
+static void
+wanted_done(enum sa_err rc, const char *provider, const char *reason,
+	    int attempts, void *arg)
+{
+	on_done(rc, provider, reason, attempts, &((struct wanted *)arg)->o);
+}
+
+/*
+ * send_wanted sends the login message with w's wanted callback, waits for
+ * the total-th callback and checks its outcome: rc after attempts, with
+ * wanted asked once.
+ */
+static void
+send_wanted(struct pusher *p, const struct push_target *t, struct wanted *w,
+	    int total, enum sa_err rc, int attempts)
+{
+	assert_int_equal(
+	    push_send_while(p, t, login_msg(), wanted_cb, wanted_done, w),
+	    SA_OK);
+	assert_true(wait_total(total));
+	assert_int_equal(w->o.rc, rc);
+	assert_int_equal(w->o.attempts, attempts);
+	assert_int_equal(w->asked, 1);
+}
+
+/*
+ * A message whose sender no longer wants it (a login answered while its
+ * push waited for a retry) is not sent again: the callback hears
+ * SA_ERR_REPLAY after the one attempt. Still wanted, it is retried; the
+ * first attempt never asks.
+ */
+static void
+test_up_retry_only_while_wanted(void **state)
+{
+	struct fake *f = fake_start();
+	struct pusher *p = open_pusher(NULL, 1, 2000, 3, 40, 1, 0);
+	struct wanted no = {.answer = 0}, yes = {.answer = 1};
+	char url[128];
+	struct push_target t = {NULL, url};
+
+	f->script[0] = 503;
+	f->script[1] = 503;
+	f->nscript = 2;
+	f->default_status = 200;
+	fake_url(f, "127.0.0.1", "http", "/up/busy", url, sizeof(url));
+	send_wanted(p, &t, &no, 1, SA_ERR_REPLAY, 1);
+	assert_non_null(strstr(no.o.reason, "not retried"));
+	assert_non_null(strstr(no.o.reason, "503"));
+	assert_int_equal(fake_count(f, &f->requests), 1);
+	send_wanted(p, &t, &yes, 2, SA_OK, 2);
+	assert_int_equal(fake_count(f, &f->requests), 3);
+	push_close(p);
+	assert_int_equal(no.o.calls, 1);
+	assert_int_equal(yes.o.calls, 1);
+	fake_stop(f);
+}
+
 static void
 test_up_slow_endpoint_times_out(void **state)
 {
@@ -854,6 +927,7 @@ main(void)
 	    cmocka_unit_test_setup(test_up_delivers_body_intact, setup),
 	    cmocka_unit_test_setup(test_up_410_is_final, setup),
 	    cmocka_unit_test_setup(test_up_503_then_200_retries, setup),
+	    cmocka_unit_test_setup(test_up_retry_only_while_wanted, setup),
 	    cmocka_unit_test_setup(test_up_slow_endpoint_times_out, setup),
 	    cmocka_unit_test_setup(test_up_connection_reused, setup),
 	    cmocka_unit_test_setup(test_up_private_targets_refused, setup),
