@@ -201,9 +201,10 @@ ecdsa_sign_sha256_raw(EVP_PKEY *key, const void *data, size_t n,
 	size_t derlen = sizeof(der);
 	enum sa_err rc = SA_ERR_INTERNAL;
 
-	if (!ecdsa_is_p256(key))
-		return SA_ERR_INTERNAL;
-	if (!sha256_of(data, n, hash) || (ctx = thread_ctx_sign(key)) == NULL)
+	/* A key not P-256 gets no context; the check runs only when the
+	 * thread's context is set up for another key. */
+	if (!sha256_of(data, n, hash) ||
+	    (ctx = thread_ctx_sign(key, ecdsa_is_p256)) == NULL)
 		goto out;
 	if (EVP_PKEY_sign(ctx, der, &derlen, hash, sizeof(hash)) != 1)
 		goto out;
@@ -227,7 +228,7 @@ verify_raw(EVP_PKEY *key, const void *data, size_t n,
 	if (ecdsa_sig_raw_to_der(raw, der, sizeof(der), &derlen) != SA_OK)
 		return 0;
 	if (sha256_of(data, n, hash) &&
-	    (ctx = thread_ctx_verify(key)) != NULL &&
+	    (ctx = thread_ctx_verify(key, ecdsa_is_p256)) != NULL &&
 	    EVP_PKEY_verify(ctx, der, derlen, hash, sizeof(hash)) == 1)
 		ok = 1;
 	ERR_clear_error();
@@ -240,7 +241,8 @@ ecdsa_verify_sha256(EVP_PKEY *key, const void *data, size_t n,
 {
 	unsigned char raw[ECDSA_P256_RAW_LEN];
 
-	if (!ecdsa_is_p256(key) || sig == NULL)
+	/* verify_raw refuses a key that is not P-256 (thread_ctx_verify). */
+	if (key == NULL || sig == NULL)
 		return SA_ERR_BAD_SIGNATURE;
 	if (siglen == ECDSA_P256_RAW_LEN) {
 		if (verify_raw(key, data, n, sig))
@@ -261,7 +263,7 @@ enum sa_err
 ecdsa_verify_sha256_raw(EVP_PKEY *key, const void *data, size_t n,
 			const unsigned char sig[ECDSA_P256_RAW_LEN])
 {
-	if (!ecdsa_is_p256(key) || sig == NULL)
+	if (key == NULL || sig == NULL)
 		return SA_ERR_BAD_SIGNATURE;
 	return verify_raw(key, data, n, sig) ? SA_OK : SA_ERR_BAD_SIGNATURE;
 }

@@ -230,7 +230,7 @@ fail:
 }
 
 EVP_PKEY_CTX *
-thread_ctx_sign(EVP_PKEY *key)
+thread_ctx_sign(EVP_PKEY *key, int (*accept)(const EVP_PKEY *))
 {
 	struct thread_ctx *t = set_of();
 
@@ -238,12 +238,14 @@ thread_ctx_sign(EVP_PKEY *key)
 		return NULL;
 	if (t->sign.key == key)
 		return t->sign.ctx;
+	if (accept != NULL && !accept(key))
+		return NULL;
 	return pkey_slot_set(&t->sign, key, EVP_PKEY_sign_init) ? t->sign.ctx
 								: NULL;
 }
 
 EVP_PKEY_CTX *
-thread_ctx_verify(EVP_PKEY *key)
+thread_ctx_verify(EVP_PKEY *key, int (*accept)(const EVP_PKEY *))
 {
 	struct thread_ctx *t = set_of();
 	struct pkey_slot *s;
@@ -253,6 +255,8 @@ thread_ctx_verify(EVP_PKEY *key)
 	for (size_t i = 0; i < THREAD_CTX_VERIFY; i++)
 		if (t->verify[i].key == key)
 			return t->verify[i].ctx;
+	if (accept != NULL && !accept(key))
+		return NULL;
 	s = &t->verify[t->verify_next];
 	t->verify_next = (t->verify_next + 1) % THREAD_CTX_VERIFY;
 	return pkey_slot_set(s, key, EVP_PKEY_verify_init) ? s->ctx : NULL;

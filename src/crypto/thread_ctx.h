@@ -43,13 +43,17 @@ EVP_MAC_CTX *thread_ctx_hmac_sha256(const unsigned char *key, size_t len);
 /* thread_ctx_sha256 returns a digest context initialised for SHA-256. */
 EVP_MD_CTX *thread_ctx_sha256(void);
 
-/* thread_ctx_sign returns a context that signs digests with key
- * (EVP_PKEY_sign). */
-EVP_PKEY_CTX *thread_ctx_sign(EVP_PKEY *key);
+/*
+ * thread_ctx_sign returns a context that signs digests with key
+ * (EVP_PKEY_sign). accept (may be NULL) is asked only when key is not the
+ * one the thread's context holds: a key it refuses gets NULL and is not
+ * kept, so a key in the context has passed it once and is not asked again.
+ */
+EVP_PKEY_CTX *thread_ctx_sign(EVP_PKEY *key, int (*accept)(const EVP_PKEY *));
 
 /* thread_ctx_verify returns a context that checks signatures over digests
- * with key (EVP_PKEY_verify). */
-EVP_PKEY_CTX *thread_ctx_verify(EVP_PKEY *key);
+ * with key (EVP_PKEY_verify); accept as for thread_ctx_sign. */
+EVP_PKEY_CTX *thread_ctx_verify(EVP_PKEY *key, int (*accept)(const EVP_PKEY *));
 
 /* thread_ctx_release frees the calling thread's contexts now (they are
  * made again when needed). */

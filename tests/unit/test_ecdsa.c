@@ -430,6 +430,15 @@ test_other_curves_and_types_refused(void **state)
 	assert_non_null(ed);
 	EVP_PKEY *all[] = {p384, rsa, ed};
 	for (size_t i = 0; i < 3; i++) {
+		/* A P-256 key first: the thread's contexts then hold it, and
+		 * the next key must still be checked. */
+		EVP_PKEY *good = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+		assert_non_null(good);
+		assert_int_equal(ecdsa_sign_sha256_raw(good, "a", 1, sig),
+				 SA_OK);
+		assert_int_equal(ecdsa_verify_sha256(good, "a", 1, sig, 64),
+				 SA_OK);
+		EVP_PKEY_free(good);
 		assert_false(ecdsa_is_p256(all[i]));
 		pem = pem_of(all[i], 0);
 		assert_int_equal(ecdsa_pubkey_from_pem(pem, strlen(pem), &out),
