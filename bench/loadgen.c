@@ -76,6 +76,7 @@
 #define LG_MAX_HEADER 16384	  /* bytes of response headers */
 #define LG_MAX_BODY (1u << 20)	  /* bytes of one response body */
 #define LG_REQ_MAX 4096		  /* a request sent in one piece */
+#define LG_READ_CHUNK 4096	  /* bytes taken by one recv */
 #define LG_MAX_FRAME 65536	  /* bytes of one WebSocket frame */
 #define LG_MAX_SAMPLES (4u << 20) /* samples kept per step and thread */
 #define LG_MAX_USERS 100000	  /* enrolled devices */
@@ -175,7 +176,8 @@ enum lg_ws_state { LG_WS_HANDSHAKE, LG_WS_OPEN, LG_WS_CLOSING };
 /* One TCP connection: an HTTP keep-alive connection or a WebSocket. */
 struct lg_conn {
 	struct lg_worker *w;
-	struct bufferevent *bev;
+	struct bufferevent *bev;     /* writes, and the input buffer */
+	struct event *rd;	     /* reads (lg_recv_cb) */
 	struct lg_flow *flow;	     /* owner while busy, NULL when idle */
 	struct lg_conn *prev, *next; /* every connection of the worker */
 	struct lg_conn *idle_next, *idle_prev; /* HTTP pool */
@@ -442,6 +444,8 @@ lg_conn_kill(struct lg_conn *c)
 		c->flow = NULL;
 	}
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	if (c->rd != NULL)
+		event_del(c->rd);
 	c->reap_next = w->reap;
 	w->reap = c;
 	event_active(w->reap_ev, EV_TIMEOUT, 0);
@@ -458,6 +462,8 @@ lg_conn_free(struct lg_conn *c)
 		w->conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
+	if (c->rd != NULL)
+		event_free(c->rd);
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -472,6 +478,40 @@ lg_reap_cb(evutil_socket_t fd, short what, void *arg)
 		w->reap = c->reap_next;
 		lg_conn_free(c);
 	}
+}
+
+static void lg_read_cb(struct bufferevent *bev, void *arg);
+static void lg_event_cb(struct bufferevent *bev, short what, void *arg);
+
+/*
+ * lg_recv_cb reads what arrived into the connection's input buffer with
+ * one recv and hands it on as the bufferevent's read callback would; an
+ * end or an error goes to its event callback. The bufferevent would ask
+ * the socket how much there is (an ioctl) before every read.
+ */
+static void
+lg_recv_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct lg_conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer_iovec v;
+	ssize_t k;
+
+	(void)what;
+	if (c->dead || evbuffer_reserve_space(in, LG_READ_CHUNK, &v, 1) < 1)
+		return;
+	k = recv(fd, v.iov_base, v.iov_len, 0);
+	if (k > 0) {
+		v.iov_len = (size_t)k;
+		evbuffer_commit_space(in, &v, 1);
+		lg_read_cb(c->bev, c);
+		return;
+	}
+	evbuffer_commit_space(in, NULL, 0);
+	if (k == 0)
+		lg_event_cb(c->bev, BEV_EVENT_READING | BEV_EVENT_EOF, c);
+	else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		lg_event_cb(c->bev, BEV_EVENT_READING | BEV_EVENT_ERROR, c);
 }
 
 /* lg_conn_new starts a connection to the server; NULL on failure. */
@@ -505,7 +545,13 @@ lg_conn_new(struct lg_worker *w, int is_ws, int target)
 	}
 	setsockopt(bufferevent_getfd(c->bev), IPPROTO_TCP, TCP_NODELAY, &one,
 		   sizeof(one));
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	c->rd = event_new(w->base, bufferevent_getfd(c->bev),
+			  EV_READ | EV_PERSIST, lg_recv_cb, c);
+	if (c->rd == NULL || event_add(c->rd, NULL) != 0) {
+		lg_conn_kill(c);
+		return NULL;
+	}
+	bufferevent_enable(c->bev, EV_WRITE);
 	return c;
 }
 
