@@ -642,7 +642,7 @@ handle_login(struct device *d, const json_t *msg,
 	return rc;
 }
 
-/* The last logins answered, so that a push that comes again is known. */
+/* The last logins shown, so that a push that comes again is known. */
 #define SEEN_MAX 16
 struct seen {
 	char id[SEEN_MAX][DEVICE_SESSION_MAX + 1];
@@ -650,7 +650,7 @@ struct seen {
 };
 
 /*
- * seen_before tells whether msg is a login push for a session answered
+ * seen_before tells whether msg is a login push for a session shown
  * here already, and otherwise remembers it. A push service may deliver a
  * message twice (the server retries when an answer is lost); a phone shows
  * a login once.
