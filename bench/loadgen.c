@@ -2578,13 +2578,8 @@ out:
 		int s;
 
 		if (w->base != NULL) {
-			while (w->conns != NULL) {
-				struct lg_conn *c = w->conns;
-
-				w->conns = c->next;
-				bufferevent_free(c->bev);
-				free(c);
-			}
+			while (w->conns != NULL)
+				lg_conn_free(w->conns);
 			if (w->reap_ev)
 				event_free(w->reap_ev);
 			if (w->arrival_ev)
