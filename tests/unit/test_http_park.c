@@ -85,7 +85,7 @@ static enum sa_err
 h_late(struct http_request *req, struct http_response *res)
 {
 	(void)res;
-	return park_for(req, "late", 300 * 1000);
+	return park_for(req, "late", 1000 * 1000);
 }
 
 static const struct route routes[] = {
@@ -148,7 +148,7 @@ get(CURL *c, unsigned int port, const char *path, char *body, int *reused)
 }
 
 /*
- * Unparked before the handler returns, just after or 0.3 s later, a
+ * Unparked before the handler returns, just after or 1 s later, a
  * request is answered by its continuation, and the connection stays alive
  * across all of them.
  */
