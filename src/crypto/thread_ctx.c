@@ -192,7 +192,8 @@ thread_ctx_sha256(void)
 
 /*
  * pkey_slot_set makes s hold a context for key set up by init (sign or
- * verify), dropping what it held; 0 when OpenSSL refuses. A signing
+ * verify), dropping what it held; 0 when OpenSSL refuses, or when accept
+ * (may be NULL) refuses the key, which leaves s as it was. A signing
  * context is told its digest, SHA-256, so it refuses anything but a
  * 32-byte input. A verifying one is not: naming the digest makes OpenSSL
  * 3.0 walk every algorithm name it knows to find the digest's, and a
@@ -201,10 +202,13 @@ thread_ctx_sha256(void)
  * bytes, and a signature over another digest fails either way.
  */
 static int
-pkey_slot_set(struct pkey_slot *s, EVP_PKEY *key, int (*init)(EVP_PKEY_CTX *))
+pkey_slot_set(struct pkey_slot *s, EVP_PKEY *key, int (*init)(EVP_PKEY_CTX *),
+	      int (*accept)(const EVP_PKEY *))
 {
 	EVP_PKEY_CTX *ctx;
 
+	if (accept != NULL && !accept(key))
+		return 0; /* refused: the slot keeps what it held */
 	EVP_PKEY_CTX_free(s->ctx);
 	EVP_PKEY_free(s->key);
 	s->ctx = NULL;
@@ -238,10 +242,9 @@ thread_ctx_sign(EVP_PKEY *key, int (*accept)(const EVP_PKEY *))
 		return NULL;
 	if (t->sign.key == key)
 		return t->sign.ctx;
-	if (accept != NULL && !accept(key))
-		return NULL;
-	return pkey_slot_set(&t->sign, key, EVP_PKEY_sign_init) ? t->sign.ctx
-								: NULL;
+	return pkey_slot_set(&t->sign, key, EVP_PKEY_sign_init, accept)
+		   ? t->sign.ctx
+		   : NULL;
 }
 
 EVP_PKEY_CTX *
@@ -255,9 +258,8 @@ thread_ctx_verify(EVP_PKEY *key, int (*accept)(const EVP_PKEY *))
 	for (size_t i = 0; i < THREAD_CTX_VERIFY; i++)
 		if (t->verify[i].key == key)
 			return t->verify[i].ctx;
-	if (accept != NULL && !accept(key))
-		return NULL;
 	s = &t->verify[t->verify_next];
 	t->verify_next = (t->verify_next + 1) % THREAD_CTX_VERIFY;
-	return pkey_slot_set(s, key, EVP_PKEY_verify_init) ? s->ctx : NULL;
+	return pkey_slot_set(s, key, EVP_PKEY_verify_init, accept) ? s->ctx
+								   : NULL;
 }
