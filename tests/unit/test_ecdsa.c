@@ -420,6 +420,9 @@ test_other_curves_and_types_refused(void **state)
 	EVP_PKEY *p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
 	EVP_PKEY *rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
 	EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	/* Its signatures have P-256's raw length: only the curve check
+	 * refuses them. */
+	EVP_PKEY *k1 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "secp256k1");
 	EVP_PKEY *out = NULL;
 	unsigned char sig[64];
 	char *pem;
@@ -428,8 +431,9 @@ test_other_curves_and_types_refused(void **state)
 	assert_non_null(p384);
 	assert_non_null(rsa);
 	assert_non_null(ed);
-	EVP_PKEY *all[] = {p384, rsa, ed};
-	for (size_t i = 0; i < 3; i++) {
+	assert_non_null(k1);
+	EVP_PKEY *all[] = {p384, rsa, ed, k1};
+	for (size_t i = 0; i < ARRAY_LEN(all); i++) {
 		/* A P-256 key first: the thread's contexts then hold it, and
 		 * the next key must still be checked. */
 		EVP_PKEY *good = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
@@ -463,6 +467,7 @@ test_other_curves_and_types_refused(void **state)
 	EVP_PKEY_free(p384);
 	EVP_PKEY_free(rsa);
 	EVP_PKEY_free(ed);
+	EVP_PKEY_free(k1);
 }
 
 static void
