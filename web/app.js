@@ -72,6 +72,9 @@
       'not expect this, contact the support of the service.',
     delivered: 'This login has already ended, and its outcome was shown ' +
       'in this browser. Start again to log in.',
+    unrecorded: 'The server could not record this login, so it stopped it ' +
+      'before your phone was asked. Try again in a moment; if this keeps ' +
+      'happening, contact the support of the service.',
   };
 
   const PUSH_FAILED_TEXT = 'We could not reach your phone, so it will not ' +

@@ -223,6 +223,27 @@ app_audit_park_text(struct app *app, struct http_request *req,
 			  cont, arg);
 }
 
+enum sa_err
+app_audit_then(struct app *app, struct http_request *req, const char *event,
+	       const char *subject, json_t *detail, char *text, size_t n,
+	       void (*cb)(enum sa_err rc, void *arg), void *arg)
+{
+	if (app->audit == NULL) {
+		json_decref(detail);
+		free(text);
+		return SA_ERR_UNAVAILABLE;
+	}
+	count_event(app, event, detail);
+	if (subject == NULL)
+		subject = "";
+	if (text != NULL)
+		return audit_log_text_cb(app->audit, event, http_req_ip(req),
+					 http_req_ua(req), subject, text, n, cb,
+					 arg);
+	return audit_log_cb(app->audit, event, http_req_ip(req),
+			    http_req_ua(req), subject, detail, cb, arg);
+}
+
 static void
 async_done(enum sa_err rc, void *arg)
 {

@@ -177,6 +177,20 @@ enum sa_err app_audit_park_text(
     void *arg);
 
 /*
+ * app_audit_then records a request's security event without waiting for
+ * it at all: cb runs on the audit writer once the event is durable or its
+ * write failed (audit_log_cb), and the caller answers meanwhile. For an
+ * answer that reports nothing done yet, when the action itself (a push to
+ * the phone, say) is what cb starts. detail (a jansson object) or text (n
+ * bytes, as for app_audit_park_text) is stolen, whichever is not NULL.
+ * On an error return cb is never called and nothing was queued.
+ */
+enum sa_err app_audit_then(struct app *app, struct http_request *req,
+			   const char *event, const char *subject,
+			   json_t *detail, char *text, size_t n,
+			   void (*cb)(enum sa_err rc, void *arg), void *arg);
+
+/*
  * app_audit_async queues a server-side event without waiting for it to be
  * durable; for code that must not block (the WebSocket loop). A failure to
  * write it is logged.

@@ -48,9 +48,10 @@ struct audit {
 	struct metrics *metrics; /* commit latency; may be NULL */
 	pthread_t thread;
 	pthread_mutex_t mu;
-	pthread_cond_t cv_work; /* the writer thread waits for async nodes */
-	pthread_cond_t cv_room; /* callers wait for queue room */
-	pthread_cond_t cv_idle; /* audit_close waits for callers to leave */
+	pthread_cond_t cv_work;	   /* the writer thread waits for async nodes */
+	pthread_cond_t cv_room;	   /* callers wait for queue room */
+	pthread_cond_t cv_idle;	   /* audit_close waits for callers to leave */
+	pthread_cond_t cv_flushed; /* audit_flush waits for "finished" */
 	struct audit_pending *head, *tail;
 	size_t queued;
 	size_t active; /* callers inside audit_log */
@@ -67,6 +68,9 @@ struct audit {
 	int gap_wait;
 	int closing;
 	uint64_t batches, rows;
+	/* Events queued so far, and those written (or failed) with their
+	 * callbacks run: batches go one at a time, in queue order. */
+	uint64_t entered, finished;
 	/* Writer-only scratch space, batch_max + AUDIT_GROUP_MAX - 1 entries
 	 * each: a batch never splits a group. */
 	struct audit_row *batch;
@@ -245,8 +249,22 @@ write_batch_locked(struct audit *a)
 		a->taken[i]->done = 1;
 		pthread_cond_signal(&a->taken[i]->cv);
 	}
+	a->finished += k;
+	pthread_cond_broadcast(&a->cv_flushed);
 	a->writing = 0;
 	handoff_locked(a);
+}
+
+void
+audit_flush(struct audit *a)
+{
+	uint64_t target;
+
+	pthread_mutex_lock(&a->mu);
+	target = a->entered;
+	while (a->finished < target)
+		pthread_cond_wait(&a->cv_flushed, &a->mu);
+	pthread_mutex_unlock(&a->mu);
 }
 
 /*
@@ -301,6 +319,7 @@ audit_free(struct audit *a)
 	pthread_cond_destroy(&a->cv_work);
 	pthread_cond_destroy(&a->cv_room);
 	pthread_cond_destroy(&a->cv_idle);
+	pthread_cond_destroy(&a->cv_flushed);
 	pthread_mutex_destroy(&a->mu);
 	free(a->batch);
 	free(a->taken);
@@ -322,6 +341,7 @@ audit_open(struct dstore *ds, size_t batch_max, struct audit **out)
 	cond_init_mono(&a->cv_work); /* for the commit gap's timed wait */
 	pthread_cond_init(&a->cv_room, NULL);
 	pthread_cond_init(&a->cv_idle, NULL);
+	pthread_cond_init(&a->cv_flushed, NULL);
 	a->batch = calloc(batch_max + AUDIT_GROUP_MAX - 1, sizeof(*a->batch));
 	a->taken = calloc(batch_max + AUDIT_GROUP_MAX - 1, sizeof(*a->taken));
 	if (a->batch == NULL || a->taken == NULL) {
@@ -432,6 +452,7 @@ enqueue_locked(struct audit *a, struct audit_pending *p, size_t n)
 		a->head = p;
 	a->tail = last;
 	a->queued += n;
+	a->entered += n;
 	/*
 	 * A synchronous caller writes itself if nobody is writing. An
 	 * asynchronous one cannot wait: the writer thread is told, unless a

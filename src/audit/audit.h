@@ -133,6 +133,13 @@ enum sa_err audit_log_text_cb(struct audit *a, const char *event,
 			      const char *subject, char *detail, size_t n,
 			      audit_done_cb cb, void *arg);
 
+/*
+ * audit_flush returns once every event queued before the call has been
+ * written, or its write failed, and its callback has run. For shutdown:
+ * what those callbacks use (the push sender, say) may be closed after it.
+ */
+void audit_flush(struct audit *a);
+
 /* audit_stats reports how many transactions (batches) and rows the writer
  * has committed so far. Either pointer may be NULL. */
 void audit_stats(struct audit *a, uint64_t *batches, uint64_t *rows);

@@ -517,7 +517,12 @@ app_close(struct app *app)
 	app->http = NULL;
 	api_static_free(app->web_files);
 	app->web_files = NULL;
-	/* Push callbacks write audit rows: close push before the audit log. */
+	/* A login answered at once is pushed from its audit row's callback
+	 * (api_auth.c): those have all run before push closes. Push
+	 * callbacks write audit rows in turn: close push before the audit
+	 * log. */
+	if (app->audit != NULL)
+		audit_flush(app->audit);
 	push_close(app->push);
 	app->push = NULL;
 	ws_server_stop(app->ws);

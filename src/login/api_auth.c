@@ -214,7 +214,8 @@ struct initiate_cont {
 	char random[SESSION_RANDOM_LEN + 1];
 	char when[21];
 	char *fcm_token, *endpoint;
-	json_t *msg; /* the push message */
+	json_t *msg;	     /* the push message */
+	struct push_ctx *pc; /* what the push's outcome needs (not a decoy) */
 };
 
 static void
@@ -224,6 +225,7 @@ initiate_cont_free(struct initiate_cont *c)
 		return;
 	free(c->fcm_token);
 	free(c->endpoint);
+	free(c->pc);
 	json_decref(c->msg); /* holds the code in compare mode */
 	OPENSSL_cleanse(c, sizeof(*c));
 	free(c);
@@ -263,19 +265,44 @@ initiate_reply(struct http_response *res, const struct initiate_cont *c)
 }
 
 /*
- * initiate_answer sends the push and answers the browser (http_cont). A
- * session without a live enrollment (a decoy) is answered exactly alike
- * and pushes nothing. A push that cannot even be queued is reported as a
- * failed delivery is, over the WebSocket: the answer's status must not
- * tell a stranger that the token id is enrolled.
+ * initiate_push hands a login (not a decoy) to the phone's push service,
+ * once its audit row is durable; c->pc and c->msg are stolen. A push that
+ * cannot even be queued is reported as a failed delivery is, over the
+ * WebSocket: the initiate's answer must not tell a stranger that the token
+ * id is enrolled.
+ */
+static void
+initiate_push(struct initiate_cont *c)
+{
+	struct app *app = c->app;
+	struct push_target t = {c->fcm_token, c->endpoint};
+	struct push_ctx *pc = c->pc;
+	enum sa_err rc;
+
+	c->pc = NULL;
+	rc = app->push ? push_send_while(app->push, &t, c->msg, push_wanted,
+					 push_done, pc)
+		       : SA_ERR_PUSH;
+	c->msg = NULL; /* stolen by push_send */
+	if (rc != SA_OK)
+		/* Refused before any provider took it. */
+		push_done(rc, "",
+			  t.fcm_token || t.endpoint
+			      ? sa_err_str(rc)
+			      : "the device has no push target",
+			  0, pc); /* frees pc */
+}
+
+/*
+ * initiate_answer sends the push and answers the browser (http_cont), for a
+ * login whose answer waited for its audit row (while durable writes fail).
+ * A session without a live enrollment (a decoy) is answered exactly alike
+ * and pushes nothing.
  */
 static enum sa_err
 initiate_answer(struct http_request *req, struct http_response *res, void *arg)
 {
 	struct initiate_cont *c = arg;
-	struct app *app = c->app;
-	struct push_target t = {c->fcm_token, c->endpoint};
-	struct push_ctx *pc = NULL;
 	enum sa_err rc = SA_OK;
 
 	(void)req;
@@ -286,32 +313,100 @@ initiate_answer(struct http_request *req, struct http_response *res, void *arg)
 		rc = http_res_error(res, c->audit_rc, NULL, NULL);
 		goto out;
 	}
-	if (!c->decoy) {
-		if ((pc = calloc(1, sizeof(*pc))) == NULL) {
-			initiate_drop(c);
-			rc = http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
-			goto out;
-		}
-		pc->app = app;
-		memcpy(pc->session_id, c->session_id, sizeof(pc->session_id));
-		memcpy(pc->token_id, c->token_id, sizeof(pc->token_id));
-		pc->expires_at = c->expires_at;
-		rc = app->push ? push_send_while(app->push, &t, c->msg,
-						 push_wanted, push_done, pc)
-			       : SA_ERR_PUSH;
-		c->msg = NULL; /* stolen by push_send */
-		if (rc != SA_OK)
-			/* Refused before any provider took it. */
-			push_done(rc, "",
-				  t.fcm_token || t.endpoint
-				      ? sa_err_str(rc)
-				      : "the device has no push target",
-				  0, pc); /* frees pc */
-	}
+	if (!c->decoy)
+		initiate_push(c);
 	initiate_reply(res, c);
-	rc = SA_OK;
 out:
 	initiate_cont_free(c);
+	return rc;
+}
+
+/*
+ * initiate_unrecorded ends a login answered already whose audit row could
+ * not be written. The browser gets the final frame {"type":"failed",
+ * "reason":"unrecorded"}; a decoy ends the same way. The audit log is what
+ * failed, so the server's log is where this is told.
+ */
+static void
+initiate_unrecorded(struct initiate_cont *c, enum sa_err why)
+{
+	struct session s;
+	struct session_end_rec end;
+	enum session_end prior;
+
+	log_error("auth.initiate",
+		  "login %s stopped before its push: its audit row was not "
+		  "written: %s",
+		  c->session_id, sa_err_str(why));
+	if (session_load(c->app->es, c->session_id, &s) != SA_OK ||
+	    session_finish(c->app->es, &s, SESSION_REJECTED, now_unix(),
+			   &prior) != SA_OK) {
+		initiate_drop(c);
+		return;
+	}
+	session_end_rec_of(&s, &end);
+	session_publish_end(
+	    c->app, &end,
+	    json_pack("{s:s, s:s}", "type", "failed", "reason", "unrecorded"),
+	    SESSION_REJECTED);
+}
+
+/*
+ * initiate_recorded runs on the audit writer once the row of a login that
+ * was answered at once is durable or its write failed (app_audit_then).
+ * Only then does the phone get the push: no audit row, no login.
+ */
+static void
+initiate_recorded(enum sa_err rc, void *arg)
+{
+	struct initiate_cont *c = arg;
+
+	if (rc != SA_OK)
+		initiate_unrecorded(c, rc);
+	else if (!c->decoy)
+		initiate_push(c);
+	initiate_cont_free(c);
+}
+
+/*
+ * initiate_record answers the browser and has the phone pushed, once the
+ * login's audit row (auth.initiate, or auth.initiate_unknown for a decoy:
+ * detail or text, stolen) is durable: no audit row, no login. The answer
+ * itself reports nothing done yet, so it goes at once and the push follows
+ * the commit (initiate_recorded); the worker never waits and the request
+ * is not parked. While durable writes are failing the answer waits for
+ * the row instead (initiate_answer), so the browser is told in it. c is
+ * taken over in every case.
+ */
+static enum sa_err
+initiate_record(struct http_request *req, struct http_response *res,
+		struct initiate_cont *c, int real, const char *token,
+		json_t *jdetail, char *text, size_t n)
+{
+	const char *event = real ? "auth.initiate" : "auth.initiate_unknown";
+	struct app *app = c->app;
+	enum sa_err rc;
+
+	if (dstore_writes_failing(app->ds) != SA_OK) {
+		if (real)
+			app_audit_park_text(app, req, event, token, text, n,
+					    &c->audit_rc, initiate_answer, c);
+		else
+			app_audit_park(app, req, event, token, jdetail,
+				       &c->audit_rc, initiate_answer, c);
+		return SA_OK;
+	}
+	/* Written before the row is queued: from then on c is the writer's. */
+	initiate_reply(res, c);
+	rc = real && text == NULL
+		 ? SA_ERR_NOMEM
+		 : app_audit_then(app, req, event, token, jdetail, text, n,
+				  initiate_recorded, c);
+	if (rc != SA_OK) {
+		initiate_drop(c);
+		initiate_cont_free(c);
+		rc = http_res_error(res, rc, NULL, NULL);
+	}
 	return rc;
 }
 
@@ -432,8 +527,9 @@ api_initiate(struct http_request *req, struct http_response *res)
 	struct session s;
 	struct initiate_cont *c = NULL;
 	char otp[OTP_DIGITS + 1] = "", wstok[44], when[21], ra[24];
-	json_t *msg = NULL;
-	size_t i;
+	json_t *msg = NULL, *jdetail = NULL;
+	char *detail = NULL;
+	size_t i, dn = 0;
 	int owner;
 	enum sa_err rc;
 	int64_t now = now_unix(), retry = 1, slots = 0, window = 0;
@@ -586,29 +682,28 @@ api_initiate(struct http_request *req, struct http_response *res)
 	memcpy(c->when, when, sizeof(c->when));
 	c->msg = msg;
 	if ((e.fcm_token && !(c->fcm_token = strdup(e.fcm_token))) ||
-	    (e.push_endpoint && !(c->endpoint = strdup(e.push_endpoint)))) {
+	    (e.push_endpoint && !(c->endpoint = strdup(e.push_endpoint))) ||
+	    (!c->decoy && (c->pc = calloc(1, sizeof(*c->pc))) == NULL)) {
 		initiate_drop(c);
 		initiate_cont_free(c);
 		rc = http_res_error(res, SA_ERR_NOMEM, NULL, NULL);
 		goto out;
 	}
-	/* Recorded before anything reaches the phone: no audit, no login.
-	 * The worker moves on while the row is committed. Nothing derived
-	 * from the code goes to the audit log. */
-	if (why == NULL) {
-		size_t dn = 0;
-		char *detail = initiate_detail(&s, owner, login, &dn);
-
-		app_audit_park_text(app, req, "auth.initiate", token, detail,
-				    dn, &c->audit_rc, initiate_answer, c);
-	} else
-		app_audit_park(app, req, "auth.initiate_unknown", token,
-			       json_pack("{s:s, s:s, s:s, s:s, s:s?}",
-					 "sessionId", s.id, "serviceId",
-					 s.service_id, "reason", why, "origin",
-					 s.origin, "login", login),
-			       &c->audit_rc, initiate_answer, c);
-	rc = SA_OK;
+	if (c->pc != NULL) {
+		c->pc->app = app;
+		memcpy(c->pc->session_id, s.id, sizeof(c->pc->session_id));
+		memcpy(c->pc->token_id, c->token_id, sizeof(c->pc->token_id));
+		c->pc->expires_at = s.expires_at;
+	}
+	/* Nothing derived from the code goes to the audit log. */
+	if (why == NULL)
+		detail = initiate_detail(&s, owner, login, &dn);
+	else
+		jdetail = json_pack("{s:s, s:s, s:s, s:s, s:s?}", "sessionId",
+				    s.id, "serviceId", s.service_id, "reason",
+				    why, "origin", s.origin, "login", login);
+	rc = initiate_record(req, res, c, why == NULL, token, jdetail, detail,
+			     dn);
 out:
 	services_put(reg);
 	OPENSSL_cleanse(otp, sizeof(otp));

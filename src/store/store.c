@@ -5,6 +5,7 @@
  * embeds as its first member (store_int.h); the wrappers call through its
  * vtable.
  */
+#include <stdatomic.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -32,6 +33,27 @@ store_scheme_later(const char *url, const char *const *schemes, size_t n,
 		}
 	}
 	return 0;
+}
+
+/*
+ * written notes the outcome of a write that reached the backend: a full
+ * disk, an I/O error or an unreachable database marks the store as failing
+ * until a write succeeds again (dstore_writes_failing); a refusal of the
+ * write itself (a conflict, a missing row) says nothing about the store.
+ */
+static enum sa_err
+written(struct dstore *ds, enum sa_err rc)
+{
+	if (rc == SA_OK || rc == SA_ERR_DISK_FULL || rc == SA_ERR_IO ||
+	    rc == SA_ERR_UNAVAILABLE)
+		atomic_store(&ds->write_failing, (int)rc);
+	return rc;
+}
+
+enum sa_err
+dstore_writes_failing(struct dstore *ds)
+{
+	return (enum sa_err)atomic_load(&ds->write_failing);
 }
 
 /*
@@ -79,7 +101,7 @@ dstore_audit_append(struct dstore *ds, struct audit_row *rows, size_t n)
 {
 	if (n == 0)
 		return SA_OK;
-	return ds->ops->audit_append(ds, rows, n);
+	return written(ds, ds->ops->audit_append(ds, rows, n));
 }
 
 enum sa_err
@@ -104,7 +126,7 @@ dstore_meta_get(struct dstore *ds, const char *key, char **out)
 enum sa_err
 dstore_meta_set(struct dstore *ds, const char *key, const char *value)
 {
-	return ds->ops->meta_set(ds, key, value);
+	return written(ds, ds->ops->meta_set(ds, key, value));
 }
 
 static int
@@ -130,8 +152,8 @@ dstore_enroll_write(struct dstore *ds, const struct enrollment *e,
 	     (take_id[0] == '\0' || strlen(take_id) > TAKEOVER_ID_MAX)))
 		return SA_ERR_VALIDATION;
 	memset(&scratch, 0, sizeof(scratch));
-	rc = ds->ops->enroll_put(ds, e, mode, take_id, au,
-				 prev ? prev : &scratch, &had);
+	rc = written(ds, ds->ops->enroll_put(ds, e, mode, take_id, au,
+					     prev ? prev : &scratch, &had));
 	if (prev == NULL)
 		enrollment_free(&scratch);
 	if (had_prev != NULL)
@@ -224,7 +246,7 @@ dstore_seq_raise(struct dstore *ds, const char *doc, int64_t seq, int64_t now,
 {
 	if (!seq_doc_ok(doc) || seq < 0)
 		return SA_ERR_VALIDATION;
-	return ds->ops->seq_raise(ds, doc, seq, now, highest);
+	return written(ds, ds->ops->seq_raise(ds, doc, seq, now, highest));
 }
 
 /* takeover_ok checks a takeover before it is written. */
@@ -242,7 +264,7 @@ dstore_takeover_put_audited(struct dstore *ds, const struct takeover *t,
 {
 	if (!takeover_ok(t))
 		return SA_ERR_VALIDATION;
-	return ds->ops->takeover_put(ds, t, au);
+	return written(ds, ds->ops->takeover_put(ds, t, au));
 }
 
 enum sa_err
@@ -268,7 +290,7 @@ dstore_takeover_take_audited(struct dstore *ds, const char *token_id,
 	if (!enroll_token_ok(token_id) || id == NULL || id[0] == '\0' ||
 	    strlen(id) > TAKEOVER_ID_MAX)
 		return SA_ERR_VALIDATION;
-	return ds->ops->takeover_take(ds, token_id, id, au, out);
+	return written(ds, ds->ops->takeover_take(ds, token_id, id, au, out));
 }
 
 enum sa_err
@@ -306,8 +328,8 @@ dstore_enroll_revoke_audited(struct dstore *ds, const char *token_id,
 {
 	if (!enroll_token_ok(token_id))
 		return SA_ERR_VALIDATION;
-	return ds->ops->enroll_revoke(ds, token_id, when, reason ? reason : "",
-				      au);
+	return written(ds, ds->ops->enroll_revoke(ds, token_id, when,
+						  reason ? reason : "", au));
 }
 
 enum sa_err
@@ -328,7 +350,8 @@ dstore_enroll_revoke_fingerprint_audited(struct dstore *ds,
 
 	if (fingerprint == NULL || strlen(fingerprint) != 64)
 		return SA_ERR_VALIDATION;
-	rc = ds->ops->enroll_revoke_fingerprint(ds, fingerprint, when, &n, au);
+	rc = written(ds, ds->ops->enroll_revoke_fingerprint(ds, fingerprint,
+							    when, &n, au));
 	if (count != NULL)
 		*count = rc == SA_OK ? n : 0;
 	return rc;
@@ -409,7 +432,7 @@ dstore_service_write(struct dstore *ds, const struct service_row *row,
 {
 	if (!service_row_ok(row) || how < DSTORE_CREATE || how > DSTORE_UPSERT)
 		return SA_ERR_VALIDATION;
-	return ds->ops->service_write(ds, row, how);
+	return written(ds, ds->ops->service_write(ds, row, how));
 }
 
 enum sa_err
@@ -419,7 +442,7 @@ dstore_service_delete(struct dstore *ds, const char *id)
 
 	if (n == 0 || n > 64)
 		return SA_ERR_NOT_FOUND;
-	return ds->ops->service_delete(ds, id);
+	return written(ds, ds->ops->service_delete(ds, id));
 }
 
 /* rec_text_ok bounds one string of a record; NULL passes when optional. */
@@ -469,7 +492,7 @@ dstore_rec_write(struct dstore *ds, const struct dstore_rec_op *ops, size_t n)
 		    (match && !rec_member_ok(o->member)))
 			return SA_ERR_VALIDATION;
 	}
-	return ds->ops->rec_write(ds, ops, n);
+	return written(ds, ds->ops->rec_write(ds, ops, n));
 }
 
 static int

@@ -209,6 +209,15 @@ const char *dstore_name(struct dstore *ds);
 enum sa_err dstore_ping(struct dstore *ds);
 
 /*
+ * dstore_writes_failing is SA_OK unless the last write that reached the
+ * backend failed because the store itself is failing (SA_ERR_DISK_FULL,
+ * SA_ERR_IO, SA_ERR_UNAVAILABLE): then it is that error, until a write
+ * succeeds again. Cheap (one atomic load), for a caller that chooses
+ * between answering at once and answering once its audit row is durable.
+ */
+enum sa_err dstore_writes_failing(struct dstore *ds);
+
+/*
  * dstore_audit_append writes n rows in one transaction, durable (fsynced)
  * before it returns SA_OK. It fills seq, prev_hash and hash of each row
  * (hash = audit_row_hash of the row with the previous row's hash).

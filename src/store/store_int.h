@@ -85,6 +85,10 @@ struct dstore_ops {
 /* The interface every durable backend embeds as its first member. */
 struct dstore {
 	const struct dstore_ops *ops;
+	/* The outcome of the last write that reached the backend, when it
+	 * said the store itself is failing (dstore_writes_failing); SA_OK
+	 * once a write succeeds again. */
+	_Atomic int write_failing;
 };
 
 /*

@@ -5,7 +5,10 @@ The disk-full tests mount a small tmpfs as the data directory, which needs
 root. Without it they are skipped with the reason; SEALAUTH_ROOT_TESTS_REQUIRED=1
 (scripts/test and CI) turns that skip into a failure.
 """
+import asyncio
+import json
 import os
+import queue
 import signal
 import subprocess
 import tempfile
@@ -14,11 +17,12 @@ import time
 
 import pytest
 import requests
+import websockets
 
 from conftest import BIN
 from phone import Phone
 from test_login import LOGIN_ENV, audit_events, initiate, issue_seal, \
-    inbox  # noqa: F401 (inbox is a fixture)
+    ws_url, inbox  # noqa: F401 (inbox is a fixture)
 
 FILL_BLOCK = b"\0" * 65536
 
@@ -138,6 +142,62 @@ def test_full_disk_answers_503_and_recovers(make_server, small_disk, inbox):
            and e["subject"] == "DE-DISK-B"]
     assert len(oks) == 1
     s.cli("audit", "verify")
+
+
+def final_frame(server, sess):
+    """The first frame after otp_ready on the browser's socket."""
+    async def watch():
+        async with websockets.connect(ws_url(server, sess),
+                                      origin=server.base) as ws:
+            for _ in range(3):
+                f = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                if f["type"] != "otp_ready":
+                    return f
+        return None
+    return asyncio.run(watch())
+
+
+def test_a_login_whose_audit_row_fails_never_reaches_the_phone(
+        make_server, small_disk, inbox):
+    # The answer to an initiate goes out at once; the push follows only
+    # once the login's audit row is durable. The disk fills after the last
+    # write, so the first login learns of it only when its row fails.
+    s = disk_server(make_server, small_disk).start()
+    a = Phone(s, inbox)
+    assert a.enroll(issue_seal(s, "DE-DISK-A")).status_code == 200
+    small_disk.fill()
+
+    r = initiate(s, "DE-DISK-A")
+    assert r.status_code == 200, r.text
+    sess = r.json()
+    assert final_frame(s, sess) == {"type": "failed", "reason": "unrecorded"}
+    with pytest.raises(queue.Empty):
+        inbox.next(timeout=2)
+    assert wait_log(s, "stopped before its push")
+    # The session is over: a signed approval is refused as a replay.
+    v = a.answer(sess["sessionId"], sess["autoPassword"],
+                 scopes=("identity:name",))
+    assert v.status_code == 409, v.text
+
+    # From now on the store is known to fail: an initiate waits for its
+    # row and is refused in its own answer.
+    r = initiate(s, "DE-DISK-A")
+    assert r.status_code == 503, r.text
+    assert "disk is full" in r.json()["message"]
+    with pytest.raises(queue.Empty):
+        inbox.next(timeout=1)
+
+    # Space returns: the next login waits for its row once more, the one
+    # after it is answered at once again, and both reach the phone.
+    small_disk.empty()
+    for _ in range(2):
+        r = initiate(s, "DE-DISK-A")
+        assert r.status_code == 200, r.text
+        assert inbox.next()["sessionId"] == r.json()["sessionId"]
+    s.stop()
+    s.cli("audit", "verify")
+    started = [e for e in audit_events(s) if e["event"] == "auth.initiate"]
+    assert len(started) == 2
 
 
 def wait_log(server, text, timeout=20):

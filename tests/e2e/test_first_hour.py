@@ -2,6 +2,7 @@
 name, push modes that send nothing, and the type-the-code mode."""
 import json
 import os
+import time
 
 import requests
 
@@ -43,8 +44,15 @@ def test_log_mode_starts_logins_for_a_device_without_push_target(make_server):
     r = initiate(s, phone.token_id)
     assert r.status_code == 200, r.text
     sess = r.json()
-    # The log line is what the developer reads instead of a push.
-    logged = [e for e in s.log_lines() if e.get("event") == "push.log"]
+    # The log line is what the developer reads instead of a push. It
+    # follows the answer, once the login's audit row is durable.
+    deadline = time.monotonic() + 10
+    while True:
+        logged = [e for e in s.log_lines() if e.get("event") == "push.log"]
+        if any(e["message"]["sessionId"] == sess["sessionId"]
+               for e in logged) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert any(e["message"]["sessionId"] == sess["sessionId"] for e in logged)
     answer = phone.answer(sess["sessionId"], sess["autoPassword"], "approve",
                           ["identity:name"])

@@ -80,6 +80,17 @@ def audit_events(server):
     return [json.loads(l) for l in out.splitlines() if l.strip()]
 
 
+def audit_events_until(server, pred, timeout=10):
+    """The audit log once pred holds for one of its events (an initiate's
+    row is committed just after its answer), or as it is at the timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        events = audit_events(server)
+        if any(pred(e) for e in events) or time.monotonic() > deadline:
+            return events
+        time.sleep(0.05)
+
+
 def ws_url(server, sess):
     return (f"ws://127.0.0.1:{server.port}/ws/session/{sess['sessionId']}"
             f"?token={sess['wsToken']}")
@@ -429,8 +440,10 @@ def test_initiate_errors(login_server, inbox):
     # Answered like an enrolled one (issue 13 item 9), audited as it is.
     r = initiate(s, "NOT-ENROLLED")
     assert r.status_code == 200 and r.json()["sessionId"].startswith("sess_")
-    assert any(e["event"] == "auth.initiate_unknown"
-               and e["subject"] == "NOT-ENROLLED" for e in audit_events(s))
+    def unknown(e):
+        return (e["event"] == "auth.initiate_unknown"
+                and e["subject"] == "NOT-ENROLLED")
+    assert any(unknown(e) for e in audit_events_until(s, unknown))
     r = initiate(s, phone.token_id, headers={"Origin": "https://evil.example"})
     assert r.status_code == 403 and r.json()["error"] == "origin_not_allowed"
     s.cli("trust", "--help", check=False)

@@ -638,7 +638,7 @@ static void
 test_store_failure_reaches_every_caller(void **state)
 {
 	struct failing_store fs = {
-	    {&failing_ops}, PTHREAD_MUTEX_INITIALIZER, 0, 0};
+	    {.ops = &failing_ops}, PTHREAD_MUTEX_INITIALIZER, 0, 0};
 	struct fail_worker w[6];
 	pthread_t t[6];
 	struct audit *a = NULL;
@@ -661,6 +661,72 @@ test_store_failure_reaches_every_caller(void **state)
 	assert_int_equal(rows, 0);
 	assert_int_equal(fs.rows, 6); /* each event was tried exactly once */
 	assert_true(fs.appends >= 1 && fs.appends <= 6);
+	/* The writer's failed commits mark the store as failing. */
+	assert_int_equal(dstore_writes_failing(&fs.base), SA_ERR_UNAVAILABLE);
+}
+
+/* A store whose writes answer what the test says. */
+struct told_store {
+	struct dstore base;
+	enum sa_err next;
+};
+
+static enum sa_err
+told_append(struct dstore *ds, struct audit_row *rows, size_t n)
+{
+	(void)rows;
+	(void)n;
+	return ((struct told_store *)ds)->next;
+}
+
+static enum sa_err
+told_meta_set(struct dstore *ds, const char *key, const char *value)
+{
+	(void)key;
+	(void)value;
+	return ((struct told_store *)ds)->next;
+}
+
+static const struct dstore_ops told_ops = {
+    .name = "told",
+    .audit_append = told_append,
+    .meta_set = told_meta_set,
+};
+
+static void
+test_store_failing_until_a_write_succeeds(void **state)
+{
+	struct told_store ts = {{.ops = &told_ops}, SA_OK};
+	struct audit_row row;
+	/* What each write answers, and the mark it leaves. */
+	static const struct {
+		int meta;
+		enum sa_err rc, mark;
+	} steps[] = {
+	    {0, SA_OK, SA_OK},
+	    {0, SA_ERR_DISK_FULL, SA_ERR_DISK_FULL},
+	    /* A write refused for itself says nothing of the store. */
+	    {1, SA_ERR_CONFLICT, SA_ERR_DISK_FULL},
+	    {0, SA_ERR_VALIDATION, SA_ERR_DISK_FULL},
+	    {1, SA_OK, SA_OK},
+	    {1, SA_ERR_IO, SA_ERR_IO},
+	    {0, SA_ERR_UNAVAILABLE, SA_ERR_UNAVAILABLE},
+	    {0, SA_OK, SA_OK},
+	    {0, SA_ERR_NOT_FOUND, SA_OK},
+	};
+
+	(void)state;
+	memset(&row, 0, sizeof(row));
+	assert_int_equal(dstore_writes_failing(&ts.base), SA_OK);
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		ts.next = steps[i].rc;
+		assert_int_equal(steps[i].meta
+				     ? dstore_meta_set(&ts.base, "k", "v")
+				     : dstore_audit_append(&ts.base, &row, 1),
+				 steps[i].rc);
+		assert_int_equal(dstore_writes_failing(&ts.base),
+				 steps[i].mark);
+	}
 }
 
 static void
@@ -778,6 +844,41 @@ test_commit_gap(void **state)
 }
 
 /*
+ * audit_flush returns only once every event queued before it was written
+ * and its callback ran, even while the writer thread waits out a commit
+ * gap; and at once when nothing is queued.
+ */
+static void
+test_flush_waits_for_callbacks(void **state)
+{
+	struct fixture *f = *state;
+	struct dstore *ds = NULL;
+	struct audit *a = NULL;
+	struct async_count c = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+
+	assert_int_equal(dstore_open(f->db, &ds), SA_OK);
+	assert_int_equal(audit_open(ds, 64, &a), SA_OK);
+	audit_flush(a);
+	audit_set_commit_gap(a, 200000); /* 200 ms */
+	assert_int_equal(
+	    audit_log_cb(a, "test.first", "", "", "", NULL, async_cb, &c),
+	    SA_OK);
+	wait_ok(&c, 1);
+	/* These wait out the gap after the first commit. */
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(audit_log_cb(a, "test.flush", "", "", "",
+					      json_pack("{s:i}", "i", i),
+					      async_cb, &c),
+				 SA_OK);
+	audit_flush(a);
+	pthread_mutex_lock(&c.mu);
+	assert_int_equal(c.ok, 6);
+	pthread_mutex_unlock(&c.mu);
+	audit_close(a);
+	dstore_close(ds);
+}
+
+/*
  * While the writer thread waits out the gap, events do not wake it one by
  * one, but a full batch goes at once, and closing writes what is queued
  * without waiting for the gap.
@@ -831,6 +932,8 @@ main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_async_events, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_commit_gap, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_flush_waits_for_callbacks,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_commit_gap_full_batch_and_close, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_verify_modified_row, setup,
@@ -842,6 +945,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_verify_changed_prev_hash,
 					    setup, teardown),
 	    cmocka_unit_test(test_store_failure_reaches_every_caller),
+	    cmocka_unit_test(test_store_failing_until_a_write_succeeds),
 	    cmocka_unit_test_setup_teardown(test_verify_empty_log, setup,
 					    teardown),
 	};
