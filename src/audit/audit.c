@@ -77,6 +77,14 @@ struct audit {
 	struct audit_pending **taken;
 };
 
+/*
+ * Set while this thread runs the callbacks of a batch it wrote. The write
+ * is still in progress then, so no one can make room in the queue: an event
+ * such a callback queues (audit_log_cb) goes in without waiting for room,
+ * which bounds the overshoot to one event per callback of one batch.
+ */
+static _Thread_local int in_callbacks;
+
 /* audit_now_ms is the wall clock in unix milliseconds. */
 static int64_t
 audit_now_ms(void)
@@ -215,6 +223,7 @@ write_batch_locked(struct audit *a)
 			  sa_err_str(rc));
 
 	/* Asynchronous callers learn the outcome outside the lock. */
+	in_callbacks = 1;
 	for (size_t i = 0; i < k; i++) {
 		struct audit_pending *p = a->taken[i];
 		if (!p->async)
@@ -226,6 +235,7 @@ write_batch_locked(struct audit *a)
 		spent = p;
 		a->taken[i] = NULL;
 	}
+	in_callbacks = 0;
 	pthread_mutex_lock(&a->mu);
 	while (spent != NULL) {
 		struct audit_pending *p = spent;
@@ -439,7 +449,7 @@ enqueue_locked(struct audit *a, struct audit_pending *p, size_t n)
 {
 	struct audit_pending *last = p;
 
-	while (a->queued + n > AUDIT_QUEUE_MAX && !a->closing)
+	while (a->queued + n > AUDIT_QUEUE_MAX && !a->closing && !in_callbacks)
 		pthread_cond_wait(&a->cv_room, &a->mu);
 	if (a->closing)
 		return SA_ERR_SHUTTING_DOWN;

@@ -113,9 +113,11 @@ enum sa_err audit_log_many(struct audit *a, const char *ip, const char *ua,
  * audit_log_cb queues one event like audit_log but returns at once (it
  * waits only while the queue is full). cb (may be NULL) runs on the writer
  * thread once the event is durable or its write failed, with the outcome;
- * it must be quick. For events whose report does not wait on them, such as
- * those raised on the WebSocket loop thread, which must not block. On an
- * error return cb is never called.
+ * it must be quick, and may queue further events only with audit_log_cb
+ * (which then does not wait for room: the write that would make room is
+ * the one whose callback is running), never with audit_log. For events whose
+ * report does not wait on them, such as those raised on the WebSocket loop
+ * thread, which must not block. On an error return cb is never called.
  */
 typedef void (*audit_done_cb)(enum sa_err rc, void *arg);
 enum sa_err audit_log_cb(struct audit *a, const char *event, const char *ip,

@@ -878,6 +878,109 @@ test_flush_waits_for_callbacks(void **state)
 	dstore_close(ds);
 }
 
+/* A store whose first write waits until the test opens the gate. */
+struct gate_store {
+	struct dstore base;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int entered, open;
+	size_t rows;
+};
+
+static enum sa_err
+gate_append(struct dstore *ds, struct audit_row *rows, size_t n)
+{
+	struct gate_store *g = (struct gate_store *)ds;
+
+	(void)rows;
+	pthread_mutex_lock(&g->mu);
+	g->entered = 1;
+	pthread_cond_broadcast(&g->cv);
+	while (!g->open)
+		pthread_cond_wait(&g->cv, &g->mu);
+	g->rows += n;
+	pthread_mutex_unlock(&g->mu);
+	return SA_OK;
+}
+
+static const struct dstore_ops gate_ops = {
+    .name = "gate",
+    .audit_append = gate_append,
+};
+
+struct inner_ctx {
+	struct audit *a;
+	struct async_count *c;
+	enum sa_err rc;
+};
+
+/* The callback of the first event queues one more, as push_done does. */
+static void
+queue_inner(enum sa_err rc, void *arg)
+{
+	struct inner_ctx *in = arg;
+
+	(void)rc;
+	in->rc = audit_log_cb(in->a, "test.inner", "", "", "", NULL, async_cb,
+			      in->c);
+}
+
+/*
+ * A callback that queues an event while the queue is full does not wait
+ * for room: the write that would make room is its own batch's, still in
+ * progress, so waiting would stop the writer for good.
+ */
+static void
+test_callback_queues_into_a_full_queue(void **state)
+{
+	struct gate_store g = {{.ops = &gate_ops},
+			       PTHREAD_MUTEX_INITIALIZER,
+			       PTHREAD_COND_INITIALIZER,
+			       0,
+			       0,
+			       0};
+	struct async_count c = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+	struct audit *a = NULL;
+	struct inner_ctx in = {NULL, &c, SA_ERR_INTERNAL};
+	uint64_t t0;
+
+	(void)state;
+	assert_int_equal(audit_open(&g.base, 64, &a), SA_OK);
+	in.a = a;
+	assert_int_equal(
+	    audit_log_cb(a, "test.outer", "", "", "", NULL, queue_inner, &in),
+	    SA_OK);
+	/* The writer holds the first event in its write; fill the queue. */
+	pthread_mutex_lock(&g.mu);
+	while (!g.entered)
+		pthread_cond_wait(&g.cv, &g.mu);
+	pthread_mutex_unlock(&g.mu);
+	for (size_t i = 0; i < AUDIT_QUEUE_MAX; i++)
+		assert_int_equal(
+		    audit_log_cb(a, "test.fill", "", "", "", NULL, NULL, NULL),
+		    SA_OK);
+	pthread_mutex_lock(&g.mu);
+	g.open = 1;
+	pthread_cond_broadcast(&g.cv);
+	pthread_mutex_unlock(&g.mu);
+	/* Bounded: a writer stuck in the callback never gets here. */
+	t0 = now_mono_ms();
+	for (;;) {
+		int ok;
+		pthread_mutex_lock(&c.mu);
+		ok = c.ok;
+		pthread_mutex_unlock(&c.mu);
+		if (ok == 1)
+			break;
+		if (now_mono_ms() - t0 > 20000)
+			fail_msg("the writer did not get past the callback");
+		usleep(1000);
+	}
+	assert_int_equal(in.rc, SA_OK);
+	audit_close(a);
+	assert_int_equal(g.rows, 1 + AUDIT_QUEUE_MAX + 1);
+}
+
 /*
  * While the writer thread waits out the gap, events do not wake it one by
  * one, but a full batch goes at once, and closing writes what is queued
@@ -946,6 +1049,7 @@ main(void)
 					    setup, teardown),
 	    cmocka_unit_test(test_store_failure_reaches_every_caller),
 	    cmocka_unit_test(test_store_failing_until_a_write_succeeds),
+	    cmocka_unit_test(test_callback_queues_into_a_full_queue),
 	    cmocka_unit_test_setup_teardown(test_verify_empty_log, setup,
 					    teardown),
 	};
