@@ -170,24 +170,16 @@ park_queue(struct app *app, struct http_request *req, const char *event,
 	enum sa_err rc;
 
 	http_req_park(req, cont, arg);
-	if (p == NULL || app->audit == NULL) {
+	if (p == NULL) {
 		json_decref(detail);
 		free(text);
-		rc = p == NULL ? SA_ERR_NOMEM : SA_ERR_UNAVAILABLE;
+		rc = SA_ERR_NOMEM;
 		goto fail;
 	}
 	p->req = req;
 	p->audit_rc = audit_rc;
-	count_event(app, event, detail);
-	if (subject == NULL)
-		subject = "";
-	rc = detail != NULL || text == NULL
-		 ? audit_log_cb(app->audit, event, http_req_ip(req),
-				http_req_ua(req), subject, detail, park_audited,
-				p)
-		 : audit_log_text_cb(app->audit, event, http_req_ip(req),
-				     http_req_ua(req), subject, text, n,
-				     park_audited, p);
+	rc = app_audit_then(app, req, event, subject, detail, text, n,
+			    park_audited, p);
 	if (rc == SA_OK)
 		return SA_OK;
 fail:
