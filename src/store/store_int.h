@@ -11,6 +11,8 @@
 #ifndef SEALAUTH_STORE_INT_H
 #define SEALAUTH_STORE_INT_H
 
+#include <pthread.h>
+
 #include "store/store.h"
 
 /* ---- Durable store ---------------------------------------------------- */
@@ -230,6 +232,29 @@ extern const struct dstore_ops store_sqlite_ops;
 extern const struct dstore_ops store_pg_ops;
 extern const struct estore_ops store_mem_ops;
 extern const struct estore_ops store_redis_ops;
+
+/*
+ * Slabs (store_mem_slab.c): pages of fixed-size slots for the in-process
+ * store's entries, apart from the short-lived allocations of requests.
+ * mem_slab_alloc gives n bytes (NULL: out of memory), in a slot when n is
+ * 1..SLAB_SLOT_MAX, else from malloc; mem_slab_free takes them back, from
+ * any thread, told the same n. mem_slab_pages counts the mapped pages, and
+ * mem_slab_destroy unmaps them all, whatever is still in them.
+ */
+#define SLAB_STEP 16
+#define SLAB_SLOT_MAX 256
+struct slab_page;
+struct mem_slab {
+	pthread_mutex_t mu;
+	struct slab_page *room[SLAB_SLOT_MAX / SLAB_STEP]; /* by class */
+	struct slab_page *pages;			   /* all of them */
+	size_t npages;
+};
+void mem_slab_init(struct mem_slab *sl);
+void *mem_slab_alloc(struct mem_slab *sl, size_t n);
+void mem_slab_free(void *p, size_t n);
+size_t mem_slab_pages(struct mem_slab *sl);
+void mem_slab_destroy(struct mem_slab *sl);
 
 /* The in-process store's expiring indexes (store_mem_index.c), which
  * store_mem.c's operations hand over to. */

@@ -67,7 +67,9 @@ struct mem_id {
  * lifetime. The header is 28 bytes: the expiry, the value's length and
  * whether the entry is a counter share one word, and an entry's room is
  * its value's length, or MEM_COUNTER_CAP bytes for a counter, which grows
- * in place. A new value otherwise takes a new entry.
+ * in place. A new value otherwise takes a new entry. Entries come from
+ * their stripe's slab (store_mem_slab.c), not from malloc: they outlive the
+ * requests that make them, and malloc's arenas kept the memory around them.
  */
 #define MEM_EXPIRES_BITS 46 /* 2^46 ms: over two thousand years */
 #define MEM_VLEN_BITS 17
@@ -93,6 +95,7 @@ struct mem_stripe {
 	size_t count;
 	size_t bytes;
 	size_t sweep_at;
+	struct mem_slab slab; /* its entries, under a lock of its own */
 } __attribute__((aligned(64)));
 
 struct mem_sub {
@@ -203,6 +206,15 @@ mem_lock_key(struct mem_store *es, const char *key, size_t klen,
 	return s;
 }
 
+/* mem_entry_free gives back an unlinked entry (may be NULL), from any
+ * thread, with or without its stripe's lock. */
+static void
+mem_entry_free(struct mem_entry *e)
+{
+	if (e != NULL)
+		mem_slab_free(e, mem_entry_bytes(e));
+}
+
 /* mem_unlink removes the entry *link points at and frees it; the caller
  * holds the stripe lock. */
 static void
@@ -213,7 +225,7 @@ mem_unlink(struct mem_stripe *s, struct mem_entry **link)
 	*link = e->next;
 	s->count--;
 	s->bytes -= mem_entry_bytes(e);
-	free(e);
+	mem_entry_free(e);
 }
 
 /*
@@ -283,13 +295,15 @@ mem_insert(struct mem_stripe *s, struct mem_entry *e)
 	return SA_OK;
 }
 
-/* mem_entry_new allocates an unlinked entry for the key of digest id that
- * holds the n bytes at val, or an empty counter when counter is set. */
+/* mem_entry_new allocates an unlinked entry for the key of digest id from
+ * the slab of its stripe s (no stripe lock needed), holding the n bytes at
+ * val, or an empty counter when counter is set. */
 static struct mem_entry *
-mem_entry_new(const struct mem_id *id, const void *val, size_t n, int counter)
+mem_entry_new(struct mem_stripe *s, const struct mem_id *id, const void *val,
+	      size_t n, int counter)
 {
-	struct mem_entry *e =
-	    malloc(mem_entry_size(counter ? MEM_COUNTER_CAP : n));
+	struct mem_entry *e = mem_slab_alloc(
+	    &s->slab, mem_entry_size(counter ? MEM_COUNTER_CAP : n));
 
 	if (e == NULL)
 		return NULL;
@@ -381,6 +395,7 @@ mem_open(const char *url, struct estore **out)
 		struct mem_stripe *s = &es->stripes[i];
 
 		pthread_mutex_init(&s->mu, NULL);
+		mem_slab_init(&s->slab);
 		s->mask = MEM_MIN_BUCKETS - 1;
 		if ((s->buckets = calloc(MEM_MIN_BUCKETS,
 					 sizeof(*s->buckets))) == NULL) {
@@ -431,6 +446,7 @@ mem_close(struct estore *store)
 			while (s->buckets[b] != NULL)
 				mem_unlink(s, &s->buckets[b]);
 		free(s->buckets);
+		mem_slab_destroy(&s->slab);
 		pthread_mutex_destroy(&s->mu);
 	}
 	for (size_t i = 0; i < es->nsubs; i++)
@@ -474,7 +490,7 @@ mem_set(struct estore *store, const char *key, const void *val, size_t n,
 		return SA_ERR_VALIDATION;
 	id = mem_id_of(es, key, klen);
 	s = mem_stripe_of(es, &id);
-	if ((fresh = mem_entry_new(&id, val, n, 0)) == NULL)
+	if ((fresh = mem_entry_new(s, &id, val, n, 0)) == NULL)
 		return SA_ERR_NOMEM;
 
 	pthread_mutex_lock(&s->mu);
@@ -502,8 +518,8 @@ mem_set(struct estore *store, const char *key, const void *val, size_t n,
 			fresh = NULL;
 	}
 	pthread_mutex_unlock(&s->mu);
-	free(old);
-	free(fresh);
+	mem_entry_free(old);
+	mem_entry_free(fresh);
 	return rc;
 }
 
@@ -665,20 +681,23 @@ mem_incr(struct estore *store, const char *key, uint64_t window_ms,
 		if (!e->counter) {
 			/* The entry moves; its link is the only pointer to it.
 			 */
-			struct mem_entry *ne =
-			    realloc(e, mem_entry_size(MEM_COUNTER_CAP));
+			struct mem_entry *ne = mem_slab_alloc(
+			    &s->slab, mem_entry_size(MEM_COUNTER_CAP));
 			if (ne == NULL) {
 				rc = SA_ERR_NOMEM;
 				goto out;
 			}
+			memcpy(ne, e, mem_entry_bytes(e));
 			s->bytes += MEM_COUNTER_CAP - ne->vlen;
 			ne->counter = 1;
-			*link = e = ne;
+			*link = ne;
+			mem_entry_free(e);
+			e = ne;
 		}
 		v++;
 	} else {
 		/* The first hit opens the window; later hits do not move it. */
-		if ((fresh = mem_entry_new(&id, NULL, 0, 1)) == NULL) {
+		if ((fresh = mem_entry_new(s, &id, NULL, 0, 1)) == NULL) {
 			rc = SA_ERR_NOMEM;
 			goto out;
 		}
@@ -696,7 +715,7 @@ mem_incr(struct estore *store, const char *key, uint64_t window_ms,
 	rc = SA_OK;
 out:
 	pthread_mutex_unlock(&s->mu);
-	free(fresh);
+	mem_entry_free(fresh);
 	if (rc == SA_OK) {
 		*count = v;
 		if (ttl_ms != NULL)

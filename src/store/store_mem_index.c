@@ -17,8 +17,9 @@
 
 #include "store/store_int.h"
 
-/* An entry is allocated to the length of its member: an index lists every
- * login session of the last session lifetime. */
+/* An entry is allocated to the length of its member, from the indexes'
+ * slab (store_mem_slab.c): an index lists every login session of the last
+ * session lifetime. */
 struct mem_ientry {
 	int64_t expires;
 	char member[]; /* at most ESTORE_MEMBER_MAX bytes and a NUL */
@@ -40,15 +41,30 @@ struct mem_index {
 struct mem_indexes {
 	pthread_mutex_t mu;
 	struct mem_index *head;
+	struct mem_slab slab; /* the entries */
 };
+
+static size_t
+ientry_size(size_t len)
+{
+	return sizeof(struct mem_ientry) + len + 1;
+}
+
+static void
+ientry_free(struct mem_ientry *e)
+{
+	mem_slab_free(e, ientry_size(strlen(e->member)));
+}
 
 struct mem_indexes *
 mem_indexes_new(void)
 {
 	struct mem_indexes *x = calloc(1, sizeof(*x));
 
-	if (x != NULL)
+	if (x != NULL) {
 		pthread_mutex_init(&x->mu, NULL);
+		mem_slab_init(&x->slab);
+	}
 	return x;
 }
 
@@ -62,10 +78,11 @@ mem_indexes_free(struct mem_indexes *x)
 	for (i = x->head; i != NULL; i = next) {
 		next = i->next;
 		for (size_t k = 0; k < i->n; k++)
-			free(i->v[k]);
+			ientry_free(i->v[k]);
 		free(i->v);
 		free(i);
 	}
+	mem_slab_destroy(&x->slab);
 	pthread_mutex_destroy(&x->mu);
 	free(x);
 }
@@ -120,7 +137,7 @@ static void
 drop_front(struct mem_index *i, size_t n)
 {
 	for (size_t k = 0; k < n; k++)
-		free(i->v[k]);
+		ientry_free(i->v[k]);
 	memmove(i->v, i->v + n, (i->n - n) * sizeof(*i->v));
 	i->n -= n;
 }
@@ -169,7 +186,7 @@ mem_indexes_add(struct mem_indexes *x, const char *name, const char *member,
 		i->v = v;
 		i->cap = cap;
 	}
-	if ((e = malloc(sizeof(*e) + len + 1)) == NULL) {
+	if ((e = mem_slab_alloc(&x->slab, ientry_size(len))) == NULL) {
 		rc = SA_ERR_NOMEM;
 		goto out;
 	}
@@ -199,7 +216,7 @@ mem_indexes_del(struct mem_indexes *x, const char *name, const char *member,
 		at = lower_bound(i, expires, member);
 		if (at < i->n && i->v[at]->expires == expires &&
 		    strcmp(i->v[at]->member, member) == 0) {
-			free(i->v[at]);
+			ientry_free(i->v[at]);
 			memmove(i->v + at, i->v + at + 1,
 				(i->n - at - 1) * sizeof(*i->v));
 			i->n--;
