@@ -238,9 +238,12 @@ extern const struct estore_ops store_redis_ops;
  * store's entries, apart from the short-lived allocations of requests.
  * mem_slab_alloc gives n bytes (NULL: out of memory), in a slot when n is
  * 1..SLAB_SLOT_MAX, else from malloc; mem_slab_free takes them back, from
- * any thread, told the same n. mem_slab_pages counts the mapped pages, and
- * mem_slab_destroy unmaps them all, whatever is still in them.
+ * any thread, told the same n. mem_slab_trim gives back the memory of the
+ * pages kept mapped that stayed empty since its last call. mem_slab_pages
+ * counts the mapped pages, and mem_slab_destroy unmaps them all, whatever
+ * is still in them.
  */
+#define SLAB_PAGE ((size_t)64 << 10) /* mapped at a multiple of its size */
 #define SLAB_STEP 16
 #define SLAB_SLOT_MAX 256
 struct slab_page;
@@ -253,6 +256,7 @@ struct mem_slab {
 void mem_slab_init(struct mem_slab *sl);
 void *mem_slab_alloc(struct mem_slab *sl, size_t n);
 void mem_slab_free(void *p, size_t n);
+void mem_slab_trim(struct mem_slab *sl);
 size_t mem_slab_pages(struct mem_slab *sl);
 void mem_slab_destroy(struct mem_slab *sl);
 
@@ -261,6 +265,7 @@ void mem_slab_destroy(struct mem_slab *sl);
 struct mem_indexes;
 struct mem_indexes *mem_indexes_new(void);
 void mem_indexes_free(struct mem_indexes *x);
+void mem_indexes_trim(struct mem_indexes *x); /* mem_slab_trim */
 enum sa_err mem_indexes_add(struct mem_indexes *x, const char *name,
 			    const char *member, int64_t expires, int64_t now);
 enum sa_err mem_indexes_del(struct mem_indexes *x, const char *name,

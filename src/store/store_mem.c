@@ -22,7 +22,9 @@
  * invisible at once: every lookup removes it when it meets it. A background
  * thread also wakes every second and sweeps up to MEM_SWEEP_BUCKETS buckets
  * of each stripe, resuming where it stopped, so keys nobody reads again are
- * freed too without holding a stripe lock for long. estore_close stops it.
+ * freed too without holding a stripe lock for long; then it has the slabs
+ * give back the memory of pages that stayed empty (mem_slab_trim).
+ * estore_close stops it.
  *
  * Subscribers of a channel are called synchronously in the publisher's
  * thread, in subscription order, with no store lock held: callbacks must be
@@ -342,8 +344,8 @@ mem_sweep(struct mem_stripe *s, size_t max, uint64_t now)
 	}
 }
 
-/* mem_sweeper wakes every MEM_SWEEP_MS and sweeps a slice of each stripe
- * until the store is closed. */
+/* mem_sweeper wakes every MEM_SWEEP_MS, sweeps a slice of each stripe and
+ * trims the slabs, until the store is closed. */
 static void *
 mem_sweeper(void *arg)
 {
@@ -368,7 +370,9 @@ mem_sweeper(void *arg)
 			pthread_mutex_lock(&es->stripes[i].mu);
 			mem_sweep(&es->stripes[i], MEM_SWEEP_BUCKETS, now);
 			pthread_mutex_unlock(&es->stripes[i].mu);
+			mem_slab_trim(&es->stripes[i].slab);
 		}
+		mem_indexes_trim(es->indexes);
 	}
 	return NULL;
 }

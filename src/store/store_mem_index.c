@@ -87,6 +87,13 @@ mem_indexes_free(struct mem_indexes *x)
 	free(x);
 }
 
+void
+mem_indexes_trim(struct mem_indexes *x)
+{
+	if (x != NULL)
+		mem_slab_trim(&x->slab);
+}
+
 /* index_find finds the index called name; with create, makes it. */
 static struct mem_index *
 index_find(struct mem_indexes *x, const char *name, int create)

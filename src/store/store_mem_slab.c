@@ -19,7 +19,10 @@
  * take no memory) and reused ones from its free list. Pages with a free slot
  * are on their class's list; a page whose slots are all free again is
  * unmapped, unless it is the only page of its class with room, so a class
- * that empties and fills again does not map and unmap each time.
+ * that empties and fills again does not map and unmap each time. Such a
+ * kept page still holds the memory its slots once used: mem_slab_trim,
+ * called by the store's sweeper, gives that back (MADV_DONTNEED) for pages
+ * found empty at two calls in a row, and the page starts afresh.
  *
  * Each slab has its own mutex, held for a few pointer moves (and for the
  * rare mapping of a page). In a sanitizer build free slots are poisoned, so
@@ -30,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "store/store_int.h"
 
@@ -42,8 +46,6 @@
 #define SLAB_UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-#define SLAB_PAGE ((size_t)64 << 10)
-
 struct slab_page {
 	struct mem_slab *slab;
 	struct slab_page *prev, *next;	 /* the class's pages with room */
@@ -52,7 +54,8 @@ struct slab_page {
 	uint32_t bump;			 /* the first slot never handed out */
 	uint32_t live;			 /* slots handed out */
 	uint16_t cls;
-	uint16_t listed; /* on its class's list */
+	uint8_t listed; /* on its class's list */
+	uint8_t quiet;	/* empty at the last mem_slab_trim */
 };
 
 /* Slots start after the header, on a SLAB_STEP boundary. */
@@ -227,6 +230,41 @@ mem_slab_free(void *p, size_t n)
 	/* Empty, and not its class's only page with room: let it go. */
 	if (pg->live == 0 && (pg->prev != NULL || pg->next != NULL))
 		page_drop(sl, pg);
+	pthread_mutex_unlock(&sl->mu);
+}
+
+void
+mem_slab_trim(struct mem_slab *sl)
+{
+	/* Memory goes back in whole pages of the system's: the one holding
+	 * the header stays. */
+	long sys = sysconf(_SC_PAGESIZE);
+	size_t off = SLAB_PAGE;
+
+	if (sys > 0 && (size_t)sys < SLAB_PAGE)
+		off =
+		    (SLAB_FIRST + (size_t)sys - 1) / (size_t)sys * (size_t)sys;
+	pthread_mutex_lock(&sl->mu);
+	for (size_t c = 0; c < SLAB_SLOT_MAX / SLAB_STEP; c++) {
+		for (struct slab_page *pg = sl->room[c]; pg != NULL;
+		     pg = pg->next) {
+			if (pg->live != 0 || pg->bump == SLAB_FIRST) {
+				pg->quiet = 0; /* in use, or untouched */
+				continue;
+			}
+			if (!pg->quiet) {
+				pg->quiet = 1; /* let it go next time */
+				continue;
+			}
+			/* Unused since the last call: start it afresh. */
+			if (off < SLAB_PAGE)
+				madvise((char *)pg + off, SLAB_PAGE - off,
+					MADV_DONTNEED);
+			pg->free = NULL;
+			pg->bump = SLAB_FIRST;
+			pg->quiet = 0;
+		}
+	}
 	pthread_mutex_unlock(&sl->mu);
 }
 

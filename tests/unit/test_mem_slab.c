@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -101,6 +103,67 @@ test_empty_pages_are_given_back(void **state)
 	free(p);
 }
 
+/* resident counts the system pages of [p, p + n) in memory. */
+static size_t
+resident(void *p, size_t n)
+{
+	long sys = sysconf(_SC_PAGESIZE);
+	unsigned char vec[SLAB_PAGE / 4096];
+	size_t count = 0, pages = n / (size_t)sys;
+
+	assert_true(sys >= 4096 && pages <= sizeof(vec));
+	assert_int_equal(mincore(p, n, vec), 0);
+	for (size_t i = 0; i < pages; i++)
+		count += vec[i] & 1;
+	return count;
+}
+
+static void
+test_trim_gives_back_what_stayed_empty(void **state)
+{
+	struct mem_slab sl;
+	unsigned char *p[1000], *page;
+	long sys = sysconf(_SC_PAGESIZE);
+	size_t all;
+
+	(void)state;
+	mem_slab_init(&sl);
+	for (size_t i = 0; i < 1000; i++) {
+		assert_non_null(p[i] = mem_slab_alloc(&sl, 64));
+		fill(p[i], 64, (unsigned)i);
+	}
+	assert_int_equal(mem_slab_pages(&sl), 1);
+	page = (unsigned char *)((uintptr_t)p[0] & ~(uintptr_t)(SLAB_PAGE - 1));
+	all = SLAB_PAGE / (size_t)sys;
+	assert_int_equal(resident(page, SLAB_PAGE), all);
+	/* In use: a trim leaves the page alone. */
+	mem_slab_trim(&sl);
+	mem_slab_trim(&sl);
+	assert_int_equal(resident(page, SLAB_PAGE), all);
+	for (size_t i = 0; i < 1000; i++)
+		assert_true(intact(p[i], 64, (unsigned)i));
+	/* Empty: the page stays mapped (its class's only one); the first trim
+	 * only notes it, the second gives back all but the header's page. */
+	for (size_t i = 0; i < 1000; i++)
+		mem_slab_free(p[i], 64);
+	assert_int_equal(mem_slab_pages(&sl), 1);
+	mem_slab_trim(&sl);
+	assert_int_equal(resident(page, SLAB_PAGE), all);
+	mem_slab_trim(&sl);
+	assert_int_equal(resident(page, SLAB_PAGE), 1);
+	/* Used again, it hands out its slots afresh. */
+	for (size_t i = 0; i < 1000; i++) {
+		assert_non_null(p[i] = mem_slab_alloc(&sl, 64));
+		fill(p[i], 64, (unsigned)i + 7);
+	}
+	assert_int_equal(mem_slab_pages(&sl), 1);
+	for (size_t i = 0; i < 1000; i++) {
+		assert_true(intact(p[i], 64, (unsigned)i + 7));
+		mem_slab_free(p[i], 64);
+	}
+	mem_slab_destroy(&sl);
+}
+
 /* Threads hand slots to one another through a ring: each slot is freed by
  * a thread that did not allocate it, and checked first. */
 #define RING 4096
@@ -191,6 +254,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_every_size_gets_its_own_bytes),
 	    cmocka_unit_test(test_empty_pages_are_given_back),
+	    cmocka_unit_test(test_trim_gives_back_what_stayed_empty),
 	    cmocka_unit_test(test_frees_from_other_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
