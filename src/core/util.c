@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -621,10 +622,12 @@ iso8601_utc(int64_t t, char out[21])
 
 /*
  * SHA-256 goes through an implementation fetched once for the process and
- * one digest context per thread. EVP_Digest with EVP_sha256() looks the
- * algorithm up by name and allocates a context on every call, which for
- * the short inputs hashed here (a token, a PEM key) costs several times the
- * hashing. A pthread key frees a thread's context when the thread ends.
+ * one digest context per thread, for every layer (the signatures' digests
+ * and the audit chain's too, through sha256_begin). EVP_Digest with
+ * EVP_sha256() looks the algorithm up by name and allocates a context on
+ * every call, which for the short inputs hashed here (a token, a PEM key)
+ * costs several times the hashing. A pthread key frees a thread's context
+ * when the thread ends.
  */
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
 static EVP_MD *sha256_md;
@@ -645,34 +648,37 @@ sha256_fetch(void)
 	sha256_key_ok = pthread_key_create(&sha256_key, sha256_ctx_free) == 0;
 }
 
-/* sha256_thread_ctx returns the calling thread's digest context, making it
- * on first use; NULL when OpenSSL or the thread key failed. */
-static EVP_MD_CTX *
-sha256_thread_ctx(void)
+EVP_MD_CTX *
+sha256_begin(void)
 {
-	EVP_MD_CTX *ctx;
+	EVP_MD_CTX *ctx = sha256_ctx;
 
-	if (sha256_ctx != NULL)
-		return sha256_ctx;
-	pthread_once(&sha256_once, sha256_fetch);
-	if (sha256_md == NULL || !sha256_key_ok ||
-	    (ctx = EVP_MD_CTX_new()) == NULL)
-		return NULL;
-	if (pthread_setspecific(sha256_key, ctx) != 0) {
-		EVP_MD_CTX_free(ctx);
+	if (ctx == NULL) {
+		/* The thread's first hash: make its context. */
+		pthread_once(&sha256_once, sha256_fetch);
+		if (sha256_md == NULL || !sha256_key_ok ||
+		    (ctx = EVP_MD_CTX_new()) == NULL)
+			return NULL;
+		if (pthread_setspecific(sha256_key, ctx) != 0) {
+			EVP_MD_CTX_free(ctx);
+			return NULL;
+		}
+		sha256_ctx = ctx;
+	}
+	if (EVP_DigestInit_ex2(ctx, sha256_md, NULL) != 1) {
+		ERR_clear_error();
 		return NULL;
 	}
-	return sha256_ctx = ctx;
+	return ctx;
 }
 
 void
 sha256(const void *in, size_t n, unsigned char out[32])
 {
 	unsigned int len = 32;
-	EVP_MD_CTX *ctx = sha256_thread_ctx();
+	EVP_MD_CTX *ctx = sha256_begin();
 
-	if (ctx != NULL && EVP_DigestInit_ex2(ctx, sha256_md, NULL) == 1 &&
-	    EVP_DigestUpdate(ctx, in, n) == 1 &&
+	if (ctx != NULL && EVP_DigestUpdate(ctx, in, n) == 1 &&
 	    EVP_DigestFinal_ex(ctx, out, &len) == 1)
 		return;
 	/* The slow way, which allocates what it needs itself. */

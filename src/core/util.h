@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/types.h>
+
 #include "core/errors.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -133,6 +135,11 @@ int64_t iso8601_parse(const char *s);
 
 /* sha256 writes the 32-byte digest of n bytes. */
 void sha256(const void *in, size_t n, unsigned char out[32]);
+/* sha256_begin returns the calling thread's digest context, initialised
+ * for SHA-256 and ready for EVP_DigestUpdate (NULL: OpenSSL failed). It is
+ * the one sha256 uses: borrowed until the thread's next call to either,
+ * never freed by the caller. */
+EVP_MD_CTX *sha256_begin(void);
 
 /*
  * read_file reads a whole regular file of at most max bytes into a new

@@ -181,11 +181,11 @@ ossl_settled(enum sa_err rc)
 }
 
 /* sha256_of hashes data (n bytes) into out with the thread's digest
- * context; 1 on success. */
+ * context (sha256_begin); 1 on success. */
 static int
 sha256_of(const void *data, size_t n, unsigned char out[32])
 {
-	EVP_MD_CTX *md = thread_ctx_sha256();
+	EVP_MD_CTX *md = sha256_begin();
 	unsigned int len = 0;
 
 	return md != NULL && EVP_DigestUpdate(md, data, n) == 1 &&

@@ -37,7 +37,6 @@ struct thread_ctx {
 	struct mac_slot mac[THREAD_CTX_MACS];
 	unsigned int mac_next; /* the slot a new key takes */
 	EVP_MAC_CTX *mac_once; /* the last key too long to keep */
-	EVP_MD_CTX *md;
 	struct pkey_slot sign;
 	struct pkey_slot verify[THREAD_CTX_VERIFY];
 	unsigned int verify_next;
@@ -60,7 +59,6 @@ set_free(void *p)
 	for (size_t i = 0; i < THREAD_CTX_MACS; i++)
 		EVP_MAC_CTX_free(t->mac[i].ctx);
 	EVP_MAC_CTX_free(t->mac_once);
-	EVP_MD_CTX_free(t->md);
 	EVP_PKEY_CTX_free(t->sign.ctx);
 	EVP_PKEY_free(t->sign.key);
 	for (size_t i = 0; i < THREAD_CTX_VERIFY; i++) {
@@ -172,22 +170,6 @@ fill:
 	memcpy(s->key, key, len);
 	s->len = len;
 	return s->ctx;
-}
-
-EVP_MD_CTX *
-thread_ctx_sha256(void)
-{
-	struct thread_ctx *t = set_of();
-
-	if (t == NULL)
-		return NULL;
-	if (t->md == NULL && (t->md = EVP_MD_CTX_new()) == NULL)
-		return NULL;
-	if (EVP_DigestInit_ex2(t->md, sha256_impl, NULL) != 1) {
-		ERR_clear_error();
-		return NULL;
-	}
-	return t->md;
 }
 
 /*

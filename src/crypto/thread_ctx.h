@@ -7,9 +7,10 @@
  * signature check, more than the SHA-256 work of the HMACs themselves. The
  * server's keys are few and long-lived, so each thread keeps its contexts
  * ready: an HMAC context per recent key, a signing context for its recent
- * signing key, verifying contexts for its recent public keys and a digest
- * context. A context is only ever used by the thread that owns it, so
- * nothing here takes a lock.
+ * signing key and verifying contexts for its recent public keys (its
+ * SHA-256 context is core's, sha256_begin in core/util.h). A context is
+ * only ever used by the thread that owns it, so nothing here takes a
+ * lock.
  *
  * What is kept: copies of up to THREAD_CTX_MACS HMAC keys (wiped when
  * replaced or freed), and a reference to each cached EVP_PKEY (so a cached
@@ -39,9 +40,6 @@
  * the next call frees.
  */
 EVP_MAC_CTX *thread_ctx_hmac_sha256(const unsigned char *key, size_t len);
-
-/* thread_ctx_sha256 returns a digest context initialised for SHA-256. */
-EVP_MD_CTX *thread_ctx_sha256(void);
 
 /*
  * thread_ctx_sign returns a context that signs digests with key

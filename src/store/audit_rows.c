@@ -12,7 +12,7 @@
 #include <openssl/evp.h>
 
 #include "core/log.h"
-#include "crypto/thread_ctx.h"
+#include "core/util.h"
 #include "store/store_int.h"
 
 /* audit_hash_u64 feeds v to md as 8 bytes big-endian. */
@@ -75,7 +75,7 @@ audit_row_hash(const struct audit_row *row, const unsigned char prev_hash[32],
 {
 	/* The thread's prepared SHA-256 context: the writer hashes every
 	 * row it commits. */
-	EVP_MD_CTX *md = thread_ctx_sha256();
+	EVP_MD_CTX *md = sha256_begin();
 	unsigned int len = 0;
 	int ok = md != NULL;
 

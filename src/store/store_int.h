@@ -239,7 +239,7 @@ extern const struct estore_ops store_redis_ops;
  * mem_slab_alloc gives n bytes (NULL: out of memory), in a slot when n is
  * 1..SLAB_SLOT_MAX, else from malloc; mem_slab_free takes them back, from
  * any thread, told the same n. mem_slab_trim gives back the memory of the
- * pages kept mapped that stayed empty since its last call. mem_slab_pages
+ * pages kept mapped that it finds empty at two calls in a row. mem_slab_pages
  * counts the mapped pages, and mem_slab_destroy unmaps them all, whatever
  * is still in them.
  */

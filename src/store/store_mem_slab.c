@@ -256,7 +256,8 @@ mem_slab_trim(struct mem_slab *sl)
 				pg->quiet = 1; /* let it go next time */
 				continue;
 			}
-			/* Unused since the last call: start it afresh. */
+			/* Empty at this call and the last: start it afresh
+			 * (slots used and freed in between do not count). */
 			if (off < SLAB_PAGE)
 				madvise((char *)pg + off, SLAB_PAGE - off,
 					MADV_DONTNEED);
