@@ -583,8 +583,9 @@ conn_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
 static const struct wslay_event_callbacks conn_wslay_cbs;
 
 /*
- * conn_ctx returns the connection's wslay context, making it again if the
- * connection was idle (conn_rest); NULL when out of memory.
+ * conn_ctx returns the connection's wslay context, making it on first use
+ * and again after the connection rested (conn_rest); NULL when out of
+ * memory. Loop thread only.
  */
 static wslay_event_context_ptr
 conn_ctx(struct ws_conn *c)
@@ -1365,8 +1366,10 @@ adopt(struct ws_server *ws, int fd, const char *extra_in, size_t extra_len,
 		memcpy(c->tx_buf, answer, answer_len);
 		c->tx_len = c->tx_cap = answer_len;
 	}
-	if (conn_ctx(c) == NULL)
-		goto out;
+	/* The wslay context (two buffers of 4 KiB) is made by the loop thread
+	 * when the connection first needs it (conn_ctx), so the thread that
+	 * frees it made it: freed across threads, such blocks went back to the
+	 * accepting thread's malloc arena and left it fragmented. */
 	/* Every read and write passes MSG_DONTWAIT: the socket's own mode
 	 * does not matter, and it is not looked at. */
 	c->ev = event_new(ws->base, fd, EV_READ | EV_PERSIST, conn_event_cb, c);
