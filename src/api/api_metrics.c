@@ -17,6 +17,7 @@
 #include "core/metrics.h"
 #include "core/util.h"
 #include "net/ws.h"
+#include "store/store.h"
 #include "trust/trust.h"
 
 /*
@@ -26,8 +27,8 @@
 static enum sa_err
 render(struct app *app, struct http_response *res)
 {
-	struct metrics_gauge g[8];
-	size_t ng = 0, len = 0;
+	struct metrics_gauge g[10];
+	size_t ng = 0, len = 0, entries = 0, bytes = 0;
 	int64_t now = now_unix(), loaded = -1, expires = -1;
 	const char *status = NULL;
 	json_t *trust = NULL;
@@ -65,6 +66,22 @@ render(struct app *app, struct http_response *res)
 	    "sealauth_audit_queue_depth",
 	    "Audit events waiting to be made durable.", NULL, NULL,
 	    (double)(app->audit ? audit_queue_depth(app->audit) : 0)};
+	/* Only a store in this process says what it holds: Redis reports its
+	 * own memory. */
+	if (app->es != NULL &&
+	    estore_footprint(app->es, &entries, &bytes) == SA_OK) {
+		g[ng++] = (struct metrics_gauge){
+		    "sealauth_session_store_entries",
+		    "Entries in the in-process session store now: open "
+		    "sessions, the end marker every login keeps for its "
+		    "session lifetime, rate-limit counters.",
+		    NULL, NULL, (double)entries};
+		g[ng++] = (struct metrics_gauge){
+		    "sealauth_session_store_bytes",
+		    "Memory the in-process session store takes now: its slab "
+		    "pages, larger entries, hash tables and indexes.",
+		    NULL, NULL, (double)bytes};
+	}
 	g[ng++] = (struct metrics_gauge){
 	    "sealauth_trust_fresh",
 	    "1 while the trust lists in force are fresh, 0 when stale or "

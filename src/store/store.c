@@ -873,6 +873,15 @@ estore_count(struct estore *es)
 }
 
 enum sa_err
+estore_footprint(struct estore *es, size_t *entries, size_t *bytes)
+{
+	*entries = *bytes = 0;
+	if (es->ops->footprint == NULL)
+		return SA_ERR_NOT_FOUND;
+	return es->ops->footprint(es, entries, bytes);
+}
+
+enum sa_err
 estore_attach_loop(struct estore *es, struct event_base *base)
 {
 	if (es->ops->attach_loop == NULL)

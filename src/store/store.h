@@ -622,6 +622,16 @@ enum sa_err estore_index_page(struct estore *es, const char *index, int64_t now,
 size_t estore_count(struct estore *es);
 
 /*
+ * estore_footprint reads what a store that keeps its data in this process
+ * holds: *entries, expired ones that no lookup or sweep has met yet
+ * included, and *bytes, the memory they take (the in-process store: its
+ * slab pages, larger entries, hash tables and indexes). Cheap: no entry is
+ * visited. SA_ERR_NOT_FOUND for a store whose data lives elsewhere
+ * (Redis).
+ */
+enum sa_err estore_footprint(struct estore *es, size_t *entries, size_t *bytes);
+
+/*
  * estore_attach_loop moves the store's subscriber connection, if it has one
  * (Redis), onto base: a libevent loop that another thread runs (the
  * WebSocket loop), instead of a private loop thread. Callbacks given to

@@ -197,6 +197,9 @@ struct estore_ops {
 	enum sa_err (*subscribe)(struct estore *es, const char *channel,
 				 estore_msg_cb cb, void *arg);
 	size_t (*count)(struct estore *es);
+	/* Optional (NULL: the data lives outside the process). */
+	enum sa_err (*footprint)(struct estore *es, size_t *entries,
+				 size_t *bytes);
 	/* Expiring indexes (store.h); arguments checked by the wrappers. */
 	enum sa_err (*index_add)(struct estore *es, const char *index,
 				 const char *member, int64_t expires,
@@ -265,7 +268,8 @@ void mem_slab_destroy(struct mem_slab *sl);
 struct mem_indexes;
 struct mem_indexes *mem_indexes_new(void);
 void mem_indexes_free(struct mem_indexes *x);
-void mem_indexes_trim(struct mem_indexes *x); /* mem_slab_trim */
+void mem_indexes_trim(struct mem_indexes *x);	 /* mem_slab_trim */
+size_t mem_indexes_bytes(struct mem_indexes *x); /* estore_footprint */
 enum sa_err mem_indexes_add(struct mem_indexes *x, const char *name,
 			    const char *member, int64_t expires, int64_t now);
 enum sa_err mem_indexes_del(struct mem_indexes *x, const char *name,

@@ -95,7 +95,8 @@ struct mem_stripe {
 	struct mem_entry **buckets;
 	size_t mask; /* buckets - 1 */
 	size_t count;
-	size_t bytes;
+	size_t bytes; /* of its entries, against MEM_MAX_BYTES */
+	size_t big;   /* of those, in entries too big for a slot */
 	size_t sweep_at;
 	struct mem_slab slab; /* its entries, under a lock of its own */
 } __attribute__((aligned(64)));
@@ -208,6 +209,16 @@ mem_lock_key(struct mem_store *es, const char *key, size_t klen,
 	return s;
 }
 
+/* mem_big is what entry e adds to its stripe's big: its bytes when they
+ * come from malloc rather than a slot of the slab. */
+static size_t
+mem_big(const struct mem_entry *e)
+{
+	size_t b = mem_entry_bytes(e);
+
+	return b > SLAB_SLOT_MAX ? b : 0;
+}
+
 /* mem_entry_free gives back an unlinked entry (may be NULL), from any
  * thread, with or without its stripe's lock. */
 static void
@@ -227,6 +238,7 @@ mem_unlink(struct mem_stripe *s, struct mem_entry **link)
 	*link = e->next;
 	s->count--;
 	s->bytes -= mem_entry_bytes(e);
+	s->big -= mem_big(e);
 	mem_entry_free(e);
 }
 
@@ -294,6 +306,7 @@ mem_insert(struct mem_stripe *s, struct mem_entry *e)
 	s->buckets[e->id0 & s->mask] = e;
 	s->count++;
 	s->bytes += b;
+	s->big += mem_big(e);
 	return SA_OK;
 }
 
@@ -514,6 +527,7 @@ mem_set(struct estore *store, const char *key, const void *val, size_t n,
 		*link = fresh;
 		s->bytes =
 		    s->bytes - mem_entry_bytes(old) + mem_entry_bytes(fresh);
+		s->big = s->big - mem_big(old) + mem_big(fresh);
 		fresh = NULL;
 		rc = SA_OK;
 	} else {
@@ -693,7 +707,9 @@ mem_incr(struct estore *store, const char *key, uint64_t window_ms,
 			}
 			memcpy(ne, e, mem_entry_bytes(e));
 			s->bytes += MEM_COUNTER_CAP - ne->vlen;
+			s->big -= mem_big(e);
 			ne->counter = 1;
+			s->big += mem_big(ne);
 			*link = ne;
 			mem_entry_free(e);
 			e = ne;
@@ -802,6 +818,28 @@ mem_count(struct estore *store)
 	return total;
 }
 
+/* mem_footprint is estore_footprint: each stripe's count, its entries too
+ * big for a slot, its buckets and its slab pages, and the indexes. */
+static enum sa_err
+mem_footprint(struct estore *store, size_t *entries, size_t *bytes)
+{
+	struct mem_store *es = mem_of(store);
+	size_t n = 0, b = 0;
+
+	for (size_t i = 0; i < MEM_STRIPES; i++) {
+		struct mem_stripe *s = &es->stripes[i];
+
+		pthread_mutex_lock(&s->mu);
+		n += s->count;
+		b += s->big + (s->mask + 1) * sizeof(*s->buckets);
+		pthread_mutex_unlock(&s->mu);
+		b += mem_slab_pages(&s->slab) * SLAB_PAGE;
+	}
+	*entries = n;
+	*bytes = b + mem_indexes_bytes(es->indexes);
+	return SA_OK;
+}
+
 static enum sa_err
 mem_index_add(struct estore *store, const char *index, const char *member,
 	      int64_t expires, int64_t now)
@@ -907,6 +945,7 @@ const struct estore_ops store_mem_ops = {
     .subscribe = mem_subscribe,
     .set_publish = mem_set_publish,
     .count = mem_count,
+    .footprint = mem_footprint,
     .index_add = mem_index_add,
     .index_del = mem_index_del,
     .set_listed = mem_set_listed,

@@ -56,6 +56,22 @@ ientry_free(struct mem_ientry *e)
 	mem_slab_free(e, ientry_size(strlen(e->member)));
 }
 
+size_t
+mem_indexes_bytes(struct mem_indexes *x)
+{
+	size_t b = 0;
+
+	if (x == NULL)
+		return 0;
+	pthread_mutex_lock(&x->mu);
+	for (struct mem_index *i = x->head; i != NULL; i = i->next)
+		b += sizeof(*i) + i->cap * sizeof(*i->v);
+	pthread_mutex_unlock(&x->mu);
+	/* Every entry is in a slot: a member and its expiry take at most 137
+	 * bytes. */
+	return b + mem_slab_pages(&x->slab) * SLAB_PAGE;
+}
+
 struct mem_indexes *
 mem_indexes_new(void)
 {

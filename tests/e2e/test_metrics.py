@@ -48,6 +48,8 @@ def test_metrics_behind_a_token_follow_a_login(make_server):
                      headers={"Authorization": "Bearer " + TOKEN[:-1] + "2"})
     assert r.status_code == 401
 
+    before = requests.get(s.base + "/metrics", timeout=5,
+                          headers={"Authorization": "Bearer " + TOKEN}).text
     inbox = PushInbox()
     try:
         phone = enrolled_phone(s, inbox, token_id="DE-METRICS-1")
@@ -86,6 +88,17 @@ def test_metrics_behind_a_token_follow_a_login(make_server):
     assert value(text, "sealauth_trust_fresh") == 1
     assert value(text, "sealauth_websockets_open") == 0
     assert value(text, "sealauth_audit_queue_depth") is not None
+    # The in-process session store: each ended login keeps an end marker
+    # for its session lifetime, and its memory is counted in slab pages of
+    # 64 KiB.
+    e0 = value(before, "sealauth_session_store_entries")
+    e1 = value(text, "sealauth_session_store_entries")
+    b0 = value(before, "sealauth_session_store_bytes")
+    b1 = value(text, "sealauth_session_store_bytes")
+    assert e0 is not None and b0 is not None and b0 > 0
+    assert e1 >= e0 + 2, (e0, e1)
+    # At least the page of one of them; the unit tests count exactly.
+    assert b1 >= max(b0, 65536), (b0, b1)
 
 
 def test_rate_limit_refusals_are_counted(make_server):

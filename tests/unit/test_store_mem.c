@@ -60,6 +60,52 @@ test_expired_keys_not_counted(void **state)
 	assert_int_equal(estore_count(es), 1);
 }
 
+/* estore_footprint counts entries and the memory they take: slab pages for
+ * small ones, their own bytes for larger ones, which leave with them. */
+static void
+test_footprint(void **state)
+{
+	struct estore *es = *state;
+	size_t n0, b0, n1, b1, n2, b2, n3, b3;
+	char key[32], big[2000];
+
+	memset(big, 'b', sizeof(big));
+	assert_int_equal(estore_footprint(es, &n0, &b0), SA_OK);
+	assert_int_equal(n0, 0);
+	assert_true(b0 > 0); /* the hash tables */
+	for (int i = 0; i < 1000; i++) {
+		snprintf(key, sizeof(key), "small:%d", i);
+		assert_int_equal(
+		    estore_set(es, key, "0123456789", 10, 60000, 0), SA_OK);
+	}
+	assert_int_equal(estore_footprint(es, &n1, &b1), SA_OK);
+	assert_int_equal(n1, 1000);
+	/* At least a slot of 48 bytes each, in pages of 64 KiB. */
+	assert_true(b1 >= b0 + 1000 * 48);
+	assert_true(b1 % 1024 == b0 % 1024);
+	for (int i = 0; i < 10; i++) {
+		snprintf(key, sizeof(key), "big:%d", i);
+		assert_int_equal(
+		    estore_set(es, key, big, sizeof(big), 60000, 0), SA_OK);
+	}
+	assert_int_equal(estore_footprint(es, &n2, &b2), SA_OK);
+	assert_int_equal(n2, 1010);
+	assert_true(b2 >= b1 + 10 * sizeof(big));
+	assert_true(b2 < b1 + 10 * (sizeof(big) + 64));
+	/* Replaced by a small value (of a slot size in use, so no new page),
+	 * then deleted: their bytes go. */
+	assert_int_equal(estore_set(es, "big:0", "0123456789", 10, 60000, 0),
+			 SA_OK);
+	for (int i = 1; i < 10; i++) {
+		snprintf(key, sizeof(key), "big:%d", i);
+		assert_int_equal(estore_del(es, key, NULL), SA_OK);
+	}
+	assert_int_equal(estore_footprint(es, &n3, &b3), SA_OK);
+	assert_int_equal(n3, 1001);
+	assert_int_equal(b3, b1);
+	assert_int_equal(estore_count(es), 1001);
+}
+
 static void
 test_nx_xx(void **state)
 {
@@ -324,6 +370,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_keys_by_digest, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_entry_fields, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_footprint, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrency_smoke, setup,
 					    teardown),
 	};

@@ -583,6 +583,14 @@ test_prefix_isolation(void **state)
 	assert_int_equal(estore_set(b, "only-b", "x", 1, 0, 0), SA_OK);
 	assert_int_equal(estore_count(a), 1);
 	assert_int_equal(estore_count(b), 2);
+	{
+		/* Redis keeps the data: no footprint in this process. */
+		size_t n = 1, bytes = 1;
+
+		assert_int_equal(estore_footprint(a, &n, &bytes),
+				 SA_ERR_NOT_FOUND);
+		assert_true(n == 0 && bytes == 0);
+	}
 	r = raw_cmd(&servers[0], 0, "GET dep-a:sess:1");
 	assert_non_null(r);
 	assert_int_equal(r->type, REDIS_REPLY_STRING);
