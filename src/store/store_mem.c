@@ -219,6 +219,23 @@ mem_big(const struct mem_entry *e)
 	return b > SLAB_SLOT_MAX ? b : 0;
 }
 
+/* mem_account keeps a stripe's bytes and big in step as entry out (may be
+ * NULL) leaves its table and entry in (may be NULL) joins it; the caller
+ * holds the stripe lock. */
+static void
+mem_account(struct mem_stripe *s, const struct mem_entry *out,
+	    const struct mem_entry *in)
+{
+	if (out != NULL) {
+		s->bytes -= mem_entry_bytes(out);
+		s->big -= mem_big(out);
+	}
+	if (in != NULL) {
+		s->bytes += mem_entry_bytes(in);
+		s->big += mem_big(in);
+	}
+}
+
 /* mem_entry_free gives back an unlinked entry (may be NULL), from any
  * thread, with or without its stripe's lock. */
 static void
@@ -237,8 +254,7 @@ mem_unlink(struct mem_stripe *s, struct mem_entry **link)
 
 	*link = e->next;
 	s->count--;
-	s->bytes -= mem_entry_bytes(e);
-	s->big -= mem_big(e);
+	mem_account(s, e, NULL);
 	mem_entry_free(e);
 }
 
@@ -305,8 +321,7 @@ mem_insert(struct mem_stripe *s, struct mem_entry *e)
 	e->next = s->buckets[e->id0 & s->mask];
 	s->buckets[e->id0 & s->mask] = e;
 	s->count++;
-	s->bytes += b;
-	s->big += mem_big(e);
+	mem_account(s, NULL, e);
 	return SA_OK;
 }
 
@@ -525,9 +540,7 @@ mem_set(struct estore *store, const char *key, const void *val, size_t n,
 		fresh->next = old->next;
 		fresh->expires = mem_expires(now, ttl_ms);
 		*link = fresh;
-		s->bytes =
-		    s->bytes - mem_entry_bytes(old) + mem_entry_bytes(fresh);
-		s->big = s->big - mem_big(old) + mem_big(fresh);
+		mem_account(s, old, fresh);
 		fresh = NULL;
 		rc = SA_OK;
 	} else {
@@ -706,10 +719,8 @@ mem_incr(struct estore *store, const char *key, uint64_t window_ms,
 				goto out;
 			}
 			memcpy(ne, e, mem_entry_bytes(e));
-			s->bytes += MEM_COUNTER_CAP - ne->vlen;
-			s->big -= mem_big(e);
 			ne->counter = 1;
-			s->big += mem_big(ne);
+			mem_account(s, e, ne);
 			*link = ne;
 			mem_entry_free(e);
 			e = ne;
