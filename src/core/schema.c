@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json_in.h"
 #include "core/schema.h"
 #include "core/util.h"
 
@@ -665,40 +666,11 @@ schema_check_value(const struct schema_field *f, const json_t *v,
 
 /* ---------------------------------------------------------------- parsing */
 
-/* depth_ok tells whether no array or object inside v is nested deeper
- * than SCHEMA_MAX_DEPTH, v itself being at the given depth. */
-static int
-depth_ok(const json_t *v, int depth)
-{
-	const char *key;
-	json_t *m;
-	size_t i;
-
-	if (!json_is_object(v) && !json_is_array(v))
-		return 1;
-	if (depth > SCHEMA_MAX_DEPTH)
-		return 0;
-	if (json_is_array(v)) {
-		json_array_foreach((json_t *)v, i, m)
-		{
-			if (!depth_ok(m, depth + 1))
-				return 0;
-		}
-		return 1;
-	}
-	json_object_foreach((json_t *)v, key, m)
-	{
-		if (!depth_ok(m, depth + 1))
-			return 0;
-	}
-	return 1;
-}
-
 enum sa_err
 schema_parse_json(const char *body, size_t n, size_t max, json_t **out,
 		  struct schema_error *err)
 {
-	json_error_t jerr;
+	struct json_in_error jerr;
 	json_t *root = NULL;
 	enum sa_err rc;
 
@@ -712,11 +684,22 @@ schema_parse_json(const char *body, size_t n, size_t max, json_t **out,
 		return SA_ERR_INTERNAL;
 	}
 	/*
-	 * No JSON_DISABLE_EOF_CHECK (trailing bytes are an error), no
-	 * JSON_ALLOW_NUL (\u0000 is an error), no JSON_DECODE_ANY.
+	 * The same texts as json_loadb with JSON_REJECT_DUPLICATES and no
+	 * other flag (json_in.h), nesting bounded while parsing.
 	 */
-	root = json_loadb(body != NULL ? body : "", n, JSON_REJECT_DUPLICATES,
-			  &jerr);
+	root = json_in_parse(body, n, SCHEMA_MAX_DEPTH, &jerr);
+	if (root == NULL && jerr.too_deep) {
+		error_set(err, SA_ERR_VALIDATION, NULL,
+			  "body is nested deeper than %d levels",
+			  SCHEMA_MAX_DEPTH);
+		rc = SA_ERR_VALIDATION;
+		goto out;
+	}
+	if (root == NULL && jerr.nomem) {
+		error_set(err, SA_ERR_NOMEM, NULL, "out of memory");
+		rc = SA_ERR_NOMEM;
+		goto out;
+	}
 	if (root == NULL) {
 		error_set(err, SA_ERR_BAD_JSON, NULL,
 			  "invalid JSON at line %d, column %d: %s", jerr.line,
@@ -727,13 +710,6 @@ schema_parse_json(const char *body, size_t n, size_t max, json_t **out,
 	if (!json_is_object(root)) {
 		error_set(err, SA_ERR_VALIDATION, NULL,
 			  "body must be a JSON object");
-		rc = SA_ERR_VALIDATION;
-		goto out;
-	}
-	if (!depth_ok(root, 1)) {
-		error_set(err, SA_ERR_VALIDATION, NULL,
-			  "body is nested deeper than %d levels",
-			  SCHEMA_MAX_DEPTH);
 		rc = SA_ERR_VALIDATION;
 		goto out;
 	}

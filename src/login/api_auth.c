@@ -20,6 +20,7 @@
 #include "crypto/jwt.h"
 #include "crypto/keycache.h"
 #include "crypto/keys.h"
+#include "core/json_in.h"
 #include "core/json_out.h"
 #include "core/log.h"
 #include "crypto/otp.h"
@@ -40,6 +41,8 @@
 /* How long "this wasn't me" keeps logins from that address away from the
  * token id's phone (the owner's recognised browsers are exempt). */
 #define NOT_ME_BLOCK_S 3600
+/* Nesting allowed in the identity an enrollment stored (it is flat). */
+#define CLAIMS_JSON_DEPTH 8
 
 static const struct schema_field scope_item =
     SCHEMA_STRING(NULL, SCHEMA_REQUIRED, 1, 64, SCHEMA_FMT_SCOPE);
@@ -849,8 +852,10 @@ issue_token(struct app *app, const struct session *s,
 			strcat(scope_text, " ");
 		strncat(scope_text, scopes[i], 64);
 	}
-	idj = json_loads(e->claims, JSON_REJECT_DUPLICATES, NULL);
-	if (idj == NULL) {
+	/* The identity stored at enrollment, read back at every login. */
+	if (e->claims == NULL ||
+	    (idj = json_in_parse(e->claims, strlen(e->claims),
+				 CLAIMS_JSON_DEPTH, NULL)) == NULL) {
 		rc = SA_ERR_INTERNAL;
 		goto out;
 	}

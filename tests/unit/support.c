@@ -135,3 +135,12 @@ free_port(void)
 	}
 	return -1;
 }
+
+uint64_t
+test_rng(uint64_t *state)
+{
+	*state ^= *state >> 12;
+	*state ^= *state << 25;
+	*state ^= *state >> 27;
+	return *state * 0x2545F4914F6CDD1DULL;
+}

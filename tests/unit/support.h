@@ -4,6 +4,8 @@
 #ifndef SEALAUTH_TEST_SUPPORT_H
 #define SEALAUTH_TEST_SUPPORT_H
 
+#include <stdint.h>
+
 /* sleep_ms sleeps ms milliseconds, resuming after signals. */
 void sleep_ms(unsigned ms);
 
@@ -21,6 +23,11 @@ int rm_tree(const char *dir);
  * it too; without it the kernel picks.
  */
 int free_port(void);
+
+/* test_rng steps the xorshift64* generator whose state the caller keeps
+ * (seeded with anything but 0, so that a failure can be replayed) and
+ * returns its next value. */
+uint64_t test_rng(uint64_t *state);
 
 struct x509_st;
 struct evp_pkey_st;

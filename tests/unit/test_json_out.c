@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "support.h"
+
 #include "core/json_out.h"
 
 /* xorshift64*, seeded per test so a failure can be replayed. */
@@ -20,10 +22,7 @@ static uint64_t rng_state;
 static uint64_t
 rng(void)
 {
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545F4914F6CDD1DULL;
+	return test_rng(&rng_state);
 }
 
 /* Pieces a random string is made of: plain text, every kind of escape,
