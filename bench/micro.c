@@ -40,6 +40,7 @@
 #include "audit/audit.h"
 #include "crypto/ecdsa.h"
 #include "core/errors.h"
+#include "core/json_in.h"
 #include "core/json_out.h"
 #include "crypto/jwt.h"
 #include "core/log.h"
@@ -362,6 +363,40 @@ bench_schema_parse(struct micro_env *env, uint64_t iters)
 		json_decref(root);
 		if (rc != SA_OK)
 			return -1;
+	}
+	return 0;
+}
+
+/* bench_loadb and bench_json_in: a verify body parsed by jansson and by
+ * core/json_in.c (the same value). */
+static int
+bench_loadb(struct micro_env *env, uint64_t iters)
+{
+	size_t n = strlen(env->verify_body_text);
+
+	for (uint64_t i = 0; i < iters; i++) {
+		json_t *v = json_loadb(env->verify_body_text, n,
+				       JSON_REJECT_DUPLICATES, NULL);
+
+		if (v == NULL)
+			return -1;
+		json_decref(v);
+	}
+	return 0;
+}
+
+static int
+bench_json_in(struct micro_env *env, uint64_t iters)
+{
+	size_t n = strlen(env->verify_body_text);
+
+	for (uint64_t i = 0; i < iters; i++) {
+		json_t *v = json_in_parse(env->verify_body_text, n,
+					  SCHEMA_MAX_DEPTH, NULL);
+
+		if (v == NULL)
+			return -1;
+		json_decref(v);
 	}
 	return 0;
 }
@@ -807,6 +842,8 @@ main(int argc, char **argv)
 	    {"estore_get (mem)", bench_estore_get},
 	    {"schema_validate verify body", bench_schema},
 	    {"schema_parse+validate verify", bench_schema_parse},
+	    {"json_loadb verify body", bench_loadb},
+	    {"json_in_parse verify body", bench_json_in},
 	    {"system call (getppid)", bench_syscall},
 	    {"thread hand-off round trip (eventfd)", bench_handoff},
 	};

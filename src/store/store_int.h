@@ -247,7 +247,7 @@ extern const struct estore_ops store_redis_ops;
  * is still in them.
  */
 #define SLAB_PAGE ((size_t)64 << 10) /* mapped at a multiple of its size */
-#define SLAB_STEP 16
+#define SLAB_STEP 8
 #define SLAB_SLOT_MAX 256
 struct slab_page;
 struct mem_slab {
