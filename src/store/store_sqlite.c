@@ -840,6 +840,7 @@ sqlite_open(const char *url, struct dstore **out)
 	str_copy(ds->path, sizeof(ds->path), path);
 	if ((rc = reader_open(ds, &ds->readers[0])) != SA_OK)
 		goto out;
+	(void)sqlite_ckpt_start(ds); /* says itself why it could not */
 	*out = &ds->base;
 	ds = NULL;
 	rc = SA_OK;
@@ -856,6 +857,7 @@ sqlite_close(struct dstore *store)
 	struct sqlite_store *ds = sqlite_of(store);
 	if (ds == NULL)
 		return;
+	sqlite_ckpt_stop(ds);
 	sqlite3_finalize(ds->ins_audit);
 	sqlite3_finalize(ds->sel_enroll);
 	for (size_t i = 0; i < SQ_CTL_N; i++)

@@ -75,6 +75,9 @@ struct sqlite_store {
 	 */
 	struct sqlite_reader readers[SQLITE_READERS];
 	atomic_uint next_reader;
+	/* Checkpoints off the commit path (store_sqlite_ckpt.c); NULL:
+	 * SQLite's own, inside the commit that fills the log. */
+	struct sqlite_ckpt *ckpt;
 	/* The file the readers open: the first at start, so a database they
 	 * cannot read fails the start; the others on their first read, so an
 	 * idle server holds one reader's schema and caches, not four. */
@@ -148,6 +151,18 @@ enum sa_err sqlite_read_int64(struct sqlite_store *ds, const char *sql,
 enum sa_err sqlite_write(struct sqlite_store *ds, const char *sql,
 			 const struct sqlite_arg *args, size_t n);
 char *sqlite_col_strdup(sqlite3_stmt *st, int col);
+/*
+ * sqlite_ckpt_start (store_sqlite_ckpt.c) moves the writer's checkpoints
+ * to a thread with a connection of its own, opened on ds->path; on failure
+ * the writer keeps SQLite's own and the store works as before.
+ * sqlite_ckpt_stop gives them back to the writer and stops the thread;
+ * nothing when none was started.
+ */
+enum sa_err sqlite_ckpt_start(struct sqlite_store *ds);
+void sqlite_ckpt_stop(struct sqlite_store *ds);
+/* sqlite_ckpt_runs counts the checkpoints the thread of store (a SQLite
+ * store) has completed: 0 without one. For tests. */
+uint64_t sqlite_ckpt_runs(struct dstore *store);
 /* sqlite_audit_rows asks au for the audit rows of a change and appends
  * them to the chain inside the caller's write transaction (ds->mu held);
  * nothing when au has no rows. */

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -19,7 +20,9 @@
 
 #include "core/log.h"
 #include "store/store.h"
+#include "store/store_sqlite_int.h"
 #include "store_contract.h"
+#include "support.h"
 #include "core/util.h"
 
 /* The URL first: the shared contract tests take the fixture as it. */
@@ -381,8 +384,8 @@ test_readers_open_on_first_read(void **state)
 	fill_enrollment(&e, "tok-1", "dev-a", FP_A);
 	assert_int_equal(dstore_enroll_put(ds, &e, NULL, NULL), SA_OK);
 	enrollment_free(&e);
-	/* The writer and the first reader. */
-	assert_int_equal(db_fds(f->db), 2);
+	/* The writer, the checkpointer and the first reader. */
+	assert_int_equal(db_fds(f->db), 3);
 
 	/* With the file moved away no other reader can open; reads go round
 	 * the four connections and all of them are answered by the first. */
@@ -393,14 +396,14 @@ test_readers_open_on_first_read(void **state)
 		assert_int_equal(rows, 1);
 	}
 	assert_int_equal(rename(away, f->db), 0);
-	assert_int_equal(db_fds(f->db), 2);
+	assert_int_equal(db_fds(f->db), 3);
 
 	/* Back in place: every reader opens on its next read. */
 	for (int i = 0; i < 4; i++) {
 		assert_int_equal(list_all(ds, &rows), SA_OK);
 		assert_int_equal(rows, 1);
 	}
-	assert_int_equal(db_fds(f->db), 5);
+	assert_int_equal(db_fds(f->db), 6);
 	assert_int_equal(dstore_enroll_get(ds, "tok-1", &e), SA_OK);
 	assert_string_equal(e.device_id, "dev-a");
 	enrollment_free(&e);
@@ -471,6 +474,108 @@ test_migration_derives_authority(void **state)
 	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM audit"), 2);
 }
 
+/* file_size is the size of path in bytes, or 0 when it does not exist. */
+static off_t
+file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? st.st_size : 0;
+}
+
+/* thread_named tells whether a thread of this process has the name. */
+static int
+thread_named(const char *name)
+{
+	char path[300], comm[32];
+	struct dirent *de;
+	int found = 0;
+	DIR *d = opendir("/proc/self/task");
+	FILE *fp;
+
+	assert_non_null(d);
+	while (!found && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+			 de->d_name);
+		if ((fp = fopen(path, "r")) == NULL)
+			continue;
+		if (fgets(comm, sizeof(comm), fp) != NULL &&
+		    strncmp(comm, name, strlen(name)) == 0)
+			found = 1;
+		fclose(fp);
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * Checkpoints run on their own thread: the writer's commits fill the log
+ * without copying it into the database file themselves, yet the file grows
+ * (only a checkpoint writes it in WAL mode). Under writes that never pause
+ * the log cannot start over behind a checkpoint that runs beside them, so
+ * past 10,000 pages the writer checkpoints what is left itself: the log
+ * stays under that however much goes through it.
+ */
+static void
+test_checkpoints_off_the_commit(void **state)
+{
+	struct fixture *f = *state;
+	struct dstore *ds = NULL;
+	char wal[PATH_MAX + 8], key[32], *value, *back = NULL;
+	const off_t frame = 4096 + 24; /* a page and its frame header */
+	size_t vlen = 64 * 1024;
+	off_t before;
+	int grown = 0;
+
+	snprintf(wal, sizeof(wal), "%s-wal", f->db);
+	assert_int_equal(dstore_open(f->url, &ds), SA_OK);
+	/* The thread names itself as it starts: give it a moment. */
+	for (int i = 0; i < 100 && !thread_named("sa-checkpoint"); i++)
+		sleep_ms(10);
+	assert_true(thread_named("sa-checkpoint"));
+	value = malloc(vlen + 1);
+	assert_non_null(value);
+	before = file_size(f->db);
+	/* 80 commits of 64 KiB: about 1,400 pages through the log. */
+	for (int i = 0; i < 80; i++) {
+		memset(value, 'a' + i % 26, vlen);
+		value[vlen] = '\0';
+		snprintf(key, sizeof(key), "ckpt.%d", i % 20);
+		assert_int_equal(dstore_meta_set(ds, key, value), SA_OK);
+	}
+	/* The checkpointer copies in the background: wait for it, bounded. */
+	for (int i = 0; i < 100 && !grown; i++) {
+		grown = file_size(f->db) >= before + 20 * (off_t)vlen &&
+			sqlite_ckpt_runs(ds) > 0;
+		if (!grown)
+			sleep_ms(50);
+	}
+	assert_true(grown);
+	/* 800 more without a pause: about 14,000 pages. */
+	for (int i = 80; i < 880; i++) {
+		memset(value, 'a' + i % 26, vlen);
+		value[vlen] = '\0';
+		snprintf(key, sizeof(key), "ckpt.%d", i % 20);
+		assert_int_equal(dstore_meta_set(ds, key, value), SA_OK);
+	}
+	assert_true(file_size(wal) <= 10500 * frame);
+	assert_int_equal(dstore_meta_get(ds, "ckpt.19", &back), SA_OK);
+	assert_int_equal(strlen(back), vlen);
+	assert_int_equal(back[0], 'a' + 879 % 26);
+	free(back);
+	dstore_close(ds);
+	assert_false(thread_named("sa-checkpoint"));
+	/* Everything is there after a reopen. */
+	assert_int_equal(dstore_open(f->url, &ds), SA_OK);
+	assert_int_equal(dstore_meta_get(ds, "ckpt.0", &back), SA_OK);
+	assert_int_equal(back[0], 'a' + 860 % 26);
+	free(back);
+	dstore_close(ds);
+	free(value);
+}
+
 int
 main(void)
 {
@@ -490,6 +595,8 @@ main(void)
 	    cmocka_unit_test(test_backend_choice),
 	    cmocka_unit_test_setup_teardown(test_enrollments, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_checkpoints_off_the_commit,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_readers_open_on_first_read,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migration_derives_authority,
