@@ -80,7 +80,7 @@ ckpt_main(void *arg)
 	thread_name("sa-checkpoint");
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
-		int r, log_pages = 0, copied = 0;
+		int r;
 		uint64_t now;
 
 		while (!c->wanted && !c->stopping)
@@ -89,9 +89,8 @@ ckpt_main(void *arg)
 			break;
 		c->wanted = 0;
 		pthread_mutex_unlock(&c->mu);
-		r = sqlite3_wal_checkpoint_v2(c->db, NULL,
-					      SQLITE_CHECKPOINT_PASSIVE,
-					      &log_pages, &copied);
+		r = sqlite3_wal_checkpoint_v2(
+		    c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 		/* Busy: another checkpoint runs (a command beside the
 		 * server); the next commit past the mark asks again. */
 		if (r == SQLITE_OK)
