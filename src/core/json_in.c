@@ -88,17 +88,11 @@ hex4(const unsigned char *p, uint32_t *out)
 	uint32_t v = 0;
 
 	for (int i = 0; i < 4; i++) {
-		unsigned char c = p[i];
+		int d = hex_value((char)p[i]);
 
-		v <<= 4;
-		if (c >= '0' && c <= '9')
-			v |= (uint32_t)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v |= (uint32_t)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			v |= (uint32_t)(c - 'A' + 10);
-		else
+		if (d < 0)
 			return 0;
+		v = v << 4 | (uint32_t)d;
 	}
 	*out = v;
 	return 1;

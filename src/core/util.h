@@ -51,8 +51,6 @@ char *hex_encode(const unsigned char *in, size_t n);	/* lowercase */
  * is short of B64URL_LEN(n) + 1. */
 size_t b64url_encode_to(char *out, size_t cap, const unsigned char *in,
 			size_t n);
-/* hex_value is the value of one hex digit (either case), or -1. */
-int hex_value(char c);
 
 /*
  * Decoders allocate *out (caller frees) and set *outlen on success. Input is

@@ -14,6 +14,7 @@
 #include <openssl/x509v3.h>
 
 #include "trust/usagelist.h"
+#include "core/util.h"
 
 #define TAG_SEQUENCE 0x30
 #define TAG_OCTET_STRING 0x04
@@ -136,18 +137,6 @@ usagelist_encode(const unsigned char (*ids)[3], size_t n, unsigned char **out,
 	return SA_OK;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 enum sa_err
 usagelist_parse_manifest(const char *hex, unsigned char id[3])
 {
@@ -156,7 +145,7 @@ usagelist_parse_manifest(const char *hex, unsigned char id[3])
 	if (hex == NULL || strlen(hex) != 6)
 		return SA_ERR_VALIDATION;
 	for (int i = 0; i < 3; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+		int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return SA_ERR_VALIDATION;
