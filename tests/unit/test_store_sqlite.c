@@ -510,6 +510,23 @@ thread_named(const char *name)
 	return found;
 }
 
+/* put_values commits writes from..to-1 one by one: write i sets meta key
+ * "ckpt.<i % 20>" to vlen copies of the letter 'a' + i % 26. */
+static void
+put_values(struct dstore *ds, int from, int to, size_t vlen)
+{
+	char key[32], *value = malloc(vlen + 1);
+
+	assert_non_null(value);
+	for (int i = from; i < to; i++) {
+		memset(value, 'a' + i % 26, vlen);
+		value[vlen] = '\0';
+		snprintf(key, sizeof(key), "ckpt.%d", i % 20);
+		assert_int_equal(dstore_meta_set(ds, key, value), SA_OK);
+	}
+	free(value);
+}
+
 /*
  * Checkpoints run on their own thread: the writer's commits fill the log
  * without copying it into the database file themselves, yet the file grows
@@ -523,7 +540,7 @@ test_checkpoints_off_the_commit(void **state)
 {
 	struct fixture *f = *state;
 	struct dstore *ds = NULL;
-	char wal[PATH_MAX + 8], key[32], *value, *back = NULL;
+	char wal[PATH_MAX + 8], *back = NULL;
 	const off_t frame = 4096 + 24; /* a page and its frame header */
 	size_t vlen = 64 * 1024;
 	off_t before;
@@ -535,16 +552,9 @@ test_checkpoints_off_the_commit(void **state)
 	for (int i = 0; i < 100 && !thread_named("sa-checkpoint"); i++)
 		sleep_ms(10);
 	assert_true(thread_named("sa-checkpoint"));
-	value = malloc(vlen + 1);
-	assert_non_null(value);
 	before = file_size(f->db);
 	/* 80 commits of 64 KiB: about 1,400 pages through the log. */
-	for (int i = 0; i < 80; i++) {
-		memset(value, 'a' + i % 26, vlen);
-		value[vlen] = '\0';
-		snprintf(key, sizeof(key), "ckpt.%d", i % 20);
-		assert_int_equal(dstore_meta_set(ds, key, value), SA_OK);
-	}
+	put_values(ds, 0, 80, vlen);
 	/* The checkpointer copies in the background: wait for it, bounded. */
 	for (int i = 0; i < 100 && !grown; i++) {
 		grown = file_size(f->db) >= before + 20 * (off_t)vlen &&
@@ -554,12 +564,7 @@ test_checkpoints_off_the_commit(void **state)
 	}
 	assert_true(grown);
 	/* 800 more without a pause: about 14,000 pages. */
-	for (int i = 80; i < 880; i++) {
-		memset(value, 'a' + i % 26, vlen);
-		value[vlen] = '\0';
-		snprintf(key, sizeof(key), "ckpt.%d", i % 20);
-		assert_int_equal(dstore_meta_set(ds, key, value), SA_OK);
-	}
+	put_values(ds, 80, 880, vlen);
 	assert_true(file_size(wal) <= 10500 * frame);
 	assert_int_equal(dstore_meta_get(ds, "ckpt.19", &back), SA_OK);
 	assert_int_equal(strlen(back), vlen);
@@ -573,7 +578,6 @@ test_checkpoints_off_the_commit(void **state)
 	assert_int_equal(back[0], 'a' + 860 % 26);
 	free(back);
 	dstore_close(ds);
-	free(value);
 }
 
 int
