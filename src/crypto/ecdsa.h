@@ -77,6 +77,15 @@ ecdsa_verify_sha256_raw(EVP_PKEY *key, const void *data, size_t n,
 enum sa_err ecdsa_pubkey_from_pem(const char *pem, size_t n, EVP_PKEY **out);
 
 /*
+ * ecdsa_pubkey_from_point makes a P-256 public key of the uncompressed
+ * point pt (0x04, then x and y, 32 bytes each, big-endian). A point off
+ * the curve, or with a coordinate not below the field prime, is refused
+ * (SA_ERR_VALIDATION). P-256 has cofactor 1, so any other point is a valid
+ * public key. The caller owns *out.
+ */
+enum sa_err ecdsa_pubkey_from_point(const unsigned char pt[65], EVP_PKEY **out);
+
+/*
  * ecdsa_privkey_from_pem parses a P-256 private key in PEM, either PKCS#8
  * ("PRIVATE KEY") or SEC1 ("EC PRIVATE KEY"), of at most ECDSA_PEM_MAX bytes.
  * Encrypted keys and any other key type or curve are refused

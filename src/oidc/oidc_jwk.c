@@ -30,15 +30,14 @@ member_b64(const json_t *k, const char *name, size_t max, unsigned char **out,
 	       *n > 0 && *n <= max;
 }
 
-/* ec_key builds a P-256 public key from a JWK's x and y. */
+/* ec_key builds a P-256 public key from a JWK's x and y; the point must be
+ * on the curve (ecdsa_pubkey_from_point). */
 static EVP_PKEY *
 ec_key(const json_t *k)
 {
 	unsigned char *x = NULL, *y = NULL, pt[65];
 	size_t nx = 0, ny = 0;
-	EVP_PKEY_CTX *ctx = NULL;
 	EVP_PKEY *key = NULL;
-	OSSL_PARAM params[3];
 	const char *crv = json_string_value(json_object_get(k, "crv"));
 
 	if (crv == NULL || strcmp(crv, "P-256") != 0 ||
@@ -51,30 +50,9 @@ ec_key(const json_t *k)
 	pt[0] = 0x04;
 	memcpy(pt + 1 + 32 - nx, x, nx);
 	memcpy(pt + 33 + 32 - ny, y, ny);
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
-						     (char *)"prime256v1", 0);
-	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
-						      pt, sizeof(pt));
-	params[2] = OSSL_PARAM_construct_end();
-	if ((ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL ||
-	    EVP_PKEY_fromdata_init(ctx) != 1 ||
-	    EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) != 1)
+	if (ecdsa_pubkey_from_point(pt, &key) != SA_OK)
 		key = NULL;
-	if (key != NULL && !ecdsa_is_p256(key)) {
-		EVP_PKEY_free(key);
-		key = NULL;
-	}
-	if (key != NULL) {
-		/* The point must be on the curve. */
-		EVP_PKEY_CTX *chk = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
-		if (chk == NULL || EVP_PKEY_public_check(chk) != 1) {
-			EVP_PKEY_free(key);
-			key = NULL;
-		}
-		EVP_PKEY_CTX_free(chk);
-	}
 out:
-	EVP_PKEY_CTX_free(ctx);
 	free(x);
 	free(y);
 	return key;

@@ -1,6 +1,7 @@
 /*
  * test_ecdsa.c - signature encodings, sign/verify and key loading.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -636,11 +637,112 @@ test_fast_pubkey_path_checks_the_point(void **state)
 	EVP_PKEY_free(key);
 }
 
+/* point_of writes key's uncompressed point into pt. */
+static void
+point_of(const EVP_PKEY *key, unsigned char pt[65])
+{
+	pt[0] = 0x04;
+	assert_int_equal(ecdsa_pubkey_xy(key, pt + 1, pt + 33), SA_OK);
+}
+
+#define IMPORTERS 4
+#define IMPORTS 200
+
+/* import_many imports its key's point IMPORTS times and checks each copy
+ * is that key and no other: the threads share the template key. */
+static void *
+import_many(void *arg)
+{
+	EVP_PKEY *key = arg;
+	unsigned char pt[65];
+	intptr_t bad = 0;
+
+	point_of(key, pt);
+	for (int i = 0; i < IMPORTS; i++) {
+		EVP_PKEY *back = NULL;
+		if (ecdsa_pubkey_from_point(pt, &back) != SA_OK ||
+		    EVP_PKEY_eq(key, back) != 1)
+			bad++;
+		EVP_PKEY_free(back);
+	}
+	return (void *)bad;
+}
+
+static void
+test_pubkey_from_point(void **state)
+{
+	/* P-256's field prime, big-endian. */
+	static const unsigned char prime[32] = {
+	    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
+	    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff,
+	    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	EVP_PKEY *a = NULL, *b = NULL, *ka = NULL, *kb = NULL, *k = NULL;
+	EVP_PKEY *keys[IMPORTERS] = {NULL};
+	pthread_t th[IMPORTERS];
+	unsigned char pa[65], pb[65], pt[65], sig[ECDSA_P256_RAW_LEN];
+
+	(void)state;
+	assert_int_equal(ecdsa_generate_p256(&a), SA_OK);
+	assert_int_equal(ecdsa_generate_p256(&b), SA_OK);
+	point_of(a, pa);
+	point_of(b, pb);
+	/* Two keys in turn: each import is its own key, not the template's
+	 * point or the last one's, and checks that key's signatures only. */
+	assert_int_equal(ecdsa_pubkey_from_point(pa, &ka), SA_OK);
+	assert_int_equal(ecdsa_pubkey_from_point(pb, &kb), SA_OK);
+	assert_int_equal(EVP_PKEY_eq(a, ka), 1);
+	assert_int_equal(EVP_PKEY_eq(b, kb), 1);
+	assert_int_not_equal(EVP_PKEY_eq(ka, kb), 1);
+	assert_true(ecdsa_is_p256(ka));
+	assert_int_equal(ecdsa_sign_sha256_raw(a, "m", 1, sig), SA_OK);
+	assert_int_equal(ecdsa_verify_sha256_raw(ka, "m", 1, sig), SA_OK);
+	assert_int_equal(ecdsa_verify_sha256_raw(kb, "m", 1, sig),
+			 SA_ERR_BAD_SIGNATURE);
+	/* Off the curve: the last bit of y flipped. */
+	memcpy(pt, pa, 65);
+	pt[64] ^= 1;
+	assert_int_equal(ecdsa_pubkey_from_point(pt, &k), SA_ERR_VALIDATION);
+	assert_null(k);
+	/* A coordinate equal to the field prime, and all zeros. */
+	memcpy(pt + 1, prime, 32);
+	assert_int_equal(ecdsa_pubkey_from_point(pt, &k), SA_ERR_VALIDATION);
+	memset(pt + 1, 0, 64);
+	assert_int_equal(ecdsa_pubkey_from_point(pt, &k), SA_ERR_VALIDATION);
+	/* A compressed prefix on 65 bytes, and the point at infinity. */
+	memcpy(pt, pa, 65);
+	pt[0] = 0x02;
+	assert_int_equal(ecdsa_pubkey_from_point(pt, &k), SA_ERR_VALIDATION);
+	memset(pt, 0, 65);
+	assert_int_equal(ecdsa_pubkey_from_point(pt, &k), SA_ERR_VALIDATION);
+	assert_null(k);
+	/* A refused point leaves the next import unharmed. */
+	assert_int_equal(ecdsa_pubkey_from_point(pa, &k), SA_OK);
+	assert_int_equal(EVP_PKEY_eq(a, k), 1);
+	/* Threads importing different keys at once. */
+	for (int i = 0; i < IMPORTERS; i++) {
+		assert_int_equal(ecdsa_generate_p256(&keys[i]), SA_OK);
+		assert_int_equal(
+		    pthread_create(&th[i], NULL, import_many, keys[i]), 0);
+	}
+	for (int i = 0; i < IMPORTERS; i++) {
+		void *bad = NULL;
+		assert_int_equal(pthread_join(th[i], &bad), 0);
+		assert_int_equal((intptr_t)bad, 0);
+		EVP_PKEY_free(keys[i]);
+	}
+	EVP_PKEY_free(a);
+	EVP_PKEY_free(b);
+	EVP_PKEY_free(ka);
+	EVP_PKEY_free(kb);
+	EVP_PKEY_free(k);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_fast_pubkey_path_checks_the_point),
+	    cmocka_unit_test(test_pubkey_from_point),
 	    cmocka_unit_test(test_rfc7515_a3_der_matches_raw),
 	    cmocka_unit_test(test_rfc7515_a3_verifies_both_encodings),
 	    cmocka_unit_test(test_a3_coordinates_and_private_forms),
