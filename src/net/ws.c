@@ -66,6 +66,7 @@ enum ws_flag {
 	WS_F_CLOSING = 1 << 3, /* a close is under way; deadline_ms set */
 	WS_F_SHUT = 1 << 4,    /* our side is shut for writing (conn_update) */
 	WS_F_GATHER = 1 << 5,  /* conn_send_cb gathers into tx_buf */
+	WS_F_LATE = 1 << 6,    /* waiting for the peer's close without wslay */
 };
 
 struct ws_conn {
@@ -96,9 +97,13 @@ struct ws_conn {
 	/* The frame scan (frame_scan): where the bytes read stand. */
 	uint8_t fr_hdr[14]; /* the frame header read so far */
 	uint8_t fr_hlen;
-	uint8_t too_big;  /* a header declared more than max_message */
-	uint64_t fr_left; /* payload bytes left of the current frame */
-	uint64_t fr_msg;  /* payload declared by the current message */
+	uint8_t too_big;   /* a header declared more than max_message */
+	uint8_t fr_op;	   /* the current frame's opcode */
+	uint8_t fr_key[4]; /* its masking key (zeros when unmasked) */
+	uint8_t fr_got;	   /* close_scan: status code bytes read */
+	uint16_t fr_code;  /* close_scan: the status code so far */
+	uint64_t fr_left;  /* payload bytes left of the current frame */
+	uint64_t fr_msg;   /* payload declared by the current message */
 	/* A frame header held back to go out with its payload (conn_send_cb).
 	 */
 	uint8_t tx_hdr[14];
@@ -312,6 +317,58 @@ unlock_wake(struct ws_server *ws, int wake)
  * a callback failure and remembered in the flags.
  */
 /*
+ * frame_header takes the next byte of a frame header into fr_hdr and
+ * returns 1 once the header is whole: then fr_left is the frame's payload
+ * length, fr_op its opcode and fr_key its masking key, and fr_hdr is empty
+ * again.
+ */
+static int
+frame_header(struct ws_conn *c, uint8_t b)
+{
+	size_t need;
+	uint64_t len;
+
+	c->fr_hdr[c->fr_hlen++] = b;
+	if (c->fr_hlen < 2)
+		return 0;
+	len = c->fr_hdr[1] & 0x7f;
+	need = 2 +
+	       (len == 126   ? 2
+		: len == 127 ? 8
+			     : 0) +
+	       ((c->fr_hdr[1] & 0x80) ? 4 : 0);
+	if (c->fr_hlen < need)
+		return 0;
+	if (len == 126) {
+		len = (uint64_t)c->fr_hdr[2] << 8 | c->fr_hdr[3];
+	} else if (len == 127) {
+		len = 0;
+		for (int i = 2; i < 10; i++)
+			len = len << 8 | c->fr_hdr[i];
+	}
+	if (c->fr_hdr[1] & 0x80)
+		memcpy(c->fr_key, c->fr_hdr + need - 4, 4);
+	else
+		memset(c->fr_key, 0, 4);
+	c->fr_op = c->fr_hdr[0] & 0x0f;
+	c->fr_left = len;
+	c->fr_hlen = 0;
+	return 1;
+}
+
+/* frame_skip passes over what is left of the current frame's payload in
+ * the *n bytes at *p, moving both on. */
+static void
+frame_skip(struct ws_conn *c, const uint8_t **p, size_t *n)
+{
+	size_t k = *n < c->fr_left ? *n : (size_t)c->fr_left;
+
+	c->fr_left -= k;
+	*p += k;
+	*n -= k;
+}
+
+/*
  * frame_scan follows the frame headers in the bytes handed to wslay, which
  * checks a message's length only once payload arrives: a header declaring
  * more than max_message for a message (fragments add up) sets too_big at
@@ -322,48 +379,58 @@ static void
 frame_scan(struct ws_conn *c, const uint8_t *p, size_t n)
 {
 	while (n > 0 && !c->too_big) {
-		size_t need, k;
-		uint64_t len;
-		uint8_t op;
-
 		if (c->fr_left > 0) {
-			k = n < c->fr_left ? n : (size_t)c->fr_left;
-			c->fr_left -= k;
-			p += k;
-			n -= k;
+			frame_skip(c, &p, &n);
 			continue;
 		}
-		c->fr_hdr[c->fr_hlen++] = *p++;
 		n--;
-		if (c->fr_hlen < 2)
+		if (!frame_header(c, *p++) || c->fr_op > WSLAY_BINARY_FRAME)
 			continue;
-		len = c->fr_hdr[1] & 0x7f;
-		need = 2 +
-		       (len == 126   ? 2
-			: len == 127 ? 8
-				     : 0) +
-		       ((c->fr_hdr[1] & 0x80) ? 4 : 0);
-		if (c->fr_hlen < need)
-			continue;
-		if (len == 126) {
-			len = (uint64_t)c->fr_hdr[2] << 8 | c->fr_hdr[3];
-		} else if (len == 127) {
-			len = 0;
-			for (int i = 2; i < 10; i++)
-				len = len << 8 | c->fr_hdr[i];
-		}
-		op = c->fr_hdr[0] & 0x0f;
-		if (op <= WSLAY_BINARY_FRAME) {
-			if (op != WSLAY_CONTINUATION_FRAME)
-				c->fr_msg = 0;
-			c->fr_msg += len;
-			if (len > (uint64_t)c->ws->cfg.max_message ||
-			    c->fr_msg > (uint64_t)c->ws->cfg.max_message)
-				c->too_big = 1;
-		}
-		c->fr_left = len;
-		c->fr_hlen = 0;
+		if (c->fr_op != WSLAY_CONTINUATION_FRAME)
+			c->fr_msg = 0;
+		c->fr_msg += c->fr_left;
+		if (c->fr_left > (uint64_t)c->ws->cfg.max_message ||
+		    c->fr_msg > (uint64_t)c->ws->cfg.max_message)
+			c->too_big = 1;
 	}
+}
+
+/*
+ * close_scan looks for the peer's close frame in bytes read once the
+ * connection waits without wslay (WS_F_LATE, conn_late), dropping every
+ * other frame. It returns 1 once the close frame's status code is read, or
+ * at once for a close frame without one, and sets answered when the code
+ * is ours.
+ */
+static int
+close_scan(struct ws_conn *c, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		if (c->fr_left > 0 && c->fr_op == WSLAY_CONNECTION_CLOSE) {
+			/* The payload's first two bytes, unmasked. */
+			c->fr_code = (uint16_t)(c->fr_code << 8 |
+						(*p++ ^ c->fr_key[c->fr_got]));
+			c->fr_left--;
+			n--;
+			if (++c->fr_got < 2)
+				continue;
+			if (c->fr_code == c->code)
+				c->answered = 1;
+			return 1;
+		}
+		if (c->fr_left > 0) {
+			frame_skip(c, &p, &n);
+			continue;
+		}
+		n--;
+		if (!frame_header(c, *p++))
+			continue;
+		c->fr_got = 0;
+		c->fr_code = 0;
+		if (c->fr_op == WSLAY_CONNECTION_CLOSE && c->fr_left < 2)
+			return 1;
+	}
+	return 0;
 }
 
 /*
@@ -624,6 +691,22 @@ conn_rest(struct ws_conn *c)
 }
 
 /*
+ * conn_late lets go of the wslay context of a connection whose close frame
+ * is out with nothing else to send: all that is left is the peer's answering
+ * close, which close_scan finds without wslay. A login's socket waits so
+ * from its last event until the browser's close arrives; under load many
+ * sockets wait at once, and wslay's buffers (8.5 KiB) are most of what each
+ * would hold.
+ */
+static void
+conn_late(struct ws_conn *c)
+{
+	wslay_event_context_free(c->ctx);
+	c->ctx = NULL;
+	c->flags |= WS_F_LATE;
+}
+
+/*
  * conn_close_frame queues a close frame with our code unless a close is
  * already under way; the connection then waits for the peer's answer.
  */
@@ -768,7 +851,8 @@ conn_update(struct ws_conn *c)
 		return 1;
 	}
 	if (ctx == NULL) {
-		/* Idle (conn_rest): waiting to read, nothing to write. */
+		/* Idle (conn_rest) or waiting for the peer's close
+		 * (conn_late): reading, with nothing to write. */
 		rd = 1;
 		wr = 0;
 	} else {
@@ -800,6 +884,14 @@ conn_update(struct ws_conn *c)
 		    !(c->flags & WS_F_SHUT)) {
 			shutdown(c->fd, SHUT_WR);
 			c->flags |= WS_F_SHUT;
+		}
+		/* Our close is out and nothing is left to send: wait for the
+		 * peer's without wslay, from a frame boundary of what was
+		 * read (frame_scan saw every byte of it). */
+		if (!wr && c->code != 0 && !c->too_big && c->extra == NULL &&
+		    c->tx_hlen == 0 && c->fr_hlen == 0 && c->fr_left == 0 &&
+		    wslay_event_get_close_sent(ctx)) {
+			conn_late(c);
 		}
 		/* With many sockets open, memory counts more than the CPU
 		 * to rebuild a context: rest as soon as nothing is under way.
@@ -836,9 +928,10 @@ conn_event_cb(evutil_socket_t fd, short what, void *arg)
  * conn_drain reads and drops what the peer sends after a message too big
  * (too_big): the rest of that frame cannot go to wslay, and bytes left
  * unread would keep the socket readable and wake the loop at once, again
- * and again, until the close deadline. Reading stops at the read budget, at
- * EAGAIN, or at the end of the stream or an error, which end the
- * connection.
+ * and again, until the close deadline. A connection waiting without wslay
+ * (WS_F_LATE) reads the same way, looking for the peer's close frame
+ * (close_scan). Reading stops at the read budget, at EAGAIN, or at the end
+ * of the stream, an error or the peer's close, which end the connection.
  */
 static void
 conn_drain(struct ws_conn *c)
@@ -852,6 +945,13 @@ conn_drain(struct ws_conn *c)
 			 MSG_DONTWAIT);
 		if (r > 0) {
 			left -= (size_t)r;
+			c->last_rx_ms = now_mono_ms();
+			/* The close handshake is over: the socket is done. */
+			if ((c->flags & WS_F_LATE) &&
+			    close_scan(c, buf, (size_t)r)) {
+				c->flags |= WS_F_EOF;
+				return;
+			}
 			continue;
 		}
 		if (r < 0 && errno == EINTR)
@@ -871,9 +971,16 @@ conn_drain(struct ws_conn *c)
 static void
 conn_io(struct ws_conn *c, short what)
 {
-	wslay_event_context_ptr ctx = conn_ctx(c);
+	wslay_event_context_ptr ctx;
 
-	if (ctx == NULL) {
+	if (c->flags & WS_F_LATE) {
+		/* Nothing is sent any more: read until the peer's close. */
+		if (what & EV_READ)
+			conn_drain(c);
+		conn_update(c);
+		return;
+	}
+	if ((ctx = conn_ctx(c)) == NULL) {
 		c->flags |= WS_F_IOERR; /* out of memory */
 		conn_update(c);
 		return;

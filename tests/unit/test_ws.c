@@ -1420,6 +1420,97 @@ test_memory_idle(void **state)
 	free(tc);
 }
 
+#define T_LATE 60
+
+/*
+ * Once a final message and the close behind it are out, a connection waits
+ * for the peer's close without wslay's context, so it holds little memory.
+ * It still tells an answer with our code from anything else, and ends at
+ * once however the close comes: split over writes, behind other frames,
+ * with another code, without one, or as the end of the stream.
+ */
+static void
+test_late_close(void **state)
+{
+	struct ws_server *ws = t_start(60, 1024, 2 * T_LATE, 0);
+	struct tconn *tc = calloc(T_LATE, sizeof(*tc));
+	unsigned char f[64], code[2] = {4000 >> 8, 4000 & 0xff};
+	size_t before, after = 0, n;
+	char reason[16];
+	int rel0;
+
+	(void)state;
+	assert_non_null(tc);
+	for (int i = 0; i < T_LATE; i++)
+		t_open(ws, &tc[i], NULL, 0);
+	before = t_heap();
+	for (int i = 0; i < T_LATE; i++)
+		assert_int_equal(
+		    ws_send_close(ws, tc[i].id, "final", 5, 4000, "done"),
+		    SA_OK);
+	for (int i = 0; i < T_LATE; i++) {
+		t_expect(&tc[i], 0x1, "final");
+		assert_int_equal(
+		    t_expect_close(&tc[i], T_WAIT_MS, reason, sizeof(reason)),
+		    4000);
+		assert_true(t_eof(tc[i].cfd, T_WAIT_MS));
+	}
+	/* The loop lets go of each context just after the close is out. */
+	for (int k = 0; k < 200; k++) {
+		after = t_heap();
+		if (after + T_LATE * 8192 <= before)
+			break;
+		usleep(10 * 1000);
+	}
+	print_message("late close: %ld bytes of heap freed per connection\n",
+		      ((long)before - (long)after) / T_LATE);
+	assert_true(after + T_LATE * 8192 <= before);
+	assert_int_equal(ws_count(ws), T_LATE);
+	rel0 = t_get(&t_releases);
+	for (int i = 0; i < T_LATE; i++) {
+		switch (i % 6) {
+		case 0: /* the answer */
+			t_send_close(&tc[i], 4000);
+			break;
+		case 1: /* the answer in three writes */
+			n = t_frame(f, 1, 0x8, code, 2, 1);
+			t_write(tc[i].cfd, f, 1);
+			usleep(2000);
+			t_write(tc[i].cfd, f + 1, 6);
+			usleep(2000);
+			t_write(tc[i].cfd, f + 6 + 1, n - 7);
+			break;
+		case 2: /* a ping and a message first, dropped */
+			n = t_frame(f, 1, 0x9, "p", 1, 1);
+			n += t_frame(f + n, 1, 0x1, "late", 4, 1);
+			n += t_frame(f + n, 1, 0x8, code, 2, 1);
+			t_write(tc[i].cfd, f, n);
+			break;
+		case 3: /* another code */
+			t_send_close(&tc[i], 1001);
+			break;
+		case 4: /* no code at all */
+			n = t_frame(f, 1, 0x8, NULL, 0, 1);
+			t_write(tc[i].cfd, f, n);
+			break;
+		default: /* only the end of the stream */
+			shutdown(tc[i].cfd, SHUT_WR);
+			break;
+		}
+	}
+	/* All end well before the 2 s the loop would wait for an answer. */
+	assert_int_equal(t_wait(&t_releases, rel0 + T_LATE, 1500),
+			 rel0 + T_LATE);
+	for (int i = 0; i < T_LATE; i++) {
+		assert_int_equal(tc[i].code, 4000);
+		assert_int_equal(tc[i].answered, i % 6 <= 2);
+		close(tc[i].cfd);
+	}
+	assert_int_equal(ws_count(ws), 0);
+	ws_server_stop(ws);
+	free(tc);
+}
+
 static void
 t_raise_nofile(void)
 {
@@ -1436,6 +1527,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_accept_key),
+	    cmocka_unit_test(test_late_close),
 	    cmocka_unit_test(test_echo_and_peer_close),
 	    cmocka_unit_test(test_idle_rest_and_wake),
 	    cmocka_unit_test(test_send_close),
