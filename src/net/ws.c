@@ -310,13 +310,6 @@ unlock_wake(struct ws_server *ws, int wake)
 }
 
 /*
- * The wslay receive callback serves the bytes handed over by the HTTP layer
- * first, then reads the socket. It stops after WS_READ_BUDGET bytes per
- * wakeup so that one busy peer cannot starve the others (the level-triggered
- * event brings us back). End of stream and errors are reported to wslay as
- * a callback failure and remembered in the flags.
- */
-/*
  * frame_header takes the next byte of a frame header into fr_hdr and
  * returns 1 once the header is whole: then fr_left is the frame's payload
  * length, fr_op its opcode and fr_key its masking key, and fr_hdr is empty
@@ -447,6 +440,13 @@ conn_rx_paused(const struct ws_conn *c)
 	       wslay_event_get_queued_msg_length(c->ctx) > WS_RX_PAUSE_QUEUED;
 }
 
+/*
+ * The wslay receive callback serves the bytes handed over by the HTTP layer
+ * first, then reads the socket. It stops after WS_READ_BUDGET bytes per
+ * wakeup so that one busy peer cannot starve the others (the level-triggered
+ * event brings us back). End of stream and errors are reported to wslay as
+ * a callback failure and remembered in the flags.
+ */
 static ssize_t
 conn_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 	     void *user_data)
