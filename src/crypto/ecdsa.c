@@ -216,6 +216,72 @@ out:
 	return ossl_settled(rc);
 }
 
+/*
+ * A key made by ecdsa_pubkey_from_point carries its point (65 bytes) as
+ * extra data under point_idx, so that a signature check can put it into
+ * the thread's own key (thread_ctx_verify_p256) without asking OpenSSL for
+ * it, which costs more than the context it saves. A copy of such a key
+ * (EVP_PKEY_dup) gets a copy of the point; freeing the key frees it.
+ */
+static pthread_once_t point_once = PTHREAD_ONCE_INIT;
+static int point_idx = -1;
+
+static int
+point_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **from_d,
+	  int idx, long argl, void *argp)
+{
+	void *copy;
+
+	(void)to;
+	(void)from;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	/* *from_d is what the copy gets; on failure it carries no point. */
+	if (*from_d == NULL)
+		return 1;
+	if ((copy = malloc(65)) != NULL)
+		memcpy(copy, *from_d, 65);
+	*from_d = copy;
+	return 1;
+}
+
+static void
+point_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+	   void *argp)
+{
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	free(ptr);
+}
+
+static void
+point_index(void)
+{
+	point_idx =
+	    EVP_PKEY_get_ex_new_index(0, NULL, NULL, point_dup, point_free);
+}
+
+/* verify_ctx returns the thread's verifying context for key: the one of
+ * its own key with key's point put in when key carries it, or one made
+ * for key. */
+static EVP_PKEY_CTX *
+verify_ctx(EVP_PKEY *key)
+{
+	const unsigned char *pt;
+	EVP_PKEY_CTX *ctx;
+
+	pthread_once(&point_once, point_index);
+	if (point_idx >= 0 &&
+	    (pt = EVP_PKEY_get_ex_data(key, point_idx)) != NULL &&
+	    (ctx = thread_ctx_verify_p256(key, pt)) != NULL)
+		return ctx;
+	return thread_ctx_verify(key, ecdsa_is_p256);
+}
+
 /* verify_raw checks a raw r||s signature; 1 if it verifies. */
 static int
 verify_raw(EVP_PKEY *key, const void *data, size_t n,
@@ -228,8 +294,7 @@ verify_raw(EVP_PKEY *key, const void *data, size_t n,
 
 	if (ecdsa_sig_raw_to_der(raw, der, sizeof(der), &derlen) != SA_OK)
 		return 0;
-	if (sha256_of(data, n, hash) &&
-	    (ctx = thread_ctx_verify(key, ecdsa_is_p256)) != NULL &&
+	if (sha256_of(data, n, hash) && (ctx = verify_ctx(key)) != NULL &&
 	    EVP_PKEY_verify(ctx, der, derlen, hash, sizeof(hash)) == 1)
 		ok = 1;
 	ERR_clear_error();
@@ -382,6 +447,7 @@ enum sa_err
 ecdsa_pubkey_from_point(const unsigned char pt[65], EVP_PKEY **out)
 {
 	EVP_PKEY *key;
+	unsigned char *copy;
 
 	*out = NULL;
 	if (pt[0] != 0x04)
@@ -396,6 +462,16 @@ ecdsa_pubkey_from_point(const unsigned char pt[65], EVP_PKEY **out)
 	}
 	if (key == NULL)
 		return ossl_settled(SA_ERR_VALIDATION);
+	/* The point rides along for verify_ctx; without it (no memory) the
+	 * key still works, with a context of its own. */
+	pthread_once(&point_once, point_index);
+	if (point_idx >= 0 && (copy = malloc(65)) != NULL) {
+		memcpy(copy, pt, 65);
+		if (EVP_PKEY_set_ex_data(key, point_idx, copy) != 1) {
+			free(copy);
+			ERR_clear_error();
+		}
+	}
 	*out = key;
 	return SA_OK;
 }

@@ -18,6 +18,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 
 #include "crypto/thread_ctx.h"
@@ -33,6 +34,14 @@ struct pkey_slot {
 	EVP_PKEY_CTX *ctx;
 };
 
+/* The thread's own P-256 public key whose point is replaced for each new
+ * key (thread_ctx_verify_p256), and its verifying context. */
+struct p256_slot {
+	EVP_PKEY *key;
+	EVP_PKEY_CTX *ctx;
+	unsigned char pt[65]; /* the point in key; all zero: none usable */
+};
+
 struct thread_ctx {
 	struct mac_slot mac[THREAD_CTX_MACS];
 	unsigned int mac_next; /* the slot a new key takes */
@@ -40,6 +49,7 @@ struct thread_ctx {
 	struct pkey_slot sign;
 	struct pkey_slot verify[THREAD_CTX_VERIFY];
 	unsigned int verify_next;
+	struct p256_slot p256;
 };
 
 static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
@@ -65,6 +75,8 @@ set_free(void *p)
 		EVP_PKEY_CTX_free(t->verify[i].ctx);
 		EVP_PKEY_free(t->verify[i].key);
 	}
+	EVP_PKEY_CTX_free(t->p256.ctx);
+	EVP_PKEY_free(t->p256.key);
 	OPENSSL_clear_free(t, sizeof(*t));
 }
 
@@ -244,4 +256,135 @@ thread_ctx_verify(EVP_PKEY *key, int (*accept)(const EVP_PKEY *))
 	t->verify_next = (t->verify_next + 1) % THREAD_CTX_VERIFY;
 	return pkey_slot_set(s, key, EVP_PKEY_verify_init, accept) ? s->ctx
 								   : NULL;
+}
+
+/*
+ * p256_set puts the point pt into the slot's key, unless it is there
+ * already; 0 when OpenSSL refuses it. A refused point may leave the key
+ * half changed, so the slot then holds no point it could match.
+ */
+static int
+p256_set(struct p256_slot *s, const unsigned char pt[65])
+{
+	if (memcmp(s->pt, pt, 65) == 0)
+		return 1;
+	if (EVP_PKEY_set1_encoded_public_key(s->key, pt, 65) != 1) {
+		memset(s->pt, 0, sizeof(s->pt));
+		ERR_clear_error();
+		return 0;
+	}
+	memcpy(s->pt, pt, 65);
+	return 1;
+}
+
+/*
+ * p256_slot_make sets s up from a copy of key (whose point is pt): the
+ * thread's own key and a verifying context over it; 0 on failure, with s
+ * left empty.
+ */
+static int
+p256_slot_make(struct p256_slot *s, EVP_PKEY *key, const unsigned char pt[65])
+{
+	memset(s->pt, 0, sizeof(s->pt));
+	if ((s->key = EVP_PKEY_dup(key)) == NULL ||
+	    (s->ctx = EVP_PKEY_CTX_new_from_pkey(NULL, s->key, NULL)) == NULL ||
+	    EVP_PKEY_verify_init(s->ctx) != 1) {
+		EVP_PKEY_CTX_free(s->ctx);
+		EVP_PKEY_free(s->key);
+		s->ctx = NULL;
+		s->key = NULL;
+		ERR_clear_error();
+		return 0;
+	}
+	memcpy(s->pt, pt, 65);
+	return 1;
+}
+
+/* p256_point writes key's uncompressed point into pt; 1 on success. */
+static int
+p256_point(EVP_PKEY *key, unsigned char pt[65])
+{
+	size_t len = 0;
+
+	return EVP_PKEY_get_octet_string_param(
+		   key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, 65, &len) ==
+		   1 &&
+	       len == 65 && pt[0] == 0x04;
+}
+
+/* p256_sign signs the 32-byte digest h with key into sig; its length or
+ * 0. */
+static size_t
+p256_sign(EVP_PKEY *key, const unsigned char h[32], unsigned char *sig,
+	  size_t max)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
+	size_t len = max;
+
+	if (ctx == NULL || EVP_PKEY_sign_init(ctx) != 1 ||
+	    EVP_PKEY_sign(ctx, sig, &len, h, 32) != 1)
+		len = 0;
+	EVP_PKEY_CTX_free(ctx);
+	return len;
+}
+
+static pthread_once_t p256_once = PTHREAD_ONCE_INIT;
+static int p256_follows;
+
+/*
+ * p256_check tells, once for the process, whether a verifying context
+ * follows a point replaced in its key: with two fresh keys A and B and a
+ * signature by each, the context made over A accepts A's signature, and
+ * once B's point is set it refuses A's and accepts B's, and back again. A
+ * context that kept the key it was made with would accept A's signature
+ * for B; then thread_ctx_verify_p256 is never used.
+ */
+static void
+p256_check(void)
+{
+	static const unsigned char h[32] = {"sealauth: does the point move?"};
+	EVP_PKEY *a = NULL, *b = NULL;
+	struct p256_slot s = {0};
+	unsigned char pa[65], pb[65], sa[80], sb[80];
+	size_t la, lb;
+
+	if ((a = EVP_EC_gen("P-256")) == NULL ||
+	    (b = EVP_EC_gen("P-256")) == NULL || !p256_point(a, pa) ||
+	    !p256_point(b, pb) || (la = p256_sign(a, h, sa, sizeof(sa))) == 0 ||
+	    (lb = p256_sign(b, h, sb, sizeof(sb))) == 0 ||
+	    !p256_slot_make(&s, a, pa))
+		goto out;
+	p256_follows =
+	    EVP_PKEY_verify(s.ctx, sa, la, h, 32) == 1 &&
+	    EVP_PKEY_verify(s.ctx, sb, lb, h, 32) != 1 && p256_set(&s, pb) &&
+	    EVP_PKEY_verify(s.ctx, sa, la, h, 32) != 1 &&
+	    EVP_PKEY_verify(s.ctx, sb, lb, h, 32) == 1 && p256_set(&s, pa) &&
+	    EVP_PKEY_verify(s.ctx, sb, lb, h, 32) != 1 &&
+	    EVP_PKEY_verify(s.ctx, sa, la, h, 32) == 1;
+out:
+	EVP_PKEY_CTX_free(s.ctx);
+	EVP_PKEY_free(s.key);
+	EVP_PKEY_free(a);
+	EVP_PKEY_free(b);
+	ERR_clear_error();
+}
+
+int
+thread_ctx_p256_follows(void)
+{
+	pthread_once(&p256_once, p256_check);
+	return p256_follows;
+}
+
+EVP_PKEY_CTX *
+thread_ctx_verify_p256(EVP_PKEY *key, const unsigned char pt[65])
+{
+	struct thread_ctx *t;
+
+	if (key == NULL || pt == NULL || pt[0] != 0x04 ||
+	    !thread_ctx_p256_follows() || (t = set_of()) == NULL)
+		return NULL;
+	if (t->p256.ctx == NULL)
+		return p256_slot_make(&t->p256, key, pt) ? t->p256.ctx : NULL;
+	return p256_set(&t->p256, pt) ? t->p256.ctx : NULL;
 }

@@ -53,6 +53,28 @@ EVP_PKEY_CTX *thread_ctx_sign(EVP_PKEY *key, int (*accept)(const EVP_PKEY *));
  * with key (EVP_PKEY_verify); accept as for thread_ctx_sign. */
 EVP_PKEY_CTX *thread_ctx_verify(EVP_PKEY *key, int (*accept)(const EVP_PKEY *));
 
+/*
+ * thread_ctx_verify_p256 returns a context that checks signatures over
+ * digests with the P-256 public key whose uncompressed point (65 bytes,
+ * 0x04 first) is pt, and which key holds: the thread keeps one P-256 key
+ * of its own and one verifying context over it, and puts pt into that key
+ * when it differs from the last. Setting up a context for each new key
+ * walks every algorithm name OpenSSL knows and makes an 8 KiB array for
+ * it; replacing the point does neither. key is copied once per thread to
+ * make the thread's own key; the caller vouches that pt is key's point.
+ *
+ * That the context sees a point replaced in its key is how OpenSSL 3.0 to
+ * 3.x behave, not a documented promise; so the first call in the process
+ * checks it with two fresh keys (a signature by one must fail once the
+ * point of the other is set). If it does not hold, or OpenSSL refuses pt,
+ * NULL comes back and the caller uses thread_ctx_verify.
+ */
+EVP_PKEY_CTX *thread_ctx_verify_p256(EVP_PKEY *key, const unsigned char pt[65]);
+
+/* thread_ctx_p256_follows tells whether thread_ctx_verify_p256 is in use:
+ * 1 when the process's check passed, 0 when it failed or cannot run. */
+int thread_ctx_p256_follows(void);
+
 /* thread_ctx_release frees the calling thread's contexts now (they are
  * made again when needed). */
 void thread_ctx_release(void);

@@ -5,6 +5,9 @@
  * again after it was evicted), signatures made with a kept context verify
  * with a fresh one and the other way round, a kept key outlives its
  * owner's reference, and several threads at once each get their own.
+ * The thread's own P-256 key, whose point is replaced for each device key,
+ * checks each signature against the key it is given and no other: a
+ * signature by the key checked just before is refused.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -209,35 +212,149 @@ test_sign_and_verify_with_kept_contexts(void **state)
 	thread_ctx_release();
 }
 
+/* import_point makes key's public half through ecdsa_pubkey_from_point,
+ * the path whose keys carry their point; pt gets the point. */
+static EVP_PKEY *
+import_point(EVP_PKEY *key, unsigned char pt[65])
+{
+	EVP_PKEY *pub = NULL;
+
+	pt[0] = 0x04;
+	assert_int_equal(ecdsa_pubkey_xy(key, pt + 1, pt + 33), SA_OK);
+	assert_int_equal(ecdsa_pubkey_from_point(pt, &pub), SA_OK);
+	return pub;
+}
+
+#define P256_KEYS 5
+
+static void
+test_point_replaced_checks_the_right_key(void **state)
+{
+	EVP_PKEY *k[P256_KEYS], *pub[P256_KEYS], *copy;
+	unsigned char pt[P256_KEYS][65], sig[P256_KEYS][64], bad[65];
+	const char *msg = "session|123456|approve";
+
+	(void)state;
+	/* This OpenSSL lets a context follow its key's point: the fast path
+	 * is what the tests below exercise, not the fallback. */
+	assert_int_equal(thread_ctx_p256_follows(), 1);
+	for (size_t i = 0; i < P256_KEYS; i++) {
+		assert_int_equal(ecdsa_generate_p256(&k[i]), SA_OK);
+		pub[i] = import_point(k[i], pt[i]);
+		assert_int_equal(
+		    ecdsa_sign_sha256_raw(k[i], msg, strlen(msg), sig[i]),
+		    SA_OK);
+	}
+	/* Every signature against every key, in an order where each check
+	 * follows one with another key: only the signer's key accepts. */
+	for (int round = 0; round < 3; round++)
+		for (size_t i = 0; i < P256_KEYS; i++)
+			for (size_t j = 0; j < P256_KEYS; j++) {
+				size_t s = (i + j + (size_t)round) % P256_KEYS;
+
+				assert_int_equal(
+				    ecdsa_verify_sha256_raw(
+					pub[i], msg, strlen(msg), sig[s]),
+				    s == i ? SA_OK : SA_ERR_BAD_SIGNATURE);
+				assert_int_equal(
+				    verify_fresh(pub[i], msg, sig[s]), s == i);
+			}
+	/* The same key twice in a row keeps its point; a changed message is
+	 * still refused. */
+	assert_int_equal(
+	    ecdsa_verify_sha256_raw(pub[1], msg, strlen(msg), sig[1]), SA_OK);
+	assert_int_equal(
+	    ecdsa_verify_sha256_raw(pub[1], "session|123456|deny", 19, sig[1]),
+	    SA_ERR_BAD_SIGNATURE);
+	/* A copy of an imported key carries its own copy of the point. */
+	assert_non_null(copy = EVP_PKEY_dup(pub[2]));
+	EVP_PKEY_free(pub[2]);
+	pub[2] = NULL;
+	assert_int_equal(
+	    ecdsa_verify_sha256_raw(copy, msg, strlen(msg), sig[2]), SA_OK);
+	assert_int_equal(
+	    ecdsa_verify_sha256_raw(copy, msg, strlen(msg), sig[3]),
+	    SA_ERR_BAD_SIGNATURE);
+	/* A point OpenSSL refuses gives no context, and the next key is
+	 * checked as itself, not with what the refused point left. */
+	memcpy(bad, pt[0], 65);
+	bad[64] ^= 1;
+	assert_null(thread_ctx_verify_p256(pub[0], bad));
+	assert_int_equal(
+	    ecdsa_verify_sha256_raw(pub[0], msg, strlen(msg), sig[0]), SA_OK);
+	assert_int_equal(
+	    ecdsa_verify_sha256_raw(pub[0], msg, strlen(msg), sig[4]),
+	    SA_ERR_BAD_SIGNATURE);
+	/* Keys without a point of their own (generated ones) still verify,
+	 * with contexts made for them, between keys that have one. */
+	assert_int_equal(
+	    ecdsa_verify_sha256_raw(k[3], msg, strlen(msg), sig[3]), SA_OK);
+	assert_int_equal(
+	    ecdsa_verify_sha256_raw(pub[4], msg, strlen(msg), sig[3]),
+	    SA_ERR_BAD_SIGNATURE);
+	assert_int_equal(
+	    ecdsa_verify_sha256_raw(k[4], msg, strlen(msg), sig[3]),
+	    SA_ERR_BAD_SIGNATURE);
+	for (size_t i = 0; i < P256_KEYS; i++) {
+		EVP_PKEY_free(k[i]);
+		EVP_PKEY_free(pub[i]);
+	}
+	EVP_PKEY_free(copy);
+	thread_ctx_release();
+}
+
 struct worker {
 	unsigned int seed;
+	EVP_PKEY *other; /* another thread's imported key, shared */
 	int ok;
 };
+
+/* A signature by the key shared as other, over shared_msg. */
+static unsigned char shared_sig[64];
+static const char shared_msg[] = "signed by the shared key";
 
 static void *
 worker_main(void *arg)
 {
 	struct worker *w = arg;
-	EVP_PKEY *key = NULL;
-	unsigned char sig[64];
+	EVP_PKEY *key = NULL, *pub = NULL;
+	unsigned char sig[64], pt[65];
 	char msg[32];
+	int ok = 0;
 
 	mix(w->seed, 300);
-	if (ecdsa_generate_p256(&key) != SA_OK)
-		return NULL;
+	pt[0] = 0x04;
+	if (ecdsa_generate_p256(&key) != SA_OK ||
+	    ecdsa_pubkey_xy(key, pt + 1, pt + 33) != SA_OK ||
+	    ecdsa_pubkey_from_point(pt, &pub) != SA_OK)
+		goto out;
 	for (int i = 0; i < 20; i++) {
 		snprintf(msg, sizeof(msg), "m%u-%d", w->seed, i);
+		/* The thread's own key (imported, so checked through the
+		 * thread's replaced point) between checks with the shared
+		 * one: each accepts its own signature only. */
 		if (ecdsa_sign_sha256_raw(key, msg, strlen(msg), sig) !=
 			SA_OK ||
 		    ecdsa_verify_sha256_raw(key, msg, strlen(msg), sig) !=
 			SA_OK ||
-		    !verify_fresh(key, msg, sig)) {
-			EVP_PKEY_free(key);
-			return NULL;
-		}
+		    ecdsa_verify_sha256_raw(pub, msg, strlen(msg), sig) !=
+			SA_OK ||
+		    ecdsa_verify_sha256_raw(w->other, msg, strlen(msg), sig) !=
+			SA_ERR_BAD_SIGNATURE ||
+		    ecdsa_verify_sha256_raw(w->other, shared_msg,
+					    strlen(shared_msg),
+					    shared_sig) != SA_OK ||
+		    ecdsa_verify_sha256_raw(pub, shared_msg, strlen(shared_msg),
+					    shared_sig) !=
+			SA_ERR_BAD_SIGNATURE ||
+		    !verify_fresh(key, msg, sig))
+			goto out;
 	}
+	ok = 1;
+out:
 	EVP_PKEY_free(key);
-	w->ok = 1;
+	EVP_PKEY_free(pub);
+	w->ok = ok;
 	return NULL; /* the thread's set is freed as it ends */
 }
 
@@ -246,10 +363,18 @@ test_threads_each_have_their_own(void **state)
 {
 	pthread_t t[4];
 	struct worker w[4];
+	EVP_PKEY *shared = NULL, *shared_pub;
+	unsigned char pt[65];
 
 	(void)state;
+	assert_int_equal(ecdsa_generate_p256(&shared), SA_OK);
+	shared_pub = import_point(shared, pt);
+	assert_int_equal(ecdsa_sign_sha256_raw(shared, shared_msg,
+					       strlen(shared_msg), shared_sig),
+			 SA_OK);
 	for (int i = 0; i < 4; i++) {
-		w[i] = (struct worker){.seed = 100u + (unsigned int)i};
+		w[i] = (struct worker){.seed = 100u + (unsigned int)i,
+				       .other = shared_pub};
 		assert_int_equal(
 		    pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
 	}
@@ -257,6 +382,8 @@ test_threads_each_have_their_own(void **state)
 		assert_int_equal(pthread_join(t[i], NULL), 0);
 		assert_true(w[i].ok);
 	}
+	EVP_PKEY_free(shared);
+	EVP_PKEY_free(shared_pub);
 }
 
 int
@@ -268,6 +395,7 @@ main(void)
 		test_hmac_abandoned_message_does_not_leak_into_the_next),
 	    cmocka_unit_test(test_otp_functions_agree_with_fresh_contexts),
 	    cmocka_unit_test(test_sign_and_verify_with_kept_contexts),
+	    cmocka_unit_test(test_point_replaced_checks_the_right_key),
 	    cmocka_unit_test(test_threads_each_have_their_own),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
