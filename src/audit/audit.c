@@ -62,7 +62,9 @@ struct audit {
 	struct audit_pending *spare;
 	size_t nspare;
 	uint64_t gap_us;  /* the writer thread's least time between commits */
+	uint64_t busy_us; /* that time after a batch of AUDIT_BUSY_ROWS */
 	uint64_t last_us; /* when the last batch started */
+	size_t last_rows; /* events in the last batch */
 	/* The writer thread is waiting out the gap: it wakes by itself when
 	 * the gap ends, so only a full batch or closing needs to wake it. */
 	int gap_wait;
@@ -205,6 +207,7 @@ write_batch_locked(struct audit *a)
 		a->taken[k++] = a->head;
 		a->head = a->head->next;
 	}
+	a->last_rows = k;
 	if (a->head == NULL)
 		a->tail = NULL;
 	a->queued -= k;
@@ -290,12 +293,17 @@ audit_writer(void *arg)
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
 		if (a->head != NULL && !a->writing) {
-			uint64_t due = a->last_us + a->gap_us;
+			uint64_t due =
+			    a->last_us + (a->last_rows >= AUDIT_BUSY_ROWS &&
+						  a->busy_us > a->gap_us
+					      ? a->busy_us
+					      : a->gap_us);
 			/*
 			 * Right after a commit, wait out the gap: what arrives
 			 * meanwhile shares the next fsync, which costs far
-			 * more than a row. A full batch or closing goes at
-			 * once; an idle log commits without delay.
+			 * more than a row. After a large batch the gap is the
+			 * busy one. A full batch or closing goes at once; an
+			 * idle log commits without delay.
 			 */
 			if (!a->closing && a->queued < a->batch_max &&
 			    now_mono_us() < due) {
@@ -660,6 +668,14 @@ audit_set_commit_gap(struct audit *a, unsigned int us)
 {
 	pthread_mutex_lock(&a->mu);
 	a->gap_us = us;
+	pthread_mutex_unlock(&a->mu);
+}
+
+void
+audit_set_busy_gap(struct audit *a, unsigned int busy_us)
+{
+	pthread_mutex_lock(&a->mu);
+	a->busy_us = busy_us;
 	pthread_mutex_unlock(&a->mu);
 }
 

@@ -65,6 +65,17 @@ enum sa_err audit_open(struct dstore *ds, size_t batch_max, struct audit **out);
 void audit_set_commit_gap(struct audit *a, unsigned int us);
 
 /*
+ * audit_set_busy_gap makes the writer thread wait busy_us (when longer than
+ * the commit gap) before the commit that follows one of at least
+ * AUDIT_BUSY_ROWS events: under heavy load the commits are spaced further
+ * apart and each fsync carries more events, so a busy server spends less
+ * CPU and fewer device syncs per event, while under light load an event
+ * still waits at most the commit gap. 0, the default, never waits longer.
+ */
+#define AUDIT_BUSY_ROWS 16
+void audit_set_busy_gap(struct audit *a, unsigned int busy_us);
+
+/*
  * audit_log appends one event and returns only when it is durable
  * (committed). detail (may be NULL, meaning {}) must be a JSON object; the
  * reference is stolen in every case. Safe from any thread; concurrent

@@ -652,6 +652,8 @@ cmd_serve(int argc, char **argv)
 	}
 	audit_set_commit_gap(app.audit,
 			     (unsigned int)app.cfg.audit_commit_gap_us);
+	audit_set_busy_gap(app.audit,
+			   (unsigned int)app.cfg.audit_commit_gap_busy_us);
 	if ((err = metrics_new(&app.metrics)) != SA_OK)
 		goto out;
 	audit_set_metrics(app.audit, app.metrics);

@@ -179,6 +179,11 @@ static const struct setting settings[] = {
       100000,
       "least microseconds between audit commits under load; events of the "
       "gap share one fsync (0: commit at once)"),
+    L("SEALAUTH_AUDIT_COMMIT_GAP_BUSY_US", NULL, audit_commit_gap_busy_us,
+      "2500", 0, 100000,
+      "least microseconds between audit commits after one of 16 events or "
+      "more, when longer than SEALAUTH_AUDIT_COMMIT_GAP_US (0: no longer "
+      "gap)"),
     L("SEALAUTH_TAKEOVER_DELAY", NULL, takeover_delay, "259200", 1, 2592000,
       "seconds a new device waits before it replaces the device a token id "
       "is bound to, unless the old device approves first (the old device "

@@ -64,14 +64,15 @@ struct config {
 	long ws_max_connections;
 	long audit_batch_max;	  /* rows per group commit */
 	long audit_commit_gap_us; /* least time between commits under load */
-	long session_ttl;	  /* seconds */
-	long sso_ttl;		  /* provider session, seconds */
-	long oidc_code_ttl;	  /* authorization codes, seconds */
-	long takeover_delay;	  /* seconds before a takeover completes */
-	long jwt_ttl;		  /* seconds */
-	long admin_challenge_ttl; /* seconds a passkey ceremony lives */
-	long admin_session_ttl;	  /* seconds an admin sign-in lasts */
-	long admin_invite_ttl;	  /* seconds an invitation link lasts */
+	long audit_commit_gap_busy_us; /* that after a commit of many events */
+	long session_ttl;	       /* seconds */
+	long sso_ttl;		       /* provider session, seconds */
+	long oidc_code_ttl;	       /* authorization codes, seconds */
+	long takeover_delay;	       /* seconds before a takeover completes */
+	long jwt_ttl;		       /* seconds */
+	long admin_challenge_ttl;      /* seconds a passkey ceremony lives */
+	long admin_session_ttl;	       /* seconds an admin sign-in lasts */
+	long admin_invite_ttl;	       /* seconds an invitation link lasts */
 	long key_publish_delay;	 /* seconds a rotated key is published before it
 				    signs */
 	long hsts_max_age;	 /* seconds, 0: no HSTS header */

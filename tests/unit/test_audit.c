@@ -844,6 +844,65 @@ test_commit_gap(void **state)
 }
 
 /*
+ * After a commit of AUDIT_BUSY_ROWS events or more the writer thread waits
+ * the busy gap before the next; after a smaller one, the commit gap again.
+ */
+static void
+test_busy_gap_after_a_large_batch(void **state)
+{
+	struct fixture *f = *state;
+	struct dstore *ds = NULL;
+	struct audit *a = NULL;
+	struct async_count c = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+	uint64_t batches = 0, rows = 0, t0;
+	int ok;
+
+	assert_int_equal(dstore_open(f->db, &ds), SA_OK);
+	assert_int_equal(audit_open(ds, 512, &a), SA_OK);
+	audit_set_commit_gap(a, 200000); /* 200 ms */
+	audit_set_busy_gap(a, 5000000);	 /* 5 s */
+	assert_int_equal(
+	    audit_log_cb(a, "test.first", "", "", "", NULL, async_cb, &c),
+	    SA_OK);
+	wait_ok(&c, 1);
+	/* These wait out the 200 ms gap together: one large batch. */
+	for (int i = 0; i < AUDIT_BUSY_ROWS + 4; i++)
+		assert_int_equal(audit_log_cb(a, "test.busy", "", "", "",
+					      json_pack("{s:i}", "i", i),
+					      async_cb, &c),
+				 SA_OK);
+	wait_ok(&c, AUDIT_BUSY_ROWS + 5);
+	audit_stats(a, &batches, &rows);
+	assert_int_equal(batches, 2);
+	/* The next waits the busy gap: still queued well after 200 ms, and
+	 * written once the 5 s are over. */
+	t0 = now_mono_ms();
+	assert_int_equal(
+	    audit_log_cb(a, "test.after", "", "", "", NULL, async_cb, &c),
+	    SA_OK);
+	usleep(1000000);
+	pthread_mutex_lock(&c.mu);
+	ok = c.ok;
+	pthread_mutex_unlock(&c.mu);
+	assert_int_equal(ok, AUDIT_BUSY_ROWS + 5);
+	wait_ok(&c, AUDIT_BUSY_ROWS + 6);
+	assert_true(now_mono_ms() - t0 >= 4000);
+	/* That batch was one event: the commit gap holds again, so the next
+	 * is written long before another 5 s. */
+	t0 = now_mono_ms();
+	assert_int_equal(
+	    audit_log_cb(a, "test.small", "", "", "", NULL, async_cb, &c),
+	    SA_OK);
+	wait_ok(&c, AUDIT_BUSY_ROWS + 7);
+	assert_true(now_mono_ms() - t0 < 3000);
+	audit_stats(a, &batches, &rows);
+	assert_int_equal(batches, 4);
+	assert_int_equal(rows, AUDIT_BUSY_ROWS + 7);
+	audit_close(a);
+	dstore_close(ds);
+}
+
+/*
  * audit_flush returns only once every event queued before it was written
  * and its callback ran, even while the writer thread waits out a commit
  * gap; and at once when nothing is queued.
@@ -1024,6 +1083,8 @@ main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_async_events, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_commit_gap, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_busy_gap_after_a_large_batch,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flush_waits_for_callbacks,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
