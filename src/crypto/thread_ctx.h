@@ -63,8 +63,8 @@ EVP_PKEY_CTX *thread_ctx_verify(EVP_PKEY *key, int (*accept)(const EVP_PKEY *));
  * it; replacing the point does neither. key is copied once per thread to
  * make the thread's own key; the caller vouches that pt is key's point.
  *
- * That the context sees a point replaced in its key is how OpenSSL 3.0 to
- * 3.x behave, not a documented promise; so the first call in the process
+ * That the context sees a point replaced in its key is how OpenSSL 3.0
+ * behaves, not a documented promise; so the first call in the process
  * checks it with two fresh keys (a signature by one must fail once the
  * point of the other is set). If it does not hold, or OpenSSL refuses pt,
  * NULL comes back and the caller uses thread_ctx_verify.
