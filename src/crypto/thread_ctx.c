@@ -328,22 +328,41 @@ p256_sign(EVP_PKEY *key, const unsigned char h[32], unsigned char *sig,
 	return len;
 }
 
+/* p256_public returns a key holding only key's public half, as the keys
+ * checked at run time do; NULL on failure. */
+static EVP_PKEY *
+p256_public(EVP_PKEY *key)
+{
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	EVP_PKEY *pub = NULL;
+
+	if (EVP_PKEY_todata(key, EVP_PKEY_PUBLIC_KEY, &params) != 1 ||
+	    (ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL)) == NULL ||
+	    EVP_PKEY_fromdata_init(ctx) != 1 ||
+	    EVP_PKEY_fromdata(ctx, &pub, EVP_PKEY_PUBLIC_KEY, params) != 1)
+		pub = NULL;
+	EVP_PKEY_CTX_free(ctx);
+	OSSL_PARAM_free(params);
+	return pub;
+}
+
 static pthread_once_t p256_once = PTHREAD_ONCE_INIT;
 static int p256_follows;
 
 /*
  * p256_check tells, once for the process, whether a verifying context
  * follows a point replaced in its key: with two fresh keys A and B and a
- * signature by each, the context made over A accepts A's signature, and
- * once B's point is set it refuses A's and accepts B's, and back again. A
- * context that kept the key it was made with would accept A's signature
- * for B; then thread_ctx_verify_p256 is never used.
+ * signature by each, the context made over A's public half accepts A's
+ * signature, and once B's point is set it refuses A's and accepts B's,
+ * and back again. A context that kept the key it was made with would
+ * accept A's signature for B; then thread_ctx_verify_p256 is never used.
  */
 static void
 p256_check(void)
 {
 	static const unsigned char h[32] = {"sealauth: does the point move?"};
-	EVP_PKEY *a = NULL, *b = NULL;
+	EVP_PKEY *a = NULL, *b = NULL, *pub = NULL;
 	struct p256_slot s = {0};
 	unsigned char pa[65], pb[65], sa[80], sb[80];
 	size_t la, lb;
@@ -352,7 +371,7 @@ p256_check(void)
 	    (b = EVP_EC_gen("P-256")) == NULL || !p256_point(a, pa) ||
 	    !p256_point(b, pb) || (la = p256_sign(a, h, sa, sizeof(sa))) == 0 ||
 	    (lb = p256_sign(b, h, sb, sizeof(sb))) == 0 ||
-	    !p256_slot_make(&s, a, pa))
+	    (pub = p256_public(a)) == NULL || !p256_slot_make(&s, pub, pa))
 		goto out;
 	p256_follows =
 	    EVP_PKEY_verify(s.ctx, sa, la, h, 32) == 1 &&
@@ -364,6 +383,7 @@ p256_check(void)
 out:
 	EVP_PKEY_CTX_free(s.ctx);
 	EVP_PKEY_free(s.key);
+	EVP_PKEY_free(pub);
 	EVP_PKEY_free(a);
 	EVP_PKEY_free(b);
 	ERR_clear_error();
