@@ -277,9 +277,29 @@ verify_ctx(EVP_PKEY *key)
 	pthread_once(&point_once, point_index);
 	if (point_idx >= 0 &&
 	    (pt = EVP_PKEY_get_ex_data(key, point_idx)) != NULL &&
+	    ecdsa_point_swap_ok() &&
 	    (ctx = thread_ctx_verify_p256(key, pt)) != NULL)
 		return ctx;
 	return thread_ctx_verify(key, ecdsa_is_p256);
+}
+
+/* check_raw checks a raw r||s signature over data with ctx (NULL: it
+ * fails); 1 if it verifies. */
+static int
+check_raw(EVP_PKEY_CTX *ctx, const void *data, size_t n,
+	  const unsigned char raw[ECDSA_P256_RAW_LEN])
+{
+	unsigned char hash[32], der[ECDSA_P256_DER_MAX];
+	size_t derlen;
+	int ok = 0;
+
+	if (ctx != NULL &&
+	    ecdsa_sig_raw_to_der(raw, der, sizeof(der), &derlen) == SA_OK &&
+	    sha256_of(data, n, hash) &&
+	    EVP_PKEY_verify(ctx, der, derlen, hash, sizeof(hash)) == 1)
+		ok = 1;
+	ERR_clear_error();
+	return ok;
 }
 
 /* verify_raw checks a raw r||s signature; 1 if it verifies. */
@@ -287,18 +307,62 @@ static int
 verify_raw(EVP_PKEY *key, const void *data, size_t n,
 	   const unsigned char raw[ECDSA_P256_RAW_LEN])
 {
-	EVP_PKEY_CTX *ctx;
-	unsigned char hash[32], der[ECDSA_P256_DER_MAX];
-	size_t derlen;
-	int ok = 0;
+	return check_raw(verify_ctx(key), data, n, raw);
+}
 
-	if (ecdsa_sig_raw_to_der(raw, der, sizeof(der), &derlen) != SA_OK)
-		return 0;
-	if (sha256_of(data, n, hash) && (ctx = verify_ctx(key)) != NULL &&
-	    EVP_PKEY_verify(ctx, der, derlen, hash, sizeof(hash)) == 1)
-		ok = 1;
-	ERR_clear_error();
-	return ok;
+static pthread_once_t swap_once = PTHREAD_ONCE_INIT;
+static int swap_ok;
+
+/* import_point makes the public half of key the way a device key is made
+ * (ecdsa_pubkey_from_point), its point written to pt; NULL on failure. */
+static EVP_PKEY *
+import_point(EVP_PKEY *key, unsigned char pt[65])
+{
+	EVP_PKEY *pub = NULL;
+
+	pt[0] = 0x04;
+	if (ecdsa_pubkey_xy(key, pt + 1, pt + 33) != SA_OK ||
+	    ecdsa_pubkey_from_point(pt, &pub) != SA_OK)
+		return NULL;
+	return pub;
+}
+
+/* swap_check runs ecdsa_point_swap_ok's check, on the calling thread's
+ * own context. */
+static void
+swap_check(void)
+{
+	static const char msg[] = "sealauth: does the point move?";
+	const size_t n = sizeof(msg) - 1;
+	EVP_PKEY *a = NULL, *b = NULL, *ka = NULL, *kb = NULL;
+	unsigned char pa[65], pb[65], sa[ECDSA_P256_RAW_LEN],
+	    sb[ECDSA_P256_RAW_LEN];
+
+	if (ecdsa_generate_p256(&a) != SA_OK ||
+	    ecdsa_generate_p256(&b) != SA_OK ||
+	    ecdsa_sign_sha256_raw(a, msg, n, sa) != SA_OK ||
+	    ecdsa_sign_sha256_raw(b, msg, n, sb) != SA_OK ||
+	    (ka = import_point(a, pa)) == NULL ||
+	    (kb = import_point(b, pb)) == NULL)
+		goto out;
+	swap_ok = check_raw(thread_ctx_verify_p256(ka, pa), msg, n, sa) &&
+		  !check_raw(thread_ctx_verify_p256(ka, pa), msg, n, sb) &&
+		  !check_raw(thread_ctx_verify_p256(kb, pb), msg, n, sa) &&
+		  check_raw(thread_ctx_verify_p256(kb, pb), msg, n, sb) &&
+		  !check_raw(thread_ctx_verify_p256(ka, pa), msg, n, sb) &&
+		  check_raw(thread_ctx_verify_p256(ka, pa), msg, n, sa);
+out:
+	EVP_PKEY_free(a);
+	EVP_PKEY_free(b);
+	EVP_PKEY_free(ka);
+	EVP_PKEY_free(kb);
+}
+
+int
+ecdsa_point_swap_ok(void)
+{
+	pthread_once(&swap_once, swap_check);
+	return swap_ok;
 }
 
 enum sa_err

@@ -104,6 +104,18 @@ enum sa_err ecdsa_privkey_to_pem(EVP_PKEY *key, char **out, size_t *outlen);
 /* ecdsa_generate_p256 makes a new P-256 key pair; the caller owns *out. */
 enum sa_err ecdsa_generate_p256(EVP_PKEY **out);
 
+/*
+ * ecdsa_point_swap_ok tells, checking once for the process, whether a
+ * thread's verifying context follows a point replaced in its key
+ * (thread_ctx_verify_p256): with two fresh keys A and B, imported from their
+ * points as device keys are, the context accepts A's signature and refuses
+ * B's, then once B's point is in refuses A's and accepts B's, and back
+ * again. 1 if it does, when signature checks use that context; 0 if it
+ * does not or the check could not run, when every key gets a context of
+ * its own.
+ */
+int ecdsa_point_swap_ok(void);
+
 /* ecdsa_is_p256 tells whether key is an EC key on the named curve P-256. */
 int ecdsa_is_p256(const EVP_PKEY *key);
 

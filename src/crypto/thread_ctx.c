@@ -18,7 +18,6 @@
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/ec.h>
 #include <openssl/err.h>
 
 #include "crypto/thread_ctx.h"
@@ -300,109 +299,13 @@ p256_slot_make(struct p256_slot *s, EVP_PKEY *key, const unsigned char pt[65])
 	return 1;
 }
 
-/* p256_point writes key's uncompressed point into pt; 1 on success. */
-static int
-p256_point(EVP_PKEY *key, unsigned char pt[65])
-{
-	size_t len = 0;
-
-	return EVP_PKEY_get_octet_string_param(
-		   key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, 65, &len) ==
-		   1 &&
-	       len == 65 && pt[0] == 0x04;
-}
-
-/* p256_sign signs the 32-byte digest h with key into sig; its length or
- * 0. */
-static size_t
-p256_sign(EVP_PKEY *key, const unsigned char h[32], unsigned char *sig,
-	  size_t max)
-{
-	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
-	size_t len = max;
-
-	if (ctx == NULL || EVP_PKEY_sign_init(ctx) != 1 ||
-	    EVP_PKEY_sign(ctx, sig, &len, h, 32) != 1)
-		len = 0;
-	EVP_PKEY_CTX_free(ctx);
-	return len;
-}
-
-/* p256_public returns a key holding only key's public half, as the keys
- * checked at run time do; NULL on failure. */
-static EVP_PKEY *
-p256_public(EVP_PKEY *key)
-{
-	OSSL_PARAM *params = NULL;
-	EVP_PKEY_CTX *ctx = NULL;
-	EVP_PKEY *pub = NULL;
-
-	if (EVP_PKEY_todata(key, EVP_PKEY_PUBLIC_KEY, &params) != 1 ||
-	    (ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL)) == NULL ||
-	    EVP_PKEY_fromdata_init(ctx) != 1 ||
-	    EVP_PKEY_fromdata(ctx, &pub, EVP_PKEY_PUBLIC_KEY, params) != 1)
-		pub = NULL;
-	EVP_PKEY_CTX_free(ctx);
-	OSSL_PARAM_free(params);
-	return pub;
-}
-
-static pthread_once_t p256_once = PTHREAD_ONCE_INIT;
-static int p256_follows;
-
-/*
- * p256_check tells, once for the process, whether a verifying context
- * follows a point replaced in its key: with two fresh keys A and B and a
- * signature by each, the context made over A's public half accepts A's
- * signature, and once B's point is set it refuses A's and accepts B's,
- * and back again. A context that kept the key it was made with would
- * accept A's signature for B; then thread_ctx_verify_p256 is never used.
- */
-static void
-p256_check(void)
-{
-	static const unsigned char h[32] = {"sealauth: does the point move?"};
-	EVP_PKEY *a = NULL, *b = NULL, *pub = NULL;
-	struct p256_slot s = {0};
-	unsigned char pa[65], pb[65], sa[80], sb[80];
-	size_t la, lb;
-
-	if ((a = EVP_EC_gen("P-256")) == NULL ||
-	    (b = EVP_EC_gen("P-256")) == NULL || !p256_point(a, pa) ||
-	    !p256_point(b, pb) || (la = p256_sign(a, h, sa, sizeof(sa))) == 0 ||
-	    (lb = p256_sign(b, h, sb, sizeof(sb))) == 0 ||
-	    (pub = p256_public(a)) == NULL || !p256_slot_make(&s, pub, pa))
-		goto out;
-	p256_follows =
-	    EVP_PKEY_verify(s.ctx, sa, la, h, 32) == 1 &&
-	    EVP_PKEY_verify(s.ctx, sb, lb, h, 32) != 1 && p256_set(&s, pb) &&
-	    EVP_PKEY_verify(s.ctx, sa, la, h, 32) != 1 &&
-	    EVP_PKEY_verify(s.ctx, sb, lb, h, 32) == 1 && p256_set(&s, pa) &&
-	    EVP_PKEY_verify(s.ctx, sb, lb, h, 32) != 1 &&
-	    EVP_PKEY_verify(s.ctx, sa, la, h, 32) == 1;
-out:
-	EVP_PKEY_CTX_free(s.ctx);
-	EVP_PKEY_free(s.key);
-	EVP_PKEY_free(pub);
-	EVP_PKEY_free(a);
-	EVP_PKEY_free(b);
-	ERR_clear_error();
-}
-
-int
-thread_ctx_p256_follows(void)
-{
-	pthread_once(&p256_once, p256_check);
-	return p256_follows;
-}
-
 EVP_PKEY_CTX *
 thread_ctx_verify_p256(EVP_PKEY *key, const unsigned char pt[65])
 {
 	struct thread_ctx *t;
 
 	if (key == NULL || pt == NULL || pt[0] != 0x04 ||
-	    !thread_ctx_p256_follows() || (t = set_of()) == NULL)
+	    (t = set_of()) == NULL)
 		return NULL;
 	if (t->p256.ctx == NULL)
 		return p256_slot_make(&t->p256, key, pt) ? t->p256.ctx : NULL;

@@ -64,16 +64,11 @@ EVP_PKEY_CTX *thread_ctx_verify(EVP_PKEY *key, int (*accept)(const EVP_PKEY *));
  * make the thread's own key; the caller vouches that pt is key's point.
  *
  * That the context sees a point replaced in its key is how OpenSSL 3.0
- * behaves, not a documented promise; so the first call in the process
- * checks it with two fresh keys (a signature by one must fail once the
- * point of the other is set). If it does not hold, or OpenSSL refuses pt,
- * NULL comes back and the caller uses thread_ctx_verify.
+ * behaves, not a documented promise: the caller uses this only once it has
+ * seen it hold (ecdsa_point_swap_ok in crypto/ecdsa.h). When OpenSSL
+ * refuses pt, NULL comes back and the caller uses thread_ctx_verify.
  */
 EVP_PKEY_CTX *thread_ctx_verify_p256(EVP_PKEY *key, const unsigned char pt[65]);
-
-/* thread_ctx_p256_follows tells whether thread_ctx_verify_p256 is in use:
- * 1 when the process's check passed, 0 when it failed or cannot run. */
-int thread_ctx_p256_follows(void);
 
 /* thread_ctx_release frees the calling thread's contexts now (they are
  * made again when needed). */
