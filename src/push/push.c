@@ -63,6 +63,7 @@ struct pusher {
 	char *fcm_token_url;
 	char *fcm_send_url;
 	const char *describe; /* for push_mode */
+	int http; /* the providers send over HTTP: workers need handles */
 	const struct push_provider *fcm_prov;
 	const struct push_provider *up_prov;
 	struct push_fcm *fcm;
@@ -260,6 +261,25 @@ attempt_once(struct pusher *p, struct push_job *j, void *service, void *device)
 }
 
 /*
+ * worker_handles makes the worker's two transfer handles on its first HTTP
+ * send. libcurl is loaded then (core/curl_lib.c), not at start: a server
+ * whose push mode never sends over HTTP does not map it at all.
+ */
+static enum sa_err
+worker_handles(struct push_worker *w)
+{
+	if (w->service != NULL && w->device != NULL)
+		return SA_OK;
+	if (push_http_global_init() != SA_OK)
+		return SA_ERR_UNAVAILABLE;
+	if (w->service == NULL)
+		w->service = curl_easy_init();
+	if (w->device == NULL)
+		w->device = curl_easy_init();
+	return w->service != NULL && w->device != NULL ? SA_OK : SA_ERR_NOMEM;
+}
+
+/*
  * worker_attempt runs one attempt of j and decides what happens next: done
  * (callback), or back into the queue to wait for its retry.
  */
@@ -269,6 +289,12 @@ worker_attempt(struct push_worker *w, struct push_job *j)
 	struct pusher *p = w->p;
 	char reason[PUSH_REASON_MAX + 48];
 
+	if (p->http && worker_handles(w) != SA_OK) {
+		job_finish(j, SA_ERR_UNAVAILABLE,
+			   "cannot start an HTTP transfer: libcurl is not "
+			   "available (see the server log)");
+		return;
+	}
 	attempt_once(p, j, w->service, w->device);
 	if (j->last.rc == SA_OK || !j->last.retry ||
 	    j->attempts >= p->cfg.max_attempts) {
@@ -402,8 +428,6 @@ push_open(const struct push_config *cfg, struct pusher **out)
 	const char *mode = cfg->mode;
 	enum sa_err rc;
 
-	if ((rc = push_http_global_init()) != SA_OK)
-		return rc;
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return SA_ERR_NOMEM;
@@ -433,6 +457,7 @@ push_open(const struct push_config *cfg, struct pusher **out)
 		p->fcm_prov = p->up_prov = &push_none_provider;
 		p->describe = "none";
 	} else if (strcmp(mode, "auto") == 0) {
+		p->http = 1;
 		p->up_prov = &push_unifiedpush_provider;
 		p->describe = "unifiedpush";
 		if (p->fcm_path != NULL) {
@@ -457,11 +482,7 @@ push_open(const struct push_config *cfg, struct pusher **out)
 	for (int i = 0; i < p->cfg.workers; i++) {
 		struct push_worker *w = &p->workers[i];
 		w->p = p;
-		w->service = curl_easy_init();
-		w->device = curl_easy_init();
 		p->nworkers++;
-		if (w->service == NULL || w->device == NULL)
-			goto out;
 		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
 			rc = SA_ERR_INTERNAL;
 			goto out;

@@ -495,6 +495,31 @@ def test_reenrollment_on_the_same_device_replaces_at_once(login_server, inbox):
     assert r.json()["enrolled"] is True
 
 
+def mapped_libraries(server):
+    """The file names of the shared libraries the server has mapped."""
+    with open(f"/proc/{server.proc.pid}/maps") as f:
+        return {os.path.basename(l.split()[-1]) for l in f
+                if ".so" in l.split()[-1]}
+
+
+def test_libcurl_is_loaded_by_the_first_push_and_libpq_never(login_server,
+                                                               inbox):
+    """libcurl and libpq (with the Kerberos, LDAP and SSH libraries they
+    pull in) are not part of the idle server: libcurl is mapped when the
+    first push goes out, libpq never on SQLite."""
+    s = login_server
+    before = mapped_libraries(s)
+    assert not any(n.startswith(("libcurl.", "libpq.", "libldap", "libkrb5"))
+                   for n in before), sorted(before)
+    phone = enrolled_phone(s, inbox)
+    sess = initiate(s, phone.token_id).json()
+    assert inbox.next()["sessionId"] == sess["sessionId"]
+    after = mapped_libraries(s)
+    assert any(n.startswith("libcurl.so.4") for n in after), sorted(after)
+    assert not any(n.startswith("libpq.") for n in after), sorted(after)
+    assert '"loaded libcurl.so.4 on first use"' in s.read_log()
+
+
 def test_push_failure_is_reported_to_the_browser(login_server):
     s = login_server
     dead = PushInbox(status=410)
