@@ -87,3 +87,30 @@ def test_runtime_packages_are_exactly_what_the_binary_links():
         st = subprocess.run(["dpkg-query", "-W", "-f=${Status}", p],
                             capture_output=True, text=True)
         assert "install ok installed" in st.stdout, p
+
+
+def build_option(name):
+    """The value of a CMake option in the cache of the build BIN is from."""
+    cache = os.path.join(os.path.dirname(os.path.abspath(BIN)),
+                         "CMakeCache.txt")
+    with open(cache) as f:
+        for line in f:
+            if line.startswith(name + ":"):
+                return line.strip().split("=", 1)[1]
+    return None
+
+
+def test_the_binary_allocates_through_jemalloc_unless_built_without():
+    """jemalloc is linked into the server (not into sanitizer or fuzzing
+    builds, which bring allocators of their own): asked through its own
+    variable, it prints its statistics at exit; glibc's does not know
+    the variable."""
+    want = (build_option("SEALAUTH_JEMALLOC") == "ON"
+            and build_option("SEALAUTH_SANITIZE") != "ON"
+            and build_option("SEALAUTH_FUZZ") != "ON")
+    r = subprocess.run([BIN, "--version"], capture_output=True, text=True,
+                       timeout=60,
+                       env={**os.environ, "MALLOC_CONF": "stats_print:true"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("sealauth ")
+    assert ("jemalloc statistics" in r.stderr) == want, r.stderr[:200]
