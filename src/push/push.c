@@ -288,11 +288,14 @@ worker_attempt(struct push_worker *w, struct push_job *j)
 {
 	struct pusher *p = w->p;
 	char reason[PUSH_REASON_MAX + 48];
+	enum sa_err rc;
 
-	if (p->http && worker_handles(w) != SA_OK) {
-		job_finish(j, SA_ERR_UNAVAILABLE,
-			   "cannot start an HTTP transfer: libcurl is not "
-			   "available (see the server log)");
+	if (p->http && (rc = worker_handles(w)) != SA_OK) {
+		job_finish(j, rc,
+			   rc == SA_ERR_NOMEM
+			       ? "cannot start an HTTP transfer: out of memory"
+			       : "cannot start an HTTP transfer: libcurl could "
+				 "not be loaded (see the server log)");
 		return;
 	}
 	attempt_once(p, j, w->service, w->device);
