@@ -23,6 +23,7 @@
 #include <openssl/pem.h>
 
 #include "cmd/device.h"
+#include "core/curl_lib.h"
 #include "login/verify_msg.h"
 #include "crypto/ecdsa.h"
 #include "core/util.h"
@@ -409,7 +410,8 @@ post_json(const char *base, const char *path, const json_t *body,
 	buf_init(&b, DEVICE_REPLY_MAX);
 	pthread_once(&curl_once, curl_init);
 	if (curl_init_rc != CURLE_OK) {
-		rc = SA_ERR_INTERNAL;
+		/* The loader has logged why libcurl is missing. */
+		rc = curl_lib_usable() ? SA_ERR_INTERNAL : SA_ERR_UNAVAILABLE;
 		goto out;
 	}
 	if (!url_ok(base))

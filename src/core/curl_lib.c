@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include "core/curl_lib.h"
 #include "core/dynlib.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -25,8 +26,6 @@
  * curl_easy_getinfo would otherwise rename the definitions themselves. */
 #define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
-
-#define CURL_SONAME "libcurl.so.4"
 
 /*
  * X(return type, name, value when libcurl is missing, parameters,
@@ -80,7 +79,7 @@ load(void)
 	    CURL_FUNCS(DYNLIB_SYM_X, DYNLIB_SYM_V, SYM_N)};
 	CURLcode rc;
 
-	if (dynlib_load(CURL_SONAME, syms, ARRAY_LEN(syms)) != SA_OK)
+	if (dynlib_load(CURL_LIB_SONAME, syms, ARRAY_LEN(syms)) != SA_OK)
 		return;
 	/* Once, before any handle exists, as libcurl asks. */
 	if ((rc = fn.curl_global_init(CURL_GLOBAL_DEFAULT)) != CURLE_OK) {
@@ -97,6 +96,12 @@ ready(void)
 {
 	pthread_once(&load_once, load);
 	return loaded;
+}
+
+int
+curl_lib_usable(void)
+{
+	return ready();
 }
 
 CURL_FUNCS(DYNLIB_STUB_X, DYNLIB_STUB_V, NONE_N)

@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 
 #include "oidc/oidc_int.h"
+#include "core/curl_lib.h"
 #include "app/app.h"
 #include "crypto/ecdsa.h"
 #include "crypto/jwt.h"
@@ -118,7 +119,10 @@ post_form(const char *url, const char *body, char *why, size_t whylen)
 		if (cc == CURLE_OK)
 			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	}
-	if (cc != CURLE_OK)
+	if (h == NULL && !curl_lib_usable())
+		snprintf(why, whylen, "libcurl (%s) could not be loaded",
+			 CURL_LIB_SONAME);
+	else if (cc != CURLE_OK)
 		snprintf(why, whylen, "%s", curl_easy_strerror(cc));
 	curl_slist_free_all(hdrs);
 	if (h != NULL)

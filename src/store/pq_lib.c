@@ -18,9 +18,8 @@
 #include <libpq-fe.h>
 
 #include "core/dynlib.h"
+#include "store/pq_lib.h"
 #include "core/util.h"
-
-#define PQ_SONAME "libpq.so.5"
 
 /*
  * X(return type, name, value when libpq is missing, parameters, arguments)
@@ -90,7 +89,7 @@ load(void)
 {
 	const struct dynlib_sym syms[] = {PQ_FUNCS(DYNLIB_SYM_X, DYNLIB_SYM_V)};
 
-	loaded = dynlib_load(PQ_SONAME, syms, ARRAY_LEN(syms)) == SA_OK;
+	loaded = dynlib_load(PQ_LIB_SONAME, syms, ARRAY_LEN(syms)) == SA_OK;
 }
 
 /* ready loads libpq on the first call; 1 when it is usable. */
@@ -99,6 +98,12 @@ ready(void)
 {
 	pthread_once(&load_once, load);
 	return loaded;
+}
+
+int
+pq_lib_usable(void)
+{
+	return ready();
 }
 
 PQ_FUNCS(DYNLIB_STUB_X, DYNLIB_STUB_V)

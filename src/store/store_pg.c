@@ -36,6 +36,7 @@
 #include <openssl/crypto.h>
 
 #include "core/log.h"
+#include "store/pq_lib.h"
 #include "store/store_pg_int.h"
 #include "core/util.h"
 
@@ -272,7 +273,8 @@ static void pg_close(struct dstore *ds);
 
 /*
  * pg_open checks the URL, connects and runs pending migrations. A URL libpq
- * cannot parse is SA_ERR_CONFIG; a server that does not answer is
+ * cannot parse, or a libpq that cannot be loaded (waiting would not bring
+ * it), is SA_ERR_CONFIG; a server that does not answer is
  * SA_ERR_UNAVAILABLE. *out owns the pool; close it with dstore_close.
  */
 static enum sa_err
@@ -286,6 +288,15 @@ pg_open(const char *url, struct dstore **out)
 
 	if (strnlen(url, PG_URL_MAX + 1) > PG_URL_MAX) {
 		log_error("store.pg", "the database URL is too long");
+		return SA_ERR_CONFIG;
+	}
+	/* Opened here, on first use: a missing libpq says so, not "out of
+	 * memory" (its stubs return NULL). */
+	if (!pq_lib_usable()) {
+		log_error("store.pg",
+			  "the PostgreSQL store needs libpq (%s), which could "
+			  "not be loaded: install the libpq5 package",
+			  PQ_LIB_SONAME);
 		return SA_ERR_CONFIG;
 	}
 	if ((opts = PQconninfoParse(url, &err)) == NULL) {

@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 
 #include "trust/trust.h"
+#include "core/curl_lib.h"
 #include "core/ipaddr.h"
 #include "core/util.h"
 
@@ -216,6 +217,13 @@ fetch_curl(struct trust_fetcher *f, const char *url, size_t max,
 	buf_init(&s.b, max);
 	s.flags = flags;
 	c = curl_easy_init();
+	if (c == NULL && !curl_lib_usable()) {
+		why_set(why, whylen,
+			"%s: libcurl (%s) could not be loaded; install the "
+			"libcurl4 package",
+			url, CURL_LIB_SONAME);
+		goto out;
+	}
 	if (c == NULL) {
 		rc = SA_ERR_NOMEM;
 		goto out;

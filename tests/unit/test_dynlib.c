@@ -21,8 +21,10 @@
 #include <libpq-fe.h>
 #include <zlib.h>
 
+#include "core/curl_lib.h"
 #include "core/dynlib.h"
 #include "core/util.h"
+#include "store/pq_lib.h"
 
 static void
 test_missing_library_fails(void **state)
@@ -117,6 +119,7 @@ test_curl_loads_on_first_call_and_passes_every_argument(void **state)
 	assert_false(dynlib_is_loaded("libcurl.so.4"));
 	escaped = curl_easy_escape(NULL, "a b/c", 0);
 	assert_true(dynlib_is_loaded("libcurl.so.4"));
+	assert_true(curl_lib_usable());
 	assert_string_equal(escaped, "a%20b%2Fc");
 	curl_free(escaped);
 
@@ -173,6 +176,8 @@ test_libpq_loads_on_first_call(void **state)
 	assert_false(dynlib_is_loaded("libpq.so.5"));
 	opts = PQconninfoParse("host=127.0.0.1 port=1 dbname=sealauth", &err);
 	assert_true(dynlib_is_loaded("libpq.so.5"));
+	/* Asked afterwards, the loader answers from the load just done. */
+	assert_true(pq_lib_usable());
 	assert_non_null(opts);
 	assert_null(err);
 	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
