@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -349,15 +348,6 @@ device_key(const struct device *d)
 
 /* ---- HTTP client ------------------------------------------------------- */
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_FAILED_INIT;
-
-static void
-curl_init(void)
-{
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 void
 device_reply_free(struct device_reply *r)
 {
@@ -408,10 +398,10 @@ post_json(const char *base, const char *path, const json_t *body,
 	enum sa_err rc = SA_ERR_VALIDATION;
 
 	buf_init(&b, DEVICE_REPLY_MAX);
-	pthread_once(&curl_once, curl_init);
-	if (curl_init_rc != CURLE_OK) {
-		/* The loader has logged why libcurl is missing. */
-		rc = curl_lib_usable() ? SA_ERR_INTERNAL : SA_ERR_UNAVAILABLE;
+	/* Loads libcurl, with its global initialisation, the first time; the
+	 * loader logs why when it cannot. */
+	if (!curl_lib_usable()) {
+		rc = SA_ERR_UNAVAILABLE;
 		goto out;
 	}
 	if (!url_ok(base))

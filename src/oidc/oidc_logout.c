@@ -88,8 +88,8 @@ discard(char *p, size_t size, size_t n, void *arg)
 /*
  * post_form POSTs a form to url and returns the HTTP status, or 0 with why
  * set. Redirects are not followed, no proxy is used, and the whole
- * exchange is bounded by BACKCHANNEL_TIMEOUT_MS. libcurl was initialised
- * at start (push_open).
+ * exchange is bounded by BACKCHANNEL_TIMEOUT_MS. The first call loads
+ * libcurl, with its global initialisation (core/curl_lib.c).
  */
 static long
 post_form(const char *url, const char *body, char *why, size_t whylen)

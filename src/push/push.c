@@ -20,6 +20,7 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
+#include "core/curl_lib.h"
 #include "core/json_out.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -270,7 +271,8 @@ worker_handles(struct push_worker *w)
 {
 	if (w->service != NULL && w->device != NULL)
 		return SA_OK;
-	if (push_http_global_init() != SA_OK)
+	/* Loads libcurl, with its global initialisation, the first time. */
+	if (!curl_lib_usable())
 		return SA_ERR_UNAVAILABLE;
 	if (w->service == NULL)
 		w->service = curl_easy_init();

@@ -1,11 +1,10 @@
 /*
- * push_http.c - the libcurl plumbing shared by the push providers: one
- * global initialisation, a bounded POST on a caller-owned easy handle, and
- * the enforcement of the address rules (core/ipaddr.c) that keep
- * device-supplied endpoints off internal networks (SSRF).
+ * push_http.c - the libcurl plumbing shared by the push providers: a
+ * bounded POST on a caller-owned easy handle, and the enforcement of the
+ * address rules (core/ipaddr.c) that keep device-supplied endpoints off
+ * internal networks (SSRF).
  */
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -16,22 +15,6 @@
 #include "push/push_int.h"
 #include "core/ipaddr.h"
 #include "core/util.h"
-
-static pthread_once_t http_once = PTHREAD_ONCE_INIT;
-static CURLcode http_init_rc = CURLE_FAILED_INIT;
-
-static void
-http_init_once(void)
-{
-	http_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-enum sa_err
-push_http_global_init(void)
-{
-	pthread_once(&http_once, http_init_once);
-	return http_init_rc == CURLE_OK ? SA_OK : SA_ERR_INTERNAL;
-}
 
 /* State of one transfer, shared with the callbacks. */
 struct http_xfer {

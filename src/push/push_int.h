@@ -90,9 +90,6 @@ void push_fcm_close(struct push_fcm *f);
 
 #define PUSH_HTTP_BODY_MAX 16384 /* response bytes kept; more aborts */
 
-/* push_http_global_init initialises libcurl once per process. */
-enum sa_err push_http_global_init(void);
-
 /* One POST. headers is a struct curl_slist * (may be NULL). */
 struct push_http_req {
 	const char *url;
